@@ -1,0 +1,255 @@
+"""Take a backup: pg_dump in the exported snapshot, streamed once through sha256 and zstd.
+
+Order matters for safety: lock, clean leftovers, check space, export a snapshot,
+dump and count rows in that snapshot, write the sidecar, write the manifest last.
+Anything killed before the manifest lands is an incomplete backup, never valid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from backup_tui import __version__
+from backup_tui.engine import pg
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.locks import database_lock, is_locked
+from backup_tui.engine.models import BackupRecord, utc_iso
+from backup_tui.engine.pipeline import compress_to_file
+from backup_tui.engine.progress import (
+    BytesProgress,
+    CancelToken,
+    Reporter,
+    StepFinished,
+    StepStarted,
+    info,
+    null_reporter,
+)
+from backup_tui.engine.repository.local import DATA_SUFFIX, LocalRepository
+from backup_tui.engine.space import check_space, free_bytes, human_bytes
+
+Clock = Callable[[], datetime]
+FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
+HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    """What ``backup --dry-run`` shows: nothing is touched to produce it."""
+
+    database: str
+    server_version: str
+    database_bytes: int
+    expected_bytes: int
+    estimate_basis: str
+    free_bytes: int
+    destination: str
+    locked_by_other_run: bool
+    incomplete_to_clean: list[str]
+    command: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def expected_size(catalog: Catalog, database: str, db_bytes: int) -> tuple[int, str]:
+    previous = catalog.list(database, include_incomplete=False)
+    if previous:
+        last = previous[0]
+        return int(last.stored_bytes * HISTORY_MARGIN), f"last backup {human_bytes(last.stored_bytes)} + 25%"
+    return int(db_bytes * FIRST_BACKUP_RATIO), f"half the database size ({human_bytes(db_bytes)})"
+
+
+def dump_command(settings: Settings, snapshot: str | None) -> list[str]:
+    argv = [pg.tool_path("pg_dump", settings.pg_bin_dir), "--format=custom", "--compress=0", "--no-password"]
+    if snapshot:
+        argv.append(f"--snapshot={snapshot}")
+    return argv
+
+
+def plan_backup(settings: Settings, db: DatabaseConfig) -> BackupPlan:
+    catalog = Catalog.from_settings(settings)
+    repo = catalog.local
+    with pg.connect(db) as conn:
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        db_bytes = pg.database_size(conn, db.database)
+    expected, basis = expected_size(catalog, db.database, db_bytes)
+    leftovers = [r.id for r in catalog.list(db.database) if r.status == "incomplete" and r.format == "custom"]
+    return BackupPlan(
+        database=db.database,
+        server_version=version,
+        database_bytes=db_bytes,
+        expected_bytes=expected,
+        estimate_basis=basis,
+        free_bytes=free_bytes(settings.repository),
+        destination=str(repo.database_dir(db.database)),
+        locked_by_other_run=is_locked(settings.repository, db.database),
+        incomplete_to_clean=leftovers,
+        command=[*dump_command(settings, "<exported snapshot>"), db.database],
+    )
+
+
+def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -> list[str]:
+    """Remove folders of this database's backups that never got a manifest (call with the lock held)."""
+    removed = []
+    for record in repo.list():
+        if record.database == repo.database_dir(database).name and record.status == "incomplete":
+            shutil.rmtree(repo.folder(record), ignore_errors=True)
+            removed.append(record.id)
+            info(reporter, f"removed incomplete backup {record.id}")
+    return removed
+
+
+def run_backup(
+    settings: Settings,
+    db: DatabaseConfig,
+    *,
+    reporter: Reporter = null_reporter,
+    cancel: CancelToken | None = None,
+    now: Clock = system_clock,
+    reason: str = "scheduled",
+) -> BackupRecord:
+    """Take one backup of ``db`` into the local repository and return its committed record."""
+    settings.repository.mkdir(parents=True, exist_ok=True)
+    with database_lock(settings.repository, db.database, "backup"):
+        return backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
+
+
+def backup_locked(
+    settings: Settings,
+    db: DatabaseConfig,
+    *,
+    reporter: Reporter = null_reporter,
+    cancel: CancelToken | None = None,
+    now: Clock = system_clock,
+    reason: str = "scheduled",
+) -> BackupRecord:
+    """The backup itself, for callers that already hold the database's lock (restore's safety backup)."""
+    cancel = cancel or CancelToken()
+    repo = LocalRepository(settings.repository)
+    reporter(StepStarted("prepare", f"database {db.database}"))
+    clean_incomplete(repo, db.database, reporter)
+    with pg.connect(db, autocommit=False) as conn:
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        db_info = pg.database_info(conn, db.database)
+        db_bytes = pg.database_size(conn, db.database)
+        expected, basis = expected_size(Catalog([repo]), db.database, db_bytes)
+        check_space(settings.repository, expected, settings.min_free_bytes,
+                    f"the backup of {db.database} (estimate: {basis})")
+        conn.rollback()
+        reporter(StepFinished("prepare"))
+        return _dump(settings, db, repo, conn, version, db_info, reporter, cancel, now, reason)
+
+
+def _dump(
+    settings: Settings,
+    db: DatabaseConfig,
+    repo: LocalRepository,
+    conn: psycopg.Connection[Any],
+    version: str,
+    db_info: dict[str, str],
+    reporter: Reporter,
+    cancel: CancelToken,
+    now: Clock,
+    reason: str,
+) -> BackupRecord:
+    reporter(StepStarted("snapshot"))
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+    started = now()
+    started_clock = time.monotonic()
+    reporter(StepFinished("snapshot", detail=snapshot))
+    backup_id, folder = repo.new_backup_dir(db.database, started)
+    file_name = f"{backup_id}{DATA_SUFFIX}"
+    pg_dump = dump_command(settings, snapshot)
+    proc = subprocess.Popen(
+        pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pg.child_env(db), bufsize=0,
+    )
+    counts: dict[str, int] = {}
+    count_error: list[BaseException] = []
+
+    def count_rows() -> None:
+        try:
+            counts.update(pg.exact_row_counts(conn))
+        except BaseException as exc:  # reported after the dump, in this thread
+            count_error.append(exc)
+
+    counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
+    try:
+        counter.start()
+        reporter(StepStarted("dump", f"pg_dump | sha256 | zstd -{settings.compression_level} > {file_name}"))
+        assert proc.stdout is not None
+        stdout_fd = proc.stdout.fileno()
+        stats = compress_to_file(
+            lambda n: os.read(stdout_fd, n),
+            folder / file_name,
+            level=settings.compression_level,
+            threads=settings.compression_threads or os.cpu_count() or 1,
+            cancel=cancel,
+            on_bytes=lambda done: reporter(BytesProgress("dump", done, None)),
+        )
+        stderr = proc.stderr.read() if proc.stderr else b""
+        if proc.wait() != 0:
+            raise BackupToolError(f"pg_dump failed: {pg.stderr_summary(stderr)}")
+        reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
+        reporter(StepStarted("row counts"))
+        counter.join()
+        if count_error:
+            raise BackupToolError(f"counting rows failed: {count_error[0]}")
+        reporter(StepFinished("row counts", detail=f"{len(counts)} tables"))
+        finished = now()
+        record = BackupRecord(
+            id=backup_id,
+            database=db.database,
+            created_at=utc_iso(started),
+            finished_at=utc_iso(finished),
+            duration_s=round(time.monotonic() - started_clock, 3),
+            format="custom",
+            compression="zstd",
+            compression_level=settings.compression_level,
+            raw_bytes=stats.raw_bytes,
+            raw_sha256=stats.raw_sha256,
+            stored_bytes=stats.stored_bytes,
+            sha256=stats.stored_sha256,
+            file_name=file_name,
+            server_version=version,
+            tool_versions={"pg_dump": pg.tool_version(pg_dump[0]), "backup-tui": __version__},
+            row_counts=counts,
+            database_info=db_info,
+            reason=reason,
+        )
+        reporter(StepStarted("commit", "sidecar, then manifest"))
+        committed = repo.commit(folder, record)
+        reporter(StepFinished("commit"))
+        return committed
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if counter.is_alive():
+            conn.cancel_safe()
+        counter.join(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
+        if not conn.closed:
+            conn.rollback()

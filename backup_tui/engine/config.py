@@ -1,0 +1,282 @@
+"""Settings: defaults < TOML file < environment < command-line flags.
+
+The environment includes the names operators already have in the env files of
+the old shell scripts (``BACKUP_DB_HOST``, ``BACKUP_DIR`` ...); libpq's own
+``PG*`` variables and service files keep working because we leave unset
+connection fields to libpq.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from backup_tui.engine.errors import ConfigError, NotFoundError
+
+DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
+REDACTED = "********"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """One database we back up. Unset fields fall back to libpq (PGHOST, service files...)."""
+
+    name: str
+    dbname: str | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str | None = None
+    service: str | None = None
+
+    @property
+    def database(self) -> str:
+        return self.dbname or self.name
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 12
+
+
+@dataclass(frozen=True)
+class Settings:
+    repository: Path = DEFAULT_REPOSITORY
+    log_dir: Path | None = None
+    databases: tuple[DatabaseConfig, ...] = ()
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    compression_level: int = 3
+    compression_threads: int = 0  # 0: one per core
+    restore_jobs: int = 2
+    min_free_bytes: int = 0  # head-room that must stay free after a backup
+    maintenance_db: str = "postgres"
+    pg_bin_dir: Path | None = None
+    config_file: Path | None = None
+
+    @property
+    def logs(self) -> Path:
+        return self.log_dir or self.repository / "logs"
+
+    def database(self, name: str | None) -> DatabaseConfig:
+        """The named database, or the only one when no name is given."""
+        if name is None:
+            if len(self.databases) == 1:
+                return self.databases[0]
+            if not self.databases:
+                raise ConfigError("no database configured: set BACKUP_DB_NAME or add [[databases]] to the config file")
+            names = ", ".join(d.name for d in self.databases)
+            raise ConfigError(f"several databases configured ({names}): choose one with --database")
+        for db in self.databases:
+            if db.name == name or db.database == name:
+                return db
+        raise NotFoundError(f"database {name!r} is not configured (configured: {', '.join(d.name for d in self.databases) or 'none'})")
+
+
+_TOP_KEYS = {
+    "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
+}
+_DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service"}
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Merge defaults, the TOML file (``--config`` or ``BACKUP_TUI_CONFIG``) and the environment."""
+    env = os.environ if env is None else env
+    path_text = os.fspath(config_file) if config_file is not None else env.get("BACKUP_TUI_CONFIG")
+    settings = Settings()
+    if path_text:
+        path = Path(path_text)
+        settings = _apply_file(settings, path, _read_toml(path), env)
+    return _apply_env(settings, env)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} is not readable") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where} must be a {names}, not {value!r}")
+    return value
+
+
+def _non_negative(value: Any, where: str) -> int:
+    number = int(_expect(value, int, where))
+    if number < 0:
+        raise ConfigError(f"{where} must not be negative")
+    return number
+
+
+def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mapping[str, str]) -> Settings:
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    base = path.parent
+    changes: dict[str, Any] = {"config_file": path}
+    if "repository" in data:
+        repo = data["repository"]
+        if isinstance(repo, dict):
+            repo = repo.get("path")
+        changes["repository"] = base / _expect(repo, str, "repository")
+    if "log_dir" in data:
+        changes["log_dir"] = base / _expect(data["log_dir"], str, "log_dir")
+    if "maintenance_db" in data:
+        changes["maintenance_db"] = _expect(data["maintenance_db"], str, "maintenance_db")
+    if "pg_bin_dir" in data:
+        changes["pg_bin_dir"] = Path(_expect(data["pg_bin_dir"], str, "pg_bin_dir"))
+    retention = _expect(data.get("retention", {}), dict, "[retention]")
+    bad = set(retention) - {"daily", "weekly", "monthly"}
+    if bad:
+        raise ConfigError(f"config file {path}: unknown key(s) in [retention]: {', '.join(sorted(bad))}")
+    changes["retention"] = RetentionConfig(
+        **{k: _non_negative(v, f"retention.{k}") for k, v in retention.items()}
+    )
+    backup = _expect(data.get("backup", {}), dict, "[backup]")
+    for key, attr in (("compression_level", "compression_level"), ("threads", "compression_threads"),
+                      ("min_free_bytes", "min_free_bytes")):
+        if key in backup:
+            changes[attr] = _non_negative(backup[key], f"backup.{key}")
+    bad = set(backup) - {"compression_level", "threads", "min_free_bytes"}
+    if bad:
+        raise ConfigError(f"config file {path}: unknown key(s) in [backup]: {', '.join(sorted(bad))}")
+    restore = _expect(data.get("restore", {}), dict, "[restore]")
+    if "jobs" in restore:
+        changes["restore_jobs"] = max(1, _non_negative(restore["jobs"], "restore.jobs"))
+    bad = set(restore) - {"jobs"}
+    if bad:
+        raise ConfigError(f"config file {path}: unknown key(s) in [restore]: {', '.join(sorted(bad))}")
+    dbs = _expect(data.get("databases", []), list, "databases")
+    changes["databases"] = tuple(_database_from_toml(i, entry, env) for i, entry in enumerate(dbs))
+    names = [d.name for d in changes["databases"]]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config file {path}: database names must be unique")
+    return replace(settings, **changes)
+
+
+def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> DatabaseConfig:
+    where = f"databases[{index}]"
+    _expect(entry, dict, where)
+    unknown = set(entry) - _DB_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    if "name" not in entry:
+        raise ConfigError(f"{where}: 'name' is required")
+    password = entry.get("password")
+    if "password_env" in entry:
+        var = _expect(entry["password_env"], str, f"{where}.password_env")
+        password = env.get(var)
+    port = entry.get("port")
+    return DatabaseConfig(
+        name=_expect(entry["name"], str, f"{where}.name"),
+        dbname=_expect(entry["dbname"], str, f"{where}.dbname") if "dbname" in entry else None,
+        host=_expect(entry["host"], str, f"{where}.host") if "host" in entry else None,
+        port=_expect(port, int, f"{where}.port") if port is not None else None,
+        user=_expect(entry["user"], str, f"{where}.user") if "user" in entry else None,
+        password=_expect(password, str, f"{where}.password") if password is not None else None,
+        service=_expect(entry["service"], str, f"{where}.service") if "service" in entry else None,
+    )
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    changes: dict[str, Any] = {}
+    if env.get("BACKUP_DIR"):
+        changes["repository"] = Path(env["BACKUP_DIR"])
+    if env.get("LOG_DIR"):
+        changes["log_dir"] = Path(env["LOG_DIR"])
+    retention = settings.retention
+    for var, attr in (("BACKUP_RETENTION_DAYS", "daily"), ("BACKUP_RETENTION_WEEKS", "weekly"),
+                      ("BACKUP_RETENTION_MONTHS", "monthly")):
+        value = _env_int(env, var)
+        if value is not None:
+            retention = replace(retention, **{attr: value})
+    changes["retention"] = retention
+    changes["databases"] = _env_databases(settings.databases, env)
+    return replace(settings, **changes)
+
+
+def _env_databases(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) -> tuple[DatabaseConfig, ...]:
+    """Apply BACKUP_DB_* to the database they name (or the only one), adding it if new."""
+    overrides: dict[str, Any] = {}
+    for var, attr in (("BACKUP_DB_HOST", "host"), ("BACKUP_DB_USER", "user"), ("BACKUP_DB_PASSWORD", "password")):
+        if env.get(var):
+            overrides[attr] = env[var]
+    port = _env_int(env, "BACKUP_DB_PORT")
+    if port is not None:
+        overrides["port"] = port
+    name = env.get("BACKUP_DB_NAME") or None
+    if name is None and not overrides:
+        if not dbs and env.get("PGDATABASE"):
+            return (DatabaseConfig(name=env["PGDATABASE"]),)
+        return dbs
+    if name is None:
+        if len(dbs) == 1:
+            return (replace(dbs[0], **overrides),)
+        if not dbs and env.get("PGDATABASE"):
+            return (DatabaseConfig(name=env["PGDATABASE"], **overrides),)
+        raise ConfigError("BACKUP_DB_* variables are set but BACKUP_DB_NAME is not, and the config has "
+                          f"{len(dbs)} databases: set BACKUP_DB_NAME to say which one they apply to")
+    for i, db in enumerate(dbs):
+        if name in (db.name, db.database):
+            return dbs[:i] + (replace(db, **overrides),) + dbs[i + 1:]
+    return (*dbs, DatabaseConfig(name=name, **overrides))
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The merged settings as plain data, secrets replaced, for ``config show``."""
+    return {
+        "config_file": str(settings.config_file) if settings.config_file else None,
+        "repository": str(settings.repository),
+        "log_dir": str(settings.logs),
+        "retention": {
+            "daily": settings.retention.daily,
+            "weekly": settings.retention.weekly,
+            "monthly": settings.retention.monthly,
+        },
+        "backup": {
+            "compression": "zstd",
+            "compression_level": settings.compression_level,
+            "threads": settings.compression_threads or os.cpu_count() or 1,
+            "min_free_bytes": settings.min_free_bytes,
+        },
+        "restore": {"jobs": settings.restore_jobs},
+        "maintenance_db": settings.maintenance_db,
+        "databases": [
+            {
+                "name": db.name,
+                "dbname": db.database,
+                "host": db.host or os.environ.get("PGHOST") or "(libpq default)",
+                "port": db.port or os.environ.get("PGPORT") or "(libpq default)",
+                "user": db.user or os.environ.get("PGUSER") or "(libpq default)",
+                "password": REDACTED if db.password else "(not set: libpq PGPASSWORD/PGPASSFILE)",
+                "service": db.service,
+            }
+            for db in settings.databases
+        ],
+    }

@@ -1,0 +1,223 @@
+"""Domain records shared by the engine, the TUI and headless.
+
+``BackupRecord`` is the manifest. It is written last and atomically; it carries
+a checksum of its own canonical JSON so an edited manifest is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+MANIFEST_VERSION = 1
+
+# valid: manifest present. incomplete: no manifest and no sidecar (killed mid-dump, or running).
+# damaged: the sidecar shows the dump finished, but the manifest is missing or unreadable.
+# legacy: made by the old shell scripts.
+Status = Literal["valid", "incomplete", "damaged", "legacy"]
+VerifyLevel = Literal["quick", "full"]
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One verification run, stored as a line of the backup's history."""
+
+    at: str
+    level: VerifyLevel
+    ok: bool
+    problems: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+    duration_s: float = 0.0
+    row_counts: dict[str, list[int | None]] = field(default_factory=dict)  # table -> [manifest, restored]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = list(self.problems)
+        data["checks"] = list(self.checks)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verification:
+        return cls(
+            at=str(data["at"]),
+            level=data["level"],
+            ok=bool(data["ok"]),
+            problems=tuple(data.get("problems", ())),
+            checks=tuple(data.get("checks", ())),
+            duration_s=float(data.get("duration_s", 0.0)),
+            row_counts={k: list(v) for k, v in data.get("row_counts", {}).items()},
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {"at": self.at, "level": self.level, "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """What we know about one backup: its manifest, plus where it lives."""
+
+    id: str
+    database: str
+    created_at: str  # UTC ISO 8601: when the dump's snapshot was taken
+    finished_at: str
+    duration_s: float
+    format: str  # "custom" (pg_dump -Fc) or "plain" (legacy .sql.gz)
+    compression: str  # "zstd" or "gzip"
+    raw_bytes: int
+    stored_bytes: int
+    sha256: str  # of the stored (compressed) bytes
+    file_name: str
+    raw_sha256: str = ""
+    server_version: str = ""
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    compression_level: int = 0
+    row_counts: dict[str, int] = field(default_factory=dict)
+    database_info: dict[str, str] = field(default_factory=dict)  # encoding, collate, ctype, owner
+    locations: tuple[str, ...] = ("local",)
+    pinned: bool = False
+    reason: str = "scheduled"
+    manifest_version: int = MANIFEST_VERSION
+    # Not part of the manifest: filled in by the repository that found it.
+    status: Status = "valid"
+    path: str = ""
+    verifications: tuple[Verification, ...] = ()
+
+    _RUNTIME: ClassVar[tuple[str, ...]] = ("status", "path", "verifications")
+
+    @property
+    def created(self) -> datetime:
+        return parse_utc(self.created_at)
+
+    @property
+    def last_verification(self) -> Verification | None:
+        return self.verifications[-1] if self.verifications else None
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status in ("valid", "legacy")
+
+    @property
+    def ratio(self) -> float | None:
+        return self.raw_bytes / self.stored_bytes if self.stored_bytes and self.raw_bytes else None
+
+    def manifest_body(self) -> dict[str, Any]:
+        body = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._RUNTIME}
+        body["locations"] = list(self.locations)
+        return body
+
+    def manifest_json(self) -> str:
+        body = self.manifest_body()
+        body["manifest_sha256"] = manifest_checksum(body)
+        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_manifest(cls, data: dict[str, Any], *, status: Status = "valid", path: str = "") -> BackupRecord:
+        known = {f.name for f in fields(cls)} - set(cls._RUNTIME)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["locations"] = tuple(kwargs.get("locations", ("local",)))
+        return cls(**kwargs, status=status, path=path)
+
+    def to_json(self) -> dict[str, Any]:
+        """The public shape used by ``list --json`` and ``backup --json``."""
+        last = self.last_verification
+        return {
+            "id": self.id,
+            "database": self.database,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "duration_s": round(self.duration_s, 3),
+            "size_bytes": self.stored_bytes,
+            "raw_bytes": self.raw_bytes,
+            "sha256": self.sha256,
+            "format": self.format,
+            "compression": self.compression,
+            "locations": list(self.locations),
+            "path": self.path,
+            "pinned": self.pinned,
+            "status": self.status,
+            "reason": self.reason,
+            "verified": last.summary() if last else None,
+        }
+
+
+def manifest_checksum(body: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of a manifest without its own checksum field."""
+    clean = {k: v for k, v in body.items() if k != "manifest_sha256"}
+    canonical = json.dumps(clean, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PruneDecision:
+    record: BackupRecord
+    keep: bool
+    reasons: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.record.id, "database": self.record.database, "created_at": self.record.created_at,
+                "status": self.record.status, "keep": self.keep, "reasons": list(self.reasons),
+                "size_bytes": self.record.stored_bytes}
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    action: str  # create | restore | verify | terminate | rename | drop | backup | check
+    description: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"action": self.action, "description": self.description}
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """The flight plan of a restore: produced by the dry run, followed by the real run."""
+
+    backup_id: str
+    mode: Literal["new", "replace"]
+    target_db: str
+    work_db: str  # where pg_restore writes: the target itself, or a temporary for --replace
+    aside_db: str | None  # where the original goes for --replace
+    safety_backup: bool
+    sessions_to_terminate: int
+    space_needed_bytes: int
+    space_free_bytes: int
+    estimated_seconds: float | None
+    steps: tuple[PlanStep, ...]
+    rollback: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["steps"] = [s.to_json() for s in self.steps]
+        return data
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    plan: RestorePlan
+    row_counts: dict[str, list[int | None]]
+    duration_s: float
+    safety_backup_id: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backup_id": self.plan.backup_id,
+            "mode": self.plan.mode,
+            "target_db": self.plan.target_db,
+            "previous_db": self.plan.aside_db,
+            "safety_backup_id": self.safety_backup_id,
+            "duration_s": round(self.duration_s, 3),
+            "row_counts": self.row_counts,
+            "notes": list(self.notes),
+        }

@@ -1,0 +1,209 @@
+"""psycopg helpers and the runner for pg_dump / pg_restore / psql.
+
+Passwords travel only in the child's environment (PGPASSWORD) or libpq's own
+passfile, never on a command line, in a log or in an exception text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from backup_tui.engine.config import DatabaseConfig
+from backup_tui.engine.errors import (
+    AuthenticationFailed,
+    BackupToolError,
+    ConnectionFailed,
+    NotFoundError,
+)
+
+CONNECT_TIMEOUT_S = 10
+APP_NAME = "backup-tui"
+
+
+def conn_kwargs(db: DatabaseConfig, dbname: str | None = None) -> dict[str, Any]:
+    """psycopg keyword arguments; unset fields are left to libpq's environment."""
+    kwargs: dict[str, Any] = {
+        "dbname": dbname or db.database,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": APP_NAME,
+    }
+    for key in ("host", "port", "user", "password", "service"):
+        value = getattr(db, key)
+        if value is not None:
+            kwargs[key] = value
+    return kwargs
+
+
+def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
+    """The environment for pg_dump & co: libpq variables, password included, no argv."""
+    env = dict(os.environ)
+    mapping = {"PGHOST": db.host, "PGPORT": db.port, "PGUSER": db.user, "PGPASSWORD": db.password,
+               "PGSERVICE": db.service}
+    for var, value in mapping.items():
+        if value is not None:
+            env[var] = str(value)
+    env["PGDATABASE"] = dbname or db.database
+    env.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
+    env["PGAPPNAME"] = APP_NAME
+    return env
+
+
+def describe_connect_error(exc: Exception, db: DatabaseConfig, dbname: str | None = None) -> BackupToolError:
+    """Turn a libpq failure into one of our errors with one clear line."""
+    text = str(exc).strip()
+    last = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = last[-1] if last else type(exc).__name__
+    target = f"database {dbname or db.database!r}"
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered or (
+        "authentication failed" in lowered
+    ):
+        return AuthenticationFailed(f"cannot connect to {target}: authentication failed (check user and password)")
+    if "does not exist" in lowered and "database" in lowered:
+        return NotFoundError(f"cannot connect: {target} does not exist on the server")
+    return ConnectionFailed(f"cannot connect to {target}: {_strip_fatal(detail)}")
+
+
+def _strip_fatal(line: str) -> str:
+    for prefix in ("FATAL:", "ERROR:", "connection failed:"):
+        line = line.replace(prefix, "").strip()
+    return line
+
+
+@contextmanager
+def connect(db: DatabaseConfig, dbname: str | None = None, *, autocommit: bool = True) -> Iterator[psycopg.Connection[Any]]:
+    try:
+        conn = psycopg.connect(**conn_kwargs(db, dbname), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        raise describe_connect_error(exc, db, dbname) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def ident(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+def tool_path(name: str, bin_dir: Path | None = None) -> str:
+    """Find pg_dump, pg_restore or psql: the configured folder first, then PATH."""
+    if bin_dir is not None and (bin_dir / name).exists():
+        return str(bin_dir / name)
+    found = shutil.which(name)
+    if found is None:
+        raise BackupToolError(f"{name} not found: install the PostgreSQL client (postgresql-client-15)")
+    return found
+
+
+def tool_version(path: str) -> str:
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return out.rsplit(" ", 1)[-1] if out else "unknown"
+
+
+def stderr_summary(stderr: bytes | str, limit: int = 3) -> str:
+    """The last meaningful lines of a tool's stderr, joined into one line."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower() or "fatal" in ln.lower()] or lines
+    return "; ".join(errors[-limit:]) if errors else "no message"
+
+
+def database_exists(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return row is not None
+
+
+def database_info(conn: psycopg.Connection[Any], name: str) -> dict[str, str]:
+    row = conn.execute(
+        """SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, r.rolname
+           FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = %s""",
+        (name,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"database {name!r} does not exist on the server")
+    return {"encoding": row[0], "collate": row[1], "ctype": row[2], "owner": row[3]}
+
+
+def database_size(conn: psycopg.Connection[Any], name: str) -> int:
+    row = conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def session_count(conn: psycopg.Connection[Any], name: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def create_database(conn: psycopg.Connection[Any], name: str, info: dict[str, str] | None = None) -> None:
+    """CREATE DATABASE from template0 with the original's encoding, locale and owner when known."""
+    query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident(name))
+    if info:
+        parts = [query]
+        if info.get("encoding"):
+            parts.append(sql.SQL("ENCODING {}").format(sql.Literal(info["encoding"])))
+        if info.get("collate"):
+            parts.append(sql.SQL("LC_COLLATE {}").format(sql.Literal(info["collate"])))
+        if info.get("ctype"):
+            parts.append(sql.SQL("LC_CTYPE {}").format(sql.Literal(info["ctype"])))
+        if info.get("owner") and role_exists(conn, info["owner"]):
+            parts.append(sql.SQL("OWNER {}").format(ident(info["owner"])))
+        query = sql.SQL(" ").join(parts)
+    conn.execute(query)
+
+
+def role_exists(conn: psycopg.Connection[Any], role: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is not None
+
+
+def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> int:
+    rows = conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    ).fetchall()
+    return len(rows)
+
+
+def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(name)))
+
+
+COUNTABLE_TABLES_SQL = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+def exact_row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Exact count(*) of every user table and materialized view, in the connection's snapshot."""
+    tables = conn.execute(COUNTABLE_TABLES_SQL).fetchall()
+    counts: dict[str, int] = {}
+    for schema, table in tables:
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(ident(schema), ident(table))
+        row = conn.execute(query).fetchone()
+        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+    return counts
+
+
+def run_tool(argv: Sequence[str], env: dict[str, str], what: str, stdin: Any = None) -> str:
+    """Run a client tool to completion; failure raises with its stderr summarised."""
+    proc = subprocess.run(list(argv), env=env, stdin=stdin, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise BackupToolError(f"{what} failed: {stderr_summary(proc.stderr)}")
+    return proc.stdout.decode(errors="replace")

@@ -1,0 +1,164 @@
+"""The one-pass streams: producer -> sha256 -> zstd -> sha256 -> sink, and back.
+
+Nothing is read twice and memory stays bounded by a few chunks, whatever the
+size of the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+from backup_tui.engine.errors import VerificationError
+from backup_tui.engine.progress import CancelToken
+
+CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    raw_bytes: int
+    raw_sha256: str
+    stored_bytes: int
+    stored_sha256: str
+
+
+class Decoder(Protocol):
+    def decompress(self, data: bytes) -> bytes: ...
+
+
+def compress_to_file(
+    read: Callable[[int], bytes],
+    dest: Path,
+    *,
+    level: int,
+    threads: int,
+    cancel: CancelToken,
+    on_bytes: Callable[[int], None] = lambda n: None,
+) -> StreamStats:
+    """Read ``read(CHUNK)`` until empty; hash raw, compress with zstd, hash stored, write, fsync."""
+    raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
+    raw_total = stored_total = 0
+    cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+    cobj = cctx.compressobj()
+    with open(dest, "wb") as out:
+
+        def emit(block: bytes) -> None:
+            nonlocal stored_total
+            if block:
+                stored_hash.update(block)
+                stored_total += len(block)
+                out.write(block)
+
+        while True:
+            cancel.raise_if_cancelled()
+            chunk = read(CHUNK)
+            if not chunk:
+                break
+            raw_hash.update(chunk)
+            raw_total += len(chunk)
+            emit(cobj.compress(chunk))
+            on_bytes(raw_total)
+        emit(cobj.flush())
+        out.flush()
+        os.fsync(out.fileno())
+    return StreamStats(raw_total, raw_hash.hexdigest(), stored_total, stored_hash.hexdigest())
+
+
+class _GzipDecoder:
+    """gzip (possibly several members, as ``cat a.gz b.gz`` makes) with end-of-stream tracking."""
+
+    def __init__(self) -> None:
+        self._obj = zlib.decompressobj(wbits=31)
+        self.eof = False
+
+    def decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            out.append(self._obj.decompress(data))
+            self.eof = self._obj.eof
+            data = self._obj.unused_data if self._obj.eof else b""
+            if data:
+                self._obj = zlib.decompressobj(wbits=31)
+                self.eof = False
+        return b"".join(out)
+
+
+def _decoder(compression: str) -> tuple[Decoder, Callable[[], bool]]:
+    if compression == "zstd":
+        obj = zstandard.ZstdDecompressor().decompressobj(write_size=CHUNK)
+        return obj, lambda: bool(obj.eof)
+    if compression == "gzip":
+        gz = _GzipDecoder()
+        return gz, lambda: gz.eof
+    if compression == "none":
+        class _Plain:
+            def decompress(self, data: bytes) -> bytes:
+                return data
+        return _Plain(), lambda: True
+    raise VerificationError(f"unknown compression {compression!r}")
+
+
+def decode_file(
+    path: Path,
+    compression: str,
+    *,
+    cancel: CancelToken,
+    sink: Callable[[bytes], None] = lambda b: None,
+    on_bytes: Callable[[int], None] = lambda n: None,
+) -> StreamStats:
+    """Read a stored file once: hash it, decompress to the end, hash the raw stream, feed ``sink``.
+
+    A stream that does not decode, or stops before its end, raises VerificationError
+    naming the byte offset, so a bit flip and a truncation are told apart.
+    """
+    raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
+    raw_total = stored_total = 0
+    decoder, at_end = _decoder(compression)
+    with open(path, "rb") as src:
+        for chunk in _chunks(src):
+            cancel.raise_if_cancelled()
+            stored_hash.update(chunk)
+            try:
+                raw = decoder.decompress(chunk)
+            except (zstandard.ZstdError, zlib.error) as exc:
+                raise VerificationError(
+                    f"{path.name}: {compression} stream is corrupt near byte {stored_total:,}: {exc}"
+                ) from None
+            stored_total += len(chunk)
+            if raw:
+                raw_hash.update(raw)
+                raw_total += len(raw)
+                sink(raw)
+            on_bytes(stored_total)
+    if not at_end():
+        raise VerificationError(
+            f"{path.name}: {compression} stream ends early after {stored_total:,} bytes (truncated)"
+        )
+    return StreamStats(raw_total, raw_hash.hexdigest(), stored_total, stored_hash.hexdigest())
+
+
+def _chunks(src: BinaryIO) -> Iterator[bytes]:
+    while True:
+        chunk = src.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def sha256_file(path: Path, cancel: CancelToken | None = None) -> tuple[str, int]:
+    digest, total = hashlib.sha256(), 0
+    with open(path, "rb") as src:
+        for chunk in _chunks(src):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            digest.update(chunk)
+            total += len(chunk)
+    return digest.hexdigest(), total

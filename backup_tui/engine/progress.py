@@ -1,0 +1,95 @@
+"""Progress events, the Reporter protocol and the cancel token.
+
+Engine calls never print: they send events to a Reporter. The TUI's reporter
+posts Textual messages from worker threads; headless writes lines or JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from backup_tui.engine.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A named step of an operation began (e.g. "dump", "verify row counts")."""
+
+    step: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    step: str
+    ok: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BytesProgress:
+    """Bytes moved so far in the current step; ``total`` is None when unknown."""
+
+    step: str
+    done: int
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str  # "debug" | "info" | "warning" | "error"
+    message: str
+
+
+ProgressEvent = StepStarted | StepFinished | BytesProgress | LogLine
+
+
+class Reporter(Protocol):
+    def __call__(self, event: ProgressEvent) -> None: ...
+
+
+def null_reporter(event: ProgressEvent) -> None:
+    """A reporter that drops everything."""
+
+
+class CollectingReporter:
+    """Keeps every event; useful for tests and for building reports."""
+
+    def __init__(self) -> None:
+        self.events: list[ProgressEvent] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def steps(self) -> list[str]:
+        return [e.step for e in self.events if isinstance(e, StepStarted)]
+
+
+class CancelToken:
+    """Set from any thread; long-running engine loops check it between chunks."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled by the user")
+
+
+def info(reporter: Reporter, message: str) -> None:
+    reporter(LogLine("info", message))
+
+
+def warn(reporter: Reporter, message: str) -> None:
+    reporter(LogLine("warning", message))

@@ -1,0 +1,168 @@
+"""The local repository: one folder per backup, committed by its manifest.
+
+    <root>/backups/<database>/<id>/<id>.dump.zst          the stored bytes
+    <root>/backups/<database>/<id>/<id>.dump.zst.sha256   sha256sum format
+    <root>/backups/<database>/<id>/manifest.json          written last, atomically
+    <root>/backups/<database>/<id>/verify.jsonl           verification history
+    <root>/backups/<database>/<id>/reports/verify-*.txt   readable reports
+
+A folder without a manifest is an incomplete backup: never shown as valid,
+cleaned up by the next backup or prune. Backups made by the old shell scripts
+(``<root>/daily|weekly|monthly/*.sql.gz``) are listed too, read-only but for
+their verification history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from backup_tui.engine import legacy
+from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.repository.files import atomic_write, read_history
+
+MANIFEST = "manifest.json"
+HISTORY = "verify.jsonl"
+DATA_SUFFIX = ".dump.zst"
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def safe_name(name: str) -> str:
+    """A database name made safe for a folder or an id (spaces, slashes ... become '_')."""
+    return _SAFE.sub("_", name) or "_"
+
+
+def sidecar_text(sha256: str, file_name: str) -> str:
+    return f"{sha256}  {file_name}\n"
+
+
+class LocalRepository:
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.root / "backups"
+
+    def database_dir(self, database: str) -> Path:
+        return self.backups_dir / safe_name(database)
+
+    # -- writing -----------------------------------------------------------
+
+    def new_backup_dir(self, database: str, moment: datetime) -> tuple[str, Path]:
+        """Reserve a fresh folder for a backup taken at ``moment``; the id is unique."""
+        stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        base = f"{safe_name(database)}-{stamp}"
+        parent = self.database_dir(database)
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in range(1000):
+            backup_id = base if n == 0 else f"{base}-{n}"
+            folder = parent / backup_id
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return backup_id, folder
+        raise BackupToolError(f"cannot allocate a backup folder under {parent}")
+
+    def commit(self, folder: Path, record: BackupRecord) -> BackupRecord:
+        """Write the sidecar, then the manifest, last: from here on the backup is valid."""
+        atomic_write(folder / f"{record.file_name}.sha256", sidecar_text(record.sha256, record.file_name))
+        atomic_write(folder / MANIFEST, record.manifest_json())
+        return replace(record, status="valid", path=str(folder / record.file_name))
+
+    # -- reading -----------------------------------------------------------
+
+    def list(self) -> list[BackupRecord]:
+        records: list[BackupRecord] = []
+        if self.backups_dir.is_dir():
+            for db_dir in sorted(p for p in self.backups_dir.iterdir() if p.is_dir()):
+                for folder in sorted(p for p in db_dir.iterdir() if p.is_dir()):
+                    records.append(self._read_folder(db_dir.name, folder))
+        records.extend(legacy.scan(self.root))
+        return records
+
+    def _read_folder(self, database: str, folder: Path) -> BackupRecord:
+        history = read_history(folder / HISTORY)
+        manifest = folder / MANIFEST
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            record = BackupRecord.from_manifest(data, path=str(folder / str(data.get("file_name", ""))))
+        except FileNotFoundError:
+            return incomplete_record(folder.name, database, folder, history, "manifest missing")
+        except (ValueError, TypeError):
+            # Listed so that verify can name the damage, never as valid.
+            return incomplete_record(folder.name, database, folder, history, "manifest unreadable")
+        return replace(record, verifications=history)
+
+    def folder(self, record: BackupRecord) -> Path:
+        return Path(record.path).parent
+
+    def local_file(self, record: BackupRecord) -> Path:
+        return Path(record.path)
+
+    # -- changing ----------------------------------------------------------
+
+    def delete(self, record: BackupRecord) -> None:
+        if record.status == "legacy":
+            legacy.delete(Path(record.path))
+            return
+        shutil.rmtree(self.folder(record), ignore_errors=False)
+
+    def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
+        if record.status != "valid":
+            raise BackupToolError(f"{record.id}: only complete backups made by backup-tui can be pinned")
+        updated = replace(record, pinned=pinned)
+        atomic_write(self.folder(record) / MANIFEST, updated.manifest_json())
+        return updated
+
+    def add_verification(self, record: BackupRecord, result: Verification, report: str) -> Path:
+        if record.status == "legacy":
+            history = Path(record.path + ".verify.jsonl")
+            reports = Path(record.path).parent / "reports"
+            stem = Path(record.path).name
+        else:
+            history = self.folder(record) / HISTORY
+            reports = self.folder(record) / "reports"
+            stem = "verify"
+        with open(history, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        reports.mkdir(exist_ok=True)
+        stamp = result.at.replace(":", "").replace("-", "")
+        report_path = reports / f"{stem}-{stamp}-{result.level}.txt"
+        atomic_write(report_path, report)
+        return report_path
+
+
+def incomplete_record(
+    backup_id: str, database: str, folder: Path, history: tuple[Verification, ...], problem: str
+) -> BackupRecord:
+    """What we can say about a folder with no usable manifest: its files and their age.
+
+    With a sidecar the dump had finished, so the manifest was lost or damaged afterwards:
+    "damaged", kept for the operator. Without one the run died mid-dump: "incomplete".
+    """
+    files = [p for p in folder.iterdir() if p.is_file()] if folder.exists() else []
+    data = next((p for p in files if p.name.endswith(DATA_SUFFIX)), None)
+    finished = any(p.name.endswith(".sha256") or p.name == MANIFEST for p in files)
+    size = data.stat().st_size if data else 0
+    mtime = datetime.fromtimestamp(folder.stat().st_mtime, UTC) if folder.exists() else datetime.now(UTC)
+    return BackupRecord(
+        id=backup_id, database=database, created_at=utc_iso(mtime), finished_at="", duration_s=0.0,
+        format="custom", compression="zstd", raw_bytes=0, stored_bytes=size, sha256="",
+        file_name=data.name if data else f"{backup_id}{DATA_SUFFIX}", status="damaged" if finished else "incomplete",
+        path=str(folder / (data.name if data else f"{backup_id}{DATA_SUFFIX}")), reason=problem,
+        verifications=history,
+    )

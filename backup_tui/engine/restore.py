@@ -1,0 +1,427 @@
+"""Restore a backup into a new database, or replace the original with a safety net.
+
+``--replace`` never restores over the original: it restores into a temporary
+database, checks the row counts against the manifest, and only then swaps
+names. Any failure before the swap drops the temporary and leaves the original
+exactly as it was; the original is kept aside after the swap for rollback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+from psycopg import errors, sql
+
+from backup_tui.engine import pg
+from backup_tui.engine.backup import Clock, backup_locked, system_clock
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.errors import (
+    BackupToolError,
+    Cancelled,
+    ConfigError,
+    ConfirmationRequired,
+    NotFoundError,
+    VerificationError,
+)
+from backup_tui.engine.locks import database_lock
+from backup_tui.engine.models import BackupRecord, PlanStep, RestorePlan, RestoreResult
+from backup_tui.engine.pipeline import StreamStats, decode_file
+from backup_tui.engine.progress import (
+    BytesProgress,
+    CancelToken,
+    Reporter,
+    StepFinished,
+    StepStarted,
+    info,
+    null_reporter,
+    warn,
+)
+from backup_tui.engine.space import free_bytes, human_bytes
+
+MAX_IDENT = 63
+RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt
+HISTORY_FILE = "restores.jsonl"
+
+
+def connection_for(settings: Settings, database: str) -> DatabaseConfig:
+    """How to reach the server that held ``database``: its own entry, or the only configured one."""
+    try:
+        return settings.database(database)
+    except NotFoundError:
+        if len(settings.databases) == 1:
+            return replace(settings.databases[0], dbname=database)
+        raise
+
+
+def side_name(database: str, tag: str, moment: datetime) -> str:
+    """``<db>__<tag>_<utc>``, shortened to PostgreSQL's 63-byte identifier limit."""
+    suffix = f"__{tag}_{moment.astimezone(UTC).strftime('%Y%m%d%H%M%S')}"
+    head = database.encode()[: MAX_IDENT - len(suffix.encode())].decode(errors="ignore")
+    return head + suffix
+
+
+# -- the data path: stored file -> decoder -> pg_restore / psql ---------------
+
+
+def restore_into(
+    settings: Settings,
+    server: DatabaseConfig,
+    record: BackupRecord,
+    source: Path,
+    work_db: str,
+    *,
+    reporter: Reporter,
+    cancel: CancelToken,
+) -> StreamStats:
+    """Load ``source`` into the existing empty ``work_db``; checks the stored bytes' sha256 on the way."""
+    env = pg.child_env(server, work_db)
+    total = record.stored_bytes or source.stat().st_size
+    progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
+    reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
+    if record.format == "plain":
+        argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                "--no-password", "-d", work_db]
+        stats = _stream_into(argv, env, source, record.compression, cancel, progress)
+    elif settings.restore_jobs > 1:
+        stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress)
+    else:
+        argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
+                "-d", work_db]
+        stats = _stream_into(argv, env, source, record.compression, cancel, progress)
+    if record.sha256 and stats.stored_sha256 != record.sha256:
+        raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
+    reporter(StepFinished("restore"))
+    return stats
+
+
+def _stream_into(
+    argv: list[str], env: dict[str, str], source: Path, compression: str, cancel: CancelToken,
+    progress: Callable[[int], None],
+) -> StreamStats:
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        assert proc.stdin is not None
+        stdin = proc.stdin
+        try:
+            stats = decode_file(source, compression, cancel=cancel, sink=lambda raw: _write(stdin, raw),
+                                on_bytes=progress)
+            stdin.close()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                stdin.close()
+        rc = proc.wait()
+        errors.seek(0)
+        if rc != 0:
+            raise BackupToolError(f"{Path(argv[0]).name} failed: {pg.stderr_summary(errors.read())}")
+    return stats
+
+
+def _write(stdin: IO[bytes], raw: bytes) -> None:
+    try:
+        stdin.write(raw)
+    except BrokenPipeError:
+        raise BackupToolError("the restore process exited early (see its error below)") from None
+
+
+def _parallel_restore(
+    settings: Settings, env: dict[str, str], source: Path, record: BackupRecord, work_db: str,
+    cancel: CancelToken, progress: Callable[[int], None],
+) -> StreamStats:
+    """pg_restore -j needs a seekable file: decode to a temp file beside the repository, then load."""
+    tmp_dir = settings.repository / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{record.id}-", suffix=".dump", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            stats = decode_file(source, record.compression, cancel=cancel, sink=out.write, on_bytes=progress)
+        if record.sha256 and stats.stored_sha256 != record.sha256:
+            raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
+        argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
+                f"--jobs={settings.restore_jobs}", "-d", work_db, tmp_name]
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+            while proc.poll() is None:
+                if cancel.cancelled:
+                    proc.kill()
+                    proc.wait()
+                    cancel.raise_if_cancelled()
+                time.sleep(0.1)
+            if proc.returncode != 0:
+                errors.seek(0)
+                raise BackupToolError(f"pg_restore failed: {pg.stderr_summary(errors.read())}")
+        return stats
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
+def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> tuple[dict[str, list[int | None]], list[str]]:
+    """Table by table: [manifest, restored]; problems name each table that differs."""
+    table: dict[str, list[int | None]] = {}
+    problems = []
+    for name in sorted(set(expected) | set(actual)):
+        want, got = expected.get(name), actual.get(name)
+        table[name] = [want, got]
+        if want is None:
+            continue  # a table the manifest does not know (e.g. legacy): nothing to compare
+        if got is None:
+            problems.append(f"table {name} is missing after restore (manifest: {want} rows)")
+        elif got != want:
+            problems.append(f"table {name}: manifest {want} rows, restored {got}")
+    return table, problems
+
+
+def count_rows_in(server: DatabaseConfig, database: str) -> dict[str, int]:
+    with pg.connect(server, database) as conn:
+        return pg.exact_row_counts(conn)
+
+
+# -- planning -----------------------------------------------------------------
+
+
+def _data_dir_free(conn: psycopg.Connection[Any]) -> int:
+    """Free space on the server's data directory when it is on this machine; -1 when unknown."""
+    try:
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
+    except psycopg.Error:
+        return -1
+    if row is None or not row[0] or not Path(row[0]).exists():
+        return -1
+    try:
+        return free_bytes(Path(row[0]))
+    except OSError:
+        return -1
+
+
+def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
+    """From past restores on this repository: bytes per second, newest 20 runs."""
+    path = settings.repository / HISTORY_FILE
+    if not path.exists() or raw_bytes <= 0:
+        return None
+    rates = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]:
+        try:
+            item = json.loads(line)
+            if item["raw_bytes"] > 0 and item["duration_s"] > 0:
+                rates.append(item["raw_bytes"] / item["duration_s"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    if not rates:
+        return None
+    return round(raw_bytes / (sum(rates) / len(rates)), 1)
+
+
+def plan_restore(
+    settings: Settings,
+    record: BackupRecord,
+    *,
+    target_db: str | None = None,
+    replace_original: bool = False,
+    safety_backup: bool = True,
+    now: Clock = system_clock,
+) -> RestorePlan:
+    """The flight plan. Reads the server's state; changes nothing."""
+    if not record.is_valid:
+        raise VerificationError(f"{record.id} is {record.status} ({record.reason}): it cannot be restored")
+    if replace_original == (target_db is not None):
+        raise ConfigError("choose exactly one of --target-db NAME or --replace")
+    server = connection_for(settings, record.database)
+    moment = now()
+    with pg.connect(server, settings.maintenance_db) as conn:
+        free = _data_dir_free(conn)
+        if replace_original:
+            target = record.database
+            exists = pg.database_exists(conn, target)
+            work = side_name(target, "restore", moment)
+            aside = side_name(target, "pre_restore", moment) if exists else None
+            sessions = pg.session_count(conn, target) if exists else 0
+            current = pg.database_size(conn, target) if exists else 0
+        else:
+            assert target_db is not None
+            target = work = target_db
+            if len(target.encode()) > MAX_IDENT:
+                raise ConfigError(f"database name {target!r} is longer than {MAX_IDENT} bytes")
+            if pg.database_exists(conn, target):
+                raise ConfigError(f"database {target!r} already exists: choose another --target-db or use --replace")
+            exists, aside, sessions, current = False, None, 0, 0
+    needed = int(max(record.raw_bytes * RESTORE_SPACE_FACTOR, current))
+    steps = []
+    take_safety = replace_original and safety_backup and exists
+    if take_safety:
+        steps.append(PlanStep("backup", f"safety backup of the current {target!r} into the repository"))
+    steps.append(PlanStep("create", f"create database {work!r}"))
+    steps.append(PlanStep("restore", f"restore {record.id} ({human_bytes(record.stored_bytes)} stored, "
+                                     f"{human_bytes(record.raw_bytes)} raw) into {work!r}"))
+    steps.append(PlanStep("verify", "compare exact row counts with the manifest"
+                          if record.row_counts else "no row counts in this backup: check the restore succeeded"))
+    if replace_original:
+        if exists:
+            steps.append(PlanStep("terminate", f"block new connections to {target!r} and terminate its "
+                                               f"{sessions} session(s)"))
+            steps.append(PlanStep("rename", f"rename {target!r} to {aside!r} (kept for rollback)"))
+        steps.append(PlanStep("rename", f"rename {work!r} to {target!r}"))
+        rollback = (f"before the swap: drop {work!r}; {target!r} is untouched. After it: the previous database "
+                    f"stays as {aside!r}; to roll back, rename it back"
+                    if exists else f"drop {target!r} (there was no database of that name before)")
+    else:
+        rollback = f"drop database {target!r}"
+    return RestorePlan(
+        backup_id=record.id,
+        mode="replace" if replace_original else "new",
+        target_db=target,
+        work_db=work,
+        aside_db=aside,
+        safety_backup=take_safety,
+        sessions_to_terminate=sessions,
+        space_needed_bytes=needed,
+        space_free_bytes=free,
+        estimated_seconds=estimate_seconds(settings, record.raw_bytes),
+        steps=tuple(steps),
+        rollback=rollback,
+    )
+
+
+# -- running --------------------------------------------------------------------
+
+
+def run_restore(
+    settings: Settings,
+    backup_id: str,
+    *,
+    target_db: str | None = None,
+    replace_original: bool = False,
+    safety_backup: bool = True,
+    confirmed: bool = False,
+    reporter: Reporter = null_reporter,
+    cancel: CancelToken | None = None,
+    now: Clock = system_clock,
+) -> RestoreResult:
+    cancel = cancel or CancelToken()
+    catalog = Catalog.from_settings(settings)
+    record = catalog.get(backup_id)
+    plan = plan_restore(settings, record, target_db=target_db, replace_original=replace_original,
+                        safety_backup=safety_backup, now=now)
+    if plan.mode == "replace" and not confirmed:
+        raise ConfirmationRequired(f"replacing database {plan.target_db!r} needs confirmation: pass --yes")
+    if plan.space_free_bytes >= 0 and plan.space_needed_bytes > plan.space_free_bytes:
+        raise BackupToolError(f"not enough space on the server: need about {human_bytes(plan.space_needed_bytes)}, "
+                              f"{human_bytes(plan.space_free_bytes)} free")
+    server = connection_for(settings, record.database)
+    source = catalog.repository_of(record).local_file(record)
+    started = time.monotonic()
+    with database_lock(settings.repository, plan.target_db, "restore"):
+        safety_id = None
+        if plan.safety_backup:
+            reporter(StepStarted("safety backup", plan.target_db))
+            safety = backup_locked(settings, replace(server, dbname=plan.target_db), reporter=reporter,
+                                   cancel=cancel, now=now, reason=f"safety before restoring {record.id}")
+            safety_id = safety.id
+            reporter(StepFinished("safety backup", detail=safety.id))
+        counts = _restore_checked(settings, server, record, source, plan, reporter, cancel)
+        notes: list[str] = []
+        if plan.mode == "replace":
+            _swap(server, settings.maintenance_db, plan, reporter)
+            if plan.aside_db:
+                notes.append(f"previous database kept as {plan.aside_db!r}; drop it with: "
+                             f"DROP DATABASE \"{plan.aside_db}\"; roll back by renaming it to {plan.target_db!r}")
+    duration = time.monotonic() - started
+    _record_history(settings, record, duration)
+    return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
+                         notes=tuple(notes))
+
+
+def _restore_checked(
+    settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Path, plan: RestorePlan,
+    reporter: Reporter, cancel: CancelToken,
+) -> dict[str, list[int | None]]:
+    """Create the work database, restore, compare counts; on any failure drop it and re-raise."""
+    reporter(StepStarted("create", plan.work_db))
+    with pg.connect(server, settings.maintenance_db) as conn:
+        pg.create_database(conn, plan.work_db, record.database_info)
+    reporter(StepFinished("create"))
+    try:
+        restore_into(settings, server, record, source, plan.work_db, reporter=reporter, cancel=cancel)
+        cancel.raise_if_cancelled()
+        reporter(StepStarted("verify", "exact row counts"))
+        table, problems = compare_counts(record.row_counts, count_rows_in(server, plan.work_db))
+        if problems:
+            raise VerificationError(f"restored data does not match the manifest: {'; '.join(problems[:3])}")
+        reporter(StepFinished("verify", detail=f"{len(table)} tables match"))
+        return table
+    except BaseException as exc:
+        left = _drop_quietly(server, settings.maintenance_db, plan.work_db)
+        untouched = " the original is untouched;" if plan.mode == "replace" else ""
+        msg = f"dropped {plan.work_db!r}" if left else f"could not drop {plan.work_db!r}: drop it by hand"
+        warn(reporter, f"restore stopped:{untouched} {msg}")
+        if isinstance(exc, Cancelled):
+            raise Cancelled(f"restore cancelled:{untouched} {msg}") from None
+        raise
+
+
+def _drop_quietly(server: DatabaseConfig, maintenance_db: str, name: str) -> bool:
+    try:
+        with pg.connect(server, maintenance_db) as conn:
+            pg.drop_database(conn, name)
+        return True
+    except (BackupToolError, psycopg.Error):
+        return False
+
+
+def _swap(server: DatabaseConfig, maintenance_db: str, plan: RestorePlan, reporter: Reporter) -> None:
+    """Rename the original aside and the restored database in; undo the first rename if the second fails."""
+    target, work, aside = pg.ident(plan.target_db), pg.ident(plan.work_db), plan.aside_db
+    with pg.connect(server, maintenance_db) as conn:
+        if aside is None:
+            reporter(StepStarted("rename", f"{plan.work_db} -> {plan.target_db}"))
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(work, target))
+            reporter(StepFinished("rename"))
+            return
+        reporter(StepStarted("terminate", f"sessions on {plan.target_db}"))
+        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(target))
+        try:
+            for attempt in range(10):
+                killed = pg.terminate_sessions(conn, plan.target_db)
+                info(reporter, f"terminated {killed} session(s) on {plan.target_db}")
+                try:
+                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target, pg.ident(aside)))
+                    break
+                except errors.ObjectInUse:
+                    if attempt == 9:
+                        raise
+                    time.sleep(0.2)
+        except BaseException:
+            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(target))
+            raise
+        reporter(StepFinished("terminate"))
+        reporter(StepStarted("rename", f"{plan.target_db} -> {aside}, {plan.work_db} -> {plan.target_db}"))
+        try:
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(work, target))
+        except BaseException:
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(pg.ident(aside), target))
+            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(target))
+            raise
+        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(pg.ident(aside)))
+        reporter(StepFinished("rename"))
+
+
+def _record_history(settings: Settings, record: BackupRecord, duration: float) -> None:
+    line = {"backup_id": record.id, "raw_bytes": record.raw_bytes, "stored_bytes": record.stored_bytes,
+            "duration_s": round(duration, 3), "at": datetime.now(UTC).isoformat()}
+    with contextlib.suppress(OSError), open(settings.repository / HISTORY_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+

@@ -1,0 +1,36 @@
+"""Free-space checks: refuse before starting, with the figures, rather than fill a disk."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from backup_tui.engine.errors import SpaceError
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the filesystem that holds ``path`` (or its nearest existing parent)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def check_space(path: Path, needed: int, reserve: int, what: str) -> int:
+    """Raise SpaceError when ``needed`` plus the reserve do not fit; returns the free bytes."""
+    free = free_bytes(path)
+    if needed + reserve > free:
+        extra = f" plus {human_bytes(reserve)} kept free" if reserve else ""
+        raise SpaceError(
+            f"not enough space for {what} in {path}: need about {human_bytes(needed)}{extra}, "
+            f"{human_bytes(free)} free"
+        )
+    return free

@@ -1,0 +1,271 @@
+"""Verify backups. Quick: checksums, the stream decodes to its end, the archive reads.
+Full: a test restore into a throwaway database with row counts compared, dropped after.
+
+Every result goes into the backup's history with a readable report, and each
+kind of damage is named: bit flip, truncation, missing or altered manifest or sidecar.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from backup_tui.engine import legacy, pg
+from backup_tui.engine.backup import Clock, system_clock
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import Settings
+from backup_tui.engine.errors import BackupToolError, Cancelled
+from backup_tui.engine.models import BackupRecord, Verification, VerifyLevel, manifest_checksum, utc_iso
+from backup_tui.engine.pipeline import decode_file
+from backup_tui.engine.progress import BytesProgress, CancelToken, Reporter, StepFinished, StepStarted, null_reporter
+from backup_tui.engine.repository.local import MANIFEST
+from backup_tui.engine.restore import compare_counts, connection_for, count_rows_in, restore_into
+
+PLAIN_DUMP_END = b"PostgreSQL database dump complete"
+
+
+class _Checks:
+    """Collects passed checks and problems as the verification goes."""
+
+    def __init__(self) -> None:
+        self.passed: list[str] = []
+        self.problems: list[str] = []
+
+    def check(self, ok: bool, passed: str, problem: str) -> bool:
+        (self.passed if ok else self.problems).append(passed if ok else problem)
+        return ok
+
+
+def _check_manifest(record: BackupRecord, checks: _Checks) -> None:
+    folder = Path(record.path).parent
+    if record.status in ("incomplete", "damaged"):
+        checks.problems.append(f"manifest {record.reason}: the backup is not committed "
+                               f"({'interrupted run' if record.status == 'incomplete' else 'manifest lost after the dump'})")
+        return
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        checks.problems.append(f"manifest unreadable: {exc}")
+        return
+    checks.check(data.get("manifest_sha256") == manifest_checksum(data), "manifest checksum matches",
+                 "manifest altered: its checksum does not match its content")
+
+
+def _check_sidecar(record: BackupRecord, checks: _Checks) -> None:
+    sidecar = Path(record.path + ".sha256")
+    if not sidecar.exists():
+        checks.problems.append(f"sidecar missing: {sidecar.name}")
+        return
+    text = sidecar.read_text(encoding="utf-8", errors="replace").split()
+    digest = legacy.read_sidecar(sidecar)
+    if digest is None or len(text) < 2:
+        checks.problems.append(f"sidecar altered: {sidecar.name} is not in sha256sum format")
+        return
+    if record.sha256:
+        checks.check(digest == record.sha256, "sidecar matches the manifest",
+                     f"sidecar altered: {sidecar.name} does not match the manifest's sha256")
+    checks.check(text[1].lstrip("*").split("/")[-1] == record.file_name, "sidecar names the file",
+                 f"sidecar altered: it names {text[1]!r}, not {record.file_name!r}")
+
+
+def _sidecar_digest(record: BackupRecord) -> str:
+    """The checksum to hold the file against: the manifest's, else the sidecar's (legacy, damaged)."""
+    return record.sha256 or legacy.read_sidecar(Path(record.path + ".sha256")) or ""
+
+
+def _archive_lister(settings: Settings, record: BackupRecord) -> tuple[subprocess.Popen[bytes] | None, IO[bytes]]:
+    """pg_restore --list reading the decoded stream on stdin; output to a temp file (no pipe deadlock)."""
+    out = tempfile.TemporaryFile()
+    if record.format != "custom":
+        return None, out
+    proc = subprocess.Popen([pg.tool_path("pg_restore", settings.pg_bin_dir), "--list"],
+                            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+    return proc, out
+
+
+def quick_checks(
+    settings: Settings, record: BackupRecord, checks: _Checks, reporter: Reporter, cancel: CancelToken
+) -> None:
+    if record.status != "legacy":
+        _check_manifest(record, checks)
+    _check_sidecar(record, checks)
+    path = Path(record.path)
+    if not checks.check(path.exists(), "data file present", f"data file missing: {path}"):
+        return
+    size = path.stat().st_size
+    if record.stored_bytes and record.status != "legacy":
+        checks.check(size == record.stored_bytes, f"size {size} bytes as recorded",
+                     f"truncated or extended: {size} bytes on disk, manifest says {record.stored_bytes}")
+    lister, listing = _archive_lister(settings, record)
+    tail = bytearray()
+    lister_open = lister is not None
+
+    def sink(raw: bytes) -> None:
+        nonlocal lister_open
+        if lister_open and lister is not None and lister.stdin is not None:
+            try:
+                lister.stdin.write(raw)
+            except BrokenPipeError:  # pg_restore --list stops reading after the table of contents
+                lister_open = False
+        tail.extend(raw[-256:])
+        del tail[:-256]
+
+    on_bytes: Callable[[int], None] = lambda done: reporter(BytesProgress("verify", done, size))  # noqa: E731
+    try:
+        stats = decode_file(path, record.compression, cancel=cancel, sink=sink, on_bytes=on_bytes)
+    except BackupToolError as exc:
+        checks.problems.append(exc.message)
+        stats = None
+    finally:
+        if lister is not None:
+            if lister.stdin is not None:
+                try:
+                    lister.stdin.close()
+                except BrokenPipeError:
+                    pass
+            lister.wait()
+    expected = _sidecar_digest(record)
+    if stats is not None:
+        checks.passed.append(f"{record.compression} stream decodes to the end ({stats.raw_bytes} raw bytes)")
+        if expected:
+            checks.check(stats.stored_sha256 == expected, "sha256 of the stored bytes matches",
+                         "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
+        else:
+            checks.problems.append("no checksum to compare against (no manifest or sidecar)")
+        if record.raw_sha256:
+            checks.check(stats.raw_sha256 == record.raw_sha256, "sha256 of the raw dump matches",
+                         "raw dump checksum differs from the manifest")
+        if record.format == "plain":
+            checks.check(PLAIN_DUMP_END in tail, "plain dump ends with pg_dump's completion line",
+                         "plain dump is cut short: no 'dump complete' line at its end")
+    if lister is not None:
+        listing.seek(0)
+        text = listing.read().decode(errors="replace")
+        entries = [ln for ln in text.splitlines() if ln and not ln.startswith(";")]
+        checks.check(lister.returncode == 0 and bool(entries),
+                     f"pg_restore --list reads the archive ({len(entries)} entries)",
+                     f"pg_restore cannot read the archive: {pg.stderr_summary(text)}")
+    listing.close()
+
+
+def full_checks(
+    settings: Settings, record: BackupRecord, checks: _Checks, reporter: Reporter, cancel: CancelToken
+) -> dict[str, list[int | None]]:
+    """Restore into a throwaway database, compare counts, always drop it."""
+    server = connection_for(settings, record.database)
+    scratch = f"{record.database.encode()[:40].decode(errors='ignore')}__verify_{secrets.token_hex(4)}"
+    with pg.connect(server, settings.maintenance_db) as conn:
+        pg.create_database(conn, scratch, record.database_info)
+    try:
+        restore_into(settings, server, record, Path(record.path), scratch, reporter=reporter, cancel=cancel)
+        checks.passed.append(f"test restore into {scratch} succeeded")
+        table, problems = compare_counts(record.row_counts, count_rows_in(server, scratch))
+        if record.row_counts:
+            checks.check(not problems, f"row counts match the manifest ({len(record.row_counts)} tables)",
+                         "; ".join(problems))
+        else:
+            checks.passed.append("no row counts recorded (legacy backup): restore success only")
+        return table
+    except Cancelled:
+        raise
+    except BackupToolError as exc:
+        checks.problems.append(f"test restore failed: {exc.message}")
+        return {}
+    finally:
+        with pg.connect(server, settings.maintenance_db) as conn:
+            pg.drop_database(conn, scratch)
+
+
+def verify_backup(
+    settings: Settings,
+    record: BackupRecord,
+    level: VerifyLevel = "full",
+    *,
+    reporter: Reporter = null_reporter,
+    cancel: CancelToken | None = None,
+    now: Clock = system_clock,
+    catalog: Catalog | None = None,
+) -> Verification:
+    """Verify one backup, store the result in its history and write a report. Never raises for damage."""
+    cancel = cancel or CancelToken()
+    catalog = catalog or Catalog.from_settings(settings)
+    started_at, started = now(), time.monotonic()
+    reporter(StepStarted("verify", f"{record.id} ({level})"))
+    checks = _Checks()
+    quick_checks(settings, record, checks, reporter, cancel)
+    counts: dict[str, list[int | None]] = {}
+    if level == "full":
+        if checks.problems:
+            checks.problems.append("test restore skipped: the quick checks failed")
+        else:
+            counts = full_checks(settings, record, checks, reporter, cancel)
+    result = Verification(
+        at=utc_iso(started_at),
+        level=level,
+        ok=not checks.problems,
+        problems=tuple(checks.problems),
+        checks=tuple(checks.passed),
+        duration_s=round(time.monotonic() - started, 3),
+        row_counts=counts,
+    )
+    if Path(record.path).parent.exists():
+        catalog.repository_of(record).add_verification(record, result, render_report(record, result))
+    reporter(StepFinished("verify", ok=result.ok, detail="; ".join(result.problems) or "ok"))
+    return result
+
+
+def verify_many(
+    settings: Settings,
+    records: list[BackupRecord],
+    level: VerifyLevel,
+    *,
+    parallel: int = 1,
+    reporter: Reporter = null_reporter,
+    cancel: CancelToken | None = None,
+    now: Clock = system_clock,
+) -> list[tuple[BackupRecord, Verification]]:
+    """Verify several backups, ``parallel`` at a time; results in the order given."""
+    cancel = cancel or CancelToken()
+    catalog = Catalog.from_settings(settings)
+
+    def one(record: BackupRecord) -> tuple[BackupRecord, Verification]:
+        return record, verify_backup(settings, record, level, reporter=reporter, cancel=cancel, now=now,
+                                     catalog=catalog)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="verify") as pool:
+        return list(pool.map(one, records))
+
+
+def render_report(record: BackupRecord, result: Verification) -> str:
+    """The readable report written beside the backup."""
+    lines = [
+        f"backup-tui verification report: {'PASSED' if result.ok else 'FAILED'}",
+        "",
+        f"backup     {record.id}",
+        f"database   {record.database}",
+        f"created    {record.created_at}",
+        f"file       {record.path}",
+        f"level      {result.level}",
+        f"verified   {result.at} in {result.duration_s:.1f} s",
+        "",
+    ]
+    if result.problems:
+        lines.append("problems:")
+        lines += [f"  - {p}" for p in result.problems]
+        lines.append("")
+    lines.append("checks passed:")
+    lines += [f"  + {c}" for c in result.checks] or ["  (none)"]
+    if result.row_counts:
+        lines += ["", f"{'table':<48} {'manifest':>12} {'restored':>12}"]
+        for table, (want, got) in sorted(result.row_counts.items()):
+            mark = "" if want is None or want == got else "  <-- differs"
+            lines.append(f"{table:<48} {want if want is not None else '-':>12} "
+                         f"{got if got is not None else '-':>12}{mark}")
+    return "\n".join(lines) + "\n"

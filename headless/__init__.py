@@ -1,0 +1,1 @@
+"""backup-headless: the command-line face of the engine, for cron and systemd."""

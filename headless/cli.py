@@ -1,0 +1,354 @@
+"""backup-headless: the engine for cron and systemd timers.
+
+Exit codes: 0 done, 1 the operation failed, 2 usage or configuration error,
+3 lock held by another run, 4 verification failed. Errors are one line on
+stderr; on success nothing is printed unless a terminal is attached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from backup_tui import __version__
+from backup_tui.engine import pg
+from backup_tui.engine.backup import plan_backup, run_backup
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import DatabaseConfig, Settings, load_settings, redacted
+from backup_tui.engine.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_VERIFY,
+    BackupToolError,
+    ConfirmationRequired,
+)
+from backup_tui.engine.prune import run_prune
+from backup_tui.engine.restore import plan_restore, run_restore
+from backup_tui.engine.space import free_bytes, human_bytes
+from backup_tui.engine.verify import render_report, verify_many
+from headless import output
+from headless.output import Output, log
+
+
+class UsageError(BackupToolError):
+    exit_code = EXIT_USAGE
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="backup-headless", description="PostgreSQL backups for cron and systemd timers.")
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (default: $BACKUP_TUI_CONFIG)")
+    parser.add_argument("--version", action="version", version=f"backup-headless {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+    p = sub.add_parser("backup", help="take a backup (of every configured database without --database)")
+    p.add_argument("--database", metavar="NAME")
+    p.add_argument("--dry-run", action="store_true", help="show the plan, touch nothing")
+    p.add_argument("--no-upload", action="store_true", help="keep the backup local only (S3 is not configured yet)")
+    json_flag(p)
+
+    p = sub.add_parser("list", help="list the catalog, newest first")
+    p.add_argument("--database", metavar="NAME")
+    json_flag(p)
+
+    p = sub.add_parser("show", help="one backup: manifest, row counts, verification history")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    json_flag(p)
+
+    p = sub.add_parser("verify", help="verify backups (full test restore unless --quick)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("backup_id", nargs="?", metavar="BACKUP_ID")
+    target.add_argument("--all", action="store_true", help="every backup in the catalog")
+    p.add_argument("--database", metavar="NAME", help="with --all: only this database")
+    p.add_argument("--quick", action="store_true", help="checksums, decoding and archive listing only")
+    p.add_argument("--parallel", type=int, default=1, metavar="N")
+    json_flag(p)
+
+    p = sub.add_parser("restore", help="restore into a new database, or replace the original")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target-db", metavar="NAME", help="restore into this new database")
+    where.add_argument("--replace", action="store_true", help="replace the original (kept aside for rollback)")
+    p.add_argument("--no-safety-backup", action="store_true", help="with --replace: skip the backup taken first")
+    p.add_argument("--dry-run", action="store_true", help="print the flight plan, change nothing")
+    p.add_argument("--yes", action="store_true", help="confirm destructive steps without a terminal")
+    json_flag(p)
+
+    p = sub.add_parser("prune", help="apply daily/weekly/monthly retention")
+    p.add_argument("--database", metavar="NAME")
+    p.add_argument("--dry-run", action="store_true", help="list what would go and why")
+    json_flag(p)
+
+    for name, text in (("pin", "keep a backup whatever retention says"), ("unpin", "let retention decide again")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("backup_id", metavar="BACKUP_ID")
+        json_flag(p)
+
+    p = sub.add_parser("config", help="show the merged settings or check them")
+    p.add_argument("action", choices=["show", "check"])
+    json_flag(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Output(as_json=getattr(args, "json", False), interactive=sys.stdout.isatty())
+    try:
+        settings = load_settings(args.config)
+        log_path = output.open_run_log(settings.logs, args.command)
+        log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
+        code = COMMANDS[args.command](settings, args, out)
+        log.info("exit %d", code)
+        if log_path:
+            logging.getLogger("backup_tui").handlers.clear()
+        return code
+    except BackupToolError as exc:
+        out.error(exc.message)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return 130
+    except Exception as exc:  # the last line of defence: one line for people, the trace for the log
+        log.error("unexpected error\n%s", traceback.format_exc())
+        out.error(f"unexpected {type(exc).__name__}: {exc} (details in the run log)")
+        return EXIT_FAILED
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    targets = [settings.database(args.database)] if args.database or len(settings.databases) <= 1 \
+        else list(settings.databases)
+    results: list[dict[str, object]] = []
+    worst = EXIT_OK
+    for db in targets:
+        try:
+            if args.dry_run:
+                plan = plan_backup(settings, db)
+                results.append(plan.to_json())
+                out.line(f"backup plan for {plan.database} (PostgreSQL {plan.server_version}):", always=True)
+                out.line(f"  command: {' '.join(plan.command)} | sha256 | zstd > {plan.destination}/<id>/",
+                         always=True)
+                out.line(f"  expected size: {human_bytes(plan.expected_bytes)} ({plan.estimate_basis}); "
+                         f"free: {human_bytes(plan.free_bytes)}", always=True)
+                if plan.incomplete_to_clean:
+                    out.line(f"  would clean incomplete: {', '.join(plan.incomplete_to_clean)}", always=True)
+                if plan.locked_by_other_run:
+                    out.line("  note: another run holds the lock right now", always=True)
+                continue
+            record = run_backup(settings, db, reporter=out, reason="scheduled")
+            results.append(record.to_json())
+            out.line(f"backup {record.id}: {human_bytes(record.stored_bytes)} "
+                     f"({human_bytes(record.raw_bytes)} raw) in {record.duration_s:.1f} s -> {record.path}")
+        except BackupToolError as exc:
+            if len(targets) == 1:
+                raise
+            out.error(f"{db.name}: {exc.message}")  # one database failing does not stop the rest
+            worst = max(worst, exc.exit_code)
+    if out.as_json:
+        out.json(results[0] if len(targets) == 1 and results else results)
+    return worst
+
+
+def cmd_list(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    records = Catalog.from_settings(settings).list(args.database)
+    if out.as_json:
+        out.json([r.to_json() for r in records])
+    elif not records:
+        out.line(f"no backups in {settings.repository}", always=True)
+    else:
+        for row in output.backup_table(records, now()):
+            out.line(row, always=True)
+    return EXIT_OK
+
+
+def cmd_show(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    record = Catalog.from_settings(settings).get(args.backup_id)
+    if out.as_json:
+        data = record.to_json()
+        data.update(manifest=record.manifest_body(), verifications=[v.to_json() for v in record.verifications])
+        out.json(data)
+    else:
+        for row in output.record_details(record):
+            out.line(row, always=True)
+    return EXIT_OK
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    catalog = Catalog.from_settings(settings)
+    if args.all:
+        records = [r for r in catalog.list(args.database) if r.status != "incomplete"]
+    else:
+        records = [catalog.get(args.backup_id)]
+    if args.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    results = verify_many(settings, records, "quick" if args.quick else "full", parallel=args.parallel,
+                          reporter=out)
+    failed = [(r, v) for r, v in results if not v.ok]
+    if out.as_json:
+        out.json([{"id": r.id, "database": r.database, **v.to_json()} for r, v in results])
+    for record, result in results:
+        if result.ok:
+            out.line(f"ok      {record.id} ({result.level}, {result.duration_s:.1f} s)")
+        else:
+            out.error(f"{record.id}: verification failed: {'; '.join(result.problems)}")
+            if out.interactive and not out.as_json:
+                print(render_report(record, result), file=out.err)
+    return EXIT_VERIFY if failed else EXIT_OK
+
+
+def _confirm_replace(database: str) -> bool:
+    """On a terminal, the operator types the database name; without one, --yes is required."""
+    if not sys.stdin.isatty():
+        raise ConfirmationRequired(f"--replace of {database!r} needs --yes when no terminal is attached")
+    answer = input(f"This replaces database {database!r}. Type its name to confirm: ")
+    return answer.strip() == database
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    catalog = Catalog.from_settings(settings)
+    record = catalog.get(args.backup_id)
+    plan = plan_restore(settings, record, target_db=args.target_db, replace_original=args.replace,
+                        safety_backup=not args.no_safety_backup)
+    if args.dry_run:
+        if out.as_json:
+            out.json(plan.to_json())
+        else:
+            for row in output.plan_lines(plan):
+                out.line(row, always=True)
+        return EXIT_OK
+    confirmed = True
+    if args.replace and not args.yes:
+        if out.interactive:
+            for row in output.plan_lines(plan):
+                out.line(row)
+        confirmed = _confirm_replace(plan.target_db)
+        if not confirmed:
+            raise ConfirmationRequired("the name typed does not match: nothing was changed")
+    result = run_restore(settings, args.backup_id, target_db=args.target_db, replace_original=args.replace,
+                         safety_backup=not args.no_safety_backup, confirmed=confirmed, reporter=out)
+    if out.as_json:
+        out.json(result.to_json())
+    out.line(f"restored {record.id} into {result.plan.target_db} in {result.duration_s:.1f} s; "
+             f"{len(result.row_counts)} tables match the manifest")
+    for note in result.notes:
+        out.line(note)
+    return EXIT_OK
+
+
+def cmd_prune(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    decisions = run_prune(settings, args.database, dry_run=args.dry_run, reporter=out)
+    if out.as_json:
+        out.json([d.to_json() for d in decisions])
+    else:
+        for row in output.prune_lines(decisions, args.dry_run):
+            out.line(row, always=args.dry_run)
+    return EXIT_OK
+
+
+def _set_pin(pinned: bool) -> Callable[[Settings, argparse.Namespace, Output], int]:
+    def command(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+        catalog = Catalog.from_settings(settings)
+        record = catalog.get(args.backup_id)
+        updated = catalog.repository_of(record).set_pinned(record, pinned)
+        if out.as_json:
+            out.json(updated.to_json())
+        out.line(f"{'pinned' if pinned else 'unpinned'} {updated.id}")
+        return EXIT_OK
+
+    return command
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    if args.action == "show":
+        data = redacted(settings)
+        if out.as_json:
+            out.json(data)
+        else:
+            for row in _flatten(data):
+                out.line(row, always=True)
+        return EXIT_OK
+    return check_config(settings, out)
+
+
+def _flatten(data: object, prefix: str = "") -> list[str]:
+    if isinstance(data, dict):
+        return [row for k, v in data.items() for row in _flatten(v, f"{prefix}{k}.")]
+    if isinstance(data, list):
+        return [row for i, v in enumerate(data) for row in _flatten(v, f"{prefix}{i}.")]
+    return [f"{prefix.rstrip('.'):<28} {data}"]
+
+
+def check_config(settings: Settings, out: Output) -> int:
+    """Test every database connection, the tools and the repository; say exactly what is wrong."""
+    checks: list[tuple[str, BackupToolError | None, str]] = []
+
+    def attempt(name: str, fn: Callable[[], str]) -> None:
+        try:
+            checks.append((name, None, fn()))
+        except BackupToolError as exc:
+            checks.append((name, exc, exc.message))
+        except OSError as exc:
+            checks.append((name, BackupToolError(str(exc)), f"{exc.strerror}: {exc.filename}"))
+
+    def repository() -> str:
+        settings.repository.mkdir(parents=True, exist_ok=True)
+        probe = settings.repository / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+        return f"{settings.repository} writable, {human_bytes(free_bytes(settings.repository))} free"
+
+    attempt("repository", repository)
+    attempt("pg_dump", lambda: pg.tool_version(pg.tool_path("pg_dump", settings.pg_bin_dir)))
+    if not settings.databases:
+        checks.append(("databases", UsageError("none configured"), "none configured: set BACKUP_DB_NAME "
+                                                                   "or add [[databases]] to the config file"))
+    for db in settings.databases:
+        attempt(f"database {db.name}", lambda db=db: _server_version(db))
+    if out.as_json:
+        out.json([{"check": n, "ok": e is None, "detail": d} for n, e, d in checks])
+    for name, err, detail in checks:
+        if err is None:
+            out.line(f"ok    {name}: {detail}", always=True)
+        else:
+            out.error(f"{name}: {detail}")
+    errors = [e for _, e, _ in checks if e is not None]
+    return max((e.exit_code for e in errors), default=EXIT_OK)
+
+
+def _server_version(db: DatabaseConfig) -> str:
+    with pg.connect(db) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        return f"connected, PostgreSQL {row[0] if row else '?'}"
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, Output], int]] = {
+    "backup": cmd_backup,
+    "list": cmd_list,
+    "show": cmd_show,
+    "verify": cmd_verify,
+    "restore": cmd_restore,
+    "prune": cmd_prune,
+    "pin": _set_pin(True),
+    "unpin": _set_pin(False),
+    "config": cmd_config,
+}

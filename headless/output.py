@@ -1,0 +1,180 @@
+"""How headless speaks: human lines on a terminal, JSON for scripts, silence for cron.
+
+Results go to stdout, progress and errors to stderr, everything to the run's log file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from backup_tui.engine.models import BackupRecord, PruneDecision, RestorePlan, Verification
+from backup_tui.engine.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
+from backup_tui.engine.space import human_bytes
+
+log = logging.getLogger("backup_tui")
+
+
+def open_run_log(log_dir: Path, command: str) -> Path | None:
+    """One log file per run; a run without a writable log folder still runs (and says so)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = log_dir / f"backup-headless-{stamp}-{command}-{os.getpid()}.log"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        print(f"warning: no run log: cannot write to {log_dir}: {exc.strerror}", file=sys.stderr)
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return path
+
+
+class Output:
+    """Writers for one run. ``interactive``: a person is watching (stdout is a terminal)."""
+
+    def __init__(self, *, as_json: bool, interactive: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+        self.as_json = as_json
+        self.interactive = interactive
+        self.out = out
+        self.err = err
+        self._last_pct = -1
+
+    # -- progress ---------------------------------------------------------
+
+    def __call__(self, event: ProgressEvent) -> None:
+        """The Reporter: every event to the log, and to stderr when someone watches."""
+        if isinstance(event, StepStarted):
+            log.info("step %s started %s", event.step, event.detail)
+            self._progress(f"-> {event.step}{': ' + event.detail if event.detail else ''}")
+        elif isinstance(event, StepFinished):
+            log.info("step %s %s %s", event.step, "done" if event.ok else "FAILED", event.detail)
+            self._progress(f"   {event.step} {'done' if event.ok else 'FAILED'}"
+                           f"{' (' + event.detail + ')' if event.detail else ''}")
+        elif isinstance(event, LogLine):
+            getattr(log, "warning" if event.level == "warning" else "info")(event.message)
+            self._progress(f"   {event.message}")
+        elif isinstance(event, BytesProgress) and self.interactive and not self.as_json:
+            self._bytes(event)
+
+    def _progress(self, line: str) -> None:
+        if self.interactive and not self.as_json:
+            if self._last_pct >= 0:
+                self.err.write("\n")
+                self._last_pct = -1
+            print(line, file=self.err, flush=True)
+
+    def _bytes(self, event: BytesProgress) -> None:
+        if event.total:
+            pct = int(event.done * 100 / event.total)
+            if pct != self._last_pct:
+                self._last_pct = pct
+                self.err.write(f"\r   {event.step}: {human_bytes(event.done)} of {human_bytes(event.total)} ({pct}%)")
+                self.err.flush()
+        elif event.done // (64 << 20) != self._last_pct:
+            self._last_pct = event.done // (64 << 20)
+            self.err.write(f"\r   {event.step}: {human_bytes(event.done)}")
+            self.err.flush()
+
+    # -- results ----------------------------------------------------------
+
+    def json(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, sort_keys=False), file=self.out)
+
+    def line(self, text: str, *, always: bool = False) -> None:
+        """A human line: printed on a terminal, or always for commands whose output is the point."""
+        log.info("%s", text)
+        if always or self.interactive:
+            print(text, file=self.out)
+
+    def error(self, message: str) -> None:
+        log.error("%s", message)
+        print(f"error: {message}", file=self.err)
+
+
+def format_age(created: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - created).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def verified_text(v: Verification | None) -> str:
+    if v is None:
+        return "never"
+    return f"{'ok' if v.ok else 'FAILED'} {v.level} {v.at[:16].replace('T', ' ')}"
+
+
+def backup_table(records: list[BackupRecord], now: datetime) -> list[str]:
+    header = f"{'ID':<34} {'DATABASE':<14} {'CREATED (UTC)':<17} {'AGE':>8} {'SIZE':>9} {'RATIO':>6} " \
+             f"{'STATUS':<10} {'VERIFIED':<27} PIN"
+    rows = [header]
+    for r in records:
+        ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
+        rows.append(
+            f"{r.id:<34} {r.database:<14} {r.created_at[:16].replace('T', ' '):<17} "
+            f"{format_age(r.created, now):>8} {human_bytes(r.stored_bytes):>9} {ratio:>6} {r.status:<10} "
+            f"{verified_text(r.last_verification):<27} {'yes' if r.pinned else ''}"
+        )
+    return rows
+
+
+def record_details(r: BackupRecord) -> list[str]:
+    lines = [
+        f"id              {r.id}",
+        f"database        {r.database}",
+        f"status          {r.status}{' (' + r.reason + ')' if r.status != 'valid' else ''}",
+        f"created (UTC)   {r.created_at}",
+        f"finished (UTC)  {r.finished_at}",
+        f"duration        {r.duration_s:.1f} s",
+        f"format          {r.format}, {r.compression}{' level ' + str(r.compression_level) if r.compression_level else ''}",
+        f"size            {human_bytes(r.stored_bytes)} stored, {human_bytes(r.raw_bytes)} raw"
+        + (f" ({r.ratio:.1f}x)" if r.ratio else ""),
+        f"sha256          {r.sha256 or '-'}",
+        f"server          PostgreSQL {r.server_version or '?'}",
+        f"tools           {', '.join(f'{k} {v}' for k, v in r.tool_versions.items()) or '-'}",
+        f"locations       {', '.join(r.locations)}",
+        f"path            {r.path}",
+        f"pinned          {'yes' if r.pinned else 'no'}",
+        f"reason          {r.reason}",
+    ]
+    if r.row_counts:
+        lines += ["", f"row counts ({len(r.row_counts)} tables, exact, in the dump's snapshot):"]
+        lines += [f"  {table:<46} {count:>12}" for table, count in sorted(r.row_counts.items())]
+    lines += ["", "verification history:"]
+    lines += [f"  {v.at}  {v.level:<5} {'ok' if v.ok else 'FAILED: ' + '; '.join(v.problems)}"
+              for v in r.verifications] or ["  (never verified)"]
+    return lines
+
+
+def prune_lines(decisions: list[PruneDecision], dry_run: bool) -> list[str]:
+    verb = "would delete" if dry_run else "deleted"
+    lines = []
+    for d in decisions:
+        action = "keep" if d.keep else verb
+        lines.append(f"{action:<13} {d.record.id:<40} {'; '.join(d.reasons)}")
+    gone = [d for d in decisions if not d.keep]
+    freed = sum(d.record.stored_bytes for d in gone)
+    lines.append(f"{len(gone)} backup(s) {verb}, {human_bytes(freed)}; {len(decisions) - len(gone)} kept")
+    return lines
+
+
+def plan_lines(plan: RestorePlan) -> list[str]:
+    free = human_bytes(plan.space_free_bytes) if plan.space_free_bytes >= 0 else "unknown (remote server)"
+    eta = f"about {plan.estimated_seconds:.0f} s (from past restores)" if plan.estimated_seconds else "no history yet"
+    lines = [f"restore plan for {plan.backup_id} ({'replace' if plan.mode == 'replace' else 'new database'}):"]
+    lines += [f"  {i}. [{s.action}] {s.description}" for i, s in enumerate(plan.steps, 1)]
+    lines += [
+        f"  sessions to terminate: {plan.sessions_to_terminate}",
+        f"  space needed: about {human_bytes(plan.space_needed_bytes)}; free on the server: {free}",
+        f"  estimated time: {eta}",
+        f"  rollback: {plan.rollback}",
+    ]
+    return lines
