@@ -18,6 +18,10 @@ class Repository(Protocol):
         """Every backup this repository holds, incomplete ones included (status says which)."""
         ...
 
+    def refresh(self, record: BackupRecord) -> BackupRecord:
+        """The same backup read afresh."""
+        ...
+
     def local_file(self, record: BackupRecord) -> Path:
         """A readable local file with the stored bytes (a download for remote repositories)."""
         ...

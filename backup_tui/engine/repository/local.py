@@ -24,7 +24,7 @@ from pathlib import Path
 
 from backup_tui.engine import legacy
 from backup_tui.engine.errors import BackupToolError
-from backup_tui.engine.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.models import BackupRecord, Verification, manifest_checksum, utc_iso
 from backup_tui.engine.repository.files import atomic_write, read_history
 
 MANIFEST = "manifest.json"
@@ -95,15 +95,23 @@ class LocalRepository:
         manifest = folder / MANIFEST
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
             record = BackupRecord.from_manifest(data, path=str(folder / str(data.get("file_name", ""))))
         except FileNotFoundError:
             return incomplete_record(folder.name, database, folder, history, "manifest missing")
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):
             # Listed so that verify can name the damage, never as valid.
             return incomplete_record(folder.name, database, folder, history, "manifest unreadable")
+        if data.get("manifest_sha256") != manifest_checksum(data):
+            return replace(record, status="damaged", reason="manifest altered: its checksum does not match",
+                           verifications=history)
         return replace(record, verifications=history)
+
+    def refresh(self, record: BackupRecord) -> BackupRecord:
+        """Read one backup afresh from disk (its files may have changed since it was listed)."""
+        path = Path(record.path)
+        if record.status == "legacy":
+            return legacy.read(path, path.parent.name) or record
+        return self._read_folder(path.parent.parent.name, path.parent)
 
     def folder(self, record: BackupRecord) -> Path:
         return Path(record.path).parent

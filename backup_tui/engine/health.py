@@ -1,0 +1,127 @@
+"""Health of each configured database, from its backups alone.
+
+Pure: the caller passes the records and the moment, so the dashboard, headless
+and the tests all judge the same way.
+
+Rules (in order of severity):
+- failing: no valid backup; the newest valid one is older than the expected
+  interval (no schedule is configured yet: daily, with two hours of slack);
+  the most recent verification of any backup failed.
+- warning: no backup was ever verified; the newest backup's size is an anomaly
+  (more than half off the median of the ones before it); the newest attempt
+  left an incomplete or damaged backup.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from backup_tui.engine.models import BackupRecord, Verification, parse_utc
+
+HealthStatus = Literal["ok", "warning", "failing"]
+DAILY = timedelta(hours=26)
+TREND_LENGTH = 30
+ANOMALY_WINDOW = 10
+ANOMALY_TOLERANCE = 0.5  # more than 50% off the median of the previous backups
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the dashboard shows for one database."""
+
+    database: str
+    status: HealthStatus
+    reasons: tuple[str, ...]
+    last_backup: BackupRecord | None
+    last_verification: Verification | None  # the most recent verification of any of its backups
+    sizes: tuple[int, ...]  # stored bytes of the last valid backups, oldest first
+    anomalies: tuple[int, ...]  # indexes into ``sizes``
+    locations: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons) if self.reasons else "all checks pass"
+
+
+def humanize_age(delta: timedelta) -> str:
+    """'just now', '5 minutes ago', '3 hours ago', '2 days ago'."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "in the future"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def size_anomalies(sizes: Sequence[int], window: int = ANOMALY_WINDOW,
+                   tolerance: float = ANOMALY_TOLERANCE) -> tuple[int, ...]:
+    """Indexes whose size is more than ``tolerance`` off the median of the ``window`` before them."""
+    found = []
+    for i in range(3, len(sizes)):
+        median = statistics.median(sizes[max(0, i - window):i])
+        if median > 0 and abs(sizes[i] - median) / median > tolerance:
+            found.append(i)
+    return tuple(found)
+
+
+def _latest_verification(records: Iterable[BackupRecord]) -> tuple[BackupRecord, Verification] | None:
+    best: tuple[BackupRecord, Verification] | None = None
+    for record in records:
+        for verification in record.verifications:
+            if best is None or verification.at > best[1].at:
+                best = (record, verification)
+    return best
+
+
+def assess(database: str, records: Sequence[BackupRecord], now: datetime,
+           expected_interval: timedelta = DAILY) -> Health:
+    """Judge one database from its records (any order, any database: others are ignored)."""
+    mine = sorted((r for r in records if r.database == database), key=lambda r: r.created_at, reverse=True)
+    valid = [r for r in mine if r.is_valid]
+    sizes = tuple(r.stored_bytes for r in reversed(valid[:TREND_LENGTH]))
+    anomalies = size_anomalies(sizes)
+    latest = _latest_verification(valid)
+    failing: list[str] = []
+    warnings: list[str] = []
+    newest = valid[0] if valid else None
+    if newest is None:
+        failing.append("no valid backup")
+    elif now - newest.created > expected_interval:
+        failing.append(f"last backup {humanize_age(now - newest.created)} (expected daily)")
+    if latest is not None and not latest[1].ok:
+        problem = latest[1].problems[0] if latest[1].problems else "failed"
+        failing.append(f"verification of {latest[0].id} failed: {problem}")
+    if newest is not None and not any(v.ok for r in valid for v in r.verifications):
+        warnings.append("no backup has been verified")
+    if sizes and anomalies and anomalies[-1] == len(sizes) - 1:
+        median = statistics.median(sizes[max(0, len(sizes) - 1 - ANOMALY_WINDOW):-1])
+        change = (sizes[-1] - median) / median
+        warnings.append(f"newest backup is {abs(change):.0%} {'larger' if change > 0 else 'smaller'} than usual")
+    if mine and mine[0].status in ("incomplete", "damaged") and (newest is None or mine[0] is not newest):
+        warnings.append(f"newest attempt {mine[0].id} is {mine[0].status}")
+    status: HealthStatus = "failing" if failing else "warning" if warnings else "ok"
+    return Health(
+        database=database,
+        status=status,
+        reasons=tuple(failing + warnings),
+        last_backup=newest,
+        last_verification=latest[1] if latest else None,
+        sizes=sizes,
+        anomalies=anomalies,
+        locations=newest.locations if newest else (),
+    )
+
+
+def assess_all(databases: Iterable[str], records: Sequence[BackupRecord], now: datetime,
+               expected_interval: timedelta = DAILY) -> list[Health]:
+    return [assess(db, records, now, expected_interval) for db in databases]
+
+
+def verified_at(verification: Verification) -> datetime:
+    return parse_utc(verification.at)

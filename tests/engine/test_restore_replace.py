@@ -1,0 +1,120 @@
+"""--replace: the original stays intact on any failure before the swap, and is kept aside after it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from backup_tui.engine.backup import run_backup
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import Settings
+from backup_tui.engine.errors import BackupToolError, Cancelled, ConfirmationRequired
+from backup_tui.engine.models import BackupRecord
+from backup_tui.engine.progress import BytesProgress, CancelToken, ProgressEvent
+from backup_tui.engine.restore import run_restore
+from backup_tui.engine.sandbox import Sandbox
+from tests.fingerprint import fingerprint
+
+
+def databases_like(sandbox: Sandbox, prefix: str) -> list[str]:
+    rows = sandbox.psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%' ORDER BY 1")
+    return rows.splitlines()
+
+
+def actors(sandbox: Sandbox, db: str) -> int:
+    return int(sandbox.psql("SELECT count(*) FROM actor", db))
+
+
+@pytest.fixture
+def backed_up(settings: Settings, pg_sandbox: Sandbox, pagila_db: str) -> BackupRecord:
+    record = run_backup(settings, settings.databases[0])
+    # Changes after the backup: the restore must bring back 200 actors.
+    pg_sandbox.psql("INSERT INTO actor (first_name, last_name) VALUES ('NEW', 'ROW')", pagila_db)
+    return record
+
+
+def test_replace_swaps_and_keeps_the_original_aside(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, backed_up: BackupRecord
+) -> None:
+    idle = psycopg.connect(pg_sandbox.conninfo(pagila_db))  # a session the swap must terminate
+    result = run_restore(settings, backed_up.id, replace_original=True, confirmed=True)
+    assert actors(pg_sandbox, pagila_db) == 200
+    aside = result.plan.aside_db
+    assert aside is not None and aside.startswith(f"{pagila_db}__pre_restore_")
+    assert actors(pg_sandbox, aside) == 201  # the previous database, with the post-backup row
+    assert databases_like(pg_sandbox, pagila_db) == sorted([pagila_db, aside])
+    assert result.safety_backup_id is not None
+    safety = Catalog.from_settings(settings).get(result.safety_backup_id)
+    assert safety.row_counts["public.actor"] == 201 and safety.reason.startswith("safety")
+    assert any(result.plan.aside_db in note for note in result.notes)
+    with pytest.raises(psycopg.OperationalError):
+        idle.execute("SELECT 1")
+    # Connections to both databases are allowed again.
+    assert pg_sandbox.psql("SELECT bool_and(datallowconn) FROM pg_database "
+                           f"WHERE datname IN ('{pagila_db}', '{aside}')") == "t"
+
+
+@pytest.mark.parametrize("jobs", [1, 2], ids=["streaming", "parallel"])
+def test_replace_failing_midway_leaves_the_original_untouched(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, backed_up: BackupRecord, jobs: int
+) -> None:
+    """Streaming: pg_restore has loaded part of the data when the damage is reached."""
+    settings = replace(settings, restore_jobs=jobs)
+    before = fingerprint(pg_sandbox.conninfo(pagila_db))
+    data = Path(backed_up.path)
+    raw = bytearray(data.read_bytes())
+    middle = len(raw) * 3 // 5
+    raw[middle:middle + 64] = bytes(64)  # damage in the middle: the restore starts, then fails
+    data.write_bytes(bytes(raw))
+    with pytest.raises(BackupToolError) as failure:
+        run_restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False)
+    assert "zstd" in failure.value.message or "sha256" in failure.value.message
+    assert fingerprint(pg_sandbox.conninfo(pagila_db)) == before
+    assert databases_like(pg_sandbox, pagila_db) == [pagila_db]  # the temporary was dropped
+    assert pg_sandbox.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{pagila_db}'") == "t"
+
+
+def test_cancel_midway_drops_the_temporary_and_says_so(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, backed_up: BackupRecord
+) -> None:
+    token = CancelToken()
+
+    def reporter(event: ProgressEvent) -> None:
+        if isinstance(event, BytesProgress) and event.step == "restore":
+            token.cancel()
+
+    with pytest.raises(Cancelled) as cancelled:
+        run_restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False,
+                    reporter=reporter, cancel=token)
+    assert "original is untouched" in cancelled.value.message
+    assert actors(pg_sandbox, pagila_db) == 201
+    assert databases_like(pg_sandbox, pagila_db) == [pagila_db]
+
+
+def test_replace_needs_confirmation(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
+                                    backed_up: BackupRecord) -> None:
+    with pytest.raises(ConfirmationRequired):
+        run_restore(settings, backed_up.id, replace_original=True)
+    assert actors(pg_sandbox, pagila_db) == 201
+    assert databases_like(pg_sandbox, pagila_db) == [pagila_db]
+
+
+def test_replace_recreates_a_dropped_database(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
+                                              backed_up: BackupRecord) -> None:
+    pg_sandbox.psql(f'DROP DATABASE "{pagila_db}"')
+    result = run_restore(settings, backed_up.id, replace_original=True, confirmed=True)
+    assert result.plan.aside_db is None and result.safety_backup_id is None
+    assert actors(pg_sandbox, pagila_db) == 200
+
+
+def test_restore_into_new_database_with_parallel_and_streaming_paths(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, backed_up: BackupRecord
+) -> None:
+    for jobs in (1, 2):
+        target = f"{pagila_db}_j{jobs}"
+        result = run_restore(replace(settings, restore_jobs=jobs), backed_up.id, target_db=target)
+        assert actors(pg_sandbox, target) == 200
+        assert result.row_counts["public.rental"] == [16044, 16044]
