@@ -8,6 +8,7 @@ stderr; on success nothing is printed unless a terminal is attached.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import traceback
@@ -323,7 +324,7 @@ def check_config(settings: Settings, out: Output) -> int:
         checks.append(("databases", UsageError("none configured"), "none configured: set BACKUP_DB_NAME "
                                                                    "or add [[databases]] to the config file"))
     for db in settings.databases:
-        attempt(f"database {db.name}", lambda db=db: _server_version(db))
+        attempt(f"database {db.name}", functools.partial(_server_version, db))
     if out.as_json:
         out.json([{"check": n, "ok": e is None, "detail": d} for n, e, d in checks])
     for name, err, detail in checks:

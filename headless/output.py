@@ -134,7 +134,8 @@ def record_details(r: BackupRecord) -> list[str]:
         f"created (UTC)   {r.created_at}",
         f"finished (UTC)  {r.finished_at}",
         f"duration        {r.duration_s:.1f} s",
-        f"format          {r.format}, {r.compression}{' level ' + str(r.compression_level) if r.compression_level else ''}",
+        f"format          {r.format}, {r.compression}"
+        + (f" level {r.compression_level}" if r.compression_level else ""),
         f"size            {human_bytes(r.stored_bytes)} stored, {human_bytes(r.raw_bytes)} raw"
         + (f" ({r.ratio:.1f}x)" if r.ratio else ""),
         f"sha256          {r.sha256 or '-'}",

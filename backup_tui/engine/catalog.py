@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -59,5 +60,5 @@ class Catalog:
                 return repo
         raise NotFoundError(f"{record.id}: no repository holds a copy")
 
-    def databases(self) -> list[str]:
+    def databases(self) -> builtins.list[str]:
         return sorted({r.database for r in self.list()})

@@ -73,9 +73,10 @@ class Settings:
             names = ", ".join(d.name for d in self.databases)
             raise ConfigError(f"several databases configured ({names}): choose one with --database")
         for db in self.databases:
-            if db.name == name or db.database == name:
+            if name in (db.name, db.database):
                 return db
-        raise NotFoundError(f"database {name!r} is not configured (configured: {', '.join(d.name for d in self.databases) or 'none'})")
+        known = ", ".join(d.name for d in self.databases) or "none"
+        raise NotFoundError(f"database {name!r} is not configured (configured: {known})")
 
 
 _TOP_KEYS = {
@@ -244,7 +245,7 @@ def _env_databases(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) -> t
                           f"{len(dbs)} databases: set BACKUP_DB_NAME to say which one they apply to")
     for i, db in enumerate(dbs):
         if name in (db.name, db.database):
-            return dbs[:i] + (replace(db, **overrides),) + dbs[i + 1:]
+            return (*dbs[:i], replace(db, **overrides), *dbs[i + 1:])
     return (*dbs, DatabaseConfig(name=name, **overrides))
 
 

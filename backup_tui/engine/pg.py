@@ -80,7 +80,9 @@ def _strip_fatal(line: str) -> str:
 
 
 @contextmanager
-def connect(db: DatabaseConfig, dbname: str | None = None, *, autocommit: bool = True) -> Iterator[psycopg.Connection[Any]]:
+def connect(
+    db: DatabaseConfig, dbname: str | None = None, *, autocommit: bool = True
+) -> Iterator[psycopg.Connection[Any]]:
     try:
         conn = psycopg.connect(**conn_kwargs(db, dbname), autocommit=autocommit)
     except psycopg.OperationalError as exc:

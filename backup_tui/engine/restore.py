@@ -149,7 +149,8 @@ def _parallel_restore(
     fd, tmp_name = tempfile.mkstemp(prefix=f"{record.id}-", suffix=".dump", dir=tmp_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            stats = decode_file(source, record.compression, cancel=cancel, sink=out.write, on_bytes=progress)
+            stats = decode_file(source, record.compression, cancel=cancel, sink=lambda raw: _write(out, raw),
+                                on_bytes=progress)
         if record.sha256 and stats.stored_sha256 != record.sha256:
             raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
@@ -223,7 +224,7 @@ def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
             continue
     if not rates:
         return None
-    return round(raw_bytes / (sum(rates) / len(rates)), 1)
+    return round(float(raw_bytes / (sum(rates) / len(rates))), 1)
 
 
 def plan_restore(

@@ -7,6 +7,7 @@ kind of damage is named: bit flip, truncation, missing or altered manifest or si
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import tempfile
@@ -14,7 +15,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
 
 from backup_tui.engine import legacy, pg
 from backup_tui.engine.backup import Clock, system_clock
@@ -22,7 +22,7 @@ from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
 from backup_tui.engine.errors import BackupToolError, Cancelled
 from backup_tui.engine.models import BackupRecord, Verification, VerifyLevel, utc_iso
-from backup_tui.engine.pipeline import decode_file, sha256_file
+from backup_tui.engine.pipeline import StreamStats, decode_file, sha256_file
 from backup_tui.engine.progress import BytesProgress, CancelToken, Reporter, StepFinished, StepStarted, null_reporter
 from backup_tui.engine.restore import compare_counts, connection_for, count_rows_in, restore_into
 
@@ -73,14 +73,38 @@ def _sidecar_digest(record: BackupRecord) -> str:
     return record.sha256 or legacy.read_sidecar(Path(record.path + ".sha256")) or ""
 
 
-def _archive_lister(settings: Settings, record: BackupRecord) -> tuple[subprocess.Popen[bytes] | None, IO[bytes]]:
-    """pg_restore --list reading the decoded stream on stdin; output to a temp file (no pipe deadlock)."""
-    out = tempfile.TemporaryFile()
-    if record.format != "custom":
-        return None, out
-    proc = subprocess.Popen([pg.tool_path("pg_restore", settings.pg_bin_dir), "--list"],
-                            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
-    return proc, out
+class _ArchiveLister:
+    """``pg_restore --list`` fed the decoded stream on stdin; its output goes to a temp file, so a long
+    listing can never fill a pipe and deadlock us. It stops reading after the table of contents."""
+
+    def __init__(self, settings: Settings, record: BackupRecord) -> None:
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finish()
+        self._proc: subprocess.Popen[bytes] | None = None
+        if record.format == "custom":
+            self._proc = subprocess.Popen([pg.tool_path("pg_restore", settings.pg_bin_dir), "--list"],
+                                          stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.STDOUT)
+        self._open = self._proc is not None
+
+    def feed(self, raw: bytes) -> None:
+        if self._open and self._proc is not None and self._proc.stdin is not None:
+            try:
+                self._proc.stdin.write(raw)
+            except BrokenPipeError:
+                self._open = False
+
+    def finish(self) -> tuple[int, str] | None:
+        """(exit code, output), or None when the backup is not a custom archive."""
+        try:
+            if self._proc is None:
+                return None
+            if self._proc.stdin is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    self._proc.stdin.close()
+            code = self._proc.wait()
+            self._out.seek(0)
+            return code, self._out.read().decode(errors="replace")
+        finally:
+            self._out.close()
 
 
 def quick_checks(
@@ -96,62 +120,48 @@ def quick_checks(
     if record.stored_bytes and record.status != "legacy":
         checks.check(size == record.stored_bytes, f"size {size} bytes as recorded",
                      f"truncated or extended: {size} bytes on disk, manifest says {record.stored_bytes}")
-    lister, listing = _archive_lister(settings, record)
+    lister = _ArchiveLister(settings, record)
     tail = bytearray()
-    lister_open = lister is not None
 
     def sink(raw: bytes) -> None:
-        nonlocal lister_open
-        if lister_open and lister is not None and lister.stdin is not None:
-            try:
-                lister.stdin.write(raw)
-            except BrokenPipeError:  # pg_restore --list stops reading after the table of contents
-                lister_open = False
+        lister.feed(raw)
         tail.extend(raw[-256:])
         del tail[:-256]
 
     on_bytes: Callable[[int], None] = lambda done: reporter(BytesProgress("verify", done, size))  # noqa: E731
+    stats: StreamStats | None = None
     try:
         stats = decode_file(path, record.compression, cancel=cancel, sink=sink, on_bytes=on_bytes)
+    except Cancelled:
+        raise
     except BackupToolError as exc:
         checks.problems.append(exc.message)
-        stats = None
     finally:
-        if lister is not None:
-            if lister.stdin is not None:
-                try:
-                    lister.stdin.close()
-                except BrokenPipeError:
-                    pass
-            lister.wait()
+        listing = lister.finish()
     expected = _sidecar_digest(record)
     if stats is None:
         # The decoder stopped early: hash the whole file anyway, since "the bytes changed" is the clearer news.
         stored_sha256, _ = sha256_file(path, cancel)
         if expected and stored_sha256 != expected:
             checks.problems.insert(0, "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
+        return  # a broken stream makes the listing fail too: said once
+    checks.passed.append(f"{record.compression} stream decodes to the end ({stats.raw_bytes} raw bytes)")
+    if expected:
+        checks.check(stats.stored_sha256 == expected, "sha256 of the stored bytes matches",
+                     "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
     else:
-        stored_sha256 = stats.stored_sha256
-        checks.passed.append(f"{record.compression} stream decodes to the end ({stats.raw_bytes} raw bytes)")
-        if expected:
-            checks.check(stored_sha256 == expected, "sha256 of the stored bytes matches",
-                         "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
-        else:
-            checks.problems.append("no checksum to compare against (no manifest or sidecar)")
-        if record.raw_sha256:
-            checks.check(stats.raw_sha256 == record.raw_sha256, "sha256 of the raw dump matches",
-                         "raw dump checksum differs from the manifest")
-        if record.format == "plain":
-            checks.check(PLAIN_DUMP_END in tail, "plain dump ends with pg_dump's completion line",
-                         "plain dump is cut short: no 'dump complete' line at its end")
-    if lister is not None and stats is not None:  # a broken stream makes the listing fail too: said once
-        listing.seek(0)
-        text = listing.read().decode(errors="replace")
+        checks.problems.append("no checksum to compare against (no manifest or sidecar)")
+    if record.raw_sha256:
+        checks.check(stats.raw_sha256 == record.raw_sha256, "sha256 of the raw dump matches",
+                     "raw dump checksum differs from the manifest")
+    if record.format == "plain":
+        checks.check(PLAIN_DUMP_END in tail, "plain dump ends with pg_dump's completion line",
+                     "plain dump is cut short: no 'dump complete' line at its end")
+    if listing is not None:
+        code, text = listing
         entries = [ln for ln in text.splitlines() if ln and not ln.startswith(";")]
-        checks.check(lister.returncode == 0 and bool(entries),
-                     f"pg_restore --list reads the archive ({len(entries)} entries)",
+        checks.check(code == 0 and bool(entries), f"pg_restore --list reads the archive ({len(entries)} entries)",
                      f"pg_restore cannot read the archive: {pg.stderr_summary(text)}")
-    listing.close()
 
 
 def full_checks(

@@ -1,0 +1,30 @@
+"""The free-space check refuses before anything is written, with the figures."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from backup_tui.engine.backup import run_backup
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import Settings
+from backup_tui.engine.errors import SpaceError
+from backup_tui.engine.space import free_bytes, human_bytes
+
+
+def test_backup_refuses_when_the_repository_cannot_hold_it(settings: Settings) -> None:
+    free = free_bytes(settings.repository)
+    tight = replace(settings, min_free_bytes=free * 2)  # more head-room than the disk has, whatever else runs
+    with pytest.raises(SpaceError) as refused:
+        run_backup(tight, settings.databases[0])
+    text = refused.value.message
+    assert "need about" in text and "free" in text and "kept free" in text
+    assert refused.value.exit_code == 1
+    assert Catalog.from_settings(settings).list() == []  # nothing written
+
+
+def test_human_bytes() -> None:
+    assert human_bytes(999) == "999 B"
+    assert human_bytes(1_500_000) == "1.5 MB"
+    assert human_bytes(2_000_000_000_000_000) == "2000.0 TB"

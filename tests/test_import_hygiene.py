@@ -1,0 +1,34 @@
+"""The engine stays liftable: no textual, no rich; headless never loads the TUI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def modules_after_import(module: str) -> set[str]:
+    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_engine_imports_no_ui_library() -> None:
+    engine = [f"backup_tui.engine.{p.stem}" for p in (ROOT / "backup_tui" / "engine").glob("*.py")]
+    loaded = modules_after_import(", ".join(engine))
+    assert not {m for m in loaded if m.split(".")[0] in ("textual", "rich")}
+    assert not {m for m in loaded if m.startswith(("backup_tui.tui", "headless"))}
+
+
+def test_headless_does_not_load_the_tui() -> None:
+    loaded = modules_after_import("headless.cli")
+    assert not {m for m in loaded if m.split(".")[0] == "textual" or m.startswith("backup_tui.tui")}
+
+
+def test_import_linter_contracts_hold() -> None:
+    lint = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Contracts: 2 kept, 0 broken" in proc.stdout
