@@ -94,7 +94,7 @@ def restore_into(
         argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--no-password", "-d", work_db]
         stats = _stream_into(argv, env, source, record.compression, cancel, progress)
-    elif settings.restore_jobs > 1:
+    elif settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
         stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress)
     else:
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
@@ -104,6 +104,16 @@ def restore_into(
         raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
     reporter(StepFinished("restore"))
     return stats
+
+
+def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Reporter) -> bool:
+    """pg_restore -j reads a decompressed file; without room for it, stream into one pg_restore instead."""
+    free = free_bytes(settings.repository)
+    if record.raw_bytes + settings.min_free_bytes <= free:
+        return True
+    warn(reporter, f"only {human_bytes(free)} free in {settings.repository} for a {human_bytes(record.raw_bytes)} "
+                   "decompressed dump: restoring with one pg_restore job, streamed")
+    return False
 
 
 def _stream_into(
