@@ -169,7 +169,8 @@ def _dump(
     reason: str,
 ) -> BackupRecord:
     reporter(StepStarted("snapshot"))
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for the counts...
+    conn.read_only = True
     snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
     started = now()
     started_clock = time.monotonic()
