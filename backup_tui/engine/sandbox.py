@@ -138,27 +138,19 @@ class Sandbox:
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through psql; returns unaligned output. For setup, not for the engine."""
-        proc = subprocess.run(
-            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-c", sql],
-            env={**os.environ, **self.env()},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"psql failed: {proc.stderr.strip()}")
-        return proc.stdout.strip()
+        return self._psql(["-At", "-c", sql], dbname, "psql")
 
     def load_sql_file(self, path: Path, dbname: str) -> None:
+        self._psql(["-f", str(path)], dbname, f"loading {path.name}")
+
+    def _psql(self, args: list[str], dbname: str, what: str) -> str:
         proc = subprocess.run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-f", str(path)],
-            env={**os.environ, **self.env()},
-            capture_output=True,
-            text=True,
-            check=False,
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, *args],
+            env={**os.environ, **self.env()}, capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"loading {path.name} failed: {proc.stderr.strip()}")
+            raise RuntimeError(f"{what} failed: {proc.stderr.strip()}")
+        return proc.stdout.strip()
 
     def load_pagila(self, dbname: str = "pagila", dataset_dir: Path | None = None) -> None:
         folder = dataset_dir or find_pagila()
