@@ -7,6 +7,7 @@ server runs as the ``postgres`` OS user in a folder that user owns.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import pwd
 import shutil
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from backup_tui.engine.errors import ConfigError
 
-PAGILA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "pagila"
+SHARED_PAGILA = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "pagila"
+BUNDLED_PAGILA = Path(__file__).resolve().parent / "data" / "pagila"  # MIT, see LICENSE.txt there
 SERVER_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 
 
@@ -141,22 +143,26 @@ class Sandbox:
         return self._psql(["-At", "-c", sql], dbname, "psql")
 
     def load_sql_file(self, path: Path, dbname: str) -> None:
-        self._psql(["-f", str(path)], dbname, f"loading {path.name}")
+        """Load a .sql or .sql.gz file."""
+        if path.suffix == ".gz":
+            self._psql([], dbname, f"loading {path.name}", stdin=gzip.decompress(path.read_bytes()).decode())
+        else:
+            self._psql(["-f", str(path)], dbname, f"loading {path.name}")
 
-    def _psql(self, args: list[str], dbname: str, what: str) -> str:
+    def _psql(self, args: list[str], dbname: str, what: str, stdin: str | None = None) -> str:
         proc = subprocess.run(
             ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, *args],
-            env={**os.environ, **self.env()}, capture_output=True, text=True, check=False,
+            env={**os.environ, **self.env()}, capture_output=True, text=True, check=False, input=stdin,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"{what} failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
     def load_pagila(self, dbname: str = "pagila", dataset_dir: Path | None = None) -> None:
-        folder = dataset_dir or find_pagila()
+        schema, data = pagila_files(dataset_dir or find_pagila())
         self.psql(f'CREATE DATABASE "{dbname}"')
-        self.load_sql_file(folder / "pagila-schema.sql", dbname)
-        self.load_sql_file(folder / "pagila-data.sql", dbname)
+        self.load_sql_file(schema, dbname)
+        self.load_sql_file(data, dbname)
 
     def cleanup(self) -> None:
         self.stop()
@@ -164,11 +170,21 @@ class Sandbox:
 
 
 def find_pagila() -> Path:
+    """$BACKUP_TUI_PAGILA, else the shared datasets folder beside the checkout, else the copy we ship."""
     env = os.environ.get("BACKUP_TUI_PAGILA")
-    for cand in [Path(env)] if env else [PAGILA_DIR, Path.cwd().parent / "shared" / "datasets" / "pagila"]:
-        if (cand / "pagila-schema.sql").exists():
+    for cand in [Path(env)] if env else [SHARED_PAGILA, BUNDLED_PAGILA]:
+        if any((cand / name).exists() for name in ("pagila-schema.sql", "pagila-schema.sql.gz")):
             return cand
     raise ConfigError("pagila dataset not found: set BACKUP_TUI_PAGILA to the folder with pagila-schema.sql")
+
+
+def pagila_files(folder: Path) -> tuple[Path, Path]:
+    """Schema and data files in ``folder``, plain or gzipped."""
+    found = []
+    for stem in ("pagila-schema.sql", "pagila-data.sql"):
+        plain = folder / stem
+        found.append(plain if plain.exists() else folder / f"{stem}.gz")
+    return found[0], found[1]
 
 
 def start_sandbox(settings: dict[str, str] | None = None) -> Sandbox:
