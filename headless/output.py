@@ -18,6 +18,8 @@ from backup_tui.engine.progress import BytesProgress, LogLine, ProgressEvent, St
 from backup_tui.engine.space import human_bytes
 
 log = logging.getLogger("backup_tui")
+log.propagate = False  # the run log file is the only destination; people see our own stderr lines
+log.addHandler(logging.NullHandler())  # before the log file opens, drop records (no lastResort echo)
 
 
 def open_run_log(log_dir: Path, command: str) -> Path | None:
@@ -90,7 +92,7 @@ class Output:
     def line(self, text: str, *, always: bool = False) -> None:
         """A human line: printed on a terminal, or always for commands whose output is the point."""
         log.info("%s", text)
-        if always or self.interactive:
+        if not self.as_json and (always or self.interactive):
             print(text, file=self.out)
 
     def error(self, message: str) -> None:

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
-.venv/bin/pytest -n 2 -p no:cacheprovider "$@"
+.venv/bin/pytest -n 2 --dist loadfile -p no:cacheprovider "$@"
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/lint-imports

@@ -106,3 +106,5 @@ def delete(path: Path) -> None:
     """Remove a legacy dump with its sidecars."""
     for suffix in ("", ".sha256", ".meta", ".verify.jsonl"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+    for report in (path.parent / "reports").glob(f"{path.name}-*.txt"):
+        report.unlink(missing_ok=True)

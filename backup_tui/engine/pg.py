@@ -7,6 +7,7 @@ passfile, never on a command line, in a log or in an exception text.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -70,7 +71,8 @@ def describe_connect_error(exc: Exception, db: DatabaseConfig, dbname: str | Non
         return AuthenticationFailed(f"cannot connect to {target}: authentication failed (check user and password)")
     if "does not exist" in lowered and "database" in lowered:
         return NotFoundError(f"cannot connect: {target} does not exist on the server")
-    return ConnectionFailed(f"cannot connect to {target}: {_strip_fatal(detail)}")
+    where = f" on {db.host or os.environ.get('PGHOST', 'the default host')}:{db.port or os.environ.get('PGPORT', 5432)}"
+    return ConnectionFailed(f"cannot connect to {target}{where}: {_strip_fatal(detail)}")
 
 
 def _strip_fatal(line: str) -> str:
@@ -109,7 +111,8 @@ def tool_path(name: str, bin_dir: Path | None = None) -> str:
 
 def tool_version(path: str) -> str:
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    return out.rsplit(" ", 1)[-1] if out else "unknown"
+    match = re.search(r"\(PostgreSQL\) (\S+)", out)
+    return match.group(1) if match else (out or "unknown")
 
 
 def stderr_summary(stderr: bytes | str, limit: int = 3) -> str:

@@ -130,7 +130,8 @@ def decode_file(
                 raw = decoder.decompress(chunk)
             except (zstandard.ZstdError, zlib.error) as exc:
                 raise VerificationError(
-                    f"{path.name}: {compression} stream is corrupt near byte {stored_total:,}: {exc}"
+                    f"{path.name}: {compression} stream is corrupt within bytes {stored_total:,}-"
+                    f"{stored_total + len(chunk):,}: {exc}"
                 ) from None
             stored_total += len(chunk)
             if raw:

@@ -149,9 +149,15 @@ class LocalRepository:
             os.fsync(fh.fileno())
         reports.mkdir(exist_ok=True)
         stamp = result.at.replace(":", "").replace("-", "")
-        report_path = reports / f"{stem}-{stamp}-{result.level}.txt"
-        atomic_write(report_path, report)
-        return report_path
+        for n in range(1000):  # two verifications within one second keep both reports
+            report_path = reports / f"{stem}-{stamp}{f'.{n}' if n else ''}-{result.level}.txt"
+            try:
+                with open(report_path, "x", encoding="utf-8") as fh:
+                    fh.write(report)
+                return report_path
+            except FileExistsError:
+                continue
+        raise BackupToolError(f"cannot name a report file in {reports}")
 
 
 def incomplete_record(

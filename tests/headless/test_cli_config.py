@@ -1,0 +1,88 @@
+"""config show (secrets redacted) and config check (says exactly what is wrong)."""
+
+from __future__ import annotations
+
+from tests.headless.conftest import Workspace, files_containing, one_error_line
+
+REDACTED = "********"
+
+
+def test_config_show_redacts_the_password(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    text = ws.ok("config", "show").stdout
+    assert ws.password not in text
+    assert REDACTED in text
+    assert ws.database in text
+    assert str(ws.repo) in text
+
+    data = ws.json("config", "show")
+    assert ws.password not in str(data)
+    (db,) = data["databases"]
+    assert db["name"] == ws.database
+    assert db["password"] == REDACTED
+    assert db["port"] == ws.sandbox.port
+    assert data["repository"] == str(ws.repo)
+    assert data["log_dir"] == str(ws.logs)
+
+
+def test_config_show_redacts_a_password_from_the_config_file(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    secret = "toml-Secret-9f3"
+    path = ws.write("with-password.toml", f"""
+repository = "{ws.repo}"
+
+[retention]
+daily = 3
+
+[[databases]]
+name = "other"
+host = "127.0.0.1"
+password = "{secret}"
+""")
+    env: dict[str, str | None] = {k: None for k in ws.env if k.startswith("BACKUP_DB_")}
+    result = ws.ok("--config", str(path), "config", "show", env=env)
+    assert secret not in result.stdout
+    assert secret not in result.stderr
+    assert REDACTED in result.stdout
+    assert "other" in result.stdout
+    assert files_containing(ws.logs, secret) == []
+
+
+def test_config_check_passes_on_a_good_setup(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    result = ws.ok("config", "check")
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines
+    assert all(line.startswith("ok") for line in lines), lines
+    assert any("repository" in line for line in lines)
+    assert any(ws.database in line and "connected" in line for line in lines)
+
+
+def test_config_check_json_is_machine_readable(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    checks = ws.json("config", "check")
+    assert {c["check"] for c in checks} >= {"repository", f"database {ws.database}"}
+    assert all(c["ok"] for c in checks)
+
+
+def test_config_check_names_a_wrong_password(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    wrong = "wrong-Secret-77"
+    result = ws.run("config", "check", env={"BACKUP_DB_PASSWORD": wrong})
+    assert result.returncode != 0
+    line = one_error_line(result)
+    assert ws.database in line
+    assert "authentication" in line
+    assert wrong not in result.stdout + result.stderr
+    assert files_containing(ws.logs, wrong) == []
+
+
+def test_config_check_names_an_unreachable_repository(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    blocker = ws.write("not-a-folder", "a file where the repository should be")
+    result = ws.run("config", "check", env={"BACKUP_DIR": str(blocker / "repo")})
+    assert result.returncode != 0
+    line = one_error_line(result)
+    assert "repository" in line
+    assert str(blocker) in line

@@ -1,0 +1,92 @@
+"""Dry runs print the plan and change nothing: not the repository, not the server."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.headless.conftest import Workspace, WorkspaceFactory, tree
+
+
+def test_backup_dry_run_on_a_fresh_setup_creates_nothing(make_workspace: WorkspaceFactory) -> None:
+    ws = make_workspace("dry-fresh")
+    dbs = ws.databases()
+    result = ws.ok("backup", "--dry-run")
+    assert result.stderr == ""
+    assert ws.database in result.stdout
+    assert "expected size" in result.stdout
+    assert not ws.repo.exists(), "the dry run created the repository"
+    assert ws.databases() == dbs
+    assert ws.json("list") == []
+
+
+def test_backup_dry_run_on_an_existing_repository_changes_nothing(backed_up: tuple[Workspace, str]) -> None:
+    ws, backup_id = backed_up
+    lock = ws.repo / "locks" / f"{ws.database}.lock"
+    before, dbs, listed = tree(ws.repo), ws.databases(), ws.listing()
+    result = ws.ok("backup", "--dry-run")
+    assert result.stderr == ""
+    assert "expected size" in result.stdout
+    assert "last backup" in result.stdout  # the estimate comes from the backup already there
+    assert "--snapshot" in result.stdout
+    assert tree(ws.repo) == before  # same files, same sizes, same mtimes: the lock was not even taken
+    assert lock.is_file() == (f"locks/{ws.database}.lock" in before)
+    assert ws.databases() == dbs
+    assert ws.listing() == listed
+    assert [i["id"] for i in listed] == [backup_id]
+
+
+def test_backup_dry_run_json_is_machine_readable(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    before = tree(ws.repo)
+    plan = ws.json("backup", "--dry-run")
+    assert plan["database"] == ws.database
+    assert plan["expected_bytes"] > 0
+    assert plan["locked_by_other_run"] is False
+    assert "--snapshot=<exported snapshot>" in plan["command"]
+    assert ws.password not in json.dumps(plan)
+    assert tree(ws.repo) == before
+
+
+def test_restore_new_database_dry_run_creates_nothing(backed_up: tuple[Workspace, str]) -> None:
+    ws, backup_id = backed_up
+    target = f"{ws.database}_xdry"
+    before, dbs = tree(ws.repo), ws.databases()
+    result = ws.ok("restore", backup_id, "--target-db", target, "--dry-run")
+    assert result.stderr == ""
+    assert target in result.stdout
+    assert "create" in result.stdout
+    assert target not in ws.databases()
+    assert ws.databases() == dbs
+    assert tree(ws.repo) == before  # no lock file for the target either
+
+    plan = ws.json("restore", backup_id, "--target-db", target, "--dry-run")
+    assert (plan["mode"], plan["target_db"], plan["work_db"]) == ("new", target, target)
+    assert ws.databases() == dbs
+
+
+def test_restore_replace_dry_run_prints_the_flight_plan(backed_up: tuple[Workspace, str]) -> None:
+    ws, backup_id = backed_up
+    oid = ws.psql(f"SELECT oid FROM pg_database WHERE datname = '{ws.database}'", "postgres")
+    before, dbs = tree(ws.repo), ws.databases()
+    result = ws.ok("restore", backup_id, "--replace", "--dry-run")  # no --yes needed: nothing happens
+    assert result.stderr == ""
+    text = result.stdout.lower()
+    for word in ("terminate", "rename", "space", "safety backup", "rollback"):
+        assert word in text, word
+    assert re.search(rf"rename '{ws.database}' to '{ws.database}__pre_restore_\d{{14}}'", result.stdout)
+
+    plan = ws.json("restore", backup_id, "--replace", "--dry-run")
+    assert plan["mode"] == "replace"
+    assert plan["target_db"] == ws.database
+    assert plan["aside_db"].startswith(f"{ws.database}__pre_restore_")
+    assert plan["safety_backup"] is True
+    assert plan["space_needed_bytes"] > 0
+    assert {"terminate", "rename", "backup"} <= {s["action"] for s in plan["steps"]}
+    no_safety = ws.json("restore", backup_id, "--replace", "--dry-run", "--no-safety-backup")
+    assert no_safety["safety_backup"] is False
+    assert "backup" not in {s["action"] for s in no_safety["steps"]}
+
+    assert ws.databases() == dbs
+    assert ws.psql(f"SELECT oid FROM pg_database WHERE datname = '{ws.database}'", "postgres") == oid
+    assert tree(ws.repo) == before  # no safety backup was taken

@@ -1,0 +1,94 @@
+"""prune, pin and unpin through backup-headless."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.headless.conftest import Workspace, WorkspaceFactory, files_containing, tree
+
+# Keep one daily, one weekly, one monthly: of two backups only the newest stays, whatever the date.
+KEEP_ONE = {"BACKUP_RETENTION_DAYS": "1", "BACKUP_RETENTION_WEEKS": "1", "BACKUP_RETENTION_MONTHS": "1"}
+
+
+@pytest.fixture(scope="module")
+def two_backups(make_workspace: WorkspaceFactory) -> tuple[Workspace, str, str]:
+    ws = make_workspace("retention")
+    ws.env.update(KEEP_ONE)
+    older = ws.backup()["id"]
+    newer = ws.backup()["id"]
+    assert [i["id"] for i in ws.listing()] == [newer, older]
+    return ws, older, newer
+
+
+def test_prune_dry_run_lists_decisions_and_deletes_nothing(two_backups: tuple[Workspace, str, str]) -> None:
+    ws, older, newer = two_backups
+    before, dbs = tree(ws.repo), ws.databases()
+    result = ws.ok("prune", "--dry-run")
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    keep = [ln for ln in lines if f" {newer} " in ln]  # the older id is a prefix of the newer one
+    gone = [ln for ln in lines if f" {older} " in ln]
+    assert len(keep) == 1
+    assert keep[0].startswith("keep")
+    assert "newest valid backup" in keep[0]
+    assert len(gone) == 1
+    assert gone[0].startswith("would delete")
+    assert "expired" in gone[0]
+    assert any("1 backup(s) would delete" in ln for ln in lines)
+
+    decisions = {d["id"]: d for d in ws.json("prune", "--dry-run")}
+    assert decisions[newer]["keep"] is True
+    assert decisions[older]["keep"] is False
+    assert decisions[older]["reasons"]
+    assert all(d["reasons"] for d in decisions.values())
+
+    assert tree(ws.repo) == before
+    assert ws.databases() == dbs
+    assert {i["id"] for i in ws.listing()} == {older, newer}
+
+
+def test_pin_unpin_round_trip_and_pinned_survives_prune(two_backups: tuple[Workspace, str, str]) -> None:
+    ws, older, newer = two_backups
+    older_folder = Path(ws.item(older)["path"]).parent
+
+    pinned = ws.run("pin", older)
+    assert (pinned.returncode, pinned.stdout, pinned.stderr) == (0, "", "")
+    assert {i["id"]: i["pinned"] for i in ws.listing()} == {older: True, newer: False}
+    assert json.loads((older_folder / "manifest.json").read_text())["pinned"] is True
+    plan = {d["id"]: d for d in ws.json("prune", "--dry-run")}
+    assert plan[older]["keep"] is True
+    assert "pinned" in plan[older]["reasons"]
+
+    pruned = ws.run("prune")
+    assert (pruned.returncode, pruned.stdout, pruned.stderr) == (0, "", "")
+    assert older_folder.is_dir()
+    assert {i["id"]: i["pinned"] for i in ws.listing()} == {older: True, newer: False}
+
+    unpinned = ws.json("unpin", older)
+    assert (unpinned["id"], unpinned["pinned"]) == (older, False)
+    assert {i["id"]: i["pinned"] for i in ws.listing()} == {older: False, newer: False}
+
+    pruned = ws.run("prune")
+    assert (pruned.returncode, pruned.stdout, pruned.stderr) == (0, "", "")
+    assert not older_folder.exists()
+    (left,) = ws.listing()
+    assert left["id"] == newer
+    assert Path(left["path"]).is_file()
+
+
+def test_pin_unknown_id_is_a_usage_error(two_backups: tuple[Workspace, str, str]) -> None:
+    ws, _, _ = two_backups
+    result = ws.run("pin", "no-such-backup")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "no-such-backup" in result.stderr
+
+
+def test_password_never_in_logs_or_repository(two_backups: tuple[Workspace, str, str]) -> None:
+    ws, _, _ = two_backups
+    assert list(ws.logs.glob("*.log"))
+    assert files_containing(ws.logs, ws.password) == []
+    assert files_containing(ws.repo, ws.password) == []
