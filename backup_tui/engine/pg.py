@@ -71,7 +71,8 @@ def describe_connect_error(exc: Exception, db: DatabaseConfig, dbname: str | Non
         return AuthenticationFailed(f"cannot connect to {target}: authentication failed (check user and password)")
     if "does not exist" in lowered and "database" in lowered:
         return NotFoundError(f"cannot connect: {target} does not exist on the server")
-    where = f" on {db.host or os.environ.get('PGHOST', 'the default host')}:{db.port or os.environ.get('PGPORT', 5432)}"
+    host = db.host or os.environ.get("PGHOST", "the default host")
+    where = f" on {host}:{db.port or os.environ.get('PGPORT', '5432')}"
     return ConnectionFailed(f"cannot connect to {target}{where}: {_strip_fatal(detail)}")
 
 
