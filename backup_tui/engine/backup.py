@@ -183,6 +183,8 @@ def _dump(
     started = now()
     started_clock = time.monotonic()
     reporter(StepFinished("snapshot", detail=snapshot))
+    previous = Catalog([repo]).list(db.database, include_incomplete=False)
+    expected_raw = previous[0].raw_bytes if previous else None  # a total for progress bars, when we have one
     backup_id, folder = repo.new_backup_dir(db.database, started)
     file_name = f"{backup_id}{DATA_SUFFIX}"
     pg_dump = dump_command(settings, snapshot)
@@ -211,7 +213,7 @@ def _dump(
             level=settings.compression_level,
             threads=settings.compression_threads or os.cpu_count() or 1,
             cancel=cancel,
-            on_bytes=lambda done: reporter(BytesProgress("dump", done, None)),
+            on_bytes=lambda done: reporter(BytesProgress("dump", done, expected_raw)),
         )
         stderr = proc.stderr.read() if proc.stderr else b""
         if proc.wait() != 0:

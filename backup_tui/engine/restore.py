@@ -321,12 +321,17 @@ def run_restore(
     reporter: Reporter = null_reporter,
     cancel: CancelToken | None = None,
     now: Clock = system_clock,
+    plan: RestorePlan | None = None,
 ) -> RestoreResult:
+    """Carry out ``plan`` (the one the operator confirmed), or a fresh plan from the other arguments."""
     cancel = cancel or CancelToken()
     catalog = Catalog.from_settings(settings)
     record = catalog.get(backup_id)
-    plan = plan_restore(settings, record, target_db=target_db, replace_original=replace_original,
-                        safety_backup=safety_backup, now=now)
+    if plan is None:
+        plan = plan_restore(settings, record, target_db=target_db, replace_original=replace_original,
+                            safety_backup=safety_backup, now=now)
+    elif plan.backup_id != record.id:
+        raise ConfigError(f"the restore plan is for {plan.backup_id}, not {record.id}")
     if plan.mode == "replace" and not confirmed:
         raise ConfirmationRequired(f"replacing database {plan.target_db!r} needs confirmation: pass --yes")
     if plan.space_free_bytes >= 0 and plan.space_needed_bytes > plan.space_free_bytes:

@@ -1,0 +1,1 @@
+"""The operator's terminal app (Textual). Talks to the engine only through ``services``."""

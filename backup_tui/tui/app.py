@@ -1,0 +1,432 @@
+"""backup-tui: the Textual app.
+
+Threading model (as in harlequin): every call into the engine runs in a thread
+worker that only posts messages; the app applies them on the UI thread. Jobs
+(backup, verify, restore) carry a cancel token the engine checks between chunks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import tzinfo
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from backup_tui.engine.config import Settings
+from backup_tui.engine.errors import BackupToolError, Cancelled
+from backup_tui.engine.health import Health, assess_all
+from backup_tui.engine.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
+from backup_tui.engine.progress import CancelToken, Reporter
+from backup_tui.tui import format as fmt
+from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
+from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged
+from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog
+from backup_tui.tui.screens.help import HelpScreen
+from backup_tui.tui.screens.main import MainScreen
+from backup_tui.tui.screens.restore import RestoreWizard
+from backup_tui.tui.services import Clock, EngineServices, Services, system_clock
+from backup_tui.tui.widgets.backups import BackupsView
+from backup_tui.tui.widgets.dashboard import DatabaseCard
+from backup_tui.tui.widgets.jobs import JobsView
+
+ACTIVITY_LINES = 2000
+S3_MISSING = "S3 is not configured: uploads arrive with the S3 repository"
+
+
+class BackupApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "backup-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_app", "Quit"),
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("b", "new_backup", "Backup"),
+        Binding("1", "show_tab('dashboard')", "Dashboard", show=False),
+        Binding("2", "show_tab('backups')", "Backups", show=False),
+        Binding("3", "show_tab('jobs')", "Jobs", show=False),
+        Binding("ctrl+r", "refresh_catalog", "Refresh", show=False),
+    ]
+
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock, services: Services | None = None,
+                 tz: tzinfo | None = None, refresh_seconds: float = 30.0, subtitle: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.services: Services = services or EngineServices(settings, clock)
+        self.tz = tz
+        self.refresh_seconds = refresh_seconds
+        self.sub_title = subtitle if subtitle is not None else str(settings.repository)
+        self.records: list[BackupRecord] = []
+        self.health: list[Health] = []
+        self.locked: frozenset[str] = frozenset()
+        self.jobs: dict[int, Job] = {}
+        self.activity: deque[LogEntry] = deque(maxlen=ACTIVITY_LINES)
+        self.catalog_loads = 0
+        self._job_ids = itertools.count(1)
+        self._refreshing = False
+        self._describe: dict[int, Callable[[object], str]] = {}
+
+    # -- screens ---------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen([db.database for db in self.settings.databases])
+
+    @property
+    def main(self) -> MainScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        raise LookupError("the main screen is not mounted")
+
+    @on(MainScreen.Ready)
+    def _main_ready(self) -> None:
+        self.refresh_catalog()
+        if self.refresh_seconds > 0:
+            self.set_interval(self.refresh_seconds, self.refresh_catalog)
+        self.set_interval(1.0, self._tick_jobs)
+
+    def on_unmount(self) -> None:
+        """Leaving: every running job is told to stop, so its thread cleans up and ends."""
+        for job in self.jobs.values():
+            job.cancel.cancel()
+
+    def action_show_tab(self, tab: str) -> None:
+        if self.screen is not self.main:
+            self.pop_screen()
+        self.main.show_tab(tab)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # -- the catalog -------------------------------------------------------------
+
+    def action_refresh_catalog(self) -> None:
+        self.refresh_catalog()
+
+    def refresh_catalog(self) -> None:
+        """Start a refresh unless one is under way: polls never overlap."""
+        if self._refreshing:
+            return
+        self._refreshing = True
+        self._load_catalog()
+
+    @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
+    def _load_catalog(self) -> None:
+        try:
+            records = self.services.list_backups()
+            names = [db.database for db in self.settings.databases]
+            health = assess_all(names, records, self.clock())
+            locked = frozenset(name for name in names if self.services.is_busy(name))
+        except BackupToolError as exc:
+            self.call_from_thread(self._catalog_failed, exc.message)
+            return
+        except Exception as exc:
+            self.call_from_thread(self._catalog_failed, f"reading the catalog failed: {exc}")
+            return
+        self.post_message(CatalogLoaded(records, health, locked))
+
+    def _catalog_failed(self, message: str) -> None:
+        self._refreshing = False
+        self.notify(message, title="Catalog", severity="error")
+
+    def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+        self._refreshing = False
+        self.records, self.health, self.locked = message.records, message.health, message.busy
+        self.catalog_loads += 1
+        self._show_catalog()
+
+    def _show_catalog(self) -> None:
+        now = self.clock()
+        main = self.main
+        main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()))
+        main.backups.show(self.records, now, self.tz)
+        self.refresh_bindings()
+
+    def busy_databases(self) -> set[str]:
+        """Locked by another process, or with a backup or restore of ours running."""
+        ours = {j.database for j in self.jobs.values() if j.running and j.kind in ("backup", "restore")}
+        return ours | set(self.locked)
+
+    # -- jobs ------------------------------------------------------------------
+
+    def start_job(self, kind: JobKind, title: str, database: str, run: Callable[[Reporter, CancelToken], object],
+                  describe: Callable[[object], str] = lambda _: "done") -> Job:
+        job = Job(next(self._job_ids), kind, title, database, self.clock())
+        self.jobs[job.id] = job
+        self._describe[job.id] = describe
+        self._add_log([LogEntry(job.started_at, "info", f"{kind} #{job.id}", f"{title}: started")])
+        self._run_job(job, run)
+        self._jobs_changed(job)
+        return job
+
+    @work(thread=True, group="jobs", exit_on_error=False)
+    def _run_job(self, job: Job, run: Callable[[Reporter, CancelToken], object]) -> None:
+        reporter = ThrottledReporter(lambda event: self.post_message(JobEvent(job.id, event)), time.monotonic)
+        try:
+            result = run(reporter, job.cancel)
+        except Cancelled as exc:
+            self.post_message(JobEnded(job.id, error=exc.message, cancelled=True))
+        except BackupToolError as exc:
+            self.post_message(JobEnded(job.id, error=exc.message))
+        except Exception as exc:
+            self.post_message(JobEnded(job.id, error=f"unexpected error: {type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(JobEnded(job.id, result=result))
+
+    def on_job_event(self, message: JobEvent) -> None:
+        job = self.jobs.get(message.job_id)
+        if job is None:
+            return
+        entry = job.apply(message.event, self.clock())
+        if entry is not None:
+            self._add_log([entry])
+        self._jobs_changed(job)
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        job = self.jobs.get(message.job_id)
+        if job is None:
+            return
+        now = self.clock()
+        if message.cancelled:
+            entry = job.finish("cancelled", message.error or "cancelled", now)
+            self.notify(job.message, title=f"{job.title}: cancelled", severity="warning", timeout=10)
+        elif message.error is not None:
+            entry = job.finish("failed", message.error, now)
+            self.notify(message.error, title=f"{job.title} failed", severity="error", timeout=15)
+        else:
+            job.result = message.result
+            describe = self._describe.pop(job.id, None)
+            summary = describe(message.result) if describe else "done"
+            failed = isinstance(message.result, Verification) and not message.result.ok
+            entry = job.finish("failed" if failed else "done", summary, now)
+            self.notify(summary, title=job.title, severity="error" if failed else "information",
+                        timeout=15 if failed else 5)
+        self._add_log([entry])
+        self._jobs_changed(job)
+        self.refresh_catalog()
+
+    def _jobs_changed(self, job: Job) -> None:
+        self.main.jobs.show_jobs(self.jobs.values(), self.clock())
+        for screen in self.screen_stack:
+            if not isinstance(screen, MainScreen):
+                screen.post_message(JobsChanged(job.id))
+        self.refresh_bindings()
+
+    def _tick_jobs(self) -> None:
+        if any(job.running for job in self.jobs.values()):
+            self.main.jobs.show_jobs(self.jobs.values(), self.clock())
+
+    def _add_log(self, entries: Iterable[LogEntry]) -> None:
+        items = list(entries)
+        self.activity.extend(items)
+        self.main.jobs.add_entries(items)
+
+    @on(JobsView.CancelRequested)
+    def _cancel_requested(self, message: JobsView.CancelRequested) -> None:
+        job = self.jobs.get(message.job_id)
+        if job is not None and job.running:
+            job.cancel.cancel()
+            self.notify(f"Cancelling {job.title}…", severity="warning")
+            self.refresh_bindings()
+
+    @property
+    def running_jobs(self) -> list[Job]:
+        return [job for job in self.jobs.values() if job.running]
+
+    # -- actions on backups ------------------------------------------------------
+
+    def context_database(self) -> str | None:
+        """The database the user is looking at: the focused card, the selected backup, or the only one."""
+        main = self.main
+        if self.screen is main:
+            card = main.dashboard.focused_database()
+            if card is not None:
+                return card
+            if main.query_one("#tabs").active == "backups":  # type: ignore[attr-defined]
+                selected = main.backups.selected
+                if selected is not None:
+                    return selected.database
+        if len(self.settings.databases) == 1:
+            return self.settings.databases[0].database
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_backup":
+            if not self.settings.databases:
+                return None
+            database = self.context_database()
+            busy = self.busy_databases()
+            if database is not None:
+                return None if database in busy else True
+            return None if all(db.database in busy for db in self.settings.databases) else True
+        return True
+
+    def action_new_backup(self) -> None:
+        database = self.context_database()
+        if database is not None:
+            self.new_backup(database)
+            return
+        free = [db.database for db in self.settings.databases if db.database not in self.busy_databases()]
+        self.push_screen(ChoiceDialog("New backup", "Back up which database?", [(n, n) for n in free]),
+                         lambda choice: self.new_backup(choice) if choice else None)
+
+    def new_backup(self, database: str) -> None:
+        if database in self.busy_databases():
+            self.notify(f"{database} is busy: a backup or restore is running", severity="warning")
+            return
+        db = self.settings.database(database)
+        self.start_job("backup", f"backup {database}", database,
+                       lambda reporter, cancel: self.services.backup(db, reporter, cancel),
+                       describe=lambda r: f"{r.id}: {fmt.human_bytes(r.stored_bytes)} in {fmt.duration(r.duration_s)}"
+                       if isinstance(r, BackupRecord) else "done")
+
+    @on(BackupsView.ActionRequested)
+    def _backup_action(self, message: BackupsView.ActionRequested) -> None:
+        {"verify": self.ask_verify, "restore": self.restore_backup, "pin": self.toggle_pin,
+         "delete": self.ask_delete, "upload": self.upload}[message.action](message.record)
+
+    def ask_verify(self, record: BackupRecord) -> None:
+        choices = [("quick", "Quick: checksums, the stream decodes, the archive reads"),
+                   ("full", "Full: test restore into a throwaway database, row counts compared")]
+
+        def chosen(level: str | None) -> None:
+            if level in ("quick", "full"):
+                self.verify(record, "quick" if level == "quick" else "full")
+
+        self.push_screen(ChoiceDialog("Verify", f"Verify {record.id}:", choices), chosen)
+
+    def verify(self, record: BackupRecord, level: VerifyLevel) -> Job:
+        def describe(result: object) -> str:
+            if not isinstance(result, Verification):
+                return "done"
+            if result.ok:
+                return f"{record.id}: {level} verification passed ({len(result.checks)} checks)"
+            return f"{record.id}: {level} verification FAILED: {'; '.join(result.problems[:2])}"
+
+        return self.start_job("verify", f"verify {record.id} ({level})", record.database,
+                              lambda reporter, cancel: self.services.verify(record, level, reporter, cancel),
+                              describe=describe)
+
+    def restore_backup(self, record: BackupRecord) -> None:
+        self.open_restore(backup_id=record.id)
+
+    def open_restore(self, backup_id: str | None = None, database: str | None = None) -> None:
+        self.push_screen(RestoreWizard(self.records, self.services, self.start_restore, tz=self.tz,
+                                       backup_id=backup_id, database=database))
+
+    def start_restore(self, record: BackupRecord, plan: RestorePlan) -> Job:
+        target = plan.target_db
+
+        def describe(result: object) -> str:
+            if isinstance(result, RestoreResult):
+                return f"{record.id} restored into {result.plan.target_db!r} in {fmt.duration(result.duration_s)}"
+            return "done"
+
+        return self.start_job("restore", f"restore {record.id} -> {target}", target,
+                              lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
+                              describe=describe)
+
+    def toggle_pin(self, record: BackupRecord) -> None:
+        self._quick_call(lambda: self.services.set_pinned(record, not record.pinned),
+                         f"{record.id} {'unpinned' if record.pinned else 'pinned: retention keeps it'}")
+
+    def ask_delete(self, record: BackupRecord) -> None:
+        message = (f"Delete {record.id}?\n{fmt.human_bytes(record.stored_bytes)} from "
+                   f"{', '.join(record.locations)}. This cannot be undone.")
+        if record.pinned:
+            message += "\nIt is PINNED: retention would have kept it."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._quick_call(lambda: self.services.delete(record), f"{record.id} deleted")
+
+        self.push_screen(ConfirmDialog("Delete backup", message, "Delete"), answered)
+
+    def upload(self, record: BackupRecord) -> None:
+        self.notify(S3_MISSING, severity="warning")
+
+    @work(thread=True, group="quick", exit_on_error=False)
+    def _quick_call(self, call: Callable[[], object], done: str) -> None:
+        """Short file operations (pin, delete): off the UI thread, reported as a notification."""
+        try:
+            call()
+        except BackupToolError as exc:
+            self.call_from_thread(self.notify, exc.message, severity="error")
+            return
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"{exc.strerror}: {exc.filename}", severity="error")
+            return
+        self.call_from_thread(self.notify, done)
+        self.call_from_thread(self.refresh_catalog)
+
+    # -- dashboard ------------------------------------------------------------
+
+    @on(DatabaseCard.Opened)
+    def _card_opened(self, message: DatabaseCard.Opened) -> None:
+        self.main.show_tab("backups")
+        self.main.backups.filter_to(message.database)
+
+    @on(DatabaseCard.RestoreAsked)
+    def _card_restore(self, message: DatabaseCard.RestoreAsked) -> None:
+        self.open_restore(database=message.database)
+
+    # -- quitting ----------------------------------------------------------------
+
+    def action_quit_app(self) -> None:
+        running = self.running_jobs
+        if not running:
+            self.exit()
+            return
+        names = "\n".join(f"  {job.title}" for job in running)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel_and_exit()
+
+        self.push_screen(ConfirmDialog("Quit", f"{len(running)} job(s) running:\n{names}\n\nCancel them and quit? "
+                                       "Each cleans up what it started.", "Cancel jobs and quit"), answered)
+
+    @work(group="quit")
+    async def _cancel_and_exit(self) -> None:
+        for job in self.running_jobs:
+            job.cancel.cancel()
+        self.notify("Cancelling jobs: they clean up, then the app exits…", severity="warning")
+        await self.workers.wait_for_complete([w for w in self.workers if w.group == "jobs"])
+        self.exit()
+
+    # -- command palette -----------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Dashboard", "Health of every database", lambda: self.action_show_tab("dashboard"))
+        yield SystemCommand("Backups", "The whole catalog", lambda: self.action_show_tab("backups"))
+        yield SystemCommand("Jobs and log", "Running jobs and the activity log", lambda: self.action_show_tab("jobs"))
+        yield SystemCommand("Refresh catalog", "Read every repository again", self.refresh_catalog)
+        yield SystemCommand("Guided restore", "Restore a backup, step by step", self.open_restore)
+        yield SystemCommand("Help", "Every key", self.action_help)
+        for db in self.settings.databases:
+            yield SystemCommand(f"New backup of {db.database}", "Take a backup now",
+                                lambda name=db.database: self.new_backup(name))
+        selected = self.main.backups.selected if self.is_mounted_main() else None
+        if selected is not None:
+            yield SystemCommand(f"Verify {selected.id} (quick)", "Checksums and archive",
+                                lambda: self.verify(selected, "quick"))
+            yield SystemCommand(f"Verify {selected.id} (full)", "Test restore, row counts",
+                                lambda: self.verify(selected, "full"))
+            yield SystemCommand(f"Restore {selected.id}", "Guided restore of this backup",
+                                lambda: self.restore_backup(selected))
+            yield SystemCommand(f"{'Unpin' if selected.pinned else 'Pin'} {selected.id}", "Retention keeps pinned",
+                                lambda: self.toggle_pin(selected))
+            yield SystemCommand(f"Delete {selected.id}", "Asks first", lambda: self.ask_delete(selected))
+            yield SystemCommand(f"Upload {selected.id} to S3", "Copy to the S3 repository",
+                                lambda: self.upload(selected))
+
+    def is_mounted_main(self) -> bool:
+        return any(isinstance(s, MainScreen) for s in self.screen_stack)

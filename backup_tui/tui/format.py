@@ -1,0 +1,43 @@
+"""How numbers and moments read on screen: one place, so every screen agrees."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from backup_tui.engine.health import humanize_age
+from backup_tui.engine.models import Verification, parse_utc
+from backup_tui.engine.space import human_bytes
+
+__all__ = ["ago", "duration", "human_bytes", "local_time", "ratio", "verification_text"]
+
+
+def local_time(moment: datetime, tz: tzinfo | None) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    return humanize_age(now - moment)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def ratio(value: float | None) -> str:
+    return f"{value:.1f}x" if value else "—"
+
+
+def verification_text(verification: Verification | None, now: datetime) -> str:
+    """'✓ full, 3 hours ago' / '✗ quick, 2 days ago' / 'never'."""
+    if verification is None:
+        return "never"
+    mark = "✓" if verification.ok else "✗"
+    return f"{mark} {verification.level}, {ago(parse_utc(verification.at), now)}"

@@ -1,0 +1,141 @@
+"""Jobs the app runs (backup, verify, restore, upload): their state, built from engine events.
+
+A job is only changed on the UI thread: the worker's reporter posts each event as
+a message, and the app applies it here. So nothing needs a lock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from backup_tui.engine.progress import BytesProgress, CancelToken, LogLine, ProgressEvent, StepFinished, StepStarted
+
+JobKind = Literal["backup", "verify", "restore", "upload"]
+JobState = Literal["running", "done", "failed", "cancelled"]
+StepState = Literal["running", "ok", "failed"]
+LOG_TAIL = 200
+
+
+@dataclass
+class Step:
+    name: str
+    detail: str = ""
+    state: StepState = "running"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the activity log: engine log lines, step changes, job outcomes."""
+
+    at: datetime
+    level: str
+    source: str
+    message: str
+
+
+@dataclass
+class Job:
+    id: int
+    kind: JobKind
+    title: str
+    database: str
+    started_at: datetime
+    cancel: CancelToken = field(default_factory=CancelToken)
+    state: JobState = "running"
+    steps: list[Step] = field(default_factory=list)
+    bytes_step: str = ""
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    first_bytes_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str = ""
+    result: object = None
+    log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def current_step(self) -> str:
+        for step in reversed(self.steps):
+            if step.state == "running":
+                return step.name
+        return self.steps[-1].name if self.steps else ""
+
+    def apply(self, event: ProgressEvent, now: datetime) -> LogEntry | None:
+        """Fold one engine event into the job; returns what to add to the activity log, if anything."""
+        if isinstance(event, StepStarted):
+            self.steps.append(Step(event.step, event.detail))
+            return self._log(now, "info", f"{event.step} started" + (f": {event.detail}" if event.detail else ""))
+        if isinstance(event, StepFinished):
+            for step in reversed(self.steps):
+                if step.name == event.step and step.state == "running":
+                    step.state = "ok" if event.ok else "failed"
+                    if event.detail:
+                        step.detail = event.detail
+                    break
+            level = "info" if event.ok else "error"
+            return self._log(now, level, f"{event.step} {'done' if event.ok else 'failed'}"
+                             + (f": {event.detail}" if event.detail else ""))
+        if isinstance(event, BytesProgress):
+            if event.step != self.bytes_step:
+                self.bytes_step, self.first_bytes_at = event.step, now
+            self.bytes_done, self.bytes_total = event.done, event.total
+            return None
+        if isinstance(event, LogLine):
+            return self._log(now, event.level, event.message)
+        return None
+
+    def finish(self, state: JobState, message: str, now: datetime) -> LogEntry:
+        self.state, self.message, self.finished_at = state, message, now
+        for step in self.steps:
+            if step.state == "running":
+                step.state = "ok" if state == "done" else "failed"
+        return self._log(now, {"done": "info", "cancelled": "warning"}.get(state, "error"),
+                         f"{self.title}: {message}")
+
+    def _log(self, now: datetime, level: str, message: str) -> LogEntry:
+        entry = LogEntry(now, level, f"{self.kind} #{self.id}", message)
+        self.log.append(entry)
+        return entry
+
+    def eta_seconds(self, now: datetime) -> float | None:
+        """From the byte rate so far in the current step; None until it can be told."""
+        if not self.bytes_total or self.first_bytes_at is None or self.bytes_done <= 0:
+            return None
+        elapsed = (now - self.first_bytes_at).total_seconds()
+        if elapsed <= 0:
+            return None
+        rate = self.bytes_done / elapsed
+        return max(0.0, (self.bytes_total - self.bytes_done) / rate)
+
+    def elapsed_seconds(self, now: datetime) -> float:
+        return ((self.finished_at or now) - self.started_at).total_seconds()
+
+
+class ThrottledReporter:
+    """Engine reporter that forwards events from the worker thread; byte counts at most every 0.1 s.
+
+    ``post`` must be thread-safe (Textual's ``post_message`` is).
+    """
+
+    def __init__(self, post: Callable[[ProgressEvent], object], monotonic: Callable[[], float],
+                 interval: float = 0.1) -> None:
+        self._post = post
+        self._monotonic = monotonic
+        self._interval = interval
+        self._last = -interval
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if isinstance(event, BytesProgress):
+            moment = self._monotonic()
+            finished = event.total is not None and event.done >= event.total
+            if moment - self._last < self._interval and not finished:
+                return
+            self._last = moment
+        self._post(event)

@@ -1,0 +1,48 @@
+"""Messages workers post to the app. Workers never touch widgets; they only post these."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from backup_tui.engine.health import Health
+from backup_tui.engine.models import BackupRecord
+from backup_tui.engine.progress import ProgressEvent
+
+
+class CatalogLoaded(Message):
+    """A refresh finished: every backup, newest first, and the health of each configured database."""
+
+    def __init__(self, records: list[BackupRecord], health: list[Health], busy: frozenset[str]) -> None:
+        super().__init__()
+        self.records = records
+        self.health = health
+        self.busy = busy
+
+
+class JobEvent(Message):
+    """An engine progress event from a job's worker thread."""
+
+    def __init__(self, job_id: int, event: ProgressEvent) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.event = event
+
+
+class JobEnded(Message):
+    """A job's worker returned or raised; ``error`` is the engine's message, never a traceback."""
+
+    def __init__(self, job_id: int, result: object = None, error: str | None = None,
+                 cancelled: bool = False) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.result = result
+        self.error = error
+        self.cancelled = cancelled
+
+
+class JobsChanged(Message):
+    """Sent to screens that show jobs, after the app changed one."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id

@@ -1,0 +1,63 @@
+"""Small modal dialogs: yes/no, pick one of a few choices. Escape always means no."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, OptionList
+from textual.widgets.option_list import Option
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Ask before something that cannot be undone; the safe answer has the focus."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(False)", "Cancel")]
+
+    def __init__(self, title: str, message: str, confirm_label: str = "Yes", danger: bool = True) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.message = message
+        self.confirm_label = confirm_label
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box") as box:
+            box.border_title = self.title_text
+            yield Label(self.message, id="dialog-message")
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Cancel", id="no", variant="default")
+                yield Button(self.confirm_label, id="yes", variant="error" if self.danger else "primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ChoiceDialog(ModalScreen[str | None]):
+    """Pick one of a few labelled choices (verify level, which database)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, title: str, message: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.message = message
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box") as box:
+            box.border_title = self.title_text
+            yield Label(self.message, id="dialog-message")
+            yield OptionList(*(Option(label, id=key) for key, label in self.choices), id="choices")
+
+    @on(OptionList.OptionSelected, "#choices")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)

@@ -1,0 +1,47 @@
+"""F1 / ?: every key, by screen, so nobody needs the docs at 3 a.m."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# backup-tui keys
+
+| Where | Key | Does |
+|---|---|---|
+| everywhere | `1` `2` `3` | dashboard, backups, jobs & log |
+| everywhere | `b` | new backup (of the database in focus) |
+| everywhere | `ctrl+p` | command palette: every action, themes |
+| everywhere | `ctrl+r` | refresh the catalog now |
+| everywhere | `F1` `?` | this help |
+| everywhere | `q` | quit (asks first while a job runs) |
+| dashboard | `enter` | the database's backups |
+| dashboard | `r` | restore the database (guided) |
+| backups | `/` | filter as you type (`esc` clears) |
+| backups | `s` / click a header | sort |
+| backups | `v` | verify: quick (checksums) or full (test restore) |
+| backups | `r` | guided restore of the selected backup |
+| backups | `p` | pin / unpin (pinned backups survive retention) |
+| backups | `d` | delete (asks first) |
+| backups | `u` | upload to S3 (when S3 is configured) |
+| jobs | `c` | cancel the selected job (cleans up what it started) |
+| jobs | `/` | filter the activity log |
+
+Restores never overwrite a database in place: *replace* restores into a temporary
+database, checks row counts, then swaps names and keeps the previous database.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "Help  (esc closes)"
+            yield Markdown(HELP)

@@ -1,0 +1,80 @@
+"""The main screen: dashboard, backups and jobs as tabs under one footer."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from backup_tui.tui.widgets.backups import BackupsView
+from backup_tui.tui.widgets.dashboard import DashboardView
+from backup_tui.tui.widgets.jobs import JobsView
+
+WIDE = 110  # from this width the detail pane sits beside the table instead of under it
+
+
+class MainScreen(Screen[None]):
+    class Ready(Message):
+        """Composed and mounted: the app may fill it now."""
+
+    def __init__(self, databases: list[str]) -> None:
+        super().__init__()
+        self.databases = databases
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="tabs", initial="dashboard"):
+            with TabPane("1 Dashboard", id="dashboard"):
+                yield DashboardView(self.databases, id="dashboard-view")
+            with TabPane("2 Backups", id="backups"):
+                yield BackupsView(id="backups-view")
+            with TabPane("3 Jobs & log", id="jobs"):
+                yield JobsView(id="jobs-view")
+        yield Footer()
+
+    @property
+    def dashboard(self) -> DashboardView:
+        return self.query_one(DashboardView)
+
+    @property
+    def backups(self) -> BackupsView:
+        return self.query_one(BackupsView)
+
+    @property
+    def jobs(self) -> JobsView:
+        return self.query_one(JobsView)
+
+    def show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.focus_tab_content(tab)
+
+    def focus_tab_content(self, tab: str) -> None:
+        """Focus the main widget of ``tab`` unless focus is already inside it, or another tab won meanwhile."""
+        tabs = self.query_one(TabbedContent)
+        if tabs.active != tab:
+            return
+        pane = tabs.get_pane(tab)
+        if self.focused is not None and pane in self.focused.ancestors:
+            return
+        if tab == "backups":
+            self.backups.table.focus()
+        elif tab == "jobs":
+            self.query_one("#jobs-table").focus()
+        else:
+            cards = self.dashboard.query(".card")
+            if cards:
+                cards.first().focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self.call_after_refresh(self.focus_tab_content, event.pane.id)
+        self.refresh_bindings()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width >= WIDE, "-wide")
+
+    def on_mount(self) -> None:
+        self.set_class(self.size.width >= WIDE, "-wide")
+        self.post_message(self.Ready())

@@ -1,0 +1,440 @@
+"""The guided restore: six steps an on-call engineer can follow without the docs.
+
+1 backup → 2 target → 3 flight plan (the engine's dry run) → 4 typed confirmation
+(replace only) → 5 live progress with cancel → 6 result, table by table.
+The wizard plans through ``services`` in a worker and runs the restore as an app
+job, so the job also shows on the Jobs tab and survives leaving the wizard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    ContentSwitcher,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    RichLog,
+    Static,
+)
+
+from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.models import BackupRecord, RestorePlan, RestoreResult
+from backup_tui.tui import format as fmt
+from backup_tui.tui.jobs import Job
+from backup_tui.tui.messages import JobsChanged
+from backup_tui.tui.services import Services
+from backup_tui.tui.widgets.jobs import log_line
+
+STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
+         ("progress", "Restore"), ("result", "Result"))
+StartRestore = Callable[[BackupRecord, RestorePlan], Job]
+
+
+def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None) -> int:
+    """Index of the backup to offer: the one asked for, else the newest verified, else the newest."""
+    if backup_id is not None:
+        for i, record in enumerate(records):
+            if record.id == backup_id:
+                return i
+    candidates = [i for i, r in enumerate(records) if database is None or r.database == database]
+    for i in candidates:
+        last = records[i].last_verification
+        if last is not None and last.ok:
+            return i
+    return candidates[0] if candidates else 0
+
+
+def suggested_name(record: BackupRecord, now: datetime) -> str:
+    return f"{record.database}_restored_{now.strftime('%Y%m%d_%H%M')}"
+
+
+def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
+    text = Text()
+    text.append("Flight plan", style="bold")
+    text.append("  (from the dry run: nothing has changed yet)\n\n", style="dim")
+    text.append("Backup    ", style="bold")
+    text.append(f"{record.id} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
+                f"verified {fmt.verification_text(record.last_verification, now)}\n")
+    text.append("Target    ", style="bold")
+    if plan.mode == "replace":
+        text.append(f"REPLACE database {plan.target_db!r}", style="bold red")
+        text.append(f" (restored first into {plan.work_db!r})\n")
+    else:
+        text.append(f"new database {plan.target_db!r}\n")
+    text.append("\nSteps\n", style="bold")
+    for i, step in enumerate(plan.steps, 1):
+        text.append(f"  {i}. ")
+        text.append(f"{step.action:<10}", style="cyan")
+        text.append(f"{step.description}\n")
+    text.append("\nSessions  ", style="bold")
+    text.append(f"{plan.sessions_to_terminate} to terminate\n",
+                style="yellow" if plan.sessions_to_terminate else "")
+    text.append("Space     ", style="bold")
+    free = "free space unknown" if plan.space_free_bytes < 0 else f"{fmt.human_bytes(plan.space_free_bytes)} free"
+    short = 0 <= plan.space_free_bytes < plan.space_needed_bytes
+    text.append(f"needs about {fmt.human_bytes(plan.space_needed_bytes)}, {free}\n",
+                style="bold red" if short else "")
+    text.append("Time      ", style="bold")
+    text.append(f"about {fmt.duration(plan.estimated_seconds)} (from past restores)\n"
+                if plan.estimated_seconds is not None else "unknown: no past restore on this repository\n")
+    text.append("Rollback  ", style="bold")
+    text.append(plan.rollback)
+    return text
+
+
+def steps_text(job: Job) -> Text:
+    text = Text()
+    for step in job.steps:
+        mark, style = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "running": ("›", "bold cyan")}[step.state]
+        text.append(f" {mark} ", style=style)
+        text.append(step.name, style="bold" if step.state == "running" else "")
+        if step.detail:
+            text.append(f"  {step.detail}", style="dim")
+        text.append("\n")
+    return text
+
+
+def bytes_text(job: Job, now: datetime) -> str:
+    if not job.bytes_total and not job.bytes_done:
+        return ""
+    total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
+    eta = job.eta_seconds(now)
+    return f"{fmt.human_bytes(job.bytes_done)}{total} · ETA {fmt.duration(eta) if eta is not None else '—'}"
+
+
+class RestoreWizard(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, records: list[BackupRecord], services: Services, start_restore: StartRestore, *,
+                 tz: tzinfo | None = None, backup_id: str | None = None, database: str | None = None) -> None:
+        super().__init__()
+        self.records = [r for r in records if r.is_valid]
+        self.services = services
+        self.start_restore = start_restore
+        self.tz = tz
+        self.initial = preselect(self.records, backup_id, database)
+        self.plan: RestorePlan | None = None
+        self.job: Job | None = None
+        self.step = "choose"
+        self._suggested = ""
+
+    # -- layout -------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="wizard-steps")
+        with ContentSwitcher(initial="choose", id="wizard"):
+            with Vertical(id="choose"):
+                yield Label("Which backup? The newest verified one is selected.", classes="question")
+                yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
+                with Horizontal(classes="buttons"):
+                    yield Button("Cancel", id="cancel-wizard")
+                    yield Button("Next", id="to-target", variant="primary")
+            with Vertical(id="target"):
+                yield Label("Restore into…", classes="question")
+                with RadioSet(id="mode"):
+                    yield RadioButton("a new database (safe: nothing existing is touched)", value=True, id="mode-new")
+                    yield RadioButton("the original database, replacing it", id="mode-replace")
+                yield Label("Name of the new database:", id="name-label")
+                yield Input(id="target-name")
+                yield Static(id="target-error", classes="error")
+                with Horizontal(classes="buttons"):
+                    yield Button("Back", id="back-choose")
+                    yield Button("Show the plan", id="to-plan", variant="primary")
+            with Vertical(id="plan"):
+                with VerticalScroll(id="plan-scroll"):
+                    yield Static(id="plan-text")
+                with Horizontal(classes="buttons"):
+                    yield Button("Back", id="back-target")
+                    yield Button("Restore", id="run", variant="primary")
+            with Vertical(id="confirm"):
+                yield Static(id="confirm-text")
+                yield Input(id="confirm-name")
+                with Horizontal(classes="buttons"):
+                    yield Button("Back", id="back-plan")
+                    yield Button("Replace", id="run-replace", variant="error", disabled=True)
+            with Vertical(id="progress"):
+                yield Static(id="progress-steps")
+                yield ProgressBar(id="progress-bar", show_eta=False)
+                yield Static(id="progress-bytes")
+                yield RichLog(id="progress-log", wrap=False, max_lines=200)
+                yield Static(id="progress-outcome")
+                with Horizontal(classes="buttons"):
+                    yield Button("Cancel restore", id="cancel-restore", variant="warning")
+                    yield Button("Close", id="close-failed")
+            with Vertical(id="result"):
+                yield Static(id="result-summary")
+                yield DataTable(id="result-table", cursor_type="row", zebra_stripes=True)
+                yield Static(id="result-notes")
+                with Horizontal(classes="buttons"):
+                    yield Button("Close", id="close", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Guided restore"
+        table: DataTable[str | Text] = self.query_one("#choose-table", DataTable)
+        table.add_columns("Created", "Age", "Database", "Size", "Verified", "ID")
+        now = self.services.clock()
+        for record in self.records:
+            last = record.last_verification
+            table.add_row(fmt.local_time(record.created, self.tz), fmt.ago(record.created, now), record.database,
+                          fmt.human_bytes(record.stored_bytes),
+                          Text(fmt.verification_text(last, now),
+                               style="green" if last and last.ok else "red" if last else "dim"),
+                          record.id, key=record.id)
+        if self.records:
+            table.move_cursor(row=self.initial, animate=False)
+        else:
+            self.query_one("#to-target", Button).disabled = True
+        self.query_one("#close-failed", Button).display = False
+        self.go("choose")
+
+    # -- navigation ---------------------------------------------------------
+
+    @property
+    def record(self) -> BackupRecord:
+        table = self.query_one("#choose-table", DataTable)
+        return self.records[max(0, min(table.cursor_row, len(self.records) - 1))]
+
+    @property
+    def replace(self) -> bool:
+        return self.query_one("#mode-replace", RadioButton).value
+
+    def go(self, step: str) -> None:
+        self.step = step
+        self.query_one(ContentSwitcher).current = step
+        names = [key for key, _ in STEPS]
+        header = Text()
+        shown = [(key, label) for key, label in STEPS if key != "confirm" or self.replace]
+        for i, (key, label) in enumerate(shown, 1):
+            style = "bold reverse" if key == step else ("green" if names.index(key) < names.index(step) else "dim")
+            header.append(f" {i} {label} ", style=style)
+            header.append("›" if key != "result" else "", style="dim")
+        self.query_one("#wizard-steps", Static).update(header)
+        focus = {"choose": "#choose-table", "target": "#target-name" if not self.replace else "#mode",
+                 "plan": "#run", "confirm": "#confirm-name", "progress": "#cancel-restore",
+                 "result": "#close"}[step]
+        self.query_one(focus).focus()
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        previous = {"choose": None, "target": "choose", "plan": "target", "confirm": "plan", "result": None}
+        if self.step == "progress":
+            if self.job is not None and self.job.running:
+                self.notify("The restore is running: cancel it first, or leave it on the Jobs tab (3).")
+                return
+            self.dismiss()
+            return
+        target = previous.get(self.step)
+        if target is None:
+            self.dismiss()
+        else:
+            self.go(target)
+
+    @on(DataTable.RowSelected, "#choose-table")
+    @on(Button.Pressed, "#to-target")
+    def _to_target(self) -> None:
+        if not self.records:
+            return
+        name_box = self.query_one("#target-name", Input)
+        if not name_box.value or name_box.value == self._suggested:
+            self._suggested = name_box.value = suggested_name(self.record, self.services.clock())
+        self.query_one("#mode-replace", RadioButton).label = f"the original database {self.record.database!r}, " \
+                                                              "replacing it (kept aside for rollback)"
+        self._sync_mode()
+        self.go("target")
+
+    @on(RadioSet.Changed, "#mode")
+    def _sync_mode(self) -> None:
+        new = not self.replace
+        self.query_one("#target-name", Input).display = new
+        self.query_one("#name-label", Label).display = new
+
+    @on(Button.Pressed, "#back-choose")
+    def _back_choose(self) -> None:
+        self.go("choose")
+
+    @on(Input.Submitted, "#target-name")
+    @on(Button.Pressed, "#to-plan")
+    def _to_plan(self) -> None:
+        name = self.query_one("#target-name", Input).value.strip()
+        if not self.replace and not name:
+            self.query_one("#target-error", Static).update("Type a name for the new database.")
+            return
+        self.query_one("#target-error", Static).update("Asking the server for the plan…")
+        self.query_one("#to-plan", Button).disabled = True
+        self._make_plan(self.record, None if self.replace else name, self.replace)
+
+    @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
+    def _make_plan(self, record: BackupRecord, target: str | None, replace: bool) -> None:
+        try:
+            plan = self.services.plan_restore(record, target, replace)
+        except BackupToolError as exc:
+            self.app.call_from_thread(self._plan_failed, exc.message)
+            return
+        except Exception as exc:  # anything else still reads as a message, not a traceback
+            self.app.call_from_thread(self._plan_failed, f"planning failed: {exc}")
+            return
+        self.app.call_from_thread(self._plan_ready, plan)
+
+    def _plan_failed(self, message: str) -> None:
+        self.query_one("#to-plan", Button).disabled = False
+        self.query_one("#target-error", Static).update(Text(message, style="bold red"))
+        self.notify(message, title="Cannot plan the restore", severity="error")
+
+    def _plan_ready(self, plan: RestorePlan) -> None:
+        self.plan = plan
+        self.query_one("#to-plan", Button).disabled = False
+        self.query_one("#target-error", Static).update("")
+        self.query_one("#plan-text", Static).update(plan_text(plan, self.record, self.services.clock(), self.tz))
+        self.query_one("#run", Button).label = "Continue" if plan.mode == "replace" else "Restore"
+        self.go("plan")
+
+    @on(Button.Pressed, "#back-target")
+    def _back_target(self) -> None:
+        self.go("target")
+
+    @on(Button.Pressed, "#run")
+    def _run_pressed(self) -> None:
+        assert self.plan is not None
+        if self.plan.mode == "replace":
+            target = self.plan.target_db
+            self.query_one("#confirm-text", Static).update(Text.assemble(
+                ("This replaces the database ", ""), (target, "bold red"),
+                (f". Its {self.plan.sessions_to_terminate} session(s) will be terminated; the current database "
+                 f"is kept as {self.plan.aside_db!r} for rollback.\n\nType ", ""), (target, "bold"),
+                (" to confirm:", ""),
+            ))
+            box = self.query_one("#confirm-name", Input)
+            box.value = ""
+            box.placeholder = target
+            self.query_one("#run-replace", Button).label = f"Replace {target}"
+            self.go("confirm")
+        else:
+            self._start()
+
+    @on(Button.Pressed, "#back-plan")
+    def _back_plan(self) -> None:
+        self.go("plan")
+
+    @on(Input.Changed, "#confirm-name")
+    def _confirm_typed(self, event: Input.Changed) -> None:
+        assert self.plan is not None
+        self.query_one("#run-replace", Button).disabled = event.value != self.plan.target_db
+
+    @on(Input.Submitted, "#confirm-name")
+    @on(Button.Pressed, "#run-replace")
+    def _replace_confirmed(self) -> None:
+        assert self.plan is not None
+        if self.query_one("#confirm-name", Input).value == self.plan.target_db:
+            self._start()
+
+    def _start(self) -> None:
+        assert self.plan is not None
+        self.job = self.start_restore(self.record, self.plan)
+        self.query_one("#progress-log", RichLog).clear()
+        self.go("progress")
+        self.show_job()
+
+    # -- progress and result -------------------------------------------------
+
+    def on_jobs_changed(self, message: JobsChanged) -> None:
+        if self.job is not None and message.job_id == self.job.id:
+            self.show_job()
+
+    def show_job(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        now = self.services.clock()
+        self.query_one("#progress-steps", Static).update(steps_text(job))
+        bar = self.query_one("#progress-bar", ProgressBar)
+        if job.bytes_total:
+            if bar.size.width == 0:  # not laid out yet: the bar rounds to its width, so wait for one
+                self.call_after_refresh(self.show_job)
+            else:
+                bar.update(total=job.bytes_total, progress=job.bytes_done)
+        self.query_one("#progress-bytes", Static).update(bytes_text(job, now))
+        log = self.query_one("#progress-log", RichLog)
+        shown = getattr(log, "_shown", 0)
+        entries = list(job.log)
+        for entry in entries[shown:]:
+            log.write(log_line(entry, self.tz))
+        log._shown = len(entries)  # type: ignore[attr-defined]
+        cancel = self.query_one("#cancel-restore", Button)
+        cancel.disabled = not job.running or job.cancel.cancelled
+        if job.running:
+            return
+        if job.state == "done" and isinstance(job.result, RestoreResult):
+            self.show_result(job.result)
+            return
+        outcome = Text(job.message, style="bold yellow" if job.state == "cancelled" else "bold red")
+        self.query_one("#progress-outcome", Static).update(outcome)
+        cancel.display = False
+        close = self.query_one("#close-failed", Button)
+        close.display = True
+        close.focus()
+
+    @on(Button.Pressed, "#cancel-restore")
+    def _cancel_restore(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.cancel.cancel()
+            self.query_one("#cancel-restore", Button).disabled = True
+            self.query_one("#progress-outcome", Static).update(
+                Text("Cancelling: the engine stops at the next chunk and drops what it created…", style="yellow"))
+
+    def show_result(self, result: RestoreResult) -> None:
+        plan = result.plan
+        matched = sum(1 for want, got in result.row_counts.values() if want is None or want == got)
+        summary = Text()
+        summary.append("✓ Restored ", style="bold green")
+        summary.append(f"{plan.backup_id} into {plan.target_db!r} in {fmt.duration(result.duration_s)}. ")
+        summary.append(f"{matched} of {len(result.row_counts)} tables match the manifest.")
+        self.query_one("#result-summary", Static).update(summary)
+        table: DataTable[str | Text] = self.query_one("#result-table", DataTable)
+        table.clear(columns=True)
+        table.add_columns("Table", "Manifest", "Restored", "")
+        for name, (want, got) in sorted(result.row_counts.items()):
+            ok = want is None or want == got
+            table.add_row(name, Text("—" if want is None else f"{want:,}", justify="right"),
+                          Text("—" if got is None else f"{got:,}", justify="right"),
+                          Text("✓" if ok else "✗", style="green" if ok else "bold red"))
+        notes = Text()
+        if plan.mode == "replace" and plan.aside_db:
+            notes.append("Previous database kept as ", style="")
+            notes.append(plan.aside_db, style="bold")
+            notes.append(f".\n  drop it:     DROP DATABASE \"{plan.aside_db}\";\n"
+                         f"  roll back:   ALTER DATABASE \"{plan.target_db}\" RENAME TO \"{plan.target_db}_bad\"; "
+                         f"ALTER DATABASE \"{plan.aside_db}\" RENAME TO \"{plan.target_db}\";")
+        if result.safety_backup_id:
+            notes.append(f"\nSafety backup taken first: {result.safety_backup_id}")
+        for note in result.notes:
+            if plan.aside_db and plan.aside_db in note:
+                continue
+            notes.append(f"\n{note}")
+        self.query_one("#result-notes", Static).update(notes)
+        self.go("result")
+
+    @on(Button.Pressed, "#close")
+    @on(Button.Pressed, "#close-failed")
+    @on(Button.Pressed, "#cancel-wizard")
+    def _close(self) -> None:
+        self.dismiss()

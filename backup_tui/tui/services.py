@@ -1,0 +1,95 @@
+"""The one door from the TUI to the engine.
+
+Screens never call the engine directly: they call a ``Services`` object from a
+worker thread. The real one wraps the engine; tests and screenshots pass one
+with a fixed catalog and canned answers, so snapshots are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from backup_tui.engine.backup import run_backup
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.locks import is_locked
+from backup_tui.engine.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
+from backup_tui.engine.progress import CancelToken, Reporter
+from backup_tui.engine.restore import plan_restore, run_restore
+from backup_tui.engine.verify import verify_backup
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Services(Protocol):
+    """Everything the app asks of the outside world. Called from worker threads only."""
+
+    settings: Settings
+    clock: Clock
+
+    def list_backups(self) -> list[BackupRecord]: ...
+
+    def is_busy(self, database: str) -> bool: ...
+
+    def backup(self, db: DatabaseConfig, reporter: Reporter, cancel: CancelToken) -> BackupRecord: ...
+
+    def verify(self, record: BackupRecord, level: VerifyLevel, reporter: Reporter,
+               cancel: CancelToken) -> Verification: ...
+
+    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan: ...
+
+    def restore(self, record: BackupRecord, plan: RestorePlan, reporter: Reporter,
+                cancel: CancelToken) -> RestoreResult:
+        """Carry out exactly the plan the operator saw and confirmed."""
+        ...
+
+    def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord: ...
+
+    def delete(self, record: BackupRecord) -> None: ...
+
+
+class EngineServices:
+    """The real thing: the same engine calls backup-headless makes."""
+
+    def __init__(self, settings: Settings, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    def _catalog(self) -> Catalog:
+        return Catalog.from_settings(self.settings)
+
+    def list_backups(self) -> list[BackupRecord]:
+        return self._catalog().list()
+
+    def is_busy(self, database: str) -> bool:
+        return is_locked(self.settings.repository, database)
+
+    def backup(self, db: DatabaseConfig, reporter: Reporter, cancel: CancelToken) -> BackupRecord:
+        return run_backup(self.settings, db, reporter=reporter, cancel=cancel, now=self.clock, reason="manual")
+
+    def verify(self, record: BackupRecord, level: VerifyLevel, reporter: Reporter,
+               cancel: CancelToken) -> Verification:
+        return verify_backup(self.settings, record, level, reporter=reporter, cancel=cancel, now=self.clock)
+
+    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan:
+        return plan_restore(self.settings, record, target_db=None if replace else target_db,
+                            replace_original=replace, now=self.clock)
+
+    def restore(self, record: BackupRecord, plan: RestorePlan, reporter: Reporter,
+                cancel: CancelToken) -> RestoreResult:
+        return run_restore(self.settings, record.id, plan=plan, confirmed=True, reporter=reporter, cancel=cancel,
+                           now=self.clock)
+
+    def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
+        catalog = self._catalog()
+        return catalog.repository_of(record).set_pinned(record, pinned)
+
+    def delete(self, record: BackupRecord) -> None:
+        catalog = self._catalog()
+        catalog.repository_of(record).delete(record)

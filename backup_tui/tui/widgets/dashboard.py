@@ -1,0 +1,130 @@
+"""The dashboard: alerts on top, then one card per configured database."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Static
+
+from backup_tui.engine.health import Health
+from backup_tui.tui import format as fmt
+from backup_tui.tui.widgets.trend import trend_text
+
+STATUS_STYLE = {"ok": "bold green", "warning": "bold yellow", "failing": "bold red"}
+STATUS_MARK = {"ok": "●", "warning": "▲", "failing": "✖"}
+
+
+def alerts_text(health: list[Health]) -> Text:
+    text = Text()
+    problems = [h for h in health if h.status != "ok"]
+    if not problems:
+        text.append("✓ All databases healthy", style="bold green")
+        return text
+    for i, item in enumerate(sorted(problems, key=lambda h: h.status != "failing")):
+        if i:
+            text.append("\n")
+        text.append(f"{STATUS_MARK[item.status]} {item.database}: ", style=STATUS_STYLE[item.status])
+        text.append(item.reason)
+    return text
+
+
+def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> Text:
+    """Four short lines, readable at 80 columns: health, last backup, verification, size trend."""
+    text = Text()
+    text.append(f"{STATUS_MARK[item.status]} {item.status.upper()}", style=STATUS_STYLE[item.status])
+    first = item.reasons[0] if item.reasons else item.reason
+    more = len(item.reasons) - 1
+    text.append(f"  {first}" + (f" (+{more} more, see alerts)" if more > 0 else ""))
+    if busy:
+        text.append("  (job running)", style="italic cyan")
+    text.append("\n")
+    last = item.last_backup
+    if last is None:
+        text.append("last backup: none", style="dim")
+    else:
+        text.append("last backup ")
+        text.append(fmt.ago(last.created, now), style="bold")
+        text.append(f" · {fmt.human_bytes(last.stored_bytes)} · took {fmt.duration(last.duration_s)}"
+                    f" · {', '.join(item.locations)}")
+    text.append("\nverified ")
+    verification = item.last_verification
+    text.append(fmt.verification_text(verification, now),
+                style="green" if verification and verification.ok else "red" if verification else "yellow")
+    text.append("\nsize trend ")
+    text.append_text(trend_text(item.sizes, item.anomalies))
+    if item.anomalies:
+        text.append(f" {len(item.anomalies)} anomal{'y' if len(item.anomalies) == 1 else 'ies'}", style="red")
+    return text
+
+
+class DatabaseCard(Static, can_focus=True):
+    """One database. Enter opens its backups; b backs it up; r restores its newest good backup."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Its backups"),
+        Binding("r", "restore", "Restore"),
+    ]
+
+    class Opened(Message):
+        def __init__(self, database: str) -> None:
+            super().__init__()
+            self.database = database
+
+    class RestoreAsked(Message):
+        def __init__(self, database: str) -> None:
+            super().__init__()
+            self.database = database
+
+    def __init__(self, database: str) -> None:
+        super().__init__(classes="card")
+        self.database = database
+        self.border_title = database
+
+    def show(self, item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> None:
+        self.set_classes(f"card -{item.status}")
+        self.update(card_text(item, now, tz, busy))
+
+    def action_open(self) -> None:
+        self.post_message(self.Opened(self.database))
+
+    def action_restore(self) -> None:
+        self.post_message(self.RestoreAsked(self.database))
+
+
+class DashboardView(Widget):
+    """Alerts, then the cards; updated by the app after every catalog refresh."""
+
+    def __init__(self, databases: list[str], id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.databases = databases
+
+    def compose(self) -> ComposeResult:
+        yield Static("Loading the catalog…", id="alerts")
+        with VerticalScroll(id="cards"):
+            for name in self.databases:
+                yield DatabaseCard(name)
+            if not self.databases:
+                yield Static("No database configured: add [[databases]] to the config file "
+                             "or set BACKUP_DB_NAME.", classes="card")
+
+    def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str]) -> None:
+        self.query_one("#alerts", Static).update(alerts_text(health))
+        alerts = self.query_one("#alerts", Static)
+        alerts.set_class(any(h.status == "failing" for h in health), "-failing")
+        alerts.set_class(not any(h.status == "failing" for h in health)
+                         and any(h.status == "warning" for h in health), "-warning")
+        by_name = {h.database: h for h in health}
+        for card in self.query(DatabaseCard):
+            if card.database in by_name:
+                card.show(by_name[card.database], now, tz, card.database in busy)
+
+    def focused_database(self) -> str | None:
+        focused = self.screen.focused
+        return focused.database if isinstance(focused, DatabaseCard) else None

@@ -1,0 +1,603 @@
+"""Benchmark backup-headless against pg_dump's floor, the old gzip scripts and plain pg_restore.
+
+A standalone script, not a pytest test: one run takes minutes and needs a real
+cluster of several hundred MB, so it is run by hand before and after changes to
+the data path (pipeline.py, backup.py, restore.py). It starts a throwaway
+cluster, fills one table with random but text-like data, times each step with
+wall-clock time, samples memory, prints a table and checks the goals:
+
+    .venv/bin/python tests/benchmarks/bench_backup.py --size-mb 500
+    .venv/bin/python tests/benchmarks/bench_backup.py --size-mb 500 --compression-level 1,2,3 --json
+
+MB here is 10**6 bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backup_tui.engine.sandbox import Sandbox, start_sandbox
+
+MB = 1_000_000
+BENCH_DB = "bench"
+TABLE = "docs"
+VOCAB_WORDS = 30_000
+POOL_SENTENCES = 1_000_000
+PROBE_ROWS = 20_000
+BATCH_ROWS = 250_000
+SAMPLE_EVERY_S = 0.05  # VmHWM is the kernel's own peak, so polling only has to catch each process alive
+HEADLESS = Path(sys.executable).with_name("backup-headless")
+ROOT = Path(__file__).resolve().parents[2]
+
+# Goals (from the project brief): name -> (comparison, limit).
+GOAL_BACKUP_VS_FLOOR = 1.6
+GOAL_OLD_VS_BACKUP = 5.0
+GOAL_STORED_VS_GZIP = 1.0
+GOAL_RESTORE_VS_PG_RESTORE = 1.15
+GOAL_PEAK_RSS_MB = 200.0
+
+
+# -- running one measured child ------------------------------------------------
+
+
+@dataclass
+class Measured:
+    """One child run: wall time, CPU and memory of its whole process tree."""
+
+    label: str
+    seconds: float
+    cpu_seconds: float
+    returncode: int
+    stdout: str = field(repr=False)
+    stderr: str = field(repr=False)
+    tree_max_rss: int  # bytes: ru_maxrss from wait4, the largest single process in the tree (exact)
+    own_peak: int  # bytes: VmHWM of the child itself (polled; exact peak up to its last poll)
+    process_peaks: dict[str, int]  # bytes: VmHWM per command name in the tree, max over processes
+    tree_sum_peak: int  # bytes: largest sum of VmRSS over the tree seen at one poll
+    machine_busy: float  # average number of busy CPUs over the whole machine: ours + server + anyone else
+    server_cpu_seconds: float  # user+sys of the PostgreSQL cluster (backends, including ones that exited)
+    all_seconds: list[float] = field(default_factory=list)  # every run when best_of kept the fastest
+
+
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+_server_pid: int | None = None  # the cluster's postmaster, whose CPU we charge to the step running
+_idle_wait_s = 0.0  # --wait-idle: before each measured run, wait up to this long for a quiet machine
+
+
+def _server_cpu() -> float:
+    """CPU seconds of the postmaster, its live children and (cutime) its reaped children."""
+    if _server_pid is None:
+        return 0.0
+    ticks = 0
+    for pid in [_server_pid, *_descendants(_server_pid)]:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; utime is field 14 of stat
+        ticks += int(fields[11]) + int(fields[12])
+        if pid == _server_pid:
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _status_fields(pid: int) -> dict[str, int] | None:
+    """VmRSS and VmHWM of a live process, in bytes; None once it is gone or a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) * 1024
+    return out if "VmHWM" in out else None
+
+
+def _descendants(pid: int) -> list[int]:
+    """The tree under ``pid`` via /proc/<pid>/task/<tid>/children (cheap: no scan of /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                kids = Path(f"/proc/{current}/task/{tid}/children").read_text().split()
+            except OSError:
+                continue
+            for kid in map(int, kids):
+                found.append(kid)
+                todo.append(kid)
+    return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+class _Sampler(threading.Thread):
+    """Polls the tree's memory until told to stop; the child is reaped by the caller."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True, name="rss-sampler")
+        self.pid = pid
+        self.stop = threading.Event()
+        self.own_peak = 0
+        self.tree_sum_peak = 0
+        self.process_peaks: dict[str, int] = {}
+        self._names: dict[int, str] = {}
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            total = 0
+            for pid in [self.pid, *_descendants(self.pid)]:
+                fields = _status_fields(pid)
+                if fields is None:
+                    continue
+                name = "self" if pid == self.pid else self._names.setdefault(pid, _comm(pid))
+                total += fields.get("VmRSS", 0)
+                self.process_peaks[name] = max(self.process_peaks.get(name, 0), fields["VmHWM"])
+                if pid == self.pid:
+                    self.own_peak = max(self.own_peak, fields["VmHWM"])
+            self.tree_sum_peak = max(self.tree_sum_peak, total)
+            self.stop.wait(SAMPLE_EVERY_S)
+
+
+def run_measured(label: str, argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = None,
+                 check: bool = True) -> Measured:
+    """Run ``argv`` alone and measure it; wait4 gives the tree's exact CPU time and largest RSS.
+
+    Dirty pages of earlier steps (the data load, raw.dump, restored databases) are
+    flushed first: their writeback would otherwise land on whichever step runs next.
+    """
+    os.sync()
+    if _idle_wait_s:
+        wait_idle(_idle_wait_s, window_s=0.5)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy0, total0 = _busy_jiffies()
+        server0 = _server_cpu()
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env, cwd=cwd)
+        sampler = _Sampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        busy1, total1 = _busy_jiffies()
+        server1 = _server_cpu()
+        sampler.stop.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so tell Popen
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    result = Measured(
+        label=label, seconds=seconds, cpu_seconds=usage.ru_utime + usage.ru_stime, returncode=proc.returncode,
+        stdout=stdout, stderr=stderr, tree_max_rss=usage.ru_maxrss * 1024, own_peak=sampler.own_peak,
+        process_peaks=dict(sampler.process_peaks), tree_sum_peak=sampler.tree_sum_peak,
+        machine_busy=(os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0),
+        server_cpu_seconds=server1 - server0, all_seconds=[seconds],
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{label} failed (exit {result.returncode}): {stderr.strip()[-2000:]}")
+    return result
+
+
+def best_of(repeat: int, run: Callable[[int], Measured], after: Callable[[int], None] = lambda i: None) -> Measured:
+    """Fastest of ``repeat`` runs: on a shared 2-core VM noise only ever adds time."""
+    runs = []
+    for i in range(repeat):
+        runs.append(run(i))
+        after(i)
+    best = min(runs, key=lambda m: m.seconds)
+    best.all_seconds = [round(m.seconds, 3) for m in runs]
+    return best
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- the data set ----------------------------------------------------------------
+
+# Words: 100 common English words, then syllable compounds, drawn with a steep
+# skew (power(random(), 4)) so that frequencies look like text, not like noise.
+VOCAB_SQL = f"""
+CREATE UNLOGGED TABLE bench_vocab AS
+WITH common AS (
+  SELECT string_to_array('the of and to a in is that for it as was with be by on not he i this are or his from '
+    'at which but have an they you were her she there been one all we their has would when if so no will my '
+    'more can out up about them what some into than only other time new these two may first then do any like '
+    'our over such very after most also made well through where years between back good much before must used',
+    ' ') AS w),
+syl AS (
+  SELECT string_to_array('ba con de ex for ger in lo ment ne or pro qui re sta tion un ver wa ing al er ly ous '
+    'ti ca mi po su ter ble ment na di ri ar en per com sen', ' ') AS s)
+SELECT i AS id,
+  CASE WHEN i < cardinality(common.w) THEN common.w[i + 1]
+       ELSE syl.s[1 + i % 40] || syl.s[1 + (i / 40) % 40]
+            || CASE WHEN i >= 1600 THEN syl.s[1 + (i / 1600) % 40] ELSE '' END
+  END AS w
+FROM generate_series(0, {VOCAB_WORDS - 1}) i, common, syl
+"""
+
+
+def pool_sql(words_per_sentence: int = 12) -> str:
+    """A million 12-word sentences; twelve hash joins are far faster than per-row array lookups."""
+    picks = ", ".join(f"floor(power(random(), 4) * {VOCAB_WORDS})::int AS a{i}" for i in range(words_per_sentence))
+    joins = " ".join(f"JOIN bench_vocab v{i} ON v{i}.id = t.a{i}" for i in range(words_per_sentence))
+    text = " || ' ' || ".join(f"v{i}.w" for i in range(words_per_sentence))
+    return (f"SET work_mem = '1GB'; SELECT setseed(0.1); "
+            f"CREATE UNLOGGED TABLE bench_pool AS SELECT t.sid AS id, {text} || '.' AS s "
+            f"FROM (SELECT sid, {picks} FROM generate_series(0, {POOL_SENTENCES - 1}) sid) t {joins}")
+
+
+def rows_sql(first: int, last: int) -> str:
+    """Rows of an app table: ordered timestamps, skewed ids, an md5 ref, small JSON, four random sentences."""
+    n = POOL_SENTENCES
+    return f"""SET work_mem = '1GB'; SELECT setseed({(first % 9973) / 9973.0});
+INSERT INTO {TABLE}
+SELECT x.g,
+  timestamptz '2020-01-01' + x.g * interval '41 seconds' + x.r0 * interval '30 seconds',
+  (power(x.r1, 2) * 100000)::int,
+  'user' || (power(x.r1, 2) * 100000)::int || '@'
+    || (ARRAY['example.com','mail.org','corp.net','gmail.com'])[1 + (x.r1 * 3.99)::int],
+  (ARRAY['new','open','closed','pending','archived'])[1 + (x.r2 * 4.99)::int],
+  md5(x.r0::text),
+  '{{"source": "' || (ARRAY['web','api','mobile','import'])[1 + (x.r2 * 3.99)::int] || '", "lang": "'
+    || (ARRAY['en','en','en','de','fr','es'])[1 + (x.r0 * 5.99)::int] || '", "score": '
+    || round(x.r1::numeric, 3) || ', "retries": ' || (x.r2 * 3)::int || '}}',
+  p1.s || ' ' || p2.s || ' ' || p3.s || ' ' || p4.s
+FROM (SELECT g, random() AS r0, random() AS r1, random() AS r2,
+             floor(random() * {n})::int AS a, floor(random() * {n})::int AS b,
+             floor(random() * {n})::int AS c, floor(random() * {n})::int AS d
+      FROM generate_series({first}, {last}) g) x
+JOIN bench_pool p1 ON p1.id = x.a JOIN bench_pool p2 ON p2.id = x.b
+JOIN bench_pool p3 ON p3.id = x.c JOIN bench_pool p4 ON p4.id = x.d"""
+
+
+@dataclass
+class DataSet:
+    rows: int
+    heap_bytes: int
+    total_bytes: int  # pg_total_relation_size: heap + TOAST + primary key
+    database_bytes: int
+    seconds: float
+
+
+def create_dataset(sb: Sandbox, size_mb: int) -> DataSet:
+    """Fill ``bench.docs`` with about ``size_mb`` MB of heap, server-side, then freeze it."""
+    started = time.perf_counter()
+    sb.psql(f'CREATE DATABASE "{BENCH_DB}"')
+    sb.psql(VOCAB_SQL, BENCH_DB)
+    sb.psql(pool_sql(), BENCH_DB)
+    sb.psql(f"CREATE TABLE {TABLE} (id bigint, created_at timestamptz, customer_id int, email text, "
+            "status text, ref text, meta text, body text)", BENCH_DB)
+    sb.psql(rows_sql(1, PROBE_ROWS), BENCH_DB)
+    per_row = int(sb.psql(f"SELECT pg_relation_size('{TABLE}')", BENCH_DB)) / PROBE_ROWS
+    target = max(PROBE_ROWS, int(size_mb * MB / per_row))
+    done = PROBE_ROWS
+    while done < target:
+        last = min(target, done + BATCH_ROWS)
+        sb.psql(rows_sql(done + 1, last), BENCH_DB)
+        done = last
+        log(f"data: {done:,}/{target:,} rows")
+    sb.psql("DROP TABLE bench_pool; DROP TABLE bench_vocab", BENCH_DB)
+    sb.psql(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)", BENCH_DB)
+    sb.psql(f"VACUUM (FREEZE, ANALYZE) {TABLE}", BENCH_DB)  # hint bits set now, not during the first dump
+    sb.psql("CHECKPOINT")
+    heap, total, db = sb.psql(
+        f"SELECT pg_relation_size('{TABLE}') || ' ' || pg_total_relation_size('{TABLE}') || ' ' "
+        f"|| pg_database_size('{BENCH_DB}')", BENCH_DB).split()
+    return DataSet(rows=done, heap_bytes=int(heap), total_bytes=int(total), database_bytes=int(db),
+                   seconds=time.perf_counter() - started)
+
+
+# -- the benchmark ----------------------------------------------------------------
+
+
+def parse_levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of levels: {text!r}") from None
+    if not levels or any(not 1 <= lv <= 22 for lv in levels):
+        raise argparse.ArgumentTypeError("zstd levels are 1..22")
+    return levels
+
+
+def write_config(path: Path, level: int, threads: int | None, restore_jobs: int | None) -> Path:
+    """Only [backup] and [restore]: the database and the repository come from the environment."""
+    lines = ["[backup]", f"compression_level = {level}"]
+    if threads is not None:
+        lines.append(f"threads = {threads}")
+    if restore_jobs is not None:
+        lines += ["", "[restore]", f"jobs = {restore_jobs}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
+def background_busy(seconds: float = 2.0) -> float:
+    """Busy CPUs while we do nothing: other people's work on a shared machine shows up here."""
+    busy0, total0 = _busy_jiffies()
+    time.sleep(seconds)
+    busy1, total1 = _busy_jiffies()
+    return round((os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0), 2)
+
+
+def wait_idle(limit_s: float, window_s: float = 2.0) -> None:
+    """On a shared machine, go on when other work pauses (busy < 0.25 CPUs), or after ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    said = False
+    while time.monotonic() < deadline:
+        busy = background_busy(window_s)
+        if busy < 0.25:
+            return
+        if not said:
+            log(f"machine busy ({busy:.2f} CPUs): waiting up to {limit_s:.0f} s")
+            said = True
+    log("machine still busy: going on anyway")
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    global _idle_wait_s
+    if args.wait_idle:
+        wait_idle(args.wait_idle)
+        _idle_wait_s = args.wait_idle
+    before = background_busy()
+    sb = start_sandbox()
+    work = Path(tempfile.mkdtemp(prefix="bench-backup-", dir="/tmp"))
+    log(f"cluster on port {sb.port} in {sb.root}; work dir {work}")
+    try:
+        result = _measure(args, sb, work)
+        result["background_busy"] = [before, background_busy()]
+        return result
+    finally:
+        if args.keep:
+            log(f"--keep: cluster left running (PGHOST={sb.host} PGPORT={sb.port} PGUSER={sb.user} "
+                f"PGPASSWORD={sb.password}), stop it with: runuser -u postgres -- "
+                f"{sb.bin_dir}/pg_ctl -D {sb.data_dir} stop; files in {work}")
+        else:
+            sb.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any]:
+    global _server_pid
+    _server_pid = int((sb.data_dir / "postmaster.pid").read_text().split()[0])
+    levels: list[int] = args.compression_level
+    repeat: int = args.repeat
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_"))}
+    pg_env = {**base_env, **sb.env(), "PGDATABASE": BENCH_DB}
+    ours_env = {**base_env, "BACKUP_DB_HOST": sb.host, "BACKUP_DB_PORT": str(sb.port), "BACKUP_DB_USER": sb.user,
+                "BACKUP_DB_PASSWORD": sb.password, "BACKUP_DB_NAME": BENCH_DB,
+                "BACKUP_DIR": str(work / "repo"), "LOG_DIR": str(work / "logs")}
+
+    log(f"creating {args.size_mb} MB of data")
+    data = create_dataset(sb, args.size_mb)
+    log(f"data: {data.rows:,} rows, table {data.total_bytes / MB:.1f} MB in {data.seconds:.1f} s")
+
+    def drop(name: str) -> None:
+        sb.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    # Untimed: the raw custom dump for the pg_restore baseline; it also warms the page cache.
+    raw_dump = work / "raw.dump"
+    run_measured("raw dump", ["pg_dump", "-Fc", "-Z0", "-f", str(raw_dump), "-d", BENCH_DB], pg_env)
+
+    log("floor: pg_dump -Fc -Z0 > /dev/null")
+    floor = best_of(repeat, lambda i: run_measured(
+        "floor", ["bash", "-c", f"pg_dump -Fc -Z0 -d {BENCH_DB} > /dev/null"], pg_env))
+
+    backups: dict[int, tuple[Measured, dict[str, Any]]] = {}
+    for level in levels:
+        config = write_config(work / f"backup-l{level}.toml", level, args.threads, None)
+        log(f"ours: backup-headless backup, zstd -{level}")
+        ids: list[str] = []
+
+        def one_backup(i: int, config: Path = config, ids: list[str] = ids, level: int = level) -> Measured:
+            m = run_measured(f"backup zstd -{level}", [str(HEADLESS), "--config", str(config), "backup", "--json"],
+                             ours_env)
+            ids.append(json.loads(m.stdout)["id"])
+            return m
+
+        best = best_of(repeat, one_backup)
+        listing = run_measured("list", [str(HEADLESS), "list", "--json"], ours_env).stdout
+        records = {r["id"]: r for r in json.loads(listing)}
+        backups[level] = (best, records[ids[-1]])
+
+    log("old scripts: pg_dump -Fp | gzip -9 > f.sql.gz && sha256sum f.sql.gz")
+    gz_file = work / "f.sql.gz"
+    old = run_measured("old", ["bash", "-o", "pipefail", "-c",
+                               f"pg_dump -Fp -d {BENCH_DB} | gzip -9 > {gz_file} && sha256sum {gz_file}"], pg_env)
+    gz_bytes = gz_file.stat().st_size
+    gz_file.unlink()
+
+    log("restore baseline: createdb && pg_restore -j2 raw.dump")
+    base_restore = best_of(repeat, lambda i: run_measured(
+        "pg_restore -j2", ["bash", "-c", f"createdb r1_{i} && pg_restore -j2 -d r1_{i} {raw_dump}"], pg_env),
+        after=lambda i: drop(f"r1_{i}"))
+
+    restore_level = levels[0]
+    restore_id = backups[restore_level][1]["id"]
+    restores: dict[int, Measured] = {}
+    for jobs in (2, 1):
+        config = write_config(work / f"restore-j{jobs}.toml", restore_level, args.threads, jobs)
+        log(f"ours: backup-headless restore {restore_id} (restore jobs = {jobs})")
+
+        def one_restore(i: int, config: Path = config, jobs: int = jobs) -> Measured:
+            return run_measured(f"restore jobs={jobs}", [str(HEADLESS), "--config", str(config), "restore",
+                                                         restore_id, "--target-db", f"r{jobs + 1}_{i}", "--json"],
+                                ours_env)
+
+        def drop_restored(i: int, jobs: int = jobs) -> None:
+            drop(f"r{jobs + 1}_{i}")
+
+        restores[jobs] = best_of(repeat, one_restore, after=drop_restored)
+
+    return report_data(args, data, floor, old, gz_bytes, backups, base_restore, restores, restore_level)
+
+
+def _m(m: Measured) -> dict[str, Any]:
+    data = asdict(m)
+    del data["stdout"], data["stderr"]
+    return data
+
+
+def _goal(name: str, value: float, limit: float, at_most: bool) -> dict[str, Any]:
+    ok = value <= limit if at_most else value >= limit
+    return {"name": name, "value": round(value, 3), "limit": limit, "op": "<=" if at_most else ">=",
+            "pass": ok}
+
+
+def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, old: Measured, gz_bytes: int,
+                backups: dict[int, tuple[Measured, dict[str, Any]]], base_restore: Measured,
+                restores: dict[int, Measured], restore_level: int) -> dict[str, Any]:
+    goals = []
+    levels = []
+    for level, (m, record) in backups.items():
+        stored = int(record["size_bytes"])
+        levels.append({"level": level, "backup": _m(m), "stored_bytes": stored, "raw_bytes": record["raw_bytes"],
+                       "id": record["id"]})
+        goals += [
+            _goal(f"backup / floor (zstd -{level})", m.seconds / floor.seconds, GOAL_BACKUP_VS_FLOOR, True),
+            _goal(f"old pipeline / backup (zstd -{level})", old.seconds / m.seconds, GOAL_OLD_VS_BACKUP, False),
+            _goal(f"stored / gzip -9 size (zstd -{level})", stored / gz_bytes, GOAL_STORED_VS_GZIP, True),
+            _goal(f"peak RSS of backup-headless, MB (zstd -{level})", m.own_peak / MB, GOAL_PEAK_RSS_MB, True),
+        ]
+    goals.append(_goal(f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=2)",
+                       restores[2].seconds / base_restore.seconds, GOAL_RESTORE_VS_PG_RESTORE, True))
+    info = [{"name": f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=1)",
+             "value": round(restores[1].seconds / base_restore.seconds, 3)}]
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "revision": git_revision(),
+                    "memory_total_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1)},
+        "args": {"size_mb": args.size_mb, "compression_levels": args.compression_level, "threads": args.threads,
+                 "repeat": args.repeat},
+        "data": asdict(data),
+        "floor": _m(floor),
+        "old_pipeline": {**_m(old), "output_bytes": gz_bytes},
+        "levels": levels,
+        "restore_baseline": _m(base_restore),
+        "restore": {f"jobs={j}": _m(m) for j, m in restores.items()},
+        "restore_level": restore_level,
+        "goals": goals,
+        "info": info,
+        "all_pass": all(g["pass"] for g in goals),
+    }
+
+
+def _mb(n: float) -> str:
+    return f"{n / MB:,.1f} MB"
+
+
+def render(result: dict[str, Any]) -> str:
+    """The human table: one line per measured step, then the goals."""
+    d, old = result["data"], result["old_pipeline"]
+    bg = result["background_busy"]
+    lines = [
+        f"revision {result['machine']['revision']}, {result['machine']['cpus']} cpus, "
+        f"repeat {result['args']['repeat']} (best of), MB = 10^6 bytes",
+        f"background load (busy CPUs while idle, before / after): {bg[0]:.2f} / {bg[1]:.2f}"
+        + ("  WARNING: other work on this machine skews the times" if max(bg) > 0.25 else ""),
+        f"data: {TABLE} {d['rows']:,} rows, heap {_mb(d['heap_bytes'])}, pg_total_relation_size "
+        f"{_mb(d['total_bytes'])} (made in {d['seconds']:.0f} s)",
+        "",
+        f"{'step':<46} {'wall s':>7} {'cpu s':>7} {'srv s':>6} {'busy':>5} {'output':>12} "
+        f"{'peak RSS (own / largest / tree sum)':>38}",
+    ]
+
+    def row(name: str, m: dict[str, Any], output: str = "-", rss: bool = False) -> None:
+        mem = (f"{_mb(m['own_peak'])} / {_mb(m['tree_max_rss'])} / {_mb(m['tree_sum_peak'])}" if rss else "-")
+        runs = "/".join(f"{x:.2f}" for x in m["all_seconds"])
+        lines.append(f"{name:<46} {m['seconds']:>7.2f} {m['cpu_seconds']:>7.2f} {m['server_cpu_seconds']:>6.2f} "
+                     f"{m['machine_busy']:>5.2f} "
+                     f"{output:>12} {mem:>38}"
+                     + (f"  runs {runs}" if len(m["all_seconds"]) > 1 else ""))
+
+    row("floor: pg_dump -Fc -Z0 > /dev/null", result["floor"])
+    row("old: pg_dump -Fp | gzip -9; sha256sum", old, _mb(old["output_bytes"]))
+    for lv in result["levels"]:
+        row(f"ours: backup-headless backup (zstd -{lv['level']})", lv["backup"], _mb(lv["stored_bytes"]), rss=True)
+    row("restore baseline: createdb; pg_restore -j2", result["restore_baseline"])
+    for jobs, m in result["restore"].items():
+        row(f"ours: backup-headless restore ({jobs}, -{result['restore_level']})", m, rss=True)
+    raw = result["levels"][0]["raw_bytes"]
+    lines += ["wall s: fastest of the runs; cpu s: user+sys of the command's process tree; srv s: user+sys of "
+              "the PostgreSQL server;",
+              "busy: average busy CPUs of the whole machine during the step (ours + server + anyone else)",
+              "peak RSS: own = the command itself (VmHWM), largest = largest process in its tree (wait4), "
+              "tree sum = largest sum seen"]
+    lines += ["", f"raw custom dump {_mb(raw)}; gzip -9 ratio {raw / old['output_bytes']:.2f}x; "
+              + "; ".join(f"zstd -{lv['level']} ratio {raw / lv['stored_bytes']:.2f}x" for lv in result["levels"])]
+    lines += ["", f"{'goal':<52} {'value':>9} {'limit':>9}  result"]
+    for g in result["goals"]:
+        lines.append(f"{g['name']:<52} {g['value']:>9.3f} {g['op'] + ' ' + str(g['limit']):>9}  "
+                     f"{'PASS' if g['pass'] else 'FAIL'}")
+    for item in result["info"]:
+        lines.append(f"{item['name']:<52} {item['value']:>9.3f} {'(info)':>9}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--size-mb", type=int, default=500, help="heap size of the generated table (default 500)")
+    parser.add_argument("--compression-level", type=parse_levels, default=[3], metavar="N[,N...]",
+                        help="zstd level(s) for our backup, via [backup] compression_level (default 3); "
+                             "restores use the first")
+    parser.add_argument("--threads", type=int, default=None, help="[backup] threads (default: the engine's)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each step but the gzip pipeline N times and keep the fastest (default 1)")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                        help="before the run and each measured step, wait up to SECONDS for the machine to be idle")
+    parser.add_argument("--keep", action="store_true", help="leave the cluster and the files in place")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if not HEADLESS.exists():
+        parser.error(f"{HEADLESS} not found: run with the project's venv python")
+    if args.size_mb < 1 or args.repeat < 1:
+        parser.error("--size-mb and --repeat must be positive")
+    result = run_benchmark(args)
+    result["bench_rusage_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB, 1)
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0 if result["all_pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

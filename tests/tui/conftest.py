@@ -1,0 +1,55 @@
+"""TUI test helpers: wait for the app's workers instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.reactive import reactive
+from textual.widgets import Input
+
+
+async def settle(pilot: Pilot[object], timeout: float = 10.0) -> None:
+    """Let short workers (catalog, plan, pin...) finish and their messages land; jobs may keep running."""
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        short = [w for w in app.workers if w.group != "jobs" and w.is_running]
+        if not short:
+            break
+        await app.workers.wait_for_complete(short)
+        await pilot.pause()
+    await pilot.pause()
+
+
+async def wait_until(pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll the UI state (not the clock): a condition on widgets or jobs, a short pause between checks."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
+        await pilot.pause(0.02)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs with a steady cursor: a blinking one makes screenshots differ run to run."""
+    steady: reactive[bool] = reactive(False, init=False)
+    steady.__set_name__(Input, "cursor_blink")
+    monkeypatch.setattr(Input, "cursor_blink", steady)
+
+
+def sync(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async pilot test without an async pytest plugin (none is installed)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return run

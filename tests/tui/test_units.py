@@ -1,0 +1,111 @@
+"""Fast checks of the pure parts: health rules, job state from events, the entry point's error path."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from backup_tui.engine import demo
+from backup_tui.engine.errors import ConfigError
+from backup_tui.engine.health import assess, humanize_age, size_anomalies
+from backup_tui.engine.models import Verification
+from backup_tui.engine.progress import BytesProgress, LogLine, StepFinished, StepStarted
+from backup_tui.tui.__main__ import main
+from backup_tui.tui.jobs import Job, ThrottledReporter
+from backup_tui.tui.widgets.trend import trend_text
+from tests.tui.fixtures import NOW, fixed_records
+
+
+def test_healthy_database_is_ok() -> None:
+    health = assess("pagila", fixed_records(), NOW)
+    assert health.status == "ok", health.reasons
+    assert len(health.sizes) == 30
+    assert health.anomalies == (17,)  # the one-day spike
+    assert health.last_backup is not None and health.last_backup.id == "pagila-20250314T020000Z"
+
+
+def test_stale_database_with_a_failed_verification_is_failing() -> None:
+    health = assess("inventory", fixed_records(), NOW)
+    assert health.status == "failing"
+    assert health.reasons[0] == "last backup 3 days ago (expected daily)"
+    assert any("verification of inventory-20250305T030000Z failed" in r for r in health.reasons)
+
+
+def test_no_backup_is_failing_and_never_verified_is_a_warning() -> None:
+    assert assess("orders", fixed_records(), NOW).reasons == ("no valid backup",)
+    fresh = [replace(r, verifications=()) for r in fixed_records() if r.database == "pagila"]
+    health = assess("pagila", fresh, NOW)
+    assert (health.status, health.reasons) == ("warning", ("no backup has been verified",))
+
+
+def test_a_shrunken_newest_backup_is_a_warning() -> None:
+    records = fixed_records()
+    records[0] = replace(records[0], stored_bytes=records[0].stored_bytes // 3)
+    health = assess("pagila", records, NOW)
+    assert health.status == "warning"
+    assert "smaller than usual" in health.reasons[0]
+
+
+def test_size_anomalies_and_age_wording() -> None:
+    assert size_anomalies([100, 101, 99, 100, 300, 100]) == (4,)
+    assert size_anomalies([100, 200]) == ()
+    assert humanize_age(timedelta(hours=3, minutes=5)) == "3 hours ago"
+    assert humanize_age(timedelta(seconds=20)) == "just now"
+    assert humanize_age(timedelta(days=1)) == "1 day ago"
+
+
+def test_trend_marks_anomalies_and_ignores_them_for_scale() -> None:
+    text = trend_text([10, 20, 30, 900], [3])
+    assert text.plain == "▁▅██"
+    assert any("red" in str(span.style) for span in text.spans)
+
+
+def test_job_folds_engine_events() -> None:
+    job = Job(1, "restore", "restore x", "db", NOW)
+    job.apply(StepStarted("restore", "x -> y"), NOW)
+    job.apply(BytesProgress("restore", 50, 200), NOW)
+    job.apply(BytesProgress("restore", 100, 200), NOW + timedelta(seconds=10))
+    entry = job.apply(LogLine("warning", "slow disk"), NOW)
+    assert entry is not None and entry.level == "warning"
+    assert job.current_step == "restore"
+    assert job.eta_seconds(NOW + timedelta(seconds=10)) == pytest.approx(10.0)
+    job.apply(StepFinished("restore"), NOW)
+    job.finish("done", "ok", NOW + timedelta(seconds=12))
+    assert job.steps[0].state == "ok" and job.elapsed_seconds(NOW) == 12
+
+
+def test_throttled_reporter_drops_byte_floods_but_never_steps() -> None:
+    sent: list[object] = []
+    ticks = iter([0.0, 0.01, 0.02, 0.5])
+    reporter = ThrottledReporter(sent.append, lambda: next(ticks))
+    for done in (1, 2, 3):
+        reporter(BytesProgress("dump", done))
+    reporter(StepStarted("commit"))
+    reporter(BytesProgress("dump", 4))
+    assert sent == [BytesProgress("dump", 1), StepStarted("commit"), BytesProgress("dump", 4)]
+
+
+def test_failed_verification_reads_in_the_table() -> None:
+    from backup_tui.tui import format as fmt
+
+    bad = Verification(at="2025-03-14T07:30:00Z", level="quick", ok=False, problems=("x",))
+    assert fmt.verification_text(bad, NOW) == "✗ quick, 2 hours ago"
+    assert fmt.verification_text(None, NOW) == "never"
+
+
+def test_demo_without_postgresql_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    def missing(*args: object, **kwargs: object) -> None:
+        raise ConfigError("PostgreSQL server binaries (initdb, pg_ctl) not found: install them")
+
+    monkeypatch.setattr(demo, "start_sandbox", missing)
+    assert main(["--demo"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "backup-tui --demo: PostgreSQL server binaries (initdb, pg_ctl) not found: install them"
+
+
+def test_bad_config_file_exits_2(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", "/nonexistent/backup-tui.toml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
