@@ -122,11 +122,13 @@ class BackupRecord:
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_manifest(cls, data: dict[str, Any], *, status: Status = "valid", path: str = "") -> BackupRecord:
-        known = {f.name for f in fields(cls)} - set(cls._RUNTIME)
-        kwargs = {k: v for k, v in data.items() if k in known}
+    def from_manifest(
+        cls, data: dict[str, Any], *, status: Status = "valid", path: str = "",
+        verifications: tuple[Verification, ...] = (),
+    ) -> BackupRecord:
+        kwargs = {k: v for k, v in data.items() if k in _MANIFEST_FIELDS}
         kwargs["locations"] = tuple(kwargs.get("locations", ("local",)))
-        return cls(**kwargs, status=status, path=path)
+        return cls(**kwargs, status=status, path=path, verifications=verifications)
 
     def to_json(self) -> dict[str, Any]:
         """The public shape used by ``list --json`` and ``backup --json``."""
@@ -149,6 +151,9 @@ class BackupRecord:
             "reason": self.reason,
             "verified": last.summary() if last else None,
         }
+
+
+_MANIFEST_FIELDS = frozenset(f.name for f in fields(BackupRecord)) - set(BackupRecord._RUNTIME)
 
 
 def manifest_checksum(body: dict[str, Any]) -> str:

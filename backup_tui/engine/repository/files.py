@@ -30,10 +30,12 @@ def fsync_dir(path: Path) -> None:
 
 def read_history(path: Path) -> tuple[Verification, ...]:
     """Verification history; a damaged line is skipped rather than hiding the rest."""
-    if not path.exists():
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
         return ()
     results = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             results.append(Verification.from_json(json.loads(line)))
         except (ValueError, KeyError, TypeError):

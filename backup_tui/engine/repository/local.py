@@ -82,29 +82,29 @@ class LocalRepository:
     # -- reading -----------------------------------------------------------
 
     def list(self) -> list[BackupRecord]:
+        """Every backup folder, read with one directory scan per database (thousands load in a blink)."""
         records: list[BackupRecord] = []
-        if self.backups_dir.is_dir():
-            for db_dir in sorted(p for p in self.backups_dir.iterdir() if p.is_dir()):
-                for folder in sorted(p for p in db_dir.iterdir() if p.is_dir()):
-                    records.append(self._read_folder(db_dir.name, folder))
+        for db_dir in _subfolders(str(self.backups_dir)):
+            for folder in _subfolders(db_dir.path):
+                records.append(self._read_folder(db_dir.name, Path(folder.path)))
         records.extend(legacy.scan(self.root))
         return records
 
     def _read_folder(self, database: str, folder: Path) -> BackupRecord:
         history = read_history(folder / HISTORY)
-        manifest = folder / MANIFEST
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            record = BackupRecord.from_manifest(data, path=str(folder / str(data.get("file_name", ""))))
+            with open(os.path.join(folder, MANIFEST), "rb") as fh:
+                data = json.loads(fh.read())
+            record = BackupRecord.from_manifest(data, path=os.path.join(folder, str(data.get("file_name", ""))),
+                                                verifications=history)
         except FileNotFoundError:
             return incomplete_record(folder.name, database, folder, history, "manifest missing")
         except (ValueError, TypeError, AttributeError):
             # Listed so that verify can name the damage, never as valid.
             return incomplete_record(folder.name, database, folder, history, "manifest unreadable")
         if data.get("manifest_sha256") != manifest_checksum(data):
-            return replace(record, status="damaged", reason="manifest altered: its checksum does not match",
-                           verifications=history)
-        return replace(record, verifications=history)
+            return replace(record, status="damaged", reason="manifest altered: its checksum does not match")
+        return record
 
     def refresh(self, record: BackupRecord) -> BackupRecord:
         """Read one backup afresh from disk (its files may have changed since it was listed)."""
@@ -158,6 +158,14 @@ class LocalRepository:
             except FileExistsError:
                 continue
         raise BackupToolError(f"cannot name a report file in {reports}")
+
+
+def _subfolders(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as entries:
+            return sorted((e for e in entries if e.is_dir()), key=lambda e: e.name)
+    except FileNotFoundError:
+        return []
 
 
 def incomplete_record(
