@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +40,8 @@ def run_demo(app_class: type) -> int:
     from backup_tui.engine.demo import start_demo
 
     def say(line: str) -> None:
-        print(f"demo: {line}", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):  # after a hang-up the terminal is gone; cleaning up matters more
+            print(f"demo: {line}", file=sys.stderr, flush=True)
 
     try:
         demo = start_demo(say)
@@ -48,11 +51,20 @@ def run_demo(app_class: type) -> int:
     except KeyboardInterrupt:
         print("backup-tui --demo: interrupted; cleaned up", file=sys.stderr)
         return 130
+    app = app_class(demo.settings, subtitle="demo: throwaway cluster, removed on exit")
+
+    def leave(signum: int, _frame: object) -> None:
+        """A closed SSH session (SIGHUP) or a kill (SIGTERM) must not leave a cluster running."""
+        app.exit(return_code=128 + signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        app_class(demo.settings, subtitle="demo: throwaway cluster, removed on exit").run()
-    except KeyboardInterrupt:
+        app.run()
+    except (KeyboardInterrupt, OSError):  # OSError: the terminal went away with the SSH session
         pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         say("removing the cluster and the repository…")
         demo.cleanup()
     return 0
