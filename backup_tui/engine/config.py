@@ -53,7 +53,7 @@ class Settings:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     compression_level: int = 3
     compression_threads: int = 0  # 0: one per core
-    restore_jobs: int = 2
+    restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
     min_free_bytes: int = 0  # head-room that must stay free after a backup
     maintenance_db: str = "postgres"
     pg_bin_dir: Path | None = None

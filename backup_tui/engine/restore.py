@@ -126,7 +126,7 @@ def _stream_into(
         stdin = proc.stdin
         try:
             stats = decode_file(source, compression, cancel=cancel, sink=lambda raw: _write(stdin, raw),
-                                on_bytes=progress)
+                                on_bytes=progress, hash_raw=False)
             stdin.close()
         except BaseException:
             proc.kill()
@@ -160,7 +160,7 @@ def _parallel_restore(
     try:
         with os.fdopen(fd, "wb") as out:
             stats = decode_file(source, record.compression, cancel=cancel, sink=lambda raw: _write(out, raw),
-                                on_bytes=progress)
+                                on_bytes=progress, hash_raw=False)
         if record.sha256 and stats.stored_sha256 != record.sha256:
             raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
