@@ -42,8 +42,7 @@ class UsageError(BackupToolError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -108,14 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(as_json=getattr(args, "json", False), interactive=sys.stdout.isatty())
+    handler: logging.Handler | None = None
     try:
         settings = load_settings(args.config)
-        log_path = output.open_run_log(settings.logs, args.command)
+        if args.command not in CREATES_REPOSITORY and not settings.repository.is_dir():
+            raise UsageError(f"repository {settings.repository} does not exist (check BACKUP_DIR or 'repository' "
+                             "in the config)")
+        if args.command not in READ_ONLY:
+            handler = output.open_run_log(settings.logs, args.command)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
         code = COMMANDS[args.command](settings, args, out)
         log.info("exit %d", code)
-        if log_path:
-            logging.getLogger("backup_tui").handlers.clear()
         return code
     except BackupToolError as exc:
         out.error(exc.message)
@@ -127,6 +129,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("unexpected error\n%s", traceback.format_exc())
         out.error(f"unexpected {type(exc).__name__}: {exc} (details in the run log)")
         return EXIT_FAILED
+    finally:
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
+
+
+# Commands that only read print what they find and leave no run log; a run log is for what changes things.
+READ_ONLY = frozenset({"list", "show", "config"})
+# Commands that may start from nothing; every other one needs an existing repository (a typo in
+# BACKUP_DIR must not look like an empty catalog).
+CREATES_REPOSITORY = frozenset({"backup", "config"})
 
 
 def now() -> datetime:
@@ -296,7 +309,7 @@ def _flatten(data: object, prefix: str = "") -> list[str]:
         return [row for k, v in data.items() for row in _flatten(v, f"{prefix}{k}.")]
     if isinstance(data, list):
         return [row for i, v in enumerate(data) for row in _flatten(v, f"{prefix}{i}.")]
-    return [f"{prefix.rstrip('.'):<28} {data}"]
+    return [f"{prefix.rstrip('.'):<28} {'(not set)' if data is None else data}"]
 
 
 def check_config(settings: Settings, out: Output) -> int:

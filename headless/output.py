@@ -22,7 +22,7 @@ log.propagate = False  # the run log file is the only destination; people see ou
 log.addHandler(logging.NullHandler())  # before the log file opens, drop records (no lastResort echo)
 
 
-def open_run_log(log_dir: Path, command: str) -> Path | None:
+def open_run_log(log_dir: Path, command: str) -> logging.Handler | None:
     """One log file per run; a run without a writable log folder still runs (and says so)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = log_dir / f"backup-headless-{stamp}-{command}-{os.getpid()}.log"
@@ -35,7 +35,7 @@ def open_run_log(log_dir: Path, command: str) -> Path | None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    return path
+    return handler
 
 
 class Output:

@@ -92,7 +92,12 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mappin
     settings = Settings()
     if path_text:
         path = Path(path_text)
-        settings = _apply_file(settings, path, _read_toml(path), env)
+        try:
+            settings = _apply_file(settings, path, _read_toml(path), env)
+        except ConfigError as exc:
+            if exc.message.startswith("config file"):
+                raise
+            raise ConfigError(f"config file {path}: {exc.message}") from None
     return _apply_env(settings, env)
 
 
@@ -108,10 +113,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+_KIND_NAMES = {int: "a whole number", str: "a string", dict: "a table", list: "a list"}
+
+
+def _expect(value: Any, kind: type, where: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ConfigError(f"{where} must be a {names}, not {value!r}")
+        raise ConfigError(f"{where} must be {_KIND_NAMES.get(kind, kind.__name__)}, not {value!r}")
     return value
 
 

@@ -63,7 +63,7 @@ def test_config_file_from_environment_and_pgdatabase(tmp_path: Path) -> None:
     ("repository = [", "not valid TOML"),
     ("colour = 1", "unknown key"),
     ("[[databases]]\nhost = 'x'", "'name' is required"),
-    ("[[databases]]\nname = 'a'\nport = 'x'", "port must be a int"),
+    ("[[databases]]\nname = 'a'\nport = 'x'", "port must be a whole number"),
     ("[retention]\ndaily = -1", "must not be negative"),
     ("[[databases]]\nname='a'\n[[databases]]\nname='a'", "unique"),
 ])
