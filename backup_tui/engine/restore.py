@@ -268,7 +268,7 @@ def plan_restore(
             if len(target.encode()) > MAX_IDENT:
                 raise ConfigError(f"database name {target!r} is longer than {MAX_IDENT} bytes")
             if pg.database_exists(conn, target):
-                raise ConfigError(f"database {target!r} already exists: choose another --target-db or use --replace")
+                raise ConfigError(f"database {target!r} already exists: choose another name, or replace the original")
             exists, aside, sessions, current = False, None, 0, 0
     needed = int(max(record.raw_bytes * RESTORE_SPACE_FACTOR, current))
     steps = []
@@ -356,7 +356,7 @@ def run_restore(
                 notes.append(f"previous database kept as {plan.aside_db!r}; drop it with: "
                              f"DROP DATABASE \"{plan.aside_db}\"; roll back by renaming it to {plan.target_db!r}")
     duration = time.monotonic() - started
-    _record_history(settings, record, duration)
+    record_history(settings, record, duration)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
                          notes=tuple(notes))
 
@@ -435,7 +435,8 @@ def _swap(server: DatabaseConfig, maintenance_db: str, plan: RestorePlan, report
         reporter(StepFinished("rename"))
 
 
-def _record_history(settings: Settings, record: BackupRecord, duration: float) -> None:
+def record_history(settings: Settings, record: BackupRecord, duration: float) -> None:
+    """Remember how long a restore (or a full verification's test restore) took, for later estimates."""
     line = {"backup_id": record.id, "raw_bytes": record.raw_bytes, "stored_bytes": record.stored_bytes,
             "duration_s": round(duration, 3), "at": datetime.now(UTC).isoformat()}
     with contextlib.suppress(OSError), open(settings.repository / HISTORY_FILE, "a", encoding="utf-8") as fh:

@@ -24,7 +24,7 @@ from backup_tui.engine.errors import BackupToolError, Cancelled
 from backup_tui.engine.models import BackupRecord, Verification, VerifyLevel, utc_iso
 from backup_tui.engine.pipeline import StreamStats, decode_file, sha256_file
 from backup_tui.engine.progress import BytesProgress, CancelToken, Reporter, StepFinished, StepStarted, null_reporter
-from backup_tui.engine.restore import compare_counts, connection_for, count_rows_in, restore_into
+from backup_tui.engine.restore import compare_counts, connection_for, count_rows_in, record_history, restore_into
 
 PLAIN_DUMP_END = b"PostgreSQL database dump complete"
 
@@ -173,7 +173,9 @@ def full_checks(
     with pg.connect(server, settings.maintenance_db) as conn:
         pg.create_database(conn, scratch, record.database_info)
     try:
+        started = time.monotonic()
         restore_into(settings, server, record, Path(record.path), scratch, reporter=reporter, cancel=cancel)
+        record_history(settings, record, time.monotonic() - started)
         checks.passed.append(f"test restore into {scratch} succeeded")
         table, problems = compare_counts(record.row_counts, count_rows_in(server, scratch))
         if record.row_counts:
