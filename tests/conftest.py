@@ -57,20 +57,24 @@ def settings(tmp_path: Path, pg_sandbox: Sandbox, pagila_db: str) -> Settings:
                     databases=(db_config(pg_sandbox, pagila_db),))
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path, pg_sandbox: Sandbox, pagila_db: str) -> dict[str, str]:
-    """Only environment variables, as the old scripts' env files had them."""
+def env_only(sandbox: Sandbox, database: str, root: Path) -> dict[str, str]:
+    """Only environment variables, as the old scripts' env files had them; no stray PG*/BACKUP_* of ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "LOG_DIR"))}
     env.update(
-        BACKUP_DB_HOST=pg_sandbox.host,
-        BACKUP_DB_PORT=str(pg_sandbox.port),
-        BACKUP_DB_USER=pg_sandbox.user,
-        BACKUP_DB_PASSWORD=pg_sandbox.password,
-        BACKUP_DB_NAME=pagila_db,
-        BACKUP_DIR=str(tmp_path / "repo"),
-        LOG_DIR=str(tmp_path / "logs"),
+        BACKUP_DB_HOST=sandbox.host,
+        BACKUP_DB_PORT=str(sandbox.port),
+        BACKUP_DB_USER=sandbox.user,
+        BACKUP_DB_PASSWORD=sandbox.password,
+        BACKUP_DB_NAME=database,
+        BACKUP_DIR=str(root / "repo"),
+        LOG_DIR=str(root / "logs"),
     )
     return env
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, pg_sandbox: Sandbox, pagila_db: str) -> dict[str, str]:
+    return env_only(pg_sandbox, pagila_db, tmp_path)
 
 
 def run_cli(args: list[str], env: dict[str, str], input_text: str | None = None,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from backup_tui.engine.sandbox import Sandbox
-from tests.conftest import fresh_database, run_cli
+from tests.conftest import env_only, fresh_database, run_cli
 
 PREFIX = "hl"  # every database these tests create starts with it
 
@@ -173,17 +173,8 @@ def make_workspace(pg_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
         root = tmp_path_factory.mktemp(f"headless-{label}")
         database = fresh_database(pg_sandbox, PREFIX)
         created.append(database)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "LOG_DIR"))}
-        env.update(
-            BACKUP_DB_HOST=pg_sandbox.host,
-            BACKUP_DB_PORT=str(pg_sandbox.port),
-            BACKUP_DB_USER=pg_sandbox.user,
-            BACKUP_DB_PASSWORD=pg_sandbox.password,
-            BACKUP_DB_NAME=database,
-            BACKUP_DIR=str(root / "repo"),
-            LOG_DIR=str(root / "logs"),
-        )
-        return Workspace(root=root, sandbox=pg_sandbox, database=database, env=env)
+        return Workspace(root=root, sandbox=pg_sandbox, database=database,
+                         env=env_only(pg_sandbox, database, root))
 
     yield make
     for database in created:
