@@ -7,6 +7,7 @@ worker that only posts messages; the app applies them on the UI thread. Jobs
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from collections import deque
@@ -27,12 +28,12 @@ from backup_tui.engine.progress import CancelToken, Reporter
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged
-from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog
+from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import Clock, EngineServices, Services, system_clock
-from backup_tui.tui.widgets.backups import BackupsView
+from backup_tui.tui.widgets.backups import BackupsView, TableState, visible
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 
@@ -86,6 +87,9 @@ class BackupApp(App[None]):
 
     @on(MainScreen.Ready)
     def _main_ready(self) -> None:
+        # Modules, styles and widgets last as long as the app: out of the cycle collector's way (it would
+        # rescan them in every full collection, tens of milliseconds each), see ``backups.FREEZE_COST``.
+        gc.freeze()
         self.refresh_catalog()
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.refresh_catalog)
@@ -115,22 +119,42 @@ class BackupApp(App[None]):
         if self._refreshing:
             return
         self._refreshing = True
-        self._load_catalog()
+        self._load_catalog(self.main.backups.state)
 
     @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
-    def _load_catalog(self) -> None:
+    def _load_catalog(self, state: TableState) -> None:
+        """Listing, judging and sorting 5,000 backups: the event loop has no time for any of it."""
         try:
-            records = self.services.list_backups()
+            records = self._list_backups()
             names = [db.database for db in self.settings.databases]
-            health = assess_all(names, records, self.clock())
+            now = self.clock()
+            health = assess_all(names, records, now)
             locked = frozenset(name for name in names if self.services.is_busy(name))
+            shown = visible(records, state)
         except BackupToolError as exc:
             self.call_from_thread(self._catalog_failed, exc.message)
             return
         except Exception as exc:
             self.call_from_thread(self._catalog_failed, f"reading the catalog failed: {exc}")
             return
-        self.post_message(CatalogLoaded(records, health, locked))
+        self.post_message(CatalogLoaded(records, health, locked, state, shown))
+
+    def _list_backups(self) -> list[BackupRecord]:
+        """The catalog, keeping the records we hold where nothing changed.
+
+        A listing makes 5,000 new records; most equal the ones shown. Keeping the old ones lets the copies die
+        at once, and pausing the cycle collector meanwhile spares scanning them: a full collection in this
+        thread stalls the event loop as much as one on it.
+        """
+        held = {record.id: record for record in self.records}
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            listed = self.services.list_backups()
+            return [old if (old := held.get(record.id)) == record else record for record in listed]
+        finally:
+            if enabled:
+                gc.enable()
 
     def _catalog_failed(self, message: str) -> None:
         self._refreshing = False
@@ -140,13 +164,9 @@ class BackupApp(App[None]):
         self._refreshing = False
         self.records, self.health, self.locked = message.records, message.health, message.busy
         self.catalog_loads += 1
-        self._show_catalog()
-
-    def _show_catalog(self) -> None:
-        now = self.clock()
-        main = self.main
+        main, now = self.main, self.clock()
         main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()))
-        main.backups.show(self.records, now, self.tz)
+        main.backups.show(self.records, now, self.tz, message.state, message.shown)
         self.refresh_bindings()
 
     def busy_databases(self) -> set[str]:
@@ -384,14 +404,15 @@ class BackupApp(App[None]):
         if not running:
             self.exit()
             return
-        names = "\n".join(f"  {job.title}" for job in running)
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                self._cancel_and_exit()
+            if yes:  # checked again: the jobs may have ended while the dialog was open
+                if self.running_jobs:
+                    self._cancel_and_exit()
+                else:
+                    self.exit()
 
-        self.push_screen(ConfirmDialog("Quit", f"{len(running)} job(s) running:\n{names}\n\nCancel them and quit? "
-                                       "Each cleans up what it started.", "Cancel jobs and quit"), answered)
+        self.push_screen(QuitDialog(lambda: self.running_jobs), answered)
 
     @work(group="quit")
     async def _cancel_and_exit(self) -> None:

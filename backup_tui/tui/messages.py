@@ -7,16 +7,23 @@ from textual.message import Message
 from backup_tui.engine.health import Health
 from backup_tui.engine.models import BackupRecord
 from backup_tui.engine.progress import ProgressEvent
+from backup_tui.tui.widgets.backups import TableState
 
 
 class CatalogLoaded(Message):
-    """A refresh finished: every backup, newest first, and the health of each configured database."""
+    """A refresh finished: every backup, newest first, and the health of each configured database.
 
-    def __init__(self, records: list[BackupRecord], health: list[Health], busy: frozenset[str]) -> None:
+    ``shown`` is the backups table's rows in the filter and order ``state``, sorted in the worker thread.
+    """
+
+    def __init__(self, records: list[BackupRecord], health: list[Health], busy: frozenset[str],
+                 state: TableState, shown: list[BackupRecord]) -> None:
         super().__init__()
         self.records = records
         self.health = health
         self.busy = busy
+        self.state = state
+        self.shown = shown
 
 
 class JobEvent(Message):

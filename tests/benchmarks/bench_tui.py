@@ -69,6 +69,11 @@ def child_launch(repository: Path, started: float) -> None:
         result["ready_s"] = time.time() - started
         result["rows"] = len(app.main.backups.shown)
         result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        table = app.main.backups.table  # rows reach the table in slices, the first screenful first
+        deadline = time.time() + 30
+        while table.row_count < result["rows"] and time.time() < deadline:
+            await asyncio.sleep(0.01)
+        result["filled_s"] = time.time() - started
         app.exit()
 
     app.run(headless=True, size=(120, 36), auto_pilot=auto_pilot)  # type: ignore[arg-type]
@@ -122,7 +127,10 @@ async def measure_stalls(count: int) -> dict[str, float]:
             while newest is None:
                 await asyncio.sleep(0.05)
                 newest = next((r for r in app.records if r.database == "pagila"), None)
-            app.start_restore(newest, app.services.plan_restore(newest, "pagila_bench_copy", False))
+            # Planned in a thread, as the restore wizard does: planning connects to the server, and doing that
+            # here, on the event loop, would be the benchmark's own stall, not the app's.
+            plan = await asyncio.to_thread(app.services.plan_restore, newest, "pagila_bench_copy", False)
+            app.start_restore(newest, plan)
             for _ in range(5):
                 app.refresh_catalog()
                 await asyncio.sleep(0.2)
@@ -153,6 +161,7 @@ def main() -> int:
     print(f"launch until all {launch['rows']:.0f} backups are listed in the table: {launch['ready_s']:.2f} s "
           f"(the same goal, stricter reading)")
     print(f"max RSS with that catalog: {launch['rss_mb']:.0f} MB (goal < {GOAL_RSS_MB} MB)")
+    print(f"launch until the table holds all of them (scrolling reaches the oldest): {launch['filled_s']:.2f} s")
     if not args.skip_stalls:
         stalls = asyncio.run(measure_stalls(args.backups))
         print(f"event loop during backup + restore + 5 refreshes ({args.backups} backups): "

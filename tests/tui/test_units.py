@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -15,6 +15,7 @@ from backup_tui.engine.progress import BytesProgress, LogLine, StepFinished, Ste
 from backup_tui.tui.__main__ import main
 from backup_tui.tui.jobs import Job, ThrottledReporter
 from backup_tui.tui.widgets.trend import trend_text
+from tests.tui.conftest import sync
 from tests.tui.fixtures import NOW, fixed_records
 
 
@@ -109,3 +110,81 @@ def test_demo_without_postgresql_exits_2_with_one_line(monkeypatch: pytest.Monke
 def test_bad_config_file_exits_2(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", "/nonexistent/backup-tui.toml"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_table_plan_touches_only_what_changed() -> None:
+    from backup_tui.tui.widgets.backups import TableState, plan_table, prepare
+
+    records = fixed_records()
+    state = TableState("", 0, True)
+    first = plan_table(prepare(records, NOW, UTC), state, ())
+    assert first.rebuild and len(first.rows) == len(records)
+
+    same = plan_table(prepare(list(records), NOW, UTC), state, first.rows)
+    assert (same.rebuild, same.removed, same.added, same.changed, same.reorder) == (False, (), (), (), False)
+
+    newest = replace(records[0], id="pagila-20250314T090000Z", created_at="2025-03-14T09:00:00Z")
+    pinned = replace(records[5], pinned=True)
+    changed = [newest, *records[:5], pinned, *records[6:-1]]  # one new, one pinned, the oldest gone
+    plan = plan_table(prepare(changed, NOW, UTC), state, first.rows)
+    assert not plan.rebuild
+    assert [key for key, _ in plan.added] == [newest.id]
+    assert plan.removed == (records[-1].id,)
+    assert [(key, index) for key, index, _ in plan.changed] == [(pinned.id, 8)]  # the pin column only
+    assert plan.reorder  # the new backup belongs on top, add_row puts it last
+
+    filtered = plan_table(prepare(records, NOW, UTC), TableState("inventory", 0, True), first.rows)
+    assert filtered.rebuild and all(r.database == "inventory" for r in filtered.shown)
+
+
+@sync
+async def test_catalog_table_finds_rows_like_the_stock_table() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from backup_tui.tui.widgets.backups import CatalogTable
+
+    class Tables(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable(id="stock")
+            yield CatalogTable(id="ours")
+
+    app = Tables()
+    async with app.run_test() as pilot:
+        tables = [app.query_one("#stock", DataTable), app.query_one("#ours", CatalogTable)]
+        for table in tables:
+            table.add_column("n", key="n")
+            for n in (3, 1, 2, 5, 4):
+                table.add_row(str(n), key=f"k{n}")
+            table.sort("n")
+            table.remove_row("k2")
+        await pilot.pause()
+        stock, ours = (table._y_offsets for table in tables)
+        assert len(ours) == len(stock) == 4
+        assert [(key.value, y) for key, y in ours] == [(key.value, y) for key, y in stock] == [
+            ("k1", 0), ("k3", 0), ("k4", 0), ("k5", 0)]
+        assert [str(cell) for cell in tables[1].get_column("n")] == ["1", "3", "4", "5"]
+
+
+@sync
+async def test_a_refresh_keeps_the_records_and_rows_that_did_not_change() -> None:
+    from tests.tui.conftest import settle
+    from tests.tui.fixtures import FixedServices, fixed_app
+
+    services = FixedServices()
+    app = fixed_app(services)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        before, table = list(app.records), app.main.backups.table
+        updates = table._update_count
+        app.refresh_catalog()
+        await settle(pilot)
+        assert all(new is old for new, old in zip(app.records, before, strict=True))
+        assert table._update_count == updates  # nothing changed: the table was not touched
+
+        services.records[3] = replace(services.records[3], pinned=True)
+        app.refresh_catalog()
+        await settle(pilot)
+        assert app.records[3] is not before[3] and app.records[4] is before[4]
+        assert table.get_cell(before[3].id, "pin") == "📌"
+        assert [key for key, _ in app.main.backups._applied] == [r.id for r in app.main.backups.shown]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual import on
@@ -11,6 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
+
+from backup_tui.tui.jobs import Job
+from backup_tui.tui.messages import JobsChanged
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -39,6 +43,31 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
+
+
+def quit_message(running: Sequence[Job]) -> tuple[str, str]:
+    """The quit dialog's text and confirm label for the jobs running now."""
+    if not running:
+        return "No job is running any more.\n\nQuit?", "Quit"
+    names = "\n".join(f"  {job.title}" for job in running)
+    return (f"{len(running)} job(s) running:\n{names}\n\nCancel them and quit? Each cleans up what it started.",
+            "Cancel jobs and quit")
+
+
+class QuitDialog(ConfirmDialog):
+    """Quit while jobs run. The text follows the jobs live (the app posts ``JobsChanged`` to every screen
+    above the main one): when the last one ends, it says so and the button just quits."""
+
+    def __init__(self, running: Callable[[], Sequence[Job]]) -> None:
+        self.running = running
+        message, label = quit_message(running())
+        super().__init__("Quit", message, label)
+
+    def on_jobs_changed(self, message: JobsChanged) -> None:
+        self.message, self.confirm_label = quit_message(self.running())
+        if self.is_mounted:
+            self.query_one("#dialog-message", Label).update(self.message)
+            self.query_one("#yes", Button).label = self.confirm_label
 
 
 class ChoiceDialog(ModalScreen[str | None]):

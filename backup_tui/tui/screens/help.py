@@ -31,10 +31,13 @@ HELP = """\
 | backups | `d` | delete (asks first) |
 | backups | `u` | upload to S3 (when S3 is configured) |
 | jobs | `c` | cancel the selected job (cleans up what it started) |
-| jobs | `/` | filter the activity log |
+| jobs | `enter` | the job's outcome and steps; the log shows only its lines |
+| jobs | `/` | filter the activity log (`enter` keeps it, `esc` clears it) |
+| restore | `esc` | back one step (closes from the first) |
 
 Restores never overwrite a database in place: *replace* restores into a temporary
 database, checks row counts, then swaps names and keeps the previous database.
+The plan warns when the chosen backup was never verified, or its last check failed.
 """
 
 

@@ -43,6 +43,7 @@ from backup_tui.tui.widgets.jobs import log_line
 
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
          ("progress", "Restore"), ("result", "Result"))
+WIDE_CHOOSER = 100  # from this width the backup table also shows the local creation time
 StartRestore = Callable[[BackupRecord, RestorePlan], Job]
 
 
@@ -60,31 +61,69 @@ def preselect(records: list[BackupRecord], backup_id: str | None, database: str 
     return candidates[0] if candidates else 0
 
 
+def choose_question(records: list[BackupRecord], index: int, backup_id: str | None, database: str | None) -> str:
+    """The first page's question, true to what ``preselect`` selected."""
+    if not records:
+        return "Which backup? There is no valid backup to restore."
+    record = records[index]
+    if backup_id is not None and record.id == backup_id:
+        return f"Which backup? Selected: the one you chose, {record.id}."
+    last = record.last_verification
+    of = f" of {database}" if database else ""
+    if last is not None and last.ok:
+        return f"Which backup? The newest verified one{of} is selected."
+    return f"Which backup? None{of} is verified yet: the newest is selected."
+
+
+def verification_warning(record: BackupRecord) -> Text | None:
+    """A warning for the plan when the backup is not known to be good."""
+    last = record.last_verification
+    if last is None:
+        return Text("⚠ This backup has never been verified: consider a full verification first "
+                    "(v on the Backups tab), or choose a verified one.", style="bold yellow")
+    if not last.ok:
+        problems = "; ".join(last.problems[:2]) or "no detail"
+        return Text(f"⚠ Its last verification FAILED: {problems}. Choose another backup, or verify it again.",
+                    style="bold red")
+    return None
+
+
+def safety_note(job: Job) -> str:
+    """After a failed or cancelled replace: the safety backup, if one was taken, is kept."""
+    result = job.result
+    if isinstance(result, RestoreResult) and result.safety_backup_id:
+        return f"The safety backup {result.safety_backup_id} stays in the repository."
+    for step in job.steps:
+        if step.name == "safety backup" and step.state == "ok" and step.detail:
+            return f"The safety backup taken first, {step.detail}, stays in the repository (Backups tab)."
+    return ""
+
+
 def suggested_name(record: BackupRecord, now: datetime) -> str:
     return f"{record.database}_restored_{now.strftime('%Y%m%d_%H%M')}"
 
 
 def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     text = Text()
+    """What matters first (backup, target, rollback, space, time), the steps last: at 80x24 the
+    important lines are on screen before Continue."""
     text.append("Flight plan", style="bold")
-    text.append("  (from the dry run: nothing has changed yet)\n\n", style="dim")
+    text.append("  (from the dry run: nothing has changed yet)\n", style="dim")
     text.append("Backup    ", style="bold")
     text.append(f"{record.id} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
                 f"verified {fmt.verification_text(record.last_verification, now)}\n")
+    warning = verification_warning(record)
+    if warning is not None:
+        text.append_text(warning)
+        text.append("\n")
     text.append("Target    ", style="bold")
     if plan.mode == "replace":
         text.append(f"REPLACE database {plan.target_db!r}", style="bold red")
         text.append(f" (restored first into {plan.work_db!r})\n")
     else:
         text.append(f"new database {plan.target_db!r}\n")
-    text.append("\nSteps\n", style="bold")
-    for i, step in enumerate(plan.steps, 1):
-        text.append(f"  {i}. ")
-        text.append(f"{step.action:<10}", style="cyan")
-        text.append(f"{step.description}\n")
-    text.append("\nSessions  ", style="bold")
-    text.append(f"{plan.sessions_to_terminate} to terminate\n",
-                style="yellow" if plan.sessions_to_terminate else "")
+    text.append("Rollback  ", style="bold")
+    text.append(f"{plan.rollback}\n")
     text.append("Space     ", style="bold")
     free = "free space unknown" if plan.space_free_bytes < 0 else f"{fmt.human_bytes(plan.space_free_bytes)} free"
     short = 0 <= plan.space_free_bytes < plan.space_needed_bytes
@@ -93,8 +132,14 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     text.append("Time      ", style="bold")
     text.append(f"about {fmt.duration(plan.estimated_seconds)} (from past restores)\n"
                 if plan.estimated_seconds is not None else "unknown: no past restore on this repository\n")
-    text.append("Rollback  ", style="bold")
-    text.append(plan.rollback)
+    text.append("Sessions  ", style="bold")
+    text.append(f"{plan.sessions_to_terminate} to terminate\n",
+                style="yellow" if plan.sessions_to_terminate else "")
+    text.append("Steps\n", style="bold")
+    for i, step in enumerate(plan.steps, 1):
+        text.append(f"  {i}. ")
+        text.append(f"{step.action:<10}", style="cyan")
+        text.append(step.description + ("\n" if i < len(plan.steps) else ""))
     return text
 
 
@@ -131,6 +176,7 @@ class RestoreWizard(Screen[None]):
         self.start_restore = start_restore
         self.tz = tz
         self.initial = preselect(self.records, backup_id, database)
+        self.question = choose_question(self.records, self.initial, backup_id, database)
         self.plan: RestorePlan | None = None
         self.job: Job | None = None
         self.step = "choose"
@@ -143,7 +189,7 @@ class RestoreWizard(Screen[None]):
         yield Static(id="wizard-steps")
         with ContentSwitcher(initial="choose", id="wizard"):
             with Vertical(id="choose"):
-                yield Label("Which backup? The newest verified one is selected.", classes="question")
+                yield Label(self.question, id="choose-question", classes="question")
                 yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
                 with Horizontal(classes="buttons"):
                     yield Button("Cancel", id="cancel-wizard")
@@ -167,7 +213,8 @@ class RestoreWizard(Screen[None]):
                     yield Button("Restore", id="run", variant="primary")
             with Vertical(id="confirm"):
                 yield Static(id="confirm-text")
-                yield Input(id="confirm-name")
+                yield Input(id="confirm-name", placeholder="type the database name")
+                yield Static(id="confirm-error", classes="error")
                 with Horizontal(classes="buttons"):
                     yield Button("Back", id="back-plan")
                     yield Button("Replace", id="run-replace", variant="error", disabled=True)
@@ -175,7 +222,7 @@ class RestoreWizard(Screen[None]):
                 yield Static(id="progress-steps")
                 yield ProgressBar(id="progress-bar", show_eta=False)
                 yield Static(id="progress-bytes")
-                yield RichLog(id="progress-log", wrap=False, max_lines=200)
+                yield RichLog(id="progress-log", wrap=True, max_lines=200)
                 yield Static(id="progress-outcome")
                 with Horizontal(classes="buttons"):
                     yield Button("Cancel restore", id="cancel-restore", variant="warning")
@@ -191,15 +238,18 @@ class RestoreWizard(Screen[None]):
     def on_mount(self) -> None:
         self.title = "Guided restore"
         table: DataTable[str | Text] = self.query_one("#choose-table", DataTable)
-        table.add_columns("Created", "Age", "Database", "Size", "Verified", "ID")
+        # The id first and whole (it names the database and the UTC time): below 100 columns the local
+        # time is left out rather than cutting the id, which is what tells the rows apart.
+        wide = self.app.size.width >= WIDE_CHOOSER
+        table.add_columns("ID", *(("Created",) if wide else ()), "Age", "Size", "Verified")
         now = self.services.clock()
         for record in self.records:
             last = record.last_verification
-            table.add_row(fmt.local_time(record.created, self.tz), fmt.ago(record.created, now), record.database,
-                          fmt.human_bytes(record.stored_bytes),
+            created = (fmt.local_time(record.created, self.tz),) if wide else ()
+            table.add_row(record.id, *created, fmt.ago(record.created, now), fmt.human_bytes(record.stored_bytes),
                           Text(fmt.verification_text(last, now),
                                style="green" if last and last.ok else "red" if last else "dim"),
-                          record.id, key=record.id)
+                          key=record.id)
         if self.records:
             table.move_cursor(row=self.initial, animate=False)
         else:
@@ -325,7 +375,7 @@ class RestoreWizard(Screen[None]):
             ))
             box = self.query_one("#confirm-name", Input)
             box.value = ""
-            box.placeholder = target
+            self.query_one("#confirm-error", Static).update("")
             self.query_one("#run-replace", Button).label = f"Replace {target}"
             self.go("confirm")
         else:
@@ -339,6 +389,7 @@ class RestoreWizard(Screen[None]):
     def _confirm_typed(self, event: Input.Changed) -> None:
         assert self.plan is not None
         self.query_one("#run-replace", Button).disabled = event.value != self.plan.target_db
+        self.query_one("#confirm-error", Static).update("")
 
     @on(Input.Submitted, "#confirm-name")
     @on(Button.Pressed, "#run-replace")
@@ -346,6 +397,9 @@ class RestoreWizard(Screen[None]):
         assert self.plan is not None
         if self.query_one("#confirm-name", Input).value == self.plan.target_db:
             self._start()
+        else:
+            self.query_one("#confirm-error", Static).update(
+                f"The name does not match: type {self.plan.target_db} exactly to replace it.")
 
     def _start(self) -> None:
         assert self.plan is not None
@@ -367,7 +421,7 @@ class RestoreWizard(Screen[None]):
         now = self.services.clock()
         self.query_one("#progress-steps", Static).update(steps_text(job))
         bar = self.query_one("#progress-bar", ProgressBar)
-        if job.bytes_total:
+        if job.bytes_total and bar.display:
             if bar.size.width == 0:  # not laid out yet: the bar rounds to its width, so wait for one
                 self.call_after_refresh(self.show_job)
             else:
@@ -386,7 +440,16 @@ class RestoreWizard(Screen[None]):
         if job.state == "done" and isinstance(job.result, RestoreResult):
             self.show_result(job.result)
             return
+        bar.display = False  # a full or half bar would read as progress: the outcome says what happened
+        if job.bytes_done:
+            total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
+            self.query_one("#progress-bytes", Static).update(Text(
+                f"{job.state.capitalize()} during {job.bytes_step or 'the restore'}: "
+                f"{fmt.human_bytes(job.bytes_done)}{total} had been read.", style="dim"))
         outcome = Text(job.message, style="bold yellow" if job.state == "cancelled" else "bold red")
+        note = safety_note(job)
+        if note:
+            outcome.append(f"\n{note}", style="")
         self.query_one("#progress-outcome", Static).update(outcome)
         cancel.display = False
         close = self.query_one("#close-failed", Button)

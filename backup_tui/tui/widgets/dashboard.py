@@ -86,10 +86,15 @@ class DatabaseCard(Static, can_focus=True):
         super().__init__(classes="card")
         self.database = database
         self.border_title = database
+        self._shown: tuple[str, Text] | None = None
 
     def show(self, item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> None:
-        self.set_classes(f"card -{item.status}")
-        self.update(card_text(item, now, tz, busy))
+        """Only when it reads differently: most catalog refreshes change nothing here."""
+        shown = (item.status, card_text(item, now, tz, busy))
+        if shown != self._shown:
+            self._shown = shown
+            self.set_classes(f"card -{item.status}")
+            self.update(shown[1])
 
     def action_open(self) -> None:
         self.post_message(self.Opened(self.database))
@@ -104,6 +109,7 @@ class DashboardView(Widget):
     def __init__(self, databases: list[str], id: str | None = None) -> None:
         super().__init__(id=id)
         self.databases = databases
+        self._alerts: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Loading the catalog…", id="alerts")
@@ -115,8 +121,11 @@ class DashboardView(Widget):
                              "or set BACKUP_DB_NAME.", classes="card")
 
     def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str]) -> None:
-        self.query_one("#alerts", Static).update(alerts_text(health))
         alerts = self.query_one("#alerts", Static)
+        text = alerts_text(health)
+        if text != self._alerts:
+            self._alerts = text
+            alerts.update(text)
         alerts.set_class(any(h.status == "failing" for h in health), "-failing")
         alerts.set_class(not any(h.status == "failing" for h in health)
                          and any(h.status == "warning" for h in health), "-warning")

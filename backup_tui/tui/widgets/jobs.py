@@ -1,16 +1,22 @@
-"""Running and recent jobs, with progress and cancel; under them the activity log, filterable."""
+"""Running and recent jobs, with progress and cancel; under them the activity log, filterable.
+
+Enter on a job filters the log to that job and shows its outcome and steps in a notification;
+``/`` filters the log by text, enter keeps the filter, escape clears it and returns to the table.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, RichLog
 
@@ -19,6 +25,28 @@ from backup_tui.tui.jobs import Job, LogEntry
 
 STATE_STYLE = {"running": "bold cyan", "done": "green", "failed": "bold red", "cancelled": "yellow"}
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
+COLUMNS = (("id", "#"), ("kind", "Job"), ("state", "State"), ("title", "What"), ("step", "Step"),
+           ("progress", "Progress"), ("elapsed", "Time"))
+TITLE_WIDTH = 30  # State comes before the long description, and the description is capped: fits 80 columns
+STEP_WIDTH = 32
+JOB_SOURCE = re.compile(r"^(backup|verify|restore|upload) #\d+$")
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def job_source(job: Job) -> str:
+    """The activity log's source column for ``job``'s lines; as a filter it shows only that job."""
+    return f"{job.kind} #{job.id}"
+
+
+def job_details(job: Job) -> str:
+    """Outcome and steps of one job, for the notification enter shows."""
+    lines = [f"{job.state}: {job.message}" if job.message else job.state]
+    marks = {"ok": "✓", "failed": "✗", "running": "›"}
+    lines += [f"{marks[step.state]} {step.name}" + (f"  {step.detail}" if step.detail else "") for step in job.steps]
+    return "\n".join(lines)
 
 
 def progress_text(job: Job, width: int = 12) -> Text:
@@ -60,7 +88,7 @@ class JobsView(Widget):
     def compose(self) -> ComposeResult:
         table: DataTable[str | Text] = DataTable(id="jobs-table", cursor_type="row")
         yield table
-        yield Input(placeholder="filter the log…", id="log-filter")
+        yield Input(placeholder="filter the log…  (enter keeps it, esc clears)", id="log-filter")
         yield RichLog(id="activity", wrap=False, markup=False, max_lines=2000)
 
     def on_mount(self) -> None:
@@ -68,8 +96,7 @@ class JobsView(Widget):
 
     def _add_columns(self) -> None:
         table = self.query_one("#jobs-table", DataTable)
-        for key, label in (("id", "#"), ("kind", "Job"), ("title", "What"), ("state", "State"),
-                           ("step", "Step"), ("progress", "Progress"), ("elapsed", "Time")):
+        for key, label in COLUMNS:
             table.add_column(label, key=key)
 
     @property
@@ -80,21 +107,24 @@ class JobsView(Widget):
         return None
 
     def show_jobs(self, jobs: Iterable[Job], now: datetime) -> None:
-        """Newest first; keyed rows updated in place."""
+        """Newest first; keyed rows updated in place. A new job is selected and scrolled into view."""
         table: DataTable[str | Text] = self.query_one("#jobs-table", DataTable)
         ordered = sorted(jobs, key=lambda j: j.id, reverse=True)
         keep = self.selected.id if self.selected else None
         if [j.id for j in ordered] != [j.id for j in self.jobs]:
+            newest = max((j.id for j in self.jobs), default=0)
             table.clear(columns=True)
             self._add_columns()
             for job in ordered:
                 table.add_row(*self._cells(job, now), key=str(job.id))
-            if keep is not None:
+            if ordered and ordered[0].id > newest:
+                table.move_cursor(row=0, animate=False)
+                table.scroll_home(animate=False)
+            elif keep is not None:
                 table.move_cursor(row=next((i for i, j in enumerate(ordered) if j.id == keep), 0))
         else:
             for job in ordered:
-                for key, value in zip(("id", "kind", "title", "state", "step", "progress", "elapsed"),
-                                      self._cells(job, now), strict=True):
+                for key, value in zip((key for key, _ in COLUMNS), self._cells(job, now), strict=True):
                     table.update_cell(str(job.id), key, value, update_width=key in ("step", "progress"))
         self.jobs = ordered
         self.screen.refresh_bindings()
@@ -102,10 +132,8 @@ class JobsView(Widget):
     @staticmethod
     def _cells(job: Job, now: datetime) -> list[str | Text]:
         message = job.current_step if job.running else job.message
-        if len(message) > 48:
-            message = message[:47] + "…"
-        return [str(job.id), job.kind, job.title, Text(job.state, style=STATE_STYLE[job.state]),
-                message, progress_text(job), fmt.duration(job.elapsed_seconds(now))]
+        return [str(job.id), job.kind, Text(job.state, style=STATE_STYLE[job.state]), clip(job.title, TITLE_WIDTH),
+                clip(message, STEP_WIDTH), progress_text(job), fmt.duration(job.elapsed_seconds(now))]
 
     def add_entries(self, entries: Iterable[LogEntry]) -> None:
         log = self.query_one("#activity", RichLog)
@@ -117,6 +145,8 @@ class JobsView(Widget):
     def _matches(self, entry: LogEntry) -> bool:
         if not self.needle:
             return True
+        if JOB_SOURCE.match(self.needle):  # one job: "backup #3" must not also show "backup #30"
+            return entry.source == self.needle
         return self.needle.lower() in f"{entry.level} {entry.source} {entry.message}".lower()
 
     @on(Input.Changed, "#log-filter")
@@ -127,6 +157,31 @@ class JobsView(Widget):
         for entry in self.entries[-2000:]:
             if self._matches(entry):
                 log.write(log_line(entry, self.tz))
+
+    @on(Input.Submitted, "#log-filter")
+    def _filter_submitted(self) -> None:
+        """Enter keeps the filter and goes back to the jobs, so 1, b, q are keys again."""
+        self.query_one("#jobs-table", DataTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Escape in the filter box clears the filter and goes back to the jobs (as on the Backups tab)."""
+        box = self.query_one("#log-filter", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()
+            event.prevent_default()
+            box.value = ""
+            self.query_one("#jobs-table", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#jobs-table")
+    def _job_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a job: the log shows only that job's lines, and a notification its outcome and steps."""
+        job = next((j for j in self.jobs if str(j.id) == event.row_key.value), None)
+        if job is None:
+            return
+        self.query_one("#log-filter", Input).value = job_source(job)
+        severity: SeverityLevel = "error" if job.state == "failed" else \
+            "warning" if job.state == "cancelled" else "information"
+        self.app.notify(job_details(job), title=f"#{job.id} {job.title}", severity=severity, timeout=10)
 
     def action_filter(self) -> None:
         self.query_one("#log-filter", Input).focus()

@@ -1,0 +1,300 @@
+"""First-time-user problems, pinned at 80x24 and 120x36 on the fixed catalog: keys, focus and texts."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RadioButton, Static, TabbedContent
+
+from backup_tui.engine.models import BackupRecord
+from backup_tui.tui.app import BackupApp
+from backup_tui.tui.jobs import Job, Step
+from backup_tui.tui.screens.dialogs import QuitDialog
+from backup_tui.tui.screens.restore import RestoreWizard, safety_note
+from backup_tui.tui.widgets.jobs import JobsView
+from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
+
+
+def rendered(widget: Static) -> str:
+    content = widget.render()
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def record_where(unverified: bool = False, failed: bool = False) -> BackupRecord:
+    for record in fixed_records():
+        last = record.last_verification
+        if unverified and last is None and record.database == "pagila":
+            return record
+        if failed and last is not None and not last.ok:
+            return record
+    raise LookupError("no such record in the fixed catalog")
+
+
+async def open_wizard(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> RestoreWizard:
+    app.open_restore(**kwargs)
+    await settle(pilot)
+    wizard = app.screen
+    assert isinstance(wizard, RestoreWizard)
+    return wizard
+
+
+async def to_plan(pilot: Pilot[Any], wizard: RestoreWizard, replace: bool = False) -> None:
+    wizard.query_one("#to-target", Button).press()
+    await settle(pilot)
+    if replace:
+        wizard.query_one("#mode-replace", RadioButton).value = True
+        await settle(pilot)
+    wizard.query_one("#to-plan", Button).press()
+    await wait_until(pilot, lambda: wizard.step == "plan")
+    await settle(pilot)
+
+
+async def backups(pilot: Pilot[Any], app: BackupApp, count: int) -> None:
+    for _ in range(count):
+        app.new_backup("pagila")
+        await wait_until(pilot, lambda: not app.running_jobs)
+    await settle(pilot)
+
+
+# -- 1. escape leaves the log filter -------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_escape_leaves_the_log_filter(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "slash", *"dump")
+        await settle(pilot)
+        box = app.main.query_one("#log-filter", Input)
+        assert box.has_focus and box.value == "dump"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert box.value == "" and app.main.jobs.needle == ""
+        assert app.main.query_one("#jobs-table", DataTable).has_focus
+        await pilot.press("1")
+        await settle(pilot)
+        assert app.main.query_one(TabbedContent).active == "dashboard"
+
+
+@sync
+async def test_enter_keeps_the_log_filter_and_leaves_the_box() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "slash", *"dump", "enter")
+        await settle(pilot)
+        assert app.main.jobs.needle == "dump"
+        assert app.main.query_one("#jobs-table", DataTable).has_focus
+
+
+# -- 2. the State column fits at 80 columns --------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_state_column_is_on_screen(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await backups(pilot, app, 1)
+        await pilot.press("3")
+        await settle(pilot)
+        table: DataTable[Any] = app.main.query_one("#jobs-table", DataTable)
+        right = 0
+        for key, column in table.columns.items():
+            right += column.get_render_width(table)
+            if key.value == "state":
+                break
+        assert right <= table.scrollable_content_region.width
+
+
+# -- 3. a new job is selected and visible; enter shows a job ---------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_new_job_is_selected_and_visible(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await backups(pilot, app, 12)
+        await pilot.press("3")
+        await settle(pilot)
+        table: DataTable[Any] = app.main.query_one("#jobs-table", DataTable)
+        table.move_cursor(row=11, animate=False)
+        await settle(pilot)
+        assert table.cursor_row == 11 and table.scroll_y > 0  # looking at the oldest job
+        await backups(pilot, app, 1)
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        view = app.main.query_one(JobsView)
+        assert view.selected is not None and view.selected.id == max(app.jobs)
+
+
+@sync
+async def test_enter_on_a_job_shows_it() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await backups(pilot, app, 2)
+        await pilot.press("3", "down", "enter")  # the older one: backup #1
+        await settle(pilot)
+        view = app.main.query_one(JobsView)
+        assert view.needle == "backup #1"
+        assert all(entry.source == "backup #1" for entry in view.entries if view._matches(entry))
+        assert any(view._matches(entry) for entry in view.entries)
+        assert any("done" in n.message and "dump" in n.message for n in app._notifications)
+
+
+# -- 4. the quit dialog follows the jobs --------------------------------------------
+
+
+@sync
+async def test_quit_dialog_updates_when_the_job_ends() -> None:
+    services = FixedServices(hold_restore=True)
+    app = fixed_app(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        record = fixed_records()[0]
+        job = app.start_restore(record, fixed_plan(record, "copy", False))
+        await wait_until(pilot, lambda: job.bytes_done > 0)
+        app.push_screen(QuitDialog(lambda: app.running_jobs))
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, QuitDialog)
+        assert "1 job(s) running" in str(dialog.query_one("#dialog-message", Label).render())
+        services.release.set()
+        await wait_until(pilot, lambda: not job.running)
+        await settle(pilot)
+        assert "No job is running" in str(dialog.query_one("#dialog-message", Label).render())
+        assert str(dialog.query_one("#yes", Button).label) == "Quit"
+
+
+# -- 5a. unverified or failed backups warn on the plan -------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_plan_warns_about_an_unverified_backup(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    record = record_where(unverified=True)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, backup_id=record.id)
+        question = str(wizard.query_one("#choose-question", Label).render())
+        assert "Selected: the one you chose" in question and record.id in question
+        assert "newest verified" not in question
+        assert wizard.record.id == record.id
+        await to_plan(pilot, wizard, replace=True)
+        text = rendered(wizard.query_one("#plan-text", Static))
+        assert "never been verified" in text
+        # The warning and the rollback come before the steps, so they are on screen at 80x24.
+        assert text.index("never been verified") < text.index("Rollback") < text.index("Steps")
+        assert text.index("Space") < text.index("Steps")
+
+
+@sync
+async def test_plan_warns_about_a_failed_verification() -> None:
+    app = fixed_app()
+    record = record_where(failed=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, backup_id=record.id)
+        await to_plan(pilot, wizard)
+        text = rendered(wizard.query_one("#plan-text", Static))
+        assert "last verification FAILED" in text and "bit flip" in text
+
+
+@sync
+async def test_first_page_says_what_is_selected() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="inventory")
+        question = str(wizard.query_one("#choose-question", Label).render())
+        assert "None of inventory is verified yet" in question
+        wizard.dismiss()
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        assert "newest verified one of pagila" in str(wizard.query_one("#choose-question", Label).render())
+        assert "never been verified" not in rendered(wizard.query_one("#plan-text", Static))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+@sync
+async def test_wizard_ids_are_whole(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        table: DataTable[Any] = wizard.query_one("#choose-table", DataTable)
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.scrollable_content_region.width
+        assert table.get_row_at(0)[0] == fixed_records()[0].id
+
+
+# -- 5d. the typed confirmation --------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_replace_confirmation_says_when_the_name_does_not_match(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        await to_plan(pilot, wizard, replace=True)
+        wizard.query_one("#run", Button).press()
+        await settle(pilot)
+        assert wizard.step == "confirm"
+        box = wizard.query_one("#confirm-name", Input)
+        assert box.placeholder == "type the database name" and box.has_focus
+        await pilot.press("enter")
+        await settle(pilot)
+        error = wizard.query_one("#confirm-error", Static)
+        assert wizard.step == "confirm" and "does not match" in rendered(error)
+        await pilot.press(*"pagil", "enter")
+        await settle(pilot)
+        assert wizard.step == "confirm" and "does not match" in rendered(error)
+        await pilot.press("a")
+        await settle(pilot)
+        assert rendered(error) == ""
+        assert not wizard.query_one("#run-replace", Button).disabled
+
+
+# -- 5e. a cancelled restore ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_cancelled_restore_hides_the_bar(size: tuple[int, int]) -> None:
+    app = fixed_app(FixedServices(hold_restore=True))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        await to_plan(pilot, wizard)
+        wizard.query_one("#run", Button).press()
+        await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
+        await settle(pilot)
+        assert wizard.query_one("#progress-bar", ProgressBar).display
+        wizard.query_one("#cancel-restore", Button).press()
+        await wait_until(pilot, lambda: wizard.job is not None and not wizard.job.running)
+        await settle(pilot)
+        assert not wizard.query_one("#progress-bar", ProgressBar).display
+        assert "Cancelled during restore" in rendered(wizard.query_one("#progress-bytes", Static))
+        assert "restore cancelled: dropped" in rendered(wizard.query_one("#progress-outcome", Static))
+        assert wizard.query_one("#close-failed", Button).has_focus
+
+
+def test_safety_note_names_the_kept_backup() -> None:
+    job = Job(1, "restore", "restore x", "pagila", NOW.astimezone(UTC))
+    assert safety_note(job) == ""
+    job.steps.append(Step("safety backup", "pagila-20250314T093000Z", "ok"))
+    assert "pagila-20250314T093000Z" in safety_note(job) and "stays in the repository" in safety_note(job)
