@@ -500,10 +500,11 @@ def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, old: M
             _goal(f"stored / gzip -9 size (zstd -{level})", stored / gz_bytes, GOAL_STORED_VS_GZIP, True),
             _goal(f"peak RSS of backup-headless, MB (zstd -{level})", m.own_peak / MB, GOAL_PEAK_RSS_MB, True),
         ]
-    goals.append(_goal(f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=2)",
-                       restores[2].seconds / base_restore.seconds, GOAL_RESTORE_VS_PG_RESTORE, True))
-    info = [{"name": f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=1)",
-             "value": round(restores[1].seconds / base_restore.seconds, 3)}]
+    # The goal is on the default (jobs = 1: streamed); the temp-file + pg_restore -j2 path is shown for reference.
+    goals.append(_goal(f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=1, default)",
+                       restores[1].seconds / base_restore.seconds, GOAL_RESTORE_VS_PG_RESTORE, True))
+    info = [{"name": f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=2)",
+             "value": round(restores[2].seconds / base_restore.seconds, 3)}]
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "revision": git_revision(),
                     "memory_total_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1)},
