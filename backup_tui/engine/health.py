@@ -41,6 +41,7 @@ class Health:
     sizes: tuple[int, ...]  # stored bytes of the last valid backups, oldest first
     anomalies: tuple[int, ...]  # indexes into ``sizes``
     locations: tuple[str, ...]
+    last_verified_id: str | None = None  # the backup ``last_verification`` is about
 
     @property
     def reason(self) -> str:
@@ -115,6 +116,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
         sizes=sizes,
         anomalies=anomalies,
         locations=newest.locations if newest else (),
+        last_verified_id=latest[0].id if latest else None,
     )
 
 

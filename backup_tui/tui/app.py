@@ -33,12 +33,12 @@ from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import Clock, EngineServices, Services, system_clock
-from backup_tui.tui.widgets.backups import BackupsView, TableState, visible
+from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 
 ACTIVITY_LINES = 2000
-S3_MISSING = "S3 is not configured: uploads arrive with the S3 repository"
+S3_MISSING = "S3 is not configured yet: upload comes with S3 repositories"
 
 
 class BackupApp(App[None]):
@@ -130,7 +130,7 @@ class BackupApp(App[None]):
             now = self.clock()
             health = assess_all(names, records, now)
             locked = frozenset(name for name in names if self.services.is_busy(name))
-            shown = visible(records, state)
+            shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
         except BackupToolError as exc:
             self.call_from_thread(self._catalog_failed, exc.message)
             return

@@ -112,16 +112,14 @@ def cell_of(spec: CellSpec) -> str | Text:
     return text if style is None else _text_cell(text, style, justify)
 
 
-def haystack(record: BackupRecord) -> str:
-    """What the filter searches, lower case."""
-    last = record.last_verification
-    return " ".join([record.id, record.database, record.status, record.reason, *record.locations,
-                     "pinned" if record.pinned else "",
-                     ("verified ok" if last.ok else "verify failed") if last else "unverified"]).lower()
+def haystack(cells: RowSpec) -> str:
+    """What the filter searches, lower case: the row as it reads (the ID column holds id and status)."""
+    return " ".join(cell[0] for cell in cells).lower()
 
 
-def matches(record: BackupRecord, needle: str) -> bool:
-    text = haystack(record)
+def matches(cells: RowSpec, needle: str) -> bool:
+    """Every word of ``needle`` is in the row's visible text, case-insensitive."""
+    text = haystack(cells)
     return all(word in text for word in needle.lower().split())
 
 
@@ -181,16 +179,17 @@ class TablePlan:
     reorder: bool = False
 
 
-def visible(records: list[BackupRecord], state: TableState) -> list[BackupRecord]:
-    """The rows, filtered and sorted."""
-    kept = [r for r in records if matches(r, state.needle)] if state.needle else records
+def visible(records: list[BackupRecord], state: TableState,
+            cells_of: Callable[[BackupRecord], RowSpec]) -> list[BackupRecord]:
+    """The rows, filtered by what their cells read (``cells_of``, only asked when filtering) and sorted."""
+    kept = [r for r in records if matches(cells_of(r), state.needle)] if state.needle else records
     return sorted(kept, key=COLUMNS[state.sort_column].sort_key, reverse=state.sort_reverse)
 
 
 def plan_table(prepared: Prepared, state: TableState, base: tuple[Row, ...]) -> TablePlan:
     """Filter, sort and compare with ``base`` by row key. Pure: a worker thread runs it."""
-    shown = visible(prepared.records, state)
     cells = prepared.cells
+    shown = visible(prepared.records, state, lambda record: cells[record.id])
     rows = tuple((r.id, cells[r.id]) for r in shown)
     if not base:
         return TablePlan(state, base, rows, shown, rebuild=True)
@@ -326,13 +325,14 @@ class BackupsView(Widget):
         self._prepared: Prepared | None = None  # cells of the catalog the newest plan was made from
         self._fresh: tuple[list[BackupRecord], datetime] | None = None  # a newer catalog, cells not made yet
         self._applied: tuple[Row, ...] = ()  # what the table shows once no plan is being applied
+        self._applied_state: TableState | None = None  # the filter and order it shows them in
         self._applying = False
         self._stale = False  # the catalog, filter or order changed while a plan was being applied
         self._plans = 0  # serial of the newest plan asked of a thread
         self._frozen = False  # the first full table was frozen, see FREEZE_COST
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: id, database, status, pinned, unverified…  (esc clears)", id="filter")
+        yield Input(placeholder="filter by what the rows show: 03-14, never, damaged…  (esc clears)", id="filter")
         with Container(id="backups-body"):
             yield CatalogTable(id="backup-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="detail-pane"):
@@ -355,11 +355,14 @@ class BackupsView(Widget):
     @property
     def selected(self) -> BackupRecord | None:
         """By the cursor row's key, so it is right even while a plan is half applied."""
+        key = self._cursor_key()
+        return self._prepared.by_id.get(key) if self._prepared is not None and key is not None else None
+
+    def _cursor_key(self) -> str | None:
         table = self.table
-        if self._prepared is None or not 0 <= table.cursor_row < table.row_count:
+        if not 0 <= table.cursor_row < table.row_count:
             return None
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
-        return self._prepared.by_id.get(key) if key is not None else None
+        return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
 
     def show(self, records: list[BackupRecord], now: datetime, tz: tzinfo | None, state: TableState,
              shown: list[BackupRecord]) -> None:
@@ -434,7 +437,10 @@ class BackupsView(Widget):
 
     async def _apply(self, plan: TablePlan) -> None:
         table = self.table
-        keep = self.selected.id if self.selected else None
+        keep = self._cursor_key()  # by the table: the new catalog may not hold the selected backup any more
+        # The selected row gone (deleted, pruned) with the same filter and order: the cursor stays at its index,
+        # on the next row down, instead of jumping to the newest backup where a second d would delete it.
+        stay = table.cursor_row if keep is not None and plan.state == self._applied_state else None
         spent, paused, unfrozen = 0.0, False, 0.0
         for cost, operation in self._operations(plan, keep):
             if spent and spent + cost > SLICE_COST:
@@ -453,6 +459,11 @@ class BackupsView(Widget):
             index = table.get_row_index(keep)
             if index != table.cursor_row:
                 table.move_cursor(row=index, animate=False)
+        elif stay is not None and keep not in table.rows and table.row_count:
+            index = min(stay, table.row_count - 1)
+            if index != table.cursor_row:
+                table.move_cursor(row=index, animate=False)
+        self._applied_state = plan.state
         self._show_detail()
         if not self._frozen:
             gc.freeze()
@@ -551,8 +562,6 @@ class BackupsView(Widget):
             return True
         record = self.selected
         what = parameters[0] if parameters else ""
-        if what == "upload":
-            return None  # S3 is not built yet: shown, greyed out
         if record is None:
             return None
         if what in ("restore", "pin"):

@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from backup_tui.engine.health import Health
+from backup_tui.engine.models import Verification
 from backup_tui.tui import format as fmt
 from backup_tui.tui.widgets.trend import trend_text
 
@@ -53,14 +54,42 @@ def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> Tex
         text.append(fmt.ago(last.created, now), style="bold")
         text.append(f" · {fmt.human_bytes(last.stored_bytes)} · took {fmt.duration(last.duration_s)}"
                     f" · {', '.join(item.locations)}")
-    text.append("\nverified ")
-    verification = item.last_verification
-    text.append(fmt.verification_text(verification, now),
-                style="green" if verification and verification.ok else "red" if verification else "yellow")
+    text.append("\n")
+    text.append_text(verified_text(item, now))
     text.append("\nsize trend ")
     text.append_text(trend_text(item.sizes, item.anomalies))
     if item.anomalies:
         text.append(f" {len(item.anomalies)} anomal{'y' if len(item.anomalies) == 1 else 'ies'}", style="red")
+    return text
+
+
+def _verification_style(verification: Verification) -> str:
+    return "green" if verification.ok else "red"
+
+
+def verified_text(item: Health, now: datetime) -> Text:
+    """Which backup the verification is about: the newest one's own, else the latest of any, named."""
+    text = Text()
+    newest = item.last_backup
+    own = newest.last_verification if newest is not None else None
+    if own is not None:
+        text.append("verified ")
+        text.append(fmt.verification_text(own, now), style=_verification_style(own))
+        text.append(" (newest backup)")
+        return text
+    if newest is None:
+        text.append("verified never", style="yellow")
+        return text
+    latest = item.last_verification
+    if latest is None:
+        text.append("newest backup never verified", style="yellow")
+        return text
+    # The card is titled with the database: the id's "<database>-" prefix would only push it past 80 columns.
+    other = (item.last_verified_id or "?").removeprefix(f"{item.database}-")
+    text.append("newest never verified", style="yellow")
+    text.append("; last ")
+    text.append(fmt.verification_text(latest, now), style=_verification_style(latest))
+    text.append(f" of {other}")
     return text
 
 
