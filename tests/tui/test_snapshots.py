@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, RadioButton
+from textual.widgets import Button, RadioButton, TabbedContent
 
 from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens.dialogs import QuitDialog
 from backup_tui.tui.screens.restore import RestoreWizard
 from tests.tui.conftest import settle, wait_until
 from tests.tui.fixtures import FixedServices, fixed_app
@@ -98,10 +99,18 @@ async def backup_then_jobs(pilot: Pilot[Any]) -> None:
 
 
 async def quit_with_job_running(pilot: Pilot[Any]) -> None:
+    """Each step waits for its outcome, so the screen behind the dialog is always the dashboard."""
     await wizard_progress(pilot)
-    await pilot.press("escape")  # refused: the restore runs
+    app = app_of(pilot)
+    app.pop_screen()  # the restore goes on as a job
+    await wait_until(pilot, lambda: not isinstance(app.screen, RestoreWizard))
+    tabs = app.screen.query_one(TabbedContent)
+    tabs.active = "dashboard"
+    await wait_until(pilot, lambda: tabs.active == "dashboard")
     await settle(pilot)
-    await keys("1", "q")(pilot)
+    await pilot.press("q")
+    await wait_until(pilot, lambda: isinstance(app.screen, QuitDialog))
+    await settle(pilot)
 
 
 SCENARIOS: dict[str, tuple[Steps, bool]] = {

@@ -1,0 +1,216 @@
+"""First-time-user problems in the dashboard and the backups table, pinned at 80x24 on the fixed catalog."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from rich.text import Text
+from textual.content import Content
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable
+
+from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens.dialogs import ConfirmDialog
+from backup_tui.tui.widgets.backups import BackupsView
+from backup_tui.tui.widgets.dashboard import DatabaseCard
+from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.fixtures import FixedServices, fixed_app, fixed_records
+
+SIZE = (80, 24)
+
+
+def card_lines(app: BackupApp, database: str) -> list[str]:
+    card = next(c for c in app.main.query(DatabaseCard) if c.database == database)
+    content = card.render()
+    assert isinstance(content, (Text, Content))
+    return content.plain.splitlines()
+
+
+def table_of(app: BackupApp) -> DataTable[Any]:
+    return app.main.backups.table
+
+
+def column_texts(app: BackupApp, key: str) -> list[str]:
+    table = table_of(app)
+    return [str(table.get_cell(row, key)) for row in table.rows]
+
+
+def row_texts(app: BackupApp) -> list[str]:
+    table = table_of(app)
+    return [" ".join(str(cell) for cell in table.get_row(row)) for row in table.rows]
+
+
+async def filter_by(pilot: Pilot[Any], app: BackupApp, needle: str) -> None:
+    app.main.backups.filter_to(needle)
+    await settle(pilot)
+
+
+# -- 1. the dashboard says which backup the verification is about ---------------------
+
+
+@sync
+async def test_card_names_the_verified_backup() -> None:
+    app = fixed_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pagila, inventory = card_lines(app, "pagila"), card_lines(app, "inventory")
+        assert pagila[2] == "verified ✓ full, 7 hours ago (newest backup)"
+        # inventory's newest backup was never verified; the failed check is about an older one, named
+        assert inventory[2] == "newest never verified; last ✗ quick, 9 hours ago of 20250305T030000Z"
+        for card in app.main.query(DatabaseCard):
+            assert card.content_size.height == 4  # nothing wraps at 80 columns
+            assert all(len(line) <= card.content_size.width for line in card_lines(app, card.database))
+
+
+@sync
+async def test_card_does_not_credit_the_newest_with_an_older_verification() -> None:
+    records = fixed_records()
+    newest = next(r for r in records if r.database == "pagila")
+    records = [replace(r, verifications=()) if r is newest else r for r in records]
+    app = fixed_app(FixedServices(records))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        line = card_lines(app, "pagila")[2]
+        assert line.startswith("newest never verified; last ✓ quick, 3 days ago of ")
+        assert line.endswith("20250311T020000Z")
+
+
+@sync
+async def test_card_without_any_verification() -> None:
+    records = [replace(r, verifications=()) for r in fixed_records()]
+    app = fixed_app(FixedServices(records))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert card_lines(app, "pagila")[2] == "newest backup never verified"
+
+
+# -- 2. the filter matches what the rows show ----------------------------------------
+
+
+@sync
+async def test_filter_matches_visible_text_only() -> None:
+    app = fixed_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "slash", *"never")
+        await settle(pilot)
+        verified = column_texts(app, "verified")
+        assert verified and all(text == "never" for text in verified)
+        assert len(verified) == sum(1 for r in fixed_records() if r.last_verification is None)
+
+        await filter_by(pilot, app, "NEVER")  # case-insensitive
+        assert column_texts(app, "verified") == verified
+
+        await filter_by(pilot, app, "03-1")  # a part of the dates shown
+        created = column_texts(app, "created")
+        assert created and all("2025-03-1" in text for text in created)
+        assert len(created) == sum(1 for r in fixed_records() if r.created_at.startswith("2025-03-1"))
+
+        await filter_by(pilot, app, "ver")  # only rows that read "never": no hidden "server 15.18"
+        assert 0 < table_of(app).row_count < len(fixed_records())
+        assert all("ver" in text.lower() for text in row_texts(app))
+
+        for hidden in ("15.18", "scheduled", "zstd", "pinned", "unverified"):
+            await filter_by(pilot, app, hidden)
+            assert table_of(app).row_count == 0, hidden
+
+        await filter_by(pilot, app, "inventory 20250305")  # database and id, every word must match
+        assert [str(row.value) for row in table_of(app).rows] == ["inventory-20250305T030000Z"]
+
+        await filter_by(pilot, app, "pagila ✓ full")  # across columns
+        assert column_texts(app, "verified") == ["✓ full, 7 hours ago"]
+
+
+@sync
+async def test_filter_on_a_new_catalog_load_keeps_matching_visible_text() -> None:
+    app = fixed_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await filter_by(pilot, app, "never")
+        count = table_of(app).row_count
+        app.refresh_catalog()  # the loading thread filters too
+        await settle(pilot)
+        view = app.main.backups
+        assert len(view.shown) == table_of(app).row_count == count
+        assert all(r.last_verification is None for r in view.shown)
+
+
+# -- 3. u says S3 is not configured ----------------------------------------------------
+
+
+@sync
+async def test_upload_key_says_s3_is_missing() -> None:
+    app = fixed_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "u")
+        await settle(pilot)
+        shown = [(n.message, n.severity) for n in app._notifications]
+        assert ("S3 is not configured yet: upload comes with S3 repositories", "warning") in shown
+        assert any(b.binding.key == "u" and b.enabled for b in app.screen.active_bindings.values())
+
+
+# -- 4. after a delete the cursor stays on the same row index --------------------------
+
+
+async def delete_selected(pilot: Pilot[Any], app: BackupApp, services: FixedServices) -> str:
+    view: BackupsView = app.main.backups
+    selected = view.selected
+    assert selected is not None
+    await pilot.press("d")
+    await settle(pilot)
+    dialog = app.screen
+    assert isinstance(dialog, ConfirmDialog)
+    dialog.query_one("#yes", Button).press()
+    await wait_until(pilot, lambda: all(r.id != selected.id for r in services.records))
+    await wait_until(pilot, lambda: selected.id not in table_of(app).rows)
+    await settle(pilot)
+    return selected.id
+
+
+@sync
+async def test_cursor_stays_in_place_after_a_delete() -> None:
+    services = FixedServices()
+    app = fixed_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "down", "down")
+        await settle(pilot)
+        table = table_of(app)
+        assert table.cursor_row == 2
+        below = [str(row.value) for row in table.rows][3]
+        await delete_selected(pilot, app, services)
+        assert table.cursor_row == 2
+        selected = app.main.backups.selected
+        assert selected is not None and selected.id == below  # the next backup down, not the newest
+
+        table.move_cursor(row=table.row_count - 1, animate=False)
+        await settle(pilot)
+        above = [str(row.value) for row in table.rows][-2]
+        await delete_selected(pilot, app, services)
+        assert table.cursor_row == table.row_count - 1
+        selected = app.main.backups.selected
+        assert selected is not None and selected.id == above  # the last row went: the one before it
+
+
+@sync
+async def test_cursor_stays_in_place_when_many_rows_go() -> None:
+    """Past ten gone rows the table is rebuilt: the cursor still stays at its index."""
+    services = FixedServices()
+    app = fixed_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2", *["down"] * 5)
+        await settle(pilot)
+        table = table_of(app)
+        ids = [str(row.value) for row in table.rows]
+        gone = set(ids[:12])  # the selected row and the eleven around it
+        services.records = [r for r in services.records if r.id not in gone]
+        app.refresh_catalog()
+        await wait_until(pilot, lambda: table.row_count == len(ids) - len(gone))
+        await settle(pilot)
+        assert table.cursor_row == 5
+        selected = app.main.backups.selected
+        assert selected is not None and selected.id == ids[5 + len(gone)]
