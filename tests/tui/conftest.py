@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.reactive import reactive
-from textual.widgets import Input
+from textual.widgets import Button, Input, RadioButton
+
+from backup_tui.tui.screens.restore import RestoreWizard
 
 
 async def settle(pilot: Pilot[object], timeout: float = 10.0) -> None:
@@ -53,3 +55,14 @@ def sync(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
         asyncio.run(test(*args, **kwargs))
 
     return run
+
+
+async def to_plan(pilot: Pilot[Any], wizard: RestoreWizard, replace: bool = False) -> None:
+    wizard.query_one("#to-target", Button).press()
+    await settle(pilot)
+    if replace:
+        wizard.query_one("#mode-replace", RadioButton).value = True
+        await settle(pilot)
+    wizard.query_one("#to-plan", Button).press()
+    await wait_until(pilot, lambda: wizard.step == "plan")
+    await settle(pilot)

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, RadioButton, TabbedContent
+from textual.widgets import Button, TabbedContent
 
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.dialogs import QuitDialog
 from backup_tui.tui.screens.restore import RestoreWizard
-from tests.tui.conftest import settle, wait_until
+from tests.tui.conftest import settle, to_plan, wait_until
 from tests.tui.fixtures import FixedServices, fixed_app
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -52,15 +52,8 @@ async def wizard_target(pilot: Pilot[Any]) -> None:
 
 
 async def wizard_plan(pilot: Pilot[Any], replace: bool = False) -> RestoreWizard:
-    await wizard_target(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, RestoreWizard)
-    if replace:
-        screen.query_one("#mode-replace", RadioButton).value = True
-        await settle(pilot)
-    screen.query_one("#to-plan", Button).press()
-    await wait_until(pilot, lambda: screen.step == "plan")
-    await settle(pilot)
+    screen = await wizard(pilot)
+    await to_plan(pilot, screen, replace)
     return screen
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RadioButton, Static, TabbedContent
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, TabbedContent
 
 from backup_tui.engine.models import BackupRecord
 from backup_tui.tui.app import BackupApp
@@ -16,7 +16,7 @@ from backup_tui.tui.jobs import Job, Step
 from backup_tui.tui.screens.dialogs import QuitDialog
 from backup_tui.tui.screens.restore import RestoreWizard, safety_note
 from backup_tui.tui.widgets.jobs import JobsView
-from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.conftest import settle, sync, to_plan, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -43,17 +43,6 @@ async def open_wizard(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> Resto
     wizard = app.screen
     assert isinstance(wizard, RestoreWizard)
     return wizard
-
-
-async def to_plan(pilot: Pilot[Any], wizard: RestoreWizard, replace: bool = False) -> None:
-    wizard.query_one("#to-target", Button).press()
-    await settle(pilot)
-    if replace:
-        wizard.query_one("#mode-replace", RadioButton).value = True
-        await settle(pilot)
-    wizard.query_one("#to-plan", Button).press()
-    await wait_until(pilot, lambda: wizard.step == "plan")
-    await settle(pilot)
 
 
 async def backups(pilot: Pilot[Any], app: BackupApp, count: int) -> None:
