@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -205,11 +205,3 @@ def exact_row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
         row = conn.execute(query).fetchone()
         counts[f"{schema}.{table}"] = int(row[0]) if row else 0
     return counts
-
-
-def run_tool(argv: Sequence[str], env: dict[str, str], what: str, stdin: Any = None) -> str:
-    """Run a client tool to completion; failure raises with its stderr summarised."""
-    proc = subprocess.run(list(argv), env=env, stdin=stdin, capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise BackupToolError(f"{what} failed: {stderr_summary(proc.stderr)}")
-    return proc.stdout.decode(errors="replace")

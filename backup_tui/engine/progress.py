@@ -54,21 +54,6 @@ def null_reporter(event: ProgressEvent) -> None:
     """A reporter that drops everything."""
 
 
-class CollectingReporter:
-    """Keeps every event; useful for tests and for building reports."""
-
-    def __init__(self) -> None:
-        self.events: list[ProgressEvent] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: ProgressEvent) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def steps(self) -> list[str]:
-        return [e.step for e in self.events if isinstance(e, StepStarted)]
-
-
 class CancelToken:
     """Set from any thread; long-running engine loops check it between chunks."""
 

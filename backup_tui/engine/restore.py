@@ -100,10 +100,15 @@ def restore_into(
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
                 "-d", work_db]
         stats = _stream_into(argv, env, source, record.compression, cancel, progress)
-    if record.sha256 and stats.stored_sha256 != record.sha256:
-        raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
+    check_stored(record, stats)
     reporter(StepFinished("restore"))
     return stats
+
+
+def check_stored(record: BackupRecord, stats: StreamStats) -> None:
+    """The bytes just read must be the bytes the manifest describes."""
+    if record.sha256 and stats.stored_sha256 != record.sha256:
+        raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
 
 
 def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Reporter) -> bool:
@@ -161,8 +166,7 @@ def _parallel_restore(
         with os.fdopen(fd, "wb") as out:
             stats = decode_file(source, record.compression, cancel=cancel, sink=lambda raw: _write(out, raw),
                                 on_bytes=progress, hash_raw=False)
-        if record.sha256 and stats.stored_sha256 != record.sha256:
-            raise VerificationError(f"{record.id}: sha256 of the stored file does not match the manifest")
+        check_stored(record, stats)  # before loading anything into the database
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
                 f"--jobs={settings.restore_jobs}", "-d", work_db, tmp_name]
         with tempfile.TemporaryFile() as errors:
