@@ -112,6 +112,10 @@ class FixedServices:
         reporter(StepStarted("dump"))
         reporter(StepFinished("dump"))
         record = _record(db.database, NOW, 2_600_000, took=1.7, tables=PAGILA_TABLES)
+        taken, n = {r.id for r in self.records}, 0
+        while (unique := f"{record.id}-{n}" if n else record.id) in taken:  # ids are unique, as the repository's
+            n += 1
+        record = replace(record, id=unique)
         self.records.insert(0, record)
         return record
 
