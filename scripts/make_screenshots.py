@@ -30,7 +30,7 @@ def steady_cursor() -> None:
     """As in the tests: a blinking cursor would make every run's picture differ."""
     steady: reactive[bool] = reactive(False, init=False)
     steady.__set_name__(Input, "cursor_blink")
-    Input.cursor_blink = steady  # type: ignore[assignment]
+    Input.cursor_blink = steady
 
 
 async def shoot(name: str, size: tuple[int, int], out: Path) -> Path:

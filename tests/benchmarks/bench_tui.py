@@ -76,7 +76,7 @@ def child_launch(repository: Path, started: float) -> None:
         result["filled_s"] = time.time() - started
         app.exit()
 
-    app.run(headless=True, size=(120, 36), auto_pilot=auto_pilot)  # type: ignore[arg-type]
+    app.run(headless=True, size=(120, 36), auto_pilot=auto_pilot)
     print(json.dumps(result))
 
 

@@ -49,7 +49,7 @@ def test_replace_swaps_and_keeps_the_original_aside(
     assert result.safety_backup_id is not None
     safety = Catalog.from_settings(settings).get(result.safety_backup_id)
     assert safety.row_counts["public.actor"] == 201 and safety.reason.startswith("safety")
-    assert any(result.plan.aside_db in note for note in result.notes)
+    assert any(aside in note for note in result.notes)
     with pytest.raises(psycopg.OperationalError):
         idle.execute("SELECT 1")
     # Connections to both databases are allowed again.

@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, RadioButton
 from backup_tui.tui.screens.restore import RestoreWizard
 
 
-async def settle(pilot: Pilot[object], timeout: float = 10.0) -> None:
+async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
     """Let short workers (catalog, plan, pin...) finish and their messages land; jobs may keep running."""
     app = pilot.app
     deadline = time.monotonic() + timeout
@@ -29,7 +29,7 @@ async def settle(pilot: Pilot[object], timeout: float = 10.0) -> None:
     await pilot.pause()
 
 
-async def wait_until(pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 60.0) -> None:
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 60.0) -> None:
     """Poll the UI state (not the clock): a condition on widgets or jobs, a short pause between checks."""
     deadline = time.monotonic() + timeout
     while not condition():

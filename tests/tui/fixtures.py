@@ -161,7 +161,7 @@ def fixed_plan(record: BackupRecord, target_db: str | None, replace: bool) -> Re
     if replace:
         target, work, aside = record.database, f"{record.database}__restore_20250314093000", \
             f"{record.database}__pre_restore_20250314093000"
-        steps = (
+        steps: tuple[PlanStep, ...] = (
             PlanStep("backup", f"safety backup of the current {target!r} into the repository"),
             PlanStep("create", f"create database {work!r}"),
             PlanStep("restore", f"restore {record.id} (2.5 MB stored, 10.1 MB raw) into {work!r}"),

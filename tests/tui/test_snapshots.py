@@ -57,6 +57,10 @@ async def wizard_plan(pilot: Pilot[Any], replace: bool = False) -> RestoreWizard
     return screen
 
 
+async def wizard_plan_new(pilot: Pilot[Any]) -> None:
+    await wizard_plan(pilot)
+
+
 async def wizard_plan_replace(pilot: Pilot[Any]) -> None:
     await wizard_plan(pilot, replace=True)
 
@@ -117,7 +121,7 @@ SCENARIOS: dict[str, tuple[Steps, bool]] = {
     "jobs": (backup_then_jobs, False),
     "wizard_choose": (keys("2", "r"), False),
     "wizard_target": (wizard_target, False),
-    "wizard_plan": (wizard_plan, False),
+    "wizard_plan": (wizard_plan_new, False),
     "wizard_plan_replace": (wizard_plan_replace, False),
     "wizard_confirm": (wizard_confirm, False),
     "wizard_progress": (wizard_progress, True),
