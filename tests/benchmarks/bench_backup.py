@@ -36,8 +36,8 @@ BENCH_DB = "bench"
 TABLE = "docs"
 VOCAB_WORDS = 30_000
 POOL_SENTENCES = 1_000_000
-PROBE_ROWS = 20_000
-BATCH_ROWS = 250_000
+PROBE_ROWS = 5_000
+BATCH_BYTES = 120 * MB
 SAMPLE_EVERY_S = 0.05  # VmHWM is the kernel's own peak, so polling only has to catch each process alive
 HEADLESS = Path(sys.executable).with_name("backup-headless")
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,7 +252,7 @@ def pool_sql(words_per_sentence: int = 12) -> str:
     picks = ", ".join(f"floor(power(random(), 4) * {VOCAB_WORDS})::int AS a{i}" for i in range(words_per_sentence))
     joins = " ".join(f"JOIN bench_vocab v{i} ON v{i}.id = t.a{i}" for i in range(words_per_sentence))
     text = " || ' ' || ".join(f"v{i}.w" for i in range(words_per_sentence))
-    return (f"SET work_mem = '1GB'; SELECT setseed(0.1); "
+    return (f"{seed_sql(0)} "
             f"CREATE UNLOGGED TABLE bench_pool AS SELECT t.sid AS id, {text} || '.' AS s "
             f"FROM (SELECT sid, {picks} FROM generate_series(0, {POOL_SENTENCES - 1}) sid) t {joins}")
 
@@ -260,7 +260,7 @@ def pool_sql(words_per_sentence: int = 12) -> str:
 def rows_sql(first: int, last: int) -> str:
     """Rows of an app table: ordered timestamps, skewed ids, an md5 ref, small JSON, four random sentences."""
     n = POOL_SENTENCES
-    return f"""SET work_mem = '1GB'; SELECT setseed({(first % 9973) / 9973.0});
+    return f"""{seed_sql(first)}
 INSERT INTO {TABLE}
 SELECT x.g,
   timestamptz '2020-01-01' + x.g * interval '41 seconds' + x.r0 * interval '30 seconds',
@@ -281,8 +281,60 @@ JOIN bench_pool p1 ON p1.id = x.a JOIN bench_pool p2 ON p2.id = x.b
 JOIN bench_pool p3 ON p3.id = x.c JOIN bench_pool p4 ON p4.id = x.d"""
 
 
+def seed_sql(first: int) -> str:
+    """The same data every run, batch by batch."""
+    return f"SET work_mem = '1GB'; SELECT setseed({(first % 9973) / 9973.0});"
+
+
+def documents_sql(first: int, last: int) -> str:
+    """Documents of 200-1,100 words drawn from the skewed vocabulary."""
+    return f"""{seed_sql(first)}
+INSERT INTO {TABLE}
+SELECT g, (SELECT string_agg(v.w, ' ')
+           FROM (SELECT floor(power(random(), 4) * {VOCAB_WORDS})::int AS wid
+                 FROM generate_series(1, 200 + (g * 7919) % 900) k) r
+           JOIN bench_vocab v ON v.id = r.wid)
+FROM generate_series({first}, {last}) g"""
+
+
+def hex_sql(first: int, last: int) -> str:
+    """Documents of 40-120 ``md5(random()::text)`` strings: the text PostgreSQL examples usually mean."""
+    return f"""{seed_sql(first)}
+INSERT INTO {TABLE}
+SELECT g, (SELECT string_agg(md5(random()::text), ' ') FROM generate_series(1, 40 + (g * 7919) % 80 + 0 * g))
+FROM generate_series({first}, {last}) g"""
+
+
+@dataclass(frozen=True)
+class DataKind:
+    """One kind of "random text": how to make it, batch by batch, and what it is like."""
+
+    description: str
+    setup: tuple[str, ...]
+    columns: str
+    rows: Callable[[int, int], str]  # SQL inserting rows first..last
+    teardown: str
+
+
+DATA_KINDS = {
+    "text": DataKind(
+        "app rows of ~450 bytes: timestamps, ids, an md5, JSON, four sentences of skewed words (inline, not TOASTed)",
+        (VOCAB_SQL, pool_sql()),
+        "id bigint, created_at timestamptz, customer_id int, email text, status text, ref text, meta text, body text",
+        rows_sql, "DROP TABLE bench_pool; DROP TABLE bench_vocab"),
+    "documents": DataKind(
+        "documents of 200-1,100 skewed words, 1-7 KB (TOASTed, pglz-compressed on disk)",
+        (VOCAB_SQL, "ALTER TABLE bench_vocab ADD PRIMARY KEY (id)"),
+        "id bigint, body text", documents_sql, "DROP TABLE bench_vocab"),
+    "hex": DataKind(
+        "documents of 40-120 md5 hex strings, 1.3-4 KB (TOASTed, stored as is: pglz gains nothing)",
+        (), "id bigint, body text", hex_sql, ""),
+}
+
+
 @dataclass
 class DataSet:
+    kind: str
     rows: int
     heap_bytes: int
     total_bytes: int  # pg_total_relation_size: heap + TOAST + primary key
@@ -290,31 +342,37 @@ class DataSet:
     seconds: float
 
 
-def create_dataset(sb: Sandbox, size_mb: int) -> DataSet:
-    """Fill ``bench.docs`` with about ``size_mb`` MB of heap, server-side, then freeze it."""
+def create_dataset(sb: Sandbox, size_mb: int, kind: str = "text") -> DataSet:
+    """Fill ``bench.docs`` with about ``size_mb`` MB of table (heap + TOAST), server-side, then freeze it."""
+    spec = DATA_KINDS[kind]
     started = time.perf_counter()
     sb.psql(f'CREATE DATABASE "{BENCH_DB}"')
-    sb.psql(VOCAB_SQL, BENCH_DB)
-    sb.psql(pool_sql(), BENCH_DB)
-    sb.psql(f"CREATE TABLE {TABLE} (id bigint, created_at timestamptz, customer_id int, email text, "
-            "status text, ref text, meta text, body text)", BENCH_DB)
-    sb.psql(rows_sql(1, PROBE_ROWS), BENCH_DB)
-    per_row = int(sb.psql(f"SELECT pg_relation_size('{TABLE}')", BENCH_DB)) / PROBE_ROWS
+    for sql in spec.setup:
+        sb.psql(sql, BENCH_DB)
+    sb.psql(f"CREATE TABLE {TABLE} ({spec.columns})", BENCH_DB)
+
+    def table_bytes() -> int:
+        return int(sb.psql(f"SELECT pg_total_relation_size('{TABLE}')", BENCH_DB))
+
+    sb.psql(spec.rows(1, PROBE_ROWS), BENCH_DB)
+    per_row = table_bytes() / PROBE_ROWS
     target = max(PROBE_ROWS, int(size_mb * MB / per_row))
+    batch = max(PROBE_ROWS, int(BATCH_BYTES / per_row))
     done = PROBE_ROWS
     while done < target:
-        last = min(target, done + BATCH_ROWS)
-        sb.psql(rows_sql(done + 1, last), BENCH_DB)
+        last = min(target, done + batch)
+        sb.psql(spec.rows(done + 1, last), BENCH_DB)
         done = last
         log(f"data: {done:,}/{target:,} rows")
-    sb.psql("DROP TABLE bench_pool; DROP TABLE bench_vocab", BENCH_DB)
+    if spec.teardown:
+        sb.psql(spec.teardown, BENCH_DB)
     sb.psql(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)", BENCH_DB)
     sb.psql(f"VACUUM (FREEZE, ANALYZE) {TABLE}", BENCH_DB)  # hint bits set now, not during the first dump
     sb.psql("CHECKPOINT")
     heap, total, db = sb.psql(
         f"SELECT pg_relation_size('{TABLE}') || ' ' || pg_total_relation_size('{TABLE}') || ' ' "
         f"|| pg_database_size('{BENCH_DB}')", BENCH_DB).split()
-    return DataSet(rows=done, heap_bytes=int(heap), total_bytes=int(total), database_bytes=int(db),
+    return DataSet(kind=kind, rows=done, heap_bytes=int(heap), total_bytes=int(total), database_bytes=int(db),
                    seconds=time.perf_counter() - started)
 
 
@@ -409,8 +467,8 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
                 "BACKUP_DB_PASSWORD": sb.password, "BACKUP_DB_NAME": BENCH_DB,
                 "BACKUP_DIR": str(work / "repo"), "LOG_DIR": str(work / "logs")}
 
-    log(f"creating {args.size_mb} MB of data")
-    data = create_dataset(sb, args.size_mb)
+    log(f"creating {args.size_mb} MB of {args.data} data")
+    data = create_dataset(sb, args.size_mb, args.data)
     log(f"data: {data.rows:,} rows, table {data.total_bytes / MB:.1f} MB in {data.seconds:.1f} s")
 
     def drop(name: str) -> None:
@@ -423,6 +481,17 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
     log("floor: pg_dump -Fc -Z0 > /dev/null")
     floor = best_of(repeat, lambda i: run_measured(
         "floor", ["bash", "-c", f"pg_dump -Fc -Z0 -d {BENCH_DB} > /dev/null"], pg_env))
+
+    # The tool-chain reference DESIGN.md measured: what our pipeline costs over the bare tools.
+    reference = None
+    if shutil.which("zstd"):
+        level = levels[0]
+        log(f"reference: pg_dump -Fc -Z0 | zstd -{level} -T2 > f")
+        reference = best_of(repeat, lambda i: run_measured(
+            f"pg_dump | zstd -{level} -T2", ["bash", "-o", "pipefail", "-c",
+                                           f"pg_dump -Fc -Z0 -d {BENCH_DB} | zstd -q -{level} -T2 > {work}/ref.zst"],
+            pg_env))
+        (work / "ref.zst").unlink()
 
     backups: dict[int, tuple[Measured, dict[str, Any]]] = {}
     for level in levels:
@@ -470,7 +539,7 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
 
         restores[jobs] = best_of(repeat, one_restore, after=drop_restored)
 
-    return report_data(args, data, floor, old, gz_bytes, backups, base_restore, restores, restore_level)
+    return report_data(args, data, floor, reference, old, gz_bytes, backups, base_restore, restores, restore_level)
 
 
 def _m(m: Measured) -> dict[str, Any]:
@@ -485,7 +554,8 @@ def _goal(name: str, value: float, limit: float, at_most: bool) -> dict[str, Any
             "pass": ok}
 
 
-def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, old: Measured, gz_bytes: int,
+def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, reference: Measured | None,
+                old: Measured, gz_bytes: int,
                 backups: dict[int, tuple[Measured, dict[str, Any]]], base_restore: Measured,
                 restores: dict[int, Measured], restore_level: int) -> dict[str, Any]:
     goals = []
@@ -505,13 +575,19 @@ def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, old: M
                        restores[1].seconds / base_restore.seconds, GOAL_RESTORE_VS_PG_RESTORE, True))
     info = [{"name": f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=2)",
              "value": round(restores[2].seconds / base_restore.seconds, 3)}]
+    if reference is not None:
+        info += [{"name": f"pg_dump | zstd -{restore_level} -T2 / floor", "value": round(reference.seconds
+                                                                                      / floor.seconds, 3)},
+                 {"name": f"backup / pg_dump | zstd -{restore_level} -T2",
+                  "value": round(backups[restore_level][0].seconds / reference.seconds, 3)}]
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "revision": git_revision(),
                     "memory_total_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1)},
-        "args": {"size_mb": args.size_mb, "compression_levels": args.compression_level, "threads": args.threads,
-                 "repeat": args.repeat},
+        "args": {"data": args.data, "size_mb": args.size_mb, "compression_levels": args.compression_level,
+                 "threads": args.threads, "repeat": args.repeat},
         "data": asdict(data),
         "floor": _m(floor),
+        "reference": _m(reference) if reference is not None else None,
         "old_pipeline": {**_m(old), "output_bytes": gz_bytes},
         "levels": levels,
         "restore_baseline": _m(base_restore),
@@ -536,7 +612,8 @@ def render(result: dict[str, Any]) -> str:
         f"repeat {result['args']['repeat']} (best of), MB = 10^6 bytes",
         f"background load (busy CPUs while idle, before / after): {bg[0]:.2f} / {bg[1]:.2f}"
         + ("  WARNING: other work on this machine skews the times" if max(bg) > 0.25 else ""),
-        f"data: {TABLE} {d['rows']:,} rows, heap {_mb(d['heap_bytes'])}, pg_total_relation_size "
+        f"data ({d['kind']}): {DATA_KINDS[d['kind']].description}",
+        f"      {TABLE} {d['rows']:,} rows, heap {_mb(d['heap_bytes'])}, pg_total_relation_size "
         f"{_mb(d['total_bytes'])} (made in {d['seconds']:.0f} s)",
         "",
         f"{'step':<46} {'wall s':>7} {'cpu s':>7} {'srv s':>6} {'busy':>5} {'output':>12} "
@@ -552,6 +629,8 @@ def render(result: dict[str, Any]) -> str:
                      + (f"  runs {runs}" if len(m["all_seconds"]) > 1 else ""))
 
     row("floor: pg_dump -Fc -Z0 > /dev/null", result["floor"])
+    if result["reference"] is not None:
+        row(f"reference: pg_dump | zstd -{result['restore_level']} -T2", result["reference"])
     row("old: pg_dump -Fp | gzip -9; sha256sum", old, _mb(old["output_bytes"]))
     for lv in result["levels"]:
         row(f"ours: backup-headless backup (zstd -{lv['level']})", lv["backup"], _mb(lv["stored_bytes"]), rss=True)
@@ -577,7 +656,11 @@ def render(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--size-mb", type=int, default=500, help="heap size of the generated table (default 500)")
+    parser.add_argument("--size-mb", type=int, default=500,
+                        help="size of the generated table on disk, heap + TOAST (default 500)")
+    parser.add_argument("--data", choices=sorted(DATA_KINDS), default="text",
+                        help="the kind of random text: " + "; ".join(f"{k}: {v.description}"
+                                                                     for k, v in DATA_KINDS.items()))
     parser.add_argument("--compression-level", type=parse_levels, default=[3], metavar="N[,N...]",
                         help="zstd level(s) for our backup, via [backup] compression_level (default 3); "
                              "restores use the first")
