@@ -235,7 +235,6 @@ def _dump(
             compression="zstd",
             compression_level=settings.compression_level,
             raw_bytes=stats.raw_bytes,
-            raw_sha256=stats.raw_sha256,
             stored_bytes=stats.stored_bytes,
             sha256=stats.stored_sha256,
             file_name=file_name,

@@ -1,4 +1,4 @@
-"""The one-pass streams: producer -> sha256 -> zstd -> sha256 -> sink, and back.
+"""The one-pass streams: producer -> zstd (with its checksum) -> sha256 -> sink, and back.
 
 Nothing is read twice and memory stays bounded by a few chunks, whatever the
 size of the database.
@@ -6,6 +6,7 @@ size of the database.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import zlib
@@ -20,6 +21,8 @@ from backup_tui.engine.errors import VerificationError
 from backup_tui.engine.progress import CancelToken
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
+WRITEBACK_EVERY = 32 << 20  # start writing the file to disk every 32 MiB, as PostgreSQL's *_flush_after
+SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range, do not wait for it
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,18 @@ def compress_to_file(
     cancel: CancelToken,
     on_bytes: Callable[[int], None] = lambda n: None,
 ) -> StreamStats:
-    """Read ``read(CHUNK)`` until empty; hash raw, compress with zstd, hash stored, write, fsync."""
-    raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
+    """Read ``read(CHUNK)`` until empty; compress with zstd, hash what is stored, write, fsync.
+
+    The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
+    compressor) proves a decode is exact, and the stored sha256 binds the file; a second
+    sha256 cost a tenth of the backup's CPU for no further protection.
+    """
+    stored_hash = hashlib.sha256()
     raw_total = stored_total = 0
     cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
     cobj = cctx.compressobj()
     with open(dest, "wb") as out:
+        writeback = _Writeback(out)
 
         def emit(block: bytes) -> None:
             nonlocal stored_total
@@ -56,20 +65,50 @@ def compress_to_file(
                 stored_hash.update(block)
                 stored_total += len(block)
                 out.write(block)
+                writeback.wrote(len(block))
 
         while True:
             cancel.raise_if_cancelled()
             chunk = read(CHUNK)
             if not chunk:
                 break
-            raw_hash.update(chunk)
             raw_total += len(chunk)
             emit(cobj.compress(chunk))
             on_bytes(raw_total)
         emit(cobj.flush())
         out.flush()
         os.fsync(out.fileno())
-    return StreamStats(raw_total, raw_hash.hexdigest(), stored_total, stored_hash.hexdigest())
+    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest())
+
+
+def _sync_file_range() -> Callable[[int, int, int], object] | None:
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux: the final fsync does all the work
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    return lambda fd, offset, length: call(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+
+
+_START_WRITEBACK = _sync_file_range()
+
+
+class _Writeback:
+    """Hands written data to the disk as the backup goes, so the fsync that makes it durable is quick.
+
+    Without it the kernel keeps hundreds of MB dirty and the final fsync waits for all of
+    them (0.1 s per 230 MB here, more on slower disks), on the backup's critical path.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.started, self.written = out, 0, 0
+
+    def wrote(self, n: int) -> None:
+        self.written += n
+        if _START_WRITEBACK is not None and self.written - self.started >= WRITEBACK_EVERY:
+            self.out.flush()
+            _START_WRITEBACK(self.out.fileno(), self.started, self.written - self.started)
+            self.started = self.written
 
 
 class _GzipDecoder:

@@ -131,7 +131,8 @@ def quick_checks(
     on_bytes: Callable[[int], None] = lambda done: reporter(BytesProgress("verify", done, size))  # noqa: E731
     stats: StreamStats | None = None
     try:
-        stats = decode_file(path, record.compression, cancel=cancel, sink=sink, on_bytes=on_bytes)
+        stats = decode_file(path, record.compression, cancel=cancel, sink=sink, on_bytes=on_bytes,
+                            hash_raw=bool(record.raw_sha256))  # older manifests carry one
     except Cancelled:
         raise
     except BackupToolError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 
@@ -27,18 +28,19 @@ def source(data: bytes) -> tuple[list[int], object]:
     return sizes, read
 
 
-def test_round_trip_hashes_both_sides(tmp_path: Path) -> None:
+def test_round_trip_hashes_what_is_stored(tmp_path: Path) -> None:
     data = os.urandom(1 << 20) + b"text " * 600_000
     sizes, read = source(data)
     out = tmp_path / "x.zst"
     stats = compress_to_file(read, out, level=3, threads=2, cancel=CancelToken())  # type: ignore[arg-type]
     assert set(sizes) == {CHUNK}  # bounded reads: memory does not grow with the input
-    assert stats.raw_bytes == len(data) and stats.raw_sha256 == hashlib.sha256(data).hexdigest()
+    assert stats.raw_bytes == len(data) and stats.raw_sha256 == ""  # zstd's own checksum covers the raw bytes
     assert stats.stored_bytes == out.stat().st_size
     assert stats.stored_sha256 == sha256_file(out)[0]
     received = bytearray()
-    back = decode_file(out, "zstd", cancel=CancelToken(), sink=received.extend)
+    back = decode_file(out, "zstd", cancel=CancelToken(), sink=received.extend, hash_raw=False)
     assert bytes(received) == data and back == stats
+    assert decode_file(out, "zstd", cancel=CancelToken()).raw_sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_truncated_and_flipped_streams_are_told_apart(tmp_path: Path) -> None:
@@ -54,6 +56,19 @@ def test_truncated_and_flipped_streams_are_told_apart(tmp_path: Path) -> None:
     out.write_bytes(bytes(flipped))
     with pytest.raises(VerificationError, match="corrupt"):
         decode_file(out, "zstd", cancel=CancelToken())
+
+
+
+def test_a_decode_that_differs_from_what_was_compressed_fails_on_zstds_checksum(tmp_path: Path) -> None:
+    """What the raw sha256 used to catch: the frame's checksum of the raw bytes, written by the compressor."""
+    out = tmp_path / "x.zst"
+    _, read = source(os.urandom(3_000_000))
+    compress_to_file(read, out, level=3, threads=2, cancel=CancelToken())  # type: ignore[arg-type]
+    whole = bytearray(out.read_bytes())
+    whole[-1] ^= 0x01  # the last 4 bytes are the checksum: the content itself decodes fine
+    out.write_bytes(bytes(whole))
+    with pytest.raises(VerificationError, match="corrupt"):
+        decode_file(out, "zstd", cancel=CancelToken(), hash_raw=False)
 
 
 def test_gzip_with_several_members(tmp_path: Path) -> None:
@@ -75,3 +90,19 @@ def test_cancel_stops_between_chunks(tmp_path: Path) -> None:
     _, read = source(b"x" * 10)
     with pytest.raises(Cancelled):
         compress_to_file(read, tmp_path / "c.zst", level=1, threads=1, cancel=token)  # type: ignore[arg-type]
+
+
+def test_writeback_starts_on_contiguous_ranges_as_the_file_grows(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ranges handed to sync_file_range cover the file from its start, in order, none twice."""
+    from backup_tui.engine import pipeline
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(pipeline, "_START_WRITEBACK", lambda fd, offset, length: calls.append((offset, length)))
+    monkeypatch.setattr(pipeline, "WRITEBACK_EVERY", 1 << 20)
+    out = tmp_path / "x.zst"
+    _, read = source(os.urandom(6 << 20))  # random: stored about as large as raw
+    stats = compress_to_file(read, out, level=1, threads=1, cancel=CancelToken())  # type: ignore[arg-type]
+    assert len(calls) >= 2
+    assert calls[0][0] == 0 and all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
+    assert all(n >= 1 << 20 for _, n in calls) and sum(n for _, n in calls) <= stats.stored_bytes
