@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable
 
@@ -214,3 +215,34 @@ async def test_cursor_stays_in_place_when_many_rows_go() -> None:
         assert table.cursor_row == 5
         selected = app.main.backups.selected
         assert selected is not None and selected.id == ids[5 + len(gone)]
+
+
+# -- 5. S reverses the order from the keyboard, as a second click on the header does ---
+
+
+def shown_ids(app: BackupApp) -> list[str | None]:
+    """Row keys in display order (``DataTable.rows`` keeps insertion order)."""
+    table = table_of(app)
+    return [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(table.row_count)]
+
+
+@sync
+async def test_shift_s_reverses_the_order_and_the_header_says_so() -> None:
+    app = fixed_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        table, view = table_of(app), app.main.backups
+        first = table.columns[next(iter(table.columns))]
+        newest_first = shown_ids(app)
+        created = [r.created_at for r in fixed_records()]
+        assert str(first.label).endswith("▼") and len(newest_first) == len(created)
+        await pilot.press("S")
+        await wait_until(pilot, lambda: not view.sort_reverse and shown_ids(app) != newest_first)
+        await settle(pilot)
+        oldest_first = shown_ids(app)
+        by_id = {r.id: r.created_at for r in fixed_records()}
+        assert [by_id[key] for key in oldest_first if key] == sorted(created)
+        assert str(first.label).endswith("▲")
+        await pilot.press("S")
+        await wait_until(pilot, lambda: shown_ids(app) == newest_first)

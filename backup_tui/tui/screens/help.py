@@ -24,7 +24,9 @@ HELP = """\
 | dashboard | `enter` | the database's backups |
 | dashboard | `r` | restore the database (guided) |
 | backups | `/` | filter as you type (`esc` clears) |
-| backups | `s` / click a header | sort |
+| backups | `s` / click a header | sort by the next column / by this one |
+| backups | `S` / click it again | reverse the order |
+| backups | `tab` | into the detail pane: arrows and `pgdn` scroll it |
 | backups | `v` | verify: quick (checksums) or full (test restore) |
 | backups | `r` | guided restore of the selected backup |
 | backups | `p` | pin / unpin (pinned backups survive retention) |

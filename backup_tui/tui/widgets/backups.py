@@ -291,6 +291,7 @@ class BackupsView(Widget):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("v", "request('verify')", "Verify"),
         Binding("r", "request('restore')", "Restore"),
         Binding("u", "request('upload')", "Upload"),
@@ -551,6 +552,10 @@ class BackupsView(Widget):
 
     def action_sort(self) -> None:
         self.sort_by((self.sort_column + 1) % len(COLUMNS), True)
+
+    def action_reverse_sort(self) -> None:
+        """Oldest first, smallest first: the keyboard's way to what a second click on the header does."""
+        self.sort_by(self.sort_column, not self.sort_reverse)
 
     def action_request(self, action: str) -> None:
         record = self.selected
