@@ -317,15 +317,15 @@ class DataKind:
 
 
 DATA_KINDS = {
+    "documents": DataKind(
+        "documents of 200-1,100 skewed words, 1-7 KB (TOASTed, pglz-compressed on disk)",
+        (VOCAB_SQL, "ALTER TABLE bench_vocab ADD PRIMARY KEY (id)"),
+        "id bigint, body text", documents_sql, "DROP TABLE bench_vocab"),
     "text": DataKind(
         "app rows of ~450 bytes: timestamps, ids, an md5, JSON, four sentences of skewed words (inline, not TOASTed)",
         (VOCAB_SQL, pool_sql()),
         "id bigint, created_at timestamptz, customer_id int, email text, status text, ref text, meta text, body text",
         rows_sql, "DROP TABLE bench_pool; DROP TABLE bench_vocab"),
-    "documents": DataKind(
-        "documents of 200-1,100 skewed words, 1-7 KB (TOASTed, pglz-compressed on disk)",
-        (VOCAB_SQL, "ALTER TABLE bench_vocab ADD PRIMARY KEY (id)"),
-        "id bigint, body text", documents_sql, "DROP TABLE bench_vocab"),
     "hex": DataKind(
         "documents of 40-120 md5 hex strings, 1.3-4 KB (TOASTed, stored as is: pglz gains nothing)",
         (), "id bigint, body text", hex_sql, ""),
@@ -342,7 +342,7 @@ class DataSet:
     seconds: float
 
 
-def create_dataset(sb: Sandbox, size_mb: int, kind: str = "text") -> DataSet:
+def create_dataset(sb: Sandbox, size_mb: int, kind: str = "documents") -> DataSet:
     """Fill ``bench.docs`` with about ``size_mb`` MB of table (heap + TOAST), server-side, then freeze it."""
     spec = DATA_KINDS[kind]
     started = time.perf_counter()
@@ -658,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--size-mb", type=int, default=500,
                         help="size of the generated table on disk, heap + TOAST (default 500)")
-    parser.add_argument("--data", choices=sorted(DATA_KINDS), default="text",
+    parser.add_argument("--data", choices=sorted(DATA_KINDS), default="documents",
                         help="the kind of random text: " + "; ".join(f"{k}: {v.description}"
                                                                      for k, v in DATA_KINDS.items()))
     parser.add_argument("--compression-level", type=parse_levels, default=[3], metavar="N[,N...]",
