@@ -102,7 +102,8 @@ def test_writeback_starts_on_contiguous_ranges_as_the_file_grows(tmp_path: Path,
     monkeypatch.setattr(pipeline, "WRITEBACK_EVERY", 1 << 20)
     out = tmp_path / "x.zst"
     _, read = source(os.urandom(6 << 20))  # random: stored about as large as raw
-    stats = compress_to_file(read, out, level=1, threads=1, cancel=CancelToken())  # type: ignore[arg-type]
-    assert len(calls) >= 2
+    # threads=0: zstd compresses in the calling thread, so output comes block by block, not when a worker is done
+    stats = compress_to_file(read, out, level=1, threads=0, cancel=CancelToken())  # type: ignore[arg-type]
+    assert len(calls) >= 4
     assert calls[0][0] == 0 and all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
     assert all(n >= 1 << 20 for _, n in calls) and sum(n for _, n in calls) <= stats.stored_bytes
