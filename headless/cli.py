@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -104,27 +106,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (systemd, timeout, a dropped SSH session), handled as Ctrl+C is: every
+    cleanup that undoes a half-done step on KeyboardInterrupt runs for these too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(as_json=getattr(args, "json", False), interactive=sys.stdout.isatty())
     handler: logging.Handler | None = None
+    for stopping in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stopping, _stop)
     try:
         settings = load_settings(args.config)
         if args.command not in CREATES_REPOSITORY and not settings.repository.is_dir():
             raise UsageError(f"repository {settings.repository} does not exist (check BACKUP_DIR or 'repository' "
                              "in the config)")
-        if args.command not in READ_ONLY:
+        if getattr(args, "database", None) and args.command != "backup":  # backup: settings.database() says it
+            _known_database(settings, args.database)
+        if args.command not in READ_ONLY and not getattr(args, "dry_run", False):
             handler = output.open_run_log(settings.logs, args.command)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
         code = COMMANDS[args.command](settings, args, out)
+        sys.stdout.flush()  # here, where a reader that went away is handled, not at interpreter exit
         log.info("exit %d", code)
         return code
     except BackupToolError as exc:
         out.error(exc.message)
         return exc.exit_code
-    except KeyboardInterrupt:
-        out.error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum: int = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        out.error("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
+        return 128 + signum
+    except BrokenPipeError:  # the reader stopped reading (| head): what it read is what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_OK
     except Exception as exc:  # the last line of defence: one line for people, the trace for the log
         log.error("unexpected error\n%s", traceback.format_exc())
         out.error(f"unexpected {type(exc).__name__}: {exc} (details in the run log)")
@@ -135,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler.close()
 
 
-# Commands that only read print what they find and leave no run log; a run log is for what changes things.
+# Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
+# what changes things.
 READ_ONLY = frozenset({"list", "show", "config"})
 # Commands that may start from nothing; every other one needs an existing repository (a typo in
 # BACKUP_DIR must not look like an empty catalog).
@@ -144,6 +169,20 @@ CREATES_REPOSITORY = frozenset({"backup", "config"})
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _known_database(settings: Settings, name: str) -> None:
+    """A mistyped --database must fail loudly: a cron'd verify or prune of no backups at all never alerts.
+
+    A database no longer configured is fine while the catalog still has backups of it.
+    """
+    configured = [db.name for db in settings.databases]
+    if name in configured or name in (db.database for db in settings.databases):
+        return
+    if any(r.database == name for r in Catalog.from_settings(settings).list()):
+        return
+    known = ", ".join(configured) or "none"
+    raise UsageError(f"database {name!r} is not configured (configured: {known}) and has no backups")
 
 
 # -- commands ------------------------------------------------------------------
@@ -325,11 +364,21 @@ def check_config(settings: Settings, out: Output) -> int:
             checks.append((name, BackupToolError(str(exc)), f"{exc.strerror}: {exc.filename}"))
 
     def repository() -> str:
-        settings.repository.mkdir(parents=True, exist_ok=True)
-        probe = settings.repository / ".write-test"
+        """Checked, never created: a typo in BACKUP_DIR must show here, not become an empty repository."""
+        repo = settings.repository
+        if repo.exists() and not repo.is_dir():
+            raise UsageError(f"{repo} is not a directory")
+        if not repo.exists():
+            parent = next(p for p in repo.parents if p.exists())
+            if not parent.is_dir():
+                raise UsageError(f"{repo} cannot be created: {parent} is not a directory")
+            if not os.access(parent, os.W_OK):
+                raise UsageError(f"{repo} does not exist and {parent} is not writable")
+            return f"{repo} does not exist yet: the first backup creates it (a typo in BACKUP_DIR?)"
+        probe = repo / ".write-test"
         probe.write_text("ok")
         probe.unlink()
-        return f"{settings.repository} writable, {human_bytes(free_bytes(settings.repository))} free"
+        return f"{repo} writable, {human_bytes(free_bytes(repo))} free"
 
     attempt("repository", repository)
     attempt("pg_dump", lambda: pg.tool_version(pg.tool_path("pg_dump", settings.pg_bin_dir)))

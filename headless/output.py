@@ -97,6 +97,9 @@ class Output:
 
     def error(self, message: str) -> None:
         log.error("%s", message)
+        if self._last_pct >= 0:  # a progress line is open: the error starts a line of its own
+            self.err.write("\n")
+            self._last_pct = -1
         print(f"error: {message}", file=self.err)
 
 

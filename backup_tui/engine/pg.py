@@ -6,9 +6,11 @@ passfile, never on a command line, in a log or in an exception text.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +44,21 @@ def conn_kwargs(db: DatabaseConfig, dbname: str | None = None) -> dict[str, Any]
         if value is not None:
             kwargs[key] = value
     return kwargs
+
+
+# pg_dump, pg_restore and psql run in a process group of their own: a Ctrl+C on the terminal reaches
+# only us, and we stop them in order (drop a scratch database, record no verdict) instead of finding
+# them dead mid-stream and taking that for a failure. They never prompt (--no-password), so being
+# off the terminal's foreground group cannot stop them.
+OWN_GROUP = 0
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a child started with ``OWN_GROUP`` and whatever it forked (pg_restore -j's workers)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:

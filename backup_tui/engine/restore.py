@@ -126,16 +126,20 @@ def _stream_into(
     progress: Callable[[int], None],
 ) -> StreamStats:
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+                                process_group=pg.OWN_GROUP)
         assert proc.stdin is not None
         stdin = proc.stdin
         try:
             stats = decode_file(source, compression, cancel=cancel, sink=lambda raw: _write(stdin, raw),
                                 on_bytes=progress, hash_raw=False)
             stdin.close()
-        except BaseException:
-            proc.kill()
+        except _ReaderGone:  # it stopped reading: its own error says why
             proc.wait()
+            errors.seek(0)
+            raise BackupToolError(f"{Path(argv[0]).name} failed: {pg.stderr_summary(errors.read())}") from None
+        except BaseException:
+            pg.kill_group(proc)
             raise
         finally:
             with contextlib.suppress(BrokenPipeError):
@@ -147,11 +151,15 @@ def _stream_into(
     return stats
 
 
+class _ReaderGone(BackupToolError):
+    """The process we stream into exited before the end of the stream."""
+
+
 def _write(stdin: IO[bytes], raw: bytes) -> None:
     try:
         stdin.write(raw)
     except BrokenPipeError:
-        raise BackupToolError("the restore process exited early (see its error below)") from None
+        raise _ReaderGone("the restore process exited early") from None
 
 
 def _parallel_restore(
@@ -170,13 +178,15 @@ def _parallel_restore(
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
                 f"--jobs={settings.restore_jobs}", "-d", work_db, tmp_name]
         with tempfile.TemporaryFile() as errors:
-            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
-            while proc.poll() is None:
-                if cancel.cancelled:
-                    proc.kill()
-                    proc.wait()
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+                                    process_group=pg.OWN_GROUP)
+            try:
+                while proc.poll() is None:
                     cancel.raise_if_cancelled()
-                time.sleep(0.1)
+                    time.sleep(0.1)
+            except BaseException:  # cancelled, Ctrl+C, SIGTERM: pg_restore and its workers stop too
+                pg.kill_group(proc)
+                raise
             if proc.returncode != 0:
                 errors.seek(0)
                 raise BackupToolError(f"pg_restore failed: {pg.stderr_summary(errors.read())}")
@@ -252,7 +262,8 @@ def plan_restore(
 ) -> RestorePlan:
     """The flight plan. Reads the server's state; changes nothing."""
     if not record.is_valid:
-        raise VerificationError(f"{record.id} is {record.status} ({record.reason}): it cannot be restored")
+        raise VerificationError(f"{record.id} is {record.status} ({record.reason}): it cannot be restored; "
+                                "nothing was changed, choose another backup (list shows which are valid)")
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
     server = connection_for(settings, record.database)

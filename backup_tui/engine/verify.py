@@ -82,7 +82,8 @@ class _ArchiveLister:
         self._proc: subprocess.Popen[bytes] | None = None
         if record.format == "custom":
             self._proc = subprocess.Popen([pg.tool_path("pg_restore", settings.pg_bin_dir), "--list"],
-                                          stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.STDOUT)
+                                          stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.STDOUT,
+                                          process_group=pg.OWN_GROUP)
         self._open = self._proc is not None
 
     def feed(self, raw: bytes) -> None:
@@ -254,7 +255,13 @@ def verify_many(
                                      catalog=catalog)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="verify") as pool:
-        return list(pool.map(one, records))
+        try:
+            return list(pool.map(one, records))
+        except BaseException:
+            # Ctrl+C or SIGTERM reaches the main thread only: the workers stop at their next chunk, drop
+            # their scratch databases and record nothing (an interrupted check is not a failed backup).
+            cancel.cancel()
+            raise
 
 
 def render_report(record: BackupRecord, result: Verification) -> str:

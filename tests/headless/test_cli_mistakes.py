@@ -1,0 +1,69 @@
+"""An operator's first-day mistakes, each caught with one line and the right exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.headless.conftest import Workspace, one_error_line
+
+
+def test_config_check_names_a_missing_repository_and_does_not_create_it(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    typo = ws.root / "nope"
+    result = ws.run("config", "check", env={"BACKUP_DIR": str(typo)})
+    assert result.returncode == 0  # before the first backup this is normal...
+    assert f"{typo} does not exist yet" in result.stdout  # ...and a typo shows
+    assert not typo.exists()
+    assert ws.run("list", env={"BACKUP_DIR": str(typo)}).returncode == 2  # so the typo guard still holds
+
+
+def test_config_check_refuses_a_repository_that_is_a_file(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    afile = ws.write("afile", "not a folder")
+    result = ws.run("config", "check", env={"BACKUP_DIR": str(afile)})
+    assert result.returncode == 2
+    assert f"{afile} is not a directory" in one_error_line(result)
+
+
+def test_a_mistyped_database_fails_list_verify_and_prune(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    typo = ws.database + "x"
+    for args in (["list"], ["verify", "--all"], ["prune", "--dry-run"], ["prune"]):
+        result = ws.run(*args, "--database", typo)
+        assert result.returncode == 2, args
+        line = one_error_line(result)
+        assert repr(typo) in line and ws.database in line  # names the typo and what is configured
+    assert ws.run("list", "--database", ws.database).returncode == 0
+
+
+def test_a_database_no_longer_configured_still_lists_by_name(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    others = {"BACKUP_DB_NAME": "somethingelse"}
+    result = ws.run("list", "--database", ws.database, "--json", env=others)
+    assert result.returncode == 0 and ws.database in result.stdout
+
+
+def test_a_reader_that_stops_early_is_not_an_error(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    for _ in range(3):
+        ws.backup()
+    pipeline = subprocess.run(f"{sys.executable} -m headless list --json | head -c 10", shell=True, env=ws.env,
+                              capture_output=True, text=True, check=False)
+    assert pipeline.stderr == ""
+    for args in (["list", "--json"], ["config", "show"]):  # long output, and short output flushed at the end
+        proc = subprocess.Popen([sys.executable, "-m", "headless", *args], env=ws.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader is gone before a byte is written
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 0 and err == b"", (args, err)
+
+
+def test_dry_runs_leave_no_run_log(backed_up: tuple[Workspace, str]) -> None:
+    ws, backup_id = backed_up
+    before = sorted(ws.logs.glob("*.log"))
+    ws.ok("backup", "--dry-run")
+    ws.ok("prune", "--dry-run")
+    ws.ok("restore", backup_id, "--target-db", "never_made", "--dry-run")
+    assert sorted(ws.logs.glob("*.log")) == before
