@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from backup_tui import __version__
 from backup_tui.engine import pg
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.errors import BackupToolError, SpaceError
 from backup_tui.engine.locks import database_lock, is_locked
 from backup_tui.engine.models import BackupRecord, utc_iso
 from backup_tui.engine.pipeline import CHUNK, compress_to_file
@@ -37,8 +38,9 @@ from backup_tui.engine.progress import (
     StepStarted,
     info,
     null_reporter,
+    warn,
 )
-from backup_tui.engine.repository.local import DATA_SUFFIX, LocalRepository
+from backup_tui.engine.repository.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.space import check_space, free_bytes, human_bytes
 
 Clock = Callable[[], datetime]
@@ -62,8 +64,10 @@ class BackupPlan:
     free_bytes: int
     destination: str
     locked_by_other_run: bool
-    incomplete_to_clean: list[str]
+    incomplete_to_clean: list[str]  # empty while another run holds the lock: the real run would not clean
     command: list[str]
+    space_ok: bool  # False: the real run would refuse for space (min_free_bytes included)
+    space_refusal: str | None  # the real run's refusal, word for word, when space_ok is False
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -75,6 +79,21 @@ def expected_size(catalog: Catalog, database: str, db_bytes: int) -> tuple[int, 
         last = previous[0]
         return int(last.stored_bytes * HISTORY_MARGIN), f"last backup {human_bytes(last.stored_bytes)} + 25%"
     return int(db_bytes * FIRST_BACKUP_RATIO), f"half the database size ({human_bytes(db_bytes)})"
+
+
+def check_backup_space(settings: Settings, database: str, expected: int, basis: str) -> int:
+    """The one space rule for a backup, shared by the run and its dry run; raises SpaceError."""
+    return check_space(settings.repository, expected, settings.min_free_bytes,
+                       f"the backup of {database} (estimate: {basis})")
+
+
+def space_refusal(settings: Settings, database: str, expected: int, basis: str) -> str | None:
+    """What the real run would say when refusing for space, or None when the backup fits."""
+    try:
+        check_backup_space(settings, database, expected, basis)
+    except SpaceError as exc:
+        return exc.message
+    return None
 
 
 def dump_command(settings: Settings, snapshot: str | None) -> list[str]:
@@ -91,13 +110,20 @@ def widen_pipe(fd: int) -> None:
 
 
 def plan_backup(settings: Settings, db: DatabaseConfig) -> BackupPlan:
+    """What the real run would do, touching nothing: same size estimate, same space rule, same lock."""
+    check_repository(settings.repository)
     catalog = Catalog.from_settings(settings)
     repo = catalog.local
     with pg.connect(db) as conn:
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
         db_bytes = pg.database_size(conn, db.database)
     expected, basis = expected_size(catalog, db.database, db_bytes)
-    leftovers = [r.id for r in catalog.list(db.database) if r.status == "incomplete" and r.format == "custom"]
+    locked = is_locked(settings.repository, db.database)
+    # While another run holds the lock, its folder looks incomplete; the real run would stop at the lock.
+    leftovers = [] if locked else [
+        r.id for r in catalog.list(db.database) if r.status == "incomplete" and r.format == "custom"
+    ]
+    refusal = space_refusal(settings, db.database, expected, basis)
     return BackupPlan(
         database=db.database,
         server_version=version,
@@ -106,9 +132,11 @@ def plan_backup(settings: Settings, db: DatabaseConfig) -> BackupPlan:
         estimate_basis=basis,
         free_bytes=free_bytes(settings.repository),
         destination=str(repo.database_dir(db.database)),
-        locked_by_other_run=is_locked(settings.repository, db.database),
+        locked_by_other_run=locked,
         incomplete_to_clean=leftovers,
         command=[*dump_command(settings, "<exported snapshot>"), db.database],
+        space_ok=refusal is None,
+        space_refusal=refusal,
     )
 
 
@@ -133,7 +161,7 @@ def run_backup(
     reason: str = "scheduled",
 ) -> BackupRecord:
     """Take one backup of ``db`` into the local repository and return its committed record."""
-    settings.repository.mkdir(parents=True, exist_ok=True)
+    ensure_repository(settings.repository)
     with database_lock(settings.repository, db.database, "backup"):
         return backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
 
@@ -153,15 +181,38 @@ def backup_locked(
     reporter(StepStarted("prepare", f"database {db.database}"))
     clean_incomplete(repo, db.database, reporter)
     with pg.connect(db, autocommit=False) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        db_info = pg.database_info(conn, db.database)
-        db_bytes = pg.database_size(conn, db.database)
-        expected, basis = expected_size(Catalog([repo]), db.database, db_bytes)
-        check_space(settings.repository, expected, settings.min_free_bytes,
-                    f"the backup of {db.database} (estimate: {basis})")
-        conn.rollback()
-        reporter(StepFinished("prepare"))
-        return _dump(settings, db, repo, conn, version, db_info, reporter, cancel, now, reason)
+        try:
+            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            db_info = pg.database_info(conn, db.database)
+            db_bytes = pg.database_size(conn, db.database)
+            expected, basis = expected_size(Catalog([repo]), db.database, db_bytes)
+            check_backup_space(settings, db.database, expected, basis)
+            conn.rollback()
+            reporter(StepFinished("prepare"))
+            return _dump(settings, db, repo, conn, version, db_info, reporter, cancel, now, reason)
+        except psycopg.Error as exc:
+            raise server_error(exc, conn, "a query of the backup failed") from exc
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's text: libpq adds indented hints that would break the one-line contract."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def server_error(exc: psycopg.Error, conn: psycopg.Connection[Any], what: str) -> BackupToolError:
+    """A psycopg error as our one line; a dropped session (shutdown, failover, pg_terminate_backend) says so."""
+    if conn.broken or isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CrashShutdown):
+        return BackupToolError(f"lost the connection to the server during the backup: {one_line(exc)}")
+    return BackupToolError(f"{what}: {one_line(exc)}")
+
+
+def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> None:
+    """Run one cleanup step after a failure; its own failure goes to the log so it never hides the first one."""
+    try:
+        action()
+    except Exception as exc:
+        warn(reporter, f"while cleaning up, {what} failed: {one_line(exc)}")
 
 
 def _dump(
@@ -190,6 +241,7 @@ def _dump(
     pg_dump = dump_command(settings, snapshot)
     proc = subprocess.Popen(
         pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pg.child_env(db), bufsize=0,
+        process_group=pg.OWN_GROUP,
     )
     counts: dict[str, int] = {}
     count_error: list[BaseException] = []
@@ -222,7 +274,7 @@ def _dump(
         reporter(StepStarted("row counts"))
         counter.join()
         if count_error:
-            raise BackupToolError(f"counting rows failed: {count_error[0]}")
+            raise _count_failure(count_error[0], conn)
         reporter(StepFinished("row counts", detail=f"{len(counts)} tables"))
         finished = now()
         record = BackupRecord(
@@ -249,18 +301,22 @@ def _dump(
         reporter(StepFinished("commit"))
         return committed
     except BaseException:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        # Each step on its own: the server may be gone, and that must not replace the error being raised.
+        _quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
         if counter.is_alive():
-            conn.cancel_safe()
+            _quietly(conn.cancel_safe, "cancelling the row counts", reporter)
         counter.join(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
         raise
     finally:
-        if proc.stdout:
-            proc.stdout.close()
-        if proc.stderr:
-            proc.stderr.close()
-        if not conn.closed:
-            conn.rollback()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe:
+                _quietly(pipe.close, "closing pg_dump's output", reporter)
+        if not conn.closed and not counter.is_alive():  # still counting: the connection is busy, closing ends it
+            _quietly(conn.rollback, "ending the snapshot's transaction", reporter)
+
+
+def _count_failure(exc: BaseException, conn: psycopg.Connection[Any]) -> BackupToolError:
+    if isinstance(exc, psycopg.Error):
+        return server_error(exc, conn, "counting rows failed")
+    return BackupToolError(f"counting rows failed: {one_line(exc)}")

@@ -8,9 +8,10 @@ connection fields to libpq.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class DatabaseConfig:
     user: str | None = None
     password: str | None = None
     service: str | None = None
+    password_env: str | None = None  # the variable the file named; checked once the environment is merged
 
     @property
     def database(self) -> str:
@@ -83,6 +85,15 @@ _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
 }
 _DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service"}
+ZSTD_LEVELS = (1, 22)  # zstd's own range; the library refuses anything above 22 only once a backup starts
+ZSTD_MAX_THREADS = 256  # zstd caps its workers there (ZSTDMT_NBWORKERS_MAX); more is surely a typo
+PORTS = (1, 65535)
+# [backup] key -> (Settings attribute, lowest, highest or None, what the range means)
+_BACKUP_NUMBERS: dict[str, tuple[str, int, int | None, str]] = {
+    "compression_level": ("compression_level", *ZSTD_LEVELS, " (zstd's range)"),
+    "threads": ("compression_threads", 0, ZSTD_MAX_THREADS, " (0: one per core)"),
+    "min_free_bytes": ("min_free_bytes", 0, None, ""),
+}
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,13 +103,34 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mappin
     settings = Settings()
     if path_text:
         path = Path(path_text)
-        try:
+        with _in_file(path):
             settings = _apply_file(settings, path, _read_toml(path), env)
-        except ConfigError as exc:
-            if exc.message.startswith("config file"):
-                raise
-            raise ConfigError(f"config file {path}: {exc.message}") from None
-    return _apply_env(settings, env)
+    settings = _apply_env(settings, env)
+    with _in_file(settings.config_file):
+        _check_passwords(settings.databases, env)
+    return settings
+
+
+@contextlib.contextmanager
+def _in_file(path: Path | None) -> Iterator[None]:
+    """Prefix a ConfigError with the file it comes from, so the operator knows where to look."""
+    try:
+        yield
+    except ConfigError as exc:
+        if path is None or exc.message.startswith("config file"):
+            raise
+        raise ConfigError(f"config file {path}: {exc.message}") from None
+
+
+def _check_passwords(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) -> None:
+    """A password_env naming an unset variable would fail later as "authentication failed": say so now.
+
+    Checked after the environment is merged, so BACKUP_DB_PASSWORD still overrides the file.
+    """
+    for index, db in enumerate(dbs):
+        if db.password_env is not None and db.password is None:
+            state = "is empty" if db.password_env in env else "is not set"
+            raise ConfigError(f"databases[{index}].password_env: {db.password_env} {state}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -129,6 +161,16 @@ def _non_negative(value: Any, where: str) -> int:
     return number
 
 
+def _in_range(value: Any, where: str, low: int, high: int | None, meaning: str = "") -> int:
+    """A whole number within bounds, so a typo fails at load rather than deep inside a backup."""
+    number = int(_expect(value, int, where))
+    if high is None and number < low:
+        raise ConfigError(f"{where} must be at least {low}, got {number}{meaning}")
+    if high is not None and not low <= number <= high:
+        raise ConfigError(f"{where} must be between {low} and {high}, got {number}{meaning}")
+    return number
+
+
 def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mapping[str, str]) -> Settings:
     unknown = set(data) - _TOP_KEYS
     if unknown:
@@ -154,13 +196,12 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
         **{k: _non_negative(v, f"retention.{k}") for k, v in retention.items()}
     )
     backup = _expect(data.get("backup", {}), dict, "[backup]")
-    for key, attr in (("compression_level", "compression_level"), ("threads", "compression_threads"),
-                      ("min_free_bytes", "min_free_bytes")):
-        if key in backup:
-            changes[attr] = _non_negative(backup[key], f"backup.{key}")
-    bad = set(backup) - {"compression_level", "threads", "min_free_bytes"}
+    bad = set(backup) - set(_BACKUP_NUMBERS)
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [backup]: {', '.join(sorted(bad))}")
+    for key, (attr, low, high, meaning) in _BACKUP_NUMBERS.items():
+        if key in backup:
+            changes[attr] = _in_range(backup[key], f"backup.{key}", low, high, meaning)
     restore = _expect(data.get("restore", {}), dict, "[restore]")
     if "jobs" in restore:
         changes["restore_jobs"] = max(1, _non_negative(restore["jobs"], "restore.jobs"))
@@ -184,18 +225,19 @@ def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> Datab
     if "name" not in entry:
         raise ConfigError(f"{where}: 'name' is required")
     password = entry.get("password")
-    if "password_env" in entry:
-        var = _expect(entry["password_env"], str, f"{where}.password_env")
-        password = env.get(var)
+    var = _expect(entry["password_env"], str, f"{where}.password_env") if "password_env" in entry else None
+    if var is not None:
+        password = env.get(var) or None  # unset or empty: _check_passwords says so once the env is merged
     port = entry.get("port")
     return DatabaseConfig(
         name=_expect(entry["name"], str, f"{where}.name"),
         dbname=_expect(entry["dbname"], str, f"{where}.dbname") if "dbname" in entry else None,
         host=_expect(entry["host"], str, f"{where}.host") if "host" in entry else None,
-        port=_expect(port, int, f"{where}.port") if port is not None else None,
+        port=_in_range(port, f"{where}.port", *PORTS) if port is not None else None,
         user=_expect(entry["user"], str, f"{where}.user") if "user" in entry else None,
         password=_expect(password, str, f"{where}.password") if password is not None else None,
         service=_expect(entry["service"], str, f"{where}.service") if "service" in entry else None,
+        password_env=var,
     )
 
 
@@ -237,7 +279,7 @@ def _env_databases(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) -> t
             overrides[attr] = env[var]
     port = _env_int(env, "BACKUP_DB_PORT")
     if port is not None:
-        overrides["port"] = port
+        overrides["port"] = _in_range(port, "BACKUP_DB_PORT", *PORTS)
     name = env.get("BACKUP_DB_NAME") or None
     if name is None and not overrides:
         if not dbs and env.get("PGDATABASE"):

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from backup_tui.engine import legacy
-from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.errors import BackupToolError, ConfigError
 from backup_tui.engine.models import BackupRecord, Verification, manifest_checksum, utc_iso
 from backup_tui.engine.repository.files import atomic_write, read_history
 
@@ -40,6 +40,36 @@ def safe_name(name: str) -> str:
 
 def sidecar_text(sha256: str, file_name: str) -> str:
     return f"{sha256}  {file_name}\n"
+
+
+def check_repository(root: Path) -> None:
+    """A repository path blocked by a file is a configuration mistake (exit 2), not an empty catalog.
+
+    A path that does not exist yet passes: backup creates it.
+    """
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        if probe.is_symlink():  # an unmounted share's mount point behind a link, say
+            raise ConfigError(f"repository {root} cannot be created: {probe} links to {os.readlink(probe)}, "
+                              "which does not exist")
+        probe = probe.parent
+    if probe.is_dir():
+        return
+    if probe == root:
+        raise ConfigError(f"repository {root} is not a directory")
+    raise ConfigError(f"repository {root} cannot be created: {probe} is not a directory")
+
+
+def ensure_repository(root: Path) -> None:
+    """Create the repository folder, turning the OS's errors into one line that names the path."""
+    check_repository(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file appeared since the check
+        check_repository(root)
+        raise
+    except PermissionError:
+        raise ConfigError(f"repository {root} cannot be created: permission denied") from None
 
 
 class LocalRepository:
@@ -81,9 +111,16 @@ class LocalRepository:
 
     # -- reading -----------------------------------------------------------
 
+    def check_layout(self) -> None:
+        """Files where our folders belong would otherwise surface as an OS error deep in a listing."""
+        check_repository(self.root)
+        if self.backups_dir.exists() and not self.backups_dir.is_dir():
+            raise ConfigError(f"repository {self.root}: {self.backups_dir} is not a directory")
+
     def list(self) -> list[BackupRecord]:
         """Every backup folder, read with one directory scan per database (thousands load in a blink)."""
         records: list[BackupRecord] = []
+        self.check_layout()
         for db_dir in _subfolders(str(self.backups_dir)):
             for folder in _subfolders(db_dir.path):
                 records.append(self._read_folder(db_dir.name, Path(folder.path)))

@@ -1,0 +1,92 @@
+"""Setups that used to pass loading and die mid-run: each is now one line on stderr, exit 2, at once;
+and the dry run tells what the real run would refuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from backup_tui.engine.locks import database_lock
+from backup_tui.engine.space import free_bytes
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line, tree
+
+
+@pytest.fixture(scope="module")
+def ws(make_workspace: WorkspaceFactory) -> Workspace:
+    return make_workspace("bad-setup")
+
+
+@pytest.mark.parametrize("command", [["backup"], ["backup", "--dry-run"], ["config", "check"]])
+def test_compression_level_out_of_range_is_refused_before_anything_runs(ws: Workspace, command: list[str]) -> None:
+    config = ws.write("level.toml", "[backup]\ncompression_level = 99\n")
+    before = tree(ws.repo)
+    result = ws.run("--config", str(config), *command)
+    assert result.returncode == 2
+    assert one_error_line(result) == (f"error: config file {config}: backup.compression_level must be between 1 and "
+                                      "22, got 99 (zstd's range)")
+    assert result.stdout == ""
+    assert tree(ws.repo) == before
+
+
+def test_password_env_naming_an_unset_variable(ws: Workspace) -> None:
+    config = ws.write("password-env.toml",
+                      f'[[databases]]\nname = "{ws.database}"\npassword_env = "APP_DB_PASSWORD"\n')
+    unset: dict[str, str | None] = {"BACKUP_DB_PASSWORD": None, "APP_DB_PASSWORD": None}
+    for command in (["backup"], ["config", "check"]):
+        result = ws.run("--config", str(config), *command, env=unset)
+        assert result.returncode == 2, result.stderr  # was: "authentication failed" once connecting
+        assert one_error_line(result) == f"error: config file {config}: databases[0].password_env: APP_DB_PASSWORD " \
+                                         "is not set"
+    assert ws.ok("--config", str(config), "config", "check",
+                 env={"BACKUP_DB_PASSWORD": None, "APP_DB_PASSWORD": ws.password}).returncode == 0
+
+
+@pytest.mark.parametrize("command", [["backup"], ["backup", "--dry-run"]])
+def test_backup_dir_pointing_at_a_file(ws: Workspace, command: list[str]) -> None:
+    blocker = ws.write("not-a-folder", "some file\n")
+    result = ws.run(*command, env={"BACKUP_DIR": str(blocker)})
+    assert result.returncode == 2
+    assert one_error_line(result) == f"error: repository {blocker} is not a directory"
+    assert blocker.read_text() == "some file\n"
+
+    below = blocker / "repo"
+    result = ws.run(*command, env={"BACKUP_DIR": str(below)})
+    assert result.returncode == 2
+    assert one_error_line(result) == f"error: repository {below} cannot be created: {blocker} is not a directory"
+
+
+def _refusal_without_free_figure(text: str) -> str:
+    return text.removeprefix("error: ").rsplit(",", 1)[0]
+
+
+def test_dry_run_says_the_real_run_would_refuse_for_space(ws: Workspace) -> None:
+    config = ws.write("tight.toml", f"[backup]\nmin_free_bytes = {free_bytes(ws.root) * 4}\n")
+    plan = ws.json("--config", str(config), "backup", "--dry-run")
+    assert plan["space_ok"] is False
+    assert "not enough space" in plan["space_refusal"] and "kept free" in plan["space_refusal"]
+    said = ws.ok("--config", str(config), "backup", "--dry-run").stdout
+    assert "would refuse: not enough space" in said  # the human plan says it too
+    refused = ws.run("--config", str(config), "backup")
+    assert refused.returncode == 1
+    assert _refusal_without_free_figure(one_error_line(refused)) == _refusal_without_free_figure(plan["space_refusal"])
+
+    roomy = ws.json("backup", "--dry-run")
+    assert (roomy["space_ok"], roomy["space_refusal"]) == (True, None)
+
+
+def test_dry_run_does_not_offer_to_clean_a_running_backups_folder(ws: Workspace) -> None:
+    running = ws.repo / "backups" / ws.database / f"{ws.database}-20250101T000000Z"
+    running.mkdir(parents=True)
+    (running / f"{running.name}.dump.zst").write_bytes(b"a dump being written")
+    try:
+        with database_lock(ws.repo, ws.database, "backup"):  # as the running backup holds it
+            plan = ws.json("backup", "--dry-run")
+            text = ws.ok("backup", "--dry-run").stdout
+        assert plan["locked_by_other_run"] is True
+        assert plan["incomplete_to_clean"] == []
+        assert running.name not in text and "would clean" not in text
+        assert running.is_dir()
+        assert ws.json("backup", "--dry-run")["incomplete_to_clean"] == [running.name]  # lock gone: a leftover
+    finally:
+        for path in sorted(running.iterdir()):
+            path.unlink()
+        running.rmdir()
