@@ -31,6 +31,7 @@ from backup_tui.engine.errors import (
     ConfirmationRequired,
 )
 from backup_tui.engine.prune import run_prune
+from backup_tui.engine.repository.local import check_repository
 from backup_tui.engine.restore import plan_restore, run_restore
 from backup_tui.engine.space import free_bytes, human_bytes
 from backup_tui.engine.verify import render_report, verify_many
@@ -127,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(stopping, _stop)
     try:
         settings = load_settings(args.config)
+        if args.command != "config":  # config check names it among its other findings
+            check_repository(settings.repository)  # a file in the way: exit 2 before anything writes there
         if args.command not in CREATES_REPOSITORY and not settings.repository.is_dir():
             raise UsageError(f"repository {settings.repository} does not exist (check BACKUP_DIR or 'repository' "
                              "in the config)")
@@ -203,6 +206,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
                          always=True)
                 out.line(f"  expected size: {human_bytes(plan.expected_bytes)} ({plan.estimate_basis}); "
                          f"free: {human_bytes(plan.free_bytes)}", always=True)
+                if not plan.space_ok:
+                    out.line(f"  would refuse: {plan.space_refusal}", always=True)
                 if plan.incomplete_to_clean:
                     out.line(f"  would clean incomplete: {', '.join(plan.incomplete_to_clean)}", always=True)
                 if plan.locked_by_other_run:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.headless.conftest import Workspace, one_error_line
+import pytest
+
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
+
+
+@pytest.fixture(scope="module")
+def own(make_workspace: WorkspaceFactory) -> Workspace:
+    """For tests that add backups: the shared workspace's count is other modules' business."""
+    return make_workspace("mistakes")
 
 
 def test_config_check_names_a_missing_repository_and_does_not_create_it(backed_up: tuple[Workspace, str]) -> None:
@@ -39,13 +47,13 @@ def test_a_mistyped_database_fails_list_verify_and_prune(backed_up: tuple[Worksp
 
 def test_a_database_no_longer_configured_still_lists_by_name(backed_up: tuple[Workspace, str]) -> None:
     ws, _ = backed_up
-    others = {"BACKUP_DB_NAME": "somethingelse"}
+    others: dict[str, str | None] = {"BACKUP_DB_NAME": "somethingelse"}
     result = ws.run("list", "--database", ws.database, "--json", env=others)
     assert result.returncode == 0 and ws.database in result.stdout
 
 
-def test_a_reader_that_stops_early_is_not_an_error(backed_up: tuple[Workspace, str]) -> None:
-    ws, _ = backed_up
+def test_a_reader_that_stops_early_is_not_an_error(own: Workspace) -> None:
+    ws = own
     for _ in range(3):
         ws.backup()
     pipeline = subprocess.run(f"{sys.executable} -m headless list --json | head -c 10", shell=True, env=ws.env,
