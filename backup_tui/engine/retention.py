@@ -68,8 +68,8 @@ def _plan_database(
         if record.is_valid and record.created > now:
             why.append("dated in the future (clock skew?)")
         if record.status == "damaged":
-            decisions.append(PruneDecision(record, True, ("damaged: manifest missing or unreadable; "
-                                                          "kept for an operator to inspect",)))
+            decisions.append(PruneDecision(record, True, (f"damaged ({record.reason}): kept for an operator "
+                                                          "to inspect",)))
         elif record.status == "incomplete":
             if running:
                 decisions.append(PruneDecision(record, True, ("incomplete: a run holding the lock may be "

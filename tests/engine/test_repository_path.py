@@ -71,3 +71,12 @@ def test_unwritable_parent(tmp_path: Path) -> None:
             ensure_repository(parent / "repo")
     finally:
         parent.chmod(0o700)
+
+
+def test_a_folder_without_manifest_is_dated_by_its_id_not_its_mtime(tmp_path: Path) -> None:
+    """Deleting a damaged manifest touches the folder: it must not jump to the top as the newest backup."""
+    folder = tmp_path / "repo" / "backups" / "app" / "app-20250102T030405Z-1"
+    folder.mkdir(parents=True)
+    (folder / "app-20250102T030405Z-1.dump.zst.sha256").write_text("00  x\n")
+    (record,) = Catalog.from_settings(Settings(repository=tmp_path / "repo")).list()
+    assert record.status == "damaged" and record.created_at == "2025-01-02T03:04:05Z"

@@ -90,9 +90,11 @@ def test_pinned_and_newest_valid_are_never_deleted() -> None:
 def test_incomplete_is_spared_while_a_run_holds_the_lock_and_damaged_is_kept() -> None:
     base = datetime(2026, 1, 1, tzinfo=UTC)
     running = replace(make(base), status="incomplete")
-    damaged = replace(make(base - timedelta(days=400)), status="damaged")
+    damaged = replace(make(base - timedelta(days=400)), status="damaged",
+                      reason="manifest altered: its checksum does not match")
     decisions = plan_retention([running, damaged], RetentionConfig(), now=base, in_progress=lambda db: True)
     assert all(d.keep for d in decisions)
+    assert decisions[-1].reasons[0].startswith("damaged (manifest altered")  # what is wrong, not a guess
 
 
 def test_databases_are_independent() -> None:

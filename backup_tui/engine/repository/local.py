@@ -205,6 +205,17 @@ def _subfolders(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
+ID_STAMP = re.compile(r"-(\d{8}T\d{6}Z)(?:-\d+)?$")
+
+
+def _started(backup_id: str, folder: Path) -> datetime:
+    """When the run began: the id says so to the second (the folder's mtime moves when files in it change)."""
+    match = ID_STAMP.search(backup_id)
+    if match:
+        return datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return datetime.fromtimestamp(folder.stat().st_mtime, UTC) if folder.exists() else datetime.now(UTC)
+
+
 def incomplete_record(
     backup_id: str, database: str, folder: Path, history: tuple[Verification, ...], problem: str
 ) -> BackupRecord:
@@ -217,9 +228,9 @@ def incomplete_record(
     data = next((p for p in files if p.name.endswith(DATA_SUFFIX)), None)
     finished = any(p.name.endswith(".sha256") or p.name == MANIFEST for p in files)
     size = data.stat().st_size if data else 0
-    mtime = datetime.fromtimestamp(folder.stat().st_mtime, UTC) if folder.exists() else datetime.now(UTC)
     return BackupRecord(
-        id=backup_id, database=database, created_at=utc_iso(mtime), finished_at="", duration_s=0.0,
+        id=backup_id, database=database, created_at=utc_iso(_started(backup_id, folder)), finished_at="",
+        duration_s=0.0,
         format="custom", compression="zstd", raw_bytes=0, stored_bytes=size, sha256="",
         file_name=data.name if data else f"{backup_id}{DATA_SUFFIX}", status="damaged" if finished else "incomplete",
         path=str(folder / (data.name if data else f"{backup_id}{DATA_SUFFIX}")), reason=problem,
