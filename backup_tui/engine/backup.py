@@ -259,14 +259,16 @@ def _dump(
         assert proc.stdout is not None
         stdout_fd = proc.stdout.fileno()
         widen_pipe(stdout_fd)
-        stats = compress_to_file(
-            lambda n: os.read(stdout_fd, n),
-            folder / file_name,
-            level=settings.compression_level,
-            threads=settings.compression_threads or os.cpu_count() or 1,
-            cancel=cancel,
-            on_bytes=lambda done: reporter(BytesProgress("dump", done, expected_raw)),
-        )
+        with cancel.hook(lambda: pg.signal_group(proc)):  # a dump stuck behind a lock sends nothing to check on
+            stats = compress_to_file(
+                lambda n: os.read(stdout_fd, n),
+                folder / file_name,
+                level=settings.compression_level,
+                threads=settings.compression_threads or os.cpu_count() or 1,
+                cancel=cancel,
+                on_bytes=lambda done: reporter(BytesProgress("dump", done, expected_raw)),
+            )
+        cancel.raise_if_cancelled()  # ended by the hook: cancelled, not "pg_dump failed"
         stderr = proc.stderr.read() if proc.stderr else b""
         if proc.wait() != 0:
             raise BackupToolError(f"pg_dump failed: {pg.stderr_summary(stderr)}")

@@ -53,11 +53,16 @@ def conn_kwargs(db: DatabaseConfig, dbname: str | None = None) -> dict[str, Any]
 OWN_GROUP = 0
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a child started with ``OWN_GROUP`` and whatever it forked (pg_restore -j's workers)."""
+def signal_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a child started with ``OWN_GROUP`` and whatever it forked (pg_restore -j's workers); from any thread."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop such a child and reap it."""
+    signal_group(proc)
     proc.wait()
 
 

@@ -7,6 +7,8 @@ posts Textual messages from worker threads; headless writes lines or JSON.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,13 +57,39 @@ def null_reporter(event: ProgressEvent) -> None:
 
 
 class CancelToken:
-    """Set from any thread; long-running engine loops check it between chunks."""
+    """Set from any thread; long-running engine loops check it between chunks.
+
+    A loop blocked in a read never gets to its next check (pg_dump waiting on a lock sends nothing):
+    ``hook`` registers what unblocks it, run at once by ``cancel``.
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[], object]] = []
 
     def cancel(self) -> None:
-        self._event.set()
+        with self._lock:
+            self._event.set()
+            hooks = list(self._hooks)
+        for action in hooks:
+            action()
+
+    @contextmanager
+    def hook(self, action: Callable[[], object]) -> Iterator[None]:
+        """While inside, ``action`` runs as soon as the token is cancelled (at once if it already is)."""
+        with self._lock:
+            fired = self._event.is_set()
+            if not fired:
+                self._hooks.append(action)
+        if fired:
+            action()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if action in self._hooks:
+                    self._hooks.remove(action)
 
     @property
     def cancelled(self) -> bool:

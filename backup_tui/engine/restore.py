@@ -130,24 +130,29 @@ def _stream_into(
                                 process_group=pg.OWN_GROUP)
         assert proc.stdin is not None
         stdin = proc.stdin
+        stats: StreamStats | None = None
         try:
-            stats = decode_file(source, compression, cancel=cancel, sink=lambda raw: _write(stdin, raw),
-                                on_bytes=progress, hash_raw=False)
-            stdin.close()
-        except _ReaderGone:  # it stopped reading: its own error says why
-            proc.wait()
-            errors.seek(0)
-            raise BackupToolError(f"{Path(argv[0]).name} failed: {pg.stderr_summary(errors.read())}") from None
+            # Until it exits: a load stuck behind a lock reads nothing, and index builds after the data
+            # can take long; a cancel stops it at once in both.
+            with cancel.hook(lambda: pg.signal_group(proc)):
+                try:
+                    stats = decode_file(source, compression, cancel=cancel, sink=lambda raw: _write(stdin, raw),
+                                        on_bytes=progress, hash_raw=False)
+                except _ReaderGone:
+                    pass  # it stopped reading: its exit code and its own error say why, below
+                finally:
+                    with contextlib.suppress(BrokenPipeError):
+                        stdin.close()
+                rc = proc.wait()
+            cancel.raise_if_cancelled()  # stopped by the hook: cancelled, not failed
         except BaseException:
             pg.kill_group(proc)
             raise
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                stdin.close()
-        rc = proc.wait()
         errors.seek(0)
         if rc != 0:
             raise BackupToolError(f"{Path(argv[0]).name} failed: {pg.stderr_summary(errors.read())}")
+        if stats is None:
+            raise BackupToolError(f"{Path(argv[0]).name} exited before the end of the dump without an error")
     return stats
 
 

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from backup_tui.engine.errors import EXIT_USAGE, BackupToolError
 
@@ -32,8 +33,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupToolError as exc:
         print(f"backup-tui: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    BackupApp(settings).run()
+    run_until_stopped(BackupApp(settings))
     return 0
+
+
+def run_until_stopped(app: Any) -> None:
+    """Run the app; a closed SSH session (SIGHUP) or a kill (SIGTERM) leaves it as quitting does.
+
+    Leaving cancels every running job, whose thread then stops its pg_dump / pg_restore (they run in a
+    process group of their own, out of reach of the terminal's hang-up) and drops what it was loading.
+    """
+
+    def leave(signum: int, _frame: object) -> None:
+        app.exit(return_code=128 + signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        app.run()
+    except (KeyboardInterrupt, OSError):  # OSError: the terminal went away with the SSH session
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_demo(app_class: type) -> int:
@@ -52,19 +73,9 @@ def run_demo(app_class: type) -> int:
         print("backup-tui --demo: interrupted; cleaned up", file=sys.stderr)
         return 130
     app = app_class(demo.settings, subtitle="demo: throwaway cluster, removed on exit")
-
-    def leave(signum: int, _frame: object) -> None:
-        """A closed SSH session (SIGHUP) or a kill (SIGTERM) must not leave a cluster running."""
-        app.exit(return_code=128 + signum)
-
-    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        app.run()
-    except (KeyboardInterrupt, OSError):  # OSError: the terminal went away with the SSH session
-        pass
+        run_until_stopped(app)  # a hang-up must not leave a cluster running either
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         say("removing the cluster and the repository…")
         demo.cleanup()
     return 0

@@ -6,13 +6,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psycopg
 
 from backup_tui.engine.backup import run_backup
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
+from backup_tui.engine.errors import Cancelled
 from backup_tui.engine.locks import database_lock
+from backup_tui.engine.progress import CancelToken
 from backup_tui.engine.restore import run_restore
 from backup_tui.engine.sandbox import Sandbox
 from tests.conftest import run_cli
@@ -92,3 +97,39 @@ def test_backup_under_concurrent_writes_restores_consistent(
     assert int(transactions) > 0, "the load did not run during the backup"
     assert accounts == tellers == branches == history
     assert record.row_counts["public.pgbench_history"] == transactions
+
+
+def test_cancel_stops_a_backup_stuck_behind_a_lock_at_once(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str
+) -> None:
+    """pg_dump waiting for a lock sends nothing, so no chunk loop would ever see the cancel."""
+    blocker = psycopg.connect(pg_sandbox.conninfo(pagila_db))
+    blocker.execute("LOCK TABLE actor IN ACCESS EXCLUSIVE MODE")  # held: the transaction stays open
+    cancel = CancelToken()
+    outcome: list[BaseException | None] = []
+
+    def backup() -> None:
+        try:
+            run_backup(settings, settings.databases[0], cancel=cancel)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=backup)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and pg_sandbox.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'LOCK TABLE %'") == "0":  # pg_dump locks every table it dumps first
+            time.sleep(0.05)
+        cancelled_at = time.monotonic()
+        cancel.cancel()
+        worker.join(timeout=20)
+        assert not worker.is_alive(), "the backup did not stop while pg_dump waited for the lock"
+        assert time.monotonic() - cancelled_at < 10
+    finally:
+        blocker.close()
+        worker.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], Cancelled)
+    assert [r for r in Catalog.from_settings(settings).list() if r.status == "valid"] == []
