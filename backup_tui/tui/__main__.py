@@ -33,11 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupToolError as exc:
         print(f"backup-tui: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    run_until_stopped(BackupApp(settings))
-    return 0
+    return run_until_stopped(BackupApp(settings))
 
 
-def run_until_stopped(app: Any) -> None:
+def run_until_stopped(app: Any) -> int:
     """Run the app; a closed SSH session (SIGHUP) or a kill (SIGTERM) leaves it as quitting does.
 
     Leaving cancels every running job, whose thread then stops its pg_dump / pg_restore (they run in a
@@ -55,6 +54,7 @@ def run_until_stopped(app: Any) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return int(app.return_code or 0)
 
 
 def run_demo(app_class: type) -> int:
@@ -74,11 +74,10 @@ def run_demo(app_class: type) -> int:
         return 130
     app = app_class(demo.settings, subtitle="demo: throwaway cluster, removed on exit")
     try:
-        run_until_stopped(app)  # a hang-up must not leave a cluster running either
+        return run_until_stopped(app)  # a hang-up must not leave a cluster running either
     finally:
         say("removing the cluster and the repository…")
         demo.cleanup()
-    return 0
 
 
 if __name__ == "__main__":
