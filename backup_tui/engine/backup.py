@@ -29,7 +29,7 @@ from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.errors import BackupToolError, SpaceError
 from backup_tui.engine.locks import database_lock, is_locked
 from backup_tui.engine.models import BackupRecord, utc_iso
-from backup_tui.engine.pipeline import CHUNK, compress_to_file
+from backup_tui.engine.pipeline import CHUNK, compress_to_file, pipe_reader
 from backup_tui.engine.progress import (
     BytesProgress,
     CancelToken,
@@ -261,7 +261,7 @@ def _dump(
         widen_pipe(stdout_fd)
         with cancel.hook(lambda: pg.signal_group(proc)):  # a dump stuck behind a lock sends nothing to check on
             stats = compress_to_file(
-                lambda n: os.read(stdout_fd, n),
+                pipe_reader(stdout_fd, cancel),
                 folder / file_name,
                 level=settings.compression_level,
                 threads=settings.compression_threads or os.cpu_count() or 1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import select
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import BinaryIO, Protocol
 import zstandard
 
 from backup_tui.engine.errors import VerificationError
-from backup_tui.engine.progress import CancelToken
+from backup_tui.engine.progress import SIGNAL_CHECK_S, CancelToken
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
 WRITEBACK_EVERY = 32 << 20  # start writing the file to disk every 32 MiB, as PostgreSQL's *_flush_after
@@ -35,6 +36,21 @@ class StreamStats:
 
 class Decoder(Protocol):
     def decompress(self, data: bytes) -> bytes: ...
+
+
+def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
+    """``os.read`` of a pipe that wakes up while it is quiet (pg_dump waiting on a lock sends nothing).
+
+    Waking lets the calling thread act on a cancel, or on a signal the kernel handed to one of the
+    compressor's threads instead of this one, within ``SIGNAL_CHECK_S``.
+    """
+
+    def read(n: int) -> bytes:
+        while not select.select([fd], [], [], SIGNAL_CHECK_S)[0]:
+            cancel.raise_if_cancelled()
+        return os.read(fd, n)
+
+    return read
 
 
 def compress_to_file(

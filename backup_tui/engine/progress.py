@@ -56,6 +56,12 @@ def null_reporter(event: ProgressEvent) -> None:
     """A reporter that drops everything."""
 
 
+# The longest a thread that waits on others naps before looking again: how soon a Ctrl+C or a SIGTERM
+# is acted upon when the kernel hands it to some other thread (Python runs handlers in the main thread
+# only, and only once it runs again).
+SIGNAL_CHECK_S = 0.25
+
+
 class CancelToken:
     """Set from any thread; long-running engine loops check it between chunks.
 

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from backup_tui.engine import legacy, pg
@@ -23,7 +23,15 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.errors import BackupToolError, Cancelled
 from backup_tui.engine.models import BackupRecord, Verification, VerifyLevel, utc_iso
 from backup_tui.engine.pipeline import StreamStats, decode_file, sha256_file
-from backup_tui.engine.progress import BytesProgress, CancelToken, Reporter, StepFinished, StepStarted, null_reporter
+from backup_tui.engine.progress import (
+    SIGNAL_CHECK_S,
+    BytesProgress,
+    CancelToken,
+    Reporter,
+    StepFinished,
+    StepStarted,
+    null_reporter,
+)
 from backup_tui.engine.restore import compare_counts, connection_for, count_rows_in, record_history, restore_into
 
 PLAIN_DUMP_END = b"PostgreSQL database dump complete"
@@ -255,8 +263,13 @@ def verify_many(
                                      catalog=catalog)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="verify") as pool:
+        futures = [pool.submit(one, record) for record in records]
         try:
-            return list(pool.map(one, records))
+            # Wait in short naps: a signal the kernel hands to a worker thread interrupts no wait of ours,
+            # and Python runs its handler in this thread only once this thread runs again.
+            while wait(futures, timeout=SIGNAL_CHECK_S).not_done:
+                pass
+            return [future.result() for future in futures]
         except BaseException:
             # Ctrl+C or SIGTERM reaches the main thread only: the workers stop at their next chunk, drop
             # their scratch databases and record nothing (an interrupted check is not a failed backup).
