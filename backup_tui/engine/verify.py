@@ -101,6 +101,11 @@ class _ArchiveLister:
             except BrokenPipeError:
                 self._open = False
 
+    def stop(self) -> None:
+        """For a cancel: feeding a listing that stopped reading would block the verify for good."""
+        if self._proc is not None:
+            pg.signal_group(self._proc)
+
     def finish(self) -> tuple[int, str] | None:
         """(exit code, output), or None when the backup is not a custom archive."""
         try:
@@ -140,8 +145,10 @@ def quick_checks(
     on_bytes: Callable[[int], None] = lambda done: reporter(BytesProgress("verify", done, size))  # noqa: E731
     stats: StreamStats | None = None
     try:
-        stats = decode_file(path, record.compression, cancel=cancel, sink=sink, on_bytes=on_bytes,
-                            hash_raw=bool(record.raw_sha256))  # older manifests carry one
+        with cancel.hook(lister.stop):
+            stats = decode_file(path, record.compression, cancel=cancel, sink=sink, on_bytes=on_bytes,
+                                hash_raw=bool(record.raw_sha256))  # older manifests carry one
+        cancel.raise_if_cancelled()  # the listing was stopped: its failure is ours, not the backup's
     except Cancelled:
         raise
     except BackupToolError as exc:

@@ -44,15 +44,27 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def stop_mid_restore(ws: Workspace, args: list[str], signum: int) -> subprocess.CompletedProcess[str]:
+def _cmdline_has(pid: int, flag: bytes) -> bool:
+    """Told apart by a flag: a cmdline may read empty for a moment while the child execs."""
+    try:
+        return flag in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+LOADING = b"--exit-on-error"  # the pg_restore that loads a database
+LISTING = b"--list"  # verify's quick check reading the archive's table of contents
+
+
+def stop_mid_restore(ws: Workspace, args: list[str], signum: int,
+                     which: bytes = LOADING) -> subprocess.CompletedProcess[str]:
     """Run backup-headless, freeze its pg_restore once started, send ``signum`` to the run, then thaw."""
     proc = subprocess.Popen([sys.executable, "-m", "headless", *args], env=ws.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     frozen = None
     while frozen is None and time.monotonic() < deadline and proc.poll() is None:
-        frozen = next((c for c in _children(proc.pid) if Path(f"/proc/{c}/comm").read_text().strip() == "pg_restore"
-                       and Path(f"/proc/{c}/cmdline").read_bytes().find(b"--list") < 0), None)
+        frozen = next((c for c in _children(proc.pid) if _cmdline_has(c, which)), None)
         time.sleep(0.005)
     assert frozen is not None, "pg_restore never started"
     os.kill(frozen, signal.SIGSTOP)
@@ -88,6 +100,14 @@ def test_a_stopped_full_verify_drops_its_database_and_records_nothing(
     assert scratch_databases(ws) == []
     assert history(ws, backup_id) == before  # interrupted is not failed: no verdict at all
     assert ws.run("verify", backup_id, "--quick").returncode == 0  # and the backup is still fine
+
+
+def test_a_verify_stuck_feeding_its_archive_listing_still_stops(ws: Workspace, backup_id: str) -> None:
+    before = history(ws, backup_id)
+    result = stop_mid_restore(ws, ["verify", backup_id], signal.SIGTERM, which=LISTING)
+    assert result.returncode == 143, result.stderr
+    assert result.stderr.strip().splitlines() == ["error: stopped by SIGTERM"]
+    assert history(ws, backup_id) == before
 
 
 def test_sigterm_during_replace_keeps_the_original_and_leaves_no_temporary_database(
