@@ -21,6 +21,7 @@ from backup_tui.engine.progress import CancelToken
 from backup_tui.engine.restore import run_restore
 from backup_tui.engine.sandbox import Sandbox
 from tests.conftest import run_cli
+from tests.processes import wait_for_child
 
 
 def test_second_backup_exits_3_naming_the_holder(settings: Settings, cli_env: dict[str, str]) -> None:
@@ -36,11 +37,6 @@ def test_second_backup_exits_3_naming_the_holder(settings: Settings, cli_env: di
     assert run_cli(["backup"], cli_env).returncode == 0  # released: the next run goes ahead
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
 def test_sigkill_mid_dump_leaves_nothing_valid_and_next_run_succeeds(
     settings: Settings, pg_sandbox: Sandbox, pagila_db: str, cli_env: dict[str, str]
 ) -> None:
@@ -49,13 +45,7 @@ def test_sigkill_mid_dump_leaves_nothing_valid_and_next_run_succeeds(
                     "FROM generate_series(1, 300000) g", pagila_db)
     proc = subprocess.Popen([sys.executable, "-m", "headless", "backup"], env=cli_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    pg_dump = None
-    while pg_dump is None and time.monotonic() < deadline:
-        pg_dump = next((c for c in _children(proc.pid)
-                        if Path(f"/proc/{c}/comm").read_text().strip() == "pg_dump"), None)
-        time.sleep(0.005)
-    assert pg_dump is not None, "pg_dump never started"
+    pg_dump = wait_for_child(proc.pid, "pg_dump")
     os.kill(pg_dump, signal.SIGSTOP)  # freeze the dump mid-way, then kill the backup run itself
     proc.send_signal(signal.SIGKILL)
     proc.wait()

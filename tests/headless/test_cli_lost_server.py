@@ -8,27 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.headless.conftest import Workspace, WorkspaceFactory, assert_clean_output, one_error_line
+from tests.processes import wait_for_child
 
 COUNTS_DONE = ("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND state = 'idle in transaction' "
                "AND query LIKE 'SELECT count(*) FROM \"%'")
-
-
-def _child_named(pid: int, name: str, timeout: float = 30) -> int:
-    """The pid of ``pid``'s child called ``name``, polled closely so we catch it early in its work."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        for child in (int(c) for c in (children.read_text().split() if children.exists() else [])):
-            if Path(f"/proc/{child}/comm").read_text().strip() == name:
-                return child
-        time.sleep(0.005)
-    raise AssertionError(f"{name} never started")
 
 
 def _wait_until(ws: Workspace, query: str, timeout: float = 30) -> None:
@@ -58,7 +46,7 @@ def test_sessions_terminated_mid_dump_is_one_line_and_exit_1(make_workspace: Wor
             "FROM generate_series(1, 300000) g")  # enough that pg_dump is still busy when we freeze it
     proc = subprocess.Popen([sys.executable, "-m", "headless", "backup"], env=ws.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pg_dump = _child_named(proc.pid, "pg_dump")
+    pg_dump = wait_for_child(proc.pid, "pg_dump")
     os.kill(pg_dump, signal.SIGSTOP)
     try:
         # Our own connection has counted every table and sits idle in its snapshot: dropping it now is

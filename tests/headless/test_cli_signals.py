@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.headless.conftest import Workspace, WorkspaceFactory
+from tests.processes import children
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +32,6 @@ def ws(make_workspace: WorkspaceFactory) -> Workspace:
 @pytest.fixture(scope="module")
 def backup_id(ws: Workspace) -> str:
     return str(ws.backup()["id"])
-
-
-def _children(pid: int) -> list[int]:
-    """Of every thread: verify starts pg_restore from a worker thread."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:  # the thread ended meanwhile
-            continue
-    return found
 
 
 def _cmdline_has(pid: int, flag: bytes) -> bool:
@@ -64,7 +54,7 @@ def stop_mid_restore(ws: Workspace, args: list[str], signum: int,
     deadline = time.monotonic() + 60
     frozen = None
     while frozen is None and time.monotonic() < deadline and proc.poll() is None:
-        frozen = next((c for c in _children(proc.pid) if _cmdline_has(c, which)), None)
+        frozen = next((c for c in children(proc.pid) if _cmdline_has(c, which)), None)
         time.sleep(0.005)
     assert frozen is not None, "pg_restore never started"
     os.kill(frozen, signal.SIGSTOP)

@@ -16,26 +16,7 @@ from pathlib import Path
 
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _named(pids: list[int], name: str) -> int | None:
-    for pid in pids:
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
-                return pid
-        except OSError:
-            continue
-    return None
+from tests.processes import wait_for_child
 
 
 def test_sighup_mid_backup_stops_pg_dump_and_leaves_nothing_valid(settings: Settings, cli_env: dict[str, str]) -> None:
@@ -67,10 +48,7 @@ def test_sighup_mid_backup_stops_pg_dump_and_leaves_nothing_valid(settings: Sett
         assert database in screen, "the app never drew its dashboard"
         time.sleep(0.5)
         os.write(master, b"b")  # back up the database in focus
-        while pg_dump is None and time.monotonic() < deadline:
-            pg_dump = _named(_children(app.pid), "pg_dump")
-            time.sleep(0.005)
-        assert pg_dump is not None, "the backup never started pg_dump"
+        pg_dump = wait_for_child(app.pid, "pg_dump")
         os.kill(pg_dump, signal.SIGSTOP)  # mid-dump, whatever the machine's speed
 
         app.send_signal(signal.SIGHUP)

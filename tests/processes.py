@@ -1,0 +1,39 @@
+"""Finding a run's child processes, to freeze or kill them mid-way in tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def children(pid: int) -> list[int]:
+    """Children started by any thread of ``pid`` (verify and the TUI start them from worker threads)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+def named(pids: list[int], name: str) -> int | None:
+    """The first of ``pids`` running the program ``name``."""
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def wait_for_child(pid: int, name: str, timeout: float = 30) -> int:
+    """The pid of ``pid``'s child running ``name``, polled closely so we catch it early in its work."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = named(children(pid), name)
+        if found is not None:
+            return found
+        time.sleep(0.005)
+    raise AssertionError(f"{name} never started")
