@@ -204,7 +204,8 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
             changes[attr] = _in_range(backup[key], f"backup.{key}", low, high, meaning)
     restore = _expect(data.get("restore", {}), dict, "[restore]")
     if "jobs" in restore:
-        changes["restore_jobs"] = max(1, _non_negative(restore["jobs"], "restore.jobs"))
+        changes["restore_jobs"] = _in_range(restore["jobs"], "restore.jobs", 1, 64,
+                                            " (1: stream into one pg_restore; more: pg_restore -j N)")
     bad = set(restore) - {"jobs"}
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [restore]: {', '.join(sorted(bad))}")

@@ -28,6 +28,7 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Setti
     ("[backup]\nmin_free_bytes = -5", "backup.min_free_bytes must be at least 0, got -5"),
     ("[backup]\nmin_free_bytes = '10GB'", "backup.min_free_bytes must be a whole number"),
     ("[backup]\nlevel = 3", r"unknown key\(s\) in \[backup\]: level"),
+    ("[restore]\njobs = 0", r"restore.jobs must be between 1 and 64, got 0 \(1: stream into one pg_restore"),
     ("[[databases]]\nname = 'a'\nport = 0", r"databases\[0\].port must be between 1 and 65535, got 0"),
     ("[[databases]]\nname = 'a'\nport = 70000", r"databases\[0\].port must be between 1 and 65535, got 70000"),
 ])
@@ -44,6 +45,7 @@ def test_the_edges_of_each_range_load(tmp_path: Path) -> None:
         s = _load(tmp_path, f"[backup]\ncompression_level = {level}\nthreads = {threads}\nmin_free_bytes = 0\n"
                             "[[databases]]\nname = 'a'\nport = 65535\n")
         assert (s.compression_level, s.compression_threads, s.min_free_bytes) == (level, threads, 0)
+    assert _load(tmp_path, "[restore]\njobs = 64\n").restore_jobs == 64
 
 
 @pytest.mark.parametrize("value", ["0", "65536"])
