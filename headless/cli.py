@@ -371,12 +371,9 @@ def check_config(settings: Settings, out: Output) -> int:
     def repository() -> str:
         """Checked, never created: a typo in BACKUP_DIR must show here, not become an empty repository."""
         repo = settings.repository
-        if repo.exists() and not repo.is_dir():
-            raise UsageError(f"{repo} is not a directory")
+        check_repository(repo)  # a file in the way, a link to nowhere: the same words as every other command
         if not repo.exists():
             parent = next(p for p in repo.parents if p.exists())
-            if not parent.is_dir():
-                raise UsageError(f"{repo} cannot be created: {parent} is not a directory")
             if not os.access(parent, os.W_OK):
                 raise UsageError(f"{repo} does not exist and {parent} is not writable")
             return f"{repo} does not exist yet: the first backup creates it (a typo in BACKUP_DIR?)"
