@@ -268,9 +268,8 @@ def _dump(
                 cancel=cancel,
                 on_bytes=lambda done: reporter(BytesProgress("dump", done, expected_raw)),
             )
-        cancel.raise_if_cancelled()  # ended by the hook: cancelled, not "pg_dump failed"
         stderr = proc.stderr.read() if proc.stderr else b""
-        if proc.wait() != 0:
+        if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
             raise BackupToolError(f"pg_dump failed: {pg.stderr_summary(stderr)}")
         reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
         reporter(StepStarted("row counts"))

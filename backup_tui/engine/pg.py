@@ -27,6 +27,7 @@ from backup_tui.engine.errors import (
     ConnectionFailed,
     NotFoundError,
 )
+from backup_tui.engine.progress import SIGNAL_CHECK_S, CancelToken
 
 CONNECT_TIMEOUT_S = 10
 APP_NAME = "backup-tui"
@@ -64,6 +65,23 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Stop such a child and reap it."""
     signal_group(proc)
     proc.wait()
+
+
+def wait_for(proc: subprocess.Popen[bytes], cancel: CancelToken) -> int:
+    """The child's exit code; a cancel kills its group at once (a load stuck behind a lock reads nothing).
+
+    Waits in naps, so a signal the kernel hands to another thread is acted upon within
+    ``SIGNAL_CHECK_S``; a child ended by the cancel raises ``Cancelled``, not a failure.
+    """
+    with cancel.hook(lambda: signal_group(proc)):
+        while True:
+            try:
+                code = proc.wait(timeout=SIGNAL_CHECK_S)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    cancel.raise_if_cancelled()
+    return code
 
 
 def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:

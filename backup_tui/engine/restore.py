@@ -143,8 +143,7 @@ def _stream_into(
                 finally:
                     with contextlib.suppress(BrokenPipeError):
                         stdin.close()
-                rc = proc.wait()
-            cancel.raise_if_cancelled()  # stopped by the hook: cancelled, not failed
+                rc = pg.wait_for(proc, cancel)
         except BaseException:
             pg.kill_group(proc)
             raise
@@ -186,13 +185,11 @@ def _parallel_restore(
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env,
                                     process_group=pg.OWN_GROUP)
             try:
-                while proc.poll() is None:
-                    cancel.raise_if_cancelled()
-                    time.sleep(0.1)
+                rc = pg.wait_for(proc, cancel)
             except BaseException:  # cancelled, Ctrl+C, SIGTERM: pg_restore and its workers stop too
                 pg.kill_group(proc)
                 raise
-            if proc.returncode != 0:
+            if rc != 0:
                 errors.seek(0)
                 raise BackupToolError(f"pg_restore failed: {pg.stderr_summary(errors.read())}")
         return stats
