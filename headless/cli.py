@@ -210,6 +210,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
                     out.line(f"  would refuse: {plan.space_refusal}", always=True)
                 if plan.incomplete_to_clean:
                     out.line(f"  would clean incomplete: {', '.join(plan.incomplete_to_clean)}", always=True)
+                for leftover in plan.scratch_to_remove:
+                    out.line(f"  would remove the {leftover}", always=True)
                 if plan.locked_by_other_run:
                     out.line("  note: another run holds the lock right now", always=True)
                 continue

@@ -23,7 +23,7 @@ import psycopg
 import psycopg.errors
 
 from backup_tui import __version__
-from backup_tui.engine import pg
+from backup_tui.engine import pg, scratch
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.errors import BackupToolError, SpaceError
@@ -65,6 +65,7 @@ class BackupPlan:
     destination: str
     locked_by_other_run: bool
     incomplete_to_clean: list[str]  # empty while another run holds the lock: the real run would not clean
+    scratch_to_remove: list[str]  # what killed verify/restore runs left on the server (or in BACKUP_DIR/tmp)
     command: list[str]
     space_ok: bool  # False: the real run would refuse for space (min_free_bytes included)
     space_refusal: str | None  # the real run's refusal, word for word, when space_ok is False
@@ -134,6 +135,7 @@ def plan_backup(settings: Settings, db: DatabaseConfig) -> BackupPlan:
         destination=str(repo.database_dir(db.database)),
         locked_by_other_run=locked,
         incomplete_to_clean=leftovers,
+        scratch_to_remove=[s.describe() for s in scratch.leftovers(settings, db)],
         command=[*dump_command(settings, "<exported snapshot>"), db.database],
         space_ok=refusal is None,
         space_refusal=refusal,
@@ -180,6 +182,7 @@ def backup_locked(
     repo = LocalRepository(settings.repository)
     reporter(StepStarted("prepare", f"database {db.database}"))
     clean_incomplete(repo, db.database, reporter)
+    scratch.clean_leftovers(settings, db, reporter)
     with pg.connect(db, autocommit=False) as conn:
         try:
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
+import secrets
 import subprocess
 import tempfile
 import time
@@ -23,7 +23,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import errors, sql
 
-from backup_tui.engine import pg
+from backup_tui.engine import pg, scratch
 from backup_tui.engine.backup import Clock, backup_locked, system_clock
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -173,9 +173,10 @@ def _parallel_restore(
     """pg_restore -j needs a seekable file: decode to a temp file beside the repository, then load."""
     tmp_dir = settings.repository / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{record.id}-", suffix=".dump", dir=tmp_dir)
+    tmp_name = str(tmp_dir / f"{record.id}-{secrets.token_hex(4)}.dump")
+    tmp = scratch.Scratch.begin(settings, "file", tmp_name, "restore")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp_name, "xb") as out:
             stats = decode_file(source, record.compression, cancel=cancel, sink=lambda raw: _write(out, raw),
                                 on_bytes=progress, hash_raw=False)
         check_stored(record, stats)  # before loading anything into the database
@@ -194,7 +195,7 @@ def _parallel_restore(
                 raise BackupToolError(f"pg_restore failed: {pg.stderr_summary(errors.read())}")
         return stats
     finally:
-        Path(tmp_name).unlink(missing_ok=True)
+        scratch.unlink_file(tmp)
 
 
 def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> tuple[dict[str, list[int | None]], list[str]]:
@@ -358,6 +359,7 @@ def run_restore(
     source = catalog.repository_of(record).local_file(record)
     started = time.monotonic()
     with database_lock(settings.repository, plan.target_db, "restore"):
+        scratch.clean_leftovers(settings, server, reporter)
         safety_id = None
         if plan.safety_backup:
             reporter(StepStarted("safety backup", plan.target_db))
@@ -365,13 +367,19 @@ def run_restore(
                                    cancel=cancel, now=now, reason=f"safety before restoring {record.id}")
             safety_id = safety.id
             reporter(StepFinished("safety backup", detail=safety.id))
-        counts = _restore_checked(settings, server, record, source, plan, reporter, cancel)
+        counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
         notes: list[str] = []
         if plan.mode == "replace":
-            _swap(server, settings.maintenance_db, plan, reporter)
-            if plan.aside_db:
-                notes.append(f"previous database kept as {plan.aside_db!r}; drop it with: "
-                             f"DROP DATABASE \"{plan.aside_db}\"; roll back by renaming it to {plan.target_db!r}")
+            try:
+                _swap(server, settings.maintenance_db, plan, reporter)
+            except BaseException:
+                left = "dropped" if scratch.drop_quietly(settings, server, work) else "could not drop"
+                warn(reporter, f"the swap did not complete: {left} {plan.work_db!r}")
+                raise
+        work.forget()  # the restored database is the real one now
+        if plan.aside_db:
+            notes.append(f"previous database kept as {plan.aside_db!r}; drop it with: "
+                         f"DROP DATABASE \"{plan.aside_db}\"; roll back by renaming it to {plan.target_db!r}")
     duration = time.monotonic() - started
     record_history(settings, record, duration)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
@@ -381,11 +389,10 @@ def run_restore(
 def _restore_checked(
     settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Path, plan: RestorePlan,
     reporter: Reporter, cancel: CancelToken,
-) -> dict[str, list[int | None]]:
-    """Create the work database, restore, compare counts; on any failure drop it and re-raise."""
+) -> tuple[dict[str, list[int | None]], scratch.Scratch]:
+    """Create the work database (recorded as scratch), restore, compare counts; on any failure drop it."""
     reporter(StepStarted("create", plan.work_db))
-    with pg.connect(server, settings.maintenance_db) as conn:
-        pg.create_database(conn, plan.work_db, record.database_info)
+    work = scratch.create_database(settings, server, plan.work_db, record.database_info, "restore")
     reporter(StepFinished("create"))
     try:
         restore_into(settings, server, record, source, plan.work_db, reporter=reporter, cancel=cancel)
@@ -395,24 +402,15 @@ def _restore_checked(
         if problems:
             raise VerificationError(f"restored data does not match the manifest: {'; '.join(problems[:3])}")
         reporter(StepFinished("verify", detail=f"{len(table)} tables match"))
-        return table
+        return table, work
     except BaseException as exc:
-        left = _drop_quietly(server, settings.maintenance_db, plan.work_db)
+        left = scratch.drop_quietly(settings, server, work)
         untouched = " the original is untouched;" if plan.mode == "replace" else ""
         msg = f"dropped {plan.work_db!r}" if left else f"could not drop {plan.work_db!r}: drop it by hand"
         warn(reporter, f"restore stopped:{untouched} {msg}")
         if isinstance(exc, Cancelled):
             raise Cancelled(f"restore cancelled:{untouched} {msg}") from None
         raise
-
-
-def _drop_quietly(server: DatabaseConfig, maintenance_db: str, name: str) -> bool:
-    try:
-        with pg.connect(server, maintenance_db) as conn:
-            pg.drop_database(conn, name)
-        return True
-    except (BackupToolError, psycopg.Error):
-        return False
 
 
 def _swap(server: DatabaseConfig, maintenance_db: str, plan: RestorePlan, reporter: Reporter) -> None:

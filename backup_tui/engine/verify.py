@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
-from backup_tui.engine import legacy, pg
+from backup_tui.engine import legacy, pg, scratch
 from backup_tui.engine.backup import Clock, system_clock
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
@@ -186,15 +186,15 @@ def full_checks(
 ) -> dict[str, list[int | None]]:
     """Restore into a throwaway database, compare counts, always drop it."""
     server = connection_for(settings, record.database)
-    scratch = f"{record.database.encode()[:40].decode(errors='ignore')}__verify_{secrets.token_hex(4)}"
-    with pg.connect(server, settings.maintenance_db) as conn:
-        pg.create_database(conn, scratch, record.database_info)
+    scratch.clean_leftovers(settings, server, reporter)
+    name = f"{record.database.encode()[:40].decode(errors='ignore')}__verify_{secrets.token_hex(4)}"
+    work = scratch.create_database(settings, server, name, record.database_info, "verify")
     try:
         started = time.monotonic()
-        restore_into(settings, server, record, Path(record.path), scratch, reporter=reporter, cancel=cancel)
+        restore_into(settings, server, record, Path(record.path), name, reporter=reporter, cancel=cancel)
         record_history(settings, record, time.monotonic() - started)
-        checks.passed.append(f"test restore into {scratch} succeeded")
-        table, problems = compare_counts(record.row_counts, count_rows_in(server, scratch))
+        checks.passed.append(f"test restore into {name} succeeded")
+        table, problems = compare_counts(record.row_counts, count_rows_in(server, name))
         if record.row_counts:
             checks.check(not problems, f"row counts match the manifest ({len(record.row_counts)} tables)",
                          "; ".join(problems))
@@ -207,8 +207,7 @@ def full_checks(
         checks.problems.append(f"test restore failed: {exc.message}")
         return {}
     finally:
-        with pg.connect(server, settings.maintenance_db) as conn:
-            pg.drop_database(conn, scratch)
+        scratch.drop_database(settings, server, work)
 
 
 def verify_backup(
