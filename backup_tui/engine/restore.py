@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import subprocess
 import tempfile
@@ -23,7 +24,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import errors, sql
 
-from backup_tui.engine import pg, scratch
+from backup_tui.engine import database_properties, pg, scratch
 from backup_tui.engine.backup import Clock, backup_locked, system_clock
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -93,13 +94,13 @@ def restore_into(
     if record.format == "plain":
         argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--no-password", "-d", work_db]
-        stats = _stream_into(argv, env, source, record.compression, cancel, progress)
+        stats = _streamed(argv, env, source, record.compression, cancel, progress)
     elif settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
         stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress)
     else:
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
                 "-d", work_db]
-        stats = _stream_into(argv, env, source, record.compression, cancel, progress)
+        stats = _streamed(argv, env, source, record.compression, cancel, progress)
     check_stored(record, stats)
     reporter(StepFinished("restore"))
     return stats
@@ -123,10 +124,12 @@ def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Repor
 
 def _stream_into(
     argv: list[str], env: dict[str, str], source: Path, compression: str, cancel: CancelToken,
-    progress: Callable[[int], None],
-) -> StreamStats:
+    progress: Callable[[int], None], *, stdout: IO[bytes] | int = subprocess.DEVNULL, reads_all: bool = True,
+) -> StreamStats | None:
+    """Feed the decoded file to ``argv``'s stdin. ``reads_all=False``: it may stop reading early
+    (a table-of-contents reader) and the decode stops with it; then there are no stats."""
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=stdout, stderr=errors, env=env,
                                 process_group=pg.OWN_GROUP)
         assert proc.stdin is not None
         stdin = proc.stdin
@@ -150,9 +153,60 @@ def _stream_into(
         errors.seek(0)
         if rc != 0:
             raise BackupToolError(f"{Path(argv[0]).name} failed: {pg.stderr_summary(errors.read())}")
-        if stats is None:
+        if stats is None and reads_all:
             raise BackupToolError(f"{Path(argv[0]).name} exited before the end of the dump without an error")
     return stats
+
+
+def _streamed(argv: list[str], env: dict[str, str], source: Path, compression: str, cancel: CancelToken,
+              progress: Callable[[int], None]) -> StreamStats:
+    stats = _stream_into(argv, env, source, compression, cancel, progress)
+    assert stats is not None  # reads_all: an early end raised
+    return stats
+
+
+def _archive_text(settings: Settings, args: list[str], source: Path, compression: str,
+                  cancel: CancelToken) -> str:
+    """What ``pg_restore ARGS`` prints for the archive; it reads only the table of contents, so the
+    decode stops a few MiB in, whatever the backup's size."""
+    argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), *args, "--file=-"]
+    with tempfile.TemporaryFile() as out:
+        _stream_into(argv, dict(os.environ), source, compression, cancel, lambda done: None, stdout=out,
+                     reads_all=False)
+        out.seek(0)
+        return out.read().decode("utf-8", errors="replace")
+
+
+def apply_database_properties(
+    settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Path, work_db: str,
+    reporter: Reporter, cancel: CancelToken,
+) -> int:
+    """Give ``work_db`` the archived database's comment, privileges and settings; returns how many entries."""
+    if record.format != "custom":
+        return 0  # plain dumps made without --create hold none
+    toc = _archive_text(settings, ["--list", "--create"], source, record.compression, cancel)
+    entries = database_properties.database_level_entries(toc)
+    original = database_properties.archived_name(toc)
+    if not entries or original is None:
+        return 0
+    reporter(StepStarted("properties", f"the database's comment, privileges and settings ({len(entries)})"))
+    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
+        chosen.write("\n".join(entries) + "\n")
+        chosen.flush()
+        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, record.compression,
+                               cancel)
+    try:
+        statements = database_properties.retarget(script, original, work_db)
+    except ValueError as exc:
+        raise BackupToolError(f"cannot apply the database's properties: {exc}") from None
+    argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
+            "-d", settings.maintenance_db]
+    done = subprocess.run(argv, input=statements.encode(), capture_output=True,
+                          env=pg.child_env(server, settings.maintenance_db), process_group=pg.OWN_GROUP, check=False)
+    if done.returncode != 0:
+        raise BackupToolError(f"applying the database's properties failed: {pg.stderr_summary(done.stderr)}")
+    reporter(StepFinished("properties"))
+    return len(entries)
 
 
 class _ReaderGone(BackupToolError):
@@ -298,6 +352,9 @@ def plan_restore(
                                      f"{human_bytes(record.raw_bytes)} raw) into {work!r}"))
     steps.append(PlanStep("verify", "compare exact row counts with the manifest"
                           if record.row_counts else "no row counts in this backup: check the restore succeeded"))
+    if record.format == "custom":
+        steps.append(PlanStep("properties", f"give {work!r} the backup's database-level comment, privileges and "
+                                            "settings (pg_restore leaves them out)"))
     if replace_original:
         if exists:
             steps.append(PlanStep("terminate", f"block new connections to {target!r} and terminate its "
@@ -402,6 +459,7 @@ def _restore_checked(
         if problems:
             raise VerificationError(f"restored data does not match the manifest: {'; '.join(problems[:3])}")
         reporter(StepFinished("verify", detail=f"{len(table)} tables match"))
+        apply_database_properties(settings, server, record, source, plan.work_db, reporter, cancel)
         return table, work
     except BaseException as exc:
         left = scratch.drop_quietly(settings, server, work)
