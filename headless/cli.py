@@ -33,9 +33,9 @@ from backup_tui.engine.errors import (
 from backup_tui.engine.prune import run_prune
 from backup_tui.engine.repository.local import check_repository
 from backup_tui.engine.restore import plan_restore, run_restore
-from backup_tui.engine.space import free_bytes, human_bytes
+from backup_tui.engine.space import DISK_FULL, free_bytes, human_bytes
 from backup_tui.engine.verify import render_report, verify_many
-from headless import output
+from headless import output, runlog
 from headless.output import Output, log
 
 
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "database", None) and args.command != "backup":  # backup: settings.database() says it
             _known_database(settings, args.database)
         if args.command not in READ_ONLY and not getattr(args, "dry_run", False):
-            handler = output.open_run_log(settings.logs, args.command)
+            handler = runlog.open_run_log(settings.logs, args.command)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
         code = COMMANDS[args.command](settings, args, out)
         sys.stdout.flush()  # here, where a reader that went away is handled, not at interpreter exit
@@ -153,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return EXIT_OK
     except Exception as exc:  # the last line of defence: one line for people, the trace for the log
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a full disk is no bug: no trace
+            out.error(f"disk full: cannot write {exc.filename or 'a file'} ({exc.strerror})")
+            return EXIT_FAILED
         log.error("unexpected error\n%s", traceback.format_exc())
         out.error(f"unexpected {type(exc).__name__}: {exc} (details in the run log)")
         return EXIT_FAILED

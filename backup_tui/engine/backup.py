@@ -41,7 +41,7 @@ from backup_tui.engine.progress import (
     warn,
 )
 from backup_tui.engine.repository.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
-from backup_tui.engine.space import check_space, free_bytes, human_bytes
+from backup_tui.engine.space import check_space, disk_full, free_bytes, human_bytes
 
 Clock = Callable[[], datetime]
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
@@ -75,10 +75,16 @@ class BackupPlan:
 
 
 def expected_size(catalog: Catalog, database: str, db_bytes: int) -> tuple[int, str]:
+    """The last backup + 25%, grown as the database grew since; for a first backup, half its size."""
     previous = catalog.list(database, include_incomplete=False)
     if previous:
         last = previous[0]
-        return int(last.stored_bytes * HISTORY_MARGIN), f"last backup {human_bytes(last.stored_bytes)} + 25%"
+        basis = f"last backup {human_bytes(last.stored_bytes)} + 25%"
+        then = int(last.database_info.get("size_bytes", "0") or 0)
+        growth = db_bytes / then if then and db_bytes > then else 1.0
+        if growth > 1.05:
+            basis += f", times {growth:.1f} as the database grew to {human_bytes(db_bytes)} since"
+        return int(last.stored_bytes * HISTORY_MARGIN * growth), basis
     return int(db_bytes * FIRST_BACKUP_RATIO), f"half the database size ({human_bytes(db_bytes)})"
 
 
@@ -186,8 +192,8 @@ def backup_locked(
     with pg.connect(db, autocommit=False) as conn:
         try:
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-            db_info = pg.database_info(conn, db.database)
             db_bytes = pg.database_size(conn, db.database)
+            db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}  # for the next estimate
             expected, basis = expected_size(Catalog([repo]), db.database, db_bytes)
             check_backup_space(settings, db.database, expected, basis)
             conn.rollback()
@@ -304,13 +310,16 @@ def _dump(
         committed = repo.commit(folder, record)
         reporter(StepFinished("commit"))
         return committed
-    except BaseException:
+    except BaseException as exc:
         # Each step on its own: the server may be gone, and that must not replace the error being raised.
         _quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
         if counter.is_alive():
             _quietly(conn.cancel_safe, "cancelling the row counts", reporter)
         counter.join(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
+        full = disk_full(exc, settings.repository, f"writing {backup_id}; the partial backup was removed")
+        if full:
+            raise full from None
         raise
     finally:
         for pipe in (proc.stdout, proc.stderr):

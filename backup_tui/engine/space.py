@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
@@ -34,3 +35,13 @@ def check_space(path: Path, needed: int, reserve: int, what: str) -> int:
             f"{human_bytes(free)} free"
         )
     return free
+
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def disk_full(exc: BaseException, path: Path, what: str) -> SpaceError | None:
+    """A write that failed for want of space (disk, quota, file size limit), as one line; else None."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return SpaceError(f"disk full in {path} while {what} ({exc.strerror})")
+    return None

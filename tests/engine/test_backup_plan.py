@@ -12,6 +12,7 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.errors import SpaceError
 from backup_tui.engine.locks import database_lock
 from backup_tui.engine.repository.local import LocalRepository
+from backup_tui.engine.sandbox import Sandbox
 from backup_tui.engine.space import free_bytes
 
 
@@ -48,3 +49,17 @@ def test_plan_leaves_incomplete_folders_alone_while_the_lock_is_held(settings: S
     free = plan_backup(settings, settings.databases[0])
     assert free.locked_by_other_run is False
     assert free.incomplete_to_clean == [folder.name]  # a leftover of a dead run: the real run removes it
+
+
+def test_estimate_grows_with_the_database(settings: Settings, pg_sandbox: Sandbox, pagila_db: str) -> None:
+    """The last backup + 25% is not enough once the database has grown eightfold since."""
+    last = run_backup(settings, settings.databases[0])
+    assert int(last.database_info["size_bytes"]) > 0
+    same = plan_backup(settings, settings.databases[0])
+    assert same.expected_bytes == int(last.stored_bytes * 1.25) and "grew" not in same.estimate_basis
+    pg_sandbox.psql("CREATE TABLE bulk AS SELECT g, md5(g::text) AS t FROM generate_series(1, 400000) g", pagila_db)
+    grown = plan_backup(settings, settings.databases[0])
+    growth = grown.database_bytes / int(last.database_info["size_bytes"])
+    assert growth > 2
+    assert grown.expected_bytes == int(last.stored_bytes * 1.25 * growth)
+    assert f"times {growth:.1f} as the database grew" in grown.estimate_basis
