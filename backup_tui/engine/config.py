@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -108,7 +109,22 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mappin
     settings = _apply_env(settings, env)
     with _in_file(settings.config_file):
         _check_passwords(settings.databases, env)
+        _check_no_conninfo(settings.databases)
     return settings
+
+
+_CONNINFO = re.compile(r"^[a-z][a-z0-9+.-]*://|(^|\s)(password|host|dbname|user|port)\s*=", re.IGNORECASE)
+
+
+def _check_no_conninfo(dbs: tuple[DatabaseConfig, ...]) -> None:
+    """A connection URI where a name belongs would be taken as a name (the backup fails) and its
+    password would reach errors and logs: refuse it, without echoing it."""
+    for index, db in enumerate(dbs):
+        for field_name in ("name", "dbname", "host", "user", "service"):
+            value = getattr(db, field_name)
+            if isinstance(value, str) and _CONNINFO.search(value):
+                raise ConfigError(f"databases[{index}].{field_name} looks like a connection string (not shown, it "
+                                  "may hold a password): give host, port, user and password_env their own fields")
 
 
 @contextlib.contextmanager

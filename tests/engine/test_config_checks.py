@@ -76,3 +76,21 @@ def test_password_env_set_or_overridden_by_backup_db_password_loads(tmp_path: Pa
     # The environment outranks the file: BACKUP_DB_PASSWORD stands in for the missing variable.
     s = _load(tmp_path, PASSWORD_ENV, {"BACKUP_DB_PASSWORD": "from-env"})
     assert s.database("app").password == "from-env"
+
+
+@pytest.mark.parametrize(("entry", "where"), [
+    ('name = "app"\ndbname = "postgresql://app:Hunter2-secret@db1:5432/app"', "databases[0].dbname"),
+    ('name = "app"\nhost = "postgres://app:Hunter2-secret@db1/app"', "databases[0].host"),
+    ('name = "app"\ndbname = "host=db1 dbname=app password=Hunter2-secret"', "databases[0].dbname"),
+    ('name = "postgresql://app:Hunter2-secret@db1/app"', "databases[0].name"),
+])
+def test_a_connection_string_where_a_name_belongs_is_refused_unseen(tmp_path: Path, entry: str, where: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, f"[[databases]]\n{entry}\n")
+    assert f"{where} looks like a connection string" in refused.value.message
+    assert "Hunter2-secret" not in refused.value.message
+
+
+def test_names_with_odd_characters_still_load(tmp_path: Path) -> None:
+    settings = _load(tmp_path, '[[databases]]\nname = "app=prod"\ndbname = "we\\"ird name"\nhost = "db-1.internal"\n')
+    assert settings.databases[0].database == 'we"ird name'
