@@ -276,6 +276,8 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, out: Output) -> int
             out.error(f"{record.id}: verification failed: {'; '.join(result.problems)}")
             if out.interactive and not out.as_json:
                 print(render_report(record, result), file=out.err)
+    if args.all:
+        out.line(f"{len(results)} verified: {len(results) - len(failed)} ok, {len(failed)} failed")
     return EXIT_VERIFY if failed else EXIT_OK
 
 
@@ -387,7 +389,19 @@ def check_config(settings: Settings, out: Output) -> int:
         probe.unlink()
         return f"{repo} writable, {human_bytes(free_bytes(repo))} free"
 
+    def run_logs() -> str:
+        """A run without its log still runs (with a warning), but the operator wants to know now."""
+        logs = settings.logs
+        probe = next(p for p in (logs, *logs.parents) if p.exists())
+        if not probe.is_dir():
+            raise UsageError(f"{logs} cannot be created: {probe} is not a directory")
+        if not os.access(probe, os.W_OK):
+            raise UsageError(f"{logs} is not writable" if probe == logs
+                             else f"{logs} does not exist and {probe} is not writable")
+        return f"{logs} writable" if probe == logs else f"{logs} does not exist yet: the first run creates it"
+
     attempt("repository", repository)
+    attempt("run logs", run_logs)
     attempt("pg_dump", lambda: pg.tool_version(pg.tool_path("pg_dump", settings.pg_bin_dir)))
     if not settings.databases:
         checks.append(("databases", UsageError("none configured"), "none configured: set BACKUP_DB_NAME "

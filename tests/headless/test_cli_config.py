@@ -86,3 +86,21 @@ def test_config_check_names_an_unreachable_repository(backed_up: tuple[Workspace
     line = one_error_line(result)
     assert "repository" in line
     assert str(blocker) in line
+
+
+def test_config_check_names_a_log_dir_that_cannot_be(backed_up: tuple[Workspace, str]) -> None:
+    """Runs would go on without their logs (with a warning each time); the check says so at once."""
+    ws, _ = backed_up
+    blocker = ws.write("logs-file", "a file where LOG_DIR's parent should be")
+    result = ws.run("config", "check", env={"LOG_DIR": str(blocker / "logs")})
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert line.startswith("error: run logs:") and f"{blocker} is not a directory" in line
+
+
+def test_verify_all_on_a_terminal_ends_with_a_summary(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    count = len(ws.listing())
+    code, out, _ = ws.run_on_terminal("verify", "--all", "--quick")
+    assert code == 0
+    assert out.splitlines()[-1] == f"{count} verified: {count} ok, 0 failed"
