@@ -20,6 +20,10 @@ MANIFEST_VERSION = 1
 Status = Literal["valid", "incomplete", "damaged", "legacy"]
 VerifyLevel = Literal["quick", "full"]
 
+# How restore --replace names the backup it takes of the current database first (restore.py
+# writes f"{SAFETY_REASON_PREFIX} {id}"): retention must tell it from a scheduled restore point.
+SAFETY_REASON_PREFIX = "safety before restoring"
+
 
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -106,6 +110,11 @@ class BackupRecord:
     @property
     def is_valid(self) -> bool:
         return self.status in ("valid", "legacy")
+
+    @property
+    def is_safety(self) -> bool:
+        """Taken by restore --replace just before it: the pre-restore state, not a scheduled restore point."""
+        return self.reason.startswith(SAFETY_REASON_PREFIX)
 
     @property
     def ratio(self) -> float | None:

@@ -4,12 +4,19 @@ Walking from newest to oldest, a backup is kept when it is the newest of a
 calendar day (UTC) among the N newest days that have backups; likewise for ISO
 weeks and months. Pinned backups and the newest valid backup are always kept.
 No copying between folders: one backup can be a daily, a weekly and a monthly.
+
+Only backups that can be trusted as restore points hold slots: one whose last
+verification failed is kept for a person but holds none (else a corrupt backup
+would push out the good ones of its period), and a safety backup taken before a
+restore holds none (else it would push out the backup just restored from). It
+is kept while the daily window still reaches its day.
 Pure logic: the clock comes in as ``now``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from backup_tui.engine.config import RetentionConfig
@@ -17,11 +24,42 @@ from backup_tui.engine.models import BackupRecord, PruneDecision
 
 Bucket = Callable[[datetime], str]
 
+
+def day_key(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
 BUCKETS: tuple[tuple[str, Bucket], ...] = (
-    ("daily", lambda t: t.strftime("%Y-%m-%d")),
+    ("daily", day_key),
     ("weekly", lambda t: "{}-W{:02d}".format(*t.isocalendar()[:2])),
     ("monthly", lambda t: t.strftime("%Y-%m")),
 )
+
+SAFETY_KEPT = "safety backup taken before a restore, kept while its day is in the daily window"
+SAFETY_GONE = "safety backup taken before a restore, older than the daily window"
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """Who holds each kept period, per bucket name, newest period first."""
+
+    holders: dict[str, dict[str, BackupRecord]]
+    daily_limit: int
+
+    def holder_of(self, record: BackupRecord) -> tuple[str, BackupRecord] | None:
+        """The finest kept period of ``record`` and the newer backup holding it."""
+        for name, bucket in BUCKETS:
+            key = bucket(record.created)
+            if key in self.holders[name]:
+                return key, self.holders[name][key]
+        return None
+
+    def daily_window_reaches(self, record: BackupRecord) -> bool:
+        """Whether the record's day is no older than the oldest daily slot; a window not yet full reaches all."""
+        daily = self.holders["daily"]
+        if self.daily_limit <= 0:
+            return False
+        return len(daily) < self.daily_limit or day_key(record.created) >= min(daily)
 
 
 def plan_retention(
@@ -41,47 +79,77 @@ def plan_retention(
     return decisions
 
 
+def failed_verification(record: BackupRecord) -> str | None:
+    """Why the record is known bad (its newest verification failed), or None: never verified counts as good."""
+    last = record.last_verification
+    if last is None or last.ok:
+        return None
+    return f"last verification failed ({last.at}): kept for a person to look at, holds no retention slot"
+
+
+def _fill_slots(counted: list[BackupRecord], policy: RetentionConfig) -> _Slots:
+    """The newest backup of each of the N newest periods, per bucket, from newest-first ``counted``."""
+    limits = {"daily": policy.daily, "weekly": policy.weekly, "monthly": policy.monthly}
+    holders: dict[str, dict[str, BackupRecord]] = {}
+    for name, bucket in BUCKETS:
+        held = holders[name] = {}
+        for record in counted:
+            key = bucket(record.created)
+            if key not in held:
+                if len(held) >= limits[name]:
+                    break
+                held[key] = record
+    return _Slots(holders, policy.daily)
+
+
 def _plan_database(
     records: list[BackupRecord], policy: RetentionConfig, now: datetime, running: bool
 ) -> list[PruneDecision]:
     ordered = sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
-    valid = [r for r in ordered if r.is_valid]
+    trusted = [r for r in ordered if r.is_valid and failed_verification(r) is None]
+    counted = [r for r in trusted if not r.is_safety]
+    slots = _fill_slots(counted, policy)
     reasons: dict[str, list[str]] = {r.id: [] for r in ordered}
-    if valid:
-        reasons[valid[0].id].append("newest valid backup")
-    limits = {"daily": policy.daily, "weekly": policy.weekly, "monthly": policy.monthly}
-    for name, bucket in BUCKETS:
-        remaining, last_key = limits[name], None
-        for record in valid:
-            if remaining <= 0:
-                break
-            key = bucket(record.created)
-            if key != last_key:
-                reasons[record.id].append(f"{name} {key}")
-                remaining -= 1
-                last_key = key
-    decisions = []
-    for record in ordered:
-        why = reasons[record.id]
-        if record.pinned:
-            why.insert(0, "pinned")
-        if record.is_valid and record.created > now:
-            why.append("dated in the future (clock skew?)")
-        if record.status == "damaged":
-            decisions.append(PruneDecision(record, True, (f"damaged ({record.reason}): kept for an operator "
-                                                          "to inspect",)))
-        elif record.status == "incomplete":
-            if running:
-                decisions.append(PruneDecision(record, True, ("incomplete: a run holding the lock may be "
-                                                              "writing it",)))
-            else:
-                decisions.append(PruneDecision(record, False, ("incomplete: no manifest (interrupted run)",)))
-        elif why:
-            decisions.append(PruneDecision(record, True, tuple(why)))
-        else:
-            age = (now - record.created).days
-            decisions.append(PruneDecision(record, False, (
-                f"expired: {age} days old, not the newest of any of the {policy.daily} daily, "
-                f"{policy.weekly} weekly or {policy.monthly} monthly periods kept",
-            )))
-    return decisions
+    newest = counted or trusted  # a safety backup is the newest valid only when nothing else is
+    if newest:
+        reasons[newest[0].id].append("newest valid backup")
+    for name, held in slots.holders.items():
+        for key, record in held.items():
+            reasons[record.id].append(f"{name} {key}")
+    return [_decide(r, reasons[r.id], slots, policy, now, running) for r in ordered]
+
+
+def _decide(
+    record: BackupRecord, why: list[str], slots: _Slots, policy: RetentionConfig, now: datetime, running: bool
+) -> PruneDecision:
+    if record.status == "damaged":
+        return PruneDecision(record, True, (f"damaged ({record.reason}): kept for an operator to inspect",))
+    if record.status == "incomplete":
+        if running:
+            return PruneDecision(record, True, ("incomplete: a run holding the lock may be writing it",))
+        return PruneDecision(record, False, ("incomplete: no manifest (interrupted run)",))
+    if record.pinned:
+        why.insert(0, "pinned")
+    if record.created > now:
+        why.append("dated in the future (clock skew?)")
+    failure = failed_verification(record)
+    if failure is not None:
+        return PruneDecision(record, True, (failure, *why))
+    if record.is_safety and slots.daily_window_reaches(record):
+        why.append(SAFETY_KEPT)
+    if why:
+        return PruneDecision(record, True, tuple(why))
+    return PruneDecision(record, False, (_why_not(record, slots, policy, now),))
+
+
+def _why_not(record: BackupRecord, slots: _Slots, policy: RetentionConfig, now: datetime) -> str:
+    """Why a trusted backup goes: a newer one holds its period, or it is older than every period kept."""
+    if record.is_safety:
+        return SAFETY_GONE
+    held = slots.holder_of(record)
+    if held is not None:
+        key, holder = held
+        return f"superseded: {holder.id} is the newer backup of {key}"
+    age = (now - record.created).days
+    return (f"expired: {age} days old, not the newest of any of the {policy.daily} daily, "
+            f"{policy.weekly} weekly or {policy.monthly} monthly periods kept")

@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from backup_tui.engine.config import RetentionConfig
-from backup_tui.engine.models import BackupRecord, utc_iso
-from backup_tui.engine.retention import plan_retention
+from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, PruneDecision, Verification, utc_iso
+from backup_tui.engine.retention import SAFETY_GONE, SAFETY_KEPT, plan_retention
 
 
 def make(moment: datetime, db: str = "app", **kw: object) -> BackupRecord:
@@ -66,10 +66,14 @@ def test_full_year_in_one_pass_matches_independent_rule() -> None:
     decisions = plan_retention(records, policy, now=now)
     kept = {d.record.created for d in decisions if d.keep}
     assert kept == expected_keep([r.created for r in records], policy)
+    kept_ids = {d.record.id for d in decisions if d.keep}
     for d in decisions:
         assert d.reasons, d
-        if not d.keep:
-            assert d.reasons[0].startswith("expired")
+        if not d.keep and d.reasons[0].startswith("superseded: "):
+            holder = d.reasons[0].split()[1]
+            assert holder in kept_ids and holder > d.record.id, d  # a newer backup holding its period
+        elif not d.keep:
+            assert d.reasons[0].startswith("expired"), d
 
 
 def test_pinned_and_newest_valid_are_never_deleted() -> None:
@@ -103,3 +107,154 @@ def test_databases_are_independent() -> None:
     decisions = plan_retention(records, RetentionConfig(daily=1, weekly=0, monthly=0), now=base + timedelta(days=5))
     kept = sorted(d.record.id for d in decisions if d.keep)
     assert kept == ["a-20260503T000000Z", "b-20260503T000000Z"]
+
+
+# --- backups that must not hold a slot: failed verification (P1), safety backups (P2) ---
+
+def verified(record: BackupRecord, *results: bool) -> BackupRecord:
+    """``record`` with a verification history, oldest first, one hour apart after its creation."""
+    history = tuple(Verification(at=utc_iso(record.created + timedelta(hours=1 + i)), level="full", ok=ok)
+                    for i, ok in enumerate(results))
+    return replace(record, verifications=history)
+
+
+def safety_for(restored: BackupRecord, moment: datetime) -> BackupRecord:
+    """The backup restore --replace takes first, with the reason restore writes."""
+    return make(moment, reason=f"{SAFETY_REASON_PREFIX} {restored.id}")
+
+
+def plan(records: list[BackupRecord], now: datetime, policy: RetentionConfig | None = None) -> dict[str, PruneDecision]:
+    return {d.record.id: d for d in plan_retention(records, policy or RetentionConfig(), now=now)}
+
+
+def test_failed_verification_same_day_the_good_ones_keep_the_slot() -> None:
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    early, middle = make(day + timedelta(hours=1)), make(day + timedelta(hours=9))
+    corrupt = verified(make(day + timedelta(hours=17)), False)
+    decisions = plan([early, middle, corrupt], now=day + timedelta(hours=20))
+    assert decisions[middle.id].keep
+    assert decisions[middle.id].reasons == ("newest valid backup", "daily 2026-11-23", "weekly 2026-W48",
+                                            "monthly 2026-11")
+    assert decisions[corrupt.id].keep
+    assert decisions[corrupt.id].reasons == ("last verification failed (2026-11-23T18:00:00Z): kept for a person "
+                                             "to look at, holds no retention slot",)
+    assert not decisions[early.id].keep
+    assert decisions[early.id].reasons == (f"superseded: {middle.id} is the newer backup of 2026-11-23",)
+
+
+def test_failed_verification_at_the_end_of_a_month_does_not_take_the_monthly() -> None:
+    start = datetime(2026, 10, 1, 2, 15, tzinfo=UTC)
+    records = [make(start + timedelta(days=i)) for i in range(61)]  # Oct 1 .. Nov 30
+    oct30, oct31 = records[29], records[30]
+    assert (oct30.created.day, oct31.created.day) == (30, 31)
+    records[30] = oct31 = verified(oct31, True, False)  # passed once, then bit-flipped
+    decisions = plan(records, now=records[-1].created + timedelta(hours=1))
+    assert decisions[oct30.id].keep and "monthly 2026-10" in decisions[oct30.id].reasons
+    assert decisions[oct31.id].keep and decisions[oct31.id].reasons[0].startswith("last verification failed")
+    assert not any("monthly" in r for r in decisions[oct31.id].reasons)
+    october = [d for d in decisions.values() if d.record.created.month == 10]
+    assert sorted(d.record.id for d in october if d.keep) == [oct30.id, oct31.id]
+
+
+def test_failed_verification_of_a_legacy_backup() -> None:
+    day = datetime(2025, 6, 10, 3, 0, tzinfo=UTC)
+    older, newer = (replace(make(t), status="legacy", reason="legacy daily", format="plain", compression="gzip")
+                    for t in (day, day + timedelta(days=1)))
+    newer = verified(newer, False)
+    policy = RetentionConfig(daily=1, weekly=0, monthly=0)
+    decisions = plan([older, newer], now=day + timedelta(days=2), policy=policy)
+    assert decisions[older.id].keep
+    assert decisions[older.id].reasons == ("newest valid backup", "daily 2025-06-10")
+    assert decisions[newer.id].keep and decisions[newer.id].reasons[0].startswith("last verification failed")
+
+
+def test_only_the_last_verification_counts() -> None:
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    policy = RetentionConfig(daily=1, weekly=0, monthly=0)
+    older = make(day + timedelta(hours=1))
+    for history, newer_counts in (((), True), ((True,), True), ((False, True), True), ((True, False), False)):
+        newer = verified(make(day + timedelta(hours=2)), *history)
+        decisions = plan([older, newer], now=day + timedelta(hours=12), policy=policy)
+        holder = newer if newer_counts else older
+        assert decisions[holder.id].reasons == ("newest valid backup", "daily 2026-03-02"), history
+        assert decisions[newer.id].keep
+        assert decisions[older.id].keep is not newer_counts, history
+
+
+def test_failed_and_pinned_says_both() -> None:
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    bad = verified(make(day, pinned=True), False)
+    (decision,) = plan([bad], now=day + timedelta(days=400)).values()
+    assert decision.keep
+    assert decision.reasons[0].startswith("last verification failed") and "pinned" in decision.reasons
+
+
+def test_safety_backup_does_not_push_out_the_backup_restored_from() -> None:
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    older = make(day + timedelta(hours=1))
+    restored = make(day + timedelta(hours=2, minutes=15))
+    safety = safety_for(restored, day + timedelta(hours=14))
+    assert safety.is_safety and not restored.is_safety
+    decisions = plan([older, restored, safety], now=day + timedelta(hours=15))
+    assert decisions[restored.id].keep
+    assert decisions[restored.id].reasons[:2] == ("newest valid backup", "daily 2026-11-23")
+    assert decisions[safety.id].keep and decisions[safety.id].reasons == (SAFETY_KEPT,)
+    assert not decisions[older.id].keep
+
+
+def test_safety_backup_goes_once_its_day_leaves_the_daily_window() -> None:
+    policy = RetentionConfig(daily=7, weekly=4, monthly=12)
+    start = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)
+    restored = make(start)
+    safety = safety_for(restored, start + timedelta(hours=12))
+    alive = [restored, safety]
+    for day in range(1, 10):
+        now = start + timedelta(days=day)
+        alive.append(make(now))
+        decisions = plan(alive, now=now + timedelta(hours=1), policy=policy)
+        alive = [d.record for d in decisions.values() if d.keep]
+        if day <= 6:  # 2026-11-23 is still one of the 7 days holding a daily slot
+            assert decisions[safety.id].keep and decisions[safety.id].reasons == (SAFETY_KEPT,), day
+            assert "daily 2026-11-23" in decisions[restored.id].reasons
+        elif day == 7:
+            assert not decisions[safety.id].keep
+            assert decisions[safety.id].reasons == (SAFETY_GONE,)
+            assert safety not in alive
+    assert all(not r.is_safety for r in alive)
+
+
+def test_safety_backup_on_a_later_day_leaves_that_day_to_the_scheduled_backup() -> None:
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    restored = make(day - timedelta(days=3))
+    scheduled = make(day + timedelta(hours=2, minutes=15))
+    safety = safety_for(restored, day + timedelta(hours=14))
+    decisions = plan([restored, scheduled, safety], now=day + timedelta(hours=15))
+    assert decisions[scheduled.id].reasons[:2] == ("newest valid backup", "daily 2026-11-23")
+    assert decisions[restored.id].keep and "daily 2026-11-20" in decisions[restored.id].reasons
+    assert decisions[safety.id].reasons == (SAFETY_KEPT,)
+
+
+def test_safety_backup_is_the_newest_valid_when_nothing_else_is() -> None:
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    corrupt = verified(make(day - timedelta(days=30)), False)
+    older_safety = safety_for(corrupt, day - timedelta(days=20))
+    safety = safety_for(corrupt, day)
+    policy = RetentionConfig(daily=0, weekly=0, monthly=0)
+    decisions = plan([corrupt, older_safety, safety], now=day + timedelta(hours=1), policy=policy)
+    assert decisions[safety.id].keep and decisions[safety.id].reasons == ("newest valid backup",)
+    assert not decisions[older_safety.id].keep and decisions[older_safety.id].reasons == (SAFETY_GONE,)
+    assert decisions[corrupt.id].keep
+
+
+def test_superseded_names_the_holder_and_expired_is_for_backups_past_every_period() -> None:
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    policy = RetentionConfig(daily=1, weekly=1, monthly=0)
+    last_week = make(monday - timedelta(days=3))
+    mon = make(monday + timedelta(hours=2))
+    tue_early, tue_late = make(monday + timedelta(days=1, hours=2)), make(monday + timedelta(days=1, hours=9))
+    decisions = plan([last_week, mon, tue_early, tue_late], now=monday + timedelta(days=1, hours=10), policy=policy)
+    assert [d.keep for d in decisions.values()] == [True, False, False, False]
+    assert decisions[tue_early.id].reasons == (f"superseded: {tue_late.id} is the newer backup of 2026-11-24",)
+    assert decisions[mon.id].reasons == (f"superseded: {tue_late.id} is the newer backup of 2026-W48",)
+    assert decisions[last_week.id].reasons == ("expired: 4 days old, not the newest of any of the 1 daily, "
+                                               "1 weekly or 0 monthly periods kept",)

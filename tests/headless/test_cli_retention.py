@@ -29,14 +29,15 @@ def test_prune_dry_run_lists_decisions_and_deletes_nothing(two_backups: tuple[Wo
     result = ws.ok("prune", "--dry-run")
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    keep = [ln for ln in lines if f" {newer} " in ln]  # the older id is a prefix of the newer one
-    gone = [ln for ln in lines if f" {older} " in ln]
+    ids = {ln: ln[14:].split(" ", 1)[0] for ln in lines}  # the id column: reasons name ids too
+    keep = [ln for ln in lines if ids[ln] == newer]
+    gone = [ln for ln in lines if ids[ln] == older]
     assert len(keep) == 1
     assert keep[0].startswith("keep")
     assert "newest valid backup" in keep[0]
     assert len(gone) == 1
     assert gone[0].startswith("would delete")
-    assert "expired" in gone[0]
+    assert f"superseded: {newer} is the newer backup of" in gone[0]
     assert any("1 backup(s) would delete" in ln for ln in lines)
 
     decisions = {d["id"]: d for d in ws.json("prune", "--dry-run")}

@@ -1,0 +1,44 @@
+"""prune after restore --replace keeps the backup restored from: the real safety backup holds no slot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from backup_tui.engine.backup import run_backup
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import Settings
+from backup_tui.engine.prune import run_prune
+from backup_tui.engine.restore import run_restore
+from backup_tui.engine.retention import SAFETY_KEPT
+
+DAY = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def clock_at(start: datetime) -> Callable[[], datetime]:
+    """A clock that moves one second per reading, so a run's start and finish differ."""
+    ticks = iter(range(10**6))
+    return lambda: start + timedelta(seconds=next(ticks))
+
+
+def test_prune_after_replace_keeps_the_restored_from_backup(settings: Settings) -> None:
+    db = settings.databases[0]
+    older = run_backup(settings, db, now=clock_at(DAY + timedelta(hours=8)))
+    restored = run_backup(settings, db, now=clock_at(DAY + timedelta(hours=10)))
+    result = run_restore(settings, restored.id, replace_original=True, confirmed=True,
+                         now=clock_at(DAY + timedelta(hours=12)))
+    assert result.safety_backup_id is not None
+    safety = Catalog.from_settings(settings).get(result.safety_backup_id)
+    assert safety.is_safety, safety.reason  # the reason restore writes is the one retention recognises
+    assert safety.created > restored.created and safety.created.date() == restored.created.date()
+
+    decisions = {d.record.id: d for d in run_prune(settings, now=clock_at(DAY + timedelta(hours=13)))}
+    assert decisions[restored.id].keep
+    assert decisions[restored.id].reasons[:2] == ("newest valid backup", "daily 2026-11-23")
+    assert decisions[safety.id].keep and decisions[safety.id].reasons == (SAFETY_KEPT,)
+    assert not decisions[older.id].keep
+    assert decisions[older.id].reasons == (f"superseded: {restored.id} is the newer backup of 2026-11-23",)
+    left = Catalog.from_settings(settings).list(db.name)
+    assert sorted(r.id for r in left) == sorted([restored.id, safety.id])
+    assert Path(Catalog.from_settings(settings).get(restored.id).path).is_file()
