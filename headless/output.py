@@ -118,17 +118,30 @@ def verified_text(v: Verification | None) -> str:
 
 
 def backup_table(records: list[BackupRecord], now: datetime) -> list[str]:
-    header = f"{'ID':<34} {'DATABASE':<14} {'CREATED (UTC)':<17} {'AGE':>8} {'SIZE':>9} {'RATIO':>6} " \
-             f"{'STATUS':<10} {'VERIFIED':<27} PIN"
+    """Columns as wide as their longest value, so they line up: legacy ids (legacy-monthly-<db>_<stamp>),
+    the old scripts' ages (1000d ago) and failed verifications outgrow the usual widths."""
+    ages = [format_age(r.created, now) for r in records]
+    checked = [verified_text(r.last_verification) for r in records]
+    wid = max([34, *(len(r.id) for r in records)])
+    wdb = max([14, *(len(r.database) for r in records)])
+    wage = max([8, *(len(a) for a in ages)])
+    wver = max([27, *(len(v) for v in checked)])
+    header = f"{'ID':<{wid}} {'DATABASE':<{wdb}} {'CREATED (UTC)':<17} {'AGE':>{wage}} {'SIZE':>9} {'RATIO':>6} " \
+             f"{'STATUS':<10} {'VERIFIED':<{wver}} PIN"
     rows = [header]
-    for r in records:
+    for r, age, verified in zip(records, ages, checked, strict=True):
         ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
         rows.append(
-            f"{r.id:<34} {r.database:<14} {r.created_at[:16].replace('T', ' '):<17} "
-            f"{format_age(r.created, now):>8} {human_bytes(r.stored_bytes):>9} {ratio:>6} {r.status:<10} "
-            f"{verified_text(r.last_verification):<27} {'yes' if r.pinned else ''}"
+            f"{r.id:<{wid}} {r.database:<{wdb}} {r.created_at[:16].replace('T', ' '):<17} "
+            f"{age:>{wage}} {human_bytes(r.stored_bytes):>9} {ratio:>6} {r.status:<10} "
+            f"{verified:<{wver}} {'yes' if r.pinned else ''}"
         )
     return rows
+
+
+def raw_size(r: BackupRecord) -> str:
+    """The old scripts' .meta seldom records the uncompressed size: unknown, not 0 B."""
+    return human_bytes(r.raw_bytes) if r.raw_bytes else "?"
 
 
 def record_details(r: BackupRecord) -> list[str]:
@@ -141,7 +154,7 @@ def record_details(r: BackupRecord) -> list[str]:
         f"duration        {r.duration_s:.1f} s",
         f"format          {r.format}, {r.compression}"
         + (f" level {r.compression_level}" if r.compression_level else ""),
-        f"size            {human_bytes(r.stored_bytes)} stored, {human_bytes(r.raw_bytes)} raw"
+        f"size            {human_bytes(r.stored_bytes)} stored, {raw_size(r)} raw"
         + (f" ({r.ratio:.1f}x)" if r.ratio else ""),
         f"sha256          {r.sha256 or '-'}",
         f"server          PostgreSQL {r.server_version or '?'}",

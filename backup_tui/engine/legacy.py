@@ -3,10 +3,11 @@
     BACKUP_DIR/daily|weekly|monthly/<db>_<YYYYmmdd>_<HHMMSS>.sql.gz
     ... .sql.gz.sha256   (``sha256sum`` output)
     ... .sql.gz.meta     (key=value lines or JSON; whatever fields are there)
+    ... .sql.gz.pinned   (ours: present while the backup is pinned)
 
-They are plain SQL compressed with gzip: verified by sha256 + gzip decoding,
-restored through psql. Their timestamps are the local time of the machine that
-wrote them, as ``date +%Y%m%d_%H%M%S`` gives.
+They are plain SQL compressed with gzip: verified by sha256 + gzip decoding +
+pg_dump's completion line at the end, restored through psql. Their timestamps
+are the local time of the machine that wrote them, as ``date +%Y%m%d_%H%M%S`` gives.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from backup_tui.engine.errors import VerificationError
 from backup_tui.engine.models import BackupRecord, utc_iso
-from backup_tui.engine.repository.files import read_history
+from backup_tui.engine.repository.files import atomic_write, read_history
 
 TIERS = ("daily", "weekly", "monthly")
 NAME = re.compile(r"^(?P<db>.+)_(?P<date>\d{8})_(?P<time>\d{6})\.sql\.gz$")
+SIDECARS = (".sha256", ".meta", ".verify.jsonl", ".pinned")
+PLAIN_DUMP_END = b"PostgreSQL database dump complete"
+CUT_SHORT = "plain dump is cut short: no 'dump complete' line at its end"
+NO_SIDECAR = ("no .sha256 beside it: checked that gzip decodes to its end and the dump is complete, "
+              "nothing more")
 
 
 def scan(root: Path) -> list[BackupRecord]:
@@ -61,6 +68,7 @@ def read(path: Path, tier: str) -> BackupRecord | None:
         reason=f"legacy {tier}",
         status="legacy",
         path=str(path),
+        pinned=Path(str(path) + ".pinned").exists(),
         verifications=read_history(Path(str(path) + ".verify.jsonl")),
     )
 
@@ -102,9 +110,46 @@ def _int(value: str | None) -> int:
         return 0
 
 
+def sidecar_missing(record: BackupRecord) -> bool:
+    """A legacy dump left without a .sha256: only its gzip stream and its end can be checked."""
+    return record.status == "legacy" and not Path(record.path + ".sha256").exists()
+
+
+class DumpTail:
+    """The last bytes of a decoded plain dump, fed chunk by chunk: pg_dump writes its completion line last,
+    so a dump cut short (a full disk, a killed script) still gzips and hashes cleanly but lacks it."""
+
+    KEEP = 256  # room for the line, the comment after it and newer pg_dumps' "\unrestrict <key>" line
+
+    def __init__(self) -> None:
+        self._tail = bytearray()
+
+    def feed(self, raw: bytes) -> None:
+        self._tail.extend(raw[-self.KEEP:])
+        del self._tail[:-self.KEEP]
+
+    @property
+    def complete(self) -> bool:
+        return PLAIN_DUMP_END in self._tail
+
+    def check(self, path: Path) -> None:
+        """Raise the verification failure verify reports, for a stream decoded to its end."""
+        if not self.complete:
+            raise VerificationError(f"{path.name}: {CUT_SHORT}")
+
+
+def set_pinned(path: Path, pinned: bool) -> None:
+    """The old files stay as the scripts wrote them: a pin is a marker beside them, like the history."""
+    marker = Path(str(path) + ".pinned")
+    if pinned:
+        atomic_write(marker, f"pinned by backup-tui at {utc_iso(datetime.now().astimezone())}\n")
+    else:
+        marker.unlink(missing_ok=True)
+
+
 def delete(path: Path) -> None:
     """Remove a legacy dump with its sidecars."""
-    for suffix in ("", ".sha256", ".meta", ".verify.jsonl"):
+    for suffix in ("", *SIDECARS):
         Path(str(path) + suffix).unlink(missing_ok=True)
     for report in (path.parent / "reports").glob(f"{path.name}-*.txt"):
         report.unlink(missing_ok=True)

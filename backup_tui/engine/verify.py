@@ -34,8 +34,6 @@ from backup_tui.engine.progress import (
 )
 from backup_tui.engine.restore import compare_counts, connection_for, count_rows_in, record_history, restore_into
 
-PLAIN_DUMP_END = b"PostgreSQL database dump complete"
-
 
 class _Checks:
     """Collects passed checks and problems as the verification goes."""
@@ -126,7 +124,8 @@ def quick_checks(
 ) -> None:
     if record.status != "legacy":
         _check_manifest(record, checks)
-    _check_sidecar(record, checks)
+    if not legacy.sidecar_missing(record):  # the old scripts' backups may lack one: see NO_SIDECAR below
+        _check_sidecar(record, checks)
     path = Path(record.path)
     if not checks.check(path.exists(), "data file present", f"data file missing: {path}"):
         return
@@ -135,12 +134,11 @@ def quick_checks(
         checks.check(size == record.stored_bytes, f"size {size} bytes as recorded",
                      f"truncated or extended: {size} bytes on disk, manifest says {record.stored_bytes}")
     lister = _ArchiveLister(settings, record)
-    tail = bytearray()
+    tail = legacy.DumpTail()
 
     def sink(raw: bytes) -> None:
         lister.feed(raw)
-        tail.extend(raw[-256:])
-        del tail[:-256]
+        tail.feed(raw)
 
     on_bytes: Callable[[int], None] = lambda done: reporter(BytesProgress("verify", done, size))  # noqa: E731
     stats: StreamStats | None = None
@@ -166,14 +164,15 @@ def quick_checks(
     if expected:
         checks.check(stats.stored_sha256 == expected, "sha256 of the stored bytes matches",
                      "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
+    elif legacy.sidecar_missing(record):
+        checks.passed.append(legacy.NO_SIDECAR)  # the stream and completion checks decide
     else:
         checks.problems.append("no checksum to compare against (no manifest or sidecar)")
     if record.raw_sha256:
         checks.check(stats.raw_sha256 == record.raw_sha256, "sha256 of the raw dump matches",
                      "raw dump checksum differs from the manifest")
     if record.format == "plain":
-        checks.check(PLAIN_DUMP_END in tail, "plain dump ends with pg_dump's completion line",
-                     "plain dump is cut short: no 'dump complete' line at its end")
+        checks.check(tail.complete, "plain dump ends with pg_dump's completion line", legacy.CUT_SHORT)
     if listing is not None:
         code, text = listing
         entries = [ln for ln in text.splitlines() if ln and not ln.startswith(";")]

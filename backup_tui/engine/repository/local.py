@@ -9,7 +9,7 @@
 A folder without a manifest is an incomplete backup: never shown as valid,
 cleaned up by the next backup or prune. Backups made by the old shell scripts
 (``<root>/daily|weekly|monthly/*.sql.gz``) are listed too, read-only but for
-their verification history.
+their verification history and pin marker (see legacy.py).
 """
 
 from __future__ import annotations
@@ -165,8 +165,13 @@ class LocalRepository:
         shutil.rmtree(self.folder(record), ignore_errors=False)
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
+        """Asking to pin a damaged or incomplete backup is the caller's mistake (exit 2), not a failure."""
+        if record.status == "legacy":
+            legacy.set_pinned(Path(record.path), pinned)
+            return replace(record, pinned=pinned)
         if record.status != "valid":
-            raise BackupToolError(f"{record.id}: only complete backups made by backup-tui can be pinned")
+            raise ConfigError(f"{record.id} is {record.status} ({record.reason}): only complete backups can be "
+                              "pinned")
         updated = replace(record, pinned=pinned)
         atomic_write(self.folder(record) / MANIFEST, updated.manifest_json())
         return updated
