@@ -36,7 +36,8 @@ from backup_tui.engine.restore import plan_restore, run_restore
 from backup_tui.engine.space import DISK_FULL, free_bytes, human_bytes
 from backup_tui.engine.verify import render_report, verify_many
 from headless import output, runlog
-from headless.output import Output, log
+from headless.output import Output
+from headless.runlog import log
 
 
 class UsageError(BackupToolError):

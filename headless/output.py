@@ -6,36 +6,14 @@ Results go to stdout, progress and errors to stderr, everything to the run's log
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any, TextIO
 
 from backup_tui.engine.models import BackupRecord, PruneDecision, RestorePlan, Verification
 from backup_tui.engine.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
 from backup_tui.engine.space import human_bytes
-
-log = logging.getLogger("backup_tui")
-log.propagate = False  # the run log file is the only destination; people see our own stderr lines
-log.addHandler(logging.NullHandler())  # before the log file opens, drop records (no lastResort echo)
-
-
-def open_run_log(log_dir: Path, command: str) -> logging.Handler | None:
-    """One log file per run; a run without a writable log folder still runs (and says so)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = log_dir / f"backup-headless-{stamp}-{command}-{os.getpid()}.log"
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError as exc:
-        print(f"warning: no run log: cannot write to {log_dir}: {exc.strerror}", file=sys.stderr)
-        return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
+from headless.runlog import log
 
 
 class Output:
@@ -127,16 +105,21 @@ def backup_table(records: list[BackupRecord], now: datetime) -> list[str]:
     wage = max([8, *(len(a) for a in ages)])
     wver = max([27, *(len(v) for v in checked)])
     header = f"{'ID':<{wid}} {'DATABASE':<{wdb}} {'CREATED (UTC)':<17} {'AGE':>{wage}} {'SIZE':>9} {'RATIO':>6} " \
-             f"{'STATUS':<10} {'VERIFIED':<{wver}} PIN"
+             f"{'STATUS':<12} {'VERIFIED':<{wver}} PIN"
     rows = [header]
     for r, age, verified in zip(records, ages, checked, strict=True):
         ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
         rows.append(
             f"{r.id:<{wid}} {r.database:<{wdb}} {r.created_at[:16].replace('T', ' '):<17} "
-            f"{age:>{wage}} {human_bytes(r.stored_bytes):>9} {ratio:>6} {r.status:<10} "
+            f"{age:>{wage}} {human_bytes(r.stored_bytes):>9} {ratio:>6} {status_text(r):<12} "
             f"{verified:<{wver}} {'yes' if r.pinned else ''}"
         )
     return rows
+
+
+def status_text(r: BackupRecord) -> str:
+    """A complete backup whose last check failed is not "valid" to a person reading the list."""
+    return "failed check" if r.is_valid and r.failed_last_check else r.status
 
 
 def raw_size(r: BackupRecord) -> str:
@@ -148,7 +131,7 @@ def record_details(r: BackupRecord) -> list[str]:
     lines = [
         f"id              {r.id}",
         f"database        {r.database}",
-        f"status          {r.status}{' (' + r.reason + ')' if r.status != 'valid' else ''}",
+        f"status          {status_text(r)}{' (' + r.reason + ')' if r.status != 'valid' else ''}",
         f"created (UTC)   {r.created_at}",
         f"finished (UTC)  {r.finished_at}",
         f"duration        {r.duration_s:.1f} s",

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 log = logging.getLogger("backup_tui")
+log.propagate = False  # the run log file is the only destination; people see our own stderr lines
+log.addHandler(logging.NullHandler())  # before the log file opens, drop records (no lastResort echo)
 
 
 class RunLog(logging.FileHandler):

@@ -108,6 +108,12 @@ class BackupRecord:
         return self.verifications[-1] if self.verifications else None
 
     @property
+    def failed_last_check(self) -> bool:
+        """Its newest verification failed: complete, yet known bad until a check passes again."""
+        last = self.last_verification
+        return last is not None and not last.ok
+
+    @property
     def is_valid(self) -> bool:
         return self.status in ("valid", "legacy")
 

@@ -37,7 +37,7 @@ from backup_tui.engine.errors import (
     VerificationError,
 )
 from backup_tui.engine.locks import database_lock
-from backup_tui.engine.models import BackupRecord, PlanStep, RestorePlan, RestoreResult
+from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, PlanStep, RestorePlan, RestoreResult
 from backup_tui.engine.pipeline import StreamStats, decode_file
 from backup_tui.engine.progress import (
     BytesProgress,
@@ -446,7 +446,7 @@ def run_restore(
         if plan.safety_backup:
             reporter(StepStarted("safety backup", plan.target_db))
             safety = backup_locked(settings, replace(server, dbname=plan.target_db), reporter=reporter,
-                                   cancel=cancel, now=now, reason=f"safety before restoring {record.id}")
+                                   cancel=cancel, now=now, reason=f"{SAFETY_REASON_PREFIX} {record.id}")
             safety_id = safety.id
             reporter(StepFinished("safety backup", detail=safety.id))
         counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)

@@ -81,10 +81,10 @@ def plan_retention(
 
 def failed_verification(record: BackupRecord) -> str | None:
     """Why the record is known bad (its newest verification failed), or None: never verified counts as good."""
-    last = record.last_verification
-    if last is None or last.ok:
+    if not record.failed_last_check or record.last_verification is None:
         return None
-    return f"last verification failed ({last.at}): kept for a person to look at, holds no retention slot"
+    return (f"last verification failed ({record.last_verification.at}): kept for a person to look at, "
+            "holds no retention slot")
 
 
 def _fill_slots(counted: list[BackupRecord], policy: RetentionConfig) -> _Slots:

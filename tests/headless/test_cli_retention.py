@@ -93,3 +93,25 @@ def test_password_never_in_logs_or_repository(two_backups: tuple[Workspace, str,
     assert list(ws.logs.glob("*.log"))
     assert files_containing(ws.logs, ws.password) == []
     assert files_containing(ws.repo, ws.password) == []
+
+
+def test_a_backup_that_failed_its_check_is_shown_so_and_holds_no_slot(make_workspace: WorkspaceFactory) -> None:
+    """The trial's case: the newest backup of the day is bit-flipped; prune must keep the good one."""
+    ws = make_workspace("failedcheck")
+    ws.env.update(KEEP_ONE)
+    good = ws.backup()["id"]
+    bad = ws.backup()["id"]
+    dump = Path(ws.item(bad)["path"])
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    assert ws.run("verify", bad, "--quick").returncode == 4
+
+    rows = {ln.split()[0]: ln for ln in ws.ok("list").stdout.splitlines()[1:]}
+    assert "failed check" in rows[bad] and "FAILED quick" in rows[bad]
+    assert " valid " in rows[good]
+    plan = {d["id"]: d for d in ws.json("prune", "--dry-run")}
+    assert plan[good]["keep"] is True and "newest valid backup" in plan[good]["reasons"]
+    assert plan[bad]["keep"] is True and plan[bad]["reasons"][0].startswith("last verification failed")
+    ws.ok("prune")
+    assert {i["id"] for i in ws.listing()} == {good, bad}
