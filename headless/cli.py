@@ -32,7 +32,7 @@ from backup_tui.engine.errors import (
 )
 from backup_tui.engine.prune import run_prune
 from backup_tui.engine.repository.local import check_repository
-from backup_tui.engine.restore import plan_restore, run_restore
+from backup_tui.engine.restore import missing_roles_refusal, plan_restore, run_restore
 from backup_tui.engine.space import DISK_FULL, free_bytes, human_bytes
 from backup_tui.engine.verify import render_report, verify_many
 from headless import output, runlog
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--target-db", metavar="NAME", help="restore into this new database")
     where.add_argument("--replace", action="store_true", help="replace the original (kept aside for rollback)")
     p.add_argument("--no-safety-backup", action="store_true", help="with --replace: skip the backup taken first")
+    p.add_argument("--no-owner", action="store_true",
+                   help="for a server without the backup's roles: objects belong to the user we connect as, "
+                        "privileges and per-role settings are left out")
     p.add_argument("--dry-run", action="store_true", help="print the flight plan, change nothing")
     p.add_argument("--yes", action="store_true", help="confirm destructive steps without a terminal")
     json_flag(p)
@@ -294,7 +297,10 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
     catalog = Catalog.from_settings(settings)
     record = catalog.get(args.backup_id)
     plan = plan_restore(settings, record, target_db=args.target_db, replace_original=args.replace,
-                        safety_backup=not args.no_safety_backup)
+                        safety_backup=not args.no_safety_backup, no_owner=args.no_owner)
+    refusal = missing_roles_refusal(plan)
+    if refusal and not args.dry_run:
+        raise UsageError(refusal)  # before asking anything: nothing could come of it
     if args.dry_run:
         if out.as_json:
             out.json(plan.to_json())
@@ -310,8 +316,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
         confirmed = _confirm_replace(plan.target_db)
         if not confirmed:
             raise ConfirmationRequired("the name typed does not match: nothing was changed")
-    result = run_restore(settings, args.backup_id, target_db=args.target_db, replace_original=args.replace,
-                         safety_backup=not args.no_safety_backup, confirmed=confirmed, reporter=out)
+    result = run_restore(settings, args.backup_id, confirmed=confirmed, reporter=out, plan=plan)
     if out.as_json:
         out.json(result.to_json())
     out.line(f"restored {record.id} into {result.plan.target_db} in {result.duration_s:.1f} s; "

@@ -20,9 +20,18 @@ _KEPT = {"COMMENT", "ACL", "SECURITY LABEL", "DATABASE PROPERTIES"}
 _BARE_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
 
-def database_level_entries(toc: str) -> list[str]:
+def database_level_entries(toc: str, *, privileges: bool = True) -> list[str]:
     """The lines of ``pg_restore --list --create`` to hand back with ``--use-list``."""
-    return [line for line in toc.splitlines() if _DATABASE_LEVEL.match(line)]
+    return [line for line in toc.splitlines()
+            if _DATABASE_LEVEL.match(line) and (privileges or " ACL - DATABASE " not in line)]
+
+
+_TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ ")
+
+
+def owners(toc: str) -> set[str]:
+    """The roles that own the archive's objects (each entry of ``pg_restore --list`` ends with one)."""
+    return {line.rsplit(" ", 1)[-1] for line in toc.splitlines() if _TOC_ENTRY.match(line) and " " in line}
 
 
 def archived_name(toc: str) -> str | None:
@@ -37,7 +46,7 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def retarget(script: str, original: str, target: str) -> str:
+def retarget(script: str, original: str, target: str, *, role_settings: bool = True) -> str:
     """From ``script`` (pg_restore's text for those entries), their statements aimed at ``target``.
 
     With --create pg_restore also prints the CREATE DATABASE entry and reconnects (psql's
@@ -54,6 +63,8 @@ def retarget(script: str, original: str, target: str) -> str:
         if header:
             keep = header["type"] in _KEPT
         if not keep or line.startswith("\\"):
+            continue
+        if not role_settings and line.startswith("ALTER ROLE "):
             continue
         head = _STATEMENT.match(line)
         out.append(_aimed(line, head.end(), spellings, target) if head else line)

@@ -215,6 +215,8 @@ class RestorePlan:
     estimated_seconds: float | None
     steps: tuple[PlanStep, ...]
     rollback: str
+    no_owner: bool = False  # objects go to the user we connect as; privileges and per-role settings left out
+    missing_roles: tuple[str, ...] = ()  # owners in the backup that this server lacks: the restore would fail
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

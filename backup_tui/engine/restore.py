@@ -85,9 +85,14 @@ def restore_into(
     *,
     reporter: Reporter,
     cancel: CancelToken,
+    no_owner: bool = False,
 ) -> StreamStats:
-    """Load ``source`` into the existing empty ``work_db``; checks the stored bytes' sha256 on the way."""
+    """Load ``source`` into the existing empty ``work_db``; checks the stored bytes' sha256 on the way.
+
+    ``no_owner``: a custom archive's objects go to the user we connect as and its privileges are left
+    out, so a server without the original roles can still take it (a verify's test restore always)."""
     env = pg.child_env(server, work_db)
+    portable = ["--no-owner", "--no-privileges"] if no_owner else []
     total = record.stored_bytes or source.stat().st_size
     progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
@@ -96,9 +101,9 @@ def restore_into(
                 "--no-password", "-d", work_db]
         stats = _streamed(argv, env, source, record.compression, cancel, progress, tail=legacy.DumpTail())
     elif settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
-        stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress)
+        stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress, portable)
     else:
-        argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
+        argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
                 "-d", work_db]
         stats = _streamed(argv, env, source, record.compression, cancel, progress)
     check_stored(record, stats)
@@ -191,13 +196,15 @@ def _archive_text(settings: Settings, args: list[str], source: Path, compression
 
 def apply_database_properties(
     settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Path, work_db: str,
-    reporter: Reporter, cancel: CancelToken,
+    reporter: Reporter, cancel: CancelToken, no_owner: bool = False,
 ) -> int:
-    """Give ``work_db`` the archived database's comment, privileges and settings; returns how many entries."""
+    """Give ``work_db`` the archived database's comment, privileges and settings; returns how many entries.
+
+    ``no_owner``: privileges and per-role settings name roles the server may lack; they are left out."""
     if record.format != "custom":
         return 0  # plain dumps made without --create hold none
     toc = _archive_text(settings, ["--list", "--create"], source, record.compression, cancel)
-    entries = database_properties.database_level_entries(toc)
+    entries = database_properties.database_level_entries(toc, privileges=not no_owner)
     original = database_properties.archived_name(toc)
     if not entries or original is None:
         return 0
@@ -208,7 +215,7 @@ def apply_database_properties(
         script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, record.compression,
                                cancel)
     try:
-        statements = database_properties.retarget(script, original, work_db)
+        statements = database_properties.retarget(script, original, work_db, role_settings=not no_owner)
     except ValueError as exc:
         raise BackupToolError(f"cannot apply the database's properties: {exc}") from None
     argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
@@ -234,7 +241,7 @@ def _write(stdin: IO[bytes], raw: bytes) -> None:
 
 def _parallel_restore(
     settings: Settings, env: dict[str, str], source: Path, record: BackupRecord, work_db: str,
-    cancel: CancelToken, progress: Callable[[int], None],
+    cancel: CancelToken, progress: Callable[[int], None], portable: list[str],
 ) -> StreamStats:
     """pg_restore -j needs a seekable file: decode to a temp file beside the repository, then load."""
     tmp_dir = settings.repository / "tmp"
@@ -246,7 +253,7 @@ def _parallel_restore(
             stats = decode_file(source, record.compression, cancel=cancel, sink=lambda raw: _write(out, raw),
                                 on_bytes=progress, hash_raw=False)
         check_stored(record, stats)  # before loading anything into the database
-        argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password",
+        argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
                 f"--jobs={settings.restore_jobs}", "-d", work_db, tmp_name]
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env,
@@ -339,9 +346,10 @@ def plan_restore(
     target_db: str | None = None,
     replace_original: bool = False,
     safety_backup: bool = True,
+    no_owner: bool = False,
     now: Clock = system_clock,
 ) -> RestorePlan:
-    """The flight plan. Reads the server's state; changes nothing."""
+    """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
     if not record.is_valid:
         raise VerificationError(f"{record.id} is {record.status} ({record.reason}): it cannot be restored; "
                                 "nothing was changed, choose another backup (list shows which are valid)")
@@ -366,6 +374,7 @@ def plan_restore(
             if pg.database_exists(conn, target):
                 raise ConfigError(f"database {target!r} already exists: choose another name, or replace the original")
             exists, aside, sessions, current = False, None, 0, 0
+        missing = () if no_owner else _missing_owners(settings, conn, record)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
     steps = []
     take_safety = replace_original and safety_backup and exists
@@ -404,7 +413,26 @@ def plan_restore(
         estimated_seconds=estimate_seconds(settings, record.raw_bytes),
         steps=tuple(steps),
         rollback=rollback,
+        no_owner=no_owner,
+        missing_roles=missing,
     )
+
+
+def _missing_owners(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord) -> tuple[str, ...]:
+    """Roles owning the backup's objects that this server lacks: pg_restore would stop at the first."""
+    if record.format != "custom" or not Path(record.path).is_file():
+        return ()
+    toc = _archive_text(settings, ["--list"], Path(record.path), record.compression, CancelToken())
+    return tuple(sorted(r for r in database_properties.owners(toc) if not pg.role_exists(conn, r)))
+
+
+def missing_roles_refusal(plan: RestorePlan) -> str | None:
+    """What the run says, before changing anything, when the server lacks the backup's roles."""
+    if not plan.missing_roles or plan.no_owner:
+        return None
+    return (f"the backup's objects belong to role(s) this server lacks: {', '.join(plan.missing_roles)}; "
+            "create them first, or restore with --no-owner (objects then belong to the user we connect as, "
+            "and privileges are left out)")
 
 
 # -- running --------------------------------------------------------------------
@@ -417,6 +445,7 @@ def run_restore(
     target_db: str | None = None,
     replace_original: bool = False,
     safety_backup: bool = True,
+    no_owner: bool = False,
     confirmed: bool = False,
     reporter: Reporter = null_reporter,
     cancel: CancelToken | None = None,
@@ -429,9 +458,12 @@ def run_restore(
     record = catalog.get(backup_id)
     if plan is None:
         plan = plan_restore(settings, record, target_db=target_db, replace_original=replace_original,
-                            safety_backup=safety_backup, now=now)
+                            safety_backup=safety_backup, no_owner=no_owner, now=now)
     elif plan.backup_id != record.id:
         raise ConfigError(f"the restore plan is for {plan.backup_id}, not {record.id}")
+    refusal = missing_roles_refusal(plan)
+    if refusal:
+        raise ConfigError(refusal)
     if plan.mode == "replace" and not confirmed:
         raise ConfirmationRequired(f"replacing database {plan.target_db!r} needs confirmation: pass --yes")
     if plan.space_free_bytes >= 0 and plan.space_needed_bytes > plan.space_free_bytes:
@@ -477,14 +509,16 @@ def _restore_checked(
     work = scratch.create_database(settings, server, plan.work_db, record.database_info, "restore")
     reporter(StepFinished("create"))
     try:
-        restore_into(settings, server, record, source, plan.work_db, reporter=reporter, cancel=cancel)
+        restore_into(settings, server, record, source, plan.work_db, reporter=reporter, cancel=cancel,
+                     no_owner=plan.no_owner)
         cancel.raise_if_cancelled()
         reporter(StepStarted("verify", "exact row counts"))
         table, problems = compare_counts(record.row_counts, count_rows_in(server, plan.work_db))
         if problems:
             raise VerificationError(f"restored data does not match the manifest: {'; '.join(problems[:3])}")
         reporter(StepFinished("verify", detail=f"{len(table)} tables match"))
-        apply_database_properties(settings, server, record, source, plan.work_db, reporter, cancel)
+        apply_database_properties(settings, server, record, source, plan.work_db, reporter, cancel,
+                                  no_owner=plan.no_owner)
         return table, work
     except BaseException as exc:
         left = scratch.drop_quietly(settings, server, work)

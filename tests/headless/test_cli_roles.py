@@ -1,0 +1,64 @@
+"""A disaster-recovery server often lacks the original roles; a catalog may hold backups of databases
+no longer configured. Neither may turn a good backup into a FAILED one, or a restore into a half-done one."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
+
+ROLE = "bt_gone_owner"
+
+
+@pytest.fixture(scope="module")
+def orphaned(make_workspace: WorkspaceFactory) -> tuple[Workspace, str]:
+    """A backup whose tables belong to a role the server no longer has."""
+    ws = make_workspace("roles")
+    ws.sandbox.psql(f"DO $$ BEGIN CREATE ROLE {ROLE}; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    ws.psql(f"CREATE TABLE owned (id int); INSERT INTO owned VALUES (1), (2); ALTER TABLE owned OWNER TO {ROLE}")
+    backup_id = str(ws.backup()["id"])
+    ws.psql("DROP TABLE owned")
+    ws.sandbox.psql(f"DROP ROLE {ROLE}")
+    return ws, backup_id
+
+
+def test_restore_names_the_missing_role_before_changing_anything(orphaned: tuple[Workspace, str]) -> None:
+    ws, backup_id = orphaned
+    target = f"{ws.database}_xroles"
+    plan = ws.ok("restore", backup_id, "--target-db", target, "--dry-run").stdout
+    assert f"would refuse: the backup's objects belong to role(s) this server lacks: {ROLE}" in plan
+    result = ws.run("restore", backup_id, "--target-db", target)
+    assert result.returncode == 2
+    assert "--no-owner" in one_error_line(result) and ROLE in result.stderr
+    assert target not in ws.databases()
+
+
+def test_no_owner_restores_onto_a_server_without_the_roles(orphaned: tuple[Workspace, str]) -> None:
+    ws, backup_id = orphaned
+    target = f"{ws.database}_xnoowner"
+    assert "--no-owner: objects belong to the user we connect as" in ws.ok(
+        "restore", backup_id, "--target-db", target, "--no-owner", "--dry-run").stdout
+    ws.ok("restore", backup_id, "--target-db", target, "--no-owner")
+    assert ws.psql("SELECT count(*), pg_get_userbyid(relowner) FROM owned, pg_class WHERE relname = 'owned' "
+                   "GROUP BY relowner", target) == f"2|{ws.sandbox.user}"
+
+
+def test_a_full_verify_puts_the_backup_on_trial_not_the_servers_roles(orphaned: tuple[Workspace, str]) -> None:
+    ws, backup_id = orphaned
+    result = ws.json("verify", backup_id)
+    assert result[0]["ok"] is True and result[0]["level"] == "full"
+
+
+def test_verify_all_covers_backups_of_databases_no_longer_configured(orphaned: tuple[Workspace, str]) -> None:
+    """With two other databases configured there is no server for this one: quick checks, and a note."""
+    ws, backup_id = orphaned
+    server = f'host = "{ws.sandbox.host}"\nport = {ws.sandbox.port}\nuser = "{ws.sandbox.user}"\n'
+    config = ws.write("two-others.toml", f'[[databases]]\nname = "app_a"\n{server}\n[[databases]]\nname = "app_b"\n'
+                                         f"{server}")
+    unset: dict[str, str | None] = {v: None for v in ("BACKUP_DB_NAME", "BACKUP_DB_HOST", "BACKUP_DB_PORT",
+                                                       "BACKUP_DB_USER", "BACKUP_DB_PASSWORD")}
+    result = ws.run("--config", str(config), "verify", "--all", "--json", env=unset)
+    assert result.returncode == 0, result.stderr
+    verdict = next(v for v in ws.json("show", backup_id)["verifications"][::-1])
+    assert verdict["ok"] is True and verdict["level"] == "quick"
+    assert any("is not configured" in check for check in verdict["checks"])
