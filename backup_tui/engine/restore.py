@@ -351,8 +351,11 @@ def plan_restore(
 ) -> RestorePlan:
     """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
     if not record.is_valid:
+        by_hand = (f"; if its dump is intact, load it by hand: zstd -dc {record.path} | pg_restore -d NEW_DB"
+                   if record.status == "damaged" and record.compression == "zstd" and Path(record.path).is_file()
+                   else "")
         raise VerificationError(f"{record.id} is {record.status} ({record.reason}): it cannot be restored; "
-                                "nothing was changed, choose another backup (list shows which are valid)")
+                                f"nothing was changed, choose another backup (list shows which are valid){by_hand}")
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
     server = connection_for(settings, record.database)
@@ -382,8 +385,11 @@ def plan_restore(
         steps.append(PlanStep("backup", f"safety backup of the current {target!r} into the repository"))
     steps.append(PlanStep("create", f"create database {work!r}"))
     raw = human_bytes(record.raw_bytes) if record.raw_bytes else "?"  # legacy: the .meta seldom says
+    how = (f"; decompressed to {settings.repository / 'tmp'} first, then pg_restore -j {settings.restore_jobs} "
+           "(streamed instead when there is no room for that file)"
+           if settings.restore_jobs > 1 and record.format == "custom" else "")
     steps.append(PlanStep("restore", f"restore {record.id} ({human_bytes(record.stored_bytes)} stored, "
-                                     f"{raw} raw) into {work!r}"))
+                                     f"{raw} raw) into {work!r}{how}"))
     steps.append(PlanStep("verify", "compare exact row counts with the manifest"
                           if record.row_counts else "no row counts in this backup: check the restore succeeded"))
     if record.format == "custom":

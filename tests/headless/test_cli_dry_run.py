@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
-from tests.headless.conftest import Workspace, WorkspaceFactory, tree
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line, tree
 
 
 def test_backup_dry_run_on_a_fresh_setup_creates_nothing(make_workspace: WorkspaceFactory) -> None:
@@ -92,3 +93,21 @@ def test_restore_replace_dry_run_prints_the_flight_plan(backed_up: tuple[Workspa
     assert ws.databases() == dbs
     assert ws.psql(f"SELECT oid FROM pg_database WHERE datname = '{ws.database}'", "postgres") == oid
     assert tree(ws.repo) == before  # no safety backup was taken
+
+
+def test_restore_dry_run_says_how_a_parallel_restore_loads(backed_up: tuple[Workspace, str]) -> None:
+    ws, backup_id = backed_up
+    config = ws.write("jobs3.toml", "[restore]\njobs = 3\n")
+    plan = ws.ok("--config", str(config), "restore", backup_id, "--target-db", f"{ws.database}_xj",
+                 "--dry-run").stdout
+    assert f"decompressed to {ws.repo / 'tmp'} first, then pg_restore -j 3" in plan
+    assert "pg_restore -j" not in ws.ok("restore", backup_id, "--target-db", f"{ws.database}_xj", "--dry-run").stdout
+
+
+def test_a_damaged_backup_names_the_way_to_load_it_by_hand(make_workspace: WorkspaceFactory) -> None:
+    ws = make_workspace("damagedhint")
+    item = ws.backup()
+    (Path(item["path"]).parent / "manifest.json").unlink()
+    result = ws.run("restore", item["id"], "--target-db", f"{ws.database}_xd")
+    assert result.returncode == 4
+    assert f"load it by hand: zstd -dc {item['path']} | pg_restore -d NEW_DB" in one_error_line(result)
