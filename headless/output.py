@@ -171,7 +171,8 @@ def prune_lines(decisions: list[PruneDecision], dry_run: bool) -> list[str]:
 
 def plan_lines(plan: RestorePlan) -> list[str]:
     free = human_bytes(plan.space_free_bytes) if plan.space_free_bytes >= 0 else "unknown (remote server)"
-    eta = f"about {plan.estimated_seconds:.0f} s (from past restores)" if plan.estimated_seconds else "no history yet"
+    eta = (f"about {plan.estimated_seconds:.0f} s (from past restores)" if plan.estimated_seconds
+           else "none yet (no past restore of a similar size)")
     lines = [f"restore plan for {plan.backup_id} ({'replace' if plan.mode == 'replace' else 'new database'}):"]
     lines += [f"  {i}. [{s.action}] {s.description}" for i, s in enumerate(plan.steps, 1)]
     lines += [

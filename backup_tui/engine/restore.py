@@ -310,21 +310,44 @@ def _data_dir_free(conn: psycopg.Connection[Any]) -> int:
 
 
 def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
-    """From past restores on this repository: bytes per second, newest 20 runs."""
+    """From the newest 20 restores on this repository (test restores included): see ``fit_duration``."""
     path = settings.repository / HISTORY_FILE
     if not path.exists() or raw_bytes <= 0:
         return None
-    rates = []
+    points = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]:
         try:
             item = json.loads(line)
             if item["raw_bytes"] > 0 and item["duration_s"] > 0:
-                rates.append(item["raw_bytes"] / item["duration_s"])
+                points.append((float(item["raw_bytes"]), float(item["duration_s"])))
         except (ValueError, KeyError, TypeError):
             continue
-    if not rates:
+    return fit_duration(points, raw_bytes)
+
+
+def fit_duration(points: list[tuple[float, float]], raw_bytes: int) -> float | None:
+    """Seconds for ``raw_bytes``, from (raw bytes, seconds) of past restores.
+
+    A restore costs a fixed part (create, counts, connections) plus a part per byte. With sizes
+    that differ enough (4x), a least-squares line tells the two apart. Otherwise the history only
+    speaks for restores of about its own size: scale by the bytes within 4x of it, and give no
+    figure beyond (a mean of rates made a 400 MB restore after a few 3 MB ones look ten times
+    slower than it was).
+    """
+    if not points:
         return None
-    return round(float(raw_bytes / (sum(rates) / len(rates))), 1)
+    sizes = [x for x, _ in points]
+    if len(points) >= 2 and max(sizes) >= 4 * min(sizes):
+        n = len(points)
+        mean_x, mean_y = sum(sizes) / n, sum(y for _, y in points) / n
+        var = sum((x - mean_x) ** 2 for x in sizes)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / var
+        if slope > 0:
+            fixed = max(0.0, mean_y - slope * mean_x)
+            return round(fixed + slope * raw_bytes, 1)
+    if not min(sizes) / 4 <= raw_bytes <= max(sizes) * 4:
+        return None
+    return round(raw_bytes * sum(y for _, y in points) / sum(sizes), 1)
 
 
 # A gzip -9'd plain SQL dump is about 4-6x smaller than its text (pagila: 4.3x); a legacy .meta seldom
