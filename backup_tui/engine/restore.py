@@ -15,7 +15,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -325,7 +325,7 @@ def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
     return fit_duration(points, raw_bytes)
 
 
-def fit_duration(points: list[tuple[float, float]], raw_bytes: int) -> float | None:
+def fit_duration(points: Sequence[tuple[float, float]], raw_bytes: int) -> float | None:
     """Seconds for ``raw_bytes``, from (raw bytes, seconds) of past restores.
 
     A restore costs a fixed part (create, counts, connections) plus a part per byte. With sizes
