@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from textual.widgets import Button, Input, RadioButton
+from textual.widgets import Button, Input, RadioButton, Static
 
 from backup_tui.engine.backup import run_backup
 from backup_tui.engine.config import Settings
@@ -63,8 +63,16 @@ async def open_wizard_at_plan(pilot: Any, app: BackupApp, *, target: str | None)
         wizard.query_one("#target-name", Input).value = target
     await settle(pilot)
     wizard.query_one("#to-plan", Button).press()
-    await settle(pilot)  # the plan worker has finished and its answer landed
+    # The plan worker starts only once the press is handled, and reads the server and the archive's
+    # table of contents: wait for its answer, not for the workers running at this instant.
+    await wait_until(pilot, lambda: wizard.plan is not None or _plan_refused(wizard))
+    await settle(pilot)
     return wizard
+
+
+def _plan_refused(wizard: RestoreWizard) -> bool:
+    said = str(wizard.query_one("#target-error", Static).render())
+    return bool(said) and not said.startswith("Asking")
 
 
 @sync
