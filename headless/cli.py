@@ -32,7 +32,7 @@ from backup_tui.engine.errors import (
 )
 from backup_tui.engine.prune import run_prune
 from backup_tui.engine.repository.local import check_repository
-from backup_tui.engine.restore import missing_roles_refusal, plan_restore, run_restore
+from backup_tui.engine.restore import plan_restore, run_restore
 from backup_tui.engine.space import DISK_FULL, free_bytes, human_bytes
 from backup_tui.engine.verify import render_report, verify_many
 from headless import output, runlog
@@ -298,9 +298,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
     record = catalog.get(args.backup_id)
     plan = plan_restore(settings, record, target_db=args.target_db, replace_original=args.replace,
                         safety_backup=not args.no_safety_backup, no_owner=args.no_owner)
-    refusal = missing_roles_refusal(plan)
-    if refusal and not args.dry_run:
-        raise UsageError(refusal)  # before asking anything: nothing could come of it
+    if plan.refusal and not args.dry_run:
+        raise UsageError(plan.refusal)  # before asking anything: nothing could come of it
     if args.dry_run:
         if out.as_json:
             out.json(plan.to_json())

@@ -12,7 +12,6 @@ from typing import Any, TextIO
 
 from backup_tui.engine.models import BackupRecord, PruneDecision, RestorePlan, Verification
 from backup_tui.engine.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
-from backup_tui.engine.restore import missing_roles_refusal
 from backup_tui.engine.space import human_bytes
 from headless.runlog import log
 
@@ -184,7 +183,6 @@ def plan_lines(plan: RestorePlan) -> list[str]:
     if plan.no_owner:
         lines.append("  --no-owner: objects belong to the user we connect as; privileges and per-role settings "
                      "are left out")
-    refusal = missing_roles_refusal(plan)
-    if refusal:
-        lines.append(f"  would refuse: {refusal}")
+    if plan.refusal:
+        lines.append(f"  would refuse: {plan.refusal}")
     return lines

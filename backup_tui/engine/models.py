@@ -218,6 +218,15 @@ class RestorePlan:
     no_owner: bool = False  # objects go to the user we connect as; privileges and per-role settings left out
     missing_roles: tuple[str, ...] = ()  # owners in the backup that this server lacks: the restore would fail
 
+    @property
+    def refusal(self) -> str | None:
+        """Why the run would refuse before changing anything: the server lacks the backup's roles."""
+        if not self.missing_roles or self.no_owner:
+            return None
+        return (f"the backup's objects belong to role(s) this server lacks: {', '.join(self.missing_roles)}; "
+                "create them first, or restore with --no-owner (objects then belong to the user we connect as, "
+                "and privileges are left out)")
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["steps"] = [s.to_json() for s in self.steps]

@@ -455,15 +455,6 @@ def _missing_owners(settings: Settings, conn: psycopg.Connection[Any], record: B
     return tuple(sorted(r for r in database_properties.owners(toc) if not pg.role_exists(conn, r)))
 
 
-def missing_roles_refusal(plan: RestorePlan) -> str | None:
-    """What the run says, before changing anything, when the server lacks the backup's roles."""
-    if not plan.missing_roles or plan.no_owner:
-        return None
-    return (f"the backup's objects belong to role(s) this server lacks: {', '.join(plan.missing_roles)}; "
-            "create them first, or restore with --no-owner (objects then belong to the user we connect as, "
-            "and privileges are left out)")
-
-
 # -- running --------------------------------------------------------------------
 
 
@@ -490,9 +481,8 @@ def run_restore(
                             safety_backup=safety_backup, no_owner=no_owner, now=now)
     elif plan.backup_id != record.id:
         raise ConfigError(f"the restore plan is for {plan.backup_id}, not {record.id}")
-    refusal = missing_roles_refusal(plan)
-    if refusal:
-        raise ConfigError(refusal)
+    if plan.refusal:
+        raise ConfigError(plan.refusal)
     if plan.mode == "replace" and not confirmed:
         raise ConfirmationRequired(f"replacing database {plan.target_db!r} needs confirmation: pass --yes")
     if plan.space_free_bytes >= 0 and plan.space_needed_bytes > plan.space_free_bytes:
