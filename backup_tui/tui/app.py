@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widgets import TabbedContent
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.errors import BackupToolError, Cancelled
@@ -28,7 +29,7 @@ from backup_tui.engine.progress import CancelToken, Reporter
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged
-from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog
+from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
 from backup_tui.tui.screens.restore import RestoreWizard
@@ -38,6 +39,8 @@ from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 
 ACTIVITY_LINES = 2000
+# Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
+DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured yet: upload comes with S3 repositories"
 
 
@@ -216,10 +219,11 @@ class BackupApp(App[None]):
         now = self.clock()
         if message.cancelled:
             entry = job.finish("cancelled", message.error or "cancelled", now)
-            self.notify(job.message, title=f"{job.title}: cancelled", severity="warning", timeout=10)
+            self.notify(job.message, title=f"{job.title}: cancelled", severity="warning",
+                        timeout=WARNING_TOAST)
         elif message.error is not None:
             entry = job.finish("failed", message.error, now)
-            self.notify(message.error, title=f"{job.title} failed", severity="error", timeout=15)
+            self.notify(message.error, title=f"{job.title} failed", severity="error", timeout=ERROR_TOAST)
         else:
             job.result = message.result
             describe = self._describe.pop(job.id, None)
@@ -227,7 +231,7 @@ class BackupApp(App[None]):
             failed = isinstance(message.result, Verification) and not message.result.ok
             entry = job.finish("failed" if failed else "done", summary, now)
             self.notify(summary, title=job.title, severity="error" if failed else "information",
-                        timeout=15 if failed else 5)
+                        timeout=ERROR_TOAST if failed else DONE_TOAST)
         self._add_log([entry])
         self._jobs_changed(job)
         self.refresh_catalog()
@@ -358,10 +362,7 @@ class BackupApp(App[None]):
                          f"{record.id} {'unpinned' if record.pinned else 'pinned: retention keeps it'}")
 
     def ask_delete(self, record: BackupRecord) -> None:
-        message = (f"Delete {record.id}?\n{fmt.human_bytes(record.stored_bytes)} from "
-                   f"{', '.join(record.locations)}. This cannot be undone.")
-        if record.pinned:
-            message += "\nIt is PINNED: retention would have kept it."
+        message = delete_message(record, self.records)
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -435,7 +436,7 @@ class BackupApp(App[None]):
         for db in self.settings.databases:
             yield SystemCommand(f"New backup of {db.database}", "Take a backup now",
                                 lambda name=db.database: self.new_backup(name))
-        selected = self.main.backups.selected if self.is_mounted_main() else None
+        selected = self.main.backups.selected if self.backups_showing() else None
         if selected is not None:
             yield SystemCommand(f"Verify {selected.id} (quick)", "Checksums and archive",
                                 lambda: self.verify(selected, "quick"))
@@ -446,8 +447,11 @@ class BackupApp(App[None]):
             yield SystemCommand(f"{'Unpin' if selected.pinned else 'Pin'} {selected.id}", "Retention keeps pinned",
                                 lambda: self.toggle_pin(selected))
             yield SystemCommand(f"Delete {selected.id}", "Asks first", lambda: self.ask_delete(selected))
+        if selected is not None and self.main.backups.upload_available:
             yield SystemCommand(f"Upload {selected.id} to S3", "Copy to the S3 repository",
                                 lambda: self.upload(selected))
 
-    def is_mounted_main(self) -> bool:
-        return any(isinstance(s, MainScreen) for s in self.screen_stack)
+    def backups_showing(self) -> bool:
+        """Commands on the selected backup only where it is on screen: elsewhere nobody knows which it is."""
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        return main is not None and main.query_one(TabbedContent).active == "backups"

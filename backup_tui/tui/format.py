@@ -1,14 +1,19 @@
-"""How numbers and moments read on screen: one place, so every screen agrees."""
+"""How numbers, moments and a backup's state read on screen: one place, so every screen agrees."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 
 from backup_tui.engine.health import humanize_age
-from backup_tui.engine.models import Verification, parse_utc
+from backup_tui.engine.models import BackupRecord, Verification, parse_utc
 from backup_tui.engine.space import human_bytes
 
-__all__ = ["ago", "duration", "human_bytes", "local_time", "ratio", "verification_text"]
+__all__ = ["ago", "bytes_in_text", "duration", "human_bytes", "is_good", "last_check_failed", "local_time",
+           "plural", "ratio", "status_label", "status_style", "verification_text"]
+
+FAILED_CHECK = "failed check"
+_BYTE_COUNT = re.compile(r"\b(\d{4,}) bytes\b")
 
 
 def local_time(moment: datetime, tz: tzinfo | None) -> str:
@@ -35,9 +40,37 @@ def ratio(value: float | None) -> str:
     return f"{value:.1f}x" if value else "—"
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def bytes_in_text(text: str) -> str:
+    """'dump done: 444315028 bytes' -> 'dump done: 444.3 MB': engine messages count bytes, people read sizes."""
+    return _BYTE_COUNT.sub(lambda match: human_bytes(int(match.group(1))), text)
+
+
 def verification_text(verification: Verification | None, now: datetime) -> str:
     """'✓ full, 3 hours ago' / '✗ quick, 2 days ago' / 'never'."""
     if verification is None:
         return "never"
     mark = "✓" if verification.ok else "✗"
     return f"{mark} {verification.level}, {ago(parse_utc(verification.at), now)}"
+
+
+def last_check_failed(record: BackupRecord) -> bool:
+    """Its newest verification failed: its manifest may read valid, but the bytes are known bad."""
+    return record.failed_last_check
+
+
+def is_good(record: BackupRecord) -> bool:
+    """Restorable as far as we know: a readable manifest, and no failed last verification."""
+    return record.is_valid and not last_check_failed(record)
+
+
+def status_label(record: BackupRecord) -> str:
+    """The state as every screen shows it (and the filter finds it): a failed check outranks 'valid'."""
+    return FAILED_CHECK if record.is_valid and last_check_failed(record) else record.status
+
+
+def status_style(record: BackupRecord) -> str:
+    return "green" if is_good(record) else "bold red"

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from backup_tui.engine.progress import BytesProgress, CancelToken, LogLine, ProgressEvent, StepFinished, StepStarted
+from backup_tui.tui.format import bytes_in_text
 
 JobKind = Literal["backup", "verify", "restore", "upload"]
 JobState = Literal["running", "done", "failed", "cancelled"]
@@ -70,25 +71,27 @@ class Job:
     def apply(self, event: ProgressEvent, now: datetime) -> LogEntry | None:
         """Fold one engine event into the job; returns what to add to the activity log, if anything."""
         if isinstance(event, StepStarted):
-            self.steps.append(Step(event.step, event.detail))
-            return self._log(now, "info", f"{event.step} started" + (f": {event.detail}" if event.detail else ""))
+            detail = bytes_in_text(event.detail)
+            self.steps.append(Step(event.step, detail))
+            return self._log(now, "info", f"{event.step} started" + (f": {detail}" if detail else ""))
         if isinstance(event, StepFinished):
+            detail = bytes_in_text(event.detail)
             for step in reversed(self.steps):
                 if step.name == event.step and step.state == "running":
                     step.state = "ok" if event.ok else "failed"
-                    if event.detail:
-                        step.detail = event.detail
+                    if detail:
+                        step.detail = detail
                     break
             level = "info" if event.ok else "error"
             return self._log(now, level, f"{event.step} {'done' if event.ok else 'failed'}"
-                             + (f": {event.detail}" if event.detail else ""))
+                             + (f": {detail}" if detail else ""))
         if isinstance(event, BytesProgress):
             if event.step != self.bytes_step:
                 self.bytes_step, self.first_bytes_at = event.step, now
             self.bytes_done, self.bytes_total = event.done, event.total
             return None
         if isinstance(event, LogLine):
-            return self._log(now, event.level, event.message)
+            return self._log(now, event.level, bytes_in_text(event.message))
         return None
 
     def finish(self, state: JobState, message: str, now: datetime) -> LogEntry:

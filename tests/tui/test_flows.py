@@ -122,7 +122,8 @@ async def test_replace_needs_the_typed_name(settings: Settings, pg_sandbox: Sand
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         wizard = await open_wizard_at_plan(pilot, app, target=None)
-        assert wizard.plan is not None and wizard.plan.mode == "replace"
+        assert wizard.plan is not None, wizard.query_one("#target-error", Static).render()
+        assert wizard.plan.mode == "replace"
         wizard.query_one("#run", Button).press()
         await settle(pilot)
         assert wizard.step == "confirm"

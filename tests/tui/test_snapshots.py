@@ -102,8 +102,10 @@ async def quit_with_job_running(pilot: Pilot[Any]) -> None:
     app.pop_screen()  # the restore goes on as a job
     await wait_until(pilot, lambda: not isinstance(app.screen, RestoreWizard))
     tabs = app.screen.query_one(TabbedContent)
-    tabs.active = "dashboard"
-    await wait_until(pilot, lambda: tabs.active == "dashboard")
+    # As the 1 key does, focus included: a table focused on a hidden tab would switch back to it.
+    app.action_show_tab("dashboard")
+    await wait_until(pilot, lambda: tabs.active == "dashboard" and app.main.dashboard.region.width > 0
+                     and app.main.dashboard.focused_database() is not None)
     await settle(pilot)
     await pilot.press("q")
     await wait_until(pilot, lambda: isinstance(app.screen, QuitDialog))

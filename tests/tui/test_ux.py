@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC
 from typing import Any
 
@@ -10,7 +11,7 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, TabbedContent
 
-from backup_tui.engine.models import BackupRecord
+from backup_tui.engine.models import BackupRecord, RestorePlan
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job, Step
 from backup_tui.tui.screens.dialogs import QuitDialog
@@ -287,3 +288,24 @@ def test_safety_note_names_the_kept_backup() -> None:
     assert safety_note(job) == ""
     job.steps.append(Step("safety backup", "pagila-20250314T093000Z", "ok"))
     assert "pagila-20250314T093000Z" in safety_note(job) and "stays in the repository" in safety_note(job)
+
+
+class RolesMissing(FixedServices):
+    """A server that lacks the role owning the backup's objects: the engine's plan says so."""
+
+    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan:
+        return dataclasses.replace(fixed_plan(record, target_db, replace), missing_roles=("app_owner",))
+
+
+@sync
+async def test_plan_that_would_be_refused_says_why_and_cannot_run() -> None:
+    app = fixed_app(RolesMissing())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        await to_plan(pilot, wizard)
+        text = rendered(wizard.query_one("#plan-text", Static))
+        assert "Cannot restore here" in text and "app_owner" in text
+        assert "backup-headless restore --no-owner" in text
+        assert text.index("Cannot restore here") < text.index("Steps")  # on screen at 80x24
+        assert wizard.query_one("#run", Button).disabled

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
+from backup_tui.engine.models import BackupRecord
+from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
 
@@ -22,11 +24,13 @@ class ConfirmDialog(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(False)", "Cancel")]
 
-    def __init__(self, title: str, message: str, confirm_label: str = "Yes", danger: bool = True) -> None:
+    def __init__(self, title: str, message: str, confirm_label: str = "Yes", danger: bool = True,
+                 cancel_label: str = "Cancel") -> None:
         super().__init__(classes="dialog")
         self.title_text = title
         self.message = message
         self.confirm_label = confirm_label
+        self.cancel_label = cancel_label
         self.danger = danger
 
     def compose(self) -> ComposeResult:
@@ -34,7 +38,7 @@ class ConfirmDialog(ModalScreen[bool]):
             box.border_title = self.title_text
             yield Label(self.message, id="dialog-message")
             with Horizontal(id="dialog-buttons"):
-                yield Button("Cancel", id="no", variant="default")
+                yield Button(self.cancel_label, id="no", variant="default")
                 yield Button(self.confirm_label, id="yes", variant="error" if self.danger else "primary")
 
     def on_mount(self) -> None:
@@ -43,6 +47,30 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
+
+
+def _passed(record: BackupRecord) -> bool:
+    last = record.last_verification
+    return record.is_valid and last is not None and last.ok
+
+
+def delete_message(record: BackupRecord, records: Sequence[BackupRecord]) -> str:
+    """The delete question, with what would be lost beyond the backup itself."""
+    size = fmt.human_bytes(record.stored_bytes)
+    lines = [f"Delete {record.id}?", f"{size} from {', '.join(record.locations)}. This cannot be undone."]
+    if record.pinned:
+        lines.append("It is PINNED: retention would have kept it.")
+    others = [r for r in records if r.database == record.database and r.id != record.id]
+    database = record.database
+    if _passed(record) and not any(_passed(other) for other in others):
+        lines.append(f"This is the last verified backup of {database}.")
+    if fmt.is_good(record):
+        good = [other for other in others if fmt.is_good(other)]
+        if not good:
+            lines.append(f"This is the only valid backup of {database}.")
+        elif all(other.created_at < record.created_at for other in good):
+            lines.append(f"This is the newest valid backup of {database}.")
+    return "\n".join(lines)
 
 
 def quit_message(running: Sequence[Job]) -> tuple[str, str]:
@@ -61,7 +89,7 @@ class QuitDialog(ConfirmDialog):
     def __init__(self, running: Callable[[], Sequence[Job]]) -> None:
         self.running = running
         message, label = quit_message(running())
-        super().__init__("Quit", message, label)
+        super().__init__("Quit", message, label, cancel_label="Keep running")
 
     def on_jobs_changed(self, message: JobsChanged) -> None:
         self.message, self.confirm_label = quit_message(self.running())

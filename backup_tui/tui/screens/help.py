@@ -36,6 +36,7 @@ HELP = """\
 | jobs | `enter` | the job's outcome and steps; the log shows only its lines |
 | jobs | `/` | filter the activity log (`enter` keeps it, `esc` clears it) |
 | restore | `esc` | back one step (closes from the first) |
+| restore | `tab` / `shift+tab` | forward / back between fields; `shift+tab` from the name reaches new or replace |
 
 Restores never overwrite a database in place: *replace* restores into a temporary
 database, checks row counts, then swaps names and keeps the previous database.

@@ -8,11 +8,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from backup_tui.tui.widgets.backups import BackupsView
+from backup_tui.tui.widgets.backups import NARROW_FOOTER, WIDE, BackupsView
 from backup_tui.tui.widgets.dashboard import DashboardView
 from backup_tui.tui.widgets.jobs import JobsView
-
-WIDE = 110  # from this width the detail pane sits beside the table instead of under it
 
 
 class MainScreen(Screen[None]):
@@ -73,8 +71,18 @@ class MainScreen(Screen[None]):
         self.refresh_bindings()
 
     def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.width >= WIDE, "-wide")
+        self._fit(event.size.width)
+        self.backups.relayout()
 
     def on_mount(self) -> None:
-        self.set_class(self.size.width >= WIDE, "-wide")
+        self._fit(self.size.width)
         self.post_message(self.Ready())
+
+    def _fit(self, width: int) -> None:
+        """Detail pane beside the table when wide; a compact footer when narrow, so Help and Quit stay on it
+        (ctrl+p is in the help)."""
+        self.set_class(width >= WIDE, "-wide")
+        footer = self.query_one(Footer)
+        footer.compact = width < NARROW_FOOTER
+        footer.show_command_palette = width >= NARROW_FOOTER
+        self.refresh_bindings()

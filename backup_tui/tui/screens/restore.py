@@ -47,8 +47,14 @@ WIDE_CHOOSER = 100  # from this width the backup table also shows the local crea
 StartRestore = Callable[[BackupRecord, RestorePlan], Job]
 
 
+def offered(records: list[BackupRecord], database: str | None) -> list[BackupRecord]:
+    """What the first page lists: valid backups, only the database's when the wizard is opened for one."""
+    return [r for r in records if r.is_valid and (database is None or r.database == database)]
+
+
 def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None) -> int:
-    """Index of the backup to offer: the one asked for, else the newest verified, else the newest."""
+    """Index of the backup to offer: the one asked for, else the newest verified, else the newest that did not
+    fail its last verification, else the newest."""
     if backup_id is not None:
         for i, record in enumerate(records):
             if record.id == backup_id:
@@ -58,11 +64,14 @@ def preselect(records: list[BackupRecord], backup_id: str | None, database: str 
         last = records[i].last_verification
         if last is not None and last.ok:
             return i
+    for i in candidates:
+        if not fmt.last_check_failed(records[i]):
+            return i
     return candidates[0] if candidates else 0
 
 
 def choose_question(records: list[BackupRecord], index: int, backup_id: str | None, database: str | None) -> str:
-    """The first page's question, true to what ``preselect`` selected."""
+    """The first page's question, true to what ``preselect`` selected and to why."""
     if not records:
         return "Which backup? There is no valid backup to restore."
     record = records[index]
@@ -72,6 +81,12 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     of = f" of {database}" if database else ""
     if last is not None and last.ok:
         return f"Which backup? The newest verified one{of} is selected."
+    newest = next((r for r in records if database is None or r.database == database), record)
+    if fmt.last_check_failed(newest):
+        if record is newest:
+            return f"Which backup? The newest backup{of} failed its last verification: choose with care."
+        return (f"Which backup? The newest backup{of} failed its last verification: "
+                "the newest one that did not is selected.")
     return f"Which backup? None{of} is verified yet: the newest is selected."
 
 
@@ -116,6 +131,9 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     if warning is not None:
         text.append_text(warning)
         text.append("\n")
+    if plan.refusal is not None:
+        text.append(f"✖ Cannot restore here: {plan.refusal.replace('--no-owner', 'backup-headless restore --no-owner')}"
+                    "\n", style="bold red")
     text.append("Target    ", style="bold")
     if plan.mode == "replace":
         text.append(f"REPLACE database {plan.target_db!r}", style="bold red")
@@ -163,6 +181,10 @@ def bytes_text(job: Job, now: datetime) -> str:
     return f"{fmt.human_bytes(job.bytes_done)}{total} · ETA {fmt.duration(eta) if eta is not None else '—'}"
 
 
+class BackButton(Button, can_focus=False):
+    """Clicked, or escape: tab skips it, so tab then enter goes forward, never back a step."""
+
+
 class RestoreWizard(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
@@ -171,7 +193,7 @@ class RestoreWizard(Screen[None]):
     def __init__(self, records: list[BackupRecord], services: Services, start_restore: StartRestore, *,
                  tz: tzinfo | None = None, backup_id: str | None = None, database: str | None = None) -> None:
         super().__init__()
-        self.records = [r for r in records if r.is_valid]
+        self.records = offered(records, database)
         self.services = services
         self.start_restore = start_restore
         self.tz = tz
@@ -195,7 +217,7 @@ class RestoreWizard(Screen[None]):
                     yield Button("Cancel", id="cancel-wizard")
                     yield Button("Next", id="to-target", variant="primary")
             with Vertical(id="target"):
-                yield Label("Restore into…", classes="question")
+                yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
                 with RadioSet(id="mode"):
                     yield RadioButton("a new database (safe: nothing existing is touched)", value=True, id="mode-new")
                     yield RadioButton("the original database, replacing it", id="mode-replace")
@@ -203,20 +225,20 @@ class RestoreWizard(Screen[None]):
                 yield Input(id="target-name")
                 yield Static(id="target-error", classes="error")
                 with Horizontal(classes="buttons"):
-                    yield Button("Back", id="back-choose")
+                    yield BackButton("Back", id="back-choose")
                     yield Button("Show the plan", id="to-plan", variant="primary")
             with Vertical(id="plan"):
                 with VerticalScroll(id="plan-scroll"):
                     yield Static(id="plan-text")
                 with Horizontal(classes="buttons"):
-                    yield Button("Back", id="back-target")
+                    yield BackButton("Back", id="back-target")
                     yield Button("Restore", id="run", variant="primary")
             with Vertical(id="confirm"):
                 yield Static(id="confirm-text")
                 yield Input(id="confirm-name", placeholder="type the database name")
                 yield Static(id="confirm-error", classes="error")
                 with Horizontal(classes="buttons"):
-                    yield Button("Back", id="back-plan")
+                    yield BackButton("Back", id="back-plan")
                     yield Button("Replace", id="run-replace", variant="error", disabled=True)
             with Vertical(id="progress"):
                 yield Static(id="progress-steps")
@@ -317,6 +339,7 @@ class RestoreWizard(Screen[None]):
         new = not self.replace
         self.query_one("#target-name", Input).display = new
         self.query_one("#name-label", Label).display = new
+        self.query_one("#target-error", Static).update("")  # about the name, which may be gone
 
     @on(Button.Pressed, "#back-choose")
     def _back_choose(self) -> None:
@@ -356,6 +379,7 @@ class RestoreWizard(Screen[None]):
         self.query_one("#target-error", Static).update("")
         self.query_one("#plan-text", Static).update(plan_text(plan, self.record, self.services.clock(), self.tz))
         self.query_one("#run", Button).label = "Continue" if plan.mode == "replace" else "Restore"
+        self.query_one("#run", Button).disabled = plan.refusal is not None  # the run would refuse
         self.go("plan")
 
     @on(Button.Pressed, "#back-target")

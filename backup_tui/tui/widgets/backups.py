@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache, partial
@@ -35,7 +35,7 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from backup_tui.engine.models import BackupRecord
 from backup_tui.tui import format as fmt
@@ -78,13 +78,24 @@ COLUMNS = (
     Column("id", "ID", lambda r: r.id),
 )
 ID_COLUMN = len(COLUMNS) - 1  # its text (id and status) is unique per row: the table sorts by it
+INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
+# What stays when the table is narrow, most useful first: the id and state tell the rows apart and say what is
+# wrong, the verification whether to trust them. The rest is in the detail pane.
+PRIORITY = ("id", "verified", "size", "pin", "created", "database", "age", "where", "took", "ratio")
+NARROW_FOOTER = 100  # below this width the footer is compact and leaves out keys that do nothing
+WIDE = 110  # from this width the detail pane sits beside the table instead of under it
+DETAIL_WIDTH = 46  # its width there
+SCROLLBAR = 1  # the table's vertical scrollbar, see app.tcss
+PADDING = 2  # a cell's padding, one each side
+ARROW = 2  # " ▼" on the sorted column's label
 
 
 def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
     """One row as plain data: cheap to make in a thread and to compare with what is shown."""
     verified = record.last_verification
     created = record.created  # parsed from text each time it is read
-    status = "" if record.status == "valid" else f" ({record.status})"
+    label = fmt.status_label(record)
+    status = "" if label == "valid" else f" ({label})"
     return (
         (fmt.local_time(created, tz), None, ""),
         (fmt.ago(created, now), None, ""),
@@ -96,7 +107,7 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
          ""),
         (", ".join(record.locations), None, ""),
         ("📌" if record.pinned else "", None, ""),
-        (record.id + status, "red" if record.status in ("incomplete", "damaged") else "", ""),
+        (record.id + status, "" if fmt.is_good(record) else "red", ""),
     )
 
 
@@ -131,6 +142,7 @@ class Prepared:
     now: datetime
     cells: dict[str, RowSpec]
     by_id: dict[str, BackupRecord]
+    widths: tuple[int, ...]  # of each column's widest cell, see ``layout``
 
 
 def prepare(records: list[BackupRecord], now: datetime, tz: tzinfo | None,
@@ -143,7 +155,49 @@ def prepare(records: list[BackupRecord], now: datetime, tz: tzinfo | None,
         spec = row_spec(record, now, tz)
         kept = old.get(record.id)
         cells[record.id] = kept if kept == spec else spec
-    return Prepared(records, now, cells, {r.id: r for r in records})
+    return Prepared(records, now, cells, {r.id: r for r in records}, content_widths(cells.values()))
+
+
+LABEL_WIDTHS = tuple(cell_len(column.label) for column in COLUMNS)
+
+
+def content_widths(rows: Iterable[RowSpec]) -> tuple[int, ...]:
+    """The widest text of each column, its label included: what the table will make it."""
+    widths = list(LABEL_WIDTHS)
+    for cells in rows:
+        for i, cell in enumerate(cells):
+            width = cell_len(cell[0])
+            widths[i] = max(widths[i], width)
+    return tuple(widths)
+
+
+def layout(widths: Sequence[int], available: int, sort_column: int) -> tuple[int, ...]:
+    """The columns that fit in ``available`` cells, taken by ``PRIORITY``; the id always.
+
+    In the table's order, except that the id comes first once Created is left out (as in the restore wizard).
+    """
+    budget = available - SCROLLBAR
+    kept: set[int] = set()
+    for key in PRIORITY:
+        i = INDEX[key]
+        need = max(widths[i], LABEL_WIDTHS[i] + ARROW if i == sort_column else 0) + PADDING
+        if key == "id" or need <= budget:
+            kept.add(i)
+            budget -= need
+    order = [i for i in range(len(COLUMNS)) if i in kept]
+    if INDEX["created"] not in kept:
+        order.remove(ID_COLUMN)
+        order.insert(0, ID_COLUMN)
+    return tuple(order)
+
+
+def column_labels(shown: Sequence[int], sort_column: int, reverse: bool) -> dict[str, Text]:
+    """Header labels: an arrow on the sorted column, or, when it is left out, on the id's ("ID · by Age ▼")."""
+    arrow = " ▼" if reverse else " ▲"
+    labels = {COLUMNS[i].key: Text(COLUMNS[i].label + (arrow if i == sort_column else "")) for i in shown}
+    if sort_column not in shown:
+        labels[COLUMNS[ID_COLUMN].key] = Text(f"ID · by {COLUMNS[sort_column].label}{arrow}")
+    return labels
 
 
 class TableState(NamedTuple):
@@ -211,7 +265,7 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     """Manifest, per-table row counts and verification history of one backup."""
     text = Text()
     text.append(record.id, style="bold")
-    text.append(f"  {record.status}", style="green" if record.is_valid else "bold red")
+    text.append(f"  {fmt.status_label(record)}", style=fmt.status_style(record))
     if record.pinned:
         text.append("  pinned", style="bold yellow")
     text.append(f"\ndatabase {record.database} · server {record.server_version or '?'} · "
@@ -236,7 +290,7 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
         text.append(f"{item.at.replace('T', ' ').rstrip('Z')} UTC {item.level} ({fmt.duration(item.duration_s)})")
         for problem in item.problems[:3]:
             text.append(f"\n      {problem}", style="red")
-    text.append(f"\n\nRow counts ({len(record.row_counts)} tables)", style="bold underline")
+    text.append(f"\n\nRow counts ({fmt.plural(len(record.row_counts), 'table')})", style="bold underline")
     width = max((len(name) for name in record.row_counts), default=0)
     for name, count in sorted(record.row_counts.items()):
         text.append(f"\n  {name:<{width}} {count:>10,}")
@@ -283,6 +337,17 @@ class CatalogTable(DataTable[str | Text]):
     @property
     def _y_offsets(self) -> Sequence[tuple[RowKey, int]]:  # type: ignore[override]
         return _LineRows(self)
+
+    def relabel(self, labels: dict[str, Text]) -> None:
+        """New header labels, drawn now: the header is cached with the rows, so a new sort arrow would
+        otherwise show only once the order changes."""
+        for key, label in labels.items():
+            column = self.columns[ColumnKey(key)]
+            column.label = label
+            column.content_width = max(column.content_width, label.cell_len)  # cells only ever widen it
+        self._require_update_dimensions = True
+        self._clear_caches()
+        self.refresh()
 
 
 class BackupsView(Widget):
@@ -331,23 +396,40 @@ class BackupsView(Widget):
         self._stale = False  # the catalog, filter or order changed while a plan was being applied
         self._plans = 0  # serial of the newest plan asked of a thread
         self._frozen = False  # the first full table was frozen, see FREEZE_COST
+        self._layout: tuple[int, ...] = ()  # indexes in COLUMNS of the columns the table has, in its order
+        self._detail_id: str | None = None  # the backup the detail pane shows
+        self.upload_available = False  # no S3 repository exists yet: u stays greyed out
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter by what the rows show: 03-14, never, damaged…  (esc clears)", id="filter")
+        yield Input(placeholder="filter by what the rows show: 03-14, never, failed…  (esc clears)", id="filter")
         with Container(id="backups-body"):
             yield CatalogTable(id="backup-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="detail-pane"):
                 yield Static("No backup selected", id="detail")
 
     def on_mount(self) -> None:
-        table = self.table
-        for column in COLUMNS:
-            table.add_column(column.label, key=column.key)
-        self._label_columns()
+        self._set_columns(self._wanted_layout())
 
     @property
-    def table(self) -> DataTable[str | Text]:
-        return self.query_one("#backup-table", DataTable)
+    def table(self) -> CatalogTable:
+        return self.query_one("#backup-table", CatalogTable)
+
+    def _wanted_layout(self) -> tuple[int, ...]:
+        widths = self._prepared.widths if self._prepared is not None else LABEL_WIDTHS
+        width = self.app.size.width
+        return layout(widths, width - DETAIL_WIDTH if width >= WIDE else width, self.sort_column)
+
+    def _set_columns(self, shown: tuple[int, ...]) -> None:
+        table = self.table
+        table.clear(columns=True)
+        for i in shown:
+            table.add_column(COLUMNS[i].label, key=COLUMNS[i].key)
+        self._layout = shown
+        self._label_columns()
+
+    def relayout(self) -> None:
+        """The terminal was resized: the table is rebuilt if other columns fit now."""
+        self._populate()
 
     @property
     def state(self) -> TableState:
@@ -393,6 +475,8 @@ class BackupsView(Widget):
         if self._applying:
             self._stale = True  # planned again once the table is done changing: ``plan`` is for the old table
             return
+        if self._layout != self._wanted_layout():
+            self._applied = ()  # other columns: the table is rebuilt
         if plan is None or plan.base is not self._applied or plan.state != self.state:
             self._plans += 1
             self._plan([PlanRequest(self._plans, self._fresh, self._prepared, self.tz, self.state, self._applied)])
@@ -474,7 +558,7 @@ class BackupsView(Widget):
         """Table changes with their cost, in the order they apply."""
         table = self.table
         if plan.rebuild:
-            yield 0.0, table.clear
+            yield 0.0, partial(self._set_columns, self._wanted_layout())
             for index, row in enumerate(plan.rows):
                 yield ADD_COST, partial(self._add_row, row)
                 if row[0] == keep:
@@ -492,10 +576,12 @@ class BackupsView(Widget):
 
     def _add_row(self, row: Row) -> None:
         key, cells = row
-        self.table.add_row(*(cell_of(cell) for cell in cells), key=key)
+        self.table.add_row(*(cell_of(cells[i]) for i in self._layout), key=key)
 
     def _update_cell(self, key: str, index: int, cell: CellSpec) -> None:
         """Widths are only re-measured when the column must grow: narrowing measures the whole column."""
+        if index not in self._layout:
+            return
         table = self.table
         column = COLUMNS[index].key
         wider = cell_len(cell[0]) > table.columns[column].content_width  # type: ignore[index]
@@ -508,13 +594,14 @@ class BackupsView(Widget):
             detail.update("No backup matches the filter" if self.needle else "No backups yet: press b")
         else:
             detail.update(detail_text(record, self.now, self.tz))
+        shown = record.id if record is not None else None
+        if shown != self._detail_id:  # another backup reads from its top
+            self._detail_id = shown
+            self.query_one("#detail-pane", VerticalScroll).scroll_home(animate=False)
         self.screen.refresh_bindings()
 
     def _label_columns(self) -> None:
-        for i, column in enumerate(COLUMNS):
-            arrow = (" ▼" if self.sort_reverse else " ▲") if i == self.sort_column else ""
-            self.table.columns[column.key].label = Text(column.label + arrow)  # type: ignore[index]
-        self.table.refresh()
+        self.table.relabel(column_labels(self._layout, self.sort_column, self.sort_reverse))
 
     @on(DataTable.RowHighlighted, "#backup-table")
     def _row_highlighted(self) -> None:
@@ -567,6 +654,9 @@ class BackupsView(Widget):
             return True
         record = self.selected
         what = parameters[0] if parameters else ""
+        if what == "upload" and not self.upload_available:
+            # Greyed out; below 100 columns left out, so the footer keeps room for Help and Quit.
+            return None if self.app.size.width >= NARROW_FOOTER else False
         if record is None:
             return None
         if what in ("restore", "pin"):

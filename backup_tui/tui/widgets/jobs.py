@@ -25,10 +25,13 @@ from backup_tui.tui.jobs import Job, LogEntry
 
 STATE_STYLE = {"running": "bold cyan", "done": "green", "failed": "bold red", "cancelled": "yellow"}
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
-COLUMNS = (("id", "#"), ("kind", "Job"), ("state", "State"), ("title", "What"), ("step", "Step"),
-           ("progress", "Progress"), ("elapsed", "Time"))
-TITLE_WIDTH = 30  # State comes before the long description, and the description is capped: fits 80 columns
+# State, what, progress and time fit 80 columns (the title starts with the kind); the step or outcome follows.
+# Fixed widths where a cell changes in place: a row updated as it runs is not measured again.
+COLUMNS = (("id", "#", None), ("state", "State", 9), ("title", "What", None), ("progress", "Progress", 13),
+           ("elapsed", "Time", 10), ("step", "Step", None))
+TITLE_WIDTH = 30
 STEP_WIDTH = 32
+BAR_WIDTH = 8
 JOB_SOURCE = re.compile(r"^(backup|verify|restore|upload) #\d+$")
 
 
@@ -49,7 +52,7 @@ def job_details(job: Job) -> str:
     return "\n".join(lines)
 
 
-def progress_text(job: Job, width: int = 12) -> Text:
+def progress_text(job: Job, width: int = BAR_WIDTH) -> Text:
     """A text bar for tables; bytes only when the total is unknown."""
     if job.bytes_total:
         share = min(1.0, job.bytes_done / job.bytes_total)
@@ -96,8 +99,8 @@ class JobsView(Widget):
 
     def _add_columns(self) -> None:
         table = self.query_one("#jobs-table", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
 
     @property
     def selected(self) -> Job | None:
@@ -120,20 +123,22 @@ class JobsView(Widget):
             if ordered and ordered[0].id > newest:
                 table.move_cursor(row=0, animate=False)
                 table.scroll_home(animate=False)
+                if JOB_SOURCE.match(self.needle):  # the log was showing one older job: the new one's lines too
+                    self._set_filter("")
             elif keep is not None:
                 table.move_cursor(row=next((i for i, j in enumerate(ordered) if j.id == keep), 0))
         else:
             for job in ordered:
-                for key, value in zip((key for key, _ in COLUMNS), self._cells(job, now), strict=True):
-                    table.update_cell(str(job.id), key, value, update_width=key in ("step", "progress"))
+                for (key, _, width), value in zip(COLUMNS, self._cells(job, now), strict=True):
+                    table.update_cell(str(job.id), key, value, update_width=width is None)
         self.jobs = ordered
         self.screen.refresh_bindings()
 
     @staticmethod
     def _cells(job: Job, now: datetime) -> list[str | Text]:
         message = job.current_step if job.running else job.message
-        return [str(job.id), job.kind, Text(job.state, style=STATE_STYLE[job.state]), clip(job.title, TITLE_WIDTH),
-                clip(message, STEP_WIDTH), progress_text(job), fmt.duration(job.elapsed_seconds(now))]
+        return [str(job.id), Text(job.state, style=STATE_STYLE[job.state]), clip(job.title, TITLE_WIDTH),
+                progress_text(job), fmt.duration(job.elapsed_seconds(now)), clip(message, STEP_WIDTH)]
 
     def add_entries(self, entries: Iterable[LogEntry]) -> None:
         log = self.query_one("#activity", RichLog)
@@ -149,9 +154,19 @@ class JobsView(Widget):
             return entry.source == self.needle
         return self.needle.lower() in f"{entry.level} {entry.source} {entry.message}".lower()
 
+    def _set_filter(self, value: str) -> None:
+        """Now, not when the box's Changed message arrives: log lines added meanwhile must not be lost."""
+        box = self.query_one("#log-filter", Input)
+        with box.prevent(Input.Changed):
+            box.value = value
+        self._apply_filter(value)
+
     @on(Input.Changed, "#log-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.needle = event.value.strip()
+        self._apply_filter(event.value)
+
+    def _apply_filter(self, value: str) -> None:
+        self.needle = value.strip()
         log = self.query_one("#activity", RichLog)
         log.clear()
         for entry in self.entries[-2000:]:
@@ -169,7 +184,7 @@ class JobsView(Widget):
         if event.key == "escape" and box.has_focus:
             event.stop()
             event.prevent_default()
-            box.value = ""
+            self._set_filter("")
             self.query_one("#jobs-table", DataTable).focus()
 
     @on(DataTable.RowSelected, "#jobs-table")
@@ -178,7 +193,7 @@ class JobsView(Widget):
         job = next((j for j in self.jobs if str(j.id) == event.row_key.value), None)
         if job is None:
             return
-        self.query_one("#log-filter", Input).value = job_source(job)
+        self._set_filter(job_source(job))
         severity: SeverityLevel = "error" if job.state == "failed" else \
             "warning" if job.state == "cancelled" else "information"
         self.app.notify(job_details(job), title=f"#{job.id} {job.title}", severity=severity, timeout=10)
