@@ -37,3 +37,11 @@ def wait_for_child(pid: int, name: str, timeout: float = 30) -> int:
             return found
         time.sleep(0.005)
     raise AssertionError(f"{name} never started")
+
+
+def cmdline(pid: int) -> bytes:
+    """The process's argv, NUL-separated; empty once it is gone (or for a moment while it execs)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -185,6 +185,13 @@ def make_workspace(pg_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
             pg_sandbox.psql(stmt)
 
 
+def bulky_workspace(make_workspace: WorkspaceFactory, label: str) -> Workspace:
+    """A workspace whose database has enough rows that a restore is still loading when a test stops it."""
+    ws = make_workspace(label)
+    ws.psql("CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS t FROM generate_series(1, 300000) g")
+    return ws
+
+
 @pytest.fixture(scope="session")
 def backed_up(make_workspace: WorkspaceFactory) -> tuple[Workspace, str]:
     """A workspace with one backup, for tests that only read (errors, dry runs, config)."""

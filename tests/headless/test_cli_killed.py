@@ -13,15 +13,13 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.scratch import SCRATCH_DIR
-from tests.headless.conftest import Workspace, WorkspaceFactory
-from tests.processes import children
+from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace
+from tests.processes import children, cmdline
 
 
 @pytest.fixture(scope="module")
 def ws(make_workspace: WorkspaceFactory) -> Workspace:
-    ws = make_workspace("killed")
-    ws.psql("CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS t FROM generate_series(1, 300000) g")
-    return ws
+    return bulky_workspace(make_workspace, "killed")
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +34,12 @@ def kill_while_loading(ws: Workspace, *args: str) -> None:
     deadline = time.monotonic() + 60
     loading = False
     while not loading and time.monotonic() < deadline and proc.poll() is None:
-        loading = any(b"--exit-on-error" in _cmdline(c) for c in children(proc.pid))
+        loading = any(b"--exit-on-error" in cmdline(c) for c in children(proc.pid))
         time.sleep(0.005)
     assert loading, "pg_restore never started"
     time.sleep(0.2)  # some data is in
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def leftover_databases(ws: Workspace) -> list[str]:

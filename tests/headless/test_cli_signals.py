@@ -17,16 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.headless.conftest import Workspace, WorkspaceFactory
-from tests.processes import children
+from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace
+from tests.processes import children, cmdline
 
 
 @pytest.fixture(scope="module")
 def ws(make_workspace: WorkspaceFactory) -> Workspace:
-    ws = make_workspace("signals")
-    # Enough rows that the test restore is still loading when it is frozen.
-    ws.psql("CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS t FROM generate_series(1, 300000) g")
-    return ws
+    return bulky_workspace(make_workspace, "signals")  # the test restore is still loading when it is frozen
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +33,7 @@ def backup_id(ws: Workspace) -> str:
 
 def _cmdline_has(pid: int, flag: bytes) -> bool:
     """Told apart by a flag: a cmdline may read empty for a moment while the child execs."""
-    try:
-        return flag in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    return flag in cmdline(pid)
 
 
 LOADING = b"--exit-on-error"  # the pg_restore that loads a database

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.reactive import reactive
-from textual.widgets import Button, Input, RadioButton
+from textual.widgets import Button, DataTable, Input, RadioButton
 
 from backup_tui.tui.screens.restore import RestoreWizard
 
@@ -66,3 +66,13 @@ async def to_plan(pilot: Pilot[Any], wizard: RestoreWizard, replace: bool = Fals
     wizard.query_one("#to-plan", Button).press()
     await wait_until(pilot, lambda: wizard.step == "plan")
     await settle(pilot)
+
+
+def right_edge(table: DataTable[Any], last: str) -> int:
+    """Where the column keyed ``last`` ends: it is on screen when this fits the table's width."""
+    right = 0
+    for key, column in table.columns.items():
+        right += column.get_render_width(table)
+        if key.value == last:
+            break
+    return right

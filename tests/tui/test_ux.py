@@ -17,7 +17,7 @@ from backup_tui.tui.jobs import Job, Step
 from backup_tui.tui.screens.dialogs import QuitDialog
 from backup_tui.tui.screens.restore import RestoreWizard, safety_note
 from backup_tui.tui.widgets.jobs import JobsView
-from tests.tui.conftest import settle, sync, to_plan, wait_until
+from tests.tui.conftest import right_edge, settle, sync, to_plan, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -99,12 +99,7 @@ async def test_state_column_is_on_screen(size: tuple[int, int]) -> None:
         await pilot.press("3")
         await settle(pilot)
         table: DataTable[Any] = app.main.query_one("#jobs-table", DataTable)
-        right = 0
-        for key, column in table.columns.items():
-            right += column.get_render_width(table)
-            if key.value == "state":
-                break
-        assert right <= table.scrollable_content_region.width
+        assert right_edge(table, "state") <= table.scrollable_content_region.width
 
 
 # -- 3. a new job is selected and visible; enter shows a job ---------------------------

@@ -22,7 +22,7 @@ from backup_tui.tui.widgets.backups import COLUMNS, BackupsView
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 from backup_tui.tui.widgets.trend import trend_text
-from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.conftest import right_edge, settle, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -224,12 +224,7 @@ async def test_jobs_progress_and_time_are_on_screen_at_80_columns() -> None:
         await pilot.press("3")
         await settle(pilot)
         table: DataTable[Any] = app.main.query_one("#jobs-table", DataTable)
-        right = 0
-        for key, column in table.columns.items():
-            right += column.get_render_width(table)
-            if key.value == "elapsed":
-                break
-        assert right <= table.scrollable_content_region.width
+        assert right_edge(table, "elapsed") <= table.scrollable_content_region.width
         assert table.columns[next(k for k in table.columns if k.value == "state")].width >= len("cancelled")
 
 
