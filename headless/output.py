@@ -111,15 +111,10 @@ def backup_table(records: list[BackupRecord], now: datetime) -> list[str]:
         ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
         rows.append(
             f"{r.id:<{wid}} {r.database:<{wdb}} {r.created_at[:16].replace('T', ' '):<17} "
-            f"{age:>{wage}} {human_bytes(r.stored_bytes):>9} {ratio:>6} {status_text(r):<12} "
+            f"{age:>{wage}} {human_bytes(r.stored_bytes):>9} {ratio:>6} {r.status_label:<12} "
             f"{verified:<{wver}} {'yes' if r.pinned else ''}"
         )
     return rows
-
-
-def status_text(r: BackupRecord) -> str:
-    """A complete backup whose last check failed is not "valid" to a person reading the list."""
-    return "failed check" if r.is_valid and r.failed_last_check else r.status
 
 
 def raw_size(r: BackupRecord) -> str:
@@ -131,7 +126,7 @@ def record_details(r: BackupRecord) -> list[str]:
     lines = [
         f"id              {r.id}",
         f"database        {r.database}",
-        f"status          {status_text(r)}{' (' + r.reason + ')' if r.status != 'valid' else ''}",
+        f"status          {r.status_label}{' (' + r.reason + ')' if r.status != 'valid' else ''}",
         f"created (UTC)   {r.created_at}",
         f"finished (UTC)  {r.finished_at}",
         f"duration        {r.duration_s:.1f} s",

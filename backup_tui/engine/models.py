@@ -118,6 +118,16 @@ class BackupRecord:
         return self.status in ("valid", "legacy")
 
     @property
+    def trusted(self) -> bool:
+        """A restore point as far as we know: complete, and no failed last verification."""
+        return self.is_valid and not self.failed_last_check
+
+    @property
+    def status_label(self) -> str:
+        """The status as people read it, in the list, show and the TUI: a failed check outranks 'valid'."""
+        return "failed check" if self.is_valid and self.failed_last_check else self.status
+
+    @property
     def is_safety(self) -> bool:
         """Taken by restore --replace just before it: the pre-restore state, not a scheduled restore point."""
         return self.reason.startswith(SAFETY_REASON_PREFIX)

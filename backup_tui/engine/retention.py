@@ -81,10 +81,10 @@ def plan_retention(
 
 def failed_verification(record: BackupRecord) -> str | None:
     """Why the record is known bad (its newest verification failed), or None: never verified counts as good."""
-    if not record.failed_last_check or record.last_verification is None:
+    last = record.last_verification
+    if last is None or last.ok:
         return None
-    return (f"last verification failed ({record.last_verification.at}): kept for a person to look at, "
-            "holds no retention slot")
+    return f"last verification failed ({last.at}): kept for a person to look at, holds no retention slot"
 
 
 def _fill_slots(counted: list[BackupRecord], policy: RetentionConfig) -> _Slots:
@@ -106,7 +106,7 @@ def _plan_database(
     records: list[BackupRecord], policy: RetentionConfig, now: datetime, running: bool
 ) -> list[PruneDecision]:
     ordered = sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
-    trusted = [r for r in ordered if r.is_valid and failed_verification(r) is None]
+    trusted = [r for r in ordered if r.trusted]
     counted = [r for r in trusted if not r.is_safety]
     slots = _fill_slots(counted, policy)
     reasons: dict[str, list[str]] = {r.id: [] for r in ordered}

@@ -9,10 +9,9 @@ from backup_tui.engine.health import humanize_age
 from backup_tui.engine.models import BackupRecord, Verification, parse_utc
 from backup_tui.engine.space import human_bytes
 
-__all__ = ["ago", "bytes_in_text", "duration", "human_bytes", "is_good", "last_check_failed", "local_time",
-           "plural", "ratio", "status_label", "status_style", "verification_text"]
+__all__ = ["ago", "bytes_in_text", "duration", "human_bytes", "local_time", "plural", "ratio", "status_style",
+           "verification_text"]
 
-FAILED_CHECK = "failed check"
 _BYTE_COUNT = re.compile(r"\b(\d{4,}) bytes\b")
 
 
@@ -57,20 +56,6 @@ def verification_text(verification: Verification | None, now: datetime) -> str:
     return f"{mark} {verification.level}, {ago(parse_utc(verification.at), now)}"
 
 
-def last_check_failed(record: BackupRecord) -> bool:
-    """Its newest verification failed: its manifest may read valid, but the bytes are known bad."""
-    return record.failed_last_check
-
-
-def is_good(record: BackupRecord) -> bool:
-    """Restorable as far as we know: a readable manifest, and no failed last verification."""
-    return record.is_valid and not last_check_failed(record)
-
-
-def status_label(record: BackupRecord) -> str:
-    """The state as every screen shows it (and the filter finds it): a failed check outranks 'valid'."""
-    return FAILED_CHECK if record.is_valid and last_check_failed(record) else record.status
-
-
 def status_style(record: BackupRecord) -> str:
-    return "green" if is_good(record) else "bold red"
+    """Green for a restore point we trust; red for anything else, a failed check included."""
+    return "green" if record.trusted else "bold red"

@@ -64,8 +64,8 @@ def delete_message(record: BackupRecord, records: Sequence[BackupRecord]) -> str
     database = record.database
     if _passed(record) and not any(_passed(other) for other in others):
         lines.append(f"This is the last verified backup of {database}.")
-    if fmt.is_good(record):
-        good = [other for other in others if fmt.is_good(other)]
+    if record.trusted:
+        good = [other for other in others if other.trusted]
         if not good:
             lines.append(f"This is the only valid backup of {database}.")
         elif all(other.created_at < record.created_at for other in good):

@@ -65,7 +65,7 @@ def preselect(records: list[BackupRecord], backup_id: str | None, database: str 
         if last is not None and last.ok:
             return i
     for i in candidates:
-        if not fmt.last_check_failed(records[i]):
+        if not records[i].failed_last_check:
             return i
     return candidates[0] if candidates else 0
 
@@ -82,7 +82,7 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     if last is not None and last.ok:
         return f"Which backup? The newest verified one{of} is selected."
     newest = next((r for r in records if database is None or r.database == database), record)
-    if fmt.last_check_failed(newest):
+    if newest.failed_last_check:
         if record is newest:
             return f"Which backup? The newest backup{of} failed its last verification: choose with care."
         return (f"Which backup? The newest backup{of} failed its last verification: "

@@ -94,7 +94,7 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
     """One row as plain data: cheap to make in a thread and to compare with what is shown."""
     verified = record.last_verification
     created = record.created  # parsed from text each time it is read
-    label = fmt.status_label(record)
+    label = record.status_label
     status = "" if label == "valid" else f" ({label})"
     return (
         (fmt.local_time(created, tz), None, ""),
@@ -107,7 +107,7 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
          ""),
         (", ".join(record.locations), None, ""),
         ("📌" if record.pinned else "", None, ""),
-        (record.id + status, "" if fmt.is_good(record) else "red", ""),
+        (record.id + status, "" if record.trusted else "red", ""),
     )
 
 
@@ -265,7 +265,7 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     """Manifest, per-table row counts and verification history of one backup."""
     text = Text()
     text.append(record.id, style="bold")
-    text.append(f"  {fmt.status_label(record)}", style=fmt.status_style(record))
+    text.append(f"  {record.status_label}", style=fmt.status_style(record))
     if record.pinned:
         text.append("  pinned", style="bold yellow")
     text.append(f"\ndatabase {record.database} · server {record.server_version or '?'} · "
