@@ -23,7 +23,7 @@ import psycopg
 import psycopg.errors
 
 from backup_tui import __version__
-from backup_tui.engine import pg, scratch
+from backup_tui.engine import pg, scratch, table_locks
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.errors import BackupToolError, SpaceError
@@ -104,7 +104,8 @@ def space_refusal(settings: Settings, database: str, expected: int, basis: str) 
 
 
 def dump_command(settings: Settings, snapshot: str | None) -> list[str]:
-    argv = [pg.tool_path("pg_dump", settings.pg_bin_dir), "--format=custom", "--compress=0", "--no-password"]
+    argv = [pg.tool_path("pg_dump", settings.pg_bin_dir), "--format=custom", "--compress=0", "--no-password",
+            *table_locks.pg_dump_arguments(settings.lock_wait_timeout_s)]
     if snapshot:
         argv.append(f"--snapshot={snapshot}")
     return argv
@@ -240,6 +241,7 @@ def _dump(
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for the counts...
     conn.read_only = True
     snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+    table_locks.bound_waits(conn, settings.lock_wait_timeout_s)
     started = now()
     started_clock = time.monotonic()
     reporter(StepFinished("snapshot", detail=snapshot))
@@ -279,12 +281,12 @@ def _dump(
             )
         stderr = proc.stderr.read() if proc.stderr else b""
         if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
-            raise BackupToolError(f"pg_dump failed: {pg.stderr_summary(stderr)}")
+            raise _dump_failure(settings, db, stderr)
         reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
         reporter(StepStarted("row counts"))
         counter.join()
         if count_error:
-            raise _count_failure(count_error[0], conn)
+            raise _count_failure(count_error[0], conn, settings, db)
         reporter(StepFinished("row counts", detail=f"{len(counts)} tables"))
         finished = now()
         record = BackupRecord(
@@ -329,7 +331,18 @@ def _dump(
             _quietly(conn.rollback, "ending the snapshot's transaction", reporter)
 
 
-def _count_failure(exc: BaseException, conn: psycopg.Connection[Any]) -> BackupToolError:
+def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes) -> BackupToolError:
+    table = table_locks.locked_table_in(stderr.decode(errors="replace"))
+    if table is not None:
+        return table_locks.lock_wait_error(db, table, settings.lock_wait_timeout_s)
+    return BackupToolError(f"pg_dump failed: {pg.stderr_summary(stderr)}")
+
+
+def _count_failure(
+    exc: BaseException, conn: psycopg.Connection[Any], settings: Settings, db: DatabaseConfig
+) -> BackupToolError:
+    if isinstance(exc, pg.TableLocked):
+        return table_locks.lock_wait_error(db, exc.table, settings.lock_wait_timeout_s)
     if isinstance(exc, psycopg.Error):
         return server_error(exc, conn, "counting rows failed")
     return BackupToolError(f"counting rows failed: {one_line(exc)}")

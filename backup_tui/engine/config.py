@@ -58,6 +58,7 @@ class Settings:
     compression_threads: int = 0  # 0: one per core
     restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
     min_free_bytes: int = 0  # head-room that must stay free after a backup
+    lock_wait_timeout_s: int = 300  # a table another session keeps locked fails the backup then; 0: wait forever
     maintenance_db: str = "postgres"
     pg_bin_dir: Path | None = None
     config_file: Path | None = None
@@ -94,6 +95,7 @@ _BACKUP_NUMBERS: dict[str, tuple[str, int, int | None, str]] = {
     "compression_level": ("compression_level", *ZSTD_LEVELS, " (zstd's range)"),
     "threads": ("compression_threads", 0, ZSTD_MAX_THREADS, " (0: one per core)"),
     "min_free_bytes": ("min_free_bytes", 0, None, ""),
+    "lock_wait_timeout": ("lock_wait_timeout_s", 0, None, " (seconds; 0: wait forever)"),
 }
 
 
@@ -331,6 +333,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
             "compression_level": settings.compression_level,
             "threads": settings.compression_threads or os.cpu_count() or 1,
             "min_free_bytes": settings.min_free_bytes,
+            "lock_wait_timeout": settings.lock_wait_timeout_s,
         },
         "restore": {"jobs": settings.restore_jobs},
         "maintenance_db": settings.maintenance_db,

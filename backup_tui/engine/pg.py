@@ -226,7 +226,7 @@ def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
 
 
 COUNTABLE_TABLES_SQL = """
-SELECT n.nspname, c.relname
+SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -236,12 +236,23 @@ ORDER BY 1, 2
 """
 
 
+class TableLocked(Exception):
+    """A table stayed locked by another session for longer than the connection's lock_timeout."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.table = table
+
+
 def exact_row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Exact count(*) of every user table and materialized view, in the connection's snapshot."""
     tables = conn.execute(COUNTABLE_TABLES_SQL).fetchall()
     counts: dict[str, int] = {}
-    for schema, table in tables:
+    for schema, table, shown in tables:
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(ident(schema), ident(table))
-        row = conn.execute(query).fetchone()
+        try:
+            row = conn.execute(query).fetchone()
+        except psycopg.errors.LockNotAvailable:
+            raise TableLocked(shown) from None  # quoted as pg_dump quotes it
         counts[f"{schema}.{table}"] = int(row[0]) if row else 0
     return counts

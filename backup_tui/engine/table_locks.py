@@ -1,0 +1,75 @@
+"""Bounded waits for tables another session keeps locked.
+
+A backup needs a share lock on every table. An ALTER TABLE, a LOCK TABLE or a
+long migration holding an exclusive lock would make it wait forever, holding our
+repository lock while cron's next run exits 3. Instead the wait is bounded
+(``[backup] lock_wait_timeout``) and the failure names the table and the
+session holding it, which is what the operator must go and look at.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+
+from backup_tui.engine import pg
+from backup_tui.engine.config import DatabaseConfig
+from backup_tui.engine.errors import BackupToolError
+
+# pg_dump 15 sets statement_timeout to --lock-wait-timeout, then locks table after table.
+_PG_DUMP_LOCK = re.compile(r"statement timeout.*?Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE", re.DOTALL)
+QUERY_SHOWN = 60
+
+HOLDERS_SQL = """
+SELECT a.pid, coalesce(a.usename, '?'), coalesce(a.application_name, ''), coalesce(a.state, '?'),
+       coalesce(a.query, ''), extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'AccessExclusiveLock'
+  AND l.relation = to_regclass(%s) AND l.pid <> pg_backend_pid()
+ORDER BY a.xact_start
+"""
+
+
+def pg_dump_arguments(timeout_s: int) -> list[str]:
+    """pg_dump's own bound on its initial table locks (nothing when waits are unbounded)."""
+    return [f"--lock-wait-timeout={timeout_s}s"] if timeout_s > 0 else []
+
+
+def bound_waits(conn: psycopg.Connection[Any], timeout_s: int) -> None:
+    """The same bound for our own queries in the backup's transaction (the row counts)."""
+    if timeout_s > 0:
+        conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_s)}s'")
+
+
+def locked_table_in(pg_dump_stderr: str) -> str | None:
+    """The table pg_dump gave up waiting for, or None when it failed for another reason."""
+    match = _PG_DUMP_LOCK.search(pg_dump_stderr)
+    return match.group(1).strip() if match else None
+
+
+def describe_holders(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    """Who holds an exclusive lock on the table now: pid, user, how long, what it runs."""
+    described = []
+    for pid, user, app, state, query, seconds in conn.execute(HOLDERS_SQL, [table]).fetchall():
+        text = " ".join(str(query).split())
+        if len(text) > QUERY_SHOWN:
+            text = text[: QUERY_SHOWN - 1] + "…"
+        who = f"pid {pid} (user {user}{', ' + app if app else ''}, {state} for {seconds} s"
+        described.append(who + (f": {text})" if text else ")"))
+    return described
+
+
+def lock_wait_error(db: DatabaseConfig, table: str, timeout_s: int) -> BackupToolError:
+    """One line: which table, which session, and the knob that sets the wait."""
+    try:
+        with pg.connect(db) as conn:
+            holders = describe_holders(conn, table)
+    except (BackupToolError, psycopg.Error):
+        holders = []
+    held = f"held by {'; '.join(holders)}" if holders else "the holder has let go since"
+    return BackupToolError(
+        f"gave up after {timeout_s} s waiting for a lock on table {table}, {held}; "
+        "retry when it is released, or raise [backup] lock_wait_timeout (0 waits forever)"
+    )

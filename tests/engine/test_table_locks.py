@@ -1,0 +1,70 @@
+"""A table another session keeps locked: the backup waits a bounded time, then names table and holder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from backup_tui.engine import pg, table_locks
+from backup_tui.engine.backup import run_backup
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import Settings
+from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.sandbox import Sandbox
+from tests.conftest import run_cli
+
+
+def hold_exclusive_lock(sandbox: Sandbox, database: str, table: str) -> psycopg.Connection[Any]:
+    holder = psycopg.connect(sandbox.conninfo(database), application_name="migration")
+    holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # held until the transaction ends
+    return holder
+
+
+def test_backup_gives_up_naming_table_and_holder(settings: Settings, pg_sandbox: Sandbox, pagila_db: str) -> None:
+    quick = replace(settings, lock_wait_timeout_s=1)
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.actor") as holder:
+        started = time.monotonic()
+        with pytest.raises(BackupToolError) as caught:
+            run_backup(quick, quick.databases[0])
+        assert time.monotonic() - started < 20
+        message = caught.value.message
+        assert "lock on table public.actor" in message and "after 1 s" in message
+        assert f"pid {holder.info.backend_pid} (user " in message and "migration" in message
+        assert "LOCK TABLE public.actor" in message and "lock_wait_timeout" in message
+        assert "\n" not in message
+        assert Catalog.from_settings(settings).list() == []  # no folder left, valid or not
+    assert run_backup(quick, quick.databases[0]).status == "valid"  # released: the next run goes ahead
+
+
+def test_cli_exits_1_with_one_line(pg_sandbox: Sandbox, pagila_db: str, cli_env: dict[str, str],
+                                   tmp_path: Path) -> None:
+    config = tmp_path / "locks.toml"
+    config.write_text("[backup]\nlock_wait_timeout = 1\n")
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film"):
+        proc = run_cli(["backup"], {**cli_env, "BACKUP_TUI_CONFIG": str(config)})
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "waiting for a lock on table public.film, held by pid" in proc.stderr
+
+
+def test_row_counts_name_the_locked_table(pg_sandbox: Sandbox, pagila_db: str) -> None:
+    with hold_exclusive_lock(pg_sandbox, pagila_db, '"public"."film"'), \
+            psycopg.connect(pg_sandbox.conninfo(pagila_db)) as conn:
+        table_locks.bound_waits(conn, 1)
+        with pytest.raises(pg.TableLocked) as caught:
+            pg.exact_row_counts(conn)
+    assert caught.value.table == "public.film"
+
+
+def test_no_bound_when_the_timeout_is_zero() -> None:
+    assert table_locks.pg_dump_arguments(0) == []
+    assert table_locks.pg_dump_arguments(300) == ["--lock-wait-timeout=300s"]
+    stderr = ("pg_dump: error: query failed: ERROR:  canceling statement due to statement timeout\n"
+              'pg_dump: detail: Query was: LOCK TABLE "My Schema"."odd table" IN ACCESS SHARE MODE\n')
+    assert table_locks.locked_table_in(stderr) == '"My Schema"."odd table"'
+    assert table_locks.locked_table_in("pg_dump: error: connection to server failed") is None
