@@ -26,14 +26,6 @@ def database_level_entries(toc: str, *, privileges: bool = True) -> list[str]:
             if _DATABASE_LEVEL.match(line) and (privileges or " ACL - DATABASE " not in line)]
 
 
-_TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ ")
-
-
-def owners(toc: str) -> set[str]:
-    """The roles that own the archive's objects (each entry of ``pg_restore --list`` ends with one)."""
-    return {line.rsplit(" ", 1)[-1] for line in toc.splitlines() if _TOC_ENTRY.match(line) and " " in line}
-
-
 def archived_name(toc: str) -> str | None:
     """The dumped database's name, from the listing's header."""
     for line in toc.splitlines():

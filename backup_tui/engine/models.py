@@ -226,20 +226,25 @@ class RestorePlan:
     steps: tuple[PlanStep, ...]
     rollback: str
     no_owner: bool = False  # objects go to the user we connect as; privileges and per-role settings left out
-    missing_roles: tuple[str, ...] = ()  # owners in the backup that this server lacks: the restore would fail
+    missing_roles: tuple[str, ...] = ()  # owners and grantees the server lacks: the restore would fail
+    missing_policy_roles: tuple[str, ...] = ()  # roles of row-level security policies: needed even --no-owner
 
     @property
     def refusal(self) -> str | None:
-        """Why the run would refuse before changing anything: the server lacks the backup's roles."""
+        """Why the run would refuse before changing anything: the server lacks roles the backup names."""
+        if self.missing_policy_roles:
+            return (f"the backup's row-level security policies name role(s) this server lacks: "
+                    f"{', '.join(self.missing_policy_roles)}; create them first (--no-owner does not help here)")
         if not self.missing_roles or self.no_owner:
             return None
-        return (f"the backup's objects belong to role(s) this server lacks: {', '.join(self.missing_roles)}; "
-                "create them first, or restore with --no-owner (objects then belong to the user we connect as, "
-                "and privileges are left out)")
+        return (f"the backup names role(s) this server lacks, as owners or in privileges: "
+                f"{', '.join(self.missing_roles)}; create them first, or restore with --no-owner (objects then "
+                "belong to the user we connect as, and privileges are left out)")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["steps"] = [s.to_json() for s in self.steps]
+        data["refusal"] = self.refusal
         return data
 
 

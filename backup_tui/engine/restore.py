@@ -24,7 +24,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import errors, sql
 
-from backup_tui.engine import database_properties, legacy, pg, scratch
+from backup_tui.engine import archive_roles, database_properties, legacy, pg, scratch
 from backup_tui.engine.backup import Clock, backup_locked, system_clock
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -400,7 +400,7 @@ def plan_restore(
             if pg.database_exists(conn, target):
                 raise ConfigError(f"database {target!r} already exists: choose another name, or replace the original")
             exists, aside, sessions, current = False, None, 0, 0
-        missing = () if no_owner else _missing_owners(settings, conn, record)
+        missing, missing_for_policies = _missing_roles(settings, conn, record, no_owner)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
     steps = []
     take_safety = replace_original and safety_backup and exists
@@ -444,15 +444,22 @@ def plan_restore(
         rollback=rollback,
         no_owner=no_owner,
         missing_roles=missing,
+        missing_policy_roles=missing_for_policies,
     )
 
 
-def _missing_owners(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord) -> tuple[str, ...]:
-    """Roles owning the backup's objects that this server lacks: pg_restore would stop at the first."""
+def _missing_roles(
+    settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Roles the backup's schema names that this server lacks: (owners and grantees, policies' roles).
+    pg_restore would stop at the first one, grantees and policies only after all the data is in."""
     if record.format != "custom" or not Path(record.path).is_file():
-        return ()
-    toc = _archive_text(settings, ["--list"], Path(record.path), record.compression, CancelToken())
-    return tuple(sorted(r for r in database_properties.owners(toc) if not pg.role_exists(conn, r)))
+        return (), ()
+    script = _archive_text(settings, ["--schema-only"], Path(record.path), record.compression, CancelToken())
+    named = archive_roles.roles_named(script)
+    owners = set() if no_owner else named.owners_and_grantees
+    return (tuple(sorted(r for r in owners if not pg.role_exists(conn, r))),
+            tuple(sorted(r for r in named.policy_roles if not pg.role_exists(conn, r))))
 
 
 # -- running --------------------------------------------------------------------

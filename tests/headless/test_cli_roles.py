@@ -26,7 +26,7 @@ def test_restore_names_the_missing_role_before_changing_anything(orphaned: tuple
     ws, backup_id = orphaned
     target = f"{ws.database}_xroles"
     plan = ws.ok("restore", backup_id, "--target-db", target, "--dry-run").stdout
-    assert f"would refuse: the backup's objects belong to role(s) this server lacks: {ROLE}" in plan
+    assert f"would refuse: the backup names role(s) this server lacks, as owners or in privileges: {ROLE}" in plan
     result = ws.run("restore", backup_id, "--target-db", target)
     assert result.returncode == 2
     assert "--no-owner" in one_error_line(result) and ROLE in result.stderr
@@ -62,3 +62,39 @@ def test_verify_all_covers_backups_of_databases_no_longer_configured(orphaned: t
     verdict = next(v for v in ws.json("show", backup_id)["verifications"][::-1])
     assert verdict["ok"] is True and verdict["level"] == "quick"
     assert any("is not configured" in check for check in verdict["checks"])
+
+
+GRANTEE, POLICY_ROLE, ODD_OWNER = "bt_gone_grantee", "bt_gone_policy", "Bt Odd Owner"
+
+
+def test_grantees_and_policy_roles_are_checked_before_any_data_is_loaded(make_workspace: WorkspaceFactory) -> None:
+    """pg_restore meets a GRANT or a policy only after all the data: the plan must refuse first.
+    A large object (its TOC entry has no owner) and an owner with a space are no missing roles."""
+    ws = make_workspace("grantees")
+    ws.sandbox.psql(f'CREATE ROLE {GRANTEE}; CREATE ROLE {POLICY_ROLE}; CREATE ROLE "{ODD_OWNER}"')
+    ws.psql(f"""CREATE TABLE shared (id int); INSERT INTO shared VALUES (1), (2);
+        ALTER TABLE shared OWNER TO "{ODD_OWNER}"; GRANT SELECT ON shared TO {GRANTEE};
+        ALTER TABLE shared ENABLE ROW LEVEL SECURITY; CREATE POLICY mine ON shared TO {POLICY_ROLE} USING (id > 0);
+        SELECT lo_from_bytea(0, 'large object'::bytea);""")
+    backup_id = str(ws.backup()["id"])
+    ws.psql(f"DROP OWNED BY {GRANTEE}, {POLICY_ROLE}")
+    ws.sandbox.psql(f"DROP ROLE {GRANTEE}; DROP ROLE {POLICY_ROLE}")
+
+    plan = ws.json("restore", backup_id, "--target-db", f"{ws.database}_g1", "--dry-run")
+    assert (plan["missing_roles"], plan["missing_policy_roles"]) == ([GRANTEE], [POLICY_ROLE])
+    assert POLICY_ROLE in plan["refusal"] and "policies" in plan["refusal"]
+    for flags in ((), ("--no-owner",)):  # a policy needs its role whatever the options
+        refused = ws.run("restore", backup_id, "--target-db", f"{ws.database}_g1", *flags)
+        assert refused.returncode == 2 and POLICY_ROLE in one_error_line(refused)
+    assert f"{ws.database}_g1" not in ws.databases()
+
+    ws.sandbox.psql(f"CREATE ROLE {POLICY_ROLE}")
+    refused = ws.run("restore", backup_id, "--target-db", f"{ws.database}_g1")
+    assert refused.returncode == 2 and f"in privileges: {GRANTEE};" in one_error_line(refused)
+    ws.ok("restore", backup_id, "--target-db", f"{ws.database}_g1", "--no-owner")
+
+    ws.sandbox.psql(f"CREATE ROLE {GRANTEE}")
+    ws.ok("restore", backup_id, "--target-db", f"{ws.database}_g2")
+    assert ws.psql(f"SELECT has_table_privilege('{GRANTEE}', 'shared', 'SELECT'), pg_get_userbyid(relowner), "
+                   "(SELECT count(*) FROM pg_largeobject_metadata) FROM pg_class WHERE relname = 'shared'",
+                   f"{ws.database}_g2") == f"t|{ODD_OWNER}|1"
