@@ -13,7 +13,8 @@ import re
 _DATABASE_LEVEL = re.compile(r"^\d+; \d+ \d+ (COMMENT - DATABASE |ACL - DATABASE |SECURITY LABEL - DATABASE "
                              r"|DATABASE PROPERTIES - )")
 # The statements those entries hold, each naming the database right after "DATABASE".
-_STATEMENT = re.compile(r"^(COMMENT ON DATABASE|ALTER DATABASE|ALTER ROLE .*? IN DATABASE|GRANT .*? ON DATABASE"
+_ROLE = r'(?:"(?:[^"]|"")+"|[^" ]+)'  # a quoted role name may itself hold " IN DATABASE "
+_STATEMENT = re.compile(rf"^(COMMENT ON DATABASE|ALTER DATABASE|ALTER ROLE {_ROLE} IN DATABASE|GRANT .*? ON DATABASE"
                         r"|REVOKE .*? ON DATABASE|SECURITY LABEL .*? ON DATABASE) ")
 _HEADER = re.compile(r"^-- Name: .*; Type: (?P<type>[A-Z ]+); Schema: ")
 _KEPT = {"COMMENT", "ACL", "SECURITY LABEL", "DATABASE PROPERTIES"}

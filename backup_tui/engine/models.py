@@ -87,7 +87,7 @@ class BackupRecord:
     tool_versions: dict[str, str] = field(default_factory=dict)
     compression_level: int = 0
     row_counts: dict[str, int] = field(default_factory=dict)
-    database_info: dict[str, str] = field(default_factory=dict)  # encoding, collate, ctype, owner
+    database_info: dict[str, str] = field(default_factory=dict)  # encoding, locale (provider), owner, tablespace...
     locations: tuple[str, ...] = ("local",)
     pinned: bool = False
     reason: str = "scheduled"
@@ -228,18 +228,28 @@ class RestorePlan:
     no_owner: bool = False  # objects go to the user we connect as; privileges and per-role settings left out
     missing_roles: tuple[str, ...] = ()  # owners and grantees the server lacks: the restore would fail
     missing_policy_roles: tuple[str, ...] = ()  # roles of row-level security policies: needed even --no-owner
+    missing_extensions: tuple[str, ...] = ()  # not installable here (pg_available_extensions)
+    missing_tablespaces: tuple[str, ...] = ()  # named by the backup's tables or indexes
 
     @property
     def refusal(self) -> str | None:
-        """Why the run would refuse before changing anything: the server lacks roles the backup names."""
-        if self.missing_policy_roles:
-            return (f"the backup's row-level security policies name role(s) this server lacks: "
-                    f"{', '.join(self.missing_policy_roles)}; create them first (--no-owner does not help here)")
-        if not self.missing_roles or self.no_owner:
+        """Why the run would refuse before changing anything: the server lacks what the backup names."""
+        lacking = [(what, names) for what, names in (
+            ("role(s) in row-level security policies", self.missing_policy_roles),
+            ("extension(s)", self.missing_extensions),
+            ("tablespace(s)", self.missing_tablespaces),
+            ("role(s) owning objects or holding privileges", () if self.no_owner else self.missing_roles),
+        ) if names]
+        if not lacking:
             return None
-        return (f"the backup names role(s) this server lacks, as owners or in privileges: "
-                f"{', '.join(self.missing_roles)}; create them first, or restore with --no-owner (objects then "
-                "belong to the user we connect as, and privileges are left out)")
+        said = "; ".join(f"{what}: {', '.join(names)}" for what, names in lacking)
+        if len(lacking) == 1 and lacking[0][1] is self.missing_roles:
+            remedy = ("create them first, or restore with --no-owner (objects then belong to the user we connect "
+                      "as, and privileges are left out)")
+        else:
+            remedy = "create or install them first" + (" (--no-owner would leave out only the owners and privileges)"
+                                                       if self.missing_roles and not self.no_owner else "")
+        return f"this server lacks what the backup needs: {said}; {remedy}"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

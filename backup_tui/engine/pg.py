@@ -169,15 +169,32 @@ def database_exists(conn: psycopg.Connection[Any], name: str) -> bool:
     return row is not None
 
 
+DATABASE_INFO_SQL = """
+SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, r.rolname,
+       coalesce(to_jsonb(d) ->> 'datlocprovider', 'c'),
+       coalesce(to_jsonb(d) ->> 'daticulocale', to_jsonb(d) ->> 'datlocale', ''),
+       coalesce(to_jsonb(d) ->> 'daticurules', ''),
+       t.spcname
+FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba JOIN pg_tablespace t ON t.oid = d.dattablespace
+WHERE d.datname = %s"""  # to_jsonb: the locale columns differ between PostgreSQL 15, 16 and 17
+_PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
+
+
 def database_info(conn: psycopg.Connection[Any], name: str) -> dict[str, str]:
-    row = conn.execute(
-        """SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, r.rolname
-           FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = %s""",
-        (name,),
-    ).fetchone()
+    """What CREATE DATABASE needs to make a copy that sorts and compares text the same way."""
+    row = conn.execute(DATABASE_INFO_SQL, (name,)).fetchone()
     if row is None:
         raise NotFoundError(f"database {name!r} does not exist on the server")
-    return {"encoding": row[0], "collate": row[1], "ctype": row[2], "owner": row[3]}
+    encoding, collate, ctype, owner, provider, locale, rules, tablespace = row
+    info = {"encoding": encoding, "collate": collate, "ctype": ctype, "owner": owner,
+            "locale_provider": _PROVIDERS.get(provider, provider)}
+    if locale:
+        info["locale"] = locale  # ICU (15, 16) or builtin (17) locale
+    if rules:
+        info["icu_rules"] = rules
+    if tablespace != "pg_default":
+        info["tablespace"] = tablespace
+    return info
 
 
 def database_size(conn: psycopg.Connection[Any], name: str) -> int:
@@ -192,21 +209,33 @@ def session_count(conn: psycopg.Connection[Any], name: str) -> int:
     return int(row[0]) if row else 0
 
 
+def tablespace_exists(conn: psycopg.Connection[Any], name: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_tablespace WHERE spcname = %s", (name,)).fetchone() is not None
+
+
 def create_database(conn: psycopg.Connection[Any], name: str, info: dict[str, str] | None = None) -> None:
-    """CREATE DATABASE from template0 with the original's encoding, locale and owner when known."""
-    query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident(name))
-    if info:
-        parts = [query]
-        if info.get("encoding"):
-            parts.append(sql.SQL("ENCODING {}").format(sql.Literal(info["encoding"])))
-        if info.get("collate"):
-            parts.append(sql.SQL("LC_COLLATE {}").format(sql.Literal(info["collate"])))
-        if info.get("ctype"):
-            parts.append(sql.SQL("LC_CTYPE {}").format(sql.Literal(info["ctype"])))
-        if info.get("owner") and role_exists(conn, info["owner"]):
-            parts.append(sql.SQL("OWNER {}").format(ident(info["owner"])))
-        query = sql.SQL(" ").join(parts)
-    conn.execute(query)
+    """CREATE DATABASE from template0 with the original's encoding, locale (provider too), owner and
+    tablespace, as far as known and present on this server (the restore plan says what is not)."""
+    info = info or {}
+    parts = [sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident(name))]
+    options = [("ENCODING", "encoding"), ("LC_COLLATE", "collate"), ("LC_CTYPE", "ctype")]
+    provider = info.get("locale_provider", "libc")
+    if provider == "icu":
+        options += [("LOCALE_PROVIDER", "locale_provider"), ("ICU_LOCALE", "locale"), ("ICU_RULES", "icu_rules")]
+    elif provider == "builtin":
+        options += [("LOCALE_PROVIDER", "locale_provider"), ("BUILTIN_LOCALE", "locale")]
+    for keyword, key in options:
+        if info.get(key):
+            parts.append(sql.SQL(keyword + " {}").format(sql.Literal(info[key])))
+    if info.get("owner") and role_exists(conn, info["owner"]):
+        parts.append(sql.SQL("OWNER {}").format(ident(info["owner"])))
+    if info.get("tablespace") and tablespace_exists(conn, info["tablespace"]):
+        parts.append(sql.SQL("TABLESPACE {}").format(ident(info["tablespace"])))
+    conn.execute(sql.SQL(" ").join(parts))
+
+
+def extension_available(conn: psycopg.Connection[Any], name: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)).fetchone() is not None
 
 
 def role_exists(conn: psycopg.Connection[Any], role: str) -> bool:

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -24,7 +24,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import errors, sql
 
-from backup_tui.engine import archive_roles, database_properties, legacy, pg, scratch
+from backup_tui.engine import archive_needs, database_properties, legacy, pg, scratch
 from backup_tui.engine.backup import Clock, backup_locked, system_clock
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -400,13 +400,14 @@ def plan_restore(
             if pg.database_exists(conn, target):
                 raise ConfigError(f"database {target!r} already exists: choose another name, or replace the original")
             exists, aside, sessions, current = False, None, 0, 0
-        missing, missing_for_policies = _missing_roles(settings, conn, record, no_owner)
+        missing = _missing(settings, conn, record, no_owner)
+        where = _where_created(conn, record)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
     steps = []
     take_safety = replace_original and safety_backup and exists
     if take_safety:
         steps.append(PlanStep("backup", f"safety backup of the current {target!r} into the repository"))
-    steps.append(PlanStep("create", f"create database {work!r}"))
+    steps.append(PlanStep("create", f"create database {work!r}{where}"))
     raw = human_bytes(record.raw_bytes) if record.raw_bytes else "?"  # legacy: the .meta seldom says
     how = (f"; decompressed to {settings.repository / 'tmp'} first, then pg_restore -j {settings.restore_jobs} "
            "(streamed instead when there is no room for that file)"
@@ -443,23 +444,58 @@ def plan_restore(
         steps=tuple(steps),
         rollback=rollback,
         no_owner=no_owner,
-        missing_roles=missing,
-        missing_policy_roles=missing_for_policies,
+        missing_roles=missing.roles,
+        missing_policy_roles=missing.policy_roles,
+        missing_extensions=missing.extensions,
+        missing_tablespaces=missing.tablespaces,
     )
 
 
-def _missing_roles(
-    settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Roles the backup's schema names that this server lacks: (owners and grantees, policies' roles).
-    pg_restore would stop at the first one, grantees and policies only after all the data is in."""
+def _where_created(conn: psycopg.Connection[Any], record: BackupRecord) -> str:
+    """The original's locale provider and tablespace, said in the plan: a database that sorts text
+    differently or lands on another volume must not come as a surprise."""
+    info = record.database_info
+    said = ""
+    if info.get("locale_provider") in ("icu", "builtin"):
+        said += f", locale {info['locale_provider']} {info.get('locale', '')!r}"
+    space = info.get("tablespace")
+    if space:
+        said += (f", in tablespace {space!r}" if pg.tablespace_exists(conn, space)
+                 else f", in pg_default: the original's tablespace {space!r} does not exist on this server")
+    return said
+
+
+@dataclass(frozen=True)
+class _Missing:
+    roles: tuple[str, ...] = ()
+    policy_roles: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+    tablespaces: tuple[str, ...] = ()
+
+
+def _missing(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool) -> _Missing:
+    """What the backup names that this server lacks. pg_restore would stop at the first, some only
+    after all the data is in. Reads the table of contents twice (a few MiB of the file at most)."""
     if record.format != "custom" or not Path(record.path).is_file():
-        return (), ()
-    script = _archive_text(settings, ["--schema-only"], Path(record.path), record.compression, CancelToken())
-    named = archive_roles.roles_named(script)
-    owners = set() if no_owner else named.owners_and_grantees
-    return (tuple(sorted(r for r in owners if not pg.role_exists(conn, r))),
-            tuple(sorted(r for r in named.policy_roles if not pg.role_exists(conn, r))))
+        return _Missing()
+    source, compression = Path(record.path), record.compression
+    toc = _archive_text(settings, ["--list", "--create"], source, compression, CancelToken())
+    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
+        chosen.write(archive_needs.definitions_list(toc))
+        chosen.flush()
+        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, compression,
+                               CancelToken())
+    needs = archive_needs.needs_of(script)
+
+    def lacking(names: set[str], present: Callable[[psycopg.Connection[Any], str], bool]) -> tuple[str, ...]:
+        return tuple(sorted(n for n in names if not present(conn, n)))
+
+    return _Missing(
+        roles=() if no_owner else lacking(needs.owners_and_grantees, pg.role_exists),
+        policy_roles=lacking(needs.policy_roles, pg.role_exists),
+        extensions=lacking(needs.extensions, pg.extension_available),
+        tablespaces=lacking(needs.tablespaces, pg.tablespace_exists),
+    )
 
 
 # -- running --------------------------------------------------------------------

@@ -91,7 +91,7 @@ class Sandbox:
     def init(self, settings: dict[str, str] | None = None) -> None:
         pwfile = self.root / "pwfile"
         pwfile.write_text(self.password + "\n")
-        self._chown(pwfile)
+        self.chown_to_server(pwfile)
         self._run(
             [
                 str(self.bin_dir / "initdb"),
@@ -121,7 +121,8 @@ class Sandbox:
         with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as fh:
             fh.writelines(f"{key} = {value}\n" for key, value in conf.items())
 
-    def _chown(self, path: Path) -> None:
+    def chown_to_server(self, path: Path) -> None:
+        """Hand a file or folder to the server's OS user (a tablespace's folder, a password file)."""
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(path, pw.pw_uid, pw.pw_gid)
@@ -193,7 +194,7 @@ def start_sandbox(settings: dict[str, str] | None = None) -> Sandbox:
     root = Path(tempfile.mkdtemp(prefix="backup-tui-pg-", dir="/tmp"))
     os.chmod(root, 0o755)
     sandbox = Sandbox(root=root, port=free_port(), bin_dir=bin_dir)
-    sandbox._chown(root)
+    sandbox.chown_to_server(root)
     try:
         sandbox.init(settings)
         deadline = time.monotonic() + 30

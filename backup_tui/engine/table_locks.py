@@ -22,13 +22,21 @@ from backup_tui.engine.errors import BackupToolError
 _PG_DUMP_LOCK = re.compile(r"statement timeout.*?Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE", re.DOTALL)
 QUERY_SHOWN = 60
 
+# Who stands in the way of a share lock on the table: an exclusive lock held or queued (a queued
+# ALTER TABLE blocks every later request) on it or on a partition or child (LOCK TABLE recurses).
 HOLDERS_SQL = """
+WITH RECURSIVE tree(relid) AS (
+    SELECT to_regclass(%s)::oid
+    UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+)
 SELECT a.pid, coalesce(a.usename, '?'), coalesce(a.application_name, ''), coalesce(a.state, '?'),
-       coalesce(a.query, ''), extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint
+       coalesce(a.query, ''), extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint,
+       l.granted, quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_blocking_pids(a.pid)
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'AccessExclusiveLock'
-  AND l.relation = to_regclass(%s) AND l.pid <> pg_backend_pid()
-ORDER BY a.xact_start
+     JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.relation IN (SELECT relid FROM tree)
+  AND l.pid <> pg_backend_pid()
+ORDER BY l.granted DESC, a.xact_start
 """
 
 
@@ -50,14 +58,20 @@ def locked_table_in(pg_dump_stderr: str) -> str | None:
 
 
 def describe_holders(conn: psycopg.Connection[Any], table: str) -> list[str]:
-    """Who holds an exclusive lock on the table now: pid, user, how long, what it runs."""
+    """Who holds or queues for an exclusive lock on the table now: pid, user, how long, what it runs."""
     described = []
-    for pid, user, app, state, query, seconds in conn.execute(HOLDERS_SQL, [table]).fetchall():
+    for pid, user, app, state, query, seconds, granted, relation, blockers in conn.execute(
+            HOLDERS_SQL, [table]).fetchall():
         text = " ".join(str(query).split())
         if len(text) > QUERY_SHOWN:
             text = text[: QUERY_SHOWN - 1] + "…"
-        who = f"pid {pid} (user {user}{', ' + app if app else ''}, {state} for {seconds} s"
-        described.append(who + (f": {text})" if text else ")"))
+        who = f"pid {pid} (user {user}{', ' + app if app else ''}, {state} for {seconds} s" + (
+            f": {text})" if text else ")")
+        if relation != table:
+            who += f" on {relation}"
+        if not granted:
+            who += " queued ahead of us" + (f" behind pid {', '.join(map(str, blockers))}" if blockers else "")
+        described.append(who)
     return described
 
 
@@ -68,7 +82,7 @@ def lock_wait_error(db: DatabaseConfig, table: str, timeout_s: int) -> BackupToo
             holders = describe_holders(conn, table)
     except (BackupToolError, psycopg.Error):
         holders = []
-    held = f"held by {'; '.join(holders)}" if holders else "the holder has let go since"
+    held = f"blocked by {'; '.join(holders)}" if holders else "the blocker has let go since"
     return BackupToolError(
         f"gave up after {timeout_s} s waiting for a lock on table {table}, {held}; "
         "retry when it is released, or raise [backup] lock_wait_timeout (0 waits forever)"

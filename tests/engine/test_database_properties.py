@@ -56,6 +56,7 @@ COMMENT ON DATABASE "Prop Test" IS 'ALTER DATABASE "Prop Test" is the app''s
 
 ALTER DATABASE "Prop Test" SET search_path TO 'app', 'public';
 ALTER ROLE app IN DATABASE "Prop Test" SET application_name TO 'IN DATABASE x';
+ALTER ROLE "evil IN DATABASE x" IN DATABASE "Prop Test" SET work_mem TO '5MB';
 \\connect -reuse-previous=on "dbname='Prop Test'"
 --
 -- Name: DATABASE "Prop Test"; Type: ACL; Schema: -; Owner: postgres
@@ -73,6 +74,7 @@ def test_only_those_statements_are_kept_and_aimed_at_the_new_database() -> None:
         "COMMENT ON DATABASE \"new \"\"one\"\"\" IS 'ALTER DATABASE \"Prop Test\" is the app''s",
         "ALTER DATABASE \"new \"\"one\"\"\" SET search_path TO 'app', 'public';",
         "ALTER ROLE app IN DATABASE \"new \"\"one\"\"\" SET application_name TO 'IN DATABASE x';",
+        "ALTER ROLE \"evil IN DATABASE x\" IN DATABASE \"new \"\"one\"\"\" SET work_mem TO '5MB';",
         "REVOKE CONNECT,TEMPORARY ON DATABASE \"new \"\"one\"\"\" FROM PUBLIC;",
         "GRANT CONNECT ON DATABASE \"new \"\"one\"\"\" TO app;",
     ]

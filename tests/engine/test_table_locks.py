@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_cli_exits_1_with_one_line(pg_sandbox: Sandbox, pagila_db: str, cli_env:
         proc = run_cli(["backup"], {**cli_env, "BACKUP_TUI_CONFIG": str(config)})
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1
-    assert "waiting for a lock on table public.film, held by pid" in proc.stderr
+    assert "waiting for a lock on table public.film, blocked by pid" in proc.stderr
 
 
 def test_row_counts_name_the_locked_table(pg_sandbox: Sandbox, pagila_db: str) -> None:
@@ -68,3 +69,31 @@ def test_no_bound_when_the_timeout_is_zero() -> None:
               'pg_dump: detail: Query was: LOCK TABLE "My Schema"."odd table" IN ACCESS SHARE MODE\n')
     assert table_locks.locked_table_in(stderr) == '"My Schema"."odd table"'
     assert table_locks.locked_table_in("pg_dump: error: connection to server failed") is None
+
+
+def test_a_lock_on_a_partition_and_a_queued_alter_are_named(settings: Settings, pg_sandbox: Sandbox,
+                                                            pagila_db: str) -> None:
+    """pg_dump locks the parent, the lock waits on a partition; a queued ALTER TABLE blocks us too."""
+    quick = replace(settings, lock_wait_timeout_s=1)
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.payment_p2022_02") as holder:
+        pid = holder.info.backend_pid
+        with pytest.raises(BackupToolError) as caught:
+            run_backup(quick, quick.databases[0])
+    assert f"pid {pid} (user " in caught.value.message
+    assert " on public.payment_p2022_02" in caught.value.message
+
+    reader = psycopg.connect(pg_sandbox.conninfo(pagila_db))
+    reader.execute("SELECT count(*) FROM public.actor")  # holds a share lock until its transaction ends
+    alter = psycopg.connect(pg_sandbox.conninfo(pagila_db), autocommit=True)
+    queued = threading.Thread(target=alter.execute, args=("ALTER TABLE public.actor ADD COLUMN queued int",))
+    queued.start()
+    try:
+        with pytest.raises(BackupToolError) as caught:
+            run_backup(quick, quick.databases[0])
+        message = caught.value.message
+        assert f"pid {alter.info.backend_pid} (user " in message
+        assert f"queued ahead of us behind pid {reader.info.backend_pid}" in message
+    finally:
+        reader.close()
+        queued.join()
+        alter.close()

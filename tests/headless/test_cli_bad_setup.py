@@ -3,6 +3,8 @@ and the dry run tells what the real run would refuse."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from backup_tui.engine.locks import database_lock
@@ -60,10 +62,12 @@ def _refusal_without_free_figure(text: str) -> str:
 
 def test_dry_run_says_the_real_run_would_refuse_for_space(ws: Workspace) -> None:
     config = ws.write("tight.toml", f"[backup]\nmin_free_bytes = {free_bytes(ws.root) * 4}\n")
-    plan = ws.json("--config", str(config), "backup", "--dry-run")
+    dry = ws.run("--config", str(config), "backup", "--dry-run", "--json")
+    assert dry.returncode == 1  # what the real run would exit with
+    plan = json.loads(dry.stdout)
     assert plan["space_ok"] is False
     assert "not enough space" in plan["space_refusal"] and "kept free" in plan["space_refusal"]
-    said = ws.ok("--config", str(config), "backup", "--dry-run").stdout
+    said = ws.run("--config", str(config), "backup", "--dry-run").stdout
     assert "would refuse: not enough space" in said  # the human plan says it too
     refused = ws.run("--config", str(config), "backup")
     assert refused.returncode == 1
@@ -79,8 +83,10 @@ def test_dry_run_does_not_offer_to_clean_a_running_backups_folder(ws: Workspace)
     (running / f"{running.name}.dump.zst").write_bytes(b"a dump being written")
     try:
         with database_lock(ws.repo, ws.database, "backup"):  # as the running backup holds it
-            plan = ws.json("backup", "--dry-run")
-            text = ws.ok("backup", "--dry-run").stdout
+            dry = ws.run("backup", "--dry-run", "--json")
+            text = ws.run("backup", "--dry-run").stdout
+        assert dry.returncode == 3  # the real run would stop at the lock
+        plan = json.loads(dry.stdout)
         assert plan["locked_by_other_run"] is True
         assert plan["incomplete_to_clean"] == []
         assert running.name not in text and "would clean" not in text

@@ -1,0 +1,134 @@
+"""A restored database is created like the original (locale provider, tablespace), and a restore
+onto a server that lacks an extension or a tablespace the backup needs is refused before anything
+is created, instead of pg_restore stopping midway."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backup_tui.engine.backup import run_backup
+from backup_tui.engine.catalog import Catalog
+from backup_tui.engine.config import Settings
+from backup_tui.engine.errors import ConfigError
+from backup_tui.engine.models import BackupRecord
+from backup_tui.engine.restore import plan_restore, run_restore
+from backup_tui.engine.sandbox import Sandbox
+from tests.conftest import db_config
+
+
+@pytest.fixture
+def own_db(pg_sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+    """An empty database of this test's own, and settings for it; dropped with its restores."""
+    name = f"needs_{os.getpid()}_{tmp_path.name[-12:]}".lower().replace("-", "_")
+    yield name, Settings(repository=tmp_path / "repo", databases=(db_config(pg_sandbox, name),))
+    for db in pg_sandbox.psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{name}%'").splitlines():
+        pg_sandbox.psql(f'DROP DATABASE "{db}" WITH (FORCE)')
+
+
+def server_dir(sandbox: Sandbox, name: str) -> Path:
+    """A folder the server's OS user owns, for a tablespace."""
+    path = sandbox.data_dir.parent / name
+    path.mkdir()
+    sandbox.chown_to_server(path)
+    return path
+
+
+def backup_of(settings: Settings) -> BackupRecord:
+    record = run_backup(settings, settings.databases[0])
+    return Catalog.from_settings(settings).get(record.id)
+
+
+def test_an_icu_database_is_restored_as_icu(pg_sandbox: Sandbox, own_db: tuple[str, Settings]) -> None:
+    if pg_sandbox.psql("SELECT count(*) FROM pg_collation WHERE collprovider = 'i'") == "0":
+        pytest.skip("this PostgreSQL was built without ICU")
+    name, settings = own_db
+    pg_sandbox.psql(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' "
+                    "LOCALE 'C.UTF-8'")
+    order = "SELECT string_agg(x, ',' ORDER BY x) FROM (VALUES ('b'), ('A'), ('a'), ('Ä'), ('Z')) v(x)"
+    assert pg_sandbox.psql(order, name) == "a,A,Ä,b,Z"  # libc's C.UTF-8 would give A,Z,a,b,Ä
+    record = backup_of(settings)
+    assert record.database_info["locale_provider"] == "icu" and record.database_info["locale"] == "de-DE"
+    plan = plan_restore(settings, record, target_db=f"{name}_copy")
+    assert "locale icu 'de-DE'" in next(s.description for s in plan.steps if s.action == "create")
+    run_restore(settings, record.id, target_db=f"{name}_copy", plan=plan)
+    assert pg_sandbox.psql(order, f"{name}_copy") == "a,A,Ä,b,Z"
+    assert pg_sandbox.psql(f"SELECT datlocprovider, daticulocale FROM pg_database WHERE datname = '{name}_copy'") \
+        == "i|de-DE"
+
+
+def test_tablespaces_the_database_and_its_tables_use(pg_sandbox: Sandbox, own_db: tuple[str, Settings]) -> None:
+    name, settings = own_db
+    home, extra = f"{name}_home", f"{name}_extra"
+    pg_sandbox.psql(f"CREATE TABLESPACE {home} LOCATION '{server_dir(pg_sandbox, home)}'")
+    pg_sandbox.psql(f"CREATE TABLESPACE {extra} LOCATION '{server_dir(pg_sandbox, extra)}'")
+    pg_sandbox.psql(f"CREATE DATABASE {name} TABLESPACE {home}")
+    pg_sandbox.psql(f"CREATE TABLE kept (x int); INSERT INTO kept VALUES (1); CREATE TABLE apart (y int) "
+                    f"TABLESPACE {extra}", name)
+    with_extra = backup_of(settings)
+    pg_sandbox.psql("DROP TABLE apart", name)
+    pg_sandbox.psql(f"DROP TABLESPACE {extra}")
+    plain = backup_of(settings)
+
+    refused = plan_restore(settings, with_extra, target_db=f"{name}_a")
+    assert refused.missing_tablespaces == (extra,)
+    assert refused.refusal and f"tablespace(s): {extra}" in refused.refusal
+    with pytest.raises(ConfigError, match=f"tablespace\\(s\\): {extra}"):
+        run_restore(settings, with_extra.id, target_db=f"{name}_a")
+    assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}_a'") == "0"
+
+    run_restore(settings, plain.id, target_db=f"{name}_b")
+    where = "SELECT spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE datname = "
+    assert pg_sandbox.psql(f"{where} '{name}_b'") == home  # created where the original lives
+
+    for db in (name, f"{name}_b"):
+        pg_sandbox.psql(f"DROP DATABASE {db} WITH (FORCE)")
+    pg_sandbox.psql(f"DROP TABLESPACE {home}")
+    plan = plan_restore(settings, plain, target_db=name)
+    assert f"in pg_default: the original's tablespace '{home}' does not exist" in plan.steps[0].description
+    assert plan.refusal is None
+    run_restore(settings, plain.id, target_db=name, plan=plan)
+    assert pg_sandbox.psql(f"{where} '{name}'") == "pg_default"
+    assert pg_sandbox.psql("SELECT x FROM kept", name) == "1"
+
+
+@pytest.fixture
+def fake_extension(pg_sandbox: Sandbox) -> Iterator[tuple[str, list[Path]]]:
+    """An extension of our own in the server's extension folder (root only: it is a system folder)."""
+    share = Path(subprocess.run([str(pg_sandbox.bin_dir / "pg_config"), "--sharedir"], capture_output=True,
+                                text=True, check=True).stdout.strip()) / "extension"
+    if not os.access(share, os.W_OK):
+        pytest.skip(f"cannot write to {share}")
+    name = f"bt_fake_{os.getpid()}"
+    files = [share / f"{name}.control", share / f"{name}--1.0.sql"]
+    files[0].write_text("default_version = '1.0'\nrelocatable = true\n")
+    files[1].write_text(f"CREATE FUNCTION {name}_one() RETURNS int LANGUAGE sql AS 'SELECT 1';\n")
+    try:
+        yield name, files
+    finally:
+        for file in files:
+            file.unlink(missing_ok=True)
+
+
+def test_an_extension_the_server_cannot_install_is_named_first(
+    pg_sandbox: Sandbox, own_db: tuple[str, Settings], fake_extension: tuple[str, list[Path]]
+) -> None:
+    name, settings = own_db
+    extension, files = fake_extension
+    pg_sandbox.psql(f"CREATE DATABASE {name}")
+    pg_sandbox.psql(f"CREATE EXTENSION {extension}; CREATE TABLE t (x int)", name)
+    record = backup_of(settings)
+    assert plan_restore(settings, record, target_db=f"{name}_ok").refusal is None
+    for file in files:
+        file.unlink()
+    plan = plan_restore(settings, record, target_db=f"{name}_x", no_owner=True)
+    assert plan.missing_extensions == (extension,)
+    assert plan.refusal == f"this server lacks what the backup needs: extension(s): {extension}; create or install " \
+                           "them first"
+    with pytest.raises(ConfigError, match=extension):
+        run_restore(settings, record.id, target_db=f"{name}_x", no_owner=True)
+    assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}_x'") == "0"
