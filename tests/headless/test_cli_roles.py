@@ -69,26 +69,34 @@ def test_verify_all_covers_backups_of_databases_no_longer_configured(orphaned: t
 
 
 GRANTEE, POLICY_ROLE, ODD_OWNER = "bt_gone_grantee", "bt_gone_policy", "Bt Odd Owner"
+# Grantees pg_restore meets only with the large objects' or the database's own entries.
+ELSEWHERE = ("bt_gone_db_grantee", "bt_gone_db_setting", "bt_gone_lo_grantee")
+GRANTEES = tuple(sorted((GRANTEE, *ELSEWHERE)))
 
 
 def test_grantees_and_policy_roles_are_checked_before_any_data_is_loaded(make_workspace: WorkspaceFactory) -> None:
     """pg_restore meets a GRANT or a policy only after all the data: the plan must refuse first.
     A large object (its TOC entry has no owner) and an owner with a space are no missing roles."""
     ws = make_workspace("grantees")
-    ws.sandbox.psql(f'CREATE ROLE {GRANTEE}; CREATE ROLE {POLICY_ROLE}; CREATE ROLE "{ODD_OWNER}"')
+    ws.sandbox.psql(f'CREATE ROLE {GRANTEE}; CREATE ROLE {POLICY_ROLE}; CREATE ROLE "{ODD_OWNER}"; '
+                    + " ".join(f"CREATE ROLE {role};" for role in ELSEWHERE))
+    db_grantee, db_setting, lo_grantee = ELSEWHERE
     ws.psql(f"""CREATE TABLE shared (id int); INSERT INTO shared VALUES (1), (2);
         ALTER TABLE shared OWNER TO "{ODD_OWNER}"; GRANT SELECT ON shared TO {GRANTEE};
         ALTER TABLE shared ENABLE ROW LEVEL SECURITY; CREATE POLICY mine ON shared TO {POLICY_ROLE} USING (id > 0);
-        SELECT lo_from_bytea(0, 'large object'::bytea);""")
+        SELECT lo_from_bytea(4242, 'large object'::bytea); GRANT SELECT ON LARGE OBJECT 4242 TO {lo_grantee};
+        GRANT CONNECT ON DATABASE "{ws.database}" TO {db_grantee};
+        ALTER ROLE {db_setting} IN DATABASE "{ws.database}" SET work_mem = '5MB';""")
     backup_id = str(ws.backup()["id"])
-    ws.psql(f"DROP OWNED BY {GRANTEE}, {POLICY_ROLE}")
-    ws.sandbox.psql(f"DROP ROLE {GRANTEE}; DROP ROLE {POLICY_ROLE}")
+    ws.psql(f"DROP OWNED BY {GRANTEE}, {POLICY_ROLE}, {', '.join(ELSEWHERE)}")
+    ws.sandbox.psql(f"DROP ROLE {GRANTEE}, {POLICY_ROLE}, {', '.join(ELSEWHERE)}")
 
     dry = ws.run("restore", backup_id, "--target-db", f"{ws.database}_g1", "--dry-run", "--json")
     assert dry.returncode == 2
     plan = json.loads(dry.stdout)
-    assert (plan["missing_roles"], plan["missing_policy_roles"]) == ([GRANTEE], [POLICY_ROLE])
-    assert f"policies: {POLICY_ROLE}; role(s) owning objects or holding privileges: {GRANTEE}; " in plan["refusal"]
+    assert (plan["missing_roles"], plan["missing_policy_roles"]) == (list(GRANTEES), [POLICY_ROLE])
+    assert (f"policies: {POLICY_ROLE}; role(s) owning objects or holding privileges: {', '.join(GRANTEES)}; "
+            in plan["refusal"])
     for flags in ((), ("--no-owner",)):  # a policy needs its role whatever the options
         refused = ws.run("restore", backup_id, "--target-db", f"{ws.database}_g1", *flags)
         assert refused.returncode == 2 and POLICY_ROLE in one_error_line(refused)
@@ -96,10 +104,10 @@ def test_grantees_and_policy_roles_are_checked_before_any_data_is_loaded(make_wo
 
     ws.sandbox.psql(f"CREATE ROLE {POLICY_ROLE}")
     refused = ws.run("restore", backup_id, "--target-db", f"{ws.database}_g1")
-    assert refused.returncode == 2 and f"holding privileges: {GRANTEE};" in one_error_line(refused)
+    assert refused.returncode == 2 and f"holding privileges: {', '.join(GRANTEES)};" in one_error_line(refused)
     ws.ok("restore", backup_id, "--target-db", f"{ws.database}_g1", "--no-owner")
 
-    ws.sandbox.psql(f"CREATE ROLE {GRANTEE}")
+    ws.sandbox.psql(" ".join(f"CREATE ROLE {role};" for role in GRANTEES))
     ws.ok("restore", backup_id, "--target-db", f"{ws.database}_g2")
     assert ws.psql(f"SELECT has_table_privilege('{GRANTEE}', 'shared', 'SELECT'), pg_get_userbyid(relowner), "
                    "(SELECT count(*) FROM pg_largeobject_metadata) FROM pg_class WHERE relname = 'shared'",
