@@ -250,10 +250,17 @@ def _dump(
     backup_id, folder = repo.new_backup_dir(db.database, started)
     file_name = f"{backup_id}{DATA_SUFFIX}"
     pg_dump = dump_command(settings, snapshot)
+    app_name = f"{pg.APP_NAME} pg_dump {backup_id}"[:63]  # how the lock notice finds its session
     proc = subprocess.Popen(
-        pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pg.child_env(db), bufsize=0,
-        process_group=pg.OWN_GROUP,
+        pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**pg.child_env(db), "PGAPPNAME": app_name},
+        bufsize=0, process_group=pg.OWN_GROUP,
     )
+    dumped = [0]
+
+    def on_bytes(done: int) -> None:
+        dumped[0] = done
+        reporter(BytesProgress("dump", done, expected_raw))
+
     counts: dict[str, int] = {}
     count_error: list[BaseException] = []
 
@@ -264,9 +271,10 @@ def _dump(
             count_error.append(exc)
 
     counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
+    reporter(StepStarted("dump", f"pg_dump | sha256 | zstd -{settings.compression_level} > {file_name}"))
+    notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
     try:
         counter.start()
-        reporter(StepStarted("dump", f"pg_dump | sha256 | zstd -{settings.compression_level} > {file_name}"))
         assert proc.stdout is not None
         stdout_fd = proc.stdout.fileno()
         widen_pipe(stdout_fd)
@@ -277,7 +285,7 @@ def _dump(
                 level=settings.compression_level,
                 threads=settings.compression_threads or os.cpu_count() or 1,
                 cancel=cancel,
-                on_bytes=lambda done: reporter(BytesProgress("dump", done, expected_raw)),
+                on_bytes=on_bytes,
             )
         stderr = proc.stderr.read() if proc.stderr else b""
         if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
@@ -324,6 +332,7 @@ def _dump(
             raise full from None
         raise
     finally:
+        notice.cancel()
         for pipe in (proc.stdout, proc.stderr):
             if pipe:
                 _quietly(pipe.close, "closing pg_dump's output", reporter)

@@ -10,6 +10,8 @@ session holding it, which is what the operator must go and look at.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -17,6 +19,7 @@ import psycopg
 from backup_tui.engine import pg
 from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.progress import Reporter, warn
 
 # pg_dump 15 sets statement_timeout to --lock-wait-timeout, then locks table after table.
 _PG_DUMP_LOCK = re.compile(r"statement timeout.*?Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE", re.DOTALL)
@@ -73,6 +76,41 @@ def describe_holders(conn: psycopg.Connection[Any], table: str) -> list[str]:
             who += " queued ahead of us" + (f" behind pid {', '.join(map(str, blockers))}" if blockers else "")
         described.append(who)
     return described
+
+
+WAITING_SQL = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.application_name = %s AND l.locktype = 'relation' AND NOT l.granted
+"""
+NOTICE_AFTER_S = 5.0
+
+
+def notice_waits(db: DatabaseConfig, app_name: str, timeout_s: int, started: Callable[[], bool],
+                 reporter: Reporter) -> threading.Timer:
+    """After a few seconds in which the dump (known by its application_name) has sent nothing, say
+    once whether it waits for a table lock and on whom, rather than sit silent until the timeout."""
+
+    def look() -> None:
+        if started():
+            return
+        try:
+            with pg.connect(db) as conn:
+                row = conn.execute(WAITING_SQL, [app_name]).fetchone()
+                holders = describe_holders(conn, row[0]) if row else []
+        except (BackupToolError, psycopg.Error):
+            return  # a notice only: the dump itself reports what matters
+        if row:
+            bound = f"gives up after {timeout_s} s" if timeout_s > 0 else "waits as long as it takes"
+            warn(reporter, f"pg_dump has waited {NOTICE_AFTER_S:.0f} s for a lock on table {row[0]}"
+                           + (f", blocked by {'; '.join(holders)}" if holders else "")
+                           + f"; the backup {bound} ([backup] lock_wait_timeout)")
+
+    timer = threading.Timer(NOTICE_AFTER_S, look)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def lock_wait_error(db: DatabaseConfig, table: str, timeout_s: int) -> BackupToolError:

@@ -16,6 +16,7 @@ from backup_tui.engine.backup import run_backup
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
 from backup_tui.engine.errors import BackupToolError
+from backup_tui.engine.progress import LogLine, ProgressEvent
 from backup_tui.engine.sandbox import Sandbox
 from tests.conftest import run_cli
 
@@ -97,3 +98,19 @@ def test_a_lock_on_a_partition_and_a_queued_alter_are_named(settings: Settings, 
         reader.close()
         queued.join()
         alter.close()
+
+
+def test_a_waiting_dump_says_on_whom_it_waits(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rather than sit at 0 bytes until the timeout, the backup says once what it waits for."""
+    monkeypatch.setattr(table_locks, "NOTICE_AFTER_S", 0.5)
+    events: list[ProgressEvent] = []
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.actor") as holder:
+        pid = holder.info.backend_pid
+        with pytest.raises(BackupToolError):
+            run_backup(replace(settings, lock_wait_timeout_s=3), settings.databases[0], reporter=events.append)
+    warnings = [e.message for e in events if isinstance(e, LogLine) and e.level == "warning"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("pg_dump has waited 0 s for a lock on table public.actor, blocked by pid "
+                                  f"{pid} (user ")
+    assert warnings[0].endswith("; the backup gives up after 3 s ([backup] lock_wait_timeout)")
