@@ -105,10 +105,14 @@ def test_a_waiting_dump_says_on_whom_it_waits(settings: Settings, pg_sandbox: Sa
     """Rather than sit at 0 bytes until the timeout, the backup says once what it waits for."""
     monkeypatch.setattr(table_locks, "NOTICE_AFTER_S", 0.5)
     events: list[ProgressEvent] = []
+
+    def reporter(event: ProgressEvent) -> None:
+        events.append(event)
+
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.actor") as holder:
         pid = holder.info.backend_pid
         with pytest.raises(BackupToolError):
-            run_backup(replace(settings, lock_wait_timeout_s=3), settings.databases[0], reporter=events.append)
+            run_backup(replace(settings, lock_wait_timeout_s=3), settings.databases[0], reporter=reporter)
     warnings = [e.message for e in events if isinstance(e, LogLine) and e.level == "warning"]
     assert len(warnings) == 1
     assert warnings[0].startswith("pg_dump has waited 0 s for a lock on table public.actor, blocked by pid "
