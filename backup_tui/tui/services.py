@@ -42,7 +42,8 @@ class Services(Protocol):
     def verify(self, record: BackupRecord, level: VerifyLevel, reporter: Reporter,
                cancel: CancelToken) -> Verification: ...
 
-    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan: ...
+    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool,
+                     no_owner: bool = False) -> RestorePlan: ...
 
     def restore(self, record: BackupRecord, plan: RestorePlan, reporter: Reporter,
                 cancel: CancelToken) -> RestoreResult:
@@ -77,9 +78,10 @@ class EngineServices:
                cancel: CancelToken) -> Verification:
         return verify_backup(self.settings, record, level, reporter=reporter, cancel=cancel, now=self.clock)
 
-    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan:
+    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool,
+                     no_owner: bool = False) -> RestorePlan:
         return plan_restore(self.settings, record, target_db=None if replace else target_db,
-                            replace_original=replace, now=self.clock)
+                            replace_original=replace, no_owner=no_owner, now=self.clock)
 
     def restore(self, record: BackupRecord, plan: RestorePlan, reporter: Reporter,
                 cancel: CancelToken) -> RestoreResult:

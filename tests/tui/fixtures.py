@@ -6,6 +6,7 @@ pictures are the same app state the tests pin down.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -124,8 +125,9 @@ class FixedServices:
         self.calls.append(f"verify {record.id} {level}")
         return _ok(NOW, level)
 
-    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan:
-        return fixed_plan(record, target_db, replace)
+    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool,
+                     no_owner: bool = False) -> RestorePlan:
+        return dataclasses.replace(fixed_plan(record, target_db, replace), no_owner=no_owner)
 
     def restore(self, record: BackupRecord, plan: RestorePlan, reporter: Reporter,
                 cancel: CancelToken) -> RestoreResult:

@@ -288,8 +288,10 @@ def test_safety_note_names_the_kept_backup() -> None:
 class RolesMissing(FixedServices):
     """A server that lacks the role owning the backup's objects: the engine's plan says so."""
 
-    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan:
-        return dataclasses.replace(fixed_plan(record, target_db, replace), missing_roles=("app_owner",))
+    def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool,
+                     no_owner: bool = False) -> RestorePlan:
+        return dataclasses.replace(fixed_plan(record, target_db, replace), missing_roles=("app_owner",),
+                                   no_owner=no_owner)
 
 
 @sync
@@ -301,6 +303,13 @@ async def test_plan_that_would_be_refused_says_why_and_cannot_run() -> None:
         await to_plan(pilot, wizard)
         text = rendered(wizard.query_one("#plan-text", Static))
         assert "Cannot restore here" in text and "app_owner" in text
-        assert "backup-headless restore --no-owner" in text
+        assert "or “Without owners” below" in text
         assert text.index("Cannot restore here") < text.index("Steps")  # on screen at 80x24
         assert wizard.query_one("#run", Button).disabled
+
+        await pilot.click("#plan-no-owner")  # plan again, owners and privileges left out
+        await wait_until(pilot, lambda: wizard.plan is not None and wizard.plan.no_owner)
+        text = rendered(wizard.query_one("#plan-text", Static))
+        assert "Cannot restore here" not in text and "objects will belong to the user we connect as" in text
+        assert not wizard.query_one("#run", Button).disabled
+        assert not wizard.query_one("#plan-no-owner", Button).display

@@ -118,6 +118,12 @@ def suggested_name(record: BackupRecord, now: datetime) -> str:
     return f"{record.database}_restored_{now.strftime('%Y%m%d_%H%M')}"
 
 
+def no_owner_helps(plan: RestorePlan) -> bool:
+    """The refusal is only about owners and grantees: planning without them lifts it."""
+    return (plan.refusal is not None and not plan.no_owner and bool(plan.missing_roles)
+            and not (plan.missing_policy_roles or plan.missing_extensions or plan.missing_tablespaces))
+
+
 def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     text = Text()
     """What matters first (backup, target, rollback, space, time), the steps last: at 80x24 the
@@ -132,8 +138,13 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
         text.append_text(warning)
         text.append("\n")
     if plan.refusal is not None:
-        text.append(f"✖ Cannot restore here: {plan.refusal.replace('--no-owner', 'backup-headless restore --no-owner')}"
-                    "\n", style="bold red")
+        offer = "“Without owners” below" if no_owner_helps(plan) else "--no-owner"
+        text.append(f"✖ Cannot restore here: {plan.refusal.replace('restore with --no-owner', offer)}\n",
+                    style="bold red")
+    if plan.no_owner:
+        text.append("Owners    ", style="bold")
+        text.append("objects will belong to the user we connect as; privileges and per-role settings are left "
+                    "out\n", style="yellow")
     text.append("Target    ", style="bold")
     if plan.mode == "replace":
         text.append(f"REPLACE database {plan.target_db!r}", style="bold red")
@@ -232,6 +243,7 @@ class RestoreWizard(Screen[None]):
                     yield Static(id="plan-text")
                 with Horizontal(classes="buttons"):
                     yield BackButton("Back", id="back-target")
+                    yield Button("Without owners", id="plan-no-owner", variant="warning")
                     yield Button("Restore", id="run", variant="primary")
             with Vertical(id="confirm"):
                 yield Static(id="confirm-text")
@@ -356,10 +368,16 @@ class RestoreWizard(Screen[None]):
         self.query_one("#to-plan", Button).disabled = True
         self._make_plan(self.record, None if self.replace else name, self.replace)
 
+    @on(Button.Pressed, "#plan-no-owner")
+    def _plan_without_owners(self) -> None:
+        assert self.plan is not None
+        self.query_one("#plan-no-owner", Button).disabled = True
+        self._make_plan(self.record, None if self.replace else self.plan.target_db, self.replace, no_owner=True)
+
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
-    def _make_plan(self, record: BackupRecord, target: str | None, replace: bool) -> None:
+    def _make_plan(self, record: BackupRecord, target: str | None, replace: bool, no_owner: bool = False) -> None:
         try:
-            plan = self.services.plan_restore(record, target, replace)
+            plan = self.services.plan_restore(record, target, replace, no_owner)
         except BackupToolError as exc:
             self.app.call_from_thread(self._plan_failed, exc.message)
             return
@@ -380,6 +398,8 @@ class RestoreWizard(Screen[None]):
         self.query_one("#plan-text", Static).update(plan_text(plan, self.record, self.services.clock(), self.tz))
         self.query_one("#run", Button).label = "Continue" if plan.mode == "replace" else "Restore"
         self.query_one("#run", Button).disabled = plan.refusal is not None  # the run would refuse
+        offer = self.query_one("#plan-no-owner", Button)
+        offer.display, offer.disabled = no_owner_helps(plan), False
         self.go("plan")
 
     @on(Button.Pressed, "#back-target")
