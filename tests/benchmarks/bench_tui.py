@@ -92,7 +92,7 @@ def measure_launch(count: int) -> dict[str, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def measure_stalls(count: int) -> dict[str, float]:
+async def measure_stalls(count: int, bulk_rows: int = 0) -> dict[str, float]:
     from backup_tui.engine.config import DatabaseConfig, Settings
     from backup_tui.engine.sandbox import start_sandbox
     from backup_tui.tui.app import BackupApp
@@ -101,6 +101,9 @@ async def measure_stalls(count: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="bench-tui-"))
     try:
         sandbox.load_pagila("pagila")
+        if bulk_rows:  # a database big enough that the dump and the load take seconds, not a blink
+            sandbox.psql(f"CREATE TABLE public.bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS t "
+                         f"FROM generate_series(1, {bulk_rows}) g; CREATE INDEX ON public.bulk (g)", "pagila")
         fill_repository(work / "repo", count, ("alpha",))
         db = DatabaseConfig(name="pagila", host=sandbox.host, port=sandbox.port, user=sandbox.user,
                             password=sandbox.password)
@@ -151,6 +154,8 @@ def main() -> int:
     parser.add_argument("--backups", type=int, default=5000)
     parser.add_argument("--child-launch", nargs=2, metavar=("REPO", "STARTED"), help=argparse.SUPPRESS)
     parser.add_argument("--skip-stalls", action="store_true")
+    parser.add_argument("--bulk-rows", type=int, default=0,
+                        help="add a table of that many rows (about 100 bytes each) to the stall test's database")
     args = parser.parse_args()
     if args.child_launch:
         child_launch(Path(args.child_launch[0]), float(args.child_launch[1]))
@@ -163,7 +168,7 @@ def main() -> int:
     print(f"max RSS with that catalog: {launch['rss_mb']:.0f} MB (goal < {GOAL_RSS_MB} MB)")
     print(f"launch until the table holds all of them (scrolling reaches the oldest): {launch['filled_s']:.2f} s")
     if not args.skip_stalls:
-        stalls = asyncio.run(measure_stalls(args.backups))
+        stalls = asyncio.run(measure_stalls(args.backups, args.bulk_rows))
         print(f"event loop during backup + restore + 5 refreshes ({args.backups} backups): "
               f"longest stall {stalls['max_stall_ms']:.0f} ms, p99 {stalls['p99_stall_ms']:.0f} ms "
               f"over {stalls['ticks']:.0f} ticks (goal < {GOAL_STALL_MS} ms); failed jobs {stalls['failed_jobs']:.0f}")
