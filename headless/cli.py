@@ -32,10 +32,11 @@ from backup_tui.engine.errors import (
     ConfirmationRequired,
 )
 from backup_tui.engine.prune import run_prune
+from backup_tui.engine.report import render_report
 from backup_tui.engine.repository.local import check_repository
 from backup_tui.engine.restore import plan_restore, run_restore
 from backup_tui.engine.space import DISK_FULL, free_bytes, human_bytes
-from backup_tui.engine.verify import render_report, verify_many
+from backup_tui.engine.verify import verify_many
 from headless import output, runlog
 from headless.output import Output
 from headless.runlog import log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backup_tui.engine.backup import run_backup
+from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
 from backup_tui.engine.restore import run_restore
 from backup_tui.engine.sandbox import Sandbox
@@ -30,3 +31,9 @@ def test_pagila_round_trips_exactly(settings: Settings, pg_sandbox: Sandbox, pag
     assert original["sequences"]
     assert all(want == got for want, got in result.row_counts.values())
     assert "public.rental_by_category" in record.row_counts
+    # The restore is the proof a full verification gives, and the backup's history keeps it.
+    proof = Catalog.from_settings(settings).get(record.id).last_verification
+    assert proof is not None and proof.ok and proof.level == "full"
+    assert proof.checks == (f"restored into {restored!r} (new database) and row counts match the manifest "
+                            f"({len(result.row_counts)} tables)",)
+    assert proof.row_counts == result.row_counts
