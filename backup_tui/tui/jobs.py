@@ -122,13 +122,14 @@ class Job:
 
 
 class ThrottledReporter:
-    """Engine reporter that forwards events from the worker thread; byte counts at most every 0.1 s.
+    """Engine reporter that forwards events from the worker thread; byte counts at most every 0.25 s
+    (smooth enough to read, and a quarter of the redraws a slow SSH link must carry at 0.1 s).
 
     ``post`` must be thread-safe (Textual's ``post_message`` is).
     """
 
     def __init__(self, post: Callable[[ProgressEvent], object], monotonic: Callable[[], float],
-                 interval: float = 0.1) -> None:
+                 interval: float = 0.25) -> None:
         self._post = post
         self._monotonic = monotonic
         self._interval = interval

@@ -18,7 +18,7 @@ from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.dialogs import ConfirmDialog, QuitDialog
 from backup_tui.tui.screens.restore import RestoreWizard
-from backup_tui.tui.widgets.backups import COLUMNS, BackupsView
+from backup_tui.tui.widgets.backups import COLUMNS, ORDER, BackupsView
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 from backup_tui.tui.widgets.trend import trend_text
@@ -190,8 +190,8 @@ async def test_backups_table_fits_what_matters(size: tuple[int, int]) -> None:
         await settle(pilot)
         table = app.main.backups.table
         keys = [str(key.value) for key in table.columns]
-        # 80x24: the whole width; 120x36: beside the detail pane, which has the size
-        assert keys[0] == "id" and {"id", "verified", "pin"} <= set(keys)
+        # 80x24 and 120x36: the whole width, the detail pane under the table
+        assert keys[0] == "id" and {"id", "verified", "size", "pin"} <= set(keys)
         assert sum(column.get_render_width(table) for column in table.columns.values()) \
             <= table.scrollable_content_region.width
         lines = "\n".join(screen_lines(app))
@@ -207,7 +207,7 @@ async def test_all_columns_when_there_is_room() -> None:
         await settle(pilot)
         await pilot.press("2")
         await settle(pilot)
-        assert [str(key.value) for key in app.main.backups.table.columns] == [c.key for c in COLUMNS]
+        assert [str(key.value) for key in app.main.backups.table.columns] == list(ORDER)  # every one, id first
         await pilot.resize_terminal(80, 24)
         await wait_until(pilot, lambda: str(next(iter(app.main.backups.table.columns)).value) == "id")
         await settle(pilot)

@@ -21,9 +21,10 @@ HELP = """\
 | everywhere | `ctrl+r` | refresh the catalog now |
 | everywhere | `F1` `?` | this help |
 | everywhere | `q` | quit (asks first while a job runs) |
+| dashboard | `↑` `↓` `tab` | move between the cards |
 | dashboard | `enter` | the database's backups |
 | dashboard | `r` | restore the database (guided) |
-| backups | `/` | filter as you type (`esc` clears) |
+| backups | `/` | filter as you type (`esc` clears, also after `enter`) |
 | backups | `s` / click a header | sort by the next column / by this one |
 | backups | `S` / click it again | reverse the order |
 | backups | `tab` | into the detail pane: arrows and `pgdn` scroll it |

@@ -8,6 +8,8 @@ job, so the job also shows on the Jobs tab and survives leaving the wizard.
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import ClassVar
@@ -115,7 +117,12 @@ def safety_note(job: Job) -> str:
 
 
 def suggested_name(record: BackupRecord, now: datetime) -> str:
-    return f"{record.database}_restored_{now.strftime('%Y%m%d_%H%M')}"
+    return f"{record.database}_restored_{now.strftime('%Y%m%d_%H%M%S')}"  # seconds: a second try in the same minute
+
+
+def needs_quotes(name: str) -> bool:
+    """Capitals, spaces or punctuation: legal, but every psql -d and SQL statement must then quote it."""
+    return re.fullmatch(r"[a-z_][a-z0-9_$]*", name) is None
 
 
 def no_owner_helps(plan: RestorePlan) -> bool:
@@ -124,15 +131,23 @@ def no_owner_helps(plan: RestorePlan) -> bool:
             and not (plan.missing_policy_roles or plan.missing_extensions or plan.missing_tablespaces))
 
 
+def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
+    """The backup being restored, named on every page after the first."""
+    text = Text()
+    text.append("Backup    ", style="bold")
+    text.append(f"{record.id} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
+                f"verified {fmt.verification_text(record.last_verification, now)}")
+    return text
+
+
 def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     text = Text()
     """What matters first (backup, target, rollback, space, time), the steps last: at 80x24 the
     important lines are on screen before Continue."""
     text.append("Flight plan", style="bold")
     text.append("  (from the dry run: nothing has changed yet)\n", style="dim")
-    text.append("Backup    ", style="bold")
-    text.append(f"{record.id} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
-                f"verified {fmt.verification_text(record.last_verification, now)}\n")
+    text.append_text(chosen_line(record, now, tz))
+    text.append("\n")
     warning = verification_warning(record)
     if warning is not None:
         text.append_text(warning)
@@ -150,7 +165,9 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
         text.append(f"REPLACE database {plan.target_db!r}", style="bold red")
         text.append(f" (restored first into {plan.work_db!r})\n")
     else:
-        text.append(f"new database {plan.target_db!r}\n")
+        text.append(f"new database {plan.target_db!r}")
+        text.append(" (SQL needs this name in double quotes)\n" if needs_quotes(plan.target_db) else "\n",
+                    style="yellow")
     text.append("Rollback  ", style="bold")
     text.append(f"{plan.rollback}\n")
     text.append("Space     ", style="bold")
@@ -160,14 +177,15 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
                 style="bold red" if short else "")
     text.append("Time      ", style="bold")
     text.append(f"about {fmt.duration(plan.estimated_seconds)} (from past restores)\n"
-                if plan.estimated_seconds is not None else "unknown: no past restore on this repository\n")
+                if plan.estimated_seconds is not None else "unknown: no past restore of a comparable size to go by\n")
     text.append("Sessions  ", style="bold")
     text.append(f"{plan.sessions_to_terminate} to terminate\n",
                 style="yellow" if plan.sessions_to_terminate else "")
     text.append("Steps\n", style="bold")
+    width = max((len(step.action) for step in plan.steps), default=0) + 1
     for i, step in enumerate(plan.steps, 1):
         text.append(f"  {i}. ")
-        text.append(f"{step.action:<10}", style="cyan")
+        text.append(f"{step.action:<{width}}", style="cyan")
         text.append(step.description + ("\n" if i < len(plan.steps) else ""))
     return text
 
@@ -188,6 +206,10 @@ def bytes_text(job: Job, now: datetime) -> str:
     if not job.bytes_total and not job.bytes_done:
         return ""
     total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
+    if job.bytes_total and job.bytes_done >= job.bytes_total and job.bytes_step == "restore":
+        # Every byte is in, but pg_restore still builds indexes and checks constraints: no "ETA 0 s".
+        return (f"{fmt.human_bytes(job.bytes_done)} read · pg_restore is finishing: the last rows, then indexes and "
+                "constraints…")
     eta = job.eta_seconds(now)
     return f"{fmt.human_bytes(job.bytes_done)}{total} · ETA {fmt.duration(eta) if eta is not None else '—'}"
 
@@ -204,6 +226,8 @@ class RestoreWizard(Screen[None]):
     def __init__(self, records: list[BackupRecord], services: Services, start_restore: StartRestore, *,
                  tz: tzinfo | None = None, backup_id: str | None = None, database: str | None = None) -> None:
         super().__init__()
+        if database is None and backup_id is not None:  # opened on one backup: offer its database's only
+            database = next((r.database for r in records if r.id == backup_id), None)
         self.records = offered(records, database)
         self.services = services
         self.start_restore = start_restore
@@ -223,11 +247,13 @@ class RestoreWizard(Screen[None]):
         with ContentSwitcher(initial="choose", id="wizard"):
             with Vertical(id="choose"):
                 yield Label(self.question, id="choose-question", classes="question")
+                yield Static(id="choose-warning")
                 yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
                 with Horizontal(classes="buttons"):
                     yield Button("Cancel", id="cancel-wizard")
                     yield Button("Next", id="to-target", variant="primary")
             with Vertical(id="target"):
+                yield Static(id="target-backup")
                 yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
                 with RadioSet(id="mode"):
                     yield RadioButton("a new database (safe: nothing existing is touched)", value=True, id="mode-new")
@@ -293,6 +319,18 @@ class RestoreWizard(Screen[None]):
 
     # -- navigation ---------------------------------------------------------
 
+    @on(DataTable.RowHighlighted, "#choose-table")
+    def _follow_cursor(self) -> None:
+        """The question names the backup under the cursor, and warns when that one is not known to be good."""
+        if not self.records:
+            return
+        record = self.record
+        label = self.query_one("#choose-question", Label)
+        label.update(self.question if record is self.records[self.initial] else f"Which backup? Selected: {record.id}.")
+        warning = verification_warning(record) if record.failed_last_check else None
+        self.query_one("#choose-warning", Static).update(warning or "")
+        self.query_one("#choose-warning", Static).display = warning is not None
+
     @property
     def record(self) -> BackupRecord:
         table = self.query_one("#choose-table", DataTable)
@@ -341,6 +379,7 @@ class RestoreWizard(Screen[None]):
         name_box = self.query_one("#target-name", Input)
         if not name_box.value or name_box.value == self._suggested:
             self._suggested = name_box.value = suggested_name(self.record, self.services.clock())
+        self.query_one("#target-backup", Static).update(chosen_line(self.record, self.services.clock(), self.tz))
         self.query_one("#mode-replace", RadioButton).label = f"the original database {self.record.database!r}, " \
                                                               "replacing it (kept aside for rollback)"
         self._sync_mode()
@@ -514,7 +553,9 @@ class RestoreWizard(Screen[None]):
         summary = Text()
         summary.append("✓ Restored ", style="bold green")
         summary.append(f"{plan.backup_id} into {plan.target_db!r} in {fmt.duration(result.duration_s)}. ")
-        summary.append(f"{matched} of {len(result.row_counts)} tables match the manifest.")
+        summary.append(f"{matched} of {len(result.row_counts)} tables match the manifest (kept in the backup's "
+                       "verification history).")
+        summary.append(f"\nConnect:  psql -d {shlex.quote(plan.target_db)}", style="bold")
         self.query_one("#result-summary", Static).update(summary)
         table: DataTable[str | Text] = self.query_one("#result-table", DataTable)
         table.clear(columns=True)

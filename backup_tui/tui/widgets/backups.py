@@ -82,9 +82,15 @@ INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
 # What stays when the table is narrow, most useful first: the id and state tell the rows apart and say what is
 # wrong, the verification whether to trust them. The rest is in the detail pane.
 PRIORITY = ("id", "verified", "size", "pin", "created", "database", "age", "where", "took", "ratio")
+# Where the columns shown stand, at every width: a column left out never moves the others.
+ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "pin")
+# After the id of a backup taken by restore --replace: the state it replaced, not a scheduled restore point.
+SAFETY_MARK = " · safety"
 NARROW_FOOTER = 100  # below this width the footer is compact and leaves out keys that do nothing
-WIDE = 110  # from this width the detail pane sits beside the table instead of under it
-DETAIL_WIDTH = 46  # its width there
+DETAIL_WIDTH = 46  # the detail pane's width beside the table
+# From this width the detail pane sits beside the table instead of under it: only once the table keeps 80
+# columns there, so a wider terminal never shows fewer columns than an 80-column one.
+WIDE = 80 + DETAIL_WIDTH
 SCROLLBAR = 1  # the table's vertical scrollbar, see app.tcss
 PADDING = 2  # a cell's padding, one each side
 ARROW = 2  # " ▼" on the sorted column's label
@@ -107,7 +113,7 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
          ""),
         (", ".join(record.locations), None, ""),
         ("📌" if record.pinned else "", None, ""),
-        (record.id + status, "" if record.trusted else "red", ""),
+        (record.id + status + (SAFETY_MARK if record.is_safety else ""), "" if record.trusted else "red", ""),
     )
 
 
@@ -115,7 +121,10 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
 def _text_cell(text: str, style: str, justify: str) -> Text:
     """Shared by every cell that reads the same ("1.9 MB", "never"): the table never changes its cells,
     and thousands fewer objects make each garbage collection shorter."""
-    return Text(text, style=style, justify="right" if justify == "right" else None)
+    cell = Text(text, style=style, justify="right" if justify == "right" else None)
+    if text.endswith(SAFETY_MARK):
+        cell.stylize("dim", len(text) - len(SAFETY_MARK))  # the id stays as bright as the others
+    return cell
 
 
 def cell_of(spec: CellSpec) -> str | Text:
@@ -172,23 +181,21 @@ def content_widths(rows: Iterable[RowSpec]) -> tuple[int, ...]:
 
 
 def layout(widths: Sequence[int], available: int, sort_column: int) -> tuple[int, ...]:
-    """The columns that fit in ``available`` cells, taken by ``PRIORITY``; the id always.
+    """The first columns of ``PRIORITY`` that fit in ``available`` cells (the id always), in ``ORDER``.
 
-    In the table's order, except that the id comes first once Created is left out (as in the restore wizard).
+    Stops at the first that does not fit: a narrower one further down the list never takes its place, so every
+    width shows the same columns a narrower one does, and more.
     """
     budget = available - SCROLLBAR
-    kept: set[int] = set()
+    kept: set[str] = set()
     for key in PRIORITY:
         i = INDEX[key]
         need = max(widths[i], LABEL_WIDTHS[i] + ARROW if i == sort_column else 0) + PADDING
-        if key == "id" or need <= budget:
-            kept.add(i)
-            budget -= need
-    order = [i for i in range(len(COLUMNS)) if i in kept]
-    if INDEX["created"] not in kept:
-        order.remove(ID_COLUMN)
-        order.insert(0, ID_COLUMN)
-    return tuple(order)
+        if key != "id" and need > budget:
+            break
+        kept.add(key)
+        budget -= need
+    return tuple(INDEX[key] for key in ORDER if key in kept)
 
 
 def column_labels(shown: Sequence[int], sort_column: int, reverse: bool) -> dict[str, Text]:
@@ -627,7 +634,9 @@ class BackupsView(Widget):
         self.table.focus()
 
     def on_key(self, event: Any) -> None:
-        if getattr(event, "key", "") == "escape" and self.query_one("#filter", Input).has_focus:
+        """Esc clears the filter from anywhere on the tab, as the hint says; with no filter to clear it is left
+        to whatever else handles it."""
+        if getattr(event, "key", "") == "escape" and (self.needle or self.query_one("#filter", Input).has_focus):
             event.stop()
             self.filter_to("")
             self.table.focus()

@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from backup_tui.engine.health import Health
-from backup_tui.engine.models import Verification
+from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, Verification
 from backup_tui.tui import format as fmt
 from backup_tui.tui.widgets.trend import trend_text
 
@@ -52,8 +52,11 @@ def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> Tex
     else:
         text.append("last backup ")
         text.append(fmt.ago(last.created, now), style="bold")
-        text.append(f" · {fmt.human_bytes(last.stored_bytes)} · took {fmt.duration(last.duration_s)}"
-                    f" · {', '.join(item.locations)}")
+        if last.is_safety:  # the note takes the place of size, duration and locations: one line at 80 columns
+            text.append(f" ({safety_note(last, item.database)})", style="yellow")
+        else:
+            text.append(f" · {fmt.human_bytes(last.stored_bytes)} · took {fmt.duration(last.duration_s)}"
+                        f" · {', '.join(item.locations)}")
     text.append("\n")
     text.append_text(verified_text(item, now))
     text.append("\nsize trend ")
@@ -61,6 +64,13 @@ def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> Tex
     if item.anomalies:
         text.append(f" {len(item.anomalies)} anomal{'y' if len(item.anomalies) == 1 else 'ies'}", style="red")
     return text
+
+
+def safety_note(record: BackupRecord, database: str) -> str:
+    """'safety, before restoring 20250310T020000Z': the newest backup is the state a restore replaced, not a
+    scheduled one. The card is titled with the database, so the id loses its "<database>-" prefix."""
+    restored = record.reason.removeprefix(SAFETY_REASON_PREFIX).strip().removeprefix(f"{database}-")
+    return f"safety, before restoring {restored}" if restored else "safety"
 
 
 def _verification_style(verification: Verification) -> str:
@@ -99,6 +109,8 @@ class DatabaseCard(Static, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Its backups"),
         Binding("r", "restore", "Restore"),
+        Binding("down", "move(1)", "Next card", show=False),
+        Binding("up", "move(-1)", "Previous card", show=False),
     ]
 
     class Opened(Message):
@@ -127,6 +139,12 @@ class DatabaseCard(Static, can_focus=True):
 
     def action_open(self) -> None:
         self.post_message(self.Opened(self.database))
+
+    def action_move(self, step: int) -> None:
+        """Arrows go from card to card, as tab does: the keys that follow act on the card one sees selected."""
+        cards = list(self.screen.query(DatabaseCard))
+        index = min(max(cards.index(self) + step, 0), len(cards) - 1)
+        cards[index].focus()
 
     def action_restore(self) -> None:
         self.post_message(self.RestoreAsked(self.database))

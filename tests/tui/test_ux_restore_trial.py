@@ -1,0 +1,101 @@
+"""Findings of the 3 a.m. restore trial, pinned on the fixed catalog: the wizard names the backup under
+the cursor and nothing else, warns about a backup that failed its check, says true things about time
+and progress, and leaves a way to connect to what it restored."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Label, Static
+
+from backup_tui.engine.models import PlanStep
+from backup_tui.engine.progress import BytesProgress, StepStarted
+from backup_tui.tui.app import BackupApp
+from backup_tui.tui.jobs import Job
+from backup_tui.tui.screens.restore import RestoreWizard, bytes_text, needs_quotes, plan_text, suggested_name
+from tests.tui.conftest import settle, sync, to_plan, wait_until
+from tests.tui.fixtures import NOW, fixed_app, fixed_plan, fixed_records
+
+FAILED_ID = "inventory-20250305T030000Z"  # the fixed catalog's backup whose only verification failed
+
+
+def rendered(widget: Static | Label) -> str:
+    content = widget.render()
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+async def wizard_on(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> RestoreWizard:
+    app.open_restore(**kwargs)
+    await settle(pilot)
+    wizard = app.screen
+    assert isinstance(wizard, RestoreWizard)
+    return wizard
+
+
+@sync
+async def test_opened_on_one_backup_it_lists_that_database_only_and_follows_the_cursor() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        wizard = await wizard_on(pilot, app, backup_id=FAILED_ID)
+        assert {r.database for r in wizard.records} == {"inventory"}
+        question = wizard.query_one("#choose-question", Label)
+        assert rendered(question) == f"Which backup? Selected: the one you chose, {FAILED_ID}."
+        warning = wizard.query_one("#choose-warning", Static)
+        assert warning.display and "last verification FAILED" in rendered(warning)
+
+        table: DataTable[Any] = wizard.query_one("#choose-table", DataTable)
+        other = next(i for i, r in enumerate(wizard.records) if r.id != FAILED_ID and not r.failed_last_check)
+        table.move_cursor(row=other, animate=False)
+        await settle(pilot)
+        assert rendered(question) == f"Which backup? Selected: {wizard.records[other].id}."
+        assert not warning.display
+
+        await to_plan(pilot, wizard)
+        assert wizard.plan is not None and wizard.plan.backup_id == wizard.records[other].id
+        named = rendered(wizard.query_one("#target-backup", Static))
+        assert named.startswith(f"Backup    {wizard.records[other].id} · ")
+
+
+@sync
+async def test_the_result_says_how_to_connect_and_that_the_proof_is_kept() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        wizard = await wizard_on(pilot, app, database="pagila")
+        await to_plan(pilot, wizard)
+        wizard.query_one("#run").press()  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: wizard.step == "result")
+        summary = rendered(wizard.query_one("#result-summary", Static))
+        assert "kept in the backup's verification history" in summary
+        assert f"Connect:  psql -d {wizard.plan.target_db}" in summary  # type: ignore[union-attr]
+
+
+def test_the_plan_warns_about_a_name_that_needs_quotes_and_keeps_labels_apart() -> None:
+    record = fixed_records()[0]
+    plan = dataclasses.replace(fixed_plan(record, "Pagila Restore; DROP", False),
+                               steps=(PlanStep("properties", "give it the comment"), PlanStep("create", "make")))
+    text = plan_text(plan, record, NOW, None).plain
+    assert "new database 'Pagila Restore; DROP' (SQL needs this name in double quotes)" in text
+    assert "1. properties give it the comment" in text and "2. create     make" in text
+    assert needs_quotes("PAGILA") and needs_quotes("a b") and not needs_quotes("pagila_copy_2")
+    plain = plan_text(fixed_plan(record, "pagila_copy", False), record, NOW, None).plain
+    assert "double quotes" not in plain
+
+
+def test_time_and_progress_say_true_things() -> None:
+    record = fixed_records()[0]
+    unknown = dataclasses.replace(fixed_plan(record, "x", False), estimated_seconds=None)
+    assert "unknown: no past restore of a comparable size to go by" in plan_text(unknown, record, NOW, None).plain
+    job = Job(1, "restore", "restore x", "pagila", NOW)
+    job.apply(StepStarted("restore", "x"), NOW)
+    job.apply(BytesProgress("restore", 50, 100), NOW)
+    assert "ETA" in bytes_text(job, NOW)
+    job.apply(BytesProgress("restore", 100, 100), NOW)
+    assert bytes_text(job, NOW).endswith("read · pg_restore is finishing: the last rows, then indexes and "
+                                         "constraints…")
+    first, again = suggested_name(record, NOW), suggested_name(record, NOW.replace(second=NOW.second + 1))
+    assert first != again  # a second restore within the minute gets a name of its own

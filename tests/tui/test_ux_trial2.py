@@ -1,0 +1,209 @@
+"""Findings of the second new-user trial of --demo, pinned on the fixed catalog."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from rich.text import Text
+from textual.widgets import Input, Markdown, Static, TabbedContent
+
+from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
+from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens.help import HELP
+from backup_tui.tui.widgets.backups import PRIORITY
+from backup_tui.tui.widgets.dashboard import DatabaseCard
+from tests.tui.conftest import right_edge, settle, sync, wait_until
+from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
+REPLACED = "pagila-20250310T020000Z"  # the backup the safety backup was taken before restoring
+SAFETY_ID = "pagila-20250314T092900Z"
+# The columns' places, whichever of them are shown: the id first, as in the restore wizard.
+ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "pin")
+
+
+def rendered(widget: Static) -> str:
+    content = widget.render()
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def with_safety_backup() -> list[BackupRecord]:
+    """The fixed catalog right after a restore --replace of pagila from ``REPLACED``."""
+    newest = fixed_records()[0]
+    moment = NOW - timedelta(minutes=1)
+    safety = replace(newest, id=SAFETY_ID, created_at=utc_iso(moment), finished_at=utc_iso(moment),
+                     reason=f"{SAFETY_REASON_PREFIX} {REPLACED}", verifications=(), pinned=False)
+    return [safety, *fixed_records()]
+
+
+def card(app: BackupApp, database: str) -> DatabaseCard:
+    return next(c for c in app.main.query(DatabaseCard) if c.database == database)
+
+
+# -- 1. arrows move between the dashboard's cards -----------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_arrows_move_between_cards(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        dashboard = app.main.dashboard
+        assert dashboard.focused_database() == "pagila"
+        await pilot.press("down")
+        assert dashboard.focused_database() == "inventory"
+        await pilot.press("down")  # the last card: stays there
+        assert dashboard.focused_database() == "inventory"
+        await pilot.press("up")
+        assert dashboard.focused_database() == "pagila"
+        await pilot.press("up")
+        assert dashboard.focused_database() == "pagila"
+        await pilot.press("down", "enter")  # the next key acts on the card the arrow selected
+        await settle(pilot)
+        assert app.main.backups.needle == "inventory"
+
+
+def test_help_lists_the_dashboard_arrows() -> None:
+    assert any(line.startswith("| dashboard | `↑` `↓`") for line in HELP.splitlines())
+
+
+@sync
+async def test_help_screen_shows_the_arrows() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert "↑" in app.screen.query_one(Markdown).source
+
+
+# -- 2. a safety backup is marked as one ----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_safety_backup_is_marked_in_the_table(size: tuple[int, int]) -> None:
+    app = fixed_app(FixedServices(with_safety_backup()))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.main.backups.table
+        cell = table.get_cell(SAFETY_ID, "id")
+        assert isinstance(cell, Text) and cell.plain == f"{SAFETY_ID} · safety"
+        assert cell.plain.startswith(SAFETY_ID)  # the id itself stays whole, for eyes and searches
+        dim = [span for span in cell.spans if "dim" in str(span.style)]
+        assert [(span.start, span.end) for span in dim] == [(len(SAFETY_ID), len(cell.plain))]
+        plain = table.get_cell(fixed_records()[0].id, "id")
+        assert "safety" not in str(plain)
+        await pilot.press("slash", *"safety", "enter")  # the marker is something to filter by
+        await wait_until(pilot, lambda: table.row_count == 1)
+        assert table.get_row_at(0)[0] == cell
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_safety_backup_is_marked_on_the_card(size: tuple[int, int]) -> None:
+    app = fixed_app(FixedServices(with_safety_backup()))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        lines = rendered(card(app, "pagila")).splitlines()
+        assert lines[1] == "last backup 1 minute ago (safety, before restoring 20250310T020000Z)"
+        assert "safety" not in rendered(card(app, "inventory"))
+        if size[0] == 80:
+            assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns
+
+
+@sync
+async def test_a_scheduled_backup_is_not_marked() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "safety" not in rendered(card(app, "pagila"))
+        assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns
+
+
+# -- 3. the table's columns: one priority, one order, at every width ------------------------
+
+
+def on_screen(app: BackupApp) -> list[str]:
+    table = app.main.backups.table
+    return [str(key.value) for key in table.columns
+            if right_edge(table, str(key.value)) <= table.scrollable_content_region.width]
+
+
+@pytest.mark.parametrize("size", [(50, 15), (80, 24), (100, 30), (120, 40), (180, 40)],
+                         ids=lambda size: f"{size[0]}x{size[1]}")
+@sync
+async def test_columns_follow_the_priority_in_a_fixed_order(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        shown = on_screen(app)
+        keys = [str(key.value) for key in app.main.backups.table.columns]
+        assert shown == keys  # no column is cut off at the right edge
+        assert set(shown) == set(PRIORITY[:len(shown)]), shown  # the most useful ones, none skipped
+        assert shown == [key for key in ORDER if key in shown], shown  # never moved
+        if size[0] >= 80:  # a wider terminal never shows fewer than an 80-column one, detail pane or not
+            assert set(PRIORITY[:4]) <= set(shown), shown
+        if size == (80, 24):
+            assert shown == ["id", "size", "verified", "pin"]  # the README's narrow terminal
+
+
+@sync
+async def test_resizing_never_moves_a_column() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(180, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        for width in (100, 80, 50, 120, 180):
+            await pilot.resize_terminal(width, 30)
+            await settle(pilot)
+            await settle(pilot)
+            shown = on_screen(app)
+            assert shown[0] == "id" and shown == [key for key in ORDER if key in shown], (width, shown)
+            assert set(shown) == set(PRIORITY[:len(shown)]), (width, shown)
+
+
+# -- 4. esc clears the filter after enter too -----------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_escape_clears_a_kept_filter(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        view, table = app.main.backups, app.main.backups.table
+        everything = table.row_count
+        await pilot.press("slash", *"inventory", "enter")
+        await wait_until(pilot, lambda: table.row_count == 4)
+        assert table.has_focus
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: table.row_count == everything)
+        box = view.query_one("#filter", Input)
+        assert view.needle == "" and box.value == "" and not box.display and table.has_focus
+
+
+@sync
+async def test_escape_without_a_filter_changes_nothing() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.main.backups.table
+        rows, cursor = table.row_count, table.cursor_row
+        await pilot.press("down", "escape")
+        await settle(pilot)
+        assert table.has_focus and table.row_count == rows and table.cursor_row == cursor + 1
+        assert app.main.query_one(TabbedContent).active == "backups"
+
