@@ -9,10 +9,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
 from textual.reactive import reactive
-from textual.widgets import Button, DataTable, Input, RadioButton
+from textual.widgets import Button, DataTable, Input, Label, RadioButton, Static
 
+from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.restore import RestoreWizard
 
 
@@ -76,3 +78,17 @@ def right_edge(table: DataTable[Any], last: str) -> int:
         if key.value == last:
             break
     return right
+
+
+def rendered(widget: Static | Label) -> str:
+    """A widget's text as the screen shows it, without styles."""
+    content = widget.render()
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+async def open_wizard(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> RestoreWizard:
+    app.open_restore(**kwargs)
+    await settle(pilot)
+    wizard = app.screen
+    assert isinstance(wizard, RestoreWizard)
+    return wizard

@@ -7,7 +7,6 @@ from datetime import UTC
 from typing import Any
 
 import pytest
-from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, TabbedContent
 
@@ -15,17 +14,13 @@ from backup_tui.engine.models import BackupRecord, RestorePlan
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job, Step
 from backup_tui.tui.screens.dialogs import QuitDialog
-from backup_tui.tui.screens.restore import RestoreWizard, safety_note
+from backup_tui.tui.screens.restore import safety_note
 from backup_tui.tui.widgets.jobs import JobsView
-from tests.tui.conftest import right_edge, settle, sync, to_plan, wait_until
+from tests.tui.conftest import open_wizard, rendered, right_edge, settle, sync, to_plan, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
-
-def rendered(widget: Static) -> str:
-    content = widget.render()
-    return content.plain if isinstance(content, Text) else str(content)
 
 
 def record_where(unverified: bool = False, failed: bool = False) -> BackupRecord:
@@ -37,13 +32,6 @@ def record_where(unverified: bool = False, failed: bool = False) -> BackupRecord
             return record
     raise LookupError("no such record in the fixed catalog")
 
-
-async def open_wizard(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> RestoreWizard:
-    app.open_restore(**kwargs)
-    await settle(pilot)
-    wizard = app.screen
-    assert isinstance(wizard, RestoreWizard)
-    return wizard
 
 
 async def backups(pilot: Pilot[Any], app: BackupApp, count: int) -> None:

@@ -7,32 +7,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from rich.text import Text
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Label, Static
 
 from backup_tui.engine.models import PlanStep
 from backup_tui.engine.progress import BytesProgress, StepStarted
-from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job
-from backup_tui.tui.screens.restore import RestoreWizard, bytes_text, needs_quotes, plan_text, suggested_name
-from tests.tui.conftest import settle, sync, to_plan, wait_until
+from backup_tui.tui.screens.restore import bytes_text, needs_quotes, plan_text, suggested_name
+from tests.tui.conftest import open_wizard, rendered, settle, sync, to_plan, wait_until
 from tests.tui.fixtures import NOW, fixed_app, fixed_plan, fixed_records
 
 FAILED_ID = "inventory-20250305T030000Z"  # the fixed catalog's backup whose only verification failed
 
 
-def rendered(widget: Static | Label) -> str:
-    content = widget.render()
-    return content.plain if isinstance(content, Text) else str(content)
-
-
-async def wizard_on(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> RestoreWizard:
-    app.open_restore(**kwargs)
-    await settle(pilot)
-    wizard = app.screen
-    assert isinstance(wizard, RestoreWizard)
-    return wizard
 
 
 @sync
@@ -40,7 +26,7 @@ async def test_opened_on_one_backup_it_lists_that_database_only_and_follows_the_
     app = fixed_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        wizard = await wizard_on(pilot, app, backup_id=FAILED_ID)
+        wizard = await open_wizard(pilot, app, backup_id=FAILED_ID)
         assert {r.database for r in wizard.records} == {"inventory"}
         question = wizard.query_one("#choose-question", Label)
         assert rendered(question) == f"Which backup? Selected: the one you chose, {FAILED_ID}."
@@ -65,7 +51,7 @@ async def test_the_result_says_how_to_connect_and_that_the_proof_is_kept() -> No
     app = fixed_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        wizard = await wizard_on(pilot, app, database="pagila")
+        wizard = await open_wizard(pilot, app, database="pagila")
         await to_plan(pilot, wizard)
         wizard.query_one("#run").press()  # type: ignore[attr-defined]
         await wait_until(pilot, lambda: wizard.step == "result")

@@ -22,16 +22,12 @@ from backup_tui.tui.widgets.backups import COLUMNS, ORDER, BackupsView
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 from backup_tui.tui.widgets.trend import trend_text
-from tests.tui.conftest import right_edge, settle, sync, wait_until
+from tests.tui.conftest import rendered, right_edge, settle, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 FAILED_ID = "inventory-20250305T030000Z"  # the fixed catalog's backup whose only verification failed
 
-
-def rendered(widget: Static | Label) -> str:
-    content = widget.render()
-    return content.plain if isinstance(content, Text) else str(content)
 
 
 def failed(record: BackupRecord) -> BackupRecord:

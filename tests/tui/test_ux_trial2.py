@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 from rich.text import Text
-from textual.widgets import Input, Markdown, Static, TabbedContent
+from textual.widgets import Input, Markdown, TabbedContent
 
 from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.help import HELP
 from backup_tui.tui.widgets.backups import PRIORITY
 from backup_tui.tui.widgets.dashboard import DatabaseCard
-from tests.tui.conftest import right_edge, settle, sync, wait_until
+from tests.tui.conftest import rendered, right_edge, settle, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -23,10 +23,6 @@ SAFETY_ID = "pagila-20250314T092900Z"
 # The columns' places, whichever of them are shown: the id first, as in the restore wizard.
 ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "pin")
 
-
-def rendered(widget: Static) -> str:
-    content = widget.render()
-    return content.plain if isinstance(content, Text) else str(content)
 
 
 def with_safety_backup() -> list[BackupRecord]:
