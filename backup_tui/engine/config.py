@@ -54,7 +54,7 @@ class Settings:
     log_dir: Path | None = None
     databases: tuple[DatabaseConfig, ...] = ()
     retention: RetentionConfig = field(default_factory=RetentionConfig)
-    compression_level: int = 3
+    compression_level: int = 4  # zstd's, with 7-byte matches: see pipeline.MIN_MATCH_BY_LEVEL
     compression_threads: int = 0  # 0: one per core
     restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
     min_free_bytes: int = 0  # head-room that must stay free after a backup

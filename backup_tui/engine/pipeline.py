@@ -24,6 +24,17 @@ from backup_tui.engine.progress import SIGNAL_CHECK_S, CancelToken
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
 WRITEBACK_EVERY = 32 << 20  # start writing the file to disk every 32 MiB, as PostgreSQL's *_flush_after
 SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range, do not wait for it
+# Where dumps are better served than by zstd's own table of levels: level -> minimum match length.
+# At level 4 (the default), 7-byte matches instead of zstd's 5 made dumps smaller than stock level 4
+# (word-like text 2.5%, pagila 3%, md5 hex 8%) and hex 6x faster to compress, where 5-6 byte matches
+# are chance. Level 3 keeps zstd's 5: with its smaller tables, 7 made short app rows 3% larger.
+MIN_MATCH_BY_LEVEL = {4: 7}
+
+
+def zstd_parameters(level: int, threads: int) -> zstandard.ZstdCompressionParameters:
+    """zstd's ``level`` with our measured overrides (``MIN_MATCH_BY_LEVEL``), a checksum and ``threads``."""
+    overrides = {"min_match": MIN_MATCH_BY_LEVEL[level]} if level in MIN_MATCH_BY_LEVEL else {}
+    return zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1, **overrides)
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ def compress_to_file(
     """
     stored_hash = hashlib.sha256()
     raw_total = stored_total = 0
-    cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+    cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, threads))
     cobj = cctx.compressobj()
     with open(dest, "wb") as out:
         writeback = _Writeback(out)

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backup_tui.engine.config import Settings
+from backup_tui.engine.pipeline import zstd_parameters
 from backup_tui.engine.sandbox import Sandbox, start_sandbox
 
 MB = 1_000_000
@@ -292,7 +294,7 @@ def documents_sql(first: int, last: int) -> str:
 INSERT INTO {TABLE}
 SELECT g, (SELECT string_agg(v.w, ' ')
            FROM (SELECT floor(power(random(), 4) * {VOCAB_WORDS})::int AS wid
-                 FROM generate_series(1, 200 + (g * 7919) % 900) k) r
+                 FROM generate_series(1, 200 + (g::bigint * 7919) % 900) k) r
            JOIN bench_vocab v ON v.id = r.wid)
 FROM generate_series({first}, {last}) g"""
 
@@ -301,7 +303,7 @@ def hex_sql(first: int, last: int) -> str:
     """Documents of 40-120 ``md5(random()::text)`` strings: the text PostgreSQL examples usually mean."""
     return f"""{seed_sql(first)}
 INSERT INTO {TABLE}
-SELECT g, (SELECT string_agg(md5(random()::text), ' ') FROM generate_series(1, 40 + (g * 7919) % 80 + 0 * g))
+SELECT g, (SELECT string_agg(md5(random()::text), ' ') FROM generate_series(1, 40 + (g::bigint * 7919) % 80))
 FROM generate_series({first}, {last}) g"""
 
 
@@ -400,6 +402,11 @@ def write_config(path: Path, level: int, threads: int | None, restore_jobs: int 
     return path
 
 
+def zstd_cli(level: int) -> str:
+    """The zstd command line doing what our pipeline does at ``level`` (same parameters, 2 threads)."""
+    return f"zstd -{level} --zstd=mml={zstd_parameters(level, 2).min_match} -T2"
+
+
 def git_revision() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -486,10 +493,10 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
     reference = None
     if shutil.which("zstd"):
         level = levels[0]
-        log(f"reference: pg_dump -Fc -Z0 | zstd -{level} -T2 > f")
+        log(f"reference: pg_dump -Fc -Z0 | {zstd_cli(level)} > f")
         reference = best_of(repeat, lambda i: run_measured(
-            f"pg_dump | zstd -{level} -T2", ["bash", "-o", "pipefail", "-c",
-                                           f"pg_dump -Fc -Z0 -d {BENCH_DB} | zstd -q -{level} -T2 > {work}/ref.zst"],
+            f"pg_dump | {zstd_cli(level)}", ["bash", "-o", "pipefail", "-c",
+                                            f"pg_dump -Fc -Z0 -d {BENCH_DB} | {zstd_cli(level)} -q > {work}/ref.zst"],
             pg_env))
         (work / "ref.zst").unlink()
 
@@ -576,9 +583,9 @@ def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, refere
     info = [{"name": f"restore / pg_restore -j2 (zstd -{restore_level}, jobs=2)",
              "value": round(restores[2].seconds / base_restore.seconds, 3)}]
     if reference is not None:
-        info += [{"name": f"pg_dump | zstd -{restore_level} -T2 / floor", "value": round(reference.seconds
+        info += [{"name": f"pg_dump | {zstd_cli(restore_level)} / floor", "value": round(reference.seconds
                                                                                       / floor.seconds, 3)},
-                 {"name": f"backup / pg_dump | zstd -{restore_level} -T2",
+                 {"name": f"backup / pg_dump | {zstd_cli(restore_level)}",
                   "value": round(backups[restore_level][0].seconds / reference.seconds, 3)}]
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "revision": git_revision(),
@@ -630,7 +637,7 @@ def render(result: dict[str, Any]) -> str:
 
     row("floor: pg_dump -Fc -Z0 > /dev/null", result["floor"])
     if result["reference"] is not None:
-        row(f"reference: pg_dump | zstd -{result['restore_level']} -T2", result["reference"])
+        row(f"reference: pg_dump | {zstd_cli(result['restore_level'])}", result["reference"])
     row("old: pg_dump -Fp | gzip -9; sha256sum", old, _mb(old["output_bytes"]))
     for lv in result["levels"]:
         row(f"ours: backup-headless backup (zstd -{lv['level']})", lv["backup"], _mb(lv["stored_bytes"]), rss=True)
@@ -661,9 +668,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", choices=sorted(DATA_KINDS), default="documents",
                         help="the kind of random text: " + "; ".join(f"{k}: {v.description}"
                                                                      for k, v in DATA_KINDS.items()))
-    parser.add_argument("--compression-level", type=parse_levels, default=[3], metavar="N[,N...]",
-                        help="zstd level(s) for our backup, via [backup] compression_level (default 3); "
-                             "restores use the first")
+    parser.add_argument("--compression-level", type=parse_levels, default=[Settings.compression_level],
+                        metavar="N[,N...]", help="zstd level(s) for our backup, via [backup] compression_level "
+                                                 f"(default {Settings.compression_level}); restores use the first")
     parser.add_argument("--threads", type=int, default=None, help="[backup] threads (default: the engine's)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each step but the gzip pipeline N times and keep the fastest (default 1)")

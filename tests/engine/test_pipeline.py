@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from backup_tui.engine.errors import Cancelled, VerificationError
-from backup_tui.engine.pipeline import CHUNK, compress_to_file, decode_file, sha256_file
+from backup_tui.engine.pipeline import CHUNK, compress_to_file, decode_file, sha256_file, zstd_parameters
 from backup_tui.engine.progress import CancelToken
 
 
@@ -107,3 +108,12 @@ def test_writeback_starts_on_contiguous_ranges_as_the_file_grows(tmp_path: Path,
     assert len(calls) >= 4
     assert calls[0][0] == 0 and all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
     assert all(n >= 1 << 20 for _, n in calls) and sum(n for _, n in calls) <= stats.stored_bytes
+
+
+@pytest.mark.parametrize("level", range(1, 23))
+def test_zstd_levels_are_zstds_own_but_level_4_looks_for_matches_of_seven_bytes(level: int) -> None:
+    ours, stock = zstd_parameters(level, 2), zstandard.ZstdCompressionParameters.from_level(level)
+    assert (ours.threads, ours.write_checksum) == (2, 1)
+    assert ours.min_match == (7 if level == 4 else stock.min_match)
+    assert (ours.strategy, ours.window_log, ours.hash_log, ours.chain_log) == (
+        stock.strategy, stock.window_log, stock.hash_log, stock.chain_log)
