@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -234,16 +235,11 @@ class RestorePlan:
     @property
     def refusal(self) -> str | None:
         """Why the run would refuse before changing anything: the server lacks what the backup names."""
-        lacking = [(what, names) for what, names in (
-            ("role(s) in row-level security policies", self.missing_policy_roles),
-            ("extension(s)", self.missing_extensions),
-            ("tablespace(s)", self.missing_tablespaces),
-            ("role(s) owning objects or holding privileges", () if self.no_owner else self.missing_roles),
-        ) if names]
-        if not lacking:
+        roles = () if self.no_owner else self.missing_roles
+        said = lacks_said(self.missing_policy_roles, self.missing_extensions, self.missing_tablespaces, roles)
+        if not said:
             return None
-        said = "; ".join(f"{what}: {', '.join(names)}" for what, names in lacking)
-        if len(lacking) == 1 and lacking[0][1] is self.missing_roles:
+        if not (self.missing_policy_roles or self.missing_extensions or self.missing_tablespaces):
             remedy = ("create them first, or restore with --no-owner (objects then belong to the user we connect "
                       "as, and privileges are left out)")
         else:
@@ -256,6 +252,17 @@ class RestorePlan:
         data["steps"] = [s.to_json() for s in self.steps]
         data["refusal"] = self.refusal
         return data
+
+
+def lacks_said(policy_roles: Sequence[str], extensions: Sequence[str], tablespaces: Sequence[str] = (),
+               roles: Sequence[str] = ()) -> str:
+    """What a server lacks of what a backup names, in the words of every message about it ('' for nothing)."""
+    return "; ".join(f"{what}: {', '.join(names)}" for what, names in (
+        ("role(s) in row-level security policies", policy_roles),
+        ("extension(s)", extensions),
+        ("tablespace(s)", tablespaces),
+        ("role(s) owning objects or holding privileges", roles),
+    ) if names)
 
 
 @dataclass(frozen=True)

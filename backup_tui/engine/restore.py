@@ -95,13 +95,16 @@ def restore_into(
     reporter: Reporter,
     cancel: CancelToken,
     no_owner: bool = False,
+    no_tablespaces: bool = False,
 ) -> StreamStats:
     """Load ``source`` into the existing empty ``work_db``; checks the stored bytes' sha256 on the way.
 
     ``no_owner``: a custom archive's objects go to the user we connect as and its privileges are left
-    out, so a server without the original roles can still take it (a verify's test restore always)."""
+    out, so a server without the original roles can still take it (a verify's test restore always).
+    ``no_tablespaces``: everything goes to the database's default tablespace (a test restore)."""
     env = pg.child_env(server, work_db)
-    portable = ["--no-owner", "--no-privileges"] if no_owner else []
+    portable = (["--no-owner", "--no-privileges"] if no_owner else []) + (["--no-tablespaces"] if no_tablespaces
+                                                                          else [])
     total = record.stored_bytes or source.stat().st_size
     progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
@@ -410,7 +413,7 @@ def plan_restore(
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")
             exists, aside, sessions, current = False, None, 0, 0
-        missing = _missing(settings, conn, record, no_owner)
+        missing = server_lacks(settings, conn, record, no_owner)
         where = _where_created(conn, record)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
     steps = []
@@ -476,18 +479,18 @@ def _where_created(conn: psycopg.Connection[Any], record: BackupRecord) -> str:
 
 
 @dataclass(frozen=True)
-class _Missing:
+class Missing:
     roles: tuple[str, ...] = ()
     policy_roles: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
     tablespaces: tuple[str, ...] = ()
 
 
-def _missing(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool) -> _Missing:
+def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool) -> Missing:
     """What the backup names that this server lacks. pg_restore would stop at the first, some only
     after all the data is in. Reads the table of contents twice (a few MiB of the file at most)."""
     if record.format != "custom" or not Path(record.path).is_file():
-        return _Missing()
+        return Missing()
     source, compression = Path(record.path), record.compression
     try:
         toc = _archive_text(settings, ["--list", "--create"], source, compression, CancelToken())
@@ -504,7 +507,7 @@ def _missing(settings: Settings, conn: psycopg.Connection[Any], record: BackupRe
     def lacking(names: set[str], present: Callable[[psycopg.Connection[Any], str], bool]) -> tuple[str, ...]:
         return tuple(sorted(n for n in names if not present(conn, n)))
 
-    return _Missing(
+    return Missing(
         roles=() if no_owner else lacking(needs.owners_and_grantees, pg.role_exists),
         policy_roles=lacking(needs.policy_roles, pg.role_exists),
         extensions=lacking(needs.extensions, pg.extension_available),

@@ -21,7 +21,7 @@ from backup_tui.engine.backup import Clock, system_clock
 from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.errors import BackupToolError, Cancelled, NotFoundError
-from backup_tui.engine.models import BackupRecord, Verification, VerifyLevel, utc_iso
+from backup_tui.engine.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
 from backup_tui.engine.pipeline import StreamStats, decode_file, sha256_file
 from backup_tui.engine.progress import (
     SIGNAL_CHECK_S,
@@ -33,7 +33,14 @@ from backup_tui.engine.progress import (
     null_reporter,
 )
 from backup_tui.engine.report import render_report
-from backup_tui.engine.restore import compare_counts, connection_for, count_rows_in, record_history, restore_into
+from backup_tui.engine.restore import (
+    compare_counts,
+    connection_for,
+    count_rows_in,
+    record_history,
+    restore_into,
+    server_lacks,
+)
 
 
 class _Checks:
@@ -191,9 +198,9 @@ def full_checks(
     work = scratch.create_database(settings, server, name, record.database_info, "verify")
     try:
         started = time.monotonic()
-        # The backup is on trial, not this server's roles: objects go to us, privileges are left out.
+        # The backup is on trial, not this server: objects go to us, privileges and tablespaces are left out.
         restore_into(settings, server, record, Path(record.path), name, reporter=reporter, cancel=cancel,
-                     no_owner=True)
+                     no_owner=True, no_tablespaces=True)
         record_history(settings, record, time.monotonic() - started)
         checks.passed.append(f"test restore into {name} succeeded")
         table, problems = compare_counts(record.row_counts, count_rows_in(server, name))
@@ -239,6 +246,10 @@ def verify_backup(
             level = "quick"  # what was done, so the history does not claim a test restore
             checks.passed.append(f"no test restore: database {record.database!r} is not configured, so there "
                                  "is no server to restore it on (add it to the config for a full verification)")
+        elif lacking := _test_restore_blockers(settings, record, server):
+            level = "quick"
+            checks.passed.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
+                                 "it fully on a server that has them")
         else:
             counts = full_checks(settings, record, server, checks, reporter, cancel)
     result = Verification(
@@ -254,6 +265,18 @@ def verify_backup(
         catalog.repository_of(record).add_verification(record, result, render_report(record, result))
     reporter(StepFinished("verify", ok=result.ok, detail="; ".join(result.problems) or "ok"))
     return result
+
+
+def _test_restore_blockers(settings: Settings, record: BackupRecord, server: DatabaseConfig) -> str:
+    """What this server lacks that a test restore cannot leave out; '' when it can run.
+
+    Owners, privileges and tablespaces are left out of a test restore, but a policy's role and an
+    extension are part of the schema: without them the restore fails, and a good backup would be
+    recorded as failed (and lose its retention slot) only because it was verified on the wrong server.
+    """
+    with pg.connect(server, settings.maintenance_db) as conn:
+        lacks = server_lacks(settings, conn, record, no_owner=True)
+    return lacks_said(lacks.policy_roles, lacks.extensions)
 
 
 def _server_for(settings: Settings, record: BackupRecord) -> DatabaseConfig | None:
