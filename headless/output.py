@@ -170,7 +170,7 @@ def plan_lines(plan: RestorePlan) -> list[str]:
     lines = [f"restore plan for {plan.backup_id} ({'replace' if plan.mode == 'replace' else 'new database'}):"]
     lines += [f"  {i}. [{s.action}] {s.description}" for i, s in enumerate(plan.steps, 1)]
     lines += [
-        f"  sessions to terminate: {plan.sessions_to_terminate}",
+        f"  sessions to terminate: {plan.sessions_said}",
         f"  space needed: about {human_bytes(plan.space_needed_bytes)}; free on the server: {free}",
         f"  estimated time: {eta}",
         f"  rollback: {plan.rollback}",

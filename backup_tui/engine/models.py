@@ -231,6 +231,11 @@ class RestorePlan:
     missing_policy_roles: tuple[str, ...] = ()  # roles of row-level security policies: needed even --no-owner
     missing_extensions: tuple[str, ...] = ()  # not installable here (pg_available_extensions)
     missing_tablespaces: tuple[str, ...] = ()  # named by the backup's tables or indexes
+    sessions: tuple[str, ...] = ()  # who holds the sessions to terminate, grouped: "app@10.0.0.5 'pool' x8"
+
+    @property
+    def sessions_said(self) -> str:
+        return sessions_said(self.sessions_to_terminate, self.sessions)
 
     @property
     def refusal(self) -> str | None:
@@ -252,6 +257,14 @@ class RestorePlan:
         data["steps"] = [s.to_json() for s in self.steps]
         data["refusal"] = self.refusal
         return data
+
+
+def sessions_said(count: int, who: Sequence[str], shown: int = 5) -> str:
+    """'0', or "9 (app@10.0.0.5 'pool' x8, alice@local 'psql')": how plans name the sessions they end."""
+    if not who:
+        return str(count)
+    more = f", {len(who) - shown} more" if len(who) > shown else ""
+    return f"{count} ({', '.join(who[:shown])}{more})"
 
 
 def lacks_said(policy_roles: Sequence[str], extensions: Sequence[str], tablespaces: Sequence[str] = (),

@@ -202,11 +202,17 @@ def database_size(conn: psycopg.Connection[Any], name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def session_count(conn: psycopg.Connection[Any], name: str) -> int:
-    row = conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
-    ).fetchone()
-    return int(row[0]) if row else 0
+def sessions_on(conn: psycopg.Connection[Any], name: str) -> list[tuple[str, int]]:
+    """Who is connected to ``name`` but us, grouped: ("app@10.0.0.5 'pool'", 8), ("alice@local 'psql'", 1).
+
+    A plan that will terminate sessions names them: the application's pool and a colleague's psql
+    are different decisions at 3 a.m."""
+    rows = conn.execute(
+        "SELECT coalesce(usename, backend_type), coalesce(host(client_addr), 'local'), application_name, count(*) "
+        "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+        "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3", (name,)
+    ).fetchall()
+    return [(f"{user}@{host}" + (f" {app!r}" if app else ""), int(n)) for user, host, app, n in rows]
 
 
 def tablespace_exists(conn: psycopg.Connection[Any], name: str) -> bool:

@@ -44,6 +44,7 @@ from backup_tui.engine.models import (
     RestorePlan,
     RestoreResult,
     Verification,
+    sessions_said,
     utc_iso,
 )
 from backup_tui.engine.pipeline import StreamStats, decode_file
@@ -402,7 +403,7 @@ def plan_restore(
             exists = pg.database_exists(conn, target)
             work = side_name(target, "restore", moment)
             aside = side_name(target, "pre_restore", moment) if exists else None
-            sessions = pg.session_count(conn, target) if exists else 0
+            held = pg.sessions_on(conn, target) if exists else []
             current = pg.database_size(conn, target) if exists else 0
         else:
             assert target_db is not None
@@ -412,9 +413,10 @@ def plan_restore(
             if pg.database_exists(conn, target):
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")
-            exists, aside, sessions, current = False, None, 0, 0
+            exists, aside, held, current = False, None, [], 0
         missing = server_lacks(settings, conn, record, no_owner)
         where = _where_created(conn, record)
+    sessions, who = sum(n for _, n in held), tuple(f"{client} x{n}" if n > 1 else client for client, n in held)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
     steps = []
     take_safety = replace_original and safety_backup and exists
@@ -434,8 +436,8 @@ def plan_restore(
                                             "settings (pg_restore leaves them out)"))
     if replace_original:
         if exists:
-            steps.append(PlanStep("terminate", f"block new connections to {target!r} and terminate its "
-                                               f"{sessions} session(s)"))
+            steps.append(PlanStep("terminate", f"block new connections to {target!r} and terminate its sessions, "
+                                               f"now {sessions_said(sessions, who)}"))
             steps.append(PlanStep("rename", f"rename {target!r} to {aside!r} (kept for rollback)"))
         steps.append(PlanStep("rename", f"rename {work!r} to {target!r}"))
         rollback = (f"before the swap: drop {work!r}; {target!r} is untouched. After it: the previous database "
@@ -451,6 +453,7 @@ def plan_restore(
         aside_db=aside,
         safety_backup=take_safety,
         sessions_to_terminate=sessions,
+        sessions=who,
         space_needed_bytes=needed,
         space_free_bytes=free,
         estimated_seconds=estimate_seconds(settings, record.raw_bytes),

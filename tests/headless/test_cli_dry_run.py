@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import psycopg
+
 from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line, tree
 
 
@@ -72,8 +74,15 @@ def test_restore_replace_dry_run_prints_the_flight_plan(backed_up: tuple[Workspa
     ws, backup_id = backed_up
     oid = ws.psql(f"SELECT oid FROM pg_database WHERE datname = '{ws.database}'", "postgres")
     before, dbs = tree(ws.repo), ws.databases()
-    result = ws.ok("restore", backup_id, "--replace", "--dry-run")  # no --yes needed: nothing happens
+    info = ws.sandbox.conninfo(ws.database)
+    with psycopg.connect(info, application_name="orders-api"), psycopg.connect(info, application_name="orders-api"), \
+            psycopg.connect(info, application_name="psql"):  # the sessions a real run would end, named
+        result = ws.ok("restore", backup_id, "--replace", "--dry-run")  # no --yes needed: nothing happens
     assert result.stderr == ""
+    client = f"{ws.sandbox.user}@{'local' if ws.sandbox.host.startswith('/') else ws.sandbox.host}"
+    who = f"3 ({client} 'orders-api' x2, {client} 'psql')"
+    assert f"  sessions to terminate: {who}" in result.stdout.splitlines()
+    assert f"and terminate its sessions, now {who}" in result.stdout
     text = result.stdout.lower()
     for word in ("terminate", "rename", "space", "safety backup", "rollback"):
         assert word in text, word

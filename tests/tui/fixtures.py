@@ -21,6 +21,7 @@ from backup_tui.engine.models import (
     RestoreResult,
     Verification,
     VerifyLevel,
+    sessions_said,
     utc_iso,
 )
 from backup_tui.engine.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
@@ -159,6 +160,9 @@ class FixedServices:
         self.records = [r for r in self.records if r.id != record.id]
 
 
+SESSIONS = ("app@10.0.4.7 'orders-api' x2", "alice@local 'psql'")
+
+
 def fixed_plan(record: BackupRecord, target_db: str | None, replace: bool) -> RestorePlan:
     if replace:
         target, work, aside = record.database, f"{record.database}__restore_20250314093000", \
@@ -168,14 +172,15 @@ def fixed_plan(record: BackupRecord, target_db: str | None, replace: bool) -> Re
             PlanStep("create", f"create database {work!r}"),
             PlanStep("restore", f"restore {record.id} (2.5 MB stored, 10.1 MB raw) into {work!r}"),
             PlanStep("verify", "compare exact row counts with the manifest"),
-            PlanStep("terminate", f"block new connections to {target!r} and terminate its 3 session(s)"),
+            PlanStep("terminate", f"block new connections to {target!r} and terminate its sessions, now "
+                                  f"{sessions_said(3, SESSIONS)}"),
             PlanStep("rename", f"rename {target!r} to {aside!r} (kept for rollback)"),
             PlanStep("rename", f"rename {work!r} to {target!r}"),
         )
         rollback = (f"before the swap: drop {work!r}; {target!r} is untouched. After it: the previous database "
                     f"stays as {aside!r}; to roll back, rename it back")
         return RestorePlan(record.id, "replace", target, work, aside, True, 3, 15_200_000, 48_300_000_000, 6.5,
-                           steps, rollback)
+                           steps, rollback, sessions=SESSIONS)
     target = target_db or f"{record.database}_restored"
     steps = (
         PlanStep("create", f"create database {target!r}"),

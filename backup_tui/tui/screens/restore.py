@@ -179,7 +179,7 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     text.append(f"about {fmt.duration(plan.estimated_seconds)} (from past restores)\n"
                 if plan.estimated_seconds is not None else "unknown: no past restore of a comparable size to go by\n")
     text.append("Sessions  ", style="bold")
-    text.append(f"{plan.sessions_to_terminate} to terminate\n",
+    text.append(f"{plan.sessions_said} to terminate\n",
                 style="yellow" if plan.sessions_to_terminate else "")
     text.append("Steps\n", style="bold")
     width = max((len(step.action) for step in plan.steps), default=0) + 1
@@ -452,7 +452,7 @@ class RestoreWizard(Screen[None]):
             target = self.plan.target_db
             self.query_one("#confirm-text", Static).update(Text.assemble(
                 ("This replaces the database ", ""), (target, "bold red"),
-                (f". Its {self.plan.sessions_to_terminate} session(s) will be terminated; the current database "
+                (f". Its sessions, now {self.plan.sessions_said}, will be terminated; the current database "
                  f"is kept as {self.plan.aside_db!r} for rollback.\n\nType ", ""), (target, "bold"),
                 (" to confirm:", ""),
             ))
