@@ -340,6 +340,8 @@ async def test_target_step_error_and_tab_order() -> None:
         wizard.query_one("#mode-replace", RadioButton).value = True
         await settle(pilot)
         assert rendered(error) == ""
+        marks = [str(wizard.query_one(f"#mode-{m}", RadioButton).render())[:3] for m in ("new", "replace")]
+        assert marks == ["▐ ▌", "▐●▌"]  # the choice shows on a terminal without colour too
         await pilot.press("tab")
         assert getattr(app.focused, "id", None) == "to-plan"  # forward, not Back
 

@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -214,6 +215,15 @@ def bytes_text(job: Job, now: datetime) -> str:
     return f"{fmt.human_bytes(job.bytes_done)}{total} · ETA {fmt.duration(eta) if eta is not None else '—'}"
 
 
+
+class MarkedRadioButton(RadioButton):
+    """A radio button whose choice shows without colour too (a dot, or none): monochrome terminals over SSH."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else " "
+        return super()._button
+
 class BackButton(Button, can_focus=False):
     """Clicked, or escape: tab skips it, so tab then enter goes forward, never back a step."""
 
@@ -256,8 +266,9 @@ class RestoreWizard(Screen[None]):
                 yield Static(id="target-backup")
                 yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
                 with RadioSet(id="mode"):
-                    yield RadioButton("a new database (safe: nothing existing is touched)", value=True, id="mode-new")
-                    yield RadioButton("the original database, replacing it", id="mode-replace")
+                    yield MarkedRadioButton("a new database (safe: nothing existing is touched)", value=True,
+                                            id="mode-new")
+                    yield MarkedRadioButton("the original database, replacing it", id="mode-replace")
                 yield Label("Name of the new database:", id="name-label")
                 yield Input(id="target-name")
                 yield Static(id="target-error", classes="error")
