@@ -82,7 +82,7 @@ def compress_to_file(
     stored_hash = hashlib.sha256()
     raw_total = stored_total = 0
     cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, threads))
-    cobj = cctx.compressobj()
+    chunker = cctx.chunker(chunk_size=CHUNK)  # output in pieces of CHUNK, also at the end: no burst of the last jobs
     with open(dest, "wb") as out:
         writeback = _Writeback(out)
 
@@ -100,9 +100,11 @@ def compress_to_file(
             if not chunk:
                 break
             raw_total += len(chunk)
-            emit(cobj.compress(chunk))
+            for block in chunker.compress(chunk):
+                emit(block)
             on_bytes(raw_total)
-        emit(cobj.flush())
+        for block in chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
+            emit(block)
         out.flush()
         os.fsync(out.fileno())
     return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest())
