@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass, field
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_OWNER_HEADER = re.compile(r"^-- (?:Data for )?Name: .*; Type: .*; Schema: .*; Owner: (?P<role>.+)$")
+# A table or index outside the database's default tablespace has "; Tablespace: x" after its owner.
+_OWNER_HEADER = re.compile(
+    r"^-- (?:Data for )?Name: .*; Type: .*; Schema: .*; Owner: (?P<role>.+?)(?:; Tablespace: .*)?$")
 _GRANT = re.compile(rf"^(?:GRANT|REVOKE) .* (?:TO|FROM) (?P<role>{_IDENT})(?: WITH GRANT OPTION| GRANTED BY .*)?;$")
 _DEFAULT_FOR = re.compile(rf"^ALTER DEFAULT PRIVILEGES FOR ROLE (?P<role>{_IDENT}) ")
 _DEFAULT_TO = re.compile(rf"^ALTER DEFAULT PRIVILEGES .* (?:TO|FROM) (?P<role>{_IDENT});$")

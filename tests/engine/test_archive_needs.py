@@ -10,6 +10,8 @@ SCRIPT = '''\
 CREATE SCHEMA s;
 -- Name: a; Type: TABLE; Schema: public; Owner: Carol Q
 ALTER TABLE public.a OWNER TO "Carol Q";
+-- Name: b; Type: TABLE; Schema: public; Owner: mike; Tablespace: fast
+SET default_tablespace = fast;
 -- Data for Name: BLOBS; Type: BLOBS; Schema: -; Owner: -
 -- Name: a p; Type: POLICY; Schema: public; Owner: Carol Q
 CREATE POLICY p ON public.a FOR SELECT TO bob, "Eve ""E""" USING ((note = 'GRANT x TO mallory;'));
@@ -35,14 +37,14 @@ SET default_tablespace = fast_ssd;
 def test_owners_grantees_and_policy_roles_are_told_apart() -> None:
     found = needs_of(SCRIPT)
     assert found.owners_and_grantees == {"bob", "Carol Q", "dave", "frank", "grace", "heidi", "ivan",
-                                         "judy IN DATABASE x", "kim", "leo"}
+                                         "judy IN DATABASE x", "kim", "leo", "mike"}
     assert found.policy_roles == {"bob", 'Eve "E"'}
 
 
 def test_extensions_and_tablespaces() -> None:
     found = needs_of(SCRIPT)
     assert found.extensions == {"Odd-Ext", "hstore"}
-    assert found.tablespaces == {"fast_ssd"}
+    assert found.tablespaces == {"fast", "fast_ssd"}
 
 
 def test_the_definitions_list_leaves_out_the_rows() -> None:

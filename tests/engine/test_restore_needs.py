@@ -72,12 +72,17 @@ def test_tablespaces_the_database_and_its_tables_use(pg_sandbox: Sandbox, own_db
     pg_sandbox.psql(f"CREATE TABLE kept (x int); INSERT INTO kept VALUES (1); CREATE TABLE apart (y int) "
                     f"TABLESPACE {extra}", name)
     with_extra = backup_of(settings)
+    kept = plan_restore(settings, with_extra, target_db=f"{name}_t")  # everything it needs is here
+    assert (kept.refusal, kept.missing_roles) == (None, ())
+    run_restore(settings, with_extra.id, target_db=f"{name}_t", plan=kept)
+    assert pg_sandbox.psql("SELECT tablespace FROM pg_tables WHERE tablename = 'apart'", f"{name}_t") == extra
+    pg_sandbox.psql(f"DROP DATABASE {name}_t")
     pg_sandbox.psql("DROP TABLE apart", name)
     pg_sandbox.psql(f"DROP TABLESPACE {extra}")
     plain = backup_of(settings)
 
     refused = plan_restore(settings, with_extra, target_db=f"{name}_a")
-    assert refused.missing_tablespaces == (extra,)
+    assert (refused.missing_tablespaces, refused.missing_roles) == ((extra,), ())
     assert refused.refusal and f"tablespace(s): {extra}" in refused.refusal
     with pytest.raises(ConfigError, match=f"tablespace\\(s\\): {extra}"):
         run_restore(settings, with_extra.id, target_db=f"{name}_a")
