@@ -408,6 +408,8 @@ def plan_restore(
         else:
             assert target_db is not None
             target = work = target_db
+            if not target:
+                raise ConfigError("--target-db needs a name for the new database")
             if len(target.encode()) > MAX_IDENT:
                 raise ConfigError(f"database name {target!r} is longer than {MAX_IDENT} bytes")
             if pg.database_exists(conn, target):

@@ -34,6 +34,17 @@ def test_config_check_refuses_a_repository_that_is_a_file(backed_up: tuple[Works
     assert f"{afile} is not a directory" in one_error_line(result)
 
 
+def test_a_bad_target_name_is_a_usage_error_in_the_dry_run_and_the_real_run(backed_up: tuple[Workspace, str]) -> None:
+    ws, backup_id = backed_up
+    dbs = ws.databases()
+    for name, said in (("", "--target-db needs a name for the new database"), ("x" * 64, "is longer than 63 bytes")):
+        for dry in (["--dry-run"], ["--yes"]):
+            result = ws.run("restore", backup_id, "--target-db", name, *dry)
+            assert result.returncode == 2, (name, dry)
+            assert said in one_error_line(result)
+    assert ws.databases() == dbs
+
+
 def test_a_mistyped_database_fails_list_verify_and_prune(backed_up: tuple[Workspace, str]) -> None:
     ws, _ = backed_up
     typo = ws.database + "x"
