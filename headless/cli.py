@@ -280,13 +280,16 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, out: Output) -> int
         out.json([{"id": r.id, "database": r.database, **v.to_json()} for r, v in results])
     for record, result in results:
         if result.ok:
-            out.line(f"ok      {record.id} ({result.level}, {result.duration_s:.1f} s)")
+            out.line(f"ok      {record.id} ({result.level}, {result.duration_s:.1f} s)"
+                     + "".join(f"; {note}" for note in result.not_done))
         else:
             out.error(f"{record.id}: verification failed: {'; '.join(result.problems)}")
             if out.interactive and not out.as_json:
                 print(render_report(record, result), file=out.err)
     if args.all:
-        out.line(f"{len(results)} verified: {len(results) - len(failed)} ok, {len(failed)} failed")
+        short = sum(1 for _, v in results if v.ok and v.not_done)
+        out.line(f"{len(results)} verified: {len(results) - len(failed)} ok"
+                 + (f" ({short} without the test restore asked for)" if short else "") + f", {len(failed)} failed")
     return EXIT_VERIFY if failed else EXIT_OK
 
 

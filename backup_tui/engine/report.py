@@ -22,6 +22,10 @@ def render_report(record: BackupRecord, result: Verification) -> str:
         lines.append("problems:")
         lines += [f"  - {p}" for p in result.problems]
         lines.append("")
+    if result.not_done:
+        lines.append("not done here:")
+        lines += [f"  ~ {n}" for n in result.not_done]
+        lines.append("")
     lines.append("checks passed:")
     lines += [f"  + {c}" for c in result.checks] or ["  (none)"]
     if result.row_counts:

@@ -44,10 +44,11 @@ from backup_tui.engine.restore import (
 
 
 class _Checks:
-    """Collects passed checks and problems as the verification goes."""
+    """Collects passed checks, problems, and checks that could not run here, as the verification goes."""
 
     def __init__(self) -> None:
         self.passed: list[str] = []
+        self.not_done: list[str] = []
         self.problems: list[str] = []
 
     def check(self, ok: bool, passed: str, problem: str) -> bool:
@@ -244,11 +245,11 @@ def verify_backup(
             checks.problems.append("test restore skipped: the quick checks failed")
         elif (server := _server_for(settings, record)) is None:
             level = "quick"  # what was done, so the history does not claim a test restore
-            checks.passed.append(f"no test restore: database {record.database!r} is not configured, so there "
+            checks.not_done.append(f"no test restore: database {record.database!r} is not configured, so there "
                                  "is no server to restore it on (add it to the config for a full verification)")
         elif lacking := _test_restore_blockers(settings, record, server):
             level = "quick"
-            checks.passed.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
+            checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
                                  "it fully on a server that has them")
         else:
             counts = full_checks(settings, record, server, checks, reporter, cancel)
@@ -260,6 +261,7 @@ def verify_backup(
         checks=tuple(checks.passed),
         duration_s=round(time.monotonic() - started, 3),
         row_counts=counts,
+        not_done=tuple(checks.not_done),
     )
     if Path(record.path).parent.exists():
         catalog.repository_of(record).add_verification(record, result, render_report(record, result))

@@ -47,23 +47,28 @@ class Workspace:
     def run(self, *args: str, env: dict[str, str | None] | None = None,
             input_text: str = "") -> subprocess.CompletedProcess[str]:
         """Run backup-headless with no terminal (stdin is an empty pipe, not the tty pytest may have)."""
-        run_env = dict(self.env)
-        for key, value in (env or {}).items():
-            if value is None:
-                run_env.pop(key, None)
-            else:
-                run_env[key] = value
+        run_env = self.env_with(env)
         result = run_cli(list(args), run_env, input_text=input_text)
         self.runs.append(result)
         secrets = {self.password, run_env.get("BACKUP_DB_PASSWORD", "")} - {""}
         assert_clean_output(result, secrets)
         return result
 
-    def run_on_terminal(self, *args: str) -> tuple[int, str, str]:
+    def env_with(self, changes: dict[str, str | None] | None) -> dict[str, str]:
+        """The workspace's variables with ``changes``; None unsets one."""
+        run_env = dict(self.env)
+        for key, value in (changes or {}).items():
+            if value is None:
+                run_env.pop(key, None)
+            else:
+                run_env[key] = value
+        return run_env
+
+    def run_on_terminal(self, *args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
         """Run with stdout on a pseudo-terminal, as an operator over SSH: (exit code, stdout, stderr)."""
         master, slave = pty.openpty()
-        with subprocess.Popen([sys.executable, "-m", "headless", *args], env=self.env, stdin=subprocess.DEVNULL,
-                              stdout=slave, stderr=subprocess.PIPE) as proc:
+        with subprocess.Popen([sys.executable, "-m", "headless", *args], env=self.env_with(env),
+                              stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE) as proc:
             os.close(slave)
             chunks = []
             while True:

@@ -4,6 +4,7 @@ no longer configured. Neither may turn a good backup into a FAILED one, or a res
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -65,7 +66,14 @@ def test_verify_all_covers_backups_of_databases_no_longer_configured(orphaned: t
     assert result.returncode == 0, result.stderr
     verdict = next(v for v in ws.json("show", backup_id)["verifications"][::-1])
     assert verdict["ok"] is True and verdict["level"] == "quick"
-    assert any("is not configured" in check for check in verdict["checks"])
+    assert any("is not configured" in note for note in verdict["not_done"])
+    code, out, _ = ws.run_on_terminal("--config", str(config), "verify", backup_id, env=unset)
+    assert code == 0
+    line = next(x for x in out.splitlines() if backup_id in x and x.startswith("ok"))
+    assert line.startswith(f"ok      {backup_id} (quick, ") and f"; no test restore: database {ws.database!r}" in line
+    code, out, _ = ws.run_on_terminal("--config", str(config), "verify", "--all", env=unset)
+    summary = r"^\d+ verified: \d+ ok \(\d+ without the test restore asked for\), 0 failed$"
+    assert re.search(summary, out.splitlines()[-1])
 
 
 GRANTEE, POLICY_ROLE, ODD_OWNER = "bt_gone_grantee", "bt_gone_policy", "Bt Odd Owner"

@@ -188,3 +188,14 @@ async def test_a_refresh_keeps_the_records_and_rows_that_did_not_change() -> Non
         assert app.records[3] is not before[3] and app.records[4] is before[4]
         assert table.get_cell(before[3].id, "pin") == "📌"
         assert [key for key, _ in app.main.backups._applied] == [r.id for r in app.main.backups.shown]
+
+
+def test_the_detail_pane_names_what_a_verification_could_not_do_here() -> None:
+    from backup_tui.tui.widgets.backups import detail_text
+
+    note = "no test restore: this server lacks what the backup needs (extension(s): postgis)"
+    quick = Verification(at="2025-03-14T08:00:00Z", level="quick", ok=True, checks=("sha256",), not_done=(note,))
+    record = replace(fixed_records()[0], verifications=(quick,))
+    text = detail_text(record, NOW, UTC)
+    assert "quick (" in text.plain and f"\n      {note}" in text.plain
+    assert any(span.style == "yellow" and text.plain[span.start:span.end].strip() == note for span in text.spans)

@@ -297,6 +297,8 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
         text.append(f"{item.at.replace('T', ' ').rstrip('Z')} UTC {item.level} ({fmt.duration(item.duration_s)})")
         for problem in item.problems[:3]:
             text.append(f"\n      {problem}", style="red")
+        for note in item.not_done:
+            text.append(f"\n      {note}", style="yellow")
     text.append(f"\n\nRow counts ({fmt.plural(len(record.row_counts), 'table')})", style="bold underline")
     width = max((len(name) for name in record.row_counts), default=0)
     for name, count in sorted(record.row_counts.items()):
