@@ -211,7 +211,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
                 plan = plan_backup(settings, db)
                 results.append(plan.to_json())
                 out.line(f"backup plan for {plan.database} (PostgreSQL {plan.server_version}):", always=True)
-                out.line(f"  command: {' '.join(plan.command)} | sha256 | zstd > {plan.destination}/<id>/",
+                out.line(f"  command: {' '.join(plan.command)} | zstd | sha256 > {plan.destination}/<id>/",
                          always=True)
                 out.line(f"  expected size: {human_bytes(plan.expected_bytes)} ({plan.estimate_basis}); "
                          f"free: {human_bytes(plan.free_bytes)}", always=True)

@@ -271,7 +271,7 @@ def _dump(
             count_error.append(exc)
 
     counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
-    reporter(StepStarted("dump", f"pg_dump | sha256 | zstd -{settings.compression_level} > {file_name}"))
+    reporter(StepStarted("dump", f"pg_dump | zstd -{settings.compression_level} | sha256 > {file_name}"))
     notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
     try:
         counter.start()
