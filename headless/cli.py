@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-owner", action="store_true",
                    help="for a server without the backup's roles: objects belong to the user we connect as, "
                         "privileges and per-role settings are left out")
+    p.add_argument("--no-tablespaces", action="store_true",
+                   help="for a server without the backup's tablespaces: every table and index goes to the new "
+                        "database's default tablespace")
     p.add_argument("--dry-run", action="store_true", help="print the flight plan, change nothing")
     p.add_argument("--yes", action="store_true", help="confirm destructive steps without a terminal")
     json_flag(p)
@@ -305,7 +308,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
     catalog = Catalog.from_settings(settings)
     record = catalog.get(args.backup_id)
     plan = plan_restore(settings, record, target_db=args.target_db, replace_original=args.replace,
-                        safety_backup=not args.no_safety_backup, no_owner=args.no_owner)
+                        safety_backup=not args.no_safety_backup, no_owner=args.no_owner,
+                        no_tablespaces=args.no_tablespaces)
     if plan.refusal and not args.dry_run:
         raise UsageError(plan.refusal)  # before asking anything: nothing could come of it
     if args.dry_run:

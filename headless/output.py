@@ -178,6 +178,8 @@ def plan_lines(plan: RestorePlan) -> list[str]:
     if plan.no_owner:
         lines.append("  --no-owner: objects belong to the user we connect as; privileges and per-role settings "
                      "are left out")
+    if plan.no_tablespaces:
+        lines.append("  --no-tablespaces: every table and index goes to the new database's default tablespace")
     if plan.refusal:
         lines.append(f"  would refuse: {plan.refusal}")
     return lines

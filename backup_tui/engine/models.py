@@ -231,6 +231,7 @@ class RestorePlan:
     steps: tuple[PlanStep, ...]
     rollback: str
     no_owner: bool = False  # objects go to the user we connect as; privileges and per-role settings left out
+    no_tablespaces: bool = False  # every table and index goes to the new database's default tablespace
     missing_roles: tuple[str, ...] = ()  # owners and grantees the server lacks: the restore would fail
     missing_policy_roles: tuple[str, ...] = ()  # roles of row-level security policies: needed even --no-owner
     missing_extensions: tuple[str, ...] = ()  # not installable here (pg_available_extensions)
@@ -252,8 +253,13 @@ class RestorePlan:
             remedy = ("create them first, or restore with --no-owner (objects then belong to the user we connect "
                       "as, and privileges are left out)")
         else:
-            remedy = "create or install them first" + (" (--no-owner would leave out only the owners and privileges)"
-                                                       if self.missing_roles and not self.no_owner else "")
+            remedy = "create or install them first" + "".join(
+                f" ({flag} would {what})" for flag, what, applies in (
+                    ("--no-tablespaces", "put their tables in the database's default tablespace",
+                     self.missing_tablespaces),
+                    ("--no-owner", "leave out only the owners and privileges",
+                     self.missing_roles and not self.no_owner),
+                ) if applies)
         return f"this server lacks what the backup needs: {said}; {remedy}"
 
     def to_json(self) -> dict[str, Any]:

@@ -383,6 +383,7 @@ def plan_restore(
     replace_original: bool = False,
     safety_backup: bool = True,
     no_owner: bool = False,
+    no_tablespaces: bool = False,
     now: Clock = system_clock,
 ) -> RestorePlan:
     """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
@@ -416,7 +417,7 @@ def plan_restore(
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")
             exists, aside, held, current = False, None, [], 0
-        missing = server_lacks(settings, conn, record, no_owner)
+        missing = server_lacks(settings, conn, record, no_owner, no_tablespaces)
         where = _where_created(conn, record)
     sessions, who = sum(n for _, n in held), tuple(f"{client} x{n}" if n > 1 else client for client, n in held)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
@@ -462,6 +463,7 @@ def plan_restore(
         steps=tuple(steps),
         rollback=rollback,
         no_owner=no_owner,
+        no_tablespaces=no_tablespaces,
         missing_roles=missing.roles,
         missing_policy_roles=missing.policy_roles,
         missing_extensions=missing.extensions,
@@ -491,7 +493,8 @@ class Missing:
     tablespaces: tuple[str, ...] = ()
 
 
-def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool) -> Missing:
+def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool,
+                 no_tablespaces: bool = False) -> Missing:
     """What the backup names that this server lacks. pg_restore would stop at the first, some only
     after all the data is in. Reads the table of contents twice (a few MiB of the file at most)."""
     if record.format != "custom" or not Path(record.path).is_file():
@@ -516,7 +519,7 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
         roles=() if no_owner else lacking(needs.owners_and_grantees, pg.role_exists),
         policy_roles=lacking(needs.policy_roles, pg.role_exists),
         extensions=lacking(needs.extensions, pg.extension_available),
-        tablespaces=lacking(needs.tablespaces, pg.tablespace_exists),
+        tablespaces=() if no_tablespaces else lacking(needs.tablespaces, pg.tablespace_exists),
     )
 
 
@@ -531,6 +534,7 @@ def run_restore(
     replace_original: bool = False,
     safety_backup: bool = True,
     no_owner: bool = False,
+    no_tablespaces: bool = False,
     confirmed: bool = False,
     reporter: Reporter = null_reporter,
     cancel: CancelToken | None = None,
@@ -543,7 +547,8 @@ def run_restore(
     record = catalog.get(backup_id)
     if plan is None:
         plan = plan_restore(settings, record, target_db=target_db, replace_original=replace_original,
-                            safety_backup=safety_backup, no_owner=no_owner, now=now)
+                            safety_backup=safety_backup, no_owner=no_owner, no_tablespaces=no_tablespaces,
+                            now=now)
     elif plan.backup_id != record.id:
         raise ConfigError(f"the restore plan is for {plan.backup_id}, not {record.id}")
     if plan.refusal:
@@ -607,7 +612,7 @@ def _restore_checked(
     reporter(StepFinished("create"))
     try:
         restore_into(settings, server, record, source, plan.work_db, reporter=reporter, cancel=cancel,
-                     no_owner=plan.no_owner)
+                     no_owner=plan.no_owner, no_tablespaces=plan.no_tablespaces)
         cancel.raise_if_cancelled()
         reporter(StepStarted("verify", "exact row counts"))
         table, problems = compare_counts(record.row_counts, count_rows_in(server, plan.work_db))

@@ -87,6 +87,14 @@ def test_tablespaces_the_database_and_its_tables_use(pg_sandbox: Sandbox, own_db
     with pytest.raises(ConfigError, match=f"tablespace\\(s\\): {extra}"):
         run_restore(settings, with_extra.id, target_db=f"{name}_a")
     assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}_a'") == "0"
+    assert refused.refusal.endswith("create or install them first (--no-tablespaces would put their tables in the "
+                                    "database's default tablespace)")
+    moved = plan_restore(settings, with_extra, target_db=f"{name}_a", no_tablespaces=True)
+    assert moved.refusal is None and moved.no_tablespaces
+    run_restore(settings, with_extra.id, target_db=f"{name}_a", plan=moved)
+    assert pg_sandbox.psql("SELECT coalesce(tablespace, '-') FROM pg_tables WHERE tablename = 'apart'",
+                           f"{name}_a") == "-"  # in the database's default, which is the original's home
+    pg_sandbox.psql(f"DROP DATABASE {name}_a")
     tried = verify_backup(settings, with_extra)  # the backup is on trial, not the server: a test restore goes on
     assert (tried.level, tried.ok) == ("full", True), tried.problems
 

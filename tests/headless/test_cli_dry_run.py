@@ -67,6 +67,10 @@ def test_restore_new_database_dry_run_creates_nothing(backed_up: tuple[Workspace
 
     plan = ws.json("restore", backup_id, "--target-db", target, "--dry-run")
     assert (plan["mode"], plan["target_db"], plan["work_db"]) == ("new", target, target)
+    assert plan["no_tablespaces"] is False
+    moved = ws.ok("restore", backup_id, "--target-db", target, "--dry-run", "--no-tablespaces")
+    assert "  --no-tablespaces: every table and index goes to the new database's default tablespace" \
+        in moved.stdout.splitlines()
     assert ws.databases() == dbs
 
 
