@@ -12,7 +12,8 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -202,17 +203,21 @@ def database_size(conn: psycopg.Connection[Any], name: str) -> int:
     return int(row[0]) if row else 0
 
 
+_HOLDER = "coalesce(usename, backend_type), coalesce(host(client_addr), 'local'), application_name"
+_OTHERS_ON = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+
+
+def _grouped(rows: Iterable[Sequence[Any]]) -> list[tuple[str, int]]:
+    held = Counter(f"{user}@{host}" + (f" {app!r}" if app else "") for user, host, app, *_ in rows)
+    return sorted(held.items(), key=lambda item: (-item[1], item[0]))
+
+
 def sessions_on(conn: psycopg.Connection[Any], name: str) -> list[tuple[str, int]]:
     """Who is connected to ``name`` but us, grouped: ("app@10.0.0.5 'pool'", 8), ("alice@local 'psql'", 1).
 
     A plan that will terminate sessions names them: the application's pool and a colleague's psql
     are different decisions at 3 a.m."""
-    rows = conn.execute(
-        "SELECT coalesce(usename, backend_type), coalesce(host(client_addr), 'local'), application_name, count(*) "
-        "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
-        "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3", (name,)
-    ).fetchall()
-    return [(f"{user}@{host}" + (f" {app!r}" if app else ""), int(n)) for user, host, app, n in rows]
+    return _grouped(conn.execute(f"SELECT {_HOLDER} {_OTHERS_ON}", (name,)).fetchall())
 
 
 def tablespace_exists(conn: psycopg.Connection[Any], name: str) -> bool:
@@ -248,12 +253,9 @@ def role_exists(conn: psycopg.Connection[Any], role: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is not None
 
 
-def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> int:
-    rows = conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-        (name,),
-    ).fetchall()
-    return len(rows)
+def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> list[tuple[str, int]]:
+    """End every session on ``name`` but ours; who they were, grouped as ``sessions_on`` says it."""
+    return _grouped(conn.execute(f"SELECT {_HOLDER}, pg_terminate_backend(pid) {_OTHERS_ON}", (name,)).fetchall())
 
 
 def drop_database(conn: psycopg.Connection[Any], name: str) -> None:

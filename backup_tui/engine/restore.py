@@ -419,7 +419,7 @@ def plan_restore(
             exists, aside, held, current = False, None, [], 0
         missing = server_lacks(settings, conn, record, no_owner, no_tablespaces)
         where = _where_created(conn, record)
-    sessions, who = sum(n for _, n in held), tuple(f"{client} x{n}" if n > 1 else client for client, n in held)
+    sessions, who = _named(held)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
     steps = []
     take_safety = replace_original and safety_backup and exists
@@ -469,6 +469,11 @@ def plan_restore(
         missing_extensions=missing.extensions,
         missing_tablespaces=missing.tablespaces,
     )
+
+
+def _named(held: list[tuple[str, int]]) -> tuple[int, tuple[str, ...]]:
+    """Grouped sessions as a plan and a log say them: the count, and "app@host 'name' x8" per group."""
+    return sum(n for _, n in held), tuple(f"{client} x{n}" if n > 1 else client for client, n in held)
 
 
 def _where_created(conn: psycopg.Connection[Any], record: BackupRecord) -> str:
@@ -645,8 +650,9 @@ def _swap(server: DatabaseConfig, maintenance_db: str, plan: RestorePlan, report
         conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(target))
         try:
             for attempt in range(10):
-                killed = pg.terminate_sessions(conn, plan.target_db)
-                info(reporter, f"terminated {killed} session(s) on {plan.target_db}")
+                killed, who = _named(pg.terminate_sessions(conn, plan.target_db))
+                if killed or attempt == 0:
+                    info(reporter, f"terminated the sessions on {plan.target_db}: {sessions_said(killed, who)}")
                 try:
                     conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target, pg.ident(aside)))
                     break

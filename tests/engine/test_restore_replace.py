@@ -13,7 +13,7 @@ from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
 from backup_tui.engine.errors import BackupToolError, Cancelled, ConfirmationRequired
 from backup_tui.engine.models import BackupRecord
-from backup_tui.engine.progress import BytesProgress, CancelToken, ProgressEvent
+from backup_tui.engine.progress import BytesProgress, CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.restore import run_restore
 from backup_tui.engine.sandbox import Sandbox
 from tests.fingerprint import fingerprint
@@ -39,8 +39,13 @@ def backed_up(settings: Settings, pg_sandbox: Sandbox, pagila_db: str) -> Backup
 def test_replace_swaps_and_keeps_the_original_aside(
     settings: Settings, pg_sandbox: Sandbox, pagila_db: str, backed_up: BackupRecord
 ) -> None:
-    idle = psycopg.connect(pg_sandbox.conninfo(pagila_db))  # a session the swap must terminate
-    result = run_restore(settings, backed_up.id, replace_original=True, confirmed=True)
+    idle = psycopg.connect(pg_sandbox.conninfo(pagila_db), application_name="nightly-report")  # to terminate
+    said: list[str] = []
+    result = run_restore(settings, backed_up.id, replace_original=True, confirmed=True,
+                         reporter=lambda e: said.append(e.message) if isinstance(e, LogLine) else None)
+    host = "local" if pg_sandbox.host.startswith("/") else pg_sandbox.host
+    terminated = next(line for line in said if line.startswith(f"terminated the sessions on {pagila_db}: "))
+    assert f"{pg_sandbox.user}@{host} 'nightly-report'" in terminated  # an autovacuum worker may be named too
     assert actors(pg_sandbox, pagila_db) == 200
     aside = result.plan.aside_db
     assert aside is not None and aside.startswith(f"{pagila_db}__pre_restore_")
