@@ -10,6 +10,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
+from backup_tui.engine.health import human_duration
 from backup_tui.engine.models import BackupRecord, PruneDecision, RestorePlan, Verification
 from backup_tui.engine.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
 from backup_tui.engine.space import human_bytes
@@ -165,7 +166,7 @@ def prune_lines(decisions: list[PruneDecision], dry_run: bool) -> list[str]:
 
 def plan_lines(plan: RestorePlan) -> list[str]:
     free = human_bytes(plan.space_free_bytes) if plan.space_free_bytes >= 0 else "unknown (remote server)"
-    eta = (f"about {plan.estimated_seconds:.0f} s (from past restores)" if plan.estimated_seconds
+    eta = (f"about {human_duration(plan.estimated_seconds)} (from past restores)" if plan.estimated_seconds
            else "none yet (no past restore of a similar size)")
     lines = [f"restore plan for {plan.backup_id} ({'replace' if plan.mode == 'replace' else 'new database'}):"]
     lines += [f"  {i}. [{s.action}] {s.description}" for i, s in enumerate(plan.steps, 1)]

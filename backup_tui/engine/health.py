@@ -48,6 +48,17 @@ class Health:
         return "; ".join(self.reasons) if self.reasons else "all checks pass"
 
 
+def human_duration(seconds: float) -> str:
+    """'0.4 s', '12.0 s', '3 min 05 s', '2 h 10 min': the same words in the terminal app and the CLI."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def humanize_age(delta: timedelta) -> str:
     """'just now', '5 minutes ago', '3 hours ago', '2 days ago'."""
     seconds = int(delta.total_seconds())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
-from backup_tui.engine.health import humanize_age
+from backup_tui.engine.health import human_duration, humanize_age
 from backup_tui.engine.models import BackupRecord, Verification, parse_utc
 from backup_tui.engine.space import human_bytes
 
@@ -24,15 +24,7 @@ def ago(moment: datetime, now: datetime) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return "—" if seconds is None else human_duration(seconds)
 
 
 def ratio(value: float | None) -> str:
