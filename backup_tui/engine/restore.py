@@ -104,8 +104,9 @@ def restore_into(
     out, so a server without the original roles can still take it (a verify's test restore always).
     ``no_tablespaces``: everything goes to the database's default tablespace (a test restore)."""
     env = pg.child_env(server, work_db)
-    portable = (["--no-owner", "--no-privileges"] if no_owner else []) + (["--no-tablespaces"] if no_tablespaces
-                                                                          else [])
+    portable = ["--no-owner", "--no-privileges"] if no_owner else []
+    if no_tablespaces:
+        portable.append("--no-tablespaces")
     total = record.stored_bytes or source.stat().st_size
     progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))

@@ -276,9 +276,9 @@ def _test_restore_blockers(settings: Settings, record: BackupRecord, server: Dat
     extension are part of the schema: without them the restore fails, and a good backup would be
     recorded as failed (and lose its retention slot) only because it was verified on the wrong server.
     """
-    with pg.connect(server, settings.maintenance_db) as conn:
-        lacks = server_lacks(settings, conn, record, no_owner=True)
-    return lacks_said(lacks.policy_roles, lacks.extensions)
+    with pg.connect(server, settings.maintenance_db) as conn:  # with the test restore's own leaving-out
+        lacks = server_lacks(settings, conn, record, no_owner=True, no_tablespaces=True)
+    return lacks_said(lacks.policy_roles, lacks.extensions, lacks.tablespaces, lacks.roles)
 
 
 def _server_for(settings: Settings, record: BackupRecord) -> DatabaseConfig | None:

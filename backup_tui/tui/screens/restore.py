@@ -215,7 +215,6 @@ def bytes_text(job: Job, now: datetime) -> str:
     return f"{fmt.human_bytes(job.bytes_done)}{total} · ETA {fmt.duration(eta) if eta is not None else '—'}"
 
 
-
 class MarkedRadioButton(RadioButton):
     """A radio button whose choice shows without colour too (a dot, or none): monochrome terminals over SSH."""
 
@@ -223,6 +222,7 @@ class MarkedRadioButton(RadioButton):
     def _button(self) -> Content:
         self.BUTTON_INNER = "●" if self.value else " "
         return super()._button
+
 
 class BackButton(Button, can_focus=False):
     """Clicked, or escape: tab skips it, so tab then enter goes forward, never back a step."""
