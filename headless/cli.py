@@ -18,11 +18,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from backup_tui import __version__
-from backup_tui.engine import pg
-from backup_tui.engine.backup import plan_backup, run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings, load_settings, redacted
-from backup_tui.engine.errors import (
+from backup_tui.engine.core.errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_OK,
@@ -31,12 +28,15 @@ from backup_tui.engine.errors import (
     BackupToolError,
     ConfirmationRequired,
 )
-from backup_tui.engine.prune import run_prune
-from backup_tui.engine.report import render_report
-from backup_tui.engine.repository.local import check_repository
-from backup_tui.engine.restore import plan_restore, run_restore
-from backup_tui.engine.space import DISK_FULL, free_bytes, human_bytes
-from backup_tui.engine.verify import verify_many
+from backup_tui.engine.core.report import render_report
+from backup_tui.engine.ops.backup import plan_backup, run_backup
+from backup_tui.engine.ops.prune import run_prune
+from backup_tui.engine.ops.restore import plan_restore, run_restore
+from backup_tui.engine.ops.verify import verify_many
+from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.local import check_repository
+from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
 from headless import output, runlog
 from headless.output import Output
 from headless.runlog import log

@@ -10,10 +10,10 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from backup_tui.engine.health import human_duration
-from backup_tui.engine.models import BackupRecord, PruneDecision, RestorePlan, Verification
-from backup_tui.engine.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
-from backup_tui.engine.space import human_bytes
+from backup_tui.engine.core.health import human_duration
+from backup_tui.engine.core.models import BackupRecord, PruneDecision, RestorePlan, Verification
+from backup_tui.engine.core.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
+from backup_tui.engine.storage.space import human_bytes
 from headless.runlog import log
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.sandbox import Sandbox, start_sandbox
+from backup_tui.engine.devtools.sandbox import Sandbox, start_sandbox
 
 TEMPLATE = "pagila_template"
 _names = itertools.count(1)

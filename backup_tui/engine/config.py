@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from backup_tui.engine.errors import ConfigError, NotFoundError
+from backup_tui.engine.core.errors import ConfigError, NotFoundError
+from backup_tui.engine.core.retention import RetentionConfig
 
 DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
 REDACTED = "********"
@@ -39,13 +40,6 @@ class DatabaseConfig:
     @property
     def database(self) -> str:
         return self.dbname or self.name
-
-
-@dataclass(frozen=True)
-class RetentionConfig:
-    daily: int = 7
-    weekly: int = 4
-    monthly: int = 12
 
 
 @dataclass(frozen=True)

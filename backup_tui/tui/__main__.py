@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from backup_tui.engine.errors import EXIT_USAGE, BackupToolError
+from backup_tui.engine.core.errors import EXIT_USAGE, BackupToolError
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def run_until_stopped(app: Any) -> int:
 
 
 def run_demo(app_class: type) -> int:
-    from backup_tui.engine.demo import start_demo
+    from backup_tui.engine.devtools.demo import start_demo
 
     def say(line: str) -> None:
         with contextlib.suppress(OSError):  # after a hang-up the terminal is gone; cleaning up matters more

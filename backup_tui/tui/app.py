@@ -22,10 +22,11 @@ from textual.screen import Screen
 from textual.widgets import TabbedContent
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import BackupToolError, Cancelled
-from backup_tui.engine.health import Health, assess_all
-from backup_tui.engine.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
-from backup_tui.engine.progress import CancelToken, Reporter
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.errors import BackupToolError, Cancelled
+from backup_tui.engine.core.health import Health, assess_all
+from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
+from backup_tui.engine.core.progress import CancelToken, Reporter
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged
@@ -33,7 +34,7 @@ from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDial
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
 from backup_tui.tui.screens.restore import RestoreWizard
-from backup_tui.tui.services import Clock, EngineServices, Services, system_clock
+from backup_tui.tui.services import EngineServices, Services
 from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView

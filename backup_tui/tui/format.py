@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
-from backup_tui.engine.health import human_duration, humanize_age
-from backup_tui.engine.models import BackupRecord, Verification, parse_utc
-from backup_tui.engine.space import human_bytes
+from backup_tui.engine.core.health import human_duration, humanize_age
+from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
+from backup_tui.engine.storage.space import human_bytes
 
 __all__ = ["ago", "bytes_in_text", "duration", "human_bytes", "local_time", "plural", "ratio", "status_style",
            "verification_text"]

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from backup_tui.engine.progress import BytesProgress, CancelToken, LogLine, ProgressEvent, StepFinished, StepStarted
+from backup_tui.engine.core.progress import (
+    BytesProgress,
+    CancelToken,
+    LogLine,
+    ProgressEvent,
+    StepFinished,
+    StepStarted,
+)
 from backup_tui.tui.format import bytes_in_text
 
 JobKind = Literal["backup", "verify", "restore", "upload"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from backup_tui.engine.health import Health
-from backup_tui.engine.models import BackupRecord
-from backup_tui.engine.progress import ProgressEvent
+from backup_tui.engine.core.health import Health
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.progress import ProgressEvent
 from backup_tui.tui.widgets.backups import TableState
 
 

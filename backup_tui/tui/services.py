@@ -7,24 +7,17 @@ with a fixed catalog and canned answers, so snapshots are deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.locks import is_locked
-from backup_tui.engine.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
-from backup_tui.engine.progress import CancelToken, Reporter
-from backup_tui.engine.restore import plan_restore, run_restore
-from backup_tui.engine.verify import verify_backup
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
+from backup_tui.engine.core.progress import CancelToken, Reporter
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.restore import plan_restore, run_restore
+from backup_tui.engine.ops.verify import verify_backup
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.locks import is_locked
 
 
 class Services(Protocol):

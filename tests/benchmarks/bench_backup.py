@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.pipeline import zstd_parameters
-from backup_tui.engine.sandbox import Sandbox, start_sandbox
+from backup_tui.engine.devtools.sandbox import Sandbox, start_sandbox
+from backup_tui.engine.stream.pipeline import zstd_parameters
 
 MB = 1_000_000
 BENCH_DB = "bench"

@@ -34,7 +34,7 @@ GOAL_STALL_MS = 50
 
 def fill_repository(repository: Path, count: int, databases: tuple[str, ...]) -> None:
     """``count`` committed manifests (no data files: listing reads manifests only)."""
-    from backup_tui.engine.models import BackupRecord, utc_iso
+    from backup_tui.engine.core.models import BackupRecord, utc_iso
 
     start = datetime(2020, 1, 1, 2, tzinfo=UTC)
     for i in range(count):
@@ -94,7 +94,7 @@ def measure_launch(count: int) -> dict[str, float]:
 
 async def measure_stalls(count: int, bulk_rows: int = 0) -> dict[str, float]:
     from backup_tui.engine.config import DatabaseConfig, Settings
-    from backup_tui.engine.sandbox import start_sandbox
+    from backup_tui.engine.devtools.sandbox import start_sandbox
     from backup_tui.tui.app import BackupApp
 
     sandbox = start_sandbox()

@@ -3,7 +3,7 @@ the real thing)."""
 
 from __future__ import annotations
 
-from backup_tui.engine.archive_needs import definitions_list, needs_of, unquote
+from backup_tui.engine.postgres.archive_needs import definitions_list, needs_of, unquote
 
 SCRIPT = '''\
 -- Name: s; Type: SCHEMA; Schema: -; Owner: bob

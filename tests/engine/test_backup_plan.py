@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from backup_tui.engine.backup import plan_backup, run_backup
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import SpaceError
-from backup_tui.engine.locks import database_lock
-from backup_tui.engine.repository.local import LocalRepository
-from backup_tui.engine.sandbox import Sandbox
-from backup_tui.engine.space import free_bytes
+from backup_tui.engine.core.errors import SpaceError
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import plan_backup, run_backup
+from backup_tui.engine.storage.local import LocalRepository
+from backup_tui.engine.storage.locks import database_lock
+from backup_tui.engine.storage.space import free_bytes
 
 
 def _figures(message: str) -> str:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import psycopg
 
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import Cancelled
-from backup_tui.engine.locks import database_lock
-from backup_tui.engine.progress import CancelToken
-from backup_tui.engine.restore import run_restore
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.core.errors import Cancelled
+from backup_tui.engine.core.progress import CancelToken
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.locks import database_lock
 from tests.conftest import run_cli
 from tests.processes import wait_for_child
 

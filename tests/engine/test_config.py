@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import REDACTED, load_settings, redacted
-from backup_tui.engine.errors import ConfigError, NotFoundError
+from backup_tui.engine.core.errors import ConfigError, NotFoundError
 
 TOML = """
 repository = "repo"

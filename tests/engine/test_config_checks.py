@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import Settings, load_settings
-from backup_tui.engine.errors import ConfigError
+from backup_tui.engine.core.errors import ConfigError
 
 
 def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Settings:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.backup import run_backup
 from backup_tui.engine.config import Settings
-from backup_tui.engine.models import BackupRecord
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.ops.backup import run_backup
 from tests.conftest import run_cli
 
 

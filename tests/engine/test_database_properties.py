@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from backup_tui.engine.backup import run_backup
 from backup_tui.engine.config import Settings
-from backup_tui.engine.database_properties import archived_name, database_level_entries, retarget
-from backup_tui.engine.restore import run_restore
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.postgres.database_properties import archived_name, database_level_entries, retarget
 
 TOC = """;
 ; Archive created at 2026-11-23 08:41:20 UTC

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from backup_tui.engine.errors import Cancelled, VerificationError
-from backup_tui.engine.pipeline import CHUNK, compress_to_file, decode_file, sha256_file, zstd_parameters
-from backup_tui.engine.progress import CancelToken
+from backup_tui.engine.core.errors import Cancelled, VerificationError
+from backup_tui.engine.core.progress import CancelToken
+from backup_tui.engine.stream.pipeline import CHUNK, compress_to_file, decode_file, sha256_file, zstd_parameters
 
 
 def source(data: bytes) -> tuple[list[int], object]:
@@ -96,7 +96,7 @@ def test_cancel_stops_between_chunks(tmp_path: Path) -> None:
 def test_writeback_starts_on_contiguous_ranges_as_the_file_grows(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The ranges handed to sync_file_range cover the file from its start, in order, none twice."""
-    from backup_tui.engine import pipeline
+    from backup_tui.engine.stream import pipeline
 
     calls: list[tuple[int, int]] = []
     monkeypatch.setattr(pipeline, "_START_WRITEBACK", lambda fd, offset, length: calls.append((offset, length)))

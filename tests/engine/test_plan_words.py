@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backup_tui.engine.health import human_duration
-from backup_tui.engine.models import RestorePlan, lacks_said, sessions_said
+from backup_tui.engine.core.health import human_duration
+from backup_tui.engine.core.models import RestorePlan, lacks_said, sessions_said
 from backup_tui.tui.format import duration
 from headless.output import plan_lines
 

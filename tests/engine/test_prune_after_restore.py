@@ -6,12 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.prune import run_prune
-from backup_tui.engine.restore import run_restore
-from backup_tui.engine.retention import SAFETY_KEPT
+from backup_tui.engine.core.retention import SAFETY_KEPT
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.prune import run_prune
+from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.storage.catalog import Catalog
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
 

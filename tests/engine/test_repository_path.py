@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.backup import plan_backup, run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.errors import ConfigError
-from backup_tui.engine.repository.local import check_repository, ensure_repository
+from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.ops.backup import plan_backup, run_backup
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.local import check_repository, ensure_repository
 
 NO_SERVER = DatabaseConfig(name="app", host="/nonexistent")  # never reached: the repository is checked first
 

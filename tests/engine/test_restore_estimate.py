@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backup_tui.engine.restore import fit_duration
+from backup_tui.engine.ops.restore import fit_duration
 
 MB = 1_000_000
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import ConfigError
-from backup_tui.engine.models import BackupRecord
-from backup_tui.engine.restore import plan_restore, run_restore
-from backup_tui.engine.sandbox import Sandbox
-from backup_tui.engine.verify import verify_backup
+from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.restore import plan_restore, run_restore
+from backup_tui.engine.ops.verify import verify_backup
+from backup_tui.engine.storage.catalog import Catalog
 from tests.conftest import db_config
 
 

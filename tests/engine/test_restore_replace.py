@@ -8,14 +8,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import BackupToolError, Cancelled, ConfirmationRequired
-from backup_tui.engine.models import BackupRecord
-from backup_tui.engine.progress import BytesProgress, CancelToken, LogLine, ProgressEvent
-from backup_tui.engine.restore import run_restore
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.core.errors import BackupToolError, Cancelled, ConfirmationRequired
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, ProgressEvent
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.storage.catalog import Catalog
 from tests.fingerprint import fingerprint
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from backup_tui.engine.config import RetentionConfig
-from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, PruneDecision, Verification, utc_iso
-from backup_tui.engine.retention import SAFETY_GONE, SAFETY_KEPT, plan_retention
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, PruneDecision, Verification, utc_iso
+from backup_tui.engine.core.retention import SAFETY_GONE, SAFETY_KEPT, RetentionConfig, plan_retention
 
 
 def make(moment: datetime, db: str = "app", **kw: object) -> BackupRecord:

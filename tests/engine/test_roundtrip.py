@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.restore import run_restore
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.storage.catalog import Catalog
 from tests.fingerprint import fingerprint
 
 

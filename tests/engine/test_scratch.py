@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backup_tui.engine import scratch
 from backup_tui.engine.config import Settings
-from backup_tui.engine.progress import LogLine, ProgressEvent
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.core.progress import LogLine, ProgressEvent
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops import scratch
 
 
 def dead_pid() -> int:

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import SpaceError
-from backup_tui.engine.space import free_bytes, human_bytes
+from backup_tui.engine.core.errors import SpaceError
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.space import free_bytes, human_bytes
 
 
 def test_backup_refuses_when_the_repository_cannot_hold_it(settings: Settings) -> None:

@@ -11,13 +11,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from backup_tui.engine import pg, table_locks
-from backup_tui.engine.backup import run_backup
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import BackupToolError
-from backup_tui.engine.progress import LogLine, ProgressEvent
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.progress import LogLine, ProgressEvent
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.postgres import pg, table_locks
+from backup_tui.engine.storage.catalog import Catalog
 from tests.conftest import run_cli
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.devtools.sandbox import Sandbox
 from tests.conftest import env_only, fresh_database, run_cli
 
 PREFIX = "hl"  # every database these tests create starts with it

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from backup_tui.engine.locks import database_lock
-from backup_tui.engine.space import free_bytes
+from backup_tui.engine.storage.locks import database_lock
+from backup_tui.engine.storage.space import free_bytes
 from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line, tree
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.scratch import SCRATCH_DIR
+from backup_tui.engine.ops.scratch import SCRATCH_DIR
 from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace
 from tests.processes import children, cmdline
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from backup_tui.engine import legacy as legacy_format
-from backup_tui.engine.catalog import Catalog
-from backup_tui.engine.repository.local import LocalRepository
-from backup_tui.engine.restore import GZIP_SQL_FACTOR, RESTORE_SPACE_FACTOR
-from backup_tui.engine.space import human_bytes
+from backup_tui.engine.ops.restore import GZIP_SQL_FACTOR, RESTORE_SPACE_FACTOR
+from backup_tui.engine.storage import legacy as legacy_format
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.local import LocalRepository
+from backup_tui.engine.storage.space import human_bytes
 from tests.headless.conftest import Workspace, WorkspaceFactory, files_containing, one_error_line
 
 KEEP_ONE = {"BACKUP_RETENTION_DAYS": "1", "BACKUP_RETENTION_WEEKS": "1", "BACKUP_RETENTION_MONTHS": "1"}

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.errors import Cancelled
-from backup_tui.engine.models import (
+from backup_tui.engine.core.errors import Cancelled
+from backup_tui.engine.core.models import (
     BackupRecord,
     PlanStep,
     RestorePlan,
@@ -24,7 +24,7 @@ from backup_tui.engine.models import (
     sessions_said,
     utc_iso,
 )
-from backup_tui.engine.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
+from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
 from backup_tui.tui.app import BackupApp
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Input, RadioButton, Static
 
-from backup_tui.engine.backup import run_backup
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import BackupToolError
-from backup_tui.engine.locks import database_lock
-from backup_tui.engine.models import BackupRecord, RestorePlan, RestoreResult
-from backup_tui.engine.progress import CancelToken, ProgressEvent, Reporter, StepStarted
-from backup_tui.engine.sandbox import Sandbox
+from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult
+from backup_tui.engine.core.progress import CancelToken, ProgressEvent, Reporter, StepStarted
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.storage.locks import database_lock
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import RestoreWizard

@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
+from backup_tui.engine.storage.catalog import Catalog
 from tests.processes import wait_for_child
 
 

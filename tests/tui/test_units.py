@@ -7,11 +7,11 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from backup_tui.engine import demo
-from backup_tui.engine.errors import ConfigError
-from backup_tui.engine.health import assess, humanize_age, size_anomalies
-from backup_tui.engine.models import Verification
-from backup_tui.engine.progress import BytesProgress, LogLine, StepFinished, StepStarted
+from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.core.health import assess, humanize_age, size_anomalies
+from backup_tui.engine.core.models import Verification
+from backup_tui.engine.core.progress import BytesProgress, LogLine, StepFinished, StepStarted
+from backup_tui.engine.devtools import demo
 from backup_tui.tui.__main__ import main
 from backup_tui.tui.jobs import Job, ThrottledReporter
 from backup_tui.tui.widgets.trend import trend_text

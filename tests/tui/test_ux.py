@@ -10,7 +10,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, TabbedContent
 
-from backup_tui.engine.models import BackupRecord, RestorePlan
+from backup_tui.engine.core.models import BackupRecord, RestorePlan
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job, Step
 from backup_tui.tui.screens.dialogs import QuitDialog

@@ -9,8 +9,8 @@ from typing import Any
 
 from textual.widgets import DataTable, Label, Static
 
-from backup_tui.engine.models import PlanStep
-from backup_tui.engine.progress import BytesProgress, StepStarted
+from backup_tui.engine.core.models import PlanStep
+from backup_tui.engine.core.progress import BytesProgress, StepStarted
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import bytes_text, needs_quotes, plan_text, suggested_name
 from tests.tui.conftest import open_wizard, rendered, settle, sync, to_plan, wait_until

@@ -11,8 +11,8 @@ from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, RadioButton, RadioSet, RichLog, Static
 
-from backup_tui.engine.models import BackupRecord, Verification
-from backup_tui.engine.progress import StepFinished, StepStarted
+from backup_tui.engine.core.models import BackupRecord, Verification
+from backup_tui.engine.core.progress import StepFinished, StepStarted
 from backup_tui.tui import format as fmt
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job

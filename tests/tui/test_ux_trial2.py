@@ -9,7 +9,7 @@ import pytest
 from rich.text import Text
 from textual.widgets import Input, Markdown, TabbedContent
 
-from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.help import HELP
 from backup_tui.tui.widgets.backups import PRIORITY

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
-from backup_tui.engine.models import BackupRecord
+from backup_tui.engine.core.models import BackupRecord
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged

@@ -36,8 +36,8 @@ from textual.widgets import (
     Static,
 )
 
-from backup_tui.engine.errors import BackupToolError
-from backup_tui.engine.models import BackupRecord, RestorePlan, RestoreResult
+from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged

@@ -37,7 +37,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from backup_tui.engine.models import BackupRecord
+from backup_tui.engine.core.models import BackupRecord
 from backup_tui.tui import format as fmt
 
 # Costs in "one new row" units (0.2-0.4 ms: adding it, then the table measuring its cells when idle).

@@ -13,8 +13,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from backup_tui.engine.health import Health
-from backup_tui.engine.models import SAFETY_REASON_PREFIX, BackupRecord, Verification
+from backup_tui.engine.core.health import Health
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification
 from backup_tui.tui import format as fmt
 from backup_tui.tui.widgets.trend import trend_text
 

@@ -24,11 +24,9 @@ from typing import IO, Any
 import psycopg
 from psycopg import errors, sql
 
-from backup_tui.engine import archive_needs, database_properties, legacy, pg, scratch
-from backup_tui.engine.backup import Clock, backup_locked, system_clock
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.errors import (
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.errors import (
     BackupToolError,
     Cancelled,
     ConfigError,
@@ -36,8 +34,7 @@ from backup_tui.engine.errors import (
     NotFoundError,
     VerificationError,
 )
-from backup_tui.engine.locks import database_lock
-from backup_tui.engine.models import (
+from backup_tui.engine.core.models import (
     SAFETY_REASON_PREFIX,
     BackupRecord,
     PlanStep,
@@ -47,8 +44,7 @@ from backup_tui.engine.models import (
     sessions_said,
     utc_iso,
 )
-from backup_tui.engine.pipeline import StreamStats, decode_file
-from backup_tui.engine.progress import (
+from backup_tui.engine.core.progress import (
     BytesProgress,
     CancelToken,
     Reporter,
@@ -58,8 +54,15 @@ from backup_tui.engine.progress import (
     null_reporter,
     warn,
 )
-from backup_tui.engine.report import render_report
-from backup_tui.engine.space import free_bytes, human_bytes
+from backup_tui.engine.core.report import render_report
+from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.backup import backup_locked
+from backup_tui.engine.postgres import archive_needs, database_properties, pg
+from backup_tui.engine.storage import legacy
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.locks import database_lock
+from backup_tui.engine.storage.space import free_bytes, human_bytes
+from backup_tui.engine.stream.pipeline import StreamStats, decode_file
 
 MAX_IDENT = 63
 RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt

@@ -16,10 +16,10 @@ from typing import Any
 
 import psycopg
 
-from backup_tui.engine import pg
 from backup_tui.engine.config import DatabaseConfig
-from backup_tui.engine.errors import BackupToolError
-from backup_tui.engine.progress import Reporter, warn
+from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.progress import Reporter, warn
+from backup_tui.engine.postgres import pg
 
 # pg_dump 15 sets statement_timeout to --lock-wait-timeout, then locks table after table.
 _PG_DUMP_LOCK = re.compile(r"statement timeout.*?Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE", re.DOTALL)

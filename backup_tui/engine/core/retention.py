@@ -19,10 +19,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from backup_tui.engine.config import RetentionConfig
-from backup_tui.engine.models import BackupRecord, PruneDecision
+from backup_tui.engine.core.models import BackupRecord, PruneDecision
 
 Bucket = Callable[[datetime], str]
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How many backups of each period to keep, per database and source."""
+
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 12
 
 
 def day_key(moment: datetime) -> str:

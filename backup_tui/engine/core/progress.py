@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from backup_tui.engine.errors import Cancelled
+from backup_tui.engine.core.errors import Cancelled
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
-from backup_tui.engine import legacy, pg, scratch
-from backup_tui.engine.backup import Clock, system_clock
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.errors import BackupToolError, Cancelled, NotFoundError
-from backup_tui.engine.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
-from backup_tui.engine.pipeline import StreamStats, decode_file, sha256_file
-from backup_tui.engine.progress import (
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.errors import BackupToolError, Cancelled, NotFoundError
+from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
+from backup_tui.engine.core.progress import (
     SIGNAL_CHECK_S,
     BytesProgress,
     CancelToken,
@@ -32,8 +29,9 @@ from backup_tui.engine.progress import (
     StepStarted,
     null_reporter,
 )
-from backup_tui.engine.report import render_report
-from backup_tui.engine.restore import (
+from backup_tui.engine.core.report import render_report
+from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.restore import (
     compare_counts,
     connection_for,
     count_rows_in,
@@ -41,6 +39,10 @@ from backup_tui.engine.restore import (
     restore_into,
     server_lacks,
 )
+from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage import legacy
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.stream.pipeline import StreamStats, decode_file, sha256_file
 
 
 class _Checks:

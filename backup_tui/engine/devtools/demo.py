@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backup_tui.engine.backup import Clock, run_backup, system_clock
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.models import BackupRecord
-from backup_tui.engine.sandbox import Sandbox, start_sandbox
-from backup_tui.engine.verify import verify_backup
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.devtools.sandbox import Sandbox, start_sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.verify import verify_backup
+from backup_tui.engine.storage.catalog import Catalog
 
 Say = Callable[[str], None]
 PAGILA_DAYS = 14

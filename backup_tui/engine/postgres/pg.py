@@ -22,13 +22,13 @@ import psycopg
 from psycopg import sql
 
 from backup_tui.engine.config import DatabaseConfig
-from backup_tui.engine.errors import (
+from backup_tui.engine.core.errors import (
     AuthenticationFailed,
     BackupToolError,
     ConnectionFailed,
     NotFoundError,
 )
-from backup_tui.engine.progress import SIGNAL_CHECK_S, CancelToken
+from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 
 CONNECT_TIMEOUT_S = 10
 APP_NAME = "backup-tui"

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.errors import NotFoundError
-from backup_tui.engine.models import BackupRecord
-from backup_tui.engine.repository import Repository
-from backup_tui.engine.repository.local import LocalRepository
+from backup_tui.engine.core.errors import NotFoundError
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.storage.local import LocalRepository
+from backup_tui.engine.storage.repository import Repository
 
 
 class Catalog:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from backup_tui.engine.models import BackupRecord, Verification
+from backup_tui.engine.core.models import BackupRecord, Verification
 
 
 class Repository(Protocol):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from backup_tui.engine.models import BackupRecord, Verification, parse_utc
+from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
 
 HealthStatus = Literal["ok", "warning", "failing"]
 DAILY = timedelta(hours=26)

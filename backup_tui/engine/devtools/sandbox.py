@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backup_tui.engine.errors import ConfigError
+from backup_tui.engine.core.errors import ConfigError
 
-SHARED_PAGILA = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "pagila"
-BUNDLED_PAGILA = Path(__file__).resolve().parent / "data" / "pagila"  # MIT, see LICENSE.txt there
+SHARED_PAGILA = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "pagila"
+BUNDLED_PAGILA = Path(__file__).resolve().parents[1] / "data" / "pagila"  # MIT, see LICENSE.txt there
 SERVER_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 
 

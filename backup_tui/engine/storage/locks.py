@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from backup_tui.engine.errors import LockHeldError
-from backup_tui.engine.models import utc_iso
+from backup_tui.engine.core.errors import LockHeldError
+from backup_tui.engine.core.models import utc_iso
 
 
 def lock_path(repository: Path, database: str) -> Path:

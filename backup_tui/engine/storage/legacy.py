@@ -17,9 +17,9 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from backup_tui.engine.errors import VerificationError
-from backup_tui.engine.models import BackupRecord, utc_iso
-from backup_tui.engine.repository.files import atomic_write, read_history
+from backup_tui.engine.core.errors import VerificationError
+from backup_tui.engine.core.models import BackupRecord, utc_iso
+from backup_tui.engine.storage.files import atomic_write, read_history
 
 TIERS = ("daily", "weekly", "monthly")
 NAME = re.compile(r"^(?P<db>.+)_(?P<date>\d{8})_(?P<time>\d{6})\.sql\.gz$")

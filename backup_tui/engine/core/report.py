@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backup_tui.engine.models import BackupRecord, Verification
+from backup_tui.engine.core.models import BackupRecord, Verification
 
 
 def render_report(record: BackupRecord, result: Verification) -> str:

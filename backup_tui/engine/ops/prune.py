@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from backup_tui.engine.backup import Clock, system_clock
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import Settings
-from backup_tui.engine.locks import database_lock, is_locked
-from backup_tui.engine.models import PruneDecision
-from backup_tui.engine.progress import Reporter, info, null_reporter
-from backup_tui.engine.retention import plan_retention
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.models import PruneDecision
+from backup_tui.engine.core.progress import Reporter, info, null_reporter
+from backup_tui.engine.core.retention import plan_retention
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.locks import database_lock, is_locked
 
 
 def plan_prune(settings: Settings, database: str | None = None, *, now: Clock = system_clock) -> list[PruneDecision]:

@@ -16,21 +16,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import psycopg.errors
 
 from backup_tui import __version__
-from backup_tui.engine import pg, scratch, table_locks
-from backup_tui.engine.catalog import Catalog
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.errors import BackupToolError, SpaceError
-from backup_tui.engine.locks import database_lock, is_locked
-from backup_tui.engine.models import BackupRecord, utc_iso
-from backup_tui.engine.pipeline import CHUNK, compress_to_file, pipe_reader
-from backup_tui.engine.progress import (
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.errors import BackupToolError, SpaceError
+from backup_tui.engine.core.models import BackupRecord, utc_iso
+from backup_tui.engine.core.progress import (
     BytesProgress,
     CancelToken,
     Reporter,
@@ -40,16 +36,16 @@ from backup_tui.engine.progress import (
     null_reporter,
     warn,
 )
-from backup_tui.engine.repository.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
-from backup_tui.engine.space import check_space, disk_full, free_bytes, human_bytes
+from backup_tui.engine.ops import scratch
+from backup_tui.engine.postgres import pg, table_locks
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
+from backup_tui.engine.storage.locks import database_lock, is_locked
+from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
+from backup_tui.engine.stream.pipeline import CHUNK, compress_to_file, pipe_reader
 
-Clock = Callable[[], datetime]
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

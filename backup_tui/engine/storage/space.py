@@ -6,7 +6,7 @@ import errno
 import shutil
 from pathlib import Path
 
-from backup_tui.engine.errors import SpaceError
+from backup_tui.engine.core.errors import SpaceError
 
 
 def human_bytes(n: float) -> str:

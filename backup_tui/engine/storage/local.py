@@ -22,10 +22,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from backup_tui.engine import legacy
-from backup_tui.engine.errors import BackupToolError, ConfigError
-from backup_tui.engine.models import BackupRecord, Verification, manifest_checksum, utc_iso
-from backup_tui.engine.repository.files import atomic_write, read_history
+from backup_tui.engine.core.errors import BackupToolError, ConfigError
+from backup_tui.engine.core.models import BackupRecord, Verification, manifest_checksum, utc_iso
+from backup_tui.engine.storage import legacy
+from backup_tui.engine.storage.files import atomic_write, read_history
 
 MANIFEST = "manifest.json"
 HISTORY = "verify.jsonl"

@@ -18,8 +18,8 @@ from typing import BinaryIO, Protocol
 
 import zstandard
 
-from backup_tui.engine.errors import VerificationError
-from backup_tui.engine.progress import SIGNAL_CHECK_S, CancelToken
+from backup_tui.engine.core.errors import VerificationError
+from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
 WRITEBACK_EVERY = 32 << 20  # start writing the file to disk every 32 MiB, as PostgreSQL's *_flush_after

@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 import psycopg
 
-from backup_tui.engine import pg
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.errors import BackupToolError
-from backup_tui.engine.progress import Reporter, info, warn
-from backup_tui.engine.repository.files import atomic_write
+from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.progress import Reporter, info, warn
+from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage.files import atomic_write
 
 SCRATCH_DIR = "scratch"
 Kind = Literal["database", "file"]

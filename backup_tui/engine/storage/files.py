@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from backup_tui.engine.models import Verification
+from backup_tui.engine.core.models import Verification
 
 
 def atomic_write(path: Path, text: str) -> None:
