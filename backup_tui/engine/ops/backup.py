@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -149,8 +150,8 @@ def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -
     """Remove folders of this database's backups that never got a manifest (call with the lock held)."""
     removed = []
     for record in repo.list():
-        if record.database == repo.database_dir(database).name and record.status == "incomplete":
-            shutil.rmtree(repo.folder(record), ignore_errors=True)
+        if record.status == "incomplete" and Path(record.path).parent.parent == repo.database_dir(database):
+            shutil.rmtree(repo.folder(record), ignore_errors=True)  # folder(): where the layout says, or raises
             removed.append(record.id)
             info(reporter, f"removed incomplete backup {record.id}")
     return removed

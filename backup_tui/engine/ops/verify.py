@@ -29,7 +29,6 @@ from backup_tui.engine.core.progress import (
     StepStarted,
     null_reporter,
 )
-from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.restore import (
     compare_counts,
@@ -42,6 +41,7 @@ from backup_tui.engine.ops.restore import (
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.stream.pipeline import StreamStats, decode_file, sha256_file
 
 
@@ -235,38 +235,39 @@ def verify_backup(
     """Verify one backup, store the result in its history and write a report. Never raises for damage."""
     cancel = cancel or CancelToken()
     catalog = catalog or Catalog.from_settings(settings)
-    if Path(record.path).parent.exists():
-        record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older than the files
-    started_at, started = now(), time.monotonic()
-    reporter(StepStarted("verify", f"{record.id} ({level})"))
-    checks = _Checks()
-    quick_checks(settings, record, checks, reporter, cancel)
-    counts: dict[str, list[int | None]] = {}
-    if level == "full":
-        if checks.problems:
-            checks.problems.append("test restore skipped: the quick checks failed")
-        elif (server := _server_for(settings, record)) is None:
-            level = "quick"  # what was done, so the history does not claim a test restore
-            checks.not_done.append(f"no test restore: database {record.database!r} is not configured, so there "
-                                 "is no server to restore it on (add it to the config for a full verification)")
-        elif lacking := _test_restore_blockers(settings, record, server):
-            level = "quick"
-            checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
-                                 "it fully on a server that has them")
-        else:
-            counts = full_checks(settings, record, server, checks, reporter, cancel)
-    result = Verification(
-        at=utc_iso(started_at),
-        level=level,
-        ok=not checks.problems,
-        problems=tuple(checks.problems),
-        checks=tuple(checks.passed),
-        duration_s=round(time.monotonic() - started, 3),
-        row_counts=counts,
-        not_done=tuple(checks.not_done),
-    )
-    if Path(record.path).parent.exists():
-        catalog.repository_of(record).add_verification(record, result, render_report(record, result))
+    with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
+        if Path(record.path).parent.exists():
+            record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older than the files
+        started_at, started = now(), time.monotonic()
+        reporter(StepStarted("verify", f"{record.id} ({level})"))
+        checks = _Checks()
+        quick_checks(settings, record, checks, reporter, cancel)
+        counts: dict[str, list[int | None]] = {}
+        if level == "full":
+            if checks.problems:
+                checks.problems.append("test restore skipped: the quick checks failed")
+            elif (server := _server_for(settings, record)) is None:
+                level = "quick"  # what was done, so the history does not claim a test restore
+                checks.not_done.append(f"no test restore: database {record.database!r} is not configured, so there "
+                                     "is no server to restore it on (add it to the config for a full verification)")
+            elif lacking := _test_restore_blockers(settings, record, server):
+                level = "quick"
+                checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
+                                     "it fully on a server that has them")
+            else:
+                counts = full_checks(settings, record, server, checks, reporter, cancel)
+        result = Verification(
+            at=utc_iso(started_at),
+            level=level,
+            ok=not checks.problems,
+            problems=tuple(checks.problems),
+            checks=tuple(checks.passed),
+            duration_s=round(time.monotonic() - started, 3),
+            row_counts=counts,
+            not_done=tuple(checks.not_done),
+        )
+        if Path(record.path).parent.exists():
+            catalog.record_verification(record, result, reporter)
     reporter(StepFinished("verify", ok=result.ok, detail="; ".join(result.problems) or "ok"))
     return result
 
