@@ -70,9 +70,11 @@ def _str_map(data: Mapping[str, Any], name: str, value_kind: type) -> dict[str, 
     return dict(found)
 
 
-def parse_manifest(data: object, *, expected_id: str, data_suffix: str) -> BackupRecord:
+def parse_manifest(data: object, *, expected_id: str, data_suffix: str, default_host: str) -> BackupRecord:
     """The record a manifest describes, once every field is checked; ``expected_id`` is the folder's
-    name (a manifest copied into another backup's folder is not that backup). Raises InvalidRecord."""
+    name (a manifest copied into another backup's folder is not that backup). Manifests written before
+    they named their host were written on the machine that reads them (repositories were local then):
+    ``default_host``. Raises InvalidRecord."""
     if not isinstance(data, dict):
         raise InvalidRecord("manifest is not a JSON object")
     if data.get("manifest_sha256") != manifest_checksum(data):
@@ -114,6 +116,7 @@ def parse_manifest(data: object, *, expected_id: str, data_suffix: str) -> Backu
         row_counts=_str_map(data, "row_counts", int), database_info=_str_map(data, "database_info", str),
         locations=tuple(locations), pinned=bool(_field(data, "pinned", bool, required=False)),
         reason=_field(data, "reason", str, required=False) or "scheduled", manifest_version=version,
+        host=_field(data, "host", str, required=False) or default_host,
     )
 
 

@@ -96,6 +96,7 @@ class BackupRecord:
     locations: tuple[str, ...] = ("local",)
     pinned: bool = False
     reason: str = "scheduled"
+    host: str = ""  # the machine that took it: retention and health go by database and host
     manifest_version: int = MANIFEST_VERSION
     # Not part of the manifest: filled in by the repository that found it.
     status: Status = "valid"
@@ -179,6 +180,7 @@ class BackupRecord:
             "pinned": self.pinned,
             "status": self.status,
             "reason": self.reason,
+            "host": self.host,
             "verified": last.summary() if last else None,
         }
 

@@ -38,11 +38,13 @@ from backup_tui.engine.core.progress import (
     warn,
 )
 from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
+from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.pipeline import CHUNK, compress_to_file, pipe_reader
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
@@ -167,9 +169,12 @@ def run_backup(
     reason: str = "scheduled",
 ) -> BackupRecord:
     """Take one backup of ``db`` into the local repository and return its committed record."""
-    ensure_repository(settings.repository)
-    with database_lock(settings.repository, db.database, "backup"):
-        return backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
+    with journaled(settings, "backup", db.database) as run:
+        ensure_repository(settings.repository)
+        with database_lock(settings.repository, db.database, "backup"):
+            record = backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
+        run.backup_id = record.id
+        return record
 
 
 def backup_locked(
@@ -312,6 +317,7 @@ def _dump(
             row_counts=counts,
             database_info=db_info,
             reason=reason,
+            host=this_host(),
         )
         reporter(StepStarted("commit", "sidecar, then manifest"))
         committed = repo.commit(folder, record)

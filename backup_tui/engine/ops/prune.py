@@ -7,16 +7,18 @@ from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.models import PruneDecision
 from backup_tui.engine.core.progress import Reporter, info, null_reporter, warn
 from backup_tui.engine.core.retention import plan_retention
+from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import database_lock, deleting_backup, is_locked
 from backup_tui.engine.storage.paths import OutsideRepository
+from backup_tui.engine.storage.state import this_host
 
 
 def plan_prune(settings: Settings, database: str | None = None, *, now: Clock = system_clock) -> list[PruneDecision]:
     catalog = Catalog.from_settings(settings)
     return plan_retention(
         catalog.list(database), settings.retention, now=now(),
-        in_progress=lambda db: is_locked(settings.repository, db),
+        in_progress=lambda db: is_locked(settings.repository, db), this_host=this_host(),
     )
 
 
@@ -37,10 +39,11 @@ def run_prune(
     for decision in decisions:
         if not decision.keep:
             doomed.setdefault(decision.record.database, []).append(decision)
-    for db, items in doomed.items():
-        with database_lock(settings.repository, db, "prune"):
-            for decision in items:
-                _delete(settings, catalog, decision, reporter)
+    with journaled(settings, "prune", database or ""):
+        for db, items in doomed.items():
+            with database_lock(settings.repository, db, "prune"):
+                for decision in items:
+                    _delete(settings, catalog, decision, reporter)
     return decisions
 
 

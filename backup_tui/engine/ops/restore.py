@@ -15,7 +15,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ from backup_tui.engine.core.progress import (
 )
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.backup import backup_locked
+from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.postgres import archive_needs, database_properties, pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
@@ -538,6 +539,12 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
 # -- running --------------------------------------------------------------------
 
 
+def _journaled_as(arguments: Mapping[str, Any]) -> tuple[str, str]:
+    plan: RestorePlan | None = arguments["plan"]
+    return (plan.target_db if plan is not None else arguments["target_db"] or ""), arguments["backup_id"]
+
+
+@journal_run("restore", _journaled_as)
 def run_restore(
     settings: Settings,
     backup_id: str,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
-from backup_tui.engine.core.errors import BackupToolError, Cancelled, NotFoundError
+from backup_tui.engine.core.errors import EXIT_VERIFY, BackupToolError, Cancelled, NotFoundError
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
 from backup_tui.engine.core.progress import (
     SIGNAL_CHECK_S,
@@ -30,6 +30,7 @@ from backup_tui.engine.core.progress import (
     null_reporter,
 )
 from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.restore import (
     compare_counts,
     connection_for,
@@ -222,6 +223,11 @@ def full_checks(
         scratch.drop_database(settings, server, work)
 
 
+def _verdict(result: Verification) -> tuple[int, str] | None:
+    return None if result.ok else (EXIT_VERIFY, result.problems[0] if result.problems else "failed")
+
+
+@journal_run("verify", lambda a: (a["record"].database, a["record"].id), _verdict)
 def verify_backup(
     settings: Settings,
     record: BackupRecord,

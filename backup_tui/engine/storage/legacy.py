@@ -22,6 +22,7 @@ from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import MAX_IDENT
 from backup_tui.engine.storage.files import append_line, atomic_write, read_capped, read_history
+from backup_tui.engine.storage.state import this_host
 
 TIERS = ("daily", "weekly", "monthly")
 NAME = re.compile(r"^(?P<db>.+)_(?P<date>\d{8})_(?P<time>\d{6})\.sql\.gz$")
@@ -74,6 +75,7 @@ def read(path: Path, tier: str) -> BackupRecord | None:
         path=str(path),
         pinned=Path(str(path) + ".pinned").exists(),
         verifications=read_history(Path(str(path) + ".verify.jsonl")),
+        host=this_host(),  # the old scripts ran on the machine whose disk holds them
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -38,6 +39,7 @@ from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.files import atomic_write, read_capped, read_history, write_record
 from backup_tui.engine.storage.paths import OutsideRepository, inside
+from backup_tui.engine.storage.state import this_host
 
 MANIFEST = "manifest.json"
 OLD_HISTORY = "verify.jsonl"  # before verifications were records of their own: read, never written
@@ -45,6 +47,7 @@ VERIFICATIONS = "verifications"
 PINS = "pins"
 DATA_SUFFIX = ".dump.zst"
 T = TypeVar("T")
+ID_LETTERS = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1, o/0: read aloud and typed at 3 a.m.
 _OLD_KEY = re.compile(r"[^A-Za-z0-9_.-]")  # how folders were named before folder_key: read, never written
 
 
@@ -106,13 +109,14 @@ class LocalRepository:
     # -- writing -----------------------------------------------------------
 
     def new_backup_dir(self, database: str, moment: datetime) -> tuple[str, Path]:
-        """Reserve a fresh folder for a backup taken at ``moment``; the id is unique."""
+        """Reserve a fresh folder for a backup taken at ``moment``. The id is unique without asking
+        anyone: the second, then four random characters (hosts sharing a repository cannot see each
+        other's folders being made), and this folder's mkdir against this host's own runs."""
         stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        base = f"{id_prefix(database)}-{stamp}"
         parent = inside(self.root, self.database_dir(database))
         parent.mkdir(parents=True, exist_ok=True)
-        for n in range(1000):
-            backup_id = base if n == 0 else f"{base}-{n}"
+        for _ in range(1000):
+            backup_id = f"{id_prefix(database)}-{stamp}-{''.join(secrets.choice(ID_LETTERS) for _ in range(4))}"
             folder = parent / backup_id
             try:
                 folder.mkdir()
@@ -165,7 +169,8 @@ class LocalRepository:
         except (OSError, InvalidRecord) as exc:
             return unreadable_record(folder.name, key, folder, history, f"manifest unreadable: {_said(exc)}", True)
         try:
-            record = parse_manifest(json.loads(text), expected_id=folder.name, data_suffix=DATA_SUFFIX)
+            record = parse_manifest(json.loads(text), expected_id=folder.name, data_suffix=DATA_SUFFIX,
+                                    default_host=this_host())
         except ValueError:
             return incomplete_record(folder.name, key, folder, history, "manifest unreadable")
         except InvalidRecord as exc:
@@ -281,7 +286,7 @@ def _said(exc: OSError | BackupToolError) -> str:
     return exc.message if isinstance(exc, BackupToolError) else (exc.strerror or type(exc).__name__)
 
 
-ID_STAMP = re.compile(r"-(\d{8}T\d{6}Z)(?:-\d+)?$")
+ID_STAMP = re.compile(r"-(\d{8}T\d{6}Z)(?:-[0-9a-z]+)?$")
 
 
 def _started(backup_id: str, folder: Path) -> datetime:
@@ -325,5 +330,5 @@ def unreadable_record(
         id=backup_id, database=database_of_key(key), created_at=utc_iso(_started(backup_id, folder)),
         finished_at="", duration_s=0.0, format="custom", compression="zstd", raw_bytes=0, stored_bytes=size,
         sha256="", file_name=data.name, status="damaged" if damaged else "incomplete", path=str(data),
-        reason=problem, verifications=history,
+        reason=problem, verifications=history, host=this_host(),
     )

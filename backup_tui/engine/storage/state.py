@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -28,3 +29,8 @@ def state_dir(repository: Path, what: str) -> Path:
     if base.is_symlink() or base.stat().st_uid != os.getuid():
         raise PermissionError(f"{base} is not ours: refusing to keep run state there")
     return base / what
+
+
+def this_host() -> str:
+    """The name backups taken here carry, and the one retention and health go by on this machine."""
+    return socket.gethostname()
