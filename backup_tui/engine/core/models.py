@@ -134,9 +134,20 @@ class BackupRecord:
         return "failed check" if self.is_valid and self.failed_last_check else self.status
 
     @property
+    def verified_ok(self) -> bool:
+        """Complete, and its newest verification passed: what 'verified' means in every list and question."""
+        last = self.last_verification
+        return self.is_valid and last is not None and last.ok
+
+    @property
     def is_safety(self) -> bool:
         """Taken by restore --replace just before it: the pre-restore state, not a scheduled restore point."""
         return self.reason.startswith(SAFETY_REASON_PREFIX)
+
+    @property
+    def safety_for(self) -> str:
+        """For a safety backup, the id of the backup whose restore it preceded ('' when unknown or not one)."""
+        return self.reason.removeprefix(SAFETY_REASON_PREFIX).strip() if self.is_safety else ""
 
     @property
     def ratio(self) -> float | None:

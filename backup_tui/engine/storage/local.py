@@ -36,6 +36,7 @@ from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_verification
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
+from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.files import atomic_write, read_capped, read_history, write_record
 from backup_tui.engine.storage.paths import OutsideRepository, inside
@@ -225,9 +226,9 @@ class LocalRepository:
         if record.status == "legacy":
             legacy.set_pinned(inside(self.root, record.path), pinned)
             return replace(record, pinned=pinned)
-        if record.status != "valid":
-            raise ConfigError(f"{record.id} is {record.status} ({record.reason}): only complete backups can be "
-                              "pinned")
+        refusal = pin_refusal(record)
+        if refusal is not None:
+            raise ConfigError(refusal)
         folder = self.folder(record)
         write_record(self.root, folder / PINS, json.dumps({"pinned": pinned, "at": utc_iso(datetime.now(UTC))}) + "\n")
         return replace(record, pinned=pinned)
