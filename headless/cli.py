@@ -21,7 +21,6 @@ from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings, load_settings, redacted
 from backup_tui.engine.core.errors import (
     EXIT_FAILED,
-    EXIT_LOCKED,
     EXIT_OK,
     EXIT_USAGE,
     EXIT_VERIFY,
@@ -226,9 +225,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
                     out.line(f"  would remove the {leftover}", always=True)
                 if plan.locked_by_other_run:
                     out.line("  note: another run holds the lock right now", always=True)
-                # The code the real run would end with, so a pre-flight check in a script can tell.
-                worst = max(worst, EXIT_LOCKED if plan.locked_by_other_run else EXIT_OK,
-                            EXIT_FAILED if not plan.space_ok else EXIT_OK)
+                worst = max(worst, plan.exit_code)
                 continue
             record = run_backup(settings, db, reporter=out, reason="scheduled")
             results.append(record.to_json())
@@ -318,7 +315,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
         else:
             for row in output.plan_lines(plan):
                 out.line(row, always=True)
-        return EXIT_USAGE if plan.refusal else EXIT_OK  # what the real run would exit with
+        return plan.exit_code
     confirmed = True
     if args.replace and not args.yes:
         if out.interactive:

@@ -12,7 +12,8 @@ import zstandard
 
 from backup_tui.engine.core.errors import Cancelled, VerificationError
 from backup_tui.engine.core.progress import CancelToken
-from backup_tui.engine.stream.pipeline import CHUNK, compress_to_file, decode_file, sha256_file, zstd_parameters
+from backup_tui.engine.stream.pipeline import CHUNK, compress, decode_file, sha256_file, zstd_parameters
+from backup_tui.engine.stream.sinks import FileSink
 
 
 def source(data: bytes) -> tuple[list[int], object]:
@@ -33,7 +34,7 @@ def test_round_trip_hashes_what_is_stored(tmp_path: Path) -> None:
     data = os.urandom(1 << 20) + b"text " * 600_000
     sizes, read = source(data)
     out = tmp_path / "x.zst"
-    stats = compress_to_file(read, out, level=3, threads=2, cancel=CancelToken())  # type: ignore[arg-type]
+    stats = compress(read, FileSink(out), level=3, threads=2, cancel=CancelToken())  # type: ignore[arg-type]
     assert set(sizes) == {CHUNK}  # bounded reads: memory does not grow with the input
     assert stats.raw_bytes == len(data) and stats.raw_sha256 == ""  # zstd's own checksum covers the raw bytes
     assert stats.stored_bytes == out.stat().st_size
@@ -47,7 +48,7 @@ def test_round_trip_hashes_what_is_stored(tmp_path: Path) -> None:
 def test_truncated_and_flipped_streams_are_told_apart(tmp_path: Path) -> None:
     out = tmp_path / "x.zst"
     _, read = source(b"abc" * 1_000_000)
-    compress_to_file(read, out, level=3, threads=1, cancel=CancelToken())  # type: ignore[arg-type]
+    compress(read, FileSink(out), level=3, threads=1, cancel=CancelToken())  # type: ignore[arg-type]
     whole = out.read_bytes()
     out.write_bytes(whole[:-10])
     with pytest.raises(VerificationError, match=r"truncated|corrupt"):
@@ -64,7 +65,7 @@ def test_a_decode_that_differs_from_what_was_compressed_fails_on_zstds_checksum(
     """What the raw sha256 used to catch: the frame's checksum of the raw bytes, written by the compressor."""
     out = tmp_path / "x.zst"
     _, read = source(os.urandom(3_000_000))
-    compress_to_file(read, out, level=3, threads=2, cancel=CancelToken())  # type: ignore[arg-type]
+    compress(read, FileSink(out), level=3, threads=2, cancel=CancelToken())  # type: ignore[arg-type]
     whole = bytearray(out.read_bytes())
     whole[-1] ^= 0x01  # the last 4 bytes are the checksum: the content itself decodes fine
     out.write_bytes(bytes(whole))
@@ -90,21 +91,21 @@ def test_cancel_stops_between_chunks(tmp_path: Path) -> None:
     token.cancel()
     _, read = source(b"x" * 10)
     with pytest.raises(Cancelled):
-        compress_to_file(read, tmp_path / "c.zst", level=1, threads=1, cancel=token)  # type: ignore[arg-type]
+        compress(read, FileSink(tmp_path / "c.zst"), level=1, threads=1, cancel=token)  # type: ignore[arg-type]
 
 
 def test_writeback_starts_on_contiguous_ranges_as_the_file_grows(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The ranges handed to sync_file_range cover the file from its start, in order, none twice."""
-    from backup_tui.engine.stream import pipeline
+    from backup_tui.engine.stream import sinks
 
     calls: list[tuple[int, int]] = []
-    monkeypatch.setattr(pipeline, "_START_WRITEBACK", lambda fd, offset, length: calls.append((offset, length)))
-    monkeypatch.setattr(pipeline, "WRITEBACK_EVERY", 1 << 20)
+    monkeypatch.setattr(sinks, "_START_WRITEBACK", lambda fd, offset, length: calls.append((offset, length)))
+    monkeypatch.setattr(sinks, "WRITEBACK_EVERY", 1 << 20)
     out = tmp_path / "x.zst"
     _, read = source(os.urandom(6 << 20))  # random: stored about as large as raw
     # threads=0: zstd compresses in the calling thread, so output comes block by block, not when a worker is done
-    stats = compress_to_file(read, out, level=1, threads=0, cancel=CancelToken())  # type: ignore[arg-type]
+    stats = compress(read, FileSink(out), level=1, threads=0, cancel=CancelToken())  # type: ignore[arg-type]
     assert len(calls) >= 4
     assert calls[0][0] == 0 and all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
     assert all(n >= 1 << 20 for _, n in calls) and sum(n for _, n in calls) <= stats.stored_bytes

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
+from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE
+
 MANIFEST_VERSION = 1
 
 # valid: manifest present. incomplete: no manifest and no sidecar (killed mid-dump, or running).
@@ -275,10 +277,16 @@ class RestorePlan:
                 ) if applies)
         return f"this server lacks what the backup needs: {said}; {remedy}"
 
+    @property
+    def exit_code(self) -> int:
+        """What the real run would end with: a refusal is the operator's to fix (exit 2)."""
+        return EXIT_USAGE if self.refusal else EXIT_OK
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["steps"] = [s.to_json() for s in self.steps]
         data["refusal"] = self.refusal
+        data["exit_code"] = self.exit_code
         return data
 
 

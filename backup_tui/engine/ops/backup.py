@@ -25,7 +25,7 @@ import psycopg.errors
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
-from backup_tui.engine.core.errors import BackupToolError, SpaceError
+from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
 from backup_tui.engine.core.models import BackupRecord, utc_iso
 from backup_tui.engine.core.progress import (
     BytesProgress,
@@ -41,11 +41,11 @@ from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.catalog import Catalog
-from backup_tui.engine.storage.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
+from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
-from backup_tui.engine.stream.pipeline import CHUNK, compress_to_file, pipe_reader
+from backup_tui.engine.stream.pipeline import CHUNK, compress, pipe_reader
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
@@ -69,8 +69,15 @@ class BackupPlan:
     space_ok: bool  # False: the real run would refuse for space (min_free_bytes included)
     space_refusal: str | None  # the real run's refusal, word for word, when space_ok is False
 
+    @property
+    def exit_code(self) -> int:
+        """What the real run would end with now, so a pre-flight check in a script can tell."""
+        if self.locked_by_other_run:
+            return EXIT_LOCKED
+        return EXIT_OK if self.space_ok else SpaceError.exit_code
+
     def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return {**self.__dict__, "exit_code": self.exit_code}
 
 
 def expected_size(catalog: Catalog, database: str, db_bytes: int) -> tuple[int, str]:
@@ -249,8 +256,8 @@ def _dump(
     reporter(StepFinished("snapshot", detail=snapshot))
     previous = Catalog([repo]).list(db.database, include_incomplete=False)
     expected_raw = previous[0].raw_bytes if previous else None  # a total for progress bars, when we have one
-    backup_id, folder = repo.new_backup_dir(db.database, started)
-    file_name = f"{backup_id}{DATA_SUFFIX}"
+    writer = repo.new_backup(db.database, started)
+    backup_id, file_name = writer.id, writer.file_name
     pg_dump = dump_command(settings, snapshot)
     app_name = f"{pg.APP_NAME} pg_dump {backup_id}"[:63]  # how the lock notice finds its session
     proc = subprocess.Popen(
@@ -281,9 +288,9 @@ def _dump(
         stdout_fd = proc.stdout.fileno()
         widen_pipe(stdout_fd)
         with cancel.hook(lambda: pg.signal_group(proc)):  # a dump stuck behind a lock sends nothing to check on
-            stats = compress_to_file(
+            stats = compress(
                 pipe_reader(stdout_fd, cancel),
-                folder / file_name,
+                writer.sink(),
                 level=settings.compression_level,
                 threads=settings.compression_threads or os.cpu_count() or 1,
                 cancel=cancel,
@@ -320,7 +327,7 @@ def _dump(
             host=this_host(),
         )
         reporter(StepStarted("commit", "sidecar, then manifest"))
-        committed = repo.commit(folder, record)
+        committed = writer.commit(record)
         reporter(StepFinished("commit"))
         return committed
     except BaseException as exc:
@@ -329,7 +336,7 @@ def _dump(
         if counter.is_alive():
             _quietly(conn.cancel_safe, "cancelling the row counts", reporter)
         counter.join(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
+        writer.abandon()
         full = disk_full(exc, settings.repository, f"writing {backup_id}; the partial backup was removed")
         if full:
             raise full from None

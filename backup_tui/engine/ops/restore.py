@@ -34,6 +34,7 @@ from backup_tui.engine.core.errors import (
     NotFoundError,
     VerificationError,
 )
+from backup_tui.engine.core.kinds import kind_of
 from backup_tui.engine.core.models import (
     SAFETY_REASON_PREFIX,
     BackupRecord,
@@ -114,16 +115,18 @@ def restore_into(
     total = record.stored_bytes or source.stat().st_size
     progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
-    if record.format == "plain":
+    kind = kind_of(record)
+    if kind.loader == "psql":
         argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--no-password", "-d", pg.dbname_arg(work_db)]
-        stats = _streamed(argv, env, source, record.compression, cancel, progress, tail=legacy.DumpTail())
-    elif settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
+        stats = _streamed(argv, env, source, kind.decoder, cancel, progress,
+                          tail=legacy.DumpTail() if kind.ends_with_marker else None)
+    elif kind.parallel_restore and settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
         stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress, portable)
     else:
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
                 "-d", pg.dbname_arg(work_db)]
-        stats = _streamed(argv, env, source, record.compression, cancel, progress)
+        stats = _streamed(argv, env, source, kind.decoder, cancel, progress)
     check_stored(record, stats)
     if legacy.sidecar_missing(record):
         warn(reporter, f"{record.id}: {legacy.NO_SIDECAR}")
@@ -223,7 +226,7 @@ def apply_database_properties(
     """Give ``work_db`` the archived database's comment, privileges and settings; returns how many entries.
 
     ``no_owner``: privileges and per-role settings name roles the server may lack; they are left out."""
-    if record.format != "custom":
+    if not kind_of(record).archive:
         return 0  # plain dumps made without --create hold none
     toc = _archive_text(settings, ["--list", "--create"], source, record.compression, cancel)
     entries = database_properties.database_level_entries(toc, privileges=not no_owner)
@@ -405,6 +408,10 @@ def plan_restore(
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
     server = connection_for(settings, record.database)
+    source = Catalog.from_settings(settings).repository_of(record).local_file(record)
+    if not source.is_file():
+        raise VerificationError(f"{record.id}: its stored file {source} is missing; nothing was changed, choose "
+                                "another backup")
     moment = now()
     with pg.connect(server, settings.maintenance_db) as conn:
         free = _data_dir_free(conn)
@@ -425,7 +432,7 @@ def plan_restore(
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")
             exists, aside, held, current = False, None, [], 0
-        missing = server_lacks(settings, conn, record, no_owner, no_tablespaces)
+        missing = server_lacks(settings, conn, record, source, no_owner, no_tablespaces)
         where = _where_created(conn, record)
     sessions, who = _named(held)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
@@ -437,12 +444,12 @@ def plan_restore(
     raw = human_bytes(record.raw_bytes) if record.raw_bytes else "?"  # legacy: the .meta seldom says
     how = (f"; decompressed to {settings.repository / 'tmp'} first, then pg_restore -j {settings.restore_jobs} "
            "(streamed instead when there is no room for that file)"
-           if settings.restore_jobs > 1 and record.format == "custom" else "")
+           if settings.restore_jobs > 1 and kind_of(record).parallel_restore else "")
     steps.append(PlanStep("restore", f"restore {record.id} ({human_bytes(record.stored_bytes)} stored, "
                                      f"{raw} raw) into {work!r}{how}"))
     steps.append(PlanStep("verify", "compare exact row counts with the manifest"
                           if record.row_counts else "no row counts in this backup: check the restore succeeded"))
-    if record.format == "custom":
+    if kind_of(record).archive:
         steps.append(PlanStep("properties", f"give {work!r} the backup's database-level comment, privileges and "
                                             "settings (pg_restore leaves them out)"))
     if replace_original:
@@ -506,13 +513,14 @@ class Missing:
     tablespaces: tuple[str, ...] = ()
 
 
-def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, no_owner: bool,
-                 no_tablespaces: bool = False) -> Missing:
-    """What the backup names that this server lacks. pg_restore would stop at the first, some only
-    after all the data is in. Reads the table of contents twice (a few MiB of the file at most)."""
-    if record.format != "custom" or not Path(record.path).is_file():
+def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, source: Path,
+                 no_owner: bool, no_tablespaces: bool = False) -> Missing:
+    """What the backup (its stored bytes at ``source``) names that this server lacks. pg_restore would
+    stop at the first, some only after all the data is in. Reads the table of contents twice (a few MiB
+    of the file at most)."""
+    if not kind_of(record).archive:
         return Missing()
-    source, compression = Path(record.path), record.compression
+    compression = kind_of(record).decoder
     try:
         toc = _archive_text(settings, ["--list", "--create"], source, compression, CancelToken())
     except VerificationError as exc:  # damaged where the table of contents lies: nothing could come of it

@@ -19,6 +19,7 @@ from pathlib import Path
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import EXIT_VERIFY, BackupToolError, Cancelled, NotFoundError
+from backup_tui.engine.core.kinds import kind_of
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
 from backup_tui.engine.core.progress import (
     SIGNAL_CHECK_S,
@@ -98,7 +99,7 @@ class _ArchiveLister:
     def __init__(self, settings: Settings, record: BackupRecord) -> None:
         self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finish()
         self._proc: subprocess.Popen[bytes] | None = None
-        if record.format == "custom":
+        if kind_of(record).archive:
             self._proc = subprocess.Popen([pg.tool_path("pg_restore", settings.pg_bin_dir), "--list"],
                                           stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.STDOUT,
                                           process_group=pg.OWN_GROUP)
@@ -131,14 +132,26 @@ class _ArchiveLister:
             self._out.close()
 
 
+def stored_file(catalog: Catalog, record: BackupRecord) -> Path | str:
+    """Where the repository keeps the record's stored bytes, or why it will not say (a link, say)."""
+    try:
+        return catalog.repository_of(record).local_file(record)
+    except BackupToolError as exc:
+        return exc.message
+
+
 def quick_checks(
-    settings: Settings, record: BackupRecord, checks: _Checks, reporter: Reporter, cancel: CancelToken
+    settings: Settings, record: BackupRecord, source: Path | str, checks: _Checks, reporter: Reporter,
+    cancel: CancelToken,
 ) -> None:
     if record.status != "legacy":
         _check_manifest(record, checks)
     if not legacy.sidecar_missing(record):  # the old scripts' backups may lack one: see NO_SIDECAR below
         _check_sidecar(record, checks)
-    path = Path(record.path)
+    if isinstance(source, str):
+        checks.problems.append(f"data file not read: {source}")
+        return
+    path = source
     if not checks.check(path.exists(), "data file present", f"data file missing: {path}"):
         return
     size = path.stat().st_size
@@ -183,7 +196,7 @@ def quick_checks(
     if record.raw_sha256:
         checks.check(stats.raw_sha256 == record.raw_sha256, "sha256 of the raw dump matches",
                      "raw dump checksum differs from the manifest")
-    if record.format == "plain":
+    if kind_of(record).ends_with_marker:
         checks.check(tail.complete, "plain dump ends with pg_dump's completion line", legacy.CUT_SHORT)
     if listing is not None:
         code, text = listing
@@ -193,8 +206,8 @@ def quick_checks(
 
 
 def full_checks(
-    settings: Settings, record: BackupRecord, server: DatabaseConfig, checks: _Checks, reporter: Reporter,
-    cancel: CancelToken,
+    settings: Settings, record: BackupRecord, source: Path, server: DatabaseConfig, checks: _Checks,
+    reporter: Reporter, cancel: CancelToken,
 ) -> dict[str, list[int | None]]:
     """Restore into a throwaway database, compare counts, always drop it."""
     scratch.clean_leftovers(settings, server, reporter)
@@ -203,7 +216,7 @@ def full_checks(
     try:
         started = time.monotonic()
         # The backup is on trial, not this server: objects go to us, privileges and tablespaces are left out.
-        restore_into(settings, server, record, Path(record.path), name, reporter=reporter, cancel=cancel,
+        restore_into(settings, server, record, source, name, reporter=reporter, cancel=cancel,
                      no_owner=True, no_tablespaces=True)
         record_history(settings, record, time.monotonic() - started)
         checks.passed.append(f"test restore into {name} succeeded")
@@ -247,21 +260,22 @@ def verify_backup(
         started_at, started = now(), time.monotonic()
         reporter(StepStarted("verify", f"{record.id} ({level})"))
         checks = _Checks()
-        quick_checks(settings, record, checks, reporter, cancel)
+        source = stored_file(catalog, record)
+        quick_checks(settings, record, source, checks, reporter, cancel)
         counts: dict[str, list[int | None]] = {}
         if level == "full":
-            if checks.problems:
+            if checks.problems or isinstance(source, str):
                 checks.problems.append("test restore skipped: the quick checks failed")
             elif (server := _server_for(settings, record)) is None:
                 level = "quick"  # what was done, so the history does not claim a test restore
                 checks.not_done.append(f"no test restore: database {record.database!r} is not configured, so there "
                                      "is no server to restore it on (add it to the config for a full verification)")
-            elif lacking := _test_restore_blockers(settings, record, server):
+            elif lacking := _test_restore_blockers(settings, record, source, server):
                 level = "quick"
                 checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
                                      "it fully on a server that has them")
             else:
-                counts = full_checks(settings, record, server, checks, reporter, cancel)
+                counts = full_checks(settings, record, source, server, checks, reporter, cancel)
         result = Verification(
             at=utc_iso(started_at),
             level=level,
@@ -278,7 +292,7 @@ def verify_backup(
     return result
 
 
-def _test_restore_blockers(settings: Settings, record: BackupRecord, server: DatabaseConfig) -> str:
+def _test_restore_blockers(settings: Settings, record: BackupRecord, source: Path, server: DatabaseConfig) -> str:
     """What this server lacks that a test restore cannot leave out; '' when it can run.
 
     Owners, privileges and tablespaces are left out of a test restore, but a policy's role and an
@@ -286,7 +300,7 @@ def _test_restore_blockers(settings: Settings, record: BackupRecord, server: Dat
     recorded as failed (and lose its retention slot) only because it was verified on the wrong server.
     """
     with pg.connect(server, settings.maintenance_db) as conn:  # with the test restore's own leaving-out
-        lacks = server_lacks(settings, conn, record, no_owner=True, no_tablespaces=True)
+        lacks = server_lacks(settings, conn, record, source, no_owner=True, no_tablespaces=True)
     return lacks_said(lacks.policy_roles, lacks.extensions, lacks.tablespaces, lacks.roles)
 
 

@@ -40,7 +40,9 @@ from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.files import atomic_write, read_capped, read_history, write_record
 from backup_tui.engine.storage.paths import OutsideRepository, inside
+from backup_tui.engine.storage.repository import Capabilities
 from backup_tui.engine.storage.state import this_host
+from backup_tui.engine.stream.sinks import FileSink
 
 MANIFEST = "manifest.json"
 OLD_HISTORY = "verify.jsonl"  # before verifications were records of their own: read, never written
@@ -94,8 +96,31 @@ def database_of_key(key: str) -> str:
         return key
 
 
+class LocalBackupWriter:
+    """One backup being written into its own folder: the dump through a sink, then commit."""
+
+    def __init__(self, root: Path, backup_id: str, folder: Path) -> None:
+        self.root, self.id, self.folder = root, backup_id, folder
+        self.file_name = f"{backup_id}{DATA_SUFFIX}"
+
+    def sink(self) -> FileSink:
+        return FileSink(inside(self.root, self.folder / self.file_name))
+
+    def commit(self, record: BackupRecord) -> BackupRecord:
+        """Write the sidecar, then the manifest, last: from here on the backup is valid."""
+        folder = inside(self.root, self.folder)
+        atomic_write(folder / f"{record.file_name}.sha256", sidecar_text(record.sha256, record.file_name))
+        atomic_write(folder / MANIFEST, record.manifest_json())
+        return replace(record, status="valid", path=str(folder / record.file_name))
+
+    def abandon(self) -> None:
+        """A run that failed leaves no folder: nothing half-written is ever listed as a backup."""
+        shutil.rmtree(inside(self.root, self.folder), ignore_errors=True)
+
+
 class LocalRepository:
     name = "local"
+    capabilities = Capabilities(rewrite=True, lock=True, object_lock=False, local_paths=True)
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -126,12 +151,9 @@ class LocalRepository:
             return backup_id, folder
         raise BackupToolError(f"cannot allocate a backup folder under {parent}")
 
-    def commit(self, folder: Path, record: BackupRecord) -> BackupRecord:
-        """Write the sidecar, then the manifest, last: from here on the backup is valid."""
-        folder = inside(self.root, folder)
-        atomic_write(folder / f"{record.file_name}.sha256", sidecar_text(record.sha256, record.file_name))
-        atomic_write(folder / MANIFEST, record.manifest_json())
-        return replace(record, status="valid", path=str(folder / record.file_name))
+    def new_backup(self, database: str, moment: datetime) -> LocalBackupWriter:
+        backup_id, folder = self.new_backup_dir(database, moment)
+        return LocalBackupWriter(self.root, backup_id, folder)
 
     # -- reading -----------------------------------------------------------
 
@@ -160,6 +182,10 @@ class LocalRepository:
         return records
 
     def _read_folder(self, key: str, folder: Path) -> BackupRecord:
+        """The backup in ``folder``; where a copy lies is this repository, whatever its manifest says."""
+        return replace(self._read_files(key, folder), locations=(self.name,))
+
+    def _read_files(self, key: str, folder: Path) -> BackupRecord:
         history = self._history(folder)
         if not is_backup_id(folder.name):
             return unreadable_record(folder.name, key, folder, history, "folder name is not a backup id", True)

@@ -6,7 +6,6 @@ size of the database.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import select
@@ -20,10 +19,9 @@ import zstandard
 
 from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
+from backup_tui.engine.stream.sinks import Sink
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
-WRITEBACK_EVERY = 32 << 20  # start writing the file to disk every 32 MiB, as PostgreSQL's *_flush_after
-SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range, do not wait for it
 # Where dumps are better served than by zstd's own table of levels: level -> minimum match length.
 # At level 4 (the default), 7-byte matches instead of zstd's 5 made dumps smaller than stock level 4
 # (word-like text 2.5%, pagila 3%, md5 hex 8%) and hex 6x faster to compress, where 5-6 byte matches
@@ -64,16 +62,18 @@ def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
     return read
 
 
-def compress_to_file(
+def compress(
     read: Callable[[int], bytes],
-    dest: Path,
+    sink: Sink,
     *,
     level: int,
     threads: int,
     cancel: CancelToken,
     on_bytes: Callable[[int], None] = lambda n: None,
 ) -> StreamStats:
-    """Read ``read(CHUNK)`` until empty; compress with zstd, hash what is stored, write, fsync.
+    """Read ``read(CHUNK)`` until empty; compress with zstd, hash what is stored, hand it to ``sink``,
+    close the sink (durable when this returns). The sink is the repository's: a file here, an upload
+    later; the stages do not know which.
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
@@ -83,61 +83,27 @@ def compress_to_file(
     raw_total = stored_total = 0
     cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, threads))
     chunker = cctx.chunker(chunk_size=CHUNK)  # output in pieces of CHUNK, also at the end: no burst of the last jobs
-    with open(dest, "wb") as out:
-        writeback = _Writeback(out)
 
-        def emit(block: bytes) -> None:
-            nonlocal stored_total
-            if block:
-                stored_hash.update(block)
-                stored_total += len(block)
-                out.write(block)
-                writeback.wrote(len(block))
+    def emit(block: bytes) -> None:
+        nonlocal stored_total
+        if block:
+            stored_hash.update(block)
+            stored_total += len(block)
+            sink.write(block)
 
-        while True:
-            cancel.raise_if_cancelled()
-            chunk = read(CHUNK)
-            if not chunk:
-                break
-            raw_total += len(chunk)
-            for block in chunker.compress(chunk):
-                emit(block)
-            on_bytes(raw_total)
-        for block in chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
+    while True:
+        cancel.raise_if_cancelled()
+        chunk = read(CHUNK)
+        if not chunk:
+            break
+        raw_total += len(chunk)
+        for block in chunker.compress(chunk):
             emit(block)
-        out.flush()
-        os.fsync(out.fileno())
+        on_bytes(raw_total)
+    for block in chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
+        emit(block)
+    sink.close()
     return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest())
-
-
-def _sync_file_range() -> Callable[[int, int, int], object] | None:
-    try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):  # not Linux: the final fsync does all the work
-        return None
-    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    return lambda fd, offset, length: call(fd, offset, length, SYNC_FILE_RANGE_WRITE)
-
-
-_START_WRITEBACK = _sync_file_range()
-
-
-class _Writeback:
-    """Hands written data to the disk as the backup goes, so the fsync that makes it durable is quick.
-
-    Without it the kernel keeps hundreds of MB dirty and the final fsync waits for all of
-    them (0.1 s per 230 MB here, more on slower disks), on the backup's critical path.
-    """
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out, self.started, self.written = out, 0, 0
-
-    def wrote(self, n: int) -> None:
-        self.written += n
-        if _START_WRITEBACK is not None and self.written - self.started >= WRITEBACK_EVERY:
-            self.out.flush()
-            _START_WRITEBACK(self.out.fileno(), self.started, self.written - self.started)
-            self.started = self.written
 
 
 class _GzipDecoder:
