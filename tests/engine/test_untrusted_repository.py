@@ -171,8 +171,10 @@ def test_links_in_the_repository_are_never_followed(attacked: tuple[Settings, st
         shutil.rmtree(folder / plant, ignore_errors=True)
         (folder / plant).symlink_to(target)
     before = tree(outside)
-    every_command(settings, backup_id)
+    codes = every_command(settings, backup_id)
     assert tree(outside) == before
+    if plant in ("backup folder", "data file"):
+        assert codes[f"verify {backup_id} --quick"] == 4, "a backup read through a link is a failed check"
 
 
 def test_a_forged_record_cannot_delete_outside(attacked: tuple[Settings, str, Path]) -> None:

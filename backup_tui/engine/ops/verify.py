@@ -44,6 +44,7 @@ from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import reading_backup
+from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.stream.pipeline import StreamStats, decode_file, sha256_file
 
 
@@ -256,7 +257,8 @@ def verify_backup(
     catalog = catalog or Catalog.from_settings(settings)
     with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
         if Path(record.path).parent.exists():
-            record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older than the files
+            with contextlib.suppress(OutsideRepository):  # a planted link: judged as listed, read nowhere
+                record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older
         started_at, started = now(), time.monotonic()
         reporter(StepStarted("verify", f"{record.id} ({level})"))
         checks = _Checks()
