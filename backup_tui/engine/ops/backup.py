@@ -174,27 +174,21 @@ def run_backup(
     cancel: CancelToken | None = None,
     now: Clock = system_clock,
     reason: str = "scheduled",
+    lock_held: bool = False,
 ) -> BackupRecord:
-    """Take one backup of ``db`` into the local repository and return its committed record."""
+    """Take one backup of ``db`` into the local repository and return its committed record.
+    ``lock_held``: the caller holds the database's lock already (restore's safety backup)."""
     with journaled(settings, "backup", db.database) as run:
         ensure_repository(settings.repository)
-        with database_lock(settings.repository, db.database, "backup"):
-            record = backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
+        with contextlib.nullcontext() if lock_held else database_lock(settings.repository, db.database, "backup"):
+            record = _backup(settings, db, reporter, cancel or CancelToken(), now, reason)
         run.backup_id = record.id
         return record
 
 
-def backup_locked(
-    settings: Settings,
-    db: DatabaseConfig,
-    *,
-    reporter: Reporter = null_reporter,
-    cancel: CancelToken | None = None,
-    now: Clock = system_clock,
-    reason: str = "scheduled",
+def _backup(
+    settings: Settings, db: DatabaseConfig, reporter: Reporter, cancel: CancelToken, now: Clock, reason: str,
 ) -> BackupRecord:
-    """The backup itself, for callers that already hold the database's lock (restore's safety backup)."""
-    cancel = cancel or CancelToken()
     repo = LocalRepository(settings.repository)
     reporter(StepStarted("prepare", f"database {db.database}"))
     clean_incomplete(repo, db.database, reporter)

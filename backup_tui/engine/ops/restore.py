@@ -57,7 +57,7 @@ from backup_tui.engine.core.progress import (
     warn,
 )
 from backup_tui.engine.ops import scratch
-from backup_tui.engine.ops.backup import backup_locked
+from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.postgres import archive_needs, database_properties, pg
 from backup_tui.engine.storage import legacy
@@ -593,8 +593,8 @@ def run_restore(
         safety_id = None
         if plan.safety_backup:
             reporter(StepStarted("safety backup", plan.target_db))
-            safety = backup_locked(settings, replace(server, dbname=plan.target_db), reporter=reporter,
-                                   cancel=cancel, now=now, reason=f"{SAFETY_REASON_PREFIX} {record.id}")
+            safety = run_backup(settings, replace(server, dbname=plan.target_db), reporter=reporter, cancel=cancel,
+                                now=now, reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
             safety_id = safety.id
             reporter(StepFinished("safety backup", detail=safety.id))
         counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
