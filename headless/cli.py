@@ -29,11 +29,11 @@ from backup_tui.engine.core.errors import (
 )
 from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops.backup import plan_backup, run_backup
-from backup_tui.engine.ops.prune import run_prune
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_many
 from backup_tui.engine.postgres import pg
-from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
 from headless import output, runlog
@@ -141,12 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in CREATES_REPOSITORY and not settings.repository.is_dir():
             raise UsageError(f"repository {settings.repository} does not exist (check BACKUP_DIR or 'repository' "
                              "in the config)")
+        ctx = Context(settings, reporter=out)  # one per command: its catalog, its reporter
         if getattr(args, "database", None) and args.command != "backup":  # backup: settings.database() says it
-            _known_database(settings, args.database)
+            _known_database(ctx, args.database)
         if args.command not in READ_ONLY and not getattr(args, "dry_run", False):
             handler = runlog.open_run_log(settings.logs, args.command)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
-        code = COMMANDS[args.command](settings, args, out)
+        code = COMMANDS[args.command](ctx, args, out)
         sys.stdout.flush()  # here, where a reader that went away is handled, not at interpreter exit
         log.info("exit %d", code)
         return code
@@ -185,15 +186,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _known_database(settings: Settings, name: str) -> None:
+def _known_database(ctx: Context, name: str) -> None:
     """A mistyped --database must fail loudly: a cron'd verify or prune of no backups at all never alerts.
 
     A database no longer configured is fine while the catalog still has backups of it.
     """
-    configured = [db.name for db in settings.databases]
-    if name in configured or name in (db.database for db in settings.databases):
+    configured = [db.name for db in ctx.settings.databases]
+    if name in configured or name in (db.database for db in ctx.settings.databases):
         return
-    if any(r.database == name for r in Catalog.from_settings(settings).list()):
+    if any(r.database == name for r in ctx.catalog.list()):
         return
     known = ", ".join(configured) or "none"
     raise UsageError(f"database {name!r} is not configured (configured: {known}) and has no backups")
@@ -202,7 +203,8 @@ def _known_database(settings: Settings, name: str) -> None:
 # -- commands ------------------------------------------------------------------
 
 
-def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
     targets = [settings.database(args.database)] if args.database or len(settings.databases) <= 1 \
         else list(settings.databases)
     results: list[dict[str, object]] = []
@@ -210,7 +212,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
     for db in targets:
         try:
             if args.dry_run:
-                plan = plan_backup(settings, db)
+                plan = plan_backup(ctx, db)
                 results.append(plan.to_json())
                 out.line(f"backup plan for {plan.database} (PostgreSQL {plan.server_version}):", always=True)
                 out.line(f"  command: {' '.join(plan.command)} | zstd | sha256 > {plan.destination}/<id>/",
@@ -227,7 +229,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
                     out.line("  note: another run holds the lock right now", always=True)
                 worst = max(worst, plan.exit_code)
                 continue
-            record = run_backup(settings, db, reporter=out, reason="scheduled")
+            record = run_backup(ctx, db, reason="scheduled")
             results.append(record.to_json())
             out.line(f"backup {record.id}: {human_bytes(record.stored_bytes)} "
                      f"({human_bytes(record.raw_bytes)} raw) in {record.duration_s:.1f} s -> {record.path}")
@@ -241,8 +243,9 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
     return worst
 
 
-def cmd_list(settings: Settings, args: argparse.Namespace, out: Output) -> int:
-    records = Catalog.from_settings(settings).list(args.database)
+def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
+    records = ctx.catalog.list(args.database)
     if out.as_json:
         out.json([r.to_json() for r in records])
     elif not records:
@@ -253,8 +256,8 @@ def cmd_list(settings: Settings, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_show(settings: Settings, args: argparse.Namespace, out: Output) -> int:
-    record = Catalog.from_settings(settings).get(args.backup_id)
+def cmd_show(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    record = ctx.catalog.get(args.backup_id)
     if out.as_json:
         data = record.to_json()
         data.update(manifest=record.manifest_body(), verifications=[v.to_json() for v in record.verifications])
@@ -265,16 +268,15 @@ def cmd_show(settings: Settings, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_verify(settings: Settings, args: argparse.Namespace, out: Output) -> int:
-    catalog = Catalog.from_settings(settings)
+def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    catalog = ctx.catalog
     if args.all:
         records = [r for r in catalog.list(args.database) if r.status != "incomplete"]
     else:
         records = [catalog.get(args.backup_id)]
     if args.parallel < 1:
         raise UsageError("--parallel must be at least 1")
-    results = verify_many(settings, records, "quick" if args.quick else "full", parallel=args.parallel,
-                          reporter=out)
+    results = verify_many(ctx, records, "quick" if args.quick else "full", parallel=args.parallel)
     failed = [(r, v) for r, v in results if not v.ok]
     if out.as_json:
         out.json([{"id": r.id, "database": r.database, **v.to_json()} for r, v in results])
@@ -301,10 +303,9 @@ def _confirm_replace(database: str) -> bool:
     return answer.strip() == database
 
 
-def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> int:
-    catalog = Catalog.from_settings(settings)
-    record = catalog.get(args.backup_id)
-    plan = plan_restore(settings, record, target_db=args.target_db, replace_original=args.replace,
+def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    record = ctx.catalog.get(args.backup_id)
+    plan = plan_restore(ctx, record, target_db=args.target_db, replace_original=args.replace,
                         safety_backup=not args.no_safety_backup, no_owner=args.no_owner,
                         no_tablespaces=args.no_tablespaces)
     if plan.refusal and not args.dry_run:
@@ -324,7 +325,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
         confirmed = _confirm_replace(plan.target_db)
         if not confirmed:
             raise ConfirmationRequired("the name typed does not match: nothing was changed")
-    result = run_restore(settings, args.backup_id, confirmed=confirmed, reporter=out, plan=plan)
+    result = run_restore(ctx, plan, confirmed=confirmed)
     if out.as_json:
         out.json(result.to_json())
     out.line(f"restored {record.id} into {result.plan.target_db} in {result.duration_s:.1f} s; "
@@ -334,8 +335,10 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
     return EXIT_OK
 
 
-def cmd_prune(settings: Settings, args: argparse.Namespace, out: Output) -> int:
-    decisions = run_prune(settings, args.database, dry_run=args.dry_run, reporter=out)
+def cmd_prune(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    decisions = plan_prune(ctx, args.database)
+    if not args.dry_run:
+        run_prune(ctx, decisions, args.database)
     if out.as_json:
         out.json([d.to_json() for d in decisions])
     else:
@@ -344,9 +347,9 @@ def cmd_prune(settings: Settings, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _set_pin(pinned: bool) -> Callable[[Settings, argparse.Namespace, Output], int]:
-    def command(settings: Settings, args: argparse.Namespace, out: Output) -> int:
-        catalog = Catalog.from_settings(settings)
+def _set_pin(pinned: bool) -> Callable[[Context, argparse.Namespace, Output], int]:
+    def command(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+        catalog = ctx.catalog
         record = catalog.get(args.backup_id)
         updated = catalog.repository_of(record).set_pinned(record, pinned)
         if out.as_json:
@@ -357,7 +360,8 @@ def _set_pin(pinned: bool) -> Callable[[Settings, argparse.Namespace, Output], i
     return command
 
 
-def cmd_config(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+def cmd_config(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
     if args.action == "show":
         data = redacted(settings)
         if out.as_json:
@@ -439,7 +443,7 @@ def _server_version(db: DatabaseConfig) -> str:
         return f"connected, PostgreSQL {row[0] if row else '?'}"
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, Output], int]] = {
+COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "backup": cmd_backup,
     "list": cmd_list,
     "show": cmd_show,

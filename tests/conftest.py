@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.models import PruneDecision, RestoreResult
+from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
 from backup_tui.engine.devtools.sandbox import Sandbox, start_sandbox
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.prune import plan_prune, run_prune
+from backup_tui.engine.ops.restore import plan_restore, run_restore
 
 TEMPLATE = "pagila_template"
 _names = itertools.count(1)
@@ -92,3 +98,17 @@ def history_records(folder: Path) -> list[dict[str, Any]]:
     """A local backup's verification records (one file each, written once), oldest first."""
     records = sorted((folder / "verifications").glob("*.json")) if (folder / "verifications").is_dir() else []
     return [json.loads(p.read_text()) for p in records]
+
+
+def restore(settings: Settings, backup_id: str, *, confirmed: bool = False, reporter: Reporter = null_reporter,
+            cancel: CancelToken | None = None, now: Clock = system_clock, **plan: Any) -> RestoreResult:
+    """Plan a restore and run exactly that plan, as both front ends do."""
+    ctx = Context(settings, reporter, cancel or CancelToken(), now)
+    return run_restore(ctx, plan_restore(ctx, ctx.catalog.get(backup_id), **plan), confirmed=confirmed)
+
+
+def prune(settings: Settings, database: str | None = None, *, reporter: Reporter = null_reporter,
+          now: Clock = system_clock) -> list[PruneDecision]:
+    """Plan the retention and delete exactly what it lets go, as ``backup-headless prune`` does."""
+    ctx = Context(settings, reporter, now=now)
+    return run_prune(ctx, plan_prune(ctx, database), database)

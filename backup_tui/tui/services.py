@@ -12,11 +12,11 @@ from typing import Protocol
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
-from backup_tui.engine.core.progress import CancelToken, Reporter
+from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_backup
-from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import is_locked
 
 
@@ -55,36 +55,34 @@ class EngineServices:
         self.settings = settings
         self.clock = clock
 
-    def _catalog(self) -> Catalog:
-        return Catalog.from_settings(self.settings)
+    def _context(self, reporter: Reporter = null_reporter, cancel: CancelToken | None = None) -> Context:
+        """One per call: each job gets its own reporter, cancel token and catalog."""
+        return Context(self.settings, reporter, cancel or CancelToken(), self.clock)
 
     def list_backups(self) -> list[BackupRecord]:
-        return self._catalog().list()
+        return self._context().catalog.list()
 
     def is_busy(self, database: str) -> bool:
         return is_locked(self.settings.repository, database)
 
     def backup(self, db: DatabaseConfig, reporter: Reporter, cancel: CancelToken) -> BackupRecord:
-        return run_backup(self.settings, db, reporter=reporter, cancel=cancel, now=self.clock, reason="manual")
+        return run_backup(self._context(reporter, cancel), db, reason="manual")
 
     def verify(self, record: BackupRecord, level: VerifyLevel, reporter: Reporter,
                cancel: CancelToken) -> Verification:
-        return verify_backup(self.settings, record, level, reporter=reporter, cancel=cancel, now=self.clock)
+        return verify_backup(self._context(reporter, cancel), record, level)
 
     def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool,
                      no_owner: bool = False) -> RestorePlan:
-        return plan_restore(self.settings, record, target_db=None if replace else target_db,
-                            replace_original=replace, no_owner=no_owner, now=self.clock)
+        return plan_restore(self._context(), record, target_db=None if replace else target_db,
+                            replace_original=replace, no_owner=no_owner)
 
     def restore(self, record: BackupRecord, plan: RestorePlan, reporter: Reporter,
                 cancel: CancelToken) -> RestoreResult:
-        return run_restore(self.settings, record.id, plan=plan, confirmed=True, reporter=reporter, cancel=cancel,
-                           now=self.clock)
+        return run_restore(self._context(reporter, cancel), plan, confirmed=True)
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
-        catalog = self._catalog()
-        return catalog.repository_of(record).set_pinned(record, pinned)
+        return self._context().catalog.repository_of(record).set_pinned(record, pinned)
 
     def delete(self, record: BackupRecord) -> None:
-        catalog = self._catalog()
-        catalog.repository_of(record).delete(record)
+        self._context().catalog.repository_of(record).delete(record)

@@ -13,6 +13,7 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog, merge_copies
 from backup_tui.engine.storage.local import LocalRepository
@@ -50,7 +51,7 @@ def test_two_different_backups_under_one_id_are_a_conflict() -> None:
 
 
 def test_catalog_over_two_repositories_reads_and_verifies_the_good_copy(settings: Settings, tmp_path: Path) -> None:
-    made = run_backup(settings, settings.databases[0])
+    made = run_backup(Context(settings), settings.databases[0])
     mirror_root = tmp_path / "mirror"
     shutil.copytree(settings.repository / "backups", mirror_root / "backups")
     local_file = Path(made.path)
@@ -62,6 +63,6 @@ def test_catalog_over_two_repositories_reads_and_verifies_the_good_copy(settings
     assert (merged.status, merged.locations) == ("valid", ("mirror",))
     assert Path(merged.path).is_relative_to(mirror_root)
     assert catalog.repository_of(merged).name == "mirror"
-    result = verify_backup(settings, merged, "quick", catalog=catalog)
+    result = verify_backup(Context(settings, over=catalog), merged, "quick")
     assert result.ok, result.problems
     assert replace(catalog.list()[0], verifications=()).locations == ("mirror",)

@@ -17,10 +17,10 @@ from backup_tui.engine.core.errors import Cancelled
 from backup_tui.engine.core.progress import CancelToken
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
-from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import database_lock
-from tests.conftest import run_cli
+from tests.conftest import restore, run_cli
 from tests.processes import wait_for_child
 
 
@@ -74,11 +74,11 @@ def test_backup_under_concurrent_writes_restores_consistent(
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.5)
-        record = run_backup(settings, settings.databases[0])
+        record = run_backup(Context(settings), settings.databases[0])
     finally:
         load.wait(timeout=60)
     target = f"{pagila_db}_consistent"
-    run_restore(settings, record.id, target_db=target)
+    restore(settings, record.id, target_db=target)
     balances = pg_sandbox.psql(
         "SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers), "
         "(SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history), "
@@ -100,7 +100,7 @@ def test_cancel_stops_a_backup_stuck_behind_a_lock_at_once(
 
     def backup() -> None:
         try:
-            run_backup(settings, settings.databases[0], cancel=cancel)
+            run_backup(Context(settings, cancel=cancel), settings.databases[0])
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)

@@ -11,6 +11,7 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from tests.conftest import history_records, run_cli
 
 
@@ -63,7 +64,7 @@ CASES: dict[str, tuple[Callable[[BackupRecord], None], str]] = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_damage_is_named_with_exit_4(case: str, settings: Settings, cli_env: dict[str, str]) -> None:
-    record = run_backup(settings, settings.databases[0])
+    record = run_backup(Context(settings), settings.databases[0])
     damage, expected = CASES[case]
     damage(record)
     for level in (["--quick"], []):
@@ -80,7 +81,7 @@ def test_damage_is_named_with_exit_4(case: str, settings: Settings, cli_env: dic
 
 
 def test_intact_backup_passes_quick_and_full(settings: Settings, cli_env: dict[str, str]) -> None:
-    record = run_backup(settings, settings.databases[0])
+    record = run_backup(Context(settings), settings.databases[0])
     assert run_cli(["verify", record.id, "--quick"], cli_env).returncode == 0
     assert run_cli(["verify", record.id], cli_env).returncode == 0
     assert [entry["level"] for entry in history_records(Path(record.path).parent)] == ["quick", "full"]

@@ -14,6 +14,7 @@ from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.core.names import MAX_IDENT, check_database_name, folder_key
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.local import LocalRepository, database_of_key
 from backup_tui.engine.storage.locks import database_lock, lock_path
 from tests.conftest import fresh_database
@@ -60,7 +61,7 @@ def test_a_backup_of_one_name_never_touches_a_similar_names_run(pg_sandbox: Sand
         with database_lock(settings.repository, spaced, "backup"):
             _, in_progress = repo.new_backup_dir(spaced, datetime.now(UTC))
             (in_progress / "partial.dump.zst").write_bytes(b"half a dump")
-            made = run_backup(settings, settings.databases[1])
+            made = run_backup(Context(settings), settings.databases[1])
             assert in_progress.is_dir() and (in_progress / "partial.dump.zst").exists()
         assert made.database == underscored and Path(made.path).parent.parent != in_progress.parent
         assert lock_path(settings.repository, spaced) != lock_path(settings.repository, underscored)

@@ -8,8 +8,9 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
-from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres.database_properties import archived_name, database_level_entries, retarget
+from tests.conftest import restore
 
 TOC = """;
 ; Archive created at 2026-11-23 08:41:20 UTC
@@ -119,15 +120,15 @@ def test_restore_brings_back_the_databases_own_properties(
         pg_sandbox.psql(stmt)
     before = properties(pg_sandbox, pagila_db)
     assert all(before), before
-    record = run_backup(settings, settings.databases[0])
+    record = run_backup(Context(settings), settings.databases[0])
     pg_sandbox.psql(f"ALTER DATABASE \"{pagila_db}\" RESET ALL")  # changed since: the backup's win
 
     if mode == "new":
         copy = f"{pagila_db}_xprops"
-        run_restore(settings, record.id, target_db=copy)
+        restore(settings, record.id, target_db=copy)
         assert properties(pg_sandbox, copy) == before
     else:
-        result = run_restore(settings, record.id, replace_original=True, confirmed=True, safety_backup=False)
+        result = restore(settings, record.id, replace_original=True, confirmed=True, safety_backup=False)
         assert properties(pg_sandbox, pagila_db) == before
         assert result.plan.aside_db is not None
         assert properties(pg_sandbox, result.plan.aside_db)[2] == "bt_app: work_mem=64MB"  # the old one's, as is

@@ -12,6 +12,7 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.journal import journal_dir, read_runs
 from tests.conftest import run_cli
@@ -21,7 +22,7 @@ from tests.headless.conftest import closed_port
 def test_a_failed_run_is_in_the_journal_with_its_reason(settings: Settings) -> None:
     unreachable = replace(settings.databases[0], port=closed_port())
     with pytest.raises(BackupToolError) as failed:
-        run_backup(settings, unreachable)
+        run_backup(Context(settings), unreachable)
     [run] = read_runs(settings.repository)
     assert (run.operation, run.database, run.ok, run.exit_code) == ("backup", unreachable.database, False,
                                                                     failed.value.exit_code)
@@ -30,8 +31,8 @@ def test_a_failed_run_is_in_the_journal_with_its_reason(settings: Settings) -> N
 
 def test_successes_and_a_verify_that_found_damage_are_told_apart(settings: Settings,
                                                                  cli_env: dict[str, str]) -> None:
-    made = run_backup(settings, settings.databases[0])
-    assert verify_backup(settings, made, "quick").ok
+    made = run_backup(Context(settings), settings.databases[0])
+    assert verify_backup(Context(settings), made, "quick").ok
     Path(made.path).write_bytes(b"not a dump")
     assert run_cli(["verify", made.id, "--quick"], cli_env).returncode == 4
     runs = read_runs(settings.repository)

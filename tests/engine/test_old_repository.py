@@ -11,13 +11,14 @@ from pathlib import Path
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.models import manifest_checksum
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog
 
 
 def make_old(settings: Settings) -> tuple[str, Path]:
     """A backup of ours, turned into what the previous version wrote."""
-    made = run_backup(settings, settings.databases[0])
+    made = run_backup(Context(settings), settings.databases[0])
     folder = Path(made.path).parent
     old_folder = folder.parent.parent / "old_style_folder"  # the old key: a lossy name, not folder_key's
     old_id = made.id.rsplit("-", 1)[0]  # the old id: no random part
@@ -55,7 +56,7 @@ def test_an_old_repository_reads_pins_and_verifies_without_rewriting_its_files(s
 
     unpinned = catalog.repository_of(record).set_pinned(record, False)
     assert not unpinned.pinned and not catalog.list()[0].pinned
-    result = verify_backup(settings, catalog.list()[0], "quick")
+    result = verify_backup(Context(settings), catalog.list()[0], "quick")
     assert result.ok, result.problems
     [again] = catalog.list()
     assert not again.pinned and [v.level for v in again.verifications] == ["quick", "quick"]

@@ -9,9 +9,9 @@ from pathlib import Path
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.retention import SAFETY_KEPT
 from backup_tui.engine.ops.backup import run_backup
-from backup_tui.engine.ops.prune import run_prune
-from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
+from tests.conftest import prune, restore
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -24,16 +24,16 @@ def clock_at(start: datetime) -> Callable[[], datetime]:
 
 def test_prune_after_replace_keeps_the_restored_from_backup(settings: Settings) -> None:
     db = settings.databases[0]
-    older = run_backup(settings, db, now=clock_at(DAY + timedelta(hours=8)))
-    restored = run_backup(settings, db, now=clock_at(DAY + timedelta(hours=10)))
-    result = run_restore(settings, restored.id, replace_original=True, confirmed=True,
-                         now=clock_at(DAY + timedelta(hours=12)))
+    older = run_backup(Context(settings, now=clock_at(DAY + timedelta(hours=8))), db)
+    restored = run_backup(Context(settings, now=clock_at(DAY + timedelta(hours=10))), db)
+    result = restore(settings, restored.id, now=clock_at(DAY + timedelta(hours=12)), replace_original=True,
+                     confirmed=True)
     assert result.safety_backup_id is not None
     safety = Catalog.from_settings(settings).get(result.safety_backup_id)
     assert safety.is_safety, safety.reason  # the reason restore writes is the one retention recognises
     assert safety.created > restored.created and safety.created.date() == restored.created.date()
 
-    decisions = {d.record.id: d for d in run_prune(settings, now=clock_at(DAY + timedelta(hours=13)))}
+    decisions = {d.record.id: d for d in prune(settings, now=clock_at(DAY + timedelta(hours=13)))}
     assert decisions[restored.id].keep
     assert decisions[restored.id].reasons[:2] == ("newest valid backup", "daily 2026-11-23")
     assert decisions[safety.id].keep and decisions[safety.id].reasons == (SAFETY_KEPT,)

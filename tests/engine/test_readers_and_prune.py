@@ -15,27 +15,27 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.progress import LogLine, ProgressEvent
 from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.ops.backup import run_backup
-from backup_tui.engine.ops.prune import run_prune
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.locks import reading_backup
-from tests.conftest import run_cli
+from tests.conftest import prune, run_cli
 from tests.headless.conftest import tree
 
 
 def test_prune_spares_a_backup_while_it_is_read_and_deletes_it_after(settings: Settings) -> None:
     keep_one = replace(settings, retention=RetentionConfig(daily=1, weekly=1, monthly=1))
-    older = run_backup(keep_one, keep_one.databases[0])
-    run_backup(keep_one, keep_one.databases[0])
+    older = run_backup(Context(keep_one), keep_one.databases[0])
+    run_backup(Context(keep_one), keep_one.databases[0])
     said: list[ProgressEvent] = []
 
     def reporter(event: ProgressEvent) -> None:
         said.append(event)
 
     with reading_backup(keep_one.repository, older.id):
-        decisions = run_prune(keep_one, reporter=reporter)
+        decisions = prune(keep_one, reporter=reporter)
         assert [d.record.id for d in decisions if not d.keep] == [older.id]
         assert Path(older.path).exists(), "deleted while a verify or restore was reading it"
     assert any(isinstance(e, LogLine) and "is reading it" in e.message for e in said)
-    run_prune(keep_one)
+    prune(keep_one)
     assert not Path(older.path).parent.exists()
 
 
@@ -50,7 +50,7 @@ def _can_mount_read_only(tmp: Path) -> bool:
 def test_a_read_only_repository_restores(settings: Settings, cli_env: dict[str, str], tmp_path: Path) -> None:
     if not _can_mount_read_only(tmp_path):
         pytest.skip("needs root and mount namespaces (unshare -m) for a read-only bind mount")
-    made = run_backup(settings, settings.databases[0])
+    made = run_backup(Context(settings), settings.databases[0])
     shutil.rmtree(settings.repository / "locks")  # a copy made elsewhere has none of our state
     before = tree(settings.repository)
     target = f"{settings.databases[0].database}_xreadonly"

@@ -10,6 +10,7 @@ import pytest
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.ops.backup import plan_backup, run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import check_repository, ensure_repository
 
@@ -20,7 +21,7 @@ def test_a_file_where_the_repository_should_be(tmp_path: Path) -> None:
     blocker = tmp_path / "backups.tar"
     blocker.write_text("not a folder")
     settings = Settings(repository=blocker, databases=(NO_SERVER,))
-    for attempt in (lambda: run_backup(settings, NO_SERVER), lambda: plan_backup(settings, NO_SERVER),
+    for attempt in (lambda: run_backup(Context(settings), NO_SERVER), lambda: plan_backup(Context(settings), NO_SERVER),
                     lambda: Catalog.from_settings(settings).list()):
         with pytest.raises(ConfigError) as err:
             attempt()

@@ -17,10 +17,11 @@ from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog
-from tests.conftest import db_config
+from tests.conftest import db_config, restore
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def server_dir(sandbox: Sandbox, name: str) -> Path:
 
 
 def backup_of(settings: Settings) -> BackupRecord:
-    record = run_backup(settings, settings.databases[0])
+    record = run_backup(Context(settings), settings.databases[0])
     return Catalog.from_settings(settings).get(record.id)
 
 
@@ -55,9 +56,9 @@ def test_an_icu_database_is_restored_as_icu(pg_sandbox: Sandbox, own_db: tuple[s
     assert pg_sandbox.psql(order, name) == "a,A,Ä,b,Z"  # libc's C.UTF-8 would give A,Z,a,b,Ä
     record = backup_of(settings)
     assert record.database_info["locale_provider"] == "icu" and record.database_info["locale"] == "de-DE"
-    plan = plan_restore(settings, record, target_db=f"{name}_copy")
+    plan = plan_restore(Context(settings), record, target_db=f"{name}_copy")
     assert "locale icu 'de-DE'" in next(s.description for s in plan.steps if s.action == "create")
-    run_restore(settings, record.id, target_db=f"{name}_copy", plan=plan)
+    run_restore(Context(settings), plan)
     assert pg_sandbox.psql(order, f"{name}_copy") == "a,A,Ä,b,Z"
     assert pg_sandbox.psql(f"SELECT datlocprovider, daticulocale FROM pg_database WHERE datname = '{name}_copy'") \
         == "i|de-DE"
@@ -72,43 +73,43 @@ def test_tablespaces_the_database_and_its_tables_use(pg_sandbox: Sandbox, own_db
     pg_sandbox.psql(f"CREATE TABLE kept (x int); INSERT INTO kept VALUES (1); CREATE TABLE apart (y int) "
                     f"TABLESPACE {extra}", name)
     with_extra = backup_of(settings)
-    kept = plan_restore(settings, with_extra, target_db=f"{name}_t")  # everything it needs is here
+    kept = plan_restore(Context(settings), with_extra, target_db=f"{name}_t")  # everything it needs is here
     assert (kept.refusal, kept.missing_roles) == (None, ())
-    run_restore(settings, with_extra.id, target_db=f"{name}_t", plan=kept)
+    run_restore(Context(settings), kept)
     assert pg_sandbox.psql("SELECT tablespace FROM pg_tables WHERE tablename = 'apart'", f"{name}_t") == extra
     pg_sandbox.psql(f"DROP DATABASE {name}_t")
     pg_sandbox.psql("DROP TABLE apart", name)
     pg_sandbox.psql(f"DROP TABLESPACE {extra}")
     plain = backup_of(settings)
 
-    refused = plan_restore(settings, with_extra, target_db=f"{name}_a")
+    refused = plan_restore(Context(settings), with_extra, target_db=f"{name}_a")
     assert (refused.missing_tablespaces, refused.missing_roles) == ((extra,), ())
     assert refused.refusal and f"tablespace(s): {extra}" in refused.refusal
     with pytest.raises(ConfigError, match=f"tablespace\\(s\\): {extra}"):
-        run_restore(settings, with_extra.id, target_db=f"{name}_a")
+        restore(settings, with_extra.id, target_db=f"{name}_a")
     assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}_a'") == "0"
     assert refused.refusal.endswith("create or install them first (--no-tablespaces would put their tables in the "
                                     "database's default tablespace)")
-    moved = plan_restore(settings, with_extra, target_db=f"{name}_a", no_tablespaces=True)
+    moved = plan_restore(Context(settings), with_extra, target_db=f"{name}_a", no_tablespaces=True)
     assert moved.refusal is None and moved.no_tablespaces
-    run_restore(settings, with_extra.id, target_db=f"{name}_a", plan=moved)
+    run_restore(Context(settings), moved)
     assert pg_sandbox.psql("SELECT coalesce(tablespace, '-') FROM pg_tables WHERE tablename = 'apart'",
                            f"{name}_a") == "-"  # in the database's default, which is the original's home
     pg_sandbox.psql(f"DROP DATABASE {name}_a")
-    tried = verify_backup(settings, with_extra)  # the backup is on trial, not the server: a test restore goes on
+    tried = verify_backup(Context(settings), with_extra)  # the backup is on trial, not the server: it is restored
     assert (tried.level, tried.ok) == ("full", True), tried.problems
 
-    run_restore(settings, plain.id, target_db=f"{name}_b")
+    restore(settings, plain.id, target_db=f"{name}_b")
     where = "SELECT spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE datname = "
     assert pg_sandbox.psql(f"{where} '{name}_b'") == home  # created where the original lives
 
     for db in (name, f"{name}_b"):
         pg_sandbox.psql(f"DROP DATABASE {db} WITH (FORCE)")
     pg_sandbox.psql(f"DROP TABLESPACE {home}")
-    plan = plan_restore(settings, plain, target_db=name)
+    plan = plan_restore(Context(settings), plain, target_db=name)
     assert f"in pg_default: the original's tablespace '{home}' does not exist" in plan.steps[0].description
     assert plan.refusal is None
-    run_restore(settings, plain.id, target_db=name, plan=plan)
+    run_restore(Context(settings), plan)
     assert pg_sandbox.psql(f"{where} '{name}'") == "pg_default"
     assert pg_sandbox.psql("SELECT x FROM kept", name) == "1"
 
@@ -139,22 +140,22 @@ def test_an_extension_the_server_cannot_install_is_named_first(
     pg_sandbox.psql(f"CREATE DATABASE {name}")
     pg_sandbox.psql(f"CREATE EXTENSION {extension}; CREATE TABLE t (x int)", name)
     record = backup_of(settings)
-    assert plan_restore(settings, record, target_db=f"{name}_ok").refusal is None
+    assert plan_restore(Context(settings), record, target_db=f"{name}_ok").refusal is None
     for file in files:
         file.unlink()
-    plan = plan_restore(settings, record, target_db=f"{name}_x", no_owner=True)
+    plan = plan_restore(Context(settings), record, target_db=f"{name}_x", no_owner=True)
     assert plan.missing_extensions == (extension,)
     assert plan.refusal == f"this server lacks what the backup needs: extension(s): {extension}; create or install " \
                            "them first"
     with pytest.raises(ConfigError, match=extension):
-        run_restore(settings, record.id, target_db=f"{name}_x", no_owner=True)
+        restore(settings, record.id, target_db=f"{name}_x", no_owner=True)
     assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}_x'") == "0"
     assert_verified_without_test_restore(settings, record, f"extension(s): {extension}")
 
 
 def assert_verified_without_test_restore(settings: Settings, record: BackupRecord, lacking: str) -> None:
     """A good backup verified on a server that lacks part of its schema is not recorded as failed."""
-    result = verify_backup(settings, record)
+    result = verify_backup(Context(settings), record)
     assert (result.level, result.ok, result.problems) == ("quick", True, ())
     assert result.not_done == (f"no test restore: this server lacks what the backup needs ({lacking}); verify it "
                                "fully on a server that has them",)
@@ -171,6 +172,6 @@ def test_a_policy_for_a_role_this_server_lacks(pg_sandbox: Sandbox, own_db: tupl
     record = backup_of(settings)
     pg_sandbox.psql("DROP POLICY mine ON notes", name)
     pg_sandbox.psql(f"DROP ROLE {role}")
-    plan = plan_restore(settings, record, target_db=f"{name}_x", no_owner=True)
+    plan = plan_restore(Context(settings), record, target_db=f"{name}_x", no_owner=True)
     assert plan.missing_policy_roles == (role,)
     assert_verified_without_test_restore(settings, record, f"role(s) in row-level security policies: {role}")

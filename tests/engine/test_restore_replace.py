@@ -14,8 +14,9 @@ from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
-from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
+from tests.conftest import restore
 from tests.fingerprint import fingerprint
 
 
@@ -30,7 +31,7 @@ def actors(sandbox: Sandbox, db: str) -> int:
 
 @pytest.fixture
 def backed_up(settings: Settings, pg_sandbox: Sandbox, pagila_db: str) -> BackupRecord:
-    record = run_backup(settings, settings.databases[0])
+    record = run_backup(Context(settings), settings.databases[0])
     # Changes after the backup: the restore must bring back 200 actors.
     pg_sandbox.psql("INSERT INTO actor (first_name, last_name) VALUES ('NEW', 'ROW')", pagila_db)
     return record
@@ -41,8 +42,8 @@ def test_replace_swaps_and_keeps_the_original_aside(
 ) -> None:
     idle = psycopg.connect(pg_sandbox.conninfo(pagila_db), application_name="nightly-report")  # to terminate
     said: list[str] = []
-    result = run_restore(settings, backed_up.id, replace_original=True, confirmed=True,
-                         reporter=lambda e: said.append(e.message) if isinstance(e, LogLine) else None)
+    result = restore(settings, backed_up.id, replace_original=True, confirmed=True,
+                     reporter=lambda e: said.append(e.message) if isinstance(e, LogLine) else None)
     host = "local" if pg_sandbox.host.startswith("/") else pg_sandbox.host
     terminated = next(line for line in said if line.startswith(f"terminated the sessions on {pagila_db}: "))
     assert f"{pg_sandbox.user}@{host} 'nightly-report'" in terminated  # an autovacuum worker may be named too
@@ -75,7 +76,7 @@ def test_replace_failing_midway_leaves_the_original_untouched(
     raw[middle:middle + 64] = bytes(64)  # damage in the middle: the restore starts, then fails
     data.write_bytes(bytes(raw))
     with pytest.raises(BackupToolError) as failure:
-        run_restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False)
+        restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False)
     assert "zstd" in failure.value.message or "sha256" in failure.value.message
     assert fingerprint(pg_sandbox.conninfo(pagila_db)) == before
     assert databases_like(pg_sandbox, pagila_db) == [pagila_db]  # the temporary was dropped
@@ -92,8 +93,8 @@ def test_cancel_midway_drops_the_temporary_and_says_so(
             token.cancel()
 
     with pytest.raises(Cancelled) as cancelled:
-        run_restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False,
-                    reporter=reporter, cancel=token)
+        restore(settings, backed_up.id, reporter=reporter, cancel=token, replace_original=True, confirmed=True,
+                safety_backup=False)
     assert "original is untouched" in cancelled.value.message
     assert actors(pg_sandbox, pagila_db) == 201
     assert databases_like(pg_sandbox, pagila_db) == [pagila_db]
@@ -102,7 +103,7 @@ def test_cancel_midway_drops_the_temporary_and_says_so(
 def test_replace_needs_confirmation(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
                                     backed_up: BackupRecord) -> None:
     with pytest.raises(ConfirmationRequired):
-        run_restore(settings, backed_up.id, replace_original=True)
+        restore(settings, backed_up.id, replace_original=True)
     assert actors(pg_sandbox, pagila_db) == 201
     assert databases_like(pg_sandbox, pagila_db) == [pagila_db]
 
@@ -110,7 +111,7 @@ def test_replace_needs_confirmation(settings: Settings, pg_sandbox: Sandbox, pag
 def test_replace_recreates_a_dropped_database(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
                                               backed_up: BackupRecord) -> None:
     pg_sandbox.psql(f'DROP DATABASE "{pagila_db}"')
-    result = run_restore(settings, backed_up.id, replace_original=True, confirmed=True)
+    result = restore(settings, backed_up.id, replace_original=True, confirmed=True)
     assert result.plan.aside_db is None and result.safety_backup_id is None
     assert actors(pg_sandbox, pagila_db) == 200
 
@@ -120,6 +121,6 @@ def test_restore_into_new_database_with_parallel_and_streaming_paths(
 ) -> None:
     for jobs in (1, 2):
         target = f"{pagila_db}_j{jobs}"
-        result = run_restore(replace(settings, restore_jobs=jobs), backed_up.id, target_db=target)
+        result = restore(replace(settings, restore_jobs=jobs), backed_up.id, target_db=target)
         assert actors(pg_sandbox, target) == 200
         assert result.row_counts["public.rental"] == [16044, 16044]

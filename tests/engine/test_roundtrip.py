@@ -5,8 +5,9 @@ from __future__ import annotations
 from backup_tui.engine.config import Settings
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
-from backup_tui.engine.ops.restore import run_restore
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
+from tests.conftest import restore
 from tests.fingerprint import fingerprint
 
 
@@ -14,9 +15,9 @@ def test_pagila_round_trips_exactly(settings: Settings, pg_sandbox: Sandbox, pag
     # Move a sequence and refresh the materialized view so both carry state worth checking.
     pg_sandbox.psql("SELECT nextval('actor_actor_id_seq'); SELECT nextval('actor_actor_id_seq');"
                     "REFRESH MATERIALIZED VIEW rental_by_category", pagila_db)
-    record = run_backup(settings, settings.databases[0])
+    record = run_backup(Context(settings), settings.databases[0])
     restored = f"{pagila_db}_copy"
-    result = run_restore(settings, record.id, target_db=restored)
+    result = restore(settings, record.id, target_db=restored)
 
     original = fingerprint(pg_sandbox.conninfo(pagila_db))
     copy = fingerprint(pg_sandbox.conninfo(restored))

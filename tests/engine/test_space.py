@@ -9,6 +9,7 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import SpaceError
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 
@@ -17,7 +18,7 @@ def test_backup_refuses_when_the_repository_cannot_hold_it(settings: Settings) -
     free = free_bytes(settings.repository)
     tight = replace(settings, min_free_bytes=free * 2)  # more head-room than the disk has, whatever else runs
     with pytest.raises(SpaceError) as refused:
-        run_backup(tight, settings.databases[0])
+        run_backup(Context(tight), settings.databases[0])
     text = refused.value.message
     assert "need about" in text and "free" in text and "kept free" in text
     assert refused.value.exit_code == 1

@@ -16,6 +16,7 @@ from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.progress import LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.catalog import Catalog
 from tests.conftest import run_cli
@@ -32,7 +33,7 @@ def test_backup_gives_up_naming_table_and_holder(settings: Settings, pg_sandbox:
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.actor") as holder:
         started = time.monotonic()
         with pytest.raises(BackupToolError) as caught:
-            run_backup(quick, quick.databases[0])
+            run_backup(Context(quick), quick.databases[0])
         assert time.monotonic() - started < 20
         message = caught.value.message
         assert "lock on table public.actor" in message and "after 1 s" in message
@@ -40,7 +41,7 @@ def test_backup_gives_up_naming_table_and_holder(settings: Settings, pg_sandbox:
         assert "LOCK TABLE public.actor" in message and "lock_wait_timeout" in message
         assert "\n" not in message
         assert Catalog.from_settings(settings).list() == []  # no folder left, valid or not
-    assert run_backup(quick, quick.databases[0]).status == "valid"  # released: the next run goes ahead
+    assert run_backup(Context(quick), quick.databases[0]).status == "valid"  # released: the next run goes ahead
 
 
 def test_cli_exits_1_with_one_line(pg_sandbox: Sandbox, pagila_db: str, cli_env: dict[str, str],
@@ -79,7 +80,7 @@ def test_a_lock_on_a_partition_and_a_queued_alter_are_named(settings: Settings, 
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.payment_p2022_02") as holder:
         pid = holder.info.backend_pid
         with pytest.raises(BackupToolError) as caught:
-            run_backup(quick, quick.databases[0])
+            run_backup(Context(quick), quick.databases[0])
     assert f"pid {pid} (user " in caught.value.message
     assert " on public.payment_p2022_02" in caught.value.message
 
@@ -90,7 +91,7 @@ def test_a_lock_on_a_partition_and_a_queued_alter_are_named(settings: Settings, 
     queued.start()
     try:
         with pytest.raises(BackupToolError) as caught:
-            run_backup(quick, quick.databases[0])
+            run_backup(Context(quick), quick.databases[0])
         message = caught.value.message
         assert f"pid {alter.info.backend_pid} (user " in message
         assert f"queued ahead of us behind pid {reader.info.backend_pid}" in message
@@ -112,7 +113,7 @@ def test_a_waiting_dump_says_on_whom_it_waits(settings: Settings, pg_sandbox: Sa
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.actor") as holder:
         pid = holder.info.backend_pid
         with pytest.raises(BackupToolError):
-            run_backup(replace(settings, lock_wait_timeout_s=3), settings.databases[0], reporter=reporter)
+            run_backup(Context(replace(settings, lock_wait_timeout_s=3), reporter=reporter), settings.databases[0])
     warnings = [e.message for e in events if isinstance(e, LogLine) and e.level == "warning"]
     assert len(warnings) == 1
     assert warnings[0].startswith("pg_dump has waited 0 s for a lock on table public.actor, blocked by pid "

@@ -19,6 +19,7 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.models import manifest_checksum
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.paths import OutsideRepository
@@ -34,7 +35,7 @@ def pristine(pg_sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root = tmp_path_factory.mktemp("untrusted")
     database = fresh_database(pg_sandbox, "untrusted")
     settings = Settings(repository=root / "repo", log_dir=root / "logs", databases=(db_config(pg_sandbox, database),))
-    record = run_backup(settings, settings.databases[0])
+    record = run_backup(Context(settings), settings.databases[0])
     yield settings, record.id
     pg_sandbox.psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 

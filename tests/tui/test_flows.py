@@ -15,6 +15,7 @@ from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResu
 from backup_tui.engine.core.progress import CancelToken, ProgressEvent, Reporter, StepStarted
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.locks import database_lock
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job
@@ -116,7 +117,7 @@ async def test_backup_verify_and_restore_into_new_database(settings: Settings, p
 @sync
 async def test_replace_needs_the_typed_name(settings: Settings, pg_sandbox: Sandbox) -> None:
     db = settings.databases[0]
-    run_backup(settings, db)
+    run_backup(Context(settings), db)
     pg_sandbox.psql("INSERT INTO category (name) VALUES ('after-a'), ('after-b')", db.database)
     app, _ = make_app(settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -166,7 +167,7 @@ class GatedServices(EngineServices):
 @sync
 async def test_cancel_midway_leaves_the_original_intact(settings: Settings, pg_sandbox: Sandbox) -> None:
     db = settings.databases[0]
-    run_backup(settings, db)
+    run_backup(Context(settings), db)
     pg_sandbox.psql("INSERT INTO category (name) VALUES ('after-a'), ('after-b')", db.database)
     services = GatedServices(settings)
     app, _ = make_app(settings, services)
@@ -204,7 +205,7 @@ async def test_lock_held_shows_the_engines_message(settings: Settings) -> None:
     settings.repository.mkdir(parents=True, exist_ok=True)
     with database_lock(settings.repository, db.database, "backup"):
         with pytest.raises(BackupToolError) as expected:
-            run_backup(settings, db)
+            run_backup(Context(settings), db)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             assert app.locked == {db.database}
@@ -224,7 +225,7 @@ async def test_lock_held_shows_the_engines_message(settings: Settings) -> None:
 async def test_wrong_password_shows_the_engines_message(settings: Settings) -> None:
     bad = replace(settings, databases=(replace(settings.databases[0], password="not-the-password"),))
     with pytest.raises(BackupToolError) as expected:
-        run_backup(bad, bad.databases[0])
+        run_backup(Context(bad), bad.databases[0])
     app, shown = make_app(bad)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

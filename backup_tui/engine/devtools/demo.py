@@ -21,6 +21,7 @@ from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.devtools.sandbox import Sandbox, start_sandbox
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog
 
@@ -100,21 +101,22 @@ def fill(settings: Settings, sandbox: Sandbox, say: Say, now: datetime, days: in
         moment = today - timedelta(days=ago)
         _change_pagila(sandbox, days - ago)
         say(f"backup of pagila dated {moment:%Y-%m-%d %H:%M} UTC…")
-        record = run_backup(settings, pagila, now=_at(moment))
+        record = run_backup(Context(settings, now=_at(moment)), pagila)
         made.append(record)
         if ago % 3 == 0 or ago == 0:
-            verify_backup(settings, record, "full" if ago == 0 else "quick", now=_at(moment + timedelta(minutes=20)))
+            verify_backup(Context(settings, now=_at(moment + timedelta(minutes=20))), record,
+                          "full" if ago == 0 else "quick")
     for ago in INVENTORY_DAYS:
         moment = today - timedelta(days=ago, hours=-1)
         sandbox.psql(f"UPDATE items SET qty = qty + {ago} WHERE id % 5 = 0", "inventory")
         say(f"backup of inventory dated {moment:%Y-%m-%d %H:%M} UTC…")
-        made.append(run_backup(settings, inventory, now=_at(moment)))
+        made.append(run_backup(Context(settings, now=_at(moment)), inventory))
     _damage(made[-len(INVENTORY_DAYS)])
     catalog = Catalog.from_settings(settings)
     damaged = catalog.get(made[-len(INVENTORY_DAYS)].id)
-    verify_backup(settings, damaged, "quick", now=_at(today - timedelta(hours=2)))
-    verify_backup(settings, catalog.get(made[-1].id), "quick",
-                  now=_at(today - timedelta(days=INVENTORY_DAYS[-1], hours=-2)))
+    verify_backup(Context(settings, now=_at(today - timedelta(hours=2))), damaged, "quick")
+    verify_backup(Context(settings, now=_at(today - timedelta(days=INVENTORY_DAYS[-1], hours=-2))),
+                  catalog.get(made[-1].id), "quick")
     return made
 
 

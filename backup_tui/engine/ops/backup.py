@@ -24,20 +24,18 @@ import psycopg.errors
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
 from backup_tui.engine.core.models import BackupRecord, utc_iso
 from backup_tui.engine.core.progress import (
     BytesProgress,
-    CancelToken,
     Reporter,
     StepFinished,
     StepStarted,
     info,
-    null_reporter,
     warn,
 )
 from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.catalog import Catalog
@@ -123,10 +121,10 @@ def widen_pipe(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
 
 
-def plan_backup(settings: Settings, db: DatabaseConfig) -> BackupPlan:
+def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
     """What the real run would do, touching nothing: same size estimate, same space rule, same lock."""
+    settings, catalog = ctx.settings, ctx.catalog
     check_repository(settings.repository)
-    catalog = Catalog.from_settings(settings)
     repo = catalog.local
     with pg.connect(db) as conn:
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
@@ -166,29 +164,20 @@ def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -
     return removed
 
 
-def run_backup(
-    settings: Settings,
-    db: DatabaseConfig,
-    *,
-    reporter: Reporter = null_reporter,
-    cancel: CancelToken | None = None,
-    now: Clock = system_clock,
-    reason: str = "scheduled",
-    lock_held: bool = False,
-) -> BackupRecord:
+def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", lock_held: bool = False) -> BackupRecord:
     """Take one backup of ``db`` into the local repository and return its committed record.
     ``lock_held``: the caller holds the database's lock already (restore's safety backup)."""
+    settings = ctx.settings
     with journaled(settings, "backup", db.database) as run:
         ensure_repository(settings.repository)
         with contextlib.nullcontext() if lock_held else database_lock(settings.repository, db.database, "backup"):
-            record = _backup(settings, db, reporter, cancel or CancelToken(), now, reason)
+            record = _backup(ctx, db, reason)
         run.backup_id = record.id
         return record
 
 
-def _backup(
-    settings: Settings, db: DatabaseConfig, reporter: Reporter, cancel: CancelToken, now: Clock, reason: str,
-) -> BackupRecord:
+def _backup(ctx: Context, db: DatabaseConfig, reason: str) -> BackupRecord:
+    settings, reporter = ctx.settings, ctx.reporter
     repo = LocalRepository(settings.repository)
     reporter(StepStarted("prepare", f"database {db.database}"))
     clean_incomplete(repo, db.database, reporter)
@@ -198,11 +187,11 @@ def _backup(
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             db_bytes = pg.database_size(conn, db.database)
             db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}  # for the next estimate
-            expected, basis = expected_size(Catalog([repo]), db.database, db_bytes)
+            expected, basis = expected_size(ctx.catalog, db.database, db_bytes)
             check_backup_space(settings, db.database, expected, basis)
             conn.rollback()
             reporter(StepFinished("prepare"))
-            return _dump(settings, db, repo, conn, version, db_info, reporter, cancel, now, reason)
+            return _dump(ctx, db, repo, conn, version, db_info, reason)
         except psycopg.Error as exc:
             raise server_error(exc, conn, "a query of the backup failed") from exc
 
@@ -229,17 +218,15 @@ def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> Non
 
 
 def _dump(
-    settings: Settings,
+    ctx: Context,
     db: DatabaseConfig,
     repo: LocalRepository,
     conn: psycopg.Connection[Any],
     version: str,
     db_info: dict[str, str],
-    reporter: Reporter,
-    cancel: CancelToken,
-    now: Clock,
     reason: str,
 ) -> BackupRecord:
+    settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for the counts...
     conn.read_only = True
@@ -248,7 +235,7 @@ def _dump(
     started = now()
     started_clock = time.monotonic()
     reporter(StepFinished("snapshot", detail=snapshot))
-    previous = Catalog([repo]).list(db.database, include_incomplete=False)
+    previous = ctx.catalog.list(db.database, include_incomplete=False)
     expected_raw = previous[0].raw_bytes if previous else None  # a total for progress bars, when we have one
     writer = repo.new_backup(db.database, started)
     backup_id, file_name = writer.id, writer.file_name

@@ -76,7 +76,7 @@ def journal_run(
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             database, backup_id = about(bound.arguments)
-            with journaled(bound.arguments["settings"], operation, database) as journal:
+            with journaled(bound.arguments["ctx"].settings, operation, database) as journal:
                 journal.backup_id = backup_id
                 result = operation_fn(*args, **kwargs)
                 failure = judge(result)

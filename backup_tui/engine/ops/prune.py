@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.models import PruneDecision
-from backup_tui.engine.core.progress import Reporter, info, null_reporter, warn
+from backup_tui.engine.core.progress import Reporter, info, warn
 from backup_tui.engine.core.retention import plan_retention
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import database_lock, deleting_backup, is_locked
@@ -14,37 +14,28 @@ from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.state import this_host
 
 
-def plan_prune(settings: Settings, database: str | None = None, *, now: Clock = system_clock) -> list[PruneDecision]:
-    catalog = Catalog.from_settings(settings)
+def plan_prune(ctx: Context, database: str | None = None) -> list[PruneDecision]:
+    """What retention keeps and lets go, and why; nothing is touched."""
+    settings = ctx.settings
     return plan_retention(
-        catalog.list(database), settings.retention, now=now(),
+        ctx.catalog.list(database), settings.retention, now=ctx.now(),
         in_progress=lambda db: is_locked(settings.repository, db), this_host=this_host(),
     )
 
 
-def run_prune(
-    settings: Settings,
-    database: str | None = None,
-    *,
-    dry_run: bool = False,
-    reporter: Reporter = null_reporter,
-    now: Clock = system_clock,
-) -> list[PruneDecision]:
-    """Delete the backups retention lets go; with ``dry_run`` only say which and why."""
-    decisions = plan_prune(settings, database, now=now)
-    if dry_run:
-        return decisions
-    catalog = Catalog.from_settings(settings)
+def run_prune(ctx: Context, plan: list[PruneDecision], database: str | None = None) -> list[PruneDecision]:
+    """Delete exactly what ``plan`` lets go (``database``: the one it was planned for, for the journal)."""
+    settings = ctx.settings
     doomed: dict[str, list[PruneDecision]] = {}
-    for decision in decisions:
+    for decision in plan:
         if not decision.keep:
             doomed.setdefault(decision.record.database, []).append(decision)
     with journaled(settings, "prune", database or ""):
         for db, items in doomed.items():
             with database_lock(settings.repository, db, "prune"):
                 for decision in items:
-                    _delete(settings, catalog, decision, reporter)
-    return decisions
+                    _delete(settings, ctx.catalog, decision, ctx.reporter)
+    return plan
 
 
 def _delete(settings: Settings, catalog: Catalog, decision: PruneDecision, reporter: Reporter) -> None:

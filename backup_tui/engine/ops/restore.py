@@ -15,7 +15,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ import psycopg
 from psycopg import errors, sql
 
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.clock import Clock
 from backup_tui.engine.core.errors import (
     BackupToolError,
     Cancelled,
@@ -53,11 +53,11 @@ from backup_tui.engine.core.progress import (
     StepFinished,
     StepStarted,
     info,
-    null_reporter,
     warn,
 )
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.postgres import archive_needs, database_properties, pg
 from backup_tui.engine.storage import legacy
@@ -388,7 +388,7 @@ def _raw_estimate(record: BackupRecord) -> int:
 
 
 def plan_restore(
-    settings: Settings,
+    ctx: Context,
     record: BackupRecord,
     *,
     target_db: str | None = None,
@@ -396,9 +396,9 @@ def plan_restore(
     safety_backup: bool = True,
     no_owner: bool = False,
     no_tablespaces: bool = False,
-    now: Clock = system_clock,
 ) -> RestorePlan:
     """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
+    settings, now = ctx.settings, ctx.now
     if not record.is_valid:
         by_hand = (f"; if its dump is intact, load it by hand: zstd -dc {record.path} | pg_restore -d NEW_DB"
                    if record.status == "damaged" and record.compression == "zstd" and Path(record.path).is_file()
@@ -408,7 +408,7 @@ def plan_restore(
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
     server = connection_for(settings, record.database)
-    source = Catalog.from_settings(settings).repository_of(record).local_file(record)
+    source = ctx.catalog.repository_of(record).local_file(record)
     if not source.is_file():
         raise VerificationError(f"{record.id}: its stored file {source} is missing; nothing was changed, choose "
                                 "another backup")
@@ -547,37 +547,11 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
 # -- running --------------------------------------------------------------------
 
 
-def _journaled_as(arguments: Mapping[str, Any]) -> tuple[str, str]:
-    plan: RestorePlan | None = arguments["plan"]
-    return (plan.target_db if plan is not None else arguments["target_db"] or ""), arguments["backup_id"]
-
-
-@journal_run("restore", _journaled_as)
-def run_restore(
-    settings: Settings,
-    backup_id: str,
-    *,
-    target_db: str | None = None,
-    replace_original: bool = False,
-    safety_backup: bool = True,
-    no_owner: bool = False,
-    no_tablespaces: bool = False,
-    confirmed: bool = False,
-    reporter: Reporter = null_reporter,
-    cancel: CancelToken | None = None,
-    now: Clock = system_clock,
-    plan: RestorePlan | None = None,
-) -> RestoreResult:
-    """Carry out ``plan`` (the one the operator confirmed), or a fresh plan from the other arguments."""
-    cancel = cancel or CancelToken()
-    catalog = Catalog.from_settings(settings)
-    record = catalog.get(backup_id)
-    if plan is None:
-        plan = plan_restore(settings, record, target_db=target_db, replace_original=replace_original,
-                            safety_backup=safety_backup, no_owner=no_owner, no_tablespaces=no_tablespaces,
-                            now=now)
-    elif plan.backup_id != record.id:
-        raise ConfigError(f"the restore plan is for {plan.backup_id}, not {record.id}")
+@journal_run("restore", lambda a: (a["plan"].target_db, a["plan"].backup_id))
+def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> RestoreResult:
+    """Carry out exactly ``plan``, the one the operator saw (and, for a replace, confirmed)."""
+    settings, catalog, reporter, cancel, now = ctx.settings, ctx.catalog, ctx.reporter, ctx.cancel, ctx.now
+    record = catalog.get(plan.backup_id)
     if plan.refusal:
         raise ConfigError(plan.refusal)
     if plan.mode == "replace" and not confirmed:
@@ -593,8 +567,8 @@ def run_restore(
         safety_id = None
         if plan.safety_backup:
             reporter(StepStarted("safety backup", plan.target_db))
-            safety = run_backup(settings, replace(server, dbname=plan.target_db), reporter=reporter, cancel=cancel,
-                                now=now, reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
+            safety = run_backup(ctx, replace(server, dbname=plan.target_db),
+                                reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
             safety_id = safety.id
             reporter(StepFinished("safety backup", detail=safety.id))
         counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)

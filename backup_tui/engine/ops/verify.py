@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig, Settings
-from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import EXIT_VERIFY, BackupToolError, Cancelled, NotFoundError
 from backup_tui.engine.core.kinds import kind_of
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
@@ -28,9 +27,9 @@ from backup_tui.engine.core.progress import (
     Reporter,
     StepFinished,
     StepStarted,
-    null_reporter,
 )
 from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.restore import (
     compare_counts,
@@ -242,19 +241,9 @@ def _verdict(result: Verification) -> tuple[int, str] | None:
 
 
 @journal_run("verify", lambda a: (a["record"].database, a["record"].id), _verdict)
-def verify_backup(
-    settings: Settings,
-    record: BackupRecord,
-    level: VerifyLevel = "full",
-    *,
-    reporter: Reporter = null_reporter,
-    cancel: CancelToken | None = None,
-    now: Clock = system_clock,
-    catalog: Catalog | None = None,
-) -> Verification:
+def verify_backup(ctx: Context, record: BackupRecord, level: VerifyLevel = "full") -> Verification:
     """Verify one backup, store the result in its history and write a report. Never raises for damage."""
-    cancel = cancel or CancelToken()
-    catalog = catalog or Catalog.from_settings(settings)
+    settings, catalog, reporter, cancel, now = ctx.settings, ctx.catalog, ctx.reporter, ctx.cancel, ctx.now
     with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
         if Path(record.path).parent.exists():
             with contextlib.suppress(OutsideRepository):  # a planted link: judged as listed, read nowhere
@@ -315,22 +304,13 @@ def _server_for(settings: Settings, record: BackupRecord) -> DatabaseConfig | No
 
 
 def verify_many(
-    settings: Settings,
-    records: list[BackupRecord],
-    level: VerifyLevel,
-    *,
-    parallel: int = 1,
-    reporter: Reporter = null_reporter,
-    cancel: CancelToken | None = None,
-    now: Clock = system_clock,
+    ctx: Context, records: list[BackupRecord], level: VerifyLevel, *, parallel: int = 1,
 ) -> list[tuple[BackupRecord, Verification]]:
-    """Verify several backups, ``parallel`` at a time; results in the order given."""
-    cancel = cancel or CancelToken()
-    catalog = Catalog.from_settings(settings)
+    """Verify several backups, ``parallel`` at a time, with one context; results in the order given."""
+    cancel = ctx.cancel
 
     def one(record: BackupRecord) -> tuple[BackupRecord, Verification]:
-        return record, verify_backup(settings, record, level, reporter=reporter, cancel=cancel, now=now,
-                                     catalog=catalog)
+        return record, verify_backup(ctx, record, level)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="verify") as pool:
         futures = [pool.submit(one, record) for record in records]
