@@ -5,6 +5,7 @@ Results go to stdout, progress and errors to stderr, everything to the run's log
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import datetime
@@ -80,6 +81,16 @@ class Output:
             self.err.write("\n")
             self._last_pct = -1
         print(f"error: {message}", file=self.err)
+
+    def fail(self, message: str, exit_code: int) -> int:
+        """The run's end in failure: the one line on stderr, and under --json an object on stdout too, so a
+        script reading stdout never gets nothing: {"error": "<the same line>", "exit_code": N}."""
+        self.error(message)
+        if self.as_json:
+            with contextlib.suppress(OSError):  # a reader that went away (| head) cannot take it: no second error
+                self.json({"error": message, "exit_code": exit_code})
+                self.out.flush()
+        return exit_code
 
 
 def format_age(created: datetime, now: datetime) -> str:
