@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex
 
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.retention import RetentionConfig
@@ -33,6 +33,9 @@ class Secret(str):
 
     def __repr__(self) -> str:
         return repr(REDACTED)
+
+    def __getitem__(self, key: SupportsIndex | slice) -> Secret:
+        return Secret(str.__getitem__(self, key))  # a piece of it (rich cuts long values short) is a secret too
 
 
 @dataclass(frozen=True, repr=False)
