@@ -11,7 +11,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from backup_tui.engine.core.health import human_duration
+from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, PruneDecision, RestorePlan, Verification
 from backup_tui.engine.core.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
 from backup_tui.engine.storage.space import human_bytes
@@ -94,11 +94,8 @@ class Output:
 
 
 def format_age(created: datetime, now: datetime) -> str:
-    seconds = max(0, int((now - created).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+    """The same words as the terminal app's ('3 hours ago', '2 years, 8 months ago'): one wording, in core."""
+    return humanize_age(now - created)
 
 
 def verified_text(v: Verification | None) -> str:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+import humanize
+
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
 
 HealthStatus = Literal["ok", "warning", "failing"]
@@ -68,15 +70,15 @@ def human_duration(seconds: float) -> str:
 
 
 def humanize_age(delta: timedelta) -> str:
-    """'just now', '5 minutes ago', '3 hours ago', '2 days ago'."""
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
+    """'just now', '5 minutes ago', 'a day ago', '2 months ago', '1 year, 2 months ago' (humanize's words);
+    a moment after now reads 'in the future', which is itself a problem (see FUTURE_DATED)."""
+    if delta < timedelta(0):
         return "in the future"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
+    if delta < timedelta(minutes=1):
+        return "just now"
+    # Whole units, as a clock reads: 9 h 40 min is '9 hours ago' (humanize would round it up to 10).
+    unit = next(u for u in (timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)) if delta >= u)
+    return humanize.naturaltime(delta // unit * unit, months=False)  # "26 days ago", not "a month ago"
 
 
 def size_anomalies(sizes: Sequence[int], window: int = ANOMALY_WINDOW,
