@@ -179,7 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _where_details_are(handler: runlog.RunLog | None) -> str:
     """Point to the run log only when it exists and took the trace: never to a log that was not written."""
     if handler is not None and not handler.failed:
-        handler.flush()
+        try:
+            handler.flush()
+        except OSError:  # a full disk took the trace: no file to point to
+            return "no run log holds the details"
         if not handler.failed:
             return f"details in {handler.path}"
     return "no run log holds the details"
