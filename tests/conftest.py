@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,9 @@ def run_cli(args: list[str], env: dict[str, str], input_text: str | None = None,
         [sys.executable, "-m", "headless", *args],
         env=env, capture_output=True, text=True, input=input_text, timeout=timeout, check=False,
     )
+
+
+def history_records(folder: Path) -> list[dict[str, Any]]:
+    """A local backup's verification records (one file each, written once), oldest first."""
+    records = sorted((folder / "verifications").glob("*.json")) if (folder / "verifications").is_dir() else []
+    return [json.loads(p.read_text()) for p in records]

@@ -11,7 +11,7 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops.backup import run_backup
-from tests.conftest import run_cli
+from tests.conftest import history_records, run_cli
 
 
 def flip_bit(record: BackupRecord) -> None:
@@ -83,8 +83,7 @@ def test_intact_backup_passes_quick_and_full(settings: Settings, cli_env: dict[s
     record = run_backup(settings, settings.databases[0])
     assert run_cli(["verify", record.id, "--quick"], cli_env).returncode == 0
     assert run_cli(["verify", record.id], cli_env).returncode == 0
-    history = (Path(record.path).parent / "verify.jsonl").read_text().splitlines()
-    assert [json.loads(line)["level"] for line in history] == ["quick", "full"]
+    assert [entry["level"] for entry in history_records(Path(record.path).parent)] == ["quick", "full"]
     reports = {p.name.rsplit("-", 1)[-1]: p.read_text() for p in (Path(record.path).parent / "reports").iterdir()}
     assert sorted(reports) == ["full.txt", "quick.txt"]
     assert all("PASSED" in text for text in reports.values())

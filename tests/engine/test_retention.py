@@ -257,3 +257,19 @@ def test_superseded_names_the_holder_and_expired_is_for_backups_past_every_perio
     assert decisions[mon.id].reasons == (f"superseded: {tue_late.id} is the newer backup of 2026-W48",)
     assert decisions[last_week.id].reasons == ("expired: 4 days old, not the newest of any of the 1 daily, "
                                                "1 weekly or 0 monthly periods kept",)
+
+
+def test_two_hosts_backups_of_one_database_name_are_kept_apart() -> None:
+    """'app' on web-1 and 'app' on web-2 share a repository: each keeps its own newest backup, and
+    the prune of one host never deletes the other's, even what the other's policy lets go."""
+    policy = RetentionConfig(daily=1, weekly=1, monthly=1)
+    now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+    web1 = [make(now - timedelta(hours=h), host="web-1") for h in (1, 2)]
+    web2 = [replace(make(now - timedelta(hours=h), host="web-2"), id=f"web2-{h}") for h in (5, 6)]
+    decided = {d.record.id: d for d in plan_retention(web1 + web2, policy, now=now, this_host="web-1")}
+    assert decided[web1[0].id].keep and "newest valid backup" in decided[web1[0].id].reasons
+    assert decided["web2-5"].keep and "newest valid backup" in decided["web2-5"].reasons
+    assert not decided[web1[1].id].keep, "this host's own older backup goes"
+    assert decided["web2-6"].keep and decided["web2-6"].reasons[0].startswith("made on web-2: its own prune decides")
+    on_web2 = {d.record.id: d.keep for d in plan_retention(web1 + web2, policy, now=now, this_host="web-2")}
+    assert on_web2 == {web1[0].id: True, web1[1].id: True, "web2-5": True, "web2-6": False}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import history_records
 from tests.headless.conftest import Workspace, WorkspaceFactory, files_containing
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -154,7 +154,7 @@ def test_manifest_records_the_pg_dump_version(life: Lifecycle) -> None:
 def test_verify_quick_then_full_keeps_history_and_reports(life: Lifecycle) -> None:
     ws, backup_id = life.ws, life.second["id"]
     folder = Path(life.second["path"]).parent
-    assert not (folder / "verify.jsonl").exists()
+    assert not history_records(folder)
 
     quick = ws.run("verify", backup_id, "--quick")
     assert (quick.returncode, quick.stdout, quick.stderr) == (0, "", "")
@@ -170,7 +170,7 @@ def test_verify_quick_then_full_keeps_history_and_reports(life: Lifecycle) -> No
     shown = ws.json("show", backup_id)
     assert (shown["verified"]["level"], shown["verified"]["ok"]) == ("full", True)
     assert [(v["level"], v["ok"]) for v in shown["verifications"]] == [("quick", True), ("full", True)]
-    assert len((folder / "verify.jsonl").read_text().splitlines()) == 2
+    assert len(history_records(folder)) == 2
     reports = sorted((folder / "reports").glob("*.txt"))
     assert sorted(r.name.rsplit("-", 1)[-1] for r in reports) == ["full.txt", "quick.txt"]
     for report in reports:
@@ -186,8 +186,7 @@ def test_verify_quick_then_full_keeps_history_and_reports(life: Lifecycle) -> No
 def _history_lengths(ws: Workspace, items: list[dict[str, Any]]) -> dict[str, int]:
     counts = {}
     for item in items:
-        history = Path(item["path"]).parent / "verify.jsonl"
-        counts[item["id"]] = len(history.read_text().splitlines()) if history.exists() else 0
+        counts[item["id"]] = len(history_records(Path(item["path"]).parent))
     return counts
 
 
@@ -222,7 +221,7 @@ def test_every_verification_keeps_its_report(life: Lifecycle) -> None:
         with ThreadPoolExecutor(2) as pool:
             runs = list(pool.map(lambda _: ws.run("verify", backup_id, "--quick"), range(2)))
         assert [r.returncode for r in runs] == [0, 0]
-        stamps = [json.loads(line)["at"] for line in (folder / "verify.jsonl").read_text().splitlines()]
+        stamps = [entry["at"] for entry in history_records(folder)]
         if len(stamps) != len(set(stamps)):
             break
     else:

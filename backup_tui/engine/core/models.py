@@ -96,6 +96,7 @@ class BackupRecord:
     locations: tuple[str, ...] = ("local",)
     pinned: bool = False
     reason: str = "scheduled"
+    host: str = ""  # the machine that took it: retention and health go by database and host
     manifest_version: int = MANIFEST_VERSION
     # Not part of the manifest: filled in by the repository that found it.
     status: Status = "valid"
@@ -133,9 +134,20 @@ class BackupRecord:
         return "failed check" if self.is_valid and self.failed_last_check else self.status
 
     @property
+    def verified_ok(self) -> bool:
+        """Complete, and its newest verification passed: what 'verified' means in every list and question."""
+        last = self.last_verification
+        return self.is_valid and last is not None and last.ok
+
+    @property
     def is_safety(self) -> bool:
         """Taken by restore --replace just before it: the pre-restore state, not a scheduled restore point."""
         return self.reason.startswith(SAFETY_REASON_PREFIX)
+
+    @property
+    def safety_for(self) -> str:
+        """For a safety backup, the id of the backup whose restore it preceded ('' when unknown or not one)."""
+        return self.reason.removeprefix(SAFETY_REASON_PREFIX).strip() if self.is_safety else ""
 
     @property
     def ratio(self) -> float | None:
@@ -179,6 +191,7 @@ class BackupRecord:
             "pinned": self.pinned,
             "status": self.status,
             "reason": self.reason,
+            "host": self.host,
             "verified": last.summary() if last else None,
         }
 

@@ -76,15 +76,29 @@ def plan_retention(
     *,
     now: datetime,
     in_progress: Callable[[str], bool] = lambda database: False,
+    this_host: str | None = None,
 ) -> list[PruneDecision]:
-    """Decide keep/delete for every record, with the reasons, newest first per database."""
-    by_db: dict[str, list[BackupRecord]] = {}
+    """Decide keep/delete for every record, with the reasons, newest first per database and host.
+
+    Backups of databases of the same name on two hosts are two histories: one host's newer backup
+    never supersedes the other's. With ``this_host``, the other hosts' backups are planned but kept:
+    each host prunes its own (its lock, its policy, its view of what runs)."""
+    by_source: dict[tuple[str, str], list[BackupRecord]] = {}
     for record in records:
-        by_db.setdefault(record.database, []).append(record)
+        by_source.setdefault((record.database, record.host), []).append(record)
     decisions: list[PruneDecision] = []
-    for database in sorted(by_db):
-        decisions.extend(_plan_database(by_db[database], policy, now, in_progress(database)))
+    for database, host in sorted(by_source):
+        planned = _plan_database(by_source[(database, host)], policy, now, in_progress(database))
+        if this_host is not None and host != this_host:
+            planned = [_theirs(d, host) for d in planned]
+        decisions.extend(planned)
     return decisions
+
+
+def _theirs(decision: PruneDecision, host: str) -> PruneDecision:
+    if decision.keep:
+        return decision
+    return PruneDecision(decision.record, True, (f"made on {host}: its own prune decides ({decision.reasons[0]})",))
 
 
 def failed_verification(record: BackupRecord) -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.postgres import pg
 
 SHARED_PAGILA = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "pagila"
 BUNDLED_PAGILA = Path(__file__).resolve().parents[1] / "data" / "pagila"  # MIT, see LICENSE.txt there
@@ -152,7 +153,7 @@ class Sandbox:
 
     def _psql(self, args: list[str], dbname: str, what: str, stdin: str | None = None) -> str:
         proc = subprocess.run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, *args],
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dbname_arg(dbname), *args],
             env={**os.environ, **self.env()}, capture_output=True, text=True, check=False, input=stdin,
         )
         if proc.returncode != 0:

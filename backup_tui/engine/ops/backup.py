@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -37,11 +38,13 @@ from backup_tui.engine.core.progress import (
     warn,
 )
 from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
+from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.pipeline import CHUNK, compress_to_file, pipe_reader
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
@@ -149,8 +152,8 @@ def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -
     """Remove folders of this database's backups that never got a manifest (call with the lock held)."""
     removed = []
     for record in repo.list():
-        if record.database == repo.database_dir(database).name and record.status == "incomplete":
-            shutil.rmtree(repo.folder(record), ignore_errors=True)
+        if record.status == "incomplete" and Path(record.path).parent.parent == repo.database_dir(database):
+            shutil.rmtree(repo.folder(record), ignore_errors=True)  # folder(): where the layout says, or raises
             removed.append(record.id)
             info(reporter, f"removed incomplete backup {record.id}")
     return removed
@@ -166,9 +169,12 @@ def run_backup(
     reason: str = "scheduled",
 ) -> BackupRecord:
     """Take one backup of ``db`` into the local repository and return its committed record."""
-    ensure_repository(settings.repository)
-    with database_lock(settings.repository, db.database, "backup"):
-        return backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
+    with journaled(settings, "backup", db.database) as run:
+        ensure_repository(settings.repository)
+        with database_lock(settings.repository, db.database, "backup"):
+            record = backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
+        run.backup_id = record.id
+        return record
 
 
 def backup_locked(
@@ -311,6 +317,7 @@ def _dump(
             row_counts=counts,
             database_info=db_info,
             reason=reason,
+            host=this_host(),
         )
         reporter(StepStarted("commit", "sidecar, then manifest"))
         committed = repo.commit(folder, record)

@@ -15,7 +15,7 @@ import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from backup_tui.engine.core.models import (
     sessions_said,
     utc_iso,
 )
+from backup_tui.engine.core.names import MAX_IDENT, check_database_name
 from backup_tui.engine.core.progress import (
     BytesProgress,
     CancelToken,
@@ -54,17 +55,17 @@ from backup_tui.engine.core.progress import (
     null_reporter,
     warn,
 )
-from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.backup import backup_locked
+from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.postgres import archive_needs, database_properties, pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
-from backup_tui.engine.storage.locks import database_lock
+from backup_tui.engine.storage.locks import database_lock, reading_backup
 from backup_tui.engine.storage.space import free_bytes, human_bytes
+from backup_tui.engine.storage.state import writable
 from backup_tui.engine.stream.pipeline import StreamStats, decode_file
 
-MAX_IDENT = 63
 RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt
 HISTORY_FILE = "restores.jsonl"
 
@@ -115,13 +116,13 @@ def restore_into(
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
     if record.format == "plain":
         argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "--no-password", "-d", work_db]
+                "--no-password", "-d", pg.dbname_arg(work_db)]
         stats = _streamed(argv, env, source, record.compression, cancel, progress, tail=legacy.DumpTail())
     elif settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
         stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress, portable)
     else:
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
-                "-d", work_db]
+                "-d", pg.dbname_arg(work_db)]
         stats = _streamed(argv, env, source, record.compression, cancel, progress)
     check_stored(record, stats)
     if legacy.sidecar_missing(record):
@@ -138,6 +139,10 @@ def check_stored(record: BackupRecord, stats: StreamStats) -> None:
 
 def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Reporter) -> bool:
     """pg_restore -j reads a decompressed file; without room for it, stream into one pg_restore instead."""
+    if not writable(settings.repository):
+        warn(reporter, f"{settings.repository} cannot be written (a read-only copy?): restoring with one "
+                       "pg_restore job, streamed")
+        return False
     free = free_bytes(settings.repository)
     if record.raw_bytes + settings.min_free_bytes <= free:
         return True
@@ -236,7 +241,7 @@ def apply_database_properties(
     except ValueError as exc:
         raise BackupToolError(f"cannot apply the database's properties: {exc}") from None
     argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
-            "-d", settings.maintenance_db]
+            "-d", pg.dbname_arg(settings.maintenance_db)]
     done = subprocess.run(argv, input=statements.encode(), capture_output=True,
                           env=pg.child_env(server, settings.maintenance_db), process_group=pg.OWN_GROUP, check=False)
     if done.returncode != 0:
@@ -271,7 +276,7 @@ def _parallel_restore(
                                 on_bytes=progress, hash_raw=False)
         check_stored(record, stats)  # before loading anything into the database
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
-                f"--jobs={settings.restore_jobs}", "-d", work_db, tmp_name]
+                f"--jobs={settings.restore_jobs}", "-d", pg.dbname_arg(work_db), tmp_name]
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env,
                                     process_group=pg.OWN_GROUP)
@@ -415,8 +420,7 @@ def plan_restore(
             target = work = target_db
             if not target:
                 raise ConfigError("--target-db needs a name for the new database")
-            if len(target.encode()) > MAX_IDENT:
-                raise ConfigError(f"database name {target!r} is longer than {MAX_IDENT} bytes")
+            check_database_name(target, "the target database's name")
             if pg.database_exists(conn, target):
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")
@@ -535,6 +539,12 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
 # -- running --------------------------------------------------------------------
 
 
+def _journaled_as(arguments: Mapping[str, Any]) -> tuple[str, str]:
+    plan: RestorePlan | None = arguments["plan"]
+    return (plan.target_db if plan is not None else arguments["target_db"] or ""), arguments["backup_id"]
+
+
+@journal_run("restore", _journaled_as)
 def run_restore(
     settings: Settings,
     backup_id: str,
@@ -570,7 +580,7 @@ def run_restore(
     server = connection_for(settings, record.database)
     source = catalog.repository_of(record).local_file(record)
     started = time.monotonic()
-    with database_lock(settings.repository, plan.target_db, "restore"):
+    with database_lock(settings.repository, plan.target_db, "restore"), reading_backup(settings.repository, record.id):
         scratch.clean_leftovers(settings, server, reporter)
         safety_id = None
         if plan.safety_backup:
@@ -594,13 +604,13 @@ def run_restore(
                          f"DROP DATABASE \"{plan.aside_db}\"; roll back by renaming it to {plan.target_db!r}")
     duration = time.monotonic() - started
     record_history(settings, record, duration)
-    _record_as_verified(catalog, record, plan, counts, duration, now)
+    _record_as_verified(catalog, record, plan, counts, duration, now, reporter)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
                          notes=tuple(notes))
 
 
 def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePlan,
-                        counts: dict[str, list[int | None]], duration: float, now: Clock) -> None:
+                        counts: dict[str, list[int | None]], duration: float, now: Clock, reporter: Reporter) -> None:
     """A real restore whose row counts matched proves what a full verification proves: it goes into the
     backup's history, so the proof outlives the result screen."""
     result = Verification(
@@ -608,7 +618,7 @@ def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePla
         checks=(f"restored into {plan.target_db!r} ({'replacing it' if plan.mode == 'replace' else 'new database'})"
                 f" and row counts match the manifest ({len(counts)} tables)",),
     )
-    catalog.repository_of(record).add_verification(record, result, render_report(record, result))
+    catalog.record_verification(record, result, reporter)
 
 
 def _restore_checked(

@@ -27,6 +27,7 @@ from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.progress import Reporter, info, warn
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write
+from backup_tui.engine.storage.state import state_dir
 
 SCRATCH_DIR = "scratch"
 Kind = Literal["database", "file"]
@@ -56,7 +57,7 @@ class Scratch:
     def begin(cls, settings: Settings, kind: Kind, name: str, purpose: str,
               server: DatabaseConfig | None = None) -> Scratch:
         """Record it; call before creating it, so that no moment exists where it is there unrecorded."""
-        folder = settings.repository / SCRATCH_DIR
+        folder = state_dir(settings.repository, SCRATCH_DIR)
         folder.mkdir(parents=True, exist_ok=True)
         scratch = cls(kind, name, purpose, server_key(server) if server else "", socket.gethostname(), os.getpid(),
                       datetime.now(UTC).isoformat(timespec="seconds"), folder / f"{uuid.uuid4().hex}.json")
@@ -89,7 +90,7 @@ class Scratch:
 
 def recorded(settings: Settings) -> list[Scratch]:
     """Every record, oldest first; unreadable ones are skipped (a record is never worth an error)."""
-    folder = settings.repository / SCRATCH_DIR
+    folder = state_dir(settings.repository, SCRATCH_DIR)
     found: list[Scratch] = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in folder.glob("*.json"):

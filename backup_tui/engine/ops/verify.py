@@ -18,7 +18,7 @@ from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
-from backup_tui.engine.core.errors import BackupToolError, Cancelled, NotFoundError
+from backup_tui.engine.core.errors import EXIT_VERIFY, BackupToolError, Cancelled, NotFoundError
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
 from backup_tui.engine.core.progress import (
     SIGNAL_CHECK_S,
@@ -29,8 +29,8 @@ from backup_tui.engine.core.progress import (
     StepStarted,
     null_reporter,
 )
-from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.restore import (
     compare_counts,
     connection_for,
@@ -42,6 +42,7 @@ from backup_tui.engine.ops.restore import (
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.stream.pipeline import StreamStats, decode_file, sha256_file
 
 
@@ -222,6 +223,11 @@ def full_checks(
         scratch.drop_database(settings, server, work)
 
 
+def _verdict(result: Verification) -> tuple[int, str] | None:
+    return None if result.ok else (EXIT_VERIFY, result.problems[0] if result.problems else "failed")
+
+
+@journal_run("verify", lambda a: (a["record"].database, a["record"].id), _verdict)
 def verify_backup(
     settings: Settings,
     record: BackupRecord,
@@ -235,38 +241,39 @@ def verify_backup(
     """Verify one backup, store the result in its history and write a report. Never raises for damage."""
     cancel = cancel or CancelToken()
     catalog = catalog or Catalog.from_settings(settings)
-    if Path(record.path).parent.exists():
-        record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older than the files
-    started_at, started = now(), time.monotonic()
-    reporter(StepStarted("verify", f"{record.id} ({level})"))
-    checks = _Checks()
-    quick_checks(settings, record, checks, reporter, cancel)
-    counts: dict[str, list[int | None]] = {}
-    if level == "full":
-        if checks.problems:
-            checks.problems.append("test restore skipped: the quick checks failed")
-        elif (server := _server_for(settings, record)) is None:
-            level = "quick"  # what was done, so the history does not claim a test restore
-            checks.not_done.append(f"no test restore: database {record.database!r} is not configured, so there "
-                                 "is no server to restore it on (add it to the config for a full verification)")
-        elif lacking := _test_restore_blockers(settings, record, server):
-            level = "quick"
-            checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
-                                 "it fully on a server that has them")
-        else:
-            counts = full_checks(settings, record, server, checks, reporter, cancel)
-    result = Verification(
-        at=utc_iso(started_at),
-        level=level,
-        ok=not checks.problems,
-        problems=tuple(checks.problems),
-        checks=tuple(checks.passed),
-        duration_s=round(time.monotonic() - started, 3),
-        row_counts=counts,
-        not_done=tuple(checks.not_done),
-    )
-    if Path(record.path).parent.exists():
-        catalog.repository_of(record).add_verification(record, result, render_report(record, result))
+    with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
+        if Path(record.path).parent.exists():
+            record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older than the files
+        started_at, started = now(), time.monotonic()
+        reporter(StepStarted("verify", f"{record.id} ({level})"))
+        checks = _Checks()
+        quick_checks(settings, record, checks, reporter, cancel)
+        counts: dict[str, list[int | None]] = {}
+        if level == "full":
+            if checks.problems:
+                checks.problems.append("test restore skipped: the quick checks failed")
+            elif (server := _server_for(settings, record)) is None:
+                level = "quick"  # what was done, so the history does not claim a test restore
+                checks.not_done.append(f"no test restore: database {record.database!r} is not configured, so there "
+                                     "is no server to restore it on (add it to the config for a full verification)")
+            elif lacking := _test_restore_blockers(settings, record, server):
+                level = "quick"
+                checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
+                                     "it fully on a server that has them")
+            else:
+                counts = full_checks(settings, record, server, checks, reporter, cancel)
+        result = Verification(
+            at=utc_iso(started_at),
+            level=level,
+            ok=not checks.problems,
+            problems=tuple(checks.problems),
+            checks=tuple(checks.passed),
+            duration_s=round(time.monotonic() - started, 3),
+            row_counts=counts,
+            not_done=tuple(checks.not_done),
+        )
+        if Path(record.path).parent.exists():
+            catalog.record_verification(record, result, reporter)
     reporter(StepFinished("verify", ok=result.ok, detail="; ".join(result.problems) or "ok"))
     return result
 

@@ -137,6 +137,13 @@ def connect(
         conn.close()
 
 
+def dbname_arg(name: str) -> str:
+    """``name`` for a tool's ``-d``, as a conninfo that holds only it: libpq reads a bare ``-d`` with an '='
+    or a URI prefix as a connection string ('dbname=postgres' reached another database, 'host=...' another
+    server). Quoted, it is a name and nothing else; PGDATABASE and psycopg's keywords are never expanded."""
+    return "dbname='" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
 

@@ -8,8 +8,11 @@ from dataclasses import replace
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import NotFoundError
-from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.models import BackupRecord, Verification
+from backup_tui.engine.core.progress import Reporter, warn
+from backup_tui.engine.core.report import render_report
 from backup_tui.engine.storage.local import LocalRepository
+from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.repository import Repository
 
 
@@ -31,21 +34,15 @@ class Catalog:
         raise NotFoundError("no local repository configured")
 
     def list(self, database: str | None = None, *, include_incomplete: bool = True) -> list[BackupRecord]:
-        """Newest first."""
-        merged: dict[str, BackupRecord] = {}
+        """Newest first; the copies of one backup merged into one record (``merge_copies``)."""
+        copies: dict[str, list[BackupRecord]] = {}
         for repo in self.repositories:
-            for record in repo.list():
-                if database is not None and record.database != database:
-                    continue
-                if not include_incomplete and not record.is_valid:
-                    continue
-                seen = merged.get(record.id)
-                if seen is None:
-                    merged[record.id] = record
-                else:
-                    locations = tuple(dict.fromkeys(seen.locations + record.locations))
-                    merged[record.id] = replace(seen, locations=locations)
-        return sorted(merged.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+            for record in repo.list():  # where a copy lies is the repository that has it, not its manifest's word
+                copies.setdefault(record.id, []).append(replace(record, locations=(repo.name,)))
+        merged = [merge_copies(found) for found in copies.values()]
+        return sorted((r for r in merged if (database is None or r.database == database)
+                       and (include_incomplete or r.is_valid)),
+                      key=lambda r: (r.created_at, r.id), reverse=True)
 
     def get(self, backup_id: str) -> BackupRecord:
         for record in self.list():
@@ -60,5 +57,34 @@ class Catalog:
                 return repo
         raise NotFoundError(f"{record.id}: no repository holds a copy")
 
+    def record_verification(self, record: BackupRecord, result: Verification, reporter: Reporter) -> None:
+        """Into the backup's history with a readable report; a repository we cannot write (a read-only
+        disaster-recovery copy) keeps the result on screen only, with a warning, not a failure."""
+        try:
+            self.repository_of(record).add_verification(record, result, render_report(record, result))
+        except OSError as exc:
+            warn(reporter, f"the result of checking {record.id} was not recorded: {exc.strerror or exc}")
+        except OutsideRepository as exc:
+            warn(reporter, f"the result of checking {record.id} was not recorded: {exc.message}")
+
     def databases(self) -> builtins.list[str]:
         return sorted({r.database for r in self.list()})
+
+
+_RANK = {"valid": 0, "legacy": 1, "damaged": 2, "incomplete": 3}
+
+
+def merge_copies(copies: Sequence[BackupRecord]) -> BackupRecord:
+    """One backup found in several places: the best copy (a valid one over a damaged one), with every
+    location that holds a good copy of the same bytes. Two valid records under one id that describe
+    different bytes are no copies of one backup: the id is damaged until an operator looks, so that
+    nothing restores, prunes or trusts either on the word of the other."""
+    best = min(copies, key=lambda r: _RANK[r.status])
+    if len(copies) == 1:
+        return best
+    good = [r for r in copies if r.is_valid]
+    if len({(r.sha256, r.database, r.created_at) for r in good}) > 1:
+        return replace(best, status="damaged", reason=f"{len(good)} different backups claim the id {best.id} "
+                                                      f"(in {', '.join(r.path or '?' for r in good)})")
+    locations = tuple(dict.fromkeys(loc for r in good or [best] for loc in r.locations))
+    return replace(best, locations=locations)

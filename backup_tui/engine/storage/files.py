@@ -1,4 +1,5 @@
-"""Small file helpers every on-disk store shares: atomic writes, history files, and who may read them."""
+"""Small file helpers every on-disk store shares: atomic writes, records written once, capped reads, and who
+may read them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import contextlib
 import json
 import os
 import stat
+import time
+import uuid
 from pathlib import Path
 
+from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, parse_verification
 from backup_tui.engine.core.models import Verification
+from backup_tui.engine.storage.paths import inside
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -22,6 +27,15 @@ def atomic_write(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
+def write_record(root: Path, folder: Path, text: str) -> Path:
+    """A new record in ``folder`` (below ``root``, through no link), never a change to an existing one:
+    two hosts writing at once each add their own file. Names sort in the order they were written."""
+    inside(root, folder).mkdir(exist_ok=True)
+    path = inside(root, folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json")
+    atomic_write(path, text)
+    return path
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -30,19 +44,43 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def read_history(path: Path) -> tuple[Verification, ...]:
-    """Verification history; a damaged line is skipped rather than hiding the rest."""
+def read_capped(path: Path, limit: int = MAX_RECORD_BYTES) -> str:
+    """A small record's text; a link is not followed, and a file larger than ``limit`` is refused
+    (InvalidRecord) instead of read whole into memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise InvalidRecord(f"{path.name} is larger than {limit // (1024 * 1024)} MiB")
+    return data.decode("utf-8", errors="replace")
+
+
+def read_history(path: Path) -> tuple[Verification, ...]:
+    """An append-only verification history; a damaged line is skipped rather than hiding the rest."""
+    try:
+        text = read_capped(path)
+    except (OSError, InvalidRecord):
         return ()
     results = []
     for line in text.splitlines():
         try:
-            results.append(Verification.from_json(json.loads(line)))
-        except (ValueError, KeyError, TypeError):
+            results.append(parse_verification(json.loads(line)))
+        except (ValueError, InvalidRecord):
             continue
     return tuple(results)
+
+
+def append_line(path: Path, line: str) -> None:
+    """One line at the end of ``path``, on disk before we return; a link there is not followed."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # A dump is the whole database, customers' emails included; manifests, reports and logs name its tables.
@@ -53,7 +91,7 @@ PRIVATE_UMASK = 0o077
 OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 # What we create at the repository's top: tightened when an earlier run made them under a wider umask.
 # The repository folder itself may be a shared mount point or /var/backups: it is left as the operator set it.
-OWN_ENTRIES = ("backups", "locks", "scratch", "tmp", "logs", "restores.jsonl")
+OWN_ENTRIES = ("backups", "locks", "scratch", "runs", "tmp", "logs", "restores.jsonl")
 RUN_LOG_GLOB = "backup-headless-*.log"
 
 

@@ -18,8 +18,11 @@ from datetime import datetime
 from pathlib import Path
 
 from backup_tui.engine.core.errors import VerificationError
-from backup_tui.engine.core.models import BackupRecord, utc_iso
-from backup_tui.engine.storage.files import atomic_write, read_history
+from backup_tui.engine.core.manifest import InvalidRecord
+from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.core.names import MAX_IDENT
+from backup_tui.engine.storage.files import append_line, atomic_write, read_capped, read_history
+from backup_tui.engine.storage.state import this_host
 
 TIERS = ("daily", "weekly", "monthly")
 NAME = re.compile(r"^(?P<db>.+)_(?P<date>\d{8})_(?P<time>\d{6})\.sql\.gz$")
@@ -34,9 +37,11 @@ def scan(root: Path) -> list[BackupRecord]:
     records = []
     for tier in TIERS:
         folder = root / tier
-        if not folder.is_dir():
-            continue
+        if folder.is_symlink() or not folder.is_dir():
+            continue  # a link is not followed out of the repository
         for path in sorted(folder.glob("*.sql.gz")):
+            if path.is_symlink() or not path.is_file():
+                continue
             record = read(path, tier)
             if record is not None:
                 records.append(record)
@@ -45,7 +50,7 @@ def scan(root: Path) -> list[BackupRecord]:
 
 def read(path: Path, tier: str) -> BackupRecord | None:
     match = NAME.match(path.name)
-    if match is None:
+    if match is None or len(match["db"].encode()) > MAX_IDENT:
         return None
     try:
         taken = datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S").astimezone()
@@ -70,14 +75,15 @@ def read(path: Path, tier: str) -> BackupRecord | None:
         path=str(path),
         pinned=Path(str(path) + ".pinned").exists(),
         verifications=read_history(Path(str(path) + ".verify.jsonl")),
+        host=this_host(),  # the old scripts ran on the machine whose disk holds them
     )
 
 
 def read_sidecar(path: Path) -> str | None:
     """The hash from a ``sha256sum`` line (``<hex>  <name>``), or None when absent or malformed."""
     try:
-        first = path.read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
+        first = read_capped(path, 64 * 1024).split()
+    except (OSError, InvalidRecord):
         return None
     if first and re.fullmatch(r"[0-9a-fA-F]{64}", first[0]):
         return first[0].lower()
@@ -86,8 +92,8 @@ def read_sidecar(path: Path) -> str | None:
 
 def read_meta(path: Path) -> dict[str, str]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_capped(path)
+    except (OSError, InvalidRecord):
         return {}
     try:
         data = json.loads(text)
@@ -151,5 +157,12 @@ def delete(path: Path) -> None:
     """Remove a legacy dump with its sidecars."""
     for suffix in ("", *SIDECARS):
         Path(str(path) + suffix).unlink(missing_ok=True)
-    for report in (path.parent / "reports").glob(f"{path.name}-*.txt"):
-        report.unlink(missing_ok=True)
+    reports = path.parent / "reports"
+    if not reports.is_symlink():
+        for report in reports.glob(f"{path.name}-*.txt"):
+            report.unlink(missing_ok=True)
+
+
+def append_history(path: Path, result: Verification) -> None:
+    """The old files stay as the scripts wrote them: verifications go to a history beside them."""
+    append_line(Path(str(path) + ".verify.jsonl"), json.dumps(result.to_json(), sort_keys=True) + "\n")

@@ -1,15 +1,22 @@
 """The local repository: one folder per backup, committed by its manifest.
 
-    <root>/backups/<database>/<id>/<id>.dump.zst          the stored bytes
-    <root>/backups/<database>/<id>/<id>.dump.zst.sha256   sha256sum format
-    <root>/backups/<database>/<id>/manifest.json          written last, atomically
-    <root>/backups/<database>/<id>/verify.jsonl           verification history
-    <root>/backups/<database>/<id>/reports/verify-*.txt   readable reports
+    <root>/backups/<key>/<id>/<id>.dump.zst            the stored bytes
+    <root>/backups/<key>/<id>/<id>.dump.zst.sha256     sha256sum format
+    <root>/backups/<key>/<id>/manifest.json            written once, last, atomically
+    <root>/backups/<key>/<id>/pins/*.json              pin and unpin records, written once each; the newest wins
+    <root>/backups/<key>/<id>/verifications/*.json     one record per verification, written once
+    <root>/backups/<key>/<id>/reports/verify-*.txt     readable reports
 
-A folder without a manifest is an incomplete backup: never shown as valid,
-cleaned up by the next backup or prune. Backups made by the old shell scripts
-(``<root>/daily|weekly|monthly/*.sql.gz``) are listed too, read-only but for
-their verification history and pin marker (see legacy.py).
+``<key>`` is ``core.names.folder_key(database)``. Every path comes from this layout (never from a
+field of a file), is checked to stay inside the repository without passing a link
+(``storage.paths``), and every record read is validated (``core.manifest``): a folder whose files do
+not validate is listed as damaged with the reason. A folder without a manifest is an incomplete
+backup: never shown as valid, cleaned up by the next backup or prune.
+
+Repositories written before records were split out keep working: a manifest's own ``pinned`` is
+the pin until a pin record says otherwise, and ``verify.jsonl`` is read with the new records;
+neither file is rewritten. Backups made by the old shell scripts
+(``<root>/daily|weekly|monthly/*.sql.gz``) are listed too (see legacy.py).
 """
 
 from __future__ import annotations
@@ -17,25 +24,32 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
-from backup_tui.engine.core.models import BackupRecord, Verification, manifest_checksum, utc_iso
+from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_verification
+from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
+from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.storage import legacy
-from backup_tui.engine.storage.files import atomic_write, read_history
+from backup_tui.engine.storage.files import atomic_write, read_capped, read_history, write_record
+from backup_tui.engine.storage.paths import OutsideRepository, inside
+from backup_tui.engine.storage.state import this_host
 
 MANIFEST = "manifest.json"
-HISTORY = "verify.jsonl"
+OLD_HISTORY = "verify.jsonl"  # before verifications were records of their own: read, never written
+VERIFICATIONS = "verifications"
+PINS = "pins"
 DATA_SUFFIX = ".dump.zst"
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def safe_name(name: str) -> str:
-    """A database name made safe for a folder or an id (spaces, slashes ... become '_')."""
-    return _SAFE.sub("_", name) or "_"
+T = TypeVar("T")
+ID_LETTERS = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1, o/0: read aloud and typed at 3 a.m.
+_OLD_KEY = re.compile(r"[^A-Za-z0-9_.-]")  # how folders were named before folder_key: read, never written
 
 
 def sidecar_text(sha256: str, file_name: str) -> str:
@@ -72,6 +86,14 @@ def ensure_repository(root: Path) -> None:
         raise ConfigError(f"repository {root} cannot be created: permission denied") from None
 
 
+def database_of_key(key: str) -> str:
+    """The database a folder key stands for (folder_key undone; an old-style key is its own name)."""
+    try:
+        return re.sub(r"(?:%[0-9A-F]{2})+", lambda m: bytes.fromhex(m[0].replace("%", "")).decode(), key)
+    except (ValueError, UnicodeDecodeError):
+        return key
+
+
 class LocalRepository:
     name = "local"
 
@@ -83,18 +105,19 @@ class LocalRepository:
         return self.root / "backups"
 
     def database_dir(self, database: str) -> Path:
-        return self.backups_dir / safe_name(database)
+        return self.backups_dir / folder_key(database)
 
     # -- writing -----------------------------------------------------------
 
     def new_backup_dir(self, database: str, moment: datetime) -> tuple[str, Path]:
-        """Reserve a fresh folder for a backup taken at ``moment``; the id is unique."""
+        """Reserve a fresh folder for a backup taken at ``moment``. The id is unique without asking
+        anyone: the second, then four random characters (hosts sharing a repository cannot see each
+        other's folders being made), and this folder's mkdir against this host's own runs."""
         stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        base = f"{safe_name(database)}-{stamp}"
-        parent = self.database_dir(database)
+        parent = inside(self.root, self.database_dir(database))
         parent.mkdir(parents=True, exist_ok=True)
-        for n in range(1000):
-            backup_id = base if n == 0 else f"{base}-{n}"
+        for _ in range(1000):
+            backup_id = f"{id_prefix(database)}-{stamp}-{''.join(secrets.choice(ID_LETTERS) for _ in range(4))}"
             folder = parent / backup_id
             try:
                 folder.mkdir()
@@ -105,6 +128,7 @@ class LocalRepository:
 
     def commit(self, folder: Path, record: BackupRecord) -> BackupRecord:
         """Write the sidecar, then the manifest, last: from here on the backup is valid."""
+        folder = inside(self.root, folder)
         atomic_write(folder / f"{record.file_name}.sha256", sidecar_text(record.sha256, record.file_name))
         atomic_write(folder / MANIFEST, record.manifest_json())
         return replace(record, status="valid", path=str(folder / record.file_name))
@@ -114,6 +138,8 @@ class LocalRepository:
     def check_layout(self) -> None:
         """Files where our folders belong would otherwise surface as an OS error deep in a listing."""
         check_repository(self.root)
+        if self.backups_dir.is_symlink():
+            raise ConfigError(f"repository {self.root}: {self.backups_dir} is a symbolic link; it is not followed")
         if self.backups_dir.exists() and not self.backups_dir.is_dir():
             raise ConfigError(f"repository {self.root}: {self.backups_dir} is not a directory")
 
@@ -121,74 +147,102 @@ class LocalRepository:
         """Every backup folder, read with one directory scan per database (thousands load in a blink)."""
         records: list[BackupRecord] = []
         self.check_layout()
-        for db_dir in _subfolders(str(self.backups_dir)):
-            for folder in _subfolders(db_dir.path):
-                records.append(self._read_folder(db_dir.name, Path(folder.path)))
+        for db_dir in _entries(str(self.backups_dir)):
+            if not db_dir.is_dir(follow_symlinks=False):
+                continue
+            for folder in _entries(db_dir.path):
+                if folder.is_dir(follow_symlinks=False):
+                    records.append(self._read_folder(db_dir.name, Path(folder.path)))
+                elif folder.is_symlink():
+                    records.append(unreadable_record(folder.name, db_dir.name, Path(folder.path), (),
+                                                     "a symbolic link in the repository: not followed", True))
         records.extend(legacy.scan(self.root))
         return records
 
-    def _read_folder(self, database: str, folder: Path) -> BackupRecord:
-        history = read_history(folder / HISTORY)
+    def _read_folder(self, key: str, folder: Path) -> BackupRecord:
+        history = self._history(folder)
+        if not is_backup_id(folder.name):
+            return unreadable_record(folder.name, key, folder, history, "folder name is not a backup id", True)
         try:
-            with open(os.path.join(folder, MANIFEST), "rb") as fh:
-                data = json.loads(fh.read())
-            record = BackupRecord.from_manifest(data, path=os.path.join(folder, str(data.get("file_name", ""))),
-                                                verifications=history)
+            text = read_capped(folder / MANIFEST)
         except FileNotFoundError:
-            return incomplete_record(folder.name, database, folder, history, "manifest missing")
-        except (ValueError, TypeError, AttributeError):
-            # Listed so that verify can name the damage, never as valid.
-            return incomplete_record(folder.name, database, folder, history, "manifest unreadable")
-        if data.get("manifest_sha256") != manifest_checksum(data):
-            return replace(record, status="damaged", reason="manifest altered: its checksum does not match")
-        return record
+            return incomplete_record(folder.name, key, folder, history, "manifest missing")
+        except (OSError, InvalidRecord) as exc:
+            return unreadable_record(folder.name, key, folder, history, f"manifest unreadable: {_said(exc)}", True)
+        try:
+            record = parse_manifest(json.loads(text), expected_id=folder.name, data_suffix=DATA_SUFFIX,
+                                    default_host=this_host())
+        except ValueError:
+            return incomplete_record(folder.name, key, folder, history, "manifest unreadable")
+        except InvalidRecord as exc:
+            return unreadable_record(folder.name, key, folder, history, exc.message, True)
+        if key not in (folder_key(record.database), _OLD_KEY.sub("_", record.database) or "_"):
+            return unreadable_record(folder.name, key, folder, history,
+                                     f"manifest names database {record.database!r}, not the one of its folder", True)
+        return replace(record, path=str(folder / record.file_name), pinned=self._pinned(folder, record.pinned),
+                       verifications=history)
+
+    def _history(self, folder: Path) -> tuple[Verification, ...]:
+        """The old append-only file, then the records written once each, in the order they were made."""
+        old = read_history(folder / OLD_HISTORY)
+        new = [(name, v) for name, v in _records(folder / VERIFICATIONS, parse_verification)]
+        return old + tuple(v for _, v in sorted(new, key=lambda item: (item[1].at, item[0])))
+
+    def _pinned(self, folder: Path, from_manifest: bool) -> bool:
+        pins = sorted(_records(folder / PINS, _parse_pin))
+        return pins[-1][1] if pins else from_manifest
 
     def refresh(self, record: BackupRecord) -> BackupRecord:
         """Read one backup afresh from disk (its files may have changed since it was listed)."""
-        path = Path(record.path)
         if record.status == "legacy":
+            path = inside(self.root, record.path)
             return legacy.read(path, path.parent.name) or record
-        return self._read_folder(path.parent.parent.name, path.parent)
+        folder = self.folder(record)
+        return self._read_folder(folder.parent.name, folder)
 
     def folder(self, record: BackupRecord) -> Path:
-        return Path(record.path).parent
+        """The record's own folder, ``backups/<key>/<id>``, or OutsideRepository: never anything else."""
+        folder = inside(self.root, Path(record.path).parent)
+        if folder.parent.parent != inside(self.root, self.backups_dir) or folder.name != record.id:
+            raise OutsideRepository(f"{folder} is not the folder of backup {record.id} in {self.root}: not touched")
+        return folder
 
     def local_file(self, record: BackupRecord) -> Path:
-        return Path(record.path)
+        if record.status == "legacy":
+            return inside(self.root, record.path)
+        return inside(self.root, self.folder(record) / f"{record.id}{DATA_SUFFIX}")
 
     # -- changing ----------------------------------------------------------
 
     def delete(self, record: BackupRecord) -> None:
         if record.status == "legacy":
-            legacy.delete(Path(record.path))
+            legacy.delete(inside(self.root, record.path))
             return
         shutil.rmtree(self.folder(record), ignore_errors=False)
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
-        """Asking to pin a damaged or incomplete backup is the caller's mistake (exit 2), not a failure."""
+        """A pin record beside the manifest, which stays as written. Asking to pin a damaged or
+        incomplete backup is the caller's mistake (exit 2), not a failure."""
         if record.status == "legacy":
-            legacy.set_pinned(Path(record.path), pinned)
+            legacy.set_pinned(inside(self.root, record.path), pinned)
             return replace(record, pinned=pinned)
-        if record.status != "valid":
-            raise ConfigError(f"{record.id} is {record.status} ({record.reason}): only complete backups can be "
-                              "pinned")
-        updated = replace(record, pinned=pinned)
-        atomic_write(self.folder(record) / MANIFEST, updated.manifest_json())
-        return updated
+        refusal = pin_refusal(record)
+        if refusal is not None:
+            raise ConfigError(refusal)
+        folder = self.folder(record)
+        write_record(self.root, folder / PINS, json.dumps({"pinned": pinned, "at": utc_iso(datetime.now(UTC))}) + "\n")
+        return replace(record, pinned=pinned)
 
     def add_verification(self, record: BackupRecord, result: Verification, report: str) -> Path:
         if record.status == "legacy":
-            history = Path(record.path + ".verify.jsonl")
-            reports = Path(record.path).parent / "reports"
-            stem = Path(record.path).name
+            path = inside(self.root, record.path)
+            legacy.append_history(path, result)
+            reports, stem = path.parent / "reports", path.name
         else:
-            history = self.folder(record) / HISTORY
-            reports = self.folder(record) / "reports"
-            stem = "verify"
-        with open(history, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+            folder = self.folder(record)
+            write_record(self.root, folder / VERIFICATIONS, json.dumps(result.to_json(), sort_keys=True) + "\n")
+            reports, stem = folder / "reports", "verify"
+        reports = inside(self.root, reports)
         reports.mkdir(exist_ok=True)
         stamp = result.at.replace(":", "").replace("-", "")
         for n in range(1000):  # two verifications within one second keep both reports
@@ -202,15 +256,38 @@ class LocalRepository:
         raise BackupToolError(f"cannot name a report file in {reports}")
 
 
-def _subfolders(path: str) -> list[os.DirEntry[str]]:
+def _entries(path: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as entries:
-            return sorted((e for e in entries if e.is_dir()), key=lambda e: e.name)
-    except FileNotFoundError:
+            return sorted(entries, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
         return []
 
 
-ID_STAMP = re.compile(r"-(\d{8}T\d{6}Z)(?:-\d+)?$")
+def _records(folder: Path, parse: Callable[[object], T]) -> list[tuple[str, T]]:
+    """Every ``*.json`` record in ``folder`` that validates, with its file name; the rest are skipped."""
+    found: list[tuple[str, T]] = []
+    for entry in _entries(str(folder)):
+        if not entry.name.endswith(".json") or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            found.append((entry.name, parse(json.loads(read_capped(Path(entry.path))))))
+        except (OSError, ValueError, InvalidRecord):
+            continue
+    return found
+
+
+def _parse_pin(data: object) -> bool:
+    if not isinstance(data, dict) or not isinstance(data.get("pinned"), bool):
+        raise InvalidRecord("pin record without a true/false 'pinned'")
+    return bool(data["pinned"])
+
+
+def _said(exc: OSError | BackupToolError) -> str:
+    return exc.message if isinstance(exc, BackupToolError) else (exc.strerror or type(exc).__name__)
+
+
+ID_STAMP = re.compile(r"-(\d{8}T\d{6}Z)(?:-[0-9a-z]+)?$")
 
 
 def _started(backup_id: str, folder: Path) -> datetime:
@@ -218,26 +295,41 @@ def _started(backup_id: str, folder: Path) -> datetime:
     match = ID_STAMP.search(backup_id)
     if match:
         return datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    return datetime.fromtimestamp(folder.stat().st_mtime, UTC) if folder.exists() else datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(folder.lstat().st_mtime, UTC)
+    except OSError:
+        return datetime.now(UTC)
 
 
 def incomplete_record(
-    backup_id: str, database: str, folder: Path, history: tuple[Verification, ...], problem: str
+    backup_id: str, key: str, folder: Path, history: tuple[Verification, ...], problem: str
 ) -> BackupRecord:
     """What we can say about a folder with no usable manifest: its files and their age.
 
     With a sidecar the dump had finished, so the manifest was lost or damaged afterwards:
     "damaged", kept for the operator. Without one the run died mid-dump: "incomplete".
     """
-    files = [p for p in folder.iterdir() if p.is_file()] if folder.exists() else []
-    data = next((p for p in files if p.name.endswith(DATA_SUFFIX)), None)
-    finished = any(p.name.endswith(".sha256") or p.name == MANIFEST for p in files)
-    size = data.stat().st_size if data else 0
+    try:
+        files = [e for e in _entries(str(folder)) if e.is_file(follow_symlinks=False)]
+    except OSError:
+        files = []
+    finished = any(e.name.endswith(".sha256") or e.name == MANIFEST for e in files)
+    return unreadable_record(backup_id, key, folder, history, problem, finished)
+
+
+def unreadable_record(
+    backup_id: str, key: str, folder: Path, history: tuple[Verification, ...], problem: str, damaged: bool
+) -> BackupRecord:
+    """A folder listed for what its layout says, nothing taken from its files: its name, its
+    database's folder, the size of the dump where the layout puts it."""
+    data = folder / f"{backup_id}{DATA_SUFFIX}"
+    try:
+        size = data.lstat().st_size if data.is_file() and not data.is_symlink() else 0
+    except OSError:
+        size = 0
     return BackupRecord(
-        id=backup_id, database=database, created_at=utc_iso(_started(backup_id, folder)), finished_at="",
-        duration_s=0.0,
-        format="custom", compression="zstd", raw_bytes=0, stored_bytes=size, sha256="",
-        file_name=data.name if data else f"{backup_id}{DATA_SUFFIX}", status="damaged" if finished else "incomplete",
-        path=str(folder / (data.name if data else f"{backup_id}{DATA_SUFFIX}")), reason=problem,
-        verifications=history,
+        id=backup_id, database=database_of_key(key), created_at=utc_iso(_started(backup_id, folder)),
+        finished_at="", duration_s=0.0, format="custom", compression="zstd", raw_bytes=0, stored_bytes=size,
+        sha256="", file_name=data.name, status="damaged" if damaged else "incomplete", path=str(data),
+        reason=problem, verifications=history, host=this_host(),
     )

@@ -18,19 +18,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from backup_tui.engine.core.errors import LockHeldError
+from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import utc_iso
+from backup_tui.engine.core.names import folder_key
+from backup_tui.engine.storage.files import read_capped
+from backup_tui.engine.storage.paths import inside
+from backup_tui.engine.storage.state import state_dir
 
 
 def lock_path(repository: Path, database: str) -> Path:
-    return repository / "locks" / f"{database}.lock"
+    """One file per database name (two names never share one), in the repository's ``locks/`` folder
+    or, for a repository we cannot write, its stand-in (``storage.state``)."""
+    return state_dir(repository, "locks") / f"{folder_key(database)}.lock"
 
 
 def describe_holder(path: Path) -> str:
     try:
-        info = json.loads(path.read_text())
+        info = json.loads(read_capped(path, 4096))
         return (f"pid {info['pid']} on {info['host']} ({info['operation']}, "
                 f"started {info['started_at']})")
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, InvalidRecord):
         return "another process"
 
 
@@ -39,7 +46,8 @@ def database_lock(repository: Path, database: str, operation: str) -> Iterator[P
     """Hold the database's lock for the block, or raise LockHeldError at once."""
     path = lock_path(repository, database)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    inside(path.parent.parent, path)  # a link planted as locks/ or as the lock file is not followed
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -64,9 +72,9 @@ def database_lock(repository: Path, database: str, operation: str) -> Iterator[P
 def is_locked(repository: Path, database: str) -> bool:
     """True while some run holds the database's lock (used by prune to spare in-flight backups)."""
     path = lock_path(repository, database)
-    if not path.exists():
+    if not path.exists() or path.is_symlink():
         return False
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -74,3 +82,38 @@ def is_locked(repository: Path, database: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def _backup_lock_path(repository: Path, backup_id: str) -> Path:
+    path = state_dir(repository, "locks") / f"backup-{folder_key(backup_id)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return inside(path.parent.parent, path)
+
+
+@contextmanager
+def reading_backup(repository: Path, backup_id: str) -> Iterator[None]:
+    """Held while a verify or a restore reads a backup: many readers at once, and prune spares it."""
+    fd = os.open(_backup_lock_path(repository, backup_id), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def deleting_backup(repository: Path, backup_id: str) -> Iterator[bool]:
+    """Yields False while someone reads the backup (prune then leaves it for the next run), else True
+    with the readers kept out until the block ends."""
+    path = _backup_lock_path(repository, backup_id)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+        path.unlink(missing_ok=True)  # the backup is gone; its lock file goes with it
+    finally:
+        os.close(fd)

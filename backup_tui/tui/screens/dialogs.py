@@ -49,11 +49,6 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-def _passed(record: BackupRecord) -> bool:
-    last = record.last_verification
-    return record.is_valid and last is not None and last.ok
-
-
 def delete_message(record: BackupRecord, records: Sequence[BackupRecord]) -> str:
     """The delete question, with what would be lost beyond the backup itself."""
     size = fmt.human_bytes(record.stored_bytes)
@@ -62,7 +57,7 @@ def delete_message(record: BackupRecord, records: Sequence[BackupRecord]) -> str
         lines.append("It is PINNED: retention would have kept it.")
     others = [r for r in records if r.database == record.database and r.id != record.id]
     database = record.database
-    if _passed(record) and not any(_passed(other) for other in others):
+    if record.verified_ok and not any(other.verified_ok for other in others):
         lines.append(f"This is the last verified backup of {database}.")
     if record.trusted:
         good = [other for other in others if other.trusted]

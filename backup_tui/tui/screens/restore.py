@@ -38,6 +38,7 @@ from textual.widgets import (
 
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult
+from backup_tui.engine.core.policy import can_restore
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
@@ -52,7 +53,7 @@ StartRestore = Callable[[BackupRecord, RestorePlan], Job]
 
 def offered(records: list[BackupRecord], database: str | None) -> list[BackupRecord]:
     """What the first page lists: valid backups, only the database's when the wizard is opened for one."""
-    return [r for r in records if r.is_valid and (database is None or r.database == database)]
+    return [r for r in records if can_restore(r) and (database is None or r.database == database)]
 
 
 def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None) -> int:
@@ -64,8 +65,7 @@ def preselect(records: list[BackupRecord], backup_id: str | None, database: str 
                 return i
     candidates = [i for i, r in enumerate(records) if database is None or r.database == database]
     for i in candidates:
-        last = records[i].last_verification
-        if last is not None and last.ok:
+        if records[i].verified_ok:
             return i
     for i in candidates:
         if not records[i].failed_last_check:
@@ -80,9 +80,8 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     record = records[index]
     if backup_id is not None and record.id == backup_id:
         return f"Which backup? Selected: the one you chose, {record.id}."
-    last = record.last_verification
     of = f" of {database}" if database else ""
-    if last is not None and last.ok:
+    if record.verified_ok:
         return f"Which backup? The newest verified one{of} is selected."
     newest = next((r for r in records if database is None or r.database == database), record)
     if newest.failed_last_check:

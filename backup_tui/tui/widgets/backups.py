@@ -38,6 +38,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.policy import can_pin, can_restore
 from backup_tui.tui import format as fmt
 
 # Costs in "one new row" units (0.2-0.4 ms: adding it, then the table measuring its cells when idle).
@@ -671,5 +672,5 @@ class BackupsView(Widget):
         if record is None:
             return None
         if what in ("restore", "pin"):
-            return True if record.status == "valid" or (what == "restore" and record.is_valid) else None
+            return True if (can_restore if what == "restore" else can_pin)(record) else None
         return True

@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from backup_tui.engine.core.health import Health
-from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification
+from backup_tui.engine.core.models import BackupRecord, Verification
 from backup_tui.tui import format as fmt
 from backup_tui.tui.widgets.trend import trend_text
 
@@ -69,7 +69,7 @@ def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> Tex
 def safety_note(record: BackupRecord, database: str) -> str:
     """'safety, before restoring 20250310T020000Z': the newest backup is the state a restore replaced, not a
     scheduled one. The card is titled with the database, so the id loses its "<database>-" prefix."""
-    restored = record.reason.removeprefix(SAFETY_REASON_PREFIX).strip().removeprefix(f"{database}-")
+    restored = record.safety_for.removeprefix(f"{database}-")
     return f"safety, before restoring {restored}" if restored else "safety"
 
 

@@ -1,0 +1,54 @@
+"""A run of an operation as the journal keeps it: monitoring and the TUI read what every run did,
+whichever front end started it, failures included."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, BackupToolError
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    operation: str  # backup | restore | verify | prune
+    database: str  # "" for a run over every database (prune without --database)
+    host: str
+    pid: int
+    front_end: str  # the program that started it: backup-headless, backup-tui ...
+    started_at: str  # UTC ISO 8601
+    finished_at: str
+    duration_s: float
+    ok: bool
+    exit_code: int
+    error: str = ""  # one line, no secrets (our errors' own message)
+    backup_id: str = ""  # the backup it made or read, when there is one
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def outcome(exc: BaseException | None) -> tuple[bool, int, str]:
+    """(ok, exit code, one-line error) of a run that ended with ``exc`` (None: it succeeded)."""
+    if exc is None:
+        return True, EXIT_OK, ""
+    if isinstance(exc, BackupToolError):
+        return False, exc.exit_code, exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return False, EXIT_FAILED, "stopped by a signal"
+    return False, EXIT_FAILED, f"unexpected {type(exc).__name__}"
+
+
+def parse_run(data: object) -> RunRecord:
+    """A journal record, checked field by field (the journal lies in the repository: untrusted)."""
+    if not isinstance(data, dict):
+        raise TypeError("not an object")
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "operation": str, "database": str, "host": str, "pid": int, "front_end": str, "started_at": str,
+        "finished_at": str, "duration_s": (int, float), "ok": bool, "exit_code": int, "error": str,
+        "backup_id": str}
+    for name, kind in kinds.items():
+        value = data.get(name)
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise TypeError(f"field {name!r}")
+    return RunRecord(**{name: data[name] for name in kinds})

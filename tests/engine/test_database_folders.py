@@ -1,0 +1,69 @@
+"""A database name maps to one folder and one lock of its own: "col x" and "col_x" never share
+either, and no name, however hostile, reaches outside the repository's folders."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.core.names import MAX_IDENT, check_database_name, folder_key
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.storage.local import LocalRepository, database_of_key
+from backup_tui.engine.storage.locks import database_lock, lock_path
+from tests.conftest import fresh_database
+
+TRICKY = ["col x", "col_x", "col%20x", "col%x", "..", ".", "a/b", "a\\b", "a_b", "a-b", "a.b", "café", "caf_",
+          "x" * 63, "%", "_", "-", "dbname=postgres", "host=/tmp dbname=x", "postgresql://h/db", "' OR 1=1 --",
+          "\n", "tab\tname", "A", "a", "名前"]
+
+
+def test_different_names_never_share_a_folder() -> None:
+    keys = {name: folder_key(name) for name in TRICKY}
+    for a, b in itertools.combinations(TRICKY, 2):
+        assert keys[a] != keys[b], (a, b)
+
+
+@pytest.mark.parametrize("name", TRICKY)
+def test_a_key_is_one_plain_path_component_that_reads_back(name: str) -> None:
+    key = folder_key(name)
+    assert "/" not in key and "\\" not in key and key not in (".", "..") and not key.startswith(".")
+    assert len(key.encode()) <= 255
+    assert database_of_key(key) == name
+
+
+def test_names_that_cannot_be_names_are_refused_in_one_line() -> None:
+    for bad in ("", "nul\x00byte", "x" * (MAX_IDENT + 1), "é" * 32):
+        with pytest.raises(ConfigError) as caught:
+            check_database_name(bad)
+        assert "\n" not in caught.value.message
+    assert check_database_name("dbname=postgres") == "dbname=postgres"
+
+
+def test_a_backup_of_one_name_never_touches_a_similar_names_run(pg_sandbox: Sandbox, tmp_path: Path) -> None:
+    """'<db> x' is backing up (its lock held, its folder incomplete) while '<db>_x' backs up: the
+    second neither waits for the first's lock nor cleans up its folder in progress."""
+    base = fresh_database(pg_sandbox, "names")
+    spaced, underscored = f"{base} x", f"{base}_x"
+    for name in (spaced, underscored):
+        pg_sandbox.psql(f'CREATE DATABASE "{name}" TEMPLATE "{base}"')
+    try:
+        settings = Settings(repository=tmp_path / "repo", databases=tuple(
+            DatabaseConfig(name=n, host=pg_sandbox.host, port=pg_sandbox.port, user=pg_sandbox.user,
+                           password=pg_sandbox.password) for n in (spaced, underscored)))
+        repo = LocalRepository(settings.repository)
+        with database_lock(settings.repository, spaced, "backup"):
+            _, in_progress = repo.new_backup_dir(spaced, datetime.now(UTC))
+            (in_progress / "partial.dump.zst").write_bytes(b"half a dump")
+            made = run_backup(settings, settings.databases[1])
+            assert in_progress.is_dir() and (in_progress / "partial.dump.zst").exists()
+        assert made.database == underscored and Path(made.path).parent.parent != in_progress.parent
+        assert lock_path(settings.repository, spaced) != lock_path(settings.repository, underscored)
+    finally:
+        for name in (spaced, underscored, base):
+            pg_sandbox.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

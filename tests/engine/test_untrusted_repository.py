@@ -1,0 +1,210 @@
+"""The repository is untrusted input: whatever another host, a person or an attacker wrote in it,
+every command keeps to the repository's own layout. Each test plants files as an attacker would
+(re-signing manifests, since their checksum is a plain sha256) and asserts the property: nothing
+outside the repository changed, every command answers, and what does not validate is listed as
+damaged with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backup_tui.engine.config import Settings
+from backup_tui.engine.core.models import manifest_checksum
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.local import LocalRepository
+from backup_tui.engine.storage.paths import OutsideRepository
+from tests.conftest import db_config, fresh_database, run_cli
+from tests.headless.conftest import tree
+
+Planted = Callable[[Path, dict[str, Any]], None]
+
+
+@pytest.fixture(scope="module")
+def pristine(pg_sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str]]:
+    """One real backup, copied afresh for each test (a backup per test would cost seconds)."""
+    root = tmp_path_factory.mktemp("untrusted")
+    database = fresh_database(pg_sandbox, "untrusted")
+    settings = Settings(repository=root / "repo", log_dir=root / "logs", databases=(db_config(pg_sandbox, database),))
+    record = run_backup(settings, settings.databases[0])
+    yield settings, record.id
+    pg_sandbox.psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture
+def attacked(pristine: tuple[Settings, str], tmp_path: Path) -> tuple[Settings, str, Path]:
+    """A copy of the repository, and beside it a folder of ours the attacker aims at."""
+    settings, backup_id = pristine
+    repo = tmp_path / "repo"
+    shutil.copytree(settings.repository, repo, symlinks=True)
+    outside = tmp_path / "outside"
+    (outside / "x").mkdir(parents=True)
+    (outside / "x" / "precious.txt").write_text("not yours\n")
+    (outside / "x" / f"{backup_id}.dump.zst").write_bytes(b"decoy")
+    copy = Settings(repository=repo, log_dir=tmp_path / "logs", databases=settings.databases)
+    return copy, backup_id, outside
+
+
+def the_folder(settings: Settings, backup_id: str) -> Path:
+    [folder] = [p for p in (settings.repository / "backups").glob(f"*/{backup_id}")]
+    return folder
+
+
+def resign(manifest: Path, changes: dict[str, Any]) -> None:
+    """Edit a manifest and recompute its checksum, as anyone who can write the repository can."""
+    data = json.loads(manifest.read_text())
+    data.update(changes)
+    data["manifest_sha256"] = manifest_checksum(data)
+    manifest.write_text(json.dumps(data))
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    db = settings.databases[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "LOG_DIR"))}
+    env.update(BACKUP_DB_HOST=str(db.host), BACKUP_DB_PORT=str(db.port), BACKUP_DB_USER=str(db.user),
+               BACKUP_DB_PASSWORD=str(db.password), BACKUP_DB_NAME=db.database,
+               BACKUP_DIR=str(settings.repository), LOG_DIR=str(settings.log_dir))
+    return env
+
+
+def every_command(settings: Settings, backup_id: str) -> dict[str, int]:
+    """What an operator and cron run against the repository; none may print a traceback."""
+    env = cli_env(settings)
+    codes = {}
+    for args in (["list"], ["show", backup_id], ["verify", backup_id, "--quick"], ["verify", "--all"],
+                 ["pin", backup_id], ["unpin", backup_id], ["prune"], ["backup"], ["prune"]):
+        done = run_cli(args, env)
+        assert "Traceback" not in done.stderr + done.stdout, done.stderr
+        codes[" ".join(args)] = done.returncode
+    return codes
+
+
+HOSTILE: dict[str, dict[str, Any]] = {
+    "file_name climbs out": {"file_name": "../../../../outside/x/whatever.dump.zst"},
+    "file_name is absolute": {"file_name": "/etc/passwd"},
+    "id climbs out": {"id": "../../../outside/x"},
+    "id of another backup": {"id": "someone-else-20250101T000000Z"},
+    "database climbs out": {"database": "../../../outside/x"},
+    "database is a connection string": {"database": "host=10.0.0.1 dbname=postgres"},
+    "sha256 is not one": {"sha256": "../x"},
+    "format unknown": {"format": "directory"},
+    "newer manifest version": {"manifest_version": 99},
+}
+WRONG_TYPES = ["id", "database", "created_at", "finished_at", "duration_s", "format", "compression", "raw_bytes",
+               "stored_bytes", "sha256", "file_name", "row_counts", "database_info", "locations", "pinned",
+               "tool_versions", "manifest_version"]
+
+
+@pytest.mark.parametrize("changes", [pytest.param(c, id=name) for name, c in HOSTILE.items()])
+def test_a_hostile_manifest_is_damaged_and_nothing_outside_changes(
+    attacked: tuple[Settings, str, Path], changes: dict[str, Any],
+) -> None:
+    settings, backup_id, outside = attacked
+    folder = the_folder(settings, backup_id)
+    resign(folder / "manifest.json", changes)
+    before = tree(outside)
+
+    [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
+    assert record.status == "damaged" and record.reason, record
+    assert Path(record.path) == folder / f"{backup_id}.dump.zst", "the path comes from the layout alone"
+    codes = every_command(settings, backup_id)
+    assert codes["list"] == 0 and codes["show " + backup_id] == 0
+    assert codes[f"verify {backup_id} --quick"] == 4, "a damaged backup fails its verification"
+    assert tree(outside) == before
+    assert folder.is_dir(), "a damaged backup is kept for an operator to look at"
+
+
+def test_a_field_of_the_wrong_type_is_named_never_a_crash(attacked: tuple[Settings, str, Path]) -> None:
+    """Every field, each of three wrong types, in a folder of its own: the catalog lists them all."""
+    settings, backup_id, outside = attacked
+    folder = the_folder(settings, backup_id)
+    planted: dict[str, str] = {}
+    wrong: list[object] = [[{"x": 1}], {"a": [1]}, True]
+    for n, (field, value) in enumerate((f, v) for f in WRONG_TYPES for v in wrong if (f, v) != ("pinned", True)):
+        twin = folder.parent / f"{backup_id}-{n + 1}"
+        shutil.copytree(folder, twin)
+        (twin / f"{backup_id}.dump.zst").rename(twin / f"{twin.name}.dump.zst")
+        resign(twin / "manifest.json", {"id": twin.name, "file_name": f"{twin.name}.dump.zst", field: value})
+        planted[twin.name] = field
+    before = tree(outside)
+    records = {r.id: r for r in Catalog.from_settings(settings).list()}
+    for twin_id, field in planted.items():
+        assert records[twin_id].status == "damaged", (field, records[twin_id])
+        assert field in records[twin_id].reason, (field, records[twin_id].reason)
+    assert records[backup_id].status == "valid"
+    env = cli_env(settings)
+    for args in (["list"], ["show", next(iter(planted))], ["prune", "--dry-run"]):
+        done = run_cli(args, env)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+    assert tree(outside) == before
+
+
+@pytest.mark.parametrize("plant", ["backup folder", "data file", "reports", "verifications", "pins", "locks",
+                                   "database folder"])
+def test_links_in_the_repository_are_never_followed(attacked: tuple[Settings, str, Path], plant: str) -> None:
+    settings, backup_id, outside = attacked
+    folder = the_folder(settings, backup_id)
+    target = outside / "x"
+    if plant == "backup folder":
+        shutil.rmtree(folder)
+        folder.symlink_to(target)
+    elif plant == "data file":
+        (folder / f"{backup_id}.dump.zst").unlink()
+        (folder / f"{backup_id}.dump.zst").symlink_to(target / f"{backup_id}.dump.zst")
+    elif plant == "locks":
+        shutil.rmtree(settings.repository / "locks", ignore_errors=True)
+        (settings.repository / "locks").symlink_to(target)
+    elif plant == "database folder":
+        db_dir = folder.parent
+        moved = outside / "moved"
+        shutil.move(str(db_dir), moved)
+        db_dir.symlink_to(moved)
+    else:
+        shutil.rmtree(folder / plant, ignore_errors=True)
+        (folder / plant).symlink_to(target)
+    before = tree(outside)
+    every_command(settings, backup_id)
+    assert tree(outside) == before
+
+
+def test_a_forged_record_cannot_delete_outside(attacked: tuple[Settings, str, Path]) -> None:
+    """Even a record made in memory with a path of its own choosing: the repository deletes by layout."""
+    settings, backup_id, outside = attacked
+    repo = LocalRepository(settings.repository)
+    [record] = [r for r in repo.list() if r.id == backup_id]
+    before = tree(outside)
+    for path in (outside / "x" / f"{backup_id}.dump.zst", settings.repository / ".." / "outside" / "x" / "f",
+                 the_folder(settings, backup_id).parent / "other-id" / f"{backup_id}.dump.zst"):
+        forged = type(record)(**{**record.__dict__, "path": str(path)})
+        with pytest.raises(OutsideRepository):
+            repo.delete(forged)
+    assert tree(outside) == before
+
+
+def test_an_oversized_manifest_is_damaged_not_read_whole(attacked: tuple[Settings, str, Path]) -> None:
+    settings, backup_id, _ = attacked
+    manifest = the_folder(settings, backup_id) / "manifest.json"
+    with open(manifest, "a") as fh:
+        fh.write(" " * (17 * 1024 * 1024))
+    [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
+    assert record.status == "damaged" and "larger than" in record.reason
+
+
+def test_a_copy_of_a_manifest_in_another_folder_is_not_that_backup(attacked: tuple[Settings, str, Path]) -> None:
+    """Two folders claiming one id: the copy in the wrong place is damaged, the original stays valid."""
+    settings, backup_id, _ = attacked
+    folder = the_folder(settings, backup_id)
+    for where in (folder.parent / f"{backup_id}-1", folder.parent.parent / "other_db" / backup_id):
+        shutil.copytree(folder, where)
+    records = Catalog.from_settings(settings).list()
+    mine = [r for r in records if r.id == backup_id]
+    assert len(mine) == 1 and mine[0].status == "valid" and Path(mine[0].path).parent == folder
+    assert {r.status for r in records if r.id != backup_id} == {"damaged"}
