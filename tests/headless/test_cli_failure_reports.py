@@ -48,19 +48,18 @@ def test_without_json_stdout_stays_empty_on_failure(backed_up: tuple[Workspace, 
     assert result.returncode == 2 and result.stdout == ""
 
 
-def _unreadable_history(ws: Workspace, backup_id: str) -> None:
-    """A verify.jsonl that became a folder (a slip while cleaning up by hand): nothing foresaw it, so the run
-    fails through the catch-all for unexpected errors."""
-    folder = next(ws.repo.glob(f"backups/*/{backup_id}"))
-    (folder / "verify.jsonl").unlink(missing_ok=True)
-    (folder / "verify.jsonl").mkdir()
+def _in_the_way(ws: Workspace) -> None:
+    """A folder where the restore history goes (a slip while cleaning up by hand): nothing foresaw it, so a
+    restore's plan fails through the catch-all for unexpected errors, before it changes anything."""
+    (ws.repo / "restores.jsonl").unlink(missing_ok=True)
+    (ws.repo / "restores.jsonl").mkdir()
 
 
 def test_an_unexpected_error_points_to_the_run_log_that_holds_it(make_workspace: WorkspaceFactory) -> None:
     ws = make_workspace("unexpected")
     backup_id = ws.backup()["id"]
-    _unreadable_history(ws, backup_id)
-    result = ws.run("verify", backup_id, "--quick")
+    _in_the_way(ws)
+    result = ws.run("restore", backup_id, "--target-db", f"{ws.database}_xnever")
     assert result.returncode == 1
     line = one_error_line(result)
     assert line.startswith("error: unexpected ") and "(details in " in line
@@ -68,6 +67,7 @@ def test_an_unexpected_error_points_to_the_run_log_that_holds_it(make_workspace:
     with open(log_path, encoding="utf-8") as fh:
         assert "Traceback" in fh.read()
     assert files_containing(ws.logs, ws.password) == []  # the trace names no password
+    assert f"{ws.database}_xnever" not in ws.databases()
 
 
 @pytest.mark.parametrize("how", ["read-only command", "log folder unwritable"])
@@ -76,13 +76,14 @@ def test_an_unexpected_error_without_a_run_log_does_not_point_to_one(
 ) -> None:
     ws = make_workspace(f"nolog-{how.split(maxsplit=1)[0]}")
     backup_id = ws.backup()["id"]
-    _unreadable_history(ws, backup_id)
+    _in_the_way(ws)
     if how == "read-only command":
-        result = ws.run("list")  # list, show and config keep no run log
+        result = ws.run("restore", backup_id, "--target-db", f"{ws.database}_xnever", "--dry-run")  # no run log
     else:
         blocker = ws.root / "not-a-folder"
         blocker.write_text("")
-        result = ws.run("verify", backup_id, "--quick", env={"LOG_DIR": str(blocker / "logs")})
+        result = ws.run("restore", backup_id, "--target-db", f"{ws.database}_xnever",
+                        env={"LOG_DIR": str(blocker / "logs")})
         assert result.stderr.startswith("warning: no run log")
     last = result.stderr.splitlines()[-1]
     assert result.returncode == 1 and last.startswith("error: unexpected ")

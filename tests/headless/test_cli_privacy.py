@@ -66,13 +66,13 @@ def test_everything_the_engine_writes_is_private_under_a_wide_umask(
     ws.ok("pin", first)
     ws.ok("prune")
     written = {p.relative_to(reachable_root).as_posix() for p in reachable_root.rglob("*")}
-    for expected in ("repo/backups", "repo/locks", "repo/scratch", "repo/tmp", "repo/restores.jsonl",
-                     f"repo/backups/{ws.database}/{first}/manifest.json",
-                     f"repo/backups/{ws.database}/{first}/{first}.dump.zst",
-                     f"repo/backups/{ws.database}/{first}/{first}.dump.zst.sha256",
-                     f"repo/backups/{ws.database}/{first}/verify.jsonl"):
+    folder = next((reachable_root / "repo").glob(f"backups/*/{first}")).relative_to(reachable_root).as_posix()
+    for expected in ("repo/backups", "repo/locks", "repo/scratch", "repo/runs", "repo/tmp", "repo/restores.jsonl",
+                     f"{folder}/manifest.json", f"{folder}/{first}.dump.zst", f"{folder}/{first}.dump.zst.sha256"):
         assert expected in written, f"{expected} was not written: the check below would prove nothing"
-    assert any(name.startswith(f"repo/backups/{ws.database}/{first}/reports/") for name in written)
+    for records in ("verifications", "pins", "reports"):
+        assert any(name.startswith(f"{folder}/{records}/") for name in written), records
+    assert any(name.startswith("repo/runs/") for name in written)
     assert any(name.startswith("logs/backup-headless-") for name in written)
     assert open_to_others(reachable_root) == []
     for path in reachable_root.rglob("*"):
