@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import os
 import signal
 import sys
@@ -18,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from backup_tui import __version__
-from backup_tui.engine.config import DatabaseConfig, Settings, load_settings, redacted
+from backup_tui.engine.config import DatabaseConfig, Settings, exposed_password, load_settings, redacted
 from backup_tui.engine.core.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -34,6 +33,7 @@ from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_many
 from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage import files
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
 from headless import output, runlog
@@ -47,8 +47,7 @@ class UsageError(BackupToolError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message} (see '{self.prog} --help')", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise UsageError(f"{message} (see '{self.prog} --help')")  # main() says it, in JSON too under --json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,9 +128,14 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    files.make_private()  # before anything is written: dumps, manifests, logs are the owner's alone
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(words)
+    except UsageError as exc:
+        return Output(as_json="--json" in words, interactive=False).fail(exc.message, exc.exit_code)
     out = Output(as_json=getattr(args, "json", False), interactive=sys.stdout.isatty())
-    handler: logging.Handler | None = None
+    handler: runlog.RunLog | None = None
     for stopping in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stopping, _stop)
     try:
@@ -146,32 +150,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             _known_database(ctx, args.database)
         if args.command not in READ_ONLY and not getattr(args, "dry_run", False):
             handler = runlog.open_run_log(settings.logs, args.command)
+            _close_to_others(settings, out)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
         code = COMMANDS[args.command](ctx, args, out)
         sys.stdout.flush()  # here, where a reader that went away is handled, not at interpreter exit
         log.info("exit %d", code)
         return code
     except BackupToolError as exc:
-        out.error(exc.message)
-        return exc.exit_code
+        return out.fail(exc.message, exc.exit_code)
     except KeyboardInterrupt as exc:
         signum: int = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
-        out.error("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
-        return 128 + signum
+        return out.fail("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}",
+                        128 + signum)
     except BrokenPipeError:  # the reader stopped reading (| head): what it read is what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return EXIT_OK
     except Exception as exc:  # the last line of defence: one line for people, the trace for the log
         if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a full disk is no bug: no trace
-            out.error(f"disk full: cannot write {exc.filename or 'a file'} ({exc.strerror})")
-            return EXIT_FAILED
+            return out.fail(f"disk full: cannot write {exc.filename or 'a file'} ({exc.strerror})", EXIT_FAILED)
         log.error("unexpected error\n%s", traceback.format_exc())
-        out.error(f"unexpected {type(exc).__name__}: {exc} (details in the run log)")
-        return EXIT_FAILED
+        return out.fail(f"unexpected {type(exc).__name__}: {exc} ({_where_details_are(handler)})", EXIT_FAILED)
     finally:
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
+
+
+def _where_details_are(handler: runlog.RunLog | None) -> str:
+    """Point to the run log only when it exists and took the trace: never to a log that was not written."""
+    if handler is not None and not handler.failed:
+        try:
+            handler.flush()
+        except OSError:  # a full disk took the trace: no file to point to
+            return "no run log holds the details"
+        if not handler.failed:
+            return f"details in {handler.path}"
+    return "no run log holds the details"
+
+
+def _close_to_others(settings: Settings, out: Output) -> None:
+    """What an earlier run (or an older version) left readable by others is closed before this run writes."""
+    closed = files.tighten(settings.repository, settings.log_dir)
+    if closed:
+        out.line(f"note: closed to group and others (made under a wider umask): {', '.join(map(str, closed))}")
 
 
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
@@ -237,6 +258,7 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
             if len(targets) == 1:
                 raise
             out.error(f"{db.name}: {exc.message}")  # one database failing does not stop the rest
+            results.append({"database": db.name, "error": exc.message, "exit_code": exc.exit_code})
             worst = max(worst, exc.exit_code)
     if out.as_json:
         out.json(results[0] if len(targets) == 1 and results else results)
@@ -426,15 +448,35 @@ def check_config(settings: Settings, out: Output) -> int:
                                                                    "or add [[databases]] to the config file"))
     for db in settings.databases:
         attempt(f"database {db.name}", functools.partial(_server_version, db))
+    warnings = _privacy_warnings(settings)
     if out.as_json:
-        out.json([{"check": n, "ok": e is None, "detail": d} for n, e, d in checks])
+        out.json([{"check": n, "ok": e is None, "detail": d, "warning": False} for n, e, d in checks]
+                 + [{"check": n, "ok": True, "detail": d, "warning": True} for n, d in warnings])
     for name, err, detail in checks:
         if err is None:
             out.line(f"ok    {name}: {detail}", always=True)
         else:
             out.error(f"{name}: {detail}")
+    for _, detail in warnings:  # the settings work; someone else can read what they guard
+        log.warning("%s", detail)
+        print(f"warning: {detail}", file=out.err)
     errors = [e for _, e, _ in checks if e is not None]
     return max((e.exit_code for e in errors), default=EXIT_OK)
+
+
+def _privacy_warnings(settings: Settings) -> list[tuple[str, str]]:
+    """One line each: a password others can read, and backups or logs an older run left open to them."""
+    warnings = []
+    password = exposed_password(settings)
+    if password:
+        warnings.append(("config file", password))
+    open_paths = files.exposed(settings.repository, settings.log_dir)
+    if open_paths:
+        more = len(open_paths) - 3
+        shown = ", ".join(map(str, open_paths[:3])) + (f" and {more} more" if more > 0 else "")
+        warnings.append(("privacy", f"readable by group or others: {shown}; the next backup, verify, restore or "
+                                    "prune closes them (those this user owns), or chmod go-rwx them"))
+    return warnings
 
 
 def _server_version(db: DatabaseConfig) -> str:

@@ -5,12 +5,13 @@ Results go to stdout, progress and errors to stderr, everything to the run's log
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from backup_tui.engine.core.health import human_duration
+from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, PruneDecision, RestorePlan, Verification
 from backup_tui.engine.core.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
 from backup_tui.engine.storage.space import human_bytes
@@ -81,13 +82,20 @@ class Output:
             self._last_pct = -1
         print(f"error: {message}", file=self.err)
 
+    def fail(self, message: str, exit_code: int) -> int:
+        """The run's end in failure: the one line on stderr, and under --json an object on stdout too, so a
+        script reading stdout never gets nothing: {"error": "<the same line>", "exit_code": N}."""
+        self.error(message)
+        if self.as_json:
+            with contextlib.suppress(OSError):  # a reader that went away (| head) cannot take it: no second error
+                self.json({"error": message, "exit_code": exit_code})
+                self.out.flush()
+        return exit_code
+
 
 def format_age(created: datetime, now: datetime) -> str:
-    seconds = max(0, int((now - created).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+    """The same words as the terminal app's ('3 hours ago', '2 years, 8 months ago'): one wording, in core."""
+    return humanize_age(now - created)
 
 
 def verified_text(v: Verification | None) -> str:

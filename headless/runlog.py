@@ -41,7 +41,7 @@ class RunLog(logging.FileHandler):
             super().close()
 
 
-def open_run_log(log_dir: Path, command: str) -> logging.Handler | None:
+def open_run_log(log_dir: Path, command: str) -> RunLog | None:
     """The run's log file; a run without a writable log folder still runs (and says so)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = log_dir / f"backup-headless-{stamp}-{command}-{os.getpid()}.log"

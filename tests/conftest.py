@@ -26,6 +26,16 @@ TEMPLATE = "pagila_template"
 _names = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Iterator[None]:
+    """The apps' entry points make the process private (umask 077); called in-process by a test, that must not
+    follow the next tests, whose folders the postgres OS user may need to enter."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
 @pytest.fixture(scope="session")
 def pg_sandbox() -> Iterator[Sandbox]:
     sandbox = start_sandbox()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex
 
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.retention import RetentionConfig
@@ -24,7 +25,20 @@ DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
 REDACTED = "********"
 
 
-@dataclass(frozen=True)
+class Secret(str):
+    """A password: its value where it is used (libpq, a child's PGPASSWORD), stars wherever it is shown as a
+    value (repr: a crash screen's locals, a dict or a config object printed whole)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(REDACTED)
+
+    def __getitem__(self, key: SupportsIndex | slice) -> Secret:
+        return Secret(str.__getitem__(self, key))  # a piece of it (rich cuts long values short) is a secret too
+
+
+@dataclass(frozen=True, repr=False)
 class DatabaseConfig:
     """One database we back up. Unset fields fall back to libpq (PGHOST, service files...)."""
 
@@ -36,6 +50,16 @@ class DatabaseConfig:
     password: str | None = None
     service: str | None = None
     password_env: str | None = None  # the variable the file named; checked once the environment is merged
+
+    def __post_init__(self) -> None:
+        if self.password is not None and not isinstance(self.password, Secret):
+            object.__setattr__(self, "password", Secret(self.password))
+
+    def __repr__(self) -> str:
+        """Every field but the password, which reads as stars: str() and repr() of settings are safe to print."""
+        shown = (f"{f.name}={REDACTED if f.name == 'password' and self.password else getattr(self, f.name)!r}"
+                 for f in fields(self))
+        return f"DatabaseConfig({', '.join(shown)})"
 
     @property
     def database(self) -> str:
@@ -166,6 +190,15 @@ def _expect(value: Any, kind: type, where: str) -> Any:
     return value
 
 
+def _path_text(value: Any, where: str) -> str:
+    """A folder's path; an empty one would silently mean the config file's own folder, so it is refused."""
+    text = str(_expect(value, str, where))
+    if not text.strip():
+        raise ConfigError(f"{where} is empty: give a path (a relative one is relative to the config file; "
+                          "\".\" for its own folder)")
+    return text
+
+
 def _non_negative(value: Any, where: str) -> int:
     number = int(_expect(value, int, where))
     if number < 0:
@@ -193,9 +226,9 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
         repo = data["repository"]
         if isinstance(repo, dict):
             repo = repo.get("path")
-        changes["repository"] = base / _expect(repo, str, "repository")
+        changes["repository"] = base / _path_text(repo, "repository")
     if "log_dir" in data:
-        changes["log_dir"] = base / _expect(data["log_dir"], str, "log_dir")
+        changes["log_dir"] = base / _path_text(data["log_dir"], "log_dir")
     if "maintenance_db" in data:
         changes["maintenance_db"] = _expect(data["maintenance_db"], str, "maintenance_db")
     if "pg_bin_dir" in data:
@@ -309,6 +342,26 @@ def _env_databases(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) -> t
         if name in (db.name, db.database):
             return (*dbs[:i], replace(db, **overrides), *dbs[i + 1:])
     return (*dbs, DatabaseConfig(name=name, **overrides))
+
+
+def exposed_password(settings: Settings) -> str | None:
+    """A config file holding a password (inline ``password =``) that group or others can read: the one line
+    ``config check`` warns with, naming the fix; None when there is nothing to say."""
+    path = settings.config_file
+    if path is None:
+        return None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        entries = _read_toml(path).get("databases", [])
+    except (OSError, ConfigError):
+        return None
+    if not isinstance(entries, list) or not any(isinstance(e, dict) and "password" in e for e in entries):
+        return None
+    readers = [who for who, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH)) if mode & bit]
+    if not readers:
+        return None
+    return (f"config file {path} holds a password and is readable by {' and '.join(readers)} (mode {mode:04o}): "
+            f"chmod 600 {path}, or move the password to password_env")
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backup_tui.engine.core.errors import EXIT_USAGE, BackupToolError
+from backup_tui.engine.storage import files
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -22,6 +23,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    files.make_private()  # what the app's jobs write (dumps, manifests, reports) is the owner's alone
     from backup_tui.tui.app import BackupApp  # textual costs 0.3 s: only once the arguments are good
 
     if args.demo:
@@ -33,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupToolError as exc:
         print(f"backup-tui: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    files.tighten(settings.repository, settings.log_dir)  # what an older run left open, before this one writes
     return run_until_stopped(BackupApp(settings))
 
 

@@ -28,4 +28,5 @@ def test_backup_refuses_when_the_repository_cannot_hold_it(settings: Settings) -
 def test_human_bytes() -> None:
     assert human_bytes(999) == "999 B"
     assert human_bytes(1_500_000) == "1.5 MB"
-    assert human_bytes(2_000_000_000_000_000) == "2000.0 TB"
+    assert human_bytes(1_500) == "1.5 kB"
+    assert human_bytes(2_000_000_000_000_000) == "2.0 PB"  # humanize goes on past TB

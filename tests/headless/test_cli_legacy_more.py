@@ -257,8 +257,7 @@ def test_list_columns_line_up_with_long_legacy_ids(old: Old) -> None:
     assert len(long_id) > 34
     header, *rows = ws.ok("list").stdout.splitlines()
     assert len(rows) == len(ws.listing()) and any(r.startswith(long_id + " ") for r in rows)
-    assert any("FAILED quick" in r for r in rows) and any("d ago" in r and len(r.split("d ago")[0].split()[-1]) > 3
-                                                           for r in rows)
+    assert any("FAILED quick" in r for r in rows) and any("years" in r and " ago " in r for r in rows)
     database, status, verified = (header.index(name) for name in ("DATABASE", "STATUS", "VERIFIED"))
     assert database == len(long_id) + 1
     for row in rows:

@@ -54,7 +54,8 @@ def test_size_anomalies_and_age_wording() -> None:
     assert size_anomalies([100, 200]) == ()
     assert humanize_age(timedelta(hours=3, minutes=5)) == "3 hours ago"
     assert humanize_age(timedelta(seconds=20)) == "just now"
-    assert humanize_age(timedelta(days=1)) == "1 day ago"
+    assert humanize_age(timedelta(days=1)) == "a day ago"
+    assert humanize_age(timedelta(days=400)) == "1 year, 35 days ago"
 
 
 def test_trend_marks_anomalies_and_ignores_them_for_scale() -> None:

@@ -107,7 +107,7 @@ async def test_safety_backup_is_marked_on_the_card(size: tuple[int, int]) -> Non
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         lines = rendered(card(app, "pagila")).splitlines()
-        assert lines[1] == "last backup 1 minute ago (safety, before restoring 20250310T020000Z)"
+        assert lines[1] == "last backup a minute ago (safety, before restoring 20250310T020000Z)"
         assert "safety" not in rendered(card(app, "inventory"))
         if size[0] == 80:
             assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns

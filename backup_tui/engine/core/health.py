@@ -6,10 +6,16 @@ and the tests all judge the same way.
 Rules (in order of severity):
 - failing: no valid backup; the newest valid one is older than the expected
   interval (no schedule is configured yet: daily, with two hours of slack);
-  the most recent verification of any backup failed.
-- warning: no backup was ever verified; the newest backup's size is an anomaly
-  (more than half off the median of the ones before it); the newest attempt
-  left an incomplete or damaged backup.
+  the newest valid one is dated in the future (it would keep the first rule
+  quiet forever: clock skew, or a manifest planted to do just that; the
+  staleness rule then judges the newest one dated before now); the newest
+  valid backup's last verification failed.
+- warning: an older backup's last verification failed (whenever that check
+  ran: a later check of another backup does not hide it); a damaged backup,
+  however old (never deleted automatically, so a person must look); no
+  backup was ever verified; the newest backup's size is an anomaly (more
+  than half off the median of the ones before it); the newest attempt left
+  an incomplete backup.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+import humanize
+
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
 
 HealthStatus = Literal["ok", "warning", "failing"]
@@ -27,6 +35,8 @@ DAILY = timedelta(hours=26)
 TREND_LENGTH = 30
 ANOMALY_WINDOW = 10
 ANOMALY_TOLERANCE = 0.5  # more than 50% off the median of the previous backups
+FUTURE_SLACK = timedelta(minutes=5)  # clocks of a host and its NTP-adjusted self disagree by less than this
+FUTURE_DATED = "newest backup is dated in the future (clock skew or a planted manifest)"
 
 
 @dataclass(frozen=True)
@@ -60,15 +70,15 @@ def human_duration(seconds: float) -> str:
 
 
 def humanize_age(delta: timedelta) -> str:
-    """'just now', '5 minutes ago', '3 hours ago', '2 days ago'."""
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
+    """'just now', '5 minutes ago', 'a day ago', '2 months ago', '1 year, 2 months ago' (humanize's words);
+    a moment after now reads 'in the future', which is itself a problem (see FUTURE_DATED)."""
+    if delta < timedelta(0):
         return "in the future"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
+    if delta < timedelta(minutes=1):
+        return "just now"
+    # Whole units, as a clock reads: 9 h 40 min is '9 hours ago' (humanize would round it up to 10).
+    unit = next(u for u in (timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)) if delta >= u)
+    return humanize.naturaltime(delta // unit * unit, months=False)  # "26 days ago", not "a month ago"
 
 
 def size_anomalies(sizes: Sequence[int], window: int = ANOMALY_WINDOW,
@@ -102,21 +112,28 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     failing: list[str] = []
     warnings: list[str] = []
     newest = valid[0] if valid else None
+    dated = [r for r in valid if r.created - now <= FUTURE_SLACK]  # what the staleness rule may believe
     if newest is None:
         failing.append("no valid backup")
-    elif now - newest.created > expected_interval:
-        failing.append(f"last backup {humanize_age(now - newest.created)} (expected daily)")
-    if latest is not None and not latest[1].ok:
-        problem = latest[1].problems[0] if latest[1].problems else "failed"
-        failing.append(f"verification of {latest[0].id} failed: {problem}")
+    elif newest is not (dated[0] if dated else None):
+        failing.append(FUTURE_DATED)
+    if dated and now - dated[0].created > expected_interval:
+        failing.append(f"last backup {humanize_age(now - dated[0].created)} (expected daily)")
+    bad = [r for r in valid if r.failed_last_check]  # by each backup's own last check, not by when it ran
+    if bad:
+        (failing if bad[0] is newest else warnings).append(_failed_check(bad))
+    damaged = [r for r in mine if r.status == "damaged"]
+    if damaged:
+        more = f" (+{len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
+        warnings.append(f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} is damaged{more}")
     if newest is not None and not any(v.ok for r in valid for v in r.verifications):
         warnings.append("no backup has been verified")
     if sizes and anomalies and anomalies[-1] == len(sizes) - 1:
         median = statistics.median(sizes[max(0, len(sizes) - 1 - ANOMALY_WINDOW):-1])
         change = (sizes[-1] - median) / median
         warnings.append(f"newest backup is {abs(change):.0%} {'larger' if change > 0 else 'smaller'} than usual")
-    if mine and mine[0].status in ("incomplete", "damaged") and (newest is None or mine[0] is not newest):
-        warnings.append(f"newest attempt {mine[0].id} is {mine[0].status}")
+    if mine and mine[0].status == "incomplete":
+        warnings.append(f"newest attempt {mine[0].id} is incomplete")
     status: HealthStatus = "failing" if failing else "warning" if warnings else "ok"
     return Health(
         database=database,
@@ -129,6 +146,14 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
         locations=newest.locations if newest else (),
         last_verified_id=latest[0].id if latest else None,
     )
+
+
+def _failed_check(bad: Sequence[BackupRecord]) -> str:
+    """'verification of <id> failed: <first problem>', for the newest backup whose last check failed."""
+    last = bad[0].last_verification
+    problem = last.problems[0] if last is not None and last.problems else "failed"
+    more = f" (+{len(bad) - 1} more failed checks)" if len(bad) > 1 else ""
+    return f"verification of {bad[0].id} failed: {problem}{more}"
 
 
 def assess_all(databases: Iterable[str], records: Sequence[BackupRecord], now: datetime,

@@ -92,7 +92,7 @@ def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
                "PGSERVICE": db.service}
     for var, value in mapping.items():
         if value is not None:
-            env[var] = str(value)
+            env[var] = value if isinstance(value, str) else str(value)  # a Secret stays one: stars in a repr
     env["PGDATABASE"] = dbname or db.database
     env.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
     env["PGAPPNAME"] = APP_NAME

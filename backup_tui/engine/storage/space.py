@@ -6,15 +6,15 @@ import errno
 import shutil
 from pathlib import Path
 
+import humanize
+
 from backup_tui.engine.core.errors import SpaceError
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+    """'512 B', '1.5 kB', '444.3 MB' (SI, as df -H and disk makers count): humanize's words, but a short 'B'
+    under a kilobyte, where humanize says 'Bytes' and table columns would widen for it."""
+    return f"{n:.0f} B" if abs(n) < 1000 else humanize.naturalsize(n)
 
 
 def free_bytes(path: Path) -> int:
