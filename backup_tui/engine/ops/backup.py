@@ -36,7 +36,7 @@ from backup_tui.engine.core.progress import (
     null_reporter,
     warn,
 )
-from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import DATA_SUFFIX, LocalRepository, check_repository, ensure_repository
@@ -168,6 +168,7 @@ def run_backup(
     """Take one backup of ``db`` into the local repository and return its committed record."""
     ensure_repository(settings.repository)
     with database_lock(settings.repository, db.database, "backup"):
+        swap.heal_swap(settings, db, db.database, reporter)  # a replace killed mid-swap: its name back first
         return backup_locked(settings, db, reporter=reporter, cancel=cancel, now=now, reason=reason)
 
 
