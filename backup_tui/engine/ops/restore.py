@@ -564,7 +564,8 @@ def run_restore(
     source = catalog.repository_of(record).local_file(record)
     started = time.monotonic()
     with database_lock(settings.repository, plan.target_db, "restore"):
-        swap.heal_swap(settings, server, plan.target_db, reporter)
+        if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
+            _still_fits(settings, server, plan)
         scratch.clean_leftovers(settings, server, reporter)
         safety_id = None
         if plan.safety_backup:
@@ -629,6 +630,15 @@ def _restore_checked(
         if isinstance(exc, Cancelled):
             raise Cancelled(f"restore cancelled:{untouched} {msg}") from None
         raise
+
+
+def _still_fits(settings: Settings, server: DatabaseConfig, plan: RestorePlan) -> None:
+    """After healing a killed run's swap: the plan was made before, and may expect another server."""
+    with pg.connect(server, settings.maintenance_db) as conn:
+        exists = pg.database_exists(conn, plan.target_db)
+    if (plan.mode == "replace" and exists != (plan.aside_db is not None)) or (plan.mode == "new" and exists):
+        raise ConfigError(f"an unfinished swap of {plan.target_db!r} left by a killed run was just settled, and the "
+                          "restore plan no longer fits the server: nothing else was changed, plan the restore again")
 
 
 def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work: scratch.Scratch,

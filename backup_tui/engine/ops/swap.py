@@ -43,6 +43,7 @@ from backup_tui.engine.core.models import sessions_said
 from backup_tui.engine.core.progress import Reporter, StepFinished, StepStarted, info, warn
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write, fsync_dir
+from backup_tui.engine.storage.locks import database_lock
 
 SWAPS_DIR = "swaps"
 PAUSE_ENV = "BACKUP_TUI_TEST_PAUSE_AT"  # tests: stop the run (SIGSTOP) right after recording this step
@@ -137,7 +138,7 @@ def _refusal(journal: Journal, settings: Settings, server: DatabaseConfig) -> st
         aside_tag = names.ASIDE
     else:
         kept = names.side_of(journal.database, journal.incoming)
-        expected_in = kept is not None and kept[0] == names.ASIDE
+        expected_in = kept is not None and kept[0] in names.KEPT_TAGS
         aside_tag = names.ROLLED_BACK
     if not expected_in:
         return "names an incoming database the engine would not make"
@@ -208,6 +209,18 @@ def _grouped_count(held: list[tuple[str, int]]) -> tuple[int, tuple[str, ...]]:
     return sum(n for _, n in held), tuple(f"{client} x{n}" if n > 1 else client for client, n in held)
 
 
+def repair(settings: Settings, server: DatabaseConfig, database: str, reporter: Reporter) -> str | None:
+    """``heal_swap`` under the database's lock: what ``backup-headless repair`` and the terminal app's
+    start run."""
+    with database_lock(settings.repository, database, "repair"):
+        return heal_swap(settings, server, database, reporter)
+
+
+def recorded_swaps(settings: Settings) -> list[tuple[str, str]]:
+    """(database, server) of every journal in the repository, for a repair of all of them."""
+    return sorted({(j.database, j.server) for j in _recorded(settings)})
+
+
 def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, reporter: Reporter) -> None:
     """Take the swap's steps, each recorded first. A failure we live through is undone here (the live
     database back under its name, connections allowed); one we do not, the journal lets the next run heal."""
@@ -216,7 +229,11 @@ def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, repor
         if aside is None:
             reporter(StepStarted("rename", f"{incoming} -> {target}"))
             journal = journal.mark("rename_in")
-            _rename_ending_sessions(conn, incoming, target, reporter)
+            try:
+                _rename_ending_sessions(conn, incoming, target, reporter)
+            except BaseException:
+                _undo(conn, journal, lambda: conn.execute("SELECT 1"))  # nothing to put back, if we still can tell
+                raise
             journal.close()
             reporter(StepFinished("rename"))
             return
@@ -334,8 +351,10 @@ def _settle(conn: psycopg.Connection[Any], journal: Journal, reporter: Reporter)
             _allow(conn, incoming)
             warn(reporter, f"{what}: {live!r}, {incoming!r} and {aside!r} all exist; none was renamed or "
                            "dropped, look at them")
-        kept = f"; the previous database is kept as {aside!r}" if aside is not None and aside in state else ""
-        return f"settled {what}: {live!r} answers, connections allowed{kept}"
+        if aside is not None and aside in state and incoming not in state:
+            return f"finished {what}: {live!r} answers, connections allowed; the previous database is kept as " \
+                   f"{aside!r}"
+        return f"settled {what}: {live!r} answers, connections allowed"
     warn(reporter, f"{what}: none of {live!r}, {incoming!r}" + (f", {aside!r}" if aside else "")
          + " exists on the server any more; nothing was changed")
     return f"closed the journal of {what}: nothing of it is left on the server"

@@ -1,0 +1,118 @@
+"""A restore --replace killed with SIGKILL at each step of its swap (stopped there by the test pause,
+then killed as the OOM killer or a power cut would): the next command (repair, backup or restore)
+heals it. Afterwards the database answers under its own name with connections allowed, holds either
+the previous or the restored data (a marker table's row count says which), nothing is left
+half-swapped, and no other database was touched."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backup_tui.engine.ops.swap import PAUSE_ENV, STEPS, SWAPS_DIR
+from tests.fingerprint import fingerprint
+from tests.headless.conftest import Workspace, WorkspaceFactory
+
+PREVIOUS, RESTORED = 2, 1  # rows in the marker table: the live data after the backup, and in the backup
+# Killed before the live database was renamed aside, the swap rolls back; after, it finishes.
+OUTCOME = {"block": PREVIOUS, "terminate": PREVIOUS, "rename_aside": PREVIOUS, "rename_in": RESTORED,
+           "allow": RESTORED}
+
+
+@pytest.fixture(scope="module")
+def ws(make_workspace: WorkspaceFactory) -> Workspace:
+    ws = make_workspace("swapkill")
+    ws.psql("CREATE TABLE marker (v int); INSERT INTO marker VALUES (1)")
+    bystander = f"{ws.database}_xbystander"
+    ws.sandbox.psql(f'CREATE DATABASE "{bystander}"')
+    ws.psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 50) g", bystander)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def backup_id(ws: Workspace) -> str:
+    return str(ws.backup()["id"])
+
+
+def stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def kill_at(ws: Workspace, step: str, *args: str) -> None:
+    """Run backup-headless ARGS until it stops itself at ``step``, then SIGKILL it there."""
+    env = {**ws.env, PAUSE_ENV: step}
+    proc = subprocess.Popen([sys.executable, "-m", "headless", *args], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if proc.poll() is not None:
+        pytest.fail(f"the run ended before step {step}: {proc.stderr.read() if proc.stderr else ''}")
+    assert stopped(proc.pid), f"the run never reached step {step}"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+
+
+def others(ws: Workspace) -> dict[str, object]:
+    """Every database but this workspace's own and its side copies, with what it holds."""
+    bystander = f"{ws.database}_xbystander"
+    listed = [d for d in ws.databases() if not d.startswith(f"{ws.database}__") and d != ws.database]
+    return {"databases": listed, "bystander": fingerprint(ws.sandbox.conninfo(bystander))}
+
+
+def live_rows(ws: Workspace) -> int:
+    return int(ws.psql("SELECT count(*) FROM marker"))
+
+
+def sides(ws: Workspace, tag: str) -> list[str]:
+    return [d for d in ws.databases() if d.startswith(f"{ws.database}__{tag}_")]
+
+
+# Every step with repair and with the nightly backup; a restore (which heals the same way) at the two steps
+# either side of the point of no return.
+CASES = [(step, healer) for healer in ("repair", "backup") for step in STEPS] + [
+    ("rename_aside", "restore"), ("rename_in", "restore")]
+
+
+@pytest.mark.parametrize(("step", "healer"), CASES)
+def test_a_replace_killed_at_any_step_heals(ws: Workspace, backup_id: str, step: str, healer: str) -> None:
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    before = others(ws)
+    kill_at(ws, step, "restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+    journals = list((ws.repo / SWAPS_DIR).glob("*.json"))
+    assert len(journals) == 1 and json.loads(journals[0].read_text())["step"] == step
+
+    if healer == "repair":
+        said = ws.ok("repair").stdout
+        assert ws.database in said and ("finished" in said or "rolled back" in said)
+        expected = OUTCOME[step]
+    elif healer == "backup":
+        taken = ws.backup()
+        expected = OUTCOME[step]
+        backed_up = ws.json("show", str(taken["id"]))["manifest"]["row_counts"]
+        assert backed_up["public.marker"] == expected  # what the backup holds says which data is live
+    else:
+        ws.ok("restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+        expected = RESTORED
+
+    assert live_rows(ws) == expected  # it answers under its own name, with the data that says which
+    assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
+    assert sides(ws, "restore") == []  # no work database left: rolled back (dropped) or swapped in
+    assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
+    kept = sides(ws, "pre_restore")
+    assert ws.psql("SELECT bool_and(datallowconn) FROM pg_database WHERE datname LIKE "
+                   f"'{ws.database}\\_\\_%'") in ("t", "")
+    if expected == PREVIOUS and healer != "restore":
+        assert kept == []
+    else:
+        assert kept and int(ws.psql("SELECT count(*) FROM marker", kept[0])) == PREVIOUS  # the way back
+    assert others(ws) == before  # no other database changed
+    for name in kept:
+        ws.ok("kept", "--drop", name, "--yes")
+    assert sides(ws, "pre_restore") == []
