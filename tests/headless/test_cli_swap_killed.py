@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from backup_tui.engine.ops.scratch import SCRATCH_DIR
 from backup_tui.engine.ops.swap import PAUSE_ENV, STEPS, SWAPS_DIR
 from tests.fingerprint import fingerprint
 from tests.headless.conftest import Workspace, WorkspaceFactory
@@ -116,3 +118,32 @@ def test_a_replace_killed_at_any_step_heals(ws: Workspace, backup_id: str, step:
     for name in kept:
         ws.ok("kept", "--drop", name, "--yes")
     assert sides(ws, "pre_restore") == []
+
+
+def test_once_the_swap_began_no_scratch_record_can_drop_the_work_database(ws: Workspace, backup_id: str) -> None:
+    """Killed between the two renames, the restored copy is the only one that can take the live name: a
+    scratch record naming it (a stale one, or planted) must not let a full verify's cleanup drop it."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    kill_at(ws, "rename_in", "restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+    work = sides(ws, "restore")
+    assert len(work) == 1 and ws.database not in ws.databases()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (ws.repo / SCRATCH_DIR).mkdir(exist_ok=True)
+    server = f"service= host={ws.env['BACKUP_DB_HOST']} port={ws.env['BACKUP_DB_PORT']}"
+    (ws.repo / SCRATCH_DIR / "planted.json").write_text(json.dumps({
+        "kind": "database", "name": work[0], "purpose": "restore", "server": server, "host": socket.gethostname(),
+        "pid": dead.pid, "created_at": "2025-01-01T00:00:00+00:00"}))
+
+    verify = ws.ok("verify", backup_id)  # cleans leftovers, takes no lock, heals nothing
+
+    assert work[0] in ws.databases()
+    assert "an unfinished swap owns" in (verify.stderr + run_logs(ws))
+    ws.ok("repair")
+    assert live_rows(ws) == RESTORED and sides(ws, "restore") == []
+    for name in sides(ws, "pre_restore"):
+        ws.ok("kept", "--drop", name, "--yes")
+
+
+def run_logs(ws: Workspace) -> str:
+    return "\n".join(p.read_text() for p in sorted(ws.logs.glob("*.log")))

@@ -50,7 +50,7 @@ PAUSE_ENV = "BACKUP_TUI_TEST_PAUSE_AT"  # tests: stop the run (SIGSTOP) right af
 STEPS = ("block", "terminate", "rename_aside", "rename_in", "allow")
 Kind = Literal["restore", "rollback"]
 RENAME_ATTEMPTS = 10
-_warned: set[Path] = set()
+_warned: set[tuple[Path, int]] = set()
 
 
 class SwapUnfinished(BackupToolError):
@@ -158,6 +158,13 @@ def _read(path: Path) -> Journal | str:
         return _parse(path, json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return "cannot be read"
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _recorded(settings: Settings) -> Iterator[Journal]:
@@ -299,8 +306,9 @@ def heal_swap(settings: Settings, server: DatabaseConfig, database: str, reporte
     journal = _read(path)
     why = journal if isinstance(journal, str) else _refusal(journal, settings, server)
     if why is not None or isinstance(journal, str):
-        if path not in _warned:
-            _warned.add(path)
+        seen = (path, _mtime(path))  # once per version of it: a journal rewritten is news
+        if seen not in _warned:
+            _warned.add(seen)
             warn(reporter, f"left alone the swap journal {path}: it {why}")
         return None
     try:
