@@ -459,8 +459,8 @@ def cmd_kept(settings: Settings, args: argparse.Namespace, out: Output) -> int:
 def _drop_kept(settings: Settings, args: argparse.Namespace, out: Output) -> int:
     owners = [d for d in _databases(settings, args.database) if names.side_of(d, args.drop)]
     if not owners:
-        raise UsageError(f"{args.drop!r} is not a copy kept by a replace or rollback of a configured database "
-                         "(backup-headless kept lists them)")
+        raise UsageError(f"{args.drop!r} is not a copy of a configured database kept by a replace or a rollback: "
+                         "only those are dropped here (backup-headless kept lists them)")
     database = owners[0]
     if not args.yes and not _typed(args.drop, "--drop", f"This drops database {args.drop!r} for good"):
         raise ConfirmationRequired("the name typed does not match: nothing was changed")
