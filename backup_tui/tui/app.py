@@ -26,10 +26,11 @@ from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, Cancelled
 from backup_tui.engine.core.health import Health, assess_all
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
-from backup_tui.engine.core.progress import CancelToken, Reporter
+from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
+from backup_tui.engine.ops.kept import KeptCopy
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
-from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged
+from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
 from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
@@ -94,6 +95,7 @@ class BackupApp(App[None]):
         # Modules, styles and widgets last as long as the app: out of the cycle collector's way (it would
         # rescan them in every full collection, tens of milliseconds each), see ``backups.FREEZE_COST``.
         gc.freeze()
+        self.check_servers(settle=True)
         self.refresh_catalog()
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.refresh_catalog)
@@ -178,6 +180,46 @@ class BackupApp(App[None]):
         ours = {j.database for j in self.jobs.values() if j.running and j.kind in ("backup", "restore")}
         return ours | set(self.locked)
 
+    # -- the servers: unfinished swaps, kept copies ------------------------------------
+
+    @work(thread=True, exclusive=True, group="servers", exit_on_error=False)
+    def check_servers(self, settle: bool = False) -> None:
+        """``settle``: at start, finish or roll back a swap a killed replace or rollback left (the database
+        may be refusing connections, or missing under its name). Then list the copies kept aside."""
+        settled: list[str] = []
+        problems: list[str] = []
+        if settle:
+            try:
+                settled = self.services.repair_swaps(null_reporter)
+            except BackupToolError as exc:
+                problems.append(exc.message)
+        self.post_message(ServersChecked(settled, problems, self.services.kept_copies()))
+
+    def on_servers_checked(self, message: ServersChecked) -> None:
+        now = self.clock()
+        for text in message.settled:
+            self._add_log([LogEntry(now, "warning", "repair", text)])
+            self.notify(text, title="Unfinished swap settled", severity="warning", timeout=ERROR_TOAST)
+        for text in message.problems:
+            self._add_log([LogEntry(now, "error", "repair", text)])
+            self.notify(text, title="Unfinished swap", severity="error", timeout=ERROR_TOAST)
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is not None:  # None: the app is closing
+            main.dashboard.show_kept(message.kept)
+
+    def ask_drop_kept(self, copy: KeptCopy) -> None:
+        size = fmt.human_bytes(copy.size_bytes) if copy.size_bytes >= 0 else "size unknown"
+        message = (f"Drop {copy.name}?\nThe copy of {copy.database} {copy.set_aside_by} kept, "
+                   f"{fmt.ago(copy.since, self.clock())}, {size} on the server. Nothing can roll back to it "
+                   "afterwards. This cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._quick_call(lambda: self.services.drop_kept(copy.database, copy.name), f"{copy.name} dropped",
+                                 after=self.check_servers)
+
+        self.push_screen(ConfirmDialog("Drop kept copy", message, "Drop"), answered)
+
     # -- jobs ------------------------------------------------------------------
 
     def start_job(self, kind: JobKind, title: str, database: str, run: Callable[[Reporter, CancelToken], object],
@@ -236,6 +278,8 @@ class BackupApp(App[None]):
         self._add_log([entry])
         self._jobs_changed(job)
         self.refresh_catalog()
+        if job.kind == "restore":
+            self.check_servers()  # a replace keeps the previous database aside
 
     def _jobs_changed(self, job: Job) -> None:
         self.main.jobs.show_jobs(self.jobs.values(), self.clock())
@@ -376,7 +420,7 @@ class BackupApp(App[None]):
         self.notify(S3_MISSING, severity="warning")
 
     @work(thread=True, group="quick", exit_on_error=False)
-    def _quick_call(self, call: Callable[[], object], done: str) -> None:
+    def _quick_call(self, call: Callable[[], object], done: str, after: Callable[[], object] | None = None) -> None:
         """Short file operations (pin, delete): off the UI thread, reported as a notification."""
         try:
             call()
@@ -388,6 +432,8 @@ class BackupApp(App[None]):
             return
         self.call_from_thread(self.notify, done)
         self.call_from_thread(self.refresh_catalog)
+        if after is not None:
+            self.call_from_thread(after)
 
     # -- dashboard ------------------------------------------------------------
 
@@ -438,6 +484,11 @@ class BackupApp(App[None]):
         for db in self.settings.databases:
             yield SystemCommand(f"New backup of {db.database}", "Take a backup now",
                                 lambda name=db.database: self.new_backup(name))
+        for copies in self.main.dashboard.kept.values():
+            for copy in copies:
+                yield SystemCommand(f"Drop kept copy {copy.name}",
+                                    f"The copy of {copy.database} {copy.set_aside_by} set aside; asks first",
+                                    lambda copy=copy: self.ask_drop_kept(copy))
         selected = self.main.backups.selected if self.backups_showing() else None
         if selected is not None:
             yield SystemCommand(f"Verify {selected.id} (quick)", "Checksums and archive",

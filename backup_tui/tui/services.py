@@ -11,9 +11,12 @@ from typing import Protocol
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.errors import BackupToolError, LockHeldError
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.progress import CancelToken, Reporter
+from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.kept import KeptCopy, drop_kept, list_kept
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog
@@ -46,6 +49,17 @@ class Services(Protocol):
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord: ...
 
     def delete(self, record: BackupRecord) -> None: ...
+
+    def repair_swaps(self, reporter: Reporter) -> list[str]:
+        """Settle the swap a killed replace or rollback left, for every configured database; what was done.
+        Cheap when nothing is recorded (one stat per database)."""
+        ...
+
+    def kept_copies(self) -> dict[str, list[KeptCopy]]:
+        """Per configured database, the copies a replace or rollback kept aside (newest first)."""
+        ...
+
+    def drop_kept(self, database: str, name: str) -> None: ...
 
 
 class EngineServices:
@@ -88,3 +102,28 @@ class EngineServices:
     def delete(self, record: BackupRecord) -> None:
         catalog = self._catalog()
         catalog.repository_of(record).delete(record)
+
+    def repair_swaps(self, reporter: Reporter) -> list[str]:
+        done = []
+        for db in self.settings.databases:
+            if not swap.pending(self.settings, db, db.database):
+                continue
+            try:
+                settled = swap.repair(self.settings, db, db.database, reporter)
+            except LockHeldError:
+                continue  # another run holds it, and heals it itself
+            if settled:
+                done.append(settled)
+        return done
+
+    def kept_copies(self) -> dict[str, list[KeptCopy]]:
+        found: dict[str, list[KeptCopy]] = {}
+        for db in self.settings.databases:
+            try:
+                found[db.database] = list_kept(self.settings, db, db.database)
+            except BackupToolError:
+                continue  # the server is out of reach: the card says nothing rather than something wrong
+        return found
+
+    def drop_kept(self, database: str, name: str) -> None:
+        drop_kept(self.settings, self.settings.database(database), database, name)

@@ -7,19 +7,16 @@ half-swapped, and no other database was touched."""
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from backup_tui.engine.ops.scratch import SCRATCH_DIR
-from backup_tui.engine.ops.swap import PAUSE_ENV, STEPS, SWAPS_DIR
+from backup_tui.engine.ops.swap import STEPS, SWAPS_DIR
 from tests.fingerprint import fingerprint
 from tests.headless.conftest import Workspace, WorkspaceFactory
+from tests.processes import kill_at_pause
 
 PREVIOUS, RESTORED = 2, 1  # rows in the marker table: the live data after the backup, and in the backup
 # Killed before the live database was renamed aside, the swap rolls back; after, it finishes.
@@ -42,23 +39,8 @@ def backup_id(ws: Workspace) -> str:
     return str(ws.backup()["id"])
 
 
-def stopped(pid: int) -> bool:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
-
-
 def kill_at(ws: Workspace, step: str, *args: str) -> None:
-    """Run backup-headless ARGS until it stops itself at ``step``, then SIGKILL it there."""
-    env = {**ws.env, PAUSE_ENV: step}
-    proc = subprocess.Popen([sys.executable, "-m", "headless", *args], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if proc.poll() is not None:
-        pytest.fail(f"the run ended before step {step}: {proc.stderr.read() if proc.stderr else ''}")
-    assert stopped(proc.pid), f"the run never reached step {step}"
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
+    kill_at_pause(ws.env, step, *args)
 
 
 def others(ws: Workspace) -> dict[str, object]:

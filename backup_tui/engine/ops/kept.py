@@ -39,6 +39,10 @@ class KeptCopy:
     since: datetime
     size_bytes: int  # -1 when the server would not say
 
+    @property
+    def set_aside_by(self) -> str:
+        return "a rollback" if self.kind == KIND_OF_TAG[names.ROLLED_BACK] else "a replace"
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "database": self.database, "kind": self.kind, "since": utc_iso(self.since),
                 "size_bytes": self.size_bytes}
