@@ -251,6 +251,9 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, out: Output) -> int
                     out.line(f"  would clean incomplete: {', '.join(plan.incomplete_to_clean)}", always=True)
                 for leftover in plan.scratch_to_remove:
                     out.line(f"  would remove the {leftover}", always=True)
+                if plan.unfinished_swap:
+                    out.line("  would first settle the swap a killed restore --replace or rollback left "
+                             "(backup-headless repair does only that)", always=True)
                 if plan.locked_by_other_run:
                     out.line("  note: another run holds the lock right now", always=True)
                 # The code the real run would end with, so a pre-flight check in a script can tell.

@@ -77,6 +77,8 @@ def test_a_replace_killed_at_any_step_heals(ws: Workspace, backup_id: str, step:
         assert ws.database in said and ("finished" in said or "rolled back" in said)
         expected = OUTCOME[step]
     elif healer == "backup":
+        dry = ws.run("backup", "--dry-run")  # says so, whether or not it can reach the database now
+        assert "would first settle" in dry.stdout or "backup-headless repair" in dry.stderr
         taken = ws.backup()
         expected = OUTCOME[step]
         backed_up = ws.json("show", str(taken["id"]))["manifest"]["row_counts"]

@@ -65,6 +65,7 @@ class BackupPlan:
     command: list[str]
     space_ok: bool  # False: the real run would refuse for space (min_free_bytes included)
     space_refusal: str | None  # the real run's refusal, word for word, when space_ok is False
+    unfinished_swap: bool = False  # a killed replace or rollback left a swap the real run settles first
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -118,9 +119,16 @@ def plan_backup(settings: Settings, db: DatabaseConfig) -> BackupPlan:
     check_repository(settings.repository)
     catalog = Catalog.from_settings(settings)
     repo = catalog.local
-    with pg.connect(db) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        db_bytes = pg.database_size(conn, db.database)
+    unfinished = swap.pending(settings, db, db.database)
+    try:
+        with pg.connect(db) as conn:
+            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            db_bytes = pg.database_size(conn, db.database)
+    except BackupToolError as exc:  # missing under its name, or refusing connections
+        if not unfinished:
+            raise
+        raise type(exc)(f"{exc.message}: a killed restore --replace or rollback left it mid-swap, which the real "
+                        f"backup settles first; or {swap.repair_hint(db.database)}") from None
     expected, basis = expected_size(catalog, db.database, db_bytes)
     locked = is_locked(settings.repository, db.database)
     # While another run holds the lock, its folder looks incomplete; the real run would stop at the lock.
@@ -142,6 +150,7 @@ def plan_backup(settings: Settings, db: DatabaseConfig) -> BackupPlan:
         command=[*dump_command(settings, "<exported snapshot>"), db.database],
         space_ok=refusal is None,
         space_refusal=refusal,
+        unfinished_swap=unfinished,
     )
 
 
