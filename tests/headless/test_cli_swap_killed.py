@@ -99,6 +99,7 @@ def test_a_replace_killed_at_any_step_heals(ws: Workspace, backup_id: str, step:
     else:
         assert kept and int(ws.psql("SELECT count(*) FROM marker", kept[0])) == PREVIOUS  # the way back
     assert others(ws) == before  # no other database changed
+    assert "nothing to repair" in ws.ok("repair").stdout  # settled once, for good
     for name in kept:
         ws.ok("kept", "--drop", name, "--yes")
     assert sides(ws, "pre_restore") == []

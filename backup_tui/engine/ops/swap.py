@@ -246,8 +246,8 @@ def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, repor
             return
         reporter(StepStarted("terminate", f"sessions on {target}"))
         journal = journal.mark("block")
-        _allow(conn, target, False)
         try:
+            _allow(conn, target, False)
             journal = journal.mark("terminate")
             killed, who = _grouped_count(pg.terminate_sessions(conn, target))
             info(reporter, f"terminated the sessions on {target}: {sessions_said(killed, who)}")
