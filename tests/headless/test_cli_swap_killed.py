@@ -7,16 +7,19 @@ half-swapped, and no other database was touched."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
+import sys
+import time
 
 import pytest
 
 from backup_tui.engine.ops.scratch import SCRATCH_DIR
-from backup_tui.engine.ops.swap import STEPS, SWAPS_DIR
+from backup_tui.engine.ops.swap import PAUSE_ENV, STEPS, SWAPS_DIR
 from tests.fingerprint import fingerprint
 from tests.headless.conftest import Workspace, WorkspaceFactory
-from tests.processes import kill_at_pause
+from tests.processes import kill_at_pause, stopped
 
 PREVIOUS, RESTORED = 2, 1  # rows in the marker table: the live data after the backup, and in the backup
 # Killed before the live database was renamed aside, the swap rolls back; after, it finishes.
@@ -132,3 +135,38 @@ def test_once_the_swap_began_no_scratch_record_can_drop_the_work_database(ws: Wo
 
 def run_logs(ws: Workspace) -> str:
     return "\n".join(p.read_text() for p in sorted(ws.logs.glob("*.log")))
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Workspace, backup_id: str,
+                                                                       step: str) -> None:
+    """A SIGTERM (systemd, timeout) is no SIGKILL: the run undoes what it did before it exits 143. At the
+    last step, with the restored database already in place, it leaves the rest to the next run."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    before = others(ws)
+    proc = subprocess.Popen([sys.executable, "-m", "headless", "restore", backup_id, "--replace", "--yes",
+                             "--no-safety-backup"], env={**ws.env, PAUSE_ENV: step}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stopped(proc.pid)
+    proc.send_signal(signal.SIGTERM)  # pending while stopped: handled first thing once it runs on
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    said = run_logs(ws).split("restore " + backup_id)[-1]  # this run's log: what was undone, or what is left
+
+    if step == "allow":
+        assert "backup-headless repair" in said
+        ws.ok("repair")
+        assert live_rows(ws) == RESTORED
+    else:
+        assert "untouched" in said
+        assert live_rows(ws) == PREVIOUS
+        assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
+    assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
+    assert sides(ws, "restore") == []
+    assert others(ws) == before
+    for name in sides(ws, "pre_restore"):
+        ws.ok("kept", "--drop", name, "--yes")

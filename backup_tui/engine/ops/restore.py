@@ -653,8 +653,9 @@ def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work
     try:
         swap.run_swap(settings, server, journal, reporter)
     except BaseException as exc:
-        if swap.pending(settings, server, plan.target_db):  # not even undone: the next run heals
-            warn(reporter, f"the swap did not complete and could not be undone: {swap.repair_hint(plan.target_db)}")
+        if swap.pending(settings, server, plan.target_db):  # past undoing here: the next run settles it
+            warn(reporter, f"the swap of {plan.target_db!r} was interrupted and is left to the next backup or "
+                           f"restore to settle; or {swap.repair_hint(plan.target_db)}")
         else:  # undone: the original is back under its name, as after any failure before the swap
             left = "dropped" if scratch.drop_quietly(settings, server, work) else "could not drop"
             warn(reporter, f"the swap did not complete: {plan.target_db!r} is untouched; {left} {plan.work_db!r}")

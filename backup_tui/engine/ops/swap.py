@@ -245,8 +245,8 @@ def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, repor
             reporter(StepFinished("rename"))
             return
         reporter(StepStarted("terminate", f"sessions on {target}"))
-        journal = journal.mark("block")
         try:
+            journal = journal.mark("block")
             _allow(conn, target, False)
             journal = journal.mark("terminate")
             killed, who = _grouped_count(pg.terminate_sessions(conn, target))
