@@ -16,7 +16,7 @@ from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResu
 from backup_tui.engine.core.progress import CancelToken, Reporter
 from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import run_backup
-from backup_tui.engine.ops.kept import KeptCopy, drop_kept, list_kept
+from backup_tui.engine.ops.kept import KeptCopy, Rollback, drop_kept, list_kept, rollback
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog
@@ -60,6 +60,10 @@ class Services(Protocol):
         ...
 
     def drop_kept(self, database: str, name: str) -> None: ...
+
+    def rollback(self, database: str, name: str, reporter: Reporter) -> Rollback:
+        """Swap the kept copy ``name`` back in under ``database``'s name (sessions are terminated)."""
+        ...
 
 
 class EngineServices:
@@ -127,3 +131,7 @@ class EngineServices:
 
     def drop_kept(self, database: str, name: str) -> None:
         drop_kept(self.settings, self.settings.database(database), database, name)
+
+    def rollback(self, database: str, name: str, reporter: Reporter) -> Rollback:
+        return rollback(self.settings, self.settings.database(database), database, to=name, reporter=reporter,
+                        now=self.clock)

@@ -25,7 +25,7 @@ from backup_tui.engine.core.models import (
     utc_iso,
 )
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
-from backup_tui.engine.ops.kept import KeptCopy
+from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.tui.app import BackupApp
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
@@ -171,6 +171,10 @@ class FixedServices:
     def drop_kept(self, database: str, name: str) -> None:
         self.calls.append(f"drop kept {name}")
         self.kept[database] = [k for k in self.kept.get(database, []) if k.name != name]
+
+    def rollback(self, database: str, name: str, reporter: Reporter) -> Rollback:
+        self.calls.append(f"rollback {database} {name}")
+        return Rollback(database, name, f"{database}__pre_rollback_20250314093000")
 
 
 SESSIONS = ("app@10.0.4.7 'orders-api' x2", "alice@local 'psql'")

@@ -50,12 +50,23 @@ async def test_the_apps_start_settles_a_replace_killed_between_the_renames(
         assert f"kept: {copy.name}" in card_of(app, pagila_db)
         assert pg_sandbox.psql("SELECT count(*) FROM actor", copy.name) == "201"  # the way back
 
-        app.ask_drop_kept(copy)
+        app.ask_rollback(copy)  # the restored data was wrong after all: back, from the terminal app
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        app.screen.query_one("#yes", Button).press()
+        await wait_until(pilot, lambda: [k.kind for k in app.main.dashboard.kept.get(pagila_db, [])]
+                         == ["rolled back"])
+        assert pg_sandbox.psql("SELECT count(*) FROM actor", pagila_db) == "201"
+        (rolled,) = app.main.dashboard.kept[pagila_db]
+        assert pg_sandbox.psql("SELECT count(*) FROM actor", rolled.name) == "200"
+
+        app.ask_drop_kept(rolled)
         await settle(pilot)
         assert isinstance(app.screen, ConfirmDialog)
         app.screen.query_one("#yes", Button).press()
         await wait_until(pilot, lambda: not app.main.dashboard.kept.get(pagila_db))
-    assert copy.name not in pg_sandbox.psql("SELECT datname FROM pg_database").splitlines()
+    left = pg_sandbox.psql("SELECT datname FROM pg_database").splitlines()
+    assert copy.name not in left and rolled.name not in left and pagila_db in left
 
 
 @sync
@@ -75,6 +86,7 @@ async def test_the_card_shows_kept_copies_and_the_palette_drops_one_after_asking
 
         commands = [c.title for c in app.get_system_commands(app.screen)]
         assert f"Drop kept copy {kept.name}" in commands
+        assert f"Roll pagila back to {kept.name}" in commands
         app.ask_drop_kept(kept)
         await settle(pilot)
         assert isinstance(app.screen, ConfirmDialog) and "cannot be undone" in app.screen.message
