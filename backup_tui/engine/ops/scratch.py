@@ -147,9 +147,9 @@ def in_tmp(settings: Settings, path: Path) -> bool:
 def leftovers(settings: Settings, server: DatabaseConfig) -> list[Scratch]:
     """What killed runs left on this server (and in this repository's files), as far as their records
     may be believed."""
-    key = server_key(server)
+    key, claimed = server_key(server), swap.claimed_names(settings, server)
     return [s for s in recorded(settings) if s.orphaned and (s.kind == "file" or s.server == key)
-            and refusal(settings, s) is None]
+            and refusal(settings, s) is None and not (s.kind == "database" and s.name in claimed)]
 
 
 def clean_leftovers(settings: Settings, server: DatabaseConfig, reporter: Reporter) -> list[str]:
@@ -160,11 +160,14 @@ def clean_leftovers(settings: Settings, server: DatabaseConfig, reporter: Report
         why = refusal(settings, scratch)
         if why and scratch.orphaned and (scratch.kind == "file" or scratch.server == key):
             _refuse(scratch, why, reporter)
+        elif scratch.kind == "database" and scratch.server == key and scratch.orphaned \
+                and scratch.name in swap.claimed_names(settings, server):
+            _refuse(scratch, "names a database an unfinished swap owns (backup-headless repair settles it)", reporter)
     removed: list[str] = []
     for scratch in leftovers(settings, server):
         try:
             if scratch.kind == "database":
-                why = _database_refusal(settings, server, scratch)
+                why = _drop_if_ours(settings, server, scratch)
                 if why:
                     _refuse(scratch, why, reporter)
                     continue
@@ -179,10 +182,10 @@ def clean_leftovers(settings: Settings, server: DatabaseConfig, reporter: Report
     return removed
 
 
-def _database_refusal(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> str | None:
-    """Drop the recorded database when it is ours to drop; otherwise say why not."""
-    if scratch.name in swap.claimed_names(settings, server):
-        return "names a database an unfinished swap owns (backup-headless repair finishes it)"
+def _drop_if_ours(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> str | None:
+    """Drop the recorded database when it is ours to drop; otherwise drop nothing and say why not."""
+    if scratch.name in swap.claimed_names(settings, server):  # a journal written since the list was made
+        return "names a database an unfinished swap owns (backup-headless repair settles it)"
     with pg.connect(server, settings.maintenance_db) as conn:
         if scratch.token and not names.is_scratch_name(scratch.name):
             comment = database_comment(conn, scratch.name)
