@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings, exposed_password, load_settings, redacted
+from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -26,11 +27,14 @@ from backup_tui.engine.core.errors import (
     BackupToolError,
     ConfirmationRequired,
 )
+from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.report import render_report
+from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, rollback
 from backup_tui.engine.ops.prune import plan_prune, run_prune
-from backup_tui.engine.ops.restore import plan_restore, run_restore
+from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_many
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
@@ -108,6 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("backup_id", metavar="BACKUP_ID")
         json_flag(p)
 
+    p = sub.add_parser("repair", help="finish or roll back a restore --replace or rollback that was killed mid-swap")
+    p.add_argument("--database", metavar="NAME", help="only this database (default: every unfinished swap)")
+    json_flag(p)
+
+    p = sub.add_parser("kept", help="list the databases a replace or rollback kept aside, or drop one")
+    p.add_argument("--database", metavar="NAME", help="only this database's (default: every configured one)")
+    p.add_argument("--drop", metavar="NAME", help="drop this kept copy (sessions on it are ended)")
+    p.add_argument("--yes", action="store_true", help="with --drop: confirm without a terminal")
+    json_flag(p)
+
+    p = sub.add_parser("rollback", help="undo a restore --replace: the copy it kept becomes the database again")
+    p.add_argument("target", metavar="DATABASE")
+    p.add_argument("--to", metavar="NAME", help="the kept copy to return to (default: the newest a replace kept)")
+    p.add_argument("--yes", action="store_true", help="confirm without a terminal")
+    json_flag(p)
+
     p = sub.add_parser("config", help="show the merged settings or check them")
     p.add_argument("action", choices=["show", "check"])
     json_flag(p)
@@ -148,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context(settings, reporter=out)  # one per command: its catalog, its reporter
         if getattr(args, "database", None) and args.command != "backup":  # backup: settings.database() says it
             _known_database(ctx, args.database)
-        if args.command not in READ_ONLY and not getattr(args, "dry_run", False):
+        if args.command == "rollback":
+            _known_database(ctx, args.target)
+        if not _read_only(args):
             handler = runlog.open_run_log(settings.logs, args.command)
             _close_to_others(settings, out)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
@@ -198,6 +220,11 @@ def _close_to_others(settings: Settings, out: Output) -> None:
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
 # what changes things.
 READ_ONLY = frozenset({"list", "show", "config"})
+
+
+def _read_only(args: argparse.Namespace) -> bool:
+    return args.command in READ_ONLY or getattr(args, "dry_run", False) or (
+        args.command == "kept" and not args.drop)
 # Commands that may start from nothing; every other one needs an existing repository (a typo in
 # BACKUP_DIR must not look like an empty catalog).
 CREATES_REPOSITORY = frozenset({"backup", "config"})
@@ -246,6 +273,9 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
                     out.line(f"  would clean incomplete: {', '.join(plan.incomplete_to_clean)}", always=True)
                 for leftover in plan.scratch_to_remove:
                     out.line(f"  would remove the {leftover}", always=True)
+                if plan.unfinished_swap:
+                    out.line("  would first settle the swap a killed restore --replace or rollback left "
+                             "(backup-headless repair does only that)", always=True)
                 if plan.locked_by_other_run:
                     out.line("  note: another run holds the lock right now", always=True)
                 worst = max(worst, plan.exit_code)
@@ -319,14 +349,23 @@ def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def _confirm_replace(database: str) -> bool:
     """On a terminal, the operator types the database name; without one, --yes is required."""
+    return _typed(database, "--replace", f"This replaces database {database!r}")
+
+
+def _typed(name: str, what: str, question: str) -> bool:
     if not sys.stdin.isatty():
-        raise ConfirmationRequired(f"--replace of {database!r} needs --yes when no terminal is attached")
-    answer = input(f"This replaces database {database!r}. Type its name to confirm: ")
-    return answer.strip() == database
+        raise ConfirmationRequired(f"{what} of {name!r} needs --yes when no terminal is attached")
+    answer = input(f"{question}. Type its name to confirm: ")
+    return answer.strip() == name
 
 
 def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
     record = ctx.catalog.get(args.backup_id)
+    target = record.database if args.replace else args.target_db
+    server = connection_for(settings, record.database)
+    if not args.dry_run and target and swap.pending(settings, server, target):
+        swap.repair(settings, server, target, out)  # a killed run's swap first: the plan must see the server as it is
     plan = plan_restore(ctx, record, target_db=args.target_db, replace_original=args.replace,
                         safety_backup=not args.no_safety_backup, no_owner=args.no_owner,
                         no_tablespaces=args.no_tablespaces)
@@ -380,6 +419,102 @@ def _set_pin(pinned: bool) -> Callable[[Context, argparse.Namespace, Output], in
         return EXIT_OK
 
     return command
+
+
+def _databases(settings: Settings, only: str | None) -> list[str]:
+    return [only] if only else [db.database for db in settings.databases]
+
+
+def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    """Every unfinished swap recorded for a database this configuration reaches (or the one named)."""
+    settings = ctx.settings
+    targets: list[tuple[str, DatabaseConfig]] = []
+    worst = EXIT_OK
+    for database, key in swap.recorded_swaps(settings):
+        if args.database and database != args.database:
+            continue
+        try:
+            server = connection_for(settings, database)
+        except BackupToolError:
+            server = None
+        if server is None or pg.server_key(server) != key:
+            out.error(f"an unfinished swap of {database!r} on {key} is recorded, but no configured database reaches "
+                      "that server: add it to the configuration and run repair again")
+            worst = EXIT_FAILED
+            continue
+        targets.append((database, server))
+    results: list[dict[str, object]] = []
+    for database, server in targets:
+        try:
+            done = swap.repair(settings, server, database, out)
+        except BackupToolError as exc:
+            out.error(f"{database}: {exc.message}")
+            worst = max(worst, exc.exit_code)
+            continue
+        results.append({"database": database, "done": done})
+        out.line(f"{database}: {done or 'nothing to repair (the journal was left alone, see the warning)'}",
+                 always=True)
+    if not targets and worst == EXIT_OK:
+        out.line("nothing to repair: no unfinished swap is recorded", always=True)
+    if out.as_json:
+        out.json(results)
+    return worst
+
+
+def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
+    if args.drop:
+        return _drop_kept(settings, args, out)
+    copies = [copy for database in _databases(settings, args.database)
+              for copy in list_kept(settings, connection_for(settings, database), database)]
+    moment = now()
+    if out.as_json:
+        out.json([{**c.to_json(), "age_s": int((moment - c.since).total_seconds())} for c in copies])
+        return EXIT_OK
+    if not copies:
+        out.line("no kept copies: no database a replace or rollback set aside is on the server", always=True)
+        return EXIT_OK
+    width = max(len(c.name) for c in copies)
+    for c in copies:
+        size = human_bytes(c.size_bytes) if c.size_bytes >= 0 else "?"
+        out.line(f"{c.name:<{width}}  {c.kind} {c.database}, {output.format_age(c.since, moment)}, {size}",
+                 always=True)
+    out.line("drop one with: backup-headless kept --drop NAME; roll back to the newest with: "
+             "backup-headless rollback DATABASE", always=True)
+    return EXIT_OK
+
+
+def _drop_kept(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+    owners = [d for d in _databases(settings, args.database) if names.side_of(d, args.drop)]
+    if not owners:
+        raise UsageError(f"{args.drop!r} is not a copy of a configured database kept by a replace or a rollback: "
+                         "only those are dropped here (backup-headless kept lists them)")
+    database = owners[0]
+    if not args.yes and not _typed(args.drop, "--drop", f"This drops database {args.drop!r} for good"):
+        raise ConfirmationRequired("the name typed does not match: nothing was changed")
+    dropped = drop_kept(settings, connection_for(settings, database), database, args.drop, out)
+    if out.as_json:
+        out.json(dropped.to_json())
+    out.line(f"dropped {dropped.name}")
+    return EXIT_OK
+
+
+def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
+    server = connection_for(settings, args.target)
+    incoming = plan_rollback(settings, server, args.target, args.to)
+    if not args.yes:
+        if out.interactive:
+            out.line(f"{args.target!r} becomes {incoming.name!r} again (kept since {utc_iso(incoming.since)}); "
+                     f"sessions on {args.target!r} are terminated and it is kept aside")
+        if not _typed(args.target, "rollback", f"This rolls {args.target!r} back to {incoming.name!r}"):
+            raise ConfirmationRequired("the name typed does not match: nothing was changed")
+    result = rollback(settings, server, args.target, to=incoming.name, reporter=out)
+    if out.as_json:
+        out.json(result.to_json())
+    out.line(f"{result.database} is {result.restored_from} again"
+             + (f"; the database it replaced is kept as {result.kept_as}" if result.kept_as else ""))
+    return EXIT_OK
 
 
 def cmd_config(ctx: Context, args: argparse.Namespace, out: Output) -> int:
@@ -495,4 +630,7 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "pin": _set_pin(True),
     "unpin": _set_pin(False),
     "config": cmd_config,
+    "repair": cmd_repair,
+    "kept": cmd_kept,
+    "rollback": cmd_rollback,
 }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -45,3 +48,25 @@ def cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def stopped(pid: int) -> bool:
+    """The process is stopped (SIGSTOP): the state field of /proc/PID/stat is 'T'."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def kill_at_pause(env: dict[str, str], step: str, *args: str, timeout: float = 120) -> None:
+    """Run backup-headless ARGS with the engine's test pause at ``step``; once it stopped itself there,
+    SIGKILL it, as the OOM killer or a power cut would."""
+    from backup_tui.engine.ops.swap import PAUSE_ENV
+
+    proc = subprocess.Popen([sys.executable, "-m", "headless", *args], env={**env, PAUSE_ENV: step},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if proc.poll() is not None:
+        raise AssertionError(f"the run ended before step {step}: {proc.stderr.read() if proc.stderr else ''}")
+    assert stopped(proc.pid), f"the run never reached step {step}"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL

@@ -26,10 +26,11 @@ from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, Cancelled
 from backup_tui.engine.core.health import Health, assess_all
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
-from backup_tui.engine.core.progress import CancelToken, Reporter
+from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
+from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
-from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged
+from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
 from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
@@ -89,12 +90,15 @@ class BackupApp(App[None]):
                 return screen
         raise LookupError("the main screen is not mounted")
 
+    def mounted_main(self) -> MainScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
     @on(MainScreen.Ready)
     def _main_ready(self) -> None:
         # Modules, styles and widgets last as long as the app: out of the cycle collector's way (it would
         # rescan them in every full collection, tens of milliseconds each), see ``backups.FREEZE_COST``.
         gc.freeze()
-        self.refresh_catalog()
+        self.check_servers(settle=True)  # then reads the catalog: not while a repair holds a database's lock
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.refresh_catalog)
         self.set_interval(1.0, self._tick_jobs)
@@ -168,7 +172,9 @@ class BackupApp(App[None]):
         self._refreshing = False
         self.records, self.health, self.locked = message.records, message.health, message.busy
         self.catalog_loads += 1
-        main, now = self.main, self.clock()
+        main, now = self.mounted_main(), self.clock()
+        if main is None:  # the app is closing: a refresh that ends now has nobody to show it to
+            return
         main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()))
         main.backups.show(self.records, now, self.tz, message.state, message.shown)
         self.refresh_bindings()
@@ -177,6 +183,66 @@ class BackupApp(App[None]):
         """Locked by another process, or with a backup or restore of ours running."""
         ours = {j.database for j in self.jobs.values() if j.running and j.kind in ("backup", "restore")}
         return ours | set(self.locked)
+
+    # -- the servers: unfinished swaps, kept copies ------------------------------------
+
+    @work(thread=True, exclusive=True, group="servers", exit_on_error=False)
+    def check_servers(self, settle: bool = False) -> None:
+        """``settle``: at start, finish or roll back a swap a killed replace or rollback left (the database
+        may be refusing connections, or missing under its name). Then list the copies kept aside."""
+        settled: list[str] = []
+        problems: list[str] = []
+        if settle:
+            try:
+                settled = self.services.repair_swaps(null_reporter)
+            except BackupToolError as exc:
+                problems.append(exc.message)
+            finally:
+                self.call_from_thread(self.refresh_catalog)
+        self.post_message(ServersChecked(settled, problems, self.services.kept_copies()))
+
+    def on_servers_checked(self, message: ServersChecked) -> None:
+        now = self.clock()
+        for text in message.settled:
+            self._add_log([LogEntry(now, "warning", "repair", text)])
+            self.notify(text, title="Unfinished swap settled", severity="warning", timeout=ERROR_TOAST)
+        for text in message.problems:
+            self._add_log([LogEntry(now, "error", "repair", text)])
+            self.notify(text, title="Unfinished swap", severity="error", timeout=ERROR_TOAST)
+        main = self.mounted_main()
+        if main is not None:  # None: the app is closing
+            main.dashboard.show_kept(message.kept)
+
+    def ask_drop_kept(self, copy: KeptCopy) -> None:
+        size = fmt.human_bytes(copy.size_bytes) if copy.size_bytes >= 0 else "size unknown"
+        message = (f"Drop {copy.name}?\nThe copy of {copy.database} {copy.set_aside_by} kept, "
+                   f"{fmt.ago(copy.since, self.clock())}, {size} on the server. Nothing can roll back to it "
+                   "afterwards. This cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._quick_call(lambda: self.services.drop_kept(copy.database, copy.name), f"{copy.name} dropped",
+                                 after=self.check_servers)
+
+        self.push_screen(ConfirmDialog("Drop kept copy", message, "Drop"), answered)
+
+    def ask_rollback(self, copy: KeptCopy) -> None:
+        if copy.database in self.busy_databases():
+            self.notify(f"{copy.database} is busy: a backup or restore is running", severity="warning")
+            return
+        message = (f"Roll {copy.database} back to {copy.name}?\nConnections to {copy.database} are blocked and its "
+                   f"sessions terminated; the database it is now is kept aside in turn, so this can be undone the "
+                   "same way.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_job("restore", f"rollback {copy.database} -> {copy.name}", copy.database,
+                               lambda reporter, cancel: self.services.rollback(copy.database, copy.name, reporter),
+                               describe=lambda r: f"{copy.database} is {copy.name} again"
+                               + (f"; the database it replaced is kept as {r.kept_as}"
+                                  if isinstance(r, Rollback) and r.kept_as else ""))
+
+        self.push_screen(ConfirmDialog("Roll back", message, "Roll back"), answered)
 
     # -- jobs ------------------------------------------------------------------
 
@@ -236,6 +302,8 @@ class BackupApp(App[None]):
         self._add_log([entry])
         self._jobs_changed(job)
         self.refresh_catalog()
+        if job.kind == "restore":
+            self.check_servers()  # a replace or a rollback keeps the previous database aside
 
     def _jobs_changed(self, job: Job) -> None:
         self.main.jobs.show_jobs(self.jobs.values(), self.clock())
@@ -376,7 +444,7 @@ class BackupApp(App[None]):
         self.notify(S3_MISSING, severity="warning")
 
     @work(thread=True, group="quick", exit_on_error=False)
-    def _quick_call(self, call: Callable[[], object], done: str) -> None:
+    def _quick_call(self, call: Callable[[], object], done: str, after: Callable[[], object] | None = None) -> None:
         """Short file operations (pin, delete): off the UI thread, reported as a notification."""
         try:
             call()
@@ -388,6 +456,8 @@ class BackupApp(App[None]):
             return
         self.call_from_thread(self.notify, done)
         self.call_from_thread(self.refresh_catalog)
+        if after is not None:
+            self.call_from_thread(after)
 
     # -- dashboard ------------------------------------------------------------
 
@@ -438,6 +508,14 @@ class BackupApp(App[None]):
         for db in self.settings.databases:
             yield SystemCommand(f"New backup of {db.database}", "Take a backup now",
                                 lambda name=db.database: self.new_backup(name))
+        for copies in self.main.dashboard.kept.values():
+            for copy in copies:
+                yield SystemCommand(f"Drop kept copy {copy.name}",
+                                    f"The copy of {copy.database} {copy.set_aside_by} set aside; asks first",
+                                    lambda copy=copy: self.ask_drop_kept(copy))
+                yield SystemCommand(f"Roll {copy.database} back to {copy.name}",
+                                    "Swap the kept copy back in; the current one is kept aside; asks first",
+                                    lambda copy=copy: self.ask_rollback(copy))
         selected = self.main.backups.selected if self.backups_showing() else None
         if selected is not None:
             yield SystemCommand(f"Verify {selected.id} (quick)", "Checksums and archive",

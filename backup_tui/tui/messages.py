@@ -7,6 +7,7 @@ from textual.message import Message
 from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.progress import ProgressEvent
+from backup_tui.engine.ops.kept import KeptCopy
 from backup_tui.tui.widgets.backups import TableState
 
 
@@ -53,3 +54,13 @@ class JobsChanged(Message):
     def __init__(self, job_id: int) -> None:
         super().__init__()
         self.job_id = job_id
+
+
+class ServersChecked(Message):
+    """The look at the servers finished: swaps a killed run left that were settled, and the kept copies."""
+
+    def __init__(self, settled: list[str], problems: list[str], kept: dict[str, list[KeptCopy]]) -> None:
+        super().__init__()
+        self.settled = settled
+        self.problems = problems
+        self.kept = kept

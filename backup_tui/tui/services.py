@@ -11,10 +11,13 @@ from typing import Protocol
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.errors import BackupToolError, LockHeldError
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
+from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.kept import KeptCopy, Rollback, drop_kept, list_kept, rollback
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.locks import is_locked
@@ -46,6 +49,21 @@ class Services(Protocol):
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord: ...
 
     def delete(self, record: BackupRecord) -> None: ...
+
+    def repair_swaps(self, reporter: Reporter) -> list[str]:
+        """Settle the swap a killed replace or rollback left, for every configured database; what was done.
+        Cheap when nothing is recorded (one stat per database)."""
+        ...
+
+    def kept_copies(self) -> dict[str, list[KeptCopy]]:
+        """Per configured database, the copies a replace or rollback kept aside (newest first)."""
+        ...
+
+    def drop_kept(self, database: str, name: str) -> None: ...
+
+    def rollback(self, database: str, name: str, reporter: Reporter) -> Rollback:
+        """Swap the kept copy ``name`` back in under ``database``'s name (sessions are terminated)."""
+        ...
 
 
 class EngineServices:
@@ -86,3 +104,32 @@ class EngineServices:
 
     def delete(self, record: BackupRecord) -> None:
         self._context().catalog.repository_of(record).delete(record)
+
+    def repair_swaps(self, reporter: Reporter) -> list[str]:
+        done = []
+        for db in self.settings.databases:
+            if not swap.pending(self.settings, db, db.database):
+                continue
+            try:
+                settled = swap.repair(self.settings, db, db.database, reporter)
+            except LockHeldError:
+                continue  # another run holds it, and heals it itself
+            if settled:
+                done.append(settled)
+        return done
+
+    def kept_copies(self) -> dict[str, list[KeptCopy]]:
+        found: dict[str, list[KeptCopy]] = {}
+        for db in self.settings.databases:
+            try:
+                found[db.database] = list_kept(self.settings, db, db.database)
+            except BackupToolError:
+                continue  # the server is out of reach: the card says nothing rather than something wrong
+        return found
+
+    def drop_kept(self, database: str, name: str) -> None:
+        drop_kept(self.settings, self.settings.database(database), database, name)
+
+    def rollback(self, database: str, name: str, reporter: Reporter) -> Rollback:
+        return rollback(self.settings, self.settings.database(database), database, to=name, reporter=reporter,
+                        now=self.clock)

@@ -25,6 +25,7 @@ from backup_tui.engine.core.models import (
     utc_iso,
 )
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
+from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.tui.app import BackupApp
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
@@ -102,6 +103,8 @@ class FixedServices:
         self.hold_restore = hold_restore
         self.release = threading.Event()
         self.calls: list[str] = []
+        self.settled: list[str] = []  # what repair_swaps says it did at the app's start
+        self.kept: dict[str, list[KeptCopy]] = {}  # none: the snapshots show no kept copy
 
     def list_backups(self) -> list[BackupRecord]:
         return list(self.records)
@@ -158,6 +161,20 @@ class FixedServices:
 
     def delete(self, record: BackupRecord) -> None:
         self.records = [r for r in self.records if r.id != record.id]
+
+    def repair_swaps(self, reporter: Reporter) -> list[str]:
+        return list(self.settled)
+
+    def kept_copies(self) -> dict[str, list[KeptCopy]]:
+        return {database: list(copies) for database, copies in self.kept.items()}
+
+    def drop_kept(self, database: str, name: str) -> None:
+        self.calls.append(f"drop kept {name}")
+        self.kept[database] = [k for k in self.kept.get(database, []) if k.name != name]
+
+    def rollback(self, database: str, name: str, reporter: Reporter) -> Rollback:
+        self.calls.append(f"rollback {database} {name}")
+        return Rollback(database, name, f"{database}__pre_rollback_20250314093000")
 
 
 SESSIONS = ("app@10.0.4.7 'orders-api' x2", "alice@local 'psql'")

@@ -5,11 +5,16 @@ bytes, no NUL byte), so we refuse only what cannot be one and pass the rest so t
 it as anything else (``postgres.pg.dbname_arg``). Every folder or file named after a database comes
 from ``folder_key``, which maps two different names to two different folders ("col x" and "col_x"
 used to share one, and one's backup deleted the other's files in progress).
+
+The names the engine gives the databases it makes beside a real one live here too: the code that
+makes them and the code that decides what it may drop or list read the same patterns, so a record
+in the repository (which others may write) naming any other database is never acted on.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from backup_tui.engine.core.errors import ConfigError
 
@@ -45,3 +50,73 @@ def id_prefix(name: str) -> str:
 
 def is_backup_id(text: str) -> bool:
     return BACKUP_ID.fullmatch(text) is not None
+
+
+# -- databases the engine makes beside a real one ----------------------------------------
+
+STAMP = "%Y%m%d%H%M%S"
+WORK = "restore"  # a replace's work database, loaded and checked before the swap
+ASIDE = "pre_restore"  # the database a replace renamed aside, kept for rollback
+ROLLED_BACK = "pre_rollback"  # the database a rollback renamed aside
+KEPT_TAGS = (ASIDE, ROLLED_BACK)
+VERIFY_HEAD_BYTES = 40
+
+_SIDE = re.compile(r"(?P<head>.*)__(?P<tag>restore|pre_restore|pre_rollback)_(?P<stamp>[0-9]{14})", re.S)
+_VERIFY = re.compile(r"(?P<head>.*)__verify_[0-9a-f]{8}", re.S)
+
+
+def _head(database: str, room: int) -> str:
+    return database.encode()[:room].decode(errors="ignore")
+
+
+def side_name(database: str, tag: str, moment: datetime) -> str:
+    """``<db>__<tag>_<utc>``, the database's name shortened to fit PostgreSQL's 63-byte limit."""
+    suffix = f"__{tag}_{moment.astimezone(UTC).strftime(STAMP)}"
+    return _head(database, MAX_IDENT - len(suffix.encode())) + suffix
+
+
+def verify_name(database: str, token: str) -> str:
+    """A full verification's throwaway database: ``<db>__verify_<8 hex>``."""
+    return f"{_head(database, VERIFY_HEAD_BYTES)}__verify_{token}"
+
+
+def stamp_moment(stamp: str) -> datetime | None:
+    try:
+        return datetime.strptime(stamp, STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def parse_side(name: str) -> tuple[str, str, datetime] | None:
+    """(shortened database name, tag, moment) of a name ``side_name`` made; None for any other name."""
+    match = _SIDE.fullmatch(name)
+    if match is None:
+        return None
+    moment = stamp_moment(match["stamp"])
+    if moment is None or side_name(match["head"], match["tag"], moment) != name:
+        return None
+    return match["head"], match["tag"], moment
+
+
+def side_of(database: str, name: str) -> tuple[str, datetime] | None:
+    """(tag, moment) when ``name`` is a side database of ``database``."""
+    parsed = parse_side(name)
+    if parsed is None or side_name(database, parsed[1], parsed[2]) != name:
+        return None
+    return parsed[1], parsed[2]
+
+
+def is_scratch_name(name: str) -> bool:
+    """A name only a verify's test restore or a replace's work database has: the only names a scratch
+    record may have the engine drop by name alone."""
+    verify = _VERIFY.fullmatch(name)
+    if verify is not None:
+        return len(verify["head"].encode()) <= VERIFY_HEAD_BYTES
+    parsed = parse_side(name)
+    return parsed is not None and parsed[1] == WORK
+
+
+def is_kept_name(name: str) -> bool:
+    """A database a replace or a rollback renamed aside."""
+    parsed = parse_side(name)
+    return parsed is not None and parsed[1] in KEPT_TAGS

@@ -34,7 +34,7 @@ from backup_tui.engine.core.progress import (
     info,
     warn,
 )
-from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
@@ -66,6 +66,7 @@ class BackupPlan:
     command: list[str]
     space_ok: bool  # False: the real run would refuse for space (min_free_bytes included)
     space_refusal: str | None  # the real run's refusal, word for word, when space_ok is False
+    unfinished_swap: bool = False  # a killed replace or rollback left a swap the real run settles first
 
     @property
     def exit_code(self) -> int:
@@ -126,9 +127,16 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
     settings, catalog = ctx.settings, ctx.catalog
     check_repository(settings.repository)
     repo = catalog.local
-    with pg.connect(db) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        db_bytes = pg.database_size(conn, db.database)
+    unfinished = swap.pending(settings, db, db.database)
+    try:
+        with pg.connect(db) as conn:
+            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            db_bytes = pg.database_size(conn, db.database)
+    except BackupToolError as exc:  # missing under its name, or refusing connections
+        if not unfinished:
+            raise
+        raise type(exc)(f"{exc.message}: a killed restore --replace or rollback left it mid-swap, which the real "
+                        f"backup settles first; or {swap.repair_hint(db.database)}") from None
     expected, basis = expected_size(catalog, db.database, db_bytes)
     locked = is_locked(settings.repository, db.database)
     # While another run holds the lock, its folder looks incomplete; the real run would stop at the lock.
@@ -150,6 +158,7 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         command=[*dump_command(settings, "<exported snapshot>"), db.database],
         space_ok=refusal is None,
         space_refusal=refusal,
+        unfinished_swap=unfinished,
     )
 
 
@@ -166,12 +175,16 @@ def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -
 
 def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", lock_held: bool = False) -> BackupRecord:
     """Take one backup of ``db`` into the local repository and return its committed record.
-    ``lock_held``: the caller holds the database's lock already (restore's safety backup)."""
+    ``lock_held``: the caller holds the database's lock already (restore's safety backup, after its heal)."""
     settings = ctx.settings
     with journaled(settings, "backup", db.database) as run:
         ensure_repository(settings.repository)
-        with contextlib.nullcontext() if lock_held else database_lock(settings.repository, db.database, "backup"):
+        if lock_held:
             record = _backup(ctx, db, reason)
+        else:
+            with database_lock(settings.repository, db.database, "backup"):
+                swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back
+                record = _backup(ctx, db, reason)
         run.backup_id = record.id
         return record
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg
-from psycopg import errors, sql
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import Clock
@@ -45,17 +44,16 @@ from backup_tui.engine.core.models import (
     sessions_said,
     utc_iso,
 )
-from backup_tui.engine.core.names import MAX_IDENT, check_database_name
+from backup_tui.engine.core.names import check_database_name, side_name, side_of
 from backup_tui.engine.core.progress import (
     BytesProgress,
     CancelToken,
     Reporter,
     StepFinished,
     StepStarted,
-    info,
     warn,
 )
-from backup_tui.engine.ops import scratch
+from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
@@ -69,6 +67,8 @@ from backup_tui.engine.stream.pipeline import StreamStats, decode_file
 
 RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt
 HISTORY_FILE = "restores.jsonl"
+ROLLBACK_COMMAND = "backup-headless rollback"
+DROP_KEPT_COMMAND = "backup-headless kept --drop"
 
 
 def connection_for(settings: Settings, database: str) -> DatabaseConfig:
@@ -79,13 +79,6 @@ def connection_for(settings: Settings, database: str) -> DatabaseConfig:
         if len(settings.databases) == 1:
             return replace(settings.databases[0], dbname=database)
         raise
-
-
-def side_name(database: str, tag: str, moment: datetime) -> str:
-    """``<db>__<tag>_<utc>``, shortened to PostgreSQL's 63-byte identifier limit."""
-    suffix = f"__{tag}_{moment.astimezone(UTC).strftime('%Y%m%d%H%M%S')}"
-    head = database.encode()[: MAX_IDENT - len(suffix.encode())].decode(errors="ignore")
-    return head + suffix
 
 
 # -- the data path: stored file -> decoder -> pg_restore / psql ---------------
@@ -459,7 +452,7 @@ def plan_restore(
             steps.append(PlanStep("rename", f"rename {target!r} to {aside!r} (kept for rollback)"))
         steps.append(PlanStep("rename", f"rename {work!r} to {target!r}"))
         rollback = (f"before the swap: drop {work!r}; {target!r} is untouched. After it: the previous database "
-                    f"stays as {aside!r}; to roll back, rename it back"
+                    f"stays as {aside!r}; to roll back: {ROLLBACK_COMMAND} {target}"
                     if exists else f"drop {target!r} (there was no database of that name before)")
     else:
         rollback = f"drop database {target!r}"
@@ -563,6 +556,8 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
     source = catalog.repository_of(record).local_file(record)
     started = time.monotonic()
     with database_lock(settings.repository, plan.target_db, "restore"), reading_backup(settings.repository, record.id):
+        if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
+            _still_fits(settings, server, plan)
         scratch.clean_leftovers(settings, server, reporter)
         safety_id = None
         if plan.safety_backup:
@@ -574,16 +569,12 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
         counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
         notes: list[str] = []
         if plan.mode == "replace":
-            try:
-                _swap(server, settings.maintenance_db, plan, reporter)
-            except BaseException:
-                left = "dropped" if scratch.drop_quietly(settings, server, work) else "could not drop"
-                warn(reporter, f"the swap did not complete: {left} {plan.work_db!r}")
-                raise
-        work.forget()  # the restored database is the real one now
+            _swap_in(settings, server, plan, work, reporter)
+        else:
+            scratch.keep(settings, server, work)  # the restored database is the real one now
         if plan.aside_db:
-            notes.append(f"previous database kept as {plan.aside_db!r}; drop it with: "
-                         f"DROP DATABASE \"{plan.aside_db}\"; roll back by renaming it to {plan.target_db!r}")
+            notes.append(f"previous database kept as {plan.aside_db!r}; roll back to it with: "
+                         f"{ROLLBACK_COMMAND} {plan.target_db}; drop it with: {DROP_KEPT_COMMAND} {plan.aside_db}")
     duration = time.monotonic() - started
     record_history(settings, record, duration)
     _record_as_verified(catalog, record, plan, counts, duration, now, reporter)
@@ -633,42 +624,36 @@ def _restore_checked(
         raise
 
 
-def _swap(server: DatabaseConfig, maintenance_db: str, plan: RestorePlan, reporter: Reporter) -> None:
-    """Rename the original aside and the restored database in; undo the first rename if the second fails."""
-    target, work, aside = pg.ident(plan.target_db), pg.ident(plan.work_db), plan.aside_db
-    with pg.connect(server, maintenance_db) as conn:
-        if aside is None:
-            reporter(StepStarted("rename", f"{plan.work_db} -> {plan.target_db}"))
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(work, target))
-            reporter(StepFinished("rename"))
-            return
-        reporter(StepStarted("terminate", f"sessions on {plan.target_db}"))
-        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(target))
-        try:
-            for attempt in range(10):
-                killed, who = _named(pg.terminate_sessions(conn, plan.target_db))
-                if killed or attempt == 0:
-                    info(reporter, f"terminated the sessions on {plan.target_db}: {sessions_said(killed, who)}")
-                try:
-                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target, pg.ident(aside)))
-                    break
-                except errors.ObjectInUse:
-                    if attempt == 9:
-                        raise
-                    time.sleep(0.2)
-        except BaseException:
-            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(target))
-            raise
-        reporter(StepFinished("terminate"))
-        reporter(StepStarted("rename", f"{plan.target_db} -> {aside}, {plan.work_db} -> {plan.target_db}"))
-        try:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(work, target))
-        except BaseException:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(pg.ident(aside), target))
-            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(target))
-            raise
-        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(pg.ident(aside)))
-        reporter(StepFinished("rename"))
+def _still_fits(settings: Settings, server: DatabaseConfig, plan: RestorePlan) -> None:
+    """After healing a killed run's swap: the plan was made before, and may expect another server."""
+    with pg.connect(server, settings.maintenance_db) as conn:
+        exists = pg.database_exists(conn, plan.target_db)
+    if (plan.mode == "replace" and exists != (plan.aside_db is not None)) or (plan.mode == "new" and exists):
+        raise ConfigError(f"an unfinished swap of {plan.target_db!r} left by a killed run was just settled, and the "
+                          "restore plan no longer fits the server: nothing else was changed, plan the restore again")
+
+
+def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work: scratch.Scratch,
+             reporter: Reporter) -> None:
+    """Swap the checked work database in. From the journal's first line on, the swap owns the work
+    database: no scratch cleanup may drop it, and a run killed mid-way is healed by the next one."""
+    side = side_of(plan.target_db, plan.work_db)
+    if side is None:
+        raise ConfigError(f"the restore plan's work database {plan.work_db!r} is not one this engine names")
+    journal = swap.begin(settings, server, "restore", plan.target_db, plan.work_db, plan.aside_db, side[1])
+    work.forget()
+    try:
+        swap.run_swap(settings, server, journal, reporter)
+    except BaseException as exc:
+        if swap.pending(settings, server, plan.target_db):  # past undoing here: the next run settles it
+            warn(reporter, f"the swap of {plan.target_db!r} was interrupted and is left to the next backup or "
+                           f"restore to settle; or {swap.repair_hint(plan.target_db)}")
+        else:  # undone: the original is back under its name, as after any failure before the swap
+            left = "dropped" if scratch.drop_quietly(settings, server, work) else "could not drop"
+            warn(reporter, f"the swap did not complete: {plan.target_db!r} is untouched; {left} {plan.work_db!r}")
+        if isinstance(exc, psycopg.Error):
+            raise BackupToolError(f"the swap failed: {pg.stderr_summary(str(exc))}") from None
+        raise
 
 
 def record_history(settings: Settings, record: BackupRecord, duration: float) -> None:

@@ -6,6 +6,12 @@ dropped (or, for a restore, once it became the real database). A run killed with
 cannot clean up after itself; the next run against the same server finds its records, sees
 that the process is gone, and removes what it left. Records of live processes, and of other
 machines (whose processes we cannot see), are never touched.
+
+The repository may be written by others, so a record is a claim to check, never an order: a
+database is dropped only when its name is one the engine makes for scratch (``core.names``) and
+no swap journal owns it, or when it carries the marker comment with the record's own token (a
+restore into a new database, whose name the operator chose); a file is removed only when it is a
+plain file directly inside ``<repository>/tmp``. Any other record is left alone, with a warning.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
+import stat
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,23 +29,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 
 from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.progress import Reporter, info, warn
+from backup_tui.engine.ops import swap
 from backup_tui.engine.postgres import pg
+from backup_tui.engine.postgres.pg import server_key
 from backup_tui.engine.storage.files import atomic_write
 from backup_tui.engine.storage.state import state_dir
 
 SCRATCH_DIR = "scratch"
+TMP_DIR = "tmp"
+MARKER = "backup-tui scratch "  # + the record's token: the comment a database named by the operator carries
 Kind = Literal["database", "file"]
-
-
-def server_key(server: DatabaseConfig) -> str:
-    """Which server a scratch database lives on, as this configuration reaches it."""
-    host = server.host or os.environ.get("PGHOST", "")
-    port = server.port or os.environ.get("PGPORT", "")
-    return f"service={server.service or ''} host={host} port={port}"
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+_warned: set[Path] = set()  # records already reported as refused in this process
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Scratch:
     pid: int
     created_at: str
     record: Path
+    token: str = ""  # set for a database whose name is not a scratch name: its marker comment's
 
     @classmethod
     def begin(cls, settings: Settings, kind: Kind, name: str, purpose: str,
@@ -59,11 +69,12 @@ class Scratch:
         """Record it; call before creating it, so that no moment exists where it is there unrecorded."""
         folder = state_dir(settings.repository, SCRATCH_DIR)
         folder.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex if kind == "database" and not names.is_scratch_name(name) else ""
         scratch = cls(kind, name, purpose, server_key(server) if server else "", socket.gethostname(), os.getpid(),
-                      datetime.now(UTC).isoformat(timespec="seconds"), folder / f"{uuid.uuid4().hex}.json")
+                      datetime.now(UTC).isoformat(timespec="seconds"), folder / f"{uuid.uuid4().hex}.json", token)
         atomic_write(scratch.record, json.dumps({
             "kind": kind, "name": name, "purpose": purpose, "server": scratch.server,
-            "host": scratch.host, "pid": scratch.pid, "created_at": scratch.created_at}) + "\n")
+            "host": scratch.host, "pid": scratch.pid, "created_at": scratch.created_at, "token": token}) + "\n")
         return scratch
 
     def forget(self) -> None:
@@ -104,24 +115,64 @@ def _parse(path: Path, data: dict[str, Any]) -> Scratch:
     if kind not in ("database", "file"):
         raise ValueError(kind)
     return Scratch(kind, str(data["name"]), str(data["purpose"]), str(data["server"]), str(data["host"]),
-                   int(data["pid"]), str(data["created_at"]), path)
+                   int(data["pid"]), str(data["created_at"]), path, str(data.get("token") or ""))
+
+
+def refusal(settings: Settings, scratch: Scratch) -> str | None:
+    """Why a record must not be acted on, judged from the record alone; None when it may be."""
+    if scratch.kind == "file":
+        return None if in_tmp(settings, Path(scratch.name)) else \
+            f"names a file outside {settings.repository / TMP_DIR}"
+    if names.is_scratch_name(scratch.name) or _TOKEN.fullmatch(scratch.token):
+        return None
+    return "names a database whose name the engine does not make for scratch"
+
+
+def in_tmp(settings: Settings, path: Path) -> bool:
+    """``path`` is a plain file (or nothing) directly inside the repository's own tmp folder: no ``..``, no
+    link out (the folder itself a link elsewhere included)."""
+    if not path.is_absolute() or ".." in path.parts:
+        return False
+    try:
+        folder = (settings.repository.resolve() / TMP_DIR)
+        if folder.is_symlink() or path.parent.resolve() != folder or path.parent.is_symlink():
+            return False
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return True  # nothing there: nothing would be removed
+    except (OSError, RuntimeError):
+        return False
+    return stat.S_ISREG(mode)
 
 
 def leftovers(settings: Settings, server: DatabaseConfig) -> list[Scratch]:
-    """What killed runs left on this server (and in this repository's files)."""
-    key = server_key(server)
-    return [s for s in recorded(settings) if s.orphaned and (s.kind == "file" or s.server == key)]
+    """What killed runs left on this server (and in this repository's files), as far as their records
+    may be believed."""
+    key, claimed = server_key(server), swap.claimed_names(settings, server)
+    return [s for s in recorded(settings) if s.orphaned and (s.kind == "file" or s.server == key)
+            and refusal(settings, s) is None and not (s.kind == "database" and s.name in claimed)]
 
 
 def clean_leftovers(settings: Settings, server: DatabaseConfig, reporter: Reporter) -> list[str]:
-    """Remove what killed runs left; returns what was removed. A failure is a warning, never the run's end."""
+    """Remove what killed runs left; returns what was removed. A failure is a warning, never the run's end,
+    and a record that does not hold up is reported (once) and left alone."""
+    key = server_key(server)
+    for scratch in recorded(settings):
+        why = refusal(settings, scratch)
+        if why and scratch.orphaned and (scratch.kind == "file" or scratch.server == key):
+            _refuse(scratch, why, reporter)
+        elif scratch.kind == "database" and scratch.server == key and scratch.orphaned \
+                and scratch.name in swap.claimed_names(settings, server):
+            _refuse(scratch, "names a database an unfinished swap owns (backup-headless repair settles it)", reporter)
     removed: list[str] = []
     for scratch in leftovers(settings, server):
         try:
             if scratch.kind == "database":
-                with pg.connect(server, settings.maintenance_db) as conn:
-                    pg.drop_database(conn, scratch.name)
-            else:
+                why = _drop_if_ours(settings, server, scratch)
+                if why:
+                    _refuse(scratch, why, reporter)
+                    continue
+            elif in_tmp(settings, Path(scratch.name)):  # checked again just before: nothing swapped in since
                 Path(scratch.name).unlink(missing_ok=True)
         except (BackupToolError, psycopg.Error, OSError) as exc:
             warn(reporter, f"could not remove the {scratch.describe()}: {exc}")
@@ -132,6 +183,35 @@ def clean_leftovers(settings: Settings, server: DatabaseConfig, reporter: Report
     return removed
 
 
+def _drop_if_ours(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> str | None:
+    """Drop the recorded database when it is ours to drop; otherwise drop nothing and say why not."""
+    if scratch.name in swap.claimed_names(settings, server):  # a journal written since the list was made
+        return "names a database an unfinished swap owns (backup-headless repair settles it)"
+    with pg.connect(server, settings.maintenance_db) as conn:
+        if scratch.token and not names.is_scratch_name(scratch.name):
+            comment = database_comment(conn, scratch.name)
+            if comment is None:
+                return None  # gone already: only the record is left
+            if comment != MARKER + scratch.token:
+                return "names a database that does not carry the record's marker"
+        pg.drop_database(conn, scratch.name)
+    return None
+
+
+def _refuse(scratch: Scratch, why: str, reporter: Reporter) -> None:
+    if scratch.record in _warned:
+        return
+    _warned.add(scratch.record)
+    warn(reporter, f"left alone the scratch record {scratch.record}: it {why}")
+
+
+def database_comment(conn: psycopg.Connection[Any], name: str) -> str | None:
+    """The database's comment ('' when none); None when there is no such database."""
+    row = conn.execute("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                       "WHERE datname = %s", (name,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def create_database(settings: Settings, server: DatabaseConfig, name: str, info_: dict[str, str] | None,
                     purpose: str) -> Scratch:
     """CREATE DATABASE ``name``, recorded as scratch until ``drop_database`` or ``Scratch.forget``."""
@@ -139,10 +219,24 @@ def create_database(settings: Settings, server: DatabaseConfig, name: str, info_
     try:
         with pg.connect(server, settings.maintenance_db) as conn:
             pg.create_database(conn, name, info_)
+            if scratch.token:  # a name the operator chose: only this marker makes it ours to drop later
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                        pg.ident(name), sql.Literal(MARKER + scratch.token)))
     except BaseException:
         scratch.forget()  # nothing was created (a name taken meanwhile is not ours to drop later)
         raise
     return scratch
+
+
+def keep(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> None:
+    """It is the real database now: take the marker off (unless the backup's own comment replaced it)
+    and forget the record."""
+    if scratch.token:
+        with pg.connect(server, settings.maintenance_db) as conn:
+            if database_comment(conn, scratch.name) == MARKER + scratch.token:
+                conn.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(pg.ident(scratch.name)))
+    scratch.forget()
 
 
 def drop_database(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> None:

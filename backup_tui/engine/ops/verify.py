@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import EXIT_VERIFY, BackupToolError, Cancelled, NotFoundError
 from backup_tui.engine.core.kinds import kind_of
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
@@ -211,7 +212,7 @@ def full_checks(
 ) -> dict[str, list[int | None]]:
     """Restore into a throwaway database, compare counts, always drop it."""
     scratch.clean_leftovers(settings, server, reporter)
-    name = f"{record.database.encode()[:40].decode(errors='ignore')}__verify_{secrets.token_hex(4)}"
+    name = names.verify_name(record.database, secrets.token_hex(4))
     work = scratch.create_database(settings, server, name, record.database_info, "verify")
     try:
         started = time.monotonic()

@@ -48,6 +48,14 @@ def conn_kwargs(db: DatabaseConfig, dbname: str | None = None) -> dict[str, Any]
     return kwargs
 
 
+def server_key(server: DatabaseConfig) -> str:
+    """Which server a database lives on, as this configuration reaches it (records of scratch databases
+    and swaps name it, so a run against another server leaves them alone)."""
+    host = server.host or os.environ.get("PGHOST", "")
+    port = server.port or os.environ.get("PGPORT", "")
+    return f"service={server.service or ''} host={host} port={port}"
+
+
 # pg_dump, pg_restore and psql run in a process group of their own: a Ctrl+C on the terminal reaches
 # only us, and we stop them in order (drop a scratch database, record no verdict) instead of finding
 # them dead mid-stream and taking that for a failure. They never prompt (--no-password), so being

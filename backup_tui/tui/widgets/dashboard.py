@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
@@ -15,6 +16,7 @@ from textual.widgets import Static
 
 from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, Verification
+from backup_tui.engine.ops.kept import KeptCopy
 from backup_tui.tui import format as fmt
 from backup_tui.tui.widgets.trend import trend_text
 
@@ -36,8 +38,10 @@ def alerts_text(health: list[Health]) -> Text:
     return text
 
 
-def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> Text:
-    """Four short lines, readable at 80 columns: health, last backup, verification, size trend."""
+def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool,
+              kept: Sequence[KeptCopy] = ()) -> Text:
+    """Four short lines, readable at 80 columns: health, last backup, verification, size trend; and a fifth
+    while a replace's previous database is kept aside on the server (it holds a database's worth of space)."""
     text = Text()
     text.append(f"{STATUS_MARK[item.status]} {item.status.upper()}", style=STATUS_STYLE[item.status])
     first = item.reasons[0] if item.reasons else item.reason
@@ -63,6 +67,22 @@ def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> Tex
     text.append_text(trend_text(item.sizes, item.anomalies))
     if item.anomalies:
         text.append(f" {len(item.anomalies)} anomal{'y' if len(item.anomalies) == 1 else 'ies'}", style="red")
+    if kept:
+        text.append("\n")
+        text.append_text(kept_text(kept, now))
+    return text
+
+
+def kept_text(kept: Sequence[KeptCopy], now: datetime) -> Text:
+    """'kept: app__pre_restore_20250314093000 (3 days, 1.2 GB) +1 more (ctrl+p: drop)'."""
+    newest = kept[0]
+    size = fmt.human_bytes(newest.size_bytes) if newest.size_bytes >= 0 else "size ?"
+    text = Text("kept: ", style="yellow")
+    text.append(newest.name, style="bold")
+    text.append(f" ({fmt.ago(newest.since, now)}, {size})")
+    if len(kept) > 1:
+        text.append(f" +{len(kept) - 1} more")
+    text.append(" ctrl+p: drop", style="dim")
     return text
 
 
@@ -129,9 +149,9 @@ class DatabaseCard(Static, can_focus=True):
         self.border_title = database
         self._shown: tuple[str, Text] | None = None
 
-    def show(self, item: Health, now: datetime, tz: tzinfo | None, busy: bool) -> None:
+    def show(self, item: Health, now: datetime, tz: tzinfo | None, busy: bool, kept: Sequence[KeptCopy] = ()) -> None:
         """Only when it reads differently: most catalog refreshes change nothing here."""
-        shown = (item.status, card_text(item, now, tz, busy))
+        shown = (item.status, card_text(item, now, tz, busy, kept))
         if shown != self._shown:
             self._shown = shown
             self.set_classes(f"card -{item.status}")
@@ -157,6 +177,8 @@ class DashboardView(Widget):
         super().__init__(id=id)
         self.databases = databases
         self._alerts: Text | None = None
+        self.kept: dict[str, list[KeptCopy]] = {}
+        self._last: tuple[list[Health], datetime, tzinfo | None, set[str]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Loading the catalog…", id="alerts")
@@ -167,7 +189,14 @@ class DashboardView(Widget):
                 yield Static("No database configured: add [[databases]] to the config file "
                              "or set BACKUP_DB_NAME.", classes="card")
 
+    def show_kept(self, kept: dict[str, list[KeptCopy]]) -> None:
+        """The kept copies found on the servers (a separate, slower look than the catalog's)."""
+        self.kept = kept
+        if self._last is not None:
+            self.show(*self._last)
+
     def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str]) -> None:
+        self._last = (health, now, tz, busy)
         alerts = self.query_one("#alerts", Static)
         text = alerts_text(health)
         if text != self._alerts:
@@ -179,7 +208,7 @@ class DashboardView(Widget):
         by_name = {h.database: h for h in health}
         for card in self.query(DatabaseCard):
             if card.database in by_name:
-                card.show(by_name[card.database], now, tz, card.database in busy)
+                card.show(by_name[card.database], now, tz, card.database in busy, self.kept.get(card.database, ()))
 
     def focused_database(self) -> str | None:
         focused = self.screen.focused

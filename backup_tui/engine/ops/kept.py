@@ -1,0 +1,131 @@
+"""The databases a replace (or a rollback) kept aside: list them, drop one, roll back to one.
+
+A replace renames the live database to ``<db>__pre_restore_<utc>`` and keeps it: the way back if
+the restored data turns out wrong. Kept copies cost the server a database's worth of space each,
+so an operator must see them (``backup-headless kept``, the terminal app's dashboard) and drop
+them when sure. A rollback swaps the newest one back in, through the same journaled swap as the
+replace (blocking connections, terminating sessions), and keeps the database it replaced as
+``<db>__pre_rollback_<utc>``. Only names the engine makes for a kept copy are ever dropped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core import names
+from backup_tui.engine.core.clock import Clock, system_clock
+from backup_tui.engine.core.errors import BackupToolError, ConfigError, NotFoundError
+from backup_tui.engine.core.models import utc_iso
+from backup_tui.engine.core.progress import Reporter, info, null_reporter
+from backup_tui.engine.ops import swap
+from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage.locks import database_lock
+
+KIND_OF_TAG = {names.ASIDE: "replaced", names.ROLLED_BACK: "rolled back"}
+
+
+@dataclass(frozen=True)
+class KeptCopy:
+    """One kept database: which database it was, since when, how big."""
+
+    name: str
+    database: str
+    kind: str  # "replaced": set aside by a restore --replace; "rolled back": set aside by a rollback
+    since: datetime
+    size_bytes: int  # -1 when the server would not say
+
+    @property
+    def set_aside_by(self) -> str:
+        return "a rollback" if self.kind == KIND_OF_TAG[names.ROLLED_BACK] else "a replace"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "database": self.database, "kind": self.kind, "since": utc_iso(self.since),
+                "size_bytes": self.size_bytes}
+
+
+def list_kept(settings: Settings, server: DatabaseConfig, database: str) -> list[KeptCopy]:
+    """The kept copies of ``database`` on its server, newest first."""
+    with pg.connect(server, settings.maintenance_db) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database").fetchall()
+        found = []
+        for (name,) in rows:
+            side = names.side_of(database, str(name))
+            if side is None or side[0] not in names.KEPT_TAGS:
+                continue
+            try:
+                size = pg.database_size(conn, str(name))
+            except psycopg.Error:  # no right to read its size: the copy is still worth listing
+                size = -1
+            found.append(KeptCopy(str(name), database, KIND_OF_TAG[side[0]], side[1], size))
+    return sorted(found, key=lambda k: k.since, reverse=True)
+
+
+def _kept_or_refuse(settings: Settings, server: DatabaseConfig, database: str, name: str) -> KeptCopy:
+    side = names.side_of(database, name)
+    if side is None or side[0] not in names.KEPT_TAGS:
+        raise ConfigError(f"{name!r} is not a copy of {database!r} kept by a replace or a rollback: only those "
+                          "are dropped here (backup-headless kept lists them)")
+    kept = [k for k in list_kept(settings, server, database) if k.name == name]
+    if not kept:
+        raise NotFoundError(f"there is no database {name!r} on the server (backup-headless kept lists the kept "
+                            "copies)")
+    return kept[0]
+
+
+def drop_kept(settings: Settings, server: DatabaseConfig, database: str, name: str,
+              reporter: Reporter = null_reporter) -> KeptCopy:
+    """DROP one kept copy of ``database`` (sessions on it are ended), under the database's lock."""
+    with database_lock(settings.repository, database, "drop kept copy"):
+        swap.heal_swap(settings, server, database, reporter)  # a kept copy a swap still needs is not dropped
+        kept = _kept_or_refuse(settings, server, database, name)
+        with pg.connect(server, settings.maintenance_db) as conn:
+            pg.drop_database(conn, name)
+    info(reporter, f"dropped {name!r}, the copy of {database!r} kept since {utc_iso(kept.since)}")
+    return kept
+
+
+@dataclass(frozen=True)
+class Rollback:
+    database: str
+    restored_from: str  # the kept copy that is the live database again
+    kept_as: str | None  # where the database it replaced went; None when there was none
+
+    def to_json(self) -> dict[str, Any]:
+        return {"database": self.database, "restored_from": self.restored_from, "kept_as": self.kept_as}
+
+
+def plan_rollback(settings: Settings, server: DatabaseConfig, database: str, to: str | None = None) -> KeptCopy:
+    """The copy a rollback would return to: ``to``, or the newest a replace kept."""
+    if to is not None:
+        return _kept_or_refuse(settings, server, database, to)
+    replaced = [k for k in list_kept(settings, server, database) if k.kind == KIND_OF_TAG[names.ASIDE]]
+    if not replaced:
+        raise NotFoundError(f"no copy of {database!r} kept by a replace is on the server: nothing to roll back to")
+    return replaced[0]
+
+
+def rollback(settings: Settings, server: DatabaseConfig, database: str, *, to: str | None = None,
+             reporter: Reporter = null_reporter, now: Clock = system_clock) -> Rollback:
+    """Swap a kept copy back in under ``database``'s name; the current one is kept aside in turn."""
+    with database_lock(settings.repository, database, "rollback"):
+        swap.heal_swap(settings, server, database, reporter)
+        incoming = plan_rollback(settings, server, database, to)
+        with pg.connect(server, settings.maintenance_db) as conn:
+            live = pg.database_exists(conn, database)
+        moment = now()
+        aside = names.side_name(database, names.ROLLED_BACK, moment) if live else None
+        journal = swap.begin(settings, server, "rollback", database, incoming.name, aside, moment)
+        try:
+            swap.run_swap(settings, server, journal, reporter)
+        except psycopg.Error as exc:
+            left = swap.repair_hint(database) if swap.pending(settings, server, database) else \
+                f"{database!r} is as it was"
+            raise BackupToolError(f"the rollback failed: {pg.stderr_summary(str(exc))}; {left}") from None
+    info(reporter, f"rolled {database!r} back to {incoming.name!r}"
+                   + (f"; the database it replaced is kept as {aside!r}" if aside else ""))
+    return Rollback(database, incoming.name, aside)

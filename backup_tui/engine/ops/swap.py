@@ -1,0 +1,369 @@
+"""The swap of names that ends a replace (and a rollback), journaled so a run killed at any moment heals.
+
+A swap is: block connections to the live database, terminate its sessions, rename it aside, rename
+the incoming one (a replace's checked work database, or the copy a rollback returns to) in, allow
+connections again. Each step is written to ``BACKUP_DIR/swaps/`` (atomically, fsync'd) before it is
+taken. A run killed with SIGKILL (the OOM killer, a power cut) cannot undo anything; the next
+command that takes the database's lock (backup, restore, rollback, repair, the terminal app's start)
+reads the journal, looks at the server (which of the live, incoming and aside names exist) and
+finishes or rolls back, so the database answers under its own name with connections allowed:
+
+- before the live database was renamed aside: roll back; connections are allowed again and a
+  replace's work database is dropped (the original never left);
+- once it was renamed aside: finish; the incoming database takes the live name. A verified copy is
+  never dropped while the live name is missing.
+
+The repository may be written by others: a journal is believed only when every name in it is the
+one the engine would make for that database and moment (``core.names``), and healing only renames
+and allows connections, but for dropping a replace's own work database while the original is live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg import errors, sql
+
+from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core import names
+from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.models import sessions_said
+from backup_tui.engine.core.progress import Reporter, StepFinished, StepStarted, info, warn
+from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage.files import atomic_write, fsync_dir
+from backup_tui.engine.storage.locks import database_lock
+from backup_tui.engine.storage.state import state_dir
+
+SWAPS_DIR = "swaps"
+PAUSE_ENV = "BACKUP_TUI_TEST_PAUSE_AT"  # tests: stop the run (SIGSTOP) right after recording this step
+STEPS = ("block", "terminate", "rename_aside", "rename_in", "allow")
+Kind = Literal["restore", "rollback"]
+RENAME_ATTEMPTS = 10
+_warned: set[tuple[Path, int]] = set()
+
+
+class SwapUnfinished(BackupToolError):
+    """A swap could not be finished nor rolled back now; the journal stays for the next attempt."""
+
+
+def repair_hint(database: str) -> str:
+    return f"run: backup-headless repair --database {database}"
+
+
+def pause_point(step: str) -> None:
+    """The one place the test pause is read: a test SIGKILLs the stopped run at exactly this step."""
+    if os.environ.get(PAUSE_ENV) == step:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+@dataclass(frozen=True)
+class Journal:
+    """One swap under way: the names involved and the step about to be taken."""
+
+    kind: Kind
+    database: str  # the live name
+    incoming: str  # takes the live name: the work database, or the kept copy rolled back to
+    aside: str | None  # where the live database goes; None when there was none
+    stamp: str  # the moment the names were made for (UTC, YYYYmmddHHMMSS)
+    server: str
+    step: str
+    pid: int
+    host: str
+    started_at: str
+    path: Path
+
+    def mark(self, step: str) -> Journal:
+        """Record ``step`` durably, then take it (after the test pause, when one is asked for)."""
+        marked = replace(self, step=step)
+        marked.write()
+        pause_point(step)
+        return marked
+
+    def write(self) -> None:
+        body = {k: v for k, v in asdict(self).items() if k != "path"}
+        atomic_write(self.path, json.dumps(body) + "\n")
+
+    def close(self) -> None:
+        """The swap is settled (finished or rolled back): nothing is left to heal."""
+        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            fsync_dir(self.path.parent)
+
+
+def journal_path(settings: Settings, server: DatabaseConfig, database: str) -> Path:
+    """One journal per database and server; hashed, since a database's name may hold any character."""
+    digest = hashlib.sha256(f"{pg.server_key(server)}\0{database}".encode()).hexdigest()[:32]
+    return state_dir(settings.repository, SWAPS_DIR) / f"{digest}.json"
+
+
+def begin(settings: Settings, server: DatabaseConfig, kind: Kind, database: str, incoming: str,
+          aside: str | None, moment: datetime) -> Journal:
+    """Open the journal of a swap (call with the database's lock held, before touching anything)."""
+    path = journal_path(settings, server, database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal(kind, database, incoming, aside, moment.astimezone(UTC).strftime(names.STAMP),
+                      pg.server_key(server), "begin", os.getpid(), socket.gethostname(),
+                      datetime.now(UTC).isoformat(timespec="seconds"), path)
+    journal.write()
+    return journal
+
+
+def _parse(path: Path, data: dict[str, Any]) -> Journal:
+    aside = data["aside"]
+    return Journal(data["kind"], str(data["database"]), str(data["incoming"]),
+                   None if aside is None else str(aside), str(data["stamp"]), str(data["server"]),
+                   str(data["step"]), int(data["pid"]), str(data["host"]), str(data["started_at"]), path)
+
+
+def _refusal(journal: Journal, settings: Settings, server: DatabaseConfig) -> str | None:
+    """Why a journal must not be acted on; None when every name is the one the engine would make."""
+    moment = names.stamp_moment(journal.stamp)
+    if moment is None or journal.kind not in ("restore", "rollback"):
+        return "is not a journal this engine wrote"
+    if journal.path != journal_path(settings, server, journal.database):
+        return "does not belong to the database it names"
+    if journal.kind == "restore":
+        expected_in = journal.incoming == names.side_name(journal.database, names.WORK, moment)
+        aside_tag = names.ASIDE
+    else:
+        kept = names.side_of(journal.database, journal.incoming)
+        expected_in = kept is not None and kept[0] in names.KEPT_TAGS
+        aside_tag = names.ROLLED_BACK
+    if not expected_in:
+        return "names an incoming database the engine would not make"
+    if journal.aside is not None and journal.aside != names.side_name(journal.database, aside_tag, moment):
+        return "names an aside database the engine would not make"
+    return None
+
+
+def pending(settings: Settings, server: DatabaseConfig, database: str) -> bool:
+    """Whether a swap of ``database`` on ``server`` is recorded as unfinished (cheap: one stat)."""
+    return journal_path(settings, server, database).exists()
+
+
+def _read(path: Path) -> Journal | str:
+    """The journal, or why it cannot be believed."""
+    try:
+        return _parse(path, json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "cannot be read"
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _recorded(settings: Settings) -> Iterator[Journal]:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for path in state_dir(settings.repository, SWAPS_DIR).glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                yield _parse(path, json.loads(path.read_text(encoding="utf-8")))
+
+
+def claimed_names(settings: Settings, server: DatabaseConfig) -> set[str]:
+    """Every database a journal on this server names: never scratch, whatever a scratch record says."""
+    key = pg.server_key(server)
+    claimed: set[str] = set()
+    for journal in _recorded(settings):
+        if journal.server == key:
+            claimed |= {journal.database, journal.incoming} | ({journal.aside} if journal.aside else set())
+    return claimed
+
+
+# -- taking the steps ----------------------------------------------------------------------------------
+
+
+def _rename(conn: psycopg.Connection[Any], old: str, new: str) -> None:
+    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(pg.ident(old), pg.ident(new)))
+
+
+def _allow(conn: psycopg.Connection[Any], name: str, allowed: bool = True) -> None:
+    conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+        pg.ident(name), sql.SQL("true" if allowed else "false")))
+
+
+def _rename_ending_sessions(conn: psycopg.Connection[Any], old: str, new: str, reporter: Reporter,
+                            said: bool = False) -> None:
+    """Rename ``old``, terminating whoever is still connected to it (a session that raced the block)."""
+    for attempt in range(RENAME_ATTEMPTS):
+        try:
+            _rename(conn, old, new)
+            return
+        except errors.ObjectInUse:
+            if attempt == RENAME_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2)
+            killed, who = _grouped_count(pg.terminate_sessions(conn, old))
+            if killed and not said:
+                info(reporter, f"terminated the sessions on {old}: {sessions_said(killed, who)}")
+
+
+def _grouped_count(held: list[tuple[str, int]]) -> tuple[int, tuple[str, ...]]:
+    return sum(n for _, n in held), tuple(f"{client} x{n}" if n > 1 else client for client, n in held)
+
+
+def repair(settings: Settings, server: DatabaseConfig, database: str, reporter: Reporter) -> str | None:
+    """``heal_swap`` under the database's lock: what ``backup-headless repair`` and the terminal app's
+    start run."""
+    with database_lock(settings.repository, database, "repair"):
+        return heal_swap(settings, server, database, reporter)
+
+
+def recorded_swaps(settings: Settings) -> list[tuple[str, str]]:
+    """(database, server) of every journal in the repository, for a repair of all of them."""
+    return sorted({(j.database, j.server) for j in _recorded(settings)})
+
+
+def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, reporter: Reporter) -> None:
+    """Take the swap's steps, each recorded first. A failure we live through is undone here (the live
+    database back under its name, connections allowed); one we do not, the journal lets the next run heal."""
+    target, incoming, aside = journal.database, journal.incoming, journal.aside
+    with pg.connect(server, settings.maintenance_db) as conn:
+        if aside is None:
+            reporter(StepStarted("rename", f"{incoming} -> {target}"))
+            journal = journal.mark("rename_in")
+            try:
+                _rename_ending_sessions(conn, incoming, target, reporter)
+            except BaseException:
+                _undo(conn, journal, lambda: conn.execute("SELECT 1"))  # nothing to put back, if we still can tell
+                raise
+            journal.close()
+            reporter(StepFinished("rename"))
+            return
+        reporter(StepStarted("terminate", f"sessions on {target}"))
+        try:
+            journal = journal.mark("block")
+            _allow(conn, target, False)
+            journal = journal.mark("terminate")
+            killed, who = _grouped_count(pg.terminate_sessions(conn, target))
+            info(reporter, f"terminated the sessions on {target}: {sessions_said(killed, who)}")
+            if journal.kind == "rollback":  # the kept copy may have a visitor: it cannot be renamed then
+                pg.terminate_sessions(conn, incoming)
+            journal = journal.mark("rename_aside")
+            _rename_ending_sessions(conn, target, aside, reporter, said=True)
+        except BaseException:
+            _undo(conn, journal, lambda: _allow(conn, target))
+            raise
+        reporter(StepFinished("terminate"))
+        reporter(StepStarted("rename", f"{target} -> {aside}, {incoming} -> {target}"))
+        try:
+            journal = journal.mark("rename_in")
+            _rename_ending_sessions(conn, incoming, target, reporter)
+        except BaseException:
+            def put_back() -> None:
+                _rename(conn, aside, target)
+                _allow(conn, target)
+
+            _undo(conn, journal, put_back)
+            raise
+        journal = journal.mark("allow")
+        _allow(conn, target)
+        _allow(conn, aside)
+        journal.close()
+        reporter(StepFinished("rename"))
+
+
+def _undo(conn: psycopg.Connection[Any], journal: Journal, undo: Callable[[], object]) -> None:
+    """Put the live database back; when even that fails, the journal stays and the next run heals."""
+    try:
+        undo()
+    except (psycopg.Error, OSError):
+        return
+    journal.close()
+
+
+# -- healing -------------------------------------------------------------------------------------------
+
+
+def _existing(conn: psycopg.Connection[Any], wanted: list[str]) -> dict[str, bool]:
+    """name -> datallowconn, for those of ``wanted`` that exist."""
+    rows = conn.execute("SELECT datname, datallowconn FROM pg_database WHERE datname = ANY(%s)",
+                        (wanted,)).fetchall()
+    return {str(name): bool(allowed) for name, allowed in rows}
+
+
+def heal_swap(settings: Settings, server: DatabaseConfig, database: str, reporter: Reporter) -> str | None:
+    """Finish or roll back an unfinished swap of ``database``; what was done, or None when nothing was
+    pending. Call with the database's lock held. Raises ``SwapUnfinished`` (naming the repair command)
+    when the server cannot be reached or changed now; the journal then stays."""
+    path = journal_path(settings, server, database)
+    if not path.exists():
+        return None
+    journal = _read(path)
+    why = journal if isinstance(journal, str) else _refusal(journal, settings, server)
+    if why is not None or isinstance(journal, str):
+        seen = (path, _mtime(path))  # once per version of it: a journal rewritten is news
+        if seen not in _warned:
+            _warned.add(seen)
+            warn(reporter, f"left alone the swap journal {path}: it {why}")
+        return None
+    try:
+        with pg.connect(server, settings.maintenance_db) as conn:
+            done = _settle(conn, journal, reporter)
+    except (psycopg.Error, BackupToolError) as exc:
+        detail = exc.message if isinstance(exc, BackupToolError) else str(exc).strip().splitlines()[0]
+        raise SwapUnfinished(f"database {database!r} has an unfinished {journal.kind} swap (step "
+                             f"{journal.step}, {journal.started_at}) that could not be settled now: {detail}; "
+                             f"{repair_hint(database)}") from None
+    journal.close()
+    info(reporter, done)
+    return done
+
+
+def _settle(conn: psycopg.Connection[Any], journal: Journal, reporter: Reporter) -> str:
+    """Decide from what exists on the server, not from the step recorded: the step says what was about
+    to happen, the server what did."""
+    live, incoming, aside = journal.database, journal.incoming, journal.aside
+    state = _existing(conn, [n for n in (live, incoming, aside) if n])
+    what = f"the {journal.kind} of {live!r} killed at step {journal.step} ({journal.started_at})"
+    if live in state and incoming in state and (aside is None or aside not in state):
+        if aside is not None:
+            _allow(conn, live)
+        if journal.kind == "restore":
+            pg.drop_database(conn, incoming)  # the original never left: as any failure before the swap
+            return f"rolled back {what}: {live!r} is the previous database, connections allowed; " \
+                   f"dropped its work database {incoming!r}"
+        _allow(conn, incoming)
+        return f"rolled back {what}: {live!r} is as it was, connections allowed; {incoming!r} is still kept"
+    if live not in state and incoming in state:
+        _rename_ending_sessions(conn, incoming, live, reporter)
+        _allow(conn, live)
+        if aside in state:
+            _allow(conn, aside)
+        kept = f"; the previous database is kept as {aside!r}" if aside in state else ""
+        return f"finished {what}: {incoming!r} is now {live!r}, connections allowed{kept}"
+    if live not in state and aside is not None and aside in state:
+        _rename_ending_sessions(conn, aside, live, reporter)
+        _allow(conn, live)
+        return f"rolled back {what}: {incoming!r} is gone, so the previous database is {live!r} again, " \
+               "connections allowed"
+    if live in state:
+        _allow(conn, live)
+        if aside is not None and aside in state:
+            _allow(conn, aside)
+        if incoming in state:
+            _allow(conn, incoming)
+            warn(reporter, f"{what}: {live!r}, {incoming!r} and {aside!r} all exist; none was renamed or "
+                           "dropped, look at them")
+        if aside is not None and aside in state and incoming not in state:
+            return f"finished {what}: {live!r} answers, connections allowed; the previous database is kept as " \
+                   f"{aside!r}"
+        return f"settled {what}: {live!r} answers, connections allowed"
+    warn(reporter, f"{what}: none of {live!r}, {incoming!r}" + (f", {aside!r}" if aside else "")
+         + " exists on the server any more; nothing was changed")
+    return f"closed the journal of {what}: nothing of it is left on the server"

@@ -1,0 +1,98 @@
+"""What a replace keeps aside: listed with its age and size (kept), dropped on request and only if it is
+such a copy (kept --drop), and swapped back in while clients are connected (rollback), through the same
+journaled swap, so a rollback killed mid-way heals too."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from backup_tui.engine.ops.swap import SWAPS_DIR
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
+from tests.headless.test_cli_swap_killed import kill_at, live_rows, sides
+
+PREVIOUS, RESTORED = 2, 1
+
+
+@pytest.fixture(scope="module")
+def ws(make_workspace: WorkspaceFactory) -> Workspace:
+    ws = make_workspace("kept")
+    ws.psql("CREATE TABLE marker (v int); INSERT INTO marker VALUES (1)")
+    return ws
+
+
+@pytest.fixture(scope="module")
+def backup_id(ws: Workspace) -> str:
+    return str(ws.backup()["id"])
+
+
+def replaced(ws: Workspace, backup_id: str) -> str:
+    """A replace over data that differs from the backup; returns the name the previous database is kept as."""
+    for name in sides(ws, "pre_restore") + sides(ws, "pre_rollback"):
+        ws.ok("kept", "--drop", name, "--yes")
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    ws.ok("restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+    assert live_rows(ws) == RESTORED
+    (kept,) = sides(ws, "pre_restore")
+    return kept
+
+
+def test_kept_lists_the_copy_with_its_age_and_size_and_drops_only_such_copies(ws: Workspace, backup_id: str) -> None:
+    kept = replaced(ws, backup_id)
+    listed = ws.json("kept")
+    assert [(k["name"], k["database"], k["kind"]) for k in listed] == [(kept, ws.database, "replaced")]
+    assert listed[0]["size_bytes"] > 0 and 0 <= listed[0]["age_s"] < 600
+    human = ws.ok("kept").stdout
+    assert kept in human and "ago" in human and "kept --drop" in human
+
+    for hostile in ("postgres", ws.database, f"{ws.database}__restore_20250101000000", f"{kept}x"):
+        refused = ws.run("kept", "--drop", hostile, "--yes")
+        assert refused.returncode == 2, hostile
+        assert "kept by a replace or a rollback" in one_error_line(refused)
+    assert ws.run("kept", "--drop", kept).returncode == 2  # no terminal, no --yes: nothing dropped
+    assert kept in ws.databases() and ws.database in ws.databases()
+
+    ws.ok("kept", "--drop", kept, "--yes")
+    assert kept not in ws.databases() and live_rows(ws) == RESTORED
+    assert "no kept copies" in ws.ok("kept").stdout
+
+
+def test_rollback_returns_to_the_kept_copy_while_clients_are_connected(ws: Workspace, backup_id: str) -> None:
+    kept = replaced(ws, backup_id)
+    client = psycopg.connect(ws.sandbox.conninfo(ws.database), application_name="app-pool", autocommit=True)
+    plan = ws.run("rollback", ws.database)
+    assert plan.returncode == 2 and "--yes" in one_error_line(plan)  # asks first
+
+    done = ws.json("rollback", ws.database, "--yes")
+
+    assert done["restored_from"] == kept and live_rows(ws) == PREVIOUS
+    assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
+    with pytest.raises(psycopg.OperationalError):
+        client.execute("SELECT 1")  # its session was terminated, as a replace terminates them
+    (rolled,) = sides(ws, "pre_rollback")
+    assert done["kept_as"] == rolled and int(ws.psql("SELECT count(*) FROM marker", rolled)) == RESTORED
+    assert [k["kind"] for k in ws.json("kept")] == ["rolled back"]
+    again = ws.run("rollback", ws.database, "--yes")
+    assert again.returncode == 2 and "nothing to roll back to" in one_error_line(again)
+
+    ws.ok("rollback", ws.database, "--to", rolled, "--yes")  # and forward again
+    assert live_rows(ws) == RESTORED
+
+
+@pytest.mark.parametrize(("step", "expected"), [("terminate", RESTORED), ("rename_in", PREVIOUS)])
+def test_a_rollback_killed_mid_swap_heals(ws: Workspace, backup_id: str, step: str, expected: int) -> None:
+    """Before the live database went aside the rollback is undone; after, it is finished."""
+    kept = replaced(ws, backup_id)
+    kill_at(ws, step, "rollback", ws.database, "--yes")
+    assert list((ws.repo / SWAPS_DIR).glob("*.json"))
+
+    ws.ok("repair", "--database", ws.database)
+
+    assert live_rows(ws) == expected
+    assert ws.psql("SELECT bool_and(datallowconn) FROM pg_database WHERE datname LIKE "
+                   f"'{ws.database}%'") == "t"
+    assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
+    if expected == RESTORED:
+        assert sides(ws, "pre_restore") == [kept]  # the copy it was to return to is still kept
+    else:
+        assert sides(ws, "pre_restore") == [] and len(sides(ws, "pre_rollback")) == 1

@@ -1,0 +1,172 @@
+"""A restore --replace killed with SIGKILL at each step of its swap (stopped there by the test pause,
+then killed as the OOM killer or a power cut would): the next command (repair, backup or restore)
+heals it. Afterwards the database answers under its own name with connections allowed, holds either
+the previous or the restored data (a marker table's row count says which), nothing is left
+half-swapped, and no other database was touched."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from backup_tui.engine.ops.scratch import SCRATCH_DIR
+from backup_tui.engine.ops.swap import PAUSE_ENV, STEPS, SWAPS_DIR
+from tests.fingerprint import fingerprint
+from tests.headless.conftest import Workspace, WorkspaceFactory
+from tests.processes import kill_at_pause, stopped
+
+PREVIOUS, RESTORED = 2, 1  # rows in the marker table: the live data after the backup, and in the backup
+# Killed before the live database was renamed aside, the swap rolls back; after, it finishes.
+OUTCOME = {"block": PREVIOUS, "terminate": PREVIOUS, "rename_aside": PREVIOUS, "rename_in": RESTORED,
+           "allow": RESTORED}
+
+
+@pytest.fixture(scope="module")
+def ws(make_workspace: WorkspaceFactory) -> Workspace:
+    ws = make_workspace("swapkill")
+    ws.psql("CREATE TABLE marker (v int); INSERT INTO marker VALUES (1)")
+    bystander = f"{ws.database}_xbystander"
+    ws.sandbox.psql(f'CREATE DATABASE "{bystander}"')
+    ws.psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 50) g", bystander)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def backup_id(ws: Workspace) -> str:
+    return str(ws.backup()["id"])
+
+
+def kill_at(ws: Workspace, step: str, *args: str) -> None:
+    kill_at_pause(ws.env, step, *args)
+
+
+def others(ws: Workspace) -> dict[str, object]:
+    """Every database but this workspace's own and its side copies, with what it holds."""
+    bystander = f"{ws.database}_xbystander"
+    listed = [d for d in ws.databases() if not d.startswith(f"{ws.database}__") and d != ws.database]
+    return {"databases": listed, "bystander": fingerprint(ws.sandbox.conninfo(bystander))}
+
+
+def live_rows(ws: Workspace) -> int:
+    return int(ws.psql("SELECT count(*) FROM marker"))
+
+
+def sides(ws: Workspace, tag: str) -> list[str]:
+    return [d for d in ws.databases() if d.startswith(f"{ws.database}__{tag}_")]
+
+
+# Every step with repair and with the nightly backup; a restore (which heals the same way) at the two steps
+# either side of the point of no return.
+CASES = [(step, healer) for healer in ("repair", "backup") for step in STEPS] + [
+    ("rename_aside", "restore"), ("rename_in", "restore")]
+
+
+@pytest.mark.parametrize(("step", "healer"), CASES)
+def test_a_replace_killed_at_any_step_heals(ws: Workspace, backup_id: str, step: str, healer: str) -> None:
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    before = others(ws)
+    kill_at(ws, step, "restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+    journals = list((ws.repo / SWAPS_DIR).glob("*.json"))
+    assert len(journals) == 1 and json.loads(journals[0].read_text())["step"] == step
+
+    if healer == "repair":
+        said = ws.ok("repair").stdout
+        assert ws.database in said and ("finished" in said or "rolled back" in said)
+        expected = OUTCOME[step]
+    elif healer == "backup":
+        dry = ws.run("backup", "--dry-run")  # says so, whether or not it can reach the database now
+        assert "would first settle" in dry.stdout or "backup-headless repair" in dry.stderr
+        taken = ws.backup()
+        expected = OUTCOME[step]
+        backed_up = ws.json("show", str(taken["id"]))["manifest"]["row_counts"]
+        assert backed_up["public.marker"] == expected  # what the backup holds says which data is live
+    else:
+        ws.ok("restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+        expected = RESTORED
+
+    assert live_rows(ws) == expected  # it answers under its own name, with the data that says which
+    assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
+    assert sides(ws, "restore") == []  # no work database left: rolled back (dropped) or swapped in
+    assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
+    kept = sides(ws, "pre_restore")
+    assert ws.psql("SELECT bool_and(datallowconn) FROM pg_database WHERE datname LIKE "
+                   f"'{ws.database}\\_\\_%'") in ("t", "")
+    if expected == PREVIOUS and healer != "restore":
+        assert kept == []
+    else:
+        assert kept and int(ws.psql("SELECT count(*) FROM marker", kept[0])) == PREVIOUS  # the way back
+    assert others(ws) == before  # no other database changed
+    assert "nothing to repair" in ws.ok("repair").stdout  # settled once, for good
+    for name in kept:
+        ws.ok("kept", "--drop", name, "--yes")
+    assert sides(ws, "pre_restore") == []
+
+
+def test_once_the_swap_began_no_scratch_record_can_drop_the_work_database(ws: Workspace, backup_id: str) -> None:
+    """Killed between the two renames, the restored copy is the only one that can take the live name: a
+    scratch record naming it (a stale one, or planted) must not let a full verify's cleanup drop it."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    kill_at(ws, "rename_in", "restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+    work = sides(ws, "restore")
+    assert len(work) == 1 and ws.database not in ws.databases()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (ws.repo / SCRATCH_DIR).mkdir(exist_ok=True)
+    server = f"service= host={ws.env['BACKUP_DB_HOST']} port={ws.env['BACKUP_DB_PORT']}"
+    (ws.repo / SCRATCH_DIR / "planted.json").write_text(json.dumps({
+        "kind": "database", "name": work[0], "purpose": "restore", "server": server, "host": socket.gethostname(),
+        "pid": dead.pid, "created_at": "2025-01-01T00:00:00+00:00"}))
+
+    verify = ws.ok("verify", backup_id)  # cleans leftovers, takes no lock, heals nothing
+
+    assert work[0] in ws.databases()
+    assert "an unfinished swap owns" in (verify.stderr + run_logs(ws))
+    ws.ok("repair")
+    assert live_rows(ws) == RESTORED and sides(ws, "restore") == []
+    for name in sides(ws, "pre_restore"):
+        ws.ok("kept", "--drop", name, "--yes")
+
+
+def run_logs(ws: Workspace) -> str:
+    return "\n".join(p.read_text() for p in sorted(ws.logs.glob("*.log")))
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Workspace, backup_id: str,
+                                                                       step: str) -> None:
+    """A SIGTERM (systemd, timeout) is no SIGKILL: the run undoes what it did before it exits 143. At the
+    last step, with the restored database already in place, it leaves the rest to the next run."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    before = others(ws)
+    proc = subprocess.Popen([sys.executable, "-m", "headless", "restore", backup_id, "--replace", "--yes",
+                             "--no-safety-backup"], env={**ws.env, PAUSE_ENV: step}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stopped(proc.pid)
+    proc.send_signal(signal.SIGTERM)  # pending while stopped: handled first thing once it runs on
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    said = run_logs(ws).split("restore " + backup_id)[-1]  # this run's log: what was undone, or what is left
+
+    if step == "allow":
+        assert "backup-headless repair" in said
+        ws.ok("repair")
+        assert live_rows(ws) == RESTORED
+    else:
+        assert "untouched" in said
+        assert live_rows(ws) == PREVIOUS
+        assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
+    assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
+    assert sides(ws, "restore") == []
+    assert others(ws) == before
+    for name in sides(ws, "pre_restore"):
+        ws.ok("kept", "--drop", name, "--yes")
