@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from backup_tui.engine.core.health import FUTURE_DATED, FUTURE_SLACK, assess
-from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.core.health import FUTURE_DATED, assess
+from backup_tui.engine.core.models import FUTURE_SLACK, BackupRecord, Verification, utc_iso
 from backup_tui.tui.widgets.dashboard import alerts_text, card_text
 from tests.tui.fixtures import NOW, PAGILA_TABLES, _record
 

@@ -273,3 +273,16 @@ def test_two_hosts_backups_of_one_database_name_are_kept_apart() -> None:
     assert decided["web2-6"].keep and decided["web2-6"].reasons[0].startswith("made on web-2: its own prune decides")
     on_web2 = {d.record.id: d.keep for d in plan_retention(web1 + web2, policy, now=now, this_host="web-2")}
     assert on_web2 == {web1[0].id: True, web1[1].id: True, "web2-5": True, "web2-6": False}
+
+
+def test_a_backup_dated_in_the_future_holds_no_slot_and_costs_no_real_backup() -> None:
+    """A planted or skewed date must not take the newest title or a daily slot from the real backups."""
+    policy = RetentionConfig(daily=2, weekly=0, monthly=0)
+    now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+    real = [make(now - timedelta(days=d)) for d in (0, 1)]
+    planted = make(now + timedelta(days=400))
+    decided = {d.record.id: d for d in plan_retention([*real, planted], policy, now=now)}
+    assert all(decided[r.id].keep for r in real)
+    assert "newest valid backup" in decided[real[0].id].reasons
+    assert decided[planted.id].keep and "newest valid backup" not in decided[planted.id].reasons
+    assert any(reason.startswith("dated in the future") for reason in decided[planted.id].reasons)

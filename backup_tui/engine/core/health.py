@@ -35,7 +35,6 @@ DAILY = timedelta(hours=26)
 TREND_LENGTH = 30
 ANOMALY_WINDOW = 10
 ANOMALY_TOLERANCE = 0.5  # more than 50% off the median of the previous backups
-FUTURE_SLACK = timedelta(minutes=5)  # clocks of a host and its NTP-adjusted self disagree by less than this
 FUTURE_DATED = "newest backup is dated in the future (clock skew or a planted manifest)"
 
 
@@ -112,7 +111,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     failing: list[str] = []
     warnings: list[str] = []
     newest = valid[0] if valid else None
-    dated = [r for r in valid if r.created - now <= FUTURE_SLACK]  # what the staleness rule may believe
+    dated = [r for r in valid if not r.dated_after(now)]  # what the staleness rule may believe
     if newest is None:
         failing.append("no valid backup")
     elif newest is not (dated[0] if dated else None):

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE
@@ -26,6 +26,11 @@ VerifyLevel = Literal["quick", "full"]
 # How restore --replace names the backup it takes of the current database first (restore.py
 # writes f"{SAFETY_REASON_PREFIX} {id}"): retention must tell it from a scheduled restore point.
 SAFETY_REASON_PREFIX = "safety before restoring"
+
+
+# Clocks of a host and its NTP-adjusted self disagree by less than this: a backup dated further ahead
+# than now + FUTURE_SLACK is in the future (clock skew, or a planted manifest) for every rule.
+FUTURE_SLACK = timedelta(minutes=5)
 
 
 def utc_iso(moment: datetime) -> str:
@@ -120,6 +125,10 @@ class BackupRecord:
         """Its newest verification failed: complete, yet known bad until a check passes again."""
         last = self.last_verification
         return last is not None and not last.ok
+
+    def dated_after(self, now: datetime) -> bool:
+        """Dated in the future as of ``now``: believed by no rule about age or newness."""
+        return self.created - now > FUTURE_SLACK
 
     @property
     def is_valid(self) -> bool:

@@ -128,7 +128,9 @@ def _plan_database(
     records: list[BackupRecord], policy: RetentionConfig, now: datetime, running: bool
 ) -> list[PruneDecision]:
     ordered = sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
-    trusted = [r for r in ordered if r.trusted]
+    # A backup dated in the future holds no slot and is not the newest (it is kept, see _decide): a planted or
+    # skewed date would otherwise take a daily slot and the "newest" title from the backups that are real.
+    trusted = [r for r in ordered if r.trusted and not r.dated_after(now)]
     counted = [r for r in trusted if not r.is_safety]
     slots = _fill_slots(counted, policy)
     reasons: dict[str, list[str]] = {r.id: [] for r in ordered}
@@ -152,8 +154,8 @@ def _decide(
         return PruneDecision(record, False, ("incomplete: no manifest (interrupted run)",))
     if record.pinned:
         why.insert(0, "pinned")
-    if record.created > now:
-        why.append("dated in the future (clock skew?)")
+    if record.dated_after(now):
+        why.append("dated in the future (clock skew or a planted manifest): holds no slot, kept for a person")
     failure = failed_verification(record)
     if failure is not None:
         return PruneDecision(record, True, (failure, *why))
