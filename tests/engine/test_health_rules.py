@@ -134,3 +134,11 @@ def test_every_mix_of_checks_gives_one_verdict_regardless_of_when_they_ran() -> 
             health = assess("app", records, NOW)
             verdicts.add((health.status, tuple(r for r in health.reasons)))
         assert len(verdicts) == 1, (results, verdicts)
+
+
+def test_another_hosts_backups_of_the_same_name_are_another_history() -> None:
+    """'app' on web-2 backed up an hour ago does not make web-1's 'app', last backed up a week ago, healthy."""
+    mine = replace(_record("app", NOW - 7 * DAY, 10_000, took=1.0, tables={}), host="web-1")
+    theirs = replace(_record("app", NOW - timedelta(hours=1), 10_000, took=1.0, tables={}), id="app-2", host="web-2")
+    assert assess("app", [mine, theirs], NOW, host="web-1").status == "failing"
+    assert assess("app", [mine, theirs], NOW, host="web-2").status != "failing"

@@ -101,9 +101,11 @@ def _latest_verification(records: Iterable[BackupRecord]) -> tuple[BackupRecord,
 
 
 def assess(database: str, records: Sequence[BackupRecord], now: datetime,
-           expected_interval: timedelta = DAILY) -> Health:
-    """Judge one database from its records (any order, any database: others are ignored)."""
-    mine = sorted((r for r in records if r.database == database), key=lambda r: r.created_at, reverse=True)
+           expected_interval: timedelta = DAILY, host: str | None = None) -> Health:
+    """Judge one database from its records (any order, any database: others are ignored). With ``host``,
+    only that host's backups count: 'app' on another host sharing the repository is another history."""
+    mine = sorted((r for r in records if r.database == database and (host is None or r.host in (host, ""))),
+                  key=lambda r: r.created_at, reverse=True)
     valid = [r for r in mine if r.is_valid]
     sizes = tuple(r.stored_bytes for r in reversed(valid[:TREND_LENGTH]))
     anomalies = size_anomalies(sizes)
@@ -156,8 +158,8 @@ def _failed_check(bad: Sequence[BackupRecord]) -> str:
 
 
 def assess_all(databases: Iterable[str], records: Sequence[BackupRecord], now: datetime,
-               expected_interval: timedelta = DAILY) -> list[Health]:
-    return [assess(db, records, now, expected_interval) for db in databases]
+               expected_interval: timedelta = DAILY, host: str | None = None) -> list[Health]:
+    return [assess(db, records, now, expected_interval, host) for db in databases]
 
 
 def verified_at(verification: Verification) -> datetime:
