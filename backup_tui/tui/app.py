@@ -7,6 +7,7 @@ worker that only posts messages; the app applies them on the UI thread. Jobs
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import time
@@ -15,9 +16,10 @@ from collections.abc import Callable, Iterable
 from datetime import tzinfo
 from typing import ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import TabbedContent
 
@@ -43,6 +45,8 @@ ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
 DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured yet: upload comes with S3 repositories"
+KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
+SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
 
 
 class BackupApp(App[None]):
@@ -76,6 +80,9 @@ class BackupApp(App[None]):
         self._job_ids = itertools.count(1)
         self._refreshing = False
         self._describe: dict[int, Callable[[object], str]] = {}
+        self._keys_ahead: deque[events.Key] = deque()
+        self._key_released: events.Key | None = None
+        self._keys_busy = False
 
     # -- screens ---------------------------------------------------------------
 
@@ -112,6 +119,67 @@ class BackupApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    # -- keys typed ahead ----------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        """One key at a time: a key waits until the previous one's effects have landed (the wizard it opened
+        mounted and focused, the step it went to shown, the plan it asked for made), so keys typed ahead in one
+        burst reach the screen they were meant for, never the one underneath."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if event is self._key_released:
+                self._key_released = None
+            elif self._keys_busy:
+                self._keys_ahead.append(event)
+                return
+            self._keys_busy = True
+            await super().on_event(event)
+            if event is not self._key_released:
+                self.run_worker(self._after_key(), group="keys", exit_on_error=False)
+            return
+        await super().on_event(event)
+
+    async def _after_key(self) -> None:
+        try:
+            await self._settle_screen()
+            while self._keys_ahead:
+                deadline = time.monotonic() + KEY_HOLD_S
+                while not getattr(self.screen, "taking_keys", True) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                self._key_released = self._keys_ahead.popleft()
+                self.post_message(self._key_released)
+                await self._settle_screen()
+        finally:
+            self._keys_busy = False
+
+    async def _settle_screen(self) -> None:
+        """Until the app and the widgets of the screen on top have handled every message waiting for them."""
+        for _ in range(SETTLE_ROUNDS):
+            if not await self._round([self, *self.screen.walk_children(with_self=True)]):
+                return
+            if all(pump._message_queue.empty() for pump in [self, *self.screen.walk_children(with_self=True)]):
+                return
+
+    @staticmethod
+    async def _round(pumps: list[MessagePump]) -> bool:
+        """Each of ``pumps`` handles what it had queued; False when one does not within a second."""
+        done = asyncio.Event()
+        left = 0
+
+        def one() -> None:
+            nonlocal left
+            left -= 1
+            if left == 0:
+                done.set()
+
+        left = sum(1 for pump in pumps if pump.call_later(one))
+        if not left:
+            return True
+        try:
+            await asyncio.wait_for(done.wait(), timeout=1.0)
+        except TimeoutError:
+            return False
+        return True
 
     # -- the catalog -------------------------------------------------------------
 
@@ -164,8 +232,15 @@ class BackupApp(App[None]):
         self._refreshing = False
         self.notify(message, title="Catalog", severity="error")
 
+    @property
+    def leaving(self) -> bool:
+        """The main screen is gone (the app is exiting): late worker messages have nothing to update."""
+        return not any(isinstance(screen, MainScreen) for screen in self.screen_stack)
+
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         self._refreshing = False
+        if self.leaving:
+            return
         self.records, self.health, self.locked = message.records, message.health, message.busy
         self.catalog_loads += 1
         main, now = self.main, self.clock()
@@ -238,6 +313,8 @@ class BackupApp(App[None]):
         self.refresh_catalog()
 
     def _jobs_changed(self, job: Job) -> None:
+        if self.leaving:
+            return
         self.main.jobs.show_jobs(self.jobs.values(), self.clock())
         for screen in self.screen_stack:
             if not isinstance(screen, MainScreen):
@@ -245,13 +322,14 @@ class BackupApp(App[None]):
         self.refresh_bindings()
 
     def _tick_jobs(self) -> None:
-        if any(job.running for job in self.jobs.values()):
+        if not self.leaving and any(job.running for job in self.jobs.values()):
             self.main.jobs.show_jobs(self.jobs.values(), self.clock())
 
     def _add_log(self, entries: Iterable[LogEntry]) -> None:
         items = list(entries)
         self.activity.extend(items)
-        self.main.jobs.add_entries(items)
+        if not self.leaving:
+            self.main.jobs.add_entries(items)
 
     @on(JobsView.CancelRequested)
     def _cancel_requested(self, message: JobsView.CancelRequested) -> None:
@@ -283,6 +361,8 @@ class BackupApp(App[None]):
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, RestoreWizard) and not self.screen.allows(action, parameters):
+            return False  # inside the wizard, only its keys apply (and help, quit): no backup from its footer
         if action == "new_backup":
             if not self.settings.databases:
                 return None

@@ -216,7 +216,7 @@ def _grouped(rows: Iterable[Sequence[Any]]) -> list[tuple[str, int]]:
 
 
 def sessions_on(conn: psycopg.Connection[Any], name: str) -> list[tuple[str, int]]:
-    """Who is connected to ``name`` but us (``_OTHERS_ON``), grouped: ("app@10.0.0.5 'pool'", 8), ("alice@local 'psql'", 1).
+    """Who is connected to ``name`` but us, grouped: ("app@10.0.0.5 'pool'", 8), ("alice@local 'psql'", 1).
 
     A plan that will terminate sessions names them: the application's pool and a colleague's psql
     are different decisions at 3 a.m."""

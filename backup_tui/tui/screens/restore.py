@@ -20,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -224,6 +225,33 @@ class MarkedRadioButton(RadioButton):
         return super()._button
 
 
+class ChoiceSet(RadioSet):
+    """A radio set whose arrow keys make the choice, as the screen says they do, not only move a highlight
+    that enter or space must then confirm; no wrap-around, so the same key press twice never undoes itself."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Show the plan", show=False)]
+
+    class Submitted(Message):
+        """Enter on the choice: go on with it, as enter in the name box does."""
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted())
+
+    def action_next_button(self) -> None:
+        self._choose(1)
+
+    def action_previous_button(self) -> None:
+        self._choose(-1)
+
+    def _choose(self, step: int) -> None:
+        buttons = list(self.query(RadioButton))
+        if self.pressed_button is None or not buttons:  # mounting: RadioSet highlights the first one
+            super().action_next_button()
+            return
+        index = max(0, min(len(buttons) - 1, self.pressed_index + step))
+        buttons[index].value = True  # RadioSet turns the other off, highlights this one and posts Changed
+
+
 class BackButton(Button, can_focus=False):
     """Clicked, or escape: tab skips it, so tab then enter goes forward, never back a step."""
 
@@ -247,7 +275,22 @@ class RestoreWizard(Screen[None]):
         self.plan: RestorePlan | None = None
         self.job: Job | None = None
         self.step = "choose"
+        self.planning = False
         self._suggested = ""
+
+    @property
+    def taking_keys(self) -> bool:
+        """False while the plan is being made: keys typed ahead wait for the plan page they were meant for."""
+        return not self.planning
+
+    def allows(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """Which of the app's keys apply inside the wizard: help and quit, and 3 to leave a running or finished
+        restore on the Jobs tab; never a backup (b) or another tab in the middle of a restore's questions."""
+        if action == "new_backup":
+            return False
+        if action == "show_tab":
+            return parameters == ("jobs",) and self.step in ("progress", "result")
+        return True
 
     # -- layout -------------------------------------------------------------
 
@@ -265,7 +308,7 @@ class RestoreWizard(Screen[None]):
             with Vertical(id="target"):
                 yield Static(id="target-backup")
                 yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
-                with RadioSet(id="mode"):
+                with ChoiceSet(id="mode"):
                     yield MarkedRadioButton("a new database (safe: nothing existing is touched)", value=True,
                                             id="mode-new")
                     yield MarkedRadioButton("the original database, replacing it", id="mode-replace")
@@ -391,8 +434,8 @@ class RestoreWizard(Screen[None]):
         if not name_box.value or name_box.value == self._suggested:
             self._suggested = name_box.value = suggested_name(self.record, self.services.clock())
         self.query_one("#target-backup", Static).update(chosen_line(self.record, self.services.clock(), self.tz))
-        self.query_one("#mode-replace", RadioButton).label = f"the original database {self.record.database!r}, " \
-                                                              "replacing it (kept aside for rollback)"
+        self.query_one("#mode-replace", RadioButton).label = (  # whole at 80 columns
+            f"the original {self.record.database!r}, replacing it (kept aside for rollback)")
         self._sync_mode()
         self.go("target")
 
@@ -408,6 +451,7 @@ class RestoreWizard(Screen[None]):
         self.go("choose")
 
     @on(Input.Submitted, "#target-name")
+    @on(ChoiceSet.Submitted)
     @on(Button.Pressed, "#to-plan")
     def _to_plan(self) -> None:
         name = self.query_one("#target-name", Input).value.strip()
@@ -416,12 +460,14 @@ class RestoreWizard(Screen[None]):
             return
         self.query_one("#target-error", Static).update("Asking the server for the plan…")
         self.query_one("#to-plan", Button).disabled = True
+        self.planning = True
         self._make_plan(self.record, None if self.replace else name, self.replace)
 
     @on(Button.Pressed, "#plan-no-owner")
     def _plan_without_owners(self) -> None:
         assert self.plan is not None
         self.query_one("#plan-no-owner", Button).disabled = True
+        self.planning = True
         self._make_plan(self.record, None if self.replace else self.plan.target_db, self.replace, no_owner=True)
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
@@ -437,12 +483,14 @@ class RestoreWizard(Screen[None]):
         self.app.call_from_thread(self._plan_ready, plan)
 
     def _plan_failed(self, message: str) -> None:
+        self.planning = False
         self.query_one("#to-plan", Button).disabled = False
         self.query_one("#target-error", Static).update(Text(message, style="bold red"))
         self.notify(message, title="Cannot plan the restore", severity="error")
 
     def _plan_ready(self, plan: RestorePlan) -> None:
         self.plan = plan
+        self.planning = False
         self.query_one("#to-plan", Button).disabled = False
         self.query_one("#target-error", Static).update("")
         self.query_one("#plan-text", Static).update(plan_text(plan, self.record, self.services.clock(), self.tz))
@@ -510,7 +558,7 @@ class RestoreWizard(Screen[None]):
 
     def show_job(self) -> None:
         job = self.job
-        if job is None:
+        if job is None or not self.query("#progress-steps"):  # a refresh called back after the wizard closed
             return
         now = self.services.clock()
         self.query_one("#progress-steps", Static).update(steps_text(job))
