@@ -332,6 +332,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, out: Output) -> in
         out.json(result.to_json())
     out.line(f"restored {record.id} into {result.plan.target_db} in {result.duration_s:.1f} s; "
              f"{len(result.row_counts)} tables match the manifest")
+    out.line(f"connect: {result.connect}")
     for note in result.notes:
         out.line(note)
     return EXIT_OK

@@ -57,7 +57,8 @@ async def test_the_result_says_how_to_connect_and_that_the_proof_is_kept() -> No
         await wait_until(pilot, lambda: wizard.step == "result")
         summary = rendered(wizard.query_one("#result-summary", Static))
         assert "kept in the backup's verification history" in summary
-        assert f"Connect:  psql -d {wizard.plan.target_db}" in summary  # type: ignore[union-attr]
+        # host (and port, user when configured) from the connection the app uses: pasted as is, it connects
+        assert f"Connect:  psql -h db1.example.net -d {wizard.plan.target_db}" in summary  # type: ignore[union-attr]
 
 
 def test_the_plan_warns_about_a_name_that_needs_quotes_and_keeps_labels_apart() -> None:

@@ -295,6 +295,7 @@ class RestoreResult:
     duration_s: float
     safety_backup_id: str | None = None
     notes: tuple[str, ...] = ()
+    connect: str = ""  # the psql line that reaches the restored database from here (host, port, user)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -306,4 +307,5 @@ class RestoreResult:
             "duration_s": round(self.duration_s, 3),
             "row_counts": self.row_counts,
             "notes": list(self.notes),
+            "connect": self.connect,
         }

@@ -58,6 +58,7 @@ from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.backup import backup_locked
 from backup_tui.engine.postgres import archive_needs, database_properties, pg
+from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import database_lock
@@ -596,7 +597,7 @@ def run_restore(
     record_history(settings, record, duration)
     _record_as_verified(catalog, record, plan, counts, duration, now)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
-                         notes=tuple(notes))
+                         notes=tuple(notes), connect=psql_command(server, plan.target_db))
 
 
 def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePlan,

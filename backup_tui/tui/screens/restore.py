@@ -9,7 +9,6 @@ job, so the job also shows on the Jobs tab and survives leaving the wizard.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import ClassVar
@@ -614,7 +613,8 @@ class RestoreWizard(Screen[None]):
         summary.append(f"{plan.backup_id} into {plan.target_db!r} in {fmt.duration(result.duration_s)}. ")
         summary.append(f"{matched} of {len(result.row_counts)} tables match the manifest (kept in the backup's "
                        "verification history).")
-        summary.append(f"\nConnect:  psql -d {shlex.quote(plan.target_db)}", style="bold")
+        if result.connect:  # the engine's line: host, port and user as the app connects, no password
+            summary.append(f"\nConnect:  {result.connect}", style="bold")
         self.query_one("#result-summary", Static).update(summary)
         table: DataTable[str | Text] = self.query_one("#result-table", DataTable)
         table.clear(columns=True)
