@@ -8,6 +8,7 @@ worker that only posts messages; the app applies them on the UI thread. Jobs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import time
@@ -127,6 +128,8 @@ class BackupApp(App[None]):
         mounted and focused, the step it went to shown, the plan it asked for made), so keys typed ahead in one
         burst reach the screen they were meant for, never the one underneath."""
         if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self.screen_stack:  # exiting: the screens are gone, so is where a key would go
+                return
             if event is self._key_released:
                 self._key_released = None
             elif self._keys_busy:
@@ -138,6 +141,11 @@ class BackupApp(App[None]):
                 self.run_worker(self._after_key(), group="keys", exit_on_error=False)
             return
         await super().on_event(event)
+
+    @property
+    def keys_pending(self) -> bool:
+        """A key is being handled or waits for its turn."""
+        return self._keys_busy or bool(self._keys_ahead)
 
     async def _after_key(self) -> None:
         try:
@@ -155,14 +163,13 @@ class BackupApp(App[None]):
     async def _settle_screen(self) -> None:
         """Until the app and the widgets of the screen on top have handled every message waiting for them."""
         for _ in range(SETTLE_ROUNDS):
-            if not await self._round([self, *self.screen.walk_children(with_self=True)]):
-                return
+            await self._round([self, *self.screen.walk_children(with_self=True)])
             if all(pump._message_queue.empty() for pump in [self, *self.screen.walk_children(with_self=True)]):
                 return
 
     @staticmethod
-    async def _round(pumps: list[MessagePump]) -> bool:
-        """Each of ``pumps`` handles what it had queued; False when one does not within a second."""
+    async def _round(pumps: list[MessagePump]) -> None:
+        """Each of ``pumps`` handles what it had queued (a busy one gets a second at most per round)."""
         done = asyncio.Event()
         left = 0
 
@@ -173,13 +180,9 @@ class BackupApp(App[None]):
                 done.set()
 
         left = sum(1 for pump in pumps if pump.call_later(one))
-        if not left:
-            return True
-        try:
-            await asyncio.wait_for(done.wait(), timeout=1.0)
-        except TimeoutError:
-            return False
-        return True
+        if left:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=1.0)
 
     # -- the catalog -------------------------------------------------------------
 
@@ -338,6 +341,12 @@ class BackupApp(App[None]):
             job.cancel.cancel()
             self.notify(f"Cancelling {job.title}…", severity="warning")
             self.refresh_bindings()
+
+    @on(JobsView.Reopen)
+    def _reopen_job(self, message: JobsView.Reopen) -> None:
+        job = self.jobs.get(message.job_id)
+        if job is not None and not isinstance(self.screen, RestoreWizard):
+            self.push_screen(RestoreWizard(self.records, self.services, self.start_restore, tz=self.tz, job=job))
 
     @property
     def running_jobs(self) -> list[Job]:

@@ -20,6 +20,10 @@ async def burst(pilot: Pilot[Any], *keys: str) -> None:
     """Keys as a terminal delivers a burst typed ahead: all queued at once, no pause for the app."""
     for key in keys:
         pilot.app.post_message(events.Key(key, "\r" if key == "enter" else key if len(key) == 1 else None))
+    app = pilot.app
+    assert isinstance(app, BackupApp)
+    await settle(pilot)  # the first key is taken
+    await wait_until(pilot, lambda: not app.keys_pending)
     await settle(pilot)
 
 

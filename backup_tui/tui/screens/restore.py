@@ -191,6 +191,20 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     return text
 
 
+def more_below(plan: RestorePlan) -> Text:
+    """The line under a plan that does not fit: the steps that change a live database are never out of sight
+    without a word."""
+    live = [i for i, step in enumerate(plan.steps, 1) if step.action in ("terminate", "rename")]
+    text = Text("▼ Below", style="bold yellow")
+    if plan.mode == "replace" and live:
+        span = f"{live[0]}–{live[-1]}" if len(live) > 1 else str(live[0])
+        text.append(f": steps {span} end the sessions on {plan.target_db!r} and rename it aside", style="yellow")
+    else:
+        text.append(": the rest of the plan", style="yellow")
+    text.append(" · ↓/PgDn", style="dim")
+    return text
+
+
 def steps_text(job: Job) -> Text:
     text = Text()
     for step in job.steps:
@@ -258,11 +272,21 @@ class BackButton(Button, can_focus=False):
 class RestoreWizard(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
+        # The plan's focus is on its buttons: these scroll it from there (at 80x24 its last steps are below).
+        Binding("down", "scroll_plan(1)", "Scroll", show=False),
+        Binding("up", "scroll_plan(-1)", "Scroll", show=False),
+        Binding("pagedown", "scroll_plan(1, True)", "Page", show=False),
+        Binding("pageup", "scroll_plan(-1, True)", "Page", show=False),
     ]
 
     def __init__(self, records: list[BackupRecord], services: Services, start_restore: StartRestore, *,
-                 tz: tzinfo | None = None, backup_id: str | None = None, database: str | None = None) -> None:
+                 tz: tzinfo | None = None, backup_id: str | None = None, database: str | None = None,
+                 job: Job | None = None) -> None:
+        """``job``: a restore started earlier (Enter on the Jobs tab): open on its progress or its result."""
         super().__init__()
+        self.reopened = job
+        if job is not None and isinstance(job.result, RestoreResult):
+            backup_id = job.result.plan.backup_id
         if database is None and backup_id is not None:  # opened on one backup: offer its database's only
             database = next((r.database for r in records if r.id == backup_id), None)
         self.records = offered(records, database)
@@ -320,6 +344,7 @@ class RestoreWizard(Screen[None]):
             with Vertical(id="plan"):
                 with VerticalScroll(id="plan-scroll"):
                     yield Static(id="plan-text")
+                yield Static(id="plan-more")
                 with Horizontal(classes="buttons"):
                     yield BackButton("Back", id="back-target")
                     yield Button("Without owners", id="plan-no-owner", variant="warning")
@@ -368,7 +393,12 @@ class RestoreWizard(Screen[None]):
         else:
             self.query_one("#to-target", Button).disabled = True
         self.query_one("#close-failed", Button).display = False
+        self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
         self.go("choose")
+        if self.reopened is not None:
+            self.job = self.reopened
+            self.go("progress")
+            self.show_job()
 
     # -- navigation ---------------------------------------------------------
 
@@ -497,7 +527,29 @@ class RestoreWizard(Screen[None]):
         self.query_one("#run", Button).disabled = plan.refusal is not None  # the run would refuse
         offer = self.query_one("#plan-no-owner", Button)
         offer.display, offer.disabled = no_owner_helps(plan), False
+        self.query_one("#plan-scroll", VerticalScroll).scroll_home(animate=False)
         self.go("plan")
+        self.call_after_refresh(self._show_more)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "scroll_plan":
+            return self.step == "plan"
+        return True
+
+    def action_scroll_plan(self, direction: int, page: bool = False) -> None:
+        """A line, or a page, down (1) or up (-1)."""
+        scroll = self.query_one("#plan-scroll", VerticalScroll)
+        step = max(1, scroll.scrollable_content_region.height - 1) if page else 1
+        scroll.scroll_relative(y=direction * step, animate=False)
+
+    def _show_more(self) -> None:
+        """Below the plan, while some of it is out of sight: that more follows, which steps, how to see them."""
+        scroll = self.query_one("#plan-scroll", VerticalScroll)
+        more = self.query_one("#plan-more", Static)
+        hidden = self.plan is not None and scroll.max_scroll_y > 0 and scroll.scroll_y < scroll.max_scroll_y
+        more.display = hidden
+        if hidden and self.plan is not None:
+            more.update(more_below(self.plan))
 
     @on(Button.Pressed, "#back-target")
     def _back_target(self) -> None:
