@@ -21,6 +21,7 @@ from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import TabbedContent
 
@@ -48,6 +49,10 @@ DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured yet: upload comes with S3 repositories"
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
+
+
+def _no_toast(message: str, *, title: str, severity: SeverityLevel, timeout: float) -> None:
+    """In place of ``notify`` when the screen on top already shows the outcome."""
 
 
 class BackupApp(App[None]):
@@ -296,21 +301,22 @@ class BackupApp(App[None]):
         if job is None:
             return
         now = self.clock()
+        # The screen showing this job says how it ended: a toast would only cover its last rows and buttons.
+        toast = self.notify if getattr(self.screen, "job", None) is not job else _no_toast
         if message.cancelled:
             entry = job.finish("cancelled", message.error or "cancelled", now)
-            self.notify(job.message, title=f"{job.title}: cancelled", severity="warning",
-                        timeout=WARNING_TOAST)
+            toast(job.message, title=f"{job.title}: cancelled", severity="warning", timeout=WARNING_TOAST)
         elif message.error is not None:
             entry = job.finish("failed", message.error, now)
-            self.notify(message.error, title=f"{job.title} failed", severity="error", timeout=ERROR_TOAST)
+            toast(message.error, title=f"{job.title} failed", severity="error", timeout=ERROR_TOAST)
         else:
             job.result = message.result
             describe = self._describe.pop(job.id, None)
             summary = describe(message.result) if describe else "done"
             failed = isinstance(message.result, Verification) and not message.result.ok
             entry = job.finish("failed" if failed else "done", summary, now)
-            self.notify(summary, title=job.title, severity="error" if failed else "information",
-                        timeout=ERROR_TOAST if failed else DONE_TOAST)
+            toast(summary, title=job.title, severity="error" if failed else "information",
+                  timeout=ERROR_TOAST if failed else DONE_TOAST)
         self._add_log([entry])
         self._jobs_changed(job)
         self.refresh_catalog()

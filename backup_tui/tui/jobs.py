@@ -24,7 +24,7 @@ from backup_tui.tui.format import bytes_in_text
 
 JobKind = Literal["backup", "verify", "restore", "upload"]
 JobState = Literal["running", "done", "failed", "cancelled"]
-StepState = Literal["running", "ok", "failed"]
+StepState = Literal["running", "ok", "failed", "stopped"]  # stopped: the operator's cancel, not a failure
 LOG_TAIL = 200
 
 
@@ -105,7 +105,7 @@ class Job:
         self.state, self.message, self.finished_at = state, message, now
         for step in self.steps:
             if step.state == "running":
-                step.state = "ok" if state == "done" else "failed"
+                step.state = "ok" if state == "done" else "stopped" if state == "cancelled" else "failed"
         return self._log(now, {"done": "info", "cancelled": "warning"}.get(state, "error"),
                          f"{self.title}: {message}")
 

@@ -147,7 +147,8 @@ async def test_quit_dialog_updates_when_the_job_ends() -> None:
         services.release.set()
         await wait_until(pilot, lambda: not job.running)
         await settle(pilot)
-        assert "No job is running" in str(dialog.query_one("#dialog-message", Label).render())
+        assert "nothing is running now" in str(dialog.query_one("#dialog-message", Label).render())
+        assert str(dialog.query_one("#no", Button).label) == "Stay"  # "Keep running" is for running jobs
         assert str(dialog.query_one("#yes", Button).label) == "Quit"
 
 

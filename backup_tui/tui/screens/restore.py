@@ -37,7 +37,7 @@ from textual.widgets import (
 )
 
 from backup_tui.engine.core.errors import BackupToolError
-from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, RestorePlan, RestoreResult
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
@@ -106,6 +106,16 @@ def verification_warning(record: BackupRecord) -> Text | None:
     return None
 
 
+def safety_warning(record: BackupRecord) -> Text | None:
+    """Under the cursor on the first page: the safety backup is the state a restore replaced, maybe the bad data."""
+    if not record.is_safety:
+        return None
+    restored = record.reason.removeprefix(SAFETY_REASON_PREFIX).strip()
+    before = f" before restoring {restored}" if restored else ""
+    return Text(f"⚠ A safety backup, taken{before}: the state that restore replaced, which may be the data you "
+                "are restoring away from.", style="bold yellow")
+
+
 def safety_note(job: Job) -> str:
     """After a failed or cancelled replace: the safety backup, if one was taken, is kept."""
     result = job.result
@@ -136,7 +146,7 @@ def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     """The backup being restored, named on every page after the first."""
     text = Text()
     text.append("Backup    ", style="bold")
-    text.append(f"{record.id} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
+    text.append(f"{fmt.marked_id(record)} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
                 f"verified {fmt.verification_text(record.last_verification, now)}")
     return text
 
@@ -205,10 +215,14 @@ def more_below(plan: RestorePlan) -> Text:
     return text
 
 
+STEP_MARKS = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "running": ("›", "bold cyan"),
+              "stopped": ("■", "yellow")}  # a cancel is the operator's choice: not a red failure
+
+
 def steps_text(job: Job) -> Text:
     text = Text()
     for step in job.steps:
-        mark, style = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "running": ("›", "bold cyan")}[step.state]
+        mark, style = STEP_MARKS[step.state]
         text.append(f" {mark} ", style=style)
         text.append(step.name, style="bold" if step.state == "running" else "")
         if step.detail:
@@ -384,7 +398,8 @@ class RestoreWizard(Screen[None]):
         for record in self.records:
             last = record.last_verification
             created = (fmt.local_time(record.created, self.tz),) if wide else ()
-            table.add_row(record.id, *created, fmt.ago(record.created, now), fmt.human_bytes(record.stored_bytes),
+            table.add_row(fmt.id_cell(fmt.marked_id(record)), *created, fmt.ago(record.created, now),
+                          fmt.human_bytes(record.stored_bytes),
                           Text(fmt.verification_text(last, now),
                                style="green" if last and last.ok else "red" if last else "dim"),
                           key=record.id)
@@ -410,7 +425,7 @@ class RestoreWizard(Screen[None]):
         record = self.record
         label = self.query_one("#choose-question", Label)
         label.update(self.question if record is self.records[self.initial] else f"Which backup? Selected: {record.id}.")
-        warning = verification_warning(record) if record.failed_last_check else None
+        warning = verification_warning(record) if record.failed_last_check else safety_warning(record)
         self.query_one("#choose-warning", Static).update(warning or "")
         self.query_one("#choose-warning", Static).display = warning is not None
 

@@ -48,7 +48,7 @@ def job_source(job: Job) -> str:
 def job_details(job: Job) -> str:
     """Outcome and steps of one job, for the notification enter shows."""
     lines = [f"{job.state}: {job.message}" if job.message else job.state]
-    marks = {"ok": "✓", "failed": "✗", "running": "›"}
+    marks = {"ok": "✓", "failed": "✗", "running": "›", "stopped": "■"}
     lines += [f"{marks[step.state]} {step.name}" + (f"  {step.detail}" if step.detail else "") for step in job.steps]
     return "\n".join(lines)
 
