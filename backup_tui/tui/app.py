@@ -450,9 +450,11 @@ class BackupApp(App[None]):
                 return f"{record.id} restored into {result.plan.target_db!r} in {fmt.duration(result.duration_s)}"
             return "done"
 
-        return self.start_job("restore", f"restore {record.id} -> {target}", target,
-                              lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
-                              describe=describe)
+        job = self.start_job("restore", f"restore {record.id} -> {target}", target,
+                             lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
+                             describe=describe)
+        job.estimate_s = plan.estimated_seconds  # the progress screen counts down the plan's time, all phases
+        return job
 
     def toggle_pin(self, record: BackupRecord) -> None:
         self._quick_call(lambda: self.services.set_pinned(record, not record.pinned),

@@ -62,6 +62,7 @@ class Job:
     finished_at: datetime | None = None
     message: str = ""
     result: object = None
+    estimate_s: float | None = None  # the plan's, from past restores: every phase, not only reading bytes
     log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
 
     @property
@@ -123,6 +124,11 @@ class Job:
             return None
         rate = self.bytes_done / elapsed
         return max(0.0, (self.bytes_total - self.bytes_done) / rate)
+
+    def time_left(self, now: datetime) -> float | None:
+        """The plan's estimate less the time spent, over all phases (negative: over the estimate); None without
+        an estimate. Bytes alone would say 0.8 s at 57% read, then wait seconds more while indexes are built."""
+        return None if self.estimate_s is None else self.estimate_s - self.elapsed_seconds(now)
 
     def elapsed_seconds(self, now: datetime) -> float:
         return ((self.finished_at or now) - self.started_at).total_seconds()

@@ -1,14 +1,17 @@
 """Wrong emphasis (issue 14, class 3): no toast over the result the screen already shows, a cancel that reads as
-the operator's choice and not as a red failure."""
+the operator's choice and not as a red failure, no command-line flag in the app's words."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from textual.notifications import Notification
 from textual.widgets import Button, Static
 
 from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens.restore import plan_text
 from tests.tui.conftest import open_wizard, settle, sync, to_plan, wait_until
-from tests.tui.fixtures import FixedServices, fixed_app
+from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 
 def toasts(app: BackupApp) -> list[Notification]:
@@ -71,3 +74,17 @@ async def test_a_cancelled_restore_reads_as_stopped_not_failed() -> None:
         outcome = wizard.query_one("#progress-outcome", Static).render()
         assert not [span for span in outcome.spans if "red" in str(span.style)]  # type: ignore[union-attr]
         assert not toasts(app)
+
+
+def test_a_refused_plan_names_the_apps_ways_around_it_never_a_flag() -> None:
+    """The engine's plan carries both wordings: flags for backup-headless, the app's buttons and words here."""
+    record = fixed_records()[0]
+    plan = dataclasses.replace(fixed_plan(record, "copy", False), missing_roles=("app_owner",),
+                               missing_tablespaces=("fast_ssd",))
+    text = plan_text(plan, record, NOW, None).plain
+    assert "Cannot restore here" in text and "fast_ssd" in text and "app_owner" in text
+    assert "a command-line restore without tablespaces would put their tables" in text
+    assert "--" not in text
+    assert plan.refusal is not None and "--no-tablespaces would" in plan.refusal  # the CLI's words, unchanged
+    only_roles = dataclasses.replace(fixed_plan(record, "copy", False), missing_roles=("app_owner",))
+    assert "or restore with “Without owners” below" in plan_text(only_roles, record, NOW, None).plain

@@ -142,6 +142,24 @@ def no_owner_helps(plan: RestorePlan) -> bool:
             and not (plan.missing_policy_roles or plan.missing_extensions or plan.missing_tablespaces))
 
 
+# The engine's words for a command line, and the app's for the same thing: the one place they are mapped.
+APP_WORDS = ((", with --replace)", ": choose “the original” on the Target page)"),)
+
+
+def in_app_words(message: str) -> str:
+    """An engine message as the app says it: no command-line flags inside the app."""
+    for cli, app in APP_WORDS:
+        message = message.replace(cli, app)
+    return message
+
+
+def app_options(plan: RestorePlan) -> dict[str, str]:
+    """The app's words for the ways around a refusal (the CLI's are its flags): a button here, when the plan
+    offers one; what only the command line does is named as such, without its flag."""
+    owners = "“Without owners” below" if no_owner_helps(plan) else "owners left out (“Without owners”)"
+    return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces"}
+
+
 def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     """The backup being restored, named on every page after the first."""
     text = Text()
@@ -163,10 +181,9 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     if warning is not None:
         text.append_text(warning)
         text.append("\n")
-    if plan.refusal is not None:
-        offer = "“Without owners” below" if no_owner_helps(plan) else "--no-owner"
-        text.append(f"✖ Cannot restore here: {plan.refusal.replace('restore with --no-owner', offer)}\n",
-                    style="bold red")
+    refusal = plan.refusal_in(app_options(plan))
+    if refusal is not None:
+        text.append(f"✖ Cannot restore here: {refusal}\n", style="bold red")
     if plan.no_owner:
         text.append("Owners    ", style="bold")
         text.append("objects will belong to the user we connect as; privileges and per-role settings are left "
@@ -231,16 +248,32 @@ def steps_text(job: Job) -> Text:
     return text
 
 
+PHASES = {"safety backup": "safety backup of the current database", "create": "creating the database",
+          "restore": "loading the data", "verify": "counting rows", "properties": "database settings",
+          "terminate": "ending sessions", "rename": "swapping the databases"}
+
+
 def bytes_text(job: Job, now: datetime) -> str:
-    if not job.bytes_total and not job.bytes_done:
-        return ""
-    total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
-    if job.bytes_total and job.bytes_done >= job.bytes_total and job.bytes_step == "restore":
+    """Which phase runs, how far its bytes are, and the time left by the plan's estimate (all phases), else by
+    the byte rate of this one."""
+    parts = [PHASES.get(job.current_step, job.current_step)] if job.current_step else []
+    if job.bytes_total and job.bytes_done >= job.bytes_total and job.bytes_step == "restore" \
+            and job.current_step == "restore":
         # Every byte is in, but pg_restore still builds indexes and checks constraints: no "ETA 0 s".
-        return (f"{fmt.human_bytes(job.bytes_done)} read · pg_restore is finishing: the last rows, then indexes and "
-                "constraints…")
-    eta = job.eta_seconds(now)
-    return f"{fmt.human_bytes(job.bytes_done)}{total} · ETA {fmt.duration(eta) if eta is not None else '—'}"
+        parts.append(f"{fmt.human_bytes(job.bytes_done)} read · pg_restore is finishing: the last rows, then "
+                     "indexes and constraints…")
+    elif job.bytes_done and (job.current_step == "safety backup" or job.bytes_step == job.current_step == "restore"):
+        total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
+        parts.append(f"{fmt.human_bytes(job.bytes_done)}{total}")
+    left = job.time_left(now)
+    if left is not None:
+        estimate = fmt.duration(job.estimate_s)
+        parts.append(f"about {fmt.duration(left)} left (plan: {estimate})" if left >= 0.5
+                     else f"longer than the plan's {estimate}")
+    elif job.current_step == "restore" and job.bytes_done < (job.bytes_total or 0):
+        eta = job.eta_seconds(now)
+        parts.append(f"ETA {fmt.duration(eta)} to read, then indexes" if eta is not None else "ETA —")
+    return " · ".join(parts)
 
 
 class MarkedRadioButton(RadioButton):
@@ -409,6 +442,7 @@ class RestoreWizard(Screen[None]):
             self.query_one("#to-target", Button).disabled = True
         self.query_one("#close-failed", Button).display = False
         self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
+        self.set_interval(1.0, self._tick)
         self.go("choose")
         if self.reopened is not None:
             self.job = self.reopened
@@ -528,6 +562,7 @@ class RestoreWizard(Screen[None]):
 
     def _plan_failed(self, message: str) -> None:
         self.planning = False
+        message = in_app_words(message)
         self.query_one("#to-plan", Button).disabled = False
         self.query_one("#target-error", Static).update(Text(message, style="bold red"))
         self.notify(message, title="Cannot plan the restore", severity="error")
@@ -620,6 +655,11 @@ class RestoreWizard(Screen[None]):
 
     def on_jobs_changed(self, message: JobsChanged) -> None:
         if self.job is not None and message.job_id == self.job.id:
+            self.show_job()
+
+    def _tick(self) -> None:
+        """The time left moves with the clock, also while pg_restore builds indexes and reports nothing."""
+        if self.step == "progress" and self.job is not None and self.job.running:
             self.show_job()
 
     def show_job(self) -> None:
