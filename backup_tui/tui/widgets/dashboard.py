@@ -86,7 +86,8 @@ def verified_text(item: Health, now: datetime) -> Text:
         text.append("verified ")
         text.append(fmt.verification_text(own, now), style=_verification_style(own))
         latest = item.last_verification
-        if latest is not None and not latest.ok and item.last_verified_id not in (None, newest.id):
+        older_failed = newest is not None and item.last_verified_id not in (None, newest.id)
+        if latest is not None and not latest.ok and older_failed:
             # The card is failing for an older backup: say which, or "FAILING" reads as about the newest.
             other = (item.last_verified_id or "?").removeprefix(f"{item.database}-")
             text.append(" (newest); ")
