@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backup_tui.engine.core.errors import EXIT_USAGE, BackupToolError
@@ -41,18 +41,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 GRACE_S = 20.0  # after a hang-up or SIGTERM: time for cancelled jobs to clean up before the process ends anyway
+AFTER_JOBS_S = 2.0  # once the jobs are done: time for the app's own exit before it is broken off
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-def run_until_stopped(app: Any, grace_s: float = GRACE_S) -> int:
+def run_until_stopped(app: Any, grace_s: float = GRACE_S, on_abandon: Callable[[], object] | None = None) -> int:
     """Run the app; a closed SSH session (SIGHUP) or a kill (SIGTERM) leaves it as quitting does, at any moment.
 
     Leaving cancels every running job, whose thread then stops its pg_dump / pg_restore (they run in a
     process group of their own, out of reach of the terminal's hang-up) and drops what it was loading.
     The handler only hands the signal on (it may have interrupted the event loop, or a lock the UI thread
-    holds): a thread of ours cancels the jobs and asks the loop to exit. If the app is not gone ``grace_s``
-    later, or a second signal comes, the process ends there; what a job left half-done is recorded as
-    scratch, which the next run removes.
+    holds): a thread of ours cancels the jobs and asks the loop to exit. If the app is still not gone once
+    the jobs are done (or ``grace_s`` later, or at a second signal), ``on_abandon`` runs and the process ends
+    there; what a job left half-done is recorded as scratch, which the next run removes.
     """
     received: queue.SimpleQueue[int] = queue.SimpleQueue()  # put() is safe in a signal handler
     done = threading.Event()
@@ -62,8 +63,8 @@ def run_until_stopped(app: Any, grace_s: float = GRACE_S) -> int:
         received.put(signum)
 
     previous = {sig: signal.signal(sig, leave) for sig in STOP_SIGNALS}
-    threading.Thread(target=_stop_on_signal, args=(app, received, done, stopped_by, grace_s), daemon=True,
-                     name="stop-on-signal").start()
+    threading.Thread(target=_stop_on_signal, args=(app, received, done, stopped_by, grace_s, on_abandon),
+                     daemon=True, name="stop-on-signal").start()
     try:
         app.run()
     except (KeyboardInterrupt, OSError):  # OSError: the terminal went away with the SSH session
@@ -76,7 +77,7 @@ def run_until_stopped(app: Any, grace_s: float = GRACE_S) -> int:
 
 
 def _stop_on_signal(app: Any, received: queue.SimpleQueue[int], done: threading.Event, stopped_by: list[int],
-                    grace_s: float) -> None:
+                    grace_s: float, on_abandon: Callable[[], object] | None) -> None:
     while True:  # the first signal, or the app ended without one
         try:
             signum = received.get(timeout=0.1)
@@ -89,17 +90,29 @@ def _stop_on_signal(app: Any, received: queue.SimpleQueue[int], done: threading.
     for job in _jobs_of(app):
         job.cancel.cancel()  # their hooks kill the children's process groups now
     deadline = time.monotonic() + grace_s
-    asked = False
+    asked, jobs_ended_at = False, None
     while not done.is_set():
         if not asked:
             asked = _ask_exit(app, code)
         try:
             received.get(timeout=0.1)
-            os._exit(code)  # a second signal: the operator means it
+            break  # a second signal: the operator means it
         except queue.Empty:
             pass
-        if time.monotonic() > deadline:
-            os._exit(code)
+        now = time.monotonic()
+        if jobs_ended_at is None and all(job.ended.is_set() for job in _jobs_of(app)):
+            jobs_ended_at = now
+        if now > deadline or (jobs_ended_at is not None and now - jobs_ended_at > AFTER_JOBS_S):
+            break
+    else:
+        return
+    # Stuck leaving, though the jobs are done: Textual's exit writes to the terminal through a bounded queue
+    # whose writer thread died with the terminal, and waits there for ever. Nothing is left to save but what
+    # the caller must still undo (the demo's cluster): that, then the end.
+    if on_abandon is not None:
+        with contextlib.suppress(Exception):
+            on_abandon()
+    os._exit(code)
 
 
 def _jobs_of(app: Any) -> list[Any]:
@@ -138,7 +151,8 @@ def run_demo(app_class: type) -> int:
         return 130
     app = app_class(demo.settings, subtitle="demo: throwaway cluster, removed on exit")
     try:
-        return run_until_stopped(app)  # a hang-up must not leave a cluster running either
+        # A hang-up must not leave a cluster running either, also when the app's own exit gets stuck.
+        return run_until_stopped(app, on_abandon=demo.cleanup)
     finally:
         say("removing the cluster and the repository…")
         demo.cleanup()

@@ -83,6 +83,7 @@ class BackupApp(App[None]):
         self.jobs: dict[int, Job] = {}
         self.activity: deque[LogEntry] = deque(maxlen=ACTIVITY_LINES)
         self.catalog_loads = 0
+        self.catalog_read = False  # the first load ended (or failed): keys typed before it wait for it
         self._job_ids = itertools.count(1)
         self._refreshing = False
         self._describe: dict[int, Callable[[object], str]] = {}
@@ -137,8 +138,11 @@ class BackupApp(App[None]):
                 return
             if event is self._key_released:
                 self._key_released = None
-            elif self._keys_busy:
+            elif self._keys_busy or not getattr(self.screen, "taking_keys", True):
                 self._keys_ahead.append(event)
+                if not self._keys_busy:  # the screen is not ready for it yet: wait for it in a worker
+                    self._keys_busy = True
+                    self.run_worker(self._after_key(), group="keys", exit_on_error=False)
                 return
             self._keys_busy = True
             await super().on_event(event)
@@ -167,9 +171,12 @@ class BackupApp(App[None]):
 
     async def _settle_screen(self) -> None:
         """Until the app and the widgets of the screen on top have handled every message waiting for them."""
-        for _ in range(SETTLE_ROUNDS):
+        quiet = 0
+        for _ in range(SETTLE_ROUNDS):  # two quiet rounds: a handler still awaiting in the first posts by the second
             await self._round([self, *self.screen.walk_children(with_self=True)])
-            if all(pump._message_queue.empty() for pump in [self, *self.screen.walk_children(with_self=True)]):
+            empty = all(pump._message_queue.empty() for pump in [self, *self.screen.walk_children(with_self=True)])
+            quiet = quiet + 1 if empty else 0
+            if quiet == 2:
                 return
 
     @staticmethod
@@ -238,6 +245,7 @@ class BackupApp(App[None]):
 
     def _catalog_failed(self, message: str) -> None:
         self._refreshing = False
+        self.catalog_read = True
         self.notify(message, title="Catalog", severity="error")
 
     @property
@@ -247,6 +255,7 @@ class BackupApp(App[None]):
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         self._refreshing = False
+        self.catalog_read = True
         if self.leaving:
             return
         self.records, self.health, self.locked = message.records, message.health, message.busy
@@ -286,6 +295,8 @@ class BackupApp(App[None]):
             self.post_message(JobEnded(job.id, error=f"unexpected error: {type(exc).__name__}: {exc}"))
         else:
             self.post_message(JobEnded(job.id, result=result))
+        finally:
+            job.ended.set()
 
     def on_job_event(self, message: JobEvent) -> None:
         job = self.jobs.get(message.job_id)

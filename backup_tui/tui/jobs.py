@@ -6,6 +6,7 @@ a message, and the app applies it here. So nothing needs a lock.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Job:
     database: str
     started_at: datetime
     cancel: CancelToken = field(default_factory=CancelToken)
+    ended: threading.Event = field(default_factory=threading.Event)  # set by its thread: the UI may be stuck
     state: JobState = "running"
     steps: list[Step] = field(default_factory=list)
     bytes_step: str = ""

@@ -350,8 +350,9 @@ class RestoreWizard(Screen[None]):
 
     @property
     def taking_keys(self) -> bool:
-        """False while the plan is being made: keys typed ahead wait for the plan page they were meant for."""
-        return not self.planning
+        """False until a step has the focus, and while the plan is being made: keys typed ahead wait for the
+        page they were meant for."""
+        return self.focused is not None and not self.planning
 
     def allows(self, action: str, parameters: tuple[object, ...]) -> bool:
         """Which of the app's keys apply inside the wizard: help and quit, and 3 to leave a running or finished
