@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual import events
 from textual.app import ComposeResult
 from textual.message import Message
@@ -12,6 +14,8 @@ from backup_tui.tui.widgets.backups import NARROW_FOOTER, WIDE, BackupsView
 from backup_tui.tui.widgets.dashboard import DashboardView, DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 
+STARTUP_HOLD_S = 10.0  # the longest keys typed at launch wait for the dashboard
+
 
 class MainScreen(Screen[None]):
     class Ready(Message):
@@ -21,6 +25,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.databases = databases
         self._started = False
+        self._created = time.monotonic()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -40,7 +45,8 @@ class MainScreen(Screen[None]):
         app's on_event)."""
         if not self._started:  # once: later the focus may be anywhere the operator put it
             carded = isinstance(self.focused, DatabaseCard) or not self.query(DatabaseCard)
-            self._started = carded and bool(getattr(self.app, "catalog_read", True))
+            late = time.monotonic() - self._created > STARTUP_HOLD_S  # whatever kept it: keys must not wait on
+            self._started = late or (carded and bool(getattr(self.app, "catalog_read", True)))
         return self._started
 
     @property
