@@ -31,6 +31,7 @@ class Tmux:
         self.keys = 0
         self.tmux("new-session", "-d", "-x", "80", "-y", "24", f"exec {sys.executable} -m backup_tui.tui")
         self.pid = int(self.tmux("list-panes", "-F", "#{pane_pid}").strip())
+        self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run(["tmux", "-L", self.socket, *args], env=self.env, capture_output=True, text=True,
@@ -80,6 +81,7 @@ def trial(settings: Settings, cli_env: dict[str, str]) -> Iterator[Tmux]:
             time.sleep(0.05)
         if session.alive():
             os.kill(session.pid, signal.SIGKILL)
+        session.socket_path.unlink(missing_ok=True)  # kill-server leaves it behind
 
 
 def gone_within(session: Tmux, seconds: float) -> bool:
