@@ -391,6 +391,7 @@ def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         out.json(result.to_json())
     out.line(f"restored {record.id} into {result.plan.target_db} in {result.duration_s:.1f} s; "
              f"{len(result.row_counts)} tables match the manifest")
+    out.line(f"connect: {result.connect}")
     for note in result.notes:
         out.line(note)
     return EXIT_OK

@@ -7,6 +7,8 @@ worker that only posts messages; the app applies them on the UI thread. Jobs
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import itertools
 import time
@@ -15,9 +17,11 @@ from collections.abc import Callable, Iterable
 from datetime import tzinfo
 from typing import ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import TabbedContent
 
@@ -45,6 +49,12 @@ ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
 DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured yet: upload comes with S3 repositories"
+KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
+SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
+
+
+def _no_toast(message: str, *, title: str, severity: SeverityLevel, timeout: float) -> None:
+    """In place of ``notify`` when the screen on top already shows the outcome."""
 
 
 class BackupApp(App[None]):
@@ -75,9 +85,13 @@ class BackupApp(App[None]):
         self.jobs: dict[int, Job] = {}
         self.activity: deque[LogEntry] = deque(maxlen=ACTIVITY_LINES)
         self.catalog_loads = 0
+        self.catalog_read = False  # the first load ended (or failed): keys typed before it wait for it
         self._job_ids = itertools.count(1)
         self._refreshing = False
         self._describe: dict[int, Callable[[object], str]] = {}
+        self._keys_ahead: deque[events.Key] = deque()
+        self._key_released: events.Key | None = None
+        self._keys_busy = False
 
     # -- screens ---------------------------------------------------------------
 
@@ -117,6 +131,75 @@ class BackupApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    # -- keys typed ahead ----------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        """One key at a time: a key waits until the previous one's effects have landed (the wizard it opened
+        mounted and focused, the step it went to shown, the plan it asked for made), so keys typed ahead in one
+        burst reach the screen they were meant for, never the one underneath."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self.screen_stack:  # exiting: the screens are gone, so is where a key would go
+                return
+            if event is self._key_released:
+                self._key_released = None
+            elif self._keys_busy or not getattr(self.screen, "taking_keys", True):
+                self._keys_ahead.append(event)
+                if not self._keys_busy:  # the screen is not ready for it yet: wait for it in a worker
+                    self._keys_busy = True
+                    self.run_worker(self._after_key(), group="keys", exit_on_error=False)
+                return
+            self._keys_busy = True
+            await super().on_event(event)
+            if event is not self._key_released:
+                self.run_worker(self._after_key(), group="keys", exit_on_error=False)
+            return
+        await super().on_event(event)
+
+    @property
+    def keys_pending(self) -> bool:
+        """A key is being handled or waits for its turn."""
+        return self._keys_busy or bool(self._keys_ahead)
+
+    async def _after_key(self) -> None:
+        try:
+            await self._settle_screen()
+            while self._keys_ahead:
+                deadline = time.monotonic() + KEY_HOLD_S
+                while not getattr(self.screen, "taking_keys", True) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                self._key_released = self._keys_ahead.popleft()
+                self.post_message(self._key_released)
+                await self._settle_screen()
+        finally:
+            self._keys_busy = False
+
+    async def _settle_screen(self) -> None:
+        """Until the app and the widgets of the screen on top have handled every message waiting for them."""
+        quiet = 0
+        for _ in range(SETTLE_ROUNDS):  # two quiet rounds: a handler still awaiting in the first posts by the second
+            await self._round([self, *self.screen.walk_children(with_self=True)])
+            empty = all(pump._message_queue.empty() for pump in [self, *self.screen.walk_children(with_self=True)])
+            quiet = quiet + 1 if empty else 0
+            if quiet == 2:
+                return
+
+    @staticmethod
+    async def _round(pumps: list[MessagePump]) -> None:
+        """Each of ``pumps`` handles what it had queued (a busy one gets a second at most per round)."""
+        done = asyncio.Event()
+        left = 0
+
+        def one() -> None:
+            nonlocal left
+            left -= 1
+            if left == 0:
+                done.set()
+
+        left = sum(1 for pump in pumps if pump.call_later(one))
+        if left:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=1.0)
 
     # -- the catalog -------------------------------------------------------------
 
@@ -167,10 +250,19 @@ class BackupApp(App[None]):
 
     def _catalog_failed(self, message: str) -> None:
         self._refreshing = False
+        self.catalog_read = True
         self.notify(message, title="Catalog", severity="error")
+
+    @property
+    def leaving(self) -> bool:
+        """The main screen is gone (the app is exiting): late worker messages have nothing to update."""
+        return not any(isinstance(screen, MainScreen) for screen in self.screen_stack)
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         self._refreshing = False
+        self.catalog_read = True
+        if self.leaving:
+            return
         self.records, self.health, self.locked = message.records, message.health, message.busy
         self.catalog_loads += 1
         main, now = self.mounted_main(), self.clock()
@@ -270,6 +362,8 @@ class BackupApp(App[None]):
             self.post_message(JobEnded(job.id, error=f"unexpected error: {type(exc).__name__}: {exc}"))
         else:
             self.post_message(JobEnded(job.id, result=result))
+        finally:
+            job.ended.set()
 
     def on_job_event(self, message: JobEvent) -> None:
         job = self.jobs.get(message.job_id)
@@ -285,21 +379,22 @@ class BackupApp(App[None]):
         if job is None:
             return
         now = self.clock()
+        # The screen showing this job says how it ended: a toast would only cover its last rows and buttons.
+        toast = self.notify if getattr(self.screen, "job", None) is not job else _no_toast
         if message.cancelled:
             entry = job.finish("cancelled", message.error or "cancelled", now)
-            self.notify(job.message, title=f"{job.title}: cancelled", severity="warning",
-                        timeout=WARNING_TOAST)
+            toast(job.message, title=f"{job.title}: cancelled", severity="warning", timeout=WARNING_TOAST)
         elif message.error is not None:
             entry = job.finish("failed", message.error, now)
-            self.notify(message.error, title=f"{job.title} failed", severity="error", timeout=ERROR_TOAST)
+            toast(message.error, title=f"{job.title} failed", severity="error", timeout=ERROR_TOAST)
         else:
             job.result = message.result
             describe = self._describe.pop(job.id, None)
             summary = describe(message.result) if describe else "done"
             failed = isinstance(message.result, Verification) and not message.result.ok
             entry = job.finish("failed" if failed else "done", summary, now)
-            self.notify(summary, title=job.title, severity="error" if failed else "information",
-                        timeout=ERROR_TOAST if failed else DONE_TOAST)
+            toast(summary, title=job.title, severity="error" if failed else "information",
+                  timeout=ERROR_TOAST if failed else DONE_TOAST)
         self._add_log([entry])
         self._jobs_changed(job)
         self.refresh_catalog()
@@ -307,6 +402,8 @@ class BackupApp(App[None]):
             self.check_servers()  # a replace or a rollback keeps the previous database aside
 
     def _jobs_changed(self, job: Job) -> None:
+        if self.leaving:
+            return
         self.main.jobs.show_jobs(self.jobs.values(), self.clock())
         for screen in self.screen_stack:
             if not isinstance(screen, MainScreen):
@@ -314,13 +411,14 @@ class BackupApp(App[None]):
         self.refresh_bindings()
 
     def _tick_jobs(self) -> None:
-        if any(job.running for job in self.jobs.values()):
+        if not self.leaving and any(job.running for job in self.jobs.values()):
             self.main.jobs.show_jobs(self.jobs.values(), self.clock())
 
     def _add_log(self, entries: Iterable[LogEntry]) -> None:
         items = list(entries)
         self.activity.extend(items)
-        self.main.jobs.add_entries(items)
+        if not self.leaving:
+            self.main.jobs.add_entries(items)
 
     @on(JobsView.CancelRequested)
     def _cancel_requested(self, message: JobsView.CancelRequested) -> None:
@@ -329,6 +427,12 @@ class BackupApp(App[None]):
             job.cancel.cancel()
             self.notify(f"Cancelling {job.title}…", severity="warning")
             self.refresh_bindings()
+
+    @on(JobsView.Reopen)
+    def _reopen_job(self, message: JobsView.Reopen) -> None:
+        job = self.jobs.get(message.job_id)
+        if job is not None and not isinstance(self.screen, RestoreWizard):
+            self.push_screen(RestoreWizard(self.records, self.services, self.start_restore, tz=self.tz, job=job))
 
     @property
     def running_jobs(self) -> list[Job]:
@@ -352,6 +456,8 @@ class BackupApp(App[None]):
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, RestoreWizard) and not self.screen.allows(action, parameters):
+            return False  # inside the wizard, only its keys apply (and help, quit): no backup from its footer
         if action == "new_backup":
             if not self.settings.databases:
                 return None
@@ -424,9 +530,11 @@ class BackupApp(App[None]):
                 return f"{record.id} restored into {result.plan.target_db!r} in {fmt.duration(result.duration_s)}"
             return "done"
 
-        return self.start_job("restore", f"restore {record.id} -> {target}", target,
-                              lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
-                              describe=describe)
+        job = self.start_job("restore", f"restore {record.id} -> {target}", target,
+                             lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
+                             describe=describe)
+        job.estimate_s = plan.estimated_seconds  # the progress screen counts down the plan's time, all phases
+        return job
 
     def toggle_pin(self, record: BackupRecord) -> None:
         self._quick_call(lambda: self.services.set_pinned(record, not record.pinned),

@@ -5,14 +5,19 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from rich.text import Text
+
 from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
 from backup_tui.engine.storage.space import human_bytes
 
-__all__ = ["ago", "bytes_in_text", "duration", "human_bytes", "local_time", "plural", "ratio", "status_style",
-           "verification_text"]
+__all__ = ["SAFETY_MARK", "ago", "bytes_in_text", "duration", "human_bytes", "id_cell", "local_time", "marked_id",
+           "plural", "ratio", "status_style", "verification_text"]
 
 _BYTE_COUNT = re.compile(r"\b(\d{4,}) bytes\b")
+# After the id of a backup taken by restore --replace: the state it replaced (possibly the bad data), not a
+# scheduled restore point. Wherever a backup is listed or chosen.
+SAFETY_MARK = " · safety"
 
 
 def local_time(moment: datetime, tz: tzinfo | None) -> str:
@@ -51,3 +56,16 @@ def verification_text(verification: Verification | None, now: datetime) -> str:
 def status_style(record: BackupRecord) -> str:
     """Green for a restore point we trust; red for anything else, a failed check included."""
     return "green" if record.trusted else "bold red"
+
+
+def marked_id(record: BackupRecord, status: str = "") -> str:
+    """The id as every list of backups shows it: its state if any, then the safety mark when it is one."""
+    return record.id + status + (SAFETY_MARK if record.is_safety else "")
+
+
+def id_cell(text: str, style: str = "") -> Text:
+    """A ``marked_id`` for a table: the mark dimmed, the id as bright as the others (it tells rows apart)."""
+    cell = Text(text, style=style)
+    if text.endswith(SAFETY_MARK):
+        cell.stylize("dim", len(text) - len(SAFETY_MARK))
+    return cell

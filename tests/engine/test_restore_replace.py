@@ -15,6 +15,7 @@ from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine,
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.restore import plan_restore
 from backup_tui.engine.storage.catalog import Catalog
 from tests.conftest import restore
 from tests.fingerprint import fingerprint
@@ -61,6 +62,24 @@ def test_replace_swaps_and_keeps_the_original_aside(
     # Connections to both databases are allowed again.
     assert pg_sandbox.psql("SELECT bool_and(datallowconn) FROM pg_database "
                            f"WHERE datname IN ('{pagila_db}', '{aside}')") == "t"
+
+
+def test_replace_plan_never_counts_the_apps_own_connections_as_sessions_to_end(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, backed_up: BackupRecord
+) -> None:
+    """A dump or restore of ours on the database (application_name backup-tui...) is not a session to end:
+    the database's lock orders it; a colleague's psql is."""
+    ours = psycopg.connect(pg_sandbox.conninfo(pagila_db), application_name=f"backup-tui pg_dump {backed_up.id}")
+    theirs = psycopg.connect(pg_sandbox.conninfo(pagila_db), application_name="psql")
+    try:
+        plan = plan_restore(Context(settings), backed_up, replace_original=True)
+        assert any("'psql'" in who for who in plan.sessions), plan.sessions
+        assert not any("backup-tui" in who for who in plan.sessions), plan.sessions
+        terminate = next(step for step in plan.steps if step.action == "terminate")
+        assert "backup-tui" not in terminate.description
+    finally:
+        ours.close()
+        theirs.close()
 
 
 @pytest.mark.parametrize("jobs", [1, 2], ids=["streaming", "parallel"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -62,3 +64,24 @@ def test_password_never_in_logs_or_repository(replace_ws: tuple[Workspace, str])
     assert list(ws.logs.glob("*.log"))
     assert files_containing(ws.logs, ws.password) == []
     assert files_containing(ws.repo, ws.password) == []
+
+
+def test_restore_on_a_terminal_prints_a_connect_line_that_works_pasted(replace_ws: tuple[Workspace, str]) -> None:
+    """The line carries host, port and user as configured (never the password): pasted into a shell with none
+    of the app's PG* variables, it reaches the restored database, where a bare psql -d would not."""
+    ws, backup_id = replace_ws
+    target = f"{ws.database}_connect"
+    code, out, err = ws.run_on_terminal("restore", backup_id, "--target-db", target)
+    assert code == 0, err
+    line = next(row for row in out.splitlines() if row.startswith("connect: "))
+    command = line.removeprefix("connect: ")
+    assert ws.password not in command
+    assert command.startswith(f"psql -h {ws.env['BACKUP_DB_HOST']} -p {ws.env['BACKUP_DB_PORT']} "
+                              f"-U {ws.env['BACKUP_DB_USER']} -d {target}")
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    shell.update(PGPASSWORD=ws.password, PATH=f"/usr/lib/postgresql/15/bin:{shell.get('PATH', '')}")
+    pasted = subprocess.run(["sh", "-c", f"{command} -X -A -t -c 'SELECT current_database(), count(*) FROM actor'"],
+                            env=shell, capture_output=True, text=True, timeout=60, check=False)
+    assert (pasted.returncode, pasted.stdout.strip()) == (0, f"{target}|200"), pasted.stderr
+    restored = ws.json("restore", backup_id, "--target-db", f"{target}_json")
+    assert restored["connect"] == command.replace(target, f"{target}_json")

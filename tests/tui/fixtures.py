@@ -26,6 +26,7 @@ from backup_tui.engine.core.models import (
 )
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
+from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.tui.app import BackupApp
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
@@ -152,7 +153,8 @@ class FixedServices:
         counts: dict[str, list[int | None]] = {name: [n, n] for name, n in record.row_counts.items()}
         notes = (f"previous database kept as {plan.aside_db!r}",) if plan.aside_db else ()
         return RestoreResult(plan=plan, row_counts=counts, duration_s=4.2,
-                             safety_backup_id=f"{record.database}-20250314T093000Z" if replace else None, notes=notes)
+                             safety_backup_id=f"{record.database}-20250314T093000Z" if replace else None, notes=notes,
+                             connect=psql_command(self.settings.database(record.database), plan.target_db, {}))
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
         updated = replace(record, pinned=pinned)

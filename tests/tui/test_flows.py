@@ -233,3 +233,19 @@ async def test_wrong_password_shows_the_engines_message(settings: Settings) -> N
         await wait_until(pilot, lambda: bool(app.jobs) and not app.running_jobs)
     assert only_job(app).state == "failed"
     assert expected.value.message in shown
+
+
+@sync
+async def test_a_name_already_taken_is_refused_in_the_apps_words(settings: Settings, pg_sandbox: Sandbox) -> None:
+    """The engine's refusal names --replace for the command line; the app names its own choice instead."""
+    db = settings.databases[0]
+    run_backup(Context(settings), db)
+    app, shown = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard_at_plan(pilot, app, target=db.database)
+        said = str(wizard.query_one("#target-error", Static).render())
+        assert f"database {db.database!r} already exists" in said
+        assert "choose “the original” on the Target page" in said
+        assert not [m for m in [said, *shown] if "--" in m]
+        assert wizard.step == "target"

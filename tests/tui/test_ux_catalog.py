@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable
 from textual.widgets._footer import FooterKey
 
+from backup_tui.engine.core.models import Verification
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.dialogs import ConfirmDialog
 from backup_tui.tui.widgets.backups import BackupsView
@@ -64,6 +65,24 @@ async def test_card_names_the_verified_backup() -> None:
         for card in app.main.query(DatabaseCard):
             assert card.content_size.height == 4  # nothing wraps at 80 columns
             assert all(len(line) <= card.content_size.width for line in card_lines(app, card.database))
+
+
+@sync
+async def test_a_card_warning_for_an_older_backup_names_it_beside_the_newest_verified() -> None:
+    """A check of an older backup failed after the newest passed its own: a warning (the newest is a good
+    restore point), and it must not read as about the newest, so the verification line names the backup."""
+    records = fixed_records()
+    older = next(r for r in records if r.id == "pagila-20250312T020000Z")
+    bad = Verification(at="2025-03-14T09:00:00Z", level="quick", ok=False, problems=("sha256 mismatch",))
+    records = [replace(r, verifications=(bad,)) if r is older else r for r in records]
+    app = fixed_app(FixedServices(records))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        lines = card_lines(app, "pagila")
+        assert lines[0].startswith("▲ WARNING  verification of pagila-20250312T020000Z failed")
+        assert lines[2] == "verified ✓ full, 7 hours ago (newest); 20250312T020000Z ✗ failed its check"
+        card = next(c for c in app.main.query(DatabaseCard) if c.database == "pagila")
+        assert all(len(line) <= card.content_size.width for line in lines)
 
 
 @sync

@@ -5,6 +5,7 @@ and progress, and leaves a way to connect to what it restored."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 from textual.widgets import DataTable, Label, Static
@@ -57,7 +58,8 @@ async def test_the_result_says_how_to_connect_and_that_the_proof_is_kept() -> No
         await wait_until(pilot, lambda: wizard.step == "result")
         summary = rendered(wizard.query_one("#result-summary", Static))
         assert "kept in the backup's verification history" in summary
-        assert f"Connect:  psql -d {wizard.plan.target_db}" in summary  # type: ignore[union-attr]
+        # host (and port, user when configured) from the connection the app uses: pasted as is, it connects
+        assert f"Connect:  psql -h db1.example.net -d {wizard.plan.target_db}" in summary  # type: ignore[union-attr]
 
 
 def test_the_plan_warns_about_a_name_that_needs_quotes_and_keeps_labels_apart() -> None:
@@ -83,5 +85,24 @@ def test_time_and_progress_say_true_things() -> None:
     job.apply(BytesProgress("restore", 100, 100), NOW)
     assert bytes_text(job, NOW).endswith("read · pg_restore is finishing: the last rows, then indexes and "
                                          "constraints…")
+    assert bytes_text(job, NOW).startswith("loading the data · ")  # which phase runs
+
+
+def test_the_time_left_follows_the_plans_estimate_through_every_phase() -> None:
+    """Not the byte rate alone: at 57% read the indexes are still to come, and the plan knew the whole."""
+    job = Job(1, "restore", "restore x", "pagila", NOW, estimate_s=8.0)
+    job.apply(StepStarted("restore", "x"), NOW)
+    job.apply(BytesProgress("restore", 57, 100), NOW + timedelta(seconds=1))
+    said = bytes_text(job, NOW + timedelta(seconds=1))
+    assert said == "loading the data · 57 B of 100 B · about 7.0 s left (plan: 8.0 s)"
+    job.apply(BytesProgress("restore", 100, 100), NOW + timedelta(seconds=2))
+    said = bytes_text(job, NOW + timedelta(seconds=3))
+    assert said.endswith("indexes and constraints… · about 5.0 s left (plan: 8.0 s)")
+    job.apply(StepStarted("verify", "exact row counts"), NOW + timedelta(seconds=9))
+    assert bytes_text(job, NOW + timedelta(seconds=9)) == "counting rows · longer than the plan's 8.0 s"
+
+
+def test_names_are_new_each_second() -> None:
+    record = fixed_records()[0]
     first, again = suggested_name(record, NOW), suggested_name(record, NOW.replace(second=NOW.second + 1))
     assert first != again  # a second restore within the minute gets a name of its own

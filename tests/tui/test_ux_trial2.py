@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 from rich.text import Text
-from textual.widgets import Input, Markdown, TabbedContent
+from textual.widgets import DataTable, Input, Markdown, Static, TabbedContent
 
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.help import HELP
 from backup_tui.tui.widgets.backups import PRIORITY
 from backup_tui.tui.widgets.dashboard import DatabaseCard
-from tests.tui.conftest import rendered, right_edge, settle, sync, wait_until
+from tests.tui.conftest import open_wizard, rendered, right_edge, settle, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -111,6 +111,32 @@ async def test_safety_backup_is_marked_on_the_card(size: tuple[int, int]) -> Non
         assert "safety" not in rendered(card(app, "inventory"))
         if size[0] == 80:
             assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_safety_backup_is_marked_where_the_wizard_chooses_a_backup(size: tuple[int, int]) -> None:
+    """The same mark as on the Backups tab (one helper), and a warning when the cursor is on it."""
+    app = fixed_app(FixedServices(with_safety_backup()))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        table = wizard.query_one("#choose-table", DataTable)
+        assert table.get_row_at(table.cursor_row)[0].plain == fixed_records()[0].id  # the newest verified one
+        cell = table.get_cell(SAFETY_ID, table.ordered_columns[0].key)
+        assert isinstance(cell, Text) and cell.plain == f"{SAFETY_ID} · safety"
+        assert [(span.start, span.end) for span in cell.spans if "dim" in str(span.style)] == \
+            [(len(SAFETY_ID), len(cell.plain))]
+        assert sum(column.get_render_width(table) for column in table.ordered_columns) <= \
+            table.scrollable_content_region.width  # nothing cut at 80 columns
+        warning = wizard.query_one("#choose-warning", Static)
+        assert not warning.display
+        await pilot.press("up")
+        await settle(pilot)
+        assert warning.display and rendered(warning).startswith(f"⚠ A safety backup, taken before restoring {REPLACED}")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert rendered(wizard.query_one("#target-backup", Static)).startswith(f"Backup    {SAFETY_ID} · safety · ")
 
 
 @sync

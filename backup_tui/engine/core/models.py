@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -269,19 +269,24 @@ class RestorePlan:
     @property
     def refusal(self) -> str | None:
         """Why the run would refuse before changing anything: the server lacks what the backup names."""
+        return self.refusal_in(CLI_OPTIONS)
+
+    def refusal_in(self, options: Mapping[str, str]) -> str | None:
+        """``refusal`` naming the ways around it as a face offers them: the CLI's flags, the app's buttons
+        (``options`` maps "no_owner" and "no_tablespaces" to what says them)."""
         roles = () if self.no_owner else self.missing_roles
         said = lacks_said(self.missing_policy_roles, self.missing_extensions, self.missing_tablespaces, roles)
         if not said:
             return None
         if not (self.missing_policy_roles or self.missing_extensions or self.missing_tablespaces):
-            remedy = ("create them first, or restore with --no-owner (objects then belong to the user we connect "
-                      "as, and privileges are left out)")
+            remedy = (f"create them first, or restore with {options['no_owner']} (objects then belong to the user "
+                      "we connect as, and privileges are left out)")
         else:
             remedy = "create or install them first" + "".join(
-                f" ({flag} would {what})" for flag, what, applies in (
-                    ("--no-tablespaces", "put their tables in the database's default tablespace",
+                f" ({options[option]} would {what})" for option, what, applies in (
+                    ("no_tablespaces", "put their tables in the database's default tablespace",
                      self.missing_tablespaces),
-                    ("--no-owner", "leave out only the owners and privileges",
+                    ("no_owner", "leave out only the owners and privileges",
                      self.missing_roles and not self.no_owner),
                 ) if applies)
         return f"this server lacks what the backup needs: {said}; {remedy}"
@@ -297,6 +302,10 @@ class RestorePlan:
         data["refusal"] = self.refusal
         data["exit_code"] = self.exit_code
         return data
+
+
+# How backup-headless names the ways around a refusal; the terminal app passes its own words to refusal_in.
+CLI_OPTIONS: Mapping[str, str] = {"no_owner": "--no-owner", "no_tablespaces": "--no-tablespaces"}
 
 
 def sessions_said(count: int, who: Sequence[str], shown: int = 5) -> str:
@@ -325,6 +334,7 @@ class RestoreResult:
     duration_s: float
     safety_backup_id: str | None = None
     notes: tuple[str, ...] = ()
+    connect: str = ""  # the psql line that reaches the restored database from here (host, port, user)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -336,4 +346,5 @@ class RestoreResult:
             "duration_s": round(self.duration_s, 3),
             "row_counts": self.row_counts,
             "notes": list(self.notes),
+            "connect": self.connect,
         }

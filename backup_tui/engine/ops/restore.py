@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import tempfile
 import time
@@ -58,6 +59,7 @@ from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.postgres import archive_needs, database_properties, pg
+from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import database_lock, reading_backup
@@ -69,6 +71,16 @@ RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt
 HISTORY_FILE = "restores.jsonl"
 ROLLBACK_COMMAND = "backup-headless rollback"
 DROP_KEPT_COMMAND = "backup-headless kept --drop"
+
+
+def rollback_command(database: str) -> str:
+    """The command that puts the kept copy back, while clients are connected too (a bare ALTER DATABASE
+    RENAME fails then): built here once, for the plan, the result, the CLI and the wizard."""
+    return f"{ROLLBACK_COMMAND} {shlex.quote(database)}"
+
+
+def drop_kept_command(kept: str) -> str:
+    return f"{DROP_KEPT_COMMAND} {shlex.quote(kept)}"
 
 
 def connection_for(settings: Settings, database: str) -> DatabaseConfig:
@@ -452,7 +464,7 @@ def plan_restore(
             steps.append(PlanStep("rename", f"rename {target!r} to {aside!r} (kept for rollback)"))
         steps.append(PlanStep("rename", f"rename {work!r} to {target!r}"))
         rollback = (f"before the swap: drop {work!r}; {target!r} is untouched. After it: the previous database "
-                    f"stays as {aside!r}; to roll back: {ROLLBACK_COMMAND} {target}"
+                    f"stays as {aside!r}; to roll back: {rollback_command(target)}"
                     if exists else f"drop {target!r} (there was no database of that name before)")
     else:
         rollback = f"drop database {target!r}"
@@ -574,12 +586,12 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
             scratch.keep(settings, server, work)  # the restored database is the real one now
         if plan.aside_db:
             notes.append(f"previous database kept as {plan.aside_db!r}; roll back to it with: "
-                         f"{ROLLBACK_COMMAND} {plan.target_db}; drop it with: {DROP_KEPT_COMMAND} {plan.aside_db}")
+                         f"{rollback_command(plan.target_db)}; drop it with: {drop_kept_command(plan.aside_db)}")
     duration = time.monotonic() - started
     record_history(settings, record, duration)
     _record_as_verified(catalog, record, plan, counts, duration, now, reporter)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
-                         notes=tuple(notes))
+                         notes=tuple(notes), connect=psql_command(server, plan.target_db))
 
 
 def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePlan,

@@ -219,7 +219,10 @@ def database_size(conn: psycopg.Connection[Any], name: str) -> int:
 
 
 _HOLDER = "coalesce(usename, backend_type), coalesce(host(client_addr), 'local'), application_name"
-_OTHERS_ON = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+# Sessions a replace ends, and its plan names: everyone's but the app's own (this connection, a dump or
+# restore of ours: application_name starts with APP_NAME), which the database's lock already orders.
+_OTHERS_ON = ("FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+              f"AND application_name NOT LIKE '{APP_NAME}%%'")
 
 
 def _grouped(rows: Iterable[Sequence[Any]]) -> list[tuple[str, int]]:
@@ -269,7 +272,7 @@ def role_exists(conn: psycopg.Connection[Any], role: str) -> bool:
 
 
 def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> list[tuple[str, int]]:
-    """End every session on ``name`` but ours; who they were, grouped as ``sessions_on`` says it."""
+    """End every session on ``name`` but ours (``_OTHERS_ON``); who they were, grouped as ``sessions_on`` says it."""
     return _grouped(conn.execute(f"SELECT {_HOLDER}, pg_terminate_backend(pid) {_OTHERS_ON}", (name,)).fetchall())
 
 

@@ -68,13 +68,14 @@ def delete_message(record: BackupRecord, records: Sequence[BackupRecord]) -> str
     return "\n".join(lines)
 
 
-def quit_message(running: Sequence[Job]) -> tuple[str, str]:
-    """The quit dialog's text and confirm label for the jobs running now."""
+def quit_message(running: Sequence[Job]) -> tuple[str, str, str]:
+    """The quit dialog's text, confirm and cancel labels for the jobs running now ("Keep running" only while
+    something runs: with nothing left, the question is whether to stay)."""
     if not running:
-        return "No job is running any more.\n\nQuit?", "Quit"
+        return "The jobs have finished: nothing is running now.\n\nQuit backup-tui?", "Quit", "Stay"
     names = "\n".join(f"  {job.title}" for job in running)
     return (f"{len(running)} job(s) running:\n{names}\n\nCancel them and quit? Each cleans up what it started.",
-            "Cancel jobs and quit")
+            "Cancel jobs and quit", "Keep running")
 
 
 class QuitDialog(ConfirmDialog):
@@ -83,14 +84,15 @@ class QuitDialog(ConfirmDialog):
 
     def __init__(self, running: Callable[[], Sequence[Job]]) -> None:
         self.running = running
-        message, label = quit_message(running())
-        super().__init__("Quit", message, label, cancel_label="Keep running")
+        message, label, cancel = quit_message(running())
+        super().__init__("Quit", message, label, cancel_label=cancel)
 
     def on_jobs_changed(self, message: JobsChanged) -> None:
-        self.message, self.confirm_label = quit_message(self.running())
+        self.message, self.confirm_label, self.cancel_label = quit_message(self.running())
         if self.is_mounted:
             self.query_one("#dialog-message", Label).update(self.message)
             self.query_one("#yes", Button).label = self.confirm_label
+            self.query_one("#no", Button).label = self.cancel_label
 
 
 class ChoiceDialog(ModalScreen[str | None]):

@@ -16,7 +16,7 @@ HELP = """\
 | Where | Key | Does |
 |---|---|---|
 | everywhere | `1` `2` `3` | dashboard, backups, jobs & log |
-| everywhere | `b` | new backup (of the database in focus) |
+| everywhere | `b` | new backup (of the database in focus; not inside a restore) |
 | everywhere | `ctrl+p` | command palette: every action, themes |
 | everywhere | `ctrl+r` | refresh the catalog now |
 | everywhere | `F1` `?` | this help |
@@ -34,10 +34,12 @@ HELP = """\
 | backups | `d` | delete (asks first) |
 | backups | `u` | upload to S3 (when S3 is configured) |
 | jobs | `c` | cancel the selected job (cleans up what it started) |
-| jobs | `enter` | the job's outcome and steps; the log shows only its lines |
+| jobs | `enter` | a restore: its screen again (progress or result); others: outcome and steps; the log: its lines |
 | jobs | `/` | filter the activity log (`enter` keeps it, `esc` clears it) |
 | restore | `esc` | back one step (closes from the first) |
 | restore | `tab` / `shift+tab` | forward / back between fields; `shift+tab` from the name reaches new or replace |
+| restore | `↑` `↓` | new or replace: make the choice (`enter`: its plan); the plan: scroll it (`pgdn` a page) |
+| restore | `3` | leave a running or finished restore on the Jobs tab |
 
 Restores never overwrite a database in place: *replace* restores into a temporary
 database, checks row counts, then swaps names and keeps the previous database.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual import events
 from textual.app import ComposeResult
 from textual.message import Message
@@ -9,8 +11,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from backup_tui.tui.widgets.backups import NARROW_FOOTER, WIDE, BackupsView
-from backup_tui.tui.widgets.dashboard import DashboardView
+from backup_tui.tui.widgets.dashboard import DashboardView, DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
+
+STARTUP_HOLD_S = 10.0  # the longest keys typed at launch wait for the dashboard
 
 
 class MainScreen(Screen[None]):
@@ -20,6 +24,8 @@ class MainScreen(Screen[None]):
     def __init__(self, databases: list[str]) -> None:
         super().__init__()
         self.databases = databases
+        self._started = False
+        self._created = time.monotonic()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -31,6 +37,17 @@ class MainScreen(Screen[None]):
             with TabPane("3 Jobs & log", id="jobs"):
                 yield JobsView(id="jobs-view")
         yield Footer()
+
+    @property
+    def taking_keys(self) -> bool:
+        """Not before the first catalog read and a card in focus (at first the tab bar has it): r typed at once
+        would be lost, and the enters after it would open the card's backups. Keys typed meanwhile wait (see the
+        app's on_event)."""
+        if not self._started:  # once: later the focus may be anywhere the operator put it
+            carded = isinstance(self.focused, DatabaseCard) or not self.query(DatabaseCard)
+            late = time.monotonic() - self._created > STARTUP_HOLD_S  # whatever kept it: keys must not wait on
+            self._started = late or (carded and bool(getattr(self.app, "catalog_read", True)))
+        return self._started
 
     @property
     def dashboard(self) -> DashboardView:

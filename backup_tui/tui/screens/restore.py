@@ -9,7 +9,6 @@ job, so the job also shows on the Jobs tab and survives leaving the wizard.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import ClassVar
@@ -20,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -37,8 +37,9 @@ from textual.widgets import (
 )
 
 from backup_tui.engine.core.errors import BackupToolError
-from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, RestorePlan, RestoreResult
 from backup_tui.engine.core.policy import can_restore
+from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
@@ -105,6 +106,16 @@ def verification_warning(record: BackupRecord) -> Text | None:
     return None
 
 
+def safety_warning(record: BackupRecord) -> Text | None:
+    """Under the cursor on the first page: the safety backup is the state a restore replaced, maybe the bad data."""
+    if not record.is_safety:
+        return None
+    restored = record.reason.removeprefix(SAFETY_REASON_PREFIX).strip()
+    before = f" before restoring {restored}" if restored else ""
+    return Text(f"⚠ A safety backup, taken{before}: the state that restore replaced, which may be the data you "
+                "are restoring away from.", style="bold yellow")
+
+
 def safety_note(job: Job) -> str:
     """After a failed or cancelled replace: the safety backup, if one was taken, is kept."""
     result = job.result
@@ -131,11 +142,29 @@ def no_owner_helps(plan: RestorePlan) -> bool:
             and not (plan.missing_policy_roles or plan.missing_extensions or plan.missing_tablespaces))
 
 
+# The engine's words for a command line, and the app's for the same thing: the one place they are mapped.
+APP_WORDS = ((", with --replace)", ": choose “the original” on the Target page)"),)
+
+
+def in_app_words(message: str) -> str:
+    """An engine message as the app says it: no command-line flags inside the app."""
+    for cli, app in APP_WORDS:
+        message = message.replace(cli, app)
+    return message
+
+
+def app_options(plan: RestorePlan) -> dict[str, str]:
+    """The app's words for the ways around a refusal (the CLI's are its flags): a button here, when the plan
+    offers one; what only the command line does is named as such, without its flag."""
+    owners = "“Without owners” below" if no_owner_helps(plan) else "owners left out (“Without owners”)"
+    return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces"}
+
+
 def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     """The backup being restored, named on every page after the first."""
     text = Text()
     text.append("Backup    ", style="bold")
-    text.append(f"{record.id} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
+    text.append(f"{fmt.marked_id(record)} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
                 f"verified {fmt.verification_text(record.last_verification, now)}")
     return text
 
@@ -152,10 +181,9 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     if warning is not None:
         text.append_text(warning)
         text.append("\n")
-    if plan.refusal is not None:
-        offer = "“Without owners” below" if no_owner_helps(plan) else "--no-owner"
-        text.append(f"✖ Cannot restore here: {plan.refusal.replace('restore with --no-owner', offer)}\n",
-                    style="bold red")
+    refusal = plan.refusal_in(app_options(plan))
+    if refusal is not None:
+        text.append(f"✖ Cannot restore here: {refusal}\n", style="bold red")
     if plan.no_owner:
         text.append("Owners    ", style="bold")
         text.append("objects will belong to the user we connect as; privileges and per-role settings are left "
@@ -190,10 +218,28 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     return text
 
 
+def more_below(plan: RestorePlan) -> Text:
+    """The line under a plan that does not fit: the steps that change a live database are never out of sight
+    without a word."""
+    live = [i for i, step in enumerate(plan.steps, 1) if step.action in ("terminate", "rename")]
+    text = Text("▼ Below", style="bold yellow")
+    if plan.mode == "replace" and live:
+        span = f"{live[0]}–{live[-1]}" if len(live) > 1 else str(live[0])
+        text.append(f": steps {span} end the sessions on {plan.target_db!r} and rename it aside", style="yellow")
+    else:
+        text.append(": the rest of the plan", style="yellow")
+    text.append(" · ↓/PgDn", style="dim")
+    return text
+
+
+STEP_MARKS = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "running": ("›", "bold cyan"),
+              "stopped": ("■", "yellow")}  # a cancel is the operator's choice: not a red failure
+
+
 def steps_text(job: Job) -> Text:
     text = Text()
     for step in job.steps:
-        mark, style = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "running": ("›", "bold cyan")}[step.state]
+        mark, style = STEP_MARKS[step.state]
         text.append(f" {mark} ", style=style)
         text.append(step.name, style="bold" if step.state == "running" else "")
         if step.detail:
@@ -202,16 +248,32 @@ def steps_text(job: Job) -> Text:
     return text
 
 
+PHASES = {"safety backup": "safety backup of the current database", "create": "creating the database",
+          "restore": "loading the data", "verify": "counting rows", "properties": "database settings",
+          "terminate": "ending sessions", "rename": "swapping the databases"}
+
+
 def bytes_text(job: Job, now: datetime) -> str:
-    if not job.bytes_total and not job.bytes_done:
-        return ""
-    total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
-    if job.bytes_total and job.bytes_done >= job.bytes_total and job.bytes_step == "restore":
+    """Which phase runs, how far its bytes are, and the time left by the plan's estimate (all phases), else by
+    the byte rate of this one."""
+    parts = [PHASES.get(job.current_step, job.current_step)] if job.current_step else []
+    if job.bytes_total and job.bytes_done >= job.bytes_total and job.bytes_step == "restore" \
+            and job.current_step == "restore":
         # Every byte is in, but pg_restore still builds indexes and checks constraints: no "ETA 0 s".
-        return (f"{fmt.human_bytes(job.bytes_done)} read · pg_restore is finishing: the last rows, then indexes and "
-                "constraints…")
-    eta = job.eta_seconds(now)
-    return f"{fmt.human_bytes(job.bytes_done)}{total} · ETA {fmt.duration(eta) if eta is not None else '—'}"
+        parts.append(f"{fmt.human_bytes(job.bytes_done)} read · pg_restore is finishing: the last rows, then "
+                     "indexes and constraints…")
+    elif job.bytes_done and (job.current_step == "safety backup" or job.bytes_step == job.current_step == "restore"):
+        total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
+        parts.append(f"{fmt.human_bytes(job.bytes_done)}{total}")
+    left = job.time_left(now)
+    if left is not None:
+        estimate = fmt.duration(job.estimate_s)
+        parts.append(f"about {fmt.duration(left)} left (plan: {estimate})" if left >= 0.5
+                     else f"longer than the plan's {estimate}")
+    elif job.current_step == "restore" and job.bytes_done < (job.bytes_total or 0):
+        eta = job.eta_seconds(now)
+        parts.append(f"ETA {fmt.duration(eta)} to read, then indexes" if eta is not None else "ETA —")
+    return " · ".join(parts)
 
 
 class MarkedRadioButton(RadioButton):
@@ -223,6 +285,33 @@ class MarkedRadioButton(RadioButton):
         return super()._button
 
 
+class ChoiceSet(RadioSet):
+    """A radio set whose arrow keys make the choice, as the screen says they do, not only move a highlight
+    that enter or space must then confirm; no wrap-around, so the same key press twice never undoes itself."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Show the plan", show=False)]
+
+    class Submitted(Message):
+        """Enter on the choice: go on with it, as enter in the name box does."""
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted())
+
+    def action_next_button(self) -> None:
+        self._choose(1)
+
+    def action_previous_button(self) -> None:
+        self._choose(-1)
+
+    def _choose(self, step: int) -> None:
+        buttons = list(self.query(RadioButton))
+        if self.pressed_button is None or not buttons:  # mounting: RadioSet highlights the first one
+            super().action_next_button()
+            return
+        index = max(0, min(len(buttons) - 1, self.pressed_index + step))
+        buttons[index].value = True  # RadioSet turns the other off, highlights this one and posts Changed
+
+
 class BackButton(Button, can_focus=False):
     """Clicked, or escape: tab skips it, so tab then enter goes forward, never back a step."""
 
@@ -230,11 +319,21 @@ class BackButton(Button, can_focus=False):
 class RestoreWizard(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
+        # The plan's focus is on its buttons: these scroll it from there (at 80x24 its last steps are below).
+        Binding("down", "scroll_plan(1)", "Scroll", show=False),
+        Binding("up", "scroll_plan(-1)", "Scroll", show=False),
+        Binding("pagedown", "scroll_plan(1, True)", "Page", show=False),
+        Binding("pageup", "scroll_plan(-1, True)", "Page", show=False),
     ]
 
     def __init__(self, records: list[BackupRecord], services: Services, start_restore: StartRestore, *,
-                 tz: tzinfo | None = None, backup_id: str | None = None, database: str | None = None) -> None:
+                 tz: tzinfo | None = None, backup_id: str | None = None, database: str | None = None,
+                 job: Job | None = None) -> None:
+        """``job``: a restore started earlier (Enter on the Jobs tab): open on its progress or its result."""
         super().__init__()
+        self.reopened = job
+        if job is not None and isinstance(job.result, RestoreResult):
+            backup_id = job.result.plan.backup_id
         if database is None and backup_id is not None:  # opened on one backup: offer its database's only
             database = next((r.database for r in records if r.id == backup_id), None)
         self.records = offered(records, database)
@@ -246,7 +345,23 @@ class RestoreWizard(Screen[None]):
         self.plan: RestorePlan | None = None
         self.job: Job | None = None
         self.step = "choose"
+        self.planning = False
         self._suggested = ""
+
+    @property
+    def taking_keys(self) -> bool:
+        """False until a step has the focus, and while the plan is being made: keys typed ahead wait for the
+        page they were meant for."""
+        return self.focused is not None and not self.planning
+
+    def allows(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """Which of the app's keys apply inside the wizard: help and quit, and 3 to leave a running or finished
+        restore on the Jobs tab; never a backup (b) or another tab in the middle of a restore's questions."""
+        if action == "new_backup":
+            return False
+        if action == "show_tab":
+            return parameters == ("jobs",) and self.step in ("progress", "result")
+        return True
 
     # -- layout -------------------------------------------------------------
 
@@ -264,7 +379,7 @@ class RestoreWizard(Screen[None]):
             with Vertical(id="target"):
                 yield Static(id="target-backup")
                 yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
-                with RadioSet(id="mode"):
+                with ChoiceSet(id="mode"):
                     yield MarkedRadioButton("a new database (safe: nothing existing is touched)", value=True,
                                             id="mode-new")
                     yield MarkedRadioButton("the original database, replacing it", id="mode-replace")
@@ -277,6 +392,7 @@ class RestoreWizard(Screen[None]):
             with Vertical(id="plan"):
                 with VerticalScroll(id="plan-scroll"):
                     yield Static(id="plan-text")
+                yield Static(id="plan-more")
                 with Horizontal(classes="buttons"):
                     yield BackButton("Back", id="back-target")
                     yield Button("Without owners", id="plan-no-owner", variant="warning")
@@ -316,7 +432,8 @@ class RestoreWizard(Screen[None]):
         for record in self.records:
             last = record.last_verification
             created = (fmt.local_time(record.created, self.tz),) if wide else ()
-            table.add_row(record.id, *created, fmt.ago(record.created, now), fmt.human_bytes(record.stored_bytes),
+            table.add_row(fmt.id_cell(fmt.marked_id(record)), *created, fmt.ago(record.created, now),
+                          fmt.human_bytes(record.stored_bytes),
                           Text(fmt.verification_text(last, now),
                                style="green" if last and last.ok else "red" if last else "dim"),
                           key=record.id)
@@ -325,7 +442,13 @@ class RestoreWizard(Screen[None]):
         else:
             self.query_one("#to-target", Button).disabled = True
         self.query_one("#close-failed", Button).display = False
+        self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
+        self.set_interval(1.0, self._tick)
         self.go("choose")
+        if self.reopened is not None:
+            self.job = self.reopened
+            self.go("progress")
+            self.show_job()
 
     # -- navigation ---------------------------------------------------------
 
@@ -337,7 +460,7 @@ class RestoreWizard(Screen[None]):
         record = self.record
         label = self.query_one("#choose-question", Label)
         label.update(self.question if record is self.records[self.initial] else f"Which backup? Selected: {record.id}.")
-        warning = verification_warning(record) if record.failed_last_check else None
+        warning = verification_warning(record) if record.failed_last_check else safety_warning(record)
         self.query_one("#choose-warning", Static).update(warning or "")
         self.query_one("#choose-warning", Static).display = warning is not None
 
@@ -390,8 +513,8 @@ class RestoreWizard(Screen[None]):
         if not name_box.value or name_box.value == self._suggested:
             self._suggested = name_box.value = suggested_name(self.record, self.services.clock())
         self.query_one("#target-backup", Static).update(chosen_line(self.record, self.services.clock(), self.tz))
-        self.query_one("#mode-replace", RadioButton).label = f"the original database {self.record.database!r}, " \
-                                                              "replacing it (kept aside for rollback)"
+        self.query_one("#mode-replace", RadioButton).label = (  # whole at 80 columns
+            f"the original {self.record.database!r}, replacing it (kept aside for rollback)")
         self._sync_mode()
         self.go("target")
 
@@ -407,6 +530,7 @@ class RestoreWizard(Screen[None]):
         self.go("choose")
 
     @on(Input.Submitted, "#target-name")
+    @on(ChoiceSet.Submitted)
     @on(Button.Pressed, "#to-plan")
     def _to_plan(self) -> None:
         name = self.query_one("#target-name", Input).value.strip()
@@ -415,12 +539,14 @@ class RestoreWizard(Screen[None]):
             return
         self.query_one("#target-error", Static).update("Asking the server for the plan…")
         self.query_one("#to-plan", Button).disabled = True
+        self.planning = True
         self._make_plan(self.record, None if self.replace else name, self.replace)
 
     @on(Button.Pressed, "#plan-no-owner")
     def _plan_without_owners(self) -> None:
         assert self.plan is not None
         self.query_one("#plan-no-owner", Button).disabled = True
+        self.planning = True
         self._make_plan(self.record, None if self.replace else self.plan.target_db, self.replace, no_owner=True)
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
@@ -436,12 +562,15 @@ class RestoreWizard(Screen[None]):
         self.app.call_from_thread(self._plan_ready, plan)
 
     def _plan_failed(self, message: str) -> None:
+        self.planning = False
+        message = in_app_words(message)
         self.query_one("#to-plan", Button).disabled = False
         self.query_one("#target-error", Static).update(Text(message, style="bold red"))
         self.notify(message, title="Cannot plan the restore", severity="error")
 
     def _plan_ready(self, plan: RestorePlan) -> None:
         self.plan = plan
+        self.planning = False
         self.query_one("#to-plan", Button).disabled = False
         self.query_one("#target-error", Static).update("")
         self.query_one("#plan-text", Static).update(plan_text(plan, self.record, self.services.clock(), self.tz))
@@ -449,7 +578,29 @@ class RestoreWizard(Screen[None]):
         self.query_one("#run", Button).disabled = plan.refusal is not None  # the run would refuse
         offer = self.query_one("#plan-no-owner", Button)
         offer.display, offer.disabled = no_owner_helps(plan), False
+        self.query_one("#plan-scroll", VerticalScroll).scroll_home(animate=False)
         self.go("plan")
+        self.call_after_refresh(self._show_more)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "scroll_plan":
+            return self.step == "plan"
+        return True
+
+    def action_scroll_plan(self, direction: int, page: bool = False) -> None:
+        """A line, or a page, down (1) or up (-1)."""
+        scroll = self.query_one("#plan-scroll", VerticalScroll)
+        step = max(1, scroll.scrollable_content_region.height - 1) if page else 1
+        scroll.scroll_relative(y=direction * step, animate=False)
+
+    def _show_more(self) -> None:
+        """Below the plan, while some of it is out of sight: that more follows, which steps, how to see them."""
+        scroll = self.query_one("#plan-scroll", VerticalScroll)
+        more = self.query_one("#plan-more", Static)
+        hidden = self.plan is not None and scroll.max_scroll_y > 0 and scroll.scroll_y < scroll.max_scroll_y
+        more.display = hidden
+        if hidden and self.plan is not None:
+            more.update(more_below(self.plan))
 
     @on(Button.Pressed, "#back-target")
     def _back_target(self) -> None:
@@ -507,9 +658,14 @@ class RestoreWizard(Screen[None]):
         if self.job is not None and message.job_id == self.job.id:
             self.show_job()
 
+    def _tick(self) -> None:
+        """The time left moves with the clock, also while pg_restore builds indexes and reports nothing."""
+        if self.step == "progress" and self.job is not None and self.job.running:
+            self.show_job()
+
     def show_job(self) -> None:
         job = self.job
-        if job is None:
+        if job is None or not self.query("#progress-steps"):  # a refresh called back after the wizard closed
             return
         now = self.services.clock()
         self.query_one("#progress-steps", Static).update(steps_text(job))
@@ -565,7 +721,8 @@ class RestoreWizard(Screen[None]):
         summary.append(f"{plan.backup_id} into {plan.target_db!r} in {fmt.duration(result.duration_s)}. ")
         summary.append(f"{matched} of {len(result.row_counts)} tables match the manifest (kept in the backup's "
                        "verification history).")
-        summary.append(f"\nConnect:  psql -d {shlex.quote(plan.target_db)}", style="bold")
+        if result.connect:  # the engine's line: host, port and user as the app connects, no password
+            summary.append(f"\nConnect:  {result.connect}", style="bold")
         self.query_one("#result-summary", Static).update(summary)
         table: DataTable[str | Text] = self.query_one("#result-table", DataTable)
         table.clear(columns=True)
@@ -579,9 +736,8 @@ class RestoreWizard(Screen[None]):
         if plan.mode == "replace" and plan.aside_db:
             notes.append("Previous database kept as ", style="")
             notes.append(plan.aside_db, style="bold")
-            notes.append(f".\n  drop it:     DROP DATABASE \"{plan.aside_db}\";\n"
-                         f"  roll back:   ALTER DATABASE \"{plan.target_db}\" RENAME TO \"{plan.target_db}_bad\"; "
-                         f"ALTER DATABASE \"{plan.aside_db}\" RENAME TO \"{plan.target_db}\";")
+            notes.append(f".\n  roll back:   {rollback_command(plan.target_db)}   (or ctrl+p: roll back)\n"
+                         f"  drop it:     {drop_kept_command(plan.aside_db)}")
         if result.safety_backup_id:
             notes.append(f"\nSafety backup taken first: {result.safety_backup_id}")
         for note in result.notes:

@@ -85,8 +85,7 @@ INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
 PRIORITY = ("id", "verified", "size", "pin", "created", "database", "age", "where", "took", "ratio")
 # Where the columns shown stand, at every width: a column left out never moves the others.
 ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "pin")
-# After the id of a backup taken by restore --replace: the state it replaced, not a scheduled restore point.
-SAFETY_MARK = " · safety"
+SAFETY_MARK = fmt.SAFETY_MARK  # see fmt.marked_id: the wizard's first page marks the same way
 NARROW_FOOTER = 100  # below this width the footer is compact and leaves out keys that do nothing
 DETAIL_WIDTH = 46  # the detail pane's width beside the table
 # From this width the detail pane sits beside the table instead of under it: only once the table keeps 80
@@ -114,7 +113,7 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
          ""),
         (", ".join(record.locations), None, ""),
         ("📌" if record.pinned else "", None, ""),
-        (record.id + status + (SAFETY_MARK if record.is_safety else ""), "" if record.trusted else "red", ""),
+        (fmt.marked_id(record, status), "" if record.trusted else "red", ""),
     )
 
 
@@ -122,10 +121,9 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
 def _text_cell(text: str, style: str, justify: str) -> Text:
     """Shared by every cell that reads the same ("1.9 MB", "never"): the table never changes its cells,
     and thousands fewer objects make each garbage collection shorter."""
-    cell = Text(text, style=style, justify="right" if justify == "right" else None)
-    if text.endswith(SAFETY_MARK):
-        cell.stylize("dim", len(text) - len(SAFETY_MARK))  # the id stays as bright as the others
-    return cell
+    if justify == "right":
+        return Text(text, style=style, justify="right")
+    return fmt.id_cell(text, style)  # the safety mark dimmed, when there is one
 
 
 def cell_of(spec: CellSpec) -> str | Text:

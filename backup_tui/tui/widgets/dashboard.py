@@ -105,7 +105,15 @@ def verified_text(item: Health, now: datetime) -> Text:
     if own is not None:
         text.append("verified ")
         text.append(fmt.verification_text(own, now), style=_verification_style(own))
-        text.append(" (newest backup)")
+        latest = item.last_verification
+        older_failed = newest is not None and item.last_verified_id not in (None, newest.id)
+        if latest is not None and not latest.ok and older_failed:
+            # The card is failing for an older backup: say which, or "FAILING" reads as about the newest.
+            other = (item.last_verified_id or "?").removeprefix(f"{item.database}-")
+            text.append(" (newest); ")
+            text.append(f"{other} ✗ failed its check", style="red")
+        else:
+            text.append(" (newest backup)")
         return text
     if newest is None:
         text.append("verified never", style="yellow")

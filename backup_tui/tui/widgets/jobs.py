@@ -1,6 +1,7 @@
 """Running and recent jobs, with progress and cancel; under them the activity log, filterable.
 
-Enter on a job filters the log to that job and shows its outcome and steps in a notification;
+Enter on a job filters the log to that job and shows its outcome and steps in a notification (a restore
+job reopens its own screen: progress, or the result with row counts and rollback);
 ``/`` filters the log by text, enter keeps the filter, escape clears it and returns to the table.
 """
 
@@ -47,7 +48,7 @@ def job_source(job: Job) -> str:
 def job_details(job: Job) -> str:
     """Outcome and steps of one job, for the notification enter shows."""
     lines = [f"{job.state}: {job.message}" if job.message else job.state]
-    marks = {"ok": "✓", "failed": "✗", "running": "›"}
+    marks = {"ok": "✓", "failed": "✗", "running": "›", "stopped": "■"}
     lines += [f"{marks[step.state]} {step.name}" + (f"  {step.detail}" if step.detail else "") for step in job.steps]
     return "\n".join(lines)
 
@@ -81,6 +82,13 @@ class JobsView(Widget):
             super().__init__()
             self.job_id = job_id
 
+    class Reopen(Message):
+        """Enter on a restore job: its screen again, live progress or the result (row counts, rollback)."""
+
+        def __init__(self, job_id: int) -> None:
+            super().__init__()
+            self.job_id = job_id
+
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.jobs: list[Job] = []
@@ -92,7 +100,8 @@ class JobsView(Widget):
         table: DataTable[str | Text] = DataTable(id="jobs-table", cursor_type="row")
         yield table
         yield Input(placeholder="filter the log…  (enter keeps it, esc clears)", id="log-filter")
-        yield RichLog(id="activity", wrap=False, markup=False, max_lines=2000)
+        # Wrapped: at 80 columns a line that names a table, a session or a path is still read to its end.
+        yield RichLog(id="activity", wrap=True, markup=False, max_lines=2000)
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -189,11 +198,15 @@ class JobsView(Widget):
 
     @on(DataTable.RowSelected, "#jobs-table")
     def _job_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a job: the log shows only that job's lines, and a notification its outcome and steps."""
+        """Enter on a job: the log shows only that job's lines; a restore's screen opens again, another job's
+        outcome and steps show in a notification."""
         job = next((j for j in self.jobs if str(j.id) == event.row_key.value), None)
         if job is None:
             return
         self._set_filter(job_source(job))
+        if job.kind == "restore":
+            self.post_message(self.Reopen(job.id))
+            return
         severity: SeverityLevel = "error" if job.state == "failed" else \
             "warning" if job.state == "cancelled" else "information"
         self.app.notify(job_details(job), title=f"#{job.id} {job.title}", severity=severity, timeout=10)

@@ -1,0 +1,90 @@
+"""Wrong emphasis (issue 14, class 3): no toast over the result the screen already shows, a cancel that reads as
+the operator's choice and not as a red failure, no command-line flag in the app's words."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual.notifications import Notification
+from textual.widgets import Button, Static
+
+from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens.restore import plan_text
+from tests.tui.conftest import open_wizard, settle, sync, to_plan, wait_until
+from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
+
+
+def toasts(app: BackupApp) -> list[Notification]:
+    """The notifications up now (Textual keeps them on the app; its toasts show them)."""
+    return list(app._notifications)
+
+
+@sync
+async def test_no_toast_covers_the_result_the_wizard_shows_at_80x24() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        await to_plan(pilot, wizard)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: wizard.step == "result")
+        await settle(pilot)
+        assert not toasts(app)
+        assert wizard.query_one("#close", Button).has_focus
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is app.main
+        assert any("restored into" in entry.message for entry in app.activity)  # the log keeps every outcome
+
+
+@sync
+async def test_a_restore_left_for_the_jobs_tab_still_says_how_it_ended() -> None:
+    services = FixedServices(hold_restore=True)
+    app = fixed_app(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        await to_plan(pilot, wizard)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
+        title = app.running_jobs[0].title
+        await pilot.press("3")
+        await settle(pilot)
+        services.release.set()
+        await wait_until(pilot, lambda: not app.running_jobs)
+        await settle(pilot)
+        assert [n.title for n in toasts(app)] == [title]  # nothing else on screen says how it ended
+
+
+@sync
+async def test_a_cancelled_restore_reads_as_stopped_not_failed() -> None:
+    app = fixed_app(FixedServices(hold_restore=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        await to_plan(pilot, wizard)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
+        wizard.query_one("#cancel-restore", Button).press()
+        await wait_until(pilot, lambda: wizard.job is not None and not wizard.job.running)
+        await settle(pilot)
+        steps = wizard.query_one("#progress-steps", Static).render()
+        assert "✗" not in str(steps) and " ■ restore" in str(steps)
+        assert not [span for span in steps.spans if "red" in str(span.style)]  # type: ignore[union-attr]
+        outcome = wizard.query_one("#progress-outcome", Static).render()
+        assert not [span for span in outcome.spans if "red" in str(span.style)]  # type: ignore[union-attr]
+        assert not toasts(app)
+
+
+def test_a_refused_plan_names_the_apps_ways_around_it_never_a_flag() -> None:
+    """The engine's plan carries both wordings: flags for backup-headless, the app's buttons and words here."""
+    record = fixed_records()[0]
+    plan = dataclasses.replace(fixed_plan(record, "copy", False), missing_roles=("app_owner",),
+                               missing_tablespaces=("fast_ssd",))
+    text = plan_text(plan, record, NOW, None).plain
+    assert "Cannot restore here" in text and "fast_ssd" in text and "app_owner" in text
+    assert "a command-line restore without tablespaces would put their tables" in text
+    assert "--" not in text
+    assert plan.refusal is not None and "--no-tablespaces would" in plan.refusal  # the CLI's words, unchanged
+    only_roles = dataclasses.replace(fixed_plan(record, "copy", False), missing_roles=("app_owner",))
+    assert "or restore with “Without owners” below" in plan_text(only_roles, record, NOW, None).plain

@@ -1,0 +1,153 @@
+"""The wizard's keys do what its screen says (issue 14, class 1): the target choice follows the arrows and
+the plan shows it; keys typed ahead reach the wizard, not the screen underneath; inside the wizard only its
+own keys apply (no backup from its footer). The journeys' key counts are the goal table's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Input, RadioButton, Static, TabbedContent
+
+from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens.restore import ChoiceSet, RestoreWizard
+from tests.tui.conftest import open_wizard, rendered, settle, sync, wait_until
+from tests.tui.fixtures import FixedServices, fixed_app
+
+
+async def burst(pilot: Pilot[Any], *keys: str) -> None:
+    """Keys as a terminal delivers a burst typed ahead: all queued at once, no pause for the app."""
+    for key in keys:
+        pilot.app.post_message(events.Key(key, "\r" if key == "enter" else key if len(key) == 1 else None))
+    app = pilot.app
+    assert isinstance(app, BackupApp)
+    await settle(pilot)  # the first key is taken
+    await wait_until(pilot, lambda: not app.keys_pending)
+    await settle(pilot)
+
+
+def wizard_of(app: BackupApp) -> RestoreWizard:
+    assert isinstance(app.screen, RestoreWizard), app.screen_stack
+    return app.screen
+
+
+@sync
+async def test_arrows_on_the_target_choice_make_the_choice_and_the_plan_follows_it() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert wizard.step == "target"
+        await pilot.press("shift+tab")
+        assert isinstance(app.focused, ChoiceSet)
+        await pilot.press("down")
+        await settle(pilot)
+        assert wizard.query_one("#mode-replace", RadioButton).value and wizard.replace
+        assert not wizard.query_one("#mode-new", RadioButton).value
+        assert not wizard.query_one("#target-name", Input).display  # the name is for a new database only
+        await pilot.press("down")  # no wrap-around: a second press keeps the choice
+        await settle(pilot)
+        assert wizard.replace
+        await pilot.press("enter")  # enter on the choice goes on to its plan
+        await wait_until(pilot, lambda: wizard.step == "plan")
+        await settle(pilot)
+        assert wizard.plan is not None and wizard.plan.mode == "replace"
+        assert "REPLACE database 'pagila'" in rendered(wizard.query_one("#plan-text", Static))
+
+        await pilot.press("escape")  # second visit: the arrows still mean what they say
+        await settle(pilot)
+        assert wizard.step == "target" and isinstance(app.focused, ChoiceSet)
+        await pilot.press("up")
+        await settle(pilot)
+        assert not wizard.replace and wizard.query_one("#target-name", Input).display
+        await pilot.press("up")
+        await settle(pilot)
+        assert not wizard.replace
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: wizard.step == "plan")
+        await settle(pilot)
+        assert wizard.plan.mode == "new"
+        assert "new database 'pagila_restored_" in rendered(wizard.query_one("#plan-text", Static))
+
+
+@sync
+async def test_keys_typed_ahead_while_the_wizard_opens_reach_the_wizard() -> None:
+    """r enter enter enter in one burst from a dashboard card: the newest verified backup restored into a new
+    database, result and row counts on screen (4 keys, goal 6), and the dashboard underneath untouched."""
+    services = FixedServices()
+    app = fixed_app(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.main.dashboard.focused_database() == "pagila"
+        keys = ("r", "enter", "enter", "enter")
+        await burst(pilot, *keys)
+        wizard = wizard_of(app)
+        await wait_until(pilot, lambda: wizard.step == "result")
+        assert len(keys) <= 6
+        assert wizard.plan is not None and wizard.plan.mode == "new"
+        assert wizard.plan.backup_id == "pagila-20250314T020000Z"  # the newest verified one
+        assert wizard.query_one("#result-table").row_count == 16  # type: ignore[attr-defined]
+        main = app.main
+        assert main.query_one(TabbedContent).active == "dashboard"
+        assert main.backups.state.needle == ""  # enter on the card (open its backups) never happened
+
+
+@sync
+async def test_escape_typed_ahead_goes_back_in_the_wizard_not_on_the_screen_underneath() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await burst(pilot, "r", "enter", "escape")
+        wizard = wizard_of(app)
+        assert wizard.step == "choose"
+        assert app.main.query_one(TabbedContent).active == "dashboard"
+        assert app.main.backups.state.needle == ""
+
+
+@sync
+async def test_replace_journey_takes_eight_keys_and_the_typed_name() -> None:
+    services = FixedServices()
+    app = fixed_app(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        keys = ["r", "enter", "shift+tab", "down", "enter", "enter"]
+        await pilot.press(*keys)
+        await settle(pilot)
+        wizard = wizard_of(app)
+        assert wizard.step == "confirm"
+        await pilot.press(*"pagila")
+        keys.append("enter")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: wizard.step == "result")
+        assert len(keys) <= 8
+        notes = rendered(wizard.query_one("#result-notes", Static))
+        assert "Previous database kept as pagila__pre_restore_20250314093000" in notes
+
+
+@sync
+async def test_inside_the_wizard_only_its_keys_apply_no_backup_from_its_footer() -> None:
+    services = FixedServices()
+    app = fixed_app(services)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        wizard = await open_wizard(pilot, app, database="pagila")
+        for step in ("choose", "target"):
+            assert wizard.step == step
+            assert not any(b.binding.action == "new_backup" for b in app.screen.active_bindings.values())
+            await pilot.press("b", "2", "1")
+            await settle(pilot)
+            assert app.screen is wizard and not app.jobs and services.calls == []
+            await pilot.press("enter")
+            await settle(pilot)
+        await wait_until(pilot, lambda: wizard.step == "plan")
+        await pilot.press("b")
+        await settle(pilot)
+        assert not app.jobs and services.calls == []
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: wizard.step == "result")
+        await pilot.press("3")  # a finished restore may be left for the Jobs tab
+        await settle(pilot)
+        assert app.screen is app.main and app.main.query_one(TabbedContent).active == "jobs"
