@@ -465,7 +465,7 @@ def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
     if args.drop:
-        return _drop_kept(settings, args, out)
+        return _drop_kept(ctx, args, out)
     copies = [copy for database in _databases(settings, args.database)
               for copy in list_kept(settings, connection_for(settings, database), database)]
     moment = now()
@@ -485,7 +485,8 @@ def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _drop_kept(settings: Settings, args: argparse.Namespace, out: Output) -> int:
+def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
     owners = [d for d in _databases(settings, args.database) if names.side_of(d, args.drop)]
     if not owners:
         raise UsageError(f"{args.drop!r} is not a copy of a configured database kept by a replace or a rollback: "
@@ -493,7 +494,7 @@ def _drop_kept(settings: Settings, args: argparse.Namespace, out: Output) -> int
     database = owners[0]
     if not args.yes and not _typed(args.drop, "--drop", f"This drops database {args.drop!r} for good"):
         raise ConfirmationRequired("the name typed does not match: nothing was changed")
-    dropped = drop_kept(settings, connection_for(settings, database), database, args.drop, out)
+    dropped = drop_kept(ctx, connection_for(settings, database), database, args.drop)
     if out.as_json:
         out.json(dropped.to_json())
     out.line(f"dropped {dropped.name}")
@@ -503,14 +504,14 @@ def _drop_kept(settings: Settings, args: argparse.Namespace, out: Output) -> int
 def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
     server = connection_for(settings, args.target)
-    incoming = plan_rollback(settings, server, args.target, args.to)
+    incoming = plan_rollback(ctx, server, args.target, args.to)
     if not args.yes:
         if out.interactive:
             out.line(f"{args.target!r} becomes {incoming.name!r} again (kept since {utc_iso(incoming.since)}); "
                      f"sessions on {args.target!r} are terminated and it is kept aside")
         if not _typed(args.target, "rollback", f"This rolls {args.target!r} back to {incoming.name!r}"):
             raise ConfirmationRequired("the name typed does not match: nothing was changed")
-    result = rollback(settings, server, args.target, to=incoming.name, reporter=out)
+    result = rollback(ctx, server, args.target, to=incoming.name)
     if out.as_json:
         out.json(result.to_json())
     out.line(f"{result.database} is {result.restored_from} again"

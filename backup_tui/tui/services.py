@@ -128,8 +128,7 @@ class EngineServices:
         return found
 
     def drop_kept(self, database: str, name: str) -> None:
-        drop_kept(self.settings, self.settings.database(database), database, name)
+        drop_kept(self._context(), self.settings.database(database), database, name)
 
     def rollback(self, database: str, name: str, reporter: Reporter) -> Rollback:
-        return rollback(self.settings, self.settings.database(database), database, to=name, reporter=reporter,
-                        now=self.clock)
+        return rollback(self._context(reporter), self.settings.database(database), database, to=name)

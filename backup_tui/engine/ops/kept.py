@@ -18,11 +18,12 @@ import psycopg
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
-from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, ConfigError, NotFoundError
 from backup_tui.engine.core.models import utc_iso
-from backup_tui.engine.core.progress import Reporter, info, null_reporter
+from backup_tui.engine.core.progress import info
 from backup_tui.engine.ops import swap
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.locks import database_lock
 
@@ -77,9 +78,10 @@ def _kept_or_refuse(settings: Settings, server: DatabaseConfig, database: str, n
     return kept[0]
 
 
-def drop_kept(settings: Settings, server: DatabaseConfig, database: str, name: str,
-              reporter: Reporter = null_reporter) -> KeptCopy:
+@journal_run("drop kept copy", lambda a: (a["database"], ""))
+def drop_kept(ctx: Context, server: DatabaseConfig, database: str, name: str) -> KeptCopy:
     """DROP one kept copy of ``database`` (sessions on it are ended), under the database's lock."""
+    settings, reporter = ctx.settings, ctx.reporter
     with database_lock(settings.repository, database, "drop kept copy"):
         swap.heal_swap(settings, server, database, reporter)  # a kept copy a swap still needs is not dropped
         kept = _kept_or_refuse(settings, server, database, name)
@@ -99,8 +101,9 @@ class Rollback:
         return {"database": self.database, "restored_from": self.restored_from, "kept_as": self.kept_as}
 
 
-def plan_rollback(settings: Settings, server: DatabaseConfig, database: str, to: str | None = None) -> KeptCopy:
+def plan_rollback(ctx: Context, server: DatabaseConfig, database: str, to: str | None = None) -> KeptCopy:
     """The copy a rollback would return to: ``to``, or the newest a replace kept."""
+    settings = ctx.settings
     if to is not None:
         return _kept_or_refuse(settings, server, database, to)
     replaced = [k for k in list_kept(settings, server, database) if k.kind == KIND_OF_TAG[names.ASIDE]]
@@ -109,12 +112,13 @@ def plan_rollback(settings: Settings, server: DatabaseConfig, database: str, to:
     return replaced[0]
 
 
-def rollback(settings: Settings, server: DatabaseConfig, database: str, *, to: str | None = None,
-             reporter: Reporter = null_reporter, now: Clock = system_clock) -> Rollback:
+@journal_run("rollback", lambda a: (a["database"], ""))
+def rollback(ctx: Context, server: DatabaseConfig, database: str, *, to: str | None = None) -> Rollback:
     """Swap a kept copy back in under ``database``'s name; the current one is kept aside in turn."""
+    settings, reporter, now = ctx.settings, ctx.reporter, ctx.now
     with database_lock(settings.repository, database, "rollback"):
         swap.heal_swap(settings, server, database, reporter)
-        incoming = plan_rollback(settings, server, database, to)
+        incoming = plan_rollback(ctx, server, database, to)
         with pg.connect(server, settings.maintenance_db) as conn:
             live = pg.database_exists(conn, database)
         moment = now()
