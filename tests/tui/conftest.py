@@ -92,3 +92,16 @@ async def open_wizard(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> Resto
     wizard = app.screen
     assert isinstance(wizard, RestoreWizard)
     return wizard
+
+
+async def start_restore(pilot: Pilot[Any], app: BackupApp, *, until_result: bool = False) -> RestoreWizard:
+    """The on-call path to a running restore: the wizard on pagila's newest verified backup, a new database,
+    Restore pressed; back once the load has begun (or, ``until_result``, once the result shows)."""
+    wizard = await open_wizard(pilot, app, database="pagila")
+    await to_plan(pilot, wizard)
+    await pilot.press("enter")
+    if until_result:
+        await wait_until(pilot, lambda: wizard.step == "result")
+    else:
+        await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
+    return wizard

@@ -10,7 +10,7 @@ from textual.widgets import Button, Static
 
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.restore import plan_text
-from tests.tui.conftest import open_wizard, settle, sync, to_plan, wait_until
+from tests.tui.conftest import settle, start_restore, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 
@@ -24,10 +24,7 @@ async def test_no_toast_covers_the_result_the_wizard_shows_at_80x24() -> None:
     app = fixed_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: wizard.step == "result")
+        wizard = await start_restore(pilot, app, until_result=True)
         await settle(pilot)
         assert not toasts(app)
         assert wizard.query_one("#close", Button).has_focus
@@ -43,10 +40,7 @@ async def test_a_restore_left_for_the_jobs_tab_still_says_how_it_ended() -> None
     app = fixed_app(services)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
+        await start_restore(pilot, app)
         title = app.running_jobs[0].title
         await pilot.press("3")
         await settle(pilot)
@@ -61,10 +55,7 @@ async def test_a_cancelled_restore_reads_as_stopped_not_failed() -> None:
     app = fixed_app(FixedServices(hold_restore=True))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
+        wizard = await start_restore(pilot, app)
         wizard.query_one("#cancel-restore", Button).press()
         await wait_until(pilot, lambda: wizard.job is not None and not wizard.job.running)
         await settle(pilot)

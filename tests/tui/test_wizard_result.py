@@ -12,7 +12,7 @@ from textual.widgets import Button, DataTable, RichLog, Static, TabbedContent
 
 from backup_tui.tui.jobs import LogEntry
 from backup_tui.tui.screens.restore import RestoreWizard
-from tests.tui.conftest import open_wizard, rendered, settle, sync, to_plan, wait_until
+from tests.tui.conftest import open_wizard, rendered, settle, start_restore, sync, to_plan, wait_until
 from tests.tui.fixtures import FixedServices, fixed_app
 
 
@@ -81,10 +81,7 @@ async def test_a_running_restore_reopens_on_its_progress_and_goes_on_to_its_resu
     app = fixed_app(services)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
+        await start_restore(pilot, app)
         await pilot.press("3")  # leave it running on the Jobs tab
         await settle(pilot)
         assert app.screen is app.main and app.running_jobs
