@@ -1,0 +1,105 @@
+"""Benchmark the on-call journey (not a pytest test): the terminal app, launched in tmux at 80x24, restores
+the newest verified backup into a new database (r Enter Enter Enter), against `backup-headless restore` of
+the same backup, on pagila (fixed costs dominate) and on a database of --size-mb of data.
+
+    .venv/bin/python tests/benchmarks/bench_oncall.py [--size-mb 300] [--repeat 2]
+
+Goals (issue 14): the app's launch-to-result <= 1.15x headless on the large database, and no more than
+1.0 s above headless on pagila. Wall times, best of --repeat, both measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+GOAL_RATIO = 1.15
+GOAL_EXTRA_S = 1.0
+
+
+def say(text: str) -> None:
+    print(f"[oncall {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+
+    import tempfile
+
+    from backup_tui.engine.config import DatabaseConfig, Settings
+    from backup_tui.engine.devtools.sandbox import start_sandbox
+    from backup_tui.engine.ops.backup import run_backup
+    from backup_tui.engine.ops.context import Context
+    from tests.tui.test_tmux_trial import Tmux
+
+    sandbox = start_sandbox()
+    work = Path(tempfile.mkdtemp(prefix="bench-oncall-"))
+    try:
+        sandbox.load_pagila("pagila")
+        sandbox.psql("CREATE DATABASE big")
+        rows = args.size_mb * 1024 * 1024 // 700
+        say(f"creating about {args.size_mb} MB in 'big' ({rows:,} rows)")
+        # Random hex that neither pglz nor zstd shrinks much: the restore moves about --size-mb of data.
+        sandbox.psql(f"CREATE TABLE docs AS SELECT g AS id, (SELECT string_agg(md5(random()::text || g || n), '') "
+                     f"FROM generate_series(1, 20) n) AS body FROM generate_series(1, {rows}) g", "big")
+        size = int(sandbox.psql("SELECT pg_database_size('big')"))
+        say(f"'big' is {size / 1e6:.0f} MB on disk")
+        results = {}
+        for database in ("pagila", "big"):
+            root = work / database
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_"))}
+            env.update(BACKUP_DB_HOST=sandbox.host, BACKUP_DB_PORT=str(sandbox.port), BACKUP_DB_USER=sandbox.user,
+                       BACKUP_DB_PASSWORD=sandbox.password, BACKUP_DB_NAME=database, BACKUP_DIR=str(root / "repo"),
+                       LOG_DIR=str(root / "logs"), TERM="xterm-256color")
+            settings = Settings(repository=root / "repo", log_dir=root / "logs", databases=(DatabaseConfig(
+                name=database, host=sandbox.host, port=sandbox.port, user=sandbox.user, password=sandbox.password),))
+            record = run_backup(Context(settings), settings.databases[0])
+            subprocess.run([sys.executable, "-m", "headless", "verify", record.id], env=env, check=True)
+            headless, app = [], []
+            for n in range(args.repeat):
+                target = f"{database}_hl_{n}"
+                started = time.monotonic()
+                subprocess.run([sys.executable, "-m", "headless", "restore", record.id, "--target-db", target],
+                               env=env, check=True, capture_output=True)
+                headless.append(time.monotonic() - started)
+                sandbox.psql(f'DROP DATABASE "{target}"')
+                started = time.monotonic()
+                session = Tmux(env)
+                try:
+                    session.wait_for(database)
+                    shown = time.monotonic() - started
+                    session.press("r", "Enter", "Enter", "Enter")
+                    session.wait_for("✓ Restored", timeout=600)
+                    app.append(time.monotonic() - started)
+                    say(f"{database}: the dashboard showed after {shown:.2f} s")
+                finally:
+                    session.hang_up()
+                for name in sandbox.psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{database}_restored%'"
+                                         ).splitlines():
+                    sandbox.psql(f'DROP DATABASE "{name}" WITH (FORCE)')
+                say(f"{database}: headless {headless[-1]:.2f} s, app launch to result {app[-1]:.2f} s")
+            results[database] = (min(headless), min(app))
+        for database, (hl, tui) in results.items():
+            print(f"{database:7} headless restore {hl:6.2f} s   app launch-to-result {tui:6.2f} s   "
+                  f"ratio {tui / hl:.2f}x   difference {tui - hl:+.2f} s")
+        hl, tui = results["big"]
+        print(f"goal large: app/headless <= {GOAL_RATIO}: {'met' if tui / hl <= GOAL_RATIO else 'MISSED'}")
+        hl, tui = results["pagila"]
+        print(f"goal pagila: app - headless <= {GOAL_EXTRA_S} s: {'met' if tui - hl <= GOAL_EXTRA_S else 'MISSED'}")
+    finally:
+        sandbox.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
