@@ -111,11 +111,17 @@ async def open_wizard(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> Resto
     return wizard
 
 
+async def open_plan(pilot: Pilot[Any], app: BackupApp, *, replace: bool = False, **kwargs: Any) -> RestoreWizard:
+    """The wizard opened as ``open_wizard`` opens it, walked on to its plan page (``replace``: over the source)."""
+    wizard = await open_wizard(pilot, app, **kwargs)
+    await to_plan(pilot, wizard, replace=replace)
+    return wizard
+
+
 async def start_restore(pilot: Pilot[Any], app: BackupApp, *, until_result: bool = False) -> RestoreWizard:
     """The on-call path to a running restore: the wizard on pagila's newest verified backup, a new database,
     Restore pressed; back once the load has begun (or, ``until_result``, once the result shows)."""
-    wizard = await open_wizard(pilot, app, database="pagila")
-    await to_plan(pilot, wizard)
+    wizard = await open_plan(pilot, app, database="pagila")
     await pilot.press("enter")
     if until_result:
         await wait_until(pilot, lambda: wizard.step == "result")

@@ -18,6 +18,7 @@ from backup_tui.tui.screens.restore import safety_note
 from backup_tui.tui.widgets.jobs import JobsView
 from tests.tui.conftest import (
     held_restore,
+    open_plan,
     open_wizard,
     press_and_settle,
     rendered,
@@ -118,8 +119,7 @@ async def test_enter_on_a_job_shows_it() -> None:
     app = fixed_app()
     async with running(app, (80, 24)) as pilot:
         await backups(pilot, app, 2)
-        await pilot.press("3", "down", "enter")  # the older one: backup #1
-        await settle(pilot)
+        await press_and_settle(pilot, "3", "down", "enter")  # the older one: backup #1
         view = app.main.query_one(JobsView)
         assert view.needle == "backup #1"
         assert all(entry.source == "backup #1" for entry in view.entries if view._matches(entry))
@@ -176,8 +176,7 @@ async def test_plan_warns_about_a_failed_verification() -> None:
     app = fixed_app()
     record = record_where(failed=True)
     async with running(app, (80, 24)) as pilot:
-        wizard = await open_wizard(pilot, app, backup_id=record.id)
-        await to_plan(pilot, wizard)
+        wizard = await open_plan(pilot, app, backup_id=record.id)
         text = rendered(wizard.query_one("#plan-text", Static))
         assert "last verification FAILED" in text and "bit flip" in text
 
@@ -215,8 +214,7 @@ async def test_wizard_ids_are_whole(size: tuple[int, int]) -> None:
 async def test_replace_confirmation_says_when_the_name_does_not_match(size: tuple[int, int]) -> None:
     app = fixed_app()
     async with running(app, size) as pilot:
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard, replace=True)
+        wizard = await open_plan(pilot, app, database="pagila", replace=True)
         wizard.query_one("#run", Button).press()
         await settle(pilot)
         assert wizard.step == "confirm"
@@ -240,8 +238,7 @@ async def test_replace_confirmation_says_when_the_name_does_not_match(size: tupl
 async def test_cancelled_restore_hides_the_bar(size: tuple[int, int]) -> None:
     app = fixed_app(FixedServices(hold_restore=True))
     async with running(app, size) as pilot:
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
+        wizard = await open_plan(pilot, app, database="pagila")
         wizard.query_one("#run", Button).press()
         await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
         await settle(pilot)
@@ -275,8 +272,7 @@ class RolesMissing(FixedServices):
 async def test_plan_that_would_be_refused_says_why_and_cannot_run() -> None:
     app = fixed_app(RolesMissing())
     async with running(app, (80, 24)) as pilot:
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
+        wizard = await open_plan(pilot, app, database="pagila")
         text = rendered(wizard.query_one("#plan-text", Static))
         assert "Cannot restore here" in text and "app_owner" in text
         assert "or restore with “Without owners” below" in text and "--" not in text

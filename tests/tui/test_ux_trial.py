@@ -152,8 +152,7 @@ async def test_wizard_does_not_preselect_a_failed_newest_backup() -> None:
     records = [failed(r) if r.id == newest else r for r in fixed_records()]
     app = fixed_app(FixedServices(records))
     async with running(app, (80, 24)) as pilot:
-        await pilot.press("tab")  # the second card: inventory
-        await settle(pilot)
+        await press_and_settle(pilot, "tab")  # the second card: inventory
         assert app.main.dashboard.focused_database() == "inventory"
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, RestoreWizard))

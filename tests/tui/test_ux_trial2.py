@@ -56,8 +56,7 @@ async def test_arrows_move_between_cards(size: tuple[int, int]) -> None:
         assert dashboard.focused_database() == "pagila"
         await pilot.press("up")
         assert dashboard.focused_database() == "pagila"
-        await pilot.press("down", "enter")  # the next key acts on the card the arrow selected
-        await settle(pilot)
+        await press_and_settle(pilot, "down", "enter")  # the next key acts on the card the arrow selected
         assert app.main.backups.needle == "inventory"
 
 

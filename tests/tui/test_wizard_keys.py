@@ -45,8 +45,7 @@ async def test_arrows_on_the_target_choice_make_the_choice_and_the_plan_follows_
         assert wizard.query_one("#mode-replace", RadioButton).value and wizard.replace
         assert not wizard.query_one("#mode-new", RadioButton).value
         assert not wizard.query_one("#target-name", Input).display  # the name is for a new database only
-        await pilot.press("down")  # no wrap-around: a second press keeps the choice
-        await settle(pilot)
+        await press_and_settle(pilot, "down")  # no wrap-around: a second press keeps the choice
         assert wizard.replace
         await pilot.press("enter")  # enter on the choice goes on to its plan
         await wait_until(pilot, lambda: wizard.step == "plan")
@@ -54,8 +53,7 @@ async def test_arrows_on_the_target_choice_make_the_choice_and_the_plan_follows_
         assert wizard.plan is not None and wizard.plan.mode == "replace"
         assert "REPLACE database 'pagila'" in rendered(wizard.query_one("#plan-text", Static))
 
-        await pilot.press("escape")  # second visit: the arrows still mean what they say
-        await settle(pilot)
+        await press_and_settle(pilot, "escape")  # second visit: the arrows still mean what they say
         assert wizard.step == "target" and isinstance(app.focused, ChoiceSet)
         await press_and_settle(pilot, "up")
         assert not wizard.replace and wizard.query_one("#target-name", Input).display
@@ -135,6 +133,5 @@ async def test_inside_the_wizard_only_its_keys_apply_no_backup_from_its_footer()
         assert not app.jobs and services.calls == []
         await pilot.press("enter")
         await wait_until(pilot, lambda: wizard.step == "result")
-        await pilot.press("3")  # a finished restore may be left for the Jobs tab
-        await settle(pilot)
+        await press_and_settle(pilot, "3")  # a finished restore may be left for the Jobs tab
         assert app.screen is app.main and app.main.query_one(TabbedContent).active == "jobs"

@@ -13,14 +13,13 @@ from textual.widgets import Button, DataTable, RichLog, Static, TabbedContent
 from backup_tui.tui.jobs import LogEntry
 from backup_tui.tui.screens.restore import RestoreWizard
 from tests.tui.conftest import (
-    open_wizard,
+    open_plan,
     press_and_settle,
     rendered,
     running,
     settle,
     start_restore,
     sync,
-    to_plan,
     wait_until,
 )
 from tests.tui.fixtures import FixedServices, fixed_app
@@ -30,8 +29,7 @@ from tests.tui.fixtures import FixedServices, fixed_app
 async def test_at_80x24_the_replace_plan_names_the_live_steps_below_and_the_arrows_reach_them() -> None:
     app = fixed_app()
     async with running(app, (80, 24)) as pilot:
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard, replace=True)
+        wizard = await open_plan(pilot, app, database="pagila", replace=True)
         more = wizard.query_one("#plan-more", Static)
         assert more.display
         assert rendered(more) == "▼ Below: steps 5–7 end the sessions on 'pagila' and rename it aside · ↓/PgDn"
@@ -42,8 +40,7 @@ async def test_at_80x24_the_replace_plan_names_the_live_steps_below_and_the_arro
         assert not more.display  # all of it is on screen now
         await press_and_settle(pilot, "up")
         assert more.display
-        await pilot.press("enter")  # the arrows moved no focus: enter still continues
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")  # the arrows moved no focus: enter still continues
         assert wizard.step == "confirm"
 
 
@@ -51,8 +48,7 @@ async def test_at_80x24_the_replace_plan_names_the_live_steps_below_and_the_arro
 async def test_a_plan_that_fits_says_nothing_more() -> None:
     app = fixed_app()
     async with running(app, (120, 36)) as pilot:
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard, replace=True)
+        wizard = await open_plan(pilot, app, database="pagila", replace=True)
         assert not wizard.query_one("#plan-more", Static).display
 
 
@@ -67,8 +63,7 @@ async def test_a_finished_restore_reopens_its_result_from_the_jobs_tab() -> None
         target = wizard.plan.target_db  # type: ignore[union-attr]
         await press_and_settle(pilot, "3")
         assert app.screen is app.main and app.main.query_one(TabbedContent).active == "jobs"
-        await pilot.press("enter")  # the restore is the newest job, selected
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")  # the restore is the newest job, selected
         again = app.screen
         assert isinstance(again, RestoreWizard) and again is not wizard and again.step == "result"
         summary = rendered(again.query_one("#result-summary", Static))
@@ -84,8 +79,7 @@ async def test_a_running_restore_reopens_on_its_progress_and_goes_on_to_its_resu
     app = fixed_app(services)
     async with running(app, (80, 24)) as pilot:
         await start_restore(pilot, app)
-        await pilot.press("3")  # leave it running on the Jobs tab
-        await settle(pilot)
+        await press_and_settle(pilot, "3")  # leave it running on the Jobs tab
         assert app.screen is app.main and app.running_jobs
         await press_and_settle(pilot, "enter")
         again = app.screen
