@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -15,7 +16,9 @@ from textual.reactive import reactive
 from textual.widgets import Button, DataTable, Input, Label, RadioButton, Static
 
 from backup_tui.tui.app import BackupApp
+from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import RestoreWizard
+from tests.tui.fixtures import fixed_plan, fixed_records
 
 
 async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
@@ -29,6 +32,20 @@ async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
         await app.workers.wait_for_complete(short)
         await pilot.pause()
     await pilot.pause()
+
+
+@contextlib.asynccontextmanager
+async def running(app: BackupApp, size: tuple[int, int]) -> AsyncIterator[Pilot[Any]]:
+    """The app on a terminal of ``size``, its first catalog load landed: where every pilot test begins."""
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        yield pilot
+
+
+async def press_and_settle(pilot: Pilot[Any], *keys: str) -> None:
+    """Keys as the operator types them, then what they start has landed before the test looks."""
+    await pilot.press(*keys)
+    await settle(pilot)
 
 
 async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -94,14 +111,29 @@ async def open_wizard(pilot: Pilot[Any], app: BackupApp, **kwargs: Any) -> Resto
     return wizard
 
 
+async def open_plan(pilot: Pilot[Any], app: BackupApp, *, replace: bool = False, **kwargs: Any) -> RestoreWizard:
+    """The wizard opened as ``open_wizard`` opens it, walked on to its plan page (``replace``: over the source)."""
+    wizard = await open_wizard(pilot, app, **kwargs)
+    await to_plan(pilot, wizard, replace=replace)
+    return wizard
+
+
 async def start_restore(pilot: Pilot[Any], app: BackupApp, *, until_result: bool = False) -> RestoreWizard:
     """The on-call path to a running restore: the wizard on pagila's newest verified backup, a new database,
     Restore pressed; back once the load has begun (or, ``until_result``, once the result shows)."""
-    wizard = await open_wizard(pilot, app, database="pagila")
-    await to_plan(pilot, wizard)
+    wizard = await open_plan(pilot, app, database="pagila")
     await pilot.press("enter")
     if until_result:
         await wait_until(pilot, lambda: wizard.step == "result")
     else:
         await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
     return wizard
+
+
+async def held_restore(pilot: Pilot[Any], app: BackupApp, target_db: str = "x") -> Job:
+    """A restore of the newest fixed backup started past the wizard, back once its load has begun: with
+    ``FixedServices(hold_restore=True)`` it then stays running until the test releases or cancels it."""
+    record = fixed_records()[0]
+    job = app.start_restore(record, fixed_plan(record, target_db, False))
+    await wait_until(pilot, lambda: job.bytes_done > 0)
+    return job

@@ -21,7 +21,7 @@ from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import EngineServices
-from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.conftest import press_and_settle, running, settle, sync, wait_until
 
 pytestmark = pytest.mark.slow
 SIZE = (100, 30)
@@ -52,8 +52,7 @@ def count(sandbox: Sandbox, database: str, table: str = "rental") -> int:
 
 
 async def open_wizard_at_plan(pilot: Any, app: BackupApp, *, target: str | None) -> RestoreWizard:
-    await pilot.press("2", "r")
-    await settle(pilot)
+    await press_and_settle(pilot, "2", "r")
     wizard = app.screen
     assert isinstance(wizard, RestoreWizard)
     wizard.query_one("#to-target", Button).press()
@@ -80,16 +79,14 @@ def _plan_refused(wizard: RestoreWizard) -> bool:
 async def test_backup_verify_and_restore_into_new_database(settings: Settings, pg_sandbox: Sandbox) -> None:
     app, shown = make_app(settings)
     database = settings.databases[0].database
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
         await pilot.press("b")
         await wait_until(pilot, lambda: bool(app.jobs) and not app.running_jobs)
         assert only_job(app).state == "done", only_job(app).message
         await wait_until(pilot, lambda: len(app.records) == 1)
         assert app.records[0].status == "valid"
 
-        await pilot.press("2", "v")
-        await settle(pilot)
+        await press_and_settle(pilot, "2", "v")
         await pilot.press("down", "enter")  # second choice: full
         await wait_until(pilot, lambda: len(app.jobs) == 2 and not app.running_jobs)
         assert only_job(app).state == "done", only_job(app).message
@@ -120,8 +117,7 @@ async def test_replace_needs_the_typed_name(settings: Settings, pg_sandbox: Sand
     run_backup(Context(settings), db)
     pg_sandbox.psql("INSERT INTO category (name) VALUES ('after-a'), ('after-b')", db.database)
     app, _ = make_app(settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
         wizard = await open_wizard_at_plan(pilot, app, target=None)
         assert wizard.plan is not None, wizard.query_one("#target-error", Static).render()
         assert wizard.plan.mode == "replace"
@@ -129,8 +125,7 @@ async def test_replace_needs_the_typed_name(settings: Settings, pg_sandbox: Sand
         await settle(pilot)
         assert wizard.step == "confirm"
         replace_button = wizard.query_one("#run-replace", Button)
-        await pilot.press(*"wrong")
-        await settle(pilot)
+        await press_and_settle(pilot, *"wrong")
         assert replace_button.disabled
         wizard.query_one("#confirm-name", Input).value = db.database
         await settle(pilot)
@@ -171,8 +166,7 @@ async def test_cancel_midway_leaves_the_original_intact(settings: Settings, pg_s
     pg_sandbox.psql("INSERT INTO category (name) VALUES ('after-a'), ('after-b')", db.database)
     services = GatedServices(settings)
     app, _ = make_app(settings, services)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
         wizard = await open_wizard_at_plan(pilot, app, target=None)
         wizard.query_one("#run", Button).press()
         await settle(pilot)
@@ -206,8 +200,7 @@ async def test_lock_held_shows_the_engines_message(settings: Settings) -> None:
     with database_lock(settings.repository, db.database, "backup"):
         with pytest.raises(BackupToolError) as expected:
             run_backup(Context(settings), db)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
+        async with running(app, SIZE) as pilot:
             assert app.locked == {db.database}
             assert app.check_action("new_backup", ()) is None  # greyed out: the database is busy
             app.new_backup(db.database)
@@ -227,8 +220,7 @@ async def test_wrong_password_shows_the_engines_message(settings: Settings) -> N
     with pytest.raises(BackupToolError) as expected:
         run_backup(Context(bad), bad.databases[0])
     app, shown = make_app(bad)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
         await pilot.press("b")
         await wait_until(pilot, lambda: bool(app.jobs) and not app.running_jobs)
     assert only_job(app).state == "failed"
@@ -241,8 +233,7 @@ async def test_a_name_already_taken_is_refused_in_the_apps_words(settings: Setti
     db = settings.databases[0]
     run_backup(Context(settings), db)
     app, shown = make_app(settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
         wizard = await open_wizard_at_plan(pilot, app, target=db.database)
         said = str(wizard.query_one("#target-error", Static).render())
         assert f"database {db.database!r} already exists" in said

@@ -18,7 +18,7 @@ from backup_tui.engine.ops.swap import SWAPS_DIR
 from backup_tui.tui.screens.dialogs import ConfirmDialog
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from tests.processes import kill_at_pause
-from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.conftest import running, settle, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app
 from tests.tui.test_flows import make_app
 
@@ -39,8 +39,7 @@ async def test_the_apps_start_settles_a_replace_killed_between_the_renames(
     assert pagila_db not in pg_sandbox.psql("SELECT datname FROM pg_database").splitlines()
 
     app, shown = make_app(settings)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with running(app, (100, 30)) as pilot:
         await wait_until(pilot, lambda: bool(app.main.dashboard.kept.get(pagila_db)))
 
         assert pg_sandbox.psql("SELECT count(*) FROM actor", pagila_db) == "200"  # the restored data, by its name
@@ -78,8 +77,7 @@ async def test_the_card_shows_kept_copies_and_the_palette_drops_one_after_asking
     services.kept = {"pagila": [kept]}
     services.settled = ["finished the restore of 'pagila' killed at step rename_in"]
     app = fixed_app(services)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
+    async with running(app, (100, 30)) as pilot:
         await wait_until(pilot, lambda: "kept:" in card_of(app, "pagila"))
         assert "pagila__pre_restore_20250311093000 (3 days ago, 1.2 GB)" in card_of(app, "pagila")
         assert "kept:" not in card_of(app, "inventory")

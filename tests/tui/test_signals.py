@@ -59,6 +59,12 @@ class Terminal:
         assert self.marker.exists(), "the backup never started"
         return time.monotonic()
 
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.app.poll() is None:
             self.app.kill()
@@ -69,31 +75,24 @@ class Terminal:
 @pytest.mark.parametrize("offset", [0.20, 0.24, 0.27, 0.29, 0.30, 0.31, 0.32, 0.33, 0.35, 0.38, 0.45, 0.6])
 def test_a_hang_up_as_a_job_finishes_ends_the_app(tmp_path: Path, offset: float) -> None:
     """The backup ends 0.3 s after it starts: the hang-up lands before, during and after its last steps."""
-    terminal = Terminal("finishing", tmp_path / "started")
-    try:
+    with Terminal("finishing", tmp_path / "started") as terminal:
         started = terminal.start_backup()
         time.sleep(max(0.0, started + offset - time.monotonic()))
         terminal.app.send_signal(signal.SIGHUP)
         assert terminal.app.wait(timeout=GRACE_S + 10) == 128 + signal.SIGHUP
-    finally:
-        terminal.close()
 
 
 def test_sigterm_ends_the_app_even_when_a_job_cannot_stop(tmp_path: Path) -> None:
-    terminal = Terminal("stuck", tmp_path / "started")
-    try:
+    with Terminal("stuck", tmp_path / "started") as terminal:
         terminal.start_backup()
         sent = time.monotonic()
         terminal.app.send_signal(signal.SIGTERM)
         assert terminal.app.wait(timeout=GRACE_S + 10) == 128 + signal.SIGTERM
         assert time.monotonic() - sent >= GRACE_S - 0.5  # the job was given its time to clean up
-    finally:
-        terminal.close()
 
 
 def test_a_second_sigterm_ends_the_app_at_once(tmp_path: Path) -> None:
-    terminal = Terminal("stuck", tmp_path / "started")
-    try:
+    with Terminal("stuck", tmp_path / "started") as terminal:
         terminal.start_backup()
         terminal.app.send_signal(signal.SIGTERM)
         time.sleep(0.3)
@@ -101,5 +100,3 @@ def test_a_second_sigterm_ends_the_app_at_once(tmp_path: Path) -> None:
         terminal.app.send_signal(signal.SIGTERM)
         assert terminal.app.wait(timeout=GRACE_S + 10) == 128 + signal.SIGTERM
         assert time.monotonic() - sent < GRACE_S - 1
-    finally:
-        terminal.close()

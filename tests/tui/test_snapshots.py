@@ -15,7 +15,7 @@ from textual.widgets import Button, TabbedContent
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.dialogs import QuitDialog
 from backup_tui.tui.screens.restore import RestoreWizard
-from tests.tui.conftest import settle, to_plan, wait_until
+from tests.tui.conftest import press_and_settle, settle, to_plan, wait_until
 from tests.tui.fixtures import FixedServices, fixed_app
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -32,8 +32,7 @@ def app_of(pilot: Pilot[Any]) -> BackupApp:
 def keys(*presses: str) -> Steps:
     async def run(pilot: Pilot[Any]) -> None:
         await settle(pilot)
-        await pilot.press(*presses)
-        await settle(pilot)
+        await press_and_settle(pilot, *presses)
 
     return run
 
@@ -69,8 +68,7 @@ async def wizard_confirm(pilot: Pilot[Any]) -> None:
     screen = await wizard_plan(pilot, replace=True)
     screen.query_one("#run", Button).press()
     await settle(pilot)
-    await pilot.press(*"pagi")
-    await settle(pilot)
+    await press_and_settle(pilot, *"pagi")
 
 
 async def wizard_progress(pilot: Pilot[Any]) -> None:

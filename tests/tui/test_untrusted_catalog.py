@@ -14,7 +14,7 @@ from backup_tui.engine.core.models import manifest_checksum
 from backup_tui.engine.core.names import folder_key
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.tui.app import BackupApp
-from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.conftest import running, sync, wait_until
 
 ID = "app-20250101T020000Z-abcd"
 
@@ -50,8 +50,7 @@ async def test_the_app_starts_on_a_hostile_repository_and_names_the_damage(tmp_p
 
     app = BackupApp(settings, refresh_seconds=0)
     app.animation_level = "none"
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
+    async with running(app, (120, 36)) as pilot:
         await pilot.press("2")
         table: DataTable[object] = app.main.query_one("#backup-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 5)

@@ -16,7 +16,19 @@ from backup_tui.tui.jobs import Job, Step
 from backup_tui.tui.screens.dialogs import QuitDialog
 from backup_tui.tui.screens.restore import safety_note
 from backup_tui.tui.widgets.jobs import JobsView
-from tests.tui.conftest import open_wizard, rendered, right_edge, settle, sync, to_plan, wait_until
+from tests.tui.conftest import (
+    held_restore,
+    open_plan,
+    open_wizard,
+    press_and_settle,
+    rendered,
+    right_edge,
+    running,
+    settle,
+    sync,
+    to_plan,
+    wait_until,
+)
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -48,28 +60,22 @@ async def backups(pilot: Pilot[Any], app: BackupApp, count: int) -> None:
 @sync
 async def test_escape_leaves_the_log_filter(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await pilot.press("3", "slash", *"dump")
-        await settle(pilot)
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "3", "slash", *"dump")
         box = app.main.query_one("#log-filter", Input)
         assert box.has_focus and box.value == "dump"
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_and_settle(pilot, "escape")
         assert box.value == "" and app.main.jobs.needle == ""
         assert app.main.query_one("#jobs-table", DataTable).has_focus
-        await pilot.press("1")
-        await settle(pilot)
+        await press_and_settle(pilot, "1")
         assert app.main.query_one(TabbedContent).active == "dashboard"
 
 
 @sync
 async def test_enter_keeps_the_log_filter_and_leaves_the_box() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("3", "slash", *"dump", "enter")
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "3", "slash", *"dump", "enter")
         assert app.main.jobs.needle == "dump"
         assert app.main.query_one("#jobs-table", DataTable).has_focus
 
@@ -81,11 +87,9 @@ async def test_enter_keeps_the_log_filter_and_leaves_the_box() -> None:
 @sync
 async def test_state_column_is_on_screen(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size) as pilot:
         await backups(pilot, app, 1)
-        await pilot.press("3")
-        await settle(pilot)
+        await press_and_settle(pilot, "3")
         table: DataTable[Any] = app.main.query_one("#jobs-table", DataTable)
         assert right_edge(table, "state") <= table.scrollable_content_region.width
 
@@ -97,11 +101,9 @@ async def test_state_column_is_on_screen(size: tuple[int, int]) -> None:
 @sync
 async def test_new_job_is_selected_and_visible(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size) as pilot:
         await backups(pilot, app, 12)
-        await pilot.press("3")
-        await settle(pilot)
+        await press_and_settle(pilot, "3")
         table: DataTable[Any] = app.main.query_one("#jobs-table", DataTable)
         table.move_cursor(row=11, animate=False)
         await settle(pilot)
@@ -115,11 +117,9 @@ async def test_new_job_is_selected_and_visible(size: tuple[int, int]) -> None:
 @sync
 async def test_enter_on_a_job_shows_it() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         await backups(pilot, app, 2)
-        await pilot.press("3", "down", "enter")  # the older one: backup #1
-        await settle(pilot)
+        await press_and_settle(pilot, "3", "down", "enter")  # the older one: backup #1
         view = app.main.query_one(JobsView)
         assert view.needle == "backup #1"
         assert all(entry.source == "backup #1" for entry in view.entries if view._matches(entry))
@@ -134,11 +134,8 @@ async def test_enter_on_a_job_shows_it() -> None:
 async def test_quit_dialog_updates_when_the_job_ends() -> None:
     services = FixedServices(hold_restore=True)
     app = fixed_app(services)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        record = fixed_records()[0]
-        job = app.start_restore(record, fixed_plan(record, "copy", False))
-        await wait_until(pilot, lambda: job.bytes_done > 0)
+    async with running(app, (80, 24)) as pilot:
+        job = await held_restore(pilot, app, "copy")
         app.push_screen(QuitDialog(lambda: app.running_jobs))
         await settle(pilot)
         dialog = app.screen
@@ -160,8 +157,7 @@ async def test_quit_dialog_updates_when_the_job_ends() -> None:
 async def test_plan_warns_about_an_unverified_backup(size: tuple[int, int]) -> None:
     app = fixed_app()
     record = record_where(unverified=True)
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size) as pilot:
         wizard = await open_wizard(pilot, app, backup_id=record.id)
         question = str(wizard.query_one("#choose-question", Label).render())
         assert "Selected: the one you chose" in question and record.id in question
@@ -179,10 +175,8 @@ async def test_plan_warns_about_an_unverified_backup(size: tuple[int, int]) -> N
 async def test_plan_warns_about_a_failed_verification() -> None:
     app = fixed_app()
     record = record_where(failed=True)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        wizard = await open_wizard(pilot, app, backup_id=record.id)
-        await to_plan(pilot, wizard)
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_plan(pilot, app, backup_id=record.id)
         text = rendered(wizard.query_one("#plan-text", Static))
         assert "last verification FAILED" in text and "bit flip" in text
 
@@ -190,8 +184,7 @@ async def test_plan_warns_about_a_failed_verification() -> None:
 @sync
 async def test_first_page_says_what_is_selected() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         wizard = await open_wizard(pilot, app, database="inventory")
         question = str(wizard.query_one("#choose-question", Label).render())
         assert "None of inventory is verified yet" in question
@@ -206,8 +199,7 @@ async def test_first_page_says_what_is_selected() -> None:
 @sync
 async def test_wizard_ids_are_whole(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size) as pilot:
         wizard = await open_wizard(pilot, app, database="pagila")
         table: DataTable[Any] = wizard.query_one("#choose-table", DataTable)
         assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.scrollable_content_region.width
@@ -221,24 +213,19 @@ async def test_wizard_ids_are_whole(size: tuple[int, int]) -> None:
 @sync
 async def test_replace_confirmation_says_when_the_name_does_not_match(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard, replace=True)
+    async with running(app, size) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila", replace=True)
         wizard.query_one("#run", Button).press()
         await settle(pilot)
         assert wizard.step == "confirm"
         box = wizard.query_one("#confirm-name", Input)
         assert box.placeholder == "type the database name" and box.has_focus
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")
         error = wizard.query_one("#confirm-error", Static)
         assert wizard.step == "confirm" and "does not match" in rendered(error)
-        await pilot.press(*"pagil", "enter")
-        await settle(pilot)
+        await press_and_settle(pilot, *"pagil", "enter")
         assert wizard.step == "confirm" and "does not match" in rendered(error)
-        await pilot.press("a")
-        await settle(pilot)
+        await press_and_settle(pilot, "a")
         assert rendered(error) == ""
         assert not wizard.query_one("#run-replace", Button).disabled
 
@@ -250,10 +237,8 @@ async def test_replace_confirmation_says_when_the_name_does_not_match(size: tupl
 @sync
 async def test_cancelled_restore_hides_the_bar(size: tuple[int, int]) -> None:
     app = fixed_app(FixedServices(hold_restore=True))
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
+    async with running(app, size) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila")
         wizard.query_one("#run", Button).press()
         await wait_until(pilot, lambda: wizard.job is not None and wizard.job.bytes_done > 0)
         await settle(pilot)
@@ -286,10 +271,8 @@ class RolesMissing(FixedServices):
 @sync
 async def test_plan_that_would_be_refused_says_why_and_cannot_run() -> None:
     app = fixed_app(RolesMissing())
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila")
         text = rendered(wizard.query_one("#plan-text", Static))
         assert "Cannot restore here" in text and "app_owner" in text
         assert "or restore with “Without owners” below" in text and "--" not in text

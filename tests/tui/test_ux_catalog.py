@@ -18,7 +18,7 @@ from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.dialogs import ConfirmDialog
 from backup_tui.tui.widgets.backups import BackupsView
 from backup_tui.tui.widgets.dashboard import DatabaseCard
-from tests.tui.conftest import settle, sync, wait_until
+from tests.tui.conftest import press_and_settle, running, settle, sync, wait_until
 from tests.tui.fixtures import FixedServices, fixed_app, fixed_records
 
 SIZE = (80, 24)
@@ -56,8 +56,7 @@ async def filter_by(pilot: Pilot[Any], app: BackupApp, needle: str) -> None:
 @sync
 async def test_card_names_the_verified_backup() -> None:
     app = fixed_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE):
         pagila, inventory = card_lines(app, "pagila"), card_lines(app, "inventory")
         assert pagila[2] == "verified ✓ full, 7 hours ago (newest backup)"
         # inventory's newest backup was never verified; the failed check is about an older one, named
@@ -76,8 +75,7 @@ async def test_a_card_warning_for_an_older_backup_names_it_beside_the_newest_ver
     bad = Verification(at="2025-03-14T09:00:00Z", level="quick", ok=False, problems=("sha256 mismatch",))
     records = [replace(r, verifications=(bad,)) if r is older else r for r in records]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE):
         lines = card_lines(app, "pagila")
         assert lines[0].startswith("▲ WARNING  verification of pagila-20250312T020000Z failed")
         assert lines[2] == "verified ✓ full, 7 hours ago (newest); 20250312T020000Z ✗ failed its check"
@@ -91,8 +89,7 @@ async def test_card_does_not_credit_the_newest_with_an_older_verification() -> N
     newest = next(r for r in records if r.database == "pagila")
     records = [replace(r, verifications=()) if r is newest else r for r in records]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE):
         line = card_lines(app, "pagila")[2]
         assert line.startswith("newest never verified; last ✓ quick, 3 days ago of ")
         assert line.endswith("20250311T020000Z")
@@ -102,8 +99,7 @@ async def test_card_does_not_credit_the_newest_with_an_older_verification() -> N
 async def test_card_without_any_verification() -> None:
     records = [replace(r, verifications=()) for r in fixed_records()]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE):
         assert card_lines(app, "pagila")[2] == "newest backup never verified"
 
 
@@ -113,10 +109,8 @@ async def test_card_without_any_verification() -> None:
 @sync
 async def test_filter_matches_visible_text_only() -> None:
     app = fixed_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("2", "slash", *"never")
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
+        await press_and_settle(pilot, "2", "slash", *"never")
         verified = column_texts(app, "verified")
         assert verified and all(text == "never" for text in verified)
         assert len(verified) == sum(1 for r in fixed_records() if r.last_verification is None)
@@ -147,8 +141,7 @@ async def test_filter_matches_visible_text_only() -> None:
 @sync
 async def test_filter_on_a_new_catalog_load_keeps_matching_visible_text() -> None:
     app = fixed_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
         await pilot.press("2")
         await filter_by(pilot, app, "never")
         count = table_of(app).row_count
@@ -166,10 +159,8 @@ async def test_filter_on_a_new_catalog_load_keeps_matching_visible_text() -> Non
 @sync
 async def test_upload_key_is_greyed_out_without_s3(size: tuple[int, int], in_footer: bool) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await pilot.press("2", "u")
-        await settle(pilot)
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "2", "u")
         assert not app._notifications and app.screen is app.main
         upload = [b for b in app.screen.active_bindings.values() if b.binding.key == "u"]
         assert [b.enabled for b in upload] == ([False] if in_footer else [])
@@ -184,8 +175,7 @@ async def delete_selected(pilot: Pilot[Any], app: BackupApp, services: FixedServ
     view: BackupsView = app.main.backups
     selected = view.selected
     assert selected is not None
-    await pilot.press("d")
-    await settle(pilot)
+    await press_and_settle(pilot, "d")
     dialog = app.screen
     assert isinstance(dialog, ConfirmDialog)
     dialog.query_one("#yes", Button).press()
@@ -199,10 +189,8 @@ async def delete_selected(pilot: Pilot[Any], app: BackupApp, services: FixedServ
 async def test_cursor_stays_in_place_after_a_delete() -> None:
     services = FixedServices()
     app = fixed_app(services)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("2", "down", "down")
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
+        await press_and_settle(pilot, "2", "down", "down")
         table = table_of(app)
         assert table.cursor_row == 2
         below = [str(row.value) for row in table.rows][3]
@@ -225,10 +213,8 @@ async def test_cursor_stays_in_place_when_many_rows_go() -> None:
     """Past ten gone rows the table is rebuilt: the cursor still stays at its index."""
     services = FixedServices()
     app = fixed_app(services)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("2", *["down"] * 5)
-        await settle(pilot)
+    async with running(app, SIZE) as pilot:
+        await press_and_settle(pilot, "2", *["down"] * 5)
         table = table_of(app)
         ids = [str(row.value) for row in table.rows]
         gone = set(ids[:12])  # the selected row and the eleven around it
@@ -254,8 +240,7 @@ def shown_ids(app: BackupApp) -> list[str | None]:
 async def test_shift_s_reverses_the_order_and_the_header_says_so() -> None:
     app = fixed_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        await settle(pilot)
+        await press_and_settle(pilot, "2")
         table, view = table_of(app), app.main.backups
         first = table.columns[next(iter(table.columns))]
         newest_first = shown_ids(app)

@@ -14,7 +14,7 @@ from backup_tui.engine.core.models import PlanStep
 from backup_tui.engine.core.progress import BytesProgress, StepStarted
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import bytes_text, needs_quotes, plan_text, suggested_name
-from tests.tui.conftest import open_wizard, rendered, settle, sync, to_plan, wait_until
+from tests.tui.conftest import open_plan, open_wizard, rendered, running, settle, sync, to_plan, wait_until
 from tests.tui.fixtures import NOW, fixed_app, fixed_plan, fixed_records
 
 FAILED_ID = "inventory-20250305T030000Z"  # the fixed catalog's backup whose only verification failed
@@ -25,8 +25,7 @@ FAILED_ID = "inventory-20250305T030000Z"  # the fixed catalog's backup whose onl
 @sync
 async def test_opened_on_one_backup_it_lists_that_database_only_and_follows_the_cursor() -> None:
     app = fixed_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
+    async with running(app, (120, 40)) as pilot:
         wizard = await open_wizard(pilot, app, backup_id=FAILED_ID)
         assert {r.database for r in wizard.records} == {"inventory"}
         question = wizard.query_one("#choose-question", Label)
@@ -50,10 +49,8 @@ async def test_opened_on_one_backup_it_lists_that_database_only_and_follows_the_
 @sync
 async def test_the_result_says_how_to_connect_and_that_the_proof_is_kept() -> None:
     app = fixed_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard)
+    async with running(app, (120, 40)) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila")
         wizard.query_one("#run").press()  # type: ignore[attr-defined]
         await wait_until(pilot, lambda: wizard.step == "result")
         summary = rendered(wizard.query_one("#result-summary", Static))

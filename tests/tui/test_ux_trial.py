@@ -22,8 +22,8 @@ from backup_tui.tui.widgets.backups import COLUMNS, ORDER, BackupsView
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 from backup_tui.tui.widgets.trend import trend_text
-from tests.tui.conftest import rendered, right_edge, settle, sync, wait_until
-from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
+from tests.tui.conftest import held_restore, press_and_settle, rendered, right_edge, running, settle, sync, wait_until
+from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 FAILED_ID = "inventory-20250305T030000Z"  # the fixed catalog's backup whose only verification failed
@@ -44,8 +44,7 @@ def screen_lines(app: BackupApp) -> list[str]:
 
 
 async def select(pilot: Pilot[Any], app: BackupApp, backup_id: str) -> BackupsView:
-    await pilot.press("2")
-    await settle(pilot)
+    await press_and_settle(pilot, "2")
     view = app.main.backups
     view.table.move_cursor(row=view.table.get_row_index(backup_id), animate=False)
     await settle(pilot)
@@ -59,8 +58,7 @@ async def select(pilot: Pilot[Any], app: BackupApp, backup_id: str) -> BackupsVi
 @sync
 async def test_a_failed_check_reads_failed_everywhere(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size) as pilot:
         view = await select(pilot, app, FAILED_ID)
         detail = rendered(view.query_one("#detail", Static))
         assert detail.startswith(f"{FAILED_ID}  failed check") and "valid" not in detail.splitlines()[0]
@@ -74,8 +72,7 @@ async def test_the_filter_finds_what_the_rows_show_and_the_hint_suggests() -> No
     damaged = replace(fixed_records()[5], status="damaged")
     records = [damaged if r.id == damaged.id else r for r in fixed_records()]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         await pilot.press("2")
         view = app.main.backups
         box = view.query_one("#filter", Input)
@@ -106,8 +103,7 @@ async def delete_dialog_text(pilot: Pilot[Any], app: BackupApp, backup_id: str) 
 async def test_delete_says_it_is_the_last_verified_backup() -> None:
     records = [ok(r) if r.id == "inventory-20250309T030000Z" else r for r in fixed_records()]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         text = await delete_dialog_text(pilot, app, "inventory-20250309T030000Z")
         assert "This is the last verified backup of inventory." in text
         assert "newest" not in text  # two newer good (unverified) backups remain
@@ -124,8 +120,7 @@ async def test_delete_of_the_only_good_backup() -> None:
     kept = (FAILED_ID, "inventory-20250311T030000Z")
     records = [r for r in fixed_records() if r.database == "pagila" or r.id in kept]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         text = await delete_dialog_text(pilot, app, "inventory-20250311T030000Z")
         assert "This is the only valid backup of inventory." in text
         await pilot.press("escape")
@@ -140,8 +135,7 @@ async def test_delete_of_the_only_good_backup() -> None:
 async def test_wizard_for_a_database_whose_only_backup_failed() -> None:
     records = [r for r in fixed_records() if r.database == "pagila" or r.id == FAILED_ID]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         app.open_restore(database="inventory")
         await settle(pilot)
         wizard = app.screen
@@ -157,10 +151,8 @@ async def test_wizard_does_not_preselect_a_failed_newest_backup() -> None:
     newest = "inventory-20250311T030000Z"
     records = [failed(r) if r.id == newest else r for r in fixed_records()]
     app = fixed_app(FixedServices(records))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("tab")  # the second card: inventory
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "tab")  # the second card: inventory
         assert app.main.dashboard.focused_database() == "inventory"
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, RestoreWizard))
@@ -180,10 +172,8 @@ async def test_wizard_does_not_preselect_a_failed_newest_backup() -> None:
 @sync
 async def test_backups_table_fits_what_matters(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "2")
         table = app.main.backups.table
         keys = [str(key.value) for key in table.columns]
         # 80x24 and 120x36: the whole width, the detail pane under the table
@@ -199,10 +189,8 @@ async def test_backups_table_fits_what_matters(size: tuple[int, int]) -> None:
 @sync
 async def test_all_columns_when_there_is_room() -> None:
     app = fixed_app()
-    async with app.run_test(size=(220, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, (220, 40)) as pilot:
+        await press_and_settle(pilot, "2")
         assert [str(key.value) for key in app.main.backups.table.columns] == list(ORDER)  # every one, id first
         await pilot.resize_terminal(80, 24)
         await wait_until(pilot, lambda: str(next(iter(app.main.backups.table.columns)).value) == "id")
@@ -213,12 +201,10 @@ async def test_all_columns_when_there_is_room() -> None:
 @sync
 async def test_jobs_progress_and_time_are_on_screen_at_80_columns() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         app.new_backup("pagila")
         await wait_until(pilot, lambda: not app.running_jobs)
-        await pilot.press("3")
-        await settle(pilot)
+        await press_and_settle(pilot, "3")
         table: DataTable[Any] = app.main.query_one("#jobs-table", DataTable)
         assert right_edge(table, "elapsed") <= table.scrollable_content_region.width
         assert table.columns[next(k for k in table.columns if k.value == "state")].width >= len("cancelled")
@@ -230,15 +216,12 @@ async def test_jobs_progress_and_time_are_on_screen_at_80_columns() -> None:
 @sync
 async def test_palette_offers_backup_commands_on_the_backups_tab_only() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "2")
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert any(title.startswith("Delete ") for title in titles)
         assert not any(title.startswith("Upload ") for title in titles)  # no S3
-        await pilot.press("1")
-        await settle(pilot)
+        await press_and_settle(pilot, "1")
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert not any(title.split()[0] in ("Delete", "Verify", "Restore", "Pin", "Unpin") for title in titles)
 
@@ -250,14 +233,11 @@ async def test_palette_offers_backup_commands_on_the_backups_tab_only() -> None:
 @sync
 async def test_the_sort_arrow_always_marks_the_sort_in_force(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "2")
         view = app.main.backups
         for _ in COLUMNS:
-            await pilot.press("s")
-            await settle(pilot)
+            await press_and_settle(pilot, "s")
             column = COLUMNS[view.sort_column]
             header = "".join(segment.text for segment in view.table.render_line(0))
             if column.key in [str(key.value) for key in view.table.columns]:
@@ -270,27 +250,23 @@ async def test_the_sort_arrow_always_marks_the_sort_in_force(size: tuple[int, in
 @sync
 async def test_the_detail_pane_starts_at_the_top_for_another_backup() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         view = await select(pilot, app, "pagila-20250314T020000Z")
         pane = view.query_one("#detail-pane", VerticalScroll)
         pane.scroll_end(animate=False)
         await settle(pilot)
         assert pane.scroll_y > 0
-        await pilot.press("down")
-        await settle(pilot)
+        await press_and_settle(pilot, "down")
         assert pane.scroll_y == 0 and rendered(view.query_one("#detail", Static)).startswith("pagila-20250313")
 
 
 @sync
 async def test_a_new_job_clears_the_log_filter_set_by_enter() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         app.new_backup("pagila")
         await wait_until(pilot, lambda: not app.running_jobs)
-        await pilot.press("3", "enter")
-        await settle(pilot)
+        await press_and_settle(pilot, "3", "enter")
         jobs = app.main.query_one(JobsView)
         assert jobs.needle == "backup #1"
         app.new_backup("inventory")
@@ -303,15 +279,11 @@ async def test_a_new_job_clears_the_log_filter_set_by_enter() -> None:
 @sync
 async def test_cancelled_fits_the_state_column() -> None:
     app = fixed_app(FixedServices(hold_restore=True))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        record = fixed_records()[0]
-        job = app.start_restore(record, fixed_plan(record, "x", False))
-        await wait_until(pilot, lambda: job.bytes_done > 0)
+    async with running(app, (80, 24)) as pilot:
+        job = await held_restore(pilot, app)
         job.cancel.cancel()
         await wait_until(pilot, lambda: not app.running_jobs)
-        await pilot.press("3")
-        await settle(pilot)
+        await press_and_settle(pilot, "3")
         assert any("cancelled" in line for line in screen_lines(app))
 
 
@@ -321,8 +293,7 @@ async def test_cancelled_fits_the_state_column() -> None:
 @sync
 async def test_target_step_error_and_tab_order() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         app.open_restore()
         await settle(pilot)
         wizard = app.screen
@@ -331,8 +302,7 @@ async def test_target_step_error_and_tab_order() -> None:
         await settle(pilot)
         assert "shift+tab" in rendered(wizard.query_one("#target Label.question", Label))
         wizard.query_one("#target-name", Input).value = ""
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")
         error = wizard.query_one("#target-error", Static)
         assert "Type a name" in rendered(error)
         await pilot.press("shift+tab")
@@ -349,17 +319,13 @@ async def test_target_step_error_and_tab_order() -> None:
 @sync
 async def test_quit_dialog_says_keep_running() -> None:
     app = fixed_app(FixedServices(hold_restore=True))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        record = fixed_records()[0]
-        job = app.start_restore(record, fixed_plan(record, "x", False))
-        await wait_until(pilot, lambda: job.bytes_done > 0)
+    async with running(app, (80, 24)) as pilot:
+        job = await held_restore(pilot, app)
         await settle(pilot)
         await pilot.press("q")
         await wait_until(pilot, lambda: isinstance(app.screen, QuitDialog))
         assert str(app.screen.query_one("#no", Button).label) == "Keep running"
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_and_settle(pilot, "escape")
         job.cancel.cancel()
         await wait_until(pilot, lambda: not app.running_jobs)
 
@@ -367,8 +333,7 @@ async def test_quit_dialog_says_keep_running() -> None:
 @sync
 async def test_the_size_trend_does_not_magnify_a_small_spread() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)):
         card = next(c for c in app.main.dashboard.query(DatabaseCard) if c.database == "inventory")
         trend = rendered(card).splitlines()[3].removeprefix("size trend ")
         assert len(trend) == 4 and set(trend) <= set("▃▄▅")  # 61.3 to 61.9 KB: flat-ish
@@ -380,8 +345,7 @@ async def test_the_size_trend_does_not_magnify_a_small_spread() -> None:
 async def test_plurals_and_sizes_read_as_words() -> None:
     one = replace(fixed_records()[0], row_counts={"public.items": 3})
     app = fixed_app(FixedServices([one]))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         view = await select(pilot, app, one.id)
         assert "Row counts (1 table)" in rendered(view.query_one("#detail", Static))
     job = Job(1, "backup", "backup pagila", "pagila", NOW)

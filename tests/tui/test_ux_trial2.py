@@ -14,7 +14,7 @@ from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.help import HELP
 from backup_tui.tui.widgets.backups import PRIORITY
 from backup_tui.tui.widgets.dashboard import DatabaseCard
-from tests.tui.conftest import open_wizard, rendered, right_edge, settle, sync, wait_until
+from tests.tui.conftest import open_wizard, press_and_settle, rendered, right_edge, running, settle, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -45,8 +45,7 @@ def card(app: BackupApp, database: str) -> DatabaseCard:
 @sync
 async def test_arrows_move_between_cards(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size) as pilot:
         dashboard = app.main.dashboard
         assert dashboard.focused_database() == "pagila"
         await pilot.press("down")
@@ -57,8 +56,7 @@ async def test_arrows_move_between_cards(size: tuple[int, int]) -> None:
         assert dashboard.focused_database() == "pagila"
         await pilot.press("up")
         assert dashboard.focused_database() == "pagila"
-        await pilot.press("down", "enter")  # the next key acts on the card the arrow selected
-        await settle(pilot)
+        await press_and_settle(pilot, "down", "enter")  # the next key acts on the card the arrow selected
         assert app.main.backups.needle == "inventory"
 
 
@@ -69,10 +67,8 @@ def test_help_lists_the_dashboard_arrows() -> None:
 @sync
 async def test_help_screen_shows_the_arrows() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("f1")
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "f1")
         assert "↑" in app.screen.query_one(Markdown).source
 
 
@@ -83,10 +79,8 @@ async def test_help_screen_shows_the_arrows() -> None:
 @sync
 async def test_safety_backup_is_marked_in_the_table(size: tuple[int, int]) -> None:
     app = fixed_app(FixedServices(with_safety_backup()))
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "2")
         table = app.main.backups.table
         cell = table.get_cell(SAFETY_ID, "id")
         assert isinstance(cell, Text) and cell.plain == f"{SAFETY_ID} · safety"
@@ -104,8 +98,7 @@ async def test_safety_backup_is_marked_in_the_table(size: tuple[int, int]) -> No
 @sync
 async def test_safety_backup_is_marked_on_the_card(size: tuple[int, int]) -> None:
     app = fixed_app(FixedServices(with_safety_backup()))
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size):
         lines = rendered(card(app, "pagila")).splitlines()
         assert lines[1] == "last backup a minute ago (safety, before restoring 20250310T020000Z)"
         assert "safety" not in rendered(card(app, "inventory"))
@@ -118,8 +111,7 @@ async def test_safety_backup_is_marked_on_the_card(size: tuple[int, int]) -> Non
 async def test_safety_backup_is_marked_where_the_wizard_chooses_a_backup(size: tuple[int, int]) -> None:
     """The same mark as on the Backups tab (one helper), and a warning when the cursor is on it."""
     app = fixed_app(FixedServices(with_safety_backup()))
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
+    async with running(app, size) as pilot:
         wizard = await open_wizard(pilot, app, database="pagila")
         table = wizard.query_one("#choose-table", DataTable)
         assert table.get_row_at(table.cursor_row)[0].plain == fixed_records()[0].id  # the newest verified one
@@ -131,19 +123,16 @@ async def test_safety_backup_is_marked_where_the_wizard_chooses_a_backup(size: t
             table.scrollable_content_region.width  # nothing cut at 80 columns
         warning = wizard.query_one("#choose-warning", Static)
         assert not warning.display
-        await pilot.press("up")
-        await settle(pilot)
+        await press_and_settle(pilot, "up")
         assert warning.display and rendered(warning).startswith(f"⚠ A safety backup, taken before restoring {REPLACED}")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")
         assert rendered(wizard.query_one("#target-backup", Static)).startswith(f"Backup    {SAFETY_ID} · safety · ")
 
 
 @sync
 async def test_a_scheduled_backup_is_not_marked() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)):
         assert "safety" not in rendered(card(app, "pagila"))
         assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns
 
@@ -162,10 +151,8 @@ def on_screen(app: BackupApp) -> list[str]:
 @sync
 async def test_columns_follow_the_priority_in_a_fixed_order(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "2")
         shown = on_screen(app)
         keys = [str(key.value) for key in app.main.backups.table.columns]
         assert shown == keys  # no column is cut off at the right edge
@@ -180,10 +167,8 @@ async def test_columns_follow_the_priority_in_a_fixed_order(size: tuple[int, int
 @sync
 async def test_resizing_never_moves_a_column() -> None:
     app = fixed_app()
-    async with app.run_test(size=(180, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, (180, 40)) as pilot:
+        await press_and_settle(pilot, "2")
         for width in (100, 80, 50, 120, 180):
             await pilot.resize_terminal(width, 30)
             await settle(pilot)
@@ -200,10 +185,8 @@ async def test_resizing_never_moves_a_column() -> None:
 @sync
 async def test_escape_clears_a_kept_filter(size: tuple[int, int]) -> None:
     app = fixed_app()
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "2")
         view, table = app.main.backups, app.main.backups.table
         everything = table.row_count
         await pilot.press("slash", *"inventory", "enter")
@@ -218,14 +201,11 @@ async def test_escape_clears_a_kept_filter(size: tuple[int, int]) -> None:
 @sync
 async def test_escape_without_a_filter_changes_nothing() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "2")
         table = app.main.backups.table
         rows, cursor = table.row_count, table.cursor_row
-        await pilot.press("down", "escape")
-        await settle(pilot)
+        await press_and_settle(pilot, "down", "escape")
         assert table.has_focus and table.row_count == rows and table.cursor_row == cursor + 1
         assert app.main.query_one(TabbedContent).active == "backups"
 

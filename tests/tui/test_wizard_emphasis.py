@@ -10,7 +10,7 @@ from textual.widgets import Button, Static
 
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.restore import plan_text
-from tests.tui.conftest import settle, start_restore, sync, wait_until
+from tests.tui.conftest import press_and_settle, running, settle, start_restore, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_plan, fixed_records
 
 
@@ -22,14 +22,12 @@ def toasts(app: BackupApp) -> list[Notification]:
 @sync
 async def test_no_toast_covers_the_result_the_wizard_shows_at_80x24() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         wizard = await start_restore(pilot, app, until_result=True)
         await settle(pilot)
         assert not toasts(app)
         assert wizard.query_one("#close", Button).has_focus
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")
         assert app.screen is app.main
         assert any("restored into" in entry.message for entry in app.activity)  # the log keeps every outcome
 
@@ -38,12 +36,10 @@ async def test_no_toast_covers_the_result_the_wizard_shows_at_80x24() -> None:
 async def test_a_restore_left_for_the_jobs_tab_still_says_how_it_ended() -> None:
     services = FixedServices(hold_restore=True)
     app = fixed_app(services)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         await start_restore(pilot, app)
         title = app.running_jobs[0].title
-        await pilot.press("3")
-        await settle(pilot)
+        await press_and_settle(pilot, "3")
         services.release.set()
         await wait_until(pilot, lambda: not app.running_jobs)
         await settle(pilot)
@@ -53,8 +49,7 @@ async def test_a_restore_left_for_the_jobs_tab_still_says_how_it_ended() -> None
 @sync
 async def test_a_cancelled_restore_reads_as_stopped_not_failed() -> None:
     app = fixed_app(FixedServices(hold_restore=True))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         wizard = await start_restore(pilot, app)
         wizard.query_one("#cancel-restore", Button).press()
         await wait_until(pilot, lambda: wizard.job is not None and not wizard.job.running)

@@ -12,7 +12,7 @@ from textual.widgets import Input, RadioButton, Static, TabbedContent
 
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.restore import ChoiceSet, RestoreWizard
-from tests.tui.conftest import open_wizard, rendered, settle, sync, wait_until
+from tests.tui.conftest import open_wizard, press_and_settle, rendered, running, settle, sync, wait_until
 from tests.tui.fixtures import FixedServices, fixed_app
 
 
@@ -35,21 +35,17 @@ def wizard_of(app: BackupApp) -> RestoreWizard:
 @sync
 async def test_arrows_on_the_target_choice_make_the_choice_and_the_plan_follows_it() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         wizard = await open_wizard(pilot, app, database="pagila")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")
         assert wizard.step == "target"
         await pilot.press("shift+tab")
         assert isinstance(app.focused, ChoiceSet)
-        await pilot.press("down")
-        await settle(pilot)
+        await press_and_settle(pilot, "down")
         assert wizard.query_one("#mode-replace", RadioButton).value and wizard.replace
         assert not wizard.query_one("#mode-new", RadioButton).value
         assert not wizard.query_one("#target-name", Input).display  # the name is for a new database only
-        await pilot.press("down")  # no wrap-around: a second press keeps the choice
-        await settle(pilot)
+        await press_and_settle(pilot, "down")  # no wrap-around: a second press keeps the choice
         assert wizard.replace
         await pilot.press("enter")  # enter on the choice goes on to its plan
         await wait_until(pilot, lambda: wizard.step == "plan")
@@ -57,14 +53,11 @@ async def test_arrows_on_the_target_choice_make_the_choice_and_the_plan_follows_
         assert wizard.plan is not None and wizard.plan.mode == "replace"
         assert "REPLACE database 'pagila'" in rendered(wizard.query_one("#plan-text", Static))
 
-        await pilot.press("escape")  # second visit: the arrows still mean what they say
-        await settle(pilot)
+        await press_and_settle(pilot, "escape")  # second visit: the arrows still mean what they say
         assert wizard.step == "target" and isinstance(app.focused, ChoiceSet)
-        await pilot.press("up")
-        await settle(pilot)
+        await press_and_settle(pilot, "up")
         assert not wizard.replace and wizard.query_one("#target-name", Input).display
-        await pilot.press("up")
-        await settle(pilot)
+        await press_and_settle(pilot, "up")
         assert not wizard.replace
         await pilot.press("enter")
         await wait_until(pilot, lambda: wizard.step == "plan")
@@ -79,8 +72,7 @@ async def test_keys_typed_ahead_while_the_wizard_opens_reach_the_wizard() -> Non
     database, result and row counts on screen (4 keys, goal 6), and the dashboard underneath untouched."""
     services = FixedServices()
     app = fixed_app(services)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         assert app.main.dashboard.focused_database() == "pagila"
         keys = ("r", "enter", "enter", "enter")
         await burst(pilot, *keys)
@@ -98,8 +90,7 @@ async def test_keys_typed_ahead_while_the_wizard_opens_reach_the_wizard() -> Non
 @sync
 async def test_escape_typed_ahead_goes_back_in_the_wizard_not_on_the_screen_underneath() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         await burst(pilot, "r", "enter", "escape")
         wizard = wizard_of(app)
         assert wizard.step == "choose"
@@ -111,11 +102,9 @@ async def test_escape_typed_ahead_goes_back_in_the_wizard_not_on_the_screen_unde
 async def test_replace_journey_takes_eight_keys_and_the_typed_name() -> None:
     services = FixedServices()
     app = fixed_app(services)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         keys = ["r", "enter", "shift+tab", "down", "enter", "enter"]
-        await pilot.press(*keys)
-        await settle(pilot)
+        await press_and_settle(pilot, *keys)
         wizard = wizard_of(app)
         assert wizard.step == "confirm"
         await pilot.press(*"pagila")
@@ -131,23 +120,18 @@ async def test_replace_journey_takes_eight_keys_and_the_typed_name() -> None:
 async def test_inside_the_wizard_only_its_keys_apply_no_backup_from_its_footer() -> None:
     services = FixedServices()
     app = fixed_app(services)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
+    async with running(app, (120, 36)) as pilot:
         wizard = await open_wizard(pilot, app, database="pagila")
         for step in ("choose", "target"):
             assert wizard.step == step
             assert not any(b.binding.action == "new_backup" for b in app.screen.active_bindings.values())
-            await pilot.press("b", "2", "1")
-            await settle(pilot)
+            await press_and_settle(pilot, "b", "2", "1")
             assert app.screen is wizard and not app.jobs and services.calls == []
-            await pilot.press("enter")
-            await settle(pilot)
+            await press_and_settle(pilot, "enter")
         await wait_until(pilot, lambda: wizard.step == "plan")
-        await pilot.press("b")
-        await settle(pilot)
+        await press_and_settle(pilot, "b")
         assert not app.jobs and services.calls == []
         await pilot.press("enter")
         await wait_until(pilot, lambda: wizard.step == "result")
-        await pilot.press("3")  # a finished restore may be left for the Jobs tab
-        await settle(pilot)
+        await press_and_settle(pilot, "3")  # a finished restore may be left for the Jobs tab
         assert app.screen is app.main and app.main.query_one(TabbedContent).active == "jobs"

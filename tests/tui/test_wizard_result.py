@@ -12,66 +12,64 @@ from textual.widgets import Button, DataTable, RichLog, Static, TabbedContent
 
 from backup_tui.tui.jobs import LogEntry
 from backup_tui.tui.screens.restore import RestoreWizard
-from tests.tui.conftest import open_wizard, rendered, settle, start_restore, sync, to_plan, wait_until
+from tests.tui.conftest import (
+    open_plan,
+    press_and_settle,
+    rendered,
+    running,
+    settle,
+    start_restore,
+    sync,
+    wait_until,
+)
 from tests.tui.fixtures import FixedServices, fixed_app
 
 
 @sync
 async def test_at_80x24_the_replace_plan_names_the_live_steps_below_and_the_arrows_reach_them() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard, replace=True)
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila", replace=True)
         more = wizard.query_one("#plan-more", Static)
         assert more.display
         assert rendered(more) == "▼ Below: steps 5–7 end the sessions on 'pagila' and rename it aside · ↓/PgDn"
         assert app.focused is wizard.query_one("#run", Button)  # the keys work from where the focus is
         scroll = wizard.query_one("#plan-scroll", VerticalScroll)
-        await pilot.press("pagedown", "pagedown")
-        await settle(pilot)
+        await press_and_settle(pilot, "pagedown", "pagedown")
         assert scroll.scroll_y == scroll.max_scroll_y > 0
         assert not more.display  # all of it is on screen now
-        await pilot.press("up")
-        await settle(pilot)
+        await press_and_settle(pilot, "up")
         assert more.display
-        await pilot.press("enter")  # the arrows moved no focus: enter still continues
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")  # the arrows moved no focus: enter still continues
         assert wizard.step == "confirm"
 
 
 @sync
 async def test_a_plan_that_fits_says_nothing_more() -> None:
     app = fixed_app()
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        wizard = await open_wizard(pilot, app, database="pagila")
-        await to_plan(pilot, wizard, replace=True)
+    async with running(app, (120, 36)) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila", replace=True)
         assert not wizard.query_one("#plan-more", Static).display
 
 
 @sync
 async def test_a_finished_restore_reopens_its_result_from_the_jobs_tab() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         await pilot.press("r", "enter", "enter", "enter")
         wizard = app.screen
         assert isinstance(wizard, RestoreWizard)
         await wait_until(pilot, lambda: wizard.step == "result")
         target = wizard.plan.target_db  # type: ignore[union-attr]
-        await pilot.press("3")
-        await settle(pilot)
+        await press_and_settle(pilot, "3")
         assert app.screen is app.main and app.main.query_one(TabbedContent).active == "jobs"
-        await pilot.press("enter")  # the restore is the newest job, selected
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")  # the restore is the newest job, selected
         again = app.screen
         assert isinstance(again, RestoreWizard) and again is not wizard and again.step == "result"
         summary = rendered(again.query_one("#result-summary", Static))
         assert f"into '{target}'" in summary and f"Connect:  psql -h db1.example.net -d {target}" in summary
         assert again.query_one("#result-table", DataTable).row_count == 16
-        await pilot.press("escape")
-        await settle(pilot)
+        await press_and_settle(pilot, "escape")
         assert app.screen is app.main and app.main.query_one(TabbedContent).active == "jobs"
 
 
@@ -79,14 +77,11 @@ async def test_a_finished_restore_reopens_its_result_from_the_jobs_tab() -> None
 async def test_a_running_restore_reopens_on_its_progress_and_goes_on_to_its_result() -> None:
     services = FixedServices(hold_restore=True)
     app = fixed_app(services)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
         await start_restore(pilot, app)
-        await pilot.press("3")  # leave it running on the Jobs tab
-        await settle(pilot)
+        await press_and_settle(pilot, "3")  # leave it running on the Jobs tab
         assert app.screen is app.main and app.running_jobs
-        await pilot.press("enter")
-        await settle(pilot)
+        await press_and_settle(pilot, "enter")
         again = app.screen
         assert isinstance(again, RestoreWizard) and again.step == "progress"
         assert "restore" in rendered(again.query_one("#progress-steps", Static))
@@ -97,10 +92,8 @@ async def test_a_running_restore_reopens_on_its_progress_and_goes_on_to_its_resu
 @sync
 async def test_the_activity_log_wraps_at_80_columns() -> None:
     app = fixed_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("3")
-        await settle(pilot)
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "3")
         tail = "the end of a long line: table public.payment_p2022_02 held by app@10.0.4.7 'orders-api'"
         app.main.jobs.add_entries([LogEntry(datetime(2025, 3, 14, 9, 30, tzinfo=UTC), "warning", "restore #9",
                                             f"waiting for a lock before {tail}")])
