@@ -20,6 +20,7 @@ from typing import ClassVar
 from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -268,8 +269,11 @@ class BackupApp(App[None]):
         main, now = self.mounted_main(), self.clock()
         if main is None:  # the app is closing: a refresh that ends now has nobody to show it to
             return
-        main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()))
-        main.backups.show(self.records, now, self.tz, message.state, message.shown)
+        try:
+            main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()))
+            main.backups.show(self.records, now, self.tz, message.state, message.shown)
+        except NoMatches:  # the screen is still stacked but its widgets are being taken down: the app is closing
+            return
         self.refresh_bindings()
 
     def busy_databases(self) -> set[str]:

@@ -1,6 +1,6 @@
 """Benchmark the on-call journey (not a pytest test): the terminal app, launched in tmux at 80x24, restores
 the newest verified backup into a new database (r Enter Enter Enter), against `backup-headless restore` of
-the same backup, on pagila (fixed costs dominate) and on a database of --size-mb of data.
+the same backup, on pagila (fixed costs dominate) and on --size-mb of bench_backup.py's data.
 
     .venv/bin/python tests/benchmarks/bench_oncall.py [--size-mb 300] [--repeat 2]
 
@@ -42,6 +42,8 @@ def say(text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=300)
+    parser.add_argument("--data", choices=("documents", "hex", "text"), default="documents",
+                        help="the kind of data, as bench_backup.py makes it (default: documents)")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
@@ -51,22 +53,18 @@ def main() -> int:
     from backup_tui.engine.devtools.sandbox import start_sandbox
     from backup_tui.engine.ops.backup import run_backup
     from backup_tui.engine.ops.context import Context
+    from tests.benchmarks.bench_backup import BENCH_DB, create_dataset
     from tests.tui.test_tmux_trial import Tmux
 
     sandbox = start_sandbox()
     work = Path(tempfile.mkdtemp(prefix="bench-oncall-"))
     try:
         sandbox.load_pagila("pagila")
-        sandbox.psql("CREATE DATABASE big")
-        rows = args.size_mb * 1024 * 1024 // 700
-        say(f"creating about {args.size_mb} MB in 'big' ({rows:,} rows)")
-        # Random hex that neither pglz nor zstd shrinks much: the restore moves about --size-mb of data.
-        sandbox.psql(f"CREATE TABLE docs AS SELECT g AS id, (SELECT string_agg(md5(random()::text || g || n), '') "
-                     f"FROM generate_series(1, 20) n) AS body FROM generate_series(1, {rows}) g", "big")
-        size = int(sandbox.psql("SELECT pg_database_size('big')"))
-        say(f"'big' is {size / 1e6:.0f} MB on disk")
+        say(f"creating about {args.size_mb} MB of {args.data} (bench_backup.py's data)")
+        data = create_dataset(sandbox, args.size_mb, args.data)
+        say(f"'{BENCH_DB}' is {data.database_bytes / 1e6:.0f} MB on disk")
         results = {}
-        for database in ("pagila", "big"):
+        for database in ("pagila", BENCH_DB):
             root = work / database
             env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_"))}
             env.update(BACKUP_DB_HOST=sandbox.host, BACKUP_DB_PORT=str(sandbox.port), BACKUP_DB_USER=sandbox.user,
@@ -103,7 +101,7 @@ def main() -> int:
         for database, (hl, tui) in results.items():
             print(f"{database:7} headless restore {hl:6.2f} s   app launch-to-result {tui:6.2f} s   "
                   f"ratio {tui / hl:.2f}x   difference {tui - hl:+.2f} s")
-        hl, tui = results["big"]
+        hl, tui = results[BENCH_DB]
         print(f"goal large: app/headless <= {GOAL_RATIO}: {'met' if tui / hl <= GOAL_RATIO else 'MISSED'}")
         hl, tui = results["pagila"]
         print(f"goal pagila: app - headless <= {GOAL_EXTRA_S} s: {'met' if tui - hl <= GOAL_EXTRA_S else 'MISSED'}")

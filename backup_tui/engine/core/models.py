@@ -33,8 +33,13 @@ SAFETY_REASON_PREFIX = "safety before restoring"
 FUTURE_SLACK = timedelta(minutes=5)
 
 
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_iso(moment: datetime, *, milliseconds: bool = False) -> str:
+    """UTC ISO 8601 with a Z; ``milliseconds`` for a backup's start and end, so that two backups taken
+    within one second still sort in the order they were taken (their ids end in random characters)."""
+    utc = moment.astimezone(UTC)
+    if milliseconds:
+        return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_utc(text: str) -> datetime:

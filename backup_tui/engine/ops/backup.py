@@ -303,8 +303,8 @@ def _dump(
         record = BackupRecord(
             id=backup_id,
             database=db.database,
-            created_at=utc_iso(started),
-            finished_at=utc_iso(finished),
+            created_at=utc_iso(started, milliseconds=True),
+            finished_at=utc_iso(finished, milliseconds=True),
             duration_s=round(time.monotonic() - started_clock, 3),
             format="custom",
             compression="zstd",
