@@ -149,7 +149,7 @@ def test_a_field_of_the_wrong_type_is_named_never_a_crash(attacked: tuple[Settin
 
 
 @pytest.mark.parametrize("plant", ["backup folder", "data file", "reports", "verifications", "pins", "locks",
-                                   "database folder"])
+                                   "database folder", "sidecar", "restore history"])
 def test_links_in_the_repository_are_never_followed(attacked: tuple[Settings, str, Path], plant: str) -> None:
     settings, backup_id, outside = attacked
     folder = the_folder(settings, backup_id)
@@ -163,6 +163,13 @@ def test_links_in_the_repository_are_never_followed(attacked: tuple[Settings, st
     elif plant == "locks":
         shutil.rmtree(settings.repository / "locks", ignore_errors=True)
         (settings.repository / "locks").symlink_to(target)
+    elif plant == "sidecar":  # a link to a file outside: read through it, or to /dev/zero, read for ever
+        sidecar = folder / f"{backup_id}.dump.zst.sha256"
+        sidecar.unlink()
+        sidecar.symlink_to(target / "precious.txt")
+    elif plant == "restore history":  # the full verify's test restore appends its duration there
+        (settings.repository / "restores.jsonl").unlink(missing_ok=True)
+        (settings.repository / "restores.jsonl").symlink_to(target / "precious.txt")
     elif plant == "database folder":
         db_dir = folder.parent
         moved = outside / "moved"
@@ -174,7 +181,7 @@ def test_links_in_the_repository_are_never_followed(attacked: tuple[Settings, st
     before = tree(outside)
     codes = every_command(settings, backup_id)
     assert tree(outside) == before
-    if plant in ("backup folder", "data file"):
+    if plant in ("backup folder", "data file", "sidecar"):
         assert codes[f"verify {backup_id} --quick"] == 4, "a backup read through a link is a failed check"
 
 

@@ -35,6 +35,7 @@ from backup_tui.engine.core.errors import (
     VerificationError,
 )
 from backup_tui.engine.core.kinds import kind_of
+from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import (
     SAFETY_REASON_PREFIX,
     BackupRecord,
@@ -46,6 +47,7 @@ from backup_tui.engine.core.models import (
     utc_iso,
 )
 from backup_tui.engine.core.names import check_database_name, side_name, side_of
+from backup_tui.engine.core.policy import can_restore
 from backup_tui.engine.core.progress import (
     BytesProgress,
     CancelToken,
@@ -62,6 +64,7 @@ from backup_tui.engine.postgres import archive_needs, database_properties, pg
 from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.files import append_line, read_capped
 from backup_tui.engine.storage.locks import database_lock, reading_backup
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
@@ -233,7 +236,7 @@ def apply_database_properties(
     ``no_owner``: privileges and per-role settings name roles the server may lack; they are left out."""
     if not kind_of(record).archive:
         return 0  # plain dumps made without --create hold none
-    toc = _archive_text(settings, ["--list", "--create"], source, record.compression, cancel)
+    toc = _archive_text(settings, ["--list", "--create"], source, kind_of(record).decoder, cancel)
     entries = database_properties.database_level_entries(toc, privileges=not no_owner)
     original = database_properties.archived_name(toc)
     if not entries or original is None:
@@ -242,7 +245,7 @@ def apply_database_properties(
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
         chosen.write("\n".join(entries) + "\n")
         chosen.flush()
-        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, record.compression,
+        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, kind_of(record).decoder,
                                cancel)
     try:
         statements = database_properties.retarget(script, original, work_db, role_settings=not no_owner)
@@ -280,7 +283,7 @@ def _parallel_restore(
     tmp = scratch.Scratch.begin(settings, "file", tmp_name, "restore")
     try:
         with open(tmp_name, "xb") as out:
-            stats = decode_file(source, record.compression, cancel=cancel, sink=lambda raw: _write(out, raw),
+            stats = decode_file(source, kind_of(record).decoder, cancel=cancel, sink=lambda raw: _write(out, raw),
                                 on_bytes=progress, hash_raw=False)
         check_stored(record, stats)  # before loading anything into the database
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
@@ -344,8 +347,12 @@ def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
     path = settings.repository / HISTORY_FILE
     if not path.exists() or raw_bytes <= 0:
         return None
+    try:
+        text = read_capped(path)  # the repository's word: a link is not followed, a huge file not read
+    except InvalidRecord:
+        return None
     points = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]:
+    for line in text.splitlines()[-20:]:
         try:
             item = json.loads(line)
             if item["raw_bytes"] > 0 and item["duration_s"] > 0:
@@ -404,7 +411,7 @@ def plan_restore(
 ) -> RestorePlan:
     """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
     settings, now = ctx.settings, ctx.now
-    if not record.is_valid:
+    if not can_restore(record):
         by_hand = (f"; if its dump is intact, load it by hand: zstd -dc {record.path} | pg_restore -d NEW_DB"
                    if record.status == "damaged" and record.compression == "zstd" and Path(record.path).is_file()
                    else "")
@@ -672,6 +679,6 @@ def record_history(settings: Settings, record: BackupRecord, duration: float) ->
     """Remember how long a restore (or a full verification's test restore) took, for later estimates."""
     line = {"backup_id": record.id, "raw_bytes": record.raw_bytes, "stored_bytes": record.stored_bytes,
             "duration_s": round(duration, 3), "at": datetime.now(UTC).isoformat()}
-    with contextlib.suppress(OSError), open(settings.repository / HISTORY_FILE, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line) + "\n")
+    with contextlib.suppress(OSError):  # a link planted there is not followed: no estimate is worth a write outside
+        append_line(settings.repository / HISTORY_FILE, json.dumps(line) + "\n")
 

@@ -20,6 +20,7 @@ from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import EXIT_VERIFY, BackupToolError, Cancelled, NotFoundError
 from backup_tui.engine.core.kinds import kind_of
+from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
 from backup_tui.engine.core.progress import (
     SIGNAL_CHECK_S,
@@ -43,6 +44,7 @@ from backup_tui.engine.ops.restore import (
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.files import read_capped
 from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.stream.pipeline import StreamStats, decode_file, sha256_file
@@ -76,8 +78,13 @@ def _check_sidecar(record: BackupRecord, checks: _Checks) -> None:
     if not sidecar.exists():
         checks.problems.append(f"sidecar missing: {sidecar.name}")
         return
-    text = sidecar.read_text(encoding="utf-8", errors="replace").split()
-    digest = legacy.read_sidecar(sidecar)
+    try:  # read once, as every record of the repository is: no link followed, nothing huge read whole
+        text = read_capped(sidecar, legacy.SIDECAR_LIMIT).split()
+    except (OSError, InvalidRecord) as exc:
+        why = exc.message if isinstance(exc, InvalidRecord) else (exc.strerror or type(exc).__name__)
+        checks.problems.append(f"sidecar unreadable: {sidecar.name} ({why})")
+        return
+    digest = legacy.sidecar_digest(text)
     if digest is None or len(text) < 2:
         checks.problems.append(f"sidecar altered: {sidecar.name} is not in sha256sum format")
         return
@@ -170,7 +177,7 @@ def quick_checks(
     stats: StreamStats | None = None
     try:
         with cancel.hook(lister.stop):
-            stats = decode_file(path, record.compression, cancel=cancel, sink=sink, on_bytes=on_bytes,
+            stats = decode_file(path, kind_of(record).decoder, cancel=cancel, sink=sink, on_bytes=on_bytes,
                                 hash_raw=bool(record.raw_sha256))  # older manifests carry one
         cancel.raise_if_cancelled()  # the listing was stopped: its failure is ours, not the backup's
     except Cancelled:

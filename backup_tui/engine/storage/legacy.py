@@ -79,14 +79,21 @@ def read(path: Path, tier: str) -> BackupRecord | None:
     )
 
 
+SIDECAR_LIMIT = 64 * 1024  # a sha256sum line is under 400 bytes; past this it is not one
+
+
 def read_sidecar(path: Path) -> str | None:
     """The hash from a ``sha256sum`` line (``<hex>  <name>``), or None when absent or malformed."""
     try:
-        first = read_capped(path, 64 * 1024).split()
+        return sidecar_digest(read_capped(path, SIDECAR_LIMIT).split())
     except (OSError, InvalidRecord):
         return None
-    if first and re.fullmatch(r"[0-9a-fA-F]{64}", first[0]):
-        return first[0].lower()
+
+
+def sidecar_digest(words: list[str]) -> str | None:
+    """The hash a sidecar's words begin with, lowercased; None when they begin with anything else."""
+    if words and re.fullmatch(r"[0-9a-fA-F]{64}", words[0]):
+        return words[0].lower()
     return None
 
 
