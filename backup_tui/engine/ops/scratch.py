@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import stat
 import uuid
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from backup_tui.engine.ops import swap
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.pg import server_key
 from backup_tui.engine.storage.files import atomic_write
-from backup_tui.engine.storage.state import state_dir
+from backup_tui.engine.storage.state import state_dir, this_host
 
 SCRATCH_DIR = "scratch"
 TMP_DIR = "tmp"
@@ -70,7 +69,7 @@ class Scratch:
         folder = state_dir(settings.repository, SCRATCH_DIR)
         folder.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex if kind == "database" and not names.is_scratch_name(name) else ""
-        scratch = cls(kind, name, purpose, server_key(server) if server else "", socket.gethostname(), os.getpid(),
+        scratch = cls(kind, name, purpose, server_key(server) if server else "", this_host(), os.getpid(),
                       datetime.now(UTC).isoformat(timespec="seconds"), folder / f"{uuid.uuid4().hex}.json", token)
         atomic_write(scratch.record, json.dumps({
             "kind": kind, "name": name, "purpose": purpose, "server": scratch.server,
@@ -84,7 +83,7 @@ class Scratch:
     @property
     def orphaned(self) -> bool:
         """Made on this machine by a process that no longer runs."""
-        if self.host != socket.gethostname():
+        if self.host != this_host():
             return False
         try:
             os.kill(self.pid, 0)

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -44,7 +43,7 @@ from backup_tui.engine.core.progress import Reporter, StepFinished, StepStarted,
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write, fsync_dir
 from backup_tui.engine.storage.locks import database_lock
-from backup_tui.engine.storage.state import state_dir
+from backup_tui.engine.storage.state import state_dir, this_host
 
 SWAPS_DIR = "swaps"
 PAUSE_ENV = "BACKUP_TUI_TEST_PAUSE_AT"  # tests: stop the run (SIGSTOP) right after recording this step
@@ -114,7 +113,7 @@ def begin(settings: Settings, server: DatabaseConfig, kind: Kind, database: str,
     path = journal_path(settings, server, database)
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(kind, database, incoming, aside, moment.astimezone(UTC).strftime(names.STAMP),
-                      pg.server_key(server), "begin", os.getpid(), socket.gethostname(),
+                      pg.server_key(server), "begin", os.getpid(), this_host(),
                       datetime.now(UTC).isoformat(timespec="seconds"), path)
     journal.write()
     return journal

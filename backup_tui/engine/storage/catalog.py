@@ -37,8 +37,8 @@ class Catalog:
         """Newest first; the copies of one backup merged into one record (``merge_copies``)."""
         copies: dict[str, list[BackupRecord]] = {}
         for repo in self.repositories:
-            for record in repo.list():  # where a copy lies is the repository that has it, not its manifest's word
-                copies.setdefault(record.id, []).append(replace(record, locations=(repo.name,)))
+            for record in repo.list():
+                copies.setdefault(record.id, []).append(record)
         merged = [merge_copies(found) for found in copies.values()]
         return sorted((r for r in merged if (database is None or r.database == database)
                        and (include_incomplete or r.is_valid)),

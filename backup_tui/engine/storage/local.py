@@ -179,13 +179,13 @@ class LocalRepository:
                     records.append(unreadable_record(folder.name, db_dir.name, Path(folder.path), (),
                                                      "a symbolic link in the repository: not followed", True))
         records.extend(legacy.scan(self.root))
-        return records
+        return [self._here(r) for r in records]
+
+    def _here(self, record: BackupRecord) -> BackupRecord:
+        """Where a copy lies is the repository that reads it, whatever its manifest says."""
+        return replace(record, locations=(self.name,))
 
     def _read_folder(self, key: str, folder: Path) -> BackupRecord:
-        """The backup in ``folder``; where a copy lies is this repository, whatever its manifest says."""
-        return replace(self._read_files(key, folder), locations=(self.name,))
-
-    def _read_files(self, key: str, folder: Path) -> BackupRecord:
         history = self._history(folder)
         if not is_backup_id(folder.name):
             return unreadable_record(folder.name, key, folder, history, "folder name is not a backup id", True)
@@ -222,9 +222,9 @@ class LocalRepository:
         """Read one backup afresh from disk (its files may have changed since it was listed)."""
         if record.status == "legacy":
             path = inside(self.root, record.path)
-            return legacy.read(path, path.parent.name) or record
+            return self._here(legacy.read(path, path.parent.name) or record)
         folder = self.folder(record)
-        return self._read_folder(folder.parent.name, folder)
+        return self._here(self._read_folder(folder.parent.name, folder))
 
     def folder(self, record: BackupRecord) -> Path:
         """The record's own folder, ``backups/<key>/<id>``, or OutsideRepository: never anything else."""

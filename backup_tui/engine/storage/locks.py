@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +22,19 @@ from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.names import folder_key
 from backup_tui.engine.storage.files import read_capped
 from backup_tui.engine.storage.paths import inside
-from backup_tui.engine.storage.state import state_dir
+from backup_tui.engine.storage.state import state_dir, this_host
 
 
 def lock_path(repository: Path, database: str) -> Path:
     """One file per database name (two names never share one), in the repository's ``locks/`` folder
     or, for a repository we cannot write, its stand-in (``storage.state``)."""
     return state_dir(repository, "locks") / f"{folder_key(database)}.lock"
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor; a link planted as ``locks/`` or as the file itself is not followed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(inside(path.parent.parent, path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
 
 
 def describe_holder(path: Path) -> str:
@@ -45,9 +50,7 @@ def describe_holder(path: Path) -> str:
 def database_lock(repository: Path, database: str, operation: str) -> Iterator[Path]:
     """Hold the database's lock for the block, or raise LockHeldError at once."""
     path = lock_path(repository, database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    inside(path.parent.parent, path)  # a link planted as locks/ or as the lock file is not followed
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fd = _open_lock(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -57,7 +60,7 @@ def database_lock(repository: Path, database: str, operation: str) -> Iterator[P
             ) from None
         holder = {
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": this_host(),
             "operation": operation,
             "command": " ".join(sys.argv[:3]),
             "started_at": utc_iso(datetime.now(UTC)),
@@ -85,15 +88,13 @@ def is_locked(repository: Path, database: str) -> bool:
 
 
 def _backup_lock_path(repository: Path, backup_id: str) -> Path:
-    path = state_dir(repository, "locks") / f"backup-{folder_key(backup_id)}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return inside(path.parent.parent, path)
+    return state_dir(repository, "locks") / f"backup-{folder_key(backup_id)}.lock"
 
 
 @contextmanager
 def reading_backup(repository: Path, backup_id: str) -> Iterator[None]:
     """Held while a verify or a restore reads a backup: many readers at once, and prune spares it."""
-    fd = os.open(_backup_lock_path(repository, backup_id), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fd = _open_lock(_backup_lock_path(repository, backup_id))
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
         yield
@@ -106,7 +107,7 @@ def deleting_backup(repository: Path, backup_id: str) -> Iterator[bool]:
     """Yields False while someone reads the backup (prune then leaves it for the next run), else True
     with the readers kept out until the block ends."""
     path = _backup_lock_path(repository, backup_id)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fd = _open_lock(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -47,7 +47,8 @@ class Repository(Protocol):
     capabilities: Capabilities
 
     def list(self) -> list[BackupRecord]:
-        """Every backup this repository holds, incomplete ones included (status says which)."""
+        """Every backup this repository holds, incomplete ones included (status says which), each with
+        this repository's name as its location (a manifest's own word on that is not believed)."""
         ...
 
     def refresh(self, record: BackupRecord) -> BackupRecord:
