@@ -17,6 +17,7 @@ from backup_tui.engine.core.progress import LogLine, ProgressEvent, Reporter
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage.files import atomic_write
 
 
 def dead_pid() -> int:
@@ -178,3 +179,22 @@ def test_a_journal_file_is_named_by_a_hash_of_server_and_database(settings: Sett
     for hostile in ("../../etc/passwd", "/etc/passwd", "a\0b", "x" * 63):
         path = swap.journal_path(settings, settings.databases[0], hostile)
         assert path.parent == settings.repository / swap.SWAPS_DIR and hostile not in path.name
+
+
+def test_records_planted_as_links_are_neither_followed_nor_read_whole(settings: Settings, tmp_path: Path) -> None:
+    """A scratch record or a swap journal that is a link (to an endless /dev/zero, to a file of ours) is
+    skipped, and a link planted in a record's temp name is replaced, never written through."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("not yours\n")
+    for folder in (settings.repository / scratch.SCRATCH_DIR, settings.repository / swap.SWAPS_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "zero.json").symlink_to("/dev/zero")
+        (folder / "ours.json").symlink_to(precious)
+    assert scratch.recorded(settings) == []
+    assert swap.recorded_swaps(settings) == []
+
+    record = settings.repository / "scratch" / "next.json"
+    (settings.repository / "scratch" / ".next.json.tmp").symlink_to(precious)
+    atomic_write(record, '{"kind": "file"}\n')
+    assert precious.read_text() == "not yours\n"
+    assert record.read_text() == '{"kind": "file"}\n' and not (record.parent / ".next.json.tmp").exists()

@@ -33,11 +33,12 @@ from psycopg import sql
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.progress import Reporter, info, warn
 from backup_tui.engine.ops import swap
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.pg import server_key
-from backup_tui.engine.storage.files import atomic_write
+from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped
 from backup_tui.engine.storage.state import state_dir, this_host
 
 SCRATCH_DIR = "scratch"
@@ -104,8 +105,8 @@ def recorded(settings: Settings) -> list[Scratch]:
     found: list[Scratch] = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in folder.glob("*.json"):
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                found.append(_parse(path, json.loads(path.read_text(encoding="utf-8"))))
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError, InvalidRecord):
+                found.append(_parse(path, json.loads(read_capped(path, RECORD_LIMIT))))
     return sorted(found, key=lambda s: s.created_at)
 
 

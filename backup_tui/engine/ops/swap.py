@@ -38,10 +38,11 @@ from psycopg import errors, sql
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import sessions_said
 from backup_tui.engine.core.progress import Reporter, StepFinished, StepStarted, info, warn
 from backup_tui.engine.postgres import pg
-from backup_tui.engine.storage.files import atomic_write, fsync_dir
+from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, fsync_dir, read_capped
 from backup_tui.engine.storage.locks import database_lock
 from backup_tui.engine.storage.state import state_dir, this_host
 
@@ -155,8 +156,8 @@ def pending(settings: Settings, server: DatabaseConfig, database: str) -> bool:
 def _read(path: Path) -> Journal | str:
     """The journal, or why it cannot be believed."""
     try:
-        return _parse(path, json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+        return _parse(path, json.loads(read_capped(path, RECORD_LIMIT)))
+    except (OSError, ValueError, KeyError, TypeError, InvalidRecord):
         return "cannot be read"
 
 
@@ -170,8 +171,8 @@ def _mtime(path: Path) -> int:
 def _recorded(settings: Settings) -> Iterator[Journal]:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in state_dir(settings.repository, SWAPS_DIR).glob("*.json"):
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                yield _parse(path, json.loads(path.read_text(encoding="utf-8")))
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError, InvalidRecord):
+                yield _parse(path, json.loads(read_capped(path, RECORD_LIMIT)))
 
 
 def claimed_names(settings: Settings, server: DatabaseConfig) -> set[str]:

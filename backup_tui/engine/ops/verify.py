@@ -44,7 +44,7 @@ from backup_tui.engine.ops.restore import (
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
-from backup_tui.engine.storage.files import read_capped
+from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
 from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.stream.pipeline import StreamStats, decode_file, sha256_file
@@ -79,7 +79,7 @@ def _check_sidecar(record: BackupRecord, checks: _Checks) -> None:
         checks.problems.append(f"sidecar missing: {sidecar.name}")
         return
     try:  # read once, as every record of the repository is: no link followed, nothing huge read whole
-        text = read_capped(sidecar, legacy.SIDECAR_LIMIT).split()
+        text = read_capped(sidecar, RECORD_LIMIT).split()
     except (OSError, InvalidRecord) as exc:
         why = exc.message if isinstance(exc, InvalidRecord) else (exc.strerror or type(exc).__name__)
         checks.problems.append(f"sidecar unreadable: {sidecar.name} ({why})")

@@ -15,11 +15,18 @@ from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, par
 from backup_tui.engine.core.models import Verification
 from backup_tui.engine.storage.paths import inside
 
+# A record of ours (scratch, swap journal, lock holder) is a few hundred bytes: past this it is not one.
+RECORD_LIMIT = 64 * 1024
+
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file, fsync, rename, fsync the folder: all or nothing on disk."""
+    """Write via a temp file, fsync, rename, fsync the folder: all or nothing on disk. A temp file left
+    behind (or a link planted in its name) is removed, not written through."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())

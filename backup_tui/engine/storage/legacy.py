@@ -21,7 +21,7 @@ from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import MAX_IDENT
-from backup_tui.engine.storage.files import append_line, atomic_write, read_capped, read_history
+from backup_tui.engine.storage.files import RECORD_LIMIT, append_line, atomic_write, read_capped, read_history
 from backup_tui.engine.storage.state import this_host
 
 TIERS = ("daily", "weekly", "monthly")
@@ -79,13 +79,10 @@ def read(path: Path, tier: str) -> BackupRecord | None:
     )
 
 
-SIDECAR_LIMIT = 64 * 1024  # a sha256sum line is under 400 bytes; past this it is not one
-
-
 def read_sidecar(path: Path) -> str | None:
     """The hash from a ``sha256sum`` line (``<hex>  <name>``), or None when absent or malformed."""
     try:
-        return sidecar_digest(read_capped(path, SIDECAR_LIMIT).split())
+        return sidecar_digest(read_capped(path, RECORD_LIMIT).split())
     except (OSError, InvalidRecord):
         return None
 

@@ -20,7 +20,7 @@ from backup_tui.engine.core.errors import LockHeldError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.names import folder_key
-from backup_tui.engine.storage.files import read_capped
+from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
 from backup_tui.engine.storage.paths import inside
 from backup_tui.engine.storage.state import state_dir, this_host
 
@@ -39,7 +39,7 @@ def _open_lock(path: Path) -> int:
 
 def describe_holder(path: Path) -> str:
     try:
-        info = json.loads(read_capped(path, 4096))
+        info = json.loads(read_capped(path, RECORD_LIMIT))
         return (f"pid {info['pid']} on {info['host']} ({info['operation']}, "
                 f"started {info['started_at']})")
     except (OSError, ValueError, KeyError, TypeError, InvalidRecord):
