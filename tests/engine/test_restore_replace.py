@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError, Cancelled, ConfirmationRequired
 from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.names import side_name
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
@@ -143,3 +146,20 @@ def test_restore_into_new_database_with_parallel_and_streaming_paths(
         result = restore(replace(settings, restore_jobs=jobs), backed_up.id, target_db=target)
         assert actors(pg_sandbox, target) == 200
         assert result.row_counts["public.rental"] == [16044, 16044]
+
+
+def test_a_replace_in_the_same_second_as_the_last_one_names_a_free_second(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, backed_up: BackupRecord
+) -> None:
+    """A replace settled and begun again within one second (a healed swap, then the restore that healed
+    it) met the kept copy's name: 'already exists'. The plan takes the next free second for both names."""
+    moment = datetime(2026, 12, 5, 20, 46, 32, tzinfo=UTC)
+    taken = side_name(pagila_db, names.ASIDE, moment)
+    pg_sandbox.psql(f'CREATE DATABASE "{taken}"')
+    plan = plan_restore(Context(settings, now=lambda: moment), backed_up, replace_original=True)
+    later = moment + timedelta(seconds=1)
+    assert (plan.work_db, plan.aside_db) == (side_name(pagila_db, names.WORK, later),
+                                            side_name(pagila_db, names.ASIDE, later))
+    restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False,
+            now=lambda: moment)
+    assert actors(pg_sandbox, pagila_db) == 200 and taken in databases_like(pg_sandbox, pagila_db)

@@ -121,7 +121,7 @@ def rollback(ctx: Context, server: DatabaseConfig, database: str, *, to: str | N
         incoming = plan_rollback(ctx, server, database, to)
         with pg.connect(server, settings.maintenance_db) as conn:
             live = pg.database_exists(conn, database)
-        moment = now()
+            moment = swap.free_moment(conn, database, (names.ROLLED_BACK,), now())
         aside = names.side_name(database, names.ROLLED_BACK, moment) if live else None
         journal = swap.begin(settings, server, "rollback", database, incoming.name, aside, moment)
         try:

@@ -25,6 +25,7 @@ from typing import IO, Any
 import psycopg
 
 from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core import names
 from backup_tui.engine.core.clock import Clock
 from backup_tui.engine.core.errors import (
     BackupToolError,
@@ -430,8 +431,9 @@ def plan_restore(
         if replace_original:
             target = record.database
             exists = pg.database_exists(conn, target)
-            work = side_name(target, "restore", moment)
-            aside = side_name(target, "pre_restore", moment) if exists else None
+            moment = swap.free_moment(conn, target, (names.WORK, names.ASIDE), moment)
+            work = side_name(target, names.WORK, moment)
+            aside = side_name(target, names.ASIDE, moment) if exists else None
             held = pg.sessions_on(conn, target) if exists else []
             current = pg.database_size(conn, target) if exists else 0
         else:

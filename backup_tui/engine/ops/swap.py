@@ -28,7 +28,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,6 +100,17 @@ class Journal:
         self.path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             fsync_dir(self.path.parent)
+
+
+def free_moment(conn: psycopg.Connection[Any], database: str, tags: tuple[str, ...], moment: datetime) -> datetime:
+    """The first second from ``moment`` at which every side name of ``database`` with ``tags`` is free on
+    the server. Side names carry the second they were made (and a journal checks them against it): a
+    swap begun in the same second as one just settled would otherwise meet its kept copy's name."""
+    for _ in range(60):
+        if not any(pg.database_exists(conn, names.side_name(database, tag, moment)) for tag in tags):
+            return moment
+        moment += timedelta(seconds=1)
+    return moment
 
 
 def journal_path(settings: Settings, server: DatabaseConfig, database: str) -> Path:
