@@ -12,8 +12,9 @@ import zstandard
 
 from backup_tui.engine.core.errors import Cancelled, VerificationError
 from backup_tui.engine.core.progress import CancelToken
-from backup_tui.engine.stream.pipeline import CHUNK, compress, decode_file, sha256_file, zstd_parameters
+from backup_tui.engine.stream.pipeline import CHUNK, compress, decode, sha256_of, zstd_parameters
 from backup_tui.engine.stream.sinks import FileSink
+from backup_tui.engine.stream.sources import FileSource
 
 
 def source(data: bytes) -> tuple[list[int], object]:
@@ -38,11 +39,11 @@ def test_round_trip_hashes_what_is_stored(tmp_path: Path) -> None:
     assert set(sizes) == {CHUNK}  # bounded reads: memory does not grow with the input
     assert stats.raw_bytes == len(data) and stats.raw_sha256 == ""  # zstd's own checksum covers the raw bytes
     assert stats.stored_bytes == out.stat().st_size
-    assert stats.stored_sha256 == sha256_file(out)[0]
+    assert stats.stored_sha256 == sha256_of(FileSource(out))[0]
     received = bytearray()
-    back = decode_file(out, "zstd", cancel=CancelToken(), sink=received.extend, hash_raw=False)
+    back = decode(FileSource(out), "zstd", cancel=CancelToken(), sink=received.extend, hash_raw=False)
     assert bytes(received) == data and back == stats
-    assert decode_file(out, "zstd", cancel=CancelToken()).raw_sha256 == hashlib.sha256(data).hexdigest()
+    assert decode(FileSource(out), "zstd", cancel=CancelToken()).raw_sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_truncated_and_flipped_streams_are_told_apart(tmp_path: Path) -> None:
@@ -52,12 +53,12 @@ def test_truncated_and_flipped_streams_are_told_apart(tmp_path: Path) -> None:
     whole = out.read_bytes()
     out.write_bytes(whole[:-10])
     with pytest.raises(VerificationError, match=r"truncated|corrupt"):
-        decode_file(out, "zstd", cancel=CancelToken())
+        decode(FileSource(out), "zstd", cancel=CancelToken())
     flipped = bytearray(whole)
     flipped[len(flipped) // 2] ^= 0xFF
     out.write_bytes(bytes(flipped))
     with pytest.raises(VerificationError, match="corrupt"):
-        decode_file(out, "zstd", cancel=CancelToken())
+        decode(FileSource(out), "zstd", cancel=CancelToken())
 
 
 
@@ -70,7 +71,7 @@ def test_a_decode_that_differs_from_what_was_compressed_fails_on_zstds_checksum(
     whole[-1] ^= 0x01  # the last 4 bytes are the checksum: the content itself decodes fine
     out.write_bytes(bytes(whole))
     with pytest.raises(VerificationError, match="corrupt"):
-        decode_file(out, "zstd", cancel=CancelToken(), hash_raw=False)
+        decode(FileSource(out), "zstd", cancel=CancelToken(), hash_raw=False)
 
 
 def test_gzip_with_several_members(tmp_path: Path) -> None:
@@ -79,11 +80,11 @@ def test_gzip_with_several_members(tmp_path: Path) -> None:
     path = tmp_path / "x.gz"
     path.write_bytes(gzip.compress(b"one\n") + gzip.compress(b"two\n"))
     received = bytearray()
-    decode_file(path, "gzip", cancel=CancelToken(), sink=received.extend)
+    decode(FileSource(path), "gzip", cancel=CancelToken(), sink=received.extend)
     assert bytes(received) == b"one\ntwo\n"
     path.write_bytes(gzip.compress(b"x" * 100000)[:-20])
     with pytest.raises(VerificationError, match="truncated"):
-        decode_file(path, "gzip", cancel=CancelToken())
+        decode(FileSource(path), "gzip", cancel=CancelToken())
 
 
 def test_cancel_stops_between_chunks(tmp_path: Path) -> None:

@@ -69,7 +69,8 @@ from backup_tui.engine.storage.files import append_line, read_capped
 from backup_tui.engine.storage.locks import database_lock, reading_backup
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
-from backup_tui.engine.stream.pipeline import StreamStats, decode_file
+from backup_tui.engine.stream.pipeline import StreamStats, decode
+from backup_tui.engine.stream.sources import Source
 
 RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt
 HISTORY_FILE = "restores.jsonl"
@@ -104,7 +105,7 @@ def restore_into(
     settings: Settings,
     server: DatabaseConfig,
     record: BackupRecord,
-    source: Path,
+    source: Source,
     work_db: str,
     *,
     reporter: Reporter,
@@ -121,7 +122,7 @@ def restore_into(
     portable = ["--no-owner", "--no-privileges"] if no_owner else []
     if no_tablespaces:
         portable.append("--no-tablespaces")
-    total = record.stored_bytes or source.stat().st_size
+    total = record.stored_bytes or source.size() or 0
     progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
     kind = kind_of(record)
@@ -164,7 +165,7 @@ def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Repor
 
 
 def _stream_into(
-    argv: list[str], env: dict[str, str], source: Path, compression: str, cancel: CancelToken,
+    argv: list[str], env: dict[str, str], source: Source, compression: str, cancel: CancelToken,
     progress: Callable[[int], None], *, stdout: IO[bytes] | int = subprocess.DEVNULL, reads_all: bool = True,
     tail: legacy.DumpTail | None = None,
 ) -> StreamStats | None:
@@ -188,7 +189,7 @@ def _stream_into(
             # can take long; a cancel stops it at once in both.
             with cancel.hook(lambda: pg.signal_group(proc)):
                 try:
-                    stats = decode_file(source, compression, cancel=cancel, sink=sink, on_bytes=progress,
+                    stats = decode(source, compression, cancel=cancel, sink=sink, on_bytes=progress,
                                         hash_raw=False)
                 except _ReaderGone:
                     pass  # it stopped reading: its exit code and its own error say why, below
@@ -201,7 +202,7 @@ def _stream_into(
             raise
         errors.seek(0)
         if tail is not None and stats is not None:
-            tail.check(source)  # a dump cut short is damage (exit 4), even when psql's error came first
+            tail.check(source.name)  # a dump cut short is damage (exit 4), even when psql's error came first
         if rc != 0:
             raise BackupToolError(f"{Path(argv[0]).name} failed: {pg.stderr_summary(errors.read())}")
         if stats is None and reads_all:
@@ -209,14 +210,14 @@ def _stream_into(
     return stats
 
 
-def _streamed(argv: list[str], env: dict[str, str], source: Path, compression: str, cancel: CancelToken,
+def _streamed(argv: list[str], env: dict[str, str], source: Source, compression: str, cancel: CancelToken,
               progress: Callable[[int], None], *, tail: legacy.DumpTail | None = None) -> StreamStats:
     stats = _stream_into(argv, env, source, compression, cancel, progress, tail=tail)
     assert stats is not None  # reads_all: an early end raised
     return stats
 
 
-def _archive_text(settings: Settings, args: list[str], source: Path, compression: str,
+def _archive_text(settings: Settings, args: list[str], source: Source, compression: str,
                   cancel: CancelToken) -> str:
     """What ``pg_restore ARGS`` prints for the archive; it reads only the table of contents, so the
     decode stops a few MiB in, whatever the backup's size."""
@@ -229,7 +230,7 @@ def _archive_text(settings: Settings, args: list[str], source: Path, compression
 
 
 def apply_database_properties(
-    settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Path, work_db: str,
+    settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Source, work_db: str,
     reporter: Reporter, cancel: CancelToken, no_owner: bool = False,
 ) -> int:
     """Give ``work_db`` the archived database's comment, privileges and settings; returns how many entries.
@@ -274,7 +275,7 @@ def _write(stdin: IO[bytes], raw: bytes) -> None:
 
 
 def _parallel_restore(
-    settings: Settings, env: dict[str, str], source: Path, record: BackupRecord, work_db: str,
+    settings: Settings, env: dict[str, str], source: Source, record: BackupRecord, work_db: str,
     cancel: CancelToken, progress: Callable[[int], None], portable: list[str],
 ) -> StreamStats:
     """pg_restore -j needs a seekable file: decode to a temp file beside the repository, then load."""
@@ -284,7 +285,7 @@ def _parallel_restore(
     tmp = scratch.Scratch.begin(settings, "file", tmp_name, "restore")
     try:
         with open(tmp_name, "xb") as out:
-            stats = decode_file(source, kind_of(record).decoder, cancel=cancel, sink=lambda raw: _write(out, raw),
+            stats = decode(source, kind_of(record).decoder, cancel=cancel, sink=lambda raw: _write(out, raw),
                                 on_bytes=progress, hash_raw=False)
         check_stored(record, stats)  # before loading anything into the database
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
@@ -421,10 +422,10 @@ def plan_restore(
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
     server = connection_for(settings, record.database)
-    source = ctx.catalog.repository_of(record).local_file(record)
-    if not source.is_file():
-        raise VerificationError(f"{record.id}: its stored file {source} is missing; nothing was changed, choose "
-                                "another backup")
+    source = ctx.catalog.repository_of(record).open_stored(record)
+    if source.size() is None:
+        raise VerificationError(f"{record.id}: its stored file {source.where} is missing; nothing was changed, "
+                                "choose another backup")
     moment = now()
     with pg.connect(server, settings.maintenance_db) as conn:
         free = _data_dir_free(conn)
@@ -527,7 +528,7 @@ class Missing:
     tablespaces: tuple[str, ...] = ()
 
 
-def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, source: Path,
+def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: BackupRecord, source: Source,
                  no_owner: bool, no_tablespaces: bool = False) -> Missing:
     """What the backup (its stored bytes at ``source``) names that this server lacks. pg_restore would
     stop at the first, some only after all the data is in. Reads the table of contents twice (a few MiB
@@ -574,7 +575,7 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
         raise BackupToolError(f"not enough space on the server: need about {human_bytes(plan.space_needed_bytes)}, "
                               f"{human_bytes(plan.space_free_bytes)} free")
     server = connection_for(settings, record.database)
-    source = catalog.repository_of(record).local_file(record)
+    source = catalog.repository_of(record).open_stored(record)
     started = time.monotonic()
     with database_lock(settings.repository, plan.target_db, "restore"), reading_backup(settings.repository, record.id):
         if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
@@ -616,7 +617,7 @@ def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePla
 
 
 def _restore_checked(
-    settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Path, plan: RestorePlan,
+    settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Source, plan: RestorePlan,
     reporter: Reporter, cancel: CancelToken,
 ) -> tuple[dict[str, list[int | None]], scratch.Scratch]:
     """Create the work database (recorded as scratch), restore, compare counts; on any failure drop it."""

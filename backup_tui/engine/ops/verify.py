@@ -14,7 +14,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
@@ -44,10 +43,10 @@ from backup_tui.engine.ops.restore import (
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
-from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
 from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.storage.paths import OutsideRepository
-from backup_tui.engine.stream.pipeline import StreamStats, decode_file, sha256_file
+from backup_tui.engine.stream.pipeline import StreamStats, decode, sha256_of
+from backup_tui.engine.stream.sources import Source
 
 
 class _Checks:
@@ -73,31 +72,38 @@ def _check_manifest(record: BackupRecord, checks: _Checks) -> None:
         checks.passed.append("manifest present, its checksum matches")
 
 
-def _check_sidecar(record: BackupRecord, checks: _Checks) -> None:
-    sidecar = Path(record.path + ".sha256")
-    if not sidecar.exists():
-        checks.problems.append(f"sidecar missing: {sidecar.name}")
-        return
+def _check_sidecar(catalog: Catalog, record: BackupRecord, checks: _Checks) -> None:
+    name = f"{record.file_name}.sha256"
     try:  # read once, as every record of the repository is: no link followed, nothing huge read whole
-        text = read_capped(sidecar, RECORD_LIMIT).split()
-    except (OSError, InvalidRecord) as exc:
-        why = exc.message if isinstance(exc, InvalidRecord) else (exc.strerror or type(exc).__name__)
-        checks.problems.append(f"sidecar unreadable: {sidecar.name} ({why})")
+        found = catalog.repository_of(record).read_sidecar(record)
+    except (OSError, InvalidRecord, BackupToolError) as exc:
+        why = exc.message if isinstance(exc, (InvalidRecord, BackupToolError)) else (exc.strerror or type(exc).__name__)
+        checks.problems.append(f"sidecar unreadable: {name} ({why})")
         return
+    if found is None:
+        checks.problems.append(f"sidecar missing: {name}")
+        return
+    text = found.split()
     digest = legacy.sidecar_digest(text)
     if digest is None or len(text) < 2:
-        checks.problems.append(f"sidecar altered: {sidecar.name} is not in sha256sum format")
+        checks.problems.append(f"sidecar altered: {name} is not in sha256sum format")
         return
     if record.sha256:
         checks.check(digest == record.sha256, "sidecar matches the manifest",
-                     f"sidecar altered: {sidecar.name} does not match the manifest's sha256")
+                     f"sidecar altered: {name} does not match the manifest's sha256")
     checks.check(text[1].lstrip("*").split("/")[-1] == record.file_name, "sidecar names the file",
                  f"sidecar altered: it names {text[1]!r}, not {record.file_name!r}")
 
 
-def _sidecar_digest(record: BackupRecord) -> str:
+def _sidecar_digest(catalog: Catalog, record: BackupRecord) -> str:
     """The checksum to hold the file against: the manifest's, else the sidecar's (legacy, damaged)."""
-    return record.sha256 or legacy.read_sidecar(Path(record.path + ".sha256")) or ""
+    if record.sha256:
+        return record.sha256
+    try:
+        text = catalog.repository_of(record).read_sidecar(record)
+    except (OSError, InvalidRecord, BackupToolError):
+        return ""
+    return (legacy.sidecar_digest(text.split()) if text else None) or ""
 
 
 class _ArchiveLister:
@@ -140,29 +146,29 @@ class _ArchiveLister:
             self._out.close()
 
 
-def stored_file(catalog: Catalog, record: BackupRecord) -> Path | str:
-    """Where the repository keeps the record's stored bytes, or why it will not say (a link, say)."""
+def stored_source(catalog: Catalog, record: BackupRecord) -> Source | str:
+    """The record's stored bytes as the repository serves them, or why it will not (a link, say)."""
     try:
-        return catalog.repository_of(record).local_file(record)
+        return catalog.repository_of(record).open_stored(record)
     except BackupToolError as exc:
         return exc.message
 
 
 def quick_checks(
-    settings: Settings, record: BackupRecord, source: Path | str, checks: _Checks, reporter: Reporter,
-    cancel: CancelToken,
+    settings: Settings, catalog: Catalog, record: BackupRecord, source: Source | str, checks: _Checks,
+    reporter: Reporter, cancel: CancelToken,
 ) -> None:
     if record.status != "legacy":
         _check_manifest(record, checks)
     if not legacy.sidecar_missing(record):  # the old scripts' backups may lack one: see NO_SIDECAR below
-        _check_sidecar(record, checks)
+        _check_sidecar(catalog, record, checks)
     if isinstance(source, str):
         checks.problems.append(f"data file not read: {source}")
         return
-    path = source
-    if not checks.check(path.exists(), "data file present", f"data file missing: {path}"):
+    size = source.size()
+    if not checks.check(size is not None, "data file present", f"data file missing: {source.where}"):
         return
-    size = path.stat().st_size
+    assert size is not None
     if record.stored_bytes and record.status != "legacy":
         checks.check(size == record.stored_bytes, f"size {size} bytes as recorded",
                      f"truncated or extended: {size} bytes on disk, manifest says {record.stored_bytes}")
@@ -177,7 +183,7 @@ def quick_checks(
     stats: StreamStats | None = None
     try:
         with cancel.hook(lister.stop):
-            stats = decode_file(path, kind_of(record).decoder, cancel=cancel, sink=sink, on_bytes=on_bytes,
+            stats = decode(source, kind_of(record).decoder, cancel=cancel, sink=sink, on_bytes=on_bytes,
                                 hash_raw=bool(record.raw_sha256))  # older manifests carry one
         cancel.raise_if_cancelled()  # the listing was stopped: its failure is ours, not the backup's
     except Cancelled:
@@ -186,10 +192,10 @@ def quick_checks(
         checks.problems.append(exc.message)
     finally:
         listing = lister.finish()
-    expected = _sidecar_digest(record)
+    expected = _sidecar_digest(catalog, record)
     if stats is None:
         # The decoder stopped early: hash the whole file anyway, since "the bytes changed" is the clearer news.
-        stored_sha256, _ = sha256_file(path, cancel)
+        stored_sha256, _ = sha256_of(source, cancel)
         if expected and stored_sha256 != expected:
             checks.problems.insert(0, "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
         return  # a broken stream makes the listing fail too: said once
@@ -214,7 +220,7 @@ def quick_checks(
 
 
 def full_checks(
-    settings: Settings, record: BackupRecord, source: Path, server: DatabaseConfig, checks: _Checks,
+    settings: Settings, record: BackupRecord, source: Source, server: DatabaseConfig, checks: _Checks,
     reporter: Reporter, cancel: CancelToken,
 ) -> dict[str, list[int | None]]:
     """Restore into a throwaway database, compare counts, always drop it."""
@@ -253,14 +259,14 @@ def verify_backup(ctx: Context, record: BackupRecord, level: VerifyLevel = "full
     """Verify one backup, store the result in its history and write a report. Never raises for damage."""
     settings, catalog, reporter, cancel, now = ctx.settings, ctx.catalog, ctx.reporter, ctx.cancel, ctx.now
     with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
-        if Path(record.path).parent.exists():
+        if catalog.holds(record):
             with contextlib.suppress(OutsideRepository):  # a planted link: judged as listed, read nowhere
                 record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older
         started_at, started = now(), time.monotonic()
         reporter(StepStarted("verify", f"{record.id} ({level})"))
         checks = _Checks()
-        source = stored_file(catalog, record)
-        quick_checks(settings, record, source, checks, reporter, cancel)
+        source = stored_source(catalog, record)
+        quick_checks(settings, catalog, record, source, checks, reporter, cancel)
         counts: dict[str, list[int | None]] = {}
         if level == "full":
             if checks.problems or isinstance(source, str):
@@ -285,13 +291,13 @@ def verify_backup(ctx: Context, record: BackupRecord, level: VerifyLevel = "full
             row_counts=counts,
             not_done=tuple(checks.not_done),
         )
-        if Path(record.path).parent.exists():
+        if catalog.holds(record):
             catalog.record_verification(record, result, reporter)
     reporter(StepFinished("verify", ok=result.ok, detail="; ".join(result.problems) or "ok"))
     return result
 
 
-def _test_restore_blockers(settings: Settings, record: BackupRecord, source: Path, server: DatabaseConfig) -> str:
+def _test_restore_blockers(settings: Settings, record: BackupRecord, source: Source, server: DatabaseConfig) -> str:
     """What this server lacks that a test restore cannot leave out; '' when it can run.
 
     Owners, privileges and tablespaces are left out of a test restore, but a policy's role and an

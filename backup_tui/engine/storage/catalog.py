@@ -57,6 +57,13 @@ class Catalog:
                 return repo
         raise NotFoundError(f"{record.id}: no repository holds a copy")
 
+    def holds(self, record: BackupRecord) -> bool:
+        """A repository still holds the backup (it was not deleted since it was listed)."""
+        try:
+            return self.repository_of(record).holds(record)
+        except (NotFoundError, OutsideRepository):
+            return False
+
     def record_verification(self, record: BackupRecord, result: Verification, reporter: Reporter) -> None:
         """Into the backup's history with a readable report; a repository we cannot write (a read-only
         disaster-recovery copy) keeps the result on screen only, with a warning, not a failure."""

@@ -142,10 +142,10 @@ class DumpTail:
     def complete(self) -> bool:
         return PLAIN_DUMP_END in self._tail
 
-    def check(self, path: Path) -> None:
+    def check(self, name: str) -> None:
         """Raise the verification failure verify reports, for a stream decoded to its end."""
         if not self.complete:
-            raise VerificationError(f"{path.name}: {CUT_SHORT}")
+            raise VerificationError(f"{name}: {CUT_SHORT}")
 
 
 def set_pinned(path: Path, pinned: bool) -> None:

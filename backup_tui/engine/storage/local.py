@@ -38,11 +38,12 @@ from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.storage import legacy
-from backup_tui.engine.storage.files import atomic_write, read_capped, read_history, write_record
+from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped, read_history, write_record
 from backup_tui.engine.storage.paths import OutsideRepository, inside
 from backup_tui.engine.storage.repository import Capabilities
 from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.sinks import FileSink
+from backup_tui.engine.stream.sources import FileSource
 
 MANIFEST = "manifest.json"
 OLD_HISTORY = "verify.jsonl"  # before verifications were records of their own: read, never written
@@ -233,10 +234,23 @@ class LocalRepository:
             raise OutsideRepository(f"{folder} is not the folder of backup {record.id} in {self.root}: not touched")
         return folder
 
-    def local_file(self, record: BackupRecord) -> Path:
+    def holds(self, record: BackupRecord) -> bool:
+        return Path(record.path).parent.exists()
+
+    def open_stored(self, record: BackupRecord) -> FileSource:
+        return FileSource(self.stored_path(record))
+
+    def stored_path(self, record: BackupRecord) -> Path:
+        """The data file, derived from the layout (a legacy dump's path is where the scan found it)."""
         if record.status == "legacy":
             return inside(self.root, record.path)
         return inside(self.root, self.folder(record) / f"{record.id}{DATA_SUFFIX}")
+
+    def read_sidecar(self, record: BackupRecord) -> str | None:
+        sidecar = Path(str(self.stored_path(record)) + ".sha256")
+        if not sidecar.exists() and not sidecar.is_symlink():
+            return None
+        return read_capped(sidecar, RECORD_LIMIT)
 
     # -- changing ----------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from backup_tui.engine.core.models import BackupRecord, Verification
 from backup_tui.engine.stream.sinks import Sink
+from backup_tui.engine.stream.sources import Source
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,16 @@ class Repository(Protocol):
         """The same backup read afresh."""
         ...
 
-    def local_file(self, record: BackupRecord) -> Path:
-        """A readable local file with the stored bytes (a download for remote repositories)."""
+    def holds(self, record: BackupRecord) -> bool:
+        """The backup's place (folder, object prefix) is still there: it was not deleted since listed."""
+        ...
+
+    def open_stored(self, record: BackupRecord) -> Source:
+        """The stored bytes, to be read as a stream (ranged reads for remote repositories)."""
+        ...
+
+    def read_sidecar(self, record: BackupRecord) -> str | None:
+        """The ``sha256sum``-format sidecar's text (capped), None when there is none."""
         ...
 
     def new_backup(self, database: str, moment: datetime) -> BackupWriter:

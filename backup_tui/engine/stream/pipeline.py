@@ -12,7 +12,6 @@ import select
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import zstandard
@@ -20,6 +19,7 @@ import zstandard
 from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 from backup_tui.engine.stream.sinks import Sink
+from backup_tui.engine.stream.sources import Source
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
 # Where dumps are better served than by zstd's own table of levels: level -> minimum match length.
@@ -140,8 +140,8 @@ def _decoder(compression: str) -> tuple[Decoder, Callable[[], bool]]:
     raise VerificationError(f"unknown compression {compression!r}")
 
 
-def decode_file(
-    path: Path,
+def decode(
+    source: Source,
     compression: str,
     *,
     cancel: CancelToken,
@@ -149,7 +149,7 @@ def decode_file(
     on_bytes: Callable[[int], None] = lambda n: None,
     hash_raw: bool = True,
 ) -> StreamStats:
-    """Read a stored file once: hash it, decompress to the end, hash the raw stream, feed ``sink``.
+    """Read the stored bytes once: hash them, decompress to the end, hash the raw stream, feed ``sink``.
 
     A stream that does not decode, or stops before its end, raises VerificationError
     naming the byte offset, so a bit flip and a truncation are told apart. Restores pass
@@ -159,7 +159,7 @@ def decode_file(
     raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
     raw_total = stored_total = 0
     decoder, at_end = _decoder(compression)
-    with open(path, "rb") as src:
+    with source.open() as src:
         for chunk in _chunks(src):
             cancel.raise_if_cancelled()
             stored_hash.update(chunk)
@@ -167,7 +167,7 @@ def decode_file(
                 raw = decoder.decompress(chunk)
             except (zstandard.ZstdError, zlib.error) as exc:
                 raise VerificationError(
-                    f"{path.name}: {compression} stream is corrupt within bytes {stored_total:,}-"
+                    f"{source.name}: {compression} stream is corrupt within bytes {stored_total:,}-"
                     f"{stored_total + len(chunk):,}: {exc}"
                 ) from None
             stored_total += len(chunk)
@@ -179,7 +179,7 @@ def decode_file(
             on_bytes(stored_total)
     if not at_end():
         raise VerificationError(
-            f"{path.name}: {compression} stream ends early after {stored_total:,} bytes (truncated)"
+            f"{source.name}: {compression} stream ends early after {stored_total:,} bytes (truncated)"
         )
     return StreamStats(raw_total, raw_hash.hexdigest() if hash_raw else "", stored_total, stored_hash.hexdigest())
 
@@ -192,9 +192,9 @@ def _chunks(src: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def sha256_file(path: Path, cancel: CancelToken | None = None) -> tuple[str, int]:
+def sha256_of(source: Source, cancel: CancelToken | None = None) -> tuple[str, int]:
     digest, total = hashlib.sha256(), 0
-    with open(path, "rb") as src:
+    with source.open() as src:
         for chunk in _chunks(src):
             if cancel is not None:
                 cancel.raise_if_cancelled()
