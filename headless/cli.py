@@ -27,7 +27,7 @@ from backup_tui.engine.core.errors import (
     BackupToolError,
     ConfirmationRequired,
 )
-from backup_tui.engine.core.models import utc_iso
+from backup_tui.engine.core.models import VerifyLevel, utc_iso
 from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
@@ -35,7 +35,7 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, rollback
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
-from backup_tui.engine.ops.verify import verify_many
+from backup_tui.engine.ops.verify import plan_verify, verify_many
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.local import check_repository
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", metavar="NAME", help="with --all: only this database")
     p.add_argument("--quick", action="store_true", help="checksums, decoding and archive listing only")
     p.add_argument("--parallel", type=int, default=1, metavar="N")
+    p.add_argument("--dry-run", action="store_true", help="say what each check would do; read nothing")
     json_flag(p)
 
     p = sub.add_parser("restore", help="restore into a new database, or replace the original")
@@ -328,7 +329,17 @@ def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         records = [catalog.get(args.backup_id)]
     if args.parallel < 1:
         raise UsageError("--parallel must be at least 1")
-    results = verify_many(ctx, records, "quick" if args.quick else "full", parallel=args.parallel)
+    level: VerifyLevel = "quick" if args.quick else "full"
+    if args.dry_run:
+        plans = [plan_verify(ctx, record, level) for record in records]
+        if out.as_json:
+            out.json([{"id": p.record.id, "database": p.record.database, "level": p.level, "reads_from": p.reads_from,
+                       "not_done": list(p.not_done), "refusal": p.refusal, "exit_code": p.exit_code} for p in plans])
+        for plan in plans:
+            out.line(f"would verify {plan.record.id} ({plan.level}) reading {plan.reads_from}"
+                     + "".join(f"; {note}" for note in plan.not_done), always=True)
+        return max((p.exit_code for p in plans), default=EXIT_OK)
+    results = verify_many(ctx, records, level, parallel=args.parallel)
     failed = [(r, v) for r, v in results if not v.ok]
     if out.as_json:
         out.json([{"id": r.id, "database": r.database, **v.to_json()} for r, v in results])

@@ -126,3 +126,15 @@ def test_a_damaged_backup_names_the_way_to_load_it_by_hand(make_workspace: Works
     result = ws.run("restore", item["id"], "--target-db", f"{ws.database}_xd")
     assert result.returncode == 4
     assert f"load it by hand: zstd -dc {item['path']} | pg_restore -d NEW_DB" in one_error_line(result)
+
+
+def test_verify_dry_run_says_what_each_check_would_do_and_reads_nothing(backed_up: tuple[Workspace, str]) -> None:
+    ws, backup_id = backed_up
+    before, dbs = tree(ws.repo), ws.databases()
+    result = ws.ok("verify", backup_id, "--dry-run")
+    assert f"would verify {backup_id} (full) reading {ws.repo}" in result.stdout
+    plans = ws.json("verify", "--all", "--quick", "--dry-run")
+    assert [(p["id"], p["level"], p["exit_code"], p["refusal"]) for p in plans] == [(backup_id, "quick", 0, None)]
+    assert plans[0]["reads_from"].endswith(".dump.zst")
+    assert tree(ws.repo) == before  # no verification record, no report, no journal entry
+    assert ws.databases() == dbs  # no scratch database

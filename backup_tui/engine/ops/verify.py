@@ -14,10 +14,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
-from backup_tui.engine.core.errors import EXIT_VERIFY, BackupToolError, Cancelled, NotFoundError
+from backup_tui.engine.core.errors import EXIT_OK, EXIT_VERIFY, BackupToolError, Cancelled, ConfigError, NotFoundError
 from backup_tui.engine.core.kinds import kind_of
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
@@ -254,10 +255,47 @@ def _verdict(result: Verification) -> tuple[int, str] | None:
     return None if result.ok else (EXIT_VERIFY, result.problems[0] if result.problems else "failed")
 
 
-@journal_run("verify", lambda a: (a["record"].database, a["record"].id), _verdict)
+@dataclass(frozen=True)
+class VerifyPlan:
+    """What a verification will do, decided before it reads a byte: the level that can run here, where
+    the bytes come from, what cannot be checked on this host and why it would refuse."""
+
+    record: BackupRecord
+    asked: VerifyLevel
+    level: VerifyLevel  # a full check falls back to quick where no configured server can take the test restore
+    reads_from: str
+    not_done: tuple[str, ...] = ()
+    refusal: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.refusal is None else ConfigError.exit_code
+
+
+def plan_verify(ctx: Context, record: BackupRecord, level: VerifyLevel = "full") -> VerifyPlan:
+    """The plan for checking ``record``; reads nothing of the backup and changes nothing."""
+    source = stored_source(ctx.catalog, record)
+    reads_from = source if isinstance(source, str) else source.where
+    if level == "full" and _server_for(ctx.settings, record) is None:
+        return VerifyPlan(record, level, "quick", reads_from, (
+            f"no test restore: database {record.database!r} is not configured, so there is no server to restore it "
+            "on (add it to the config for a full verification)",))
+    return VerifyPlan(record, level, level, reads_from)
+
+
 def verify_backup(ctx: Context, record: BackupRecord, level: VerifyLevel = "full") -> Verification:
-    """Verify one backup, store the result in its history and write a report. Never raises for damage."""
+    """Plan and run one verification: what the CLI, the app and the demo call."""
+    return run_verify(ctx, plan_verify(ctx, record, level))
+
+
+@journal_run("verify", lambda a: (a["plan"].record.database, a["plan"].record.id), _verdict)
+def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
+    """Carry out ``plan``, store the result in the backup's history and write a report. Never raises for
+    damage: damage is the result."""
     settings, catalog, reporter, cancel, now = ctx.settings, ctx.catalog, ctx.reporter, ctx.cancel, ctx.now
+    if plan.refusal:
+        raise ConfigError(plan.refusal)
+    record, level = plan.record, plan.level
     with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
         if catalog.holds(record):
             with contextlib.suppress(OutsideRepository):  # a planted link: judged as listed, read nowhere
@@ -265,18 +303,18 @@ def verify_backup(ctx: Context, record: BackupRecord, level: VerifyLevel = "full
         started_at, started = now(), time.monotonic()
         reporter(StepStarted("verify", f"{record.id} ({level})"))
         checks = _Checks()
+        checks.not_done.extend(plan.not_done)
         source = stored_source(catalog, record)
         quick_checks(settings, catalog, record, source, checks, reporter, cancel)
         counts: dict[str, list[int | None]] = {}
         if level == "full":
+            server = _server_for(settings, record)
             if checks.problems or isinstance(source, str):
                 checks.problems.append("test restore skipped: the quick checks failed")
-            elif (server := _server_for(settings, record)) is None:
-                level = "quick"  # what was done, so the history does not claim a test restore
-                checks.not_done.append(f"no test restore: database {record.database!r} is not configured, so there "
-                                     "is no server to restore it on (add it to the config for a full verification)")
+            elif server is None:  # planned with a server that has since left the config
+                checks.problems.append(f"test restore skipped: database {record.database!r} is no longer configured")
             elif lacking := _test_restore_blockers(settings, record, source, server):
-                level = "quick"
+                level = "quick"  # what was done, so the history does not claim a test restore
                 checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
                                      "it fully on a server that has them")
             else:
