@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, SupportsIndex
+from typing import Any, Literal, SupportsIndex
 
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.retention import RetentionConfig
@@ -72,7 +72,8 @@ class Settings:
     log_dir: Path | None = None
     databases: tuple[DatabaseConfig, ...] = ()
     retention: RetentionConfig = field(default_factory=RetentionConfig)
-    compression_level: int = 4  # zstd's, with 7-byte matches: see pipeline.MIN_MATCH_BY_LEVEL
+    compression_level: int | Literal["auto"] = "auto"  # "auto": what spare CPU allows (core.levels); a number: fixed
+    dump_nice: int = 0  # the niceness pg_dump runs at: 19 leaves the CPU to everything else first
     compression_threads: int = 0  # 0: one per core
     restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
     min_free_bytes: int = 0  # head-room that must stay free after a backup
@@ -111,6 +112,7 @@ PORTS = (1, 65535)
 # [backup] key -> (Settings attribute, lowest, highest or None, what the range means)
 _BACKUP_NUMBERS: dict[str, tuple[str, int, int | None, str]] = {
     "compression_level": ("compression_level", *ZSTD_LEVELS, " (zstd's range)"),
+    "nice": ("dump_nice", 0, 19, " (0: as we run; 19: the lowest priority)"),
     "threads": ("compression_threads", 0, ZSTD_MAX_THREADS, " (0: one per core)"),
     "min_free_bytes": ("min_free_bytes", 0, None, ""),
     "lock_wait_timeout": ("lock_wait_timeout_s", 0, None, " (seconds; 0: wait forever)"),
@@ -245,7 +247,11 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [backup]: {', '.join(sorted(bad))}")
     for key, (attr, low, high, meaning) in _BACKUP_NUMBERS.items():
-        if key in backup:
+        if key == "compression_level" and isinstance(backup.get(key), str):
+            if backup[key] != "auto":
+                raise ConfigError(f'backup.compression_level must be a whole number or "auto", got {backup[key]!r}')
+            changes[attr] = "auto"
+        elif key in backup:
             changes[attr] = _in_range(backup[key], f"backup.{key}", low, high, meaning)
     restore = _expect(data.get("restore", {}), dict, "[restore]")
     if "jobs" in restore:
@@ -378,7 +384,8 @@ def redacted(settings: Settings) -> dict[str, Any]:
         "backup": {
             "compression": "zstd",
             "compression_level": settings.compression_level,
-            "threads": settings.compression_threads or os.cpu_count() or 1,
+            "threads": settings.compression_threads or len(os.sched_getaffinity(0)),
+            "nice": settings.dump_nice,
             "min_free_bytes": settings.min_free_bytes,
             "lock_wait_timeout": settings.lock_wait_timeout_s,
         },

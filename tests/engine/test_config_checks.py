@@ -22,6 +22,8 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Setti
     ("[backup]\ncompression_level = -3", "backup.compression_level must be between 1 and 22, got -3"),
     ("[backup]\ncompression_level = '3'", "backup.compression_level must be a whole number"),
     ("[backup]\ncompression_level = 3.5", "backup.compression_level must be a whole number"),
+    ("[backup]\ncompression_level = 'fast'", r'backup.compression_level must be a whole number or "auto", got \'fast\''),
+    ("[backup]\nnice = 20", r"backup.nice must be between 0 and 19, got 20"),
     ("[backup]\nthreads = -1", r"backup.threads must be between 0 and 256, got -1 \(0: one per core\)"),
     ("[backup]\nthreads = 100000", "backup.threads must be between 0 and 256, got 100000"),
     ("[backup]\nthreads = true", "backup.threads must be a whole number"),
@@ -46,6 +48,8 @@ def test_the_edges_of_each_range_load(tmp_path: Path) -> None:
                             "[[databases]]\nname = 'a'\nport = 65535\n")
         assert (s.compression_level, s.compression_threads, s.min_free_bytes) == (level, threads, 0)
     assert _load(tmp_path, "[restore]\njobs = 64\n").restore_jobs == 64
+    assert _load(tmp_path, "[backup]\ncompression_level = 'auto'\nnice = 19\n").compression_level == "auto"
+    assert _load(tmp_path, "").compression_level == "auto"  # the default: what the spare CPU allows
 
 
 @pytest.mark.parametrize("value", ["0", "65536"])

@@ -113,6 +113,7 @@ def parse_manifest(data: object, *, expected_id: str, data_suffix: str, default_
         server_version=_field(data, "server_version", str, required=False) or "",
         tool_versions=_str_map(data, "tool_versions", str),
         compression_level=_field(data, "compression_level", int, required=False) or 0,
+        compression_levels=_str_map(data, "compression_levels", int),
         row_counts=_str_map(data, "row_counts", int), database_info=_str_map(data, "database_info", str),
         locations=tuple(locations), pinned=bool(_field(data, "pinned", bool, required=False)),
         reason=_field(data, "reason", str, required=False) or "scheduled", manifest_version=version,

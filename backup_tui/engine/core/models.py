@@ -102,7 +102,8 @@ class BackupRecord:
     raw_sha256: str = ""
     server_version: str = ""
     tool_versions: dict[str, str] = field(default_factory=dict)
-    compression_level: int = 0
+    compression_level: int = 0  # the level most of the bytes were compressed at
+    compression_levels: dict[str, int] = field(default_factory=dict)  # "auto": level -> raw bytes at it
     row_counts: dict[str, int] = field(default_factory=dict)
     database_info: dict[str, str] = field(default_factory=dict)  # encoding, locale (provider), owner, tablespace...
     locations: tuple[str, ...] = ("local",)

@@ -25,6 +25,7 @@ import psycopg.errors
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
+from backup_tui.engine.core.levels import levels_said
 from backup_tui.engine.core.models import BackupRecord, utc_iso
 from backup_tui.engine.core.progress import (
     BytesProgress,
@@ -43,6 +44,7 @@ from backup_tui.engine.storage.local import LocalRepository, check_repository, e
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
+from backup_tui.engine.stream.adaptive import usable_cpus
 from backup_tui.engine.stream.pipeline import CHUNK, compress, pipe_reader
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
@@ -258,6 +260,9 @@ def _dump(
         pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**pg.child_env(db), "PGAPPNAME": app_name},
         bufsize=0, process_group=pg.OWN_GROUP,
     )
+    if settings.dump_nice:
+        with contextlib.suppress(OSError):  # gone already: the dump's own error says why
+            os.setpriority(os.PRIO_PROCESS, proc.pid, settings.dump_nice)
     dumped = [0]
 
     def on_bytes(done: int) -> None:
@@ -274,7 +279,9 @@ def _dump(
             count_error.append(exc)
 
     counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
-    reporter(StepStarted("dump", f"pg_dump | zstd -{settings.compression_level} | sha256 > {file_name}"))
+    level = settings.compression_level
+    reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'} | sha256 > "
+                                 f"{file_name}"))
     notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
     try:
         counter.start()
@@ -285,8 +292,8 @@ def _dump(
             stats = compress(
                 pipe_reader(stdout_fd, cancel),
                 writer.sink(),
-                level=settings.compression_level,
-                threads=settings.compression_threads or os.cpu_count() or 1,
+                level=level,
+                threads=settings.compression_threads or len(usable_cpus()),
                 cancel=cancel,
                 on_bytes=on_bytes,
             )
@@ -294,6 +301,11 @@ def _dump(
         if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
             raise _dump_failure(settings, db, stderr)
         reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
+        if level == "auto":
+            info(reporter, f"zstd levels used: {levels_said(stats.levels)}")
+        if stats.compresses_poorly:
+            warn(reporter, f"{db.database}'s data compresses poorly (random or already compressed bytes: "
+                           f"{stats.raw_bytes / max(1, stats.stored_bytes):.2f}x): stored at zstd's cheapest level")
         reporter(StepStarted("row counts"))
         counter.join()
         if count_error:
@@ -308,7 +320,8 @@ def _dump(
             duration_s=round(time.monotonic() - started_clock, 3),
             format="custom",
             compression="zstd",
-            compression_level=settings.compression_level,
+            compression_level=int(max(stats.levels, key=lambda k: stats.levels[k], default="0")),
+            compression_levels=stats.levels if level == "auto" else {},
             raw_bytes=stats.raw_bytes,
             stored_bytes=stats.stored_bytes,
             sha256=stats.stored_sha256,

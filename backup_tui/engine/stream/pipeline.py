@@ -9,15 +9,18 @@ from __future__ import annotations
 import hashlib
 import os
 import select
+import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Literal, Protocol
 
 import zstandard
 
 from backup_tui.engine.core.errors import VerificationError
+from backup_tui.engine.core.levels import AUTO_START, POOR_RATIO, next_level
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
+from backup_tui.engine.stream.adaptive import StretchMeter
 from backup_tui.engine.stream.sinks import Sink
 from backup_tui.engine.stream.sources import Source
 
@@ -41,6 +44,9 @@ class StreamStats:
     raw_sha256: str
     stored_bytes: int
     stored_sha256: str
+    # How the bytes were written, not what they are: two reads of one stream compare equal without them.
+    levels: dict[str, int] = field(default_factory=dict, compare=False)  # zstd level -> raw bytes at it
+    compresses_poorly: bool = field(default=False, compare=False)  # random or compressed bytes: no level helps
 
 
 class Decoder(Protocol):
@@ -62,18 +68,47 @@ def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
     return read
 
 
+class _Frames:
+    """zstd frames in a row: a change of level ends one frame and starts the next, so every frame is
+    standard zstd (``zstd -d`` and older readers decode the concatenation) and carries its checksum."""
+
+    def __init__(self, level: int, threads: int, emit: Callable[[bytes], None]) -> None:
+        self.threads, self.emit, self.levels = threads, emit, dict[str, int]()
+        self._start(level)
+
+    def _start(self, level: int) -> None:
+        self.level = level
+        cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, self.threads))
+        self._chunker = cctx.chunker(chunk_size=CHUNK)  # output in pieces of CHUNK: no burst of the last jobs
+
+    def compress(self, chunk: bytes) -> None:
+        self.levels[str(self.level)] = self.levels.get(str(self.level), 0) + len(chunk)
+        for block in self._chunker.compress(chunk):
+            self.emit(block)
+
+    def finish(self) -> None:
+        for block in self._chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
+            self.emit(block)
+
+    def switch(self, level: int) -> None:
+        if level != self.level:
+            self.finish()
+            self._start(level)
+
+
 def compress(
     read: Callable[[int], bytes],
     sink: Sink,
     *,
-    level: int,
+    level: int | Literal["auto"],
     threads: int,
     cancel: CancelToken,
     on_bytes: Callable[[int], None] = lambda n: None,
 ) -> StreamStats:
     """Read ``read(CHUNK)`` until empty; compress with zstd, hash what is stored, hand it to ``sink``,
     close the sink (durable when this returns). The sink is the repository's: a file here, an upload
-    later; the stages do not know which.
+    later; the stages do not know which. ``level="auto"``: the level follows the spare CPU
+    (``core.levels``), measured every ``adaptive.STRETCH_S``.
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
@@ -81,8 +116,7 @@ def compress(
     """
     stored_hash = hashlib.sha256()
     raw_total = stored_total = 0
-    cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, threads))
-    chunker = cctx.chunker(chunk_size=CHUNK)  # output in pieces of CHUNK, also at the end: no burst of the last jobs
+    poorly = False
 
     def emit(block: bytes) -> None:
         nonlocal stored_total
@@ -91,26 +125,35 @@ def compress(
             stored_total += len(block)
             sink.write(block)
 
+    frames = _Frames(AUTO_START if level == "auto" else level, threads, emit)
+    meter = StretchMeter() if level == "auto" else None
     while True:
         cancel.raise_if_cancelled()
+        began = time.monotonic()
         chunk = read(CHUNK)
         if not chunk:
             break
+        read_at, stored_before = time.monotonic(), stored_total
         raw_total += len(chunk)
-        for block in chunker.compress(chunk):
-            emit(block)
+        frames.compress(chunk)
         on_bytes(raw_total)
-    for block in chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
-        emit(block)
+        if meter is not None:
+            stretch = meter.add(len(chunk), stored_total - stored_before, read_at - began, time.monotonic() - read_at)
+            if stretch is not None:
+                poorly = bool(stretch.stored_bytes) and stretch.ratio < POOR_RATIO
+                frames.switch(next_level(frames.level, stretch))
+    frames.finish()
     sink.close()
-    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest())
+    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly)
 
 
-class _GzipDecoder:
-    """gzip (possibly several members, as ``cat a.gz b.gz`` makes) with end-of-stream tracking."""
+class _FramesDecoder:
+    """Frames in a row (zstd's after a change of level, gzip's members as ``cat a.gz b.gz`` makes), each
+    decoded by a fresh object; ``eof`` is true only at the end of a whole frame."""
 
-    def __init__(self) -> None:
-        self._obj = zlib.decompressobj(wbits=31)
+    def __init__(self, new: Callable[[], Any]) -> None:
+        self._new = new
+        self._obj = new()
         self.eof = False
 
     def decompress(self, data: bytes) -> bytes:
@@ -120,18 +163,17 @@ class _GzipDecoder:
             self.eof = self._obj.eof
             data = self._obj.unused_data if self._obj.eof else b""
             if data:
-                self._obj = zlib.decompressobj(wbits=31)
+                self._obj = self._new()
                 self.eof = False
         return b"".join(out)
 
 
 def _decoder(compression: str) -> tuple[Decoder, Callable[[], bool]]:
-    if compression == "zstd":
-        obj = zstandard.ZstdDecompressor().decompressobj(write_size=CHUNK)
-        return obj, lambda: bool(obj.eof)
-    if compression == "gzip":
-        gz = _GzipDecoder()
-        return gz, lambda: gz.eof
+    if compression in ("zstd", "gzip"):
+        frames = _FramesDecoder(
+            (lambda: zstandard.ZstdDecompressor().decompressobj(write_size=CHUNK)) if compression == "zstd"
+            else (lambda: zlib.decompressobj(wbits=31)))
+        return frames, lambda: frames.eof
     if compression == "none":
         class _Plain:
             def decompress(self, data: bytes) -> bytes:

@@ -1,0 +1,61 @@
+"""Which zstd level a backup in "auto" mode uses next: a pure function of what the last stretch measured.
+
+The dump sets the pace a backup can go at; the compressor should spend what CPU is left over, no more.
+Two measures tell: how long the compressor waited for the dump's next bytes (it had nothing to do: a
+denser level is free) and how much of this process's CPUs sat idle (nobody needed them; zero means
+the compressor takes CPU the dump or the server needs, even when it also waits). Like ``zstd
+--adapt``, one level at a time, so a wrong step costs one stretch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AUTO_START = 3  # zstd's own default: where a backup starts before anything is measured
+AUTO_RANGE = (1, 9)  # above 9, zstd's tables outgrow the memory goal for no gain on dumps
+BOTTLENECK_WAIT = 0.05  # the compressor waited less than this share of the stretch: it set the pace
+ROOM_WAIT = 0.25  # and more than this: the dump set the pace with room to spare
+SATURATED_IDLE_CPUS = 0.15  # fewer idle CPUs than this: the machine is saturated
+ROOM_IDLE_CPUS = 0.5  # at least half a CPU idle: a denser level has somewhere to run
+POOR_RATIO = 1.1  # data that shrinks by less than this at the current level is noise or compressed already
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """What one stretch of the backup measured."""
+
+    raw_bytes: int  # read from the dump
+    stored_bytes: int  # written after compression
+    wait_s: float  # the compressor's reader waited for the dump
+    work_s: float  # the compressor's reader was compressing (blocked on busy workers included)
+    idle_cpus: float  # CPUs this process may run on that sat idle, on average (0.0 - cores)
+
+    @property
+    def wait_share(self) -> float:
+        total = self.wait_s + self.work_s
+        return self.wait_s / total if total > 0 else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_bytes / self.stored_bytes if self.stored_bytes else 0.0
+
+
+def next_level(current: int, stretch: Stretch, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1]) -> int:
+    """The level for the next stretch: lower when the compressor sets the pace or the machine is saturated,
+    higher when it waits on the dump with CPU to spare, the lowest for data that does not compress."""
+    if stretch.stored_bytes and stretch.ratio < POOR_RATIO:
+        return low  # no level makes it much smaller: spend nothing
+    if stretch.wait_share < BOTTLENECK_WAIT or stretch.idle_cpus < SATURATED_IDLE_CPUS:
+        return max(low, current - 1)
+    if stretch.wait_share > ROOM_WAIT and stretch.idle_cpus >= ROOM_IDLE_CPUS:
+        return min(high, current + 1)
+    return current
+
+
+def levels_said(levels: dict[str, int]) -> str:
+    """'3 (62%), 2 (38%)': which levels a backup used, by share of its raw bytes, most first."""
+    total = sum(levels.values())
+    if not total:
+        return ""
+    ranked = sorted(levels.items(), key=lambda item: (-item[1], int(item[0])))
+    return ", ".join(f"{level} ({share * 100 // total}%)" for level, share in ranked)

@@ -1,0 +1,75 @@
+"""What "auto" compression measures as a backup runs: the idle CPUs it may use (``/proc/stat``) and
+the reader's waits, gathered into stretches for ``core.levels.next_level`` to judge."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from backup_tui.engine.core.levels import Stretch
+
+STRETCH_S = 0.5  # long enough for /proc/stat's 100 Hz ticks, short enough to follow one table to the next
+PROC_STAT = Path("/proc/stat")
+
+
+def usable_cpus() -> set[int]:
+    """The CPUs this process may run on (taskset and cgroup cpusets shrink it)."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return set(range(os.cpu_count() or 1))
+
+
+class IdleCpus:
+    """Average idle CPUs among ``usable_cpus()`` between two calls; where /proc/stat cannot be read, every
+    usable CPU counts as idle, so only the reader's waits decide."""
+
+    def __init__(self) -> None:
+        self.cpus = usable_cpus()
+        self._last = self._ticks()
+
+    def _ticks(self) -> tuple[int, int] | None:
+        """(idle, total) ticks summed over our CPUs."""
+        try:
+            lines = PROC_STAT.read_text().splitlines()
+        except OSError:
+            return None
+        idle = total = 0
+        for line in lines:
+            name, _, rest = line.partition(" ")
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in self.cpus:
+                values = [int(v) for v in rest.split()]
+                idle += values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+                total += sum(values[:8])  # guest time is counted inside user already
+        return idle, total
+
+    def since_last(self) -> float:
+        now = self._ticks()
+        before, self._last = self._last, now
+        if now is None or before is None or now[1] <= before[1]:
+            return float(len(self.cpus))
+        return len(self.cpus) * (now[0] - before[0]) / (now[1] - before[1])
+
+
+class StretchMeter:
+    """Times the reader's waits and the compressor's work; hands out a ``Stretch`` every ``STRETCH_S``."""
+
+    def __init__(self) -> None:
+        self.idle = IdleCpus()
+        self._reset(time.monotonic())
+
+    def _reset(self, now: float) -> None:
+        self.started, self.raw, self.stored, self.wait_s, self.work_s = now, 0, 0, 0.0, 0.0
+
+    def add(self, raw: int, stored: int, wait_s: float, work_s: float) -> Stretch | None:
+        self.raw += raw
+        self.stored += stored
+        self.wait_s += wait_s
+        self.work_s += work_s
+        now = time.monotonic()
+        if now - self.started < STRETCH_S:
+            return None
+        stretch = Stretch(self.raw, self.stored, self.wait_s, self.work_s, self.idle.since_last())
+        self._reset(now)
+        return stretch

@@ -1,0 +1,117 @@
+""""auto" compression: the level follows the spare CPU, frames stay standard zstd, the manifest says which."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from backup_tui.engine.config import Settings
+from backup_tui.engine.core.levels import AUTO_RANGE, Stretch, levels_said, next_level
+from backup_tui.engine.core.progress import CancelToken
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.stream import adaptive, pipeline
+from backup_tui.engine.stream.pipeline import compress, decode
+from backup_tui.engine.stream.sinks import FileSink
+from backup_tui.engine.stream.sources import FileSource
+from tests.conftest import restore
+
+MB = 1 << 20
+
+
+def stretch(wait: float, idle_cpus: float, ratio: float = 3.0) -> Stretch:
+    """Half a second of work: ``wait`` of it spent waiting on the dump."""
+    return Stretch(raw_bytes=64 * MB, stored_bytes=int(64 * MB / ratio), wait_s=0.5 * wait, work_s=0.5 * (1 - wait),
+                   idle_cpus=idle_cpus)
+
+
+def test_the_compressor_setting_the_pace_steps_down() -> None:
+    assert next_level(5, stretch(wait=0.01, idle_cpus=1.0)) == 4
+    assert next_level(1, stretch(wait=0.0, idle_cpus=0.0)) == 1  # never below the range
+
+
+def test_a_dump_setting_the_pace_with_idle_cpu_steps_up() -> None:
+    assert next_level(3, stretch(wait=0.6, idle_cpus=0.9)) == 4
+    assert next_level(AUTO_RANGE[1], stretch(wait=0.9, idle_cpus=2.0)) == AUTO_RANGE[1]  # never above it
+
+
+def test_a_saturated_machine_steps_down_even_while_the_compressor_waits() -> None:
+    # The dump is slow because it has no CPU left, which a denser level would only make worse.
+    assert next_level(4, stretch(wait=0.7, idle_cpus=0.05)) == 3
+
+
+def test_between_the_marks_the_level_holds() -> None:
+    assert next_level(4, stretch(wait=0.15, idle_cpus=1.5)) == 4  # waits a little: no room to be sure of
+    assert next_level(4, stretch(wait=0.6, idle_cpus=0.3)) == 4  # waits, but under half a CPU is idle
+
+
+def test_data_that_does_not_compress_goes_to_the_cheapest_level() -> None:
+    assert next_level(6, stretch(wait=0.9, idle_cpus=2.0, ratio=1.01)) == AUTO_RANGE[0]
+
+
+def test_levels_are_said_by_share_of_the_bytes() -> None:
+    assert levels_said({"2": 38, "3": 62}) == "3 (62%), 2 (38%)"
+    assert levels_said({}) == ""
+
+
+def test_a_change_of_level_starts_a_new_standard_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cycle = itertools.cycle([5, 1, 2])
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)  # judge after every chunk
+    monkeypatch.setattr(pipeline, "next_level", lambda current, stretch: next(cycle))
+    data = b"".join(f"{i}\tcustomer-{i % 977}\t2026-12-05 {i % 24:02}:00:00\n".encode() for i in range(300_000))
+    chunks = iter([data[i:i + MB] for i in range(0, len(data), MB)])
+    out = tmp_path / "auto.zst"
+    stats = compress(lambda n: next(chunks, b""), FileSink(out), level="auto", threads=2, cancel=CancelToken())
+    assert set(stats.levels) == {"3", "5", "1", "2"} and sum(stats.levels.values()) == len(data)
+    frames = 0
+    rest = out.read_bytes()
+    while rest:  # count the frames: each a whole standard zstd frame with its checksum
+        obj = zstandard.ZstdDecompressor().decompressobj()
+        obj.decompress(rest)
+        assert obj.eof
+        rest, frames = obj.unused_data, frames + 1
+    assert frames >= 4
+    received = bytearray()
+    decode(FileSource(out), "zstd", cancel=CancelToken(), sink=received.extend)
+    assert bytes(received) == data  # our decoder reads across the frames...
+    by_hand = subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True)
+    assert by_hand.stdout == data  # ...and so does the zstd command-line tool
+
+
+def test_a_cut_between_frames_is_still_a_truncation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
+    monkeypatch.setattr(pipeline, "next_level", lambda current, stretch: 1 if current != 1 else 2)
+    data = os.urandom(MB // 2) * 6
+    chunks = iter([data[i:i + MB] for i in range(0, len(data), MB)])
+    out = tmp_path / "auto.zst"
+    compress(lambda n: next(chunks, b""), FileSink(out), level="auto", threads=1, cancel=CancelToken())
+    whole = out.read_bytes()
+    obj = zstandard.ZstdDecompressor().decompressobj()
+    obj.decompress(whole)
+    first_frame = len(whole) - len(obj.unused_data)
+    out.write_bytes(whole[:first_frame + 5])  # the first frame whole, the second begun
+    with pytest.raises(Exception, match="ends early"):
+        decode(FileSource(out), "zstd", cancel=CancelToken())
+
+
+def test_an_auto_backup_restores_exactly_and_records_its_levels(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, tmp_path: Path,
+) -> None:
+    assert settings.compression_level == "auto"  # the default
+    record = run_backup(Context(settings), settings.databases[0])
+    assert record.compression_levels and sum(record.compression_levels.values()) == record.raw_bytes
+    assert str(record.compression_level) in record.compression_levels
+    stored = next((settings.repository / "backups").rglob(record.file_name))
+    plain = tmp_path / "by-hand.dump"
+    subprocess.run(["zstd", "-dq", str(stored), "-o", str(plain)], check=True)
+    listed = subprocess.run([str(pg_sandbox.bin_dir / "pg_restore"), "--list", str(plain)], capture_output=True,
+                            text=True, check=True)
+    assert "TABLE DATA public rental" in listed.stdout  # a standard stream, read by the standard tools
+    result = restore(settings, record.id, target_db=f"{pagila_db}_auto")
+    assert result.row_counts and all(want == got for want, got in result.row_counts.values())
