@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.levels import AUTO_RANGE, Stretch, levels_said, next_level
 from backup_tui.engine.core.progress import CancelToken
 from backup_tui.engine.devtools.sandbox import Sandbox
-from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.backup import niced, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.stream import adaptive, pipeline
 from backup_tui.engine.stream.pipeline import compress, decode
@@ -115,3 +116,18 @@ def test_an_auto_backup_restores_exactly_and_records_its_levels(
     assert "TABLE DATA public rental" in listed.stdout  # a standard stream, read by the standard tools
     result = restore(settings, record.id, target_db=f"{pagila_db}_auto")
     assert result.row_counts and all(want == got for want, got in result.row_counts.values())
+
+
+def test_nice_lowers_this_thread_and_the_threads_it_starts_then_gives_it_back() -> None:
+    tid = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, tid)
+    seen: list[int] = []
+    with niced(before + 7):
+        worker = threading.Thread(target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS,
+                                                                             threading.get_native_id())))
+        worker.start()
+        worker.join()
+        assert os.getpriority(os.PRIO_PROCESS, tid) == before + 7
+    assert seen == [before + 7]  # zstd's workers are started by the compressing thread: they inherit it
+    if os.geteuid() == 0:  # raising priority back needs CAP_SYS_NICE
+        assert os.getpriority(os.PRIO_PROCESS, tid) == before

@@ -8,13 +8,12 @@ Anything killed before the manifest lands is an incomplete backup, never valid.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.adaptive import usable_cpus
-from backup_tui.engine.stream.pipeline import CHUNK, compress, pipe_reader
+from backup_tui.engine.stream.pipeline import compress, pipe_reader, widen_pipe
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
@@ -118,10 +117,22 @@ def dump_command(settings: Settings, snapshot: str | None) -> list[str]:
     return argv
 
 
-def widen_pipe(fd: int) -> None:
-    """Ask for a 1 MiB pipe (Linux), so each read moves a full chunk instead of 64 KiB."""
-    with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
+@contextlib.contextmanager
+def niced(level: int) -> Iterator[None]:
+    """This thread, and the compressor's threads it starts, at niceness ``level`` (Linux counts niceness per
+    thread): with pg_dump at the same level, the database server is served first. Back after, where allowed."""
+    if not level:
+        yield
+        return
+    tid = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, tid)
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, max(before, level))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # raising it back needs CAP_SYS_NICE: without, the thread stays nice
+            os.setpriority(os.PRIO_PROCESS, tid, before)
 
 
 def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
@@ -288,7 +299,8 @@ def _dump(
         assert proc.stdout is not None
         stdout_fd = proc.stdout.fileno()
         widen_pipe(stdout_fd)
-        with cancel.hook(lambda: pg.signal_group(proc)):  # a dump stuck behind a lock sends nothing to check on
+        # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
+        with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
             stats = compress(
                 pipe_reader(stdout_fd, cancel),
                 writer.sink(),

@@ -69,7 +69,7 @@ from backup_tui.engine.storage.files import append_line, read_capped
 from backup_tui.engine.storage.locks import database_lock, reading_backup
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
-from backup_tui.engine.stream.pipeline import StreamStats, decode
+from backup_tui.engine.stream.pipeline import StreamStats, decode, widen_pipe
 from backup_tui.engine.stream.sources import Source
 
 RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt
@@ -183,6 +183,7 @@ def _stream_into(
                                 process_group=pg.OWN_GROUP)
         assert proc.stdin is not None
         stdin = proc.stdin
+        widen_pipe(stdin.fileno())
         stats: StreamStats | None = None
         try:
             # Until it exits: a load stuck behind a lock reads nothing, and index builds after the data

@@ -6,6 +6,8 @@ size of the database.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import select
@@ -66,6 +68,13 @@ def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
         return os.read(fd, n)
 
     return read
+
+
+def widen_pipe(fd: int) -> None:
+    """Ask for a 1 MiB pipe (Linux): each read from pg_dump moves a whole chunk instead of 64 KiB, and
+    pg_restore has a whole decoded chunk to read while the next one is decoded."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
 
 
 class _Frames:
