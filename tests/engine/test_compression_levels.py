@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,12 @@ import zstandard
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.levels import AUTO_RANGE, Stretch, levels_said, next_level
-from backup_tui.engine.core.progress import CancelToken
+from backup_tui.engine.core.progress import CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import niced, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.stream import adaptive, pipeline
+from backup_tui.engine.stream.adaptive import symbol_coded_size
 from backup_tui.engine.stream.pipeline import compress, decode
 from backup_tui.engine.stream.sinks import FileSink
 from backup_tui.engine.stream.sources import FileSource
@@ -54,6 +56,20 @@ def test_between_the_marks_the_level_holds() -> None:
 
 def test_data_that_does_not_compress_goes_to_the_cheapest_level() -> None:
     assert next_level(6, stretch(wait=0.9, idle_cpus=2.0, ratio=1.01)) == AUTO_RANGE[0]
+
+
+def test_data_random_in_its_alphabet_goes_to_the_cheapest_level() -> None:
+    # Random bytes written out in hex halve at any level: zstd finds nothing beyond the 16 symbols.
+    hex_like = replace(stretch(wait=0.9, idle_cpus=2.0, ratio=1.98), symbol_ratio=1.97)
+    assert hex_like.compresses_poorly and next_level(6, hex_like) == AUTO_RANGE[0]
+    words = replace(stretch(wait=0.9, idle_cpus=2.0, ratio=3.2), symbol_ratio=1.8)  # repeats: levels pay
+    assert not words.compresses_poorly and next_level(6, words) == 7
+
+
+def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
+    assert symbol_coded_size(os.urandom(16384)) >= 16384  # random bytes: nothing to code shorter
+    half = 16384 / symbol_coded_size(os.urandom(8192).hex().encode())
+    assert 1.9 < half < 2.05  # hex: four bits a byte
 
 
 def test_levels_are_said_by_share_of_the_bytes() -> None:
@@ -131,3 +147,18 @@ def test_nice_lowers_this_thread_and_the_threads_it_starts_then_gives_it_back() 
     assert seen == [before + 7]  # zstd's workers are started by the compressing thread: they inherit it
     if os.geteuid() == 0:  # raising priority back needs CAP_SYS_NICE
         assert os.getpriority(os.PRIO_PROCESS, tid) == before
+
+
+def test_a_backup_of_random_bytes_says_so_and_spends_no_cpu_on_them(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.02)  # a small table still gives several stretches to judge
+    pg_sandbox.psql("CREATE TABLE blobs AS SELECT g AS id, (SELECT string_agg(sha256((g * 1000 + k)::text::bytea), "
+                    "''::bytea) FROM generate_series(1, 64) k) AS body FROM generate_series(1, 12000) g;"
+                    "DROP TABLE rental CASCADE; DROP TABLE payment CASCADE", pagila_db)
+    events: list[ProgressEvent] = []
+    record = run_backup(Context(settings, events.append), settings.databases[0])
+    said = [e.message for e in events if isinstance(e, LogLine)]
+    assert any("compresses no better at any level" in m for m in said), said
+    assert record.compression_level == 1  # most of the bytes at zstd's cheapest level
+    assert restore(settings, record.id, target_db=f"{pagila_db}_blobs").row_counts["public.blobs"] == [12000, 12000]

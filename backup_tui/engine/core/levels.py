@@ -18,6 +18,7 @@ ROOM_WAIT = 0.25  # and more than this: the dump set the pace with room to spare
 SATURATED_IDLE_CPUS = 0.15  # fewer idle CPUs than this: the machine is saturated
 ROOM_IDLE_CPUS = 0.5  # at least half a CPU idle: a denser level has somewhere to run
 POOR_RATIO = 1.1  # data that shrinks by less than this at the current level is noise or compressed already
+MATCH_GAIN = 1.05  # zstd beating a byte-frequency code by less than this finds no repeats: random in its alphabet
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Stretch:
     wait_s: float  # the compressor's reader waited for the dump
     work_s: float  # the compressor's reader was compressing (blocked on busy workers included)
     idle_cpus: float  # CPUs this process may run on that sat idle, on average (0.0 - cores)
+    symbol_ratio: float = 0.0  # what coding bytes by their frequency alone makes of samples (0: not measured)
 
     @property
     def wait_share(self) -> float:
@@ -39,11 +41,18 @@ class Stretch:
     def ratio(self) -> float:
         return self.raw_bytes / self.stored_bytes if self.stored_bytes else 0.0
 
+    @property
+    def compresses_poorly(self) -> bool:
+        """No level would do much better: the bytes barely shrink, or shrink only as far as their alphabet
+        allows (random bytes, random bytes written out in hex) with no repeats for a denser level to find."""
+        ratio = self.ratio
+        return bool(ratio) and (ratio < POOR_RATIO or ratio < self.symbol_ratio * MATCH_GAIN)
+
 
 def next_level(current: int, stretch: Stretch, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1]) -> int:
     """The level for the next stretch: lower when the compressor sets the pace or the machine is saturated,
     higher when it waits on the dump with CPU to spare, the lowest for data that does not compress."""
-    if stretch.stored_bytes and stretch.ratio < POOR_RATIO:
+    if stretch.compresses_poorly:
         return low  # no level makes it much smaller: spend nothing
     if stretch.wait_share < BOTTLENECK_WAIT or stretch.idle_cpus < SATURATED_IDLE_CPUS:
         return max(low, current - 1)

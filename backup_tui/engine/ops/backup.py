@@ -316,8 +316,10 @@ def _dump(
         if level == "auto":
             info(reporter, f"zstd levels used: {levels_said(stats.levels)}")
         if stats.compresses_poorly:
-            warn(reporter, f"{db.database}'s data compresses poorly (random or already compressed bytes: "
-                           f"{stats.raw_bytes / max(1, stats.stored_bytes):.2f}x): stored at zstd's cheapest level")
+            ratio = stats.raw_bytes / max(1, stats.stored_bytes)
+            warn(reporter, f"most of {db.database}'s data compresses no better at any level (random or already "
+                           f"compressed bytes, as they are or in hex: {ratio:.2f}x): stored at zstd's cheapest level "
+                           "instead of spending CPU on it")
         reporter(StepStarted("row counts"))
         counter.join()
         if count_error:

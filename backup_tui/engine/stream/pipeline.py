@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 import zstandard
 
 from backup_tui.engine.core.errors import VerificationError
-from backup_tui.engine.core.levels import AUTO_START, POOR_RATIO, next_level
+from backup_tui.engine.core.levels import AUTO_START, next_level
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 from backup_tui.engine.stream.adaptive import StretchMeter
 from backup_tui.engine.stream.sinks import Sink
@@ -48,7 +48,7 @@ class StreamStats:
     stored_sha256: str
     # How the bytes were written, not what they are: two reads of one stream compare equal without them.
     levels: dict[str, int] = field(default_factory=dict, compare=False)  # zstd level -> raw bytes at it
-    compresses_poorly: bool = field(default=False, compare=False)  # random or compressed bytes: no level helps
+    compresses_poorly: bool = field(default=False, compare=False)  # most of it: no level would help (core.levels)
 
 
 class Decoder(Protocol):
@@ -125,7 +125,7 @@ def compress(
     """
     stored_hash = hashlib.sha256()
     raw_total = stored_total = 0
-    poorly = False
+    stretches = poor = 0
 
     def emit(block: bytes) -> None:
         nonlocal stored_total
@@ -147,13 +147,13 @@ def compress(
         frames.compress(chunk)
         on_bytes(raw_total)
         if meter is not None:
-            stretch = meter.add(len(chunk), stored_total - stored_before, read_at - began, time.monotonic() - read_at)
+            stretch = meter.add(chunk, stored_total - stored_before, read_at - began, time.monotonic() - read_at)
             if stretch is not None:
-                poorly = bool(stretch.stored_bytes) and stretch.ratio < POOR_RATIO
+                stretches, poor = stretches + 1, poor + stretch.compresses_poorly
                 frames.switch(next_level(frames.level, stretch))
     frames.finish()
     sink.close()
-    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly)
+    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poor * 2 > stretches)
 
 
 class _FramesDecoder:
