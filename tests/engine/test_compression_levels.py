@@ -157,7 +157,11 @@ def test_a_backup_of_random_bytes_says_so_and_spends_no_cpu_on_them(
                     "''::bytea) FROM generate_series(1, 64) k) AS body FROM generate_series(1, 12000) g;"
                     "DROP TABLE rental CASCADE; DROP TABLE payment CASCADE", pagila_db)
     events: list[ProgressEvent] = []
-    record = run_backup(Context(settings, events.append), settings.databases[0])
+
+    def reporter(event: ProgressEvent) -> None:
+        events.append(event)
+
+    record = run_backup(Context(settings, reporter), settings.databases[0])
     said = [e.message for e in events if isinstance(e, LogLine)]
     assert any("compresses no better at any level" in m for m in said), said
     assert record.compression_level == 1  # most of the bytes at zstd's cheapest level
