@@ -14,7 +14,9 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings, exposed_password, load_settings, redacted
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     def json_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
+    def identity_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--identity", metavar="FILE",
+                       help="age identity file (age-keygen's) that opens encrypted backups; overrides "
+                            "[encryption] identity_file and BACKUP_ENCRYPTION_IDENTITY_FILE")
+
     p = sub.add_parser("backup", help="take a backup (of every configured database without --database)")
     p.add_argument("--database", metavar="NAME")
     p.add_argument("--dry-run", action="store_true", help="show the plan, touch nothing")
@@ -84,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", metavar="NAME", help="with --all: only this database")
     p.add_argument("--quick", action="store_true", help="checksums, decoding and archive listing only")
     p.add_argument("--parallel", type=int, default=1, metavar="N")
+    identity_flag(p)
     json_flag(p)
 
     p = sub.add_parser("restore", help="restore into a new database, or replace the original")
@@ -100,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "database's default tablespace")
     p.add_argument("--dry-run", action="store_true", help="print the flight plan, change nothing")
     p.add_argument("--yes", action="store_true", help="confirm destructive steps without a terminal")
+    identity_flag(p)
     json_flag(p)
 
     p = sub.add_parser("prune", help="apply daily/weekly/monthly retention")
@@ -160,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(stopping, _stop)
     try:
         settings = load_settings(args.config)
+        if getattr(args, "identity", None):  # flags over the environment over the file, as for every setting
+            settings = replace(settings, encryption=replace(settings.encryption, identity_file=Path(args.identity)))
         if args.command != "config":  # config check names it among its other findings
             check_repository(settings.repository)  # a file in the way: exit 2 before anything writes there
         if args.command not in CREATES_REPOSITORY and not settings.repository.is_dir():

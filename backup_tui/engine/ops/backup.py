@@ -24,8 +24,9 @@ import psycopg.errors
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core.encryption import ENCRYPTION
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
-from backup_tui.engine.core.models import BackupRecord, utc_iso
+from backup_tui.engine.core.models import ENCRYPTED_MANIFEST_VERSION, MANIFEST_VERSION, BackupRecord, utc_iso
 from backup_tui.engine.core.progress import (
     BytesProgress,
     Reporter,
@@ -44,6 +45,7 @@ from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.pipeline import CHUNK, compress, pipe_reader
+from backup_tui.engine.stream.stages import write_stages
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
@@ -274,7 +276,9 @@ def _dump(
             count_error.append(exc)
 
     counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
-    reporter(StepStarted("dump", f"pg_dump | zstd -{settings.compression_level} | sha256 > {file_name}"))
+    recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
+    encrypt = " | age" if recipients else ""
+    reporter(StepStarted("dump", f"pg_dump | zstd -{settings.compression_level}{encrypt} | sha256 > {file_name}"))
     notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
     try:
         counter.start()
@@ -289,6 +293,7 @@ def _dump(
                 threads=settings.compression_threads or os.cpu_count() or 1,
                 cancel=cancel,
                 on_bytes=on_bytes,
+                stages=write_stages(recipients),
             )
         stderr = proc.stderr.read() if proc.stderr else b""
         if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
@@ -319,6 +324,9 @@ def _dump(
             database_info=db_info,
             reason=reason,
             host=this_host(),
+            encryption=ENCRYPTION if recipients else "",
+            recipients=recipients,
+            manifest_version=ENCRYPTED_MANIFEST_VERSION if recipients else MANIFEST_VERSION,
         )
         reporter(StepStarted("commit", "sidecar, then manifest"))
         committed = writer.commit(record)

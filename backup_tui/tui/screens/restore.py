@@ -157,7 +157,9 @@ def app_options(plan: RestorePlan) -> dict[str, str]:
     """The app's words for the ways around a refusal (the CLI's are its flags): a button here, when the plan
     offers one; what only the command line does is named as such, without its flag."""
     owners = "“Without owners” below" if no_owner_helps(plan) else "owners left out (“Without owners”)"
-    return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces"}
+    return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces",
+            "identity": "set [encryption] identity_file in the config (or BACKUP_ENCRYPTION_IDENTITY_FILE) to the "
+                        "key of one of its recipients, and open the wizard again"}
 
 
 def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
