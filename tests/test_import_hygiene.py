@@ -41,6 +41,6 @@ def test_the_crypto_library_loads_only_where_a_backup_is_encrypted_or_decrypted(
     neither encrypts nor decrypts (archive_command runs for every WAL segment) never pays for it."""
     engine_dir = ROOT / "backup_tui" / "engine"
     modules = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
-               for p in engine_dir.rglob("*.py") if p.name != "__init__.py" and p.name != "crypto.py"]
+               for p in engine_dir.rglob("*.py") if p.name not in {"__init__.py", "crypto.py"}]
     loaded = modules_after_import(", ".join([*modules, "headless.cli"]))
     assert not {m for m in loaded if m.split(".")[0] == "cryptography" or m == "backup_tui.engine.stream.crypto"}
