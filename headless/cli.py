@@ -35,6 +35,7 @@ from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, rollback
+from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
 from backup_tui.engine.ops.verify import verify_many
@@ -596,6 +597,8 @@ def check_config(settings: Settings, out: Output) -> int:
                                                                    "or add [[databases]] to the config file"))
     for db in settings.databases:
         attempt(f"database {db.name}", functools.partial(_server_version, db))
+    if settings.encryption.recipients or settings.encryption.identity_file:
+        attempt("encryption", functools.partial(encryption_said, settings))
     warnings = _privacy_warnings(settings)
     if out.as_json:
         out.json([{"check": n, "ok": e is None, "detail": d, "warning": False} for n, e, d in checks]
@@ -618,6 +621,9 @@ def _privacy_warnings(settings: Settings) -> list[tuple[str, str]]:
     password = exposed_password(settings)
     if password:
         warnings.append(("config file", password))
+    identity = exposed_identity(settings)
+    if identity:
+        warnings.append(("identity file", identity))
     open_paths = files.exposed(settings.repository, settings.log_dir)
     if open_paths:
         more = len(open_paths) - 3

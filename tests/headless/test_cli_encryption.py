@@ -257,3 +257,34 @@ def test_a_malformed_encryption_field_lists_the_backup_as_damaged(
     [item] = [i for i in ws.listing() if i["id"] == enc.before["id"]]
     assert item["status"] == "damaged"
     assert reason in ws.ok("show", enc.before["id"]).stdout
+
+
+def test_an_encrypted_backup_restores_through_pg_restore_jobs_too(enc: Encrypted) -> None:
+    """With [restore] jobs > 1 the decrypted, decompressed dump goes to a file first: the same stages."""
+    ws = enc.ws
+    config = ws.write("jobs.toml", f'[restore]\njobs = 2\n\n[encryption]\nidentity_file = "{enc.both}"\n')
+    target = f"{ws.database}_xjobs"
+    ws.ok("restore", enc.before["id"], "--target-db", target, env={"BACKUP_TUI_CONFIG": str(config)})
+    assert ws.psql("SELECT count(*) FROM payment", target) == ws.psql("SELECT count(*) FROM payment")
+    assert not list((ws.repo / "tmp").glob("*.dump")), "the decrypted temp file is gone"
+
+
+def test_a_bad_recipient_is_a_one_line_config_error(enc: Encrypted) -> None:
+    config = enc.ws.write("bad.toml", '[encryption]\nrecipients = ["age1notakey"]\n')
+    done = enc.ws.run("backup", env={"BACKUP_TUI_CONFIG": str(config)})
+    assert done.returncode == 2
+    assert "encryption.recipients[0] 'age1notakey' is not an age X25519 public key" in one_error_line(done)
+
+
+def test_config_check_names_the_keys_and_warns_of_an_identity_file_others_can_read(enc: Encrypted) -> None:
+    ws = enc.ws
+    key = ws.write("open.key", enc.both.read_text())
+    key.chmod(0o644)
+    config = ws.write("check.toml", f'[encryption]\nrecipients = ["{enc.new.recipient}"]\nidentity_file = "{key}"\n')
+    done = ws.run("config", "check", env={"BACKUP_TUI_CONFIG": str(config)})
+    assert "ok    encryption: new backups encrypted (age) to" in done.stdout
+    assert f"identity file {key} holds the key(s) of" in done.stdout
+    assert f"chmod 600 {key}" in done.stderr
+    missing = ws.write("gone.toml", f'[encryption]\nidentity_file = "{ws.root / "gone.key"}"\n')
+    done = ws.run("config", "check", env={"BACKUP_TUI_CONFIG": str(missing)})
+    assert done.returncode == 2 and "gone.key does not exist" in done.stderr

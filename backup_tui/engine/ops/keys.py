@@ -9,6 +9,8 @@ manifest's recipients are read as untrusted as every other field.
 
 from __future__ import annotations
 
+import stat
+
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.encryption import (
     Identity,
@@ -83,3 +85,31 @@ def checked_reading(settings: Settings, record: BackupRecord, source: Source) ->
         raise VerificationError(f"{record.id}: the manifest's recipients do not name the key that opens it "
                                 "(the manifest was altered)")
     return reading
+
+
+def encryption_said(settings: Settings) -> str:
+    """What ``config check`` says of encryption: the recipients of new backups, and the identity file's keys
+    (ConfigError when it cannot be read or holds none)."""
+    config = settings.encryption
+    said = [f"new backups encrypted (age) to {recipients_said(config.recipients)}" if config.recipients
+            else "new backups not encrypted (no recipients)"]
+    identities = load_identities(settings)
+    if identities:
+        from backup_tui.engine.stream import crypto
+
+        keys = [crypto.public_key(i) for i in identities]
+        said.append(f"identity file {config.identity_file} holds the key(s) of {recipients_said(keys)}")
+    return "; ".join(said)
+
+
+def exposed_identity(settings: Settings) -> str | None:
+    """The identity file readable by group or others: the one line ``config check`` warns with."""
+    path = settings.encryption.identity_file
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path is not None else 0
+    except OSError:
+        return None
+    if path is None or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    return (f"identity file {path} (the key that decrypts backups) is readable by others (mode {mode:04o}): "
+            f"chmod 600 {path}")
