@@ -288,3 +288,14 @@ def test_config_check_names_the_keys_and_warns_of_an_identity_file_others_can_re
     missing = ws.write("gone.toml", f'[encryption]\nidentity_file = "{ws.root / "gone.key"}"\n')
     done = ws.run("config", "check", env={"BACKUP_TUI_CONFIG": str(missing)})
     assert done.returncode == 2 and "gone.key does not exist" in done.stderr
+
+
+def test_a_damaged_encrypted_backup_is_named_with_its_by_hand_decryption(enc: Encrypted, tmp_path: Path) -> None:
+    """Its manifest lost, the restore refuses and says how to load it by hand: age first, then zstd."""
+    ws = copy_of(enc, tmp_path)
+    [manifest_file] = ws.repo.glob(f"backups/*/{enc.before['id']}/manifest.json")
+    manifest_file.unlink()
+    done = ws.run("restore", enc.before["id"], "--target-db", "x")
+    assert done.returncode == 4
+    stored = manifest_file.parent / f"{enc.before['id']}.dump.zst"
+    assert f"age -d -i KEY_FILE {stored} | zstd -dc | pg_restore -d NEW_DB" in one_error_line(done)

@@ -19,6 +19,7 @@ IDENTITY_HRP = "age-secret-key-"
 KEY_BYTES = 32  # X25519
 ENCRYPTION = "age"  # what a manifest's ``encryption`` says of an encrypted backup
 IDENTITY_VARIABLE = "BACKUP_ENCRYPTION_IDENTITY_FILE"
+AGE_INTRO = b"age-encryption.org/v1\n"  # the first line of every file in the age format
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)

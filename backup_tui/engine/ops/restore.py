@@ -27,7 +27,7 @@ import psycopg
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.clock import Clock
-from backup_tui.engine.core.encryption import KeyProblem
+from backup_tui.engine.core.encryption import AGE_INTRO, KeyProblem
 from backup_tui.engine.core.errors import (
     BackupToolError,
     Cancelled,
@@ -402,6 +402,20 @@ def _raw_estimate(record: BackupRecord) -> int:
     return record.stored_bytes * GZIP_SQL_FACTOR
 
 
+def _age_encrypted(path: Path) -> bool:
+    """The file begins as age writes: a damaged backup's by-hand restore must decrypt it first."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(AGE_INTRO)) == AGE_INTRO
+    except OSError:
+        return False
+
+
+def _load_by_hand(path: Path) -> str:
+    unpack = f"age -d -i KEY_FILE {path} | zstd -dc" if _age_encrypted(path) else f"zstd -dc {path}"
+    return f"{unpack} | pg_restore -d NEW_DB"
+
+
 def plan_restore(
     ctx: Context,
     record: BackupRecord,
@@ -415,7 +429,7 @@ def plan_restore(
     """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
     settings, now = ctx.settings, ctx.now
     if not can_restore(record):
-        by_hand = (f"; if its dump is intact, load it by hand: zstd -dc {record.path} | pg_restore -d NEW_DB"
+        by_hand = (f"; if its dump is intact, load it by hand: {_load_by_hand(Path(record.path))}"
                    if record.status == "damaged" and record.compression == "zstd" and Path(record.path).is_file()
                    else "")
         raise VerificationError(f"{record.id} is {record.status} ({record.reason}): it cannot be restored; "

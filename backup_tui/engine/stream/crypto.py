@@ -28,11 +28,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from backup_tui.engine.core.encryption import Identity, KeyMismatch, recipient_key, recipient_text
+from backup_tui.engine.core.encryption import AGE_INTRO, Identity, KeyMismatch, recipient_key, recipient_text
 from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.stream.sources import Source
 
-INTRO = b"age-encryption.org/v1\n"
+INTRO = AGE_INTRO
 CHUNK = 64 * 1024  # plaintext bytes per payload chunk (the format's, fixed)
 TAG = 16
 SEALED = CHUNK + TAG
