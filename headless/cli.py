@@ -14,7 +14,9 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings, exposed_password, load_settings, redacted
@@ -33,6 +35,7 @@ from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, rollback
+from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
 from backup_tui.engine.ops.verify import plan_verify, verify_many
@@ -63,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     def json_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
+    def identity_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--identity", metavar="FILE",
+                       help="age identity file (age-keygen's) that opens encrypted backups; overrides "
+                            "[encryption] identity_file and BACKUP_ENCRYPTION_IDENTITY_FILE")
+
     p = sub.add_parser("backup", help="take a backup (of every configured database without --database)")
     p.add_argument("--database", metavar="NAME")
     p.add_argument("--dry-run", action="store_true", help="show the plan, touch nothing")
@@ -85,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="checksums, decoding and archive listing only")
     p.add_argument("--parallel", type=int, default=1, metavar="N")
     p.add_argument("--dry-run", action="store_true", help="say what each check would do; read nothing")
+    identity_flag(p)
     json_flag(p)
 
     p = sub.add_parser("restore", help="restore into a new database, or replace the original")
@@ -101,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "database's default tablespace")
     p.add_argument("--dry-run", action="store_true", help="print the flight plan, change nothing")
     p.add_argument("--yes", action="store_true", help="confirm destructive steps without a terminal")
+    identity_flag(p)
     json_flag(p)
 
     p = sub.add_parser("prune", help="apply daily/weekly/monthly retention")
@@ -161,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(stopping, _stop)
     try:
         settings = load_settings(args.config)
+        if getattr(args, "identity", None):  # flags over the environment over the file, as for every setting
+            settings = replace(settings, encryption=replace(settings.encryption, identity_file=Path(args.identity)))
         if args.command != "config":  # config check names it among its other findings
             check_repository(settings.repository)  # a file in the way: exit 2 before anything writes there
         if args.command not in CREATES_REPOSITORY and not settings.repository.is_dir():
@@ -596,6 +608,8 @@ def check_config(settings: Settings, out: Output) -> int:
                                                                    "or add [[databases]] to the config file"))
     for db in settings.databases:
         attempt(f"database {db.name}", functools.partial(_server_version, db))
+    if settings.encryption.recipients or settings.encryption.identity_file:
+        attempt("encryption", functools.partial(encryption_said, settings))
     warnings = _privacy_warnings(settings)
     if out.as_json:
         out.json([{"check": n, "ok": e is None, "detail": d, "warning": False} for n, e, d in checks]
@@ -618,6 +632,9 @@ def _privacy_warnings(settings: Settings) -> list[tuple[str, str]]:
     password = exposed_password(settings)
     if password:
         warnings.append(("config file", password))
+    identity = exposed_identity(settings)
+    if identity:
+        warnings.append(("identity file", identity))
     open_paths = files.exposed(settings.repository, settings.log_dir)
     if open_paths:
         more = len(open_paths) - 3

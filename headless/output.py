@@ -144,6 +144,7 @@ def record_details(r: BackupRecord) -> list[str]:
         f"size            {human_bytes(r.stored_bytes)} stored, {raw_size(r)} raw"
         + (f" ({r.ratio:.1f}x)" if r.ratio else ""),
         f"sha256          {r.sha256 or '-'}",
+        f"encryption      {r.encryption + ', to ' + ', '.join(r.recipients) if r.encryption else 'none'}",
         f"server          PostgreSQL {r.server_version or '?'}",
         f"tools           {', '.join(f'{k} {v}' for k, v in r.tool_versions.items()) or '-'}",
         f"locations       {', '.join(r.locations)}",

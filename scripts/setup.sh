@@ -16,6 +16,19 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 # Debian's package may start a cluster of its own: we never use it (tests start their own).
 
+# age and zstd: the by-hand restore of an encrypted backup (age -d -i KEY FILE | zstd -d | pg_restore),
+# which the tests run word for word. Optional: without them that one test is skipped.
+if ! command -v age >/dev/null 2>&1 || ! command -v zstd >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "installing age and zstd with apt-get..." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends age zstd >/dev/null; } \
+            || echo "could not install age and zstd: the by-hand decryption test will be skipped" >&2
+    else
+        echo "note: age or zstd is missing (sudo apt-get install age zstd): the by-hand decryption test is skipped" >&2
+    fi
+fi
+
 extras="${1:-}"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

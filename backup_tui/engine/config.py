@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, SupportsIndex
 
+from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, parse_encryption
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.retention import RetentionConfig
 
@@ -81,6 +82,7 @@ class Settings:
     maintenance_db: str = "postgres"
     pg_bin_dir: Path | None = None
     config_file: Path | None = None
+    encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
 
     @property
     def logs(self) -> Path:
@@ -104,6 +106,7 @@ class Settings:
 
 _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
+    "encryption",
 }
 _DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service"}
 ZSTD_LEVELS = (1, 22)  # zstd's own range; the library refuses anything above 22 only once a backup starts
@@ -260,6 +263,8 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
     bad = set(restore) - {"jobs"}
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [restore]: {', '.join(sorted(bad))}")
+    if "encryption" in data:
+        changes["encryption"] = parse_encryption(data["encryption"], base)
     dbs = _expect(data.get("databases", []), list, "databases")
     changes["databases"] = tuple(_database_from_toml(i, entry, env) for i, entry in enumerate(dbs))
     names = [d.name for d in changes["databases"]]
@@ -319,6 +324,8 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         if value is not None:
             retention = replace(retention, **{attr: value})
     changes["retention"] = retention
+    if env.get(IDENTITY_VARIABLE):
+        changes["encryption"] = replace(settings.encryption, identity_file=Path(env[IDENTITY_VARIABLE]))
     changes["databases"] = _env_databases(settings.databases, env)
     return replace(settings, **changes)
 
@@ -390,6 +397,10 @@ def redacted(settings: Settings) -> dict[str, Any]:
             "lock_wait_timeout": settings.lock_wait_timeout_s,
         },
         "restore": {"jobs": settings.restore_jobs},
+        "encryption": {
+            "recipients": list(settings.encryption.recipients),
+            "identity_file": str(settings.encryption.identity_file) if settings.encryption.identity_file else None,
+        },
         "maintenance_db": settings.maintenance_db,
         "databases": [
             {

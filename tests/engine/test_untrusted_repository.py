@@ -88,6 +88,7 @@ def every_command(settings: Settings, backup_id: str) -> dict[str, int]:
     return codes
 
 
+AGE_KEY = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # the age specification's example recipient
 HOSTILE: dict[str, dict[str, Any]] = {
     "file_name climbs out": {"file_name": "../../../../outside/x/whatever.dump.zst"},
     "file_name is absolute": {"file_name": "/etc/passwd"},
@@ -98,10 +99,13 @@ HOSTILE: dict[str, dict[str, Any]] = {
     "sha256 is not one": {"sha256": "../x"},
     "format unknown": {"format": "directory"},
     "newer manifest version": {"manifest_version": 99},
+    "encryption unknown": {"encryption": "rot13", "recipients": [AGE_KEY], "manifest_version": 2},
+    "recipient not a key": {"encryption": "age", "recipients": ["../../x"], "manifest_version": 2},
+    "recipients without encryption": {"recipients": [AGE_KEY]},
 }
 WRONG_TYPES = ["id", "database", "created_at", "finished_at", "duration_s", "format", "compression", "raw_bytes",
                "stored_bytes", "sha256", "file_name", "row_counts", "database_info", "locations", "pinned",
-               "tool_versions", "manifest_version"]
+               "tool_versions", "manifest_version", "encryption", "recipients"]
 
 
 @pytest.mark.parametrize("changes", [pytest.param(c, id=name) for name, c in HOSTILE.items()])

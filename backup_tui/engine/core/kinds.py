@@ -6,8 +6,9 @@ branch in each operation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
+from backup_tui.engine.core.encryption import ENCRYPTION, Identity
 from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.models import BackupRecord
 
@@ -19,6 +20,13 @@ class Kind:
     loader: str  # the tool that loads the decoded stream: "pg_restore" | "psql"
     archive: bool  # a pg_dump archive: a table of contents to list, to check needs by, to restore -j from
     ends_with_marker: bool  # a plain dump is complete only with pg_dump's last line (legacy.DumpTail)
+    encrypted: bool = False  # the compressed stream was encrypted (age) before it was stored
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """What undoes the stored bytes, in order: the decryption when there is one, then the decoder.
+        The one place that says it; ``stream`` builds the stages from these names."""
+        return (ENCRYPTION, self.decoder) if self.encrypted else (self.decoder,)
 
     @property
     def parallel_restore(self) -> bool:
@@ -42,4 +50,19 @@ def kind_of(record: BackupRecord) -> Kind:
     if kind is None:
         raise VerificationError(f"{record.id}: no way to read a {record.format!r} backup compressed with "
                                 f"{record.compression!r}")
+    if record.encryption:
+        return replace(kind, name=f"{kind.name}, encrypted ({record.encryption})", encrypted=True)
     return kind
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How one backup's stored bytes are read back: its kind's stages, and the keys a decryption stage
+    needs (none for a backup that is not encrypted)."""
+
+    stages: tuple[str, ...]
+    identities: tuple[Identity, ...] = field(default=(), repr=False)
+
+    @property
+    def decoder(self) -> str:
+        return self.stages[-1]

@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from backup_tui.engine.core.encryption import ENCRYPTION, recipient_key
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.models import (
-    MANIFEST_VERSION,
+    ENCRYPTED_MANIFEST_VERSION,
+    READABLE_MANIFEST_VERSION,
     BackupRecord,
     Verification,
     manifest_checksum,
@@ -83,7 +85,7 @@ def parse_manifest(data: object, *, expected_id: str, data_suffix: str, default_
     if backup_id != expected_id or not is_backup_id(backup_id):
         raise InvalidRecord(f"manifest id {backup_id[:80]!r} does not match its folder {expected_id!r}")
     version = _field(data, "manifest_version", int, required=False) or 1
-    if not 1 <= version <= MANIFEST_VERSION:
+    if not 1 <= version <= READABLE_MANIFEST_VERSION:
         raise InvalidRecord(f"manifest version {version} is not one this version of backup-tui reads")
     database = _field(data, "database", str)
     try:
@@ -102,6 +104,7 @@ def parse_manifest(data: object, *, expected_id: str, data_suffix: str, default_
     locations = _field(data, "locations", list, required=False) or ["local"]
     if not all(isinstance(x, str) for x in locations):
         raise InvalidRecord("manifest field 'locations' holds a wrong entry")
+    encryption, recipients = _encryption(data, version)
     duration = _field(data, "duration_s", (int, float))
     if duration < 0:
         raise InvalidRecord("manifest field 'duration_s' is negative")
@@ -118,7 +121,32 @@ def parse_manifest(data: object, *, expected_id: str, data_suffix: str, default_
         locations=tuple(locations), pinned=bool(_field(data, "pinned", bool, required=False)),
         reason=_field(data, "reason", str, required=False) or "scheduled", manifest_version=version,
         host=_field(data, "host", str, required=False) or default_host,
+        encryption=encryption, recipients=recipients,
     )
+
+
+def _encryption(data: Mapping[str, Any], version: int) -> tuple[str, tuple[str, ...]]:
+    """How the stored bytes are encrypted and to whom: "age" to one or more valid age public keys, or
+    not at all (neither field). Anything else is damage: read on trust, a forged "not encrypted" would
+    send ciphertext to the decoder, a forged recipient would blame the operator's key."""
+    encryption = _field(data, "encryption", str, required=False) or ""
+    found = _field(data, "recipients", list, required=False)
+    if not encryption:
+        if found is not None:
+            raise InvalidRecord("manifest names recipients but no encryption")
+        return "", ()
+    if encryption != ENCRYPTION:
+        raise InvalidRecord(f"manifest encryption {encryption[:20]!r} is not one we read (age)")
+    if version < ENCRYPTED_MANIFEST_VERSION:
+        raise InvalidRecord(f"manifest says encrypted but its version is {version}, not {ENCRYPTED_MANIFEST_VERSION}")
+    if not found:
+        raise InvalidRecord("manifest says encrypted but names no recipient")
+    for entry in found:
+        try:
+            recipient_key(entry if isinstance(entry, str) else "")
+        except ValueError:
+            raise InvalidRecord(f"manifest recipient {str(entry)[:80]!r} is not an age public key") from None
+    return encryption, tuple(found)
 
 
 def parse_verification(data: object) -> Verification:

@@ -13,9 +13,14 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
+from backup_tui.engine.core.encryption import KEY_REMEDY
 from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE
 
 MANIFEST_VERSION = 1
+# An encrypted backup's manifest says 2: a version that does not know encryption must not take its stored
+# bytes for a plain zstd stream, and refuses a manifest newer than it reads.
+ENCRYPTED_MANIFEST_VERSION = 2
+READABLE_MANIFEST_VERSION = ENCRYPTED_MANIFEST_VERSION
 
 # valid: manifest present. incomplete: no manifest and no sidecar (killed mid-dump, or running).
 # damaged: the sidecar shows the dump finished, but the manifest is missing or unreadable.
@@ -110,6 +115,8 @@ class BackupRecord:
     pinned: bool = False
     reason: str = "scheduled"
     host: str = ""  # the machine that took it: retention and health go by database and host
+    encryption: str = ""  # "age": the stored bytes are the compressed dump encrypted in the age format
+    recipients: tuple[str, ...] = ()  # the age public keys it was encrypted to (whose identities open it)
     manifest_version: int = MANIFEST_VERSION
     # Not part of the manifest: filled in by the repository that found it.
     status: Status = "valid"
@@ -173,6 +180,10 @@ class BackupRecord:
     def manifest_body(self) -> dict[str, Any]:
         body = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._RUNTIME}
         body["locations"] = list(self.locations)
+        if self.encryption:
+            body["recipients"] = list(self.recipients)
+        else:  # a manifest of a backup that is not encrypted reads as every manifest before encryption did
+            del body["encryption"], body["recipients"]
         return body
 
     def manifest_json(self) -> str:
@@ -187,6 +198,7 @@ class BackupRecord:
     ) -> BackupRecord:
         kwargs = {k: v for k, v in data.items() if k in _MANIFEST_FIELDS}
         kwargs["locations"] = tuple(kwargs.get("locations", ("local",)))
+        kwargs["recipients"] = tuple(kwargs.get("recipients", ()))
         return cls(**kwargs, status=status, path=path, verifications=verifications)
 
     def to_json(self) -> dict[str, Any]:
@@ -209,6 +221,8 @@ class BackupRecord:
             "status": self.status,
             "reason": self.reason,
             "host": self.host,
+            "encryption": self.encryption or None,
+            "recipients": list(self.recipients),
             "verified": last.summary() if last else None,
         }
 
@@ -267,6 +281,7 @@ class RestorePlan:
     missing_extensions: tuple[str, ...] = ()  # not installable here (pg_available_extensions)
     missing_tablespaces: tuple[str, ...] = ()  # named by the backup's tables or indexes
     sessions: tuple[str, ...] = ()  # who holds the sessions to terminate, grouped: "app@10.0.0.5 'pool' x8"
+    key_problem: str = ""  # an encrypted backup this host has no key for (or not the right one): why
 
     @property
     def sessions_said(self) -> str:
@@ -279,7 +294,9 @@ class RestorePlan:
 
     def refusal_in(self, options: Mapping[str, str]) -> str | None:
         """``refusal`` naming the ways around it as a face offers them: the CLI's flags, the app's buttons
-        (``options`` maps "no_owner" and "no_tablespaces" to what says them)."""
+        (``options`` maps "no_owner", "no_tablespaces" and "identity" to what says them)."""
+        if self.key_problem:
+            return f"{self.key_problem}; {options['identity']}"
         roles = () if self.no_owner else self.missing_roles
         said = lacks_said(self.missing_policy_roles, self.missing_extensions, self.missing_tablespaces, roles)
         if not said:
@@ -311,7 +328,8 @@ class RestorePlan:
 
 
 # How backup-headless names the ways around a refusal; the terminal app passes its own words to refusal_in.
-CLI_OPTIONS: Mapping[str, str] = {"no_owner": "--no-owner", "no_tablespaces": "--no-tablespaces"}
+CLI_OPTIONS: Mapping[str, str] = {"no_owner": "--no-owner", "no_tablespaces": "--no-tablespaces",
+                                  "identity": KEY_REMEDY}
 
 
 def sessions_said(count: int, who: Sequence[str], shown: int = 5) -> str:

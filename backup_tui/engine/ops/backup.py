@@ -23,9 +23,10 @@ import psycopg.errors
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core.encryption import ENCRYPTION
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
 from backup_tui.engine.core.levels import levels_said
-from backup_tui.engine.core.models import BackupRecord, utc_iso
+from backup_tui.engine.core.models import ENCRYPTED_MANIFEST_VERSION, MANIFEST_VERSION, BackupRecord, utc_iso
 from backup_tui.engine.core.progress import (
     BytesProgress,
     Reporter,
@@ -45,6 +46,7 @@ from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, 
 from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.adaptive import usable_cpus
 from backup_tui.engine.stream.pipeline import compress, pipe_reader, widen_pipe
+from backup_tui.engine.stream.stages import write_stages
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
@@ -291,8 +293,10 @@ def _dump(
 
     counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
     level = settings.compression_level
-    reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'} | sha256 > "
-                                 f"{file_name}"))
+    recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
+    encrypt = " | age" if recipients else ""
+    reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
+                                 f"sha256 > {file_name}"))
     notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
     try:
         counter.start()
@@ -308,6 +312,7 @@ def _dump(
                 threads=settings.compression_threads or len(usable_cpus()),
                 cancel=cancel,
                 on_bytes=on_bytes,
+                stages=write_stages(recipients),
             )
         stderr = proc.stderr.read() if proc.stderr else b""
         if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
@@ -346,6 +351,9 @@ def _dump(
             database_info=db_info,
             reason=reason,
             host=this_host(),
+            encryption=ENCRYPTION if recipients else "",
+            recipients=recipients,
+            manifest_version=ENCRYPTED_MANIFEST_VERSION if recipients else MANIFEST_VERSION,
         )
         reporter(StepStarted("commit", "sidecar, then manifest"))
         committed = writer.commit(record)

@@ -27,6 +27,7 @@ import psycopg
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.clock import Clock
+from backup_tui.engine.core.encryption import AGE_INTRO, KeyProblem
 from backup_tui.engine.core.errors import (
     BackupToolError,
     Cancelled,
@@ -35,7 +36,7 @@ from backup_tui.engine.core.errors import (
     NotFoundError,
     VerificationError,
 )
-from backup_tui.engine.core.kinds import kind_of
+from backup_tui.engine.core.kinds import Reading, kind_of
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import (
     SAFETY_REASON_PREFIX,
@@ -61,6 +62,7 @@ from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
+from backup_tui.engine.ops.keys import checked_reading, reading_for
 from backup_tui.engine.postgres import archive_needs, database_properties, pg
 from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.engine.storage import legacy
@@ -125,18 +127,18 @@ def restore_into(
     total = record.stored_bytes or source.size() or 0
     progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
-    kind = kind_of(record)
+    kind, reading = kind_of(record), reading_for(settings, record)
     if kind.loader == "psql":
         argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--no-password", "-d", pg.dbname_arg(work_db)]
-        stats = _streamed(argv, env, source, kind.decoder, cancel, progress,
+        stats = _streamed(argv, env, source, reading, cancel, progress,
                           tail=legacy.DumpTail() if kind.ends_with_marker else None)
     elif kind.parallel_restore and settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
         stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress, portable)
     else:
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
                 "-d", pg.dbname_arg(work_db)]
-        stats = _streamed(argv, env, source, kind.decoder, cancel, progress)
+        stats = _streamed(argv, env, source, reading, cancel, progress)
     check_stored(record, stats)
     if legacy.sidecar_missing(record):
         warn(reporter, f"{record.id}: {legacy.NO_SIDECAR}")
@@ -165,7 +167,7 @@ def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Repor
 
 
 def _stream_into(
-    argv: list[str], env: dict[str, str], source: Source, compression: str, cancel: CancelToken,
+    argv: list[str], env: dict[str, str], source: Source, reading: Reading, cancel: CancelToken,
     progress: Callable[[int], None], *, stdout: IO[bytes] | int = subprocess.DEVNULL, reads_all: bool = True,
     tail: legacy.DumpTail | None = None,
 ) -> StreamStats | None:
@@ -190,8 +192,7 @@ def _stream_into(
             # can take long; a cancel stops it at once in both.
             with cancel.hook(lambda: pg.signal_group(proc)):
                 try:
-                    stats = decode(source, compression, cancel=cancel, sink=sink, on_bytes=progress,
-                                        hash_raw=False)
+                    stats = decode(source, reading, cancel=cancel, sink=sink, on_bytes=progress, hash_raw=False)
                 except _ReaderGone:
                     pass  # it stopped reading: its exit code and its own error say why, below
                 finally:
@@ -211,20 +212,20 @@ def _stream_into(
     return stats
 
 
-def _streamed(argv: list[str], env: dict[str, str], source: Source, compression: str, cancel: CancelToken,
+def _streamed(argv: list[str], env: dict[str, str], source: Source, reading: Reading, cancel: CancelToken,
               progress: Callable[[int], None], *, tail: legacy.DumpTail | None = None) -> StreamStats:
-    stats = _stream_into(argv, env, source, compression, cancel, progress, tail=tail)
+    stats = _stream_into(argv, env, source, reading, cancel, progress, tail=tail)
     assert stats is not None  # reads_all: an early end raised
     return stats
 
 
-def _archive_text(settings: Settings, args: list[str], source: Source, compression: str,
+def _archive_text(settings: Settings, args: list[str], source: Source, reading: Reading,
                   cancel: CancelToken) -> str:
     """What ``pg_restore ARGS`` prints for the archive; it reads only the table of contents, so the
     decode stops a few MiB in, whatever the backup's size."""
     argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), *args, "--file=-"]
     with tempfile.TemporaryFile() as out:
-        _stream_into(argv, dict(os.environ), source, compression, cancel, lambda done: None, stdout=out,
+        _stream_into(argv, dict(os.environ), source, reading, cancel, lambda done: None, stdout=out,
                      reads_all=False)
         out.seek(0)
         return out.read().decode("utf-8", errors="replace")
@@ -239,7 +240,8 @@ def apply_database_properties(
     ``no_owner``: privileges and per-role settings name roles the server may lack; they are left out."""
     if not kind_of(record).archive:
         return 0  # plain dumps made without --create hold none
-    toc = _archive_text(settings, ["--list", "--create"], source, kind_of(record).decoder, cancel)
+    reading = reading_for(settings, record)
+    toc = _archive_text(settings, ["--list", "--create"], source, reading, cancel)
     entries = database_properties.database_level_entries(toc, privileges=not no_owner)
     original = database_properties.archived_name(toc)
     if not entries or original is None:
@@ -248,8 +250,7 @@ def apply_database_properties(
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
         chosen.write("\n".join(entries) + "\n")
         chosen.flush()
-        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, kind_of(record).decoder,
-                               cancel)
+        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, reading, cancel)
     try:
         statements = database_properties.retarget(script, original, work_db, role_settings=not no_owner)
     except ValueError as exc:
@@ -286,8 +287,8 @@ def _parallel_restore(
     tmp = scratch.Scratch.begin(settings, "file", tmp_name, "restore")
     try:
         with open(tmp_name, "xb") as out:
-            stats = decode(source, kind_of(record).decoder, cancel=cancel, sink=lambda raw: _write(out, raw),
-                                on_bytes=progress, hash_raw=False)
+            stats = decode(source, reading_for(settings, record), cancel=cancel, sink=lambda raw: _write(out, raw),
+                           on_bytes=progress, hash_raw=False)
         check_stored(record, stats)  # before loading anything into the database
         argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
                 f"--jobs={settings.restore_jobs}", "-d", pg.dbname_arg(work_db), tmp_name]
@@ -402,6 +403,20 @@ def _raw_estimate(record: BackupRecord) -> int:
     return record.stored_bytes * GZIP_SQL_FACTOR
 
 
+def _age_encrypted(path: Path) -> bool:
+    """The file begins as age writes: a damaged backup's by-hand restore must decrypt it first."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(AGE_INTRO)) == AGE_INTRO
+    except OSError:
+        return False
+
+
+def _load_by_hand(path: Path) -> str:
+    unpack = f"age -d -i KEY_FILE {path} | zstd -dc" if _age_encrypted(path) else f"zstd -dc {path}"
+    return f"{unpack} | pg_restore -d NEW_DB"
+
+
 def plan_restore(
     ctx: Context,
     record: BackupRecord,
@@ -415,7 +430,7 @@ def plan_restore(
     """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
     settings, now = ctx.settings, ctx.now
     if not can_restore(record):
-        by_hand = (f"; if its dump is intact, load it by hand: zstd -dc {record.path} | pg_restore -d NEW_DB"
+        by_hand = (f"; if its dump is intact, load it by hand: {_load_by_hand(Path(record.path))}"
                    if record.status == "damaged" and record.compression == "zstd" and Path(record.path).is_file()
                    else "")
         raise VerificationError(f"{record.id} is {record.status} ({record.reason}): it cannot be restored; "
@@ -427,6 +442,7 @@ def plan_restore(
     if source.size() is None:
         raise VerificationError(f"{record.id}: its stored file {source.where} is missing; nothing was changed, "
                                 "choose another backup")
+    key_problem = _key_problem(settings, record, source)
     moment = now()
     with pg.connect(server, settings.maintenance_db) as conn:
         free = _data_dir_free(conn)
@@ -448,7 +464,8 @@ def plan_restore(
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")
             exists, aside, held, current = False, None, [], 0
-        missing = server_lacks(settings, conn, record, source, no_owner, no_tablespaces)
+        # Without the key the table of contents cannot be read: the plan refuses for the key alone.
+        missing = Missing() if key_problem else server_lacks(settings, conn, record, source, no_owner, no_tablespaces)
         where = _where_created(conn, record)
     sessions, who = _named(held)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
@@ -499,7 +516,23 @@ def plan_restore(
         missing_policy_roles=missing.policy_roles,
         missing_extensions=missing.extensions,
         missing_tablespaces=missing.tablespaces,
+        key_problem=key_problem,
     )
+
+
+def _key_problem(settings: Settings, record: BackupRecord, source: Source) -> str:
+    """Why this host cannot decrypt the backup ('' when it can, or it is not encrypted): the plan's refusal,
+    found by reading the stored header before anything is created. A damaged header refuses outright."""
+    try:
+        checked_reading(settings, record, source)
+    except KeyProblem as exc:
+        return exc.problem
+    except ConfigError as exc:  # the identity file is missing or is not one
+        return exc.message
+    except VerificationError as exc:
+        raise VerificationError(f"{exc.message}: it cannot be restored; nothing was changed, choose another "
+                                "backup") from None
+    return ""
 
 
 def _named(held: list[tuple[str, int]]) -> tuple[int, tuple[str, ...]]:
@@ -536,16 +569,16 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
     of the file at most)."""
     if not kind_of(record).archive:
         return Missing()
-    compression = kind_of(record).decoder
+    reading = reading_for(settings, record)
     try:
-        toc = _archive_text(settings, ["--list", "--create"], source, compression, CancelToken())
+        toc = _archive_text(settings, ["--list", "--create"], source, reading, CancelToken())
     except VerificationError as exc:  # damaged where the table of contents lies: nothing could come of it
         raise VerificationError(f"{record.id} cannot be restored, its beginning is damaged ({exc.message}); "
                                 "nothing was changed, choose another backup") from None
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
         chosen.write(archive_needs.definitions_list(toc))
         chosen.flush()
-        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, compression,
+        script = _archive_text(settings, ["--create", f"--use-list={chosen.name}"], source, reading,
                                CancelToken())
     needs = archive_needs.needs_of(script)
 
@@ -577,6 +610,7 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
                               f"{human_bytes(plan.space_free_bytes)} free")
     server = connection_for(settings, record.database)
     source = catalog.repository_of(record).open_stored(record)
+    checked_reading(settings, record, source)  # the key may have gone since the plan: nothing is created yet
     started = time.monotonic()
     with database_lock(settings.repository, plan.target_db, "restore"), reading_backup(settings.repository, record.id):
         if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:

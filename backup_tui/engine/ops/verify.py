@@ -18,8 +18,17 @@ from dataclasses import dataclass
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
-from backup_tui.engine.core.errors import EXIT_OK, EXIT_VERIFY, BackupToolError, Cancelled, ConfigError, NotFoundError
-from backup_tui.engine.core.kinds import kind_of
+from backup_tui.engine.core.encryption import KEY_REMEDY, KeyMissing
+from backup_tui.engine.core.errors import (
+    EXIT_OK,
+    EXIT_VERIFY,
+    BackupToolError,
+    Cancelled,
+    ConfigError,
+    NotFoundError,
+    VerificationError,
+)
+from backup_tui.engine.core.kinds import Reading, kind_of
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import BackupRecord, Verification, VerifyLevel, lacks_said, utc_iso
 from backup_tui.engine.core.progress import (
@@ -33,6 +42,7 @@ from backup_tui.engine.core.progress import (
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
+from backup_tui.engine.ops.keys import checked_reading, reading_for
 from backup_tui.engine.ops.restore import (
     compare_counts,
     connection_for,
@@ -157,8 +167,10 @@ def stored_source(catalog: Catalog, record: BackupRecord) -> Source | str:
 
 def quick_checks(
     settings: Settings, catalog: Catalog, record: BackupRecord, source: Source | str, checks: _Checks,
-    reporter: Reporter, cancel: CancelToken,
+    reporter: Reporter, cancel: CancelToken, reading: Reading | None,
 ) -> None:
+    """``reading`` None: an encrypted backup and no key here; what needs none is checked (the stored bytes'
+    size and sha256), the decode is not."""
     if record.status != "legacy":
         _check_manifest(record, checks)
     if not legacy.sidecar_missing(record):  # the old scripts' backups may lack one: see NO_SIDECAR below
@@ -173,6 +185,11 @@ def quick_checks(
     if record.stored_bytes and record.status != "legacy":
         checks.check(size == record.stored_bytes, f"size {size} bytes as recorded",
                      f"truncated or extended: {size} bytes on disk, manifest says {record.stored_bytes}")
+    if reading is None:
+        stored, _ = sha256_of(source, cancel)
+        checks.check(stored == _sidecar_digest(catalog, record), "sha256 of the stored (encrypted) bytes matches",
+                     "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
+        return
     lister = _ArchiveLister(settings, record)
     tail = legacy.DumpTail()
 
@@ -184,8 +201,8 @@ def quick_checks(
     stats: StreamStats | None = None
     try:
         with cancel.hook(lister.stop):
-            stats = decode(source, kind_of(record).decoder, cancel=cancel, sink=sink, on_bytes=on_bytes,
-                                hash_raw=bool(record.raw_sha256))  # older manifests carry one
+            stats = decode(source, reading, cancel=cancel, sink=sink, on_bytes=on_bytes,
+                           hash_raw=bool(record.raw_sha256))  # older manifests carry one
         cancel.raise_if_cancelled()  # the listing was stopped: its failure is ours, not the backup's
     except Cancelled:
         raise
@@ -305,7 +322,8 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
         checks = _Checks()
         checks.not_done.extend(plan.not_done)
         source = stored_source(catalog, record)
-        quick_checks(settings, catalog, record, source, checks, reporter, cancel)
+        reading = _reading(settings, record, source, level, checks)
+        quick_checks(settings, catalog, record, source, checks, reporter, cancel, reading)
         counts: dict[str, list[int | None]] = {}
         if level == "full":
             server = _server_for(settings, record)
@@ -335,6 +353,28 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
     return result
 
 
+def _reading(settings: Settings, record: BackupRecord, source: Source | str, level: VerifyLevel,
+             checks: _Checks) -> Reading | None:
+    """How to read the stored bytes here, the key held against them first; None for an encrypted backup
+    without a key, which a quick check takes as far as it can. A key that is missing for a full check, or
+    wrong, raises (exit 2) before anything is created or recorded: the backup is not at fault."""
+    try:
+        if isinstance(source, str) or source.size() is None:
+            return reading_for(settings, record)  # the quick checks name the missing file
+        reading = checked_reading(settings, record, source)
+    except KeyMissing as exc:
+        if level == "full":
+            raise
+        checks.not_done.append(f"decode not checked: {exc.problem}; to check it, {KEY_REMEDY}")
+        return None
+    except VerificationError as exc:  # the header or the manifest's recipients: damage, and the decode says more
+        checks.problems.append(exc.message)
+        return reading_for(settings, record)
+    if reading.identities:
+        checks.passed.append("the age header opens with the key given, one of the backup's recipients")
+    return reading
+
+
 def _test_restore_blockers(settings: Settings, record: BackupRecord, source: Source, server: DatabaseConfig) -> str:
     """What this server lacks that a test restore cannot leave out; '' when it can run.
 
@@ -360,6 +400,10 @@ def verify_many(
 ) -> list[tuple[BackupRecord, Verification]]:
     """Verify several backups, ``parallel`` at a time, with one context; results in the order given."""
     cancel = ctx.cancel
+    if level == "full":  # a missing key is said once, before any verification starts
+        for record in records:
+            if record.encryption:
+                reading_for(ctx.settings, record)
 
     def one(record: BackupRecord) -> tuple[BackupRecord, Verification]:
         return record, verify_backup(ctx, record, level)

@@ -13,18 +13,20 @@ import os
 import select
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol
 
 import zstandard
 
 from backup_tui.engine.core.errors import VerificationError
+from backup_tui.engine.core.kinds import Reading
 from backup_tui.engine.core.levels import AUTO_START, next_level
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 from backup_tui.engine.stream.adaptive import StretchMeter
 from backup_tui.engine.stream.sinks import Sink
 from backup_tui.engine.stream.sources import Source
+from backup_tui.engine.stream.stages import Stage, read_stages
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
 # Where dumps are better served than by zstd's own table of levels: level -> minimum match length.
@@ -113,11 +115,12 @@ def compress(
     threads: int,
     cancel: CancelToken,
     on_bytes: Callable[[int], None] = lambda n: None,
+    stages: Sequence[Stage] = (),
 ) -> StreamStats:
-    """Read ``read(CHUNK)`` until empty; compress with zstd, hash what is stored, hand it to ``sink``,
-    close the sink (durable when this returns). The sink is the repository's: a file here, an upload
-    later; the stages do not know which. ``level="auto"``: the level follows the spare CPU
-    (``core.levels``), measured every ``adaptive.STRETCH_S``.
+    """Read ``read(CHUNK)`` until empty; compress with zstd, pass it through ``stages`` (encryption),
+    hash what is stored, hand it to ``sink``, close the sink (durable when this returns). The sink is
+    the repository's: a file here, an upload later; the stages do not know which. ``level="auto"``:
+    the level follows the spare CPU (``core.levels``), measured every ``adaptive.STRETCH_S``.
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
@@ -127,8 +130,10 @@ def compress(
     raw_total = stored_total = 0
     stretches = poor = 0
 
-    def emit(block: bytes) -> None:
+    def emit(block: bytes, final: bool = False) -> None:
         nonlocal stored_total
+        for stage in stages:
+            block = stage.update(block) + (stage.finish() if final else b"")
         if block:
             stored_hash.update(block)
             stored_total += len(block)
@@ -152,6 +157,7 @@ def compress(
                 stretches, poor = stretches + 1, poor + stretch.compresses_poorly
                 frames.switch(next_level(frames.level, stretch))
     frames.finish()
+    emit(b"", final=True)
     sink.close()
     return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poor * 2 > stretches)
 
@@ -193,14 +199,15 @@ def _decoder(compression: str) -> tuple[Decoder, Callable[[], bool]]:
 
 def decode(
     source: Source,
-    compression: str,
+    reading: Reading | str,
     *,
     cancel: CancelToken,
     sink: Callable[[bytes], None] = lambda b: None,
     on_bytes: Callable[[int], None] = lambda n: None,
     hash_raw: bool = True,
 ) -> StreamStats:
-    """Read the stored bytes once: hash them, decompress to the end, hash the raw stream, feed ``sink``.
+    """Read the stored bytes once: hash them, undo ``reading``'s stages (decrypt, then decompress; a bare
+    decoder name for a stream that is only compressed) to the end, hash the raw stream, feed ``sink``.
 
     A stream that does not decode, or stops before its end, raises VerificationError
     naming the byte offset, so a bit flip and a truncation are told apart. Restores pass
@@ -209,25 +216,38 @@ def decode(
     """
     raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
     raw_total = stored_total = 0
+    reading = Reading((reading,)) if isinstance(reading, str) else reading
+    compression = reading.decoder
     decoder, at_end = _decoder(compression)
+    unwrap = read_stages(reading)
+
+    def feed(chunk: bytes, final: bool = False) -> None:
+        nonlocal raw_total
+        try:
+            for stage in unwrap:
+                chunk = stage.update(chunk) + (stage.finish() if final else b"")
+        except VerificationError as exc:
+            raise VerificationError(f"{source.name}: {exc.message}") from None
+        try:
+            raw = decoder.decompress(chunk)
+        except (zstandard.ZstdError, zlib.error) as exc:
+            where = f"bytes {stored_total:,}-{stored_total + len(chunk):,}" if not unwrap else "its decrypted stream"
+            raise VerificationError(f"{source.name}: {compression} stream is corrupt within {where}: {exc}") from None
+        if raw:
+            if hash_raw:
+                raw_hash.update(raw)
+            raw_total += len(raw)
+            sink(raw)
+
     with source.open() as src:
         for chunk in _chunks(src):
             cancel.raise_if_cancelled()
             stored_hash.update(chunk)
-            try:
-                raw = decoder.decompress(chunk)
-            except (zstandard.ZstdError, zlib.error) as exc:
-                raise VerificationError(
-                    f"{source.name}: {compression} stream is corrupt within bytes {stored_total:,}-"
-                    f"{stored_total + len(chunk):,}: {exc}"
-                ) from None
+            feed(chunk)
             stored_total += len(chunk)
-            if raw:
-                if hash_raw:
-                    raw_hash.update(raw)
-                raw_total += len(raw)
-                sink(raw)
             on_bytes(stored_total)
+        if unwrap:
+            feed(b"", final=True)
     if not at_end():
         raise VerificationError(
             f"{source.name}: {compression} stream ends early after {stored_total:,} bytes (truncated)"

@@ -157,7 +157,9 @@ def app_options(plan: RestorePlan) -> dict[str, str]:
     """The app's words for the ways around a refusal (the CLI's are its flags): a button here, when the plan
     offers one; what only the command line does is named as such, without its flag."""
     owners = "“Without owners” below" if no_owner_helps(plan) else "owners left out (“Without owners”)"
-    return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces"}
+    return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces",
+            "identity": "set [encryption] identity_file in the config (or BACKUP_ENCRYPTION_IDENTITY_FILE) to a "
+                        "file holding the key of one of its recipients, then open the wizard again"}
 
 
 def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
@@ -165,7 +167,8 @@ def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     text = Text()
     text.append("Backup    ", style="bold")
     text.append(f"{fmt.marked_id(record)} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
-                f"verified {fmt.verification_text(record.last_verification, now)}")
+                f"verified {fmt.verification_text(record.last_verification, now)}"
+                + (f" · encrypted ({record.encryption})" if record.encryption else ""))
     return text
 
 
