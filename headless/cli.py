@@ -348,6 +348,9 @@ def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
             out.json([{"id": p.record.id, "database": p.record.database, "level": p.level, "reads_from": p.reads_from,
                        "not_done": list(p.not_done), "refusal": p.refusal, "exit_code": p.exit_code} for p in plans])
         for plan in plans:
+            if plan.refusal:
+                out.error(f"would not verify {plan.record.id}: {plan.refusal}")
+                continue
             out.line(f"would verify {plan.record.id} ({plan.level}) reading {plan.reads_from}"
                      + "".join(f"; {note}" for note in plan.not_done), always=True)
         return max((p.exit_code for p in plans), default=EXIT_OK)

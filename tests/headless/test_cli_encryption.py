@@ -299,3 +299,11 @@ def test_a_damaged_encrypted_backup_is_named_with_its_by_hand_decryption(enc: En
     assert done.returncode == 4
     stored = manifest_file.parent / f"{enc.before['id']}.dump.zst"
     assert f"age -d -i KEY_FILE {stored} | zstd -dc | pg_restore -d NEW_DB" in one_error_line(done)
+
+
+def test_the_verify_dry_run_names_the_missing_key_and_exits_as_the_run_would(enc: Encrypted) -> None:
+    ws = enc.ws
+    done = ws.run("verify", enc.before["id"], "--dry-run")
+    assert done.returncode == 2 and "would not verify" in done.stderr and "no key to decrypt it" in done.stderr
+    [plan] = ws.json("verify", enc.before["id"], "--quick", "--dry-run")
+    assert plan["refusal"] is None and plan["exit_code"] == 0  # a quick check needs no key

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
-from backup_tui.engine.core.encryption import KEY_REMEDY, KeyMissing
+from backup_tui.engine.core.encryption import KEY_REMEDY, KeyMissing, KeyProblem
 from backup_tui.engine.core.errors import (
     EXIT_OK,
     EXIT_VERIFY,
@@ -290,9 +290,16 @@ class VerifyPlan:
 
 
 def plan_verify(ctx: Context, record: BackupRecord, level: VerifyLevel = "full") -> VerifyPlan:
-    """The plan for checking ``record``; reads nothing of the backup and changes nothing."""
+    """The plan for checking ``record``; reads at most an encrypted backup's header, changes nothing."""
     source = stored_source(ctx.catalog, record)
     reads_from = source if isinstance(source, str) else source.where
+    if level == "full" and record.encryption and not isinstance(source, str) and source.size() is not None:
+        try:  # a full check decrypts: without the key it cannot start, and the backup is not at fault
+            checked_reading(ctx.settings, record, source)
+        except KeyProblem as exc:
+            return VerifyPlan(record, level, level, reads_from, refusal=exc.message)
+        except VerificationError:
+            pass  # damage where the header is: the run finds it, names it and records it
     if level == "full" and _server_for(ctx.settings, record) is None:
         return VerifyPlan(record, level, "quick", reads_from, (
             f"no test restore: database {record.database!r} is not configured, so there is no server to restore it "
@@ -311,7 +318,7 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
     damage: damage is the result."""
     settings, catalog, reporter, cancel, now = ctx.settings, ctx.catalog, ctx.reporter, ctx.cancel, ctx.now
     if plan.refusal:
-        raise ConfigError(plan.refusal)
+        raise ConfigError(plan.refusal)  # a key problem keeps its exit code 2 and its words
     record, level = plan.record, plan.level
     with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
         if catalog.holds(record):
