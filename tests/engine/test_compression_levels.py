@@ -13,12 +13,12 @@ import pytest
 import zstandard
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.levels import AUTO_RANGE, Stretch, levels_said, next_level
+from backup_tui.engine.core.levels import AUTO_RANGE, LevelChooser, Stretch, levels_said, next_level
 from backup_tui.engine.core.progress import CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import niced, run_backup
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.stream import adaptive, pipeline
+from backup_tui.engine.stream import adaptive
 from backup_tui.engine.stream.adaptive import symbol_coded_size
 from backup_tui.engine.stream.pipeline import compress, decode
 from backup_tui.engine.stream.sinks import FileSink
@@ -72,6 +72,15 @@ def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
     assert 1.9 < half < 2.05  # hex: four bits a byte
 
 
+def test_a_step_up_waits_for_a_second_stretch_a_step_down_does_not() -> None:
+    chooser = LevelChooser(3)
+    room, busy = stretch(wait=0.6, idle_cpus=1.0), stretch(wait=0.01, idle_cpus=0.0)
+    assert chooser.judge(room) == 3  # a moment's idle CPU: not yet a new frame
+    assert chooser.judge(busy) == 2  # the compressor set the pace: down at once
+    assert chooser.judge(room) == 2
+    assert chooser.judge(room) == 3  # room twice in a row: up
+
+
 def test_levels_are_said_by_share_of_the_bytes() -> None:
     assert levels_said({"2": 38, "3": 62}) == "3 (62%), 2 (38%)"
     assert levels_said({}) == ""
@@ -80,7 +89,7 @@ def test_levels_are_said_by_share_of_the_bytes() -> None:
 def test_a_change_of_level_starts_a_new_standard_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cycle = itertools.cycle([5, 1, 2])
     monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)  # judge after every chunk
-    monkeypatch.setattr(pipeline, "next_level", lambda current, stretch: next(cycle))
+    monkeypatch.setattr(LevelChooser, "judge", lambda self, stretch: next(cycle))
     data = b"".join(f"{i}\tcustomer-{i % 977}\t2026-12-05 {i % 24:02}:00:00\n".encode() for i in range(300_000))
     chunks = iter([data[i:i + MB] for i in range(0, len(data), MB)])
     out = tmp_path / "auto.zst"
@@ -103,7 +112,8 @@ def test_a_change_of_level_starts_a_new_standard_frame(tmp_path: Path, monkeypat
 
 def test_a_cut_between_frames_is_still_a_truncation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
-    monkeypatch.setattr(pipeline, "next_level", lambda current, stretch: 1 if current != 1 else 2)
+    flip = itertools.cycle([1, 2])
+    monkeypatch.setattr(LevelChooser, "judge", lambda self, stretch: next(flip))
     data = os.urandom(MB // 2) * 6
     chunks = iter([data[i:i + MB] for i in range(0, len(data), MB)])
     out = tmp_path / "auto.zst"

@@ -61,6 +61,24 @@ def next_level(current: int, stretch: Stretch, low: int = AUTO_RANGE[0], high: i
     return current
 
 
+class LevelChooser:
+    """``next_level`` with patience upward: a step down is taken at once (the dump is being slowed now),
+    a step up only after ``UP_AFTER`` stretches in a row ask for it, so a moment's idle CPU on a busy
+    machine does not start a new frame (each one drains zstd's workers) only to step back."""
+
+    UP_AFTER = 2
+
+    def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1]) -> None:
+        self.level, self.low, self.high, self._ups = level, low, high, 0
+
+    def judge(self, stretch: Stretch) -> int:
+        wanted = next_level(self.level, stretch, self.low, self.high)
+        self._ups = self._ups + 1 if wanted > self.level else 0
+        if wanted < self.level or self._ups >= self.UP_AFTER:
+            self.level, self._ups = wanted, 0
+        return self.level
+
+
 def levels_said(levels: dict[str, int]) -> str:
     """'3 (62%), 2 (38%)': which levels a backup used, by share of its raw bytes, most first."""
     total = sum(levels.values())

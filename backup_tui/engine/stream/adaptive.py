@@ -63,29 +63,37 @@ class IdleCpus:
 
 
 class StretchMeter:
-    """Times the reader's waits and the compressor's work; hands out a ``Stretch`` every ``STRETCH_S``."""
+    """Times the reader's waits and the compressor's work; hands out a ``Stretch`` every ``STRETCH_S``.
+
+    The sizes it hands out fade by half each stretch instead of starting again: zstd's workers give
+    their output back in bursts, so one stretch's stored bytes say little of its data, while a few
+    stretches' together follow the data from one table to the next. ``whole`` keeps the totals."""
 
     def __init__(self) -> None:
         self.idle = IdleCpus()
-        self._reset(time.monotonic())
-
-    def _reset(self, now: float) -> None:
-        self.started, self.raw, self.stored, self.wait_s, self.work_s = now, 0, 0, 0.0, 0.0
-        self.sampled = self.coded = 0
+        self.started, self.wait_s, self.work_s = time.monotonic(), 0.0, 0.0
+        self.recent = [0.0, 0.0, 0.0, 0.0]  # raw, stored, sampled, coded: faded
+        self.total = [0, 0, 0, 0]
 
     def add(self, chunk: bytes, stored: int, wait_s: float, work_s: float) -> Stretch | None:
-        raw = len(chunk)
         sample = chunk[:SAMPLE_BYTES]
-        self.sampled += len(sample)
-        self.coded += symbol_coded_size(sample)
-        self.raw += raw
-        self.stored += stored
+        sizes = (len(chunk), stored, len(sample), symbol_coded_size(sample))
+        for i, n in enumerate(sizes):
+            self.recent[i] += n
+            self.total[i] += n
         self.wait_s += wait_s
         self.work_s += work_s
         now = time.monotonic()
         if now - self.started < STRETCH_S:
             return None
-        stretch = Stretch(self.raw, self.stored, self.wait_s, self.work_s, self.idle.since_last(),
-                          self.sampled / self.coded if self.coded else 0.0)
-        self._reset(now)
+        raw, stored_, sampled, coded = self.recent
+        stretch = Stretch(int(raw), int(stored_), self.wait_s, self.work_s, self.idle.since_last(),
+                          sampled / coded if coded else 0.0)
+        self.recent = [n / 2 for n in self.recent]
+        self.started, self.wait_s, self.work_s = now, 0.0, 0.0
         return stretch
+
+    def whole(self, stored: int) -> Stretch:
+        """The backup so far as one stretch (``stored``: every byte written, the last burst included)."""
+        raw, _, sampled, coded = self.total
+        return Stretch(raw, stored, 0.0, 0.0, 0.0, sampled / coded if coded else 0.0)

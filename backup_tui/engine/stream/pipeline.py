@@ -21,7 +21,7 @@ import zstandard
 
 from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.kinds import Reading
-from backup_tui.engine.core.levels import AUTO_START, next_level
+from backup_tui.engine.core.levels import AUTO_START, LevelChooser
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 from backup_tui.engine.stream.adaptive import StretchMeter
 from backup_tui.engine.stream.sinks import Sink
@@ -50,7 +50,7 @@ class StreamStats:
     stored_sha256: str
     # How the bytes were written, not what they are: two reads of one stream compare equal without them.
     levels: dict[str, int] = field(default_factory=dict, compare=False)  # zstd level -> raw bytes at it
-    compresses_poorly: bool = field(default=False, compare=False)  # most of it: no level would help (core.levels)
+    compresses_poorly: bool = field(default=False, compare=False)  # "auto" found no level would help (core.levels)
 
 
 class Decoder(Protocol):
@@ -128,7 +128,6 @@ def compress(
     """
     stored_hash = hashlib.sha256()
     raw_total = stored_total = 0
-    stretches = poor = 0
 
     def emit(block: bytes, final: bool = False) -> None:
         nonlocal stored_total
@@ -139,7 +138,8 @@ def compress(
             stored_total += len(block)
             sink.write(block)
 
-    frames = _Frames(AUTO_START if level == "auto" else level, threads, emit)
+    chooser = LevelChooser(level if isinstance(level, int) else AUTO_START)  # consulted for "auto" only
+    frames = _Frames(chooser.level, threads, emit)
     meter = StretchMeter() if level == "auto" else None
     while True:
         cancel.raise_if_cancelled()
@@ -154,12 +154,12 @@ def compress(
         if meter is not None:
             stretch = meter.add(chunk, stored_total - stored_before, read_at - began, time.monotonic() - read_at)
             if stretch is not None:
-                stretches, poor = stretches + 1, poor + stretch.compresses_poorly
-                frames.switch(next_level(frames.level, stretch))
+                frames.switch(chooser.judge(stretch))
     frames.finish()
     emit(b"", final=True)
     sink.close()
-    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poor * 2 > stretches)
+    poorly = meter is not None and meter.whole(stored_total).compresses_poorly
+    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly)
 
 
 class _FramesDecoder:
