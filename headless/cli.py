@@ -27,7 +27,7 @@ from backup_tui.engine.core.errors import (
     BackupToolError,
     ConfirmationRequired,
 )
-from backup_tui.engine.core.models import utc_iso
+from backup_tui.engine.core.models import BackupRecord, utc_iso
 from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
@@ -35,10 +35,12 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, rollback
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
+from backup_tui.engine.ops.upload import bucket_of, missing_from_bucket, plan_upload, run_upload
 from backup_tui.engine.ops.verify import verify_many
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.local import check_repository
+from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
 from headless import output, runlog
 from headless.output import Output
@@ -66,10 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backup", help="take a backup (of every configured database without --database)")
     p.add_argument("--database", metavar="NAME")
     p.add_argument("--dry-run", action="store_true", help="show the plan, touch nothing")
-    p.add_argument("--no-upload", action="store_true", help="keep the backup local only (S3 is not configured yet)")
+    p.add_argument("--no-upload", action="store_true", help="keep the backup local only (no upload to S3 this time)")
     json_flag(p)
 
     p = sub.add_parser("list", help="list the catalog, newest first")
+    p.add_argument("--database", metavar="NAME")
+    p.add_argument("--location", choices=["local", "s3", "all"], default="all",
+                   help="only the backups with a copy there (default: all)")
+    json_flag(p)
+
+    p = sub.add_parser("upload", help="send a backup's local copy to S3 (the old scripts' backups too)")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    json_flag(p)
+
+    p = sub.add_parser("locations", help="where each backup's copies are: local, s3 or both")
     p.add_argument("--database", metavar="NAME")
     json_flag(p)
 
@@ -219,7 +231,7 @@ def _close_to_others(settings: Settings, out: Output) -> None:
 
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
 # what changes things.
-READ_ONLY = frozenset({"list", "show", "config"})
+READ_ONLY = frozenset({"list", "show", "config", "locations"})
 
 
 def _read_only(args: argparse.Namespace) -> bool:
@@ -284,6 +296,8 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
             results.append(record.to_json())
             out.line(f"backup {record.id}: {human_bytes(record.stored_bytes)} "
                      f"({human_bytes(record.raw_bytes)} raw) in {record.duration_s:.1f} s -> {record.path}")
+            if ctx.catalog.s3 is not None and not args.no_upload:
+                worst = max(worst, _upload_missing(ctx, db.database, results[-1], out))
         except BackupToolError as exc:
             if len(targets) == 1:
                 raise
@@ -295,16 +309,69 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return worst
 
 
+def _upload_missing(ctx: Context, database: str, result: dict[str, object], out: Output) -> int:
+    """After a backup: send it, and whatever earlier runs could not, to S3. S3 staying down costs the upload,
+    not the backup: the local copy stays, the run exits 1 with the reason, and the next run sends it."""
+    sent: list[str] = []
+    try:
+        for record in missing_from_bucket(ctx, database):
+            sent.append(run_upload(ctx, record).id)
+            out.line(f"uploaded {record.id} to {ctx.catalog.s3.where if ctx.catalog.s3 else 's3'}")
+    except BackupToolError as exc:
+        result.update(uploaded=sent, upload_error=exc.message)
+        out.error(f"upload to S3 failed, the local copy is kept and the next run sends it: {exc.message}")
+        return EXIT_FAILED
+    result["uploaded"] = sent
+    return EXIT_OK
+
+
+def cmd_upload(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    record = ctx.catalog.get(args.backup_id)
+    if ctx.catalog.s3 is None:
+        bucket_of(ctx)  # says how to configure it
+    plan = plan_upload(ctx, record)
+    if plan.refusal:
+        raise UsageError(plan.refusal)
+    uploaded = run_upload(ctx, record)
+    if out.as_json:
+        out.json({**plan.to_json(), "uploaded": uploaded.to_json()})
+    out.line(f"uploaded {record.id}: {human_bytes(uploaded.stored_bytes)} -> {uploaded.path}")
+    return EXIT_OK
+
+
+def _listed(ctx: Context, args: argparse.Namespace, out: Output) -> list[BackupRecord]:
+    """The catalog, and a warning for a repository that could not be read (the others are still shown)."""
+    records = ctx.catalog.list(args.database)
+    for name, why in ctx.catalog.unreachable.items():
+        out.error(f"warning: the {name} repository was not listed: {why}")
+    return records
+
+
 def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
-    records = ctx.catalog.list(args.database)
+    records = _listed(ctx, args, out)
+    if args.location != "all":
+        records = [r for r in records if args.location in r.locations]
     if out.as_json:
         out.json([r.to_json() for r in records])
     elif not records:
-        out.line(f"no backups in {settings.repository}", always=True)
+        out.line(f"no backups in {settings.repository}" + (f" or {ctx.catalog.s3.where}" if ctx.catalog.s3 else ""),
+                 always=True)
     else:
-        for row in output.backup_table(records, now()):
+        for row in output.backup_table(records, now(), locations=ctx.catalog.s3 is not None):
             out.line(row, always=True)
+    return EXIT_OK
+
+
+def cmd_locations(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    records = _listed(ctx, args, out)
+    if out.as_json:
+        out.json([{"id": r.id, "database": r.database, "locations": list(r.locations), "status": r.status}
+                  for r in records])
+        return EXIT_OK
+    width = max([34, *(len(r.id) for r in records)])
+    for r in records:
+        out.line(f"{r.id:<{width}} {output.where_said(r.locations)}", always=True)
     return EXIT_OK
 
 
@@ -585,6 +652,8 @@ def check_config(settings: Settings, out: Output) -> int:
                                                                    "or add [[databases]] to the config file"))
     for db in settings.databases:
         attempt(f"database {db.name}", functools.partial(_server_version, db))
+    if settings.s3 is not None:
+        attempt("s3", functools.partial(s3_probe, settings.s3))
     warnings = _privacy_warnings(settings)
     if out.as_json:
         out.json([{"check": n, "ok": e is None, "detail": d, "warning": False} for n, e, d in checks]
@@ -626,6 +695,8 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "backup": cmd_backup,
     "list": cmd_list,
     "show": cmd_show,
+    "upload": cmd_upload,
+    "locations": cmd_locations,
     "verify": cmd_verify,
     "restore": cmd_restore,
     "prune": cmd_prune,

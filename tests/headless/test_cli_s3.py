@@ -1,0 +1,83 @@
+"""S3 as a second repository, end to end: backup-headless as cron runs it against moto's server over HTTP,
+configured with the old scripts' environment names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Bucket
+from tests.headless.conftest import WorkspaceFactory, one_error_line
+
+TABLES = ("actor", "film", "rental", "payment")
+
+
+def counts(ws_psql: object, database: str) -> dict[str, str]:
+    assert callable(ws_psql)
+    return {t: str(ws_psql(f"SELECT count(*) FROM {t}", database)) for t in TABLES}
+
+
+def test_backup_uploads_and_a_host_with_an_empty_repository_lists_verifies_and_restores_from_s3(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    ws = make_workspace("s3-roundtrip")
+    ws.env.update(s3_bucket.env())
+    made = ws.backup()
+    assert made["uploaded"] == [made["id"]]
+    folder = f"{ws.database}/{made['created_at'][:4]}/{made['created_at'][5:7]}/{made['created_at'][8:10]}/{made['id']}"
+    assert s3_bucket.objects() == [f"{folder}/{made['id']}.dump.zst", f"{folder}/{made['id']}.dump.zst.sha256",
+                                f"{folder}/manifest.json"]
+    assert ws.item(made["id"])["locations"] == ["local", "s3"]
+
+    # Another host: the same bucket, an empty repository of its own.
+    empty = tmp_path / "dr-host"
+    empty.mkdir()
+    dr = {"BACKUP_DIR": str(empty), "LOG_DIR": str(tmp_path / "dr-logs")}
+    listed = ws.json("list", env=dict(dr))
+    assert [(r["id"], r["locations"], r["status"]) for r in listed] == [(made["id"], ["s3"], "valid")]
+    assert ws.json("list", "--location", "local", env=dict(dr)) == []
+    where = ws.ok("locations", env=dict(dr)).stdout
+    assert made["id"] in where and "s3" in where
+
+    checked = ws.json("verify", made["id"], env=dict(dr))
+    assert checked[0]["ok"], checked
+    assert any("test restore" in c for c in checked[0]["checks"])
+
+    plan = ws.json("restore", made["id"], "--target-db", f"{ws.database}_x3", "--dry-run", env=dict(dr))
+    restore_step = next(s for s in plan["steps"] if s["action"] == "restore")
+    assert "s3://" in restore_step["description"] and "download" in restore_step["description"]
+    ws.ok("restore", made["id"], "--target-db", f"{ws.database}_x3", env=dict(dr))
+    assert counts(ws.psql, f"{ws.database}_x3") == counts(ws.psql, ws.database)
+    assert not list(empty.glob("backups/*")), "nothing of the backup was written to the empty repository"
+
+
+def test_an_object_altered_in_the_bucket_fails_verify(make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+                                                      tmp_path: Path) -> None:
+    ws = make_workspace("s3-altered")
+    ws.env.update(s3_bucket.env())
+    made = ws.backup()
+    data_key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
+    body = bytearray(s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=data_key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=data_key, Body=bytes(body))
+    (tmp_path / "dr").mkdir()
+    result = ws.run("verify", made["id"], "--quick", env={"BACKUP_DIR": str(tmp_path / "dr")})
+    assert result.returncode == 4, result.stderr
+    assert "checksum mismatch" in one_error_line(result)
+
+
+def test_config_check_says_wrong_credentials_and_a_missing_bucket_in_one_line(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    ws = make_workspace("s3-check")
+    ws.env.update(s3_bucket.env())
+    assert "ok    s3:" in ws.ok("config", "check").stdout
+    wrong = ws.run("config", "check", env={"S3_SECRET_KEY": "not-the-secret", "S3_ACCESS_KEY": "AKIAWRONG"})
+    assert wrong.returncode == 2
+    assert one_error_line(wrong).endswith(f"s3: S3: wrong credentials for bucket {s3_bucket.name!r} "
+                                          "(InvalidAccessKeyId)")
+    missing = ws.run("config", "check", env={"S3_BUCKET": "no-such-bucket-here"})
+    assert missing.returncode == 2
+    assert "bucket 'no-such-bucket-here' does not exist" in one_error_line(missing)
+    shown = json.dumps(ws.json("config", "show"))
+    assert s3_bucket.server.secret_key not in shown and s3_bucket.server.access_key not in shown
