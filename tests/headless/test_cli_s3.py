@@ -3,11 +3,15 @@ configured with the old scripts' environment names."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import Bucket
-from tests.headless.conftest import WorkspaceFactory, one_error_line
+from tests.headless.conftest import WorkspaceFactory, bulky_workspace, one_error_line
 
 TABLES = ("actor", "film", "rental", "payment")
 
@@ -81,3 +85,48 @@ def test_config_check_says_wrong_credentials_and_a_missing_bucket_in_one_line(
     assert "bucket 'no-such-bucket-here' does not exist" in one_error_line(missing)
     shown = json.dumps(ws.json("config", "show"))
     assert s3_bucket.server.secret_key not in shown and s3_bucket.server.access_key not in shown
+
+
+def test_multipart_upload_survives_the_server_stopping_mid_upload_and_the_next_upload_completes_it(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    server = s3_bucket.server
+    ws = bulky_workspace(make_workspace, "s3-multipart")
+    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url.removeprefix("http://")}"\n'
+                                 "multipart_threshold_mib = 5\npart_size_mib = 5\nconcurrency = 2\nretry_seconds = 2\n")
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    made = ws.json("backup", "--no-upload")
+    assert "uploaded" not in made
+    assert s3_bucket.objects() == [], "--no-upload sends nothing"
+    local = Path(made["path"])
+    before = local.read_bytes()
+    assert len(before) > 10 << 20, "the dump must span three parts"
+
+    server.gate.arm(hold_at=2)
+    try:
+        upload = subprocess.Popen([sys.executable, "-m", "headless", "upload", made["id"]], env=ws.env,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert server.gate.reached.wait(60), "the upload never reached its second part"
+        server.stop()
+        server.gate.release.set()
+        _, err = upload.communicate(timeout=120)
+    finally:
+        server.gate.arm(0)
+        server.start()
+    assert upload.returncode == 1, err
+    assert len(err.splitlines()) == 1 and "unreachable" in err and "Traceback" not in err, err
+    assert local.read_bytes() == before, "the local copy is intact"
+    assert ws.json("list", "--location", "s3") == [], "no partial object is listed as a backup"
+
+    ws.ok("upload", made["id"])
+    client = s3_bucket.client
+    assert client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", []) == [], "no orphan parts"
+    key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
+    part = 5 << 20
+    slices = [before[i:i + part] for i in range(0, len(before), part)]
+    for number, expected in enumerate(slices, start=1):
+        head = client.head_object(Bucket=s3_bucket.name, Key=key, PartNumber=number, ChecksumMode="ENABLED")
+        assert head["ContentLength"] == len(expected)
+        assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(expected).digest()).decode()
+    assert client.head_object(Bucket=s3_bucket.name, Key=key)["ContentLength"] == len(before)
+    assert ws.item(made["id"])["locations"] == ["local", "s3"]
