@@ -502,7 +502,8 @@ class S3Repository:
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def _forget_listing(self) -> None:
+    def forget_listing(self) -> None:
+        """The next ``list`` reads the bucket (our own writes call this; so may a front end's refresh key)."""
         with _CACHE_LOCK:
             _LISTINGS.pop(self._cache_key(), None)
 
@@ -680,7 +681,7 @@ class S3Repository:
             if "PreconditionFailed" in exc.message:
                 raise BackupToolError(f"{self.url(key)} exists already: it is not written over") from None
             raise
-        self._forget_listing()
+        self.forget_listing()
 
     def abort_unfinished(self, key: str) -> int:
         """Abort the multipart uploads a failed run left for ``key``; how many there were."""
@@ -727,7 +728,7 @@ class S3Repository:
             response = retrying(self.config, lambda b=batch: self.client.delete_objects(  # type: ignore[misc]
                 Bucket=self.bucket, Delete={"Objects": b, "Quiet": True}, BypassGovernanceRetention=False))
             refused += [f"{e.get('Key', '?')} ({e.get('Code', '?')})" for e in response.get("Errors", [])]
-        self._forget_listing()
+        self.forget_listing()
         if refused:
             raise ObjectLocked(f"{record.id}: {len(refused)} object version(s) in {self.where} not deleted, "
                                f"object lock or permissions keep them: {refused[0]}")
