@@ -467,7 +467,7 @@ def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def cmd_prune(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     decisions = plan_prune(ctx, args.database)
     if not args.dry_run:
-        run_prune(ctx, decisions, args.database)
+        decisions = run_prune(ctx, decisions, args.database)
     if out.as_json:
         out.json([d.to_json() for d in decisions])
     else:
@@ -480,7 +480,7 @@ def _set_pin(pinned: bool) -> Callable[[Context, argparse.Namespace, Output], in
     def command(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         catalog = ctx.catalog
         record = catalog.get(args.backup_id)
-        updated = catalog.repository_of(record).set_pinned(record, pinned)
+        updated = catalog.set_pinned(record, pinned)
         if out.as_json:
             out.json(updated.to_json())
         out.line(f"{'pinned' if pinned else 'unpinned'} {updated.id}")

@@ -170,7 +170,7 @@ def prune_lines(decisions: list[PruneDecision], dry_run: bool) -> list[str]:
     verb = "would delete" if dry_run else "deleted"
     lines = []
     for d in decisions:
-        action = "keep" if d.keep else verb
+        action = ("keep" if d.keep else verb) + (" (s3)" if d.location != "local" else "")
         lines.append(f"{action:<13} {d.record.id:<40} {'; '.join(d.reasons)}")
     gone = [d for d in decisions if not d.keep]
     freed = sum(d.record.stored_bytes for d in gone)

@@ -181,6 +181,7 @@ class Settings:
     log_dir: Path | None = None
     databases: tuple[DatabaseConfig, ...] = ()
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    retention_s3: RetentionConfig = field(default_factory=lambda: RetentionConfig(daily=30, weekly=0, monthly=0))
     compression_level: int = 4  # zstd's, with 7-byte matches: see pipeline.MIN_MATCH_BY_LEVEL
     compression_threads: int = 0  # 0: one per core
     restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
@@ -344,12 +345,18 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
     if "pg_bin_dir" in data:
         changes["pg_bin_dir"] = Path(_expect(data["pg_bin_dir"], str, "pg_bin_dir"))
     retention = _expect(data.get("retention", {}), dict, "[retention]")
-    bad = set(retention) - {"daily", "weekly", "monthly"}
+    bad = set(retention) - {"daily", "weekly", "monthly", "s3"}
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [retention]: {', '.join(sorted(bad))}")
     changes["retention"] = RetentionConfig(
-        **{k: _non_negative(v, f"retention.{k}") for k, v in retention.items()}
+        **{k: _non_negative(v, f"retention.{k}") for k, v in retention.items() if k != "s3"}
     )
+    in_bucket = _expect(retention.get("s3", {}), dict, "[retention.s3]")
+    bad = set(in_bucket) - {"daily", "weekly", "monthly"}
+    if bad:
+        raise ConfigError(f"config file {path}: unknown key(s) in [retention.s3]: {', '.join(sorted(bad))}")
+    changes["retention_s3"] = replace(settings.retention_s3, **{
+        k: _non_negative(v, f"retention.s3.{k}") for k, v in in_bucket.items()})
     backup = _expect(data.get("backup", {}), dict, "[backup]")
     bad = set(backup) - set(_BACKUP_NUMBERS)
     if bad:
@@ -497,6 +504,8 @@ def redacted(settings: Settings) -> dict[str, Any]:
         },
         "restore": {"jobs": settings.restore_jobs},
         "s3": settings.s3.shown() if settings.s3 else None,
+        "retention_s3": {"daily": settings.retention_s3.daily, "weekly": settings.retention_s3.weekly,
+                         "monthly": settings.retention_s3.monthly} if settings.s3 else None,
         "maintenance_db": settings.maintenance_db,
         "databases": [
             {

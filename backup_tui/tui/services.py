@@ -100,7 +100,7 @@ class EngineServices:
         return run_restore(self._context(reporter, cancel), plan, confirmed=True)
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
-        return self._context().catalog.repository_of(record).set_pinned(record, pinned)
+        return self._context().catalog.set_pinned(record, pinned)
 
     def delete(self, record: BackupRecord) -> None:
         self._context().catalog.repository_of(record).delete(record)

@@ -130,3 +130,39 @@ def test_multipart_upload_survives_the_server_stopping_mid_upload_and_the_next_u
         assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(expected).digest()).decode()
     assert client.head_object(Bucket=s3_bucket.name, Key=key)["ContentLength"] == len(before)
     assert ws.item(made["id"])["locations"] == ["local", "s3"]
+
+
+def test_prune_keeps_local_copies_the_bucket_lacks_and_reports_versions_object_lock_keeps(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    client, name = s3_bucket.client, f"{s3_bucket.name}-locked"
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    ws = make_workspace("s3-prune")
+    ws.env.update(s3_bucket.env(), S3_BUCKET=name)
+    config = ws.write("retention.toml", "[retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n"
+                                        "[retention.s3]\ndaily = 1\nweekly = 0\nmonthly = 0\n")
+    ws.env["BACKUP_TUI_CONFIG"] = str(config)
+    first = ws.backup()["id"]
+    second = ws.json("backup", "--no-upload")["id"]
+    third = ws.backup()["id"]  # sends the second too: what a run could not send, the next one does
+    assert ws.item(second)["locations"] == ["local", "s3"]
+
+    plan = ws.json("prune", "--dry-run")
+    by = {(d["id"], d["location"]): d for d in plan}
+    assert not by[first, "local"]["keep"] and not by[first, "s3"]["keep"]
+    assert by[third, "local"]["keep"] and by[third, "s3"]["keep"]
+
+    done = {(d["id"], d["location"]): d for d in ws.json("prune")}
+    assert not done[first, "local"]["keep"]
+    assert done[first, "s3"]["keep"] and "object lock" in done[first, "s3"]["reasons"][0]
+    assert [i["id"] for i in ws.listing()] == [third, second, first]
+    assert ws.item(first)["locations"] == ["s3"], "the local copies went; the bucket kept what object lock holds"
+    assert ws.item(second)["locations"] == ["s3"]
+
+    fourth = ws.json("backup", "--no-upload")["id"]
+    ws.json("backup", "--no-upload")  # supersedes the fourth, which the bucket lacks
+    local = {d["id"]: d for d in ws.json("prune", "--dry-run") if d["location"] == "local"}
+    assert not local[third]["keep"], "superseded, and safe in the bucket"
+    assert local[fourth]["keep"] and local[fourth]["reasons"][0].startswith("not in S3 yet")

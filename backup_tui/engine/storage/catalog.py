@@ -79,6 +79,14 @@ class Catalog:
                 return repo
         raise NotFoundError(f"{record.id}: no repository holds a copy")
 
+    def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
+        """Pin (or unpin) every copy: each repository's retention reads its own pins."""
+        updated = record
+        for repo in self.repositories:
+            if repo.name in record.locations or (record.status == "legacy" and repo.name == "local"):
+                updated = repo.set_pinned(record, pinned)
+        return replace(updated, locations=record.locations)
+
     def holds(self, record: BackupRecord) -> bool:
         """A repository still holds the backup (it was not deleted since it was listed)."""
         try:
