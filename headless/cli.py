@@ -292,7 +292,7 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
                     out.line("  note: another run holds the lock right now", always=True)
                 worst = max(worst, plan.exit_code)
                 continue
-            record = run_backup(ctx, db, reason="scheduled")
+            record = run_backup(ctx, db, reason="scheduled", upload=not args.no_upload)
             results.append(record.to_json())
             out.line(f"backup {record.id}: {human_bytes(record.stored_bytes)} "
                      f"({human_bytes(record.raw_bytes)} raw) in {record.duration_s:.1f} s -> {record.path}")

@@ -103,7 +103,7 @@ S3_SSE = ("AES256", "aws:kms")
 S3_MIN_PART_MIB = 5  # S3 refuses smaller parts (all but the last)
 _S3_NUMBERS = {  # key -> (lowest, highest)
     "multipart_threshold_mib": (S3_MIN_PART_MIB, 5 * 1024 * 1024), "part_size_mib": (S3_MIN_PART_MIB, 5 * 1024),
-    "concurrency": (1, 64), "retry_seconds": (0, 86400), "lock_ttl_seconds": (60, None),
+    "concurrency": (1, 64), "retry_seconds": (0, 86400), "lock_ttl_seconds": (1, None),
 }
 _S3_TEXTS = ("bucket", "prefix", "region", "endpoint_url", "storage_class", "sse", "sse_kms_key_id")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")

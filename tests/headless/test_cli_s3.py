@@ -6,9 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psycopg
 
 from tests.conftest import Bucket
 from tests.headless.conftest import WorkspaceFactory, bulky_workspace, one_error_line
@@ -166,3 +170,63 @@ def test_prune_keeps_local_copies_the_bucket_lacks_and_reports_versions_object_l
     local = {d["id"]: d for d in ws.json("prune", "--dry-run") if d["location"] == "local"}
     assert not local[third]["keep"], "superseded, and safe in the bucket"
     assert local[fourth]["keep"] and local[fourth]["reasons"][0].startswith("not in S3 yet")
+
+
+def test_keep_local_false_streams_the_backup_straight_to_the_bucket(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    server = s3_bucket.server
+    ws = bulky_workspace(make_workspace, "s3-stream")
+    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url}"\n'
+                                 "keep_local = false\nmultipart_threshold_mib = 5\npart_size_mib = 5\n")
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    made = ws.backup()
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert made["uploaded"] == [], "nothing was left to upload: it went straight there"
+    assert not list(ws.repo.glob("backups/*/*")), "no local copy"
+    key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=key, PartNumber=1)
+    assert head["PartsCount"] >= 2 and head["ContentLength"] == 5 << 20, "sent as a multipart upload"
+    assert ws.item(made["id"])["locations"] == ["s3"]
+    checked = ws.json("verify", made["id"])
+    assert checked[0]["ok"] and checked[0]["level"] == "full", checked
+    assert before < 200 * 1024 and peak_kib < 200 * 1024, f"peak memory {peak_kib // 1024} MiB"
+    print(f"streaming backup: peak RSS of a child {peak_kib // 1024} MiB")
+    assert not [u for u in s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", [])]
+
+
+def test_two_hosts_on_one_bucket_cannot_back_up_one_database_at_once(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    ws = make_workspace("s3-lock")
+    ws.env.update(s3_bucket.env())
+    other_host = {"BACKUP_DIR": str(tmp_path / "host-b"), "LOG_DIR": str(tmp_path / "host-b-logs")}
+    # Host A's pg_dump waits behind a table lock while it holds the database's lock in the bucket.
+    with psycopg.connect(host=ws.sandbox.host, port=ws.sandbox.port, user=ws.sandbox.user,
+                         password=ws.sandbox.password, dbname=ws.database) as blocker:
+        blocker.execute("LOCK TABLE actor IN ACCESS EXCLUSIVE MODE")
+        first = subprocess.Popen([sys.executable, "-m", "headless", "backup", "--json"], env=ws.env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lock = f"locks/{ws.database}.json"
+        deadline = time.monotonic() + 60
+        while lock not in s3_bucket.objects() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = ws.run("backup", env=dict(other_host))
+        blocker.rollback()
+    assert second.returncode == 3, second.stderr
+    said = one_error_line(second)
+    assert f"is locked in s3://{s3_bucket.name}/{lock} by backup on" in said and f"(pid {first.pid})" in said
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert lock not in s3_bucket.objects(), "released at the end"
+
+    # A holder that died: its lock is not renewed, and once stale the next run takes it over.
+    stale = {"host": "db-old", "pid": 4242, "operation": "backup", "since": "2026-01-01T00:00:00Z", "token": "x"}
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=lock, Body=json.dumps(stale).encode())
+    config = ws.write("ttl.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nlock_ttl_seconds = 1\n')
+    time.sleep(2.5)
+    taken = ws.run("backup", env={**other_host, "BACKUP_TUI_CONFIG": str(config)})
+    assert taken.returncode == 0, taken.stderr
+    run_log = "".join(p.read_text() for p in (tmp_path / "host-b-logs").rglob("*.log"))
+    assert "took over the stale S3 lock" in run_log and "db-old" in run_log

@@ -53,6 +53,7 @@ PINS, VERIFICATIONS, REPORTS = "pins", "verifications", "reports"
 SUFFIXES = {("custom", "zstd"): ".dump.zst", ("plain", "gzip"): ".sql.gz"}  # what we store, by kind
 LIST_TTL_S = 30.0  # the TUI opens on a listing this fresh; our own writes drop it
 LIST_PATIENCE_S = 5.0  # a listing waits this long for an unreachable bucket, not retry_seconds: local backups first
+PARTS_MEMORY = 64 << 20  # parts held at once (being sent): the bound that keeps a streamed backup under 200 MB
 RANGE_BYTES = 64 << 20  # one ranged GET: large enough for throughput, read as a stream, never held whole
 MIB = 1 << 20
 T = TypeVar("T")
@@ -73,6 +74,10 @@ class S3Refused(ConfigError):
 
 class S3Missing(BackupToolError):
     """The object asked for is not in the bucket."""
+
+
+class S3Conflict(BackupToolError):
+    """A conditional write found the object there already."""
 
 
 def said(exc: BaseException) -> str:
@@ -121,6 +126,8 @@ def refusal(exc: BaseException, config: S3Config) -> BackupToolError:
     if code == "NoSuchBucket" or (code == "404" and _status(exc) == 404 and getattr(exc, "operation_name", "")
                                   == "HeadBucket"):
         return S3Refused(f"S3: bucket {bucket!r} does not exist (backup-headless s3 init creates it)")
+    if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        return S3Conflict(f"S3: {code}")
     if code in ("NoSuchKey", "404"):
         return S3Missing(f"S3: not in bucket {bucket!r}")
     if code in ("AccessDenied", "403", "AllAccessDisabled"):
@@ -292,7 +299,7 @@ class UploadedPart:
 @dataclass
 class MultipartSink:
     """Blocks in, one object out: a single PUT below the threshold, else a multipart upload of
-    ``part_size`` parts, ``concurrency`` at a time (memory: part_size x (concurrency + 1)), each with its
+    ``part_size`` parts, ``concurrency`` at a time but never more than PARTS_MEMORY of them, each with its
     SHA-256. ``close`` completes it and then proves it: the store's size, its checksum of every part and
     of the whole against ours (some stores never check what they are sent). ``abort`` leaves no part behind."""
 
@@ -334,7 +341,8 @@ class MultipartSink:
             Bucket=self.bucket, Key=self.key, ChecksumAlgorithm="SHA256", **self.extra))
         self.upload_id = response["UploadId"]
         self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-part")
-        self._slots = threading.BoundedSemaphore(self.config.concurrency)
+        in_flight = max(1, min(self.config.concurrency, PARTS_MEMORY // (self.config.part_size_mib * MIB)))
+        self._slots = threading.BoundedSemaphore(in_flight)
 
     def _send_part(self, data: bytes) -> None:
         if not self.upload_id:
@@ -677,10 +685,8 @@ class S3Repository:
             retrying(self.config, lambda: self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(data),
                 **kwargs, **self.extra_args()))
-        except BackupToolError as exc:
-            if "PreconditionFailed" in exc.message:
-                raise BackupToolError(f"{self.url(key)} exists already: it is not written over") from None
-            raise
+        except S3Conflict:
+            raise BackupToolError(f"{self.url(key)} exists already: it is not written over") from None
         self.forget_listing()
 
     def abort_unfinished(self, key: str) -> int:
