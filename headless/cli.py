@@ -39,6 +39,7 @@ from backup_tui.engine.ops.upload import bucket_of, missing_from_bucket, plan_up
 from backup_tui.engine.ops.verify import verify_many
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
+from backup_tui.engine.storage.bucket_setup import init_bucket
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
@@ -140,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="confirm without a terminal")
     json_flag(p)
 
+    p = sub.add_parser("s3", help="set up the bucket: create it, versioning, default object lock")
+    p.add_argument("action", choices=["init"])
+    p.add_argument("--object-lock-days", type=int, metavar="N", help="default retention: no deletion for N days")
+    p.add_argument("--object-lock-mode", choices=["governance", "compliance"], default="governance")
+    p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    json_flag(p)
+
     p = sub.add_parser("config", help="show the merged settings or check them")
     p.add_argument("action", choices=["show", "check"])
     json_flag(p)
@@ -239,7 +247,7 @@ def _read_only(args: argparse.Namespace) -> bool:
         args.command == "kept" and not args.drop)
 # Commands that may start from nothing; every other one needs an existing repository (a typo in
 # BACKUP_DIR must not look like an empty catalog).
-CREATES_REPOSITORY = frozenset({"backup", "config"})
+CREATES_REPOSITORY = frozenset({"backup", "config", "s3"})
 
 
 def now() -> datetime:
@@ -586,6 +594,18 @@ def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_s3(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    done = init_bucket(bucket_of(ctx), lock_days=args.object_lock_days, lock_mode=args.object_lock_mode,
+                       dry_run=args.dry_run)
+    if out.as_json:
+        out.json(done.to_json())
+    for line in done.changed:
+        out.line(f"{'would change' if args.dry_run else 'changed'}: {line}", always=True)
+    for line in done.found:
+        out.line(f"found: {line}", always=True)
+    return EXIT_OK
+
+
 def cmd_config(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
     if args.action == "show":
@@ -703,6 +723,7 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "pin": _set_pin(True),
     "unpin": _set_pin(False),
     "config": cmd_config,
+    "s3": cmd_s3,
     "repair": cmd_repair,
     "kept": cmd_kept,
     "rollback": cmd_rollback,

@@ -72,6 +72,10 @@ class S3Refused(ConfigError):
     """Credentials, bucket or permission: the operator's to fix (exit 2)."""
 
 
+class S3NoBucket(S3Refused):
+    """The bucket does not exist."""
+
+
 class S3Missing(BackupToolError):
     """The object asked for is not in the bucket."""
 
@@ -125,7 +129,7 @@ def refusal(exc: BaseException, config: S3Config) -> BackupToolError:
         return S3Refused(f"S3: wrong credentials for bucket {bucket!r} ({code})")
     if code == "NoSuchBucket" or (code == "404" and _status(exc) == 404 and getattr(exc, "operation_name", "")
                                   == "HeadBucket"):
-        return S3Refused(f"S3: bucket {bucket!r} does not exist (backup-headless s3 init creates it)")
+        return S3NoBucket(f"S3: bucket {bucket!r} does not exist (backup-headless s3 init creates it)")
     if code in ("PreconditionFailed", "ConditionalRequestConflict"):
         return S3Conflict(f"S3: {code}")
     if code in ("NoSuchKey", "404"):
