@@ -16,6 +16,7 @@ import psycopg
 
 from tests.conftest import Bucket
 from tests.headless.conftest import WorkspaceFactory, bulky_workspace, one_error_line
+from tests.headless.test_cli_legacy import old_script_backup
 
 TABLES = ("actor", "film", "rental", "payment")
 
@@ -253,3 +254,25 @@ def test_s3_init_creates_the_bucket_with_versioning_and_object_lock_and_says_wha
     assert again["found"] == [f"bucket {name} exists", "versioning is on", "default object lock: governance for 7 days"]
     ws.backup()  # the new bucket takes backups; object lock keeps them, as the prune test shows
     assert any(k.endswith("manifest.json") for k in (o["Key"] for o in client.list_objects_v2(Bucket=name)["Contents"]))
+
+
+def test_an_old_scripts_backup_is_uploaded_on_demand_and_restores_from_the_bucket(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    ws = make_workspace("s3-legacy")
+    ws.repo.mkdir(parents=True, exist_ok=True)
+    path = old_script_backup(ws, "20240301_020000")
+    backup_id = f"legacy-daily-{path.name.removesuffix('.sql.gz')}"
+    ws.env.update(s3_bucket.env())
+    sent = ws.json("upload", backup_id)
+    assert sent["uploaded"]["locations"] == ["s3"] and sent["destination"].endswith(f"{backup_id}.sql.gz")
+    assert ws.item(backup_id)["locations"] == ["local", "s3"], "the same backup in two places"
+    dr = {"BACKUP_DIR": str(tmp_path / "dr")}
+    (tmp_path / "dr").mkdir()
+    only = next(i for i in ws.json("list", env=dict(dr)) if i["id"] == backup_id)
+    assert only["locations"] == ["s3"] and only["status"] == "valid"
+    assert ws.json("verify", backup_id, "--quick", env=dict(dr))[0]["ok"]
+    ws.ok("restore", backup_id, "--target-db", f"{ws.database}_x5", env=dict(dr))
+    assert counts(ws.psql, f"{ws.database}_x5") == counts(ws.psql, ws.database)
+    again = ws.run("upload", backup_id)
+    assert again.returncode == 0, "already there: nothing sent twice"
