@@ -26,6 +26,7 @@ from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
 from backup_tui.engine.core.models import BackupRecord, utc_iso
+from backup_tui.engine.core.names import folder_key
 from backup_tui.engine.core.progress import (
     BytesProgress,
     Reporter,
@@ -153,7 +154,7 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         expected_bytes=expected,
         estimate_basis=basis,
         free_bytes=free_bytes(settings.repository),
-        destination=str(repo.database_dir(db.database)),
+        destination=_destination(ctx, db.database, str(repo.database_dir(db.database))),
         locked_by_other_run=locked,
         incomplete_to_clean=leftovers,
         scratch_to_remove=[s.describe() for s in scratch.leftovers(settings, db)],
@@ -162,6 +163,12 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         space_refusal=refusal,
         unfinished_swap=unfinished,
     )
+
+
+def _destination(ctx: Context, database: str, local: str) -> str:
+    """Where the backup's bytes go: the local folder, or the bucket when it streams there (keep_local = false)."""
+    bucket = streams_to(ctx)
+    return f"{bucket.where}{folder_key(database)}/" if bucket is not None else local
 
 
 def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -> list[str]:

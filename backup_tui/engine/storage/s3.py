@@ -226,12 +226,18 @@ class _RangedReader(io.RawIOBase):
                 if self._body is None:
                     self._open_range()
                 data = self._body.read(min(len(view), self._range_end - self.pos))
-            except BackupToolError as exc:
-                raise OSError(exc.message) from None
+            except S3Conflict:
+                raise S3Unreachable(f"{self.source.where} was replaced while it was read (at byte "
+                                    f"{self.pos:,}): read it again") from None
+            except S3Missing:
+                raise OSError(f"{self.source.where} was deleted while it was read") from None
+            except BackupToolError:
+                raise  # unreachable, refused: not the backup's fault, said as it is
             except Exception as exc:  # a connection dropped mid-body: a new range from here
                 self._drop()
                 if attempt == 3:
-                    raise OSError(f"reading {self.source.where} failed at byte {self.pos:,}: {said(exc)}") from None
+                    raise S3Unreachable(f"reading {self.source.where} failed at byte {self.pos:,}: "
+                                        f"{said(exc)}") from None
                 continue
             if not data:  # the range ended early: the store sent less than it said
                 self._drop()
@@ -469,7 +475,7 @@ class _Folder:
 
 
 _RECORDS: dict[tuple[str, str], object] = {}  # (key, etag) -> what it parsed to: written once, kept
-_LISTINGS: dict[tuple[str | None, str, str], tuple[float, list[BackupRecord]]] = {}
+_LISTINGS: dict[tuple[str | None, str, str], tuple[float, list[BackupRecord] | BackupToolError]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -528,9 +534,16 @@ class S3Repository:
         """Every backup's place in the bucket, paginated, its records read concurrently; kept LIST_TTL_S."""
         with _CACHE_LOCK:
             cached = _LISTINGS.get(self._cache_key())
-        if cached is not None and time.monotonic() - cached[0] < LIST_TTL_S:
+        if cached is not None and isinstance(cached[1], list) and time.monotonic() - cached[0] < LIST_TTL_S:
             return list(cached[1])
-        folders = self._scan(self._root(), patience=LIST_PATIENCE_S)
+        if cached is not None and isinstance(cached[1], BackupToolError) and time.monotonic() - cached[0] < LIST_TTL_S:
+            raise cached[1]  # said once, not waited for again by every list of one run
+        try:
+            folders = self._scan(self._root(), patience=LIST_PATIENCE_S)
+        except BackupToolError as exc:
+            with _CACHE_LOCK:
+                _LISTINGS[self._cache_key()] = (time.monotonic(), exc)
+            raise
         with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-list") as pool:
             records = list(pool.map(self._read_folder, folders.values()))
         with _CACHE_LOCK:
