@@ -329,16 +329,31 @@ class MultipartSink:
     _slots: threading.BoundedSemaphore | None = None
     _sent: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hasher: ThreadPoolExecutor | None = None
+    _hashing: Future[None] | None = None
 
     @property
     def sha256(self) -> str:
+        self._hashed()
         return str(self._hash.hexdigest())
 
+    def _hashed(self) -> None:
+        if self._hashing is not None:
+            self._hashing.result()
+            self._hashing = None
+
     def write(self, block: bytes) -> None:
-        self._hash.update(block)
+        # The whole object's hash runs beside the caller (hashlib lets go of the GIL), one block behind.
+        self._hashed()
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sha256")
+        self._hashing = self._hasher.submit(self._hash.update, block)
         self.total += len(block)
-        self._buffer += block
         part = self.config.part_size_mib * MIB
+        if self.upload_id and not self._buffer and len(block) == part:
+            self._send_part(block)  # a whole part as it came: no copy
+            return
+        self._buffer += block
         threshold = self.config.multipart_threshold_mib * MIB
         if not self.upload_id and len(self._buffer) < max(threshold, part):
             return
@@ -393,6 +408,7 @@ class MultipartSink:
     def close(self) -> None:
         """Complete the object and prove it; on any failure the upload is aborted, then the error raised."""
         try:
+            self._hashed()
             if not self.upload_id:
                 data = bytes(self._buffer)
                 digest = b64_sha256(data)
@@ -410,7 +426,7 @@ class MultipartSink:
                     Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
                     MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag,
                                                 "ChecksumSHA256": p.sha256_b64} for p in self.parts]}))
-                self._shutdown()
+            self._shutdown()
             self._buffer = bytearray()
             self.check_stored()
         except BaseException:
@@ -435,7 +451,9 @@ class MultipartSink:
         reported = str(head.get("ChecksumSHA256") or "").split("-")[0]
         if reported and reported != self.expected_checksum():
             raise VerificationError(f"s3://{self.bucket}/{self.key}: the store's SHA-256 differs from the bytes sent")
-        if self.upload_id:
+        # The composite checksum is the digest of every part's: matching, it vouches for each part. A store
+        # that reports none is asked part by part.
+        if self.upload_id and not reported:
             for part in self.parts:
                 got = retrying(self.config, lambda p=part: self.client.head_object(  # type: ignore[misc]
                     Bucket=self.bucket, Key=self.key, PartNumber=p.number, ChecksumMode="ENABLED"))
@@ -455,6 +473,9 @@ class MultipartSink:
                     Bucket=self.bucket, Key=self.key, UploadId=upload_id))
 
     def _shutdown(self, cancel: bool = False) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+            self._hasher = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
