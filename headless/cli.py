@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", metavar="NAME")
     p.add_argument("--location", choices=["local", "s3", "all"], default="all",
                    help="only the backups with a copy there (default: all)")
+    p.add_argument("--host", metavar="NAME", help="only the backups this host made (a bucket serves a fleet)")
     json_flag(p)
 
     p = sub.add_parser("upload", help="send a backup's local copy to S3 (the old scripts' backups too)")
@@ -360,6 +361,8 @@ def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     records = _listed(ctx, args, out)
     if args.location != "all":
         records = [r for r in records if args.location in r.locations]
+    if args.host:
+        records = [r for r in records if r.host == args.host]
     if out.as_json:
         out.json([r.to_json() for r in records])
     elif not records:

@@ -119,7 +119,7 @@ def backup_table(records: list[BackupRecord], now: datetime, *, locations: bool 
     wage = max([8, *(len(a) for a in ages)])
     wver = max([27, *(len(v) for v in checked)])
     header = f"{'ID':<{wid}} {'DATABASE':<{wdb}} {'CREATED (UTC)':<17} {'AGE':>{wage}} {'SIZE':>9} {'RATIO':>6} " \
-             f"{'STATUS':<12} {'VERIFIED':<{wver}} PIN" + ("  WHERE" if locations else "")
+             f"{'STATUS':<12} {'VERIFIED':<{wver}} PIN" + ("  WHERE  HOST" if locations else "")
     rows = [header]
     for r, age, verified in zip(records, ages, checked, strict=True):
         ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
@@ -127,7 +127,7 @@ def backup_table(records: list[BackupRecord], now: datetime, *, locations: bool 
             f"{r.id:<{wid}} {r.database:<{wdb}} {r.created_at[:16].replace('T', ' '):<17} "
             f"{age:>{wage}} {human_bytes(r.stored_bytes):>9} {ratio:>6} {r.status_label:<12} "
             f"{verified:<{wver}} {'yes' if r.pinned else ''}"
-            + (f"{'':<{0 if r.pinned else 3}}  {where_said(r.locations)}" if locations else "")
+            + (f"{'':<{0 if r.pinned else 3}}  {where_said(r.locations):<5}  {r.host}" if locations else "")
         )
     return rows
 

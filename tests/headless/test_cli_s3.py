@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from tests.conftest import Bucket
-from tests.headless.conftest import WorkspaceFactory, bulky_workspace, one_error_line
+from tests.headless.conftest import WorkspaceFactory, bulky_workspace, closed_port, one_error_line
 from tests.headless.test_cli_legacy import old_script_backup
 
 TABLES = ("actor", "film", "rental", "payment")
@@ -44,6 +44,10 @@ def test_backup_uploads_and_a_host_with_an_empty_repository_lists_verifies_and_r
     listed = ws.json("list", env=dict(dr))
     assert [(r["id"], r["locations"], r["status"]) for r in listed] == [(made["id"], ["s3"], "valid")]
     assert ws.json("list", "--location", "local", env=dict(dr)) == []
+    assert ws.json("list", "--host", "another-host", env=dict(dr)) == []
+    assert [r["id"] for r in ws.json("list", "--host", listed[0]["host"], env=dict(dr))] == [made["id"]]
+    table = ws.ok("list", env=dict(dr)).stdout.splitlines()
+    assert table[0].endswith("WHERE  HOST") and table[1].endswith(f"s3     {listed[0]['host']}")
     where = ws.ok("locations", env=dict(dr)).stdout
     assert made["id"] in where and "s3" in where
 
@@ -281,3 +285,18 @@ def test_an_old_scripts_backup_is_uploaded_on_demand_and_restores_from_the_bucke
     assert counts(ws.psql, f"{ws.database}_x5") == counts(ws.psql, ws.database)
     again = ws.run("upload", backup_id)
     assert again.returncode == 0, "already there: nothing sent twice"
+
+
+def test_config_check_says_no_credentials_and_an_unreachable_endpoint_in_one_line(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    ws = make_workspace("s3-check-more")
+    ws.env.update(s3_bucket.env())
+    nothing = {"S3_ACCESS_KEY": None, "S3_SECRET_KEY": None, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+               "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+               "AWS_EC2_METADATA_DISABLED": "true"}  # no instance role asked for: this machine has none
+    none = ws.run("config", "check", env=nothing)
+    assert none.returncode == 2 and "S3: no credentials" in one_error_line(none)
+    down = ws.run("config", "check", env={"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"})
+    assert down.returncode == 1
+    assert "unreachable after" in one_error_line(down)
