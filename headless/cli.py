@@ -29,7 +29,7 @@ from backup_tui.engine.core.errors import (
     BackupToolError,
     ConfirmationRequired,
 )
-from backup_tui.engine.core.models import VerifyLevel, utc_iso
+from backup_tui.engine.core.models import BackupRecord, VerifyLevel, utc_iso
 from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
@@ -38,10 +38,13 @@ from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, roll
 from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
+from backup_tui.engine.ops.upload import bucket_of, missing_from_bucket, plan_upload, run_upload
 from backup_tui.engine.ops.verify import plan_verify, verify_many
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
+from backup_tui.engine.storage.bucket_setup import init_bucket
 from backup_tui.engine.storage.local import check_repository
+from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
 from headless import output, runlog
 from headless.output import Output
@@ -74,10 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backup", help="take a backup (of every configured database without --database)")
     p.add_argument("--database", metavar="NAME")
     p.add_argument("--dry-run", action="store_true", help="show the plan, touch nothing")
-    p.add_argument("--no-upload", action="store_true", help="keep the backup local only (S3 is not configured yet)")
+    p.add_argument("--no-upload", action="store_true", help="keep the backup local only (no upload to S3 this time)")
     json_flag(p)
 
     p = sub.add_parser("list", help="list the catalog, newest first")
+    p.add_argument("--database", metavar="NAME")
+    p.add_argument("--location", choices=["local", "s3", "all"], default="all",
+                   help="only the backups with a copy there (default: all)")
+    p.add_argument("--host", metavar="NAME", help="only the backups this host made (a bucket serves a fleet)")
+    json_flag(p)
+
+    p = sub.add_parser("upload", help="send a backup's local copy to S3 (the old scripts' backups too)")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    json_flag(p)
+
+    p = sub.add_parser("locations", help="where each backup's copies are: local, s3 or both")
     p.add_argument("--database", metavar="NAME")
     json_flag(p)
 
@@ -137,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="DATABASE")
     p.add_argument("--to", metavar="NAME", help="the kept copy to return to (default: the newest a replace kept)")
     p.add_argument("--yes", action="store_true", help="confirm without a terminal")
+    json_flag(p)
+
+    p = sub.add_parser("s3", help="set up the bucket: create it, versioning, default object lock")
+    p.add_argument("action", choices=["init"])
+    p.add_argument("--object-lock-days", type=int, metavar="N", help="default retention: no deletion for N days")
+    p.add_argument("--object-lock-mode", choices=["governance", "compliance"], default="governance")
+    p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     json_flag(p)
 
     p = sub.add_parser("config", help="show the merged settings or check them")
@@ -232,7 +253,7 @@ def _close_to_others(settings: Settings, out: Output) -> None:
 
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
 # what changes things.
-READ_ONLY = frozenset({"list", "show", "config"})
+READ_ONLY = frozenset({"list", "show", "config", "locations"})
 
 
 def _read_only(args: argparse.Namespace) -> bool:
@@ -240,7 +261,7 @@ def _read_only(args: argparse.Namespace) -> bool:
         args.command == "kept" and not args.drop)
 # Commands that may start from nothing; every other one needs an existing repository (a typo in
 # BACKUP_DIR must not look like an empty catalog).
-CREATES_REPOSITORY = frozenset({"backup", "config"})
+CREATES_REPOSITORY = frozenset({"backup", "config", "s3"})
 
 
 def now() -> datetime:
@@ -293,10 +314,12 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
                     out.line("  note: another run holds the lock right now", always=True)
                 worst = max(worst, plan.exit_code)
                 continue
-            record = run_backup(ctx, db, reason="scheduled")
+            record = run_backup(ctx, db, reason="scheduled", upload=not args.no_upload)
             results.append(record.to_json())
             out.line(f"backup {record.id}: {human_bytes(record.stored_bytes)} "
                      f"({human_bytes(record.raw_bytes)} raw) in {record.duration_s:.1f} s -> {record.path}")
+            if ctx.catalog.s3 is not None and not args.no_upload:
+                worst = max(worst, _upload_missing(ctx, db.database, results[-1], out))
         except BackupToolError as exc:
             if len(targets) == 1:
                 raise
@@ -308,16 +331,71 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return worst
 
 
+def _upload_missing(ctx: Context, database: str, result: dict[str, object], out: Output) -> int:
+    """After a backup: send it, and whatever earlier runs could not, to S3. S3 staying down costs the upload,
+    not the backup: the local copy stays, the run exits 1 with the reason, and the next run sends it."""
+    sent: list[str] = []
+    try:
+        for record in missing_from_bucket(ctx, database):
+            sent.append(run_upload(ctx, record).id)
+            out.line(f"uploaded {record.id} to {ctx.catalog.s3.where if ctx.catalog.s3 else 's3'}")
+    except BackupToolError as exc:
+        result.update(uploaded=sent, upload_error=exc.message)
+        out.error(f"upload to S3 failed, the local copy is kept and the next run sends it: {exc.message}")
+        return EXIT_FAILED
+    result["uploaded"] = sent
+    return EXIT_OK
+
+
+def cmd_upload(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    record = ctx.catalog.get(args.backup_id)
+    if ctx.catalog.s3 is None:
+        bucket_of(ctx)  # says how to configure it
+    plan = plan_upload(ctx, record)
+    if plan.refusal:
+        raise UsageError(plan.refusal)
+    uploaded = run_upload(ctx, record)
+    if out.as_json:
+        out.json({**plan.to_json(), "uploaded": uploaded.to_json()})
+    out.line(f"uploaded {record.id}: {human_bytes(uploaded.stored_bytes)} -> {uploaded.path}")
+    return EXIT_OK
+
+
+def _listed(ctx: Context, args: argparse.Namespace, out: Output) -> list[BackupRecord]:
+    """The catalog, and a warning for a repository that could not be read (the others are still shown)."""
+    records = ctx.catalog.list(args.database)
+    for name, why in ctx.catalog.unreachable.items():
+        out.error(f"warning: the {name} repository was not listed: {why}")
+    return records
+
+
 def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
-    records = ctx.catalog.list(args.database)
+    records = _listed(ctx, args, out)
+    if args.location != "all":
+        records = [r for r in records if args.location in r.locations]
+    if args.host:
+        records = [r for r in records if r.host == args.host]
     if out.as_json:
         out.json([r.to_json() for r in records])
     elif not records:
-        out.line(f"no backups in {settings.repository}", always=True)
+        out.line(f"no backups in {settings.repository}" + (f" or {ctx.catalog.s3.where}" if ctx.catalog.s3 else ""),
+                 always=True)
     else:
-        for row in output.backup_table(records, now()):
+        for row in output.backup_table(records, now(), locations=ctx.catalog.s3 is not None):
             out.line(row, always=True)
+    return EXIT_OK
+
+
+def cmd_locations(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    records = _listed(ctx, args, out)
+    if out.as_json:
+        out.json([{"id": r.id, "database": r.database, "locations": list(r.locations), "status": r.status}
+                  for r in records])
+        return EXIT_OK
+    width = max([34, *(len(r.id) for r in records)])
+    for r in records:
+        out.line(f"{r.id:<{width}} {output.where_said(r.locations)}", always=True)
     return EXIT_OK
 
 
@@ -426,7 +504,7 @@ def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def cmd_prune(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     decisions = plan_prune(ctx, args.database)
     if not args.dry_run:
-        run_prune(ctx, decisions, args.database)
+        decisions = run_prune(ctx, decisions, args.database)
     if out.as_json:
         out.json([d.to_json() for d in decisions])
     else:
@@ -439,7 +517,7 @@ def _set_pin(pinned: bool) -> Callable[[Context, argparse.Namespace, Output], in
     def command(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         catalog = ctx.catalog
         record = catalog.get(args.backup_id)
-        updated = catalog.repository_of(record).set_pinned(record, pinned)
+        updated = catalog.set_pinned(record, pinned)
         if out.as_json:
             out.json(updated.to_json())
         out.line(f"{'pinned' if pinned else 'unpinned'} {updated.id}")
@@ -545,6 +623,18 @@ def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_s3(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    done = init_bucket(bucket_of(ctx), lock_days=args.object_lock_days, lock_mode=args.object_lock_mode,
+                       dry_run=args.dry_run)
+    if out.as_json:
+        out.json(done.to_json())
+    for line in done.changed:
+        out.line(f"{'would change' if args.dry_run else 'changed'}: {line}", always=True)
+    for line in done.found:
+        out.line(f"found: {line}", always=True)
+    return EXIT_OK
+
+
 def cmd_config(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
     if args.action == "show":
@@ -613,6 +703,8 @@ def check_config(settings: Settings, out: Output) -> int:
         attempt(f"database {db.name}", functools.partial(_server_version, db))
     if settings.encryption.recipients or settings.encryption.identity_file:
         attempt("encryption", functools.partial(encryption_said, settings))
+    if settings.s3 is not None:
+        attempt("s3", functools.partial(s3_probe, settings.s3))
     warnings = _privacy_warnings(settings)
     if out.as_json:
         out.json([{"check": n, "ok": e is None, "detail": d, "warning": False} for n, e, d in checks]
@@ -657,12 +749,15 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "backup": cmd_backup,
     "list": cmd_list,
     "show": cmd_show,
+    "upload": cmd_upload,
+    "locations": cmd_locations,
     "verify": cmd_verify,
     "restore": cmd_restore,
     "prune": cmd_prune,
     "pin": _set_pin(True),
     "unpin": _set_pin(False),
     "config": cmd_config,
+    "s3": cmd_s3,
     "repair": cmd_repair,
     "kept": cmd_kept,
     "rollback": cmd_rollback,

@@ -104,7 +104,12 @@ def verified_text(v: Verification | None) -> str:
     return f"{'ok' if v.ok else 'FAILED'} {v.level} {v.at[:16].replace('T', ' ')}"
 
 
-def backup_table(records: list[BackupRecord], now: datetime) -> list[str]:
+def where_said(locations: tuple[str, ...]) -> str:
+    """local, s3, or both: the locations column."""
+    return "both" if {"local", "s3"} <= set(locations) else ", ".join(locations) or "-"
+
+
+def backup_table(records: list[BackupRecord], now: datetime, *, locations: bool = False) -> list[str]:
     """Columns as wide as their longest value, so they line up: legacy ids (legacy-monthly-<db>_<stamp>),
     the old scripts' ages (1000d ago) and failed verifications outgrow the usual widths."""
     ages = [format_age(r.created, now) for r in records]
@@ -114,7 +119,7 @@ def backup_table(records: list[BackupRecord], now: datetime) -> list[str]:
     wage = max([8, *(len(a) for a in ages)])
     wver = max([27, *(len(v) for v in checked)])
     header = f"{'ID':<{wid}} {'DATABASE':<{wdb}} {'CREATED (UTC)':<17} {'AGE':>{wage}} {'SIZE':>9} {'RATIO':>6} " \
-             f"{'STATUS':<12} {'VERIFIED':<{wver}} PIN"
+             f"{'STATUS':<12} {'VERIFIED':<{wver}} PIN" + ("  WHERE  HOST" if locations else "")
     rows = [header]
     for r, age, verified in zip(records, ages, checked, strict=True):
         ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
@@ -122,6 +127,7 @@ def backup_table(records: list[BackupRecord], now: datetime) -> list[str]:
             f"{r.id:<{wid}} {r.database:<{wdb}} {r.created_at[:16].replace('T', ' '):<17} "
             f"{age:>{wage}} {human_bytes(r.stored_bytes):>9} {ratio:>6} {r.status_label:<12} "
             f"{verified:<{wver}} {'yes' if r.pinned else ''}"
+            + (f"{'':<{0 if r.pinned else 3}}  {where_said(r.locations):<5}  {r.host}" if locations else "")
         )
     return rows
 
@@ -165,7 +171,7 @@ def prune_lines(decisions: list[PruneDecision], dry_run: bool) -> list[str]:
     verb = "would delete" if dry_run else "deleted"
     lines = []
     for d in decisions:
-        action = "keep" if d.keep else verb
+        action = ("keep" if d.keep else verb) + (" (s3)" if d.location != "local" else "")
         lines.append(f"{action:<13} {d.record.id:<40} {'; '.join(d.reasons)}")
     gone = [d for d in decisions if not d.keep]
     freed = sum(d.record.stored_bytes for d in gone)

@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.config import DatabaseConfig, S3Config, Secret, Settings
 from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.models import PruneDecision, RestoreResult
 from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
@@ -21,6 +22,10 @@ from backup_tui.engine.devtools.sandbox import Sandbox, start_sandbox
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import plan_restore, run_restore
+from tests.s3server import MotoS3
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 TEMPLATE = "pagila_template"
 _names = itertools.count(1)
@@ -122,3 +127,46 @@ def prune(settings: Settings, database: str | None = None, *, reporter: Reporter
     """Plan the retention and delete exactly what it lets go, as ``backup-headless prune`` does."""
     ctx = Context(settings, reporter, now=now)
     return run_prune(ctx, plan_prune(ctx, database), database)
+
+
+@dataclass
+class Bucket:
+    """A fresh bucket on the session's moto server, with the settings that reach it."""
+
+    server: MotoS3
+    name: str
+
+    @property
+    def client(self) -> S3Client:
+        return self.server.client()
+
+    def config(self, **changes: Any) -> S3Config:
+        return S3Config(bucket=self.name, endpoint_url=self.server.url, access_key=self.server.access_key,
+                        secret_key=Secret(self.server.secret_key), retry_seconds=3, **changes)
+
+    def env(self) -> dict[str, str]:
+        """The old scripts' names, as an env file has them."""
+        return {"BACKUP_ENABLE_S3": "true", "S3_ENDPOINT": self.server.url.removeprefix("http://"),
+                "S3_ACCESS_KEY": self.server.access_key, "S3_SECRET_KEY": self.server.secret_key,
+                "S3_BUCKET": self.name}
+
+    def objects(self) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's standalone S3 server on 127.0.0.1 for the session (one per xdist worker)."""
+    server = MotoS3()
+    server.start()
+    server.require_credentials()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: MotoS3) -> Bucket:
+    bucket = Bucket(moto_s3, f"backups-{os.getpid()}-{next(_names)}")
+    bucket.client.create_bucket(Bucket=bucket.name)
+    return bucket

@@ -67,6 +67,115 @@ class DatabaseConfig:
         return self.dbname or self.name
 
 
+@dataclass(frozen=True, repr=False)
+class S3Config:
+    """The ``[s3]`` table (names fixed by the issue, so scripts and docs agree). Credentials are not
+    here unless the old scripts' S3_ACCESS_KEY / S3_SECRET_KEY give them: boto3's own chain
+    (environment, shared config and profile, instance role) finds them otherwise."""
+
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None  # path-style addressing is used whenever one is set (MinIO, Ceph...)
+    storage_class: str | None = None
+    sse: str | None = None  # "AES256" or "aws:kms"
+    sse_kms_key_id: str | None = None
+    multipart_threshold_mib: int = 100
+    part_size_mib: int = 16
+    concurrency: int = 8
+    keep_local: bool = True
+    retry_seconds: int = 60  # how long a run keeps retrying an unreachable S3 before it gives up (exit 1)
+    lock_ttl_seconds: int = 21600
+    access_key: str | None = None
+    secret_key: Secret | None = None
+
+    def __repr__(self) -> str:
+        return f"S3Config({self.shown()!r})"
+
+    def shown(self) -> dict[str, Any]:
+        """Every setting, the secret key as stars: what ``config show`` prints."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["secret_key"] = REDACTED if self.secret_key else None
+        data["access_key"] = REDACTED if self.access_key else "(AWS credential chain)"
+        return data
+
+
+S3_SSE = ("AES256", "aws:kms")
+S3_MIN_PART_MIB = 5  # S3 refuses smaller parts (all but the last)
+_S3_NUMBERS = {  # key -> (lowest, highest)
+    "multipart_threshold_mib": (S3_MIN_PART_MIB, 5 * 1024 * 1024), "part_size_mib": (S3_MIN_PART_MIB, 5 * 1024),
+    "concurrency": (1, 64), "retry_seconds": (0, 86400), "lock_ttl_seconds": (1, None),
+}
+_S3_TEXTS = ("bucket", "prefix", "region", "endpoint_url", "storage_class", "sse", "sse_kms_key_id")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def endpoint_with_scheme(endpoint: str) -> str:
+    """The old env file wrote ``localhost:9000``: no scheme is plain http on this machine, https elsewhere."""
+    if "://" in endpoint:
+        return endpoint
+    host = endpoint.split("/", maxsplit=1)[0].rsplit(":", 1)[0].strip("[]")
+    local = host in ("localhost", "::1") or host.startswith("127.")
+    return f"{'http' if local else 'https'}://{endpoint}"
+
+
+def _s3_from_toml(table: dict[str, Any]) -> S3Config:
+    unknown = set(table) - set(_S3_TEXTS) - set(_S3_NUMBERS) - {"keep_local"}
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [s3]: {', '.join(sorted(unknown))}")
+    if "bucket" not in table:
+        raise ConfigError("[s3] needs a bucket")
+    changes: dict[str, Any] = {k: _expect(table[k], str, f"s3.{k}") for k in _S3_TEXTS if k in table}
+    for key, (low, high) in _S3_NUMBERS.items():
+        if key in table:
+            changes[key] = _in_range(table[key], f"s3.{key}", low, high)
+    if "keep_local" in table:
+        if not isinstance(table["keep_local"], bool):
+            raise ConfigError(f"s3.keep_local must be true or false, not {table['keep_local']!r}")
+        changes["keep_local"] = table["keep_local"]
+    return _checked_s3(S3Config(**changes))
+
+
+def _checked_s3(config: S3Config) -> S3Config:
+    if not config.bucket.strip():
+        raise ConfigError("s3.bucket is empty")
+    if config.sse is not None and config.sse not in S3_SSE:
+        raise ConfigError(f"s3.sse must be one of {', '.join(S3_SSE)}, not {config.sse!r}")
+    if config.sse_kms_key_id and config.sse != "aws:kms":
+        raise ConfigError("s3.sse_kms_key_id is set but s3.sse is not \"aws:kms\"")
+    if config.part_size_mib > config.multipart_threshold_mib:
+        raise ConfigError("s3.part_size_mib must not exceed s3.multipart_threshold_mib")
+    prefix = config.prefix.strip("/")
+    if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+        raise ConfigError(f"s3.prefix {config.prefix!r} has an empty, '.' or '..' part")
+    endpoint = endpoint_with_scheme(config.endpoint_url) if config.endpoint_url else None
+    return replace(config, prefix=prefix, endpoint_url=endpoint)
+
+
+def _s3_from_env(config: S3Config | None, env: Mapping[str, str]) -> S3Config | None:
+    """The old scripts' names: BACKUP_ENABLE_S3 turns S3 on or off, S3_* fill or override the table."""
+    enable = env.get("BACKUP_ENABLE_S3")
+    if enable is not None and enable.strip().lower() not in _TRUE + _FALSE:
+        raise ConfigError(f"BACKUP_ENABLE_S3 must be true or false, not {enable!r}")
+    if enable is not None and enable.strip().lower() in _FALSE:
+        return None
+    changes: dict[str, Any] = {}
+    for var, attr in (("S3_BUCKET", "bucket"), ("S3_ENDPOINT", "endpoint_url"), ("S3_ACCESS_KEY", "access_key")):
+        if env.get(var):
+            changes[attr] = env[var]
+    if env.get("S3_SECRET_KEY"):
+        changes["secret_key"] = Secret(env["S3_SECRET_KEY"])
+    if config is None:
+        if enable is None:
+            return None  # S3_* alone, without BACKUP_ENABLE_S3 or an [s3] table, was off in the old scripts too
+        if "bucket" not in changes:
+            raise ConfigError("BACKUP_ENABLE_S3 is true but S3_BUCKET is not set (nor [s3] bucket in the config)")
+        config = S3Config(bucket=changes["bucket"])
+    if bool(changes.get("access_key") or config.access_key) != bool(changes.get("secret_key") or config.secret_key):
+        raise ConfigError("S3_ACCESS_KEY and S3_SECRET_KEY go together: one of them is not set")
+    return _checked_s3(replace(config, **changes))
+
+
 @dataclass(frozen=True)
 class Settings:
     repository: Path = DEFAULT_REPOSITORY
@@ -75,6 +184,7 @@ class Settings:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     compression_level: int | Literal["auto"] = "auto"  # "auto": what spare CPU allows (core.levels); a number: fixed
     dump_nice: int = 0  # the niceness pg_dump runs at: 19 leaves the CPU to everything else first
+    retention_s3: RetentionConfig = field(default_factory=lambda: RetentionConfig(daily=30, weekly=0, monthly=0))
     compression_threads: int = 0  # 0: one per core
     restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
     min_free_bytes: int = 0  # head-room that must stay free after a backup
@@ -83,6 +193,7 @@ class Settings:
     pg_bin_dir: Path | None = None
     config_file: Path | None = None
     encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
+    s3: S3Config | None = None  # a bucket as a second repository; None: local only
 
     @property
     def logs(self) -> Path:
@@ -106,7 +217,7 @@ class Settings:
 
 _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
-    "encryption",
+    "encryption", "s3",
 }
 _DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service"}
 ZSTD_LEVELS = (1, 22)  # zstd's own range; the library refuses anything above 22 only once a backup starts
@@ -239,12 +350,18 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
     if "pg_bin_dir" in data:
         changes["pg_bin_dir"] = Path(_expect(data["pg_bin_dir"], str, "pg_bin_dir"))
     retention = _expect(data.get("retention", {}), dict, "[retention]")
-    bad = set(retention) - {"daily", "weekly", "monthly"}
+    bad = set(retention) - {"daily", "weekly", "monthly", "s3"}
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [retention]: {', '.join(sorted(bad))}")
     changes["retention"] = RetentionConfig(
-        **{k: _non_negative(v, f"retention.{k}") for k, v in retention.items()}
+        **{k: _non_negative(v, f"retention.{k}") for k, v in retention.items() if k != "s3"}
     )
+    in_bucket = _expect(retention.get("s3", {}), dict, "[retention.s3]")
+    bad = set(in_bucket) - {"daily", "weekly", "monthly"}
+    if bad:
+        raise ConfigError(f"config file {path}: unknown key(s) in [retention.s3]: {', '.join(sorted(bad))}")
+    changes["retention_s3"] = replace(settings.retention_s3, **{
+        k: _non_negative(v, f"retention.s3.{k}") for k, v in in_bucket.items()})
     backup = _expect(data.get("backup", {}), dict, "[backup]")
     bad = set(backup) - set(_BACKUP_NUMBERS)
     if bad:
@@ -265,6 +382,8 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
         raise ConfigError(f"config file {path}: unknown key(s) in [restore]: {', '.join(sorted(bad))}")
     if "encryption" in data:
         changes["encryption"] = parse_encryption(data["encryption"], base)
+    if "s3" in data:
+        changes["s3"] = _s3_from_toml(_expect(data["s3"], dict, "[s3]"))
     dbs = _expect(data.get("databases", []), list, "databases")
     changes["databases"] = tuple(_database_from_toml(i, entry, env) for i, entry in enumerate(dbs))
     names = [d.name for d in changes["databases"]]
@@ -327,6 +446,7 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     if env.get(IDENTITY_VARIABLE):
         changes["encryption"] = replace(settings.encryption, identity_file=Path(env[IDENTITY_VARIABLE]))
     changes["databases"] = _env_databases(settings.databases, env)
+    changes["s3"] = _s3_from_env(settings.s3, env)
     return replace(settings, **changes)
 
 
@@ -401,6 +521,9 @@ def redacted(settings: Settings) -> dict[str, Any]:
             "recipients": list(settings.encryption.recipients),
             "identity_file": str(settings.encryption.identity_file) if settings.encryption.identity_file else None,
         },
+        "s3": settings.s3.shown() if settings.s3 else None,
+        "retention_s3": {"daily": settings.retention_s3.daily, "weekly": settings.retention_s3.weekly,
+                         "monthly": settings.retention_s3.monthly} if settings.s3 else None,
         "maintenance_db": settings.maintenance_db,
         "databases": [
             {

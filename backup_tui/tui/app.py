@@ -49,7 +49,7 @@ from backup_tui.tui.widgets.jobs import JobsView
 ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
 DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
-S3_MISSING = "S3 is not configured yet: upload comes with S3 repositories"
+S3_MISSING = "S3 is not configured: add an [s3] table to the config (or BACKUP_ENABLE_S3 and S3_*) to upload"
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
 
@@ -114,6 +114,7 @@ class BackupApp(App[None]):
         # Modules, styles and widgets last as long as the app: out of the cycle collector's way (it would
         # rescan them in every full collection, tens of milliseconds each), see ``backups.FREEZE_COST``.
         gc.freeze()
+        self.main.backups.upload_available = self.settings.s3 is not None
         self.check_servers(settle=True)  # then reads the catalog: not while a repair holds a database's lock
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.refresh_catalog)
@@ -554,7 +555,13 @@ class BackupApp(App[None]):
         self.push_screen(ConfirmDialog("Delete backup", message, "Delete"), answered)
 
     def upload(self, record: BackupRecord) -> None:
-        self.notify(S3_MISSING, severity="warning")
+        if self.settings.s3 is None:
+            self.notify(S3_MISSING, severity="warning")
+            return
+        self.start_job("upload", f"upload {record.id}", record.database,
+                       lambda reporter, cancel: self.services.upload(record, reporter, cancel),
+                       describe=lambda r: f"{record.id} is in S3: {fmt.human_bytes(r.stored_bytes)}"
+                       if isinstance(r, BackupRecord) else "done")
 
     @work(thread=True, group="quick", exit_on_error=False)
     def _quick_call(self, call: Callable[[], object], done: str, after: Callable[[], object] | None = None) -> None:

@@ -19,6 +19,7 @@ from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.kept import KeptCopy, Rollback, drop_kept, list_kept, rollback
 from backup_tui.engine.ops.restore import plan_restore, run_restore
+from backup_tui.engine.ops.upload import run_upload
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.locks import is_locked
 
@@ -47,6 +48,10 @@ class Services(Protocol):
         ...
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord: ...
+
+    def upload(self, record: BackupRecord, reporter: Reporter, cancel: CancelToken) -> BackupRecord:
+        """Send the backup's local copy to the S3 repository; its record as the bucket holds it."""
+        ...
 
     def delete(self, record: BackupRecord) -> None: ...
 
@@ -99,8 +104,11 @@ class EngineServices:
                 cancel: CancelToken) -> RestoreResult:
         return run_restore(self._context(reporter, cancel), plan, confirmed=True)
 
+    def upload(self, record: BackupRecord, reporter: Reporter, cancel: CancelToken) -> BackupRecord:
+        return run_upload(self._context(reporter, cancel), record)
+
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
-        return self._context().catalog.repository_of(record).set_pinned(record, pinned)
+        return self._context().catalog.set_pinned(record, pinned)
 
     def delete(self, record: BackupRecord) -> None:
         self._context().catalog.repository_of(record).delete(record)

@@ -130,6 +130,10 @@ class FixedServices:
         self.calls.append(f"verify {record.id} {level}")
         return _ok(NOW, level)
 
+    def upload(self, record: BackupRecord, reporter: Reporter, cancel: CancelToken) -> BackupRecord:
+        self.calls.append(f"upload {record.id}")
+        return dataclasses.replace(record, locations=(*record.locations, "s3"))
+
     def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool,
                      no_owner: bool = False) -> RestorePlan:
         return dataclasses.replace(fixed_plan(record, target_db, replace), no_owner=no_owner)

@@ -242,11 +242,12 @@ class PruneDecision:
     record: BackupRecord
     keep: bool
     reasons: tuple[str, ...]
+    location: str = "local"  # the repository whose copy this decides: each has its own retention
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.record.id, "database": self.record.database, "created_at": self.record.created_at,
                 "status": self.record.status, "keep": self.keep, "reasons": list(self.reasons),
-                "size_bytes": self.record.stored_bytes}
+                "size_bytes": self.record.stored_bytes, "location": self.location}
 
 
 @dataclass(frozen=True)

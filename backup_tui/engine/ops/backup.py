@@ -27,6 +27,7 @@ from backup_tui.engine.core.encryption import ENCRYPTION
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
 from backup_tui.engine.core.levels import levels_said
 from backup_tui.engine.core.models import ENCRYPTED_MANIFEST_VERSION, MANIFEST_VERSION, BackupRecord, utc_iso
+from backup_tui.engine.core.names import folder_key
 from backup_tui.engine.core.progress import (
     BytesProgress,
     Reporter,
@@ -39,9 +40,11 @@ from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
+from backup_tui.engine.storage.bucket_lock import bucket_lock
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
+from backup_tui.engine.storage.s3 import S3Repository, S3Unreachable
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.adaptive import usable_cpus
@@ -166,7 +169,7 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         expected_bytes=expected,
         estimate_basis=basis,
         free_bytes=free_bytes(settings.repository),
-        destination=str(repo.database_dir(db.database)),
+        destination=_destination(ctx, db.database, str(repo.database_dir(db.database))),
         locked_by_other_run=locked,
         incomplete_to_clean=leftovers,
         scratch_to_remove=[s.describe() for s in scratch.leftovers(settings, db)],
@@ -175,6 +178,12 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         space_refusal=refusal,
         unfinished_swap=unfinished,
     )
+
+
+def _destination(ctx: Context, database: str, local: str) -> str:
+    """Where the backup's bytes go: the local folder, or the bucket when it streams there (keep_local = false)."""
+    bucket = streams_to(ctx)
+    return f"{bucket.where}{folder_key(database)}/" if bucket is not None else local
 
 
 def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -> list[str]:
@@ -188,23 +197,40 @@ def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -
     return removed
 
 
-def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", lock_held: bool = False) -> BackupRecord:
-    """Take one backup of ``db`` into the local repository and return its committed record.
-    ``lock_held``: the caller holds the database's lock already (restore's safety backup, after its heal)."""
+def streams_to(ctx: Context, upload: bool = True) -> S3Repository | None:
+    """The bucket a backup is written straight into (``keep_local = false``), or None: to the local disk."""
+    bucket = ctx.catalog.s3
+    return bucket if bucket is not None and upload and not bucket.config.keep_local else None
+
+
+def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", lock_held: bool = False,
+               upload: bool = True) -> BackupRecord:
+    """Take one backup of ``db`` into the local repository (or, with ``keep_local = false``, straight into
+    the bucket) and return its committed record. ``lock_held``: the caller holds the database's lock
+    already (restore's safety backup, after its heal). With S3 configured the lock extends to the bucket,
+    which other hosts may write."""
     settings = ctx.settings
-    with journaled(settings, "backup", db.database) as run:
+    with journaled(settings, "backup", db.database) as run, contextlib.ExitStack() as held:
         ensure_repository(settings.repository)
-        if lock_held:
-            record = _backup(ctx, db, reason)
-        else:
-            with database_lock(settings.repository, db.database, "backup"):
-                swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back
-                record = _backup(ctx, db, reason)
+        if not lock_held:
+            held.enter_context(database_lock(settings.repository, db.database, "backup"))
+        bucket, streaming = ctx.catalog.s3, streams_to(ctx, upload)
+        if bucket is not None and upload:
+            try:
+                held.enter_context(bucket_lock(bucket, db.database, "backup", lambda said: warn(ctx.reporter, said)))
+            except S3Unreachable as exc:
+                if streaming is not None:
+                    raise
+                # The local backup goes ahead under the local lock; its upload will fail and say why (exit 1).
+                warn(ctx.reporter, f"S3 lock not taken, the backup stays local for now: {exc.message}")
+        if not lock_held:
+            swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back
+        record = _backup(ctx, db, reason, streaming)
         run.backup_id = record.id
         return record
 
 
-def _backup(ctx: Context, db: DatabaseConfig, reason: str) -> BackupRecord:
+def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository | None) -> BackupRecord:
     settings, reporter = ctx.settings, ctx.reporter
     repo = LocalRepository(settings.repository)
     reporter(StepStarted("prepare", f"database {db.database}"))
@@ -216,10 +242,11 @@ def _backup(ctx: Context, db: DatabaseConfig, reason: str) -> BackupRecord:
             db_bytes = pg.database_size(conn, db.database)
             db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}  # for the next estimate
             expected, basis = expected_size(ctx.catalog, db.database, db_bytes)
-            check_backup_space(settings, db.database, expected, basis)
+            if bucket is None:  # streamed to a bucket, nothing lands on this disk
+                check_backup_space(settings, db.database, expected, basis)
             conn.rollback()
             reporter(StepFinished("prepare"))
-            return _dump(ctx, db, repo, conn, version, db_info, reason)
+            return _dump(ctx, db, bucket or repo, conn, version, db_info, reason)
         except psycopg.Error as exc:
             raise server_error(exc, conn, "a query of the backup failed") from exc
 
@@ -248,7 +275,7 @@ def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> Non
 def _dump(
     ctx: Context,
     db: DatabaseConfig,
-    repo: LocalRepository,
+    repo: LocalRepository | S3Repository,
     conn: psycopg.Connection[Any],
     version: str,
     db_info: dict[str, str],

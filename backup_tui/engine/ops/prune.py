@@ -1,54 +1,116 @@
-"""Apply the retention plan: delete what it marks, holding each database's lock."""
+"""Apply the retention plan: delete what it marks, holding each database's lock.
+
+Each repository has its own retention over its own copies: ``[retention]`` the local disk,
+``[retention.s3]`` the bucket. While S3 is configured, the local copy of a backup the bucket does not
+hold yet is never deleted (the next backup or upload sends it); versions that object lock keeps are
+reported and skipped, which is no failure of the prune.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.models import PruneDecision
+from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.models import BackupRecord, PruneDecision
 from backup_tui.engine.core.progress import Reporter, info, warn
-from backup_tui.engine.core.retention import plan_retention
+from backup_tui.engine.core.retention import RetentionConfig, plan_retention
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import database_lock, deleting_backup, is_locked
 from backup_tui.engine.storage.paths import OutsideRepository
+from backup_tui.engine.storage.s3 import ObjectLocked
 from backup_tui.engine.storage.state import this_host
+
+NOT_IN_S3 = "not in S3 yet: the local copy is kept until the next backup or upload sends it"
+UNKNOWN_S3 = "S3 could not be listed, so whether it is there is unknown: the local copy is kept"
 
 
 def plan_prune(ctx: Context, database: str | None = None) -> list[PruneDecision]:
-    """What retention keeps and lets go, and why; nothing is touched."""
+    """What retention keeps and lets go, and why, per repository; nothing is touched."""
+    settings, catalog = ctx.settings, ctx.catalog
+    bucket = catalog.s3
+    if bucket is None:
+        return _plan(ctx, catalog.list(database), settings.retention, "local")
+    local = [r for r in catalog.local.list() if database is None or r.database == database]
+    try:
+        remote: list[BackupRecord] | None = [r for r in bucket.list() if database is None or r.database == database]
+    except BackupToolError as exc:
+        warn(ctx.reporter, f"S3 is not pruned this time: {exc.message}")
+        remote = None
+    in_bucket = {r.id for r in remote or [] if r.is_valid}
+    decisions = [_guard_local(d, in_bucket, remote is not None)
+                 for d in _plan(ctx, local, settings.retention, "local")]
+    if remote is not None:
+        fresh = timedelta(seconds=bucket.config.lock_ttl_seconds)
+        decisions += [_guard_upload(d, ctx, fresh) for d in _plan(ctx, remote, settings.retention_s3, "s3")]
+    return decisions
+
+
+def _plan(ctx: Context, records: list[BackupRecord], policy: RetentionConfig, location: str) -> list[PruneDecision]:
     settings = ctx.settings
-    return plan_retention(
-        ctx.catalog.list(database), settings.retention, now=ctx.now(),
-        in_progress=lambda db: is_locked(settings.repository, db), this_host=this_host(),
-    )
+    planned = plan_retention(records, policy, now=ctx.now(),
+                             in_progress=lambda db: is_locked(settings.repository, db), this_host=this_host())
+    return [replace(d, location=location) for d in planned]
+
+
+def _guard_local(decision: PruneDecision, in_bucket: set[str], listed: bool) -> PruneDecision:
+    """A local copy the bucket lacks stays: it is the only copy (the old scripts' ones were never promised there)."""
+    record = decision.record
+    if decision.keep or record.status != "valid" or record.id in in_bucket:
+        return decision
+    return replace(decision, keep=True, reasons=(NOT_IN_S3 if listed else UNKNOWN_S3, *decision.reasons))
+
+
+def _guard_upload(decision: PruneDecision, ctx: Context, fresh: timedelta) -> PruneDecision:
+    """A place in the bucket without its manifest may be an upload under way on some host: left for a while."""
+    record = decision.record
+    if decision.keep or record.status != "incomplete" or ctx.now() - record.created > fresh:
+        return decision
+    return replace(decision, keep=True, reasons=("incomplete in S3: an upload may still be under way",))
 
 
 def run_prune(ctx: Context, plan: list[PruneDecision], database: str | None = None) -> list[PruneDecision]:
-    """Delete exactly what ``plan`` lets go (``database``: the one it was planned for, for the journal)."""
+    """Delete exactly what ``plan`` lets go (``database``: the one it was planned for, for the journal).
+    Returns the plan as it went: a copy the store refused to delete (object lock) is kept, with why."""
     settings = ctx.settings
     doomed: dict[str, list[PruneDecision]] = {}
     for decision in plan:
         if not decision.keep:
             doomed.setdefault(decision.record.database, []).append(decision)
+    refused: dict[tuple[str, str], str] = {}
     with journaled(settings, "prune", database or ""):
         for db, items in doomed.items():
             with database_lock(settings.repository, db, "prune"):
                 for decision in items:
-                    _delete(settings, ctx.catalog, decision, ctx.reporter)
-    return plan
+                    why = _delete(settings, ctx.catalog, decision, ctx.reporter)
+                    if why:
+                        refused[decision.record.id, decision.location] = why
+    return [replace(d, keep=True, reasons=(refused[d.record.id, d.location], *d.reasons))
+            if (d.record.id, d.location) in refused else d for d in plan]
 
 
-def _delete(settings: Settings, catalog: Catalog, decision: PruneDecision, reporter: Reporter) -> None:
-    """Delete one backup, unless a verify or restore is reading it (the next prune will) or its folder
+def _delete(settings: Settings, catalog: Catalog, decision: PruneDecision, reporter: Reporter) -> str | None:
+    """Delete one copy, unless a verify or restore is reading it (the next prune will) or its folder
     is not where the repository's layout puts it (never deleted on the word of a file)."""
     record = decision.record
+    where = next((r for r in catalog.repositories if r.name == decision.location), None)
+    if where is None:
+        warn(reporter, f"did not delete {record.id}: no repository {decision.location!r} is configured")
+        return None
     with deleting_backup(settings.repository, record.id) as free:
         if not free:
             warn(reporter, f"kept {record.id} for now: a verify or restore is reading it")
-            return
+            return None
         try:
-            catalog.repository_of(record).delete(record)
+            where.delete(record)
         except OutsideRepository as exc:
             warn(reporter, f"did not delete {record.id}: {exc.message}")
-            return
-    info(reporter, f"deleted {record.id}: {decision.reasons[0]}")
+            return None
+        except ObjectLocked as exc:
+            warn(reporter, f"kept in S3: {exc.message}")
+            return exc.message
+    info(reporter, f"deleted {record.id}{' from S3' if decision.location == 's3' else ''}: {decision.reasons[0]}")
+    return None

@@ -438,11 +438,15 @@ def plan_restore(
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
     server = connection_for(settings, record.database)
-    source = ctx.catalog.repository_of(record).open_stored(record)
-    if source.size() is None:
+    holder = ctx.catalog.repository_of(record)
+    source = holder.open_stored(record)
+    stored = source.size()
+    if stored is None:
         raise VerificationError(f"{record.id}: its stored file {source.where} is missing; nothing was changed, "
                                 "choose another backup")
     key_problem = _key_problem(settings, record, source)
+    # A copy with no local file is streamed from where it is: the plan says from where, and how much comes down.
+    fetched = "" if holder.capabilities.local_paths else f"; read from {source.where}, downloads {human_bytes(stored)}"
     moment = now()
     with pg.connect(server, settings.maintenance_db) as conn:
         free = _data_dir_free(conn)
@@ -479,7 +483,7 @@ def plan_restore(
            "(streamed instead when there is no room for that file)"
            if settings.restore_jobs > 1 and kind_of(record).parallel_restore else "")
     steps.append(PlanStep("restore", f"restore {record.id} ({human_bytes(record.stored_bytes)} stored, "
-                                     f"{raw} raw) into {work!r}{how}"))
+                                     f"{raw} raw) into {work!r}{how}{fetched}"))
     steps.append(PlanStep("verify", "compare exact row counts with the manifest"
                           if record.row_counts else "no row counts in this backup: check the restore succeeded"))
     if kind_of(record).archive:

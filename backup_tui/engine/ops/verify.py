@@ -56,6 +56,7 @@ from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.storage.paths import OutsideRepository
+from backup_tui.engine.storage.s3 import S3Unreachable
 from backup_tui.engine.stream.pipeline import StreamStats, decode, sha256_of
 from backup_tui.engine.stream.sources import Source
 
@@ -204,8 +205,8 @@ def quick_checks(
             stats = decode(source, reading, cancel=cancel, sink=sink, on_bytes=on_bytes,
                            hash_raw=bool(record.raw_sha256))  # older manifests carry one
         cancel.raise_if_cancelled()  # the listing was stopped: its failure is ours, not the backup's
-    except Cancelled:
-        raise
+    except (Cancelled, S3Unreachable):
+        raise  # a bucket out of reach says nothing about the backup: the run fails (exit 1), nothing is recorded
     except BackupToolError as exc:
         checks.problems.append(exc.message)
     finally:

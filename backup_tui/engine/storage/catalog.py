@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.errors import NotFoundError
+from backup_tui.engine.core.errors import BackupToolError, NotFoundError
 from backup_tui.engine.core.models import BackupRecord, Verification
 from backup_tui.engine.core.progress import Reporter, warn
 from backup_tui.engine.core.report import render_report
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.repository import Repository
+from backup_tui.engine.storage.s3 import S3Repository
 
 
 class Catalog:
@@ -21,10 +22,22 @@ class Catalog:
 
     def __init__(self, repositories: Sequence[Repository]) -> None:
         self.repositories = list(repositories)
+        self.unreachable: dict[str, str] = {}  # a repository that could not be listed -> why (shown, not fatal)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Catalog:
-        return cls([LocalRepository(settings.repository)])
+        """The local repository, and the bucket when ``[s3]`` (or BACKUP_ENABLE_S3) configures one."""
+        repositories: list[Repository] = [LocalRepository(settings.repository)]
+        if settings.s3 is not None:
+            repositories.append(S3Repository(settings.s3))
+        return cls(repositories)
+
+    @property
+    def s3(self) -> S3Repository | None:
+        for repo in self.repositories:
+            if isinstance(repo, S3Repository):
+                return repo
+        return None
 
     @property
     def local(self) -> LocalRepository:
@@ -37,7 +50,16 @@ class Catalog:
         """Newest first; the copies of one backup merged into one record (``merge_copies``)."""
         copies: dict[str, list[BackupRecord]] = {}
         for repo in self.repositories:
-            for record in repo.list():
+            try:
+                found = repo.list()
+            except BackupToolError as exc:
+                if repo.capabilities.local_paths:
+                    raise
+                # A bucket out of reach must not hide the local backups, restore's first resort.
+                self.unreachable[repo.name] = exc.message
+                continue
+            self.unreachable.pop(repo.name, None)
+            for record in found:
                 copies.setdefault(record.id, []).append(record)
         merged = [merge_copies(found) for found in copies.values()]
         return sorted((r for r in merged if (database is None or r.database == database)
@@ -56,6 +78,14 @@ class Catalog:
             if repo.name in record.locations or (record.status == "legacy" and repo.name == "local"):
                 return repo
         raise NotFoundError(f"{record.id}: no repository holds a copy")
+
+    def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
+        """Pin (or unpin) every copy: each repository's retention reads its own pins."""
+        updated = record
+        for repo in self.repositories:
+            if repo.name in record.locations or (record.status == "legacy" and repo.name == "local"):
+                updated = repo.set_pinned(record, pinned)
+        return replace(updated, locations=record.locations)
 
     def holds(self, record: BackupRecord) -> bool:
         """A repository still holds the backup (it was not deleted since it was listed)."""
@@ -90,7 +120,8 @@ def merge_copies(copies: Sequence[BackupRecord]) -> BackupRecord:
     if len(copies) == 1:
         return best
     good = [r for r in copies if r.is_valid]
-    if len({(r.sha256, r.database, r.created_at) for r in good}) > 1:
+    # An old script's dump without a sidecar has no sha256 here, and its uploaded copy one: not a conflict.
+    if len({r.sha256 for r in good if r.sha256}) > 1 or len({(r.database, r.created_at) for r in good}) > 1:
         return replace(best, status="damaged", reason=f"{len(good)} different backups claim the id {best.id} "
                                                       f"(in {', '.join(r.path or '?' for r in good)})")
     locations = tuple(dict.fromkeys(loc for r in good or [best] for loc in r.locations))

@@ -406,7 +406,7 @@ class BackupsView(Widget):
         self._frozen = False  # the first full table was frozen, see FREEZE_COST
         self._layout: tuple[int, ...] = ()  # indexes in COLUMNS of the columns the table has, in its order
         self._detail_id: str | None = None  # the backup the detail pane shows
-        self.upload_available = False  # no S3 repository exists yet: u stays greyed out
+        self.upload_available = False  # set by the app when S3 is configured; greyed out until then
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter by what the rows show: 03-14, never, failed…  (esc clears)", id="filter")

@@ -1,0 +1,133 @@
+"""Send a local backup to the bucket: the dump, the sidecar, the manifest last (the commit point, as
+on disk). The bytes read are hashed as they go and held against the manifest before the object is
+completed; the store's size and checksums are then held against what was sent (``MultipartSink``).
+A failure aborts the multipart upload and keeps the local copy; the next backup or ``upload``
+sends what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, VerificationError
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.progress import BytesProgress, StepFinished, StepStarted, info
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.journaled import journal_run
+from backup_tui.engine.storage.local import LocalRepository
+from backup_tui.engine.storage.locks import reading_backup
+from backup_tui.engine.storage.s3 import MIB, S3Repository, stored_name
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What ``upload`` would send, and where; ``refusal`` when it would send nothing."""
+
+    backup_id: str
+    database: str
+    source: str  # the local file
+    destination: str  # s3://bucket/key
+    size_bytes: int
+    parts: int  # 1: a single PUT
+    already_there: bool
+    refusal: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_USAGE if self.refusal else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "exit_code": self.exit_code}
+
+
+def bucket_of(ctx: Context) -> S3Repository:
+    repo = ctx.catalog.s3
+    if repo is None:
+        raise ConfigError("S3 is not configured: add an [s3] table to the config, or set BACKUP_ENABLE_S3=true "
+                          "and S3_BUCKET")
+    return repo
+
+
+def plan_upload(ctx: Context, record: BackupRecord) -> UploadPlan:
+    """Reads the catalog only: the local copy to send, its object's key, how many parts."""
+    repo = bucket_of(ctx)
+    config = repo.config
+    parts = 1
+    if record.stored_bytes > config.multipart_threshold_mib * MIB:
+        parts = -(-record.stored_bytes // (config.part_size_mib * MIB))
+    refusal = None
+    if "local" not in record.locations and record.status != "legacy":
+        refusal = f"{record.id} has no local copy to upload (it is in {', '.join(record.locations) or 'no place'})"
+    elif not record.is_valid:
+        refusal = f"{record.id} is {record.status} ({record.reason}): only a complete backup is uploaded"
+    destination = repo.url(repo.data_key(record)) if refusal is None else ""
+    return UploadPlan(backup_id=record.id, database=record.database, source=record.path, destination=destination,
+                      size_bytes=record.stored_bytes, parts=parts, already_there=NAME_S3 in record.locations,
+                      refusal=refusal)
+
+
+NAME_S3 = "s3"
+
+
+@journal_run("upload", lambda a: (a["record"].database, a["record"].id))
+def run_upload(ctx: Context, record: BackupRecord) -> BackupRecord:
+    """Send ``record``'s local copy, unless the bucket has it already; the record as the bucket holds it."""
+    plan = plan_upload(ctx, record)
+    if plan.refusal:
+        raise ConfigError(plan.refusal)
+    repo, reporter = bucket_of(ctx), ctx.reporter
+    local = ctx.catalog.local
+    with reading_backup(ctx.settings.repository, record.id):  # prune spares it while it is on its way
+        if repo.has_manifest(record):
+            there = repo.refresh(record)
+            if there.is_valid and (not record.sha256 or there.sha256 == record.sha256):
+                info(reporter, f"{record.id} is in {repo.where} already")
+                return there
+            raise VerificationError(f"{record.id}: the bucket holds a different backup under this id "
+                                    f"({there.reason or 'another checksum'}); nothing was sent")
+        return _send(ctx, repo, local, local.refresh(record) if record.status != "legacy" else record)
+
+
+def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: BackupRecord) -> BackupRecord:
+    reporter, cancel = ctx.reporter, ctx.cancel
+    key = repo.data_key(record)
+    aborted = repo.abort_unfinished(key)
+    if aborted:
+        info(reporter, f"aborted {aborted} unfinished upload(s) of {record.id} a failed run left")
+    source = local.open_stored(record)
+    total = source.size()
+    if total is None:
+        raise VerificationError(f"{record.id}: its local file {source.where} is missing; nothing was sent")
+    reporter(StepStarted("upload", f"{source.name} ({total:,} bytes) -> {repo.url(key)}"))
+    sink = repo.sink_for(key, on_sent=lambda sent: reporter(BytesProgress("upload", sent, total)))
+    block = repo.config.part_size_mib * MIB
+    try:
+        with source.open() as src:
+            while chunk := src.read(block):
+                cancel.raise_if_cancelled()
+                sink.write(chunk)
+        if record.sha256 and sink.sha256 != record.sha256:
+            raise VerificationError(f"{record.id}: the local copy's sha256 differs from its manifest (changed since "
+                                    "the backup?): nothing was uploaded; verify it")
+        if sink.total != total:
+            raise VerificationError(f"{record.id}: the local file changed size while it was read")
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()  # completes, then holds the store's size and checksums against what was sent; aborts on failure
+    reporter(StepFinished("upload", detail=f"{sink.total:,} bytes in {len(sink.parts)} part(s)"))
+    reporter(StepStarted("commit", "sidecar, then manifest"))
+    sent = replace(record, sha256=sink.sha256, stored_bytes=sink.total, file_name=stored_name(record),
+                   status="valid")
+    committed = repo.commit(sent)  # failing here leaves the object without its manifest: the next upload redoes it
+    reporter(StepFinished("commit"))
+    return committed
+
+
+def missing_from_bucket(ctx: Context, database: str | None = None) -> list[BackupRecord]:
+    """Our own complete local backups the bucket lacks, oldest first: what the next run sends."""
+    records = [r for r in ctx.catalog.list(database, include_incomplete=False)
+               if r.status == "valid" and "local" in r.locations and NAME_S3 not in r.locations]
+    return sorted(records, key=lambda r: (r.created_at, r.id))
+

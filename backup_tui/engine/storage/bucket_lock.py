@@ -1,0 +1,109 @@
+"""The per-database lock, extended to a bucket that several hosts write: one small object per database,
+
+    <prefix>/locks/<key>.json     {"host", "pid", "operation", "since", "token"}
+
+created with a conditional write (If-None-Match) where the store has it, read back to be sure where it
+may not. The holder rewrites it every third of ``lock_ttl_seconds``; one the store has not seen
+rewritten for longer is stale (its holder died, or lost the bucket) and is taken over with a warning.
+The store's own clock (LastModified) judges the age, so no host's clock has to agree with another's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from backup_tui.engine.core.errors import BackupToolError, LockHeldError
+from backup_tui.engine.core.models import utc_iso
+from backup_tui.engine.core.names import folder_key
+from backup_tui.engine.storage.s3 import S3Conflict, S3Missing, S3Repository, b64_sha256, retrying
+from backup_tui.engine.storage.state import this_host
+
+LOCKS = "locks"
+
+
+def lock_key(repo: S3Repository, database: str) -> str:
+    return f"{repo.config.prefix + '/' if repo.config.prefix else ''}{LOCKS}/{folder_key(database)}.json"
+
+
+@contextmanager
+def bucket_lock(repo: S3Repository, database: str, operation: str, warn: Callable[[str], None]) -> Iterator[None]:
+    """Hold the bucket's lock of ``database`` for the block; LockHeldError (exit 3) names the holder."""
+    key, token = lock_key(repo, database), secrets.token_hex(8)
+    body = {"host": this_host(), "pid": os.getpid(), "operation": operation, "since": utc_iso(datetime.now(UTC)),
+            "token": token}
+    _acquire(repo, key, body, database, warn)
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(repo, key, body, stop), name="s3-lock", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join(timeout=10)
+        with suppress(BackupToolError):  # a bucket out of reach now: the lock goes stale, the next run takes it
+            if _read(repo, key)[0].get("token") == token:
+                retrying(repo.config, lambda: repo.client.delete_object(Bucket=repo.bucket, Key=key))
+
+
+def _put(repo: S3Repository, key: str, body: dict[str, Any], once: bool) -> None:
+    data = json.dumps(body, sort_keys=True).encode()
+    kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if once else {}
+    retrying(repo.config, lambda: repo.client.put_object(
+        Bucket=repo.bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(data),
+        ContentType="application/json", **kwargs))
+
+
+def _read(repo: S3Repository, key: str) -> tuple[dict[str, Any], datetime]:
+    """The lock's body (what it says, untrusted: only shown) and when the store last saw it written."""
+    def get() -> tuple[dict[str, Any], datetime]:
+        response = repo.client.get_object(Bucket=repo.bucket, Key=key, Range="bytes=0-4095")
+        try:
+            data = json.loads(response["Body"].read(4096))
+        except ValueError:
+            data = {}
+        return (data if isinstance(data, dict) else {}), response["LastModified"]
+
+    return retrying(repo.config, get)
+
+
+def _acquire(repo: S3Repository, key: str, body: dict[str, Any], database: str, warn: Callable[[str], None]) -> None:
+    for _ in range(2):
+        try:
+            _put(repo, key, body, once=True)
+        except S3Conflict:
+            pass
+        else:
+            held, _ = _read(repo, key)  # a store that ignores If-None-Match: the last writer's token is there
+            if held.get("token") == body["token"]:
+                return
+        try:
+            held, written = _read(repo, key)
+        except S3Missing:
+            continue  # released between our write and our read: try again
+        age = (datetime.now(UTC) - written).total_seconds()
+        holder = (f"{str(held.get('operation', 'a run'))[:40]} on {str(held.get('host', '?'))[:80]} "
+                  f"(pid {str(held.get('pid', '?'))[:12]}) since {str(held.get('since', '?'))[:40]}")
+        if age <= repo.config.lock_ttl_seconds:
+            raise LockHeldError(f"{database} is locked in {repo.url(key)} by {holder}; it is stale after "
+                                f"{repo.config.lock_ttl_seconds} s without renewal")
+        warn(f"took over the stale S3 lock of {database} held by {holder}: not renewed for {int(age)} s")
+        with suppress(S3Missing):
+            retrying(repo.config, lambda: repo.client.delete_object(Bucket=repo.bucket, Key=key))
+    raise LockHeldError(f"{database}: could not take its lock in {repo.url(key)}: another run keeps taking it")
+
+
+def _renew(repo: S3Repository, key: str, body: dict[str, Any], stop: threading.Event) -> None:
+    """Rewrite the lock while the run lasts, so no other host finds it stale."""
+    every = max(1.0, repo.config.lock_ttl_seconds / 3)
+    while not stop.wait(every):
+        with suppress(BackupToolError):
+            if _read(repo, key)[0].get("token") != body["token"]:
+                return  # taken over (we were out of reach too long): never written over another's
+            _put(repo, key, {**body, "renewed_at": utc_iso(datetime.now(UTC))}, once=False)

@@ -1,0 +1,873 @@
+"""An S3-compatible bucket as a repository: the only module that speaks to boto3, which it imports
+when a bucket is first used, so a command without S3 never loads it.
+
+    <prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/<id>.dump.zst          the stored bytes (multipart above the threshold)
+    <prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/<id>.dump.zst.sha256   sha256sum format
+    <prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/manifest.json          written once, last: the commit point
+    <prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/pins/*.json            written once each; the newest name wins
+    <prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/verifications/*.json   one record per verification
+    <prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/reports/*.txt          readable reports
+
+``<key>`` is ``core.names.folder_key(database)``, the date the backup's start in UTC. Every key is
+derived from this layout and a record's database, start and id, never from a field of an object;
+every record read is validated as a local one is (``core.manifest``), and one found under another
+backup's place is damaged. The listing is paginated and kept for ``LIST_TTL_S`` seconds; manifests
+and records, written once, are kept for the life of the process by key and ETag.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
+
+from backup_tui.engine.config import S3Config
+from backup_tui.engine.core.errors import BackupToolError, ConfigError, VerificationError
+from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, parse_manifest, parse_verification
+from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
+from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
+from backup_tui.engine.core.policy import pin_refusal
+from backup_tui.engine.storage.files import RECORD_LIMIT
+from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_key, sidecar_text
+from backup_tui.engine.storage.repository import Capabilities
+from backup_tui.engine.storage.state import this_host
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+NAME = "s3"
+MANIFEST = "manifest.json"
+PINS, VERIFICATIONS, REPORTS = "pins", "verifications", "reports"
+SUFFIXES = {("custom", "zstd"): ".dump.zst", ("plain", "gzip"): ".sql.gz"}  # what we store, by kind
+LIST_TTL_S = 30.0  # the TUI opens on a listing this fresh; our own writes drop it
+LIST_PATIENCE_S = 5.0  # a listing waits this long for an unreachable bucket, not retry_seconds: local backups first
+PARTS_MEMORY = 64 << 20  # parts held at once (being sent): the bound that keeps a streamed backup under 200 MB
+RANGE_BYTES = 64 << 20  # one ranged GET: large enough for throughput, read as a stream, never held whole
+MIB = 1 << 20
+T = TypeVar("T")
+_FOLDER = re.compile(r"(?P<key>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<id>[^/]+)/(?P<rest>.+)")
+_RETRIED_CODES = {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout", "RequestTimeTooSkewed",
+                  "InternalError", "ServiceUnavailable", "RequestLimitExceeded", "TooManyRequests"}
+_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId", "ExpiredToken",
+                "InvalidToken", "AuthorizationHeaderMalformed"}
+
+
+class S3Unreachable(BackupToolError):
+    """The bucket did not answer within retry_seconds (exit 1: the next run tries again)."""
+
+
+class S3Refused(ConfigError):
+    """Credentials, bucket or permission: the operator's to fix (exit 2)."""
+
+
+class S3NoBucket(S3Refused):
+    """The bucket does not exist."""
+
+
+class S3Missing(BackupToolError):
+    """The object asked for is not in the bucket."""
+
+
+class S3Conflict(BackupToolError):
+    """A conditional write found the object there already."""
+
+
+def said(exc: BaseException) -> str:
+    """One line for an error of botocore's, without anything secret (botocore never puts keys in these)."""
+    code, message = error_code(exc), ""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        message = str(response.get("Error", {}).get("Message") or "")
+    text = f"{code}: {message}" if code and message else code or str(exc).splitlines()[0] if str(exc) else ""
+    return text or type(exc).__name__
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or "")
+    return ""
+
+
+def _status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return 0
+
+
+def _transient(exc: BaseException) -> bool:
+    """Throttling, a 5xx or a connection that failed: worth another try. The rest is an answer."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
+
+    if isinstance(exc, ClientError):
+        return error_code(exc) in _RETRIED_CODES or _status(exc) >= 500
+    return isinstance(exc, ConnectionError | HTTPClientError | ReadTimeoutError | ConnectionResetError)
+
+
+def refusal(exc: BaseException, config: S3Config) -> BackupToolError:
+    """A botocore error as our one line and exit code: what the operator must fix, named."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    code, bucket = error_code(exc), config.bucket
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return S3Refused("S3: no credentials: set S3_ACCESS_KEY and S3_SECRET_KEY, or AWS_* variables, a profile "
+                         "or an instance role")
+    if code in _CREDENTIALS:
+        return S3Refused(f"S3: wrong credentials for bucket {bucket!r} ({code})")
+    if code == "NoSuchBucket" or (code == "404" and _status(exc) == 404 and getattr(exc, "operation_name", "")
+                                  == "HeadBucket"):
+        return S3NoBucket(f"S3: bucket {bucket!r} does not exist (backup-headless s3 init creates it)")
+    if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        return S3Conflict(f"S3: {code}")
+    if code in ("NoSuchKey", "404"):
+        return S3Missing(f"S3: not in bucket {bucket!r}")
+    if code in ("AccessDenied", "403", "AllAccessDisabled"):
+        return S3Refused(f"S3: no permission on bucket {bucket!r} ({said(exc)})")
+    if _transient(exc):
+        where = config.endpoint_url or "AWS"
+        return S3Unreachable(f"S3 at {where} unreachable after {config.retry_seconds} s of retries: {said(exc)}")
+    return BackupToolError(f"S3: {said(exc)}")
+
+
+def retrying(config: S3Config, call: Callable[[], T], *, patience: float | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> T:
+    """``call`` again with backoff while S3 is throttling, failing with a 5xx or unreachable, for up to
+    ``patience`` seconds (retry_seconds), on top of botocore's own retries; then the one-line error."""
+    deadline = time.monotonic() + (config.retry_seconds if patience is None else patience)
+    delay = 0.25
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not _transient(exc) or time.monotonic() + delay > deadline:
+                if isinstance(exc, BackupToolError):
+                    raise
+                if type(exc).__module__.startswith("botocore"):
+                    raise refusal(exc, config) from None
+                raise
+            sleep(delay)
+            delay = min(delay * 2, 8.0)
+
+
+def make_client(config: S3Config) -> S3Client:
+    """A boto3 client for the bucket: path-style addressing for any endpoint that is not AWS's own.
+    The keys, when the old scripts' names give them, go to boto3 only: never printed, never on a command line."""
+    import boto3
+    from botocore.config import Config
+
+    botocore_config = Config(
+        s3={"addressing_style": "path"} if config.endpoint_url else {},
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5, read_timeout=60, max_pool_connections=max(10, config.concurrency * 2),
+        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+    )
+    kwargs: dict[str, Any] = {"config": botocore_config}
+    if config.endpoint_url:
+        kwargs["endpoint_url"] = config.endpoint_url
+    if config.region:
+        kwargs["region_name"] = config.region
+    elif config.endpoint_url:
+        kwargs["region_name"] = "us-east-1"  # MinIO and friends ignore it; botocore wants one to sign
+    if config.access_key and config.secret_key:
+        kwargs["aws_access_key_id"] = config.access_key
+        kwargs["aws_secret_access_key"] = str(config.secret_key)
+    return boto3.session.Session().client("s3", **kwargs)
+
+
+def b64_sha256(data: bytes | bytearray | memoryview) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+# -- reading: ranged GETs --------------------------------------------------------------
+
+
+class _RangedReader(io.RawIOBase):
+    """The object from its first byte, one ranged GET of ``RANGE_BYTES`` at a time, read as it arrives
+    (never a whole range in memory). Every range asks for the ETag the first one saw: an object replaced
+    mid-read fails the read instead of splicing two objects. A dropped connection resumes where it was."""
+
+    def __init__(self, source: S3Source) -> None:
+        self.source, self.pos, self.etag = source, 0, ""
+        self._body: Any = None
+        self._range_end = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _open_range(self) -> None:
+        end = min(self.pos + RANGE_BYTES, self.source.length) - 1
+        kwargs: dict[str, Any] = {"Bucket": self.source.bucket, "Key": self.source.key,
+                                  "Range": f"bytes={self.pos}-{end}"}
+        if self.etag:
+            kwargs["IfMatch"] = self.etag
+        response = retrying(self.source.config, lambda: self.source.client.get_object(**kwargs))
+        self.etag = self.etag or str(response.get("ETag", ""))
+        self._body, self._range_end = response["Body"], end + 1
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.pos >= self.source.length or not len(view):
+            return 0
+        for attempt in range(4):
+            try:
+                if self._body is None:
+                    self._open_range()
+                data = self._body.read(min(len(view), self._range_end - self.pos))
+            except S3Conflict:
+                raise S3Unreachable(f"{self.source.where} was replaced while it was read (at byte "
+                                    f"{self.pos:,}): read it again") from None
+            except S3Missing:
+                raise OSError(f"{self.source.where} was deleted while it was read") from None
+            except BackupToolError:
+                raise  # unreachable, refused: not the backup's fault, said as it is
+            except Exception as exc:  # a connection dropped mid-body: a new range from here
+                self._drop()
+                if attempt == 3:
+                    raise S3Unreachable(f"reading {self.source.where} failed at byte {self.pos:,}: "
+                                        f"{said(exc)}") from None
+                continue
+            if not data:  # the range ended early: the store sent less than it said
+                self._drop()
+                if attempt == 3:
+                    raise OSError(f"{self.source.where}: the store sent nothing at byte {self.pos:,}")
+                continue
+            view[: len(data)] = data
+            self.pos += len(data)
+            if self.pos >= self._range_end:
+                self._drop()
+            return len(data)
+        return 0
+
+    def _drop(self) -> None:
+        if self._body is not None:
+            with contextlib.suppress(Exception):
+                self._body.close()
+        self._body = None
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+@dataclass
+class S3Source:
+    """One stored object, read with ranged GETs: what ``open_stored`` gives the decoder."""
+
+    client: S3Client
+    config: S3Config
+    bucket: str
+    key: str
+    length: int = -1  # -1: not asked yet
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def size(self) -> int | None:
+        if self.length < 0:
+            try:
+                head = retrying(self.config, lambda: self.client.head_object(Bucket=self.bucket, Key=self.key))
+            except S3Missing:
+                return None
+            self.length = int(head["ContentLength"])
+        return self.length
+
+    def open(self) -> BinaryIO:
+        if self.size() is None:
+            raise OSError(f"{self.where} is missing")
+        return cast(BinaryIO, _RangedReader(self))
+
+
+# -- writing: a multipart upload as a sink ----------------------------------------------
+
+
+@dataclass
+class UploadedPart:
+    number: int
+    size: int
+    sha256_b64: str
+    etag: str = ""
+
+
+@dataclass
+class MultipartSink:
+    """Blocks in, one object out: a single PUT below the threshold, else a multipart upload of
+    ``part_size`` parts, ``concurrency`` at a time but never more than PARTS_MEMORY of them, each with its
+    SHA-256. ``close`` completes it and then proves it: the store's size, its checksum of every part and
+    of the whole against ours (some stores never check what they are sent). ``abort`` leaves no part behind."""
+
+    client: S3Client
+    config: S3Config
+    bucket: str
+    key: str
+    extra: dict[str, Any] = field(default_factory=dict)  # storage class, server-side encryption
+    on_sent: Callable[[int], None] = lambda n: None
+    upload_id: str = ""
+    parts: list[UploadedPart] = field(default_factory=list)
+    total: int = 0
+    _buffer: bytearray = field(default_factory=bytearray)
+    _hash: Any = field(default_factory=hashlib.sha256)
+    _pool: ThreadPoolExecutor | None = None
+    _pending: list[Future[UploadedPart]] = field(default_factory=list)
+    _slots: threading.BoundedSemaphore | None = None
+    _sent: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hasher: ThreadPoolExecutor | None = None
+    _hashing: Future[None] | None = None
+
+    @property
+    def sha256(self) -> str:
+        self._hashed()
+        return str(self._hash.hexdigest())
+
+    def _hashed(self) -> None:
+        if self._hashing is not None:
+            self._hashing.result()
+            self._hashing = None
+
+    def write(self, block: bytes) -> None:
+        # The whole object's hash runs beside the caller (hashlib lets go of the GIL), one block behind.
+        self._hashed()
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sha256")
+        self._hashing = self._hasher.submit(self._hash.update, block)
+        self.total += len(block)
+        part = self.config.part_size_mib * MIB
+        if self.upload_id and not self._buffer and len(block) == part:
+            self._send_part(block)  # a whole part as it came: no copy
+            return
+        self._buffer += block
+        threshold = self.config.multipart_threshold_mib * MIB
+        if not self.upload_id and len(self._buffer) < max(threshold, part):
+            return
+        while len(self._buffer) >= part:
+            self._send_part(bytes(self._buffer[:part]))
+            del self._buffer[:part]
+
+    def _start(self) -> None:
+        response = retrying(self.config, lambda: self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=self.key, ChecksumAlgorithm="SHA256", **self.extra))
+        self.upload_id = response["UploadId"]
+        self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-part")
+        in_flight = max(1, min(self.config.concurrency, PARTS_MEMORY // (self.config.part_size_mib * MIB)))
+        self._slots = threading.BoundedSemaphore(in_flight)
+
+    def _send_part(self, data: bytes) -> None:
+        if not self.upload_id:
+            self._start()
+        assert self._pool is not None and self._slots is not None
+        self._failed_early()
+        number = len(self._pending) + 1
+        self._slots.acquire()  # at most `concurrency` parts in memory and in flight
+        try:
+            self._pending.append(self._pool.submit(self._upload_part, number, data))
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _failed_early(self) -> None:
+        for future in self._pending:
+            if future.done() and future.exception() is not None:
+                future.result()
+
+    def _upload_part(self, number: int, data: bytes) -> UploadedPart:
+        try:
+            digest = b64_sha256(data)
+            response = retrying(self.config, lambda: self.client.upload_part(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data,
+                ChecksumAlgorithm="SHA256", ChecksumSHA256=digest))
+            returned = response.get("ChecksumSHA256")
+            if returned and returned != digest:
+                raise VerificationError(f"{self.key}: the store's checksum of part {number} differs from ours")
+            with self._lock:
+                self._sent += len(data)
+                sent = self._sent
+            self.on_sent(sent)
+            return UploadedPart(number, len(data), digest, str(response["ETag"]))
+        finally:
+            assert self._slots is not None
+            self._slots.release()
+
+    def close(self) -> None:
+        """Complete the object and prove it; on any failure the upload is aborted, then the error raised."""
+        try:
+            self._hashed()
+            if not self.upload_id:
+                data = bytes(self._buffer)
+                digest = b64_sha256(data)
+                retrying(self.config, lambda: self.client.put_object(
+                    Bucket=self.bucket, Key=self.key, Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=digest,
+                    **self.extra))
+                self.parts = [UploadedPart(1, len(data), digest)]
+                self.on_sent(len(data))
+            else:
+                if self._buffer:
+                    self._send_part(bytes(self._buffer))
+                self._buffer.clear()
+                self.parts = [f.result() for f in self._pending]
+                retrying(self.config, lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                    MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag,
+                                                "ChecksumSHA256": p.sha256_b64} for p in self.parts]}))
+            self._shutdown()
+            self._buffer = bytearray()
+            self.check_stored()
+        except BaseException:
+            self.abort()
+            raise
+
+    def expected_checksum(self) -> str:
+        """What the store should report for the whole object: the digest for one part, else the
+        digest of the parts' digests (S3's composite checksum)."""
+        if not self.upload_id:
+            return self.parts[0].sha256_b64
+        joined = b"".join(base64.b64decode(p.sha256_b64) for p in self.parts)
+        return b64_sha256(joined)
+
+    def check_stored(self) -> None:
+        """The object as the store reports it, held against what we sent: size, whole checksum, each part's."""
+        head = retrying(self.config, lambda: self.client.head_object(
+            Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED"))
+        if int(head["ContentLength"]) != self.total:
+            raise VerificationError(f"s3://{self.bucket}/{self.key}: the store holds {head['ContentLength']} bytes, "
+                                    f"{self.total} were sent")
+        reported = str(head.get("ChecksumSHA256") or "").split("-")[0]
+        if reported and reported != self.expected_checksum():
+            raise VerificationError(f"s3://{self.bucket}/{self.key}: the store's SHA-256 differs from the bytes sent")
+        # The composite checksum is the digest of every part's: matching, it vouches for each part. A store
+        # that reports none is asked part by part.
+        if self.upload_id and not reported:
+            for part in self.parts:
+                got = retrying(self.config, lambda p=part: self.client.head_object(  # type: ignore[misc]
+                    Bucket=self.bucket, Key=self.key, PartNumber=p.number, ChecksumMode="ENABLED"))
+                said_sum = got.get("ChecksumSHA256")
+                if int(got["ContentLength"]) != part.size or (said_sum and said_sum != part.sha256_b64):
+                    raise VerificationError(f"s3://{self.bucket}/{self.key}: part {part.number} as stored differs "
+                                            "from the part sent")
+
+    def abort(self) -> None:
+        """No orphan parts: the multipart upload is aborted (tried for retry_seconds; a store still down
+        then leaves it to the next upload of this backup, which aborts what it finds first)."""
+        self._shutdown(cancel=True)
+        if self.upload_id:
+            upload_id, self.upload_id = self.upload_id, ""
+            with contextlib.suppress(BackupToolError):
+                retrying(self.config, lambda: self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=upload_id))
+
+    def _shutdown(self, cancel: bool = False) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+            self._hasher = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._pool = None
+
+
+# -- the repository ----------------------------------------------------------------------
+
+
+@dataclass
+class _Folder:
+    """The objects of one backup's place, as the listing found them: relative name -> (size, etag)."""
+
+    prefix: str
+    key: str
+    day: str  # YYYY/MM/DD
+    backup_id: str
+    objects: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+_RECORDS: dict[tuple[str, str], object] = {}  # (key, etag) -> what it parsed to: written once, kept
+_LISTINGS: dict[tuple[str | None, str, str], tuple[float, list[BackupRecord] | BackupToolError]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+class S3Repository:
+    name = NAME
+    capabilities = Capabilities(rewrite=False, lock=True, object_lock=False, local_paths=False)
+
+    def __init__(self, config: S3Config, client: S3Client | None = None) -> None:
+        self.config, self.bucket = config, config.bucket
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> S3Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = make_client(self.config)
+            return self._client
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.config.prefix + '/' if self.config.prefix else ''}"
+
+    def _root(self) -> str:
+        return f"{self.config.prefix}/" if self.config.prefix else ""
+
+    # -- layout ------------------------------------------------------------
+
+    def folder_of(self, database: str, created_at: str, backup_id: str) -> str:
+        """``<prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/``: from a record's database, start and id alone."""
+        day = parse_utc(created_at).strftime("%Y/%m/%d")
+        return f"{self._root()}{folder_key(database)}/{day}/{backup_id}/"
+
+    def folder(self, record: BackupRecord) -> str:
+        if not is_backup_id(record.id):
+            raise ConfigError(f"{record.id[:80]!r} is not a backup id: nothing in the bucket is touched")
+        return self.folder_of(record.database, record.created_at, record.id)
+
+    def data_key(self, record: BackupRecord) -> str:
+        return self.folder(record) + stored_name(record)
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def forget_listing(self) -> None:
+        """The next ``list`` reads the bucket (our own writes call this; so may a front end's refresh key)."""
+        with _CACHE_LOCK:
+            _LISTINGS.pop(self._cache_key(), None)
+
+    def _cache_key(self) -> tuple[str | None, str, str]:
+        return self.config.endpoint_url, self.bucket, self.config.prefix
+
+    # -- reading -----------------------------------------------------------
+
+    def list(self) -> list[BackupRecord]:
+        """Every backup's place in the bucket, paginated, its records read concurrently; kept LIST_TTL_S."""
+        with _CACHE_LOCK:
+            cached = _LISTINGS.get(self._cache_key())
+        if cached is not None and isinstance(cached[1], list) and time.monotonic() - cached[0] < LIST_TTL_S:
+            return list(cached[1])
+        if cached is not None and isinstance(cached[1], BackupToolError) and time.monotonic() - cached[0] < LIST_TTL_S:
+            raise cached[1]  # said once, not waited for again by every list of one run
+        try:
+            folders = self._scan(self._root(), patience=LIST_PATIENCE_S)
+        except BackupToolError as exc:
+            with _CACHE_LOCK:
+                _LISTINGS[self._cache_key()] = (time.monotonic(), exc)
+            raise
+        with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-list") as pool:
+            records = list(pool.map(self._read_folder, folders.values()))
+        with _CACHE_LOCK:
+            _LISTINGS[self._cache_key()] = (time.monotonic(), records)
+        return list(records)
+
+    def _scan(self, prefix: str, patience: float | None = None) -> dict[str, _Folder]:
+        folders: dict[str, _Folder] = {}
+        root = self._root()
+
+        def pages() -> list[Any]:
+            paginator = self.client.get_paginator("list_objects_v2")
+            return list(paginator.paginate(Bucket=self.bucket, Prefix=prefix))
+
+        for page in retrying(self.config, pages, patience=patience):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                match = _FOLDER.fullmatch(key[len(root):]) if key.startswith(root) else None
+                if match is None:
+                    continue  # the lock objects, or what is not ours
+                place = key[: len(key) - len(match["rest"])]
+                folder = folders.setdefault(place, _Folder(place, match["key"], f"{match['y']}/{match['m']}/"
+                                                           f"{match['d']}", match["id"]))
+                folder.objects[match["rest"]] = (int(item.get("Size", 0)), str(item.get("ETag", "")))
+        return folders
+
+    def _get_text(self, key: str, etag: str, limit: int) -> str:
+        def get() -> str:
+            response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{limit}")
+            data = response["Body"].read(limit + 1)
+            if len(data) > limit:
+                raise InvalidRecord(f"{key.rsplit('/', 1)[-1]} is larger than {limit:,} bytes: not ours")
+            return data.decode("utf-8")
+
+        return retrying(self.config, get)
+
+    def _record(self, key: str, etag: str, parse: Callable[[object], T], limit: int = RECORD_LIMIT) -> T:
+        """A small record, parsed once per (key, ETag): written once, it never changes under that tag."""
+        with _CACHE_LOCK:
+            found = _RECORDS.get((key, etag))
+        if found is None:
+            try:
+                found = parse(json.loads(self._get_text(key, etag, limit)))
+            except (ValueError, InvalidRecord) as exc:
+                found = exc if isinstance(exc, InvalidRecord) else InvalidRecord(f"{key.rsplit('/', 1)[-1]} is "
+                                                                                 "not JSON")
+            with _CACHE_LOCK:
+                _RECORDS[(key, etag)] = found
+        if isinstance(found, InvalidRecord):
+            raise found
+        return cast(T, found)
+
+    def _read_folder(self, folder: _Folder) -> BackupRecord:
+        history = self._history(folder)
+        database = database_of_key(folder.key)
+        if not is_backup_id(folder.backup_id):
+            return self._unreadable(folder, database, history, "folder name is not a backup id", True)
+        if MANIFEST not in folder.objects:
+            finished = any(name.endswith(".sha256") for name in folder.objects)
+            why = "manifest missing: the upload did not finish" if finished else "manifest missing"
+            return self._unreadable(folder, database, history, why, finished)
+        size, etag = folder.objects[MANIFEST]
+        if size > MAX_RECORD_BYTES:
+            return self._unreadable(folder, database, history, "manifest unreadable: too large to be ours", True)
+        try:
+            record = self._record(folder.prefix + MANIFEST, etag, lambda data: _parse(data, folder.backup_id),
+                                  MAX_RECORD_BYTES)
+        except InvalidRecord as exc:
+            return self._unreadable(folder, database, history, exc.message, True)
+        except BackupToolError as exc:
+            return self._unreadable(folder, database, history, f"manifest unreadable: {exc.message}", True)
+        if folder.prefix != self.folder_of(record.database, record.created_at, record.id):
+            return self._unreadable(folder, database, history, f"manifest names database {record.database!r} "
+                                    "and a start that are not those of its place in the bucket", True)
+        return replace(record, path=self.url(folder.prefix + stored_name(record)), locations=(NAME,),
+                       pinned=self._pinned(folder, record.pinned), verifications=history)
+
+    def _history(self, folder: _Folder) -> tuple[Verification, ...]:
+        found = []
+        for name, (_, etag) in sorted(folder.objects.items()):
+            if name.startswith(f"{VERIFICATIONS}/") and name.endswith(".json"):
+                with contextlib.suppress(InvalidRecord, BackupToolError):
+                    found.append((name, self._record(folder.prefix + name, etag, parse_verification)))
+        return tuple(v for _, v in sorted(found, key=lambda item: (item[1].at, item[0])))
+
+    def _pinned(self, folder: _Folder, from_manifest: bool) -> bool:
+        for name, (_, etag) in sorted(folder.objects.items(), reverse=True):
+            if name.startswith(f"{PINS}/") and name.endswith(".json"):
+                with contextlib.suppress(InvalidRecord, BackupToolError):
+                    return self._record(folder.prefix + name, etag, _parse_pin)
+        return from_manifest
+
+    def _unreadable(self, folder: _Folder, database: str, history: tuple[Verification, ...], problem: str,
+                    damaged: bool) -> BackupRecord:
+        """A place listed for what its key says, nothing taken from its objects: its id, database, day, size."""
+        data = next((n for n in folder.objects if n.startswith(folder.backup_id) and not n.endswith(".sha256")),
+                    f"{folder.backup_id}{SUFFIXES['custom', 'zstd']}")
+        match = ID_STAMP.search(folder.backup_id)
+        started = (datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match
+                   else datetime.strptime(folder.day, "%Y/%m/%d").replace(tzinfo=UTC))
+        return BackupRecord(
+            id=folder.backup_id, database=database, created_at=utc_iso(started), finished_at="", duration_s=0.0,
+            format="custom", compression="zstd", raw_bytes=0, stored_bytes=folder.objects.get(data, (0, ""))[0],
+            sha256="", file_name=data, status="damaged" if damaged else "incomplete",
+            path=self.url(folder.prefix + data), reason=problem, verifications=history, host="", locations=(NAME,),
+        )
+
+    def refresh(self, record: BackupRecord) -> BackupRecord:
+        prefix = self.folder(record)
+        folders = self._scan(prefix)
+        if prefix not in folders:
+            raise BackupToolError(f"{record.id}: no longer in {self.where}")
+        return self._read_folder(folders[prefix])
+
+    def holds(self, record: BackupRecord) -> bool:
+        try:
+            return bool(self._scan(self.folder(record)))
+        except BackupToolError:
+            return False
+
+    def has_manifest(self, record: BackupRecord) -> bool:
+        """The backup reached the bucket: its commit point, the manifest, is there."""
+        folder = self._scan(self.folder(record)).get(self.folder(record))
+        return folder is not None and MANIFEST in folder.objects
+
+    def open_stored(self, record: BackupRecord) -> S3Source:
+        return S3Source(self.client, self.config, self.bucket, self.data_key(record))  # its size: the store's word
+
+    def read_sidecar(self, record: BackupRecord) -> str | None:
+        key = self.data_key(record) + ".sha256"
+        folder = self._scan(self.folder(record)).get(self.folder(record))
+        if folder is None or key[len(folder.prefix):] not in folder.objects:
+            return None
+        return self._get_text(key, "", RECORD_LIMIT)
+
+    # -- writing -----------------------------------------------------------
+
+    def extra_args(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.config.storage_class:
+            extra["StorageClass"] = self.config.storage_class
+        if self.config.sse:
+            extra["ServerSideEncryption"] = self.config.sse
+        if self.config.sse_kms_key_id:
+            extra["SSEKMSKeyId"] = self.config.sse_kms_key_id
+        return extra
+
+    def sink_for(self, key: str, on_sent: Callable[[int], None] = lambda n: None) -> MultipartSink:
+        return MultipartSink(self.client, self.config, self.bucket, key, self.extra_args(), on_sent)
+
+    def put_small(self, key: str, text: str, *, once: bool = False) -> None:
+        """A small object; ``once``: only if nothing is there yet (a conditional write where the store has it)."""
+        data = text.encode()
+        kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if once else {}
+        try:
+            retrying(self.config, lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(data),
+                **kwargs, **self.extra_args()))
+        except S3Conflict:
+            raise BackupToolError(f"{self.url(key)} exists already: it is not written over") from None
+        self.forget_listing()
+
+    def abort_unfinished(self, key: str) -> int:
+        """Abort the multipart uploads a failed run left for ``key``; how many there were."""
+        def uploads() -> list[Any]:
+            response = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+            return [u for u in response.get("Uploads", []) if u.get("Key") == key]
+
+        found = retrying(self.config, uploads)
+        for upload in found:
+            retrying(self.config, lambda u=upload: self.client.abort_multipart_upload(  # type: ignore[misc]
+                Bucket=self.bucket, Key=key, UploadId=u["UploadId"]))
+        return len(found)
+
+    def commit(self, record: BackupRecord) -> BackupRecord:
+        """The sidecar, then the manifest, last and only if none is there: from then on it is a backup here."""
+        folder = self.folder(record)
+        self.put_small(self.data_key(record) + ".sha256", sidecar_text(record.sha256, stored_name(record)))
+        body = replace(record, file_name=stored_name(record), locations=(NAME,))
+        self.put_small(folder + MANIFEST, body.manifest_json(), once=True)
+        return replace(body, status="valid", path=self.url(self.data_key(record)), verifications=record.verifications)
+
+    def new_backup(self, database: str, moment: datetime) -> S3BackupWriter:
+        stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        backup_id = f"{id_prefix(database)}-{stamp}-{''.join(secrets.choice(ID_LETTERS) for _ in range(4))}"
+        return S3BackupWriter(self, backup_id, database, moment)
+
+    def delete(self, record: BackupRecord) -> None:
+        """Every version of every object of the backup (a versioned bucket keeps them otherwise). Versions
+        that object lock protects are refused by the store: said in one line, the rest deleted."""
+        folder = self.folder(record)
+
+        def versions() -> list[dict[str, str]]:
+            found: list[dict[str, str]] = []
+            paginator = self.client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
+                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    found.append({"Key": item["Key"], "VersionId": item.get("VersionId") or "null"})
+            return found
+
+        targets = retrying(self.config, versions)
+        refused: list[str] = []
+        for start in range(0, len(targets), 1000):
+            batch = targets[start:start + 1000]
+            response = retrying(self.config, lambda b=batch: self.client.delete_objects(  # type: ignore[misc]
+                Bucket=self.bucket, Delete={"Objects": b, "Quiet": True}, BypassGovernanceRetention=False))
+            refused += [f"{e.get('Key', '?')} ({e.get('Code', '?')})" for e in response.get("Errors", [])]
+        self.forget_listing()
+        if refused:
+            raise ObjectLocked(f"{record.id}: {len(refused)} object version(s) in {self.where} not deleted, "
+                               f"object lock or permissions keep them: {refused[0]}")
+
+    def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
+        reason = pin_refusal(record)
+        if reason is not None:
+            raise ConfigError(reason)
+        now = datetime.now(UTC)
+        self.put_small(f"{self.folder(record)}{PINS}/{_record_name(now)}",
+                       json.dumps({"pinned": pinned, "at": utc_iso(now)}) + "\n", once=True)
+        return replace(record, pinned=pinned)
+
+    def add_verification(self, record: BackupRecord, result: Verification, report: str) -> Path:
+        folder, now = self.folder(record), datetime.now(UTC)
+        name = _record_name(now)
+        self.put_small(f"{folder}{VERIFICATIONS}/{name}", json.dumps(result.to_json(), sort_keys=True) + "\n",
+                       once=True)
+        report_key = f"{folder}{REPORTS}/verify-{name.removesuffix('.json')}-{result.level}.txt"
+        self.put_small(report_key, report, once=True)
+        return Path(self.url(report_key))
+
+
+class ObjectLocked(BackupToolError):
+    """The store kept versions that object lock (or a policy) protects: reported, not a failed prune."""
+
+
+@dataclass
+class S3BackupWriter:
+    """A backup streamed straight to the bucket (keep_local = false): the bytes, then the commit."""
+
+    repo: S3Repository
+    id: str
+    database: str
+    moment: datetime
+    _sink: MultipartSink | None = None
+    file_name: str = ""
+
+    def __post_init__(self) -> None:
+        self.file_name = f"{self.id}{SUFFIXES['custom', 'zstd']}"
+
+    def _key(self) -> str:
+        return self.repo.folder_of(self.database, utc_iso(self.moment, milliseconds=True), self.id) + self.file_name
+
+    def sink(self) -> MultipartSink:
+        self._sink = self.repo.sink_for(self._key())
+        return self._sink
+
+    def commit(self, record: BackupRecord) -> BackupRecord:
+        return self.repo.commit(record)
+
+    def abandon(self) -> None:
+        if self._sink is not None:
+            self._sink.abort()
+        with contextlib.suppress(BackupToolError):
+            self.repo.delete(replace(_stub(self.id, self.database, self.moment)))
+
+
+def _stub(backup_id: str, database: str, moment: datetime) -> BackupRecord:
+    return BackupRecord(id=backup_id, database=database, created_at=utc_iso(moment, milliseconds=True),
+                        finished_at="", duration_s=0.0, format="custom", compression="zstd", raw_bytes=0,
+                        stored_bytes=0, sha256="", file_name="")
+
+
+def stored_name(record: BackupRecord) -> str:
+    """The data object's name: ``<id>`` and the suffix of its kind (the old scripts' dumps too)."""
+    suffix = SUFFIXES.get((record.format, record.compression))
+    if suffix is None:
+        raise ConfigError(f"{record.id}: a {record.format}/{record.compression} backup has no place in S3")
+    return f"{record.id}{suffix}"
+
+
+def _parse(data: object, backup_id: str) -> BackupRecord:
+    kind = (data.get("format"), data.get("compression")) if isinstance(data, dict) else None
+    suffix = SUFFIXES.get(kind) if kind else None  # type: ignore[arg-type]
+    return parse_manifest(data, expected_id=backup_id, data_suffix=suffix or SUFFIXES["custom", "zstd"],
+                          default_host="")
+
+
+def _parse_pin(data: object) -> bool:
+    if not isinstance(data, dict) or not isinstance(data.get("pinned"), bool):
+        raise InvalidRecord("pin record without a true/false 'pinned'")
+    return bool(data["pinned"])
+
+
+def _record_name(moment: datetime) -> str:
+    """Sortable by time, unique without asking: two hosts writing in one millisecond differ in the end."""
+    return f"{moment.strftime('%Y%m%dT%H%M%S.%fZ')}-{this_host()[:40]}-{secrets.token_hex(4)}.json".replace("/", "_")
+
+
+
+def probe(config: S3Config, patience: float = 10.0) -> str:
+    """``config check``'s line for the bucket: one list call tells no credentials, wrong credentials, a
+    missing bucket, no permission and an unreachable endpoint apart (each raised as its one line)."""
+    repo = S3Repository(config)
+    retrying(config, lambda: repo.client.list_objects_v2(Bucket=config.bucket, Prefix=repo._root(), MaxKeys=1),
+             patience=min(patience, config.retry_seconds))
+    return f"{repo.where} readable ({config.endpoint_url or 'AWS'})"

@@ -1,0 +1,126 @@
+"""Benchmark S3 uploads and reads (not a pytest test) against moto's server in a process of its own.
+
+    .venv/bin/python tests/benchmarks/bench_s3.py [--mib 320]
+
+1. Upload: the same incompressible file (a stored dump's bytes) sent by raw boto3 ``upload_file``
+   (alternated with ours, best of two each)
+   (16 MiB parts, 8 threads, the defaults of [s3]) and by our upload path (``MultipartSink`` fed
+   as ``ops.upload`` feeds it, SHA-256 per part, then the store's size and checksums checked).
+   Goal: ours within 1.1x of boto3's.
+2. Read: the object through ``S3Source`` (ranged GETs of 64 MiB, as verify and restore read it)
+   against the local file, both hashed. Reported, no goal here.
+Peak memory (max RSS of this process) is reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+GOAL_UPLOAD_RATIO = 1.1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mib", type=int, default=320)
+    args = parser.parse_args()
+
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    from backup_tui.engine.config import S3Config, Secret
+    from backup_tui.engine.storage.s3 import MIB, S3Repository, S3Source
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                              aws_secret_access_key="bench", config=Config(s3={"addressing_style": "path"}))
+        for _ in range(100):
+            try:
+                client.create_bucket(Bucket="bench")
+                break
+            except Exception:
+                time.sleep(0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "stored.dump.zst"
+            with open(path, "wb") as fh:
+                for _ in range(args.mib):
+                    fh.write(os.urandom(MIB))
+            config = S3Config(bucket="bench", endpoint_url=url, access_key="bench", secret_key=Secret("bench"))
+            repo = S3Repository(config)
+
+            def raw_upload(key: str) -> float:
+                started = time.perf_counter()
+                client.upload_file(str(path), "bench", key, Config=TransferConfig(
+                    multipart_threshold=100 * MIB, multipart_chunksize=16 * MIB, max_concurrency=8))
+                return time.perf_counter() - started
+
+            def our_upload(key: str) -> tuple[float, str]:
+                started = time.perf_counter()
+                sink = repo.sink_for(key)
+                with open(path, "rb") as src:
+                    while chunk := src.read(config.part_size_mib * MIB):
+                        sink.write(chunk)
+                sink.close()
+                return time.perf_counter() - started, sink.sha256
+
+            # Alternated, best of two each: the shared machine's load and the server's growing store weigh
+            # on both alike.
+            raw_times, our_times = [raw_upload("raw1")], []
+            ours_s, sent_sha = our_upload("ours")
+            our_times.append(ours_s)
+            our_times.append(our_upload("ours2")[0])
+            raw_times.append(raw_upload("raw2"))
+            raw_s, ours_s = min(raw_times), min(our_times)
+
+            remote = S3Source(repo.client, config, "bench", "ours")  # what open_stored returns for a record
+            started = time.perf_counter()
+            digest = hashlib.sha256()
+            with remote.open() as reader:
+                while chunk := reader.read(MIB):
+                    digest.update(chunk)
+            read_s = time.perf_counter() - started
+            started = time.perf_counter()
+            local_digest = hashlib.sha256()
+            with open(path, "rb") as local_file:
+                while chunk := local_file.read(MIB):
+                    local_digest.update(chunk)
+            local = local_digest.hexdigest()
+            local_s = time.perf_counter() - started
+            assert digest.hexdigest() == local == sent_sha, "the bytes read back differ"
+        size = args.mib * MIB
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(f"upload {args.mib} MiB: boto3 upload_file {raw_s:.2f} s ({size / raw_s / MIB:.0f} MiB/s), "
+              f"ours {ours_s:.2f} s ({size / ours_s / MIB:.0f} MiB/s): {ours_s / raw_s:.2f}x "
+              f"(goal <= {GOAL_UPLOAD_RATIO}x)")
+        print(f"read back: ranged GETs {read_s:.2f} s ({size / read_s / MIB:.0f} MiB/s), local file hashed "
+              f"{local_s:.2f} s")
+        print(f"peak RSS of this process: {peak} MiB")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

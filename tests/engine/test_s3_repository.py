@@ -1,0 +1,125 @@
+"""The bucket as a repository, read as untrusted input, and the [s3] settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from backup_tui.engine.config import Settings, load_settings, redacted
+from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.upload import run_upload
+from backup_tui.engine.storage import s3
+from backup_tui.engine.storage.s3 import S3Repository
+from tests.conftest import Bucket
+
+
+def test_s3_table_and_the_old_scripts_names(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[s3]\nbucket = "b1"\nprefix = "/fleet/"\nendpoint_url = "localhost:9000"\npart_size_mib = 8\n')
+    found = load_settings(config, env={}).s3
+    assert found is not None
+    assert (found.bucket, found.prefix, found.endpoint_url, found.part_size_mib, found.concurrency) == \
+        ("b1", "fleet", "http://localhost:9000", 8, 8)
+    env = {"BACKUP_ENABLE_S3": "true", "S3_BUCKET": "b2", "S3_ENDPOINT": "minio.example.com:9000",
+           "S3_ACCESS_KEY": "AKIAEXAMPLE", "S3_SECRET_KEY": "very-secret-value"}
+    from_env = load_settings(env=env).s3
+    assert from_env is not None
+    assert (from_env.bucket, from_env.endpoint_url) == ("b2", "https://minio.example.com:9000")
+    shown = json.dumps(redacted(load_settings(env=env))) + repr(from_env)
+    assert "very-secret-value" not in shown and "AKIAEXAMPLE" not in shown
+    assert load_settings(config, env={"BACKUP_ENABLE_S3": "false"}).s3 is None
+    assert load_settings(env={"S3_BUCKET": "b3"}).s3 is None, "S3_* alone were off in the old scripts too"
+
+
+@pytest.mark.parametrize(("table", "said"), [
+    ('bucket = "b"\nregion_name = "x"', "unknown key(s) in [s3]: region_name"),
+    ('prefix = "p"', "[s3] needs a bucket"),
+    ('bucket = "b"\npart_size_mib = 1', "s3.part_size_mib must be between 5"),
+    ('bucket = "b"\nsse = "DES"', "s3.sse must be one of AES256, aws:kms"),
+    ('bucket = "b"\nprefix = "a/../b"', "has an empty, '.' or '..' part"),
+    ('bucket = "b"\nkeep_local = "no"', "s3.keep_local must be true or false"),
+])
+def test_s3_table_mistakes_are_one_line(tmp_path: Path, table: str, said: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[s3]\n{table}\n")
+    with pytest.raises(ConfigError, match=None) as caught:
+        load_settings(config, env={})
+    assert said in caught.value.message
+
+
+def test_commands_without_s3_never_load_boto3(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    code = ("import sys; from headless.cli import main; main(['list', '--json']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))")
+    env = {"BACKUP_DIR": str(tmp_path / "repo"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.fixture
+def uploaded(settings: Settings, s3_bucket: Bucket) -> tuple[Context, S3Repository, str]:
+    with_s3 = replace(settings, s3=s3_bucket.config(prefix="fleet"))
+    ctx = Context(with_s3)
+    record = run_backup(ctx, with_s3.databases[0])
+    run_upload(ctx, ctx.catalog.get(record.id))
+    repo = ctx.catalog.s3
+    assert repo is not None
+    return ctx, repo, record.id
+
+
+def test_records_in_the_bucket_are_untrusted(uploaded: tuple[Context, S3Repository, str], s3_bucket: Bucket) -> None:
+    ctx, repo, backup_id = uploaded
+    client, bucket = s3_bucket.client, s3_bucket.name
+    record = ctx.catalog.get(backup_id)
+    assert record.locations == ("local", "s3")
+    manifest_key = repo.folder(record) + "manifest.json"
+    text = client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
+
+    # A manifest copied to another backup's place is not that backup.
+    other = repo.folder(record).replace(backup_id, backup_id[:-4] + "zzzz")
+    client.put_object(Bucket=bucket, Key=other + "manifest.json", Body=text)
+    # One edited by hand no longer matches its own checksum.
+    edited = json.loads(text)
+    edited["database"] = "postgres"
+    client.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(edited).encode())
+    # Something huge where a record belongs is not read.
+    client.put_object(Bucket=bucket, Key=repo.folder(record) + "verifications/x.json", Body=b"[" * (2 << 20))
+    repo.forget_listing()  # the next list reads the bucket, not the short-lived cache
+    found = {r.id: r for r in repo.list()}
+    assert found[backup_id].status == "damaged" and "checksum" in found[backup_id].reason
+    assert found[backup_id[:-4] + "zzzz"].status == "damaged"
+    assert "does not match its folder" in found[backup_id[:-4] + "zzzz"].reason
+    merged = ctx.catalog.get(backup_id)
+    assert merged.status == "valid" and merged.locations == ("local",), "the good local copy wins, alone"
+
+
+def test_pins_and_verifications_are_records_written_once(uploaded: tuple[Context, S3Repository, str],
+                                                          s3_bucket: Bucket) -> None:
+    ctx, repo, backup_id = uploaded
+    record = repo.refresh(ctx.catalog.get(backup_id))
+    manifest_key = repo.folder(record) + "manifest.json"
+    before = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=manifest_key)["ETag"]
+    repo.set_pinned(record, True)
+    assert repo.refresh(record).pinned
+    repo.set_pinned(record, False)
+    assert not repo.refresh(record).pinned
+    assert s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=manifest_key)["ETag"] == before
+    pins = [k for k in s3_bucket.objects() if "/pins/" in k]
+    assert len(pins) == 2 and all(k.startswith("fleet/") for k in pins)
+
+
+def test_a_ranged_reader_reads_the_object_exactly_in_several_ranges(
+    uploaded: tuple[Context, S3Repository, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctx, repo, backup_id = uploaded
+    record = ctx.catalog.get(backup_id)
+    monkeypatch.setattr(s3, "RANGE_BYTES", 100_000)  # many ranges of a small dump
+    with repo.open_stored(record).open() as remote, ctx.catalog.local.open_stored(record).open() as local:
+        assert remote.read() == local.read()

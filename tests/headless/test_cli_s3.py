@@ -1,0 +1,302 @@
+"""S3 as a second repository, end to end: backup-headless as cron runs it against moto's server over HTTP,
+configured with the old scripts' environment names."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from tests.conftest import Bucket
+from tests.headless.conftest import WorkspaceFactory, bulky_workspace, closed_port, one_error_line
+from tests.headless.test_cli_legacy import old_script_backup
+
+TABLES = ("actor", "film", "rental", "payment")
+
+
+def counts(ws_psql: object, database: str) -> dict[str, str]:
+    assert callable(ws_psql)
+    return {t: str(ws_psql(f"SELECT count(*) FROM {t}", database)) for t in TABLES}
+
+
+def test_backup_uploads_and_a_host_with_an_empty_repository_lists_verifies_and_restores_from_s3(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    ws = make_workspace("s3-roundtrip")
+    ws.env.update(s3_bucket.env())
+    made = ws.backup()
+    assert made["uploaded"] == [made["id"]]
+    folder = f"{ws.database}/{made['created_at'][:4]}/{made['created_at'][5:7]}/{made['created_at'][8:10]}/{made['id']}"
+    assert s3_bucket.objects() == [f"{folder}/{made['id']}.dump.zst", f"{folder}/{made['id']}.dump.zst.sha256",
+                                f"{folder}/manifest.json"]
+    assert ws.item(made["id"])["locations"] == ["local", "s3"]
+
+    # Another host: the same bucket, an empty repository of its own.
+    empty = tmp_path / "dr-host"
+    empty.mkdir()
+    dr = {"BACKUP_DIR": str(empty), "LOG_DIR": str(tmp_path / "dr-logs")}
+    listed = ws.json("list", env=dict(dr))
+    assert [(r["id"], r["locations"], r["status"]) for r in listed] == [(made["id"], ["s3"], "valid")]
+    assert ws.json("list", "--location", "local", env=dict(dr)) == []
+    assert ws.json("list", "--host", "another-host", env=dict(dr)) == []
+    assert [r["id"] for r in ws.json("list", "--host", listed[0]["host"], env=dict(dr))] == [made["id"]]
+    table = ws.ok("list", env=dict(dr)).stdout.splitlines()
+    assert table[0].endswith("WHERE  HOST") and table[1].endswith(f"s3     {listed[0]['host']}")
+    where = ws.ok("locations", env=dict(dr)).stdout
+    assert made["id"] in where and "s3" in where
+
+    checked = ws.json("verify", made["id"], env=dict(dr))
+    assert checked[0]["ok"], checked
+    assert any("test restore" in c for c in checked[0]["checks"])
+
+    plan = ws.json("restore", made["id"], "--target-db", f"{ws.database}_x3", "--dry-run", env=dict(dr))
+    restore_step = next(s for s in plan["steps"] if s["action"] == "restore")
+    assert "s3://" in restore_step["description"] and "download" in restore_step["description"]
+    ws.ok("restore", made["id"], "--target-db", f"{ws.database}_x3", env=dict(dr))
+    assert counts(ws.psql, f"{ws.database}_x3") == counts(ws.psql, ws.database)
+    assert not list(empty.glob("backups/*")), "nothing of the backup was written to the empty repository"
+
+
+def test_an_object_altered_in_the_bucket_fails_verify(make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+                                                      tmp_path: Path) -> None:
+    ws = make_workspace("s3-altered")
+    ws.env.update(s3_bucket.env())
+    made = ws.backup()
+    data_key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
+    body = bytearray(s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=data_key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=data_key, Body=bytes(body))
+    (tmp_path / "dr").mkdir()
+    result = ws.run("verify", made["id"], "--quick", env={"BACKUP_DIR": str(tmp_path / "dr")})
+    assert result.returncode == 4, result.stderr
+    assert "checksum mismatch" in one_error_line(result)
+
+
+def test_config_check_says_wrong_credentials_and_a_missing_bucket_in_one_line(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    ws = make_workspace("s3-check")
+    ws.env.update(s3_bucket.env())
+    assert "ok    s3:" in ws.ok("config", "check").stdout
+    wrong = ws.run("config", "check", env={"S3_SECRET_KEY": "not-the-secret", "S3_ACCESS_KEY": "AKIAWRONG"})
+    assert wrong.returncode == 2
+    assert one_error_line(wrong).endswith(f"s3: S3: wrong credentials for bucket {s3_bucket.name!r} "
+                                          "(InvalidAccessKeyId)")
+    missing = ws.run("config", "check", env={"S3_BUCKET": "no-such-bucket-here"})
+    assert missing.returncode == 2
+    assert "bucket 'no-such-bucket-here' does not exist" in one_error_line(missing)
+    shown = json.dumps(ws.json("config", "show"))
+    assert s3_bucket.server.secret_key not in shown and s3_bucket.server.access_key not in shown
+
+
+def test_multipart_upload_survives_the_server_stopping_mid_upload_and_the_next_upload_completes_it(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    server = s3_bucket.server
+    ws = bulky_workspace(make_workspace, "s3-multipart")
+    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url.removeprefix("http://")}"\n'
+                                 "multipart_threshold_mib = 5\npart_size_mib = 5\nconcurrency = 2\nretry_seconds = 2\n")
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    made = ws.json("backup", "--no-upload")
+    assert "uploaded" not in made
+    assert s3_bucket.objects() == [], "--no-upload sends nothing"
+    local = Path(made["path"])
+    before = local.read_bytes()
+    assert len(before) > 10 << 20, "the dump must span three parts"
+
+    server.gate.arm(hold_at=2)
+    try:
+        upload = subprocess.Popen([sys.executable, "-m", "headless", "upload", made["id"]], env=ws.env,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert server.gate.reached.wait(60), "the upload never reached its second part"
+        server.stop()
+        server.gate.release.set()
+        _, err = upload.communicate(timeout=120)
+    finally:
+        server.gate.arm(0)
+        server.start()
+    assert upload.returncode == 1, err
+    assert len(err.splitlines()) == 1 and "unreachable" in err and "Traceback" not in err, err
+    assert local.read_bytes() == before, "the local copy is intact"
+    assert ws.json("list", "--location", "s3") == [], "no partial object is listed as a backup"
+
+    ws.ok("upload", made["id"])
+    client = s3_bucket.client
+    assert client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", []) == [], "no orphan parts"
+    key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
+    part = 5 << 20
+    slices = [before[i:i + part] for i in range(0, len(before), part)]
+    for number, expected in enumerate(slices, start=1):
+        head = client.head_object(Bucket=s3_bucket.name, Key=key, PartNumber=number, ChecksumMode="ENABLED")
+        assert head["ContentLength"] == len(expected)
+        assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(expected).digest()).decode()
+    assert client.head_object(Bucket=s3_bucket.name, Key=key)["ContentLength"] == len(before)
+    assert ws.item(made["id"])["locations"] == ["local", "s3"]
+
+
+def test_prune_keeps_local_copies_the_bucket_lacks_and_reports_versions_object_lock_keeps(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    client, name = s3_bucket.client, f"{s3_bucket.name}-locked"
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    ws = make_workspace("s3-prune")
+    ws.env.update(s3_bucket.env(), S3_BUCKET=name)
+    config = ws.write("retention.toml", "[retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n"
+                                        "[retention.s3]\ndaily = 1\nweekly = 0\nmonthly = 0\n")
+    ws.env["BACKUP_TUI_CONFIG"] = str(config)
+    first = ws.backup()["id"]
+    second = ws.json("backup", "--no-upload")["id"]
+    third = ws.backup()["id"]  # sends the second too: what a run could not send, the next one does
+    assert ws.item(second)["locations"] == ["local", "s3"]
+
+    plan = ws.json("prune", "--dry-run")
+    by = {(d["id"], d["location"]): d for d in plan}
+    assert not by[first, "local"]["keep"] and not by[first, "s3"]["keep"]
+    assert by[third, "local"]["keep"] and by[third, "s3"]["keep"]
+
+    done = {(d["id"], d["location"]): d for d in ws.json("prune")}
+    assert not done[first, "local"]["keep"]
+    assert done[first, "s3"]["keep"] and "object lock" in done[first, "s3"]["reasons"][0]
+    assert [i["id"] for i in ws.listing()] == [third, second, first]
+    assert ws.item(first)["locations"] == ["s3"], "the local copies went; the bucket kept what object lock holds"
+    assert ws.item(second)["locations"] == ["s3"]
+
+    fourth = ws.json("backup", "--no-upload")["id"]
+    ws.json("backup", "--no-upload")  # supersedes the fourth, which the bucket lacks
+    local = {d["id"]: d for d in ws.json("prune", "--dry-run") if d["location"] == "local"}
+    assert not local[third]["keep"], "superseded, and safe in the bucket"
+    assert local[fourth]["keep"] and local[fourth]["reasons"][0].startswith("not in S3 yet")
+
+
+def test_keep_local_false_streams_the_backup_straight_to_the_bucket(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    server = s3_bucket.server
+    ws = bulky_workspace(make_workspace, "s3-stream")
+    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url}"\n'
+                                 "keep_local = false\nmultipart_threshold_mib = 5\npart_size_mib = 5\n")
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    peak_file = ws.root / "peak-kib"
+    measured = ("import sys; from headless.cli import main; code = main(['backup', '--json']); "
+                f"open({str(peak_file)!r}, 'w').write(next(line.split()[1] for line in open('/proc/self/status') "
+                "if line.startswith('VmHWM'))); "
+                "sys.exit(code)")
+    run = subprocess.run([sys.executable, "-c", measured], env=ws.env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    made = json.loads(run.stdout)
+    # The backup process's own high-water mark (ru_maxrss would carry pytest's, from before the exec).
+    peak_kib = int(peak_file.read_text())
+    assert made["uploaded"] == [], "nothing was left to upload: it went straight there"
+    assert not list(ws.repo.glob("backups/*/*")), "no local copy"
+    key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=key, PartNumber=1)
+    assert head["PartsCount"] >= 2 and head["ContentLength"] == 5 << 20, "sent as a multipart upload"
+    assert ws.item(made["id"])["locations"] == ["s3"]
+    checked = ws.json("verify", made["id"])
+    assert checked[0]["ok"] and checked[0]["level"] == "full", checked
+    assert peak_kib < 200 * 1024, f"peak memory {peak_kib // 1024} MiB"
+    assert not [u for u in s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", [])]
+
+
+def test_two_hosts_on_one_bucket_cannot_back_up_one_database_at_once(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    ws = make_workspace("s3-lock")
+    ws.env.update(s3_bucket.env())
+    other_host = {"BACKUP_DIR": str(tmp_path / "host-b"), "LOG_DIR": str(tmp_path / "host-b-logs")}
+    # Host A's pg_dump waits behind a table lock while it holds the database's lock in the bucket.
+    with psycopg.connect(host=ws.sandbox.host, port=ws.sandbox.port, user=ws.sandbox.user,
+                         password=ws.sandbox.password, dbname=ws.database) as blocker:
+        blocker.execute("LOCK TABLE actor IN ACCESS EXCLUSIVE MODE")
+        first = subprocess.Popen([sys.executable, "-m", "headless", "backup", "--json"], env=ws.env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lock = f"locks/{ws.database}.json"
+        deadline = time.monotonic() + 60
+        while lock not in s3_bucket.objects() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = ws.run("backup", env=dict(other_host))
+        blocker.rollback()
+    assert second.returncode == 3, second.stderr
+    said = one_error_line(second)
+    assert f"is locked in s3://{s3_bucket.name}/{lock} by backup on" in said and f"(pid {first.pid})" in said
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert lock not in s3_bucket.objects(), "released at the end"
+
+    # A holder that died: its lock is not renewed, and once stale the next run takes it over.
+    stale = {"host": "db-old", "pid": 4242, "operation": "backup", "since": "2026-01-01T00:00:00Z", "token": "x"}
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=lock, Body=json.dumps(stale).encode())
+    config = ws.write("ttl.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nlock_ttl_seconds = 1\n')
+    time.sleep(2.5)
+    taken = ws.run("backup", env={**other_host, "BACKUP_TUI_CONFIG": str(config)})
+    assert taken.returncode == 0, taken.stderr
+    run_log = "".join(p.read_text() for p in (tmp_path / "host-b-logs").rglob("*.log"))
+    assert "took over the stale S3 lock" in run_log and "db-old" in run_log
+
+
+def test_s3_init_creates_the_bucket_with_versioning_and_object_lock_and_says_what_it_found(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    ws = make_workspace("s3-init")
+    name = f"{s3_bucket.name}-new"
+    ws.env.update(s3_bucket.env(), S3_BUCKET=name)
+    planned = ws.json("s3", "init", "--object-lock-days", "7", "--dry-run")
+    assert planned["changed"] == [f"would create bucket {name} with object lock", "would turn versioning on",
+                                  "would set default object lock: governance for 7 days"]
+    assert name not in [b["Name"] for b in s3_bucket.client.list_buckets()["Buckets"]]
+    made = ws.json("s3", "init", "--object-lock-days", "7")
+    assert [c.replace("would ", "") for c in planned["changed"]] == made["changed"]
+    client = s3_bucket.client
+    assert client.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    rule = client.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert (rule["Mode"], rule["Days"]) == ("GOVERNANCE", 7)
+    again = ws.json("s3", "init", "--object-lock-days", "7")
+    assert again["changed"] == []
+    assert again["found"] == [f"bucket {name} exists", "versioning is on", "default object lock: governance for 7 days"]
+    ws.backup()  # the new bucket takes backups; object lock keeps them, as the prune test shows
+    assert any(k.endswith("manifest.json") for k in (o["Key"] for o in client.list_objects_v2(Bucket=name)["Contents"]))
+
+
+def test_an_old_scripts_backup_is_uploaded_on_demand_and_restores_from_the_bucket(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    ws = make_workspace("s3-legacy")
+    ws.repo.mkdir(parents=True, exist_ok=True)
+    path = old_script_backup(ws, "20240301_020000")
+    backup_id = f"legacy-daily-{path.name.removesuffix('.sql.gz')}"
+    ws.env.update(s3_bucket.env())
+    sent = ws.json("upload", backup_id)
+    assert sent["uploaded"]["locations"] == ["s3"] and sent["destination"].endswith(f"{backup_id}.sql.gz")
+    assert ws.item(backup_id)["locations"] == ["local", "s3"], "the same backup in two places"
+    dr = {"BACKUP_DIR": str(tmp_path / "dr")}
+    (tmp_path / "dr").mkdir()
+    only = next(i for i in ws.json("list", env=dict(dr)) if i["id"] == backup_id)
+    assert only["locations"] == ["s3"] and only["status"] == "valid"
+    assert ws.json("verify", backup_id, "--quick", env=dict(dr))[0]["ok"]
+    ws.ok("restore", backup_id, "--target-db", f"{ws.database}_x5", env=dict(dr))
+    assert counts(ws.psql, f"{ws.database}_x5") == counts(ws.psql, ws.database)
+    again = ws.run("upload", backup_id)
+    assert again.returncode == 0, "already there: nothing sent twice"
+
+
+def test_config_check_says_no_credentials_and_an_unreachable_endpoint_in_one_line(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    ws = make_workspace("s3-check-more")
+    ws.env.update(s3_bucket.env())
+    nothing = {"S3_ACCESS_KEY": None, "S3_SECRET_KEY": None, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+               "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+               "AWS_EC2_METADATA_DISABLED": "true"}  # no instance role asked for: this machine has none
+    none = ws.run("config", "check", env=nothing)
+    assert none.returncode == 2 and "S3: no credentials" in one_error_line(none)
+    down = ws.run("config", "check", env={"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"})
+    assert down.returncode == 1
+    assert "unreachable after" in one_error_line(down)
