@@ -15,6 +15,7 @@ import psycopg
 
 from tests.conftest import Bucket
 from tests.headless.conftest import WorkspaceFactory, bulky_workspace, closed_port, one_error_line
+from tests.headless.test_cli_encryption import new_key
 from tests.headless.test_cli_legacy import old_script_backup
 
 TABLES = ("actor", "film", "rental", "payment")
@@ -300,3 +301,28 @@ def test_config_check_says_no_credentials_and_an_unreachable_endpoint_in_one_lin
     down = ws.run("config", "check", env={"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"})
     assert down.returncode == 1
     assert "unreachable after" in one_error_line(down)
+
+
+def test_an_encrypted_backup_streamed_to_the_bucket_restores_from_it_with_its_key_only(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    server = s3_bucket.server
+    ws = make_workspace("s3-encrypted")
+    key = new_key(ws.root, "fleet")
+    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url}"\n'
+                                 f'keep_local = false\n[encryption]\nrecipients = ["{key.recipient}"]\n')
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    made = ws.backup()
+    data_key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
+    stored = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=data_key)["Body"].read()
+    assert stored.startswith(b"age-encryption.org/v1\n"), "what the bucket holds is ciphertext"
+    assert hashlib.sha256(stored).hexdigest() == ws.item(made["id"])["sha256"], "the checksum covers what is stored"
+
+    dr = {"BACKUP_DIR": str(tmp_path / "dr")}
+    (tmp_path / "dr").mkdir()
+    target = f"{ws.database}_from_bucket"
+    refused = ws.run("restore", made["id"], "--target-db", target, env=dict(dr))
+    assert refused.returncode == 2 and "no key to decrypt it" in one_error_line(refused)
+    assert target not in ws.databases(), "refused before anything was created"
+    ws.ok("restore", made["id"], "--target-db", target, "--identity", str(key.path), env=dict(dr))
+    assert counts(ws.psql, target) == counts(ws.psql, ws.database)
