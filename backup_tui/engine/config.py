@@ -14,11 +14,12 @@ import re
 import stat
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, SupportsIndex
 
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
+from backup_tui.engine.core.health import DEFAULT_THRESHOLDS, Thresholds
 from backup_tui.engine.core.retention import RetentionConfig
 
 DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
@@ -50,6 +51,7 @@ class DatabaseConfig:
     password: str | None = None
     service: str | None = None
     password_env: str | None = None  # the variable the file named; checked once the environment is merged
+    health: Thresholds | None = None  # its own [databases.health]; None: the [health] of the file
 
     def __post_init__(self) -> None:
         if self.password is not None and not isinstance(self.password, Secret):
@@ -80,6 +82,14 @@ class Settings:
     maintenance_db: str = "postgres"
     pg_bin_dir: Path | None = None
     config_file: Path | None = None
+    health: Thresholds = DEFAULT_THRESHOLDS  # [health]: when a database is unwell
+
+    def thresholds(self, name: str) -> Thresholds:
+        """The health thresholds of a database: its own table's, else [health]'s."""
+        for db in self.databases:
+            if name in (db.name, db.database) and db.health is not None:
+                return db.health
+        return self.health
 
     @property
     def logs(self) -> Path:
@@ -103,8 +113,9 @@ class Settings:
 
 _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
+    "health",
 }
-_DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service"}
+_DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service", "health"}
 ZSTD_LEVELS = (1, 22)  # zstd's own range; the library refuses anything above 22 only once a backup starts
 ZSTD_MAX_THREADS = 256  # zstd caps its workers there (ZSTDMT_NBWORKERS_MAX); more is surely a typo
 PORTS = (1, 65535)
@@ -254,8 +265,13 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
     bad = set(restore) - {"jobs"}
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [restore]: {', '.join(sorted(bad))}")
+    if "health" in data:
+        changes["health"] = _thresholds(data["health"], "[health]", DEFAULT_THRESHOLDS)
     dbs = _expect(data.get("databases", []), list, "databases")
-    changes["databases"] = tuple(_database_from_toml(i, entry, env) for i, entry in enumerate(dbs))
+    changes["databases"] = tuple(replace(_database_from_toml(i, entry, env), health=_thresholds(
+        entry["health"], f"databases[{i}].health", changes.get("health", DEFAULT_THRESHOLDS)))
+        if isinstance(entry, dict) and "health" in entry else _database_from_toml(i, entry, env)
+        for i, entry in enumerate(dbs))
     names = [d.name for d in changes["databases"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"config file {path}: database names must be unique")
@@ -285,6 +301,23 @@ def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> Datab
         service=_expect(entry["service"], str, f"{where}.service") if "service" in entry else None,
         password_env=var,
     )
+
+
+def _thresholds(value: Any, where: str, base: Thresholds) -> Thresholds:
+    """A [health] table over ``base`` (a database's table over the file's): each key checked, numbers only."""
+    table = _expect(value, dict, where)
+    known = {f.name for f in fields(Thresholds)}
+    bad = set(table) - known
+    if bad:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(known))})")
+    changes: dict[str, Any] = {}
+    for key, number in table.items():
+        if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+            raise ConfigError(f"{where}.{key} must be a number not below 0, not {number!r}")
+        changes[key] = int(number) if key == "min_size_bytes" else float(number)
+    if changes.get("max_age_hours") == 0 or changes.get("verify_max_age_days") == 0:
+        raise ConfigError(f"{where}: an age limit of 0 would alarm for ever; give hours or days above 0")
+    return replace(base, **changes)
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int | None:
@@ -383,6 +416,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
             "lock_wait_timeout": settings.lock_wait_timeout_s,
         },
         "restore": {"jobs": settings.restore_jobs},
+        "health": asdict(settings.health),
         "maintenance_db": settings.maintenance_db,
         "databases": [
             {
@@ -393,6 +427,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
                 "user": db.user or os.environ.get("PGUSER") or "(libpq default)",
                 "password": REDACTED if db.password else "(not set: libpq PGPASSWORD/PGPASSFILE)",
                 "service": db.service,
+                "health": asdict(settings.thresholds(db.name)),
             }
             for db in settings.databases
         ],

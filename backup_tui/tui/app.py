@@ -29,11 +29,11 @@ from textual.widgets import TabbedContent
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, Cancelled
-from backup_tui.engine.core.health import Health, assess_all
+from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
+from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
-from backup_tui.engine.storage.state import this_host
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
@@ -221,7 +221,7 @@ class BackupApp(App[None]):
             records = self._list_backups()
             names = [db.database for db in self.settings.databases]
             now = self.clock()
-            health = assess_all(names, records, now, host=this_host())
+            health = list(check_health(self.settings, now, records=records).databases)  # as monitor judges
             locked = frozenset(name for name in names if self.services.is_busy(name))
             shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
         except BackupToolError as exc:
