@@ -40,7 +40,7 @@ from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
-from headless import output, runlog
+from headless import monitor, output, runlog
 from headless.output import Output
 from headless.runlog import log
 
@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", metavar="NAME", help="the kept copy to return to (default: the newest a replace kept)")
     p.add_argument("--yes", action="store_true", help="confirm without a terminal")
     json_flag(p)
+
+    monitor.add_parser(sub)
 
     p = sub.add_parser("config", help="show the merged settings or check them")
     p.add_argument("action", choices=["show", "check"])
@@ -219,7 +221,7 @@ def _close_to_others(settings: Settings, out: Output) -> None:
 
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
 # what changes things.
-READ_ONLY = frozenset({"list", "show", "config"})
+READ_ONLY = frozenset({"list", "show", "config", "monitor"})
 
 
 def _read_only(args: argparse.Namespace) -> bool:
@@ -635,4 +637,5 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "repair": cmd_repair,
     "kept": cmd_kept,
     "rollback": cmd_rollback,
+    "monitor": monitor.cmd_monitor,
 }

@@ -34,3 +34,18 @@ def test_import_linter_contracts_hold() -> None:
     proc = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Contracts: 3 kept, 0 broken" in proc.stdout
+
+
+def test_monitoring_libraries_load_only_when_used() -> None:
+    """prometheus_client, apprise and croniter are imported by one module each, lazily: loading every engine
+    module and the CLI (what a backup run loads) loads none of them."""
+    engine_dir = ROOT / "backup_tui" / "engine"
+    engine = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
+              for p in engine_dir.rglob("*.py") if p.name != "__init__.py"]
+    loaded = modules_after_import(", ".join([*engine, "headless.cli"]))
+    assert not {m for m in loaded if m.split(".")[0] in ("prometheus_client", "apprise", "croniter")}
+    sources = [*engine_dir.rglob("*.py"), *(ROOT / "headless").rglob("*.py")]
+    importers = {lib: sorted(str(p.relative_to(ROOT)) for p in sources
+                             if f"from {lib}" in p.read_text() or f"import {lib}" in p.read_text())
+                 for lib in ("prometheus_client",)}
+    assert importers == {"prometheus_client": ["backup_tui/engine/ops/metrics.py"]}

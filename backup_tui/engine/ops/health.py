@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.core.health import HealthReport, Problem, Surroundings, assess
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops import scratch, swap
@@ -30,9 +31,13 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
     """Judge every watched database as of ``now``. ``records``: a catalog listing the caller already holds
     (the dashboard's); otherwise ``catalog`` (or the settings' own) is read once. Takes no lock."""
     catalog = catalog or Catalog.from_settings(settings)
-    listed = list(records) if records is not None else catalog.list()
+    try:
+        listed = list(records) if records is not None else catalog.list()
+        runs = read_runs(settings.repository)
+    except PermissionError as exc:  # folders are 0700: another user sees nothing, and must not guess "healthy"
+        raise ConfigError(f"cannot read {exc.filename or settings.repository}: the repository is private to the "
+                          "user that writes it; run the health check as that user (or root)") from None
     host = this_host()
-    runs = read_runs(settings.repository)
     remote = any(repo.name != "local" for repo in catalog.repositories)
     free: int | None = None
     with contextlib.suppress(OSError):

@@ -1,0 +1,25 @@
+"""What follows every recorded run, whichever front end started it: the health is judged again, written
+to ``<log folder>/metrics.json`` and, when it changed, told to whoever asked to be notified. Nothing here
+may fail the run it follows: a failure is logged and the run's own result stands."""
+
+from __future__ import annotations
+
+import logging
+
+from backup_tui.engine.config import Settings
+from backup_tui.engine.core.clock import system_clock
+from backup_tui.engine.core.runs import RunRecord
+from backup_tui.engine.ops.health import check_health
+from backup_tui.engine.ops.metrics import write_metrics_json
+
+log = logging.getLogger("backup_tui")
+
+
+def after_run(settings: Settings, run: RunRecord) -> None:
+    """Judge, write metrics.json; never raises (but a Ctrl+C still stops it)."""
+    try:
+        report = check_health(settings, system_clock())
+        write_metrics_json(settings, report)
+    except Exception as exc:
+        log.warning("after the %s run: health and metrics.json not updated: %s: %s", run.operation,
+                    type(exc).__name__, exc)

@@ -1,0 +1,149 @@
+"""``backup-headless monitor``: the engine's health report for Nagios (--check), scripts (--json),
+Prometheus (--metrics, --textfile, --serve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from backup_tui.engine.core.clock import Clock
+from backup_tui.engine.core.health import HealthReport
+from backup_tui.engine.ops import metrics
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.health import check_health
+from headless.output import Output
+from headless.runlog import log
+
+DEFAULT_PORT = 9188
+DEFAULT_INTERVAL = 30.0
+STATUS_WORD = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("monitor", help="health of every database: for Nagios, scripts and Prometheus")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="(default) one line per problem; exit 0 healthy, 1 a warning, 2 critical")
+    mode.add_argument("--json", action="store_true", help="the full health report as JSON (exits as --check)")
+    mode.add_argument("--metrics", action="store_true", help="Prometheus text exposition on stdout")
+    mode.add_argument("--textfile", metavar="PATH", help="write the metrics for node_exporter's textfile collector")
+    mode.add_argument("--serve", action="store_true", help="answer /metrics and /health over HTTP until stopped")
+    p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="with --serve (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"with --serve (default {DEFAULT_PORT})")
+    p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                   help=f"with --serve: read the catalog at most this often (default {DEFAULT_INTERVAL:g})")
+
+
+def check_lines(report: HealthReport) -> list[str]:
+    """Nagios' shape: the status and a summary first, then a line per problem with its advice."""
+    problems = report.problems
+    counts = {level: sum(1 for p in problems if p.severity == level) for level in ("critical", "warning")}
+    said = ", ".join(f"{n} {level}{'s' if level == 'warning' and n > 1 else ''}" for level, n in counts.items() if n)
+    first = f"{STATUS_WORD[report.exit_code]} - {said or 'every database healthy'} ({len(report.databases)} " \
+            f"database{'s' if len(report.databases) != 1 else ''}, {report.host})"
+    return [first] + [f"{p.severity.upper()} {p.database or 'repository'}: {p.message} -> {p.advice}"
+                      for p in problems]
+
+
+def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    if args.serve:
+        return serve(ctx, args.bind, args.port, args.interval)
+    report = check_health(ctx.settings, ctx.now(), catalog=ctx.catalog)
+    if args.metrics:
+        sys.stdout.buffer.write(metrics.exposition(report))
+        return 0
+    if args.textfile:
+        metrics.write_textfile(report, Path(args.textfile))
+        return 0
+    if args.json:
+        out.json(report.to_json())
+    else:
+        for line in check_lines(report):
+            out.line(line, always=True)
+    return report.exit_code
+
+
+class CachedReport:
+    """The report, judged at most once per ``interval``. A request that finds a judgement under way gets the
+    previous report at once rather than wait (only the very first waits: there is nothing to give yet)."""
+
+    def __init__(self, judge: Callable[[], HealthReport], interval: float) -> None:
+        self.judge, self.interval = judge, interval
+        self._report: HealthReport | None = None
+        self._at = 0.0
+        self._refreshing = threading.Lock()
+
+    def get(self) -> HealthReport:
+        report = self._report
+        if report is not None and time.monotonic() - self._at < self.interval:
+            return report
+        if not self._refreshing.acquire(blocking=report is None):
+            assert report is not None
+            return report
+        try:
+            if self._report is not None and time.monotonic() - self._at < self.interval:
+                return self._report  # another request refreshed it while this one waited
+            fresh = self.judge()
+            self._report, self._at = fresh, time.monotonic()
+            return fresh
+        finally:
+            self._refreshing.release()
+
+
+def make_server(ctx: Context, bind: str, port: int, interval: float, clock: Clock | None = None) -> ThreadingHTTPServer:
+    cache = CachedReport(lambda: check_health(ctx.settings, (clock or ctx.now)(), catalog=ctx.catalog), interval)
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "backup-tui-monitor"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path not in ("/metrics", "/health", "/"):
+                self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /health\n")
+                return
+            if path == "/":
+                self._send(200, "text/plain; charset=utf-8", b"backup-tui monitor: /metrics /health\n")
+                return
+            try:
+                report = cache.get()
+                if path == "/metrics":
+                    self._send(200, metrics.content_type(), metrics.exposition(report))
+                else:
+                    body = json.dumps(report.to_json(), indent=1).encode() + b"\n"
+                    self._send(503 if report.worst == "critical" else 200, "application/json", body)
+            except Exception as exc:  # one line to the scraper; the server keeps serving
+                log.error("monitor --serve: %s: %s", type(exc).__name__, exc)
+                self._send(500, "text/plain; charset=utf-8", f"health check failed: {type(exc).__name__}\n".encode())
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # to the log, not stderr
+            log.info("monitor --serve: %s %s", self.address_string(), format % args)
+
+    server = ThreadingHTTPServer((bind, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
+    """Until stopped (Ctrl+C, SIGTERM): main() turns the signal into its exit code."""
+    server = make_server(ctx, bind, port, interval)
+    print(f"serving http://{bind}:{server.server_port}/metrics and /health (catalog read at most every {interval:g} s)",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
