@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(p)
 
     monitor.add_parser(sub)
+    monitor.add_notify_parser(sub)
 
     p = sub.add_parser("config", help="show the merged settings or check them")
     p.add_argument("action", choices=["show", "check"])
@@ -221,7 +222,7 @@ def _close_to_others(settings: Settings, out: Output) -> None:
 
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
 # what changes things.
-READ_ONLY = frozenset({"list", "show", "config", "monitor"})
+READ_ONLY = frozenset({"list", "show", "config", "monitor", "notify"})
 
 
 def _read_only(args: argparse.Namespace) -> bool:
@@ -638,4 +639,5 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "kept": cmd_kept,
     "rollback": cmd_rollback,
     "monitor": monitor.cmd_monitor,
+    "notify": monitor.cmd_notify,
 }

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from backup_tui.engine.core.clock import Clock
+from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops import metrics
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.health import check_health
+from backup_tui.engine.ops.notify import notify_after, test_all
 from headless.output import Output
 from headless.runlog import log
 
@@ -35,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     mode.add_argument("--metrics", action="store_true", help="Prometheus text exposition on stdout")
     mode.add_argument("--textfile", metavar="PATH", help="write the metrics for node_exporter's textfile collector")
     mode.add_argument("--serve", action="store_true", help="answer /metrics and /health over HTTP until stopped")
+    p.add_argument("--no-notify", action="store_true",
+                   help="with --check or --json: send no notices (by default, what changed is notified)")
     p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="with --serve (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"with --serve (default {DEFAULT_PORT})")
     p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
@@ -62,6 +66,9 @@ def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     if args.textfile:
         metrics.write_textfile(report, Path(args.textfile))
         return 0
+    if not args.no_notify:  # only what changed since the last run: a problem is not told every hour
+        for failed in notify_after(ctx.settings, report, report.checked_at):
+            print(f"warning: notice to {failed.target.shown} not sent: {failed.detail}", file=out.err)
     if args.json:
         out.json(report.to_json())
     else:
@@ -147,3 +154,20 @@ def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def add_notify_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("notify", help="send a test notice to every destination and say which worked")
+    p.add_argument("--test", action="store_true", required=True, help="send the test notice")
+
+
+def cmd_notify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
+    if not settings.notify:
+        raise ConfigError("no notification destination configured: add [[notify]] to the config, or set "
+                          "SLACK_WEBHOOK_URL or BACKUP_NOTIFY_EMAIL")
+    results = test_all(settings)
+    for result in results:
+        out.line(f"{'ok    ' if result.ok else 'FAILED'} {result.target.shown}"
+                 f"{'' if result.ok else ': ' + result.detail}", always=True)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED

@@ -47,5 +47,6 @@ def test_monitoring_libraries_load_only_when_used() -> None:
     sources = [*engine_dir.rglob("*.py"), *(ROOT / "headless").rglob("*.py")]
     importers = {lib: sorted(str(p.relative_to(ROOT)) for p in sources
                              if f"from {lib}" in p.read_text() or f"import {lib}" in p.read_text())
-                 for lib in ("prometheus_client",)}
-    assert importers == {"prometheus_client": ["backup_tui/engine/ops/metrics.py"]}
+                 for lib in ("prometheus_client", "apprise")}
+    assert importers == {"prometheus_client": ["backup_tui/engine/ops/metrics.py"],
+                         "apprise": ["backup_tui/engine/ops/notify.py"]}

@@ -17,9 +17,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, SupportsIndex
+from urllib.parse import quote, urlencode
 
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.health import DEFAULT_THRESHOLDS, Thresholds
+from backup_tui.engine.core.notices import EVENTS
+from backup_tui.engine.core.redact import redact_url
 from backup_tui.engine.core.retention import RetentionConfig
 
 DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
@@ -68,6 +71,29 @@ class DatabaseConfig:
         return self.dbname or self.name
 
 
+@dataclass(frozen=True, repr=False)
+class NotifyTarget:
+    """Where notices go: an apprise URL, or (``slack``) a Slack incoming webhook posted to as Slack expects.
+    The URL holds credentials: it is shown only through ``shown``."""
+
+    url: str
+    events: tuple[str, ...] = ("failure", "recovery")
+    kind: str = "apprise"  # apprise | slack
+    reminder_hours: float = 24  # a problem that lasts is told again this often
+    label: str = ""  # how it is named when shown (the old variables' destinations say which)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, Secret):
+            object.__setattr__(self, "url", Secret(self.url))
+
+    @property
+    def shown(self) -> str:
+        return self.label or redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"NotifyTarget({self.shown!r}, events={self.events!r})"
+
+
 @dataclass(frozen=True)
 class Settings:
     repository: Path = DEFAULT_REPOSITORY
@@ -83,6 +109,7 @@ class Settings:
     pg_bin_dir: Path | None = None
     config_file: Path | None = None
     health: Thresholds = DEFAULT_THRESHOLDS  # [health]: when a database is unwell
+    notify: tuple[NotifyTarget, ...] = ()  # [[notify]], then SLACK_WEBHOOK_URL and BACKUP_NOTIFY_EMAIL
 
     def thresholds(self, name: str) -> Thresholds:
         """The health thresholds of a database: its own table's, else [health]'s."""
@@ -113,7 +140,7 @@ class Settings:
 
 _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
-    "health",
+    "health", "notify",
 }
 _DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service", "health"}
 ZSTD_LEVELS = (1, 22)  # zstd's own range; the library refuses anything above 22 only once a backup starts
@@ -267,6 +294,8 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
         raise ConfigError(f"config file {path}: unknown key(s) in [restore]: {', '.join(sorted(bad))}")
     if "health" in data:
         changes["health"] = _thresholds(data["health"], "[health]", DEFAULT_THRESHOLDS)
+    targets = _expect(data.get("notify", []), list, "notify")
+    changes["notify"] = tuple(_notify_target(i, entry) for i, entry in enumerate(targets))
     dbs = _expect(data.get("databases", []), list, "databases")
     changes["databases"] = tuple(replace(_database_from_toml(i, entry, env), health=_thresholds(
         entry["health"], f"databases[{i}].health", changes.get("health", DEFAULT_THRESHOLDS)))
@@ -320,6 +349,46 @@ def _thresholds(value: Any, where: str, base: Thresholds) -> Thresholds:
     return replace(base, **changes)
 
 
+def _notify_target(index: int, entry: Any) -> NotifyTarget:
+    """A [[notify]] table; its URL is never echoed in an error (it holds the credentials)."""
+    where = f"notify[{index}]"
+    _expect(entry, dict, where)
+    bad = set(entry) - {"url", "events", "reminder_hours"}
+    if bad:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
+    url = entry.get("url")
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"{where}.url must be an apprise URL (scheme://...; not shown, it may hold a token)")
+    events = entry.get("events", ["failure", "recovery"])
+    if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
+        raise ConfigError(f"{where}.events must be a list of: {', '.join(EVENTS)}")
+    reminder = entry.get("reminder_hours", 24)
+    if isinstance(reminder, bool) or not isinstance(reminder, int | float) or reminder <= 0:
+        raise ConfigError(f"{where}.reminder_hours must be a number above 0, not {reminder!r}")
+    return NotifyTarget(url=url, events=tuple(dict.fromkeys(events)), reminder_hours=float(reminder))
+
+
+def _env_notify(targets: tuple[NotifyTarget, ...], env: Mapping[str, str]) -> tuple[NotifyTarget, ...]:
+    """The old scripts' names: SLACK_WEBHOOK_URL (posted to as Slack expects) and BACKUP_NOTIFY_EMAIL (over
+    SMTP at BACKUP_SMTP_HOST, default localhost:25), both for failures and recoveries."""
+    added = []
+    webhook = env.get("SLACK_WEBHOOK_URL")
+    if webhook:
+        if not webhook.startswith(("https://", "http://")):
+            raise ConfigError("SLACK_WEBHOOK_URL must be an https:// (or http://) URL (not shown: it holds a token)")
+        added.append(NotifyTarget(url=webhook, kind="slack", label=f"Slack webhook {redact_url(webhook)}"))
+    address = env.get("BACKUP_NOTIFY_EMAIL")
+    if address:
+        host, _, port = (env.get("BACKUP_SMTP_HOST") or "localhost").partition(":")
+        user, password = env.get("BACKUP_SMTP_USER", ""), env.get("BACKUP_SMTP_PASSWORD", "")
+        sender = env.get("BACKUP_SMTP_FROM") or f"backup-tui@{host}"
+        login = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user else ""
+        query = urlencode({"to": address, "from": sender, "smtp": host})
+        url = f"{'mailtos' if user else 'mailto'}://{login}{host}:{port or 25}?{query}"
+        added.append(NotifyTarget(url=url, label=f"email to {address} via {host}:{port or 25}"))
+    return (*targets, *added)
+
+
 def _env_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -347,6 +416,7 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
             retention = replace(retention, **{attr: value})
     changes["retention"] = retention
     changes["databases"] = _env_databases(settings.databases, env)
+    changes["notify"] = _env_notify(settings.notify, env)
     return replace(settings, **changes)
 
 
@@ -417,6 +487,8 @@ def redacted(settings: Settings) -> dict[str, Any]:
         },
         "restore": {"jobs": settings.restore_jobs},
         "health": asdict(settings.health),
+        "notify": [{"url": t.shown, "events": list(t.events), "reminder_hours": t.reminder_hours}
+                   for t in settings.notify],
         "maintenance_db": settings.maintenance_db,
         "databases": [
             {

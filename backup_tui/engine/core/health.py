@@ -182,6 +182,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     newest = valid[0] if valid else None
     dated = [r for r in valid if not r.dated_after(now)]
     found = _Found(database)
+    last_run = _run_rules(found, database, around.runs, host)  # first: the failed run's error says most
     _backup_rules(found, mine, valid, now, thresholds)
     if sizes and anomalies and anomalies[-1] == len(sizes) - 1 and newest is not None:
         median = statistics.median(sizes[max(0, len(sizes) - 1 - ANOMALY_WINDOW):-1])
@@ -192,7 +193,6 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     if mine and mine[0].status == "incomplete":
         found.warning("incomplete", f"newest attempt {mine[0].id} is incomplete",
                       "a run died or is still running; the next backup removes it (its run log says why)", mine[0].id)
-    last_run = _run_rules(found, database, around.runs, host)
     _surrounding_rules(found, newest, around, thresholds)
     problems = found.sorted()
     critical = any(p.severity == "critical" for p in problems)

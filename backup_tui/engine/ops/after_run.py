@@ -11,6 +11,7 @@ from backup_tui.engine.core.clock import system_clock
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.metrics import write_metrics_json
+from backup_tui.engine.ops.notify import notify_after
 
 log = logging.getLogger("backup_tui")
 
@@ -18,8 +19,11 @@ log = logging.getLogger("backup_tui")
 def after_run(settings: Settings, run: RunRecord) -> None:
     """Judge, write metrics.json; never raises (but a Ctrl+C still stops it)."""
     try:
-        report = check_health(settings, system_clock())
+        now = system_clock()
+        report = check_health(settings, now)
         write_metrics_json(settings, report)
     except Exception as exc:
         log.warning("after the %s run: health and metrics.json not updated: %s: %s", run.operation,
                     type(exc).__name__, exc)
+        return
+    notify_after(settings, report, now, run)
