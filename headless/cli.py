@@ -40,7 +40,7 @@ from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
-from headless import monitor, output, runlog
+from headless import monitor, output, report_cli, runlog
 from headless.output import Output
 from headless.runlog import log
 
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     monitor.add_parser(sub)
     monitor.add_notify_parser(sub)
+    report_cli.add_parser(sub)
 
     p = sub.add_parser("config", help="show the merged settings or check them")
     p.add_argument("action", choices=["show", "check"])
@@ -222,7 +223,7 @@ def _close_to_others(settings: Settings, out: Output) -> None:
 
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
 # what changes things.
-READ_ONLY = frozenset({"list", "show", "config", "monitor", "notify"})
+READ_ONLY = frozenset({"list", "show", "config", "monitor", "notify", "report"})
 
 
 def _read_only(args: argparse.Namespace) -> bool:
@@ -640,4 +641,5 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "rollback": cmd_rollback,
     "monitor": monitor.cmd_monitor,
     "notify": monitor.cmd_notify,
+    "report": report_cli.cmd_report,
 }
