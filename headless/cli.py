@@ -40,7 +40,7 @@ from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
-from headless import monitor, output, report_cli, runlog
+from headless import monitor, output, report_cli, runlog, schedule_cli
 from headless.output import Output
 from headless.runlog import log
 
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_parser(sub)
     monitor.add_notify_parser(sub)
     report_cli.add_parser(sub)
+    schedule_cli.add_parser(sub)
 
     p = sub.add_parser("config", help="show the merged settings or check them")
     p.add_argument("action", choices=["show", "check"])
@@ -228,10 +229,11 @@ READ_ONLY = frozenset({"list", "show", "config", "monitor", "notify", "report"})
 
 def _read_only(args: argparse.Namespace) -> bool:
     return args.command in READ_ONLY or getattr(args, "dry_run", False) or (
-        args.command == "kept" and not args.drop)
+        args.command == "kept" and not args.drop) or (args.command == "schedule" and (
+            args.action != "install" or args.no_test_backup))
 # Commands that may start from nothing; every other one needs an existing repository (a typo in
 # BACKUP_DIR must not look like an empty catalog).
-CREATES_REPOSITORY = frozenset({"backup", "config"})
+CREATES_REPOSITORY = frozenset({"backup", "config", "schedule"})
 
 
 def now() -> datetime:
@@ -642,4 +644,5 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "monitor": monitor.cmd_monitor,
     "notify": monitor.cmd_notify,
     "report": report_cli.cmd_report,
+    "schedule": schedule_cli.cmd_schedule,
 }

@@ -47,6 +47,7 @@ def test_monitoring_libraries_load_only_when_used() -> None:
     sources = [*engine_dir.rglob("*.py"), *(ROOT / "headless").rglob("*.py")]
     importers = {lib: sorted(str(p.relative_to(ROOT)) for p in sources
                              if f"from {lib}" in p.read_text() or f"import {lib}" in p.read_text())
-                 for lib in ("prometheus_client", "apprise")}
+                 for lib in ("prometheus_client", "apprise", "croniter")}
     assert importers == {"prometheus_client": ["backup_tui/engine/ops/metrics.py"],
-                         "apprise": ["backup_tui/engine/ops/notify.py"]}
+                         "apprise": ["backup_tui/engine/ops/notify.py"],
+                         "croniter": ["backup_tui/engine/core/schedule.py"]}

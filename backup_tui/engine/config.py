@@ -24,6 +24,8 @@ from backup_tui.engine.core.health import DEFAULT_THRESHOLDS, Thresholds
 from backup_tui.engine.core.notices import EVENTS
 from backup_tui.engine.core.redact import redact_url
 from backup_tui.engine.core.retention import RetentionConfig
+from backup_tui.engine.core.schedule import DEFAULTS as SCHEDULE_DEFAULTS
+from backup_tui.engine.core.schedule import check_cron
 
 DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
 REDACTED = "********"
@@ -110,6 +112,7 @@ class Settings:
     config_file: Path | None = None
     health: Thresholds = DEFAULT_THRESHOLDS  # [health]: when a database is unwell
     notify: tuple[NotifyTarget, ...] = ()  # [[notify]], then SLACK_WEBHOOK_URL and BACKUP_NOTIFY_EMAIL
+    schedule: tuple[tuple[str, str], ...] = tuple(SCHEDULE_DEFAULTS.items())  # [schedule]: job -> cron expression
 
     def thresholds(self, name: str) -> Thresholds:
         """The health thresholds of a database: its own table's, else [health]'s."""
@@ -140,7 +143,7 @@ class Settings:
 
 _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
-    "health", "notify",
+    "health", "notify", "schedule",
 }
 _DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service", "health"}
 ZSTD_LEVELS = (1, 22)  # zstd's own range; the library refuses anything above 22 only once a backup starts
@@ -294,6 +297,17 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
         raise ConfigError(f"config file {path}: unknown key(s) in [restore]: {', '.join(sorted(bad))}")
     if "health" in data:
         changes["health"] = _thresholds(data["health"], "[health]", DEFAULT_THRESHOLDS)
+    if "schedule" in data:
+        table = _expect(data["schedule"], dict, "[schedule]")
+        bad = set(table) - set(SCHEDULE_DEFAULTS)
+        if bad:
+            raise ConfigError(f"config file {path}: unknown key(s) in [schedule]: {', '.join(sorted(bad))} "
+                              f"(jobs: {', '.join(SCHEDULE_DEFAULTS)})")
+        for job, expression in table.items():
+            problem = check_cron(_expect(expression, str, f"schedule.{job}"), f"schedule.{job}")
+            if problem:
+                raise ConfigError(problem)
+        changes["schedule"] = tuple({**SCHEDULE_DEFAULTS, **table}.items())
     targets = _expect(data.get("notify", []), list, "notify")
     changes["notify"] = tuple(_notify_target(i, entry) for i, entry in enumerate(targets))
     dbs = _expect(data.get("databases", []), list, "databases")
@@ -487,6 +501,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
         },
         "restore": {"jobs": settings.restore_jobs},
         "health": asdict(settings.health),
+        "schedule": dict(settings.schedule),
         "notify": [{"url": t.shown, "events": list(t.events), "reminder_hours": t.reminder_hours}
                    for t in settings.notify],
         "maintenance_db": settings.maintenance_db,
