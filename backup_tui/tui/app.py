@@ -40,6 +40,7 @@ from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChang
 from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
+from backup_tui.tui.screens.problems import ProblemsScreen
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import EngineServices, Services
 from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
@@ -69,6 +70,7 @@ class BackupApp(App[None]):
         Binding("2", "show_tab('backups')", "Backups", show=False),
         Binding("3", "show_tab('jobs')", "Jobs", show=False),
         Binding("ctrl+r", "refresh_catalog", "Refresh", show=False),
+        Binding("exclamation_mark", "problems", "Problems", show=False),
     ]
 
     def __init__(self, settings: Settings, *, clock: Clock = system_clock, services: Services | None = None,
@@ -132,6 +134,11 @@ class BackupApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_problems(self) -> None:
+        """Every problem with its severity and what to do, the next runs and where notices go."""
+        if not isinstance(self.screen, ProblemsScreen | HelpScreen):
+            self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz))
 
     # -- keys typed ahead ----------------------------------------------------------
 
@@ -616,6 +623,8 @@ class BackupApp(App[None]):
         yield SystemCommand("Backups", "The whole catalog", lambda: self.action_show_tab("backups"))
         yield SystemCommand("Jobs and log", "Running jobs and the activity log", lambda: self.action_show_tab("jobs"))
         yield SystemCommand("Refresh catalog", "Read every repository again", self.refresh_catalog)
+        yield SystemCommand("Health problems", "Every problem and what to do, next runs, notices (!)",
+                            self.action_problems)
         yield SystemCommand("Guided restore", "Restore a backup, step by step", self.open_restore)
         yield SystemCommand("Help", "Every key", self.action_help)
         for db in self.settings.databases:
