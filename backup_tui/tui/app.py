@@ -138,7 +138,7 @@ class BackupApp(App[None]):
     def action_problems(self) -> None:
         """Every problem with its severity and what to do, the next runs and where notices go."""
         if not isinstance(self.screen, ProblemsScreen | HelpScreen):
-            self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz))
+            self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz, self.records))
 
     # -- keys typed ahead ----------------------------------------------------------
 

@@ -26,6 +26,13 @@ def is_restore(verification: Verification) -> bool:
     return any(check.startswith(RESTORED) for check in verification.checks)
 
 
+def recovery_times(records: Sequence[BackupRecord], database: str) -> list[tuple[str, float]]:
+    """(when, seconds) of every passed full verification or restore of the database's backups, oldest first:
+    the measured recovery times the dashboard plots."""
+    return sorted((v.at, v.duration_s) for r in records if r.database == database
+                  for v in r.verifications if v.ok and v.level == "full")
+
+
 def _counts(verification: Verification) -> dict[str, dict[str, int | None]]:
     return {table: {"manifest": pair[0], "restored": pair[1] if len(pair) > 1 else None}
             for table, pair in sorted(verification.row_counts.items())}

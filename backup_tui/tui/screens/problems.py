@@ -1,5 +1,6 @@
-"""!: every health problem with its severity and what to do, the next scheduled runs, and where notices
-go: the same judgement `backup-headless monitor --check` prints."""
+"""!: every health problem with its severity and what to do (the same judgement `backup-headless monitor
+--check` prints), the recovery evidence (measured recovery time, its history, the data-loss window), the next
+scheduled runs, and where notices go."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.health import Health
+from backup_tui.engine.core.evidence import recovery_times
+from backup_tui.engine.core.health import TREND_LENGTH, Health, human_duration, humanize_age
+from backup_tui.engine.core.models import BackupRecord, parse_utc
 from backup_tui.engine.core.schedule import jobs, next_runs
+from backup_tui.tui.widgets.trend import trend_text
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow"}
 SEVERITY_MARK = {"critical": "✖", "warning": "▲"}
@@ -56,15 +60,42 @@ def schedule_text(settings: Settings, now: datetime, tz: tzinfo | None) -> Text:
     return text
 
 
+def evidence_text(health: Sequence[Health], records: Sequence[BackupRecord], now: datetime) -> Text:
+    """Per database: the measured recovery time, its history as a sparkline, and the data-loss window."""
+    text = Text()
+    for i, item in enumerate(health):
+        if i:
+            text.append("\n")
+        text.append(f"{item.database}: ", style="bold")
+        if item.recovery is None:
+            text.append("no full verification or restore yet: recovery time unknown", style="yellow")
+        else:
+            backup_id, proof = item.recovery
+            text.append(f"recovery time {human_duration(proof.duration_s)}")
+            text.append(f" (test restore of {backup_id.removeprefix(item.database + '-')}, "
+                        f"{humanize_age(now - parse_utc(proof.at))})", style="dim")
+        window = "-" if item.data_loss_s is None else human_duration(item.data_loss_s)
+        text.append(f" · data-loss window {window}")
+        times = recovery_times(records, item.database)[-TREND_LENGTH:]
+        if len(times) > 1:
+            text.append("\n  recovery times ")
+            text.append_text(trend_text([round(d * 1000) for _, d in times], ()))
+            text.append(f" last {len(times)} full checks", style="dim")
+    return text
+
+
 class ProblemsScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,exclamation_mark", "dismiss", "Close")]
 
-    def __init__(self, health: Sequence[Health], settings: Settings, now: datetime, tz: tzinfo | None) -> None:
+    def __init__(self, health: Sequence[Health], settings: Settings, now: datetime, tz: tzinfo | None,
+                 records: Sequence[BackupRecord] = ()) -> None:
         super().__init__()
         self.health, self.settings, self.now, self.tz = list(health), settings, now, tz
+        self.records = list(records)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="problems-box") as box:
-            box.border_title = "Health problems, schedule, notices  (esc closes)"
+            box.border_title = "Health problems, recovery evidence, schedule, notices  (esc closes)"
             yield Static(problems_text(self.health), id="problems")
+            yield Static(evidence_text(self.health, self.records, self.now), id="evidence")
             yield Static(schedule_text(self.settings, self.now, self.tz), id="schedule")
