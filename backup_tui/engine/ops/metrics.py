@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,6 @@ from backup_tui import __version__
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.core.models import parse_utc
-from backup_tui.engine.storage.files import atomic_write
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
@@ -113,14 +113,20 @@ def content_type() -> str:
 
 
 def write_textfile(report: HealthReport, path: Path) -> None:
-    """For node_exporter's textfile collector: written to a temp file and renamed, never read half-made;
-    mode 644, since node_exporter runs as a user of its own (metrics hold no secret)."""
-    text = exposition(report)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    """For node_exporter's textfile collector: never read half-made; mode 644, since node_exporter runs as a
+    user of its own (metrics hold no secret)."""
+    _replace_atomically(path, exposition(report), 0o644)
+
+
+def _replace_atomically(path: Path, data: bytes, mode: int) -> None:
+    """A temp file of this process's own (two runs ending at once do not share one), fsync'd, renamed over."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
-        os.fchmod(fd, 0o644)  # whatever the umask (ours is 077)
-        os.write(fd, text)
+        os.fchmod(fd, mode)  # whatever the umask (ours is 077)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -139,5 +145,5 @@ def write_metrics_json(settings: Settings, report: HealthReport) -> Path:
     """``<log folder>/metrics.json``, atomically (temp file, fsync, rename)."""
     path = settings.logs / METRICS_JSON
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(metrics_json(report), indent=1, sort_keys=True) + "\n")
+    _replace_atomically(path, (json.dumps(metrics_json(report), indent=1, sort_keys=True) + "\n").encode(), 0o600)
     return path
