@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from backup_tui.engine.core.clock import Clock
 from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops import metrics
@@ -78,34 +77,53 @@ def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 class CachedReport:
-    """The report, judged at most once per ``interval``. A request that finds a judgement under way gets the
-    previous report at once rather than wait (only the very first waits: there is nothing to give yet)."""
+    """The report, judged at most once per ``interval``, never while a scrape waits: past the interval, a scrape
+    gets the report it has at once and starts a judgement in the background for the next one. Only the very
+    first waits (``serve`` makes it before it listens)."""
 
     def __init__(self, judge: Callable[[], HealthReport], interval: float) -> None:
         self.judge, self.interval = judge, interval
         self._report: HealthReport | None = None
+        self._metrics: bytes | None = None
         self._at = 0.0
         self._refreshing = threading.Lock()
+        self._first = threading.Lock()
 
     def get(self) -> HealthReport:
         report = self._report
-        if report is not None and time.monotonic() - self._at < self.interval:
-            return report
-        if not self._refreshing.acquire(blocking=report is None):
-            assert report is not None
-            return report
+        if report is None:
+            with self._first:
+                if self._report is None:
+                    self._store(self.judge())
+            assert self._report is not None
+            return self._report
+        if time.monotonic() - self._at >= self.interval and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh, name="health-refresh", daemon=True).start()
+        return report
+
+    def metrics(self) -> bytes:
+        """The report's Prometheus text, made once per report."""
+        report = self.get()
+        made = self._metrics
+        if made is None or self._report is not report:
+            made = metrics.exposition(report)
+            if self._report is report:
+                self._metrics = made
+        return made
+
+    def _store(self, report: HealthReport) -> None:
+        self._report, self._metrics, self._at = report, None, time.monotonic()
+
+    def _refresh(self) -> None:
         try:
-            if self._report is not None and time.monotonic() - self._at < self.interval:
-                return self._report  # another request refreshed it while this one waited
-            fresh = self.judge()
-            self._report, self._at = fresh, time.monotonic()
-            return fresh
+            self._store(self.judge())
+        except Exception as exc:  # the previous report stands; the next scrape tries again
+            log.error("monitor --serve: %s: %s", type(exc).__name__, exc)
         finally:
             self._refreshing.release()
 
 
-def make_server(ctx: Context, bind: str, port: int, interval: float, clock: Clock | None = None) -> ThreadingHTTPServer:
-    cache = CachedReport(lambda: check_health(ctx.settings, (clock or ctx.now)(), catalog=ctx.catalog), interval)
+def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "backup-tui-monitor"
@@ -119,10 +137,10 @@ def make_server(ctx: Context, bind: str, port: int, interval: float, clock: Cloc
                 self._send(200, "text/plain; charset=utf-8", b"backup-tui monitor: /metrics /health\n")
                 return
             try:
-                report = cache.get()
                 if path == "/metrics":
-                    self._send(200, metrics.content_type(), metrics.exposition(report))
+                    self._send(200, metrics.content_type(), cache.metrics())
                 else:
+                    report = cache.get()
                     body = json.dumps(report.to_json(), indent=1).encode() + b"\n"
                     self._send(503 if report.worst == "critical" else 200, "application/json", body)
             except Exception as exc:  # one line to the scraper; the server keeps serving
@@ -146,7 +164,14 @@ def make_server(ctx: Context, bind: str, port: int, interval: float, clock: Cloc
 
 def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
     """Until stopped (Ctrl+C, SIGTERM): main() turns the signal into its exit code."""
-    server = make_server(ctx, bind, port, interval)
+    if interval < 0 or not 0 <= port <= 65535:
+        raise ConfigError("--interval must not be negative and --port must be between 0 and 65535")
+    cache = CachedReport(lambda: check_health(ctx.settings, ctx.now(), catalog=ctx.catalog), interval)
+    cache.get()  # the first judgement before the first scrape: none waits for one
+    try:
+        server = make_server(cache, bind, port)
+    except OSError as exc:  # the port is taken, the address is not ours...
+        raise ConfigError(f"cannot listen on {bind}:{port}: {exc.strerror or exc}") from None
     print(f"serving http://{bind}:{server.server_port}/metrics and /health (catalog read at most every {interval:g} s)",
           file=sys.stderr, flush=True)
     try:

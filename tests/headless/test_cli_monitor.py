@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.clock import system_clock
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops.health import check_health
 from headless.monitor import CachedReport
@@ -133,6 +135,9 @@ def test_serve_answers_fast_while_a_backup_runs_and_says_503_when_critical(ws: W
         assert backup.wait(120) == 0
         assert max(timings) < 0.1, timings
         print(f"/metrics during a backup: median {sorted(timings)[10] * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms")
+        deadline = time.monotonic() + 10  # a scrape gets the report at hand and starts the next judgement
+        while (status := _get(base + "/health")[0]) == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
         status, body, _ = _get(base + "/health")
         assert status == 200 and json.loads(body)["status"] == "warning"  # backed up, never verified
     finally:
@@ -151,20 +156,31 @@ def test_the_report_is_judged_at_most_once_per_interval_and_a_scrape_never_waits
         judged.append(time.monotonic())
         if len(judged) == 2:
             hold.wait(10)  # a slow catalog read (a big or remote repository)
-        from backup_tui.engine.core.clock import system_clock
         return check_health(settings, system_clock())
 
     cache = CachedReport(judge, interval=0.2)
     first = cache.get()
-    assert cache.get() is first and len(judged) == 1  # within the interval: the same report
+    assert cache.get() is first and len(judged) == 1  # within the interval: the same report, not judged again
+    assert cache.metrics() is cache.metrics()  # its Prometheus text made once
     time.sleep(0.25)
-    slow = threading.Thread(target=cache.get)
-    slow.start()
+    started = time.monotonic()
+    assert cache.get() is first  # past the interval: the report at hand, a judgement started behind it
+    assert cache.get() is first and time.monotonic() - started < 0.05  # nobody waits for that judgement
     while len(judged) < 2:
         time.sleep(0.01)
-    started = time.monotonic()
-    assert cache.get() is first  # the refresh under way is not waited for
-    assert time.monotonic() - started < 0.05
+    assert cache.get() is first and len(judged) == 2  # one judgement at a time
     hold.set()
-    slow.join(10)
+    deadline = time.monotonic() + 10
+    while cache.get() is first and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert cache.get() is not first and len(judged) == 2
+
+
+def test_serve_on_a_taken_port_is_one_clear_line(ws: Workspace) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = ws.run("monitor", "--serve", "--port", str(port))
+    said = f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert (result.returncode, result.stderr) == (2, said)
