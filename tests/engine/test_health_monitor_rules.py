@@ -107,6 +107,15 @@ def test_a_run_that_failed_since_the_last_success_is_critical(operation: str) ->
     assert healed.status == "ok"
 
 
+def test_a_prune_of_every_database_that_failed_concerns_each_of_them() -> None:
+    runs = [_run("prune", True, NOW - DAY, database="app"), _run("prune", False, NOW, database="", error="disk")]
+    for database in ("app", "other"):
+        health = assess(database, _healthy(database), NOW, around=Surroundings(runs=runs))
+        assert _rules(health.problems) == [("critical", "failed_run")] and "prune failed" in health.reasons[0]
+    fixed = [*runs, _run("prune", True, NOW + timedelta(minutes=1), database="app")]
+    assert assess("app", _healthy(), NOW, around=Surroundings(runs=fixed)).status == "ok"
+
+
 def test_failed_runs_of_other_databases_hosts_and_restores_are_not_this_databases() -> None:
     runs = [_run("backup", False, NOW, database="other"), _run("restore", False, NOW),
             replace(_run("backup", False, NOW), host="another-host")]

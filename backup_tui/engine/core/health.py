@@ -290,8 +290,8 @@ def _verification_rules(found: _Found, valid: Sequence[BackupRecord], newest: Ba
 
 def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord], host: str | None) -> RunRecord | None:
     """A backup, verify or prune run that failed after the last one of its kind that succeeded."""
-    watched = sorted((r for r in runs if r.operation in WATCHED_RUNS and r.database == database
-                      and (host is None or r.host == host)), key=lambda r: r.finished_at)
+    watched = sorted((r for r in runs if r.operation in WATCHED_RUNS and r.database in (database, "")
+                      and (host is None or r.host == host)), key=lambda r: r.finished_at)  # "": every database's
     last_of: dict[str, RunRecord] = {}
     for run in watched:
         last_of[run.operation] = run
