@@ -46,7 +46,7 @@ from backup_tui.engine.storage.bucket_setup import init_bucket
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
-from headless import output, runlog
+from headless import monitor, output, report_cli, runlog, schedule_cli
 from headless.output import Output
 from headless.runlog import log
 
@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-lock-mode", choices=["governance", "compliance"], default="governance")
     p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     json_flag(p)
+    monitor.add_parser(sub)
+    monitor.add_notify_parser(sub)
+    report_cli.add_parser(sub)
+    schedule_cli.add_parser(sub)
 
     p = sub.add_parser("config", help="show the merged settings or check them")
     p.add_argument("action", choices=["show", "check"])
@@ -253,15 +257,16 @@ def _close_to_others(settings: Settings, out: Output) -> None:
 
 # Commands that only read print what they find and leave no run log (dry runs neither); a run log is for
 # what changes things.
-READ_ONLY = frozenset({"list", "show", "config", "locations"})
+READ_ONLY = frozenset({"list", "show", "config", "locations", "monitor", "notify", "report"})
 
 
 def _read_only(args: argparse.Namespace) -> bool:
     return args.command in READ_ONLY or getattr(args, "dry_run", False) or (
-        args.command == "kept" and not args.drop)
+        args.command == "kept" and not args.drop) or (args.command == "schedule" and (
+            args.action != "install" or args.no_test_backup))
 # Commands that may start from nothing; every other one needs an existing repository (a typo in
 # BACKUP_DIR must not look like an empty catalog).
-CREATES_REPOSITORY = frozenset({"backup", "config", "s3"})
+CREATES_REPOSITORY = frozenset({"backup", "config", "s3", "schedule"})
 
 
 def now() -> datetime:
@@ -761,4 +766,8 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "repair": cmd_repair,
     "kept": cmd_kept,
     "rollback": cmd_rollback,
+    "monitor": monitor.cmd_monitor,
+    "notify": monitor.cmd_notify,
+    "report": report_cli.cmd_report,
+    "schedule": schedule_cli.cmd_schedule,
 }

@@ -44,3 +44,20 @@ def test_the_crypto_library_loads_only_where_a_backup_is_encrypted_or_decrypted(
                for p in engine_dir.rglob("*.py") if p.name not in {"__init__.py", "crypto.py"}]
     loaded = modules_after_import(", ".join([*modules, "headless.cli"]))
     assert not {m for m in loaded if m.split(".")[0] == "cryptography" or m == "backup_tui.engine.stream.crypto"}
+
+
+def test_monitoring_libraries_load_only_when_used() -> None:
+    """prometheus_client, apprise and croniter are imported by one module each, lazily: loading every engine
+    module and the CLI (what a backup run loads) loads none of them."""
+    engine_dir = ROOT / "backup_tui" / "engine"
+    engine = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
+              for p in engine_dir.rglob("*.py") if p.name != "__init__.py"]
+    loaded = modules_after_import(", ".join([*engine, "headless.cli"]))
+    assert not {m for m in loaded if m.split(".")[0] in ("prometheus_client", "apprise", "croniter")}
+    sources = [*engine_dir.rglob("*.py"), *(ROOT / "headless").rglob("*.py")]
+    importers = {lib: sorted(str(p.relative_to(ROOT)) for p in sources
+                             if f"from {lib}" in p.read_text() or f"import {lib}" in p.read_text())
+                 for lib in ("prometheus_client", "apprise", "croniter")}
+    assert importers == {"prometheus_client": ["backup_tui/engine/ops/metrics.py"],
+                         "apprise": ["backup_tui/engine/ops/notify.py"],
+                         "croniter": ["backup_tui/engine/core/schedule.py"]}

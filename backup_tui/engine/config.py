@@ -14,13 +14,19 @@ import re
 import stat
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, SupportsIndex
+from urllib.parse import quote, urlencode
 
 from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, parse_encryption
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
+from backup_tui.engine.core.health import DEFAULT_THRESHOLDS, Thresholds
+from backup_tui.engine.core.notices import EVENTS
+from backup_tui.engine.core.redact import redact_url
 from backup_tui.engine.core.retention import RetentionConfig
+from backup_tui.engine.core.schedule import DEFAULTS as SCHEDULE_DEFAULTS
+from backup_tui.engine.core.schedule import check_cron
 
 DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
 REDACTED = "********"
@@ -51,6 +57,7 @@ class DatabaseConfig:
     password: str | None = None
     service: str | None = None
     password_env: str | None = None  # the variable the file named; checked once the environment is merged
+    health: Thresholds | None = None  # its own [databases.health]; None: the [health] of the file
 
     def __post_init__(self) -> None:
         if self.password is not None and not isinstance(self.password, Secret):
@@ -176,6 +183,29 @@ def _s3_from_env(config: S3Config | None, env: Mapping[str, str]) -> S3Config | 
     return _checked_s3(replace(config, **changes))
 
 
+@dataclass(frozen=True, repr=False)
+class NotifyTarget:
+    """Where notices go: an apprise URL, or (``slack``) a Slack incoming webhook posted to as Slack expects.
+    The URL holds credentials: it is shown only through ``shown``."""
+
+    url: str
+    events: tuple[str, ...] = ("failure", "recovery")
+    kind: str = "apprise"  # apprise | slack
+    reminder_hours: float = 24  # a problem that lasts is told again this often
+    label: str = ""  # how it is named when shown (the old variables' destinations say which)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, Secret):
+            object.__setattr__(self, "url", Secret(self.url))
+
+    @property
+    def shown(self) -> str:
+        return self.label or redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"NotifyTarget({self.shown!r}, events={self.events!r})"
+
+
 @dataclass(frozen=True)
 class Settings:
     repository: Path = DEFAULT_REPOSITORY
@@ -194,6 +224,16 @@ class Settings:
     config_file: Path | None = None
     encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
     s3: S3Config | None = None  # a bucket as a second repository; None: local only
+    health: Thresholds = DEFAULT_THRESHOLDS  # [health]: when a database is unwell
+    notify: tuple[NotifyTarget, ...] = ()  # [[notify]], then SLACK_WEBHOOK_URL and BACKUP_NOTIFY_EMAIL
+    schedule: tuple[tuple[str, str], ...] = tuple(SCHEDULE_DEFAULTS.items())  # [schedule]: job -> cron expression
+
+    def thresholds(self, name: str) -> Thresholds:
+        """The health thresholds of a database: its own table's, else [health]'s."""
+        for db in self.databases:
+            if name in (db.name, db.database) and db.health is not None:
+                return db.health
+        return self.health
 
     @property
     def logs(self) -> Path:
@@ -218,8 +258,9 @@ class Settings:
 _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",
     "encryption", "s3",
+    "health", "notify", "schedule",
 }
-_DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service"}
+_DB_KEYS = {"name", "dbname", "host", "port", "user", "password", "password_env", "service", "health"}
 ZSTD_LEVELS = (1, 22)  # zstd's own range; the library refuses anything above 22 only once a backup starts
 ZSTD_MAX_THREADS = 256  # zstd caps its workers there (ZSTDMT_NBWORKERS_MAX); more is surely a typo
 PORTS = (1, 65535)
@@ -384,8 +425,26 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
         changes["encryption"] = parse_encryption(data["encryption"], base)
     if "s3" in data:
         changes["s3"] = _s3_from_toml(_expect(data["s3"], dict, "[s3]"))
+    if "health" in data:
+        changes["health"] = _thresholds(data["health"], "[health]", DEFAULT_THRESHOLDS)
+    if "schedule" in data:
+        table = _expect(data["schedule"], dict, "[schedule]")
+        bad = set(table) - set(SCHEDULE_DEFAULTS)
+        if bad:
+            raise ConfigError(f"config file {path}: unknown key(s) in [schedule]: {', '.join(sorted(bad))} "
+                              f"(jobs: {', '.join(SCHEDULE_DEFAULTS)})")
+        for job, expression in table.items():
+            problem = check_cron(_expect(expression, str, f"schedule.{job}"), f"schedule.{job}")
+            if problem:
+                raise ConfigError(problem)
+        changes["schedule"] = tuple({**SCHEDULE_DEFAULTS, **table}.items())
+    targets = _expect(data.get("notify", []), list, "notify")
+    changes["notify"] = tuple(_notify_target(i, entry) for i, entry in enumerate(targets))
     dbs = _expect(data.get("databases", []), list, "databases")
-    changes["databases"] = tuple(_database_from_toml(i, entry, env) for i, entry in enumerate(dbs))
+    changes["databases"] = tuple(replace(_database_from_toml(i, entry, env), health=_thresholds(
+        entry["health"], f"databases[{i}].health", changes.get("health", DEFAULT_THRESHOLDS)))
+        if isinstance(entry, dict) and "health" in entry else _database_from_toml(i, entry, env)
+        for i, entry in enumerate(dbs))
     names = [d.name for d in changes["databases"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"config file {path}: database names must be unique")
@@ -415,6 +474,63 @@ def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> Datab
         service=_expect(entry["service"], str, f"{where}.service") if "service" in entry else None,
         password_env=var,
     )
+
+
+def _thresholds(value: Any, where: str, base: Thresholds) -> Thresholds:
+    """A [health] table over ``base`` (a database's table over the file's): each key checked, numbers only."""
+    table = _expect(value, dict, where)
+    known = {f.name for f in fields(Thresholds)}
+    bad = set(table) - known
+    if bad:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(known))})")
+    changes: dict[str, Any] = {}
+    for key, number in table.items():
+        if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+            raise ConfigError(f"{where}.{key} must be a number not below 0, not {number!r}")
+        changes[key] = int(number) if key == "min_size_bytes" else float(number)
+    if changes.get("max_age_hours") == 0 or changes.get("verify_max_age_days") == 0:
+        raise ConfigError(f"{where}: an age limit of 0 would alarm for ever; give hours or days above 0")
+    return replace(base, **changes)
+
+
+def _notify_target(index: int, entry: Any) -> NotifyTarget:
+    """A [[notify]] table; its URL is never echoed in an error (it holds the credentials)."""
+    where = f"notify[{index}]"
+    _expect(entry, dict, where)
+    bad = set(entry) - {"url", "events", "reminder_hours"}
+    if bad:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
+    url = entry.get("url")
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"{where}.url must be an apprise URL (scheme://...; not shown, it may hold a token)")
+    events = entry.get("events", ["failure", "recovery"])
+    if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
+        raise ConfigError(f"{where}.events must be a list of: {', '.join(EVENTS)}")
+    reminder = entry.get("reminder_hours", 24)
+    if isinstance(reminder, bool) or not isinstance(reminder, int | float) or reminder <= 0:
+        raise ConfigError(f"{where}.reminder_hours must be a number above 0, not {reminder!r}")
+    return NotifyTarget(url=url, events=tuple(dict.fromkeys(events)), reminder_hours=float(reminder))
+
+
+def _env_notify(targets: tuple[NotifyTarget, ...], env: Mapping[str, str]) -> tuple[NotifyTarget, ...]:
+    """The old scripts' names: SLACK_WEBHOOK_URL (posted to as Slack expects) and BACKUP_NOTIFY_EMAIL (over
+    SMTP at BACKUP_SMTP_HOST, default localhost:25), both for failures and recoveries."""
+    added = []
+    webhook = env.get("SLACK_WEBHOOK_URL")
+    if webhook:
+        if not webhook.startswith(("https://", "http://")):
+            raise ConfigError("SLACK_WEBHOOK_URL must be an https:// (or http://) URL (not shown: it holds a token)")
+        added.append(NotifyTarget(url=webhook, kind="slack", label=f"Slack webhook {redact_url(webhook)}"))
+    address = env.get("BACKUP_NOTIFY_EMAIL")
+    if address:
+        host, _, port = (env.get("BACKUP_SMTP_HOST") or "localhost").partition(":")
+        user, password = env.get("BACKUP_SMTP_USER", ""), env.get("BACKUP_SMTP_PASSWORD", "")
+        sender = env.get("BACKUP_SMTP_FROM") or f"backup-tui@{host}"
+        login = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user else ""
+        query = urlencode({"to": address, "from": sender, "smtp": host})
+        url = f"{'mailtos' if user else 'mailto'}://{login}{host}:{port or 25}?{query}"
+        added.append(NotifyTarget(url=url, label=f"email to {address} via {host}:{port or 25}"))
+    return (*targets, *added)
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int | None:
@@ -447,6 +563,7 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         changes["encryption"] = replace(settings.encryption, identity_file=Path(env[IDENTITY_VARIABLE]))
     changes["databases"] = _env_databases(settings.databases, env)
     changes["s3"] = _s3_from_env(settings.s3, env)
+    changes["notify"] = _env_notify(settings.notify, env)
     return replace(settings, **changes)
 
 
@@ -524,6 +641,10 @@ def redacted(settings: Settings) -> dict[str, Any]:
         "s3": settings.s3.shown() if settings.s3 else None,
         "retention_s3": {"daily": settings.retention_s3.daily, "weekly": settings.retention_s3.weekly,
                          "monthly": settings.retention_s3.monthly} if settings.s3 else None,
+        "health": asdict(settings.health),
+        "schedule": dict(settings.schedule),
+        "notify": [{"url": t.shown, "events": list(t.events), "reminder_hours": t.reminder_hours}
+                   for t in settings.notify],
         "maintenance_db": settings.maintenance_db,
         "databases": [
             {
@@ -534,6 +655,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
                 "user": db.user or os.environ.get("PGUSER") or "(libpq default)",
                 "password": REDACTED if db.password else "(not set: libpq PGPASSWORD/PGPASSFILE)",
                 "service": db.service,
+                "health": asdict(settings.thresholds(db.name)),
             }
             for db in settings.databases
         ],

@@ -29,17 +29,18 @@ from textual.widgets import TabbedContent
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, Cancelled
-from backup_tui.engine.core.health import Health, assess_all
+from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
+from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
-from backup_tui.engine.storage.state import this_host
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
 from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
+from backup_tui.tui.screens.problems import ProblemsScreen
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import EngineServices, Services
 from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
@@ -69,6 +70,7 @@ class BackupApp(App[None]):
         Binding("2", "show_tab('backups')", "Backups", show=False),
         Binding("3", "show_tab('jobs')", "Jobs", show=False),
         Binding("ctrl+r", "refresh_catalog", "Refresh", show=False),
+        Binding("exclamation_mark", "problems", "Problems", show=False),
     ]
 
     def __init__(self, settings: Settings, *, clock: Clock = system_clock, services: Services | None = None,
@@ -133,6 +135,11 @@ class BackupApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_problems(self) -> None:
+        """Every problem with its severity and what to do, the next runs and where notices go."""
+        if not isinstance(self.screen, ProblemsScreen | HelpScreen):
+            self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz, self.records))
 
     # -- keys typed ahead ----------------------------------------------------------
 
@@ -222,7 +229,7 @@ class BackupApp(App[None]):
             records = self._list_backups()
             names = [db.database for db in self.settings.databases]
             now = self.clock()
-            health = assess_all(names, records, now, host=this_host())
+            health = list(check_health(self.settings, now, records=records).databases)  # as monitor judges
             locked = frozenset(name for name in names if self.services.is_busy(name))
             shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
         except BackupToolError as exc:
@@ -623,6 +630,8 @@ class BackupApp(App[None]):
         yield SystemCommand("Backups", "The whole catalog", lambda: self.action_show_tab("backups"))
         yield SystemCommand("Jobs and log", "Running jobs and the activity log", lambda: self.action_show_tab("jobs"))
         yield SystemCommand("Refresh catalog", "Read every repository again", self.refresh_catalog)
+        yield SystemCommand("Health problems", "Every problem and what to do, next runs, notices (!)",
+                            self.action_problems)
         yield SystemCommand("Guided restore", "Restore a backup, step by step", self.open_restore)
         yield SystemCommand("Help", "Every key", self.action_help)
         for db in self.settings.databases:

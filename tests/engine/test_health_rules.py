@@ -24,7 +24,7 @@ def _daily(days: int, *, stale_by: timedelta = timedelta(0)) -> list[BackupRecor
 
 
 def _check(at: datetime, ok: bool) -> Verification:
-    return Verification(at=utc_iso(at), level="quick", ok=ok, checks=("sha256",),
+    return Verification(at=utc_iso(at), level="full" if ok else "quick", ok=ok, checks=("sha256",),
                         problems=() if ok else ("sha256 does not match",), duration_s=0.1)
 
 

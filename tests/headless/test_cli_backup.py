@@ -35,7 +35,7 @@ class Lifecycle:
 def life(make_workspace: WorkspaceFactory) -> Lifecycle:
     ws = make_workspace("lifecycle")
     quiet = ws.run("backup")
-    logs = sorted(ws.logs.glob("*")) if ws.logs.exists() else []
+    logs = sorted(ws.logs.glob("*.log")) if ws.logs.exists() else []
     first = ws.listing()
     assert len(first) == 1, first
     second = ws.backup()

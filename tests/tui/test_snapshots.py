@@ -117,6 +117,7 @@ SCENARIOS: dict[str, tuple[Steps, bool]] = {
     "verify_dialog": (keys("2", "v"), False),
     "delete_dialog": (keys("2", "down", "down", "down", "d"), False),
     "help": (keys("f1"), False),
+    "problems": (keys("exclamation_mark"), False),
     "palette": (keys("ctrl+p", *"backup"), False),
     "jobs": (backup_then_jobs, False),
     "wizard_choose": (keys("2", "r"), False),

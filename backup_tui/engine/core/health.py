@@ -1,41 +1,100 @@
-"""Health of each configured database, from its backups alone.
+"""Health of each configured database, from its backups and what lies around them (the journal of
+runs, locks, free space), as found by ``ops.health``.
 
-Pure: the caller passes the records and the moment, so the dashboard, headless
-and the tests all judge the same way.
+Pure: the caller passes the records, the facts and the moment, so the dashboard, ``monitor``, the
+notifications and the tests all judge the same way.
 
-Rules (in order of severity):
-- failing: no valid backup; the newest valid one is older than the expected
-  interval (no schedule is configured yet: daily, with two hours of slack);
-  the newest valid one is dated in the future (it would keep the first rule
+Rules (each a ``Problem`` with its severity and one line of advice):
+- critical: no valid backup; the newest valid one is older than ``max_age_hours``;
+  the newest valid one is dated in the future (it would keep the age rule
   quiet forever: clock skew, or a manifest planted to do just that; the
-  staleness rule then judges the newest one dated before now); the newest
-  valid backup's last verification failed.
+  age rule then judges the newest one dated before now); the newest
+  valid backup's last verification failed; a backup, verify or prune run
+  failed since the last one that succeeded.
 - warning: an older backup's last verification failed (whenever that check
   ran: a later check of another backup does not hide it); a damaged backup,
   however old (never deleted automatically, so a person must look); no
-  backup was ever verified; the newest backup's size is an anomaly (more
-  than half off the median of the ones before it); the newest attempt left
-  an incomplete backup.
+  backup was ever verified, or no full verification passed within
+  ``verify_max_age_days``; the newest backup's size is off by more than
+  ``size_change`` from the median of the seven before it, or below
+  ``min_size_bytes``; the newest attempt left an incomplete backup; the newest
+  backup has no copy outside this machine while a remote repository is
+  configured; a lock or a run's record whose holder is gone; the repository's
+  free space is below what the next backup needs.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 import humanize
 
-from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
+from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
+from backup_tui.engine.core.runs import RunRecord
 
 HealthStatus = Literal["ok", "warning", "failing"]
-DAILY = timedelta(hours=26)
+Severity = Literal["critical", "warning"]
 TREND_LENGTH = 30
-ANOMALY_WINDOW = 10
+ANOMALY_WINDOW = 7  # the size rule's median is of the seven backups before
 ANOMALY_TOLERANCE = 0.5  # more than 50% off the median of the previous backups
 FUTURE_DATED = "newest backup is dated in the future (clock skew or a planted manifest)"
+WATCHED_RUNS = ("backup", "verify", "prune")  # a failed restore is seen by whoever ran it
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """``[health]`` of the config, overridable in each ``[[databases]]``."""
+
+    max_age_hours: float = 25
+    min_size_bytes: int = 1_000_000  # 1 MB, SI like every size we print
+    size_change: float = ANOMALY_TOLERANCE
+    verify_max_age_days: float = 8
+
+    @property
+    def max_age(self) -> timedelta:
+        return timedelta(hours=self.max_age_hours)
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+DAILY = DEFAULT_THRESHOLDS.max_age
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a database (or, with database "", the repository), and what to do about it."""
+
+    database: str
+    severity: Severity
+    rule: str  # stable name: no_backup, too_old, failed_check, failed_run, low_space ...
+    message: str
+    advice: str
+    backup_id: str = ""  # the backup it is about, when there is one
+
+    def to_json(self) -> dict[str, str]:
+        return {"database": self.database, "severity": self.severity, "rule": self.rule,
+                "message": self.message, "advice": self.advice, "backup_id": self.backup_id}
+
+    @property
+    def key(self) -> str:
+        """What stays the same while the problem persists (alerts are de-duplicated on it)."""
+        return f"{self.database}:{self.rule}"
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """What lies around one database's backups, found by the engine (``ops.health``); all optional, so the
+    rules on backups alone still judge a bare catalog."""
+
+    runs: Sequence[RunRecord] = ()  # the journal, any order, any database (others are ignored)
+    remote_configured: bool = False  # a repository other than the local one is configured (S3)
+    gone_holders: tuple[str, ...] = ()  # locks and run records whose holder no longer runs, said in a line each
+    unfinished_swaps: tuple[str, ...] = ()  # a restore --replace or rollback killed mid-swap: the name may be gone
+    free_bytes: int | None = None  # free space of the repository's filesystem
+    min_free_bytes: int = 0  # head-room a backup must leave
 
 
 @dataclass(frozen=True)
@@ -51,10 +110,18 @@ class Health:
     anomalies: tuple[int, ...]  # indexes into ``sizes``
     locations: tuple[str, ...]
     last_verified_id: str | None = None  # the backup ``last_verification`` is about
+    problems: tuple[Problem, ...] = ()  # critical ones first; ``reasons`` are their messages
+    last_run: RunRecord | None = None  # the newest watched run (backup, verify, prune) of this database
+    recovery: tuple[str, Verification] | None = None  # the newest backup proven restorable, and the proof
+    data_loss_s: float | None = None  # now minus the newest valid backup dated before now: what a loss costs
 
     @property
     def reason(self) -> str:
         return "; ".join(self.reasons) if self.reasons else "all checks pass"
+
+    @property
+    def severity(self) -> Severity | None:
+        return "critical" if self.status == "failing" else "warning" if self.status == "warning" else None
 
 
 def human_duration(seconds: float) -> str:
@@ -101,52 +168,171 @@ def _latest_verification(records: Iterable[BackupRecord]) -> tuple[BackupRecord,
 
 
 def assess(database: str, records: Sequence[BackupRecord], now: datetime,
-           expected_interval: timedelta = DAILY, host: str | None = None) -> Health:
-    """Judge one database from its records (any order, any database: others are ignored). With ``host``,
-    only that host's backups count: 'app' on another host sharing the repository is another history."""
+           thresholds: Thresholds = DEFAULT_THRESHOLDS, host: str | None = None,
+           around: Surroundings = Surroundings()) -> Health:
+    """Judge one database from its records (any order, any database: others are ignored) and what lies
+    around them. With ``host``, only that host's backups and runs count: 'app' on another host sharing the
+    repository is another history."""
     mine = sorted((r for r in records if r.database == database and (host is None or r.host in (host, ""))),
                   key=lambda r: r.created_at, reverse=True)
     valid = [r for r in mine if r.is_valid]
     sizes = tuple(r.stored_bytes for r in reversed(valid[:TREND_LENGTH]))
-    anomalies = size_anomalies(sizes)
+    anomalies = size_anomalies(sizes, tolerance=thresholds.size_change)
     latest = _latest_verification(valid)
-    failing: list[str] = []
-    warnings: list[str] = []
     newest = valid[0] if valid else None
-    dated = [r for r in valid if not r.dated_after(now)]  # what the staleness rule may believe
-    if newest is None:
-        failing.append("no valid backup")
-    elif newest is not (dated[0] if dated else None):
-        failing.append(FUTURE_DATED)
-    if dated and now - dated[0].created > expected_interval:
-        failing.append(f"last backup {humanize_age(now - dated[0].created)} (expected daily)")
-    bad = [r for r in valid if r.failed_last_check]  # by each backup's own last check, not by when it ran
-    if bad:
-        (failing if bad[0] is newest else warnings).append(_failed_check(bad))
-    damaged = [r for r in mine if r.status == "damaged"]
-    if damaged:
-        more = f" (+{len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
-        warnings.append(f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} is damaged{more}")
-    if newest is not None and not any(v.ok for r in valid for v in r.verifications):
-        warnings.append("no backup has been verified")
-    if sizes and anomalies and anomalies[-1] == len(sizes) - 1:
+    dated = [r for r in valid if not r.dated_after(now)]
+    found = _Found(database)
+    last_run = _run_rules(found, database, around.runs, host)  # first: the failed run's error says most
+    _backup_rules(found, mine, valid, now, thresholds)
+    if sizes and anomalies and anomalies[-1] == len(sizes) - 1 and newest is not None:
         median = statistics.median(sizes[max(0, len(sizes) - 1 - ANOMALY_WINDOW):-1])
         change = (sizes[-1] - median) / median
-        warnings.append(f"newest backup is {abs(change):.0%} {'larger' if change > 0 else 'smaller'} than usual")
+        found.warning("size_change", f"newest backup is {abs(change):.0%} {'larger' if change > 0 else 'smaller'} "
+                      "than usual", f"compare its row counts with the one before: backup-headless show {newest.id}",
+                      newest.id)
     if mine and mine[0].status == "incomplete":
-        warnings.append(f"newest attempt {mine[0].id} is incomplete")
-    status: HealthStatus = "failing" if failing else "warning" if warnings else "ok"
+        found.warning("incomplete", f"newest attempt {mine[0].id} is incomplete",
+                      "a run died or is still running; the next backup removes it (its run log says why)", mine[0].id)
+    _surrounding_rules(found, newest, around, thresholds)
+    problems = found.sorted()
+    critical = any(p.severity == "critical" for p in problems)
+    status: HealthStatus = "failing" if critical else "warning" if problems else "ok"
     return Health(
         database=database,
         status=status,
-        reasons=tuple(failing + warnings),
+        reasons=tuple(p.message for p in problems),
         last_backup=newest,
         last_verification=latest[1] if latest else None,
         sizes=sizes,
         anomalies=anomalies,
         locations=newest.locations if newest else (),
         last_verified_id=latest[0].id if latest else None,
+        problems=problems,
+        last_run=last_run,
+        recovery=recovery_evidence(valid),
+        data_loss_s=(now - dated[0].created).total_seconds() if dated else None,
     )
+
+
+class _Found:
+    """The problems of one database, in the order the rules found them."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.problems: list[Problem] = []
+
+    def critical(self, rule: str, message: str, advice: str, backup_id: str = "") -> None:
+        self.problems.append(Problem(self.database, "critical", rule, message, advice, backup_id))
+
+    def warning(self, rule: str, message: str, advice: str, backup_id: str = "") -> None:
+        self.problems.append(Problem(self.database, "warning", rule, message, advice, backup_id))
+
+    def sorted(self) -> tuple[Problem, ...]:
+        return tuple(sorted(self.problems, key=lambda p: p.severity != "critical"))  # stable: rule order kept
+
+
+def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[BackupRecord], now: datetime,
+                  thresholds: Thresholds) -> None:
+    db = found.database
+    take = f"backup-headless backup --database {db}"
+    newest = valid[0] if valid else None
+    dated = [r for r in valid if not r.dated_after(now)]  # what the age rule may believe
+    if newest is None:
+        found.critical("no_backup", "no valid backup", f"take one now: {take}")
+    elif newest is not (dated[0] if dated else None):
+        found.critical("future_dated", FUTURE_DATED,
+                       f"check this host's clock and who wrote the manifest: backup-headless show {newest.id}",
+                       newest.id)
+    if dated and now - dated[0].created > thresholds.max_age:
+        expected = "daily" if thresholds.max_age_hours in (24, 25, 26) else f"every {thresholds.max_age_hours:g} h"
+        found.critical("too_old", f"last backup {humanize_age(now - dated[0].created)} (expected {expected})",
+                       f"check the schedule and its log (backup-headless schedule show), then: {take}", dated[0].id)
+    bad = [r for r in valid if r.failed_last_check]  # by each backup's own last check, not by when it ran
+    if bad:
+        if bad[0] is newest:
+            found.critical("failed_check", _failed_check(bad),
+                           f"take a new backup now ({take}) and read the report: backup-headless show {bad[0].id}",
+                           bad[0].id)
+        else:
+            found.warning("older_failed_check", _failed_check(bad),
+                          f"read the report (backup-headless show {bad[0].id}), then verify it again or delete it",
+                          bad[0].id)
+    damaged = [r for r in mine if r.status == "damaged"]
+    if damaged:
+        more = f" (+{len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
+        found.warning("damaged", f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} "
+                      f"is damaged{more}", f"backup-headless verify {damaged[0].id} names what is wrong; a person "
+                      "decides whether to delete it", damaged[0].id)
+    if newest is not None:
+        _verification_rules(found, valid, newest, now, thresholds)
+        if newest.stored_bytes < thresholds.min_size_bytes:
+            found.warning("too_small", f"newest backup is {human_size(newest.stored_bytes)}, below the "
+                          f"{human_size(thresholds.min_size_bytes)} expected",
+                          f"check that it holds the data (backup-headless show {newest.id}), or lower "
+                          "min_size_bytes for this database", newest.id)
+
+
+def _verification_rules(found: _Found, valid: Sequence[BackupRecord], newest: BackupRecord, now: datetime,
+                        thresholds: Thresholds) -> None:
+    verify = f"backup-headless verify {newest.id}"
+    if not any(v.ok for r in valid for v in r.verifications):
+        found.warning("never_verified", "no backup has been verified", f"verify the newest: {verify}", newest.id)
+        return
+    full = [parse_utc(v.at) for r in valid for v in r.verifications if v.ok and v.level == "full"]
+    limit = timedelta(days=thresholds.verify_max_age_days)
+    if not full:
+        found.warning("verify_old", "no backup has had a full verification (a test restore)",
+                      f"run one: {verify}", newest.id)
+    elif now - max(full) > limit:
+        found.warning("verify_old", f"last full verification {humanize_age(now - max(full))} (expected within "
+                      f"{thresholds.verify_max_age_days:g} days)", f"run one: {verify}", newest.id)
+
+
+def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord], host: str | None) -> RunRecord | None:
+    """A backup, verify or prune run that failed after the last one of its kind that succeeded."""
+    watched = sorted((r for r in runs if r.operation in WATCHED_RUNS and r.database in (database, "")
+                      and (host is None or r.host == host)), key=lambda r: r.finished_at)  # "": every database's
+    last_of: dict[str, RunRecord] = {}
+    for run in watched:
+        last_of[run.operation] = run
+    for operation, run in last_of.items():
+        if not run.ok:
+            failed = sum(1 for r in watched if r.operation == operation and not r.ok
+                         and r.finished_at > max((s.finished_at for s in watched
+                                                  if s.operation == operation and s.ok), default=""))
+            times = f" ({failed} runs in a row)" if failed > 1 else ""
+            said = run.error or f"exit {run.exit_code}"
+            found.critical("failed_run", f"{operation} failed at {run.finished_at}{times}: {said}",
+                           f"read its run log in the log folder, fix the cause, then run "
+                           f"backup-headless {operation} {'--all ' if operation == 'verify' else ''}"
+                           f"--database {database}", run.backup_id)
+    return watched[-1] if watched else None
+
+
+def _surrounding_rules(found: _Found, newest: BackupRecord | None, around: Surroundings,
+                       thresholds: Thresholds) -> None:
+    if newest is not None and around.remote_configured and not any(loc != "local" for loc in newest.locations):
+        found.warning("not_remote", f"newest backup {newest.id} has no copy outside this machine",
+                      "check the remote repository's settings and the backup's log; the next backup uploads again",
+                      newest.id)
+    for swap in around.unfinished_swaps:
+        found.critical("swap_unfinished", swap, f"run backup-headless repair --database {found.database} now: "
+                       "the database may be renamed aside or closed to connections")
+    for holder in around.gone_holders:
+        found.warning("holder_gone", holder, "the next run of this database cleans it up (backup-headless repair "
+                      "for a swap); if it stays, look at who holds it")
+    if newest is not None and around.free_bytes is not None:
+        need = int(newest.stored_bytes * NEXT_BACKUP_MARGIN) + around.min_free_bytes
+        if around.free_bytes < need:
+            found.warning("low_space", f"{human_size(around.free_bytes)} free, the next backup needs about "
+                          f"{human_size(need)}", "free space in the repository, or prune: backup-headless prune")
+
+
+NEXT_BACKUP_MARGIN = 1.25  # the last backup + 25%, as the backup's own space check estimates
+
+
+def human_size(n: int) -> str:
+    return f"{n} B" if n < 1000 else humanize.naturalsize(n)
 
 
 def _failed_check(bad: Sequence[BackupRecord]) -> str:
@@ -158,9 +344,81 @@ def _failed_check(bad: Sequence[BackupRecord]) -> str:
 
 
 def assess_all(databases: Iterable[str], records: Sequence[BackupRecord], now: datetime,
-               expected_interval: timedelta = DAILY, host: str | None = None) -> list[Health]:
-    return [assess(db, records, now, expected_interval, host) for db in databases]
+               thresholds: Thresholds | Mapping[str, Thresholds] = DEFAULT_THRESHOLDS, host: str | None = None,
+               around: Mapping[str, Surroundings] | None = None) -> list[Health]:
+    """``assess`` of each database; ``thresholds`` one for all or per database (missing ones: the defaults)."""
+    def limits(db: str) -> Thresholds:
+        return thresholds.get(db, DEFAULT_THRESHOLDS) if isinstance(thresholds, Mapping) else thresholds
+    return [assess(db, records, now, limits(db), host, (around or {}).get(db, Surroundings())) for db in databases]
 
 
 def verified_at(verification: Verification) -> datetime:
     return parse_utc(verification.at)
+
+
+def recovery_evidence(valid: Sequence[BackupRecord]) -> tuple[str, Verification] | None:
+    """The newest backup (newest first in ``valid``) whose last full check (a full verify or a restore)
+    passed, with that check: its duration is the measured recovery time."""
+    for record in valid:
+        full = [v for v in record.verifications if v.level == "full"]
+        if full and full[-1].ok:
+            return record.id, full[-1]
+    return None
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Every configured database's health at one moment: what ``monitor``, the dashboard, the metrics and
+    the notifications all read."""
+
+    checked_at: datetime
+    host: str
+    databases: tuple[Health, ...]
+    records: tuple[BackupRecord, ...] = ()  # the catalog it was judged on (metrics count copies from it)
+    general: tuple[Problem, ...] = ()  # about the repository, not one database (database "")
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(p for h in self.databases for p in h.problems) + self.general
+
+    @property
+    def worst(self) -> Severity | None:
+        severities = {p.severity for p in self.problems}
+        return "critical" if "critical" in severities else "warning" if severities else None
+
+    @property
+    def exit_code(self) -> int:
+        """Nagios-style: 0 healthy, 1 a warning, 2 critical."""
+        return {None: 0, "warning": 1, "critical": 2}[self.worst]
+
+    def to_json(self) -> dict[str, object]:
+        """``monitor --json`` and ``/health``: one object per database, figures in seconds and bytes."""
+        return {
+            "checked_at": utc_iso(self.checked_at),
+            "host": self.host,
+            "status": self.worst or "ok",
+            "exit_code": self.exit_code,
+            "databases": [health_json(h) for h in self.databases],
+            "repository_problems": [p.to_json() for p in self.general],
+        }
+
+
+def health_json(health: Health) -> dict[str, object]:
+    newest, verification, run = health.last_backup, health.last_verification, health.last_run
+    return {
+        "database": health.database,
+        "status": health.severity or "ok",
+        "problems": [p.to_json() for p in health.problems],
+        "last_backup": None if newest is None else {
+            "id": newest.id, "created_at": newest.created_at, "size_bytes": newest.stored_bytes,
+            "duration_s": newest.duration_s, "locations": list(newest.locations)},
+        "last_verification": None if verification is None else {
+            "backup_id": health.last_verified_id, **verification.summary()},
+        "last_run": None if run is None else {
+            "operation": run.operation, "finished_at": run.finished_at, "ok": run.ok, "exit_code": run.exit_code,
+            "error": run.error},
+        "recovery": None if health.recovery is None else {
+            "backup_id": health.recovery[0], "verified_at": health.recovery[1].at,
+            "duration_s": health.recovery[1].duration_s},
+        "data_loss_window_s": None if health.data_loss_s is None else round(health.data_loss_s, 3),
+    }

@@ -18,6 +18,7 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.runs import RunRecord, outcome
+from backup_tui.engine.ops.after_run import after_run
 from backup_tui.engine.storage.journal import record_run
 from backup_tui.engine.storage.state import this_host
 
@@ -54,6 +55,7 @@ def journaled(settings: Settings, operation: str, database: str) -> Iterator[Run
                            ok=ok, exit_code=code, error=said, backup_id=run.backup_id)
         with suppress(OSError, BackupToolError):
             record_run(settings.repository, record)
+        after_run(settings, record)  # metrics.json and notifications: never fails the run
 
 
 P = ParamSpec("P")

@@ -186,6 +186,11 @@ def _recorded(settings: Settings) -> Iterator[Journal]:
                 yield _parse(path, json.loads(read_capped(path, RECORD_LIMIT)))
 
 
+def recorded_journals(settings: Settings) -> list[Journal]:
+    """Every swap recorded as unfinished, readable ones only (health names those whose run is gone)."""
+    return list(_recorded(settings))
+
+
 def claimed_names(settings: Settings, server: DatabaseConfig) -> set[str]:
     """Every database a journal on this server names: never scratch, whatever a scratch record says."""
     key = pg.server_key(server)

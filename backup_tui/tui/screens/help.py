@@ -24,6 +24,7 @@ HELP = """\
 | dashboard | `↑` `↓` `tab` | move between the cards |
 | dashboard | `enter` | the database's backups |
 | dashboard | `r` | restore the database (guided) |
+| everywhere | `!` | every health problem and what to do, the next scheduled runs, where notices go |
 | backups | `/` | filter as you type (`esc` clears, also after `enter`) |
 | backups | `s` / click a header | sort by the next column / by this one |
 | backups | `S` / click it again | reverse the order |

@@ -35,6 +35,7 @@ def alerts_text(health: list[Health]) -> Text:
             text.append("\n")
         text.append(f"{STATUS_MARK[item.status]} {item.database}: ", style=STATUS_STYLE[item.status])
         text.append(item.reason)
+    text.append("  ! what to do", style="dim")
     return text
 
 

@@ -1,0 +1,214 @@
+"""Recovery evidence for auditors: per database, over a period, the backups taken, the verifications and
+restores done with their measured durations (recovery time) and row-count proof, the data-loss window, and
+every health problem with when it started and ended (the rules replayed over the period, as of each hour,
+on what was known then). Pure: the caller passes the records, the journal and the moment."""
+
+from __future__ import annotations
+
+import bisect
+import html
+import itertools
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from backup_tui.engine.core.health import Surroundings, Thresholds, assess, human_duration
+from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
+from backup_tui.engine.core.runs import RunRecord
+
+RESTORED = "restored into "  # how a restore's own verification names its check (ops.restore)
+MAX_STEPS = 2000  # the replay's resolution: hourly, coarser over long periods
+
+
+def is_restore(verification: Verification) -> bool:
+    return any(check.startswith(RESTORED) for check in verification.checks)
+
+
+def recovery_times(records: Sequence[BackupRecord], database: str) -> list[tuple[str, float]]:
+    """(when, seconds) of every passed full verification or restore of the database's backups, oldest first:
+    the measured recovery times the dashboard plots."""
+    return sorted((v.at, v.duration_s) for r in records if r.database == database
+                  for v in r.verifications if v.ok and v.level == "full")
+
+
+def _counts(verification: Verification) -> dict[str, dict[str, int | None]]:
+    return {table: {"manifest": pair[0], "restored": pair[1] if len(pair) > 1 else None}
+            for table, pair in sorted(verification.row_counts.items())}
+
+
+class _Timeline:
+    """The catalog and the journal with their moments parsed once, to be cut at any moment."""
+
+    def __init__(self, records: Sequence[BackupRecord], runs: Sequence[RunRecord]) -> None:
+        self.records = [(r.created, r, [parse_utc(v.at) for v in r.verifications]) for r in records]
+        ordered = sorted(runs, key=lambda r: r.finished_at)
+        self.run_times = [parse_utc(r.finished_at) for r in ordered]
+        self.runs = ordered
+
+    def events(self) -> list[datetime]:
+        return [c for c, _, _ in self.records] + [t for _, _, ts in self.records for t in ts] + self.run_times
+
+    def records_at(self, moment: datetime) -> list[BackupRecord]:
+        """The catalog as it stood at ``moment``: backups taken by then, with the checks done by then."""
+        known = []
+        for created, record, times in self.records:
+            if created > moment:
+                continue
+            done = sum(1 for t in times if t <= moment)
+            known.append(record if done == len(times) else replace(record, verifications=tuple(
+                v for v, t in zip(record.verifications, times, strict=True) if t <= moment)))
+        return known
+
+    def runs_at(self, moment: datetime) -> list[RunRecord]:
+        return self.runs[:bisect.bisect_right(self.run_times, moment)]
+
+
+def problem_history(database: str, records: Sequence[BackupRecord], runs: Sequence[RunRecord], since: datetime,
+                    now: datetime, thresholds: Thresholds, host: str | None) -> list[dict[str, Any]]:
+    """Each problem the rules would have found over the period: (severity, message) with when it started
+    and ended (None: still there at ``now``)."""
+    steps = max(1, min(MAX_STEPS, int((now - since) / timedelta(hours=1))))
+    step = (now - since) / steps
+    timeline = _Timeline(records, runs)
+    moments = sorted({since + step * i for i in range(steps + 1)}  # and each change, the moment it happened
+                     | {e for e in timeline.events() if since < e <= now})
+    open_: dict[str, dict[str, Any]] = {}
+    closed: list[dict[str, Any]] = []
+    for i, moment in enumerate(moments):
+        health = assess(database, timeline.records_at(moment), moment, thresholds, host,
+                        Surroundings(runs=timeline.runs_at(moment)))
+        current = {p.rule: p for p in health.problems}
+        for rule in list(open_):
+            if rule not in current:
+                item = open_.pop(rule)
+                item["ended_at"] = utc_iso(moment)
+                closed.append(item)
+        for rule, problem in current.items():
+            if rule not in open_:
+                open_[rule] = {"rule": rule, "severity": problem.severity, "message": problem.message,
+                               "started_at": utc_iso(moment) if i else f"before {utc_iso(moment)}",
+                               "ended_at": None}
+    return sorted(closed + list(open_.values()), key=lambda p: p["started_at"])
+
+
+def data_loss_window(created: Sequence[datetime], since: datetime, now: datetime) -> dict[str, float | None]:
+    """The longest stretch of the period without a newer backup (what the worst moment would have lost) and
+    the one at ``now``."""
+    moments = sorted(c for c in created if c <= now)
+    if not moments:
+        return {"worst_s": None, "now_s": None}
+    edges = [m for m in moments if m >= since]
+    before = [m for m in moments if m < since]
+    points = ([before[-1]] if before else []) + edges
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(points)]
+    gaps.append((now - moments[-1]).total_seconds())
+    if not before and edges:
+        gaps.append((edges[0] - since).total_seconds())
+    return {"worst_s": round(max(gaps), 3), "now_s": round((now - moments[-1]).total_seconds(), 3)}
+
+
+def build(databases: Sequence[str], records: Sequence[BackupRecord], runs: Sequence[RunRecord], since: datetime,
+          now: datetime, thresholds: Callable[[str], Thresholds], host: str | None = None) -> dict[str, Any]:
+    """The evidence, as plain data (``report --format json``)."""
+    out: dict[str, Any] = {"since": utc_iso(since), "until": utc_iso(now), "host": host, "databases": {}}
+    for database in databases:
+        mine = [r for r in records if r.database == database and (host is None or r.host in (host, ""))]
+        taken = sorted((r for r in mine if since <= r.created <= now), key=lambda r: r.created_at)
+        checks = sorted(((r, v) for r in mine for v in r.verifications if since <= parse_utc(v.at) <= now),
+                        key=lambda rv: rv[1].at)
+        failed_restores = [r for r in runs if r.operation == "restore" and not r.ok and r.backup_id
+                           and any(b.id == r.backup_id for b in mine) and since <= parse_utc(r.finished_at) <= now]
+        recovery = [v.duration_s for _, v in checks if v.ok and v.level == "full"]
+        out["databases"][database] = {
+            "backups": [{"id": r.id, "created_at": r.created_at, "status": r.status_label, "size_bytes": r.stored_bytes,
+                         "duration_s": r.duration_s, "locations": list(r.locations)} for r in taken],
+            "verifications": [_check(r, v) for r, v in checks if not is_restore(v)],
+            "restores": [_check(r, v) for r, v in checks if is_restore(v)] + [
+                {"id": run.backup_id, "at": run.finished_at, "ok": False, "duration_s": run.duration_s,
+                 "error": run.error, "row_counts": {}} for run in failed_restores],
+            "recovery_time_s": None if not recovery else {
+                "last": recovery[-1], "median": statistics.median(recovery), "max": max(recovery)},
+            "data_loss_window": data_loss_window([r.created for r in mine if r.is_valid], since, now),
+            "problems": problem_history(database, mine, runs, since, now, thresholds(database), host),
+        }
+    return out
+
+
+def _check(record: BackupRecord, verification: Verification) -> dict[str, Any]:
+    counts = _counts(verification)
+    return {"id": record.id, "at": verification.at, "level": verification.level, "ok": verification.ok,
+            "duration_s": verification.duration_s, "problems": list(verification.problems),
+            "tables": len(counts), "tables_matching": sum(1 for c in counts.values() if c["manifest"] == c["restored"]),
+            "row_counts": counts}
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else human_duration(value)
+
+
+def to_markdown(evidence: dict[str, Any]) -> str:
+    lines = [f"# Recovery evidence, {evidence['since']} to {evidence['until']}", ""]
+    for database, item in evidence["databases"].items():
+        window, recovery = item["data_loss_window"], item["recovery_time_s"]
+        lines += [f"## {database}", "",
+                  f"- backups taken: {len(item['backups'])}",
+                  f"- verifications: {len(item['verifications'])} "
+                  f"({sum(1 for v in item['verifications'] if v['ok'])} passed)",
+                  f"- restores: {len(item['restores'])} ({sum(1 for v in item['restores'] if v['ok'])} matched)",
+                  f"- recovery time (full verify or restore): last {_seconds(recovery and recovery['last'])}, "
+                  f"median {_seconds(recovery and recovery['median'])}, max {_seconds(recovery and recovery['max'])}",
+                  f"- data-loss window: worst {_seconds(window['worst_s'])}, now {_seconds(window['now_s'])}", ""]
+        proofs = item["verifications"] + item["restores"]
+        if proofs:
+            lines += ["| when | backup | kind | result | duration | tables matching |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for proof in sorted(proofs, key=lambda p: p["at"]):
+                kind = "restore" if proof in item["restores"] else proof.get("level", "")
+                lines.append(f"| {proof['at']} | {proof['id']} | {kind} | {'ok' if proof['ok'] else 'FAILED'} | "
+                             f"{_seconds(proof['duration_s'])} | {proof.get('tables_matching', 0)}/"
+                             f"{proof.get('tables', 0)} |")
+            lines.append("")
+        if item["problems"]:
+            lines += ["| problem | severity | from | until |", "| --- | --- | --- | --- |"]
+            for problem in item["problems"]:
+                lines.append(f"| {problem['message']} | {problem['severity']} | {problem['started_at']} | "
+                             f"{problem['ended_at'] or 'still open'} |")
+            lines.append("")
+        else:
+            lines += ["No health problem over the period.", ""]
+    return "\n".join(lines)
+
+
+def to_html(evidence: dict[str, Any]) -> str:
+    """The markdown's content as a standalone page (tables as tables), every value escaped."""
+    body: list[str] = []
+    in_table = False
+    for line in to_markdown(evidence).splitlines():
+        if line.startswith("| ---"):
+            continue
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("- "):
+            body.append(f"<p>{html.escape(line[2:])}</p>")
+        elif line:
+            body.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    style = "body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Recovery evidence</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

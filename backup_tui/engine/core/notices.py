@@ -1,0 +1,147 @@
+"""What to tell people after a run: new problems, reminders of ones that persist, recoveries and
+successes, decided from the health report and the state kept since the last run. Pure, so a simulated day
+of hourly runs is a plain loop in a test."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from backup_tui.engine.core.health import HealthReport, Problem
+from backup_tui.engine.core.models import parse_utc, utc_iso
+from backup_tui.engine.core.runs import RunRecord
+
+Event = Literal["failure", "recovery", "warning", "success"]
+EVENTS: tuple[Event, ...] = ("failure", "recovery", "warning", "success")
+LOOK_CLOSER = "backup-headless monitor --check"
+
+
+@dataclass(frozen=True)
+class Notice:
+    event: Event
+    key: str  # the problem's (database:rule); the run's for a success
+    title: str
+    body: str
+
+
+@dataclass
+class Seen:
+    """A problem as the state remembers it between runs."""
+
+    severity: str
+    message: str
+    since: str  # first seen (UTC ISO)
+    notified_at: str = ""  # last told (UTC ISO); "" while no destination has taken it
+
+    def to_json(self) -> dict[str, str]:
+        return {"severity": self.severity, "message": self.message, "since": self.since,
+                "notified_at": self.notified_at}
+
+
+@dataclass
+class State:
+    """Problems known at the last run of this host, by key."""
+
+    problems: dict[str, Seen] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"problems": {key: seen.to_json() for key, seen in sorted(self.problems.items())}}
+
+    @classmethod
+    def from_json(cls, data: object) -> State:
+        """Untrusted (it lies in the repository): what does not validate is forgotten, which costs at most a
+        notice sent again."""
+        state = cls()
+        problems = data.get("problems") if isinstance(data, Mapping) else None
+        if not isinstance(problems, Mapping):
+            return state
+        for key, seen in problems.items():
+            if isinstance(key, str) and isinstance(seen, Mapping) and all(
+                    isinstance(seen.get(name), str) for name in ("severity", "message", "since", "notified_at")):
+                try:
+                    parse_utc(seen["since"])
+                    if seen["notified_at"]:
+                        parse_utc(seen["notified_at"])
+                except ValueError:
+                    continue
+                state.problems[key] = Seen(seen["severity"], seen["message"], seen["since"], seen["notified_at"])
+        return state
+
+
+def _where(problem: Problem) -> str:
+    return problem.database or "the repository"
+
+
+def problem_notice(problem: Problem, host: str, reminder: Seen | None) -> Notice:
+    event: Event = "failure" if problem.severity == "critical" else "warning"
+    again = f" (still, since {reminder.since})" if reminder is not None else ""
+    title = f"[backup-tui] {problem.severity.upper()} {_where(problem)} on {host}: {problem.message}{again}"
+    body = "\n".join([
+        f"database:    {_where(problem)}",
+        f"host:        {host}",
+        f"problem:     {problem.message}",
+        f"what to do:  {problem.advice}",
+        f"look closer: {LOOK_CLOSER}",
+    ])
+    return Notice(event, problem.key, title, body)
+
+
+def recovery_notice(key: str, seen: Seen, host: str, now: datetime) -> Notice:
+    database = key.split(":", 1)[0] or "the repository"
+    title = f"[backup-tui] RECOVERED {database} on {host}: {seen.message}"
+    body = "\n".join([
+        f"database:    {database}",
+        f"host:        {host}",
+        f"was:         {seen.severity}: {seen.message}",
+        f"from:        {seen.since}",
+        f"until:       {utc_iso(now)}",
+        f"look closer: {LOOK_CLOSER}",
+    ])
+    return Notice("recovery", key, title, body)
+
+
+def success_notice(run: RunRecord) -> Notice:
+    what = f"{run.operation} of {run.database or 'every database'}"
+    title = f"[backup-tui] OK {what} on {run.host}"
+    body = "\n".join([f"{what} succeeded in {run.duration_s:.1f} s at {run.finished_at}",
+                      *([f"backup: {run.backup_id}"] if run.backup_id else [])])
+    return Notice("success", f"{run.database}:{run.operation}:ok", title, body)
+
+
+def due(report: HealthReport, state: State, now: datetime, reminder: timedelta,
+        run: RunRecord | None = None) -> tuple[list[Notice], State]:
+    """The notices this moment calls for, and the state to keep if they are all delivered (the caller marks
+    undelivered ones with ``undelivered``). A problem is told when it appears and again every ``reminder``
+    while it lasts; its end is told once."""
+    notices: list[Notice] = []
+    kept = State()
+    now_text = utc_iso(now)
+    current = {p.key: p for p in report.problems}
+    for key, problem in current.items():
+        seen = state.problems.get(key)
+        since = seen.since if seen is not None else now_text
+        last = parse_utc(seen.notified_at) if seen is not None and seen.notified_at else None
+        if last is None or now - last >= reminder:
+            notices.append(problem_notice(problem, report.host, seen if last is not None else None))
+            kept.problems[key] = Seen(problem.severity, problem.message, since, now_text)
+        else:
+            kept.problems[key] = Seen(problem.severity, problem.message, since, seen.notified_at if seen else "")
+    for key, seen in state.problems.items():
+        if key not in current and seen.notified_at:  # never told, so no recovery to tell
+            notices.append(recovery_notice(key, seen, report.host, now))
+    if run is not None and run.ok:
+        notices.append(success_notice(run))
+    return notices, kept
+
+
+def undelivered(state: State, old: State, notices: Sequence[Notice]) -> State:
+    """``state`` with the notices no destination took put back as they were: tried again next run."""
+    for notice in notices:
+        if notice.event in ("failure", "warning") and notice.key in state.problems:
+            before = old.problems.get(notice.key)
+            state.problems[notice.key].notified_at = before.notified_at if before else ""
+        elif notice.event == "recovery" and notice.key in old.problems:
+            state.problems[notice.key] = old.problems[notice.key]  # keeps it until the recovery is told
+    return state

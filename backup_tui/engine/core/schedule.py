@@ -1,0 +1,142 @@
+"""The schedule: which jobs run when (cron expressions in the config), their next runs, and the cron,
+systemd and logrotate files that install them. Pure text in, text out: ``schedule install`` writes what this
+makes; croniter is imported only to compute next runs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePosixPath
+
+MARKER = "# written by backup-headless schedule install; schedule uninstall removes it"
+UNIT_PREFIX = "backup-tui"
+DEFAULTS = {"backup": "0 2 * * *", "verify": "0 6 * * 0", "monitor": "0 * * * *"}  # the old kit's times
+RANDOM_DELAY_S = 300
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # backup | verify | monitor
+    cron: str
+    commands: tuple[tuple[str, ...], ...]  # run in turn, each only if the one before succeeded
+    description: str
+
+
+def jobs(expressions: dict[str, str], program: str) -> list[Job]:
+    """The old kit's jobs: backup then prune, a weekly full verification of everything, an hourly monitor."""
+    return [
+        Job("backup", expressions["backup"], ((program, "backup"), (program, "prune")),
+            "back up every configured database, then apply retention"),
+        Job("verify", expressions["verify"], ((program, "verify", "--all"),),
+            "full verification (a test restore) of every backup"),
+        Job("monitor", expressions["monitor"], ((program, "monitor", "--check"),),
+            "health check; notifies what changed"),
+    ]
+
+
+def check_cron(expression: str, where: str) -> str | None:
+    """Why ``expression`` is no five-field cron expression, or None (checked without croniter)."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return f"{where} must be a cron expression of five fields (minute hour day month weekday), " \
+               f"not {expression!r}"
+    if not all(re.fullmatch(r"[0-9A-Za-z*/,\-]+", f) for f in fields):
+        return f"{where}: {expression!r} holds characters cron does not know"
+    return None
+
+
+def next_runs(expression: str, after: datetime, count: int = 5) -> list[datetime]:
+    from croniter import croniter
+
+    runs = croniter(expression, after)
+    return [runs.get_next(datetime) for _ in range(count)]
+
+
+def _command_line(job: Job) -> str:
+    return " && ".join(shlex.join(command) for command in job.commands)
+
+
+def cron_file(job_list: Sequence[Job], user: str, env_file: PurePosixPath) -> str:
+    """One file for /etc/cron.d; each line reads the env file first (set -a exports what it sets)."""
+    lines = [MARKER, "SHELL=/bin/sh", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ""]
+    for job in job_list:
+        lines += [f"# {job.name}: {job.description}",
+                  f"{job.cron} {user} set -a; . {shlex.quote(str(env_file))}; set +a; {_command_line(job)}"]
+    return "\n".join(lines) + "\n"
+
+
+_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def _calendar_field(value: str, days: bool = False) -> str:
+    """One cron field in OnCalendar's words: '*/15' -> '0/15', '1-5' -> '1..5', weekdays by name."""
+    if value == "*":
+        return "*"
+    parts = []
+    for part in value.split(","):
+        base, _, step = part.partition("/")
+        if days:
+            if step:
+                raise ValueError("a weekday step")
+            ends = base.split("-")
+            names = [_DAYS[int(e)] if e.isdigit() and int(e) <= 7 else e.capitalize()[:3] for e in ends]
+            parts.append("..".join(names))
+            continue
+        if step:
+            if base not in ("*", "0") and "-" in base:
+                raise ValueError("a stepped range")
+            parts.append(f"{0 if base == '*' else base}/{step}")
+        else:
+            parts.append(base.replace("-", ".."))
+    return ",".join(parts)
+
+
+def on_calendar(expression: str) -> str:
+    """systemd's OnCalendar for a cron expression; ValueError for what systemd cannot say alike (a stepped
+    range, or both a day of the month and a weekday, which cron ORs and systemd ANDs)."""
+    minute, hour, dom, month, dow = expression.split()
+    if dom != "*" and dow != "*":
+        raise ValueError(f"{expression!r} names both a day of the month and a weekday (cron takes either, "
+                         "systemd both): use --cron, or one of the two")
+    try:
+        days = "" if dow == "*" else _calendar_field(dow, days=True) + " "
+        return (f"{days}*-{_calendar_field(month)}-{_calendar_field(dom)} "
+                f"{_calendar_field(hour)}:{_calendar_field(minute)}:00")
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"{expression!r} has {exc or 'a field'} systemd timers cannot express: use --cron") from None
+
+
+def service_unit(job: Job, user: str, env_file: PurePosixPath, writable: Sequence[str]) -> str:
+    first, *after = job.commands
+    lines = [MARKER, "[Unit]", f"Description=backup-tui {job.name}: {job.description}",
+             "Wants=network-online.target", "After=network-online.target", "",
+             "[Service]", "Type=oneshot", f"User={user}", f"EnvironmentFile={env_file}",
+             f"ExecStart={shlex.join(first)}"]
+    lines += [f"ExecStartPost={shlex.join(command)}" for command in after]
+    lines += ["NoNewPrivileges=true", "ProtectSystem=strict", "PrivateTmp=true",
+              f"ReadWritePaths={' '.join(shlex.quote(p) for p in writable)}", "UMask=0077", ""]
+    return "\n".join(lines)
+
+
+def timer_unit(job: Job) -> str:
+    return "\n".join([MARKER, "[Unit]", f"Description=backup-tui {job.name} ({job.cron})", "",
+                      "[Timer]", f"OnCalendar={on_calendar(job.cron)}", "Persistent=true",
+                      f"RandomizedDelaySec={RANDOM_DELAY_S}", "", "[Install]", "WantedBy=timers.target", ""])
+
+
+def logrotate_rule(log_dir: str, user: str) -> str:
+    """One log per run: each is compressed after a month and removed after the next."""
+    su = f"    su {user} {user}\n" if user != "root" else ""
+    return (f"{MARKER}\n{log_dir}/backup-headless-*.log {{\n    monthly\n    rotate 1\n    compress\n"
+            f"    missingok\n    notifempty\n    nocreate\n{su}}}\n")
+
+
+def env_file(variables: dict[str, str]) -> str:
+    """KEY=value lines both systemd's EnvironmentFile and sh's '.' read alike."""
+    lines = [MARKER]
+    for key, value in sorted(variables.items()):
+        lines.append(f"{key}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n"

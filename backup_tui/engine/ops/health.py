@@ -1,0 +1,88 @@
+"""The one health check: gathers what the rules need (the catalog, the journal of runs, locks, records
+of runs that were killed, free space) and judges every configured database. ``monitor``, the dashboard,
+the metrics and the notifications all call this, so they cannot disagree."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from backup_tui.engine.config import Settings
+from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.core.health import HealthReport, Problem, Surroundings, assess
+from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.ops import scratch, swap
+from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.holders import alive, gone_lock_holder, held_inodes
+from backup_tui.engine.storage.journal import read_runs
+from backup_tui.engine.storage.space import free_bytes
+from backup_tui.engine.storage.state import this_host
+
+
+def watched_databases(settings: Settings, records: Sequence[BackupRecord]) -> list[str]:
+    """The configured databases; with none configured, those the catalog has backups of."""
+    names = [db.database for db in settings.databases]
+    return names or sorted({r.database for r in records})
+
+
+def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None = None,
+                 records: Sequence[BackupRecord] | None = None) -> HealthReport:
+    """Judge every watched database as of ``now``. ``records``: a catalog listing the caller already holds
+    (the dashboard's); otherwise ``catalog`` (or the settings' own) is read once. Takes no lock."""
+    catalog = catalog or Catalog.from_settings(settings)
+    try:
+        listed = list(records) if records is not None else catalog.list()
+        runs = read_runs(settings.repository)
+    except PermissionError as exc:  # folders are 0700: another user sees nothing, and must not guess "healthy"
+        raise ConfigError(f"cannot read {exc.filename or settings.repository}: the repository is private to the "
+                          "user that writes it; run the health check as that user (or root)") from None
+    host = this_host()
+    remote = any(repo.name != "local" for repo in catalog.repositories)
+    free: int | None = None
+    with contextlib.suppress(OSError):
+        free = free_bytes(settings.repository)
+    held = held_inodes()
+    swaps, gone = _unfinished_swaps(settings), _gone_holders(settings)
+    watched = watched_databases(settings, listed)
+    results = []
+    for name in watched:
+        holders = list(gone.get(name, ()))
+        with contextlib.suppress(OSError):
+            lock = gone_lock_holder(settings.repository, name, held)
+            if lock:
+                holders.append(lock)
+        around = Surroundings(runs=runs, remote_configured=remote, gone_holders=tuple(holders),
+                              unfinished_swaps=tuple(swaps.get(name, ())), free_bytes=free,
+                              min_free_bytes=settings.min_free_bytes)
+        results.append(assess(name, listed, now, settings.thresholds(name), host, around))
+    general = tuple(Problem("", "warning", "holder_gone", line, "the next backup or verify on that server removes "
+                            "it (backup-headless backup --dry-run lists it)")
+                    for name, lines in gone.items() if name not in watched for line in lines)
+    general += tuple(Problem("", "critical", "swap_unfinished", line, "run backup-headless repair now")
+                     for name, lines in swaps.items() if name not in watched for line in lines)
+    return HealthReport(checked_at=now, host=host, databases=tuple(results), records=tuple(listed), general=general)
+
+
+def _unfinished_swaps(settings: Settings) -> dict[str, list[str]]:
+    """A restore --replace or rollback of this machine killed mid-swap (``repair`` settles it), by database."""
+    found: dict[str, list[str]] = {}
+    with contextlib.suppress(OSError):
+        for journal in swap.recorded_journals(settings):
+            if journal.host == this_host() and not alive(journal.pid):
+                found.setdefault(journal.database, []).append(
+                    f"a {journal.kind} of {journal.database} was killed at step '{journal.step}' "
+                    f"(pid {journal.pid}, started {journal.started_at})")
+    return found
+
+
+def _gone_holders(settings: Settings) -> dict[str, list[str]]:
+    """Scratch databases and files of this machine's runs that were killed (the next backup or verify
+    removes them), by database ("" for a file)."""
+    found: dict[str, list[str]] = {}
+    with contextlib.suppress(OSError):
+        for leftover in scratch.recorded(settings):
+            if leftover.orphaned:
+                database = leftover.name.split("__", 1)[0] if leftover.kind == "database" else ""
+                found.setdefault(database, []).append(leftover.describe())
+    return found

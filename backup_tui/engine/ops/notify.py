@@ -1,0 +1,164 @@
+"""Sending notices: through apprise (imported here only, and only when there is something to send), or, for
+the old SLACK_WEBHOOK_URL, a JSON POST with ``text`` as Slack expects. De-duplicated between runs by a state
+file per host. Nothing here raises: a notice that cannot be sent is logged (its URL redacted) and the run it
+follows keeps its own result."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from backup_tui.engine.config import NotifyTarget, Settings
+from backup_tui.engine.core.health import HealthReport
+from backup_tui.engine.core.notices import Notice, State, due, undelivered
+from backup_tui.engine.core.redact import redact_text
+from backup_tui.engine.core.runs import RunRecord
+from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped
+from backup_tui.engine.storage.state import state_dir, this_host
+
+log = logging.getLogger("backup_tui")
+NOTIFY_DIR = "notify"
+TIMEOUT_S = 10.0  # per destination: a dead mail server must not hold a backup's end for long
+
+
+@dataclass(frozen=True)
+class Delivery:
+    target: NotifyTarget
+    ok: bool
+    detail: str = ""  # why not, redacted
+
+
+def _urls(settings: Settings) -> list[str]:
+    return [t.url for t in settings.notify]
+
+
+def send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Delivery:
+    """One notice to one destination; never raises."""
+    try:
+        if target.kind == "slack":
+            _post_slack(target.url, f"{title}\n{body}")
+        else:
+            _via_apprise(target.url, title, body)
+        return Delivery(target, True)
+    except Exception as exc:
+        detail = redact_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, _urls(settings))
+        log.warning("notice to %s not sent: %s", target.shown, detail)
+        return Delivery(target, False, detail)
+
+
+def _post_slack(url: str, text: str) -> None:
+    request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
+        if not 200 <= answer.status < 300:
+            raise OSError(f"the webhook answered HTTP {answer.status}")
+
+
+class _Captured(logging.Handler):
+    """apprise says why a send failed only in its log: keep those lines (never printed: cron would mail them,
+    URLs and all)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _apprise_log() -> Iterator[_Captured]:
+    logger = logging.getLogger("apprise")
+    logger.propagate = False
+    captured = _Captured()
+    logger.addHandler(captured)
+    try:
+        yield captured
+    finally:
+        logger.removeHandler(captured)
+
+
+def _via_apprise(url: str, title: str, body: str) -> None:
+    import apprise
+
+    with _apprise_log() as captured:
+        sender = apprise.Apprise()
+        if not sender.add(url):
+            raise ValueError("apprise does not know this URL")
+        if not sender.notify(title=title, body=body):
+            raise OSError("; ".join(captured.lines[-2:]) or "apprise could not deliver it")
+
+
+def _state_path(settings: Settings) -> Path:
+    return state_dir(settings.repository, NOTIFY_DIR) / f"{this_host()}.json"
+
+
+@contextlib.contextmanager
+def _state_locked(settings: Settings) -> Iterator[Path]:
+    """Two runs ending at once on this host take turns, so a problem is told once."""
+    path = _state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)
+
+
+def _read_state(path: Path) -> State:
+    try:
+        return State.from_json(json.loads(read_capped(path, RECORD_LIMIT)))
+    except FileNotFoundError:
+        return State()
+    except Exception:  # unreadable: start afresh (at worst a notice is sent again)
+        return State()
+
+
+def deliver(settings: Settings, notices: Sequence[Notice]) -> dict[Notice, list[Delivery]]:
+    """The notices each destination asked for (by event), in one message per destination: one run, one page."""
+    results: dict[Notice, list[Delivery]] = {notice: [] for notice in notices}
+    for target in settings.notify:
+        wanted = [n for n in notices if n.event in target.events]
+        if not wanted:
+            continue
+        title = wanted[0].title + (f" (+{len(wanted) - 1} more)" if len(wanted) > 1 else "")
+        body = "\n\n".join(n.body if len(wanted) == 1 else f"{n.title}\n{n.body}" for n in wanted)
+        delivery = send(settings, target, title, body)
+        for notice in wanted:
+            results[notice].append(delivery)
+    return results
+
+
+def notify_after(settings: Settings, report: HealthReport, now: datetime,
+                 run: RunRecord | None = None) -> list[Delivery]:
+    """Tell what changed since the last run of this host; never raises. Returns the deliveries that failed."""
+    if not settings.notify:
+        return []
+    try:
+        with _state_locked(settings) as path:
+            old = _read_state(path)
+            reminder = timedelta(hours=min(t.reminder_hours for t in settings.notify))
+            notices, state = due(report, old, now, reminder, run)
+            results = deliver(settings, notices)
+            lost = [n for n, sent in results.items() if sent and not any(d.ok for d in sent)]
+            atomic_write(path, json.dumps(undelivered(state, old, lost).to_json(), indent=1) + "\n")
+            return [d for sent in results.values() for d in sent if not d.ok]
+    except Exception as exc:
+        log.warning("notifications skipped: %s", redact_text(f"{type(exc).__name__}: {exc}", _urls(settings)))
+        return []
+
+
+def test_all(settings: Settings) -> list[Delivery]:
+    """``notify --test``: one test message to every destination, whatever its events."""
+    title = f"[backup-tui] test notice from {this_host()}"
+    body = "If you read this, backup-tui's notices reach you here."
+    return [send(settings, target, title, body) for target in settings.notify]

@@ -1,0 +1,68 @@
+"""Who holds what, looked at without taking anything: a monitor must never take a lock a backup is about
+to ask for (the backup would fail with 'locked'), so held locks are read from the kernel's table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from backup_tui.engine.core.manifest import InvalidRecord
+from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
+from backup_tui.engine.storage.locks import lock_path
+from backup_tui.engine.storage.state import this_host
+
+PROC_LOCKS = Path("/proc/locks")
+
+
+def alive(pid: int) -> bool:
+    """A process of this machine runs under ``pid`` (another user's counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def held_inodes(table: Path = PROC_LOCKS) -> set[tuple[int, int]]:
+    """(device, inode) of every file an flock is held on, from /proc/locks (empty where there is none)."""
+    held: set[tuple[int, int]] = set()
+    try:
+        lines = table.read_text().splitlines()
+    except OSError:
+        return held
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK" or fields[0].endswith("->"):
+            continue  # "->" marks a waiter, not a holder
+        try:
+            major, minor, inode = fields[5].split(":")
+            held.add((os.makedev(int(major, 16), int(minor, 16)), int(inode)))
+        except ValueError:
+            continue
+    return held
+
+
+def gone_lock_holder(repository: Path, database: str, held: set[tuple[int, int]]) -> str | None:
+    """The database's lock is held while the run it names, on this machine, is gone (its descriptor lives
+    on in some other process): a line that says so, else None."""
+    path = lock_path(repository, database)
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    if (info.st_dev, info.st_ino) not in held:
+        return None
+    try:
+        holder = json.loads(read_capped(path, RECORD_LIMIT))
+        pid, host = int(holder["pid"]), str(holder["host"])
+    except (OSError, ValueError, KeyError, TypeError, InvalidRecord):
+        return None
+    if host != this_host() or alive(pid):
+        return None
+    return (f"lock {path} is held, but the run that took it (pid {pid}, {holder.get('operation', '?')}, "
+            f"started {holder.get('started_at', '?')}) is gone")

@@ -1,0 +1,198 @@
+"""``backup-headless monitor``: the engine's health report for Nagios (--check), scripts (--json),
+Prometheus (--metrics, --textfile, --serve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from backup_tui.engine.core.health import HealthReport
+from backup_tui.engine.ops import metrics
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.health import check_health
+from backup_tui.engine.ops.notify import notify_after, test_all
+from headless.output import Output
+from headless.runlog import log
+
+DEFAULT_PORT = 9188
+DEFAULT_INTERVAL = 30.0
+STATUS_WORD = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("monitor", help="health of every database: for Nagios, scripts and Prometheus")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="(default) one line per problem; exit 0 healthy, 1 a warning, 2 critical")
+    mode.add_argument("--json", action="store_true", help="the full health report as JSON (exits as --check)")
+    mode.add_argument("--metrics", action="store_true", help="Prometheus text exposition on stdout")
+    mode.add_argument("--textfile", metavar="PATH", help="write the metrics for node_exporter's textfile collector")
+    mode.add_argument("--serve", action="store_true", help="answer /metrics and /health over HTTP until stopped")
+    p.add_argument("--no-notify", action="store_true",
+                   help="with --check or --json: send no notices (by default, what changed is notified)")
+    p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="with --serve (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"with --serve (default {DEFAULT_PORT})")
+    p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                   help=f"with --serve: read the catalog at most this often (default {DEFAULT_INTERVAL:g})")
+
+
+def check_lines(report: HealthReport) -> list[str]:
+    """Nagios' shape: the status and a summary first, then a line per problem with its advice."""
+    problems = report.problems
+    counts = {level: sum(1 for p in problems if p.severity == level) for level in ("critical", "warning")}
+    said = ", ".join(f"{n} {level}{'s' if level == 'warning' and n > 1 else ''}" for level, n in counts.items() if n)
+    first = f"{STATUS_WORD[report.exit_code]} - {said or 'every database healthy'} ({len(report.databases)} " \
+            f"database{'s' if len(report.databases) != 1 else ''}, {report.host})"
+    return [first] + [f"{p.severity.upper()} {p.database or 'repository'}: {p.message} -> {p.advice}"
+                      for p in problems]
+
+
+def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    if args.serve:
+        return serve(ctx, args.bind, args.port, args.interval)
+    report = check_health(ctx.settings, ctx.now(), catalog=ctx.catalog)
+    if args.metrics:
+        sys.stdout.buffer.write(metrics.exposition(report))
+        return 0
+    if args.textfile:
+        metrics.write_textfile(report, Path(args.textfile))
+        return 0
+    if not args.no_notify:  # only what changed since the last run: a problem is not told every hour
+        for failed in notify_after(ctx.settings, report, report.checked_at):
+            print(f"warning: notice to {failed.target.shown} not sent: {failed.detail}", file=out.err)
+    if args.json:
+        out.json(report.to_json())
+    else:
+        for line in check_lines(report):
+            out.line(line, always=True)
+    return report.exit_code
+
+
+class CachedReport:
+    """The report, judged at most once per ``interval``, never while a scrape waits: past the interval, a scrape
+    gets the report it has at once and starts a judgement in the background for the next one. Only the very
+    first waits (``serve`` makes it before it listens)."""
+
+    def __init__(self, judge: Callable[[], HealthReport], interval: float) -> None:
+        self.judge, self.interval = judge, interval
+        self._report: HealthReport | None = None
+        self._metrics: bytes | None = None
+        self._at = 0.0
+        self._refreshing = threading.Lock()
+        self._first = threading.Lock()
+
+    def get(self) -> HealthReport:
+        report = self._report
+        if report is None:
+            with self._first:
+                if self._report is None:
+                    self._store(self.judge())
+            assert self._report is not None
+            return self._report
+        if time.monotonic() - self._at >= self.interval and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh, name="health-refresh", daemon=True).start()
+        return report
+
+    def metrics(self) -> bytes:
+        """The report's Prometheus text, made once per report."""
+        report = self.get()
+        made = self._metrics
+        if made is None or self._report is not report:
+            made = metrics.exposition(report)
+            if self._report is report:
+                self._metrics = made
+        return made
+
+    def _store(self, report: HealthReport) -> None:
+        self._report, self._metrics, self._at = report, None, time.monotonic()
+
+    def _refresh(self) -> None:
+        try:
+            self._store(self.judge())
+        except Exception as exc:  # the previous report stands; the next scrape tries again
+            log.error("monitor --serve: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._refreshing.release()
+
+
+def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServer:
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "backup-tui-monitor"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path not in ("/metrics", "/health", "/"):
+                self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /health\n")
+                return
+            if path == "/":
+                self._send(200, "text/plain; charset=utf-8", b"backup-tui monitor: /metrics /health\n")
+                return
+            try:
+                if path == "/metrics":
+                    self._send(200, metrics.content_type(), cache.metrics())
+                else:
+                    report = cache.get()
+                    body = json.dumps(report.to_json(), indent=1).encode() + b"\n"
+                    self._send(503 if report.worst == "critical" else 200, "application/json", body)
+            except Exception as exc:  # one line to the scraper; the server keeps serving
+                log.error("monitor --serve: %s: %s", type(exc).__name__, exc)
+                self._send(500, "text/plain; charset=utf-8", f"health check failed: {type(exc).__name__}\n".encode())
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # to the log, not stderr
+            log.info("monitor --serve: %s %s", self.address_string(), format % args)
+
+    server = ThreadingHTTPServer((bind, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
+    """Until stopped (Ctrl+C, SIGTERM): main() turns the signal into its exit code."""
+    if interval < 0 or not 0 <= port <= 65535:
+        raise ConfigError("--interval must not be negative and --port must be between 0 and 65535")
+    cache = CachedReport(lambda: check_health(ctx.settings, ctx.now(), catalog=ctx.catalog), interval)
+    cache.get()  # the first judgement before the first scrape: none waits for one
+    try:
+        server = make_server(cache, bind, port)
+    except OSError as exc:  # the port is taken, the address is not ours...
+        raise ConfigError(f"cannot listen on {bind}:{port}: {exc.strerror or exc}") from None
+    print(f"serving http://{bind}:{server.server_port}/metrics and /health (catalog read at most every {interval:g} s)",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+def add_notify_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("notify", help="send a test notice to every destination and say which worked")
+    p.add_argument("--test", action="store_true", required=True, help="send the test notice")
+
+
+def cmd_notify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    settings = ctx.settings
+    if not settings.notify:
+        raise ConfigError("no notification destination configured: add [[notify]] to the config, or set "
+                          "SLACK_WEBHOOK_URL or BACKUP_NOTIFY_EMAIL")
+    results = test_all(settings)
+    for result in results:
+        out.line(f"{'ok    ' if result.ok else 'FAILED'} {result.target.shown}"
+                 f"{'' if result.ok else ': ' + result.detail}", always=True)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED

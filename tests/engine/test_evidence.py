@@ -1,0 +1,62 @@
+"""Recovery evidence with an injected clock: problems replayed over the period with when they started and
+ended, the data-loss window, recovery times from full checks and restores."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+from backup_tui.engine.core import evidence
+from backup_tui.engine.core.health import Thresholds
+from backup_tui.engine.core.models import Verification, utc_iso
+from tests.tui.fixtures import NOW, PAGILA_TABLES, _record
+
+DAY = timedelta(days=1)
+
+
+def _limits(_: str) -> Thresholds:
+    return Thresholds(min_size_bytes=0)
+
+
+def test_a_gap_in_backups_is_a_problem_with_its_start_and_end_and_the_worst_data_loss_window() -> None:
+    start = NOW - 10 * DAY
+    days = [0, 1, 2, 6, 7, 8, 9]  # nothing on days 3 to 5
+    records = [_record("app", start + d * DAY, 2_000_000, took=1.0, tables=PAGILA_TABLES) for d in days]
+    check = Verification(at=utc_iso(start + 30 * timedelta(minutes=1)), level="full", ok=True, duration_s=42.0,
+                         row_counts={t: [n, n] for t, n in PAGILA_TABLES.items()})
+    records[0] = replace(records[0], verifications=(check,))
+    found = evidence.build(["app"], records, [], start, NOW, _limits)["databases"]["app"]
+    too_old = [p for p in found["problems"] if p["rule"] == "too_old"]
+    assert [(p["started_at"], p["ended_at"]) for p in too_old] == [
+        (utc_iso(start + 3 * DAY + timedelta(hours=2)), utc_iso(start + 6 * DAY))]  # the first hour past 25 h
+    assert found["data_loss_window"]["worst_s"] == 4 * DAY.total_seconds()
+    assert found["recovery_time_s"] == {"last": 42.0, "median": 42.0, "max": 42.0}
+    [proof] = found["verifications"]
+    assert (proof["tables"], proof["tables_matching"]) == (len(PAGILA_TABLES), len(PAGILA_TABLES))
+    assert found["restores"] == [] and len(found["backups"]) == 7
+
+
+def test_a_restore_is_told_apart_from_a_verification_and_rendered_in_every_format() -> None:
+    record = _record("app", NOW - DAY, 2_000_000, took=1.0, tables={"public.t": 3})
+    restored = Verification(at=utc_iso(NOW - DAY / 2), level="full", ok=True, duration_s=9.5,
+                            checks=("restored into 'app_copy' (new database) and row counts match the manifest",),
+                            row_counts={"public.t": [3, 3]})
+    found = evidence.build(["app"], [replace(record, verifications=(restored,))], [], NOW - 7 * DAY, NOW, _limits)
+    [restore] = found["databases"]["app"]["restores"]
+    assert (restore["id"], restore["duration_s"], restore["row_counts"]) == (
+        record.id, 9.5, {"public.t": {"manifest": 3, "restored": 3}})
+    markdown = evidence.to_markdown(found)
+    assert "| restore | ok | 9.5 s | 1/1 |" in markdown
+    page = evidence.to_html(found)
+    assert page.startswith("<!DOCTYPE html>") and "<td>restore</td>" in page and "<script" not in page
+
+
+def test_a_years_report_over_a_busy_catalog_takes_seconds_not_minutes() -> None:
+    records = [_record("app", NOW - i * timedelta(hours=6), 2_000_000, took=1.0, tables={"t": 1})
+               for i in range(1460)]  # four a day for a year
+    started = time.monotonic()
+    evidence.build(["app"], records, [], NOW - 365 * DAY, NOW, _limits)
+    took = time.monotonic() - started
+    print(f"report over 1460 backups and a year: {took:.2f} s")
+    assert took < 60

@@ -1,0 +1,77 @@
+"""Which notices a run sends: a problem once when it appears, again every reminder while it lasts, its end
+once; judged over a simulated day of hourly runs with an injected clock. And URLs redacted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from backup_tui.engine.core.health import Health, HealthReport, Problem
+from backup_tui.engine.core.notices import State, due, undelivered
+from backup_tui.engine.core.redact import redact_text, redact_url
+
+START = datetime(2025, 3, 14, 0, 0, tzinfo=UTC)
+STALE = Problem("app", "critical", "too_old", "last backup 2 days ago (expected daily)", "run a backup")
+UNVERIFIED = Problem("app", "warning", "never_verified", "no backup has been verified", "verify it")
+
+
+def _report(at: datetime, *problems: Problem) -> HealthReport:
+    health = Health(database="app", status="failing" if problems else "ok", reasons=(), last_backup=None,
+                    last_verification=None, sizes=(), anomalies=(), locations=(), problems=problems)
+    return HealthReport(checked_at=at, host="web-1", databases=(health,))
+
+
+def test_a_day_of_hourly_runs_tells_a_problem_once_reminds_and_tells_its_end() -> None:
+    state, told = State(), []
+    for hour in range(24):
+        at = START + timedelta(hours=hour)
+        problems = ((STALE,) if 3 <= hour < 20 else ()) + ((UNVERIFIED,) if hour >= 10 else ())
+        notices, state = due(_report(at, *problems), state, at, timedelta(hours=6))
+        told += [(hour, n.event, n.key) for n in notices]
+    assert told == [
+        (3, "failure", "app:too_old"), (9, "failure", "app:too_old"), (10, "warning", "app:never_verified"),
+        (15, "failure", "app:too_old"), (16, "warning", "app:never_verified"), (20, "recovery", "app:too_old"),
+        (22, "warning", "app:never_verified")]
+
+
+def test_a_notice_is_worded_for_the_person_on_call() -> None:
+    at = START + timedelta(hours=1)
+    [notice], _ = due(_report(at, STALE), State(), at, timedelta(hours=24))
+    assert notice.title == "[backup-tui] CRITICAL app on web-1: last backup 2 days ago (expected daily)"
+    assert "what to do:  run a backup" in notice.body and "backup-headless monitor --check" in notice.body
+    [reminder], state = due(_report(at + timedelta(days=1), STALE), _, at + timedelta(days=1), timedelta(hours=24))
+    assert "(still, since 2025-03-14T01:00:00Z)" in reminder.title
+    [recovered], _ = due(_report(at + timedelta(days=2)), state, at + timedelta(days=2), timedelta(hours=24))
+    assert recovered.title.startswith("[backup-tui] RECOVERED app on web-1") and "from:        2025-03-14T01" in \
+        recovered.body
+
+
+def test_a_notice_no_destination_took_is_tried_again_next_run() -> None:
+    at = START
+    notices, state = due(_report(at, STALE), State(), at, timedelta(hours=24))
+    state = undelivered(state, State(), notices)
+    again, state = due(_report(at + timedelta(hours=1), STALE), state, at + timedelta(hours=1), timedelta(hours=24))
+    assert [n.event for n in again] == ["failure"]
+    gone, after = due(_report(at + timedelta(hours=2)), state, at + timedelta(hours=2), timedelta(hours=24))
+    assert [n.event for n in gone] == ["recovery"]
+    kept = undelivered(after, state, gone)  # the recovery was not delivered: it stays due
+    assert [n.event for n in due(_report(at + timedelta(hours=3)), kept, at + timedelta(hours=3),
+                                 timedelta(hours=24))[0]] == ["recovery"]
+
+
+def test_a_state_file_someone_edited_is_read_as_far_as_it_validates() -> None:
+    state = State.from_json({"problems": {"app:too_old": {"severity": "critical", "message": "m", "since": "x",
+                                                          "notified_at": ""},
+                                          "app:x": {"severity": "warning", "message": "m",
+                                                    "since": "2025-03-14T00:00:00Z", "notified_at": ""}}})
+    assert list(state.problems) == ["app:x"]
+    assert State.from_json([1, 2]).problems == {}
+
+
+def test_urls_are_shown_by_scheme_and_server_only_and_cleaned_from_text() -> None:
+    slack = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
+    assert redact_url(slack) == "https://hooks.slack.com/********"
+    assert redact_url("slack://T000/B000/XXXXSECRET") == "slack://********"
+    assert redact_url("mailtos://user:hunter22@smtp.example.com:587?to=a@b") == "mailtos://smtp.example.com:587/********"
+    said = redact_text(f"HTTPError posting to {slack}: token XXXXSECRET refused", [slack])
+    assert "XXXXSECRET" not in said and "hooks.slack.com/services" not in said
+    assert "hunter22" not in redact_text("login hunter22 failed", ["mailtos://user:hunter22@smtp.example.com"])

@@ -1,0 +1,190 @@
+"""``backup-headless monitor`` against a real repository and cluster: Nagios exit codes as backups, checks and
+failures happen; metrics that prometheus_client's own parser reads; ``--serve`` scraped over HTTP while a
+backup runs; ``metrics.json`` left by every run."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from backup_tui.engine.config import Settings
+from backup_tui.engine.core.clock import system_clock
+from backup_tui.engine.core.health import HealthReport
+from backup_tui.engine.ops.health import check_health
+from headless.monitor import CachedReport
+from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port
+
+
+@pytest.fixture
+def ws(make_workspace: WorkspaceFactory, tmp_path: Path) -> Workspace:
+    """A workspace whose config lowers the size threshold: pagila's dump is under 1 MB."""
+    workspace = make_workspace("monitor")
+    workspace.repo.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "backup.toml"
+    config.write_text("[health]\nmin_size_bytes = 1000\n")
+    workspace.env["BACKUP_TUI_CONFIG"] = str(config)
+    return workspace
+
+
+def _metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_check_exits_as_nagios_expects_as_backups_checks_and_failures_happen(ws: Workspace) -> None:
+    empty = ws.run("monitor", "--check")
+    assert empty.returncode == 2 and empty.stdout.startswith("CRITICAL - 1 critical (1 database")
+    assert f"CRITICAL {ws.database}: no valid backup -> take one now" in empty.stdout
+    backup = ws.backup()
+    unverified = ws.run("monitor")  # --check is the default
+    assert unverified.returncode == 1, unverified.stdout
+    assert unverified.stdout.splitlines()[1].startswith(f"WARNING {ws.database}: no backup has been verified")
+    assert ws.run("verify", backup["id"]).returncode == 0
+    healthy = ws.run("monitor", "--check")
+    assert (healthy.returncode, healthy.stdout.count("\n")) == (0, 1), healthy.stdout
+    assert healthy.stdout.startswith("OK - every database healthy")
+    failed = ws.run("backup", env={"BACKUP_DB_PORT": str(closed_port())})
+    assert failed.returncode == 1
+    after = ws.run("monitor", "--json")
+    report = json.loads(after.stdout)
+    assert after.returncode == 2 and report["status"] == "critical"
+    [problem] = report["databases"][0]["problems"]
+    assert problem["rule"] == "failed_run" and "backup failed at" in problem["message"] and problem["advice"]
+    assert report["databases"][0]["recovery"]["backup_id"] == backup["id"]
+
+
+def test_every_run_leaves_metrics_json_and_the_metrics_parse(ws: Workspace, tmp_path: Path) -> None:
+    backup = ws.backup()
+    written = ws.logs / "metrics.json"
+    data = json.loads(written.read_text())
+    assert data["databases"][0]["last_backup"]["id"] == backup["id"] and data["status"] == "warning"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert not list(ws.logs.glob(".metrics.json*"))  # no temp file left
+    labels = (("database", ws.database), ("host", data["host"]))
+    exposed = ws.run("monitor", "--metrics")
+    assert exposed.returncode == 0
+    found = _metrics(exposed.stdout)
+    assert found[("backup_tui_last_backup_size_bytes", labels)] == backup["size_bytes"]
+    assert found[("backup_tui_health_status", labels)] == 1
+    assert found[("backup_tui_backups", (*labels, ("location", "local")))] == 1
+    assert 0 <= found[("backup_tui_data_loss_window_seconds", labels)] < 600
+    assert ("backup_tui_recovery_time_seconds", labels) not in found  # nothing proven restorable yet
+    for name, _ in found:
+        assert re.fullmatch(r"backup_tui_[a-z_]+", name)
+    textfile = tmp_path / "textfile" / "backup_tui.prom"
+    textfile.parent.mkdir()
+    assert ws.run("monitor", "--textfile", str(textfile)).returncode == 0
+    assert _metrics(textfile.read_text()).keys() == found.keys()
+    assert stat.S_IMODE(textfile.stat().st_mode) == 0o644  # node_exporter runs as its own user
+
+
+def test_a_backup_does_not_load_prometheus_client(ws: Workspace) -> None:
+    probe = ("import sys\nfrom headless.cli import main\ncode = main(['backup'])\n"
+             "print(code, 'prometheus_client' in sys.modules, 'apprise' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], env=ws.env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.stdout.split() == ["0", "False", "False"], done.stderr
+    assert (ws.logs / "metrics.json").exists()
+
+
+def _get(url: str) -> tuple[int, bytes, float]:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read(), time.monotonic() - started
+    except urllib.error.HTTPError as answer:
+        return answer.code, answer.read(), time.monotonic() - started
+
+
+def test_serve_answers_fast_while_a_backup_runs_and_says_503_when_critical(ws: Workspace) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "headless", "monitor", "--serve", "--port", "0",
+                               "--interval", "0"], env=ws.env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        first = server.stderr.readline()
+        port = int(re.search(r":(\d+)/metrics", first).group(1))  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        status, body, _ = _get(base + "/health")
+        assert status == 503 and json.loads(body)["status"] == "critical"
+        assert _get(base + "/nothing")[0] == 404
+        with psycopg.connect(ws.sandbox.conninfo(ws.database), autocommit=False) as blocker:
+            blocker.execute("LOCK TABLE public.actor IN ACCESS EXCLUSIVE MODE")  # the backup's pg_dump waits
+            backup = subprocess.Popen([sys.executable, "-m", "headless", "backup"], env=ws.env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(1.0)
+            assert backup.poll() is None  # still running, holding the database's lock
+            timings = []
+            for _ in range(20):
+                status, body, took = _get(base + "/metrics")
+                assert status == 200 and b"backup_tui_health_status" in body
+                timings.append(took)
+            blocker.rollback()
+        assert backup.wait(120) == 0
+        ranked = sorted(timings)
+        print(f"/metrics during a backup: median {ranked[10] * 1000:.1f} ms, 95th percentile {ranked[18] * 1000:.1f} "
+              f"ms, max {ranked[-1] * 1000:.1f} ms")
+        # The goal is 100 ms; on two cores shared by several test runs one scrape in twenty has taken 110 ms
+        # (the process not scheduled), so the goal holds for 19 of 20 and the slowest gets five times that.
+        assert ranked[18] < 0.1 and ranked[-1] < 0.5, timings
+        deadline = time.monotonic() + 10  # a scrape gets the report at hand and starts the next judgement
+        while (status := _get(base + "/health")[0]) == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, body, _ = _get(base + "/health")
+        assert status == 200 and json.loads(body)["status"] == "warning"  # backed up, never verified
+    finally:
+        server.terminate()
+        assert server.wait(10) == 143
+
+
+def test_the_report_is_judged_at_most_once_per_interval_and_a_scrape_never_waits_on_one(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "backups").mkdir(parents=True)
+    settings = Settings(repository=repo)
+    judged: list[float] = []
+    hold = threading.Event()
+
+    def judge() -> HealthReport:
+        judged.append(time.monotonic())
+        if len(judged) == 2:
+            hold.wait(10)  # a slow catalog read (a big or remote repository)
+        return check_health(settings, system_clock())
+
+    cache = CachedReport(judge, interval=0.2)
+    first = cache.get()
+    assert cache.get() is first and len(judged) == 1  # within the interval: the same report, not judged again
+    assert cache.metrics() is cache.metrics()  # its Prometheus text made once
+    time.sleep(0.25)
+    started = time.monotonic()
+    assert cache.get() is first  # past the interval: the report at hand, a judgement started behind it
+    assert cache.get() is first and time.monotonic() - started < 0.05  # nobody waits for that judgement
+    while len(judged) < 2:
+        time.sleep(0.01)
+    assert cache.get() is first and len(judged) == 2  # one judgement at a time
+    hold.set()
+    deadline = time.monotonic() + 10
+    while cache.get() is first and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get() is not first and len(judged) == 2
+
+
+def test_serve_on_a_taken_port_is_one_clear_line(ws: Workspace) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = ws.run("monitor", "--serve", "--port", str(port))
+    said = f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert (result.returncode, result.stderr) == (2, said)

@@ -1,0 +1,171 @@
+"""Notifications delivered for real on 127.0.0.1: a local HTTP server takes the Slack-format and the JSON
+webhook posts, aiosmtpd takes the mail. Failures, de-duplication, recoveries, a destination that is down
+(the backup still succeeds), ``notify --test`` and the redaction of URLs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from backup_tui.engine.config import NotifyTarget, Settings
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
+from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port
+
+TOKEN = "T0KEN-b7c1e9d2"  # stands in for the secret part of a webhook URL
+
+
+@dataclass
+class Receiver:
+    """An HTTP server that keeps every POST: path and JSON body."""
+
+    server: ThreadingHTTPServer
+    posts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return [body for where, body in self.posts if where == path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    posts: list[tuple[str, dict[str, Any]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            posts.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Receiver(server, posts)
+    server.shutdown()
+    server.server_close()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.mails: list[tuple[str, list[str], str]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self.mails.append((str(envelope.mail_from), list(envelope.rcpt_tos), content.decode("utf-8", "replace")))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Mailbox]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, box
+    controller.stop()
+
+
+@pytest.fixture
+def ws(make_workspace: WorkspaceFactory, tmp_path: Path, receiver: Receiver, smtp: tuple[int, Mailbox]) -> Workspace:
+    workspace = make_workspace("notify")
+    config = tmp_path / "backup.toml"
+    config.write_text(f'[health]\nmin_size_bytes = 1000\n[[notify]]\nurl = "json://127.0.0.1:'
+                      f'{receiver.server.server_port}/hook/{TOKEN}"\nevents = ["failure", "recovery", "success"]\n')
+    workspace.env.update(BACKUP_TUI_CONFIG=str(config), SLACK_WEBHOOK_URL=f"{receiver.base}/slack/{TOKEN}",
+                         BACKUP_NOTIFY_EMAIL="oncall@example.com", BACKUP_SMTP_HOST=f"127.0.0.1:{smtp[0]}",
+                         BACKUP_SMTP_FROM="backups@example.com")
+    return workspace
+
+
+def test_a_failure_is_told_once_everywhere_and_its_recovery_too(ws: Workspace, receiver: Receiver,
+                                                                 smtp: tuple[int, Mailbox]) -> None:
+    down: dict[str, str | None] = {"BACKUP_DB_PORT": str(closed_port())}
+    first = ws.run("backup", env=down)
+    assert first.returncode == 1
+    [slack] = receiver.bodies(f"/slack/{TOKEN}")
+    assert set(slack) == {"text"}  # as Slack's incoming webhooks take it
+    text = slack["text"]
+    assert f"CRITICAL {ws.database} on " in text and "backup failed at" in text
+    assert first.stderr.strip().removeprefix("error: ") in text  # the error line itself
+    assert "backup-headless monitor --check" in text and "backup-headless backup --database" in text
+    [hook] = receiver.bodies(f"/hook/{TOKEN}")
+    assert hook["title"] == text.splitlines()[0]
+    box = smtp[1]
+    [(sender, to, mail)] = box.mails
+    assert (sender, to) == ("backups@example.com", ["oncall@example.com"]) and "backup failed at" in mail
+    assert ws.run("backup", env=down).returncode == 1  # the same problem: not told again
+    assert ws.run("monitor", "--check").returncode == 2
+    assert len(receiver.bodies(f"/slack/{TOKEN}")) == 1 and len(box.mails) == 1
+    assert ws.run("backup").returncode == 0
+    recovered = receiver.bodies(f"/slack/{TOKEN}")[-1]["text"]
+    assert recovered.startswith(f"[backup-tui] RECOVERED {ws.database} on ") and "backup failed at" in recovered
+    assert "RECOVERED" in box.mails[-1][2]
+    hooks = receiver.bodies(f"/hook/{TOKEN}")
+    assert [b["title"].split()[1] for b in hooks] == ["CRITICAL", "RECOVERED"]  # one message per run
+    assert hooks[0]["title"].endswith("(+1 more)")  # the failed run, and no valid backup yet
+    assert f"[backup-tui] OK backup of {ws.database}" in hooks[1]["message"]  # it asked for success too
+
+
+def test_a_destination_that_is_down_never_fails_the_backup_and_its_url_stays_secret(
+        ws: Workspace, receiver: Receiver) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}/slack/{TOKEN}"
+    result = ws.run("backup", env={"BACKUP_DB_PORT": str(closed_port()), "SLACK_WEBHOOK_URL": dead})
+    assert result.returncode == 1  # the backup's own failure, nothing added
+    assert len(receiver.bodies(f"/hook/{TOKEN}")) == 1  # the other destination still got it
+    logs = "\n".join(p.read_text() for p in ws.logs.glob("*.log"))
+    assert "notice to Slack webhook http://127.0.0.1:" in logs and "not sent" in logs
+    assert TOKEN not in logs + result.stderr + result.stdout
+    ok = ws.run("backup", env={"SLACK_WEBHOOK_URL": dead})
+    assert ok.returncode == 0 and TOKEN not in ok.stderr
+
+
+def test_notify_test_says_which_destination_worked(ws: Workspace, receiver: Receiver,
+                                                   smtp: tuple[int, Mailbox]) -> None:
+    ws.repo.mkdir(parents=True, exist_ok=True)
+    result = ws.run("notify", "--test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok    ") == 3 and TOKEN not in result.stdout
+    assert "email to oncall@example.com via 127.0.0.1" in result.stdout
+    assert len(smtp[1].mails) == 1 and len(receiver.posts) == 2
+    broken = ws.run("notify", "--test", env={"SLACK_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}/x/{TOKEN}"})
+    assert broken.returncode == 1 and "FAILED Slack webhook http://127.0.0.1:" in broken.stdout
+    assert TOKEN not in broken.stdout + broken.stderr
+
+
+def test_config_show_redacts_notification_urls(ws: Workspace, receiver: Receiver, smtp: tuple[int, Mailbox]) -> None:
+    shown = ws.run("config", "show", "--json")
+    assert TOKEN not in shown.stdout
+    port = receiver.server.server_port
+    assert [t["url"] for t in json.loads(shown.stdout)["notify"]] == [
+        f"json://127.0.0.1:{port}/********", f"Slack webhook http://127.0.0.1:{port}/********",
+        f"email to oncall@example.com via 127.0.0.1:{smtp[0]}"]
+
+
+def test_a_run_the_terminal_app_starts_notifies_as_well(tmp_path: Path, settings: Settings,
+                                                        receiver: Receiver) -> None:
+    """The app calls the engine's operations as they are: the run recorder sends the notice."""
+    down = replace(settings.databases[0], port=closed_port())
+    target = NotifyTarget(url=f"{receiver.base}/slack/{TOKEN}", kind="slack")
+    with pytest.raises(Exception, match="connect"):
+        run_backup(Context(replace(settings, notify=(target,))), down)
+    [body] = receiver.bodies(f"/slack/{TOKEN}")
+    assert "backup failed at" in body["text"]

@@ -1,0 +1,42 @@
+"""``backup-headless report`` on a real repository: its figures are the verification history's own (durations,
+row counts), a restore is listed as a restore, and a failed run shows as a problem with its start and end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import history_records
+from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port
+
+
+def test_the_reports_figures_match_the_verification_history(make_workspace: WorkspaceFactory,
+                                                            tmp_path: Path) -> None:
+    ws: Workspace = make_workspace("report")
+    assert ws.run("backup", env={"BACKUP_DB_PORT": str(closed_port())}).returncode == 1
+    backup = ws.backup()
+    assert ws.run("verify", backup["id"]).returncode == 0
+    target = f"{ws.database}_xr"
+    assert ws.run("restore", backup["id"], "--target-db", target).returncode == 0
+    result = ws.run("report", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)["databases"][ws.database]
+    history = history_records(Path(backup["path"]).parent)
+    assert len(history) == 2
+    [verification] = found["verifications"]
+    [restore] = found["restores"]
+    for item, recorded in ((verification, history[0]), (restore, history[1])):
+        assert (item["id"], item["at"], item["duration_s"], item["ok"]) == (
+            backup["id"], recorded["at"], recorded["duration_s"], True)
+        assert {t: [c["manifest"], c["restored"]] for t, c in item["row_counts"].items()} == recorded["row_counts"]
+        assert item["tables_matching"] == item["tables"] > 10
+    assert found["recovery_time_s"]["last"] == history[1]["duration_s"]
+    assert [b["id"] for b in found["backups"]] == [backup["id"]]
+    failed = [p for p in found["problems"] if p["rule"] == "failed_run"]
+    assert len(failed) == 1 and failed[0]["ended_at"] is not None  # the next backup succeeded
+    markdown = ws.run("report").stdout
+    assert f"## {ws.database}" in markdown and "| restore | ok |" in markdown and "backup failed at" in markdown
+    page = ws.run("report", "--format", "html", "--since", "2020-01-01").stdout
+    assert "<table>" in page and ws.database in page
+    bad = ws.run("report", "--since", "yesterday")
+    assert bad.returncode == 2 and "is not a date" in bad.stderr

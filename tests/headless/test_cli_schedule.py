@@ -1,0 +1,137 @@
+"""``backup-headless schedule``: the next runs, cron and systemd files installed into a temporary root (checked
+by systemd-analyze where it is present), and uninstalled leaving nothing; a first backup at install."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from backup_tui.engine.core.schedule import next_runs, on_calendar
+from tests.conftest import run_cli
+from tests.headless.conftest import WorkspaceFactory
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "backup.toml"
+    config.write_text(f'repository = "{tmp_path / "repo"}"\n[[databases]]\nname = "app"\n'
+                      '[schedule]\nbackup = "30 1 * * *"\nmonitor = "*/15 * * * *"\n')
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "LOG_DIR"))}
+    return {**base, "BACKUP_TUI_CONFIG": str(config)}
+
+
+def _files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_show_gives_each_job_and_its_next_five_runs(env: dict[str, str]) -> None:
+    shown = run_cli(["schedule", "show", "--json"], env)
+    assert shown.returncode == 0, shown.stderr
+    jobs = {item["job"]: item for item in json.loads(shown.stdout)}
+    assert {name: job["cron"] for name, job in jobs.items()} == {
+        "backup": "30 1 * * *", "verify": "0 6 * * 0", "monitor": "*/15 * * * *"}
+    assert [c[1:] for c in jobs["backup"]["commands"]] == [["backup"], ["prune"]]
+    after = datetime.fromisoformat(jobs["verify"]["next"][0])
+    assert after.weekday() == 6 and (after.hour, after.minute) == (6, 0)
+    assert jobs["verify"]["next"][1:] == [m.isoformat() for m in next_runs("0 6 * * 0", after, 4)]
+    text = run_cli(["schedule", "show"], env).stdout
+    assert "monitor  */15 * * * *" in text and text.count("next: ") == 3
+
+
+def test_cron_install_writes_its_files_and_uninstall_leaves_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    dry = run_cli(["schedule", "install", "--cron", "--root", str(root), "--dry-run"], env)
+    assert dry.returncode == 0 and "would write" in dry.stdout and _files(root) == {}
+    done = run_cli(["schedule", "install", "--cron", "--root", str(root), "--no-test-backup", "--user", "backup"], env)
+    assert done.returncode == 0, done.stderr
+    assert _files(root) == {"etc/backup-tui/backup-tui.env": 0o600, "etc/backup-tui/installed-cron.json": 0o600,
+                            "etc/cron.d/backup-tui": 0o644, "etc/logrotate.d/backup-tui": 0o644}
+    cron = (root / "etc/cron.d/backup-tui").read_text().splitlines()
+    [backup_line] = [line for line in cron if line.startswith("30 1 * * * backup ")]
+    assert backup_line.endswith("backup-headless backup && " + backup_line.split("&& ")[1])
+    assert ". /etc/backup-tui/backup-tui.env;" in backup_line
+    assert f"BACKUP_TUI_CONFIG={env['BACKUP_TUI_CONFIG']}" in (root / "etc/backup-tui/backup-tui.env").read_text()
+    assert "su backup backup" in (root / "etc/logrotate.d/backup-tui").read_text()
+    if os.geteuid() == 0:  # Debian's backup user reads it, as cron runs the job as that user
+        assert (root / "etc/backup-tui/backup-tui.env").stat().st_uid == pwd.getpwnam("backup").pw_uid
+    again = run_cli(["schedule", "uninstall", "--cron", "--root", str(root)], env)
+    assert again.returncode == 0, again.stderr
+    assert list(root.iterdir()) == []  # the folders it made went with the files
+
+
+def test_systemd_units_pass_systemd_analyze_and_their_calendar_matches_cron(env: dict[str, str],
+                                                                            tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    done = run_cli(["schedule", "install", "--systemd", "--root", str(root), "--no-test-backup"], env)
+    assert done.returncode == 0, done.stderr
+    assert "systemctl enable --now backup-tui-backup.timer" in done.stdout
+    units = root / "etc/systemd/system"
+    service = (units / "backup-tui-backup.service").read_text()
+    for line in ("Persistent=true", "RandomizedDelaySec=300"):
+        assert line in (units / "backup-tui-backup.timer").read_text()
+    for line in ("NoNewPrivileges=true", "ProtectSystem=strict", "PrivateTmp=true",
+                 f"ReadWritePaths={tmp_path / 'repo'} {tmp_path / 'repo' / 'logs'}", "ExecStartPost="):
+        assert line in service
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here")
+    checked = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.iterdir()))], capture_output=True,
+                             text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    shown = {j["job"]: j for j in json.loads(run_cli(["schedule", "show", "--json"], env).stdout)}
+    for job in ("backup", "verify", "monitor"):
+        calendar = subprocess.run(["systemd-analyze", "calendar", "--iterations=5", on_calendar(shown[job]["cron"])],
+                                  capture_output=True, text=True, check=True).stdout
+        elapses = [line.split(":", 1)[1].strip() for line in calendar.splitlines()
+                   if "Next elapse" in line or line.strip().startswith("Iter.")]
+        cron_said = [datetime.fromisoformat(m).strftime("%a %Y-%m-%d %H:%M:%S") for m in shown[job]["next"]]
+        assert [e.rsplit(" ", 1)[0] for e in elapses] == cron_said, (job, elapses)
+    assert run_cli(["schedule", "uninstall", "--systemd", "--root", str(root)], env).returncode == 0
+    assert list(root.iterdir()) == []
+
+
+def test_install_never_overwrites_a_file_it_did_not_write_and_uninstall_leaves_an_edited_one(
+        env: dict[str, str], tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc/cron.d").mkdir(parents=True)
+    (root / "etc/cron.d/backup-tui").write_text("0 0 * * * root /usr/local/bin/someone-elses\n")
+    (root / "etc/cron.d/other").write_text("# another package's\n")
+    refused = run_cli(["schedule", "install", "--cron", "--root", str(root), "--no-test-backup"], env)
+    assert refused.returncode == 2 and "was not written by schedule install" in refused.stderr
+    (root / "etc/cron.d/backup-tui").unlink()
+    assert run_cli(["schedule", "install", "--cron", "--root", str(root), "--no-test-backup"], env).returncode == 0
+    (root / "etc/logrotate.d/backup-tui").write_text("/var/log/other/*.log { weekly }\n")  # someone's own now
+    left = run_cli(["schedule", "uninstall", "--cron", "--root", str(root)], env)
+    assert left.returncode == 1 and "left " in left.stderr
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == [
+        "etc", "etc/cron.d", "etc/cron.d/other", "etc/logrotate.d", "etc/logrotate.d/backup-tui"]  # cron.d was there
+
+
+def test_install_takes_a_first_backup(make_workspace: WorkspaceFactory, tmp_path: Path) -> None:
+    ws = make_workspace("schedule")
+    root = tmp_path / "root"
+    root.mkdir()
+    done = ws.run("schedule", "install", "--cron", "--root", str(root))
+    assert done.returncode == 0, done.stderr
+    assert "first backup " in done.stdout
+    listed = json.loads(ws.run("list", "--json").stdout)
+    assert len(listed) == 1 and listed[0]["database"] == ws.database
+    assert f"BACKUP_DB_NAME={ws.database}" in (root / "etc/backup-tui/backup-tui.env").read_text()
+
+
+def test_cron_expressions_in_systemds_words() -> None:
+    assert on_calendar("*/15 * * * *") == "*-*-* *:0/15:00"
+    assert on_calendar("0 6 * * 0") == "Sun *-*-* 6:0:00"
+    assert on_calendar("30 2 * * 1-5") == "Mon..Fri *-*-* 2:30:00"
+    assert on_calendar("0 3 1,15 * *") == "*-*-1,15 3:0:00"
+    with pytest.raises(ValueError, match="both a day of the month and a weekday"):
+        on_calendar("0 3 1 * 1")
