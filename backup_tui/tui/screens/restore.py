@@ -25,7 +25,6 @@ from textual.widgets import (
     Button,
     ContentSwitcher,
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -44,6 +43,7 @@ from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
 from backup_tui.tui.services import Services
+from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.jobs import log_line
 
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
@@ -312,6 +312,17 @@ class ChoiceSet(RadioSet):
         buttons[index].value = True  # RadioSet turns the other off, highlights this one and posts Changed
 
 
+class PlanScroll(VerticalScroll):
+    """The plan's scroll, which says when its size or its content's changed: whether more of the plan is below
+    is known only once a layout has sized both, which may take more than one refresh."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
 class BackButton(Button, can_focus=False):
     """Clicked, or escape: tab skips it, so tab then enter goes forward, never back a step."""
 
@@ -347,6 +358,7 @@ class RestoreWizard(Screen[None]):
         self.step = "choose"
         self.planning = False
         self._suggested = ""
+        self._bar_waits = False
 
     @property
     def taking_keys(self) -> bool:
@@ -390,7 +402,7 @@ class RestoreWizard(Screen[None]):
                     yield BackButton("Back", id="back-choose")
                     yield Button("Show the plan", id="to-plan", variant="primary")
             with Vertical(id="plan"):
-                with VerticalScroll(id="plan-scroll"):
+                with PlanScroll(id="plan-scroll"):
                     yield Static(id="plan-text")
                 yield Static(id="plan-more")
                 with Horizontal(classes="buttons"):
@@ -419,7 +431,7 @@ class RestoreWizard(Screen[None]):
                 yield Static(id="result-notes")
                 with Horizontal(classes="buttons"):
                     yield Button("Close", id="close", variant="primary")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.title = "Guided restore"
@@ -593,6 +605,7 @@ class RestoreWizard(Screen[None]):
         step = max(1, scroll.scrollable_content_region.height - 1) if page else 1
         scroll.scroll_relative(y=direction * step, animate=False)
 
+    @on(PlanScroll.Resized)
     def _show_more(self) -> None:
         """Below the plan, while some of it is out of sight: that more follows, which steps, how to see them."""
         scroll = self.query_one("#plan-scroll", VerticalScroll)
@@ -671,10 +684,13 @@ class RestoreWizard(Screen[None]):
         self.query_one("#progress-steps", Static).update(steps_text(job))
         bar = self.query_one("#progress-bar", ProgressBar)
         if job.bytes_total and bar.display:
-            if bar.size.width == 0:  # not laid out yet: the bar rounds to its width, so wait for one
-                self.call_after_refresh(self.show_job)
-            else:
+            if bar.size.width:
                 bar.update(total=job.bytes_total, progress=job.bytes_done)
+            elif self.step == "progress" and not self._bar_waits:
+                # Not laid out yet: the bar rounds to its width, so wait for one; once, and only while the bar
+                # is on the page (a restore that ends before its first layout goes on to the result).
+                self._bar_waits = True
+                self.call_after_refresh(self._bar_laid_out)
         self.query_one("#progress-bytes", Static).update(bytes_text(job, now))
         log = self.query_one("#progress-log", RichLog)
         shown = getattr(log, "_shown", 0)
@@ -704,6 +720,10 @@ class RestoreWizard(Screen[None]):
         close = self.query_one("#close-failed", Button)
         close.display = True
         close.focus()
+
+    def _bar_laid_out(self) -> None:
+        self._bar_waits = False
+        self.show_job()
 
     @on(Button.Pressed, "#cancel-restore")
     def _cancel_restore(self) -> None:
