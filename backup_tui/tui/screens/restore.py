@@ -8,8 +8,9 @@ job, so the job also shows on the Jobs tab and survives leaving the wizard.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
@@ -46,6 +47,7 @@ from backup_tui.tui.services import Services
 from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.jobs import log_line
 
+LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
          ("progress", "Restore"), ("result", "Result"))
 WIDE_CHOOSER = 100  # from this width the backup table also shows the local creation time
@@ -359,6 +361,7 @@ class RestoreWizard(Screen[None]):
         self.planning = False
         self._suggested = ""
         self._bar_waits = False
+        self._built: dict[str, asyncio.Event] = {}
 
     @property
     def taking_keys(self) -> bool:
@@ -382,58 +385,89 @@ class RestoreWizard(Screen[None]):
         yield Static(id="wizard-steps")
         with ContentSwitcher(initial="choose", id="wizard"):
             with Vertical(id="choose"):
-                yield Label(self.question, id="choose-question", classes="question")
-                yield Static(id="choose-warning")
-                yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
-                with Horizontal(classes="buttons"):
-                    yield Button("Cancel", id="cancel-wizard")
-                    yield Button("Next", id="to-target", variant="primary")
-            with Vertical(id="target"):
-                yield Static(id="target-backup")
-                yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
-                with ChoiceSet(id="mode"):
-                    yield MarkedRadioButton("a new database (safe: nothing existing is touched)", value=True,
-                                            id="mode-new")
-                    yield MarkedRadioButton("the original database, replacing it", id="mode-replace")
-                yield Label("Name of the new database:", id="name-label")
-                yield Input(id="target-name")
-                yield Static(id="target-error", classes="error")
-                with Horizontal(classes="buttons"):
-                    yield BackButton("Back", id="back-choose")
-                    yield Button("Show the plan", id="to-plan", variant="primary")
-            with Vertical(id="plan"):
-                with PlanScroll(id="plan-scroll"):
-                    yield Static(id="plan-text")
-                yield Static(id="plan-more")
-                with Horizontal(classes="buttons"):
-                    yield BackButton("Back", id="back-target")
-                    yield Button("Without owners", id="plan-no-owner", variant="warning")
-                    yield Button("Restore", id="run", variant="primary")
-            with Vertical(id="confirm"):
-                yield Static(id="confirm-text")
-                yield Input(id="confirm-name", placeholder="type the database name")
-                yield Static(id="confirm-error", classes="error")
-                with Horizontal(classes="buttons"):
-                    yield BackButton("Back", id="back-plan")
-                    yield Button("Replace", id="run-replace", variant="error", disabled=True)
-            with Vertical(id="progress"):
-                yield Static(id="progress-steps")
-                yield ProgressBar(id="progress-bar", show_eta=False)
-                yield Static(id="progress-bytes")
-                yield RichLog(id="progress-log", wrap=True, max_lines=200)
-                yield Static(id="progress-outcome")
-                with Horizontal(classes="buttons"):
-                    yield Button("Cancel restore", id="cancel-restore", variant="warning")
-                    yield Button("Close", id="close-failed")
-            with Vertical(id="result"):
-                yield Static(id="result-summary")
-                yield DataTable(id="result-table", cursor_type="row", zebra_stripes=True)
-                yield Static(id="result-notes")
-                with Horizontal(classes="buttons"):
-                    yield Button("Close", id="close", variant="primary")
+                yield from self._compose_choose()
+            for key in LAZY_STEPS:
+                yield Vertical(id=key)  # filled the first time it is shown: see ``build``
         yield QuietFooter()
 
-    def on_mount(self) -> None:
+    def _compose_choose(self) -> ComposeResult:
+        yield Label(self.question, id="choose-question", classes="question")
+        yield Static(id="choose-warning")
+        yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(classes="buttons"):
+            yield Button("Cancel", id="cancel-wizard")
+            yield Button("Next", id="to-target", variant="primary")
+
+    def _compose_target(self) -> ComposeResult:
+        yield Static(id="target-backup")
+        yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
+        with ChoiceSet(id="mode"):
+            yield MarkedRadioButton("a new database (safe: nothing existing is touched)", value=True, id="mode-new")
+            yield MarkedRadioButton("the original database, replacing it", id="mode-replace")
+        yield Label("Name of the new database:", id="name-label")
+        yield Input(id="target-name")
+        yield Static(id="target-error", classes="error")
+        with Horizontal(classes="buttons"):
+            yield BackButton("Back", id="back-choose")
+            yield Button("Show the plan", id="to-plan", variant="primary")
+
+    def _compose_plan(self) -> ComposeResult:
+        with PlanScroll(id="plan-scroll"):
+            yield Static(id="plan-text")
+        yield Static(id="plan-more")
+        with Horizontal(classes="buttons"):
+            yield BackButton("Back", id="back-target")
+            yield Button("Without owners", id="plan-no-owner", variant="warning")
+            yield Button("Restore", id="run", variant="primary")
+
+    def _compose_confirm(self) -> ComposeResult:
+        yield Static(id="confirm-text")
+        yield Input(id="confirm-name", placeholder="type the database name")
+        yield Static(id="confirm-error", classes="error")
+        with Horizontal(classes="buttons"):
+            yield BackButton("Back", id="back-plan")
+            yield Button("Replace", id="run-replace", variant="error", disabled=True)
+
+    def _compose_progress(self) -> ComposeResult:
+        yield Static(id="progress-steps")
+        yield ProgressBar(id="progress-bar", show_eta=False)
+        yield Static(id="progress-bytes")
+        yield RichLog(id="progress-log", wrap=True, max_lines=200)
+        yield Static(id="progress-outcome")
+        with Horizontal(classes="buttons"):
+            yield Button("Cancel restore", id="cancel-restore", variant="warning")
+            close = Button("Close", id="close-failed")
+            close.display = False  # after a failure or a cancel, in place of Cancel
+            yield close
+
+    def _compose_result(self) -> ComposeResult:
+        yield Static(id="result-summary")
+        yield DataTable(id="result-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="result-notes")
+        with Horizontal(classes="buttons"):
+            yield Button("Close", id="close", variant="primary")
+
+    async def build(self, step: str) -> None:
+        """Compose ``step``'s widgets the first time it is needed. Composing all six pages at once made
+        opening the wizard cost twice what its first page does, and every page after it paid for the
+        widgets of all of them (each key typed ahead waits for the screen's widgets)."""
+        if step == "choose":
+            return
+        if step in self._built:
+            await self._built[step].wait()
+            return
+        ready = self._built[step] = asyncio.Event()
+        composers = {"target": self._compose_target, "plan": self._compose_plan, "confirm": self._compose_confirm,
+                     "progress": self._compose_progress, "result": self._compose_result}
+        await self.query_one(f"#{step}", Vertical).mount_compose(composers[step]())
+        if step == "plan":
+            self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
+        ready.set()
+
+    def built(self, step: str) -> bool:
+        return step == "choose" or (step in self._built and self._built[step].is_set())
+
+    async def on_mount(self) -> None:
         self.title = "Guided restore"
         table: DataTable[str | Text] = self.query_one("#choose-table", DataTable)
         # The id first and whole (it names the database and the UTC time): below 100 columns the local
@@ -453,14 +487,15 @@ class RestoreWizard(Screen[None]):
             table.move_cursor(row=self.initial, animate=False)
         else:
             self.query_one("#to-target", Button).disabled = True
-        self.query_one("#close-failed", Button).display = False
-        self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
         self.set_interval(1.0, self._tick)
-        self.go("choose")
-        if self.reopened is not None:
-            self.job = self.reopened
-            self.go("progress")
-            self.show_job()
+        if self.reopened is None:
+            self.go("choose")
+            return
+        self.job = self.reopened
+        await self.build("progress")
+        await self.build("result")
+        self.go("progress")
+        self.show_job()
 
     # -- navigation ---------------------------------------------------------
 
@@ -483,7 +518,8 @@ class RestoreWizard(Screen[None]):
 
     @property
     def replace(self) -> bool:
-        return self.query_one("#mode-replace", RadioButton).value
+        chosen = self.query("#mode-replace").results(RadioButton)  # none before the target page is first shown
+        return any(button.value for button in chosen)
 
     def go(self, step: str) -> None:
         self.step = step
@@ -518,9 +554,10 @@ class RestoreWizard(Screen[None]):
 
     @on(DataTable.RowSelected, "#choose-table")
     @on(Button.Pressed, "#to-target")
-    def _to_target(self) -> None:
+    async def _to_target(self) -> None:
         if not self.records:
             return
+        await self.build("target")
         name_box = self.query_one("#target-name", Input)
         if not name_box.value or name_box.value == self._suggested:
             self._suggested = name_box.value = suggested_name(self.record, self.services.clock())
@@ -544,7 +581,7 @@ class RestoreWizard(Screen[None]):
     @on(Input.Submitted, "#target-name")
     @on(ChoiceSet.Submitted)
     @on(Button.Pressed, "#to-plan")
-    def _to_plan(self) -> None:
+    async def _to_plan(self) -> None:
         name = self.query_one("#target-name", Input).value.strip()
         if not self.replace and not name:
             self.query_one("#target-error", Static).update("Type a name for the new database.")
@@ -553,6 +590,7 @@ class RestoreWizard(Screen[None]):
         self.query_one("#to-plan", Button).disabled = True
         self.planning = True
         self._make_plan(self.record, None if self.replace else name, self.replace)
+        await self.build("plan")  # while the server answers
 
     @on(Button.Pressed, "#plan-no-owner")
     def _plan_without_owners(self) -> None:
@@ -571,7 +609,8 @@ class RestoreWizard(Screen[None]):
         except Exception as exc:  # anything else still reads as a message, not a traceback
             self.app.call_from_thread(self._plan_failed, f"planning failed: {exc}")
             return
-        self.app.call_from_thread(self._plan_ready, plan)
+        ready: Callable[[RestorePlan], Awaitable[None] | None] = self._plan_ready
+        self.app.call_from_thread(ready, plan)
 
     def _plan_failed(self, message: str) -> None:
         self.planning = False
@@ -580,7 +619,8 @@ class RestoreWizard(Screen[None]):
         self.query_one("#target-error", Static).update(Text(message, style="bold red"))
         self.notify(message, title="Cannot plan the restore", severity="error")
 
-    def _plan_ready(self, plan: RestorePlan) -> None:
+    async def _plan_ready(self, plan: RestorePlan) -> None:
+        await self.build("plan")
         self.plan = plan
         self.planning = False
         self.query_one("#to-plan", Button).disabled = False
@@ -620,9 +660,10 @@ class RestoreWizard(Screen[None]):
         self.go("target")
 
     @on(Button.Pressed, "#run")
-    def _run_pressed(self) -> None:
+    async def _run_pressed(self) -> None:
         assert self.plan is not None
         if self.plan.mode == "replace":
+            await self.build("confirm")
             target = self.plan.target_db
             self.query_one("#confirm-text", Static).update(Text.assemble(
                 ("This replaces the database ", ""), (target, "bold red"),
@@ -636,7 +677,7 @@ class RestoreWizard(Screen[None]):
             self.query_one("#run-replace", Button).label = f"Replace {target}"
             self.go("confirm")
         else:
-            self._start()
+            await self._start()
 
     @on(Button.Pressed, "#back-plan")
     def _back_plan(self) -> None:
@@ -650,20 +691,25 @@ class RestoreWizard(Screen[None]):
 
     @on(Input.Submitted, "#confirm-name")
     @on(Button.Pressed, "#run-replace")
-    def _replace_confirmed(self) -> None:
+    async def _replace_confirmed(self) -> None:
         assert self.plan is not None
         if self.query_one("#confirm-name", Input).value == self.plan.target_db:
-            self._start()
+            await self._start()
         else:
             self.query_one("#confirm-error", Static).update(
                 f"The name does not match: type {self.plan.target_db} exactly to replace it.")
 
-    def _start(self) -> None:
+    async def _start(self) -> None:
+        """The restore starts at once; its pages are composed while it runs (the result's too: show_job goes
+        there the moment the job is done, maybe before a refresh)."""
         assert self.plan is not None
         self.job = self.start_restore(self.record, self.plan)
+        await self.build("progress")
         self.query_one("#progress-log", RichLog).clear()
         self.go("progress")
         self.show_job()
+        await self.build("result")
+        self.show_job()  # a restore that ended meanwhile goes on to its result now
 
     # -- progress and result -------------------------------------------------
 
@@ -703,7 +749,8 @@ class RestoreWizard(Screen[None]):
         if job.running:
             return
         if job.state == "done" and isinstance(job.result, RestoreResult):
-            self.show_result(job.result)
+            if self.built("result"):  # else once it is (``_start``)
+                self.show_result(job.result)
             return
         bar.display = False  # a full or half bar would read as progress: the outcome says what happened
         if job.bytes_done:
