@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -276,6 +277,19 @@ def bytes_text(job: Job, now: datetime) -> str:
         eta = job.eta_seconds(now)
         parts.append(f"ETA {fmt.duration(eta)} to read, then indexes" if eta is not None else "ETA —")
     return " · ".join(parts)
+
+
+def show_text(widget: Static, content: Text | str) -> None:
+    """``update`` when it reads differently, with a layout of the screen only when the height may change: the
+    progress page is shown four times a second and on every tick, mostly with the same steps and a byte
+    count of the same length."""
+    old = widget.content
+    if isinstance(old, Text | str) and type(old) is type(content) and old == content:
+        return
+    width = widget.content_region.width
+    same_height = (isinstance(old, Text | str) and width > 0
+                   and all(str(c) and "\n" not in str(c) and cell_len(str(c)) <= width for c in (old, content)))
+    widget.update(content, layout=not same_height)
 
 
 class MarkedRadioButton(RadioButton):
@@ -727,7 +741,7 @@ class RestoreWizard(Screen[None]):
         if job is None or not self.query("#progress-steps"):  # a refresh called back after the wizard closed
             return
         now = self.services.clock()
-        self.query_one("#progress-steps", Static).update(steps_text(job))
+        show_text(self.query_one("#progress-steps", Static), steps_text(job))
         bar = self.query_one("#progress-bar", ProgressBar)
         if job.bytes_total and bar.display:
             if bar.size.width:
@@ -737,7 +751,7 @@ class RestoreWizard(Screen[None]):
                 # is on the page (a restore that ends before its first layout goes on to the result).
                 self._bar_waits = True
                 self.call_after_refresh(self._bar_laid_out)
-        self.query_one("#progress-bytes", Static).update(bytes_text(job, now))
+        show_text(self.query_one("#progress-bytes", Static), bytes_text(job, now))
         log = self.query_one("#progress-log", RichLog)
         shown = getattr(log, "_shown", 0)
         entries = list(job.log)
