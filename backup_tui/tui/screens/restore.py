@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import ClassVar
@@ -51,6 +52,7 @@ from backup_tui.tui.widgets.jobs import log_line
 LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
          ("progress", "Restore"), ("result", "Result"))
+TICK_AFTER_S = 0.9  # the 1 s tick redraws the progress only when no event did since the last one
 WIDE_CHOOSER = 100  # from this width the backup table also shows the local creation time
 StartRestore = Callable[[BackupRecord, RestorePlan], Job]
 
@@ -375,6 +377,7 @@ class RestoreWizard(Screen[None]):
         self.planning = False
         self._suggested = ""
         self._bar_waits = False
+        self._shown_at = 0.0
         self._built: dict[str, asyncio.Event] = {}
 
     @property
@@ -732,8 +735,10 @@ class RestoreWizard(Screen[None]):
             self.show_job()
 
     def _tick(self) -> None:
-        """The time left moves with the clock, also while pg_restore builds indexes and reports nothing."""
-        if self.step == "progress" and self.job is not None and self.job.running:
+        """The time left moves with the clock, also while pg_restore builds indexes and reports nothing; not
+        when a progress event has just shown it."""
+        if self.step == "progress" and self.job is not None and self.job.running \
+                and time.monotonic() - self._shown_at >= TICK_AFTER_S:
             self.show_job()
 
     def show_job(self) -> None:
@@ -741,6 +746,7 @@ class RestoreWizard(Screen[None]):
         if job is None or not self.query("#progress-steps"):  # a refresh called back after the wizard closed
             return
         now = self.services.clock()
+        self._shown_at = time.monotonic()
         show_text(self.query_one("#progress-steps", Static), steps_text(job))
         bar = self.query_one("#progress-bar", ProgressBar)
         if job.bytes_total and bar.display:
