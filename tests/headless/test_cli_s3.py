@@ -14,11 +14,20 @@ from pathlib import Path
 import psycopg
 
 from tests.conftest import Bucket
-from tests.headless.conftest import WorkspaceFactory, bulky_workspace, closed_port, one_error_line
+from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace, closed_port, one_error_line
 from tests.headless.test_cli_encryption import new_key
 from tests.headless.test_cli_legacy import old_script_backup
 
 TABLES = ("actor", "film", "rental", "payment")
+
+
+def use_bucket(ws: Workspace, bucket: Bucket, settings: str, *, endpoint: str | None = None) -> None:
+    """Point ``ws`` at ``bucket`` with a config file: ``[s3]`` with ``settings`` (TOML lines after it,
+    other tables too); the keys come from the old scripts' variables, as an env file gives them."""
+    server = bucket.server
+    config = ws.write("s3.toml", f'[s3]\nbucket = "{bucket.name}"\nendpoint_url = "{endpoint or server.url}"\n'
+                                 + settings)
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
 
 
 def counts(ws_psql: object, database: str) -> dict[str, str]:
@@ -101,9 +110,8 @@ def test_multipart_upload_survives_the_server_stopping_mid_upload_and_the_next_u
 ) -> None:
     server = s3_bucket.server
     ws = bulky_workspace(make_workspace, "s3-multipart")
-    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url.removeprefix("http://")}"\n'
-                                 "multipart_threshold_mib = 5\npart_size_mib = 5\nconcurrency = 2\nretry_seconds = 2\n")
-    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    use_bucket(ws, s3_bucket, "multipart_threshold_mib = 5\npart_size_mib = 5\nconcurrency = 2\nretry_seconds = 2\n",
+               endpoint=server.url.removeprefix("http://"))  # no scheme, as the old env file wrote it
     made = ws.json("backup", "--no-upload")
     assert "uploaded" not in made
     assert s3_bucket.objects() == [], "--no-upload sends nothing"
@@ -180,11 +188,8 @@ def test_prune_keeps_local_copies_the_bucket_lacks_and_reports_versions_object_l
 def test_keep_local_false_streams_the_backup_straight_to_the_bucket(
     make_workspace: WorkspaceFactory, s3_bucket: Bucket,
 ) -> None:
-    server = s3_bucket.server
     ws = bulky_workspace(make_workspace, "s3-stream")
-    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url}"\n'
-                                 "keep_local = false\nmultipart_threshold_mib = 5\npart_size_mib = 5\n")
-    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    use_bucket(ws, s3_bucket, "keep_local = false\nmultipart_threshold_mib = 5\npart_size_mib = 5\n")
     peak_file = ws.root / "peak-kib"
     measured = ("import sys; from headless.cli import main; code = main(['backup', '--json']); "
                 f"open({str(peak_file)!r}, 'w').write(next(line.split()[1] for line in open('/proc/self/status') "
@@ -306,12 +311,9 @@ def test_config_check_says_no_credentials_and_an_unreachable_endpoint_in_one_lin
 def test_an_encrypted_backup_streamed_to_the_bucket_restores_from_it_with_its_key_only(
     make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
 ) -> None:
-    server = s3_bucket.server
     ws = make_workspace("s3-encrypted")
     key = new_key(ws.root, "fleet")
-    config = ws.write("s3.toml", f'[s3]\nbucket = "{s3_bucket.name}"\nendpoint_url = "{server.url}"\n'
-                                 f'keep_local = false\n[encryption]\nrecipients = ["{key.recipient}"]\n')
-    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY=server.access_key, S3_SECRET_KEY=server.secret_key)
+    use_bucket(ws, s3_bucket, f'keep_local = false\n[encryption]\nrecipients = ["{key.recipient}"]\n')
     made = ws.backup()
     data_key = next(k for k in s3_bucket.objects() if k.endswith(".dump.zst"))
     stored = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=data_key)["Body"].read()

@@ -8,10 +8,11 @@ from textual import events
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from backup_tui.tui.widgets.backups import NARROW_FOOTER, WIDE, BackupsView
 from backup_tui.tui.widgets.dashboard import DashboardView, DatabaseCard
+from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.jobs import JobsView
 
 STARTUP_HOLD_S = 10.0  # the longest keys typed at launch wait for the dashboard
@@ -36,7 +37,7 @@ class MainScreen(Screen[None]):
                 yield BackupsView(id="backups-view")
             with TabPane("3 Jobs & log", id="jobs"):
                 yield JobsView(id="jobs-view")
-        yield Footer()
+        yield QuietFooter()
 
     @property
     def taking_keys(self) -> bool:
@@ -66,7 +67,11 @@ class MainScreen(Screen[None]):
         self.focus_tab_content(tab)
 
     def focus_tab_content(self, tab: str) -> None:
-        """Focus the main widget of ``tab`` unless focus is already inside it, or another tab won meanwhile."""
+        """Focus the main widget of ``tab`` unless focus is already inside it, or another tab won meanwhile.
+
+        At once, not after a refresh as ``focus()`` does: a card left focused on the pane being hidden hands
+        its focus to the card beside it when the Hide lands, and the tabs follow the focus back to the
+        dashboard (3 at a restore's result could show the dashboard, not the Jobs tab)."""
         tabs = self.query_one(TabbedContent)
         if tabs.active != tab:
             return
@@ -74,13 +79,13 @@ class MainScreen(Screen[None]):
         if self.focused is not None and pane in self.focused.ancestors:
             return
         if tab == "backups":
-            self.backups.table.focus()
+            self.set_focus(self.backups.table)
         elif tab == "jobs":
-            self.query_one("#jobs-table").focus()
+            self.set_focus(self.query_one("#jobs-table", DataTable))
         else:
             cards = self.dashboard.query(".card")
             if cards:
-                cards.first().focus()
+                self.set_focus(cards.first())
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:

@@ -8,11 +8,14 @@ job, so the job also shows on the Jobs tab and survives leaving the wizard.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,7 +28,6 @@ from textual.widgets import (
     Button,
     ContentSwitcher,
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -44,10 +46,13 @@ from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
 from backup_tui.tui.services import Services
+from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.jobs import log_line
 
+LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
          ("progress", "Restore"), ("result", "Result"))
+TICK_AFTER_S = 0.9  # the 1 s tick redraws the progress only when no event did since the last one
 WIDE_CHOOSER = 100  # from this width the backup table also shows the local creation time
 StartRestore = Callable[[BackupRecord, RestorePlan], Job]
 
@@ -279,6 +284,19 @@ def bytes_text(job: Job, now: datetime) -> str:
     return " · ".join(parts)
 
 
+def show_text(widget: Static, content: Text | str) -> None:
+    """``update`` when it reads differently, with a layout of the screen only when the height may change: the
+    progress page is shown four times a second and on every tick, mostly with the same steps and a byte
+    count of the same length."""
+    old = widget.content
+    if isinstance(old, Text | str) and type(old) is type(content) and old == content:
+        return
+    width = widget.content_region.width
+    same_height = (isinstance(old, Text | str) and width > 0
+                   and all(str(c) and "\n" not in str(c) and cell_len(str(c)) <= width for c in (old, content)))
+    widget.update(content, layout=not same_height)
+
+
 class MarkedRadioButton(RadioButton):
     """A radio button whose choice shows without colour too (a dot, or none): monochrome terminals over SSH."""
 
@@ -313,6 +331,17 @@ class ChoiceSet(RadioSet):
             return
         index = max(0, min(len(buttons) - 1, self.pressed_index + step))
         buttons[index].value = True  # RadioSet turns the other off, highlights this one and posts Changed
+
+
+class PlanScroll(VerticalScroll):
+    """The plan's scroll, which says when its size or its content's changed: whether more of the plan is below
+    is known only once a layout has sized both, which may take more than one refresh."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
 
 class BackButton(Button, can_focus=False):
@@ -350,6 +379,9 @@ class RestoreWizard(Screen[None]):
         self.step = "choose"
         self.planning = False
         self._suggested = ""
+        self._bar_waits = False
+        self._shown_at = 0.0
+        self._built: dict[str, asyncio.Event] = {}
 
     @property
     def taking_keys(self) -> bool:
@@ -373,58 +405,89 @@ class RestoreWizard(Screen[None]):
         yield Static(id="wizard-steps")
         with ContentSwitcher(initial="choose", id="wizard"):
             with Vertical(id="choose"):
-                yield Label(self.question, id="choose-question", classes="question")
-                yield Static(id="choose-warning")
-                yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
-                with Horizontal(classes="buttons"):
-                    yield Button("Cancel", id="cancel-wizard")
-                    yield Button("Next", id="to-target", variant="primary")
-            with Vertical(id="target"):
-                yield Static(id="target-backup")
-                yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
-                with ChoiceSet(id="mode"):
-                    yield MarkedRadioButton("a new database (safe: nothing existing is touched)", value=True,
-                                            id="mode-new")
-                    yield MarkedRadioButton("the original database, replacing it", id="mode-replace")
-                yield Label("Name of the new database:", id="name-label")
-                yield Input(id="target-name")
-                yield Static(id="target-error", classes="error")
-                with Horizontal(classes="buttons"):
-                    yield BackButton("Back", id="back-choose")
-                    yield Button("Show the plan", id="to-plan", variant="primary")
-            with Vertical(id="plan"):
-                with VerticalScroll(id="plan-scroll"):
-                    yield Static(id="plan-text")
-                yield Static(id="plan-more")
-                with Horizontal(classes="buttons"):
-                    yield BackButton("Back", id="back-target")
-                    yield Button("Without owners", id="plan-no-owner", variant="warning")
-                    yield Button("Restore", id="run", variant="primary")
-            with Vertical(id="confirm"):
-                yield Static(id="confirm-text")
-                yield Input(id="confirm-name", placeholder="type the database name")
-                yield Static(id="confirm-error", classes="error")
-                with Horizontal(classes="buttons"):
-                    yield BackButton("Back", id="back-plan")
-                    yield Button("Replace", id="run-replace", variant="error", disabled=True)
-            with Vertical(id="progress"):
-                yield Static(id="progress-steps")
-                yield ProgressBar(id="progress-bar", show_eta=False)
-                yield Static(id="progress-bytes")
-                yield RichLog(id="progress-log", wrap=True, max_lines=200)
-                yield Static(id="progress-outcome")
-                with Horizontal(classes="buttons"):
-                    yield Button("Cancel restore", id="cancel-restore", variant="warning")
-                    yield Button("Close", id="close-failed")
-            with Vertical(id="result"):
-                yield Static(id="result-summary")
-                yield DataTable(id="result-table", cursor_type="row", zebra_stripes=True)
-                yield Static(id="result-notes")
-                with Horizontal(classes="buttons"):
-                    yield Button("Close", id="close", variant="primary")
-        yield Footer()
+                yield from self._compose_choose()
+            for key in LAZY_STEPS:
+                yield Vertical(id=key)  # filled the first time it is shown: see ``build``
+        yield QuietFooter()
 
-    def on_mount(self) -> None:
+    def _compose_choose(self) -> ComposeResult:
+        yield Label(self.question, id="choose-question", classes="question")
+        yield Static(id="choose-warning")
+        yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(classes="buttons"):
+            yield Button("Cancel", id="cancel-wizard")
+            yield Button("Next", id="to-target", variant="primary")
+
+    def _compose_target(self) -> ComposeResult:
+        yield Static(id="target-backup")
+        yield Label("Restore into…  (shift+tab reaches this choice, ↑↓ change it)", classes="question")
+        with ChoiceSet(id="mode"):
+            yield MarkedRadioButton("a new database (safe: nothing existing is touched)", value=True, id="mode-new")
+            yield MarkedRadioButton("the original database, replacing it", id="mode-replace")
+        yield Label("Name of the new database:", id="name-label")
+        yield Input(id="target-name")
+        yield Static(id="target-error", classes="error")
+        with Horizontal(classes="buttons"):
+            yield BackButton("Back", id="back-choose")
+            yield Button("Show the plan", id="to-plan", variant="primary")
+
+    def _compose_plan(self) -> ComposeResult:
+        with PlanScroll(id="plan-scroll"):
+            yield Static(id="plan-text")
+        yield Static(id="plan-more")
+        with Horizontal(classes="buttons"):
+            yield BackButton("Back", id="back-target")
+            yield Button("Without owners", id="plan-no-owner", variant="warning")
+            yield Button("Restore", id="run", variant="primary")
+
+    def _compose_confirm(self) -> ComposeResult:
+        yield Static(id="confirm-text")
+        yield Input(id="confirm-name", placeholder="type the database name")
+        yield Static(id="confirm-error", classes="error")
+        with Horizontal(classes="buttons"):
+            yield BackButton("Back", id="back-plan")
+            yield Button("Replace", id="run-replace", variant="error", disabled=True)
+
+    def _compose_progress(self) -> ComposeResult:
+        yield Static(id="progress-steps")
+        yield ProgressBar(id="progress-bar", show_eta=False)
+        yield Static(id="progress-bytes")
+        yield RichLog(id="progress-log", wrap=True, max_lines=200)
+        yield Static(id="progress-outcome")
+        with Horizontal(classes="buttons"):
+            yield Button("Cancel restore", id="cancel-restore", variant="warning")
+            close = Button("Close", id="close-failed")
+            close.display = False  # after a failure or a cancel, in place of Cancel
+            yield close
+
+    def _compose_result(self) -> ComposeResult:
+        yield Static(id="result-summary")
+        yield DataTable(id="result-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="result-notes")
+        with Horizontal(classes="buttons"):
+            yield Button("Close", id="close", variant="primary")
+
+    async def build(self, step: str) -> None:
+        """Compose ``step``'s widgets the first time it is needed. Composing all six pages at once made
+        opening the wizard cost twice what its first page does, and every page after it paid for the
+        widgets of all of them (each key typed ahead waits for the screen's widgets)."""
+        if step == "choose":
+            return
+        if step in self._built:
+            await self._built[step].wait()
+            return
+        ready = self._built[step] = asyncio.Event()
+        composers = {"target": self._compose_target, "plan": self._compose_plan, "confirm": self._compose_confirm,
+                     "progress": self._compose_progress, "result": self._compose_result}
+        await self.query_one(f"#{step}", Vertical).mount_compose(composers[step]())
+        if step == "plan":
+            self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
+        ready.set()
+
+    def built(self, step: str) -> bool:
+        return step == "choose" or (step in self._built and self._built[step].is_set())
+
+    async def on_mount(self) -> None:
         self.title = "Guided restore"
         table: DataTable[str | Text] = self.query_one("#choose-table", DataTable)
         # The id first and whole (it names the database and the UTC time): below 100 columns the local
@@ -444,14 +507,15 @@ class RestoreWizard(Screen[None]):
             table.move_cursor(row=self.initial, animate=False)
         else:
             self.query_one("#to-target", Button).disabled = True
-        self.query_one("#close-failed", Button).display = False
-        self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
         self.set_interval(1.0, self._tick)
-        self.go("choose")
-        if self.reopened is not None:
-            self.job = self.reopened
-            self.go("progress")
-            self.show_job()
+        if self.reopened is None:
+            self.go("choose")
+            return
+        self.job = self.reopened
+        await self.build("progress")
+        await self.build("result")
+        self.go("progress")
+        self.show_job()
 
     # -- navigation ---------------------------------------------------------
 
@@ -474,7 +538,8 @@ class RestoreWizard(Screen[None]):
 
     @property
     def replace(self) -> bool:
-        return self.query_one("#mode-replace", RadioButton).value
+        chosen = self.query("#mode-replace").results(RadioButton)  # none before the target page is first shown
+        return any(button.value for button in chosen)
 
     def go(self, step: str) -> None:
         self.step = step
@@ -509,9 +574,10 @@ class RestoreWizard(Screen[None]):
 
     @on(DataTable.RowSelected, "#choose-table")
     @on(Button.Pressed, "#to-target")
-    def _to_target(self) -> None:
+    async def _to_target(self) -> None:
         if not self.records:
             return
+        await self.build("target")
         name_box = self.query_one("#target-name", Input)
         if not name_box.value or name_box.value == self._suggested:
             self._suggested = name_box.value = suggested_name(self.record, self.services.clock())
@@ -535,7 +601,7 @@ class RestoreWizard(Screen[None]):
     @on(Input.Submitted, "#target-name")
     @on(ChoiceSet.Submitted)
     @on(Button.Pressed, "#to-plan")
-    def _to_plan(self) -> None:
+    async def _to_plan(self) -> None:
         name = self.query_one("#target-name", Input).value.strip()
         if not self.replace and not name:
             self.query_one("#target-error", Static).update("Type a name for the new database.")
@@ -544,6 +610,7 @@ class RestoreWizard(Screen[None]):
         self.query_one("#to-plan", Button).disabled = True
         self.planning = True
         self._make_plan(self.record, None if self.replace else name, self.replace)
+        await self.build("plan")  # while the server answers
 
     @on(Button.Pressed, "#plan-no-owner")
     def _plan_without_owners(self) -> None:
@@ -562,7 +629,8 @@ class RestoreWizard(Screen[None]):
         except Exception as exc:  # anything else still reads as a message, not a traceback
             self.app.call_from_thread(self._plan_failed, f"planning failed: {exc}")
             return
-        self.app.call_from_thread(self._plan_ready, plan)
+        ready: Callable[[RestorePlan], Awaitable[None] | None] = self._plan_ready
+        self.app.call_from_thread(ready, plan)
 
     def _plan_failed(self, message: str) -> None:
         self.planning = False
@@ -571,7 +639,8 @@ class RestoreWizard(Screen[None]):
         self.query_one("#target-error", Static).update(Text(message, style="bold red"))
         self.notify(message, title="Cannot plan the restore", severity="error")
 
-    def _plan_ready(self, plan: RestorePlan) -> None:
+    async def _plan_ready(self, plan: RestorePlan) -> None:
+        await self.build("plan")
         self.plan = plan
         self.planning = False
         self.query_one("#to-plan", Button).disabled = False
@@ -596,6 +665,7 @@ class RestoreWizard(Screen[None]):
         step = max(1, scroll.scrollable_content_region.height - 1) if page else 1
         scroll.scroll_relative(y=direction * step, animate=False)
 
+    @on(PlanScroll.Resized)
     def _show_more(self) -> None:
         """Below the plan, while some of it is out of sight: that more follows, which steps, how to see them."""
         scroll = self.query_one("#plan-scroll", VerticalScroll)
@@ -610,9 +680,10 @@ class RestoreWizard(Screen[None]):
         self.go("target")
 
     @on(Button.Pressed, "#run")
-    def _run_pressed(self) -> None:
+    async def _run_pressed(self) -> None:
         assert self.plan is not None
         if self.plan.mode == "replace":
+            await self.build("confirm")
             target = self.plan.target_db
             self.query_one("#confirm-text", Static).update(Text.assemble(
                 ("This replaces the database ", ""), (target, "bold red"),
@@ -626,7 +697,7 @@ class RestoreWizard(Screen[None]):
             self.query_one("#run-replace", Button).label = f"Replace {target}"
             self.go("confirm")
         else:
-            self._start()
+            await self._start()
 
     @on(Button.Pressed, "#back-plan")
     def _back_plan(self) -> None:
@@ -640,20 +711,25 @@ class RestoreWizard(Screen[None]):
 
     @on(Input.Submitted, "#confirm-name")
     @on(Button.Pressed, "#run-replace")
-    def _replace_confirmed(self) -> None:
+    async def _replace_confirmed(self) -> None:
         assert self.plan is not None
         if self.query_one("#confirm-name", Input).value == self.plan.target_db:
-            self._start()
+            await self._start()
         else:
             self.query_one("#confirm-error", Static).update(
                 f"The name does not match: type {self.plan.target_db} exactly to replace it.")
 
-    def _start(self) -> None:
+    async def _start(self) -> None:
+        """The restore starts at once; its pages are composed while it runs (the result's too: show_job goes
+        there the moment the job is done, maybe before a refresh)."""
         assert self.plan is not None
         self.job = self.start_restore(self.record, self.plan)
+        await self.build("progress")
         self.query_one("#progress-log", RichLog).clear()
         self.go("progress")
         self.show_job()
+        await self.build("result")
+        self.show_job()  # a restore that ended meanwhile goes on to its result now
 
     # -- progress and result -------------------------------------------------
 
@@ -662,8 +738,10 @@ class RestoreWizard(Screen[None]):
             self.show_job()
 
     def _tick(self) -> None:
-        """The time left moves with the clock, also while pg_restore builds indexes and reports nothing."""
-        if self.step == "progress" and self.job is not None and self.job.running:
+        """The time left moves with the clock, also while pg_restore builds indexes and reports nothing; not
+        when a progress event has just shown it."""
+        if self.step == "progress" and self.job is not None and self.job.running \
+                and time.monotonic() - self._shown_at >= TICK_AFTER_S:
             self.show_job()
 
     def show_job(self) -> None:
@@ -671,14 +749,18 @@ class RestoreWizard(Screen[None]):
         if job is None or not self.query("#progress-steps"):  # a refresh called back after the wizard closed
             return
         now = self.services.clock()
-        self.query_one("#progress-steps", Static).update(steps_text(job))
+        self._shown_at = time.monotonic()
+        show_text(self.query_one("#progress-steps", Static), steps_text(job))
         bar = self.query_one("#progress-bar", ProgressBar)
         if job.bytes_total and bar.display:
-            if bar.size.width == 0:  # not laid out yet: the bar rounds to its width, so wait for one
-                self.call_after_refresh(self.show_job)
-            else:
+            if bar.size.width:
                 bar.update(total=job.bytes_total, progress=job.bytes_done)
-        self.query_one("#progress-bytes", Static).update(bytes_text(job, now))
+            elif self.step == "progress" and not self._bar_waits:
+                # Not laid out yet: the bar rounds to its width, so wait for one; once, and only while the bar
+                # is on the page (a restore that ends before its first layout goes on to the result).
+                self._bar_waits = True
+                self.call_after_refresh(self._bar_laid_out)
+        show_text(self.query_one("#progress-bytes", Static), bytes_text(job, now))
         log = self.query_one("#progress-log", RichLog)
         shown = getattr(log, "_shown", 0)
         entries = list(job.log)
@@ -690,7 +772,8 @@ class RestoreWizard(Screen[None]):
         if job.running:
             return
         if job.state == "done" and isinstance(job.result, RestoreResult):
-            self.show_result(job.result)
+            if self.built("result"):  # else once it is (``_start``)
+                self.show_result(job.result)
             return
         bar.display = False  # a full or half bar would read as progress: the outcome says what happened
         if job.bytes_done:
@@ -707,6 +790,10 @@ class RestoreWizard(Screen[None]):
         close = self.query_one("#close-failed", Button)
         close.display = True
         close.focus()
+
+    def _bar_laid_out(self) -> None:
+        self._bar_waits = False
+        self.show_job()
 
     @on(Button.Pressed, "#cancel-restore")
     def _cancel_restore(self) -> None:
