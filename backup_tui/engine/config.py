@@ -190,9 +190,10 @@ class NotifyTarget:
 
     url: str
     events: tuple[str, ...] = ("failure", "recovery")
-    kind: str = "apprise"  # apprise | slack
+    kind: str = "apprise"  # apprise | slack | smtp (BACKUP_NOTIFY_EMAIL: ops.mail)
     reminder_hours: float = 24  # a problem that lasts is told again this often
     label: str = ""  # how it is named when shown (the old variables' destinations say which)
+    ca_file: Path | None = None  # smtp: a CA to trust besides the system's (BACKUP_SMTP_CA_FILE)
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, Secret):
@@ -529,7 +530,11 @@ def _env_notify(targets: tuple[NotifyTarget, ...], env: Mapping[str, str]) -> tu
         login = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user else ""
         query = urlencode({"to": address, "from": sender, "smtp": host})
         url = f"{'mailtos' if user else 'mailto'}://{login}{host}:{port or 25}?{query}"
-        added.append(NotifyTarget(url=url, label=f"email to {address} via {host}:{port or 25}"))
+        ca = env.get("BACKUP_SMTP_CA_FILE") or None
+        if ca is not None and not Path(ca).is_file():
+            raise ConfigError(f"BACKUP_SMTP_CA_FILE: {ca} is not a readable file (the mail server's CA, PEM)")
+        added.append(NotifyTarget(url=url, kind="smtp", label=f"email to {address} via {host}:{port or 25}",
+                                  ca_file=Path(ca) if ca else None))
     return (*targets, *added)
 
 

@@ -46,6 +46,7 @@ from backup_tui.tui.services import EngineServices, Services
 from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
+from backup_tui.tui.widgets.outlook import outlook_text
 
 ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
@@ -288,6 +289,7 @@ class BackupApp(App[None]):
             return
         try:
             main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()))
+            main.dashboard.show_outlook(outlook_text(self.settings, now, self.tz))
             main.backups.show(self.records, now, self.tz, message.state, message.shown)
         except NoMatches:  # the screen is still stacked but its widgets are being taken down: the app is closing
             return

@@ -229,3 +229,16 @@ def test_check_health_warns_when_the_disk_cannot_take_the_next_backup(tmp_path: 
     settings = _settings(tmp_path, min_free_bytes=10**18)
     report = check_health(settings, NOW, records=_healthy())
     assert _rules(report.problems) == [("warning", "low_space")] and report.exit_code == 1
+
+
+def test_an_encrypted_backup_on_a_host_without_the_key_is_told_where_its_full_verify_can_run() -> None:
+    records = [replace(r, encryption="age") for r in _healthy()]
+    nine_days, lenient = NOW + 9 * DAY, Thresholds(max_age_hours=24 * 30)
+    keyless = assess("app", records, nine_days, lenient, around=Surroundings(holds_key=False))
+    assert _rules(keyless.problems) == [("warning", "verify_old")]  # still a warning: the rule stands
+    advice = keyless.problems[0].advice
+    assert "on a host that holds one" in advice and f"backup-headless verify --quick {records[0].id}" in advice
+    held = assess("app", records, nine_days, lenient, around=Surroundings(holds_key=True))
+    assert held.problems[0].advice == f"run one: backup-headless verify {records[0].id}"
+    plain = assess("app", _healthy(), nine_days, lenient, around=Surroundings(holds_key=False))
+    assert plain.problems[0].advice.startswith("run one:")  # not encrypted: any host can verify it

@@ -95,6 +95,7 @@ class Surroundings:
     unfinished_swaps: tuple[str, ...] = ()  # a restore --replace or rollback killed mid-swap: the name may be gone
     free_bytes: int | None = None  # free space of the repository's filesystem
     min_free_bytes: int = 0  # head-room a backup must leave
+    holds_key: bool = True  # an identity is configured here: an encrypted backup can have its full verify here
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     dated = [r for r in valid if not r.dated_after(now)]
     found = _Found(database)
     last_run = _run_rules(found, database, around.runs, host)  # first: the failed run's error says most
-    _backup_rules(found, mine, valid, now, thresholds)
+    _backup_rules(found, mine, valid, now, thresholds, around.holds_key)
     if sizes and anomalies and anomalies[-1] == len(sizes) - 1 and newest is not None:
         median = statistics.median(sizes[max(0, len(sizes) - 1 - ANOMALY_WINDOW):-1])
         change = (sizes[-1] - median) / median
@@ -232,7 +233,7 @@ class _Found:
 
 
 def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[BackupRecord], now: datetime,
-                  thresholds: Thresholds) -> None:
+                  thresholds: Thresholds, holds_key: bool = True) -> None:
     db = found.database
     take = f"backup-headless backup --database {db}"
     newest = valid[0] if valid else None
@@ -264,7 +265,7 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
                       f"is damaged{more}", f"backup-headless verify {damaged[0].id} names what is wrong; a person "
                       "decides whether to delete it", damaged[0].id)
     if newest is not None:
-        _verification_rules(found, valid, newest, now, thresholds)
+        _verification_rules(found, valid, newest, now, thresholds, holds_key)
         if newest.stored_bytes < thresholds.min_size_bytes:
             found.warning("too_small", f"newest backup is {human_size(newest.stored_bytes)}, below the "
                           f"{human_size(thresholds.min_size_bytes)} expected",
@@ -273,19 +274,28 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
 
 
 def _verification_rules(found: _Found, valid: Sequence[BackupRecord], newest: BackupRecord, now: datetime,
-                        thresholds: Thresholds) -> None:
+                        thresholds: Thresholds, holds_key: bool = True) -> None:
     verify = f"backup-headless verify {newest.id}"
+    keyless = bool(newest.encryption) and not holds_key
     if not any(v.ok for r in valid for v in r.verifications):
-        found.warning("never_verified", "no backup has been verified", f"verify the newest: {verify}", newest.id)
+        found.warning("never_verified", "no backup has been verified",
+                      _keyless_advice(newest.id) if keyless else f"verify the newest: {verify}", newest.id)
         return
     full = [parse_utc(v.at) for r in valid for v in r.verifications if v.ok and v.level == "full"]
     limit = timedelta(days=thresholds.verify_max_age_days)
+    advice = _keyless_advice(newest.id) if keyless else f"run one: {verify}"
     if not full:
-        found.warning("verify_old", "no backup has had a full verification (a test restore)",
-                      f"run one: {verify}", newest.id)
+        found.warning("verify_old", "no backup has had a full verification (a test restore)", advice, newest.id)
     elif now - max(full) > limit:
         found.warning("verify_old", f"last full verification {humanize_age(now - max(full))} (expected within "
-                      f"{thresholds.verify_max_age_days:g} days)", f"run one: {verify}", newest.id)
+                      f"{thresholds.verify_max_age_days:g} days)", advice, newest.id)
+
+
+def _keyless_advice(backup_id: str) -> str:
+    """An encrypted backup on a host that only backs up: the full verify (a test restore) needs the key, which
+    this host rightly lacks, so say where it can run and what this host can check."""
+    return (f"this host holds no key to decrypt it: run backup-headless verify {backup_id} on a host that holds "
+            f"one (its result is recorded in the repository); here, backup-headless verify --quick {backup_id}")
 
 
 def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord], host: str | None) -> RunRecord | None:

@@ -54,7 +54,8 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
                 holders.append(lock)
         around = Surroundings(runs=runs, remote_configured=remote, gone_holders=tuple(holders),
                               unfinished_swaps=tuple(swaps.get(name, ())), free_bytes=free,
-                              min_free_bytes=settings.min_free_bytes)
+                              min_free_bytes=settings.min_free_bytes,
+                              holds_key=settings.encryption.identity_file is not None)
         results.append(assess(name, listed, now, settings.thresholds(name), host, around))
     general = tuple(Problem("", "warning", "holder_gone", line, "the next backup or verify on that server removes "
                             "it (backup-headless backup --dry-run lists it)")

@@ -21,6 +21,7 @@ from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.core.notices import Notice, State, due, undelivered
 from backup_tui.engine.core.redact import redact_text
 from backup_tui.engine.core.runs import RunRecord
+from backup_tui.engine.ops.mail import send_mail
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped
 from backup_tui.engine.storage.state import state_dir, this_host
 
@@ -45,6 +46,8 @@ def send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Del
     try:
         if target.kind == "slack":
             _post_slack(target.url, f"{title}\n{body}")
+        elif target.kind == "smtp":
+            send_mail(target.url, target.ca_file, title, body, TIMEOUT_S)
         else:
             _via_apprise(target.url, title, body)
         return Delivery(target, True)

@@ -186,6 +186,7 @@ class DashboardView(Widget):
         super().__init__(id=id)
         self.databases = databases
         self._alerts: Text | None = None
+        self._outlook: Text | None = None
         self.kept: dict[str, list[KeptCopy]] = {}
         self._last: tuple[list[Health], datetime, tzinfo | None, set[str]] | None = None
 
@@ -197,6 +198,14 @@ class DashboardView(Widget):
             if not self.databases:
                 yield Static("No database configured: add [[databases]] to the config file "
                              "or set BACKUP_DB_NAME.", classes="card")
+        yield Static("", id="outlook")
+
+    def show_outlook(self, text: Text) -> None:
+        """The next scheduled runs and where notices go (widgets.outlook), under the cards."""
+        outlook = self.query_one("#outlook", Static)
+        if text != self._outlook:
+            self._outlook = text
+            outlook.update(text)
 
     def show_kept(self, kept: dict[str, list[KeptCopy]]) -> None:
         """The kept copies found on the servers (a separate, slower look than the catalog's)."""
