@@ -98,7 +98,7 @@ class BackupApp(App[None]):
     # -- screens ---------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        return MainScreen([db.database for db in self.settings.databases])
+        return MainScreen([db.database for db in self.settings.databases], s3=self.settings.s3 is not None)
 
     @property
     def main(self) -> MainScreen:
