@@ -32,12 +32,13 @@ from backup_tui.engine.core.errors import BackupToolError, Cancelled
 from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, Reporter, null_reporter
+from backup_tui.engine.ops.delete import DeletePlan
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
-from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message
+from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message, delete_outcome
 from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
 from backup_tui.tui.screens.problems import ProblemsScreen
@@ -100,7 +101,7 @@ class BackupApp(App[None]):
     # -- screens ---------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        return MainScreen([db.database for db in self.settings.databases])
+        return MainScreen([db.database for db in self.settings.databases], s3=self.settings.s3 is not None)
 
     @property
     def main(self) -> MainScreen:
@@ -569,13 +570,37 @@ class BackupApp(App[None]):
                          f"{record.id} {'unpinned' if record.pinned else 'pinned: retention keeps it'}")
 
     def ask_delete(self, record: BackupRecord) -> None:
-        message = delete_message(record, self.records)
+        self._ask_delete(record)
+
+    @work(thread=True, group="quick", exit_on_error=False)
+    def _ask_delete(self, record: BackupRecord) -> None:
+        """The engine's plan first (every copy, where, what object lock keeps), then the question."""
+        try:
+            plan = self.services.plan_delete(record)
+        except BackupToolError as exc:
+            self.call_from_thread(self.notify, exc.message, severity="error")
+            return
+        message = delete_message(record, self.records, plan)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._quick_call(lambda: self.services.delete(record), f"{record.id} deleted")
+                self._delete(plan)
 
-        self.push_screen(ConfirmDialog("Delete backup", message, "Delete"), answered)
+        self.call_from_thread(self.push_screen, ConfirmDialog("Delete backup", message, "Delete"), answered)
+
+    @work(thread=True, group="quick", exit_on_error=False)
+    def _delete(self, plan: DeletePlan) -> None:
+        try:
+            result = self.services.delete(plan)
+        except BackupToolError as exc:
+            self.call_from_thread(self.notify, exc.message, severity="error")
+            return
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"{exc.strerror}: {exc.filename}", severity="error")
+            return
+        said, severity = delete_outcome(result)
+        self.call_from_thread(self.notify, said, severity=severity)
+        self.call_from_thread(self.refresh_catalog)
 
     def upload(self, record: BackupRecord) -> None:
         if self.settings.s3 is None:

@@ -11,8 +11,8 @@ from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
 from backup_tui.engine.storage.space import human_bytes
 
-__all__ = ["SAFETY_MARK", "ago", "bytes_in_text", "duration", "human_bytes", "id_cell", "local_time", "marked_id",
-           "plural", "ratio", "status_style", "verification_text"]
+__all__ = ["SAFETY_MARK", "ago", "bytes_in_text", "copies", "duration", "human_bytes", "id_cell", "local_time",
+           "locations", "marked_id", "plural", "ratio", "status_style", "verification_text"]
 
 _BYTE_COUNT = re.compile(r"\b(\d{4,}) bytes\b")
 # After the id of a backup taken by restore --replace: the state it replaced (possibly the bad data), not a
@@ -34,6 +34,22 @@ def duration(seconds: float | None) -> str:
 
 def ratio(value: float | None) -> str:
     return f"{value:.1f}x" if value else "—"
+
+
+def locations(places: tuple[str, ...]) -> str:
+    """The Backups tab's Where: local, s3 or local+s3."""
+    return "+".join(places)
+
+
+def copies(places: tuple[str, ...], s3_configured: bool) -> str:
+    """Where the newest backup's copies are, on a card: with a bucket configured, whether both hold it."""
+    if not s3_configured:
+        return ", ".join(places)
+    if "local" in places and "s3" in places:
+        return "local + S3"
+    if places == ("local",):
+        return "local only"
+    return "S3 only" if places == ("s3",) else ", ".join(places) or "nowhere"
 
 
 def plural(count: int, noun: str) -> str:

@@ -17,6 +17,7 @@ from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
 from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.delete import DeletePlan, DeleteResult, plan_delete, run_delete
 from backup_tui.engine.ops.kept import KeptCopy, Rollback, drop_kept, list_kept, rollback
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.upload import run_upload
@@ -53,7 +54,11 @@ class Services(Protocol):
         """Send the backup's local copy to the S3 repository; its record as the bucket holds it."""
         ...
 
-    def delete(self, record: BackupRecord) -> None: ...
+    def plan_delete(self, record: BackupRecord) -> DeletePlan:
+        """Every copy the delete will remove, where, and what object lock keeps."""
+        ...
+
+    def delete(self, plan: DeletePlan) -> DeleteResult: ...
 
     def repair_swaps(self, reporter: Reporter) -> list[str]:
         """Settle the swap a killed replace or rollback left, for every configured database; what was done.
@@ -110,8 +115,11 @@ class EngineServices:
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
         return self._context().catalog.set_pinned(record, pinned)
 
-    def delete(self, record: BackupRecord) -> None:
-        self._context().catalog.repository_of(record).delete(record)
+    def plan_delete(self, record: BackupRecord) -> DeletePlan:
+        return plan_delete(self._context(), record)
+
+    def delete(self, plan: DeletePlan) -> DeleteResult:
+        return run_delete(self._context(), plan)
 
     def repair_swaps(self, reporter: Reporter) -> list[str]:
         done = []

@@ -25,6 +25,7 @@ from backup_tui.engine.core.models import (
     utc_iso,
 )
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
+from backup_tui.engine.ops.delete import CopyToDelete, DeletePlan, DeleteResult
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.tui.app import BackupApp
@@ -165,8 +166,13 @@ class FixedServices:
         self.records = [updated if r.id == record.id else r for r in self.records]
         return updated
 
-    def delete(self, record: BackupRecord) -> None:
-        self.records = [r for r in self.records if r.id != record.id]
+    def plan_delete(self, record: BackupRecord) -> DeletePlan:
+        return DeletePlan(record, tuple(CopyToDelete(where, record, f"{where}:{record.path}")
+                                        for where in record.locations))
+
+    def delete(self, plan: DeletePlan) -> DeleteResult:
+        self.records = [r for r in self.records if r.id != plan.record.id]
+        return DeleteResult(plan, deleted=tuple(c.location for c in plan.copies))
 
     def repair_swaps(self, reporter: Reporter) -> list[str]:
         return list(self.settled)

@@ -114,7 +114,7 @@ def test_bad_config_file_exits_2(tmp_path: object, capsys: pytest.CaptureFixture
 
 
 def test_table_plan_touches_only_what_changed() -> None:
-    from backup_tui.tui.widgets.backups import TableState, plan_table, prepare
+    from backup_tui.tui.widgets.backups import INDEX, TableState, plan_table, prepare
 
     records = fixed_records()
     state = TableState("", 0, True)
@@ -131,7 +131,7 @@ def test_table_plan_touches_only_what_changed() -> None:
     assert not plan.rebuild
     assert [key for key, _ in plan.added] == [newest.id]
     assert plan.removed == (records[-1].id,)
-    assert [(key, index) for key, index, _ in plan.changed] == [(pinned.id, 8)]  # the pin column only
+    assert [(key, index) for key, index, _ in plan.changed] == [(pinned.id, INDEX["pin"])]  # the pin column only
     assert plan.reorder  # the new backup belongs on top, add_row puts it last
 
     filtered = plan_table(prepare(records, NOW, UTC), TableState("inventory", 0, True), first.rows)

@@ -21,7 +21,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36"
 REPLACED = "pagila-20250310T020000Z"  # the backup the safety backup was taken before restoring
 SAFETY_ID = "pagila-20250314T092900Z"
 # The columns' places, whichever of them are shown: the id first, as in the restore wizard.
-ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "pin")
+ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "host", "pin")
 
 
 

@@ -17,11 +17,10 @@ from backup_tui.engine.core.models import BackupRecord, PruneDecision
 from backup_tui.engine.core.progress import Reporter, info, warn
 from backup_tui.engine.core.retention import RetentionConfig, plan_retention
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.delete import remove_copy
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.catalog import Catalog
-from backup_tui.engine.storage.locks import database_lock, deleting_backup, is_locked
-from backup_tui.engine.storage.paths import OutsideRepository
-from backup_tui.engine.storage.s3 import ObjectLocked
+from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.state import this_host
 
 NOT_IN_S3 = "not in S3 yet: the local copy is kept until the next backup or upload sends it"
@@ -93,24 +92,15 @@ def run_prune(ctx: Context, plan: list[PruneDecision], database: str | None = No
 
 
 def _delete(settings: Settings, catalog: Catalog, decision: PruneDecision, reporter: Reporter) -> str | None:
-    """Delete one copy, unless a verify or restore is reading it (the next prune will) or its folder
-    is not where the repository's layout puts it (never deleted on the word of a file)."""
+    """Delete one copy the way every delete does (``remove_copy``); what object lock keeps is returned."""
     record = decision.record
     where = next((r for r in catalog.repositories if r.name == decision.location), None)
     if where is None:
         warn(reporter, f"did not delete {record.id}: no repository {decision.location!r} is configured")
         return None
-    with deleting_backup(settings.repository, record.id) as free:
-        if not free:
-            warn(reporter, f"kept {record.id} for now: a verify or restore is reading it")
-            return None
-        try:
-            where.delete(record)
-        except OutsideRepository as exc:
-            warn(reporter, f"did not delete {record.id}: {exc.message}")
-            return None
-        except ObjectLocked as exc:
-            warn(reporter, f"kept in S3: {exc.message}")
-            return exc.message
-    info(reporter, f"deleted {record.id}{' from S3' if decision.location == 's3' else ''}: {decision.reasons[0]}")
+    removal = remove_copy(settings, where, record, reporter)
+    if removal.locked:
+        return removal.why
+    if removal.gone:
+        info(reporter, f"deleted {record.id}{' from S3' if decision.location == 's3' else ''}: {decision.reasons[0]}")
     return None

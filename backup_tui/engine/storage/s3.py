@@ -777,6 +777,34 @@ class S3Repository:
             raise ObjectLocked(f"{record.id}: {len(refused)} object version(s) in {self.where} not deleted, "
                                f"object lock or permissions keep them: {refused[0]}")
 
+    def retained(self, record: BackupRecord, now: datetime) -> tuple[str, ...]:
+        """The backup's object versions that object lock keeps past ``now`` ("key (MODE until DATE)"): what a
+        delete will leave, said before it runs. One call when the bucket has no lock configured."""
+        from botocore.exceptions import ClientError
+
+        try:
+            setup = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError:
+            return ()  # no object lock on this bucket (or no right to read it: the delete will say)
+        if setup.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+            return ()
+        kept: list[str] = []
+        paginator = self.client.get_paginator("list_object_versions")
+        for page in retrying(self.config, lambda: [*paginator.paginate(Bucket=self.bucket,
+                                                                          Prefix=self.folder(record))]):
+            for item in page.get("Versions", []):
+                # HEAD carries the version's retention (GetObjectRetention is missing or broken on some stores)
+                try:
+                    found = retrying(self.config, lambda i=item: self.client.head_object(  # type: ignore[misc]
+                        Bucket=self.bucket, Key=i["Key"], VersionId=i["VersionId"]))
+                except BackupToolError:
+                    continue  # not readable to us: the delete itself will say what the store keeps
+                until = found.get("ObjectLockRetainUntilDate")
+                if isinstance(until, datetime) and until > now:
+                    name = item["Key"].rsplit("/", 1)[-1]
+                    kept.append(f"{name} ({str(found.get('ObjectLockMode', '?')).lower()} until {utc_iso(until)})")
+        return tuple(kept)
+
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
         reason = pin_refusal(record)
         if reason is not None:

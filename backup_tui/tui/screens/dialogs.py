@@ -9,11 +9,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
 from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.ops.delete import DeletePlan, DeleteResult
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
@@ -49,10 +51,14 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-def delete_message(record: BackupRecord, records: Sequence[BackupRecord]) -> str:
-    """The delete question, with what would be lost beyond the backup itself."""
+def delete_message(record: BackupRecord, records: Sequence[BackupRecord], plan: DeletePlan | None = None) -> str:
+    """The delete question: every copy the engine's plan removes and where, what object lock keeps, and what
+    would be lost beyond the backup itself."""
     size = fmt.human_bytes(record.stored_bytes)
-    lines = [f"Delete {record.id}?", f"{size} from {', '.join(record.locations)}. This cannot be undone."]
+    places = [c.location for c in plan.copies] if plan is not None else list(record.locations)
+    lines = [f"Delete {record.id}?", f"{size} from {' and '.join(places)}. This cannot be undone."]
+    if plan is not None and (len(plan.copies) > 1 or plan.unreachable or any(c.retained for c in plan.copies)):
+        lines += [f"  {line}" for line in plan.describe()]
     if record.pinned:
         lines.append("It is PINNED: retention would have kept it.")
     others = [r for r in records if r.database == record.database and r.id != record.id]
@@ -66,6 +72,16 @@ def delete_message(record: BackupRecord, records: Sequence[BackupRecord]) -> str
         elif all(other.created_at < record.created_at for other in good):
             lines.append(f"This is the newest valid backup of {database}.")
     return "\n".join(lines)
+
+
+def delete_outcome(result: DeleteResult) -> tuple[str, SeverityLevel]:
+    """The notification after a delete: where it went, and what stayed and why."""
+    backup_id = result.plan.record.id
+    gone = f"{backup_id} deleted from {' and '.join(result.deleted)}" if result.deleted else f"{backup_id} not deleted"
+    if not result.kept:
+        return gone, "information"
+    stayed = "; ".join(f"kept in {where}: {why}" for where, why in result.kept.items())
+    return f"{gone}; {stayed}", "warning"
 
 
 def quit_message(running: Sequence[Job]) -> tuple[str, str, str]:

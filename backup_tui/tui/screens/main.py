@@ -22,9 +22,10 @@ class MainScreen(Screen[None]):
     class Ready(Message):
         """Composed and mounted: the app may fill it now."""
 
-    def __init__(self, databases: list[str]) -> None:
+    def __init__(self, databases: list[str], s3: bool = False) -> None:
         super().__init__()
         self.databases = databases
+        self.s3 = s3
         self._started = False
         self._created = time.monotonic()
 
@@ -32,7 +33,7 @@ class MainScreen(Screen[None]):
         yield Header()
         with TabbedContent(id="tabs", initial="dashboard"):
             with TabPane("1 Dashboard", id="dashboard"):
-                yield DashboardView(self.databases, id="dashboard-view")
+                yield DashboardView(self.databases, id="dashboard-view", s3=self.s3)
             with TabPane("2 Backups", id="backups"):
                 yield BackupsView(id="backups-view")
             with TabPane("3 Jobs & log", id="jobs"):

@@ -75,6 +75,7 @@ COLUMNS = (
     Column("took", "Took", lambda r: r.duration_s),
     Column("verified", "Verified", lambda r: r.last_verification.at if r.last_verification else ""),
     Column("where", "Where", lambda r: ",".join(r.locations)),
+    Column("host", "Host", lambda r: (r.host, r.created_at)),
     Column("pin", "Pin", lambda r: r.pinned),
     Column("id", "ID", lambda r: r.id),
 )
@@ -82,9 +83,9 @@ ID_COLUMN = len(COLUMNS) - 1  # its text (id and status) is unique per row: the 
 INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
 # What stays when the table is narrow, most useful first: the id and state tell the rows apart and say what is
 # wrong, the verification whether to trust them. The rest is in the detail pane.
-PRIORITY = ("id", "verified", "size", "pin", "created", "database", "age", "where", "took", "ratio")
+PRIORITY = ("id", "verified", "size", "pin", "created", "database", "age", "where", "host", "took", "ratio")
 # Where the columns shown stand, at every width: a column left out never moves the others.
-ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "pin")
+ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "host", "pin")
 SAFETY_MARK = fmt.SAFETY_MARK  # see fmt.marked_id: the wizard's first page marks the same way
 NARROW_FOOTER = 100  # below this width the footer is compact and leaves out keys that do nothing
 DETAIL_WIDTH = 46  # the detail pane's width beside the table
@@ -111,7 +112,8 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
         (fmt.duration(record.duration_s), "", "right"),
         (fmt.verification_text(verified, now), "green" if verified and verified.ok else "red" if verified else "dim",
          ""),
-        (", ".join(record.locations), None, ""),
+        (fmt.locations(record.locations), None, ""),
+        (record.host, None, ""),  # the machine that took it: a bucket is a fleet's catalog (the filter finds it)
         ("📌" if record.pinned else "", None, ""),
         (fmt.marked_id(record, status), "" if record.trusted else "red", ""),
     )

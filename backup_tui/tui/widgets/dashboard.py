@@ -40,7 +40,7 @@ def alerts_text(health: list[Health]) -> Text:
 
 
 def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool,
-              kept: Sequence[KeptCopy] = ()) -> Text:
+              kept: Sequence[KeptCopy] = (), s3: bool = False) -> Text:
     """Four short lines, readable at 80 columns: health, last backup, verification, size trend; and a fifth
     while a replace's previous database is kept aside on the server (it holds a database's worth of space)."""
     text = Text()
@@ -61,7 +61,7 @@ def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool,
             text.append(f" ({safety_note(last, item.database)})", style="yellow")
         else:
             text.append(f" · {fmt.human_bytes(last.stored_bytes)} · took {fmt.duration(last.duration_s)}"
-                        f" · {', '.join(item.locations)}")
+                        f" · {fmt.copies(item.locations, s3)}")
     text.append("\n")
     text.append_text(verified_text(item, now))
     text.append("\nsize trend ")
@@ -158,9 +158,11 @@ class DatabaseCard(Static, can_focus=True):
         self.border_title = database
         self._shown: tuple[str, Text] | None = None
 
-    def show(self, item: Health, now: datetime, tz: tzinfo | None, busy: bool, kept: Sequence[KeptCopy] = ()) -> None:
-        """Only when it reads differently: most catalog refreshes change nothing here."""
-        shown = (item.status, card_text(item, now, tz, busy, kept))
+    def show(self, item: Health, now: datetime, tz: tzinfo | None, busy: bool, kept: Sequence[KeptCopy] = (),
+             s3: bool = False) -> None:
+        """Only when it reads differently: most catalog refreshes change nothing here. ``s3``: a bucket is
+        configured, so the card says whether the newest backup is on disk, in the bucket or both."""
+        shown = (item.status, card_text(item, now, tz, busy, kept, s3))
         if shown != self._shown:
             self._shown = shown
             self.set_classes(f"card -{item.status}")
@@ -182,9 +184,10 @@ class DatabaseCard(Static, can_focus=True):
 class DashboardView(Widget):
     """Alerts, then the cards; updated by the app after every catalog refresh."""
 
-    def __init__(self, databases: list[str], id: str | None = None) -> None:
+    def __init__(self, databases: list[str], id: str | None = None, s3: bool = False) -> None:
         super().__init__(id=id)
         self.databases = databases
+        self.s3 = s3  # a bucket is configured
         self._alerts: Text | None = None
         self._outlook: Text | None = None
         self.kept: dict[str, list[KeptCopy]] = {}
@@ -226,7 +229,8 @@ class DashboardView(Widget):
         by_name = {h.database: h for h in health}
         for card in self.query(DatabaseCard):
             if card.database in by_name:
-                card.show(by_name[card.database], now, tz, card.database in busy, self.kept.get(card.database, ()))
+                card.show(by_name[card.database], now, tz, card.database in busy, self.kept.get(card.database, ()),
+                          self.s3)
 
     def focused_database(self) -> str | None:
         focused = self.screen.focused
