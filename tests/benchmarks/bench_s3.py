@@ -116,7 +116,7 @@ def main() -> None:
 
             def our_upload(key: str) -> tuple[float, str]:
                 started = time.perf_counter()
-                sink = repo.sink_for(key)
+                sink = repo.sink_for(key, size=path.stat().st_size)  # as ops.upload opens it
                 with open(path, "rb") as src:
                     while chunk := src.read(config.part_size_mib * MIB):
                         sink.write(chunk)

@@ -99,22 +99,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         backups: dict[str, list[Measured]] = {"stream": [], "disk+upload": []}
         uploaded = ""
         for i in range(args.repeat):  # alternated, so a busy spell on the shared machine hits both
-            for name in backups:
+            for name, runs in backups.items():
                 log(f"backup {name} ({i + 1}/{args.repeat})")
                 m = run_measured(f"backup {name}", [str(HEADLESS), "--config", str(configs[name]), "backup",
                                                     "--json"], env)
-                backups[name].append(m)
+                runs.append(m)
                 if name == "disk+upload":
                     uploaded = json.loads(m.stdout)["id"]
         restores: dict[str, list[Measured]] = {"disk": [], "s3": []}
         for i in range(args.repeat):
-            for name in restores:
+            for name, done in restores.items():
                 log(f"restore from {name} ({i + 1}/{args.repeat})")
                 config, run_env = (configs["disk"], env) if name == "disk" else (configs["stream"], bucket_only)
                 target = f"r_{name}_{i}"
                 m = run_measured(f"restore {name}", [str(HEADLESS), "--config", str(config), "restore", uploaded,
                                                      "--target-db", target, "--json"], run_env)
-                restores[name].append(m)
+                done.append(m)
                 sb.psql(f'DROP DATABASE "{target}" WITH (FORCE)')
         stored = next(r for r in json.loads(run_measured("list", [str(HEADLESS), "--config", str(configs["stream"]),
                                                                   "list", "--json"], env).stdout)
