@@ -3,7 +3,8 @@
     .venv/bin/python tests/benchmarks/bench_s3.py [--mib 320]
 
 1. Upload: the same incompressible file (a stored dump's bytes) sent by raw boto3 ``upload_file``
-   (alternated with ours, best of two each)
+   (alternated with ours, ``--repeat`` pairs; the median and spread of the pairs' ratios are printed,
+   with the time each run spent in CreateMultipartUpload, CompleteMultipartUpload and HeadObject)
    (16 MiB parts, 8 threads, the defaults of [s3]) and by our upload path (``MultipartSink`` fed
    as ``ops.upload`` feeds it, SHA-256 per part, then the store's size and checksums checked).
    Goal: ours within 1.1x of boto3's.
@@ -19,6 +20,7 @@ import hashlib
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,9 +39,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class CallTimes:
+    """Wall time per S3 operation, summed, from botocore's own events: where an upload's time goes."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self._started: dict[int, float] = {}
+
+    def watch(self, client: object) -> None:
+        events = client.meta.events  # type: ignore[attr-defined]
+        for op in ("CompleteMultipartUpload", "HeadObject", "CreateMultipartUpload"):
+            events.register(f"before-call.s3.{op}", self._before)
+            events.register(f"after-call.s3.{op}", self._after)
+
+    def _before(self, model: object, **_: object) -> None:
+        import threading
+
+        self._started[threading.get_ident()] = time.perf_counter()
+
+    def _after(self, model: object, **_: object) -> None:
+        import threading
+
+        name = str(getattr(model, "name", "?"))
+        started = self._started.pop(threading.get_ident(), time.perf_counter())
+        self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - started
+
+    def take(self) -> dict[str, float]:
+        taken, self.totals = self.totals, {}
+        return taken
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=320)
+    parser.add_argument("--repeat", type=int, default=3, help="alternated pairs of uploads")
     args = parser.parse_args()
 
     import boto3
@@ -69,32 +102,48 @@ def main() -> None:
                     fh.write(os.urandom(MIB))
             config = S3Config(bucket="bench", endpoint_url=url, access_key="bench", secret_key=Secret("bench"))
             repo = S3Repository(config)
+            calls = CallTimes()
+            calls.watch(client)
+            calls.watch(repo.client)
+            phases: dict[str, list[dict[str, float]]] = {"boto3": [], "ours": []}
 
             def raw_upload(key: str) -> float:
                 started = time.perf_counter()
                 client.upload_file(str(path), "bench", key, Config=TransferConfig(
                     multipart_threshold=100 * MIB, multipart_chunksize=16 * MIB, max_concurrency=8))
+                phases["boto3"].append(calls.take())
                 return time.perf_counter() - started
 
             def our_upload(key: str) -> tuple[float, str]:
                 started = time.perf_counter()
-                sink = repo.sink_for(key)
+                sink = repo.sink_for(key, size=path.stat().st_size)  # as ops.upload opens it
                 with open(path, "rb") as src:
                     while chunk := src.read(config.part_size_mib * MIB):
                         sink.write(chunk)
                 sink.close()
+                phases["ours"].append(calls.take())
                 return time.perf_counter() - started, sink.sha256
 
-            # Alternated, best of two each: the shared machine's load and the server's growing store weigh
-            # on both alike.
-            raw_times, our_times = [raw_upload("raw1")], []
-            ours_s, sent_sha = our_upload("ours")
-            our_times.append(ours_s)
-            our_times.append(our_upload("ours2")[0])
-            raw_times.append(raw_upload("raw2"))
-            raw_s, ours_s = min(raw_times), min(our_times)
+            # Alternated pairs, the order swapped each time: the shared machine's load and the server's store
+            # weigh on both alike. Each object but the one read back is deleted once timed.
+            raw_times: list[float] = []
+            our_times: list[float] = []
+            sent_sha = ""
+            for i in range(args.repeat):
+                for who in (("raw", "ours") if i % 2 == 0 else ("ours", "raw")):
+                    if who == "raw":
+                        raw_times.append(raw_upload(f"raw{i}"))
+                        client.delete_object(Bucket="bench", Key=f"raw{i}")
+                    else:
+                        ours_s, sha = our_upload(f"ours{i}")
+                        our_times.append(ours_s)
+                        sent_sha = sent_sha or sha
+                        if i:
+                            client.delete_object(Bucket="bench", Key=f"ours{i}")
+            ratios = sorted(o / r for o, r in zip(our_times, raw_times, strict=True))
+            raw_s, ours_s = statistics.median(raw_times), statistics.median(our_times)
 
-            remote = S3Source(repo.client, config, "bench", "ours")  # what open_stored returns for a record
+            remote = S3Source(repo.client, config, "bench", "ours0")  # what open_stored returns for a record
             started = time.perf_counter()
             digest = hashlib.sha256()
             with remote.open() as reader:
@@ -111,9 +160,14 @@ def main() -> None:
             assert digest.hexdigest() == local == sent_sha, "the bytes read back differ"
         size = args.mib * MIB
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        print(f"upload {args.mib} MiB: boto3 upload_file {raw_s:.2f} s ({size / raw_s / MIB:.0f} MiB/s), "
-              f"ours {ours_s:.2f} s ({size / ours_s / MIB:.0f} MiB/s): {ours_s / raw_s:.2f}x "
-              f"(goal <= {GOAL_UPLOAD_RATIO}x)")
+        print(f"upload {args.mib} MiB, {args.repeat} alternated pairs: boto3 upload_file median {raw_s:.2f} s "
+              f"({size / raw_s / MIB:.0f} MiB/s; runs {' '.join(f'{t:.2f}' for t in raw_times)}), ours median "
+              f"{ours_s:.2f} s ({size / ours_s / MIB:.0f} MiB/s; runs {' '.join(f'{t:.2f}' for t in our_times)})")
+        print(f"ours / boto3 per pair: median {statistics.median(ratios):.2f}x (spread {ratios[0]:.2f}-"
+              f"{ratios[-1]:.2f}x; goal <= {GOAL_UPLOAD_RATIO}x)")
+        for who, taken in phases.items():
+            parts = "; ".join(", ".join(f"{op} {s:.2f} s" for op, s in sorted(t.items())) for t in taken)
+            print(f"  {who} per run: {parts}")
         print(f"read back: ranged GETs {read_s:.2f} s ({size / read_s / MIB:.0f} MiB/s), local file hashed "
               f"{local_s:.2f} s")
         print(f"peak RSS of this process: {peak} MiB")

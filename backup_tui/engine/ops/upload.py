@@ -100,7 +100,7 @@ def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: Back
     if total is None:
         raise VerificationError(f"{record.id}: its local file {source.where} is missing; nothing was sent")
     reporter(StepStarted("upload", f"{source.name} ({total:,} bytes) -> {repo.url(key)}"))
-    sink = repo.sink_for(key, on_sent=lambda sent: reporter(BytesProgress("upload", sent, total)))
+    sink = repo.sink_for(key, on_sent=lambda sent: reporter(BytesProgress("upload", sent, total)), size=total)
     block = repo.config.part_size_mib * MIB
     try:
         with source.open() as src:

@@ -331,6 +331,8 @@ class MultipartSink:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _hasher: ThreadPoolExecutor | None = None
     _hashing: Future[None] | None = None
+    size_hint: int | None = None  # the object's size when known (a local file): multipart decided up front
+    _held: list[bytes] = field(default_factory=list)  # whole parts held until one PUT or multipart is decided
 
     @property
     def sha256(self) -> str:
@@ -350,16 +352,40 @@ class MultipartSink:
         self._hashing = self._hasher.submit(self._hash.update, block)
         self.total += len(block)
         part = self.config.part_size_mib * MIB
+        if not self.upload_id and self.size_hint is not None and self.size_hint > self._threshold():
+            self._start()  # the size is known and above the threshold: nothing is held back to decide
         if self.upload_id and not self._buffer and len(block) == part:
             self._send_part(block)  # a whole part as it came: no copy
             return
         self._buffer += block
-        threshold = self.config.multipart_threshold_mib * MIB
-        if not self.upload_id and len(self._buffer) < max(threshold, part):
+        if len(self._buffer) < part:
             return
-        while len(self._buffer) >= part:
-            self._send_part(bytes(self._buffer[:part]))
-            del self._buffer[:part]
+        view = memoryview(self._buffer)
+        cut = len(self._buffer) - len(self._buffer) % part
+        try:
+            for start in range(0, cut, part):
+                self._take(bytes(view[start:start + part]))
+            rest = bytes(view[cut:])
+        finally:
+            view.release()
+        self._buffer = bytearray(rest)
+
+    def _threshold(self) -> int:
+        return max(self.config.multipart_threshold_mib, self.config.part_size_mib) * MIB
+
+    def _take(self, data: bytes) -> None:
+        """A whole part: sent, or held while it is not yet known whether the object is one PUT. A stream of
+        unknown size stops holding at PARTS_MEMORY (a threshold above it would hold that much and more)."""
+        if self.upload_id:
+            self._send_part(data)
+            return
+        self._held.append(data)
+        held = sum(len(d) for d in self._held)
+        if held < self._threshold() and (self.size_hint is not None or held < PARTS_MEMORY):
+            return
+        self._start()
+        while self._held:
+            self._send_part(self._held.pop(0))  # let go of each as it is sent: memory falls as parts finish
 
     def _start(self) -> None:
         response = retrying(self.config, lambda: self.client.create_multipart_upload(
@@ -410,7 +436,8 @@ class MultipartSink:
         try:
             self._hashed()
             if not self.upload_id:
-                data = bytes(self._buffer)
+                data = b"".join([*self._held, bytes(self._buffer)])
+                self._held.clear()
                 digest = b64_sha256(data)
                 retrying(self.config, lambda: self.client.put_object(
                     Bucket=self.bucket, Key=self.key, Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=digest,
@@ -465,6 +492,7 @@ class MultipartSink:
     def abort(self) -> None:
         """No orphan parts: the multipart upload is aborted (tried for retry_seconds; a store still down
         then leaves it to the next upload of this backup, which aborts what it finds first)."""
+        self._held.clear()
         self._shutdown(cancel=True)
         if self.upload_id:
             upload_id, self.upload_id = self.upload_id, ""
@@ -712,8 +740,10 @@ class S3Repository:
             extra["SSEKMSKeyId"] = self.config.sse_kms_key_id
         return extra
 
-    def sink_for(self, key: str, on_sent: Callable[[int], None] = lambda n: None) -> MultipartSink:
-        return MultipartSink(self.client, self.config, self.bucket, key, self.extra_args(), on_sent)
+    def sink_for(self, key: str, on_sent: Callable[[int], None] = lambda n: None,
+                 size: int | None = None) -> MultipartSink:
+        """``size``, when the caller knows it, decides multipart up front: nothing held back to find out."""
+        return MultipartSink(self.client, self.config, self.bucket, key, self.extra_args(), on_sent, size_hint=size)
 
     def put_small(self, key: str, text: str, *, once: bool = False) -> None:
         """A small object; ``once``: only if nothing is there yet (a conditional write where the store has it)."""

@@ -1,0 +1,138 @@
+"""Benchmark the TUI on a bucket of 5,000 backups (not a pytest test), against moto's server on 127.0.0.1.
+
+    .venv/bin/python -m tests.benchmarks.bench_s3_tui [--backups 5000] [--repeat 3]
+
+The bucket is seeded with N small manifests put directly with boto3 (at their places in the layout,
+no data objects: listing reads manifests only); the local repository is empty, as on a new host of the
+fleet. Each launch is a fresh process (no cache of an earlier one) timed as bench_tui.py times it: the
+first interactive frame (goal < 1 s), every backup listed (goal < 5 s), the table filled, and the
+process's peak memory (goal < 200 MB). Median and spread over ``--repeat`` launches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+GOAL_FIRST_FRAME_S = 1.0
+GOAL_LISTED_S = 5.0
+GOAL_PEAK_MB = 200.0
+DATABASES = ("alpha", "beta")
+
+
+def seed_bucket(url: str, count: int) -> None:
+    """``count`` committed manifests in the bucket, at the keys the layout gives them."""
+    from backup_tui.engine.config import S3Config, Secret
+    from backup_tui.engine.core.models import BackupRecord, utc_iso
+    from backup_tui.engine.storage.s3 import S3Repository
+
+    repo = S3Repository(S3Config(bucket="bench", endpoint_url=url, access_key="bench", secret_key=Secret("bench")))
+    start = datetime(2020, 1, 1, 2, tzinfo=UTC)
+
+    def put(i: int) -> None:
+        database, moment = DATABASES[i % len(DATABASES)], start + timedelta(hours=6 * i)
+        backup_id = f"{database}-{moment:%Y%m%dT%H%M%SZ}"
+        record = BackupRecord(
+            id=backup_id, database=database, created_at=utc_iso(moment), finished_at=utc_iso(moment),
+            duration_s=1.5, format="custom", compression="zstd", raw_bytes=10_000_000 + i,
+            stored_bytes=2_000_000 + i * 10, sha256="ab" * 32, file_name=f"{backup_id}.dump.zst",
+            row_counts={f"public.t{n}": n * 100 for n in range(20)}, host="web-1",
+        )
+        key = repo.folder(record) + "manifest.json"
+        repo.client.put_object(Bucket="bench", Key=key, Body=record.manifest_json().encode())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, range(count)))
+
+
+def child_launch(repository: Path, url: str, started: float) -> None:
+    """In the measured process: start the app on the bucket, stop once the table holds every backup."""
+    from backup_tui.engine.config import DatabaseConfig, S3Config, Secret, Settings
+    from backup_tui.tui.app import BackupApp
+
+    s3 = S3Config(bucket="bench", endpoint_url=url, access_key="bench", secret_key=Secret("bench"))
+    settings = Settings(repository=repository, databases=tuple(DatabaseConfig(name=d) for d in DATABASES), s3=s3)
+    app = BackupApp(settings, refresh_seconds=0)
+    result: dict[str, float] = {}
+
+    async def auto_pilot(pilot: object) -> None:
+        result["interactive_s"] = time.time() - started
+        while app.catalog_loads == 0:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0)
+        result["ready_s"] = time.time() - started
+        result["rows"] = len(app.main.backups.shown)
+        table = app.main.backups.table
+        deadline = time.time() + 60
+        while table.row_count < result["rows"] and time.time() < deadline:
+            await asyncio.sleep(0.01)
+        result["filled_s"] = time.time() - started
+        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        app.exit()
+
+    app.run(headless=True, size=(120, 36), auto_pilot=auto_pilot)
+    print(json.dumps(result))
+
+
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="backup-tui on a bucket of many backups")
+    parser.add_argument("--backups", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child-launch", nargs=3, metavar=("REPO", "URL", "STARTED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_launch:
+        child_launch(Path(args.child_launch[0]), args.child_launch[1], float(args.child_launch[2]))
+        return 0
+    from tests.benchmarks.bench_s3_ops import start_moto
+
+    server, url = start_moto()
+    work = Path(tempfile.mkdtemp(prefix="bench-s3-tui-"))
+    try:
+        seeded = time.perf_counter()
+        seed_bucket(url, args.backups)
+        print(f"seeded {args.backups} manifests in {time.perf_counter() - seeded:.1f} s", file=sys.stderr)
+        (work / "repo").mkdir(mode=0o700)
+        runs = []
+        for _ in range(args.repeat):
+            started = time.time()
+            out = subprocess.run([sys.executable, __file__, "--child-launch", str(work / "repo"), url, str(started)],
+                                 capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    rows = {int(r["rows"]) for r in runs}
+    first, listed = [r["interactive_s"] for r in runs], [r["ready_s"] for r in runs]
+    filled, rss = [r["filled_s"] for r in runs], [r["rss_mb"] for r in runs]
+    print(f"{args.backups} backups in the bucket, empty local repository, {args.repeat} fresh launches")
+    print(f"first interactive frame: {spread(first)} s (goal < {GOAL_FIRST_FRAME_S} s)")
+    print(f"every backup listed ({'/'.join(map(str, sorted(rows)))} rows): {spread(listed)} s "
+          f"(goal < {GOAL_LISTED_S} s)")
+    print(f"table filled: {spread(filled)} s")
+    print(f"peak RSS: {spread(rss)} MB (goal < {GOAL_PEAK_MB:.0f} MB)")
+    ok = (rows == {args.backups} and statistics.median(first) < GOAL_FIRST_FRAME_S
+          and statistics.median(listed) < GOAL_LISTED_S and max(rss) < GOAL_PEAK_MB)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
