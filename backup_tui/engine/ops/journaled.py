@@ -49,10 +49,13 @@ def journaled(settings: Settings, operation: str, database: str) -> Iterator[Run
         ok, code, said = outcome(error)
         if ok and run.failure is not None:
             ok, (code, said) = False, run.failure
+        # To the millisecond: a failed run and the success right after it must not share a moment.
         record = RunRecord(operation=operation, database=database, host=this_host(), pid=os.getpid(),
-                           front_end=os.path.basename(sys.argv[0]) or "python", started_at=utc_iso(started),
-                           finished_at=utc_iso(datetime.now(UTC)), duration_s=round(time.monotonic() - clock, 3),
-                           ok=ok, exit_code=code, error=said, backup_id=run.backup_id)
+                           front_end=os.path.basename(sys.argv[0]) or "python",
+                           started_at=utc_iso(started, milliseconds=True),
+                           finished_at=utc_iso(datetime.now(UTC), milliseconds=True),
+                           duration_s=round(time.monotonic() - clock, 3), ok=ok, exit_code=code, error=said,
+                           backup_id=run.backup_id)
         with suppress(OSError, BackupToolError):
             record_run(settings.repository, record)
         after_run(settings, record)  # metrics.json and notifications: never fails the run
