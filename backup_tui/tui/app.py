@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
@@ -55,6 +55,8 @@ DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured: add an [s3] table to the config (or BACKUP_ENABLE_S3 and S3_*) to upload"
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
+
+_T = TypeVar("_T")
 
 
 def _no_toast(message: str, *, title: str, severity: SeverityLevel, timeout: float) -> None:
@@ -575,10 +577,8 @@ class BackupApp(App[None]):
     @work(thread=True, group="quick", exit_on_error=False)
     def _ask_delete(self, record: BackupRecord) -> None:
         """The engine's plan first (every copy, where, what object lock keeps), then the question."""
-        try:
-            plan = self.services.plan_delete(record)
-        except BackupToolError as exc:
-            self.call_from_thread(self.notify, exc.message, severity="error")
+        plan = self._or_said(lambda: self.services.plan_delete(record))
+        if plan is None:
             return
         message = delete_message(record, self.records, plan)
 
@@ -590,13 +590,8 @@ class BackupApp(App[None]):
 
     @work(thread=True, group="quick", exit_on_error=False)
     def _delete(self, plan: DeletePlan) -> None:
-        try:
-            result = self.services.delete(plan)
-        except BackupToolError as exc:
-            self.call_from_thread(self.notify, exc.message, severity="error")
-            return
-        except OSError as exc:
-            self.call_from_thread(self.notify, f"{exc.strerror}: {exc.filename}", severity="error")
+        result = self._or_said(lambda: self.services.delete(plan))
+        if result is None:
             return
         said, severity = delete_outcome(result)
         self.call_from_thread(self.notify, said, severity=severity)
@@ -614,18 +609,26 @@ class BackupApp(App[None]):
     @work(thread=True, group="quick", exit_on_error=False)
     def _quick_call(self, call: Callable[[], object], done: str, after: Callable[[], object] | None = None) -> None:
         """Short file operations (pin, delete): off the UI thread, reported as a notification."""
-        try:
+        def done_call() -> bool:
             call()
-        except BackupToolError as exc:
-            self.call_from_thread(self.notify, exc.message, severity="error")
-            return
-        except OSError as exc:
-            self.call_from_thread(self.notify, f"{exc.strerror}: {exc.filename}", severity="error")
+            return True
+
+        if self._or_said(done_call) is None:
             return
         self.call_from_thread(self.notify, done)
         self.call_from_thread(self.refresh_catalog)
         if after is not None:
             self.call_from_thread(after)
+
+    def _or_said(self, call: Callable[[], _T]) -> _T | None:
+        """From a worker thread: the engine call's result, or None once its error is shown (one line)."""
+        try:
+            return call()
+        except BackupToolError as exc:
+            self.call_from_thread(self.notify, exc.message, severity="error")
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"{exc.strerror}: {exc.filename}", severity="error")
+        return None
 
     # -- dashboard ------------------------------------------------------------
 

@@ -28,7 +28,6 @@ import pyrage
 from backup_tui.engine.devtools.sandbox import start_sandbox
 from tests.benchmarks.bench_backup import (
     BENCH_DB,
-    DATA_KINDS,
     GOAL_PEAK_RSS_MB,
     HEADLESS,
     MB,
@@ -37,6 +36,7 @@ from tests.benchmarks.bench_backup import (
     create_dataset,
     log,
     run_measured,
+    run_table_benchmark,
 )
 
 GOAL_ENCRYPTED_VS_PLAIN = 1.1
@@ -129,15 +129,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--size-mb", type=int, default=300, help="the table's size on disk (default 300)")
-    parser.add_argument("--data", choices=sorted(DATA_KINDS), default="documents")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each backup and restore; the fastest counts")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = measure(args)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0 if all(result["goals"].values()) else 1
+    return run_table_benchmark(__doc__, argv, "runs of each backup and restore; the fastest counts", measure, render)
 
 
 if __name__ == "__main__":

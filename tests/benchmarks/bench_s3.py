@@ -39,6 +39,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    """moto's standalone server on a free port of 127.0.0.1 with an empty bucket "bench": (process, URL)."""
+    import boto3
+    from botocore.config import Config
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                          aws_secret_access_key="bench", config=Config(s3={"addressing_style": "path"}))
+    for _ in range(200):
+        try:
+            client.create_bucket(Bucket="bench")
+            return server, url
+        except Exception:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("moto's server did not start")
+
+
 class CallTimes:
     """Wall time per S3 operation, summed, from botocore's own events: where an upload's time goes."""
 
@@ -82,19 +103,10 @@ def main() -> None:
     from backup_tui.engine.config import S3Config, Secret
     from backup_tui.engine.storage.s3 import MIB, S3Repository, S3Source
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, url = start_moto()
     try:
-        url = f"http://127.0.0.1:{port}"
         client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
                               aws_secret_access_key="bench", config=Config(s3={"addressing_style": "path"}))
-        for _ in range(100):
-            try:
-                client.create_bucket(Bucket="bench")
-                break
-            except Exception:
-                time.sleep(0.1)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "stored.dump.zst"
             with open(path, "wb") as fh:

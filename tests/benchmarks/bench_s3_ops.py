@@ -22,10 +22,8 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,6 @@ from typing import Any
 from backup_tui.engine.devtools.sandbox import start_sandbox
 from tests.benchmarks.bench_backup import (
     BENCH_DB,
-    DATA_KINDS,
     GOAL_PEAK_RSS_MB,
     HEADLESS,
     MB,
@@ -41,30 +38,11 @@ from tests.benchmarks.bench_backup import (
     create_dataset,
     log,
     run_measured,
+    run_table_benchmark,
 )
-from tests.benchmarks.bench_s3 import free_port
+from tests.benchmarks.bench_s3 import start_moto
 
 GOAL_RESTORE_RATIO = 1.1
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    import boto3
-    from botocore.config import Config
-
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench", config=Config(s3={"addressing_style": "path"}))
-    for _ in range(200):
-        try:
-            client.create_bucket(Bucket="bench")
-            return server, url
-        except Exception:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("moto's server did not start")
 
 
 def write_configs(work: Path, url: str) -> dict[str, Path]:
@@ -164,15 +142,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--size-mb", type=int, default=300, help="the table's size on disk (default 300)")
-    parser.add_argument("--data", choices=sorted(DATA_KINDS), default="documents")
-    parser.add_argument("--repeat", type=int, default=3, help="alternated runs of each")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = measure(args)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0 if all(result["goals"].values()) else 1
+    return run_table_benchmark(__doc__, argv, "alternated runs of each", measure, render)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def main() -> int:
     if args.child_launch:
         child_launch(Path(args.child_launch[0]), args.child_launch[1], float(args.child_launch[2]))
         return 0
-    from tests.benchmarks.bench_s3_ops import start_moto
+    from tests.benchmarks.bench_s3 import start_moto
 
     server, url = start_moto()
     work = Path(tempfile.mkdtemp(prefix="bench-s3-tui-"))

@@ -52,12 +52,8 @@ def database_lock(repository: Path, database: str, operation: str) -> Iterator[P
     path = lock_path(repository, database)
     fd = _open_lock(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeldError(
-                f"database {database!r} is locked by {describe_holder(path)}: lock file {path}"
-            ) from None
+        if not _took(fd, fcntl.LOCK_EX):
+            raise LockHeldError(f"database {database!r} is locked by {describe_holder(path)}: lock file {path}")
         holder = {
             "pid": os.getpid(),
             "host": this_host(),
@@ -79,12 +75,18 @@ def is_locked(repository: Path, database: str) -> bool:
         return False
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return not _took(fd, fcntl.LOCK_SH)
     finally:
         os.close(fd)
-    return False
+
+
+def _took(fd: int, kind: int) -> bool:
+    """Take the lock ``kind`` on ``fd`` without waiting; False when another process holds it."""
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _backup_lock_path(repository: Path, backup_id: str) -> Path:
@@ -109,9 +111,7 @@ def deleting_backup(repository: Path, backup_id: str) -> Iterator[bool]:
     path = _backup_lock_path(repository, backup_id)
     fd = _open_lock(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _took(fd, fcntl.LOCK_EX):
             yield False
             return
         yield True
