@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-AUTO_START = 3  # zstd's own default: where a backup starts before anything is measured
+AUTO_START = 1  # the cheapest: a backup climbs only on evidence of spare CPU, never slows the dump to find out
 AUTO_RANGE = (1, 9)  # above 9, zstd's tables outgrow the memory goal for no gain on dumps
 BOTTLENECK_WAIT = 0.05  # the compressor waited less than this share of the stretch: it set the pace
 ROOM_WAIT = 0.25  # and more than this: the dump set the pace with room to spare
