@@ -35,6 +35,7 @@ import humanize
 
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.runs import RunRecord
+from backup_tui.engine.core.sizes import human_bytes
 
 HealthStatus = Literal["ok", "warning", "failing"]
 Severity = Literal["critical", "warning"]
@@ -267,8 +268,8 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
     if newest is not None:
         _verification_rules(found, valid, newest, now, thresholds, holds_key)
         if newest.stored_bytes < thresholds.min_size_bytes:
-            found.warning("too_small", f"newest backup is {human_size(newest.stored_bytes)}, below the "
-                          f"{human_size(thresholds.min_size_bytes)} expected",
+            found.warning("too_small", f"newest backup is {human_bytes(newest.stored_bytes)}, below the "
+                          f"{human_bytes(thresholds.min_size_bytes)} expected",
                           f"check that it holds the data (backup-headless show {newest.id}), or lower "
                           "min_size_bytes for this database", newest.id)
 
@@ -334,15 +335,11 @@ def _surrounding_rules(found: _Found, newest: BackupRecord | None, around: Surro
     if newest is not None and around.free_bytes is not None:
         need = int(newest.stored_bytes * NEXT_BACKUP_MARGIN) + around.min_free_bytes
         if around.free_bytes < need:
-            found.warning("low_space", f"{human_size(around.free_bytes)} free, the next backup needs about "
-                          f"{human_size(need)}", "free space in the repository, or prune: backup-headless prune")
+            found.warning("low_space", f"{human_bytes(around.free_bytes)} free, the next backup needs about "
+                          f"{human_bytes(need)}", "free space in the repository, or prune: backup-headless prune")
 
 
 NEXT_BACKUP_MARGIN = 1.25  # the last backup + 25%, as the backup's own space check estimates
-
-
-def human_size(n: int) -> str:
-    return f"{n} B" if n < 1000 else humanize.naturalsize(n)
 
 
 def _failed_check(bad: Sequence[BackupRecord]) -> str:

@@ -6,15 +6,8 @@ import errno
 import shutil
 from pathlib import Path
 
-import humanize
-
 from backup_tui.engine.core.errors import SpaceError
-
-
-def human_bytes(n: float) -> str:
-    """'512 B', '1.5 kB', '444.3 MB' (SI, as df -H and disk makers count): humanize's words, but a short 'B'
-    under a kilobyte, where humanize says 'Bytes' and table columns would widen for it."""
-    return f"{n:.0f} B" if abs(n) < 1000 else humanize.naturalsize(n)
+from backup_tui.engine.core.sizes import human_bytes as human_bytes  # noqa: PLC0414  # re-exported for storage callers
 
 
 def free_bytes(path: Path) -> int:

@@ -1,0 +1,11 @@
+"""Sizes as people read them: one wording for the catalog, the health rules and the plans."""
+
+from __future__ import annotations
+
+import humanize
+
+
+def human_bytes(n: float) -> str:
+    """'512 B', '1.5 kB', '444.3 MB' (SI, as df -H and disk makers count): humanize's words, but a short 'B'
+    under a kilobyte, where humanize says 'Bytes' and table columns would widen for it."""
+    return f"{n:.0f} B" if abs(n) < 1000 else humanize.naturalsize(n)
