@@ -9,6 +9,11 @@ wall-clock time, samples memory, prints a table and checks the goals:
     .venv/bin/python tests/benchmarks/bench_backup.py --size-mb 500
     .venv/bin/python tests/benchmarks/bench_backup.py --size-mb 500 --compression-level auto,1,3 --json
     .venv/bin/python tests/benchmarks/bench_backup.py --data events --cpus 0   # our backup on one CPU (taskset)
+    .venv/bin/python tests/benchmarks/bench_backup.py --dump-rate 40           # a server that sends 40 MB/s
+
+``--dump-rate`` stands in for a remote or busy server: pg_dump's output reaches every pipeline (the floor,
+the bare tools and ours, through ``pg_bin_dir``) through a pacer at that rate, so there is CPU to spare
+while the dump sets the pace, which is where "auto" should climb above level 1.
 
 The bare tools are measured at each level of ``--bare-levels`` (``pg_dump -Fc -Z0 | zstd -L -T2 > f``)
 until one takes longer than the time goal: the best of those that kept within it is the size to match.
@@ -426,15 +431,50 @@ def parse_levels(text: str) -> list[Level]:
     return levels
 
 
-def write_config(path: Path, level: Level, threads: int | None, restore_jobs: int | None) -> Path:
-    """Only [backup] and [restore]: the database and the repository come from the environment."""
-    lines = ["[backup]", f"compression_level = {json.dumps(level)}"]
+def write_config(path: Path, level: Level, threads: int | None, restore_jobs: int | None,
+                 bin_dir: Path | None = None) -> Path:
+    """Only [backup] and [restore] (and the paced pg_dump's folder): the database and the repository come
+    from the environment."""
+    lines = [f"pg_bin_dir = {json.dumps(str(bin_dir))}"] if bin_dir else []
+    lines += ["[backup]", f"compression_level = {json.dumps(level)}"]
     if threads is not None:
         lines.append(f"threads = {threads}")
     if restore_jobs is not None:
         lines += ["", "[restore]", f"jobs = {restore_jobs}"]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+PACER = """import os, sys, time
+rate, n, start = float(sys.argv[1]) * 1e6, 0, time.monotonic()
+while block := os.read(0, 1 << 20):
+    n += len(block)
+    view = memoryview(block)
+    while view:
+        view = view[os.write(1, view):]
+    ahead = n / rate - (time.monotonic() - start)
+    if ahead > 0:
+        time.sleep(ahead)
+"""
+
+
+def paced_pg_dump(work: Path, rate_mb_s: float) -> Path:
+    """A folder whose ``pg_dump`` is the real one with its output paced to ``rate_mb_s`` (``--version`` is
+    not paced): put first on PATH for the bare tools, and as ``pg_bin_dir`` for ours."""
+    real = shutil.which("pg_dump")
+    if real is None:
+        raise SystemExit("pg_dump not found on PATH")
+    folder = work / "paced-bin"
+    folder.mkdir()
+    (folder / "pacer.py").write_text(PACER)
+    script = folder / "pg_dump"
+    script.write_text(f"""#!/bin/bash
+set -o pipefail
+for arg; do [ "$arg" = --version ] && exec {real} --version; done
+{real} "$@" | {sys.executable} {folder / 'pacer.py'} {rate_mb_s}
+""")
+    script.chmod(0o755)
+    return folder
 
 
 def bare_zstd(level: int) -> str:
@@ -512,6 +552,7 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
     repeat: int = args.repeat
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_"))}
     pg_env = {**base_env, **sb.env(), "PGDATABASE": BENCH_DB}
+    paced = paced_pg_dump(work, args.dump_rate) if args.dump_rate else None
     ours_env = {**base_env, "BACKUP_DB_HOST": sb.host, "BACKUP_DB_PORT": str(sb.port), "BACKUP_DB_USER": sb.user,
                 "BACKUP_DB_PASSWORD": sb.password, "BACKUP_DB_NAME": BENCH_DB,
                 "BACKUP_DIR": str(work / "repo"), "LOG_DIR": str(work / "logs")}
@@ -527,6 +568,9 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
     raw_dump = work / "raw.dump"
     run_measured("raw dump", ["pg_dump", "-Fc", "-Z0", "-f", str(raw_dump), "-d", BENCH_DB], pg_env)
 
+    if paced is not None:  # from here on every pg_dump but the restores' source goes at the paced rate
+        pg_env["PATH"] = f"{paced}:{pg_env.get('PATH', os.defpath)}"
+        log(f"pg_dump paced to {args.dump_rate:g} MB/s")
     log("floor: pg_dump -Fc -Z0 > /dev/null")
     floor = best_of(repeat, lambda i: run_measured(
         "floor", ["bash", "-c", f"pg_dump -Fc -Z0 -d {BENCH_DB} > /dev/null"], pg_env))
@@ -551,7 +595,7 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
     backups: dict[Level, tuple[Measured, dict[str, Any]]] = {}
     pin = ["taskset", "-c", args.cpus] if args.cpus else []
     for level in levels:
-        config = write_config(work / f"backup-l{level}.toml", level, args.threads, None)
+        config = write_config(work / f"backup-l{level}.toml", level, args.threads, None, paced)
         log(f"ours: backup-headless backup, zstd {level}" + (f" on CPUs {args.cpus}" if pin else ""))
         ids: list[str] = []
 
@@ -645,7 +689,7 @@ def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, bare: 
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "revision": git_revision(),
                     "memory_total_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1)},
         "args": {"data": args.data, "size_mb": args.size_mb, "compression_levels": args.compression_level,
-                 "threads": args.threads, "repeat": args.repeat, "cpus": args.cpus},
+                 "threads": args.threads, "repeat": args.repeat, "cpus": args.cpus, "dump_rate": args.dump_rate},
         "data": asdict(data),
         "floor": _m(floor),
         "bare": {str(lv): {**_m(m), "output_bytes": size} for lv, (m, size) in bare.items()},
@@ -674,7 +718,8 @@ def render(result: dict[str, Any]) -> str:
         f"repeat {result['args']['repeat']} (best of), MB = 10^6 bytes",
         f"background load (busy CPUs while idle, before / after): {bg[0]:.2f} / {bg[1]:.2f}"
         + ("  WARNING: other work on this machine skews the times" if max(bg) > 0.25 else ""),
-        f"data ({d['kind']}): {DATA_KINDS[d['kind']].description}",
+        f"data ({d['kind']}): {DATA_KINDS[d['kind']].description}"
+        + (f"; pg_dump paced to {result['args']['dump_rate']:g} MB/s" if result["args"].get("dump_rate") else ""),
         f"      {TABLE} {d['rows']:,} rows, heap {_mb(d['heap_bytes'])}, pg_total_relation_size "
         f"{_mb(d['total_bytes'])} (made in {d['seconds']:.0f} s)",
         "",
@@ -749,6 +794,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="levels of the bare tools, tried in order until one misses the time goal (default 1-9)")
     parser.add_argument("--cpus", default="", metavar="LIST",
                         help="run our backups under taskset -c LIST (fewer CPUs than the machine has)")
+    parser.add_argument("--dump-rate", type=float, default=0, metavar="MB_S",
+                        help="pace pg_dump's output to MB_S (a remote or busy server: CPU to spare)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each step but the gzip pipeline N times and keep the fastest (default 1)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",

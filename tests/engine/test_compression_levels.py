@@ -63,7 +63,7 @@ def test_data_random_in_its_alphabet_goes_to_the_cheapest_level() -> None:
     hex_like = replace(stretch(wait=0.9, idle_cpus=2.0, ratio=1.98), symbol_ratio=1.97)
     assert hex_like.compresses_poorly and next_level(6, hex_like) == AUTO_RANGE[0]
     words = replace(stretch(wait=0.9, idle_cpus=2.0, ratio=3.2), symbol_ratio=1.8)  # repeats: levels pay
-    assert not words.compresses_poorly and next_level(6, words) == 7
+    assert not words.compresses_poorly and next_level(6, words) == 8
 
 
 def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
@@ -72,13 +72,33 @@ def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
     assert 1.9 < half < 2.05  # hex: four bits a byte
 
 
+def test_plenty_of_room_climbs_two_levels_at_a_step() -> None:
+    # A remote or busy server sends slowly: the compressor idles and a whole CPU is spare.
+    assert next_level(1, stretch(wait=0.8, idle_cpus=1.2)) == 3
+    assert next_level(1, stretch(wait=0.8, idle_cpus=0.7)) == 2  # only half a CPU: one level
+    assert next_level(AUTO_RANGE[1] - 1, stretch(wait=0.9, idle_cpus=2.0)) == AUTO_RANGE[1]
+
+
 def test_a_step_up_waits_for_a_second_stretch_a_step_down_does_not() -> None:
     chooser = LevelChooser(3)
     room, busy = stretch(wait=0.6, idle_cpus=1.0), stretch(wait=0.01, idle_cpus=0.0)
     assert chooser.judge(room) == 3  # a moment's idle CPU: not yet a new frame
     assert chooser.judge(busy) == 2  # the compressor set the pace: down at once
     assert chooser.judge(room) == 2
-    assert chooser.judge(room) == 3  # room twice in a row: up
+    assert chooser.judge(room) == 2  # room twice in a row, but 3 set the pace a moment ago
+
+
+def test_a_level_that_set_the_pace_is_retried_only_after_a_while() -> None:
+    chooser = LevelChooser(4)
+    room, busy = stretch(wait=0.6, idle_cpus=1.0), stretch(wait=0.01, idle_cpus=0.0)
+    assert chooser.judge(busy) == 3
+    levels = [chooser.judge(room) for _ in range(LevelChooser.RETRY_AFTER + 2)]
+    assert levels[:LevelChooser.RETRY_AFTER - 1] == [3] * (LevelChooser.RETRY_AFTER - 1)  # no see-saw of frames
+    assert levels[-1] == 4  # the data or the load may have changed since: tried again
+    plenty = stretch(wait=0.9, idle_cpus=2.0)
+    chooser = LevelChooser(5)
+    assert chooser.judge(busy) == 4
+    assert [chooser.judge(plenty) for _ in range(2)] == [4, 4]  # two levels up would pass the one left
 
 
 def test_levels_are_said_by_share_of_the_bytes() -> None:

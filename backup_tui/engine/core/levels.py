@@ -17,6 +17,8 @@ BOTTLENECK_WAIT = 0.05  # the compressor waited less than this share of the stre
 ROOM_WAIT = 0.25  # and more than this: the dump set the pace with room to spare
 SATURATED_IDLE_CPUS = 0.15  # fewer idle CPUs than this: the machine is saturated
 ROOM_IDLE_CPUS = 0.5  # at least half a CPU idle: a denser level has somewhere to run
+PLENTY_WAIT = 0.6  # the compressor idle most of the time...
+PLENTY_IDLE_CPUS = 1.0  # ...and a whole CPU idle: a remote or busy server's pace, two levels at a step
 POOR_RATIO = 1.1  # data that shrinks by less than this at the current level is noise or compressed already
 MATCH_GAIN = 1.05  # zstd beating a byte-frequency code by less than this finds no repeats: random in its alphabet
 
@@ -57,23 +59,31 @@ def next_level(current: int, stretch: Stretch, low: int = AUTO_RANGE[0], high: i
     if stretch.wait_share < BOTTLENECK_WAIT or stretch.idle_cpus < SATURATED_IDLE_CPUS:
         return max(low, current - 1)
     if stretch.wait_share > ROOM_WAIT and stretch.idle_cpus >= ROOM_IDLE_CPUS:
-        return min(high, current + 1)
+        plenty = stretch.wait_share > PLENTY_WAIT and stretch.idle_cpus >= PLENTY_IDLE_CPUS
+        return min(high, current + (2 if plenty else 1))
     return current
 
 
 class LevelChooser:
     """``next_level`` with patience upward: a step down is taken at once (the dump is being slowed now),
     a step up only after ``UP_AFTER`` stretches in a row ask for it, so a moment's idle CPU on a busy
-    machine does not start a new frame (each one drains zstd's workers) only to step back."""
+    machine does not start a new frame (each one drains zstd's workers) only to step back. A level left
+    because it set the pace is not tried again for ``RETRY_AFTER`` stretches: no see-saw of frames."""
 
     UP_AFTER = 2
+    RETRY_AFTER = 8
 
     def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1]) -> None:
         self.level, self.low, self.high, self._ups = level, low, high, 0
+        self._ceiling, self._ceiling_for = high, 0  # the level that set the pace, and for how long it stays out
 
     def judge(self, stretch: Stretch) -> int:
-        wanted = next_level(self.level, stretch, self.low, self.high)
+        self._ceiling_for = max(0, self._ceiling_for - 1)
+        ceiling = self._ceiling if self._ceiling_for else self.high
+        wanted = min(next_level(self.level, stretch, self.low, self.high), max(self.level, ceiling - 1))
         self._ups = self._ups + 1 if wanted > self.level else 0
+        if wanted < self.level and not stretch.compresses_poorly:
+            self._ceiling, self._ceiling_for = self.level, self.RETRY_AFTER
         if wanted < self.level or self._ups >= self.UP_AFTER:
             self.level, self._ups = wanted, 0
         return self.level
