@@ -610,12 +610,15 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
         records = {r["id"]: r for r in json.loads(listing)}
         backups[level] = (best, {**records[ids[-1]], "levels": auto_levels(work / "repo", ids[-1])})
 
-    log("old scripts: pg_dump -Fp | gzip -9 > f.sql.gz && sha256sum f.sql.gz")
-    gz_file = work / "f.sql.gz"
-    old = run_measured("old", ["bash", "-o", "pipefail", "-c",
-                               f"pg_dump -Fp -d {BENCH_DB} | gzip -9 > {gz_file} && sha256sum {gz_file}"], pg_env)
-    gz_bytes = gz_file.stat().st_size
-    gz_file.unlink()
+    old: Measured | None = None
+    gz_bytes = 0
+    if not args.no_old:
+        log("old scripts: pg_dump -Fp | gzip -9 > f.sql.gz && sha256sum f.sql.gz")
+        gz_file = work / "f.sql.gz"
+        old = run_measured("old", ["bash", "-o", "pipefail", "-c",
+                                   f"pg_dump -Fp -d {BENCH_DB} | gzip -9 > {gz_file} && sha256sum {gz_file}"], pg_env)
+        gz_bytes = gz_file.stat().st_size
+        gz_file.unlink()
 
     log("restore baseline: createdb && pg_restore -j2 raw.dump")
     base_restore = best_of(repeat, lambda i: run_measured(
@@ -655,7 +658,7 @@ def _goal(name: str, value: float, limit: float, at_most: bool) -> dict[str, Any
 
 
 def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, bare: dict[int, tuple[Measured, int]],
-                old: Measured, gz_bytes: int,
+                old: Measured | None, gz_bytes: int,
                 backups: dict[Level, tuple[Measured, dict[str, Any]]], base_restore: Measured,
                 restores: dict[int, Measured], restore_level: Level) -> dict[str, Any]:
     goals = []
@@ -670,7 +673,8 @@ def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, bare: 
                        "id": record["id"], "levels_used": record["levels"]})
         goals += [
             _goal(f"backup / floor (zstd {level})", m.seconds / floor.seconds, round(time_limit, 3), True),
-            _goal(f"old pipeline / backup (zstd {level})", old.seconds / m.seconds, GOAL_OLD_VS_BACKUP, False),
+            *([_goal(f"old pipeline / backup (zstd {level})", old.seconds / m.seconds, GOAL_OLD_VS_BACKUP, False)]
+              if old else []),
             _goal(f"peak RSS of backup-headless, MB (zstd {level})", m.own_peak / MB, GOAL_PEAK_RSS_MB, True),
         ]
         if best_bare:
@@ -682,7 +686,7 @@ def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, bare: 
     info = [{"name": f"restore / pg_restore -j2 (zstd {restore_level}, jobs=2)",
              "value": round(restores[2].seconds / base_restore.seconds, 3)}]
     info += [{"name": f"stored / gzip -9 size (zstd {lv['level']})", "value": round(lv["stored_bytes"] / gz_bytes, 3)}
-             for lv in levels]
+             for lv in levels if gz_bytes]
     info += [{"name": f"bare zstd -{lv} / floor (size {_mb(size)})", "value": round(m.seconds / floor.seconds, 3)}
              for lv, (m, size) in bare.items()]
     return {
@@ -694,7 +698,7 @@ def report_data(args: argparse.Namespace, data: DataSet, floor: Measured, bare: 
         "floor": _m(floor),
         "bare": {str(lv): {**_m(m), "output_bytes": size} for lv, (m, size) in bare.items()},
         "best_bare_level": best_bare,
-        "old_pipeline": {**_m(old), "output_bytes": gz_bytes},
+        "old_pipeline": {**_m(old), "output_bytes": gz_bytes} if old else None,
         "levels": levels,
         "restore_baseline": _m(base_restore),
         "restore": {f"jobs={j}": _m(m) for j, m in restores.items()},
@@ -738,7 +742,8 @@ def render(result: dict[str, Any]) -> str:
     row("floor: pg_dump -Fc -Z0 > /dev/null", result["floor"])
     for lv, m in result["bare"].items():
         row(f"bare: pg_dump | {bare_zstd(int(lv))}", m, _mb(m["output_bytes"]))
-    row("old: pg_dump -Fp | gzip -9; sha256sum", old, _mb(old["output_bytes"]))
+    if old:
+        row("old: pg_dump -Fp | gzip -9; sha256sum", old, _mb(old["output_bytes"]))
     for lv in result["levels"]:
         row(f"ours: backup-headless backup (zstd {lv['level']})", lv["backup"], _mb(lv["stored_bytes"]), rss=True)
     row("restore baseline: createdb; pg_restore -j2", result["restore_baseline"])
@@ -750,7 +755,8 @@ def render(result: dict[str, Any]) -> str:
               "busy: average busy CPUs of the whole machine during the step (ours + server + anyone else)",
               "peak RSS: own = the command itself (VmHWM), largest = largest process in its tree (wait4), "
               "tree sum = largest sum seen"]
-    lines += ["", f"raw custom dump {_mb(raw)}; gzip -9 ratio {raw / old['output_bytes']:.2f}x; "
+    lines += ["", f"raw custom dump {_mb(raw)}; "
+              + (f"gzip -9 ratio {raw / old['output_bytes']:.2f}x; " if old else "")
               + "; ".join(f"zstd {lv['level']} ratio {raw / lv['stored_bytes']:.2f}x" for lv in result["levels"])]
     lines += [f"levels used by zstd {lv['level']}: {levels_said(lv['levels_used'])}"
               for lv in result["levels"] if lv["levels_used"]]
@@ -794,6 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="levels of the bare tools, tried in order until one misses the time goal (default 1-9)")
     parser.add_argument("--cpus", default="", metavar="LIST",
                         help="run our backups under taskset -c LIST (fewer CPUs than the machine has)")
+    parser.add_argument("--no-old", action="store_true", help="leave out the old scripts' gzip -9 pipeline (slow)")
     parser.add_argument("--dump-rate", type=float, default=0, metavar="MB_S",
                         help="pace pg_dump's output to MB_S (a remote or busy server: CPU to spare)")
     parser.add_argument("--repeat", type=int, default=1,
