@@ -39,7 +39,6 @@ from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
 from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message, delete_outcome
-from backup_tui.tui.screens.help import HelpScreen
 from backup_tui.tui.screens.main import MainScreen
 from backup_tui.tui.screens.problems import ProblemsScreen
 from backup_tui.tui.screens.restore import RestoreWizard
@@ -137,12 +136,15 @@ class BackupApp(App[None]):
         self.main.show_tab(tab)
 
     def action_help(self) -> None:
+        # Imported when first asked for: its Markdown parser is a tenth of the app's import time at launch.
+        from backup_tui.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_problems(self) -> None:
         """Every problem with its severity and what to do, the next runs and where notices go."""
-        if not isinstance(self.screen, ProblemsScreen | HelpScreen):
+        if not isinstance(self.screen, ProblemsScreen) and type(self.screen).__name__ != "HelpScreen":
             self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz, self.records))
 
     # -- keys typed ahead ----------------------------------------------------------
