@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import Bucket
-from tests.headless.conftest import Workspace, WorkspaceFactory, assert_clean_output, one_error_line, tree
+from tests.headless.conftest import (
+    Workspace,
+    WorkspaceFactory,
+    assert_clean_output,
+    closed_port,
+    one_error_line,
+    tree,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -177,3 +184,21 @@ def test_prune_lets_go_of_both_copies_with_one_delete(make_workspace: WorkspaceF
     assert not [k for k in s3_bucket.objects() if first in k]
     assert [(r["backup_id"], r["ok"]) for r in journal(ws, "delete")] == [(first, True)], "one entry per backup"
     assert len(journal(ws, "prune")) == 1
+
+
+def test_a_bucket_out_of_reach_is_named_in_the_plan_and_the_local_copy_still_goes(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    ws = make_workspace("delete-unreachable")
+    older, _newer = ws.backup()["id"], ws.backup()["id"]
+    config = ws.write("s3.toml", f'[s3]\nbucket = "gone"\nendpoint_url = "http://127.0.0.1:{closed_port()}"\n'
+                                 "retry_seconds = 1\n")
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY="AKIAEXAMPLE", S3_SECRET_KEY="not-a-secret")
+
+    plan = ws.json("delete", older, "--dry-run")
+    assert [c["location"] for c in plan["copies"]] == ["local"]
+    assert [u["repository"] for u in plan["unreachable"]] == ["s3"] and plan["unreachable"][0]["why"]
+    said = ws.ok("delete", older, "--dry-run").stdout
+    assert "  s3 could not be listed (" in said and "): a copy there stays" in said
+    assert ws.json("delete", older, "--yes")["deleted"] == ["local"]
+    assert not list(ws.repo.glob(f"backups/*/{older}"))
