@@ -46,7 +46,7 @@ from backup_tui.engine.storage.bucket_setup import init_bucket
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
-from headless import monitor, output, report_cli, runlog, schedule_cli
+from headless import delete_cli, monitor, output, report_cli, runlog, schedule_cli
 from headless.output import Output
 from headless.runlog import log
 
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", metavar="NAME")
     p.add_argument("--dry-run", action="store_true", help="list what would go and why")
     json_flag(p)
+
+    delete_cli.add_parser(sub)
 
     for name, text in (("pin", "keep a backup whatever retention says"), ("unpin", "let retention decide again")):
         p = sub.add_parser(name, help=text)
@@ -759,6 +761,7 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace, Output], int]] = {
     "verify": cmd_verify,
     "restore": cmd_restore,
     "prune": cmd_prune,
+    "delete": delete_cli.cmd_delete,
     "pin": _set_pin(True),
     "unpin": _set_pin(False),
     "config": cmd_config,

@@ -168,14 +168,31 @@ def record_details(r: BackupRecord) -> list[str]:
 
 
 def prune_lines(decisions: list[PruneDecision], dry_run: bool) -> list[str]:
+    """A line per backup: one that goes from the disk and the bucket in this run is one line (one delete)."""
     verb = "would delete" if dry_run else "deleted"
+    gone: dict[str, list[PruneDecision]] = {}
+    for d in decisions:
+        if not d.keep:
+            gone.setdefault(d.record.id, []).append(d)
     lines = []
     for d in decisions:
-        action = ("keep" if d.keep else verb) + (" (s3)" if d.location != "local" else "")
-        lines.append(f"{action:<13} {d.record.id:<40} {'; '.join(d.reasons)}")
-    gone = [d for d in decisions if not d.keep]
-    freed = sum(d.record.stored_bytes for d in gone)
-    lines.append(f"{len(gone)} backup(s) {verb}, {human_bytes(freed)}; {len(decisions) - len(gone)} kept")
+        if d.keep:
+            lines.append(f"{'keep' + (' (s3)' if d.location != 'local' else ''):<13} {d.record.id:<40} "
+                         f"{'; '.join(d.reasons)}")
+            continue
+        copies = gone.pop(d.record.id, [])
+        if not copies:
+            continue  # said on the line of its first copy
+        places = [c.location for c in copies]
+        where = "" if places == ["local"] else f" ({'+'.join(places)})"
+        said = ["; ".join(c.reasons) for c in copies]
+        reasons = said[0] if len(set(said)) == 1 else "; ".join(
+            f"{c.location}: {s}" for c, s in zip(copies, said, strict=True))
+        lines.append(f"{verb + where:<13} {d.record.id:<40} {reasons}")
+    deleted = [d for d in decisions if not d.keep]
+    freed = sum(d.record.stored_bytes for d in deleted)
+    backups = len({d.record.id for d in deleted})
+    lines.append(f"{backups} backup(s) {verb}, {human_bytes(freed)}; {len(decisions) - len(deleted)} kept")
     return lines
 
 

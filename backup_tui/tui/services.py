@@ -116,7 +116,8 @@ class EngineServices:
         return self._context().catalog.set_pinned(record, pinned)
 
     def plan_delete(self, record: BackupRecord) -> DeletePlan:
-        return plan_delete(self._context(), record)
+        # The question names what retention would keep (pinned, the newest valid backup): the person chooses.
+        return plan_delete(self._context(), record, force=True)
 
     def delete(self, plan: DeletePlan) -> DeleteResult:
         return run_delete(self._context(), plan)

@@ -4,14 +4,18 @@ object lock keeps is said in the plan and reported by the run, not raised."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import plan_delete, run_delete
 from backup_tui.engine.ops.upload import run_upload
+from backup_tui.engine.storage.journal import read_runs
+from backup_tui.engine.storage.locks import reading_backup
 from tests.conftest import Bucket
 
 pytestmark = pytest.mark.slow
@@ -28,7 +32,12 @@ def test_delete_removes_the_local_copy_and_every_version_in_the_bucket(settings:
     record = run_backup(Context(with_s3), with_s3.databases[0])
     run_upload(Context(with_s3), record)
     assert Context(with_s3).catalog.get(record.id).locations == ("local", "s3")
-    plan = plan_delete(Context(with_s3), Context(with_s3).catalog.get(record.id))
+    refused = plan_delete(Context(with_s3), Context(with_s3).catalog.get(record.id))
+    assert refused.guarded == (f"the newest valid backup of {record.database} in local",
+                               f"the newest valid backup of {record.database} in s3")
+    with pytest.raises(ConfigError, match="retention always keeps it"):
+        run_delete(Context(with_s3), refused)
+    plan = plan_delete(Context(with_s3), Context(with_s3).catalog.get(record.id), force=True)
     assert [c.location for c in plan.copies] == ["local", "s3"]
     assert plan.copies[0].where.startswith(str(with_s3.repository)) and plan.copies[1].where.startswith(
         f"s3://{s3_bucket.name}/") and plan.copies[1].where.endswith(f"/{record.id}/")
@@ -49,7 +58,7 @@ def test_an_object_locked_copy_is_reported_and_the_local_one_deleted(settings: S
     with_s3 = replace(settings, s3=replace(s3_bucket.config(), bucket=name))
     record = run_backup(Context(with_s3), with_s3.databases[0])
     run_upload(Context(with_s3), record)
-    plan = plan_delete(Context(with_s3), record)
+    plan = plan_delete(Context(with_s3), record, force=True)
     locked = {c.location: c.retained for c in plan.copies}
     assert locked["local"] == ()
     assert any(item.startswith("manifest.json (governance until ") for item in locked["s3"]), locked
@@ -61,3 +70,23 @@ def test_an_object_locked_copy_is_reported_and_the_local_one_deleted(settings: S
     left = Context(with_s3).catalog.list()
     assert [(r.id, r.locations) for r in left] == [(record.id, ("s3",))]
     assert not list((with_s3.repository / "backups").glob(f"*/{record.id}"))
+
+
+def test_a_delete_while_a_verify_reads_the_backup_deletes_no_copy_and_exits_as_a_held_lock(
+    settings: Settings, s3_bucket: Bucket,
+) -> None:
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    newer = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), newer)  # newer in both places: this one is not guarded
+    plan = plan_delete(Context(with_s3), Context(with_s3).catalog.get(record.id))
+    assert [c.location for c in plan.copies] == ["local", "s3"] and not plan.refusal
+
+    with reading_backup(with_s3.repository, record.id):
+        result = run_delete(Context(with_s3), plan)
+    assert (result.deleted, result.busy, result.exit_code) == ((), True, 3)
+    assert result.kept == {"local": "a verify or restore is reading it", "s3": "a verify or restore is reading it"}
+    assert Path(record.path).exists() and Context(with_s3).catalog.get(record.id).locations == ("local", "s3")
+    [run] = [r for r in read_runs(with_s3.repository) if r.operation == "delete"]
+    assert (run.ok, run.exit_code, run.backup_id) == (False, 3, record.id)

@@ -32,7 +32,9 @@ def test_prune_spares_a_backup_while_it_is_read_and_deletes_it_after(settings: S
 
     with reading_backup(keep_one.repository, older.id):
         decisions = prune(keep_one, reporter=reporter)
-        assert [d.record.id for d in decisions if not d.keep] == [older.id]
+        assert [d.record.id for d in decisions if not d.keep] == [], "what stayed is reported as kept"
+        [spared] = [d for d in decisions if d.record.id == older.id]
+        assert spared.keep and spared.reasons[0] == "kept for now: a verify or restore is reading it"
         assert Path(older.path).exists(), "deleted while a verify or restore was reading it"
     assert any(isinstance(e, LogLine) and "is reading it" in e.message for e in said)
     prune(keep_one)

@@ -109,6 +109,15 @@ def failed_verification(record: BackupRecord) -> str | None:
     return f"last verification failed ({last.at}): kept for a person to look at, holds no retention slot"
 
 
+def newest_valid(records: Iterable[BackupRecord], now: datetime) -> BackupRecord | None:
+    """The backup retention always keeps of one database and host's ``records``: the newest trusted one dated
+    before ``now``; a safety backup only when no other is. A delete asks for more than a yes to remove it."""
+    ordered = sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
+    trusted = [r for r in ordered if r.trusted and not r.dated_after(now)]
+    chosen = [r for r in trusted if not r.is_safety] or trusted
+    return chosen[0] if chosen else None
+
+
 def _fill_slots(counted: list[BackupRecord], policy: RetentionConfig) -> _Slots:
     """The newest backup of each of the N newest periods, per bucket, from newest-first ``counted``."""
     limits = {"daily": policy.daily, "weekly": policy.weekly, "monthly": policy.monthly}
@@ -134,9 +143,9 @@ def _plan_database(
     counted = [r for r in trusted if not r.is_safety]
     slots = _fill_slots(counted, policy)
     reasons: dict[str, list[str]] = {r.id: [] for r in ordered}
-    newest = counted or trusted  # a safety backup is the newest valid only when nothing else is
-    if newest:
-        reasons[newest[0].id].append("newest valid backup")
+    newest = newest_valid(ordered, now)
+    if newest is not None:
+        reasons[newest.id].append("newest valid backup")
     for name, held in slots.holders.items():
         for key, record in held.items():
             reasons[record.id].append(f"{name} {key}")

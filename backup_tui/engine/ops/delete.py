@@ -1,24 +1,38 @@
 """Delete a backup: every copy of it, wherever the catalog finds one, as a plan and a run of that plan.
 
-One decision for every front end: the TUI's ``d`` asks with the plan's words, prune removes each copy
-it lets go through ``remove_copy``. A copy object lock keeps is said in the plan and reported by the
-run, not an error: the rest is deleted.
+One decision for every front end: the TUI's ``d`` asks with the plan's words, ``backup-headless delete``
+prints or asks the same plan, and prune lets go of a backup's copies (local, S3, or both at once) as one
+plan run by the same code (``remove_planned``): one lock on the backup, one journal entry. A copy object
+lock keeps is said in the plan and reported by the run, not an error: the rest is deleted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from backup_tui.engine.config import Settings
-from backup_tui.engine.core.errors import BackupToolError, NotFoundError
+from backup_tui.engine.core.errors import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BackupToolError,
+    ConfigError,
+    NotFoundError,
+)
 from backup_tui.engine.core.models import BackupRecord
-from backup_tui.engine.core.progress import Reporter, info, warn
+from backup_tui.engine.core.progress import info, warn
+from backup_tui.engine.core.retention import newest_valid
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.locks import database_lock, deleting_backup
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.repository import Repository
 from backup_tui.engine.storage.s3 import ObjectLocked, S3Repository
+
+LOCATIONS = ("local", "s3")
+READING = "a verify or restore is reading it"
 
 
 @dataclass(frozen=True)
@@ -30,12 +44,21 @@ class CopyToDelete:
     where: str
     retained: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        return {"location": self.location, "where": self.where, "retained": list(self.retained)}
+
 
 @dataclass(frozen=True)
 class DeletePlan:
     record: BackupRecord
     copies: tuple[CopyToDelete, ...]
-    unreachable: tuple[str, ...] = ()  # repositories not listed now: a copy there, if any, stays
+    unreachable: tuple[str, ...] = ()  # repositories not listed now ("name\twhy"): a copy there, if any, stays
+    guarded: tuple[str, ...] = ()  # what retention would never let go of (pinned, the newest valid backup)
+    refusal: str = ""  # set when ``guarded`` and the caller did not ask to delete anyway
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_USAGE if self.refusal else EXIT_OK
 
     def describe(self) -> list[str]:
         """What the question says: each copy and where, then what will stay."""
@@ -44,9 +67,19 @@ class DeletePlan:
             if copy.retained:
                 lines.append(f"object lock keeps {len(copy.retained)} object(s) in {copy.location}: "
                              f"{copy.retained[0]}")
-        lines += [f"{name} could not be listed ({why}): a copy there stays" for name, why in
-                  (u.split("\t", 1) for u in self.unreachable)]
+        lines += [f"{name} could not be listed ({why}): a copy there stays" for name, why in self._unreachable()]
         return lines
+
+    def _unreachable(self) -> list[tuple[str, str]]:
+        return [(name, why) for name, _, why in (u.partition("\t") for u in self.unreachable)]
+
+    def to_json(self) -> dict[str, Any]:
+        record = self.record
+        return {"id": record.id, "database": record.database, "status": record.status,
+                "size_bytes": record.stored_bytes, "pinned": record.pinned,
+                "copies": [c.to_json() for c in self.copies],
+                "unreachable": [{"repository": n, "why": w} for n, w in self._unreachable()],
+                "guarded": list(self.guarded), "refusal": self.refusal or None, "exit_code": self.exit_code}
 
 
 @dataclass(frozen=True)
@@ -54,27 +87,71 @@ class DeleteResult:
     plan: DeletePlan
     deleted: tuple[str, ...] = ()
     kept: dict[str, str] = field(default_factory=dict)  # location -> why it stayed
+    locked: tuple[str, ...] = ()  # the kept locations object lock holds: the bucket's policy, not a failure
+    busy: bool = False  # a verify or restore was reading the backup: nothing was deleted, try again later
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every copy went or object lock keeps what stayed (said, as prune says it); 3 while a reader
+        holds the backup (another run's lock, as for a database); 1 for a copy that stayed for another reason."""
+        if self.busy:
+            return EXIT_LOCKED
+        return EXIT_FAILED if set(self.kept) - set(self.locked) else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.plan.to_json(), "deleted": list(self.deleted), "kept": dict(self.kept),
+                "exit_code": self.exit_code}
 
 
-def plan_delete(ctx: Context, record: BackupRecord) -> DeletePlan:
-    """Every copy of ``record`` the repositories hold now, each as that repository lists it."""
+def plan_delete(ctx: Context, record: BackupRecord, *, location: str = "all", force: bool = False) -> DeletePlan:
+    """Every copy of ``record`` the repositories hold now (only ``location``'s unless "all"), each as that
+    repository lists it. A copy retention would keep (pinned, or the newest valid backup of its database
+    there) is ``guarded``: the plan refuses unless ``force`` (the TUI's question says it and the person
+    chooses; the CLI wants --force)."""
     copies: list[CopyToDelete] = []
     unreachable: list[str] = []
-    for repo in ctx.catalog.repositories:
+    guarded: list[str] = []
+    if location != "all" and location not in LOCATIONS:
+        raise ConfigError(f"unknown location {location!r} (local, s3 or all)")
+    repositories = [r for r in ctx.catalog.repositories if location in ("all", r.name)]
+    for repo in repositories:
         try:
-            own = next((r for r in repo.list() if r.id == record.id), None)
+            listed = repo.list()
         except BackupToolError as exc:
             if repo.capabilities.local_paths:
                 raise
             unreachable.append(f"{repo.name}\t{exc.message}")
             continue
+        own = next((r for r in listed if r.id == record.id), None)
         if own is None:
             continue
         retained = repo.retained(own, ctx.now()) if isinstance(repo, S3Repository) else ()
         copies.append(CopyToDelete(repo.name, own, _where(repo, own), retained))
+        guarded += _guards(repo.name, own, listed, ctx)
     if not copies:
-        raise NotFoundError(f"{record.id}: no repository holds a copy (deleted already?)")
-    return DeletePlan(record, tuple(copies), tuple(unreachable))
+        raise NotFoundError(_nowhere(record, location, [r.name for r in repositories], unreachable))
+    guarded = list(dict.fromkeys(guarded))
+    refusal = "" if force or not guarded else f"{record.id} is {' and '.join(guarded)}: retention always keeps it"
+    return DeletePlan(record, tuple(copies), tuple(unreachable), tuple(guarded), refusal)
+
+
+def _guards(location: str, own: BackupRecord, listed: Sequence[BackupRecord], ctx: Context) -> list[str]:
+    """What retention of this repository keeps whatever its counts say: a pin, its newest valid backup."""
+    said = ["pinned"] if own.pinned else []
+    same = [r for r in listed if r.database == own.database and r.host == own.host]
+    newest = newest_valid(same, ctx.now())
+    if newest is not None and newest.id == own.id:
+        said.append(f"the newest valid backup of {own.database} in {location}")
+    return said
+
+
+def _nowhere(record: BackupRecord, location: str, looked: list[str], unreachable: list[str]) -> str:
+    if location == "all" or unreachable:
+        return f"{record.id}: no repository holds a copy (deleted already?)" + "".join(
+            f"; {u.replace(chr(9), ' could not be listed: ')}" for u in unreachable)
+    if location not in looked:
+        return f"{record.id}: no {location} repository is configured (its copies: {', '.join(record.locations)})"
+    return f"{record.id} has no copy in {location} (its copies: {', '.join(record.locations) or 'none'})"
 
 
 def _where(repo: Repository, record: BackupRecord) -> str:
@@ -84,44 +161,60 @@ def _where(repo: Repository, record: BackupRecord) -> str:
 
 
 def run_delete(ctx: Context, plan: DeletePlan) -> DeleteResult:
-    """Remove each planned copy under the database's lock; a copy that stays says why."""
-    settings, record = ctx.settings, plan.record
+    """Remove each planned copy under the database's lock, journaled as one ``delete`` run; a copy that
+    stays says why. A plan that refuses is not run."""
+    if plan.refusal:
+        raise ConfigError(plan.refusal)
+    record = plan.record
+    with journaled(ctx.settings, "delete", record.database) as run:
+        run.backup_id = record.id
+        with database_lock(ctx.settings.repository, record.database, "delete"):
+            result = remove_planned(ctx, plan)
+        for copy in plan.copies:
+            if copy.location in result.deleted:
+                info(ctx.reporter, f"deleted {record.id} from {copy.where}")
+        if result.exit_code != EXIT_OK:
+            run.failed(result.exit_code, "; ".join(f"kept in {k}: {why}" for k, why in result.kept.items()))
+    return result
+
+
+def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
+    """Delete the plan's copies, the caller holding the database's lock: one hold of the backup's own lock for
+    them all, so no verify or restore starts reading between the copies. Kept, with why: every copy while a
+    reader holds the backup, a folder not where the layout puts it (never deleted on the word of a file),
+    the versions object lock keeps."""
+    record = plan.record
     deleted: list[str] = []
     kept: dict[str, str] = {}
-    with journaled(settings, "delete", record.database) as run:
-        run.backup_id = record.id
-        with database_lock(settings.repository, record.database, "delete"):
-            for copy in plan.copies:
-                repo = next(r for r in ctx.catalog.repositories if r.name == copy.location)
-                removal = remove_copy(settings, repo, copy.record, ctx.reporter)
-                if removal.gone:
-                    deleted.append(copy.location)
-                    info(ctx.reporter, f"deleted {record.id} from {copy.where}")
-                else:
-                    kept[copy.location] = removal.why
-    return DeleteResult(plan, tuple(deleted), kept)
-
-
-@dataclass(frozen=True)
-class Removal:
-    gone: bool
-    why: str = ""  # why the copy stays
-    locked: bool = False  # object lock keeps versions of it (the rest deleted): reported, not a failure
-
-
-def remove_copy(settings: Settings, repo: Repository, record: BackupRecord, reporter: Reporter) -> Removal:
-    """Delete one repository's copy, unless a verify or restore is reading it, its folder is not where
-    the layout puts it (never deleted on the word of a file), or object lock keeps versions of it."""
-    with deleting_backup(settings.repository, record.id) as free:
+    locked: list[str] = []
+    with deleting_backup(ctx.settings.repository, record.id) as free:
         if not free:
-            warn(reporter, f"kept {record.id} for now: a verify or restore is reading it")
-            return Removal(False, "a verify or restore is reading it")
-        try:
-            repo.delete(record)
-        except OutsideRepository as exc:
-            warn(reporter, f"did not delete {record.id}: {exc.message}")
-            return Removal(False, exc.message)
-        except ObjectLocked as exc:
-            warn(reporter, f"kept in S3: {exc.message}")
-            return Removal(False, exc.message, locked=True)
-    return Removal(True)
+            warn(ctx.reporter, f"kept {record.id} for now: {READING}")
+            return DeleteResult(plan, kept={c.location: READING for c in plan.copies}, busy=True)
+        for copy in plan.copies:
+            repo = next((r for r in ctx.catalog.repositories if r.name == copy.location), None)
+            if repo is None:
+                kept[copy.location] = f"no repository {copy.location!r} is configured"
+                continue
+            try:
+                repo.delete(copy.record)
+            except OutsideRepository as exc:
+                warn(ctx.reporter, f"did not delete {record.id}: {exc.message}")
+                kept[copy.location] = exc.message
+                continue
+            except ObjectLocked as exc:
+                warn(ctx.reporter, f"kept in S3: {exc.message}")
+                kept[copy.location] = exc.message
+                locked.append(copy.location)
+                continue
+            deleted.append(copy.location)
+    return DeleteResult(plan, tuple(deleted), kept, tuple(locked))
+
+
+def plan_of_copies(ctx: Context, copies: Sequence[tuple[str, BackupRecord]]) -> DeletePlan:
+    """A plan for copies already chosen (prune's: each repository's retention let its copy go): no listing
+    again, no object-lock lookup (the run says what the store keeps)."""
+    repos = {r.name: r for r in ctx.catalog.repositories}
+    planned = tuple(CopyToDelete(name, copy, _where(repos[name], copy) if name in repos else name)
+                    for name, copy in copies)
+    return DeletePlan(copies[0][1], planned)

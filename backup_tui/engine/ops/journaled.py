@@ -35,9 +35,10 @@ class Run:
 
 
 @contextmanager
-def journaled(settings: Settings, operation: str, database: str) -> Iterator[Run]:
+def journaled(settings: Settings, operation: str, database: str, *, judge_after: bool = True) -> Iterator[Run]:
     """Record the block as one run. Recording never hides the run's own result: a journal that
-    cannot be written costs the record, not the backup."""
+    cannot be written costs the record, not the backup. ``judge_after=False`` for a run inside another
+    (prune's delete of each backup): the outer run judges health and notifies once, at its end."""
     run, started, clock = Run(), datetime.now(UTC), time.monotonic()
     error: BaseException | None = None
     try:
@@ -58,7 +59,8 @@ def journaled(settings: Settings, operation: str, database: str) -> Iterator[Run
                            backup_id=run.backup_id)
         with suppress(OSError, BackupToolError):
             record_run(settings.repository, record)
-        after_run(settings, record)  # metrics.json and notifications: never fails the run
+        if judge_after:
+            after_run(settings, record)  # metrics.json and notifications: never fails the run
 
 
 P = ParamSpec("P")

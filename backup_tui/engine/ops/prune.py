@@ -11,15 +11,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.models import BackupRecord, PruneDecision
-from backup_tui.engine.core.progress import Reporter, info, warn
+from backup_tui.engine.core.progress import info, warn
 from backup_tui.engine.core.retention import RetentionConfig, plan_retention
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.delete import remove_copy
+from backup_tui.engine.ops.delete import plan_of_copies, remove_planned
 from backup_tui.engine.ops.journaled import journaled
-from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.state import this_host
 
@@ -73,34 +71,37 @@ def _guard_upload(decision: PruneDecision, ctx: Context, fresh: timedelta) -> Pr
 
 def run_prune(ctx: Context, plan: list[PruneDecision], database: str | None = None) -> list[PruneDecision]:
     """Delete exactly what ``plan`` lets go (``database``: the one it was planned for, for the journal).
-    Returns the plan as it went: a copy the store refused to delete (object lock) is kept, with why."""
+
+    The copies of one backup that go in this run (local, S3, or both) are one delete plan, removed the way
+    every delete is (``remove_planned``): one hold of the backup's lock, one ``delete`` entry in the journal.
+    Returns the plan as it went: a copy that stayed (object lock, a verify or restore reading it, a folder
+    not where the layout puts it) is kept, with why first."""
     settings = ctx.settings
-    doomed: dict[str, list[PruneDecision]] = {}
+    doomed: dict[str, dict[str, list[PruneDecision]]] = {}
     for decision in plan:
         if not decision.keep:
-            doomed.setdefault(decision.record.database, []).append(decision)
-    refused: dict[tuple[str, str], str] = {}
+            doomed.setdefault(decision.record.database, {}).setdefault(decision.record.id, []).append(decision)
+    stayed: dict[tuple[str, str], str] = {}
     with journaled(settings, "prune", database or ""):
-        for db, items in doomed.items():
+        for db, backups in doomed.items():
             with database_lock(settings.repository, db, "prune"):
-                for decision in items:
-                    why = _delete(settings, ctx.catalog, decision, ctx.reporter)
-                    if why:
-                        refused[decision.record.id, decision.location] = why
-    return [replace(d, keep=True, reasons=(refused[d.record.id, d.location], *d.reasons))
-            if (d.record.id, d.location) in refused else d for d in plan]
+                for items in backups.values():
+                    stayed.update(_delete(ctx, db, items))
+    return [replace(d, keep=True, reasons=(stayed[d.record.id, d.location], *d.reasons))
+            if (d.record.id, d.location) in stayed else d for d in plan]
 
 
-def _delete(settings: Settings, catalog: Catalog, decision: PruneDecision, reporter: Reporter) -> str | None:
-    """Delete one copy the way every delete does (``remove_copy``); what object lock keeps is returned."""
-    record = decision.record
-    where = next((r for r in catalog.repositories if r.name == decision.location), None)
-    if where is None:
-        warn(reporter, f"did not delete {record.id}: no repository {decision.location!r} is configured")
-        return None
-    removal = remove_copy(settings, where, record, reporter)
-    if removal.locked:
-        return removal.why
-    if removal.gone:
-        info(reporter, f"deleted {record.id}{' from S3' if decision.location == 's3' else ''}: {decision.reasons[0]}")
-    return None
+def _delete(ctx: Context, database: str, items: list[PruneDecision]) -> dict[tuple[str, str], str]:
+    """One backup's copies that retention let go, as one delete plan; what stayed, by (id, location)."""
+    record = items[0].record
+    with journaled(ctx.settings, "delete", database, judge_after=False) as run:
+        run.backup_id = record.id
+        result = remove_planned(ctx, plan_of_copies(ctx, [(d.location, d.record) for d in items]))
+        if result.kept and set(result.kept) != set(result.locked):
+            run.failed(result.exit_code, "; ".join(f"kept in {k}: {why}" for k, why in result.kept.items()))
+    if result.deleted:
+        places = " and ".join("S3" if p == "s3" else p for p in result.deleted)
+        reasons = list(dict.fromkeys(d.reasons[0] for d in items if d.location in result.deleted))
+        info(ctx.reporter, f"deleted {record.id} from {places}: {'; '.join(reasons)}")
+    return {(record.id, location): why if location in result.locked else f"kept for now: {why}"
+            for location, why in result.kept.items()}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import secrets
 import stat
 import time
 import uuid
@@ -20,18 +22,66 @@ RECORD_LIMIT = 64 * 1024
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file, fsync, rename, fsync the folder: all or nothing on disk. A temp file left
-    behind (or a link planted in its name) is removed, not written through."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    """Write via a temp file, fsync, rename, fsync the folder: all or nothing on disk.
+
+    Each writer has a temp name of its own (``.{name}.{16 hex}.tmp``, created with O_EXCL, never through a
+    link), so two processes writing one path at once each rename only their own whole file into place: the
+    last rename wins, neither can publish the other's half-written bytes. On failure only our own temp is
+    removed. What a crash left (a temp older than STALE_TEMP_SECONDS, or the fixed ``.{name}.tmp`` older
+    versions used) is swept by the next write into the same folder; readers list only ``*.json`` names, so a
+    temp is never read as a record meanwhile.
+    """
+    folder = path.parent
+    fd, tmp = _own_temp(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # ours alone: the name was made for this write and created exclusively
+        raise
+    fsync_dir(folder)
+    sweep_stale_temps(folder, also=f".{path.name}.tmp")
+
+
+# A record is written in milliseconds: a temp this old belongs to a writer that died (or stopped for an hour,
+# whose rename then fails cleanly: it cannot publish anything half-written).
+STALE_TEMP_SECONDS = 3600
+TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{16}\.tmp$")
+
+
+def _own_temp(path: Path) -> tuple[int, Path]:
+    """A temp file only this writer uses, beside ``path``; a name taken (by anyone, a link too) is not reused."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp name beside {path}")
+
+
+def sweep_stale_temps(folder: Path, older_than: float = STALE_TEMP_SECONDS, also: str = "") -> list[str]:
+    """Remove the temps dead writers left in ``folder``: our name pattern (and ``also``, the fixed name older
+    versions used for one path), nothing below it, a link removed as a link, never followed. A live writer's
+    temp is younger and stays. Returns the names removed."""
+    removed: list[str] = []
+    limit = time.time() - older_than
+    try:
+        with os.scandir(folder) as entries:
+            candidates = [e for e in entries if TEMP_NAME.match(e.name) or e.name == also]
+    except OSError:
+        return removed
+    for entry in candidates:
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime >= limit:
+                continue
+            os.unlink(entry.path)
+            removed.append(entry.name)
+    return removed
 
 
 def write_record(root: Path, folder: Path, text: str) -> Path:
