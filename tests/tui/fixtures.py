@@ -25,6 +25,7 @@ from backup_tui.engine.core.models import (
     utc_iso,
 )
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, LogLine, Reporter, StepFinished, StepStarted
+from backup_tui.engine.core.retention import delete_guards
 from backup_tui.engine.ops.delete import CopyToDelete, DeletePlan, DeleteResult
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.engine.postgres.psql_line import psql_command
@@ -167,8 +168,9 @@ class FixedServices:
         return updated
 
     def plan_delete(self, record: BackupRecord) -> DeletePlan:
+        guarded = [g for where in record.locations for g in delete_guards(record, self.records, self.clock(), where)]
         return DeletePlan(record, tuple(CopyToDelete(where, record, f"{where}:{record.path}")
-                                        for where in record.locations))
+                                        for where in record.locations), guarded=tuple(dict.fromkeys(guarded)))
 
     def delete(self, plan: DeletePlan) -> DeleteResult:
         self.records = [r for r in self.records if r.id != plan.record.id]

@@ -109,7 +109,8 @@ async def test_delete_says_it_is_the_last_verified_backup() -> None:
         assert "newest" not in text  # two newer good (unverified) backups remain
         await pilot.press("escape")
         text = await delete_dialog_text(pilot, app, "inventory-20250311T030000Z")
-        assert "This is the newest valid backup of inventory." in text and "verified" not in text
+        assert "Retention always keeps it: it is the newest valid backup of inventory in local." in text
+        assert "verified" not in text
         await pilot.press("escape")
         text = await delete_dialog_text(pilot, app, "pagila-20250313T020000Z")  # neither: plain question
         assert "This is" not in text

@@ -118,6 +118,16 @@ def newest_valid(records: Iterable[BackupRecord], now: datetime) -> BackupRecord
     return chosen[0] if chosen else None
 
 
+def delete_guards(own: BackupRecord, listed: Iterable[BackupRecord], now: datetime, location: str) -> list[str]:
+    """What retention of one repository keeps of ``own`` whatever its counts say: a pin, its newest valid
+    backup (of its database and host among ``listed``). A delete asks for more than a yes past these."""
+    said = ["pinned"] if own.pinned else []
+    newest = newest_valid((r for r in listed if r.database == own.database and r.host == own.host), now)
+    if newest is not None and newest.id == own.id:
+        said.append(f"the newest valid backup of {own.database} in {location}")
+    return said
+
+
 def _fill_slots(counted: list[BackupRecord], policy: RetentionConfig) -> _Slots:
     """The newest backup of each of the N newest periods, per bucket, from newest-first ``counted``."""
     limits = {"daily": policy.daily, "weekly": policy.weekly, "monthly": policy.monthly}

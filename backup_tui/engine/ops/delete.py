@@ -23,7 +23,7 @@ from backup_tui.engine.core.errors import (
 )
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.progress import info, warn
-from backup_tui.engine.core.retention import newest_valid
+from backup_tui.engine.core.retention import delete_guards
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.locks import database_lock, deleting_backup
@@ -127,22 +127,12 @@ def plan_delete(ctx: Context, record: BackupRecord, *, location: str = "all", fo
             continue
         retained = repo.retained(own, ctx.now()) if isinstance(repo, S3Repository) else ()
         copies.append(CopyToDelete(repo.name, own, _where(repo, own), retained))
-        guarded += _guards(repo.name, own, listed, ctx)
+        guarded += delete_guards(own, listed, ctx.now(), repo.name)
     if not copies:
         raise NotFoundError(_nowhere(record, location, [r.name for r in repositories], unreachable))
     guarded = list(dict.fromkeys(guarded))
     refusal = "" if force or not guarded else f"{record.id} is {' and '.join(guarded)}: retention always keeps it"
     return DeletePlan(record, tuple(copies), tuple(unreachable), tuple(guarded), refusal)
-
-
-def _guards(location: str, own: BackupRecord, listed: Sequence[BackupRecord], ctx: Context) -> list[str]:
-    """What retention of this repository keeps whatever its counts say: a pin, its newest valid backup."""
-    said = ["pinned"] if own.pinned else []
-    same = [r for r in listed if r.database == own.database and r.host == own.host]
-    newest = newest_valid(same, ctx.now())
-    if newest is not None and newest.id == own.id:
-        said.append(f"the newest valid backup of {own.database} in {location}")
-    return said
 
 
 def _nowhere(record: BackupRecord, location: str, looked: list[str], unreachable: list[str]) -> str:

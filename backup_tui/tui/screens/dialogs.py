@@ -59,18 +59,14 @@ def delete_message(record: BackupRecord, records: Sequence[BackupRecord], plan: 
     lines = [f"Delete {record.id}?", f"{size} from {' and '.join(places)}. This cannot be undone."]
     if plan is not None and (len(plan.copies) > 1 or plan.unreachable or any(c.retained for c in plan.copies)):
         lines += [f"  {line}" for line in plan.describe()]
-    if record.pinned:
-        lines.append("It is PINNED: retention would have kept it.")
+    if plan is not None and plan.guarded:  # the engine's rule, as the command line's --force names it
+        lines.append(f"Retention always keeps it: it is {' and '.join(plan.guarded)}.")
     others = [r for r in records if r.database == record.database and r.id != record.id]
     database = record.database
     if record.verified_ok and not any(other.verified_ok for other in others):
         lines.append(f"This is the last verified backup of {database}.")
-    if record.trusted:
-        good = [other for other in others if other.trusted]
-        if not good:
-            lines.append(f"This is the only valid backup of {database}.")
-        elif all(other.created_at < record.created_at for other in good):
-            lines.append(f"This is the newest valid backup of {database}.")
+    if record.trusted and not any(other.trusted for other in others):
+        lines.append(f"This is the only valid backup of {database}.")
     return "\n".join(lines)
 
 
