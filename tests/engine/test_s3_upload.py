@@ -140,8 +140,13 @@ def test_the_server_stopped_mid_upload_leaves_no_object_and_the_next_upload_comp
     path = tmp_path / "stored"
     path.write_bytes(data)
     repo = S3Repository(s3_bucket.config(**SMALL))
-    send = (lambda: _file(repo, "k/interrupted", path)) if way == "file" else \
-        (lambda: _stream(repo, "k/interrupted", data))
+
+    def send() -> None:
+        if way == "file":
+            _file(repo, "k/interrupted", path)
+        else:
+            _stream(repo, "k/interrupted", data)
+
     server.gate.arm(hold_at=2)
     failure: list[BaseException] = []
 
