@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.core.parts import (
     GROW_EVERY,
     MAX_PART,
@@ -42,7 +43,7 @@ def test_a_file_of_known_size_keeps_the_part_size_unless_it_needs_more_than_ten_
     part = file_part_size(big, base)
     assert part % MIB == 0 and part > base and part_count(big, part) <= MAX_PARTS
     assert file_part_size(MAX_PARTS * base, base) == base, "exactly 10,000 parts is allowed"
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(ConfigError, match="do not fit in one S3 object"):
         file_part_size(MAX_PARTS * MAX_PART + 1, base)
 
 

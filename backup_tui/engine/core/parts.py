@@ -3,6 +3,8 @@ the last at least 5 MiB, at most 5 GiB each, at most 10,000 of them) and our mem
 
 from __future__ import annotations
 
+from backup_tui.engine.core.errors import ConfigError
+
 MIB = 1 << 20
 MIN_PART = 5 * MIB  # S3's smallest part (but the last)
 MAX_PART = 5 * 1024 * MIB  # S3's largest part
@@ -32,7 +34,7 @@ def file_part_size(size: int, base: int) -> int:
     if -(-size // part) > MAX_PARTS:
         part = -(-size // MAX_PARTS // MIB) * MIB
     if part > MAX_PART:
-        raise ValueError(f"{size:,} bytes do not fit in {MAX_PARTS:,} parts of at most 5 GiB")
+        raise ConfigError(f"{size:,} bytes do not fit in one S3 object ({MAX_PARTS:,} parts of at most 5 GiB)")
     return part
 
 

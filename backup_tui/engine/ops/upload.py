@@ -13,13 +13,14 @@ from typing import Any
 
 from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, VerificationError
 from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.parts import file_part_size, part_count
 from backup_tui.engine.core.progress import BytesProgress, StepFinished, StepStarted, info
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.storage.s3 import MIB, S3Repository, stored_name
-from backup_tui.engine.storage.s3_upload import SourceChanged
+from backup_tui.engine.storage.s3_upload import SourceChanged, threshold
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ def plan_upload(ctx: Context, record: BackupRecord) -> UploadPlan:
     """Reads the catalog only: the local copy to send, its object's key, how many parts."""
     repo = bucket_of(ctx)
     config = repo.config
-    parts = 1
-    if record.stored_bytes > config.multipart_threshold_mib * MIB:
-        parts = -(-record.stored_bytes // (config.part_size_mib * MIB))
+    parts = 1  # as upload_file cuts it (core.parts): one place decides
+    if record.stored_bytes > threshold(config):
+        parts = part_count(record.stored_bytes, file_part_size(record.stored_bytes, config.part_size_mib * MIB))
     refusal = None
     if "local" not in record.locations and record.status != "legacy":
         refusal = f"{record.id} has no local copy to upload (it is in {', '.join(record.locations) or 'no place'})"
