@@ -1,6 +1,7 @@
 """Send a local backup to the bucket: the dump, the sidecar, the manifest last (the commit point, as
-on disk). The bytes read are hashed as they go and held against the manifest before the object is
-completed; the store's size and checksums are then held against what was sent (``MultipartSink``).
+on disk). The file goes up in ranges read from disk (``storage.s3_upload.upload_file``), hashed as they
+are read and held against the manifest before the object is completed; the store's size and checksums
+are then held against what was sent.
 A failure aborts the multipart upload and keeps the local copy; the next backup or ``upload``
 sends what is missing.
 """
@@ -12,12 +13,14 @@ from typing import Any
 
 from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, VerificationError
 from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.parts import file_part_size, part_count
 from backup_tui.engine.core.progress import BytesProgress, StepFinished, StepStarted, info
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.storage.s3 import MIB, S3Repository, stored_name
+from backup_tui.engine.storage.s3_upload import SourceChanged, threshold
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,9 @@ def plan_upload(ctx: Context, record: BackupRecord) -> UploadPlan:
     """Reads the catalog only: the local copy to send, its object's key, how many parts."""
     repo = bucket_of(ctx)
     config = repo.config
-    parts = 1
-    if record.stored_bytes > config.multipart_threshold_mib * MIB:
-        parts = -(-record.stored_bytes // (config.part_size_mib * MIB))
+    parts = 1  # as upload_file cuts it (core.parts): one place decides
+    if record.stored_bytes > threshold(config):
+        parts = part_count(record.stored_bytes, file_part_size(record.stored_bytes, config.part_size_mib * MIB))
     refusal = None
     if "local" not in record.locations and record.status != "legacy":
         refusal = f"{record.id} has no local copy to upload (it is in {', '.join(record.locations) or 'no place'})"
@@ -100,27 +103,17 @@ def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: Back
     if total is None:
         raise VerificationError(f"{record.id}: its local file {source.where} is missing; nothing was sent")
     reporter(StepStarted("upload", f"{source.name} ({total:,} bytes) -> {repo.url(key)}"))
-    sink = repo.sink_for(key, on_sent=lambda sent: reporter(BytesProgress("upload", sent, total)), size=total)
-    block = repo.config.part_size_mib * MIB
     try:
         with source.open() as src:
-            while chunk := src.read(block):
-                cancel.raise_if_cancelled()
-                sink.write(chunk)
-        if record.sha256 and sink.sha256 != record.sha256:
-            raise VerificationError(f"{record.id}: the local copy's sha256 differs from its manifest (changed since "
-                                    "the backup?): nothing was uploaded; verify it")
-        if sink.total != total:
-            raise VerificationError(f"{record.id}: the local file changed size while it was read")
-    except BaseException:
-        sink.abort()
-        raise
-    sink.close()  # completes, then holds the store's size and checksums against what was sent; aborts on failure
-    reporter(StepFinished("upload", detail=f"{sink.total:,} bytes in {len(sink.parts)} part(s)"))
+            sent = repo.send_file(key, src, on_sent=lambda n: reporter(BytesProgress("upload", n, total)),
+                                  cancel=cancel, expected_sha256=record.sha256)
+    except SourceChanged as exc:
+        raise VerificationError(f"{record.id}: the local copy {exc.message}: nothing was uploaded; verify it") from None
+    reporter(StepFinished("upload", detail=f"{sent.total:,} bytes in {len(sent.parts)} part(s)"))
     reporter(StepStarted("commit", "sidecar, then manifest"))
-    sent = replace(record, sha256=sink.sha256, stored_bytes=sink.total, file_name=stored_name(record),
-                   status="valid")
-    committed = repo.commit(sent)  # failing here leaves the object without its manifest: the next upload redoes it
+    # Failing here leaves the object without its manifest: the next upload redoes it.
+    committed = repo.commit(replace(record, sha256=sent.sha256, stored_bytes=sent.total,
+                                    file_name=stored_name(record), status="valid"))
     reporter(StepFinished("commit"))
     return committed
 

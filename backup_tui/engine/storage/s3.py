@@ -27,14 +27,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from backup_tui.engine.config import S3Config
-from backup_tui.engine.core.errors import BackupToolError, ConfigError, VerificationError
+from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, parse_manifest, parse_verification
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
@@ -47,13 +47,15 @@ from backup_tui.engine.storage.state import this_host
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from backup_tui.engine.core.progress import CancelToken
+    from backup_tui.engine.storage.s3_upload import FileUploaded, MultipartSink
+
 NAME = "s3"
 MANIFEST = "manifest.json"
 PINS, VERIFICATIONS, REPORTS = "pins", "verifications", "reports"
 SUFFIXES = {("custom", "zstd"): ".dump.zst", ("plain", "gzip"): ".sql.gz"}  # what we store, by kind
 LIST_TTL_S = 30.0  # the TUI opens on a listing this fresh; our own writes drop it
 LIST_PATIENCE_S = 5.0  # a listing waits this long for an unreachable bucket, not retry_seconds: local backups first
-PARTS_MEMORY = 64 << 20  # parts held at once (being sent): the bound that keeps a streamed backup under 200 MB
 RANGE_BYTES = 64 << 20  # one ranged GET: large enough for throughput, read as a stream, never held whole
 MIB = 1 << 20
 T = TypeVar("T")
@@ -295,220 +297,6 @@ class S3Source:
         return cast(BinaryIO, _RangedReader(self))
 
 
-# -- writing: a multipart upload as a sink ----------------------------------------------
-
-
-@dataclass
-class UploadedPart:
-    number: int
-    size: int
-    sha256_b64: str
-    etag: str = ""
-
-
-@dataclass
-class MultipartSink:
-    """Blocks in, one object out: a single PUT below the threshold, else a multipart upload of
-    ``part_size`` parts, ``concurrency`` at a time but never more than PARTS_MEMORY of them, each with its
-    SHA-256. ``close`` completes it and then proves it: the store's size, its checksum of every part and
-    of the whole against ours (some stores never check what they are sent). ``abort`` leaves no part behind."""
-
-    client: S3Client
-    config: S3Config
-    bucket: str
-    key: str
-    extra: dict[str, Any] = field(default_factory=dict)  # storage class, server-side encryption
-    on_sent: Callable[[int], None] = lambda n: None
-    upload_id: str = ""
-    parts: list[UploadedPart] = field(default_factory=list)
-    total: int = 0
-    _buffer: bytearray = field(default_factory=bytearray)
-    _hash: Any = field(default_factory=hashlib.sha256)
-    _pool: ThreadPoolExecutor | None = None
-    _pending: list[Future[UploadedPart]] = field(default_factory=list)
-    _slots: threading.BoundedSemaphore | None = None
-    _sent: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _hasher: ThreadPoolExecutor | None = None
-    _hashing: Future[None] | None = None
-    size_hint: int | None = None  # the object's size when known (a local file): multipart decided up front
-    _held: list[bytes] = field(default_factory=list)  # whole parts held until one PUT or multipart is decided
-
-    @property
-    def sha256(self) -> str:
-        self._hashed()
-        return str(self._hash.hexdigest())
-
-    def _hashed(self) -> None:
-        if self._hashing is not None:
-            self._hashing.result()
-            self._hashing = None
-
-    def write(self, block: bytes) -> None:
-        # The whole object's hash runs beside the caller (hashlib lets go of the GIL), one block behind.
-        self._hashed()
-        if self._hasher is None:
-            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sha256")
-        self._hashing = self._hasher.submit(self._hash.update, block)
-        self.total += len(block)
-        part = self.config.part_size_mib * MIB
-        if not self.upload_id and self.size_hint is not None and self.size_hint > self._threshold():
-            self._start()  # the size is known and above the threshold: nothing is held back to decide
-        if self.upload_id and not self._buffer and len(block) == part:
-            self._send_part(block)  # a whole part as it came: no copy
-            return
-        self._buffer += block
-        if len(self._buffer) < part:
-            return
-        view = memoryview(self._buffer)
-        cut = len(self._buffer) - len(self._buffer) % part
-        try:
-            for start in range(0, cut, part):
-                self._take(bytes(view[start:start + part]))
-            rest = bytes(view[cut:])
-        finally:
-            view.release()
-        self._buffer = bytearray(rest)
-
-    def _threshold(self) -> int:
-        return max(self.config.multipart_threshold_mib, self.config.part_size_mib) * MIB
-
-    def _take(self, data: bytes) -> None:
-        """A whole part: sent, or held while it is not yet known whether the object is one PUT. A stream of
-        unknown size stops holding at PARTS_MEMORY (a threshold above it would hold that much and more)."""
-        if self.upload_id:
-            self._send_part(data)
-            return
-        self._held.append(data)
-        held = sum(len(d) for d in self._held)
-        if held < self._threshold() and (self.size_hint is not None or held < PARTS_MEMORY):
-            return
-        self._start()
-        while self._held:
-            self._send_part(self._held.pop(0))  # let go of each as it is sent: memory falls as parts finish
-
-    def _start(self) -> None:
-        response = retrying(self.config, lambda: self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=self.key, ChecksumAlgorithm="SHA256", **self.extra))
-        self.upload_id = response["UploadId"]
-        self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-part")
-        in_flight = max(1, min(self.config.concurrency, PARTS_MEMORY // (self.config.part_size_mib * MIB)))
-        self._slots = threading.BoundedSemaphore(in_flight)
-
-    def _send_part(self, data: bytes) -> None:
-        if not self.upload_id:
-            self._start()
-        assert self._pool is not None and self._slots is not None
-        self._failed_early()
-        number = len(self._pending) + 1
-        self._slots.acquire()  # at most `concurrency` parts in memory and in flight
-        try:
-            self._pending.append(self._pool.submit(self._upload_part, number, data))
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def _failed_early(self) -> None:
-        for future in self._pending:
-            if future.done() and future.exception() is not None:
-                future.result()
-
-    def _upload_part(self, number: int, data: bytes) -> UploadedPart:
-        try:
-            digest = b64_sha256(data)
-            response = retrying(self.config, lambda: self.client.upload_part(
-                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data,
-                ChecksumAlgorithm="SHA256", ChecksumSHA256=digest))
-            returned = response.get("ChecksumSHA256")
-            if returned and returned != digest:
-                raise VerificationError(f"{self.key}: the store's checksum of part {number} differs from ours")
-            with self._lock:
-                self._sent += len(data)
-                sent = self._sent
-            self.on_sent(sent)
-            return UploadedPart(number, len(data), digest, str(response["ETag"]))
-        finally:
-            assert self._slots is not None
-            self._slots.release()
-
-    def close(self) -> None:
-        """Complete the object and prove it; on any failure the upload is aborted, then the error raised."""
-        try:
-            self._hashed()
-            if not self.upload_id:
-                data = b"".join([*self._held, bytes(self._buffer)])
-                self._held.clear()
-                digest = b64_sha256(data)
-                retrying(self.config, lambda: self.client.put_object(
-                    Bucket=self.bucket, Key=self.key, Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=digest,
-                    **self.extra))
-                self.parts = [UploadedPart(1, len(data), digest)]
-                self.on_sent(len(data))
-            else:
-                if self._buffer:
-                    self._send_part(bytes(self._buffer))
-                self._buffer.clear()
-                self.parts = [f.result() for f in self._pending]
-                retrying(self.config, lambda: self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                    MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag,
-                                                "ChecksumSHA256": p.sha256_b64} for p in self.parts]}))
-            self._shutdown()
-            self._buffer = bytearray()
-            self.check_stored()
-        except BaseException:
-            self.abort()
-            raise
-
-    def expected_checksum(self) -> str:
-        """What the store should report for the whole object: the digest for one part, else the
-        digest of the parts' digests (S3's composite checksum)."""
-        if not self.upload_id:
-            return self.parts[0].sha256_b64
-        joined = b"".join(base64.b64decode(p.sha256_b64) for p in self.parts)
-        return b64_sha256(joined)
-
-    def check_stored(self) -> None:
-        """The object as the store reports it, held against what we sent: size, whole checksum, each part's."""
-        head = retrying(self.config, lambda: self.client.head_object(
-            Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED"))
-        if int(head["ContentLength"]) != self.total:
-            raise VerificationError(f"s3://{self.bucket}/{self.key}: the store holds {head['ContentLength']} bytes, "
-                                    f"{self.total} were sent")
-        reported = str(head.get("ChecksumSHA256") or "").split("-")[0]
-        if reported and reported != self.expected_checksum():
-            raise VerificationError(f"s3://{self.bucket}/{self.key}: the store's SHA-256 differs from the bytes sent")
-        # The composite checksum is the digest of every part's: matching, it vouches for each part. A store
-        # that reports none is asked part by part.
-        if self.upload_id and not reported:
-            for part in self.parts:
-                got = retrying(self.config, lambda p=part: self.client.head_object(  # type: ignore[misc]
-                    Bucket=self.bucket, Key=self.key, PartNumber=p.number, ChecksumMode="ENABLED"))
-                said_sum = got.get("ChecksumSHA256")
-                if int(got["ContentLength"]) != part.size or (said_sum and said_sum != part.sha256_b64):
-                    raise VerificationError(f"s3://{self.bucket}/{self.key}: part {part.number} as stored differs "
-                                            "from the part sent")
-
-    def abort(self) -> None:
-        """No orphan parts: the multipart upload is aborted (tried for retry_seconds; a store still down
-        then leaves it to the next upload of this backup, which aborts what it finds first)."""
-        self._held.clear()
-        self._shutdown(cancel=True)
-        if self.upload_id:
-            upload_id, self.upload_id = self.upload_id, ""
-            with contextlib.suppress(BackupToolError):
-                retrying(self.config, lambda: self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, UploadId=upload_id))
-
-    def _shutdown(self, cancel: bool = False) -> None:
-        if self._hasher is not None:
-            self._hasher.shutdown(wait=True)
-            self._hasher = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=cancel)
-            self._pool = None
-
-
 # -- the repository ----------------------------------------------------------------------
 
 
@@ -742,8 +530,21 @@ class S3Repository:
 
     def sink_for(self, key: str, on_sent: Callable[[int], None] = lambda n: None,
                  size: int | None = None) -> MultipartSink:
-        """``size``, when the caller knows it, decides multipart up front: nothing held back to find out."""
+        """A stream into ``key`` (storage.s3_upload); ``size``, when known, decides multipart up front."""
+        from backup_tui.engine.storage.s3_upload import MultipartSink
+
         return MultipartSink(self.client, self.config, self.bucket, key, self.extra_args(), on_sent, size_hint=size)
+
+    def send_file(self, key: str, src: BinaryIO, *, on_sent: Callable[[int], None] = lambda n: None,
+                  cancel: CancelToken | None = None, expected_sha256: str = "") -> FileUploaded:
+        """A local file into ``key`` in ranges read from disk as they are sent (storage.s3_upload.upload_file)."""
+        from backup_tui.engine.storage.s3_upload import upload_file
+
+        try:
+            return upload_file(self.client, self.config, self.bucket, key, src, extra=self.extra_args(),
+                               on_sent=on_sent, cancel=cancel, expected_sha256=expected_sha256)
+        finally:
+            self.forget_listing()
 
     def put_small(self, key: str, text: str, *, once: bool = False) -> None:
         """A small object; ``once``: only if nothing is there yet (a conditional write where the store has it)."""

@@ -1,0 +1,222 @@
+"""Both ways bytes reach the bucket (storage.s3_upload), against moto's server over HTTP: a local file sent as
+ranges read from disk, and a stream cut into reused part buffers. Each is proved part by part, and a failure,
+a cancel or a file changing on the way leaves no object and no open multipart upload."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from backup_tui.engine.core.errors import Cancelled
+from backup_tui.engine.core.progress import CancelToken
+from backup_tui.engine.storage.s3 import S3Repository, S3Unreachable
+from backup_tui.engine.storage.s3_upload import SourceChanged
+from tests.conftest import Bucket
+
+MIB = 1 << 20
+SMALL = {"multipart_threshold_mib": 5, "part_size_mib": 5, "concurrency": 3}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def assert_stored_part_by_part(bucket: Bucket, key: str, data: bytes, part: int) -> None:
+    client = bucket.client
+    slices = [data[i:i + part] for i in range(0, len(data), part)]
+    assert len(slices) > 1
+    for number, expected in enumerate(slices, start=1):
+        head = client.head_object(Bucket=bucket.name, Key=key, PartNumber=number, ChecksumMode="ENABLED")
+        assert head["ContentLength"] == len(expected)
+        assert head["ChecksumSHA256"] == b64(expected)
+    assert client.get_object(Bucket=bucket.name, Key=key)["Body"].read() == data
+
+
+def no_open_uploads(bucket: Bucket) -> bool:
+    return bucket.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", []) == []
+
+
+def test_a_file_goes_up_as_ranges_checked_part_by_part_with_progress(s3_bucket: Bucket, tmp_path: Path) -> None:
+    data = os.urandom(13 * MIB + 12345)  # two whole parts and a short last one
+    path = tmp_path / "stored.dump.zst"
+    path.write_bytes(data)
+    repo = S3Repository(s3_bucket.config(**SMALL))
+    progress: list[int] = []
+    with path.open("rb") as src:
+        sent = repo.send_file("k/file", src, on_sent=progress.append,
+                              expected_sha256=hashlib.sha256(data).hexdigest())
+    assert (sent.sha256, sent.total) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert [p.number for p in sent.parts] == [1, 2, 3]
+    assert [p.sha256_b64 for p in sent.parts] == [b64(data[i:i + 5 * MIB]) for i in range(0, len(data), 5 * MIB)]
+    assert len(progress) == 3 and progress == sorted(progress) and progress[-1] == len(data), progress
+    assert_stored_part_by_part(s3_bucket, "k/file", data, 5 * MIB)
+    assert no_open_uploads(s3_bucket)
+
+
+def test_a_small_file_is_one_put_with_its_checksum(s3_bucket: Bucket, tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB)
+    path = tmp_path / "small"
+    path.write_bytes(data)
+    repo = S3Repository(s3_bucket.config(**SMALL))
+    with path.open("rb") as src:
+        sent = repo.send_file("k/small", src)
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key="k/small", ChecksumMode="ENABLED")
+    assert (len(sent.parts), head["ContentLength"], head["ChecksumSHA256"]) == (1, len(data), b64(data))
+
+
+def test_a_file_that_is_not_its_manifest_is_refused_before_anything_is_completed(
+    s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    data = os.urandom(11 * MIB)
+    path = tmp_path / "stored"
+    path.write_bytes(data)
+    repo = S3Repository(s3_bucket.config(**SMALL))
+    with path.open("rb") as src, pytest.raises(SourceChanged, match="differs from its manifest"):
+        repo.send_file("k/other", src, expected_sha256=hashlib.sha256(b"what the manifest says").hexdigest())
+    assert s3_bucket.objects() == [] and no_open_uploads(s3_bucket)
+
+
+def test_a_file_that_changes_while_it_is_sent_is_refused_and_leaves_nothing(s3_bucket: Bucket, tmp_path: Path) -> None:
+    data = os.urandom(16 * MIB)
+    path = tmp_path / "stored"
+    path.write_bytes(data)
+    repo = S3Repository(s3_bucket.config(**{**SMALL, "concurrency": 1}))
+    changed = threading.Event()
+
+    def change_once(sent: int) -> None:  # after the first part: bytes already hashed are rewritten on disk
+        if not changed.is_set():
+            changed.set()
+            with path.open("r+b") as out:
+                out.seek(6 * MIB)
+                out.write(b"\0" * 4096)
+
+    with path.open("rb") as src, pytest.raises(SourceChanged, match="changed while it was sent"):
+        repo.send_file("k/changing", src, on_sent=change_once, expected_sha256=hashlib.sha256(data).hexdigest())
+    assert changed.is_set()
+    assert s3_bucket.objects() == [] and no_open_uploads(s3_bucket)
+
+
+def test_a_cancelled_file_upload_is_aborted(s3_bucket: Bucket, tmp_path: Path) -> None:
+    path = tmp_path / "stored"
+    path.write_bytes(os.urandom(16 * MIB))
+    repo = S3Repository(s3_bucket.config(**{**SMALL, "concurrency": 1}))
+    cancel = CancelToken()
+    with path.open("rb") as src, pytest.raises(Cancelled):
+        repo.send_file("k/cancelled", src, on_sent=lambda n: cancel.cancel(), cancel=cancel)
+    assert s3_bucket.objects() == [] and no_open_uploads(s3_bucket)
+
+
+def _stream(repo: S3Repository, key: str, data: bytes) -> None:
+    sink = repo.sink_for(key)
+    try:
+        for start in range(0, len(data), MIB):
+            sink.write(data[start:start + MIB])
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+
+
+def _file(repo: S3Repository, key: str, path: Path) -> None:
+    with path.open("rb") as src:
+        repo.send_file(key, src)
+
+
+@pytest.mark.parametrize("way", ["file", "stream"])
+def test_the_server_stopped_mid_upload_leaves_no_object_and_the_next_upload_completes(
+    s3_bucket: Bucket, tmp_path: Path, way: str,
+) -> None:
+    server = s3_bucket.server
+    data = os.urandom(16 * MIB)
+    path = tmp_path / "stored"
+    path.write_bytes(data)
+    repo = S3Repository(s3_bucket.config(**SMALL))
+
+    def send() -> None:
+        if way == "file":
+            _file(repo, "k/interrupted", path)
+        else:
+            _stream(repo, "k/interrupted", data)
+
+    server.gate.arm(hold_at=2)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            send()
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=run)
+    try:
+        worker.start()
+        assert server.gate.reached.wait(60)
+        server.stop()
+        server.gate.release.set()
+        worker.join(120)
+    finally:
+        server.gate.arm(0)
+        server.start()
+    assert len(failure) == 1 and isinstance(failure[0], S3Unreachable), failure
+    assert "k/interrupted" not in s3_bucket.objects()
+    # The store was down for the abort too: the next upload's first step aborts what is left (as ops.upload does).
+    repo.abort_unfinished("k/interrupted")
+    assert no_open_uploads(s3_bucket)
+    send()
+    assert_stored_part_by_part(s3_bucket, "k/interrupted", data, 5 * MIB)
+    assert no_open_uploads(s3_bucket)
+
+
+STREAM_IN_A_PROCESS = """
+import json, random, sys, tracemalloc
+from backup_tui.engine.config import S3Config, Secret
+from backup_tui.engine.storage.s3 import S3Repository
+from backup_tui.engine.storage.s3_upload import MultipartSink
+url, bucket, access, secret = sys.argv[1:5]
+config = S3Config(bucket=bucket, endpoint_url=url, access_key=access, secret_key=Secret(secret),
+                  multipart_threshold_mib=5, part_size_mib=5, concurrency=8)
+repo = S3Repository(config)
+repo.client.head_bucket(Bucket=bucket)  # botocore's models loaded before the count starts
+sink = MultipartSink(repo.client, config, bucket, "k/stream", memory=10 << 20)
+rng = random.Random(7)
+tracemalloc.start()
+for i in range(48):
+    sink.write(rng.randbytes((1 << 20) + (i % 3) * 1000))  # odd sizes, as zstd hands blocks over
+sink.close()
+print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "sha256": sink.sha256, "parts": len(sink.parts)}))
+"""
+
+
+def test_a_stream_is_sent_in_parts_checked_one_by_one_within_its_memory_bound(s3_bucket: Bucket) -> None:
+    """48 MiB streamed in its own process (the test's own holds moto's store): two 5 MiB parts in flight at
+    most (8 allowed by concurrency, 10 MiB by memory), one more being filled, and nothing else held."""
+    server = s3_bucket.server
+    out = subprocess.run([sys.executable, "-c", STREAM_IN_A_PROCESS, server.url, s3_bucket.name, server.access_key,
+                          server.secret_key], capture_output=True, text=True, check=True, timeout=300)
+    found = json.loads(out.stdout.splitlines()[-1])
+    rng = random.Random(7)
+    data = b"".join(rng.randbytes(MIB + (i % 3) * 1000) for i in range(48))
+    assert (found["sha256"], found["parts"]) == (hashlib.sha256(data).hexdigest(), 10)
+    assert_stored_part_by_part(s3_bucket, "k/stream", data, 5 * MIB)
+    # three 5 MiB buffers, plus blocks on their way and botocore reading 1 MiB at a time: no fourth part, no copy
+    assert found["peak"] < 3 * 5 * MIB + 8 * MIB, f"the stream held {found['peak'] / MIB:.1f} MiB"
+    assert no_open_uploads(s3_bucket)
+
+
+def test_a_small_stream_is_one_put_with_its_checksum(s3_bucket: Bucket) -> None:
+    repo = S3Repository(s3_bucket.config(**SMALL))
+    small = repo.sink_for("k/small-stream")
+    small.write(b"x" * 1000)
+    small.close()
+    assert (small.upload_id, len(small.parts)) == ("", 1)
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key="k/small-stream", ChecksumMode="ENABLED")
+    assert (head["ContentLength"], head["ChecksumSHA256"]) == (1000, b64(b"x" * 1000))
