@@ -158,6 +158,13 @@ def test_a_second_run_reads_the_records_from_this_hosts_cache(seeded: tuple[Sett
     assert catalog.list() == first
     assert counted.gets == 0
 
+    new_process()
+    catalog = Catalog.from_settings(settings)
+    counted = Counted(catalog.s3)  # type: ignore[arg-type]
+    steps = list_in_steps(catalog)
+    assert steps.unread == 0 and steps.records == first, "the TUI's first listing is complete: nothing to fill"
+    assert counted.gets == 0
+
 
 def entry_of(settings: Settings, record: BackupRecord, repo: S3Repository) -> tuple[Path, str]:
     key = repo.folder(record) + "manifest.json"
@@ -219,3 +226,13 @@ def test_a_record_whose_object_changed_is_read_again(seeded: tuple[Settings, lis
 def test_the_cache_can_be_turned_off(s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKUP_CACHE_DIR", "off")
     assert RecordCache.for_bucket(s3_bucket.config()) is None
+
+
+def test_a_write_while_a_listing_is_read_is_not_hidden_by_it(seeded: tuple[Settings, list[BackupRecord]]) -> None:
+    settings, records = seeded
+    repo = S3Repository(settings.s3)  # type: ignore[arg-type]
+    listing = repo.listing()
+    repo.set_pinned(records[0], True)  # written after the listing was taken
+    assert not {r.id: r for r in listing.read_all()}[records[0].id].pinned
+    assert repo.cached_list() is None, "the older listing is not kept as fresh"
+    assert {r.id: r for r in repo.list()}[records[0].id].pinned

@@ -72,6 +72,15 @@ class RecordCache:
     def _path(self, key: str, etag: str) -> Path:
         return self.folder / hashlib.sha256(f"{key}\0{etag}".encode()).hexdigest()
 
+    def holds(self, key: str, etag: str) -> bool:
+        """An entry is there (one stat; whether it is good, ``get`` says)."""
+        if not etag or not self._usable():
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(self._path(key, etag)).st_mode)
+        except OSError:
+            return False
+
     def get(self, key: str, etag: str, limit: int) -> bytes | None:
         """The bytes stored for (key, etag), or None: missing, too large, a link, damaged or not matching."""
         if not etag or not self._usable():

@@ -614,12 +614,13 @@ class S3Repository:
         return S3Listing(self, fill_order(list(folders.values())), writes)
 
     def _listed(self, folder: _Folder) -> BackupRecord:
-        """A place as the listing alone tells it: read in full when this process holds all its records already,
-        else ``unread`` (or judged incomplete or damaged when the listing says enough)."""
+        """A place as the listing alone tells it: read in full when this process or this host's cache holds all
+        its records already, else ``unread`` (or judged incomplete or damaged when the listing says enough)."""
+        keys = self._record_keys(folder)
         with _CACHE_LOCK:
-            held = all(key in _RECORDS for key in self._record_keys(folder))
-        if held:
-            return self._read_folder(folder)  # nothing to fetch
+            held = all(key in _RECORDS for key in keys)
+        if held or (self.cache is not None and all(self.cache.holds(*key) for key in keys)):
+            return self._read_folder(folder)  # nothing to fetch (an entry found damaged is read from the bucket)
         judged = self._judged_by_listing(folder, ())
         if judged is not None:
             return judged
