@@ -56,6 +56,7 @@ ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
 DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured: add an [s3] table to the config (or BACKUP_ENABLE_S3 and S3_*) to upload"
+TABLE_WAIT_S = 0.05  # a catalog worker's look at whether the table shows its last load yet
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
 
@@ -249,17 +250,27 @@ class BackupApp(App[None]):
         backups come at once from its listing, then again as their manifests are read (``catalog_in_steps``)."""
         worker = get_current_worker()
         steps = self.services.catalog_in_steps()
+        posted = self.catalog_loads
         try:
             for records, complete in steps:
                 if worker.is_cancelled:
                     return
                 self.post_message(self._judged(self._kept_records(records), state, complete))
+                posted += 1
+                # The next step is asked for once the table shows this one: the first asks the bucket's manifests,
+                # whose reading threads would otherwise take the interpreter from the table's first rows.
+                while not complete and not worker.is_cancelled and (self.catalog_loads < posted or self._table_busy()):
+                    time.sleep(TABLE_WAIT_S)
         except BackupToolError as exc:
             self.call_from_thread(self._catalog_failed, exc.message)
         except Exception as exc:
             self.call_from_thread(self._catalog_failed, f"reading the catalog failed: {exc}")
         finally:
             steps.close()
+
+    def _table_busy(self) -> bool:
+        main = self.mounted_main()
+        return main is not None and main.backups.busy
 
     def _judged(self, records: list[BackupRecord], state: TableState, complete: bool = True) -> CatalogLoaded:
         """In a worker thread: the health of each database that can be judged (all, once every manifest is read),

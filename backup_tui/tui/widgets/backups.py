@@ -442,6 +442,11 @@ class BackupsView(Widget):
         self._populate()
 
     @property
+    def busy(self) -> bool:
+        """A catalog is being planned or applied to the table."""
+        return self._applying or self._fresh is not None
+
+    @property
     def state(self) -> TableState:
         return TableState(self.needle, self.sort_column, self.sort_reverse)
 
