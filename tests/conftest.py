@@ -97,6 +97,7 @@ def env_only(sandbox: Sandbox, database: str, root: Path) -> dict[str, str]:
         BACKUP_DB_NAME=database,
         BACKUP_DIR=str(root / "repo"),
         LOG_DIR=str(root / "logs"),
+        BACKUP_CACHE_DIR=str(root / "record-cache"),  # records read from a bucket: never the user's own cache
     )
     return env
 
