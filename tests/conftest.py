@@ -32,6 +32,12 @@ _names = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
+def _private_record_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records read from a bucket are kept in a cache folder per test, never in the user's own."""
+    monkeypatch.setenv("BACKUP_CACHE_DIR", str(tmp_path / "record-cache"))
+
+
+@pytest.fixture(autouse=True)
 def _umask_kept() -> Iterator[None]:
     """The apps' entry points make the process private (umask 077); called in-process by a test, that must not
     follow the next tests, whose folders the postgres OS user may need to enter."""
@@ -91,6 +97,7 @@ def env_only(sandbox: Sandbox, database: str, root: Path) -> dict[str, str]:
         BACKUP_DB_NAME=database,
         BACKUP_DIR=str(root / "repo"),
         LOG_DIR=str(root / "logs"),
+        BACKUP_CACHE_DIR=str(root / "record-cache"),  # records read from a bucket: never the user's own cache
     )
     return env
 

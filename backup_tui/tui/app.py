@@ -25,16 +25,19 @@ from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import TabbedContent
+from textual.worker import get_current_worker
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, Cancelled
 from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
+from backup_tui.engine.core.policy import can_pin, can_restore
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, Reporter, null_reporter
 from backup_tui.engine.ops.delete import DeletePlan
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
+from backup_tui.engine.storage.progressive import unjudged
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
@@ -52,6 +55,7 @@ ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
 DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured: add an [s3] table to the config (or BACKUP_ENABLE_S3 and S3_*) to upload"
+TABLE_WAIT_S = 0.05  # a catalog worker's look at whether the table shows its last load yet
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
 
@@ -91,9 +95,11 @@ class BackupApp(App[None]):
         self.jobs: dict[int, Job] = {}
         self.activity: deque[LogEntry] = deque(maxlen=ACTIVITY_LINES)
         self.catalog_loads = 0
+        self.catalog_complete = 0  # loads with every manifest read (the others list a bucket's backups unread)
         self.catalog_read = False  # the first load ended (or failed): keys typed before it wait for it
         self._job_ids = itertools.count(1)
         self._refreshing = False
+        self._refresh_again = False
         self._describe: dict[int, Callable[[object], str]] = {}
         self._keys_ahead: deque[events.Key] = deque()
         self._key_released: events.Key | None = None
@@ -231,31 +237,58 @@ class BackupApp(App[None]):
         self.refresh_catalog()
 
     def refresh_catalog(self) -> None:
-        """Start a refresh unless one is under way: polls never overlap."""
+        """Start a refresh unless one is under way: polls never overlap. Asked meanwhile (an action done while a
+        bucket's manifests are still being read), it starts again once that one ends."""
         if self._refreshing:
+            self._refresh_again = True
             return
+        self._refresh_again = False
         self._refreshing = True
         self._load_catalog(self.main.backups.state)
 
     @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
     def _load_catalog(self, state: TableState) -> None:
-        """Listing, judging and sorting 5,000 backups: the event loop has no time for any of it."""
+        """Listing, judging and sorting 5,000 backups: the event loop has no time for any of it. A bucket's
+        backups come at once from its listing, then again as their manifests are read (``catalog_in_steps``)."""
+        worker = get_current_worker()
+        steps = self.services.catalog_in_steps()
+        posted = self.catalog_loads
         try:
-            records = self._list_backups()
-            names = [db.database for db in self.settings.databases]
-            now = self.clock()
-            health = list(check_health(self.settings, now, records=records).databases)  # as monitor judges
-            locked = frozenset(name for name in names if self.services.is_busy(name))
-            shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
+            for records, complete in steps:
+                if worker.is_cancelled:
+                    return
+                self.post_message(self._judged(self._kept_records(records), state, complete))
+                posted += 1
+                # The next step is asked for once the table shows this one: the first asks the bucket's manifests,
+                # whose reading threads would otherwise take the interpreter from the table's first rows.
+                while not complete and not worker.is_cancelled and (self.catalog_loads < posted or self._table_busy()):
+                    time.sleep(TABLE_WAIT_S)
         except BackupToolError as exc:
             self.call_from_thread(self._catalog_failed, exc.message)
-            return
         except Exception as exc:
             self.call_from_thread(self._catalog_failed, f"reading the catalog failed: {exc}")
-            return
-        self.post_message(CatalogLoaded(records, health, locked, state, shown))
+        finally:
+            steps.close()
 
-    def _list_backups(self) -> list[BackupRecord]:
+    def _table_busy(self) -> bool:
+        main = self.mounted_main()
+        return main is not None and main.backups.busy
+
+    def _judged(self, records: list[BackupRecord], state: TableState, complete: bool = True) -> CatalogLoaded:
+        """In a worker thread: the health of each database that can be judged (all, once every manifest is read),
+        the busy ones, the table's rows in ``state``."""
+        names = [db.database for db in self.settings.databases]
+        now = self.clock()
+        health = list(check_health(self.settings, now, records=records).databases)  # as monitor judges
+        waiting: frozenset[str] = frozenset()
+        if not complete:
+            waiting = frozenset(unjudged(records))
+            health = [h for h in health if h.database not in waiting]
+        locked = frozenset(name for name in names if self.services.is_busy(name))
+        shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
+        return CatalogLoaded(records, health, locked, state, shown, complete=complete, waiting=waiting)
+
+    def _kept_records(self, listed: list[BackupRecord]) -> list[BackupRecord]:
         """The catalog, keeping the records we hold where nothing changed.
 
         A listing makes 5,000 new records; most equal the ones shown. Keeping the old ones lets the copies die
@@ -266,7 +299,6 @@ class BackupApp(App[None]):
         enabled = gc.isenabled()
         gc.disable()
         try:
-            listed = self.services.list_backups()
             return [old if (old := held.get(record.id)) == record else record for record in listed]
         finally:
             if enabled:
@@ -283,7 +315,11 @@ class BackupApp(App[None]):
         return not any(isinstance(screen, MainScreen) for screen in self.screen_stack)
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
-        self._refreshing = False
+        if message.complete:
+            self._refreshing = False
+            self.catalog_complete += 1
+            if self._refresh_again and not self.leaving:
+                self.call_later(self.refresh_catalog)
         self.catalog_read = True
         if self.leaving:
             return
@@ -293,7 +329,7 @@ class BackupApp(App[None]):
         if main is None:  # the app is closing: a refresh that ends now has nobody to show it to
             return
         try:
-            main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()))
+            main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()), message.waiting)
             main.dashboard.show_outlook(outlook_text(self.settings, now, self.tz))
             main.backups.show(self.records, now, self.tz, message.state, message.shown)
         except NoMatches:  # the screen is still stacked but its widgets are being taken down: the app is closing
@@ -522,8 +558,36 @@ class BackupApp(App[None]):
 
     @on(BackupsView.ActionRequested)
     def _backup_action(self, message: BackupsView.ActionRequested) -> None:
+        if message.record.status == "unread":
+            self._read_first(message.action, message.record)
+            return
+        self._act(message.action, message.record)
+
+    def _act(self, action: str, record: BackupRecord) -> None:
+        if action in ("restore", "pin") and not (can_restore if action == "restore" else can_pin)(record):
+            self.notify(f"{record.id} is {record.status_label}: {record.reason}", severity="warning")
+            return
         {"verify": self.ask_verify, "restore": self.restore_backup, "pin": self.toggle_pin,
-         "delete": self.ask_delete, "upload": self.upload}[message.action](message.record)
+         "delete": self.ask_delete, "upload": self.upload}[action](record)
+
+    @work(thread=True, group="quick", exit_on_error=False)
+    def _read_first(self, action: str, record: BackupRecord) -> None:
+        """A backup whose manifest is not read yet: read now, ahead of the rest, then acted on as it reads."""
+        self.call_from_thread(self.notify, f"Reading {record.id} from S3 first…", timeout=DONE_TOAST)
+        full = self._or_said(lambda: self.services.read_record(record))
+        if full is None:
+            return
+        records = [full if r.id == full.id else r for r in self.records]
+        loaded = self._judged(records, self.main.backups.state, complete=False)
+        self.call_from_thread(self._read_done, action, full, loaded)
+
+    def _read_done(self, action: str, record: BackupRecord, loaded: CatalogLoaded) -> None:
+        if self.leaving:
+            return
+        current = next((r for r in self.records if r.id == record.id), None)
+        if current is not None and current.status == "unread":  # else a fill read it meanwhile: nothing to show
+            self.on_catalog_loaded(loaded)
+        self._act(action, record)
 
     def ask_verify(self, record: BackupRecord) -> None:
         choices = [("quick", "Quick: checksums, the stream decodes, the archive reads"),

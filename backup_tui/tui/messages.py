@@ -15,11 +15,16 @@ class CatalogLoaded(Message):
     """A refresh finished: every backup, newest first, and the health of each configured database.
 
     ``shown`` is the backups table's rows in the filter and order ``state``, sorted in the worker thread.
+    ``complete``: False while a bucket's manifests are still being read (its backups ``unread``, the health of
+    the databases they belong to left out until they are read).
     """
 
     def __init__(self, records: list[BackupRecord], health: list[Health], busy: frozenset[str],
-                 state: TableState, shown: list[BackupRecord]) -> None:
+                 state: TableState, shown: list[BackupRecord], complete: bool = True,
+                 waiting: frozenset[str] = frozenset()) -> None:
         super().__init__()
+        self.complete = complete
+        self.waiting = waiting  # configured databases not judged yet
         self.records = records
         self.health = health
         self.busy = busy

@@ -7,6 +7,7 @@ with a fixed catalog and canned answers, so snapshots are deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Protocol
 
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -23,6 +24,7 @@ from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.ops.upload import run_upload
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.locks import is_locked
+from backup_tui.engine.storage.progressive import list_in_steps, read_now
 
 
 class Services(Protocol):
@@ -32,6 +34,15 @@ class Services(Protocol):
     clock: Clock
 
     def list_backups(self) -> list[BackupRecord]: ...
+
+    def catalog_in_steps(self) -> Generator[tuple[list[BackupRecord], bool]]:
+        """The catalog at once, a bucket's copies ``unread`` until their manifests are read, then again as they
+        are read; True with the complete one. Closing the iterator stops the reading."""
+        ...
+
+    def read_record(self, record: BackupRecord) -> BackupRecord:
+        """An ``unread`` backup read now, ahead of the rest: the operator acts on it."""
+        ...
 
     def is_busy(self, database: str) -> bool: ...
 
@@ -89,6 +100,19 @@ class EngineServices:
 
     def list_backups(self) -> list[BackupRecord]:
         return self._context().catalog.list()
+
+    def catalog_in_steps(self) -> Generator[tuple[list[BackupRecord], bool]]:
+        steps = list_in_steps(self._context().catalog)
+        yield steps.records, steps.unread == 0
+        filling = steps.fill()
+        try:
+            for records in filling:
+                yield records, steps.unread == 0
+        finally:
+            filling.close()
+
+    def read_record(self, record: BackupRecord) -> BackupRecord:
+        return read_now(self._context().catalog, record)
 
     def is_busy(self, database: str) -> bool:
         return is_locked(self.settings.repository, database)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Generator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,6 +112,12 @@ class FixedServices:
 
     def list_backups(self) -> list[BackupRecord]:
         return list(self.records)
+
+    def catalog_in_steps(self) -> Generator[tuple[list[BackupRecord], bool]]:
+        yield self.list_backups(), True
+
+    def read_record(self, record: BackupRecord) -> BackupRecord:
+        return record
 
     def is_busy(self, database: str) -> bool:
         return False

@@ -24,8 +24,9 @@ READABLE_MANIFEST_VERSION = ENCRYPTED_MANIFEST_VERSION
 
 # valid: manifest present. incomplete: no manifest and no sidecar (killed mid-dump, or running).
 # damaged: the sidecar shows the dump finished, but the manifest is missing or unreadable.
-# legacy: made by the old shell scripts.
-Status = Literal["valid", "incomplete", "damaged", "legacy"]
+# legacy: made by the old shell scripts. unread: a bucket's listing shows it, its manifest is not read yet (the
+# TUI's first look at a bucket; nothing is valid, restorable or judged before its manifest is read).
+Status = Literal["valid", "incomplete", "damaged", "legacy", "unread"]
 VerifyLevel = Literal["quick", "full"]
 
 # How restore --replace names the backup it takes of the current database first (restore.py
@@ -155,6 +156,8 @@ class BackupRecord:
     @property
     def status_label(self) -> str:
         """The status as people read it, in the list, show and the TUI: a failed check outranks 'valid'."""
+        if self.status == "unread":
+            return "not read yet"
         return "failed check" if self.is_valid and self.failed_last_check else self.status
 
     @property

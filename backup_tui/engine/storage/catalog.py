@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from backup_tui.engine.config import Settings
@@ -13,6 +13,7 @@ from backup_tui.engine.core.progress import Reporter, warn
 from backup_tui.engine.core.report import render_report
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.paths import OutsideRepository
+from backup_tui.engine.storage.record_cache import RecordCache
 from backup_tui.engine.storage.repository import Repository
 from backup_tui.engine.storage.s3 import S3Repository
 
@@ -29,7 +30,7 @@ class Catalog:
         """The local repository, and the bucket when ``[s3]`` (or BACKUP_ENABLE_S3) configures one."""
         repositories: list[Repository] = [LocalRepository(settings.repository)]
         if settings.s3 is not None:
-            repositories.append(S3Repository(settings.s3))
+            repositories.append(S3Repository(settings.s3, cache=RecordCache.for_bucket(settings.s3)))
         return cls(repositories)
 
     @property
@@ -48,23 +49,21 @@ class Catalog:
 
     def list(self, database: str | None = None, *, include_incomplete: bool = True) -> list[BackupRecord]:
         """Newest first; the copies of one backup merged into one record (``merge_copies``)."""
-        copies: dict[str, list[BackupRecord]] = {}
+        found: list[BackupRecord] = []
         for repo in self.repositories:
             try:
-                found = repo.list()
+                found += repo.list()
             except BackupToolError as exc:
-                if repo.capabilities.local_paths:
-                    raise
-                # A bucket out of reach must not hide the local backups, restore's first resort.
-                self.unreachable[repo.name] = exc.message
+                self.out_of_reach(repo, exc)
                 continue
             self.unreachable.pop(repo.name, None)
-            for record in found:
-                copies.setdefault(record.id, []).append(record)
-        merged = [merge_copies(found) for found in copies.values()]
-        return sorted((r for r in merged if (database is None or r.database == database)
-                       and (include_incomplete or r.is_valid)),
-                      key=lambda r: (r.created_at, r.id), reverse=True)
+        return merged(found, database, include_incomplete=include_incomplete)
+
+    def out_of_reach(self, repo: Repository, exc: BackupToolError) -> None:
+        """A bucket out of reach must not hide the local backups, restore's first resort: said, not raised."""
+        if repo.capabilities.local_paths:
+            raise exc
+        self.unreachable[repo.name] = exc.message
 
     def get(self, backup_id: str) -> BackupRecord:
         for record in self.list():
@@ -108,7 +107,18 @@ class Catalog:
         return sorted({r.database for r in self.list()})
 
 
-_RANK = {"valid": 0, "legacy": 1, "damaged": 2, "incomplete": 3}
+_RANK = {"valid": 0, "legacy": 1, "damaged": 2, "incomplete": 3, "unread": 4}
+
+
+def merged(records: Iterable[BackupRecord], database: str | None = None, *,
+           include_incomplete: bool = True) -> list[BackupRecord]:
+    """Every repository's records as one list, newest first: the copies of a backup merged by id."""
+    copies: dict[str, list[BackupRecord]] = {}
+    for record in records:
+        copies.setdefault(record.id, []).append(record)
+    found = (merge_copies(c) for c in copies.values())
+    return sorted((r for r in found if (database is None or r.database == database)
+                   and (include_incomplete or r.is_valid)), key=lambda r: (r.created_at, r.id), reverse=True)
 
 
 def merge_copies(copies: Sequence[BackupRecord]) -> BackupRecord:
@@ -116,6 +126,13 @@ def merge_copies(copies: Sequence[BackupRecord]) -> BackupRecord:
     location that holds a good copy of the same bytes. Two valid records under one id that describe
     different bytes are no copies of one backup: the id is damaged until an operator looks, so that
     nothing restores, prunes or trusts either on the word of the other."""
+    if len(copies) == 1:
+        return copies[0]
+    read = [r for r in copies if r.status != "unread"]
+    if len(read) < len(copies) and not any(r.is_valid for r in read):
+        # A copy whose manifest is not read yet may be the good one: nothing is said until it is read.
+        return next(r for r in copies if r.status == "unread")
+    copies = read
     best = min(copies, key=lambda r: _RANK[r.status])
     if len(copies) == 1:
         return best

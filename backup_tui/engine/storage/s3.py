@@ -18,6 +18,7 @@ and records, written once, are kept for the life of the process by key and ETag.
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import hashlib
 import io
@@ -26,8 +27,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.storage.files import RECORD_LIMIT
 from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_key, sidecar_text
+from backup_tui.engine.storage.record_cache import RecordCache
 from backup_tui.engine.storage.repository import Capabilities
 from backup_tui.engine.storage.state import this_host
 
@@ -313,6 +315,7 @@ class _Folder:
 
 _RECORDS: dict[tuple[str, str], object] = {}  # (key, etag) -> what it parsed to: written once, kept
 _LISTINGS: dict[tuple[str | None, str, str], tuple[float, list[BackupRecord] | BackupToolError]] = {}
+_WRITES: dict[tuple[str | None, str, str], int] = {}  # our writes to a bucket so far: a listing older is not kept
 _CACHE_LOCK = threading.Lock()
 
 
@@ -320,8 +323,9 @@ class S3Repository:
     name = NAME
     capabilities = Capabilities(rewrite=False, lock=True, object_lock=False, local_paths=False)
 
-    def __init__(self, config: S3Config, client: S3Client | None = None) -> None:
+    def __init__(self, config: S3Config, client: S3Client | None = None, cache: RecordCache | None = None) -> None:
         self.config, self.bucket = config, config.bucket
+        self.cache = cache  # records kept between runs on this host (see record_cache); None: this process only
         self._client = client
         self._client_lock = threading.Lock()
 
@@ -361,6 +365,7 @@ class S3Repository:
         """The next ``list`` reads the bucket (our own writes call this; so may a front end's refresh key)."""
         with _CACHE_LOCK:
             _LISTINGS.pop(self._cache_key(), None)
+            _WRITES[self._cache_key()] = _WRITES.get(self._cache_key(), 0) + 1
 
     def _cache_key(self) -> tuple[str | None, str, str]:
         return self.config.endpoint_url, self.bucket, self.config.prefix
@@ -369,23 +374,49 @@ class S3Repository:
 
     def list(self) -> list[BackupRecord]:
         """Every backup's place in the bucket, paginated, its records read concurrently; kept LIST_TTL_S."""
+        cached = self.cached_list()
+        if cached is not None:
+            return cached
+        return self.listing().read_all()
+
+    def cached_list(self) -> builtins.list[BackupRecord] | None:
+        """The records of a listing read in full less than LIST_TTL_S ago (its error, raised), else None."""
         with _CACHE_LOCK:
             cached = _LISTINGS.get(self._cache_key())
-        if cached is not None and isinstance(cached[1], list) and time.monotonic() - cached[0] < LIST_TTL_S:
-            return list(cached[1])
-        if cached is not None and isinstance(cached[1], BackupToolError) and time.monotonic() - cached[0] < LIST_TTL_S:
+        if cached is None or time.monotonic() - cached[0] >= LIST_TTL_S:
+            return None
+        if isinstance(cached[1], BackupToolError):
             raise cached[1]  # said once, not waited for again by every list of one run
+        return list(cached[1])
+
+    def listing(self) -> S3Listing:
+        """One pass of the paginated listing: every backup's place, nothing read yet (see ``S3Listing``)."""
+        with _CACHE_LOCK:
+            writes = _WRITES.get(self._cache_key(), 0)
         try:
             folders = self._scan(self._root(), patience=LIST_PATIENCE_S)
         except BackupToolError as exc:
             with _CACHE_LOCK:
                 _LISTINGS[self._cache_key()] = (time.monotonic(), exc)
             raise
-        with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-list") as pool:
-            records = list(pool.map(self._read_folder, folders.values()))
+        return S3Listing(self, fill_order(list(folders.values())), writes)
+
+    def _listed(self, folder: _Folder) -> BackupRecord:
+        """A place as the listing alone tells it: read in full when this process or this host's cache holds all
+        its records already, else ``unread`` (or judged incomplete or damaged when the listing says enough)."""
+        keys = self._record_keys(folder)
         with _CACHE_LOCK:
-            _LISTINGS[self._cache_key()] = (time.monotonic(), records)
-        return list(records)
+            held = all(key in _RECORDS for key in keys)
+        if held or (self.cache is not None and all(self.cache.holds(*key) for key in keys)):
+            return self._read_folder(folder)  # nothing to fetch (an entry found damaged is read from the bucket)
+        judged = self._judged_by_listing(folder, ())
+        if judged is not None:
+            return judged
+        return replace(self._unreadable(folder, database_of_key(folder.key), (), NOT_READ, False), status="unread")
+
+    def _record_keys(self, folder: _Folder) -> builtins.list[tuple[str, str]]:
+        return [(folder.prefix + name, etag) for name, (_, etag) in folder.objects.items()
+                if name == MANIFEST or (name.startswith((f"{PINS}/", f"{VERIFICATIONS}/")) and name.endswith(".json"))]
 
     def _scan(self, prefix: str, patience: float | None = None) -> dict[str, _Folder]:
         folders: dict[str, _Folder] = {}
@@ -407,34 +438,57 @@ class S3Repository:
                 folder.objects[match["rest"]] = (int(item.get("Size", 0)), str(item.get("ETag", "")))
         return folders
 
-    def _get_text(self, key: str, etag: str, limit: int) -> str:
-        def get() -> str:
+    def _get_bytes(self, key: str, limit: int) -> tuple[bytes, str]:
+        """At most ``limit`` bytes of a small object, and the ETag of what was sent."""
+        def get() -> tuple[bytes, str]:
             response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{limit}")
             data = response["Body"].read(limit + 1)
             if len(data) > limit:
                 raise InvalidRecord(f"{key.rsplit('/', 1)[-1]} is larger than {limit:,} bytes: not ours")
-            return data.decode("utf-8")
+            return data, str(response.get("ETag", ""))
 
         return retrying(self.config, get)
+
+    def _get_text(self, key: str, etag: str, limit: int) -> str:
+        return self._get_bytes(key, limit)[0].decode("utf-8")
 
     def _record(self, key: str, etag: str, parse: Callable[[object], T], limit: int = RECORD_LIMIT) -> T:
         """A small record, parsed once per (key, ETag): written once, it never changes under that tag."""
         with _CACHE_LOCK:
             found = _RECORDS.get((key, etag))
         if found is None:
-            try:
-                found = parse(json.loads(self._get_text(key, etag, limit)))
-            except (ValueError, InvalidRecord) as exc:
-                found = exc if isinstance(exc, InvalidRecord) else InvalidRecord(f"{key.rsplit('/', 1)[-1]} is "
-                                                                                 "not JSON")
+            found = self._parsed(key, etag, parse, limit)
             with _CACHE_LOCK:
                 _RECORDS[(key, etag)] = found
         if isinstance(found, InvalidRecord):
             raise found
         return cast(T, found)
 
-    def _read_folder(self, folder: _Folder) -> BackupRecord:
-        history = self._history(folder)
+    def _parsed(self, key: str, etag: str, parse: Callable[[object], T], limit: int) -> T | InvalidRecord:
+        """From this host's cache when it holds the bytes, else from the bucket (and then kept); parsed and
+        validated the same way from either. A cached entry that does not parse is dropped and read again."""
+        kept = self.cache.get(key, etag, limit) if self.cache is not None else None
+        if kept is not None:
+            try:
+                return parse(json.loads(kept.decode("utf-8")))
+            except (ValueError, InvalidRecord):
+                assert self.cache is not None
+                self.cache.drop(key, etag)
+        try:
+            data, sent = self._get_bytes(key, limit)
+        except InvalidRecord as exc:
+            return exc
+        if self.cache is not None and sent == etag:  # replaced since it was listed: not kept under the old tag
+            self.cache.put(key, etag, data)
+        try:
+            return parse(json.loads(data.decode("utf-8")))
+        except InvalidRecord as exc:
+            return exc
+        except ValueError:
+            return InvalidRecord(f"{key.rsplit('/', 1)[-1]} is not JSON")
+
+    def _judged_by_listing(self, folder: _Folder, history: tuple[Verification, ...]) -> BackupRecord | None:
+        """What the listing alone proves wrong with a place (no manifest, a name or size not ours), else None."""
         database = database_of_key(folder.key)
         if not is_backup_id(folder.backup_id):
             return self._unreadable(folder, database, history, "folder name is not a backup id", True)
@@ -442,9 +496,17 @@ class S3Repository:
             finished = any(name.endswith(".sha256") for name in folder.objects)
             why = "manifest missing: the upload did not finish" if finished else "manifest missing"
             return self._unreadable(folder, database, history, why, finished)
-        size, etag = folder.objects[MANIFEST]
-        if size > MAX_RECORD_BYTES:
+        if folder.objects[MANIFEST][0] > MAX_RECORD_BYTES:
             return self._unreadable(folder, database, history, "manifest unreadable: too large to be ours", True)
+        return None
+
+    def _read_folder(self, folder: _Folder) -> BackupRecord:
+        history = self._history(folder)
+        database = database_of_key(folder.key)
+        judged = self._judged_by_listing(folder, history)
+        if judged is not None:
+            return judged
+        etag = folder.objects[MANIFEST][1]
         try:
             record = self._record(folder.prefix + MANIFEST, etag, lambda data: _parse(data, folder.backup_id),
                                   MAX_RECORD_BYTES)
@@ -653,6 +715,65 @@ class S3Repository:
         report_key = f"{folder}{REPORTS}/verify-{name.removesuffix('.json')}-{result.level}.txt"
         self.put_small(report_key, report, once=True)
         return Path(self.url(report_key))
+
+
+NOT_READ = "manifest not read yet"
+
+
+@dataclass
+class S3Listing:
+    """One pass of a bucket's listing. ``quick``: every backup at once from what the listing tells (its id, and so
+    its start, database and size), ``unread`` until its manifest is read: nothing is valid before that. ``fill``:
+    each place's full record as it is read, in ``folders``' order; once all are read, what ``list`` returns."""
+
+    repo: S3Repository
+    folders: list[_Folder]
+    writes: int = 0  # our writes to the bucket before it was listed: one since, and it is not kept as fresh
+
+    def quick(self) -> list[BackupRecord]:
+        return [self.repo._listed(folder) for folder in self.folders]
+
+    def fill(self, cancelled: Callable[[], bool] = lambda: False) -> Generator[tuple[int, BackupRecord]]:
+        """(index in ``folders``, full record) as each is read, ``concurrency`` at a time. Stopping early (the
+        generator closed, or ``cancelled``) cancels what has not started."""
+        pool = ThreadPoolExecutor(max_workers=self.repo.config.concurrency, thread_name_prefix="s3-list")
+        records: list[BackupRecord | None] = [None] * len(self.folders)
+        try:
+            futures = {pool.submit(self.repo._read_folder, folder): i for i, folder in enumerate(self.folders)}
+            for future in as_completed(futures):
+                if cancelled():
+                    return
+                index, record = futures[future], future.result()
+                records[index] = record
+                yield index, record
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        done = [r for r in records if r is not None]
+        key = self.repo._cache_key()
+        with _CACHE_LOCK:
+            if len(done) == len(records) and _WRITES.get(key, 0) == self.writes:
+                _LISTINGS[key] = (time.monotonic(), done)
+
+    def read_all(self) -> list[BackupRecord]:
+        records: list[BackupRecord | None] = [None] * len(self.folders)
+        for index, record in self.fill():
+            records[index] = record
+        return [r for r in records if r is not None]
+
+
+def fill_order(folders: list[_Folder]) -> list[_Folder]:
+    """Newest first, the newest of every database before any database's second: the dashboard and the top rows
+    are what the operator reads first."""
+    def start(folder: _Folder) -> str:
+        match = ID_STAMP.search(folder.backup_id)
+        return match[1] if match else folder.day.replace("/", "")
+
+    by_database: dict[str, list[_Folder]] = {}
+    for folder in sorted(folders, key=start, reverse=True):
+        by_database.setdefault(folder.key, []).append(folder)
+    newest_first = sorted(((rank, f) for group in by_database.values() for rank, f in enumerate(group)),
+                          key=lambda item: start(item[1]), reverse=True)
+    return [f for _, f in sorted(newest_first, key=lambda item: item[0])]  # stable: newest first in each round
 
 
 class ObjectLocked(BackupToolError):

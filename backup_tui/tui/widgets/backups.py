@@ -115,7 +115,7 @@ def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
         (fmt.locations(record.locations), None, ""),
         (record.host, None, ""),  # the machine that took it: a bucket is a fleet's catalog (the filter finds it)
         ("📌" if record.pinned else "", None, ""),
-        (fmt.marked_id(record, status), "" if record.trusted else "red", ""),
+        (fmt.marked_id(record, status), "" if record.trusted else "dim" if record.status == "unread" else "red", ""),
     )
 
 
@@ -442,6 +442,11 @@ class BackupsView(Widget):
         self._populate()
 
     @property
+    def busy(self) -> bool:
+        """A catalog is being planned or applied to the table."""
+        return self._applying or self._fresh is not None
+
+    @property
     def state(self) -> TableState:
         return TableState(self.needle, self.sort_column, self.sort_reverse)
 
@@ -671,6 +676,8 @@ class BackupsView(Widget):
             return None if self.app.size.width >= NARROW_FOOTER else False
         if record is None:
             return None
+        if record.status == "unread":
+            return True  # its manifest is read first, then the action decided on what it says (the app's)
         if what in ("restore", "pin"):
             return True if (can_restore if what == "restore" else can_pin)(record) else None
         return True

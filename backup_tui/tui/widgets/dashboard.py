@@ -24,9 +24,15 @@ STATUS_STYLE = {"ok": "bold green", "warning": "bold yellow", "failing": "bold r
 STATUS_MARK = {"ok": "●", "warning": "▲", "failing": "✖"}
 
 
-def alerts_text(health: list[Health]) -> Text:
+def alerts_text(health: list[Health], waiting: Sequence[str] = ()) -> Text:
+    """``waiting``: databases not judged yet, their newest backups' manifests still being read from the bucket."""
     text = Text()
     problems = [h for h in health if h.status != "ok"]
+    if waiting:
+        text.append(f"… reading manifests from S3: {', '.join(sorted(waiting))} judged once read", style="dim")
+        if not problems:
+            return text
+        text.append("\n")
     if not problems:
         text.append("✓ All databases healthy", style="bold green")
         return text
@@ -191,7 +197,7 @@ class DashboardView(Widget):
         self._alerts: Text | None = None
         self._outlook: Text | None = None
         self.kept: dict[str, list[KeptCopy]] = {}
-        self._last: tuple[list[Health], datetime, tzinfo | None, set[str]] | None = None
+        self._last: tuple[list[Health], datetime, tzinfo | None, set[str], frozenset[str]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Loading the catalog…", id="alerts")
@@ -216,10 +222,11 @@ class DashboardView(Widget):
         if self._last is not None:
             self.show(*self._last)
 
-    def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str]) -> None:
-        self._last = (health, now, tz, busy)
+    def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str],
+             waiting: frozenset[str] = frozenset()) -> None:
+        self._last = (health, now, tz, busy, waiting)
         alerts = self.query_one("#alerts", Static)
-        text = alerts_text(health)
+        text = alerts_text(health, tuple(waiting))
         if text != self._alerts:
             self._alerts = text
             alerts.update(text)
