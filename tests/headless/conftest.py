@@ -22,6 +22,21 @@ from tests.conftest import env_only, fresh_database, run_cli
 PREFIX = "hl"  # every database these tests create starts with it
 
 
+def read_terminal(master: int) -> bytes:
+    """Everything a child writes to its pseudo-terminal until it closes it; the master is closed after."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return b"".join(chunks)
+
+
 @dataclass
 class Workspace:
     """One operator's setup: a pagila clone, BACKUP_DIR, LOG_DIR and the env file's variables."""
@@ -70,20 +85,11 @@ class Workspace:
         with subprocess.Popen([sys.executable, "-m", "headless", *args], env=self.env_with(env),
                               stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE) as proc:
             os.close(slave)
-            chunks = []
-            while True:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            os.close(master)
+            said = read_terminal(master)
             assert proc.stderr is not None
             err = proc.stderr.read().decode()
             code = proc.wait(timeout=120)
-        out = b"".join(chunks).decode().replace("\r\n", "\n")
+        out = said.decode().replace("\r\n", "\n")
         result = subprocess.CompletedProcess(list(args), code, out, err)
         self.runs.append(result)
         assert_clean_output(result, {self.password})

@@ -21,6 +21,7 @@ from tests.headless.conftest import (
     assert_clean_output,
     closed_port,
     one_error_line,
+    read_terminal,
     tree,
 )
 
@@ -48,15 +49,7 @@ def typed_on_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]
             assert chunk, seen
             seen += chunk
         os.write(master, answer.encode() + b"\n")
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(master)
+        seen += read_terminal(master)
         code = proc.wait(timeout=120)
         assert proc.stdout is not None
         proc.stdout.read()
