@@ -45,6 +45,7 @@ from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_ke
 from backup_tui.engine.storage.record_cache import RecordCache
 from backup_tui.engine.storage.repository import Capabilities
 from backup_tui.engine.storage.state import this_host
+from backup_tui.engine.stream.sources import ReadAhead
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -296,7 +297,7 @@ class S3Source:
     def open(self) -> BinaryIO:
         if self.size() is None:
             raise OSError(f"{self.where} is missing")
-        return cast(BinaryIO, _RangedReader(self))
+        return cast(BinaryIO, ReadAhead(cast(BinaryIO, _RangedReader(self))))
 
 
 # -- the repository ----------------------------------------------------------------------

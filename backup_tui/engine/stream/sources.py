@@ -6,10 +6,17 @@ same calls, so the decoder, the hashes and pg_restore never learn where the byte
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
+
+READ_AHEAD_BLOCK = 1 << 20
+READ_AHEAD_DEPTH = 16  # blocks: 16 MiB on the way while the caller decodes the last ones
 
 
 class Source(Protocol):
@@ -54,3 +61,64 @@ class FileSource:
 
     def open(self) -> BinaryIO:
         return os.fdopen(os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
+class ReadAhead(io.RawIOBase):
+    """``inner`` read by a thread of its own, up to ``READ_AHEAD_DEPTH`` blocks ahead of the caller: a
+    network source's next bytes arrive while the last ones are decoded and restored, instead of after.
+    An error in the thread reaches the caller where the bytes stop; ``close`` stops the thread first."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=READ_AHEAD_DEPTH)
+        self._stop = threading.Event()
+        self._pending = memoryview(b"")
+        self._ended = False
+        self._thread = threading.Thread(target=self._fill, name="read-ahead", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._inner.read(READ_AHEAD_BLOCK)
+                if not data:
+                    self._put(None)
+                    return
+                self._put(data)
+        except BaseException as exc:  # handed to the reader, raised there
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not self._pending:
+            if self._ended or not len(view):
+                return 0
+            item = self._queue.get()
+            if item is None or isinstance(item, BaseException):
+                self._ended = True
+                if item is None:
+                    return 0
+                raise item
+            self._pending = memoryview(item)
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        with contextlib.suppress(Exception):
+            self._inner.close()
+        super().close()
