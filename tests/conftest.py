@@ -157,6 +157,14 @@ class Bucket:
                 "S3_ACCESS_KEY": self.server.access_key, "S3_SECRET_KEY": self.server.secret_key,
                 "S3_BUCKET": self.name}
 
+    def locked_twin(self) -> str:
+        """A second bucket beside this one whose objects object lock keeps for a day (governance): its name."""
+        name = f"{self.name}-locked"
+        self.client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+        self.client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+        return name
+
     def objects(self) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))

@@ -51,10 +51,7 @@ def test_delete_removes_the_local_copy_and_every_version_in_the_bucket(settings:
 
 
 def test_an_object_locked_copy_is_reported_and_the_local_one_deleted(settings: Settings, s3_bucket: Bucket) -> None:
-    name = f"{s3_bucket.name}-locked"
-    s3_bucket.client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    s3_bucket.client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    name = s3_bucket.locked_twin()
     with_s3 = replace(settings, s3=replace(s3_bucket.config(), bucket=name))
     record = run_backup(Context(with_s3), with_s3.databases[0])
     run_upload(Context(with_s3), record)

@@ -139,10 +139,7 @@ def test_delete_from_s3_only_local_only_and_both(make_workspace: WorkspaceFactor
 
 
 def test_object_lock_keeps_the_s3_copy_and_delete_says_so(make_workspace: WorkspaceFactory, s3_bucket: Bucket) -> None:
-    client, name = s3_bucket.client, f"{s3_bucket.name}-locked"
-    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    name = s3_bucket.locked_twin()
     ws = make_workspace("delete-locked")
     ws.env.update(s3_bucket.env(), S3_BUCKET=name)
     first = ws.backup()["id"]

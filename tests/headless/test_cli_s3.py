@@ -152,10 +152,7 @@ def test_multipart_upload_survives_the_server_stopping_mid_upload_and_the_next_u
 def test_prune_keeps_local_copies_the_bucket_lacks_and_reports_versions_object_lock_keeps(
     make_workspace: WorkspaceFactory, s3_bucket: Bucket,
 ) -> None:
-    client, name = s3_bucket.client, f"{s3_bucket.name}-locked"
-    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    name = s3_bucket.locked_twin()
     ws = make_workspace("s3-prune")
     ws.env.update(s3_bucket.env(), S3_BUCKET=name)
     config = ws.write("retention.toml", "[retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n"
