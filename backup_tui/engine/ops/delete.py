@@ -17,7 +17,6 @@ from backup_tui.engine.core.errors import (
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_USAGE,
-    BackupToolError,
     ConfigError,
     NotFoundError,
 )
@@ -115,12 +114,9 @@ def plan_delete(ctx: Context, record: BackupRecord, *, location: str = "all", fo
         raise ConfigError(f"unknown location {location!r} (local, s3 or all)")
     repositories = [r for r in ctx.catalog.repositories if location in ("all", r.name)]
     for repo in repositories:
-        try:
-            listed = repo.list()
-        except BackupToolError as exc:
-            if repo.capabilities.local_paths:
-                raise
-            unreachable.append(f"{repo.name}\t{exc.message}")
+        listed = ctx.catalog.reach(repo, repo.list)
+        if listed is None:
+            unreachable.append(f"{repo.name}\t{ctx.catalog.unreachable[repo.name]}")
             continue
         own = next((r for r in listed if r.id == record.id), None)
         if own is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError, NotFoundError
@@ -16,6 +17,8 @@ from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.record_cache import RecordCache
 from backup_tui.engine.storage.repository import Repository
 from backup_tui.engine.storage.s3 import S3Repository
+
+T = TypeVar("T")
 
 
 class Catalog:
@@ -51,19 +54,21 @@ class Catalog:
         """Newest first; the copies of one backup merged into one record (``merge_copies``)."""
         found: list[BackupRecord] = []
         for repo in self.repositories:
-            try:
-                found += repo.list()
-            except BackupToolError as exc:
-                self.out_of_reach(repo, exc)
-                continue
-            self.unreachable.pop(repo.name, None)
+            found += self.reach(repo, repo.list) or []
         return merged(found, database, include_incomplete=include_incomplete)
 
-    def out_of_reach(self, repo: Repository, exc: BackupToolError) -> None:
-        """A bucket out of reach must not hide the local backups, restore's first resort: said, not raised."""
-        if repo.capabilities.local_paths:
-            raise exc
-        self.unreachable[repo.name] = exc.message
+    def reach(self, repo: Repository, read: Callable[[], T]) -> T | None:
+        """``read`` of ``repo``, its reach recorded: a bucket out of reach must not hide the local backups,
+        restore's first resort, so its error is said in ``unreachable`` (None returned), not raised."""
+        try:
+            result = read()
+        except BackupToolError as exc:
+            if repo.capabilities.local_paths:
+                raise
+            self.unreachable[repo.name] = exc.message
+            return None
+        self.unreachable.pop(repo.name, None)
+        return result
 
     def get(self, backup_id: str) -> BackupRecord:
         for record in self.list():

@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from functools import partial
 
-from backup_tui.engine.core.errors import BackupToolError, NotFoundError
+from backup_tui.engine.core.errors import NotFoundError
 from backup_tui.engine.core.health import TREND_LENGTH
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.storage.catalog import Catalog, merge_copies, merged
+from backup_tui.engine.storage.repository import Repository
 from backup_tui.engine.storage.s3 import S3Listing, S3Repository
 
 FIRST_BATCH_S = 0.1  # the first filled catalog: soon, the newest backups of every database read by then
@@ -73,20 +75,20 @@ def list_in_steps(catalog: Catalog) -> InSteps:
     read: list[BackupRecord] = []
     listings: list[S3Listing] = []
     for repo in catalog.repositories:
-        try:
-            if isinstance(repo, S3Repository):
-                cached = repo.cached_list()
-                if cached is not None:
-                    read += cached
-                else:
-                    listings.append(repo.listing())
-            else:
-                read += repo.list()
-        except BackupToolError as exc:
-            catalog.out_of_reach(repo, exc)
-            continue
-        catalog.unreachable.pop(repo.name, None)
+        got = catalog.reach(repo, partial(_first_step, repo))
+        if isinstance(got, S3Listing):
+            listings.append(got)
+        elif got:
+            read += got
     return InSteps(read, listings)
+
+
+def _first_step(repo: Repository) -> list[BackupRecord] | S3Listing:
+    """A bucket's listing (its records read in full when this process's listing is fresh); the rest read whole."""
+    if isinstance(repo, S3Repository):
+        cached = repo.cached_list()
+        return cached if cached is not None else repo.listing()
+    return repo.list()
 
 
 def unjudged(records: list[BackupRecord], depth: int = TREND_LENGTH) -> set[str]:
