@@ -58,6 +58,25 @@ def typed_on_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]
     return code, said
 
 
+def test_delete_takes_no_hostile_id_at_its_word(make_workspace: WorkspaceFactory) -> None:
+    ws = make_workspace("delete-hostile")
+    ws.backup()
+    # Ids as an attacker would write them: out of the repository, a folder's name, a connection string; and a
+    # link planted among the backups that points out of the repository. Nothing is deleted, nothing followed.
+    outside = ws.root / "outside.txt"
+    outside.write_text("not a backup\n")
+    planted = next((ws.repo / "backups").iterdir()) / f"{ws.database}-20990101T000000Z-evil"
+    planted.symlink_to(ws.root)
+    backups = tree(ws.repo / "backups")
+    for hostile in ("../outside.txt", f"../../{outside.name}", "backups", "host=evil dbname=postgres", "-"):
+        refused = ws.run("delete", hostile, "--yes", "--force")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, (hostile, refused.stderr)
+    linked = ws.run("delete", planted.name, "--yes", "--force")  # listed (as damaged), never followed
+    assert linked.returncode == 1 and one_error_line(linked).endswith("is a symbolic link inside the repository "
+                                                                      f"{ws.repo}: not followed"), linked.stderr
+    assert tree(ws.repo / "backups") == backups and outside.read_text() == "not a backup\n" and planted.is_symlink()
+
+
 def test_delete_asks_refuses_and_deletes_local_backups(make_workspace: WorkspaceFactory) -> None:
     ws = make_workspace("delete-local")
     first, second, newest = ws.backup()["id"], ws.backup()["id"], ws.backup()["id"]
@@ -65,6 +84,7 @@ def test_delete_asks_refuses_and_deletes_local_backups(make_workspace: Workspace
     unknown, shown = ws.run("delete", "no-such-id", "--yes"), ws.run("show", "no-such-id")
     assert unknown.returncode == shown.returncode == 2
     assert one_error_line(unknown) == one_error_line(shown)
+
 
     before = tree(ws.repo)
     plan = ws.ok("delete", first, "--dry-run").stdout.splitlines()
