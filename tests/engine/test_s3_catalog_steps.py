@@ -109,6 +109,26 @@ def test_every_backup_is_listed_unread_then_filled_newest_first(seeded: tuple[Se
     assert order[2:4] == [made("alpha", 5).id, made("beta", 1).id]
 
 
+def test_the_listing_reads_each_database_and_year_apart_and_finds_every_place(s3_bucket: Bucket) -> None:
+    new_process()
+    repo = S3Repository(s3_bucket.config(prefix="fleet"))
+    records = [made("alpha", n) for n in (0, 1500, 3000)] + [made("beta", 2)]  # alpha in 2024, 2025 and 2026
+    for record in records:
+        put(repo, record)
+    manifest = records[0].manifest_json().encode()
+    for stray in ("fleet/alpha.lock", "fleet/alpha/20x4/03/01/x/manifest.json", "fleet/alpha/2024/manifest.json",
+                  f"fleet2/{repo.folder(records[0]).removeprefix('fleet/')}manifest.json", "fleet"):
+        repo.client.put_object(Bucket=repo.bucket, Key=stray, Body=manifest)
+    asked: list[str] = []
+    repo.client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                     lambda params, **_: asked.append(params["Prefix"]))
+    assert sorted(f.backup_id for f in repo.listing().folders) == sorted(r.id for r in records)
+    years = {"/".join(repo.folder(r).split("/")[:3]) + "/" for r in records}
+    assert len(years) == 4 and years <= set(asked), "one listing per database and year"
+    assert set(asked) - years == {"fleet/", "fleet/alpha/", "fleet/beta/"}, "and the delimiter's steps to find them"
+    new_process()
+
+
 def test_a_listing_read_in_full_is_not_listed_unread_again(seeded: tuple[Settings, list[BackupRecord]]) -> None:
     settings, records = seeded
     repo = S3Repository(settings.s3)  # type: ignore[arg-type]

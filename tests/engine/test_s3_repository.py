@@ -63,6 +63,13 @@ def test_commands_without_s3_never_load_boto3(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[-1] == "[]"
 
 
+def test_listed_times_are_read_as_botocore_reads_them() -> None:
+    from botocore.utils import parse_timestamp
+
+    for value in ("2024-03-01T02:00:00.000Z", "2024-03-01T02:00:00Z", "Fri, 01 Mar 2024 02:00:00 GMT", "1709258400"):
+        assert s3.parse_timestamp(value) == parse_timestamp(value)
+
+
 @pytest.fixture
 def uploaded(settings: Settings, s3_bucket: Bucket) -> tuple[Context, S3Repository, str]:
     with_s3 = replace(settings, s3=s3_bucket.config(prefix="fleet"))
