@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -182,8 +183,27 @@ def test_a_second_run_reads_the_records_from_this_hosts_cache(seeded: tuple[Sett
     catalog = Catalog.from_settings(settings)
     counted = Counted(catalog.s3)  # type: ignore[arg-type]
     steps = list_in_steps(catalog)
-    assert steps.unread == 0 and steps.records == first, "the TUI's first listing is complete: nothing to fill"
+    assert steps.unread == len(records), "listed at once; the cache is read as the bucket would be, by the fill"
+    assert list(steps.fill(first_s=0.0, every_s=0.0))[-1] == first
     assert counted.gets == 0
+
+
+def test_entries_of_backups_gone_from_the_bucket_are_swept_after_an_hour(
+        seeded: tuple[Settings, list[BackupRecord]]) -> None:
+    settings, records = seeded
+    Catalog.from_settings(settings).list()
+    repo = S3Repository(settings.s3)  # type: ignore[arg-type]
+    gone_path, _ = entry_of(settings, records[0], repo)
+    fresh_path, _ = entry_of(settings, records[1], repo)
+    for item in repo.client.list_objects_v2(Bucket=repo.bucket)["Contents"]:
+        if item["Key"].startswith((repo.folder(records[0]), repo.folder(records[1]))):
+            repo.client.delete_object(Bucket=repo.bucket, Key=item["Key"])
+    hour_ago = time.time() - 3700
+    os.utime(gone_path, (hour_ago, hour_ago))
+    kept = [p for p in cache_files(settings) if p not in (gone_path, fresh_path)]
+    new_process()
+    assert len(Catalog.from_settings(settings).list()) == len(records) - 2
+    assert cache_files(settings) == sorted([*kept, fresh_path]), "the old entry swept, the young one kept"
 
 
 def entry_of(settings: Settings, record: BackupRecord, repo: S3Repository) -> tuple[Path, str]:

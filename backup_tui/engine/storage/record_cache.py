@@ -23,10 +23,12 @@ import os
 import re
 import secrets
 import stat
+import time
 from pathlib import Path
 
 from backup_tui.engine.config import S3Config
 
+SWEEP_AFTER_S = 3600.0  # an entry not in a whole listing, and older than this, is swept
 HEADER_LIMIT = 4096  # the header line: a key (S3 caps them at 1,024 bytes), an ETag, a digest
 _MD5_ETAG = re.compile(r'"?([0-9a-f]{32})"?')
 
@@ -71,15 +73,6 @@ class RecordCache:
 
     def _path(self, key: str, etag: str) -> Path:
         return self.folder / hashlib.sha256(f"{key}\0{etag}".encode()).hexdigest()
-
-    def holds(self, key: str, etag: str) -> bool:
-        """An entry is there (one stat; whether it is good, ``get`` says)."""
-        if not etag or not self._usable():
-            return False
-        try:
-            return stat.S_ISREG(os.lstat(self._path(key, etag)).st_mode)
-        except OSError:
-            return False
 
     def get(self, key: str, etag: str, limit: int) -> bytes | None:
         """The bytes stored for (key, etag), or None: missing, too large, a link, damaged or not matching."""
@@ -132,6 +125,25 @@ class RecordCache:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+    def keep_only(self, live: set[tuple[str, str]], now: float | None = None) -> int:
+        """After a whole listing was read: entries of records no longer in the bucket (deleted backups, replaced
+        objects) go, so the folder does not grow for ever. An entry younger than ``SWEEP_AFTER_S`` stays (another
+        run may have just written it from a newer listing); so does a temp file younger than that. The count gone."""
+        if not self._usable():
+            return 0
+        names = {self._path(key, etag).name for key, etag in live}
+        cutoff = (time.time() if now is None else now) - SWEEP_AFTER_S
+        gone = 0
+        with contextlib.suppress(OSError), os.scandir(self.folder) as entries:
+            for entry in entries:
+                if entry.name in names or not entry.is_file(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        gone += 1
+        return gone
 
     def drop(self, key: str, etag: str) -> None:
         """An entry that did not parse: gone, so the bucket's bytes take its place."""

@@ -418,13 +418,13 @@ class S3Repository:
         return S3Listing(self, fill_order(list(folders.values())), writes)
 
     def _listed(self, folder: _Folder) -> BackupRecord:
-        """A place as the listing alone tells it: read in full when this process or this host's cache holds all
-        its records already, else ``unread`` (or judged incomplete or damaged when the listing says enough)."""
-        keys = self._record_keys(folder)
+        """A place as the listing alone tells it: read in full when this process holds all its records already,
+        else ``unread`` (or judged incomplete or damaged when the listing says enough). This host's cache is read
+        by the fill, as the bucket is: 5,000 entries checked and parsed took 0.6 s before the first row showed."""
         with _CACHE_LOCK:
-            held = all(key in _RECORDS for key in keys)
-        if held or (self.cache is not None and all(self.cache.holds(*key) for key in keys)):
-            return self._read_folder(folder)  # nothing to fetch (an entry found damaged is read from the bucket)
+            held = all(key in _RECORDS for key in self._record_keys(folder))
+        if held:
+            return self._read_folder(folder)  # nothing to fetch or parse
         judged = self._judged_by_listing(folder, ())
         if judged is not None:
             return judged
@@ -790,6 +790,8 @@ class S3Listing:
         with _CACHE_LOCK:
             if len(done) == len(records) and _WRITES.get(key, 0) == self.writes:
                 _LISTINGS[key] = (time.monotonic(), done)
+        if len(done) == len(records) and self.repo.cache is not None:
+            self.repo.cache.keep_only({k for folder in self.folders for k in self.repo._record_keys(folder)})
 
     def read_all(self) -> list[BackupRecord]:
         records: list[BackupRecord | None] = [None] * len(self.folders)
