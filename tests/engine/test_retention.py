@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, PruneDecision, Verification, utc_iso
-from backup_tui.engine.core.retention import SAFETY_GONE, SAFETY_KEPT, RetentionConfig, plan_retention
+from backup_tui.engine.core.retention import (
+    SAFETY_GONE,
+    SAFETY_KEPT,
+    RetentionConfig,
+    newest_valid,
+    outranks,
+    plan_retention,
+)
 
 
 def make(moment: datetime, db: str = "app", **kw: object) -> BackupRecord:
@@ -286,3 +295,24 @@ def test_a_backup_dated_in_the_future_holds_no_slot_and_costs_no_real_backup() -
     assert "newest valid backup" in decided[real[0].id].reasons
     assert decided[planted.id].keep and "newest valid backup" not in decided[planted.id].reasons
     assert any(reason.startswith("dated in the future") for reason in decided[planted.id].reasons)
+
+
+def test_one_record_that_outranks_a_backup_is_enough_to_know_retention_does_not_keep_it() -> None:
+    """``outranks`` against ``newest_valid`` on every set of up to five records of mixed kinds: a backup is
+    what newest_valid keeps exactly when nothing outranks it (what a delete from a bucket still being read uses)."""
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    now = day + timedelta(days=3)
+    kinds: list[Callable[[datetime], BackupRecord]] = [
+        make, lambda t: verified(make(t), False), lambda t: safety_for(make(day), t),
+        lambda t: make(t, status="damaged"), lambda t: make(t, host="other"), lambda t: make(t, db="else"),
+    ]
+    cases = 0
+    for picks in itertools.product(range(len(kinds)), repeat=4):
+        records = [kinds[k](day + timedelta(hours=i)) for i, k in enumerate(picks)] + [make(now + timedelta(days=2))]
+        for own in records:
+            same = [r for r in records if r.database == own.database and r.host == own.host]
+            kept = newest_valid(same, now)
+            alone = own.trusted and not own.dated_after(now) and not any(outranks(r, own, now) for r in records)
+            assert (kept is not None and kept.id == own.id) == alone, (own, records)
+            cases += 1
+    assert cases == 6 ** 4 * 5

@@ -18,6 +18,8 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.manifest import MAX_RECORD_BYTES
 from backup_tui.engine.core.models import BackupRecord, utc_iso
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.delete import plan_delete
 from backup_tui.engine.storage import s3
 from backup_tui.engine.storage.catalog import Catalog, merge_copies
 from backup_tui.engine.storage.progressive import list_in_steps, read_now, unjudged
@@ -148,6 +150,19 @@ def test_an_unread_backup_is_read_at_once_when_acted_on(seeded: tuple[Settings, 
     assert target.status == "unread"
     full = read_now(catalog, target)
     assert full.status == "valid" and full.row_counts == records[2].row_counts and full.locations == ("s3",)
+
+
+def test_a_delete_reads_the_records_that_decide_its_guard_not_the_whole_bucket(
+        seeded: tuple[Settings, list[BackupRecord]]) -> None:
+    settings, records = seeded
+    ctx = Context(settings)
+    counted = Counted(ctx.catalog.s3)  # type: ignore[arg-type]
+    older = plan_delete(ctx, records[2])
+    assert older.guarded == () and [c.record.id for c in older.copies] == [records[2].id]
+    assert counted.gets == 2, "its own manifest and the newest of alpha, which outranks it"
+    newest = plan_delete(ctx, records[5])
+    assert newest.guarded == ("the newest valid backup of alpha in s3",) and "retention always keeps" in newest.refusal
+    assert counted.gets == 2 + 4, "nothing outranks it: every other alpha read (two were in memory), no beta"
 
 
 def test_copies_not_read_yet_never_outrank_or_hide_a_read_one() -> None:

@@ -118,6 +118,15 @@ def newest_valid(records: Iterable[BackupRecord], now: datetime) -> BackupRecord
     return chosen[0] if chosen else None
 
 
+def outranks(other: BackupRecord, own: BackupRecord, now: datetime) -> bool:
+    """``other`` is a reason ``own`` is not what ``newest_valid`` keeps of their database and host: one record
+    that does is enough to know, without the rest (a delete from a bucket still being read stops there)."""
+    if other.database != own.database or other.host != own.host or not other.trusted or other.dated_after(now):
+        return False
+    newer = (other.created_at, other.id) > (own.created_at, own.id)
+    return (own.is_safety and not other.is_safety) or (newer and (own.is_safety or not other.is_safety))
+
+
 def delete_guards(own: BackupRecord, listed: Iterable[BackupRecord], now: datetime, location: str) -> list[str]:
     """What retention of one repository keeps of ``own`` whatever its counts say: a pin, its newest valid
     backup (of its database and host among ``listed``). A delete asks for more than a yes past these."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from backup_tui.engine.core.errors import (
@@ -114,7 +115,8 @@ def plan_delete(ctx: Context, record: BackupRecord, *, location: str = "all", fo
         raise ConfigError(f"unknown location {location!r} (local, s3 or all)")
     repositories = [r for r in ctx.catalog.repositories if location in ("all", r.name)]
     for repo in repositories:
-        listed = ctx.catalog.reach(repo, repo.list)
+        listed = ctx.catalog.reach(repo, partial(repo.guard_records, record, ctx.now())
+                                   if isinstance(repo, S3Repository) else repo.list)
         if listed is None:
             unreachable.append(f"{repo.name}\t{ctx.catalog.unreachable[repo.name]}")
             continue

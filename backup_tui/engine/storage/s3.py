@@ -40,6 +40,7 @@ from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, par
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
+from backup_tui.engine.core.retention import outranks
 from backup_tui.engine.storage.files import RECORD_LIMIT
 from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_key, sidecar_text
 from backup_tui.engine.storage.record_cache import RecordCache
@@ -416,6 +417,27 @@ class S3Repository:
                 _LISTINGS[self._cache_key()] = (time.monotonic(), exc)
             raise
         return S3Listing(self, fill_order(list(folders.values())), writes)
+
+    def guard_records(self, record: BackupRecord, now: datetime) -> builtins.list[BackupRecord]:
+        """``record``'s copy here and enough of its database's records to say what retention keeps of it
+        (``core.retention.delete_guards``): read newest first until one outranks it, so a delete asked for while
+        thousands of manifests are still being read waits for one database's listing and a read or two, not for
+        the whole bucket. The full list when one is fresh; empty when the bucket has no copy."""
+        cached = self.cached_list()
+        if cached is not None:
+            return cached
+        folders = fill_order(list(self._scan(f"{self._root()}{folder_key(record.database)}/").values()))
+        own = next((self._read_folder(f) for f in folders if f.backup_id == record.id), None)
+        if own is None:
+            return []
+        read = [own]
+        if own.trusted and not own.dated_after(now):  # else retention's newest is another one: nothing to read
+            for folder in folders:
+                if folder.backup_id != own.id:
+                    read.append(self._read_folder(folder))
+                    if outranks(read[-1], own, now):
+                        break
+        return read
 
     def _listed(self, folder: _Folder) -> BackupRecord:
         """A place as the listing alone tells it: read in full when this process holds all its records already,
