@@ -8,7 +8,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import Label, Static
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.models import BackupRecord
@@ -100,3 +100,23 @@ async def test_a_key_on_a_row_not_read_yet_reads_it_then_acts(
         services.gate.set()
         await wait_until(pilot, lambda: app.catalog_complete > 0)
         await wait_until(pilot, lambda: app.records[0].pinned)  # the refresh the pin asked for, once the fill ended
+
+
+@sync
+async def test_the_restore_wizard_says_what_it_cannot_offer_yet(
+        bucket_app: tuple[BackupApp, Gated, list[BackupRecord]]) -> None:
+    app, services, records = bucket_app
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.main.backups.table.row_count == len(records))
+        await pilot.press("r")  # on the first card, alpha's
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RestoreWizard")
+        question = app.screen.query_one("#choose-question", Label)
+        assert "no valid backup to restore. (5 in S3 not read yet, not listed: esc and r again shortly)" in \
+            rendered(question)
+        await pilot.press("escape")
+        services.gate.set()
+        await wait_until(pilot, lambda: app.catalog_complete > 0)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RestoreWizard")
+        question = app.screen.query_one("#choose-question", Label)
+        assert "not read yet" not in rendered(question) and "newest" in rendered(question)

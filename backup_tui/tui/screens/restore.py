@@ -98,6 +98,13 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     return f"Which backup? None{of} is verified yet: the newest is selected."
 
 
+def not_read_yet(records: list[BackupRecord], database: str | None) -> str:
+    """Said under the question while a bucket's manifests are still being read: those backups are not offered
+    (nothing is restorable before its manifest is read and checked), and the list is longer in a moment."""
+    unread = sum(1 for r in records if r.status == "unread" and (database is None or r.database == database))
+    return f" ({unread:,} in S3 not read yet, not listed: esc and r again shortly)" if unread else ""
+
+
 def verification_warning(record: BackupRecord) -> Text | None:
     """A warning for the plan when the backup is not known to be good."""
     last = record.last_verification
@@ -373,7 +380,8 @@ class RestoreWizard(Screen[None]):
         self.start_restore = start_restore
         self.tz = tz
         self.initial = preselect(self.records, backup_id, database)
-        self.question = choose_question(self.records, self.initial, backup_id, database)
+        self.question = choose_question(self.records, self.initial, backup_id, database) + not_read_yet(
+            records, database)
         self.plan: RestorePlan | None = None
         self.job: Job | None = None
         self.step = "choose"
