@@ -771,14 +771,17 @@ def render(result: dict[str, Any]) -> str:
 
 def run_table_benchmark(doc: str | None, argv: Sequence[str] | None, repeat_help: str,
                         measure: Callable[[argparse.Namespace], dict[str, Any]],
-                        render: Callable[[dict[str, Any]], str]) -> int:
-    """The command line of a benchmark over one generated table (--size-mb, --data, --repeat, --json): parse,
-    measure, print, exit 0 when every goal held."""
+                        render: Callable[[dict[str, Any]], str],
+                        options: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """The command line of a benchmark over one generated table (--size-mb, --data, --repeat, --json, and the
+    benchmark's own ``options``): parse, measure, print, exit 0 when every goal held."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
     parser.add_argument("--size-mb", type=int, default=300, help="the table's size on disk (default 300)")
     parser.add_argument("--data", choices=sorted(DATA_KINDS), default="documents")
     parser.add_argument("--repeat", type=int, default=3, help=repeat_help)
     parser.add_argument("--json", action="store_true")
+    if options is not None:
+        options(parser)
     args = parser.parse_args(argv)
     result = measure(args)
     print(json.dumps(result, indent=2) if args.json else render(result))
