@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -325,8 +326,10 @@ def _dump(
     reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
                                  f"sha256 > {file_name}"))
     notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
+    beside = ThreadPoolExecutor(1, "pg-dump-version")  # its --version run while the dump goes, not after it
     try:
         counter.start()
+        dump_version = beside.submit(pg.tool_version, pg_dump[0])
         assert proc.stdout is not None
         stdout_fd = proc.stdout.fileno()
         widen_pipe(stdout_fd)
@@ -373,7 +376,7 @@ def _dump(
             sha256=stats.stored_sha256,
             file_name=file_name,
             server_version=version,
-            tool_versions={"pg_dump": pg.tool_version(pg_dump[0]), "backup-tui": __version__},
+            tool_versions={"pg_dump": dump_version.result(), "backup-tui": __version__},
             row_counts=counts,
             database_info=db_info,
             reason=reason,
@@ -398,6 +401,7 @@ def _dump(
             raise full from None
         raise
     finally:
+        beside.shutdown(wait=False)
         notice.cancel()
         for pipe in (proc.stdout, proc.stderr):
             if pipe:

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,7 +64,7 @@ from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.keys import checked_reading, reading_for
-from backup_tui.engine.postgres import archive_needs, database_properties, pg
+from backup_tui.engine.postgres import archive_needs, database_properties, pg, row_counts
 from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
@@ -231,22 +232,30 @@ def _archive_text(settings: Settings, args: list[str], source: Source, reading: 
         return out.read().decode("utf-8", errors="replace")
 
 
-def apply_database_properties(
-    settings: Settings, server: DatabaseConfig, record: BackupRecord, source: Source, work_db: str,
-    reporter: Reporter, cancel: CancelToken, no_owner: bool = False,
-) -> int:
-    """Give ``work_db`` the archived database's comment, privileges and settings; returns how many entries.
+@dataclass(frozen=True)
+class Properties:
+    """The archived database's comment, privileges and settings, as statements aimed at the work database."""
+
+    statements: str
+    entries: int
+
+
+def database_properties_of(
+    settings: Settings, record: BackupRecord, source: Source, work_db: str, cancel: CancelToken,
+    no_owner: bool = False,
+) -> Properties | None:
+    """Read the archive's database-level entries (its first MiBs, twice) and aim them at ``work_db``; None
+    when there are none. Touches no database, so it runs while the data loads.
 
     ``no_owner``: privileges and per-role settings name roles the server may lack; they are left out."""
     if not kind_of(record).archive:
-        return 0  # plain dumps made without --create hold none
+        return None  # plain dumps made without --create hold none
     reading = reading_for(settings, record)
     toc = _archive_text(settings, ["--list", "--create"], source, reading, cancel)
     entries = database_properties.database_level_entries(toc, privileges=not no_owner)
     original = database_properties.archived_name(toc)
     if not entries or original is None:
-        return 0
-    reporter(StepStarted("properties", f"the database's comment, privileges and settings ({len(entries)})"))
+        return None
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
         chosen.write("\n".join(entries) + "\n")
         chosen.flush()
@@ -255,14 +264,17 @@ def apply_database_properties(
         statements = database_properties.retarget(script, original, work_db, role_settings=not no_owner)
     except ValueError as exc:
         raise BackupToolError(f"cannot apply the database's properties: {exc}") from None
+    return Properties(statements, len(entries))
+
+
+def apply_properties(settings: Settings, server: DatabaseConfig, properties: Properties) -> None:
+    """Run the statements (ALTER DATABASE ... SET reaches sessions opened after it: apply once loaded)."""
     argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
             "-d", pg.dbname_arg(settings.maintenance_db)]
-    done = subprocess.run(argv, input=statements.encode(), capture_output=True,
+    done = subprocess.run(argv, input=properties.statements.encode(), capture_output=True,
                           env=pg.child_env(server, settings.maintenance_db), process_group=pg.OWN_GROUP, check=False)
     if done.returncode != 0:
         raise BackupToolError(f"applying the database's properties failed: {pg.stderr_summary(done.stderr)}")
-    reporter(StepFinished("properties"))
-    return len(entries)
 
 
 class _ReaderGone(BackupToolError):
@@ -325,8 +337,7 @@ def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> tuple[di
 
 
 def count_rows_in(server: DatabaseConfig, database: str) -> dict[str, int]:
-    with pg.connect(server, database) as conn:
-        return pg.exact_row_counts(conn)
+    return row_counts.count_rows(server, database)
 
 
 # -- planning -----------------------------------------------------------------
@@ -664,16 +675,15 @@ def _restore_checked(
     work = scratch.create_database(settings, server, plan.work_db, record.database_info, "restore")
     reporter(StepFinished("create"))
     try:
-        restore_into(settings, server, record, source, plan.work_db, reporter=reporter, cancel=cancel,
-                     no_owner=plan.no_owner, no_tablespaces=plan.no_tablespaces)
-        cancel.raise_if_cancelled()
-        reporter(StepStarted("verify", "exact row counts"))
-        table, problems = compare_counts(record.row_counts, count_rows_in(server, plan.work_db))
-        if problems:
-            raise VerificationError(f"restored data does not match the manifest: {'; '.join(problems[:3])}")
-        reporter(StepFinished("verify", detail=f"{len(table)} tables match"))
-        apply_database_properties(settings, server, record, source, plan.work_db, reporter, cancel,
-                                  no_owner=plan.no_owner)
+        # Beside the data's load: the database's properties, read from the archive's first MiBs.
+        with ThreadPoolExecutor(1, thread_name_prefix="properties") as beside:
+            reading = beside.submit(database_properties_of, settings, record, source, plan.work_db, cancel,
+                                    plan.no_owner)
+            restore_into(settings, server, record, source, plan.work_db, reporter=reporter, cancel=cancel,
+                         no_owner=plan.no_owner, no_tablespaces=plan.no_tablespaces)
+            cancel.raise_if_cancelled()
+            properties = reading.result()
+        table = _checked_and_given(settings, server, record, plan.work_db, properties, reporter)
         return table, work
     except BaseException as exc:
         left = scratch.drop_quietly(settings, server, work)
@@ -683,6 +693,28 @@ def _restore_checked(
         if isinstance(exc, Cancelled):
             raise Cancelled(f"restore cancelled:{untouched} {msg}") from None
         raise
+
+
+def _checked_and_given(
+    settings: Settings, server: DatabaseConfig, record: BackupRecord, work_db: str,
+    properties: Properties | None, reporter: Reporter,
+) -> dict[str, list[int | None]]:
+    """Compare the restored counts with the manifest while the properties are applied: the counting
+    sessions are open before, so a setting among them (``statement_timeout``) never reaches a count.
+    A mismatch wins over a failed apply: the data is what matters; either way the caller drops ``work_db``."""
+    reporter(StepStarted("verify", "exact row counts"))
+    with row_counts.counting(server, work_db) as counter, ThreadPoolExecutor(1, "apply") as beside:
+        applying = beside.submit(apply_properties, settings, server, properties) if properties else None
+        table, problems = compare_counts(record.row_counts, counter.count())
+    if problems:
+        raise VerificationError(f"restored data does not match the manifest: {'; '.join(problems[:3])}")
+    reporter(StepFinished("verify", detail=f"{len(table)} tables match"))
+    if applying is not None and properties is not None:
+        reporter(StepStarted("properties",
+                             f"the database's comment, privileges and settings ({properties.entries})"))
+        applying.result()
+        reporter(StepFinished("properties"))
+    return table
 
 
 def _still_fits(settings: Settings, server: DatabaseConfig, plan: RestorePlan) -> None:
