@@ -132,3 +132,20 @@ def test_restore_brings_back_the_databases_own_properties(
         assert properties(pg_sandbox, pagila_db) == before
         assert result.plan.aside_db is not None
         assert properties(pg_sandbox, result.plan.aside_db)[2] == "bt_app: work_mem=64MB"  # the old one's, as is
+
+
+def test_a_databases_timeouts_never_end_our_backup_or_the_restores_counts(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str
+) -> None:
+    """A statement_timeout shorter than a count(*), and an idle_in_transaction_session_timeout shorter than
+    the dump, set on the database (and so restored onto its copy): our sessions set them off, as pg_dump does."""
+    pg_sandbox.psql("CREATE TABLE big AS SELECT n, md5(n::text) AS h FROM generate_series(1, 400000) AS n",
+                    dbname=pagila_db)
+    pg_sandbox.psql(f"ALTER DATABASE \"{pagila_db}\" SET statement_timeout = '1ms'")
+    pg_sandbox.psql(f"ALTER DATABASE \"{pagila_db}\" SET idle_in_transaction_session_timeout = '10ms'")
+    record = run_backup(Context(settings), settings.databases[0])
+    assert record.row_counts["public.big"] == 400000
+    copy = f"{pagila_db}_timeouts"
+    result = restore(settings, record.id, target_db=copy)
+    assert result.row_counts["public.big"] == [400000, 400000]
+    assert "statement_timeout=1ms" in properties(pg_sandbox, copy)[2], "the setting itself came back"

@@ -131,6 +131,12 @@ def _strip_fatal(line: str) -> str:
     return line
 
 
+# What pg_dump and pg_restore set for their own sessions: a statement_timeout or
+# idle_in_transaction_session_timeout set on the database or the role (a guard for the application's
+# sessions) would cancel our counts and checks, or end the transaction that holds the dump's snapshot.
+UNBOUNDED = "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0"
+
+
 @contextmanager
 def connect(
     db: DatabaseConfig, dbname: str | None = None, *, autocommit: bool = True
@@ -140,6 +146,9 @@ def connect(
     except psycopg.OperationalError as exc:
         raise describe_connect_error(exc, db, dbname) from None
     try:
+        conn.execute(UNBOUNDED)
+        if not autocommit:
+            conn.commit()  # kept for the session; the caller still chooses its transaction's isolation
         yield conn
     finally:
         conn.close()
