@@ -57,6 +57,7 @@ DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured: add an [s3] table to the config (or BACKUP_ENABLE_S3 and S3_*) to upload"
 TABLE_WAIT_S = 0.05  # a catalog worker's look at whether the table shows its last load yet
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
+KEY_POLL_S = 0.01  # how often it looks: the wait is added to every key typed ahead of a screen
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
 
 _T = TypeVar("_T")
@@ -188,7 +189,7 @@ class BackupApp(App[None]):
             while self._keys_ahead:
                 deadline = time.monotonic() + KEY_HOLD_S
                 while not getattr(self.screen, "taking_keys", True) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(KEY_POLL_S)
                 self._key_released = self._keys_ahead.popleft()
                 self.post_message(self._key_released)
                 await self._settle_screen()
@@ -196,10 +197,16 @@ class BackupApp(App[None]):
             self._keys_busy = False
 
     async def _settle_screen(self) -> None:
-        """Until the app and the widgets of the screen on top have handled every message waiting for them."""
+        """Until the app and the widgets of the screen on top have handled every message waiting for them, or
+        that screen waits for work outside the UI (the plan from the server): the next key then waits in
+        ``_after_key`` until the screen takes keys. Rounds meanwhile only spun: the handler awaiting the plan
+        kept its screen busy for all 40 of them, 700 callbacks through the message pumps, taking the GIL from
+        the thread making the plan."""
         quiet = 0
         for _ in range(SETTLE_ROUNDS):  # two quiet rounds: a handler still awaiting in the first posts by the second
             screen = self.screen
+            if getattr(screen, "awaiting_work", False):
+                return
             await self._round([self, screen, *(w for w in screen.walk_children() if self._pump_busy(w))])
             empty = all(pump._message_queue.empty() for pump in [self, *self.screen.walk_children(with_self=True)])
             quiet = quiet + 1 if empty else 0
