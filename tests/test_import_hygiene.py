@@ -61,3 +61,13 @@ def test_monitoring_libraries_load_only_when_used() -> None:
     assert importers == {"prometheus_client": ["backup_tui/engine/ops/metrics.py"],
                          "apprise": ["backup_tui/engine/ops/notify.py"],
                          "croniter": ["backup_tui/engine/core/schedule.py"]}
+
+
+def test_the_app_launches_without_the_screens_the_first_frame_and_a_restore_never_show() -> None:
+    """The dialogs, the problems screen and help are imported when opened: the on-call engineer's launch (to
+    the dashboard, then the restore wizard) does not wait for them, nor for the cloud and crypto libraries."""
+    loaded = modules_after_import("backup_tui.tui.__main__, backup_tui.tui.app")
+    assert not loaded & {"backup_tui.tui.screens.dialogs", "backup_tui.tui.screens.problems",
+                         "backup_tui.tui.screens.help", "backup_tui.engine.core.evidence"}
+    assert not {m for m in loaded if m.split(".")[0] in ("boto3", "botocore", "cryptography", "pyrage", "apprise",
+                                                         "prometheus_client", "croniter", "markdown_it")}

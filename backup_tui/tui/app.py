@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
@@ -34,22 +34,25 @@ from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.policy import can_pin, can_restore
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, Reporter, null_reporter
-from backup_tui.engine.ops.delete import DeletePlan
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.engine.storage.progressive import unjudged
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
-from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message, delete_outcome
 from backup_tui.tui.screens.main import MainScreen
-from backup_tui.tui.screens.problems import ProblemsScreen
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import EngineServices, Services
 from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 from backup_tui.tui.widgets.outlook import outlook_text
+
+if TYPE_CHECKING:
+    from backup_tui.engine.ops.delete import DeletePlan
+
+# The dialogs and the problems screen are imported where they are opened: none shows in the first frame or on
+# the way to a restore, and the app's launch is what an operator waits for (see test_import_hygiene).
 
 ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
@@ -151,6 +154,8 @@ class BackupApp(App[None]):
 
     def action_problems(self) -> None:
         """Every problem with its severity and what to do, the next runs and where notices go."""
+        from backup_tui.tui.screens.problems import ProblemsScreen
+
         if not isinstance(self.screen, ProblemsScreen) and type(self.screen).__name__ != "HelpScreen":
             self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz, self.records))
 
@@ -383,6 +388,8 @@ class BackupApp(App[None]):
                    f"{fmt.ago(copy.since, self.clock())}, {size} on the server. Nothing can roll back to it "
                    "afterwards. This cannot be undone.")
 
+        from backup_tui.tui.screens.dialogs import ConfirmDialog
+
         def answered(yes: bool | None) -> None:
             if yes:
                 self._quick_call(lambda: self.services.drop_kept(copy.database, copy.name), f"{copy.name} dropped",
@@ -394,6 +401,8 @@ class BackupApp(App[None]):
         if copy.database in self.busy_databases():
             self.notify(f"{copy.database} is busy: a backup or restore is running", severity="warning")
             return
+        from backup_tui.tui.screens.dialogs import ConfirmDialog
+
         message = (f"Roll {copy.database} back to {copy.name}?\nConnections to {copy.database} are blocked and its "
                    f"sessions terminated; the database it is now is kept aside in turn, so this can be undone the "
                    "same way.")
@@ -549,6 +558,8 @@ class BackupApp(App[None]):
         if database is not None:
             self.new_backup(database)
             return
+        from backup_tui.tui.screens.dialogs import ChoiceDialog
+
         free = [db.database for db in self.settings.databases if db.database not in self.busy_databases()]
         self.push_screen(ChoiceDialog("New backup", "Back up which database?", [(n, n) for n in free]),
                          lambda choice: self.new_backup(choice) if choice else None)
@@ -600,6 +611,8 @@ class BackupApp(App[None]):
         choices = [("quick", "Quick: checksums, the stream decodes, the archive reads"),
                    ("full", "Full: test restore into a throwaway database, row counts compared")]
 
+        from backup_tui.tui.screens.dialogs import ChoiceDialog
+
         def chosen(level: str | None) -> None:
             if level in ("quick", "full"):
                 self.verify(record, "quick" if level == "quick" else "full")
@@ -650,6 +663,8 @@ class BackupApp(App[None]):
     @work(thread=True, group="quick", exit_on_error=False)
     def _ask_delete(self, record: BackupRecord) -> None:
         """The engine's plan first (every copy, where, what object lock keeps), then the question."""
+        from backup_tui.tui.screens.dialogs import ConfirmDialog, delete_message
+
         plan = self._or_said(lambda: self.services.plan_delete(record))
         if plan is None:
             return
@@ -663,6 +678,8 @@ class BackupApp(App[None]):
 
     @work(thread=True, group="quick", exit_on_error=False)
     def _delete(self, plan: DeletePlan) -> None:
+        from backup_tui.tui.screens.dialogs import delete_outcome
+
         result = self._or_said(lambda: self.services.delete(plan))
         if result is None:
             return
@@ -721,6 +738,7 @@ class BackupApp(App[None]):
         if not running:
             self.exit()
             return
+        from backup_tui.tui.screens.dialogs import QuitDialog
 
         def answered(yes: bool | None) -> None:
             if yes:  # checked again: the jobs may have ended while the dialog was open
