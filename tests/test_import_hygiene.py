@@ -71,3 +71,17 @@ def test_the_app_launches_without_the_screens_the_first_frame_and_a_restore_neve
                          "backup_tui.tui.screens.help", "backup_tui.engine.core.evidence"}
     assert not {m for m in loaded if m.split(".")[0] in ("boto3", "botocore", "cryptography", "pyrage", "apprise",
                                                          "prometheus_client", "croniter", "markdown_it")}
+
+
+def test_the_app_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
+    """The launch's import makes objects that live as long as the process: no collection runs over them
+    meanwhile, they are frozen out of later full collections, and the collector is back on afterwards."""
+    code = ("import gc, sys\n"
+            "runs = []\n"
+            "gc.callbacks.append(lambda phase, info: runs.append(info['generation']) if phase == 'start' else None)\n"
+            "from backup_tui.tui.__main__ import load_app\n"
+            "before = len(runs)\n"
+            "app_class = load_app()\n"
+            "print(app_class.__name__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["BackupApp", "0", "True", "True"]
