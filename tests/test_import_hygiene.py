@@ -61,3 +61,27 @@ def test_monitoring_libraries_load_only_when_used() -> None:
     assert importers == {"prometheus_client": ["backup_tui/engine/ops/metrics.py"],
                          "apprise": ["backup_tui/engine/ops/notify.py"],
                          "croniter": ["backup_tui/engine/core/schedule.py"]}
+
+
+def test_the_app_launches_without_the_screens_the_first_frame_and_a_restore_never_show() -> None:
+    """The dialogs, the problems screen and help are imported when opened: the on-call engineer's launch (to
+    the dashboard, then the restore wizard) does not wait for them, nor for the cloud and crypto libraries."""
+    loaded = modules_after_import("backup_tui.tui.__main__, backup_tui.tui.app")
+    assert not loaded & {"backup_tui.tui.screens.dialogs", "backup_tui.tui.screens.problems",
+                         "backup_tui.tui.screens.help", "backup_tui.engine.core.evidence"}
+    assert not {m for m in loaded if m.split(".")[0] in ("boto3", "botocore", "cryptography", "pyrage", "apprise",
+                                                         "prometheus_client", "croniter", "markdown_it")}
+
+
+def test_the_app_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
+    """The launch's import makes objects that live as long as the process: no collection runs over them
+    meanwhile, they are frozen out of later full collections, and the collector is back on afterwards."""
+    code = ("import gc, sys\n"
+            "runs = []\n"
+            "gc.callbacks.append(lambda phase, info: runs.append(info['generation']) if phase == 'start' else None)\n"
+            "from backup_tui.tui.__main__ import load_app\n"
+            "before = len(runs)\n"
+            "app_class = load_app()\n"
+            "print(app_class.__name__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["BackupApp", "0", "True", "True"]

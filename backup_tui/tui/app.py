@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
@@ -34,16 +34,13 @@ from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.policy import can_pin, can_restore
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, Reporter, null_reporter
-from backup_tui.engine.ops.delete import DeletePlan
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.engine.storage.progressive import unjudged
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
-from backup_tui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, QuitDialog, delete_message, delete_outcome
 from backup_tui.tui.screens.main import MainScreen
-from backup_tui.tui.screens.problems import ProblemsScreen
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import EngineServices, Services
 from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
@@ -51,12 +48,19 @@ from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 from backup_tui.tui.widgets.outlook import outlook_text
 
+if TYPE_CHECKING:
+    from backup_tui.engine.ops.delete import DeletePlan
+
+# The dialogs and the problems screen are imported where they are opened: none shows in the first frame or on
+# the way to a restore, and the app's launch is what an operator waits for (see test_import_hygiene).
+
 ACTIVITY_LINES = 2000
 # Seconds a job's outcome stays up: at 80x24 two stacked toasts cover the table; the log keeps every outcome.
 DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured: add an [s3] table to the config (or BACKUP_ENABLE_S3 and S3_*) to upload"
 TABLE_WAIT_S = 0.05  # a catalog worker's look at whether the table shows its last load yet
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
+KEY_POLL_S = 0.01  # how often it looks: the wait is added to every key typed ahead of a screen
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
 
 _T = TypeVar("_T")
@@ -150,6 +154,8 @@ class BackupApp(App[None]):
 
     def action_problems(self) -> None:
         """Every problem with its severity and what to do, the next runs and where notices go."""
+        from backup_tui.tui.screens.problems import ProblemsScreen
+
         if not isinstance(self.screen, ProblemsScreen) and type(self.screen).__name__ != "HelpScreen":
             self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz, self.records))
 
@@ -188,7 +194,7 @@ class BackupApp(App[None]):
             while self._keys_ahead:
                 deadline = time.monotonic() + KEY_HOLD_S
                 while not getattr(self.screen, "taking_keys", True) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(KEY_POLL_S)
                 self._key_released = self._keys_ahead.popleft()
                 self.post_message(self._key_released)
                 await self._settle_screen()
@@ -196,10 +202,16 @@ class BackupApp(App[None]):
             self._keys_busy = False
 
     async def _settle_screen(self) -> None:
-        """Until the app and the widgets of the screen on top have handled every message waiting for them."""
+        """Until the app and the widgets of the screen on top have handled every message waiting for them, or
+        that screen waits for work outside the UI (the plan from the server): the next key then waits in
+        ``_after_key`` until the screen takes keys. Rounds meanwhile only spun: the handler awaiting the plan
+        kept its screen busy for all 40 of them, 700 callbacks through the message pumps, taking the GIL from
+        the thread making the plan."""
         quiet = 0
         for _ in range(SETTLE_ROUNDS):  # two quiet rounds: a handler still awaiting in the first posts by the second
             screen = self.screen
+            if getattr(screen, "awaiting_work", False):
+                return
             await self._round([self, screen, *(w for w in screen.walk_children() if self._pump_busy(w))])
             empty = all(pump._message_queue.empty() for pump in [self, *self.screen.walk_children(with_self=True)])
             quiet = quiet + 1 if empty else 0
@@ -376,6 +388,8 @@ class BackupApp(App[None]):
                    f"{fmt.ago(copy.since, self.clock())}, {size} on the server. Nothing can roll back to it "
                    "afterwards. This cannot be undone.")
 
+        from backup_tui.tui.screens.dialogs import ConfirmDialog
+
         def answered(yes: bool | None) -> None:
             if yes:
                 self._quick_call(lambda: self.services.drop_kept(copy.database, copy.name), f"{copy.name} dropped",
@@ -387,6 +401,8 @@ class BackupApp(App[None]):
         if copy.database in self.busy_databases():
             self.notify(f"{copy.database} is busy: a backup or restore is running", severity="warning")
             return
+        from backup_tui.tui.screens.dialogs import ConfirmDialog
+
         message = (f"Roll {copy.database} back to {copy.name}?\nConnections to {copy.database} are blocked and its "
                    f"sessions terminated; the database it is now is kept aside in turn, so this can be undone the "
                    "same way.")
@@ -542,6 +558,8 @@ class BackupApp(App[None]):
         if database is not None:
             self.new_backup(database)
             return
+        from backup_tui.tui.screens.dialogs import ChoiceDialog
+
         free = [db.database for db in self.settings.databases if db.database not in self.busy_databases()]
         self.push_screen(ChoiceDialog("New backup", "Back up which database?", [(n, n) for n in free]),
                          lambda choice: self.new_backup(choice) if choice else None)
@@ -593,6 +611,8 @@ class BackupApp(App[None]):
         choices = [("quick", "Quick: checksums, the stream decodes, the archive reads"),
                    ("full", "Full: test restore into a throwaway database, row counts compared")]
 
+        from backup_tui.tui.screens.dialogs import ChoiceDialog
+
         def chosen(level: str | None) -> None:
             if level in ("quick", "full"):
                 self.verify(record, "quick" if level == "quick" else "full")
@@ -643,6 +663,8 @@ class BackupApp(App[None]):
     @work(thread=True, group="quick", exit_on_error=False)
     def _ask_delete(self, record: BackupRecord) -> None:
         """The engine's plan first (every copy, where, what object lock keeps), then the question."""
+        from backup_tui.tui.screens.dialogs import ConfirmDialog, delete_message
+
         plan = self._or_said(lambda: self.services.plan_delete(record))
         if plan is None:
             return
@@ -656,6 +678,8 @@ class BackupApp(App[None]):
 
     @work(thread=True, group="quick", exit_on_error=False)
     def _delete(self, plan: DeletePlan) -> None:
+        from backup_tui.tui.screens.dialogs import delete_outcome
+
         result = self._or_said(lambda: self.services.delete(plan))
         if result is None:
             return
@@ -714,6 +738,7 @@ class BackupApp(App[None]):
         if not running:
             self.exit()
             return
+        from backup_tui.tui.screens.dialogs import QuitDialog
 
         def answered(yes: bool | None) -> None:
             if yes:  # checked again: the jobs may have ended while the dialog was open

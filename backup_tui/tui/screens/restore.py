@@ -397,6 +397,11 @@ class RestoreWizard(Screen[None]):
         page they were meant for."""
         return self.focused is not None and not self.planning
 
+    @property
+    def awaiting_work(self) -> bool:
+        """The plan is being made: keys typed ahead wait for it, and the app need not watch the screen settle."""
+        return self.planning
+
     def allows(self, action: str, parameters: tuple[object, ...]) -> bool:
         """Which of the app's keys apply inside the wizard: help and quit, and 3 to leave a running or finished
         restore on the Jobs tab; never a backup (b) or another tab in the middle of a restore's questions."""
