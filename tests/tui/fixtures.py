@@ -107,6 +107,7 @@ class FixedServices:
         self.hold_restore = hold_restore
         self.release = threading.Event()
         self.calls: list[str] = []
+        self.plans: list[tuple[str, str | None, bool, bool]] = []  # what plan_restore was asked, in order
         self.settled: list[str] = []  # what repair_swaps says it did at the app's start
         self.kept: dict[str, list[KeptCopy]] = {}  # none: the snapshots show no kept copy
 
@@ -145,6 +146,7 @@ class FixedServices:
 
     def plan_restore(self, record: BackupRecord, target_db: str | None, replace: bool,
                      no_owner: bool = False) -> RestorePlan:
+        self.plans.append((record.id, target_db, replace, no_owner))
         return dataclasses.replace(fixed_plan(record, target_db, replace), no_owner=no_owner)
 
     def restore(self, record: BackupRecord, plan: RestorePlan, reporter: Reporter,

@@ -7,16 +7,18 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.health import assess, humanize_age, size_anomalies
-from backup_tui.engine.core.models import Verification
+from backup_tui.engine.core.models import BackupRecord, RestorePlan, Verification
 from backup_tui.engine.core.progress import BytesProgress, LogLine, StepFinished, StepStarted
 from backup_tui.engine.devtools import demo
+from backup_tui.tui import plan_ahead
 from backup_tui.tui.__main__ import main
 from backup_tui.tui.jobs import Job, ThrottledReporter
+from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.widgets.trend import trend_text
 from tests.tui.conftest import sync
-from tests.tui.fixtures import NOW, fixed_records
+from tests.tui.fixtures import NOW, fixed_plan, fixed_records
 
 
 def test_healthy_database_is_ok() -> None:
@@ -200,3 +202,30 @@ def test_the_detail_pane_names_what_a_verification_could_not_do_here() -> None:
     text = detail_text(record, NOW, UTC)
     assert "quick (" in text.plain and f"\n      {note}" in text.plain
     assert any(span.style == "yellow" and text.plain[span.start:span.end].strip() == note for span in text.spans)
+
+
+def test_a_plan_guessed_ahead_is_taken_once_for_the_same_question_while_fresh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    record = fixed_records()[0]
+    asked: list[str | None] = []
+
+    def make(r: BackupRecord, target: str | None, replace: bool, no_owner: bool) -> RestorePlan:
+        asked.append(target)
+        if target == "refused":
+            raise BackupToolError("target exists")
+        return fixed_plan(r, target, replace)
+
+    ahead = PlanAhead(make)
+    ahead.start(record, "copy")
+    ahead.start(record, "copy")  # the same guess: not asked again
+    plan = ahead.take(record, "copy", False, False)
+    assert plan is not None and plan.target_db == "copy" and asked == ["copy"]
+    assert ahead.take(record, "copy", False, False) is None, "taken once"
+    ahead.start(record, "copy")
+    assert ahead.take(record, None, True, False) is None, "a replace is another question"
+    ahead.start(record, "refused")
+    with pytest.raises(BackupToolError, match="target exists"):
+        ahead.take(record, "refused", False, False)
+    ahead.start(record, "old")
+    monkeypatch.setattr(plan_ahead, "FRESH_S", -1.0)
+    assert ahead.take(record, "old", False, False) is None, "too old to show as the plan"

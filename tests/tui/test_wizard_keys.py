@@ -85,6 +85,25 @@ async def test_keys_typed_ahead_while_the_wizard_opens_reach_the_wizard() -> Non
         main = app.main
         assert main.query_one(TabbedContent).active == "dashboard"
         assert main.backups.state.needle == ""  # enter on the card (open its backups) never happened
+        assert services.plans == [(wizard.plan.backup_id, wizard.plan.target_db, False, False)], \
+            "planned once, while the pages were drawn, and that plan taken"
+
+
+@sync
+async def test_a_plan_asked_for_ahead_is_not_taken_for_another_target() -> None:
+    services = FixedServices()
+    app = fixed_app(services)
+    async with running(app, (80, 24)) as pilot:
+        await burst(pilot, "r", "enter")
+        wizard = wizard_of(app)
+        await wait_until(pilot, lambda: wizard.step == "target")
+        box = wizard.query_one("#target-name", Input)
+        guessed = box.value
+        box.value = "pagila_check"
+        await burst(pilot, "enter")
+        await wait_until(pilot, lambda: wizard.step == "plan")
+        assert wizard.plan is not None and wizard.plan.target_db == "pagila_check"
+        assert [target for _, target, _, _ in services.plans] == [guessed, "pagila_check"]
 
 
 @sync

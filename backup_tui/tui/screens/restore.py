@@ -45,6 +45,7 @@ from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
+from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.services import Services
 from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.jobs import log_line
@@ -387,6 +388,8 @@ class RestoreWizard(Screen[None]):
         self.step = "choose"
         self.planning = False
         self._suggested = ""
+        self._suggestions: dict[str, str] = {}  # backup id -> the name first suggested for it
+        self._ahead = PlanAhead(services.plan_restore)
         self._bar_waits = False
         self._shown_at = 0.0
         self._built: dict[str, asyncio.Event] = {}
@@ -518,6 +521,9 @@ class RestoreWizard(Screen[None]):
                           key=record.id)
         if self.records:
             table.move_cursor(row=self.initial, animate=False)
+            if self.reopened is None:
+                first = self.records[self.initial]
+                self._ahead.start(first, self._suggestion(first))
         else:
             self.query_one("#to-target", Button).disabled = True
         self.set_interval(1.0, self._tick)
@@ -593,12 +599,18 @@ class RestoreWizard(Screen[None]):
         await self.build("target")
         name_box = self.query_one("#target-name", Input)
         if not name_box.value or name_box.value == self._suggested:
-            self._suggested = name_box.value = suggested_name(self.record, self.services.clock())
+            self._suggested = name_box.value = self._suggestion(self.record)
+        if not self.replace:
+            self._ahead.start(self.record, name_box.value.strip())
         self.query_one("#target-backup", Static).update(chosen_line(self.record, self.services.clock(), self.tz))
         self.query_one("#mode-replace", RadioButton).label = (  # whole at 80 columns
             f"the original {self.record.database!r}, replacing it (kept aside for rollback)")
         self._sync_mode()
         self.go("target")
+
+    def _suggestion(self, record: BackupRecord) -> str:
+        """The new database's name for ``record``, the same each time it is offered in this wizard."""
+        return self._suggestions.setdefault(record.id, suggested_name(record, self.services.clock()))
 
     @on(RadioSet.Changed, "#mode")
     def _sync_mode(self) -> None:
@@ -635,7 +647,8 @@ class RestoreWizard(Screen[None]):
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def _make_plan(self, record: BackupRecord, target: str | None, replace: bool, no_owner: bool = False) -> None:
         try:
-            plan = self.services.plan_restore(record, target, replace, no_owner)
+            plan = (self._ahead.take(record, target, replace, no_owner)
+                    or self.services.plan_restore(record, target, replace, no_owner))
         except BackupToolError as exc:
             self.app.call_from_thread(self._plan_failed, exc.message)
             return
