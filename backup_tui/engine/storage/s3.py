@@ -462,15 +462,10 @@ class S3Repository:
         and a listing of thousands waited for each in turn."""
         folders: dict[str, _Folder] = {}
         root = self._root()
-
-        def pages(part: str) -> list[Any]:
-            paginator = self.client.get_paginator("list_objects_v2")
-            return retrying(self.config, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=part)),
-                            patience=patience)
-
         parts = self._partitions(patience) if prefix == root else [prefix]
         with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-scan") as pool:
-            listed = [item for part in pool.map(pages, parts) for page in part for item in page.get("Contents", [])]
+            listed = [item for pages in pool.map(lambda part: self._pages(part, patience), parts)
+                      for page in pages for item in page.get("Contents", [])]
         for item in listed:
             key = item["Key"]
             match = _FOLDER.fullmatch(key[len(root):]) if key.startswith(root) else None
@@ -486,16 +481,21 @@ class S3Repository:
         """The prefixes a backup can sit under, one per database and year (``<root><key>/<YYYY>/``), found with
         the delimiter; a place of the layout is under exactly one, and what is outside them all is not ours."""
         def below(prefix: str) -> builtins.list[str]:
-            paginator = self.client.get_paginator("list_objects_v2")
-            return retrying(self.config, lambda: [p["Prefix"] for page in paginator.paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/") for p in page.get("CommonPrefixes", [])],
-                patience=patience)
+            return [p["Prefix"] for page in self._pages(prefix, patience, "/") for p in page.get("CommonPrefixes", [])]
 
         def years(key: str) -> builtins.list[str]:
             return [year for year in below(key) if _YEAR.fullmatch(year[len(key):])]
 
         with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-scan") as pool:
             return [year for found in pool.map(years, below(self._root())) for year in found]
+
+    def _pages(self, prefix: str, patience: float | None, delimiter: str = "") -> builtins.list[Any]:
+        """Every page of one listing of ``prefix`` (``delimiter``: its next level's prefixes, not its keys),
+        retried as a whole while S3 is unreachable for ``patience`` seconds."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        extra: dict[str, Any] = {"Delimiter": delimiter} if delimiter else {}
+        return retrying(self.config, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra)),
+                        patience=patience)
 
     def _get_bytes(self, key: str, limit: int) -> tuple[bytes, str]:
         """At most ``limit`` bytes of a small object, and the ETag of what was sent."""
