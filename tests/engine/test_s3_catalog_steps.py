@@ -204,7 +204,7 @@ def test_a_second_run_reads_the_records_from_this_hosts_cache(seeded: tuple[Sett
 
 
 def test_entries_of_backups_gone_from_the_bucket_are_swept_after_an_hour(
-        seeded: tuple[Settings, list[BackupRecord]]) -> None:
+        seeded: tuple[Settings, list[BackupRecord]], tmp_path: Path) -> None:
     settings, records = seeded
     Catalog.from_settings(settings).list()
     repo = S3Repository(settings.s3)  # type: ignore[arg-type]
@@ -215,10 +215,16 @@ def test_entries_of_backups_gone_from_the_bucket_are_swept_after_an_hour(
             repo.client.delete_object(Bucket=repo.bucket, Key=item["Key"])
     hour_ago = time.time() - 3700
     os.utime(gone_path, (hour_ago, hour_ago))
+    outside = tmp_path / "not-the-caches"
+    outside.write_text("kept")
+    planted = gone_path.with_name("0" * 64)  # a link planted among the entries, old, to a file outside
+    planted.symlink_to(outside)
+    os.utime(planted, (hour_ago, hour_ago), follow_symlinks=False)
     kept = [p for p in cache_files(settings) if p not in (gone_path, fresh_path)]
     new_process()
     assert len(Catalog.from_settings(settings).list()) == len(records) - 2
     assert cache_files(settings) == sorted([*kept, fresh_path]), "the old entry swept, the young one kept"
+    assert planted.is_symlink() and outside.read_text() == "kept", "a link is neither followed nor swept"
 
 
 def entry_of(settings: Settings, record: BackupRecord, repo: S3Repository) -> tuple[Path, str]:
