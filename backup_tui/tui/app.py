@@ -108,6 +108,7 @@ class BackupApp(App[None]):
         self._keys_ahead: deque[events.Key] = deque()
         self._key_released: events.Key | None = None
         self._keys_busy = False
+        self._key_taken = asyncio.Event()
 
     # -- screens ---------------------------------------------------------------
 
@@ -166,11 +167,15 @@ class BackupApp(App[None]):
         mounted and focused, the step it went to shown, the plan it asked for made), so keys typed ahead in one
         burst reach the screen they were meant for, never the one underneath."""
         if isinstance(event, events.Key) and not event.is_forwarded:
+            if event is self._key_released:  # by the ``_after_key`` loop, which owns ``_keys_busy``
+                self._key_released = None
+                self._key_taken.set()
+                if self.screen_stack:
+                    await super().on_event(event)
+                return
             if not self.screen_stack:  # exiting: the screens are gone, so is where a key would go
                 return
-            if event is self._key_released:
-                self._key_released = None
-            elif self._keys_busy or not getattr(self.screen, "taking_keys", True):
+            if self._keys_busy or not getattr(self.screen, "taking_keys", True):
                 self._keys_ahead.append(event)
                 if not self._keys_busy:  # the screen is not ready for it yet: wait for it in a worker
                     self._keys_busy = True
@@ -178,8 +183,9 @@ class BackupApp(App[None]):
                 return
             self._keys_busy = True
             await super().on_event(event)
-            if event is not self._key_released:
-                self.run_worker(self._after_key(), group="keys", exit_on_error=False)
+            # One loop at a time releases the keys behind this one: two would overtake each other's (enter
+            # before the end of the name typed to confirm a replace).
+            self.run_worker(self._after_key(), group="keys", exit_on_error=False)
             return
         await super().on_event(event)
 
@@ -195,8 +201,11 @@ class BackupApp(App[None]):
                 deadline = time.monotonic() + KEY_HOLD_S
                 while not getattr(self.screen, "taking_keys", True) and time.monotonic() < deadline:
                     await asyncio.sleep(KEY_POLL_S)
+                self._key_taken.clear()
                 self._key_released = self._keys_ahead.popleft()
                 self.post_message(self._key_released)
+                with contextlib.suppress(TimeoutError):  # delivered before the next is released, on any load
+                    await asyncio.wait_for(self._key_taken.wait(), KEY_HOLD_S)
                 await self._settle_screen()
         finally:
             self._keys_busy = False

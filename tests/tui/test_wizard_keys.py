@@ -4,9 +4,11 @@ own keys apply (no backup from its footer). The journeys' key counts are the goa
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import events
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Input, RadioButton, Static, TabbedContent
 
@@ -154,3 +156,41 @@ async def test_inside_the_wizard_only_its_keys_apply_no_backup_from_its_footer()
         await wait_until(pilot, lambda: wizard.step == "result")
         await press_and_settle(pilot, "3")  # a finished restore may be left for the Jobs tab
         assert app.screen is app.main and app.main.query_one(TabbedContent).active == "jobs"
+
+
+def released_late(app: BackupApp) -> None:
+    """A loaded machine: other tasks run between a key's release from the queue and its delivery."""
+    post = app.post_message
+
+    def late(message: Message) -> bool:
+        if isinstance(message, events.Key) and message is app._key_released:
+            asyncio.get_running_loop().call_later(0.005, post, message)
+            return True
+        return post(message)
+
+    app.post_message = late  # type: ignore[method-assign]
+
+
+@sync
+async def test_a_name_typed_ahead_with_its_enter_arrives_whole_and_in_order() -> None:
+    """The confirmation typed in one burst, enter and all, as a terminal delivers a fast typist's keys: each
+    character reaches the box in the order typed and enter comes last, so the restore starts on the whole name.
+    Two loops once released the queued keys, and on a loaded machine one overtook the other's: enter checked a
+    name cut short, and the character after it cleared the error it showed."""
+    services = FixedServices()
+    app = fixed_app(services)
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "r", "enter", "shift+tab", "down", "enter", "enter")
+        wizard = wizard_of(app)
+        assert wizard.step == "confirm"
+        box = wizard.query_one("#confirm-name", Input)
+        seen: list[str] = []
+
+        def typed(value: str) -> None:
+            seen.append(value)
+
+        wizard.watch(box, "value", typed, init=False)
+        released_late(app)
+        await burst(pilot, *"pagila", "enter")
+        assert seen == ["pagila"[:n] for n in range(1, 7)]
+        await wait_until(pilot, lambda: wizard.step == "result")
