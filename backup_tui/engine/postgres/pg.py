@@ -165,14 +165,54 @@ def ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
 
 
+DEBIAN_CLIENTS = Path("/usr/lib/postgresql")  # <version>/bin/<tool>, what Debian's pg_wrapper chooses among
+USER_CLUSTERS = Path("/etc/postgresql-common/user_clusters")
+
+
 def tool_path(name: str, bin_dir: Path | None = None) -> str:
-    """Find pg_dump, pg_restore or psql: the configured folder first, then PATH."""
+    """Find pg_dump, pg_restore or psql: the configured folder first, then PATH. Where PATH has Debian's
+    pg_wrapper (a Perl script, 30-40 ms of CPU at every start: a backup starts two tools, a restore six), the
+    newest installed client, started directly (unless the operator pinned the wrapper's choice): the newest
+    pg_dump dumps any older server, the newest pg_restore reads any older archive. The wrapper itself would
+    take the version of a local cluster on port 5432, whose pg_dump refuses a newer server."""
     if bin_dir is not None and (bin_dir / name).exists():
         return str(bin_dir / name)
     found = shutil.which(name)
     if found is None:
         raise BackupToolError(f"{name} not found: install the PostgreSQL client (postgresql-client-15)")
+    if Path(found).resolve().name == "pg_wrapper" and not version_pinned():
+        return newest_client(name) or found
     return found
+
+
+def version_pinned() -> bool:
+    """The operator chose pg_wrapper's version or cluster (``PGCLUSTER``, ``~/.postgresqlrc``, a line in
+    ``/etc/postgresql-common/user_clusters``): the wrapper is then left to honour it."""
+    if os.environ.get("PGCLUSTER"):
+        return True
+    if (Path.home() / ".postgresqlrc").exists():
+        return True
+    try:
+        lines = USER_CLUSTERS.read_text(errors="replace").splitlines()
+    except OSError:
+        return False
+    return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
+
+
+def newest_client(name: str) -> str | None:
+    """``DEBIAN_CLIENTS/<newest version>/bin/<name>``, or None where there is none."""
+    def version(folder: Path) -> tuple[int, ...]:
+        return tuple(int(part) for part in folder.name.split(".") if part.isdigit())
+
+    try:
+        folders = [f for f in DEBIAN_CLIENTS.iterdir() if re.fullmatch(r"\d+(\.\d+)?", f.name)]
+    except OSError:
+        return None
+    for folder in sorted(folders, key=version, reverse=True):
+        tool = folder / "bin" / name
+        if os.access(tool, os.X_OK) and tool.is_file():
+            return str(tool)
+    return None
 
 
 def tool_version(path: str) -> str:
