@@ -212,6 +212,55 @@ def test_a_stream_is_sent_in_parts_checked_one_by_one_within_its_memory_bound(s3
     assert no_open_uploads(s3_bucket)
 
 
+SPILLED_IN_A_PROCESS = """
+import json, os, random, sys, tracemalloc
+from backup_tui.engine.config import S3Config, Secret
+from backup_tui.engine.storage.s3 import S3Repository
+from backup_tui.engine.storage.s3_upload import MultipartSink
+url, bucket, access, secret, size = sys.argv[1:6]
+config = S3Config(bucket=bucket, endpoint_url=url, access_key=access, secret_key=Secret(secret),
+                  multipart_threshold_mib=8, part_size_mib=8, concurrency=3)
+repo = S3Repository(config)
+repo.client.head_bucket(Bucket=bucket)
+descriptors = len(os.listdir("/proc/self/fd"))
+sink = MultipartSink(repo.client, config, bucket, "k/spilled", memory=8 << 20)  # 8 MiB parts: over half of it
+rng = random.Random(11)
+tracemalloc.start()
+for i in range(int(size)):
+    sink.write(rng.randbytes((1 << 20) + (i % 3) * 1000))
+sink.close()
+print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "sha256": sink.sha256, "parts": len(sink.parts),
+                  "upload_id": sink.upload_id, "descriptors_left": len(os.listdir("/proc/self/fd")) - descriptors}))
+"""
+
+
+@pytest.mark.parametrize("blocks", [23, 3])
+def test_parts_too_large_for_the_memory_bound_are_filled_on_disk_and_sent_from_there(s3_bucket: Bucket,
+                                                                                     blocks: int) -> None:
+    """Parts of more than half the memory bound (a stream past 2,000 parts, or a large part_size_mib) go through
+    temporary files: the stream holds no part in memory, whatever the part size, the object is the bytes sent,
+    proved part by part, and no file is left open. A stream smaller than one part is one PUT from its file."""
+    server = s3_bucket.server
+    out = subprocess.run([sys.executable, "-c", SPILLED_IN_A_PROCESS, server.url, s3_bucket.name,
+                          server.access_key, server.secret_key, str(blocks)],
+                         capture_output=True, text=True, check=True, timeout=300)
+    found = json.loads(out.stdout.splitlines()[-1])
+    rng = random.Random(11)
+    data = b"".join(rng.randbytes(MIB + (i % 3) * 1000) for i in range(blocks))
+    assert found["sha256"] == hashlib.sha256(data).hexdigest()
+    if blocks > 8:
+        assert (found["parts"], bool(found["upload_id"])) == (3, True)
+        assert_stored_part_by_part(s3_bucket, "k/spilled", data, 8 * MIB)
+    else:
+        assert (found["parts"], found["upload_id"]) == (1, "")
+        assert s3_bucket.client.get_object(Bucket=s3_bucket.name, Key="k/spilled")["Body"].read() == data
+    # a block on its way, botocore reading each of 3 parts in flight 1 MiB at a time to sign it (5.5 MiB in
+    # all, measured): less than one part, where the parts filled in memory held 20 MiB
+    assert found["peak"] < 8 * MIB, f"the stream held {found['peak'] / MIB:.1f} MiB"
+    assert found["descriptors_left"] == 0
+    assert no_open_uploads(s3_bucket)
+
+
 def test_a_small_stream_is_one_put_with_its_checksum(s3_bucket: Bucket) -> None:
     repo = S3Repository(s3_bucket.config(**SMALL))
     small = repo.sink_for("k/small-stream")

@@ -2,7 +2,8 @@
 completion, the store's size and checksums held against what was sent, abort on any failure):
 
 - ``MultipartSink``: a stream of unknown size (a backup written straight to S3). Parts are filled in a few
-  buffers that are reused, never copied; at most PARTS_MEMORY of them are being sent at once.
+  buffers that are reused, never copied; at most PARTS_MEMORY of them are being sent at once. Parts too
+  large for that (``spills``) are filled in temporary files and sent from there.
 - ``upload_file``: a finished local file (``ops.upload``). Parts are ranges of the file, hashed as it is
   read once in order and sent read from disk again, so ``concurrency`` parts are in flight with next to
   no memory, as boto3's ``upload_file`` does. The file must not change on the way: its sha256 against the
@@ -17,11 +18,12 @@ import base64
 import contextlib
 import hashlib
 import os
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 from backup_tui.engine.config import S3Config
 from backup_tui.engine.core.errors import VerificationError
@@ -36,6 +38,11 @@ if TYPE_CHECKING:
 # streamed backup (zstd level 4, 2 threads): about 145 MB before any part, plus 16 MiB per part buffer; with
 # 64 MiB in flight it peaked at 226 MB, over the 200 MB bound. Two parts still outrun the compressor.
 PARTS_MEMORY = 32 << 20
+# Parts larger than half of PARTS_MEMORY (a stream past 2,000 parts, whose parts double to stay within S3's
+# 10,000; or a configured part_size_mib above 16) are filled in a temporary file of their own ($TMPDIR) and
+# sent read from it, as a local file's ranges are: memory stays bounded whatever the size of the stream. So
+# much of them may be on disk at once (the one being filled besides), at least one part.
+SPILL_DISK = 256 << 20
 READ_BLOCK = 1 << 20  # the file path reads and hashes in blocks of this size (one reused buffer)
 
 
@@ -121,6 +128,44 @@ class _Views(_Seekable):
         return base64.b64encode(hasher.digest()).decode()
 
 
+class _SpilledPart:
+    """A part filled in a temporary file (unlinked at once, gone with its descriptor), hashed as it is written
+    and sent read from the file: a large part costs disk, not memory."""
+
+    def __init__(self, size: int) -> None:
+        self.file = tempfile.TemporaryFile(prefix="backup-tui-part-")  # noqa: SIM115  # lives until sent
+        self.fd, self.size, self.filled = self.file.fileno(), size, 0
+        self.hasher = hashlib.sha256()
+
+    def write(self, view: memoryview) -> int:
+        """Up to what the part still takes of ``view``; how much it took."""
+        piece = view[:self.size - self.filled]
+        written = 0
+        while written < len(piece):
+            written += os.write(self.fd, piece[written:])
+        self.hasher.update(piece)
+        self.filled += len(piece)
+        return len(piece)
+
+    @property
+    def full(self) -> bool:
+        return self.filled == self.size
+
+    def body(self) -> _FileRange:
+        return _FileRange(self.fd, 0, self.filled)
+
+    def digest(self) -> str:
+        return base64.b64encode(self.hasher.digest()).decode()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def spills(part: int, memory: int) -> bool:
+    """A part of ``part`` bytes is filled on disk: in memory it would take more than half of ``memory``."""
+    return part > memory // 2
+
+
 @dataclass
 class _Upload:
     """One object on its way: one PUT, or a multipart upload whose parts a pool sends, never more at once
@@ -164,14 +209,16 @@ class _Upload:
         self.parts = [UploadedPart(1, len(body), digest)]
         self.on_sent(len(body))
 
-    def send(self, body: _Body, digest: str | Callable[[], str], done: Callable[[], None] = lambda: None) -> None:
+    def send(self, body: _Body, digest: str | Callable[[], str], done: Callable[[], None] = lambda: None,
+             budget: int | Literal["memory"] | None = "memory") -> None:
         """Part ``len(parts sent so far) + 1``, sent by the pool once there is room; ``digest`` (its SHA-256,
         or how the worker computes it); ``done`` runs when the part is no longer needed (sent or failed),
-        before its room is given back."""
+        before its room is given back. ``budget``: what the parts in flight may hold (default: ``memory``)."""
         assert self._pool is not None, "start() first"
         number = len(self._pending) + 1
+        held = self.memory if budget == "memory" else budget
         with self._room:
-            while self._in_flight >= parts_in_flight(len(body), self.config.concurrency, self.memory):
+            while self._in_flight >= parts_in_flight(len(body), self.config.concurrency, held):
                 self._room.wait()
             self._failed_early()
             self._in_flight += 1
@@ -307,6 +354,7 @@ class MultipartSink:
     _hash: Any = field(default_factory=hashlib.sha256)
     _filling: bytearray | None = None
     _filled: int = 0
+    _spilled: _SpilledPart | None = None  # the part being filled, when parts are filled on disk (``spills``)
     _held: list[bytearray] = field(default_factory=list)  # whole parts held while one PUT may still do
     _free: list[bytearray] = field(default_factory=list)  # sent parts' buffers, for the next parts
     _free_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -354,8 +402,19 @@ class MultipartSink:
             self._up.start()
         view, at = memoryview(block), 0
         while at < len(view):
-            if self._filling is None:
-                self._filling, self._filled = self._buffer(self._part_size()), 0
+            if self._filling is None and self._spilled is None:
+                size = self._part_size()
+                if spills(size, self.memory):
+                    self._spilled = _SpilledPart(size)
+                else:
+                    self._filling, self._filled = self._buffer(size), 0
+            if self._spilled is not None:
+                at += self._spilled.write(view[at:])
+                if self._spilled.full:
+                    part, self._spilled = self._spilled, None
+                    self._take_spilled(part)
+                continue
+            assert self._filling is not None
             n = min(len(view) - at, len(self._filling) - self._filled)
             self._filling[self._filled:self._filled + n] = view[at:at + n]
             self._filled, at = self._filled + n, at + n
@@ -391,6 +450,19 @@ class MultipartSink:
             return
         self._send(buffer)
 
+    def _take_spilled(self, part: _SpilledPart) -> None:
+        """A part on disk: the multipart upload starts if it has not (parts held meanwhile go first), and the
+        part is sent read from its file, which is closed (and gone) once it is no longer needed."""
+        if not self.upload_id:
+            self._up.start()
+            while self._held:
+                self._send(self._held.pop(0))
+        try:
+            self._up.send(part.body(), part.digest(), part.close, budget=SPILL_DISK)
+        except BaseException:
+            part.close()
+            raise
+
     def _send(self, buffer: bytearray, length: int | None = None) -> None:
         body = _Views([memoryview(buffer)[:len(buffer) if length is None else length]])
         self._up.send(body, body.digest, self._give_back(buffer))  # hashed by the worker, beside the stream
@@ -399,7 +471,14 @@ class MultipartSink:
         """Complete the object and prove it; on any failure the upload is aborted, then the error raised."""
         try:
             self._hashed()
-            if not self.upload_id:
+            if self._spilled is not None:
+                part, self._spilled = self._spilled, None
+                if self.upload_id or self._held:
+                    self._take_spilled(part)
+                else:  # the whole stream in one part below the threshold: one PUT, read from the file
+                    with contextlib.closing(part):
+                        self._up.put_whole(part.body(), part.digest())
+            elif not self.upload_id:
                 views = [memoryview(b) for b in self._held]
                 if self._filling is not None:
                     views.append(memoryview(self._filling)[:self._filled])
@@ -423,6 +502,9 @@ class MultipartSink:
 
     def abort(self) -> None:
         self._held, self._filling = [], None
+        if self._spilled is not None:
+            self._spilled.close()
+            self._spilled = None
         self._stop_hasher()
         self._up.abort()
         self._free.clear()
