@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,21 @@ def test_zstd_levels_are_zstds_own_but_level_4_looks_for_matches_of_seven_bytes(
     assert ours.min_match == (7 if level == 4 else stock.min_match)
     assert (ours.strategy, ours.window_log, ours.hash_log, ours.chain_log) == (
         stock.strategy, stock.window_log, stock.hash_log, stock.chain_log)
+
+
+@pytest.mark.parametrize("level", range(1, 23))
+def test_zstd_jobs_stay_at_eight_mib_from_level_nine_so_memory_stays_where_level_eight_has_it(level: int) -> None:
+    """zstd's own job size is four windows: 8 MiB at levels 3-8, 16 MiB and more from level 9, each job held with
+    its output while queued. Ours stops at 8 MiB; one thread (no jobs) and lower levels keep zstd's choice."""
+    assert zstd_parameters(level, 2).job_size == (0 if level <= 8 else 8 << 20)
+    assert zstd_parameters(level, 1).job_size == 0
+
+
+def test_a_level_nine_stream_in_eight_mib_jobs_decodes_with_zstd_itself(tmp_path: Path) -> None:
+    words = [os.urandom(6).hex().encode() for _ in range(3000)]
+    data = b" ".join(words[(i * 7919) % 3000] for i in range(2_400_000))[: 24 << 20]
+    _, read = source(data)
+    out = tmp_path / "x.zst"
+    compress(read, FileSink(out), level=9, threads=2, cancel=CancelToken())  # type: ignore[arg-type]
+    decoded = subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True).stdout
+    assert decoded == data

@@ -177,87 +177,56 @@ def test_the_server_stopped_mid_upload_leaves_no_object_and_the_next_upload_comp
 
 
 STREAM_IN_A_PROCESS = """
-import json, random, sys, tracemalloc
-from backup_tui.engine.config import S3Config, Secret
-from backup_tui.engine.storage.s3 import S3Repository
-from backup_tui.engine.storage.s3_upload import MultipartSink
-url, bucket, access, secret = sys.argv[1:5]
-config = S3Config(bucket=bucket, endpoint_url=url, access_key=access, secret_key=Secret(secret),
-                  multipart_threshold_mib=5, part_size_mib=5, concurrency=8)
-repo = S3Repository(config)
-repo.client.head_bucket(Bucket=bucket)  # botocore's models loaded before the count starts
-sink = MultipartSink(repo.client, config, bucket, "k/stream", memory=10 << 20)
-rng = random.Random(7)
-tracemalloc.start()
-for i in range(48):
-    sink.write(rng.randbytes((1 << 20) + (i % 3) * 1000))  # odd sizes, as zstd hands blocks over
-sink.close()
-print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "sha256": sink.sha256, "parts": len(sink.parts)}))
-"""
-
-
-def test_a_stream_is_sent_in_parts_checked_one_by_one_within_its_memory_bound(s3_bucket: Bucket) -> None:
-    """48 MiB streamed in its own process (the test's own holds moto's store): two 5 MiB parts in flight at
-    most (8 allowed by concurrency, 10 MiB by memory), one more being filled, and nothing else held."""
-    server = s3_bucket.server
-    out = subprocess.run([sys.executable, "-c", STREAM_IN_A_PROCESS, server.url, s3_bucket.name, server.access_key,
-                          server.secret_key], capture_output=True, text=True, check=True, timeout=300)
-    found = json.loads(out.stdout.splitlines()[-1])
-    rng = random.Random(7)
-    data = b"".join(rng.randbytes(MIB + (i % 3) * 1000) for i in range(48))
-    assert (found["sha256"], found["parts"]) == (hashlib.sha256(data).hexdigest(), 10)
-    assert_stored_part_by_part(s3_bucket, "k/stream", data, 5 * MIB)
-    # three 5 MiB buffers, plus blocks on their way and botocore reading 1 MiB at a time: no fourth part, no copy
-    assert found["peak"] < 3 * 5 * MIB + 8 * MIB, f"the stream held {found['peak'] / MIB:.1f} MiB"
-    assert no_open_uploads(s3_bucket)
-
-
-SPILLED_IN_A_PROCESS = """
 import json, os, random, sys, tracemalloc
 from backup_tui.engine.config import S3Config, Secret
 from backup_tui.engine.storage.s3 import S3Repository
-from backup_tui.engine.storage.s3_upload import MultipartSink
-url, bucket, access, secret, size = sys.argv[1:6]
+url, bucket, access, secret, blocks, threshold, spill = sys.argv[1:8]
 config = S3Config(bucket=bucket, endpoint_url=url, access_key=access, secret_key=Secret(secret),
-                  multipart_threshold_mib=8, part_size_mib=8, concurrency=3)
-repo = S3Repository(config)
-repo.client.head_bucket(Bucket=bucket)
+                  multipart_threshold_mib=int(threshold), part_size_mib=8, concurrency=3)
+repo = S3Repository(config, spill_dir=__import__("pathlib").Path(spill))
+repo.client.head_bucket(Bucket=bucket)  # botocore's models loaded before the count starts
 descriptors = len(os.listdir("/proc/self/fd"))
-sink = MultipartSink(repo.client, config, bucket, "k/spilled", memory=8 << 20)  # 8 MiB parts: over half of it
+sink = repo.sink_for("k/stream")
 rng = random.Random(11)
 tracemalloc.start()
-for i in range(int(size)):
-    sink.write(rng.randbytes((1 << 20) + (i % 3) * 1000))
+for i in range(int(blocks)):
+    sink.write(rng.randbytes((1 << 20) + (i % 3) * 1000))  # odd sizes, as zstd hands blocks over
 sink.close()
 print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "sha256": sink.sha256, "parts": len(sink.parts),
                   "upload_id": sink.upload_id, "descriptors_left": len(os.listdir("/proc/self/fd")) - descriptors}))
 """
 
 
-@pytest.mark.parametrize("blocks", [23, 3])
-def test_parts_too_large_for_the_memory_bound_are_filled_on_disk_and_sent_from_there(s3_bucket: Bucket,
-                                                                                     blocks: int) -> None:
-    """Parts of more than half the memory bound (a stream past 2,000 parts, or a large part_size_mib) go through
-    temporary files: the stream holds no part in memory, whatever the part size, the object is the bytes sent,
-    proved part by part, and no file is left open. A stream smaller than one part is one PUT from its file."""
+@pytest.mark.parametrize(("blocks", "threshold_mib", "multipart"),
+                         [(23, 8, True), (3, 8, False), (17, 20, False), (40, 100, True)])
+def test_a_stream_is_filled_part_by_part_on_disk_and_sent_from_there(s3_bucket: Bucket, tmp_path: Path,
+                                                                     blocks: int, threshold_mib: int,
+                                                                     multipart: bool) -> None:
+    """A stream in its own process (the test's own holds moto's store): each 8 MiB part is filled in a file of
+    its own (in the spill folder, unlinked) and sent from it, so the stream holds no part in memory, whatever
+    the part size; the object is the bytes sent, proved part by part, and no file is left open or behind.
+    Below the threshold (two whole parts held and a third begun, under 20 MiB) it is one PUT; a stream of
+    unknown size is decided within 32 MiB, so 40 MiB go up in parts under a threshold of 100."""
     server = s3_bucket.server
-    out = subprocess.run([sys.executable, "-c", SPILLED_IN_A_PROCESS, server.url, s3_bucket.name,
-                          server.access_key, server.secret_key, str(blocks)],
+    spill = tmp_path / "tmp"
+    out = subprocess.run([sys.executable, "-c", STREAM_IN_A_PROCESS, server.url, s3_bucket.name, server.access_key,
+                          server.secret_key, str(blocks), str(threshold_mib), str(spill)],
                          capture_output=True, text=True, check=True, timeout=300)
     found = json.loads(out.stdout.splitlines()[-1])
     rng = random.Random(11)
     data = b"".join(rng.randbytes(MIB + (i % 3) * 1000) for i in range(blocks))
     assert found["sha256"] == hashlib.sha256(data).hexdigest()
-    if blocks > 8:
-        assert (found["parts"], bool(found["upload_id"])) == (3, True)
-        assert_stored_part_by_part(s3_bucket, "k/spilled", data, 8 * MIB)
+    parts = -(-len(data) // (8 * MIB)) if multipart else 1
+    assert (found["parts"], bool(found["upload_id"])) == (parts, multipart)
+    if multipart:
+        assert_stored_part_by_part(s3_bucket, "k/stream", data, 8 * MIB)
     else:
-        assert (found["parts"], found["upload_id"]) == (1, "")
-        assert s3_bucket.client.get_object(Bucket=s3_bucket.name, Key="k/spilled")["Body"].read() == data
+        assert s3_bucket.client.get_object(Bucket=s3_bucket.name, Key="k/stream")["Body"].read() == data
     # a block on its way, botocore reading each of 3 parts in flight 1 MiB at a time to sign it (5.5 MiB in
     # all, measured): less than one part, where the parts filled in memory held 20 MiB
     assert found["peak"] < 8 * MIB, f"the stream held {found['peak'] / MIB:.1f} MiB"
     assert found["descriptors_left"] == 0
+    assert spill.is_dir() and list(spill.iterdir()) == []
     assert no_open_uploads(s3_bucket)
 
 

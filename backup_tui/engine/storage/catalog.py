@@ -33,7 +33,8 @@ class Catalog:
         """The local repository, and the bucket when ``[s3]`` (or BACKUP_ENABLE_S3) configures one."""
         repositories: list[Repository] = [LocalRepository(settings.repository)]
         if settings.s3 is not None:
-            repositories.append(S3Repository(settings.s3, cache=RecordCache.for_bucket(settings.s3)))
+            repositories.append(S3Repository(settings.s3, cache=RecordCache.for_bucket(settings.s3),
+                                             spill_dir=settings.repository / "tmp"))
         return cls(repositories)
 
     @property

@@ -340,9 +340,11 @@ class S3Repository:
     name = NAME
     capabilities = Capabilities(rewrite=False, lock=True, object_lock=False, local_paths=False)
 
-    def __init__(self, config: S3Config, client: S3Client | None = None, cache: RecordCache | None = None) -> None:
+    def __init__(self, config: S3Config, client: S3Client | None = None, cache: RecordCache | None = None,
+                 spill_dir: Path | None = None) -> None:
         self.config, self.bucket = config, config.bucket
         self.cache = cache  # records kept between runs on this host (see record_cache); None: this process only
+        self.spill_dir = spill_dir  # where a stream's parts are filled (s3_upload.MultipartSink); None: $TMPDIR
         self._client = client
         self._client_lock = threading.Lock()
 
@@ -654,7 +656,8 @@ class S3Repository:
         """A stream into ``key`` (storage.s3_upload); ``size``, when known, decides multipart up front."""
         from backup_tui.engine.storage.s3_upload import MultipartSink
 
-        return MultipartSink(self.client, self.config, self.bucket, key, self.extra_args(), on_sent, size_hint=size)
+        return MultipartSink(self.client, self.config, self.bucket, key, self.extra_args(), on_sent, size_hint=size,
+                             spill_dir=self.spill_dir)
 
     def send_file(self, key: str, src: BinaryIO, *, on_sent: Callable[[int], None] = lambda n: None,
                   cancel: CancelToken | None = None, expected_sha256: str = "") -> FileUploaded:

@@ -1,9 +1,9 @@
 """Bytes into a bucket, two ways over one machinery (``_Upload``: parts sent by a pool with their SHA-256,
 completion, the store's size and checksums held against what was sent, abort on any failure):
 
-- ``MultipartSink``: a stream of unknown size (a backup written straight to S3). Parts are filled in a few
-  buffers that are reused, never copied; at most PARTS_MEMORY of them are being sent at once. Parts too
-  large for that (``spills``) are filled in temporary files and sent from there.
+- ``MultipartSink``: a stream of unknown size (a backup written straight to S3). Each part is filled in a
+  temporary file of its own, hashed as it is written and sent read from the file: no part is held in memory,
+  whatever the part size, and at most SPILL_DISK of parts are in flight.
 - ``upload_file``: a finished local file (``ops.upload``). Parts are ranges of the file, hashed as it is
   read once in order and sent read from disk again, so ``concurrency`` parts are in flight with next to
   no memory, as boto3's ``upload_file`` does. The file must not change on the way: its sha256 against the
@@ -23,7 +23,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from backup_tui.engine.config import S3Config
 from backup_tui.engine.core.errors import VerificationError
@@ -34,15 +35,15 @@ from backup_tui.engine.storage.s3 import b64_sha256, retrying
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-# A stream's parts being sent at once, at most (one more is being filled): two of 16 MiB. Measured on a
-# streamed backup (zstd level 4, 2 threads): about 145 MB before any part, plus 16 MiB per part buffer; with
-# 64 MiB in flight it peaked at 226 MB, over the 200 MB bound. Two parts still outrun the compressor.
-PARTS_MEMORY = 32 << 20
-# Parts larger than half of PARTS_MEMORY (a stream past 2,000 parts, whose parts double to stay within S3's
-# 10,000; or a configured part_size_mib above 16) are filled in a temporary file of their own ($TMPDIR) and
-# sent read from it, as a local file's ranges are: memory stays bounded whatever the size of the stream. So
-# much of them may be on disk at once (the one being filled besides), at least one part.
+# A stream's parts are filled in temporary files (``spill_dir``: the repository's tmp/, unlinked at once) and
+# sent read from them, as a local file's ranges are. Held in memory, three 16 MiB parts took 48 MB of a
+# streamed backup's 190 MB, and past 2,000 parts (31 GiB stored) a stream's parts double to stay within S3's
+# 10,000, and memory grew with them: zstd's level 9 and encryption brought it to 266 MB. So much of them
+# may be in flight at once (at least one part), besides the one being filled.
 SPILL_DISK = 256 << 20
+# A stream of unknown size is one PUT if it ends within this much (and the threshold): waiting longer to
+# find out would hold its upload back behind the dump (a 155 MB backup would send 100 MiB only at its end).
+DECIDE_WITHIN = 32 << 20
 READ_BLOCK = 1 << 20  # the file path reads and hashes in blocks of this size (one reused buffer)
 
 
@@ -100,40 +101,35 @@ class _FileRange(_Seekable):
         return data
 
 
-class _Views(_Seekable):
-    """Buffers sent as they are (a part, or the few parts of a small object): read copies only what is asked."""
+class _Chain(_Seekable):
+    """Ranges of files read one after another: the parts of a stream that ended below the threshold, sent in
+    one PUT."""
 
-    def __init__(self, views: list[memoryview]) -> None:
-        self.views = views
-        self.length = sum(len(v) for v in views)
+    def __init__(self, ranges: list[_FileRange]) -> None:
+        self.ranges = ranges
+        self.length = sum(len(r) for r in ranges)
 
     def read(self, n: int = -1) -> bytes:
         span, out, at = self._span(n), [], 0
-        for view in self.views:
+        for piece in self.ranges:
             if span <= 0:
                 break
-            if self.pos < at + len(view):
-                start = self.pos - at
-                piece = view[start:start + span]
-                out.append(bytes(piece))
-                self.pos += len(piece)
-                span -= len(piece)
-            at += len(view)
+            if self.pos < at + len(piece):
+                piece.seek(self.pos - at)
+                data = piece.read(span)
+                out.append(data)
+                self.pos += len(data)
+                span -= len(data)
+            at += len(piece)
         return b"".join(out) if len(out) != 1 else out[0]
-
-    def digest(self) -> str:
-        hasher = hashlib.sha256()
-        for view in self.views:
-            hasher.update(view)
-        return base64.b64encode(hasher.digest()).decode()
 
 
 class _SpilledPart:
     """A part filled in a temporary file (unlinked at once, gone with its descriptor), hashed as it is written
     and sent read from the file: a large part costs disk, not memory."""
 
-    def __init__(self, size: int) -> None:
-        self.file = tempfile.TemporaryFile(prefix="backup-tui-part-")  # noqa: SIM115  # lives until sent
+    def __init__(self, size: int, folder: Path | None) -> None:
+        self.file = _temporary(folder)
         self.fd, self.size, self.filled = self.file.fileno(), size, 0
         self.hasher = hashlib.sha256()
 
@@ -161,15 +157,22 @@ class _SpilledPart:
         self.file.close()
 
 
-def spills(part: int, memory: int) -> bool:
-    """A part of ``part`` bytes is filled on disk: in memory it would take more than half of ``memory``."""
-    return part > memory // 2
+def _temporary(folder: Path | None) -> BinaryIO:
+    """An unlinked file in ``folder`` (made if missing), else in $TMPDIR where ``folder`` cannot take one."""
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return tempfile.TemporaryFile(prefix="backup-tui-part-", dir=folder)  # lives until sent
+        except OSError:
+            pass
+    return tempfile.TemporaryFile(prefix="backup-tui-part-")
 
 
 @dataclass
 class _Upload:
     """One object on its way: one PUT, or a multipart upload whose parts a pool sends, never more at once
-    than ``core.parts.parts_in_flight`` allows (``memory`` None: parts cost no memory). Every part goes with
+    than ``core.parts.parts_in_flight`` allows within ``budget`` (None: parts read from a file as they are
+    sent, a local backup's, take no room of their own). Every part goes with
     its SHA-256; ``finish`` completes and proves the object; ``abort`` leaves no part behind."""
 
     client: S3Client
@@ -178,7 +181,7 @@ class _Upload:
     key: str
     extra: dict[str, Any]
     on_sent: Callable[[int], None]
-    memory: int | None
+    budget: int | None
     upload_id: str = ""
     parts: list[UploadedPart] = field(default_factory=list)
     _pool: ThreadPoolExecutor | None = None
@@ -209,16 +212,14 @@ class _Upload:
         self.parts = [UploadedPart(1, len(body), digest)]
         self.on_sent(len(body))
 
-    def send(self, body: _Body, digest: str | Callable[[], str], done: Callable[[], None] = lambda: None,
-             budget: int | Literal["memory"] | None = "memory") -> None:
+    def send(self, body: _Body, digest: str | Callable[[], str], done: Callable[[], None] = lambda: None) -> None:
         """Part ``len(parts sent so far) + 1``, sent by the pool once there is room; ``digest`` (its SHA-256,
         or how the worker computes it); ``done`` runs when the part is no longer needed (sent or failed),
-        before its room is given back. ``budget``: what the parts in flight may hold (default: ``memory``)."""
+        before its room is given back."""
         assert self._pool is not None, "start() first"
         number = len(self._pending) + 1
-        held = self.memory if budget == "memory" else budget
         with self._room:
-            while self._in_flight >= parts_in_flight(len(body), self.config.concurrency, held):
+            while self._in_flight >= parts_in_flight(len(body), self.config.concurrency, self.budget):
                 self._room.wait()
             self._failed_early()
             self._in_flight += 1
@@ -335,11 +336,11 @@ def threshold(config: S3Config) -> int:
 
 @dataclass
 class MultipartSink:
-    """Blocks in, one object out (the ``stream.sinks.Sink`` calls): one PUT when the whole stream fits below
-    the threshold (and PARTS_MEMORY), else a multipart upload of ``core.parts.stream_part_size`` parts. Each
-    part is filled in a buffer of its own, handed to the pool as it is (no copy) and reused once sent: the
-    stream holds at most PARTS_MEMORY being sent plus the part being filled. ``close`` completes the object
-    and proves it; ``abort`` leaves no part behind."""
+    """Blocks in, one object out (the ``stream.sinks.Sink`` calls). Each part of ``core.parts.stream_part_size``
+    is filled in a temporary file of its own (``spill_dir``), hashed as it is written and sent from the file:
+    the stream holds no part in memory, whatever the part size. Whole parts are held (on disk) while the
+    stream may still be one PUT (``_take``); any other is a multipart upload.
+    ``close`` completes the object and proves it; ``abort`` leaves no part behind."""
 
     client: S3Client
     config: S3Config
@@ -348,22 +349,18 @@ class MultipartSink:
     extra: dict[str, Any] = field(default_factory=dict)  # storage class, server-side encryption
     on_sent: Callable[[int], None] = lambda n: None
     size_hint: int | None = None  # known in advance: multipart decided at once, nothing held to find out
-    memory: int = PARTS_MEMORY
+    spill_dir: Path | None = None  # where parts are filled; None: $TMPDIR
     total: int = 0
     _upload: _Upload | None = None
     _hash: Any = field(default_factory=hashlib.sha256)
-    _filling: bytearray | None = None
-    _filled: int = 0
-    _spilled: _SpilledPart | None = None  # the part being filled, when parts are filled on disk (``spills``)
-    _held: list[bytearray] = field(default_factory=list)  # whole parts held while one PUT may still do
-    _free: list[bytearray] = field(default_factory=list)  # sent parts' buffers, for the next parts
-    _free_lock: threading.Lock = field(default_factory=threading.Lock)
+    _filling: _SpilledPart | None = None
+    _held: list[_SpilledPart] = field(default_factory=list)  # whole parts held while one PUT may still do
     _hasher: ThreadPoolExecutor | None = None
     _hashing: Future[None] | None = None
 
     def __post_init__(self) -> None:
         self._upload = _Upload(self.client, self.config, self.bucket, self.key, self.extra, self.on_sent,
-                               self.memory)
+                               SPILL_DISK)
 
     @property
     def upload_id(self) -> str:
@@ -402,94 +399,52 @@ class MultipartSink:
             self._up.start()
         view, at = memoryview(block), 0
         while at < len(view):
-            if self._filling is None and self._spilled is None:
-                size = self._part_size()
-                if spills(size, self.memory):
-                    self._spilled = _SpilledPart(size)
-                else:
-                    self._filling, self._filled = self._buffer(size), 0
-            if self._spilled is not None:
-                at += self._spilled.write(view[at:])
-                if self._spilled.full:
-                    part, self._spilled = self._spilled, None
-                    self._take_spilled(part)
-                continue
-            assert self._filling is not None
-            n = min(len(view) - at, len(self._filling) - self._filled)
-            self._filling[self._filled:self._filled + n] = view[at:at + n]
-            self._filled, at = self._filled + n, at + n
-            if self._filled == len(self._filling):
-                full, self._filling = self._filling, None
-                self._take(full)
+            if self._filling is None:
+                self._filling = _SpilledPart(self._part_size(), self.spill_dir)
+            at += self._filling.write(view[at:])
+            if self._filling.full:
+                part, self._filling = self._filling, None
+                self._take(part)
 
-    def _buffer(self, size: int) -> bytearray:
-        with self._free_lock:
-            while self._free:
-                buffer = self._free.pop()
-                if len(buffer) == size:
-                    return buffer
-        return bytearray(size)  # the first parts, or parts grown past the old size (the old ones are let go)
-
-    def _give_back(self, buffer: bytearray) -> Callable[[], None]:
-        def done() -> None:
-            with self._free_lock:
-                self._free.append(buffer)
-        return done
-
-    def _take(self, buffer: bytearray) -> None:
-        """A whole part: sent, or held while one PUT may still do. A stream of unknown size holds at most
-        PARTS_MEMORY (a threshold above it would hold that much and more)."""
+    def _take(self, part: _SpilledPart) -> None:
+        """A whole part: sent, or held while one PUT may still do (below the threshold, and DECIDE_WITHIN when
+        the stream's size is not known)."""
         if not self.upload_id:
-            self._held.append(buffer)
-            held = sum(len(b) for b in self._held)
-            if held < threshold(self.config) and (self.size_hint is not None or held < self.memory):
+            self._held.append(part)
+            held = sum(p.filled for p in self._held)
+            if held < threshold(self.config) and (self.size_hint is not None or held < DECIDE_WITHIN):
                 return
             self._up.start()
             while self._held:
-                self._send(self._held.pop(0))  # let go of each as it is sent: memory falls as parts finish
-            return
-        self._send(buffer)
-
-    def _take_spilled(self, part: _SpilledPart) -> None:
-        """A part on disk: the multipart upload starts if it has not (parts held meanwhile go first), and the
-        part is sent read from its file, which is closed (and gone) once it is no longer needed."""
-        if not self.upload_id:
-            self._up.start()
-            while self._held:
                 self._send(self._held.pop(0))
+            return
+        self._send(part)
+
+    def _send(self, part: _SpilledPart) -> None:
         try:
-            self._up.send(part.body(), part.digest(), part.close, budget=SPILL_DISK)
+            self._up.send(part.body(), part.digest(), part.close)  # the file goes once the part is sent
         except BaseException:
             part.close()
             raise
-
-    def _send(self, buffer: bytearray, length: int | None = None) -> None:
-        body = _Views([memoryview(buffer)[:len(buffer) if length is None else length]])
-        self._up.send(body, body.digest, self._give_back(buffer))  # hashed by the worker, beside the stream
 
     def close(self) -> None:
         """Complete the object and prove it; on any failure the upload is aborted, then the error raised."""
         try:
             self._hashed()
-            if self._spilled is not None:
-                part, self._spilled = self._spilled, None
-                if self.upload_id or self._held:
-                    self._take_spilled(part)
-                else:  # the whole stream in one part below the threshold: one PUT, read from the file
-                    with contextlib.closing(part):
-                        self._up.put_whole(part.body(), part.digest())
-            elif not self.upload_id:
-                views = [memoryview(b) for b in self._held]
-                if self._filling is not None:
-                    views.append(memoryview(self._filling)[:self._filled])
-                body = _Views(views)
-                self._up.put_whole(body, body.digest())
-            elif self._filling is not None and self._filled:
-                self._send(self._filling, self._filled)
-            self._held, self._filling = [], None
+            last, self._filling = self._filling, None
+            if not self.upload_id:  # the whole stream below the threshold: one PUT, its digest the whole's
+                parts = [*self._held, *([last] if last is not None else [])]
+                self._held = []
+                try:
+                    whole = base64.b64encode(self._hash.digest()).decode()
+                    self._up.put_whole(_Chain([p.body() for p in parts]), whole)
+                finally:
+                    for part in parts:
+                        part.close()
+            elif last is not None:
+                self._send(last)
             self._up.finish(self.total)
             self._stop_hasher()
-            self._free.clear()
         except BaseException:
             self.abort()
             raise
@@ -501,13 +456,11 @@ class MultipartSink:
         self._up.check_stored(self.total)
 
     def abort(self) -> None:
+        for part in [*self._held, *([self._filling] if self._filling is not None else [])]:
+            part.close()
         self._held, self._filling = [], None
-        if self._spilled is not None:
-            self._spilled.close()
-            self._spilled = None
         self._stop_hasher()
         self._up.abort()
-        self._free.clear()
 
     def _stop_hasher(self) -> None:
         if self._hasher is not None:
