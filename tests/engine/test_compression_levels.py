@@ -72,6 +72,15 @@ def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
     assert 1.9 < half < 2.05  # hex: four bits a byte
 
 
+def test_one_chunk_in_four_is_sampled_for_its_alphabet_and_every_byte_counted() -> None:
+    meter = adaptive.StretchMeter()
+    for _ in range(9):
+        meter.add(b"hex0" * 262144, 1000, 0.0, 0.0)  # 1 MiB chunks
+    raw, stored, sampled, coded = meter.total
+    assert (raw, stored) == (9 << 20, 9000)
+    assert sampled == 3 * adaptive.SAMPLE_BYTES and 0 < coded < sampled  # chunks 1, 5 and 9
+
+
 def test_plenty_of_room_climbs_two_levels_at_a_step() -> None:
     # A remote or busy server sends slowly: the compressor idles and a whole CPU is spare.
     assert next_level(1, stretch(wait=0.8, idle_cpus=1.2)) == 3
