@@ -12,9 +12,9 @@ from pathlib import Path
 from backup_tui.engine.core.levels import Stretch
 
 STRETCH_S = 0.3  # long enough for /proc/stat's 100 Hz ticks (60 on two CPUs), short enough to climb in a second
-SAMPLE_BYTES = 16 << 10  # of a chunk, coded by byte frequency alone: 0.2-0.4 ms
-# One chunk in four is sampled: a stretch at full speed holds dozens of chunks, and sampling each cost 0.1-0.2 s
-# of CPU on a 471 MB dump, on a machine the dump and zstd already saturate.
+SAMPLE_BYTES = 16 << 10  # of a chunk, coded by byte frequency alone: 0.1-0.4 ms
+# One chunk in four is sampled: a stretch at full speed holds dozens of chunks, and each sample is CPU taken on
+# the thread that feeds zstd, on a machine the dump and zstd already saturate.
 SAMPLE_EVERY = 4
 PROC_STAT = Path("/proc/stat")
 
