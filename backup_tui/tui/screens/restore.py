@@ -423,7 +423,9 @@ class RestoreWizard(Screen[None]):
             with Vertical(id="choose"):
                 yield from self._compose_choose()
             for key in LAZY_STEPS:
-                yield Vertical(id=key)  # filled the first time it is shown: see ``build``
+                # Filled the first time it is shown: see ``build``. The target page scrolls: at 80x24 an engine
+                # message under the name (a damaged backup, a refused name) is longer than the room left.
+                yield VerticalScroll(id=key) if key == "target" else Vertical(id=key)
         yield QuietFooter()
 
     def _compose_choose(self) -> ComposeResult:
@@ -495,7 +497,7 @@ class RestoreWizard(Screen[None]):
         ready = self._built[step] = asyncio.Event()
         composers = {"target": self._compose_target, "plan": self._compose_plan, "confirm": self._compose_confirm,
                      "progress": self._compose_progress, "result": self._compose_result}
-        await self.query_one(f"#{step}", Vertical).mount_compose(composers[step]())
+        await self.query_one(f"#{step}").mount_compose(composers[step]())
         if step == "plan":
             self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
         ready.set()
@@ -659,11 +661,17 @@ class RestoreWizard(Screen[None]):
         self.app.call_from_thread(ready, plan)
 
     def _plan_failed(self, message: str) -> None:
+        """On the target page the message is shown under the name, whole: a notification would cover it and the
+        buttons at 80x24. From the plan page (planned again without owners) it is a notification."""
         self.planning = False
         message = in_app_words(message)
         self.query_one("#to-plan", Button).disabled = False
-        self.query_one("#target-error", Static).update(Text(message, style="bold red"))
-        self.notify(message, title="Cannot plan the restore", severity="error")
+        error = self.query_one("#target-error", Static)
+        error.update(Text(message, style="bold red"))
+        if self.step == "target":
+            self.call_after_refresh(error.scroll_visible, animate=False)
+        else:
+            self.notify(message, title="Cannot plan the restore", severity="error")
 
     async def _plan_ready(self, plan: RestorePlan) -> None:
         await self.build("plan")
