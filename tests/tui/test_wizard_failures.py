@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widget import Widget
 from textual.widgets import Button, Static
 
 from backup_tui.engine.config import Settings
@@ -44,7 +45,7 @@ async def test_a_damaged_backup_is_refused_under_the_name_whole_at_80x24(setting
         assert not [m for m in shown if "damaged" in m]  # no notification over the page saying it again
         page = wizard.query_one("#target")
         buttons = wizard.query_one("#to-plan", Button).parent
-        assert buttons is not None
+        assert isinstance(buttons, Widget)
         # Every line of it on screen: below the page's top, above the buttons docked at its bottom.
         assert page.region.y <= error.region.y and error.region.bottom <= buttons.region.y, (
             error.region, buttons.region)
