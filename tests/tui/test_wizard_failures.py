@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 from textual.widget import Widget
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.tui.screens.restore import RestoreWizard
 from tests.tui.conftest import press_and_settle, rendered, running, settle, sync, wait_until
-from tests.tui.test_flows import make_app
+from tests.tui.test_flows import GatedServices, count, make_app, open_wizard_at_plan
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +51,38 @@ async def test_a_damaged_backup_is_refused_under_the_name_whole_at_80x24(setting
         assert page.region.y <= error.region.y and error.region.bottom <= buttons.region.y, (
             error.region, buttons.region)
         assert error.region.height >= 3  # the whole message, wrapped at 80 columns
+
+
+@sync
+async def test_a_replace_that_fails_midway_says_the_original_is_untouched_at_80x24(
+    settings: Settings, pg_sandbox: Sandbox
+) -> None:
+    """The server loses the copy being restored (as when it goes away): the failure page says what the engine
+    did about it, which the log tail, squeezed to its border at 80x24, did not show."""
+    db = settings.databases[0]
+    run_backup(Context(settings), db)
+    services = GatedServices(settings)
+    app, _ = make_app(settings, services)
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_wizard_at_plan(pilot, app, target=None)
+        wizard.query_one("#run", Button).press()
+        await settle(pilot)
+        wizard.query_one("#confirm-name", Input).value = db.database
+        await settle(pilot)
+        wizard.query_one("#run-replace", Button).press()
+        await wait_until(pilot, services.reached.is_set)
+        job = wizard.job
+        assert job is not None
+        work_db = next(step.detail for step in job.steps if step.name == "create")
+        pg_sandbox.psql(f'DROP DATABASE "{work_db}" WITH (FORCE)')
+        services.gate.set()
+        await wait_until(pilot, lambda: not job.running)
+        await settle(pilot)
+        assert job.state == "failed"
+        outcome = wizard.query_one("#progress-outcome", Static)
+        said = rendered(outcome)
+        assert "restore stopped: the original is untouched" in said and work_db in said, said
+        assert "safety backup" in said and "Jobs tab (3)" in said
+        close = wizard.query_one("#close-failed", Button)
+        assert outcome.region.bottom <= close.region.y, (outcome.region, close.region)  # none of it under Close
+    assert count(pg_sandbox, db.database) == 16044  # the original as it was

@@ -129,6 +129,18 @@ def safety_warning(record: BackupRecord) -> Text | None:
                 "are restoring away from.", style="bold yellow")
 
 
+def stop_notes(job: Job) -> list[str]:
+    """After a failure, the engine's warnings since the failed step began: what it cleaned up or could not
+    ("the original is untouched; could not drop '...': drop it by hand"). A cancel's message says it already."""
+    if job.state != "failed":
+        return []
+    entries = list(job.log)
+    failed = next((step.name for step in reversed(job.steps) if step.state == "failed"), None)
+    began = next((i for i in range(len(entries) - 1, -1, -1)
+                  if failed is not None and entries[i].message.startswith(f"{failed} started")), 0)
+    return [entry.message for entry in entries[began:] if entry.level == "warning"]
+
+
 def safety_note(job: Job) -> str:
     """After a failed or cancelled replace: the safety backup, if one was taken, is kept."""
     result = job.result
@@ -816,10 +828,20 @@ class RestoreWizard(Screen[None]):
                 f"{job.state.capitalize()} during {job.bytes_step or 'the restore'}: "
                 f"{fmt.human_bytes(job.bytes_done)}{total} had been read.", style="dim"))
         outcome = Text(job.message, style="bold yellow" if job.state == "cancelled" else "bold red")
+        for said in stop_notes(job):
+            outcome.append(f"\n{said}", style="yellow")
         note = safety_note(job)
         if note:
             outcome.append(f"\n{note}", style="")
-        self.query_one("#progress-outcome", Static).update(outcome)
+        # The outcome first, the steps under it, and no log tail (at 80x24 it was squeezed to its border): what
+        # happened is read whole even when a replace's steps fill the page; the log stays on the Jobs tab.
+        log.display = False
+        outcome.append("\nIts whole log: the Jobs tab (3), enter on the job.", style="dim")
+        said = self.query_one("#progress-outcome", Static)
+        said.update(outcome)
+        said.add_class("ended")
+        if said.parent is not None and said.parent.children[0] is not said:
+            said.parent.move_child(said, before=0)
         cancel.display = False
         close = self.query_one("#close-failed", Button)
         close.display = True
