@@ -828,8 +828,8 @@ class RestoreWizard(Screen[None]):
                 f"{job.state.capitalize()} during {job.bytes_step or 'the restore'}: "
                 f"{fmt.human_bytes(job.bytes_done)}{total} had been read.", style="dim"))
         outcome = Text(job.message, style="bold yellow" if job.state == "cancelled" else "bold red")
-        for said in stop_notes(job):
-            outcome.append(f"\n{said}", style="yellow")
+        for warning in stop_notes(job):
+            outcome.append(f"\n{warning}", style="yellow")
         note = safety_note(job)
         if note:
             outcome.append(f"\n{note}", style="")
@@ -837,11 +837,12 @@ class RestoreWizard(Screen[None]):
         # happened is read whole even when a replace's steps fill the page; the log stays on the Jobs tab.
         log.display = False
         outcome.append("\nIts whole log: the Jobs tab (3), enter on the job.", style="dim")
-        said = self.query_one("#progress-outcome", Static)
-        said.update(outcome)
-        said.add_class("ended")
-        if said.parent is not None and said.parent.children[0] is not said:
-            said.parent.move_child(said, before=0)
+        shown = self.query_one("#progress-outcome", Static)
+        shown.update(outcome)
+        shown.add_class("ended")
+        page = self.query_one("#progress", Vertical)
+        if page.children[0] is not shown:
+            page.move_child(shown, before=0)
         cancel.display = False
         close = self.query_one("#close-failed", Button)
         close.display = True
