@@ -571,6 +571,8 @@ class RestoreWizard(Screen[None]):
 
     @property
     def replace(self) -> bool:
+        if self.reopened is not None and self.reopened.plan is not None:  # no target page: the job's plan says
+            return self.reopened.plan.mode == "replace"
         chosen = self.query("#mode-replace").results(RadioButton)  # none before the target page is first shown
         return any(button.value for button in chosen)
 
