@@ -49,6 +49,7 @@ from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.services import Services
 from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.jobs import log_line
+from backup_tui.tui.widgets.reflow_log import ReflowLog
 
 LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
@@ -482,7 +483,7 @@ class RestoreWizard(Screen[None]):
         yield Static(id="progress-steps")
         yield ProgressBar(id="progress-bar", show_eta=False)
         yield Static(id="progress-bytes")
-        yield RichLog(id="progress-log", wrap=True, max_lines=200)
+        yield ReflowLog(id="progress-log", max_lines=200)
         yield Static(id="progress-outcome")
         with Horizontal(classes="buttons"):
             yield Button("Cancel restore", id="cancel-restore", variant="warning")
