@@ -660,6 +660,7 @@ class BackupApp(App[None]):
                              lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
                              describe=describe)
         job.estimate_s = plan.estimated_seconds  # the progress screen counts down the plan's time, all phases
+        job.plan = plan
         return job
 
     def toggle_pin(self, record: BackupRecord) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from backup_tui.engine.core.models import RestorePlan
 from backup_tui.engine.core.progress import (
     BytesProgress,
     CancelToken,
@@ -65,6 +66,7 @@ class Job:
     message: str = ""
     result: object = None
     estimate_s: float | None = None  # the plan's, from past restores: every phase, not only reading bytes
+    plan: RestorePlan | None = None  # a restore's: its screen, reopened from the Jobs tab, shows the same steps
     log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
 
     @property

@@ -96,7 +96,8 @@ async def test_backup_verify_and_restore_into_new_database(settings: Settings, p
 
         wizard = await open_wizard_at_plan(pilot, app, target=database)  # exists: the engine refuses
         assert wizard.step == "target"
-        assert any("already exists" in m for m in shown)
+        assert "already exists" in str(wizard.query_one("#target-error", Static).render())
+        assert not any("already exists" in m for m in shown)  # said under the name, not in a toast over it
 
         copy = f"{database}_copy"
         wizard.query_one("#target-name", Input).value = copy

@@ -19,6 +19,7 @@ from backup_tui.engine.ops.delete import DeletePlan, DeleteResult
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
+from backup_tui.tui.widgets.footer import QuietFooter
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -123,6 +124,10 @@ class ChoiceDialog(ModalScreen[str | None]):
             box.border_title = self.title_text
             yield Label(self.message, id="dialog-message")
             yield OptionList(*(Option(label, id=key) for key, label in self.choices), id="choices")
+            # No buttons here: the keys are said, and a footer of its own hides the screen's underneath, whose
+            # keys (d Delete, r Restore...) do nothing while the dialog is open.
+            yield Label("↑↓ choose · enter starts it · esc cancels", id="choices-hint")
+        yield QuietFooter()
 
     @on(OptionList.OptionSelected, "#choices")
     def _chosen(self, event: OptionList.OptionSelected) -> None:

@@ -49,6 +49,7 @@ from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.services import Services
 from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.jobs import log_line
+from backup_tui.tui.widgets.reflow_log import ReflowLog
 
 LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
@@ -127,6 +128,18 @@ def safety_warning(record: BackupRecord) -> Text | None:
     before = f" before restoring {restored}" if restored else ""
     return Text(f"⚠ A safety backup, taken{before}: the state that restore replaced, which may be the data you "
                 "are restoring away from.", style="bold yellow")
+
+
+def stop_notes(job: Job) -> list[str]:
+    """After a failure, the engine's warnings since the failed step began: what it cleaned up or could not
+    ("the original is untouched; could not drop '...': drop it by hand"). A cancel's message says it already."""
+    if job.state != "failed":
+        return []
+    entries = list(job.log)
+    failed = next((step.name for step in reversed(job.steps) if step.state == "failed"), None)
+    began = next((i for i in range(len(entries) - 1, -1, -1)
+                  if failed is not None and entries[i].message.startswith(f"{failed} started")), 0)
+    return [entry.message for entry in entries[began:] if entry.level == "warning"]
 
 
 def safety_note(job: Job) -> str:
@@ -423,7 +436,9 @@ class RestoreWizard(Screen[None]):
             with Vertical(id="choose"):
                 yield from self._compose_choose()
             for key in LAZY_STEPS:
-                yield Vertical(id=key)  # filled the first time it is shown: see ``build``
+                # Filled the first time it is shown: see ``build``. The target page scrolls: at 80x24 an engine
+                # message under the name (a damaged backup, a refused name) is longer than the room left.
+                yield VerticalScroll(id=key) if key == "target" else Vertical(id=key)
         yield QuietFooter()
 
     def _compose_choose(self) -> ComposeResult:
@@ -468,7 +483,7 @@ class RestoreWizard(Screen[None]):
         yield Static(id="progress-steps")
         yield ProgressBar(id="progress-bar", show_eta=False)
         yield Static(id="progress-bytes")
-        yield RichLog(id="progress-log", wrap=True, max_lines=200)
+        yield ReflowLog(id="progress-log", max_lines=200)
         yield Static(id="progress-outcome")
         with Horizontal(classes="buttons"):
             yield Button("Cancel restore", id="cancel-restore", variant="warning")
@@ -495,7 +510,7 @@ class RestoreWizard(Screen[None]):
         ready = self._built[step] = asyncio.Event()
         composers = {"target": self._compose_target, "plan": self._compose_plan, "confirm": self._compose_confirm,
                      "progress": self._compose_progress, "result": self._compose_result}
-        await self.query_one(f"#{step}", Vertical).mount_compose(composers[step]())
+        await self.query_one(f"#{step}").mount_compose(composers[step]())
         if step == "plan":
             self.watch(self.query_one("#plan-scroll", VerticalScroll), "scroll_y", self._show_more, init=False)
         ready.set()
@@ -557,6 +572,8 @@ class RestoreWizard(Screen[None]):
 
     @property
     def replace(self) -> bool:
+        if self.reopened is not None and self.reopened.plan is not None:  # no target page: the job's plan says
+            return self.reopened.plan.mode == "replace"
         chosen = self.query("#mode-replace").results(RadioButton)  # none before the target page is first shown
         return any(button.value for button in chosen)
 
@@ -659,11 +676,17 @@ class RestoreWizard(Screen[None]):
         self.app.call_from_thread(ready, plan)
 
     def _plan_failed(self, message: str) -> None:
+        """On the target page the message is shown under the name, whole: a notification would cover it and the
+        buttons at 80x24. From the plan page (planned again without owners) it is a notification."""
         self.planning = False
         message = in_app_words(message)
         self.query_one("#to-plan", Button).disabled = False
-        self.query_one("#target-error", Static).update(Text(message, style="bold red"))
-        self.notify(message, title="Cannot plan the restore", severity="error")
+        error = self.query_one("#target-error", Static)
+        error.update(Text(message, style="bold red"))
+        if self.step == "target":
+            self.call_after_refresh(error.scroll_visible, animate=False)
+        else:
+            self.notify(message, title="Cannot plan the restore", severity="error")
 
     async def _plan_ready(self, plan: RestorePlan) -> None:
         await self.build("plan")
@@ -808,10 +831,21 @@ class RestoreWizard(Screen[None]):
                 f"{job.state.capitalize()} during {job.bytes_step or 'the restore'}: "
                 f"{fmt.human_bytes(job.bytes_done)}{total} had been read.", style="dim"))
         outcome = Text(job.message, style="bold yellow" if job.state == "cancelled" else "bold red")
+        for warning in stop_notes(job):
+            outcome.append(f"\n{warning}", style="yellow")
         note = safety_note(job)
         if note:
             outcome.append(f"\n{note}", style="")
-        self.query_one("#progress-outcome", Static).update(outcome)
+        # The outcome first, the steps under it, and no log tail (at 80x24 it was squeezed to its border): what
+        # happened is read whole even when a replace's steps fill the page; the log stays on the Jobs tab.
+        log.display = False
+        outcome.append("\nIts whole log: the Jobs tab (3), enter on the job.", style="dim")
+        shown = self.query_one("#progress-outcome", Static)
+        shown.update(outcome)
+        shown.add_class("ended")
+        page = self.query_one("#progress", Vertical)
+        if page.children[0] is not shown:
+            page.move_child(shown, before=0)
         cancel.display = False
         close = self.query_one("#close-failed", Button)
         close.display = True

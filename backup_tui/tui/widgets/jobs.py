@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Input, RichLog
 
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, LogEntry
+from backup_tui.tui.widgets.reflow_log import ReflowLog
 
 STATE_STYLE = {"running": "bold cyan", "done": "green", "failed": "bold red", "cancelled": "yellow"}
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -100,8 +101,8 @@ class JobsView(Widget):
         table: DataTable[str | Text] = DataTable(id="jobs-table", cursor_type="row")
         yield table
         yield Input(placeholder="filter the log…  (enter keeps it, esc clears)", id="log-filter")
-        # Wrapped: at 80 columns a line that names a table, a session or a path is still read to its end.
-        yield RichLog(id="activity", wrap=True, markup=False, max_lines=2000)
+        # Wrapped, again after a resize: at 80 columns a line naming a table, a session or a path is read whole.
+        yield ReflowLog(id="activity", markup=False, max_lines=2000)
 
     def on_mount(self) -> None:
         self._add_columns()
