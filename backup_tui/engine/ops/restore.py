@@ -59,6 +59,7 @@ from backup_tui.engine.core.progress import (
     StepStarted,
     warn,
 )
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
@@ -369,7 +370,7 @@ def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
     points = []
     for line in text.splitlines()[-20:]:
         try:
-            item = json.loads(line)
+            item = load_json(line)
             if item["raw_bytes"] > 0 and item["duration_s"] > 0:
                 points.append((float(item["raw_bytes"]), float(item["duration_s"])))
         except (ValueError, KeyError, TypeError):

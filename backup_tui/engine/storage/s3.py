@@ -41,6 +41,7 @@ from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc,
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.core.retention import outranks
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT
 from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_key, sidecar_text
 from backup_tui.engine.storage.record_cache import RecordCache
@@ -529,7 +530,7 @@ class S3Repository:
         kept = self.cache.get(key, etag, limit) if self.cache is not None else None
         if kept is not None:
             try:
-                return parse(json.loads(kept.decode("utf-8")))
+                return parse(load_json(kept.decode("utf-8")))
             except (ValueError, InvalidRecord):
                 assert self.cache is not None
                 self.cache.drop(key, etag)
@@ -540,7 +541,7 @@ class S3Repository:
         if self.cache is not None and sent == etag:  # replaced since it was listed: not kept under the old tag
             self.cache.put(key, etag, data)
         try:
-            return parse(json.loads(data.decode("utf-8")))
+            return parse(load_json(data.decode("utf-8")))
         except InvalidRecord as exc:
             return exc
         except ValueError:
