@@ -8,6 +8,7 @@ stderr; on success nothing is printed unless a terminal is attached.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import signal
@@ -172,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A read-only mount (a disaster-recovery copy, a full-disk remount) or a folder of another user: the run
+# says where, in one line, instead of "unexpected OSError".
+NOT_ALLOWED = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 class Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP (systemd, timeout, a dropped SSH session), handled as Ctrl+C is: every
     cleanup that undoes a half-done step on KeyboardInterrupt runs for these too."""
@@ -230,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line for people, the trace for the log
         if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a full disk is no bug: no trace
             return out.fail(f"disk full: cannot write {exc.filename or 'a file'} ({exc.strerror})", EXIT_FAILED)
+        if isinstance(exc, OSError) and exc.errno in NOT_ALLOWED and exc.filename:  # the setup's, not a bug
+            log.error("%s", traceback.format_exc())
+            return out.fail(f"{exc.strerror}: {exc.filename} (a read-only mount, or another user's folder: "
+                            "'config check' tests the repository)", EXIT_FAILED)
         log.error("unexpected error\n%s", traceback.format_exc())
         return out.fail(f"unexpected {type(exc).__name__}: {exc} ({_where_details_are(handler)})", EXIT_FAILED)
     finally:
@@ -349,7 +359,7 @@ def _upload_missing(ctx: Context, database: str, result: dict[str, object], out:
     except BackupToolError as exc:
         result.update(uploaded=sent, upload_error=exc.message)
         out.error(f"upload to S3 failed, the local copy is kept and the next run sends it: {exc.message}")
-        return EXIT_FAILED
+        return max(EXIT_FAILED, exc.exit_code)  # wrong credentials stay a 2, as config check says them
     result["uploaded"] = sent
     return EXIT_OK
 
@@ -369,15 +379,22 @@ def cmd_upload(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def _listed(ctx: Context, args: argparse.Namespace, out: Output) -> list[BackupRecord]:
-    """The catalog, and a warning for a repository that could not be read (the others are still shown)."""
+    """The catalog, and a warning for a repository that could not be read (the others are still shown).
+    When it is the one ``--location`` asks for, nothing could be shown: a failure, not an empty list."""
     records = ctx.catalog.list(args.database)
+    wanted = getattr(args, "location", "all")
+    if wanted in ctx.catalog.unreachable:
+        raise BackupToolError(f"the {wanted} repository could not be listed: {ctx.catalog.unreachable[wanted]}")
     for name, why in ctx.catalog.unreachable.items():
-        out.error(f"warning: the {name} repository was not listed: {why}")
+        log.warning("the %s repository was not listed: %s", name, why)  # a warning, not "error: warning: ..."
+        print(f"warning: the {name} repository was not listed: {why}", file=out.err)
     return records
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
+    if args.location == "s3":
+        bucket_of(ctx)  # no bucket configured: say how, rather than "no backups" with exit 0
     records = _listed(ctx, args, out)
     if args.location != "all":
         records = [r for r in records if args.location in r.locations]

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, parse_encryption
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.health import DEFAULT_THRESHOLDS, Thresholds
+from backup_tui.engine.core.names import check_database_name
 from backup_tui.engine.core.notices import EVENTS
 from backup_tui.engine.core.redact import redact_url
 from backup_tui.engine.core.retention import RetentionConfig
@@ -335,6 +336,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except PermissionError:
         raise ConfigError(f"config file {path} is not readable") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder: give the TOML file in it") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
@@ -466,8 +469,9 @@ def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> Datab
         password = env.get(var) or None  # unset or empty: _check_passwords says so once the env is merged
     port = entry.get("port")
     return DatabaseConfig(
-        name=_expect(entry["name"], str, f"{where}.name"),
-        dbname=_expect(entry["dbname"], str, f"{where}.dbname") if "dbname" in entry else None,
+        name=_expect(entry["name"], str, f"{where}.name") or _empty(f"{where}.name"),
+        dbname=check_database_name(_expect(entry["dbname"], str, f"{where}.dbname"), f"{where}.dbname")
+        if "dbname" in entry else None,
         host=_expect(entry["host"], str, f"{where}.host") if "host" in entry else None,
         port=_in_range(port, f"{where}.port", *PORTS) if port is not None else None,
         user=_expect(entry["user"], str, f"{where}.user") if "user" in entry else None,
@@ -475,6 +479,11 @@ def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> Datab
         service=_expect(entry["service"], str, f"{where}.service") if "service" in entry else None,
         password_env=var,
     )
+
+
+def _empty(where: str) -> str:
+    """An empty name was taken, then backed up as a database called '' ("error: : cannot connect ...")."""
+    raise ConfigError(f"{where} is empty: give the database's name")
 
 
 def _thresholds(value: Any, where: str, base: Thresholds) -> Thresholds:

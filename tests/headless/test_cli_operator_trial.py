@@ -1,0 +1,112 @@
+"""What a new operator ran into with the real CLI, each now one clear line with the right exit code:
+a config path that is a folder, an empty database name, a port where no PostgreSQL answers, a read-only
+repository, a bucket asked for that is not configured or cannot be listed, and S3 keys that stopped working."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Bucket
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
+
+
+@pytest.fixture
+def not_postgres() -> Iterator[int]:
+    """A local port that accepts a connection and closes it at once, as a port of another service may."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield int(listener.getsockname()[1])
+    listener.close()
+
+
+def test_a_config_path_that_is_a_folder_is_a_config_error(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    result = ws.run("--config", str(ws.root), "list", "--json")
+    assert result.returncode == 2
+    assert "is a folder" in one_error_line(result) and "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize("entry", ['name = ""', 'name = "app"\ndbname = ""'])
+def test_an_empty_database_name_in_the_config_is_refused(backed_up: tuple[Workspace, str], entry: str) -> None:
+    ws, _ = backed_up
+    config = ws.write("empty-name.toml", f'repository = "{ws.repo}"\n[[databases]]\n{entry}\n')
+    result = ws.run("--config", str(config), "backup", env={"BACKUP_DB_NAME": None})
+    assert result.returncode == 2
+    assert "is empty" in one_error_line(result)
+
+
+def test_a_port_where_no_postgresql_answers_says_what_happened(backed_up: tuple[Workspace, str],
+                                                             not_postgres: int) -> None:
+    """libpq's reason spans three lines; its last one alone read 'before or while processing the request.'"""
+    ws, _ = backed_up
+    result = ws.run("backup", env={"BACKUP_DB_PORT": str(not_postgres)})
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert f"127.0.0.1:{not_postgres}: server closed the connection unexpectedly" in line, line
+
+
+def test_a_read_only_repository_is_named_in_one_line(backed_up: tuple[Workspace, str], tmp_path: Path) -> None:
+    ws, _ = backed_up
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,ro", "tmpfs", str(mount)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        result = ws.run("backup", env={"BACKUP_DIR": str(mount)})
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "unexpected" not in line and f"Read-only file system: {mount}" in line, line
+
+
+def test_list_of_a_bucket_that_is_not_configured_says_so(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    result = ws.run("list", "--location", "s3", "--json")
+    assert result.returncode == 2
+    assert "S3 is not configured" in one_error_line(result)
+
+
+def test_s3_keys_that_stopped_working_keep_the_local_backup_and_the_next_run_sends_it(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    """Rotated or expired keys used to stop the backup itself (exit 2, nothing taken): now only the upload
+    fails, with the same words config check uses, and the run after the keys are fixed sends it."""
+    ws = make_workspace("trial-s3-keys")
+    ws.env.update(s3_bucket.env())
+    wrong: dict[str, str | None] = {"S3_SECRET_KEY": "not-the-secret"}
+    failed = ws.run("backup", "--json", env=wrong)
+    assert failed.returncode == 2
+    assert "wrong credentials" in one_error_line(failed) and "local copy is kept" in failed.stderr
+    kept = [r for r in ws.listing() if r["status"] == "valid"]
+    assert len(kept) == 1 and kept[0]["locations"] == ["local"]
+
+    listed = ws.run("list", env=wrong)
+    assert listed.returncode == 0
+    assert one_error_line(listed).startswith("warning: the s3 repository was not listed: ")
+    asked = ws.run("list", "--location", "s3", env=wrong)
+    assert asked.returncode == 1, "nothing of what was asked could be shown: not an empty list"
+    assert "could not be listed" in one_error_line(asked)
+
+    again = ws.backup()
+    assert kept[0]["id"] in again["uploaded"] and again["id"] in again["uploaded"]
+    assert {r["id"]: r["locations"] for r in ws.listing()}[kept[0]["id"]] == ["local", "s3"]
