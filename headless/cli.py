@@ -61,6 +61,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")  # main() says it, in JSON too under --json
 
 
+def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """The arguments; a flag the command does not take points at that command's help, where its flags are
+    (argparse's own error pointed at the top-level help, which lists none of them)."""
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        where = f"{parser.prog} {args.command}" if getattr(args, "command", None) else parser.prog
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see '{where} --help')")
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="backup-headless", description="PostgreSQL backups for cron and systemd timers.")
     parser.add_argument("--config", metavar="FILE", help="TOML config file (default: $BACKUP_TUI_CONFIG)")
@@ -195,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     files.make_private()  # before anything is written: dumps, manifests, logs are the owner's alone
     words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(words)
+        args = _parse(build_parser(), words)
     except UsageError as exc:
         return Output(as_json="--json" in words, interactive=False).fail(exc.message, exc.exit_code)
     out = Output(as_json=getattr(args, "json", False), interactive=sys.stdout.isatty())

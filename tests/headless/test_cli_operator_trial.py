@@ -110,3 +110,11 @@ def test_s3_keys_that_stopped_working_keep_the_local_backup_and_the_next_run_sen
     again = ws.backup()
     assert kept[0]["id"] in again["uploaded"] and again["id"] in again["uploaded"]
     assert {r["id"]: r["locations"] for r in ws.listing()}[kept[0]["id"]] == ["local", "s3"]
+
+
+def test_a_flag_the_command_does_not_take_points_at_that_commands_help(backed_up: tuple[Workspace, str]) -> None:
+    """``report --json`` pointed at 'backup-headless --help', which lists none of report's flags."""
+    ws, _ = backed_up
+    result = ws.run("report", "--json")
+    assert result.returncode == 2
+    assert one_error_line(result).endswith("unrecognized arguments: --json (see 'backup-headless report --help')")
