@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, SupportsIndex
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, parse_encryption
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
@@ -156,8 +156,22 @@ def _checked_s3(config: S3Config) -> S3Config:
     prefix = config.prefix.strip("/")
     if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
         raise ConfigError(f"s3.prefix {config.prefix!r} has an empty, '.' or '..' part")
-    endpoint = endpoint_with_scheme(config.endpoint_url) if config.endpoint_url else None
+    endpoint = _checked_endpoint(endpoint_with_scheme(config.endpoint_url)) if config.endpoint_url else None
     return replace(config, prefix=prefix, endpoint_url=endpoint)
+
+
+def _checked_endpoint(url: str) -> str:
+    """An http(s) URL with a host: 'http://[::1' reached boto3 and came back as 'unexpected ValueError', and
+    'ftp://...' as a botocore error at the first call; both are settings to fix, said before anything runs."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check: 'host:abc' raises here
+    except ValueError as exc:
+        raise ConfigError(f"the S3 endpoint {url!r} (s3.endpoint_url or S3_ENDPOINT) is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"the S3 endpoint {url!r} (s3.endpoint_url or S3_ENDPOINT) must be http(s)://HOST[:PORT] "
+                          "or HOST[:PORT]")
+    return url
 
 
 def _s3_from_env(config: S3Config | None, env: Mapping[str, str]) -> S3Config | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Bucket
-from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
+from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port, one_error_line
 
 
 @pytest.fixture
@@ -118,3 +118,26 @@ def test_a_flag_the_command_does_not_take_points_at_that_commands_help(backed_up
     result = ws.run("report", "--json")
     assert result.returncode == 2
     assert one_error_line(result).endswith("unrecognized arguments: --json (see 'backup-headless report --help')")
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "ftp://minio.internal", "minio.internal:nine"])
+def test_an_s3_endpoint_that_is_not_a_url_is_a_config_error(backed_up: tuple[Workspace, str], endpoint: str) -> None:
+    ws, _ = backed_up
+    result = ws.run("list", env={"BACKUP_ENABLE_S3": "true", "S3_BUCKET": "b", "S3_ENDPOINT": endpoint})
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "S3_ENDPOINT" in line and "unexpected" not in line, line
+
+
+def test_an_unreachable_bucket_is_said_with_the_seconds_actually_waited(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    """config check waits 10 s and a listing 5 s for a bucket out of reach; both said 'after 60 s' (retry_seconds)."""
+    ws = make_workspace("trial-s3-down")
+    ws.env.update(s3_bucket.env())
+    ws.repo.mkdir()
+    down = {"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"}
+    check = ws.run("config", "check", env=dict(down))
+    assert check.returncode == 1 and "unreachable after 10 s of retries" in one_error_line(check)
+    listed = ws.run("list", env=dict(down))
+    assert listed.returncode == 0 and "unreachable after 5 s of retries" in one_error_line(listed)
