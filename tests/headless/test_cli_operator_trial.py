@@ -141,3 +141,16 @@ def test_an_unreachable_bucket_is_said_with_the_seconds_actually_waited(
     assert check.returncode == 1 and "unreachable after 10 s of retries" in one_error_line(check)
     listed = ws.run("list", env=dict(down))
     assert listed.returncode == 0 and "unreachable after 5 s of retries" in one_error_line(listed)
+
+
+@pytest.mark.parametrize("form", ["{db}__pre_restore_20200101000000", "{db}__pre_rollback_20200101000000",
+                                  "{db}__restore_20200101000000", "{db}__verify_0123abcd"])
+def test_a_target_named_like_the_engines_own_databases_is_refused(backed_up: tuple[Workspace, str], form: str) -> None:
+    """A restore into '<db>__pre_restore_<utc>' succeeded, and then kept listed it as a copy a replace set
+    aside, rollback swapped it in for the database and kept --drop dropped it."""
+    ws, backup_id = backed_up
+    target = form.format(db=ws.database)
+    result = ws.run("restore", backup_id, "--target-db", target)
+    assert result.returncode == 2
+    assert "choose another name" in one_error_line(result)
+    assert target not in ws.databases()

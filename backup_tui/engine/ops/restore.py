@@ -476,6 +476,10 @@ def plan_restore(
             if not target:
                 raise ConfigError("--target-db needs a name for the new database")
             check_database_name(target, "the target database's name")
+            if names.is_kept_name(target) or names.is_scratch_name(target):
+                raise ConfigError(f"{target!r} has the form of a name the engine gives its own databases (a copy a "
+                                  "replace kept, a work or verify database): kept, rollback and the cleanup after "
+                                  "a killed run would take it for one; choose another name")
             if pg.database_exists(conn, target):
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")
