@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("s3", help="set up the bucket: create it, versioning, default object lock")
     p.add_argument("action", choices=["init"])
     p.add_argument("--object-lock-days", type=int, metavar="N", help="default retention: no deletion for N days")
-    p.add_argument("--object-lock-mode", choices=["governance", "compliance"], default="governance")
+    p.add_argument("--object-lock-mode", choices=["governance", "compliance"],
+                   help="with --object-lock-days (default governance)")
     p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     json_flag(p)
     monitor.add_parser(sub)
@@ -658,8 +659,10 @@ def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_s3(ctx: Context, args: argparse.Namespace, out: Output) -> int:
-    done = init_bucket(bucket_of(ctx), lock_days=args.object_lock_days, lock_mode=args.object_lock_mode,
-                       dry_run=args.dry_run)
+    if args.object_lock_mode and args.object_lock_days is None:  # alone it set nothing, and said nothing of it
+        raise UsageError("--object-lock-mode needs --object-lock-days N: a mode alone sets no default object lock")
+    done = init_bucket(bucket_of(ctx), lock_days=args.object_lock_days,
+                       lock_mode=args.object_lock_mode or "governance", dry_run=args.dry_run)
     if out.as_json:
         out.json(done.to_json())
     for line in done.changed:

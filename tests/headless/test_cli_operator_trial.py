@@ -154,3 +154,23 @@ def test_a_target_named_like_the_engines_own_databases_is_refused(backed_up: tup
     assert result.returncode == 2
     assert "choose another name" in one_error_line(result)
     assert target not in ws.databases()
+
+
+def test_an_object_lock_mode_without_days_is_refused_not_ignored(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    """'s3 init --object-lock-mode compliance' set nothing and exited 0: the operator believed the bucket locked."""
+    ws = make_workspace("trial-s3-lock-mode")
+    ws.env.update(s3_bucket.env())
+    result = ws.run("s3", "init", "--object-lock-mode", "compliance")
+    assert result.returncode == 2
+    assert "needs --object-lock-days" in one_error_line(result)
+    assert "Status" not in s3_bucket.client.get_bucket_versioning(Bucket=s3_bucket.name), "refused before any change"
+
+
+def test_rollback_to_a_database_that_is_no_kept_copy_says_rollback_not_drop(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    result = ws.run("rollback", ws.database, "--to", "postgres", "--yes")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "rolled back to" in line and "dropped here" not in line, line
