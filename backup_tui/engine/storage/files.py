@@ -4,6 +4,7 @@ may read them."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -107,7 +108,10 @@ def read_capped(path: Path, limit: int = MAX_RECORD_BYTES) -> str:
     record's name would block the reader for ever (opened without waiting, then refused), a device never ends."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):  # as reading it would say: callers take a folder for an OSError, as before
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
             raise InvalidRecord(f"{path.name} is not a plain file")
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(limit + 1)
