@@ -8,6 +8,7 @@ stderr; on success nothing is printed unless a terminal is attached.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import signal
@@ -58,6 +59,16 @@ class UsageError(BackupToolError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see '{self.prog} --help')")  # main() says it, in JSON too under --json
+
+
+def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """The arguments; a flag the command does not take points at that command's help, where its flags are
+    (argparse's own error pointed at the top-level help, which lists none of them)."""
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        where = f"{parser.prog} {args.command}" if getattr(args, "command", None) else parser.prog
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see '{where} --help')")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("s3", help="set up the bucket: create it, versioning, default object lock")
     p.add_argument("action", choices=["init"])
     p.add_argument("--object-lock-days", type=int, metavar="N", help="default retention: no deletion for N days")
-    p.add_argument("--object-lock-mode", choices=["governance", "compliance"], default="governance")
+    p.add_argument("--object-lock-mode", choices=["governance", "compliance"],
+                   help="with --object-lock-days (default governance)")
     p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     json_flag(p)
     monitor.add_parser(sub)
@@ -170,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["show", "check"])
     json_flag(p)
     return parser
+
+
+# A read-only mount (a disaster-recovery copy, a full-disk remount) or a folder of another user: the run
+# says where, in one line, instead of "unexpected OSError".
+NOT_ALLOWED = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class Stopped(KeyboardInterrupt):
@@ -189,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     files.make_private()  # before anything is written: dumps, manifests, logs are the owner's alone
     words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(words)
+        args = _parse(build_parser(), words)
     except UsageError as exc:
         return Output(as_json="--json" in words, interactive=False).fail(exc.message, exc.exit_code)
     out = Output(as_json=getattr(args, "json", False), interactive=sys.stdout.isatty())
@@ -230,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line for people, the trace for the log
         if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a full disk is no bug: no trace
             return out.fail(f"disk full: cannot write {exc.filename or 'a file'} ({exc.strerror})", EXIT_FAILED)
+        if isinstance(exc, OSError) and exc.errno in NOT_ALLOWED and exc.filename:  # the setup's, not a bug
+            log.error("%s", traceback.format_exc())
+            return out.fail(f"{exc.strerror}: {exc.filename} (a read-only mount, or another user's folder: "
+                            "'config check' tests the repository)", EXIT_FAILED)
         log.error("unexpected error\n%s", traceback.format_exc())
         return out.fail(f"unexpected {type(exc).__name__}: {exc} ({_where_details_are(handler)})", EXIT_FAILED)
     finally:
@@ -349,7 +370,7 @@ def _upload_missing(ctx: Context, database: str, result: dict[str, object], out:
     except BackupToolError as exc:
         result.update(uploaded=sent, upload_error=exc.message)
         out.error(f"upload to S3 failed, the local copy is kept and the next run sends it: {exc.message}")
-        return EXIT_FAILED
+        return max(EXIT_FAILED, exc.exit_code)  # wrong credentials stay a 2, as config check says them
     result["uploaded"] = sent
     return EXIT_OK
 
@@ -369,15 +390,22 @@ def cmd_upload(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def _listed(ctx: Context, args: argparse.Namespace, out: Output) -> list[BackupRecord]:
-    """The catalog, and a warning for a repository that could not be read (the others are still shown)."""
+    """The catalog, and a warning for a repository that could not be read (the others are still shown).
+    When it is the one ``--location`` asks for, nothing could be shown: a failure, not an empty list."""
     records = ctx.catalog.list(args.database)
+    wanted = getattr(args, "location", "all")
+    if wanted in ctx.catalog.unreachable:
+        raise BackupToolError(f"the {wanted} repository could not be listed: {ctx.catalog.unreachable[wanted]}")
     for name, why in ctx.catalog.unreachable.items():
-        out.error(f"warning: the {name} repository was not listed: {why}")
+        log.warning("the %s repository was not listed: %s", name, why)  # a warning, not "error: warning: ..."
+        print(f"warning: the {name} repository was not listed: {why}", file=out.err)
     return records
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
+    if args.location == "s3":
+        bucket_of(ctx)  # no bucket configured: say how, rather than "no backups" with exit 0
     records = _listed(ctx, args, out)
     if args.location != "all":
         records = [r for r in records if args.location in r.locations]
@@ -631,8 +659,10 @@ def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_s3(ctx: Context, args: argparse.Namespace, out: Output) -> int:
-    done = init_bucket(bucket_of(ctx), lock_days=args.object_lock_days, lock_mode=args.object_lock_mode,
-                       dry_run=args.dry_run)
+    if args.object_lock_mode and args.object_lock_days is None:  # alone it set nothing, and said nothing of it
+        raise UsageError("--object-lock-mode needs --object-lock-days N: a mode alone sets no default object lock")
+    done = init_bucket(bucket_of(ctx), lock_days=args.object_lock_days,
+                       lock_mode=args.object_lock_mode or "governance", dry_run=args.dry_run)
     if out.as_json:
         out.json(done.to_json())
     for line in done.changed:

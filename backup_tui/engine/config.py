@@ -17,11 +17,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, SupportsIndex
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, parse_encryption
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.health import DEFAULT_THRESHOLDS, Thresholds
+from backup_tui.engine.core.names import check_database_name
 from backup_tui.engine.core.notices import EVENTS
 from backup_tui.engine.core.redact import redact_url
 from backup_tui.engine.core.retention import RetentionConfig
@@ -155,8 +156,22 @@ def _checked_s3(config: S3Config) -> S3Config:
     prefix = config.prefix.strip("/")
     if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
         raise ConfigError(f"s3.prefix {config.prefix!r} has an empty, '.' or '..' part")
-    endpoint = endpoint_with_scheme(config.endpoint_url) if config.endpoint_url else None
+    endpoint = _checked_endpoint(endpoint_with_scheme(config.endpoint_url)) if config.endpoint_url else None
     return replace(config, prefix=prefix, endpoint_url=endpoint)
+
+
+def _checked_endpoint(url: str) -> str:
+    """An http(s) URL with a host: 'http://[::1' reached boto3 and came back as 'unexpected ValueError', and
+    'ftp://...' as a botocore error at the first call; both are settings to fix, said before anything runs."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check: 'host:abc' raises here
+    except ValueError as exc:
+        raise ConfigError(f"the S3 endpoint {url!r} (s3.endpoint_url or S3_ENDPOINT) is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"the S3 endpoint {url!r} (s3.endpoint_url or S3_ENDPOINT) must be http(s)://HOST[:PORT] "
+                          "or HOST[:PORT]")
+    return url
 
 
 def _s3_from_env(config: S3Config | None, env: Mapping[str, str]) -> S3Config | None:
@@ -335,6 +350,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except PermissionError:
         raise ConfigError(f"config file {path} is not readable") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder: give the TOML file in it") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
@@ -466,8 +483,9 @@ def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> Datab
         password = env.get(var) or None  # unset or empty: _check_passwords says so once the env is merged
     port = entry.get("port")
     return DatabaseConfig(
-        name=_expect(entry["name"], str, f"{where}.name"),
-        dbname=_expect(entry["dbname"], str, f"{where}.dbname") if "dbname" in entry else None,
+        name=_expect(entry["name"], str, f"{where}.name") or _empty(f"{where}.name"),
+        dbname=check_database_name(_expect(entry["dbname"], str, f"{where}.dbname"), f"{where}.dbname")
+        if "dbname" in entry else None,
         host=_expect(entry["host"], str, f"{where}.host") if "host" in entry else None,
         port=_in_range(port, f"{where}.port", *PORTS) if port is not None else None,
         user=_expect(entry["user"], str, f"{where}.user") if "user" in entry else None,
@@ -475,6 +493,11 @@ def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> Datab
         service=_expect(entry["service"], str, f"{where}.service") if "service" in entry else None,
         password_env=var,
     )
+
+
+def _empty(where: str) -> str:
+    """An empty name was taken, then backed up as a database called '' ("error: : cannot connect ...")."""
+    raise ConfigError(f"{where} is empty: give the database's name")
 
 
 def _thresholds(value: Any, where: str, base: Thresholds) -> Thresholds:

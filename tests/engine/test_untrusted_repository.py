@@ -222,3 +222,57 @@ def test_a_copy_of_a_manifest_in_another_folder_is_not_that_backup(attacked: tup
     mine = [r for r in records if r.id == backup_id]
     assert len(mine) == 1 and mine[0].status == "valid" and Path(mine[0].path).parent == folder
     assert {r.status for r in records if r.id != backup_id} == {"damaged"}
+
+
+def deeply_nested(levels: int) -> str:
+    """A manifest-sized file of nothing but brackets: JSON's parser recursed once per level."""
+    return '{"id": ' + "[" * levels + "]" * levels + "}"
+
+
+@pytest.mark.parametrize("plant", ["manifest", "data file", "pin", "scratch record", "swap record", "lock"])
+def test_a_fifo_in_the_repository_is_refused_never_waited_on(attacked: tuple[Settings, str, Path], plant: str) -> None:
+    """A FIFO under a file's name blocked whoever opened it, for ever: list, verify, backup and prune hung."""
+    settings, backup_id, outside = attacked
+    folder = the_folder(settings, backup_id)
+    where = {"manifest": folder / "manifest.json", "data file": folder / f"{backup_id}.dump.zst",
+             "pin": folder / "pins" / "0-fifo.json", "scratch record": settings.repository / "scratch" / "x.json",
+             "swap record": settings.repository / "swaps" / "x.json",
+             "lock": settings.repository / "locks" / f"{settings.databases[0].database}.lock"}[plant]
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.unlink(missing_ok=True)
+    os.mkfifo(where)
+    before = tree(outside)
+    env = cli_env(settings)
+    for args in (["list"], ["verify", backup_id, "--quick"], ["prune", "--dry-run"], ["backup"], ["monitor"]):
+        done = run_cli(args, env, timeout=60)  # a hang raises TimeoutExpired: the test fails
+        assert "Traceback" not in done.stderr + done.stdout, (args, done.stderr)
+        if args[0] == "verify" and plant in ("manifest", "data file"):
+            assert done.returncode == 4, (args, done.stderr)
+        elif args[0] in ("list", "prune"):
+            assert done.returncode == 0, (args, done.stderr)
+    if plant == "manifest":
+        [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
+        assert record.status == "damaged" and "not a plain file" in record.reason, record
+    assert tree(outside) == before
+
+
+def test_a_deeply_nested_manifest_is_damaged_not_a_crash_of_the_catalog(attacked: tuple[Settings, str, Path]) -> None:
+    """One crafted manifest of ``[[[[...`` raised RecursionError out of ``list``: no backup was listed at all."""
+    settings, backup_id, _ = attacked
+    folder = the_folder(settings, backup_id)
+    twins = {}
+    for levels in (100_000, 900):  # past Python's recursion limit; under it, yet deeper than any record of ours
+        twin = folder.parent / f"{backup_id}-{levels}"
+        shutil.copytree(folder, twin)
+        (twin / "manifest.json").write_text(deeply_nested(levels))
+        twins[twin.name] = levels
+    (settings.repository / "runs" / "deep.json").write_text(deeply_nested(100_000))
+    records = {r.id: r for r in Catalog.from_settings(settings).list()}
+    assert records[backup_id].status == "valid"
+    for twin_id in twins:
+        assert records[twin_id].status != "valid", records[twin_id]
+    env = cli_env(settings)
+    for args in (["list"], ["show", backup_id], ["prune", "--dry-run"], ["monitor"]):
+        done = run_cli(args, env)
+        assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr, (args, done.stderr)
+        assert done.returncode in (0, 1) if args == ["monitor"] else done.returncode == 0, (args, done.stderr)

@@ -70,7 +70,7 @@ def _kept_or_refuse(settings: Settings, server: DatabaseConfig, database: str, n
     side = names.side_of(database, name)
     if side is None or side[0] not in names.KEPT_TAGS:
         raise ConfigError(f"{name!r} is not a copy of {database!r} kept by a replace or a rollback: only those "
-                          "are dropped here (backup-headless kept lists them)")
+                          "are dropped or rolled back to (backup-headless kept lists them)")
     kept = [k for k in list_kept(settings, server, database) if k.name == name]
     if not kept:
         raise NotFoundError(f"there is no database {name!r} on the server (backup-headless kept lists the kept "

@@ -59,6 +59,7 @@ from backup_tui.engine.core.progress import (
     StepStarted,
     warn,
 )
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
@@ -369,7 +370,7 @@ def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
     points = []
     for line in text.splitlines()[-20:]:
         try:
-            item = json.loads(line)
+            item = load_json(line)
             if item["raw_bytes"] > 0 and item["duration_s"] > 0:
                 points.append((float(item["raw_bytes"]), float(item["duration_s"])))
         except (ValueError, KeyError, TypeError):
@@ -475,6 +476,10 @@ def plan_restore(
             if not target:
                 raise ConfigError("--target-db needs a name for the new database")
             check_database_name(target, "the target database's name")
+            if names.is_kept_name(target) or names.is_scratch_name(target):
+                raise ConfigError(f"{target!r} has the form of a name the engine gives its own databases (a copy a "
+                                  "replace kept, a work or verify database): kept, rollback and the cleanup after "
+                                  "a killed run would take it for one; choose another name")
             if pg.database_exists(conn, target):
                 raise ConfigError(f"database {target!r} already exists: choose another name (only the backup's own "
                               f"database {record.database!r} can be replaced, with --replace)")

@@ -35,6 +35,7 @@ from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.progress import Reporter, info, warn
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.ops import swap
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.pg import server_key
@@ -106,7 +107,7 @@ def recorded(settings: Settings) -> list[Scratch]:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in folder.glob("*.json"):
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError, InvalidRecord):
-                found.append(_parse(path, json.loads(read_capped(path, RECORD_LIMIT))))
+                found.append(_parse(path, load_json(read_capped(path, RECORD_LIMIT))))
     return sorted(found, key=lambda s: s.created_at)
 
 

@@ -41,6 +41,7 @@ from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import sessions_said
 from backup_tui.engine.core.progress import Reporter, StepFinished, StepStarted, info, warn
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, fsync_dir, read_capped
 from backup_tui.engine.storage.locks import database_lock
@@ -167,7 +168,7 @@ def pending(settings: Settings, server: DatabaseConfig, database: str) -> bool:
 def _read(path: Path) -> Journal | str:
     """The journal, or why it cannot be believed."""
     try:
-        return _parse(path, json.loads(read_capped(path, RECORD_LIMIT)))
+        return _parse(path, load_json(read_capped(path, RECORD_LIMIT)))
     except (OSError, ValueError, KeyError, TypeError, InvalidRecord):
         return "cannot be read"
 
@@ -183,7 +184,7 @@ def _recorded(settings: Settings) -> Iterator[Journal]:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in state_dir(settings.repository, SWAPS_DIR).glob("*.json"):
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError, InvalidRecord):
-                yield _parse(path, json.loads(read_capped(path, RECORD_LIMIT)))
+                yield _parse(path, load_json(read_capped(path, RECORD_LIMIT)))
 
 
 def recorded_journals(settings: Settings) -> list[Journal]:

@@ -110,8 +110,7 @@ def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
 def describe_connect_error(exc: Exception, db: DatabaseConfig, dbname: str | None = None) -> BackupToolError:
     """Turn a libpq failure into one of our errors with one clear line."""
     text = str(exc).strip()
-    last = [line.strip() for line in text.splitlines() if line.strip()]
-    detail = last[-1] if last else type(exc).__name__
+    detail = _reason(text) or type(exc).__name__
     target = f"database {dbname or db.database!r}"
     lowered = text.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered or (
@@ -123,6 +122,20 @@ def describe_connect_error(exc: Exception, db: DatabaseConfig, dbname: str | Non
     host = db.host or os.environ.get("PGHOST", "the default host")
     where = f" on {host}:{db.port or os.environ.get('PGPORT', '5432')}"
     return ConnectionFailed(f"cannot connect to {target}{where}: {_strip_fatal(detail)}")
+
+
+def _reason(text: str) -> str:
+    """libpq's reason and its hint lines as one line. Its last line alone was a fragment when the hint spans
+    lines ("server closed the connection unexpectedly / This probably means ... / before or while processing
+    the request." said only "before or while processing the request.") and dropped the reason itself."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    starts = [i for i, line in enumerate(lines) if " failed: " in line]  # one attempt per address tried
+    if not starts:
+        return lines[-1] if lines else ""
+    first = starts[-1]
+    reason = lines[first].rsplit(" failed: ", 1)[1].strip()
+    hint = " ".join(lines[first + 1:])
+    return f"{reason.rstrip('.')}. {hint}" if hint else reason
 
 
 def _strip_fatal(line: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from backup_tui.engine.core.errors import BackupToolError, LockHeldError
 from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.names import folder_key
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.s3 import S3Conflict, S3Missing, S3Repository, b64_sha256, retrying
 from backup_tui.engine.storage.state import this_host
 
@@ -65,7 +66,7 @@ def _read(repo: S3Repository, key: str) -> tuple[dict[str, Any], datetime]:
     def get() -> tuple[dict[str, Any], datetime]:
         response = repo.client.get_object(Bucket=repo.bucket, Key=key, Range="bytes=0-4095")
         try:
-            data = json.loads(response["Body"].read(4096))
+            data = load_json(response["Body"].read(4096))
         except ValueError:
             data = {}
         return (data if isinstance(data, dict) else {}), response["LastModified"]

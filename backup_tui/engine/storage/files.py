@@ -4,7 +4,7 @@ may read them."""
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import os
 import re
 import secrets
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, parse_verification
 from backup_tui.engine.core.models import Verification
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.paths import inside
 
 # A record of ours (scratch, swap journal, lock holder) is a few hundred bytes: past this it is not one.
@@ -103,9 +104,15 @@ def fsync_dir(path: Path) -> None:
 
 def read_capped(path: Path, limit: int = MAX_RECORD_BYTES) -> str:
     """A small record's text; a link is not followed, and a file larger than ``limit`` is refused
-    (InvalidRecord) instead of read whole into memory."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    (InvalidRecord) instead of read whole into memory. Only a plain file is read: a FIFO planted under a
+    record's name would block the reader for ever (opened without waiting, then refused), a device never ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):  # as reading it would say: callers take a folder for an OSError, as before
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise InvalidRecord(f"{path.name} is not a plain file")
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(limit + 1)
     finally:
@@ -124,7 +131,7 @@ def read_history(path: Path) -> tuple[Verification, ...]:
     results = []
     for line in text.splitlines():
         try:
-            results.append(parse_verification(json.loads(line)))
+            results.append(parse_verification(load_json(line)))
         except (ValueError, InvalidRecord):
             continue
     return tuple(results)

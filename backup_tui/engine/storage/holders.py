@@ -3,11 +3,11 @@ to ask for (the backup would fail with 'locked'), so held locks are read from th
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from backup_tui.engine.core.manifest import InvalidRecord
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
 from backup_tui.engine.storage.locks import lock_path
 from backup_tui.engine.storage.state import this_host
@@ -58,7 +58,7 @@ def gone_lock_holder(repository: Path, database: str, held: set[tuple[int, int]]
     if (info.st_dev, info.st_ino) not in held:
         return None
     try:
-        holder = json.loads(read_capped(path, RECORD_LIMIT))
+        holder = load_json(read_capped(path, RECORD_LIMIT))
         pid, host = int(holder["pid"]), str(holder["host"])
     except (OSError, ValueError, KeyError, TypeError, InvalidRecord):
         return None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.runs import RunRecord, parse_run
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import read_capped, write_record
 from backup_tui.engine.storage.state import state_dir
 
@@ -37,7 +38,7 @@ def read_runs(repository: Path, newest: int = 1000) -> list[RunRecord]:
     runs = []
     for name in names[-newest:]:
         try:
-            runs.append(parse_run(json.loads(read_capped(folder / name, 64 * 1024))))
+            runs.append(parse_run(load_json(read_capped(folder / name, 64 * 1024))))
         except (OSError, ValueError, TypeError, InvalidRecord):
             continue
     return runs

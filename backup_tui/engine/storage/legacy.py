@@ -21,6 +21,7 @@ from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import MAX_IDENT
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT, append_line, atomic_write, read_capped, read_history
 from backup_tui.engine.storage.state import this_host
 
@@ -100,7 +101,7 @@ def read_meta(path: Path) -> dict[str, str]:
     except (OSError, InvalidRecord):
         return {}
     try:
-        data = json.loads(text)
+        data = load_json(text)
         if isinstance(data, dict):
             return {str(k).lower(): str(v) for k, v in data.items()}
     except ValueError:

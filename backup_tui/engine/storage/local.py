@@ -37,6 +37,7 @@ from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped, read_history, write_record
 from backup_tui.engine.storage.paths import OutsideRepository, inside
@@ -197,7 +198,7 @@ class LocalRepository:
         except (OSError, InvalidRecord) as exc:
             return unreadable_record(folder.name, key, folder, history, f"manifest unreadable: {_said(exc)}", True)
         try:
-            record = parse_manifest(json.loads(text), expected_id=folder.name, data_suffix=DATA_SUFFIX,
+            record = parse_manifest(load_json(text), expected_id=folder.name, data_suffix=DATA_SUFFIX,
                                     default_host=this_host())
         except ValueError:
             return incomplete_record(folder.name, key, folder, history, "manifest unreadable")
@@ -311,7 +312,7 @@ def _records(folder: Path, parse: Callable[[object], T]) -> list[tuple[str, T]]:
         if not entry.name.endswith(".json") or not entry.is_file(follow_symlinks=False):
             continue
         try:
-            found.append((entry.name, parse(json.loads(read_capped(Path(entry.path))))))
+            found.append((entry.name, parse(load_json(read_capped(Path(entry.path))))))
         except (OSError, ValueError, InvalidRecord):
             continue
     return found

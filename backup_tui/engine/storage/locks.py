@@ -20,6 +20,7 @@ from backup_tui.engine.core.errors import LockHeldError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.names import folder_key
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
 from backup_tui.engine.storage.paths import inside
 from backup_tui.engine.storage.state import state_dir, this_host
@@ -39,7 +40,7 @@ def _open_lock(path: Path) -> int:
 
 def describe_holder(path: Path) -> str:
     try:
-        info = json.loads(read_capped(path, RECORD_LIMIT))
+        info = load_json(read_capped(path, RECORD_LIMIT))
         return (f"pid {info['pid']} on {info['host']} ({info['operation']}, "
                 f"started {info['started_at']})")
     except (OSError, ValueError, KeyError, TypeError, InvalidRecord):
@@ -73,7 +74,7 @@ def is_locked(repository: Path, database: str) -> bool:
     path = lock_path(repository, database)
     if not path.exists() or path.is_symlink():
         return False
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO planted there: no wait for a writer
     try:
         return not _took(fd, fcntl.LOCK_SH)
     finally:

@@ -41,6 +41,7 @@ from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc,
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.core.retention import outranks
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT
 from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_key, sidecar_text
 from backup_tui.engine.storage.record_cache import RecordCache
@@ -124,8 +125,9 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | HTTPClientError | ReadTimeoutError | ConnectionResetError)
 
 
-def refusal(exc: BaseException, config: S3Config) -> BackupToolError:
-    """A botocore error as our one line and exit code: what the operator must fix, named."""
+def refusal(exc: BaseException, config: S3Config, waited: float | None = None) -> BackupToolError:
+    """A botocore error as our one line and exit code: what the operator must fix, named. ``waited``: how long
+    the retries went on (a listing or config check waits less than retry_seconds, and must not say 60 s)."""
     from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
     code, bucket = error_code(exc), config.bucket
@@ -145,7 +147,8 @@ def refusal(exc: BaseException, config: S3Config) -> BackupToolError:
         return S3Refused(f"S3: no permission on bucket {bucket!r} ({said(exc)})")
     if _transient(exc):
         where = config.endpoint_url or "AWS"
-        return S3Unreachable(f"S3 at {where} unreachable after {config.retry_seconds} s of retries: {said(exc)}")
+        waited = config.retry_seconds if waited is None else waited
+        return S3Unreachable(f"S3 at {where} unreachable after {waited:g} s of retries: {said(exc)}")
     return BackupToolError(f"S3: {said(exc)}")
 
 
@@ -153,7 +156,8 @@ def retrying(config: S3Config, call: Callable[[], T], *, patience: float | None 
              sleep: Callable[[float], None] = time.sleep) -> T:
     """``call`` again with backoff while S3 is throttling, failing with a 5xx or unreachable, for up to
     ``patience`` seconds (retry_seconds), on top of botocore's own retries; then the one-line error."""
-    deadline = time.monotonic() + (config.retry_seconds if patience is None else patience)
+    patience = config.retry_seconds if patience is None else patience
+    deadline = time.monotonic() + patience
     delay = 0.25
     while True:
         try:
@@ -163,7 +167,7 @@ def retrying(config: S3Config, call: Callable[[], T], *, patience: float | None 
                 if isinstance(exc, BackupToolError):
                     raise
                 if type(exc).__module__.startswith("botocore"):
-                    raise refusal(exc, config) from None
+                    raise refusal(exc, config, patience) from None
                 raise
             sleep(delay)
             delay = min(delay * 2, 8.0)
@@ -531,7 +535,7 @@ class S3Repository:
         kept = self.cache.get(key, etag, limit) if self.cache is not None else None
         if kept is not None:
             try:
-                return parse(json.loads(kept.decode("utf-8")))
+                return parse(load_json(kept.decode("utf-8")))
             except (ValueError, InvalidRecord):
                 assert self.cache is not None
                 self.cache.drop(key, etag)
@@ -542,7 +546,7 @@ class S3Repository:
         if self.cache is not None and sent == etag:  # replaced since it was listed: not kept under the old tag
             self.cache.put(key, etag, data)
         try:
-            return parse(json.loads(data.decode("utf-8")))
+            return parse(load_json(data.decode("utf-8")))
         except InvalidRecord as exc:
             return exc
         except ValueError:

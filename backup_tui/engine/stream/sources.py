@@ -7,9 +7,11 @@ same calls, so the decoder, the hashes and pg_restore never learn where the byte
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import queue
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +62,14 @@ class FileSource:
             return None
 
     def open(self) -> BinaryIO:
-        return os.fdopen(os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+        """A plain file only: a FIFO planted in its place would block the reader for ever (opened without
+        waiting, then refused), a device would never end."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a plain file", str(self.path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
 
 
 class ReadAhead(io.RawIOBase):
