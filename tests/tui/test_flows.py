@@ -160,6 +160,19 @@ class GatedServices(EngineServices):
         return super().restore(record, plan, gated, cancel)
 
 
+async def start_gated_replace(pilot: Any, app: BackupApp, services: GatedServices, database: str) -> Job:
+    """The replace of ``database`` confirmed in the wizard, held where its data step starts."""
+    wizard = await open_wizard_at_plan(pilot, app, target=None)
+    wizard.query_one("#run", Button).press()
+    await settle(pilot)
+    wizard.query_one("#confirm-name", Input).value = database
+    await settle(pilot)
+    wizard.query_one("#run-replace", Button).press()
+    await wait_until(pilot, services.reached.is_set)
+    assert wizard.job is not None
+    return wizard.job
+
+
 @sync
 async def test_cancel_midway_leaves_the_original_intact(settings: Settings, pg_sandbox: Sandbox) -> None:
     db = settings.databases[0]
@@ -168,15 +181,9 @@ async def test_cancel_midway_leaves_the_original_intact(settings: Settings, pg_s
     services = GatedServices(settings)
     app, _ = make_app(settings, services)
     async with running(app, SIZE) as pilot:
-        wizard = await open_wizard_at_plan(pilot, app, target=None)
-        wizard.query_one("#run", Button).press()
-        await settle(pilot)
-        wizard.query_one("#confirm-name", Input).value = db.database
-        await settle(pilot)
-        wizard.query_one("#run-replace", Button).press()
-        await wait_until(pilot, services.reached.is_set)
-        job = wizard.job
-        assert job is not None
+        job = await start_gated_replace(pilot, app, services, db.database)
+        wizard = app.screen
+        assert isinstance(wizard, RestoreWizard)
         await wait_until(pilot, lambda: any(step.name == "restore" for step in job.steps))
         # The engine re-plans when it runs: its names carry that second, so take them from its events.
         work_db = next(step.detail for step in job.steps if step.name == "create")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widget import Widget
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Static
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.devtools.sandbox import Sandbox
@@ -15,7 +15,7 @@ from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.tui.screens.restore import RestoreWizard
 from tests.tui.conftest import press_and_settle, rendered, running, settle, sync, wait_until
-from tests.tui.test_flows import GatedServices, count, make_app, open_wizard_at_plan
+from tests.tui.test_flows import GatedServices, count, make_app, start_gated_replace
 
 pytestmark = pytest.mark.slow
 
@@ -64,15 +64,9 @@ async def test_a_replace_that_fails_midway_says_the_original_is_untouched_at_80x
     services = GatedServices(settings)
     app, _ = make_app(settings, services)
     async with running(app, (80, 24)) as pilot:
-        wizard = await open_wizard_at_plan(pilot, app, target=None)
-        wizard.query_one("#run", Button).press()
-        await settle(pilot)
-        wizard.query_one("#confirm-name", Input).value = db.database
-        await settle(pilot)
-        wizard.query_one("#run-replace", Button).press()
-        await wait_until(pilot, services.reached.is_set)
-        job = wizard.job
-        assert job is not None
+        job = await start_gated_replace(pilot, app, services, db.database)
+        wizard = app.screen
+        assert isinstance(wizard, RestoreWizard)
         work_db = next(step.detail for step in job.steps if step.name == "create")
         pg_sandbox.psql(f'DROP DATABASE "{work_db}" WITH (FORCE)')
         services.gate.set()
