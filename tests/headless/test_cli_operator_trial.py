@@ -174,3 +174,16 @@ def test_rollback_to_a_database_that_is_no_kept_copy_says_rollback_not_drop(back
     assert result.returncode == 2
     line = one_error_line(result)
     assert "rolled back to" in line and "dropped here" not in line, line
+
+
+@pytest.mark.parametrize("days", ["0", "36501", "100000"])
+def test_an_object_lock_beyond_s3s_hundred_years_is_refused_before_anything_is_set(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, days: str,
+) -> None:
+    """A compliance lock can never be shortened: a typo in its days is refused in one line, the bucket as it was."""
+    ws = make_workspace(f"trial-s3-lock-days-{days}")
+    ws.env.update(s3_bucket.env())
+    result = ws.run("s3", "init", "--object-lock-days", days, "--object-lock-mode", "compliance")
+    assert result.returncode == 2
+    assert "must be from 1 to 36,500" in one_error_line(result)
+    assert "Status" not in s3_bucket.client.get_bucket_versioning(Bucket=s3_bucket.name), "refused before any change"

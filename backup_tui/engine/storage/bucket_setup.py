@@ -26,11 +26,15 @@ class BucketSetup:
         return {"bucket": self.bucket, "dry_run": self.dry_run, "changed": self.changed, "found": self.found}
 
 
+MAX_LOCK_DAYS = 36_500  # S3's largest default retention
+
+
 def init_bucket(repo: S3Repository, *, lock_days: int | None = None, lock_mode: LockMode = "governance",
                 dry_run: bool = False) -> BucketSetup:
     """Each step looks first, then changes only what differs (``dry_run``: says what it would change)."""
-    if lock_days is not None and lock_days < 1:
-        raise ConfigError("--object-lock-days must be at least 1")
+    if lock_days is not None and not 1 <= lock_days <= MAX_LOCK_DAYS:
+        raise ConfigError(f"--object-lock-days must be from 1 to {MAX_LOCK_DAYS:,} (S3's limit, 100 years): a "
+                          "compliance lock can never be shortened, so a typo is refused before anything is set")
     config, client, bucket = repo.config, repo.client, repo.bucket
     done = BucketSetup(bucket, dry_run)
     verb = "would " if dry_run else ""
