@@ -45,6 +45,7 @@ SPILL_DISK = 256 << 20
 # find out would hold its upload back behind the dump (a 155 MB backup would send 100 MiB only at its end).
 DECIDE_WITHIN = 32 << 20
 READ_BLOCK = 1 << 20  # the file path reads and hashes in blocks of this size (one reused buffer)
+SPILL_HASH_BLOCK = 256 << 10  # each worker hashing a spilled part reads it back in blocks of this size
 
 
 @dataclass
@@ -125,13 +126,13 @@ class _Chain(_Seekable):
 
 
 class _SpilledPart:
-    """A part filled in a temporary file (unlinked at once, gone with its descriptor), hashed as it is written
-    and sent read from the file: a large part costs disk, not memory."""
+    """A part filled in a temporary file (unlinked at once, gone with its descriptor) and sent read from it: a
+    large part costs disk, not memory. Its SHA-256 is taken by the worker that sends it, read back from the
+    page cache, not by the thread that feeds zstd."""
 
     def __init__(self, size: int, folder: Path | None) -> None:
         self.file = _temporary(folder)
         self.fd, self.size, self.filled = self.file.fileno(), size, 0
-        self.hasher = hashlib.sha256()
 
     def write(self, view: memoryview) -> int:
         """Up to what the part still takes of ``view``; how much it took."""
@@ -139,7 +140,6 @@ class _SpilledPart:
         written = 0
         while written < len(piece):
             written += os.write(self.fd, piece[written:])
-        self.hasher.update(piece)
         self.filled += len(piece)
         return len(piece)
 
@@ -151,7 +151,7 @@ class _SpilledPart:
         return _FileRange(self.fd, 0, self.filled)
 
     def digest(self) -> str:
-        return base64.b64encode(self.hasher.digest()).decode()
+        return _hash_range(self.fd, 0, self.filled, None, bytearray(SPILL_HASH_BLOCK))
 
     def close(self) -> None:
         self.file.close()
@@ -422,7 +422,7 @@ class MultipartSink:
 
     def _send(self, part: _SpilledPart) -> None:
         try:
-            self._up.send(part.body(), part.digest(), part.close)  # the file goes once the part is sent
+            self._up.send(part.body(), part.digest, part.close)  # hashed by the worker; the file goes once sent
         except BaseException:
             part.close()
             raise
@@ -534,8 +534,9 @@ def upload_file(client: S3Client, config: S3Config, bucket: str, key: str, src: 
     return FileUploaded(whole.hexdigest(), size, up.parts)
 
 
-def _hash_range(fd: int, offset: int, length: int, whole: Any, block: bytearray) -> str:
-    """The range's SHA-256 (base64, as S3 wants it), fed to ``whole`` as well; read into one reused buffer."""
+def _hash_range(fd: int, offset: int, length: int, whole: Any | None, block: bytearray) -> str:
+    """The range's SHA-256 (base64, as S3 wants it), fed to ``whole`` as well (unless None); read into one
+    reused buffer."""
     part = hashlib.sha256()
     view = memoryview(block)
     done = 0
@@ -544,6 +545,7 @@ def _hash_range(fd: int, offset: int, length: int, whole: Any, block: bytearray)
         if n <= 0:
             raise SourceChanged(f"it ended at byte {offset + done:,} while it was read (it shrank)")
         part.update(view[:n])
-        whole.update(view[:n])
+        if whole is not None:
+            whole.update(view[:n])
         done += n
     return base64.b64encode(part.digest()).decode()
