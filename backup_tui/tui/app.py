@@ -60,6 +60,9 @@ DONE_TOAST, WARNING_TOAST, ERROR_TOAST = 4, 6, 8
 S3_MISSING = "S3 is not configured: add an [s3] table to the config (or BACKUP_ENABLE_S3 and S3_*) to upload"
 TABLE_WAIT_S = 0.05  # a catalog worker's look at whether the table shows its last load yet
 KEY_HOLD_S = 3.0  # longest a key typed ahead waits for its screen to take keys (a plan being made)
+# A page that waits for work outside the UI is drawn once the wait is this long: a plan made in a tenth of a
+# second (a local server) passes unseen, as the other pages a burst of keys goes through.
+WAIT_SHOWN_AFTER_S = 0.15
 KEY_POLL_S = 0.01  # how often it looks: the wait is added to every key typed ahead of a screen
 SETTLE_ROUNDS = 40  # a key's effects: a binding bubbling up, the screen it opens mounting, its first focus
 
@@ -195,20 +198,37 @@ class BackupApp(App[None]):
         return self._keys_busy or bool(self._keys_ahead)
 
     async def _after_key(self) -> None:
+        """Releases the keys typed ahead. The pages they pass through are not drawn: with keys still to come
+        no one reads them, and laying out and painting them was half the UI's time from r to a restore's start.
+        A page that waits (for its plan) longer than ``WAIT_SHOWN_AFTER_S`` is drawn: a wait shows what it is for."""
+        held = False  # repaints, while a key behind this one will change the screen at once
         try:
+            held = self._hold_repaints(held, bool(self._keys_ahead))
             await self._settle_screen()
             while self._keys_ahead:
-                deadline = time.monotonic() + KEY_HOLD_S
-                while not getattr(self.screen, "taking_keys", True) and time.monotonic() < deadline:
+                began = time.monotonic()
+                while not getattr(self.screen, "taking_keys", True) and time.monotonic() < began + KEY_HOLD_S:
+                    if time.monotonic() >= began + WAIT_SHOWN_AFTER_S:
+                        held = self._hold_repaints(held, False)
                     await asyncio.sleep(KEY_POLL_S)
                 self._key_taken.clear()
                 self._key_released = self._keys_ahead.popleft()
+                held = self._hold_repaints(held, bool(self._keys_ahead))
                 self.post_message(self._key_released)
                 with contextlib.suppress(TimeoutError):  # delivered before the next is released, on any load
                     await asyncio.wait_for(self._key_taken.wait(), KEY_HOLD_S)
                 await self._settle_screen()
         finally:
+            self._hold_repaints(held, False)
             self._keys_busy = False
+
+    def _hold_repaints(self, held: bool, hold: bool) -> bool:
+        """Start or end holding the screen's layout and paint (Textual's batch); returns whether it is held."""
+        if hold and not held:
+            self._begin_batch()
+        elif held and not hold:
+            self._end_batch()
+        return hold
 
     async def _settle_screen(self) -> None:
         """Until the app and the widgets of the screen on top have handled every message waiting for them, or

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from textual import events
 from textual.message import Message
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Input, RadioButton, Static, TabbedContent
 
+from backup_tui.tui import app as app_module
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.restore import ChoiceSet, RestoreWizard
 from tests.tui.conftest import open_wizard, press_and_settle, rendered, running, settle, sync, wait_until
@@ -89,6 +92,32 @@ async def test_keys_typed_ahead_while_the_wizard_opens_reach_the_wizard() -> Non
         assert main.backups.state.needle == ""  # enter on the card (open its backups) never happened
         assert services.plans == [(wizard.plan.backup_id, wizard.plan.target_db, False, False)], \
             "planned once, while the pages were drawn, and that plan taken"
+
+
+@sync
+async def test_pages_a_burst_of_keys_passes_through_are_not_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No one reads a page the keys typed ahead leave at once: the dashboard stays on the terminal until the
+    restore's own page, and drawing resumes when the keys run out."""
+    monkeypatch.setattr(app_module, "WAIT_SHOWN_AFTER_S", 60.0)  # the plan's wait, however slow, is not the test
+    app = fixed_app()
+    drawn: list[str] = []
+    display = app._display
+
+    def drawing(screen: Screen[Any], renderable: Any) -> None:
+        if not app._batch_count:
+            drawn.append(f"{type(screen).__name__}:{getattr(screen, 'step', '')}")
+        display(screen, renderable)
+
+    app._display = drawing  # type: ignore[method-assign]
+    async with running(app, (80, 24)) as pilot:
+        drawn.clear()
+        await burst(pilot, "r", "enter", "enter", "enter")
+        wizard = wizard_of(app)
+        await wait_until(pilot, lambda: wizard.step == "result")
+        await settle(pilot)
+        pages = [page for page in drawn if page.startswith("RestoreWizard")]
+        assert pages and not {"RestoreWizard:choose", "RestoreWizard:target"} & set(pages), drawn
+        assert not app._batch_count
 
 
 @sync
