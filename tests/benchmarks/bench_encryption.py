@@ -33,6 +33,7 @@ from tests.benchmarks.bench_backup import (
     MB,
     Measured,
     best_of,
+    checkpoint_before_steps,
     create_dataset,
     log,
     run_measured,
@@ -53,6 +54,7 @@ def write_configs(work: Path, recipient: str, key: Path) -> tuple[Path, Path]:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     sb = start_sandbox()
+    checkpoint_before_steps(sb)
     work = Path(tempfile.mkdtemp(prefix="bench-encryption-", dir="/tmp"))
     try:
         identity = pyrage.x25519.Identity.generate()

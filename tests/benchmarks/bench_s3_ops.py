@@ -38,6 +38,7 @@ from tests.benchmarks.bench_backup import (
     HEADLESS,
     MB,
     Measured,
+    checkpoint_before_steps,
     create_dataset,
     log,
     run_measured,
@@ -69,6 +70,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     link = Link(int(url.rsplit(":", 1)[1]), args.link_mb_s) if args.link_mb_s else None
     url = link.url if link is not None else url
     sb = start_sandbox()
+    checkpoint_before_steps(sb)
     work = Path(tempfile.mkdtemp(prefix="bench-s3-ops-", dir="/tmp"))
     try:
         configs = write_configs(work, url)
