@@ -40,7 +40,7 @@ from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
 from backup_tui.engine.ops.upload import bucket_of, missing_from_bucket, plan_upload, run_upload
-from backup_tui.engine.ops.verify import plan_verify, verify_many
+from backup_tui.engine.ops.verify import MAX_PARALLEL, plan_verify, verify_many
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.bucket_setup import init_bucket
@@ -452,8 +452,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         records = [r for r in catalog.list(args.database) if r.status != "incomplete"]
     else:
         records = [catalog.get(args.backup_id)]
-    if args.parallel < 1:
-        raise UsageError("--parallel must be at least 1")
+    if not 1 <= args.parallel <= MAX_PARALLEL:
+        raise UsageError(f"--parallel must be between 1 and {MAX_PARALLEL}, not {args.parallel}")
     level: VerifyLevel = "quick" if args.quick else "full"
     if args.dry_run:
         plans = [plan_verify(ctx, record, level) for record in records]

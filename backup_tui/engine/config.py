@@ -596,10 +596,13 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
 
 
 def _env_databases(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) -> tuple[DatabaseConfig, ...]:
-    """Apply BACKUP_DB_* to the database they name (or the only one), adding it if new."""
+    """Apply BACKUP_DB_* to the database they name (or the only one), adding it if new. A variable the file
+    names as a database's ``password_env`` is that database's, not an override of them all: read as one, it
+    made a file of several databases fail for want of BACKUP_DB_NAME."""
     overrides: dict[str, Any] = {}
+    named = {db.password_env for db in dbs}
     for var, attr in (("BACKUP_DB_HOST", "host"), ("BACKUP_DB_USER", "user"), ("BACKUP_DB_PASSWORD", "password")):
-        if env.get(var):
+        if env.get(var) and var not in named:
             overrides[attr] = env[var]
     port = _env_int(env, "BACKUP_DB_PORT")
     if port is not None:

@@ -82,6 +82,14 @@ def test_password_env_set_or_overridden_by_backup_db_password_loads(tmp_path: Pa
     assert s.database("app").password == "from-env"
 
 
+def test_backup_db_password_named_as_one_databases_password_env_is_that_databases_alone(tmp_path: Path) -> None:
+    two = ("[[databases]]\nname = 'app'\npassword_env = 'BACKUP_DB_PASSWORD'\n"
+           "[[databases]]\nname = 'billing'\npassword_env = 'BILLING_PW'\n")
+    s = _load(tmp_path, two, {"BACKUP_DB_PASSWORD": "app-secret", "BILLING_PW": "billing-secret"})
+    assert s.database("app").password == "app-secret"
+    assert s.database("billing").password == "billing-secret"
+
+
 @pytest.mark.parametrize(("entry", "where"), [
     ('name = "app"\ndbname = "postgresql://app:Hunter2-secret@db1:5432/app"', "databases[0].dbname"),
     ('name = "app"\nhost = "postgres://app:Hunter2-secret@db1/app"', "databases[0].host"),

@@ -45,6 +45,8 @@ CASES: dict[str, Case] = {
     "target-db exists": Case(2, "already exists", lambda ws, bid: (["restore", bid, "--target-db", ws.database], {})),
     "unconfigured --database": Case(2, "not configured", lambda ws, _: (["backup", "--database", "nope_db"], {})),
     "--parallel 0": Case(2, "parallel", lambda ws, _: (["verify", "--all", "--parallel", "0"], {})),
+    "--parallel past the bound": Case(2, "between 1 and 16", lambda ws, _: (
+        ["verify", "--all", "--parallel", "1000"], {})),
 }
 
 # Errors raised while reading the configuration, before the run log is open, are printed twice.

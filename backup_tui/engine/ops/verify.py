@@ -403,6 +403,12 @@ def _server_for(settings: Settings, record: BackupRecord) -> DatabaseConfig | No
         return None
 
 
+# Each full verification restores into a scratch database of its own: a server session, a pg_restore and a
+# decoder each. Sixteen at once already outruns any machine's cores; 1,000 (a typo) would exhaust the server's
+# connections and this host's memory before the first check ended.
+MAX_PARALLEL = 16
+
+
 def verify_many(
     ctx: Context, records: list[BackupRecord], level: VerifyLevel, *, parallel: int = 1,
 ) -> list[tuple[BackupRecord, Verification]]:
