@@ -20,13 +20,14 @@ from backup_tui.engine.core import schedule
 from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, BackupToolError, ConfigError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write
 from headless.output import Output
 
 ETC = PurePosixPath("/etc")
 ENV_FILE = ETC / "backup-tui" / "backup-tui.env"
 RECORD = ETC / "backup-tui" / "installed-{kind}.json"  # what install wrote, for uninstall
-ENV_NAMES = ("BACKUP_", "LOG_DIR", "PG", "SLACK_WEBHOOK_URL")  # carried into the env file when set
+ENV_NAMES = ("BACKUP_", "LOG_DIR", "SLACK_WEBHOOK_URL")  # carried into the env file when set, with libpq's
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -84,7 +85,7 @@ def planned_files(settings: Settings, kind: str, user: str,
                   env: dict[str, str]) -> dict[PurePosixPath, tuple[str, int]]:
     """Every file install writes (path below the root -> text, mode)."""
     jobs = _jobs(settings)
-    variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES)}
+    variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES) or k in pg.LIBPQ_VARIABLES}
     if settings.config_file is not None:
         variables["BACKUP_TUI_CONFIG"] = str(settings.config_file.resolve())
     files: dict[PurePosixPath, tuple[str, int]] = {

@@ -68,6 +68,20 @@ def test_cron_install_writes_its_files_and_uninstall_leaves_nothing(env: dict[st
     assert list(root.iterdir()) == []  # the folders it made went with the files
 
 
+def test_the_env_file_carries_libpqs_variables_and_no_other_pg_named_ones(env: dict[str, str],
+                                                                          tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    shell = {**env, "PGHOST": "db1.internal", "PGSSLMODE": "verify-full", "PGDATA": "/var/lib/postgresql/15/main",
+             "PG_VERSION": "15", "PGADMIN_DEFAULT_EMAIL": "ops@example.com"}
+    done = run_cli(["schedule", "install", "--cron", "--root", str(root), "--no-test-backup"], shell)
+    assert done.returncode == 0, done.stderr
+    names = {line.split("=", 1)[0] for line in (root / "etc/backup-tui/backup-tui.env").read_text().splitlines()
+             if "=" in line and not line.startswith("#")}
+    assert {"PGHOST", "PGSSLMODE", "BACKUP_TUI_CONFIG"} <= names
+    assert not {"PGDATA", "PG_VERSION", "PGADMIN_DEFAULT_EMAIL"} & names
+
+
 def test_systemd_units_pass_systemd_analyze_and_their_calendar_matches_cron(env: dict[str, str],
                                                                             tmp_path: Path) -> None:
     root = tmp_path / "root"

@@ -93,6 +93,19 @@ def wait_for(proc: subprocess.Popen[bytes], cancel: CancelToken) -> int:
     return code
 
 
+# The variables libpq reads (its manual's "Environment Variables"), and Debian's PGCLUSTER, which ``tool_path``
+# honours: what a scheduled run needs of the shell that installed it, where every other PG-named variable of a
+# shell (PGDATA, an image's PG_VERSION, a tool's settings) is not ours to copy.
+LIBPQ_VARIABLES = frozenset({
+    "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE", "PGCHANNELBINDING",
+    "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGREQUIRESSL", "PGSSLCOMPRESSION", "PGSSLCERT",
+    "PGSSLKEY", "PGSSLCERTMODE", "PGSSLROOTCERT", "PGSSLCRL", "PGSSLCRLDIR", "PGSSLSNI", "PGREQUIREPEER",
+    "PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION", "PGGSSENCMODE", "PGKRBSRVNAME", "PGGSSLIB",
+    "PGGSSDELEGATION", "PGREQUIREAUTH", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING", "PGTARGETSESSIONATTRS",
+    "PGLOADBALANCEHOSTS", "PGDATESTYLE", "PGTZ", "PGGEQO", "PGSYSCONFDIR", "PGLOCALEDIR", "PGCLUSTER",
+})
+
+
 def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
     """The environment for pg_dump & co: libpq variables, password included, no argv."""
     env = dict(os.environ)
