@@ -42,6 +42,7 @@ from typing import Any
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.levels import levels_said
 from backup_tui.engine.devtools.sandbox import Sandbox, start_sandbox
+from backup_tui.engine.postgres import pg
 
 MB = 1_000_000
 BENCH_DB = "bench"
@@ -474,7 +475,8 @@ while block := os.read(0, 1 << 20):
 
 def paced_pg_dump(work: Path, rate_mb_s: float) -> Path:
     """A folder whose ``pg_dump`` is the real one with its output paced to ``rate_mb_s`` (``--version`` is
-    not paced): put first on PATH for the bare tools, and as ``pg_bin_dir`` for ours."""
+    not paced), beside the other client tools: put first on PATH for the bare tools, and as ``pg_bin_dir`` for
+    ours."""
     real = shutil.which("pg_dump")
     if real is None:
         raise SystemExit("pg_dump not found on PATH")
@@ -488,6 +490,8 @@ for arg; do [ "$arg" = --version ] && exec {real} --version; done
 {real} "$@" | {sys.executable} {folder / 'pacer.py'} {rate_mb_s}
 """)
     script.chmod(0o755)
+    for tool in ("pg_restore", "psql"):  # pg_bin_dir holds every client tool ours starts
+        (folder / tool).symlink_to(pg.tool_path(tool))
     return folder
 
 

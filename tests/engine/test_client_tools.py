@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.postgres import pg
 
 
@@ -84,3 +84,13 @@ def test_no_client_at_all_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BackupToolError, match="pg_dump not found: install the PostgreSQL client"):
         pg.tool_path("pg_dump")
+
+
+def test_a_configured_folder_without_the_tool_is_refused_not_passed_over(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo in ``pg_bin_dir`` (a version not installed) once ran PATH's client instead, silently."""
+    monkeypatch.setenv("PATH", str(executable(tmp_path / "bin" / "pg_dump").parent))
+    (tmp_path / "pg16").mkdir()
+    with pytest.raises(ConfigError, match=r"pg_bin_dir .*pg16 has no pg_dump: install that client there") as refused:
+        pg.tool_path("pg_dump", tmp_path / "pg16")
+    assert refused.value.exit_code == 2

@@ -25,6 +25,7 @@ from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.core.errors import (
     AuthenticationFailed,
     BackupToolError,
+    ConfigError,
     ConnectionFailed,
     NotFoundError,
 )
@@ -200,8 +201,14 @@ def tool_path(name: str, bin_dir: Path | None = None) -> str:
     pg_wrapper (a Perl script, 30-40 ms of CPU at every start: a backup starts two tools, a restore six), the
     newest installed client, started directly (unless the operator pinned the wrapper's choice): the newest
     pg_dump dumps any older server, the newest pg_restore reads any older archive. The wrapper itself would
-    take the version of a local cluster on port 5432, whose pg_dump refuses a newer server."""
-    if bin_dir is not None and (bin_dir / name).exists():
+    take the version of a local cluster on port 5432, whose pg_dump refuses a newer server.
+
+    A configured folder without the tool is an error, not a reason to take PATH's: a typo in ``pg_bin_dir``
+    (a version not installed) otherwise ran whatever client PATH held, whose pg_dump refuses a newer server."""
+    if bin_dir is not None:
+        if not (bin_dir / name).is_file():
+            raise ConfigError(f"pg_bin_dir {bin_dir} has no {name}: install that client there, or remove "
+                              "pg_bin_dir to take the newest on PATH")
         return str(bin_dir / name)
     found = shutil.which(name)
     if found is None:
