@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, cast
 
 import pytest
 
-from backup_tui.engine.stream.sources import READ_AHEAD_BLOCK, READ_AHEAD_DEPTH, ReadAhead
+from backup_tui.engine.stream.sources import READ_AHEAD_BLOCK, READ_AHEAD_DEPTH, READ_AHEAD_START, ReadAhead
 
 
 class Failing(io.RawIOBase):
@@ -61,3 +61,31 @@ def test_closing_stops_the_thread_and_the_inner_reader() -> None:
     reader.close()
     assert time.monotonic() - started < 5
     assert inner.closed_by_us and not reader._thread.is_alive()
+
+
+class Counting(io.RawIOBase):
+    """A long source that counts the reads asked of it."""
+
+    def __init__(self, blocks: int) -> None:
+        self.inner, self.reads = io.BytesIO(bytes(blocks * READ_AHEAD_BLOCK)), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self.reads += 1
+        return self.inner.readinto(buffer)
+
+
+def test_a_reader_that_stops_early_has_little_fetched_for_it() -> None:
+    """A table-of-contents read takes a block or two of a backup: 16 MiB fetched for it was a waste, and in a
+    bucket a request more for the next reader of the same start."""
+    inner = Counting(READ_AHEAD_DEPTH * 4)
+    reader = ReadAhead(cast(BinaryIO, inner))
+    reader.read(READ_AHEAD_BLOCK)
+    time.sleep(0.2)  # the thread reads what it may
+    assert inner.reads <= 2 + READ_AHEAD_START
+    while reader.read(READ_AHEAD_BLOCK):
+        pass  # a reader that goes on gets the full depth, and every byte (test above)
+    reader.close()
+    assert inner.reads >= READ_AHEAD_DEPTH * 4

@@ -19,6 +19,9 @@ from typing import Any, BinaryIO, Protocol
 
 READ_AHEAD_BLOCK = 1 << 20
 READ_AHEAD_DEPTH = 16  # blocks: 16 MiB on the way while the caller decodes the last ones
+# How far ahead a reader starts: the depth grows by a block with each block taken, so a reader that stops
+# after the table of contents (a restore's planning steps read three) has not had 16 MiB fetched for it.
+READ_AHEAD_START = 2
 
 
 class Source(Protocol):
@@ -73,9 +76,10 @@ class FileSource:
 
 
 class ReadAhead(io.RawIOBase):
-    """``inner`` read by a thread of its own, up to ``READ_AHEAD_DEPTH`` blocks ahead of the caller: a
-    network source's next bytes arrive while the last ones are decoded and restored, instead of after.
-    An error in the thread reaches the caller where the bytes stop; ``close`` stops the thread first."""
+    """``inner`` read by a thread of its own, up to ``READ_AHEAD_DEPTH`` blocks ahead of the caller (from
+    ``READ_AHEAD_START``, a block more with each taken): a network source's next bytes arrive while the last
+    ones are decoded and restored, instead of after. An error in the thread reaches the caller where the bytes
+    stop; ``close`` stops the thread first."""
 
     def __init__(self, inner: BinaryIO) -> None:
         self._inner = inner
@@ -83,13 +87,20 @@ class ReadAhead(io.RawIOBase):
         self._stop = threading.Event()
         self._pending = memoryview(b"")
         self._ended = False
+        self._taken = 0  # blocks the caller took: how far ahead the thread may read
+        self._gate = threading.Condition()
         self._thread = threading.Thread(target=self._fill, name="read-ahead", daemon=True)
         self._thread.start()
 
     def _fill(self) -> None:
         try:
+            read = 0
             while not self._stop.is_set():
+                with self._gate:
+                    while read >= 2 * self._taken + READ_AHEAD_START and not self._stop.is_set():
+                        self._gate.wait()
                 data = self._inner.read(READ_AHEAD_BLOCK)
+                read += 1
                 if not data:
                     self._put(None)
                     return
@@ -114,6 +125,9 @@ class ReadAhead(io.RawIOBase):
             if self._ended or not len(view):
                 return 0
             item = self._queue.get()
+            with self._gate:
+                self._taken += 1
+                self._gate.notify()
             if item is None or isinstance(item, BaseException):
                 self._ended = True
                 if item is None:
@@ -127,6 +141,8 @@ class ReadAhead(io.RawIOBase):
 
     def close(self) -> None:
         self._stop.set()
+        with self._gate:
+            self._gate.notify()
         self._thread.join(timeout=30)
         with contextlib.suppress(Exception):
             self._inner.close()
