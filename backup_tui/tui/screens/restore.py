@@ -39,6 +39,7 @@ from textual.widgets import (
 )
 
 from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.estimate import estimate_said
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, RestorePlan, RestoreResult
 from backup_tui.engine.core.policy import can_restore
 from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
@@ -233,8 +234,7 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     text.append(f"needs about {fmt.human_bytes(plan.space_needed_bytes)}, {free}\n",
                 style="bold red" if short else "")
     text.append("Time      ", style="bold")
-    text.append(f"about {fmt.duration(plan.estimated_seconds)} (from past restores)\n"
-                if plan.estimated_seconds is not None else "unknown: no past restore of a comparable size to go by\n")
+    text.append(estimate_said(plan.time_parts, fmt.duration) + "\n")
     text.append("Sessions  ", style="bold")
     text.append(f"{plan.sessions_said} to terminate\n",
                 style="yellow" if plan.sessions_to_terminate else "")
