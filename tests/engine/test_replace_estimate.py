@@ -31,7 +31,7 @@ def test_a_replace_plan_estimates_its_safety_backup_from_past_backups(
     assert safety.seconds == pytest.approx(record.duration_s * size_now / size_then, abs=0.06)
     assert restoring.seconds is None and first.estimated_seconds is None  # no restore yet: no total
     said = next(line for line in plan_lines(first) if "estimated time" in line)
-    assert "no estimate yet (no past restore of a comparable size)" in said and "safety backup" in said
+    assert said.startswith("  estimated time: no estimate yet: no past restore of a comparable size (safety backup ")
 
     restore(settings, record.id, target_db=f"{pagila_db}_copy")  # now there is a restore to go by
     plan = plan_restore(Context(settings), record, replace_original=True)

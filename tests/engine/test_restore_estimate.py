@@ -69,12 +69,13 @@ def test_a_manifest_without_its_size_or_with_nonsense_gives_no_point() -> None:
 def test_a_replaces_total_needs_every_part() -> None:
     both = (EstimatePart(SAFETY_BACKUP, 20.0), EstimatePart(RESTORE, 8.0))
     assert total_seconds(both) == 28.0
-    assert estimate_said(both, human_duration) == ("about 28.0 s: safety backup 20.0 s, restore 8.0 s "
-                                                  "(from past backups and restores)")
+    assert estimate_said(both, human_duration) == "about 28.0 s (safety backup 20.0 s, restore 8.0 s)"
     blind = (EstimatePart(SAFETY_BACKUP, None), EstimatePart(RESTORE, 8.0))
     assert total_seconds(blind) is None  # not 8 s: that would leave out the longest phase
-    assert estimate_said(blind, human_duration) == ("no estimate yet (no past backup of a comparable size): "
-                                                   "safety backup ?, restore 8.0 s")
+    assert estimate_said(blind, human_duration) == "no estimate yet: no past backup of a comparable size " \
+                                                   "(restore 8.0 s)"
+    neither = (EstimatePart(SAFETY_BACKUP, None), EstimatePart(RESTORE, None))
+    assert estimate_said(neither, human_duration) == "no estimate yet: no past backup or restore of a comparable size"
     alone = (EstimatePart(RESTORE, None),)
     assert estimate_said(alone, human_duration) == "no estimate yet: no past restore of a comparable size to go by"
     assert estimate_said((EstimatePart(RESTORE, 8.0),), human_duration) == "about 8.0 s (from past restores)"

@@ -86,15 +86,15 @@ def total_seconds(parts: Sequence[EstimatePart]) -> float | None:
 
 
 def estimate_said(parts: Sequence[EstimatePart], duration: Callable[[float], str]) -> str:
-    """The plan's time, in the same words in the app and the CLI: the parts of a replace named."""
+    """The plan's time, in the same words in the app and the CLI: a replace's parts named, on one line of
+    an 80-column page."""
     total = total_seconds(parts)
     if len(parts) <= 1:
         return (f"about {duration(total)} (from past restores)" if total is not None
                 else "no estimate yet: no past restore of a comparable size to go by")
-    named = ", ".join(f"{part.phase} " + (duration(part.seconds) if part.seconds is not None else "?")
-                      for part in parts)
+    known = ", ".join(f"{part.phase} {duration(part.seconds)}" for part in parts if part.seconds is not None)
     if total is not None:
-        return f"about {duration(total)}: {named} (from past backups and restores)"
-    unknown = " and ".join(f"no past {'backup' if p.phase == SAFETY_BACKUP else 'restore'}"
-                           for p in parts if p.seconds is None)
-    return f"no estimate yet ({unknown} of a comparable size): {named}"
+        return f"about {duration(total)} ({known})"
+    missing = " or ".join("backup" if part.phase == SAFETY_BACKUP else "restore" for part in parts
+                          if part.seconds is None)
+    return f"no estimate yet: no past {missing} of a comparable size" + (f" ({known})" if known else "")
