@@ -63,7 +63,8 @@ def test_a_manifest_without_its_size_or_with_nonsense_gives_no_point() -> None:
     bad = past_backup("shop", "lots", 10.0)
     negative = past_backup("shop", 100 * MB, -1.0)
     endless = past_backup("shop", 100 * MB, float("inf"))
-    assert backup_points([unknown, bad, negative, endless]) == []
+    huge = past_backup("shop", "9" * 400, 10.0)  # an int, but past any float
+    assert backup_points([unknown, bad, negative, endless, huge]) == []
 
 
 def test_a_replaces_total_needs_every_part() -> None:

@@ -62,7 +62,7 @@ def backup_points(records: Iterable[BackupRecord]) -> list[tuple[float, float]]:
         try:
             size = float(int(record.database_info.get("size_bytes", "0") or 0))
             seconds = float(record.duration_s)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # the repository's word: a manifest may say anything
             continue
         if size > 0 and math.isfinite(seconds) and seconds > 0:
             points.append((size, seconds))
