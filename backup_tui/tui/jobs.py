@@ -159,6 +159,8 @@ class Job:
         estimate."""
         if not self.estimate_s or self.estimate_s <= 0:
             return None
+        if self.state == "done":
+            return self.estimate_s, self.estimate_s
         left = self.time_left(now)
         assert left is not None
         done = self.estimate_s - max(left, 0.0)

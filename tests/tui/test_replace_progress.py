@@ -27,6 +27,7 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import bytes_text
 from backup_tui.tui.services import EngineServices
+from backup_tui.tui.widgets.jobs import progress_text
 from tests.conftest import restore
 from tests.tui.conftest import running, settle, sync, wait_until
 from tests.tui.fixtures import NOW
@@ -65,6 +66,20 @@ def test_one_bar_for_the_whole_replace_never_goes_back_when_the_restore_begins()
                                                            "(plan: 28.0 s)"
     done, planned = job.whole_progress(NOW + timedelta(seconds=60)) or (0.0, 0.0)
     assert done == pytest.approx(0.99 * planned)  # over the plan, still running: not a full bar
+
+
+def test_the_jobs_tab_bar_of_a_replace_goes_on_from_the_safety_backup() -> None:
+    job = replace_job()
+    job.apply(StepStarted(SAFETY_BACKUP, "pagila"), NOW)
+    job.apply(StepStarted("dump", "pg_dump | zstd"), NOW)
+    job.apply(BytesProgress("dump", 100, 100), NOW + timedelta(seconds=14))
+    assert progress_text(job, NOW + timedelta(seconds=14), width=28).plain == "█" * 14 + "░" * 14 + "  50%"
+    job.apply(StepFinished(SAFETY_BACKUP), NOW + timedelta(seconds=20))
+    job.apply(StepStarted("restore", "x"), NOW + timedelta(seconds=20))
+    job.apply(BytesProgress("restore", 1, 100), NOW + timedelta(seconds=21))  # 1% of its bytes, 75% of the run
+    assert progress_text(job, NOW + timedelta(seconds=21), width=28).plain == "█" * 21 + "░" * 7 + "  75%"
+    job.finish("done", "restored", NOW + timedelta(seconds=23))  # ahead of the plan: full, not 82%
+    assert progress_text(job, NOW + timedelta(seconds=23), width=28).plain == "█" * 28 + " 100%"
 
 
 def test_without_an_estimate_the_phase_is_named_with_its_own_bytes() -> None:
