@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
+from backup_tui.engine.core.estimate import estimate_said
 from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, PruneDecision, RestorePlan, Verification
 from backup_tui.engine.core.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
@@ -198,8 +199,7 @@ def prune_lines(decisions: list[PruneDecision], dry_run: bool) -> list[str]:
 
 def plan_lines(plan: RestorePlan) -> list[str]:
     free = human_bytes(plan.space_free_bytes) if plan.space_free_bytes >= 0 else "unknown (remote server)"
-    eta = (f"about {human_duration(plan.estimated_seconds)} (from past restores)" if plan.estimated_seconds
-           else "none yet (no past restore of a similar size)")
+    eta = estimate_said(plan.time_parts, human_duration)
     lines = [f"restore plan for {plan.backup_id} ({'replace' if plan.mode == 'replace' else 'new database'}):"]
     lines += [f"  {i}. [{s.action}] {s.description}" for i, s in enumerate(plan.steps, 1)]
     lines += [

@@ -680,6 +680,7 @@ class BackupApp(App[None]):
                              lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
                              describe=describe)
         job.estimate_s = plan.estimated_seconds  # the progress screen counts down the plan's time, all phases
+        job.estimate_parts = plan.time_parts
         job.plan = plan
         return job
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from backup_tui.engine.core.estimate import SAFETY_BACKUP, EstimatePart
 from backup_tui.engine.core.models import RestorePlan
 from backup_tui.engine.core.progress import (
     BytesProgress,
@@ -66,12 +67,21 @@ class Job:
     message: str = ""
     result: object = None
     estimate_s: float | None = None  # the plan's, from past restores: every phase, not only reading bytes
+    estimate_parts: tuple[EstimatePart, ...] = ()  # its parts: a replace's safety backup, then the restore
+    safety_done_at: datetime | None = None  # when the safety backup ended: the restore's part counts from there
     plan: RestorePlan | None = None  # a restore's: its screen, reopened from the Jobs tab, shows the same steps
     log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
 
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+    @property
+    def phase(self) -> str:
+        """What runs, in the plan's words: the safety backup's own steps (dump, row counts...) are part of it."""
+        if any(step.name == SAFETY_BACKUP and step.state == "running" for step in self.steps):
+            return SAFETY_BACKUP
+        return self.current_step
 
     @property
     def current_step(self) -> str:
@@ -94,6 +104,8 @@ class Job:
                     if detail:
                         step.detail = detail
                     break
+            if event.step == SAFETY_BACKUP and event.ok:
+                self.safety_done_at = now
             level = "info" if event.ok else "error"
             return self._log(now, level, f"{event.step} {'done' if event.ok else 'failed'}"
                              + (f": {detail}" if detail else ""))
@@ -131,8 +143,36 @@ class Job:
 
     def time_left(self, now: datetime) -> float | None:
         """The plan's estimate less the time spent, over all phases (negative: over the estimate); None without
-        an estimate. Bytes alone would say 0.8 s at 57% read, then wait seconds more while indexes are built."""
-        return None if self.estimate_s is None else self.estimate_s - self.elapsed_seconds(now)
+        an estimate. Bytes alone would say 0.8 s at 57% read, then wait seconds more while indexes are built.
+        Once the safety backup has ended, the restore's part counts from then: a backup slower than its
+        estimate does not make the restore's figure wrong."""
+        if self.estimate_s is None:
+            return None
+        safety = self._safety_estimate()
+        if safety is None or self.safety_done_at is None:
+            return self.estimate_s - self.elapsed_seconds(now)
+        return self.estimate_s - safety - ((self.finished_at or now) - self.safety_done_at).total_seconds()
+
+    def whole_progress(self, now: datetime) -> tuple[float, float] | None:
+        """(seconds done, seconds planned) of the whole run, for one bar over every phase: it never goes back
+        when the restore begins after the safety backup; short of full until the run ends. None without an
+        estimate."""
+        if not self.estimate_s or self.estimate_s <= 0:
+            return None
+        if self.state == "done":
+            return self.estimate_s, self.estimate_s
+        left = self.time_left(now)
+        assert left is not None
+        done = self.estimate_s - max(left, 0.0)
+        safety = self._safety_estimate()
+        if safety is not None and self.safety_done_at is None:
+            done = min(done, safety)  # a slow safety backup holds the bar at its own part's end
+        if self.running:
+            done = min(done, self.estimate_s * 0.99)
+        return max(done, 0.0), self.estimate_s
+
+    def _safety_estimate(self) -> float | None:
+        return next((p.seconds for p in self.estimate_parts if p.phase == SAFETY_BACKUP), None)
 
     def elapsed_seconds(self, now: datetime) -> float:
         return ((self.finished_at or now) - self.started_at).total_seconds()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.errors import Cancelled
+from backup_tui.engine.core.estimate import RESTORE, SAFETY_BACKUP, EstimatePart
 from backup_tui.engine.core.models import (
     BackupRecord,
     PlanStep,
@@ -220,7 +221,8 @@ def fixed_plan(record: BackupRecord, target_db: str | None, replace: bool) -> Re
         rollback = (f"before the swap: drop {work!r}; {target!r} is untouched. After it: the previous database "
                     f"stays as {aside!r}; to roll back, rename it back")
         return RestorePlan(record.id, "replace", target, work, aside, True, 3, 15_200_000, 48_300_000_000, 6.5,
-                           steps, rollback, sessions=SESSIONS)
+                           steps, rollback, sessions=SESSIONS,
+                           estimate_parts=(EstimatePart(SAFETY_BACKUP, 4.0), EstimatePart(RESTORE, 2.5)))
     target = target_db or f"{record.database}_restored"
     steps = (
         PlanStep("create", f"create database {target!r}"),

@@ -74,7 +74,8 @@ def test_the_plan_warns_about_a_name_that_needs_quotes_and_keeps_labels_apart() 
 def test_time_and_progress_say_true_things() -> None:
     record = fixed_records()[0]
     unknown = dataclasses.replace(fixed_plan(record, "x", False), estimated_seconds=None)
-    assert "unknown: no past restore of a comparable size to go by" in plan_text(unknown, record, NOW, None).plain
+    said = plan_text(unknown, record, NOW, None).plain
+    assert "no estimate yet: no past restore of a comparable size to go by" in said
     job = Job(1, "restore", "restore x", "pagila", NOW)
     job.apply(StepStarted("restore", "x"), NOW)
     job.apply(BytesProgress("restore", 50, 100), NOW)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from backup_tui.engine.core.encryption import KEY_REMEDY
 from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE
+from backup_tui.engine.core.estimate import RESTORE, EstimatePart
 
 MANIFEST_VERSION = 1
 # An encrypted backup's manifest says 2: a version that does not know encryption must not take its stored
@@ -275,7 +276,7 @@ class RestorePlan:
     sessions_to_terminate: int
     space_needed_bytes: int
     space_free_bytes: int
-    estimated_seconds: float | None
+    estimated_seconds: float | None  # the whole (``total_seconds`` of the parts): None when a part has no basis
     steps: tuple[PlanStep, ...]
     rollback: str
     no_owner: bool = False  # objects go to the user we connect as; privileges and per-role settings left out
@@ -286,6 +287,12 @@ class RestorePlan:
     missing_tablespaces: tuple[str, ...] = ()  # named by the backup's tables or indexes
     sessions: tuple[str, ...] = ()  # who holds the sessions to terminate, grouped: "app@10.0.0.5 'pool' x8"
     key_problem: str = ""  # an encrypted backup this host has no key for (or not the right one): why
+    estimate_parts: tuple[EstimatePart, ...] = ()  # a replace's safety backup, then the restore (checks, swap)
+
+    @property
+    def time_parts(self) -> tuple[EstimatePart, ...]:
+        """The parts of ``estimated_seconds``; a plan made without them is the restore alone."""
+        return self.estimate_parts or (EstimatePart(RESTORE, self.estimated_seconds),)
 
     @property
     def sessions_said(self) -> str:

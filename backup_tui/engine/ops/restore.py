@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -36,6 +36,14 @@ from backup_tui.engine.core.errors import (
     ConfirmationRequired,
     NotFoundError,
     VerificationError,
+)
+from backup_tui.engine.core.estimate import (
+    RESTORE,
+    SAFETY_BACKUP,
+    EstimatePart,
+    fit_duration,
+    safety_backup_seconds,
+    total_seconds,
 )
 from backup_tui.engine.core.kinds import Reading, kind_of
 from backup_tui.engine.core.manifest import InvalidRecord
@@ -378,29 +386,16 @@ def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
     return fit_duration(points, raw_bytes)
 
 
-def fit_duration(points: Sequence[tuple[float, float]], raw_bytes: int) -> float | None:
-    """Seconds for ``raw_bytes``, from (raw bytes, seconds) of past restores.
-
-    A restore costs a fixed part (create, counts, connections) plus a part per byte. With sizes
-    that differ enough (4x), a least-squares line tells the two apart. Otherwise the history only
-    speaks for restores of about its own size: scale by the bytes within 4x of it, and give no
-    figure beyond (a mean of rates made a 400 MB restore after a few 3 MB ones look ten times
-    slower than it was).
-    """
-    if not points:
-        return None
-    sizes = [x for x, _ in points]
-    if len(points) >= 2 and max(sizes) >= 4 * min(sizes):
-        n = len(points)
-        mean_x, mean_y = sum(sizes) / n, sum(y for _, y in points) / n
-        var = sum((x - mean_x) ** 2 for x in sizes)
-        slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / var
-        if slope > 0:
-            fixed = max(0.0, mean_y - slope * mean_x)
-            return round(fixed + slope * raw_bytes, 1)
-    if not min(sizes) / 4 <= raw_bytes <= max(sizes) * 4:
-        return None
-    return round(raw_bytes * sum(y for _, y in points) / sum(sizes), 1)
+def plan_estimate(ctx: Context, record: BackupRecord, safety: bool, db_bytes: int) -> tuple[EstimatePart, ...]:
+    """The plan's time by phase: a replace's safety backup of the ``db_bytes`` database first (from past
+    backups), then the restore with its checks and swap (from past restores)."""
+    restore_part = EstimatePart(RESTORE, estimate_seconds(ctx.settings, record.raw_bytes))
+    if not safety:
+        return (restore_part,)
+    valid = [r for r in ctx.catalog.list(include_incomplete=False) if r.status == "valid"]
+    own = [r for r in valid if r.database == record.database]
+    others = [r for r in valid if r.database != record.database]
+    return EstimatePart(SAFETY_BACKUP, safety_backup_seconds(own, others, db_bytes)), restore_part
 
 
 # A gzip -9'd plain SQL dump is about 4-6x smaller than its text (pagila: 4.3x); a legacy .meta seldom
@@ -516,6 +511,7 @@ def plan_restore(
                     if exists else f"drop {target!r} (there was no database of that name before)")
     else:
         rollback = f"drop database {target!r}"
+    parts = plan_estimate(ctx, record, take_safety, current)
     return RestorePlan(
         backup_id=record.id,
         mode="replace" if replace_original else "new",
@@ -527,7 +523,7 @@ def plan_restore(
         sessions=who,
         space_needed_bytes=needed,
         space_free_bytes=free,
-        estimated_seconds=estimate_seconds(settings, record.raw_bytes),
+        estimated_seconds=total_seconds(parts),
         steps=tuple(steps),
         rollback=rollback,
         no_owner=no_owner,
@@ -537,6 +533,7 @@ def plan_restore(
         missing_extensions=missing.extensions,
         missing_tablespaces=missing.tablespaces,
         key_problem=key_problem,
+        estimate_parts=parts,
     )
 
 
@@ -636,13 +633,14 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
         if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
             _still_fits(settings, server, plan)
         scratch.clean_leftovers(settings, server, reporter)
-        safety_id = None
+        safety_id, safety_s = None, 0.0
         if plan.safety_backup:
-            reporter(StepStarted("safety backup", plan.target_db))
+            reporter(StepStarted(SAFETY_BACKUP, plan.target_db))
+            safety_started = time.monotonic()
             safety = run_backup(ctx, replace(server, dbname=plan.target_db),
                                 reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
-            safety_id = safety.id
-            reporter(StepFinished("safety backup", detail=safety.id))
+            safety_id, safety_s = safety.id, time.monotonic() - safety_started
+            reporter(StepFinished(SAFETY_BACKUP, detail=safety.id))
         counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
         notes: list[str] = []
         if plan.mode == "replace":
@@ -653,7 +651,7 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
             notes.append(f"previous database kept as {plan.aside_db!r}; roll back to it with: "
                          f"{rollback_command(plan.target_db)}; drop it with: {drop_kept_command(plan.aside_db)}")
     duration = time.monotonic() - started
-    record_history(settings, record, duration)
+    record_history(settings, record, duration - safety_s)  # the safety backup is estimated from backups
     _record_as_verified(catalog, record, plan, counts, duration, now, reporter)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
                          notes=tuple(notes), connect=psql_command(server, plan.target_db))

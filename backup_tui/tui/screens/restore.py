@@ -39,6 +39,7 @@ from textual.widgets import (
 )
 
 from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.estimate import SAFETY_BACKUP, estimate_said
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, RestorePlan, RestoreResult
 from backup_tui.engine.core.policy import can_restore
 from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
@@ -233,8 +234,7 @@ def plan_text(plan: RestorePlan, record: BackupRecord, now: datetime, tz: tzinfo
     text.append(f"needs about {fmt.human_bytes(plan.space_needed_bytes)}, {free}\n",
                 style="bold red" if short else "")
     text.append("Time      ", style="bold")
-    text.append(f"about {fmt.duration(plan.estimated_seconds)} (from past restores)\n"
-                if plan.estimated_seconds is not None else "unknown: no past restore of a comparable size to go by\n")
+    text.append(estimate_said(plan.time_parts, fmt.duration) + "\n")
     text.append("Sessions  ", style="bold")
     text.append(f"{plan.sessions_said} to terminate\n",
                 style="yellow" if plan.sessions_to_terminate else "")
@@ -277,7 +277,7 @@ def steps_text(job: Job) -> Text:
     return text
 
 
-PHASES = {"safety backup": "safety backup of the current database", "create": "creating the database",
+PHASES = {SAFETY_BACKUP: "safety backup of the current database", "create": "creating the database",
           "restore": "loading the data", "verify": "counting rows", "properties": "database settings",
           "terminate": "ending sessions", "rename": "swapping the databases"}
 
@@ -285,13 +285,14 @@ PHASES = {"safety backup": "safety backup of the current database", "create": "c
 def bytes_text(job: Job, now: datetime) -> str:
     """Which phase runs, how far its bytes are, and the time left by the plan's estimate (all phases), else by
     the byte rate of this one."""
-    parts = [PHASES.get(job.current_step, job.current_step)] if job.current_step else []
+    parts = [PHASES.get(job.phase, job.phase)] if job.phase else []
     if job.bytes_total and job.bytes_done >= job.bytes_total and job.bytes_step == "restore" \
             and job.current_step == "restore":
         # Every byte is in, but pg_restore still builds indexes and checks constraints: no "ETA 0 s".
         parts.append(f"{fmt.human_bytes(job.bytes_done)} read · pg_restore is finishing: the last rows, then "
                      "indexes and constraints…")
-    elif job.bytes_done and (job.current_step == "safety backup" or job.bytes_step == job.current_step == "restore"):
+    elif job.bytes_done and ((job.phase == SAFETY_BACKUP and job.bytes_step == "dump")
+                             or job.bytes_step == job.current_step == "restore"):
         total = f" of {fmt.human_bytes(job.bytes_total)}" if job.bytes_total else ""
         parts.append(f"{fmt.human_bytes(job.bytes_done)}{total}")
     left = job.time_left(now)
@@ -801,9 +802,11 @@ class RestoreWizard(Screen[None]):
         self._shown_at = time.monotonic()
         show_text(self.query_one("#progress-steps", Static), steps_text(job))
         bar = self.query_one("#progress-bar", ProgressBar)
-        if job.bytes_total and bar.display:
+        whole = job.whole_progress(now)  # one bar for every phase; without an estimate, the phase's bytes
+        if (whole or job.bytes_total) and bar.display:
             if bar.size.width:
-                bar.update(total=job.bytes_total, progress=job.bytes_done)
+                done, planned = whole or (job.bytes_done, job.bytes_total)
+                bar.update(total=planned, progress=done)
             elif self.step == "progress" and not self._bar_waits:
                 # Not laid out yet: the bar rounds to its width, so wait for one; once, and only while the bar
                 # is on the page (a restore that ends before its first layout goes on to the result).

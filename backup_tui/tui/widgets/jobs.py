@@ -54,10 +54,13 @@ def job_details(job: Job) -> str:
     return "\n".join(lines)
 
 
-def progress_text(job: Job, width: int = BAR_WIDTH) -> Text:
-    """A text bar for tables; bytes only when the total is unknown."""
-    if job.bytes_total:
-        share = min(1.0, job.bytes_done / job.bytes_total)
+def progress_text(job: Job, now: datetime, width: int = BAR_WIDTH) -> Text:
+    """A text bar for tables; bytes only when the total is unknown. A restore with an estimate goes by it, as
+    its own page does: one bar over every phase of a replace, not each phase's bytes from 0 again."""
+    whole = job.whole_progress(now)
+    if whole or job.bytes_total:
+        done, planned = whole or (job.bytes_done, job.bytes_total or 1)
+        share = min(1.0, done / planned)
         filled = round(share * width)
         return Text("█" * filled + "░" * (width - filled) + f" {share:4.0%}")
     if job.bytes_done:
@@ -148,7 +151,7 @@ class JobsView(Widget):
     def _cells(job: Job, now: datetime) -> list[str | Text]:
         message = job.current_step if job.running else job.message
         return [str(job.id), Text(job.state, style=STATE_STYLE[job.state]), clip(job.title, TITLE_WIDTH),
-                progress_text(job), fmt.duration(job.elapsed_seconds(now)), clip(message, STEP_WIDTH)]
+                progress_text(job, now), fmt.duration(job.elapsed_seconds(now)), clip(message, STEP_WIDTH)]
 
     def add_entries(self, entries: Iterable[LogEntry]) -> None:
         log = self.query_one("#activity", RichLog)
