@@ -9,13 +9,13 @@ Rules (each a ``Problem`` with its severity and one line of advice):
   the newest valid one is dated in the future (it would keep the age rule
   quiet forever: clock skew, or a manifest planted to do just that; the
   age rule then judges the newest one dated before now); a backup's last
-  verification failed and no newer backup has passed a check (advice: take
-  or verify a newer one); a backup, verify or prune run failed since the
-  last one that went through (a verify that found damage went through: the
-  backup's failed check speaks for it, naming the backup).
-- warning: a backup's last verification failed while a newer one passed
-  its check (whenever those checks ran); advice: delete it, as for a
-  damaged backup, however old (retention keeps both for a person); no
+  verification failed, or a backup is damaged, and no newer backup has
+  passed a check (advice: take or verify a newer one); a backup, verify or
+  prune run failed since the last one that went through (a verify that
+  found damage went through: the backup's failed check speaks for it).
+- warning: the same failed or damaged backup, however old, once a newer
+  one has passed its check (whenever those checks ran); advice: delete it
+  (retention keeps both for a person, so they never go by themselves); no
   backup was ever verified, or no full verification passed within
   ``verify_max_age_days``; the newest backup's size is off by more than
   ``size_change`` from the median of the seven before it, or below
@@ -258,9 +258,13 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
     damaged = [r for r in mine if r.status == "damaged"]
     if damaged:
         more = f" (+{len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
-        found.warning("damaged", f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} "
-                      f"is damaged{more}", f"see what is wrong (backup-headless verify {damaged[0].id}), then "
-                      f"{delete_advice(damaged[0])}", damaged[0].id)
+        message = f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} is damaged{more}"
+        remedy = f"see what is wrong (backup-headless verify {damaged[0].id}), then {delete_advice(damaged[0])}"
+        good, newer = _after(valid, damaged[0], now)
+        if good is not None:
+            found.warning("damaged", message, remedy, damaged[0].id)
+        else:
+            found.critical("damaged", message, f"{_take_or_verify(newer, take)}; {remedy}", damaged[0].id)
     if newest is not None:
         _verification_rules(found, valid, newest, now, thresholds, holds_key)
         if newest.stored_bytes < thresholds.min_size_bytes:
@@ -277,18 +281,29 @@ def _failed_check_rules(found: _Found, valid: Sequence[BackupRecord], bad: Seque
     whose remedy is deleting the damaged one (retention keeps a failed check for a person, so it never goes
     by itself). Its advice is what clears it: never a check that is bound to fail again."""
     worst = bad[0]
-    newer = [r for r in valid if r.created > worst.created and not r.dated_after(now)]
-    good = next((r for r in newer if r.verified_ok), None)
+    good, newer = _after(valid, worst, now)
     report = f"backup-headless show {worst.id}"
     if good is not None:
         found.warning("older_failed_check", _failed_check(bad),
                       f"a newer backup passed its check ({good.id}); {delete_advice(worst)}", worst.id)
-    elif newer:
-        found.critical("failed_check", _failed_check(bad), f"verify a newer backup: backup-headless verify "
-                       f"{newer[0].id} (what failed: {report})", worst.id)
     else:
-        found.critical("failed_check", _failed_check(bad), f"take a new backup now ({take}) and verify it "
-                       f"(backup-headless verify with the id it prints); what failed: {report}", worst.id)
+        found.critical("failed_check", _failed_check(bad), f"{_take_or_verify(newer, take)}; what failed: {report}",
+                       worst.id)
+
+
+def _after(valid: Sequence[BackupRecord], damaged: BackupRecord,
+           now: datetime) -> tuple[BackupRecord | None, Sequence[BackupRecord]]:
+    """The newest backup after ``damaged`` whose last check passed (None: no good one is known after the
+    damage), and every valid one after it, newest first (a future-dated one counts for neither)."""
+    newer = [r for r in valid if r.created > damaged.created and not r.dated_after(now)]
+    return next((r for r in newer if r.verified_ok), None), newer
+
+
+def _take_or_verify(newer: Sequence[BackupRecord], take: str) -> str:
+    """What makes a good backup known after a damaged one: checking the newest one taken since, or taking one."""
+    if newer:
+        return f"verify a newer backup: backup-headless verify {newer[0].id}"
+    return f"take a new backup now ({take}) and verify it (backup-headless verify with the id it prints)"
 
 
 def delete_advice(record: BackupRecord) -> str:
