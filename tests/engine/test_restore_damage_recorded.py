@@ -20,7 +20,8 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.restore import plan_restore, run_restore
 from backup_tui.engine.storage.catalog import Catalog
-from tests.conftest import history_records
+from backup_tui.engine.storage.s3 import S3Unreachable
+from tests.conftest import Bucket, history_records
 
 
 def overwrite_header(record: BackupRecord) -> None:
@@ -43,6 +44,13 @@ DAMAGE: dict[str, tuple[Callable[[BackupRecord], None], str]] = {
     "truncated": (cut_to_first_kb, "truncated"),
     "data file missing": (remove_file, "data file missing"),
 }
+
+
+def _closed() -> int:
+    """A local TCP port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _reread(settings: Settings, backup_id: str) -> BackupRecord:
@@ -88,12 +96,34 @@ def test_a_plan_that_fails_for_the_server_records_nothing(settings: Settings) ->
     """A server down says nothing about the backup: even a damaged one is not judged by a read that never ran."""
     record = run_backup(Context(settings), settings.databases[0])
     overwrite_header(record)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = int(sock.getsockname()[1])
-    down = replace(settings, databases=(replace(settings.databases[0], host="127.0.0.1", port=closed),))
+    down = replace(settings, databases=(replace(settings.databases[0], host="127.0.0.1", port=_closed()),))
     ctx = Context(down)
     with pytest.raises(ConnectionFailed):
         plan_restore(ctx, ctx.catalog.get(record.id), target_db=f"{record.database}_down")
     assert history_records(Path(record.path).parent) == []
     assert not _reread(settings, record.id).failed_last_check
+
+
+def test_a_bucket_copys_damage_is_recorded_in_the_bucket_and_an_unreachable_bucket_records_nothing(
+    settings: Settings, s3_bucket: Bucket,
+) -> None:
+    bucket_only = replace(settings, s3=s3_bucket.config(keep_local=False))  # streamed straight to the bucket
+    record = run_backup(Context(bucket_only), bucket_only.databases[0])
+    [key] = [k for k in s3_bucket.objects() if k.endswith(".dump.zst")]
+    target = f"{record.database}_from_bucket"
+
+    stored = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=key)["Body"].read()
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=key, Body=b"\0\0\0\0" + stored[4:])
+    assert bucket_only.s3 is not None
+    gone = replace(bucket_only, s3=replace(bucket_only.s3, endpoint_url=f"http://127.0.0.1:{_closed()}"))
+    ctx = Context(gone)
+    with pytest.raises(S3Unreachable):
+        plan_restore(ctx, record, target_db=target)
+    assert not _reread(bucket_only, record.id).verifications  # out of reach: no read, no word on the backup
+
+    ctx = Context(bucket_only)
+    with pytest.raises(VerificationError, match="nothing was changed"):
+        plan_restore(ctx, ctx.catalog.get(record.id), target_db=target)
+    [recorded] = _reread(bucket_only, record.id).verifications
+    assert not recorded.ok and "zstd stream is corrupt" in recorded.problems[0]
+    assert [k for k in s3_bucket.objects() if "/verifications/" in k], s3_bucket.objects()
