@@ -148,22 +148,6 @@ def test_a_damaged_manifest_is_told_the_delete_that_removes_it() -> None:
     assert f"then delete it: backup-headless delete {records[3].id}" in problem.advice
 
 
-def test_a_damaged_newest_attempt_is_critical_until_a_newer_backup_passes_a_check() -> None:
-    """Yesterday's backup is fresh enough for the age rule, but the newest attempt's manifest is damaged and
-    no good backup is known after it."""
-    records = _daily(3)
-    attempt = replace(_record("app", NOW - timedelta(hours=1), 2_000_000, took=1.0, tables=PAGILA_TABLES),
-                      status="damaged")
-    health = assess("app", [attempt, *records], NOW)
-    problem = _only(health)
-    assert (problem.severity, problem.rule, problem.backup_id) == ("critical", "damaged", attempt.id)
-    assert problem.message == f"newest attempt {attempt.id} is damaged"
-    assert problem.advice.startswith("take a new backup now") and f"delete {attempt.id}" in problem.advice
-    checked = replace(_record("app", NOW, 2_000_000, took=1.0, tables=PAGILA_TABLES),
-                      verifications=(_check(NOW, True),))
-    assert _only(assess("app", [checked, attempt, *records], NOW)).severity == "warning"
-
-
 def test_a_notice_names_the_backup_its_problem_is_about() -> None:
     records = _daily(5)
     records[0] = _failed(records[0])

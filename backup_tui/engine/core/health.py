@@ -9,13 +9,14 @@ Rules (each a ``Problem`` with its severity and one line of advice):
   the newest valid one is dated in the future (it would keep the age rule
   quiet forever: clock skew, or a manifest planted to do just that; the
   age rule then judges the newest one dated before now); a backup's last
-  verification failed, or a backup is damaged, and no newer backup has
-  passed a check (advice: take or verify a newer one); a backup, verify or
-  prune run failed since the last one that went through (a verify that
-  found damage went through: the backup's failed check speaks for it).
-- warning: the same failed or damaged backup, however old, once a newer
-  one has passed its check (whenever those checks ran); advice: delete it
-  (retention keeps both for a person, so they never go by themselves); no
+  verification failed and no newer backup has passed a check (advice: take
+  or verify a newer one); a backup, verify or prune run failed since the
+  last one that went through (a verify that found damage went through: the
+  backup's failed check speaks for it).
+- warning: the same failed backup once a newer one has passed its check
+  (whenever those checks ran); a damaged backup (its manifest lost or
+  altered), however old; advice for both: delete it (retention keeps them
+  for a person, so they never go by themselves); no
   backup was ever verified, or no full verification passed within
   ``verify_max_age_days``; the newest backup's size is off by more than
   ``size_change`` from the median of the seven before it, or below
@@ -258,13 +259,9 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
     damaged = [r for r in mine if r.status == "damaged"]
     if damaged:
         more = f" (+{len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
-        message = f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} is damaged{more}"
-        remedy = f"see what is wrong (backup-headless verify {damaged[0].id}), then {delete_advice(damaged[0])}"
-        good, newer = _after(valid, damaged[0], now)
-        if good is not None:
-            found.warning("damaged", message, remedy, damaged[0].id)
-        else:
-            found.critical("damaged", message, f"{_take_or_verify(newer, take)}; {remedy}", damaged[0].id)
+        found.warning("damaged", f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} "
+                      f"is damaged{more}", f"see what is wrong (backup-headless verify {damaged[0].id}), then "
+                      f"{delete_advice(damaged[0])}", damaged[0].id)
     if newest is not None:
         _verification_rules(found, valid, newest, now, thresholds, holds_key)
         if newest.stored_bytes < thresholds.min_size_bytes:
