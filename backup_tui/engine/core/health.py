@@ -8,12 +8,15 @@ Rules (each a ``Problem`` with its severity and one line of advice):
 - critical: no valid backup; the newest valid one is older than ``max_age_hours``;
   the newest valid one is dated in the future (it would keep the age rule
   quiet forever: clock skew, or a manifest planted to do just that; the
-  age rule then judges the newest one dated before now); the newest
-  valid backup's last verification failed; a backup, verify or prune run
-  failed since the last one that succeeded.
-- warning: an older backup's last verification failed (whenever that check
-  ran: a later check of another backup does not hide it); a damaged backup,
-  however old (never deleted automatically, so a person must look); no
+  age rule then judges the newest one dated before now); a backup's last
+  verification failed and no newer backup has passed a check (advice: take
+  or verify a newer one); a backup, verify or prune run failed since the
+  last one that went through (a verify that found damage went through: the
+  backup's failed check speaks for it).
+- warning: the same failed backup once a newer one has passed its check
+  (whenever those checks ran); a damaged backup (its manifest lost or
+  altered), however old; advice for both: delete it (retention keeps them
+  for a person, so they never go by themselves); no
   backup was ever verified, or no full verification passed within
   ``verify_max_age_days``; the newest backup's size is off by more than
   ``size_change`` from the median of the seven before it, or below
@@ -33,6 +36,7 @@ from typing import Literal
 
 import humanize
 
+from backup_tui.engine.core.errors import EXIT_VERIFY
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.core.sizes import human_bytes
@@ -251,20 +255,13 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
                        f"check the schedule and its log (backup-headless schedule show), then: {take}", dated[0].id)
     bad = [r for r in valid if r.failed_last_check]  # by each backup's own last check, not by when it ran
     if bad:
-        if bad[0] is newest:
-            found.critical("failed_check", _failed_check(bad),
-                           f"take a new backup now ({take}) and read the report: backup-headless show {bad[0].id}",
-                           bad[0].id)
-        else:
-            found.warning("older_failed_check", _failed_check(bad),
-                          f"read the report (backup-headless show {bad[0].id}), then verify it again or delete it",
-                          bad[0].id)
+        _failed_check_rules(found, valid, bad, now, take)
     damaged = [r for r in mine if r.status == "damaged"]
     if damaged:
         more = f" (+{len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
         found.warning("damaged", f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} "
-                      f"is damaged{more}", f"backup-headless verify {damaged[0].id} names what is wrong; a person "
-                      "decides whether to delete it", damaged[0].id)
+                      f"is damaged{more}", f"see what is wrong (backup-headless verify {damaged[0].id}), then "
+                      f"{delete_advice(damaged[0])}", damaged[0].id)
     if newest is not None:
         _verification_rules(found, valid, newest, now, thresholds, holds_key)
         if newest.stored_bytes < thresholds.min_size_bytes:
@@ -272,6 +269,45 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
                           f"{human_bytes(thresholds.min_size_bytes)} expected",
                           f"check that it holds the data (backup-headless show {newest.id}), or lower "
                           "min_size_bytes for this database", newest.id)
+
+
+def _failed_check_rules(found: _Found, valid: Sequence[BackupRecord], bad: Sequence[BackupRecord], now: datetime,
+                        take: str) -> None:
+    """The newest backup whose last check failed, named. Critical while no newer backup has passed a check
+    (the last restore point known good is older than the damage, or there is none); a warning once one has,
+    whose remedy is deleting the damaged one (retention keeps a failed check for a person, so it never goes
+    by itself). Its advice is what clears it: never a check that is bound to fail again."""
+    worst = bad[0]
+    good, newer = _after(valid, worst, now)
+    report = f"backup-headless show {worst.id}"
+    if good is not None:
+        found.warning("older_failed_check", _failed_check(bad),
+                      f"a newer backup passed its check ({good.id}); {delete_advice(worst)}", worst.id)
+    else:
+        found.critical("failed_check", _failed_check(bad), f"{_take_or_verify(newer, take)}; what failed: {report}",
+                       worst.id)
+
+
+def _after(valid: Sequence[BackupRecord], damaged: BackupRecord,
+           now: datetime) -> tuple[BackupRecord | None, Sequence[BackupRecord]]:
+    """The newest backup after ``damaged`` whose last check passed (None: no good one is known after the
+    damage), and every valid one after it, newest first (a future-dated one counts for neither)."""
+    newer = [r for r in valid if r.created > damaged.created and not r.dated_after(now)]
+    return next((r for r in newer if r.verified_ok), None), newer
+
+
+def _take_or_verify(newer: Sequence[BackupRecord], take: str) -> str:
+    """What makes a good backup known after a damaged one: checking the newest one taken since, or taking one."""
+    if newer:
+        return f"verify a newer backup: backup-headless verify {newer[0].id}"
+    return f"take a new backup now ({take}) and verify it (backup-headless verify with the id it prints)"
+
+
+def delete_advice(record: BackupRecord) -> str:
+    """The command that removes a damaged backup, which retention keeps for a person to look at: --force only
+    for a pinned one (a pin guards it from a plain delete)."""
+    force = " --force" if record.pinned else ""
+    return f"delete it: backup-headless delete {record.id}{force} (retention keeps it until a person does)"
 
 
 def _verification_rules(found: _Found, valid: Sequence[BackupRecord], newest: BackupRecord, now: datetime,
@@ -300,24 +336,35 @@ def _keyless_advice(backup_id: str) -> str:
 
 
 def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord], host: str | None) -> RunRecord | None:
-    """A backup, verify or prune run that failed after the last one of its kind that succeeded."""
+    """A backup, verify or prune run that failed after the last one of its kind that went through. A verify
+    that found damage went through: its verdict is the backup's recorded check, which the backup rules judge
+    (named, and cleared by the remedy); a run of it here would stay critical until a check that cannot pass
+    passed. A verify that could not judge (server, bucket, key) is this rule's, and names its backup."""
     watched = sorted((r for r in runs if r.operation in WATCHED_RUNS and r.database in (database, "")
                       and (host is None or r.host == host)), key=lambda r: r.finished_at)  # "": every database's
     last_of: dict[str, RunRecord] = {}
     for run in watched:
         last_of[run.operation] = run
     for operation, run in last_of.items():
-        if not run.ok:
-            failed = sum(1 for r in watched if r.operation == operation and not r.ok
+        if not went_through(run):
+            failed = sum(1 for r in watched if r.operation == operation and not went_through(r)
                          and r.finished_at > max((s.finished_at for s in watched
-                                                  if s.operation == operation and s.ok), default=""))
+                                                  if s.operation == operation and went_through(s)), default=""))
             times = f" ({failed} runs in a row)" if failed > 1 else ""
             said = run.error or f"exit {run.exit_code}"
-            found.critical("failed_run", f"{operation} failed at {run.finished_at}{times}: {said}",
-                           f"read its run log in the log folder, fix the cause, then run "
-                           f"backup-headless {operation} {'--all ' if operation == 'verify' else ''}"
-                           f"--database {database}", run.backup_id)
+            of = f" of {run.backup_id}" if operation == "verify" and run.backup_id else ""
+            again = (f"verify {run.backup_id}" if of else
+                     f"{operation} {'--all ' if operation == 'verify' else ''}--database {database}")
+            found.critical("failed_run", f"{operation}{of} failed at {run.finished_at}{times}: {said}",
+                           f"read its run log in the log folder, fix the cause, then run backup-headless {again}",
+                           run.backup_id)
     return watched[-1] if watched else None
+
+
+def went_through(run: RunRecord) -> bool:
+    """The run did its work: it succeeded, or it is a verify that reached its verdict (exit 4: damage found
+    and recorded in the backup's history)."""
+    return run.ok or (run.operation == "verify" and run.exit_code == EXIT_VERIFY)
 
 
 def _surrounding_rules(found: _Found, newest: BackupRecord | None, around: Surroundings,

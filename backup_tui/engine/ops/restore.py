@@ -71,6 +71,7 @@ from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.damage import DamageFound, records_damage
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.keys import checked_reading, reading_for
 from backup_tui.engine.postgres import archive_needs, database_properties, pg, row_counts
@@ -138,18 +139,23 @@ def restore_into(
     progress: Callable[[int], None] = lambda done: reporter(BytesProgress("restore", done, total))  # noqa: E731
     reporter(StepStarted("restore", f"{record.id} -> {work_db}"))
     kind, reading = kind_of(record), reading_for(settings, record)
-    if kind.loader == "psql":
-        argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "--no-password", "-d", pg.dbname_arg(work_db)]
-        stats = _streamed(argv, env, source, reading, cancel, progress,
-                          tail=legacy.DumpTail() if kind.ends_with_marker else None)
-    elif kind.parallel_restore and settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
-        stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress, portable)
-    else:
-        argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
-                "-d", pg.dbname_arg(work_db)]
-        stats = _streamed(argv, env, source, reading, cancel, progress)
-    check_stored(record, stats)
+    try:  # what the stream and the checksum find wrong here is damage of the stored bytes (ops.damage)
+        if kind.loader == "psql":
+            argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                    "--no-password", "-d", pg.dbname_arg(work_db)]
+            stats = _streamed(argv, env, source, reading, cancel, progress,
+                              tail=legacy.DumpTail() if kind.ends_with_marker else None)
+        elif kind.parallel_restore and settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
+            stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress, portable)
+        else:
+            argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), "--exit-on-error", "--no-password", *portable,
+                    "-d", pg.dbname_arg(work_db)]
+            stats = _streamed(argv, env, source, reading, cancel, progress)
+        check_stored(record, stats)
+    except DamageFound:
+        raise
+    except VerificationError as exc:
+        raise DamageFound(exc.message, exc.message) from None
     if legacy.sidecar_missing(record):
         warn(reporter, f"{record.id}: {legacy.NO_SIDECAR}")
     reporter(StepFinished("restore"))
@@ -424,6 +430,7 @@ def _load_by_hand(path: Path) -> str:
     return f"{unpack} | pg_restore -d NEW_DB"
 
 
+@records_damage("while planning a restore", lambda a: a["record"])
 def plan_restore(
     ctx: Context,
     record: BackupRecord,
@@ -434,7 +441,8 @@ def plan_restore(
     no_owner: bool = False,
     no_tablespaces: bool = False,
 ) -> RestorePlan:
-    """The flight plan. Reads the server's state and the archive's table of contents; changes nothing."""
+    """The flight plan. Reads the server's state and the archive's table of contents; changes nothing but
+    the backup's history, where damage the reading finds is recorded as a failed check (``ops.damage``)."""
     settings, now = ctx.settings, ctx.now
     if not can_restore(record):
         by_hand = (f"; if its dump is intact, load it by hand: {_load_by_hand(Path(record.path))}"
@@ -449,8 +457,8 @@ def plan_restore(
     source = holder.open_stored(record)
     stored = source.size()
     if stored is None:
-        raise VerificationError(f"{record.id}: its stored file {source.where} is missing; nothing was changed, "
-                                "choose another backup")
+        raise DamageFound(f"{record.id}: its stored file {source.where} is missing; nothing was changed, "
+                          "choose another backup", f"data file missing: {source.where}")
     key_problem = _key_problem(settings, record, source)
     # A copy with no local file is streamed from where it is: the plan says from where, and how much comes down.
     fetched = "" if holder.capabilities.local_paths else f"; read from {source.where}, downloads {human_bytes(stored)}"
@@ -547,8 +555,8 @@ def _key_problem(settings: Settings, record: BackupRecord, source: Source) -> st
     except ConfigError as exc:  # the identity file is missing or is not one
         return exc.message
     except VerificationError as exc:
-        raise VerificationError(f"{exc.message}: it cannot be restored; nothing was changed, choose another "
-                                "backup") from None
+        raise DamageFound(f"{exc.message}: it cannot be restored; nothing was changed, choose another backup",
+                          exc.message) from None
     return ""
 
 
@@ -590,8 +598,8 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
     try:
         toc = _archive_text(settings, ["--list", "--create"], source, reading, CancelToken())
     except VerificationError as exc:  # damaged where the table of contents lies: nothing could come of it
-        raise VerificationError(f"{record.id} cannot be restored, its beginning is damaged ({exc.message}); "
-                                "nothing was changed, choose another backup") from None
+        raise DamageFound(f"{record.id} cannot be restored, its beginning is damaged ({exc.message}); "
+                          "nothing was changed, choose another backup", exc.message) from None
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
         chosen.write(archive_needs.definitions_list(toc))
         chosen.flush()
@@ -614,6 +622,7 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
 
 
 @journal_run("restore", lambda a: (a["plan"].target_db, a["plan"].backup_id))
+@records_damage("while restoring it", lambda a: a["ctx"].catalog.get(a["plan"].backup_id))
 def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> RestoreResult:
     """Carry out exactly ``plan``, the one the operator saw (and, for a replace, confirmed)."""
     settings, catalog, reporter, cancel, now = ctx.settings, ctx.catalog, ctx.reporter, ctx.cancel, ctx.now

@@ -42,6 +42,7 @@ from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.estimate import SAFETY_BACKUP, estimate_said
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, RestorePlan, RestoreResult
 from backup_tui.engine.core.policy import can_restore
+from backup_tui.engine.ops.damage import DamageFound
 from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
@@ -669,12 +670,17 @@ class RestoreWizard(Screen[None]):
                     or self.services.plan_restore(record, target, replace, no_owner))
         except BackupToolError as exc:
             self.app.call_from_thread(self._plan_failed, exc.message)
+            if isinstance(exc, DamageFound):  # recorded as a failed check: the dashboard and list say so now
+                self.app.call_from_thread(self._damage_recorded)
             return
         except Exception as exc:  # anything else still reads as a message, not a traceback
             self.app.call_from_thread(self._plan_failed, f"planning failed: {exc}")
             return
         ready: Callable[[RestorePlan], Awaitable[None] | None] = self._plan_ready
         self.app.call_from_thread(ready, plan)
+
+    def _damage_recorded(self) -> None:
+        self.app.call_later(self.app.run_action, "refresh_catalog")
 
     def _plan_failed(self, message: str) -> None:
         """On the target page the message is shown under the name, whole: a notification would cover it and the
