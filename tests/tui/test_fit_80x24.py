@@ -1,0 +1,62 @@
+"""What an on-call engineer reads over SSH at 80x24 is whole, or says that more follows and where to see it;
+the same screens at 120x36 stay as they were meant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable
+
+from tests.tui.conftest import held_restore, press_and_settle, running, sync, wait_until
+from tests.tui.fixtures import FixedServices, fixed_app
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
+
+
+def table_lines(table: DataTable[Any]) -> list[str]:
+    """The table as the screen shows it, header first."""
+    return ["".join(segment.text for segment in table.render_line(y)) for y in range(table.size.height)]
+
+
+# -- the Backups tab's first s --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_the_first_s_orders_the_backups_by_their_newest_check(size: tuple[int, int]) -> None:
+    """Created (the default) and Age are the same order: the first s must show another, useful one."""
+    app = fixed_app()
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "2")
+        view = app.main.backups
+        newest_first = [r.id for r in view.shown]
+        await press_and_settle(pilot, "s")
+        shown = view.shown
+        assert [r.id for r in shown] != newest_first
+        checked = [r.last_verification.at for r in shown if r.last_verification is not None]
+        assert checked and checked == sorted(checked, reverse=True)
+        assert [r.id for r in shown[:len(checked)]] == [r.id for r in shown if r.last_verification is not None]
+        assert "Verified ▼" in table_lines(view.table)[0]
+
+
+# -- the Jobs tab's Step column ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_a_running_jobs_step_is_read_whole_beside_a_long_title(size: tuple[int, int]) -> None:
+    """A restore's title (kind, backup id, target) is long; its step column still shows the step's name."""
+    app = fixed_app(FixedServices(hold_restore=True))
+    async with running(app, size) as pilot:
+        job = await held_restore(pilot, app, target_db="pagila_restored_20250314_093000")
+        await press_and_settle(pilot, "3")
+        table = app.main.query_one("#jobs-table", DataTable)
+        row = table_lines(table)[1]
+        assert job.current_step == "restore"
+        assert row.rstrip().endswith("restore"), row
+        assert len(row) <= table.size.width
+        assert "restore pagila-" in row  # the title begins whole
+        job.cancel.cancel()
+        await wait_until(pilot, lambda: not job.running)
+
