@@ -3,12 +3,24 @@ the same screens at 120x36 stay as they were meant."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable
+from textual.geometry import Region
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Static
 
-from tests.tui.conftest import held_restore, press_and_settle, running, sync, wait_until
+from tests.tui.conftest import (
+    held_restore,
+    open_plan,
+    open_wizard,
+    press_and_settle,
+    running,
+    settle,
+    sync,
+    wait_until,
+)
 from tests.tui.fixtures import FixedServices, fixed_app
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -60,3 +72,45 @@ async def test_a_running_jobs_step_is_read_whole_beside_a_long_title(size: tuple
         job.cancel.cancel()
         await wait_until(pilot, lambda: not job.running)
 
+
+
+# -- the plan's wrapped lines -------------------------------------------------------------------------------
+
+PLAN_HEADS = {"Flight", "Backup", "Target", "Rollback", "Space", "Time", "Sessions", "Steps"}
+
+
+def screen_lines(widget: Widget) -> list[str]:
+    """A widget's lines as drawn, without styles."""
+    return [strip.text for strip in widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_a_wrapped_plan_line_continues_under_its_own_text(size: tuple[int, int]) -> None:
+    """Labels and step numbers stay a column one reads down: a wrapped step goes on under its description."""
+    app = fixed_app()
+    async with running(app, size) as pilot:
+        wizard = await open_plan(pilot, app, replace=True, database="pagila")
+        lines = screen_lines(wizard.query_one("#plan-text", Static))
+        assert len(lines) > len(PLAN_HEADS) + 7  # some line wrapped, at both sizes (the rollback's)
+        for line in lines:
+            if line[:1].strip():
+                assert line.split()[0] in PLAN_HEADS, line
+            elif not re.match(r"  \d+\. ", line):
+                assert line.startswith(" " * 10) and line.strip(), line
+        steps = [i for i, line in enumerate(lines) if re.match(r"  \d+\. ", line)]
+        for i in range(steps[0], len(lines)):
+            if i not in steps:  # a step's continuation: under its description, after "  5. terminate "
+                assert lines[i].startswith(" " * 15) and not lines[i].startswith(" " * 16), lines[i]
+
+
+@sync
+async def test_the_chosen_backup_wraps_under_its_label_on_the_target_page() -> None:
+    app = fixed_app()
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_wizard(pilot, app, database="pagila")
+        wizard.query_one("#to-target", Button).press()
+        await settle(pilot)
+        lines = [line for line in screen_lines(wizard.query_one("#target-backup", Static)) if line.strip()]
+        assert len(lines) == 2 and lines[0].startswith("Backup    pagila-")
+        assert lines[1].startswith(" " * 10 + "✓ full"), lines[1]

@@ -48,6 +48,7 @@ from backup_tui.tui.messages import JobsChanged
 from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.services import Services
 from backup_tui.tui.widgets.footer import QuietFooter
+from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.jobs import log_line
 from backup_tui.tui.widgets.reflow_log import ReflowLog
 
@@ -619,7 +620,8 @@ class RestoreWizard(Screen[None]):
             self._suggested = name_box.value = self._suggestion(self.record)
         if not self.replace:
             self._ahead.start(self.record, name_box.value.strip())
-        self.query_one("#target-backup", Static).update(chosen_line(self.record, self.services.clock(), self.tz))
+        self.query_one("#target-backup", Static).update(
+            Hanging.of(chosen_line(self.record, self.services.clock(), self.tz)))
         self.query_one("#mode-replace", RadioButton).label = (  # whole at 80 columns
             f"the original {self.record.database!r}, replacing it (kept aside for rollback)")
         self._sync_mode()
@@ -694,7 +696,9 @@ class RestoreWizard(Screen[None]):
         self.planning = False
         self.query_one("#to-plan", Button).disabled = False
         self.query_one("#target-error", Static).update("")
-        self.query_one("#plan-text", Static).update(plan_text(plan, self.record, self.services.clock(), self.tz))
+        # Wrapped under each line's own text: a step or label that wraps never continues at column 0.
+        self.query_one("#plan-text", Static).update(
+            Hanging.of(plan_text(plan, self.record, self.services.clock(), self.tz)))
         self.query_one("#run", Button).label = "Continue" if plan.mode == "replace" else "Restore"
         self.query_one("#run", Button).disabled = plan.refusal is not None  # the run would refuse
         offer = self.query_one("#plan-no-owner", Button)
