@@ -6,7 +6,7 @@ labels and step numbers stay a column one reads down at 80 columns.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
@@ -62,7 +62,6 @@ def hang(line: Text, indent: int, width: int, console: Console) -> Iterator[Text
         yield from line.wrap(console, max(width, 1))
         return
     head, body = line[:indent], line[indent:]
-    rows: Sequence[Text] = body.wrap(console, width - indent)
-    for n, row in enumerate(rows):
+    for n, row in enumerate(body.wrap(console, width - indent)):
         row.rstrip()
         yield Text.assemble(head if n == 0 else " " * indent, row)
