@@ -4,6 +4,8 @@ the same screens at 120x36 stay as they were meant."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,17 +13,20 @@ from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
+from backup_tui.tui import format as fmt
 from tests.tui.conftest import (
     held_restore,
     open_plan,
     open_wizard,
     press_and_settle,
+    right_edge,
     running,
     settle,
     sync,
     wait_until,
 )
-from tests.tui.fixtures import FixedServices, fixed_app
+from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
@@ -114,3 +119,35 @@ async def test_the_chosen_backup_wraps_under_its_label_on_the_target_page() -> N
         lines = [line for line in screen_lines(wizard.query_one("#target-backup", Static)) if line.strip()]
         assert len(lines) == 2 and lines[0].startswith("Backup    pagila-")
         assert lines[1].startswith(" " * 10 + "✓ full"), lines[1]
+
+
+# -- the wizard's first page: Verified whole ---------------------------------------------------------------
+
+
+def demo_like_records() -> list[BackupRecord]:
+    """As the demo's catalog reads: ids with a unique suffix, and a safety backup (marked "· safety") on top,
+    taken before restoring an older backup that has a verification a dozen days old."""
+    records = [replace(r, id=f"{r.id}-k3xq") for r in fixed_records()]
+    newest = next(r for r in records if r.database == "pagila")
+    moment = NOW - timedelta(minutes=1)
+    safety = replace(newest, id="pagila-20250314T092900Z-p0zz", created_at=utc_iso(moment),
+                     finished_at=utc_iso(moment), reason=f"{SAFETY_REASON_PREFIX} {records[-1].id}",
+                     verifications=(), pinned=False)
+    return [safety, *records]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_the_backup_chooser_shows_every_verification_whole(size: tuple[int, int]) -> None:
+    app = fixed_app(FixedServices(demo_like_records()))
+    async with running(app, size) as pilot:
+        wizard = await open_wizard(pilot, app, database="pagila")
+        table = wizard.query_one("#choose-table", DataTable)
+        lines = table_lines(table)
+        assert "Verified" in lines[0]
+        for y, record in enumerate(wizard.records[:table.size.height - 1], 1):
+            assert fmt.verification_text(record.last_verification, NOW) in lines[y], lines[y]
+            assert fmt.marked_id(record) in lines[y]
+        shown = {str(key.value) for key in table.columns}  # at 80 columns the size made room; the plan has it
+        assert {"id", "verified"} <= shown and ("size" in shown) == (size[0] >= 100)
+        assert right_edge(table, "verified") <= table.size.width - 1  # the scrollbar's column

@@ -43,6 +43,7 @@ from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Re
 from backup_tui.engine.core.policy import can_restore
 from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
 from backup_tui.tui import format as fmt
+from backup_tui.tui.fit import fit_columns
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
 from backup_tui.tui.plan_ahead import PlanAhead
@@ -187,6 +188,19 @@ def app_options(plan: RestorePlan) -> dict[str, str]:
     return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces",
             "identity": "set [encryption] identity_file in the config (or BACKUP_ENCRYPTION_IDENTITY_FILE) to a "
                         "file holding the key of one of its recipients, then open the wizard again"}
+
+
+CHOOSER_COLUMNS = {"id": "ID", "created": "Created", "age": "Age", "size": "Size", "verified": "Verified"}
+CHOOSER_GUTTER = 2  # the page's left padding and the table's scrollbar (app.tcss)
+
+
+def chooser_cells(record: BackupRecord, now: datetime, tz: tzinfo | None) -> dict[str, str | Text]:
+    """One backup's cells on the first page, by column key."""
+    last = record.last_verification
+    return {"id": fmt.id_cell(fmt.marked_id(record)), "created": fmt.local_time(record.created, tz),
+            "age": fmt.ago(record.created, now), "size": fmt.human_bytes(record.stored_bytes),
+            "verified": Text(fmt.verification_text(last, now),
+                             style="green" if last and last.ok else "red" if last else "dim")}
 
 
 def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
@@ -522,19 +536,19 @@ class RestoreWizard(Screen[None]):
     async def on_mount(self) -> None:
         self.title = "Guided restore"
         table: DataTable[str | Text] = self.query_one("#choose-table", DataTable)
-        # The id first and whole (it names the database and the UTC time): below 100 columns the local
-        # time is left out rather than cutting the id, which is what tells the rows apart.
-        wide = self.app.size.width >= WIDE_CHOOSER
-        table.add_columns("ID", *(("Created",) if wide else ()), "Age", "Size", "Verified")
         now = self.services.clock()
-        for record in self.records:
-            last = record.last_verification
-            created = (fmt.local_time(record.created, self.tz),) if wide else ()
-            table.add_row(fmt.id_cell(fmt.marked_id(record)), *created, fmt.ago(record.created, now),
-                          fmt.human_bytes(record.stored_bytes),
-                          Text(fmt.verification_text(last, now),
-                               style="green" if last and last.ok else "red" if last else "dim"),
-                          key=record.id)
+        rows = [chooser_cells(record, now, self.tz) for record in self.records]
+        # The id first and whole (it names the database and the UTC time), the verification whole after it: the
+        # local time (below 100 columns), then the size, then the age are left out rather than cut.
+        widths = {key: max([cell_len(label), *(cell_len(str(row[key])) for row in rows)])
+                  for key, label in CHOOSER_COLUMNS.items()}
+        room = self.app.size.width - CHOOSER_GUTTER
+        shown = fit_columns(widths, room, ("created", "size", "age")) if self.app.size.width >= WIDE_CHOOSER \
+            else fit_columns({k: w for k, w in widths.items() if k != "created"}, room, ("size", "age"))
+        for key in shown:
+            table.add_column(CHOOSER_COLUMNS[key], key=key)
+        for record, row in zip(self.records, rows, strict=True):
+            table.add_row(*(row[key] for key in shown), key=record.id)
         if self.records:
             table.move_cursor(row=self.initial, animate=False)
             if self.reopened is None:
