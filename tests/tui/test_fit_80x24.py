@@ -9,17 +9,23 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
+from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 
-from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
 from backup_tui.tui import format as fmt
+from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens.problems import ProblemsScreen
+from backup_tui.tui.widgets.dashboard import ALERT_ROWS, DatabaseCard
 from tests.tui.conftest import (
     held_restore,
     open_plan,
     open_wizard,
     press_and_settle,
+    rendered,
     right_edge,
     running,
     settle,
@@ -151,3 +157,55 @@ async def test_the_backup_chooser_shows_every_verification_whole(size: tuple[int
         shown = {str(key.value) for key in table.columns}  # at 80 columns the size made room; the plan has it
         assert {"id", "verified"} <= shown and ("size" in shown) == (size[0] >= 100)
         assert right_edge(table, "verified") <= table.size.width - 1  # the scrollbar's column
+
+
+# -- the dashboard: cards one row a line, a cut alerts box says so ------------------------------------------
+
+
+def demo_like_dashboard() -> list[BackupRecord]:
+    """``demo_like_records`` with, as in the demo, inventory's newest backup checked (quick, 3 days ago) and
+    an older one's later check failed: the card names both on one line, the alerts need five rows at 80."""
+    ok = Verification(at="2025-03-11T04:00:00Z", level="quick", ok=True, checks=("sha256 matches",),
+                      duration_s=0.1)
+    return [replace(r, verifications=(ok,)) if r.id.startswith("inventory-20250311") else r
+            for r in demo_like_records()]
+
+
+def card_of(app: BackupApp, database: str) -> DatabaseCard:
+    return next(card for card in app.main.query(DatabaseCard) if card.database == database)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_a_card_keeps_one_row_a_line_and_cuts_with_an_ellipsis(size: tuple[int, int]) -> None:
+    app = fixed_app(FixedServices(demo_like_dashboard()))
+    async with running(app, size) as pilot:
+        await settle(pilot)
+        card = card_of(app, "inventory")
+        lines = rendered(card).split("\n")
+        assert len(lines) == 4 and card.content_region.height == 4
+        assert all(cell_len(line) <= card.content_region.width for line in lines)
+        assert lines[0].endswith("(+3 more, see alerts)")
+        verified = "verified ✓ quick, 3 days ago (newest); 20250305T030000Z-k3xq ✗ failed its check"
+        if size[0] >= 100:
+            assert lines[2] == verified
+        else:  # cut, and says so
+            assert lines[2].endswith("…") and verified.startswith(lines[2][:-1])
+        assert app.main.dashboard.query_one("#cards", VerticalScroll).max_scroll_y == 0
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_a_cut_alerts_box_ends_with_an_ellipsis_and_where_to_read_it_all(size: tuple[int, int]) -> None:
+    app = fixed_app(FixedServices(demo_like_dashboard()))
+    async with running(app, size) as pilot:
+        alerts = app.main.dashboard.query_one("#alerts", Static)
+        rows = rendered(alerts).split("\n")
+        assert len(rows) <= ALERT_ROWS and alerts.content_region.height == len(rows)
+        assert all(cell_len(row) <= alerts.content_region.width for row in rows)
+        if size[0] >= 100:
+            assert rows[-1].endswith("! what to do")
+        else:
+            assert len(rows) == ALERT_ROWS and rows[-1].endswith("… ! shows all")
+        await press_and_settle(pilot, "exclamation_mark")  # the key the box names shows every problem
+        assert isinstance(app.screen, ProblemsScreen)
