@@ -13,7 +13,7 @@ from rich.cells import cell_len
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import Button, DataTable, RadioButton, Static
 
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
 from backup_tui.tui import format as fmt
@@ -209,3 +209,30 @@ async def test_a_cut_alerts_box_ends_with_an_ellipsis_and_where_to_read_it_all(s
             assert len(rows) == ALERT_ROWS and rows[-1].endswith("… ! shows all")
         await press_and_settle(pilot, "exclamation_mark")  # the key the box names shows every problem
         assert isinstance(app.screen, ProblemsScreen)
+
+
+# -- the target page's replace choice: its label whole ----------------------------------------------------
+
+LONG_NAME = "warehouse_inventory_eu"
+
+
+def long_named_records() -> list[BackupRecord]:
+    """inventory's backups as a database with a long name."""
+    return [replace(r, database=LONG_NAME, id=r.id.replace("inventory", LONG_NAME)) if r.database == "inventory"
+            else r for r in fixed_records()]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_the_replace_choice_names_the_database_whole(size: tuple[int, int]) -> None:
+    app = fixed_app(FixedServices(long_named_records()))
+    async with running(app, size) as pilot:
+        wizard = await open_wizard(pilot, app, database=LONG_NAME)
+        wizard.query_one("#to-target", Button).press()
+        await settle(pilot)
+        button = wizard.query_one("#mode-replace", RadioButton)
+        drawn = screen_lines(button)[0].rstrip()
+        label = str(button.label)
+        assert drawn.endswith(label) and "…" not in drawn, drawn
+        assert f"'{LONG_NAME}'" in label and "kept aside" in label
+        assert ("for rollback" in label) == (size[0] >= 100)

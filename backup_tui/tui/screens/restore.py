@@ -203,6 +203,18 @@ def chooser_cells(record: BackupRecord, now: datetime, tz: tzinfo | None) -> dic
                              style="green" if last and last.ok else "red" if last else "dim")}
 
 
+RADIO_BUTTON = 4  # "▐●▌ " before a radio button's label
+
+
+def replace_label(database: str, room: int) -> str:
+    """The replace choice's words: the longest of them that fits ``room`` cells (0: not laid out yet), so a
+    long database name never pushes the end of the label off an 80-column screen."""
+    name = repr(database)
+    labels = (f"the original {name}, replacing it (kept aside for rollback)",
+              f"the original {name}, replacing it (kept aside)", f"replace {name} (kept aside)", f"replace {name}")
+    return next((label for label in labels if cell_len(label) <= room), labels[0] if room <= 0 else labels[-1])
+
+
 def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     """The backup being restored, named on every page after the first."""
     text = Text()
@@ -351,8 +363,14 @@ class ChoiceSet(RadioSet):
     class Submitted(Message):
         """Enter on the choice: go on with it, as enter in the name box does."""
 
+    class Resized(Message):
+        """Its width changed: the labels are fitted to it again (see ``replace_label``)."""
+
     def action_submit(self) -> None:
         self.post_message(self.Submitted())
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
     def action_next_button(self) -> None:
         self._choose(1)
@@ -636,10 +654,16 @@ class RestoreWizard(Screen[None]):
             self._ahead.start(self.record, name_box.value.strip())
         self.query_one("#target-backup", Static).update(
             Hanging.of(chosen_line(self.record, self.services.clock(), self.tz)))
-        self.query_one("#mode-replace", RadioButton).label = (  # whole at 80 columns
-            f"the original {self.record.database!r}, replacing it (kept aside for rollback)")
+        self._label_replace()
         self._sync_mode()
         self.go("target")
+
+    @on(ChoiceSet.Resized)
+    def _label_replace(self) -> None:
+        """The replace choice names the database, in the longest words that fit the choice's width whole."""
+        mode = self.query_one("#mode", ChoiceSet)
+        room = mode.content_region.width - RADIO_BUTTON if mode.content_region.width else 0
+        self.query_one("#mode-replace", RadioButton).label = replace_label(self.record.database, room)
 
     def _suggestion(self, record: BackupRecord) -> str:
         """The new database's name for ``record``, the same each time it is offered in this wizard."""
