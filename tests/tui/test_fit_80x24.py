@@ -13,11 +13,12 @@ from rich.cells import cell_len
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, RadioButton, Static
+from textual.widgets import Button, DataTable, RadioButton, RichLog, Static
 
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
 from backup_tui.tui import format as fmt
 from backup_tui.tui.app import BackupApp
+from backup_tui.tui.jobs import LogEntry
 from backup_tui.tui.screens.problems import ProblemsScreen
 from backup_tui.tui.widgets.dashboard import ALERT_ROWS, DatabaseCard
 from tests.tui.conftest import (
@@ -236,3 +237,25 @@ async def test_the_replace_choice_names_the_database_whole(size: tuple[int, int]
         assert drawn.endswith(label) and "…" not in drawn, drawn
         assert f"'{LONG_NAME}'" in label and "kept aside" in label
         assert ("for rollback" in label) == (size[0] >= 100)
+
+
+# -- the logs: a wrapped line continues under its message ----------------------------------------------------
+
+LONG_MESSAGE = ("waiting for a lock before the end of a long line: table public.payment_p2022_02 held by "
+                "app@10.0.4.7 'orders-api' since 03:12")
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_a_wrapped_log_line_continues_under_its_message(size: tuple[int, int]) -> None:
+    app = fixed_app()
+    async with running(app, size) as pilot:
+        await press_and_settle(pilot, "3")
+        app.main.jobs.add_entries([LogEntry(NOW, "warning", "restore #9", LONG_MESSAGE)])
+        await settle(pilot)
+        rows = [strip.text.rstrip() for strip in app.main.query_one("#activity", RichLog).lines]
+        first = next(i for i, row in enumerate(rows) if "restore #9" in row)
+        assert rows[first].startswith("09:30:00 restore #9 waiting")
+        rest = rows[first + 1:]
+        assert rest and all(row.startswith(" " * 20) and row[20] != " " for row in rest), rest
+        assert " ".join(row.strip() for row in rows[first:]).endswith(LONG_MESSAGE)

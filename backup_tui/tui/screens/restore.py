@@ -50,7 +50,7 @@ from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.services import Services
 from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.hanging import Hanging
-from backup_tui.tui.widgets.jobs import log_line
+from backup_tui.tui.widgets.jobs import log_entry
 from backup_tui.tui.widgets.reflow_log import ReflowLog
 
 LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
@@ -856,7 +856,7 @@ class RestoreWizard(Screen[None]):
         shown = getattr(log, "_shown", 0)
         entries = list(job.log)
         for entry in entries[shown:]:
-            log.write(log_line(entry, self.tz))
+            log.write(log_entry(entry, self.tz))
         log._shown = len(entries)  # type: ignore[attr-defined]
         cancel = self.query_one("#cancel-restore", Button)
         cancel.disabled = not job.running or job.cancel.cancelled

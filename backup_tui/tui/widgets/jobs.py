@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Input, RichLog
 
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, LogEntry
+from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.reflow_log import ReflowLog
 
 STATE_STYLE = {"running": "bold cyan", "done": "green", "failed": "bold red", "cancelled": "yellow"}
@@ -38,6 +39,7 @@ STEP_MIN = 16  # every step's name ("safety backup") whole, and a short outcome
 # columns, and the vertical scrollbar once the jobs outgrow the table.
 OTHER_WIDTHS = 2 + 9 + 13 + 10 + 6 * 2 + 2
 BAR_WIDTH = 8
+LOG_TIME, LOG_SOURCE = 9, 10  # a log line's "HH:MM:SS " and its source's column
 JOB_SOURCE = re.compile(r"^(backup|verify|restore|upload) #\d+$")
 
 
@@ -79,9 +81,15 @@ def progress_text(job: Job, width: int = BAR_WIDTH) -> Text:
 
 def log_line(entry: LogEntry, tz: tzinfo | None) -> Text:
     text = Text(entry.at.astimezone(tz).strftime("%H:%M:%S "), style="dim")
-    text.append(f"{entry.source:<10} ", style="cyan")
+    text.append(f"{entry.source:<{LOG_SOURCE}} ", style="cyan")
     text.append(entry.message, style=LEVEL_STYLE.get(entry.level, ""))
     return text
+
+
+def log_entry(entry: LogEntry, tz: tzinfo | None) -> Hanging:
+    """``log_line`` for a log: wrapped, its message continues under itself, so the times and sources stay a
+    column one reads down (a wrapped path or session list no longer starts under the time)."""
+    return Hanging([(LOG_TIME + max(LOG_SOURCE, len(entry.source)) + 1, log_line(entry, tz))])
 
 
 class JobsView(Widget):
@@ -182,7 +190,7 @@ class JobsView(Widget):
         for entry in entries:
             self.entries.append(entry)
             if self._matches(entry):
-                log.write(log_line(entry, self.tz))
+                log.write(log_entry(entry, self.tz))
 
     def _matches(self, entry: LogEntry) -> bool:
         if not self.needle:
@@ -208,7 +216,7 @@ class JobsView(Widget):
         log.clear()
         for entry in self.entries[-2000:]:
             if self._matches(entry):
-                log.write(log_line(entry, self.tz))
+                log.write(log_entry(entry, self.tz))
 
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self) -> None:
