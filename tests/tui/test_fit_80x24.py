@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from rich.cells import cell_len
+from rich.console import Console
+from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widget import Widget
@@ -18,9 +20,11 @@ from textual.widgets import Button, DataTable, RadioButton, RichLog, Static
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
 from backup_tui.tui import format as fmt
 from backup_tui.tui.app import BackupApp
+from backup_tui.tui.fit import fit_line, fit_rows
 from backup_tui.tui.jobs import LogEntry
 from backup_tui.tui.screens.problems import ProblemsScreen
-from backup_tui.tui.widgets.dashboard import ALERT_ROWS, DatabaseCard
+from backup_tui.tui.widgets.dashboard import ALERT_ROWS, CARD_MORE, DatabaseCard
+from backup_tui.tui.widgets.hanging import Hanging, hang
 from tests.tui.conftest import (
     held_restore,
     open_plan,
@@ -259,3 +263,30 @@ async def test_a_wrapped_log_line_continues_under_its_message(size: tuple[int, i
         rest = rows[first + 1:]
         assert rest and all(row.startswith(" " * 20) and row[20] != " " for row in rest), rest
         assert " ".join(row.strip() for row in rows[first:]).endswith(LONG_MESSAGE)
+
+
+# -- the fitting rules themselves ----------------------------------------------------------------------------
+
+
+def test_a_cut_line_keeps_the_hint_that_says_where_the_rest_is() -> None:
+    line = Text("✖ FAILING  last backup 3 days ago (expected daily, the schedule's log says why) (+3 more, see alerts)")
+    fitted = fit_line(line, 60, CARD_MORE)
+    assert fitted.cell_len == 60 and fitted.plain.endswith("… (+3 more, see alerts)")
+    assert fit_line(line, 200, CARD_MORE) is line  # whole when it fits
+    assert fit_line(Text("x" * 30), 10).plain == "x" * 9 + "…"
+
+
+def test_rows_past_the_box_end_with_an_ellipsis_and_where_to_see_them() -> None:
+    rows = [Text(f"row {n} " + "y" * 30) for n in range(6)]
+    fitted = fit_rows(rows, 40, 4, Text(" ! shows all"))
+    assert len(fitted) == 4 and [r.plain for r in fitted[:3]] == [r.plain for r in rows[:3]]
+    assert fitted[3].plain.endswith("… ! shows all") and fitted[3].cell_len <= 40
+    assert fit_rows(rows[:4], 40, 4, Text(" ! shows all")) == rows[:4]
+
+
+def test_a_hanging_line_too_narrow_for_its_indent_wraps_as_plain_text() -> None:
+    console = Console(width=80)
+    line = Text("  5. terminate block new connections to 'pagila' and terminate its sessions")
+    assert [r.plain for r in hang(line, 15, 40, console)][1].startswith(" " * 15)
+    assert not [r.plain for r in hang(line, 15, 20, console)][1].startswith(" ")
+    assert [indent for indent, _ in Hanging.of(Text("Rollback  drop it\n  2. create    x\nplain")).lines] == [10, 15, 0]
