@@ -19,6 +19,7 @@ from textual.worker import WorkerCancelled
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import RestoreWizard
+from backup_tui.tui.widgets.hanging import Hanging
 from tests.tui.fixtures import fixed_plan, fixed_records
 
 
@@ -103,7 +104,9 @@ def right_edge(table: DataTable[Any], last: str) -> int:
 
 
 def rendered(widget: Static | Label) -> str:
-    """A widget's text as the screen shows it, without styles."""
+    """A widget's text as the screen shows it, without styles (and unwrapped: see widgets.hanging)."""
+    if isinstance(widget.content, Hanging):
+        return widget.content.plain
     content = widget.render()
     return content.plain if isinstance(content, Text) else str(content)
 

@@ -26,7 +26,7 @@ HELP = """\
 | dashboard | `r` | restore the database (guided) |
 | everywhere | `!` | every health problem and what to do, the next scheduled runs, where notices go |
 | backups | `/` | filter as you type (`esc` clears, also after `enter`) |
-| backups | `s` / click a header | sort by the next column / by this one |
+| backups | `s` / click a header | sort: verified newest first, then size, database, duration… / by this column |
 | backups | `S` / click it again | reverse the order |
 | backups | `tab` | into the detail pane: arrows and `pgdn` scroll it |
 | backups | `v` | verify: quick (checksums) or full (test restore) |

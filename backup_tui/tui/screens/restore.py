@@ -45,12 +45,14 @@ from backup_tui.engine.core.policy import can_restore
 from backup_tui.engine.ops.damage import DamageFound
 from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
 from backup_tui.tui import format as fmt
+from backup_tui.tui.fit import fit_columns
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
 from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.services import Services
 from backup_tui.tui.widgets.footer import QuietFooter
-from backup_tui.tui.widgets.jobs import log_line
+from backup_tui.tui.widgets.hanging import Hanging
+from backup_tui.tui.widgets.jobs import log_entry
 from backup_tui.tui.widgets.reflow_log import ReflowLog
 
 LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
@@ -188,6 +190,31 @@ def app_options(plan: RestorePlan) -> dict[str, str]:
     return {"no_owner": owners, "no_tablespaces": "a command-line restore without tablespaces",
             "identity": "set [encryption] identity_file in the config (or BACKUP_ENCRYPTION_IDENTITY_FILE) to a "
                         "file holding the key of one of its recipients, then open the wizard again"}
+
+
+CHOOSER_COLUMNS = {"id": "ID", "created": "Created", "age": "Age", "size": "Size", "verified": "Verified"}
+CHOOSER_GUTTER = 2  # the page's left padding and the table's scrollbar (app.tcss)
+
+
+def chooser_cells(record: BackupRecord, now: datetime, tz: tzinfo | None) -> dict[str, str | Text]:
+    """One backup's cells on the first page, by column key."""
+    last = record.last_verification
+    return {"id": fmt.id_cell(fmt.marked_id(record)), "created": fmt.local_time(record.created, tz),
+            "age": fmt.ago(record.created, now), "size": fmt.human_bytes(record.stored_bytes),
+            "verified": Text(fmt.verification_text(last, now),
+                             style="green" if last and last.ok else "red" if last else "dim")}
+
+
+RADIO_BUTTON = 4  # "▐●▌ " before a radio button's label
+
+
+def replace_label(database: str, room: int) -> str:
+    """The replace choice's words: the longest of them that fits ``room`` cells (0: not laid out yet), so a
+    long database name never pushes the end of the label off an 80-column screen."""
+    name = repr(database)
+    labels = (f"the original {name}, replacing it (kept aside for rollback)",
+              f"the original {name}, replacing it (kept aside)", f"replace {name} (kept aside)", f"replace {name}")
+    return next((label for label in labels if cell_len(label) <= room), labels[0] if room <= 0 else labels[-1])
 
 
 def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
@@ -338,8 +365,14 @@ class ChoiceSet(RadioSet):
     class Submitted(Message):
         """Enter on the choice: go on with it, as enter in the name box does."""
 
+    class Resized(Message):
+        """Its width changed: the labels are fitted to it again (see ``replace_label``)."""
+
     def action_submit(self) -> None:
         self.post_message(self.Submitted())
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
     def action_next_button(self) -> None:
         self._choose(1)
@@ -523,19 +556,19 @@ class RestoreWizard(Screen[None]):
     async def on_mount(self) -> None:
         self.title = "Guided restore"
         table: DataTable[str | Text] = self.query_one("#choose-table", DataTable)
-        # The id first and whole (it names the database and the UTC time): below 100 columns the local
-        # time is left out rather than cutting the id, which is what tells the rows apart.
-        wide = self.app.size.width >= WIDE_CHOOSER
-        table.add_columns("ID", *(("Created",) if wide else ()), "Age", "Size", "Verified")
         now = self.services.clock()
-        for record in self.records:
-            last = record.last_verification
-            created = (fmt.local_time(record.created, self.tz),) if wide else ()
-            table.add_row(fmt.id_cell(fmt.marked_id(record)), *created, fmt.ago(record.created, now),
-                          fmt.human_bytes(record.stored_bytes),
-                          Text(fmt.verification_text(last, now),
-                               style="green" if last and last.ok else "red" if last else "dim"),
-                          key=record.id)
+        rows = [chooser_cells(record, now, self.tz) for record in self.records]
+        # The id first and whole (it names the database and the UTC time), the verification whole after it: the
+        # local time (below 100 columns), then the size, then the age are left out rather than cut.
+        widths = {key: max([cell_len(label), *(cell_len(str(row[key])) for row in rows)])
+                  for key, label in CHOOSER_COLUMNS.items()}
+        room = self.app.size.width - CHOOSER_GUTTER
+        shown = fit_columns(widths, room, ("created", "size", "age")) if self.app.size.width >= WIDE_CHOOSER \
+            else fit_columns({k: w for k, w in widths.items() if k != "created"}, room, ("size", "age"))
+        for key in shown:
+            table.add_column(CHOOSER_COLUMNS[key], key=key)
+        for record, row in zip(self.records, rows, strict=True):
+            table.add_row(*(row[key] for key in shown), key=record.id)
         if self.records:
             table.move_cursor(row=self.initial, animate=False)
             if self.reopened is None:
@@ -621,11 +654,18 @@ class RestoreWizard(Screen[None]):
             self._suggested = name_box.value = self._suggestion(self.record)
         if not self.replace:
             self._ahead.start(self.record, name_box.value.strip())
-        self.query_one("#target-backup", Static).update(chosen_line(self.record, self.services.clock(), self.tz))
-        self.query_one("#mode-replace", RadioButton).label = (  # whole at 80 columns
-            f"the original {self.record.database!r}, replacing it (kept aside for rollback)")
+        self.query_one("#target-backup", Static).update(
+            Hanging.of(chosen_line(self.record, self.services.clock(), self.tz)))
+        self._label_replace()
         self._sync_mode()
         self.go("target")
+
+    @on(ChoiceSet.Resized)
+    def _label_replace(self) -> None:
+        """The replace choice names the database, in the longest words that fit the choice's width whole."""
+        mode = self.query_one("#mode", ChoiceSet)
+        room = mode.content_region.width - RADIO_BUTTON if mode.content_region.width else 0
+        self.query_one("#mode-replace", RadioButton).label = replace_label(self.record.database, room)
 
     def _suggestion(self, record: BackupRecord) -> str:
         """The new database's name for ``record``, the same each time it is offered in this wizard."""
@@ -701,7 +741,9 @@ class RestoreWizard(Screen[None]):
         self.planning = False
         self.query_one("#to-plan", Button).disabled = False
         self.query_one("#target-error", Static).update("")
-        self.query_one("#plan-text", Static).update(plan_text(plan, self.record, self.services.clock(), self.tz))
+        # Wrapped under each line's own text: a step or label that wraps never continues at column 0.
+        self.query_one("#plan-text", Static).update(
+            Hanging.of(plan_text(plan, self.record, self.services.clock(), self.tz)))
         self.query_one("#run", Button).label = "Continue" if plan.mode == "replace" else "Restore"
         self.query_one("#run", Button).disabled = plan.refusal is not None  # the run would refuse
         offer = self.query_one("#plan-no-owner", Button)
@@ -823,7 +865,7 @@ class RestoreWizard(Screen[None]):
         shown = getattr(log, "_shown", 0)
         entries = list(job.log)
         for entry in entries[shown:]:
-            log.write(log_line(entry, self.tz))
+            log.write(log_entry(entry, self.tz))
         log._shown = len(entries)  # type: ignore[attr-defined]
         cancel = self.query_one("#cancel-restore", Button)
         cancel.disabled = not job.running or job.cancel.cancelled

@@ -86,6 +86,10 @@ INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
 PRIORITY = ("id", "verified", "size", "pin", "created", "database", "age", "where", "host", "took", "ratio")
 # Where the columns shown stand, at every width: a column left out never moves the others.
 ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "host", "pin")
+# What ``s`` steps through from the default order (Created, newest first). Age orders rows as Created does, so
+# the cycle leaves it out (a click on its header still sorts by it): the first press gives the backups whose
+# check is newest first, those never checked last, which is what a restore looks for.
+SORT_CYCLE = ("created", "verified", "size", "database", "took", "ratio", "where", "host", "pin", "id")
 SAFETY_MARK = fmt.SAFETY_MARK  # see fmt.marked_id: the wizard's first page marks the same way
 NARROW_FOOTER = 100  # below this width the footer is compact and leaves out keys that do nothing
 DETAIL_WIDTH = 46  # the detail pane's width beside the table
@@ -95,6 +99,13 @@ WIDE = 80 + DETAIL_WIDTH
 SCROLLBAR = 1  # the table's vertical scrollbar, see app.tcss
 PADDING = 2  # a cell's padding, one each side
 ARROW = 2  # " ▼" on the sorted column's label
+
+
+def next_sort(column: int) -> int:
+    """The column ``s`` sorts by after ``column``: the next in SORT_CYCLE (Age counts as Created)."""
+    key = COLUMNS[column].key
+    place = SORT_CYCLE.index(key) if key in SORT_CYCLE else 0
+    return INDEX[SORT_CYCLE[(place + 1) % len(SORT_CYCLE)]]
 
 
 def row_spec(record: BackupRecord, now: datetime, tz: tzinfo | None) -> RowSpec:
@@ -655,7 +666,7 @@ class BackupsView(Widget):
         box.focus()
 
     def action_sort(self) -> None:
-        self.sort_by((self.sort_column + 1) % len(COLUMNS), True)
+        self.sort_by(next_sort(self.sort_column), True)
 
     def action_reverse_sort(self) -> None:
         """Oldest first, smallest first: the keyboard's way to what a second click on the header does."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import ClassVar
@@ -18,10 +19,14 @@ from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import BackupRecord, Verification
 from backup_tui.engine.ops.kept import KeptCopy
 from backup_tui.tui import format as fmt
+from backup_tui.tui.fit import fit_line, fit_rows
 from backup_tui.tui.widgets.trend import trend_text
 
 STATUS_STYLE = {"ok": "bold green", "warning": "bold yellow", "failing": "bold red"}
 STATUS_MARK = {"ok": "●", "warning": "▲", "failing": "✖"}
+ALERT_ROWS = 4  # the alerts box's rows (app.tcss #alerts max-height, less its border)
+ALERTS_CUT = Text(" ! shows all", style="bold")  # after the ellipsis of a cut alerts box: where the rest is
+CARD_MORE = re.compile(r" \(\+\d+ more, see alerts\)$")  # kept when a card's first line is cut
 
 
 def alerts_text(health: list[Health], waiting: Sequence[str] = ()) -> Text:
@@ -78,6 +83,43 @@ def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool,
         text.append("\n")
         text.append_text(kept_text(kept, now))
     return text
+
+
+def fit_card(text: Text, width: int) -> Text:
+    """A card's lines one row each at ``width``: a line that wrapped made the card taller than the room the
+    dashboard has for it at 80x24; cut, it ends with an ellipsis (the alerts and Enter show the rest)."""
+    if width <= 0:
+        return text
+    return Text("\n").join(fit_line(line, width, CARD_MORE) for line in text.split("\n", allow_blank=True))
+
+
+class AlertsBox(Static):
+    """The alerts, at most ALERT_ROWS rows at its width: when they need more, the last row shown ends with an
+    ellipsis and where to read them all (the Problems screen, ``!``), never cut silently by the box's edge."""
+
+    def __init__(self, content: str, id: str | None = None) -> None:
+        super().__init__(content, id=id)
+        self._full = Text(content)
+        self._fitted: tuple[int, Text] | None = None
+
+    def show(self, text: Text) -> None:
+        self._full = text
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        width = self.content_region.width
+        if width <= 0:
+            return
+        rows = self._full.wrap(self.app.console, width)
+        for row in rows:
+            row.rstrip()  # the space a wrap leaves at a row's end
+        fitted = Text("\n").join(fit_rows(list(rows), width, ALERT_ROWS, ALERTS_CUT))
+        if self._fitted != (width, fitted):
+            self._fitted = (width, fitted)
+            self.update(fitted)
 
 
 def kept_text(kept: Sequence[KeptCopy], now: datetime) -> Text:
@@ -163,6 +205,7 @@ class DatabaseCard(Static, can_focus=True):
         self.database = database
         self.border_title = database
         self._shown: tuple[str, Text] | None = None
+        self._fitted: Text | None = None  # what the card shows: its text fitted to its width
 
     def show(self, item: Health, now: datetime, tz: tzinfo | None, busy: bool, kept: Sequence[KeptCopy] = (),
              s3: bool = False) -> None:
@@ -172,7 +215,19 @@ class DatabaseCard(Static, can_focus=True):
         if shown != self._shown:
             self._shown = shown
             self.set_classes(f"card -{item.status}")
-            self.update(shown[1])
+            self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The card's text, each line in one row of its width (see fit_card); before its first layout, whole."""
+        if self._shown is None:
+            return
+        fitted = fit_card(self._shown[1], self.content_region.width)
+        if fitted != self._fitted:
+            self._fitted = fitted
+            self.update(fitted)
 
     def action_open(self) -> None:
         self.post_message(self.Opened(self.database))
@@ -200,7 +255,7 @@ class DashboardView(Widget):
         self._last: tuple[list[Health], datetime, tzinfo | None, set[str], frozenset[str]] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("Loading the catalog…", id="alerts")
+        yield AlertsBox("Loading the catalog…", id="alerts")
         with VerticalScroll(id="cards"):
             for name in self.databases:
                 yield DatabaseCard(name)
@@ -225,11 +280,11 @@ class DashboardView(Widget):
     def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str],
              waiting: frozenset[str] = frozenset()) -> None:
         self._last = (health, now, tz, busy, waiting)
-        alerts = self.query_one("#alerts", Static)
+        alerts = self.query_one("#alerts", AlertsBox)
         text = alerts_text(health, tuple(waiting))
         if text != self._alerts:
             self._alerts = text
-            alerts.update(text)
+            alerts.show(text)
         alerts.set_class(any(h.status == "failing" for h in health), "-failing")
         alerts.set_class(not any(h.status == "failing" for h in health)
                          and any(h.status == "warning" for h in health), "-warning")

@@ -23,22 +23,36 @@ from textual.widgets import DataTable, Input, RichLog
 
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, LogEntry
+from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.reflow_log import ReflowLog
 
 STATE_STYLE = {"running": "bold cyan", "done": "green", "failed": "bold red", "cancelled": "yellow"}
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
-# State, what, progress and time fit 80 columns (the title starts with the kind); the step or outcome follows.
-# Fixed widths where a cell changes in place: a row updated as it runs is not measured again.
-COLUMNS = (("id", "#", None), ("state", "State", 9), ("title", "What", None), ("progress", "Progress", 13),
-           ("elapsed", "Time", 10), ("step", "Step", None))
-TITLE_WIDTH = 30
-STEP_WIDTH = 32
+# Fixed widths where a cell changes in place: a row updated as it runs is not measured again. What and Step
+# share the rest of the table's width (``shared_widths``): at 80 columns the step is read whole, not scrolled to.
+COLUMNS = (("id", "#", None), ("state", "State", 9), ("title", "What", 0), ("progress", "Progress", 13),
+           ("elapsed", "Time", 10), ("step", "Step", 0))
+TITLE_WIDTH = 30  # the most the title takes: its kind and the backup's id (the log has it whole)
+TITLE_MIN = 14  # "backup inventory"'s first words, on the narrowest table
+STEP_MIN = 16  # every step's name ("safety backup") whole, and a short outcome
+# Beside What and Step: "#" (two digits), State, Progress and Time, a cell's padding (one each side) on all six
+# columns, and the vertical scrollbar once the jobs outgrow the table.
+OTHER_WIDTHS = 2 + 9 + 13 + 10 + 6 * 2 + 2
 BAR_WIDTH = 8
+LOG_TIME, LOG_SOURCE = 9, 10  # a log line's "HH:MM:SS " and its source's column
 JOB_SOURCE = re.compile(r"^(backup|verify|restore|upload) #\d+$")
 
 
 def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def shared_widths(table_width: int) -> tuple[int, int]:
+    """What and Step's widths on a table ``table_width`` wide: the step never fewer than STEP_MIN, the title
+    what is left up to TITLE_WIDTH, and the step the rest."""
+    room = table_width - OTHER_WIDTHS
+    title = max(TITLE_MIN, min(TITLE_WIDTH, room - STEP_MIN))
+    return title, max(STEP_MIN, room - title)
 
 
 def job_source(job: Job) -> str:
@@ -70,9 +84,15 @@ def progress_text(job: Job, now: datetime, width: int = BAR_WIDTH) -> Text:
 
 def log_line(entry: LogEntry, tz: tzinfo | None) -> Text:
     text = Text(entry.at.astimezone(tz).strftime("%H:%M:%S "), style="dim")
-    text.append(f"{entry.source:<10} ", style="cyan")
+    text.append(f"{entry.source:<{LOG_SOURCE}} ", style="cyan")
     text.append(entry.message, style=LEVEL_STYLE.get(entry.level, ""))
     return text
+
+
+def log_entry(entry: LogEntry, tz: tzinfo | None) -> Hanging:
+    """``log_line`` for a log: wrapped, its message continues under itself, so the times and sources stay a
+    column one reads down (a wrapped path or session list no longer starts under the time)."""
+    return Hanging([(LOG_TIME + max(LOG_SOURCE, len(entry.source)) + 1, log_line(entry, tz))])
 
 
 class JobsView(Widget):
@@ -99,6 +119,8 @@ class JobsView(Widget):
         self.entries: list[LogEntry] = []
         self.needle = ""
         self.tz: tzinfo | None = None
+        self._now: datetime | None = None  # of the last show_jobs: a resize makes its rows again
+        self._widths = shared_widths(0)  # What and Step's, for the table's width when its columns were made
 
     def compose(self) -> ComposeResult:
         table: DataTable[str | Text] = DataTable(id="jobs-table", cursor_type="row")
@@ -112,8 +134,19 @@ class JobsView(Widget):
 
     def _add_columns(self) -> None:
         table = self.query_one("#jobs-table", DataTable)
+        self._widths = title, step = shared_widths(self.size.width)
         for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+            table.add_column(label, key=key, width={"title": title, "step": step}.get(key, width))
+
+    def on_resize(self) -> None:
+        """Another width shares What and Step again: the rows are made anew, their cells clipped to fit."""
+        if shared_widths(self.size.width) == self._widths:
+            return
+        if self._now is None:
+            self.query_one("#jobs-table", DataTable).clear(columns=True)
+            self._add_columns()
+        else:
+            self.show_jobs(self.jobs, self._now, rebuild=True)
 
     @property
     def selected(self) -> Job | None:
@@ -122,17 +155,18 @@ class JobsView(Widget):
             return self.jobs[table.cursor_row]
         return None
 
-    def show_jobs(self, jobs: Iterable[Job], now: datetime) -> None:
+    def show_jobs(self, jobs: Iterable[Job], now: datetime, rebuild: bool = False) -> None:
         """Newest first; keyed rows updated in place. A new job is selected and scrolled into view."""
         table: DataTable[str | Text] = self.query_one("#jobs-table", DataTable)
         ordered = sorted(jobs, key=lambda j: j.id, reverse=True)
         keep = self.selected.id if self.selected else None
-        if [j.id for j in ordered] != [j.id for j in self.jobs]:
+        self._now = now
+        if rebuild or [j.id for j in ordered] != [j.id for j in self.jobs]:
             newest = max((j.id for j in self.jobs), default=0)
             table.clear(columns=True)
             self._add_columns()
             for job in ordered:
-                table.add_row(*self._cells(job, now), key=str(job.id))
+                table.add_row(*self._cells(job, now, self._widths), key=str(job.id))
             if ordered and ordered[0].id > newest:
                 table.move_cursor(row=0, animate=False)
                 table.scroll_home(animate=False)
@@ -142,23 +176,24 @@ class JobsView(Widget):
                 table.move_cursor(row=next((i for i, j in enumerate(ordered) if j.id == keep), 0))
         else:
             for job in ordered:
-                for (key, _, width), value in zip(COLUMNS, self._cells(job, now), strict=True):
+                for (key, _, width), value in zip(COLUMNS, self._cells(job, now, self._widths), strict=True):
                     table.update_cell(str(job.id), key, value, update_width=width is None)
         self.jobs = ordered
         self.screen.refresh_bindings()
 
     @staticmethod
-    def _cells(job: Job, now: datetime) -> list[str | Text]:
+    def _cells(job: Job, now: datetime, widths: tuple[int, int]) -> list[str | Text]:
         message = job.current_step if job.running else job.message
-        return [str(job.id), Text(job.state, style=STATE_STYLE[job.state]), clip(job.title, TITLE_WIDTH),
-                progress_text(job, now), fmt.duration(job.elapsed_seconds(now)), clip(message, STEP_WIDTH)]
+        title, step = widths
+        return [str(job.id), Text(job.state, style=STATE_STYLE[job.state]), clip(job.title, title),
+                progress_text(job, now), fmt.duration(job.elapsed_seconds(now)), clip(message, step)]
 
     def add_entries(self, entries: Iterable[LogEntry]) -> None:
         log = self.query_one("#activity", RichLog)
         for entry in entries:
             self.entries.append(entry)
             if self._matches(entry):
-                log.write(log_line(entry, self.tz))
+                log.write(log_entry(entry, self.tz))
 
     def _matches(self, entry: LogEntry) -> bool:
         if not self.needle:
@@ -184,7 +219,7 @@ class JobsView(Widget):
         log.clear()
         for entry in self.entries[-2000:]:
             if self._matches(entry):
-                log.write(log_line(entry, self.tz))
+                log.write(log_entry(entry, self.tz))
 
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self) -> None:
