@@ -488,8 +488,9 @@ class BackupApp(App[None]):
         if job is None:
             return
         now = self.clock()
-        # The screen showing this job says how it ended: a toast would only cover its last rows and buttons.
-        toast = self.notify if getattr(self.screen, "job", None) is not job else _no_toast
+        # The screen showing this job says how it ended, as the Jobs tab says of every job: a toast would only
+        # cover its last rows and buttons (at 80x24, the Jobs tab's log for five seconds).
+        toast = _no_toast if getattr(self.screen, "job", None) is job or self._jobs_tab_shown() else self.notify
         if message.cancelled:
             entry = job.finish("cancelled", message.error or "cancelled", now)
             toast(job.message, title=f"{job.title}: cancelled", severity="warning", timeout=WARNING_TOAST)
@@ -509,6 +510,9 @@ class BackupApp(App[None]):
         self.refresh_catalog()
         if job.kind == "restore":
             self.check_servers()  # a replace or a rollback keeps the previous database aside
+
+    def _jobs_tab_shown(self) -> bool:
+        return self.screen is self.mounted_main() and self.main.query_one(TabbedContent).active == "jobs"
 
     def _jobs_changed(self, job: Job, progress: bool = False) -> None:
         """``progress``: only a byte count moved. The Jobs tab under another screen then waits for its tick

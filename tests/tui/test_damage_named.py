@@ -36,9 +36,14 @@ async def test_damage_the_plan_found_reaches_the_card_naming_the_backup_at_80x24
         await pilot.press("enter")  # on to the plan: the engine reads the archive, refuses and records it
         await wait_until(pilot, lambda: "choose another backup" in rendered(wizard.query_one("#target-error",
                                                                                              Static)))
-        await wait_until(pilot, lambda: f"verification of {record.id} failed" in rendered(card))
+        short = record.id.removeprefix(f"{record.database}-")  # the card is the database's: its backups by time
+        await wait_until(pilot, lambda: f"verification of {short} " in rendered(card))  # named whole at 80 columns
         await press_and_settle(pilot, "escape", "escape")
-        assert "FAILING" in rendered(card) and "zstd stream is corrupt" in rendered(card)
+        assert "FAILING" in rendered(card)
+        alerts = rendered(app.main.dashboard.query_one("#alerts", Static))
+        assert f"verification of {record.id} failed" in alerts or "! shows all" in alerts
+        problems = [p.message for h in app.health for p in h.problems]
+        assert any(record.id in m and "zstd stream is corrupt" in m for m in problems)  # the cause, on !
         await press_and_settle(pilot, "2")
         await settle(pilot)
         cell = app.main.backups.table.get_cell(record.id, "id")

@@ -191,11 +191,9 @@ async def test_a_card_keeps_one_row_a_line_and_cuts_with_an_ellipsis(size: tuple
         assert len(lines) == 4 and card.content_region.height == 4
         assert all(cell_len(line) <= card.content_region.width for line in lines)
         assert lines[0].endswith("(+3 more, see alerts)")
-        verified = "verified ✓ quick, 3 days ago (newest); 20250305T030000Z-k3xq ✗ failed its check"
-        if size[0] >= 100:
-            assert lines[2] == verified
-        else:  # cut, and says so
-            assert lines[2].endswith("…") and verified.startswith(lines[2][:-1])
+        verified = "verified ✓ quick, 3 days ago (newest); 20250305T030000Z-k3xq ✗ failed"
+        # whole where it fits (at 80 columns too, since "✗ failed its check" became "✗ failed"); else cut, saying so
+        assert lines[2] == verified or (lines[2].endswith("…") and verified.startswith(lines[2][:-1]))
         assert app.main.dashboard.query_one("#cards", VerticalScroll).max_scroll_y == 0
 
 
@@ -290,3 +288,13 @@ def test_a_hanging_line_too_narrow_for_its_indent_wraps_as_plain_text() -> None:
     assert [r.plain for r in hang(line, 15, 40, console)][1].startswith(" " * 15)
     assert not [r.plain for r in hang(line, 15, 20, console)][1].startswith(" ")
     assert [indent for indent, _ in Hanging.of(Text("Rollback  drop it\n  2. create    x\nplain")).lines] == [10, 15, 0]
+
+
+def test_a_card_names_its_backups_without_the_database_it_is_about() -> None:
+    """At 80 columns a cut first line kept "verification of pagila-20261206T091…" and lost which backup."""
+    from backup_tui.tui.widgets.dashboard import in_card
+
+    said = "verification of app_db-20261206T091405Z-ziaa failed: zstd stream is corrupt; app_db-x stays"
+    assert in_card(said, "app_db") == ("verification of 20261206T091405Z-ziaa failed: zstd stream is corrupt; "
+                                       "app_db-x stays")
+    assert in_card(said, "db") == said  # another database's name inside this one's: untouched

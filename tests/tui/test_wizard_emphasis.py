@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from textual.notifications import Notification
-from textual.widgets import Button, Static
+from textual.widgets import Button, DataTable, Static
 
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.restore import plan_text
@@ -33,17 +33,36 @@ async def test_no_toast_covers_the_result_the_wizard_shows_at_80x24() -> None:
 
 
 @sync
-async def test_a_restore_left_for_the_jobs_tab_still_says_how_it_ended() -> None:
+async def test_a_restore_left_for_the_jobs_tab_says_how_it_ended_there_without_a_toast() -> None:
+    """The Jobs tab's row says how the job ended: a toast over the tab's log at 80x24 said it twice."""
+    services = FixedServices(hold_restore=True)
+    app = fixed_app(services)
+    async with running(app, (80, 24)) as pilot:
+        await start_restore(pilot, app)
+        job = app.running_jobs[0]
+        await press_and_settle(pilot, "3")
+        services.release.set()
+        await wait_until(pilot, lambda: not app.running_jobs)
+        await settle(pilot)
+        assert not toasts(app)
+        table = app.main.jobs.query_one(DataTable)
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert row[1] == "done" and job.message.startswith(row[-1].rstrip("…"))
+
+
+@sync
+async def test_a_job_that_ends_under_another_tab_says_so_in_a_toast() -> None:
     services = FixedServices(hold_restore=True)
     app = fixed_app(services)
     async with running(app, (80, 24)) as pilot:
         await start_restore(pilot, app)
         title = app.running_jobs[0].title
         await press_and_settle(pilot, "3")
+        await press_and_settle(pilot, "1")  # the dashboard: nothing on it says how the restore ended
         services.release.set()
         await wait_until(pilot, lambda: not app.running_jobs)
         await settle(pilot)
-        assert [n.title for n in toasts(app)] == [title]  # nothing else on screen says how it ended
+        assert [n.title for n in toasts(app)] == [title]
 
 
 @sync

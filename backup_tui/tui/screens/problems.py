@@ -20,6 +20,7 @@ from backup_tui.engine.core.evidence import recovery_times
 from backup_tui.engine.core.health import TREND_LENGTH, Health, human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, parse_utc
 from backup_tui.engine.core.schedule import jobs, next_runs
+from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.trend import trend_text
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow"}
@@ -95,7 +96,7 @@ class ProblemsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="problems-box") as box:
-            box.border_title = "Health problems, recovery evidence, schedule, notices  (esc closes)"
-            yield Static(problems_text(self.health), id="problems")
+            box.border_title = "Problems, recovery evidence, schedule  (esc closes)"  # whole at 80 columns
+            yield Static(Hanging.of(problems_text(self.health)), id="problems")  # wrapped under its own text
             yield Static(evidence_text(self.health, self.records, self.now), id="evidence")
             yield Static(schedule_text(self.settings, self.now, self.tz), id="schedule")

@@ -50,13 +50,19 @@ def alerts_text(health: list[Health], waiting: Sequence[str] = ()) -> Text:
     return text
 
 
+def in_card(reason: str, database: str) -> str:
+    """``reason`` with its backups named as the card's other lines name them, without the database the card is
+    about: at 80 columns a cut line kept "verification of pagila-20261206T091…" and lost which backup it was."""
+    return re.sub(rf"\b{re.escape(database)}-(?=\d{{8}}T\d{{6}}Z)", "", reason)
+
+
 def card_text(item: Health, now: datetime, tz: tzinfo | None, busy: bool,
               kept: Sequence[KeptCopy] = (), s3: bool = False) -> Text:
     """Four short lines, readable at 80 columns: health, last backup, verification, size trend; and a fifth
     while a replace's previous database is kept aside on the server (it holds a database's worth of space)."""
     text = Text()
     text.append(f"{STATUS_MARK[item.status]} {item.status.upper()}", style=STATUS_STYLE[item.status])
-    first = item.reasons[0] if item.reasons else item.reason
+    first = in_card(item.reasons[0] if item.reasons else item.reason, item.database)
     more = len(item.reasons) - 1
     text.append(f"  {first}" + (f" (+{more} more, see alerts)" if more > 0 else ""))
     if busy:
@@ -160,7 +166,7 @@ def verified_text(item: Health, now: datetime) -> Text:
             # The card is failing for an older backup: say which, or "FAILING" reads as about the newest.
             other = (item.last_verified_id or "?").removeprefix(f"{item.database}-")
             text.append(" (newest); ")
-            text.append(f"{other} ✗ failed its check", style="red")
+            text.append(f"{other} ✗ failed", style="red")  # "failed its check" was cut at 80 columns
         else:
             text.append(" (newest backup)")
         return text

@@ -14,8 +14,9 @@ from rich.text import Text
 
 Line = tuple[int, Text]  # where its wrapped continuation starts, and the line
 # What a line's continuation goes under: past a numbered step and its action ("  3. restore   "), past a label
-# padded to its column ("Rollback  "), past a warning's mark ("⚠ "). Any other line wraps at its own start.
-HEAD = re.compile(r"^(?:  \d+\. \S+ +|[A-Z][a-z]+ {2,}|[⚠✖✓▲●] )")
+# padded to its column ("Rollback  "), past a warning's mark ("⚠ "), past an advice's arrow ("  → "). Any other
+# line wraps at its own start.
+HEAD = re.compile(r"^(?:  \d+\. \S+ +|[A-Z][a-z]+ {2,}|[⚠✖✓▲●] |  → )")
 
 
 class Hanging:
