@@ -12,7 +12,7 @@ from backup_tui.engine.config import NotifyTarget
 from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import Verification, utc_iso
 from backup_tui.tui.screens.problems import ProblemsScreen
-from tests.tui.conftest import press_and_settle, running, sync
+from tests.tui.conftest import press_and_settle, rendered, running, sync
 from tests.tui.fixtures import FIXED_SETTINGS, FixedServices, fixed_app, fixed_records
 
 
@@ -27,7 +27,7 @@ async def test_bang_shows_every_problem_with_its_advice_the_next_runs_and_the_no
         await press_and_settle(pilot, "exclamation_mark")
         screen = app.screen
         assert isinstance(screen, ProblemsScreen)
-        problems = str(screen.query_one("#problems", Static).render())
+        problems = rendered(screen.query_one("#problems", Static))
         health: list[Health] = app.health
         every = [p for h in health for p in h.problems]
         assert every and all(p.message in problems and p.advice in problems for p in every)
