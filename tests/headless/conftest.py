@@ -196,6 +196,17 @@ def make_workspace(pg_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
             pg_sandbox.psql(stmt)
 
 
+def small_dump_workspace(make_workspace: WorkspaceFactory, label: str, folder: Path) -> Workspace:
+    """A workspace whose config (written in ``folder``) lowers the size threshold: pagila's dump is under 1 MB,
+    and health would otherwise call every backup of it too small."""
+    workspace = make_workspace(label)
+    workspace.repo.mkdir(parents=True, exist_ok=True)
+    config = folder / "backup.toml"
+    config.write_text("[health]\nmin_size_bytes = 1000\n")
+    workspace.env["BACKUP_TUI_CONFIG"] = str(config)
+    return workspace
+
+
 def bulky_workspace(make_workspace: WorkspaceFactory, label: str) -> Workspace:
     """A workspace whose database has enough rows that a restore is still loading when a test stops it."""
     ws = make_workspace(label)

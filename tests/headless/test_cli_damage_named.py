@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line, small_dump_workspace
 
 
 @pytest.fixture
 def ws(make_workspace: WorkspaceFactory, tmp_path: Path) -> Workspace:
-    """A workspace whose config lowers the size threshold: pagila's dump is under 1 MB."""
-    workspace = make_workspace("damaged")
-    workspace.repo.mkdir(parents=True, exist_ok=True)
-    config = tmp_path / "backup.toml"
-    config.write_text("[health]\nmin_size_bytes = 1000\n")
-    workspace.env["BACKUP_TUI_CONFIG"] = str(config)
-    return workspace
+    return small_dump_workspace(make_workspace, "damaged", tmp_path)
 
 
 def _problems(ws: Workspace, expected_exit: int) -> list[dict[str, str]]:

@@ -25,18 +25,12 @@ from backup_tui.engine.core.clock import system_clock
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops.health import check_health
 from headless.monitor import CachedReport
-from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port
+from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port, small_dump_workspace
 
 
 @pytest.fixture
 def ws(make_workspace: WorkspaceFactory, tmp_path: Path) -> Workspace:
-    """A workspace whose config lowers the size threshold: pagila's dump is under 1 MB."""
-    workspace = make_workspace("monitor")
-    workspace.repo.mkdir(parents=True, exist_ok=True)
-    config = tmp_path / "backup.toml"
-    config.write_text("[health]\nmin_size_bytes = 1000\n")
-    workspace.env["BACKUP_TUI_CONFIG"] = str(config)
-    return workspace
+    return small_dump_workspace(make_workspace, "monitor", tmp_path)
 
 
 def _metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
