@@ -13,7 +13,7 @@ import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.clock import system_clock
-from backup_tui.engine.core.errors import ConnectionFailed, VerificationError
+from backup_tui.engine.core.errors import BackupToolError, ConnectionFailed, VerificationError
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
@@ -74,6 +74,23 @@ def test_damage_found_while_planning_a_restore_is_recorded_and_named_by_health(c
     [problem] = [p for p in report.problems if p.rule == "failed_check"]
     assert (problem.severity, problem.backup_id) == ("critical", record.id)
     assert f"verification of {record.id} failed" in problem.message and said in problem.message
+
+
+def test_damage_that_cannot_be_recorded_is_still_the_error_said(settings: Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository that refuses the record (read-only, full): the operator still reads the damage, exit 4."""
+    record = run_backup(Context(settings), settings.databases[0])
+    overwrite_header(record)
+    said: list[str] = []
+    ctx = Context(settings, reporter=lambda event: said.append(str(getattr(event, "message", ""))))
+
+    def refused(*_: object) -> None:
+        raise BackupToolError("the repository is read-only")
+
+    monkeypatch.setattr(ctx.catalog, "record_verification", refused)
+    with pytest.raises(VerificationError, match="zstd stream is corrupt"):
+        plan_restore(ctx, ctx.catalog.get(record.id), target_db=f"{record.database}_damaged")
+    assert any("could not be recorded: the repository is read-only" in line for line in said)
 
 
 def test_damage_found_while_restoring_is_recorded(settings: Settings) -> None:

@@ -9,14 +9,14 @@ down, a disk that is full, a bucket out of reach or a wrong key say nothing abou
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from backup_tui.engine.core.errors import NotFoundError, VerificationError
+from backup_tui.engine.core.errors import BackupToolError, NotFoundError, VerificationError
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.core.progress import warn
 from backup_tui.engine.ops.context import Context
 
 
@@ -61,8 +61,12 @@ def records_damage(
             except DamageFound as exc:
                 bound = signature.bind(*args, **kwargs)
                 ctx: Context = bound.arguments["ctx"]
-                with contextlib.suppress(NotFoundError):  # deleted meanwhile: nothing to record it beside
+                try:
                     record_damage(ctx, which(bound.arguments), exc.damage, found_by)
+                except NotFoundError:
+                    pass  # deleted meanwhile: nothing to record it beside
+                except (BackupToolError, OSError) as failed:  # a read-only repository: the damage is still said
+                    warn(ctx.reporter, f"the damage found could not be recorded: {failed}")
                 raise
 
         return run
