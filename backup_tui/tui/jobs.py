@@ -171,6 +171,14 @@ class Job:
             done = min(done, self.estimate_s * 0.99)
         return max(done, 0.0), self.estimate_s
 
+    def bar(self, now: datetime) -> tuple[float, float] | None:
+        """(done, total) for a progress bar, on the restore's page and in the Jobs table alike: the whole run
+        against the plan's estimate (``whole_progress``), else the running phase's bytes; None when neither."""
+        whole = self.whole_progress(now)
+        if whole is not None:
+            return whole
+        return (self.bytes_done, self.bytes_total) if self.bytes_total else None
+
     def _safety_estimate(self) -> float | None:
         return next((p.seconds for p in self.estimate_parts if p.phase == SAFETY_BACKUP), None)
 

@@ -35,7 +35,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +96,7 @@ _idle_wait_s = 0.0  # --wait-idle: before each measured run, wait up to this lon
 # The cluster's CHECKPOINT, run before each measured step: a restore writes 500 MB of WAL, and without it the
 # checkpoint max_wal_size asks for landed in whichever step came next (one run's restore baseline 5.9 s, the
 # next run's 6.9 s; ours 7.5 s, then 7.0 s).
-_checkpoint: Callable[[], object] | None = None
+_settled: Sandbox | None = None
 
 
 def _server_cpu() -> float:
@@ -187,9 +186,17 @@ class _Sampler(threading.Thread):
 
 
 def checkpoint_before_steps(sb: Sandbox) -> None:
-    """Every ``run_measured`` step from now on starts after a CHECKPOINT of ``sb``."""
-    global _checkpoint
-    _checkpoint = partial(sb.psql, "CHECKPOINT")
+    """Every ``run_measured`` step from now on starts after a CHECKPOINT of ``sb`` (``settle``)."""
+    global _settled
+    _settled = sb
+
+
+def settle(sb: Sandbox | None) -> None:
+    """Before a timed run: the cluster's checkpoint (when there is one) and the page cache written back, so no
+    run pays for the writes of the one before it."""
+    if sb is not None:
+        sb.psql("CHECKPOINT")
+    os.sync()
 
 
 def run_measured(label: str, argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = None,
@@ -200,9 +207,7 @@ def run_measured(label: str, argv: Sequence[str], env: dict[str, str], *, cwd: P
     flushed first, the server's by a checkpoint: their writeback would otherwise land
     on whichever step runs next.
     """
-    if _checkpoint is not None:
-        _checkpoint()
-    os.sync()
+    settle(_settled)
     if _idle_wait_s:
         wait_idle(_idle_wait_s, window_s=0.5)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:

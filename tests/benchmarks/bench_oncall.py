@@ -20,13 +20,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-
-if TYPE_CHECKING:
-    from backup_tui.engine.devtools.sandbox import Sandbox
 
 GOAL_RATIO = 1.15
 GOAL_EXTRA_S = 1.0
@@ -65,13 +62,6 @@ class Shown:
         return self.at[text]
 
 
-def settle(sandbox: Sandbox) -> None:
-    """A checkpoint and the page cache written back before each timed run: a 300 MB restore's WAL and dirty
-    pages otherwise land on the run after it, which in alternated pairs of app runs was the slower in 8 of 10."""
-    sandbox.psql("CHECKPOINT")
-    os.sync()
-
-
 def tree_cpu(pid: int) -> float:
     """CPU seconds of process ``pid`` and of the children it has waited for (pg_restore, psql), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -100,7 +90,7 @@ def main() -> int:
     from backup_tui.engine.devtools.sandbox import start_sandbox
     from backup_tui.engine.ops.backup import run_backup
     from backup_tui.engine.ops.context import Context
-    from tests.benchmarks.bench_backup import BENCH_DB, create_dataset
+    from tests.benchmarks.bench_backup import BENCH_DB, create_dataset, settle
     from tests.tui.test_tmux_trial import Tmux
 
     sandbox = start_sandbox()
@@ -124,6 +114,8 @@ def main() -> int:
             headless, app, headless_cpu, app_cpu = [], [], [], []
             for n in range(args.repeat):
                 target = f"{database}_hl_{n}"
+                # Each timed run settled first: in alternated pairs of app runs the second was the slower in 8 of
+                # 10, paying for the first's WAL and dirty pages.
                 settle(sandbox)
                 before = os.times()
                 started = time.monotonic()

@@ -850,10 +850,10 @@ class RestoreWizard(Screen[None]):
         self._shown_at = time.monotonic()
         show_text(self.query_one("#progress-steps", Static), steps_text(job))
         bar = self.query_one("#progress-bar", ProgressBar)
-        whole = job.whole_progress(now)  # one bar for every phase; without an estimate, the phase's bytes
-        if (whole or job.bytes_total) and bar.display:
+        measured = job.bar(now)  # one bar for every phase; without an estimate, the phase's bytes
+        if measured is not None and bar.display:
             if bar.size.width:
-                done, planned = whole or (job.bytes_done, job.bytes_total)
+                done, planned = measured
                 bar.update(total=planned, progress=done)
             elif self.step == "progress" and not self._bar_waits:
                 # Not laid out yet: the bar rounds to its width, so wait for one; once, and only while the bar

@@ -71,9 +71,9 @@ def job_details(job: Job) -> str:
 def progress_text(job: Job, now: datetime, width: int = BAR_WIDTH) -> Text:
     """A text bar for tables; bytes only when the total is unknown. A restore with an estimate goes by it, as
     its own page does: one bar over every phase of a replace, not each phase's bytes from 0 again."""
-    whole = job.whole_progress(now)
-    if whole or job.bytes_total:
-        done, planned = whole or (job.bytes_done, job.bytes_total or 1)
+    bar = job.bar(now)
+    if bar is not None:
+        done, planned = bar
         share = min(1.0, done / planned)
         filled = round(share * width)
         return Text("█" * filled + "░" * (width - filled) + f" {share:4.0%}")
