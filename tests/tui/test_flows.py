@@ -160,14 +160,20 @@ class GatedServices(EngineServices):
         return super().restore(record, plan, gated, cancel)
 
 
-async def start_gated_replace(pilot: Any, app: BackupApp, services: GatedServices, database: str) -> Job:
-    """The replace of ``database`` confirmed in the wizard, held where its data step starts."""
+async def confirm_replace(pilot: Any, app: BackupApp, database: str) -> RestoreWizard:
+    """The replace of ``database`` planned, its name typed and confirmed in the wizard: its run has begun."""
     wizard = await open_wizard_at_plan(pilot, app, target=None)
     wizard.query_one("#run", Button).press()
     await settle(pilot)
     wizard.query_one("#confirm-name", Input).value = database
     await settle(pilot)
     wizard.query_one("#run-replace", Button).press()
+    return wizard
+
+
+async def start_gated_replace(pilot: Any, app: BackupApp, services: GatedServices, database: str) -> Job:
+    """The replace of ``database`` confirmed in the wizard, held where its data step starts."""
+    wizard = await confirm_replace(pilot, app, database)
     await wait_until(pilot, services.reached.is_set)
     assert wizard.job is not None
     return wizard.job

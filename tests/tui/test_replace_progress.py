@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from textual.widgets import Button, Input, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.estimate import RESTORE, SAFETY_BACKUP, EstimatePart
@@ -31,7 +31,7 @@ from backup_tui.tui.widgets.jobs import progress_text
 from tests.conftest import restore
 from tests.tui.conftest import running, settle, sync, wait_until
 from tests.tui.fixtures import NOW
-from tests.tui.test_flows import SIZE, make_app, open_wizard_at_plan
+from tests.tui.test_flows import SIZE, confirm_replace, make_app
 
 PARTS = (EstimatePart(SAFETY_BACKUP, 20.0), EstimatePart(RESTORE, 8.0))
 
@@ -120,12 +120,7 @@ async def test_a_held_replace_shows_its_phase_and_one_bar_over_both(settings: Se
     services = HeldTwice(settings)
     app, _ = make_app(settings, services)
     async with running(app, SIZE) as pilot:
-        wizard = await open_wizard_at_plan(pilot, app, target=None)
-        wizard.query_one("#run", Button).press()
-        await settle(pilot)
-        wizard.query_one("#confirm-name", Input).value = db.database
-        await settle(pilot)
-        wizard.query_one("#run-replace", Button).press()
+        wizard = await confirm_replace(pilot, app, db.database)
         await wait_until(pilot, services.reached["dump"].is_set, timeout=60)
         job = wizard.job
         assert job is not None
