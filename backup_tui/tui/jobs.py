@@ -77,6 +77,11 @@ class Job:
         return self.state == "running"
 
     @property
+    def under_way(self) -> bool:
+        """Past setting out: a step has finished, bytes are moving, or the job has ended."""
+        return not self.running or bool(self.bytes_step) or any(step.state != "running" for step in self.steps)
+
+    @property
     def phase(self) -> str:
         """What runs, in the plan's words: the safety backup's own steps (dump, row counts...) are part of it."""
         if any(step.name == SAFETY_BACKUP and step.state == "running" for step in self.steps):

@@ -101,12 +101,15 @@ FIXED_SETTINGS = Settings(
 class FixedServices:
     """Canned engine: the fixed catalog, plans and results, events sent like the real engine sends them."""
 
-    def __init__(self, records: list[BackupRecord] | None = None, *, hold_restore: bool = False) -> None:
+    def __init__(self, records: list[BackupRecord] | None = None, *, hold_restore: bool = False,
+                 hold_setting_out: bool = False) -> None:
         self.settings = FIXED_SETTINGS
         self.clock = fixed_clock
         self.records = list(records if records is not None else fixed_records())
         self.hold_restore = hold_restore
         self.release = threading.Event()
+        self.hold_setting_out = hold_setting_out  # the work database's creation waits for set_out
+        self.set_out = threading.Event()
         self.calls: list[str] = []
         self.plans: list[tuple[str, str | None, bool, bool]] = []  # what plan_restore was asked, in order
         self.settled: list[str] = []  # what repair_swaps says it did at the app's start
@@ -154,6 +157,8 @@ class FixedServices:
                 cancel: CancelToken) -> RestoreResult:
         replace = plan.mode == "replace"
         reporter(StepStarted("create", plan.work_db))
+        if self.hold_setting_out:
+            self.set_out.wait(60)
         reporter(StepFinished("create"))
         reporter(StepStarted("restore", f"{record.id} -> {plan.work_db}"))
         reporter(LogLine("info", f"decoding {record.file_name}"))

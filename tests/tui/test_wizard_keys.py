@@ -16,8 +16,18 @@ from textual.widgets import Input, RadioButton, Static, TabbedContent
 
 from backup_tui.tui import app as app_module
 from backup_tui.tui.app import BackupApp
+from backup_tui.tui.screens import restore as restore_module
 from backup_tui.tui.screens.restore import ChoiceSet, RestoreWizard
-from tests.tui.conftest import open_wizard, press_and_settle, rendered, running, settle, sync, wait_until
+from tests.tui.conftest import (
+    open_plan,
+    open_wizard,
+    press_and_settle,
+    rendered,
+    running,
+    settle,
+    sync,
+    wait_until,
+)
 from tests.tui.fixtures import FixedServices, fixed_app
 
 
@@ -117,6 +127,30 @@ async def test_pages_a_burst_of_keys_passes_through_are_not_drawn(monkeypatch: p
         await settle(pilot)
         pages = [page for page in drawn if page.startswith("RestoreWizard")]
         assert pages and not {"RestoreWizard:choose", "RestoreWizard:target"} & set(pages), drawn
+        assert not app._batch_count
+
+
+@sync
+@pytest.mark.parametrize("slow", [False, True])
+async def test_a_restore_sets_out_before_its_progress_is_drawn(monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
+    """Drawing the progress page took the CPU from the restore's first steps, which wait on the server: the
+    plan stays up, undrawn, until the job is under way; one slow to set out is shown after SETTING_OUT_S."""
+    monkeypatch.setattr(restore_module, "SETTING_OUT_S", 0.5 if slow else 60.0)
+    services = FixedServices(hold_setting_out=True)
+    app = fixed_app(services)
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila")
+        assert wizard.step == "plan"
+        app.post_message(events.Key("enter", "\r"))  # Restore (the screen is busy until it is drawn: no settling)
+        await wait_until(pilot, lambda: wizard.job is not None and bool(wizard.job.steps))
+        if slow:
+            await wait_until(pilot, lambda: wizard.step == "progress")  # still creating: the cap shows it
+            assert wizard.job is not None and not wizard.job.under_way and not app._batch_count
+        else:
+            await asyncio.sleep(0.3)
+            assert wizard.step == "plan" and app._batch_count, "nothing drawn while the restore sets out"
+        services.set_out.set()
+        await wait_until(pilot, lambda: wizard.step == "result")
         assert not app._batch_count
 
 

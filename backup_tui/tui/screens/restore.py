@@ -59,6 +59,10 @@ LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
          ("progress", "Restore"), ("result", "Result"))
 TICK_AFTER_S = 0.9  # the 1 s tick redraws the progress only when no event did since the last one
+# Longest the wizard holds its drawing while a restore sets out (see _start): its first steps wait on the
+# server turn by turn, about a tenth of a second on a local one, and a replace's safety backup takes longer.
+SETTING_OUT_S = 0.3
+SETTING_OUT_POLL_S = 0.01
 WIDE_CHOOSER = 100  # from this width the backup table also shows the local creation time
 StartRestore = Callable[[BackupRecord, RestorePlan], Job]
 
@@ -818,10 +822,17 @@ class RestoreWizard(Screen[None]):
                 f"The name does not match: type {self.plan.target_db} exactly to replace it.")
 
     async def _start(self) -> None:
-        """The restore starts at once; its pages are composed while it runs (the result's too: show_job goes
-        there the moment the job is done, maybe before a refresh)."""
+        """The restore starts at once; its pages are composed once it is under way (the result's too: show_job
+        goes there the moment the job is done, maybe before a refresh)."""
         assert self.plan is not None
-        self.job = self.start_restore(self.record, self.plan)
+        job = self.job = self.start_restore(self.record, self.plan)
+        # Drawn once the job is under way: composing and painting the progress page took the CPU (and the
+        # interpreter's lock) from the job's first steps, which wait on the server in turns (create the
+        # database, look for leftovers), and made them twice as long as headless. The plan stays up meanwhile.
+        with self.app.batch_update():
+            began = time.monotonic()
+            while not job.under_way and time.monotonic() < began + SETTING_OUT_S:
+                await asyncio.sleep(SETTING_OUT_POLL_S)
         await self.build("progress")
         self.query_one("#progress-log", RichLog).clear()
         self.go("progress")
