@@ -45,6 +45,11 @@ class ConnectionFailed(BackupToolError):
     """The server could not be reached: exit 1 (may be transient)."""
 
 
+class ServerFailed(BackupToolError):
+    """The server failed under a tool (closed the connection, ran out of space or memory, shut down): exit 1.
+    It says nothing of the data the tool was loading."""
+
+
 class AuthenticationFailed(ConfigError):
     """The server refused our credentials: exit 2 (fix the configuration)."""
 

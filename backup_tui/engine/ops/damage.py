@@ -14,10 +14,27 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from backup_tui.engine.core.errors import BackupToolError, NotFoundError, VerificationError
+from backup_tui.engine.core.errors import (
+    BackupToolError,
+    Cancelled,
+    ConfigError,
+    ConnectionFailed,
+    LockHeldError,
+    NotFoundError,
+    ServerFailed,
+    SpaceError,
+    VerificationError,
+)
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.progress import warn
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.storage.s3 import S3Unreachable
+
+# How a check's surroundings fail, or its operator stops it: the server (down, gone, out of space), the bucket out
+# of reach, the configuration or a key, a lock, a cancel. A check that ends so says nothing of the backup: the
+# run fails and nothing goes into the backup's history (a good backup recorded as failed loses its standing).
+NOT_THE_BACKUP: tuple[type[BackupToolError], ...] = (
+    Cancelled, ConnectionFailed, ServerFailed, SpaceError, ConfigError, LockHeldError, S3Unreachable)
 
 
 class DamageFound(VerificationError):

@@ -222,7 +222,7 @@ def _stream_into(
         if tail is not None and stats is not None:
             tail.check(source.name)  # a dump cut short is damage (exit 4), even when psql's error came first
         if rc != 0:
-            raise BackupToolError(f"{Path(argv[0]).name} failed: {pg.stderr_summary(errors.read())}")
+            raise pg.tool_failed(Path(argv[0]).name, errors.read())
         if stats is None and reads_all:
             raise BackupToolError(f"{Path(argv[0]).name} exited before the end of the dump without an error")
     return stats
@@ -329,7 +329,7 @@ def _parallel_restore(
                 raise
             if rc != 0:
                 errors.seek(0)
-                raise BackupToolError(f"pg_restore failed: {pg.stderr_summary(errors.read())}")
+                raise pg.tool_failed("pg_restore", errors.read())
         return stats
     finally:
         scratch.unlink_file(tmp)

@@ -23,7 +23,6 @@ from backup_tui.engine.core.errors import (
     EXIT_OK,
     EXIT_VERIFY,
     BackupToolError,
-    Cancelled,
     ConfigError,
     NotFoundError,
     VerificationError,
@@ -41,6 +40,7 @@ from backup_tui.engine.core.progress import (
 )
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.damage import NOT_THE_BACKUP
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.keys import checked_reading, reading_for
 from backup_tui.engine.ops.restore import (
@@ -56,7 +56,6 @@ from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.locks import reading_backup
 from backup_tui.engine.storage.paths import OutsideRepository
-from backup_tui.engine.storage.s3 import S3Unreachable
 from backup_tui.engine.stream.pipeline import StreamStats, decode, sha256_of
 from backup_tui.engine.stream.sources import Source
 
@@ -205,7 +204,7 @@ def quick_checks(
             stats = decode(source, reading, cancel=cancel, sink=sink, on_bytes=on_bytes,
                            hash_raw=bool(record.raw_sha256))  # older manifests carry one
         cancel.raise_if_cancelled()  # the listing was stopped: its failure is ours, not the backup's
-    except (Cancelled, S3Unreachable):
+    except NOT_THE_BACKUP:
         raise  # a bucket out of reach says nothing about the backup: the run fails (exit 1), nothing is recorded
     except BackupToolError as exc:
         checks.problems.append(exc.message)
@@ -260,8 +259,8 @@ def full_checks(
         else:
             checks.passed.append("no row counts recorded (legacy backup): restore success only")
         return table
-    except Cancelled:
-        raise
+    except NOT_THE_BACKUP:
+        raise  # the server failed under the test restore (or it was stopped): the backup is not judged
     except BackupToolError as exc:
         checks.problems.append(f"test restore failed: {exc.message}")
         return {}

@@ -28,6 +28,7 @@ from backup_tui.engine.core.errors import (
     ConfigError,
     ConnectionFailed,
     NotFoundError,
+    ServerFailed,
 )
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 
@@ -252,6 +253,21 @@ def tool_version(path: str) -> str:
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     match = re.search(r"\(PostgreSQL\) (\S+)", out)
     return match.group(1) if match else (out or "unknown")
+
+
+# What a client tool prints when the server, not the input it sends, failed: connection lost or refused,
+# the server shutting down or killing the session, a disk or memory exhausted on its side.
+_SERVER_SIDE = re.compile(
+    r"server closed the connection unexpectedly|terminating connection due to|connection to server .* failed"
+    r"|could not connect to server|the database system is (shutting down|starting up|in recovery mode)"
+    r"|no space left on device|could not extend file|out of memory|could not resize shared memory", re.I)
+
+
+def tool_failed(tool: str, stderr: bytes | str) -> BackupToolError:
+    """The error for a client tool that exited non-zero: ``ServerFailed`` when its words blame the server."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    kind = ServerFailed if _SERVER_SIDE.search(text) else BackupToolError
+    return kind(f"{tool} failed: {stderr_summary(text)}")
 
 
 def stderr_summary(stderr: bytes | str, limit: int = 3) -> str:
