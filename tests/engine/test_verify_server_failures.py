@@ -58,7 +58,7 @@ def _kill_test_restores(sandbox: Sandbox, stop: threading.Event, killed: list[in
 
 def test_a_test_restore_the_server_kills_records_nothing(settings: Settings, pg_sandbox: Sandbox) -> None:
     record = run_backup(Context(settings), settings.databases[0])
-    stop, killed = threading.Event(), []
+    stop, killed = threading.Event(), list[int]()
     killer = threading.Thread(target=_kill_test_restores, args=(pg_sandbox, stop, killed))
     killer.start()
     try:
