@@ -33,6 +33,26 @@ def test_a_day_of_hourly_runs_tells_a_problem_once_reminds_and_tells_its_end() -
         (22, "warning", "app:never_verified")]
 
 
+def test_a_second_backup_found_damaged_is_told_at_once() -> None:
+    """The damage rules name their backup: another one damaged is a new problem, not a reminder's business;
+    the rules whose named backup is merely the newest keep one key across runs."""
+    def damaged(backup_id: str) -> Problem:
+        return Problem("app", "critical", "failed_check", f"verification of {backup_id} failed", "take a new backup",
+                       backup_id)
+
+    def small(backup_id: str) -> Problem:
+        return Problem("app", "warning", "too_small", "newest backup is 1 KiB", "check it", backup_id)
+
+    state, told = State(), []
+    for hour, problems in enumerate([(damaged("app-1"), small("app-1")), (damaged("app-1"), small("app-2")),
+                                     (damaged("app-2"), small("app-3"))]):
+        at = START + timedelta(hours=hour)
+        notices, state = due(_report(at, *problems), state, at, timedelta(hours=24))
+        told += [(hour, n.event, n.key) for n in notices]
+    assert told == [(0, "failure", "app:failed_check:app-1"), (0, "warning", "app:too_small"),
+                    (2, "failure", "app:failed_check:app-2"), (2, "recovery", "app:failed_check:app-1")]
+
+
 def test_a_notice_is_worded_for_the_person_on_call() -> None:
     at = START + timedelta(hours=1)
     [notice], _ = due(_report(at, STALE), State(), at, timedelta(hours=24))

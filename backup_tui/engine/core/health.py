@@ -68,6 +68,9 @@ DEFAULT_THRESHOLDS = Thresholds()
 DAILY = DEFAULT_THRESHOLDS.max_age
 
 
+PER_BACKUP_RULES = frozenset({"failed_check", "older_failed_check", "damaged"})  # about one backup's bytes
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a database (or, with database "", the repository), and what to do about it."""
@@ -85,7 +88,11 @@ class Problem:
 
     @property
     def key(self) -> str:
-        """What stays the same while the problem persists (alerts are de-duplicated on it)."""
+        """What stays the same while the problem persists (alerts are de-duplicated on it). A damage rule's
+        backup is part of it: another backup found damaged is news, not the same problem going on; the
+        backup other rules name (the newest, too small) changes with every run and is not."""
+        if self.rule in PER_BACKUP_RULES and self.backup_id:
+            return f"{self.database}:{self.rule}:{self.backup_id}"
         return f"{self.database}:{self.rule}"
 
 
