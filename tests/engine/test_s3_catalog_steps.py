@@ -132,6 +132,42 @@ def test_the_listing_reads_each_database_and_year_apart_and_finds_every_place(s3
     new_process()
 
 
+def test_one_databases_list_reads_its_folder_only_and_a_whole_listing_serves_it(
+        seeded: tuple[Settings, list[BackupRecord]]) -> None:
+    """A run for one database (a backup, an upload, a prune) lists and reads that database's folder, not every
+    host's backups in a fleet's bucket, and sweeps none of this host's cached records of the others; a fresh
+    whole listing (the app's) serves it without asking the bucket again."""
+    settings, records = seeded
+    Catalog.from_settings(settings).list()  # every record in this host's cache
+    old = time.time() - 3700
+    for entry in cache_files(settings):
+        os.utime(entry, (old, old))  # old enough for a whole listing's sweep, were it one
+    new_process()
+    catalog = Catalog.from_settings(settings)
+    repo = catalog.s3
+    assert repo is not None
+    asked: list[str] = []
+    repo.client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                     lambda params, **_: asked.append(params["Prefix"]))
+    beta = catalog.list("beta")
+    assert sorted(r.id for r in beta) == sorted(r.id for r in records if r.database == "beta")
+    assert all(r.status == "valid" for r in beta)
+    assert asked and all(prefix.startswith(f"{repo._root()}beta/") for prefix in asked), asked
+    assert len(cache_files(settings)) == len(records), "alpha's cached records are not swept by beta's listing"
+    catalog.list("beta")
+    assert all(prefix.startswith(f"{repo._root()}beta/") for prefix in asked), "kept LIST_TTL_S, as a whole one"
+
+    new_process()
+    repo = S3Repository(settings.s3)  # type: ignore[arg-type]
+    asked = []
+    repo.client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                     lambda params, **_: asked.append(params["Prefix"]))
+    whole = repo.list()
+    listed = len(asked)
+    assert sorted(r.id for r in repo.list("alpha")) == sorted(r.id for r in whole if r.database == "alpha")
+    assert len(asked) == listed, "the whole listing served alpha's"
+
+
 def test_a_listing_read_in_full_is_not_listed_unread_again(seeded: tuple[Settings, list[BackupRecord]]) -> None:
     settings, records = seeded
     repo = S3Repository(settings.s3)  # type: ignore[arg-type]

@@ -31,9 +31,10 @@ def plan_prune(ctx: Context, database: str | None = None) -> list[PruneDecision]
     bucket = catalog.s3
     if bucket is None:
         return _plan(ctx, catalog.list(database), settings.retention, "local")
-    local = [r for r in catalog.local.list() if database is None or r.database == database]
+    local = [r for r in catalog.local.list(database) if database is None or r.database == database]
     try:
-        remote: list[BackupRecord] | None = [r for r in bucket.list() if database is None or r.database == database]
+        remote: list[BackupRecord] | None = [r for r in bucket.list(database)
+                                             if database is None or r.database == database]
     except BackupToolError as exc:
         warn(ctx.reporter, f"S3 is not pruned this time: {exc.message}")
         remote = None

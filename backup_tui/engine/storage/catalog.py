@@ -55,7 +55,7 @@ class Catalog:
         """Newest first; the copies of one backup merged into one record (``merge_copies``)."""
         found: list[BackupRecord] = []
         for repo in self.repositories:
-            found += self.reach(repo, repo.list) or []
+            found += self.reach(repo, lambda: repo.list(database)) or []  # noqa: B023 (called at once)
         return merged(found, database, include_incomplete=include_incomplete)
 
     def reach(self, repo: Repository, read: Callable[[], T]) -> T | None:

@@ -167,8 +167,9 @@ class LocalRepository:
         if self.backups_dir.exists() and not self.backups_dir.is_dir():
             raise ConfigError(f"repository {self.root}: {self.backups_dir} is not a directory")
 
-    def list(self) -> list[BackupRecord]:
-        """Every backup folder, read with one directory scan per database (thousands load in a blink)."""
+    def list(self, database: str | None = None) -> list[BackupRecord]:
+        """Every backup folder, read with one directory scan per database (thousands load in a blink). All of
+        them whatever ``database``: a folder named the way older versions named it is that database's too."""
         records: list[BackupRecord] = []
         self.check_layout()
         for db_dir in _entries(str(self.backups_dir)):

@@ -47,9 +47,10 @@ class Repository(Protocol):
     name: str
     capabilities: Capabilities
 
-    def list(self) -> list[BackupRecord]:
+    def list(self, database: str | None = None) -> list[BackupRecord]:
         """Every backup this repository holds, incomplete ones included (status says which), each with
-        this repository's name as its location (a manifest's own word on that is not believed)."""
+        this repository's name as its location (a manifest's own word on that is not believed). ``database``:
+        reading what the layout puts under its folder is enough (others may come too: the caller filters)."""
         ...
 
     def refresh(self, record: BackupRecord) -> BackupRecord:

@@ -363,7 +363,8 @@ class _Folder:
 
 
 _RECORDS: dict[tuple[str, str], object] = {}  # (key, etag) -> what it parsed to: written once, kept
-_LISTINGS: dict[tuple[str | None, str, str], tuple[float, list[BackupRecord] | BackupToolError]] = {}
+# Listings read in full: by bucket and scope (one database's folder, or None: the whole bucket).
+_LISTINGS: dict[tuple[str | None, str, str, str | None], tuple[float, list[BackupRecord] | BackupToolError]] = {}
 _WRITES: dict[tuple[str | None, str, str], int] = {}  # our writes to a bucket so far: a listing older is not kept
 _CACHE_LOCK = threading.Lock()
 _HEADS: dict[str, tuple[str, bytes]] = {}  # s3://bucket/key -> (ETag, its first bytes): one object at a time
@@ -415,50 +416,63 @@ class S3Repository:
 
     def forget_listing(self) -> None:
         """The next ``list`` reads the bucket (our own writes call this; so may a front end's refresh key)."""
+        bucket = self._bucket_key()
         with _CACHE_LOCK:
-            _LISTINGS.pop(self._cache_key(), None)
-            _WRITES[self._cache_key()] = _WRITES.get(self._cache_key(), 0) + 1
+            for key in [key for key in _LISTINGS if key[:3] == bucket]:
+                del _LISTINGS[key]
+            _WRITES[bucket] = _WRITES.get(bucket, 0) + 1
 
-    def _cache_key(self) -> tuple[str | None, str, str]:
+    def _bucket_key(self) -> tuple[str | None, str, str]:
         return self.config.endpoint_url, self.bucket, self.config.prefix
+
+    def _cache_key(self, database: str | None = None) -> tuple[str | None, str, str, str | None]:
+        return *self._bucket_key(), database
 
     # -- reading -----------------------------------------------------------
 
-    def list(self) -> list[BackupRecord]:
-        """Every backup's place in the bucket, paginated, its records read concurrently; kept LIST_TTL_S."""
-        cached = self.cached_list()
+    def list(self, database: str | None = None) -> list[BackupRecord]:
+        """Every backup's place in the bucket, paginated, its records read concurrently; kept LIST_TTL_S.
+        ``database``: the places under its folder only, what a run for one database reads (a fleet's bucket
+        holds every host's databases)."""
+        cached = self.cached_list(database)
         if cached is not None:
             return cached
-        return self.listing().read_all()
+        return self.listing(database).read_all()
 
-    def cached_list(self) -> builtins.list[BackupRecord] | None:
-        """The records of a listing read in full less than LIST_TTL_S ago (its error, raised), else None."""
-        with _CACHE_LOCK:
-            cached = _LISTINGS.get(self._cache_key())
-        if cached is None or time.monotonic() - cached[0] >= LIST_TTL_S:
-            return None
-        if isinstance(cached[1], BackupToolError):
-            raise cached[1]  # said once, not waited for again by every list of one run
-        return list(cached[1])
+    def cached_list(self, database: str | None = None) -> builtins.list[BackupRecord] | None:
+        """The records of a listing read in full less than LIST_TTL_S ago (its error, raised), else None. A whole
+        listing serves one database's too."""
+        scopes = [None] if database is None else [database, None]
+        for scope in scopes:
+            with _CACHE_LOCK:
+                cached = _LISTINGS.get(self._cache_key(scope))
+            if cached is None or time.monotonic() - cached[0] >= LIST_TTL_S:
+                continue
+            if isinstance(cached[1], BackupToolError):
+                raise cached[1]  # said once, not waited for again by every list of one run
+            return [r for r in cached[1] if scope is not None or database is None or r.database == database]
+        return None
 
-    def listing(self) -> S3Listing:
-        """One pass of the paginated listing: every backup's place, nothing read yet (see ``S3Listing``)."""
+    def listing(self, database: str | None = None) -> S3Listing:
+        """One pass of the paginated listing (``database``: of its folder only): every backup's place, nothing
+        read yet (see ``S3Listing``)."""
         with _CACHE_LOCK:
-            writes = _WRITES.get(self._cache_key(), 0)
+            writes = _WRITES.get(self._bucket_key(), 0)
+        prefix = self._root() if database is None else f"{self._root()}{folder_key(database)}/"
         try:
-            folders = self._scan(self._root(), patience=LIST_PATIENCE_S)
+            folders = self._scan(prefix, patience=LIST_PATIENCE_S, partitioned=True)
         except BackupToolError as exc:
             with _CACHE_LOCK:
-                _LISTINGS[self._cache_key()] = (time.monotonic(), exc)
+                _LISTINGS[self._cache_key(database)] = (time.monotonic(), exc)
             raise
-        return S3Listing(self, fill_order(list(folders.values())), writes)
+        return S3Listing(self, fill_order(list(folders.values())), writes, database)
 
     def guard_records(self, record: BackupRecord, now: datetime) -> builtins.list[BackupRecord]:
         """``record``'s copy here and enough of its database's records to say what retention keeps of it
         (``core.retention.delete_guards``): read newest first until one outranks it, so a delete asked for while
         thousands of manifests are still being read waits for one database's listing and a read or two, not for
         the whole bucket. The full list when one is fresh; empty when the bucket has no copy."""
-        cached = self.cached_list()
+        cached = self.cached_list(record.database)
         if cached is not None:
             return cached
         folders = fill_order(list(self._scan(f"{self._root()}{folder_key(record.database)}/").values()))
@@ -491,13 +505,13 @@ class S3Repository:
         return [(folder.prefix + name, etag) for name, (_, etag) in folder.objects.items()
                 if name == MANIFEST or (name.startswith((f"{PINS}/", f"{VERIFICATIONS}/")) and name.endswith(".json"))]
 
-    def _scan(self, prefix: str, patience: float | None = None) -> dict[str, _Folder]:
-        """Every backup's place under ``prefix``. The whole repository is listed as one listing per database and
-        year, ``concurrency`` at a time (``_partitions``): a store answers pages of one prefix one after another,
-        and a listing of thousands waited for each in turn."""
+    def _scan(self, prefix: str, patience: float | None = None, *, partitioned: bool = False) -> dict[str, _Folder]:
+        """Every backup's place under ``prefix``. ``partitioned`` (the root, or a database's folder): listed as one
+        listing per database and year, ``concurrency`` at a time (``_partitions``): a store answers pages of one
+        prefix one after another, and a listing of thousands waited for each in turn."""
         folders: dict[str, _Folder] = {}
         root = self._root()
-        parts = self._partitions(patience) if prefix == root else [prefix]
+        parts = self._partitions(prefix, patience) if partitioned else [prefix]
         with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-scan") as pool:
             listed = [item for pages in pool.map(lambda part: self._pages(part, patience), parts)
                       for page in pages for item in page.get("Contents", [])]
@@ -512,9 +526,10 @@ class S3Repository:
             folder.objects[match["rest"]] = (int(item.get("Size", 0)), str(item.get("ETag", "")))
         return folders
 
-    def _partitions(self, patience: float | None) -> builtins.list[str]:
-        """The prefixes a backup can sit under, one per database and year (``<root><key>/<YYYY>/``), found with
-        the delimiter; a place of the layout is under exactly one, and what is outside them all is not ours."""
+    def _partitions(self, prefix: str, patience: float | None) -> builtins.list[str]:
+        """The prefixes a backup under ``prefix`` can sit under, one per database and year (``<root><key>/<YYYY>/``),
+        found with the delimiter; a place of the layout is under exactly one, and what is outside them all is not
+        ours."""
         def below(prefix: str) -> builtins.list[str]:
             return [p["Prefix"] for page in self._pages(prefix, patience, "/") for p in page.get("CommonPrefixes", [])]
 
@@ -522,7 +537,8 @@ class S3Repository:
             return [year for year in below(key) if _YEAR.fullmatch(year[len(key):])]
 
         with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="s3-scan") as pool:
-            return [year for found in pool.map(years, below(self._root())) for year in found]
+            keys = below(prefix) if prefix == self._root() else [prefix]
+            return [year for found in pool.map(years, keys) for year in found]
 
     def _pages(self, prefix: str, patience: float | None, delimiter: str = "") -> builtins.list[Any]:
         """Every page of one listing of ``prefix`` (``delimiter``: its next level's prefixes, not its keys),
@@ -824,6 +840,7 @@ class S3Listing:
     repo: S3Repository
     folders: list[_Folder]
     writes: int = 0  # our writes to the bucket before it was listed: one since, and it is not kept as fresh
+    database: str | None = None  # listed under this database's folder only; None: the whole bucket
 
     def quick(self) -> list[BackupRecord]:
         return [self.repo._listed(folder) for folder in self.folders]
@@ -844,11 +861,11 @@ class S3Listing:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         done = [r for r in records if r is not None]
-        key = self.repo._cache_key()
         with _CACHE_LOCK:
-            if len(done) == len(records) and _WRITES.get(key, 0) == self.writes:
-                _LISTINGS[key] = (time.monotonic(), done)
-        if len(done) == len(records) and self.repo.cache is not None:
+            if len(done) == len(records) and _WRITES.get(self.repo._bucket_key(), 0) == self.writes:
+                _LISTINGS[self.repo._cache_key(self.database)] = (time.monotonic(), done)
+        # This host's cache is swept by whole listings only: one database's says nothing of the others' records.
+        if len(done) == len(records) and self.database is None and self.repo.cache is not None:
             self.repo.cache.keep_only({k for folder in self.folders for k in self.repo._record_keys(folder)})
 
     def read_all(self) -> list[BackupRecord]:
