@@ -170,6 +170,48 @@ async def test_catalog_table_finds_rows_like_the_stock_table() -> None:
 
 
 @sync
+async def test_catalog_table_given_its_widths_lays_out_like_the_stock_table_measuring_itself() -> None:
+    """The widths the catalog's worker measures (``content_widths``) make the table the stock one makes by
+    measuring every cell on the event loop: the same columns, scrollable size and lines, a wider cell later too."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from backup_tui.tui.widgets.backups import CatalogTable
+
+    rows = [("alpha-20250314T020000Z", Text("1.2 GB", justify="right"), "valid"),
+            ("beta-20250315T020000Z", Text("980 KB", justify="right"), "failed check"),
+            ("gamma-20250316T020000Z", Text("12 MB", justify="right"), "not read yet")]
+
+    class Tables(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable(id="stock")
+            yield CatalogTable(id="ours")
+
+    app = Tables()
+    async with app.run_test(size=(120, 20)) as pilot:
+        stock, ours = app.query_one("#stock", DataTable), app.query_one("#ours", CatalogTable)
+        for table in (stock, ours):
+            for key in ("id", "size", "status"):
+                table.add_column(key.title(), key=key)
+        ours.fit_columns({"id": 22, "size": 6, "status": 12})  # cell_len of each column's widest cell
+        for table in (stock, ours):
+            for n, row in enumerate(rows):
+                table.add_row(*row, key=f"k{n}")
+        await pilot.pause()
+        ours.fit_columns({"status": len("verified ✓ (full)")})
+        for table in (stock, ours):
+            table.update_cell("k0", "status", "verified ✓ (full)", update_width=table is stock)
+        await pilot.pause()
+        assert [c.get_render_width(ours) for c in ours.columns.values()] == \
+            [c.get_render_width(stock) for c in stock.columns.values()]
+        assert ours.virtual_size == stock.virtual_size
+        lines = [ours.render_line(y).text for y in range(5)]
+        assert lines == [stock.render_line(y).text for y in range(5)]
+        assert "alpha-20250314T020000Z  1.2 GB  verified ✓ (full)" in lines[1], lines
+
+
+@sync
 async def test_a_refresh_keeps_the_records_and_rows_that_did_not_change() -> None:
     from tests.tui.conftest import settle
     from tests.tui.fixtures import FixedServices, fixed_app
