@@ -327,7 +327,8 @@ class BackupApp(App[None]):
             health = [h for h in health if h.database not in waiting]
         locked = frozenset(name for name in names if self.services.is_busy(name))
         shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
-        return CatalogLoaded(records, health, locked, state, shown, complete=complete, waiting=waiting)
+        return CatalogLoaded(records, health, locked, state, shown, outlook_text(self.settings, now, self.tz),
+                             complete=complete, waiting=waiting)
 
     def _kept_records(self, listed: list[BackupRecord]) -> list[BackupRecord]:
         """The catalog, keeping the records we hold where nothing changed.
@@ -371,7 +372,7 @@ class BackupApp(App[None]):
             return
         try:
             main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()), message.waiting)
-            main.dashboard.show_outlook(outlook_text(self.settings, now, self.tz))
+            main.dashboard.show_outlook(message.outlook)
             main.backups.show(self.records, now, self.tz, message.state, message.shown)
         except NoMatches:  # the screen is still stacked but its widgets are being taken down: the app is closing
             return

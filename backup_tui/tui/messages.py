@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.message import Message
 
 from backup_tui.engine.core.health import Health
@@ -16,13 +17,15 @@ class CatalogLoaded(Message):
 
     ``shown`` is the backups table's rows in the filter and order ``state``, sorted in the worker thread.
     ``complete``: False while a bucket's manifests are still being read (its backups ``unread``, the health of
-    the databases they belong to left out until they are read).
+    the databases they belong to left out until they are read). ``outlook``: the dashboard's lines under the
+    cards (the next scheduled runs: croniter's import and its reckoning, off the event loop too).
     """
 
     def __init__(self, records: list[BackupRecord], health: list[Health], busy: frozenset[str],
-                 state: TableState, shown: list[BackupRecord], complete: bool = True,
+                 state: TableState, shown: list[BackupRecord], outlook: Text, complete: bool = True,
                  waiting: frozenset[str] = frozenset()) -> None:
         super().__init__()
+        self.outlook = outlook
         self.complete = complete
         self.waiting = waiting  # configured databases not judged yet
         self.records = records
