@@ -158,6 +158,23 @@ def test_a_quick_verify_without_a_key_still_catches_a_flipped_bit(enc: Encrypted
     assert done.returncode == 4 and "checksum mismatch" in done.stderr
 
 
+def test_a_damaged_key_stanza_is_damage_recorded_not_a_key_problem(enc: Encrypted, tmp_path: Path) -> None:
+    """The header's wrapped key altered: the key the manifest names no longer opens it. That is the stored
+    bytes' fault, not the operator's key: exit 4 and a failed check in the history, never exit 2 "wrong key"."""
+    ws = copy_of(enc, tmp_path)
+    stored = Path(str(enc.stored(enc.before)).replace(str(enc.ws.repo), str(ws.repo)))
+    lines = stored.read_bytes().split(b"\n")
+    body = bytearray(lines[2])  # the first recipient stanza's body, after its "-> X25519 share" line
+    body[0] = ord("A") if body[0] != ord("A") else ord("B")
+    lines[2] = bytes(body)
+    stored.write_bytes(b"\n".join(lines))
+    backup = {**enc.before, "path": str(stored)}
+    done = ws.run("verify", enc.before["id"], "--quick", "--identity", str(enc.both))
+    assert done.returncode == 4, done.stderr
+    [recorded] = history(backup)
+    assert json.loads(recorded.read_text())["ok"] is False
+
+
 def test_rotation_each_backup_opens_with_the_key_of_its_time(enc: Encrypted) -> None:
     ws = enc.ws
     results = ws.json("verify", enc.before["id"], "--identity", str(enc.both))

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from backup_tui.engine.core.errors import (
+    AuthenticationFailed,
     BackupToolError,
     Cancelled,
-    ConfigError,
     ConnectionFailed,
     LockHeldError,
     NotFoundError,
@@ -28,13 +28,15 @@ from backup_tui.engine.core.errors import (
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.progress import warn
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.storage.s3 import S3Unreachable
+from backup_tui.engine.storage.s3 import S3Refused, S3Unreachable
 
-# How a check's surroundings fail, or its operator stops it: the server (down, gone, out of space), the bucket out
-# of reach, the configuration or a key, a lock, a cancel. A check that ends so says nothing of the backup: the
-# run fails and nothing goes into the backup's history (a good backup recorded as failed loses its standing).
+# How a check's surroundings fail, or its operator stops it: the server (down, gone, out of space, refusing our
+# credentials), the bucket (out of reach, refusing us), a lock, a cancel. A check that ends so says nothing of
+# the backup: the run fails and nothing goes into the backup's history (a good backup recorded as failed loses its
+# standing). Not every configuration error: a key the manifest names that no longer opens its header is damage.
 NOT_THE_BACKUP: tuple[type[BackupToolError], ...] = (
-    Cancelled, ConnectionFailed, ServerFailed, SpaceError, ConfigError, LockHeldError, S3Unreachable)
+    Cancelled, ConnectionFailed, ServerFailed, SpaceError, AuthenticationFailed, LockHeldError, S3Unreachable,
+    S3Refused)
 
 
 class DamageFound(VerificationError):
