@@ -41,6 +41,15 @@ def test_a_tool_failing_for_the_server_is_a_server_failure(stderr: str) -> None:
     "pg_restore: error: could not execute query: ERROR:  relation \"public.film\" does not exist",
     "pg_restore: error: did not find magic string in file header",
     "psql:dump.sql:3: ERROR:  syntax error at or near \"CRATE\"",
+    # the words are the dump's own: a row, a key value, a quoted command or name
+    "pg_restore: error: COPY failed for table \"log\": ERROR:  invalid input syntax for type integer: \"x\"\n"
+    "CONTEXT:  COPY log, line 7: \"out of memory\tserver closed the connection unexpectedly\"",
+    "pg_restore: error: could not execute query: ERROR:  duplicate key value violates unique constraint \"k\"\n"
+    "DETAIL:  Key (msg)=(no space left on device) already exists.\n"
+    "Command was: INSERT INTO log VALUES ('out of memory',\n'terminating connection due to x');",
+    "pg_restore: error: could not execute query: ERROR:  relation \"out of memory\" already exists",
+    "psql:dump.sql:9: error: connection to server on socket \"/tmp/.s.PGSQL.5432\" failed: FATAL:  database "
+    "\"gone\" does not exist",
 ])
 def test_a_tool_failing_on_its_input_is_not_blamed_on_the_server(stderr: str) -> None:
     failure = pg.tool_failed("pg_restore", stderr)

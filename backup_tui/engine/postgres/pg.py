@@ -255,18 +255,37 @@ def tool_version(path: str) -> str:
     return match.group(1) if match else (out or "unknown")
 
 
-# What a client tool prints when the server, not the input it sends, failed: connection lost or refused,
-# the server shutting down or killing the session, a disk or memory exhausted on its side.
+# What a client tool prints when the server, not the input it sends, failed: connection lost or refused (not a
+# FATAL answer such as "database does not exist"), the server shutting down or killing the session, a disk or
+# memory exhausted on its side.
 _SERVER_SIDE = re.compile(
-    r"server closed the connection unexpectedly|terminating connection due to|connection to server .* failed"
+    r"server closed the connection unexpectedly|terminating connection due to|connection to server .* failed: (?!FATAL)"
     r"|could not connect to server|the database system is (shutting down|starting up|in recovery mode)"
     r"|no space left on device|could not extend file|out of memory|could not resize shared memory", re.I)
+# Lines that quote what the tool sent (a failed command, the data row, where in it): the input's words, not the tool's.
+_QUOTING = re.compile(r"\s*(DETAIL|CONTEXT|HINT|QUERY|STATEMENT|LINE \d+):")
+_TOOL_LINE = ("pg_restore:", "psql:", "pg_dump:")
+
+
+def _tool_words(text: str) -> str:
+    """The tool's own words in its stderr: a failed command quoted after "Command was:" (up to the tool's next
+    line), the lines quoting data or SQL, and quoted names within a line, left out."""
+    kept, quoting = [], False
+    for line in text.splitlines():
+        if line.startswith(_TOOL_LINE):
+            quoting = False
+        elif line.startswith("Command was:"):
+            quoting = True
+        if not quoting and not _QUOTING.match(line):
+            kept.append(re.sub(r'"[^"]*"', '""', line))
+    return "\n".join(kept)
 
 
 def tool_failed(tool: str, stderr: bytes | str) -> BackupToolError:
-    """The error for a client tool that exited non-zero: ``ServerFailed`` when its words blame the server."""
+    """The error for a client tool that exited non-zero: ``ServerFailed`` when its own words blame the server
+    (never words it quotes from the dump: a row may hold any text)."""
     text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
-    kind = ServerFailed if _SERVER_SIDE.search(text) else BackupToolError
+    kind = ServerFailed if _SERVER_SIDE.search(_tool_words(text)) else BackupToolError
     return kind(f"{tool} failed: {stderr_summary(text)}")
 
 
