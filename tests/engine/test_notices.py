@@ -34,8 +34,9 @@ def test_a_day_of_hourly_runs_tells_a_problem_once_reminds_and_tells_its_end() -
 
 
 def test_a_second_backup_found_damaged_is_told_at_once() -> None:
-    """The damage rules name their backup: another one damaged is a new problem, not a reminder's business;
-    the rules whose named backup is merely the newest keep one key across runs."""
+    """A damage rule names its backup: another one named is news, told at once (not at the next reminder) and
+    without a recovery of the first, which is still damaged; undelivered, it is tried again. The rules whose
+    named backup is merely the newest are not told again when a new backup is taken."""
     def damaged(backup_id: str) -> Problem:
         return Problem("app", "critical", "failed_check", f"verification of {backup_id} failed", "take a new backup",
                        backup_id)
@@ -48,9 +49,18 @@ def test_a_second_backup_found_damaged_is_told_at_once() -> None:
                                      (damaged("app-2"), small("app-3"))]):
         at = START + timedelta(hours=hour)
         notices, state = due(_report(at, *problems), state, at, timedelta(hours=24))
-        told += [(hour, n.event, n.key) for n in notices]
-    assert told == [(0, "failure", "app:failed_check:app-1"), (0, "warning", "app:too_small"),
-                    (2, "failure", "app:failed_check:app-2"), (2, "recovery", "app:failed_check:app-1")]
+        told += [(hour, n.event, n.key, n.title) for n in notices]
+    assert [(hour, event, key) for hour, event, key, _ in told] == [
+        (0, "failure", "app:failed_check"), (0, "warning", "app:too_small"), (2, "failure", "app:failed_check")]
+    assert "verification of app-2 failed" in told[-1][3] and "(still" not in told[-1][3]
+
+    before, at = state, START + timedelta(hours=3)
+    notices, after = due(_report(at, damaged("app-3"), small("app-3")), before, at, timedelta(hours=24))
+    assert [n.event for n in notices] == ["failure"]
+    kept = undelivered(after, before, notices)  # app-3's notice reached nobody: due again
+    again, _ = due(_report(at + timedelta(hours=1), damaged("app-3"), small("app-3")), kept,
+                   at + timedelta(hours=1), timedelta(hours=24))
+    assert [n.event for n in again] == ["failure"]
 
 
 def test_a_notice_is_worded_for_the_person_on_call() -> None:

@@ -88,12 +88,14 @@ class Problem:
 
     @property
     def key(self) -> str:
-        """What stays the same while the problem persists (alerts are de-duplicated on it). A damage rule's
-        backup is part of it: another backup found damaged is news, not the same problem going on; the
-        backup other rules name (the newest, too small) changes with every run and is not."""
-        if self.rule in PER_BACKUP_RULES and self.backup_id:
-            return f"{self.database}:{self.rule}:{self.backup_id}"
+        """What stays the same while the problem persists (alerts are de-duplicated on it)."""
         return f"{self.database}:{self.rule}"
+
+    @property
+    def names_its_backup(self) -> bool:
+        """The backup it names is what it is about (damage): another one named is news, not the same problem
+        going on. The backup other rules name (the newest, too small) changes with every run and is not."""
+        return self.rule in PER_BACKUP_RULES and bool(self.backup_id)
 
 
 @dataclass(frozen=True)

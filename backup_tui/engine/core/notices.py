@@ -34,10 +34,11 @@ class Seen:
     message: str
     since: str  # first seen (UTC ISO)
     notified_at: str = ""  # last told (UTC ISO); "" while no destination has taken it
+    backup_id: str = ""  # the backup it named ("" in a state written before it was kept)
 
     def to_json(self) -> dict[str, str]:
         return {"severity": self.severity, "message": self.message, "since": self.since,
-                "notified_at": self.notified_at}
+                "notified_at": self.notified_at, "backup_id": self.backup_id}
 
 
 @dataclass
@@ -66,7 +67,9 @@ class State:
                         parse_utc(seen["notified_at"])
                 except ValueError:
                     continue
-                state.problems[key] = Seen(seen["severity"], seen["message"], seen["since"], seen["notified_at"])
+                named = seen.get("backup_id", "")
+                state.problems[key] = Seen(seen["severity"], seen["message"], seen["since"], seen["notified_at"],
+                                           named if isinstance(named, str) else "")
         return state
 
 
@@ -121,13 +124,16 @@ def due(report: HealthReport, state: State, now: datetime, reminder: timedelta,
     current = {p.key: p for p in report.problems}
     for key, problem in current.items():
         seen = state.problems.get(key)
+        if seen is not None and problem.names_its_backup and seen.backup_id and seen.backup_id != problem.backup_id:
+            seen = None  # another backup found damaged: told now, as new (the first one named is not recovered)
         since = seen.since if seen is not None else now_text
         last = parse_utc(seen.notified_at) if seen is not None and seen.notified_at else None
         if last is None or now - last >= reminder:
             notices.append(problem_notice(problem, report.host, seen if last is not None else None))
-            kept.problems[key] = Seen(problem.severity, problem.message, since, now_text)
+            kept.problems[key] = Seen(problem.severity, problem.message, since, now_text, problem.backup_id)
         else:
-            kept.problems[key] = Seen(problem.severity, problem.message, since, seen.notified_at if seen else "")
+            kept.problems[key] = Seen(problem.severity, problem.message, since, seen.notified_at if seen else "",
+                                      problem.backup_id)
     for key, seen in state.problems.items():
         if key not in current and seen.notified_at:  # never told, so no recovery to tell
             notices.append(recovery_notice(key, seen, report.host, now))
@@ -140,8 +146,9 @@ def undelivered(state: State, old: State, notices: Sequence[Notice]) -> State:
     """``state`` with the notices no destination took put back as they were: tried again next run."""
     for notice in notices:
         if notice.event in ("failure", "warning") and notice.key in state.problems:
-            before = old.problems.get(notice.key)
-            state.problems[notice.key].notified_at = before.notified_at if before else ""
+            before, seen = old.problems.get(notice.key), state.problems[notice.key]
+            # What was told of this problem before, unless it named another backup: that one was never told.
+            seen.notified_at = before.notified_at if before and before.backup_id == seen.backup_id else ""
         elif notice.event == "recovery" and notice.key in old.problems:
             state.problems[notice.key] = old.problems[notice.key]  # keeps it until the recovery is told
     return state
