@@ -209,6 +209,11 @@ async def test_catalog_table_given_its_widths_lays_out_like_the_stock_table_meas
         lines = [ours.render_line(y).text for y in range(5)]
         assert lines == [stock.render_line(y).text for y in range(5)]
         assert "alpha-20250314T020000Z  1.2 GB  verified ✓ (full)" in lines[1], lines
+        ours.fit_columns({"id": 30})  # a wider cell in a row the filter hides: the drawn rows follow at once
+        await pilot.pause()
+        wider = [ours.render_line(y).text for y in range(2)]
+        assert wider[0].index("Size") == lines[0].index("Size") + 8, wider
+        assert wider[1].index("1.2 GB") == lines[1].index("1.2 GB") + 8, wider
 
 
 @sync

@@ -366,12 +366,16 @@ class CatalogTable(DataTable[str | Text]):
         """Each column at least as wide as ``widths`` says, measured off the event loop (``content_widths``, in
         the catalog's worker thread). From then on the table measures no cell of its own: that was a third of
         the time 5,000 new rows took on the event loop. Widths only grow, as the stock table's do."""
+        grown = False
         for key, width in widths.items():
             column = self.columns[ColumnKey(key)]
-            column.content_width = max(column.content_width, width)
+            if width > column.content_width:
+                column.content_width, grown = width, True
         self._widths_given = True
-        self._require_update_dimensions = True
-        self.refresh()
+        if grown:  # the rows and header drawn at the old widths are cached: drawn again at the new ones
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """With the widths given, only the scrollable size follows the rows (one line each, no labels)."""
