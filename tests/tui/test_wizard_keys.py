@@ -12,7 +12,7 @@ from textual import events
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Input, RadioButton, Static, TabbedContent
+from textual.widgets import Button, Input, RadioButton, Static, TabbedContent
 
 from backup_tui.tui import app as app_module
 from backup_tui.tui.app import BackupApp
@@ -134,24 +134,59 @@ async def test_pages_a_burst_of_keys_passes_through_are_not_drawn(monkeypatch: p
 @pytest.mark.parametrize("slow", [False, True])
 async def test_a_restore_sets_out_before_its_progress_is_drawn(monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
     """Drawing the progress page took the CPU from the restore's first steps, which wait on the server: the
-    plan stays up, undrawn, until the job is under way; one slow to set out is shown after SETTING_OUT_S."""
+    plan stays up, undrawn, until the job is under way; one slow to set out is shown after SETTING_OUT_S. An
+    Enter typed once too often starts no second restore and cancels nothing."""
     monkeypatch.setattr(restore_module, "SETTING_OUT_S", 0.5 if slow else 60.0)
     services = FixedServices(hold_setting_out=True)
     app = fixed_app(services)
     async with running(app, (80, 24)) as pilot:
-        wizard = await open_plan(pilot, app, database="pagila")
-        assert wizard.step == "plan"
-        app.post_message(events.Key("enter", "\r"))  # Restore (the screen is busy until it is drawn: no settling)
-        await wait_until(pilot, lambda: wizard.job is not None and bool(wizard.job.steps))
-        if slow:
-            await wait_until(pilot, lambda: wizard.step == "progress")  # still creating: the cap shows it
-            assert wizard.job is not None and not wizard.job.under_way and not app._batch_count
-        else:
-            await asyncio.sleep(0.3)
-            assert wizard.step == "plan" and app._batch_count, "nothing drawn while the restore sets out"
-        services.set_out.set()
+        try:
+            wizard = await open_plan(pilot, app, database="pagila")
+            assert wizard.step == "plan"
+            if slow:  # Restore, and an Enter too many: it lands on the progress page, whose focus is not Cancel
+                for _ in range(2):
+                    app.post_message(events.Key("enter", "\r"))  # (the screen is busy until drawn: no settling)
+            else:  # a double click on Restore while the plan is still up
+                run = wizard.query_one("#run", Button)
+                run.press()
+                run.press()
+            await wait_until(pilot, lambda: wizard.job is not None and bool(wizard.job.steps))
+            job = wizard.job
+            assert job is not None
+            if slow:
+                await wait_until(pilot, lambda: wizard.step == "progress")  # still creating: the cap shows it
+                assert not job.under_way
+            else:
+                await asyncio.sleep(0.3)
+                assert wizard.step == "plan" and app._batch_count, "nothing drawn while the restore sets out"
+        finally:
+            services.set_out.set()
         await wait_until(pilot, lambda: wizard.step == "result")
+        await wait_until(pilot, lambda: not app.keys_pending)
+        await settle(pilot)
         assert not app._batch_count
+        assert [(j.kind, j.state, j.cancel.cancelled) for j in app.jobs.values()] == [("restore", "done", False)]
+
+
+@sync
+async def test_an_enter_too_many_typed_ahead_neither_hangs_nor_cancels_the_restore() -> None:
+    """r and four Enters in one burst: the fourth reaches the progress page while drawing is still held for it.
+    The page waited for its bar's layout by asking again after every refresh, which never came: the app spun on
+    its event loop and hung. Now it keeps taking keys, and the Enter too many does not press Cancel."""
+    services = FixedServices(hold_restore=True)
+    app = fixed_app(services)
+    async with running(app, (80, 24)) as pilot:
+        try:
+            for key in ("r", "enter", "enter", "enter", "enter"):
+                app.post_message(events.Key(key, "\r" if key == "enter" else key))
+            await asyncio.wait_for(wait_until(pilot, lambda: not app.keys_pending), 10)
+            wizard = wizard_of(app)
+            assert wizard.step == "progress" and wizard.job is not None and wizard.job.running
+            assert not wizard.job.cancel.cancelled and not app._batch_count
+        finally:
+            services.release.set()
+        await wait_until(pilot, lambda: wizard.step == "result")
+        assert [(j.state, j.cancel.cancelled) for j in app.jobs.values()] == [("done", False)]
 
 
 @sync

@@ -63,6 +63,7 @@ TICK_AFTER_S = 0.9  # the 1 s tick redraws the progress only when no event did s
 # server turn by turn, about a tenth of a second on a local one, and a replace's safety backup takes longer.
 SETTING_OUT_S = 0.3
 SETTING_OUT_POLL_S = 0.01
+BAR_RETRY_S = 0.05  # the progress bar not laid out yet (drawing held): how soon it is looked at again
 WIDE_CHOOSER = 100  # from this width the backup table also shows the local creation time
 StartRestore = Callable[[BackupRecord, RestorePlan], Job]
 
@@ -627,8 +628,10 @@ class RestoreWizard(Screen[None]):
             header.append(f" {i} {label} ", style=style)
             header.append("›" if key != "result" else "", style="dim")
         self.query_one("#wizard-steps", Static).update(header)
+        # The progress page's focus is its log, not Cancel: an Enter typed once too often (a double tap, a burst
+        # of keys typed ahead) would cancel the restore it just started. Cancel is a Tab or a click away.
         focus = {"choose": "#choose-table", "target": "#target-name" if not self.replace else "#mode",
-                 "plan": "#run", "confirm": "#confirm-name", "progress": "#cancel-restore",
+                 "plan": "#run", "confirm": "#confirm-name", "progress": "#progress-log",
                  "result": "#close"}[step]
         self.query_one(focus).focus()
         self.refresh_bindings()
@@ -825,6 +828,8 @@ class RestoreWizard(Screen[None]):
         """The restore starts at once; its pages are composed once it is under way (the result's too: show_job
         goes there the moment the job is done, maybe before a refresh)."""
         assert self.plan is not None
+        if self.job is not None:
+            return  # Enter or a click again while the restore sets out, its plan still up: one restore
         job = self.job = self.start_restore(self.record, self.plan)
         # Drawn once the job is under way: composing and painting the progress page took the CPU (and the
         # interpreter's lock) from the job's first steps, which wait on the server in turns (create the
@@ -914,6 +919,11 @@ class RestoreWizard(Screen[None]):
         close.focus()
 
     def _bar_laid_out(self) -> None:
+        """While drawing is held (keys typed ahead, a restore setting out) no layout comes: looked at again
+        shortly. Asked again after each refresh instead, it spun on the event loop's idle and hung the app."""
+        if self.query("#progress-bar") and not self.query_one("#progress-bar", ProgressBar).size.width:
+            self.set_timer(BAR_RETRY_S, self._bar_laid_out)
+            return
         self._bar_waits = False
         self.show_job()
 
