@@ -149,3 +149,28 @@ def test_cron_expressions_in_systemds_words() -> None:
     assert on_calendar("0 3 1,15 * *") == "*-*-1,15 3:0:00"
     with pytest.raises(ValueError, match="both a day of the month and a weekday"):
         on_calendar("0 3 1 * 1")
+
+
+@pytest.mark.parametrize(("cron", "said"), [
+    ("0 25 * * 0", "hour 25 is outside 0-23"),
+    ("61 1 * * *", "minute 61 is outside 0-59"),
+    ("0 1 0 * *", "day 0 is outside 1-31"),
+    ("0 1 * 13 *", "month 13 is outside 1-12"),
+    ("0 1 * * 8", "weekday 8 is outside 0-7"),
+])
+def test_a_schedule_number_out_of_its_range_is_a_one_line_config_error(tmp_path: Path, cron: str, said: str) -> None:
+    """Caught at the config's load (exit 2), where the app's dashboard once failed reckoning its next run."""
+    config = tmp_path / "backup.toml"
+    config.write_text(f'repository = "{tmp_path / "repo"}"\n[[databases]]\nname = "app"\n'
+                      f'[schedule]\nbackup = "{cron}"\n')
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "LOG_DIR"))}
+    done = run_cli(["schedule", "show"], {**base, "BACKUP_TUI_CONFIG": str(config)})
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_schedule_no_date_matches_never_runs_and_says_so() -> None:
+    """The 30th of February: valid numbers, no date. Its next runs are none (the app says 'never'), not an error
+    on the dashboard; steps count, they are not values ("*/90" is every 90th minute, that is at 0)."""
+    assert next_runs("0 0 30 2 *", datetime(2026, 1, 1)) == []
+    assert next_runs("*/90 1 * * *", datetime(2026, 1, 1), 1) == [datetime(2026, 1, 1, 1, 0)]

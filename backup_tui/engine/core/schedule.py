@@ -37,22 +37,35 @@ def jobs(expressions: dict[str, str], program: str) -> list[Job]:
     ]
 
 
+# Each field's name and the numbers cron takes in it (weekday 7 is Sunday again).
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+
+
 def check_cron(expression: str, where: str) -> str | None:
-    """Why ``expression`` is no five-field cron expression, or None (checked without croniter)."""
+    """Why ``expression`` is no five-field cron expression, or None (checked without croniter: a number out of
+    its field's range is caught here, at the config's load, not by the dashboard that reckons the next run)."""
     fields = expression.split()
     if len(fields) != 5:
         return f"{where} must be a cron expression of five fields (minute hour day month weekday), " \
                f"not {expression!r}"
     if not all(re.fullmatch(r"[0-9A-Za-z*/,\-]+", f) for f in fields):
         return f"{where}: {expression!r} holds characters cron does not know"
+    for field, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
+        for number in re.findall(r"(?<![/\d])\d+", field):  # a step (after /) is a count, not a value
+            if not low <= int(number) <= high:
+                return f"{where}: {expression!r}: {name} {number} is outside {low}-{high}"
     return None
 
 
 def next_runs(expression: str, after: datetime, count: int = 5) -> list[datetime]:
+    """The next ``count`` runs; none when no date matches (the 30th of February) or croniter cannot read it."""
     from croniter import croniter
 
-    runs = croniter(expression, after)
-    return [runs.get_next(datetime) for _ in range(count)]
+    try:
+        runs = croniter(expression, after)
+        return [runs.get_next(datetime) for _ in range(count)]
+    except ValueError:  # croniter's errors: a schedule that never runs is shown as such, not raised on the UI
+        return []
 
 
 def _command_line(job: Job) -> str:

@@ -49,7 +49,8 @@ def schedule_text(settings: Settings, now: datetime, tz: tzinfo | None) -> Text:
     text = Text()
     local = now.astimezone(tz)
     for job in jobs(dict(settings.schedule), "backup-headless"):
-        upcoming = ", ".join(m.strftime("%a %d %H:%M") for m in next_runs(job.cron, local, 3))
+        upcoming = ", ".join(m.strftime("%a %d %H:%M") for m in next_runs(job.cron, local, 3)) \
+            or "never (no date matches)"
         text.append(f"{job.name:8}", style="bold")
         text.append(f" {job.cron:14} next: {upcoming}\n")
     if settings.notify:

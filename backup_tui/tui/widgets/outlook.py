@@ -18,7 +18,8 @@ def next_runs_line(settings: Settings, now: datetime, tz: tzinfo | None) -> Text
     for i, job in enumerate(jobs(dict(settings.schedule), "backup-headless")):
         if i:
             text.append(" · ", style="dim")
-        text.append(f"{job.name} {next_runs(job.cron, local, 1)[0].strftime('%a %d %H:%M')}")
+        runs = next_runs(job.cron, local, 1)
+        text.append(f"{job.name} {runs[0].strftime('%a %d %H:%M') if runs else 'never (no date matches)'}")
     return text
 
 
