@@ -169,9 +169,10 @@ def test_a_damaged_key_stanza_is_damage_recorded_not_a_key_problem(enc: Encrypte
     lines[2] = bytes(body)
     stored.write_bytes(b"\n".join(lines))
     backup = {**enc.before, "path": str(stored)}
+    earlier = set(history(backup))  # the copied repository holds the checks other tests made
     done = ws.run("verify", enc.before["id"], "--quick", "--identity", str(enc.both))
     assert done.returncode == 4, done.stderr
-    [recorded] = history(backup)
+    [recorded] = set(history(backup)) - earlier
     assert json.loads(recorded.read_text())["ok"] is False
 
 
