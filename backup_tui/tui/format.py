@@ -9,6 +9,7 @@ from rich.text import Text
 
 from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
+from backup_tui.engine.core.schedule import next_runs
 from backup_tui.engine.storage.space import human_bytes
 
 __all__ = ["SAFETY_MARK", "ago", "bytes_in_text", "copies", "duration", "human_bytes", "id_cell", "local_time",
@@ -26,6 +27,12 @@ def local_time(moment: datetime, tz: tzinfo | None) -> str:
 
 def ago(moment: datetime, now: datetime) -> str:
     return humanize_age(now - moment)
+
+
+def next_runs_said(cron: str, local: datetime, count: int) -> str:
+    """A job's next ``count`` runs in local time ("Thu 06 02:00, ..."), or that no date matches its schedule."""
+    return ", ".join(moment.strftime("%a %d %H:%M") for moment in next_runs(cron, local, count)) \
+        or "never (no date matches)"
 
 
 def duration(seconds: float | None) -> str:

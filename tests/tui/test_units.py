@@ -194,12 +194,12 @@ async def test_catalog_table_given_its_widths_lays_out_like_the_stock_table_meas
         for table in (stock, ours):
             for key in ("id", "size", "status"):
                 table.add_column(key.title(), key=key)
-        ours.fit_columns({"id": 22, "size": 6, "status": 12})  # cell_len of each column's widest cell
+        ours.give_widths({"id": 22, "size": 6, "status": 12})  # cell_len of each column's widest cell
         for table in (stock, ours):
             for n, row in enumerate(rows):
                 table.add_row(*row, key=f"k{n}")
         await pilot.pause()
-        ours.fit_columns({"status": len("verified ✓ (full)")})
+        ours.give_widths({"status": len("verified ✓ (full)")})
         for table in (stock, ours):
             table.update_cell("k0", "status", "verified ✓ (full)", update_width=table is stock)
         await pilot.pause()
@@ -209,7 +209,7 @@ async def test_catalog_table_given_its_widths_lays_out_like_the_stock_table_meas
         lines = [ours.render_line(y).text for y in range(5)]
         assert lines == [stock.render_line(y).text for y in range(5)]
         assert "alpha-20250314T020000Z  1.2 GB  verified ✓ (full)" in lines[1], lines
-        ours.fit_columns({"id": 30})  # a wider cell in a row the filter hides: the drawn rows follow at once
+        ours.give_widths({"id": 30})  # a wider cell in a row the filter hides: the drawn rows follow at once
         await pilot.pause()
         wider = [ours.render_line(y).text for y in range(2)]
         assert wider[0].index("Size") == lines[0].index("Size") + 8, wider

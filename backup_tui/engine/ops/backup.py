@@ -28,7 +28,6 @@ from backup_tui.engine.core.encryption import ENCRYPTION
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
 from backup_tui.engine.core.levels import levels_said
 from backup_tui.engine.core.models import ENCRYPTED_MANIFEST_VERSION, MANIFEST_VERSION, BackupRecord, utc_iso
-from backup_tui.engine.core.names import folder_key
 from backup_tui.engine.core.progress import (
     BytesProgress,
     Reporter,
@@ -184,7 +183,7 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
 def _destination(ctx: Context, database: str, local: str) -> str:
     """Where the backup's bytes go: the local folder, or the bucket when it streams there (keep_local = false)."""
     bucket = streams_to(ctx)
-    return f"{bucket.where}{folder_key(database)}/" if bucket is not None else local
+    return bucket.url(bucket.database_folder(database)) if bucket is not None else local
 
 
 def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -> list[str]:

@@ -267,6 +267,10 @@ _QUOTING = re.compile(r"\s*(DETAIL|CONTEXT|HINT|QUERY|STATEMENT|LINE \d+):")
 _TOOL_LINE = ("pg_restore:", "psql:", "pg_dump:")
 
 
+def _text(stderr: bytes | str) -> str:
+    return stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+
+
 def _tool_words(text: str) -> str:
     """The tool's own words in its stderr: a failed command quoted after "Command was:" (up to the tool's next
     line), the lines quoting data or SQL, and quoted names within a line, left out."""
@@ -284,14 +288,14 @@ def _tool_words(text: str) -> str:
 def tool_failed(tool: str, stderr: bytes | str) -> BackupToolError:
     """The error for a client tool that exited non-zero: ``ServerFailed`` when its own words blame the server
     (never words it quotes from the dump: a row may hold any text)."""
-    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    text = _text(stderr)
     kind = ServerFailed if _SERVER_SIDE.search(_tool_words(text)) else BackupToolError
     return kind(f"{tool} failed: {stderr_summary(text)}")
 
 
 def stderr_summary(stderr: bytes | str, limit: int = 3) -> str:
     """The last meaningful lines of a tool's stderr, joined into one line."""
-    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    text = _text(stderr)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "error" in ln.lower() or "fatal" in ln.lower()] or lines
     return "; ".join(errors[-limit:]) if errors else "no message"

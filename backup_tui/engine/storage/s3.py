@@ -398,10 +398,14 @@ class S3Repository:
 
     # -- layout ------------------------------------------------------------
 
+    def database_folder(self, database: str) -> str:
+        """``<prefix>/<key>/``: where every backup of ``database`` lies."""
+        return f"{self._root()}{folder_key(database)}/"
+
     def folder_of(self, database: str, created_at: str, backup_id: str) -> str:
         """``<prefix>/<key>/<YYYY>/<MM>/<DD>/<id>/``: from a record's database, start and id alone."""
         day = parse_utc(created_at).strftime("%Y/%m/%d")
-        return f"{self._root()}{folder_key(database)}/{day}/{backup_id}/"
+        return f"{self.database_folder(database)}{day}/{backup_id}/"
 
     def folder(self, record: BackupRecord) -> str:
         if not is_backup_id(record.id):
@@ -450,7 +454,8 @@ class S3Repository:
                 continue
             if isinstance(cached[1], BackupToolError):
                 raise cached[1]  # said once, not waited for again by every list of one run
-            return [r for r in cached[1] if scope is not None or database is None or r.database == database]
+            records = list(cached[1])
+            return records if scope == database else [r for r in records if r.database == database]
         return None
 
     def listing(self, database: str | None = None) -> S3Listing:
@@ -458,7 +463,7 @@ class S3Repository:
         read yet (see ``S3Listing``)."""
         with _CACHE_LOCK:
             writes = _WRITES.get(self._bucket_key(), 0)
-        prefix = self._root() if database is None else f"{self._root()}{folder_key(database)}/"
+        prefix = self._root() if database is None else self.database_folder(database)
         try:
             folders = self._scan(prefix, patience=LIST_PATIENCE_S, partitioned=True)
         except BackupToolError as exc:
@@ -475,7 +480,7 @@ class S3Repository:
         cached = self.cached_list(record.database)
         if cached is not None:
             return cached
-        folders = fill_order(list(self._scan(f"{self._root()}{folder_key(record.database)}/").values()))
+        folders = fill_order(list(self._scan(self.database_folder(record.database)).values()))
         own = next((self._read_folder(f) for f in folders if f.backup_id == record.id), None)
         if own is None:
             return []

@@ -19,7 +19,8 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.evidence import recovery_times
 from backup_tui.engine.core.health import TREND_LENGTH, Health, human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, parse_utc
-from backup_tui.engine.core.schedule import jobs, next_runs
+from backup_tui.engine.core.schedule import jobs
+from backup_tui.tui import format as fmt
 from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.trend import trend_text
 
@@ -49,8 +50,7 @@ def schedule_text(settings: Settings, now: datetime, tz: tzinfo | None) -> Text:
     text = Text()
     local = now.astimezone(tz)
     for job in jobs(dict(settings.schedule), "backup-headless"):
-        upcoming = ", ".join(m.strftime("%a %d %H:%M") for m in next_runs(job.cron, local, 3)) \
-            or "never (no date matches)"
+        upcoming = fmt.next_runs_said(job.cron, local, 3)
         text.append(f"{job.name:8}", style="bold")
         text.append(f" {job.cron:14} next: {upcoming}\n")
     if settings.notify:

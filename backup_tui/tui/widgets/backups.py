@@ -362,7 +362,7 @@ class CatalogTable(DataTable[str | Text]):
     def _y_offsets(self) -> Sequence[tuple[RowKey, int]]:  # type: ignore[override]
         return _LineRows(self)
 
-    def fit_columns(self, widths: Mapping[str, int]) -> None:
+    def give_widths(self, widths: Mapping[str, int]) -> None:
         """Each column at least as wide as ``widths`` says, measured off the event loop (``content_widths``, in
         the catalog's worker thread). From then on the table measures no cell of its own: that was a third of
         the time 5,000 new rows took on the event loop. Widths only grow, as the stock table's do."""
@@ -480,12 +480,12 @@ class BackupsView(Widget):
             table.add_column(COLUMNS[i].label, key=COLUMNS[i].key)
         self._layout = shown
         self._label_columns()
-        self._fit_columns()
+        self._give_widths()
 
-    def _fit_columns(self) -> None:
+    def _give_widths(self) -> None:
         """The widths of every cell of the catalog being applied, measured when it was prepared."""
         widths = self._prepared.widths if self._prepared is not None else LABEL_WIDTHS
-        self.table.fit_columns({COLUMNS[i].key: widths[i] for i in self._layout})
+        self.table.give_widths({COLUMNS[i].key: widths[i] for i in self._layout})
 
     def relayout(self) -> None:
         """The terminal was resized: the table is rebuilt if other columns fit now."""
@@ -592,7 +592,7 @@ class BackupsView(Widget):
         # on the next row down, instead of jumping to the newest backup where a second d would delete it.
         stay = table.cursor_row if keep is not None and plan.state == self._applied_state else None
         if not plan.rebuild:
-            self._fit_columns()  # new rows and cells may be wider; a rebuild fits its new columns
+            self._give_widths()  # new rows and cells may be wider; a rebuild fits its new columns
         spent, paused, unfrozen = 0.0, False, 0.0
         for cost, operation in self._operations(plan, keep):
             if spent and spent + cost > SLICE_COST:
@@ -646,11 +646,11 @@ class BackupsView(Widget):
         self.table.add_row(*(cell_of(cells[i]) for i in self._layout), key=key)
 
     def _update_cell(self, key: str, index: int, cell: CellSpec) -> None:
-        """The column grows to a wider cell (``fit_columns``); it never narrows, as the stock table's never do."""
+        """The column grows to a wider cell (``give_widths``); it never narrows, as the stock table's never do."""
         if index not in self._layout:
             return
         column = COLUMNS[index].key
-        self.table.fit_columns({column: cell_len(cell[0])})
+        self.table.give_widths({column: cell_len(cell[0])})
         self.table.update_cell(key, column, cell_of(cell))
 
     def _show_detail(self) -> None:

@@ -8,7 +8,8 @@ from datetime import datetime, tzinfo
 from rich.text import Text
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.schedule import jobs, next_runs
+from backup_tui.engine.core.schedule import jobs
+from backup_tui.tui import format as fmt
 
 
 def next_runs_line(settings: Settings, now: datetime, tz: tzinfo | None) -> Text:
@@ -18,8 +19,7 @@ def next_runs_line(settings: Settings, now: datetime, tz: tzinfo | None) -> Text
     for i, job in enumerate(jobs(dict(settings.schedule), "backup-headless")):
         if i:
             text.append(" · ", style="dim")
-        runs = next_runs(job.cron, local, 1)
-        text.append(f"{job.name} {runs[0].strftime('%a %d %H:%M') if runs else 'never (no date matches)'}")
+        text.append(f"{job.name} {fmt.next_runs_said(job.cron, local, 1)}")
     return text
 
 
