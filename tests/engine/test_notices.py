@@ -95,6 +95,10 @@ def test_a_state_file_someone_edited_is_read_as_far_as_it_validates() -> None:
                                                     "since": "2025-03-14T00:00:00Z", "notified_at": ""}}})
     assert list(state.problems) == ["app:x"]
     assert State.from_json([1, 2]).problems == {}
+    named = State.from_json({"problems": {"app:failed_check": {
+        "severity": "critical", "message": "m", "since": "2025-03-14T00:00:00Z", "notified_at": "",
+        "backup_id": {"../../etc": 1}}}})  # a backup named by anything but a string: none named
+    assert named.problems["app:failed_check"].backup_id == ""
 
 
 def test_urls_are_shown_by_scheme_and_server_only_and_cleaned_from_text() -> None:
