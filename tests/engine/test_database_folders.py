@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import DatabaseConfig, Settings
+from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.core.names import MAX_IDENT, check_database_name, folder_key
 from backup_tui.engine.devtools.sandbox import Sandbox
@@ -36,6 +37,25 @@ def test_a_key_is_one_plain_path_component_that_reads_back(name: str) -> None:
     assert "/" not in key and "\\" not in key and key not in (".", "..") and not key.startswith(".")
     assert len(key.encode()) <= 255
     assert database_of_key(key) == name
+
+
+LONG = ["tenant_analytics_warehouse_prod_eu_alpha", "tenant_analytics_warehouse_prod_eu_bravo", "x" * 63,
+        "x" * 62 + "y", "é" * 31, "é" * 30 + "e", "a" * 35, "a" * 36]
+
+
+@pytest.mark.parametrize("tag", [names.WORK, names.ASIDE, names.ROLLED_BACK])
+def test_names_sharing_their_head_never_share_a_kept_copy(tag: str) -> None:
+    """A rollback of one database must never take another's copy: shortened to fit 63 bytes, two names that
+    begin alike still make different side names, each one's own and nobody else's."""
+    moment = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    made = {db: names.side_name(db, tag, moment) for db in LONG + TRICKY}
+    assert len(set(made.values())) == len(made)
+    for db, side in made.items():
+        assert len(side.encode()) <= MAX_IDENT
+        assert names.side_of(db, side) == (tag, moment)
+        assert names.parse_side(side) is not None
+        assert [other for other in made if names.side_of(other, side)] == [db]
+    assert made["café"] == f"café__{tag}_20261206030000"  # a name that fits is kept as it is
 
 
 def test_names_that_cannot_be_names_are_refused_in_one_line() -> None:

@@ -13,6 +13,7 @@ in the repository (which others may write) naming any other database is never ac
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 
@@ -60,6 +61,7 @@ ASIDE = "pre_restore"  # the database a replace renamed aside, kept for rollback
 ROLLED_BACK = "pre_rollback"  # the database a rollback renamed aside
 KEPT_TAGS = (ASIDE, ROLLED_BACK)
 VERIFY_HEAD_BYTES = 40
+SIDE_HASH_HEX = 8  # of a shortened name's sha256: names sharing a head part unless 1 in 4 billion
 
 _SIDE = re.compile(r"(?P<head>.*)__(?P<tag>restore|pre_restore|pre_rollback)_(?P<stamp>[0-9]{14})", re.S)
 _VERIFY = re.compile(r"(?P<head>.*)__verify_[0-9a-f]{8}", re.S)
@@ -70,9 +72,15 @@ def _head(database: str, room: int) -> str:
 
 
 def side_name(database: str, tag: str, moment: datetime) -> str:
-    """``<db>__<tag>_<utc>``, the database's name shortened to fit PostgreSQL's 63-byte limit."""
+    """``<db>__<tag>_<utc>``. A name too long for PostgreSQL's 63 bytes with the suffix is shortened and
+    marked with a hash of it whole (``<head>_<8 hex>``): two databases that share their first 35 bytes
+    would otherwise share their kept copies' names, and a rollback of one would put the other's data live."""
     suffix = f"__{tag}_{moment.astimezone(UTC).strftime(STAMP)}"
-    return _head(database, MAX_IDENT - len(suffix.encode())) + suffix
+    room = MAX_IDENT - len(suffix.encode())
+    if len(database.encode()) <= room:
+        return database + suffix
+    mark = "_" + hashlib.sha256(database.encode()).hexdigest()[:SIDE_HASH_HEX]
+    return _head(database, room - len(mark)) + mark + suffix
 
 
 def verify_name(database: str, token: str) -> str:
