@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, SupportsIndex
@@ -466,7 +466,30 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
     names = [d.name for d in changes["databases"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"config file {path}: database names must be unique")
+    problem = _shared_database(changes["databases"])
+    if problem:
+        raise ConfigError(f"config file {path}: {problem}")
     return replace(settings, **changes)
+
+
+def _shared_database(databases: Sequence[DatabaseConfig]) -> str | None:
+    """Why two entries cannot be told apart, or None. The repository keeps a database's backups, lock and
+    retention by the name of the database backed up (``DatabaseConfig.database``), and ``--database`` finds
+    an entry by its name or that one: two servers' ``app`` in one file would share one history (one's daily
+    backup pruned as the other's) and a restore of either would go to the first entry's server."""
+    owner: dict[str, DatabaseConfig] = {}
+    for db in databases:
+        for key in dict.fromkeys((db.name, db.database)):
+            first = owner.setdefault(key, db)
+            if first is db:
+                continue
+            if first.database == db.database:
+                return (f"databases {first.name!r} and {db.name!r} both back up a database named {key!r}: one "
+                        "repository keeps one history per database name; give each server its own config file "
+                        "and repository")
+            return (f"{key!r} names databases {first.name!r} and {db.name!r} (one by its name, the other by the "
+                    "database it backs up): --database could not tell them apart")
+    return None
 
 
 def _database_from_toml(index: int, entry: Any, env: Mapping[str, str]) -> DatabaseConfig:

@@ -66,6 +66,11 @@ def test_config_file_from_environment_and_pgdatabase(tmp_path: Path) -> None:
     ("[[databases]]\nname = 'a'\nport = 'x'", "port must be a whole number"),
     ("[retention]\ndaily = -1", "must not be negative"),
     ("[[databases]]\nname='a'\n[[databases]]\nname='a'", "unique"),
+    # two servers' "app" in one repository: one history for both, and a restore sent to the first one's server
+    ("[[databases]]\nname='app-eu'\ndbname='app'\nport=1\n[[databases]]\nname='app-us'\ndbname='app'",
+     "'app-eu' and 'app-us' both back up a database named 'app'"),
+    ("[[databases]]\nname='app'\n[[databases]]\nname='app-copy'\ndbname='app'", "both back up a database named"),
+    ("[[databases]]\nname='x'\ndbname='y'\n[[databases]]\nname='y'\ndbname='z'", "'y' names databases 'x' and 'y'"),
 ])
 def test_malformed_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
     cfg = tmp_path / "c.toml"
