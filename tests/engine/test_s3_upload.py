@@ -238,3 +238,17 @@ def test_a_small_stream_is_one_put_with_its_checksum(s3_bucket: Bucket) -> None:
     assert (small.upload_id, len(small.parts)) == ("", 1)
     head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key="k/small-stream", ChecksumMode="ENABLED")
     assert (head["ContentLength"], head["ChecksumSHA256"]) == (1000, b64(b"x" * 1000))
+
+
+def test_parts_are_never_filled_where_a_link_planted_as_tmp_points(tmp_path: Path) -> None:
+    """The repository's tmp/ linked elsewhere: a stream's parts (the dump, compressed) go to $TMPDIR, not there."""
+    from backup_tui.engine.storage.s3_upload import _temporary
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "tmp").symlink_to(outside)
+    with _temporary(tmp_path / "repo" / "tmp") as part, _temporary(tmp_path / "own") as own:
+        where = os.readlink(f"/proc/self/fd/{part.fileno()}")
+        assert not where.startswith(str(outside)) and not where.startswith(str(tmp_path))
+        assert os.readlink(f"/proc/self/fd/{own.fileno()}").startswith(str(tmp_path / "own"))

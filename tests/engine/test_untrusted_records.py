@@ -7,19 +7,29 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
 import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.progress import LogLine, ProgressEvent, Reporter
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops import scratch, swap
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write
+from backup_tui.engine.storage.paths import OutsideRepository
+from tests.conftest import restore
 
 
 def dead_pid() -> int:
@@ -204,3 +214,46 @@ def test_records_planted_as_links_are_neither_followed_nor_read_whole(settings: 
     os.utime(planted, (time.time() - 2 * 3600,) * 2, follow_symlinks=False)
     atomic_write(record, '{"kind": "file", "again": true}\n')
     assert not planted.is_symlink() and precious.read_text() == "not yours\n"
+
+
+@pytest.mark.parametrize("folder", ["locks", "runs", swap.SWAPS_DIR, scratch.SCRATCH_DIR, scratch.TMP_DIR])
+def test_a_state_folder_planted_as_a_link_takes_nothing_out(
+    settings: Settings, pg_sandbox: Sandbox, pagila_db: str, tmp_path: Path, folder: str
+) -> None:
+    """A run's own folder linked elsewhere: a replace (decoding to a file, restore jobs 2) would write its lock,
+    its run record, its swap journal, its scratch records or the whole decoded dump there, and sweep stale
+    temps of the link's target. It stops with a one-line error before it changes the database, nothing outside
+    is written or removed, and the health check still reads the repository (the link holds nothing of ours)."""
+    settings = replace(settings, restore_jobs=2)
+    backed_up = run_backup(Context(settings), settings.databases[0])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / ".precious.0123456789abcdef.tmp"  # a name the temp sweep takes for a dead writer's
+    victim.write_text("not the tool's")
+    os.utime(victim, (time.time() - 7200,) * 2)
+    shutil.rmtree(settings.repository / folder, ignore_errors=True)
+    (settings.repository / folder).symlink_to(outside)
+    before = databases(pg_sandbox)
+
+    with pytest.raises(OutsideRepository) as refused:
+        restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False)
+
+    assert "symbolic link" in refused.value.message and "\n" not in refused.value.message
+    assert sorted(p.name for p in outside.iterdir()) == [victim.name]
+    assert victim.read_text() == "not the tool's"
+    assert databases(pg_sandbox) == before
+    assert pg_sandbox.psql("SELECT count(*) FROM actor", pagila_db) == "200"
+    [health] = check_health(settings, datetime.now(UTC)).databases
+    assert health.database == pagila_db and health.last_backup is not None
+
+
+def test_a_record_naming_no_possible_process_is_skipped(settings: Settings, pg_sandbox: Sandbox) -> None:
+    """A pid too large for any process (os.kill raises OverflowError on it) stopped every backup, verify and
+    health check that read the records; now such a record is skipped like any unreadable one."""
+    for n, pid in enumerate((10**30, -5, 0, True, "123", 1 << 23)):
+        plant(settings, "database", names.verify_name("x", "0badc0de"), pid=pid)
+        plant_journal(settings, f"x{n}", pid=pid)
+    assert scratch.recorded(settings) == []
+    assert swap.recorded_journals(settings) == []
+    assert scratch.clean_leftovers(settings, settings.databases[0], lambda e: None) == []
+    assert check_health(settings, datetime.now(UTC)).databases

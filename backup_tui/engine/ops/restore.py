@@ -80,6 +80,7 @@ from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.files import append_line, read_capped
 from backup_tui.engine.storage.locks import database_lock, reading_backup
+from backup_tui.engine.storage.paths import inside
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
 from backup_tui.engine.stream.pipeline import StreamStats, decode, widen_pipe
@@ -308,8 +309,9 @@ def _parallel_restore(
     cancel: CancelToken, progress: Callable[[int], None], portable: list[str],
 ) -> StreamStats:
     """pg_restore -j needs a seekable file: decode to a temp file beside the repository, then load."""
-    tmp_dir = settings.repository / "tmp"
+    tmp_dir = settings.repository / scratch.TMP_DIR
     tmp_dir.mkdir(parents=True, exist_ok=True)
+    inside(settings.repository, tmp_dir)  # a link planted as tmp/ would take the decoded dump (plaintext) elsewhere
     tmp_name = str(tmp_dir / f"{record.id}-{secrets.token_hex(4)}.dump")
     tmp = scratch.Scratch.begin(settings, "file", tmp_name, "restore")
     try:

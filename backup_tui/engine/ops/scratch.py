@@ -40,6 +40,8 @@ from backup_tui.engine.ops import swap
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.pg import server_key
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped
+from backup_tui.engine.storage.holders import alive, record_pid
+from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.state import state_dir, this_host
 
 SCRATCH_DIR = "scratch"
@@ -85,15 +87,7 @@ class Scratch:
     @property
     def orphaned(self) -> bool:
         """Made on this machine by a process that no longer runs."""
-        if self.host != this_host():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, another user's
-            return False
-        return False
+        return self.host == this_host() and not alive(self.pid)
 
     def describe(self) -> str:
         what = f"database {self.name!r}" if self.kind == "database" else f"file {self.name}"
@@ -102,10 +96,9 @@ class Scratch:
 
 def recorded(settings: Settings) -> list[Scratch]:
     """Every record, oldest first; unreadable ones are skipped (a record is never worth an error)."""
-    folder = state_dir(settings.repository, SCRATCH_DIR)
     found: list[Scratch] = []
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for path in folder.glob("*.json"):
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError, OutsideRepository):  # a link: none of ours
+        for path in state_dir(settings.repository, SCRATCH_DIR).glob("*.json"):
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError, InvalidRecord):
                 found.append(_parse(path, load_json(read_capped(path, RECORD_LIMIT))))
     return sorted(found, key=lambda s: s.created_at)
@@ -116,7 +109,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Scratch:
     if kind not in ("database", "file"):
         raise ValueError(kind)
     return Scratch(kind, str(data["name"]), str(data["purpose"]), str(data["server"]), str(data["host"]),
-                   int(data["pid"]), str(data["created_at"]), path, str(data.get("token") or ""))
+                   record_pid(data["pid"]), str(data["created_at"]), path, str(data.get("token") or ""))
 
 
 def refusal(settings: Settings, scratch: Scratch) -> str | None:

@@ -44,7 +44,9 @@ from backup_tui.engine.core.progress import Reporter, StepFinished, StepStarted,
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, fsync_dir, read_capped
+from backup_tui.engine.storage.holders import record_pid
 from backup_tui.engine.storage.locks import database_lock
+from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.state import state_dir, this_host
 
 SWAPS_DIR = "swaps"
@@ -136,7 +138,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Journal:
     aside = data["aside"]
     return Journal(data["kind"], str(data["database"]), str(data["incoming"]),
                    None if aside is None else str(aside), str(data["stamp"]), str(data["server"]),
-                   str(data["step"]), int(data["pid"]), str(data["host"]), str(data["started_at"]), path)
+                   str(data["step"]), record_pid(data["pid"]), str(data["host"]), str(data["started_at"]), path)
 
 
 def _refusal(journal: Journal, settings: Settings, server: DatabaseConfig) -> str | None:
@@ -181,7 +183,7 @@ def _mtime(path: Path) -> int:
 
 
 def _recorded(settings: Settings) -> Iterator[Journal]:
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError, OutsideRepository):  # a link: none of ours
         for path in state_dir(settings.repository, SWAPS_DIR).glob("*.json"):
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError, InvalidRecord):
                 yield _parse(path, load_json(read_capped(path, RECORD_LIMIT)))

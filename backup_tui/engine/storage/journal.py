@@ -12,6 +12,7 @@ from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.runs import RunRecord, parse_run
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import read_capped, write_record
+from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.state import state_dir
 
 RUNS = "runs"
@@ -29,11 +30,11 @@ def record_run(repository: Path, run: RunRecord) -> None:
 
 def read_runs(repository: Path, newest: int = 1000) -> list[RunRecord]:
     """The newest runs, oldest first; a record that does not validate is skipped."""
-    folder = journal_dir(repository)
     try:
+        folder = journal_dir(repository)
         with os.scandir(folder) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(".json") and e.is_file(follow_symlinks=False))
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, OutsideRepository):  # a link planted as runs/ holds none of ours
         return []
     runs = []
     for name in names[-newest:]:

@@ -158,11 +158,13 @@ class _SpilledPart:
 
 
 def _temporary(folder: Path | None) -> BinaryIO:
-    """An unlinked file in ``folder`` (made if missing), else in $TMPDIR where ``folder`` cannot take one."""
+    """An unlinked file in ``folder`` (made if missing), else in $TMPDIR where ``folder`` cannot take one or
+    is a link (planted as the repository's tmp/, it would take the parts wherever it points)."""
     if folder is not None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            return tempfile.TemporaryFile(prefix="backup-tui-part-", dir=folder)  # lives until sent
+            if not folder.is_symlink():
+                return tempfile.TemporaryFile(prefix="backup-tui-part-", dir=folder)  # lives until sent
         except OSError:
             pass
     return tempfile.TemporaryFile(prefix="backup-tui-part-")

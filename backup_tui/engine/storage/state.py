@@ -10,6 +10,8 @@ import socket
 import tempfile
 from pathlib import Path
 
+from backup_tui.engine.storage.paths import inside
+
 
 def writable(repository: Path) -> bool:
     """False on a read-only mount or a folder we may not write; a repository not made yet is writable."""
@@ -20,9 +22,11 @@ def writable(repository: Path) -> bool:
 
 
 def state_dir(repository: Path, what: str) -> Path:
-    """``<repository>/<what>``, or its stand-in outside a repository we cannot write."""
+    """``<repository>/<what>``, or its stand-in outside a repository we cannot write. A link planted as
+    ``<what>`` is refused (``OutsideRepository``), never followed: journals, scratch records and notices are
+    written there, and what a sweep finds there is removed."""
     if writable(repository):
-        return repository / what
+        return inside(repository, repository / what)
     key = hashlib.sha256(os.fsencode(os.path.abspath(repository))).hexdigest()[:16]
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"backup-tui-{os.getuid()}-{key}"
     base.mkdir(mode=0o700, exist_ok=True)
