@@ -56,3 +56,20 @@ async def test_the_restore_log_wraps_inside_its_border_at_80_columns_and_after_a
         await wait_until(pilot, lambda: log.scrollable_content_region.width < 78 and whole(log))
         services.release.set()
         await wait_until(pilot, lambda: wizard.step == "result")
+
+
+@sync
+async def test_lines_written_while_the_jobs_tab_is_hidden_read_whole_when_it_shows() -> None:
+    """Written behind another tab (no width), lines went one character to a line; they wait for the width."""
+    app = fixed_app()
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "3")  # shown once: its size known
+        log = app.main.query_one("#activity", RichLog)
+        await press_and_settle(pilot, "1")
+        await wait_until(pilot, lambda: log.scrollable_content_region.width == 0)
+        app.main.jobs.add_entries([LogEntry(datetime(2025, 3, 14, 9, 30, tzinfo=UTC), "info", "backup #2",
+                                            f"dump done in 3.2 s before {TAIL}")])
+        await pilot.pause(0.3)  # any wrap the hidden log's resize asks for has run
+        await press_and_settle(pilot, "3")
+        await wait_until(pilot, lambda: log.scrollable_content_region.width > 0 and whole(log))
+        assert len(log.lines) <= 4 and "dump done in 3.2 s" in log.lines[0].text

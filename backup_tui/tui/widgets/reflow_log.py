@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import RichLog
 
 REFLOW_AFTER_S = 0.1  # a terminal dragged to its new size sends many resizes: wrap again once, after the last
+HIDDEN = -1  # ``_wrapped_at`` while lines wait for a width: the next one wraps them all
 
 
 class ReflowLog(RichLog):
@@ -32,7 +33,11 @@ class ReflowLog(RichLog):
         if not self._size_known:  # written again by RichLog once the size is known
             return super().write(content, width, *args, **kwargs)
         self._written.append(content)
-        return super().write(content, width or self.scrollable_content_region.width or None, *args, **kwargs)
+        shown = self.scrollable_content_region.width
+        if not shown:  # behind another tab: wrapped to no width, a line went one character to a line
+            self._wrapped_at = HIDDEN
+            return self
+        return super().write(content, width or shown, *args, **kwargs)
 
     def clear(self) -> Self:
         self._written.clear()
@@ -45,8 +50,9 @@ class ReflowLog(RichLog):
         self._reflow = self.set_timer(REFLOW_AFTER_S, self._wrap_again)
 
     def _wrap_again(self) -> None:
+        """At the log's width once it has settled; never at none (hidden): the lines wait to be shown."""
         width = self.scrollable_content_region.width
-        if not self._size_known or width == self._wrapped_at:
+        if not self._size_known or not width or width == self._wrapped_at:
             return
         first = not self._wrapped_at
         self._wrapped_at = width
