@@ -255,3 +255,24 @@ async def test_shift_s_reverses_the_order_and_the_header_says_so() -> None:
         assert str(first.label).endswith("▲")
         await pilot.press("S")
         await wait_until(pilot, lambda: shown_ids(app) == newest_first)
+
+
+@sync
+async def test_backups_taken_while_another_tab_shows_stay_in_sight_above_the_selected_one() -> None:
+    """The table hidden behind the dashboard while backups are taken: the selected (older) row keeps its place
+    in view and the new rows above it are on screen, not scrolled out of sight (the newest read as days old)."""
+    app = fixed_app()
+    async with running(app, SIZE) as pilot:
+        await press_and_settle(pilot, "2", "down", "down", "down", "down", "down")
+        table = table_of(app)
+        selected = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
+        await press_and_settle(pilot, "1")
+        for _ in range(3):
+            await press_and_settle(pilot, "b")
+            await wait_until(pilot, lambda: not any(job.running for job in app.jobs.values()))
+            await settle(pilot)
+        await press_and_settle(pilot, "2")
+        await pilot.pause(0.05)
+        assert table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key == selected
+        assert table.cursor_row == 8 and table.scroll_y == 0  # the three new backups and the five before, in view
+        assert str(table.get_cell_at(Coordinate(0, 0))).startswith("pagila-20")

@@ -41,6 +41,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.policy import can_pin, can_restore
 from backup_tui.tui import format as fmt
+from backup_tui.tui.widgets.row_table import RowTable
 
 # Costs in "one new row" units (0.2-0.4 ms: adding it, then the table measuring its cells when idle).
 # Removing a row or sorting re-indexes every row, which with 5,000 rows costs like a few dozen new rows.
@@ -345,7 +346,7 @@ class _LineRows(Sequence[tuple[RowKey, int]]):
         """``DataTable.clear`` clears its cached list; there is nothing to clear here."""
 
 
-class CatalogTable(DataTable[str | Text]):
+class CatalogTable(RowTable):
     """A DataTable that does not rebuild its line index after every change.
 
     ``DataTable`` lists (row key, line) for every line of the table again after each

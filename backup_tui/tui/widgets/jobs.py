@@ -25,6 +25,7 @@ from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job, LogEntry
 from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.reflow_log import ReflowLog
+from backup_tui.tui.widgets.row_table import RowTable
 
 STATE_STYLE = {"running": "bold cyan", "done": "green", "failed": "bold red", "cancelled": "yellow"}
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -123,7 +124,7 @@ class JobsView(Widget):
         self._widths = shared_widths(0)  # What and Step's, for the table's width when its columns were made
 
     def compose(self) -> ComposeResult:
-        table: DataTable[str | Text] = DataTable(id="jobs-table", cursor_type="row")
+        table: DataTable[str | Text] = RowTable(id="jobs-table", cursor_type="row")
         yield table
         yield Input(placeholder="filter the log…  (enter keeps it, esc clears)", id="log-filter")
         # Wrapped, again after a resize: at 80 columns a line naming a table, a session or a path is read whole.
