@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Markdown, Static, TabbedContent
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.help import HELP
+from backup_tui.tui.screens.restore import choose_question, preselect
 from backup_tui.tui.widgets.backups import PRIORITY
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from tests.tui.conftest import open_wizard, press_and_settle, rendered, right_edge, running, settle, sync, wait_until
@@ -127,6 +128,23 @@ async def test_safety_backup_is_marked_where_the_wizard_chooses_a_backup(size: t
         assert warning.display and rendered(warning).startswith(f"⚠ A safety backup, taken before restoring {REPLACED}")
         await press_and_settle(pilot, "enter")
         assert rendered(wizard.query_one("#target-backup", Static)).startswith(f"Backup    {SAFETY_ID} · safety · ")
+
+
+@pytest.mark.parametrize("verified", [True, False])
+def test_a_safety_backup_is_never_the_one_offered_while_another_backup_is(verified: bool) -> None:
+    """Verified or not, the safety backup (the data a replace restored away from, maybe) is listed and marked,
+    but four keys restore the newest verified scheduled one; the question says what was passed over."""
+    records = with_safety_backup()
+    if verified:
+        records[0] = replace(records[0], verifications=fixed_records()[0].verifications)
+    assert records[0].verified_ok is verified
+    index = preselect(records, None, "pagila")
+    assert records[index].id == fixed_records()[0].id
+    assert choose_question(records, index, None, "pagila") == \
+        "Which backup? The newest verified one of pagila (newer safety backups aside) is selected."
+    only_safety = [records[0]]
+    assert preselect(only_safety, None, "pagila") == 0  # where it is all there is, it is offered (and warned of)
+    assert preselect(records, SAFETY_ID, "pagila") == 0  # chosen on the Backups tab: as chosen
 
 
 @sync

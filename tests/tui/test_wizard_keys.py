@@ -13,11 +13,13 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Button, Input, RadioButton, Static, TabbedContent
+from textual.widgets._footer import FooterKey
 
 from backup_tui.tui import app as app_module
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens import restore as restore_module
 from backup_tui.tui.screens.restore import ChoiceSet, RestoreWizard
+from backup_tui.tui.widgets.row_table import RowTable
 from tests.tui.conftest import (
     open_plan,
     open_wizard,
@@ -25,6 +27,7 @@ from tests.tui.conftest import (
     rendered,
     running,
     settle,
+    start_restore,
     sync,
     wait_until,
 )
@@ -292,3 +295,42 @@ async def test_a_name_typed_ahead_with_its_enter_arrives_whole_and_in_order() ->
         await burst(pilot, *"pagila", "enter")
         assert seen == ["pagila"[:n] for n in range(1, 7)]
         await wait_until(pilot, lambda: wizard.step == "result")
+
+
+@sync
+async def test_home_and_end_go_to_the_first_and_last_row_where_a_backup_is_chosen() -> None:
+    """Home went sideways in Textual's table (nothing to see), so after nine ↓, Home and Enter the ninth backup, days
+    old, was the one restored. In the wizard's list and on the Backups tab it is the first row."""
+    app = fixed_app()
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_wizard(pilot, app, database="pagila")
+        table = wizard.query_one("#choose-table", RowTable)
+        first = wizard.record.id
+        await press_and_settle(pilot, *["down"] * 9, "home")
+        assert wizard.record.id == first and table.cursor_row == 0
+        await press_and_settle(pilot, "end")
+        assert table.cursor_row == len(wizard.records) - 1
+        await press_and_settle(pilot, "escape", "2")
+        backups = app.main.backups.table
+        await press_and_settle(pilot, "down", "down", "home")
+        assert backups.cursor_row == 0
+        await press_and_settle(pilot, "end")
+        assert backups.cursor_row == backups.row_count - 1
+
+
+@sync
+async def test_the_progress_page_names_its_cancel_key_in_the_footer_and_the_key_cancels() -> None:
+    """Its focus is the log (an Enter too many cancels nothing), so Cancel had no key on screen: c, in the
+    footer while the restore runs, and gone from it once the restore has ended."""
+    services = FixedServices(hold_restore=True)
+    app = fixed_app(services)
+    async with running(app, (80, 24)) as pilot:
+        wizard = await start_restore(pilot, app)
+        await settle(pilot)
+        assert "c" in {key.key for key in wizard.query(FooterKey)}
+        await press_and_settle(pilot, "c")
+        assert wizard.job is not None and wizard.job.cancel.cancelled
+        services.release.set()
+        await wait_until(pilot, lambda: wizard.job is not None and not wizard.job.running)
+        await settle(pilot)
+        assert wizard.job.state == "cancelled" and "c" not in {key.key for key in wizard.query(FooterKey)}

@@ -54,6 +54,7 @@ from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.jobs import log_entry
 from backup_tui.tui.widgets.reflow_log import ReflowLog
+from backup_tui.tui.widgets.row_table import RowTable
 
 LAZY_STEPS = ("target", "plan", "confirm", "progress", "result")
 STEPS = (("choose", "Backup"), ("target", "Target"), ("plan", "Plan"), ("confirm", "Confirm"),
@@ -75,12 +76,15 @@ def offered(records: list[BackupRecord], database: str | None) -> list[BackupRec
 
 def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None) -> int:
     """Index of the backup to offer: the one asked for, else the newest verified, else the newest that did not
-    fail its last verification, else the newest."""
+    fail its last verification, else the newest. A safety backup (the database as a replace found it: maybe
+    the very data being restored away from) is offered only where no other backup is: verified or not, it is
+    listed and marked, never the one four keys restore."""
     if backup_id is not None:
         for i, record in enumerate(records):
             if record.id == backup_id:
                 return i
-    candidates = [i for i, r in enumerate(records) if database is None or r.database == database]
+    mine = [i for i, r in enumerate(records) if database is None or r.database == database]
+    candidates = [i for i in mine if not records[i].is_safety] or mine
     for i in candidates:
         if records[i].verified_ok:
             return i
@@ -98,9 +102,13 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     if backup_id is not None and record.id == backup_id:
         return f"Which backup? Selected: the one you chose, {record.id}."
     of = f" of {database}" if database else ""
+    mine = [r for r in records if database is None or r.database == database]
+    above = mine[:mine.index(record)] if record in mine else []
+    if not record.is_safety and any(r.is_safety for r in above):
+        of += " (newer safety backups aside)"
     if record.verified_ok:
         return f"Which backup? The newest verified one{of} is selected."
-    newest = next((r for r in records if database is None or r.database == database), record)
+    newest = next((r for r in mine if r.is_safety == record.is_safety), record)
     if newest.failed_last_check:
         if record is newest:
             return f"Which backup? The newest backup{of} failed its last verification: choose with care."
@@ -135,8 +143,8 @@ def safety_warning(record: BackupRecord) -> Text | None:
         return None
     restored = record.reason.removeprefix(SAFETY_REASON_PREFIX).strip()
     before = f" before restoring {restored}" if restored else ""
-    return Text(f"⚠ A safety backup, taken{before}: the state that restore replaced, which may be the data you "
-                "are restoring away from.", style="bold yellow")
+    return Text(f"⚠ A safety backup, taken{before}: the database as that restore found it, which may be the "
+                "data you are restoring away from.", style="bold yellow")
 
 
 def stop_notes(job: Job) -> list[str]:
@@ -412,6 +420,8 @@ class BackButton(Button, can_focus=False):
 class RestoreWizard(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
+        # The progress page's focus is its log (an Enter typed ahead must cancel nothing): the footer names the key.
+        Binding("c", "cancel_restore", "Cancel restore"),
         # The plan's focus is on its buttons: these scroll it from there (at 80x24 its last steps are below).
         Binding("down", "scroll_plan(1)", "Scroll", show=False),
         Binding("up", "scroll_plan(-1)", "Scroll", show=False),
@@ -484,7 +494,7 @@ class RestoreWizard(Screen[None]):
     def _compose_choose(self) -> ComposeResult:
         yield Label(self.question, id="choose-question", classes="question")
         yield Static(id="choose-warning")
-        yield DataTable(id="choose-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="choose-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="buttons"):
             yield Button("Cancel", id="cancel-wizard")
             yield Button("Next", id="to-target", variant="primary")
@@ -533,7 +543,7 @@ class RestoreWizard(Screen[None]):
 
     def _compose_result(self) -> ComposeResult:
         yield Static(id="result-summary")
-        yield DataTable(id="result-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="result-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="result-notes")
         with Horizontal(classes="buttons"):
             yield Button("Close", id="close", variant="primary")
@@ -629,7 +639,8 @@ class RestoreWizard(Screen[None]):
             header.append("›" if key != "result" else "", style="dim")
         self.query_one("#wizard-steps", Static).update(header)
         # The progress page's focus is its log, not Cancel: an Enter typed once too often (a double tap, a burst
-        # of keys typed ahead) would cancel the restore it just started. Cancel is a Tab or a click away.
+        # of keys typed ahead) would cancel the restore it just started. Cancel is c (the footer says), a Tab or a
+        # click away.
         focus = {"choose": "#choose-table", "target": "#target-name" if not self.replace else "#mode",
                  "plan": "#run", "confirm": "#confirm-name", "progress": "#progress-log",
                  "result": "#close"}[step]
@@ -762,7 +773,13 @@ class RestoreWizard(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "scroll_plan":
             return self.step == "plan"
+        if action == "cancel_restore":
+            return self.step == "progress" and self.job is not None and self.job.running \
+                and not self.job.cancel.cancelled
         return True
+
+    def action_cancel_restore(self) -> None:
+        self._cancel_restore()
 
     def action_scroll_plan(self, direction: int, page: bool = False) -> None:
         """A line, or a page, down (1) or up (-1)."""
@@ -887,6 +904,7 @@ class RestoreWizard(Screen[None]):
         cancel.disabled = not job.running or job.cancel.cancelled
         if job.running:
             return
+        self.refresh_bindings()  # c (cancel) leaves the footer
         if job.state == "done" and isinstance(job.result, RestoreResult):
             if self.built("result"):  # else once it is (``_start``)
                 self.show_result(job.result)
@@ -931,6 +949,7 @@ class RestoreWizard(Screen[None]):
     def _cancel_restore(self) -> None:
         if self.job is not None and self.job.running:
             self.job.cancel.cancel()
+            self.refresh_bindings()
             self.query_one("#cancel-restore", Button).disabled = True
             self.query_one("#progress-outcome", Static).update(
                 Text("Cancelling: the engine stops at the next chunk and drops what it created…", style="yellow"))
