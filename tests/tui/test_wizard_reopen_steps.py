@@ -8,10 +8,11 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from backup_tui.engine.ops.kept import KeptCopy
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.restore import RestoreWizard
 from tests.tui.conftest import open_plan, press_and_settle, rendered, running, sync, wait_until
-from tests.tui.fixtures import FixedServices, fixed_app
+from tests.tui.fixtures import NOW, FixedServices, fixed_app
 
 REPLACE_STEPS = "1 Backup › 2 Target › 3 Plan › 4 Confirm › 5 Restore › 6 Result"
 
@@ -56,3 +57,28 @@ async def test_a_running_replace_reopens_with_its_confirm_step() -> None:
         services.release.set()
         await wait_until(pilot, lambda: again.step == "result")
         assert steps_of(again) == REPLACE_STEPS
+
+
+@sync
+async def test_a_reopened_replace_says_when_its_previous_database_is_no_longer_kept() -> None:
+    """Reopened after a rollback (or a drop), the result named a kept copy that was gone and a rollback that
+    would now swap the restored data back out; it looks, and says so. While the copy is there, as before."""
+    services = FixedServices()
+    app = fixed_app(services)
+    async with running(app, (80, 24)) as pilot:
+        wizard = await replace_pagila(pilot, app)
+        await wait_until(pilot, lambda: wizard.step == "result")
+        aside = wizard.plan.aside_db if wizard.plan else None
+        assert aside and f"Previous database kept as {aside}" in rendered(wizard.query_one("#result-notes", Static))
+        services.kept["pagila"] = [KeptCopy(aside, "pagila", "pre_restore", NOW, 1)]
+        await press_and_settle(pilot, "escape", "3", "enter")
+        again = app.screen
+        assert isinstance(again, RestoreWizard) and again.step == "result"
+        assert f"Previous database kept as {aside}" in rendered(again.query_one("#result-notes", Static))
+        services.kept["pagila"] = []  # rolled back since: the server lists no such copy
+        await press_and_settle(pilot, "escape", "enter")
+        third = app.screen
+        assert isinstance(third, RestoreWizard) and third is not again
+        await wait_until(pilot, lambda: "no longer kept" in rendered(third.query_one("#result-notes", Static)))
+        notes = rendered(third.query_one("#result-notes", Static))
+        assert f"Previous database {aside} is no longer kept" in notes and "rollback" not in notes

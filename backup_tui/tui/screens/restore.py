@@ -973,23 +973,51 @@ class RestoreWizard(Screen[None]):
             table.add_row(name, Text("—" if want is None else f"{want:,}", justify="right"),
                           Text("—" if got is None else f"{got:,}", justify="right"),
                           Text("✓" if ok else "✗", style="green" if ok else "bold red"))
-        notes = Text()
-        if plan.mode == "replace" and plan.aside_db:
-            notes.append("Previous database kept as ", style="")
-            notes.append(plan.aside_db, style="bold")
-            notes.append(f".\n  roll back:   {rollback_command(plan.target_db)}   (or ctrl+p: roll back)\n"
-                         f"  drop it:     {drop_kept_command(plan.aside_db)}")
-        if result.safety_backup_id:
-            notes.append(f"\nSafety backup taken first: {result.safety_backup_id}")
-        for note in result.notes:
-            if plan.aside_db and plan.aside_db in note:
-                continue
-            notes.append(f"\n{note}")
-        self.query_one("#result-notes", Static).update(notes)
+        self.query_one("#result-notes", Static).update(result_notes(result))
         self.go("result")
+        if self.reopened is not None and plan.mode == "replace" and plan.aside_db:
+            self._look_for_kept(plan.target_db, plan.aside_db)  # a rollback or a drop since: no longer there
+
+    @work(thread=True, exclusive=True, group="kept", exit_on_error=False)
+    def _look_for_kept(self, database: str, aside: str) -> None:
+        try:
+            kept = self.services.kept_copies().get(database)
+        except BackupToolError:
+            return
+        if kept is not None and aside not in {copy.name for copy in kept}:  # None: the server did not answer
+            self.app.call_from_thread(self._kept_gone)
+
+    def _kept_gone(self) -> None:
+        job = self.job
+        if self.step == "result" and job is not None and isinstance(job.result, RestoreResult):
+            self.query_one("#result-notes", Static).update(result_notes(job.result, kept=False))
 
     @on(Button.Pressed, "#close")
     @on(Button.Pressed, "#close-failed")
     @on(Button.Pressed, "#cancel-wizard")
     def _close(self) -> None:
         self.dismiss()
+
+
+def result_notes(result: RestoreResult, kept: bool = True) -> Text:
+    """Under the row counts: the previous database a replace kept and how to return to it or drop it, or,
+    ``kept`` False (a reopened result, rolled back or dropped since), that it is gone: the rollback the result
+    once named would now swap the restored data back out."""
+    plan = result.plan
+    notes = Text()
+    if plan.mode == "replace" and plan.aside_db:
+        if kept:
+            notes.append("Previous database kept as ", style="")
+            notes.append(plan.aside_db, style="bold")
+            notes.append(f".\n  roll back:   {rollback_command(plan.target_db)}   (or ctrl+p: roll back)\n"
+                         f"  drop it:     {drop_kept_command(plan.aside_db)}")
+        else:
+            notes.append(f"Previous database {plan.aside_db} is no longer kept (rolled back or dropped since): "
+                         "nothing of this restore is left to roll back to.", style="yellow")
+    if result.safety_backup_id:
+            notes.append(f"\nSafety backup taken first: {result.safety_backup_id}")
+    for note in result.notes:
+        if plan.aside_db and plan.aside_db in note:
+            continue
+        notes.append(f"\n{note}")
+    return notes
