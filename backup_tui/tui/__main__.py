@@ -170,7 +170,10 @@ def run_demo(app_class: type) -> int:
     except KeyboardInterrupt:
         print("backup-tui --demo: interrupted; cleaned up", file=sys.stderr)
         return 130
-    app = app_class(demo.settings, subtitle="demo: throwaway cluster, removed on exit")
+    # The result's psql line carries no password (none ever does): the demo's, made up, is said here instead.
+    password = demo.settings.databases[0].password if demo.settings.databases else None
+    said = f", password {password}" if password else ""
+    app = app_class(demo.settings, subtitle=f"demo: throwaway cluster{said}, removed on exit")
     try:
         # A hang-up must not leave a cluster running either, also when the app's own exit gets stuck.
         return run_until_stopped(app, on_abandon=demo.cleanup)

@@ -101,6 +101,8 @@ async def test_backup_verify_and_restore_into_new_database(settings: Settings, p
 
         copy = f"{database}_copy"
         wizard.query_one("#target-name", Input).value = copy
+        await pilot.pause()
+        assert str(wizard.query_one("#target-error", Static).render()) == ""  # said of the old name: gone with it
         wizard.query_one("#to-plan", Button).press()
         await wait_until(pilot, lambda: wizard.step == "plan")
         assert wizard.plan is not None and wizard.plan.target_db == copy

@@ -56,7 +56,7 @@ async def test_the_result_says_how_to_connect_and_that_the_proof_is_kept() -> No
         summary = rendered(wizard.query_one("#result-summary", Static))
         assert "kept in the backup's verification history" in summary
         # host (and port, user when configured) from the connection the app uses: pasted as is, it connects
-        assert f"Connect:  psql -h db1.example.net -d {wizard.plan.target_db}" in summary  # type: ignore[union-attr]
+        assert f"  psql -h db1.example.net -d {wizard.plan.target_db}" in summary.splitlines()  # type: ignore[union-attr]
 
 
 def test_the_plan_warns_about_a_name_that_needs_quotes_and_keeps_labels_apart() -> None:

@@ -334,3 +334,20 @@ async def test_the_progress_page_names_its_cancel_key_in_the_footer_and_the_key_
         await wait_until(pilot, lambda: wizard.job is not None and not wizard.job.running)
         await settle(pilot)
         assert wizard.job.state == "cancelled" and "c" not in {key.key for key in wizard.query(FooterKey)}
+
+
+@pytest.mark.parametrize("replace", [False, True])
+@sync
+async def test_every_focus_stop_of_the_target_page_takes_keys(replace: bool) -> None:
+    """Back from the plan, shift+tab (as the page says) reached the page itself, where the arrows and Enter did
+    nothing until a Tab: every stop of the page's focus chain is a control, and Enter from each goes on."""
+    app = fixed_app()
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila", replace=replace)
+        await press_and_settle(pilot, "escape")
+        assert wizard.step == "target"
+        assert all(isinstance(w, (ChoiceSet, Input, Button)) for w in wizard.focus_chain), wizard.focus_chain
+        await press_and_settle(pilot, "shift+tab")
+        await press_and_settle(pilot, "enter")
+        await wait_until(pilot, lambda: wizard.step == "plan")
+        assert wizard.plan is not None and (wizard.plan.mode == "replace") is replace

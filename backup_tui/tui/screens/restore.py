@@ -413,6 +413,12 @@ class PlanScroll(VerticalScroll):
         self.post_message(self.Resized())
 
 
+class TargetPage(VerticalScroll, can_focus=False):
+    """The target page scrolls (at 80x24 an engine message under the name may be longer than the room left)
+    but takes no focus of its own: shift+tab, as the page says, went from the choice to the page itself,
+    where the arrows and Enter did nothing."""
+
+
 class BackButton(Button, can_focus=False):
     """Clicked, or escape: tab skips it, so tab then enter goes forward, never back a step."""
 
@@ -488,7 +494,7 @@ class RestoreWizard(Screen[None]):
             for key in LAZY_STEPS:
                 # Filled the first time it is shown: see ``build``. The target page scrolls: at 80x24 an engine
                 # message under the name (a damaged backup, a refused name) is longer than the room left.
-                yield VerticalScroll(id=key) if key == "target" else Vertical(id=key)
+                yield TargetPage(id=key) if key == "target" else Vertical(id=key)
         yield QuietFooter()
 
     def _compose_choose(self) -> ComposeResult:
@@ -695,6 +701,12 @@ class RestoreWizard(Screen[None]):
         self.query_one("#target-name", Input).display = new
         self.query_one("#name-label", Label).display = new
         self.query_one("#target-error", Static).update("")  # about the name, which may be gone
+
+    @on(Input.Changed, "#target-name")
+    def _name_typed(self) -> None:
+        """What the engine said of the name before stays under it no longer: it read as said of the new one."""
+        if not self.planning:
+            self.query_one("#target-error", Static).update("")
 
     @on(Button.Pressed, "#back-choose")
     def _back_choose(self) -> None:
@@ -963,7 +975,7 @@ class RestoreWizard(Screen[None]):
         summary.append(f"{matched} of {len(result.row_counts)} tables match the manifest (kept in the backup's "
                        "verification history).")
         if result.connect:  # the engine's line: host, port and user as the app connects, no password
-            summary.append(f"\nConnect:  {result.connect}", style="bold")
+            summary.append(f"\nConnect:\n  {result.connect}", style="bold")  # a line of its own: not cut at 80
         self.query_one("#result-summary", Static).update(summary)
         table: DataTable[str | Text] = self.query_one("#result-table", DataTable)
         table.clear(columns=True)
