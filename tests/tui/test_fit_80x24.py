@@ -53,7 +53,8 @@ def table_lines(table: DataTable[Any]) -> list[str]:
 @pytest.mark.parametrize("size", SIZES)
 @sync
 async def test_the_first_s_orders_the_backups_by_their_newest_check(size: tuple[int, int]) -> None:
-    """Created (the default) and Age are the same order: the first s must show another, useful one."""
+    """Created (the default) and Age are the same order: the first s must show another, useful one: the
+    backups a restore looks for first (a check passed, newest first), a failed check never among them."""
     app = fixed_app()
     async with running(app, size) as pilot:
         await press_and_settle(pilot, "2")
@@ -62,9 +63,10 @@ async def test_the_first_s_orders_the_backups_by_their_newest_check(size: tuple[
         await press_and_settle(pilot, "s")
         shown = view.shown
         assert [r.id for r in shown] != newest_first
-        checked = [r.last_verification.at for r in shown if r.last_verification is not None]
-        assert checked and checked == sorted(checked, reverse=True)
-        assert [r.id for r in shown[:len(checked)]] == [r.id for r in shown if r.last_verification is not None]
+        rank = [0 if r.verified_ok else 2 if r.failed_last_check else 1 for r in shown]
+        assert rank == sorted(rank) and rank[0] == 0 and rank[-1] == 2  # passed, never checked, failed
+        passed = [r.last_verification.at for r in shown if r.verified_ok and r.last_verification is not None]
+        assert passed == sorted(passed, reverse=True)
         assert "Verified ▼" in table_lines(view.table)[0]
 
 

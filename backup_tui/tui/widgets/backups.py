@@ -68,6 +68,15 @@ class Column:
     sort_key: Callable[[BackupRecord], Any]
 
 
+def _check_rank(record: BackupRecord) -> tuple[int, str]:
+    """Verified, newest first (the order ``s`` gives first): passed checks, then backups never checked, then
+    failed checks last. By the check's time alone a failed check ranked above backups that passed theirs."""
+    last = record.last_verification
+    if last is None:
+        return 1, ""
+    return (2 if last.ok else 0), last.at
+
+
 COLUMNS = (
     Column("created", "Created", lambda r: (r.created_at, r.id)),
     Column("age", "Age", lambda r: (r.created_at, r.id)),
@@ -75,7 +84,7 @@ COLUMNS = (
     Column("size", "Size", lambda r: r.stored_bytes),
     Column("ratio", "Ratio", lambda r: r.ratio or 0.0),
     Column("took", "Took", lambda r: r.duration_s),
-    Column("verified", "Verified", lambda r: r.last_verification.at if r.last_verification else ""),
+    Column("verified", "Verified", _check_rank),
     Column("where", "Where", lambda r: ",".join(r.locations)),
     Column("host", "Host", lambda r: (r.host, r.created_at)),
     Column("pin", "Pin", lambda r: r.pinned),
@@ -90,7 +99,7 @@ PRIORITY = ("id", "verified", "size", "pin", "created", "database", "age", "wher
 ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "host", "pin")
 # What ``s`` steps through from the default order (Created, newest first). Age orders rows as Created does, so
 # the cycle leaves it out (a click on its header still sorts by it): the first press gives the backups whose
-# check is newest first, those never checked last, which is what a restore looks for.
+# check passed, newest first, then those never checked, then failed checks: what a restore looks for.
 SORT_CYCLE = ("created", "verified", "size", "database", "took", "ratio", "where", "host", "pin", "id")
 SAFETY_MARK = fmt.SAFETY_MARK  # see fmt.marked_id: the wizard's first page marks the same way
 NARROW_FOOTER = 100  # below this width the footer is compact and leaves out keys that do nothing
