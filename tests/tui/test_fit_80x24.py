@@ -18,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, RadioButton, RichLog, Static
 
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
+from backup_tui.engine.ops.kept import KeptCopy
 from backup_tui.tui import format as fmt
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.fit import fit_line, fit_rows
@@ -197,6 +198,32 @@ async def test_a_card_keeps_one_row_a_line_and_cuts_with_an_ellipsis(size: tuple
         # whole where it fits (at 80 columns too, since "✗ failed its check" became "✗ failed"); else cut, saying so
         assert lines[2] == verified or (lines[2].endswith("…") and verified.startswith(lines[2][:-1]))
         assert app.main.dashboard.query_one("#cards", VerticalScroll).max_scroll_y == 0
+
+
+@pytest.mark.parametrize("size", SIZES)
+@sync
+async def test_a_kept_copy_line_leaves_every_card_whole_the_alerts_give_up_rows(size: tuple[int, int]) -> None:
+    """At 80x24 a card's "kept:" line pushed the last card's border below the screen, behind a scrollbar: the
+    alerts give up rows while the cards would not fit (ending with where to read them all), and take them back
+    once the copy is dropped."""
+    services = FixedServices(demo_like_dashboard())
+    services.kept["pagila"] = [KeptCopy("pagila__pre_restore_20250314093000", "pagila", "pre_restore",
+                                        NOW - timedelta(hours=3), 1_200_000_000)]
+    app = fixed_app(services)
+    async with running(app, size) as pilot:
+        cards = app.main.dashboard.query_one("#cards", VerticalScroll)
+        alerts = app.main.dashboard.query_one("#alerts", Static)
+        await wait_until(pilot, lambda: "kept: pagila__pre_restore_20250314093000" in rendered(card_of(app, "pagila")))
+        await wait_until(pilot, lambda: cards.max_scroll_y == 0)
+        assert all(cards.region.contains_region(card.region) for card in app.main.query(DatabaseCard))
+        rows = rendered(alerts).split("\n")
+        assert rows[-1].endswith(("! shows all", "! what to do"))
+        if size == (80, 24):
+            assert len(rows) < ALERT_ROWS
+            services.kept["pagila"] = []
+            app.check_servers()
+            await wait_until(pilot, lambda: len(rendered(alerts).split("\n")) == ALERT_ROWS)
+            assert cards.max_scroll_y == 0
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -107,6 +108,14 @@ class AlertsBox(Static):
         super().__init__(content, id=id)
         self._full = Text(content)
         self._fitted: tuple[int, Text] | None = None
+        self.max_rows = ALERT_ROWS  # fewer where the cards under it would not fit whole (DashboardView)
+        self.rows = 1  # shown now
+
+    def limit(self, rows: int) -> None:
+        rows = max(1, min(ALERT_ROWS, rows))
+        if rows != self.max_rows:
+            self.max_rows = rows
+            self._fit()
 
     def show(self, text: Text) -> None:
         self._full = text
@@ -122,7 +131,9 @@ class AlertsBox(Static):
         rows = self._full.wrap(self.app.console, width)
         for row in rows:
             row.rstrip()  # the space a wrap leaves at a row's end
-        fitted = Text("\n").join(fit_rows(list(rows), width, ALERT_ROWS, ALERTS_CUT))
+        shown = fit_rows(list(rows), width, self.max_rows, ALERTS_CUT)
+        self.rows = len(shown)
+        fitted = Text("\n").join(shown)
         if self._fitted != (width, fitted):
             self._fitted = (width, fitted)
             self.update(fitted)
@@ -225,6 +236,7 @@ class DatabaseCard(Static, can_focus=True):
 
     def on_resize(self) -> None:
         self._fit()
+        self.post_message(CardsScroll.Measured())  # taller or shorter (a "kept:" line): the alerts make room
 
     def _fit(self) -> None:
         """The card's text, each line in one row of its width (see fit_card); before its first layout, whole."""
@@ -248,6 +260,17 @@ class DatabaseCard(Static, can_focus=True):
         self.post_message(self.RestoreAsked(self.database))
 
 
+class CardsScroll(VerticalScroll):
+    """The cards. Laid out anew (a "kept:" line came or went, the terminal was resized), it tells the dashboard,
+    whose alerts then make room for them or take it back (``DashboardView._keep_cards_whole``)."""
+
+    class Measured(Message):
+        """The cards' height, or the room for them, changed."""
+
+    def on_resize(self) -> None:
+        self.post_message(self.Measured())
+
+
 class DashboardView(Widget):
     """Alerts, then the cards; updated by the app after every catalog refresh."""
 
@@ -262,7 +285,7 @@ class DashboardView(Widget):
 
     def compose(self) -> ComposeResult:
         yield AlertsBox("Loading the catalog…", id="alerts")
-        with VerticalScroll(id="cards"):
+        with CardsScroll(id="cards"):
             for name in self.databases:
                 yield DatabaseCard(name)
             if not self.databases:
@@ -299,6 +322,19 @@ class DashboardView(Widget):
             if card.database in by_name:
                 card.show(by_name[card.database], now, tz, card.database in busy, self.kept.get(card.database, ()),
                           self.s3)
+
+    @on(CardsScroll.Measured)
+    def _keep_cards_whole(self) -> None:
+        """The alerts give up rows (to one, which ends with where to read them all) while the cards would not
+        fit whole under them, and take them back when there is room: at 80x24 a card's "kept:" line pushed the
+        last card's border off the screen behind a scrollbar."""
+        cards = self.query_one("#cards", VerticalScroll)
+        alerts = self.query_one("#alerts", AlertsBox)
+        needed = sum(card.outer_size.height + card.styles.margin.top + card.styles.margin.bottom
+                     for card in cards.children if card.display)
+        over = needed - cards.size.height  # rows of cards out of sight (negative: room to spare)
+        if cards.size.height and (over > 0 or alerts.max_rows < ALERT_ROWS):
+            alerts.limit(alerts.rows - over)
 
     def focused_database(self) -> str | None:
         focused = self.screen.focused
