@@ -169,6 +169,10 @@ class BackupApp(App[None]):
         """One key at a time: a key waits until the previous one's effects have landed (the wizard it opened
         mounted and focused, the step it went to shown, the plan it asked for made), so keys typed ahead in one
         burst reach the screen they were meant for, never the one underneath."""
+        if isinstance(event, events.Key) and event.key == "ctrl+j" and not event.is_forwarded:
+            # Enter typed before the app set the terminal's raw mode (over SSH, while it starts): the terminal
+            # still turned its CR into a newline, which reads as ctrl+j. No key of ours is ctrl+j.
+            event = events.Key("enter", "\r")
         if isinstance(event, events.Key) and not event.is_forwarded:
             if event is self._key_released:  # by the ``_after_key`` loop, which owns ``_keys_busy``
                 self._key_released = None

@@ -108,6 +108,16 @@ def test_newest_backup_into_a_new_database_in_four_keys_then_the_terminal_closes
     assert gone_within(trial, 10), "backup-tui outlived its terminal"
 
 
+def test_keys_typed_before_the_app_has_drawn_anything_still_make_the_restore(
+    trial: Tmux, settings: Settings, pg_sandbox: Sandbox
+) -> None:
+    """Typed while the app starts (over SSH the launch takes a moment): the terminal is not yet in raw mode and
+    turns each Enter into a newline; the Enters were lost and the wizard sat on its first page."""
+    trial.press("r", "Enter", "Enter", "Enter")
+    trial.wait_for("✓ Restored")
+    assert f"-d {settings.databases[0].database}_restored_" in " ".join(trial.screen().split())
+
+
 def test_replace_with_the_typed_name_in_eight_keys(trial: Tmux, settings: Settings, pg_sandbox: Sandbox) -> None:
     database = settings.databases[0].database
     trial.wait_for(database)

@@ -351,3 +351,16 @@ async def test_every_focus_stop_of_the_target_page_takes_keys(replace: bool) -> 
         await press_and_settle(pilot, "enter")
         await wait_until(pilot, lambda: wizard.step == "plan")
         assert wizard.plan is not None and (wizard.plan.mode == "replace") is replace
+
+
+@sync
+async def test_enters_typed_before_the_app_took_the_terminal_still_reach_the_wizard() -> None:
+    """Typed while the app starts (over SSH, before it puts the terminal in raw mode), Enter reaches it as a
+    newline, which Textual reads as ctrl+j: r went through, the three Enters were lost. They are Enters."""
+    app = fixed_app()
+    async with running(app, (80, 24)) as pilot:
+        app.post_message(events.Key("r", "r"))
+        for _ in range(3):
+            app.post_message(events.Key("ctrl+j", "\n"))
+        await wait_until(pilot, lambda: isinstance(app.screen, RestoreWizard) and app.screen.step == "result")
+        assert [(j.kind, j.state) for j in app.jobs.values()] == [("restore", "done")]
