@@ -28,6 +28,7 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write
+from backup_tui.engine.storage.locks import is_locked
 from backup_tui.engine.storage.paths import OutsideRepository
 from tests.conftest import restore
 
@@ -222,9 +223,9 @@ def test_a_state_folder_planted_as_a_link_takes_nothing_out(
 ) -> None:
     """A run's own folder linked elsewhere: a replace (decoding to a file, restore jobs 2) would write its lock,
     its run record, its swap journal, its scratch records or the whole decoded dump there, and sweep stale
-    temps of the link's target. It stops with a one-line error before it changes the database (the run record
-    alone is let go: it never fails a run), nothing outside is written or removed, and the health check still
-    reads the repository (the link holds nothing of ours)."""
+    temps of the link's target. It stops with a one-line error before it changes the database (a run record
+    is let go, and a linked tmp/ costs only the parallel load), nothing outside is written or removed, and
+    what the dashboard and the monitor read (health, locks, pending swaps) still reads (nothing of ours)."""
     settings = replace(settings, restore_jobs=2)
     backed_up = run_backup(Context(settings), settings.databases[0])
     outside = tmp_path / "outside"
@@ -236,8 +237,10 @@ def test_a_state_folder_planted_as_a_link_takes_nothing_out(
     (settings.repository / folder).symlink_to(outside)
     before = databases(pg_sandbox)
 
-    if folder == "runs":  # the run's record is the one write a run goes on without (journaled: never its cause
-        # to fail): refused like the others, so the replace itself is done, and nothing is written out there
+    if folder in ("runs", scratch.TMP_DIR):
+        # The run's record is the one write a run goes on without (journaled: never its cause to fail), and a
+        # linked tmp/ only costs the parallel load (streamed into one pg_restore instead, as on a read-only
+        # repository): refused, and the replace itself is done, with nothing written out there.
         restore(settings, backed_up.id, replace_original=True, confirmed=True, safety_backup=False)
     else:
         with pytest.raises(OutsideRepository) as refused:
@@ -247,8 +250,10 @@ def test_a_state_folder_planted_as_a_link_takes_nothing_out(
     assert sorted(p.name for p in outside.iterdir()) == [victim.name]
     assert victim.read_text() == "not the tool's"
     assert pg_sandbox.psql("SELECT count(*) FROM actor", pagila_db) == "200"
-    [health] = check_health(settings, datetime.now(UTC)).databases
+    [health] = check_health(settings, datetime.now(UTC)).databases  # what the dashboard and monitor read
     assert health.database == pagila_db and health.last_backup is not None
+    assert not is_locked(settings.repository, pagila_db) and not swap.pending(settings, settings.databases[0],
+                                                                               pagila_db)
 
 
 def test_a_record_naming_no_possible_process_is_skipped(settings: Settings, pg_sandbox: Sandbox) -> None:

@@ -56,3 +56,23 @@ async def test_the_app_starts_on_a_hostile_repository_and_names_the_damage(tmp_p
         await wait_until(pilot, lambda: table.row_count == 5)
         shown = " ".join(str(cell) for row in range(table.row_count) for cell in table.get_row_at(row))
         assert shown.count("damaged") == 4
+
+
+@sync
+async def test_the_app_starts_on_a_repository_whose_own_folders_are_planted_links(tmp_path: Path) -> None:
+    """locks/, swaps/, scratch/ and runs/ linked elsewhere: the catalog, the health and the busy databases still
+    load (the links hold nothing of ours), where a lock path refused for a link failed the whole load."""
+    repo = tmp_path / "repo"
+    plant(repo, ID)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for folder in ("locks", "swaps", "scratch", "runs"):
+        (repo / folder).symlink_to(outside)
+    settings = Settings(repository=repo, log_dir=tmp_path / "logs",
+                        databases=(DatabaseConfig(name="app", host="127.0.0.1", port=1),))
+    app = BackupApp(settings, refresh_seconds=0)
+    app.animation_level = "none"
+    async with running(app, (120, 36)) as pilot:
+        await wait_until(pilot, lambda: app.catalog_loads >= 1)
+        assert [r.id for r in app.records] == [ID] and [h.database for h in app.health] == ["app"]
+    assert list(outside.iterdir()) == []

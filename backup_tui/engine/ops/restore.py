@@ -80,7 +80,7 @@ from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.files import append_line, read_capped
 from backup_tui.engine.storage.locks import database_lock, reading_backup
-from backup_tui.engine.storage.paths import inside
+from backup_tui.engine.storage.paths import inside, is_inside
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
 from backup_tui.engine.stream.pipeline import StreamStats, decode, widen_pipe
@@ -174,6 +174,10 @@ def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Repor
     if not writable(settings.repository):
         warn(reporter, f"{settings.repository} cannot be written (a read-only copy?): restoring with one "
                        "pg_restore job, streamed")
+        return False
+    if not is_inside(settings.repository, settings.repository / scratch.TMP_DIR):
+        warn(reporter, f"{settings.repository / scratch.TMP_DIR} is a link: the decoded dump is never written "
+                       "through one; restoring with one pg_restore job, streamed")
         return False
     free = free_bytes(settings.repository)
     if record.raw_bytes + settings.min_free_bytes <= free:

@@ -163,8 +163,12 @@ def _refusal(journal: Journal, settings: Settings, server: DatabaseConfig) -> st
 
 
 def pending(settings: Settings, server: DatabaseConfig, database: str) -> bool:
-    """Whether a swap of ``database`` on ``server`` is recorded as unfinished (cheap: one stat)."""
-    return journal_path(settings, server, database).exists()
+    """Whether a swap of ``database`` on ``server`` is recorded as unfinished (cheap: one stat). A link planted
+    as ``swaps/`` records nothing of ours."""
+    try:
+        return journal_path(settings, server, database).exists()
+    except OutsideRepository:
+        return False
 
 
 def _read(path: Path) -> Journal | str:

@@ -22,7 +22,7 @@ from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.names import folder_key
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
-from backup_tui.engine.storage.paths import inside
+from backup_tui.engine.storage.paths import OutsideRepository, inside
 from backup_tui.engine.storage.state import state_dir, this_host
 
 
@@ -70,8 +70,12 @@ def database_lock(repository: Path, database: str, operation: str) -> Iterator[P
 
 
 def is_locked(repository: Path, database: str) -> bool:
-    """True while some run holds the database's lock (used by prune to spare in-flight backups)."""
-    path = lock_path(repository, database)
+    """True while some run holds the database's lock (used by prune to spare in-flight backups). A link
+    planted as ``locks/`` holds no lock of ours: False (whoever then writes stops at taking its own)."""
+    try:
+        path = lock_path(repository, database)
+    except OutsideRepository:
+        return False
     if not path.exists() or path.is_symlink():
         return False
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO planted there: no wait for a writer
