@@ -562,7 +562,7 @@ def _set_pin(pinned: bool) -> Callable[[Context, argparse.Namespace, Output], in
 
 
 def _databases(settings: Settings, only: str | None) -> list[str]:
-    return [only] if only else [db.database for db in settings.databases]
+    return [only] if only else list(settings.database_names)
 
 
 def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
@@ -626,7 +626,7 @@ def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
-    owners = [d for d in _databases(settings, args.database) if names.side_of(d, args.drop)]
+    owners = [d for d in _databases(settings, args.database) if names.side_of(d, args.drop, settings.database_names)]
     if not owners:
         raise UsageError(f"{args.drop!r} is not a copy of a configured database kept by a replace or a rollback: "
                          "only those are dropped here (backup-headless kept lists them)")

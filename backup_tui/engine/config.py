@@ -252,6 +252,11 @@ class Settings:
         return self.health
 
     @property
+    def database_names(self) -> tuple[str, ...]:
+        """The name of each configured database as backed up (``DatabaseConfig.database``), in order."""
+        return tuple(db.database for db in self.databases)
+
+    @property
     def logs(self) -> Path:
         return self.log_dir or self.repository / "logs"
 

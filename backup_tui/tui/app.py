@@ -116,7 +116,7 @@ class BackupApp(App[None]):
     # -- screens ---------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        return MainScreen([db.database for db in self.settings.databases], s3=self.settings.s3 is not None)
+        return MainScreen(list(self.settings.database_names), s3=self.settings.s3 is not None)
 
     @property
     def main(self) -> MainScreen:
@@ -322,7 +322,7 @@ class BackupApp(App[None]):
     def _judged(self, records: list[BackupRecord], state: TableState, complete: bool = True) -> CatalogLoaded:
         """In a worker thread: the health of each database that can be judged (all, once every manifest is read),
         the busy ones, the table's rows in ``state``."""
-        names = [db.database for db in self.settings.databases]
+        names = self.settings.database_names
         now = self.clock()
         health = list(check_health(self.settings, now, records=records).databases)  # as monitor judges
         waiting: frozenset[str] = frozenset()

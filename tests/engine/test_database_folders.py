@@ -88,3 +88,19 @@ def test_a_backup_of_one_name_never_touches_a_similar_names_run(pg_sandbox: Sand
     finally:
         for name in (spaced, underscored, base):
             pg_sandbox.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_kept_copy_named_by_an_older_version_stays_its_databases_where_that_is_unambiguous() -> None:
+    """Copies set aside before the hash mark (the name cut, nothing else) stay listed, dropped and rolled back
+    to after an upgrade, but only where no other configured database would have made the same name."""
+    moment = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+    alpha, bravo, solo = LONG[0], LONG[1], "tenant_reporting_warehouse_prod_eu_alpha"
+    old = names.legacy_side_name(alpha, names.ASIDE, moment)
+    assert old != names.side_name(alpha, names.ASIDE, moment) and names.is_kept_name(old)
+    assert names.side_of(alpha, old) is None  # no configuration said: the new names only
+    assert names.side_of(alpha, old, (alpha, solo)) == (names.ASIDE, moment)
+    assert names.side_of(alpha, old, (alpha, bravo)) is None  # bravo's cut name is the same: nobody's
+    assert names.side_of(bravo, old, (alpha, bravo)) is None
+    assert names.side_of(solo, old, (alpha, solo)) is None
+    short = names.legacy_side_name("pagila", names.ASIDE, moment)  # a name that fits was never cut: one form
+    assert short == names.side_name("pagila", names.ASIDE, moment)

@@ -9,7 +9,7 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Input, Markdown, Static, TabbedContent
 
-from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, utc_iso
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.help import HELP
 from backup_tui.tui.screens.restore import choose_question, preselect
@@ -145,6 +145,11 @@ def test_a_safety_backup_is_never_the_one_offered_while_another_backup_is(verifi
     only_safety = [records[0]]
     assert preselect(only_safety, None, "pagila") == 0  # where it is all there is, it is offered (and warned of)
     assert preselect(records, SAFETY_ID, "pagila") == 0  # chosen on the Backups tab: as chosen
+    bad = Verification(at=utc_iso(NOW), level="quick", ok=False, problems=("sha256 does not match",), duration_s=0.1)
+    all_failed = [records[0], *(replace(r, verifications=(bad,)) for r in records[1:])]
+    index = preselect(all_failed, None, "pagila")
+    assert all_failed[index].id == SAFETY_ID  # every other backup failed its check: the safety one, not a failed one
+    assert "Every other backup of pagila failed its last check" in choose_question(all_failed, index, None, "pagila")
 
 
 @sync

@@ -62,7 +62,8 @@ async def test_a_running_replace_reopens_with_its_confirm_step() -> None:
 @sync
 async def test_a_reopened_replace_says_when_its_previous_database_is_no_longer_kept() -> None:
     """Reopened after a rollback (or a drop), the result named a kept copy that was gone and a rollback that
-    would now swap the restored data back out; it looks, and says so. While the copy is there, as before."""
+    would now swap the restored data back out; it looks, and says so. While the copy is there, as before, and
+    the rollback names it (--to) once a later replace kept a newer one, which a bare rollback would take."""
     services = FixedServices()
     app = fixed_app(services)
     async with running(app, (80, 24)) as pilot:
@@ -70,11 +71,18 @@ async def test_a_reopened_replace_says_when_its_previous_database_is_no_longer_k
         await wait_until(pilot, lambda: wizard.step == "result")
         aside = wizard.plan.aside_db if wizard.plan else None
         assert aside and f"Previous database kept as {aside}" in rendered(wizard.query_one("#result-notes", Static))
-        services.kept["pagila"] = [KeptCopy(aside, "pagila", "pre_restore", NOW, 1)]
+        services.kept["pagila"] = [KeptCopy(aside, "pagila", "replaced", NOW, 1)]
         await press_and_settle(pilot, "escape", "3", "enter")
         again = app.screen
         assert isinstance(again, RestoreWizard) and again.step == "result"
         assert f"Previous database kept as {aside}" in rendered(again.query_one("#result-notes", Static))
+        newer = KeptCopy("pagila__pre_restore_20250315093000", "pagila", "replaced", NOW, 1)
+        services.kept["pagila"] = [newer, KeptCopy(aside, "pagila", "replaced", NOW, 1)]  # a later replace's
+        await press_and_settle(pilot, "escape", "enter")
+        later = app.screen
+        assert isinstance(later, RestoreWizard) and later is not again
+        await wait_until(pilot, lambda: "--to" in rendered(later.query_one("#result-notes", Static)))
+        assert f"backup-headless rollback pagila --to {aside}" in rendered(later.query_one("#result-notes", Static))
         services.kept["pagila"] = []  # rolled back since: the server lists no such copy
         await press_and_settle(pilot, "escape", "enter")
         third = app.screen

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from backup_tui.engine.core.errors import ConfigError
@@ -106,12 +107,28 @@ def parse_side(name: str) -> tuple[str, str, datetime] | None:
     return match["head"], match["tag"], moment
 
 
-def side_of(database: str, name: str) -> tuple[str, datetime] | None:
-    """(tag, moment) when ``name`` is a side database of ``database``."""
+def legacy_side_name(database: str, tag: str, moment: datetime) -> str:
+    """The name versions before the hash mark made: the database's name cut to fit, nothing else."""
+    suffix = f"__{tag}_{moment.astimezone(UTC).strftime(STAMP)}"
+    return _head(database, MAX_IDENT - len(suffix.encode())) + suffix
+
+
+def side_of(database: str, name: str, configured: Collection[str] | None = None) -> tuple[str, datetime] | None:
+    """(tag, moment) when ``name`` is a side database of ``database``. With ``configured`` (every configured
+    database), a long name's copy made by an older version (cut, no hash) counts too, where no other configured
+    database would have made the same name: kept copies from before an upgrade stay listed and usable."""
     parsed = parse_side(name)
-    if parsed is None or side_name(database, parsed[1], parsed[2]) != name:
+    if parsed is None:
         return None
-    return parsed[1], parsed[2]
+    _, tag, moment = parsed
+    if side_name(database, tag, moment) == name:
+        return tag, moment
+    legacy = legacy_side_name(database, tag, moment)
+    if configured is None or legacy != name:
+        return None
+    if any(other != database and legacy_side_name(other, tag, moment) == name for other in configured):
+        return None  # two databases' names begin alike: whose copy it is cannot be told
+    return tag, moment
 
 
 def is_scratch_name(name: str) -> bool:

@@ -22,7 +22,7 @@ from backup_tui.engine.storage.state import this_host
 
 def watched_databases(settings: Settings, records: Sequence[BackupRecord]) -> list[str]:
     """The configured databases; with none configured, those the catalog has backups of."""
-    names = [db.database for db in settings.databases]
+    names = list(settings.database_names)
     return names or sorted({r.database for r in records})
 
 

@@ -10,6 +10,7 @@ replace (blocking connections, terminating sessions), and keeps the database it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,7 +56,7 @@ def list_kept(settings: Settings, server: DatabaseConfig, database: str) -> list
         rows = conn.execute("SELECT datname FROM pg_database").fetchall()
         found = []
         for (name,) in rows:
-            side = names.side_of(database, str(name))
+            side = names.side_of(database, str(name), settings.database_names)
             if side is None or side[0] not in names.KEPT_TAGS:
                 continue
             try:
@@ -67,7 +68,7 @@ def list_kept(settings: Settings, server: DatabaseConfig, database: str) -> list
 
 
 def _kept_or_refuse(settings: Settings, server: DatabaseConfig, database: str, name: str) -> KeptCopy:
-    side = names.side_of(database, name)
+    side = names.side_of(database, name, settings.database_names)
     if side is None or side[0] not in names.KEPT_TAGS:
         raise ConfigError(f"{name!r} is not a copy of {database!r} kept by a replace or a rollback: only those "
                           "are dropped or rolled back to (backup-headless kept lists them)")
@@ -106,10 +107,16 @@ def plan_rollback(ctx: Context, server: DatabaseConfig, database: str, to: str |
     settings = ctx.settings
     if to is not None:
         return _kept_or_refuse(settings, server, database, to)
-    replaced = [k for k in list_kept(settings, server, database) if k.kind == KIND_OF_TAG[names.ASIDE]]
-    if not replaced:
+    newest = rollback_default(list_kept(settings, server, database))
+    if newest is None:
         raise NotFoundError(f"no copy of {database!r} kept by a replace is on the server: nothing to roll back to")
-    return replaced[0]
+    return newest
+
+
+def rollback_default(kept: Sequence[KeptCopy]) -> KeptCopy | None:
+    """Of a database's kept copies (newest first), the one a rollback without ``--to`` returns to: the newest a
+    replace kept (a rollback's own copy is the data it rolled back from)."""
+    return next((k for k in kept if k.kind == KIND_OF_TAG[names.ASIDE]), None)
 
 
 @journal_run("rollback", lambda a: (a["database"], ""))

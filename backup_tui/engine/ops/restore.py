@@ -92,10 +92,11 @@ ROLLBACK_COMMAND = "backup-headless rollback"
 DROP_KEPT_COMMAND = "backup-headless kept --drop"
 
 
-def rollback_command(database: str) -> str:
+def rollback_command(database: str, to: str | None = None) -> str:
     """The command that puts the kept copy back, while clients are connected too (a bare ALTER DATABASE
-    RENAME fails then): built here once, for the plan, the result, the CLI and the wizard."""
-    return f"{ROLLBACK_COMMAND} {shlex.quote(database)}"
+    RENAME fails then): built here once, for the plan, the result, the CLI and the wizard. ``to``: a copy
+    that is not the one a rollback takes by default (a later replace kept a newer one)."""
+    return f"{ROLLBACK_COMMAND} {shlex.quote(database)}" + (f" --to {shlex.quote(to)}" if to else "")
 
 
 def drop_kept_command(kept: str) -> str:

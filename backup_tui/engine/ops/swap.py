@@ -148,16 +148,17 @@ def _refusal(journal: Journal, settings: Settings, server: DatabaseConfig) -> st
         return "is not a journal this engine wrote"
     if journal.path != journal_path(settings, server, journal.database):
         return "does not belong to the database it names"
+    configured = settings.database_names  # names an older version made (cut, no hash) count where unambiguous
+    incoming = names.side_of(journal.database, journal.incoming, configured)
     if journal.kind == "restore":
-        expected_in = journal.incoming == names.side_name(journal.database, names.WORK, moment)
+        expected_in = incoming == (names.WORK, moment)
         aside_tag = names.ASIDE
     else:
-        kept = names.side_of(journal.database, journal.incoming)
-        expected_in = kept is not None and kept[0] in names.KEPT_TAGS
+        expected_in = incoming is not None and incoming[0] in names.KEPT_TAGS
         aside_tag = names.ROLLED_BACK
     if not expected_in:
         return "names an incoming database the engine would not make"
-    if journal.aside is not None and journal.aside != names.side_name(journal.database, aside_tag, moment):
+    if journal.aside is not None and names.side_of(journal.database, journal.aside, configured) != (aside_tag, moment):
         return "names an aside database the engine would not make"
     return None
 

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -43,6 +43,7 @@ from backup_tui.engine.core.estimate import SAFETY_BACKUP, estimate_said
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, RestorePlan, RestoreResult
 from backup_tui.engine.core.policy import can_restore
 from backup_tui.engine.ops.damage import DamageFound
+from backup_tui.engine.ops.kept import rollback_default
 from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
 from backup_tui.tui import format as fmt
 from backup_tui.tui.fit import fit_columns
@@ -67,6 +68,7 @@ SETTING_OUT_POLL_S = 0.01
 BAR_RETRY_S = 0.05  # the progress bar not laid out yet (drawing held): how soon it is looked at again
 WIDE_CHOOSER = 100  # from this width the backup table also shows the local creation time
 StartRestore = Callable[[BackupRecord, RestorePlan], Job]
+KeptState = Literal["newest", "older", "gone"]  # a replace's previous database, as a reopened result finds it
 
 
 def offered(records: list[BackupRecord], database: str | None) -> list[BackupRecord]:
@@ -77,21 +79,21 @@ def offered(records: list[BackupRecord], database: str | None) -> list[BackupRec
 def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None) -> int:
     """Index of the backup to offer: the one asked for, else the newest verified, else the newest that did not
     fail its last verification, else the newest. A safety backup (the database as a replace found it: maybe
-    the very data being restored away from) is offered only where no other backup is: verified or not, it is
-    listed and marked, never the one four keys restore."""
+    the very data being restored away from) is offered only where no other backup is good (every other one
+    failed its last check): it is listed and marked, never the one four keys restore while another would do."""
     if backup_id is not None:
         for i, record in enumerate(records):
             if record.id == backup_id:
                 return i
     mine = [i for i, r in enumerate(records) if database is None or r.database == database]
-    candidates = [i for i in mine if not records[i].is_safety] or mine
-    for i in candidates:
-        if records[i].verified_ok:
-            return i
-    for i in candidates:
-        if not records[i].failed_last_check:
-            return i
-    return candidates[0] if candidates else 0
+    for pool in ([i for i in mine if not records[i].is_safety], [i for i in mine if records[i].is_safety]):
+        for i in pool:
+            if records[i].verified_ok:
+                return i
+        for i in pool:
+            if not records[i].failed_last_check:
+                return i
+    return mine[0] if mine else 0
 
 
 def choose_question(records: list[BackupRecord], index: int, backup_id: str | None, database: str | None) -> str:
@@ -106,6 +108,9 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     above = mine[:mine.index(record)] if record in mine else []
     if not record.is_safety and any(r.is_safety for r in above):
         of += " (newer safety backups aside)"
+    if record.is_safety and any(not r.is_safety for r in mine):  # see preselect: every other one failed
+        return (f"Which backup? Every other backup{of} failed its last check: a safety backup is selected, "
+                "read its warning.")
     if record.verified_ok:
         return f"Which backup? The newest verified one{of} is selected."
     newest = next((r for r in mine if r.is_safety == record.is_safety), record)
@@ -996,13 +1001,17 @@ class RestoreWizard(Screen[None]):
             kept = self.services.kept_copies().get(database)
         except BackupToolError:
             return
-        if kept is not None and aside not in {copy.name for copy in kept}:  # None: the server did not answer
-            self.app.call_from_thread(self._kept_gone)
+        if kept is None:  # the server did not answer: the result stays as it was
+            return
+        if aside not in {copy.name for copy in kept}:
+            self.app.call_from_thread(self._kept_now, "gone")
+        elif (default := rollback_default(kept)) is None or default.name != aside:
+            self.app.call_from_thread(self._kept_now, "older")  # a later replace kept a newer copy
 
-    def _kept_gone(self) -> None:
+    def _kept_now(self, kept: KeptState) -> None:
         job = self.job
         if self.step == "result" and job is not None and isinstance(job.result, RestoreResult):
-            self.query_one("#result-notes", Static).update(result_notes(job.result, kept=False))
+            self.query_one("#result-notes", Static).update(result_notes(job.result, kept))
 
     @on(Button.Pressed, "#close")
     @on(Button.Pressed, "#close-failed")
@@ -1011,17 +1020,19 @@ class RestoreWizard(Screen[None]):
         self.dismiss()
 
 
-def result_notes(result: RestoreResult, kept: bool = True) -> Text:
-    """Under the row counts: the previous database a replace kept and how to return to it or drop it, or,
-    ``kept`` False (a reopened result, rolled back or dropped since), that it is gone: the rollback the result
-    once named would now swap the restored data back out."""
+def result_notes(result: RestoreResult, kept: KeptState = "newest") -> Text:
+    """Under the row counts: the previous database a replace kept and how to return to it or drop it. Looked
+    at again for a reopened result: "gone" (rolled back or dropped since) says so, since the rollback it once
+    named would now swap the restored data back out; "older" (a later replace kept a newer copy, the one a
+    bare rollback takes) names this copy in the command."""
     plan = result.plan
     notes = Text()
     if plan.mode == "replace" and plan.aside_db:
-        if kept:
+        if kept != "gone":
             notes.append("Previous database kept as ", style="")
             notes.append(plan.aside_db, style="bold")
-            notes.append(f".\n  roll back:   {rollback_command(plan.target_db)}   (or ctrl+p: roll back)\n"
+            back = rollback_command(plan.target_db, plan.aside_db if kept == "older" else None)
+            notes.append(f".\n  roll back:   {back}   (or ctrl+p: roll back)\n"
                          f"  drop it:     {drop_kept_command(plan.aside_db)}")
         else:
             notes.append(f"Previous database {plan.aside_db} is no longer kept (rolled back or dropped since): "
