@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, Input, Markdown, Static, TabbedContent
+from textual.widgets import DataTable, Input, Label, Markdown, Static, TabbedContent
 
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
 from backup_tui.tui.app import BackupApp
@@ -150,6 +150,17 @@ def test_a_safety_backup_is_never_the_one_offered_while_another_backup_is(verifi
     index = preselect(all_failed, None, "pagila")
     assert all_failed[index].id == SAFETY_ID  # every other backup failed its check: the safety one, not a failed one
     assert "Every other backup of pagila failed its last check" in choose_question(all_failed, index, None, "pagila")
+
+
+@sync
+async def test_a_question_longer_than_the_screen_wraps_whole() -> None:
+    """At 80 columns the question naming the passed-over safety backups read "... aside) is", the rest cut."""
+    app = fixed_app(FixedServices(with_safety_backup()))
+    async with running(app, (80, 24)) as pilot:
+        wizard = await open_wizard(pilot, app, database="pagila")
+        label = wizard.query_one("#choose-question", Label)
+        assert rendered(label).endswith("(newer safety backups aside) is selected.")
+        assert len(rendered(label)) > label.size.width and label.size.height == 2  # wrapped, both lines shown
 
 
 @sync
