@@ -72,12 +72,17 @@ def _head(database: str, room: int) -> str:
     return database.encode()[:room].decode(errors="ignore")
 
 
+def _side_suffix(tag: str, moment: datetime) -> tuple[str, int]:
+    """``__<tag>_<utc>`` and the bytes it leaves a database's name within PostgreSQL's 63."""
+    suffix = f"__{tag}_{moment.astimezone(UTC).strftime(STAMP)}"
+    return suffix, MAX_IDENT - len(suffix.encode())
+
+
 def side_name(database: str, tag: str, moment: datetime) -> str:
     """``<db>__<tag>_<utc>``. A name too long for PostgreSQL's 63 bytes with the suffix is shortened and
     marked with a hash of it whole (``<head>_<8 hex>``): two databases that share their first 35 bytes
     would otherwise share their kept copies' names, and a rollback of one would put the other's data live."""
-    suffix = f"__{tag}_{moment.astimezone(UTC).strftime(STAMP)}"
-    room = MAX_IDENT - len(suffix.encode())
+    suffix, room = _side_suffix(tag, moment)
     if len(database.encode()) <= room:
         return database + suffix
     mark = "_" + hashlib.sha256(database.encode()).hexdigest()[:SIDE_HASH_HEX]
@@ -109,8 +114,8 @@ def parse_side(name: str) -> tuple[str, str, datetime] | None:
 
 def legacy_side_name(database: str, tag: str, moment: datetime) -> str:
     """The name versions before the hash mark made: the database's name cut to fit, nothing else."""
-    suffix = f"__{tag}_{moment.astimezone(UTC).strftime(STAMP)}"
-    return _head(database, MAX_IDENT - len(suffix.encode())) + suffix
+    suffix, room = _side_suffix(tag, moment)
+    return _head(database, room) + suffix
 
 
 def side_of(database: str, name: str, configured: Collection[str] | None = None) -> tuple[str, datetime] | None:

@@ -1038,7 +1038,7 @@ def result_notes(result: RestoreResult, kept: KeptState = "newest") -> Text:
             notes.append(f"Previous database {plan.aside_db} is no longer kept (rolled back or dropped since): "
                          "nothing of this restore is left to roll back to.", style="yellow")
     if result.safety_backup_id:
-            notes.append(f"\nSafety backup taken first: {result.safety_backup_id}")
+        notes.append(f"\nSafety backup taken first: {result.safety_backup_id}")
     for note in result.notes:
         if plan.aside_db and plan.aside_db in note:
             continue
