@@ -199,17 +199,21 @@ def quick_checks(
 
     on_bytes: Callable[[int], None] = lambda done: reporter(BytesProgress("verify", done, size))  # noqa: E731
     stats: StreamStats | None = None
+    listing: tuple[int, str] | None = None
     try:
+        # Until the listing has exited, not only fed: a cancel (SIGTERM) that came while the verify waited for
+        # it found no hook and the wait went on for good behind a stuck pg_restore.
         with cancel.hook(lister.stop):
-            stats = decode(source, reading, cancel=cancel, sink=sink, on_bytes=on_bytes,
-                           hash_raw=bool(record.raw_sha256))  # older manifests carry one
+            try:
+                stats = decode(source, reading, cancel=cancel, sink=sink, on_bytes=on_bytes,
+                               hash_raw=bool(record.raw_sha256))  # older manifests carry one
+            finally:
+                listing = lister.finish()
         cancel.raise_if_cancelled()  # the listing was stopped: its failure is ours, not the backup's
     except NOT_THE_BACKUP:
         raise  # a bucket out of reach says nothing about the backup: the run fails (exit 1), nothing is recorded
     except BackupToolError as exc:
         checks.problems.append(exc.message)
-    finally:
-        listing = lister.finish()
     expected = _sidecar_digest(catalog, record)
     if stats is None:
         # The decoder stopped early: hash the whole file anyway, since "the bytes changed" is the clearer news.
