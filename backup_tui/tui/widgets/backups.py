@@ -32,6 +32,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.coordinate import Coordinate
+from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
@@ -589,6 +590,8 @@ class BackupsView(Widget):
         try:
             await self._apply(plan)
             self._applied = plan.rows
+        except NoMatches:  # the app is closing: its widgets go first (the table), the fill had paused between slices
+            return
         finally:
             self._applying = False
         if self._stale:
