@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from backup_tui.engine.config import Settings
+from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.database_properties import archived_name, database_level_entries, retarget
 from tests.conftest import restore
 
@@ -149,3 +150,15 @@ def test_a_databases_timeouts_never_end_our_backup_or_the_restores_counts(
     result = restore(settings, record.id, target_db=copy)
     assert result.row_counts["public.big"] == [400000, 400000]
     assert "statement_timeout=1ms" in properties(pg_sandbox, copy)[2], "the setting itself came back"
+
+
+def test_a_child_tools_session_starts_with_the_timeouts_off_after_the_operators_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pg_dump sets them off only after its first queries, which a database's 1 ms statement_timeout cancelled
+    on a loaded machine: the child's session starts with them off, an operator's own PGOPTIONS kept before."""
+    db = DatabaseConfig(name="app")
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    assert pg.child_env(db)["PGOPTIONS"] == pg.SESSION_OPTIONS
+    monkeypatch.setenv("PGOPTIONS", "-c search_path=app")
+    assert pg.child_env(db)["PGOPTIONS"] == f"-c search_path=app {pg.SESSION_OPTIONS}"

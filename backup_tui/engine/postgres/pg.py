@@ -117,6 +117,10 @@ def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
         if value is not None:
             env[var] = value if isinstance(value, str) else str(value)  # a Secret stays one: stars in a repr
     env["PGDATABASE"] = dbname or db.database
+    # From the session's start: pg_dump sets these off itself, but after its first queries, which a database's
+    # statement_timeout of a few ms cancelled on a loaded machine ("canceling statement due to statement
+    # timeout"). After an operator's own PGOPTIONS, so these two win.
+    env["PGOPTIONS"] = " ".join(filter(None, (env.get("PGOPTIONS"), SESSION_OPTIONS)))
     env.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
     env["PGAPPNAME"] = APP_NAME
     return env
@@ -163,6 +167,7 @@ def _strip_fatal(line: str) -> str:
 # idle_in_transaction_session_timeout set on the database or the role (a guard for the application's
 # sessions) would cancel our counts and checks, or end the transaction that holds the dump's snapshot.
 UNBOUNDED = "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0"
+SESSION_OPTIONS = "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0"  # the same, for a child tool
 
 
 @contextmanager
