@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -437,17 +438,18 @@ def create_dataset(sb: Sandbox, size_mb: int, kind: str = "documents") -> DataSe
 # -- the benchmark ----------------------------------------------------------------
 
 
-Level = int | str  # a zstd level or "auto"
+Level = int | str  # a zstd level, "auto", or "auto:N" ([backup] slowdown = N)
+AUTO_LEVEL = re.compile(r"auto(:(\d+))?")
 
 
 def parse_levels(text: str) -> list[Level]:
     try:
-        levels: list[Level] = [part.strip() if part.strip() == "auto" else int(part)
+        levels: list[Level] = [part.strip() if AUTO_LEVEL.fullmatch(part.strip()) else int(part)
                                for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of levels: {text!r}") from None
     if not levels or any(isinstance(lv, int) and not 1 <= lv <= 22 for lv in levels):
-        raise argparse.ArgumentTypeError("zstd levels are 1..22 or auto")
+        raise argparse.ArgumentTypeError("zstd levels are 1..22, auto, or auto:N (N: [backup] slowdown)")
     return levels
 
 
@@ -456,7 +458,10 @@ def write_config(path: Path, level: Level, threads: int | None, restore_jobs: in
     """Only [backup] and [restore] (and the paced pg_dump's folder): the database and the repository come
     from the environment."""
     lines = [f"pg_bin_dir = {json.dumps(str(bin_dir))}"] if bin_dir else []
-    lines += ["[backup]", f"compression_level = {json.dumps(level)}"]
+    auto = AUTO_LEVEL.fullmatch(level) if isinstance(level, str) else None
+    lines += ["[backup]", f"compression_level = {json.dumps('auto' if auto else level)}"]
+    if auto and auto.group(2):
+        lines.append(f"slowdown = {auto.group(2)}")
     if threads is not None:
         lines.append(f"threads = {threads}")
     if restore_jobs is not None:

@@ -28,10 +28,20 @@ from tests.conftest import restore
 MB = 1 << 20
 
 
-def stretch(wait: float, idle_cpus: float, ratio: float = 3.0) -> Stretch:
-    """Half a second of work: ``wait`` of it spent waiting on the dump."""
+def stretch(wait: float, idle_cpus: float, ratio: float = 3.0, rate_mb: float = 100.0) -> Stretch:
+    """Half a second of work: ``wait`` of it spent waiting on the dump, ``rate_mb`` MiB a second taken in."""
     return Stretch(raw_bytes=64 * MB, stored_bytes=int(64 * MB / ratio), wait_s=0.5 * wait, work_s=0.5 * (1 - wait),
-                   idle_cpus=idle_cpus)
+                   idle_cpus=idle_cpus, new_bytes=int(0.5 * rate_mb * MB))
+
+
+def waiting_without_spare_cpu(rate_mb: float = 100.0, wait: float = 0.4, ratio: float = 3.0) -> Stretch:
+    """A small machine running the server too: no CPU idle, yet the compressor waits on the dump."""
+    return stretch(wait=wait, idle_cpus=0.05, ratio=ratio, rate_mb=rate_mb)
+
+
+def denser(rate_mb: float) -> Stretch:
+    """A stretch at the level on trial: 10% smaller output than ``waiting_without_spare_cpu``'s."""
+    return waiting_without_spare_cpu(rate_mb=rate_mb, ratio=3.3)
 
 
 def test_the_compressor_setting_the_pace_steps_down() -> None:
@@ -74,10 +84,10 @@ def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
 
 def test_one_chunk_in_four_is_sampled_for_its_alphabet_and_every_byte_counted() -> None:
     meter = adaptive.StretchMeter()
-    for _ in range(9):
-        meter.add(b"hex0" * 262144, 1000, 0.0, 0.0)  # 1 MiB chunks
+    for i in range(9):
+        meter.add(b"hex0" * 262144, (i << 20, i * 1000), 0.0, 0.0)  # 1 MiB chunks; zstd a chunk behind
     raw, stored, sampled, coded = meter.total
-    assert (raw, stored) == (9 << 20, 9000)
+    assert (raw, stored) == (8 << 20, 8000)  # what zstd says it compressed, not what was read
     assert sampled == 3 * adaptive.SAMPLE_BYTES and 0 < coded < sampled  # chunks 1, 5 and 9
 
 
@@ -108,6 +118,52 @@ def test_a_level_that_set_the_pace_is_retried_only_after_a_while() -> None:
     chooser = LevelChooser(5)
     assert chooser.judge(busy) == 4
     assert [chooser.judge(plenty) for _ in range(2)] == [4, 4]  # two levels up would pass the one left
+
+
+def test_a_slowdown_buys_one_level_that_keeps_the_pace_and_measures_its_price_again_later() -> None:
+    chooser = LevelChooser(1, slowdown=0.1)
+    assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]  # two ask for one level more
+    # On trial: the stretch its new frame settles in is not counted, the next two keep 92% of the pace.
+    assert [chooser.judge(denser(rate_mb=r)) for r in (50, 92, 92)] == [2, 2, 2]
+    kept = [chooser.judge(denser(rate_mb=92)) for _ in range(LevelChooser.BOUGHT_FOR)]
+    assert kept[:-1] == [2] * (LevelChooser.BOUGHT_FOR - 1)  # one level above what spare CPU sustains, no more
+    assert kept[-1] == 1  # time is up: back where the pace is measured again, and asked for again
+    assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(3)] == [1, 1, 2]  # after one to settle
+
+
+def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_left_for_a_while() -> None:
+    for trial in ([denser(rate_mb=r) for r in (100, 85, 88)],  # 86% of the pace
+                  [waiting_without_spare_cpu(rate_mb=r, ratio=3.05) for r in (100, 98, 99)]):  # 1.7% smaller
+        chooser = LevelChooser(1, slowdown=0.1)
+        assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]
+        assert [chooser.judge(s) for s in trial] == [2, 2, 1]
+        again = [chooser.judge(waiting_without_spare_cpu()) for _ in range(LevelChooser.RETRY_AFTER + 3)]
+        assert again[:LevelChooser.RETRY_AFTER - 1] == [1] * (LevelChooser.RETRY_AFTER - 1) and again[-1] == 2
+
+
+def test_no_level_is_bought_without_a_slowdown_or_while_the_compressor_sets_the_pace() -> None:
+    assert {LevelChooser(1).judge(waiting_without_spare_cpu()) for _ in range(10)} == {1}  # the issue's rule
+    busy = LevelChooser(1, slowdown=0.2)
+    assert {busy.judge(waiting_without_spare_cpu(wait=0.1)) for _ in range(10)} == {1}  # no wait to spend
+
+
+def test_a_bought_level_goes_at_once_when_the_compressor_sets_the_pace_or_the_data_stops_compressing() -> None:
+    for last, then in ((stretch(wait=0.01, idle_cpus=0.0), 1), (stretch(wait=0.5, idle_cpus=0.0, ratio=1.01), 1)):
+        chooser = LevelChooser(1, slowdown=0.1)
+        levels = [chooser.judge(s) for s in [waiting_without_spare_cpu()] * 2 + [denser(100)] * 4]
+        assert levels[-1] == 2
+        assert chooser.judge(last) == then
+    trial = LevelChooser(1, slowdown=0.1)
+    assert [trial.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]
+    assert trial.judge(stretch(wait=0.5, idle_cpus=0.0, ratio=1.01)) == 1  # on trial: the trial ends too
+
+
+def test_a_level_left_for_the_compressor_setting_the_pace_is_not_bought_back() -> None:
+    chooser = LevelChooser(3, slowdown=0.1)
+    assert chooser.judge(stretch(wait=0.01, idle_cpus=0.0)) == 2
+    no_room = stretch(wait=0.4, idle_cpus=0.3)  # a little idle CPU: 2 holds, and 3 would be bought...
+    assert {chooser.judge(no_room) for _ in range(LevelChooser.RETRY_AFTER - 1)} == {2}  # ...but not yet
+    assert [chooser.judge(no_room) for _ in range(2)] == [2, 3]
 
 
 def test_levels_are_said_by_share_of_the_bytes() -> None:
@@ -171,6 +227,22 @@ def test_an_auto_backup_restores_exactly_and_records_its_levels(
     assert "TABLE DATA public rental" in listed.stdout  # a standard stream, read by the standard tools
     result = restore(settings, record.id, target_db=f"{pagila_db}_auto")
     assert result.row_counts and all(want == got for want, got in result.row_counts.values())
+
+
+def test_the_slowdown_setting_reaches_the_level_chooser_of_a_real_backup(
+    settings: Settings, pagila_db: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given: list[float] = []
+    real_init = LevelChooser.__init__
+
+    def init(self: LevelChooser, level: int, *, slowdown: float = 0.0) -> None:
+        given.append(slowdown)
+        real_init(self, level, slowdown=slowdown)
+
+    monkeypatch.setattr(LevelChooser, "__init__", init)
+    record = run_backup(Context(replace(settings, compression_slowdown=0)), settings.databases[0])
+    assert given == [0.0] and record.compression_levels  # 0: spare CPU only, never a level bought
+    assert Settings().compression_slowdown == 15  # the default
 
 
 def test_nice_lowers_this_thread_and_the_threads_it_starts_then_gives_it_back() -> None:

@@ -27,6 +27,8 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Setti
     ("[backup]\nthreads = -1", r"backup.threads must be between 0 and 256, got -1 \(0: one per core\)"),
     ("[backup]\nthreads = 100000", "backup.threads must be between 0 and 256, got 100000"),
     ("[backup]\nthreads = true", "backup.threads must be a whole number"),
+    ("[backup]\nslowdown = 60", r"backup.slowdown must be between 0 and 50, got 60 \(percent of the dump's pace"),
+    ("[backup]\nslowdown = 0.5", "backup.slowdown must be a whole number"),
     ("[backup]\nmin_free_bytes = -5", "backup.min_free_bytes must be at least 0, got -5"),
     ("[backup]\nmin_free_bytes = '10GB'", "backup.min_free_bytes must be a whole number"),
     ("[backup]\nlevel = 3", r"unknown key\(s\) in \[backup\]: level"),
@@ -50,6 +52,7 @@ def test_the_edges_of_each_range_load(tmp_path: Path) -> None:
     assert _load(tmp_path, "[restore]\njobs = 64\n").restore_jobs == 64
     assert _load(tmp_path, "[backup]\ncompression_level = 'auto'\nnice = 19\n").compression_level == "auto"
     assert _load(tmp_path, "").compression_level == "auto"  # the default: what the spare CPU allows
+    assert [_load(tmp_path, f"[backup]\nslowdown = {n}\n").compression_slowdown for n in (0, 50)] == [0, 50]
 
 
 @pytest.mark.parametrize("value", ["0", "65536"])

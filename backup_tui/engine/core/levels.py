@@ -1,10 +1,15 @@
-"""Which zstd level a backup in "auto" mode uses next: a pure function of what the last stretch measured.
+"""Which zstd level a backup in "auto" mode uses next: a pure function of what the last stretches measured.
 
-The dump sets the pace a backup can go at; the compressor should spend what CPU is left over, no more.
-Two measures tell: how long the compressor waited for the dump's next bytes (it had nothing to do: a
+The dump sets the pace a backup can go at; the compressor should spend what CPU is left over. Two
+measures tell: how long the compressor waited for the dump's next bytes (it had nothing to do: a
 denser level is free) and how much of this process's CPUs sat idle (nobody needed them; zero means
 the compressor takes CPU the dump or the server needs, even when it also waits). Like ``zstd
 --adapt``, one level at a time, so a wrong step costs one stretch.
+
+Where no CPU is spare but the compressor still waits on the dump (a small machine that runs the
+server too), one level more may be worth a little of the dump's pace: ``LevelChooser``'s
+``slowdown`` lets it try that level, measure the pace it keeps against the pace before, and keep it
+only within that price.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ POOR_RATIO = 1.1  # data that shrinks by less than this at the current level is 
 # zstd beating a byte-frequency code by less than this finds no repeats: random in its alphabet. Not 1.05:
 # on random bytes in hex, zstd's entropy coder alone beats the deflate Huffman-only sample by 4-5%.
 MATCH_GAIN = 1.1
+# A level bought with slowdown must store at least this much less per raw byte than the one below: on event
+# rows zstd's level 2 stored 0.5% more than level 1, for a tenth of the dump's pace.
+BOUGHT_GAIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -35,11 +43,18 @@ class Stretch:
     work_s: float  # the compressor's reader was compressing (blocked on busy workers included)
     idle_cpus: float  # CPUs this process may run on that sat idle, on average (0.0 - cores)
     symbol_ratio: float = 0.0  # what coding bytes by their frequency alone makes of samples (0: not measured)
+    new_bytes: int = 0  # read from the dump in this stretch alone (``raw_bytes`` fades over stretches)
 
     @property
     def wait_share(self) -> float:
         total = self.wait_s + self.work_s
         return self.wait_s / total if total > 0 else 0.0
+
+    @property
+    def rate(self) -> float:
+        """Raw bytes a second taken in: the dump's pace, or what the compressor left of it."""
+        seconds = self.wait_s + self.work_s
+        return self.new_bytes / seconds if seconds > 0 else 0.0
 
     @property
     def ratio(self) -> float:
@@ -70,25 +85,94 @@ class LevelChooser:
     """``next_level`` with patience upward: a step down is taken at once (the dump is being slowed now),
     a step up only after ``UP_AFTER`` stretches in a row ask for it, so a moment's idle CPU on a busy
     machine does not start a new frame (each one drains zstd's workers) only to step back. A level left
-    because it set the pace is not tried again for ``RETRY_AFTER`` stretches: no see-saw of frames."""
+    because it set the pace is not tried again for ``RETRY_AFTER`` stretches: no see-saw of frames.
+
+    With a ``slowdown`` (a share of the dump's pace, 0.1 for a tenth), where the spare CPU sustains no
+    more but the compressor still waits on the dump, one level above is bought when it keeps that pace
+    and stores ``BOUGHT_GAIN`` less: tried for ``TRIAL`` stretches after the one its new frame settles
+    in, their pace against that of the stretches that asked for it (the ratio fades over stretches, so
+    the trial's is mostly its own). Kept for ``BOUGHT_FOR`` stretches, then the price is measured again
+    (the data and the load change); one level at most above what the spare CPU sustains, so prices do
+    not add up on a pace measured long ago."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
+    TRIAL = 2
+    BOUGHT_FOR = 20
 
-    def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1]) -> None:
+    def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1],
+                 slowdown: float = 0.0) -> None:
         self.level, self.low, self.high, self._ups = level, low, high, 0
         self._ceiling, self._ceiling_for = high, 0  # the level that set the pace, and for how long it stays out
+        self.slowdown = slowdown
+        self._free = level  # what the spare CPU sustains; one above it is bought with slowdown
+        self._base = 0.0  # the pace the level on trial is measured against: the asks' mean, bytes a second
+        self._base_ratio = 0.0  # and the ratio it must beat: the last ask's
+        self._asks: list[float] = []  # the pace of settled stretches at the free level that would buy one more
+        self._trial: list[float] | None = None  # the pace of stretches at a level on trial, the settling one first
+        self._bought_for = 0
+        # The stretch after a change of level is no measure of a pace (the first one is: ``StretchMeter`` leaves
+        # pg_dump's start out of it).
+        self._settled = True
 
     def judge(self, stretch: Stretch) -> int:
         self._ceiling_for = max(0, self._ceiling_for - 1)
+        settled, self._settled = self._settled, True
+        before = self.level
+        if stretch.compresses_poorly:  # no level pays: a bought one or one on trial goes at once
+            self._trial, self.level = None, self._free
+        if self._trial is not None:
+            self._try(stretch)
+        elif self.level > self._free:
+            self._keep_bought(stretch)
+        else:
+            self._follow_spare_cpu(stretch, settled)
+        if self.level != before:
+            self._settled, self._asks = False, []
+        return self.level
+
+    def _follow_spare_cpu(self, stretch: Stretch, settled: bool) -> None:
         ceiling = self._ceiling if self._ceiling_for else self.high
         wanted = min(next_level(self.level, stretch, self.low, self.high), max(self.level, ceiling - 1))
         self._ups = self._ups + 1 if wanted > self.level else 0
+        buy = self._would_buy(stretch, wanted, ceiling)
         if wanted < self.level and not stretch.compresses_poorly:
             self._ceiling, self._ceiling_for = self.level, self.RETRY_AFTER
         if wanted < self.level or self._ups >= self.UP_AFTER:
             self.level, self._ups = wanted, 0
-        return self.level
+        self._free = self.level
+        if buy:
+            self._asks = [*self._asks, stretch.rate] if settled else []
+            if len(self._asks) >= self.UP_AFTER:
+                self._trial, self._base, self.level = [], sum(self._asks) / len(self._asks), self.level + 1
+                self._base_ratio = stretch.ratio
+        else:
+            self._asks = []
+
+    def _would_buy(self, stretch: Stretch, wanted: int, ceiling: int) -> bool:
+        """No spare CPU for one level more, but the compressor waits on the dump: one level may be bought."""
+        return (self.slowdown > 0 and wanted == self.level < min(self.high, ceiling - 1)
+                and not stretch.compresses_poorly and stretch.wait_share > ROOM_WAIT and stretch.rate > 0)
+
+    def _try(self, stretch: Stretch) -> None:
+        assert self._trial is not None
+        self._trial.append(stretch.rate)
+        if len(self._trial) <= self.TRIAL:
+            return
+        kept = sum(self._trial[1:]) / self.TRIAL
+        self._trial = None
+        if kept >= (1 - self.slowdown) * self._base and stretch.ratio >= (1 + BOUGHT_GAIN) * self._base_ratio:
+            self._bought_for = self.BOUGHT_FOR
+        else:
+            self._ceiling, self._ceiling_for, self.level = self.level, self.RETRY_AFTER, self._free
+
+    def _keep_bought(self, stretch: Stretch) -> None:
+        """A bought level goes when the compressor sets the pace, and when its time is up."""
+        self._bought_for -= 1
+        if stretch.wait_share < BOTTLENECK_WAIT:
+            self._ceiling, self._ceiling_for, self.level = self.level, self.RETRY_AFTER, self._free
+        elif not self._bought_for:
+            self.level = self._free
 
 
 def levels_said(levels: dict[str, int]) -> str:

@@ -343,6 +343,7 @@ def _dump(
                 cancel=cancel,
                 on_bytes=on_bytes,
                 stages=write_stages(recipients),
+                slowdown=settings.compression_slowdown / 100,
             )
         stderr = proc.stderr.read() if proc.stderr else b""
         if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"

@@ -68,38 +68,46 @@ class IdleCpus:
 class StretchMeter:
     """Times the reader's waits and the compressor's work; hands out a ``Stretch`` every ``STRETCH_S``.
 
-    The sizes it hands out fade by half each stretch instead of starting again: zstd's workers give
-    their output back in bursts, so one stretch's stored bytes say little of its data, while a few
-    stretches' together follow the data from one table to the next. ``whole`` keeps the totals."""
+    Sizes come from zstd's own count of the raw bytes it has compressed and the bytes they made (exact,
+    where the output handed on lags behind the jobs still running). They fade by half each stretch
+    instead of starting again: a few stretches together follow the data from one table to the next.
+    ``whole`` keeps the totals."""
 
     def __init__(self) -> None:
         self.idle = IdleCpus()
         self.started, self.wait_s, self.work_s = time.monotonic(), 0.0, 0.0
-        self.recent = [0.0, 0.0, 0.0, 0.0]  # raw, stored, sampled, coded: faded
+        self.recent = [0.0, 0.0, 0.0, 0.0]  # compressed raw, stored, sampled, coded: faded
+        self.new_bytes = 0  # read, this stretch alone
         self.total = [0, 0, 0, 0]
         self.chunks = 0
 
-    def add(self, chunk: bytes, stored: int, wait_s: float, work_s: float) -> Stretch | None:
+    def add(self, chunk: bytes, compressed: tuple[int, int], wait_s: float, work_s: float) -> Stretch | None:
+        """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``); ``compressed``: zstd's raw
+        bytes compressed and stored bytes made so far, in all."""
+        if not self.chunks:  # the wait for the first bytes is pg_dump starting (catalog queries), not its pace
+            self.started, self.idle, wait_s = time.monotonic() - work_s, IdleCpus(), 0.0
         due = self.chunks % SAMPLE_EVERY == 0
         self.chunks += 1
         sample = chunk[:SAMPLE_BYTES] if due else b""
-        sizes = (len(chunk), stored, len(sample), symbol_coded_size(sample) if due else 0)
+        sizes = (compressed[0] - self.total[0], compressed[1] - self.total[1], len(sample),
+                 symbol_coded_size(sample) if due else 0)
         for i, n in enumerate(sizes):
             self.recent[i] += n
             self.total[i] += n
+        self.new_bytes += len(chunk)
         self.wait_s += wait_s
         self.work_s += work_s
         now = time.monotonic()
         if now - self.started < STRETCH_S:
             return None
-        raw, stored_, sampled, coded = self.recent
-        stretch = Stretch(int(raw), int(stored_), self.wait_s, self.work_s, self.idle.since_last(),
-                          sampled / coded if coded else 0.0)
+        raw, stored, sampled, coded = self.recent
+        stretch = Stretch(int(raw), int(stored), self.wait_s, self.work_s, self.idle.since_last(),
+                          sampled / coded if coded else 0.0, self.new_bytes)
         self.recent = [n / 2 for n in self.recent]
-        self.started, self.wait_s, self.work_s = now, 0.0, 0.0
+        self.started, self.wait_s, self.work_s, self.new_bytes = now, 0.0, 0.0, 0
         return stretch
 
-    def whole(self, stored: int) -> Stretch:
-        """The backup so far as one stretch (``stored``: every byte written, the last burst included)."""
-        raw, _, sampled, coded = self.total
-        return Stretch(raw, stored, 0.0, 0.0, 0.0, sampled / coded if coded else 0.0)
+    def whole(self, compressed: tuple[int, int]) -> Stretch:
+        """The backup so far as one stretch (``compressed`` as for ``add``, taken after the last frame ended)."""
+        _, _, sampled, coded = self.total
+        return Stretch(compressed[0], compressed[1], 0.0, 0.0, 0.0, sampled / coded if coded else 0.0)

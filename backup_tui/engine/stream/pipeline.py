@@ -97,12 +97,19 @@ class _Frames:
 
     def __init__(self, level: int, threads: int, emit: Callable[[bytes], None]) -> None:
         self.threads, self.emit, self.levels = threads, emit, dict[str, int]()
+        self._done = (0, 0)  # raw bytes compressed and what they made, in the frames already ended
         self._start(level)
 
     def _start(self, level: int) -> None:
         self.level = level
-        cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, self.threads))
-        self._chunker = cctx.chunker(chunk_size=CHUNK)  # output in pieces of CHUNK: no burst of the last jobs
+        self._cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, self.threads))
+        self._chunker = self._cctx.chunker(chunk_size=CHUNK)  # output in pieces of CHUNK: no burst of the last jobs
+
+    def progress(self) -> tuple[int, int]:
+        """Raw bytes zstd has compressed so far and the bytes they made: exact where the output handed on is
+        not (held in pieces of CHUNK, and behind the jobs still running)."""
+        _, consumed, produced = self._cctx.frame_progression()
+        return self._done[0] + consumed, self._done[1] + produced
 
     def compress(self, chunk: bytes) -> None:
         self.levels[str(self.level)] = self.levels.get(str(self.level), 0) + len(chunk)
@@ -116,6 +123,7 @@ class _Frames:
     def switch(self, level: int) -> None:
         if level != self.level:
             self.finish()
+            self._done = self.progress()
             self._start(level)
 
 
@@ -128,11 +136,13 @@ def compress(
     cancel: CancelToken,
     on_bytes: Callable[[int], None] = lambda n: None,
     stages: Sequence[Stage] = (),
+    slowdown: float = 0.0,
 ) -> StreamStats:
     """Read ``read(CHUNK)`` until empty; compress with zstd, pass it through ``stages`` (encryption),
     hash what is stored, hand it to ``sink``, close the sink (durable when this returns). The sink is
     the repository's: a file here, an upload later; the stages do not know which. ``level="auto"``:
-    the level follows the spare CPU (``core.levels``), measured every ``adaptive.STRETCH_S``.
+    the level follows the spare CPU (``core.levels``), measured every ``adaptive.STRETCH_S``, and may buy one
+    level more for up to ``slowdown`` of the dump's pace.
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
@@ -150,7 +160,7 @@ def compress(
             stored_total += len(block)
             sink.write(block)
 
-    chooser = LevelChooser(level if isinstance(level, int) else AUTO_START)  # consulted for "auto" only
+    chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown)  # for "auto" only
     frames = _Frames(chooser.level, threads, emit)
     meter = StretchMeter() if level == "auto" else None
     while True:
@@ -159,18 +169,18 @@ def compress(
         chunk = read(CHUNK)
         if not chunk:
             break
-        read_at, stored_before = time.monotonic(), stored_total
+        read_at = time.monotonic()
         raw_total += len(chunk)
         frames.compress(chunk)
         on_bytes(raw_total)
         if meter is not None:
-            stretch = meter.add(chunk, stored_total - stored_before, read_at - began, time.monotonic() - read_at)
+            stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at)
             if stretch is not None:
                 frames.switch(chooser.judge(stretch))
     frames.finish()
     emit(b"", final=True)
     sink.close()
-    poorly = meter is not None and meter.whole(stored_total).compresses_poorly
+    poorly = meter is not None and meter.whole(frames.progress()).compresses_poorly
     return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly)
 
 
