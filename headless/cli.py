@@ -32,7 +32,7 @@ from backup_tui.engine.core.errors import (
 )
 from backup_tui.engine.core.models import BackupRecord, VerifyLevel, utc_iso
 from backup_tui.engine.core.report import render_report
-from backup_tui.engine.ops import swap
+from backup_tui.engine.ops import pins, swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, rollback
@@ -550,9 +550,7 @@ def cmd_prune(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def _set_pin(pinned: bool) -> Callable[[Context, argparse.Namespace, Output], int]:
     def command(ctx: Context, args: argparse.Namespace, out: Output) -> int:
-        catalog = ctx.catalog
-        record = catalog.get(args.backup_id)
-        updated = catalog.set_pinned(record, pinned)
+        updated = pins.set_pinned(ctx, ctx.catalog.get(args.backup_id), pinned)
         if out.as_json:
             out.json(updated.to_json())
         out.line(f"{'pinned' if pinned else 'unpinned'} {updated.id}")

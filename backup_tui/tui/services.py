@@ -15,7 +15,7 @@ from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, LockHeldError
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.progress import CancelToken, Reporter, null_reporter
-from backup_tui.engine.ops import swap
+from backup_tui.engine.ops import pins, swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import DeletePlan, DeleteResult, plan_delete, run_delete
@@ -137,7 +137,7 @@ class EngineServices:
         return run_upload(self._context(reporter, cancel), record)
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
-        return self._context().catalog.set_pinned(record, pinned)
+        return pins.set_pinned(self._context(), record, pinned)
 
     def plan_delete(self, record: BackupRecord) -> DeletePlan:
         # The question names what retention would keep (pinned, the newest valid backup): the person chooses.

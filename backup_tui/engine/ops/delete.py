@@ -18,6 +18,7 @@ from backup_tui.engine.core.errors import (
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_USAGE,
+    BackupToolError,
     ConfigError,
     NotFoundError,
 )
@@ -33,6 +34,7 @@ from backup_tui.engine.storage.s3 import ObjectLocked, S3Repository
 
 LOCATIONS = ("local", "s3")
 READING = "a verify or restore is reading it"
+PINNED_SINCE = "pinned after the delete was planned"
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
     """Delete the plan's copies, the caller holding the database's lock: one hold of the backup's own lock for
     them all, so no verify or restore starts reading between the copies. Kept, with why: every copy while a
     reader holds the backup, a folder not where the layout puts it (never deleted on the word of a file),
-    the versions object lock keeps."""
+    the versions object lock keeps, a copy pinned since the plan read it (``pins.set_pinned`` writes under
+    the same lock, so none is pinned between this check and the removal)."""
     record = plan.record
     deleted: list[str] = []
     kept: dict[str, str] = {}
@@ -183,6 +186,10 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
             repo = next((r for r in ctx.catalog.repositories if r.name == copy.location), None)
             if repo is None:
                 kept[copy.location] = f"no repository {copy.location!r} is configured"
+                continue
+            if _pinned_since(repo, copy.record):
+                warn(ctx.reporter, f"kept {record.id} in {copy.location}: {PINNED_SINCE}")
+                kept[copy.location] = PINNED_SINCE
                 continue
             try:
                 repo.delete(copy.record)
@@ -197,6 +204,17 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
                 continue
             deleted.append(copy.location)
     return DeleteResult(plan, tuple(deleted), kept, tuple(locked))
+
+
+def _pinned_since(repo: Repository, planned: BackupRecord) -> bool:
+    """Pinned now and not when the plan was made: someone pinned it while the question was open. A copy that
+    cannot be read again is left to the removal, which says what it finds."""
+    if planned.pinned:
+        return False  # pinned when planned: the person chose to delete it anyway
+    try:
+        return repo.refresh(planned).pinned
+    except (BackupToolError, OutsideRepository, OSError):
+        return False
 
 
 def plan_of_copies(ctx: Context, copies: Sequence[tuple[str, BackupRecord]]) -> DeletePlan:
