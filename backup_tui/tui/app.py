@@ -744,6 +744,7 @@ class BackupApp(App[None]):
             return True
 
         if self._or_said(done_call) is None:
+            self.call_from_thread(self.refresh_catalog)  # deleted meanwhile, say: the row goes
             return
         self.call_from_thread(self.notify, done)
         self.call_from_thread(self.refresh_catalog)

@@ -3,6 +3,7 @@ between that check and the removal: the backup stays, pinned."""
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from dataclasses import replace
@@ -12,13 +13,18 @@ import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import EXIT_FAILED, NotFoundError
+from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.ops import pins
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import PINNED_SINCE, plan_delete, run_delete
 from backup_tui.engine.ops.prune import plan_prune, run_prune
-from backup_tui.engine.storage.locks import deleting_backup
+from backup_tui.engine.ops.upload import run_upload
+from backup_tui.engine.storage.journal import read_runs
+from backup_tui.engine.storage.local import LocalRepository
+from backup_tui.engine.storage.locks import deleting_backup, reading_backup
+from tests.conftest import Bucket
 
 
 def test_a_backup_pinned_while_its_delete_was_asked_stays(settings: Settings) -> None:
@@ -45,6 +51,22 @@ def test_a_backup_pinned_after_prune_planned_stays(settings: Settings) -> None:
     [went] = [d for d in run_prune(Context(keep_one), plan) if d.record.id == older.id]
     assert went.keep and went.reasons[0] == f"kept for now: {PINNED_SINCE}"
     assert Path(older.path).exists()
+    [run] = [r for r in read_runs(keep_one.repository) if r.operation == "delete"]
+    assert run.ok, "retention keeping a pinned backup is no failure to alert on"
+
+
+def test_a_copy_whose_pins_cannot_be_read_again_stays(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    older = run_backup(Context(settings), settings.databases[0])
+    run_backup(Context(settings), settings.databases[0])
+    plan = plan_delete(Context(settings), older)
+
+    def unreadable(self: LocalRepository, record: BackupRecord) -> BackupRecord:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(LocalRepository, "refresh", unreadable)
+    result = run_delete(Context(settings), plan)
+    assert result.kept == {"local": "its pins could not be read again: [Errno 5] Input/output error"}
+    assert Path(older.path).exists() and result.exit_code == EXIT_FAILED
 
 
 def test_a_pin_waits_for_a_removal_under_way_and_then_says_the_backup_went(settings: Settings) -> None:
@@ -70,3 +92,68 @@ def test_a_pin_waits_for_a_removal_under_way_and_then_says_the_backup_went(setti
     assert "deleted meanwhile" in str(outcome[0].message)
     with pytest.raises(NotFoundError):
         Context(settings).catalog.get(record.id)
+
+
+def test_a_reader_queued_behind_a_removal_that_kept_the_backup_still_holds_off_the_next_one(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    older = run_backup(Context(settings), settings.databases[0])
+    run_backup(Context(settings), settings.databases[0])
+    plan = plan_delete(Context(settings), older)
+    pins.set_pinned(Context(settings), older, True)
+    holding, release = threading.Event(), threading.Event()
+
+    def reader() -> None:  # a verify or a pin that queued behind the removal
+        with reading_backup(settings.repository, older.id):
+            holding.set()
+            release.wait(10)
+
+    queued = threading.Thread(target=reader)
+    real_refresh = LocalRepository.refresh
+
+    def refresh_while_one_queues(self: LocalRepository, record: BackupRecord) -> BackupRecord:
+        queued.start()  # the removal holds the backup's lock here: the reader waits behind it
+        time.sleep(0.2)
+        return real_refresh(self, record)
+
+    monkeypatch.setattr(LocalRepository, "refresh", refresh_while_one_queues)
+    assert run_delete(Context(settings), plan).kept == {"local": PINNED_SINCE}
+    assert holding.wait(10)
+    try:
+        with deleting_backup(settings.repository, older.id) as free:
+            assert not free, "a second removal took the backup while a reader held it"
+    finally:
+        release.set()
+        queued.join(10)
+
+
+def test_a_pin_pins_the_copies_left_and_writes_nothing_where_one_went(settings: Settings, s3_bucket: Bucket) -> None:
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    gone_from_s3, gone_from_disk = (run_backup(Context(with_s3), with_s3.databases[0]) for _ in range(2))
+    for record in (gone_from_s3, gone_from_disk):
+        run_upload(Context(with_s3), record)
+    listed = {r.id: r for r in Context(with_s3).catalog.list()}  # as a person's screen listed them
+    bucket = Context(with_s3).catalog.s3
+    assert bucket is not None
+    bucket.delete(bucket.refresh(listed[gone_from_s3.id]))  # `delete --location s3`, meanwhile
+    Context(with_s3).catalog.local.delete(listed[gone_from_disk.id])  # `delete --location local`, meanwhile
+
+    assert pins.set_pinned(Context(with_s3), listed[gone_from_s3.id], True).locations == ("local",)
+    keys = [o["Key"] for page in s3_bucket.client.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket.name)
+            for o in page.get("Contents", []) if gone_from_s3.id in o["Key"]]
+    assert keys == [], "a pin record stood alone where the S3 copy was"
+    assert pins.set_pinned(Context(with_s3), listed[gone_from_disk.id], True).locations == ("s3",)
+    assert {r.id: r.pinned for r in Context(with_s3).catalog.list()} == {gone_from_s3.id: True,
+                                                                         gone_from_disk.id: True}
+
+
+def test_a_pin_of_an_old_scripts_dump_deleted_meanwhile_says_so_and_leaves_no_marker(settings: Settings) -> None:
+    daily = settings.repository / "daily"
+    daily.mkdir(parents=True)
+    for stamp in ("20240104_020000", "20240105_020000"):
+        (daily / f"{settings.databases[0].database}_{stamp}.sql.gz").write_bytes(gzip.compress(b"-- a stand-in\n"))
+    older = next(r for r in Context(settings).catalog.list() if r.id.endswith("20240104_020000"))
+    Context(settings).catalog.local.delete(older)
+    with pytest.raises(NotFoundError, match="deleted meanwhile"):
+        pins.set_pinned(Context(settings), older, True)
+    assert sorted(p.name for p in daily.iterdir()) == [f"{settings.databases[0].database}_20240105_020000.sql.gz"]

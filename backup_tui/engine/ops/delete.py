@@ -27,7 +27,7 @@ from backup_tui.engine.core.progress import info, warn
 from backup_tui.engine.core.retention import delete_guards
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
-from backup_tui.engine.storage.locks import database_lock, deleting_backup
+from backup_tui.engine.storage.locks import database_lock, deleting_backup, drop_backup_lock
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.repository import Repository
 from backup_tui.engine.storage.s3 import ObjectLocked, S3Repository
@@ -172,8 +172,9 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
     """Delete the plan's copies, the caller holding the database's lock: one hold of the backup's own lock for
     them all, so no verify or restore starts reading between the copies. Kept, with why: every copy while a
     reader holds the backup, a folder not where the layout puts it (never deleted on the word of a file),
-    the versions object lock keeps, a copy pinned since the plan read it (``pins.set_pinned`` writes under
-    the same lock, so none is pinned between this check and the removal)."""
+    the versions object lock keeps, a copy pinned since the plan read it or whose pins cannot be read again
+    (``pins.set_pinned`` writes under the same lock, so none is pinned between this check and the removal).
+    The backup's lock file goes with the last copy."""
     record = plan.record
     deleted: list[str] = []
     kept: dict[str, str] = {}
@@ -187,9 +188,10 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
             if repo is None:
                 kept[copy.location] = f"no repository {copy.location!r} is configured"
                 continue
-            if _pinned_since(repo, copy.record):
-                warn(ctx.reporter, f"kept {record.id} in {copy.location}: {PINNED_SINCE}")
-                kept[copy.location] = PINNED_SINCE
+            unpinned = _still_unpinned(repo, copy.record)
+            if unpinned:
+                warn(ctx.reporter, f"kept {record.id} in {copy.location}: {unpinned}")
+                kept[copy.location] = unpinned
                 continue
             try:
                 repo.delete(copy.record)
@@ -203,18 +205,23 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
                 locked.append(copy.location)
                 continue
             deleted.append(copy.location)
+        if not kept:
+            drop_backup_lock(ctx.settings.repository, record.id)
     return DeleteResult(plan, tuple(deleted), kept, tuple(locked))
 
 
-def _pinned_since(repo: Repository, planned: BackupRecord) -> bool:
-    """Pinned now and not when the plan was made: someone pinned it while the question was open. A copy that
-    cannot be read again is left to the removal, which says what it finds."""
+def _still_unpinned(repo: Repository, planned: BackupRecord) -> str:
+    """Why the copy must stay, read again now ("" when it may go): pinned since the plan was made (someone
+    pinned it while the question was open), or its pins could not be read again (kept: data first). A
+    folder not where the layout puts it is left to the removal, which refuses it in its own words."""
     if planned.pinned:
-        return False  # pinned when planned: the person chose to delete it anyway
+        return ""  # pinned when planned: the person chose to delete it anyway
     try:
-        return repo.refresh(planned).pinned
-    except (BackupToolError, OutsideRepository, OSError):
-        return False
+        return PINNED_SINCE if repo.refresh(planned).pinned else ""
+    except OutsideRepository:
+        return ""
+    except (BackupToolError, OSError) as exc:
+        return f"its pins could not be read again: {getattr(exc, 'message', None) or exc}"
 
 
 def plan_of_copies(ctx: Context, copies: Sequence[tuple[str, BackupRecord]]) -> DeletePlan:

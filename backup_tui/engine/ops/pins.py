@@ -7,15 +7,14 @@ seen, and none lands between that check and the removal.
 
 from __future__ import annotations
 
-from backup_tui.engine.core.errors import NotFoundError
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.locks import reading_backup
 
 
 def set_pinned(ctx: Context, record: BackupRecord, pinned: bool) -> BackupRecord:
-    """``record`` pinned (or not) in every repository that holds it; NotFoundError when it went meanwhile."""
+    """``record`` pinned (or not) in every repository that still holds it; NotFoundError when none does. The
+    lock is this host's (the repository's ``locks/``): a prune on another host sharing the bucket is not held
+    off by it."""
     with reading_backup(ctx.settings.repository, record.id):
-        if not ctx.catalog.holds(record):
-            raise NotFoundError(f"{record.id}: no longer in the repository (deleted meanwhile?)")
         return ctx.catalog.set_pinned(record, pinned)

@@ -16,7 +16,7 @@ from backup_tui.engine.core.models import BackupRecord, PruneDecision
 from backup_tui.engine.core.progress import info, warn
 from backup_tui.engine.core.retention import RetentionConfig, plan_retention
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.delete import plan_of_copies, remove_planned
+from backup_tui.engine.ops.delete import PINNED_SINCE, plan_of_copies, remove_planned
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.state import this_host
@@ -98,8 +98,9 @@ def _delete(ctx: Context, database: str, items: list[PruneDecision]) -> dict[tup
     with journaled(ctx.settings, "delete", database, judge_after=False) as run:
         run.backup_id = record.id
         result = remove_planned(ctx, plan_of_copies(ctx, [(d.location, d.record) for d in items]))
-        if result.kept and set(result.kept) != set(result.locked):
-            run.failed(result.exit_code, "; ".join(f"kept in {k}: {why}" for k, why in result.kept.items()))
+        failed = {k: why for k, why in result.kept.items() if k not in result.locked and why != PINNED_SINCE}
+        if failed:  # object lock's policy and a pin set meanwhile are retention working, not a failure
+            run.failed(result.exit_code, "; ".join(f"kept in {k}: {why}" for k, why in failed.items()))
     if result.deleted:
         places = " and ".join("S3" if p == "s3" else p for p in result.deleted)
         reasons = list(dict.fromkeys(d.reasons[0] for d in items if d.location in result.deleted))

@@ -85,12 +85,18 @@ class Catalog:
         raise NotFoundError(f"{record.id}: no repository holds a copy")
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
-        """Pin (or unpin) every copy: each repository's retention reads its own pins."""
+        """Pin (or unpin) every copy still held: each repository's retention reads its own pins. A copy deleted
+        since ``record`` was listed gets no pin record (one would stand alone where the backup was);
+        NotFoundError when no copy is left."""
+        held = [repo for repo in self.repositories
+                if (repo.name in record.locations or (record.status == "legacy" and repo.name == "local"))
+                and repo.holds(record)]
+        if not held:
+            raise NotFoundError(f"{record.id}: no longer in the repository (deleted meanwhile?)")
         updated = record
-        for repo in self.repositories:
-            if repo.name in record.locations or (record.status == "legacy" and repo.name == "local"):
-                updated = repo.set_pinned(record, pinned)
-        return replace(updated, locations=record.locations)
+        for repo in held:
+            updated = repo.set_pinned(record, pinned)
+        return replace(updated, locations=tuple(repo.name for repo in held))
 
     def holds(self, record: BackupRecord) -> bool:
         """A repository still holds the backup (it was not deleted since it was listed)."""

@@ -237,7 +237,8 @@ class LocalRepository:
         return folder
 
     def holds(self, record: BackupRecord) -> bool:
-        return Path(record.path).parent.exists()
+        """An old scripts' dump is its file (its folder, ``daily/``, holds the others); a backup its folder."""
+        return Path(record.path if record.status == "legacy" else Path(record.path).parent).exists()
 
     def open_stored(self, record: BackupRecord) -> FileSource:
         return FileSource(self.stored_path(record))

@@ -113,13 +113,18 @@ def reading_backup(repository: Path, backup_id: str) -> Iterator[None]:
 def deleting_backup(repository: Path, backup_id: str) -> Iterator[bool]:
     """Yields False while someone reads the backup (prune then leaves it for the next run), else True
     with the readers kept out until the block ends."""
-    path = _backup_lock_path(repository, backup_id)
-    fd = _open_lock(path)
+    fd = _open_lock(_backup_lock_path(repository, backup_id))
     try:
         if not _took(fd, fcntl.LOCK_EX):
             yield False
             return
         yield True
-        path.unlink(missing_ok=True)  # the backup is gone; its lock file goes with it
     finally:
         os.close(fd)
+
+
+def drop_backup_lock(repository: Path, backup_id: str) -> None:
+    """The lock file of a backup whose every copy went, from inside ``deleting_backup``'s block. Only then: a
+    reader queued on the file holds a file no longer in the folder, and the next delete would make a new
+    one and take it at once, beside that reader; of a backup that is gone, nothing is left to protect."""
+    _backup_lock_path(repository, backup_id).unlink(missing_ok=True)
