@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,14 +35,19 @@ def stretch(wait: float, idle_cpus: float, ratio: float = 3.0, rate_mb: float = 
                    idle_cpus=idle_cpus, new_bytes=int(0.5 * rate_mb * MB))
 
 
-def waiting_without_spare_cpu(rate_mb: float = 100.0, wait: float = 0.4, ratio: float = 3.0) -> Stretch:
+def waiting_without_spare_cpu(rate_mb: float = 100.0, wait: float = 0.4, frame_ratio: float = 3.0) -> Stretch:
     """A small machine running the server too: no CPU idle, yet the compressor waits on the dump."""
-    return stretch(wait=wait, idle_cpus=0.05, ratio=ratio, rate_mb=rate_mb)
+    return replace(stretch(wait=wait, idle_cpus=0.05, rate_mb=rate_mb), frame_ratio=frame_ratio)
 
 
-def denser(rate_mb: float) -> Stretch:
-    """A stretch at the level on trial: 10% smaller output than ``waiting_without_spare_cpu``'s."""
-    return waiting_without_spare_cpu(rate_mb=rate_mb, ratio=3.3)
+def denser(rate_mb: float, frame_ratio: float = 3.3) -> Stretch:
+    """A stretch at the level on trial: its frame 10% smaller than ``waiting_without_spare_cpu``'s data."""
+    return waiting_without_spare_cpu(rate_mb=rate_mb, frame_ratio=frame_ratio)
+
+
+def bought(chooser: LevelChooser) -> list[int]:
+    """Two stretches ask, the trial's three keep 92% of the pace with a 10% denser frame: the levels."""
+    return [chooser.judge(s) for s in [waiting_without_spare_cpu()] * 2 + [denser(r) for r in (50, 92, 92)]]
 
 
 def test_the_compressor_setting_the_pace_steps_down() -> None:
@@ -91,6 +97,42 @@ def test_one_chunk_in_four_is_sampled_for_its_alphabet_and_every_byte_counted() 
     assert sampled == 3 * adaptive.SAMPLE_BYTES and 0 < coded < sampled  # chunks 1, 5 and 9
 
 
+def test_the_pace_leaves_out_pg_dumps_start_and_the_first_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)  # a stretch after every chunk
+    meter = adaptive.StretchMeter()
+    first = meter.add(b"x" * MB, (0, 0), 5.0, 0.01)  # five seconds of catalog queries before it
+    assert first is not None and (first.new_bytes, first.wait_s, first.work_s) == (0, 0.0, 0.0)
+    second = meter.add(b"x" * MB, (MB, MB // 4), 0.25, 0.25, frame_ratio=4.0)
+    assert second is not None and second.rate == 2 * MB and second.frame_ratio == 4.0
+    assert second.ratio == 4.0  # zstd's own count of what it compressed
+
+
+def test_zstds_count_across_frames_is_what_was_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
+    cycle = itertools.cycle([1, 3, 2])
+    monkeypatch.setattr(LevelChooser, "judge", lambda self, stretch: next(cycle))
+    counted: list[tuple[int, int]] = []
+    real_whole = adaptive.StretchMeter.whole
+
+    def whole(self: adaptive.StretchMeter, compressed: tuple[int, int]) -> Stretch:
+        counted.append(compressed)
+        return real_whole(self, compressed)
+
+    monkeypatch.setattr(adaptive.StretchMeter, "whole", whole)
+    data = b"".join(f"{i}\tcustomer-{i % 977}\t{i * 7919 % 100_000}\n".encode() for i in range(400_000))
+    for threads in (1, 2):
+        chunks = iter([data[i:i + MB] for i in range(0, len(data), MB)])
+
+        def read(n: int, chunks: Iterator[bytes] = chunks) -> bytes:
+            return next(chunks, b"")
+
+        stats = compress(read, FileSink(tmp_path / f"t{threads}.zst"), level="auto", threads=threads,
+                         cancel=CancelToken())
+        raw, stored = counted[-1]
+        assert len(stats.levels) == 3  # frames at three levels
+        assert raw == len(data) and abs(stored - stats.stored_bytes) <= 8 * len(stats.levels)
+
+
 def test_plenty_of_room_climbs_two_levels_at_a_step() -> None:
     # A remote or busy server sends slowly: the compressor idles and a whole CPU is spare.
     assert next_level(1, stretch(wait=0.8, idle_cpus=1.2)) == 3
@@ -122,40 +164,66 @@ def test_a_level_that_set_the_pace_is_retried_only_after_a_while() -> None:
 
 def test_a_slowdown_buys_one_level_that_keeps_the_pace_and_measures_its_price_again_later() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
-    assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]  # two ask for one level more
-    # On trial: the stretch its new frame settles in is not counted, the next two keep 92% of the pace.
-    assert [chooser.judge(denser(rate_mb=r)) for r in (50, 92, 92)] == [2, 2, 2]
-    kept = [chooser.judge(denser(rate_mb=92)) for _ in range(LevelChooser.BOUGHT_FOR)]
+    # Two stretches ask for one level more; on trial, the stretch its new frame settles in is not counted.
+    assert bought(chooser) == [1, 2, 2, 2, 2]
+    kept = [chooser.judge(denser(92)) for _ in range(LevelChooser.BOUGHT_FOR)]
     assert kept[:-1] == [2] * (LevelChooser.BOUGHT_FOR - 1)  # one level above what spare CPU sustains, no more
     assert kept[-1] == 1  # time is up: back where the pace is measured again, and asked for again
-    assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(3)] == [1, 1, 2]  # after one to settle
+    assert chooser.judge(waiting_without_spare_cpu()) == 1  # the stretch level 1's frame settles in
+    assert bought(chooser) == [1, 2, 2, 2, 2]
+    again = [chooser.judge(denser(92)) for _ in range(2 * LevelChooser.BOUGHT_FOR)]
+    assert set(again[:-1]) == {2} and again[-1] == 1  # kept twice in a row: kept twice as long
 
 
-def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_left_for_a_while() -> None:
-    for trial in ([denser(rate_mb=r) for r in (100, 85, 88)],  # 86% of the pace
-                  [waiting_without_spare_cpu(rate_mb=r, ratio=3.05) for r in (100, 98, 99)]):  # 1.7% smaller
+def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_tried_again_ever_later() -> None:
+    for trial in ([denser(r) for r in (100, 85, 88)],  # 86% of the pace
+                  [denser(r, frame_ratio=3.05) for r in (100, 98, 99)]):  # 1.7% smaller
         chooser = LevelChooser(1, slowdown=0.1)
-        assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]
-        assert [chooser.judge(s) for s in trial] == [2, 2, 1]
-        again = [chooser.judge(waiting_without_spare_cpu()) for _ in range(LevelChooser.RETRY_AFTER + 3)]
-        assert again[:LevelChooser.RETRY_AFTER - 1] == [1] * (LevelChooser.RETRY_AFTER - 1) and again[-1] == 2
+        assert [chooser.judge(s) for s in [waiting_without_spare_cpu()] * 2 + trial] == [1, 2, 2, 2, 1]
+        waits = []
+        for _ in range(3):
+            asked = 1
+            while chooser.judge(waiting_without_spare_cpu()) == 1:
+                asked += 1
+            waits.append(asked)
+            assert [chooser.judge(s) for s in trial] == [2, 2, 1]
+        assert waits == [LevelChooser.RETRY_AFTER + 1, 2 * LevelChooser.RETRY_AFTER + 1,
+                         4 * LevelChooser.RETRY_AFTER + 1]  # no see-saw of frames on data that never pays
 
 
-def test_no_level_is_bought_without_a_slowdown_or_while_the_compressor_sets_the_pace() -> None:
+def test_a_slow_dump_measures_its_trial_until_the_trial_frame_has_a_job_done() -> None:
+    chooser = LevelChooser(1, slowdown=0.1)
+    assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]
+    nothing_yet = [chooser.judge(denser(95, frame_ratio=0.0)) for _ in range(4)]
+    assert nothing_yet == [2, 2, 2, 2]  # past TRIAL: still measuring
+    assert chooser.judge(denser(95)) == 2 and chooser.judge(denser(95)) == 2  # measured: kept
+    late = LevelChooser(1, slowdown=0.1)
+    [late.judge(waiting_without_spare_cpu()) for _ in range(2)]
+    levels = [late.judge(denser(95, frame_ratio=0.0)) for _ in range(LevelChooser.TRIAL_LONGEST)]
+    assert levels[-1] == 1  # never measured: not bought
+
+
+def test_no_level_is_bought_without_a_slowdown_or_without_the_compressor_waiting_on_the_dump() -> None:
     assert {LevelChooser(1).judge(waiting_without_spare_cpu()) for _ in range(10)} == {1}  # the issue's rule
     busy = LevelChooser(1, slowdown=0.2)
     assert {busy.judge(waiting_without_spare_cpu(wait=0.1)) for _ in range(10)} == {1}  # no wait to spend
 
 
 def test_a_bought_level_goes_at_once_when_the_compressor_sets_the_pace_or_the_data_stops_compressing() -> None:
-    for last, then in ((stretch(wait=0.01, idle_cpus=0.0), 1), (stretch(wait=0.5, idle_cpus=0.0, ratio=1.01), 1)):
+    for last in (stretch(wait=0.01, idle_cpus=0.0), stretch(wait=0.5, idle_cpus=0.0, ratio=1.01)):
         chooser = LevelChooser(1, slowdown=0.1)
-        levels = [chooser.judge(s) for s in [waiting_without_spare_cpu()] * 2 + [denser(100)] * 4]
-        assert levels[-1] == 2
-        assert chooser.judge(last) == then
+        assert bought(chooser)[-1] == 2
+        assert chooser.judge(last) == 1
     trial = LevelChooser(1, slowdown=0.1)
     assert [trial.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]
     assert trial.judge(stretch(wait=0.5, idle_cpus=0.0, ratio=1.01)) == 1  # on trial: the trial ends too
+
+
+def test_spare_cpu_turning_up_makes_a_bought_level_the_free_one_and_climbs_from_it() -> None:
+    chooser = LevelChooser(1, slowdown=0.1)
+    assert bought(chooser)[-1] == 2
+    room = stretch(wait=0.6, idle_cpus=0.8)
+    assert [chooser.judge(room) for _ in range(5)] == [2, 2, 3, 3, 4]  # not back to 1 to measure a price
 
 
 def test_a_level_left_for_the_compressor_setting_the_pace_is_not_bought_back() -> None:
@@ -164,6 +232,12 @@ def test_a_level_left_for_the_compressor_setting_the_pace_is_not_bought_back() -
     no_room = stretch(wait=0.4, idle_cpus=0.3)  # a little idle CPU: 2 holds, and 3 would be bought...
     assert {chooser.judge(no_room) for _ in range(LevelChooser.RETRY_AFTER - 1)} == {2}  # ...but not yet
     assert [chooser.judge(no_room) for _ in range(2)] == [2, 3]
+
+
+def test_plenty_of_spare_cpu_reaches_the_top_of_the_range() -> None:
+    chooser = LevelChooser(5)
+    levels = [chooser.judge(stretch(wait=0.9, idle_cpus=2.0)) for _ in range(8)]
+    assert levels[-1] == AUTO_RANGE[1]
 
 
 def test_levels_are_said_by_share_of_the_bytes() -> None:
@@ -240,9 +314,9 @@ def test_the_slowdown_setting_reaches_the_level_chooser_of_a_real_backup(
         real_init(self, level, slowdown=slowdown)
 
     monkeypatch.setattr(LevelChooser, "__init__", init)
-    record = run_backup(Context(replace(settings, compression_slowdown=0)), settings.databases[0])
-    assert given == [0.0] and record.compression_levels  # 0: spare CPU only, never a level bought
-    assert Settings().compression_slowdown == 15  # the default
+    record = run_backup(Context(replace(settings, compression_slowdown=20)), settings.databases[0])
+    assert given == [0.2] and record.compression_levels
+    assert Settings().compression_slowdown == 15  # the default; 0 is the strict rule
 
 
 def test_nice_lowers_this_thread_and_the_threads_it_starts_then_gives_it_back() -> None:

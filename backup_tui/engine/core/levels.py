@@ -44,6 +44,7 @@ class Stretch:
     idle_cpus: float  # CPUs this process may run on that sat idle, on average (0.0 - cores)
     symbol_ratio: float = 0.0  # what coding bytes by their frequency alone makes of samples (0: not measured)
     new_bytes: int = 0  # read from the dump in this stretch alone (``raw_bytes`` fades over stretches)
+    frame_ratio: float = 0.0  # the current zstd frame's ratio so far, by zstd's count (0: no job done yet)
 
     @property
     def wait_share(self) -> float:
@@ -87,36 +88,44 @@ class LevelChooser:
     machine does not start a new frame (each one drains zstd's workers) only to step back. A level left
     because it set the pace is not tried again for ``RETRY_AFTER`` stretches: no see-saw of frames.
 
-    With a ``slowdown`` (a share of the dump's pace, 0.1 for a tenth), where the spare CPU sustains no
-    more but the compressor still waits on the dump, one level above is bought when it keeps that pace
-    and stores ``BOUGHT_GAIN`` less: tried for ``TRIAL`` stretches after the one its new frame settles
-    in, their pace against that of the stretches that asked for it (the ratio fades over stretches, so
-    the trial's is mostly its own). Kept for ``BOUGHT_FOR`` stretches, then the price is measured again
-    (the data and the load change); one level at most above what the spare CPU sustains, so prices do
-    not add up on a pace measured long ago."""
+    With a ``slowdown`` (a share of the dump's pace, 0.15 for 15%), where the spare CPU sustains no more
+    but the compressor still waits on the dump, one level above is bought when it keeps that pace and
+    stores ``BOUGHT_GAIN`` less: tried for ``TRIAL`` stretches after the one its new frame settles in,
+    their pace against that of the stretches that asked for it, its own frame's ratio (zstd's count, so
+    far) against theirs; a slow dump whose trial frame has no job done yet is measured for up to
+    ``TRIAL_LONGEST`` stretches. A level that did not pay is tried again after ``RETRY_AFTER``
+    stretches, twice as long after each failure in a row (up to ``RETRY_LONGEST``): data that never
+    pays costs a trial now and then, not a see-saw. A bought level is kept for ``BOUGHT_FOR``
+    stretches, twice as long after each trial in a row that kept it (up to ``BOUGHT_LONGEST``), then its
+    price is measured again (the data and the load change); it becomes the free level when spare CPU
+    turns up, and is never more than one above the free level, so prices do not add up."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
+    RETRY_LONGEST = 64
     TRIAL = 2
+    TRIAL_LONGEST = 6
     BOUGHT_FOR = 20
+    BOUGHT_LONGEST = 160
 
     def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1],
                  slowdown: float = 0.0) -> None:
         self.level, self.low, self.high, self._ups = level, low, high, 0
-        self._ceiling, self._ceiling_for = high, 0  # the level that set the pace, and for how long it stays out
+        # The level that set the pace, and for how long it stays out; none: one above the range.
+        self._ceiling, self._ceiling_for = high + 1, 0
         self.slowdown = slowdown
         self._free = level  # what the spare CPU sustains; one above it is bought with slowdown
-        self._base = 0.0  # the pace the level on trial is measured against: the asks' mean, bytes a second
-        self._base_ratio = 0.0  # and the ratio it must beat: the last ask's
+        self._base = self._base_ratio = 0.0  # the asks' pace (bytes a second) and ratio, for the trial to keep
         self._asks: list[float] = []  # the pace of settled stretches at the free level that would buy one more
         self._trial: list[float] | None = None  # the pace of stretches at a level on trial, the settling one first
-        self._bought_for = 0
-        # The stretch after a change of level is no measure of a pace (the first one is: ``StretchMeter`` leaves
-        # pg_dump's start out of it).
-        self._settled = True
+        self._buy_wait, self._retry_after = 0, self.RETRY_AFTER  # before the next trial, after a failed one
+        self._bought_for, self._bought_term = 0, self.BOUGHT_FOR
+        self._settled = True  # a stretch after a change of level is no measure of a pace (the first one is:
+        # ``StretchMeter`` leaves pg_dump's start out of it)
 
     def judge(self, stretch: Stretch) -> int:
         self._ceiling_for = max(0, self._ceiling_for - 1)
+        self._buy_wait = max(0, self._buy_wait - 1)
         settled, self._settled = self._settled, True
         before = self.level
         if stretch.compresses_poorly:  # no level pays: a bought one or one on trial goes at once
@@ -132,7 +141,7 @@ class LevelChooser:
         return self.level
 
     def _follow_spare_cpu(self, stretch: Stretch, settled: bool) -> None:
-        ceiling = self._ceiling if self._ceiling_for else self.high
+        ceiling = self._ceiling if self._ceiling_for else self.high + 1
         wanted = min(next_level(self.level, stretch, self.low, self.high), max(self.level, ceiling - 1))
         self._ups = self._ups + 1 if wanted > self.level else 0
         buy = self._would_buy(stretch, wanted, ceiling)
@@ -141,8 +150,8 @@ class LevelChooser:
         if wanted < self.level or self._ups >= self.UP_AFTER:
             self.level, self._ups = wanted, 0
         self._free = self.level
-        if buy:
-            self._asks = [*self._asks, stretch.rate] if settled else []
+        if buy and settled:
+            self._asks.append(stretch.rate)
             if len(self._asks) >= self.UP_AFTER:
                 self._trial, self._base, self.level = [], sum(self._asks) / len(self._asks), self.level + 1
                 self._base_ratio = stretch.ratio
@@ -151,26 +160,38 @@ class LevelChooser:
 
     def _would_buy(self, stretch: Stretch, wanted: int, ceiling: int) -> bool:
         """No spare CPU for one level more, but the compressor waits on the dump: one level may be bought."""
-        return (self.slowdown > 0 and wanted == self.level < min(self.high, ceiling - 1)
-                and not stretch.compresses_poorly and stretch.wait_share > ROOM_WAIT and stretch.rate > 0)
+        return (self.slowdown > 0 and not self._buy_wait and wanted == self.level < min(self.high, ceiling - 1)
+                and not stretch.compresses_poorly and stretch.wait_share > ROOM_WAIT
+                and stretch.rate > 0 and stretch.ratio > 0)
 
     def _try(self, stretch: Stretch) -> None:
         assert self._trial is not None
         self._trial.append(stretch.rate)
         if len(self._trial) <= self.TRIAL:
             return
-        kept = sum(self._trial[1:]) / self.TRIAL
+        if not stretch.frame_ratio and len(self._trial) < self.TRIAL_LONGEST:
+            return  # a slow dump: the trial frame's first job is not done yet
+        kept = sum(self._trial[1:]) / (len(self._trial) - 1)
         self._trial = None
-        if kept >= (1 - self.slowdown) * self._base and stretch.ratio >= (1 + BOUGHT_GAIN) * self._base_ratio:
-            self._bought_for = self.BOUGHT_FOR
+        pays = (kept >= (1 - self.slowdown) * self._base
+                and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio)
+        if pays:
+            self._bought_for, self._retry_after = self._bought_term, self.RETRY_AFTER
+            self._bought_term = min(2 * self._bought_term, self.BOUGHT_LONGEST)
         else:
-            self._ceiling, self._ceiling_for, self.level = self.level, self.RETRY_AFTER, self._free
+            self.level, self._buy_wait = self._free, self._retry_after
+            self._retry_after = min(2 * self._retry_after, self.RETRY_LONGEST)
+            self._bought_term = self.BOUGHT_FOR
 
     def _keep_bought(self, stretch: Stretch) -> None:
-        """A bought level goes when the compressor sets the pace, and when its time is up."""
+        """A bought level goes when the compressor sets the pace, and when its time is up; spare CPU makes it
+        the free level."""
         self._bought_for -= 1
-        if stretch.wait_share < BOTTLENECK_WAIT:
+        if next_level(self.level, stretch, self.low, self.high) > self.level:
+            self._free = self.level  # sustained by spare CPU now: the free rules take it from here
+        elif stretch.wait_share < BOTTLENECK_WAIT:
             self._ceiling, self._ceiling_for, self.level = self.level, self.RETRY_AFTER, self._free
+            self._bought_term = self.BOUGHT_FOR
         elif not self._bought_for:
             self.level = self._free
 

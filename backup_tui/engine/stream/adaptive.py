@@ -81,11 +81,13 @@ class StretchMeter:
         self.total = [0, 0, 0, 0]
         self.chunks = 0
 
-    def add(self, chunk: bytes, compressed: tuple[int, int], wait_s: float, work_s: float) -> Stretch | None:
+    def add(self, chunk: bytes, compressed: tuple[int, int], wait_s: float, work_s: float,
+            frame_ratio: float = 0.0) -> Stretch | None:
         """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``); ``compressed``: zstd's raw
-        bytes compressed and stored bytes made so far, in all."""
-        if not self.chunks:  # the wait for the first bytes is pg_dump starting (catalog queries), not its pace
-            self.started, self.idle, wait_s = time.monotonic() - work_s, IdleCpus(), 0.0
+        bytes compressed and stored bytes made so far, in all; ``frame_ratio``: the current frame's so far."""
+        first = not self.chunks
+        if first:  # the wait for the first bytes is pg_dump starting (catalog queries), not its pace: the clock
+            self.started, self.idle = time.monotonic(), IdleCpus()  # starts after the first chunk, without it
         due = self.chunks % SAMPLE_EVERY == 0
         self.chunks += 1
         sample = chunk[:SAMPLE_BYTES] if due else b""
@@ -94,15 +96,16 @@ class StretchMeter:
         for i, n in enumerate(sizes):
             self.recent[i] += n
             self.total[i] += n
-        self.new_bytes += len(chunk)
-        self.wait_s += wait_s
-        self.work_s += work_s
+        if not first:
+            self.new_bytes += len(chunk)
+            self.wait_s += wait_s
+            self.work_s += work_s
         now = time.monotonic()
         if now - self.started < STRETCH_S:
             return None
         raw, stored, sampled, coded = self.recent
         stretch = Stretch(int(raw), int(stored), self.wait_s, self.work_s, self.idle.since_last(),
-                          sampled / coded if coded else 0.0, self.new_bytes)
+                          sampled / coded if coded else 0.0, self.new_bytes, frame_ratio)
         self.recent = [n / 2 for n in self.recent]
         self.started, self.wait_s, self.work_s, self.new_bytes = now, 0.0, 0.0, 0
         return stretch

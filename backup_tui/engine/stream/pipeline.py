@@ -111,6 +111,11 @@ class _Frames:
         _, consumed, produced = self._cctx.frame_progression()
         return self._done[0] + consumed, self._done[1] + produced
 
+    def ratio(self) -> float:
+        """The current frame's ratio so far, its level's alone (0 until its first job is done)."""
+        _, consumed, produced = self._cctx.frame_progression()
+        return consumed / produced if produced else 0.0
+
     def compress(self, chunk: bytes) -> None:
         self.levels[str(self.level)] = self.levels.get(str(self.level), 0) + len(chunk)
         for block in self._chunker.compress(chunk):
@@ -174,7 +179,7 @@ def compress(
         frames.compress(chunk)
         on_bytes(raw_total)
         if meter is not None:
-            stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at)
+            stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at, frames.ratio())
             if stretch is not None:
                 frames.switch(chooser.judge(stretch))
     frames.finish()
