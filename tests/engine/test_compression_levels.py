@@ -171,8 +171,13 @@ def test_a_slowdown_buys_one_level_that_keeps_the_pace_and_measures_its_price_ag
     assert kept[-1] == 1  # time is up: back where the pace is measured again, and asked for again
     assert chooser.judge(waiting_without_spare_cpu()) == 1  # the stretch level 1's frame settles in
     assert bought(chooser) == [1, 2, 2, 2, 2]
-    again = [chooser.judge(denser(92)) for _ in range(2 * LevelChooser.BOUGHT_FOR)]
-    assert set(again[:-1]) == {2} and again[-1] == 1  # kept twice in a row: kept twice as long
+
+
+def test_a_bought_level_whose_pace_falls_well_below_its_price_goes_before_its_time() -> None:
+    chooser = LevelChooser(1, slowdown=0.1)
+    assert bought(chooser)[-1] == 2
+    assert [chooser.judge(denser(rate_mb=70)) for _ in range(LevelChooser.BOUGHT_WATCH)] == [2, 2, 1]  # 70% < 80%
+    assert {chooser.judge(waiting_without_spare_cpu()) for _ in range(LevelChooser.RETRY_AFTER)} == {1}
 
 
 def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_tried_again_ever_later() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.errors import EXIT_FAILED, NotFoundError
+from backup_tui.engine.core.errors import EXIT_FAILED, BackupToolError, NotFoundError
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.ops import pins
@@ -157,3 +157,67 @@ def test_a_pin_of_an_old_scripts_dump_deleted_meanwhile_says_so_and_leaves_no_ma
     with pytest.raises(NotFoundError, match="deleted meanwhile"):
         pins.set_pinned(Context(settings), older, True)
     assert sorted(p.name for p in daily.iterdir()) == [f"{settings.databases[0].database}_20240105_020000.sql.gz"]
+
+
+def test_removing_one_copy_keeps_the_lock_a_reader_of_the_other_holds(
+    settings: Settings, s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    plan = plan_delete(Context(with_s3), Context(with_s3).catalog.get(record.id), location="local", force=True)
+    holding, release = threading.Event(), threading.Event()
+
+    def reader() -> None:  # a restore from the bucket, queued behind the local copy's removal
+        with reading_backup(with_s3.repository, record.id):
+            holding.set()
+            release.wait(10)
+
+    queued = threading.Thread(target=reader)
+    real_delete = LocalRepository.delete
+
+    def delete_while_one_queues(self: LocalRepository, copy: BackupRecord) -> None:
+        queued.start()
+        time.sleep(0.2)
+        real_delete(self, copy)
+
+    monkeypatch.setattr(LocalRepository, "delete", delete_while_one_queues)
+    assert run_delete(Context(with_s3), plan).deleted == ("local",)
+    assert holding.wait(10)
+    try:
+        with deleting_backup(with_s3.repository, record.id) as free:
+            assert not free, "the bucket's copy was taken for removal while a reader held it"
+    finally:
+        release.set()
+        queued.join(10)
+
+
+def test_an_uploaded_old_scripts_dump_is_pinned_on_disk_and_in_the_bucket(
+    settings: Settings, s3_bucket: Bucket,
+) -> None:
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    daily = settings.repository / "daily"
+    daily.mkdir(parents=True)
+    dump = daily / f"{settings.databases[0].database}_20240105_020000.sql.gz"
+    dump.write_bytes(gzip.compress(b"-- a stand-in\n"))
+    [legacy] = Context(with_s3).catalog.list()
+    run_upload(Context(with_s3), legacy)
+    merged = Context(with_s3).catalog.get(legacy.id)
+    assert set(merged.locations) == {"local", "s3"}
+    assert set(pins.set_pinned(Context(with_s3), merged, True).locations) == {"local", "s3"}
+    assert Path(f"{dump}.pinned").is_file()  # the disk's retention reads this one
+    unreachable = replace(with_s3, s3=replace(s3_bucket.config(), endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(BackupToolError):  # not a half-pinned backup said to be pinned
+        pins.set_pinned(Context(unreachable), merged, False)
+
+
+def test_a_copy_gone_before_its_removal_is_no_failure(settings: Settings, s3_bucket: Bucket) -> None:
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    plan = plan_delete(Context(with_s3), Context(with_s3).catalog.get(record.id), force=True)
+    bucket = Context(with_s3).catalog.s3
+    assert bucket is not None
+    bucket.delete(bucket.refresh(record))  # a lifecycle rule, another host, meanwhile
+    result = run_delete(Context(with_s3), plan)
+    assert result.exit_code == 0 and not result.kept and set(result.deleted) == {"local", "s3"}

@@ -96,9 +96,10 @@ class LevelChooser:
     ``TRIAL_LONGEST`` stretches. A level that did not pay is tried again after ``RETRY_AFTER``
     stretches, twice as long after each failure in a row (up to ``RETRY_LONGEST``): data that never
     pays costs a trial now and then, not a see-saw. A bought level is kept for ``BOUGHT_FOR``
-    stretches, twice as long after each trial in a row that kept it (up to ``BOUGHT_LONGEST``), then its
-    price is measured again (the data and the load change); it becomes the free level when spare CPU
-    turns up, and is never more than one above the free level, so prices do not add up."""
+    stretches, then its price is measured again (the data and the load change); it goes sooner when the
+    compressor sets the pace or the last ``BOUGHT_WATCH`` stretches kept less than the budget allows
+    twice over, becomes the free level when spare CPU turns up, and is never more than one above the
+    free level, so prices do not add up."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
@@ -106,7 +107,7 @@ class LevelChooser:
     TRIAL = 2
     TRIAL_LONGEST = 6
     BOUGHT_FOR = 20
-    BOUGHT_LONGEST = 160
+    BOUGHT_WATCH = 3
 
     def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1],
                  slowdown: float = 0.0) -> None:
@@ -119,7 +120,7 @@ class LevelChooser:
         self._asks: list[float] = []  # the pace of settled stretches at the free level that would buy one more
         self._trial: list[float] | None = None  # the pace of stretches at a level on trial, the settling one first
         self._buy_wait, self._retry_after = 0, self.RETRY_AFTER  # before the next trial, after a failed one
-        self._bought_for, self._bought_term = 0, self.BOUGHT_FOR
+        self._bought_for, self._bought_paces = 0, list[float]()  # what is left of its term; its last paces
         self._settled = True  # a stretch after a change of level is no measure of a pace (the first one is:
         # ``StretchMeter`` leaves pg_dump's start out of it)
 
@@ -176,22 +177,28 @@ class LevelChooser:
         pays = (kept >= (1 - self.slowdown) * self._base
                 and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio)
         if pays:
-            self._bought_for, self._retry_after = self._bought_term, self.RETRY_AFTER
-            self._bought_term = min(2 * self._bought_term, self.BOUGHT_LONGEST)
+            self._bought_for, self._bought_paces, self._retry_after = self.BOUGHT_FOR, [], self.RETRY_AFTER
         else:
-            self.level, self._buy_wait = self._free, self._retry_after
-            self._retry_after = min(2 * self._retry_after, self.RETRY_LONGEST)
-            self._bought_term = self.BOUGHT_FOR
+            self._not_paid()
+
+    def _not_paid(self) -> None:
+        """Back to the free level; the next trial later, twice as late after each failure in a row."""
+        self.level, self._buy_wait = self._free, self._retry_after
+        self._retry_after = min(2 * self._retry_after, self.RETRY_LONGEST)
 
     def _keep_bought(self, stretch: Stretch) -> None:
-        """A bought level goes when the compressor sets the pace, and when its time is up; spare CPU makes it
-        the free level."""
+        """A bought level goes when the compressor sets the pace, when its pace falls well below the price
+        paid, and when its time is up; spare CPU makes it the free level."""
         self._bought_for -= 1
+        self._bought_paces = [*self._bought_paces, stretch.rate][-self.BOUGHT_WATCH:]
+        slow = (len(self._bought_paces) == self.BOUGHT_WATCH
+                and sum(self._bought_paces) / self.BOUGHT_WATCH < (1 - 2 * self.slowdown) * self._base)
         if next_level(self.level, stretch, self.low, self.high) > self.level:
             self._free = self.level  # sustained by spare CPU now: the free rules take it from here
         elif stretch.wait_share < BOTTLENECK_WAIT:
             self._ceiling, self._ceiling_for, self.level = self.level, self.RETRY_AFTER, self._free
-            self._bought_term = self.BOUGHT_FOR
+        elif slow:
+            self._not_paid()
         elif not self._bought_for:
             self.level = self._free
 

@@ -174,7 +174,7 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
     reader holds the backup, a folder not where the layout puts it (never deleted on the word of a file),
     the versions object lock keeps, a copy pinned since the plan read it or whose pins cannot be read again
     (``pins.set_pinned`` writes under the same lock, so none is pinned between this check and the removal).
-    The backup's lock file goes with the last copy."""
+    The backup's lock file goes with the last copy in any repository."""
     record = plan.record
     deleted: list[str] = []
     kept: dict[str, str] = {}
@@ -205,17 +205,27 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
                 locked.append(copy.location)
                 continue
             deleted.append(copy.location)
-        if not kept:
-            drop_backup_lock(ctx.settings.repository, record.id)
+        if not kept and not _copy_left(ctx, record, deleted):
+            drop_backup_lock(ctx.settings.repository, record.id)  # no copy left anywhere to protect
     return DeleteResult(plan, tuple(deleted), kept, tuple(locked))
+
+
+def _copy_left(ctx: Context, record: BackupRecord, deleted: Sequence[str]) -> bool:
+    """Some repository this removal did not touch may still hold the backup (a prune's record names only its
+    own repository): its lock file stays, so a reader queued on it still holds off the next removal."""
+    catalog = ctx.catalog
+    if catalog.s3 is not None and "s3" not in deleted and catalog.s3.holds(record):
+        return True
+    return "local" not in deleted and (record.status == "legacy" or "local" in record.locations
+                                       or (catalog.local.database_dir(record.database) / record.id).exists())
 
 
 def _still_unpinned(repo: Repository, planned: BackupRecord) -> str:
     """Why the copy must stay, read again now ("" when it may go): pinned since the plan was made (someone
     pinned it while the question was open), or its pins could not be read again (kept: data first). A
     folder not where the layout puts it is left to the removal, which refuses it in its own words."""
-    if planned.pinned:
-        return ""  # pinned when planned: the person chose to delete it anyway
+    if planned.pinned or not repo.holds(planned):
+        return ""  # pinned when planned: the person chose to delete it anyway; gone: nothing to keep
     try:
         return PINNED_SINCE if repo.refresh(planned).pinned else ""
     except OutsideRepository:

@@ -85,18 +85,20 @@ class Catalog:
         raise NotFoundError(f"{record.id}: no repository holds a copy")
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
-        """Pin (or unpin) every copy still held: each repository's retention reads its own pins. A copy deleted
-        since ``record`` was listed gets no pin record (one would stand alone where the backup was);
-        NotFoundError when no copy is left."""
-        held = [repo for repo in self.repositories
-                if (repo.name in record.locations or (record.status == "legacy" and repo.name == "local"))
-                and repo.holds(record)]
+        """Pin (or unpin) every copy still held, each as its own repository lists it now (an old scripts'
+        dump on disk and its upload are two records of one id): each repository's retention reads its own
+        pins. A copy deleted since ``record`` was listed gets no pin record (one would stand alone where the
+        backup was); NotFoundError when no copy is left. A repository that cannot be listed raises: no
+        half-pinned backup reported as pinned."""
+        held = [(repo, own) for repo in self.repositories
+                if repo.name in record.locations or (record.status == "legacy" and repo.name == "local")
+                for own in repo.list(record.database) if own.id == record.id]
         if not held:
             raise NotFoundError(f"{record.id}: no longer in the repository (deleted meanwhile?)")
         updated = record
-        for repo in held:
-            updated = repo.set_pinned(record, pinned)
-        return replace(updated, locations=tuple(repo.name for repo in held))
+        for repo, own in held:
+            updated = repo.set_pinned(own, pinned)
+        return replace(updated, locations=tuple(repo.name for repo, _ in held))
 
     def holds(self, record: BackupRecord) -> bool:
         """A repository still holds the backup (it was not deleted since it was listed)."""
