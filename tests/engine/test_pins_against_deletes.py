@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +27,35 @@ from backup_tui.engine.storage.journal import read_runs
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.locks import deleting_backup, reading_backup
 from tests.conftest import Bucket
+
+
+@contextmanager
+def reader_queued_during(monkeypatch: pytest.MonkeyPatch, cls: type, method: str, repository: Path,
+                         backup_id: str) -> Iterator[threading.Event]:
+    """A verify, restore or pin that starts while a removal holds the backup's lock (inside ``cls.method``,
+    which the removal calls under it) and waits behind it; set once it holds its reader's lock."""
+    holding, release = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with reading_backup(repository, backup_id):
+            holding.set()
+            release.wait(10)
+
+    queued = threading.Thread(target=reader)
+    real = getattr(cls, method)
+
+    def while_one_queues(self: object, *args: object) -> object:
+        if not queued.is_alive() and not holding.is_set():
+            queued.start()
+            time.sleep(0.2)
+        return real(self, *args)
+
+    monkeypatch.setattr(cls, method, while_one_queues)
+    try:
+        yield holding
+    finally:
+        release.set()
+        queued.join(10)
 
 
 def test_a_backup_pinned_while_its_delete_was_asked_stays(settings: Settings) -> None:
@@ -101,30 +132,11 @@ def test_a_reader_queued_behind_a_removal_that_kept_the_backup_still_holds_off_t
     run_backup(Context(settings), settings.databases[0])
     plan = plan_delete(Context(settings), older)
     pins.set_pinned(Context(settings), older, True)
-    holding, release = threading.Event(), threading.Event()
-
-    def reader() -> None:  # a verify or a pin that queued behind the removal
-        with reading_backup(settings.repository, older.id):
-            holding.set()
-            release.wait(10)
-
-    queued = threading.Thread(target=reader)
-    real_refresh = LocalRepository.refresh
-
-    def refresh_while_one_queues(self: LocalRepository, record: BackupRecord) -> BackupRecord:
-        queued.start()  # the removal holds the backup's lock here: the reader waits behind it
-        time.sleep(0.2)
-        return real_refresh(self, record)
-
-    monkeypatch.setattr(LocalRepository, "refresh", refresh_while_one_queues)
-    assert run_delete(Context(settings), plan).kept == {"local": PINNED_SINCE}
-    assert holding.wait(10)
-    try:
+    with reader_queued_during(monkeypatch, LocalRepository, "refresh", settings.repository, older.id) as holding:
+        assert run_delete(Context(settings), plan).kept == {"local": PINNED_SINCE}
+        assert holding.wait(10)
         with deleting_backup(settings.repository, older.id) as free:
             assert not free, "a second removal took the backup while a reader held it"
-    finally:
-        release.set()
-        queued.join(10)
 
 
 def test_a_pin_pins_the_copies_left_and_writes_nothing_where_one_went(settings: Settings, s3_bucket: Bucket) -> None:
@@ -166,30 +178,11 @@ def test_removing_one_copy_keeps_the_lock_a_reader_of_the_other_holds(
     record = run_backup(Context(with_s3), with_s3.databases[0])
     run_upload(Context(with_s3), record)
     plan = plan_delete(Context(with_s3), Context(with_s3).catalog.get(record.id), location="local", force=True)
-    holding, release = threading.Event(), threading.Event()
-
-    def reader() -> None:  # a restore from the bucket, queued behind the local copy's removal
-        with reading_backup(with_s3.repository, record.id):
-            holding.set()
-            release.wait(10)
-
-    queued = threading.Thread(target=reader)
-    real_delete = LocalRepository.delete
-
-    def delete_while_one_queues(self: LocalRepository, copy: BackupRecord) -> None:
-        queued.start()
-        time.sleep(0.2)
-        real_delete(self, copy)
-
-    monkeypatch.setattr(LocalRepository, "delete", delete_while_one_queues)
-    assert run_delete(Context(with_s3), plan).deleted == ("local",)
-    assert holding.wait(10)
-    try:
+    with reader_queued_during(monkeypatch, LocalRepository, "delete", with_s3.repository, record.id) as holding:
+        assert run_delete(Context(with_s3), plan).deleted == ("local",)
+        assert holding.wait(10)
         with deleting_backup(with_s3.repository, record.id) as free:
             assert not free, "the bucket's copy was taken for removal while a reader held it"
-    finally:
-        release.set()
-        queued.join(10)
 
 
 def test_an_uploaded_old_scripts_dump_is_pinned_on_disk_and_in_the_bucket(
