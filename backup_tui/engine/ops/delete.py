@@ -224,13 +224,15 @@ def _still_unpinned(repo: Repository, planned: BackupRecord) -> str:
     """Why the copy must stay, read again now ("" when it may go): pinned since the plan was made (someone
     pinned it while the question was open), or its pins could not be read again (kept: data first). A
     folder not where the layout puts it is left to the removal, which refuses it in its own words."""
-    if planned.pinned or not repo.holds(planned):
-        return ""  # pinned when planned: the person chose to delete it anyway; gone: nothing to keep
+    if planned.pinned:
+        return ""  # pinned when planned: the person chose to delete it anyway
     try:
         return PINNED_SINCE if repo.refresh(planned).pinned else ""
     except OutsideRepository:
         return ""
     except (BackupToolError, OSError) as exc:
+        if not repo.holds(planned):
+            return ""  # gone meanwhile (another host, a lifecycle rule): nothing to keep
         return f"its pins could not be read again: {getattr(exc, 'message', None) or exc}"
 
 
