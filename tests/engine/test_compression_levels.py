@@ -91,7 +91,7 @@ def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
 def test_one_chunk_in_four_is_sampled_for_its_alphabet_and_every_byte_counted() -> None:
     meter = adaptive.StretchMeter()
     for i in range(9):
-        meter.add(b"hex0" * 262144, (i << 20, i * 1000), 0.0, 0.0)  # 1 MiB chunks; zstd a chunk behind
+        meter.add(b"hex0" * 262144, adaptive.Compressed(i << 20, i * 1000), 0.0, 0.0)  # 1 MiB chunks; zstd one behind
     raw, stored, sampled, coded = meter.total
     assert (raw, stored) == (8 << 20, 8000)  # what zstd says it compressed, not what was read
     assert sampled == 3 * adaptive.SAMPLE_BYTES and 0 < coded < sampled  # chunks 1, 5 and 9
@@ -100,9 +100,9 @@ def test_one_chunk_in_four_is_sampled_for_its_alphabet_and_every_byte_counted() 
 def test_the_pace_leaves_out_pg_dumps_start_and_the_first_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)  # a stretch after every chunk
     meter = adaptive.StretchMeter()
-    first = meter.add(b"x" * MB, (0, 0), 5.0, 0.01)  # five seconds of catalog queries before it
+    first = meter.add(b"x" * MB, adaptive.Compressed(0, 0), 5.0, 0.01)  # five seconds of catalog queries before it
     assert first is not None and (first.new_bytes, first.wait_s, first.work_s) == (0, 0.0, 0.0)
-    second = meter.add(b"x" * MB, (MB, MB // 4), 0.25, 0.25, frame_ratio=4.0)
+    second = meter.add(b"x" * MB, adaptive.Compressed(MB, MB // 4, frame_ratio=4.0), 0.25, 0.25)
     assert second is not None and second.rate == 2 * MB and second.frame_ratio == 4.0
     assert second.ratio == 4.0  # zstd's own count of what it compressed
 
@@ -111,10 +111,10 @@ def test_zstds_count_across_frames_is_what_was_written(tmp_path: Path, monkeypat
     monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
     cycle = itertools.cycle([1, 3, 2])
     monkeypatch.setattr(LevelChooser, "judge", lambda self, stretch: next(cycle))
-    counted: list[tuple[int, int]] = []
+    counted: list[adaptive.Compressed] = []
     real_whole = adaptive.StretchMeter.whole
 
-    def whole(self: adaptive.StretchMeter, compressed: tuple[int, int]) -> Stretch:
+    def whole(self: adaptive.StretchMeter, compressed: adaptive.Compressed) -> Stretch:
         counted.append(compressed)
         return real_whole(self, compressed)
 
@@ -128,7 +128,7 @@ def test_zstds_count_across_frames_is_what_was_written(tmp_path: Path, monkeypat
 
         stats = compress(read, FileSink(tmp_path / f"t{threads}.zst"), level="auto", threads=threads,
                          cancel=CancelToken())
-        raw, stored = counted[-1]
+        raw, stored, _ = counted[-1]
         assert len(stats.levels) == 3  # frames at three levels
         assert raw == len(data) and abs(stored - stats.stored_bytes) <= 8 * len(stats.levels)
 

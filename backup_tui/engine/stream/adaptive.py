@@ -8,6 +8,7 @@ import os
 import time
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 from backup_tui.engine.core.levels import Stretch
 
@@ -65,6 +66,15 @@ class IdleCpus:
         return len(self.cpus) * (now[0] - before[0]) / (now[1] - before[1])
 
 
+class Compressed(NamedTuple):
+    """zstd's own count so far: raw bytes compressed and the bytes they made, every frame's, and the current
+    frame's ratio alone (0 until its first job is done)."""
+
+    raw: int
+    stored: int
+    frame_ratio: float = 0.0
+
+
 class StretchMeter:
     """Times the reader's waits and the compressor's work; hands out a ``Stretch`` every ``STRETCH_S``.
 
@@ -81,17 +91,15 @@ class StretchMeter:
         self.total = [0, 0, 0, 0]
         self.chunks = 0
 
-    def add(self, chunk: bytes, compressed: tuple[int, int], wait_s: float, work_s: float,
-            frame_ratio: float = 0.0) -> Stretch | None:
-        """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``); ``compressed``: zstd's raw
-        bytes compressed and stored bytes made so far, in all; ``frame_ratio``: the current frame's so far."""
+    def add(self, chunk: bytes, compressed: Compressed, wait_s: float, work_s: float) -> Stretch | None:
+        """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``), with zstd's count after it."""
         first = not self.chunks
         if first:  # the wait for the first bytes is pg_dump starting (catalog queries), not its pace: the clock
             self.started, self.idle = time.monotonic(), IdleCpus()  # starts after the first chunk, without it
         due = self.chunks % SAMPLE_EVERY == 0
         self.chunks += 1
         sample = chunk[:SAMPLE_BYTES] if due else b""
-        sizes = (compressed[0] - self.total[0], compressed[1] - self.total[1], len(sample),
+        sizes = (compressed.raw - self.total[0], compressed.stored - self.total[1], len(sample),
                  symbol_coded_size(sample) if due else 0)
         for i, n in enumerate(sizes):
             self.recent[i] += n
@@ -105,12 +113,12 @@ class StretchMeter:
             return None
         raw, stored, sampled, coded = self.recent
         stretch = Stretch(int(raw), int(stored), self.wait_s, self.work_s, self.idle.since_last(),
-                          sampled / coded if coded else 0.0, self.new_bytes, frame_ratio)
+                          sampled / coded if coded else 0.0, self.new_bytes, compressed.frame_ratio)
         self.recent = [n / 2 for n in self.recent]
         self.started, self.wait_s, self.work_s, self.new_bytes = now, 0.0, 0.0, 0
         return stretch
 
-    def whole(self, compressed: tuple[int, int]) -> Stretch:
-        """The backup so far as one stretch (``compressed`` as for ``add``, taken after the last frame ended)."""
+    def whole(self, compressed: Compressed) -> Stretch:
+        """The backup so far as one stretch (``compressed`` taken after the last frame ended)."""
         _, _, sampled, coded = self.total
-        return Stretch(compressed[0], compressed[1], 0.0, 0.0, 0.0, sampled / coded if coded else 0.0)
+        return Stretch(compressed.raw, compressed.stored, 0.0, 0.0, 0.0, sampled / coded if coded else 0.0)

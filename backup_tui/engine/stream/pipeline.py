@@ -23,7 +23,7 @@ from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.kinds import Reading
 from backup_tui.engine.core.levels import AUTO_START, LevelChooser
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
-from backup_tui.engine.stream.adaptive import StretchMeter
+from backup_tui.engine.stream.adaptive import Compressed, StretchMeter
 from backup_tui.engine.stream.sinks import Sink
 from backup_tui.engine.stream.sources import Source
 from backup_tui.engine.stream.stages import Stage, read_stages
@@ -105,16 +105,11 @@ class _Frames:
         self._cctx = zstandard.ZstdCompressor(compression_params=zstd_parameters(level, self.threads))
         self._chunker = self._cctx.chunker(chunk_size=CHUNK)  # output in pieces of CHUNK: no burst of the last jobs
 
-    def progress(self) -> tuple[int, int]:
-        """Raw bytes zstd has compressed so far and the bytes they made: exact where the output handed on is
+    def progress(self) -> Compressed:
+        """zstd's count so far, every frame's and the current one's ratio: exact where the output handed on is
         not (held in pieces of CHUNK, and behind the jobs still running)."""
         _, consumed, produced = self._cctx.frame_progression()
-        return self._done[0] + consumed, self._done[1] + produced
-
-    def ratio(self) -> float:
-        """The current frame's ratio so far, its level's alone (0 until its first job is done)."""
-        _, consumed, produced = self._cctx.frame_progression()
-        return consumed / produced if produced else 0.0
+        return Compressed(self._done[0] + consumed, self._done[1] + produced, consumed / produced if produced else 0.0)
 
     def compress(self, chunk: bytes) -> None:
         self.levels[str(self.level)] = self.levels.get(str(self.level), 0) + len(chunk)
@@ -128,7 +123,7 @@ class _Frames:
     def switch(self, level: int) -> None:
         if level != self.level:
             self.finish()
-            self._done = self.progress()
+            self._done = self.progress()[:2]
             self._start(level)
 
 
@@ -179,7 +174,7 @@ def compress(
         frames.compress(chunk)
         on_bytes(raw_total)
         if meter is not None:
-            stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at, frames.ratio())
+            stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at)
             if stretch is not None:
                 frames.switch(chooser.judge(stretch))
     frames.finish()
