@@ -743,12 +743,11 @@ class BackupApp(App[None]):
             call()
             return True
 
-        if self._or_said(done_call) is None:
-            self.call_from_thread(self.refresh_catalog)  # deleted meanwhile, say: the row goes
-            return
-        self.call_from_thread(self.notify, done)
-        self.call_from_thread(self.refresh_catalog)
-        if after is not None:
+        succeeded = self._or_said(done_call) is not None
+        if succeeded:
+            self.call_from_thread(self.notify, done)
+        self.call_from_thread(self.refresh_catalog)  # after a failure too: deleted meanwhile, say, the row goes
+        if succeeded and after is not None:
             self.call_from_thread(after)
 
     def _or_said(self, call: Callable[[], _T]) -> _T | None:
