@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import itertools
 import os
 import subprocess
 from pathlib import Path
@@ -96,21 +96,37 @@ def test_cancel_stops_between_chunks(tmp_path: Path) -> None:
         compress(read, FileSink(tmp_path / "c.zst"), level=1, threads=1, cancel=token)  # type: ignore[arg-type]
 
 
-def test_writeback_starts_on_contiguous_ranges_as_the_file_grows(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ranges handed to sync_file_range cover the file from its start, in order, none twice."""
+def test_the_backup_file_is_synced_as_it_grows_so_its_last_fsync_is_short(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SYNC_EVERY bytes an fdatasync of the file runs beside the writer; close still fsyncs at the end."""
     from backup_tui.engine.stream import sinks
 
-    calls: list[tuple[int, int]] = []
-    monkeypatch.setattr(sinks, "_START_WRITEBACK", lambda fd, offset, length: calls.append((offset, length)))
-    monkeypatch.setattr(sinks, "WRITEBACK_EVERY", 1 << 20)
-    out = tmp_path / "x.zst"
-    _, read = source(os.urandom(6 << 20))  # random: stored about as large as raw
-    # threads=0: zstd compresses in the calling thread, so output comes block by block, not when a worker is done
-    stats = compress(read, FileSink(out), level=1, threads=0, cancel=CancelToken())  # type: ignore[arg-type]
-    assert len(calls) >= 4
-    assert calls[0][0] == 0 and all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
-    assert all(n >= 1 << 20 for _, n in calls) and sum(n for _, n in calls) <= stats.stored_bytes
+    synced: list[int] = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(sinks, "SYNC_EVERY", 1 << 20)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(os.fstat(fd).st_size) or real_fdatasync(fd))
+    sink = sinks.FileSink(tmp_path / "x.zst")
+    for _ in range(6):
+        sink.write(os.urandom(1 << 20))
+        sink._syncing.finish()  # one sync at a time: let each end before the next write
+    sink.close()
+    assert synced == [n << 20 for n in range(1, 7)]
+
+
+def test_a_write_error_met_by_a_sync_on_the_way_fails_the_close(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux tells an fd's writeback error to one sync only: met in the thread, it must not be lost at close."""
+    from backup_tui.engine.stream import sinks
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(sinks, "SYNC_EVERY", 1 << 20)
+    monkeypatch.setattr(os, "fdatasync", failing)
+    sink = sinks.FileSink(tmp_path / "x.zst")
+    sink.write(os.urandom(2 << 20))
+    with pytest.raises(OSError, match="Input/output error"):
+        sink.close()
 
 
 @pytest.mark.parametrize("level", range(1, 23))

@@ -7,14 +7,12 @@ the stages before it (zstd, sha256) never learn where the bytes end up.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-from collections.abc import Callable
+import threading
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-WRITEBACK_EVERY = 32 << 20  # start writing the file to disk every 32 MiB, as PostgreSQL's *_flush_after
-SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range, do not wait for it
+SYNC_EVERY = 32 << 20  # make the file durable every 32 MiB as it grows, in a thread of its own
 
 
 class Sink(Protocol):
@@ -36,48 +34,56 @@ class FileSink:
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         self._out: BinaryIO = os.fdopen(fd, "wb")
-        self._writeback = _Writeback(self._out)
+        self._syncing = _SyncAsItGrows(fd)
 
     def write(self, block: bytes) -> None:
         self._out.write(block)
-        self._writeback.wrote(len(block))
+        self._syncing.wrote(len(block))
 
     def close(self) -> None:
         self._out.flush()
+        self._syncing.finish()  # raises what a sync on the way met: the kernel tells an fd's write error once
         os.fsync(self._out.fileno())
         self._out.close()
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
+            self._syncing.finish()  # before the fd closes: its number may be another file's next
+        with contextlib.suppress(OSError):
             self._out.close()
         self.path.unlink(missing_ok=True)
 
 
-def _sync_file_range() -> Callable[[int, int, int], object] | None:
-    try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):  # not Linux: the final fsync does all the work
-        return None
-    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    return lambda fd, offset, length: call(fd, offset, length, SYNC_FILE_RANGE_WRITE)
+class _SyncAsItGrows:
+    """fdatasync in a thread of its own every ``SYNC_EVERY`` bytes written, one at a time, so the fsync that
+    makes the file durable is quick.
 
-
-_START_WRITEBACK = _sync_file_range()
-
-
-class _Writeback:
-    """Hands written data to the disk as the backup goes, so the fsync that makes it durable is quick.
-
-    Without it the kernel keeps hundreds of MB dirty and the final fsync waits for all of
-    them (0.1 s per 230 MB here, more on slower disks), on the backup's critical path.
+    On ext4 the final fsync of a new file of 150 MB waited 0.11 s here for its journal to commit every block
+    allocated so far (the data itself long on the disk): the backup's last step, on its critical path. Synced
+    as it grows, only the last stretch is left to commit (0.02 s), and no CPU is spent waiting meanwhile.
     """
 
-    def __init__(self, out: BinaryIO) -> None:
-        self.out, self.started, self.written = out, 0, 0
+    def __init__(self, fd: int) -> None:
+        self._fd, self._since = fd, 0
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
 
     def wrote(self, n: int) -> None:
-        self.written += n
-        if _START_WRITEBACK is not None and self.written - self.started >= WRITEBACK_EVERY:
-            self.out.flush()
-            _START_WRITEBACK(self.out.fileno(), self.started, self.written - self.started)
-            self.started = self.written
+        self._since += n
+        if self._since >= SYNC_EVERY and self._error is None and not (self._thread and self._thread.is_alive()):
+            self._since = 0
+            self._thread = threading.Thread(target=self._sync, name="sync-as-it-grows", daemon=True)
+            self._thread.start()
+
+    def _sync(self) -> None:
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            self._error = exc
+
+    def finish(self) -> None:
+        """Wait for the sync under way; raise the error any sync met (a later fsync would not see it again)."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
