@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -10,11 +11,13 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import SpaceError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 
 
 def test_backup_refuses_when_the_repository_cannot_hold_it(settings: Settings) -> None:
+    """Refused while pg_dump reads its catalog: the dump is stopped and nothing is written."""
     free = free_bytes(settings.repository)
     tight = replace(settings, min_free_bytes=free * 2)  # more head-room than the disk has, whatever else runs
     with pytest.raises(SpaceError) as refused:
@@ -23,6 +26,12 @@ def test_backup_refuses_when_the_repository_cannot_hold_it(settings: Settings) -
     assert "need about" in text and "free" in text and "kept free" in text
     assert refused.value.exit_code == 1
     assert Catalog.from_settings(settings).list() == []  # nothing written
+    with pg.connect(settings.databases[0]) as conn:
+        dumps = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'backup-tui pg_dump%%'"
+        deadline = time.monotonic() + 10  # its session ends once the server notices the killed client
+        while conn.execute(dumps).fetchone() != (0,) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert conn.execute(dumps).fetchone() == (0,)
 
 
 def test_human_bytes() -> None:

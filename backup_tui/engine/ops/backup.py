@@ -1,8 +1,9 @@
 """Take a backup: pg_dump in the exported snapshot, streamed once through sha256 and zstd.
 
-Order matters for safety: lock, clean leftovers, check space, export a snapshot,
-dump and count rows in that snapshot, write the sidecar, write the manifest last.
-Anything killed before the manifest lands is an incomplete backup, never valid.
+Order matters for safety: lock, clean leftovers, export a snapshot, start pg_dump in it, check space
+before the first byte is written (while pg_dump reads its catalog), dump and count rows in that
+snapshot, write the sidecar, write the manifest last. Anything killed before the manifest lands is
+an incomplete backup, never valid.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.bucket_lock import bucket_lock
-from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.s3 import S3Refused, S3Repository, S3Unreachable
@@ -85,9 +85,9 @@ class BackupPlan:
         return {**self.__dict__, "exit_code": self.exit_code}
 
 
-def expected_size(catalog: Catalog, database: str, db_bytes: int) -> tuple[int, str]:
-    """The last backup + 25%, grown as the database grew since; for a first backup, half its size."""
-    previous = catalog.list(database, include_incomplete=False)
+def expected_size(previous: list[BackupRecord], db_bytes: int) -> tuple[int, str]:
+    """The last backup (``previous``: the database's complete backups, newest first) + 25%, grown as the
+    database grew since; for a first backup, half its size."""
     if previous:
         last = previous[0]
         basis = f"last backup {human_bytes(last.stored_bytes)} + 25%"
@@ -155,7 +155,7 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
             raise
         raise type(exc)(f"{exc.message}: a killed restore --replace or rollback left it mid-swap, which the real "
                         f"backup settles first; or {swap.repair_hint(db.database)}") from None
-    expected, basis = expected_size(catalog, db.database, db_bytes)
+    expected, basis = expected_size(catalog.list(db.database, include_incomplete=False), db_bytes)
     locked = is_locked(settings.repository, db.database)
     # While another run holds the lock, its folder looks incomplete; the real run would stop at the lock.
     leftovers = [] if locked else [
@@ -239,17 +239,32 @@ def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository 
     scratch.clean_leftovers(settings, db, reporter)
     with pg.connect(db, autocommit=False) as conn:
         try:
-            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-            db_bytes = pg.database_size(conn, db.database)
-            db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}  # for the next estimate
-            expected, basis = expected_size(ctx.catalog, db.database, db_bytes)
-            if bucket is None:  # streamed to a bucket, nothing lands on this disk
-                check_backup_space(settings, db.database, expected, basis)
-            conn.rollback()
             reporter(StepFinished("prepare"))
-            return _dump(ctx, db, bucket or repo, conn, version, db_info, reason)
+            return _dump(ctx, db, bucket or repo, conn, reason)
         except psycopg.Error as exc:
             raise server_error(exc, conn, "a query of the backup failed") from exc
+
+
+@dataclass(frozen=True)
+class _Server:
+    """What the record keeps of the server and the database, asked in the dump's snapshot."""
+
+    version: str
+    database_info: dict[str, str]  # size_bytes included, for the next backup's estimate
+    expected_raw: int | None  # the last backup's raw size: a total for progress bars, when there is one
+
+
+def _before_first_byte(ctx: Context, db: DatabaseConfig, conn: psycopg.Connection[Any], streamed: bool) -> _Server:
+    """List the last backups, ask the server what the record keeps, and refuse for space (``SpaceError``) while
+    pg_dump connects and reads its catalog: nothing is written yet, and the dump's start waits for none of it."""
+    previous = ctx.catalog.list(db.database, include_incomplete=False)
+    version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    db_bytes = pg.database_size(conn, db.database)
+    db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}
+    if not streamed:  # streamed to a bucket, nothing lands on this disk
+        expected, basis = expected_size(previous, db_bytes)
+        check_backup_space(ctx.settings, db.database, expected, basis)
+    return _Server(version, db_info, previous[0].raw_bytes if previous else None)
 
 
 def one_line(exc: BaseException) -> str:
@@ -278,8 +293,6 @@ def _dump(
     db: DatabaseConfig,
     repo: LocalRepository | S3Repository,
     conn: psycopg.Connection[Any],
-    version: str,
-    db_info: dict[str, str],
     reason: str,
 ) -> BackupRecord:
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
@@ -290,9 +303,6 @@ def _dump(
     table_locks.bound_waits(conn, settings.lock_wait_timeout_s)
     started = now()
     started_clock = time.monotonic()
-    reporter(StepFinished("snapshot", detail=snapshot))
-    previous = ctx.catalog.list(db.database, include_incomplete=False)
-    expected_raw = previous[0].raw_bytes if previous else None  # a total for progress bars, when we have one
     writer = repo.new_backup(db.database, started)
     backup_id, file_name = writer.id, writer.file_name
     pg_dump = dump_command(settings, snapshot)
@@ -301,15 +311,13 @@ def _dump(
         pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**pg.child_env(db), "PGAPPNAME": app_name},
         bufsize=0, process_group=pg.OWN_GROUP,
     )
+    assert proc.stdout is not None
+    stdout_fd = proc.stdout.fileno()
+    widen_pipe(stdout_fd)
     if settings.dump_nice:
         with contextlib.suppress(OSError):  # gone already: the dump's own error says why
             os.setpriority(os.PRIO_PROCESS, proc.pid, settings.dump_nice)
     dumped = [0]
-
-    def on_bytes(done: int) -> None:
-        dumped[0] = done
-        reporter(BytesProgress("dump", done, expected_raw))
-
     counts: dict[str, int] = {}
     count_error: list[BaseException] = []
 
@@ -323,16 +331,20 @@ def _dump(
     level = settings.compression_level
     recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
     encrypt = " | age" if recipients else ""
-    reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
-                                 f"sha256 > {file_name}"))
     notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
     beside = ThreadPoolExecutor(1, "pg-dump-version")  # its --version run while the dump goes, not after it
     try:
+        server = _before_first_byte(ctx, db, conn, isinstance(repo, S3Repository))
+        reporter(StepFinished("snapshot", detail=snapshot))
+
+        def on_bytes(done: int) -> None:
+            dumped[0] = done
+            reporter(BytesProgress("dump", done, server.expected_raw))
+
+        reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
+                                     f"sha256 > {file_name}"))
         counter.start()
         dump_version = beside.submit(pg.tool_version, pg_dump[0])
-        assert proc.stdout is not None
-        stdout_fd = proc.stdout.fileno()
-        widen_pipe(stdout_fd)
         # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
         with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
             stats = compress(
@@ -376,10 +388,10 @@ def _dump(
             stored_bytes=stats.stored_bytes,
             sha256=stats.stored_sha256,
             file_name=file_name,
-            server_version=version,
+            server_version=server.version,
             tool_versions={"pg_dump": dump_version.result(), "backup-tui": __version__},
             row_counts=counts,
-            database_info=db_info,
+            database_info=server.database_info,
             reason=reason,
             host=this_host(),
             encryption=ENCRYPTION if recipients else "",
@@ -395,7 +407,8 @@ def _dump(
         _quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
         if counter.is_alive():
             _quietly(conn.cancel_safe, "cancelling the row counts", reporter)
-        counter.join(timeout=30)
+        if counter.ident is not None:  # started: a refusal for space comes before it
+            counter.join(timeout=30)
         writer.abandon()
         full = disk_full(exc, settings.repository, f"writing {backup_id}; the partial backup was removed")
         if full:
