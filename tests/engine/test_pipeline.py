@@ -104,7 +104,12 @@ def test_the_backup_file_is_synced_as_it_grows_so_its_last_fsync_is_short(tmp_pa
     synced: list[int] = []
     real_fdatasync = os.fdatasync
     monkeypatch.setattr(sinks, "SYNC_EVERY", 1 << 20)
-    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(os.fstat(fd).st_size) or real_fdatasync(fd))
+
+    def fdatasync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
     sink = sinks.FileSink(tmp_path / "x.zst")
     for _ in range(6):
         sink.write(os.urandom(1 << 20))
