@@ -232,7 +232,7 @@ class Settings:
     dump_nice: int = 0  # the niceness pg_dump runs at: 19 leaves the CPU to everything else first
     retention_s3: RetentionConfig = field(default_factory=lambda: RetentionConfig(daily=30, weekly=0, monthly=0))
     compression_threads: int = 0  # 0: one per core
-    compression_slowdown: int = 15  # percent of the dump's pace "auto" may give for one level more (core.levels)
+    compression_slowdown: int = 25  # percent more time than the dump alone "auto" may take for one level more
     restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
     min_free_bytes: int = 0  # head-room that must stay free after a backup
     lock_wait_timeout_s: int = 300  # a table another session keeps locked fails the backup then; 0: wait forever
@@ -291,7 +291,7 @@ _BACKUP_NUMBERS: dict[str, tuple[str, int, int | None, str]] = {
     "compression_level": ("compression_level", *ZSTD_LEVELS, " (zstd's range)"),
     "nice": ("dump_nice", 0, 19, " (0: as we run; 19: the lowest priority)"),
     "threads": ("compression_threads", 0, ZSTD_MAX_THREADS, " (0: one per core)"),
-    "slowdown": ("compression_slowdown", 0, 50, " (percent of the dump's pace; 0: spare CPU only)"),
+    "slowdown": ("compression_slowdown", 0, 50, " (percent over the dump's own time; 0: spare CPU only)"),
     "min_free_bytes": ("min_free_bytes", 0, None, ""),
     "lock_wait_timeout": ("lock_wait_timeout_s", 0, None, " (seconds; 0: wait forever)"),
 }

@@ -45,9 +45,26 @@ def denser(rate_mb: float, frame_ratio: float = 3.3) -> Stretch:
     return waiting_without_spare_cpu(rate_mb=rate_mb, frame_ratio=frame_ratio)
 
 
+ALONE_MB = 100.0  # the dump's own pace in these tests, MiB a second: with slowdown 0.1, 91 MiB/s keep within
+
+
+def judged(chooser: LevelChooser, stretches: list[Stretch], alone_mb: float = ALONE_MB) -> list[int]:
+    """The level after each stretch, as the pipeline has it: the dump alone measured whenever the chooser asks."""
+    levels = []
+    for each in stretches:
+        level = chooser.judge(each)
+        if chooser.wants_floor:
+            level = chooser.floor_measured(alone_mb * MB)
+        levels.append(level)
+    return levels
+
+
+ASKS = LevelChooser.UP_AFTER * LevelChooser.FLOOR_PROBES  # stretches that ask, each pair with a measure after
+
+
 def bought(chooser: LevelChooser) -> list[int]:
-    """Two stretches ask, the trial's three keep 92% of the pace with a 10% denser frame: the levels."""
-    return [chooser.judge(s) for s in [waiting_without_spare_cpu()] * 2 + [denser(r) for r in (50, 92, 92)]]
+    """The asks, then the trial's three keep 92% of the dump's own pace with a 10% denser frame: the levels."""
+    return judged(chooser, [waiting_without_spare_cpu()] * ASKS + [denser(r) for r in (50, 92, 92)])
 
 
 def test_the_compressor_setting_the_pace_steps_down() -> None:
@@ -164,79 +181,109 @@ def test_a_level_that_set_the_pace_is_retried_only_after_a_while() -> None:
 
 def test_a_slowdown_buys_one_level_that_keeps_the_pace_and_measures_its_price_again_later() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
-    # Two stretches ask for one level more; on trial, the stretch its new frame settles in is not counted.
-    assert bought(chooser) == [1, 2, 2, 2, 2]
-    kept = [chooser.judge(denser(92)) for _ in range(LevelChooser.BOUGHT_FOR)]
+    # Two measures of the dump alone before a trial; on trial, the stretch its new frame settles in is not counted.
+    assert bought(chooser) == [1] * (ASKS - 1) + [2, 2, 2, 2]
+    assert chooser.floor == ALONE_MB * MB
+    kept = judged(chooser, [denser(92)] * LevelChooser.BOUGHT_FOR)
     assert kept[:-1] == [2] * (LevelChooser.BOUGHT_FOR - 1)  # one level above what spare CPU sustains, no more
     assert kept[-1] == 1  # time is up: back where the pace is measured again, and asked for again
-    assert chooser.judge(waiting_without_spare_cpu()) == 1  # the stretch level 1's frame settles in
-    assert bought(chooser) == [1, 2, 2, 2, 2]
+    assert judged(chooser, [waiting_without_spare_cpu()]) == [1]  # the stretch level 1's frame settles in
+    assert judged(chooser, [waiting_without_spare_cpu()] * 2 + [denser(r) for r in (50, 92, 92)]) == [1, 2, 2, 2, 2]
+
+
+def test_the_fastest_measure_of_the_dump_alone_stands() -> None:
+    """Anything else on the machine only slows the dump: one measure low by chance cannot buy a level."""
+    chooser = LevelChooser(1, slowdown=0.1)
+    measures = iter([80.0, 120.0])
+
+    def judged_with_measures(stretches: list[Stretch]) -> list[int]:
+        levels = []
+        for each in stretches:
+            level = chooser.judge(each)
+            if chooser.wants_floor:
+                level = chooser.floor_measured(next(measures) * MB)
+            levels.append(level)
+        return levels
+
+    assert judged_with_measures([waiting_without_spare_cpu()] * ASKS) == [1] * ASKS  # 100 * 1.1 < 120
+    assert chooser.floor == 120 * MB
+
+
+def test_nothing_is_bought_where_the_cheapest_level_already_slows_the_dump_past_the_budget() -> None:
+    """The compressor waits, no CPU is spare, but the dump goes at 80% of its own pace: already 25% longer."""
+    chooser = LevelChooser(1, slowdown=0.2)
+    slowed = waiting_without_spare_cpu(rate_mb=80)
+    assert set(judged(chooser, [slowed] * 40)) == {1}
+    assert chooser.floor == ALONE_MB * MB  # measured once; from then on such asks are not made at all
+    assert judged(LevelChooser(1, slowdown=0.3), [slowed] * ASKS + [denser(79)] * 3)[-3:] == [2, 2, 2]  # within 30%
 
 
 def test_a_bought_level_whose_pace_falls_well_below_its_price_goes_before_its_time() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
     assert bought(chooser)[-1] == 2
-    assert [chooser.judge(denser(rate_mb=70)) for _ in range(LevelChooser.BOUGHT_WATCH)] == [2, 2, 1]  # 70% < 80%
-    assert {chooser.judge(waiting_without_spare_cpu()) for _ in range(LevelChooser.RETRY_AFTER)} == {1}
+    assert judged(chooser, [denser(rate_mb=80)] * LevelChooser.BOUGHT_WATCH) == [2, 2, 1]  # 80 * 1.2 < 100
+    assert set(judged(chooser, [waiting_without_spare_cpu()] * LevelChooser.RETRY_AFTER)) == {1}
 
 
 def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_tried_again_ever_later() -> None:
-    for trial in ([denser(r) for r in (100, 85, 88)],  # 86% of the pace
+    for trial in ([denser(r) for r in (100, 85, 88)],  # 86.5% of the dump's own pace
                   [denser(r, frame_ratio=3.05) for r in (100, 98, 99)]):  # 1.7% smaller
         chooser = LevelChooser(1, slowdown=0.1)
-        assert [chooser.judge(s) for s in [waiting_without_spare_cpu()] * 2 + trial] == [1, 2, 2, 2, 1]
+        assert judged(chooser, [waiting_without_spare_cpu()] * ASKS + trial)[-4:] == [2, 2, 2, 1]
         waits = []
         for _ in range(3):
             asked = 1
-            while chooser.judge(waiting_without_spare_cpu()) == 1:
+            while judged(chooser, [waiting_without_spare_cpu()]) == [1]:
                 asked += 1
             waits.append(asked)
-            assert [chooser.judge(s) for s in trial] == [2, 2, 1]
+            assert judged(chooser, trial) == [2, 2, 1]
         assert waits == [LevelChooser.RETRY_AFTER + 1, 2 * LevelChooser.RETRY_AFTER + 1,
                          4 * LevelChooser.RETRY_AFTER + 1]  # no see-saw of frames on data that never pays
 
 
 def test_a_slow_dump_measures_its_trial_until_the_trial_frame_has_a_job_done() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
-    assert [chooser.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]
-    nothing_yet = [chooser.judge(denser(95, frame_ratio=0.0)) for _ in range(4)]
+    assert judged(chooser, [waiting_without_spare_cpu()] * ASKS)[-1] == 2
+    nothing_yet = judged(chooser, [denser(95, frame_ratio=0.0)] * 4)
     assert nothing_yet == [2, 2, 2, 2]  # past TRIAL: still measuring
-    assert chooser.judge(denser(95)) == 2 and chooser.judge(denser(95)) == 2  # measured: kept
+    assert judged(chooser, [denser(95)] * 2) == [2, 2]  # measured: kept
     late = LevelChooser(1, slowdown=0.1)
-    [late.judge(waiting_without_spare_cpu()) for _ in range(2)]
-    levels = [late.judge(denser(95, frame_ratio=0.0)) for _ in range(LevelChooser.TRIAL_LONGEST)]
+    judged(late, [waiting_without_spare_cpu()] * ASKS)
+    levels = judged(late, [denser(95, frame_ratio=0.0)] * LevelChooser.TRIAL_LONGEST)
     assert levels[-1] == 1  # never measured: not bought
 
 
 def test_no_level_is_bought_without_a_slowdown_or_without_the_compressor_waiting_on_the_dump() -> None:
-    assert {LevelChooser(1).judge(waiting_without_spare_cpu()) for _ in range(10)} == {1}  # the issue's rule
+    strict = LevelChooser(1)
+    assert set(judged(strict, [waiting_without_spare_cpu()] * 10)) == {1}  # the issue's rule
+    assert strict.floor == 0  # nor is the dump ever held back to measure it
     busy = LevelChooser(1, slowdown=0.2)
-    assert {busy.judge(waiting_without_spare_cpu(wait=0.1)) for _ in range(10)} == {1}  # no wait to spend
+    assert set(judged(busy, [waiting_without_spare_cpu(wait=0.1)] * 10)) == {1}  # no wait to spend
 
 
 def test_a_bought_level_goes_at_once_when_the_compressor_sets_the_pace_or_the_data_stops_compressing() -> None:
     for last in (stretch(wait=0.01, idle_cpus=0.0), stretch(wait=0.5, idle_cpus=0.0, ratio=1.01)):
         chooser = LevelChooser(1, slowdown=0.1)
         assert bought(chooser)[-1] == 2
-        assert chooser.judge(last) == 1
+        assert judged(chooser, [last]) == [1]
     trial = LevelChooser(1, slowdown=0.1)
-    assert [trial.judge(waiting_without_spare_cpu()) for _ in range(2)] == [1, 2]
-    assert trial.judge(stretch(wait=0.5, idle_cpus=0.0, ratio=1.01)) == 1  # on trial: the trial ends too
+    assert judged(trial, [waiting_without_spare_cpu()] * ASKS)[-1] == 2
+    assert judged(trial, [stretch(wait=0.5, idle_cpus=0.0, ratio=1.01)]) == [1]  # on trial: the trial ends too
 
 
 def test_spare_cpu_turning_up_makes_a_bought_level_the_free_one_and_climbs_from_it() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
     assert bought(chooser)[-1] == 2
     room = stretch(wait=0.6, idle_cpus=0.8)
-    assert [chooser.judge(room) for _ in range(5)] == [2, 2, 3, 3, 4]  # not back to 1 to measure a price
+    assert judged(chooser, [room] * 5) == [2, 2, 3, 3, 4]  # not back to 1 to measure a price
 
 
 def test_a_level_left_for_the_compressor_setting_the_pace_is_not_bought_back() -> None:
     chooser = LevelChooser(3, slowdown=0.1)
     assert chooser.judge(stretch(wait=0.01, idle_cpus=0.0)) == 2
     no_room = stretch(wait=0.4, idle_cpus=0.3)  # a little idle CPU: 2 holds, and 3 would be bought...
-    assert {chooser.judge(no_room) for _ in range(LevelChooser.RETRY_AFTER - 1)} == {2}  # ...but not yet
-    assert [chooser.judge(no_room) for _ in range(2)] == [2, 3]
+    assert set(judged(chooser, [no_room] * (LevelChooser.RETRY_AFTER - 1))) == {2}  # ...but not yet
+    assert judged(chooser, [no_room] * ASKS)[-1] == 3
 
 
 def test_plenty_of_spare_cpu_reaches_the_top_of_the_range() -> None:
@@ -272,6 +319,59 @@ def test_a_change_of_level_starts_a_new_standard_frame(tmp_path: Path, monkeypat
     assert bytes(received) == data  # our decoder reads across the frames...
     by_hand = subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True)
     assert by_hand.stdout == data  # ...and so does the zstd command-line tool
+
+
+def test_the_probe_times_the_dump_once_the_reader_has_caught_up_and_hands_its_chunks_on_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(adaptive, "PROBE_SETTLE_S", 0.0)
+    monkeypatch.setattr(adaptive, "PROBE_BYTES", 3 * MB)
+    probe = adaptive.FloorProbe()
+    pieces = [bytes([i]) * MB for i in range(2)] + [bytes([i]) * (MB // 8) for i in range(2, 40)]
+    done = [probe.hold(piece, MB) for piece in pieces[:2]]
+    assert not probe.started  # whole chunks: what piled up in a full pipe, faster than the dump goes
+    done += [probe.hold(piece, MB) for piece in pieces[2:]]
+    assert done.index(True) == 2 + 24  # the short read started the clock; 3 MiB after it, the probe is over
+    assert probe.rate > 0
+    assert list(probe.release()) == pieces and not probe.held
+
+
+def test_a_backup_that_measures_the_dump_alone_stores_every_byte_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the dump alone is timed its chunks wait in memory, then go to zstd at the level the measure chose."""
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
+    monkeypatch.setattr(adaptive, "PROBE_SETTLE_S", 0.0)
+    monkeypatch.setattr(adaptive, "PROBE_BYTES", 2 * MB)
+    measured: list[float] = []
+    real_measured = LevelChooser.floor_measured
+
+    def ask_always(self: LevelChooser, stretch: Stretch) -> int:
+        self.wants_floor = True
+        return self.level
+
+    def floor_measured(self: LevelChooser, pace: float) -> int:
+        measured.append(pace)
+        real_measured(self, pace)
+        return 2
+
+    monkeypatch.setattr(LevelChooser, "judge", ask_always)
+    monkeypatch.setattr(LevelChooser, "floor_measured", floor_measured)
+    data = b"".join(f"{i}\tcustomer-{i % 977}\t2026-12-05 {i % 24:02}:00:00\n".encode() for i in range(300_000))
+    sizes = itertools.cycle([MB, 100_000, 37_000])  # whole chunks and short reads, as a pipe gives them
+    position = 0
+
+    def read(n: int) -> bytes:
+        nonlocal position
+        piece = data[position:position + min(n, next(sizes))]
+        position += len(piece)
+        return piece
+
+    out = tmp_path / "auto.zst"
+    stats = compress(read, FileSink(out), level="auto", threads=2, cancel=CancelToken(), slowdown=0.2)
+    assert measured and all(pace > 0 for pace in measured) and stats.dump_pace == max(measured)
+    assert set(stats.levels) == {"1", "2"} and sum(stats.levels.values()) == len(data)
+    assert subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True).stdout == data
 
 
 def test_a_cut_between_frames_is_still_a_truncation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -321,7 +421,7 @@ def test_the_slowdown_setting_reaches_the_level_chooser_of_a_real_backup(
     monkeypatch.setattr(LevelChooser, "__init__", init)
     record = run_backup(Context(replace(settings, compression_slowdown=20)), settings.databases[0])
     assert given == [0.2] and record.compression_levels
-    assert Settings().compression_slowdown == 15  # the default; 0 is the strict rule
+    assert Settings().compression_slowdown == 25  # the default; 0 is the strict rule
 
 
 def test_nice_lowers_this_thread_and_the_threads_it_starts_then_gives_it_back() -> None:

@@ -7,9 +7,10 @@ the compressor takes CPU the dump or the server needs, even when it also waits).
 --adapt``, one level at a time, so a wrong step costs one stretch.
 
 Where no CPU is spare but the compressor still waits on the dump (a small machine that runs the
-server too), one level more may be worth a little of the dump's pace: ``LevelChooser``'s
-``slowdown`` lets it try that level, measure the pace it keeps against the pace before, and keep it
-only within that price.
+server too), one level more may be worth a little time: ``LevelChooser``'s ``slowdown`` lets it try
+that level and keep it only while the backup's pace stays within that share of the dump's own pace
+(``floor``: measured with the compressor held back, ``adaptive.FloorProbe``). Where the compressor
+already slows the dump by more at the cheapest level, nothing is bought.
 """
 
 from __future__ import annotations
@@ -88,24 +89,25 @@ class LevelChooser:
     machine does not start a new frame (each one drains zstd's workers) only to step back. A level left
     because it set the pace is not tried again for ``RETRY_AFTER`` stretches: no see-saw of frames.
 
-    With a ``slowdown`` (a share of the dump's pace, 0.15 for 15%), where the spare CPU sustains no more
-    but the compressor still waits on the dump, one level above is bought when it keeps that pace and
-    stores ``BOUGHT_GAIN`` less: tried for ``TRIAL`` stretches after the one its new frame settles in,
-    their pace against that of the stretches that asked for it, its own frame's ratio (zstd's count, so
-    far) against theirs; a slow dump whose trial frame has no job done yet is measured for up to
-    ``TRIAL_LONGEST`` stretches. A level that did not pay is tried again after ``RETRY_AFTER``
-    stretches, twice as long after each failure in a row (up to ``RETRY_LONGEST``): data that never
-    pays costs a trial now and then, not a see-saw. A bought level is kept for ``BOUGHT_FOR``
-    stretches, then its price is measured again (the data and the load change); it goes sooner when the
-    compressor sets the pace or the last ``BOUGHT_WATCH`` stretches kept less than the budget allows
-    twice over, becomes the free level when spare CPU turns up, and is never more than one above the
-    free level, so prices do not add up."""
+    With a ``slowdown`` (0.2: the backup may take 20% longer than the dump alone) and the dump's own pace
+    measured (``floor``, bytes a second), where the spare CPU sustains no more but the compressor still
+    waits on the dump at a pace within that share of the floor, one level above is bought when it keeps
+    the pace within it too and stores ``BOUGHT_GAIN`` less: tried for ``TRIAL`` stretches after the one
+    its new frame settles in, its own frame's ratio (zstd's count, so far) against the asks'; a slow dump
+    whose trial frame has no job done yet is measured for up to ``TRIAL_LONGEST`` stretches. A level
+    that did not pay is tried again after ``RETRY_AFTER`` stretches, twice as long after each failure in
+    a row (up to ``RETRY_LONGEST``): data that never pays costs a trial now and then, not a see-saw. A
+    bought level is kept for ``BOUGHT_FOR`` stretches, then its price is measured again (the data and
+    the load change); it goes sooner when the compressor sets the pace or the last ``BOUGHT_WATCH``
+    stretches were slower than twice the budget allows, becomes the free level when spare CPU turns up,
+    and is never more than one above the free level, so prices do not add up."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
     RETRY_LONGEST = 64
     TRIAL = 2
     TRIAL_LONGEST = 6
+    FLOOR_PROBES = 2
     BOUGHT_FOR = 20
     BOUGHT_WATCH = 3
 
@@ -115,8 +117,11 @@ class LevelChooser:
         # The level that set the pace, and for how long it stays out; none: one above the range.
         self._ceiling, self._ceiling_for = high + 1, 0
         self.slowdown = slowdown
+        self.floor = 0.0  # the dump's own pace, bytes a second, the fastest measured (``floor_measured``)
+        self.wants_floor = False  # asks for one level more are in: measure the dump alone, then the trial
+        self._probes = 0  # measures of the dump alone so far
         self._free = level  # what the spare CPU sustains; one above it is bought with slowdown
-        self._base = self._base_ratio = 0.0  # the asks' pace (bytes a second) and ratio, for the trial to keep
+        self._base_ratio = 0.0  # the asks' ratio, for the trial frame to beat
         self._asks: list[float] = []  # the pace of settled stretches at the free level that would buy one more
         self._trial: list[float] | None = None  # the pace of stretches at a level on trial, the settling one first
         self._buy_wait, self._retry_after = 0, self.RETRY_AFTER  # before the next trial, after a failed one
@@ -153,17 +158,35 @@ class LevelChooser:
         self._free = self.level
         if buy and settled:
             self._asks.append(stretch.rate)
-            if len(self._asks) >= self.UP_AFTER:
-                self._trial, self._base, self.level = [], sum(self._asks) / len(self._asks), self.level + 1
-                self._base_ratio = stretch.ratio
+            self._base_ratio = stretch.ratio
+            self.wants_floor = len(self._asks) >= self.UP_AFTER
         else:
             self._asks = []
 
+    def floor_measured(self, pace: float) -> int:
+        """The dump's own pace, measured again with the compressor held back (``adaptive.FloorProbe``): the
+        fastest measure stands, as anything else on the machine only slows the dump. The trial the asks
+        wanted starts once ``FLOOR_PROBES`` measures agree their pace is within the budget (one measure
+        alone, low by chance, would buy a level the dump cannot afford); if not, the next asks come later."""
+        self.wants_floor = False
+        self.floor, self._probes = max(self.floor, pace), self._probes + 1
+        asked, self._asks = sum(self._asks) / max(1, len(self._asks)), []
+        if not self._within(asked, self.slowdown):
+            self._not_paid()
+        elif self._probes >= self.FLOOR_PROBES:
+            self._trial, self.level, self._settled = [], self.level + 1, False
+        return self.level
+
     def _would_buy(self, stretch: Stretch, wanted: int, ceiling: int) -> bool:
-        """No spare CPU for one level more, but the compressor waits on the dump: one level may be bought."""
+        """No spare CPU for one level more, but the compressor waits on the dump, whose pace is within the
+        budget of its own (as far as measured yet): one level may be bought."""
         return (self.slowdown > 0 and not self._buy_wait and wanted == self.level < min(self.high, ceiling - 1)
-                and not stretch.compresses_poorly and stretch.wait_share > ROOM_WAIT
-                and stretch.rate > 0 and stretch.ratio > 0)
+                and not stretch.compresses_poorly and stretch.wait_share > ROOM_WAIT and stretch.ratio > 0
+                and (not self.floor or self._within(stretch.rate, self.slowdown)))
+
+    def _within(self, pace: float, share: float) -> bool:
+        """``pace`` takes at most ``share`` more time than the dump's own (unmeasured: never)."""
+        return self.floor > 0 and pace > 0 and pace * (1 + share) >= self.floor
 
     def _try(self, stretch: Stretch) -> None:
         assert self._trial is not None
@@ -174,8 +197,7 @@ class LevelChooser:
             return  # a slow dump: the trial frame's first job is not done yet
         kept = sum(self._trial[1:]) / (len(self._trial) - 1)
         self._trial = None
-        pays = (kept >= (1 - self.slowdown) * self._base
-                and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio)
+        pays = self._within(kept, self.slowdown) and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio
         if pays:
             self._bought_for, self._bought_paces, self._retry_after = self.BOUGHT_FOR, [], self.RETRY_AFTER
         else:
@@ -192,7 +214,7 @@ class LevelChooser:
         self._bought_for -= 1
         self._bought_paces = [*self._bought_paces, stretch.rate][-self.BOUGHT_WATCH:]
         slow = (len(self._bought_paces) == self.BOUGHT_WATCH
-                and sum(self._bought_paces) / self.BOUGHT_WATCH < (1 - 2 * self.slowdown) * self._base)
+                and not self._within(sum(self._bought_paces) / self.BOUGHT_WATCH, 2 * self.slowdown))
         if next_level(self.level, stretch, self.low, self.high) > self.level:
             self._free = self.level  # sustained by spare CPU now: the free rules take it from here
         elif stretch.wait_share < BOTTLENECK_WAIT:

@@ -362,7 +362,8 @@ def _dump(
             raise _dump_failure(settings, db, stderr)
         reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
         if level == "auto":
-            info(reporter, f"zstd levels used: {levels_said(stats.levels)}")
+            alone = f"; pg_dump alone went at {human_bytes(int(stats.dump_pace))}/s" if stats.dump_pace else ""
+            info(reporter, f"zstd levels used: {levels_said(stats.levels)}{alone}")
         if stats.compresses_poorly:
             ratio = stats.raw_bytes / max(1, stats.stored_bytes)
             warn(reporter, f"{db.database}'s data compresses no better at any level (random or already "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +19,13 @@ SAMPLE_BYTES = 16 << 10  # of a chunk, coded by byte frequency alone: 0.1-0.4 ms
 # the thread that feeds zstd, on a machine the dump and zstd already saturate.
 SAMPLE_EVERY = 4
 PROC_STAT = Path("/proc/stat")
+# The dump alone is timed over this long or this many bytes, whichever comes first, once zstd's workers have
+# had this long to finish; held back meanwhile, at most PROBE_HELD bytes: a backup streamed to a bucket peaked
+# at 150 MB, and the memory goal is 200.
+PROBE_S = STRETCH_S
+PROBE_BYTES = 24 << 20
+PROBE_SETTLE_S = 0.05
+PROBE_HELD = 32 << 20
 
 
 def usable_cpus() -> set[int]:
@@ -64,6 +72,43 @@ class IdleCpus:
         if now is None or before is None or now[1] <= before[1]:
             return float(len(self.cpus))
         return len(self.cpus) * (now[0] - before[0]) / (now[1] - before[1])
+
+
+class FloorProbe:
+    """The dump's own pace, what ``pg_dump > /dev/null`` would keep: for a moment its chunks are read and held
+    back from the compressor, then handed on. On a machine that runs the server too, the compressor's CPU
+    slows the dump by a share this tells (``LevelChooser.floor``); the bytes stored are the same, only later.
+
+    The clock starts ``PROBE_SETTLE_S`` in, at a read that found less than a whole chunk (the reader has
+    caught up with pg_dump): by then zstd's workers have finished the jobs they had, and sit idle."""
+
+    def __init__(self) -> None:
+        self.held: list[bytes] = []
+        self.began, self.started = time.monotonic(), 0.0  # started 0: the clock has not started
+        self.size = self.taken = 0
+
+    def hold(self, chunk: bytes, whole: int) -> bool:
+        """Hold ``chunk`` (read asking for ``whole`` bytes); True when the probe is over (then ``rate``,
+        ``release``)."""
+        now = time.monotonic()
+        self.held.append(chunk)
+        self.size += len(chunk)
+        if not self.started:
+            if now - self.began >= PROBE_SETTLE_S and len(chunk) < whole:
+                self.started = now
+            return self.size >= PROBE_HELD  # a dump the reader never catches up with: no measure
+        self.taken += len(chunk)
+        return now - self.started >= PROBE_S or self.taken >= PROBE_BYTES or self.size >= PROBE_HELD
+
+    @property
+    def rate(self) -> float:
+        seconds = time.monotonic() - self.started
+        return self.taken / seconds if self.started and self.taken and seconds > 0 else 0.0
+
+    def release(self) -> Iterator[bytes]:
+        """The chunks held, oldest first, each let go as it is handed on."""
+        while self.held:
+            yield self.held.pop(0)
 
 
 class Compressed(NamedTuple):
@@ -117,6 +162,11 @@ class StretchMeter:
         self.recent = [n / 2 for n in self.recent]
         self.started, self.wait_s, self.work_s, self.new_bytes = now, 0.0, 0.0, 0
         return stretch
+
+    def restart(self) -> None:
+        """The next chunk starts a stretch, as the first one did: a pause the meter did not see (a probe of
+        the dump's own pace, the compressor catching up after it) is in no stretch."""
+        self.chunks = 0
 
     def whole(self, compressed: Compressed) -> Stretch:
         """The backup so far as one stretch (``compressed`` taken after the last frame ended)."""

@@ -23,12 +23,16 @@ from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.kinds import Reading
 from backup_tui.engine.core.levels import AUTO_START, LevelChooser
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
-from backup_tui.engine.stream.adaptive import Compressed, StretchMeter
+from backup_tui.engine.stream.adaptive import Compressed, FloorProbe, StretchMeter
 from backup_tui.engine.stream.sinks import Sink
 from backup_tui.engine.stream.sources import Source
 from backup_tui.engine.stream.stages import Stage, read_stages
 
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for memory
+# After a read that found less than a quarter of a chunk, the next waits this long: at any pace a 1 MiB pipe
+# holds more than that (pg_dump never waits on it), and the reader wakes a thousand times a second at most
+# where it woke for every 4-16 kB pg_dump wrote (a tenth of a second's CPU at 250 MB/s).
+GATHER_S = 0.001
 # Where dumps are better served than by zstd's own table of levels: level -> minimum match length.
 # At level 4 (the default), 7-byte matches instead of zstd's 5 made dumps smaller than stock level 4
 # (word-like text 2.5%, pagila 3%, md5 hex 8%) and hex 6x faster to compress, where 5-6 byte matches
@@ -63,6 +67,7 @@ class StreamStats:
     # How the bytes were written, not what they are: two reads of one stream compare equal without them.
     levels: dict[str, int] = field(default_factory=dict, compare=False)  # zstd level -> raw bytes at it
     compresses_poorly: bool = field(default=False, compare=False)  # "auto" found no level would help (core.levels)
+    dump_pace: float = field(default=0.0, compare=False)  # the dump's own bytes a second, where "auto" measured it
 
 
 class Decoder(Protocol):
@@ -76,10 +81,17 @@ def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
     compressor's threads instead of this one, within ``SIGNAL_CHECK_S``.
     """
 
+    short = False
+
     def read(n: int) -> bytes:
+        nonlocal short
+        if short:  # pg_dump writes in pieces of a few kB: let them gather rather than wake for each
+            time.sleep(GATHER_S)
         while not select.select([fd], [], [], SIGNAL_CHECK_S)[0]:
             cancel.raise_if_cancelled()
-        return os.read(fd, n)
+        data = os.read(fd, n)
+        short = len(data) < n // 4
+        return data
 
     return read
 
@@ -120,6 +132,12 @@ class _Frames:
         for block in self._chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
             self.emit(block)
 
+    def drain(self) -> None:
+        """Hand on every byte given so far: zstd ends the job it fills and waits for all of them (its flush);
+        the frame goes on."""
+        for block in self._chunker.flush():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25
+            self.emit(block)
+
     def switch(self, level: int) -> None:
         if level != self.level:
             self.finish()
@@ -142,7 +160,8 @@ def compress(
     hash what is stored, hand it to ``sink``, close the sink (durable when this returns). The sink is
     the repository's: a file here, an upload later; the stages do not know which. ``level="auto"``:
     the level follows the spare CPU (``core.levels``), measured every ``adaptive.STRETCH_S``, and may buy one
-    level more for up to ``slowdown`` of the dump's pace.
+    level more while the backup takes at most ``slowdown`` more time than the dump alone (its pace measured
+    first, ``adaptive.FloorProbe``).
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
@@ -163,6 +182,7 @@ def compress(
     chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown)  # for "auto" only
     frames = _Frames(chooser.level, threads, emit)
     meter = StretchMeter() if level == "auto" else None
+    probe: FloorProbe | None = None  # the dump alone being timed, its chunks held back
     while True:
         cancel.raise_if_cancelled()
         began = time.monotonic()
@@ -171,17 +191,30 @@ def compress(
             break
         read_at = time.monotonic()
         raw_total += len(chunk)
-        frames.compress(chunk)
         on_bytes(raw_total)
+        if probe is not None:
+            if probe.hold(chunk, CHUNK):
+                frames.switch(chooser.floor_measured(probe.rate))
+                for held in probe.release():
+                    frames.compress(held)
+                probe = None
+                assert meter is not None
+                meter.restart()
+            continue
+        frames.compress(chunk)
         if meter is not None:
             stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at)
             if stretch is not None:
                 frames.switch(chooser.judge(stretch))
+                if chooser.wants_floor:
+                    probe = FloorProbe()
+    for held in probe.release() if probe is not None else ():  # the dump ended within the probe
+        frames.compress(held)
     frames.finish()
     emit(b"", final=True)
     sink.close()
     poorly = meter is not None and meter.whole(frames.progress()).compresses_poorly
-    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly)
+    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly, chooser.floor)
 
 
 class _FramesDecoder:
