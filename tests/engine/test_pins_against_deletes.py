@@ -23,9 +23,13 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import PINNED_SINCE, plan_delete, run_delete
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.upload import run_upload
+from backup_tui.engine.storage import local as local_module
+from backup_tui.engine.storage import s3 as s3_module
+from backup_tui.engine.storage.files import read_capped
 from backup_tui.engine.storage.journal import read_runs
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.locks import deleting_backup, reading_backup
+from backup_tui.engine.storage.s3 import S3Repository, S3Unreachable
 from tests.conftest import Bucket
 
 
@@ -214,3 +218,40 @@ def test_a_copy_gone_before_its_removal_is_no_failure(settings: Settings, s3_buc
     bucket.delete(bucket.refresh(record))  # a lifecycle rule, another host, meanwhile
     result = run_delete(Context(with_s3), plan)
     assert result.exit_code == 0 and not result.kept and set(result.deleted) == {"local", "s3"}
+
+
+def test_a_pin_that_cannot_be_read_counts_as_set_where_an_older_record_says_unpinned(
+    settings: Settings, s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A delete or prune must never go ahead on a pin it failed to read: a disk error on the newest pin
+    record, or a bucket that did not answer for it, reads as pinned, not as the older record's word."""
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    record = Context(with_s3).catalog.get(record.id)  # as listed now: on disk and in the bucket
+    for pinned in (True, False, True):
+        record = pins.set_pinned(Context(with_s3), record, pinned)
+        time.sleep(0.01)  # record names carry the moment: each one newer than the last
+    local, bucket = Context(with_s3).catalog.local, Context(with_s3).catalog.s3
+    assert bucket is not None
+    on_disk, in_bucket = (next(r for r in repo.list(record.database) if r.id == record.id) for repo in (local, bucket))
+    assert on_disk.pinned and in_bucket.pinned
+    newest_on_disk = max((local.folder(on_disk) / "pins").iterdir()).name
+    newest_in_bucket = max(k for k in s3_bucket.objects() if "/pins/" in k)
+    get_object = S3Repository._get_bytes
+
+    def disk_error(path: Path, *args: int) -> str:
+        if path.name == newest_on_disk:
+            raise OSError(5, "Input/output error")
+        return read_capped(path, *args)
+
+    def no_answer(self: S3Repository, key: str, limit: int) -> tuple[bytes, str]:
+        if key == newest_in_bucket:
+            raise S3Unreachable("the bucket did not answer")
+        return get_object(self, key, limit)
+
+    monkeypatch.setattr(local_module, "read_capped", disk_error)
+    monkeypatch.setattr(S3Repository, "_get_bytes", no_answer)
+    monkeypatch.setattr(s3_module, "_RECORDS", {})  # nothing read before is taken from memory...
+    monkeypatch.setattr(bucket, "cache", None)  # ...or from this host's cache of records
+    assert local.refresh(on_disk).pinned and bucket.refresh(in_bucket).pinned

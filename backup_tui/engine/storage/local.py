@@ -104,9 +104,11 @@ class LocalBackupWriter:
     def __init__(self, root: Path, backup_id: str, folder: Path) -> None:
         self.root, self.id, self.folder = root, backup_id, folder
         self.file_name = f"{backup_id}{DATA_SUFFIX}"
+        self._sink: FileSink | None = None
 
     def sink(self) -> FileSink:
-        return FileSink(inside(self.root, self.folder / self.file_name))
+        self._sink = FileSink(inside(self.root, self.folder / self.file_name))
+        return self._sink
 
     def commit(self, record: BackupRecord) -> BackupRecord:
         """Write the sidecar, then the manifest, last: from here on the backup is valid."""
@@ -117,6 +119,8 @@ class LocalBackupWriter:
 
     def abandon(self) -> None:
         """A run that failed leaves no folder: nothing half-written is ever listed as a backup."""
+        if self._sink is not None:
+            self._sink.abort()  # its file closed, and its sync under way ended, before the folder goes
         shutil.rmtree(inside(self.root, self.folder), ignore_errors=True)
 
 
@@ -218,7 +222,9 @@ class LocalRepository:
         return old + tuple(v for _, v in sorted(new, key=lambda item: (item[1].at, item[0])))
 
     def _pinned(self, folder: Path, from_manifest: bool) -> bool:
-        pins = sorted(_records(folder / PINS, _parse_pin))
+        """The newest pin record's word; one that cannot be read counts as a pin (a delete must not go ahead on
+        a pin it failed to read), one that is not a pin record is skipped."""
+        pins = sorted(_records(folder / PINS, _parse_pin, unreadable=True))
         return pins[-1][1] if pins else from_manifest
 
     def refresh(self, record: BackupRecord) -> BackupRecord:
@@ -307,15 +313,19 @@ def _entries(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
-def _records(folder: Path, parse: Callable[[object], T]) -> list[tuple[str, T]]:
-    """Every ``*.json`` record in ``folder`` that validates, with its file name; the rest are skipped."""
+def _records(folder: Path, parse: Callable[[object], T], unreadable: T | None = None) -> list[tuple[str, T]]:
+    """Every ``*.json`` record in ``folder`` that validates, with its file name; the rest are skipped, but one
+    that cannot be read at all counts as ``unreadable`` where the caller gives that (a pin: the safe word)."""
     found: list[tuple[str, T]] = []
     for entry in _entries(str(folder)):
         if not entry.name.endswith(".json") or not entry.is_file(follow_symlinks=False):
             continue
         try:
             found.append((entry.name, parse(load_json(read_capped(Path(entry.path))))))
-        except (OSError, ValueError, InvalidRecord):
+        except OSError:
+            if unreadable is not None:
+                found.append((entry.name, unreadable))
+        except (ValueError, InvalidRecord):
             continue
     return found
 

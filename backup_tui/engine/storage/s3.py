@@ -644,10 +644,16 @@ class S3Repository:
         return tuple(v for _, v in sorted(found, key=lambda item: (item[1].at, item[0])))
 
     def _pinned(self, folder: _Folder, from_manifest: bool) -> bool:
+        """The newest pin record's word. One that is not a pin record is skipped; one that cannot be fetched
+        (the store did not answer) counts as a pin: a delete must not go ahead on a pin it failed to read."""
         for name, (_, etag) in sorted(folder.objects.items(), reverse=True):
             if name.startswith(f"{PINS}/") and name.endswith(".json"):
-                with contextlib.suppress(InvalidRecord, BackupToolError):
+                try:
                     return self._record(folder.prefix + name, etag, _parse_pin)
+                except InvalidRecord:
+                    continue
+                except BackupToolError:
+                    return True
         return from_manifest
 
     def _unreadable(self, folder: _Folder, database: str, history: tuple[Verification, ...], problem: str,
