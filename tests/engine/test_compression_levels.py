@@ -6,7 +6,7 @@ import itertools
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,13 +48,15 @@ def denser(rate_mb: float, frame_ratio: float = 3.3) -> Stretch:
 ALONE_MB = 100.0  # the dump's own pace in these tests, MiB a second: with slowdown 0.1, 91 MiB/s keep within
 
 
-def judged(chooser: LevelChooser, stretches: list[Stretch], alone_mb: float = ALONE_MB) -> list[int]:
-    """The level after each stretch, as the pipeline has it: the dump alone measured whenever the chooser asks."""
-    levels = []
+def judged(chooser: LevelChooser, stretches: list[Stretch], alone_mb: Iterable[float] = (ALONE_MB,)) -> list[int]:
+    """The level after each stretch, as the pipeline has it: the dump alone measured whenever the chooser asks,
+    at the paces ``alone_mb`` gives in turn (the last one again and again)."""
+    paces, levels, pace = iter(alone_mb), [], 0.0
     for each in stretches:
         level = chooser.judge(each)
         if chooser.wants_floor:
-            level = chooser.floor_measured(alone_mb * MB)
+            pace = next(paces, pace)
+            level = chooser.floor_measured(pace * MB)
         levels.append(level)
     return levels
 
@@ -188,33 +190,40 @@ def test_a_slowdown_buys_one_level_that_keeps_the_pace_and_measures_its_price_ag
     assert kept[:-1] == [2] * (LevelChooser.BOUGHT_FOR - 1)  # one level above what spare CPU sustains, no more
     assert kept[-1] == 1  # time is up: back where the pace is measured again, and asked for again
     assert judged(chooser, [waiting_without_spare_cpu()]) == [1]  # the stretch level 1's frame settles in
-    assert judged(chooser, [waiting_without_spare_cpu()] * 2 + [denser(r) for r in (50, 92, 92)]) == [1, 2, 2, 2, 2]
+    assert bought(chooser)[-4:] == [2, 2, 2, 2]  # the measure of the dump alone is old by now: taken again
 
 
-def test_the_fastest_measure_of_the_dump_alone_stands() -> None:
-    """Anything else on the machine only slows the dump: one measure low by chance cannot buy a level."""
+def test_the_fastest_measure_of_the_dump_alone_stands_until_it_is_old() -> None:
+    """Anything else on the machine only slows the dump: one measure low by chance cannot buy a level. The next
+    tables may dump at another pace: a measure older than FLOOR_FRESH stretches gives way to the next."""
     chooser = LevelChooser(1, slowdown=0.1)
-    measures = iter([80.0, 120.0])
-
-    def judged_with_measures(stretches: list[Stretch]) -> list[int]:
-        levels = []
-        for each in stretches:
-            level = chooser.judge(each)
-            if chooser.wants_floor:
-                level = chooser.floor_measured(next(measures) * MB)
-            levels.append(level)
-        return levels
-
-    assert judged_with_measures([waiting_without_spare_cpu()] * ASKS) == [1] * ASKS  # 100 * 1.1 < 120
+    asking = waiting_without_spare_cpu()
+    assert judged(chooser, [asking] * ASKS, alone_mb=[80.0, 120.0]) == [1] * ASKS  # 100 * 1.1 < 120
     assert chooser.floor == 120 * MB
+    quiet = judged(chooser, [asking] * (LevelChooser.FLOOR_FRESH + 1), alone_mb=[105.0])
+    assert set(quiet) == {1} and chooser.floor == 120 * MB  # not asked while the measure is fresh
+    assert judged(chooser, [asking] * ASKS, alone_mb=[105.0])[-1] == 2  # old: measured again twice, then tried
+    assert chooser.floor == 105 * MB
+
+
+def test_a_probe_that_measured_nothing_changes_nothing() -> None:
+    chooser = LevelChooser(1, slowdown=0.1)
+    judged(chooser, [waiting_without_spare_cpu()] * LevelChooser.UP_AFTER, alone_mb=[0.0])
+    assert chooser.floor == 0 and not chooser.wants_floor
+    assert judged(chooser, [waiting_without_spare_cpu()] * ASKS)[-1] == 2  # still two real measures first
 
 
 def test_nothing_is_bought_where_the_cheapest_level_already_slows_the_dump_past_the_budget() -> None:
     """The compressor waits, no CPU is spare, but the dump goes at 80% of its own pace: already 25% longer."""
     chooser = LevelChooser(1, slowdown=0.2)
     slowed = waiting_without_spare_cpu(rate_mb=80)
-    assert set(judged(chooser, [slowed] * 40)) == {1}
-    assert chooser.floor == ALONE_MB * MB  # measured once; from then on such asks are not made at all
+    measures = 0
+    for each in [slowed] * 60:
+        chooser.judge(each)
+        if chooser.wants_floor:
+            measures += 1
+            assert chooser.floor_measured(ALONE_MB * MB) == 1
+    assert chooser.level == 1 and measures <= 3  # measured again only once the last measure is old
     assert judged(LevelChooser(1, slowdown=0.3), [slowed] * ASKS + [denser(79)] * 3)[-3:] == [2, 2, 2]  # within 30%
 
 
@@ -237,8 +246,8 @@ def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_tried_ag
                 asked += 1
             waits.append(asked)
             assert judged(chooser, trial) == [2, 2, 1]
-        assert waits == [LevelChooser.RETRY_AFTER + 1, 2 * LevelChooser.RETRY_AFTER + 1,
-                         4 * LevelChooser.RETRY_AFTER + 1]  # no see-saw of frames on data that never pays
+        assert waits == [LevelChooser.RETRY_AFTER + 1, 2 * LevelChooser.RETRY_AFTER + 1,  # no see-saw of frames
+                         4 * LevelChooser.RETRY_AFTER + 1 + LevelChooser.UP_AFTER]  # (the measure went old)
 
 
 def test_a_slow_dump_measures_its_trial_until_the_trial_frame_has_a_job_done() -> None:

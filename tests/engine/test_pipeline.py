@@ -6,6 +6,8 @@ import errno
 import hashlib
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,17 @@ import zstandard
 
 from backup_tui.engine.core.errors import Cancelled, VerificationError
 from backup_tui.engine.core.progress import CancelToken
-from backup_tui.engine.stream.pipeline import CHUNK, compress, decode, sha256_of, zstd_parameters
+from backup_tui.engine.stream.pipeline import (
+    CHUNK,
+    GATHER_S,
+    compress,
+    decode,
+    pipe_reader,
+    pipe_size,
+    sha256_of,
+    widen_pipe,
+    zstd_parameters,
+)
 from backup_tui.engine.stream.sinks import FileSink
 from backup_tui.engine.stream.sources import FileSource
 
@@ -132,6 +144,52 @@ def test_a_write_error_met_by_a_sync_on_the_way_fails_the_close(tmp_path: Path,
     sink.write(os.urandom(2 << 20))
     with pytest.raises(OSError, match="Input/output error"):
         sink.close()
+
+
+def test_a_sync_that_failed_stops_the_writer_at_its_next_write(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing disk is said at the next write, not after the rest of the backup went to it."""
+    from backup_tui.engine.stream import sinks
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(sinks, "SYNC_EVERY", 1 << 20)
+    monkeypatch.setattr(os, "fdatasync", failing)
+    sink = sinks.FileSink(tmp_path / "x.zst")
+    sink.write(os.urandom(2 << 20))
+    with pytest.raises(OSError, match="Input/output error"):
+        for _ in range(100):  # the sync runs in its thread: the write after it ended raises
+            sink.write(b"x")
+            time.sleep(0.01)
+    sink.abort()
+    assert not (tmp_path / "x.zst").exists()
+
+
+def test_after_a_short_read_the_reader_lets_pg_dumps_small_writes_gather(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pg_dump writes a few kB at a time: a reader ahead of it reads again a moment later, not at each write."""
+    naps: list[float] = []
+    real_sleep, reader = time.sleep, threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() == reader:
+            naps.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    read_fd, write_fd = os.pipe()
+    try:
+        widen_pipe(read_fd)
+        if pipe_size(read_fd) < CHUNK:
+            pytest.skip("this kernel would not widen the pipe: the reader does not wait on a narrow one")
+        read = pipe_reader(read_fd, CancelToken())
+        for piece, waited in ((b"a" * 4096, []), (b"b" * 4096, [GATHER_S]), (b"c" * (CHUNK // 2), [GATHER_S] * 2),
+                              (b"d", [GATHER_S] * 2)):  # a read of half a chunk is no short one: no wait after
+            os.write(write_fd, piece)
+            assert read(CHUNK) == piece and naps == waited
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 @pytest.mark.parametrize("level", range(1, 23))

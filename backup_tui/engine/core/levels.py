@@ -108,6 +108,7 @@ class LevelChooser:
     TRIAL = 2
     TRIAL_LONGEST = 6
     FLOOR_PROBES = 2
+    FLOOR_FRESH = 20
     BOUGHT_FOR = 20
     BOUGHT_WATCH = 3
 
@@ -117,9 +118,9 @@ class LevelChooser:
         # The level that set the pace, and for how long it stays out; none: one above the range.
         self._ceiling, self._ceiling_for = high + 1, 0
         self.slowdown = slowdown
-        self.floor = 0.0  # the dump's own pace, bytes a second, the fastest measured (``floor_measured``)
+        self.floor = 0.0  # the dump's own pace, bytes a second, the fastest measured lately (``floor_measured``)
         self.wants_floor = False  # asks for one level more are in: measure the dump alone, then the trial
-        self._probes = 0  # measures of the dump alone so far
+        self._probes, self._floor_age = 0, 0  # measures of the dump alone lately; stretches since the last
         self._free = level  # what the spare CPU sustains; one above it is bought with slowdown
         self._base_ratio = 0.0  # the asks' ratio, for the trial frame to beat
         self._asks: list[float] = []  # the pace of settled stretches at the free level that would buy one more
@@ -130,6 +131,7 @@ class LevelChooser:
         # ``StretchMeter`` leaves pg_dump's start out of it)
 
     def judge(self, stretch: Stretch) -> int:
+        self._floor_age += 1
         self._ceiling_for = max(0, self._ceiling_for - 1)
         self._buy_wait = max(0, self._buy_wait - 1)
         settled, self._settled = self._settled, True
@@ -161,16 +163,21 @@ class LevelChooser:
             self._base_ratio = stretch.ratio
             self.wants_floor = len(self._asks) >= self.UP_AFTER
         else:
-            self._asks = []
+            self._asks, self.wants_floor = [], False
 
     def floor_measured(self, pace: float) -> int:
         """The dump's own pace, measured again with the compressor held back (``adaptive.FloorProbe``): the
-        fastest measure stands, as anything else on the machine only slows the dump. The trial the asks
+        fastest measure lately stands, as anything else on the machine only slows the dump; one older than
+        ``FLOOR_FRESH`` stretches gives way (the next tables may dump at another pace). The trial the asks
         wanted starts once ``FLOOR_PROBES`` measures agree their pace is within the budget (one measure
-        alone, low by chance, would buy a level the dump cannot afford); if not, the next asks come later."""
+        alone, low by chance, would buy a level the dump cannot afford); if not, the next asks come later.
+        A probe that measured nothing (0) changes nothing."""
         self.wants_floor = False
-        self.floor, self._probes = max(self.floor, pace), self._probes + 1
         asked, self._asks = sum(self._asks) / max(1, len(self._asks)), []
+        if pace <= 0:
+            return self.level
+        self.floor, self._probes = (pace, 1) if self._floor_stale() else (max(self.floor, pace), self._probes + 1)
+        self._floor_age = 0
         if not self._within(asked, self.slowdown):
             self._not_paid()
         elif self._probes >= self.FLOOR_PROBES:
@@ -179,10 +186,13 @@ class LevelChooser:
 
     def _would_buy(self, stretch: Stretch, wanted: int, ceiling: int) -> bool:
         """No spare CPU for one level more, but the compressor waits on the dump, whose pace is within the
-        budget of its own (as far as measured yet): one level may be bought."""
+        budget of its own (unless not measured lately): one level may be bought."""
         return (self.slowdown > 0 and not self._buy_wait and wanted == self.level < min(self.high, ceiling - 1)
                 and not stretch.compresses_poorly and stretch.wait_share > ROOM_WAIT and stretch.ratio > 0
-                and (not self.floor or self._within(stretch.rate, self.slowdown)))
+                and (self._floor_stale() or self._within(stretch.rate, self.slowdown)))
+
+    def _floor_stale(self) -> bool:
+        return not self.floor or self._floor_age > self.FLOOR_FRESH
 
     def _within(self, pace: float, share: float) -> bool:
         """``pace`` takes at most ``share`` more time than the dump's own (unmeasured: never)."""

@@ -303,7 +303,10 @@ def _dump(
     table_locks.bound_waits(conn, settings.lock_wait_timeout_s)
     started = now()
     started_clock = time.monotonic()
-    writer = repo.new_backup(db.database, started)
+    try:
+        writer = repo.new_backup(db.database, started)
+    except OSError as exc:  # before the space check: a disk full to the last block refuses even a folder
+        raise disk_full(exc, settings.repository, "making the backup's folder") or exc from None
     backup_id, file_name = writer.id, writer.file_name
     pg_dump = dump_command(settings, snapshot)
     app_name = f"{pg.APP_NAME} pg_dump {backup_id}"[:63]  # how the lock notice finds its session

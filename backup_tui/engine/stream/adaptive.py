@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +23,7 @@ PROC_STAT = Path("/proc/stat")
 # The dump alone is timed over this long or this many bytes, whichever comes first, once zstd's workers have
 # had this long to finish; held back meanwhile, at most PROBE_HELD bytes: a backup streamed to a bucket peaked
 # at 150 MB, and the memory goal is 200.
-PROBE_S = STRETCH_S
+PROBE_S = 0.3
 PROBE_BYTES = 24 << 20
 PROBE_SETTLE_S = 0.05
 PROBE_HELD = 32 << 20
@@ -79,11 +80,12 @@ class FloorProbe:
     back from the compressor, then handed on. On a machine that runs the server too, the compressor's CPU
     slows the dump by a share this tells (``LevelChooser.floor``); the bytes stored are the same, only later.
 
-    The clock starts ``PROBE_SETTLE_S`` in, at a read that found less than a whole chunk (the reader has
-    caught up with pg_dump): by then zstd's workers have finished the jobs they had, and sit idle."""
+    zstd's workers are drained first; what piled up meanwhile (a full pipe, the server's socket buffers) comes
+    faster than the dump goes, so the clock starts ``PROBE_SETTLE_S`` in, at a read that found less than a
+    whole chunk (the reader has caught up with pg_dump)."""
 
     def __init__(self) -> None:
-        self.held: list[bytes] = []
+        self.held: deque[bytes] = deque()
         self.began, self.started = time.monotonic(), 0.0  # started 0: the clock has not started
         self.size = self.taken = 0
 
@@ -108,7 +110,7 @@ class FloorProbe:
     def release(self) -> Iterator[bytes]:
         """The chunks held, oldest first, each let go as it is handed on."""
         while self.held:
-            yield self.held.pop(0)
+            yield self.held.popleft()
 
 
 class Compressed(NamedTuple):

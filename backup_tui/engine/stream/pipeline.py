@@ -82,6 +82,7 @@ def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
     """
 
     short = False
+    gather = pipe_size(fd) >= CHUNK  # a narrow pipe fills within GATHER_S: pg_dump would wait on it
 
     def read(n: int) -> bytes:
         nonlocal short
@@ -90,10 +91,18 @@ def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
         while not select.select([fd], [], [], SIGNAL_CHECK_S)[0]:
             cancel.raise_if_cancelled()
         data = os.read(fd, n)
-        short = len(data) < n // 4
+        short = gather and len(data) < n // 4
         return data
 
     return read
+
+
+def pipe_size(fd: int) -> int:
+    """What the pipe holds (Linux); elsewhere, or not a pipe, 0."""
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    except (OSError, AttributeError):
+        return 0
 
 
 def widen_pipe(fd: int) -> None:
@@ -127,6 +136,10 @@ class _Frames:
         self.levels[str(self.level)] = self.levels.get(str(self.level), 0) + len(chunk)
         for block in self._chunker.compress(chunk):
             self.emit(block)
+
+    def compress_all(self, chunks: Iterator[bytes]) -> None:
+        for chunk in chunks:
+            self.compress(chunk)
 
     def finish(self) -> None:
         for block in self._chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
@@ -195,8 +208,7 @@ def compress(
         if probe is not None:
             if probe.hold(chunk, CHUNK):
                 frames.switch(chooser.floor_measured(probe.rate))
-                for held in probe.release():
-                    frames.compress(held)
+                frames.compress_all(probe.release())
                 probe = None
                 assert meter is not None
                 meter.restart()
@@ -207,9 +219,10 @@ def compress(
             if stretch is not None:
                 frames.switch(chooser.judge(stretch))
                 if chooser.wants_floor:
+                    frames.drain()  # zstd's workers idle: the probe times the dump alone
                     probe = FloorProbe()
-    for held in probe.release() if probe is not None else ():  # the dump ended within the probe
-        frames.compress(held)
+    if probe is not None:  # the dump ended within the probe
+        frames.compress_all(probe.release())
     frames.finish()
     emit(b"", final=True)
     sink.close()

@@ -41,10 +41,12 @@ class FileSink:
         self._syncing.wrote(len(block))
 
     def close(self) -> None:
-        self._out.flush()
-        self._syncing.finish()  # raises what a sync on the way met: the kernel tells an fd's write error once
-        os.fsync(self._out.fileno())
-        self._out.close()
+        try:
+            self._out.flush()
+            self._syncing.finish()  # raises what a sync on the way met: the kernel tells an fd's write error once
+            os.fsync(self._out.fileno())
+        finally:
+            self._out.close()
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
@@ -69,15 +71,19 @@ class _SyncAsItGrows:
         self._error: OSError | None = None
 
     def wrote(self, n: int) -> None:
+        """Count ``n`` bytes written; start a sync when due and none runs. Raises what a sync met: a disk
+        that fails is said now, not after the rest of the backup is written to it."""
+        if self._error is not None:
+            raise self._error
         self._since += n
-        if self._since >= SYNC_EVERY and self._error is None and not (self._thread and self._thread.is_alive()):
+        if self._since >= SYNC_EVERY and not (self._thread and self._thread.is_alive()):
             self._since = 0
             self._thread = threading.Thread(target=self._sync, name="sync-as-it-grows", daemon=True)
             self._thread.start()
 
     def _sync(self) -> None:
         try:
-            os.fdatasync(self._fd)
+            getattr(os, "fdatasync", os.fsync)(self._fd)  # macOS has no fdatasync
         except OSError as exc:
             self._error = exc
 
