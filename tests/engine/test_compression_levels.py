@@ -206,13 +206,6 @@ def test_the_fastest_measure_of_the_dump_alone_stands_until_it_is_old() -> None:
     assert chooser.floor == 105 * MB
 
 
-def test_the_measure_at_the_dump_s_start_is_the_first_of_two() -> None:
-    """Taken before anything asked, it buys nothing by itself; the first asks' measure then starts the trial."""
-    chooser = LevelChooser(1, slowdown=0.1)
-    assert chooser.floor_measured(ALONE_MB * MB) == 1 and chooser.floor == ALONE_MB * MB
-    assert judged(chooser, [waiting_without_spare_cpu()] * LevelChooser.UP_AFTER) == [1, 2]
-
-
 def test_a_probe_that_measured_nothing_changes_nothing() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
     judged(chooser, [waiting_without_spare_cpu()] * LevelChooser.UP_AFTER, alone_mb=[0.0])

@@ -171,17 +171,14 @@ class LevelChooser:
         ``FLOOR_FRESH`` stretches gives way (the next tables may dump at another pace). The trial the asks
         wanted starts once ``FLOOR_PROBES`` measures agree their pace is within the budget (one measure
         alone, low by chance, would buy a level the dump cannot afford); if not, the next asks come later.
-        The first is taken at the dump's start, where nothing waits to be compressed. A probe that measured
-        nothing (0) changes nothing."""
+        A probe that measured nothing (0) changes nothing."""
         self.wants_floor = False
-        asks, self._asks = self._asks, []
+        asked, self._asks = sum(self._asks) / max(1, len(self._asks)), []
         if pace <= 0:
             return self.level
         self.floor, self._probes = (pace, 1) if self._floor_stale() else (max(self.floor, pace), self._probes + 1)
         self._floor_age = 0
-        if not asks:  # measured at the dump's start, before anything asked
-            return self.level
-        if not self._within(sum(asks) / len(asks), self.slowdown):
+        if not self._within(asked, self.slowdown):
             self._not_paid()
         elif self._probes >= self.FLOOR_PROBES:
             self._trial, self.level, self._settled = [], self.level + 1, False

@@ -195,8 +195,7 @@ def compress(
     chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown)  # for "auto" only
     frames = _Frames(chooser.level, threads, emit)
     meter = StretchMeter() if level == "auto" else None
-    # The dump alone being timed, its chunks held back: first at its start, where zstd has nothing queued.
-    probe = FloorProbe() if meter is not None and slowdown > 0 else None
+    probe: FloorProbe | None = None  # the dump alone being timed, its chunks held back
     while True:
         cancel.raise_if_cancelled()
         began = time.monotonic()
