@@ -232,7 +232,7 @@ class Settings:
     dump_nice: int = 0  # the niceness pg_dump runs at: 19 leaves the CPU to everything else first
     retention_s3: RetentionConfig = field(default_factory=lambda: RetentionConfig(daily=30, weekly=0, monthly=0))
     compression_threads: int = 0  # 0: one per core
-    compression_slowdown: int = 25  # percent more time than the dump alone "auto" may take for one level more
+    compression_slowdown: int = 20  # percent more time than the dump alone "auto" may take for one level more
     restore_jobs: int = 1  # >1: decode to a file first, then pg_restore -j (pays off with many big tables)
     min_free_bytes: int = 0  # head-room that must stay free after a backup
     lock_wait_timeout_s: int = 300  # a table another session keeps locked fails the backup then; 0: wait forever

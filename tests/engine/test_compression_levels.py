@@ -430,7 +430,7 @@ def test_the_slowdown_setting_reaches_the_level_chooser_of_a_real_backup(
     monkeypatch.setattr(LevelChooser, "__init__", init)
     record = run_backup(Context(replace(settings, compression_slowdown=20)), settings.databases[0])
     assert given == [0.2] and record.compression_levels
-    assert Settings().compression_slowdown == 25  # the default; 0 is the strict rule
+    assert Settings().compression_slowdown == 20  # the default; 0 is the strict rule
 
 
 def test_nice_lowers_this_thread_and_the_threads_it_starts_then_gives_it_back() -> None:
