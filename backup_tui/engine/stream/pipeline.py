@@ -174,7 +174,7 @@ def compress(
     the repository's: a file here, an upload later; the stages do not know which. ``level="auto"``:
     the level follows the spare CPU (``core.levels``), measured every ``adaptive.STRETCH_S``, and may buy one
     level more while the backup takes at most ``slowdown`` more time than the dump alone (its pace measured
-    first, ``adaptive.FloorProbe``).
+    when a level is asked for, ``adaptive.FloorProbe``).
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
