@@ -130,9 +130,8 @@ def test_the_backup_file_is_synced_as_it_grows_so_its_last_fsync_is_short(tmp_pa
     assert synced == [n << 20 for n in range(1, 7)]
 
 
-def test_a_write_error_met_by_a_sync_on_the_way_fails_the_close(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Linux tells an fd's writeback error to one sync only: met in the thread, it must not be lost at close."""
+def sink_on_a_failing_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileSink:
+    """A backup file that has had 2 MiB written, where every fdatasync fails (EIO): its first sync is under way."""
     from backup_tui.engine.stream import sinks
 
     def failing(fd: int) -> None:
@@ -142,6 +141,13 @@ def test_a_write_error_met_by_a_sync_on_the_way_fails_the_close(tmp_path: Path,
     monkeypatch.setattr(os, "fdatasync", failing)
     sink = sinks.FileSink(tmp_path / "x.zst")
     sink.write(os.urandom(2 << 20))
+    return sink
+
+
+def test_a_write_error_met_by_a_sync_on_the_way_fails_the_close(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux tells an fd's writeback error to one sync only: met in the thread, it must not be lost at close."""
+    sink = sink_on_a_failing_disk(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="Input/output error"):
         sink.close()
 
@@ -149,15 +155,7 @@ def test_a_write_error_met_by_a_sync_on_the_way_fails_the_close(tmp_path: Path,
 def test_a_sync_that_failed_stops_the_writer_at_its_next_write(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A failing disk is said at the next write, not after the rest of the backup went to it."""
-    from backup_tui.engine.stream import sinks
-
-    def failing(fd: int) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(sinks, "SYNC_EVERY", 1 << 20)
-    monkeypatch.setattr(os, "fdatasync", failing)
-    sink = sinks.FileSink(tmp_path / "x.zst")
-    sink.write(os.urandom(2 << 20))
+    sink = sink_on_a_failing_disk(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="Input/output error"):
         for _ in range(100):  # the sync runs in its thread: the write after it ended raises
             sink.write(b"x")
