@@ -255,3 +255,25 @@ def test_a_pin_that_cannot_be_read_counts_as_set_where_an_older_record_says_unpi
     monkeypatch.setattr(s3_module, "_RECORDS", {})  # nothing read before is taken from memory...
     monkeypatch.setattr(bucket, "cache", None)  # ...or from this host's cache of records
     assert local.refresh(on_disk).pinned and bucket.refresh(in_bucket).pinned
+
+
+def test_a_planted_record_under_a_pin_s_name_is_no_pin(settings: Settings, s3_bucket: Bucket, tmp_path: Path) -> None:
+    """Only a read that failed counts as a pin: junk, or a link out of the repository, planted as the newest pin
+    record is skipped, and the backup reads as its real newest record says (unpinned), on disk and in the bucket."""
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    record = pins.set_pinned(Context(with_s3), Context(with_s3).catalog.get(record.id), True)
+    record = pins.set_pinned(Context(with_s3), record, False)
+    local, bucket = Context(with_s3).catalog.local, Context(with_s3).catalog.s3
+    assert bucket is not None
+    on_disk, in_bucket = (next(r for r in repo.list(record.database) if r.id == record.id) for repo in (local, bucket))
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"pinned": true}')
+    folder = local.folder(on_disk) / "pins"
+    (folder / "zzzz-junk.json").write_text('{"pinned": "yes"}')
+    (folder / "zzzz-link.json").symlink_to(outside)
+    pin_key = max(k for k in s3_bucket.objects() if "/pins/" in k)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=pin_key.rsplit("/", 1)[0] + "/zzzz-junk.json",
+                                Body=b'{"pinned": "yes"}')
+    assert not local.refresh(on_disk).pinned and not bucket.refresh(in_bucket).pinned
