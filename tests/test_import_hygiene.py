@@ -85,3 +85,13 @@ def test_the_app_is_imported_with_the_cycle_collector_paused_then_its_modules_fr
             "print(app_class.__name__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["BackupApp", "0", "True", "True"]
+
+
+def test_the_database_driver_loads_at_the_first_connection() -> None:
+    """Every engine module and the CLI import without psycopg (half of a backup's start): a backup starts
+    pg_dump in a snapshot psql exported, and the driver loads while pg_dump connects."""
+    engine_dir = ROOT / "backup_tui" / "engine"
+    engine = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
+              for p in engine_dir.rglob("*.py") if p.name != "__init__.py"]
+    loaded = modules_after_import(", ".join([*engine, "headless.cli"]))
+    assert not {m for m in loaded if m.split(".")[0] in ("psycopg", "psycopg_binary", "psycopg_c")}

@@ -1,6 +1,7 @@
 """Take a backup: pg_dump in the exported snapshot, streamed once through sha256 and zstd.
 
-Order matters for safety: lock, clean leftovers, export a snapshot, start pg_dump in it, check space
+Order matters for safety: lock, clean leftovers, export a snapshot (psql holds it: ``postgres.snapshot``),
+start pg_dump in it, join it with our own session (the database driver loads meanwhile), check space
 before the first byte is written (while pg_dump reads its catalog), dump and count rows in that
 snapshot, write the sidecar, write the manifest last. Anything killed before the manifest lands is
 an incomplete backup, never valid.
@@ -18,10 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import psycopg
-import psycopg.errors
+from typing import TYPE_CHECKING, Any
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -41,6 +39,7 @@ from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
+from backup_tui.engine.postgres.snapshot import exported_snapshot
 from backup_tui.engine.storage.bucket_lock import bucket_lock
 from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
@@ -50,6 +49,9 @@ from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.adaptive import usable_cpus
 from backup_tui.engine.stream.pipeline import compress, pipe_reader, widen_pipe
 from backup_tui.engine.stream.stages import write_stages
+
+if TYPE_CHECKING:
+    import psycopg
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
@@ -237,12 +239,8 @@ def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository 
     reporter(StepStarted("prepare", f"database {db.database}"))
     clean_incomplete(repo, db.database, reporter)
     scratch.clean_leftovers(settings, db, reporter)
-    with pg.connect(db, autocommit=False) as conn:
-        try:
-            reporter(StepFinished("prepare"))
-            return _dump(ctx, db, bucket or repo, conn, reason)
-        except psycopg.Error as exc:
-            raise server_error(exc, conn, "a query of the backup failed") from exc
+    reporter(StepFinished("prepare"))
+    return _dump(ctx, db, bucket or repo, reason)
 
 
 @dataclass(frozen=True)
@@ -254,13 +252,25 @@ class _Server:
     expected_raw: int | None  # the last backup's raw size: a total for progress bars, when there is one
 
 
-def _before_first_byte(ctx: Context, db: DatabaseConfig, conn: psycopg.Connection[Any], streamed: bool) -> _Server:
-    """List the last backups, ask the server what the record keeps, and refuse for space (``SpaceError``) while
-    pg_dump connects and reads its catalog: nothing is written yet, and the dump's start waits for none of it."""
-    previous = ctx.catalog.list(db.database, include_incomplete=False)
-    version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-    db_bytes = pg.database_size(conn, db.database)
-    db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}
+def _before_first_byte(ctx: Context, db: DatabaseConfig, conn: psycopg.Connection[Any], snapshot: str,
+                       streamed: bool) -> _Server:
+    """Join the dump's snapshot, list the last backups, ask the server what the record keeps, and refuse for
+    space (``SpaceError``) while pg_dump connects and reads its catalog: nothing is written yet, and the
+    dump's start waits for none of it."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for the counts...
+        conn.read_only = True
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))  # ...and the dump
+        table_locks.bound_waits(conn, ctx.settings.lock_wait_timeout_s)
+        previous = ctx.catalog.list(db.database, include_incomplete=False)
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        db_bytes = pg.database_size(conn, db.database)
+        db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}
+    except psycopg.Error as exc:
+        raise server_error(exc, conn, "a query of the backup failed") from exc
     if not streamed:  # streamed to a bucket, nothing lands on this disk
         expected, basis = expected_size(previous, db_bytes)
         check_backup_space(ctx.settings, db.database, expected, basis)
@@ -275,6 +285,8 @@ def one_line(exc: BaseException) -> str:
 
 def server_error(exc: psycopg.Error, conn: psycopg.Connection[Any], what: str) -> BackupToolError:
     """A psycopg error as our one line; a dropped session (shutdown, failover, pg_terminate_backend) says so."""
+    import psycopg.errors
+
     if conn.broken or isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CrashShutdown):
         return BackupToolError(f"lost the connection to the server during the backup: {one_line(exc)}")
     return BackupToolError(f"{what}: {one_line(exc)}")
@@ -288,144 +300,141 @@ def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> Non
         warn(reporter, f"while cleaning up, {what} failed: {one_line(exc)}")
 
 
-def _dump(
-    ctx: Context,
-    db: DatabaseConfig,
-    repo: LocalRepository | S3Repository,
-    conn: psycopg.Connection[Any],
-    reason: str,
-) -> BackupRecord:
+def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository, reason: str) -> BackupRecord:
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for the counts...
-    conn.read_only = True
-    snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
-    table_locks.bound_waits(conn, settings.lock_wait_timeout_s)
-    started = now()
-    started_clock = time.monotonic()
-    try:
-        writer = repo.new_backup(db.database, started)
-    except OSError as exc:  # before the space check: a disk full to the last block refuses even a folder
-        raise disk_full(exc, settings.repository, "making the backup's folder") or exc from None
-    backup_id, file_name = writer.id, writer.file_name
-    pg_dump = dump_command(settings, snapshot)
-    app_name = f"{pg.APP_NAME} pg_dump {backup_id}"[:63]  # how the lock notice finds its session
-    proc = subprocess.Popen(
-        pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**pg.child_env(db), "PGAPPNAME": app_name},
-        bufsize=0, process_group=pg.OWN_GROUP,
-    )
-    assert proc.stdout is not None
-    stdout_fd = proc.stdout.fileno()
-    widen_pipe(stdout_fd)
-    if settings.dump_nice:
-        with contextlib.suppress(OSError):  # gone already: the dump's own error says why
-            os.setpriority(os.PRIO_PROCESS, proc.pid, settings.dump_nice)
-    dumped = [0]
-    counts: dict[str, int] = {}
-    count_error: list[BaseException] = []
-
-    def count_rows() -> None:
+    with exported_snapshot(db, settings.pg_bin_dir, cancel) as snapshot, contextlib.ExitStack() as session:
+        started = now()
+        started_clock = time.monotonic()
         try:
-            counts.update(pg.exact_row_counts(conn))
-        except BaseException as exc:  # reported after the dump, in this thread
-            count_error.append(exc)
-
-    counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
-    level = settings.compression_level
-    recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
-    encrypt = " | age" if recipients else ""
-    notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0, reporter)
-    beside = ThreadPoolExecutor(1, "pg-dump-version")  # its --version run while the dump goes, not after it
-    try:
-        server = _before_first_byte(ctx, db, conn, isinstance(repo, S3Repository))
-        reporter(StepFinished("snapshot", detail=snapshot))
-
-        def on_bytes(done: int) -> None:
-            dumped[0] = done
-            reporter(BytesProgress("dump", done, server.expected_raw))
-
-        reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
-                                     f"sha256 > {file_name}"))
-        counter.start()
-        dump_version = beside.submit(pg.tool_version, pg_dump[0])
-        # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
-        with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
-            stats = compress(
-                pipe_reader(stdout_fd, cancel),
-                writer.sink(),
-                level=level,
-                threads=settings.compression_threads or len(usable_cpus()),
-                cancel=cancel,
-                on_bytes=on_bytes,
-                stages=write_stages(recipients),
-                slowdown=settings.compression_slowdown / 100,
-            )
-        stderr = proc.stderr.read() if proc.stderr else b""
-        if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
-            raise _dump_failure(settings, db, stderr)
-        reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
-        if level == "auto":
-            alone = f"; pg_dump alone went at {human_bytes(int(stats.dump_pace))}/s" if stats.dump_pace else ""
-            info(reporter, f"zstd levels used: {levels_said(stats.levels)}{alone}")
-        if stats.compresses_poorly:
-            ratio = stats.raw_bytes / max(1, stats.stored_bytes)
-            warn(reporter, f"{db.database}'s data compresses no better at any level (random or already "
-                           f"compressed bytes, as they are or in hex: {ratio:.2f}x): stored at zstd's cheapest level "
-                           "instead of spending CPU on it")
-        reporter(StepStarted("row counts"))
-        counter.join()
-        if count_error:
-            raise _count_failure(count_error[0], conn, settings, db)
-        reporter(StepFinished("row counts", detail=f"{len(counts)} tables"))
-        finished = now()
-        record = BackupRecord(
-            id=backup_id,
-            database=db.database,
-            created_at=utc_iso(started, milliseconds=True),
-            finished_at=utc_iso(finished, milliseconds=True),
-            duration_s=round(time.monotonic() - started_clock, 3),
-            format="custom",
-            compression="zstd",
-            compression_level=int(max(stats.levels, key=lambda k: stats.levels[k], default="0")),
-            compression_levels=stats.levels if level == "auto" else {},
-            raw_bytes=stats.raw_bytes,
-            stored_bytes=stats.stored_bytes,
-            sha256=stats.stored_sha256,
-            file_name=file_name,
-            server_version=server.version,
-            tool_versions={"pg_dump": dump_version.result(), "backup-tui": __version__},
-            row_counts=counts,
-            database_info=server.database_info,
-            reason=reason,
-            host=this_host(),
-            encryption=ENCRYPTION if recipients else "",
-            recipients=recipients,
-            manifest_version=ENCRYPTED_MANIFEST_VERSION if recipients else MANIFEST_VERSION,
+            writer = repo.new_backup(db.database, started)
+        except OSError as exc:  # before the space check: a disk full to the last block refuses even a folder
+            raise disk_full(exc, settings.repository, "making the backup's folder") or exc from None
+        backup_id, file_name = writer.id, writer.file_name
+        pg_dump = dump_command(settings, snapshot.id)
+        app_name = f"{pg.APP_NAME} pg_dump {backup_id}"[:63]  # how the lock notice finds its session
+        proc = subprocess.Popen(
+            pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**pg.child_env(db), "PGAPPNAME": app_name}, bufsize=0, process_group=pg.OWN_GROUP,
         )
-        reporter(StepStarted("commit", "sidecar, then manifest"))
-        committed = writer.commit(record)
-        reporter(StepFinished("commit"))
-        return committed
-    except BaseException as exc:
-        # Each step on its own: the server may be gone, and that must not replace the error being raised.
-        _quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
-        if counter.is_alive():
-            _quietly(conn.cancel_safe, "cancelling the row counts", reporter)
-        if counter.ident is not None:  # started: a refusal for space comes before it
-            counter.join(timeout=30)
-        writer.abandon()
-        full = disk_full(exc, settings.repository, f"writing {backup_id}; the partial backup was removed")
-        if full:
-            raise full from None
-        raise
-    finally:
-        beside.shutdown(wait=False)
-        notice.cancel()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe:
-                _quietly(pipe.close, "closing pg_dump's output", reporter)
-        if not conn.closed and not counter.is_alive():  # still counting: the connection is busy, closing ends it
-            _quietly(conn.rollback, "ending the snapshot's transaction", reporter)
+        assert proc.stdout is not None
+        stdout_fd = proc.stdout.fileno()
+        widen_pipe(stdout_fd)
+        if settings.dump_nice:
+            with contextlib.suppress(OSError):  # gone already: the dump's own error says why
+                os.setpriority(os.PRIO_PROCESS, proc.pid, settings.dump_nice)
+        dumped = [0]
+        counts: dict[str, int] = {}
+        count_error: list[BaseException] = []
+        conn: psycopg.Connection[Any] | None = None
+        counter: threading.Thread | None = None
+        level = settings.compression_level
+        recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
+        encrypt = " | age" if recipients else ""
+        notice = table_locks.notice_waits(db, app_name, settings.lock_wait_timeout_s, lambda: dumped[0] > 0,
+                                          reporter)
+        beside = ThreadPoolExecutor(1, "pg-dump-version")  # its --version run while the dump goes, not after it
+        try:
+            conn = session.enter_context(pg.connect(db, autocommit=False))  # the driver loads while pg_dump starts
+            server = _before_first_byte(ctx, db, conn, snapshot.id, isinstance(repo, S3Repository))
+            reporter(StepFinished("snapshot", detail=snapshot.id))
+
+            def count_rows(conn: psycopg.Connection[Any] = conn) -> None:
+                try:
+                    counts.update(pg.exact_row_counts(conn))
+                except BaseException as exc:  # reported after the dump, in this thread
+                    count_error.append(exc)
+
+            def on_bytes(done: int) -> None:
+                if not dumped[0]:
+                    snapshot.release()  # pg_dump took the snapshot before its first byte, our session before that
+                dumped[0] = done
+                reporter(BytesProgress("dump", done, server.expected_raw))
+
+            reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
+                                         f"sha256 > {file_name}"))
+            counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
+            counter.start()
+            dump_version = beside.submit(pg.tool_version, pg_dump[0])
+            # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
+            with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
+                stats = compress(
+                    pipe_reader(stdout_fd, cancel),
+                    writer.sink(),
+                    level=level,
+                    threads=settings.compression_threads or len(usable_cpus()),
+                    cancel=cancel,
+                    on_bytes=on_bytes,
+                    stages=write_stages(recipients),
+                    slowdown=settings.compression_slowdown / 100,
+                )
+            stderr = proc.stderr.read() if proc.stderr else b""
+            if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
+                raise _dump_failure(settings, db, stderr)
+            reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
+            if level == "auto":
+                alone = f"; pg_dump alone went at {human_bytes(int(stats.dump_pace))}/s" if stats.dump_pace else ""
+                info(reporter, f"zstd levels used: {levels_said(stats.levels)}{alone}")
+            if stats.compresses_poorly:
+                ratio = stats.raw_bytes / max(1, stats.stored_bytes)
+                warn(reporter, f"{db.database}'s data compresses no better at any level (random or already "
+                               f"compressed bytes, as they are or in hex: {ratio:.2f}x): stored at zstd's cheapest "
+                               "level instead of spending CPU on it")
+            reporter(StepStarted("row counts"))
+            counter.join()
+            if count_error:
+                raise _count_failure(count_error[0], conn, settings, db)
+            reporter(StepFinished("row counts", detail=f"{len(counts)} tables"))
+            finished = now()
+            record = BackupRecord(
+                id=backup_id,
+                database=db.database,
+                created_at=utc_iso(started, milliseconds=True),
+                finished_at=utc_iso(finished, milliseconds=True),
+                duration_s=round(time.monotonic() - started_clock, 3),
+                format="custom",
+                compression="zstd",
+                compression_level=int(max(stats.levels, key=lambda k: stats.levels[k], default="0")),
+                compression_levels=stats.levels if level == "auto" else {},
+                raw_bytes=stats.raw_bytes,
+                stored_bytes=stats.stored_bytes,
+                sha256=stats.stored_sha256,
+                file_name=file_name,
+                server_version=server.version,
+                tool_versions={"pg_dump": dump_version.result(), "backup-tui": __version__},
+                row_counts=counts,
+                database_info=server.database_info,
+                reason=reason,
+                host=this_host(),
+                encryption=ENCRYPTION if recipients else "",
+                recipients=recipients,
+                manifest_version=ENCRYPTED_MANIFEST_VERSION if recipients else MANIFEST_VERSION,
+            )
+            reporter(StepStarted("commit", "sidecar, then manifest"))
+            committed = writer.commit(record)
+            reporter(StepFinished("commit"))
+            return committed
+        except BaseException as exc:
+            # Each step on its own: the server may be gone, and that must not replace the error being raised.
+            _quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
+            if counter is not None:  # started: a refusal for space comes before it
+                if counter.is_alive() and conn is not None:
+                    _quietly(conn.cancel_safe, "cancelling the row counts", reporter)
+                counter.join(timeout=30)
+            writer.abandon()
+            full = disk_full(exc, settings.repository, f"writing {backup_id}; the partial backup was removed")
+            if full:
+                raise full from None
+            raise
+        finally:
+            beside.shutdown(wait=False)
+            notice.cancel()
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe:
+                    _quietly(pipe.close, "closing pg_dump's output", reporter)
+            busy = counter is not None and counter.is_alive()  # still counting: the connection is busy, closing ends it
+            if conn is not None and not conn.closed and not busy:
+                _quietly(conn.rollback, "ending the snapshot's transaction", reporter)
 
 
 def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes) -> BackupToolError:
@@ -438,6 +447,8 @@ def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes) -> Back
 def _count_failure(
     exc: BaseException, conn: psycopg.Connection[Any], settings: Settings, db: DatabaseConfig
 ) -> BackupToolError:
+    import psycopg
+
     if isinstance(exc, pg.TableLocked):
         return table_locks.lock_wait_error(db, exc.table, settings.lock_wait_timeout_s)
     if isinstance(exc, psycopg.Error):

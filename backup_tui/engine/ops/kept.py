@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError, ConfigError, NotFoundError
@@ -52,6 +50,8 @@ class KeptCopy:
 
 def list_kept(settings: Settings, server: DatabaseConfig, database: str) -> list[KeptCopy]:
     """The kept copies of ``database`` on its server, newest first."""
+    import psycopg
+
     with pg.connect(server, settings.maintenance_db) as conn:
         rows = conn.execute("SELECT datname FROM pg_database").fetchall()
         found = []
@@ -131,6 +131,8 @@ def rollback(ctx: Context, server: DatabaseConfig, database: str, *, to: str | N
             moment = swap.free_moment(conn, database, (names.ROLLED_BACK,), now())
         aside = names.side_name(database, names.ROLLED_BACK, moment) if live else None
         journal = swap.begin(settings, server, "rollback", database, incoming.name, aside, moment)
+        import psycopg
+
         try:
             swap.run_swap(settings, server, journal, reporter)
         except psycopg.Error as exc:

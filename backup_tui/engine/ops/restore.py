@@ -21,9 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
-
-import psycopg
+from typing import IO, TYPE_CHECKING, Any
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
@@ -85,6 +83,9 @@ from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
 from backup_tui.engine.stream.pipeline import StreamStats, decode, widen_pipe
 from backup_tui.engine.stream.sources import Source
+
+if TYPE_CHECKING:
+    import psycopg
 
 RESTORE_SPACE_FACTOR = 1.5  # restored size vs raw dump: indexes are rebuilt
 HISTORY_FILE = "restores.jsonl"
@@ -367,6 +368,8 @@ def count_rows_in(server: DatabaseConfig, database: str) -> dict[str, int]:
 
 def _data_dir_free(conn: psycopg.Connection[Any]) -> int:
     """Free space on the server's data directory when it is on this machine; -1 when unknown."""
+    import psycopg
+
     try:
         row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
     except psycopg.Error:
@@ -763,6 +766,8 @@ def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work
         else:  # undone: the original is back under its name, as after any failure before the swap
             left = "dropped" if scratch.drop_quietly(settings, server, work) else "could not drop"
             warn(reporter, f"the swap did not complete: {plan.target_db!r} is untouched; {left} {plan.work_db!r}")
+        import psycopg
+
         if isinstance(exc, psycopg.Error):
             raise BackupToolError(f"the swap failed: {pg.stderr_summary(str(exc))}") from None
         raise

@@ -25,10 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any, Literal
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
@@ -43,6 +40,9 @@ from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_cap
 from backup_tui.engine.storage.holders import alive, record_pid
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.state import state_dir, this_host
+
+if TYPE_CHECKING:
+    import psycopg
 
 SCRATCH_DIR = "scratch"
 TMP_DIR = "tmp"
@@ -160,6 +160,8 @@ def clean_leftovers(settings: Settings, server: DatabaseConfig, reporter: Report
             _refuse(scratch, "names a database an unfinished swap owns (backup-headless repair settles it)", reporter)
     removed: list[str] = []
     for scratch in leftovers(settings, server):
+        import psycopg  # here, not at the top: most runs find nothing left over and need no driver
+
         try:
             if scratch.kind == "database":
                 why = _drop_if_ours(settings, server, scratch)
@@ -213,6 +215,9 @@ def create_database(settings: Settings, server: DatabaseConfig, name: str, info_
     try:
         with pg.connect(server, settings.maintenance_db) as conn:
             pg.create_database(conn, name, info_)
+            import psycopg
+            from psycopg import sql
+
             if scratch.token:  # a name the operator chose: only this marker makes it ours to drop later
                 with contextlib.suppress(psycopg.Error):
                     conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
@@ -227,6 +232,8 @@ def keep(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> None:
     """It is the real database now: take the marker off (unless the backup's own comment replaced it)
     and forget the record."""
     if scratch.token:
+        from psycopg import sql
+
         with pg.connect(server, settings.maintenance_db) as conn:
             if database_comment(conn, scratch.name) == MARKER + scratch.token:
                 conn.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(pg.ident(scratch.name)))
@@ -242,6 +249,8 @@ def drop_database(settings: Settings, server: DatabaseConfig, scratch: Scratch) 
 
 def drop_quietly(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> bool:
     """``drop_database`` for cleanup paths, where a second error must not hide the first."""
+    import psycopg
+
     try:
         drop_database(settings, server, scratch)
         return True

@@ -30,10 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
-
-import psycopg
-from psycopg import errors, sql
+from typing import TYPE_CHECKING, Any, Literal
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
@@ -48,6 +45,9 @@ from backup_tui.engine.storage.holders import record_pid
 from backup_tui.engine.storage.locks import database_lock
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.storage.state import state_dir, this_host
+
+if TYPE_CHECKING:
+    import psycopg
 
 SWAPS_DIR = "swaps"
 PAUSE_ENV = "BACKUP_TUI_TEST_PAUSE_AT"  # tests: stop the run (SIGSTOP) right after recording this step
@@ -213,10 +213,14 @@ def claimed_names(settings: Settings, server: DatabaseConfig) -> set[str]:
 
 
 def _rename(conn: psycopg.Connection[Any], old: str, new: str) -> None:
+    from psycopg import sql
+
     conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(pg.ident(old), pg.ident(new)))
 
 
 def _allow(conn: psycopg.Connection[Any], name: str, allowed: bool = True) -> None:
+    from psycopg import sql
+
     conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
         pg.ident(name), sql.SQL("true" if allowed else "false")))
 
@@ -224,6 +228,8 @@ def _allow(conn: psycopg.Connection[Any], name: str, allowed: bool = True) -> No
 def _rename_ending_sessions(conn: psycopg.Connection[Any], old: str, new: str, reporter: Reporter,
                             said: bool = False) -> None:
     """Rename ``old``, terminating whoever is still connected to it (a session that raced the block)."""
+    from psycopg import errors
+
     for attempt in range(RENAME_ATTEMPTS):
         try:
             _rename(conn, old, new)
@@ -304,6 +310,8 @@ def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, repor
 
 def _undo(conn: psycopg.Connection[Any], journal: Journal, undo: Callable[[], object]) -> None:
     """Put the live database back; when even that fails, the journal stays and the next run heals."""
+    import psycopg
+
     try:
         undo()
     except (psycopg.Error, OSError):
@@ -336,6 +344,8 @@ def heal_swap(settings: Settings, server: DatabaseConfig, database: str, reporte
             _warned.add(seen)
             warn(reporter, f"left alone the swap journal {path}: it {why}")
         return None
+    import psycopg
+
     try:
         with pg.connect(server, settings.maintenance_db) as conn:
             done = _settle(conn, journal, reporter)

@@ -2,6 +2,10 @@
 
 Passwords travel only in the child's environment (PGPASSWORD) or libpq's own
 passfile, never on a command line, in a log or in an exception text.
+
+No engine module imports psycopg when it is imported itself: the driver loads at the first connection
+(``connect``, or a function that already holds one). Its import is 0.15 s, half of a backup's start, and
+a backup starts pg_dump before it needs the driver (``snapshot``).
 """
 
 from __future__ import annotations
@@ -16,10 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.core.errors import (
@@ -31,6 +32,10 @@ from backup_tui.engine.core.errors import (
     ServerFailed,
 )
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
 
 CONNECT_TIMEOUT_S = 10
 APP_NAME = "backup-tui"
@@ -126,10 +131,10 @@ def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
     return env
 
 
-def describe_connect_error(exc: Exception, db: DatabaseConfig, dbname: str | None = None) -> BackupToolError:
-    """Turn a libpq failure into one of our errors with one clear line."""
-    text = str(exc).strip()
-    detail = _reason(text) or type(exc).__name__
+def describe_connect_error(said: str, db: DatabaseConfig, dbname: str | None = None) -> BackupToolError:
+    """Turn what libpq said of a failed connection (through psycopg or psql) into one of our errors, one line."""
+    text = said.strip()
+    detail = _reason(text) or "no reason given"
     target = f"database {dbname or db.database!r}"
     lowered = text.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered or (
@@ -174,10 +179,12 @@ SESSION_OPTIONS = "-c statement_timeout=0 -c idle_in_transaction_session_timeout
 def connect(
     db: DatabaseConfig, dbname: str | None = None, *, autocommit: bool = True
 ) -> Iterator[psycopg.Connection[Any]]:
+    import psycopg
+
     try:
         conn = psycopg.connect(**conn_kwargs(db, dbname), autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        raise describe_connect_error(exc, db, dbname) from None
+        raise describe_connect_error(str(exc), db, dbname) from None
     try:
         conn.execute(UNBOUNDED)
         if not autocommit:
@@ -195,6 +202,8 @@ def dbname_arg(name: str) -> str:
 
 
 def ident(name: str) -> sql.Identifier:
+    from psycopg import sql
+
     return sql.Identifier(name)
 
 
@@ -371,6 +380,8 @@ def tablespace_exists(conn: psycopg.Connection[Any], name: str) -> bool:
 def create_database(conn: psycopg.Connection[Any], name: str, info: dict[str, str] | None = None) -> None:
     """CREATE DATABASE from template0 with the original's encoding, locale (provider too), owner and
     tablespace, as far as known and present on this server (the restore plan says what is not)."""
+    from psycopg import sql
+
     info = info or {}
     parts = [sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident(name))]
     options = [("ENCODING", "encoding"), ("LC_COLLATE", "collate"), ("LC_CTYPE", "ctype")]
@@ -403,6 +414,8 @@ def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> list[tuple[s
 
 
 def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
+    from psycopg import sql
+
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(name)))
 
 
@@ -427,6 +440,9 @@ class TableLocked(Exception):
 
 def exact_row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Exact count(*) of every user table and materialized view, in the connection's snapshot."""
+    import psycopg.errors
+    from psycopg import sql
+
     tables = conn.execute(COUNTABLE_TABLES_SQL).fetchall()
     counts: dict[str, int] = {}
     for schema, table, shown in tables:

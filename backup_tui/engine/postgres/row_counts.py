@@ -14,14 +14,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
-
-import psycopg
-import psycopg.errors
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.postgres import pg
+
+if TYPE_CHECKING:
+    import psycopg
 
 SHARE_FROM_BYTES = 32 << 20  # a second session pays only when its share holds this much (scans of ~0.03 s)
 
@@ -54,6 +53,8 @@ def shares(tables: list[Table], sessions: int, share_from: int = SHARE_FROM_BYTE
 
 
 def _count(conn: psycopg.Connection[Any], tables: list[Table]) -> dict[str, int]:
+    from psycopg import sql
+
     counts: dict[str, int] = {}
     for schema, table, _ in tables:
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(pg.ident(schema), pg.ident(table))

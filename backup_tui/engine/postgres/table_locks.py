@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.progress import Reporter, warn
 from backup_tui.engine.postgres import pg
+
+if TYPE_CHECKING:
+    import psycopg
 
 # pg_dump 15 sets statement_timeout to --lock-wait-timeout, then locks table after table.
 _PG_DUMP_LOCK = re.compile(r"statement timeout.*?Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE", re.DOTALL)
@@ -95,6 +96,8 @@ def notice_waits(db: DatabaseConfig, app_name: str, timeout_s: int, started: Cal
     def look() -> None:
         if started():
             return
+        import psycopg
+
         try:
             with pg.connect(db) as conn:
                 row = conn.execute(WAITING_SQL, [app_name]).fetchone()
@@ -115,6 +118,8 @@ def notice_waits(db: DatabaseConfig, app_name: str, timeout_s: int, started: Cal
 
 def lock_wait_error(db: DatabaseConfig, table: str, timeout_s: int) -> BackupToolError:
     """One line: which table, which session, and the knob that sets the wait."""
+    import psycopg
+
     try:
         with pg.connect(db) as conn:
             holders = describe_holders(conn, table)

@@ -1,0 +1,61 @@
+"""The backup's snapshot, held by a psql session: importable while held, gone once released, and a failure
+to connect said as a connection's failure is said everywhere else."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from backup_tui.engine.core.errors import AuthenticationFailed, NotFoundError
+from backup_tui.engine.core.progress import CancelToken
+from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.postgres import pg
+from backup_tui.engine.postgres.snapshot import exported_snapshot
+from tests.conftest import db_config
+
+
+def rows_seen_in(sandbox: Sandbox, database: str, snapshot: str) -> int:
+    """How many rows of t a new session sees once it has joined ``snapshot``."""
+    with pg.connect(db_config(sandbox, database), autocommit=False) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        row = conn.execute("SELECT count(*) FROM t").fetchone()
+        conn.rollback()
+        return int(row[0]) if row else -1
+
+
+def test_a_held_snapshot_shows_the_rows_of_its_moment_to_sessions_that_join_it(pg_sandbox: Sandbox,
+                                                                               pagila_db: str) -> None:
+    pg_sandbox.psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g", dbname=pagila_db)
+    db = db_config(pg_sandbox, pagila_db)
+    with exported_snapshot(db, None, CancelToken()) as held:
+        pg_sandbox.psql("INSERT INTO t SELECT g FROM generate_series(11, 15) g", dbname=pagila_db)
+        assert rows_seen_in(pg_sandbox, pagila_db, held.id) == 10  # its moment, not now
+        assert rows_seen_in(pg_sandbox, pagila_db, held.id) == 10  # as often as asked, while held
+        held.release()
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="invalid snapshot identifier"):
+            rows_seen_in(pg_sandbox, pagila_db, held.id)
+    holders = pg_sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{pg.APP_NAME} "
+                              "snapshot'")
+    assert holders == "0"
+
+
+def test_the_session_holding_it_ends_with_the_block_even_unreleased(pg_sandbox: Sandbox, pagila_db: str) -> None:
+    pg_sandbox.psql("CREATE TABLE t AS SELECT 1 AS g", dbname=pagila_db)
+    with exported_snapshot(db_config(pg_sandbox, pagila_db), None, CancelToken()) as held:
+        assert rows_seen_in(pg_sandbox, pagila_db, held.id) == 1
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="invalid snapshot identifier"):
+        rows_seen_in(pg_sandbox, pagila_db, held.id)
+
+
+def test_a_wrong_password_or_a_missing_database_is_said_as_for_any_connection(pg_sandbox: Sandbox) -> None:
+    db = db_config(pg_sandbox, "postgres")
+    with pytest.raises(AuthenticationFailed, match="authentication failed"), \
+            exported_snapshot(replace(db, password="not-the-password"), None, CancelToken()):
+        pass
+    with pytest.raises(NotFoundError, match="database 'no_such_db' does not exist"), \
+            exported_snapshot(replace(db, name="no_such_db"), None, CancelToken()):
+        pass
