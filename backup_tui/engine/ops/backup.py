@@ -265,6 +265,9 @@ def _before_first_byte(ctx: Context, db: DatabaseConfig, conn: psycopg.Connectio
         conn.read_only = True
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))  # ...and the dump
         table_locks.bound_waits(conn, ctx.settings.lock_wait_timeout_s)
+        # The counts run beside the dump, on the CPUs pg_dump and its server process need: one process counts
+        # with less CPU than a parallel plan's three (0.24 s against 0.55 s for 3.3 million rows).
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         previous = ctx.catalog.list(db.database, include_incomplete=False)
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
         db_bytes = pg.database_size(conn, db.database)
