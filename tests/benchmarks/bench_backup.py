@@ -82,7 +82,7 @@ class Measured:
     tree_sum_peak: int  # bytes: largest sum of VmRSS over the tree seen at one poll
     machine_busy: float  # average number of busy CPUs over the whole machine: ours + server + anyone else
     server_cpu_seconds: float  # user+sys of the PostgreSQL cluster (backends, including ones that exited)
-    all_seconds: list[float] = field(default_factory=list)  # every run when best_of kept the fastest
+    all_seconds: list[float] = field(default_factory=list)  # every run of the step, when the fastest was kept
 
 
 def _busy_jiffies() -> tuple[int, int]:
@@ -240,15 +240,20 @@ def run_measured(label: str, argv: Sequence[str], env: dict[str, str], *, cwd: P
     return result
 
 
+def fastest(runs: list[Measured]) -> Measured:
+    """The fastest of a step's runs, with every run's time: on a shared 2-core VM noise only ever adds time."""
+    best = min(runs, key=lambda m: m.seconds)
+    best.all_seconds = [round(m.seconds, 3) for m in runs]
+    return best
+
+
 def best_of(repeat: int, run: Callable[[int], Measured], after: Callable[[int], None] = lambda i: None) -> Measured:
-    """Fastest of ``repeat`` runs: on a shared 2-core VM noise only ever adds time."""
+    """Fastest of ``repeat`` runs of one step in a row."""
     runs = []
     for i in range(repeat):
         runs.append(run(i))
         after(i)
-    best = min(runs, key=lambda m: m.seconds)
-    best.all_seconds = [round(m.seconds, 3) for m in runs]
-    return best
+    return fastest(runs)
 
 
 def log(message: str) -> None:
@@ -600,44 +605,48 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
     if paced is not None:  # from here on every pg_dump but the restores' source goes at the paced rate
         pg_env["PATH"] = f"{paced}:{pg_env.get('PATH', os.defpath)}"
         log(f"pg_dump paced to {args.dump_rate:g} MB/s")
-    log("floor: pg_dump -Fc -Z0 > /dev/null")
-    floor = best_of(repeat, lambda i: run_measured(
-        "floor", ["bash", "-c", f"pg_dump -Fc -Z0 -d {BENCH_DB} > /dev/null"], pg_env))
-
-    # The bare tools, level by level, until one is slower than the time goal: the size to match is the
-    # best level that kept within it (level 1 where none did), and level 1's time is the pace where none did.
-    bare: dict[int, tuple[Measured, int]] = {}
-    if shutil.which("zstd"):
-        for level in args.bare_levels:
-            log(f"bare tools: pg_dump -Fc -Z0 | {bare_zstd(level)} > f")
-            command = f"pg_dump -Fc -Z0 -d {BENCH_DB} | {bare_zstd(int(level))} -q > {work}/bare.zst"
-
-            def one_bare(i: int, command: str = command, level: Level = level) -> Measured:
-                return run_measured(f"pg_dump | zstd -{level}", ["bash", "-o", "pipefail", "-c", command], pg_env)
-
-            m = best_of(repeat, one_bare)
-            bare[int(level)] = (m, (work / "bare.zst").stat().st_size)
-            (work / "bare.zst").unlink()
-            if m.seconds > GOAL_BACKUP_VS_FLOOR * floor.seconds:
-                break
-
-    backups: dict[Level, tuple[Measured, dict[str, Any]]] = {}
+    # Every step once per round, in turn: the steps whose times are compared share the same minutes. On these
+    # shared 2-core VMs the same step drifts by 20% within an hour; measured one after the other (every floor
+    # run, then every bare run, then ours), the ratios compared different machines.
+    runs: dict[str, list[Measured]] = {}
+    bare_bytes: dict[int, int] = {}
+    ids: dict[Level, list[str]] = {level: [] for level in levels}
     pin = ["taskset", "-c", args.cpus] if args.cpus else []
-    for level in levels:
-        config = write_config(work / f"backup-l{level}.toml", level, args.threads, None, paced)
-        log(f"ours: backup-headless backup, zstd {level}" + (f" on CPUs {args.cpus}" if pin else ""))
-        ids: list[str] = []
+    configs = {level: write_config(work / f"backup-l{level}.toml", level, args.threads, None, paced)
+               for level in levels}
+    # The bare tools, level by level, until one is slower than the time goal (in the first round; later rounds
+    # measure the same levels): the size to match is the best level that kept within it (level 1 where none did),
+    # and level 1's time is the pace where none did.
+    bare_levels = [int(level) for level in args.bare_levels] if shutil.which("zstd") else []
+    for i in range(repeat):
+        bare_said = ", ".join(f"-{lv}" for lv in bare_levels) if i else "from -1 up to the first past the goal"
+        log(f"round {i + 1} of {repeat}: floor (pg_dump -Fc -Z0 > /dev/null), bare tools {bare_said}, "
+            f"ours {', '.join(map(str, levels))}")
+        floor_run = run_measured("floor", ["bash", "-c", f"pg_dump -Fc -Z0 -d {BENCH_DB} > /dev/null"], pg_env)
+        runs.setdefault("floor", []).append(floor_run)
+        for level in list(bare_levels):
+            command = f"pg_dump -Fc -Z0 -d {BENCH_DB} | {bare_zstd(level)} -q > {work}/bare.zst"
+            m = run_measured(f"pg_dump | zstd -{level}", ["bash", "-o", "pipefail", "-c", command], pg_env)
+            runs.setdefault(f"bare {level}", []).append(m)
+            bare_bytes[level] = (work / "bare.zst").stat().st_size
+            (work / "bare.zst").unlink()
+            if i == 0 and m.seconds > GOAL_BACKUP_VS_FLOOR * floor_run.seconds:
+                bare_levels = bare_levels[:bare_levels.index(level) + 1]
+                break
+        for level in levels:
+            m = run_measured(f"backup zstd {level}", [*pin, str(HEADLESS), "--config", str(configs[level]),
+                                                      "backup", "--json"], ours_env)
+            runs.setdefault(f"ours {level}", []).append(m)
+            ids[level].append(json.loads(m.stdout)["id"])
 
-        def one_backup(i: int, config: Path = config, ids: list[str] = ids, level: Level = level) -> Measured:
-            m = run_measured(f"backup zstd {level}", [*pin, str(HEADLESS), "--config", str(config), "backup",
-                                                      "--json"], ours_env)
-            ids.append(json.loads(m.stdout)["id"])
-            return m
-
-        best = best_of(repeat, one_backup)
-        listing = run_measured("list", [str(HEADLESS), "list", "--json"], ours_env).stdout
-        records = {r["id"]: r for r in json.loads(listing)}
-        backups[level] = (best, {**records[ids[-1]], "levels": auto_levels(work / "repo", ids[-1])})
+    floor = fastest(runs["floor"])
+    bare: dict[int, tuple[Measured, int]] = {lv: (fastest(runs[f"bare {lv}"]), bare_bytes[lv]) for lv in bare_levels}
+    listing = run_measured("list", [str(HEADLESS), "list", "--json"], ours_env).stdout
+    records = {r["id"]: r for r in json.loads(listing)}
+    backups: dict[Level, tuple[Measured, dict[str, Any]]] = {
+        level: (fastest(runs[f"ours {level}"]),
+                {**records[ids[level][-1]], "levels": auto_levels(work / "repo", ids[level][-1])})
+        for level in levels}
 
     old: Measured | None = None
     gz_bytes = 0
@@ -649,27 +658,23 @@ def _measure(args: argparse.Namespace, sb: Sandbox, work: Path) -> dict[str, Any
         gz_bytes = gz_file.stat().st_size
         gz_file.unlink()
 
-    log("restore baseline: createdb && pg_restore -j2 raw.dump")
-    base_restore = best_of(repeat, lambda i: run_measured(
-        "pg_restore -j2", ["bash", "-c", f"createdb r1_{i} && pg_restore -j2 -d r1_{i} {raw_dump}"], pg_env),
-        after=lambda i: drop(f"r1_{i}"))
-
     restore_level = levels[0]
     restore_id = backups[restore_level][1]["id"]
-    restores: dict[int, Measured] = {}
-    for jobs in (2, 1):
-        config = write_config(work / f"restore-j{jobs}.toml", restore_level, args.threads, jobs)
-        log(f"ours: backup-headless restore {restore_id} (restore jobs = {jobs})")
-
-        def one_restore(i: int, config: Path = config, jobs: int = jobs) -> Measured:
-            return run_measured(f"restore jobs={jobs}", [str(HEADLESS), "--config", str(config), "restore",
-                                                         restore_id, "--target-db", f"r{jobs + 1}_{i}", "--json"],
-                                ours_env)
-
-        def drop_restored(i: int, jobs: int = jobs) -> None:
+    restore_configs = {jobs: write_config(work / f"restore-j{jobs}.toml", restore_level, args.threads, jobs)
+                       for jobs in (2, 1)}
+    for i in range(repeat):
+        log(f"round {i + 1} of {repeat}: restore baseline (createdb && pg_restore -j2 raw.dump), ours "
+            f"(backup-headless restore {restore_id}, restore jobs = 2, then 1)")
+        runs.setdefault("base restore", []).append(run_measured(
+            "pg_restore -j2", ["bash", "-c", f"createdb r1_{i} && pg_restore -j2 -d r1_{i} {raw_dump}"], pg_env))
+        drop(f"r1_{i}")
+        for jobs, config in restore_configs.items():
+            runs.setdefault(f"restore {jobs}", []).append(run_measured(
+                f"restore jobs={jobs}", [str(HEADLESS), "--config", str(config), "restore", restore_id,
+                                         "--target-db", f"r{jobs + 1}_{i}", "--json"], ours_env))
             drop(f"r{jobs + 1}_{i}")
-
-        restores[jobs] = best_of(repeat, one_restore, after=drop_restored)
+    base_restore = fastest(runs["base restore"])
+    restores = {jobs: fastest(runs[f"restore {jobs}"]) for jobs in restore_configs}
 
     return report_data(args, data, floor, bare, old, gz_bytes, backups, base_restore, restores, restore_level)
 
@@ -748,7 +753,8 @@ def render(result: dict[str, Any]) -> str:
     bg = result["background_busy"]
     lines = [
         f"revision {result['machine']['revision']}, {result['machine']['cpus']} cpus, "
-        f"repeat {result['args']['repeat']} (best of), MB = 10^6 bytes",
+        f"repeat {result['args']['repeat']} (in rounds: every step once per round; the fastest kept), "
+        "MB = 10^6 bytes",
         f"background load (busy CPUs while idle, before / after): {bg[0]:.2f} / {bg[1]:.2f}"
         + ("  WARNING: other work on this machine skews the times" if max(bg) > 0.25 else ""),
         f"data ({d['kind']}): {DATA_KINDS[d['kind']].description}"
@@ -836,7 +842,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dump-rate", type=float, default=0, metavar="MB_S",
                         help="pace pg_dump's output to MB_S (a remote or busy server: CPU to spare)")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="run each step but the gzip pipeline N times and keep the fastest (default 1)")
+                        help="N rounds of every step but the gzip pipeline, in turn; each step's fastest is kept "
+                             "(default 1)")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before the run and each measured step, wait up to SECONDS for the machine to be idle")
     parser.add_argument("--keep", action="store_true", help="leave the cluster and the files in place")
