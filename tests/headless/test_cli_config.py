@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from backup_tui.engine.postgres import pg
 from tests.headless.conftest import Workspace, files_containing, one_error_line
 
 REDACTED = "********"
@@ -104,3 +107,19 @@ def test_verify_all_on_a_terminal_ends_with_a_summary(backed_up: tuple[Workspace
     code, out, _ = ws.run_on_terminal("verify", "--all", "--quick")
     assert code == 0
     assert out.splitlines()[-1] == f"{count} verified: {count} ok, 0 failed"
+
+
+def test_config_check_names_each_client_tool_missing_from_pg_bin_dir(backed_up: tuple[Workspace, str]) -> None:
+    """A backup needs psql (its snapshot) besides pg_dump, a restore or a verify pg_restore: a folder that
+    holds pg_dump alone is found out by the check, not by the first backup at night."""
+    ws, _ = backed_up
+    only_pg_dump = ws.root / "only-pg-dump"
+    only_pg_dump.mkdir()
+    (only_pg_dump / "pg_dump").symlink_to(pg.tool_path("pg_dump"))
+    config = ws.write("only-pg-dump.toml", f'pg_bin_dir = "{only_pg_dump}"\n')
+    result = ws.run("--config", str(config), "config", "check", "--json")
+    assert result.returncode == 2, result.stderr
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    assert checks["pg_dump"]["ok"]
+    for tool in ("psql", "pg_restore"):
+        assert not checks[tool]["ok"] and f"has no {tool}" in checks[tool]["detail"], checks[tool]
