@@ -3,7 +3,9 @@ connect said as everywhere else; the backup's own session joins it to count rows
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.errors import AuthenticationFailed, NotFoundError
+from backup_tui.engine.core.errors import AuthenticationFailed, BackupToolError, ConnectionFailed, NotFoundError
 from backup_tui.engine.core.progress import CancelToken
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
@@ -19,6 +21,7 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.snapshot import exported_snapshot
 from tests.conftest import db_config
+from tests.headless.conftest import closed_port
 
 
 def rows_seen_in(sandbox: Sandbox, database: str, snapshot: str) -> int:
@@ -84,3 +87,37 @@ def test_the_backups_counts_take_one_process_in_the_dumps_snapshot(settings: Set
     assert seen == {"max_parallel_workers_per_gather": "0", "transaction_isolation": "repeatable read",
                     "transaction_read_only": "on"}
     assert record.row_counts["public.rental"] == 16044
+
+
+def test_a_failure_is_said_in_english_whatever_the_operators_language(pg_sandbox: Sandbox,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """psql speaks the operator's language (libpq ships German, French...): its words are read, so they are
+    asked for in English, as the driver's libpq says them; "Fehler" once read as no connection error at all."""
+    monkeypatch.setenv("LANGUAGE", "de")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    db = replace(db_config(pg_sandbox, "postgres"), port=closed_port())
+    with pytest.raises(ConnectionFailed, match=r"on 127\.0\.0\.1:\d+: Connection refused\. Is the server running"), \
+            exported_snapshot(db, None, CancelToken()):
+        pass
+
+
+def test_an_answer_that_is_no_snapshot_id_fails_at_once(pg_sandbox: Sandbox, tmp_path: Path) -> None:
+    """A psql (or a server in front of it) that answers something else and keeps its session open: the
+    backup says what came back, rather than wait for a psql that waits for more input."""
+    (tmp_path / "psql").write_text("#!/bin/sh\necho 'SELECT 1'\ncat > /dev/null\n")
+    (tmp_path / "psql").chmod(0o755)
+    raised: list[BaseException] = []
+
+    def export() -> None:
+        try:
+            with exported_snapshot(db_config(pg_sandbox, "postgres"), tmp_path, CancelToken()):
+                pass
+        except BaseException as exc:
+            raised.append(exc)
+
+    attempt = threading.Thread(target=export, daemon=True)
+    attempt.start()
+    attempt.join(timeout=20)
+    assert not attempt.is_alive(), "still waiting for psql"
+    assert len(raised) == 1 and isinstance(raised[0], BackupToolError)
+    assert str(raised[0]) == "psql answered 'SELECT 1' where the backup's snapshot id was expected"

@@ -128,6 +128,12 @@ def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
     env["PGOPTIONS"] = " ".join(filter(None, (env.get("PGOPTIONS"), SESSION_OPTIONS)))
     env.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
     env["PGAPPNAME"] = APP_NAME
+    # The tools' own words in English, as the driver's libpq says them: we read them (a failed connection, a
+    # table lock pg_dump gave up on, the server's side of a failure), and under LANGUAGE=de psql said
+    # "Fehler" where we look for "error". LC_ALL would override LC_MESSAGES; the data's encoding is not the
+    # locale's (pg_dump and pg_restore take the archive's, and plain SQL sets its own).
+    env.pop("LC_ALL", None)
+    env["LC_MESSAGES"] = "C"
     return env
 
 

@@ -27,10 +27,11 @@ from backup_tui.engine.postgres import pg
 
 EXPORT = (f"{pg.UNBOUNDED};\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
           "SELECT pg_export_snapshot();\n").encode()
-SNAPSHOT_ID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{8}(-[0-9]+)?")  # PostgreSQL 13+: vxid-counter
+SNAPSHOT_ID = re.compile(r"[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,2}")  # 00000003-00000067-1 since PostgreSQL 10
 ANSWER_LIMIT = 256  # an id is 20 characters; anything longer is not psql answering our query
-EXPORT_WAIT_S = pg.CONNECT_TIMEOUT_S + 20  # connecting, then two statements that wait for no lock
+EXPORT_WAIT_S = 60  # connecting (10 s per address libpq tries), then two statements that wait for no lock
 RELEASE_WAIT_S = 5.0
+CONNECTION_FAILED = 2  # psql's exit status when it could not connect or lost the connection (its manual)
 
 
 class SnapshotHolder:
@@ -63,7 +64,9 @@ def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelTo
     argv = [pg.tool_path("psql", bin_dir), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
             "-d", pg.dbname_arg(db.database)]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**pg.child_env(db), "PGAPPNAME": f"{pg.APP_NAME} snapshot"}, bufsize=0,
+                            env={**pg.child_env(db), "PGAPPNAME": f"{pg.APP_NAME} snapshot",
+                                 "PGCONNECT_TIMEOUT": str(pg.CONNECT_TIMEOUT_S)},  # as pg.connect's, always
+                            bufsize=0,
                             process_group=pg.OWN_GROUP)
     holder = SnapshotHolder(proc, "")
     try:
@@ -86,8 +89,7 @@ def _snapshot_id(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: Canc
         while b"\n" not in answer and len(answer) < ANSWER_LIMIT:
             cancel.raise_if_cancelled()
             if time.monotonic() > deadline:
-                raise BackupToolError(f"the server did not export a snapshot of {db.database!r} within "
-                                      f"{EXPORT_WAIT_S} s")
+                raise pg.describe_connect_error(f"no answer within {EXPORT_WAIT_S} s", db)
             if not waiting.select(SIGNAL_CHECK_S):
                 continue
             chunk = os.read(proc.stdout.fileno(), ANSWER_LIMIT)
@@ -97,9 +99,15 @@ def _snapshot_id(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: Canc
     line = answer.split(b"\n", 1)[0].decode(errors="replace").strip()
     if SNAPSHOT_ID.fullmatch(line):
         return line
-    with contextlib.suppress(subprocess.TimeoutExpired):
+    if proc.stdin is not None:
+        proc.stdin.close()  # an answer that is no id, from a psql still running: it ends at the end of its input
+    try:
         proc.wait(timeout=RELEASE_WAIT_S)  # its error is all written once it has exited
+    except subprocess.TimeoutExpired:
+        pg.kill_group(proc)
     said = proc.stderr.read().decode(errors="replace")
-    if said.startswith("psql: error:"):  # libpq's own failure to connect, as pg.connect reports it
-        raise pg.describe_connect_error(said.removeprefix("psql: error:"), db)
+    if proc.returncode == CONNECTION_FAILED:  # libpq's own failure to connect, said as pg.connect says it
+        raise pg.describe_connect_error(said.replace("psql: error:", "", 1), db)
+    if not said.strip():
+        raise BackupToolError(f"psql answered {line[:60]!r} where the backup's snapshot id was expected")
     raise pg.tool_failed("exporting the backup's snapshot (psql)", said)
