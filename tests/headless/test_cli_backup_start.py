@@ -36,3 +36,16 @@ def test_pg_dump_starts_before_the_driver_loads(make_workspace: WorkspaceFactory
     counts = ws.json("show", made["id"])["manifest"]["row_counts"]  # in the dump's snapshot, which our session joined
     assert counts["public.rental"] == 16044
     ws.ok("verify", made["id"])  # restores, with the client tools on PATH
+
+
+def test_a_pg_bin_dir_without_pg_dump_refuses_before_any_folder_is_made(make_workspace: WorkspaceFactory) -> None:
+    ws: Workspace = make_workspace("no-pg-dump")
+    tools = ws.root / "psql-only"
+    tools.mkdir()
+    (tools / "psql").symlink_to(pg.tool_path("psql"))
+    config = ws.write("psql-only.toml", f'pg_bin_dir = "{tools}"\n')
+
+    result = ws.run("--config", str(config), "backup")
+
+    assert result.returncode == 2 and "has no pg_dump" in result.stderr, result.stderr
+    assert sorted(p.name for p in ws.repo.iterdir()) == ["locks", "runs"]  # no backup's folder, not even empty

@@ -307,6 +307,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
     with exported_snapshot(db, settings.pg_bin_dir, cancel) as snapshot, contextlib.ExitStack() as session:
+        pg_dump = dump_command(settings, snapshot.id)  # before the folder: a pg_bin_dir without it leaves none
         started = now()
         started_clock = time.monotonic()
         try:
@@ -314,7 +315,6 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
         except OSError as exc:  # before the space check: a disk full to the last block refuses even a folder
             raise disk_full(exc, settings.repository, "making the backup's folder") or exc from None
         backup_id, file_name = writer.id, writer.file_name
-        pg_dump = dump_command(settings, snapshot.id)
         app_name = f"{pg.APP_NAME} pg_dump {backup_id}"[:63]  # how the lock notice finds its session
         proc = subprocess.Popen(
             pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
