@@ -27,7 +27,7 @@ from backup_tui.engine.postgres import pg
 
 EXPORT = (f"{pg.UNBOUNDED};\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
           "SELECT pg_export_snapshot();\n").encode()
-SNAPSHOT_ID = re.compile(r"[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,2}")  # 00000003-00000067-1 since PostgreSQL 10
+SNAPSHOT_ID = re.compile(r"[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,2}")  # 00000003-00000067-1: hex parts, a counter
 ANSWER_LIMIT = 256  # an id is 20 characters; anything longer is not psql answering our query
 EXPORT_WAIT_S = 60  # connecting (10 s per address libpq tries), then two statements that wait for no lock
 RELEASE_WAIT_S = 5.0
