@@ -121,3 +121,17 @@ def test_an_answer_that_is_no_snapshot_id_fails_at_once(pg_sandbox: Sandbox, tmp
     assert not attempt.is_alive(), "still waiting for psql"
     assert len(raised) == 1 and isinstance(raised[0], BackupToolError)
     assert str(raised[0]) == "psql answered 'SELECT 1' where the backup's snapshot id was expected"
+
+
+@pytest.mark.parametrize("name", ["dbname=postgres host=nowhere.invalid", "it's 'quoted' \\ dbname=postgres"])
+def test_a_database_named_like_a_connection_string_is_that_database(pg_sandbox: Sandbox, name: str) -> None:
+    """psql takes ``-d`` as a connection string when it holds an '=': the name reaches it as a name only, so the
+    snapshot is of that database (one of another database cannot be joined from this one)."""
+    quoted = name.replace('"', '""')
+    pg_sandbox.psql(f'CREATE DATABASE "{quoted}"')
+    try:
+        pg_sandbox.psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 3) g", dbname=name)
+        with exported_snapshot(db_config(pg_sandbox, name), None, CancelToken()) as held:
+            assert rows_seen_in(pg_sandbox, name, held.id) == 3
+    finally:
+        pg_sandbox.psql(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)')
