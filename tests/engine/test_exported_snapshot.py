@@ -58,6 +58,20 @@ def test_the_session_holding_it_ends_with_the_block_even_unreleased(pg_sandbox: 
         rows_seen_in(pg_sandbox, pagila_db, held.id)
 
 
+def test_it_is_held_until_every_taker_has_it_and_says_the_database_size(pg_sandbox: Sandbox,
+                                                                        pagila_db: str) -> None:
+    pg_sandbox.psql("CREATE TABLE t AS SELECT 1 AS g", dbname=pagila_db)
+    with exported_snapshot(db_config(pg_sandbox, pagila_db), None, CancelToken(), takers=("pg_dump", "session")) \
+            as held:
+        assert held.database_bytes == int(pg_sandbox.psql(f"SELECT pg_database_size('{pagila_db}')"))
+        held.taken_by("pg_dump")
+        held.taken_by("pg_dump")  # said twice, still one taker
+        assert rows_seen_in(pg_sandbox, pagila_db, held.id) == 1
+        held.taken_by("session")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="invalid snapshot identifier"):
+            rows_seen_in(pg_sandbox, pagila_db, held.id)
+
+
 def test_a_wrong_password_or_a_missing_database_is_said_as_for_any_connection(pg_sandbox: Sandbox) -> None:
     db = db_config(pg_sandbox, "postgres")
     with pytest.raises(AuthenticationFailed, match="authentication failed"), \

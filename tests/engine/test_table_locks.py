@@ -75,14 +75,17 @@ def test_no_bound_when_the_timeout_is_zero() -> None:
 
 def test_a_lock_on_a_partition_and_a_queued_alter_are_named(settings: Settings, pg_sandbox: Sandbox,
                                                             pagila_db: str) -> None:
-    """pg_dump locks the parent, the lock waits on a partition; a queued ALTER TABLE blocks us too."""
+    """pg_dump locks the parent, the lock waits on a partition; a queued ALTER TABLE blocks us too. Whichever
+    of the dump and the row counts gives up first says so: the counts wait on the partition itself."""
     quick = replace(settings, lock_wait_timeout_s=1)
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.payment_p2022_02") as holder:
         pid = holder.info.backend_pid
         with pytest.raises(BackupToolError) as caught:
             run_backup(Context(quick), quick.databases[0])
-    assert f"pid {pid} (user " in caught.value.message
-    assert " on public.payment_p2022_02" in caught.value.message
+    message = caught.value.message
+    assert f"pid {pid} (user " in message
+    assert (" on public.payment_p2022_02" in message  # pg_dump's wait, on the parent
+            or "waiting for a lock on table public.payment_p2022_02, blocked" in message), message  # the counts'
 
     reader = psycopg.connect(pg_sandbox.conninfo(pagila_db))
     reader.execute("SELECT count(*) FROM public.actor")  # holds a share lock until its transaction ends
@@ -119,3 +122,38 @@ def test_a_waiting_dump_says_on_whom_it_waits(settings: Settings, pg_sandbox: Sa
     assert warnings[0].startswith("pg_dump has waited 0 s for a lock on table public.actor, blocked by pid "
                                   f"{pid} (user ")
     assert warnings[0].endswith("; the backup gives up after 3 s ([backup] lock_wait_timeout)")
+
+
+def stuck_pg_dump(folder: Path) -> Path:
+    """A pg_bin_dir whose pg_dump says its version and otherwise sends nothing, ever (a dump stuck behind a lock
+    with no timeout): only a kill ends it."""
+    real = Path(pg.tool_path("pg_dump")).parent
+    (folder / "pg_dump").write_text(f'#!/bin/sh\n[ "$1" = --version ] && exec {real}/pg_dump --version\n'
+                                    "exec sleep 600\n")
+    (folder / "pg_dump").chmod(0o755)
+    (folder / "psql").symlink_to(real / "psql")
+    return folder
+
+
+def test_the_counts_giving_up_stop_the_dump_at_once(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
+                                                    tmp_path: Path) -> None:
+    """Our session counts beside the dump; when it fails, the backup fails now, not when the dump ends."""
+    quick = replace(settings, lock_wait_timeout_s=1, pg_bin_dir=stuck_pg_dump(tmp_path))
+    raised: list[BaseException] = []
+
+    def backup() -> None:
+        try:
+            run_backup(Context(quick), quick.databases[0])
+        except BaseException as exc:
+            raised.append(exc)
+
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film") as holder:
+        pid = holder.info.backend_pid
+        attempt = threading.Thread(target=backup, daemon=True)
+        attempt.start()
+        attempt.join(timeout=60)
+        assert not attempt.is_alive(), "the backup waited for a dump that sends nothing"
+    assert len(raised) == 1 and isinstance(raised[0], BackupToolError), raised
+    assert raised[0].message.startswith("gave up after 1 s waiting for a lock on table public.film, blocked by pid "
+                                        f"{pid} (user ")
+    assert Catalog.from_settings(quick).list() == []  # nothing left behind, nothing that looks valid

@@ -1,10 +1,10 @@
 """Take a backup: pg_dump in the exported snapshot, streamed once through sha256 and zstd.
 
-Order matters for safety: lock, clean leftovers, export a snapshot (psql holds it: ``postgres.snapshot``),
-start pg_dump in it, join it with our own session (the database driver loads meanwhile), check space
-before the first byte is written (while pg_dump reads its catalog), dump and count rows in that
-snapshot, write the sidecar, write the manifest last. Anything killed before the manifest lands is
-an incomplete backup, never valid.
+Order matters for safety: lock, clean leftovers, export a snapshot (psql holds it, and says the database's
+size: ``postgres.snapshot``), start pg_dump in it, check space before the first byte is written (while
+pg_dump reads its catalog), dump while our own session joins the snapshot beside it (``ops.dump_session``:
+server facts, row counts; the database driver loads meanwhile), write the sidecar, write the manifest last.
+Anything killed before the manifest lands is an incomplete backup, never valid.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -37,6 +37,7 @@ from backup_tui.engine.core.progress import (
 )
 from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.dump_session import DumpSession, quietly
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.postgres.snapshot import exported_snapshot
@@ -49,9 +50,6 @@ from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.adaptive import usable_cpus
 from backup_tui.engine.stream.pipeline import compress, pipe_reader, widen_pipe
 from backup_tui.engine.stream.stages import write_stages
-
-if TYPE_CHECKING:
-    import psycopg
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
@@ -243,70 +241,10 @@ def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository 
     return _dump(ctx, db, bucket or repo, reason)
 
 
-@dataclass(frozen=True)
-class _Server:
-    """What the record keeps of the server and the database, asked in the dump's snapshot."""
-
-    version: str
-    database_info: dict[str, str]  # size_bytes included, for the next backup's estimate
-    expected_raw: int | None  # the last backup's raw size: a total for progress bars, when there is one
-
-
-def _before_first_byte(ctx: Context, db: DatabaseConfig, conn: psycopg.Connection[Any], snapshot: str,
-                       streamed: bool) -> _Server:
-    """Join the dump's snapshot, list the last backups, ask the server what the record keeps, and refuse for
-    space (``SpaceError``) while pg_dump connects and reads its catalog: nothing is written yet, and the
-    dump's start waits for none of it."""
-    import psycopg
-    from psycopg import sql
-
-    try:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for the counts...
-        conn.read_only = True
-        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))  # ...and the dump
-        table_locks.bound_waits(conn, ctx.settings.lock_wait_timeout_s)
-        # The counts run beside the dump, on the CPUs pg_dump and its server process need: one process counts
-        # with less CPU than a parallel plan's three (0.24 s against 0.55 s for 3.3 million rows).
-        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        previous = ctx.catalog.list(db.database, include_incomplete=False)
-        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        db_bytes = pg.database_size(conn, db.database)
-        db_info = {**pg.database_info(conn, db.database), "size_bytes": str(db_bytes)}
-    except psycopg.Error as exc:
-        raise server_error(exc, conn, "a query of the backup failed") from exc
-    if not streamed:  # streamed to a bucket, nothing lands on this disk
-        expected, basis = expected_size(previous, db_bytes)
-        check_backup_space(ctx.settings, db.database, expected, basis)
-    return _Server(version, db_info, previous[0].raw_bytes if previous else None)
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's text: libpq adds indented hints that would break the one-line contract."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def server_error(exc: psycopg.Error, conn: psycopg.Connection[Any], what: str) -> BackupToolError:
-    """A psycopg error as our one line; a dropped session (shutdown, failover, pg_terminate_backend) says so."""
-    import psycopg.errors
-
-    if conn.broken or isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CrashShutdown):
-        return BackupToolError(f"lost the connection to the server during the backup: {one_line(exc)}")
-    return BackupToolError(f"{what}: {one_line(exc)}")
-
-
-def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> None:
-    """Run one cleanup step after a failure; its own failure goes to the log so it never hides the first one."""
-    try:
-        action()
-    except Exception as exc:
-        warn(reporter, f"while cleaning up, {what} failed: {one_line(exc)}")
-
-
 def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository, reason: str) -> BackupRecord:
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
-    with exported_snapshot(db, settings.pg_bin_dir, cancel) as snapshot, contextlib.ExitStack() as session:
+    with exported_snapshot(db, settings.pg_bin_dir, cancel, takers=("pg_dump", "session")) as snapshot:
         pg_dump = dump_command(settings, snapshot.id)  # before the folder: a pg_bin_dir without it leaves none
         started = now()
         started_clock = time.monotonic()
@@ -326,11 +264,10 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
         if settings.dump_nice:
             with contextlib.suppress(OSError):  # gone already: the dump's own error says why
                 os.setpriority(os.PRIO_PROCESS, proc.pid, settings.dump_nice)
+        session = DumpSession(db, snapshot.id, snapshot.database_bytes, settings.lock_wait_timeout_s,
+                              joined=lambda: snapshot.taken_by("session"), stop_dump=lambda: pg.signal_group(proc),
+                              reporter=reporter)
         dumped = [0]
-        counts: dict[str, int] = {}
-        count_error: list[BaseException] = []
-        conn: psycopg.Connection[Any] | None = None
-        counter: threading.Thread | None = None
         level = settings.compression_level
         recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
         encrypt = " | age" if recipients else ""
@@ -338,26 +275,23 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                                           reporter)
         beside = ThreadPoolExecutor(1, "pg-dump-version")  # its --version run while the dump goes, not after it
         try:
-            conn = session.enter_context(pg.connect(db, autocommit=False))  # the driver loads while pg_dump starts
-            server = _before_first_byte(ctx, db, conn, snapshot.id, isinstance(repo, S3Repository))
+            session.start()  # the driver loads and connects while pg_dump starts
+            # The space check, while pg_dump connects and reads its catalog: nothing is written before it.
+            previous = ctx.catalog.list(db.database, include_incomplete=False)
+            if not isinstance(repo, S3Repository):  # streamed to a bucket, nothing lands on this disk
+                expected, basis = expected_size(previous, snapshot.database_bytes)
+                check_backup_space(settings, db.database, expected, basis)
+            expected_raw = previous[0].raw_bytes if previous else None  # a total for progress bars
             reporter(StepFinished("snapshot", detail=snapshot.id))
-
-            def count_rows(conn: psycopg.Connection[Any] = conn) -> None:
-                try:
-                    counts.update(pg.exact_row_counts(conn))
-                except BaseException as exc:  # reported after the dump, in this thread
-                    count_error.append(exc)
 
             def on_bytes(done: int) -> None:
                 if not dumped[0]:
-                    snapshot.release()  # pg_dump took the snapshot before its first byte, our session before that
+                    snapshot.taken_by("pg_dump")  # it takes the snapshot before its first byte
                 dumped[0] = done
-                reporter(BytesProgress("dump", done, server.expected_raw))
+                reporter(BytesProgress("dump", done, expected_raw))
 
             reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
                                          f"sha256 > {file_name}"))
-            counter = threading.Thread(target=count_rows, name="row-counts", daemon=True)
-            counter.start()
             dump_version = beside.submit(pg.tool_version, pg_dump[0])
             # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
             with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
@@ -373,6 +307,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                 )
             stderr = proc.stderr.read() if proc.stderr else b""
             if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
+                session.raise_if_failed()  # it stopped the dump: its error is the cause
                 raise _dump_failure(settings, db, stderr)
             reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
             if level == "auto":
@@ -384,9 +319,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                                f"compressed bytes, as they are or in hex: {ratio:.2f}x): stored at zstd's cheapest "
                                "level instead of spending CPU on it")
             reporter(StepStarted("row counts"))
-            counter.join()
-            if count_error:
-                raise _count_failure(count_error[0], conn, settings, db)
+            server, counts = session.result()
             reporter(StepFinished("row counts", detail=f"{len(counts)} tables"))
             finished = now()
             record = BackupRecord(
@@ -419,25 +352,19 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
             return committed
         except BaseException as exc:
             # Each step on its own: the server may be gone, and that must not replace the error being raised.
-            _quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
-            if counter is not None:  # started: a refusal for space comes before it
-                if counter.is_alive() and conn is not None:
-                    _quietly(conn.cancel_safe, "cancelling the row counts", reporter)
-                counter.join(timeout=30)
+            quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
             writer.abandon()
             full = disk_full(exc, settings.repository, f"writing {backup_id}; the partial backup was removed")
             if full:
                 raise full from None
             raise
         finally:
+            session.close()  # a count still running is cancelled first
             beside.shutdown(wait=False)
             notice.cancel()
             for pipe in (proc.stdout, proc.stderr):
                 if pipe:
-                    _quietly(pipe.close, "closing pg_dump's output", reporter)
-            busy = counter is not None and counter.is_alive()  # still counting: the connection is busy, closing ends it
-            if conn is not None and not conn.closed and not busy:
-                _quietly(conn.rollback, "ending the snapshot's transaction", reporter)
+                    quietly(pipe.close, "closing pg_dump's output", reporter)
 
 
 def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes) -> BackupToolError:
@@ -445,15 +372,3 @@ def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes) -> Back
     if table is not None:
         return table_locks.lock_wait_error(db, table, settings.lock_wait_timeout_s)
     return BackupToolError(f"pg_dump failed: {pg.stderr_summary(stderr)}")
-
-
-def _count_failure(
-    exc: BaseException, conn: psycopg.Connection[Any], settings: Settings, db: DatabaseConfig
-) -> BackupToolError:
-    import psycopg
-
-    if isinstance(exc, pg.TableLocked):
-        return table_locks.lock_wait_error(db, exc.table, settings.lock_wait_timeout_s)
-    if isinstance(exc, psycopg.Error):
-        return server_error(exc, conn, "counting rows failed")
-    return BackupToolError(f"counting rows failed: {one_line(exc)}")

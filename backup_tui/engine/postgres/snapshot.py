@@ -5,8 +5,9 @@ snapshot is there 0.03 s after the lock, so pg_dump starts while the driver load
 (server facts, row counts) then joins the same snapshot with ``SET TRANSACTION SNAPSHOT``.
 
 An exported snapshot lives as long as the transaction that exported it: the holder is released once
-pg_dump has sent its first byte (it has taken the snapshot before its first byte) and our session has
-joined it, never before.
+every taker has it (pg_dump has taken it before its first byte; our session once it has joined), never
+before. The same round trip asks the database's size, which the space check needs before pg_dump's first
+byte, while the driver may still be loading.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import os
 import re
 import selectors
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from backup_tui.engine.config import DatabaseConfig
@@ -26,9 +28,10 @@ from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 from backup_tui.engine.postgres import pg
 
 EXPORT = (f"{pg.UNBOUNDED};\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
-          "SELECT pg_export_snapshot();\n").encode()
-SNAPSHOT_ID = re.compile(r"[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,2}")  # 00000003-00000067-1: hex parts, a counter
-ANSWER_LIMIT = 256  # an id is 20 characters; anything longer is not psql answering our query
+          "SELECT pg_export_snapshot(), pg_database_size(current_database());\n").encode()
+# 00000003-00000067-1|8041187: the id's hex parts and counter, then the size (psql -A's separator)
+ANSWER = re.compile(r"(?P<id>[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,2})\|(?P<bytes>[0-9]{1,20})")
+ANSWER_LIMIT = 256  # an answer is under 45 characters; anything longer is not psql answering our query
 EXPORT_WAIT_S = 60  # connecting (10 s per address libpq tries), then two statements that wait for no lock
 RELEASE_WAIT_S = 5.0
 CONNECTION_FAILED = 2  # psql's exit status when it could not connect or lost the connection (its manual)
@@ -37,8 +40,17 @@ CONNECTION_FAILED = 2  # psql's exit status when it could not connect or lost th
 class SnapshotHolder:
     """The psql session whose open transaction keeps ``id`` importable."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], snapshot: str) -> None:
-        self._proc, self.id = proc, snapshot
+    def __init__(self, proc: subprocess.Popen[bytes], takers: Collection[str]) -> None:
+        self._proc, self.id, self.database_bytes = proc, "", 0
+        self._waiting, self._lock = set(takers), threading.Lock()
+
+    def taken_by(self, taker: str) -> None:
+        """``taker`` has the snapshot; the last of the takers to say so releases it. From any thread."""
+        with self._lock:
+            self._waiting.discard(taker)
+            if self._waiting:
+                return
+        self.release()
 
     def release(self) -> None:
         """End the transaction: psql reads the end of its input, rolls back and exits. Idempotent."""
@@ -58,9 +70,11 @@ class SnapshotHolder:
 
 
 @contextlib.contextmanager
-def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelToken) -> Iterator[SnapshotHolder]:
-    """A snapshot of ``db`` exported in a read-only repeatable-read transaction, held until ``release``
-    or the block's end. Connection failures raise the same errors ``pg.connect`` raises."""
+def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelToken,
+                      takers: Collection[str] = ()) -> Iterator[SnapshotHolder]:
+    """A snapshot of ``db`` exported in a read-only repeatable-read transaction, held until every one of
+    ``takers`` has it, ``release`` or the block's end. Connection failures raise the same errors
+    ``pg.connect`` raises."""
     argv = [pg.tool_path("psql", bin_dir), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
             "-d", pg.dbname_arg(db.database)]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -68,19 +82,20 @@ def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelTo
                                  "PGCONNECT_TIMEOUT": str(pg.CONNECT_TIMEOUT_S)},  # as pg.connect's, always
                             bufsize=0,
                             process_group=pg.OWN_GROUP)
-    holder = SnapshotHolder(proc, "")
+    holder = SnapshotHolder(proc, takers)
     try:
         assert proc.stdin is not None
         with contextlib.suppress(BrokenPipeError):  # psql ended before reading a line: its stderr says why
             proc.stdin.write(EXPORT)
-        holder.id = _snapshot_id(proc, db, cancel)
+        holder.id, holder.database_bytes = _answer(proc, db, cancel)
         yield holder
     finally:
         holder._end()
 
 
-def _snapshot_id(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelToken) -> str:
-    """The first line psql prints, checked to be a snapshot id; psql's own error when it prints none."""
+def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelToken) -> tuple[str, int]:
+    """The first line psql prints, checked to be a snapshot id and a size; psql's own error when it prints
+    none."""
     assert proc.stdout is not None and proc.stderr is not None
     answer = b""
     deadline = time.monotonic() + EXPORT_WAIT_S
@@ -97,8 +112,9 @@ def _snapshot_id(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: Canc
                 break
             answer += chunk
     line = answer.split(b"\n", 1)[0].decode(errors="replace").strip()
-    if SNAPSHOT_ID.fullmatch(line):
-        return line
+    answered = ANSWER.fullmatch(line)
+    if answered:
+        return answered["id"], int(answered["bytes"])
     if proc.stdin is not None:
         proc.stdin.close()  # an answer that is no id, from a psql still running: it ends at the end of its input
     try:
