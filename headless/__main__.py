@@ -1,3 +1,33 @@
-from headless.cli import main
+"""``python -m headless`` and the ``backup-headless`` script."""
 
-raise SystemExit(main())
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+
+def load_main() -> Callable[[Sequence[str] | None], int]:
+    """The CLI's ``main``, imported with the cycle collector paused: its modules' objects live as long as the
+    process, and the collector ran over them again and again during the import. Frozen afterwards, out of
+    its way for good (as the TUI's ``load_app`` does)."""
+    gc.disable()
+    try:
+        from headless.cli import main
+    finally:
+        gc.freeze()
+        gc.enable()
+    return main
+
+
+def run() -> NoReturn:
+    """Run a command and exit with its code, without the interpreter's last search for garbage among every
+    object the run made (frozen first): together 40-50 ms of each run's 0.2 s start and end, a backup's too."""
+    code = load_main()(None)
+    gc.freeze()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -35,12 +35,7 @@ from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import pins, swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.kept import drop_kept, list_kept, plan_rollback, rollback
 from backup_tui.engine.ops.keys import encryption_said, exposed_identity
-from backup_tui.engine.ops.prune import plan_prune, run_prune
-from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
-from backup_tui.engine.ops.upload import bucket_of, missing_from_bucket, plan_upload, run_upload
-from backup_tui.engine.ops.verify import MAX_PARALLEL, plan_verify, verify_many
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.bucket_setup import init_bucket
@@ -362,6 +357,8 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 def _upload_missing(ctx: Context, database: str, result: dict[str, object], out: Output) -> int:
     """After a backup: send it, and whatever earlier runs could not, to S3. S3 staying down costs the upload,
     not the backup: the local copy stays, the run exits 1 with the reason, and the next run sends it."""
+    from backup_tui.engine.ops.upload import missing_from_bucket, run_upload
+
     sent: list[str] = []
     try:
         for record in missing_from_bucket(ctx, database):
@@ -376,6 +373,8 @@ def _upload_missing(ctx: Context, database: str, result: dict[str, object], out:
 
 
 def cmd_upload(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.upload import bucket_of, plan_upload, run_upload
+
     record = ctx.catalog.get(args.backup_id)
     if ctx.catalog.s3 is None:
         bucket_of(ctx)  # says how to configure it
@@ -403,6 +402,8 @@ def _listed(ctx: Context, args: argparse.Namespace, out: Output) -> list[BackupR
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.upload import bucket_of
+
     settings = ctx.settings
     if args.location == "s3":
         bucket_of(ctx)  # no bucket configured: say how, rather than "no backups" with exit 0
@@ -447,6 +448,8 @@ def cmd_show(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.verify import MAX_PARALLEL, plan_verify, verify_many
+
     catalog = ctx.catalog
     if args.all:
         records = [r for r in catalog.list(args.database) if r.status != "incomplete"]
@@ -499,6 +502,8 @@ def _typed(name: str, what: str, question: str) -> bool:
 
 
 def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
+
     settings = ctx.settings
     record = ctx.catalog.get(args.backup_id)
     target = record.database if args.replace else args.target_db
@@ -537,6 +542,8 @@ def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_prune(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.prune import plan_prune, run_prune
+
     decisions = plan_prune(ctx, args.database)
     if not args.dry_run:
         decisions = run_prune(ctx, decisions, args.database)
@@ -565,6 +572,8 @@ def _databases(settings: Settings, only: str | None) -> list[str]:
 
 def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     """Every unfinished swap recorded for a database this configuration reaches (or the one named)."""
+    from backup_tui.engine.ops.restore import connection_for
+
     settings = ctx.settings
     targets: list[tuple[str, DatabaseConfig]] = []
     worst = EXIT_OK
@@ -600,6 +609,9 @@ def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.kept import list_kept
+    from backup_tui.engine.ops.restore import connection_for
+
     settings = ctx.settings
     if args.drop:
         return _drop_kept(ctx, args, out)
@@ -623,6 +635,9 @@ def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.kept import drop_kept
+    from backup_tui.engine.ops.restore import connection_for
+
     settings = ctx.settings
     owners = [d for d in _databases(settings, args.database) if names.side_of(d, args.drop, settings.database_names)]
     if not owners:
@@ -639,6 +654,9 @@ def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.kept import plan_rollback, rollback
+    from backup_tui.engine.ops.restore import connection_for
+
     settings = ctx.settings
     server = connection_for(settings, args.target)
     incoming = plan_rollback(ctx, server, args.target, args.to)
@@ -657,6 +675,8 @@ def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_s3(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.upload import bucket_of
+
     if args.object_lock_mode and args.object_lock_days is None:  # alone it set nothing, and said nothing of it
         raise UsageError("--object-lock-mode needs --object-lock-days N: a mode alone sets no default object lock")
     done = init_bucket(bucket_of(ctx), lock_days=args.object_lock_days,

@@ -87,6 +87,30 @@ def test_the_app_is_imported_with_the_cycle_collector_paused_then_its_modules_fr
     assert out == ["BackupApp", "0", "True", "True"]
 
 
+def test_the_cli_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
+    """As the app's launch: every run of backup-headless (a backup's start among them) imports the CLI with no
+    collection over its modules' objects, which are frozen out of later ones (and of the one at exit)."""
+    code = ("import gc, sys\n"
+            "runs = []\n"
+            "gc.callbacks.append(lambda phase, info: runs.append(info['generation']) if phase == 'start' else None)\n"
+            "from headless.__main__ import load_main\n"
+            "before = len(runs)\n"
+            "main = load_main()\n"
+            "print(main.__module__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["headless.cli", "0", "True", "True"]
+
+
+def test_a_backup_run_loads_no_other_commands_code() -> None:
+    """Restore, verify, upload, prune, the monitor's web server and the notices' HTTP and mail clients are
+    imported by the commands that use them: about 40 ms a backup's start no longer waits for."""
+    loaded = modules_after_import("headless.cli")
+    assert not loaded & {"backup_tui.engine.ops.restore", "backup_tui.engine.ops.verify",
+                         "backup_tui.engine.ops.upload", "backup_tui.engine.ops.prune", "backup_tui.engine.ops.kept",
+                         "http.server", "urllib.request", "smtplib"}
+    assert "backup_tui.engine.ops.backup" in loaded
+
+
 def test_the_database_driver_loads_at_the_first_connection() -> None:
     """Every engine module and the CLI import without psycopg (half of a backup's start): a backup starts
     pg_dump in a snapshot psql exported, and the driver loads while pg_dump connects."""

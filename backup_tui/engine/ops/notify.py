@@ -10,7 +10,6 @@ import fcntl
 import json
 import logging
 import os
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +20,6 @@ from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.core.notices import Notice, State, due, undelivered
 from backup_tui.engine.core.redact import redact_text
 from backup_tui.engine.core.runs import RunRecord
-from backup_tui.engine.ops.mail import send_mail
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped
 from backup_tui.engine.storage.state import state_dir, this_host
 
@@ -47,6 +45,8 @@ def send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Del
         if target.kind == "slack":
             _post_slack(target.url, f"{title}\n{body}")
         elif target.kind == "smtp":
+            from backup_tui.engine.ops.mail import send_mail  # smtplib, ssl, email: loaded when a notice is sent
+
             send_mail(target.url, target.ca_file, title, body, TIMEOUT_S)
         else:
             _via_apprise(target.url, title, body)
@@ -58,6 +58,8 @@ def send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Del
 
 
 def _post_slack(url: str, text: str) -> None:
+    import urllib.request  # 15 ms of every run's start (http.client, ssl, email), for runs that send a notice
+
     request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
