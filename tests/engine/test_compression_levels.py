@@ -54,14 +54,14 @@ def judged(chooser: LevelChooser, stretches: list[Stretch], alone_mb: Iterable[f
     paces, levels, pace = iter(alone_mb), [], 0.0
     for each in stretches:
         level = chooser.judge(each)
-        if chooser.wants_floor:
+        while chooser.wants_floor:  # a first measure wants the next at once
             pace = next(paces, pace)
             level = chooser.floor_measured(pace * MB)
         levels.append(level)
     return levels
 
 
-ASKS = LevelChooser.UP_AFTER * LevelChooser.FLOOR_PROBES  # stretches that ask, each pair with a measure after
+ASKS = LevelChooser.UP_AFTER  # stretches that ask, then FLOOR_PROBES measures of the dump alone in a row
 
 
 def bought(chooser: LevelChooser) -> list[int]:
@@ -206,6 +206,20 @@ def test_the_fastest_measure_of_the_dump_alone_stands_until_it_is_old() -> None:
     assert chooser.floor == 105 * MB
 
 
+def test_a_first_measure_within_the_budget_wants_the_next_at_once_not_after_new_asks() -> None:
+    """On a 5 s dump, asking again before the second measure kept a third of it at the level below."""
+    chooser = LevelChooser(1, slowdown=0.1)
+    for _ in range(LevelChooser.UP_AFTER):
+        chooser.judge(waiting_without_spare_cpu())
+    assert chooser.wants_floor
+    assert chooser.floor_measured(ALONE_MB * MB) == 1 and chooser.wants_floor  # one measure: the next, now
+    assert chooser.floor_measured(ALONE_MB * MB) == 2 and not chooser.wants_floor  # two agree: the trial
+    over = LevelChooser(1, slowdown=0.1)
+    for _ in range(LevelChooser.UP_AFTER):
+        over.judge(waiting_without_spare_cpu())
+    assert over.floor_measured(120 * MB) == 1 and not over.wants_floor  # past the budget at once: no second
+
+
 def test_a_probe_that_measured_nothing_changes_nothing() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
     judged(chooser, [waiting_without_spare_cpu()] * LevelChooser.UP_AFTER, alone_mb=[0.0])
@@ -247,7 +261,7 @@ def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_tried_ag
             waits.append(asked)
             assert judged(chooser, trial) == [2, 2, 1]
         assert waits == [LevelChooser.RETRY_AFTER + 1, 2 * LevelChooser.RETRY_AFTER + 1,  # no see-saw of frames
-                         4 * LevelChooser.RETRY_AFTER + 1 + LevelChooser.UP_AFTER]  # (the measure went old)
+                         4 * LevelChooser.RETRY_AFTER + 1]  # the measure went old: two new ones, in a row
 
 
 def test_a_slow_dump_measures_its_trial_until_the_trial_frame_has_a_job_done() -> None:
@@ -380,6 +394,34 @@ def test_a_backup_that_measures_the_dump_alone_stores_every_byte_in_order(
     stats = compress(read, FileSink(out), level="auto", threads=2, cancel=CancelToken(), slowdown=0.2)
     assert measured and all(pace > 0 for pace in measured) and stats.dump_pace == max(measured)
     assert set(stats.levels) == {"1", "2"} and sum(stats.levels.values()) == len(data)
+    assert subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True).stdout == data
+
+
+def test_a_measure_that_wants_the_next_at_once_gets_it_before_any_stretch_is_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
+    monkeypatch.setattr(adaptive, "PROBE_SETTLE_S", 0.0)
+    monkeypatch.setattr(adaptive, "PROBE_BYTES", MB)
+    seen: list[str] = []
+
+    def ask_once(self: LevelChooser, stretch: Stretch) -> int:
+        self.wants_floor = not seen
+        seen.append("judged")
+        return self.level
+
+    def floor_measured(self: LevelChooser, pace: float) -> int:
+        seen.append("measured")
+        self.wants_floor = seen.count("measured") < LevelChooser.FLOOR_PROBES
+        return self.level
+
+    monkeypatch.setattr(LevelChooser, "judge", ask_once)
+    monkeypatch.setattr(LevelChooser, "floor_measured", floor_measured)
+    data = b"".join(f"{i}\tcustomer-{i % 977}\n".encode() for i in range(400_000))
+    chunks = iter([data[i:i + MB // 4] for i in range(0, len(data), MB // 4)])
+    out = tmp_path / "auto.zst"
+    compress(lambda n: next(chunks, b""), FileSink(out), level="auto", threads=1, cancel=CancelToken())
+    assert seen[:1 + LevelChooser.FLOOR_PROBES] == ["judged"] + ["measured"] * LevelChooser.FLOOR_PROBES
     assert subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True).stdout == data
 
 

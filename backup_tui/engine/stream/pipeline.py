@@ -212,15 +212,15 @@ def compress(
                 probe = None
                 assert meter is not None
                 meter.restart()
-            continue
-        frames.compress(chunk)
-        if meter is not None:
-            stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at)
-            if stretch is not None:
-                frames.switch(chooser.judge(stretch))
-                if chooser.wants_floor:
-                    frames.drain()  # zstd's workers idle: the probe times the dump alone
-                    probe = FloorProbe()
+        else:
+            frames.compress(chunk)
+            if meter is not None:
+                stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at)
+                if stretch is not None:
+                    frames.switch(chooser.judge(stretch))
+        if probe is None and chooser.wants_floor:  # asked for by the asks, or by a first measure
+            frames.drain()  # zstd's workers idle: the probe times the dump alone
+            probe = FloorProbe()
     if probe is not None:  # the dump ended within the probe
         frames.compress_all(probe.release())
     frames.finish()
