@@ -90,11 +90,11 @@ def test_the_backups_counts_take_one_process_in_the_dumps_snapshot(settings: Set
     seen: dict[str, str] = {}
     real = pg.exact_row_counts
 
-    def watched(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    def watched(conn: psycopg.Connection[Any], cancel: CancelToken | None = None) -> dict[str, int]:
         for setting in ("max_parallel_workers_per_gather", "transaction_isolation", "transaction_read_only"):
             row = conn.execute(f"SHOW {setting}").fetchone()
             seen[setting] = str(row[0]) if row else ""
-        return real(conn)
+        return real(conn, cancel)
 
     monkeypatch.setattr(pg, "exact_row_counts", watched)
     record = run_backup(Context(settings), settings.database(pagila_db))

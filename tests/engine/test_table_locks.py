@@ -12,13 +12,15 @@ import psycopg
 import pytest
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.errors import BackupToolError, SpaceError
 from backup_tui.engine.core.progress import LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
+from backup_tui.engine.ops import dump_session
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.storage.catalog import Catalog
+from backup_tui.engine.storage.space import free_bytes
 from tests.conftest import run_cli
 
 
@@ -157,3 +159,21 @@ def test_the_counts_giving_up_stop_the_dump_at_once(settings: Settings, pg_sandb
     assert raised[0].message.startswith("gave up after 1 s waiting for a lock on table public.film, blocked by pid "
                                         f"{pid} (user ")
     assert Catalog.from_settings(quick).list() == []  # nothing left behind, nothing that looks valid
+
+
+def test_a_backup_refused_at_once_leaves_none_of_its_sessions_behind(settings: Settings, pg_sandbox: Sandbox,
+                                                                      pagila_db: str) -> None:
+    """Refused for space while its own session still connects: the session stops there, or where it has got to
+    (a count waiting, with no bound, on a locked table), and closes its connection; nothing waits for it."""
+    stuck = replace(settings, lock_wait_timeout_s=0, min_free_bytes=free_bytes(settings.repository) * 2)
+    ours = (f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{pagila_db}' "
+            f"AND application_name LIKE '{pg.APP_NAME}%'")
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film"):
+        started = time.monotonic()
+        with pytest.raises(SpaceError):
+            run_backup(Context(stuck), stuck.databases[0])
+        assert time.monotonic() - started < dump_session.CLOSE_WAIT_S  # closing the session waited for nothing
+        deadline = time.monotonic() + 10
+        while pg_sandbox.psql(ours) != "0":
+            assert time.monotonic() < deadline, "a session of the backup is still there"
+            time.sleep(0.05)

@@ -105,6 +105,10 @@ class CancelToken:
         if self._event.is_set():
             raise Cancelled("cancelled by the user")
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until cancelled (True), or for at most ``timeout`` seconds (False)."""
+        return self._event.wait(timeout)
+
 
 def info(reporter: Reporter, message: str) -> None:
     reporter(LogLine("info", message))

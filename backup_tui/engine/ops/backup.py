@@ -265,8 +265,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
             with contextlib.suppress(OSError):  # gone already: the dump's own error says why
                 os.setpriority(os.PRIO_PROCESS, proc.pid, settings.dump_nice)
         session = DumpSession(db, snapshot.id, snapshot.database_bytes, settings.lock_wait_timeout_s,
-                              joined=lambda: snapshot.taken_by("session"), stop_dump=lambda: pg.signal_group(proc),
-                              reporter=reporter)
+                              joined=lambda: snapshot.taken_by("session"), stop_dump=lambda: pg.signal_group(proc))
         dumped = [0]
         level = settings.compression_level
         recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
@@ -359,7 +358,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                 raise full from None
             raise
         finally:
-            session.close()  # a count still running is cancelled first
+            session.close()  # stops where it is: a count still running is cancelled
             beside.shutdown(wait=False)
             notice.cancel()
             for pipe in (proc.stdout, proc.stderr):

@@ -9,7 +9,6 @@ the backup fails either way, and an hour's dump need not run to its end to say s
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.core.errors import BackupToolError
-from backup_tui.engine.core.progress import Reporter, warn
+from backup_tui.engine.core.progress import CancelToken, Reporter, warn
 from backup_tui.engine.postgres import pg, table_locks
 
 if TYPE_CHECKING:
@@ -50,17 +49,17 @@ def server_error(exc: psycopg.Error, conn: psycopg.Connection[Any], what: str) -
 
 
 class DumpSession:
-    """The session's thread and its connection, which the caller closes (``close``) once the backup ends."""
+    """The session's thread, which owns its connection: ``close`` once the backup is over, done or failed."""
 
     def __init__(self, db: DatabaseConfig, snapshot: str, database_bytes: int, lock_wait_timeout_s: int, *,
-                 joined: Callable[[], None], stop_dump: Callable[[], None], reporter: Reporter) -> None:
+                 joined: Callable[[], None], stop_dump: Callable[[], None]) -> None:
         self._db, self._snapshot, self._bytes, self._timeout = db, snapshot, database_bytes, lock_wait_timeout_s
-        self._joined, self._stop_dump, self._reporter = joined, stop_dump, reporter
-        self._conn: psycopg.Connection[Any] | None = None
-        self._connection = contextlib.ExitStack()
+        self._joined, self._stop_dump = joined, stop_dump
+        self._over = CancelToken()  # the backup is over: stop at once (a running query is cancelled), then close
+        self._answered = threading.Event()  # the facts and the counts are in, or its error is
         self._facts: ServerFacts | None = None
         self._counts: dict[str, int] = {}
-        self._error: BaseException | None = None
+        self._error: BackupToolError | None = None
         self._thread = threading.Thread(target=self._run, name="dump-session", daemon=True)
 
     def start(self) -> None:
@@ -73,30 +72,33 @@ class DumpSession:
 
     def result(self) -> tuple[ServerFacts, dict[str, int]]:
         """The facts and the row counts, once it has them all; its error when it has none."""
-        self._thread.join()
+        self._answered.wait()
         self.raise_if_failed()
         assert self._facts is not None
         return self._facts, self._counts
 
     def close(self) -> None:
-        """End its transaction and connection, cancelling a count still running (the backup failed). A session
-        that outlives the wait keeps its connection until the process ends: closing it mid-query is not safe."""
-        conn = self._conn
-        if self._thread.is_alive() and conn is not None:
-            quietly(conn.cancel_safe, "cancelling the row counts", self._reporter)
+        """The backup is over: the session stops where it is (connecting, asking, counting: a running query
+        is cancelled), ends its transaction and closes its connection. It does so itself, even after the wait."""
+        self._over.cancel()
         self._thread.join(timeout=CLOSE_WAIT_S)
-        if not self._thread.is_alive():
-            quietly(self._connection.close, "ending the snapshot's transaction", self._reporter)
 
     def _run(self) -> None:
         try:
-            conn = self._conn = self._connection.enter_context(pg.connect(self._db, autocommit=False))
-            self._facts = self._join(conn)
-            self._joined()
-            self._counts = self._count(conn)
-        except BaseException as exc:  # said by the backup, in its own thread
-            self._error = exc
-            self._stop_dump()
+            with pg.connect(self._db, autocommit=False) as conn, self._over.hook(conn.cancel_safe):
+                self._over.raise_if_cancelled()
+                self._facts = self._join(conn)
+                self._joined()
+                self._counts = self._count(conn)
+                self._answered.set()
+                self._over.wait()  # the transaction stays open as long as the dump's does
+        except BaseException as exc:
+            if not self._over.cancelled:  # not the end of a backup that is over already: its failure
+                self._error = exc if isinstance(exc, BackupToolError) else BackupToolError(
+                    f"the backup's session failed: {one_line(exc)}")
+                self._stop_dump()
+        finally:
+            self._answered.set()
 
     def _join(self, conn: psycopg.Connection[Any]) -> ServerFacts:
         import psycopg
@@ -120,7 +122,7 @@ class DumpSession:
         import psycopg
 
         try:
-            return pg.exact_row_counts(conn)
+            return pg.exact_row_counts(conn, self._over)
         except pg.TableLocked as exc:
             raise table_locks.lock_wait_error(self._db, exc.table, self._timeout) from None
         except psycopg.Error as exc:

@@ -444,14 +444,17 @@ class TableLocked(Exception):
         self.table = table
 
 
-def exact_row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
-    """Exact count(*) of every user table and materialized view, in the connection's snapshot."""
+def exact_row_counts(conn: psycopg.Connection[Any], cancel: CancelToken | None = None) -> dict[str, int]:
+    """Exact count(*) of every user table and materialized view, in the connection's snapshot; ``cancel`` is
+    asked between tables (a cancel that lands between two queries cancels neither)."""
     import psycopg.errors
     from psycopg import sql
 
     tables = conn.execute(COUNTABLE_TABLES_SQL).fetchall()
     counts: dict[str, int] = {}
     for schema, table, shown in tables:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(ident(schema), ident(table))
         try:
             row = conn.execute(query).fetchone()

@@ -53,10 +53,12 @@ class SnapshotHolder:
         self.release()
 
     def release(self) -> None:
-        """End the transaction: psql reads the end of its input, rolls back and exits. Idempotent."""
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            with contextlib.suppress(OSError):  # psql gone already: its transaction went with it
-                self._proc.stdin.close()
+        """End the transaction: psql reads the end of its input, rolls back and exits. Idempotent, and from
+        any thread (the dump's reader and our session each may be the last taker)."""
+        with self._lock:
+            if self._proc.stdin is not None and not self._proc.stdin.closed:
+                with contextlib.suppress(OSError):  # psql gone already: its transaction went with it
+                    self._proc.stdin.close()
 
     def _end(self) -> None:
         self.release()
