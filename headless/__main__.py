@@ -7,17 +7,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from backup_tui.engine.core.collector import paused_then_frozen
+
 
 def load_main() -> Callable[[Sequence[str] | None], int]:
     """The CLI's ``main``, imported with the cycle collector paused: its modules' objects live as long as the
     process, and the collector ran over them again and again during the import. Frozen afterwards, out of
     its way for good (as the TUI's ``load_app`` does)."""
-    gc.disable()
-    try:
+    with paused_then_frozen():
         from headless.cli import main
-    finally:
-        gc.freeze()
-        gc.enable()
     return main
 
 

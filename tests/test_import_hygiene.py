@@ -73,32 +73,29 @@ def test_the_app_launches_without_the_screens_the_first_frame_and_a_restore_neve
                                                          "prometheus_client", "croniter", "markdown_it")}
 
 
-def test_the_app_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
-    """The launch's import makes objects that live as long as the process: no collection runs over them
-    meanwhile, they are frozen out of later full collections, and the collector is back on afterwards."""
+def collections_while_loading(module: str, loader: str) -> list[str]:
+    """In a fresh interpreter: what ``module.loader()`` returns (its name), how many collections ran while it
+    loaded, whether the collector is on after, and whether thousands of objects were frozen."""
     code = ("import gc, sys\n"
             "runs = []\n"
             "gc.callbacks.append(lambda phase, info: runs.append(info['generation']) if phase == 'start' else None)\n"
-            "from backup_tui.tui.__main__ import load_app\n"
+            f"from {module} import {loader}\n"
             "before = len(runs)\n"
-            "app_class = load_app()\n"
-            "print(app_class.__name__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["BackupApp", "0", "True", "True"]
+            f"loaded = {loader}()\n"
+            "print(loaded.__qualname__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_the_app_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
+    """The launch's import makes objects that live as long as the process: no collection runs over them
+    meanwhile, they are frozen out of later full collections, and the collector is back on afterwards."""
+    assert collections_while_loading("backup_tui.tui.__main__", "load_app") == ["BackupApp", "0", "True", "True"]
 
 
 def test_the_cli_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
     """As the app's launch: every run of backup-headless (a backup's start among them) imports the CLI with no
     collection over its modules' objects, which are frozen out of later ones (and of the one at exit)."""
-    code = ("import gc, sys\n"
-            "runs = []\n"
-            "gc.callbacks.append(lambda phase, info: runs.append(info['generation']) if phase == 'start' else None)\n"
-            "from headless.__main__ import load_main\n"
-            "before = len(runs)\n"
-            "main = load_main()\n"
-            "print(main.__module__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["headless.cli", "0", "True", "True"]
+    assert collections_while_loading("headless.__main__", "load_main") == ["main", "0", "True", "True"]
 
 
 def test_a_backup_run_loads_no_other_commands_code() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import queue
 import signal
@@ -14,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from backup_tui.engine.core.collector import paused_then_frozen
 from backup_tui.engine.core.errors import EXIT_USAGE, BackupToolError
 from backup_tui.engine.storage import files
 
@@ -52,12 +52,8 @@ def load_app() -> type[BackupApp]:
     60,000 objects that live as long as the process: the collector ran 140 times over them during the import,
     about 40 ms of the launch, and found 900 to free. Frozen afterwards, out of its way for good (as the app
     does again once the dashboard is up)."""
-    gc.disable()
-    try:
+    with paused_then_frozen():
         from backup_tui.tui.app import BackupApp as app_class
-    finally:
-        gc.freeze()
-        gc.enable()
     return app_class
 
 
