@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from backup_tui.engine.core.progress import (
 )
 from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.dump_session import DumpSession, quietly
+from backup_tui.engine.ops.dump_session import DumpSession, one_line
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.postgres.snapshot import exported_snapshot
@@ -241,6 +241,14 @@ def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository 
     return _dump(ctx, db, bucket or repo, reason)
 
 
+def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> None:
+    """Run one cleanup step after a failure; its own failure goes to the log so it never hides the first one."""
+    try:
+        action()
+    except Exception as exc:
+        warn(reporter, f"while cleaning up, {what} failed: {one_line(exc)}")
+
+
 def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository, reason: str) -> BackupRecord:
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
@@ -351,7 +359,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
             return committed
         except BaseException as exc:
             # Each step on its own: the server may be gone, and that must not replace the error being raised.
-            quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
+            _quietly(lambda: pg.kill_group(proc), "stopping pg_dump", reporter)
             writer.abandon()
             full = disk_full(exc, settings.repository, f"writing {backup_id}; the partial backup was removed")
             if full:
@@ -363,7 +371,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
             notice.cancel()
             for pipe in (proc.stdout, proc.stderr):
                 if pipe:
-                    quietly(pipe.close, "closing pg_dump's output", reporter)
+                    _quietly(pipe.close, "closing pg_dump's output", reporter)
 
 
 def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes) -> BackupToolError:

@@ -9,6 +9,7 @@ the backup fails either way, and an hour's dump need not run to its end to say s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.core.errors import BackupToolError
-from backup_tui.engine.core.progress import CancelToken, Reporter, warn
+from backup_tui.engine.core.progress import CancelToken
 from backup_tui.engine.postgres import pg, table_locks
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class DumpSession:
 
     def _run(self) -> None:
         try:
-            with pg.connect(self._db, autocommit=False) as conn, self._over.hook(conn.cancel_safe):
+            with pg.connect(self._db, autocommit=False) as conn, self._over.hook(lambda: self._cancel_query(conn)):
                 self._over.raise_if_cancelled()
                 self._facts = self._join(conn)
                 self._joined()
@@ -99,6 +100,13 @@ class DumpSession:
                 self._stop_dump()
         finally:
             self._answered.set()
+
+    def _cancel_query(self, conn: psycopg.Connection[Any]) -> None:
+        """The backup is over while the session still asks or counts: cancel what runs. Once it has answered,
+        it only waits, and there is nothing to cancel (no round trip to the server for it)."""
+        if not self._answered.is_set():
+            with contextlib.suppress(Exception):  # the server gone: the query ends with the connection
+                conn.cancel_safe()
 
     def _join(self, conn: psycopg.Connection[Any]) -> ServerFacts:
         import psycopg
@@ -128,10 +136,3 @@ class DumpSession:
         except psycopg.Error as exc:
             raise server_error(exc, conn, "counting rows failed") from exc
 
-
-def quietly(action: Callable[[], object], what: str, reporter: Reporter) -> None:
-    """Run one cleanup step after a failure; its own failure goes to the log so it never hides the first one."""
-    try:
-        action()
-    except Exception as exc:
-        warn(reporter, f"while cleaning up, {what} failed: {one_line(exc)}")
