@@ -82,7 +82,8 @@ class DumpSession:
         """The backup is over: the session stops where it is (connecting, asking, counting: a running query
         is cancelled), ends its transaction and closes its connection. It does so itself, even after the wait."""
         self._over.cancel()
-        self._thread.join(timeout=CLOSE_WAIT_S)
+        if self._thread.ident is not None:  # started (an interrupt may come before)
+            self._thread.join(timeout=CLOSE_WAIT_S)
 
     def _run(self) -> None:
         try:
