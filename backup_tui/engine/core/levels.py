@@ -181,13 +181,13 @@ class LevelChooser:
         self._floor_age = 0
         asked = sum(self._asks) / max(1, len(self._asks))
         if not self._within(asked, self.slowdown):
-            self._asks = []
             self._not_paid()
         elif self._probes >= self.FLOOR_PROBES:
-            self._asks = []
             self._trial, self.level, self._settled = [], self.level + 1, False
         else:
             self.wants_floor = True
+        if not self.wants_floor:  # decided: the next trial needs asks of its own
+            self._asks = []
         return self.level
 
     def _would_buy(self, stretch: Stretch, wanted: int, ceiling: int) -> bool:
