@@ -502,12 +502,12 @@ def _typed(name: str, what: str, question: str) -> bool:
 
 
 def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
-    from backup_tui.engine.ops.restore import connection_for, plan_restore, run_restore
+    from backup_tui.engine.ops.restore import plan_restore, run_restore
 
     settings = ctx.settings
     record = ctx.catalog.get(args.backup_id)
     target = record.database if args.replace else args.target_db
-    server = connection_for(settings, record.database)
+    server = settings.server_for(record.database)
     if not args.dry_run and target and swap.pending(settings, server, target):
         swap.repair(settings, server, target, out)  # a killed run's swap first: the plan must see the server as it is
     plan = plan_restore(ctx, record, target_db=args.target_db, replace_original=args.replace,
@@ -572,8 +572,6 @@ def _databases(settings: Settings, only: str | None) -> list[str]:
 
 def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     """Every unfinished swap recorded for a database this configuration reaches (or the one named)."""
-    from backup_tui.engine.ops.restore import connection_for
-
     settings = ctx.settings
     targets: list[tuple[str, DatabaseConfig]] = []
     worst = EXIT_OK
@@ -581,7 +579,7 @@ def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         if args.database and database != args.database:
             continue
         try:
-            server = connection_for(settings, database)
+            server = settings.server_for(database)
         except BackupToolError:
             server = None
         if server is None or pg.server_key(server) != key:
@@ -610,13 +608,12 @@ def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from backup_tui.engine.ops.kept import list_kept
-    from backup_tui.engine.ops.restore import connection_for
 
     settings = ctx.settings
     if args.drop:
         return _drop_kept(ctx, args, out)
     copies = [copy for database in _databases(settings, args.database)
-              for copy in list_kept(settings, connection_for(settings, database), database)]
+              for copy in list_kept(settings, settings.server_for(database), database)]
     moment = now()
     if out.as_json:
         out.json([{**c.to_json(), "age_s": int((moment - c.since).total_seconds())} for c in copies])
@@ -636,7 +633,6 @@ def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from backup_tui.engine.ops.kept import drop_kept
-    from backup_tui.engine.ops.restore import connection_for
 
     settings = ctx.settings
     owners = [d for d in _databases(settings, args.database) if names.side_of(d, args.drop, settings.database_names)]
@@ -646,7 +642,7 @@ def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     database = owners[0]
     if not args.yes and not _typed(args.drop, "--drop", f"This drops database {args.drop!r} for good"):
         raise ConfirmationRequired("the name typed does not match: nothing was changed")
-    dropped = drop_kept(ctx, connection_for(settings, database), database, args.drop)
+    dropped = drop_kept(ctx, settings.server_for(database), database, args.drop)
     if out.as_json:
         out.json(dropped.to_json())
     out.line(f"dropped {dropped.name}")
@@ -655,10 +651,9 @@ def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from backup_tui.engine.ops.kept import plan_rollback, rollback
-    from backup_tui.engine.ops.restore import connection_for
 
     settings = ctx.settings
-    server = connection_for(settings, args.target)
+    server = settings.server_for(args.target)
     incoming = plan_rollback(ctx, server, args.target, args.to)
     if not args.yes:
         if out.interactive:

@@ -276,6 +276,15 @@ class Settings:
         known = ", ".join(d.name for d in self.databases) or "none"
         raise NotFoundError(f"database {name!r} is not configured (configured: {known})")
 
+    def server_for(self, database: str) -> DatabaseConfig:
+        """How to reach the server that held ``database``: its own entry, or the only configured one."""
+        try:
+            return self.database(database)
+        except NotFoundError:
+            if len(self.databases) == 1:
+                return replace(self.databases[0], dbname=database)
+            raise
+
 
 _TOP_KEYS = {
     "repository", "log_dir", "databases", "retention", "backup", "restore", "maintenance_db", "pg_bin_dir",

@@ -32,7 +32,6 @@ from backup_tui.engine.core.errors import (
     Cancelled,
     ConfigError,
     ConfirmationRequired,
-    NotFoundError,
     VerificationError,
 )
 from backup_tui.engine.core.estimate import (
@@ -102,16 +101,6 @@ def rollback_command(database: str, to: str | None = None) -> str:
 
 def drop_kept_command(kept: str) -> str:
     return f"{DROP_KEPT_COMMAND} {shlex.quote(kept)}"
-
-
-def connection_for(settings: Settings, database: str) -> DatabaseConfig:
-    """How to reach the server that held ``database``: its own entry, or the only configured one."""
-    try:
-        return settings.database(database)
-    except NotFoundError:
-        if len(settings.databases) == 1:
-            return replace(settings.databases[0], dbname=database)
-        raise
 
 
 # -- the data path: stored file -> decoder -> pg_restore / psql ---------------
@@ -462,7 +451,7 @@ def plan_restore(
                                 f"nothing was changed, choose another backup (list shows which are valid){by_hand}")
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
-    server = connection_for(settings, record.database)
+    server = settings.server_for(record.database)
     holder = ctx.catalog.repository_of(record)
     source = holder.open_stored(record)
     stored = source.size()
@@ -644,7 +633,7 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
     if plan.space_free_bytes >= 0 and plan.space_needed_bytes > plan.space_free_bytes:
         raise BackupToolError(f"not enough space on the server: need about {human_bytes(plan.space_needed_bytes)}, "
                               f"{human_bytes(plan.space_free_bytes)} free")
-    server = connection_for(settings, record.database)
+    server = settings.server_for(record.database)
     source = catalog.repository_of(record).open_stored(record)
     checked_reading(settings, record, source)  # the key may have gone since the plan: nothing is created yet
     started = time.monotonic()

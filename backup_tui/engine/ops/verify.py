@@ -45,7 +45,6 @@ from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.keys import checked_reading, reading_for
 from backup_tui.engine.ops.restore import (
     compare_counts,
-    connection_for,
     count_rows_in,
     record_history,
     restore_into,
@@ -401,7 +400,7 @@ def _test_restore_blockers(settings: Settings, record: BackupRecord, source: Sou
 def _server_for(settings: Settings, record: BackupRecord) -> DatabaseConfig | None:
     """Where a test restore of the record can run; None for a database no longer configured."""
     try:
-        return connection_for(settings, record.database)
+        return settings.server_for(record.database)
     except NotFoundError:
         return None
 
