@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,13 @@ _names = itertools.count(1)
 def _private_record_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Records read from a bucket are kept in a cache folder per test, never in the user's own."""
     monkeypatch.setenv("BACKUP_CACHE_DIR", str(tmp_path / "record-cache"))
+
+
+def closed_port() -> int:
+    """A local TCP port nobody listens on (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)

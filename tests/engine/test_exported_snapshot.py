@@ -20,8 +20,7 @@ from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.snapshot import exported_snapshot
-from tests.conftest import db_config
-from tests.headless.conftest import closed_port
+from tests.conftest import closed_port, db_config
 
 
 def rows_seen_in(sandbox: Sandbox, database: str, snapshot: str) -> int:

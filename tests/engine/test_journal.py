@@ -15,8 +15,7 @@ from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.journal import journal_dir, read_runs
-from tests.conftest import run_cli
-from tests.headless.conftest import closed_port
+from tests.conftest import closed_port, run_cli
 
 
 def test_a_failed_run_is_in_the_journal_with_its_reason(settings: Settings) -> None:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.config import Settings, load_settings, redacted
+from backup_tui.engine.config import S3Config, Secret, Settings, load_settings, redacted
 from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.upload import run_upload
 from backup_tui.engine.storage import s3
 from backup_tui.engine.storage.s3 import S3Repository
-from tests.conftest import Bucket
+from tests.conftest import Bucket, closed_port
 
 
 def test_s3_table_and_the_old_scripts_names(tmp_path: Path) -> None:
@@ -68,6 +69,21 @@ def test_listed_times_are_read_as_botocore_reads_them() -> None:
 
     for value in ("2024-03-01T02:00:00.000Z", "2024-03-01T02:00:00Z", "Fri, 01 Mar 2024 02:00:00 GMT", "1709258400"):
         assert s3.parse_timestamp(value) == parse_timestamp(value)
+
+
+def test_a_bucket_out_of_reach_is_waited_for_no_longer_than_said() -> None:
+    """config check waits 10 s and a listing 5 s, each said as the seconds it waited, never retry_seconds'
+    60; and no wait outlasts retry_seconds: an operator who set 1 s was kept 5 s by every listing."""
+    down = S3Config(bucket="gone", endpoint_url=f"http://127.0.0.1:{closed_port()}", access_key="AKIAEXAMPLE",
+                    secret_key=Secret("not-a-secret"))
+    with pytest.raises(s3.S3Unreachable, match="unreachable after 1 s of retries"):
+        s3.probe(down, patience=1)
+    with pytest.raises(s3.S3Unreachable, match="unreachable after 1 s of retries"):
+        S3Repository(replace(down, retry_seconds=1)).listing()
+    began = time.monotonic()
+    with pytest.raises(s3.S3Unreachable, match="unreachable after 2 s of retries"):
+        s3.probe(replace(down, retry_seconds=2))
+    assert time.monotonic() - began < 5, "the probe's 10 s gave way to retry_seconds"
 
 
 @pytest.fixture

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Bucket
+from tests.conftest import Bucket, closed_port
 from tests.headless.conftest import (
     Workspace,
     WorkspaceFactory,
     assert_clean_output,
-    closed_port,
     one_error_line,
     read_terminal,
     tree,

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.headless.conftest import Workspace, closed_port, files_containing, one_error_line, tree
+from tests.conftest import closed_port
+from tests.headless.conftest import Workspace, files_containing, one_error_line, tree
 
 WRONG_PASSWORD = "not-the-Passw0rd-42"
 

@@ -25,7 +25,8 @@ from backup_tui.engine.core.clock import system_clock
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops.health import check_health
 from headless.monitor import CachedReport
-from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port, small_dump_workspace
+from tests.conftest import closed_port
+from tests.headless.conftest import Workspace, WorkspaceFactory, small_dump_workspace
 
 
 @pytest.fixture

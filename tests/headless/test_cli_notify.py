@@ -20,7 +20,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from backup_tui.engine.config import NotifyTarget, Settings
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
-from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port
+from tests.conftest import closed_port
+from tests.headless.conftest import Workspace, WorkspaceFactory
 
 TOKEN = "T0KEN-b7c1e9d2"  # stands in for the secret part of a webhook URL
 

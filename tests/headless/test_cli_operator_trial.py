@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Bucket
-from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port, one_error_line
+from tests.conftest import Bucket, closed_port
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
 
 
 @pytest.fixture
@@ -132,14 +132,12 @@ def test_an_s3_endpoint_that_is_not_a_url_is_a_config_error(backed_up: tuple[Wor
 def test_an_unreachable_bucket_is_said_with_the_seconds_actually_waited(
     make_workspace: WorkspaceFactory, s3_bucket: Bucket,
 ) -> None:
-    """config check waits 10 s and a listing 5 s for a bucket out of reach; both said 'after 60 s' (retry_seconds)."""
+    """A listing waits 5 s for a bucket out of reach, and said 'after 60 s' (retry_seconds); config check's
+    10 s: test_cli_s3."""
     ws = make_workspace("trial-s3-down")
     ws.env.update(s3_bucket.env())
     ws.repo.mkdir()
-    down = {"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"}
-    check = ws.run("config", "check", env=dict(down))
-    assert check.returncode == 1 and "unreachable after 10 s of retries" in one_error_line(check)
-    listed = ws.run("list", env=dict(down))
+    listed = ws.run("list", env={"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"})
     assert listed.returncode == 0 and "unreachable after 5 s of retries" in one_error_line(listed)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import history_records
-from tests.headless.conftest import Workspace, WorkspaceFactory, closed_port
+from tests.conftest import closed_port, history_records
+from tests.headless.conftest import Workspace, WorkspaceFactory
 
 
 def test_the_reports_figures_match_the_verification_history(make_workspace: WorkspaceFactory,

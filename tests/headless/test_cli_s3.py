@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import Bucket
-from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace, closed_port, one_error_line
+from tests.conftest import Bucket, closed_port
+from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace, one_error_line
 from tests.headless.test_cli_encryption import new_key
 from tests.headless.test_cli_legacy import old_script_backup
 
@@ -302,7 +302,7 @@ def test_config_check_says_no_credentials_and_an_unreachable_endpoint_in_one_lin
     assert none.returncode == 2 and "S3: no credentials" in one_error_line(none)
     down = ws.run("config", "check", env={"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"})
     assert down.returncode == 1
-    assert "unreachable after" in one_error_line(down)
+    assert "unreachable after 10 s of retries" in one_error_line(down), "the seconds it waited, not retry_seconds'"
 
 
 def test_an_encrypted_backup_streamed_to_the_bucket_restores_from_it_with_its_key_only(

@@ -160,8 +160,9 @@ def refusal(exc: BaseException, config: S3Config, waited: float | None = None) -
 def retrying(config: S3Config, call: Callable[[], T], *, patience: float | None = None,
              sleep: Callable[[float], None] = time.sleep) -> T:
     """``call`` again with backoff while S3 is throttling, failing with a 5xx or unreachable, for up to
-    ``patience`` seconds (retry_seconds), on top of botocore's own retries; then the one-line error."""
-    patience = config.retry_seconds if patience is None else patience
+    ``patience`` seconds, on top of botocore's own retries; then the one-line error. No call waits longer than
+    retry_seconds: an operator who set 1 s is not kept 5 s by a listing's own patience."""
+    patience = config.retry_seconds if patience is None else min(patience, config.retry_seconds)
     deadline = time.monotonic() + patience
     delay = 0.25
     while True:
@@ -974,5 +975,5 @@ def probe(config: S3Config, patience: float = 10.0) -> str:
     missing bucket, no permission and an unreachable endpoint apart (each raised as its one line)."""
     repo = S3Repository(config)
     retrying(config, lambda: repo.client.list_objects_v2(Bucket=config.bucket, Prefix=repo._root(), MaxKeys=1),
-             patience=min(patience, config.retry_seconds))
+             patience=patience)
     return f"{repo.where} readable ({config.endpoint_url or 'AWS'})"
