@@ -141,8 +141,28 @@ class Sandbox:
             self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"])
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
-        """Run SQL through psql; returns unaligned output. For setup, not for the engine."""
-        return self._psql(["-At", "-c", sql], dbname, "psql")
+        """Run SQL as ``psql -At -c`` does, and return what it prints: one simple query (statements in one
+        implicit transaction), every result's rows, fields joined by '|', NULL as nothing. For setup, not for
+        the engine. Over the cluster's own socket with psycopg: a tenth of psql's start-up, which the tests
+        pay a thousand times a run."""
+        import psycopg
+        from psycopg.pq import ExecStatus
+
+        lines: list[str] = []
+        try:
+            with psycopg.connect(host=str(self.root), port=self.port, user=self.user, dbname=dbname,
+                                 autocommit=True) as conn:
+                cursor = conn.execute(sql.encode())  # no parameters: the simple protocol, as psql sends it
+                while True:
+                    result = cursor.pgresult
+                    if result is not None and result.status == ExecStatus.TUPLES_OK:
+                        lines += ["|".join((result.get_value(row, col) or b"").decode()
+                                           for col in range(result.nfields)) for row in range(result.ntuples)]
+                    if not cursor.nextset():
+                        break
+        except psycopg.Error as exc:
+            raise RuntimeError(f"psql failed: {str(exc).strip()}") from None
+        return "\n".join(lines).strip()
 
     def load_sql_file(self, path: Path, dbname: str) -> None:
         """Load a .sql or .sql.gz file."""
