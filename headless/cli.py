@@ -31,14 +31,12 @@ from backup_tui.engine.core.errors import (
     ConfirmationRequired,
 )
 from backup_tui.engine.core.models import BackupRecord, VerifyLevel, utc_iso
-from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops import pins, swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
-from backup_tui.engine.storage.bucket_setup import init_bucket
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
@@ -448,6 +446,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.core.report import render_report
     from backup_tui.engine.ops.verify import MAX_PARALLEL, plan_verify, verify_many
 
     catalog = ctx.catalog
@@ -671,6 +670,7 @@ def cmd_rollback(ctx: Context, args: argparse.Namespace, out: Output) -> int:
 
 def cmd_s3(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from backup_tui.engine.ops.upload import bucket_of
+    from backup_tui.engine.storage.bucket_setup import init_bucket
 
     if args.object_lock_mode and args.object_lock_days is None:  # alone it set nothing, and said nothing of it
         raise UsageError("--object-lock-mode needs --object-lock-days N: a mode alone sets no default object lock")

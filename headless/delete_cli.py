@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, ConfigError, ConfirmationRequired
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.delete import DeletePlan, plan_delete, run_delete
 from backup_tui.engine.storage.space import human_bytes
 from headless.output import Output
 from headless.runlog import log
+
+if TYPE_CHECKING:
+    from backup_tui.engine.ops.delete import DeletePlan
 
 FORCE = "--force deletes it anyway"
 
@@ -51,6 +53,8 @@ def plan_lines(plan: DeletePlan) -> list[str]:
 
 
 def cmd_delete(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.ops.delete import plan_delete, run_delete
+
     record = ctx.catalog.get(args.backup_id)  # an unknown id: one line, exit 2, as show says it
     plan = plan_delete(ctx, record, location=args.location, force=args.force)
     if args.dry_run:

@@ -7,11 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backup_tui.engine.core import evidence
 from backup_tui.engine.core.errors import EXIT_OK, ConfigError
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.health import watched_databases
-from backup_tui.engine.storage.journal import read_runs
 from backup_tui.engine.storage.state import this_host
 from headless.output import Output
 
@@ -41,6 +38,10 @@ def parse_since(text: str | None, now: datetime) -> datetime:
 
 
 def cmd_report(ctx: Context, args: argparse.Namespace, out: Output) -> int:
+    from backup_tui.engine.core import evidence
+    from backup_tui.engine.ops.health import watched_databases
+    from backup_tui.engine.storage.journal import read_runs
+
     now = ctx.now()
     since = parse_since(args.since, now)
     records = ctx.catalog.list()

@@ -104,8 +104,16 @@ def test_a_backup_run_loads_no_other_commands_code() -> None:
     loaded = modules_after_import("headless.cli")
     assert not loaded & {"backup_tui.engine.ops.restore", "backup_tui.engine.ops.verify",
                          "backup_tui.engine.ops.upload", "backup_tui.engine.ops.prune", "backup_tui.engine.ops.kept",
-                         "http.server", "urllib.request", "smtplib"}
+                         "backup_tui.engine.ops.delete", "backup_tui.engine.core.evidence",
+                         "backup_tui.engine.storage.bucket_setup", "http.server", "urllib.request", "smtplib", "uuid"}
     assert "backup_tui.engine.ops.backup" in loaded
+
+
+def test_reading_the_config_loads_no_health_rules() -> None:
+    """The TUI's first frame and every command read the config first: its [health] limits and notice kinds
+    live apart from the rules, their statistics and their wording."""
+    loaded = modules_after_import("backup_tui.engine.config")
+    assert not loaded & {"backup_tui.engine.core.health", "backup_tui.engine.core.notices", "statistics", "humanize"}
 
 
 def test_the_database_driver_loads_at_the_first_connection() -> None:

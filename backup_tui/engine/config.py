@@ -21,13 +21,13 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, parse_encryption
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
-from backup_tui.engine.core.health import DEFAULT_THRESHOLDS, Thresholds
+from backup_tui.engine.core.events import EVENTS
 from backup_tui.engine.core.names import check_database_name
-from backup_tui.engine.core.notices import EVENTS
 from backup_tui.engine.core.redact import redact_url
 from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.core.schedule import DEFAULTS as SCHEDULE_DEFAULTS
 from backup_tui.engine.core.schedule import check_cron
+from backup_tui.engine.core.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
 REDACTED = "********"

@@ -8,8 +8,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from backup_tui.engine.core import evidence
-from backup_tui.engine.core.health import Thresholds
 from backup_tui.engine.core.models import Verification, utc_iso
+from backup_tui.engine.core.thresholds import Thresholds
 from tests.tui.fixtures import NOW, PAGILA_TABLES, _record
 
 DAY = timedelta(days=1)

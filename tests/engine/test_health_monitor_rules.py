@@ -18,9 +18,10 @@ import pytest
 
 from backup_tui.engine.config import DatabaseConfig, Settings, load_settings
 from backup_tui.engine.core.errors import ConfigError
-from backup_tui.engine.core.health import Problem, Surroundings, Thresholds, assess
+from backup_tui.engine.core.health import Problem, Surroundings, assess
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.runs import RunRecord
+from backup_tui.engine.core.thresholds import Thresholds
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.storage.journal import record_run
 from backup_tui.engine.storage.locks import lock_path

@@ -14,9 +14,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from backup_tui.engine.core.health import Surroundings, Thresholds, assess, human_duration
+from backup_tui.engine.core.health import Surroundings, assess, human_duration
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.runs import RunRecord
+from backup_tui.engine.core.thresholds import Thresholds
 
 RESTORED = "restored into "  # how a restore's own verification names its check (ops.restore)
 MAX_STEPS = 2000  # the replay's resolution: hourly, coarser over long periods

@@ -40,31 +40,16 @@ from backup_tui.engine.core.errors import EXIT_VERIFY
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.core.sizes import human_bytes
+from backup_tui.engine.core.thresholds import ANOMALY_TOLERANCE, DEFAULT_THRESHOLDS, Thresholds
 
 HealthStatus = Literal["ok", "warning", "failing"]
 Severity = Literal["critical", "warning"]
 TREND_LENGTH = 30
 ANOMALY_WINDOW = 7  # the size rule's median is of the seven backups before
-ANOMALY_TOLERANCE = 0.5  # more than 50% off the median of the previous backups
 FUTURE_DATED = "newest backup is dated in the future (clock skew or a planted manifest)"
 WATCHED_RUNS = ("backup", "verify", "prune")  # a failed restore is seen by whoever ran it
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """``[health]`` of the config, overridable in each ``[[databases]]``."""
-
-    max_age_hours: float = 25
-    min_size_bytes: int = 1_000_000  # 1 MB, SI like every size we print
-    size_change: float = ANOMALY_TOLERANCE
-    verify_max_age_days: float = 8
-
-    @property
-    def max_age(self) -> timedelta:
-        return timedelta(hours=self.max_age_hours)
-
-
-DEFAULT_THRESHOLDS = Thresholds()
 DAILY = DEFAULT_THRESHOLDS.max_age
 
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
+from backup_tui.engine.core.events import Event
 from backup_tui.engine.core.health import HealthReport, Problem
 from backup_tui.engine.core.models import parse_utc, utc_iso
 from backup_tui.engine.core.runs import RunRecord
 
-Event = Literal["failure", "recovery", "warning", "success"]
-EVENTS: tuple[Event, ...] = ("failure", "recovery", "warning", "success")
 LOOK_CLOSER = "backup-headless monitor --check"
 
 

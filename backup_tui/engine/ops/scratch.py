@@ -20,8 +20,8 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import stat
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,9 +72,9 @@ class Scratch:
         """Record it; call before creating it, so that no moment exists where it is there unrecorded."""
         folder = state_dir(settings.repository, SCRATCH_DIR)
         folder.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex if kind == "database" and not names.is_scratch_name(name) else ""
+        token = secrets.token_hex(16) if kind == "database" and not names.is_scratch_name(name) else ""
         scratch = cls(kind, name, purpose, server_key(server) if server else "", this_host(), os.getpid(),
-                      datetime.now(UTC).isoformat(timespec="seconds"), folder / f"{uuid.uuid4().hex}.json", token)
+                      datetime.now(UTC).isoformat(timespec="seconds"), folder / f"{secrets.token_hex(16)}.json", token)
         atomic_write(scratch.record, json.dumps({
             "kind": kind, "name": name, "purpose": purpose, "server": scratch.server,
             "host": scratch.host, "pid": scratch.pid, "created_at": scratch.created_at, "token": token}) + "\n")

@@ -10,7 +10,6 @@ import re
 import secrets
 import stat
 import time
-import uuid
 from pathlib import Path
 
 from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, parse_verification
@@ -89,7 +88,7 @@ def write_record(root: Path, folder: Path, text: str) -> Path:
     """A new record in ``folder`` (below ``root``, through no link), never a change to an existing one:
     two hosts writing at once each add their own file. Names sort in the order they were written."""
     inside(root, folder).mkdir(exist_ok=True)
-    path = inside(root, folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json")
+    path = inside(root, folder / f"{time.time_ns():020d}-{secrets.token_hex(4)}.json")
     atomic_write(path, text)
     return path
 
