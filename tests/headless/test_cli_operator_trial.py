@@ -132,8 +132,8 @@ def test_an_s3_endpoint_that_is_not_a_url_is_a_config_error(backed_up: tuple[Wor
 def test_an_unreachable_bucket_is_said_with_the_seconds_actually_waited(
     make_workspace: WorkspaceFactory, s3_bucket: Bucket,
 ) -> None:
-    """A listing waits 5 s for a bucket out of reach, and said 'after 60 s' (retry_seconds); config check's
-    10 s: test_cli_s3."""
+    """A listing waits 5 s for a bucket out of reach and says so, where it said retry_seconds' 60 s (config
+    check's 10 s: test_cli_s3)."""
     ws = make_workspace("trial-s3-down")
     ws.env.update(s3_bucket.env())
     ws.repo.mkdir()

@@ -60,7 +60,7 @@ MANIFEST = "manifest.json"
 PINS, VERIFICATIONS, REPORTS = "pins", "verifications", "reports"
 SUFFIXES = {("custom", "zstd"): ".dump.zst", ("plain", "gzip"): ".sql.gz"}  # what we store, by kind
 LIST_TTL_S = 30.0  # the TUI opens on a listing this fresh; our own writes drop it
-LIST_PATIENCE_S = 5.0  # a listing waits this long for an unreachable bucket, not retry_seconds: local backups first
+LIST_PATIENCE_S = 5.0  # a listing waits this long (retry_seconds if less) for an unreachable bucket: local ones first
 RANGE_BYTES = 64 << 20  # one ranged GET: large enough for throughput, read as a stream, never held whole
 # An object's first bytes, kept once read: a restore's planning reads the archive's table of contents three
 # times (its needs, its database's properties, and again beside the load), each a GET from byte 0 that a store
