@@ -1,5 +1,5 @@
 """The limits health judges by (``[health]`` of the config): apart from ``core.health`` so that reading the
-config loads none of the rules, their statistics and their wording, which a backup run never needs."""
+config loads none of the rules, their statistics and their wording; what judges health loads them itself."""
 
 from __future__ import annotations
 
