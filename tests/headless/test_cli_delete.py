@@ -142,6 +142,7 @@ def test_delete_from_s3_only_local_only_and_both(make_workspace: WorkspaceFactor
     assert from_s3["deleted"] == ["s3"]
     assert ws.item(first)["locations"] == ["local"] and Path(ws.item(first)["path"]).exists()
     assert not [k for k in s3_bucket.objects() if first in k]
+    assert (ws.repo / "locks" / f"backup-{first}.lock").exists(), "a copy is left: readers queued on its lock stay"
     again = ws.run("delete", first, "--location", "s3", "--yes")
     assert again.returncode == 2
     assert one_error_line(again) == f"error: {first} has no copy in s3 (its copies: local)"
@@ -153,6 +154,7 @@ def test_delete_from_s3_only_local_only_and_both(make_workspace: WorkspaceFactor
     both = ws.json("delete", third, "--yes")
     assert both["deleted"] == ["local", "s3"]
     assert third not in [i["id"] for i in ws.listing()] and not [k for k in s3_bucket.objects() if third in k]
+    assert not (ws.repo / "locks" / f"backup-{third}.lock").exists(), "no copy left anywhere: nothing to protect"
     assert [r["backup_id"] for r in journal(ws, "delete")] == [first, second, third], "one run per delete"
     assert ws.run("delete", newest, "--location", "s3", "--yes").returncode == 2, "the bucket's newest is kept"
 

@@ -217,7 +217,7 @@ def _copy_left(ctx: Context, record: BackupRecord, deleted: Sequence[str]) -> bo
     if catalog.s3 is not None and "s3" not in deleted and catalog.s3.holds(record):
         return True
     return "local" not in deleted and (record.status == "legacy" or "local" in record.locations
-                                       or (catalog.local.database_dir(record.database) / record.id).exists())
+                                       or catalog.local.place_of(record).exists())
 
 
 def _still_unpinned(repo: Repository, planned: BackupRecord) -> str:

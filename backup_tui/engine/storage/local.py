@@ -242,6 +242,11 @@ class LocalRepository:
             raise OutsideRepository(f"{folder} is not the folder of backup {record.id} in {self.root}: not touched")
         return folder
 
+    def place_of(self, record: BackupRecord) -> Path:
+        """Where the layout puts ``record``'s folder here, ``backups/<key>/<id>``, from its database and id
+        alone: a record listed from another repository names no local path, and a copy here may still exist."""
+        return self.database_dir(record.database) / record.id
+
     def holds(self, record: BackupRecord) -> bool:
         """An old scripts' dump is its file (its folder, ``daily/``, holds the others); a backup its folder."""
         return Path(record.path if record.status == "legacy" else Path(record.path).parent).exists()
