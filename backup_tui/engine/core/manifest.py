@@ -149,6 +149,13 @@ def _encryption(data: Mapping[str, Any], version: int) -> tuple[str, tuple[str, 
     return encryption, tuple(found)
 
 
+def parse_pin(data: object) -> bool:
+    """A pin record's word (written once each; the newest counts). Raises InvalidRecord."""
+    if not isinstance(data, dict) or not isinstance(data.get("pinned"), bool):
+        raise InvalidRecord("pin record without a true/false 'pinned'")
+    return bool(data["pinned"])
+
+
 def parse_verification(data: object) -> Verification:
     """One history entry, checked field by field. Raises InvalidRecord."""
     if not isinstance(data, dict):

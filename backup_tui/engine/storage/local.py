@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
-from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_verification
+from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_pin, parse_verification
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
@@ -224,7 +224,7 @@ class LocalRepository:
     def _pinned(self, folder: Path, from_manifest: bool) -> bool:
         """The newest pin record's word; one that cannot be read counts as a pin (a delete must not go ahead on
         a pin it failed to read), one that is not a pin record is skipped."""
-        pins = sorted(_records(folder / PINS, _parse_pin, unreadable=True))
+        pins = sorted(_records(folder / PINS, parse_pin, unreadable=True))
         return pins[-1][1] if pins else from_manifest
 
     def refresh(self, record: BackupRecord) -> BackupRecord:
@@ -333,12 +333,6 @@ def _records(folder: Path, parse: Callable[[object], T], unreadable: T | None = 
         except (ValueError, InvalidRecord):
             continue
     return found
-
-
-def _parse_pin(data: object) -> bool:
-    if not isinstance(data, dict) or not isinstance(data.get("pinned"), bool):
-        raise InvalidRecord("pin record without a true/false 'pinned'")
-    return bool(data["pinned"])
 
 
 def _said(exc: OSError | BackupToolError) -> str:

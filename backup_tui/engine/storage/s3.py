@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from backup_tui.engine.config import S3Config
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
-from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, parse_manifest, parse_verification
+from backup_tui.engine.core.manifest import (
+    MAX_RECORD_BYTES,
+    InvalidRecord,
+    parse_manifest,
+    parse_pin,
+    parse_verification,
+)
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
@@ -650,7 +656,7 @@ class S3Repository:
         for name, (_, etag) in sorted(folder.objects.items(), reverse=True):
             if name.startswith(f"{PINS}/") and name.endswith(".json"):
                 try:
-                    return self._record(folder.prefix + name, etag, _parse_pin)
+                    return self._record(folder.prefix + name, etag, parse_pin)
                 except InvalidRecord:
                     continue
                 except BackupToolError:
@@ -956,12 +962,6 @@ def _parse(data: object, backup_id: str) -> BackupRecord:
     suffix = SUFFIXES.get(kind) if kind else None  # type: ignore[arg-type]
     return parse_manifest(data, expected_id=backup_id, data_suffix=suffix or SUFFIXES["custom", "zstd"],
                           default_host="")
-
-
-def _parse_pin(data: object) -> bool:
-    if not isinstance(data, dict) or not isinstance(data.get("pinned"), bool):
-        raise InvalidRecord("pin record without a true/false 'pinned'")
-    return bool(data["pinned"])
 
 
 def _record_name(moment: datetime) -> str:
