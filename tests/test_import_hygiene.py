@@ -7,6 +7,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+ENGINE_DIR = ROOT / "backup_tui" / "engine"
+
+
+def engine_modules(leaving_out: frozenset[str] = frozenset()) -> list[str]:
+    """Every engine module's dotted name, but the packages' ``__init__`` and files named in ``leaving_out``."""
+    return [".".join(("backup_tui", "engine", *p.relative_to(ENGINE_DIR).with_suffix("").parts))
+            for p in ENGINE_DIR.rglob("*.py") if p.name != "__init__.py" and p.name not in leaving_out]
 
 
 def modules_after_import(module: str) -> set[str]:
@@ -16,9 +23,7 @@ def modules_after_import(module: str) -> set[str]:
 
 
 def test_engine_imports_no_ui_library() -> None:
-    engine_dir = ROOT / "backup_tui" / "engine"
-    engine = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
-              for p in engine_dir.rglob("*.py") if p.name != "__init__.py"]
+    engine = engine_modules()
     loaded = modules_after_import(", ".join(engine))
     assert not {m for m in loaded if m.split(".")[0] in ("textual", "rich")}
     assert not {m for m in loaded if m.startswith(("backup_tui.tui", "headless"))}
@@ -39,9 +44,7 @@ def test_import_linter_contracts_hold() -> None:
 def test_the_crypto_library_loads_only_where_a_backup_is_encrypted_or_decrypted() -> None:
     """Every engine module but stream.crypto, and every command's code, import without it: a command that
     neither encrypts nor decrypts (archive_command runs for every WAL segment) never pays for it."""
-    engine_dir = ROOT / "backup_tui" / "engine"
-    modules = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
-               for p in engine_dir.rglob("*.py") if p.name not in {"__init__.py", "crypto.py"}]
+    modules = engine_modules(leaving_out=frozenset({"crypto.py"}))
     loaded = modules_after_import(", ".join([*modules, "headless.cli"]))
     assert not {m for m in loaded if m.split(".")[0] == "cryptography" or m == "backup_tui.engine.stream.crypto"}
 
@@ -49,12 +52,10 @@ def test_the_crypto_library_loads_only_where_a_backup_is_encrypted_or_decrypted(
 def test_monitoring_libraries_load_only_when_used() -> None:
     """prometheus_client, apprise and croniter are imported by one module each, lazily: loading every engine
     module and the CLI (what a backup run loads) loads none of them."""
-    engine_dir = ROOT / "backup_tui" / "engine"
-    engine = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
-              for p in engine_dir.rglob("*.py") if p.name != "__init__.py"]
+    engine = engine_modules()
     loaded = modules_after_import(", ".join([*engine, "headless.cli"]))
     assert not {m for m in loaded if m.split(".")[0] in ("prometheus_client", "apprise", "croniter")}
-    sources = [*engine_dir.rglob("*.py"), *(ROOT / "headless").rglob("*.py")]
+    sources = [*ENGINE_DIR.rglob("*.py"), *(ROOT / "headless").rglob("*.py")]
     importers = {lib: sorted(str(p.relative_to(ROOT)) for p in sources
                              if f"from {lib}" in p.read_text() or f"import {lib}" in p.read_text())
                  for lib in ("prometheus_client", "apprise", "croniter")}
@@ -74,7 +75,7 @@ def test_the_app_launches_without_the_screens_the_first_frame_and_a_restore_neve
 
 
 def collections_while_loading(module: str, loader: str) -> list[str]:
-    """In a fresh interpreter: what ``module.loader()`` returns (its name), how many collections ran while it
+    """In a fresh interpreter: what ``module.loader()`` returns (its module and name), how many collections ran while it
     loaded, whether the collector is on after, and whether thousands of objects were frozen."""
     code = ("import gc, sys\n"
             "runs = []\n"
@@ -82,20 +83,22 @@ def collections_while_loading(module: str, loader: str) -> list[str]:
             f"from {module} import {loader}\n"
             "before = len(runs)\n"
             f"loaded = {loader}()\n"
-            "print(loaded.__qualname__, len(runs) - before, gc.isenabled(), gc.get_freeze_count() > 10000)\n")
+            "print(f'{loaded.__module__}.{loaded.__qualname__}', len(runs) - before, gc.isenabled(),\n"
+            "      gc.get_freeze_count() > 10000)\n")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
 
 
 def test_the_app_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
     """The launch's import makes objects that live as long as the process: no collection runs over them
     meanwhile, they are frozen out of later full collections, and the collector is back on afterwards."""
-    assert collections_while_loading("backup_tui.tui.__main__", "load_app") == ["BackupApp", "0", "True", "True"]
+    loaded = collections_while_loading("backup_tui.tui.__main__", "load_app")
+    assert loaded == ["backup_tui.tui.app.BackupApp", "0", "True", "True"]
 
 
 def test_the_cli_is_imported_with_the_cycle_collector_paused_then_its_modules_frozen() -> None:
     """As the app's launch: every run of backup-headless (a backup's start among them) imports the CLI with no
     collection over its modules' objects, which are frozen out of later ones (and of the one at exit)."""
-    assert collections_while_loading("headless.__main__", "load_main") == ["main", "0", "True", "True"]
+    assert collections_while_loading("headless.__main__", "load_main") == ["headless.cli.main", "0", "True", "True"]
 
 
 def test_a_backup_run_loads_no_other_commands_code() -> None:
@@ -119,8 +122,6 @@ def test_reading_the_config_loads_no_health_rules() -> None:
 def test_the_database_driver_loads_at_the_first_connection() -> None:
     """Every engine module and the CLI import without psycopg (half of a backup's start): a backup starts
     pg_dump in a snapshot psql exported, and the driver loads while pg_dump connects."""
-    engine_dir = ROOT / "backup_tui" / "engine"
-    engine = [".".join(("backup_tui", "engine", *p.relative_to(engine_dir).with_suffix("").parts))
-              for p in engine_dir.rglob("*.py") if p.name != "__init__.py"]
+    engine = engine_modules()
     loaded = modules_after_import(", ".join([*engine, "headless.cli"]))
     assert not {m for m in loaded if m.split(".")[0] in ("psycopg", "psycopg_binary", "psycopg_c")}
