@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import zstandard
@@ -126,6 +127,22 @@ def test_the_pace_leaves_out_pg_dumps_start_and_the_first_chunk(monkeypatch: pyt
     assert second.ratio == 4.0  # zstd's own count of what it compressed
 
 
+def test_each_stretch_says_where_the_whole_backup_stands(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(adaptive, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
+    meter = adaptive.StretchMeter(began=99.0)  # the backup began a second before pg_dump did
+    now[0] = 100.4
+    first = meter.add(b"x" * MB, adaptive.Compressed(0, 0), 0.4, 0.0, read_total=MB)  # pg_dump's start: 0.4 s
+    assert first is not None and first.elapsed_s == pytest.approx(1.4) and first.raw_total == MB
+    assert first.dump_start_s == pytest.approx(0.4)
+    meter.restart()  # after a measure of the dump alone: its held bytes read, the clock running
+    now[0] = 101.5
+    after = meter.add(b"x" * MB, adaptive.Compressed(MB, MB // 4), 0.0, 0.0, read_total=9 * MB)
+    assert after is not None and after.elapsed_s == pytest.approx(2.5) and after.raw_total == 9 * MB
+    assert after.dump_start_s == pytest.approx(0.4)  # pg_dump's start, not the restart's
+
+
 def test_zstds_count_across_frames_is_what_was_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
     cycle = itertools.cycle([1, 3, 2])
@@ -239,6 +256,61 @@ def test_nothing_is_bought_where_the_cheapest_level_already_slows_the_dump_past_
             assert chooser.floor_measured(ALONE_MB * MB) == 1
     assert chooser.level == 1 and measures <= 3  # measured again only once the last measure is old
     assert judged(LevelChooser(1, slowdown=0.3), [slowed] * ASKS + [denser(79)] * 3)[-3:] == [2, 2, 2]  # within 30%
+
+
+def running(stretches: list[Stretch], start_s: float, dump_start_s: float = 0.1) -> list[Stretch]:
+    """``stretches`` as one backup in progress: seconds and bytes add up, after ``start_s`` of our own start and
+    ``dump_start_s`` of pg_dump's."""
+    out, elapsed, read = [], start_s + dump_start_s, 0
+    for each in stretches:
+        elapsed, read = elapsed + each.wait_s + each.work_s, read + each.new_bytes
+        out.append(replace(each, elapsed_s=elapsed, raw_total=read, dump_start_s=dump_start_s))
+    return out
+
+
+def first_bought(levels: list[int]) -> int | None:
+    return levels.index(2) if 2 in levels else None
+
+
+def test_the_budget_is_the_whole_backups_its_start_and_what_was_spent_counted() -> None:
+    """Level 1 keeps 95% of the dump's own pace, within a 10% budget stretch by stretch. With the dump's size
+    not known (a first backup) only what is spent counts: the backup must save up a trial's price first, and a
+    start of 0.6 s more takes it four times as long."""
+    level_1 = [waiting_without_spare_cpu(rate_mb=95)] * 80
+    assert first_bought(judged(LevelChooser(1, slowdown=0.1), level_1)) == ASKS - 1  # stretch by stretch: at once
+    quick = first_bought(judged(LevelChooser(1, slowdown=0.1), running(level_1, start_s=0.0)))
+    slow = first_bought(judged(LevelChooser(1, slowdown=0.1), running(level_1, start_s=0.6)))
+    # 0.5 s a stretch against 1.1 * 0.475 s of the dump alone: 0.0225 s saved a stretch, 0.15 s a trial's price
+    assert quick is not None and 7 <= quick <= 12
+    assert slow is not None and slow > 33
+    chooser, measures = LevelChooser(1, slowdown=0.1), 0
+    for each in running(level_1[:30], start_s=0.6):
+        chooser.judge(each)
+        while chooser.wants_floor:
+            measures += 1
+            chooser.floor_measured(ALONE_MB * MB)
+    assert measures == 2  # the first asks', which found the budget spent, and one more once it was old
+
+
+def test_a_long_dump_to_come_pays_for_the_start_and_a_short_one_ending_does_not() -> None:
+    level_1 = running([waiting_without_spare_cpu(rate_mb=95)] * 40, start_s=0.6)
+    stretch_bytes = level_1[0].new_bytes
+    long_dump = LevelChooser(1, slowdown=0.1, expected_raw=200 * stretch_bytes)
+    assert first_bought(judged(long_dump, level_1)) == ASKS - 1  # the rest at 95% of the pace repays 0.6 s
+    short_dump = LevelChooser(1, slowdown=0.1, expected_raw=8 * stretch_bytes)
+    assert first_bought(judged(short_dump, level_1[:8])) is None
+
+
+def test_a_trial_within_the_budget_stretch_by_stretch_is_not_kept_where_the_rest_of_the_dump_would_overspend() -> None:
+    """The dump's own pace at level 1 (spare CPU to the edge); level 2 keeps 92%, within 10% stretch by stretch,
+    but 0.9 s of start leaves the dump's 50 stretches to come room for 95% at most."""
+    free = waiting_without_spare_cpu(rate_mb=100)
+    stretches = running([free] * ASKS + [denser(r) for r in (50, 92, 92)], start_s=0.9)
+    expected = 50 * free.new_bytes
+    assert judged(LevelChooser(1, slowdown=0.1), [replace(each, elapsed_s=0.0) for each in stretches])[-1] == 2
+    assert judged(LevelChooser(1, slowdown=0.1, expected_raw=expected), stretches)[-1] == 1
+    roomy = running([free] * ASKS + [denser(r) for r in (50, 97, 97)], start_s=0.9)
+    assert judged(LevelChooser(1, slowdown=0.1, expected_raw=expected), roomy)[-1] == 2
 
 
 def test_a_bought_level_whose_pace_falls_well_below_its_price_goes_before_its_time() -> None:
@@ -459,19 +531,24 @@ def test_an_auto_backup_restores_exactly_and_records_its_levels(
     assert result.row_counts and all(want == got for want, got in result.row_counts.values())
 
 
-def test_the_slowdown_setting_reaches_the_level_chooser_of_a_real_backup(
+def test_the_slowdown_and_the_dumps_expected_size_reach_the_level_chooser_of_a_real_backup(
     settings: Settings, pagila_db: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    given: list[float] = []
+    given: list[tuple[float, int]] = []
     real_init = LevelChooser.__init__
 
-    def init(self: LevelChooser, level: int, *, slowdown: float = 0.0) -> None:
-        given.append(slowdown)
-        real_init(self, level, slowdown=slowdown)
+    def init(self: LevelChooser, level: int, *, slowdown: float = 0.0, expected_raw: int = 0) -> None:
+        given.append((slowdown, expected_raw))
+        real_init(self, level, slowdown=slowdown, expected_raw=expected_raw)
 
     monkeypatch.setattr(LevelChooser, "__init__", init)
-    record = run_backup(Context(replace(settings, compression_slowdown=20)), settings.databases[0])
-    assert given == [0.2] and record.compression_levels
+    ctx = Context(replace(settings, compression_slowdown=20))
+    first = run_backup(ctx, settings.databases[0])
+    run_backup(ctx, settings.databases[0])
+    assert [slowdown for slowdown, _ in given] == [0.2, 0.2] and first.compression_levels
+    # A first backup's dump is taken as half the database; the next as long as the last one's
+    assert given[0][1] == int(first.database_info["size_bytes"]) // 2
+    assert given[1][1] == first.raw_bytes
     assert Settings().compression_slowdown == 20  # the default; 0 is the strict rule
 
 

@@ -10,7 +10,8 @@ Where no CPU is spare but the compressor still waits on the dump (a small machin
 server too), one level more may be worth a little time: ``LevelChooser``'s ``slowdown`` lets it try
 that level and keep it only while the backup's pace stays within that share of the dump's own pace
 (``floor``: measured with the compressor held back, ``adaptive.FloorProbe``). Where the compressor
-already slows the dump by more at the cheapest level, nothing is bought.
+already slows the dump by more at the cheapest level, nothing is bought; nor where the whole backup, its
+start and what it spent so far counted, would end past that share of the dump's own time.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class Stretch:
     symbol_ratio: float = 0.0  # what coding bytes by their frequency alone makes of samples (0: not measured)
     new_bytes: int = 0  # read from the dump in this stretch alone (``raw_bytes`` fades over stretches)
     frame_ratio: float = 0.0  # the current zstd frame's ratio so far, by zstd's count (0: no job done yet)
+    elapsed_s: float = 0.0  # since the backup began, at the stretch's end (0: not known; no whole-backup budget)
+    raw_total: int = 0  # read from the dump so far
+    dump_start_s: float = 0.0  # pg_dump's wait for its first bytes: its start, which the dump alone takes too
 
     @property
     def wait_share(self) -> float:
@@ -100,7 +104,12 @@ class LevelChooser:
     bought level is kept for ``BOUGHT_FOR`` stretches, then its price is measured again (the data and
     the load change); it goes sooner when the compressor sets the pace or the last ``BOUGHT_WATCH``
     stretches were slower than twice the budget allows, becomes the free level when spare CPU turns up,
-    and is never more than one above the free level, so prices do not add up."""
+    and is never more than one above the free level, so prices do not add up.
+
+    The budget holds for the whole backup, not only stretch by stretch (``_affordable``): what our start, the
+    measures and the levels so far spent counts, and the rest of the dump (``expected_raw``: its raw size, as
+    the last backup's; 0 unknown: only what is spent counts) is projected at the pace in question. A level is
+    not bought late in a short dump, nor where the cheapest level and the start have used the budget up."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
@@ -113,11 +122,12 @@ class LevelChooser:
     BOUGHT_WATCH = 3
 
     def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1],
-                 slowdown: float = 0.0) -> None:
+                 slowdown: float = 0.0, expected_raw: int = 0) -> None:
         self.level, self.low, self.high, self._ups = level, low, high, 0
         # The level that set the pace, and for how long it stays out; none: one above the range.
         self._ceiling, self._ceiling_for = high + 1, 0
-        self.slowdown = slowdown
+        self.slowdown, self.expected_raw = slowdown, expected_raw
+        self._last: Stretch | None = None  # the latest stretch judged: where the backup stands
         self.floor = 0.0  # the dump's own pace, bytes a second, the fastest measured lately (``floor_measured``)
         self.wants_floor = False  # asks for one level more are in: measure the dump alone, then the trial
         self._probes, self._floor_age = 0, 0  # measures of the dump alone lately; stretches since the last
@@ -131,6 +141,7 @@ class LevelChooser:
         # ``StretchMeter`` leaves pg_dump's start out of it)
 
     def judge(self, stretch: Stretch) -> int:
+        self._last = stretch
         self._floor_age += 1
         self._ceiling_for = max(0, self._ceiling_for - 1)
         self._buy_wait = max(0, self._buy_wait - 1)
@@ -180,7 +191,7 @@ class LevelChooser:
         self.floor, self._probes = (pace, 1) if self._floor_stale() else (max(self.floor, pace), self._probes + 1)
         self._floor_age = 0
         asked = sum(self._asks) / max(1, len(self._asks))
-        if not self._within(asked, self.slowdown):
+        if not self._within(asked, self.slowdown) or not self._affords_trial(asked, self._last):
             self._not_paid()
         elif self._probes >= self.FLOOR_PROBES:
             self._trial, self.level, self._settled = [], self.level + 1, False
@@ -195,7 +206,8 @@ class LevelChooser:
         budget of its own (unless not measured lately): one level may be bought."""
         return (self.slowdown > 0 and not self._buy_wait and wanted == self.level < min(self.high, ceiling - 1)
                 and not stretch.compresses_poorly and stretch.wait_share > ROOM_WAIT and stretch.ratio > 0
-                and (self._floor_stale() or self._within(stretch.rate, self.slowdown)))
+                and (self._floor_stale() or (self._within(stretch.rate, self.slowdown)
+                                             and self._affords_trial(stretch.rate, stretch))))
 
     def _floor_stale(self) -> bool:
         return not self.floor or self._floor_age > self.FLOOR_FRESH
@@ -203,6 +215,21 @@ class LevelChooser:
     def _within(self, pace: float, share: float) -> bool:
         """``pace`` takes at most ``share`` more time than the dump's own (unmeasured: never)."""
         return self.floor > 0 and pace > 0 and pace * (1 + share) >= self.floor
+
+    def _affordable(self, pace: float, at: Stretch | None, reserve_s: float = 0.0) -> bool:
+        """The whole backup, going on at ``pace`` to the dump's expected end, takes at most ``slowdown`` more
+        time than the dump alone would (its start and the bytes so far and to come at ``floor``), with
+        ``reserve_s`` to spare. Where the backup stands is not known (no ``elapsed_s``): the pace alone decides."""
+        if at is None or not at.elapsed_s or self.floor <= 0 or pace <= 0:
+            return True
+        rest = max(0, self.expected_raw - at.raw_total)
+        alone_s = at.dump_start_s + (at.raw_total + rest) / self.floor
+        return at.elapsed_s + rest / pace + reserve_s <= (1 + self.slowdown) * alone_s
+
+    def _affords_trial(self, pace: float, at: Stretch | None) -> bool:
+        """Affordable with a trial's price to spare: its stretches, the settling one too, at the budget's edge."""
+        seconds = at.wait_s + at.work_s if at is not None else 0.0
+        return self._affordable(pace, at, (self.TRIAL + 1) * seconds * self.slowdown)
 
     def _try(self, stretch: Stretch) -> None:
         assert self._trial is not None
@@ -213,7 +240,8 @@ class LevelChooser:
             return  # a slow dump: the trial frame's first job is not done yet
         kept = sum(self._trial[1:]) / (len(self._trial) - 1)
         self._trial = None
-        pays = self._within(kept, self.slowdown) and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio
+        pays = (self._within(kept, self.slowdown) and self._affordable(kept, stretch)
+                and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio)
         if pays:
             self._bought_for, self._bought_paces, self._retry_after = self.BOUGHT_FOR, [], self.RETRY_AFTER
         else:
@@ -229,8 +257,9 @@ class LevelChooser:
         paid, and when its time is up; spare CPU makes it the free level."""
         self._bought_for -= 1
         self._bought_paces = [*self._bought_paces, stretch.rate][-self.BOUGHT_WATCH:]
-        slow = (len(self._bought_paces) == self.BOUGHT_WATCH
-                and not self._within(sum(self._bought_paces) / self.BOUGHT_WATCH, 2 * self.slowdown))
+        recent = sum(self._bought_paces) / len(self._bought_paces)
+        slow = len(self._bought_paces) == self.BOUGHT_WATCH and (
+            not self._within(recent, 2 * self.slowdown) or not self._affordable(recent, stretch))
         if next_level(self.level, stretch, self.low, self.high) > self.level:
             self._free = self.level  # sustained by spare CPU now: the free rules take it from here
         elif stretch.wait_share < BOTTLENECK_WAIT:

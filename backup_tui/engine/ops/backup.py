@@ -209,7 +209,7 @@ def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", l
     the bucket) and return its committed record. ``lock_held``: the caller holds the database's lock
     already (restore's safety backup, after its heal). With S3 configured the lock extends to the bucket,
     which other hosts may write."""
-    settings = ctx.settings
+    settings, began = ctx.settings, time.monotonic()  # "auto"'s budget counts the backup's whole time from here
     with journaled(settings, "backup", db.database) as run, contextlib.ExitStack() as held:
         ensure_repository(settings.repository)
         if not lock_held:
@@ -226,19 +226,20 @@ def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", l
                 warn(ctx.reporter, f"S3 lock not taken, the backup stays local for now: {exc.message}")
         if not lock_held:
             swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back
-        record = _backup(ctx, db, reason, streaming)
+        record = _backup(ctx, db, reason, streaming, began)
         run.backup_id = record.id
         return record
 
 
-def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository | None) -> BackupRecord:
+def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository | None,
+            began: float) -> BackupRecord:
     settings, reporter = ctx.settings, ctx.reporter
     repo = LocalRepository(settings.repository)
     reporter(StepStarted("prepare", f"database {db.database}"))
     clean_incomplete(repo, db.database, reporter)
     scratch.clean_leftovers(settings, db, reporter)
     reporter(StepFinished("prepare"))
-    return _dump(ctx, db, bucket or repo, reason)
+    return _dump(ctx, db, bucket or repo, reason, began)
 
 
 def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> None:
@@ -249,7 +250,8 @@ def _quietly(action: Callable[[], object], what: str, reporter: Reporter) -> Non
         warn(reporter, f"while cleaning up, {what} failed: {one_line(exc)}")
 
 
-def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository, reason: str) -> BackupRecord:
+def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository, reason: str,
+          began: float) -> BackupRecord:
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
     with exported_snapshot(db, settings.pg_bin_dir, cancel, takers=("pg_dump", "session")) as snapshot:
@@ -311,6 +313,8 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                     on_bytes=on_bytes,
                     stages=write_stages(recipients),
                     slowdown=settings.compression_slowdown / 100,
+                    began=began,
+                    expected_raw=expected_raw or snapshot.database_bytes // 2,  # a first: indexes are not dumped
                 )
             stderr = proc.stderr.read() if proc.stderr else b""
             if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"

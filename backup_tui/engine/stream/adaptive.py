@@ -128,20 +128,28 @@ class StretchMeter:
     Sizes come from zstd's own count of the raw bytes it has compressed and the bytes they made (exact,
     where the output handed on lags behind the jobs still running). They fade by half each stretch
     instead of starting again: a few stretches together follow the data from one table to the next.
-    ``whole`` keeps the totals."""
+    ``whole`` keeps the totals. Each stretch also says where the whole backup stands: the seconds since it
+    ``began`` (the operation's start: our own start counts), the bytes read, and how long pg_dump took to send
+    its first ones (made at pg_dump's start, as the meter is)."""
 
-    def __init__(self) -> None:
+    def __init__(self, began: float | None = None) -> None:
         self.idle = IdleCpus()
         self.started, self.wait_s, self.work_s = time.monotonic(), 0.0, 0.0
+        self.began = self.started if began is None else began
+        self.dump_start_s = 0.0
         self.recent = [0.0, 0.0, 0.0, 0.0]  # compressed raw, stored, sampled, coded: faded
         self.new_bytes = 0  # read, this stretch alone
         self.total = [0, 0, 0, 0]
         self.chunks = 0
 
-    def add(self, chunk: bytes, compressed: Compressed, wait_s: float, work_s: float) -> Stretch | None:
-        """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``), with zstd's count after it."""
+    def add(self, chunk: bytes, compressed: Compressed, wait_s: float, work_s: float,
+            read_total: int = 0) -> Stretch | None:
+        """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``), with zstd's count after it and
+        the bytes read so far (``read_total``: held ones too)."""
         first = not self.chunks
         if first:  # the wait for the first bytes is pg_dump starting (catalog queries), not its pace: the clock
+            if not self.dump_start_s:  # the backup's first chunk, not the first after a probe
+                self.dump_start_s = time.monotonic() - self.started
             self.started, self.idle = time.monotonic(), IdleCpus()  # starts after the first chunk, without it
         due = self.chunks % SAMPLE_EVERY == 0
         self.chunks += 1
@@ -160,7 +168,8 @@ class StretchMeter:
             return None
         raw, stored, sampled, coded = self.recent
         stretch = Stretch(int(raw), int(stored), self.wait_s, self.work_s, self.idle.since_last(),
-                          sampled / coded if coded else 0.0, self.new_bytes, compressed.frame_ratio)
+                          sampled / coded if coded else 0.0, self.new_bytes, compressed.frame_ratio,
+                          now - self.began, read_total, self.dump_start_s)
         self.recent = [n / 2 for n in self.recent]
         self.started, self.wait_s, self.work_s, self.new_bytes = now, 0.0, 0.0, 0
         return stretch

@@ -168,13 +168,16 @@ def compress(
     on_bytes: Callable[[int], None] = lambda n: None,
     stages: Sequence[Stage] = (),
     slowdown: float = 0.0,
+    began: float | None = None,
+    expected_raw: int = 0,
 ) -> StreamStats:
     """Read ``read(CHUNK)`` until empty; compress with zstd, pass it through ``stages`` (encryption),
     hash what is stored, hand it to ``sink``, close the sink (durable when this returns). The sink is
     the repository's: a file here, an upload later; the stages do not know which. ``level="auto"``:
     the level follows the spare CPU (``core.levels``), measured every ``adaptive.STRETCH_S``, and may buy one
     level more while the backup takes at most ``slowdown`` more time than the dump alone (its pace measured
-    when a level is asked for, ``adaptive.FloorProbe``).
+    when a level is asked for, ``adaptive.FloorProbe``): the whole backup's time counts, from ``began`` (a
+    ``time.monotonic()``; this call's start by default), with ``expected_raw`` bytes to come in all.
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
@@ -192,13 +195,14 @@ def compress(
             stored_total += len(block)
             sink.write(block)
 
-    chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown)  # for "auto" only
+    chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown,
+                           expected_raw=expected_raw)  # for "auto" only
     frames = _Frames(chooser.level, threads, emit)
-    meter = StretchMeter() if level == "auto" else None
+    meter = StretchMeter(began) if level == "auto" else None
     probe: FloorProbe | None = None  # the dump alone being timed, its chunks held back
     while True:
         cancel.raise_if_cancelled()
-        began = time.monotonic()
+        asked = time.monotonic()
         chunk = read(CHUNK)
         if not chunk:
             break
@@ -215,7 +219,7 @@ def compress(
         else:
             frames.compress(chunk)
             if meter is not None:
-                stretch = meter.add(chunk, frames.progress(), read_at - began, time.monotonic() - read_at)
+                stretch = meter.add(chunk, frames.progress(), read_at - asked, time.monotonic() - read_at, raw_total)
                 if stretch is not None:
                     frames.switch(chooser.judge(stretch))
         if probe is None and chooser.wants_floor:  # asked for by the asks, or by a first measure
