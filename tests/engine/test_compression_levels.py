@@ -320,6 +320,17 @@ def test_a_bought_level_whose_pace_falls_well_below_its_price_goes_before_its_ti
     assert set(judged(chooser, [waiting_without_spare_cpu()] * LevelChooser.RETRY_AFTER)) == {1}
 
 
+def test_a_bought_level_that_would_take_the_whole_backup_past_its_budget_goes_before_its_time() -> None:
+    """88% of the dump's own pace keeps within twice a 10% budget stretch by stretch, but not over the rest of a
+    long dump; 95% does."""
+    for pace, stays in ((88, False), (95, True)):
+        chooser = LevelChooser(1, slowdown=0.1, expected_raw=60 * waiting_without_spare_cpu().new_bytes)
+        asks_and_trial = [waiting_without_spare_cpu()] * ASKS + [denser(r) for r in (50, 92, 92)]
+        levels = judged(chooser, running(asks_and_trial + [denser(pace)] * LevelChooser.BOUGHT_WATCH, start_s=0.0))
+        assert levels[len(asks_and_trial) - 1] == 2  # bought
+        assert levels[-1] == (2 if stays else 1)
+
+
 def test_a_level_that_costs_more_than_the_slowdown_or_stores_no_less_is_tried_again_ever_later() -> None:
     for trial in ([denser(r) for r in (100, 85, 88)],  # 86.5% of the dump's own pace
                   [denser(r, frame_ratio=3.05) for r in (100, 98, 99)]):  # 1.7% smaller

@@ -103,7 +103,8 @@ class LevelChooser:
     a row (up to ``RETRY_LONGEST``): data that never pays costs a trial now and then, not a see-saw. A
     bought level is kept for ``BOUGHT_FOR`` stretches, then its price is measured again (the data and
     the load change); it goes sooner when the compressor sets the pace or the last ``BOUGHT_WATCH``
-    stretches were slower than twice the budget allows, becomes the free level when spare CPU turns up,
+    stretches were slower than twice the budget allows (or than the whole backup's budget allows, below),
+    becomes the free level when spare CPU turns up,
     and is never more than one above the free level, so prices do not add up.
 
     The budget holds for the whole backup, not only stretch by stretch (``_affordable``): what our start, the
@@ -254,7 +255,8 @@ class LevelChooser:
 
     def _keep_bought(self, stretch: Stretch) -> None:
         """A bought level goes when the compressor sets the pace, when its pace falls well below the price
-        paid, and when its time is up; spare CPU makes it the free level."""
+        paid or would take the whole backup past its budget, and when its time is up; spare CPU makes it the
+        free level."""
         self._bought_for -= 1
         self._bought_paces = [*self._bought_paces, stretch.rate][-self.BOUGHT_WATCH:]
         recent = sum(self._bought_paces) / len(self._bought_paces)
