@@ -127,6 +127,17 @@ def test_a_hostile_manifest_is_damaged_and_nothing_outside_changes(
     assert folder.is_dir(), "a damaged backup is kept for an operator to look at"
 
 
+def test_a_size_past_any_disk_is_damage_and_the_next_backup_runs(attacked: tuple[Settings, str, Path]) -> None:
+    """JSON's integers have no bound: a size of 400 digits, read as the last backup's, broke the next one's
+    arithmetic (past a float's range) in every run after."""
+    settings, backup_id, _ = attacked
+    resign(the_folder(settings, backup_id) / "manifest.json", {"raw_bytes": 10**400})
+    [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
+    assert record.status == "damaged" and "raw_bytes" in record.reason and "larger than any disk" in record.reason
+    done = run_cli(["backup"], cli_env(settings))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
 def test_a_field_of_the_wrong_type_is_named_never_a_crash(attacked: tuple[Settings, str, Path]) -> None:
     """Every field, each of three wrong types, in a folder of its own: the catalog lists them all."""
     settings, backup_id, outside = attacked

@@ -237,13 +237,16 @@ def test_unknown_raw_size_is_shown_as_unknown_and_estimated_for_restore(old: Old
     assert "? raw" in text and "0 B raw" not in text and "about 0 B" not in text
 
 
-def test_a_raw_size_in_the_meta_is_used(old: Old) -> None:
+def test_a_raw_size_in_the_meta_is_used_and_one_past_any_disk_is_not(old: Old) -> None:
     ws = old.ws
     backup_id = old.write("20240111_020000")
-    Path(f"{old.path(backup_id)}.meta").write_text(f"database={ws.database}\nuncompressed_size={len(old.sql)}\n")
+    meta = Path(f"{old.path(backup_id)}.meta")
+    meta.write_text(f"database={ws.database}\nuncompressed_size={len(old.sql)}\n")
     assert f"{human_bytes(len(old.sql))} raw" in ws.ok("show", backup_id).stdout
     plan = ws.json("restore", backup_id, "--target-db", f"{ws.database}_xplan", "--dry-run")
     assert plan["space_needed_bytes"] == int(len(old.sql) * RESTORE_SPACE_FACTOR)
+    meta.write_text(f"database={ws.database}\nuncompressed_size={1 << 70}\n")  # hand-written, or hostile
+    assert ws.json("show", backup_id)["raw_bytes"] == 0  # not known, as with no size at all
 
 
 # -- P12: the list's ID column ------------------------------------------------------------------------

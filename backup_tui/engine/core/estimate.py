@@ -60,7 +60,7 @@ def backup_points(records: Iterable[BackupRecord]) -> list[tuple[float, float]]:
     points = []
     for record in records:
         try:
-            size = float(int(record.database_info.get("size_bytes", "0") or 0))
+            size = float(record.database_bytes)
             seconds = float(record.duration_s)
         except (TypeError, ValueError, OverflowError):  # the repository's word: a manifest may say anything
             continue

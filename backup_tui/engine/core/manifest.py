@@ -26,6 +26,9 @@ from backup_tui.engine.core.models import (
 from backup_tui.engine.core.names import check_database_name, is_backup_id
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # a manifest of 100,000 tables is ~5 MB; past this it is not ours
+# A count of bytes or rows past any disk (4 EiB): not a size. JSON's integers have no bound, and one of 400 digits
+# read as a size crashed the arithmetic it went into (a float's range ends near 10**308).
+MAX_COUNT = 1 << 62
 FORMATS = ("custom", "plain")
 COMPRESSIONS = ("zstd", "gzip", "none")  # what stream.pipeline decodes
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -50,6 +53,8 @@ def _count(data: Mapping[str, Any], name: str) -> int:
     value = int(_field(data, name, int))
     if value < 0:
         raise InvalidRecord(f"manifest field {name!r} is negative")
+    if value > MAX_COUNT:
+        raise InvalidRecord(f"manifest field {name!r} is larger than any disk ({len(str(value))} digits)")
     return value
 
 

@@ -150,6 +150,13 @@ class BackupRecord:
         return self.status in ("valid", "legacy")
 
     @property
+    def database_bytes(self) -> int:
+        """The database's size when this backup was taken, as its manifest says; 0 where it does not say or
+        says no size (the repository's word: any text, "abc" or 5000 digits)."""
+        text = self.database_info.get("size_bytes", "")
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
+
+    @property
     def trusted(self) -> bool:
         """A restore point as far as we know: complete, and no failed last verification."""
         return self.is_valid and not self.failed_last_check

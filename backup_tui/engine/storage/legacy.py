@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from backup_tui.engine.core.errors import VerificationError
-from backup_tui.engine.core.manifest import InvalidRecord
+from backup_tui.engine.core.manifest import MAX_COUNT, InvalidRecord
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.names import MAX_IDENT
 from backup_tui.engine.core.untrusted_json import load_json
@@ -115,10 +115,12 @@ def read_meta(path: Path) -> dict[str, str]:
 
 
 def _int(value: str | None) -> int:
+    """A size from the old scripts' metadata; 0 (not known) where it is none, or past any disk."""
     try:
-        return int(value) if value else 0
-    except ValueError:
+        number = int(value) if value else 0
+    except ValueError:  # not a number, or past Python's 4300 digits
         return 0
+    return number if 0 <= number <= MAX_COUNT else 0
 
 
 def sidecar_missing(record: BackupRecord) -> bool:
