@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.levels import AUTO_RANGE, LevelChooser, Stretch, levels_said, next_level
 from backup_tui.engine.core.progress import CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
-from backup_tui.engine.ops.backup import niced, run_backup
+from backup_tui.engine.ops.backup import grown, niced, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.stream import adaptive
 from backup_tui.engine.stream.adaptive import symbol_coded_size
@@ -108,13 +109,18 @@ def test_the_alphabet_is_measured_on_samples_of_the_data() -> None:
     assert 1.9 < half < 2.05  # hex: four bits a byte
 
 
-def test_one_chunk_in_four_is_sampled_for_its_alphabet_and_every_byte_counted() -> None:
+def test_the_alphabet_is_sampled_every_4_mib_read_and_every_byte_counted() -> None:
     meter = adaptive.StretchMeter()
     for i in range(9):
         meter.add(b"hex0" * 262144, adaptive.Compressed(i << 20, i * 1000), 0.0, 0.0)  # 1 MiB chunks; zstd one behind
     raw, stored, sampled, coded = meter.total
     assert (raw, stored) == (8 << 20, 8000)  # what zstd says it compressed, not what was read
     assert sampled == 3 * adaptive.SAMPLE_BYTES and 0 < coded < sampled  # chunks 1, 5 and 9
+    # A small table read in pieces of 4 kB weighs by its bytes: 8 MiB of them, two samples (not one read in four)
+    small = adaptive.StretchMeter()
+    for _ in range(2048):
+        small.add(b"word " * 819 + b"x", adaptive.Compressed(0, 0), 0.0, 0.0)
+    assert small.total[2] == 2 * 4096
 
 
 def test_the_pace_leaves_out_pg_dumps_start_and_the_first_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,16 +137,17 @@ def test_each_stretch_says_where_the_whole_backup_stands(monkeypatch: pytest.Mon
     now = [100.0]
     monkeypatch.setattr(adaptive, "time", SimpleNamespace(monotonic=lambda: now[0]))
     monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
-    meter = adaptive.StretchMeter(began=99.0)  # the backup began a second before pg_dump did
+    # The backup began at 99.0, pg_dump at 99.5, the compressor at 100.0 (after the space check)
+    meter = adaptive.StretchMeter(adaptive.WholeBackup(began=99.0, dump_began=99.5))
     now[0] = 100.4
-    first = meter.add(b"x" * MB, adaptive.Compressed(0, 0), 0.4, 0.0, read_total=MB)  # pg_dump's start: 0.4 s
+    first = meter.add(b"x" * MB, adaptive.Compressed(0, 0), 0.4, 0.0, read_total=MB)
     assert first is not None and first.elapsed_s == pytest.approx(1.4) and first.raw_total == MB
-    assert first.dump_start_s == pytest.approx(0.4)
+    assert first.dump_start_s == pytest.approx(0.9)  # pg_dump's start, from its own
     meter.restart()  # after a measure of the dump alone: its held bytes read, the clock running
     now[0] = 101.5
     after = meter.add(b"x" * MB, adaptive.Compressed(MB, MB // 4), 0.0, 0.0, read_total=9 * MB)
     assert after is not None and after.elapsed_s == pytest.approx(2.5) and after.raw_total == 9 * MB
-    assert after.dump_start_s == pytest.approx(0.4)  # pg_dump's start, not the restart's
+    assert after.dump_start_s == pytest.approx(0.9)  # pg_dump's start, not the restart's
 
 
 def test_zstds_count_across_frames_is_what_was_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -445,7 +452,8 @@ def test_the_probe_times_the_dump_once_the_reader_has_caught_up_and_hands_its_ch
 def test_a_backup_that_measures_the_dump_alone_stores_every_byte_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """While the dump alone is timed its chunks wait in memory, then go to zstd at the level the measure chose."""
+    """While the dump alone is timed its chunks wait in memory, then go to zstd at the level the measure chose, and
+    count for the data's alphabet as any other chunk does."""
     monkeypatch.setattr(adaptive, "STRETCH_S", 0.0)
     monkeypatch.setattr(adaptive, "PROBE_SETTLE_S", 0.0)
     monkeypatch.setattr(adaptive, "PROBE_BYTES", 2 * MB)
@@ -461,8 +469,16 @@ def test_a_backup_that_measures_the_dump_alone_stores_every_byte_in_order(
         real_measured(self, pace)
         return 2
 
+    seen_by_sampling = [0]
+    real_sample = adaptive.StretchMeter.sample
+
+    def sample(self: adaptive.StretchMeter, chunk: bytes) -> None:
+        seen_by_sampling[0] += len(chunk)
+        real_sample(self, chunk)
+
     monkeypatch.setattr(LevelChooser, "judge", ask_always)
     monkeypatch.setattr(LevelChooser, "floor_measured", floor_measured)
+    monkeypatch.setattr(adaptive.StretchMeter, "sample", sample)
     data = b"".join(f"{i}\tcustomer-{i % 977}\t2026-12-05 {i % 24:02}:00:00\n".encode() for i in range(300_000))
     sizes = itertools.cycle([MB, 100_000, 37_000])  # whole chunks and short reads, as a pipe gives them
     position = 0
@@ -478,6 +494,7 @@ def test_a_backup_that_measures_the_dump_alone_stores_every_byte_in_order(
     assert measured and all(pace > 0 for pace in measured) and stats.dump_pace == max(measured)
     assert set(stats.levels) == {"1", "2"} and sum(stats.levels.values()) == len(data)
     assert subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True).stdout == data
+    assert seen_by_sampling[0] == len(data)  # held chunks too: a long measure skipped 24 MB of a 50 MB dump
 
 
 def test_a_measure_that_wants_the_next_at_once_gets_it_before_any_stretch_is_judged(
@@ -542,24 +559,33 @@ def test_an_auto_backup_restores_exactly_and_records_its_levels(
     assert result.row_counts and all(want == got for want, got in result.row_counts.values())
 
 
-def test_the_slowdown_and_the_dumps_expected_size_reach_the_level_chooser_of_a_real_backup(
+def test_the_slowdown_and_the_whole_backups_clock_reach_auto_in_a_real_backup(
     settings: Settings, pagila_db: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    given: list[tuple[float, int]] = []
-    real_init = LevelChooser.__init__
+    slowdowns: list[float] = []
+    wholes: list[adaptive.WholeBackup] = []
+    real_init, real_meter = LevelChooser.__init__, adaptive.StretchMeter.__init__
 
     def init(self: LevelChooser, level: int, *, slowdown: float = 0.0, expected_raw: int = 0) -> None:
-        given.append((slowdown, expected_raw))
+        slowdowns.append(slowdown)
         real_init(self, level, slowdown=slowdown, expected_raw=expected_raw)
 
+    def meter(self: adaptive.StretchMeter, backup: adaptive.WholeBackup | None = None) -> None:
+        assert backup is not None
+        wholes.append(backup)
+        real_meter(self, backup)
+
     monkeypatch.setattr(LevelChooser, "__init__", init)
+    monkeypatch.setattr(adaptive.StretchMeter, "__init__", meter)
     ctx = Context(replace(settings, compression_slowdown=20))
+    before = time.monotonic()
     first = run_backup(ctx, settings.databases[0])
-    run_backup(ctx, settings.databases[0])
-    assert [slowdown for slowdown, _ in given] == [0.2, 0.2] and first.compression_levels
-    # A first backup's dump is taken as half the database; the next as long as the last one's
-    assert given[0][1] == int(first.database_info["size_bytes"]) // 2
-    assert given[1][1] == first.raw_bytes
+    second = run_backup(ctx, settings.databases[0])
+    assert slowdowns == [0.2, 0.2] and first.compression_levels
+    assert before <= wholes[0].began < wholes[0].dump_began < wholes[1].began  # our start counts, then pg_dump's
+    # A first backup's dump is taken as half the database; the next as long as the last one's, grown as it grew
+    assert wholes[0].expected_raw == first.database_bytes // 2
+    assert wholes[1].expected_raw == int(first.raw_bytes * grown(first, second.database_bytes)) >= first.raw_bytes
     assert Settings().compression_slowdown == 20  # the default; 0 is the strict rule
 
 

@@ -47,7 +47,7 @@ from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.s3 import S3Refused, S3Repository, S3Unreachable
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
-from backup_tui.engine.stream.adaptive import usable_cpus
+from backup_tui.engine.stream.adaptive import WholeBackup, usable_cpus
 from backup_tui.engine.stream.pipeline import compress, pipe_reader, widen_pipe
 from backup_tui.engine.stream.stages import write_stages
 
@@ -85,14 +85,20 @@ class BackupPlan:
         return {**self.__dict__, "exit_code": self.exit_code}
 
 
+def grown(last: BackupRecord, db_bytes: int) -> float:
+    """How many times over the database (``db_bytes`` now) has grown since ``last`` was taken; 1.0 where it has
+    not, or the record does not say."""
+    then = last.database_bytes
+    return db_bytes / then if then and db_bytes > then else 1.0
+
+
 def expected_size(previous: list[BackupRecord], db_bytes: int) -> tuple[int, str]:
     """The last backup (``previous``: the database's complete backups, newest first) + 25%, grown as the
     database grew since; for a first backup, half its size."""
     if previous:
         last = previous[0]
         basis = f"last backup {human_bytes(last.stored_bytes)} + 25%"
-        then = int(last.database_info.get("size_bytes", "0") or 0)
-        growth = db_bytes / then if then and db_bytes > then else 1.0
+        growth = grown(last, db_bytes)
         if growth > 1.05:
             basis += f", times {growth:.1f} as the database grew to {human_bytes(db_bytes)} since"
         return int(last.stored_bytes * HISTORY_MARGIN * growth), basis
@@ -264,6 +270,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
             raise disk_full(exc, settings.repository, "making the backup's folder") or exc from None
         backup_id, file_name = writer.id, writer.file_name
         app_name = f"{pg.APP_NAME} pg_dump {backup_id}"[:63]  # how the lock notice finds its session
+        dump_began = time.monotonic()
         proc = subprocess.Popen(
             pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env={**pg.child_env(db), "PGAPPNAME": app_name}, bufsize=0, process_group=pg.OWN_GROUP,
@@ -291,6 +298,10 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                 expected, basis = expected_size(previous, snapshot.database_bytes)
                 check_backup_space(settings, db.database, expected, basis)
             expected_raw = previous[0].raw_bytes if previous else None  # a total for progress bars
+            # The dump's size for "auto"'s budget: the last one's, grown as the database grew; a first backup's is
+            # taken as half the database (indexes are not dumped)
+            dump_size = (int(previous[0].raw_bytes * grown(previous[0], snapshot.database_bytes)) if previous
+                         else snapshot.database_bytes // 2)
             reporter(StepFinished("snapshot", detail=snapshot.id))
 
             def on_bytes(done: int) -> None:
@@ -313,8 +324,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                     on_bytes=on_bytes,
                     stages=write_stages(recipients),
                     slowdown=settings.compression_slowdown / 100,
-                    began=began,
-                    expected_raw=expected_raw or snapshot.database_bytes // 2,  # a first: indexes are not dumped
+                    backup=WholeBackup(began, dump_began, dump_size),
                 )
             stderr = proc.stderr.read() if proc.stderr else b""
             if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"

@@ -16,9 +16,10 @@ from backup_tui.engine.core.levels import Stretch
 
 STRETCH_S = 0.3  # long enough for /proc/stat's 100 Hz ticks (60 on two CPUs), short enough to climb in a second
 SAMPLE_BYTES = 16 << 10  # of a chunk, coded by byte frequency alone: 0.1-0.4 ms
-# One chunk in four is sampled: a stretch at full speed holds dozens of chunks, and each sample is CPU taken on
-# the thread that feeds zstd, on a machine the dump and zstd already saturate.
-SAMPLE_EVERY = 4
+# One sample every 4 MiB read (one 1 MiB chunk in four): a stretch at full speed holds dozens of chunks, and each
+# sample is CPU taken on the thread that feeds zstd, on a machine the dump and zstd already saturate. By bytes, not
+# by chunks: a small table came in reads of a few kB and, sampled one read in four, outweighed the 50 MB after it.
+SAMPLE_EVERY = 4 << 20
 PROC_STAT = Path("/proc/stat")
 # The dump alone is timed over this long or this many bytes, whichever comes first, once zstd's workers have
 # had this long to finish; held back meanwhile, at most PROBE_HELD bytes: a backup streamed to a bucket peaked
@@ -122,25 +123,34 @@ class Compressed(NamedTuple):
     frame_ratio: float = 0.0
 
 
+class WholeBackup(NamedTuple):
+    """Where "auto"'s budget counts from (``time.monotonic()`` values): the backup's start, our own start
+    included, and pg_dump's; and the dump's expected raw size (0: not known)."""
+
+    began: float
+    dump_began: float
+    expected_raw: int = 0
+
+
 class StretchMeter:
     """Times the reader's waits and the compressor's work; hands out a ``Stretch`` every ``STRETCH_S``.
 
     Sizes come from zstd's own count of the raw bytes it has compressed and the bytes they made (exact,
     where the output handed on lags behind the jobs still running). They fade by half each stretch
     instead of starting again: a few stretches together follow the data from one table to the next.
-    ``whole`` keeps the totals. Each stretch also says where the whole backup stands: the seconds since it
-    ``began`` (the operation's start: our own start counts), the bytes read, and how long pg_dump took to send
-    its first ones (made at pg_dump's start, as the meter is)."""
+    ``whole`` keeps the totals. Each stretch also says where the whole backup stands (``backup``): the seconds
+    since it began, the bytes read, and how long pg_dump took to send its first ones."""
 
-    def __init__(self, began: float | None = None) -> None:
+    def __init__(self, backup: WholeBackup | None = None) -> None:
         self.idle = IdleCpus()
         self.started, self.wait_s, self.work_s = time.monotonic(), 0.0, 0.0
-        self.began = self.started if began is None else began
+        self.backup = backup or WholeBackup(self.started, self.started)
         self.dump_start_s = 0.0
         self.recent = [0.0, 0.0, 0.0, 0.0]  # compressed raw, stored, sampled, coded: faded
         self.new_bytes = 0  # read, this stretch alone
         self.total = [0, 0, 0, 0]
         self.chunks = 0
+        self._to_sample = 0  # bytes to read before the next sample
 
     def add(self, chunk: bytes, compressed: Compressed, wait_s: float, work_s: float,
             read_total: int = 0) -> Stretch | None:
@@ -149,16 +159,12 @@ class StretchMeter:
         first = not self.chunks
         if first:  # the wait for the first bytes is pg_dump starting (catalog queries), not its pace: the clock
             if not self.dump_start_s:  # the backup's first chunk, not the first after a probe
-                self.dump_start_s = time.monotonic() - self.started
+                self.dump_start_s = time.monotonic() - self.backup.dump_began
             self.started, self.idle = time.monotonic(), IdleCpus()  # starts after the first chunk, without it
-        due = self.chunks % SAMPLE_EVERY == 0
         self.chunks += 1
-        sample = chunk[:SAMPLE_BYTES] if due else b""
-        sizes = (compressed.raw - self.total[0], compressed.stored - self.total[1], len(sample),
-                 symbol_coded_size(sample) if due else 0)
-        for i, n in enumerate(sizes):
-            self.recent[i] += n
-            self.total[i] += n
+        self._count(0, compressed.raw - self.total[0])
+        self._count(1, compressed.stored - self.total[1])
+        self.sample(chunk)
         if not first:
             self.new_bytes += len(chunk)
             self.wait_s += wait_s
@@ -169,10 +175,24 @@ class StretchMeter:
         raw, stored, sampled, coded = self.recent
         stretch = Stretch(int(raw), int(stored), self.wait_s, self.work_s, self.idle.since_last(),
                           sampled / coded if coded else 0.0, self.new_bytes, compressed.frame_ratio,
-                          now - self.began, read_total, self.dump_start_s)
+                          now - self.backup.began, read_total, self.dump_start_s)
         self.recent = [n / 2 for n in self.recent]
         self.started, self.wait_s, self.work_s, self.new_bytes = now, 0.0, 0.0, 0
         return stretch
+
+    def sample(self, chunk: bytes) -> None:
+        """Sample ``chunk``'s alphabet where one is due: by bytes read, so every chunk counts, those a measure of
+        the dump alone held back too (``add`` calls it; the pipeline, for those)."""
+        due = self._to_sample <= 0
+        self._to_sample = (SAMPLE_EVERY if due else self._to_sample) - len(chunk)
+        if due:
+            sample = chunk[:SAMPLE_BYTES]
+            self._count(2, len(sample))
+            self._count(3, symbol_coded_size(sample))
+
+    def _count(self, i: int, n: int) -> None:
+        self.recent[i] += n
+        self.total[i] += n
 
     def restart(self) -> None:
         """The next chunk starts a stretch, as the first one did: a pause the meter did not see (a probe of

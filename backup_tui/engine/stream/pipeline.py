@@ -23,7 +23,7 @@ from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.kinds import Reading
 from backup_tui.engine.core.levels import AUTO_START, LevelChooser
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
-from backup_tui.engine.stream.adaptive import Compressed, FloorProbe, StretchMeter
+from backup_tui.engine.stream.adaptive import Compressed, FloorProbe, StretchMeter, WholeBackup
 from backup_tui.engine.stream.sinks import Sink
 from backup_tui.engine.stream.sources import Source
 from backup_tui.engine.stream.stages import Stage, read_stages
@@ -137,10 +137,6 @@ class _Frames:
         for block in self._chunker.compress(chunk):
             self.emit(block)
 
-    def compress_all(self, chunks: Iterator[bytes]) -> None:
-        for chunk in chunks:
-            self.compress(chunk)
-
     def finish(self) -> None:
         for block in self._chunker.finish():  # type: ignore[no-untyped-call]  # unannotated in zstandard 0.25's stub
             self.emit(block)
@@ -168,16 +164,15 @@ def compress(
     on_bytes: Callable[[int], None] = lambda n: None,
     stages: Sequence[Stage] = (),
     slowdown: float = 0.0,
-    began: float | None = None,
-    expected_raw: int = 0,
+    backup: WholeBackup | None = None,
 ) -> StreamStats:
     """Read ``read(CHUNK)`` until empty; compress with zstd, pass it through ``stages`` (encryption),
     hash what is stored, hand it to ``sink``, close the sink (durable when this returns). The sink is
     the repository's: a file here, an upload later; the stages do not know which. ``level="auto"``:
     the level follows the spare CPU (``core.levels``), measured every ``adaptive.STRETCH_S``, and may buy one
     level more while the backup takes at most ``slowdown`` more time than the dump alone (its pace measured
-    when a level is asked for, ``adaptive.FloorProbe``): the whole backup's time counts, from ``began`` (a
-    ``time.monotonic()``; this call's start by default), with ``expected_raw`` bytes to come in all.
+    when a level is asked for, ``adaptive.FloorProbe``): the whole ``backup``'s time counts (by default, from
+    this call, with the dump's size not known).
 
     The raw stream is not hashed: zstd's frame checksum (of the raw bytes, written by the
     compressor) proves a decode is exact, and the stored sha256 binds the file; a second
@@ -196,10 +191,17 @@ def compress(
             sink.write(block)
 
     chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown,
-                           expected_raw=expected_raw)  # for "auto" only
+                           expected_raw=backup.expected_raw if backup else 0)  # for "auto" only
     frames = _Frames(chooser.level, threads, emit)
-    meter = StretchMeter(began) if level == "auto" else None
+    meter = StretchMeter(backup) if level == "auto" else None
     probe: FloorProbe | None = None  # the dump alone being timed, its chunks held back
+
+    def release(held: FloorProbe) -> None:
+        for chunk in held.release():
+            frames.compress(chunk)
+            if meter is not None:
+                meter.sample(chunk)  # its alphabet counts as any other chunk's
+
     while True:
         cancel.raise_if_cancelled()
         asked = time.monotonic()
@@ -212,7 +214,7 @@ def compress(
         if probe is not None:
             if probe.hold(chunk, CHUNK):
                 frames.switch(chooser.floor_measured(probe.rate))
-                frames.compress_all(probe.release())
+                release(probe)
                 probe = None
                 assert meter is not None
                 meter.restart()
@@ -226,7 +228,7 @@ def compress(
             frames.drain()  # zstd's workers idle: the probe times the dump alone
             probe = FloorProbe()
     if probe is not None:  # the dump ended within the probe
-        frames.compress_all(probe.release())
+        release(probe)
     frames.finish()
     emit(b"", final=True)
     sink.close()
