@@ -104,13 +104,14 @@ class LevelChooser:
     bought level is kept for ``BOUGHT_FOR`` stretches, then its price is measured again (the data and
     the load change); it goes sooner when the compressor sets the pace or the last ``BOUGHT_WATCH``
     stretches were slower than twice the budget allows (or than the whole backup's budget allows, below),
-    becomes the free level when spare CPU turns up,
-    and is never more than one above the free level, so prices do not add up.
+    becomes the free level when spare CPU turns up, and is never more than one above the free level, so
+    prices do not add up.
 
     The budget holds for the whole backup, not only stretch by stretch (``_affordable``): what our start, the
     measures and the levels so far spent counts, and the rest of the dump (``expected_raw``: its raw size, as
-    the last backup's; 0 unknown: only what is spent counts) is projected at the pace in question. A level is
-    not bought late in a short dump, nor where the cheapest level and the start have used the budget up."""
+    the last backup's grown with the database; 0 unknown: only what is spent counts) is projected at the pace
+    in question. A level is not bought late in a short dump, nor where the cheapest level and the start have
+    used the budget up."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
