@@ -140,12 +140,14 @@ def test_each_stretch_says_where_the_whole_backup_stands(monkeypatch: pytest.Mon
     # The backup began at 99.0, pg_dump at 99.5, the compressor at 100.0 (after the space check)
     meter = adaptive.StretchMeter(adaptive.WholeBackup(began=99.0, dump_began=99.5))
     now[0] = 100.4
-    first = meter.add(b"x" * MB, adaptive.Compressed(0, 0), 0.4, 0.0, read_total=MB)
+    first = meter.add(b"x" * MB, adaptive.Compressed(0, 0), 0.4, 0.0)
     assert first is not None and first.elapsed_s == pytest.approx(1.4) and first.raw_total == MB
     assert first.dump_start_s == pytest.approx(0.9)  # pg_dump's start, from its own
-    meter.restart()  # after a measure of the dump alone: its held bytes read, the clock running
+    for _ in range(7):  # a measure of the dump alone held 7 MiB, handed on once it was over
+        meter.read(b"x" * MB)
+    meter.restart()
     now[0] = 101.5
-    after = meter.add(b"x" * MB, adaptive.Compressed(MB, MB // 4), 0.0, 0.0, read_total=9 * MB)
+    after = meter.add(b"x" * MB, adaptive.Compressed(MB, MB // 4), 0.0, 0.0)
     assert after is not None and after.elapsed_s == pytest.approx(2.5) and after.raw_total == 9 * MB
     assert after.dump_start_s == pytest.approx(0.9)  # pg_dump's start, not the restart's
 
@@ -469,16 +471,16 @@ def test_a_backup_that_measures_the_dump_alone_stores_every_byte_in_order(
         real_measured(self, pace)
         return 2
 
-    seen_by_sampling = [0]
-    real_sample = adaptive.StretchMeter.sample
+    seen_by_meter = [0]
+    real_read = adaptive.StretchMeter.read
 
-    def sample(self: adaptive.StretchMeter, chunk: bytes) -> None:
-        seen_by_sampling[0] += len(chunk)
-        real_sample(self, chunk)
+    def read_noted(self: adaptive.StretchMeter, chunk: bytes) -> None:
+        seen_by_meter[0] += len(chunk)
+        real_read(self, chunk)
 
     monkeypatch.setattr(LevelChooser, "judge", ask_always)
     monkeypatch.setattr(LevelChooser, "floor_measured", floor_measured)
-    monkeypatch.setattr(adaptive.StretchMeter, "sample", sample)
+    monkeypatch.setattr(adaptive.StretchMeter, "read", read_noted)
     data = b"".join(f"{i}\tcustomer-{i % 977}\t2026-12-05 {i % 24:02}:00:00\n".encode() for i in range(300_000))
     sizes = itertools.cycle([MB, 100_000, 37_000])  # whole chunks and short reads, as a pipe gives them
     position = 0
@@ -494,7 +496,7 @@ def test_a_backup_that_measures_the_dump_alone_stores_every_byte_in_order(
     assert measured and all(pace > 0 for pace in measured) and stats.dump_pace == max(measured)
     assert set(stats.levels) == {"1", "2"} and sum(stats.levels.values()) == len(data)
     assert subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True).stdout == data
-    assert seen_by_sampling[0] == len(data)  # held chunks too: a long measure skipped 24 MB of a 50 MB dump
+    assert seen_by_meter[0] == len(data)  # held chunks too: a long measure skipped 24 MB of a 50 MB dump
 
 
 def test_a_measure_that_wants_the_next_at_once_gets_it_before_any_stretch_is_judged(

@@ -150,12 +150,11 @@ class StretchMeter:
         self.new_bytes = 0  # read, this stretch alone
         self.total = [0, 0, 0, 0]
         self.chunks = 0
+        self.read_bytes = 0  # read from the dump so far, held ones too
         self._to_sample = 0  # bytes to read before the next sample
 
-    def add(self, chunk: bytes, compressed: Compressed, wait_s: float, work_s: float,
-            read_total: int = 0) -> Stretch | None:
-        """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``), with zstd's count after it and
-        the bytes read so far (``read_total``: held ones too)."""
+    def add(self, chunk: bytes, compressed: Compressed, wait_s: float, work_s: float) -> Stretch | None:
+        """Count ``chunk`` (read after ``wait_s``, handed to zstd in ``work_s``), with zstd's count after it."""
         first = not self.chunks
         if first:  # the wait for the first bytes is pg_dump starting (catalog queries), not its pace: the clock
             if not self.dump_start_s:  # the backup's first chunk, not the first after a probe
@@ -164,7 +163,7 @@ class StretchMeter:
         self.chunks += 1
         self._count(0, compressed.raw - self.total[0])
         self._count(1, compressed.stored - self.total[1])
-        self.sample(chunk)
+        self.read(chunk)
         if not first:
             self.new_bytes += len(chunk)
             self.wait_s += wait_s
@@ -175,14 +174,16 @@ class StretchMeter:
         raw, stored, sampled, coded = self.recent
         stretch = Stretch(int(raw), int(stored), self.wait_s, self.work_s, self.idle.since_last(),
                           sampled / coded if coded else 0.0, self.new_bytes, compressed.frame_ratio,
-                          now - self.backup.began, read_total, self.dump_start_s)
+                          now - self.backup.began, self.read_bytes, self.dump_start_s)
         self.recent = [n / 2 for n in self.recent]
         self.started, self.wait_s, self.work_s, self.new_bytes = now, 0.0, 0.0, 0
         return stretch
 
-    def sample(self, chunk: bytes) -> None:
-        """Sample ``chunk``'s alphabet where one is due: by bytes read, so every chunk counts, those a measure of
-        the dump alone held back too (``add`` calls it; the pipeline, for those)."""
+    def read(self, chunk: bytes) -> None:
+        """Note ``chunk`` read from the dump: the bytes so far, and a sample of its alphabet where one is due (by
+        bytes read, so every chunk counts). ``add`` calls it; the pipeline too, for the chunks a measure of the
+        dump alone held back."""
+        self.read_bytes += len(chunk)
         due = self._to_sample <= 0
         self._to_sample = (SAMPLE_EVERY if due else self._to_sample) - len(chunk)
         if due:

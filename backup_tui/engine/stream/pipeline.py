@@ -200,7 +200,7 @@ def compress(
         for chunk in held.release():
             frames.compress(chunk)
             if meter is not None:
-                meter.sample(chunk)  # its alphabet counts as any other chunk's
+                meter.read(chunk)  # its bytes and alphabet count as any other chunk's
 
     while True:
         cancel.raise_if_cancelled()
@@ -221,7 +221,7 @@ def compress(
         else:
             frames.compress(chunk)
             if meter is not None:
-                stretch = meter.add(chunk, frames.progress(), read_at - asked, time.monotonic() - read_at, raw_total)
+                stretch = meter.add(chunk, frames.progress(), read_at - asked, time.monotonic() - read_at)
                 if stretch is not None:
                     frames.switch(chooser.judge(stretch))
         if probe is None and chooser.wants_floor:  # asked for by the asks, or by a first measure
