@@ -18,7 +18,7 @@ import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.models import manifest_checksum
-from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import LocalRepository
@@ -139,6 +139,26 @@ def test_a_size_past_any_disk_is_damage_and_the_next_backup_runs(attacked: tuple
     # A database size is free text in the manifest: one that is no number is not known, the next backup runs
     newest = max((r for r in Catalog.from_settings(settings).list() if r.is_valid), key=lambda r: r.created_at)
     resign(the_folder(settings, newest.id) / "manifest.json", {"database_info": {"size_bytes": "9" * 5000}})
+    done = run_cli(["backup"], cli_env(settings))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("changes", [
+    pytest.param({"stored_bytes": 2**61}, id="a stored size of exabytes"),
+    pytest.param({"database_info": {"size_bytes": "1"}}, id="a database of one byte to grow from"),
+])
+def test_a_planted_size_cannot_refuse_every_backup_for_space(
+    attacked: tuple[Settings, str, Path], changes: dict[str, Any],
+) -> None:
+    """The space check reads the last backup's size, grown as the database grew: taken at a planted record's
+    word, it asked for exabytes and refused every backup from then on. The server's size of the database
+    bounds it."""
+    settings, backup_id, _ = attacked
+    resign(the_folder(settings, backup_id) / "manifest.json", changes)
+    plan = plan_backup(Context(settings), settings.databases[0])
+    assert plan.space_ok, plan.space_refusal
+    assert plan.expected_bytes == 2 * plan.database_bytes > 0
+    assert f"the record of {backup_id} claims more" in plan.estimate_basis
     done = run_cli(["backup"], cli_env(settings))
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 

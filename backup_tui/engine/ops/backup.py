@@ -53,6 +53,10 @@ from backup_tui.engine.stream.stages import write_stages
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
+# A stored dump past twice the database's own size (which the server tells, not the repository): zstd shrinks
+# what TOAST shrank, and more. A record that says otherwise is wrong, and taken at its word (a planted size, or
+# a planted tiny database size to grow from) it would refuse every backup for space from then on.
+STORED_CEILING = 2
 
 
 @dataclass(frozen=True)
@@ -94,15 +98,20 @@ def grown(last: BackupRecord, db_bytes: int) -> float:
 
 def expected_size(previous: list[BackupRecord], db_bytes: int) -> tuple[int, str]:
     """The last backup (``previous``: the database's complete backups, newest first) + 25%, grown as the
-    database grew since; for a first backup, half its size."""
-    if previous:
-        last = previous[0]
-        basis = f"last backup {human_bytes(last.stored_bytes)} + 25%"
-        growth = grown(last, db_bytes)
-        if growth > 1.05:
-            basis += f", times {growth:.1f} as the database grew to {human_bytes(db_bytes)} since"
-        return int(last.stored_bytes * HISTORY_MARGIN * growth), basis
-    return int(db_bytes * FIRST_BACKUP_RATIO), f"half the database size ({human_bytes(db_bytes)})"
+    database grew since, and never past ``STORED_CEILING`` times the database's size; for a first backup,
+    half its size."""
+    if not previous:
+        return int(db_bytes * FIRST_BACKUP_RATIO), f"half the database size ({human_bytes(db_bytes)})"
+    last = previous[0]
+    growth = grown(last, db_bytes)
+    expected = int(last.stored_bytes * HISTORY_MARGIN * growth)
+    if db_bytes and expected > STORED_CEILING * db_bytes:
+        return STORED_CEILING * db_bytes, (f"twice the database size ({human_bytes(db_bytes)}); the record of "
+                                           f"{last.id} claims more, which no dump of it stores")
+    basis = f"last backup {human_bytes(last.stored_bytes)} + 25%"
+    if growth > 1.05:
+        basis += f", times {growth:.1f} as the database grew to {human_bytes(db_bytes)} since"
+    return expected, basis
 
 
 def check_backup_space(settings: Settings, database: str, expected: int, basis: str) -> int:
