@@ -16,7 +16,14 @@ import pytest
 import zstandard
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.levels import AUTO_RANGE, LevelChooser, Stretch, levels_said, next_level
+from backup_tui.engine.core.levels import (
+    AUTO_RANGE,
+    LevelChooser,
+    Stretch,
+    levels_said,
+    next_level,
+    settled_level,
+)
 from backup_tui.engine.core.progress import CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import grown, niced, run_backup
@@ -322,6 +329,45 @@ def test_a_trial_within_the_budget_stretch_by_stretch_is_not_kept_where_the_rest
     assert judged(LevelChooser(1, slowdown=0.1, expected_raw=expected), roomy)[-1] == 2
 
 
+def test_a_backup_tries_at_once_the_level_the_last_one_settled_at() -> None:
+    """Last night's backup kept level 2: tonight's tries it from its first stretch, the dump alone measured at
+    once, not after the asks, the measures and a trial that took a third of a 5 s dump."""
+    warm = LevelChooser(1, slowdown=0.1, warm=2)
+    assert warm.level == 2 and warm.wants_floor
+    assert judged(warm, [denser(r) for r in (50, 92, 92)]) == [2, 2, 2]  # kept: within 10% of its own pace
+    assert warm.floor == ALONE_MB * MB
+    assert set(judged(warm, [denser(92)] * (LevelChooser.BOUGHT_FOR - 1))) == {2}  # a bought level's term
+    assert judged(LevelChooser(1, slowdown=0.1, warm=2), [denser(r) for r in (50, 80, 80)])[-1] == 1  # over budget
+    over = LevelChooser(1, slowdown=0.1, warm=2)
+    assert judged(over, [denser(92)] * 3, alone_mb=[120.0])[-1] == 1  # the dump alone went faster tonight
+    retried = judged(over, [waiting_without_spare_cpu()] * (LevelChooser.RETRY_AFTER - 1))
+    assert set(retried) == {1}  # a failed trial's wait before the next
+    # The budget is the whole backup's, from the first stretch: 0.9 s of start leaves a 50-stretch dump no room
+    free = waiting_without_spare_cpu(rate_mb=100)
+    late = running([denser(r) for r in (50, 92, 92)], start_s=0.9)
+    assert judged(LevelChooser(1, slowdown=0.1, expected_raw=50 * free.new_bytes, warm=2), late)[-1] == 1
+    # Only one level above the start, only with a slowdown, only where the last backup settled above it
+    assert LevelChooser(1, slowdown=0.1, warm=6).level == 2
+    assert LevelChooser(1, slowdown=0.0, warm=2).level == 1 and not LevelChooser(1, warm=2).wants_floor
+    assert LevelChooser(1, slowdown=0.1, warm=1).level == 1
+    assert LevelChooser(9, slowdown=0.1, warm=9).level == 9  # the top of the range: nothing above to try
+
+
+def test_a_warm_start_waits_for_its_measures_of_the_dump_alone() -> None:
+    """The trial's stretches are judged against the dump's own pace: with a measure not done, the trial goes on
+    (up to TRIAL_LONGEST stretches), and a level never measured against is not kept."""
+    unmeasured = LevelChooser(1, slowdown=0.1, warm=2)
+    levels = [unmeasured.judge(denser(92)) for _ in range(LevelChooser.TRIAL_LONGEST)]
+    assert levels == [2] * (LevelChooser.TRIAL_LONGEST - 1) + [1]
+
+
+def test_the_level_a_backup_settled_at_is_read_from_its_untrusted_manifest() -> None:
+    assert settled_level({"1": 10 * MB, "2": 30 * MB}) == 2
+    assert settled_level({"2": MB, "1": MB}) == 1  # a tie: the cheaper
+    assert settled_level({}) == 0
+    assert settled_level({"x": 9 * MB, "12": 9 * MB, "-2": 9 * MB, "\u00b2": 9 * MB, "3": 0, "4": -5}) == 0
+
+
 def test_a_bought_level_whose_pace_falls_well_below_its_price_goes_before_its_time() -> None:
     chooser = LevelChooser(1, slowdown=0.1)
     assert bought(chooser)[-1] == 2
@@ -565,12 +611,14 @@ def test_the_slowdown_and_the_whole_backups_clock_reach_auto_in_a_real_backup(
     settings: Settings, pagila_db: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slowdowns: list[float] = []
+    warms: list[int] = []
     wholes: list[adaptive.WholeBackup] = []
     real_init, real_meter = LevelChooser.__init__, adaptive.StretchMeter.__init__
 
-    def init(self: LevelChooser, level: int, *, slowdown: float = 0.0, expected_raw: int = 0) -> None:
+    def init(self: LevelChooser, level: int, *, slowdown: float = 0.0, expected_raw: int = 0, warm: int = 0) -> None:
         slowdowns.append(slowdown)
-        real_init(self, level, slowdown=slowdown, expected_raw=expected_raw)
+        warms.append(warm)
+        real_init(self, level, slowdown=slowdown, expected_raw=expected_raw, warm=warm)
 
     def meter(self: adaptive.StretchMeter, backup: adaptive.WholeBackup | None = None) -> None:
         assert backup is not None
@@ -588,6 +636,8 @@ def test_the_slowdown_and_the_whole_backups_clock_reach_auto_in_a_real_backup(
     # A first backup's dump is taken as half the database; the next as long as the last one's, grown as it grew
     assert wholes[0].expected_raw == first.database_bytes // 2
     assert wholes[1].expected_raw == int(first.raw_bytes * grown(first, second.database_bytes)) >= first.raw_bytes
+    # The next backup starts from the level the last one settled at
+    assert warms == [0, settled_level(first.compression_levels)] and warms[1] >= 1
     assert Settings().compression_slowdown == 20  # the default; 0 is the strict rule
 
 

@@ -16,6 +16,7 @@ start and what it spent so far counted, would end past that share of the dump's 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 AUTO_START = 1  # the cheapest: a backup climbs only on evidence of spare CPU, never slows the dump to find out
@@ -111,7 +112,16 @@ class LevelChooser:
     measures and the levels so far spent counts, and the rest of the dump (``expected_raw``: its raw size, as
     the last backup's grown with the database; 0 unknown: only what is spent counts) is projected at the pace
     in question. A level is not bought late in a short dump, nor where the cheapest level and the start have
-    used the budget up."""
+    used the budget up.
+
+    ``warm``: the level the last backup of the same database stored most of its bytes at (``settled_level``).
+    Where that is above the start, the level above the start goes on trial from the first stretch, the dump
+    alone measured at once, instead of after asks, measures and a trial that took the first third of a 5 s
+    dump: a nightly backup need not find out again what last night's found. The trial's rules are any trial's
+    (the budget, the whole backup's too), but the frame to beat is not measured yet, so its ratio is not
+    asked; kept, the level is a bought one, and spare CPU climbs from it as from any. No higher level is
+    started at: a trial runs its stretches out, and three stretches at level 6 on a machine whose spare CPU
+    is gone cost seconds."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
@@ -124,7 +134,7 @@ class LevelChooser:
     BOUGHT_WATCH = 3
 
     def __init__(self, level: int = AUTO_START, low: int = AUTO_RANGE[0], high: int = AUTO_RANGE[1],
-                 slowdown: float = 0.0, expected_raw: int = 0) -> None:
+                 slowdown: float = 0.0, expected_raw: int = 0, warm: int = 0) -> None:
         self.level, self.low, self.high, self._ups = level, low, high, 0
         # The level that set the pace, and for how long it stays out; none: one above the range.
         self._ceiling, self._ceiling_for = high + 1, 0
@@ -141,6 +151,8 @@ class LevelChooser:
         self._bought_for, self._bought_paces = 0, list[float]()  # what is left of its term; its last paces
         self._settled = True  # a stretch after a change of level is no measure of a pace (the first one is:
         # ``StretchMeter`` leaves pg_dump's start out of it)
+        if slowdown > 0 and warm > level < high:
+            self._trial, self.level, self.wants_floor = [], level + 1, True  # measured at once, judged as any trial
 
     def judge(self, stretch: Stretch) -> int:
         self._last = stretch
@@ -192,6 +204,9 @@ class LevelChooser:
             return self.level
         self.floor, self._probes = (pace, 1) if self._floor_stale() else (max(self.floor, pace), self._probes + 1)
         self._floor_age = 0
+        if self._trial is not None:  # a warm start's trial: measured as the trial runs, which decides
+            self.wants_floor = self._probes < self.FLOOR_PROBES
+            return self.level
         asked = sum(self._asks) / max(1, len(self._asks))
         if not self._within(asked, self.slowdown) or not self._affords_trial(asked, self._last):
             self._not_paid()
@@ -238,8 +253,8 @@ class LevelChooser:
         self._trial.append(stretch.rate)
         if len(self._trial) <= self.TRIAL:
             return
-        if not stretch.frame_ratio and len(self._trial) < self.TRIAL_LONGEST:
-            return  # a slow dump: the trial frame's first job is not done yet
+        if (not stretch.frame_ratio or self._probes < self.FLOOR_PROBES) and len(self._trial) < self.TRIAL_LONGEST:
+            return  # a slow dump: the trial frame's first job, or a warm start's measures, not done yet
         kept = sum(self._trial[1:]) / (len(self._trial) - 1)
         self._trial = None
         pays = (self._within(kept, self.slowdown) and self._affordable(kept, stretch)
@@ -271,6 +286,14 @@ class LevelChooser:
             self._not_paid()
         elif not self._bought_for:
             self.level = self._free
+
+
+def settled_level(levels: Mapping[str, int]) -> int:
+    """The level a backup stored most of its raw bytes at, from its manifest's ``compression_levels`` (untrusted:
+    a key that is no level of ``AUTO_RANGE`` counts for nothing); 0 where none is."""
+    known = {int(key): raw for key, raw in levels.items()
+             if key.isascii() and key.isdigit() and AUTO_RANGE[0] <= int(key) <= AUTO_RANGE[1] and raw > 0}
+    return max(known, key=lambda key: (known[key], -key)) if known else 0
 
 
 def levels_said(levels: dict[str, int]) -> str:

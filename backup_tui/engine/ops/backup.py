@@ -25,7 +25,7 @@ from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.encryption import ENCRYPTION
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
-from backup_tui.engine.core.levels import levels_said
+from backup_tui.engine.core.levels import levels_said, settled_level
 from backup_tui.engine.core.models import ENCRYPTED_MANIFEST_VERSION, MANIFEST_VERSION, BackupRecord, utc_iso
 from backup_tui.engine.core.progress import (
     BytesProgress,
@@ -333,7 +333,8 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                     on_bytes=on_bytes,
                     stages=write_stages(recipients),
                     slowdown=settings.compression_slowdown / 100,
-                    backup=WholeBackup(began, dump_began, dump_size),
+                    backup=WholeBackup(began, dump_began, dump_size,
+                                       settled_level(previous[0].compression_levels) if previous else 0),
                 )
             stderr = proc.stderr.read() if proc.stderr else b""
             if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"

@@ -125,11 +125,13 @@ class Compressed(NamedTuple):
 
 class WholeBackup(NamedTuple):
     """Where "auto"'s budget counts from (``time.monotonic()`` values): the backup's start, our own start
-    included, and pg_dump's; and the dump's expected raw size (0: not known)."""
+    included, and pg_dump's; the dump's expected raw size (0: not known); the level the last backup of the
+    database settled at (``levels.settled_level``; 0: none)."""
 
     began: float
     dump_began: float
     expected_raw: int = 0
+    last_level: int = 0
 
 
 class StretchMeter:

@@ -190,8 +190,9 @@ def compress(
             stored_total += len(block)
             sink.write(block)
 
-    chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown,
-                           expected_raw=backup.expected_raw if backup else 0)  # for "auto" only
+    auto = backup if level == "auto" and backup else None
+    chooser = LevelChooser(level if isinstance(level, int) else AUTO_START, slowdown=slowdown,  # for "auto" only
+                           expected_raw=auto.expected_raw if auto else 0, warm=auto.last_level if auto else 0)
     frames = _Frames(chooser.level, threads, emit)
     meter = StretchMeter(backup) if level == "auto" else None
     probe: FloorProbe | None = None  # the dump alone being timed, its chunks held back
