@@ -1,12 +1,17 @@
-"""A backup starts pg_dump before this process has loaded the database driver, which then loads beside it."""
+"""A backup starts pg_dump before this process has loaded the database driver, which then loads beside it, and
+starts it writing its output in large pieces."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
+import pytest
+
 from backup_tui.engine.postgres import pg
+from backup_tui.engine.stream.pipeline import CHUNK
 from tests.headless.conftest import Workspace, WorkspaceFactory
 
 # A backup run as cron runs it, with each child's start watched in the process: which tool, and whether the
@@ -17,7 +22,8 @@ from pathlib import Path
 started = []
 class Watched(subprocess.Popen):
     def __init__(self, args, *rest, **options):
-        name = Path(args[0]).name + (" --version" if "--version" in args else "")
+        tool = args[2] if Path(args[0]).name == "stdbuf" else args[0]  # pg_dump's output, buffered
+        name = Path(tool).name + (" --version" if "--version" in args else "")
         started.append(f"{name}: driver {'loaded' if 'psycopg' in sys.modules else 'not loaded'}")
         super().__init__(args, *rest, **options)
 subprocess.Popen = Watched
@@ -54,3 +60,26 @@ def test_a_pg_bin_dir_without_pg_dump_refuses_before_any_folder_is_made(make_wor
 
     assert result.returncode == 2 and "has no pg_dump" in result.stderr, result.stderr
     assert sorted(p.name for p in ws.repo.iterdir()) == ["locks", "runs"]  # no backup's folder, not even empty
+
+
+def test_pg_dump_writes_its_output_a_quarter_of_a_chunk_at_a_time(make_workspace: WorkspaceFactory) -> None:
+    """stdio writes a pipe a page at a time: 115,000 write(2)s for a 471 MB dump, each waking our reader. pg_dump
+    is started by stdbuf, its writes a quarter of the reader's chunk (a read that caught up is still short)."""
+    ws: Workspace = make_workspace("buffered")
+    tools, seen = ws.root / "tools", ws.root / "seen"
+    tools.mkdir()
+    (tools / "pg_dump").write_text(f'#!/bin/sh\necho "$1 $_STDBUF_O" >> {seen}\nexec {pg.tool_path("pg_dump")} "$@"\n')
+    (tools / "pg_dump").chmod(0o755)
+    for name in ("psql", "pg_restore"):
+        (tools / name).symlink_to(pg.tool_path(name))
+    config = ws.write("buffered.toml", f'pg_bin_dir = "{tools}"\n')
+
+    made = ws.json("--config", str(config), "backup")
+
+    assert f"--format=custom {256 << 10}" in seen.read_text().splitlines() and CHUNK // 4 == 256 << 10
+    ws.ok("--config", str(config), "verify", made["id"])
+
+
+def test_without_stdbuf_pg_dump_runs_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert pg.output_buffered(["pg_dump", "-Fc"], 4096) == ["pg_dump", "-Fc"]

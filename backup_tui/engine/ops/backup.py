@@ -48,7 +48,7 @@ from backup_tui.engine.storage.s3 import S3Refused, S3Repository, S3Unreachable
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
 from backup_tui.engine.stream.adaptive import WholeBackup, usable_cpus
-from backup_tui.engine.stream.pipeline import compress, pipe_reader, widen_pipe
+from backup_tui.engine.stream.pipeline import CHUNK, compress, pipe_reader, widen_pipe
 from backup_tui.engine.stream.stages import write_stages
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
@@ -57,6 +57,9 @@ HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last bac
 # what TOAST shrank, and more. A record that says otherwise is wrong, and taken at its word (a planted size, or
 # a planted tiny database size to grow from) it would refuse every backup for space from then on.
 STORED_CEILING = 2
+# pg_dump's writes: a quarter of the reader's chunk, so a read that caught up with pg_dump is still a short one
+# (``adaptive.FloorProbe`` starts its clock at one: with writes of a whole chunk, 9 probes of 9 measured nothing)
+DUMP_WRITE = CHUNK // 4
 
 
 @dataclass(frozen=True)
@@ -130,11 +133,12 @@ def space_refusal(settings: Settings, database: str, expected: int, basis: str) 
 
 
 def dump_command(settings: Settings, snapshot: str | None) -> list[str]:
+    """pg_dump's command line, as it is started (``pg.output_buffered``: its writes ``DUMP_WRITE`` at a time)."""
     argv = [pg.tool_path("pg_dump", settings.pg_bin_dir), "--format=custom", "--compress=0", "--no-password",
             *table_locks.pg_dump_arguments(settings.lock_wait_timeout_s)]
     if snapshot:
         argv.append(f"--snapshot={snapshot}")
-    return argv
+    return pg.output_buffered(argv, DUMP_WRITE)
 
 
 @contextlib.contextmanager
@@ -321,7 +325,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
 
             reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
                                          f"sha256 > {file_name}"))
-            dump_version = beside.submit(pg.tool_version, pg_dump[0])
+            dump_version = beside.submit(pg.tool_version, pg.tool_path("pg_dump", settings.pg_bin_dir))
             # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
             with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
                 stats = compress(

@@ -269,6 +269,16 @@ def newest_client(name: str) -> str | None:
     return None
 
 
+def output_buffered(argv: list[str], size: int) -> list[str]:
+    """``argv`` started by coreutils' ``stdbuf`` (where it is here), which has the tool's stdio write its standard
+    output ``size`` bytes at a time. pg_dump writes through stdio, whose buffer on a pipe is a page: 115,000
+    write(2)s for a 471 MB dump, each waking the reader; ``pg_dump | zstd -1 -T2`` of that dump took 5% less
+    time with 256 kB writes (2.47-2.49 s against 2.52-2.66 s, alternating). stdbuf execs the tool itself:
+    same pid, same process group."""
+    stdbuf = shutil.which("stdbuf")
+    return [stdbuf, f"--output={size}", *argv] if stdbuf else argv
+
+
 def tool_version(path: str) -> str:
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     match = re.search(r"\(PostgreSQL\) (\S+)", out)
