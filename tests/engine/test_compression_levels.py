@@ -22,7 +22,6 @@ from backup_tui.engine.core.levels import (
     Stretch,
     levels_said,
     next_level,
-    settled_level,
 )
 from backup_tui.engine.core.progress import CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
@@ -359,13 +358,24 @@ def test_a_warm_start_waits_for_its_measures_of_the_dump_alone() -> None:
     unmeasured = LevelChooser(1, slowdown=0.1, warm=2)
     levels = [unmeasured.judge(denser(92)) for _ in range(LevelChooser.TRIAL_LONGEST)]
     assert levels == [2] * (LevelChooser.TRIAL_LONGEST - 1) + [1]
+    one = LevelChooser(1, slowdown=0.1, warm=2)
+    assert judged(one, [denser(92)] * LevelChooser.TRIAL_LONGEST, alone_mb=[ALONE_MB, 0.0])[-1] == 1  # one of two
 
 
-def test_the_level_a_backup_settled_at_is_read_from_its_untrusted_manifest() -> None:
-    assert settled_level({"1": 10 * MB, "2": 30 * MB}) == 2
-    assert settled_level({"2": MB, "1": MB}) == 1  # a tie: the cheaper
-    assert settled_level({}) == 0
-    assert settled_level({"x": 9 * MB, "12": 9 * MB, "-2": 9 * MB, "\u00b2": 9 * MB, "3": 0, "4": -5}) == 0
+def test_what_the_last_judgement_kept_is_where_the_next_backup_starts() -> None:
+    """Not the level most bytes went to: on a 2 s dump a failed trial at the start holds most of them, and the
+    next backup would start on trial again, and the next."""
+    paid = LevelChooser(1, slowdown=0.1)
+    assert paid.kept == 1 and bought(paid)[-1] == 2 and paid.kept == 2
+    term = judged(paid, [denser(92)] * LevelChooser.BOUGHT_FOR)
+    assert term[-1] == 1 and paid.kept == 2  # its term is up, not its price: it was kept
+    assert judged(paid, [stretch(wait=0.0, idle_cpus=0.0)]) == [1] and paid.kept == 1  # the compressor's pace
+    failed = LevelChooser(1, slowdown=0.1, warm=2)
+    assert judged(failed, [denser(r) for r in (50, 80, 80)])[-1] == 1 and failed.kept == 1
+    climbed = LevelChooser(1)
+    judged(climbed, [stretch(wait=0.5, idle_cpus=1.0)] * LevelChooser.UP_AFTER)
+    assert climbed.level == climbed.kept == 2  # spare CPU moved the free level
+    assert LevelChooser(1, slowdown=0.1, warm=2).kept == 1  # nothing judged yet
 
 
 def test_a_bought_level_whose_pace_falls_well_below_its_price_goes_before_its_time() -> None:
@@ -636,8 +646,8 @@ def test_the_slowdown_and_the_whole_backups_clock_reach_auto_in_a_real_backup(
     # A first backup's dump is taken as half the database; the next as long as the last one's, grown as it grew
     assert wholes[0].expected_raw == first.database_bytes // 2
     assert wholes[1].expected_raw == int(first.raw_bytes * grown(first, second.database_bytes)) >= first.raw_bytes
-    # The next backup starts from the level the last one settled at
-    assert warms == [0, settled_level(first.compression_levels)] and warms[1] >= 1
+    # The next backup starts from the level the last one kept
+    assert warms == [0, first.compression_kept] and first.compression_kept >= 1
     assert Settings().compression_slowdown == 20  # the default; 0 is the strict rule
 
 

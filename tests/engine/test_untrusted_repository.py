@@ -105,7 +105,7 @@ HOSTILE: dict[str, dict[str, Any]] = {
 }
 WRONG_TYPES = ["id", "database", "created_at", "finished_at", "duration_s", "format", "compression", "raw_bytes",
                "stored_bytes", "sha256", "file_name", "row_counts", "database_info", "locations", "pinned",
-               "tool_versions", "manifest_version", "encryption", "recipients"]
+               "tool_versions", "manifest_version", "encryption", "recipients", "compression_kept"]
 
 
 @pytest.mark.parametrize("changes", [pytest.param(c, id=name) for name, c in HOSTILE.items()])
@@ -158,9 +158,21 @@ def test_a_planted_size_cannot_refuse_every_backup_for_space(
     plan = plan_backup(Context(settings), settings.databases[0])
     assert plan.space_ok, plan.space_refusal
     assert plan.expected_bytes == 2 * plan.database_bytes > 0
-    assert f"the record of {backup_id} claims more" in plan.estimate_basis
+    assert "twice the database's size now" in plan.estimate_basis
     done = run_cli(["backup"], cli_env(settings))
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("kept", [10**400, -2, 0, 10])
+def test_a_level_to_start_from_that_auto_never_uses_is_not_known(
+    attacked: tuple[Settings, str, Path], kept: int,
+) -> None:
+    """The level the last backup kept only says where the next one starts: out of zstd's range for "auto" it
+    is not known (0), and the record stays valid."""
+    settings, backup_id, _ = attacked
+    resign(the_folder(settings, backup_id) / "manifest.json", {"compression_kept": kept})
+    [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
+    assert record.status == "valid" and record.compression_kept == 0
 
 
 def test_a_field_of_the_wrong_type_is_named_never_a_crash(attacked: tuple[Settings, str, Path]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 started = []
 class Watched(subprocess.Popen):
     def __init__(self, args, *rest, **options):
-        tool = args[2] if Path(args[0]).name == "stdbuf" else args[0]  # pg_dump's output, buffered
+        tool = args[3] if Path(args[0]).name == "stdbuf" else args[0]  # stdbuf -o SIZE pg_dump ...
         name = Path(tool).name + (" --version" if "--version" in args else "")
         started.append(f"{name}: driver {'loaded' if 'psycopg' in sys.modules else 'not loaded'}")
         super().__init__(args, *rest, **options)

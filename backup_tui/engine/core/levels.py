@@ -16,7 +16,6 @@ start and what it spent so far counted, would end past that share of the dump's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 AUTO_START = 1  # the cheapest: a backup climbs only on evidence of spare CPU, never slows the dump to find out
@@ -114,14 +113,19 @@ class LevelChooser:
     in question. A level is not bought late in a short dump, nor where the cheapest level and the start have
     used the budget up.
 
-    ``warm``: the level the last backup of the same database stored most of its bytes at (``settled_level``).
+    ``warm``: the level the last backup of the same database kept (``kept``, recorded in its manifest).
     Where that is above the start, the level above the start goes on trial from the first stretch, the dump
     alone measured at once, instead of after asks, measures and a trial that took the first third of a 5 s
     dump: a nightly backup need not find out again what last night's found. The trial's rules are any trial's
-    (the budget, the whole backup's too), but the frame to beat is not measured yet, so its ratio is not
-    asked; kept, the level is a bought one, and spare CPU climbs from it as from any. No higher level is
-    started at: a trial runs its stretches out, and three stretches at level 6 on a machine whose spare CPU
-    is gone cost seconds."""
+    (the budget, the whole backup's too; two measures of the dump alone), but the frame to beat is not
+    measured yet, so its ratio is not asked until the level's term is up and the asks' trial judges it again.
+    No higher level is started at: a trial runs its stretches out, and three stretches at level 6 on a
+    machine whose spare CPU is gone cost seconds.
+
+    ``kept``: what the backup's last judgement kept, for the next backup to start from: a trial's level
+    when it paid, the free level when it did not, and the free level wherever spare CPU or its lack moved
+    it or the compressor set the pace at it. Not the level most bytes went to: on a 2 s dump a failed trial
+    holds most of them."""
 
     UP_AFTER = 2
     RETRY_AFTER = 8
@@ -151,6 +155,7 @@ class LevelChooser:
         self._bought_for, self._bought_paces = 0, list[float]()  # what is left of its term; its last paces
         self._settled = True  # a stretch after a change of level is no measure of a pace (the first one is:
         # ``StretchMeter`` leaves pg_dump's start out of it)
+        self.kept = level  # what the last judgement kept (see the class's docstring)
         if slowdown > 0 and warm > level < high:
             self._trial, self.level, self.wants_floor = [], level + 1, True  # measured at once, judged as any trial
 
@@ -162,7 +167,7 @@ class LevelChooser:
         settled, self._settled = self._settled, True
         before = self.level
         if stretch.compresses_poorly:  # no level pays: a bought one or one on trial goes at once
-            self._trial, self.level = None, self._free
+            self._trial, self.level, self.kept = None, self._free, self._free
         if self._trial is not None:
             self._try(stretch)
         elif self.level > self._free:
@@ -182,6 +187,8 @@ class LevelChooser:
             self._ceiling, self._ceiling_for = self.level, self.RETRY_AFTER
         if wanted < self.level or self._ups >= self.UP_AFTER:
             self.level, self._ups = wanted, 0
+        if self.level != self._free or stretch.wait_share < BOTTLENECK_WAIT:  # moved, or no level above pays
+            self.kept = self.level
         self._free = self.level
         if buy and settled:
             self._asks.append(stretch.rate)
@@ -255,18 +262,19 @@ class LevelChooser:
             return
         if (not stretch.frame_ratio or self._probes < self.FLOOR_PROBES) and len(self._trial) < self.TRIAL_LONGEST:
             return  # a slow dump: the trial frame's first job, or a warm start's measures, not done yet
-        kept = sum(self._trial[1:]) / (len(self._trial) - 1)
+        pace = sum(self._trial[1:]) / (len(self._trial) - 1)
         self._trial = None
-        pays = (self._within(kept, self.slowdown) and self._affordable(kept, stretch)
-                and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio)
+        pays = (self._probes >= self.FLOOR_PROBES and self._within(pace, self.slowdown)
+                and self._affordable(pace, stretch) and stretch.frame_ratio >= (1 + BOUGHT_GAIN) * self._base_ratio)
         if pays:
             self._bought_for, self._bought_paces, self._retry_after = self.BOUGHT_FOR, [], self.RETRY_AFTER
+            self.kept = self.level
         else:
             self._not_paid()
 
     def _not_paid(self) -> None:
         """Back to the free level; the next trial later, twice as late after each failure in a row."""
-        self.level, self._buy_wait = self._free, self._retry_after
+        self.level, self.kept, self._buy_wait = self._free, self._free, self._retry_after
         self._retry_after = min(2 * self._retry_after, self.RETRY_LONGEST)
 
     def _keep_bought(self, stretch: Stretch) -> None:
@@ -279,21 +287,14 @@ class LevelChooser:
         slow = len(self._bought_paces) == self.BOUGHT_WATCH and (
             not self._within(recent, 2 * self.slowdown) or not self._affordable(recent, stretch))
         if next_level(self.level, stretch, self.low, self.high) > self.level:
-            self._free = self.level  # sustained by spare CPU now: the free rules take it from here
+            self._free = self.kept = self.level  # sustained by spare CPU now: the free rules take it from here
         elif stretch.wait_share < BOTTLENECK_WAIT:
             self._ceiling, self._ceiling_for, self.level = self.level, self.RETRY_AFTER, self._free
+            self.kept = self._free
         elif slow:
             self._not_paid()
         elif not self._bought_for:
             self.level = self._free
-
-
-def settled_level(levels: Mapping[str, int]) -> int:
-    """The level a backup stored most of its raw bytes at, from its manifest's ``compression_levels`` (untrusted:
-    a key that is no level of ``AUTO_RANGE`` counts for nothing); 0 where none is."""
-    known = {int(key): raw for key, raw in levels.items()
-             if key.isascii() and key.isdigit() and AUTO_RANGE[0] <= int(key) <= AUTO_RANGE[1] and raw > 0}
-    return max(known, key=lambda key: (known[key], -key)) if known else 0
 
 
 def levels_said(levels: dict[str, int]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from backup_tui.engine.core.encryption import ENCRYPTION, recipient_key
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
+from backup_tui.engine.core.levels import AUTO_RANGE
 from backup_tui.engine.core.models import (
     ENCRYPTED_MANIFEST_VERSION,
     READABLE_MANIFEST_VERSION,
@@ -67,6 +68,13 @@ def _moment(data: Mapping[str, Any], name: str, required: bool = True) -> str:
     except ValueError:
         raise InvalidRecord(f"manifest field {name!r} is not a UTC time: {text[:40]!r}") from None
     return str(text)
+
+
+def _level(data: Mapping[str, Any], name: str) -> int:
+    """A zstd level "auto" may use (``levels.AUTO_RANGE``); any other number is not known (0), not damage: it
+    only says where the next backup's level starts."""
+    level = _field(data, name, int, required=False) or 0
+    return level if AUTO_RANGE[0] <= level <= AUTO_RANGE[1] else 0
 
 
 def _str_map(data: Mapping[str, Any], name: str, value_kind: type) -> dict[str, Any]:
@@ -122,6 +130,7 @@ def parse_manifest(data: object, *, expected_id: str, data_suffix: str, default_
         tool_versions=_str_map(data, "tool_versions", str),
         compression_level=_field(data, "compression_level", int, required=False) or 0,
         compression_levels=_str_map(data, "compression_levels", int),
+        compression_kept=_level(data, "compression_kept"),
         row_counts=_str_map(data, "row_counts", int), database_info=_str_map(data, "database_info", str),
         locations=tuple(locations), pinned=bool(_field(data, "pinned", bool, required=False)),
         reason=_field(data, "reason", str, required=False) or "scheduled", manifest_version=version,

@@ -111,6 +111,7 @@ class BackupRecord:
     tool_versions: dict[str, str] = field(default_factory=dict)
     compression_level: int = 0  # the level most of the bytes were compressed at
     compression_levels: dict[str, int] = field(default_factory=dict)  # "auto": level -> raw bytes at it
+    compression_kept: int = 0  # "auto": the level its last judgement kept, where the next backup starts (0: none)
     row_counts: dict[str, int] = field(default_factory=dict)
     database_info: dict[str, str] = field(default_factory=dict)  # encoding, locale (provider), owner, tablespace...
     locations: tuple[str, ...] = ("local",)

@@ -25,7 +25,7 @@ from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.encryption import ENCRYPTION
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
-from backup_tui.engine.core.levels import levels_said, settled_level
+from backup_tui.engine.core.levels import levels_said
 from backup_tui.engine.core.models import ENCRYPTED_MANIFEST_VERSION, MANIFEST_VERSION, BackupRecord, utc_iso
 from backup_tui.engine.core.progress import (
     BytesProgress,
@@ -109,8 +109,8 @@ def expected_size(previous: list[BackupRecord], db_bytes: int) -> tuple[int, str
     growth = grown(last, db_bytes)
     expected = int(last.stored_bytes * HISTORY_MARGIN * growth)
     if db_bytes and expected > STORED_CEILING * db_bytes:
-        return STORED_CEILING * db_bytes, (f"twice the database size ({human_bytes(db_bytes)}); the record of "
-                                           f"{last.id} claims more, which no dump of it stores")
+        return STORED_CEILING * db_bytes, (f"twice the database's size now ({human_bytes(db_bytes)}), less than "
+                                           f"the last backup + 25% ({human_bytes(expected)})")
     basis = f"last backup {human_bytes(last.stored_bytes)} + 25%"
     if growth > 1.05:
         basis += f", times {growth:.1f} as the database grew to {human_bytes(db_bytes)} since"
@@ -337,8 +337,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                     on_bytes=on_bytes,
                     stages=write_stages(recipients),
                     slowdown=settings.compression_slowdown / 100,
-                    backup=WholeBackup(began, dump_began, dump_size,
-                                       settled_level(previous[0].compression_levels) if previous else 0),
+                    backup=WholeBackup(began, dump_began, dump_size, previous[0].compression_kept if previous else 0),
                 )
             stderr = proc.stderr.read() if proc.stderr else b""
             if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
@@ -367,6 +366,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                 compression="zstd",
                 compression_level=int(max(stats.levels, key=lambda k: stats.levels[k], default="0")),
                 compression_levels=stats.levels if level == "auto" else {},
+                compression_kept=stats.kept_level,
                 raw_bytes=stats.raw_bytes,
                 stored_bytes=stats.stored_bytes,
                 sha256=stats.stored_sha256,

@@ -276,7 +276,7 @@ def output_buffered(argv: list[str], size: int) -> list[str]:
     time with 256 kB writes (2.47-2.49 s against 2.52-2.66 s, alternating). stdbuf execs the tool itself:
     same pid, same process group."""
     stdbuf = shutil.which("stdbuf")
-    return [stdbuf, f"--output={size}", *argv] if stdbuf else argv
+    return [stdbuf, "-o", str(size), *argv] if stdbuf else argv  # -o: coreutils', BSD's and uutils' own
 
 
 def tool_version(path: str) -> str:

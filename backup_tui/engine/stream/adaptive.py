@@ -126,7 +126,7 @@ class Compressed(NamedTuple):
 class WholeBackup(NamedTuple):
     """Where "auto"'s budget counts from (``time.monotonic()`` values): the backup's start, our own start
     included, and pg_dump's; the dump's expected raw size (0: not known); the level the last backup of the
-    database settled at (``levels.settled_level``; 0: none)."""
+    database kept (``LevelChooser.kept``, from its manifest; 0: none)."""
 
     began: float
     dump_began: float

@@ -68,6 +68,7 @@ class StreamStats:
     levels: dict[str, int] = field(default_factory=dict, compare=False)  # zstd level -> raw bytes at it
     compresses_poorly: bool = field(default=False, compare=False)  # "auto" found no level would help (core.levels)
     dump_pace: float = field(default=0.0, compare=False)  # the dump's own bytes a second, where "auto" measured it
+    kept_level: int = field(default=0, compare=False)  # "auto": the level its last judgement kept (LevelChooser.kept)
 
 
 class Decoder(Protocol):
@@ -86,7 +87,7 @@ def pipe_reader(fd: int, cancel: CancelToken) -> Callable[[int], bytes]:
 
     def read(n: int) -> bytes:
         nonlocal short
-        if short:  # pg_dump writes in pieces of a few kB: let them gather rather than wake for each
+        if short:  # a writer of a few kB at a time (pg_dump without stdbuf): let them gather, not wake for each
             time.sleep(GATHER_S)
         while not select.select([fd], [], [], SIGNAL_CHECK_S)[0]:
             cancel.raise_if_cancelled()
@@ -234,7 +235,8 @@ def compress(
     emit(b"", final=True)
     sink.close()
     poorly = meter is not None and meter.whole(frames.progress()).compresses_poorly
-    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly, chooser.floor)
+    return StreamStats(raw_total, "", stored_total, stored_hash.hexdigest(), frames.levels, poorly, chooser.floor,
+                       chooser.kept if meter is not None else 0)
 
 
 class _FramesDecoder:
