@@ -117,7 +117,8 @@ class LevelChooser:
     Where that is above the start, the level above the start goes on trial from the first stretch, the dump
     alone measured at once, instead of after asks, measures and a trial that took the first third of a 5 s
     dump: a nightly backup need not find out again what last night's found. The trial's rules are any trial's
-    (the budget, the whole backup's too; two measures of the dump alone), but the frame to beat is not
+    (the budget, the whole backup's too; two measures of the dump alone, its stretches counted from after
+    them, the first one settling), but the frame to beat is not
     measured yet, so its ratio is not asked until the level's term is up and the asks' trial judges it again.
     No higher level is started at: a trial runs its stretches out, and three stretches at level 6 on a
     machine whose spare CPU is gone cost seconds.
@@ -211,8 +212,9 @@ class LevelChooser:
             return self.level
         self.floor, self._probes = (pace, 1) if self._floor_stale() else (max(self.floor, pace), self._probes + 1)
         self._floor_age = 0
-        if self._trial is not None:  # a warm start's trial: measured as the trial runs, which decides
-            self.wants_floor = self._probes < self.FLOOR_PROBES
+        if self._trial is not None:  # a warm start's trial: its stretches count from after the measures, as an
+            # asked trial's do (the chunks a measure held back are compressed after it, at the level on trial)
+            self.wants_floor, self._trial = self._probes < self.FLOOR_PROBES, []
             return self.level
         asked = sum(self._asks) / max(1, len(self._asks))
         if not self._within(asked, self.slowdown) or not self._affords_trial(asked, self._last):
