@@ -118,8 +118,8 @@ class LevelChooser:
     alone measured at once, instead of after asks, measures and a trial that took the first third of a 5 s
     dump: a nightly backup need not find out again what last night's found. The trial's rules are any trial's
     (the budget, the whole backup's too; two measures of the dump alone, its stretches counted from after
-    them, the first one settling), but the frame to beat is not
-    measured yet, so its ratio is not asked until the level's term is up and the asks' trial judges it again.
+    them, the first one settling), but the frame to beat is not measured yet, so its ratio is not asked until
+    the level's term is up and the asks' trial judges it again.
     No higher level is started at: a trial runs its stretches out, and three stretches at level 6 on a
     machine whose spare CPU is gone cost seconds.
 

@@ -53,9 +53,10 @@ from backup_tui.engine.stream.stages import write_stages
 
 FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
 HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
-# A stored dump past twice the database's own size (which the server tells, not the repository): zstd shrinks
-# what TOAST shrank, and more. A record that says otherwise is wrong, and taken at its word (a planted size, or
-# a planted tiny database size to grow from) it would refuse every backup for space from then on.
+# No stored dump is past twice the database's own size now (which the server tells, not the repository): zstd
+# shrinks what TOAST shrank, and more. The last backup's size, grown, may claim more (the database shrank since,
+# or a planted size, or a planted tiny database size to grow from): taken at its word, a planted one would
+# refuse every backup for space from then on.
 STORED_CEILING = 2
 # pg_dump's writes: a quarter of the reader's chunk, so a read that caught up with pg_dump is still a short one
 # (``adaptive.FloorProbe`` starts its clock at one: with writes of a whole chunk, 9 probes of 9 measured nothing)
