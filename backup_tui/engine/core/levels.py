@@ -57,6 +57,11 @@ class Stretch:
         return self.wait_s / total if total > 0 else 0.0
 
     @property
+    def compressor_set_pace(self) -> bool:
+        """The compressor hardly waited for the dump: it, not the dump, set the stretch's pace."""
+        return self.wait_share < BOTTLENECK_WAIT
+
+    @property
     def rate(self) -> float:
         """Raw bytes a second taken in: the dump's pace, or what the compressor left of it."""
         seconds = self.wait_s + self.work_s
@@ -79,7 +84,7 @@ def next_level(current: int, stretch: Stretch, low: int = AUTO_RANGE[0], high: i
     higher when it waits on the dump with CPU to spare, the lowest for data that does not compress."""
     if stretch.compresses_poorly:
         return low  # no level makes it much smaller: spend nothing
-    if stretch.wait_share < BOTTLENECK_WAIT or stretch.idle_cpus < SATURATED_IDLE_CPUS:
+    if stretch.compressor_set_pace or stretch.idle_cpus < SATURATED_IDLE_CPUS:
         return max(low, current - 1)
     if stretch.wait_share > ROOM_WAIT and stretch.idle_cpus >= ROOM_IDLE_CPUS:
         plenty = stretch.wait_share > PLENTY_WAIT and stretch.idle_cpus >= PLENTY_IDLE_CPUS
@@ -188,7 +193,7 @@ class LevelChooser:
             self._ceiling, self._ceiling_for = self.level, self.RETRY_AFTER
         if wanted < self.level or self._ups >= self.UP_AFTER:
             self.level, self._ups = wanted, 0
-        if self.level != self._free or stretch.wait_share < BOTTLENECK_WAIT:  # moved, or no level above pays
+        if self.level != self._free or stretch.compressor_set_pace:  # moved, or no level above pays
             self.kept = self.level
         self._free = self.level
         if buy and settled:
@@ -290,7 +295,7 @@ class LevelChooser:
             not self._within(recent, 2 * self.slowdown) or not self._affordable(recent, stretch))
         if next_level(self.level, stretch, self.low, self.high) > self.level:
             self._free = self.kept = self.level  # sustained by spare CPU now: the free rules take it from here
-        elif stretch.wait_share < BOTTLENECK_WAIT:
+        elif stretch.compressor_set_pace:
             self._ceiling, self._ceiling_for, self.level = self.level, self.RETRY_AFTER, self._free
             self.kept = self._free
         elif slow:

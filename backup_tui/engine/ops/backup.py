@@ -326,7 +326,8 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
 
             reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
                                          f"sha256 > {file_name}"))
-            dump_version = beside.submit(pg.tool_version, pg.tool_path("pg_dump", settings.pg_bin_dir))
+            # pg_dump found again in that thread, not on the main one before the dump's first read
+            dump_version = beside.submit(lambda: pg.tool_version(pg.tool_path("pg_dump", settings.pg_bin_dir)))
             # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
             with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
                 stats = compress(
