@@ -23,9 +23,10 @@ from backup_tui.engine.core.levels import (
     levels_said,
     next_level,
 )
+from backup_tui.engine.core.next_size import grown
 from backup_tui.engine.core.progress import CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
-from backup_tui.engine.ops.backup import grown, niced, run_backup
+from backup_tui.engine.ops.backup import niced, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.stream import adaptive
 from backup_tui.engine.stream.adaptive import symbol_coded_size

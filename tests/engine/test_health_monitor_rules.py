@@ -141,6 +141,18 @@ def test_free_space_below_the_next_backups_need_is_a_warning() -> None:
     assert _rules(low.problems) == [("warning", "low_space")] and "2.7 MB" in low.reasons[0]
 
 
+def test_the_next_backups_need_is_the_backups_own_estimate_capped_by_the_database_size() -> None:
+    """Health warns by the space check's own estimate: a planted 2**61-byte size asks for twice the database's
+    recorded size, not for exabytes."""
+    records = _healthy()
+    records[0] = replace(records[0], stored_bytes=2**61, database_info={"size_bytes": "10000000"})
+    enough = assess("app", records, NOW, around=Surroundings(free_bytes=20_100_000))
+    assert ("warning", "low_space") not in _rules(enough.problems)  # its size_change warning stands
+    low = assess("app", records, NOW, around=Surroundings(free_bytes=19_900_000))
+    assert [p.message for p in low.problems if p.rule == "low_space"] == [
+        "19.9 MB free, the next backup needs about 20.0 MB"]
+
+
 def test_config_health_thresholds_and_a_databases_own(tmp_path: Path) -> None:
     config = tmp_path / "backup.toml"
     config.write_text('repository = "repo"\n[health]\nmax_age_hours = 30\nmin_size_bytes = 5000\n'

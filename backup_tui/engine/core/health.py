@@ -38,6 +38,7 @@ import humanize
 
 from backup_tui.engine.core.errors import EXIT_VERIFY
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
+from backup_tui.engine.core.next_size import expected_size
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.core.sizes import human_bytes
 from backup_tui.engine.core.thresholds import ANOMALY_TOLERANCE, DEFAULT_THRESHOLDS, Thresholds
@@ -374,13 +375,11 @@ def _surrounding_rules(found: _Found, newest: BackupRecord | None, around: Surro
         found.warning("holder_gone", holder, "the next run of this database cleans it up (backup-headless repair "
                       "for a swap); if it stays, look at who holds it")
     if newest is not None and around.free_bytes is not None:
-        need = int(newest.stored_bytes * NEXT_BACKUP_MARGIN) + around.min_free_bytes
+        # As the backup's own space check estimates, with the database's size as the newest backup recorded it
+        need = expected_size([newest], newest.database_bytes)[0] + around.min_free_bytes
         if around.free_bytes < need:
             found.warning("low_space", f"{human_bytes(around.free_bytes)} free, the next backup needs about "
                           f"{human_bytes(need)}", "free space in the repository, or prune: backup-headless prune")
-
-
-NEXT_BACKUP_MARGIN = 1.25  # the last backup + 25%, as the backup's own space check estimates
 
 
 def _failed_check(bad: Sequence[BackupRecord]) -> str:

@@ -27,6 +27,7 @@ from backup_tui.engine.core.encryption import ENCRYPTION
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, SpaceError
 from backup_tui.engine.core.levels import levels_said
 from backup_tui.engine.core.models import ENCRYPTED_MANIFEST_VERSION, MANIFEST_VERSION, BackupRecord, utc_iso
+from backup_tui.engine.core.next_size import expected_size, grown
 from backup_tui.engine.core.progress import (
     BytesProgress,
     Reporter,
@@ -51,13 +52,6 @@ from backup_tui.engine.stream.adaptive import WholeBackup, usable_cpus
 from backup_tui.engine.stream.pipeline import CHUNK, compress, pipe_reader, widen_pipe
 from backup_tui.engine.stream.stages import write_stages
 
-FIRST_BACKUP_RATIO = 0.5  # with no history, expect the stored dump to be at most half the database size
-HISTORY_MARGIN = 1.25  # with history, expect up to 25% growth over the last backup
-# No stored dump is past twice the database's own size now (which the server tells, not the repository): zstd
-# shrinks what TOAST shrank, and more. The last backup's size, grown, may claim more (the database shrank since,
-# or a planted size, or a planted tiny database size to grow from): taken at its word, a planted one would
-# refuse every backup for space from then on.
-STORED_CEILING = 2
 # pg_dump's writes: a quarter of the reader's chunk, so a read that caught up with pg_dump is still a short one
 # (``adaptive.FloorProbe`` starts its clock at one: with writes of a whole chunk, 9 probes of 9 measured nothing)
 DUMP_WRITE = CHUNK // 4
@@ -91,31 +85,6 @@ class BackupPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "exit_code": self.exit_code}
-
-
-def grown(last: BackupRecord, db_bytes: int) -> float:
-    """How many times over the database (``db_bytes`` now) has grown since ``last`` was taken; 1.0 where it has
-    not, or the record does not say."""
-    then = last.database_bytes
-    return db_bytes / then if then and db_bytes > then else 1.0
-
-
-def expected_size(previous: list[BackupRecord], db_bytes: int) -> tuple[int, str]:
-    """The last backup (``previous``: the database's complete backups, newest first) + 25%, grown as the
-    database grew since, and never past ``STORED_CEILING`` times the database's size; for a first backup,
-    half its size."""
-    if not previous:
-        return int(db_bytes * FIRST_BACKUP_RATIO), f"half the database size ({human_bytes(db_bytes)})"
-    last = previous[0]
-    growth = grown(last, db_bytes)
-    expected = int(last.stored_bytes * HISTORY_MARGIN * growth)
-    if db_bytes and expected > STORED_CEILING * db_bytes:
-        return STORED_CEILING * db_bytes, (f"twice the database's size now ({human_bytes(db_bytes)}), less than "
-                                           f"the last backup + 25% ({human_bytes(expected)})")
-    basis = f"last backup {human_bytes(last.stored_bytes)} + 25%"
-    if growth > 1.05:
-        basis += f", times {growth:.1f} as the database grew to {human_bytes(db_bytes)} since"
-    return expected, basis
 
 
 def check_backup_space(settings: Settings, database: str, expected: int, basis: str) -> int:
