@@ -175,6 +175,48 @@ def test_a_psql_error_before_the_end_stays_a_psql_error(old: Old) -> None:
     assert target not in old.ws.databases()
 
 
+# -- the repository is untrusted: a plain dump's backslash commands never run ---------------------------
+
+
+@pytest.mark.parametrize(("stamp", "command"), [
+    ("20240111_020000", b"\\! touch {ran}\n"),
+    ("20240112_020000", b"SELECT 1; \\! touch {ran}\n"),
+    ("20240113_020000", b"\\o {ran}\nSELECT 1;\n"),
+    ("20240114_020000", b"\\unrestrict x\n\\! touch {ran}\n"),
+], ids=["own-line", "after-a-statement", "output-to-a-file", "unrestrict-first"])
+def test_a_plain_dumps_backslash_commands_are_refused_as_damage(old: Old, stamp: str, command: bytes) -> None:
+    """psql runs a file's \\! (a shell command here, as whoever runs the backup) and \\o (any file): a plain dump
+    in the repository is loaded with them refused, and is damage (pg_dump writes none that a load needs)."""
+    ws, ran = old.ws, old.ws.root / f"ran-{stamp}"
+    head = old.sql.index(b"\nSET ")
+    sql = old.sql[:head] + b"\n" + command.replace(b"{ran}", str(ran).encode()) + old.sql[head:]
+    backup_id = old.write(stamp, sql)
+    verify = ws.run("verify", backup_id)
+    assert verify.returncode == 4, verify.stderr
+    assert "holds a psql backslash command, refused" in one_error_line(verify)
+    target = f"{ws.database}_xcommand"
+    restore = ws.run("restore", backup_id, "--target-db", target)
+    assert restore.returncode == 4, restore.stderr
+    assert "holds a psql backslash command, refused" in one_error_line(restore)
+    assert not ran.exists()
+    assert target not in ws.databases()
+
+
+def test_rows_that_read_like_pg_dumps_restrict_lines_are_restored_as_they_were(old: Old) -> None:
+    """pg_dump's own \\restrict and \\unrestrict lines are left out of what psql reads; COPY data that reads the
+    same (a carriage return, then "estrict") is data, and stays."""
+    assert old.sql.count(b"\n\\restrict ") == 1  # pg_dump 15.14 and later: the dump's own, after its header
+    rows = b"COPY public.lookalike (a) FROM stdin;\n\\restrict abc\n\\unrestrict abc\n\\.\n"
+    end = old.sql.rindex(b"\n\\unrestrict ")
+    sql = old.sql[:end] + b"\nCREATE TABLE public.lookalike (a text);\n" + rows + old.sql[end:]
+    backup_id = old.write("20240120_020000", sql)
+    target = f"{old.ws.database}_xlookalike"
+    old.ws.ok("restore", backup_id, "--target-db", target)
+    # COPY's text format reads \\r as a carriage return, and \\u as a "u"
+    shown = "SELECT string_agg(replace(a, E'\\r', '<CR>'), '|' ORDER BY a) FROM lookalike"
+    assert old.ws.psql(shown, target) == "<CR>estrict abc|unrestrict abc"
+
+
 # -- P9: no .sha256 beside the dump -------------------------------------------------------------------
 
 

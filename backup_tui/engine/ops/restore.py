@@ -71,7 +71,8 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.damage import DamageFound, records_damage
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.ops.keys import checked_reading, reading_for
-from backup_tui.engine.postgres import archive_needs, database_properties, pg, row_counts
+from backup_tui.engine.postgres import archive_needs, database_properties, pg, plain_guard, row_counts
+from backup_tui.engine.postgres.plain_guard import PlainGuard
 from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
@@ -135,8 +136,11 @@ def restore_into(
         if kind.loader == "psql":
             argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                     "--no-password", "-d", pg.dbname_arg(work_db)]
-            stats = _streamed(argv, env, source, reading, cancel, progress,
-                              tail=legacy.DumpTail() if kind.ends_with_marker else None)
+            try:
+                stats = _streamed(argv, env, source, reading, cancel, progress,
+                                  tail=legacy.DumpTail() if kind.ends_with_marker else None, guard=PlainGuard())
+            except BackupToolError as exc:
+                raise _refused_command(record, exc) from None
         elif kind.parallel_restore and settings.restore_jobs > 1 and _room_for_parallel(settings, record, reporter):
             stats = _parallel_restore(settings, env, source, record, work_db, cancel, progress, portable)
         else:
@@ -152,6 +156,21 @@ def restore_into(
         warn(reporter, f"{record.id}: {legacy.NO_SIDECAR}")
     reporter(StepFinished("restore"))
     return stats
+
+
+def _refused_command(record: BackupRecord, exc: BackupToolError) -> BackupToolError:
+    """psql's failure on a plain dump, said as what it is where psql refused a backslash command in it (damage:
+    pg_dump writes none that a load needs) or cannot refuse them at all (a psql too old to load one safely)."""
+    if any(words in exc.message for words in plain_guard.REFUSED):
+        damage = (f"{record.id}: the plain dump holds a psql backslash command, refused (it could run a shell "
+                  f"command or write a file on this machine; a dump pg_dump made for one database holds none): "
+                  f"{exc.message}")
+        return DamageFound(damage, damage)
+    if plain_guard.UNKNOWN in exc.message:
+        return BackupToolError(f"{exc.message}: this psql cannot refuse a plain dump's backslash commands "
+                               "(\\restrict: psql 13.22, 14.19, 15.14, 16.10, 17.6 and later); set pg_bin_dir to "
+                               "a newer client's folder")
+    return exc
 
 
 def check_stored(record: BackupRecord, stats: StreamStats) -> None:
@@ -181,16 +200,17 @@ def _room_for_parallel(settings: Settings, record: BackupRecord, reporter: Repor
 def _stream_into(
     argv: list[str], env: dict[str, str], source: Source, reading: Reading, cancel: CancelToken,
     progress: Callable[[int], None], *, stdout: IO[bytes] | int = subprocess.DEVNULL, reads_all: bool = True,
-    tail: legacy.DumpTail | None = None,
+    tail: legacy.DumpTail | None = None, guard: PlainGuard | None = None,
 ) -> StreamStats | None:
     """Feed the decoded file to ``argv``'s stdin. ``reads_all=False``: it may stop reading early
     (a table-of-contents reader) and the decode stops with it; then there are no stats. ``tail``: a plain
-    dump, checked for pg_dump's last line once decoded to its end, whatever psql made of it."""
+    dump, checked for pg_dump's last line once decoded to its end, whatever psql made of it. ``guard``: what
+    psql reads of a plain dump, its backslash commands refused (``postgres.plain_guard``)."""
 
     def sink(raw: bytes) -> None:
         if tail is not None:
             tail.feed(raw)
-        _write(stdin, raw)
+        _write(stdin, guard.feed(raw) if guard is not None else raw)
 
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=stdout, stderr=errors, env=env,
@@ -204,7 +224,11 @@ def _stream_into(
             # can take long; a cancel stops it at once in both.
             with cancel.hook(lambda: pg.signal_group(proc)):
                 try:
+                    if guard is not None:
+                        _write(stdin, guard.start())
                     stats = decode(source, reading, cancel=cancel, sink=sink, on_bytes=progress, hash_raw=False)
+                    if guard is not None:
+                        _write(stdin, guard.end())
                 except _ReaderGone:
                     pass  # it stopped reading: its exit code and its own error say why, below
                 finally:
@@ -225,8 +249,9 @@ def _stream_into(
 
 
 def _streamed(argv: list[str], env: dict[str, str], source: Source, reading: Reading, cancel: CancelToken,
-              progress: Callable[[int], None], *, tail: legacy.DumpTail | None = None) -> StreamStats:
-    stats = _stream_into(argv, env, source, reading, cancel, progress, tail=tail)
+              progress: Callable[[int], None], *, tail: legacy.DumpTail | None = None,
+              guard: PlainGuard | None = None) -> StreamStats:
+    stats = _stream_into(argv, env, source, reading, cancel, progress, tail=tail, guard=guard)
     assert stats is not None  # reads_all: an early end raised
     return stats
 
@@ -279,10 +304,11 @@ def database_properties_of(
 
 
 def apply_properties(settings: Settings, server: DatabaseConfig, properties: Properties) -> None:
-    """Run the statements (ALTER DATABASE ... SET reaches sessions opened after it: apply once loaded)."""
+    """Run the statements (ALTER DATABASE ... SET reaches sessions opened after it: apply once loaded). They
+    come from the archive: psql refuses any backslash command in them, as it does a plain dump's."""
     argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
             "-d", pg.dbname_arg(settings.maintenance_db)]
-    done = subprocess.run(argv, input=properties.statements.encode(), capture_output=True,
+    done = subprocess.run(argv, input=PlainGuard().start() + properties.statements.encode(), capture_output=True,
                           env=pg.child_env(server, settings.maintenance_db), process_group=pg.OWN_GROUP, check=False)
     if done.returncode != 0:
         raise BackupToolError(f"applying the database's properties failed: {pg.stderr_summary(done.stderr)}")

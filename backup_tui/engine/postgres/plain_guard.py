@@ -1,0 +1,99 @@
+"""A plain SQL dump reaches psql with its backslash commands refused.
+
+psql runs the backslash commands a file holds: ``\\!`` a shell command on this machine, ``\\o`` writes any file,
+``\\connect`` moves the load to another database. A plain dump in the repository (an old script's ``.sql.gz``)
+is untrusted, so psql is put in restricted mode before its first byte, with a key of our own (``\\restrict``:
+psql 13.22, 14.19, 15.14, 16.10, 17.6 and later), and refuses every backslash command from then on.
+
+pg_dump of those versions writes its own ``\\restrict KEY`` as the first line after its header comments and
+``\\unrestrict KEY`` near its end; restricted already, psql would refuse both, so those two lines are left out
+on the way (only the first line that is no comment, and only the line that names that same key: a row of COPY
+data may read ``\\restrict abc``). Nothing else is changed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+# What psql says when it refuses a command in restricted mode (any, and an ``\unrestrict`` with a key not ours),
+# and when it does not know ``\restrict`` at all
+REFUSED = ("backslash commands are restricted", "\\unrestrict: wrong key")
+UNKNOWN = "invalid command \\restrict"
+HEAD_LIMIT = 1 << 16  # pg_dump's header comments are a few hundred bytes; past this, no line is left out
+_RESTRICT = re.compile(rb"\\restrict ([A-Za-z0-9]+)\r?")
+
+
+class PlainGuard:
+    """``start()`` first, then ``feed()`` each decoded chunk and ``end()`` once: what psql's stdin gets."""
+
+    def __init__(self) -> None:
+        self.key = secrets.token_hex(16)
+        self._head: bytearray | None = bytearray()  # the dump's start, until its first line that is no comment
+        self._unrestrict = b""  # b"\n\\unrestrict KEY" for the dump's own key, once its head named one
+        self._held = b""  # the last bytes, which may be the start of that line
+
+    def start(self) -> bytes:
+        return b"\\restrict " + self.key.encode() + b"\n"
+
+    def feed(self, raw: bytes) -> bytes:
+        if self._head is not None:
+            self._head += raw
+            if not self._read_head(final=False):
+                return b""
+            raw, self._head = bytes(self._head), None
+        return self._filter(raw, final=False)
+
+    def end(self) -> bytes:
+        if self._head is not None:
+            self._read_head(final=True)
+            tail, self._head = bytes(self._head), None
+            return self._filter(tail, final=True)
+        return self._filter(b"", final=True)
+
+    def _read_head(self, final: bool) -> bool:
+        """Past the header comments: True once the first other line was seen (and left out when it is pg_dump's
+        ``\\restrict``), or there is no such line within ``HEAD_LIMIT``."""
+        assert self._head is not None
+        head, pos = self._head, 0
+        while True:
+            newline = head.find(b"\n", pos)
+            if newline == -1:
+                if not final and len(head) < HEAD_LIMIT:
+                    return False
+                newline = len(head)
+            line = head[pos:newline]
+            if newline < len(head) and (not line.strip() or line.startswith(b"--")):
+                pos = newline + 1
+                continue
+            found = _RESTRICT.fullmatch(line)
+            if found:
+                self._unrestrict = b"\n\\unrestrict " + found.group(1)
+                del head[pos:newline]  # its newline stays: an empty line
+            return True
+
+    def _filter(self, raw: bytes, final: bool) -> bytes:
+        """Leave out the line that is exactly ``\\unrestrict KEY`` with the dump's own key."""
+        if not self._unrestrict:
+            return raw
+        data, self._held = self._held + raw, b""
+        out, pos, mark = [], 0, self._unrestrict
+        while True:
+            at = data.find(mark, pos)
+            if at == -1:
+                keep = 0 if final else min(len(data) - pos, len(mark) + 1)
+                out.append(data[pos:len(data) - keep])
+                self._held = data[len(data) - keep:]
+                break
+            after = at + len(mark)
+            if after == len(data) and not final:  # its line may go on in the next chunk
+                out.append(data[pos:at])
+                self._held = data[at:]
+                break
+            if after == len(data) or data[after:after + 1] in (b"\n", b"\r"):
+                out.append(data[pos:at + 1])  # the newline before it stays
+                pos = after
+            else:
+                out.append(data[pos:after])
+                pos = after
+        return b"".join(out)
