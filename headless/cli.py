@@ -13,6 +13,7 @@ import functools
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -38,6 +39,7 @@ from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files
 from backup_tui.engine.storage.local import check_repository
+from backup_tui.engine.storage.paths import log_folder
 from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
 from headless import delete_cli, monitor, output, report_cli, runlog, schedule_cli
@@ -221,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rollback":
             _known_database(ctx, args.target)
         if not _read_only(args):
-            handler = runlog.open_run_log(settings.logs, args.command)
+            handler = runlog.open_run_log(settings, args.command)
             _close_to_others(settings, out)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
         code = COMMANDS[args.command](ctx, args, out)
@@ -727,14 +729,14 @@ def check_config(settings: Settings, out: Output) -> int:
             if not os.access(parent, os.W_OK):
                 raise UsageError(f"{repo} does not exist and {parent} is not writable")
             return f"{repo} does not exist yet: the first backup creates it (a typo in BACKUP_DIR?)"
-        probe = repo / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=repo)  # a new file: never through a planted link
+        os.close(fd)
+        os.unlink(probe)
         return f"{repo} writable, {human_bytes(free_bytes(repo))} free"
 
     def run_logs() -> str:
         """A run without its log still runs (with a warning), but the operator wants to know now."""
-        logs = settings.logs
+        logs = log_folder(settings)  # a link in the repository's place for them is said here
         probe = next(p for p in (logs, *logs.parents) if p.exists())
         if not probe.is_dir():
             raise UsageError(f"{logs} cannot be created: {probe} is not a directory")

@@ -4,11 +4,16 @@ very thing prune is run to fix) costs one warning line, never the run or its exi
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import logging
 import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+from backup_tui.engine.config import Settings
+from backup_tui.engine.storage.paths import OutsideRepository, log_folder
 
 log = logging.getLogger("backup_tui")
 log.propagate = False  # the run log file is the only destination; people see our own stderr lines
@@ -22,6 +27,12 @@ class RunLog(logging.FileHandler):
         super().__init__(path, encoding="utf-8")
         self.path = path
         self.failed = False
+
+    def _open(self) -> io.TextIOWrapper:
+        """Appended to, never through a link: the default log folder lies in the repository, where anyone who
+        can write it could plant one under the next run's name (a cron run's second is easy to guess)."""
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        return open(fd, "a", encoding="utf-8")  # the handler closes it
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.failed:
@@ -41,15 +52,19 @@ class RunLog(logging.FileHandler):
             super().close()
 
 
-def open_run_log(log_dir: Path, command: str) -> RunLog | None:
+def open_run_log(settings: Settings, command: str) -> RunLog | None:
     """The run's log file; a run without a writable log folder still runs (and says so)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = log_dir / f"backup-headless-{stamp}-{command}-{os.getpid()}.log"
     try:
+        log_dir = log_folder(settings)
         log_dir.mkdir(parents=True, exist_ok=True)
-        handler = RunLog(path)
+        handler = RunLog(log_dir / f"backup-headless-{stamp}-{command}-{os.getpid()}.log")
+    except OutsideRepository as exc:
+        print(f"warning: no run log: {exc.message}", file=sys.stderr)
+        return None
     except OSError as exc:
-        print(f"warning: no run log: cannot write to {log_dir}: {exc.strerror}", file=sys.stderr)
+        why = "a link, not followed" if exc.errno == errno.ELOOP else exc.strerror
+        print(f"warning: no run log: cannot write to {settings.logs}: {why}", file=sys.stderr)
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)

@@ -22,6 +22,7 @@ from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write
+from backup_tui.engine.storage.paths import log_folder
 from headless.output import Output
 
 ETC = PurePosixPath("/etc")
@@ -88,14 +89,15 @@ def planned_files(settings: Settings, kind: str, user: str,
     variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES) or k in pg.LIBPQ_VARIABLES}
     if settings.config_file is not None:
         variables["BACKUP_TUI_CONFIG"] = str(settings.config_file.resolve())
+    logs = log_folder(settings).resolve()  # logrotate runs as root: never by a link planted in the repository
     files: dict[PurePosixPath, tuple[str, int]] = {
         ENV_FILE: (schedule.env_file(variables), 0o600),
-        ETC / "logrotate.d" / "backup-tui": (schedule.logrotate_rule(str(settings.logs.resolve()), user), 0o644),
+        ETC / "logrotate.d" / "backup-tui": (schedule.logrotate_rule(str(logs), user), 0o644),
     }
     if kind == "cron":
         files[ETC / "cron.d" / "backup-tui"] = (schedule.cron_file(jobs, user, ENV_FILE), 0o644)
         return files
-    writable = sorted({str(settings.repository.resolve()), str(settings.logs.resolve())})
+    writable = sorted({str(settings.repository.resolve()), str(logs)})
     for job in jobs:
         try:
             timer = schedule.timer_unit(job)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from backup_tui.engine.config import Settings
 from headless.runlog import log, open_run_log
 from tests.headless.conftest import Workspace, WorkspaceFactory, assert_clean_output, one_error_line
 
 
 def test_a_log_that_cannot_be_written_warns_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    handler = open_run_log(tmp_path, "prune")
+    handler = open_run_log(Settings(repository=tmp_path), "prune")
     assert handler is not None and isinstance(handler, logging.FileHandler)
     handler.setStream(open("/dev/full", "w", encoding="utf-8"))  # noqa: SIM115 - the handler closes it
     try:

@@ -15,6 +15,7 @@ from backup_tui import __version__
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.core.models import parse_utc
+from backup_tui.engine.storage.paths import log_folder
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
@@ -143,7 +144,7 @@ def metrics_json(report: HealthReport) -> dict[str, Any]:
 
 def write_metrics_json(settings: Settings, report: HealthReport) -> Path:
     """``<log folder>/metrics.json``, atomically (temp file, fsync, rename)."""
-    path = settings.logs / METRICS_JSON
+    path = log_folder(settings) / METRICS_JSON
     path.parent.mkdir(parents=True, exist_ok=True)
     _replace_atomically(path, (json.dumps(metrics_json(report), indent=1, sort_keys=True) + "\n").encode(), 0o600)
     return path

@@ -185,13 +185,19 @@ def tighten(repository: Path, log_dir: Path | None = None) -> list[Path]:
     """
     changed = []
     for path in exposed(repository, log_dir):
-        try:
-            st = path.lstat()
-            if st.st_uid != os.geteuid():
-                continue
-            os.chmod(path, stat.S_IMODE(st.st_mode) & ~OPEN_TO_OTHERS)
+        try:  # through a descriptor opened without following a link: one swapped in since is not chmod'ed
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid():
+                continue
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) & ~OPEN_TO_OTHERS)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         changed.append(path)
     return changed
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError
 
 
@@ -34,6 +35,13 @@ def inside(root: Path, path: Path | str) -> Path:
         if os.path.islink(probe):
             raise OutsideRepository(f"{probe} is a symbolic link inside the repository {base}: not followed")
     return Path(full)
+
+
+def log_folder(settings: Settings) -> Path:
+    """Where run logs and ``metrics.json`` are written. The default, ``<repository>/logs``, lies in the untrusted
+    repository: a link there (to /etc, to another host's folder) is refused (``OutsideRepository``), never written
+    through. A ``log_dir`` the operator set is the operator's, links and all."""
+    return settings.logs if settings.log_dir is not None else inside(settings.repository, settings.logs)
 
 
 def is_inside(root: Path, path: Path | str) -> bool:
