@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core import names
 from backup_tui.engine.core.progress import LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops import scratch
+from backup_tui.engine.postgres import pg
 
 
 def dead_pid() -> int:
@@ -70,6 +74,78 @@ def test_a_failed_create_leaves_no_record(settings: Settings) -> None:
     with pytest.raises(psycopg.errors.DuplicateDatabase):
         scratch.create_database(settings, server, server.database, None, "restore")
     assert scratch.recorded(settings) == []
+
+
+@pytest.mark.parametrize(("after", "chosen"), [("create", False), ("connect", False), ("connect", True)],
+                         ids=["work-database-made", "work-database-nothing-sent", "operator-named-nothing-sent"])
+def test_a_create_interrupted_leaves_no_database_and_no_record(
+    settings: Settings, pg_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, after: str, chosen: bool,
+) -> None:
+    """A signal right after the server made a replace's work database (its answer not yet taken), or before
+    anything was sent: nothing is left behind, neither a database nor its record."""
+    server = settings.databases[0]
+    name = "restored_here" if chosen else names.side_name(server.database, names.WORK, datetime.now(UTC))
+    real = pg.create_database if after == "create" else pg.connect
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pg, "create_database" if after == "create" else "connect", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scratch.create_database(settings, server, name, None, "restore")
+    monkeypatch.undo()
+    assert name not in databases(pg_sandbox)
+    assert scratch.recorded(settings) == []
+
+
+def test_an_operator_named_database_interrupted_once_made_is_dropped(
+    settings: Settings, pg_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its CREATE returned, then a signal before its marker comment: it is ours all the same, and dropped."""
+    server, name, made = settings.databases[0], "restored_then_stopped", []
+    real_create, real_ident = pg.create_database, pg.ident
+
+    def create(*args: Any, **kwargs: Any) -> None:
+        real_create(*args, **kwargs)
+        made.append(True)
+
+    def ident(value: str) -> object:
+        if made == [True]:  # the marker comment's statement, once
+            made.append(True)
+            raise KeyboardInterrupt
+        return real_ident(value)
+
+    monkeypatch.setattr(pg, "create_database", create)
+    monkeypatch.setattr(pg, "ident", ident)
+    with pytest.raises(KeyboardInterrupt):
+        scratch.create_database(settings, server, name, None, "restore")
+    monkeypatch.undo()
+    assert made and name not in databases(pg_sandbox)
+    assert scratch.recorded(settings) == []
+
+
+def test_an_operator_named_database_made_by_someone_else_is_left_with_its_record(
+    settings: Settings, pg_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Interrupted before the server's answer came, a name the operator chose that someone else made meanwhile
+    stays theirs: it carries no marker of ours, and its record says so to the next run."""
+    server = settings.databases[0]
+    name = "made_meanwhile"
+    pg_sandbox.psql(f"CREATE DATABASE {name}")
+
+    def no_answer(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pg, "create_database", no_answer)
+    with pytest.raises(KeyboardInterrupt):
+        scratch.create_database(settings, server, name, None, "restore")
+    monkeypatch.undo()
+    assert name in databases(pg_sandbox)
+    (left,) = scratch.recorded(settings)
+    assert left.name == name
+    left.forget()
+    pg_sandbox.psql(f"DROP DATABASE {name}")
 
 
 def test_records_of_an_unreachable_repository_are_no_error(settings: Settings, tmp_path: Path) -> None:

@@ -210,11 +210,17 @@ def database_comment(conn: psycopg.Connection[Any], name: str) -> str | None:
 
 def create_database(settings: Settings, server: DatabaseConfig, name: str, info_: dict[str, str] | None,
                     purpose: str) -> Scratch:
-    """CREATE DATABASE ``name``, recorded as scratch until ``drop_database`` or ``Scratch.forget``."""
+    """CREATE DATABASE ``name``, recorded as scratch until ``drop_database`` or ``Scratch.forget``.
+
+    Interrupted (a signal, a cancel, a lost connection) once the statement was sent, the server may have made it
+    all the same: it is dropped at once where it is ours, else its record stays for the next run to drop."""
     scratch = Scratch.begin(settings, "database", name, purpose, server)
+    sent = made = False
     try:
         with pg.connect(server, settings.maintenance_db) as conn:
+            sent = True
             pg.create_database(conn, name, info_)
+            made = True
             import psycopg
             from psycopg import sql
 
@@ -222,10 +228,28 @@ def create_database(settings: Settings, server: DatabaseConfig, name: str, info_
                 with contextlib.suppress(psycopg.Error):
                     conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
                         pg.ident(name), sql.Literal(MARKER + scratch.token)))
-    except BaseException:
-        scratch.forget()  # nothing was created (a name taken meanwhile is not ours to drop later)
+    except BaseException as exc:
+        import psycopg
+
+        if not sent or (not made and isinstance(exc, psycopg.Error) and exc.sqlstate):
+            scratch.forget()  # the server made nothing (a name taken meanwhile is not ours to drop later)
+        else:
+            _drop_after_interruption(settings, server, scratch, made)
         raise
     return scratch
+
+
+def _drop_after_interruption(settings: Settings, server: DatabaseConfig, scratch: Scratch, made: bool) -> None:
+    """Drop what an interrupted ``create_database`` made, or may have: ``made`` (its CREATE returned) is ours
+    whatever its comment; otherwise by the rule a later run's cleanup follows. Where that fails (the server
+    gone), the record stays and that cleanup drops it."""
+    import psycopg
+
+    with contextlib.suppress(BackupToolError, psycopg.Error, OSError):
+        if made:
+            drop_database(settings, server, scratch)
+        elif _drop_if_ours(settings, server, scratch) is None:
+            scratch.forget()
 
 
 def keep(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> None:
