@@ -205,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         return Output(as_json="--json" in words, interactive=False).fail(exc.message, exc.exit_code)
     out = Output(as_json=getattr(args, "json", False), interactive=sys.stdout.isatty())
+    out.unknown_on_failure = monitor.judges(args)
     handler: runlog.RunLog | None = None
     for stopping in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stopping, _stop)

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("monitor", help="health of every database: for Nagios, scripts and Prometheus")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true",
-                      help="(default) one line per problem; exit 0 healthy, 1 a warning, 2 critical")
+                      help="(default) one line per problem; exit 0 healthy, 1 a warning, 2 critical, 3 unknown")
     mode.add_argument("--json", action="store_true", help="the full health report as JSON (exits as --check)")
     mode.add_argument("--metrics", action="store_true", help="Prometheus text exposition on stdout")
     mode.add_argument("--textfile", metavar="PATH", help="write the metrics for node_exporter's textfile collector")
@@ -44,6 +44,11 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"with --serve (default {DEFAULT_PORT})")
     p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
                    help=f"with --serve: read the catalog at most this often (default {DEFAULT_INTERVAL:g})")
+
+
+def judges(args: argparse.Namespace) -> bool:
+    """``monitor --check`` (the default) or ``--json``: the run whose exit code is a verdict on the backups."""
+    return args.command == "monitor" and not (args.metrics or args.textfile or args.serve)
 
 
 def check_lines(report: HealthReport) -> list[str]:

@@ -18,6 +18,8 @@ from backup_tui.engine.core.progress import BytesProgress, LogLine, ProgressEven
 from backup_tui.engine.storage.space import human_bytes
 from headless.runlog import log
 
+EXIT_UNKNOWN = 3  # Nagios's code for a check that could not run
+
 
 class Output:
     """Writers for one run. ``interactive``: a person is watching (stdout is a terminal)."""
@@ -28,6 +30,9 @@ class Output:
         self.out = out
         self.err = err
         self._last_pct = -1
+        # ``monitor``: a run that fails is no verdict on the backups. It ends UNKNOWN (Nagios's 3) with the status
+        # line on stdout, never the 1 or 2 a monitor reads as a warning or a critical state of the backups.
+        self.unknown_on_failure = False
 
     # -- progress ---------------------------------------------------------
 
@@ -87,6 +92,12 @@ class Output:
         """The run's end in failure: the one line on stderr, and under --json an object on stdout too, so a
         script reading stdout never gets nothing: {"error": "<the same line>", "exit_code": N}."""
         self.error(message)
+        if self.unknown_on_failure:
+            exit_code = EXIT_UNKNOWN
+            if not self.as_json:
+                with contextlib.suppress(OSError):
+                    self.out.write(f"UNKNOWN - the health could not be judged: {message}\n")
+                    self.out.flush()
         if self.as_json:
             with contextlib.suppress(OSError):  # a reader that went away (| head) cannot take it: no second error
                 self.json({"error": message, "exit_code": exit_code})

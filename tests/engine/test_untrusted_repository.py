@@ -102,6 +102,12 @@ HOSTILE: dict[str, dict[str, Any]] = {
     "encryption unknown": {"encryption": "rot13", "recipients": [AGE_KEY], "manifest_version": 2},
     "recipient not a key": {"encryption": "age", "recipients": ["../../x"], "manifest_version": 2},
     "recipients without encryption": {"recipients": [AGE_KEY]},
+    "created past the calendar's end": {"created_at": "9999-12-31T23:59:59.999-12:00"},  # once in UTC
+    "created in year 1": {"created_at": "0001-01-01T00:00:00Z"},
+    "finished past the calendar's end": {"finished_at": "9999-12-31T23:59:59.999-12:00"},
+    "duration not a number": {"duration_s": float("nan")},  # json.dumps writes NaN, which JSON has not
+    "duration infinite": {"duration_s": float("inf")},
+    "size past a float's range": {"raw_bytes": 1e400},
 }
 WRONG_TYPES = ["id", "database", "created_at", "finished_at", "duration_s", "format", "compression", "raw_bytes",
                "stored_bytes", "sha256", "file_name", "row_counts", "database_info", "locations", "pinned",
@@ -125,6 +131,23 @@ def test_a_hostile_manifest_is_damaged_and_nothing_outside_changes(
     assert codes[f"verify {backup_id} --quick"] == 4, "a damaged backup fails its verification"
     assert tree(outside) == before
     assert folder.is_dir(), "a damaged backup is kept for an operator to look at"
+
+
+def test_a_verification_dated_past_the_calendar_is_skipped_not_a_crash(attacked: tuple[Settings, str, Path]) -> None:
+    """A verification record of a time that overflows once in UTC: the one record is not read, every command
+    goes on (it stopped list, backup, prune and monitor with an OverflowError)."""
+    settings, backup_id, _ = attacked
+    records = the_folder(settings, backup_id) / "verifications"
+    records.mkdir(exist_ok=True)
+    good = {"at": "2026-12-01T02:00:00Z", "level": "quick", "ok": True, "problems": [], "checks": ["sha256"]}
+    (records / "a.json").write_text(json.dumps(good))
+    (records / "b.json").write_text(json.dumps({**good, "at": "9999-12-31T23:59:59.999-12:00", "ok": False}))
+    [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
+    assert record.status == "valid" and [v.at for v in record.verifications] == [good["at"]]
+    codes = every_command(settings, backup_id)
+    assert codes["list"] == 0 and codes["backup"] == 0 and codes["prune"] == 0
+    monitor = run_cli(["monitor", "--check"], cli_env(settings))
+    assert "Traceback" not in monitor.stderr and monitor.returncode in (0, 1, 2), monitor.stderr
 
 
 def test_a_size_past_any_disk_is_damage_and_the_next_backup_runs(attacked: tuple[Settings, str, Path]) -> None:

@@ -175,6 +175,21 @@ def test_the_report_is_judged_at_most_once_per_interval_and_a_scrape_never_waits
     assert cache.get() is not first and len(judged) == 2
 
 
+@pytest.mark.parametrize("mode", [[], ["--check"], ["--json"]])
+def test_a_check_that_cannot_judge_is_unknown_never_a_warning(ws: Workspace, tmp_path: Path, mode: list[str]) -> None:
+    """A check that fails (here a config that is not TOML) says nothing of the backups: Nagios's UNKNOWN (3)
+    with its status line, not the 1 (warning) or 2 (critical) of a verdict."""
+    config = tmp_path / "broken.toml"
+    config.write_text("[health\n")
+    result = ws.run("--config", str(config), "monitor", *mode)
+    assert result.returncode == 3, result.stderr
+    if mode == ["--json"]:
+        assert json.loads(result.stdout)["exit_code"] == 3
+    else:
+        assert result.stdout.startswith("UNKNOWN - the health could not be judged: ") and str(config) in result.stdout
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
 def test_serve_on_a_taken_port_is_one_clear_line(ws: Workspace) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

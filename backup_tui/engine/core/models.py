@@ -49,8 +49,21 @@ def utc_iso(moment: datetime, *, milliseconds: bool = False) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Records are dated now, give or take a clock's error: a year outside these is a planted one, and the day after
+# the calendar's last (a week's bucket, a day's grace) would overflow the arithmetic it went into.
+YEARS = (1900, 9000)
+
+
 def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    """An ISO 8601 time as UTC; ValueError for one that is not, or lies outside ``YEARS`` (such as
+    "9999-12-31T23:59:59-12:00", which is past the calendar's end once in UTC: that was an OverflowError)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text[:40]!r} is past the calendar's end") from None
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        raise ValueError(f"{text[:40]!r} is not in the years {YEARS[0]}-{YEARS[1]}")
+    return moment
 
 
 @dataclass(frozen=True)

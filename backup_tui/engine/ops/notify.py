@@ -20,6 +20,7 @@ from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.core.notices import Notice, State, due, undelivered
 from backup_tui.engine.core.redact import redact_text
 from backup_tui.engine.core.runs import RunRecord
+from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped
 from backup_tui.engine.storage.state import state_dir, this_host
 
@@ -121,7 +122,7 @@ def _state_locked(settings: Settings) -> Iterator[Path]:
 
 def _read_state(path: Path) -> State:
     try:
-        return State.from_json(json.loads(read_capped(path, RECORD_LIMIT)))
+        return State.from_json(load_json(read_capped(path, RECORD_LIMIT)))
     except FileNotFoundError:
         return State()
     except Exception:  # unreadable: start afresh (at worst a notice is sent again)
