@@ -43,7 +43,7 @@ from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChang
 from backup_tui.tui.screens.main import MainScreen
 from backup_tui.tui.screens.restore import RestoreWizard
 from backup_tui.tui.services import EngineServices, Services
-from backup_tui.tui.widgets.backups import BackupsView, TableState, row_spec, visible
+from backup_tui.tui.widgets.backups import BackupsView, TableState, database_filter, row_spec, visible
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from backup_tui.tui.widgets.jobs import JobsView
 from backup_tui.tui.widgets.outlook import outlook_text
@@ -765,7 +765,7 @@ class BackupApp(App[None]):
     @on(DatabaseCard.Opened)
     def _card_opened(self, message: DatabaseCard.Opened) -> None:
         self.main.show_tab("backups")
-        self.main.backups.filter_to(message.database)
+        self.main.backups.filter_to(database_filter(message.database))
 
     @on(DatabaseCard.RestoreAsked)
     def _card_restore(self, message: DatabaseCard.RestoreAsked) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from rich.text import Text
 from textual.content import Content
 from textual.coordinate import Coordinate
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable
+from textual.widgets import Button, DataTable, Input
 from textual.widgets._footer import FooterKey
 
 from backup_tui.engine.core.models import Verification
@@ -19,7 +20,7 @@ from backup_tui.tui.screens.dialogs import ConfirmDialog
 from backup_tui.tui.widgets.backups import BackupsView
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from tests.tui.conftest import press_and_settle, running, settle, sync, wait_until
-from tests.tui.fixtures import FixedServices, fixed_app, fixed_records
+from tests.tui.fixtures import PAGILA_TABLES, FixedServices, _record, fixed_app, fixed_records
 
 SIZE = (80, 24)
 
@@ -136,6 +137,28 @@ async def test_filter_matches_visible_text_only() -> None:
 
         await filter_by(pilot, app, "pagila ✓ full")  # across columns
         assert column_texts(app, "verified") == ["✓ full, 7 hours ago"]
+
+
+@sync
+async def test_a_card_opens_its_own_databases_backups_not_those_of_a_longer_name() -> None:
+    """Enter on pagila's card lists pagila's backups alone: a newer backup of pagila_archive was on top, with the
+    cursor, and ``r`` went on to restore it."""
+    records = fixed_records()
+    newest = max(r.created for r in records)
+    archive = _record("pagila_archive", newest + timedelta(hours=1), 2_000_000, took=1.0, tables=PAGILA_TABLES)
+    app = fixed_app(FixedServices([*records, archive]))
+    async with running(app, SIZE) as pilot:
+        card = next(c for c in app.main.query(DatabaseCard) if c.database == "pagila")
+        card.focus()
+        await press_and_settle(pilot, "enter")
+        shown = app.main.backups.shown
+        assert shown and {r.database for r in shown} == {"pagila"}
+        assert len(shown) == sum(1 for r in records if r.database == "pagila")
+        assert app.main.backups.query_one("#filter", Input).value == "db:pagila"
+        await filter_by(pilot, app, "db:pagila_archive")
+        assert [r.id for r in app.main.backups.shown] == [archive.id]
+        await filter_by(pilot, app, "pagila")  # a bare word still finds it anywhere in the row
+        assert archive.id in {r.id for r in app.main.backups.shown}
 
 
 @sync

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -161,10 +162,26 @@ def haystack(cells: RowSpec) -> str:
     return " ".join(cell[0] for cell in cells).lower()
 
 
-def matches(cells: RowSpec, needle: str) -> bool:
-    """Every word of ``needle`` is in the row's visible text, case-insensitive."""
+DATABASE_WORD = "db:"
+
+
+def database_filter(database: str) -> str:
+    """The filter a dashboard card opens its backups with: that database's alone, by its whole name."""
+    return DATABASE_WORD + shlex.quote(database)
+
+
+def matches(cells: RowSpec, needle: str, database: str = "") -> bool:
+    """Every word of ``needle`` is in the row's visible text, case-insensitive; a word ``db:NAME`` (shell quoting
+    for a name with spaces) is the row's ``database``, whole and exact: a card of ``pagila`` opened with the bare
+    name listed ``pagila_archive``'s backups too, the newest on top, and a restore went on from there."""
+    try:
+        words = shlex.split(needle)
+    except ValueError:  # an open quote, mid-typing
+        words = needle.split()
+    if any(database != word[len(DATABASE_WORD):] for word in words if word.startswith(DATABASE_WORD)):
+        return False
     text = haystack(cells)
-    return all(word in text for word in needle.lower().split())
+    return all(word.lower() in text for word in words if not word.startswith(DATABASE_WORD))
 
 
 @dataclass(frozen=True)
@@ -267,7 +284,7 @@ class TablePlan:
 def visible(records: list[BackupRecord], state: TableState,
             cells_of: Callable[[BackupRecord], RowSpec]) -> list[BackupRecord]:
     """The rows, filtered by what their cells read (``cells_of``, only asked when filtering) and sorted."""
-    kept = [r for r in records if matches(cells_of(r), state.needle)] if state.needle else records
+    kept = [r for r in records if matches(cells_of(r), state.needle, r.database)] if state.needle else records
     return sorted(kept, key=COLUMNS[state.sort_column].sort_key, reverse=state.sort_reverse)
 
 
