@@ -160,7 +160,7 @@ async def test_plan_warns_about_an_unverified_backup(size: tuple[int, int]) -> N
     async with running(app, size) as pilot:
         wizard = await open_wizard(pilot, app, backup_id=record.id)
         question = str(wizard.query_one("#choose-question", Label).render())
-        assert "Selected: the one you chose" in question and record.id in question
+        assert f"Selected: {record.id}, the row highlighted on the Backups tab." in question
         assert "newest verified" not in question
         assert wizard.record.id == record.id
         await to_plan(pilot, wizard, replace=True)

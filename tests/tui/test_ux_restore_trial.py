@@ -29,7 +29,7 @@ async def test_opened_on_one_backup_it_lists_that_database_only_and_follows_the_
         wizard = await open_wizard(pilot, app, backup_id=FAILED_ID)
         assert {r.database for r in wizard.records} == {"inventory"}
         question = wizard.query_one("#choose-question", Label)
-        assert rendered(question) == f"Which backup? Selected: the one you chose, {FAILED_ID}."
+        assert rendered(question) == f"Which backup? Selected: {FAILED_ID}, the row highlighted on the Backups tab."
         warning = wizard.query_one("#choose-warning", Static)
         assert warning.display and "last verification FAILED" in rendered(warning)
 

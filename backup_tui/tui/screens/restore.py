@@ -102,7 +102,7 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
         return "Which backup? There is no valid backup to restore."
     record = records[index]
     if backup_id is not None and record.id == backup_id:
-        return f"Which backup? Selected: the one you chose, {record.id}."
+        return f"Which backup? Selected: {record.id}, the row highlighted on the Backups tab."
     of = f" of {database}" if database else ""
     mine = [r for r in records if database is None or r.database == database]
     above = mine[:mine.index(record)] if record in mine else []
