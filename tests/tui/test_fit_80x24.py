@@ -226,6 +226,36 @@ async def test_a_kept_copy_line_leaves_every_card_whole_the_alerts_give_up_rows(
             assert cards.max_scroll_y == 0
 
 
+@pytest.mark.parametrize("size", [(80, 24), (80, 23)], ids=["80x24", "80x23"])
+@sync
+async def test_a_dashboard_that_gives_the_alerts_rows_settles_and_stays_still(size: tuple[int, int]) -> None:
+    """A kept copy and a failed check, at 80x24 and one row less: the alerts took rows off twice on one stale
+    measure, gave them back twice, and the dashboard redrew without end (two thirds of a CPU, idle)."""
+    records = demo_like_dashboard()
+    newest = max((r for r in records if r.database == "pagila"), key=lambda r: r.created_at)
+    failed = Verification(at="2025-03-14T09:00:00Z", level="full", ok=False, problems=("test restore failed",))
+    services = FixedServices([replace(r, verifications=(failed,)) if r is newest else r for r in records])
+    services.kept["pagila"] = [KeptCopy("pagila__pre_restore_20250314093000", "pagila", "replaced",
+                                        NOW - timedelta(hours=3), 1_200_000_000)]
+    app = fixed_app(services)
+    async with running(app, size) as pilot:
+        await wait_until(pilot, lambda: "kept: " in rendered(card_of(app, "pagila")))
+        await settle(pilot)
+        await pilot.pause(0.3)
+        alerts = app.main.dashboard.query_one("#alerts", Static)
+        cards = app.main.dashboard.query_one("#cards", VerticalScroll)
+        asked: list[int] = []
+        real_limit = alerts.limit  # type: ignore[attr-defined]
+        alerts.limit = lambda rows: (asked.append(rows), real_limit(rows))  # type: ignore[attr-defined]
+        still = [rendered(alerts)]
+        for _ in range(10):
+            await pilot.pause(0.05)
+            still.append(rendered(alerts))
+        assert asked == [] and len(set(still)) == 1, asked
+        assert cards.max_scroll_y == 0 and all(cards.region.contains_region(c.region)
+                                               for c in app.main.query(DatabaseCard))
+
+
 @pytest.mark.parametrize("size", SIZES)
 @sync
 async def test_a_cut_alerts_box_ends_with_an_ellipsis_and_where_to_read_it_all(size: tuple[int, int]) -> None:

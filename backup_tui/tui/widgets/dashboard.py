@@ -333,8 +333,10 @@ class DashboardView(Widget):
         needed = sum(card.outer_size.height + card.styles.margin.top + card.styles.margin.bottom
                      for card in cards.children if card.display)
         over = needed - cards.size.height  # rows of cards out of sight (negative: room to spare)
+        # From the rows the alerts have in this same layout, not the ones last asked for: a second measure before
+        # the layout caught up took them off twice, then gave them back twice, and round again without end.
         if cards.size.height and (over > 0 or alerts.max_rows < ALERT_ROWS):
-            alerts.limit(alerts.rows - over)
+            alerts.limit(alerts.content_region.height - over)
 
     def focused_database(self) -> str | None:
         focused = self.screen.focused
