@@ -246,7 +246,12 @@ async def test_a_dashboard_that_gives_the_alerts_rows_settles_and_stays_still(si
         cards = app.main.dashboard.query_one("#cards", VerticalScroll)
         asked: list[int] = []
         real_limit = alerts.limit  # type: ignore[attr-defined]
-        alerts.limit = lambda rows: (asked.append(rows), real_limit(rows))  # type: ignore[attr-defined]
+
+        def limit(rows: int) -> None:
+            asked.append(rows)
+            real_limit(rows)
+
+        alerts.limit = limit  # type: ignore[attr-defined]
         still = [rendered(alerts)]
         for _ in range(10):
             await pilot.pause(0.05)
