@@ -18,6 +18,7 @@ import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.models import manifest_checksum
+from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.catalog import Catalog
@@ -325,6 +326,57 @@ def test_a_fifo_in_the_repository_is_refused_never_waited_on(attacked: tuple[Set
         [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
         assert record.status == "damaged" and "not a plain file" in record.reason, record
     assert tree(outside) == before
+
+
+@pytest.mark.parametrize("plant", ["lock as a FIFO", "lock as a folder", "database folder as a file"])
+def test_a_lock_or_folder_planted_as_another_kind_of_file_is_named_in_one_line(
+    attacked: tuple[Settings, str, Path], plant: str,
+) -> None:
+    """Where a lock file or a database's folder belongs, something else: the backup says what and where, and
+    to remove it (it was "unexpected OSError: Invalid argument", "IsADirectoryError", "FileExistsError")."""
+    settings, _, _ = attacked
+    database = settings.databases[0].database
+    lock = settings.repository / "locks" / f"{database}.lock"
+    lock.unlink(missing_ok=True)
+    if plant == "lock as a FIFO":
+        os.mkfifo(lock)
+    elif plant == "lock as a folder":
+        lock.mkdir()
+    else:
+        folder = settings.repository / "backups" / database
+        shutil.rmtree(folder)
+        folder.write_text("")
+    env = cli_env(settings)
+    backup = run_cli(["backup"], env, timeout=60)
+    where = folder if plant == "database folder as a file" else lock
+    assert backup.returncode != 0 and backup.stderr.count("\n") == 1, backup.stderr
+    assert str(where) in backup.stderr and "remove it" in backup.stderr and "unexpected" not in backup.stderr
+    for args in (["prune"], ["monitor"], ["list"]):
+        done = run_cli(args, env, timeout=60)
+        assert "unexpected" not in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+
+
+@pytest.mark.parametrize("plant", ["folder", "link", "FIFO"])
+def test_a_restore_history_that_is_no_plain_file_costs_the_estimate_not_the_restore(
+    attacked: tuple[Settings, str, Path], plant: str, pg_sandbox: Sandbox,
+) -> None:
+    """``restores.jsonl`` only feeds the time estimate: planted as a folder or a link every restore failed while
+    planning; as a FIFO, a restore that had loaded everything hung for ever writing its duration there."""
+    settings, backup_id, outside = attacked
+    history = settings.repository / "restores.jsonl"
+    history.unlink(missing_ok=True)
+    if plant == "folder":
+        history.mkdir()
+    elif plant == "link":
+        history.symlink_to(outside / "x" / "precious.txt")
+    else:
+        os.mkfifo(history)
+    before = tree(outside)
+    target = f"restored_history_{plant.lower()}"
+    done = run_cli(["restore", backup_id, "--target-db", target], cli_env(settings), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert tree(outside) == before
+    pg_sandbox.psql(f"DROP DATABASE {target}")
 
 
 def test_a_deeply_nested_manifest_is_damaged_not_a_crash_of_the_catalog(attacked: tuple[Settings, str, Path]) -> None:

@@ -404,7 +404,7 @@ def estimate_seconds(settings: Settings, raw_bytes: int) -> float | None:
         return None
     try:
         text = read_capped(path)  # the repository's word: a link is not followed, a huge file not read
-    except InvalidRecord:
+    except (InvalidRecord, OSError):  # a link, a folder, a FIFO planted there: no estimate, never no restore
         return None
     points = []
     for line in text.splitlines()[-20:]:

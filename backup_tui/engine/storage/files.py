@@ -137,9 +137,12 @@ def read_history(path: Path) -> tuple[Verification, ...]:
 
 
 def append_line(path: Path, line: str) -> None:
-    """One line at the end of ``path``, on disk before we return; a link there is not followed."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    """One line at the end of ``path``, on disk before we return; a link there is not followed, and only a plain
+    file is written (a FIFO planted under its name held a restore that had finished, for ever)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a plain file", str(path))
         os.write(fd, line.encode())
         os.fsync(fd)
     finally:

@@ -146,7 +146,11 @@ class LocalRepository:
         other's folders being made), and this folder's mkdir against this host's own runs."""
         stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         parent = inside(self.root, self.database_dir(database))
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a file where the database's folder belongs
+            raise ConfigError(f"repository {self.root}: {parent} is not a directory; remove it (no run of ours "
+                              "made it)") from None
         for _ in range(1000):
             backup_id = f"{id_prefix(database)}-{stamp}-{''.join(secrets.choice(ID_LETTERS) for _ in range(4))}"
             folder = parent / backup_id

@@ -10,13 +10,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from backup_tui.engine.core.errors import LockHeldError
+from backup_tui.engine.core.errors import BackupToolError, LockHeldError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.names import folder_key
@@ -35,7 +36,21 @@ def lock_path(repository: Path, database: str) -> Path:
 def _open_lock(path: Path) -> int:
     """The lock file's descriptor; a link planted as ``locks/`` or as the file itself is not followed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(inside(path.parent.parent, path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    return _plain(inside(path.parent.parent, path), os.O_RDWR | os.O_CREAT)
+
+
+def _plain(path: Path, flags: int) -> int:
+    """``path`` opened without following a link or waiting on a FIFO, and only if it is a plain file: a FIFO or a
+    folder planted under a lock's name ended every run of the database with "unexpected OSError"."""
+    refusal = BackupToolError(f"lock file {path} is not a plain file: remove it (no run of ours made it)")
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except IsADirectoryError:
+        raise refusal from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise refusal
+    return fd
 
 
 def describe_holder(path: Path) -> str:
@@ -78,7 +93,10 @@ def is_locked(repository: Path, database: str) -> bool:
         return False
     if not path.exists() or path.is_symlink():
         return False
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO planted there: no wait for a writer
+    try:
+        fd = _plain(path, os.O_RDONLY)
+    except BackupToolError:
+        return False  # no lock of ours: whoever then writes stops at taking its own, saying why
     try:
         return not _took(fd, fcntl.LOCK_SH)
     finally:
