@@ -9,6 +9,7 @@ connection fields to libpq.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import stat
@@ -31,6 +32,10 @@ from backup_tui.engine.core.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 DEFAULT_REPOSITORY = Path("/var/backups/backup-tui")
 REDACTED = "********"
+LARGEST_WHOLE = 2**63 - 1  # TOML's integer range (tomllib reads longer ones): a count or size past it is a typo
+LONGEST_DAYS = 36_525  # a century, the longest duration setting: far longer ones overflow a timedelta, or the
+# dates reckoned with it (now - limit), as an OverflowError deep inside a run
+PG_LONGEST_WAIT_S = 2_147_483  # PostgreSQL's lock_timeout tops out at INT_MAX milliseconds: pg_dump fails past it
 
 
 class Secret(str):
@@ -112,7 +117,7 @@ S3_SSE = ("AES256", "aws:kms")
 S3_MIN_PART_MIB = 5  # S3 refuses smaller parts (all but the last)
 _S3_NUMBERS = {  # key -> (lowest, highest)
     "multipart_threshold_mib": (S3_MIN_PART_MIB, 5 * 1024 * 1024), "part_size_mib": (S3_MIN_PART_MIB, 5 * 1024),
-    "concurrency": (1, 64), "retry_seconds": (0, 86400), "lock_ttl_seconds": (1, None),
+    "concurrency": (1, 64), "retry_seconds": (0, 86400), "lock_ttl_seconds": (1, LONGEST_DAYS * 86400),
 }
 _S3_TEXTS = ("bucket", "prefix", "region", "endpoint_url", "storage_class", "sse", "sse_kms_key_id")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -302,14 +307,21 @@ _BACKUP_NUMBERS: dict[str, tuple[str, int, int | None, str]] = {
     "threads": ("compression_threads", 0, ZSTD_MAX_THREADS, " (0: one per core)"),
     "slowdown": ("compression_slowdown", 0, 50, " (percent over the dump's own time; 0: spare CPU only)"),
     "min_free_bytes": ("min_free_bytes", 0, None, ""),
-    "lock_wait_timeout": ("lock_wait_timeout_s", 0, None, " (seconds; 0: wait forever)"),
+    "lock_wait_timeout": ("lock_wait_timeout_s", 0, PG_LONGEST_WAIT_S, " (seconds; 0: wait forever)"),
+}
+# [health] key -> (highest, whole number, 0 allowed): an age limit of 0 would alarm for ever
+_HEALTH_NUMBERS: dict[str, tuple[int | None, bool, bool]] = {
+    "max_age_hours": (LONGEST_DAYS * 24, False, False), "verify_max_age_days": (LONGEST_DAYS, False, False),
+    "min_size_bytes": (None, True, True), "size_change": (None, False, True),
 }
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Merge defaults, the TOML file (``--config`` or ``BACKUP_TUI_CONFIG``) and the environment."""
     env = os.environ if env is None else env
-    path_text = os.fspath(config_file) if config_file is not None else env.get("BACKUP_TUI_CONFIG")
+    if config_file is not None and not os.fspath(config_file).strip():
+        raise ConfigError("--config is empty: give the TOML file, or leave the option out")
+    path_text = os.fspath(config_file) if config_file is not None else _env_text(env, "BACKUP_TUI_CONFIG")
     settings = Settings()
     if path_text:
         path = Path(path_text)
@@ -370,6 +382,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is a folder: give the TOML file in it") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text (line {line}): TOML files are UTF-8") from None
 
 
 _KIND_NAMES = {int: "a whole number", str: "a string", dict: "a table", list: "a list"}
@@ -390,21 +405,32 @@ def _path_text(value: Any, where: str) -> str:
     return text
 
 
-def _non_negative(value: Any, where: str) -> int:
-    number = int(_expect(value, int, where))
-    if number < 0:
-        raise ConfigError(f"{where} must not be negative")
-    return number
-
-
-def _in_range(value: Any, where: str, low: int, high: int | None, meaning: str = "") -> int:
+def _in_range(value: Any, where: str, low: int, high: int | None = None, meaning: str = "") -> int:
     """A whole number within bounds, so a typo fails at load rather than deep inside a backup."""
-    number = int(_expect(value, int, where))
-    if high is None and number < low:
-        raise ConfigError(f"{where} must be at least {low}, got {number}{meaning}")
-    if high is not None and not low <= number <= high:
-        raise ConfigError(f"{where} must be between {low} and {high}, got {number}{meaning}")
-    return number
+    return int(_number(value, where, low, high, meaning))
+
+
+def _number(value: Any, where: str, low: int, high: int | None = None, meaning: str = "", *,
+            whole: bool = True, above: bool = False) -> int | float:
+    """``value`` if it is a finite number from ``low`` (past it, with ``above``) to ``high`` (else to
+    LARGEST_WHOLE), so a typo fails at load naming its key, not deep in a run: nan compares false with every
+    limit (it would never alarm), and 1e20 hours overflows a timedelta. A whole number may come as a float
+    without a fraction (1e6 bytes)."""
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where} must be {kind}, not {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, not {value!r}")
+    if whole and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{where} must be a whole number, not {value!r}")
+    if value < low or (above and value == low) or value > (LARGEST_WHOLE if high is None else high):
+        floor = f"above {low}" if above else f"at least {low}"
+        if high is None:
+            bounds = f"at most {LARGEST_WHOLE}" if value > LARGEST_WHOLE else floor
+        else:
+            bounds = f"{floor} and at most {high}" if above else f"between {low} and {high}"
+        raise ConfigError(f"{where} must be {bounds}, got {value!r}{meaning}")
+    return value
 
 
 def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mapping[str, str]) -> Settings:
@@ -429,14 +455,14 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [retention]: {', '.join(sorted(bad))}")
     changes["retention"] = RetentionConfig(
-        **{k: _non_negative(v, f"retention.{k}") for k, v in retention.items() if k != "s3"}
+        **{k: _in_range(v, f"retention.{k}", 0) for k, v in retention.items() if k != "s3"}
     )
     in_bucket = _expect(retention.get("s3", {}), dict, "[retention.s3]")
     bad = set(in_bucket) - {"daily", "weekly", "monthly"}
     if bad:
         raise ConfigError(f"config file {path}: unknown key(s) in [retention.s3]: {', '.join(sorted(bad))}")
     changes["retention_s3"] = replace(settings.retention_s3, **{
-        k: _non_negative(v, f"retention.s3.{k}") for k, v in in_bucket.items()})
+        k: _in_range(v, f"retention.s3.{k}", 0) for k, v in in_bucket.items()})
     backup = _expect(data.get("backup", {}), dict, "[backup]")
     bad = set(backup) - set(_BACKUP_NUMBERS)
     if bad:
@@ -542,17 +568,15 @@ def _empty(where: str) -> str:
 def _thresholds(value: Any, where: str, base: Thresholds) -> Thresholds:
     """A [health] table over ``base`` (a database's table over the file's): each key checked, numbers only."""
     table = _expect(value, dict, where)
-    known = {f.name for f in fields(Thresholds)}
-    bad = set(table) - known
+    bad = set(table) - set(_HEALTH_NUMBERS)
     if bad:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(known))})")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))} "
+                          f"(known: {', '.join(sorted(_HEALTH_NUMBERS))})")
     changes: dict[str, Any] = {}
     for key, number in table.items():
-        if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
-            raise ConfigError(f"{where}.{key} must be a number not below 0, not {number!r}")
-        changes[key] = int(number) if key == "min_size_bytes" else float(number)
-    if changes.get("max_age_hours") == 0 or changes.get("verify_max_age_days") == 0:
-        raise ConfigError(f"{where}: an age limit of 0 would alarm for ever; give hours or days above 0")
+        high, whole, zero = _HEALTH_NUMBERS[key]
+        checked = _number(number, f"{where}.{key}", 0, high, whole=whole, above=not zero)
+        changes[key] = int(checked) if whole else float(checked)
     return replace(base, **changes)
 
 
@@ -569,9 +593,8 @@ def _notify_target(index: int, entry: Any) -> NotifyTarget:
     events = entry.get("events", ["failure", "recovery"])
     if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
         raise ConfigError(f"{where}.events must be a list of: {', '.join(EVENTS)}")
-    reminder = entry.get("reminder_hours", 24)
-    if isinstance(reminder, bool) or not isinstance(reminder, int | float) or reminder <= 0:
-        raise ConfigError(f"{where}.reminder_hours must be a number above 0, not {reminder!r}")
+    reminder = _number(entry.get("reminder_hours", 24), f"{where}.reminder_hours", 0, LONGEST_DAYS * 24,
+                       whole=False, above=True)
     return NotifyTarget(url=url, events=tuple(dict.fromkeys(events)), reminder_hours=float(reminder))
 
 
@@ -592,7 +615,7 @@ def _env_notify(targets: tuple[NotifyTarget, ...], env: Mapping[str, str]) -> tu
         login = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user else ""
         query = urlencode({"to": address, "from": sender, "smtp": host})
         url = f"{'mailtos' if user else 'mailto'}://{login}{host}:{port or 25}?{query}"
-        ca = env.get("BACKUP_SMTP_CA_FILE") or None
+        ca = _env_text(env, "BACKUP_SMTP_CA_FILE")
         if ca is not None and not Path(ca).is_file():
             raise ConfigError(f"BACKUP_SMTP_CA_FILE: {ca} is not a readable file (the mail server's CA, PEM)")
         added.append(NotifyTarget(url=url, kind="smtp", label=f"email to {address} via {host}:{port or 25}",
@@ -600,25 +623,33 @@ def _env_notify(targets: tuple[NotifyTarget, ...], env: Mapping[str, str]) -> tu
     return (*targets, *added)
 
 
-def _env_int(env: Mapping[str, str], name: str) -> int | None:
+def _env_text(env: Mapping[str, str], name: str) -> str | None:
+    """A variable's value, None when unset. Set but empty is refused, as an empty path in the file is: an unset
+    shell variable in a cron line (BACKUP_DIR=$DIR) would bring back the default unseen, backups and all."""
     raw = env.get(name)
-    if raw is None or raw == "":
+    if raw is not None and not raw.strip():
+        raise ConfigError(f"{name} is set but empty: give a value or unset it")
+    return raw
+
+
+def _env_int(env: Mapping[str, str], name: str, low: int = 0, high: int | None = None) -> int | None:
+    """A whole number from the environment, held to the same bounds as the file's; None when unset."""
+    raw = _env_text(env, name)
+    if raw is None:
         return None
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative")
-    return value
+    return _in_range(value, name, low, high)
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     changes: dict[str, Any] = {}
-    if env.get("BACKUP_DIR"):
-        changes["repository"] = Path(env["BACKUP_DIR"])
-    if env.get("LOG_DIR"):
-        changes["log_dir"] = Path(env["LOG_DIR"])
+    for var, attr in (("BACKUP_DIR", "repository"), ("LOG_DIR", "log_dir")):
+        folder = _env_text(env, var)
+        if folder is not None:
+            changes[attr] = Path(folder)
     retention = settings.retention
     for var, attr in (("BACKUP_RETENTION_DAYS", "daily"), ("BACKUP_RETENTION_WEEKS", "weekly"),
                       ("BACKUP_RETENTION_MONTHS", "monthly")):
@@ -626,8 +657,9 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         if value is not None:
             retention = replace(retention, **{attr: value})
     changes["retention"] = retention
-    if env.get(IDENTITY_VARIABLE):
-        changes["encryption"] = replace(settings.encryption, identity_file=Path(env[IDENTITY_VARIABLE]))
+    identity = _env_text(env, IDENTITY_VARIABLE)
+    if identity is not None:
+        changes["encryption"] = replace(settings.encryption, identity_file=Path(identity))
     changes["databases"] = _env_databases(settings.databases, env)
     changes["s3"] = _s3_from_env(settings.s3, env)
     changes["notify"] = _env_notify(settings.notify, env)
@@ -643,9 +675,9 @@ def _env_databases(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) -> t
     for var, attr in (("BACKUP_DB_HOST", "host"), ("BACKUP_DB_USER", "user"), ("BACKUP_DB_PASSWORD", "password")):
         if env.get(var) and var not in named:
             overrides[attr] = env[var]
-    port = _env_int(env, "BACKUP_DB_PORT")
+    port = _env_int(env, "BACKUP_DB_PORT", *PORTS)
     if port is not None:
-        overrides["port"] = _in_range(port, "BACKUP_DB_PORT", *PORTS)
+        overrides["port"] = port
     name = env.get("BACKUP_DB_NAME") or None
     if name is None and not overrides:
         if not dbs and env.get("PGDATABASE"):

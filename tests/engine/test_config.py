@@ -64,7 +64,7 @@ def test_config_file_from_environment_and_pgdatabase(tmp_path: Path) -> None:
     ("colour = 1", "unknown key"),
     ("[[databases]]\nhost = 'x'", "'name' is required"),
     ("[[databases]]\nname = 'a'\nport = 'x'", "port must be a whole number"),
-    ("[retention]\ndaily = -1", "must not be negative"),
+    ("[retention]\ndaily = -1", "retention.daily must be at least 0, got -1"),
     ("[[databases]]\nname='a'\n[[databases]]\nname='a'", "unique"),
     # two servers' "app" in one repository: one history for both, and a restore sent to the first one's server
     ("[[databases]]\nname='app-eu'\ndbname='app'\nport=1\n[[databases]]\nname='app-us'\ndbname='app'",
