@@ -21,7 +21,7 @@ def make_old(settings: Settings) -> tuple[str, Path]:
     made = run_backup(Context(settings), settings.databases[0])
     folder = Path(made.path).parent
     old_folder = folder.parent.parent / "old_style_folder"  # the old key: a lossy name, not folder_key's
-    old_id = made.id.rsplit("-", 1)[0]  # the old id: no random part
+    old_id = "old_style_folder-" + made.id.split("-")[-2]  # the old id: the old folder's name, no random part
     shutil.move(str(folder), old_folder / old_id)
     shutil.rmtree(folder.parent)
     target = old_folder / old_id

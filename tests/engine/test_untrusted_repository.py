@@ -296,6 +296,24 @@ def test_a_copy_of_a_manifest_in_another_folder_is_not_that_backup(attacked: tup
     assert {r.status for r in records if r.id != backup_id} == {"damaged"}
 
 
+def test_a_copy_edited_to_match_another_databases_folder_is_not_that_backup(
+    attacked: tuple[Settings, str, Path],
+) -> None:
+    """The copy's manifest names the database of the folder it was copied to, checksum and all: its id is still
+    no backup id of that database. Before, two valid records claimed one id and the real backup read as damaged
+    in the list, while verify passed it and delete called it the newest valid backup."""
+    settings, backup_id, _ = attacked
+    folder = the_folder(settings, backup_id)
+    copy = folder.parent.parent / "evil" / backup_id
+    shutil.copytree(folder, copy)
+    resign(copy / "manifest.json", {"database": "evil"})
+    records = Catalog.from_settings(settings).list()
+    [mine] = [r for r in records if r.id == backup_id]
+    assert mine.status == "valid" and Path(mine.path).parent == folder
+    [stray] = [r for r in LocalRepository(settings.repository).list() if r.path and Path(r.path).parent == copy]
+    assert stray.status == "damaged" and "no backup id of database 'evil'" in stray.reason
+
+
 def deeply_nested(levels: int) -> str:
     """A manifest-sized file of nothing but brackets: JSON's parser recursed once per level."""
     return '{"id": ' + "[" * levels + "]" * levels + "}"

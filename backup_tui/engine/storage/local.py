@@ -54,6 +54,16 @@ DATA_SUFFIX = ".dump.zst"
 T = TypeVar("T")
 ID_LETTERS = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1, o/0: read aloud and typed at 3 a.m.
 _OLD_KEY = re.compile(r"[^A-Za-z0-9_.-]")  # how folders were named before folder_key: read, never written
+# After the database's part: the second, then four letters (``new_backup_dir``), or before them, nothing or "-N"
+_ID_REST = re.compile(r"-\d{8}T\d{6}Z(?:-[a-z0-9]{4}|-\d+)?")
+
+
+def _id_of(backup_id: str, database: str) -> bool:
+    """``backup_id`` is one ``new_backup_dir`` (or an older version) makes for ``database``: a valid backup's folder
+    copied into another database's, its manifest edited to match, made two valid records claim one id, and the
+    real one read as damaged."""
+    return any(backup_id.startswith(prefix) and _ID_REST.fullmatch(backup_id[len(prefix):])
+               for prefix in (id_prefix(database), _OLD_KEY.sub("_", database) or "_"))
 
 
 def sidecar_text(sha256: str, file_name: str) -> str:
@@ -216,6 +226,9 @@ class LocalRepository:
         if key not in (folder_key(record.database), _OLD_KEY.sub("_", record.database) or "_"):
             return unreadable_record(folder.name, key, folder, history,
                                      f"manifest names database {record.database!r}, not the one of its folder", True)
+        if not _id_of(folder.name, record.database):
+            return unreadable_record(folder.name, key, folder, history,
+                                     f"the id is no backup id of database {record.database!r}", True)
         return replace(record, path=str(folder / record.file_name), pinned=self._pinned(folder, record.pinned),
                        verifications=history)
 
