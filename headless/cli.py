@@ -396,9 +396,8 @@ def _listed(ctx: Context, args: argparse.Namespace, out: Output) -> list[BackupR
     wanted = getattr(args, "location", "all")
     if wanted in ctx.catalog.unreachable:
         raise BackupToolError(f"the {wanted} repository could not be listed: {ctx.catalog.unreachable[wanted]}")
-    for name, why in ctx.catalog.unreachable.items():
-        log.warning("the %s repository was not listed: %s", name, why)  # a warning, not "error: warning: ..."
-        print(f"warning: the {name} repository was not listed: {why}", file=out.err)
+    for name, why in ctx.catalog.unreachable.items():  # a warning, not "error: warning: ..."
+        out.warning(f"the {name} repository was not listed: {why}")
     return records
 
 

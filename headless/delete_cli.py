@@ -8,10 +8,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, BackupToolError, ConfigError, ConfirmationRequired
+from backup_tui.engine.core.printable import printable
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.space import human_bytes
 from headless.output import Output
-from headless.runlog import log
 
 if TYPE_CHECKING:
     from backup_tui.engine.ops.delete import DeletePlan
@@ -77,8 +77,7 @@ def cmd_delete(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         advice = " (try again when it ends)" if result.exit_code == EXIT_LOCKED else ""
         raise StillThere(f"{record.id}: {gone}{stayed}{advice}", result.exit_code)
     for where, why in result.kept.items():  # object lock: the bucket's own policy, said, not a failure
-        log.warning("kept in %s: %s", where, why)
-        print(f"warning: kept in {where}: {why}", file=out.err)
+        out.warning(f"kept in {where}: {why}")
     if out.as_json:
         out.json(result.to_json())
     return EXIT_OK
@@ -91,8 +90,8 @@ def _confirm(plan: DeletePlan) -> None:
     if not sys.stdin.isatty():
         raise ConfirmationRequired(f"delete of {backup_id!r} needs --yes when no terminal is attached")
     for row in plan_lines(plan):
-        print(row, file=sys.stderr)
-    sys.stderr.write(f"This deletes {backup_id} for good. Type its id to confirm: ")
+        print(printable(row), file=sys.stderr)  # a planted id or path must not reach the terminal as a command
+    sys.stderr.write(f"This deletes {printable(backup_id)} for good. Type its id to confirm: ")
     sys.stderr.flush()
     if sys.stdin.readline().strip() != backup_id:
         raise ConfirmationRequired("the id typed does not match: nothing was deleted")

@@ -74,7 +74,7 @@ def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         return 0
     if not args.no_notify:  # only what changed since the last run: a problem is not told every hour
         for failed in notify_after(ctx.settings, report, report.checked_at):
-            print(f"warning: notice to {failed.target.shown} not sent: {failed.detail}", file=out.err)
+            out.warning(f"notice to {failed.target.shown} not sent: {failed.detail}")
     if args.json:
         out.json(report.to_json())
     else:

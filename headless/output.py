@@ -1,6 +1,8 @@
 """How headless speaks: human lines on a terminal, JSON for scripts, silence for cron.
 
-Results go to stdout, progress and errors to stderr, everything to the run's log file.
+Results go to stdout, progress and errors to stderr, everything to the run's log file. Every human line
+passes through ``printable`` here, at the one place it is written: records come from an untrusted
+repository, and a control character planted in one must not reach the terminal or split a line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, TextIO
 from backup_tui.engine.core.estimate import estimate_said
 from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, PruneDecision, RestorePlan, Verification
+from backup_tui.engine.core.printable import printable
 from backup_tui.engine.core.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
 from backup_tui.engine.storage.space import human_bytes
 from headless.runlog import log
@@ -56,7 +59,7 @@ class Output:
             if self._last_pct >= 0:
                 self.err.write("\n")
                 self._last_pct = -1
-            print(line, file=self.err, flush=True)
+            print(printable(line), file=self.err, flush=True)
 
     def _bytes(self, event: BytesProgress) -> None:
         if event.total:
@@ -77,16 +80,25 @@ class Output:
 
     def line(self, text: str, *, always: bool = False) -> None:
         """A human line: printed on a terminal, or always for commands whose output is the point."""
+        text = printable(text)
         log.info("%s", text)
         if not self.as_json and (always or self.interactive):
             print(text, file=self.out)
 
     def error(self, message: str) -> None:
+        """One line on stderr, whatever a quoted manifest field held."""
+        message = printable(message)
         log.error("%s", message)
         if self._last_pct >= 0:  # a progress line is open: the error starts a line of its own
             self.err.write("\n")
             self._last_pct = -1
         print(f"error: {message}", file=self.err)
+
+    def warning(self, message: str) -> None:
+        """A problem that does not stop the run: one line on stderr and in the log, not an "error:"."""
+        message = printable(message)
+        log.warning("%s", message)
+        print(f"warning: {message}", file=self.err)
 
     def fail(self, message: str, exit_code: int) -> int:
         """The run's end in failure: the one line on stderr, and under --json an object on stdout too, so a
@@ -96,7 +108,7 @@ class Output:
             exit_code = EXIT_UNKNOWN
             if not self.as_json:
                 with contextlib.suppress(OSError):
-                    self.out.write(f"UNKNOWN - the health could not be judged: {message}\n")
+                    self.out.write(f"UNKNOWN - the health could not be judged: {printable(message)}\n")
                     self.out.flush()
         if self.as_json:
             with contextlib.suppress(OSError):  # a reader that went away (| head) cannot take it: no second error

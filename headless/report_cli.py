@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backup_tui.engine.core.errors import EXIT_OK, ConfigError
+from backup_tui.engine.core.printable import printable
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.state import this_host
 from headless.output import Output
@@ -37,6 +38,19 @@ def parse_since(text: str | None, now: datetime) -> datetime:
     return moment
 
 
+def printable_values(value: Any) -> Any:
+    """The evidence with every text in it (keys too: table names) made printable, before the markdown or the
+    page is laid out: a field's newline must not become a line of the report. JSON keeps the texts as they
+    are, json.dumps escapes them."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable_values(k): printable_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable_values(v) for v in value]
+    return value
+
+
 def cmd_report(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     from backup_tui.engine.core import evidence
     from backup_tui.engine.ops.health import watched_databases
@@ -51,7 +65,7 @@ def cmd_report(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     if args.format == "json":
         print(json.dumps(found, indent=2), file=out.out)
     elif args.format == "html":
-        out.out.write(evidence.to_html(found))
+        out.out.write(evidence.to_html(printable_values(found)))
     else:
-        out.out.write(evidence.to_markdown(found))
+        out.out.write(evidence.to_markdown(printable_values(found)))
     return EXIT_OK

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from backup_tui.engine.core.models import BackupRecord, Verification
+from backup_tui.engine.core.printable import printable
 
 
 def render_report(record: BackupRecord, result: Verification) -> str:
-    """The readable report written beside the backup."""
+    """The readable report written beside the backup, and printed on a failed verify's terminal: each line
+    made printable, since its problems, checks and table names can come from a planted record."""
     lines = [
         f"backup-tui verification report: {'PASSED' if result.ok else 'FAILED'}",
         "",
@@ -34,4 +36,4 @@ def render_report(record: BackupRecord, result: Verification) -> str:
             mark = "" if want is None or want == got else "  <-- differs"
             lines.append(f"{table:<48} {want if want is not None else '-':>12} "
                          f"{got if got is not None else '-':>12}{mark}")
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)
