@@ -109,6 +109,7 @@ HOSTILE: dict[str, dict[str, Any]] = {
     "duration not a number": {"duration_s": float("nan")},  # json.dumps writes NaN, which JSON has not
     "duration infinite": {"duration_s": float("inf")},
     "size past a float's range": {"raw_bytes": 1e400},
+    "encoding no server has": {"database_info": {"encoding": 'SQL_ASCII"; DROP DATABASE postgres; --'}},
 }
 WRONG_TYPES = ["id", "database", "created_at", "finished_at", "duration_s", "format", "compression", "raw_bytes",
                "stored_bytes", "sha256", "file_name", "row_counts", "database_info", "locations", "pinned",

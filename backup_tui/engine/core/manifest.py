@@ -70,6 +70,20 @@ def _moment(data: Mapping[str, Any], name: str, required: bool = True) -> str:
     return str(text)
 
 
+# PostgreSQL's encodings by the names pg_encoding_to_char gives them (UTF8, SQL_ASCII, WIN1252, ISO_8859_5, ...)
+_ENCODING = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
+
+
+def _database_info(data: Mapping[str, Any]) -> dict[str, str]:
+    """The database's properties, each a restore's CREATE DATABASE option: an encoding no server names so is
+    damage here, where it was an error from CREATE DATABASE (the value quoted, but the run failed unexplained)."""
+    info: dict[str, str] = _str_map(data, "database_info", str)
+    encoding = info.get("encoding", "")
+    if encoding and not _ENCODING.fullmatch(encoding):
+        raise InvalidRecord(f"manifest field 'database_info' names no encoding PostgreSQL has: {encoding[:40]!r}")
+    return info
+
+
 def _level(data: Mapping[str, Any], name: str) -> int:
     """A zstd level "auto" may use (``levels.AUTO_RANGE``); any other number is not known (0), not damage: it
     only says where the next backup's level starts."""
@@ -131,7 +145,7 @@ def parse_manifest(data: object, *, expected_id: str, data_suffix: str, default_
         compression_level=_field(data, "compression_level", int, required=False) or 0,
         compression_levels=_str_map(data, "compression_levels", int),
         compression_kept=_level(data, "compression_kept"),
-        row_counts=_str_map(data, "row_counts", int), database_info=_str_map(data, "database_info", str),
+        row_counts=_str_map(data, "row_counts", int), database_info=_database_info(data),
         locations=tuple(locations), pinned=bool(_field(data, "pinned", bool, required=False)),
         reason=_field(data, "reason", str, required=False) or "scheduled", manifest_version=version,
         host=_field(data, "host", str, required=False) or default_host,
