@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import headless.__main__ as headless_main
 from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace
 from tests.processes import children, cmdline
 
@@ -114,3 +115,18 @@ def test_sighup_during_a_restore_into_a_new_database_drops_it(ws: Workspace, bac
     log = max(ws.logs.glob("*restore*.log"), key=lambda p: p.stat().st_mtime).read_text()
     assert "stopped by SIGHUP" in log
     assert json.loads(ws.ok("list", "--json").stdout)  # the repository still reads fine
+
+
+def test_a_ctrl_c_while_the_engine_loads_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In the first tenth of a second the engine is still being imported: a Ctrl+C there printed Python's
+    KeyboardInterrupt traceback. It is the same line and exit code as a Ctrl+C a moment later."""
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(headless_main, "load_main", interrupted)
+    with pytest.raises(SystemExit) as ended:
+        headless_main.run()
+    assert ended.value.code == 128 + signal.SIGINT
+    assert capsys.readouterr().err == "error: interrupted\n"
