@@ -260,6 +260,9 @@ def test_links_in_the_repository_are_never_followed(attacked: tuple[Settings, st
     assert tree(outside) == before
     if plant in ("backup folder", "data file", "sidecar"):
         assert codes[f"verify {backup_id} --quick"] == 4, "a backup read through a link is a failed check"
+    if plant == "data file":  # restore says the same as verify: damage, exit 4 (it was an exit 1)
+        restore = run_cli(["restore", backup_id, "--target-db", "never_made"], cli_env(settings))
+        assert restore.returncode == 4 and "symbolic link" in restore.stderr, restore.stderr
 
 
 def test_a_forged_record_cannot_delete_outside(attacked: tuple[Settings, str, Path]) -> None:

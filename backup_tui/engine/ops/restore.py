@@ -78,7 +78,7 @@ from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.files import append_line, read_capped
 from backup_tui.engine.storage.locks import database_lock, reading_backup
-from backup_tui.engine.storage.paths import inside, is_inside
+from backup_tui.engine.storage.paths import OutsideRepository, inside, is_inside
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
 from backup_tui.engine.stream.pipeline import StreamStats, decode, widen_pipe
@@ -479,11 +479,15 @@ def plan_restore(
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
     server = settings.server_for(record.database)
     holder = ctx.catalog.repository_of(record)
-    source = holder.open_stored(record)
+    try:
+        source = holder.open_stored(record)
+    except OutsideRepository as exc:  # a link planted as its data file: damage, as verify finds it (exit 4)
+        raise DamageFound(f"{record.id}: {exc.message}; nothing was changed, choose another backup",
+                          f"data file not read: {exc.message}") from None
     stored = source.size()
     if stored is None:
-        raise DamageFound(f"{record.id}: its stored file {source.where} is missing; nothing was changed, "
-                          "choose another backup", f"data file missing: {source.where}")
+        raise DamageFound(f"{record.id}: its stored file {source.where} is missing (or no plain file); nothing was "
+                          "changed, choose another backup", f"data file missing: {source.where}")
     key_problem = _key_problem(settings, record, source)
     # A copy with no local file is streamed from where it is: the plan says from where, and how much comes down.
     fetched = "" if holder.capabilities.local_paths else f"; read from {source.where}, downloads {human_bytes(stored)}"
