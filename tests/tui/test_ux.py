@@ -229,6 +229,10 @@ async def test_replace_confirmation_says_when_the_name_does_not_match(size: tupl
         await press_and_settle(pilot, "a")
         assert rendered(error) == ""
         assert not wizard.query_one("#run-replace", Button).disabled
+        await press_and_settle(pilot, "space")  # a space after it, which no one sees, does not count
+        assert not wizard.query_one("#run-replace", Button).disabled
+        await press_and_settle(pilot, "x")
+        assert wizard.query_one("#run-replace", Button).disabled
 
 
 # -- 5e. a cancelled restore ------------------------------------------------------------

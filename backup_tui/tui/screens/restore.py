@@ -845,14 +845,20 @@ class RestoreWizard(Screen[None]):
     @on(Input.Changed, "#confirm-name")
     def _confirm_typed(self, event: Input.Changed) -> None:
         assert self.plan is not None
-        self.query_one("#run-replace", Button).disabled = event.value != self.plan.target_db
+        self.query_one("#run-replace", Button).disabled = not self._typed_matches(event.value)
         self.query_one("#confirm-error", Static).update("")
+
+    def _typed_matches(self, typed: str) -> bool:
+        """The name typed whole; spaces around it, which no one sees, do not count (the target's field trims
+        them too), unless the name itself has them."""
+        assert self.plan is not None
+        return self.plan.target_db in (typed, typed.strip())
 
     @on(Input.Submitted, "#confirm-name")
     @on(Button.Pressed, "#run-replace")
     async def _replace_confirmed(self) -> None:
         assert self.plan is not None
-        if self.query_one("#confirm-name", Input).value == self.plan.target_db:
+        if self._typed_matches(self.query_one("#confirm-name", Input).value):
             await self._start()
         else:
             self.query_one("#confirm-error", Static).update(
