@@ -682,10 +682,11 @@ class BackupApp(App[None]):
 
         def describe(result: object) -> str:
             if isinstance(result, RestoreResult):
-                return f"{record.id} restored into {result.plan.target_db!r} in {fmt.duration(result.duration_s)}"
+                return f"into {result.plan.target_db!r} in {fmt.duration(result.duration_s)}, from {record.id}"
             return "done"
 
-        job = self.start_job("restore", f"restore {record.id} -> {target}", target,
+        # The target first, in the title and the outcome: at 80 columns the Jobs table keeps their beginnings
+        job = self.start_job("restore", f"restore to {target} from {record.id}", target,
                              lambda reporter, cancel: self.services.restore(record, plan, reporter, cancel),
                              describe=describe)
         job.estimate_s = plan.estimated_seconds  # the progress screen counts down the plan's time, all phases
