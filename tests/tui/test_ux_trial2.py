@@ -58,7 +58,7 @@ async def test_arrows_move_between_cards(size: tuple[int, int]) -> None:
         await pilot.press("up")
         assert dashboard.focused_database() == "pagila"
         await press_and_settle(pilot, "down", "enter")  # the next key acts on the card the arrow selected
-        assert app.main.backups.needle == "inventory"
+        assert app.main.backups.needle == "db:inventory"
 
 
 def test_help_lists_the_dashboard_arrows() -> None:

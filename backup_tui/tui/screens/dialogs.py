@@ -43,6 +43,7 @@ class ConfirmDialog(ModalScreen[bool]):
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.cancel_label, id="no", variant="default")
                 yield Button(self.confirm_label, id="yes", variant="error" if self.danger else "primary")
+        yield QuietFooter()  # its own keys, not those of the screen underneath (d Delete, q Quit...)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from backup_tui.tui.widgets.footer import QuietFooter
+
 HELP = """\
 # backup-tui keys
 
@@ -55,3 +57,4 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Help  (esc closes)"
             yield Markdown(HELP)
+        yield QuietFooter()  # esc Close, not the keys of the screen underneath

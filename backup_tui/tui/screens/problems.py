@@ -21,6 +21,7 @@ from backup_tui.engine.core.health import TREND_LENGTH, Health, human_duration, 
 from backup_tui.engine.core.models import BackupRecord, parse_utc
 from backup_tui.engine.core.schedule import jobs
 from backup_tui.tui import format as fmt
+from backup_tui.tui.widgets.footer import QuietFooter
 from backup_tui.tui.widgets.hanging import Hanging
 from backup_tui.tui.widgets.trend import trend_text
 
@@ -101,3 +102,4 @@ class ProblemsScreen(ModalScreen[None]):
             yield Static(Hanging.of(problems_text(self.health)), id="problems")  # wrapped under its own text
             yield Static(evidence_text(self.health, self.records, self.now), id="evidence")
             yield Static(schedule_text(self.settings, self.now, self.tz), id="schedule")
+        yield QuietFooter()  # esc Close, not the keys of the screen underneath (b Backup, c Cancel job...)
