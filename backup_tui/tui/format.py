@@ -88,7 +88,7 @@ def marked_id(record: BackupRecord, status: str = "") -> str:
 
 def id_cell(text: str, style: str = "") -> Text:
     """A ``marked_id`` for a table: the mark dimmed, the id as bright as the others (it tells rows apart)."""
-    cell = Text(text, style=style)
+    cell = Text(text, style=style, overflow="ellipsis")  # a status and a safety mark together may be cut
     if text.endswith(SAFETY_MARK):
         cell.stylize("dim", len(text) - len(SAFETY_MARK))
     return cell

@@ -14,13 +14,14 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input
 from textual.widgets._footer import FooterKey
 
-from backup_tui.engine.core.models import Verification
+from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, Verification
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.dialogs import ConfirmDialog
 from backup_tui.tui.widgets.backups import BackupsView
 from backup_tui.tui.widgets.dashboard import DatabaseCard
 from tests.tui.conftest import press_and_settle, running, settle, sync, wait_until
 from tests.tui.fixtures import PAGILA_TABLES, FixedServices, _record, fixed_app, fixed_records
+from tests.tui.test_fit_80x24 import table_lines
 
 SIZE = (80, 24)
 
@@ -159,6 +160,25 @@ async def test_a_card_opens_its_own_databases_backups_not_those_of_a_longer_name
         assert [r.id for r in app.main.backups.shown] == [archive.id]
         await filter_by(pilot, app, "pagila")  # a bare word still finds it anywhere in the row
         assert archive.id in {r.id for r in app.main.backups.shown}
+
+
+@sync
+async def test_one_long_status_leaves_the_size_in_the_table_at_80_columns() -> None:
+    """A safety backup whose check failed reads "(failed check) · safety" after its id: the ID column took 52
+    cells for that one row, and at 80 columns every row lost its size. The column keeps room for the status
+    whole; that row's safety mark is cut, with an ellipsis (the detail pane has it)."""
+    records = fixed_records()
+    newest = max((r for r in records if r.database == "pagila"), key=lambda r: r.created_at)
+    failed = Verification(at="2025-03-14T09:00:00Z", level="full", ok=False, problems=("x",))
+    records = [replace(r, verifications=(failed,), reason=SAFETY_REASON_PREFIX + "pagila-20250313T020000Z")
+               if r is newest else r for r in records]
+    app = fixed_app(FixedServices(records))
+    async with running(app, SIZE) as pilot:
+        await press_and_settle(pilot, "2")
+        table = table_of(app)
+        assert [str(c.label).split(" ")[0] for c in table.columns.values()] == ["ID", "Size", "Verified"]
+        row = table_lines(table)[1]
+        assert f"{newest.id} (failed check) ·…" in row and "2.5 MB" in row, row
 
 
 @sync
