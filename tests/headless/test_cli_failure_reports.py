@@ -49,10 +49,17 @@ def test_without_json_stdout_stays_empty_on_failure(backed_up: tuple[Workspace, 
 
 
 def _in_the_way(ws: Workspace) -> None:
-    """A folder where the restore history goes (a slip while cleaning up by hand): nothing foresaw it, so a
-    restore's plan fails through the catch-all for unexpected errors, before it changes anything."""
-    (ws.repo / "restores.jsonl").unlink(missing_ok=True)
-    (ws.repo / "restores.jsonl").mkdir()
+    """A fault nothing foresaw, in the restore's plan before it changes anything: a bug of ours, injected here
+    through ``sitecustomize`` (each repository slip this test once used, a folder as restores.jsonl, has since
+    been foreseen), so the run fails through the catch-all for unexpected errors."""
+    hooks = ws.root / "fault-hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "sitecustomize.py").write_text(
+        "from backup_tui.engine.ops import restore\n"
+        "def _broken(*args, **kwargs):\n"
+        "    raise RuntimeError('a fault nothing foresaw')\n"
+        "restore.estimate_seconds = _broken\n")
+    ws.env["PYTHONPATH"] = str(hooks)
 
 
 def test_an_unexpected_error_points_to_the_run_log_that_holds_it(make_workspace: WorkspaceFactory) -> None:

@@ -68,7 +68,7 @@ def planted(make_workspace: WorkspaceFactory) -> Planted:
         "server_version": "16.2" + ATTACK,
         "tool_versions": {"pg_dump" + ATTACK: "16" + ATTACK},
         "row_counts": {**manifest["row_counts"], "public.t" + ATTACK: 1},
-        "database_info": {"encoding": "UTF8" + ATTACK},
+        "database_info": {"encoding": "UTF8", "collate": "C" + ATTACK},  # an encoding of that kind is damage
     })
     history = folder / "verifications"
     history.mkdir(exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -276,3 +276,18 @@ def test_a_plan_guessed_ahead_is_taken_once_for_the_same_question_while_fresh(
     ahead.start(record, "old")
     monkeypatch.setattr(plan_ahead, "FRESH_S", -1.0)
     assert ahead.take(record, "old", False, False) is None, "too old to show as the plan"
+
+
+def test_the_demo_opens_with_pagila_healthy_and_inventory_failing() -> None:
+    """The demo shows one healthy database and one in trouble: pagila's dumps (about 1 MB) sat at the default
+    size floor, and every demo opened on a warning that taught its user to look past warnings."""
+    from backup_tui.engine.ops.health import check_health
+
+    made = demo.start_demo(days=3)
+    try:
+        report = check_health(made.settings, datetime.now(UTC))
+    finally:
+        made.cleanup()
+    status = {h.database: (h.status, h.reasons) for h in report.databases}
+    assert status["pagila"] == ("ok", ())
+    assert status["inventory"][0] == "failing"
