@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_VERIFY
 from backup_tui.engine.core.health import Health, Problem, Surroundings, assess
-from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.notices import problem_notice
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.tui.screens.problems import problems_text
@@ -134,7 +134,8 @@ def test_a_verify_that_could_not_judge_is_a_failed_run_naming_its_backup_and_the
     health = assess("app", records, NOW, around=Surroundings(runs=runs))
     problem = _only(health)
     assert (problem.severity, problem.rule, problem.backup_id) == ("critical", "failed_run", target)
-    assert problem.message.startswith(f"verify of {target} failed at {runs[-1].finished_at} (2 runs in a row)")
+    when = parse_utc(runs[-1].finished_at).strftime("%Y-%m-%d %H:%M UTC")
+    assert problem.message.startswith(f"verify of {target} failed at {when} (2 runs in a row)")
     assert problem.advice.endswith(f"then run backup-headless verify {target}")
     _said_everywhere(health, target)
     fixed = [*runs, _verify_run(target, 0, NOW, "")]

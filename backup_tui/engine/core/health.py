@@ -350,7 +350,7 @@ def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord], host: st
             of = f" of {run.backup_id}" if operation == "verify" and run.backup_id else ""
             again = (f"verify {run.backup_id}" if of else
                      f"{operation} {'--all ' if operation == 'verify' else ''}--database {database}")
-            found.critical("failed_run", f"{operation}{of} failed at {run.finished_at}{times}: {said}",
+            found.critical("failed_run", f"{operation}{of} failed at {_said_at(run.finished_at)}{times}: {said}",
                            f"read its run log in the log folder, fix the cause, then run backup-headless {again}",
                            run.backup_id)
     return watched[-1] if watched else None
@@ -380,6 +380,15 @@ def _surrounding_rules(found: _Found, newest: BackupRecord | None, around: Surro
         if around.free_bytes < need:
             found.warning("low_space", f"{human_bytes(around.free_bytes)} free, the next backup needs about "
                           f"{human_bytes(need)}", "free space in the repository, or prune: backup-headless prune")
+
+
+def _said_at(moment: str) -> str:
+    """'2026-12-07 09:58 UTC' for a record's ISO time, as people read it in an alert (the minute is enough to
+    find the run's log; the record's text itself where it is no time)."""
+    try:
+        return parse_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return moment
 
 
 def _failed_check(bad: Sequence[BackupRecord]) -> str:
