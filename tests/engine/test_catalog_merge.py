@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.copies import merge_copies
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.verify import verify_backup
-from backup_tui.engine.storage.catalog import Catalog, merge_copies
+from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.local import LocalRepository
 
 

@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.copies import merge_copies
 from backup_tui.engine.core.manifest import MAX_RECORD_BYTES
 from backup_tui.engine.core.models import BackupRecord, utc_iso
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import plan_delete
 from backup_tui.engine.storage import s3
-from backup_tui.engine.storage.catalog import Catalog, merge_copies
+from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.progressive import list_in_steps, read_now, unjudged
 from backup_tui.engine.storage.record_cache import RecordCache
 from backup_tui.engine.storage.s3 import S3Repository, fill_order

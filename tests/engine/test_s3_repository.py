@@ -15,8 +15,11 @@ from backup_tui.engine.config import S3Config, Secret, Settings, load_settings, 
 from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.delete import plan_delete
+from backup_tui.engine.ops.prune import plan_prune
 from backup_tui.engine.ops.upload import run_upload
-from backup_tui.engine.storage import s3
+from backup_tui.engine.ops.verify import verify_backup
+from backup_tui.engine.storage import bucket_lock, s3
 from backup_tui.engine.storage.s3 import S3Repository
 from tests.conftest import Bucket, closed_port
 
@@ -146,3 +149,75 @@ def test_a_ranged_reader_reads_the_object_exactly_in_several_ranges(
     monkeypatch.setattr(s3, "RANGE_BYTES", 100_000)  # many ranges of a small dump
     with repo.open_stored(record).open() as remote, ctx.catalog.local.open_stored(record).open() as local:
         assert remote.read() == local.read()
+
+
+@pytest.mark.parametrize("data", [None, b"short"], ids=["data object missing", "data object of another size"])
+def test_a_manifest_without_its_data_is_no_copy_and_the_next_upload_sends_it(
+    uploaded: tuple[Context, S3Repository, str], s3_bucket: Bucket, data: bytes | None,
+) -> None:
+    """The bucket's copy counted as there whenever its manifest was: with the data object gone, upload sent
+    nothing, and prune deleted the local copy, the only good one, as kept in S3."""
+    ctx, repo, backup_id = uploaded
+    record = ctx.catalog.get(backup_id)
+    key = repo.data_key(record)
+    if data is None:
+        s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=key)
+    else:
+        s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=key, Body=data)
+    repo.forget_listing()
+    [there] = [r for r in repo.list() if r.id == backup_id]
+    said = "missing" if data is None else f"5 bytes, not the manifest's {record.stored_bytes:,}"
+    assert there.status == "damaged" and there.reason == f"{s3.DATA_NOT_AS_LISTED}{said}"
+    assert ctx.catalog.get(backup_id).locations == ("local",), "no copy in S3: prune keeps the local one"
+    assert [d.keep for d in plan_prune(ctx) if d.record.id == backup_id and d.location == "local"] == [True]
+    again = run_upload(ctx, ctx.catalog.get(backup_id))
+    assert again.status == "valid"
+    repo.forget_listing()
+    assert ctx.catalog.get(backup_id).locations == ("local", "s3")
+
+
+def test_a_manifest_copied_under_another_day_leaves_the_delete_guard_in_place(
+    uploaded: tuple[Context, S3Repository, str], s3_bucket: Bucket,
+) -> None:
+    """The newest valid backup in the bucket is guarded against a delete without --force. A copy of its manifest
+    planted under another day was read first, damaged, and the guard saw no newest valid backup."""
+    ctx, repo, backup_id = uploaded
+    record = ctx.catalog.get(backup_id)
+    manifest = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=repo.folder(record) + "manifest.json")
+    planted = repo.folder(record).replace(record.created_at[:10].replace("-", "/"), "2020/01/01")
+    assert planted != repo.folder(record)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=planted + "manifest.json", Body=manifest["Body"].read())
+    repo.forget_listing()
+    plan = plan_delete(ctx, record, location="s3")
+    assert plan.guarded and "retention always keeps it" in plan.refusal
+
+
+def test_a_sidecar_in_the_bucket_that_is_not_text_is_a_failed_check_not_a_crash(
+    uploaded: tuple[Context, S3Repository, str], s3_bucket: Bucket,
+) -> None:
+    ctx, repo, backup_id = uploaded
+    record = ctx.catalog.get(backup_id)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=repo.data_key(record) + ".sha256", Body=b"\xff" * 70)
+    repo.forget_listing()
+    bucket_only = replace(ctx.settings, repository=ctx.settings.repository.parent / "empty-repo")
+    bucket_only.repository.mkdir()
+    result = verify_backup(Context(bucket_only), Context(bucket_only).catalog.get(backup_id), "quick")
+    assert not result.ok and any("sidecar unreadable" in p and "not UTF-8" in p for p in result.problems)
+
+
+def test_a_lock_object_not_of_ours_leaves_local_backups_going(
+    uploaded: tuple[Context, S3Repository, str], s3_bucket: Bucket,
+) -> None:
+    """Anyone who can write the bucket can put garbage where a database's lock goes: backups to the local disk go
+    on (it stopped them all, for the lock's whole lifetime, as 'locked by a run on ?')."""
+    ctx, repo, _ = uploaded
+    db = ctx.settings.databases[0]
+    key = bucket_lock.lock_key(repo, db.database)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=key, Body=b"\x00garbage" * 10)
+    said: list[str] = []
+    record = run_backup(Context(ctx.settings, reporter=lambda e: said.append(str(getattr(e, "message", "")))), db)
+    assert record.status == "valid"
+    assert any("S3 lock not taken" in m and "not one a run of ours wrote" in m for m in said), said
+    streamed = replace(ctx.settings, s3=replace(repo.config, keep_local=False))
+    with pytest.raises(bucket_lock.ForeignLock):
+        run_backup(Context(streamed), db)

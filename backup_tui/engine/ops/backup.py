@@ -42,7 +42,7 @@ from backup_tui.engine.ops.dump_session import DumpSession, one_line
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.postgres.snapshot import exported_snapshot
-from backup_tui.engine.storage.bucket_lock import bucket_lock
+from backup_tui.engine.storage.bucket_lock import ForeignLock, bucket_lock
 from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.s3 import S3Refused, S3Repository, S3Unreachable
@@ -207,11 +207,12 @@ def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", l
         if bucket is not None and upload:
             try:
                 held.enter_context(bucket_lock(bucket, db.database, "backup", lambda said: warn(ctx.reporter, said)))
-            except (S3Unreachable, S3Refused) as exc:
+            except (S3Unreachable, S3Refused, ForeignLock) as exc:
                 if streaming is not None:
                     raise
                 # The local backup goes ahead under the local lock; its upload will fail and say why (exit 1,
-                # or 2 for credentials): keys that expired or a bucket renamed must not stop the backups too.
+                # or 2 for credentials): keys that expired, a bucket renamed or a lock object planted in it must
+                # not stop the backups too.
                 warn(ctx.reporter, f"S3 lock not taken, the backup stays local for now: {exc.message}")
         if not lock_held:
             swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from backup_tui.engine.core.copies import merge_copies
 from backup_tui.engine.core.errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
@@ -122,9 +123,10 @@ def plan_delete(ctx: Context, record: BackupRecord, *, location: str = "all", fo
         if listed is None:
             unreachable.append(f"{repo.name}\t{ctx.catalog.unreachable[repo.name]}")
             continue
-        own = next((r for r in listed if r.id == record.id), None)
-        if own is None:
+        places = [r for r in listed if r.id == record.id]  # a bucket's listing may hold the id at two places
+        if not places:
             continue
+        own = merge_copies(places)
         retained = repo.retained(own, ctx.now()) if isinstance(repo, S3Repository) else ()
         copies.append(CopyToDelete(repo.name, own, _where(repo, own), retained))
         guarded += delete_guards(own, listed, ctx.now(), repo.name)

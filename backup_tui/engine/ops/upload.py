@@ -14,12 +14,12 @@ from typing import Any
 from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, VerificationError
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.parts import file_part_size, part_count
-from backup_tui.engine.core.progress import BytesProgress, StepFinished, StepStarted, info
+from backup_tui.engine.core.progress import BytesProgress, StepFinished, StepStarted, info, warn
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.locks import reading_backup
-from backup_tui.engine.storage.s3 import MIB, S3Repository, stored_name
+from backup_tui.engine.storage.s3 import DATA_NOT_AS_LISTED, MIB, S3Repository, stored_name
 from backup_tui.engine.storage.s3_upload import SourceChanged, threshold
 
 
@@ -84,15 +84,21 @@ def run_upload(ctx: Context, record: BackupRecord) -> BackupRecord:
     with reading_backup(ctx.settings.repository, record.id):  # prune spares it while it is on its way
         if repo.has_manifest(record):
             there = repo.refresh(record)
-            if there.is_valid and (not record.sha256 or there.sha256 == record.sha256):
+            same = not record.sha256 or there.sha256 == record.sha256
+            if there.is_valid and same:
                 info(reporter, f"{record.id} is in {repo.where} already")
                 return there
+            if same and there.reason.startswith(DATA_NOT_AS_LISTED):  # its manifest, without its bytes
+                warn(reporter, f"{record.id}: in {repo.where} {there.reason}: sent again")
+                return _send(ctx, repo, local, local.refresh(record) if record.status != "legacy" else record,
+                             manifest_there=True)
             raise VerificationError(f"{record.id}: the bucket holds a different backup under this id "
                                     f"({there.reason or 'another checksum'}); nothing was sent")
         return _send(ctx, repo, local, local.refresh(record) if record.status != "legacy" else record)
 
 
-def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: BackupRecord) -> BackupRecord:
+def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: BackupRecord, *,
+          manifest_there: bool = False) -> BackupRecord:
     reporter, cancel = ctx.reporter, ctx.cancel
     key = repo.data_key(record)
     aborted = repo.abort_unfinished(key)
@@ -113,7 +119,7 @@ def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: Back
     reporter(StepStarted("commit", "sidecar, then manifest"))
     # Failing here leaves the object without its manifest: the next upload redoes it.
     committed = repo.commit(replace(record, sha256=sent.sha256, stored_bytes=sent.total,
-                                    file_name=stored_name(record), status="valid"))
+                                    file_name=stored_name(record), status="valid"), manifest_there=manifest_there)
     reporter(StepFinished("commit"))
     return committed
 

@@ -33,6 +33,12 @@ def lock_key(repo: S3Repository, database: str) -> str:
     return f"{repo.config.prefix + '/' if repo.config.prefix else ''}{LOCKS}/{folder_key(database)}.json"
 
 
+class ForeignLock(LockHeldError):
+    """The lock object holds no lock of ours (anyone who can write the bucket could have put it there): a backup to
+    the local disk goes ahead under its local lock, as for a bucket out of reach; one streamed into the bucket
+    waits for it to go stale, or for an operator to remove it."""
+
+
 @contextmanager
 def bucket_lock(repo: S3Repository, database: str, operation: str, warn: Callable[[str], None]) -> Iterator[None]:
     """Hold the bucket's lock of ``database`` for the block; LockHeldError (exit 3) names the holder."""
@@ -89,6 +95,9 @@ def _acquire(repo: S3Repository, key: str, body: dict[str, Any], database: str, 
         except S3Missing:
             continue  # released between our write and our read: try again
         age = (datetime.now(UTC) - written).total_seconds()
+        if age <= repo.config.lock_ttl_seconds and not isinstance(held.get("token"), str):
+            raise ForeignLock(f"{database}: the lock object {repo.url(key)} is not one a run of ours wrote (it names "
+                              f"no holder); it is stale after {repo.config.lock_ttl_seconds} s, or remove it")
         holder = (f"{str(held.get('operation', 'a run'))[:40]} on {str(held.get('host', '?'))[:80]} "
                   f"(pid {str(held.get('pid', '?'))[:12]}) since {str(held.get('since', '?'))[:40]}")
         if age <= repo.config.lock_ttl_seconds:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.copies import merge_copies
 from backup_tui.engine.core.errors import BackupToolError, NotFoundError
 from backup_tui.engine.core.models import BackupRecord, Verification
 from backup_tui.engine.core.progress import Reporter, warn
@@ -121,9 +122,6 @@ class Catalog:
         return sorted({r.database for r in self.list()})
 
 
-_RANK = {"valid": 0, "legacy": 1, "damaged": 2, "incomplete": 3, "unread": 4}
-
-
 def merged(records: Iterable[BackupRecord], database: str | None = None, *,
            include_incomplete: bool = True) -> list[BackupRecord]:
     """Every repository's records as one list, newest first: the copies of a backup merged by id."""
@@ -133,27 +131,3 @@ def merged(records: Iterable[BackupRecord], database: str | None = None, *,
     found = (merge_copies(c) for c in copies.values())
     return sorted((r for r in found if (database is None or r.database == database)
                    and (include_incomplete or r.is_valid)), key=lambda r: (r.created_at, r.id), reverse=True)
-
-
-def merge_copies(copies: Sequence[BackupRecord]) -> BackupRecord:
-    """One backup found in several places: the best copy (a valid one over a damaged one), with every
-    location that holds a good copy of the same bytes. Two valid records under one id that describe
-    different bytes are no copies of one backup: the id is damaged until an operator looks, so that
-    nothing restores, prunes or trusts either on the word of the other."""
-    if len(copies) == 1:
-        return copies[0]
-    read = [r for r in copies if r.status != "unread"]
-    if len(read) < len(copies) and not any(r.is_valid for r in read):
-        # A copy whose manifest is not read yet may be the good one: nothing is said until it is read.
-        return next(r for r in copies if r.status == "unread")
-    copies = read
-    best = min(copies, key=lambda r: _RANK[r.status])
-    if len(copies) == 1:
-        return best
-    good = [r for r in copies if r.is_valid]
-    # An old script's dump without a sidecar has no sha256 here, and its uploaded copy one: not a conflict.
-    if len({r.sha256 for r in good if r.sha256}) > 1 or len({(r.database, r.created_at) for r in good}) > 1:
-        return replace(best, status="damaged", reason=f"{len(good)} different backups claim the id {best.id} "
-                                                      f"(in {', '.join(r.path or '?' for r in good)})")
-    locations = tuple(dict.fromkeys(loc for r in good or [best] for loc in r.locations))
-    return replace(best, locations=locations)

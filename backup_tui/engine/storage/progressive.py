@@ -10,10 +10,11 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
 
+from backup_tui.engine.core.copies import merge_copies
 from backup_tui.engine.core.errors import NotFoundError
 from backup_tui.engine.core.health import TREND_LENGTH
 from backup_tui.engine.core.models import BackupRecord
-from backup_tui.engine.storage.catalog import Catalog, merge_copies, merged
+from backup_tui.engine.storage.catalog import Catalog, merged
 from backup_tui.engine.storage.repository import Repository
 from backup_tui.engine.storage.s3 import S3Listing, S3Repository
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from backup_tui.engine.config import S3Config
+from backup_tui.engine.core.copies import merge_copies
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import (
     MAX_RECORD_BYTES,
@@ -488,9 +489,12 @@ class S3Repository:
         if cached is not None:
             return cached
         folders = fill_order(list(self._scan(self.database_folder(record.database)).values()))
-        own = next((self._read_folder(f) for f in folders if f.backup_id == record.id), None)
-        if own is None:
+        places = [self._read_folder(f) for f in folders if f.backup_id == record.id]
+        if not places:
             return []
+        # Every place of the id, merged as the catalog merges copies, not the first place listed: a manifest copied
+        # under another day was damaged, read first, and left the real backup unguarded against a delete.
+        own = merge_copies(places)
         read = [own]
         if own.trusted and not own.dated_after(now):  # else retention's newest is another one: nothing to read
             for folder in folders:
@@ -572,7 +576,12 @@ class S3Repository:
         return retrying(self.config, get)
 
     def _get_text(self, key: str, etag: str, limit: int) -> str:
-        return self._get_bytes(key, limit)[0].decode("utf-8")
+        """A small text object; bytes that are not UTF-8 are no record of ours (InvalidRecord, as for a file on
+        disk: one planted sidecar ended ``verify --all`` for every backup with a UnicodeDecodeError)."""
+        try:
+            return self._get_bytes(key, limit)[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRecord(f"{key.rsplit('/', 1)[-1]} is not UTF-8 text: not ours") from None
 
     def _record(self, key: str, etag: str, parse: Callable[[object], T], limit: int = RECORD_LIMIT) -> T:
         """A small record, parsed once per (key, ETag): written once, it never changes under that tag."""
@@ -639,8 +648,13 @@ class S3Repository:
         if folder.prefix != self.folder_of(record.database, record.created_at, record.id):
             return self._unreadable(folder, database, history, f"manifest names database {record.database!r} "
                                     "and a start that are not those of its place in the bucket", True)
-        return replace(record, path=self.url(folder.prefix + stored_name(record)), locations=(NAME,),
-                       pinned=self._pinned(folder, record.pinned), verifications=history)
+        found = replace(record, path=self.url(folder.prefix + stored_name(record)), locations=(NAME,),
+                        pinned=self._pinned(folder, record.pinned), verifications=history)
+        size = folder.objects.get(stored_name(record), (None, ""))[0]
+        if size != record.stored_bytes:  # the listing says it: a manifest alone is no copy
+            where = "missing" if size is None else f"{size:,} bytes, not the manifest's {record.stored_bytes:,}"
+            return replace(found, status="damaged", reason=f"{DATA_NOT_AS_LISTED}{where}")
+        return found
 
     def _history(self, folder: _Folder) -> tuple[Verification, ...]:
         found = []
@@ -761,12 +775,15 @@ class S3Repository:
                 Bucket=self.bucket, Key=key, UploadId=u["UploadId"]))
         return len(found)
 
-    def commit(self, record: BackupRecord) -> BackupRecord:
-        """The sidecar, then the manifest, last and only if none is there: from then on it is a backup here."""
+    def commit(self, record: BackupRecord, *, manifest_there: bool = False) -> BackupRecord:
+        """The sidecar, then the manifest, last and only if none is there: from then on it is a backup here.
+        ``manifest_there``: the data of a backup whose manifest (of these very bytes) is here already was sent
+        again; the manifest is written once, and stays."""
         folder = self.folder(record)
         self.put_small(self.data_key(record) + ".sha256", sidecar_text(record.sha256, stored_name(record)))
         body = replace(record, file_name=stored_name(record), locations=(NAME,))
-        self.put_small(folder + MANIFEST, body.manifest_json(), once=True)
+        if not manifest_there:
+            self.put_small(folder + MANIFEST, body.manifest_json(), once=True)
         return replace(body, status="valid", path=self.url(self.data_key(record)), verifications=record.verifications)
 
     def new_backup(self, database: str, moment: datetime) -> S3BackupWriter:
@@ -847,6 +864,9 @@ class S3Repository:
 
 
 NOT_READ = "manifest not read yet"
+# A manifest whose data object the listing finds missing, or of another size: damaged, and no copy in the bucket
+# (a prune deleted the only good copy, the local one, on the word of a manifest alone); ``upload`` sends it again.
+DATA_NOT_AS_LISTED = "its data object is "
 
 
 @dataclass
