@@ -370,6 +370,9 @@ def _upload_missing(ctx: Context, database: str, result: dict[str, object], out:
         out.error(f"upload to S3 failed, the local copy is kept and the next run sends it: {exc.message}")
         return max(EXIT_FAILED, exc.exit_code)  # wrong credentials stay a 2, as config check says them
     result["uploaded"] = sent
+    locations = result.get("locations")
+    if result.get("id") in sent and isinstance(locations, list):  # where the backup is now
+        result["locations"] = [*locations, "s3"]
     return EXIT_OK
 
 

@@ -41,7 +41,7 @@ def test_backup_uploads_and_a_host_with_an_empty_repository_lists_verifies_and_r
     ws = make_workspace("s3-roundtrip")
     ws.env.update(s3_bucket.env())
     made = ws.backup()
-    assert made["uploaded"] == [made["id"]]
+    assert made["uploaded"] == [made["id"]] and made["locations"] == ["local", "s3"]  # where it is once sent
     folder = f"{ws.database}/{made['created_at'][:4]}/{made['created_at'][5:7]}/{made['created_at'][8:10]}/{made['id']}"
     assert s3_bucket.objects() == [f"{folder}/{made['id']}.dump.zst", f"{folder}/{made['id']}.dump.zst.sha256",
                                 f"{folder}/manifest.json"]
