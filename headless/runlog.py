@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.printable import printable
 from backup_tui.engine.storage.paths import OutsideRepository, log_folder
 
 log = logging.getLogger("backup_tui")
@@ -52,6 +53,17 @@ class RunLog(logging.FileHandler):
             super().close()
 
 
+class PrintableFormatter(logging.Formatter):
+    """Each message one line, its controls shown (``core.printable``): the engine's lines quote records from the
+    untrusted repository, and a log read with ``cat`` or ``tail -f`` is a terminal too. A traceback keeps its
+    lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        shown = logging.makeLogRecord(record.__dict__)
+        shown.msg, shown.args = printable(record.getMessage()), None
+        return super().format(shown)
+
+
 def open_run_log(settings: Settings, command: str) -> RunLog | None:
     """The run's log file; a run without a writable log folder still runs (and says so)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -66,7 +78,7 @@ def open_run_log(settings: Settings, command: str) -> RunLog | None:
         why = "a link, not followed" if exc.errno == errno.ELOOP else exc.strerror
         print(f"warning: no run log: cannot write to {settings.logs}: {why}", file=sys.stderr)
         return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     return handler

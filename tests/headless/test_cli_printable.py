@@ -165,3 +165,13 @@ def test_warnings_and_progress_lines_are_made_visible_too() -> None:
     assert err.getvalue() == (f"warning: the s3 repository was not listed: {SHOWN}\n"
                               f"-> verify: id{SHOWN}\n   kept {SHOWN}\n")
     assert out.getvalue() == f"ok      id{SHOWN}\n"
+
+
+def test_run_logs_hold_planted_text_visibly_too(planted: Planted) -> None:
+    """A run log is read with cat or tail -f, a terminal too: the engine's lines quoting planted records are
+    escaped there as on the screen."""
+    planted.ws.run("verify", planted.legacy_id, "--quick")  # a run that writes a log, quoting the planted name
+    logs = [p.read_text() for p in planted.ws.logs.glob("backup-headless-*-verify-*.log")]
+    assert logs and any("\\x1b]0;PWNED\\x07" in text for text in logs)
+    for text in logs:
+        assert_harmless(text)
