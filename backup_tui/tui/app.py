@@ -13,7 +13,7 @@ import gc
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -21,6 +21,7 @@ from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.filter import LineFilter
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -38,6 +39,7 @@ from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.kept import KeptCopy, Rollback
 from backup_tui.engine.storage.progressive import unjudged
 from backup_tui.tui import format as fmt
+from backup_tui.tui.controls import NoControls
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
 from backup_tui.tui.screens.main import MainScreen
@@ -112,6 +114,11 @@ class BackupApp(App[None]):
         self._key_released: events.Key | None = None
         self._keys_busy = False
         self._key_taken = asyncio.Event()
+        self._no_controls = NoControls()
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then ours: no control character from a record reaches the terminal (``controls``)."""
+        return [*super().get_line_filters(), self._no_controls]
 
     # -- screens ---------------------------------------------------------------
 
