@@ -28,7 +28,10 @@ from headless.output import Output
 ETC = PurePosixPath("/etc")
 ENV_FILE = ETC / "backup-tui" / "backup-tui.env"
 RECORD = ETC / "backup-tui" / "installed-{kind}.json"  # what install wrote, for uninstall
-ENV_NAMES = ("BACKUP_", "LOG_DIR", "SLACK_WEBHOOK_URL")  # carried into the env file when set, with libpq's
+# Carried into the env file when set, with libpq's and each database's password_env: a scheduled run has none
+# of the shell that installed it (S3_* and password_env were left out, and every run then failed)
+ENV_NAMES = ("BACKUP_", "LOG_DIR", "SLACK_WEBHOOK_URL", "S3_")
+SECRET_WORDS = ("PASSWORD", "SECRET", "KEY", "TOKEN", "WEBHOOK", "URL")  # a dry run shows such values as stars
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -86,7 +89,9 @@ def planned_files(settings: Settings, kind: str, user: str,
                   env: dict[str, str]) -> dict[PurePosixPath, tuple[str, int]]:
     """Every file install writes (path below the root -> text, mode)."""
     jobs = _jobs(settings)
-    variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES) or k in pg.LIBPQ_VARIABLES}
+    passwords = _password_names(settings)
+    variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES) or k in pg.LIBPQ_VARIABLES
+                 or k in passwords}
     if settings.config_file is not None:
         variables["BACKUP_TUI_CONFIG"] = str(settings.config_file.resolve())
     logs = log_folder(settings).resolve()  # logrotate runs as root: never by a link planted in the repository
@@ -110,6 +115,19 @@ def planned_files(settings: Settings, kind: str, user: str,
     return files
 
 
+def _password_names(settings: Settings) -> set[str]:
+    """The variables the databases' ``password_env`` name."""
+    return {db.password_env for db in settings.databases if db.password_env}
+
+
+def _unsecret(line: str, passwords: set[str]) -> str:
+    """An env file line as a dry run prints it: a password, key or webhook's value as stars (the file itself is
+    the user's alone, 0600; a preview goes to a terminal or a CI log)."""
+    key, sep, _ = line.partition("=")
+    secret = key in passwords or any(word in key.upper() for word in SECRET_WORDS)
+    return f"{key}=********" if sep and secret else line
+
+
 def _below(root: Path, path: PurePosixPath) -> Path:
     return root / path.relative_to("/")
 
@@ -125,14 +143,18 @@ def _install(ctx: Context, root: Path, kind: str, args: argparse.Namespace, out:
         for path, (text, mode) in files.items():
             out.line(f"would write {_below(root, path)} (mode {mode:o}):", always=True)
             for line in text.splitlines():
-                out.line(f"    {line}", always=True)
+                out.line(f"    {_unsecret(line, _password_names(ctx.settings)) if path == ENV_FILE else line}",
+                         always=True)
         return EXIT_OK
     written, made = {}, []
     for path, (text, mode) in files.items():
         target = _below(root, path)
         made += [str(PurePosixPath("/") / f.relative_to(root)) for f in reversed(target.parents)
                  if f.is_relative_to(root) and f != root and not f.exists()]
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for folder in made:  # our umask (077) made them root's alone: a cron job run as --user could not enter
+            if not _below(root, PurePosixPath(folder)).is_symlink():
+                os.chmod(_below(root, PurePosixPath(folder)), 0o755)
         atomic_write(target, text)
         os.chmod(target, mode)
         if path == ENV_FILE and kind == "cron":

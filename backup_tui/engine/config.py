@@ -402,6 +402,14 @@ def _path_text(value: Any, where: str) -> str:
     if not text.strip():
         raise ConfigError(f"{where} is empty: give a path (a relative one is relative to the config file; "
                           "\".\" for its own folder)")
+    return _one_line_path(text, where)
+
+
+def _one_line_path(text: str, where: str) -> str:
+    """A path with no control character: ``schedule install`` writes paths into a logrotate rule and systemd
+    units as root, where a newline in one began a line of its own (a postrotate script, an ExecStartPre=+)."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise ConfigError(f"{where} holds a control character (a newline?): {text[:60]!r}")
     return text
 
 
@@ -649,7 +657,7 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     for var, attr in (("BACKUP_DIR", "repository"), ("LOG_DIR", "log_dir")):
         folder = _env_text(env, var)
         if folder is not None:
-            changes[attr] = Path(folder)
+            changes[attr] = Path(_one_line_path(folder, var))
     retention = settings.retention
     for var, attr in (("BACKUP_RETENTION_DAYS", "daily"), ("BACKUP_RETENTION_WEEKS", "weekly"),
                       ("BACKUP_RETENTION_MONTHS", "monthly")):

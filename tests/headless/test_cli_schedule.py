@@ -82,6 +82,42 @@ def test_the_env_file_carries_libpqs_variables_and_no_other_pg_named_ones(env: d
     assert not {"PGDATA", "PG_VERSION", "PGADMIN_DEFAULT_EMAIL"} & names
 
 
+def test_the_env_file_carries_what_a_scheduled_run_needs_and_a_preview_shows_no_secret(
+    env: dict[str, str], tmp_path: Path,
+) -> None:
+    """A database's password_env and the old scripts' S3_* names were left out: the install's own test backup
+    passed (it ran in the installing shell) and every scheduled run failed. A dry run printed every password."""
+    config = Path(env["BACKUP_TUI_CONFIG"])
+    config.write_text(config.read_text().replace('name = "app"\n', 'name = "app"\npassword_env = "APP_DB_PW"\n'))
+    root = tmp_path / "root"
+    root.mkdir()
+    shell = {**env, "APP_DB_PW": "db-secret-1", "BACKUP_ENABLE_S3": "true", "S3_BUCKET": "b",
+             "S3_ACCESS_KEY": "AKIAEXAMPLE", "S3_SECRET_KEY": "s3-secret-2", "SLACK_WEBHOOK_URL": "https://hooks.example/T0/B0/slack-secret-3",
+             "BACKUP_X;touch /tmp/pwned;Y": "1"}
+    dry = run_cli(["schedule", "install", "--cron", "--root", str(root), "--no-test-backup", "--dry-run"], shell)
+    assert dry.returncode == 0, dry.stderr
+    assert not any(secret in dry.stdout for secret in ("db-secret-1", "s3-secret-2", "slack-secret-3"))
+    assert "APP_DB_PW=********" in dry.stdout and "S3_BUCKET=b" in dry.stdout
+    assert run_cli(["schedule", "install", "--cron", "--root", str(root), "--no-test-backup"], shell).returncode == 0
+    written = (root / "etc/backup-tui/backup-tui.env").read_text()
+    assert {"APP_DB_PW=db-secret-1", "S3_BUCKET=b", "BACKUP_ENABLE_S3=true"} <= set(written.splitlines())
+    assert "touch" not in written  # a name no shell takes for a variable is left out, not run
+    assert stat.S_IMODE((root / "etc/backup-tui").stat().st_mode) == 0o755  # a job run as --user enters it
+
+
+def test_a_path_with_a_newline_never_reaches_the_files_root_reads(env: dict[str, str], tmp_path: Path) -> None:
+    """log_dir is written into logrotate's rule and repository into systemd's units, read as root: a newline in one
+    began a postrotate script or an ExecStartPre=+ of its own."""
+    config = Path(env["BACKUP_TUI_CONFIG"])
+    config.write_text('log_dir = "/tmp/x\\n    postrotate\\n        touch /tmp/pwned"\n' + config.read_text())
+    done = run_cli(["schedule", "install", "--cron", "--root", str(tmp_path), "--dry-run"], env)
+    assert done.returncode == 2 and "log_dir holds a control character" in done.stderr, done.stderr
+    config.write_text(config.read_text().split("\n", 1)[1])
+    quoted = run_cli(["schedule", "install", "--cron", "--root", str(tmp_path), "--dry-run"],
+                     {**env, "LOG_DIR": str(tmp_path / "my logs")})
+    assert f'"{tmp_path}/my logs/backup-headless-*.log" {{' in quoted.stdout, quoted.stdout
+
+
 def test_systemd_units_pass_systemd_analyze_and_their_calendar_matches_cron(env: dict[str, str],
                                                                             tmp_path: Path) -> None:
     root = tmp_path / "root"

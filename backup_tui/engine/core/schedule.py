@@ -45,6 +45,8 @@ def check_cron(expression: str, where: str) -> str | None:
     """Why ``expression`` is no five-field cron expression, or None (checked without croniter: a number out of
     its field's range is caught here, at the config's load, not by the dashboard that reckons the next run)."""
     fields = expression.split()
+    if "\n" in expression or "\r" in expression:  # the cron file takes the expression as it is: one line
+        return f"{where}: {expression!r} runs over more than one line"
     if len(fields) != 5:
         return f"{where} must be a cron expression of five fields (minute hour day month weekday), " \
                f"not {expression!r}"
@@ -143,7 +145,8 @@ def timer_unit(job: Job) -> str:
 def logrotate_rule(log_dir: str, user: str) -> str:
     """One log per run: each is compressed after a month and removed after the next."""
     su = f"    su {user} {user}\n" if user != "root" else ""
-    return (f"{MARKER}\n{log_dir}/backup-headless-*.log {{\n    monthly\n    rotate 1\n    compress\n"
+    logs = f'"{log_dir}/backup-headless-*.log"'  # quoted: a space in the folder's name made two globs of it
+    return (f"{MARKER}\n{logs} {{\n    monthly\n    rotate 1\n    compress\n"
             f"    missingok\n    notifempty\n    nocreate\n{su}}}\n")
 
 
@@ -151,5 +154,6 @@ def env_file(variables: dict[str, str]) -> str:
     """KEY=value lines both systemd's EnvironmentFile and sh's '.' read alike."""
     lines = [MARKER]
     for key, value in sorted(variables.items()):
-        lines.append(f"{key}={shlex.quote(value)}")
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):  # a name no shell takes for one would run as a command
+            lines.append(f"{key}={shlex.quote(value)}")
     return "\n".join(lines) + "\n"
