@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -170,3 +171,40 @@ def test_a_run_the_terminal_app_starts_notifies_as_well(tmp_path: Path, settings
         run_backup(Context(replace(settings, notify=(target,))), down)
     [body] = receiver.bodies(f"/slack/{TOKEN}")
     assert "backup failed at" in body["text"]
+
+
+def test_a_destination_that_answers_a_byte_at_a_time_is_given_up_on_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """The socket's timeout is per read: a webhook that answered a byte every half second held a failed backup
+    (and every monitor run behind the notices' lock) for ever. The whole send has a deadline."""
+    from backup_tui.engine.ops import notify
+
+    stop = threading.Event()
+
+    class Dripping(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.5):
+                self.wfile.write(b"X-Slow: a\r\n")
+                self.wfile.flush()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(notify, "DEADLINE_S", 2.0)
+    target = NotifyTarget(url=f"http://127.0.0.1:{server.server_port}/slack/{TOKEN}", kind="slack", label="slack")
+    try:
+        began = time.monotonic()
+        delivery = notify.send(Settings(repository=tmp_path, notify=(target,)), target, "title", "body")
+        took = time.monotonic() - began
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert not delivery.ok and delivery.detail == "no answer within 2 s"
+    assert 1.9 < took < 4, took

@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from backup_tui.engine.storage.state import state_dir, this_host
 log = logging.getLogger("backup_tui")
 NOTIFY_DIR = "notify"
 TIMEOUT_S = 10.0  # per destination: a dead mail server must not hold a backup's end for long
+DEADLINE_S = 2 * TIMEOUT_S  # the whole of one destination's send: connect, write, answer
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,21 @@ def _urls(settings: Settings) -> list[str]:
 
 
 def send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Delivery:
-    """One notice to one destination; never raises."""
+    """One notice to one destination, given up after ``DEADLINE_S`` whatever the destination does; never raises.
+    The socket's own timeout is per read: a webhook that answered a byte at a time held a failed backup (and
+    every monitor run waiting on the notices' lock) for ever."""
+    outcome: list[Delivery] = []
+    sending = threading.Thread(target=lambda: outcome.append(_send(settings, target, title, body)),
+                               name="notify", daemon=True)  # left behind, it ends with the process
+    sending.start()
+    sending.join(DEADLINE_S)
+    if outcome:
+        return outcome[0]
+    log.warning("notice to %s not sent: no answer within %g s", target.shown, DEADLINE_S)
+    return Delivery(target, False, f"no answer within {DEADLINE_S:g} s")
+
+
+def _send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Delivery:
     try:
         if target.kind == "slack":
             _post_slack(target.url, f"{title}\n{body}")
