@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -12,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, BackupToolError, ConfigError
 from backup_tui.engine.core.health import HealthReport
+from backup_tui.engine.core.printable import printable
 from backup_tui.engine.ops import metrics
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.health import check_health
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 9188
 DEFAULT_INTERVAL = 30.0
 STATUS_WORD = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
+HUNG_S = 600.0  # no judgement ended for this long (and ten intervals): the report no longer stands
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -93,10 +96,12 @@ class CachedReport:
         self._report: HealthReport | None = None
         self._metrics: bytes | None = None
         self._at = 0.0
+        self._failed = ""  # why the last judgement failed; "" when it did not
         self._refreshing = threading.Lock()
         self._first = threading.Lock()
 
     def get(self) -> HealthReport:
+        """The report; ``StaleHealth`` once it is too old to stand for now (see ``_stale``)."""
         report = self._report
         if report is None:
             with self._first:
@@ -104,9 +109,23 @@ class CachedReport:
                     self._store(self.judge())
             assert self._report is not None
             return self._report
-        if time.monotonic() - self._at >= self.interval and self._refreshing.acquire(blocking=False):
+        age = time.monotonic() - self._at
+        if age >= self.interval and self._refreshing.acquire(blocking=False):
             threading.Thread(target=self._refresh, name="health-refresh", daemon=True).start()
+        why = self._stale(age)
+        if why:
+            raise StaleHealth(why)
         return report
+
+    def _stale(self, age: float) -> str:
+        """Why the last report no longer stands: judgements failed for three intervals (the repository gone, a
+        bucket refusing), or none ended for ten (a hung mount). It was served as healthy for ever, its backup
+        ages frozen, so no age alert could fire."""
+        if self._failed and age > 3 * self.interval:
+            return f"the health has not been judged for {age:.0f} s: {self._failed}"
+        if age > max(10 * self.interval, HUNG_S):
+            return f"the health has not been judged for {age:.0f} s: a judgement is still running"
+        return ""
 
     def metrics(self) -> bytes:
         """The report's Prometheus text, made once per report."""
@@ -124,10 +143,20 @@ class CachedReport:
     def _refresh(self) -> None:
         try:
             self._store(self.judge())
-        except Exception as exc:  # the previous report stands; the next scrape tries again
-            log.error("monitor --serve: %s: %s", type(exc).__name__, exc)
+            self._failed = ""
+        except Exception as exc:  # the previous report stands for a while (``_stale``); the next scrape tries again
+            message = exc.message if isinstance(exc, BackupToolError) else f"{type(exc).__name__}: {exc}"
+            if message != self._failed:  # said once on stderr (the journal, under systemd), not every scrape
+                print(f"warning: monitor --serve: the health could not be judged: {printable(message)}",
+                      file=sys.stderr, flush=True)
+            self._failed = message
+            log.error("monitor --serve: %s", message)
         finally:
             self._refreshing.release()
+
+
+class StaleHealth(Exception):
+    """The last report is too old to stand for now (``CachedReport._stale``): /health and /metrics say 503."""
 
 
 def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServer:
@@ -151,6 +180,8 @@ def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServe
                     report = cache.get()
                     body = json.dumps(report.to_json(), indent=1).encode() + b"\n"
                     self._send(503 if report.worst == "critical" else 200, "application/json", body)
+            except StaleHealth as exc:  # Prometheus marks the target down, a /health check fails: someone looks
+                self._send(503, "text/plain; charset=utf-8", f"{printable(str(exc))}\n".encode())
             except Exception as exc:  # one line to the scraper; the server keeps serving
                 log.error("monitor --serve: %s: %s", type(exc).__name__, exc)
                 self._send(500, "text/plain; charset=utf-8", f"health check failed: {type(exc).__name__}\n".encode())
@@ -172,8 +203,8 @@ def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServe
 
 def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
     """Until stopped (Ctrl+C, SIGTERM): main() turns the signal into its exit code."""
-    if interval < 0 or not 0 <= port <= 65535:
-        raise ConfigError("--interval must not be negative and --port must be between 0 and 65535")
+    if not math.isfinite(interval) or interval < 0 or not 0 <= port <= 65535:
+        raise ConfigError("--interval must be a number of seconds, not negative, and --port between 0 and 65535")
     cache = CachedReport(lambda: check_health(ctx.settings, ctx.now(), catalog=ctx.catalog), interval)
     cache.get()  # the first judgement before the first scrape: none waits for one
     try:

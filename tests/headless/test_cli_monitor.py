@@ -4,6 +4,7 @@ backup runs; ``metrics.json`` left by every run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -22,9 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.clock import system_clock
+from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops.health import check_health
-from headless.monitor import CachedReport
+from headless.monitor import CachedReport, StaleHealth
 from tests.conftest import closed_port
 from tests.headless.conftest import Workspace, WorkspaceFactory, small_dump_workspace
 
@@ -173,6 +175,40 @@ def test_the_report_is_judged_at_most_once_per_interval_and_a_scrape_never_waits
     while cache.get() is first and time.monotonic() < deadline:
         time.sleep(0.01)
     assert cache.get() is not first and len(judged) == 2
+
+
+def test_a_report_that_cannot_be_judged_again_stops_standing_for_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The repository gone while --serve runs: the last good report was served as healthy for ever, its backup
+    ages frozen. After three intervals of failed judgements it is StaleHealth (503), said once on stderr; a
+    judgement that works again brings the report back."""
+    repo = tmp_path / "repo"
+    (repo / "backups").mkdir(parents=True)
+    settings = Settings(repository=repo)
+    broken = threading.Event()
+
+    def judge() -> HealthReport:
+        if broken.is_set():
+            raise BackupToolError(f"repository {repo} is not a directory")
+        return check_health(settings, system_clock())
+
+    cache = CachedReport(judge, interval=0.05)
+    first = cache.get()
+    broken.set()
+    deadline = time.monotonic() + 10
+    with pytest.raises(StaleHealth, match=r"has not been judged for .* is not a directory"):
+        while time.monotonic() < deadline:
+            assert cache.get() is first  # within three intervals of the last good one, it stands
+            time.sleep(0.01)
+    assert capsys.readouterr().err.count("the health could not be judged") == 1
+    broken.clear()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(StaleHealth):
+            if cache.get() is not first:
+                break
+        time.sleep(0.01)
+    assert cache.get() is not first
 
 
 @pytest.mark.parametrize("mode", [[], ["--check"], ["--json"]])
