@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.core.schedule import next_runs, on_calendar
+from backup_tui.engine.core.schedule import check_cron, next_runs, on_calendar
 from tests.conftest import run_cli
 from tests.headless.conftest import WorkspaceFactory
 
@@ -181,10 +181,36 @@ def test_install_takes_a_first_backup(make_workspace: WorkspaceFactory, tmp_path
 def test_cron_expressions_in_systemds_words() -> None:
     assert on_calendar("*/15 * * * *") == "*-*-* *:0/15:00"
     assert on_calendar("0 6 * * 0") == "Sun *-*-* 6:0:00"
-    assert on_calendar("30 2 * * 1-5") == "Mon..Fri *-*-* 2:30:00"
+    assert on_calendar("30 2 * * 1-5") == "Mon,Tue,Wed,Thu,Fri *-*-* 2:30:00"
     assert on_calendar("0 3 1,15 * *") == "*-*-1,15 3:0:00"
     with pytest.raises(ValueError, match="both a day of the month and a weekday"):
         on_calendar("0 3 1 * 1")
+
+
+@pytest.mark.parametrize(("cron", "calendar"), [
+    ("0 2 * * 0-6", "Mon,Tue,Wed,Thu,Fri,Sat,Sun *-*-* 2:0:00"),  # was "Sun..Sat": systemd refused it
+    ("0 3 * * 5-7", "Fri,Sat,Sun *-*-* 3:0:00"),
+    ("0 3 * * sun,mon", "Mon,Sun *-*-* 3:0:00"),
+    ("0 2 */3 * *", "*-*-1/3 2:0:00"),  # was "*-*-0/3": there is no day 0
+    ("0 2 * jan *", "*-1-* 2:0:00"),  # was "*-jan-*"
+    ("0 4 1 */2 *", "*-1/2-1 4:0:00"),
+])
+def test_cron_expressions_systemd_would_refuse_in_their_first_words(cron: str, calendar: str) -> None:
+    assert on_calendar(cron) == calendar
+    if shutil.which("systemd-analyze"):
+        checked = subprocess.run(["systemd-analyze", "calendar", calendar], capture_output=True, text=True,
+                                 check=False)
+        assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(("cron", "said"), [
+    ("0 2 * * L", "'L' is no weekday cron knows"),
+    ("0 2 * * thursday", "'thursday' is no weekday cron knows"),
+    ("0 2 * mon *", "'mon' is no month cron knows"),
+    ("0\n2 * * *", "runs over more than one line"),
+])
+def test_a_schedule_word_cron_does_not_know_is_refused(cron: str, said: str) -> None:
+    assert said in (check_cron(cron, "schedule.backup") or "")
 
 
 @pytest.mark.parametrize(("cron", "said"), [

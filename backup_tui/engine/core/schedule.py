@@ -52,10 +52,13 @@ def check_cron(expression: str, where: str) -> str | None:
                f"not {expression!r}"
     if not all(re.fullmatch(r"[0-9A-Za-z*/,\-]+", f) for f in fields):
         return f"{where}: {expression!r} holds characters cron does not know"
-    for field, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
+    for field, (name, low, high), words in zip(fields, CRON_FIELDS, _NAMES, strict=True):
         for number in re.findall(r"(?<![/\d])\d+", field):  # a step (after /) is a count, not a value
             if not low <= int(number) <= high:
                 return f"{where}: {expression!r}: {name} {number} is outside {low}-{high}"
+        for word in re.findall(r"[A-Za-z]+", field):  # cron's three-letter names, where it takes them (no "L")
+            if word.lower() not in words:
+                return f"{where}: {expression!r}: {word!r} is no {name} cron knows"
     return None
 
 
@@ -83,27 +86,43 @@ def cron_file(job_list: Sequence[Job], user: str, env_file: PurePosixPath) -> st
     return "\n".join(lines) + "\n"
 
 
-_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]  # cron's 0-6 (and 7, Sunday again)
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_NAMES: tuple[tuple[str, ...], ...] = ((), (), (), tuple(_MONTHS), tuple(d.lower() for d in _DAYS))
 
 
-def _calendar_field(value: str, days: bool = False) -> str:
-    """One cron field in OnCalendar's words: '*/15' -> '0/15', '1-5' -> '1..5', weekdays by name."""
+def _weekday(end: str) -> int:
+    return int(end) % 7 if end.isdigit() else [d.lower() for d in _DAYS].index(end.lower())
+
+
+def _weekdays(value: str) -> str:
+    """A weekday field as systemd's list of names in its week's order (Mon first): cron's 0-6 or 5-7 run over
+    Sunday, where systemd's ranges cannot ("Sun..Sat" was written, and systemd refused the timer)."""
+    chosen: set[int] = set()
+    for part in value.split(","):
+        if "/" in part:
+            raise ValueError("a weekday step")
+        first, _, last = part.partition("-")
+        low, high = _weekday(first), _weekday(last or first)
+        if last and last.isdigit() and int(last) == 7:
+            high = 7  # 5-7: Friday to Sunday
+        chosen |= {day % 7 for day in range(low, high + 1)}
+    return ",".join(_DAYS[day] for day in sorted(chosen, key=lambda day: (day - 1) % 7))
+
+
+def _calendar_field(value: str, first: int = 0) -> str:
+    """One cron field in OnCalendar's words: '*/15' -> '0/15' ('1/3' for days and months, which start at 1),
+    '1-5' -> '1..5', months by number."""
     if value == "*":
         return "*"
+    value = re.sub(r"[A-Za-z]+", lambda name: str(_MONTHS.index(name[0].lower()) + 1), value)
     parts = []
     for part in value.split(","):
         base, _, step = part.partition("/")
-        if days:
-            if step:
-                raise ValueError("a weekday step")
-            ends = base.split("-")
-            names = [_DAYS[int(e)] if e.isdigit() and int(e) <= 7 else e.capitalize()[:3] for e in ends]
-            parts.append("..".join(names))
-            continue
         if step:
             if base not in ("*", "0") and "-" in base:
                 raise ValueError("a stepped range")
-            parts.append(f"{0 if base == '*' else base}/{step}")
+            parts.append(f"{first if base == '*' else base}/{step}")
         else:
             parts.append(base.replace("-", ".."))
     return ",".join(parts)
@@ -117,8 +136,8 @@ def on_calendar(expression: str) -> str:
         raise ValueError(f"{expression!r} names both a day of the month and a weekday (cron takes either, "
                          "systemd both): use --cron, or one of the two")
     try:
-        days = "" if dow == "*" else _calendar_field(dow, days=True) + " "
-        return (f"{days}*-{_calendar_field(month)}-{_calendar_field(dom)} "
+        days = "" if dow == "*" else _weekdays(dow) + " "
+        return (f"{days}*-{_calendar_field(month, 1)}-{_calendar_field(dom, 1)} "
                 f"{_calendar_field(hour)}:{_calendar_field(minute)}:00")
     except (ValueError, IndexError) as exc:
         raise ValueError(f"{expression!r} has {exc or 'a field'} systemd timers cannot express: use --cron") from None
