@@ -134,6 +134,13 @@ def _below(root: Path, path: PurePosixPath) -> Path:
 
 def _install(ctx: Context, root: Path, kind: str, args: argparse.Namespace, out: Output) -> int:
     user = args.user or getpass.getuser()
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise ConfigError(f"--user {user}: no such user on this machine") from None
+    other = "systemd" if kind == "cron" else "cron"
+    if _below(root, PurePosixPath(str(RECORD).format(kind=other))).exists():  # both: every job twice, one env file
+        raise ConfigError(f"the jobs are installed with --{other}: run schedule uninstall --{other} first")
     files = planned_files(ctx.settings, kind, user, dict(os.environ))
     for path in files:
         target = _below(root, path)

@@ -68,6 +68,21 @@ def test_cron_install_writes_its_files_and_uninstall_leaves_nothing(env: dict[st
     assert list(root.iterdir()) == []  # the folders it made went with the files
 
 
+def test_one_kind_of_jobs_at_a_time_and_only_for_a_user_that_exists(env: dict[str, str], tmp_path: Path) -> None:
+    """Installed with --cron and then --systemd, every job ran twice, and uninstalling one kind removed the env
+    file the other reads. A user that does not exist was taken at its word."""
+    root = tmp_path / "root"
+    root.mkdir()
+    install = ["schedule", "install", "--root", str(root), "--no-test-backup"]
+    assert run_cli([*install, "--cron"], env).returncode == 0
+    twice = run_cli([*install, "--systemd"], env)
+    assert twice.returncode == 2 and "installed with --cron: run schedule uninstall --cron first" in twice.stderr
+    assert run_cli(["schedule", "uninstall", "--cron", "--root", str(root)], env).returncode == 0
+    nobody = run_cli([*install, "--cron", "--user", "no-such-user-here"], env)
+    assert nobody.returncode == 2 and "--user no-such-user-here: no such user" in nobody.stderr
+    assert list(root.iterdir()) == []
+
+
 def test_the_env_file_carries_libpqs_variables_and_no_other_pg_named_ones(env: dict[str, str],
                                                                           tmp_path: Path) -> None:
     root = tmp_path / "root"
