@@ -4,10 +4,13 @@ once; judged over a simulated day of hourly runs with an injected clock. And URL
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from backup_tui.engine.config import NotifyTarget, Settings
 from backup_tui.engine.core.health import Health, HealthReport, Problem
 from backup_tui.engine.core.notices import State, due, undelivered
 from backup_tui.engine.core.redact import redact_text, redact_url
+from tests.conftest import closed_port
 
 START = datetime(2025, 3, 14, 0, 0, tzinfo=UTC)
 STALE = Problem("app", "critical", "too_old", "last backup 2 days ago (expected daily)", "run a backup")
@@ -109,3 +112,19 @@ def test_urls_are_shown_by_scheme_and_server_only_and_cleaned_from_text() -> Non
     said = redact_text(f"HTTPError posting to {slack}: token XXXXSECRET refused", [slack])
     assert "XXXXSECRET" not in said and "hooks.slack.com/services" not in said
     assert "hunter22" not in redact_text("login hunter22 failed", ["mailtos://user:hunter22@smtp.example.com"])
+
+
+def test_a_warning_no_destination_asked_for_is_never_recovered(tmp_path: Path) -> None:
+    """Only failures and recoveries wanted (the default): a warning went nowhere, was kept as told, and its end
+    was sent as RECOVERED, of something no one had heard of."""
+    from backup_tui.engine.ops import notify
+
+    target = NotifyTarget(url=f"json://127.0.0.1:{closed_port()}/hook", events=("failure", "recovery"))
+    settings = Settings(repository=tmp_path, notify=(target,))
+    tmp_path.joinpath("notify").mkdir()
+    assert notify.notify_after(settings, _report(START, UNVERIFIED), START) == []  # nothing was for anyone
+    state = notify._read_state(notify._state_path(settings))
+    assert state.problems["app:never_verified"].notified_at == ""
+    later = START + timedelta(hours=1)
+    notices, _ = due(_report(later), state, later, timedelta(hours=6))
+    assert notices == []

@@ -171,7 +171,10 @@ def notify_after(settings: Settings, report: HealthReport, now: datetime,
             reminder = timedelta(hours=min(t.reminder_hours for t in settings.notify))
             notices, state = due(report, old, now, reminder, run)
             results = deliver(settings, notices)
-            lost = [n for n, sent in results.items() if sent and not any(d.ok for d in sent)]
+            # Not told: every destination failed, or none asked for it (a warning where only failures and
+            # recoveries are wanted was kept as told, and its end was then told as a recovery of it)
+            lost = [n for n, sent in results.items()
+                    if (sent and not any(d.ok for d in sent)) or (not sent and n.event in ("failure", "warning"))]
             atomic_write(path, json.dumps(undelivered(state, old, lost).to_json(), indent=1) + "\n")
             return [d for sent in results.values() for d in sent if not d.ok]
     except Exception as exc:
