@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 def judges(args: argparse.Namespace) -> bool:
     """``monitor --check`` (the default) or ``--json``: the run whose exit code is a verdict on the backups."""
-    return args.command == "monitor" and not (args.metrics or args.textfile or args.serve)
+    return args.command == "monitor" and not (args.metrics or args.textfile is not None or args.serve)
 
 
 def check_lines(report: HealthReport) -> list[str]:
@@ -72,7 +72,7 @@ def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     if args.metrics:
         sys.stdout.buffer.write(metrics.exposition(report))
         return 0
-    if args.textfile:
+    if args.textfile is not None:  # "" too: a path, if an empty one, never the --check it fell back to
         metrics.write_textfile(report, Path(args.textfile))
         return 0
     if not args.no_notify:  # only what changed since the last run: a problem is not told every hour

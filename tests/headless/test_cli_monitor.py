@@ -88,6 +88,20 @@ def test_every_run_leaves_metrics_json_and_the_metrics_parse(ws: Workspace, tmp_
     assert stat.S_IMODE(textfile.stat().st_mode) == 0o644  # node_exporter runs as its own user
 
 
+@pytest.mark.parametrize("where", ["no-such-folder/m.prom", "a-folder", ""], ids=["missing folder", "folder", "empty"])
+def test_a_textfile_path_that_is_no_file_is_one_clear_line_and_leaves_nothing(ws: Workspace, tmp_path: Path,
+                                                                              where: str) -> None:
+    """A missing folder was "unexpected FileNotFoundError", a folder left a temp file behind, and an empty path
+    ran --check and sent notices instead."""
+    (tmp_path / "a-folder").mkdir()
+    path = str(tmp_path / where) if where else ""
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = ws.run("monitor", "--textfile", path)
+    assert result.returncode == 2 and result.stderr.startswith("error: --textfile ") and "unexpected" not in \
+        result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
 def test_a_backup_does_not_load_prometheus_client(ws: Workspace) -> None:
     probe = ("import sys\nfrom headless.cli import main\ncode = main(['backup'])\n"
              "print(code, 'prometheus_client' in sys.modules, 'apprise' in sys.modules)\n")

@@ -4,6 +4,7 @@ in the log folder for other tools."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from backup_tui import __version__
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.core.models import parse_utc
 from backup_tui.engine.storage.paths import log_folder
@@ -115,23 +117,36 @@ def content_type() -> str:
 
 def write_textfile(report: HealthReport, path: Path) -> None:
     """For node_exporter's textfile collector: never read half-made; mode 644, since node_exporter runs as a
-    user of its own (metrics hold no secret)."""
+    user of its own (metrics hold no secret). A folder that is missing, or a folder given as the file, is one
+    clear error, and no temp file is left behind."""
+    if not path.name or path.is_dir():
+        raise ConfigError(f"--textfile {path}: give a file's path (node_exporter reads <folder>/<name>.prom), "
+                          "not a folder")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--textfile {path}: its folder {path.parent} does not exist")
     _replace_atomically(path, exposition(report), 0o644)
 
 
 def _replace_atomically(path: Path, data: bytes, mode: int) -> None:
     """A temp file of this process's own (two runs ending at once do not share one), fsync'd, renamed over."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # one of ours a killed run left; anything planted under the name is not written through
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
-        os.fchmod(fd, mode)  # whatever the umask (ours is 077)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.fchmod(fd, mode)  # whatever the umask (ours is 077)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def metrics_json(report: HealthReport) -> dict[str, Any]:
