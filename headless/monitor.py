@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import socket
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 9188
 DEFAULT_INTERVAL = 30.0
 STATUS_WORD = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
+REQUEST_TIMEOUT_S = 30.0  # a scrape's request and answer; an idle connection is closed after it
 HUNG_S = 600.0  # no judgement ended for this long (and ten intervals): the report no longer stands
 
 
@@ -163,7 +165,12 @@ def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServe
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # 15 ms, for --serve alone
 
     class Handler(BaseHTTPRequestHandler):
-        server_version = "backup-tui-monitor"
+        server_version, sys_version = "backup-tui-monitor", ""  # not which Python runs it
+        timeout = REQUEST_TIMEOUT_S  # a client that never finishes its request holds a thread no longer
+
+        def do_HEAD(self) -> None:  # uptime checkers ask with HEAD: the GET's status and headers, no body
+            self._head_only = True
+            self.do_GET()
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -191,14 +198,18 @@ def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServe
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not getattr(self, "_head_only", False):
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:  # to the log, not stderr
             log.info("monitor --serve: %s %s", self.address_string(), format % args)
 
-    server = ThreadingHTTPServer((bind, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in bind else socket.AF_INET  # --bind :: listens on IPv6
+        request_queue_size = 64  # 5 dropped connections when a few dozen scrapers came at once
+        daemon_threads = True
+
+    return Server((bind, port), Handler)
 
 
 def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
@@ -215,6 +226,8 @@ def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
           file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:  # SIGTERM (systemctl stop) or Ctrl+C: how a server is meant to end, not a failure
+        print("stopped", file=sys.stderr, flush=True)
     finally:
         server.server_close()
     return 0
