@@ -162,8 +162,7 @@ def _install(ctx: Context, root: Path, kind: str, args: argparse.Namespace, out:
         for folder in made:  # our umask (077) made them root's alone: a cron job run as --user could not enter
             if not _below(root, PurePosixPath(folder)).is_symlink():
                 os.chmod(_below(root, PurePosixPath(folder)), 0o755)
-        atomic_write(target, text)
-        os.chmod(target, mode)
+        atomic_write(target, text, mode)
         if path == ENV_FILE and kind == "cron":
             _give_to(target, user)  # cron runs the job as the user, who reads the env file itself
         written[str(path)] = hashlib.sha256(text.encode()).hexdigest()

@@ -4,10 +4,7 @@ in the log folder for other tools."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +14,7 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.core.models import parse_utc
+from backup_tui.engine.storage.files import atomic_write
 from backup_tui.engine.storage.paths import log_folder
 
 if TYPE_CHECKING:
@@ -124,29 +122,7 @@ def write_textfile(report: HealthReport, path: Path) -> None:
                           "not a folder")
     if not path.parent.is_dir():
         raise ConfigError(f"--textfile {path}: its folder {path.parent} does not exist")
-    _replace_atomically(path, exposition(report), 0o644)
-
-
-def _replace_atomically(path: Path, data: bytes, mode: int) -> None:
-    """A temp file of this process's own (two runs ending at once do not share one), fsync'd, renamed over."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()  # one of ours a killed run left; anything planted under the name is not written through
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)  # whatever the umask (ours is 077)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    atomic_write(path, exposition(report).decode(), 0o644)
 
 
 def metrics_json(report: HealthReport) -> dict[str, Any]:
@@ -158,8 +134,8 @@ def metrics_json(report: HealthReport) -> dict[str, Any]:
 
 
 def write_metrics_json(settings: Settings, report: HealthReport) -> Path:
-    """``<log folder>/metrics.json``, atomically (temp file, fsync, rename)."""
+    """``<log folder>/metrics.json``, atomically (``storage.files.atomic_write``)."""
     path = log_folder(settings) / METRICS_JSON
     path.parent.mkdir(parents=True, exist_ok=True)
-    _replace_atomically(path, (json.dumps(metrics_json(report), indent=1, sort_keys=True) + "\n").encode(), 0o600)
+    atomic_write(path, json.dumps(metrics_json(report), indent=1, sort_keys=True) + "\n", 0o600)
     return path

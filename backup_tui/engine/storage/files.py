@@ -21,8 +21,9 @@ from backup_tui.engine.storage.paths import inside
 RECORD_LIMIT = 64 * 1024
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file, fsync, rename, fsync the folder: all or nothing on disk.
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Write via a temp file, fsync, rename, fsync the folder: all or nothing on disk. ``mode``: the file's,
+    whatever the umask, set before it takes the name (a textfile node_exporter reads, a systemd unit).
 
     Each writer has a temp name of its own (``.{name}.{16 hex}.tmp``, created with O_EXCL, never through a
     link), so two processes writing one path at once each rename only their own whole file into place: the
@@ -34,6 +35,8 @@ def atomic_write(path: Path, text: str) -> None:
     folder = path.parent
     fd, tmp = _own_temp(path)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
