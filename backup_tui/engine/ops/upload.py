@@ -82,19 +82,19 @@ def run_upload(ctx: Context, record: BackupRecord) -> BackupRecord:
     repo, reporter = bucket_of(ctx), ctx.reporter
     local = ctx.catalog.local
     with reading_backup(ctx.settings.repository, record.id):  # prune spares it while it is on its way
-        if repo.has_manifest(record):
+        manifest_there = repo.has_manifest(record)
+        if manifest_there:
             there = repo.refresh(record)
             same = not record.sha256 or there.sha256 == record.sha256
             if there.is_valid and same:
                 info(reporter, f"{record.id} is in {repo.where} already")
                 return there
-            if same and there.reason.startswith(DATA_NOT_AS_LISTED):  # its manifest, without its bytes
-                warn(reporter, f"{record.id}: in {repo.where} {there.reason}: sent again")
-                return _send(ctx, repo, local, local.refresh(record) if record.status != "legacy" else record,
-                             manifest_there=True)
-            raise VerificationError(f"{record.id}: the bucket holds a different backup under this id "
-                                    f"({there.reason or 'another checksum'}); nothing was sent")
-        return _send(ctx, repo, local, local.refresh(record) if record.status != "legacy" else record)
+            if not (same and there.reason.startswith(DATA_NOT_AS_LISTED)):
+                raise VerificationError(f"{record.id}: the bucket holds a different backup under this id "
+                                        f"({there.reason or 'another checksum'}); nothing was sent")
+            warn(reporter, f"{record.id}: in {repo.where} {there.reason}: sent again")  # its manifest, no bytes
+        return _send(ctx, repo, local, local.refresh(record) if record.status != "legacy" else record,
+                     manifest_there=manifest_there)
 
 
 def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: BackupRecord, *,
