@@ -147,21 +147,21 @@ def _install(ctx: Context, root: Path, kind: str, args: argparse.Namespace, out:
         if target.exists() and schedule.MARKER not in target.read_text(errors="replace"):
             raise ConfigError(f"{target} exists and was not written by schedule install: move it away first")
     if args.dry_run:
+        passwords = _password_names(ctx.settings)
         for path, (text, mode) in files.items():
             out.line(f"would write {_below(root, path)} (mode {mode:o}):", always=True)
             for line in text.splitlines():
-                out.line(f"    {_unsecret(line, _password_names(ctx.settings)) if path == ENV_FILE else line}",
-                         always=True)
+                out.line(f"    {_unsecret(line, passwords) if path == ENV_FILE else line}", always=True)
         return EXIT_OK
     written, made = {}, []
     for path, (text, mode) in files.items():
         target = _below(root, path)
-        made += [str(PurePosixPath("/") / f.relative_to(root)) for f in reversed(target.parents)
-                 if f.is_relative_to(root) and f != root and not f.exists()]
+        new = [f for f in reversed(target.parents) if f.is_relative_to(root) and f != root and not f.exists()]
         target.parent.mkdir(parents=True, exist_ok=True)
-        for folder in made:  # our umask (077) made them root's alone: a cron job run as --user could not enter
-            if not _below(root, PurePosixPath(folder)).is_symlink():
-                os.chmod(_below(root, PurePosixPath(folder)), 0o755)
+        for folder in new:  # our umask (077) made them root's alone: a cron job run as --user could not enter
+            if not folder.is_symlink():
+                os.chmod(folder, 0o755)
+        made += [str(PurePosixPath("/") / f.relative_to(root)) for f in new]
         atomic_write(target, text, mode)
         if path == ENV_FILE and kind == "cron":
             _give_to(target, user)  # cron runs the job as the user, who reads the env file itself
