@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from backup_tui.engine.stream.page_cache import ReadOnce
+
 READ_AHEAD_BLOCK = 1 << 20
 READ_AHEAD_DEPTH = 16  # blocks: 16 MiB on the way while the caller decodes the last ones
 # How far ahead a reader starts: the depth grows by a block with each block taken, so a reader that stops
@@ -66,13 +68,14 @@ class FileSource:
 
     def open(self) -> BinaryIO:
         """A plain file only: a FIFO planted in its place would block the reader for ever (opened without
-        waiting, then refused), a device would never end."""
+        waiting, then refused), a device would never end. What is read leaves the page cache behind the
+        reader (``page_cache``): a verify or restore of the whole file keeps the server's cache."""
         fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise OSError(errno.EINVAL, "not a plain file", str(self.path))
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return io.BufferedReader(ReadOnce(fd))
 
 
 class ReadAhead(io.RawIOBase):
