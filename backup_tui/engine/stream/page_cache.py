@@ -20,11 +20,17 @@ DROP_EVERY = 8 << 20  # a reader drops what it has read every 8 MiB
 
 def forget(fd: int, start: int, end: int) -> None:
     """Drop the cached pages of bytes [start, end) of ``fd``'s file: clean ones go, dirty ones stay until
-    written (this is no sync). Where the platform cannot (no ``posix_fadvise``), nothing happens."""
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is not None and end > start:
-        with contextlib.suppress(OSError):  # advice: a file system that declines loses nothing
-            advise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+    written (this is no sync)."""
+    if end > start:
+        _advise(fd, start, end - start, "POSIX_FADV_DONTNEED")
+
+
+def _advise(fd: int, start: int, length: int, advice: str) -> None:
+    """``posix_fadvise``, where the platform has it (not macOS): advice only, so a file system that declines
+    it loses nothing."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, start, length, getattr(os, advice))
 
 
 class ReadOnce(io.FileIO):
@@ -34,10 +40,7 @@ class ReadOnce(io.FileIO):
     def __init__(self, fd: int) -> None:
         super().__init__(fd, "rb", closefd=True)
         self._dropped = self._since = 0
-        advise = getattr(os, "posix_fadvise", None)
-        if advise is not None:
-            with contextlib.suppress(OSError):
-                advise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        _advise(fd, 0, 0, "POSIX_FADV_SEQUENTIAL")
 
     def readinto(self, buffer: Any) -> int | None:
         n = super().readinto(buffer)
