@@ -37,6 +37,32 @@ def test_second_backup_exits_3_naming_the_holder(settings: Settings, cli_env: di
     assert run_cli(["backup"], cli_env).returncode == 0  # released: the next run goes ahead
 
 
+def test_verify_of_a_backup_still_being_written_refuses_and_records_nothing(settings: Settings,
+                                                                           cli_env: dict[str, str]) -> None:
+    """A backup without its manifest while a run holds the database's lock is one being written: a verdict
+    now (truncated, no manifest) would stay in its history once it commits, and a good backup would read
+    "failed check" for good. Refused (exit 3), nothing recorded; once no run holds the lock, it is a leftover
+    and verify says so."""
+    assert run_cli(["backup"], cli_env).returncode == 0
+    (record,) = Catalog.from_settings(settings).list()
+    folder = Path(record.path).parent if Path(record.path).is_file() else Path(record.path)
+    sidecar = next(folder.glob("*.sha256"))
+    kept = sidecar.read_bytes()
+    database = settings.databases[0].database
+    (folder / "manifest.json").unlink()  # written last: missing until the backup commits
+    for moment in ("dumping", "between the sidecar and the manifest"):
+        if moment == "dumping":
+            sidecar.unlink()
+        else:
+            sidecar.write_bytes(kept)
+        with database_lock(settings.repository, database, "backup"):
+            proc = run_cli(["verify", record.id], cli_env)
+        assert proc.returncode == 3, (moment, proc.stderr)
+        assert "not committed yet" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert not (folder / "verifications").exists(), moment
+    assert run_cli(["verify", record.id], cli_env).returncode == 4  # no run under way: a leftover, damaged
+
+
 def test_sigkill_mid_dump_leaves_nothing_valid_and_next_run_succeeds(
     settings: Settings, pg_sandbox: Sandbox, pagila_db: str, cli_env: dict[str, str]
 ) -> None:

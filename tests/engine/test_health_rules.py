@@ -99,6 +99,24 @@ def test_a_failed_check_passed_again_is_no_longer_a_problem() -> None:
     assert assess("app", records, NOW).status == "ok"
 
 
+def test_a_backup_known_not_to_restore_is_no_restore_point_for_recovery_or_the_data_loss_window() -> None:
+    """The newest backup passed a test restore, then its bytes failed a quick check (a bit flipped): the
+    recovery evidence and the data-loss window both go to the next backup that restores; with none, there is
+    no restore point at all (None), not the failed one's age."""
+    records = _daily(3)
+    restored = Verification(at=utc_iso(NOW - timedelta(hours=5)), level="full", ok=True, duration_s=42.0)
+    flipped = _check(NOW - timedelta(hours=1), False)
+    records[0] = replace(records[0], verifications=(restored, flipped))
+    records[1] = replace(records[1], verifications=(replace(restored, duration_s=7.0),))
+    health = assess("app", records, NOW)
+    assert health.recovery is not None and health.recovery[0] == records[1].id
+    assert health.data_loss_s == (NOW - records[1].created).total_seconds()
+
+    only = [records[0]]
+    health = assess("app", only, NOW)
+    assert health.recovery is None and health.data_loss_s is None and health.status == "failing"
+
+
 @pytest.mark.parametrize("position", [0, 1, 3, 7])
 def test_a_damaged_backup_reaches_the_dashboard_wherever_it_is(position: int) -> None:
     records = [replace(r, verifications=(_check(r.created + timedelta(minutes=5), True),)) for r in _daily(8)]

@@ -189,6 +189,31 @@ def test_only_the_last_verification_counts() -> None:
         assert decisions[older.id].keep is not newer_counts, history
 
 
+def test_a_quick_pass_does_not_overrule_a_failed_test_restore() -> None:
+    """A quick check proves the stored bytes, not that they restore: after a failed full verification it
+    gives the backup no slot back (prune would delete the older backup that does restore); a full check
+    that passes again does."""
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    policy = RetentionConfig(daily=1, weekly=0, monthly=0)
+    older = make(day + timedelta(hours=1))
+    newer = make(day + timedelta(hours=2))
+    full_failed = Verification(at=utc_iso(day + timedelta(hours=3)), level="full", ok=False, problems=("COPY failed",))
+    quick_ok = Verification(at=utc_iso(day + timedelta(hours=4)), level="quick", ok=True)
+    full_ok = Verification(at=utc_iso(day + timedelta(hours=5)), level="full", ok=True)
+
+    newer = replace(newer, verifications=(full_failed, quick_ok))
+    assert newer.failed_last_check and not newer.trusted and not newer.verified_ok
+    decisions = plan([older, newer], now=day + timedelta(hours=12), policy=policy)
+    assert decisions[older.id].keep and decisions[older.id].reasons == ("newest valid backup", "daily 2026-03-02")
+    assert decisions[newer.id].reasons[0] == ("test restore failed (2026-03-02T03:00:00Z): kept for a person to "
+                                              "look at, holds no retention slot")
+
+    newer = replace(newer, verifications=(full_failed, quick_ok, full_ok))
+    assert newer.trusted and newer.verified_ok
+    decisions = plan([older, newer], now=day + timedelta(hours=12), policy=policy)
+    assert not decisions[older.id].keep and decisions[newer.id].keep
+
+
 def test_failed_and_pinned_says_both() -> None:
     day = datetime(2026, 3, 2, tzinfo=UTC)
     bad = verified(make(day, pinned=True), False)

@@ -131,7 +131,8 @@ def build(databases: Sequence[str], records: Sequence[BackupRecord], runs: Seque
                  "error": run.error, "row_counts": {}} for run in failed_restores],
             "recovery_time_s": None if not recovery else {
                 "last": recovery[-1], "median": statistics.median(recovery), "max": max(recovery)},
-            "data_loss_window": data_loss_window([r.created for r in mine if r.is_valid], since, now),
+            # a backup known not to restore (its verdict failed) is no restore point: it shortens no window
+            "data_loss_window": data_loss_window([r.created for r in mine if r.trusted], since, now),
             "problems": problem_history(database, mine, runs, since, now, thresholds(database), host),
         }
     return out

@@ -211,7 +211,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
         problems=problems,
         last_run=last_run,
         recovery=recovery_evidence(valid),
-        data_loss_s=(now - dated[0].created).total_seconds() if dated else None,
+        data_loss_s=next(((now - r.created).total_seconds() for r in dated if r.trusted), None),
     )
 
 
@@ -393,7 +393,7 @@ def _said_at(moment: str) -> str:
 
 def _failed_check(bad: Sequence[BackupRecord]) -> str:
     """'verification of <id> failed: <first problem>', for the newest backup whose last check failed."""
-    last = bad[0].last_verification
+    last = bad[0].verdict
     problem = last.problems[0] if last is not None and last.problems else "failed"
     more = f" (+{len(bad) - 1} more failed checks)" if len(bad) > 1 else ""
     return f"verification of {bad[0].id} failed: {problem}{more}"
@@ -416,6 +416,8 @@ def recovery_evidence(valid: Sequence[BackupRecord]) -> tuple[str, Verification]
     """The newest backup (newest first in ``valid``) whose last full check (a full verify or a restore)
     passed, with that check: its duration is the measured recovery time."""
     for record in valid:
+        if record.failed_last_check:
+            continue  # its bytes or its restore failed since: proven restorable no longer
         full = [v for v in record.verifications if v.level == "full"]
         if full and full[-1].ok:
             return record.id, full[-1]

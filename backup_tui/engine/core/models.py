@@ -150,10 +150,22 @@ class BackupRecord:
         return self.verifications[-1] if self.verifications else None
 
     @property
-    def failed_last_check(self) -> bool:
-        """Its newest verification failed: complete, yet known bad until a check passes again."""
+    def verdict(self) -> Verification | None:
+        """The verification that speaks for the backup: the newest, except that a quick pass (checksums, the
+        stream, the listing) proves the bytes, not that they restore, so it does not overrule a failed full
+        check (a test restore) made before it: only a full check that passes again does."""
         last = self.last_verification
-        return last is not None and not last.ok
+        if last is None or not last.ok or last.level == "full":
+            return last
+        full = next((v for v in reversed(self.verifications) if v.level == "full"), None)
+        return full if full is not None and not full.ok else last
+
+    @property
+    def failed_last_check(self) -> bool:
+        """Its verdict failed: complete, yet known bad until a check (a full one after a failed full one)
+        passes again."""
+        verdict = self.verdict
+        return verdict is not None and not verdict.ok
 
     def dated_after(self, now: datetime) -> bool:
         """Dated in the future as of ``now``: believed by no rule about age or newness."""
@@ -185,8 +197,8 @@ class BackupRecord:
     @property
     def verified_ok(self) -> bool:
         """Complete, and its newest verification passed: what 'verified' means in every list and question."""
-        last = self.last_verification
-        return self.is_valid and last is not None and last.ok
+        verdict = self.verdict
+        return self.is_valid and verdict is not None and verdict.ok
 
     @property
     def is_safety(self) -> bool:

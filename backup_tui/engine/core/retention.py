@@ -103,10 +103,11 @@ def _theirs(decision: PruneDecision, host: str) -> PruneDecision:
 
 def failed_verification(record: BackupRecord) -> str | None:
     """Why the record is known bad (its newest verification failed), or None: never verified counts as good."""
-    last = record.last_verification
-    if last is None or last.ok:
+    verdict = record.verdict  # a quick pass after a failed test restore does not make it a restore point
+    if verdict is None or verdict.ok:
         return None
-    return f"last verification failed ({last.at}): kept for a person to look at, holds no retention slot"
+    which = "last verification" if verdict is record.last_verification else "test restore"
+    return f"{which} failed ({verdict.at}): kept for a person to look at, holds no retention slot"
 
 
 def newest_valid(records: Iterable[BackupRecord], now: datetime) -> BackupRecord | None:

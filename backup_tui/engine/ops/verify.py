@@ -24,6 +24,7 @@ from backup_tui.engine.core.errors import (
     EXIT_VERIFY,
     BackupToolError,
     ConfigError,
+    LockHeldError,
     NotFoundError,
     VerificationError,
 )
@@ -53,7 +54,7 @@ from backup_tui.engine.ops.restore import (
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
-from backup_tui.engine.storage.locks import reading_backup
+from backup_tui.engine.storage.locks import is_locked, reading_backup
 from backup_tui.engine.storage.paths import OutsideRepository
 from backup_tui.engine.stream.pipeline import StreamStats, decode, sha256_of
 from backup_tui.engine.stream.sources import Source
@@ -327,6 +328,12 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
         if catalog.holds(record):
             with contextlib.suppress(OutsideRepository):  # a planted link: judged as listed, read nowhere
                 record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older
+        if not record.sha256 and not record.is_valid and is_locked(settings.repository, record.database):
+            # No manifest while a run holds the lock: a backup still being written (or between its sidecar and
+            # its manifest). A verdict now would stay in its history once it commits, and a good backup would
+            # read "failed check" for good.
+            raise LockHeldError(f"{record.id} is not committed yet and a run holds the lock of "
+                                f"{record.database!r} (a backup under way?): verify it once that run has ended")
         started_at, started = now(), time.monotonic()
         reporter(StepStarted("verify", f"{record.id} ({level})"))
         checks = _Checks()

@@ -130,8 +130,9 @@ def not_read_yet(records: list[BackupRecord], database: str | None) -> str:
 
 
 def verification_warning(record: BackupRecord) -> Text | None:
-    """A warning for the plan when the backup is not known to be good."""
-    last = record.last_verification
+    """A warning for the plan when the backup is not known to be good: by its verdict (a quick pass after a
+    failed test restore leaves it failed)."""
+    last = record.verdict
     if last is None:
         return Text("⚠ This backup has never been verified: consider a full verification first "
                     "(v on the Backups tab), or choose a verified one.", style="bold yellow")
