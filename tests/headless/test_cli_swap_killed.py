@@ -16,7 +16,7 @@ import time
 import pytest
 
 from backup_tui.engine.ops.scratch import SCRATCH_DIR
-from backup_tui.engine.ops.swap import PAUSE_ENV, STEPS, SWAPS_DIR
+from backup_tui.engine.ops.swap import AFTER_STEPS, PAUSE_ENV, STEPS, SWAPS_DIR
 from tests.fingerprint import fingerprint
 from tests.headless.conftest import Workspace, WorkspaceFactory
 from tests.processes import kill_at_pause, stopped
@@ -137,11 +137,13 @@ def run_logs(ws: Workspace) -> str:
     return "\n".join(p.read_text() for p in sorted(ws.logs.glob("*.log")))
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("step", STEPS + AFTER_STEPS)
 def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Workspace, backup_id: str,
                                                                        step: str) -> None:
-    """A SIGTERM (systemd, timeout) is no SIGKILL: the run undoes what it did before it exits 143. At the
-    last step, with the restored database already in place, it leaves the rest to the next run."""
+    """A SIGTERM (systemd, timeout) is no SIGKILL: the run undoes what it did before it exits 143, whichever
+    step it came at. ``after_*``: right after a step's statement, where psycopg once had the server finish a
+    rename and the run raised anyway, undid the wrong thing and left the live name missing; held now, the
+    signal is acted on between statements, where the undo knows what was done."""
     ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
     before = others(ws)
     proc = subprocess.Popen([sys.executable, "-m", "headless", "restore", backup_id, "--replace", "--yes",
@@ -155,18 +157,36 @@ def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Worksp
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    said = run_logs(ws).split("restore " + backup_id)[-1]  # this run's log: what was undone, or what is left
-
-    if step == "allow":
-        assert "backup-headless repair" in said
-        ws.ok("repair")
-        assert live_rows(ws) == RESTORED
-    else:
-        assert "untouched" in said
-        assert live_rows(ws) == PREVIOUS
-        assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
+    said = run_logs(ws).split("restore " + backup_id)[-1]  # this run's log: what was undone
+    assert "untouched" in said
+    assert live_rows(ws) == PREVIOUS
+    assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
     assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
     assert sides(ws, "restore") == []
     assert others(ws) == before
+    for name in sides(ws, "pre_restore"):
+        ws.ok("kept", "--drop", name, "--yes")
+
+
+def test_a_sigterm_once_the_swap_is_done_says_the_restore_was_done(ws: Workspace, backup_id: str) -> None:
+    """Past the swap nothing is undone: the run records the restore, then says in its one line that it was
+    stopped after the restore was done, what the database holds and how to roll back (a bare "stopped by
+    SIGTERM" read as a failed restore, with the original in place)."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    proc = subprocess.Popen([sys.executable, "-m", "headless", "restore", backup_id, "--replace", "--yes",
+                             "--no-safety-backup"], env={**ws.env, PAUSE_ENV: "swapped"}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stopped(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    (line,) = err.strip().splitlines()
+    assert "stopped by SIGTERM after the restore was done" in line and backup_id in line and "rollback" in line
+    assert live_rows(ws) == RESTORED
+    assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
     for name in sides(ws, "pre_restore"):
         ws.ok("kept", "--drop", name, "--yes")

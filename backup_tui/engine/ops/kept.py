@@ -10,6 +10,7 @@ replace (blocking connections, terminating sessions), and keeps the database it 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,11 +135,18 @@ def rollback(ctx: Context, server: DatabaseConfig, database: str, *, to: str | N
         import psycopg
 
         try:
-            swap.run_swap(settings, server, journal, reporter)
+            with swap.HeldSignals() as held:  # a stop during the swap undoes it; one after it is said below
+                swap.run_swap(settings, server, journal, reporter, held)
+                signum = held.take()
         except psycopg.Error as exc:
             left = swap.repair_hint(database) if swap.pending(settings, server, database) else \
                 f"{database!r} is as it was"
             raise BackupToolError(f"the rollback failed: {pg.stderr_summary(str(exc))}; {left}") from None
-    info(reporter, f"rolled {database!r} back to {incoming.name!r}"
-                   + (f"; the database it replaced is kept as {aside!r}" if aside else ""))
+    done = f"rolled {database!r} back to {incoming.name!r}" + (
+        f"; the database it replaced is kept as {aside!r}" if aside else "")
+    if signum:
+        error = BackupToolError(f"stopped by {signal.Signals(signum).name} after the rollback was done: {done}")
+        error.exit_code = 128 + signum
+        raise error
+    info(reporter, done)
     return Rollback(database, incoming.name, aside)

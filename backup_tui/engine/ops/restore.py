@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shlex
+import signal
 import subprocess
 import tempfile
 import time
@@ -667,32 +668,50 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
     source = catalog.repository_of(record).open_stored(record)
     checked_reading(settings, record, source)  # the key may have gone since the plan: nothing is created yet
     started = time.monotonic()
-    with database_lock(settings.repository, plan.target_db, "restore"), reading_backup(settings.repository, record.id):
-        if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
-            _still_fits(settings, server, plan)
-        scratch.clean_leftovers(settings, server, reporter)
-        safety_id, safety_s = None, 0.0
-        if plan.safety_backup:
-            reporter(StepStarted(SAFETY_BACKUP, plan.target_db))
-            safety_started = time.monotonic()
-            safety = run_backup(ctx, replace(server, dbname=plan.target_db),
-                                reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
-            safety_id, safety_s = safety.id, time.monotonic() - safety_started
-            reporter(StepFinished(SAFETY_BACKUP, detail=safety.id))
-        counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
-        notes: list[str] = []
-        if plan.mode == "replace":
-            _swap_in(settings, server, plan, work, reporter)
-        else:
-            scratch.keep(settings, server, work)  # the restored database is the real one now
-        if plan.aside_db:
-            notes.append(f"previous database kept as {plan.aside_db!r}; roll back to it with: "
-                         f"{rollback_command(plan.target_db)}; drop it with: {drop_kept_command(plan.aside_db)}")
-    duration = time.monotonic() - started
-    record_history(settings, record, duration - safety_s)  # the safety backup is estimated from backups
-    _record_as_verified(catalog, record, plan, counts, duration, now, reporter)
+    held = swap.HeldSignals()  # from the swap on, a signal waits for its statements and is said after it
+    with contextlib.ExitStack() as after_swap:
+        with database_lock(settings.repository, plan.target_db, "restore"), \
+                reading_backup(settings.repository, record.id):
+            if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
+                _still_fits(settings, server, plan)
+            scratch.clean_leftovers(settings, server, reporter)
+            safety_id, safety_s = None, 0.0
+            if plan.safety_backup:
+                reporter(StepStarted(SAFETY_BACKUP, plan.target_db))
+                safety_started = time.monotonic()
+                safety = run_backup(ctx, replace(server, dbname=plan.target_db),
+                                    reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
+                safety_id, safety_s = safety.id, time.monotonic() - safety_started
+                reporter(StepFinished(SAFETY_BACKUP, detail=safety.id))
+            counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
+            notes: list[str] = []
+            if plan.mode == "replace":
+                after_swap.enter_context(held)
+                _swap_in(settings, server, plan, work, reporter, held)
+                swap.pause_point("swapped")
+            else:
+                scratch.keep(settings, server, work)  # the restored database is the real one now
+            if plan.aside_db:
+                notes.append(f"previous database kept as {plan.aside_db!r}; roll back to it with: "
+                             f"{rollback_command(plan.target_db)}; drop it with: {drop_kept_command(plan.aside_db)}")
+        duration = time.monotonic() - started
+        record_history(settings, record, duration - safety_s)  # the safety backup is estimated from backups
+        _record_as_verified(catalog, record, plan, counts, duration, now, reporter)
+        if signum := held.take():
+            raise _stopped_after_swap(plan, record, signum)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
                          notes=tuple(notes), connect=psql_command(server, plan.target_db))
+
+
+def _stopped_after_swap(plan: RestorePlan, record: BackupRecord, signum: int) -> BackupToolError:
+    """A stop that came once the swap could no longer be undone: the restore is done, and the line says so
+    (a bare "stopped by SIGTERM" read as a failed restore, with the original in place)."""
+    kept = (f"; the previous database is kept as {plan.aside_db!r}, roll back with: "
+            f"{rollback_command(plan.target_db)}" if plan.aside_db else "")
+    error = BackupToolError(f"stopped by {signal.Signals(signum).name} after the restore was done: "
+                            f"{plan.target_db!r} holds {record.id}{kept}")
+    error.exit_code = 128 + signum
+    return error
 
 
 def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePlan,
@@ -768,7 +787,7 @@ def _still_fits(settings: Settings, server: DatabaseConfig, plan: RestorePlan) -
 
 
 def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work: scratch.Scratch,
-             reporter: Reporter) -> None:
+             reporter: Reporter, held: swap.HeldSignals) -> None:
     """Swap the checked work database in. From the journal's first line on, the swap owns the work
     database: no scratch cleanup may drop it, and a run killed mid-way is healed by the next one."""
     side = side_of(plan.target_db, plan.work_db)
@@ -777,7 +796,7 @@ def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work
     journal = swap.begin(settings, server, "restore", plan.target_db, plan.work_db, plan.aside_db, side[1])
     work.forget()
     try:
-        swap.run_swap(settings, server, journal, reporter)
+        swap.run_swap(settings, server, journal, reporter, held)
     except BaseException as exc:
         if swap.pending(settings, server, plan.target_db):  # past undoing here: the next run settles it
             warn(reporter, f"the swap of {plan.target_db!r} was interrupted and is left to the next backup or "

@@ -25,11 +25,13 @@ import hashlib
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 SWAPS_DIR = "swaps"
 PAUSE_ENV = "BACKUP_TUI_TEST_PAUSE_AT"  # tests: stop the run (SIGSTOP) right after recording this step
 STEPS = ("block", "terminate", "rename_aside", "rename_in", "allow")
+# Tests also stop the run right after a step's statement, where a signal once cut the statement's end
+AFTER_STEPS = tuple(f"after_{step}" for step in ("block", "rename_aside", "rename_in", "allow"))
 Kind = Literal["restore", "rollback"]
 RENAME_ATTEMPTS = 10
 _warned: set[tuple[Path, int]] = set()
@@ -63,6 +67,54 @@ class SwapUnfinished(BackupToolError):
 
 def repair_hint(database: str) -> str:
     return f"run: backup-headless repair --database {database}"
+
+
+class HeldSignals:
+    """SIGINT, SIGTERM and SIGHUP held while a swap's statement runs, and acted on between statements.
+
+    Cut mid-statement (psycopg cancels it, but the server may have renamed already), the run could not tell
+    whether a rename happened, and undid the wrong thing: the live name left missing, or the new database
+    live behind "stopped by SIGTERM". Held, the signal is raised by its own handler at ``check``, between
+    statements, where the undo knows what was done. The holder spans the caller's work after the swap too:
+    a signal held past the swap is ``take``n by the caller, which says the swap was done; one not taken is
+    raised at the end. Only the main thread handles signals: elsewhere (the terminal app's workers, which
+    stop by their cancel token) nothing is held."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> HeldSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._hold) for sig in self.SIGNALS}
+        return self
+
+    def _hold(self, signum: int, frame: object) -> None:
+        self.signum = self.signum or signum
+
+    def check(self) -> None:
+        """Raise the held signal's own exception (Ctrl+C's KeyboardInterrupt, the headless runner's stop), still
+        holding any next one: the undo that follows is not cut either."""
+        signum, self.signum = self.signum, 0
+        if signum:
+            handler = self._previous.get(signum)
+            if callable(handler):
+                handler(signum, None)
+            raise KeyboardInterrupt(signum)  # its handler did not raise (ignored, or the default): stop anyway
+
+    def take(self) -> int:
+        """The signal held, if any (0: none), which the caller reports itself: it is not raised at the end."""
+        signum, self.signum = self.signum, 0
+        return signum
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        if kind is None:
+            self.check()
 
 
 def pause_point(step: str) -> None:
@@ -259,53 +311,82 @@ def recorded_swaps(settings: Settings) -> list[tuple[str, str]]:
     return sorted({(j.database, j.server) for j in _recorded(settings)})
 
 
-def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, reporter: Reporter) -> None:
-    """Take the swap's steps, each recorded first. A failure we live through is undone here (the live
-    database back under its name, connections allowed); one we do not, the journal lets the next run heal."""
+def run_swap(settings: Settings, server: DatabaseConfig, journal: Journal, reporter: Reporter,
+             held: HeldSignals | None = None) -> None:
+    """Take the swap's steps, each recorded first. A failure we live through is undone here from what the
+    server shows (``_put_back``: the live database back under its name, connections allowed); one we do not,
+    the journal lets the next run heal. Signals are ``held`` (the caller's, spanning what it does after the
+    swap; or the swap's own) and acted on between statements, before the journal closes: a stop asked for
+    during the swap undoes it."""
+    with contextlib.ExitStack() as stack:
+        check = (held or stack.enter_context(HeldSignals())).check
+        conn = stack.enter_context(pg.connect(server, settings.maintenance_db))
+        _swap_steps(conn, journal, reporter, check)
+
+
+def _swap_steps(conn: psycopg.Connection[Any], journal: Journal, reporter: Reporter, check: Callable[[], None]) -> None:
     target, incoming, aside = journal.database, journal.incoming, journal.aside
-    with pg.connect(server, settings.maintenance_db) as conn:
+    try:
         if aside is None:
             reporter(StepStarted("rename", f"{incoming} -> {target}"))
-            journal = journal.mark("rename_in")
-            try:
-                _rename_ending_sessions(conn, incoming, target, reporter)
-            except BaseException:
-                _undo(conn, journal, lambda: conn.execute("SELECT 1"))  # nothing to put back, if we still can tell
-                raise
-            journal.close()
-            reporter(StepFinished("rename"))
-            return
-        reporter(StepStarted("terminate", f"sessions on {target}"))
-        try:
-            journal = journal.mark("block")
+            journal = _step(journal, "rename_in", check)
+            _rename_ending_sessions(conn, incoming, target, reporter)
+            _after(journal, check)
+        else:
+            reporter(StepStarted("terminate", f"sessions on {target}"))
+            journal = _step(journal, "block", check)
             _allow(conn, target, False)
-            journal = journal.mark("terminate")
+            _after(journal, check)
+            journal = _step(journal, "terminate", check)
             killed, who = _grouped_count(pg.terminate_sessions(conn, target))
             info(reporter, f"terminated the sessions on {target}: {sessions_said(killed, who)}")
             if journal.kind == "rollback":  # the kept copy may have a visitor: it cannot be renamed then
                 pg.terminate_sessions(conn, incoming)
-            journal = journal.mark("rename_aside")
+            journal = _step(journal, "rename_aside", check)
             _rename_ending_sessions(conn, target, aside, reporter, said=True)
-        except BaseException:
-            _undo(conn, journal, lambda: _allow(conn, target))
-            raise
-        reporter(StepFinished("terminate"))
-        reporter(StepStarted("rename", f"{target} -> {aside}, {incoming} -> {target}"))
-        try:
-            journal = journal.mark("rename_in")
+            _after(journal, check)
+            reporter(StepFinished("terminate"))
+            reporter(StepStarted("rename", f"{target} -> {aside}, {incoming} -> {target}"))
+            journal = _step(journal, "rename_in", check)
             _rename_ending_sessions(conn, incoming, target, reporter)
-        except BaseException:
-            def put_back() -> None:
-                _rename(conn, aside, target)
-                _allow(conn, target)
+            _after(journal, check)
+            journal = _step(journal, "allow", check)
+            _allow(conn, target)
+            _allow(conn, aside)
+            _after(journal, check)
+    except BaseException:
+        _undo(conn, journal, lambda: _put_back(conn, journal, reporter))
+        raise
+    journal.close()
+    reporter(StepFinished("rename"))
 
-            _undo(conn, journal, put_back)
-            raise
-        journal = journal.mark("allow")
+
+def _step(journal: Journal, step: str, check: Callable[[], None]) -> Journal:
+    """Record ``step``, then act on a signal held meanwhile (or at the test pause) before taking it."""
+    journal = journal.mark(step)
+    check()
+    return journal
+
+
+def _after(journal: Journal, check: Callable[[], None]) -> None:
+    """The step's statement is done: a test may stop the run here, and a signal held during it is acted on."""
+    pause_point(f"after_{journal.step}")
+    check()
+
+
+def _put_back(conn: psycopg.Connection[Any], journal: Journal, reporter: Reporter) -> None:
+    """Undo an interrupted swap from what the server shows, not from the step we think we were at: the
+    incoming database back under its own name if it had taken the live one, the live one back from aside,
+    connections allowed."""
+    target, incoming, aside = journal.database, journal.incoming, journal.aside
+    state = _existing(conn, [n for n in (target, incoming, aside) if n])
+    if incoming not in state and target in state and (aside is None or aside in state):
+        _rename_ending_sessions(conn, target, incoming, reporter, said=True)  # it had taken the live name
+        state.pop(target)
+    if aside is not None:
+        if aside in state and target not in state:
+            _rename(conn, aside, target)
         _allow(conn, target)
-        _allow(conn, aside)
-        journal.close()
-        reporter(StepFinished("rename"))
 
 
 def _undo(conn: psycopg.Connection[Any], journal: Journal, undo: Callable[[], object]) -> None:
