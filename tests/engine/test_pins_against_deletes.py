@@ -9,13 +9,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import EXIT_FAILED, BackupToolError, NotFoundError
-from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.ops import pins
 from backup_tui.engine.ops.backup import run_backup
@@ -277,3 +278,63 @@ def test_a_planted_record_under_a_pin_s_name_is_no_pin(settings: Settings, s3_bu
     s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=pin_key.rsplit("/", 1)[0] + "/zzzz-junk.json",
                                 Body=b'{"pinned": "yes"}')
     assert not local.refresh(on_disk).pinned and not bucket.refresh(in_bucket).pinned
+
+
+def test_a_backup_that_committed_after_prune_planned_stays(settings: Settings) -> None:
+    """Planned while its folder had no manifest yet and no run held the lock (a leftover, then), a backup that
+    committed before the removal is the newest valid one: prune reads retention again under the lock."""
+    keep_one = replace(settings, retention=RetentionConfig(daily=1, weekly=0, monthly=0))
+    run_backup(Context(keep_one), keep_one.databases[0])
+    newer = run_backup(Context(keep_one), keep_one.databases[0])
+    folder = Path(newer.path).parent
+    written = {p: p.read_bytes() for p in (folder / "manifest.json", next(folder.glob("*.sha256")))}
+    for path in written:
+        path.unlink()  # as it was while the backup ran: neither the sidecar nor the manifest yet
+    plan = plan_prune(Context(keep_one))
+    assert newer.id in [d.record.id for d in plan if not d.keep]
+    for path, body in written.items():
+        path.write_bytes(body)  # it commits
+    [went] = [d for d in run_prune(Context(keep_one), plan) if d.record.id == newer.id]
+    assert went.keep and went.reasons[0].startswith("kept: retention read again under the lock keeps it")
+    assert Context(keep_one).catalog.get(newer.id).is_valid
+
+
+def test_a_folder_another_prune_took_meanwhile_is_no_failure(settings: Settings) -> None:
+    keep_one = replace(settings, retention=RetentionConfig(daily=1, weekly=0, monthly=0))
+    older = run_backup(Context(keep_one), keep_one.databases[0])
+    run_backup(Context(keep_one), keep_one.databases[0])
+    first, second = plan_prune(Context(keep_one)), plan_prune(Context(keep_one))
+    run_prune(Context(keep_one), first)
+    [went] = [d for d in run_prune(Context(keep_one), second) if d.record.id == older.id]
+    assert went.keep and went.reasons[0].endswith("gone already")
+    assert all(r.ok for r in read_runs(keep_one.repository) if r.operation in ("prune", "delete"))
+
+
+def test_a_pin_record_not_named_as_ours_writes_or_named_ahead_of_our_clock_does_not_win(settings: Settings) -> None:
+    """The newest pin record by name is the word: a planted ``zz.json`` saying unpinned is not one of ours and
+    is not read; a record named by a clock ahead of ours is, so the next pin is named after it; and a pin that
+    did not take says so instead of reporting success."""
+    record = run_backup(Context(settings), settings.databases[0])
+    folder = Path(record.path).parent / "pins"
+    folder.mkdir()
+    (folder / "zz.json").write_text('{"pinned": false}\n')
+    ahead = time.time_ns() + 3600 * 10**9
+    (folder / f"{ahead:020d}-0000abcd.json").write_text('{"pinned": false}\n')
+    assert pins.set_pinned(Context(settings), record, True).pinned
+    assert Context(settings).catalog.get(record.id).pinned
+    newest = max(p.name for p in folder.glob("*.json") if p.name != "zz.json")
+    assert int(newest[:20]) > ahead
+
+
+def test_a_verification_record_dated_ahead_of_our_clock_is_never_the_last_word(settings: Settings) -> None:
+    """An "ok" dated tomorrow (a host whose clock runs ahead, or a planted record) would outvote every failure
+    found today, and prune would let the good older backup go: it sorts before the records that are real."""
+    record = run_backup(Context(settings), settings.databases[0])
+    folder = Path(record.path).parent / "verifications"
+    folder.mkdir()
+    tomorrow = utc_iso(datetime.now(UTC) + timedelta(days=1))
+    (folder / f"{time.time_ns():020d}-0000abcd.json").write_text(
+        f'{{"at": "{tomorrow}", "level": "full", "ok": true, "problems": [], "checks": []}}\n')
+    failed = Verification(at=utc_iso(datetime.now(UTC)), level="quick", ok=False, problems=("sha256 differs",))
+    Context(settings).catalog.record_verification(record, failed, lambda event: None)
+    assert Context(settings).catalog.get(record.id).failed_last_check

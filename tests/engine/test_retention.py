@@ -341,3 +341,16 @@ def test_one_record_that_outranks_a_backup_is_enough_to_know_retention_does_not_
             assert (kept is not None and kept.id == own.id) == alone, (own, records)
             cases += 1
     assert cases == 6 ** 4 * 5
+
+
+def test_a_time_written_with_an_offset_sorts_by_when_it_was() -> None:
+    """"23:00+14:00" is 09:00 UTC: a manifest of another host that writes offsets must not make a backup of
+    09:00 the newer one of the day, and the 13:43 backup the one superseded."""
+    day = datetime(2026, 12, 7, tzinfo=UTC)
+    policy = RetentionConfig(daily=1, weekly=0, monthly=0)
+    ours = make(day + timedelta(hours=13, minutes=43))
+    theirs = replace(make(day + timedelta(hours=9)), id="app-20261207T090000Z-bbbb",
+                     created_at="2026-12-07T23:00:00+14:00")
+    decisions = plan([ours, theirs], now=day + timedelta(hours=14), policy=policy)
+    assert decisions[ours.id].keep and decisions[ours.id].reasons[0] == "newest valid backup"
+    assert not decisions[theirs.id].keep

@@ -23,6 +23,7 @@ from backup_tui.engine.core.models import (
     Verification,
     manifest_checksum,
     parse_utc,
+    utc_iso,
 )
 from backup_tui.engine.core.names import check_database_name, is_backup_id
 
@@ -59,15 +60,20 @@ def _count(data: Mapping[str, Any], name: str) -> int:
     return value
 
 
-def _moment(data: Mapping[str, Any], name: str, required: bool = True) -> str:
+def _moment(data: Mapping[str, Any], name: str, required: bool = True, milliseconds: bool = True) -> str:
     text = _field(data, name, str, required)
     if text is None or (text == "" and not required):
         return ""
     try:
-        parse_utc(text)
+        moment = parse_utc(text)
     except ValueError:
         raise InvalidRecord(f"manifest field {name!r} is not a UTC time: {text[:40]!r}") from None
-    return str(text)
+    # One form for every record (as utc_iso writes it): times are compared and sorted as strings everywhere
+    # (retention's newest-first walk, newest_valid, the listing), and "...T23:00:00+14:00" or a naive time
+    # would otherwise sort by its local digits, not by when it was.
+    if text in (utc_iso(moment), utc_iso(moment, milliseconds=True)):
+        return str(text)  # already in the form we write (a copy elsewhere reads the same)
+    return utc_iso(moment, milliseconds=milliseconds)
 
 
 # PostgreSQL's encodings by the names pg_encoding_to_char gives them (UTF8, SQL_ASCII, WIN1252, ISO_8859_5, ...)
@@ -204,7 +210,8 @@ def parse_verification(data: object) -> Verification:
             raise InvalidRecord(f"history entry row count of {str(key)[:40]!r} is not [manifest, restored]")
     duration = _field(data, "duration_s", (int, float), required=False) or 0.0
     return Verification(
-        at=_moment(data, "at"), level="full" if level == "full" else "quick", ok=_field(data, "ok", bool),
+        at=_moment(data, "at", milliseconds=False), level="full" if level == "full" else "quick",
+        ok=_field(data, "ok", bool),
         problems=texts["problems"], checks=texts["checks"], not_done=texts["not_done"],
         duration_s=float(duration), row_counts={str(k): list(v) for k, v in counts.items()},
     )

@@ -113,7 +113,7 @@ def failed_verification(record: BackupRecord) -> str | None:
 def newest_valid(records: Iterable[BackupRecord], now: datetime) -> BackupRecord | None:
     """The backup retention always keeps of one database and host's ``records``: the newest trusted one dated
     before ``now``; a safety backup only when no other is. A delete asks for more than a yes to remove it."""
-    ordered = sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
+    ordered = sorted(records, key=lambda r: (r.created, r.id), reverse=True)
     trusted = [r for r in ordered if r.trusted and not r.dated_after(now)]
     chosen = [r for r in trusted if not r.is_safety] or trusted
     return chosen[0] if chosen else None
@@ -124,7 +124,7 @@ def outranks(other: BackupRecord, own: BackupRecord, now: datetime) -> bool:
     that does is enough to know, without the rest (a delete from a bucket still being read stops there)."""
     if other.database != own.database or other.host != own.host or not other.trusted or other.dated_after(now):
         return False
-    newer = (other.created_at, other.id) > (own.created_at, own.id)
+    newer = (other.created, other.id) > (own.created, own.id)
     return (own.is_safety and not other.is_safety) or (newer and (own.is_safety or not other.is_safety))
 
 
@@ -156,7 +156,7 @@ def _fill_slots(counted: list[BackupRecord], policy: RetentionConfig) -> _Slots:
 def _plan_database(
     records: list[BackupRecord], policy: RetentionConfig, now: datetime, running: bool
 ) -> list[PruneDecision]:
-    ordered = sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
+    ordered = sorted(records, key=lambda r: (r.created, r.id), reverse=True)
     # A backup dated in the future holds no slot and is not the newest (it is kept, see _decide): a planted or
     # skewed date would otherwise take a daily slot and the "newest" title from the backups that are real.
     trusted = [r for r in ordered if r.trusted and not r.dated_after(now)]

@@ -22,15 +22,17 @@ from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.state import this_host
 
 NOT_IN_S3 = "not in S3 yet: the local copy is kept until the next backup or upload sends it"
+CHANGED = "kept: retention read again under the lock keeps it (the repository changed since the plan)"
 UNKNOWN_S3 = "S3 could not be listed, so whether it is there is unknown: the local copy is kept"
 
 
-def plan_prune(ctx: Context, database: str | None = None) -> list[PruneDecision]:
-    """What retention keeps and lets go, and why, per repository; nothing is touched."""
+def plan_prune(ctx: Context, database: str | None = None, *, locked_by_us: bool = False) -> list[PruneDecision]:
+    """What retention keeps and lets go, and why, per repository; nothing is touched. ``locked_by_us``: the
+    caller holds ``database``'s lock, so no run of ours is writing an incomplete folder."""
     settings, catalog = ctx.settings, ctx.catalog
     bucket = catalog.s3
     if bucket is None:
-        return _plan(ctx, catalog.list(database), settings.retention, "local")
+        return _plan(ctx, catalog.list(database), settings.retention, "local", locked_by_us)
     local = [r for r in catalog.local.list(database) if database is None or r.database == database]
     try:
         remote: list[BackupRecord] | None = [r for r in bucket.list(database)
@@ -40,18 +42,42 @@ def plan_prune(ctx: Context, database: str | None = None) -> list[PruneDecision]
         remote = None
     in_bucket = {r.id for r in remote or [] if r.is_valid}
     decisions = [_guard_local(d, in_bucket, remote is not None)
-                 for d in _plan(ctx, local, settings.retention, "local")]
+                 for d in _plan(ctx, local, settings.retention, "local", locked_by_us)]
     if remote is not None:
         fresh = timedelta(seconds=bucket.config.lock_ttl_seconds)
-        decisions += [_guard_upload(d, ctx, fresh) for d in _plan(ctx, remote, settings.retention_s3, "s3")]
+        decisions += [_guard_upload(d, ctx, fresh)
+                      for d in _plan(ctx, remote, settings.retention_s3, "s3", locked_by_us)]
     return decisions
 
 
-def _plan(ctx: Context, records: list[BackupRecord], policy: RetentionConfig, location: str) -> list[PruneDecision]:
+def _plan(ctx: Context, records: list[BackupRecord], policy: RetentionConfig, location: str,
+          locked_by_us: bool = False) -> list[PruneDecision]:
     settings = ctx.settings
-    planned = plan_retention(records, policy, now=ctx.now(),
-                             in_progress=lambda db: is_locked(settings.repository, db), this_host=this_host())
+    running = (lambda db: False) if locked_by_us else (lambda db: is_locked(settings.repository, db))
+    planned = plan_retention(records, policy, now=ctx.now(), in_progress=running, this_host=this_host())
     return [replace(d, location=location) for d in planned]
+
+
+def _still_going(ctx: Context, database: str, backups: dict[str, list[PruneDecision]]
+                 ) -> tuple[dict[str, list[PruneDecision]], dict[tuple[str, str], str]]:
+    """Of the copies planned to go, those retention still lets go, read again under the database's lock (held
+    by the caller), and why each other one stays. The plan was made without the lock: since then a backup may
+    have finished (its folder, incomplete then, is the newest valid backup now), a verify may have failed the
+    backup that superseded these, another prune may have taken them. A pin set meanwhile is left to the
+    removal, which reads it again under the backup's own lock."""
+    fresh = {(d.record.id, d.location): d for d in plan_prune(ctx, database, locked_by_us=True)}
+    still = {key for key, d in fresh.items() if not d.keep or d.record.pinned}
+    going: dict[str, list[PruneDecision]] = {}
+    changed: dict[tuple[str, str], str] = {}
+    for backup_id, items in backups.items():
+        for d in items:
+            key = (backup_id, d.location)
+            if key in still:
+                going.setdefault(backup_id, []).append(d)
+            else:
+                now = fresh.get(key)
+                changed[key] = f"{CHANGED}: {now.reasons[0] if now else 'gone already'}"
+    return going, changed
 
 
 def _guard_local(decision: PruneDecision, in_bucket: set[str], listed: bool) -> PruneDecision:
@@ -86,7 +112,9 @@ def run_prune(ctx: Context, plan: list[PruneDecision], database: str | None = No
     with journaled(settings, "prune", database or ""):
         for db, backups in doomed.items():
             with database_lock(settings.repository, db, "prune"):
-                for items in backups.values():
+                going, changed = _still_going(ctx, db, backups)
+                stayed.update(changed)
+                for items in going.values():
                     stayed.update(_delete(ctx, db, items))
     return [replace(d, keep=True, reasons=(stayed[d.record.id, d.location], *d.reasons))
             if (d.record.id, d.location) in stayed else d for d in plan]

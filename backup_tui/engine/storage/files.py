@@ -87,11 +87,12 @@ def sweep_stale_temps(folder: Path, older_than: float = STALE_TEMP_SECONDS, also
     return removed
 
 
-def write_record(root: Path, folder: Path, text: str) -> Path:
+def write_record(root: Path, folder: Path, text: str, not_before: int = 0) -> Path:
     """A new record in ``folder`` (below ``root``, through no link), never a change to an existing one:
-    two hosts writing at once each add their own file. Names sort in the order they were written."""
+    two hosts writing at once each add their own file. Names sort in the order they were written;
+    ``not_before`` makes it sort after a record named by a clock ahead of ours."""
     inside(root, folder).mkdir(exist_ok=True)
-    path = inside(root, folder / f"{time.time_ns():020d}-{secrets.token_hex(4)}.json")
+    path = inside(root, folder / f"{max(time.time_ns(), not_before):020d}-{secrets.token_hex(4)}.json")
     atomic_write(path, text)
     return path
 

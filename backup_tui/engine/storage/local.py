@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_pin, parse_verification
-from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.core.models import FUTURE_SLACK, BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.core.untrusted_json import load_json
@@ -53,6 +53,7 @@ PINS = "pins"
 DATA_SUFFIX = ".dump.zst"
 T = TypeVar("T")
 ID_LETTERS = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1, o/0: read aloud and typed at 3 a.m.
+_PIN_NAME = re.compile(r"\d{20}-[0-9a-f]{8}\.json")  # write_record's names
 _OLD_KEY = re.compile(r"[^A-Za-z0-9_.-]")  # how folders were named before folder_key: read, never written
 # After the database's part: the second, then four letters (``new_backup_dir``), or before them, nothing or "-N"
 _ID_REST = re.compile(r"-\d{8}T\d{6}Z(?:-[a-z0-9]{4}|-\d+)?")
@@ -236,12 +237,16 @@ class LocalRepository:
         """The old append-only file, then the records written once each, in the order they were made."""
         old = read_history(folder / OLD_HISTORY)
         new = [(name, v) for name, v in _records(folder / VERIFICATIONS, parse_verification)]
-        return old + tuple(v for _, v in sorted(new, key=lambda item: (item[1].at, item[0])))
+        # A record dated in the future (another host's skewed clock, a planted file) is never the last word:
+        # else an "ok" dated tomorrow outvotes every failure found today, and the corrupt backup keeps its slot.
+        latest = datetime.now(UTC) + FUTURE_SLACK
+        return old + tuple(v for _, v in sorted(new, key=lambda item: (parse_utc(item[1].at) <= latest,
+                                                                      item[1].at, item[0])))
 
     def _pinned(self, folder: Path, from_manifest: bool) -> bool:
         """The newest pin record's word; one that cannot be read counts as a pin (a delete must not go ahead on
         a pin it failed to read), one that is not a pin record is skipped."""
-        pins = sorted(_records(folder / PINS, parse_pin, unreadable=True))
+        pins = sorted(p for p in _records(folder / PINS, parse_pin, unreadable=True) if _PIN_NAME.fullmatch(p[0]))
         return pins[-1][1] if pins else from_manifest
 
     def refresh(self, record: BackupRecord) -> BackupRecord:
@@ -289,7 +294,12 @@ class LocalRepository:
         if record.status == "legacy":
             legacy.delete(inside(self.root, record.path))
             return
-        shutil.rmtree(self.folder(record), ignore_errors=False)
+        try:
+            shutil.rmtree(self.folder(record), ignore_errors=False)
+        except FileNotFoundError:
+            if self.folder(record).exists() or self.folder(record).is_symlink():
+                raise
+            # gone already (another prune or delete took it meanwhile): nothing left to remove
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
         """A pin record beside the manifest, which stays as written. Asking to pin a damaged or
@@ -301,7 +311,14 @@ class LocalRepository:
         if refusal is not None:
             raise ConfigError(refusal)
         folder = self.folder(record)
-        write_record(self.root, folder / PINS, json.dumps({"pinned": pinned, "at": utc_iso(datetime.now(UTC))}) + "\n")
+        # Named after every record there (one of a host whose clock is ahead included): the newest name is the word.
+        after = max((int(name[:20]) + 1 for name, _ in _records(folder / PINS, parse_pin, unreadable=True)
+                     if _PIN_NAME.fullmatch(name)), default=0)
+        write_record(self.root, folder / PINS, json.dumps({"pinned": pinned, "at": utc_iso(datetime.now(UTC))}) + "\n",
+                     not_before=after)
+        if self._pinned(folder, record.pinned) != pinned:  # read back: what prune will read is what we say
+            raise BackupToolError(f"{record.id}: the pin was written but its records still say "
+                                  f"{'unpinned' if pinned else 'pinned'}; see {folder / PINS}")
         return replace(record, pinned=pinned)
 
     def add_verification(self, record: BackupRecord, result: Verification, report: str) -> Path:
