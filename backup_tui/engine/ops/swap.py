@@ -87,8 +87,9 @@ class HeldSignals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> HeldSignals:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._hold) for sig in self.SIGNALS}
+        if threading.current_thread() is threading.main_thread():  # one the process ignores stays ignored
+            self._previous = {sig: signal.signal(sig, self._hold) for sig in self.SIGNALS
+                              if signal.getsignal(sig) is not signal.SIG_IGN}
         return self
 
     def _hold(self, signum: int, frame: object) -> None:
