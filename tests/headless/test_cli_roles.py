@@ -120,3 +120,22 @@ def test_grantees_and_policy_roles_are_checked_before_any_data_is_loaded(make_wo
     assert ws.psql(f"SELECT has_table_privilege('{GRANTEE}', 'shared', 'SELECT'), pg_get_userbyid(relowner), "
                    "(SELECT count(*) FROM pg_largeobject_metadata) FROM pg_class WHERE relname = 'shared'",
                    f"{ws.database}_g2") == f"t|{ODD_OWNER}|1"
+
+
+def test_a_user_without_createdb_is_told_so_in_one_line_and_the_original_stays(orphaned: tuple[Workspace, str]
+                                                                                ) -> None:
+    """Connected as a role that may read but not create databases, a restore or a verify says what the role
+    lacks (it read "unexpected InsufficientPrivilege"), and nothing is left on the server."""
+    ws, backup_id = orphaned
+    ws.sandbox.psql("DO $$ BEGIN CREATE ROLE bt_reader LOGIN PASSWORD 'Pw-7731-q'; EXCEPTION WHEN duplicate_object "
+                    "THEN NULL; END $$")
+    ws.sandbox.psql("GRANT pg_read_all_data TO bt_reader")
+    reader: dict[str, str | None] = {"BACKUP_DB_USER": "bt_reader", "BACKUP_DB_PASSWORD": "Pw-7731-q"}
+    before = ws.databases()
+    for args in (("restore", backup_id, "--target-db", f"{ws.database}_xcreatedb", "--no-owner"),
+                 ("verify", backup_id)):
+        result = ws.run(*args, env=reader)
+        assert result.returncode == 1, result.stderr
+        line = one_error_line(result)
+        assert "needs CREATEDB" in line and "bt_reader" in line and "unexpected" not in line
+    assert ws.databases() == before

@@ -235,6 +235,12 @@ def create_database(settings: Settings, server: DatabaseConfig, name: str, info_
             scratch.forget()  # the server made nothing (a name taken meanwhile is not ours to drop later)
         else:
             _drop_after_interruption(settings, server, scratch, made)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):  # the setup's, not a bug: said in one line
+            who = server.user or "libpq's default user"
+            raise BackupToolError(
+                f"cannot create the {purpose} database {name!r}: {pg.stderr_summary(str(exc), limit=1)}; the user "
+                f"we connect as ({who}) needs CREATEDB, and to be a member of the role that owns the database"
+            ) from None
         raise
     return scratch
 
