@@ -241,10 +241,10 @@ def test_a_pin_that_cannot_be_read_counts_as_set_where_an_older_record_says_unpi
     newest_in_bucket = max(k for k in s3_bucket.objects() if "/pins/" in k)
     get_object = S3Repository._get_bytes
 
-    def disk_error(path: Path, *args: int) -> str:
+    def disk_error(path: Path, *args: int, **kwargs: int | None) -> str:
         if path.name == newest_on_disk:
             raise OSError(5, "Input/output error")
-        return read_capped(path, *args)
+        return read_capped(path, *args, **kwargs)  # type: ignore[arg-type]
 
     def no_answer(self: S3Repository, key: str, limit: int) -> tuple[bytes, str]:
         if key == newest_in_bucket:
@@ -338,3 +338,25 @@ def test_a_verification_record_dated_ahead_of_our_clock_is_never_the_last_word(s
     failed = Verification(at=utc_iso(datetime.now(UTC)), level="quick", ok=False, problems=("sha256 differs",))
     Context(settings).catalog.record_verification(record, failed, lambda event: None)
     assert Context(settings).catalog.get(record.id).failed_last_check
+
+
+def test_records_behind_a_link_where_the_pins_or_verifications_folder_should_be_are_not_read(
+        settings: Settings, tmp_path: Path) -> None:
+    """A link planted as ``pins/`` or ``verifications/`` is not followed: records from elsewhere are not this
+    backup's (an "ok" from outside made it verified); a pins folder that cannot be read counts as a pin,
+    the safe word, whatever the records behind the link say."""
+    record = run_backup(Context(settings), settings.databases[0])
+    outside = tmp_path / "outside"
+    (outside / "pins").mkdir(parents=True)
+    (outside / "verifications").mkdir()
+    (outside / "pins" / f"{time.time_ns():020d}-0000abcd.json").write_text('{"pinned": false}\n')
+    at = utc_iso(datetime.now(UTC))
+    (outside / "verifications" / f"{time.time_ns():020d}-0000abcd.json").write_text(
+        f'{{"at": "{at}", "level": "full", "ok": true, "problems": [], "checks": []}}\n')
+    folder = Path(record.path).parent
+    (folder / "pins").symlink_to(outside / "pins")
+    (folder / "verifications").symlink_to(outside / "verifications")
+    seen = Context(settings).catalog.get(record.id)
+    assert seen.verifications == () and seen.pinned
+    with pytest.raises(BackupToolError):
+        pins.set_pinned(Context(settings), seen, False)  # writes refuse the link, in one line

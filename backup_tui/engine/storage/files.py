@@ -105,11 +105,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def read_capped(path: Path, limit: int = MAX_RECORD_BYTES) -> str:
+def read_capped(path: Path, limit: int = MAX_RECORD_BYTES, *, dir_fd: int | None = None) -> str:
     """A small record's text; a link is not followed, and a file larger than ``limit`` is refused
     (InvalidRecord) instead of read whole into memory. Only a plain file is read: a FIFO planted under a
-    record's name would block the reader for ever (opened without waiting, then refused), a device never ends."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    record's name would block the reader for ever (opened without waiting, then refused), a device never ends.
+    ``dir_fd``: ``path`` is a name in that folder, opened without following a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):  # as reading it would say: callers take a folder for an OSError, as before

@@ -236,7 +236,10 @@ class LocalRepository:
     def _history(self, folder: Path) -> tuple[Verification, ...]:
         """The old append-only file, then the records written once each, in the order they were made."""
         old = read_history(folder / OLD_HISTORY)
-        new = [(name, v) for name, v in _records(folder / VERIFICATIONS, parse_verification)]
+        try:
+            new = _records(folder / VERIFICATIONS, parse_verification)
+        except OSError:  # a link where the folder should be: records from elsewhere are no history of this one
+            new = []
         # A record dated in the future (another host's skewed clock, a planted file) is never the last word:
         # else an "ok" dated tomorrow outvotes every failure found today, and the corrupt backup keeps its slot.
         latest = datetime.now(UTC) + FUTURE_SLACK
@@ -246,7 +249,10 @@ class LocalRepository:
     def _pinned(self, folder: Path, from_manifest: bool) -> bool:
         """The newest pin record's word; one that cannot be read counts as a pin (a delete must not go ahead on
         a pin it failed to read), one that is not a pin record is skipped."""
-        pins = sorted(p for p in _records(folder / PINS, parse_pin, unreadable=True) if _PIN_NAME.fullmatch(p[0]))
+        try:
+            pins = sorted(p for p in _records(folder / PINS, parse_pin, unreadable=True) if _PIN_NAME.fullmatch(p[0]))
+        except OSError:
+            return True  # a link where the folder should be: not read, and, as an unreadable pin, the safe word
         return pins[-1][1] if pins else from_manifest
 
     def refresh(self, record: BackupRecord) -> BackupRecord:
@@ -312,8 +318,11 @@ class LocalRepository:
             raise ConfigError(refusal)
         folder = self.folder(record)
         # Named after every record there (one of a host whose clock is ahead included): the newest name is the word.
-        after = max((int(name[:20]) + 1 for name, _ in _records(folder / PINS, parse_pin, unreadable=True)
-                     if _PIN_NAME.fullmatch(name)), default=0)
+        try:
+            after = max((int(name[:20]) + 1 for name, _ in _records(folder / PINS, parse_pin, unreadable=True)
+                         if _PIN_NAME.fullmatch(name)), default=0)
+        except OSError:
+            after = 0  # a link where the folder should be: the write below refuses it, and says so
         write_record(self.root, folder / PINS, json.dumps({"pinned": pinned, "at": utc_iso(datetime.now(UTC))}) + "\n",
                      not_before=after)
         if self._pinned(folder, record.pinned) != pinned:  # read back: what prune will read is what we say
@@ -354,18 +363,27 @@ def _entries(path: str) -> list[os.DirEntry[str]]:
 
 def _records(folder: Path, parse: Callable[[object], T], unreadable: T | None = None) -> list[tuple[str, T]]:
     """Every ``*.json`` record in ``folder`` that validates, with its file name; the rest are skipped, but one
-    that cannot be read at all counts as ``unreadable`` where the caller gives that (a pin: the safe word)."""
+    that cannot be read at all counts as ``unreadable`` where the caller gives that (a pin: the safe word).
+    The folder is opened without following a link, and its records through it: a link (or a file) where the
+    folder should be raises OSError, for the caller to decide, as records from elsewhere are not ours."""
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return []
     found: list[tuple[str, T]] = []
-    for entry in _entries(str(folder)):
-        if not entry.name.endswith(".json") or not entry.is_file(follow_symlinks=False):
-            continue
-        try:
-            found.append((entry.name, parse(load_json(read_capped(Path(entry.path))))))
-        except OSError:
-            if unreadable is not None:
-                found.append((entry.name, unreadable))
-        except (ValueError, InvalidRecord):
-            continue
+    try:
+        with os.scandir(dir_fd) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".json") and e.is_file(follow_symlinks=False))
+        for name in names:
+            try:
+                found.append((name, parse(load_json(read_capped(Path(name), dir_fd=dir_fd)))))
+            except OSError:
+                if unreadable is not None:
+                    found.append((name, unreadable))
+            except (ValueError, InvalidRecord):
+                continue
+    finally:
+        os.close(dir_fd)
     return found
 
 
