@@ -360,3 +360,22 @@ def test_records_behind_a_link_where_the_pins_or_verifications_folder_should_be_
     assert seen.verifications == () and seen.pinned
     with pytest.raises(BackupToolError):
         pins.set_pinned(Context(settings), seen, False)  # writes refuse the link, in one line
+
+
+def test_a_verification_dated_ahead_in_the_bucket_is_never_the_last_word_either(settings: Settings,
+                                                                                 s3_bucket: Bucket) -> None:
+    """The bucket orders a backup's verification records by the same rule as the local disk: an "ok" dated
+    tomorrow does not outvote a failure found today."""
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    bucket = Context(with_s3).catalog.s3
+    assert bucket is not None
+    in_bucket = next(r for r in bucket.list(record.database) if r.id == record.id)
+    tomorrow = utc_iso(datetime.now(UTC) + timedelta(days=1))
+    bucket.put_small(f"{bucket.folder(in_bucket)}verifications/{tomorrow}-planted.json",
+                     f'{{"at": "{tomorrow}", "level": "full", "ok": true, "problems": [], "checks": []}}\n', once=True)
+    failed = Verification(at=utc_iso(datetime.now(UTC)), level="quick", ok=False, problems=("sha256 differs",))
+    bucket.add_verification(in_bucket, failed, "report")
+    again = next(r for r in S3Repository(s3_bucket.config()).list(record.database) if r.id == record.id)
+    assert len(again.verifications) == 2 and again.failed_last_check

@@ -104,6 +104,16 @@ class Verification:
         return {"at": self.at, "level": self.level, "ok": self.ok}
 
 
+def history_order(records: Sequence[tuple[str, Verification]], now: datetime) -> tuple[Verification, ...]:
+    """A backup's verification records (each with its record's name), oldest first: by their time, then their
+    name. One dated more than ``FUTURE_SLACK`` ahead of ``now`` (another host's skewed clock, a planted record)
+    goes first, never the last word: else an "ok" dated tomorrow outvotes every failure found today, and the
+    corrupt backup keeps its retention slot. The one rule for the local disk and the bucket."""
+    latest = now + FUTURE_SLACK
+    return tuple(v for _, v in sorted(records, key=lambda item: (parse_utc(item[1].at) <= latest, item[1].at,
+                                                                 item[0])))
+
+
 @dataclass(frozen=True)
 class BackupRecord:
     """What we know about one backup: its manifest, plus where it lives."""

@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_pin, parse_verification
-from backup_tui.engine.core.models import FUTURE_SLACK, BackupRecord, Verification, parse_utc, utc_iso
+from backup_tui.engine.core.models import BackupRecord, Verification, history_order, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.core.untrusted_json import load_json
@@ -240,11 +240,7 @@ class LocalRepository:
             new = _records(folder / VERIFICATIONS, parse_verification)
         except OSError:  # a link where the folder should be: records from elsewhere are no history of this one
             new = []
-        # A record dated in the future (another host's skewed clock, a planted file) is never the last word:
-        # else an "ok" dated tomorrow outvotes every failure found today, and the corrupt backup keeps its slot.
-        latest = datetime.now(UTC) + FUTURE_SLACK
-        return old + tuple(v for _, v in sorted(new, key=lambda item: (parse_utc(item[1].at) <= latest,
-                                                                      item[1].at, item[0])))
+        return old + history_order(new, datetime.now(UTC))
 
     def _pinned(self, folder: Path, from_manifest: bool) -> bool:
         """The newest pin record's word; one that cannot be read counts as a pin (a delete must not go ahead on
@@ -300,10 +296,11 @@ class LocalRepository:
         if record.status == "legacy":
             legacy.delete(inside(self.root, record.path))
             return
+        folder = self.folder(record)
         try:
-            shutil.rmtree(self.folder(record), ignore_errors=False)
+            shutil.rmtree(folder, ignore_errors=False)
         except FileNotFoundError:
-            if self.folder(record).exists() or self.folder(record).is_symlink():
+            if folder.exists() or folder.is_symlink():
                 raise
             # gone already (another prune or delete took it meanwhile): nothing left to remove
 

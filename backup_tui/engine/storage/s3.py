@@ -44,7 +44,7 @@ from backup_tui.engine.core.manifest import (
     parse_pin,
     parse_verification,
 )
-from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
+from backup_tui.engine.core.models import BackupRecord, Verification, history_order, parse_utc, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.core.retention import outranks
@@ -662,7 +662,7 @@ class S3Repository:
             if name.startswith(f"{VERIFICATIONS}/") and name.endswith(".json"):
                 with contextlib.suppress(InvalidRecord, BackupToolError):
                     found.append((name, self._record(folder.prefix + name, etag, parse_verification)))
-        return tuple(v for _, v in sorted(found, key=lambda item: (item[1].at, item[0])))
+        return history_order(found, datetime.now(UTC))
 
     def _pinned(self, folder: _Folder, from_manifest: bool) -> bool:
         """The newest pin record's word. One that is not a pin record is skipped; one that cannot be fetched
