@@ -326,6 +326,27 @@ def test_a_pin_record_not_named_as_ours_writes_or_named_ahead_of_our_clock_does_
     assert int(newest[:20]) > ahead
 
 
+def test_a_bucket_pin_record_not_named_as_ours_writes_or_named_ahead_of_our_clock_does_not_win(
+        settings: Settings, s3_bucket: Bucket) -> None:
+    """As on the disk: in the bucket a planted ``pins/zz.json`` saying unpinned is not read, the next pin is named
+    after a record of a clock ahead of ours, and the pin reads back as set (prune reads the same records)."""
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    bucket = Context(with_s3).catalog.s3
+    assert bucket is not None
+    in_bucket = next(r for r in bucket.list(record.database) if r.id == record.id)
+    pins_at = bucket.folder(in_bucket) + "pins/"
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y%m%dT%H%M%S.%fZ")
+    for name in ("zz.json", f"{ahead}-otherhost-0000abcd.json"):
+        s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=pins_at + name, Body=b'{"pinned": false}\n')
+    assert not bucket.refresh(in_bucket).pinned
+    pins.set_pinned(Context(with_s3), Context(with_s3).catalog.get(record.id), True)
+    assert bucket.refresh(in_bucket).pinned
+    newest = max(k.rsplit("/", 1)[1] for k in s3_bucket.objects() if k.startswith(pins_at) and k[-7:] != "zz.json")
+    assert newest > f"{ahead}-otherhost"
+
+
 def test_a_verification_record_dated_ahead_of_our_clock_is_never_the_last_word(settings: Settings) -> None:
     """An "ok" dated tomorrow (a host whose clock runs ahead, or a planted record) would outvote every failure
     found today, and prune would let the good older backup go: it sorts before the records that are real."""

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
@@ -665,10 +665,11 @@ class S3Repository:
         return history_order(found, datetime.now(UTC))
 
     def _pinned(self, folder: _Folder, from_manifest: bool) -> bool:
-        """The newest pin record's word. One that is not a pin record is skipped; one that cannot be fetched
-        (the store did not answer) counts as a pin: a delete must not go ahead on a pin it failed to read."""
+        """The newest pin record's word. Only our record names count (a ``pins/zz.json`` would sort after every
+        one); one that is not a pin record is skipped; one that cannot be fetched (the store did not answer)
+        counts as a pin: a delete must not go ahead on a pin it failed to read."""
         for name, (_, etag) in sorted(folder.objects.items(), reverse=True):
-            if name.startswith(f"{PINS}/") and name.endswith(".json"):
+            if _PIN_NAME.fullmatch(name):
                 try:
                     return self._record(folder.prefix + name, etag, parse_pin)
                 except InvalidRecord:
@@ -848,9 +849,18 @@ class S3Repository:
         reason = pin_refusal(record)
         if reason is not None:
             raise ConfigError(reason)
-        now = datetime.now(UTC)
-        self.put_small(f"{self.folder(record)}{PINS}/{_record_name(now)}",
+        prefix, now = self.folder(record), datetime.now(UTC)
+        # Named after every record there (one of a host whose clock is ahead included): the newest name is the word.
+        there = self._scan(prefix).get(prefix, _Folder(prefix, "", "", ""))
+        named = [datetime.strptime(m[1], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC) + timedelta(microseconds=1)
+                 for m in map(_PIN_NAME.fullmatch, there.objects) if m]
+        moment = max([now, *named])
+        self.put_small(f"{prefix}{PINS}/{_record_name(moment)}",
                        json.dumps({"pinned": pinned, "at": utc_iso(now)}) + "\n", once=True)
+        after = self._scan(prefix).get(prefix, there)
+        if self._pinned(after, record.pinned) != pinned:  # read back: what prune will read is what we say
+            raise BackupToolError(f"{record.id}: the pin was written but its records still say "
+                                  f"{'unpinned' if pinned else 'pinned'}; see {self.url(prefix + PINS)}/")
         return replace(record, pinned=pinned)
 
     def add_verification(self, record: BackupRecord, result: Verification, report: str) -> Path:
@@ -982,6 +992,9 @@ def _parse(data: object, backup_id: str) -> BackupRecord:
     suffix = SUFFIXES.get(kind) if kind else None  # type: ignore[arg-type]
     return parse_manifest(data, expected_id=backup_id, data_suffix=suffix or SUFFIXES["custom", "zstd"],
                           default_host="")
+
+
+_PIN_NAME = re.compile(rf"{PINS}/(\d{{8}}T\d{{6}}\.\d{{6}}Z)-[^/]{{0,40}}-[0-9a-f]{{8}}\.json")  # _record_name's
 
 
 def _record_name(moment: datetime) -> str:
