@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,21 @@ def test_a_backup_that_failed_its_check_is_shown_so_and_holds_no_slot(make_works
     assert plan[bad]["keep"] is True and plan[bad]["reasons"][0].startswith("last verification failed")
     ws.ok("prune")
     assert {i["id"] for i in ws.listing()} == {good, bad}
+
+
+def test_a_backup_whose_test_restore_failed_is_not_listed_as_valid_after_a_quick_pass(
+        make_workspace: WorkspaceFactory) -> None:
+    """A script picking ``"status": "valid"`` from ``list --json`` must not pick a backup whose test restore
+    failed (here on another host sharing the repository): a quick check passed since proves its bytes, not that
+    they restore. ``verified`` is the newest check, ``verdict`` the one that stands."""
+    ws = make_workspace("verdict")
+    made = ws.backup()
+    records = Path(made["path"]).parent / "verifications"
+    records.mkdir()
+    (records / f"{time.time_ns():020d}-0000abcd.json").write_text(json.dumps(
+        {"at": made["finished_at"], "level": "full", "ok": False, "problems": ["pg_restore failed"], "checks": []}))
+    ws.ok("verify", made["id"], "--quick")
+    item = ws.item(made["id"])
+    assert item["status"] == "failed_check"
+    assert (item["verified"]["level"], item["verified"]["ok"]) == ("quick", True)
+    assert (item["verdict"]["level"], item["verdict"]["ok"]) == ("full", False)

@@ -249,8 +249,9 @@ class BackupRecord:
         return cls(**kwargs, status=status, path=path, verifications=verifications)
 
     def to_json(self) -> dict[str, Any]:
-        """The public shape used by ``list --json`` and ``backup --json``."""
-        last = self.last_verification
+        """The public shape used by ``list --json`` and ``backup --json``. A complete backup whose verdict is a
+        failed check is ``"failed_check"``, not ``"valid"``: a script that picks valid backups must not pick it."""
+        last, verdict = self.last_verification, self.verdict
         return {
             "id": self.id,
             "database": self.database,
@@ -265,12 +266,13 @@ class BackupRecord:
             "locations": list(self.locations),
             "path": self.path,
             "pinned": self.pinned,
-            "status": self.status,
+            "status": "failed_check" if self.is_valid and self.failed_last_check else self.status,
             "reason": self.reason,
             "host": self.host,
             "encryption": self.encryption or None,
             "recipients": list(self.recipients),
             "verified": last.summary() if last else None,
+            "verdict": verdict.summary() if verdict else None,  # the check that stands, as ``verdict`` says
         }
 
 
