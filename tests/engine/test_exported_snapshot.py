@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -18,8 +17,8 @@ from backup_tui.engine.core.progress import CancelToken
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.postgres import pg
-from backup_tui.engine.postgres.snapshot import exported_snapshot
+from backup_tui.engine.postgres import in_snapshot, pg
+from backup_tui.engine.postgres.snapshot import SnapshotHolder, exported_snapshot
 from tests.conftest import closed_port, db_config
 
 
@@ -81,25 +80,37 @@ def test_a_wrong_password_or_a_missing_database_is_said_as_for_any_connection(pg
         pass
 
 
-def test_the_backups_counts_take_one_process_in_the_dumps_snapshot(settings: Settings, pg_sandbox: Sandbox,
-                                                                   pagila_db: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """The counts run beside the dump: a parallel plan's workers would take CPU pg_dump and its server
-    process need (0.55 s of CPU against 0.24 s for 3.3 million rows)."""
-    seen: dict[str, str] = {}
-    real = pg.exact_row_counts
+def answers_to(held: SnapshotHolder, script: bytes) -> list[str]:
+    """Every line psql prints for ``script`` asked in the held snapshot, up to its exit."""
+    held.ask(script)
+    held.release()
+    return list(held.answers())
 
-    def watched(conn: psycopg.Connection[Any], cancel: CancelToken | None = None) -> dict[str, int]:
-        for setting in ("max_parallel_workers_per_gather", "transaction_isolation", "transaction_read_only"):
-            row = conn.execute(f"SHOW {setting}").fetchone()
-            seen[setting] = str(row[0]) if row else ""
-        return real(conn, cancel)
 
-    monkeypatch.setattr(pg, "exact_row_counts", watched)
+def test_the_backups_questions_run_in_its_snapshot_in_one_process_and_are_answered_line_by_line(
+        pg_sandbox: Sandbox, pagila_db: str) -> None:
+    """The counts run beside the dump in the snapshot's own read-only transaction: a parallel plan's workers
+    would take CPU pg_dump and its server process need (0.55 s of CPU against 0.24 s for 3.3 million rows). A
+    row written after the export is not counted."""
+    pg_sandbox.psql("CREATE TABLE \"odd\nname\" AS SELECT g FROM generate_series(1, 7) g", dbname=pagila_db)
+    shows = b"SHOW max_parallel_workers_per_gather;\nSHOW transaction_isolation;\nSHOW transaction_read_only;\n"
+    with exported_snapshot(db_config(pg_sandbox, pagila_db), None, CancelToken()) as held:
+        pg_sandbox.psql("INSERT INTO \"odd\nname\" SELECT 8; DELETE FROM film_actor", dbname=pagila_db)
+        lines = answers_to(held, in_snapshot.script(5) + shows)
+    answers = in_snapshot.Answers()
+    for line in lines[:-3]:
+        answers.take(line)
+    assert answers.done and lines[-3:] == ["0", "repeatable read", "on"]
+    assert answers.counts["public.odd\nname"] == 7 and answers.counts["public.rental"] == 16044
+    assert answers.counts["public.film_actor"] > 0
+    assert answers.facts is not None and answers.facts.version == pg_sandbox.psql("SHOW server_version")
+    assert answers.facts.database_info["encoding"] == "UTF8"
+
+
+def test_a_backup_records_the_counts_and_facts_its_snapshot_gave(settings: Settings, pagila_db: str) -> None:
     record = run_backup(Context(settings), settings.database(pagila_db))
-    assert seen == {"max_parallel_workers_per_gather": "0", "transaction_isolation": "repeatable read",
-                    "transaction_read_only": "on"}
-    assert record.row_counts["public.rental"] == 16044
+    assert record.row_counts["public.rental"] == 16044 and record.server_version
+    assert {"encoding", "collate", "ctype", "owner", "locale_provider", "size_bytes"} <= set(record.database_info)
 
 
 def test_a_failure_is_said_in_english_whatever_the_operators_language(pg_sandbox: Sandbox,

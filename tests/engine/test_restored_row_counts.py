@@ -35,8 +35,9 @@ def test_shares_put_each_table_with_the_lightest_and_fold_small_shares_into_the_
 
 def test_two_sessions_count_exactly_what_one_session_counts(pg_sandbox: Sandbox, pagila_db: str) -> None:
     server = db_config(pg_sandbox, pagila_db)
-    with pg.connect(server) as conn:
-        one = pg.exact_row_counts(conn)
+    with counting(server, pagila_db, sessions=1) as counter:
+        assert counter.sessions == 1
+        one = counter.count()
     with counting(server, pagila_db, share_from=0) as counter:
         assert counter.sessions == 2
         two = counter.count()

@@ -13,15 +13,16 @@ import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError, SpaceError
-from backup_tui.engine.core.progress import LogLine, ProgressEvent
+from backup_tui.engine.core.progress import CancelToken, LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops import dump_session
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.postgres import pg, table_locks
+from backup_tui.engine.postgres import in_snapshot, pg, table_locks
+from backup_tui.engine.postgres.snapshot import exported_snapshot
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.space import free_bytes
-from tests.conftest import run_cli
+from tests.conftest import db_config, run_cli
 
 
 def hold_exclusive_lock(sandbox: Sandbox, database: str, table: str) -> psycopg.Connection[Any]:
@@ -58,12 +59,17 @@ def test_cli_exits_1_with_one_line(pg_sandbox: Sandbox, pagila_db: str, cli_env:
 
 
 def test_row_counts_name_the_locked_table(pg_sandbox: Sandbox, pagila_db: str) -> None:
+    """The count that gave up is known by the name printed before it, quoted as pg_dump quotes it."""
     with hold_exclusive_lock(pg_sandbox, pagila_db, '"public"."film"'), \
-            psycopg.connect(pg_sandbox.conninfo(pagila_db)) as conn:
-        table_locks.bound_waits(conn, 1)
-        with pytest.raises(pg.TableLocked) as caught:
-            pg.exact_row_counts(conn)
-    assert caught.value.table == "public.film"
+            exported_snapshot(db_config(pg_sandbox, pagila_db), None, CancelToken()) as held:
+        held.ask(in_snapshot.script(1))
+        held.release()
+        answers = in_snapshot.Answers()
+        for line in held.answers():
+            answers.take(line)
+        failure = answers.failure(*held.outcome())
+    assert isinstance(failure, pg.TableLocked) and failure.table == "public.film"
+    assert not answers.done and "public.actor" in answers.counts  # counted up to it
 
 
 def test_no_bound_when_the_timeout_is_zero() -> None:
@@ -159,6 +165,37 @@ def test_the_counts_giving_up_stop_the_dump_at_once(settings: Settings, pg_sandb
     assert raised[0].message.startswith("gave up after 1 s waiting for a lock on table public.film, blocked by pid "
                                         f"{pid} (user ")
     assert Catalog.from_settings(quick).list() == []  # nothing left behind, nothing that looks valid
+
+
+def test_the_counting_session_dropped_by_the_server_fails_the_backup_at_once_in_one_line(
+        settings: Settings, pg_sandbox: Sandbox, pagila_db: str, tmp_path: Path) -> None:
+    """The session that holds the snapshot and counts is terminated (an admin, a failover) while it waits on a
+    locked table: the backup says it lost the connection, and does not wait for a dump that would never end."""
+    unbounded = replace(settings, lock_wait_timeout_s=0, pg_bin_dir=stuck_pg_dump(tmp_path))
+    raised: list[BaseException] = []
+
+    def backup() -> None:
+        try:
+            run_backup(Context(unbounded), unbounded.databases[0])
+        except BaseException as exc:
+            raised.append(exc)
+
+    counting = (f"SELECT pid FROM pg_stat_activity WHERE application_name = '{pg.APP_NAME} snapshot' "
+                "AND wait_event_type = 'Lock'")
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film"):
+        attempt = threading.Thread(target=backup, daemon=True)
+        attempt.start()
+        deadline = time.monotonic() + 30
+        while not (pid := pg_sandbox.psql(counting)):
+            assert time.monotonic() < deadline, "the count never waited on the lock"
+            time.sleep(0.05)
+        pg_sandbox.psql(f"SELECT pg_terminate_backend({pid})")
+        attempt.join(timeout=30)
+        assert not attempt.is_alive(), "the backup waited for a dump that sends nothing"
+    assert len(raised) == 1 and isinstance(raised[0], BackupToolError), raised
+    assert raised[0].message == ("lost the connection to the server during the backup: terminating connection due "
+                                 "to administrator command")
+    assert Catalog.from_settings(unbounded).list() == []
 
 
 def test_a_backup_refused_at_once_leaves_none_of_its_sessions_behind(settings: Settings, pg_sandbox: Sandbox,

@@ -12,11 +12,13 @@ import time
 import psycopg
 import pytest
 
+from backup_tui.engine.postgres.in_snapshot import COUNTED
 from tests.headless.conftest import Workspace, WorkspaceFactory, assert_clean_output, one_error_line
 from tests.processes import wait_for_child
 
+# The snapshot's session has answered its last question and waits, in its transaction, for pg_dump to take it
 COUNTS_DONE = ("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND state = 'idle in transaction' "
-               "AND query LIKE 'SELECT count(*) FROM \"%'")
+               f"AND query = 'SELECT ''{COUNTED}'';'")
 
 
 def _wait_until(ws: Workspace, query: str, timeout: float = 30) -> None:
@@ -49,8 +51,8 @@ def test_sessions_terminated_mid_dump_is_one_line_and_exit_1(make_workspace: Wor
     pg_dump = wait_for_child(proc.pid, "pg_dump")
     os.kill(pg_dump, signal.SIGSTOP)
     try:
-        # Our own connection has counted every table and sits idle in its snapshot: dropping it now is
-        # what used to turn the cleanup's rollback into "unexpected AdminShutdown".
+        # Our own session has counted every table and sits idle in its snapshot: dropping it now once turned
+        # the cleanup's rollback into "unexpected AdminShutdown".
         _wait_until(ws, COUNTS_DONE.format(db=ws.database))
         if moment != "before pg_dump connects":
             _pause_in_copy(ws, pg_dump, "public.bulk")  # tables after it are still to come: pg_dump must fail

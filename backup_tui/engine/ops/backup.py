@@ -2,8 +2,8 @@
 
 Order matters for safety: lock, clean leftovers, export a snapshot (psql holds it, and says the database's
 size: ``postgres.snapshot``), start pg_dump in it, check space before the first byte is written (while
-pg_dump reads its catalog), dump while our own session joins the snapshot beside it (``ops.dump_session``:
-server facts, row counts; the database driver loads meanwhile), write the sidecar, write the manifest last.
+pg_dump reads its catalog), dump while the snapshot's own session counts in it beside it (``ops.dump_session``:
+server facts, row counts), write the sidecar, write the manifest last.
 Anything killed before the manifest lands is an incomplete backup, never valid.
 """
 
@@ -36,7 +36,7 @@ from backup_tui.engine.core.progress import (
     info,
     warn,
 )
-from backup_tui.engine.ops import scratch, swap
+from backup_tui.engine.ops import dump_session, scratch, swap
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.dump_session import DumpSession, one_line
 from backup_tui.engine.ops.journaled import journaled
@@ -244,7 +244,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
           began: float) -> BackupRecord:
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
-    with exported_snapshot(db, settings.pg_bin_dir, cancel, takers=("pg_dump", "session")) as snapshot:
+    with exported_snapshot(db, settings.pg_bin_dir, cancel, takers=("pg_dump", dump_session.TAKER)) as snapshot:
         pg_dump = dump_command(settings, snapshot.id)  # before the folder: a pg_bin_dir without it leaves none
         started = now()
         started_clock = time.monotonic()
@@ -265,8 +265,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
         if settings.dump_nice:
             with contextlib.suppress(OSError):  # gone already: the dump's own error says why
                 os.setpriority(os.PRIO_PROCESS, proc.pid, settings.dump_nice)
-        session = DumpSession(db, snapshot.id, snapshot.database_bytes, settings.lock_wait_timeout_s,
-                              joined=lambda: snapshot.taken_by("session"), stop_dump=lambda: pg.signal_group(proc))
+        session = DumpSession(snapshot, db, settings.lock_wait_timeout_s, stop_dump=lambda: pg.signal_group(proc))
         dumped = [0]
         level = settings.compression_level
         recipients = settings.encryption.recipients  # new backups go to today's recipients: rotation is a config edit
@@ -275,7 +274,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                                           reporter)
         beside = ThreadPoolExecutor(1, "pg-dump-version")  # its --version run while the dump goes, not after it
         try:
-            session.start()  # the driver loads and connects while pg_dump starts
+            session.start()  # psql counts in the snapshot while pg_dump starts
             # The space check, while pg_dump connects and reads its catalog: nothing is written before it.
             previous = ctx.catalog.list(db.database, include_incomplete=False)
             if not isinstance(repo, S3Repository):  # streamed to a bucket, nothing lands on this disk

@@ -336,22 +336,20 @@ def database_exists(conn: psycopg.Connection[Any], name: str) -> bool:
     return row is not None
 
 
-DATABASE_INFO_SQL = """
-SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, r.rolname,
+# What CREATE DATABASE needs to make a copy that sorts and compares text the same way; to_jsonb: the locale
+# columns differ between PostgreSQL 15, 16 and 17
+DATABASE_INFO_COLUMNS = """pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, r.rolname,
        coalesce(to_jsonb(d) ->> 'datlocprovider', 'c'),
        coalesce(to_jsonb(d) ->> 'daticulocale', to_jsonb(d) ->> 'datlocale', ''),
        coalesce(to_jsonb(d) ->> 'daticurules', ''),
-       t.spcname
-FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba JOIN pg_tablespace t ON t.oid = d.dattablespace
-WHERE d.datname = %s"""  # to_jsonb: the locale columns differ between PostgreSQL 15, 16 and 17
+       t.spcname"""
+DATABASE_INFO_FROM = ("FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+                      "JOIN pg_tablespace t ON t.oid = d.dattablespace")
 _PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
 
 
-def database_info(conn: psycopg.Connection[Any], name: str) -> dict[str, str]:
-    """What CREATE DATABASE needs to make a copy that sorts and compares text the same way."""
-    row = conn.execute(DATABASE_INFO_SQL, (name,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"database {name!r} does not exist on the server")
+def database_info_of(row: Sequence[str]) -> dict[str, str]:
+    """The record's ``database_info`` from a row of ``DATABASE_INFO_COLUMNS``."""
     encoding, collate, ctype, owner, provider, locale, rules, tablespace = row
     info = {"encoding": encoding, "collate": collate, "ctype": ctype, "owner": owner,
             "locale_provider": _PROVIDERS.get(provider, provider)}
@@ -440,7 +438,7 @@ SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.reln
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%'
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1, 2
 """
@@ -452,23 +450,3 @@ class TableLocked(Exception):
     def __init__(self, table: str) -> None:
         super().__init__(table)
         self.table = table
-
-
-def exact_row_counts(conn: psycopg.Connection[Any], cancel: CancelToken | None = None) -> dict[str, int]:
-    """Exact count(*) of every user table and materialized view, in the connection's snapshot; ``cancel`` is
-    asked between tables (a cancel that lands between two queries cancels neither)."""
-    import psycopg.errors
-    from psycopg import sql
-
-    tables = conn.execute(COUNTABLE_TABLES_SQL).fetchall()
-    counts: dict[str, int] = {}
-    for schema, table, shown in tables:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        query = sql.SQL("SELECT count(*) FROM {}.{}").format(ident(schema), ident(table))
-        try:
-            row = conn.execute(query).fetchone()
-        except psycopg.errors.LockNotAvailable:
-            raise TableLocked(shown) from None  # quoted as pg_dump quotes it
-        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
-    return counts

@@ -1,13 +1,13 @@
-"""The backup's snapshot, exported by a psql session that holds it until pg_dump and our session have it.
+"""The backup's snapshot, exported by a psql session that holds it until pg_dump has it and has been asked the
+backup's own questions (``ask``: server facts, row counts, run in that same transaction).
 
-psql, not the driver: the driver's import is half of a backup's start (0.15 s), and with psql the
-snapshot is there 0.03 s after the lock, so pg_dump starts while the driver loads. Our own session
-(server facts, row counts) then joins the same snapshot with ``SET TRANSACTION SNAPSHOT``.
+psql, not the driver: the driver's import costs a backup 0.12-0.15 s of CPU, and with psql the snapshot is
+there 0.03 s after the lock, so pg_dump starts at once.
 
-An exported snapshot lives as long as the transaction that exported it: the holder is released once
-every taker has it (pg_dump has taken it before its first byte; our session once it has joined), never
-before. The same round trip asks the database's size, which the space check needs before pg_dump's first
-byte, while the driver may still be loading.
+An exported snapshot lives as long as the transaction that exported it: the holder is released once every
+taker has it (pg_dump has taken it before its first byte; our questions once they are asked: psql answers
+them before it reads the end of its input), never before. The same round trip asks the database's size, which
+the space check needs before pg_dump's first byte.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import selectors
+import signal
 import subprocess
 import threading
 import time
@@ -38,11 +39,57 @@ CONNECTION_FAILED = 2  # psql's exit status when it could not connect or lost th
 
 
 class SnapshotHolder:
-    """The psql session whose open transaction keeps ``id`` importable."""
+    """The psql session whose open transaction keeps ``id`` importable. It can be asked more (``ask``) in that
+    transaction, so in the snapshot itself: the backup's server facts and row counts (``ops.dump_session``)."""
 
     def __init__(self, proc: subprocess.Popen[bytes], takers: Collection[str]) -> None:
         self._proc, self.id, self.database_bytes = proc, "", 0
         self._waiting, self._lock = set(takers), threading.Lock()
+        self._read = b""  # what psql printed after the export's answer, not yet taken by ``answers``
+
+    def ask(self, script: bytes) -> None:
+        """Statements for psql to run after the export, in its transaction; before the last taker releases it.
+        psql gone already: its end and its error come through ``answers`` and ``outcome``."""
+        with self._lock:
+            if self._proc.stdin is None or self._proc.stdin.closed:
+                raise BackupToolError("the backup's snapshot was released before it was asked for more")
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.write(script)
+
+    def answers(self) -> Iterator[str]:
+        """The lines psql prints for what it was asked, as they come, until it exits (a blocking read: call it
+        from a thread of its own). Each is text psql printed: the caller checks each one's form."""
+        assert self._proc.stdout is not None
+        while True:
+            while b"\n" in self._read:
+                line, self._read = self._read.split(b"\n", 1)
+                yield line.decode(errors="replace")
+            chunk = os.read(self._proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                return
+            self._read += chunk
+
+    def outcome(self) -> tuple[int, str]:
+        """psql's exit status and its stderr, once its output has ended."""
+        try:
+            status = self._proc.wait(timeout=RELEASE_WAIT_S)
+        except subprocess.TimeoutExpired:
+            pg.kill_group(self._proc)
+            status = self._proc.returncode
+        assert self._proc.stderr is not None
+        return status, self._proc.stderr.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        """psql killed (a server that does not answer the cancel): its output ends."""
+        pg.signal_group(self._proc)
+
+    def interrupt(self) -> None:
+        """Cancel what psql runs (SIGINT: psql sends the server a cancel request, then stops at the error), from
+        any thread; and its input ends, so a psql between two statements ends too."""
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGINT)
+        self.release()
 
     def taken_by(self, taker: str) -> None:
         """``taker`` has the snapshot; the last of the takers to say so releases it. From any thread."""
@@ -54,7 +101,7 @@ class SnapshotHolder:
 
     def release(self) -> None:
         """End the transaction: psql reads the end of its input, rolls back and exits. Idempotent, and from
-        any thread (the dump's reader and our session each may be the last taker)."""
+        any thread (the dump's reader and our questions each may be the last taker)."""
         with self._lock:
             if self._proc.stdin is not None and not self._proc.stdin.closed:
                 with contextlib.suppress(OSError):  # psql gone already: its transaction went with it
@@ -89,15 +136,15 @@ def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelTo
         assert proc.stdin is not None
         with contextlib.suppress(BrokenPipeError):  # psql ended before reading a line: its stderr says why
             proc.stdin.write(EXPORT)
-        holder.id, holder.database_bytes = _answer(proc, db, cancel)
+        holder.id, holder.database_bytes, holder._read = _answer(proc, db, cancel)
         yield holder
     finally:
         holder._end()
 
 
-def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelToken) -> tuple[str, int]:
-    """The first line psql prints, checked to be a snapshot id and a size; psql's own error when it prints
-    none."""
+def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelToken) -> tuple[str, int, bytes]:
+    """The first line psql prints, checked to be a snapshot id and a size, and what came after it; psql's own
+    error when it prints none."""
     assert proc.stdout is not None and proc.stderr is not None
     answer = b""
     deadline = time.monotonic() + EXPORT_WAIT_S
@@ -113,10 +160,11 @@ def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelTok
             if not chunk:
                 break
             answer += chunk
-    line = answer.split(b"\n", 1)[0].decode(errors="replace").strip()
+    first, _, rest = answer.partition(b"\n")
+    line = first.decode(errors="replace").strip()
     answered = ANSWER.fullmatch(line)
     if answered:
-        return answered["id"], int(answered["bytes"])
+        return answered["id"], int(answered["bytes"]), rest
     if proc.stdin is not None:
         proc.stdin.close()  # an answer that is no id, from a psql still running: it ends at the end of its input
     try:
