@@ -122,20 +122,52 @@ def test_grantees_and_policy_roles_are_checked_before_any_data_is_loaded(make_wo
                    f"{ws.database}_g2") == f"t|{ODD_OWNER}|1"
 
 
-def test_a_user_without_createdb_is_told_so_in_one_line_and_the_original_stays(orphaned: tuple[Workspace, str]
-                                                                                ) -> None:
-    """Connected as a role that may read but not create databases, a restore or a verify says what the role
-    lacks (it read "unexpected InsufficientPrivilege"), and nothing is left on the server."""
+def make_role(ws: Workspace, name: str, options: str = "") -> dict[str, str | None]:
+    """A login role (the environment that connects as it) that may read every table but is no superuser."""
+    ws.sandbox.psql(f"DO $$ BEGIN CREATE ROLE {name} LOGIN PASSWORD 'Pw-7731-q' {options}; EXCEPTION WHEN "
+                    "duplicate_object THEN NULL; END $$")
+    ws.sandbox.psql(f"GRANT pg_read_all_data TO {name}")
+    return {"BACKUP_DB_USER": name, "BACKUP_DB_PASSWORD": "Pw-7731-q"}
+
+
+def test_a_user_without_createdb_is_refused_by_the_plan_before_anything_and_verify_says_so(
+        orphaned: tuple[Workspace, str]) -> None:
+    """Connected as a role that may read but not create databases, a restore's plan refuses (exit 2, as its
+    dry run says) before a replace's safety backup or anything else; a verify says what the role lacks in one
+    line (it read "unexpected InsufficientPrivilege"). Nothing is left on the server or in the repository."""
     ws, backup_id = orphaned
-    ws.sandbox.psql("DO $$ BEGIN CREATE ROLE bt_reader LOGIN PASSWORD 'Pw-7731-q'; EXCEPTION WHEN duplicate_object "
-                    "THEN NULL; END $$")
-    ws.sandbox.psql("GRANT pg_read_all_data TO bt_reader")
-    reader: dict[str, str | None] = {"BACKUP_DB_USER": "bt_reader", "BACKUP_DB_PASSWORD": "Pw-7731-q"}
-    before = ws.databases()
+    reader = make_role(ws, "bt_reader")
+    before, listed = ws.databases(), [i["id"] for i in ws.listing()]
+    dry = ws.run("restore", backup_id, "--target-db", f"{ws.database}_xcreatedb", "--no-owner", "--dry-run",
+                 env=reader)
+    assert dry.returncode == 2 and "would refuse: the user we connect as (bt_reader) cannot create databases: " \
+        "grant it CREATEDB (ALTER ROLE \"bt_reader\" CREATEDB), or restore as a user that has it" in dry.stdout
     for args in (("restore", backup_id, "--target-db", f"{ws.database}_xcreatedb", "--no-owner"),
-                 ("verify", backup_id)):
+                 ("restore", backup_id, "--replace", "--no-owner", "--yes")):
         result = ws.run(*args, env=reader)
-        assert result.returncode == 1, result.stderr
-        line = one_error_line(result)
-        assert "needs CREATEDB" in line and "bt_reader" in line and "unexpected" not in line
-    assert ws.databases() == before
+        assert result.returncode == 2, result.stderr
+        assert "cannot create databases" in one_error_line(result)
+    verify = ws.run("verify", backup_id, env=reader)
+    assert verify.returncode == 1, verify.stderr
+    line = one_error_line(verify)
+    assert "needs CREATEDB" in line and "bt_reader" in line and "unexpected" not in line
+    assert ws.databases() == before and [i["id"] for i in ws.listing()] == listed  # no safety backup either
+
+
+def test_a_user_that_cannot_give_the_original_owner_is_told_the_ways_around_and_no_owner_restores(
+        orphaned: tuple[Workspace, str]) -> None:
+    """A role with CREATEDB that is no member of the original database's owner: CREATE DATABASE ... OWNER
+    would fail after the plan; the plan says so and names --no-owner, with which the new database is the role's.
+    A full verify never asks for the owner: the backup is on trial, not the roles."""
+    ws, backup_id = orphaned
+    maker = make_role(ws, "bt_maker", "CREATEDB")
+    target = f"{ws.database}_xmaker"
+    refused = ws.run("restore", backup_id, "--target-db", target, env=maker)
+    assert refused.returncode == 2, refused.stderr
+    assert one_error_line(refused).endswith(
+        f"the user we connect as (bt_maker) cannot give the new database the original's owner, role "
+        f"'{ws.sandbox.user}', as it is no member of it: GRANT \"{ws.sandbox.user}\" TO \"bt_maker\", or restore with "
+        "--no-owner (the database and its objects then belong to the user we connect as)")
+    ws.ok("restore", backup_id, "--target-db", target, "--no-owner", env=maker)
+    assert ws.psql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{target}'") == "bt_maker"
+    assert ws.json("verify", backup_id, env=maker)[0]["ok"] is True

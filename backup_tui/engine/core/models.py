@@ -332,6 +332,8 @@ class RestorePlan:
     missing_tablespaces: tuple[str, ...] = ()  # named by the backup's tables or indexes
     sessions: tuple[str, ...] = ()  # who holds the sessions to terminate, grouped: "app@10.0.0.5 'pool' x8"
     key_problem: str = ""  # an encrypted backup this host has no key for (or not the right one): why
+    privilege_problem: str = ""  # what the user we connect as lacks to create the database, and a way around
+    privilege_no_owner: bool = False  # --no-owner is another way around it (an owner it cannot give)
     estimate_parts: tuple[EstimatePart, ...] = ()  # a replace's safety backup, then the restore (checks, swap)
 
     @property
@@ -353,6 +355,10 @@ class RestorePlan:
         (``options`` maps "no_owner", "no_tablespaces" and "identity" to what says them)."""
         if self.key_problem:
             return f"{self.key_problem}; {options['identity']}"
+        if self.privilege_problem:
+            return self.privilege_problem + (f", or restore with {options['no_owner']} (the database and its "
+                                              "objects then belong to the user we connect as)"
+                                              if self.privilege_no_owner else "")
         roles = () if self.no_owner else self.missing_roles
         said = lacks_said(self.missing_policy_roles, self.missing_extensions, self.missing_tablespaces, roles)
         if not said:

@@ -519,6 +519,7 @@ def plan_restore(
             exists, aside, held, current = False, None, [], 0
         # Without the key the table of contents cannot be read: the plan refuses for the key alone.
         missing = Missing() if key_problem else server_lacks(settings, conn, record, source, no_owner, no_tablespaces)
+        privilege, or_no_owner = pg.creation_lacks(conn, None if no_owner else record.database_info.get("owner"))
         where = _where_created(conn, record)
     sessions, who = _named(held)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
@@ -571,6 +572,8 @@ def plan_restore(
         missing_extensions=missing.extensions,
         missing_tablespaces=missing.tablespaces,
         key_problem=key_problem,
+        privilege_problem=privilege,
+        privilege_no_owner=or_no_owner,
         estimate_parts=parts,
     )
 
@@ -732,7 +735,8 @@ def _restore_checked(
 ) -> tuple[dict[str, list[int | None]], scratch.Scratch]:
     """Create the work database (recorded as scratch), restore, compare counts; on any failure drop it."""
     reporter(StepStarted("create", plan.work_db))
-    work = scratch.create_database(settings, server, plan.work_db, record.database_info, "restore")
+    work = scratch.create_database(settings, server, plan.work_db,
+                                   pg.carried(record.database_info, owner=not plan.no_owner, tablespace=True), "restore")
     reporter(StepFinished("create"))
     try:
         # Beside the data's load: the database's properties, read from the archive's first MiBs.

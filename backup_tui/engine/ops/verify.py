@@ -248,7 +248,9 @@ def full_checks(
     """Restore into a throwaway database, compare counts, always drop it."""
     scratch.clean_leftovers(settings, server, reporter)
     name = names.verify_name(record.database, secrets.token_hex(4))
-    work = scratch.create_database(settings, server, name, record.database_info, "verify")
+    # The backup is on trial, not this server's roles: the database too is ours, in the default tablespace.
+    work = scratch.create_database(settings, server, name, pg.carried(record.database_info, owner=False,
+                                                                      tablespace=False), "verify")
     try:
         started = time.monotonic()
         # The backup is on trial, not this server: objects go to us, privileges and tablespaces are left out.

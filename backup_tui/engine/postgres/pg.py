@@ -414,6 +414,34 @@ def create_database(conn: psycopg.Connection[Any], name: str, info: dict[str, st
     conn.execute(sql.SQL(" ").join(parts))
 
 
+def carried(info: dict[str, str], *, owner: bool, tablespace: bool) -> dict[str, str]:
+    """The database properties a new database takes from the original's: its owner and tablespace only where
+    asked (a test restore, or ``--no-owner``/``--no-tablespaces``, puts the data on trial, not the roles)."""
+    dropped = {key for key, kept in (("owner", owner), ("tablespace", tablespace)) if not kept}
+    return {key: value for key, value in info.items() if key not in dropped}
+
+
+def creation_lacks(conn: psycopg.Connection[Any], owner: str | None) -> tuple[str, bool]:
+    """What the user we connect as lacks to CREATE DATABASE (``OWNER owner`` where that names an existing role
+    other than that user), in words with a way around it ('' when nothing), and whether ``--no-owner`` is
+    another way."""
+    row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper, rolsuper FROM pg_roles "
+                       "WHERE rolname = current_user").fetchone()
+    if row is None:
+        return "", False
+    user, creates, superuser = str(row[0]), bool(row[1]), bool(row[2])
+    quoted = ident(user).as_string(conn)
+    if not creates:
+        return (f"the user we connect as ({user}) cannot create databases: grant it CREATEDB (ALTER ROLE {quoted} "
+                "CREATEDB), or restore as a user that has it"), False
+    if owner and owner != user and not superuser and role_exists(conn, owner):
+        member = conn.execute("SELECT pg_has_role(%s, 'MEMBER')", (owner,)).fetchone()
+        if member is not None and not member[0]:
+            return (f"the user we connect as ({user}) cannot give the new database the original's owner, role "
+                    f"{owner!r}, as it is no member of it: GRANT {ident(owner).as_string(conn)} TO {quoted}"), True
+    return "", False
+
+
 def extension_available(conn: psycopg.Connection[Any], name: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,)).fetchone() is not None
 
