@@ -229,14 +229,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
         code = COMMANDS[args.command](ctx, args, out)
         sys.stdout.flush()  # here, where a reader that went away is handled, not at interpreter exit
+        if code == EXIT_OK:  # a command that reported its failure itself said its one line
+            out.said_at_end()
         log.info("exit %d", code)
         return code
     except BackupToolError as exc:
-        return out.fail(exc.message, exc.exit_code)
+        return out.fail(_noted(exc.message, exc), exc.exit_code)
     except KeyboardInterrupt as exc:
         signum: int = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
-        return out.fail("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}",
-                        128 + signum)
+        stopped = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        return out.fail(_noted(stopped, exc), 128 + signum)
     except BrokenPipeError:  # the reader stopped reading (| head): what it read is what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return EXIT_OK
@@ -253,6 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
+
+
+def _noted(message: str, exc: BaseException) -> str:
+    """The error line with what the engine noted on the way up (``add_note``: a swap left for repair)."""
+    return "; ".join([message, *getattr(exc, "__notes__", ())])
 
 
 def _where_details_are(handler: runlog.RunLog | None) -> str:

@@ -36,11 +36,21 @@ class Output:
         # ``monitor``: a run that fails is no verdict on the backups. It ends UNKNOWN (Nagios's 3) with the status
         # line on stdout, never the 1 or 2 a monitor reads as a warning or a critical state of the backups.
         self.unknown_on_failure = False
+        self._unseen: list[str] = []  # warnings of an unwatched run, not yet on stderr
+
+    def said_at_end(self) -> None:
+        """The run ended without failing: its warnings, one line each, after its output. A run that fails says
+        only its one error line (they are in the log)."""
+        for message in self._unseen:
+            print(f"warning: {printable(message)}", file=self.err)
+        self._unseen = []
 
     # -- progress ---------------------------------------------------------
 
     def __call__(self, event: ProgressEvent) -> None:
-        """The Reporter: every event to the log, and to stderr when someone watches."""
+        """The Reporter: every event to the log, and to stderr when someone watches. Unwatched, a warning still
+        reaches stderr (and cron's mail) at the run's end (``said_at_end``): a problem found by a run that went on
+        reached only the log, and nobody reads the log of a run that said nothing."""
         if isinstance(event, StepStarted):
             log.info("step %s started %s", event.step, event.detail)
             self._progress(f"-> {event.step}{': ' + event.detail if event.detail else ''}")
@@ -48,6 +58,9 @@ class Output:
             log.info("step %s %s %s", event.step, "done" if event.ok else "FAILED", event.detail)
             self._progress(f"   {event.step} {'done' if event.ok else 'FAILED'}"
                            f"{' (' + event.detail + ')' if event.detail else ''}")
+        elif isinstance(event, LogLine) and event.level == "warning" and not (self.interactive and not self.as_json):
+            log.warning("%s", event.message)
+            self._unseen.append(event.message)  # unwatched (cron, a timer, --json): said once the run has ended
         elif isinstance(event, LogLine):
             getattr(log, "warning" if event.level == "warning" else "info")(event.message)
             self._progress(f"   {event.message}")

@@ -168,6 +168,44 @@ def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Worksp
         ws.ok("kept", "--drop", name, "--yes")
 
 
+# A restore whose undo cannot reach the server (it went away between the stop and the undo)
+UNDO_FAILS = """
+import sys
+import psycopg
+from backup_tui.engine.ops import swap
+def unreachable(*args, **kwargs):
+    raise psycopg.OperationalError("server closed the connection unexpectedly")
+swap._put_back = unreachable
+from headless.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_stop_mid_swap_that_cannot_be_undone_says_repair_on_its_one_error_line(ws: Workspace,
+                                                                                  backup_id: str) -> None:
+    """Unwatched (cron, a timer) a run's warnings come only at the end of a run that went on: the one line of a
+    run stopped mid-swap whose undo failed names the repair, which then settles it."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    proc = subprocess.Popen([sys.executable, "-c", UNDO_FAILS, "restore", backup_id, "--replace", "--yes",
+                             "--no-safety-backup"], env={**ws.env, PAUSE_ENV: "after_rename_aside"},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stopped(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    (line,) = err.strip().splitlines()
+    assert line == (f"error: stopped by SIGTERM; the swap of {ws.database!r} was interrupted and is left to the "
+                    f"next backup or restore to settle; or run: backup-headless repair --database {ws.database}")
+    assert "finished the restore" in ws.ok("repair").stdout  # the live one was aside already: forward
+    assert live_rows(ws) == RESTORED and list((ws.repo / SWAPS_DIR).glob("*.json")) == []
+    for name in sides(ws, "pre_restore"):
+        ws.ok("kept", "--drop", name, "--yes")
+
+
 def test_a_sigterm_once_the_swap_is_done_says_the_restore_was_done(ws: Workspace, backup_id: str) -> None:
     """Past the swap nothing is undone: the run records the restore, then says in its one line that it was
     stopped after the restore was done, what the database holds and how to roll back (a bare "stopped by

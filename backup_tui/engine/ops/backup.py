@@ -320,7 +320,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                 info(reporter, f"zstd levels used: {levels_said(stats.levels)}{alone}")
             if stats.compresses_poorly:
                 ratio = stats.raw_bytes / max(1, stats.stored_bytes)
-                warn(reporter, f"{db.database}'s data compresses no better at any level (random or already "
+                info(reporter, f"{db.database}'s data compresses no better at any level (random or already "
                                f"compressed bytes, as they are or in hex: {ratio:.2f}x): stored at zstd's cheapest "
                                "level instead of spending CPU on it")
             reporter(StepStarted("row counts"))

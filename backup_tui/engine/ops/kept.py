@@ -138,10 +138,14 @@ def rollback(ctx: Context, server: DatabaseConfig, database: str, *, to: str | N
             with swap.HeldSignals() as held:  # a stop during the swap undoes it; one after it is said below
                 swap.run_swap(settings, server, journal, reporter, held)
                 signum = held.take()
-        except psycopg.Error as exc:
-            left = swap.repair_hint(database) if swap.pending(settings, server, database) else \
-                f"{database!r} is as it was"
-            raise BackupToolError(f"the rollback failed: {pg.stderr_summary(str(exc))}; {left}") from None
+        except BaseException as exc:
+            pending = swap.pending(settings, server, database)
+            if isinstance(exc, psycopg.Error):
+                left = swap.repair_hint(database) if pending else f"{database!r} is as it was"
+                raise BackupToolError(f"the rollback failed: {pg.stderr_summary(str(exc))}; {left}") from None
+            if pending:  # a stop the undo could not settle: the run's one error line says what to do
+                exc.add_note(f"the rollback of {database!r} was interrupted; {swap.repair_hint(database)}")
+            raise
     done = f"rolled {database!r} back to {incoming.name!r}" + (
         f"; the database it replaced is kept as {aside!r}" if aside else "")
     if signum:

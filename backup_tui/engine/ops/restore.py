@@ -735,8 +735,8 @@ def _restore_checked(
 ) -> tuple[dict[str, list[int | None]], scratch.Scratch]:
     """Create the work database (recorded as scratch), restore, compare counts; on any failure drop it."""
     reporter(StepStarted("create", plan.work_db))
-    work = scratch.create_database(settings, server, plan.work_db,
-                                   pg.carried(record.database_info, owner=not plan.no_owner, tablespace=True), "restore")
+    given = pg.carried(record.database_info, owner=not plan.no_owner, tablespace=True)
+    work = scratch.create_database(settings, server, plan.work_db, given, "restore")
     reporter(StepFinished("create"))
     try:
         # Beside the data's load: the database's properties, read from the archive's first MiBs.
@@ -802,17 +802,21 @@ def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work
     try:
         swap.run_swap(settings, server, journal, reporter, held)
     except BaseException as exc:
+        import psycopg
+
+        failed = BackupToolError(f"the swap failed: {pg.stderr_summary(str(exc))}") if isinstance(
+            exc, psycopg.Error) else exc
         if swap.pending(settings, server, plan.target_db):  # past undoing here: the next run settles it
-            warn(reporter, f"the swap of {plan.target_db!r} was interrupted and is left to the next backup or "
-                           f"restore to settle; or {swap.repair_hint(plan.target_db)}")
+            said = (f"the swap of {plan.target_db!r} was interrupted and is left to the next backup or restore to "
+                    f"settle; or {swap.repair_hint(plan.target_db)}")
+            warn(reporter, said)
+            failed.add_note(said)  # on the run's one error line too, where nobody watches its warnings
         else:  # undone: the original is back under its name, as after any failure before the swap
             left = "dropped" if scratch.drop_quietly(settings, server, work) else "could not drop"
             warn(reporter, f"the swap did not complete: {plan.target_db!r} is untouched; {left} {plan.work_db!r}")
-        import psycopg
-
-        if isinstance(exc, psycopg.Error):
-            raise BackupToolError(f"the swap failed: {pg.stderr_summary(str(exc))}") from None
-        raise
+        if failed is exc:
+            raise
+        raise failed from None
 
 
 def record_history(settings: Settings, record: BackupRecord, duration: float) -> None:
