@@ -4,6 +4,7 @@ between that check and the removal: the backup stays, pinned."""
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +19,14 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import EXIT_FAILED, BackupToolError, NotFoundError
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.retention import RetentionConfig
+from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops import pins
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import PINNED_SINCE, plan_delete, run_delete
 from backup_tui.engine.ops.prune import plan_prune, run_prune
 from backup_tui.engine.ops.upload import run_upload
+from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage import local as local_module
 from backup_tui.engine.storage import s3 as s3_module
 from backup_tui.engine.storage.files import read_capped
@@ -359,6 +362,37 @@ def test_a_verification_record_dated_ahead_of_our_clock_is_never_the_last_word(s
     failed = Verification(at=utc_iso(datetime.now(UTC)), level="quick", ok=False, problems=("sha256 differs",))
     Context(settings).catalog.record_verification(record, failed, lambda event: None)
     assert Context(settings).catalog.get(record.id).failed_last_check
+
+
+def test_a_verification_record_of_another_backup_or_of_other_bytes_is_none_of_its_history(
+        settings: Settings, s3_bucket: Bucket, pg_sandbox: Sandbox) -> None:
+    """A check vouches for the bytes it read: its record names the backup and their sha256. One copied into
+    another backup's folder, or left from bytes since replaced under the same id, does not make that backup
+    verified, on the disk or in the bucket; a record written before records said which is read as before."""
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    checked = run_backup(Context(with_s3), with_s3.databases[0])
+    pg_sandbox.psql("DELETE FROM film_actor WHERE actor_id = 1", with_s3.databases[0].database)
+    other = run_backup(Context(with_s3), with_s3.databases[0])
+    assert other.sha256 != checked.sha256
+    for record in (checked, other):
+        run_upload(Context(with_s3), record)
+    verify_backup(Context(with_s3), Context(with_s3).catalog.local.refresh(checked), "quick")
+    [written] = (Path(checked.path).parent / "verifications").iterdir()
+    body = json.loads(written.read_text())
+    assert (body["backup_id"], body["sha256"], body["ok"]) == (checked.id, checked.sha256, True)
+    local, bucket = Context(with_s3).catalog.local, Context(with_s3).catalog.s3
+    assert bucket is not None
+    in_bucket = next(r for r in bucket.list(other.database) if r.id == other.id)
+    stale = {**body, "backup_id": other.id}  # its id, other bytes: a check of what stood there before
+    older = {k: v for k, v in body.items() if k not in ("backup_id", "sha256")}
+    for n, planted in enumerate((body, stale, older)):
+        name = f"{time.time_ns() + n:020d}-0000abc{n}.json"
+        (local.folder(other) / "verifications").mkdir(exist_ok=True)
+        (local.folder(other) / "verifications" / name).write_text(json.dumps(planted))
+        s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=f"{bucket.folder(in_bucket)}verifications/{name}",
+                                    Body=json.dumps(planted).encode())
+    for read in (local.refresh(other), bucket.refresh(in_bucket)):
+        assert [(v.backup_id, v.sha256) for v in read.verifications] == [("", "")]  # the older one alone
 
 
 def test_records_behind_a_link_where_the_pins_or_verifications_folder_should_be_are_not_read(

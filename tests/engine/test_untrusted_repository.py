@@ -152,6 +152,23 @@ def test_a_verification_dated_past_the_calendar_is_skipped_not_a_crash(attacked:
     assert "Traceback" not in monitor.stderr and monitor.returncode in (0, 1, 2), monitor.stderr
 
 
+def test_a_verification_naming_no_backup_id_or_no_sha256_is_skipped(attacked: tuple[Settings, str, Path]) -> None:
+    settings, backup_id, _ = attacked
+    records = the_folder(settings, backup_id) / "verifications"
+    records.mkdir(exist_ok=True)
+    good = {"at": "2026-12-01T02:00:00Z", "level": "quick", "ok": True, "problems": [], "checks": ["sha256"]}
+    (records / "a.json").write_text(json.dumps(good))
+    planted = [records / "d.json", records / "e.json"]
+    planted[0].write_text(json.dumps({**good, "backup_id": "../../etc", "at": "2026-12-01T03:00:00Z"}))
+    planted[1].write_text(json.dumps({**good, "sha256": "F" * 64, "at": "2026-12-01T04:00:00Z"}))
+    try:
+        [record] = [r for r in Catalog.from_settings(settings).list() if r.id == backup_id]
+        assert [v.at for v in record.verifications][-1] == good["at"]
+    finally:
+        for path in planted:
+            path.unlink()
+
+
 def test_a_size_past_any_disk_is_damage_and_the_next_backup_runs(attacked: tuple[Settings, str, Path]) -> None:
     """JSON's integers have no bound: a size of 400 digits, read as the last backup's, broke the next one's
     arithmetic (past a float's range) in every run after."""

@@ -209,10 +209,17 @@ def parse_verification(data: object) -> Verification:
                 and all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in pair)):
             raise InvalidRecord(f"history entry row count of {str(key)[:40]!r} is not [manifest, restored]")
     duration = _field(data, "duration_s", (int, float), required=False) or 0.0
+    backup_id = _field(data, "backup_id", str, required=False) or ""
+    if backup_id and not is_backup_id(backup_id):
+        raise InvalidRecord("history entry names no backup id")
+    sha256 = _field(data, "sha256", str, required=False) or ""
+    if sha256 and not _SHA256.fullmatch(sha256):
+        raise InvalidRecord("history entry sha256 is not 64 hex digits")
     return Verification(
         at=_moment(data, "at", milliseconds=False), level="full" if level == "full" else "quick",
         ok=_field(data, "ok", bool),
         problems=texts["problems"], checks=texts["checks"], not_done=texts["not_done"],
         duration_s=float(duration), row_counts={str(k): list(v) for k, v in counts.items()},
+        backup_id=backup_id, sha256=sha256,
     )
 

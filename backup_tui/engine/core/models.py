@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -79,6 +79,10 @@ class Verification:
     row_counts: dict[str, list[int | None]] = field(default_factory=dict)  # table -> [manifest, restored]
     # Asked for but not run here, and why (no server for a test restore): no fault of the backup's.
     not_done: tuple[str, ...] = ()
+    # Which backup, which stored bytes it checked ('' in records written before they said): a record of another
+    # backup, or of bytes since replaced, is none of this one's history (``own_history``).
+    backup_id: str = ""
+    sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,10 +102,29 @@ class Verification:
             duration_s=float(data.get("duration_s", 0.0)),
             row_counts={k: list(v) for k, v in data.get("row_counts", {}).items()},
             not_done=tuple(data.get("not_done", ())),
+            backup_id=str(data.get("backup_id", "")),
+            sha256=str(data.get("sha256", "")),
         )
+
+    def checked(self, record: BackupRecord) -> Verification:
+        """This result, said to be of ``record``'s stored bytes."""
+        return replace(self, backup_id=record.id, sha256=record.sha256)
+
+    def belongs_to(self, record: BackupRecord) -> bool:
+        """Of this backup and these bytes, as far as the record says (an older record says neither)."""
+        return ((not self.backup_id or self.backup_id == record.id)
+                and (not self.sha256 or not record.sha256 or self.sha256 == record.sha256))
 
     def summary(self) -> dict[str, Any]:
         return {"at": self.at, "level": self.level, "ok": self.ok}
+
+
+def own_history(record: BackupRecord) -> BackupRecord:
+    """``record`` with only its own verification records: one written for another backup (a folder's records
+    copied beside another's) or for other stored bytes (a backup's data and manifest replaced since, under its
+    id) would vouch for bytes it never read. The one rule for the local disk and the bucket."""
+    own = tuple(v for v in record.verifications if v.belongs_to(record))
+    return record if len(own) == len(record.verifications) else replace(record, verifications=own)
 
 
 def history_order(records: Sequence[tuple[str, Verification]], now: datetime) -> tuple[Verification, ...]:

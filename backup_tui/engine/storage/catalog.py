@@ -112,7 +112,8 @@ class Catalog:
         """Into the backup's history with a readable report; a repository we cannot write (a read-only
         disaster-recovery copy) keeps the result on screen only, with a warning, not a failure."""
         try:
-            self.repository_of(record).add_verification(record, result, render_report(record, result))
+            self.repository_of(record).add_verification(record, result.checked(record),
+                                                        render_report(record, result))
         except OSError as exc:
             warn(reporter, f"the result of checking {record.id} was not recorded: {exc.strerror or exc}")
         except OutsideRepository as exc:

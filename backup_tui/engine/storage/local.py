@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_pin, parse_verification
-from backup_tui.engine.core.models import BackupRecord, Verification, history_order, utc_iso
+from backup_tui.engine.core.models import BackupRecord, Verification, history_order, own_history, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.core.untrusted_json import load_json
@@ -204,8 +204,8 @@ class LocalRepository:
         return [self._here(r) for r in records]
 
     def _here(self, record: BackupRecord) -> BackupRecord:
-        """Where a copy lies is the repository that reads it, whatever its manifest says."""
-        return replace(record, locations=(self.name,))
+        """Where a copy lies is the repository that reads it, whatever its manifest says; its history is its own."""
+        return own_history(replace(record, locations=(self.name,)))
 
     def _read_folder(self, key: str, folder: Path) -> BackupRecord:
         history = self._history(folder)

@@ -44,7 +44,14 @@ from backup_tui.engine.core.manifest import (
     parse_pin,
     parse_verification,
 )
-from backup_tui.engine.core.models import BackupRecord, Verification, history_order, parse_utc, utc_iso
+from backup_tui.engine.core.models import (
+    BackupRecord,
+    Verification,
+    history_order,
+    own_history,
+    parse_utc,
+    utc_iso,
+)
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_refusal
 from backup_tui.engine.core.retention import outranks
@@ -632,6 +639,9 @@ class S3Repository:
         return None
 
     def _read_folder(self, folder: _Folder) -> BackupRecord:
+        return own_history(self._read_folder_records(folder))
+
+    def _read_folder_records(self, folder: _Folder) -> BackupRecord:
         history = self._history(folder)
         database = database_of_key(folder.key)
         judged = self._judged_by_listing(folder, history)
