@@ -159,3 +159,70 @@ def test_a_database_named_like_a_connection_string_is_that_database(pg_sandbox: 
             assert rows_seen_in(pg_sandbox, name, held.id) == 3
     finally:
         pg_sandbox.psql(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)')
+
+
+def test_names_come_back_as_they_are_whatever_the_databases_encoding(pg_sandbox: Sandbox, pagila_db: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """psql answers in the database's encoding unless told otherwise: a LATIN1 database's "é" came back as the
+    byte 0xE9 and was read as U+FFFD, "è" and "é" were one table in the manifest, and verify said it was missing
+    after the restore. An operator's PGCLIENTENCODING=LATIN1 did the same to a UTF8 database."""
+    latin1 = f"{pagila_db}_latin1"
+    pg_sandbox.psql(f"CREATE DATABASE {latin1} ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0")
+    pg_sandbox.psql('CREATE TABLE U&"\\00E9" AS SELECT 1 AS a; '
+                    'CREATE TABLE U&"\\00E8" AS SELECT g FROM generate_series(1, 2) g', dbname=latin1)
+    pg_sandbox.psql('CREATE TABLE U&"\\00E9" AS SELECT 1 AS a', dbname=pagila_db)
+    monkeypatch.setenv("PGCLIENTENCODING", "LATIN1")
+    for name, expected in ((latin1, {"public.é": 1, "public.è": 2}), (pagila_db, {"public.é": 1})):
+        with exported_snapshot(db_config(pg_sandbox, name), None, CancelToken()) as held:
+            answers = in_snapshot.Answers()
+            for line in answers_to(held, in_snapshot.script(5)):
+                answers.take(line)
+        assert answers.done and {k: v for k, v in answers.counts.items() if k in expected} == expected
+
+
+def test_a_server_that_echoes_every_statement_does_not_stall_the_counts(pg_sandbox: Sandbox,
+                                                                        pagila_db: str) -> None:
+    """psql writes what the server sends besides its answers (NOTICE, LOG with client_min_messages = log and
+    log_statement = all, DEBUG) to its stderr: a pipe read only once psql had exited filled at 64 kB, psql
+    stopped, and the backup waited for its counts for good."""
+    pg_sandbox.psql("DO $$ BEGIN FOR i IN 1..400 LOOP EXECUTE format('CREATE TABLE many_%s (a int)', i); "
+                    "END LOOP; END $$", dbname=pagila_db)
+    pg_sandbox.psql(f"ALTER DATABASE {pagila_db} SET client_min_messages = log")
+    pg_sandbox.psql(f"ALTER DATABASE {pagila_db} SET log_statement = 'all'")
+    lines: list[str] = []
+    with exported_snapshot(db_config(pg_sandbox, pagila_db), None, CancelToken()) as held:
+        reader = threading.Thread(target=lambda: lines.extend(answers_to(held, in_snapshot.script(5))), daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        stalled = reader.is_alive()
+        if stalled:
+            held.stop()
+    assert not stalled and lines[-1] == in_snapshot.COUNTED
+
+
+def counted(sandbox: Sandbox, database: str, lock_wait_timeout_s: int) -> in_snapshot.Answers:
+    answers = in_snapshot.Answers()
+    with exported_snapshot(db_config(sandbox, database), None, CancelToken()) as held:
+        for line in answers_to(held, in_snapshot.script(lock_wait_timeout_s)):
+            answers.take(line)
+    return answers
+
+
+def test_a_count_planted_on_the_search_path_counts_nothing(pg_sandbox: Sandbox, pagila_db: str) -> None:
+    """A database's search_path that puts a schema before pg_catalog would run its count(*) (as the backup's
+    user, a superuser often) and record its numbers: the snapshot's session searches pg_catalog alone."""
+    pg_sandbox.psql("CREATE SCHEMA attacker; CREATE AGGREGATE attacker.count(*) (sfunc = int8inc, stype = int8, "
+                    "initcond = '41')", dbname=pagila_db)
+    pg_sandbox.psql(f"ALTER DATABASE {pagila_db} SET search_path = attacker, pg_catalog, public")
+    assert counted(pg_sandbox, pagila_db, 5).counts["public.rental"] == 16044
+
+
+def test_no_bound_on_lock_waits_is_ours_to_say_not_the_databases(pg_sandbox: Sandbox, pagila_db: str) -> None:
+    """lock_wait_timeout = 0 waits as long as it takes, whatever lock_timeout the database sets for its
+    application's sessions (it once gave up at once, saying "gave up after 0 s")."""
+    pg_sandbox.psql(f"ALTER DATABASE {pagila_db} SET lock_timeout = '1ms'")
+    with psycopg.connect(pg_sandbox.conninfo(pagila_db)) as holder:
+        holder.execute("LOCK TABLE actor IN ACCESS EXCLUSIVE MODE")
+        threading.Timer(1.0, holder.rollback).start()  # released a second into the count's wait
+        answers = counted(pg_sandbox, pagila_db, 0)
+    assert answers.done and answers.counts["public.actor"] == 200

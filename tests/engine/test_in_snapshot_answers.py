@@ -48,3 +48,19 @@ def test_why_psql_ended_early() -> None:
                          "administrator command")
     assert str(answers.failure(3, "psql:<stdin>:9: ERROR:  XX001: invalid page in block 7\n")) \
         == "counting rows failed: invalid page in block 7"
+
+
+def test_a_lock_timeout_is_known_in_the_servers_language() -> None:
+    """The severity is in the server's lc_messages (ALTER DATABASE ... SET lc_messages, postgresql.conf), which
+    a session that is no superuser cannot change: "FEHLER" was no error, and a table locked past the bound was
+    said as "counting rows failed: LINE 1: SELECT count(*) FROM public.film; ^; LOCATION: ...". The SQLSTATE
+    says it; a notice or a warning before it (classes 00-02) is not the error."""
+    answers = Answers()
+    answers.take(FACTS)
+    answers.take('["public", "film", "public.film"]')
+    locked = answers.failure(3, "HINWEIS:  00000: bla\nFEHLER:  55P03: storniere Anfrage wegen Zeitüberschreitung "
+                                "einer Sperre\nLINE 1: SELECT count(*) FROM public.film;\n"
+                                "                             ^\nLOCATION:  ProcessInterrupts, postgres.c:3312\n")
+    assert isinstance(locked, pg.TableLocked) and locked.table == "public.film"
+    assert str(answers.failure(3, "FEHLER:  XX001: ungültige Seite in Block 7\nLOCATION:  x.c:1\n")) \
+        == "counting rows failed: ungültige Seite in Block 7"

@@ -26,6 +26,10 @@ CONNECTION_LOST = 2  # psql's exit status when the connection went (its manual)
 # psql:<stdin>:7: ERROR:  55P03: canceling statement due to lock timeout (VERBOSITY verbose: the SQLSTATE)
 _SAID = re.compile(r"^(?:psql:[^\n]*?:\d+: )?(?:ERROR|FATAL|PANIC):\s+(?:(?P<state>[0-9A-Z]{5}): )?(?P<text>.+)$",
                    re.MULTILINE)
+# The same in the server's lc_messages ("FEHLER:  55P03: ..." where the database says German; a session cannot
+# change it without being a superuser): the SQLSTATE says what it is, its classes 00-02 a notice or a warning.
+_STATED = re.compile(r"^(?:psql:[^\n]*?:\d+: )?[^\s:]+:  (?P<state>[0-9A-Z]{5}): (?P<text>.+)$", re.MULTILINE)
+_NOT_AN_ERROR = ("00", "01", "02")
 _COUNT = re.compile(r"[0-9]{1,20}")
 
 
@@ -34,7 +38,8 @@ def script(lock_wait_timeout_s: int) -> bytes:
     CPUs pg_dump and its server process need: one process counts with less CPU than a parallel plan's three
     (0.24 s against 0.55 s for 3.3 million rows)."""
     lines = ["\\set VERBOSITY verbose",
-             *([f"SET LOCAL lock_timeout = '{int(lock_wait_timeout_s)}s';"] if lock_wait_timeout_s > 0 else []),
+             # 0 too: "wait forever" is ours to say, not a database's own lock_timeout ("gave up after 0 s")
+             f"SET LOCAL lock_timeout = '{max(0, int(lock_wait_timeout_s))}s';",
              "SET LOCAL max_parallel_workers_per_gather = 0;",
              f"SELECT json_build_array(current_setting('server_version'), {pg.DATABASE_INFO_COLUMNS}) "
              f"{pg.DATABASE_INFO_FROM} WHERE d.datname = current_database();",
@@ -85,7 +90,8 @@ class Answers:
     def failure(self, status: int, stderr: str) -> BackupToolError | pg.TableLocked:
         """Why psql ended before its last answer: a table locked past the bound, a lost connection, or the
         server's error, in one line."""
-        said = _SAID.search(stderr)
+        said = _SAID.search(stderr) or next(
+            (m for m in _STATED.finditer(stderr) if not m["state"].startswith(_NOT_AN_ERROR)), None)
         text = said["text"].strip() if said else pg.stderr_summary(stderr)
         if said and said["state"] == LOCK_NOT_AVAILABLE and self.counting is not None:
             return pg.TableLocked(self.counting[1])

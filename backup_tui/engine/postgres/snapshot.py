@@ -18,17 +18,21 @@ import re
 import selectors
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from backup_tui.engine.config import DatabaseConfig
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
 from backup_tui.engine.postgres import pg
 
-EXPORT = (f"{pg.UNBOUNDED};\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+# search_path: a database's or a role's "attacker, pg_catalog" put a schema's count(*), format() or
+# pg_export_snapshot() before the catalog's, run as the backup's user (a superuser, often); pg_dump sets its own
+EXPORT = (f"{pg.UNBOUNDED}; SET search_path = pg_catalog;\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
           "SELECT pg_export_snapshot(), pg_database_size(current_database());\n").encode()
 # 00000003-00000067-1|8041187: the id's hex parts and counter, then the size (psql -A's separator)
 ANSWER = re.compile(r"(?P<id>[0-9A-F]{1,16}(-[0-9A-F]{1,16}){1,2})\|(?P<bytes>[0-9]{1,20})")
@@ -42,8 +46,11 @@ class SnapshotHolder:
     """The psql session whose open transaction keeps ``id`` importable. It can be asked more (``ask``) in that
     transaction, so in the snapshot itself: the backup's server facts and row counts (``ops.dump_session``)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], takers: Collection[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], takers: Collection[str], stderr: BinaryIO) -> None:
         self._proc, self.id, self.database_bytes = proc, "", 0
+        # psql's stderr: a file, never a pipe nobody reads while it counts (a server that sends every statement
+        # back as a LOG or NOTICE filled 64 kB of pipe and psql, the counts and the backup stopped for good)
+        self._stderr = stderr
         self._waiting, self._lock = set(takers), threading.Lock()
         self._read = b""  # what psql printed after the export's answer, not yet taken by ``answers``
 
@@ -76,8 +83,7 @@ class SnapshotHolder:
         except subprocess.TimeoutExpired:
             pg.kill_group(self._proc)
             status = self._proc.returncode
-        assert self._proc.stderr is not None
-        return status, self._proc.stderr.read().decode(errors="replace")
+        return status, _said(self._stderr)
 
     def stop(self) -> None:
         """psql killed (a server that does not answer the cancel): its output ends."""
@@ -113,9 +119,8 @@ class SnapshotHolder:
             self._proc.wait(timeout=RELEASE_WAIT_S)
         except subprocess.TimeoutExpired:
             pg.kill_group(self._proc)
-        for pipe in (self._proc.stdout, self._proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
 
 @contextlib.contextmanager
@@ -126,26 +131,38 @@ def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelTo
     ``pg.connect`` raises."""
     argv = [pg.tool_path("psql", bin_dir), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
             "-d", pg.dbname_arg(db.database)]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**pg.child_env(db), "PGAPPNAME": f"{pg.APP_NAME} snapshot",
-                                 "PGCONNECT_TIMEOUT": str(pg.CONNECT_TIMEOUT_S)},  # as pg.connect's, always
-                            bufsize=0,
-                            process_group=pg.OWN_GROUP)
-    holder = SnapshotHolder(proc, takers)
-    try:
-        assert proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # psql ended before reading a line: its stderr says why
-            proc.stdin.write(EXPORT)
-        holder.id, holder.database_bytes, holder._read = _answer(proc, db, cancel)
-        yield holder
-    finally:
-        holder._end()
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                env={**pg.child_env(db), "PGAPPNAME": f"{pg.APP_NAME} snapshot",
+                                     "PGCONNECT_TIMEOUT": str(pg.CONNECT_TIMEOUT_S),  # as pg.connect's, always
+                                     # its answers are read as UTF-8 whatever the database's encoding or the
+                                     # operator's PGCLIENTENCODING: a LATIN1 database's "é" came back as byte
+                                     # 0xE9, read as U+FFFD, and "è" and "é" became one table in the manifest
+                                     "PGCLIENTENCODING": "UTF8"},
+                                bufsize=0,
+                                process_group=pg.OWN_GROUP)
+        holder = SnapshotHolder(proc, takers, stderr)
+        try:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # psql ended before reading a line: its stderr says why
+                proc.stdin.write(EXPORT)
+            holder.id, holder.database_bytes, holder._read = _answer(proc, db, cancel, stderr)
+            yield holder
+        finally:
+            holder._end()
 
 
-def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelToken) -> tuple[str, int, bytes]:
+def _said(stderr: BinaryIO) -> str:
+    """All psql wrote to its stderr, once it has exited."""
+    stderr.seek(0)
+    return stderr.read().decode(errors="replace")
+
+
+def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelToken,
+            stderr: BinaryIO) -> tuple[str, int, bytes]:
     """The first line psql prints, checked to be a snapshot id and a size, and what came after it; psql's own
     error when it prints none."""
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
     answer = b""
     deadline = time.monotonic() + EXPORT_WAIT_S
     with selectors.DefaultSelector() as waiting:
@@ -171,7 +188,7 @@ def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelTok
         proc.wait(timeout=RELEASE_WAIT_S)  # its error is all written once it has exited
     except subprocess.TimeoutExpired:
         pg.kill_group(proc)
-    said = proc.stderr.read().decode(errors="replace")
+    said = _said(stderr)
     if proc.returncode == CONNECTION_FAILED:  # libpq's own failure to connect, said as pg.connect says it
         raise pg.describe_connect_error(said.replace("psql: error:", "", 1), db)
     if not said.strip():
