@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from backup_tui.engine.config import Settings
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog
 from tests.conftest import restore
 from tests.fingerprint import fingerprint
@@ -38,3 +41,17 @@ def test_pagila_round_trips_exactly(settings: Settings, pg_sandbox: Sandbox, pag
     assert proof.checks == (f"restored into {restored!r} (new database) and row counts match the manifest "
                             f"({len(result.row_counts)} tables)",)
     assert proof.row_counts == result.row_counts
+
+
+def test_an_empty_database_verifies_and_round_trips(settings: Settings, pg_sandbox: Sandbox, pagila_db: str) -> None:
+    """A database with nothing in it (a new application's, before its first migration) dumps to an archive of no
+    entries: that is no damage, and its verification passes (it failed its quick check for good)."""
+    empty = f"{pagila_db}_empty"
+    pg_sandbox.psql(f'CREATE DATABASE "{empty}"')
+    server = replace(settings.databases[0], name=empty)
+    only = replace(settings, databases=(server,))
+    record = run_backup(Context(only), server)
+    assert record.row_counts == {}
+    for level in ("quick", "full"):
+        assert verify_backup(Context(only), record, level).ok
+    assert restore(only, record.id, target_db=f"{pagila_db}_empty_copy").row_counts == {}

@@ -237,8 +237,11 @@ def quick_checks(
     if listing is not None:
         code, text = listing
         entries = [ln for ln in text.splitlines() if ln and not ln.startswith(";")]
-        checks.check(code == 0 and bool(entries), f"pg_restore --list reads the archive ({len(entries)} entries)",
-                     f"pg_restore cannot read the archive: {pg.stderr_summary(text)}")
+        readable = checks.check(code == 0, f"pg_restore --list reads the archive ({len(entries)} entries)",
+                                f"pg_restore cannot read the archive: {pg.stderr_summary(text)}")
+        if readable and not entries and record.row_counts:  # an empty database's archive lists none: no damage
+            checks.problems.append(f"the archive lists no entries, where the manifest counted "
+                                   f"{len(record.row_counts)} tables")
 
 
 def full_checks(
