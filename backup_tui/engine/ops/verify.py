@@ -368,7 +368,7 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
             duration_s=round(time.monotonic() - started, 3),
             row_counts=counts,
             not_done=tuple(checks.not_done),
-        )
+        ).checked(record)  # as recorded: of this backup's bytes
         if catalog.holds(record):
             catalog.record_verification(record, result, reporter)
     reporter(StepFinished("verify", ok=result.ok, detail="; ".join(result.problems) or "ok"))
