@@ -198,6 +198,38 @@ def test_the_counting_session_dropped_by_the_server_fails_the_backup_at_once_in_
     assert Catalog.from_settings(unbounded).list() == []
 
 
+def test_a_backup_cancelled_while_pg_dump_waits_on_a_lock_leaves_no_session_queued_for_it(
+        settings: Settings, pg_sandbox: Sandbox, pagila_db: str) -> None:
+    """pg_dump stopped by a SIGKILL left its server session queued for the lock, and it took the lock once the
+    holder let go, after the backup had ended; stopped by a SIGTERM it cancels its query first."""
+    unbounded = replace(settings, lock_wait_timeout_s=0)
+    cancel = CancelToken()
+    raised: list[BaseException] = []
+
+    def backup() -> None:
+        try:
+            run_backup(Context(unbounded, cancel=cancel), unbounded.databases[0])
+        except BaseException as exc:
+            raised.append(exc)
+
+    dumps = f"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '{pg.APP_NAME} pg_dump %'"
+    waiting = dumps + " AND wait_event_type = 'Lock'"
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film"):
+        attempt = threading.Thread(target=backup, daemon=True)
+        attempt.start()
+        deadline = time.monotonic() + 30
+        while pg_sandbox.psql(waiting) != "1":
+            assert time.monotonic() < deadline, "pg_dump never waited on the lock"
+            time.sleep(0.05)
+        cancel.cancel()
+        attempt.join(timeout=30)
+        assert not attempt.is_alive() and len(raised) == 1
+        deadline = time.monotonic() + 1.0  # well inside the grace a SIGKILL would follow after
+        while pg_sandbox.psql(dumps) != "0":
+            assert time.monotonic() < deadline, "pg_dump's session is still queued for the lock"
+            time.sleep(0.05)
+
+
 def test_a_backup_refused_at_once_leaves_none_of_its_sessions_behind(settings: Settings, pg_sandbox: Sandbox,
                                                                       pagila_db: str) -> None:
     """Refused for space while its own session still connects: the session stops there, or where it has got to

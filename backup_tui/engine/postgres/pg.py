@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,11 +71,26 @@ def server_key(server: DatabaseConfig) -> str:
 OWN_GROUP = 0
 
 
+STOP_GRACE_S = 2.0  # a tool's own stop: a cancel request to the server, then its exit
+
+
 def signal_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a child started with ``OWN_GROUP`` and whatever it forked (pg_restore -j's workers); from any thread."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    """Stop a child started with ``OWN_GROUP`` and whatever it forked (pg_restore -j's workers); from any thread,
+    without waiting. SIGTERM first: pg_dump and pg_restore then cancel their running query and exit, where after a
+    SIGKILL their server session went on (a LOCK TABLE still queued for its lock, a COPY running to its end);
+    SIGKILL ``STOP_GRACE_S`` later if it is still there (a stopped process takes no SIGTERM)."""
+    if _signal(proc, signal.SIGTERM):
+        killer = threading.Timer(STOP_GRACE_S, _signal, (proc, signal.SIGKILL))
+        killer.daemon = True
+        killer.start()
+
+
+def _signal(proc: subprocess.Popen[bytes], signum: int) -> bool:
+    if proc.poll() is not None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signum)
+    return True
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
