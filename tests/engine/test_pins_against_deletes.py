@@ -329,16 +329,21 @@ def test_a_pin_record_not_named_as_ours_writes_or_named_ahead_of_our_clock_does_
     assert int(newest[:20]) > ahead
 
 
-def test_a_bucket_pin_record_not_named_as_ours_writes_or_named_ahead_of_our_clock_does_not_win(
-        settings: Settings, s3_bucket: Bucket) -> None:
-    """As on the disk: in the bucket a planted ``pins/zz.json`` saying unpinned is not read, the next pin is named
-    after a record of a clock ahead of ours, and the pin reads back as set (prune reads the same records)."""
+def in_the_bucket(settings: Settings, s3_bucket: Bucket) -> tuple[Settings, BackupRecord, S3Repository, BackupRecord]:
+    """A backup uploaded: the settings with the bucket, the backup, the bucket, its copy there as listed."""
     with_s3 = replace(settings, s3=s3_bucket.config())
     record = run_backup(Context(with_s3), with_s3.databases[0])
     run_upload(Context(with_s3), record)
     bucket = Context(with_s3).catalog.s3
     assert bucket is not None
-    in_bucket = next(r for r in bucket.list(record.database) if r.id == record.id)
+    return with_s3, record, bucket, next(r for r in bucket.list(record.database) if r.id == record.id)
+
+
+def test_a_bucket_pin_record_not_named_as_ours_writes_or_named_ahead_of_our_clock_does_not_win(
+        settings: Settings, s3_bucket: Bucket) -> None:
+    """As on the disk: in the bucket a planted ``pins/zz.json`` saying unpinned is not read, the next pin is named
+    after a record of a clock ahead of ours, and the pin reads back as set (prune reads the same records)."""
+    with_s3, record, bucket, in_bucket = in_the_bucket(settings, s3_bucket)
     pins_at = bucket.folder(in_bucket) + "pins/"
     ahead = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y%m%dT%H%M%S.%fZ")
     for name in ("zz.json", f"{ahead}-otherhost-0000abcd.json"):
@@ -421,12 +426,7 @@ def test_a_verification_dated_ahead_in_the_bucket_is_never_the_last_word_either(
                                                                                  s3_bucket: Bucket) -> None:
     """The bucket orders a backup's verification records by the same rule as the local disk: an "ok" dated
     tomorrow does not outvote a failure found today."""
-    with_s3 = replace(settings, s3=s3_bucket.config())
-    record = run_backup(Context(with_s3), with_s3.databases[0])
-    run_upload(Context(with_s3), record)
-    bucket = Context(with_s3).catalog.s3
-    assert bucket is not None
-    in_bucket = next(r for r in bucket.list(record.database) if r.id == record.id)
+    _, record, bucket, in_bucket = in_the_bucket(settings, s3_bucket)
     tomorrow = utc_iso(datetime.now(UTC) + timedelta(days=1))
     bucket.put_small(f"{bucket.folder(in_bucket)}verifications/{tomorrow}-planted.json",
                      f'{{"at": "{tomorrow}", "level": "full", "ok": true, "problems": [], "checks": []}}\n', once=True)

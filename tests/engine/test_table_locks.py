@@ -143,21 +143,27 @@ def stuck_pg_dump(folder: Path) -> Path:
     return folder
 
 
-def test_the_counts_giving_up_stop_the_dump_at_once(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
-                                                    tmp_path: Path) -> None:
-    """Our session counts beside the dump; when it fails, the backup fails now, not when the dump ends."""
-    quick = replace(settings, lock_wait_timeout_s=1, pg_bin_dir=stuck_pg_dump(tmp_path))
+def backup_beside(settings: Settings, cancel: CancelToken | None = None) -> tuple[threading.Thread,
+                                                                               list[BaseException]]:
+    """A backup in a thread of its own (start it), and what it raised once it ends."""
     raised: list[BaseException] = []
 
     def backup() -> None:
         try:
-            run_backup(Context(quick), quick.databases[0])
+            run_backup(Context(settings, cancel=cancel or CancelToken()), settings.databases[0])
         except BaseException as exc:
             raised.append(exc)
 
+    return threading.Thread(target=backup, daemon=True), raised
+
+
+def test_the_counts_giving_up_stop_the_dump_at_once(settings: Settings, pg_sandbox: Sandbox, pagila_db: str,
+                                                    tmp_path: Path) -> None:
+    """Our session counts beside the dump; when it fails, the backup fails now, not when the dump ends."""
+    quick = replace(settings, lock_wait_timeout_s=1, pg_bin_dir=stuck_pg_dump(tmp_path))
+    attempt, raised = backup_beside(quick)
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film") as holder:
         pid = holder.info.backend_pid
-        attempt = threading.Thread(target=backup, daemon=True)
         attempt.start()
         attempt.join(timeout=60)
         assert not attempt.is_alive(), "the backup waited for a dump that sends nothing"
@@ -172,18 +178,10 @@ def test_the_counting_session_dropped_by_the_server_fails_the_backup_at_once_in_
     """The session that holds the snapshot and counts is terminated (an admin, a failover) while it waits on a
     locked table: the backup says it lost the connection, and does not wait for a dump that would never end."""
     unbounded = replace(settings, lock_wait_timeout_s=0, pg_bin_dir=stuck_pg_dump(tmp_path))
-    raised: list[BaseException] = []
-
-    def backup() -> None:
-        try:
-            run_backup(Context(unbounded), unbounded.databases[0])
-        except BaseException as exc:
-            raised.append(exc)
-
+    attempt, raised = backup_beside(unbounded)
     counting = (f"SELECT pid FROM pg_stat_activity WHERE application_name = '{pg.APP_NAME} snapshot' "
                 "AND wait_event_type = 'Lock'")
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film"):
-        attempt = threading.Thread(target=backup, daemon=True)
         attempt.start()
         deadline = time.monotonic() + 30
         while not (pid := pg_sandbox.psql(counting)):
@@ -204,18 +202,10 @@ def test_a_backup_cancelled_while_pg_dump_waits_on_a_lock_leaves_no_session_queu
     holder let go, after the backup had ended; stopped by a SIGTERM it cancels its query first."""
     unbounded = replace(settings, lock_wait_timeout_s=0)
     cancel = CancelToken()
-    raised: list[BaseException] = []
-
-    def backup() -> None:
-        try:
-            run_backup(Context(unbounded, cancel=cancel), unbounded.databases[0])
-        except BaseException as exc:
-            raised.append(exc)
-
+    attempt, raised = backup_beside(unbounded, cancel)
     dumps = f"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '{pg.APP_NAME} pg_dump %'"
     waiting = dumps + " AND wait_event_type = 'Lock'"
     with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film"):
-        attempt = threading.Thread(target=backup, daemon=True)
         attempt.start()
         deadline = time.monotonic() + 30
         while pg_sandbox.psql(waiting) != "1":

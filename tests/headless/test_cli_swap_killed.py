@@ -137,6 +137,21 @@ def run_logs(ws: Workspace) -> str:
     return "\n".join(p.read_text() for p in sorted(ws.logs.glob("*.log")))
 
 
+def sigterm_at_pause(ws: Workspace, step: str, program: list[str], backup_id: str) -> tuple[int, str]:
+    """A replace run by ``program``, stopped by the test pause at ``step``, then sent SIGTERM: exit code, stderr."""
+    proc = subprocess.Popen([*program, "restore", backup_id, "--replace", "--yes", "--no-safety-backup"],
+                            env={**ws.env, PAUSE_ENV: step}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stopped(proc.pid)
+    proc.send_signal(signal.SIGTERM)  # pending while stopped: handled first thing once it runs on
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
 @pytest.mark.parametrize("step", STEPS + AFTER_STEPS)
 def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Workspace, backup_id: str,
                                                                        step: str) -> None:
@@ -146,17 +161,8 @@ def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Worksp
     signal is acted on between statements, where the undo knows what was done."""
     ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
     before = others(ws)
-    proc = subprocess.Popen([sys.executable, "-m", "headless", "restore", backup_id, "--replace", "--yes",
-                             "--no-safety-backup"], env={**ws.env, PAUSE_ENV: step}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert stopped(proc.pid)
-    proc.send_signal(signal.SIGTERM)  # pending while stopped: handled first thing once it runs on
-    proc.send_signal(signal.SIGCONT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    code, err = sigterm_at_pause(ws, step, [sys.executable, "-m", "headless"], backup_id)
+    assert code == 143, err
     said = run_logs(ws).split("restore " + backup_id)[-1]  # this run's log: what was undone
     assert "untouched" in said
     assert live_rows(ws) == PREVIOUS
@@ -186,17 +192,8 @@ def test_a_stop_mid_swap_that_cannot_be_undone_says_repair_on_its_one_error_line
     """Unwatched (cron, a timer) a run's warnings come only at the end of a run that went on: the one line of a
     run stopped mid-swap whose undo failed names the repair, which then settles it."""
     ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
-    proc = subprocess.Popen([sys.executable, "-c", UNDO_FAILS, "restore", backup_id, "--replace", "--yes",
-                             "--no-safety-backup"], env={**ws.env, PAUSE_ENV: "after_rename_aside"},
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert stopped(proc.pid)
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGCONT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    code, err = sigterm_at_pause(ws, "after_rename_aside", [sys.executable, "-c", UNDO_FAILS], backup_id)
+    assert code == 143, err
     (line,) = err.strip().splitlines()
     assert line == (f"error: stopped by SIGTERM; the swap of {ws.database!r} was interrupted and is left to the "
                     f"next backup or restore to settle; or run: backup-headless repair --database {ws.database}")
@@ -211,17 +208,8 @@ def test_a_sigterm_once_the_swap_is_done_says_the_restore_was_done(ws: Workspace
     stopped after the restore was done, what the database holds and how to roll back (a bare "stopped by
     SIGTERM" read as a failed restore, with the original in place)."""
     ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
-    proc = subprocess.Popen([sys.executable, "-m", "headless", "restore", backup_id, "--replace", "--yes",
-                             "--no-safety-backup"], env={**ws.env, PAUSE_ENV: "swapped"}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and not stopped(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert stopped(proc.pid)
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGCONT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    code, err = sigterm_at_pause(ws, "swapped", [sys.executable, "-m", "headless"], backup_id)
+    assert code == 143, err
     (line,) = err.strip().splitlines()
     assert "stopped by SIGTERM after the restore was done" in line and backup_id in line and "rollback" in line
     assert live_rows(ws) == RESTORED
