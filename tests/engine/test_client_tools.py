@@ -4,12 +4,17 @@ the wrapper's choice."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
+from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres import pg
+from backup_tui.engine.storage.catalog import Catalog
 
 
 def executable(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> Path:
@@ -94,3 +99,21 @@ def test_a_configured_folder_without_the_tool_is_refused_not_passed_over(tmp_pat
     with pytest.raises(ConfigError, match=r"pg_bin_dir .*pg16 has no pg_dump: install that client there") as refused:
         pg.tool_path("pg_dump", tmp_path / "pg16")
     assert refused.value.exit_code == 2
+
+
+def test_a_tool_killed_by_a_signal_says_which(settings: Settings, tmp_path: Path) -> None:
+    """The out-of-memory killer ends pg_dump with SIGKILL and no word on stderr: the line names the signal and
+    where to look, where it said "pg_dump failed: no message"."""
+    real = Path(pg.tool_path("pg_dump")).parent
+    tools = tmp_path / "tools"
+    executable(tools / "pg_dump", f'#!/bin/sh\n[ "$1" = --version ] && exec {real}/pg_dump --version\n'
+                                  "kill -KILL $$\n")
+    (tools / "psql").symlink_to(real / "psql")
+    killed = replace(settings, pg_bin_dir=tools)
+    with pytest.raises(BackupToolError) as raised:
+        run_backup(Context(killed), killed.databases[0])
+    assert raised.value.message == ("pg_dump failed: killed by SIGKILL (by another process, or the kernel's "
+                                    "out-of-memory killer: see dmesg)")
+    assert Catalog.from_settings(killed).list() == []
+    assert str(pg.tool_failed("pg_restore", "pg_restore: error: oops\n", -15)) == \
+        "pg_restore failed: killed by SIGTERM; pg_restore: error: oops"

@@ -311,9 +311,10 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                     backup=WholeBackup(began, dump_began, dump_size, previous[0].compression_kept if previous else 0),
                 )
             stderr = proc.stderr.read() if proc.stderr else b""
-            if pg.wait_for(proc, cancel) != 0:  # ended by the hook: cancelled, not "pg_dump failed"
+            code = pg.wait_for(proc, cancel)  # ended by the hook: cancelled, not "pg_dump failed"
+            if code != 0:
                 session.raise_if_failed()  # it stopped the dump: its error is the cause
-                raise _dump_failure(settings, db, stderr)
+                raise _dump_failure(settings, db, stderr, code)
             reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
             if level == "auto":
                 alone = f"; pg_dump alone went at {human_bytes(int(stats.dump_pace))}/s" if stats.dump_pace else ""
@@ -373,8 +374,8 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                     _quietly(pipe.close, "closing pg_dump's output", reporter)
 
 
-def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes) -> BackupToolError:
+def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes, code: int) -> BackupToolError:
     table = table_locks.locked_table_in(stderr.decode(errors="replace"))
     if table is not None:
         return table_locks.lock_wait_error(db, table, settings.lock_wait_timeout_s)
-    return BackupToolError(f"pg_dump failed: {pg.stderr_summary(stderr)}")
+    return pg.tool_failed("pg_dump", stderr, code)

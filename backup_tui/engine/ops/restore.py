@@ -243,7 +243,7 @@ def _stream_into(
         if tail is not None and stats is not None:
             tail.check(source.name)  # a dump cut short is damage (exit 4), even when psql's error came first
         if rc != 0:
-            raise pg.tool_failed(Path(argv[0]).name, errors.read())
+            raise pg.tool_failed(Path(argv[0]).name, errors.read(), rc)
         if stats is None and reads_all:
             raise BackupToolError(f"{Path(argv[0]).name} exited before the end of the dump without an error")
     return stats
@@ -353,7 +353,7 @@ def _parallel_restore(
                 raise
             if rc != 0:
                 errors.seek(0)
-                raise pg.tool_failed("pg_restore", errors.read())
+                raise pg.tool_failed("pg_restore", errors.read(), rc)
         return stats
     finally:
         scratch.unlink_file(tmp)

@@ -331,12 +331,19 @@ def _tool_words(text: str) -> str:
     return "\n".join(kept)
 
 
-def tool_failed(tool: str, stderr: bytes | str) -> BackupToolError:
-    """The error for a client tool that exited non-zero: ``ServerFailed`` when its own words blame the server
-    (never words it quotes from the dump: a row may hold any text)."""
+def tool_failed(tool: str, stderr: bytes | str, code: int = 1) -> BackupToolError:
+    """The error for a client tool that exited non-zero (``code``, as Popen says it): ``ServerFailed`` when its
+    own words blame the server (never words it quotes from the dump: a row may hold any text). Killed by a
+    signal it says nothing: the line names the signal ("pg_dump failed: no message" after the OOM killer)."""
     text = _text(stderr)
     kind = ServerFailed if _SERVER_SIDE.search(_tool_words(text)) else BackupToolError
-    return kind(f"{tool} failed: {stderr_summary(text)}")
+    said = stderr_summary(text) if text.strip() or code >= 0 else ""
+    if code < 0:
+        killed = f"killed by {signal.Signals(-code).name}" if -code in signal.valid_signals() else "killed"
+        if -code == signal.SIGKILL:
+            killed += " (by another process, or the kernel's out-of-memory killer: see dmesg)"
+        said = f"{killed}; {said}" if said else killed
+    return kind(f"{tool} failed: {said}")
 
 
 def stderr_summary(stderr: bytes | str, limit: int = 3) -> str:
