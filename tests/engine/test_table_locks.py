@@ -81,6 +81,25 @@ def test_no_bound_when_the_timeout_is_zero() -> None:
     assert table_locks.locked_table_in("pg_dump: error: connection to server failed") is None
 
 
+GERMAN = ("pg_dump: error: query failed: FEHLER:  storniere Anfrage wegen Zeitüberschreitung der Anfrage\n"
+          "pg_dump: detail: Query was: LOCK TABLE public.film IN ACCESS SHARE MODE\n")
+
+
+def test_a_lock_pg_dump_gave_up_on_is_known_in_the_servers_language_by_its_blocker(pg_sandbox: Sandbox,
+                                                                                    pagila_db: str) -> None:
+    """The server says "statement timeout" in its lc_messages, which a session that is no superuser cannot
+    change: where the words are not English, pg_dump's own "Query was: LOCK TABLE" and a session holding the
+    table now say it; without a blocker (a permission denied, a lost connection) it is no lock wait."""
+    db = db_config(pg_sandbox, pagila_db)
+    with hold_exclusive_lock(pg_sandbox, pagila_db, "public.film") as holder:
+        pid = holder.info.backend_pid
+        said = table_locks.dump_failure(db, GERMAN, 3)
+    assert said is not None and said.message.startswith(
+        f"gave up after 3 s waiting for a lock on table public.film, blocked by pid {pid} ")
+    assert table_locks.dump_failure(db, GERMAN, 3) is None
+    assert table_locks.dump_failure(db, GERMAN.replace("FEHLER", "ERROR"), 3) is None
+
+
 def test_a_lock_on_a_partition_and_a_queued_alter_are_named(settings: Settings, pg_sandbox: Sandbox,
                                                             pagila_db: str) -> None:
     """pg_dump locks the parent, the lock waits on a partition; a queued ALTER TABLE blocks us too. Whichever

@@ -375,7 +375,5 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
 
 
 def _dump_failure(settings: Settings, db: DatabaseConfig, stderr: bytes, code: int) -> BackupToolError:
-    table = table_locks.locked_table_in(stderr.decode(errors="replace"))
-    if table is not None:
-        return table_locks.lock_wait_error(db, table, settings.lock_wait_timeout_s)
-    return pg.tool_failed("pg_dump", stderr, code)
+    locked = table_locks.dump_failure(db, stderr.decode(errors="replace"), settings.lock_wait_timeout_s)
+    return locked or pg.tool_failed("pg_dump", stderr, code)

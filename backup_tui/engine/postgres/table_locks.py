@@ -22,8 +22,10 @@ from backup_tui.engine.postgres import pg
 if TYPE_CHECKING:
     import psycopg
 
-# pg_dump 15 sets statement_timeout to --lock-wait-timeout, then locks table after table.
-_PG_DUMP_LOCK = re.compile(r"statement timeout.*?Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE", re.DOTALL)
+# pg_dump 15 sets statement_timeout to --lock-wait-timeout, then locks table after table. "Query was:" is pg_dump's
+# own (English: LC_MESSAGES=C); "statement timeout" the server's, in its lc_messages, which only a superuser sets.
+_PG_DUMP_LOCK_QUERY = re.compile(r"Query was: LOCK TABLE (.+?) IN ACCESS SHARE MODE")
+_PG_DUMP_LOCK = re.compile(r"statement timeout.*?" + _PG_DUMP_LOCK_QUERY.pattern, re.DOTALL)
 QUERY_SHOWN = 60
 
 # Who stands in the way of a share lock on the table: an exclusive lock held or queued (a queued
@@ -59,6 +61,27 @@ def locked_table_in(pg_dump_stderr: str) -> str | None:
     """The table pg_dump gave up waiting for, or None when it failed for another reason."""
     match = _PG_DUMP_LOCK.search(pg_dump_stderr)
     return match.group(1).strip() if match else None
+
+
+def lock_failed_on(pg_dump_stderr: str) -> str | None:
+    """The table whose LOCK TABLE failed, for whatever reason the server gave in whatever language: a lock wait
+    that ran out, or a permission denied, a lost connection (``dump_failure`` tells them apart by a blocker)."""
+    match = _PG_DUMP_LOCK_QUERY.search(pg_dump_stderr)
+    return match.group(1).strip() if match else None
+
+
+def dump_failure(db: DatabaseConfig, pg_dump_stderr: str, timeout_s: int) -> BackupToolError | None:
+    """Our one line for a pg_dump that gave up on a table lock, or None where it failed otherwise: its words say
+    so (an English server), or, in another language, its LOCK TABLE failed and a session holds or queues for
+    an exclusive lock on that table now."""
+    table = locked_table_in(pg_dump_stderr)
+    if table is not None:
+        return lock_wait_error(db, table, timeout_s)
+    table = lock_failed_on(pg_dump_stderr)
+    if table is None or timeout_s <= 0:
+        return None
+    holders = _holders(db, table)
+    return _gave_up(table, holders, timeout_s) if holders else None
 
 
 def describe_holders(conn: psycopg.Connection[Any], table: str) -> list[str]:
@@ -118,13 +141,20 @@ def notice_waits(db: DatabaseConfig, app_name: str, timeout_s: int, started: Cal
 
 def lock_wait_error(db: DatabaseConfig, table: str, timeout_s: int) -> BackupToolError:
     """One line: which table, which session, and the knob that sets the wait."""
+    return _gave_up(table, _holders(db, table), timeout_s)
+
+
+def _holders(db: DatabaseConfig, table: str) -> list[str]:
     import psycopg
 
     try:
         with pg.connect(db) as conn:
-            holders = describe_holders(conn, table)
+            return describe_holders(conn, table)
     except (BackupToolError, psycopg.Error):
-        holders = []
+        return []
+
+
+def _gave_up(table: str, holders: list[str], timeout_s: int) -> BackupToolError:
     held = f"blocked by {'; '.join(holders)}" if holders else "the blocker has let go since"
     return BackupToolError(
         f"gave up after {timeout_s} s waiting for a lock on table {table}, {held}; "
