@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -152,6 +154,48 @@ def test_a_user_without_createdb_is_refused_by_the_plan_before_anything_and_veri
     line = one_error_line(verify)
     assert "needs CREATEDB" in line and "bt_reader" in line and "unexpected" not in line
     assert ws.databases() == before and [i["id"] for i in ws.listing()] == listed  # no safety backup either
+
+
+def test_a_replace_by_a_user_that_does_not_own_the_database_is_refused_by_the_plan(
+        orphaned: tuple[Workspace, str]) -> None:
+    """Blocking connections to a database and renaming it need its owner or a superuser: found at the swap, the
+    refusal came after the safety backup and the whole restore, and left a swap journal the same user could not
+    settle (its undo re-allowed connections, which needs the owner too), so every later backup failed."""
+    ws, backup_id = orphaned
+    maker = make_role(ws, "bt_maker", "CREATEDB")
+    before, listed = ws.databases(), [i["id"] for i in ws.listing()]
+    dry = ws.run("restore", backup_id, "--replace", "--no-owner", "--yes", "--dry-run", env=maker)
+    assert dry.returncode == 2 and f"would refuse: the user we connect as (bt_maker) does not own {ws.database!r}" \
+        in dry.stdout
+    result = ws.run("restore", backup_id, "--replace", "--no-owner", "--yes", env=maker)
+    assert result.returncode == 2, result.stderr
+    assert f"(bt_maker) does not own {ws.database!r}" in one_error_line(result)
+    assert ws.databases() == before and [i["id"] for i in ws.listing()] == listed  # no safety backup either
+    assert not list((ws.repo / "swaps").glob("*.json"))
+
+
+# The plan's ownership check left out: the swap itself meets the refusal at its first step
+SWAP_UNCHECKED = """
+import sys
+from backup_tui.engine.postgres import pg
+pg.replace_lacks = lambda conn, name: ""
+from headless.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_swap_refused_at_its_first_step_leaves_nothing_to_repair(orphaned: tuple[Workspace, str]) -> None:
+    """Nothing changed, nothing is left: no journal, no work database, and the next backup as the same user runs
+    (the undo re-allowed connections that were never blocked, which the owner alone may do)."""
+    ws, backup_id = orphaned
+    maker = make_role(ws, "bt_maker", "CREATEDB")
+    before = ws.databases()
+    result = subprocess.run([sys.executable, "-c", SWAP_UNCHECKED, "restore", backup_id, "--replace", "--no-owner",
+                             "--yes", "--no-safety-backup"], env=ws.env_with(maker), capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=300, check=False)
+    assert result.returncode == 1, result.stderr
+    assert one_error_line(result) == f"error: the swap failed: must be owner of database {ws.database}"
+    assert ws.databases() == before and not list((ws.repo / "swaps").glob("*.json"))
 
 
 def test_a_user_that_cannot_give_the_original_owner_is_told_the_ways_around_and_no_owner_restores(

@@ -130,6 +130,9 @@ def rollback(ctx: Context, server: DatabaseConfig, database: str, *, to: str | N
         with pg.connect(server, settings.maintenance_db) as conn:
             live = pg.database_exists(conn, database)
             moment = swap.free_moment(conn, database, (names.ROLLED_BACK,), now())
+            lacks = (pg.replace_lacks(conn, database) if live else "") or pg.replace_lacks(conn, incoming.name)
+        if lacks:  # before the journal: a swap refused at its first step is nothing to repair
+            raise ConfigError(f"nothing was changed: {lacks}")
         aside = names.side_name(database, names.ROLLED_BACK, moment) if live else None
         journal = swap.begin(settings, server, "rollback", database, incoming.name, aside, moment)
         import psycopg

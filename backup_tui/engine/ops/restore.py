@@ -519,7 +519,10 @@ def plan_restore(
             exists, aside, held, current = False, None, [], 0
         # Without the key the table of contents cannot be read: the plan refuses for the key alone.
         missing = Missing() if key_problem else server_lacks(settings, conn, record, source, no_owner, no_tablespaces)
-        privilege, or_no_owner = pg.creation_lacks(conn, None if no_owner else record.database_info.get("owner"))
+        privilege, or_no_owner = pg.creation_lacks(conn, None if no_owner else record.database_info.get("owner"),
+                                                   missing.owners)
+        if not privilege and replace_original and exists:
+            privilege = pg.replace_lacks(conn, target)
         where = _where_created(conn, record)
     sessions, who = _named(held)
     needed = int(max(_raw_estimate(record) * RESTORE_SPACE_FACTOR, current))
@@ -615,6 +618,7 @@ def _where_created(conn: psycopg.Connection[Any], record: BackupRecord) -> str:
 @dataclass(frozen=True)
 class Missing:
     roles: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()  # every owner the archive names (present or not): creation_lacks asks of them
     policy_roles: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
     tablespaces: tuple[str, ...] = ()
@@ -645,6 +649,7 @@ def server_lacks(settings: Settings, conn: psycopg.Connection[Any], record: Back
 
     return Missing(
         roles=() if no_owner else lacking(needs.owners_and_grantees, pg.role_exists),
+        owners=() if no_owner else tuple(sorted(needs.owners)),
         policy_roles=lacking(needs.policy_roles, pg.role_exists),
         extensions=lacking(needs.extensions, pg.extension_available),
         tablespaces=() if no_tablespaces else lacking(needs.tablespaces, pg.tablespace_exists),

@@ -272,8 +272,14 @@ def _rename(conn: psycopg.Connection[Any], old: str, new: str) -> None:
 
 
 def _allow(conn: psycopg.Connection[Any], name: str, allowed: bool = True) -> None:
+    """Only where it changes something: ALTER DATABASE needs ownership, and an undo or a heal that merely
+    re-allowed a database never blocked (a swap refused at its first step) failed for a user that is not its
+    owner, leaving a journal that stopped every later backup until a superuser ran repair."""
     from psycopg import sql
 
+    row = conn.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if row is not None and bool(row[0]) == allowed:
+        return
     conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
         pg.ident(name), sql.SQL("true" if allowed else "false")))
 

@@ -38,6 +38,7 @@ _DATA_ENTRY = re.compile(r"^\d+; \d+ \d+ (TABLE DATA|BLOBS|LARGE OBJECTS) ")
 @dataclass
 class ArchiveNeeds:
     owners_and_grantees: set[str] = field(default_factory=set)  # left out with --no-owner --no-privileges
+    owners: set[str] = field(default_factory=set)  # of the objects: pg_restore gives them away with ALTER ... OWNER
     policy_roles: set[str] = field(default_factory=set)  # needed whatever the options
     extensions: set[str] = field(default_factory=set)
     tablespaces: set[str] = field(default_factory=set)
@@ -66,6 +67,7 @@ def needs_of(script: str) -> ArchiveNeeds:
         header = _OWNER_HEADER.match(line)
         if header:
             found.owners_and_grantees.add(header.group("role").strip())  # printed as the server spells it
+            found.owners.add(header.group("role").strip())
             continue
         for pattern in roles:
             match = pattern.match(line)
@@ -81,5 +83,6 @@ def needs_of(script: str) -> ArchiveNeeds:
         if tablespace:
             found.tablespaces.add(unquote(tablespace.group("name")))
     found.owners_and_grantees -= _EVERYWHERE
+    found.owners -= _EVERYWHERE
     found.policy_roles -= _EVERYWHERE
     return found

@@ -444,9 +444,11 @@ def carried(info: dict[str, str], *, owner: bool, tablespace: bool) -> dict[str,
     return {key: value for key, value in info.items() if key not in dropped}
 
 
-def creation_lacks(conn: psycopg.Connection[Any], owner: str | None) -> tuple[str, bool]:
+def creation_lacks(conn: psycopg.Connection[Any], owner: str | None,
+                   object_owners: Iterable[str] = ()) -> tuple[str, bool]:
     """What the user we connect as lacks to CREATE DATABASE (``OWNER owner`` where that names an existing role
-    other than that user), in words with a way around it ('' when nothing), and whether ``--no-owner`` is
+    other than that user) and to load it (pg_restore creates in it as that user, then ``ALTER ... OWNER TO`` each
+    of ``object_owners``), in words with a way around it ('' when nothing), and whether ``--no-owner`` is
     another way."""
     row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper, rolsuper FROM pg_roles "
                        "WHERE rolname = current_user").fetchone()
@@ -457,12 +459,65 @@ def creation_lacks(conn: psycopg.Connection[Any], owner: str | None) -> tuple[st
     if not creates:
         return (f"the user we connect as ({user}) cannot create databases: grant it CREATEDB (ALTER ROLE {quoted} "
                 "CREATEDB), or restore as a user that has it"), False
-    if owner and owner != user and not superuser and role_exists(conn, owner):
-        member = conn.execute("SELECT pg_has_role(%s, 'MEMBER')", (owner,)).fetchone()
-        if member is not None and not member[0]:
+    if superuser:
+        return "", False
+    if owner and owner != user and role_exists(conn, owner):
+        # OWNER needs membership; creating in a database another role owns needs its privileges too (a member
+        # with NOINHERIT may give the database away, then is refused CREATE in it)
+        member, uses = conn.execute("SELECT pg_has_role(%s, 'MEMBER'), pg_has_role(%s, 'USAGE')",
+                                    (owner, owner)).fetchone() or (True, True)
+        if not member:
             return (f"the user we connect as ({user}) cannot give the new database the original's owner, role "
                     f"{owner!r}, as it is no member of it: GRANT {ident(owner).as_string(conn)} TO {quoted}"), True
+        if not uses:
+            return (f"the user we connect as ({user}) is a member of the original's owner, role {owner!r}, without "
+                    f"its privileges (NOINHERIT), so it could not create in the new database: ALTER ROLE {quoted} "
+                    "INHERIT"), True
+    others = sorted(r for r in set(object_owners) - {user, owner or ""}
+                    if role_exists(conn, r) and not _member(conn, r))
+    if others:
+        grants = "; ".join(f"GRANT {ident(r).as_string(conn)} TO {quoted}" for r in others)
+        return (f"the user we connect as ({user}) cannot give the restored objects their owners, as it is no member "
+                f"of {', '.join(map(repr, others))}: {grants}"), True
     return "", False
+
+
+def _member(conn: psycopg.Connection[Any], role: str) -> bool:
+    row = conn.execute("SELECT pg_has_role(%s, 'MEMBER')", (role,)).fetchone()
+    return row is None or bool(row[0])
+
+
+def replace_lacks(conn: psycopg.Connection[Any], name: str) -> str:
+    """What the user we connect as lacks to swap ``name`` out (block its connections, end its sessions, rename it),
+    in words with a way around it; '' when nothing. Said in the plan: found at the swap, it came after the
+    safety backup and the whole restore, and a swap refused at its first step left a journal only its owner or
+    a superuser could settle."""
+    row = conn.execute("SELECT current_user, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+                       ).fetchone()
+    if row is None or row[1]:
+        return ""
+    user, quoted = str(row[0]), ident(str(row[0])).as_string(conn)
+    if not row[2]:  # RENAME needs CREATEDB besides ownership
+        return (f"the user we connect as ({user}) cannot rename databases without CREATEDB: ALTER ROLE {quoted} "
+                "CREATEDB")
+    owned = conn.execute("SELECT pg_get_userbyid(datdba), pg_has_role(datdba, 'USAGE') FROM pg_database "
+                         "WHERE datname = %s", (name,)).fetchone()
+    if owned is not None and not owned[1]:
+        return (f"the user we connect as ({user}) does not own {name!r} (its owner is {str(owned[0])!r}), and only "
+                f"its owner or a superuser may block its connections and rename it: GRANT "
+                f"{ident(str(owned[0])).as_string(conn)} TO {quoted}, or run this as that owner or a superuser")
+    # pg_terminate_backend: a superuser's session only by a superuser; another's with its role's privileges or
+    # pg_signal_backend's
+    held = conn.execute(
+        "SELECT DISTINCT a.usename FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid "
+        "WHERE a.datname = %s AND a.pid <> pg_backend_pid() AND a.application_name NOT LIKE %s "
+        "AND (r.rolsuper OR NOT (pg_has_role(a.usesysid, 'USAGE') OR pg_has_role('pg_signal_backend', 'USAGE')))",
+        (name, f"{APP_NAME}%")).fetchall()
+    if held:
+        whose = ", ".join(repr(str(r[0])) for r in held)
+        return (f"the user we connect as ({user}) may not end the sessions of {whose} on {name!r}: GRANT "
+                f"pg_signal_backend TO {quoted} (a superuser's session only a superuser ends), or end them first")
+    return ""
 
 
 def extension_available(conn: psycopg.Connection[Any], name: str) -> bool:
