@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -170,13 +171,17 @@ def run_delete(ctx: Context, plan: DeletePlan) -> DeleteResult:
     return result
 
 
-def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
+def remove_planned(ctx: Context, plan: DeletePlan, *, routine: bool = False) -> DeleteResult:
     """Delete the plan's copies, the caller holding the database's lock: one hold of the backup's own lock for
     them all, so no verify or restore starts reading between the copies. Kept, with why: every copy while a
     reader holds the backup, a folder not where the layout puts it (never deleted on the word of a file),
     the versions object lock keeps, a copy pinned since the plan read it or whose pins cannot be read again
     (``pins.set_pinned`` writes under the same lock, so none is pinned between this check and the removal).
-    The backup's lock file goes with the last copy in any repository."""
+    The backup's lock file goes with the last copy in any repository. What object lock keeps is logged, not a
+    warning: a delete's caller says it from the result (the CLI's ``warning: kept in s3``; a warning here too
+    said it twice on stderr once an unwatched run's warnings reached it), and a prune (``routine``) meets the
+    bucket's policy at work every night until the versions' date; there a refusal object lock does not explain
+    (permissions) still warns."""
     record = plan.record
     deleted: list[str] = []
     kept: dict[str, str] = {}
@@ -202,7 +207,9 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
                 kept[copy.location] = exc.message
                 continue
             except ObjectLocked as exc:
-                warn(ctx.reporter, f"kept in S3: {exc.message}")
+                expected = not routine or (isinstance(repo, S3Repository)
+                                           and _lock_holds(repo, copy.record, ctx.now()))
+                (info if expected else warn)(ctx.reporter, f"kept in S3: {exc.message}")
                 kept[copy.location] = exc.message
                 locked.append(copy.location)
                 continue
@@ -210,6 +217,14 @@ def remove_planned(ctx: Context, plan: DeletePlan) -> DeleteResult:
         if not kept and not _copy_left(ctx, record, deleted):
             drop_backup_lock(ctx.settings.repository, record.id)  # no copy left anywhere to protect
     return DeleteResult(plan, tuple(deleted), kept, tuple(locked))
+
+
+def _lock_holds(repo: S3Repository, record: BackupRecord, now: datetime) -> bool:
+    """Object lock keeps some of the copy's versions past ``now`` (what a refused delete is expected to leave)."""
+    try:
+        return bool(repo.retained(record, now))
+    except BackupToolError:
+        return False
 
 
 def _copy_left(ctx: Context, record: BackupRecord, deleted: Sequence[str]) -> bool:

@@ -125,7 +125,7 @@ def _delete(ctx: Context, database: str, items: list[PruneDecision]) -> dict[tup
     record = items[0].record
     with journaled(ctx.settings, "delete", database, judge_after=False) as run:
         run.backup_id = record.id
-        result = remove_planned(ctx, plan_of_copies(ctx, [(d.location, d.record) for d in items]))
+        result = remove_planned(ctx, plan_of_copies(ctx, [(d.location, d.record) for d in items]), routine=True)
         failed = {k: why for k, why in result.kept.items() if k not in result.locked and why != PINNED_SINCE}
         if failed:  # object lock's policy and a pin set meanwhile are retention working, not a failure
             run.failed(result.exit_code, "; ".join(f"kept in {k}: {why}" for k, why in failed.items()))
