@@ -59,6 +59,13 @@ def test_cron_install_writes_its_files_and_uninstall_leaves_nothing(env: dict[st
     [backup_line] = [line for line in cron if line.startswith("30 1 * * * backup ")]
     assert backup_line.endswith("backup-headless backup && " + backup_line.split("&& ")[1])
     assert ". /etc/backup-tui/backup-tui.env;" in backup_line
+    # cron mails any output: the hourly health check's line is mailed only when it is not OK
+    [monitor_line] = [line for line in cron if line.startswith("*/15 * * * * backup ")]
+    assert monitor_line.endswith("backup-headless monitor --check | grep -v '^OK - '")
+    for said, mailed in (("OK - every database healthy\n", ""), ("CRITICAL - app: no backup\n", "CRITICAL")):
+        shown = subprocess.run(["sh", "-c", "printf '%s' \"$1\" | grep -v '^OK - '", "-", said],
+                               capture_output=True, text=True, check=False)
+        assert shown.stdout.startswith(mailed) and (shown.stdout == "") == (not mailed)
     assert f"BACKUP_TUI_CONFIG={env['BACKUP_TUI_CONFIG']}" in (root / "etc/backup-tui/backup-tui.env").read_text()
     assert "su backup backup" in (root / "etc/logrotate.d/backup-tui").read_text()
     if os.geteuid() == 0:  # Debian's backup user reads it, as cron runs the job as that user

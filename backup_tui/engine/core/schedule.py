@@ -15,6 +15,7 @@ MARKER = "# written by backup-headless schedule install; schedule uninstall remo
 UNIT_PREFIX = "backup-tui"
 DEFAULTS = {"backup": "0 2 * * *", "verify": "0 6 * * 0", "monitor": "0 * * * *"}  # the old kit's times
 RANDOM_DELAY_S = 300
+OK_LINE = "^OK - "  # how monitor --check starts its line when every database is healthy
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class Job:
     cron: str
     commands: tuple[tuple[str, ...], ...]  # run in turn, each only if the one before succeeded
     description: str
+    # Its stdout is a status line for a person or a Nagios-style caller: under cron, which mails any output, an
+    # "OK - ..." every hour would be an hourly mail; only a line that is not OK is let through
+    status_line: bool = False
 
 
 def jobs(expressions: dict[str, str], program: str) -> list[Job]:
@@ -33,7 +37,7 @@ def jobs(expressions: dict[str, str], program: str) -> list[Job]:
         Job("verify", expressions["verify"], ((program, "verify", "--all"),),
             "full verification (a test restore) of every backup"),
         Job("monitor", expressions["monitor"], ((program, "monitor", "--check"),),
-            "health check; notifies what changed"),
+            "health check; notifies what changed", status_line=True),
     ]
 
 
@@ -82,7 +86,8 @@ def cron_file(job_list: Sequence[Job], user: str, env_file: PurePosixPath) -> st
     lines = [MARKER, "SHELL=/bin/sh", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ""]
     for job in job_list:
         lines += [f"# {job.name}: {job.description}",
-                  f"{job.cron} {user} set -a; . {shlex.quote(str(env_file))}; set +a; {_command_line(job)}"]
+                  f"{job.cron} {user} set -a; . {shlex.quote(str(env_file))}; set +a; {_command_line(job)}"
+                  + (f" | grep -v {shlex.quote(OK_LINE)}" if job.status_line else "")]
     return "\n".join(lines) + "\n"
 
 

@@ -213,7 +213,7 @@ def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", l
                 # The local backup goes ahead under the local lock; its upload will fail and say why (exit 1,
                 # or 2 for credentials): keys that expired, a bucket renamed or a lock object planted in it must
                 # not stop the backups too.
-                warn(ctx.reporter, f"S3 lock not taken, the backup stays local for now: {exc.message}")
+                warn(ctx.reporter, f"S3 lock not taken, the backup goes ahead under this host's lock: {exc.message}")
         if not lock_held:
             swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back
         record = _backup(ctx, db, reason, streaming, began)
