@@ -4,7 +4,9 @@ between that check and the removal: the backup stays, pinned."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +36,7 @@ from backup_tui.engine.storage.journal import read_runs
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.locks import deleting_backup, reading_backup
 from backup_tui.engine.storage.s3 import S3Repository, S3Unreachable
-from tests.conftest import Bucket
+from tests.conftest import Bucket, restore
 
 
 @contextmanager
@@ -210,6 +212,31 @@ def test_an_uploaded_old_scripts_dump_is_pinned_on_disk_and_in_the_bucket(
     unreachable = replace(with_s3, s3=replace(s3_bucket.config(), endpoint_url="http://127.0.0.1:9"))
     with pytest.raises(BackupToolError):  # not a half-pinned backup said to be pinned
         pins.set_pinned(Context(unreachable), merged, False)
+
+
+def test_an_uploaded_old_scripts_dump_verifies_and_restores_from_the_disk(
+        settings: Settings, s3_bucket: Bucket, pg_sandbox: Sandbox) -> None:
+    """Merged with its copy in the bucket (whose manifest outranked the old dump's own record), an old scripts'
+    dump was read from the disk at the bucket's s3:// path: verify said its sidecar was outside the repository
+    and restore refused a good backup."""
+    with_s3 = replace(settings, s3=s3_bucket.config())
+    database = settings.databases[0].database
+    daily = settings.repository / "daily"
+    daily.mkdir(parents=True)
+    dump = daily / f"{database}_20240105_020000.sql.gz"
+    plain = subprocess.run(["pg_dump", "--format=plain", "-d", pg_sandbox.conninfo(database)], capture_output=True,
+                           check=True).stdout
+    dump.write_bytes(gzip.compress(plain))
+    Path(f"{dump}.sha256").write_text(f"{hashlib.sha256(dump.read_bytes()).hexdigest()}  {dump.name}\n")
+    [legacy] = Context(with_s3).catalog.list()
+    run_upload(Context(with_s3), legacy)
+    merged = Context(with_s3).catalog.get(legacy.id)
+    assert set(merged.locations) == {"local", "s3"}
+    for level in ("quick", "full"):
+        checked = verify_backup(Context(with_s3), merged, level)
+        assert checked.ok, checked.problems
+    counts = restore(with_s3, legacy.id, target_db=f"{database}_from_old").row_counts
+    assert counts["public.rental"] == [None, 16044]  # the old scripts counted nothing: restored, and counted
 
 
 def test_a_copy_gone_before_its_removal_is_no_failure(settings: Settings, s3_bucket: Bucket) -> None:

@@ -8,7 +8,9 @@ from dataclasses import replace
 
 from backup_tui.engine.core.models import BackupRecord
 
-_RANK = {"valid": 0, "legacy": 1, "damaged": 2, "incomplete": 3, "unread": 4}
+# An old scripts' dump on the disk ranks with a valid copy: its upload's manifest in the bucket outranked it,
+# and the disk was then asked to read the dump at the bucket's s3:// path (verify and restore refused it)
+_RANK = {"valid": 0, "legacy": 0, "damaged": 2, "incomplete": 3, "unread": 4}
 
 
 def merge_copies(copies: Sequence[BackupRecord]) -> BackupRecord:
