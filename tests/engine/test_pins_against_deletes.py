@@ -239,6 +239,23 @@ def test_an_uploaded_old_scripts_dump_verifies_and_restores_from_the_disk(
     assert counts["public.rental"] == [None, 16044]  # the old scripts counted nothing: restored, and counted
 
 
+def test_a_verdict_is_kept_by_every_copy_and_outlives_the_local_one(settings: Settings, s3_bucket: Bucket) -> None:
+    """A check of the bytes is a check of each copy: recorded beside the local one only, the bucket copy read
+    "never verified" once prune took the local one, and a failed check was forgotten with it."""
+    with_s3, record, bucket, _ = in_the_bucket(settings, s3_bucket)
+    merged = Context(with_s3).catalog.get(record.id)
+    assert set(merged.locations) == {"local", "s3"}
+    verify_backup(Context(with_s3), merged, "quick")
+    failed = Verification(at=utc_iso(datetime.now(UTC) + timedelta(seconds=1)), level="full", ok=False,
+                          problems=("pg_restore failed",))
+    Context(with_s3).catalog.record_verification(merged, failed, lambda event: None)
+    Context(with_s3).catalog.local.delete(Context(with_s3).catalog.local.refresh(record))
+    left = Context(with_s3).catalog.get(record.id)
+    assert left.locations == ("s3",)
+    assert [(v.level, v.ok) for v in left.verifications] == [("quick", True), ("full", False)]
+    assert left.failed_last_check and bucket.refresh(left).failed_last_check
+
+
 def test_a_copy_gone_before_its_removal_is_no_failure(settings: Settings, s3_bucket: Bucket) -> None:
     with_s3 = replace(settings, s3=s3_bucket.config())
     record = run_backup(Context(with_s3), with_s3.databases[0])

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
@@ -332,7 +332,8 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
     with reading_backup(settings.repository, record.id):  # prune spares it until the result is in
         if catalog.holds(record):
             with contextlib.suppress(OutsideRepository):  # a planted link: judged as listed, read nowhere
-                record = catalog.repository_of(record).refresh(record)  # the caller's copy may be older
+                # the caller's copy may be older; the copies it names keep the verdict too
+                record = replace(catalog.repository_of(record).refresh(record), locations=record.locations)
         if not record.sha256 and not record.is_valid and is_locked(settings.repository, record.database):
             # No manifest while a run holds the lock: a backup still being written (or between its sidecar and
             # its manifest). A verdict now would stay in its history once it commits, and a good backup would

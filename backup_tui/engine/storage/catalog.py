@@ -109,15 +109,21 @@ class Catalog:
             return False
 
     def record_verification(self, record: BackupRecord, result: Verification, reporter: Reporter) -> None:
-        """Into the backup's history with a readable report; a repository we cannot write (a read-only
-        disaster-recovery copy) keeps the result on screen only, with a warning, not a failure."""
-        try:
-            self.repository_of(record).add_verification(record, result.checked(record),
-                                                        render_report(record, result))
-        except OSError as exc:
-            warn(reporter, f"the result of checking {record.id} was not recorded: {exc.strerror or exc}")
-        except OutsideRepository as exc:
-            warn(reporter, f"the result of checking {record.id} was not recorded: {exc.message}")
+        """Into the history of every copy the record names, with a readable report: the bytes are one, and a
+        bucket copy that kept no verdict read "never verified" once prune took the local one (a failed check
+        was forgotten with it). A repository we cannot write (a read-only disaster-recovery copy, a bucket that
+        does not answer) keeps no record, with a warning, not a failure."""
+        checked, report = result.checked(record), render_report(record, result)
+        for repo in self.repositories:
+            if repo.name not in record.locations and not (record.status == "legacy" and repo.name == "local"):
+                continue
+            try:
+                repo.add_verification(record, checked, report)
+            except OSError as exc:
+                warn(reporter, f"the result of checking {record.id} was not recorded in {repo.name}: "
+                               f"{exc.strerror or exc}")
+            except BackupToolError as exc:  # outside the repository; the bucket refused or did not answer
+                warn(reporter, f"the result of checking {record.id} was not recorded in {repo.name}: {exc.message}")
 
     def databases(self) -> builtins.list[str]:
         return sorted({r.database for r in self.list()})
