@@ -78,11 +78,15 @@ class Catalog:
                 return record
         raise NotFoundError(f"no backup with id {backup_id!r} (see 'backup-headless list')")
 
+    def holding(self, record: BackupRecord) -> builtins.list[Repository]:
+        """The repositories the record says hold a copy, local first (an old scripts' dump is on the disk)."""
+        return [repo for repo in self.repositories
+                if repo.name in record.locations or (record.status == "legacy" and repo.name == "local")]
+
     def repository_of(self, record: BackupRecord) -> Repository:
         """The repository that holds the record's readable copy (local first)."""
-        for repo in self.repositories:
-            if repo.name in record.locations or (record.status == "legacy" and repo.name == "local"):
-                return repo
+        for repo in self.holding(record):
+            return repo
         raise NotFoundError(f"{record.id}: no repository holds a copy")
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
@@ -91,9 +95,8 @@ class Catalog:
         pins. A copy deleted since ``record`` was listed gets no pin record (one would stand alone where the
         backup was); NotFoundError when no copy is left. A repository that cannot be listed raises: no
         half-pinned backup reported as pinned."""
-        held = [(repo, own) for repo in self.repositories
-                if repo.name in record.locations or (record.status == "legacy" and repo.name == "local")
-                for own in repo.list(record.database) if own.id == record.id]
+        held = [(repo, own) for repo in self.holding(record) for own in repo.list(record.database)
+                if own.id == record.id]
         if not held:
             raise NotFoundError(f"{record.id}: no longer in the repository (deleted meanwhile?)")
         updated = record
@@ -114,9 +117,7 @@ class Catalog:
         was forgotten with it). A repository we cannot write (a read-only disaster-recovery copy, a bucket that
         does not answer) keeps no record, with a warning, not a failure."""
         checked, report = result.checked(record), render_report(record, result)
-        for repo in self.repositories:
-            if repo.name not in record.locations and not (record.status == "legacy" and repo.name == "local"):
-                continue
+        for repo in self.holding(record):
             try:
                 repo.add_verification(record, checked, report)
             except OSError as exc:
