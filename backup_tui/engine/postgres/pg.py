@@ -450,17 +450,16 @@ def creation_lacks(conn: psycopg.Connection[Any], owner: str | None,
     other than that user) and to load it (pg_restore creates in it as that user, then ``ALTER ... OWNER TO`` each
     of ``object_owners``), in words with a way around it ('' when nothing), and whether ``--no-owner`` is
     another way."""
-    row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper, rolsuper FROM pg_roles "
-                       "WHERE rolname = current_user").fetchone()
-    if row is None:
+    us = _connected_as(conn)
+    if us is None:
         return "", False
-    user, creates, superuser = str(row[0]), bool(row[1]), bool(row[2])
+    user, superuser, creates = us
     quoted = ident(user).as_string(conn)
+    if superuser:
+        return "", False
     if not creates:
         return (f"the user we connect as ({user}) cannot create databases: grant it CREATEDB (ALTER ROLE {quoted} "
                 "CREATEDB), or restore as a user that has it"), False
-    if superuser:
-        return "", False
     if owner and owner != user and role_exists(conn, owner):
         # OWNER needs membership; creating in a database another role owns needs its privileges too (a member
         # with NOINHERIT may give the database away, then is refused CREATE in it)
@@ -482,6 +481,13 @@ def creation_lacks(conn: psycopg.Connection[Any], owner: str | None,
     return "", False
 
 
+def _connected_as(conn: psycopg.Connection[Any]) -> tuple[str, bool, bool] | None:
+    """The user we connect as: its name, whether it is a superuser, whether it has CREATEDB."""
+    row = conn.execute("SELECT current_user, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+                       ).fetchone()
+    return None if row is None else (str(row[0]), bool(row[1]), bool(row[2]))
+
+
 def _member(conn: psycopg.Connection[Any], role: str) -> bool:
     row = conn.execute("SELECT pg_has_role(%s, 'MEMBER')", (role,)).fetchone()
     return row is None or bool(row[0])
@@ -492,12 +498,12 @@ def replace_lacks(conn: psycopg.Connection[Any], name: str) -> str:
     in words with a way around it; '' when nothing. Said in the plan: found at the swap, it came after the
     safety backup and the whole restore, and a swap refused at its first step left a journal only its owner or
     a superuser could settle."""
-    row = conn.execute("SELECT current_user, rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user"
-                       ).fetchone()
-    if row is None or row[1]:
+    us = _connected_as(conn)
+    if us is None or us[1]:
         return ""
-    user, quoted = str(row[0]), ident(str(row[0])).as_string(conn)
-    if not row[2]:  # RENAME needs CREATEDB besides ownership
+    user, _, creates = us
+    quoted = ident(user).as_string(conn)
+    if not creates:  # RENAME needs CREATEDB besides ownership
         return (f"the user we connect as ({user}) cannot rename databases without CREATEDB: ALTER ROLE {quoted} "
                 "CREATEDB")
     owned = conn.execute("SELECT pg_get_userbyid(datdba), pg_has_role(datdba, 'USAGE') FROM pg_database "

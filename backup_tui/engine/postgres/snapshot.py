@@ -78,12 +78,7 @@ class SnapshotHolder:
 
     def outcome(self) -> tuple[int, str]:
         """psql's exit status and its stderr, once its output has ended."""
-        try:
-            status = self._proc.wait(timeout=RELEASE_WAIT_S)
-        except subprocess.TimeoutExpired:
-            pg.kill_group(self._proc)
-            status = self._proc.returncode
-        return status, _said(self._stderr)
+        return _ended(self._proc), _said(self._stderr)
 
     def stop(self) -> None:
         """psql killed (a server that does not answer the cancel): its output ends."""
@@ -115,10 +110,7 @@ class SnapshotHolder:
 
     def _end(self) -> None:
         self.release()
-        try:
-            self._proc.wait(timeout=RELEASE_WAIT_S)
-        except subprocess.TimeoutExpired:
-            pg.kill_group(self._proc)
+        _ended(self._proc)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
 
@@ -150,6 +142,15 @@ def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelTo
             yield holder
         finally:
             holder._end()
+
+
+def _ended(proc: subprocess.Popen[bytes]) -> int:
+    """psql's exit status once it has ended, given ``RELEASE_WAIT_S`` to end of itself, then stopped."""
+    try:
+        return proc.wait(timeout=RELEASE_WAIT_S)
+    except subprocess.TimeoutExpired:
+        pg.kill_group(proc)
+        return proc.returncode
 
 
 def _said(stderr: BinaryIO) -> str:
@@ -184,10 +185,7 @@ def _answer(proc: subprocess.Popen[bytes], db: DatabaseConfig, cancel: CancelTok
         return answered["id"], int(answered["bytes"]), rest
     if proc.stdin is not None:
         proc.stdin.close()  # an answer that is no id, from a psql still running: it ends at the end of its input
-    try:
-        proc.wait(timeout=RELEASE_WAIT_S)  # its error is all written once it has exited
-    except subprocess.TimeoutExpired:
-        pg.kill_group(proc)
+    _ended(proc)  # its error is all written once it has exited
     said = _said(stderr)
     if proc.returncode == CONNECTION_FAILED:  # libpq's own failure to connect, said as pg.connect says it
         raise pg.describe_connect_error(said.replace("psql: error:", "", 1), db)
