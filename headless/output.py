@@ -42,7 +42,7 @@ class Output:
         """The run ended without failing: its warnings, one line each, after its output. A run that fails says
         only its one error line (they are in the log)."""
         for message in self._unseen:
-            print(f"warning: {printable(message)}", file=self.err)
+            self._warning_line(message)
         self._unseen = []
 
     # -- progress ---------------------------------------------------------
@@ -109,9 +109,11 @@ class Output:
 
     def warning(self, message: str) -> None:
         """A problem that does not stop the run: one line on stderr and in the log, not an "error:"."""
-        message = printable(message)
-        log.warning("%s", message)
-        print(f"warning: {message}", file=self.err)
+        log.warning("%s", printable(message))
+        self._warning_line(message)
+
+    def _warning_line(self, message: str) -> None:
+        print(f"warning: {printable(message)}", file=self.err)
 
     def fail(self, message: str, exit_code: int) -> int:
         """The run's end in failure: the one line on stderr, and under --json an object on stdout too, so a

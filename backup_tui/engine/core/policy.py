@@ -20,3 +20,9 @@ def pin_refusal(record: BackupRecord) -> str | None:
     if can_pin(record):
         return None
     return f"{record.id} is {record.status} ({record.reason}): only complete backups can be pinned"
+
+
+def pin_not_taken(record: BackupRecord, pinned: bool, where: str) -> str:
+    """A pin written that its records, read back, do not say (a record named after ours): what prune would read."""
+    return (f"{record.id}: the pin was written but its records still say {'unpinned' if pinned else 'pinned'}; "
+            f"see {where}")

@@ -36,7 +36,7 @@ from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_pin, parse_verification
 from backup_tui.engine.core.models import BackupRecord, Verification, history_order, own_history, utc_iso
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
-from backup_tui.engine.core.policy import pin_refusal
+from backup_tui.engine.core.policy import pin_not_taken, pin_refusal
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped, read_history, write_record
@@ -323,8 +323,7 @@ class LocalRepository:
         write_record(self.root, folder / PINS, json.dumps({"pinned": pinned, "at": utc_iso(datetime.now(UTC))}) + "\n",
                      not_before=after)
         if self._pinned(folder, record.pinned) != pinned:  # read back: what prune will read is what we say
-            raise BackupToolError(f"{record.id}: the pin was written but its records still say "
-                                  f"{'unpinned' if pinned else 'pinned'}; see {folder / PINS}")
+            raise BackupToolError(pin_not_taken(record, pinned, str(folder / PINS)))
         return replace(record, pinned=pinned)
 
     def add_verification(self, record: BackupRecord, result: Verification, report: str) -> Path:

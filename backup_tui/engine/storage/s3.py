@@ -53,7 +53,7 @@ from backup_tui.engine.core.models import (
     utc_iso,
 )
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
-from backup_tui.engine.core.policy import pin_refusal
+from backup_tui.engine.core.policy import pin_not_taken, pin_refusal
 from backup_tui.engine.core.retention import outranks
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT
@@ -869,8 +869,7 @@ class S3Repository:
                        json.dumps({"pinned": pinned, "at": utc_iso(now)}) + "\n", once=True)
         after = self._scan(prefix).get(prefix, there)
         if self._pinned(after, record.pinned) != pinned:  # read back: what prune will read is what we say
-            raise BackupToolError(f"{record.id}: the pin was written but its records still say "
-                                  f"{'unpinned' if pinned else 'pinned'}; see {self.url(prefix + PINS)}/")
+            raise BackupToolError(pin_not_taken(record, pinned, f"{self.url(prefix + PINS)}/"))
         return replace(record, pinned=pinned)
 
     def add_verification(self, record: BackupRecord, result: Verification, report: str) -> Path:
