@@ -327,3 +327,19 @@ def test_an_encrypted_backup_streamed_to_the_bucket_restores_from_it_with_its_ke
     assert target not in ws.databases(), "refused before anything was created"
     ws.ok("restore", made["id"], "--target-db", target, "--identity", str(key.path), env=dict(dr))
     assert counts(ws.psql, target) == counts(ws.psql, ws.database)
+
+
+def test_an_upload_after_a_verify_carries_the_check_to_the_bucket(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    ws = make_workspace("s3-history")
+    ws.env.update(s3_bucket.env())
+    made = ws.json("backup", "--no-upload")
+    ws.ok("verify", made["id"], "--quick")
+    ws.ok("upload", made["id"])
+    dr = {"BACKUP_DIR": str(tmp_path / "dr-host"), "LOG_DIR": str(tmp_path / "dr-logs")}
+    (tmp_path / "dr-host").mkdir()
+    there = ws.json("list", env=dict(dr))
+    assert [(r["id"], r["locations"]) for r in there] == [(made["id"], ["s3"])]
+    assert there[0]["verified"] is not None and there[0]["verified"]["level"] == "quick", there[0]
+    assert there[0]["verified"] == ws.item(made["id"])["verified"], "the bucket's check is the local one"

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, VerificationError
+from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE, BackupToolError, ConfigError, VerificationError
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.parts import file_part_size, part_count
-from backup_tui.engine.core.progress import BytesProgress, StepFinished, StepStarted, info, warn
+from backup_tui.engine.core.progress import BytesProgress, Reporter, StepFinished, StepStarted, info, warn
+from backup_tui.engine.core.report import render_report
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
 from backup_tui.engine.storage.local import LocalRepository
@@ -121,7 +122,21 @@ def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: Back
     committed = repo.commit(replace(record, sha256=sent.sha256, stored_bytes=sent.total,
                                     file_name=stored_name(record), status="valid"), manifest_there=manifest_there)
     reporter(StepFinished("commit"))
+    if not manifest_there:
+        _send_history(repo, record, committed, reporter)
     return committed
+
+
+def _send_history(repo: S3Repository, record: BackupRecord, committed: BackupRecord, reporter: Reporter) -> None:
+    """The local copy's checks go up with it: the bytes are the same, and a backup verified before its upload
+    (the bucket was down at backup time) read "never verified" in the bucket, and everywhere once prune took
+    the local copy. A check that cannot be sent is said; the upload stands."""
+    for result in record.verifications:
+        try:
+            repo.add_verification(committed, result, render_report(committed, result))
+        except BackupToolError as exc:
+            warn(reporter, f"{record.id}: its checks were not copied to {repo.where}: {exc.message}")
+            return
 
 
 def missing_from_bucket(ctx: Context, database: str | None = None) -> list[BackupRecord]:
