@@ -61,3 +61,16 @@ def test_an_old_repository_reads_pins_and_verifies_without_rewriting_its_files(s
     [again] = catalog.list()
     assert not again.pinned and [v.level for v in again.verifications] == ["quick", "quick"]
     assert contents(folder) == before, "an old manifest, sidecar or history was rewritten"
+
+
+def test_one_databases_listing_reads_its_own_folders_the_old_one_too(settings: Settings) -> None:
+    """A run for one database of a fleet's repository reads that database's folders only (today's key and the old
+    one), not every database's manifests, three times a run."""
+    old_id, folder = make_old(settings)
+    other = folder.parent.parent / "other" / "other-20260101T000000Z-abcd"
+    other.mkdir(parents=True)
+    (other / "manifest.json").write_text("{ not json")
+    repo = Catalog.from_settings(settings).local
+    assert [r.id for r in repo.list("old style folder")] == [old_id]
+    assert sorted(r.id for r in repo.list()) == sorted([old_id, other.name])
+    assert [r.id for r in repo.list("other")] == [other.name]

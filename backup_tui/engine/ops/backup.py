@@ -178,7 +178,7 @@ def _destination(ctx: Context, database: str, local: str) -> str:
 def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -> list[str]:
     """Remove folders of this database's backups that never got a manifest (call with the lock held)."""
     removed = []
-    for record in repo.list():
+    for record in repo.list(database):
         if record.status == "incomplete" and Path(record.path).parent.parent == repo.database_dir(database):
             shutil.rmtree(repo.folder(record), ignore_errors=True)  # folder(): where the layout says, or raises
             removed.append(record.id)

@@ -64,7 +64,16 @@ def _id_of(backup_id: str, database: str) -> bool:
     copied into another database's, its manifest edited to match, made two valid records claim one id, and the
     real one read as damaged."""
     return any(backup_id.startswith(prefix) and _ID_REST.fullmatch(backup_id[len(prefix):])
-               for prefix in (id_prefix(database), _OLD_KEY.sub("_", database) or "_"))
+               for prefix in (id_prefix(database), _old_key(database)))
+
+
+def _old_key(database: str) -> str:
+    return _OLD_KEY.sub("_", database) or "_"
+
+
+def folder_keys(database: str) -> tuple[str, str]:
+    """The folders a database's backups can be in: its key, and the name older versions gave the folder."""
+    return folder_key(database), _old_key(database)
 
 
 def sidecar_text(sha256: str, file_name: str) -> str:
@@ -187,12 +196,14 @@ class LocalRepository:
             raise ConfigError(f"repository {self.root}: {self.backups_dir} is not a directory")
 
     def list(self, database: str | None = None) -> list[BackupRecord]:
-        """Every backup folder, read with one directory scan per database (thousands load in a blink). All of
-        them whatever ``database``: a folder named the way older versions named it is that database's too."""
+        """Every backup folder, read with one directory scan per database (thousands load in a blink).
+        ``database``: the folders its backups can be in only (``folder_keys``): a run for one database of a
+        fleet's repository reads its own manifests, not every database's, three times a run."""
         records: list[BackupRecord] = []
         self.check_layout()
+        keys = None if database is None else folder_keys(database)
         for db_dir in _entries(str(self.backups_dir)):
-            if not db_dir.is_dir(follow_symlinks=False):
+            if (keys is not None and db_dir.name not in keys) or not db_dir.is_dir(follow_symlinks=False):
                 continue
             for folder in _entries(db_dir.path):
                 if folder.is_dir(follow_symlinks=False):
@@ -224,7 +235,7 @@ class LocalRepository:
             return incomplete_record(folder.name, key, folder, history, "manifest unreadable")
         except InvalidRecord as exc:
             return unreadable_record(folder.name, key, folder, history, exc.message, True)
-        if key not in (folder_key(record.database), _OLD_KEY.sub("_", record.database) or "_"):
+        if key not in folder_keys(record.database):
             return unreadable_record(folder.name, key, folder, history,
                                      f"manifest names database {record.database!r}, not the one of its folder", True)
         if not _id_of(folder.name, record.database):
