@@ -36,7 +36,7 @@ from backup_tui.engine.storage.journal import read_runs
 from backup_tui.engine.storage.local import LocalRepository
 from backup_tui.engine.storage.locks import deleting_backup, reading_backup
 from backup_tui.engine.storage.s3 import S3Repository, S3Unreachable
-from tests.conftest import Bucket, restore
+from tests.conftest import Bucket, prune, restore
 
 
 @contextmanager
@@ -239,9 +239,10 @@ def test_an_uploaded_old_scripts_dump_verifies_and_restores_from_the_disk(
     assert counts["public.rental"] == [None, 16044]  # the old scripts counted nothing: restored, and counted
 
 
-def test_a_verdict_is_kept_by_every_copy_and_outlives_the_local_one(settings: Settings, s3_bucket: Bucket) -> None:
-    """A check of the bytes is a check of each copy: recorded beside the local one only, the bucket copy read
-    "never verified" once prune took the local one, and a failed check was forgotten with it."""
+def test_a_failed_verdict_is_kept_by_every_copy_and_outlives_the_local_one(settings: Settings,
+                                                                           s3_bucket: Bucket) -> None:
+    """A failed check is kept beside every copy: recorded beside the local one only, it was forgotten once prune
+    took the local one. A pass is kept beside the copy it read only (see the test below)."""
     with_s3, record, bucket, _ = in_the_bucket(settings, s3_bucket)
     merged = Context(with_s3).catalog.get(record.id)
     assert set(merged.locations) == {"local", "s3"}
@@ -252,8 +253,31 @@ def test_a_verdict_is_kept_by_every_copy_and_outlives_the_local_one(settings: Se
     Context(with_s3).catalog.local.delete(Context(with_s3).catalog.local.refresh(record))
     left = Context(with_s3).catalog.get(record.id)
     assert left.locations == ("s3",)
-    assert [(v.level, v.ok) for v in left.verifications] == [("quick", True), ("full", False)]
+    assert [(v.level, v.ok) for v in left.verifications] == [("full", False)]  # the quick pass read the disk's bytes
     assert left.failed_last_check and bucket.refresh(left).failed_last_check
+
+
+def test_a_pass_is_recorded_beside_the_copy_it_read_not_beside_a_bucket_copy_it_never_read(
+        settings: Settings, s3_bucket: Bucket) -> None:
+    """verify and restore read the local copy: their pass says nothing of the bucket's bytes, which may have changed
+    since the upload. Recorded there too, the bucket copy of a backup whose object was altered read "valid, verified
+    (full) ok" in list and health once the local copy was deleted, and did not restore."""
+    with_s3, record, bucket, in_bucket = in_the_bucket(settings, s3_bucket)
+    data_key = bucket.data_key(in_bucket)
+    body = bytearray(s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=data_key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # the bucket's bytes change after the upload, the size stays
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=data_key, Body=bytes(body))
+    merged = Context(with_s3).catalog.get(record.id)
+    assert verify_backup(Context(with_s3), merged, "full").ok  # of the local copy, which is sound
+    assert restore(with_s3, record.id, target_db=f"{record.database}_from_disk").row_counts
+    assert [v.ok for v in Context(with_s3).catalog.local.refresh(record).verifications] == [True, True]
+    assert bucket.refresh(in_bucket).verifications == ()
+    assert not [k for k in s3_bucket.objects() if "/verifications/" in k or "/reports/" in k]
+    Context(with_s3).catalog.local.delete(Context(with_s3).catalog.local.refresh(record))
+    left = Context(with_s3).catalog.get(record.id)
+    assert left.locations == ("s3",) and left.last_verification is None  # never verified, as it is
+    checked = verify_backup(Context(with_s3), left, "quick")
+    assert not checked.ok and bucket.refresh(in_bucket).failed_last_check
 
 
 def test_a_copy_gone_before_its_removal_is_no_failure(settings: Settings, s3_bucket: Bucket) -> None:
@@ -478,3 +502,26 @@ def test_a_verification_dated_ahead_in_the_bucket_is_never_the_last_word_either(
     bucket.add_verification(in_bucket, failed, "report")
     again = next(r for r in S3Repository(s3_bucket.config()).list(record.database) if r.id == record.id)
     assert len(again.verifications) == 2 and again.failed_last_check
+
+
+def test_a_place_outside_the_layout_is_damaged_and_prune_never_acts_on_it(
+        settings: Settings, s3_bucket: Bucket) -> None:
+    """Every act on a place goes by the layout (``folder``): a place whose id is not of its day, planted beside a
+    real backup of that id, would have a delete, a pin or a verdict land on the real backup's place. It reads
+    damaged, which prune never deletes; the real backup stays listed and valid."""
+    with_s3 = replace(settings, s3=s3_bucket.config(lock_ttl_seconds=1))
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    bucket = Context(with_s3).catalog.s3
+    assert bucket is not None
+    real = sorted(k for k in s3_bucket.objects())
+    planted = f"{bucket.database_folder(record.database)}2020/01/01/{record.id}/junk"
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=planted, Body=b"x")
+    bucket.forget_listing()  # written behind this process's back
+    listed = [r for r in bucket.list(record.database) if r.id == record.id]
+    [odd] = [r for r in listed if "/2020/" in r.path]
+    assert odd.status == "damaged" and "not where the layout puts it" in odd.reason
+    assert Context(with_s3).catalog.get(record.id).status == "valid"
+    time.sleep(1.5)  # older than lock_ttl_seconds
+    prune(with_s3, record.database)
+    assert sorted(s3_bucket.objects()) == sorted([*real, planted])  # the real backup and the planted place stay

@@ -128,9 +128,12 @@ def _send(ctx: Context, repo: S3Repository, local: LocalRepository, record: Back
 
 
 def _send_history(repo: S3Repository, record: BackupRecord, committed: BackupRecord, reporter: Reporter) -> None:
-    """The local copy's checks go up with it: the bytes are the same, and a backup verified before its upload
-    (the bucket was down at backup time) read "never verified" in the bucket, and everywhere once prune took
-    the local copy. A check that cannot be sent is said; the upload stands."""
+    """The local copy's checks go up with it: the bytes just sent are the ones they read (hashed as they went,
+    held against the manifest and the store's checksums). A later check's pass stays with the copy it reads
+    (``Catalog.record_verification``); this is the one moment both copies are known to be one. Without it a
+    backup verified before its upload (the bucket was down at backup time) read "never verified" in the
+    bucket, and everywhere once prune took the local copy. A check that cannot be sent is said; the upload
+    stands."""
     for result in record.verifications:
         try:
             repo.add_verification(committed, result, render_report(committed, result))

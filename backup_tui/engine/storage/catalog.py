@@ -112,12 +112,16 @@ class Catalog:
             return False
 
     def record_verification(self, record: BackupRecord, result: Verification, reporter: Reporter) -> None:
-        """Into the history of every copy the record names, with a readable report: the bytes are one, and a
-        bucket copy that kept no verdict read "never verified" once prune took the local one (a failed check
-        was forgotten with it). A repository we cannot write (a read-only disaster-recovery copy, a bucket that
-        does not answer) keeps no record, with a warning, not a failure."""
+        """Into the history of the copies it speaks for, with a readable report. A failure goes beside every copy
+        the record names: a bucket copy that kept no verdict read "never verified" once prune took the local one,
+        and a failed check was forgotten with it. A pass goes beside the copy whose bytes were read only
+        (``repository_of``, as verify and restore read it): the bucket's bytes may have changed since they were
+        sent, and a pass of the disk's bytes recorded there called a bucket copy that does not restore "verified"
+        once the local one was gone. A repository we cannot write (a read-only disaster-recovery copy, a bucket
+        that does not answer) keeps no record, with a warning, not a failure."""
         checked, report = result.checked(record), render_report(record, result)
-        for repo in self.holding(record):
+        holders = self.holding(record)
+        for repo in holders if not result.ok else holders[:1]:
             try:
                 repo.add_verification(record, checked, report)
             except OSError as exc:

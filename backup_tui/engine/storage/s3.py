@@ -630,6 +630,11 @@ class S3Repository:
         database = database_of_key(folder.key)
         if not is_backup_id(folder.backup_id):
             return self._unreadable(folder, database, history, "folder name is not a backup id", True)
+        listed = self._unreadable(folder, database, history, "", False)
+        if self.folder(listed) != folder.prefix:
+            # Every act on a place goes by the layout (``folder``): one whose id's day or database key is not its
+            # own would have a delete, a verdict or a pin land on another place, a real backup of that id.
+            return replace(listed, status="damaged", reason=NOT_IN_LAYOUT)
         if MANIFEST not in folder.objects:
             finished = any(name.endswith(".sha256") for name in folder.objects)
             why = "manifest missing: the upload did not finish" if finished else "manifest missing"
@@ -883,6 +888,7 @@ class S3Repository:
 
 
 NOT_READ = "manifest not read yet"
+NOT_IN_LAYOUT = "not where the layout puts it: its database or day is not that of its id"
 # A manifest whose data object the listing finds missing, or of another size: damaged, and no copy in the bucket
 # (a prune deleted the only good copy, the local one, on the word of a manifest alone); ``upload`` sends it again.
 DATA_NOT_AS_LISTED = "its data object is "
