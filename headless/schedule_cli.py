@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import shutil
+import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -89,11 +90,7 @@ def planned_files(settings: Settings, kind: str, user: str,
                   env: dict[str, str]) -> dict[PurePosixPath, tuple[str, int]]:
     """Every file install writes (path below the root -> text, mode)."""
     jobs = _jobs(settings)
-    passwords = _password_names(settings)
-    variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES) or k in pg.LIBPQ_VARIABLES
-                 or k in passwords}
-    if settings.config_file is not None:
-        variables["BACKUP_TUI_CONFIG"] = str(settings.config_file.resolve())
+    variables = scheduled_env(settings, env)
     logs = log_folder(settings).resolve()  # logrotate runs as root: never by a link planted in the repository
     files: dict[PurePosixPath, tuple[str, int]] = {
         ENV_FILE: (schedule.env_file(variables), 0o600),
@@ -113,6 +110,16 @@ def planned_files(settings: Settings, kind: str, user: str,
             schedule.service_unit(job, user, ENV_FILE, writable), 0o644)
         files[ETC / "systemd" / "system" / f"{unit}.timer"] = (timer, 0o644)
     return files
+
+
+def scheduled_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """The variables a scheduled run gets (the env file's): ours, libpq's, the passwords' ``password_env``."""
+    passwords = _password_names(settings)
+    variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES) or k in pg.LIBPQ_VARIABLES
+                 or k in passwords}
+    if settings.config_file is not None:
+        variables["BACKUP_TUI_CONFIG"] = str(settings.config_file.resolve())
+    return variables
 
 
 def _password_names(settings: Settings) -> set[str]:
@@ -178,6 +185,10 @@ def _install(ctx: Context, root: Path, kind: str, args: argparse.Namespace, out:
                  "(or journalctl -u cron)", always=True)
     if args.no_test_backup:
         return EXIT_OK
+    entry = pwd.getpwnam(user)
+    if os.geteuid() == 0 and entry.pw_uid != 0:
+        first = _jobs(ctx.settings)[0].commands[0]  # the backup job's own command
+        return _first_backup_as(entry, first, scheduled_env(ctx.settings, dict(os.environ)), out)
     return _test_backup(ctx, out)
 
 
@@ -201,6 +212,32 @@ def _test_backup(ctx: Context, out: Output) -> int:
             out.error(f"first backup of {db.name} failed: {exc.message} (the schedule is installed all the same)")
             worst = max(worst, EXIT_FAILED)
     return worst
+
+
+def _first_backup_as(entry: pwd.struct_passwd, command: tuple[str, ...], variables: dict[str, str],
+                     out: Output) -> int:
+    """Root installing for another ``--user``: the first backup runs as that user, with the env file's variables,
+    as cron and systemd will run it. Taken here as root, it made the repository's folders root's alone: it said
+    "ok", and every scheduled run after it failed on "Permission denied"."""
+    user = entry.pw_name
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": entry.pw_dir, "USER": user, "LOGNAME": user,
+           **variables}
+    said = f"first backup, run as {user} as the schedule will run it"
+    try:
+        done = subprocess.run([*command], env=env, user=entry.pw_uid, group=entry.pw_gid,
+                              extra_groups=os.getgrouplist(user, entry.pw_gid), cwd="/", stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace", check=False)
+    except OSError as exc:
+        out.error(f"{said}: {command[0]} could not be started: {exc.strerror or exc}; every scheduled run will fail "
+                  "the same way until it can (the schedule is installed all the same)")
+        return EXIT_FAILED
+    for line in done.stdout.splitlines():
+        out.line(f"{said}: {line}", always=True)
+    if done.returncode != 0:
+        for line in done.stderr.splitlines() or [f"exit {done.returncode}"]:
+            out.error(f"{said}: {line} (the schedule is installed all the same)")
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _uninstall(root: Path, kind: str, dry_run: bool, out: Output) -> int:

@@ -258,3 +258,22 @@ def test_a_schedule_no_date_matches_never_runs_and_says_so() -> None:
     on the dashboard; steps count, they are not values ("*/90" is every 90th minute, that is at 0)."""
     assert next_runs("0 0 30 2 *", datetime(2026, 1, 1)) == []
     assert next_runs("*/90 1 * * *", datetime(2026, 1, 1), 1) == [datetime(2026, 1, 1, 1, 0)]
+
+
+def test_root_installing_for_another_user_takes_the_first_backup_as_that_user(make_workspace: WorkspaceFactory,
+                                                                               tmp_path: Path) -> None:
+    """Taken as root, the first backup made the repository's folders root's alone: install said "ok" and every
+    scheduled run as --user failed. Run as the user, it meets what cron will meet (here: this test's interpreter,
+    which that user cannot reach) and says so, leaving the repository as it was."""
+    if os.geteuid() != 0:
+        pytest.skip("only root installs for another user")
+    ws = make_workspace("schedule-as")
+    root = tmp_path / "root"
+    root.mkdir()
+    done = ws.run("schedule", "install", "--cron", "--root", str(root), "--user", "nobody")
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: first backup, run as nobody as the schedule will run it: ") and \
+        "could not be started: Permission denied" in line and "installed all the same" in line, line
+    assert (root / "etc/cron.d/backup-tui").exists()
+    assert not ws.repo.exists() or not any(ws.repo.iterdir()), "nothing was made as root"
