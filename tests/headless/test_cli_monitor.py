@@ -88,6 +88,25 @@ def test_every_run_leaves_metrics_json_and_the_metrics_parse(ws: Workspace, tmp_
     assert stat.S_IMODE(textfile.stat().st_mode) == 0o644  # node_exporter runs as its own user
 
 
+def test_the_last_run_metrics_keep_one_series_per_operation_so_a_later_verify_hides_no_failed_backup(
+        ws: Workspace) -> None:
+    """An alert on ``backup_tui_last_run_ok{operation="backup"} == 0`` must keep firing when a verify (or the
+    prune of the next cron line) runs after the failed backup: the series was the newest run of any kind, so its
+    ``operation`` label flipped to ``verify`` and the failed backup's 0 vanished from the scrape."""
+    backup = ws.backup()
+    assert ws.run("backup", env={"BACKUP_DB_PORT": str(closed_port())}).returncode == 1
+    assert ws.run("verify", backup["id"]).returncode == 0
+    found = _metrics(ws.ok("monitor", "--metrics").stdout)
+    host = json.loads((ws.logs / "metrics.json").read_text())["host"]
+    labels = (("database", ws.database), ("host", host))
+    assert found[("backup_tui_last_run_ok", (*labels, ("operation", "backup")))] == 0
+    assert found[("backup_tui_last_run_ok", (*labels, ("operation", "verify")))] == 1
+    ended = {op: found[("backup_tui_last_run_timestamp_seconds", (*labels, ("operation", op)))]
+             for op in ("backup", "verify")}
+    assert ended["backup"] < ended["verify"]
+    assert json.loads(ws.run("monitor", "--json").stdout)["databases"][0]["last_run"]["operation"] == "verify"
+
+
 @pytest.mark.parametrize("where", ["no-such-folder/m.prom", "a-folder", ""], ids=["missing folder", "folder", "empty"])
 def test_a_textfile_path_that_is_no_file_is_one_clear_line_and_leaves_nothing(ws: Workspace, tmp_path: Path,
                                                                               where: str) -> None:

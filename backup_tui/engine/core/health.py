@@ -113,6 +113,7 @@ class Health:
     last_verified_id: str | None = None  # the backup ``last_verification`` is about
     problems: tuple[Problem, ...] = ()  # critical ones first; ``reasons`` are their messages
     last_run: RunRecord | None = None  # the newest watched run (backup, verify, prune) of this database
+    last_runs: tuple[RunRecord, ...] = ()  # the newest run of each watched operation, in WATCHED_RUNS' order
     recovery: tuple[str, Verification] | None = None  # the newest backup proven restorable, and the proof
     data_loss_s: float | None = None  # now minus the newest valid backup dated before now: what a loss costs
 
@@ -183,7 +184,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     newest = valid[0] if valid else None
     dated = [r for r in valid if not r.dated_after(now)]
     found = _Found(database)
-    last_run = _run_rules(found, database, around.runs, host)  # first: the failed run's error says most
+    last_runs = _run_rules(found, database, around.runs, host)  # first: the failed run's error says most
     _backup_rules(found, mine, valid, now, thresholds, around.holds_key)
     if sizes and anomalies and anomalies[-1] == len(sizes) - 1 and newest is not None:
         median = statistics.median(sizes[max(0, len(sizes) - 1 - ANOMALY_WINDOW):-1])
@@ -209,7 +210,8 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
         locations=newest.locations if newest else (),
         last_verified_id=latest[0].id if latest else None,
         problems=problems,
-        last_run=last_run,
+        last_run=max(last_runs, key=lambda r: r.finished_at, default=None),
+        last_runs=last_runs,
         recovery=recovery_evidence(valid),
         data_loss_s=next(((now - r.created).total_seconds() for r in dated if r.trusted), None),
     )
@@ -330,7 +332,8 @@ def _keyless_advice(backup_id: str) -> str:
             f"one (its result is recorded in the repository); here, backup-headless verify --quick {backup_id}")
 
 
-def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord], host: str | None) -> RunRecord | None:
+def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord],
+               host: str | None) -> tuple[RunRecord, ...]:
     """A backup, verify or prune run that failed after the last one of its kind that went through. A verify
     that found damage went through: its verdict is the backup's recorded check, which the backup rules judge
     (named, and cleared by the remedy); a run of it here would stay critical until a check that cannot pass
@@ -353,7 +356,7 @@ def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord], host: st
             found.critical("failed_run", f"{operation}{of} failed at {_said_at(run.finished_at)}{times}: {said}",
                            f"read its run log in the log folder, fix the cause, then run backup-headless {again}",
                            run.backup_id)
-    return watched[-1] if watched else None
+    return tuple(last_of[operation] for operation in WATCHED_RUNS if operation in last_of)
 
 
 def went_through(run: RunRecord) -> bool:

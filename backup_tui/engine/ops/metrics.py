@@ -56,12 +56,12 @@ def samples(report: HealthReport) -> Iterator[tuple[str, str, dict[str, str], fl
                    parse_utc(health.last_verification.at).timestamp())
             yield ("last_verification_ok", "1 when the last verification passed", labels,
                    int(health.last_verification.ok))
-        if health.last_run is not None:
-            run_labels = {**labels, "operation": health.last_run.operation}
-            yield ("last_run_timestamp_seconds", "when the newest backup, verify or prune run ended", run_labels,
-                   parse_utc(health.last_run.finished_at).timestamp())
-            yield "last_run_ok", "1 when the newest backup, verify or prune run succeeded", run_labels, \
-                int(health.last_run.ok)
+        for run in health.last_runs:  # one series per operation: a verify after a failed backup hides nothing
+            run_labels = {**labels, "operation": run.operation}
+            yield ("last_run_timestamp_seconds", "when the newest run of this operation (backup, verify, prune) "
+                   "ended", run_labels, parse_utc(run.finished_at).timestamp())
+            yield "last_run_ok", "1 when the newest run of this operation (backup, verify, prune) succeeded", \
+                run_labels, int(run.ok)
         for location, (count, size) in sorted(_per_location(report, health.database).items()):
             where = {**labels, "location": location}
             yield "backups", "valid backups held, by location", where, count
