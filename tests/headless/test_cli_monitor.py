@@ -26,6 +26,7 @@ from backup_tui.engine.core.clock import system_clock
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops.health import check_health
+from backup_tui.engine.storage.locks import database_lock
 from headless.monitor import CachedReport, StaleHealth
 from tests.conftest import closed_port
 from tests.headless.conftest import Workspace, WorkspaceFactory, small_dump_workspace
@@ -61,6 +62,23 @@ def test_check_exits_as_nagios_expects_as_backups_checks_and_failures_happen(ws:
     [problem] = report["databases"][0]["problems"]
     assert problem["rule"] == "failed_run" and "backup failed at" in problem["message"] and problem["advice"]
     assert report["databases"][0]["recovery"]["backup_id"] == backup["id"]
+
+
+def test_a_run_that_stands_aside_for_the_lock_holder_is_no_failed_run_and_hides_no_later_failure(
+        ws: Workspace) -> None:
+    """A cron backup that meets a backup already running exits 3 and does nothing: no page saying "backup failed"
+    while the other one runs fine, and no failed_run whose de-duplicated alert would name the lock instead of the
+    failure (pg_dump killed, a server down) that comes after it."""
+    backup = ws.backup()
+    assert ws.run("verify", backup["id"]).returncode == 0
+    with database_lock(ws.repo, ws.database, "backup"):  # as a running backup holds it
+        assert ws.run("backup").returncode == 3
+    healthy = ws.run("monitor", "--check")
+    assert healthy.returncode == 0, healthy.stdout
+    assert ws.run("backup", env={"BACKUP_DB_PORT": str(closed_port())}).returncode == 1
+    [problem] = json.loads(ws.run("monitor", "--json").stdout)["databases"][0]["problems"]
+    assert problem["rule"] == "failed_run" and "locked" not in problem["message"]
+    assert "runs in a row" not in problem["message"], problem["message"]
 
 
 def test_every_run_leaves_metrics_json_and_the_metrics_parse(ws: Workspace, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from typing import Literal
 
 import humanize
 
-from backup_tui.engine.core.errors import EXIT_VERIFY
+from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_VERIFY
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.next_size import expected_size
 from backup_tui.engine.core.runs import RunRecord
@@ -338,8 +338,11 @@ def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord],
     that found damage went through: its verdict is the backup's recorded check, which the backup rules judge
     (named, and cleared by the remedy); a run of it here would stay critical until a check that cannot pass
     passed. A verify that could not judge (server, bucket, key) is this rule's, and names its backup."""
+    # A run that stood aside for another holding the lock (exit 3) did nothing, failed nothing: the holder's run
+    # speaks (and too_old, should none ever get through); as a failure it paged while a backup ran fine.
     watched = sorted((r for r in runs if r.operation in WATCHED_RUNS and r.database in (database, "")
-                      and (host is None or r.host == host)), key=lambda r: r.finished_at)  # "": every database's
+                      and (host is None or r.host == host) and r.exit_code != EXIT_LOCKED),
+                     key=lambda r: r.finished_at)  # "": every database's
     last_of: dict[str, RunRecord] = {}
     for run in watched:
         last_of[run.operation] = run
