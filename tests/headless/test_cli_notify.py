@@ -127,6 +127,21 @@ def test_a_failure_is_told_once_everywhere_and_its_recovery_too(ws: Workspace, r
     assert f"[backup-tui] OK backup of {ws.database}" in hooks[1]["message"]  # it asked for success too
 
 
+def test_a_recovery_goes_only_where_its_problem_was_told(ws: Workspace, receiver: Receiver,
+                                                         tmp_path: Path) -> None:
+    """A warning told to the destination that asked for warnings ends as a recovery there, and only there: Slack
+    (failures and recoveries) never heard of it, and a "RECOVERED" out of nowhere reads as the end of an outage."""
+    config = tmp_path / "warnings.toml"
+    config.write_text(f'[health]\nmin_size_bytes = 1000\n[[notify]]\nurl = "json://127.0.0.1:'
+                      f'{receiver.server.server_port}/hook/{TOKEN}"\nevents = ["warning", "recovery"]\n')
+    quiet: dict[str, str | None] = {"BACKUP_TUI_CONFIG": str(config), "BACKUP_NOTIFY_EMAIL": None}
+    backup = json.loads(ws.ok("backup", "--json", env=quiet).stdout)  # never verified: a warning
+    assert [b["title"].split()[1] for b in receiver.bodies(f"/hook/{TOKEN}")] == ["WARNING"]
+    assert ws.run("verify", backup["id"], env=quiet).returncode == 0
+    assert [b["title"].split()[1] for b in receiver.bodies(f"/hook/{TOKEN}")] == ["WARNING", "RECOVERED"]
+    assert receiver.bodies(f"/slack/{TOKEN}") == []
+
+
 def test_a_destination_that_is_down_never_fails_the_backup_and_its_url_stays_secret(
         ws: Workspace, receiver: Receiver) -> None:
     dead = f"http://127.0.0.1:{closed_port()}/slack/{TOKEN}"

@@ -23,6 +23,7 @@ class Notice:
     key: str  # the problem's (database:rule); the run's for a success
     title: str
     body: str
+    was: Event | None = None  # a recovery's: the event its problem was told as (failure or warning)
 
 
 @dataclass
@@ -101,7 +102,7 @@ def recovery_notice(key: str, seen: Seen, host: str, now: datetime) -> Notice:
         f"until:       {utc_iso(now)}",
         f"look closer: {LOOK_CLOSER}",
     ])
-    return Notice("recovery", key, title, body)
+    return Notice("recovery", key, title, body, "failure" if seen.severity == "critical" else "warning")
 
 
 def success_notice(run: RunRecord) -> Notice:

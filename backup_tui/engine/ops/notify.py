@@ -149,7 +149,9 @@ def deliver(settings: Settings, notices: Sequence[Notice]) -> dict[Notice, list[
     """The notices each destination asked for (by event), in one message per destination: one run, one page."""
     results: dict[Notice, list[Delivery]] = {notice: [] for notice in notices}
     for target in settings.notify:
-        wanted = [n for n in notices if n.event in target.events]
+        # A recovery goes where its problem went: "RECOVERED" of a warning a failures-only channel never saw
+        # reads as the end of an outage nobody had.
+        wanted = [n for n in notices if n.event in target.events and (n.was is None or n.was in target.events)]
         if not wanted:
             continue
         title = wanted[0].title + (f" (+{len(wanted) - 1} more)" if len(wanted) > 1 else "")
