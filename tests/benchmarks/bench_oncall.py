@@ -91,7 +91,7 @@ def main() -> int:
     from backup_tui.engine.ops.backup import run_backup
     from backup_tui.engine.ops.context import Context
     from tests.benchmarks.bench_backup import BENCH_DB, create_dataset, settle
-    from tests.tui.test_tmux_trial import Tmux
+    from tests.tui.test_oncall_journeys import Tmux
 
     sandbox = start_sandbox()
     work = Path(tempfile.mkdtemp(prefix="bench-oncall-"))

@@ -1,9 +1,17 @@
-"""Setups that used to pass loading and die mid-run: each is now one line on stderr, exit 2, at once;
-and the dry run tells what the real run would refuse."""
+"""A bad setup is said by the CLI in one line on stderr, with the right exit code, at once and never as a
+traceback: settings that used to pass loading and die mid-run (a compression level out of range, a password
+variable not set, a repository that is a file), a config path that is a folder, an empty database name, an S3
+endpoint that is not a URL, a bucket asked for that is not configured (exit 2); a port where no PostgreSQL answers
+and a read-only repository (exit 1). The dry run tells what the real run would refuse."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +104,88 @@ def test_dry_run_does_not_offer_to_clean_a_running_backups_folder(ws: Workspace)
         for path in sorted(running.iterdir()):
             path.unlink()
         running.rmdir()
+
+
+# -- a config path that is a folder, an empty database name, an S3 endpoint that is not a URL, a bucket not configured
+
+
+def test_a_config_path_that_is_a_folder_is_a_config_error(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    result = ws.run("--config", str(ws.root), "list", "--json")
+    assert result.returncode == 2
+    assert "is a folder" in one_error_line(result) and "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize("entry", ['name = ""', 'name = "app"\ndbname = ""'])
+def test_an_empty_database_name_in_the_config_is_refused(backed_up: tuple[Workspace, str], entry: str) -> None:
+    ws, _ = backed_up
+    config = ws.write("empty-name.toml", f'repository = "{ws.repo}"\n[[databases]]\n{entry}\n')
+    result = ws.run("--config", str(config), "backup", env={"BACKUP_DB_NAME": None})
+    assert result.returncode == 2
+    assert "is empty" in one_error_line(result)
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "ftp://minio.internal", "minio.internal:nine"])
+def test_an_s3_endpoint_that_is_not_a_url_is_a_config_error(backed_up: tuple[Workspace, str], endpoint: str) -> None:
+    ws, _ = backed_up
+    result = ws.run("list", env={"BACKUP_ENABLE_S3": "true", "S3_BUCKET": "b", "S3_ENDPOINT": endpoint})
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "S3_ENDPOINT" in line and "unexpected" not in line, line
+
+
+def test_list_of_a_bucket_that_is_not_configured_says_so(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    result = ws.run("list", "--location", "s3", "--json")
+    assert result.returncode == 2
+    assert "S3 is not configured" in one_error_line(result)
+
+
+# -- a port where no PostgreSQL answers, a read-only repository (exit 1) --------------------------------------------
+
+
+@pytest.fixture
+def not_postgres() -> Iterator[int]:
+    """A local port that accepts a connection and closes it at once, as a port of another service may."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield int(listener.getsockname()[1])
+    listener.close()
+
+
+def test_a_port_where_no_postgresql_answers_says_what_happened(backed_up: tuple[Workspace, str],
+                                                             not_postgres: int) -> None:
+    """libpq's reason spans three lines; its last one alone read 'before or while processing the request.'"""
+    ws, _ = backed_up
+    result = ws.run("backup", env={"BACKUP_DB_PORT": str(not_postgres)})
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert f"127.0.0.1:{not_postgres}: server closed the connection unexpectedly" in line, line
+
+
+def test_a_read_only_repository_is_named_in_one_line(backed_up: tuple[Workspace, str], tmp_path: Path) -> None:
+    ws, _ = backed_up
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,ro", "tmpfs", str(mount)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        result = ws.run("backup", env={"BACKUP_DIR": str(mount)})
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "unexpected" not in line and f"Read-only file system: {mount}" in line, line

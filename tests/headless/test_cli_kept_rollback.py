@@ -1,6 +1,7 @@
 """What a replace keeps aside: listed with its age and size (kept), dropped on request and only if it is
 such a copy (kept --drop), and swapped back in while clients are connected (rollback), through the same
-journaled swap, so a rollback killed mid-way heals too."""
+journaled swap, so a rollback killed mid-way heals too. A rollback to a database that is no kept copy is refused
+in rollback's own words."""
 
 from __future__ import annotations
 
@@ -96,3 +97,11 @@ def test_a_rollback_killed_mid_swap_heals(ws: Workspace, backup_id: str, step: s
         assert sides(ws, "pre_restore") == [kept]  # the copy it was to return to is still kept
     else:
         assert sides(ws, "pre_restore") == [] and len(sides(ws, "pre_rollback")) == 1
+
+
+def test_rollback_to_a_database_that_is_no_kept_copy_says_rollback_not_drop(backed_up: tuple[Workspace, str]) -> None:
+    ws, _ = backed_up
+    result = ws.run("rollback", ws.database, "--to", "postgres", "--yes")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "rolled back to" in line and "dropped here" not in line, line

@@ -1,4 +1,5 @@
-"""An operator's first-day mistakes, each caught with one line and the right exit code."""
+"""An operator's mistakes at the command line (a mistyped repository or database, a bad target name, a flag the
+command does not take, a reader that stops early), each caught with one line and the right exit code."""
 
 from __future__ import annotations
 
@@ -86,3 +87,11 @@ def test_dry_runs_leave_no_run_log(backed_up: tuple[Workspace, str]) -> None:
     ws.ok("prune", "--dry-run")
     ws.ok("restore", backup_id, "--target-db", "never_made", "--dry-run")
     assert sorted(ws.logs.glob("*.log")) == before
+
+
+def test_a_flag_the_command_does_not_take_points_at_that_commands_help(backed_up: tuple[Workspace, str]) -> None:
+    """``report --json`` pointed at 'backup-headless --help', which lists none of report's flags."""
+    ws, _ = backed_up
+    result = ws.run("report", "--json")
+    assert result.returncode == 2
+    assert one_error_line(result).endswith("unrecognized arguments: --json (see 'backup-headless report --help')")

@@ -1,5 +1,6 @@
 """S3 as a second repository, end to end: backup-headless as cron runs it against moto's server over HTTP,
-configured with the old scripts' environment names."""
+configured with the old scripts' environment names. Keys that stop working cost the upload, not the backup; a
+bucket out of reach is said with the seconds actually waited; s3 init refuses an object lock it cannot set as asked."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.conftest import Bucket, closed_port
 from tests.headless.conftest import Workspace, WorkspaceFactory, bulky_workspace, one_error_line
@@ -270,6 +272,31 @@ def test_s3_init_creates_the_bucket_with_versioning_and_object_lock_and_says_wha
     assert any(k.endswith("manifest.json") for k in (o["Key"] for o in client.list_objects_v2(Bucket=name)["Contents"]))
 
 
+def test_an_object_lock_mode_without_days_is_refused_not_ignored(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    """'s3 init --object-lock-mode compliance' set nothing and exited 0: the operator believed the bucket locked."""
+    ws = make_workspace("trial-s3-lock-mode")
+    ws.env.update(s3_bucket.env())
+    result = ws.run("s3", "init", "--object-lock-mode", "compliance")
+    assert result.returncode == 2
+    assert "needs --object-lock-days" in one_error_line(result)
+    assert "Status" not in s3_bucket.client.get_bucket_versioning(Bucket=s3_bucket.name), "refused before any change"
+
+
+@pytest.mark.parametrize("days", ["0", "36501", "100000"])
+def test_an_object_lock_beyond_s3s_hundred_years_is_refused_before_anything_is_set(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, days: str,
+) -> None:
+    """A compliance lock can never be shortened: a typo in its days is refused in one line, the bucket as it was."""
+    ws = make_workspace(f"trial-s3-lock-days-{days}")
+    ws.env.update(s3_bucket.env())
+    result = ws.run("s3", "init", "--object-lock-days", days, "--object-lock-mode", "compliance")
+    assert result.returncode == 2
+    assert "must be from 1 to 36,500" in one_error_line(result)
+    assert "Status" not in s3_bucket.client.get_bucket_versioning(Bucket=s3_bucket.name), "refused before any change"
+
+
 def test_an_old_scripts_backup_is_uploaded_on_demand_and_restores_from_the_bucket(
     make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
 ) -> None:
@@ -305,6 +332,44 @@ def test_config_check_says_no_credentials_and_an_unreachable_endpoint_in_one_lin
     down = ws.run("config", "check", env={"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"})
     assert down.returncode == 1
     assert "unreachable after 10 s of retries" in one_error_line(down), "the seconds it waited, not retry_seconds'"
+
+
+def test_s3_keys_that_stopped_working_keep_the_local_backup_and_the_next_run_sends_it(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    """Rotated or expired keys used to stop the backup itself (exit 2, nothing taken): now only the upload
+    fails, with the same words config check uses, and the run after the keys are fixed sends it."""
+    ws = make_workspace("trial-s3-keys")
+    ws.env.update(s3_bucket.env())
+    wrong: dict[str, str | None] = {"S3_SECRET_KEY": "not-the-secret"}
+    failed = ws.run("backup", "--json", env=wrong)
+    assert failed.returncode == 2
+    assert "wrong credentials" in one_error_line(failed) and "local copy is kept" in failed.stderr
+    kept = [r for r in ws.listing() if r["status"] == "valid"]
+    assert len(kept) == 1 and kept[0]["locations"] == ["local"]
+
+    listed = ws.run("list", env=wrong)
+    assert listed.returncode == 0
+    assert one_error_line(listed).startswith("warning: the s3 repository was not listed: ")
+    asked = ws.run("list", "--location", "s3", env=wrong)
+    assert asked.returncode == 1, "nothing of what was asked could be shown: not an empty list"
+    assert "could not be listed" in one_error_line(asked)
+
+    again = ws.backup()
+    assert kept[0]["id"] in again["uploaded"] and again["id"] in again["uploaded"]
+    assert {r["id"]: r["locations"] for r in ws.listing()}[kept[0]["id"]] == ["local", "s3"]
+
+
+def test_an_unreachable_bucket_is_said_with_the_seconds_actually_waited(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    """A listing waits 5 s for a bucket out of reach and says so, where it said retry_seconds' 60 s (config
+    check's 10 s: test_cli_s3)."""
+    ws = make_workspace("trial-s3-down")
+    ws.env.update(s3_bucket.env())
+    ws.repo.mkdir()
+    listed = ws.run("list", env={"S3_ENDPOINT": f"127.0.0.1:{closed_port()}"})
+    assert listed.returncode == 0 and "unreachable after 5 s of retries" in one_error_line(listed)
 
 
 def test_an_encrypted_backup_streamed_to_the_bucket_restores_from_it_with_its_key_only(

@@ -1,6 +1,7 @@
 """A target is a database name, never a connection string: whatever an operator types after
 --target-db becomes a database of exactly that name on the configured server, and no other
-database is touched. Names that cannot be names are refused before anything changes."""
+database is touched. Names that cannot be names, or that are named like the engine's own databases (a replace's
+kept copy, a scratch database), are refused before anything changes."""
 
 from __future__ import annotations
 
@@ -44,3 +45,16 @@ def test_a_name_too_long_for_postgresql_is_refused_before_anything_changes(backe
         assert result.returncode == 2
         assert "63 bytes" in one_error_line(result)
     assert ws.databases() == before
+
+
+@pytest.mark.parametrize("form", ["{db}__pre_restore_20200101000000", "{db}__pre_rollback_20200101000000",
+                                  "{db}__restore_20200101000000", "{db}__verify_0123abcd"])
+def test_a_target_named_like_the_engines_own_databases_is_refused(backed_up: tuple[Workspace, str], form: str) -> None:
+    """A restore into '<db>__pre_restore_<utc>' succeeded, and then kept listed it as a copy a replace set
+    aside, rollback swapped it in for the database and kept --drop dropped it."""
+    ws, backup_id = backed_up
+    target = form.format(db=ws.database)
+    result = ws.run("restore", backup_id, "--target-db", target)
+    assert result.returncode == 2
+    assert "choose another name" in one_error_line(result)
+    assert target not in ws.databases()

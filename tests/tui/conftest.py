@@ -19,8 +19,13 @@ from textual.worker import WorkerCancelled
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.screens.restore import RestoreWizard
+from backup_tui.tui.widgets.backups import BackupsView
 from backup_tui.tui.widgets.hanging import Hanging
 from tests.tui.fixtures import fixed_plan, fixed_records
+
+# The on-call engineer's terminal over SSH, and a roomier one: where a screen is pinned at both.
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
+SIZE = (80, 24)  # where one size is enough: the on-call terminal
 
 
 async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
@@ -101,6 +106,25 @@ def right_edge(table: DataTable[Any], last: str) -> int:
         if key.value == last:
             break
     return right
+
+
+def screen_lines(app: BackupApp) -> list[str]:
+    """The whole screen's lines as drawn, without styles."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
+
+
+def table_of(app: BackupApp) -> DataTable[Any]:
+    """The Backups tab's table."""
+    return app.main.backups.table
+
+
+async def select(pilot: Pilot[Any], app: BackupApp, backup_id: str) -> BackupsView:
+    """The Backups tab shown, its cursor on ``backup_id``."""
+    await press_and_settle(pilot, "2")
+    view = app.main.backups
+    view.table.move_cursor(row=view.table.get_row_index(backup_id), animate=False)
+    await settle(pilot)
+    return view
 
 
 def rendered(widget: Static | Label) -> str:

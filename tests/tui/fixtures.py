@@ -91,6 +91,8 @@ def fixed_records() -> list[BackupRecord]:
     return sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
 
 
+FAILED_ID = "inventory-20250305T030000Z"  # the fixed catalog's backup whose only verification failed
+
 FIXED_SETTINGS = Settings(
     repository=Path("/var/backups/backup-tui"),
     databases=(DatabaseConfig(name="pagila", host="db1.example.net"),

@@ -27,6 +27,7 @@ from backup_tui.tui.screens.problems import ProblemsScreen
 from backup_tui.tui.widgets.dashboard import ALERT_ROWS, CARD_MORE, DatabaseCard
 from backup_tui.tui.widgets.hanging import Hanging, hang
 from tests.tui.conftest import (
+    SIZES,
     held_restore,
     open_plan,
     open_wizard,
@@ -39,8 +40,6 @@ from tests.tui.conftest import (
     wait_until,
 )
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
-
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
 
 def table_lines(table: DataTable[Any]) -> list[str]:

@@ -15,10 +15,9 @@ from textual.widgets import Button, TabbedContent
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.screens.dialogs import QuitDialog
 from backup_tui.tui.screens.restore import RestoreWizard
-from tests.tui.conftest import press_and_settle, settle, to_plan, wait_until
+from tests.tui.conftest import SIZES, press_and_settle, settle, to_plan, wait_until
 from tests.tui.fixtures import FixedServices, fixed_app
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
 
 pytestmark = pytest.mark.usefixtures("no_blink")

@@ -1,7 +1,8 @@
 """What the plan and the result must not leave out (issue 14, class 2): at 80x24 the replace plan says that
 steps changing the live database follow and how to see them; a restore's screen (its progress, or its
 result with row counts and rollback) reopens from the Jobs tab; the activity log is read to the end of a
-line at 80 columns."""
+line at 80 columns. The result says how to connect to what was restored, that the check's proof is kept, and
+which safety backup stays in the repository."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from datetime import UTC, datetime
 from textual.containers import VerticalScroll
 from textual.widgets import Button, DataTable, RichLog, Static, TabbedContent
 
-from backup_tui.tui.jobs import LogEntry
-from backup_tui.tui.screens.restore import RestoreWizard
+from backup_tui.tui.jobs import Job, LogEntry, Step
+from backup_tui.tui.screens.restore import RestoreWizard, safety_note
 from tests.tui.conftest import (
     open_plan,
     press_and_settle,
@@ -22,7 +23,7 @@ from tests.tui.conftest import (
     sync,
     wait_until,
 )
-from tests.tui.fixtures import FixedServices, fixed_app
+from tests.tui.fixtures import NOW, FixedServices, fixed_app
 
 
 @sync
@@ -102,3 +103,23 @@ async def test_the_activity_log_wraps_at_80_columns() -> None:
         shown = " ".join(strip.text.strip() for strip in log.lines)
         assert "payment_p2022_02 held by app@10.0.4.7 'orders-api'" in shown
         assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width
+
+
+@sync
+async def test_the_result_says_how_to_connect_and_that_the_proof_is_kept() -> None:
+    app = fixed_app()
+    async with running(app, (120, 40)) as pilot:
+        wizard = await open_plan(pilot, app, database="pagila")
+        wizard.query_one("#run").press()  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: wizard.step == "result")
+        summary = rendered(wizard.query_one("#result-summary", Static))
+        assert "kept in the backup's verification history" in summary
+        # host (and port, user when configured) from the connection the app uses: pasted as is, it connects
+        assert f"  psql -h db1.example.net -d {wizard.plan.target_db}" in summary.splitlines()  # type: ignore[union-attr]
+
+
+def test_safety_note_names_the_kept_backup() -> None:
+    job = Job(1, "restore", "restore x", "pagila", NOW.astimezone(UTC))
+    assert safety_note(job) == ""
+    job.steps.append(Step("safety backup", "pagila-20250314T093000Z", "ok"))
+    assert "pagila-20250314T093000Z" in safety_note(job) and "stays in the repository" in safety_note(job)

@@ -1,5 +1,7 @@
-"""More on the old shell scripts' backups, from an operator trial: pin and unpin, dumps cut short,
-dumps without a .sha256, unknown raw sizes and ids longer than the list's usual ID column."""
+"""The old shell scripts' backups beyond listing and restoring them: pinned and unpinned (the marker beside the
+dump, kept through prune, gone with a delete); damage found and named alike by verify and restore (a dump cut
+short, a .sha256 missing or not matching, a psql backslash command planted in a dump); a raw size that is unknown,
+shown so and estimated for a restore; and ids longer than the list's usual ID column."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def cut_before_the_end(sql: bytes) -> bytes:
     return sql[: sql.rindex(b"--\n-- PostgreSQL database dump complete")]
 
 
-# -- P3: pin and unpin --------------------------------------------------------------------------------
+# -- pin and unpin ---------------------------------------------------------------------------------------
 
 
 def test_pin_and_unpin_a_legacy_backup(make_workspace: WorkspaceFactory) -> None:
@@ -134,7 +136,7 @@ def test_pinning_a_broken_backup_is_a_usage_error(make_workspace: WorkspaceFacto
     assert ws.item(backup_id)["pinned"] is False
 
 
-# -- P8: a plain dump cut short -----------------------------------------------------------------------
+# -- a plain dump cut short ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("stamp", "cut"), [("20240102_020000", cut_in_copy_data),
@@ -217,7 +219,7 @@ def test_rows_that_read_like_pg_dumps_restrict_lines_are_restored_as_they_were(o
     assert old.ws.psql(shown, target) == "<CR>estrict abc|unrestrict abc"
 
 
-# -- P9: no .sha256 beside the dump -------------------------------------------------------------------
+# -- no .sha256 beside the dump -----------------------------------------------------------------------
 
 
 def test_a_dump_without_sidecar_verifies_and_restores_with_a_note(old: Old) -> None:
@@ -261,7 +263,7 @@ def test_a_sidecar_that_does_not_match_is_still_a_failure(old: Old) -> None:
     assert target not in ws.databases()
 
 
-# -- P11: the raw size is unknown ---------------------------------------------------------------------
+# -- the raw size is unknown --------------------------------------------------------------------------
 
 
 def test_unknown_raw_size_is_shown_as_unknown_and_estimated_for_restore(old: Old) -> None:
@@ -291,7 +293,7 @@ def test_a_raw_size_in_the_meta_is_used_and_one_past_any_disk_is_not(old: Old) -
     assert ws.json("show", backup_id)["raw_bytes"] == 0  # not known, as with no size at all
 
 
-# -- P12: the list's ID column ------------------------------------------------------------------------
+# -- the list's ID column -----------------------------------------------------------------------------
 
 
 def test_list_columns_line_up_with_long_legacy_ids(old: Old) -> None:

@@ -1,6 +1,6 @@
-"""The on-call journeys in the real app, in tmux at 80x24 on a real cluster, as the trial drove them: the keys
-counted against the issue's goals, and the terminal closed the instant the result shows (tmux's kill-server
-hangs up on the app, as a dropped SSH session does)."""
+"""The on-call journeys in the real app, in tmux at 80x24 on a real cluster, driven by the keys an engineer types:
+the keys counted against the issue's goals, and the terminal closed the instant the result shows (tmux's
+kill-server hangs up on the app, as a dropped SSH session does)."""
 
 from __future__ import annotations
 

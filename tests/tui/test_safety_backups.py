@@ -1,4 +1,6 @@
-"""Findings of the second new-user trial of --demo, pinned on the fixed catalog."""
+"""Safety backups (taken before a replace) as the app marks them, on the fixed catalog right after a replace: "· safety"
+after the id on the Backups tab and in the wizard's table (a word to filter by), the card's last-backup line saying
+what it was taken before, and the wizard never offering one while another backup would do."""
 
 from __future__ import annotations
 
@@ -7,23 +9,17 @@ from datetime import timedelta
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, Input, Label, Markdown, Static, TabbedContent
+from textual.widgets import DataTable, Label, Static
 
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, Verification, utc_iso
 from backup_tui.tui.app import BackupApp
-from backup_tui.tui.screens.help import HELP
 from backup_tui.tui.screens.restore import choose_question, preselect
-from backup_tui.tui.widgets.backups import PRIORITY
 from backup_tui.tui.widgets.dashboard import DatabaseCard
-from tests.tui.conftest import open_wizard, press_and_settle, rendered, right_edge, running, settle, sync, wait_until
+from tests.tui.conftest import SIZES, open_wizard, press_and_settle, rendered, running, sync, wait_until
 from tests.tui.fixtures import NOW, FixedServices, fixed_app, fixed_records
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 REPLACED = "pagila-20250310T020000Z"  # the backup the safety backup was taken before restoring
 SAFETY_ID = "pagila-20250314T092900Z"
-# The columns' places, whichever of them are shown: the id first, as in the restore wizard.
-ORDER = ("id", "created", "age", "database", "size", "ratio", "took", "verified", "where", "host", "pin")
-
 
 
 def with_safety_backup() -> list[BackupRecord]:
@@ -37,43 +33,6 @@ def with_safety_backup() -> list[BackupRecord]:
 
 def card(app: BackupApp, database: str) -> DatabaseCard:
     return next(c for c in app.main.query(DatabaseCard) if c.database == database)
-
-
-# -- 1. arrows move between the dashboard's cards -----------------------------------------
-
-
-@pytest.mark.parametrize("size", SIZES)
-@sync
-async def test_arrows_move_between_cards(size: tuple[int, int]) -> None:
-    app = fixed_app()
-    async with running(app, size) as pilot:
-        dashboard = app.main.dashboard
-        assert dashboard.focused_database() == "pagila"
-        await pilot.press("down")
-        assert dashboard.focused_database() == "inventory"
-        await pilot.press("down")  # the last card: stays there
-        assert dashboard.focused_database() == "inventory"
-        await pilot.press("up")
-        assert dashboard.focused_database() == "pagila"
-        await pilot.press("up")
-        assert dashboard.focused_database() == "pagila"
-        await press_and_settle(pilot, "down", "enter")  # the next key acts on the card the arrow selected
-        assert app.main.backups.needle == "db:inventory"
-
-
-def test_help_lists_the_dashboard_arrows() -> None:
-    assert any(line.startswith("| dashboard | `↑` `↓`") for line in HELP.splitlines())
-
-
-@sync
-async def test_help_screen_shows_the_arrows() -> None:
-    app = fixed_app()
-    async with running(app, (80, 24)) as pilot:
-        await press_and_settle(pilot, "f1")
-        assert "↑" in app.screen.query_one(Markdown).source
-
-
-# -- 2. a safety backup is marked as one ----------------------------------------------------
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -105,6 +64,14 @@ async def test_safety_backup_is_marked_on_the_card(size: tuple[int, int]) -> Non
         assert "safety" not in rendered(card(app, "inventory"))
         if size[0] == 80:
             assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns
+
+
+@sync
+async def test_a_scheduled_backup_is_not_marked() -> None:
+    app = fixed_app()
+    async with running(app, (80, 24)):
+        assert "safety" not in rendered(card(app, "pagila"))
+        assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -161,85 +128,3 @@ async def test_a_question_longer_than_the_screen_wraps_whole() -> None:
         label = wizard.query_one("#choose-question", Label)
         assert rendered(label).endswith("(newer safety backups aside) is selected.")
         assert len(rendered(label)) > label.size.width and label.size.height == 2  # wrapped, both lines shown
-
-
-@sync
-async def test_a_scheduled_backup_is_not_marked() -> None:
-    app = fixed_app()
-    async with running(app, (80, 24)):
-        assert "safety" not in rendered(card(app, "pagila"))
-        assert card(app, "pagila").content_size.height == 4  # nothing wraps at 80 columns
-
-
-# -- 3. the table's columns: one priority, one order, at every width ------------------------
-
-
-def on_screen(app: BackupApp) -> list[str]:
-    table = app.main.backups.table
-    return [str(key.value) for key in table.columns
-            if right_edge(table, str(key.value)) <= table.scrollable_content_region.width]
-
-
-@pytest.mark.parametrize("size", [(50, 15), (80, 24), (100, 30), (120, 40), (180, 40)],
-                         ids=lambda size: f"{size[0]}x{size[1]}")
-@sync
-async def test_columns_follow_the_priority_in_a_fixed_order(size: tuple[int, int]) -> None:
-    app = fixed_app()
-    async with running(app, size) as pilot:
-        await press_and_settle(pilot, "2")
-        shown = on_screen(app)
-        keys = [str(key.value) for key in app.main.backups.table.columns]
-        assert shown == keys  # no column is cut off at the right edge
-        assert set(shown) == set(PRIORITY[:len(shown)]), shown  # the most useful ones, none skipped
-        assert shown == [key for key in ORDER if key in shown], shown  # never moved
-        if size[0] >= 80:  # a wider terminal never shows fewer than an 80-column one, detail pane or not
-            assert set(PRIORITY[:4]) <= set(shown), shown
-        if size == (80, 24):
-            assert shown == ["id", "size", "verified", "pin"]  # the README's narrow terminal
-
-
-@sync
-async def test_resizing_never_moves_a_column() -> None:
-    app = fixed_app()
-    async with running(app, (180, 40)) as pilot:
-        await press_and_settle(pilot, "2")
-        for width in (100, 80, 50, 120, 180):
-            await pilot.resize_terminal(width, 30)
-            await settle(pilot)
-            await settle(pilot)
-            shown = on_screen(app)
-            assert shown[0] == "id" and shown == [key for key in ORDER if key in shown], (width, shown)
-            assert set(shown) == set(PRIORITY[:len(shown)]), (width, shown)
-
-
-# -- 4. esc clears the filter after enter too -----------------------------------------------
-
-
-@pytest.mark.parametrize("size", SIZES)
-@sync
-async def test_escape_clears_a_kept_filter(size: tuple[int, int]) -> None:
-    app = fixed_app()
-    async with running(app, size) as pilot:
-        await press_and_settle(pilot, "2")
-        view, table = app.main.backups, app.main.backups.table
-        everything = table.row_count
-        await pilot.press("slash", *"inventory", "enter")
-        await wait_until(pilot, lambda: table.row_count == 4)
-        assert table.has_focus
-        await pilot.press("escape")
-        await wait_until(pilot, lambda: table.row_count == everything)
-        box = view.query_one("#filter", Input)
-        assert view.needle == "" and box.value == "" and not box.display and table.has_focus
-
-
-@sync
-async def test_escape_without_a_filter_changes_nothing() -> None:
-    app = fixed_app()
-    async with running(app, (80, 24)) as pilot:
-        await press_and_settle(pilot, "2")
-        table = app.main.backups.table
-        rows, cursor = table.row_count, table.cursor_row
-        await press_and_settle(pilot, "down", "escape")
-        assert table.has_focus and table.row_count == rows and table.cursor_row == cursor + 1
-        assert app.main.query_one(TabbedContent).active == "backups"
-
