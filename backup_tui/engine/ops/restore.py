@@ -688,8 +688,12 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
             if plan.safety_backup:
                 reporter(StepStarted(SAFETY_BACKUP, plan.target_db))
                 safety_started = time.monotonic()
-                safety = run_backup(ctx, replace(server, dbname=plan.target_db),
-                                    reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
+                try:
+                    safety = run_backup(ctx, replace(server, dbname=plan.target_db),
+                                        reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
+                except Cancelled:  # said as a cancel in the restore phase says it: the operator asks what is left
+                    raise Cancelled("restore cancelled during its safety backup: the original is untouched; "
+                                    "nothing was restored and no safety backup was kept") from None
                 safety_id, safety_s = safety.id, time.monotonic() - safety_started
                 reporter(StepFinished(SAFETY_BACKUP, detail=safety.id))
             counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
