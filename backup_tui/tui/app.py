@@ -43,7 +43,7 @@ from backup_tui.tui.controls import NoControls
 from backup_tui.tui.jobs import Job, JobKind, LogEntry, ThrottledReporter
 from backup_tui.tui.messages import CatalogLoaded, JobEnded, JobEvent, JobsChanged, ServersChecked
 from backup_tui.tui.screens.main import MainScreen
-from backup_tui.tui.screens.restore import RestoreWizard
+from backup_tui.tui.screens.restore import RestoreWizard, in_app_words
 from backup_tui.tui.services import EngineServices, Services
 from backup_tui.tui.widgets.backups import BackupsView, TableState, database_filter, row_spec, visible
 from backup_tui.tui.widgets.dashboard import DatabaseCard
@@ -503,16 +503,18 @@ class BackupApp(App[None]):
         # The screen showing this job says how it ended, as the Jobs tab says of every job: a toast would only
         # cover its last rows and buttons (at 80x24, the Jobs tab's log for five seconds).
         toast = _no_toast if getattr(self.screen, "job", None) is job or self._jobs_tab_shown() else self.notify
+        # The engine's words, without the command line's flags (--identity FILE) that backup-tui has not.
+        error = in_app_words(message.error) if message.error is not None else None
         if message.cancelled:
-            entry = job.finish("cancelled", message.error or "cancelled", now)
+            entry = job.finish("cancelled", error or "cancelled", now)
             toast(job.message, title=f"{job.title}: cancelled", severity="warning", timeout=WARNING_TOAST)
-        elif message.error is not None:
-            entry = job.finish("failed", message.error, now)
-            toast(message.error, title=f"{job.title} failed", severity="error", timeout=ERROR_TOAST)
+        elif error is not None:
+            entry = job.finish("failed", error, now)
+            toast(error, title=f"{job.title} failed", severity="error", timeout=ERROR_TOAST)
         else:
             job.result = message.result
             describe = self._describe.pop(job.id, None)
-            summary = describe(message.result) if describe else "done"
+            summary = in_app_words(describe(message.result) if describe else "done")
             failed = isinstance(message.result, Verification) and not message.result.ok
             entry = job.finish("failed" if failed else "done", summary, now)
             toast(summary, title=job.title, severity="error" if failed else "information",

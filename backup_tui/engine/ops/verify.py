@@ -317,8 +317,13 @@ def plan_verify(ctx: Context, record: BackupRecord, level: VerifyLevel = "full")
 
 
 def verify_backup(ctx: Context, record: BackupRecord, level: VerifyLevel = "full") -> Verification:
-    """Plan and run one verification: what the CLI, the app and the demo call."""
-    return run_verify(ctx, plan_verify(ctx, record, level))
+    """Plan and run one verification: what the CLI, the app and the demo call. A plan that refuses (no key
+    for a full check) is said before the run, as the CLI says it: nothing ran, so no failed run is recorded
+    for the health to call the database failing over."""
+    plan = plan_verify(ctx, record, level)
+    if plan.refusal:
+        raise ConfigError(plan.refusal)
+    return run_verify(ctx, plan)
 
 
 @journal_run("verify", lambda a: (a["plan"].record.database, a["plan"].record.id), _verdict)

@@ -38,6 +38,7 @@ from textual.widgets import (
     Static,
 )
 
+from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, KEY_REMEDY
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.estimate import SAFETY_BACKUP, estimate_said
 from backup_tui.engine.core.models import SAFETY_REASON_PREFIX, BackupRecord, RestorePlan, RestoreResult
@@ -76,17 +77,23 @@ def offered(records: list[BackupRecord], database: str | None) -> list[BackupRec
     return [r for r in records if can_restore(r) and (database is None or r.database == database)]
 
 
-def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None) -> int:
+def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None,
+              now: datetime | None = None) -> int:
     """Index of the backup to offer: the one asked for, else the newest verified, else the newest that did not
     fail its last verification, else the newest. A safety backup (the database as a replace found it: maybe
     the very data being restored away from) is offered only where no other backup is good (every other one
-    failed its last check): it is listed and marked, never the one four keys restore while another would do."""
+    failed its last check): it is listed and marked, never the one four keys restore while another would do.
+    Nor is a backup dated after ``now`` (clock skew or a planted manifest: the health calls it critical and
+    never counts it as the newest) while one dated before would do."""
     if backup_id is not None:
         for i, record in enumerate(records):
             if record.id == backup_id:
                 return i
     mine = [i for i, r in enumerate(records) if database is None or r.database == database]
-    for pool in ([i for i in mine if not records[i].is_safety], [i for i in mine if records[i].is_safety]):
+    ahead = {i for i in mine if now is not None and records[i].created > now}
+    for pool in ([i for i in mine if not records[i].is_safety and i not in ahead],
+                 [i for i in mine if not records[i].is_safety and i in ahead],
+                 [i for i in mine if records[i].is_safety]):
         for i in pool:
             if records[i].verified_ok:
                 return i
@@ -96,7 +103,8 @@ def preselect(records: list[BackupRecord], backup_id: str | None, database: str 
     return mine[0] if mine else 0
 
 
-def choose_question(records: list[BackupRecord], index: int, backup_id: str | None, database: str | None) -> str:
+def choose_question(records: list[BackupRecord], index: int, backup_id: str | None, database: str | None,
+                    now: datetime | None = None) -> str:
     """The first page's question, true to what ``preselect`` selected and to why."""
     if not records:
         return "Which backup? There is no valid backup to restore."
@@ -108,6 +116,8 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     above = mine[:mine.index(record)] if record in mine else []
     if not record.is_safety and any(r.is_safety for r in above):
         of += " (newer safety backups aside)"
+    if now is not None and record.created <= now and any(r.created > now for r in above):
+        of += " dated before now (one dated in the future aside: clock skew or a planted manifest)"
     if record.is_safety and any(not r.is_safety for r in mine):  # see preselect: every other one failed
         return (f"Which backup? Every other backup{of} failed its last check: a safety backup is selected, "
                 "read its warning.")
@@ -192,7 +202,9 @@ def no_owner_helps(plan: RestorePlan) -> bool:
 
 
 # The engine's words for a command line, and the app's for the same thing: the one place they are mapped.
-APP_WORDS = ((", with --replace)", ": choose “the original” on the Target page)"),)
+APP_WORDS = ((", with --replace)", ": choose “the original” on the Target page)"),
+             (KEY_REMEDY, f"set [encryption] identity_file in the config (or {IDENTITY_VARIABLE}) to a file holding "
+                          "the key of one of its recipients"))
 
 
 def in_app_words(message: str) -> str:
@@ -299,7 +311,9 @@ def more_below(plan: RestorePlan) -> Text:
     without a word."""
     live = [i for i, step in enumerate(plan.steps, 1) if step.action in ("terminate", "rename")]
     text = Text("▼ Below", style="bold yellow")
-    if plan.mode == "replace" and live:
+    if plan.mode == "replace" and live and plan.aside_db is None:  # no database of that name now: nothing to end
+        text.append(f": step {live[-1]} gives the restored database the name {plan.target_db!r}", style="yellow")
+    elif plan.mode == "replace" and live:
         span = f"{live[0]}–{live[-1]}" if len(live) > 1 else str(live[0])
         text.append(f": steps {span} end the sessions on {plan.target_db!r} and rename it aside", style="yellow")
     else:
@@ -455,8 +469,9 @@ class RestoreWizard(Screen[None]):
         self.services = services
         self.start_restore = start_restore
         self.tz = tz
-        self.initial = preselect(self.records, backup_id, database)
-        self.question = choose_question(self.records, self.initial, backup_id, database) + not_read_yet(
+        now = services.clock()
+        self.initial = preselect(self.records, backup_id, database, now)
+        self.question = choose_question(self.records, self.initial, backup_id, database, now) + not_read_yet(
             records, database)
         self.plan: RestorePlan | None = None
         self.job: Job | None = None
@@ -825,10 +840,14 @@ class RestoreWizard(Screen[None]):
         if self.plan.mode == "replace":
             await self.build("confirm")
             target = self.plan.target_db
+            if self.plan.aside_db is None:  # dropped since its backup: the restored one takes the name
+                what = (f", which does not exist now: the restored database takes its name and nothing is kept "
+                        f"aside (to undo: drop {target!r}).\n\nType ")
+            else:
+                what = (f". Its sessions, now {self.plan.sessions_said}, will be terminated; the current database "
+                        f"is kept as {self.plan.aside_db!r} for rollback.\n\nType ")
             self.query_one("#confirm-text", Static).update(Text.assemble(
-                ("This replaces the database ", ""), (target, "bold red"),
-                (f". Its sessions, now {self.plan.sessions_said}, will be terminated; the current database "
-                 f"is kept as {self.plan.aside_db!r} for rollback.\n\nType ", ""), (target, "bold"),
+                ("This replaces the database ", ""), (target, "bold red"), (what, ""), (target, "bold"),
                 (" to confirm:", ""),
             ))
             box = self.query_one("#confirm-name", Input)
