@@ -42,7 +42,7 @@ from backup_tui.engine.ops.dump_session import DumpSession, one_line
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.postgres.snapshot import exported_snapshot
-from backup_tui.engine.storage.bucket_lock import ForeignLock, bucket_lock
+from backup_tui.engine.storage.bucket_lock import ForeignLock, bucket_lock, held_by_other
 from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.s3 import S3Refused, S3Repository, S3Unreachable
@@ -145,7 +145,7 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         raise type(exc)(f"{exc.message}: a killed restore --replace or rollback left it mid-swap, which the real "
                         f"backup settles first; or {swap.repair_hint(db.database)}") from None
     expected, basis = expected_size(catalog.list(db.database, include_incomplete=False), db_bytes)
-    locked = is_locked(settings.repository, db.database)
+    locked = is_locked(settings.repository, db.database) or _bucket_locked(ctx, db.database)
     # While another run holds the lock, its folder looks incomplete; the real run would stop at the lock.
     leftovers = [] if locked else [
         r.id for r in catalog.list(db.database) if r.status == "incomplete" and r.format == "custom"
@@ -167,6 +167,18 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         space_refusal=refusal,
         unfinished_swap=unfinished,
     )
+
+
+def _bucket_locked(ctx: Context, database: str) -> bool:
+    """Another run (another host's, often) holds the database's lock in the bucket: the real run would exit 3.
+    A bucket out of reach is the real run's to say."""
+    bucket = ctx.catalog.s3
+    if bucket is None:
+        return False
+    try:
+        return held_by_other(bucket, database, streams_to(ctx) is not None)
+    except BackupToolError:
+        return False
 
 
 def _destination(ctx: Context, database: str, local: str) -> str:
@@ -214,11 +226,24 @@ def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", l
                 # or 2 for credentials): keys that expired, a bucket renamed or a lock object planted in it must
                 # not stop the backups too.
                 warn(ctx.reporter, f"S3 lock not taken, the backup goes ahead under this host's lock: {exc.message}")
+            else:
+                _abort_abandoned(ctx, bucket, db.database)
         if not lock_held:
             swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back
         record = _backup(ctx, db, reason, streaming, began)
         run.backup_id = record.id
         return record
+
+
+def _abort_abandoned(ctx: Context, bucket: S3Repository, database: str) -> None:
+    """Under the bucket's lock: the multipart uploads killed runs left in ``database``'s folder are aborted (the
+    store bills their parts until then). Its failure is said and never stops the backup."""
+    try:
+        for key in bucket.abort_abandoned(database, ctx.now()):
+            info(ctx.reporter, f"aborted the unfinished upload {bucket.url(key)} a killed run left")
+    except BackupToolError as exc:
+        warn(ctx.reporter, f"unfinished uploads in {bucket.url(bucket.database_folder(database))} not aborted: "
+                           f"{exc.message}")
 
 
 def _backup(ctx: Context, db: DatabaseConfig, reason: str, bucket: S3Repository | None,

@@ -23,6 +23,7 @@ from backup_tui.engine.core.errors import BackupToolError, LockHeldError
 from backup_tui.engine.core.models import utc_iso
 from backup_tui.engine.core.names import folder_key
 from backup_tui.engine.core.untrusted_json import load_json
+from backup_tui.engine.storage.holders import alive, record_pid
 from backup_tui.engine.storage.s3 import S3Conflict, S3Missing, S3Repository, b64_sha256, retrying
 from backup_tui.engine.storage.state import this_host
 
@@ -94,19 +95,51 @@ def _acquire(repo: S3Repository, key: str, body: dict[str, Any], database: str, 
             held, written = _read(repo, key)
         except S3Missing:
             continue  # released between our write and our read: try again
-        age = (datetime.now(UTC) - written).total_seconds()
-        if age <= repo.config.lock_ttl_seconds and not isinstance(held.get("token"), str):
+        age, standing = (datetime.now(UTC) - written).total_seconds(), _standing(repo, held, written)
+        if standing and not isinstance(held.get("token"), str):
             raise ForeignLock(f"{database}: the lock object {repo.url(key)} is not one a run of ours wrote (it names "
                               f"no holder); it is stale after {repo.config.lock_ttl_seconds} s, or remove it")
         holder = (f"{str(held.get('operation', 'a run'))[:40]} on {str(held.get('host', '?'))[:80]} "
                   f"(pid {str(held.get('pid', '?'))[:12]}) since {str(held.get('since', '?'))[:40]}")
-        if age <= repo.config.lock_ttl_seconds:
+        if standing:
             raise LockHeldError(f"{database} is locked in {repo.url(key)} by {holder}; it is stale after "
                                 f"{repo.config.lock_ttl_seconds} s without renewal")
-        warn(f"took over the stale S3 lock of {database} held by {holder}: not renewed for {int(age)} s")
+        why = (f"not renewed for {int(age)} s" if age > repo.config.lock_ttl_seconds
+               else "its process is gone from this host")
+        warn(f"took over the stale S3 lock of {database} held by {holder}: {why}")
         with suppress(S3Missing):
             retrying(repo.config, lambda: repo.client.delete_object(Bucket=repo.bucket, Key=key))
     raise LockHeldError(f"{database}: could not take its lock in {repo.url(key)}: another run keeps taking it")
+
+
+def held_by_other(repo: S3Repository, database: str, streaming: bool) -> bool:
+    """Whether ``bucket_lock`` would refuse now (exit 3), judged as ``_acquire`` judges, touching nothing: what
+    ``backup --dry-run`` says. A lock object of no run of ours stops only a backup streamed to the bucket."""
+    try:
+        held, written = _read(repo, lock_key(repo, database))
+    except S3Missing:
+        return False
+    return _standing(repo, held, written) and (streaming or isinstance(held.get("token"), str))
+
+
+def _standing(repo: S3Repository, held: dict[str, Any], written: datetime) -> bool:
+    """The lock stands: renewed within ``lock_ttl_seconds``, and not a run of ours on this host whose process is
+    gone. The one judgement of the run that takes the lock and of the dry run that says whether it could."""
+    return (datetime.now(UTC) - written).total_seconds() <= repo.config.lock_ttl_seconds and not _holder_gone(held)
+
+
+def _holder_gone(held: dict[str, Any]) -> bool:
+    """The lock names a run of ours on this host whose process is gone (killed with SIGKILL, the OOM killer, a
+    reboot): it will never release it, and waiting out ``lock_ttl_seconds`` stopped every backup of the database
+    here for hours. Its word is untrusted, but believing it only lets this host's run go ahead under its own local
+    lock, as a stale lock would; a live pid, or another host's, is left to the TTL."""
+    if held.get("host") != this_host() or not isinstance(held.get("token"), str):
+        return False
+    try:
+        pid = record_pid(held.get("pid"))
+    except ValueError:
+        return False
+    return pid != os.getpid() and not alive(pid)
 
 
 def _renew(repo: S3Repository, key: str, body: dict[str, Any], stop: threading.Event) -> None:

@@ -791,6 +791,27 @@ class S3Repository:
                 Bucket=self.bucket, Key=key, UploadId=u["UploadId"]))
         return len(found)
 
+    def abort_abandoned(self, database: str, now: datetime) -> builtins.list[str]:
+        """Abort the multipart uploads under ``database``'s folder begun more than ``lock_ttl_seconds`` before
+        ``now``: a run killed mid-upload (a backup streamed to the bucket, whose random id no later upload sends
+        again) left them, and the store keeps, and bills, their parts until they are aborted. A younger one may be
+        an upload under way on some host, as for a place without its manifest. The keys aborted."""
+        prefix, older = self.database_folder(database), now - timedelta(seconds=self.config.lock_ttl_seconds)
+
+        def uploads() -> builtins.list[tuple[str, str]]:
+            found: builtins.list[tuple[str, str]] = []
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+                found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])
+                          if u.get("Key", "").startswith(prefix) and u.get("Initiated") and u["Initiated"] < older]
+            return found
+
+        aborted = []
+        for key, upload_id in retrying(self.config, uploads):
+            retrying(self.config, lambda k=key, u=upload_id: self.client.abort_multipart_upload(  # type: ignore[misc]
+                Bucket=self.bucket, Key=k, UploadId=u))
+            aborted.append(key)
+        return aborted
+
     def commit(self, record: BackupRecord, *, manifest_there: bool = False) -> BackupRecord:
         """The sidecar, then the manifest, last and only if none is there: from then on it is a backup here.
         ``manifest_there``: the data of a backup whose manifest (of these very bytes) is here already was sent
