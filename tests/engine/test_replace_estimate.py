@@ -46,7 +46,7 @@ def test_a_replace_plan_estimates_its_safety_backup_from_past_backups(
     assert into_new.estimated_seconds == restoring.seconds
 
 
-def test_the_restore_history_leaves_out_the_safety_backup(settings: Settings, pg_sandbox: Sandbox,
+def test_the_restore_history_and_the_recovery_time_leave_out_the_safety_backup(settings: Settings, pg_sandbox: Sandbox,
                                                           pagila_db: str) -> None:
     record = run_backup(Context(settings), settings.databases[0])
     result = restore(settings, record.id, replace_original=True, confirmed=True)
@@ -55,3 +55,6 @@ def test_the_restore_history_leaves_out_the_safety_backup(settings: Settings, pg
     line = json.loads((settings.repository / HISTORY_FILE).read_text().splitlines()[-1])
     assert line["backup_id"] == record.id
     assert 0 < line["duration_s"] <= result.duration_s - safety.duration_s + 0.01
+    # The recovery time the health and the metrics give (the restore's own record of a full check) is the same.
+    proof = Catalog.from_settings(settings).get(record.id).verifications[-1]
+    assert proof.level == "full" and proof.duration_s == line["duration_s"]

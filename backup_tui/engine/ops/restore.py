@@ -708,8 +708,10 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
                 notes.append(f"previous database kept as {plan.aside_db!r}; roll back to it with: "
                              f"{rollback_command(plan.target_db)}; drop it with: {drop_kept_command(plan.aside_db)}")
         duration = time.monotonic() - started
-        record_history(settings, record, duration - safety_s)  # the safety backup is estimated from backups
-        _record_as_verified(catalog, record, plan, counts, duration, now, reporter)
+        # Without the safety backup: the restore's estimate (that backup is estimated from backups), and the
+        # recovery time the health and the metrics give, what a restore of this backup takes
+        record_history(settings, record, duration - safety_s)
+        _record_as_verified(catalog, record, plan, counts, duration - safety_s, now, reporter)
         if signum := held.take():
             raise _stopped_after_swap(plan, record, signum)
     return RestoreResult(plan=plan, row_counts=counts, duration_s=duration, safety_backup_id=safety_id,
