@@ -391,7 +391,7 @@ class BackupApp(App[None]):
 
     def busy_databases(self) -> set[str]:
         """Locked by another process, or with a backup or restore of ours running."""
-        ours = {j.database for j in self.jobs.values() if j.running and j.kind in ("backup", "restore")}
+        ours = {j.database for j in self.jobs.values() if j.running and j.kind in ("backup", "restore", "rollback")}
         return ours | set(self.locked)
 
     # -- the servers: unfinished swaps, kept copies ------------------------------------
@@ -450,7 +450,7 @@ class BackupApp(App[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.start_job("restore", f"rollback {copy.database} -> {copy.name}", copy.database,
+                self.start_job("rollback", f"rollback {copy.database} -> {copy.name}", copy.database,
                                lambda reporter, cancel: self.services.rollback(copy.database, copy.name, reporter),
                                describe=lambda r: f"{copy.database} is {copy.name} again"
                                + (f"; the database it replaced is kept as {r.kept_as}"
@@ -522,7 +522,7 @@ class BackupApp(App[None]):
         self._add_log([entry])
         self._jobs_changed(job)
         self.refresh_catalog()
-        if job.kind == "restore":
+        if job.kind in ("restore", "rollback"):
             self.check_servers()  # a replace or a rollback keeps the previous database aside
 
     def _jobs_tab_shown(self) -> bool:

@@ -25,7 +25,7 @@ from backup_tui.engine.core.progress import (
 )
 from backup_tui.tui.format import bytes_in_text
 
-JobKind = Literal["backup", "verify", "restore", "upload"]
+JobKind = Literal["backup", "verify", "restore", "rollback", "upload"]
 JobState = Literal["running", "done", "failed", "cancelled"]
 StepState = Literal["running", "ok", "failed", "stopped"]  # stopped: the operator's cancel, not a failure
 LOG_TAIL = 200

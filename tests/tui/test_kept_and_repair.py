@@ -57,6 +57,9 @@ async def test_the_apps_start_settles_a_replace_killed_between_the_renames(
         await wait_until(pilot, lambda: [k.kind for k in app.main.dashboard.kept.get(pagila_db, [])]
                          == ["rolled back"])
         assert pg_sandbox.psql("SELECT count(*) FROM actor", pagila_db) == "201"
+        rollback = app.jobs[max(app.jobs)]  # a job of its own kind: its log lines say "rollback #N", not "restore"
+        assert rollback.kind == "rollback" and rollback.title.startswith("rollback ")
+        assert any(e.source == f"rollback #{rollback.id}" for e in app.activity), list(app.activity)[-3:]
         (rolled,) = app.main.dashboard.kept[pagila_db]
         assert pg_sandbox.psql("SELECT count(*) FROM actor", rolled.name) == "200"
 
