@@ -764,7 +764,8 @@ def _restore_checked(
     except BaseException as exc:
         left = scratch.drop_quietly(settings, server, work)
         untouched = " the original is untouched;" if plan.mode == "replace" else ""
-        msg = f"dropped {plan.work_db!r}" if left else f"could not drop {plan.work_db!r}: drop it by hand"
+        msg = f"dropped {plan.work_db!r}" if left else (f"could not drop {plan.work_db!r} (the server did not answer): "
+                                                          "the next backup, verify or restore on this host drops it")
         warn(reporter, f"restore stopped:{untouched} {msg}")
         if isinstance(exc, Cancelled):
             raise Cancelled(f"restore cancelled:{untouched} {msg}") from None

@@ -91,7 +91,8 @@ class Scratch:
 
     def describe(self) -> str:
         what = f"database {self.name!r}" if self.kind == "database" else f"file {self.name}"
-        return f"{what} left by a {self.purpose} run (pid {self.pid}, {self.created_at}) that was killed"
+        return (f"{what} left by a {self.purpose} run (pid {self.pid}, {self.created_at}) that ended without "
+                "removing it (killed, or the server was out of reach)")
 
 
 def recorded(settings: Settings) -> list[Scratch]:

@@ -165,7 +165,8 @@ def safety_warning(record: BackupRecord) -> Text | None:
 
 def stop_notes(job: Job) -> list[str]:
     """After a failure, the engine's warnings since the failed step began: what it cleaned up or could not
-    ("the original is untouched; could not drop '...': drop it by hand"). A cancel's message says it already."""
+    ("the original is untouched; could not drop '...' (the server did not answer): the next ..."). A cancel's
+    message says it already."""
     if job.state != "failed":
         return []
     entries = list(job.log)
