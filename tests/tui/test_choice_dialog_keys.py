@@ -1,6 +1,6 @@
 """The pick-one dialogs (verify quick or full, which database to back up) say their keys, and the footer under
-them shows those keys: the trial found no word of enter or esc, and the Backups tab's footer still offering
-d Delete and r Restore, which do nothing while the dialog is open."""
+them shows those keys, not the Backups tab's (d Delete and r Restore, which do nothing while the dialog is
+open); without them nothing said enter or esc."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The logs are read to the end of a line at any width: wrapped to the log's own width when written (the
 restore's bordered log at 80 columns cut the last columns, RichLog never wrapping below 78), and again when
-the terminal is resized (the trial made it 120 -> 80 columns mid-restore and every line was cut)."""
+the terminal is resized (120 -> 80 columns mid-restore cut every line)."""
 
 from __future__ import annotations
 

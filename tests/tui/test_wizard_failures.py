@@ -1,5 +1,5 @@
-"""What the wizard says when the engine refuses or fails, found by the 80x24 trial of the real app on a real
-cluster: the message is read whole where the engineer looks, never under a notification or the buttons."""
+"""What the wizard says when the engine refuses or fails, at 80x24 in the real app on a real cluster: the
+message is read whole where the engineer looks, never under a notification or the buttons."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A restore's screen reopened from the Jobs tab names the steps it was started with: a replace's has the
-Confirm step, as it had when the engineer typed the name (the trial saw it left out, the Restore step numbered 4)."""
+Confirm step, as it had when the engineer typed the name (not left out, with the Restore step numbered 4)."""
 
 from __future__ import annotations
 
