@@ -65,6 +65,7 @@ from backup_tui.engine.stream.sources import ReadAhead
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import MultipartUploadTypeDef
 
     from backup_tui.engine.core.progress import CancelToken
     from backup_tui.engine.storage.s3_upload import FileUploaded, MultipartSink
@@ -781,15 +782,7 @@ class S3Repository:
 
     def abort_unfinished(self, key: str) -> int:
         """Abort the multipart uploads a failed run left for ``key``; how many there were."""
-        def uploads() -> list[Any]:
-            response = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
-            return [u for u in response.get("Uploads", []) if u.get("Key") == key]
-
-        found = retrying(self.config, uploads)
-        for upload in found:
-            retrying(self.config, lambda u=upload: self.client.abort_multipart_upload(  # type: ignore[misc]
-                Bucket=self.bucket, Key=key, UploadId=u["UploadId"]))
-        return len(found)
+        return len(self._abort_uploads(key, lambda upload: upload.get("Key") == key))
 
     def abort_abandoned(self, database: str, now: datetime) -> builtins.list[str]:
         """Abort the multipart uploads under ``database``'s folder begun more than ``lock_ttl_seconds`` before
@@ -797,12 +790,15 @@ class S3Repository:
         again) left them, and the store keeps, and bills, their parts until they are aborted. A younger one may be
         an upload under way on some host, as for a place without its manifest. The keys aborted."""
         prefix, older = self.database_folder(database), now - timedelta(seconds=self.config.lock_ttl_seconds)
+        return self._abort_uploads(prefix, lambda upload: upload.get("Key", "").startswith(prefix)
+                                   and "Initiated" in upload and upload["Initiated"] < older)
 
+    def _abort_uploads(self, prefix: str, chosen: Callable[[MultipartUploadTypeDef], bool]) -> builtins.list[str]:
+        """Abort the multipart uploads under ``prefix`` that ``chosen`` picks, from every page; their keys."""
         def uploads() -> builtins.list[tuple[str, str]]:
             found: builtins.list[tuple[str, str]] = []
             for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
-                found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])
-                          if u.get("Key", "").startswith(prefix) and u.get("Initiated") and u["Initiated"] < older]
+                found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", []) if chosen(u)]
             return found
 
         aborted = []
