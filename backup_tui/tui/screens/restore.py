@@ -90,7 +90,7 @@ def preselect(records: list[BackupRecord], backup_id: str | None, database: str 
             if record.id == backup_id:
                 return i
     mine = [i for i, r in enumerate(records) if database is None or r.database == database]
-    ahead = {i for i in mine if now is not None and records[i].created > now}
+    ahead = {i for i in mine if now is not None and records[i].dated_after(now)}
     for pool in ([i for i in mine if not records[i].is_safety and i not in ahead],
                  [i for i in mine if not records[i].is_safety and i in ahead],
                  [i for i in mine if records[i].is_safety]):
@@ -116,7 +116,7 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     above = mine[:mine.index(record)] if record in mine else []
     if not record.is_safety and any(r.is_safety for r in above):
         of += " (newer safety backups aside)"
-    if now is not None and record.created <= now and any(r.created > now for r in above):
+    if now is not None and not record.dated_after(now) and any(r.dated_after(now) for r in above):
         of += " dated before now (one dated in the future aside: clock skew or a planted manifest)"
     if record.is_safety and any(not r.is_safety for r in mine):  # see preselect: every other one failed
         return (f"Which backup? Every other backup{of} failed its last check: a safety backup is selected, "
