@@ -35,6 +35,14 @@ def run_log(ws: Workspace) -> str:
     return "".join(p.read_text() for p in Path(ws.logs).rglob("*.log"))
 
 
+def plant_lock(bucket: Bucket, database: str, host: str, pid: int) -> str:
+    """A lock in the bucket as a run of ours on ``host`` writes it (it carries a token); its key."""
+    key = f"locks/{database}.json"
+    body = {"host": host, "pid": pid, "operation": "backup", "since": "2026-01-01T00:00:00Z", "token": "t"}
+    bucket.client.put_object(Bucket=bucket.name, Key=key, Body=json.dumps(body).encode())
+    return key
+
+
 def test_a_backup_killed_while_it_holds_the_bucket_lock_does_not_lock_the_next_backup_out(
     make_workspace: WorkspaceFactory, s3_bucket: Bucket,
 ) -> None:
@@ -63,11 +71,8 @@ def test_a_lock_of_a_live_process_or_another_host_still_holds(
 ) -> None:
     ws = make_workspace("s3-live-lock")
     use_bucket(ws, s3_bucket, "")
-    lock = f"locks/{ws.database}.json"
-    host = os.uname().nodename
-    for holder in ({"host": host, "pid": os.getpid()}, {"host": "db-other", "pid": 4_000_000}):
-        body = {**holder, "operation": "backup", "since": "2026-01-01T00:00:00Z", "token": "t"}
-        s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=lock, Body=json.dumps(body).encode())
+    for host, pid in ((os.uname().nodename, os.getpid()), ("db-other", 4_000_000)):
+        plant_lock(s3_bucket, ws.database, host, pid)
         done = ws.run("backup")
         assert done.returncode == 3, done.stderr
     assert not list(ws.repo.glob("backups/*/*"))
@@ -108,9 +113,7 @@ def test_the_dry_run_says_exit_3_when_another_host_holds_the_bucket_lock(
     """A dry run exits with the code the real run would: behind another host's live lock in the bucket, 3."""
     ws = make_workspace("s3-dry-lock")
     use_bucket(ws, s3_bucket, "")
-    lock = f"locks/{ws.database}.json"
-    body = {"host": "db-other", "pid": 4242, "operation": "backup", "since": "2026-01-01T00:00:00Z", "token": "t"}
-    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=lock, Body=json.dumps(body).encode())
+    lock = plant_lock(s3_bucket, ws.database, "db-other", 4242)
     real = ws.run("backup")
     planned = ws.run("backup", "--dry-run", "--json")
     assert real.returncode == 3, real.stderr
