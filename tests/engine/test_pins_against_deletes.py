@@ -525,3 +525,31 @@ def test_a_place_outside_the_layout_is_damaged_and_prune_never_acts_on_it(
     time.sleep(1.5)  # older than lock_ttl_seconds
     prune(with_s3, record.database)
     assert sorted(s3_bucket.objects()) == sorted([*real, planted])  # the real backup and the planted place stay
+
+
+def test_prune_removes_a_place_a_killed_upload_left_once_its_last_write_is_older_than_the_lock_ttl(
+        settings: Settings, s3_bucket: Bucket) -> None:
+    """A place with a data object and no manifest names no host: prune kept it for good ("made on : its own prune
+    decides"), every killed upload's bytes. Judged as this host's, it goes once both its start and its newest object
+    are older than lock_ttl_seconds: a streamed backup hours long writes its data object moments before its
+    manifest, under an id stamped hours before."""
+    with_s3 = replace(settings, s3=s3_bucket.config(lock_ttl_seconds=2))
+    record = run_backup(Context(with_s3), with_s3.databases[0])
+    run_upload(Context(with_s3), record)
+    bucket = Context(with_s3).catalog.s3
+    assert bucket is not None
+    real = sorted(s3_bucket.objects())
+    day = datetime.now(UTC) - timedelta(days=2)
+    killed = f"{record.id.rsplit('-', 2)[0]}-{day.strftime('%Y%m%dT%H%M%SZ')}-k1ll"
+    left = bucket.folder_of(record.database, utc_iso(day), killed) + f"{killed}.dump.zst"
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=left, Body=b"x")
+    bucket.forget_listing()  # written behind this process's back
+    [listed] = [r for r in bucket.list(record.database) if r.id == killed]
+    assert listed.status == "incomplete" and not listed.host
+    kept = [d for d in prune(with_s3, record.database) if d.record.id == killed]
+    assert [(d.keep, d.reasons[0]) for d in kept] == [(True, "incomplete in S3: an upload may still be under way")]
+    assert left in s3_bucket.objects(), "its object was written a moment ago: an upload may be finishing"
+    time.sleep(2.5)
+    gone = [d for d in prune(with_s3, record.database) if d.record.id == killed]
+    assert [d.keep for d in gone] == [False]
+    assert sorted(s3_bucket.objects()) == real, "the leftover went, the real backup stayed"

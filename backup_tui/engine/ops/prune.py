@@ -19,6 +19,7 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import PINNED_SINCE, plan_of_copies, remove_planned
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.locks import database_lock, is_locked
+from backup_tui.engine.storage.s3 import S3Repository
 from backup_tui.engine.storage.state import this_host
 
 NOT_IN_S3 = "not in S3 yet: the local copy is kept until the next backup or upload sends it"
@@ -44,8 +45,10 @@ def plan_prune(ctx: Context, database: str | None = None, *, locked_by_us: bool 
     decisions = [_guard_local(d, in_bucket, remote is not None)
                  for d in _plan(ctx, local, settings.retention, "local", locked_by_us)]
     if remote is not None:
-        fresh = timedelta(seconds=bucket.config.lock_ttl_seconds)
-        decisions += [_guard_upload(d, ctx, fresh)
+        # A place without its manifest names no host: this host judges it (as "made on : its own prune decides" it
+        # was kept for good, every killed upload's bytes), and _guard_upload keeps it while an upload may be going.
+        remote = [replace(r, host=this_host()) if r.status == "incomplete" and not r.host else r for r in remote]
+        decisions += [_guard_upload(d, ctx, bucket)
                       for d in _plan(ctx, remote, settings.retention_s3, "s3", locked_by_us)]
     return decisions
 
@@ -88,11 +91,21 @@ def _guard_local(decision: PruneDecision, in_bucket: set[str], listed: bool) -> 
     return replace(decision, keep=True, reasons=(NOT_IN_S3 if listed else UNKNOWN_S3, *decision.reasons))
 
 
-def _guard_upload(decision: PruneDecision, ctx: Context, fresh: timedelta) -> PruneDecision:
-    """A place in the bucket without its manifest may be an upload under way on some host: left for a while."""
+def _guard_upload(decision: PruneDecision, ctx: Context, bucket: S3Repository) -> PruneDecision:
+    """A place in the bucket without its manifest may be an upload under way on some host: left while it began, or
+    its newest object was written, less than ``lock_ttl_seconds`` ago. Its start alone does not do: a streamed
+    backup hours long completes its data object moments before its manifest."""
     record = decision.record
-    if decision.keep or record.status != "incomplete" or ctx.now() - record.created > fresh:
+    if decision.keep or record.status != "incomplete":
         return decision
+    now, fresh = ctx.now(), timedelta(seconds=bucket.config.lock_ttl_seconds)
+    if now - record.created > fresh:
+        try:
+            written = bucket.last_written(record)
+        except BackupToolError:
+            written = None
+        if written is not None and now - written > fresh:
+            return decision
     return replace(decision, keep=True, reasons=("incomplete in S3: an upload may still be under way",))
 
 

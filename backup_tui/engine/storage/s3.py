@@ -709,6 +709,12 @@ class S3Repository:
             path=self.url(folder.prefix + data), reason=problem, verifications=history, host="", locations=(NAME,),
         )
 
+    def last_written(self, record: BackupRecord) -> datetime | None:
+        """When the newest object of the record's place was written; None when the place holds none now."""
+        return max((item["LastModified"] for page in self._pages(self.folder(record), None)
+                    for item in page.get("Contents", []) if isinstance(item.get("LastModified"), datetime)),
+                   default=None)
+
     def refresh(self, record: BackupRecord) -> BackupRecord:
         prefix = self.folder(record)
         folders = self._scan(prefix)
