@@ -251,6 +251,12 @@ def plan_lines(plan: RestorePlan) -> list[str]:
                      "are left out")
     if plan.no_tablespaces:
         lines.append("  --no-tablespaces: every table and index goes to the new database's default tablespace")
+    if plan.unfinished_swap:
+        lines.append(f"  note: a killed restore --replace or rollback left {plan.target_db!r} mid-swap: the real run "
+                     "settles that first (backup-headless repair does only that), and plans again on what it finds; "
+                     "this plan is of the server as it is now")
     if plan.refusal:
         lines.append(f"  would refuse: {plan.refusal}")
+    elif plan.locked_by:
+        lines.append(f"  would stop: database {plan.target_db!r} is locked by {plan.locked_by}")
     return lines

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import psycopg
 
+from backup_tui.engine.storage.locks import database_lock
 from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line, tree
+from tests.processes import kill_at_pause
 
 
 def test_backup_dry_run_on_a_fresh_setup_creates_nothing(make_workspace: WorkspaceFactory) -> None:
@@ -138,3 +141,36 @@ def test_verify_dry_run_says_what_each_check_would_do_and_reads_nothing(backed_u
     assert plans[0]["reads_from"].endswith(".dump.zst")
     assert tree(ws.repo) == before  # no verification record, no report, no journal entry
     assert ws.databases() == dbs  # no scratch database
+
+
+def test_restore_dry_run_behind_another_runs_lock_exits_as_the_run_would(backed_up: tuple[Workspace, str]) -> None:
+    """A second operator's dry run while a restore of the same database runs: the real run would stop at the lock
+    (exit 3, naming the holder), so the plan says so and exits 3 too, not 0 as if the way were clear."""
+    ws, backup_id = backed_up
+    with database_lock(ws.repo, ws.database, "restore"):  # as the first operator's restore --replace holds it
+        result = ws.run("restore", backup_id, "--replace", "--dry-run")
+        plan = json.loads(ws.run("restore", backup_id, "--replace", "--dry-run", "--json").stdout)
+        real = ws.run("restore", backup_id, "--replace", "--yes")
+        elsewhere = ws.run("restore", backup_id, "--target-db", f"{ws.database}_dry_elsewhere", "--dry-run")
+    assert real.returncode == 3
+    assert result.returncode == 3, result.stdout
+    assert f"  would stop: database '{ws.database}' is locked by pid {os.getpid()}" in result.stdout
+    assert plan["exit_code"] == 3 and plan["locked_by"].startswith(f"pid {os.getpid()} ")
+    assert elsewhere.returncode == 0 and "would stop" not in elsewhere.stdout  # another name's lock is free
+    assert ws.run("restore", backup_id, "--replace", "--dry-run").returncode == 0  # once it is released
+
+
+def test_restore_dry_run_after_a_killed_swap_says_the_run_settles_it_first(make_workspace: WorkspaceFactory) -> None:
+    """Killed after the original was renamed aside, the name is missing: a plan read off that server said "there
+    was no database of that name before" and no safety backup, while the real run repairs first and replaces."""
+    ws = make_workspace("dry-swap")
+    backup_id = str(ws.backup()["id"])
+    kill_at_pause(ws.env, "after_rename_aside", "restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+    assert ws.database not in ws.databases()
+    result = ws.ok("restore", backup_id, "--replace", "--dry-run")
+    assert (f"  note: a killed restore --replace or rollback left '{ws.database}' mid-swap: the real run settles "
+            "that first (backup-headless repair does only that)") in result.stdout
+    assert ws.json("restore", backup_id, "--replace", "--dry-run")["unfinished_swap"] is True
+    assert ws.database not in ws.databases()  # the dry run settled nothing
+    ws.ok("repair")
+    assert "mid-swap" not in ws.ok("restore", backup_id, "--replace", "--dry-run").stdout

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from backup_tui.engine.core.encryption import KEY_REMEDY
-from backup_tui.engine.core.errors import EXIT_OK, EXIT_USAGE
+from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 from backup_tui.engine.core.estimate import RESTORE, EstimatePart
 
 MANIFEST_VERSION = 1
@@ -358,6 +358,8 @@ class RestorePlan:
     privilege_problem: str = ""  # what the user we connect as lacks to create the database, and a way around
     privilege_no_owner: bool = False  # --no-owner is another way around it (an owner it cannot give)
     estimate_parts: tuple[EstimatePart, ...] = ()  # a replace's safety backup, then the restore (checks, swap)
+    locked_by: str = ""  # another run holds the target's lock (who, when): the real run stops there, exit 3
+    unfinished_swap: bool = False  # a killed replace or rollback left the target mid-swap: the real run settles it
 
     @property
     def time_parts(self) -> tuple[EstimatePart, ...]:
@@ -401,8 +403,11 @@ class RestorePlan:
 
     @property
     def exit_code(self) -> int:
-        """What the real run would end with: a refusal is the operator's to fix (exit 2)."""
-        return EXIT_USAGE if self.refusal else EXIT_OK
+        """What the real run would end with: a refusal is the operator's to fix (exit 2), before the lock another
+        run holds (exit 3)."""
+        if self.refusal:
+            return EXIT_USAGE
+        return EXIT_LOCKED if self.locked_by else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
