@@ -637,8 +637,9 @@ def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         size = human_bytes(c.size_bytes) if c.size_bytes >= 0 else "?"
         out.line(f"{c.name:<{width}}  {c.kind} {c.database}, {output.format_age(c.since, moment)}, {size}",
                  always=True)
-    out.line("drop one with: backup-headless kept --drop NAME; roll back to the newest with: "
-             "backup-headless rollback DATABASE", always=True)
+    out.line("drop one with: backup-headless kept --drop NAME; roll back to the newest a replace kept with: "
+             "backup-headless rollback DATABASE, to any other with: backup-headless rollback DATABASE --to NAME",
+             always=True)
     return EXIT_OK
 
 

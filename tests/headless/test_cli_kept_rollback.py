@@ -73,8 +73,12 @@ def test_rollback_returns_to_the_kept_copy_while_clients_are_connected(ws: Works
     (rolled,) = sides(ws, "pre_rollback")
     assert done["kept_as"] == rolled and int(ws.psql("SELECT count(*) FROM marker", rolled)) == RESTORED
     assert [k["kind"] for k in ws.json("kept")] == ["rolled back"]
+    # Only a rollback's copy is kept: a bare rollback takes none, and the line says which --to would, as kept does.
     again = ws.run("rollback", ws.database, "--yes")
-    assert again.returncode == 2 and "nothing to roll back to" in one_error_line(again)
+    assert again.returncode == 2
+    assert one_error_line(again).endswith(f"comes back with: backup-headless rollback {ws.database} --to {rolled}")
+    assert "roll back to the newest a replace kept with: backup-headless rollback DATABASE, to any other with: " \
+           "backup-headless rollback DATABASE --to NAME" in ws.ok("kept").stdout
 
     ws.ok("rollback", ws.database, "--to", rolled, "--yes")  # and forward again
     assert live_rows(ws) == RESTORED

@@ -108,7 +108,14 @@ def plan_rollback(ctx: Context, server: DatabaseConfig, database: str, to: str |
     settings = ctx.settings
     if to is not None:
         return _kept_or_refuse(settings, server, database, to)
-    newest = rollback_default(list_kept(settings, server, database))
+    kept = list_kept(settings, server, database)
+    newest = rollback_default(kept)
+    if newest is None and kept:  # only what rollbacks set aside: a bare rollback takes none of them, --to does
+        from backup_tui.engine.ops.restore import rollback_command
+
+        raise NotFoundError(f"no copy of {database!r} kept by a replace is on the server, the one a rollback without "
+                            f"--to returns to; the newest copy a rollback set aside ({kept[0].name!r}, the data "
+                            f"rolled back from) comes back with: {rollback_command(database, kept[0].name)}")
     if newest is None:
         raise NotFoundError(f"no copy of {database!r} kept by a replace is on the server: nothing to roll back to")
     return newest
