@@ -39,6 +39,7 @@ def _cmdline_has(pid: int, flag: bytes) -> bool:
 
 LOADING = b"--exit-on-error"  # the pg_restore that loads a database
 LISTING = b"--list"  # verify's quick check reading the archive's table of contents
+DUMPING = b"--format=custom"  # pg_dump (a replace's safety backup)
 
 
 def stop_mid_restore(ws: Workspace, args: list[str], signum: int,
@@ -102,9 +103,20 @@ def test_sigterm_during_replace_keeps_the_original_and_leaves_no_temporary_datab
     result = stop_mid_restore(ws, ["restore", backup_id, "--replace", "--yes", "--no-safety-backup"],
                               signal.SIGTERM)
     assert result.returncode == 143, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "SIGTERM" in result.stderr
+    [line] = result.stderr.strip().splitlines()  # all that cron or nohup keeps: it says what was left
+    assert line.startswith("error: stopped by SIGTERM; restore stopped: the original is untouched; dropped '"), line
     assert scratch_databases(ws) == []
     assert ws.psql("SELECT count(*) FROM actor WHERE first_name = 'STILL'") == "1"  # the original, untouched
+
+
+def test_sigterm_during_a_replaces_safety_backup_says_the_original_is_untouched(ws: Workspace, backup_id: str) -> None:
+    before = [r["id"] for r in ws.json("list")]
+    result = stop_mid_restore(ws, ["restore", backup_id, "--replace", "--yes"], signal.SIGTERM, which=DUMPING)
+    assert result.returncode == 143, result.stderr
+    [line] = result.stderr.strip().splitlines()  # all that cron or nohup keeps
+    assert line == ("error: stopped by SIGTERM; the restore stopped during its safety backup: the original is "
+                    "untouched; nothing was restored and no safety backup was kept"), line
+    assert [r["id"] for r in ws.json("list")] == before and scratch_databases(ws) == []
 
 
 def test_sighup_during_a_restore_into_a_new_database_drops_it(ws: Workspace, backup_id: str) -> None:

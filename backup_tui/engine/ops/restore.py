@@ -95,6 +95,9 @@ ROLLBACK_COMMAND = "backup-headless rollback"
 DROP_KEPT_COMMAND = "backup-headless kept --drop"
 
 
+SAFETY_STOPPED = "the original is untouched; nothing was restored and no safety backup was kept"
+
+
 def rollback_command(database: str, to: str | None = None) -> str:
     """The command that puts the kept copy back, while clients are connected too (a bare ALTER DATABASE
     RENAME fails then): built here once, for the plan, the result, the CLI and the wizard. ``to``: a copy
@@ -695,8 +698,10 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
                     safety = run_backup(ctx, replace(server, dbname=plan.target_db),
                                         reason=f"{SAFETY_REASON_PREFIX} {record.id}", lock_held=True)
                 except Cancelled:  # said as a cancel in the restore phase says it: the operator asks what is left
-                    raise Cancelled("restore cancelled during its safety backup: the original is untouched; "
-                                    "nothing was restored and no safety backup was kept") from None
+                    raise Cancelled(f"restore cancelled during its safety backup: {SAFETY_STOPPED}") from None
+                except BaseException as exc:  # a signal or a failure: the run's one error line says it too
+                    exc.add_note(f"the restore stopped during its safety backup: {SAFETY_STOPPED}")
+                    raise
                 safety_id, safety_s = safety.id, time.monotonic() - safety_started
                 reporter(StepFinished(SAFETY_BACKUP, detail=safety.id))
             counts, work = _restore_checked(settings, server, record, source, plan, reporter, cancel)
@@ -772,6 +777,7 @@ def _restore_checked(
         warn(reporter, f"restore stopped:{untouched} {msg}")
         if isinstance(exc, Cancelled):
             raise Cancelled(f"restore cancelled:{untouched} {msg}") from None
+        exc.add_note(f"restore stopped:{untouched} {msg}")  # on the one error line an unwatched run prints
         raise
 
 
