@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,7 @@ from typing import Any
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core import schedule
-from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, BackupToolError, ConfigError
-from backup_tui.engine.ops.backup import run_backup
+from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write
@@ -185,11 +185,8 @@ def _install(ctx: Context, root: Path, kind: str, args: argparse.Namespace, out:
                  "(or journalctl -u cron)", always=True)
     if args.no_test_backup:
         return EXIT_OK
-    entry = pwd.getpwnam(user)
-    if os.geteuid() == 0 and entry.pw_uid != 0:
-        first = _jobs(ctx.settings)[0].commands[0]  # the backup job's own command
-        return _first_backup_as(entry, first, scheduled_env(ctx.settings, dict(os.environ)), out)
-    return _test_backup(ctx, out)
+    first = _jobs(ctx.settings)[0].commands[0]  # the backup job's own command
+    return _first_backup(pwd.getpwnam(user), first, scheduled_env(ctx.settings, dict(os.environ)), out)
 
 
 def _give_to(path: Path, user: str) -> None:
@@ -202,37 +199,35 @@ def _give_to(path: Path, user: str) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def _test_backup(ctx: Context, out: Output) -> int:
-    worst = EXIT_OK
-    for db in ctx.settings.databases:
-        try:
-            record = run_backup(ctx, db, reason="scheduled")
-            out.line(f"first backup {record.id}: ok", always=True)
-        except BackupToolError as exc:
-            out.error(f"first backup of {db.name} failed: {exc.message} (the schedule is installed all the same)")
-            worst = max(worst, EXIT_FAILED)
-    return worst
-
-
-def _first_backup_as(entry: pwd.struct_passwd, command: tuple[str, ...], variables: dict[str, str],
-                     out: Output) -> int:
-    """Root installing for another ``--user``: the first backup runs as that user, with the env file's variables,
-    as cron and systemd will run it. Taken here as root, it made the repository's folders root's alone: it said
-    "ok", and every scheduled run after it failed on "Permission denied"."""
+def _first_backup(entry: pwd.struct_passwd, command: tuple[str, ...], variables: dict[str, str],
+                  out: Output) -> int:
+    """The first backup, taken as the backup job takes it: its command, with the env file's variables, as the
+    job's user. Taken in this process it proved less: as root for another ``--user`` it made the repository's
+    folders root's alone ("ok", and every scheduled run after it failed on "Permission denied"), and it was never
+    uploaded (the job's upload step is the command's), so it tested nothing of the bucket."""
     user = entry.pw_name
+    switch: dict[str, Any] = {}
+    if os.geteuid() == 0 and entry.pw_uid != 0:  # root installing for another user: run as that user
+        switch = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": os.getgrouplist(user, entry.pw_gid)}
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": entry.pw_dir, "USER": user, "LOGNAME": user,
            **variables}
     said = f"first backup, run as {user} as the schedule will run it"
+    out.line(f"{said}: {shlex.join(command)}", always=True)
     try:
-        done = subprocess.run([*command], env=env, user=entry.pw_uid, group=entry.pw_gid,
-                              extra_groups=os.getgrouplist(user, entry.pw_gid), cwd="/", stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, errors="replace", check=False)
+        done = subprocess.run([*command, "--json"], env=env, cwd="/", stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, errors="replace", check=False, **switch)
     except OSError as exc:
         out.error(f"{said}: {command[0]} could not be started: {exc.strerror or exc}; every scheduled run will fail "
                   "the same way until it can (the schedule is installed all the same)")
         return EXIT_FAILED
-    for line in done.stdout.splitlines():
-        out.line(f"{said}: {line}", always=True)
+    try:
+        made = json.loads(done.stdout) if done.stdout.strip() else []
+    except ValueError:
+        made = []
+    for item in made if isinstance(made, list) else [made]:
+        if isinstance(item, dict) and "id" in item:
+            where = " and ".join(str(w) for w in item.get("locations", []) if isinstance(w, str))
+            out.line(f"first backup {item['id']}: ok ({where or 'local'})", always=True)
     if done.returncode != 0:
         for line in done.stderr.splitlines() or [f"exit {done.returncode}"]:
             out.error(f"{said}: {line} (the schedule is installed all the same)")

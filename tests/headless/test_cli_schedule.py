@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.core.schedule import check_cron, next_runs, on_calendar
-from tests.conftest import run_cli
+from tests.conftest import Bucket, run_cli
 from tests.headless.conftest import WorkspaceFactory
 
 
@@ -277,3 +277,22 @@ def test_root_installing_for_another_user_takes_the_first_backup_as_that_user(ma
         "could not be started: Permission denied" in line and "installed all the same" in line, line
     assert (root / "etc/cron.d/backup-tui").exists()
     assert not ws.repo.exists() or not any(ws.repo.iterdir()), "nothing was made as root"
+
+
+def test_install_takes_the_first_backup_as_the_job_does_uploaded_to_the_bucket(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket, tmp_path: Path,
+) -> None:
+    """Taken as the backup job takes it (its command), the first backup is uploaded too: taken in the installing
+    process it was left local, tested nothing of the bucket, and the health warned of no copy outside this machine."""
+    ws = make_workspace("schedule-s3")
+    ws.env.update(s3_bucket.env())
+    root = tmp_path / "root"
+    root.mkdir()
+    done = ws.run("schedule", "install", "--cron", "--root", str(root))
+    assert done.returncode == 0, done.stderr
+    [listed] = ws.json("list")
+    assert listed["locations"] == ["local", "s3"]
+    assert f"first backup {listed['id']}: ok (local and s3)" in done.stdout
+    assert "not_remote" not in ws.run("monitor", "--json", "--no-notify").stdout
+
+
