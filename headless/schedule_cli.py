@@ -54,7 +54,7 @@ def _program() -> str:
 
 
 def _jobs(settings: Settings) -> list[schedule.Job]:
-    return schedule.jobs(dict(settings.schedule), _program())
+    return schedule.jobs(dict(settings.schedule), _program(), keyless=settings.encryption.keyless)
 
 
 def cmd_schedule(ctx: Context, args: argparse.Namespace, out: Output) -> int:

@@ -12,6 +12,7 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from backup_tui.engine.core.schedule import check_cron, next_runs, on_calendar
@@ -44,6 +45,26 @@ def test_show_gives_each_job_and_its_next_five_runs(env: dict[str, str]) -> None
     assert jobs["verify"]["next"][1:] == [m.isoformat() for m in next_runs("0 6 * * 0", after, 4)]
     text = run_cli(["schedule", "show"], env).stdout
     assert "monitor  */15 * * * *" in text and text.count("next: ") == 3
+
+
+def test_a_host_that_encrypts_without_the_key_is_scheduled_the_verify_it_can_run(env: dict[str, str],
+                                                                                 tmp_path: Path) -> None:
+    # A full verify --all refuses on such a host before it checks anything (exit 2): every week, nothing checked
+    identity = pyrage.x25519.Identity.generate()
+    config = Path(env["BACKUP_TUI_CONFIG"])
+    config.write_text(config.read_text() + f'[encryption]\nrecipients = ["{identity.to_public()}"]\n')
+    shown = run_cli(["schedule", "show", "--json"], env)
+    assert shown.returncode == 0, shown.stderr
+    [verify] = [item for item in json.loads(shown.stdout) if item["job"] == "verify"]
+    assert [c[1:] for c in verify["commands"]] == [["verify", "--all", "--quick"]]
+    assert "the test restore runs where the key is" in run_cli(["schedule", "show"], env).stdout
+
+    key = tmp_path / "backup.key"
+    key.write_text(f"{identity}\n")
+    key.chmod(0o600)
+    holder = run_cli(["schedule", "show", "--json"], {**env, "BACKUP_ENCRYPTION_IDENTITY_FILE": str(key)})
+    [verify] = [item for item in json.loads(holder.stdout) if item["job"] == "verify"]
+    assert [c[1:] for c in verify["commands"]] == [["verify", "--all"]]  # the key holder runs the test restores
 
 
 def test_cron_install_writes_its_files_and_uninstall_leaves_nothing(env: dict[str, str], tmp_path: Path) -> None:

@@ -64,6 +64,11 @@ class EncryptionConfig:
     def enabled(self) -> bool:
         return bool(self.recipients)
 
+    @property
+    def keyless(self) -> bool:
+        """This host encrypts without holding a key (as it should): its backups' full verify runs elsewhere."""
+        return self.enabled and self.identity_file is None
+
 
 # -- Bech32 (BIP 173, without its 90-character cap, as age uses it) ------------
 
