@@ -513,7 +513,7 @@ def _typed(name: str, what: str, question: str) -> bool:
 
 
 def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
-    from backup_tui.engine.ops.restore import plan_restore, run_restore
+    from backup_tui.engine.ops.restore import counts_said, plan_restore, run_restore
 
     settings = ctx.settings
     record = ctx.catalog.get(args.backup_id)
@@ -545,7 +545,7 @@ def cmd_restore(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     if out.as_json:
         out.json(result.to_json())
     out.line(f"restored {record.id} into {result.plan.target_db} in {result.duration_s:.1f} s; "
-             f"{len(result.row_counts)} tables match the manifest")
+             f"{counts_said(result.row_counts)}")
     out.line(f"connect: {result.connect}")
     for note in result.notes:
         out.line(note)

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -377,6 +377,15 @@ def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> tuple[di
         elif got != want:
             problems.append(f"table {name}: manifest {want} rows, restored {got}")
     return table, problems
+
+
+def counts_said(table: Mapping[str, Sequence[int | None]]) -> str:
+    """What the row counts showed: "N tables match the manifest", or, for a backup without counts (the old
+    scripts'), that none could be compared: a table never held against a count is no match."""
+    compared = sum(1 for want, _ in table.values() if want is not None)
+    if table and not compared:
+        return f"{len(table)} tables restored; no row counts in this backup to compare them with"
+    return f"{compared} tables match the manifest"
 
 
 def count_rows_in(server: DatabaseConfig, database: str) -> dict[str, int]:
@@ -794,7 +803,7 @@ def _checked_and_given(
         table, problems = compare_counts(record.row_counts, counter.count())
     if problems:
         raise VerificationError(f"restored data does not match the manifest: {'; '.join(problems[:3])}")
-    reporter(StepFinished("verify", detail=f"{len(table)} tables match"))
+    reporter(StepFinished("verify", detail=counts_said(table)))
     if applying is not None and properties is not None:
         reporter(StepStarted("properties",
                              f"the database's comment, privileges and settings ({properties.entries})"))

@@ -1000,12 +1000,17 @@ class RestoreWizard(Screen[None]):
 
     def show_result(self, result: RestoreResult) -> None:
         plan = result.plan
-        matched = sum(1 for want, got in result.row_counts.values() if want is None or want == got)
+        compared = [(want, got) for want, got in result.row_counts.values() if want is not None]
+        matched = sum(1 for want, got in compared if want == got)
         summary = Text()
         summary.append("✓ Restored ", style="bold green")
         summary.append(f"{plan.backup_id} into {plan.target_db!r} in {fmt.duration(result.duration_s)}. ")
-        summary.append(f"{matched} of {len(result.row_counts)} tables match the manifest (kept in the backup's "
-                       "verification history).")
+        if result.row_counts and not compared:  # the old scripts' dumps: nothing to hold the counts against
+            summary.append(f"{len(result.row_counts)} tables restored; this backup has no row counts to compare "
+                           "them with (kept in the backup's verification history).")
+        else:
+            summary.append(f"{matched} of {len(compared)} tables match the manifest (kept in the backup's "
+                           "verification history).")
         if result.connect:  # the engine's line: host, port and user as the app connects, no password
             summary.append(f"\nConnect:\n  {result.connect}", style="bold")  # a line of its own: not cut at 80
         self.query_one("#result-summary", Static).update(summary)
@@ -1013,10 +1018,10 @@ class RestoreWizard(Screen[None]):
         table.clear(columns=True)
         table.add_columns("Table", "Manifest", "Restored", "")
         for name, (want, got) in sorted(result.row_counts.items()):
-            ok = want is None or want == got
+            ok = want == got
             table.add_row(name, Text("—" if want is None else f"{want:,}", justify="right"),
                           Text("—" if got is None else f"{got:,}", justify="right"),
-                          Text("✓" if ok else "✗", style="green" if ok else "bold red"))
+                          Text("" if want is None else "✓" if ok else "✗", style="green" if ok else "bold red"))
         self.query_one("#result-notes", Static).update(result_notes(result))
         self.go("result")
         if self.reopened is not None and plan.mode == "replace" and plan.aside_db:
