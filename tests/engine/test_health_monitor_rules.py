@@ -87,6 +87,16 @@ def test_thresholds_decide_the_age_size_and_verification_rules() -> None:
     assert assess("app", records, nine_days, replace(lenient, verify_max_age_days=10)).status == "ok"
 
 
+def test_the_size_rule_holds_the_newest_against_backups_made_alike() -> None:
+    # The old scripts' gzip'd SQL before the first custom archive in zstd: a different measure, not a change
+    records = _healthy(size=5_000_000)
+    records[1:] = [replace(r, format="plain", compression="gzip", stored_bytes=12_000_000) for r in records[1:]]
+    assert assess("app", records, NOW).status == "ok"
+    records[1:4] = [replace(r, format="custom", compression="zstd", stored_bytes=5_000_000) for r in records[1:4]]
+    records[0] = replace(records[0], stored_bytes=1_000_000)  # 80% off the three archives before it: told
+    assert ("warning", "size_change") in _rules(assess("app", records, NOW).problems)
+
+
 def test_only_quick_checks_are_no_proof_of_recovery() -> None:
     records = _healthy()
     quick = Verification(at=utc_iso(NOW), level="quick", ok=True, checks=("sha256",))

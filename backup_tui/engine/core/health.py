@@ -186,9 +186,14 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     found = _Found(database)
     last_runs = _run_rules(found, database, around.runs, host)  # first: the failed run's error says most
     _backup_rules(found, mine, valid, now, thresholds, around.holds_key)
-    if sizes and anomalies and anomalies[-1] == len(sizes) - 1 and newest is not None:
-        median = statistics.median(sizes[max(0, len(sizes) - 1 - ANOMALY_WINDOW):-1])
-        change = (sizes[-1] - median) / median
+    # The size rule holds the newest against backups made alike: the old scripts' gzip'd SQL is no measure of
+    # a custom archive in zstd (a host that just switched was warned "61% smaller" for a week)
+    alike = tuple(r.stored_bytes for r in reversed(valid[:TREND_LENGTH])
+                  if newest is not None and (r.format, r.compression) == (newest.format, newest.compression))
+    alike_anomalies = size_anomalies(alike, tolerance=thresholds.size_change)
+    if alike and alike_anomalies and alike_anomalies[-1] == len(alike) - 1 and newest is not None:
+        median = statistics.median(alike[max(0, len(alike) - 1 - ANOMALY_WINDOW):-1])
+        change = (alike[-1] - median) / median
         found.warning("size_change", f"newest backup is {abs(change):.0%} {'larger' if change > 0 else 'smaller'} "
                       "than usual", f"compare its row counts with the one before: backup-headless show {newest.id}",
                       newest.id)
