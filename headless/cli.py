@@ -37,7 +37,7 @@ from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.postgres import pg
-from backup_tui.engine.storage import files
+from backup_tui.engine.storage import files, legacy
 from backup_tui.engine.storage.local import check_repository
 from backup_tui.engine.storage.paths import log_folder
 from backup_tui.engine.storage.s3 import probe as s3_probe
@@ -796,11 +796,19 @@ def _privacy_warnings(settings: Settings) -> list[tuple[str, str]]:
         warnings.append(("identity file", identity))
     open_paths = files.exposed(settings.repository, settings.log_dir)
     if open_paths:
-        more = len(open_paths) - 3
-        shown = ", ".join(map(str, open_paths[:3])) + (f" and {more} more" if more > 0 else "")
-        warnings.append(("privacy", f"readable by group or others: {shown}; the next backup, verify, restore or "
-                                    "prune closes them (those this user owns), or chmod go-rwx them"))
+        warnings.append(("privacy", f"readable by group or others: {_first_few(open_paths)}; the next backup, "
+                                    "verify, restore or prune closes them (those this user owns), or chmod go-rwx "
+                                    "them"))
+    dumps, folders = legacy.readable_by_others(settings.repository)
+    if dumps:  # the old scripts' files: never chmod'ed by us, only named
+        warnings.append(("privacy", f"the old scripts' backups are readable by group or others: {_first_few(dumps)}; "
+                                    f"chmod go-rwx {' '.join(map(str, folders))}"))
     return warnings
+
+
+def _first_few(paths: list[Path]) -> str:
+    more = len(paths) - 3
+    return ", ".join(map(str, paths[:3])) + (f" and {more} more" if more > 0 else "")
 
 
 def _server_version(db: DatabaseConfig) -> str:

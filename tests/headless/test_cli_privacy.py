@@ -8,6 +8,7 @@ paths are opened as `nobody` where a folder above them lets that user in.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.headless.conftest import Workspace, WorkspaceFactory
+from tests.headless.test_cli_legacy import old_script_backup
 
 
 @pytest.fixture
@@ -107,6 +109,30 @@ def test_an_older_runs_open_backups_are_closed_before_the_next_run_writes(
     assert stat.S_IMODE(logs.stat().st_mode) == 0o755  # an operator's LOG_DIR: our files, never the folder
     assert old_dump.read_bytes() == old_bytes  # closed, not touched
     assert ws.json("verify", old["id"], "--quick")[0]["ok"]
+    check = ws.run("config", "check")
+    assert not [line for line in check.stderr.splitlines() if line.startswith("warning: ")], check.stderr
+
+
+def test_config_check_names_the_old_scripts_backups_others_can_read(
+    make_workspace: WorkspaceFactory, wide_umask: None, reachable_root: Path
+) -> None:
+    """The old kit's dumps are the old kit's: we never chmod them, so config check says who else reads them."""
+    ws = make_workspace("privacy-legacy")
+    repo = reachable_root / "repo"
+    shutil.copytree(old_script_backup(ws, "20240105_020000").parent, repo / "daily")
+    subprocess.run(["chmod", "-R", "go+rX", str(repo)], check=True)  # as the old scripts left them, umask 022
+    ws.env.update(BACKUP_DIR=str(repo))
+    [dump] = repo.glob("daily/*.sql.gz")
+    assert nobody_can_read(dump)
+
+    check = ws.run("config", "check")
+    assert check.returncode == 0, check.stderr  # a warning: the settings work
+    [warning] = [line for line in check.stderr.splitlines() if "old scripts' backups" in line]
+    assert warning.startswith("warning: ") and str(dump) in warning
+    assert warning.endswith(f"chmod go-rwx {repo / 'daily'}")
+
+    subprocess.run(["chmod", "go-rwx", str(repo / "daily")], check=True)  # what it says to run
+    assert not nobody_can_read(dump)
     check = ws.run("config", "check")
     assert not [line for line in check.stderr.splitlines() if line.startswith("warning: ")], check.stderr
 

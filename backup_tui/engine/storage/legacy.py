@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +33,43 @@ PLAIN_DUMP_END = b"PostgreSQL database dump complete"
 CUT_SHORT = "plain dump is cut short: no 'dump complete' line at its end"
 NO_SIDECAR = ("no .sha256 beside it: checked that gzip decodes to its end and the dump is complete, "
               "nothing more")
+
+
+def readable_by_others(root: Path) -> tuple[list[Path], list[Path]]:
+    """The old scripts' dumps another local user can read (the old kit wrote them under umask 022): the dumps,
+    and the tier folders that let that user in. We never change the modes of the old scripts' files, so
+    ``config check`` names them; closing the folders is enough."""
+    dumps: list[Path] = []
+    folders: list[Path] = []
+    try:
+        into_root = root.stat().st_mode
+    except OSError:
+        return dumps, folders
+    for tier in TIERS:
+        folder = root / tier
+        try:
+            into_tier = folder.lstat().st_mode
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue
+        if not stat.S_ISDIR(into_tier):
+            continue
+        found = []
+        for path in entries:
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue
+            if not (NAME.match(path.name) and stat.S_ISREG(mode)):
+                continue
+            group = into_root & into_tier & stat.S_IXGRP and mode & stat.S_IRGRP
+            others = into_root & into_tier & stat.S_IXOTH and mode & stat.S_IROTH
+            if group or others:
+                found.append(path)
+        if found:
+            dumps += found
+            folders.append(folder)
+    return dumps, folders
 
 
 def scan(root: Path) -> list[BackupRecord]:
