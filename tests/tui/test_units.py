@@ -251,6 +251,15 @@ def test_the_detail_pane_names_what_a_verification_could_not_do_here() -> None:
     assert any(span.style == "yellow" and text.plain[span.start:span.end].strip() == note for span in text.spans)
 
 
+def test_the_detail_pane_says_an_unknown_raw_size_as_show_does() -> None:
+    from backup_tui.tui.widgets.backups import detail_text
+
+    # The old scripts' .meta seldom records it: "0 B raw" read as an empty dump
+    old = replace(fixed_records()[0], raw_bytes=0, status="legacy", format="plain", compression="gzip")
+    assert ", ? raw (" in detail_text(old, NOW, UTC).plain
+    assert ", ? raw" not in detail_text(fixed_records()[0], NOW, UTC).plain
+
+
 def test_a_plan_guessed_ahead_is_taken_once_for_the_same_question_while_fresh(
         monkeypatch: pytest.MonkeyPatch) -> None:
     record = fixed_records()[0]

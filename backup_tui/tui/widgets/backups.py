@@ -332,8 +332,8 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
         text.append(f"-{record.compression_level}")
     text.append(f"\ncreated {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
                 f"took {fmt.duration(record.duration_s)} · reason {record.reason}")
-    text.append(f"\nsize {fmt.human_bytes(record.stored_bytes)} stored, {fmt.human_bytes(record.raw_bytes)} raw "
-                f"({fmt.ratio(record.ratio)})")
+    raw = fmt.human_bytes(record.raw_bytes) if record.raw_bytes else "?"  # the old scripts' .meta seldom says it
+    text.append(f"\nsize {fmt.human_bytes(record.stored_bytes)} stored, {raw} raw ({fmt.ratio(record.ratio)})")
     if record.sha256:
         text.append(f"\nsha256 {record.sha256[:16]}…")
     text.append(f"\nlocations {', '.join(record.locations)}")
