@@ -776,8 +776,8 @@ def check_config(settings: Settings, out: Output) -> int:
     for name, err, detail in checks:
         if err is None:
             out.line(f"ok    {name}: {detail}", always=True)
-        else:
-            out.error(f"{name}: {detail}")
+        else:  # a detail that names its subject already is not named twice ("s3: S3: wrong credentials")
+            out.error(detail if detail.lower().startswith(f"{name.lower()}:") else f"{name}: {detail}")
     for _, detail in warnings:  # the settings work; someone else can read what they guard
         log.warning("%s", detail)
         print(f"warning: {detail}", file=out.err)

@@ -98,8 +98,8 @@ def test_config_check_says_wrong_credentials_and_a_missing_bucket_in_one_line(
     assert "ok    s3:" in ws.ok("config", "check").stdout
     wrong = ws.run("config", "check", env={"S3_SECRET_KEY": "not-the-secret", "S3_ACCESS_KEY": "AKIAWRONG"})
     assert wrong.returncode == 2
-    assert one_error_line(wrong).endswith(f"s3: S3: wrong credentials for bucket {s3_bucket.name!r} "
-                                          "(InvalidAccessKeyId)")
+    assert one_error_line(wrong) == (f"error: S3: wrong credentials for bucket {s3_bucket.name!r} "
+                                     "(InvalidAccessKeyId)")  # its subject named once
     missing = ws.run("config", "check", env={"S3_BUCKET": "no-such-bucket-here"})
     assert missing.returncode == 2
     assert "bucket 'no-such-bucket-here' does not exist" in one_error_line(missing)
