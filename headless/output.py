@@ -18,6 +18,7 @@ from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, PruneDecision, RestorePlan, Verification
 from backup_tui.engine.core.printable import printable
 from backup_tui.engine.core.progress import BytesProgress, LogLine, ProgressEvent, StepFinished, StepStarted
+from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.storage.space import human_bytes
 from headless.runlog import log
 
@@ -198,7 +199,7 @@ def record_details(r: BackupRecord) -> list[str]:
         f"reason          {r.reason}",
     ]
     if r.row_counts:
-        lines += ["", f"row counts ({len(r.row_counts)} tables, exact, in the dump's snapshot):"]
+        lines += ["", f"row counts ({plural(len(r.row_counts), 'table')}, exact, in the dump's snapshot):"]
         lines += [f"  {table:<46} {count:>12}" for table, count in sorted(r.row_counts.items())]
     lines += ["", "verification history:"]
     lines += [f"  {v.at}  {v.level:<5} {'ok' if v.ok else 'FAILED: ' + '; '.join(v.problems)}"

@@ -10,6 +10,7 @@ from rich.text import Text
 from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
 from backup_tui.engine.core.schedule import next_runs
+from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.storage.space import human_bytes
 
 __all__ = ["SAFETY_MARK", "ago", "bytes_in_text", "copies", "duration", "human_bytes", "id_cell", "local_time",
@@ -57,10 +58,6 @@ def copies(places: tuple[str, ...], s3_configured: bool) -> str:
     if places == ("local",):
         return "local only"
     return "S3 only" if places == ("s3",) else ", ".join(places) or "nowhere"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def bytes_in_text(text: str) -> str:

@@ -15,7 +15,7 @@ from backup_tui.engine.core.progress import ProgressEvent, StepFinished, StepSta
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.restore import plan_restore, run_restore
+from backup_tui.engine.ops.restore import counts_said, plan_restore, run_restore
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.postgres.row_counts import count_rows, counting, shares
 from tests.conftest import db_config, restore
@@ -108,3 +108,9 @@ def test_a_count_that_disagrees_fails_the_restore_and_drops_the_work_database(
     assert "StepStarted:properties" not in seen.names
     assert pg_sandbox.psql("SELECT count(*) FROM pg_database WHERE datname LIKE "
                            f"'{pagila_db}_bad%' OR datname = '{plan.work_db}'") == "0"
+
+
+def test_what_the_counts_showed_is_said_in_words() -> None:
+    assert counts_said({"public.a": [3, 3]}) == "1 table matches the manifest"
+    assert counts_said({"public.a": [3, 3], "public.b": [0, 0]}) == "2 tables match the manifest"
+    assert counts_said({"public.a": [None, 3]}) == "1 table restored; no row counts in this backup to compare them with"

@@ -1,8 +1,13 @@
-"""Sizes as people read them: one wording for the catalog, the health rules and the plans."""
+"""Sizes and counts as people read them: one wording for the catalog, the health rules, the plans and the app."""
 
 from __future__ import annotations
 
 import humanize
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 table', '21 tables'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def human_bytes(n: float) -> str:

@@ -36,6 +36,7 @@ from backup_tui.engine.core.progress import (
     info,
     warn,
 )
+from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.ops import dump_session, scratch, swap
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.dump_session import DumpSession, one_line
@@ -351,7 +352,7 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                                "level instead of spending CPU on it")
             reporter(StepStarted("row counts"))
             server, counts = session.result()
-            reporter(StepFinished("row counts", detail=f"{len(counts)} tables"))
+            reporter(StepFinished("row counts", detail=plural(len(counts), "table")))
             finished = now()
             record = BackupRecord(
                 id=backup_id,

@@ -66,6 +66,7 @@ from backup_tui.engine.core.progress import (
     info,
     warn,
 )
+from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.ops import scratch, swap
 from backup_tui.engine.ops.backup import run_backup
@@ -384,8 +385,8 @@ def counts_said(table: Mapping[str, Sequence[int | None]]) -> str:
     scripts'), that none could be compared: a table never held against a count is no match."""
     compared = sum(1 for want, _ in table.values() if want is not None)
     if table and not compared:
-        return f"{len(table)} tables restored; no row counts in this backup to compare them with"
-    return f"{compared} tables match the manifest"
+        return f"{plural(len(table), 'table')} restored; no row counts in this backup to compare them with"
+    return f"{plural(compared, 'table')} match{'es' if compared == 1 else ''} the manifest"
 
 
 def count_rows_in(server: DatabaseConfig, database: str) -> dict[str, int]:
@@ -753,7 +754,7 @@ def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePla
     result = Verification(
         at=utc_iso(now()), level="full", ok=True, duration_s=round(duration, 3), row_counts=counts,
         checks=(f"restored into {plan.target_db!r} ({'replacing it' if plan.mode == 'replace' else 'new database'})"
-                f" and row counts match the manifest ({len(counts)} tables)",),
+                f" and row counts match the manifest ({plural(len(counts), 'table')})",),
     )
     catalog.record_verification(record, result, reporter)
 

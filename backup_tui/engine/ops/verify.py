@@ -39,6 +39,7 @@ from backup_tui.engine.core.progress import (
     StepFinished,
     StepStarted,
 )
+from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.damage import NOT_THE_BACKUP
@@ -240,8 +241,8 @@ def quick_checks(
         readable = checks.check(code == 0, f"pg_restore --list reads the archive ({len(entries)} entries)",
                                 f"pg_restore cannot read the archive: {pg.stderr_summary(text)}")
         if readable and not entries and record.row_counts:  # an empty database's archive lists none: no damage
-            checks.problems.append(f"the archive lists no entries, where the manifest counted "
-                                   f"{len(record.row_counts)} tables")
+            checks.problems.append("the archive lists no entries, where the manifest counted "
+                                   + plural(len(record.row_counts), "table"))
 
 
 def full_checks(
@@ -263,7 +264,7 @@ def full_checks(
         checks.passed.append(f"test restore into {name} succeeded")
         table, problems = compare_counts(record.row_counts, count_rows_in(server, name))
         if record.row_counts:
-            checks.check(not problems, f"row counts match the manifest ({len(record.row_counts)} tables)",
+            checks.check(not problems, f"row counts match the manifest ({plural(len(record.row_counts), 'table')})",
                          "; ".join(problems))
         else:
             checks.passed.append("no row counts recorded (legacy backup): restore success only")
