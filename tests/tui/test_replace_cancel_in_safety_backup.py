@@ -29,6 +29,7 @@ async def test_a_replace_cancelled_in_its_safety_backup_says_the_original_is_unt
         job = wizard.job
         assert job is not None
         await pilot.press("c")
+        await wait_until(pilot, lambda: job.cancel.cancelled)  # asked for before the held dump goes on
         services.gate["dump"].set()
         await wait_until(pilot, lambda: not job.running, timeout=60)
         await settle(pilot)
