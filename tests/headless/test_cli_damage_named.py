@@ -54,3 +54,21 @@ def test_damage_a_restore_found_is_named_by_monitor_until_its_remedy_is_done(ws:
     ws.ok("delete", damaged["id"], "--yes")  # the advice, followed
     assert _problems(ws, 0) == []
     assert ws.ok("verify", "--all").returncode == 0  # what the old advice said, and failed on for ever
+
+
+def test_a_damaged_backup_never_checked_good_is_told_the_remedy_only_never_a_verify_bound_to_fail(
+    ws: Workspace,
+) -> None:
+    """The first check of a backup found it damaged: besides the critical failed check, a warning said "no
+    backup has been verified -> verify the newest: backup-headless verify <the damaged one>", which is false (it
+    was verified, and failed) and advises a check bound to fail again."""
+    damaged = ws.backup()
+    stored = Path(damaged["path"])
+    stored.write_bytes(b"\0\0\0\0" + stored.read_bytes()[4:])
+    assert ws.run("verify", damaged["id"]).returncode == 4
+    problems = _problems(ws, 2)
+    assert [(p["severity"], p["rule"], p["backup_id"]) for p in problems] == \
+        [("critical", "failed_check", damaged["id"])]
+    assert not [p for p in problems if f"verify {damaged['id']}" in p["advice"]]
+    check = ws.run("monitor", "--check", "--no-notify").stdout
+    assert "no backup has been verified" not in check

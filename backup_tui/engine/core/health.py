@@ -264,7 +264,8 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
         found.warning("damaged", f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} "
                       f"is damaged{more}", f"see what is wrong (backup-headless verify {damaged[0].id}), then "
                       f"{delete_advice(damaged[0])}", damaged[0].id)
-    if newest is not None:
+    if newest is not None and not newest.failed_last_check:  # failed: the failed_check rule says what clears it,
+        # and "verify the newest" (advised when none ever passed a check) is a check bound to fail again
         _verification_rules(found, valid, newest, now, thresholds, holds_key)
         if newest.stored_bytes < thresholds.min_size_bytes:
             found.warning("too_small", f"newest backup is {human_bytes(newest.stored_bytes)}, below the "
