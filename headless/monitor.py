@@ -212,11 +212,22 @@ def make_server(cache: CachedReport, bind: str, port: int) -> ThreadingHTTPServe
     return Server((bind, port), Handler)
 
 
+def judge_while_serving(ctx: Context) -> HealthReport:
+    """A judgement of ``--serve``: the repository is checked at each one, not only at the start as every command
+    does (main), since it can go while the server runs (a mount lost, the folder moved). Read as an empty catalog,
+    it was served as a fresh report ("no valid backup, take one now") for every database, never as the failed
+    judgement ``CachedReport`` stops standing for (503 with the reason), as ``monitor --check`` says UNKNOWN."""
+    repository = ctx.settings.repository
+    if not repository.is_dir():
+        raise ConfigError(f"repository {repository} does not exist (check BACKUP_DIR or 'repository' in the config)")
+    return check_health(ctx.settings, ctx.now(), catalog=ctx.catalog)
+
+
 def serve(ctx: Context, bind: str, port: int, interval: float) -> int:
     """Until stopped (Ctrl+C, SIGTERM): main() turns the signal into its exit code."""
     if not math.isfinite(interval) or interval < 0 or not 0 <= port <= 65535:
         raise ConfigError("--interval must be a number of seconds, not negative, and --port between 0 and 65535")
-    cache = CachedReport(lambda: check_health(ctx.settings, ctx.now(), catalog=ctx.catalog), interval)
+    cache = CachedReport(lambda: judge_while_serving(ctx), interval)
     cache.get()  # the first judgement before the first scrape: none waits for one
     try:
         server = make_server(cache, bind, port)

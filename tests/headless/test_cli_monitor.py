@@ -27,6 +27,7 @@ from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.health import HealthReport
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.storage.locks import database_lock
+from backup_tui.engine.storage.state import this_host
 from headless.monitor import CachedReport, StaleHealth
 from tests.conftest import closed_port
 from tests.headless.conftest import Workspace, WorkspaceFactory, small_dump_workspace
@@ -287,3 +288,73 @@ def test_serve_on_a_taken_port_is_one_clear_line(ws: Workspace) -> None:
         result = ws.run("monitor", "--serve", "--port", str(port))
     said = f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     assert (result.returncode, result.stderr) == (2, said)
+
+
+def test_serve_whose_repository_goes_says_503_with_the_reason_not_a_fresh_report_of_no_backups(ws: Workspace) -> None:
+    """The repository moved away (a mount lost) while --serve runs: it was read as an empty catalog, a fresh report
+    of "no valid backup, take one now" for every database on /health and 200 on /metrics, never the failed
+    judgement that stops standing (503 with the reason), where monitor --check says UNKNOWN."""
+    ws.ok("backup")
+    server = subprocess.Popen([sys.executable, "-m", "headless", "monitor", "--serve", "--port", "0",
+                               "--interval", "0.1"], env=ws.env, stderr=subprocess.PIPE, text=True)
+    moved = ws.repo.with_name("repo-moved")
+    try:
+        assert server.stderr is not None
+        port = int(re.search(r":(\d+)/metrics", server.stderr.readline()).group(1))  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        assert _get(base + "/health")[0] == 200  # backed up, never verified: a warning
+        ws.repo.rename(moved)
+        deadline = time.monotonic() + 10
+        while (answer := _get(base + "/metrics"))[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, body, _ = answer
+        assert status == 503 and b"does not exist" in body, body[:300]
+        status, body, _ = _get(base + "/health")
+        assert status == 503 and body.startswith(b"the health has not been judged") and b"does not exist" in body
+        moved.rename(ws.repo)
+        while (status := _get(base + "/health")[0]) == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status == 200
+    finally:
+        if moved.exists():
+            moved.rename(ws.repo)
+        server.terminate()
+        assert server.wait(10) == 0
+    assert "Traceback" not in (server.stderr.read() if server.stderr else "")
+
+
+def test_a_problem_about_the_repository_is_in_the_metrics_too(ws: Workspace) -> None:
+    """A replace of a database no longer configured, killed mid-swap: critical in monitor --check and /health
+    (its repository_problems), while every series of /metrics read healthy, so no Prometheus alert fired."""
+    ws.ok("backup")
+    ws.ok("verify", "--all")
+    dead_pid = subprocess.Popen(["true"])  # a pid whose process has ended
+    dead_pid.wait()
+    journal = {"kind": "restore", "database": "olddb", "incoming": "olddb__restore_20261207T100000Z",
+               "aside": "olddb__pre_restore_20261207T100000Z", "stamp": "20261207100000", "server": "127.0.0.1:5432",
+               "step": "rename_aside", "pid": dead_pid.pid, "host": this_host(), "started_at": "2026-12-07T10:00:00Z"}
+    (ws.repo / "swaps").mkdir(exist_ok=True)
+    (ws.repo / "swaps" / "0123456789abcdef.json").write_text(json.dumps(journal) + "\n")
+    check = ws.run("monitor", "--check", "--no-notify")
+    assert check.returncode == 2 and "CRITICAL repository: a restore of olddb was killed" in check.stdout
+    figures = _metrics(ws.ok("monitor", "--metrics").stdout)
+    assert figures[("backup_tui_health_status", (("database", ws.database), ("host", this_host())))] == 0
+    host = ("host", this_host())
+    assert figures[("backup_tui_repository_problems", (host, ("severity", "critical")))] == 1
+    assert figures[("backup_tui_repository_problems", (host, ("severity", "warning")))] == 0
+
+
+def test_a_bucket_out_of_reach_is_a_problem_named_with_its_reason(ws: Workspace) -> None:
+    """The bucket did not answer: the health was judged on the disk alone and said nothing of the bucket, only
+    each backup's "no copy outside this machine" (with keep_local = false, "no valid backup, take one now")."""
+    ws.ok("backup")
+    config = ws.write("s3.toml", f'[health]\nmin_size_bytes = 1000\n[s3]\nbucket = "gone"\n'
+                                 f'endpoint_url = "http://127.0.0.1:{closed_port()}"\nretry_seconds = 1\n')
+    ws.env.update(BACKUP_TUI_CONFIG=str(config), S3_ACCESS_KEY="AKIAEXAMPLE", S3_SECRET_KEY="s3-secret-never-shown")
+    result = ws.run("monitor", "--json", "--no-notify")
+    assert result.returncode == 1, result.stderr
+    [problem] = json.loads(result.stdout)["repository_problems"]
+    assert (problem["severity"], problem["rule"]) == ("warning", "unreachable")
+    assert problem["message"].startswith("the s3 repository could not be listed")
+    assert "unreachable" in problem["message"]
+    assert "s3-secret-never-shown" not in result.stdout + result.stderr

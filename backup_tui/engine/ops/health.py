@@ -62,6 +62,12 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
                     for name, lines in gone.items() if name not in watched for line in lines)
     general += tuple(Problem("", "critical", "swap_unfinished", line, "run backup-headless repair now")
                      for name, lines in swaps.items() if name not in watched for line in lines)
+    # A bucket out of reach is left out of the listing (``Catalog.reach``): the judgement above is of the disk
+    # alone, its copies and the checks recorded beside them unseen. Said as that, not only as each backup's
+    # "no copy outside this machine" (or, with keep_local = false, "no valid backup, take one now").
+    general += tuple(Problem("", "warning", "unreachable", f"the {name} repository could not be listed, so its "
+                             f"copies were not judged: {why}", "check it: backup-headless config check")
+                     for name, why in sorted(catalog.unreachable.items()))
     return HealthReport(checked_at=now, host=host, databases=tuple(results), records=tuple(listed), general=general)
 
 

@@ -30,6 +30,10 @@ def samples(report: HealthReport) -> Iterator[tuple[str, str, dict[str, str], fl
     Prometheus exposition and ``metrics.json`` are made of."""
     now, host = report.checked_at, report.host
     yield "info", "backup-tui's version on this host", {"host": host, "version": __version__}, 1
+    for level in ("critical", "warning"):  # about no configured database: /health's repository_problems
+        yield ("repository_problems", "health problems found now about the repository, not one configured "
+               "database (a swap of another killed, a leftover file), by severity", {"host": host, "severity": level},
+               sum(1 for p in report.general if p.severity == level))
     for health in report.databases:
         labels = {"database": health.database, "host": host}
         severity = health.severity or "ok"
