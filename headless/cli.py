@@ -38,7 +38,7 @@ from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.keys import encryption_said, exposed_identity
 from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage import files, legacy
-from backup_tui.engine.storage.local import check_repository
+from backup_tui.engine.storage.local import check_repository, require_repository
 from backup_tui.engine.storage.paths import log_folder
 from backup_tui.engine.storage.s3 import probe as s3_probe
 from backup_tui.engine.storage.space import DISK_FULL, free_bytes, human_bytes
@@ -215,9 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = replace(settings, encryption=replace(settings.encryption, identity_file=Path(args.identity)))
         if args.command != "config":  # config check names it among its other findings
             check_repository(settings.repository)  # a file in the way: exit 2 before anything writes there
-        if args.command not in CREATES_REPOSITORY and not settings.repository.is_dir():
-            raise UsageError(f"repository {settings.repository} does not exist (check BACKUP_DIR or 'repository' "
-                             "in the config)")
+        if args.command not in CREATES_REPOSITORY:
+            require_repository(settings.repository)
         ctx = Context(settings, reporter=out)  # one per command: its catalog, its reporter
         if getattr(args, "database", None) and args.command != "backup":  # backup: settings.database() says it
             _known_database(ctx, args.database)

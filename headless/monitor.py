@@ -21,6 +21,7 @@ from backup_tui.engine.ops import metrics
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.ops.notify import notify_after, test_all
+from backup_tui.engine.storage.local import require_repository
 from headless.output import Output
 from headless.runlog import log
 
@@ -217,9 +218,7 @@ def judge_while_serving(ctx: Context) -> HealthReport:
     does (main), since it can go while the server runs (a mount lost, the folder moved). Read as an empty catalog,
     it was served as a fresh report ("no valid backup, take one now") for every database, never as the failed
     judgement ``CachedReport`` stops standing for (503 with the reason), as ``monitor --check`` says UNKNOWN."""
-    repository = ctx.settings.repository
-    if not repository.is_dir():
-        raise ConfigError(f"repository {repository} does not exist (check BACKUP_DIR or 'repository' in the config)")
+    require_repository(ctx.settings.repository)
     return check_health(ctx.settings, ctx.now(), catalog=ctx.catalog)
 
 

@@ -80,6 +80,13 @@ def sidecar_text(sha256: str, file_name: str) -> str:
     return f"{sha256}  {file_name}\n"
 
 
+def require_repository(root: Path) -> None:
+    """Every command but those that create it needs the repository: a typo in BACKUP_DIR, or a mount gone, is an
+    error (exit 2), not an empty catalog that reads "no valid backup" for every database."""
+    if not root.is_dir():
+        raise ConfigError(f"repository {root} does not exist (check BACKUP_DIR or 'repository' in the config)")
+
+
 def check_repository(root: Path) -> None:
     """A repository path blocked by a file is a configuration mistake (exit 2), not an empty catalog.
 
