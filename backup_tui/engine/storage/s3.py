@@ -858,11 +858,11 @@ class S3Repository:
     def retained(self, record: BackupRecord, now: datetime) -> tuple[str, ...]:
         """The backup's object versions that object lock keeps past ``now`` ("key (MODE until DATE)"): what a
         delete will leave, said before it runs. One call when the bucket has no lock configured."""
-        from botocore.exceptions import ClientError
-
         try:
-            setup = self.client.get_object_lock_configuration(Bucket=self.bucket)
-        except ClientError:
+            setup = retrying(self.config, lambda: self.client.get_object_lock_configuration(Bucket=self.bucket))
+        except S3Unreachable:
+            raise  # said as every unreachable store is: a raw connection error left the app's d silent
+        except BackupToolError:
             return ()  # no object lock on this bucket (or no right to read it: the delete will say)
         if setup.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
             return ()
