@@ -46,6 +46,7 @@ from backup_tui.engine.core.policy import can_restore
 from backup_tui.engine.ops.damage import DamageFound
 from backup_tui.engine.ops.kept import rollback_default
 from backup_tui.engine.ops.restore import drop_kept_command, rollback_command
+from backup_tui.engine.storage.state import this_host
 from backup_tui.tui import format as fmt
 from backup_tui.tui.fit import fit_columns
 from backup_tui.tui.jobs import Job
@@ -77,6 +78,15 @@ def offered(records: list[BackupRecord], database: str | None) -> list[BackupRec
     return [r for r in records if can_restore(r) and (database is None or r.database == database)]
 
 
+def ours(records: list[BackupRecord], database: str | None) -> list[BackupRecord]:
+    """The database's backups this host took, where it has any, else every host's: in a bucket shared by a fleet,
+    'app' backed up on another host is another database of the same name (health and retention judge it apart),
+    never the one four keys restore over this host's."""
+    mine = [r for r in records if database is None or r.database == database]
+    here = this_host()
+    return [r for r in mine if r.host in (here, "")] or mine
+
+
 def preselect(records: list[BackupRecord], backup_id: str | None, database: str | None,
               now: datetime | None = None) -> int:
     """Index of the backup to offer: the one asked for, else the newest verified, else the newest that did not
@@ -89,7 +99,8 @@ def preselect(records: list[BackupRecord], backup_id: str | None, database: str 
         for i, record in enumerate(records):
             if record.id == backup_id:
                 return i
-    mine = [i for i, r in enumerate(records) if database is None or r.database == database]
+    held = {id(r) for r in ours(records, database)}
+    mine = [i for i, r in enumerate(records) if id(r) in held]
     ahead = {i for i in mine if now is not None and records[i].dated_after(now)}
     for pool in ([i for i in mine if not records[i].is_safety and i not in ahead],
                  [i for i in mine if not records[i].is_safety and i in ahead],
@@ -112,7 +123,9 @@ def choose_question(records: list[BackupRecord], index: int, backup_id: str | No
     if backup_id is not None and record.id == backup_id:
         return f"Which backup? Selected: {record.id}, the row highlighted on the Backups tab."
     of = f" of {database}" if database else ""
-    mine = [r for r in records if database is None or r.database == database]
+    mine = ours(records, database)
+    if len(mine) < sum(1 for r in records if database is None or r.database == database) and record in mine:
+        of += " taken on this host"
     above = mine[:mine.index(record)] if record in mine else []
     if not record.is_safety and any(r.is_safety for r in above):
         of += " (newer safety backups aside)"
@@ -255,7 +268,8 @@ def chosen_line(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     text.append("Backup    ", style="bold")
     text.append(f"{fmt.marked_id(record)} · {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
                 f"verified {fmt.verification_text(record.last_verification, now)}"
-                + (f" · encrypted ({record.encryption})" if record.encryption else ""))
+                + (f" · encrypted ({record.encryption})" if record.encryption else "")
+                + (f" · taken on {record.host}" if record.host not in ("", this_host()) else ""))
     return text
 
 
