@@ -100,3 +100,22 @@ async def test_cursor_stays_in_place_after_a_delete() -> None:
         assert table.cursor_row == table.row_count - 1
         selected = app.main.backups.selected
         assert selected is not None and selected.id == above  # the last row went: the one before it
+
+
+@sync
+async def test_delete_of_the_only_good_backup_says_so_beside_another_hosts_of_that_name() -> None:
+    """A bucket shared by a fleet: web1's 'inventory' is another database of the same name. Its backups do not make
+    this host's only good one not the only one; and a backup of web1's says whose it is."""
+    kept = (FAILED_ID, "inventory-20250311T030000Z")
+    records = [r for r in fixed_records() if r.database == "pagila" or r.id in kept]
+    theirs = replace(next(r for r in records if r.id == kept[1]), id="inventory-20250312T030000Z",
+                     created_at="2025-03-12T03:00:00Z", host="web1", locations=("s3",))
+    app = fixed_app(FixedServices([*records, theirs]))
+    async with running(app, (80, 24)) as pilot:
+        text = await delete_dialog_text(pilot, app, "inventory-20250311T030000Z")
+        assert "This is the only valid backup of inventory." in text
+        assert "web1" not in text
+        await pilot.press("escape")
+        text = await delete_dialog_text(pilot, app, theirs.id)
+        assert "It was taken on web1: that host's inventory, not this one's." in text
+        assert "This is the only valid backup of inventory." in text  # web1's only one, too

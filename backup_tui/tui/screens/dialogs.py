@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.ops.delete import DeletePlan, DeleteResult
+from backup_tui.engine.storage.state import this_host
 from backup_tui.tui import format as fmt
 from backup_tui.tui.jobs import Job
 from backup_tui.tui.messages import JobsChanged
@@ -63,8 +64,15 @@ def delete_message(record: BackupRecord, records: Sequence[BackupRecord], plan: 
         lines += [f"  {line}" for line in plan.describe()]
     if plan is not None and plan.guarded:  # the engine's rule, as the command line's --force names it
         lines.append(f"Retention always keeps it: it is {' and '.join(plan.guarded)}.")
-    others = [r for r in records if r.database == record.database and r.id != record.id]
+    # Another host's database of the same name (a bucket shared by a fleet) is another history: its backups
+    # neither make this one not the last, nor this one theirs (retention and health judge them apart too).
+    here = this_host()
+    source = record.host or here
+    others = [r for r in records if r.database == record.database and r.id != record.id
+              and (r.host or here) == source]
     database = record.database
+    if source != here:
+        lines.append(f"It was taken on {source}: that host's {database}, not this one's.")
     if record.verified_ok and not any(other.verified_ok for other in others):
         lines.append(f"This is the last verified backup of {database}.")
     if record.trusted and not any(other.trusted for other in others):
