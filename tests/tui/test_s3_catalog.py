@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from backup_tui.engine.config import S3Config
 from backup_tui.engine.core.health import assess_all
@@ -16,7 +16,7 @@ from backup_tui.engine.storage.state import this_host
 from backup_tui.tui.app import BackupApp
 from backup_tui.tui.widgets.backups import COLUMNS, INDEX, PRIORITY, layout, matches, row_spec
 from backup_tui.tui.widgets.dashboard import DatabaseCard, card_text
-from tests.tui.conftest import press_and_settle, rendered, running, settle, sync, wait_until
+from tests.tui.conftest import SIZE, press_and_settle, rendered, running, select, settle, sync, wait_until
 from tests.tui.fixtures import FIXED_SETTINGS, NOW, FixedServices, fixed_clock, fixed_records
 
 WITH_S3 = replace(FIXED_SETTINGS, s3=S3Config(bucket="fleet-backups"))
@@ -84,3 +84,15 @@ async def test_the_backups_tab_filters_by_host_and_shows_both_places() -> None:
         hosts = {str(table.get_cell(row, "host")) for row in table.rows}
         places = {str(table.get_cell(row, "where")) for row in table.rows}
         assert hosts == {"web1"} and places == {"local", "s3", "local+s3"}
+
+
+@sync
+async def test_at_80x24_the_detail_pane_names_the_host_the_table_has_no_room_for() -> None:
+    services = FixedServices(fleet())
+    services.settings = WITH_S3
+    app = BackupApp(WITH_S3, clock=fixed_clock, services=services, tz=UTC, refresh_seconds=0)
+    app.animation_level = "none"
+    async with running(app, SIZE) as pilot:
+        theirs = next(r for r in services.records if r.host == "web1")
+        view = await select(pilot, app, theirs.id)
+        assert "taken on web1" in rendered(view.query_one("#detail", Static))

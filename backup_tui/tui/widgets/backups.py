@@ -337,6 +337,8 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     if record.sha256:
         text.append(f"\nsha256 {record.sha256[:16]}…")
     text.append(f"\nlocations {', '.join(record.locations)}")
+    if record.host:  # at 80 columns the Host column is past the edge: a fleet's rows of one name look alike
+        text.append(f" · taken on {record.host}")
     for tool, version in sorted(record.tool_versions.items()):
         text.append(f"\n{tool} {version}", style="dim")
     text.append(f"\n\nVerification history ({len(record.verifications)})", style="bold underline")
