@@ -339,7 +339,7 @@ class BackupApp(App[None]):
         locked = frozenset(name for name in names if self.services.is_busy(name))
         shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
         return CatalogLoaded(records, health, locked, state, shown, outlook_text(self.settings, now, self.tz),
-                             complete=complete, waiting=waiting)
+                             complete=complete, waiting=waiting, unreachable=dict(self.services.unreachable))
 
     def _kept_records(self, listed: list[BackupRecord]) -> list[BackupRecord]:
         """The catalog, keeping the records we hold where nothing changed.
@@ -382,7 +382,8 @@ class BackupApp(App[None]):
         if main is None:  # the app is closing: a refresh that ends now has nobody to show it to
             return
         try:
-            main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()), message.waiting)
+            main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()), message.waiting,
+                                message.unreachable)
             main.dashboard.show_outlook(message.outlook)
             main.backups.show(self.records, now, self.tz, message.state, message.shown)
         except NoMatches:  # the screen is still stacked but its widgets are being taken down: the app is closing

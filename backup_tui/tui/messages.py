@@ -23,8 +23,9 @@ class CatalogLoaded(Message):
 
     def __init__(self, records: list[BackupRecord], health: list[Health], busy: frozenset[str],
                  state: TableState, shown: list[BackupRecord], outlook: Text, complete: bool = True,
-                 waiting: frozenset[str] = frozenset()) -> None:
+                 waiting: frozenset[str] = frozenset(), unreachable: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.unreachable = unreachable or {}  # a repository (the bucket) that could not be listed -> why
         self.outlook = outlook
         self.complete = complete
         self.waiting = waiting  # configured databases not judged yet

@@ -32,6 +32,7 @@ class Services(Protocol):
 
     settings: Settings
     clock: Clock
+    unreachable: dict[str, str]  # a repository the last catalog_in_steps could not list -> why
 
     def list_backups(self) -> list[BackupRecord]: ...
 
@@ -93,6 +94,7 @@ class EngineServices:
     def __init__(self, settings: Settings, clock: Clock = system_clock) -> None:
         self.settings = settings
         self.clock = clock
+        self.unreachable: dict[str, str] = {}
 
     def _context(self, reporter: Reporter = null_reporter, cancel: CancelToken | None = None) -> Context:
         """One per call: each job gets its own reporter, cancel token and catalog."""
@@ -102,7 +104,9 @@ class EngineServices:
         return self._context().catalog.list()
 
     def catalog_in_steps(self) -> Generator[tuple[list[BackupRecord], bool]]:
-        steps = list_in_steps(self._context().catalog)
+        catalog = self._context().catalog
+        steps = list_in_steps(catalog)
+        self.unreachable = dict(catalog.unreachable)
         yield steps.records, steps.unread == 0
         filling = steps.fill()
         try:

@@ -107,6 +107,7 @@ class FixedServices:
                  hold_setting_out: bool = False) -> None:
         self.settings = FIXED_SETTINGS
         self.clock = fixed_clock
+        self.unreachable: dict[str, str] = {}
         self.records = list(records if records is not None else fixed_records())
         self.hold_restore = hold_restore
         self.release = threading.Event()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
@@ -30,9 +30,18 @@ ALERTS_CUT = Text(" ! shows all", style="bold")  # after the ellipsis of a cut a
 CARD_MORE = re.compile(r" \(\+\d+ more, see alerts\)$")  # kept when a card's first line is cut
 
 
-def alerts_text(health: list[Health], waiting: Sequence[str] = ()) -> Text:
-    """``waiting``: databases not judged yet, their newest backups' manifests still being read from the bucket."""
+def alerts_text(health: list[Health], waiting: Sequence[str] = (),
+                unreachable: Mapping[str, str] | None = None) -> Text:
+    """``waiting``: databases not judged yet, their newest backups' manifests still being read from the bucket.
+    ``unreachable``: a repository that could not be listed, and why: first, since every card is judged without
+    its backups (a database kept only in the bucket reads "no valid backup", the others "local only")."""
     text = Text()
+    for name, why in sorted((unreachable or {}).items()):
+        text.append(f"✖ {name} not read, its backups not counted below: {why}", style="bold red")
+        text.append("\n")
+    if unreachable and not waiting and not any(h.status != "ok" for h in health):
+        text.append("✓ All databases healthy on the copies read", style="bold green")
+        return text
     problems = [h for h in health if h.status != "ok"]
     if waiting:
         text.append(f"… reading manifests from S3: {', '.join(sorted(waiting))} judged once read", style="dim")
@@ -281,7 +290,8 @@ class DashboardView(Widget):
         self._alerts: Text | None = None
         self._outlook: Text | None = None
         self.kept: dict[str, list[KeptCopy]] = {}
-        self._last: tuple[list[Health], datetime, tzinfo | None, set[str], frozenset[str]] | None = None
+        self._last: tuple[list[Health], datetime, tzinfo | None, set[str], frozenset[str],
+                          Mapping[str, str] | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield AlertsBox("Loading the catalog…", id="alerts")
@@ -307,15 +317,15 @@ class DashboardView(Widget):
             self.show(*self._last)
 
     def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str],
-             waiting: frozenset[str] = frozenset()) -> None:
-        self._last = (health, now, tz, busy, waiting)
+             waiting: frozenset[str] = frozenset(), unreachable: Mapping[str, str] | None = None) -> None:
+        self._last = (health, now, tz, busy, waiting, unreachable)
         alerts = self.query_one("#alerts", AlertsBox)
-        text = alerts_text(health, tuple(waiting))
+        text = alerts_text(health, tuple(waiting), unreachable)
         if text != self._alerts:
             self._alerts = text
             alerts.show(text)
-        alerts.set_class(any(h.status == "failing" for h in health), "-failing")
-        alerts.set_class(not any(h.status == "failing" for h in health)
+        alerts.set_class(bool(unreachable) or any(h.status == "failing" for h in health), "-failing")
+        alerts.set_class(not unreachable and not any(h.status == "failing" for h in health)
                          and any(h.status == "warning" for h in health), "-warning")
         by_name = {h.database: h for h in health}
         for card in self.query(DatabaseCard):
