@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import S3Config, Secret, Settings, load_settings, redacted
-from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import plan_delete
@@ -221,3 +222,22 @@ def test_a_lock_object_not_of_ours_leaves_local_backups_going(
     streamed = replace(ctx.settings, s3=replace(repo.config, keep_local=False))
     with pytest.raises(bucket_lock.ForeignLock):
         run_backup(Context(streamed), db)
+
+
+def test_a_listing_gives_up_on_a_store_that_takes_connections_and_never_answers() -> None:
+    """Each listing call waits LIST_PATIENCE_S without a byte, once: one page held botocore's 60 s read timeout
+    three times over, and the app's catalog, its local backups too, waited minutes for it."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the kernel's backlog; nothing is ever read or answered
+    try:
+        config = S3Config(bucket="silent", endpoint_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+                          access_key="AKIAEXAMPLE", secret_key=Secret("not-a-secret"), retry_seconds=1)
+        started = time.monotonic()
+        with pytest.raises(BackupToolError) as caught:
+            S3Repository(config).list()
+        waited = time.monotonic() - started
+    finally:
+        silent.close()
+    assert waited < 4 * s3.LIST_PATIENCE_S, waited
+    assert "\n" not in caught.value.message and "not-a-secret" not in caught.value.message

@@ -194,17 +194,18 @@ def retrying(config: S3Config, call: Callable[[], T], *, patience: float | None 
             delay = min(delay * 2, 8.0)
 
 
-def make_client(config: S3Config) -> S3Client:
+def make_client(config: S3Config, *, read_timeout: float = 60, attempts: int = 3) -> S3Client:
     """A boto3 client for the bucket: path-style addressing for any endpoint that is not AWS's own.
-    The keys, when the old scripts' names give them, go to boto3 only: never printed, never on a command line."""
+    The keys, when the old scripts' names give them, go to boto3 only: never printed, never on a command line.
+    ``read_timeout`` and ``attempts``: how long one call waits for a silent store, how many times botocore tries."""
     import boto3
     import botocore.session
     from botocore.config import Config
 
     botocore_config = Config(
         s3={"addressing_style": "path"} if config.endpoint_url else {},
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=5, read_timeout=60, max_pool_connections=max(10, config.concurrency * 2),
+        retries={"mode": "standard", "max_attempts": attempts},
+        connect_timeout=5, read_timeout=read_timeout, max_pool_connections=max(10, config.concurrency * 2),
         request_checksum_calculation="when_required", response_checksum_validation="when_required",
     )
     kwargs: dict[str, Any] = {"config": botocore_config}
@@ -396,6 +397,7 @@ class S3Repository:
         self.cache = cache  # records kept between runs on this host (see record_cache); None: this process only
         self.spill_dir = spill_dir  # where a stream's parts are filled (s3_upload.MultipartSink); None: $TMPDIR
         self._client = client
+        self._listing_client = client  # one given (a test's) serves both
         self._client_lock = threading.Lock()
 
     @property
@@ -404,6 +406,17 @@ class S3Repository:
             if self._client is None:
                 self._client = make_client(self.config)
             return self._client
+
+    @property
+    def listing_client(self) -> S3Client:
+        """For the listings that wait ``LIST_PATIENCE_S`` at most: each call gives up after that long without a
+        byte, once (``retrying`` tries again within the patience). A store that took connections and never answered
+        held one page for botocore's 60 s read timeout three times over, and the app's catalog, its local backups
+        too, waited minutes for it."""
+        with self._client_lock:
+            if self._listing_client is None:
+                self._listing_client = make_client(self.config, read_timeout=LIST_PATIENCE_S, attempts=1)
+            return self._listing_client
 
     @property
     def where(self) -> str:
@@ -567,7 +580,8 @@ class S3Repository:
     def _pages(self, prefix: str, patience: float | None, delimiter: str = "") -> builtins.list[Any]:
         """Every page of one listing of ``prefix`` (``delimiter``: its next level's prefixes, not its keys),
         retried as a whole while S3 is unreachable for ``patience`` seconds."""
-        paginator = self.client.get_paginator("list_objects_v2")
+        client = self.client if patience is None else self.listing_client
+        paginator = client.get_paginator("list_objects_v2")
         extra: dict[str, Any] = {"Delimiter": delimiter} if delimiter else {}
         return retrying(self.config, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra)),
                         patience=patience)
