@@ -124,8 +124,8 @@ def test_the_listing_reads_each_database_and_year_apart_and_finds_every_place(s3
                   f"fleet2/{repo.folder(records[0]).removeprefix('fleet/')}manifest.json", "fleet"):
         repo.client.put_object(Bucket=repo.bucket, Key=stray, Body=manifest)
     asked: list[str] = []
-    repo.client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
-                                     lambda params, **_: asked.append(params["Prefix"]))
+    repo.listing_client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                             lambda params, **_: asked.append(params["Prefix"]))
     assert sorted(f.backup_id for f in repo.listing().folders) == sorted(r.id for r in records)
     years = {"/".join(repo.folder(r).split("/")[:3]) + "/" for r in records}
     assert len(years) == 4 and years <= set(asked), "one listing per database and year"
@@ -148,8 +148,8 @@ def test_one_databases_list_reads_its_folder_only_and_a_whole_listing_serves_it(
     repo = catalog.s3
     assert repo is not None
     asked: list[str] = []
-    repo.client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
-                                     lambda params, **_: asked.append(params["Prefix"]))
+    repo.listing_client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                             lambda params, **_: asked.append(params["Prefix"]))
     beta = catalog.list("beta")
     assert sorted(r.id for r in beta) == sorted(r.id for r in records if r.database == "beta")
     assert all(r.status == "valid" for r in beta)
@@ -161,8 +161,8 @@ def test_one_databases_list_reads_its_folder_only_and_a_whole_listing_serves_it(
     new_process()
     repo = S3Repository(settings.s3)  # type: ignore[arg-type]
     asked = []
-    repo.client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
-                                     lambda params, **_: asked.append(params["Prefix"]))
+    repo.listing_client.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                                             lambda params, **_: asked.append(params["Prefix"]))
     whole = repo.list()
     listed = len(asked)
     assert sorted(r.id for r in repo.list("alpha")) == sorted(r.id for r in whole if r.database == "alpha")
