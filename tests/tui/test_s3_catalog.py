@@ -61,12 +61,18 @@ def test_the_card_says_where_the_newest_copies_are_when_s3_is_configured() -> No
         assert card_text(item, NOW, UTC, False).plain.split("\n")[1].endswith(f" · {', '.join(places)}")
 
 
-@sync
-async def test_the_backups_tab_filters_by_host_and_shows_both_places() -> None:
+def fleet_app() -> tuple[BackupApp, FixedServices]:
+    """The app on the fleet's catalog, with S3 configured."""
     services = FixedServices(fleet())
     services.settings = WITH_S3
     app = BackupApp(WITH_S3, clock=fixed_clock, services=services, tz=UTC, refresh_seconds=0)
     app.animation_level = "none"
+    return app, services
+
+
+@sync
+async def test_the_backups_tab_filters_by_host_and_shows_both_places() -> None:
+    app, services = fleet_app()
     async with running(app, (200, 40)) as pilot:
         await wait_until(pilot, lambda: len(app.records) == len(services.records))
         card = next(c for c in app.main.query(DatabaseCard) if c.database == "pagila")
@@ -88,10 +94,7 @@ async def test_the_backups_tab_filters_by_host_and_shows_both_places() -> None:
 
 @sync
 async def test_at_80x24_the_detail_pane_names_the_host_the_table_has_no_room_for() -> None:
-    services = FixedServices(fleet())
-    services.settings = WITH_S3
-    app = BackupApp(WITH_S3, clock=fixed_clock, services=services, tz=UTC, refresh_seconds=0)
-    app.animation_level = "none"
+    app, services = fleet_app()
     async with running(app, SIZE) as pilot:
         theirs = next(r for r in services.records if r.host == "web1")
         view = await select(pilot, app, theirs.id)
