@@ -40,8 +40,8 @@ async def test_damage_the_plan_found_reaches_the_card_naming_the_backup_at_80x24
         await wait_until(pilot, lambda: f"verification of {short} " in rendered(card))  # named whole at 80 columns
         await press_and_settle(pilot, "escape", "escape")
         assert "FAILING" in rendered(card)
-        alerts = rendered(app.main.dashboard.query_one("#alerts", Static))
-        assert f"verification of {record.id} failed" in alerts or "! shows all" in alerts
+        alerts = " ".join(rendered(app.main.dashboard.query_one("#alerts", Static)).split())  # as one text: the
+        assert f"verification of {record.id} failed" in alerts or "! shows all" in alerts  # id's length moves wraps
         problems = [p.message for h in app.health for p in h.problems]
         assert any(record.id in m and "zstd stream is corrupt" in m for m in problems)  # the cause, on !
         await press_and_settle(pilot, "2")
