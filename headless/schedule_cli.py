@@ -232,6 +232,8 @@ def _first_backup(entry: pwd.struct_passwd, command: tuple[str, ...], variables:
         for line in done.stderr.splitlines() or [f"exit {done.returncode}"]:
             out.error(f"{said}: {line} (the schedule is installed all the same)")
         return EXIT_FAILED
+    for line in done.stderr.splitlines():  # a run that went through says its warnings last, as cron would mail them
+        print(line, file=out.err)
     return EXIT_OK
 
 
