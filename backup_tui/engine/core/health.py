@@ -112,7 +112,6 @@ class Health:
     locations: tuple[str, ...]
     last_verified_id: str | None = None  # the backup ``last_verification`` is about
     problems: tuple[Problem, ...] = ()  # critical ones first; ``reasons`` are their messages
-    last_run: RunRecord | None = None  # the newest watched run (backup, verify, prune) of this database
     last_runs: tuple[RunRecord, ...] = ()  # the newest run of each watched operation, in WATCHED_RUNS' order
     recovery: tuple[str, Verification] | None = None  # the newest backup proven restorable, and the proof
     data_loss_s: float | None = None  # now minus the newest valid backup dated before now: what a loss costs
@@ -120,6 +119,11 @@ class Health:
     @property
     def reason(self) -> str:
         return "; ".join(self.reasons) if self.reasons else "all checks pass"
+
+    @property
+    def last_run(self) -> RunRecord | None:
+        """The newest watched run (backup, verify, prune) of this database."""
+        return max(self.last_runs, key=lambda r: r.finished_at, default=None)
 
     @property
     def severity(self) -> Severity | None:
@@ -188,10 +192,10 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     _backup_rules(found, mine, valid, now, thresholds, around.holds_key)
     # The size rule holds the newest against backups made alike: the old scripts' gzip'd SQL is no measure of
     # a custom archive in zstd (a host that just switched was warned "61% smaller" for a week)
-    alike = tuple(r.stored_bytes for r in reversed(valid[:TREND_LENGTH])
-                  if newest is not None and (r.format, r.compression) == (newest.format, newest.compression))
+    made = (newest.format, newest.compression) if newest is not None else None
+    alike = tuple(r.stored_bytes for r in reversed(valid[:TREND_LENGTH]) if (r.format, r.compression) == made)
     alike_anomalies = size_anomalies(alike, tolerance=thresholds.size_change)
-    if alike and alike_anomalies and alike_anomalies[-1] == len(alike) - 1 and newest is not None:
+    if newest is not None and alike_anomalies and alike_anomalies[-1] == len(alike) - 1:
         median = statistics.median(alike[max(0, len(alike) - 1 - ANOMALY_WINDOW):-1])
         change = (alike[-1] - median) / median
         found.warning("size_change", f"newest backup is {abs(change):.0%} {'larger' if change > 0 else 'smaller'} "
@@ -215,7 +219,6 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
         locations=newest.locations if newest else (),
         last_verified_id=latest[0].id if latest else None,
         problems=problems,
-        last_run=max(last_runs, key=lambda r: r.finished_at, default=None),
         last_runs=last_runs,
         recovery=recovery_evidence(valid),
         data_loss_s=next(((now - r.created).total_seconds() for r in dated if r.trusted), None),
