@@ -645,11 +645,10 @@ class S3Repository:
         database = database_of_key(folder.key)
         if not is_backup_id(folder.backup_id):
             return self._unreadable(folder, database, history, "folder name is not a backup id", True)
-        listed = self._unreadable(folder, database, history, "", False)
-        if self.folder(listed) != folder.prefix:
+        if self.folder_of(database, utc_iso(_started(folder)), folder.backup_id) != folder.prefix:
             # Every act on a place goes by the layout (``folder``): one whose id's day or database key is not its
             # own would have a delete, a verdict or a pin land on another place, a real backup of that id.
-            return replace(listed, status="damaged", reason=NOT_IN_LAYOUT)
+            return self._unreadable(folder, database, history, NOT_IN_LAYOUT, True)
         if MANIFEST not in folder.objects:
             finished = any(name.endswith(".sha256") for name in folder.objects)
             why = "manifest missing: the upload did not finish" if finished else "manifest missing"
@@ -713,11 +712,9 @@ class S3Repository:
         """A place listed for what its key says, nothing taken from its objects: its id, database, day, size."""
         data = next((n for n in folder.objects if n.startswith(folder.backup_id) and not n.endswith(".sha256")),
                     f"{folder.backup_id}{SUFFIXES['custom', 'zstd']}")
-        match = ID_STAMP.search(folder.backup_id)
-        started = (datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match
-                   else datetime.strptime(folder.day, "%Y/%m/%d").replace(tzinfo=UTC))
         return BackupRecord(
-            id=folder.backup_id, database=database, created_at=utc_iso(started), finished_at="", duration_s=0.0,
+            id=folder.backup_id, database=database, created_at=utc_iso(_started(folder)), finished_at="",
+            duration_s=0.0,
             format="custom", compression="zstd", raw_bytes=0, stored_bytes=folder.objects.get(data, (0, ""))[0],
             sha256="", file_name=data, status="damaged" if damaged else "incomplete",
             path=self.url(folder.prefix + data), reason=problem, verifications=history, host="", locations=(NAME,),
@@ -810,15 +807,16 @@ class S3Repository:
         again) left them, and the store keeps, and bills, their parts until they are aborted. A younger one may be
         an upload under way on some host, as for a place without its manifest. The keys aborted."""
         prefix, older = self.database_folder(database), now - timedelta(seconds=self.config.lock_ttl_seconds)
-        return self._abort_uploads(prefix, lambda upload: upload.get("Key", "").startswith(prefix)
-                                   and "Initiated" in upload and upload["Initiated"] < older)
+        return self._abort_uploads(prefix, lambda upload: "Initiated" in upload and upload["Initiated"] < older)
 
     def _abort_uploads(self, prefix: str, chosen: Callable[[MultipartUploadTypeDef], bool]) -> builtins.list[str]:
-        """Abort the multipart uploads under ``prefix`` that ``chosen`` picks, from every page; their keys."""
+        """Abort the multipart uploads under ``prefix`` that ``chosen`` picks, from every page; their keys. A key the
+        store lists outside ``prefix`` is never touched."""
         def uploads() -> builtins.list[tuple[str, str]]:
             found: builtins.list[tuple[str, str]] = []
             for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
-                found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", []) if chosen(u)]
+                found += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])
+                          if u.get("Key", "").startswith(prefix) and chosen(u)]
             return found
 
         aborted = []
@@ -922,6 +920,13 @@ class S3Repository:
         report_key = f"{folder}{REPORTS}/verify-{name.removesuffix('.json')}-{result.level}.txt"
         self.put_small(report_key, report, once=True)
         return Path(self.url(report_key))
+
+
+def _started(folder: _Folder) -> datetime:
+    """When a place's backup began, as its id says (its folder's day, for an id without the second in it)."""
+    match = ID_STAMP.search(folder.backup_id)
+    return (datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match
+            else datetime.strptime(folder.day, "%Y/%m/%d").replace(tzinfo=UTC))
 
 
 NOT_READ = "manifest not read yet"
