@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -45,46 +46,32 @@ def readable_by_others(root: Path) -> tuple[list[Path], list[Path]]:
         into_root = root.stat().st_mode
     except OSError:
         return dumps, folders
-    for tier in TIERS:
-        folder = root / tier
+    for folder, path in _dumps(root):
         try:
-            into_tier = folder.lstat().st_mode
-            entries = sorted(folder.iterdir())
+            into, mode = into_root & folder.stat().st_mode, path.lstat().st_mode
         except OSError:
             continue
-        if not stat.S_ISDIR(into_tier):
-            continue
-        found = []
-        for path in entries:
-            try:
-                mode = path.lstat().st_mode
-            except OSError:
-                continue
-            if not (NAME.match(path.name) and stat.S_ISREG(mode)):
-                continue
-            group = into_root & into_tier & stat.S_IXGRP and mode & stat.S_IRGRP
-            others = into_root & into_tier & stat.S_IXOTH and mode & stat.S_IROTH
-            if group or others:
-                found.append(path)
-        if found:
-            dumps += found
-            folders.append(folder)
+        if (into & stat.S_IXGRP and mode & stat.S_IRGRP) or (into & stat.S_IXOTH and mode & stat.S_IROTH):
+            dumps.append(path)
+            if folder not in folders:
+                folders.append(folder)
     return dumps, folders
 
 
 def scan(root: Path) -> list[BackupRecord]:
-    records = []
+    return [record for folder, path in _dumps(root) if (record := read(path, folder.name)) is not None]
+
+
+def _dumps(root: Path) -> Iterator[tuple[Path, Path]]:
+    """Each dump the old scripts left, with its tier folder, in name order: a plain file named their way, in a tier
+    folder that is no link (a link is not followed out of the repository)."""
     for tier in TIERS:
         folder = root / tier
         if folder.is_symlink() or not folder.is_dir():
-            continue  # a link is not followed out of the repository
+            continue
         for path in sorted(folder.glob("*.sql.gz")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            record = read(path, tier)
-            if record is not None:
-                records.append(record)
-    return records
+            if NAME.match(path.name) and not path.is_symlink() and path.is_file():
+                yield folder, path
 
 
 def read(path: Path, tier: str) -> BackupRecord | None:
