@@ -28,6 +28,9 @@ async def test_a_replace_cancelled_in_its_safety_backup_says_the_original_is_unt
         await wait_until(pilot, services.reached["dump"].is_set, timeout=60)  # the safety backup's dump
         job = wizard.job
         assert job is not None
+        # c is the progress page's key, and that page is built once the job is under way: pressed while the
+        # confirm page was still up (a loaded machine), it was typed into the name field and cancelled nothing.
+        await wait_until(pilot, lambda: wizard.step == "progress")
         await pilot.press("c")
         await wait_until(pilot, lambda: job.cancel.cancelled)  # asked for before the held dump goes on
         services.gate["dump"].set()

@@ -128,6 +128,7 @@ async def test_a_held_replace_shows_its_phase_and_one_bar_over_both(settings: Se
         safety_s = job.estimate_parts[0].seconds
         assert safety_s is not None and job.estimate_s is not None and job.estimate_s > safety_s
         await wait_until(pilot, lambda: job.phase == SAFETY_BACKUP and job.current_step == "dump")
+        await wait_until(pilot, lambda: wizard.step == "progress")  # the page is built once the job is under way
         wizard.show_job()
         await settle(pilot)
         said = str(wizard.query_one("#progress-bytes", Static).render())
