@@ -174,9 +174,11 @@ async def confirm_replace(pilot: Any, app: BackupApp, database: str) -> RestoreW
 
 
 async def start_gated_replace(pilot: Any, app: BackupApp, services: GatedServices, database: str) -> Job:
-    """The replace of ``database`` confirmed in the wizard, held where its data step starts."""
+    """The replace of ``database`` confirmed in the wizard, held where its data step starts, its progress page
+    up (built once the job is under way: on a loaded machine, maybe after the step is reached)."""
     wizard = await confirm_replace(pilot, app, database)
     await wait_until(pilot, services.reached.is_set)
+    await wait_until(pilot, lambda: wizard.step == "progress")
     assert wizard.job is not None
     return wizard.job
 
