@@ -38,6 +38,13 @@ def _private_record_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("BACKUP_CACHE_DIR", str(tmp_path / "record-cache"))
 
 
+def dead_pid() -> int:
+    """The pid of a process that has ended: a record naming it was left by a run that was killed."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
 def closed_port() -> int:
     """A local TCP port nobody listens on (bound then released)."""
     with socket.socket() as sock:

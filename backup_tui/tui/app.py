@@ -31,7 +31,7 @@ from textual.worker import get_current_worker
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.clock import Clock, system_clock
 from backup_tui.engine.core.errors import BackupToolError, Cancelled
-from backup_tui.engine.core.health import Health
+from backup_tui.engine.core.health import Health, Problem
 from backup_tui.engine.core.models import BackupRecord, RestorePlan, RestoreResult, Verification, VerifyLevel
 from backup_tui.engine.core.policy import can_pin, can_restore
 from backup_tui.engine.core.progress import BytesProgress, CancelToken, Reporter, null_reporter
@@ -100,6 +100,7 @@ class BackupApp(App[None]):
         self.sub_title = subtitle if subtitle is not None else str(settings.repository)
         self.records: list[BackupRecord] = []
         self.health: list[Health] = []
+        self.general: tuple[Problem, ...] = ()  # the health check's problems about the repository
         self.locked: frozenset[str] = frozenset()
         self.jobs: dict[int, Job] = {}
         self.activity: deque[LogEntry] = deque(maxlen=ACTIVITY_LINES)
@@ -168,7 +169,8 @@ class BackupApp(App[None]):
         from backup_tui.tui.screens.problems import ProblemsScreen
 
         if not isinstance(self.screen, ProblemsScreen) and type(self.screen).__name__ != "HelpScreen":
-            self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz, self.records))
+            self.push_screen(ProblemsScreen(self.health, self.settings, self.clock(), self.tz, self.records,
+                                            self.general))
 
     # -- keys typed ahead ----------------------------------------------------------
 
@@ -331,7 +333,9 @@ class BackupApp(App[None]):
         the busy ones, the table's rows in ``state``."""
         names = self.settings.database_names
         now = self.clock()
-        health = list(check_health(self.settings, now, records=records).databases)  # as monitor judges
+        unreachable = dict(self.services.unreachable)
+        report = check_health(self.settings, now, records=records, unreachable=unreachable)  # as monitor judges
+        health = list(report.databases)
         waiting: frozenset[str] = frozenset()
         if not complete:
             waiting = frozenset(unjudged(records))
@@ -339,7 +343,7 @@ class BackupApp(App[None]):
         locked = frozenset(name for name in names if self.services.is_busy(name))
         shown = visible(records, state, lambda record: row_spec(record, now, self.tz))
         return CatalogLoaded(records, health, locked, state, shown, outlook_text(self.settings, now, self.tz),
-                             complete=complete, waiting=waiting, unreachable=dict(self.services.unreachable))
+                             complete=complete, waiting=waiting, unreachable=unreachable, general=report.general)
 
     def _kept_records(self, listed: list[BackupRecord]) -> list[BackupRecord]:
         """The catalog, keeping the records we hold where nothing changed.
@@ -377,13 +381,14 @@ class BackupApp(App[None]):
         if self.leaving:
             return
         self.records, self.health, self.locked = message.records, message.health, message.busy
+        self.general = message.general
         self.catalog_loads += 1
         main, now = self.mounted_main(), self.clock()
         if main is None:  # the app is closing: a refresh that ends now has nobody to show it to
             return
         try:
             main.dashboard.show(self.health, now, self.tz, set(self.busy_databases()), message.waiting,
-                                message.unreachable)
+                                message.unreachable, message.general)
             main.dashboard.show_outlook(message.outlook)
             main.backups.show(self.records, now, self.tz, message.state, message.shown)
         except NoMatches:  # the screen is still stacked but its widgets are being taken down: the app is closing

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.message import Message
 
-from backup_tui.engine.core.health import Health
+from backup_tui.engine.core.health import Health, Problem
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.progress import ProgressEvent
 from backup_tui.engine.ops.kept import KeptCopy
@@ -23,9 +23,11 @@ class CatalogLoaded(Message):
 
     def __init__(self, records: list[BackupRecord], health: list[Health], busy: frozenset[str],
                  state: TableState, shown: list[BackupRecord], outlook: Text, complete: bool = True,
-                 waiting: frozenset[str] = frozenset(), unreachable: dict[str, str] | None = None) -> None:
+                 waiting: frozenset[str] = frozenset(), unreachable: dict[str, str] | None = None,
+                 general: tuple[Problem, ...] = ()) -> None:
         super().__init__()
         self.unreachable = unreachable or {}  # a repository (the bucket) that could not be listed -> why
+        self.general = general  # the health check's problems about the repository, not one database
         self.outlook = outlook
         self.complete = complete
         self.waiting = waiting  # configured databases not judged yet

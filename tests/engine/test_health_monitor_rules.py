@@ -26,6 +26,7 @@ from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.storage.journal import record_run
 from backup_tui.engine.storage.locks import lock_path
 from backup_tui.engine.storage.state import this_host
+from tests.conftest import dead_pid
 from tests.tui.fixtures import NOW, PAGILA_TABLES, _record
 
 DAY = timedelta(days=1)
@@ -179,12 +180,6 @@ def test_config_health_thresholds_and_a_databases_own(tmp_path: Path) -> None:
         load_settings(config, env={})
 
 
-def _dead_pid() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
-    return int(done.stdout)
-
-
 def _settings(tmp_path: Path, **changes: object) -> Settings:
     repo = tmp_path / "repo"
     (repo / "backups").mkdir(parents=True)
@@ -230,7 +225,7 @@ def test_check_health_names_a_lock_held_after_its_run_died(tmp_path: Path) -> No
 
 def test_check_health_names_a_swap_and_scratch_left_by_killed_runs(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    dead = _dead_pid()
+    dead = dead_pid()
     swaps = settings.repository / "swaps"
     swaps.mkdir()
     (swaps / "x.json").write_text(json.dumps({

@@ -4,7 +4,6 @@ on this server. Against the real server of the test session."""
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +18,7 @@ from backup_tui.engine.core.progress import LogLine, ProgressEvent
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops import scratch
 from backup_tui.engine.postgres import pg
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
+from tests.conftest import dead_pid
 
 
 def record_as(entry: scratch.Scratch, **changes: object) -> None:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import time
 import uuid
 from dataclasses import replace
@@ -30,13 +29,7 @@ from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.files import atomic_write
 from backup_tui.engine.storage.locks import is_locked
 from backup_tui.engine.storage.paths import OutsideRepository
-from tests.conftest import restore
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
+from tests.conftest import dead_pid, restore
 
 
 def plant(settings: Settings, kind: str, name: str, **extra: object) -> Path:

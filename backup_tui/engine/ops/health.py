@@ -5,7 +5,7 @@ the metrics and the notifications all call this, so they cannot disagree."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from backup_tui.engine.config import Settings
@@ -27,9 +27,11 @@ def watched_databases(settings: Settings, records: Sequence[BackupRecord]) -> li
 
 
 def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None = None,
-                 records: Sequence[BackupRecord] | None = None) -> HealthReport:
+                 records: Sequence[BackupRecord] | None = None,
+                 unreachable: Mapping[str, str] | None = None) -> HealthReport:
     """Judge every watched database as of ``now``. ``records``: a catalog listing the caller already holds
-    (the dashboard's); otherwise ``catalog`` (or the settings' own) is read once. Takes no lock."""
+    (the dashboard's), with ``unreachable`` the repositories that listing could not read, and why; otherwise
+    ``catalog`` (or the settings' own) is read once. Takes no lock."""
     catalog = catalog or Catalog.from_settings(settings)
     try:
         listed = list(records) if records is not None else catalog.list()
@@ -67,7 +69,7 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
     # "no copy outside this machine" (or, with keep_local = false, "no valid backup, take one now").
     general += tuple(Problem("", "warning", "unreachable", f"the {name} repository could not be listed, so its "
                              f"copies were not judged: {why}", "check it: backup-headless config check")
-                     for name, why in sorted(catalog.unreachable.items()))
+                     for name, why in sorted((catalog.unreachable if unreachable is None else unreachable).items()))
     return HealthReport(checked_at=now, host=host, databases=tuple(results), records=tuple(listed), general=general)
 
 

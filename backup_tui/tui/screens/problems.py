@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.evidence import recovery_times
-from backup_tui.engine.core.health import TREND_LENGTH, Health, human_duration, humanize_age
+from backup_tui.engine.core.health import TREND_LENGTH, Health, Problem, human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, parse_utc
 from backup_tui.engine.core.schedule import jobs
 from backup_tui.tui import format as fmt
@@ -29,9 +29,12 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow"}
 SEVERITY_MARK = {"critical": "✖", "warning": "▲"}
 
 
-def problems_text(health: Sequence[Health]) -> Text:
+def problems_text(health: Sequence[Health], general: Sequence[Problem] = ()) -> Text:
+    """Every database's problems and the repository's (``general``), critical first, as monitor --check lists
+    them."""
     text = Text()
-    problems = sorted((p for h in health for p in h.problems), key=lambda p: p.severity != "critical")
+    every = [*(p for h in health for p in h.problems), *general]
+    problems = sorted(every, key=lambda p: p.severity != "critical")
     if not problems:
         return Text("✓ No problem: every rule passes for every database.", style="bold green")
     for i, problem in enumerate(problems):
@@ -91,15 +94,16 @@ class ProblemsScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,exclamation_mark", "dismiss", "Close")]
 
     def __init__(self, health: Sequence[Health], settings: Settings, now: datetime, tz: tzinfo | None,
-                 records: Sequence[BackupRecord] = ()) -> None:
+                 records: Sequence[BackupRecord] = (), general: Sequence[Problem] = ()) -> None:
         super().__init__()
         self.health, self.settings, self.now, self.tz = list(health), settings, now, tz
-        self.records = list(records)
+        self.records, self.general = list(records), list(general)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="problems-box") as box:
             box.border_title = "Problems, recovery evidence, schedule  (esc closes)"  # whole at 80 columns
-            yield Static(Hanging.of(problems_text(self.health)), id="problems")  # wrapped under its own text
+            # wrapped under its own text
+            yield Static(Hanging.of(problems_text(self.health, self.general)), id="problems")
             yield Static(evidence_text(self.health, self.records, self.now), id="evidence")
             yield Static(schedule_text(self.settings, self.now, self.tz), id="schedule")
         yield QuietFooter()  # esc Close, not the keys of the screen underneath (b Backup, c Cancel job...)

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from backup_tui.engine.core.health import Health
+from backup_tui.engine.core.health import Health, Problem
 from backup_tui.engine.core.models import BackupRecord, Verification
 from backup_tui.engine.ops.kept import KeptCopy
 from backup_tui.tui import format as fmt
@@ -31,24 +31,33 @@ CARD_MORE = re.compile(r" \(\+\d+ more, see alerts\)$")  # kept when a card's fi
 
 
 def alerts_text(health: list[Health], waiting: Sequence[str] = (),
-                unreachable: Mapping[str, str] | None = None) -> Text:
+                unreachable: Mapping[str, str] | None = None, general: Sequence[Problem] = ()) -> Text:
     """``waiting``: databases not judged yet, their newest backups' manifests still being read from the bucket.
     ``unreachable``: a repository that could not be listed, and why: first, since every card is judged without
-    its backups (a database kept only in the bucket reads "no valid backup", the others "local only")."""
+    its backups (a database kept only in the bucket reads "no valid backup", the others "local only").
+    ``general``: the health check's problems about the repository rather than one database (a swap of a database
+    no longer configured killed mid-way), which no card shows: next, in the engine's words."""
     text = Text()
     for name, why in sorted((unreachable or {}).items()):
         text.append(f"✖ {name} not read, its backups not counted below: {why}", style="bold red")
         text.append("\n")
-    if unreachable and not waiting and not any(h.status != "ok" for h in health):
+    # The bucket out of reach is the check's problem too: said above, in the words of the listing that met it.
+    said = sorted((p for p in general if p.rule != "unreachable"), key=lambda p: p.severity != "critical")
+    for problem in said:
+        status = "failing" if problem.severity == "critical" else "warning"
+        text.append(f"{STATUS_MARK[status]} repository: ", style=STATUS_STYLE[status])
+        text.append(problem.message)
+        text.append("\n")
+    problems = [h for h in health if h.status != "ok"]
+    if unreachable and not said and not waiting and not problems:
         text.append("✓ All databases healthy on the copies read", style="bold green")
         return text
-    problems = [h for h in health if h.status != "ok"]
     if waiting:
         text.append(f"… reading manifests from S3: {', '.join(sorted(waiting))} judged once read", style="dim")
-        if not problems:
+        if not problems and not said:
             return text
         text.append("\n")
-    if not problems:
+    if not problems and not said:
         text.append("✓ All databases healthy", style="bold green")
         return text
     for i, item in enumerate(sorted(problems, key=lambda h: h.status != "failing")):
@@ -56,6 +65,7 @@ def alerts_text(health: list[Health], waiting: Sequence[str] = (),
             text.append("\n")
         text.append(f"{STATUS_MARK[item.status]} {item.database}: ", style=STATUS_STYLE[item.status])
         text.append(item.reason)
+    text.rstrip()
     text.append("  ! what to do", style="dim")
     return text
 
@@ -291,7 +301,7 @@ class DashboardView(Widget):
         self._outlook: Text | None = None
         self.kept: dict[str, list[KeptCopy]] = {}
         self._last: tuple[list[Health], datetime, tzinfo | None, set[str], frozenset[str],
-                          Mapping[str, str] | None] | None = None
+                          Mapping[str, str] | None, Sequence[Problem]] | None = None
 
     def compose(self) -> ComposeResult:
         yield AlertsBox("Loading the catalog…", id="alerts")
@@ -317,16 +327,18 @@ class DashboardView(Widget):
             self.show(*self._last)
 
     def show(self, health: list[Health], now: datetime, tz: tzinfo | None, busy: set[str],
-             waiting: frozenset[str] = frozenset(), unreachable: Mapping[str, str] | None = None) -> None:
-        self._last = (health, now, tz, busy, waiting, unreachable)
+             waiting: frozenset[str] = frozenset(), unreachable: Mapping[str, str] | None = None,
+             general: Sequence[Problem] = ()) -> None:
+        self._last = (health, now, tz, busy, waiting, unreachable, general)
         alerts = self.query_one("#alerts", AlertsBox)
-        text = alerts_text(health, tuple(waiting), unreachable)
+        text = alerts_text(health, tuple(waiting), unreachable, general)
         if text != self._alerts:
             self._alerts = text
             alerts.show(text)
-        alerts.set_class(bool(unreachable) or any(h.status == "failing" for h in health), "-failing")
-        alerts.set_class(not unreachable and not any(h.status == "failing" for h in health)
-                         and any(h.status == "warning" for h in health), "-warning")
+        failing = bool(unreachable) or any(h.status == "failing" for h in health) \
+            or any(p.severity == "critical" for p in general)
+        alerts.set_class(failing, "-failing")
+        alerts.set_class(not failing and (any(h.status == "warning" for h in health) or bool(general)), "-warning")
         by_name = {h.database: h for h in health}
         for card in self.query(DatabaseCard):
             if card.database in by_name:
