@@ -47,9 +47,18 @@ def test_a_restore_is_told_apart_from_a_verification_and_rendered_in_every_forma
     assert (restore["id"], restore["duration_s"], restore["row_counts"]) == (
         record.id, 9.5, {"public.t": {"manifest": 3, "restored": 3}})
     markdown = evidence.to_markdown(found)
-    assert "| restore | ok | 9.5 s | 1/1 |" in markdown
+    assert "| restore | ok | 9.5 s | 1/1 |" in markdown and "- restores: 1 (1 matched)" in markdown
     page = evidence.to_html(found)
     assert page.startswith("<!DOCTYPE html>") and "<td>restore</td>" in page and "<script" not in page
+
+
+def test_a_restore_of_an_old_scripts_dump_is_not_counted_as_matched() -> None:
+    """The old scripts' dumps record no row counts: their restore went through with nothing to hold it against."""
+    record = replace(_record("app", NOW - DAY, 2_000_000, took=1.0, tables={}), row_counts={})
+    restored = Verification(at=utc_iso(NOW - DAY / 2), level="full", ok=True, duration_s=9.5,
+                            checks=("restored into 'app_copy' (new database)",))
+    found = evidence.build(["app"], [replace(record, verifications=(restored,))], [], NOW - 7 * DAY, NOW, _limits)
+    assert "- restores: 1 (0 matched, 1 without row counts to compare)" in evidence.to_markdown(found)
 
 
 def test_a_years_report_over_a_busy_catalog_takes_seconds_not_minutes() -> None:

@@ -146,6 +146,14 @@ def _check(record: BackupRecord, verification: Verification) -> dict[str, Any]:
             "row_counts": counts}
 
 
+def _restores_said(restores: Sequence[dict[str, Any]]) -> str:
+    """How many matched their manifest's row counts, and apart from them how many went through with nothing to
+    hold against (the old scripts' dumps record no counts): not "matched"."""
+    matched = sum(1 for r in restores if r["ok"] and r.get("tables") and r["tables_matching"] == r["tables"])
+    uncounted = sum(1 for r in restores if r["ok"] and not r.get("tables"))
+    return f"{matched} matched" + (f", {uncounted} without row counts to compare" if uncounted else "")
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else human_duration(value)
 
@@ -158,7 +166,7 @@ def to_markdown(evidence: dict[str, Any]) -> str:
                   f"- backups taken: {len(item['backups'])}",
                   f"- verifications: {len(item['verifications'])} "
                   f"({sum(1 for v in item['verifications'] if v['ok'])} passed)",
-                  f"- restores: {len(item['restores'])} ({sum(1 for v in item['restores'] if v['ok'])} matched)",
+                  f"- restores: {len(item['restores'])} ({_restores_said(item['restores'])})",
                   f"- recovery time (full verify or restore): last {_seconds(recovery and recovery['last'])}, "
                   f"median {_seconds(recovery and recovery['median'])}, max {_seconds(recovery and recovery['max'])}",
                   f"- data-loss window: worst {_seconds(window['worst_s'])}, now {_seconds(window['now_s'])}", ""]
