@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from backup_tui.engine.core.health import FUTURE_DATED, assess
+from backup_tui.engine.core.health import FUTURE_DATED, HealthReport, assess
 from backup_tui.engine.core.models import FUTURE_SLACK, BackupRecord, Verification, utc_iso
+from backup_tui.engine.ops.metrics import samples
 from backup_tui.tui.widgets.dashboard import alerts_text, card_text
 from tests.tui.fixtures import NOW, PAGILA_TABLES, _record
 
@@ -45,6 +46,16 @@ def test_a_backup_dated_in_the_future_never_hides_that_backups_stopped(ahead: ti
     assert health.status == "failing"
     assert FUTURE_DATED in health.reasons
     assert any(r.startswith("last backup 5 days ago") for r in health.reasons), health.reasons
+
+
+def test_the_age_metrics_read_the_newest_backup_dated_before_now_not_a_future_dated_one() -> None:
+    """An alert on the age series (``backup_tui_last_backup_age_seconds > 26 h``) rings for stopped backups with
+    a planted future manifest too: the series was that manifest's, negative, for as long as its date lay ahead."""
+    stale = _daily(10, stale_by=5 * DAY)
+    health = assess("app", _planted(stale, 400 * DAY), NOW)
+    found = {name: value for name, _, _, value in samples(HealthReport(checked_at=NOW, host="h", databases=(health,)))}
+    assert found["last_backup_age_seconds"] == (NOW - stale[0].created).total_seconds() > 5 * DAY.total_seconds()
+    assert found["last_backup_timestamp_seconds"] == stale[0].created.timestamp()
 
 
 @pytest.mark.parametrize("ahead", [timedelta(hours=1), 3650 * DAY])

@@ -115,6 +115,9 @@ class Health:
     last_runs: tuple[RunRecord, ...] = ()  # the newest run of each watched operation, in WATCHED_RUNS' order
     recovery: tuple[str, Verification] | None = None  # the newest backup proven restorable, and the proof
     data_loss_s: float | None = None  # now minus the newest valid backup dated before now: what a loss costs
+    # The newest valid backup dated before now, the one the age rule believes: ``last_backup`` when the clocks
+    # agree; a manifest dated in the future (skew, or planted to keep the age rule quiet) is not it.
+    last_dated: BackupRecord | None = None
 
     @property
     def reason(self) -> str:
@@ -222,6 +225,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
         last_runs=last_runs,
         recovery=recovery_evidence(valid),
         data_loss_s=next(((now - r.created).total_seconds() for r in dated if r.trusted), None),
+        last_dated=dated[0] if dated else None,
     )
 
 

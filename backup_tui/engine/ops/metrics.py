@@ -42,7 +42,9 @@ def samples(report: HealthReport) -> Iterator[tuple[str, str, dict[str, str], fl
         for level in ("critical", "warning"):
             yield ("problems", "health problems found now, by severity", {**labels, "severity": level},
                    sum(1 for p in health.problems if p.severity == level))
-        newest = health.last_backup
+        # The age an alert reads is the age rule's: a manifest dated in the future made it negative, and an alert
+        # on it silent for as long as the date lay ahead (the future date is a critical problem of its own).
+        newest = health.last_dated
         if newest is not None:
             created = parse_utc(newest.created_at)
             yield "last_backup_timestamp_seconds", "when the newest valid backup was taken", labels, created.timestamp()
