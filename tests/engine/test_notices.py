@@ -128,3 +128,19 @@ def test_a_warning_no_destination_asked_for_is_never_recovered(tmp_path: Path) -
     later = START + timedelta(hours=1)
     notices, _ = due(_report(later), state, later, timedelta(hours=6))
     assert notices == []
+
+
+def test_a_notice_keeps_every_field_on_its_line() -> None:
+    """A run record's error (planted, or a message quoting a server's lines) and a database name can hold a
+    newline: the mail's Subject refused it, so the critical notice never went out, and in Slack it wrote a line
+    of its own that read as the problem's end."""
+    fake = "disk full\n\n[backup-tui] RECOVERED app on web-1: all good"
+    failed = Problem("ap\rp\n", "critical", "failed_run", f"backup failed: {fake}", "read its log\nthen rerun")
+    at = START + timedelta(hours=1)
+    [notice], state = due(_report(at, failed), State(), at, timedelta(hours=24))
+    [recovered], _ = due(_report(at + timedelta(hours=1)), state, at + timedelta(hours=1), timedelta(hours=24))
+    for told in (notice, recovered):
+        assert "\n" not in told.title and "\r" not in told.title
+        assert not any(line.startswith("[backup-tui]") for line in told.body.splitlines()), told.body
+    assert notice.title.startswith("[backup-tui] CRITICAL ap\\rp\\n on web-1: backup failed: disk full\\n\\n")
+    assert len(notice.body.split("\n")) == 5  # database, host, problem, what to do, look closer

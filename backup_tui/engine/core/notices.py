@@ -12,6 +12,7 @@ from typing import Any
 from backup_tui.engine.core.events import Event
 from backup_tui.engine.core.health import HealthReport, Problem
 from backup_tui.engine.core.models import parse_utc, utc_iso
+from backup_tui.engine.core.printable import printable
 from backup_tui.engine.core.runs import RunRecord
 
 LOOK_CLOSER = "backup-headless monitor --check"
@@ -81,36 +82,41 @@ def problem_notice(problem: Problem, host: str, reminder: Seen | None) -> Notice
     event: Event = "failure" if problem.severity == "critical" else "warning"
     again = f" (still, since {reminder.since})" if reminder is not None else ""
     title = f"[backup-tui] {problem.severity.upper()} {_where(problem)} on {host}: {problem.message}{again}"
-    body = "\n".join([
+    return _notice(event, problem.key, title, [
         f"database:    {_where(problem)}",
         f"host:        {host}",
         f"problem:     {problem.message}",
         f"what to do:  {problem.advice}",
         f"look closer: {LOOK_CLOSER}",
     ])
-    return Notice(event, problem.key, title, body)
+
+
+def _notice(event: Event, key: str, title: str, lines: Sequence[str], was: Event | None = None) -> Notice:
+    """A notice whose title and lines stay one line each: a message or a database name can hold a newline (a
+    planted run record's error, a name PostgreSQL allows), which in a mail's Subject refused the whole notice (no
+    critical alert ever went out) and in a Slack message wrote a line of its own, such as a fake "RECOVERED"."""
+    return Notice(event, key, printable(title), "\n".join(printable(line) for line in lines), was)
 
 
 def recovery_notice(key: str, seen: Seen, host: str, now: datetime) -> Notice:
     database = key.split(":", 1)[0] or "the repository"
     title = f"[backup-tui] RECOVERED {database} on {host}: {seen.message}"
-    body = "\n".join([
+    return _notice("recovery", key, title, [
         f"database:    {database}",
         f"host:        {host}",
         f"was:         {seen.severity}: {seen.message}",
         f"from:        {seen.since}",
         f"until:       {utc_iso(now)}",
         f"look closer: {LOOK_CLOSER}",
-    ])
-    return Notice("recovery", key, title, body, "failure" if seen.severity == "critical" else "warning")
+    ], "failure" if seen.severity == "critical" else "warning")
 
 
 def success_notice(run: RunRecord) -> Notice:
     what = f"{run.operation} of {run.database or 'every database'}"
     title = f"[backup-tui] OK {what} on {run.host}"
-    body = "\n".join([f"{what} succeeded in {run.duration_s:.1f} s at {run.finished_at}",
-                      *([f"backup: {run.backup_id}"] if run.backup_id else [])])
-    return Notice("success", f"{run.database}:{run.operation}:ok", title, body)
+    return _notice("success", f"{run.database}:{run.operation}:ok", title, [
+        f"{what} succeeded in {run.duration_s:.1f} s at {run.finished_at}",
+        *([f"backup: {run.backup_id}"] if run.backup_id else [])])
 
 
 def due(report: HealthReport, state: State, now: datetime, reminder: timedelta,
