@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from backup_tui.engine.config import Settings
+from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
+from backup_tui.engine.ops.health import check_health
+from backup_tui.engine.ops.metrics import exposition
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.journal import journal_dir, read_runs
+from backup_tui.engine.storage.state import this_host
 from tests.conftest import closed_port, run_cli
 
 
@@ -47,3 +51,22 @@ def test_a_planted_journal_record_is_skipped_not_believed(settings: Settings) ->
     (folder / "00000000000000000001-planted.json").write_text(json.dumps({"operation": "backup", "ok": "yes"}))
     (folder / "00000000000000000002-huge.json").write_text("{" + " " * 100_000 + "}")
     assert read_runs(settings.repository) == []
+
+
+def test_a_journal_record_is_read_with_its_times_checked_and_in_the_form_we_write(tmp_path: Path) -> None:
+    """A planted run whose end is no time stopped every /metrics scrape (500, "ValueError") and monitor --metrics;
+    one with an offset sorted by its local digits, so an old failure could pass for the newest run."""
+    settings = Settings(repository=tmp_path / "repo", databases=(DatabaseConfig(name="app"),))
+    (settings.repository / "backups").mkdir(parents=True)
+    folder = journal_dir(settings.repository)
+    folder.mkdir()
+    run = {"operation": "backup", "database": "app", "host": this_host(), "pid": 1, "front_end": "x",
+           "started_at": "2026-12-07T20:00:00.000Z", "finished_at": "2026-12-07T20:00:01.000Z", "duration_s": 1.0,
+           "ok": False, "exit_code": 1, "error": "boom", "backup_id": ""}
+    (folder / "00000000000000000001-notatime.json").write_text(json.dumps({**run, "finished_at": "not a time"}))
+    offset = {**run, "finished_at": "2026-12-08T09:00:01+14:00"}
+    (folder / "00000000000000000002-offset.json").write_text(json.dumps(offset))
+    [read] = read_runs(settings.repository)
+    assert (read.started_at, read.finished_at) == ("2026-12-07T20:00:00.000Z", "2026-12-07T19:00:01.000Z")
+    report = check_health(settings, datetime(2026, 12, 7, 21, tzinfo=UTC))
+    assert b'backup_tui_last_run_ok{database="app"' in exposition(report)

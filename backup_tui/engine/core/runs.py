@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from backup_tui.engine.core.errors import EXIT_FAILED, EXIT_OK, BackupToolError
+from backup_tui.engine.core.models import parse_utc, utc_iso
 
 
 @dataclass(frozen=True)
@@ -51,4 +52,7 @@ def parse_run(data: object) -> RunRecord:
         value = data.get(name)
         if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
             raise TypeError(f"field {name!r}")
-    return RunRecord(**{name: data[name] for name in kinds})
+    # Times in the one form we write (parse_utc: ValueError for one that is none): they are sorted as strings to
+    # find the newest run, and read as times by the metrics, where "not a time" stopped every /metrics scrape.
+    moments = {name: utc_iso(parse_utc(data[name]), milliseconds=True) for name in ("started_at", "finished_at")}
+    return RunRecord(**{name: data[name] for name in kinds} | moments)
