@@ -119,6 +119,19 @@ def test_a_run_that_failed_since_the_last_success_is_critical(operation: str) ->
     assert healed.status == "ok"
 
 
+def test_a_run_dated_in_the_future_hides_no_failed_run_after_it() -> None:
+    """A successful run dated 2099 (a clock that jumped ahead for a moment, a planted journal record) sorted as the
+    newest for ever: every backup that failed after it went unsaid, monitor said OK and last_run_ok read 1."""
+    records = _healthy()
+    ahead = _run("backup", True, datetime(2099, 1, 1, tzinfo=NOW.tzinfo), database="")
+    failed = _run("backup", False, NOW - DAY, error="connection refused")
+    health = assess("app", records, NOW, host=this_host(), around=Surroundings(runs=[ahead, failed]))
+    assert _rules(health.problems) == [("critical", "failed_run")] and "connection refused" in health.reasons[0]
+    assert health.last_runs == (failed,)
+    soon = replace(ahead, finished_at=utc_iso(NOW + timedelta(minutes=1)))  # within a clock's error: believed
+    assert assess("app", records, NOW, around=Surroundings(runs=[soon, failed])).status == "ok"
+
+
 def test_a_prune_of_every_database_that_failed_concerns_each_of_them() -> None:
     runs = [_run("prune", True, NOW - DAY, database="app"), _run("prune", False, NOW, database="", error="disk")]
     for database in ("app", "other"):

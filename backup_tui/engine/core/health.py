@@ -37,7 +37,7 @@ from typing import Literal
 import humanize
 
 from backup_tui.engine.core.errors import EXIT_LOCKED, EXIT_VERIFY
-from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
+from backup_tui.engine.core.models import BackupRecord, Verification, ahead_of, parse_utc, utc_iso
 from backup_tui.engine.core.next_size import expected_size
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.core.sizes import human_bytes
@@ -191,7 +191,7 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
     newest = valid[0] if valid else None
     dated = [r for r in valid if not r.dated_after(now)]
     found = _Found(database)
-    last_runs = _run_rules(found, database, around.runs, host)  # first: the failed run's error says most
+    last_runs = _run_rules(found, database, around.runs, host, now)  # first: the failed run's error says most
     _backup_rules(found, mine, valid, now, thresholds, around.holds_key)
     # The size rule holds the newest against backups made alike: the old scripts' gzip'd SQL is no measure of
     # a custom archive in zstd (a host that just switched was warned "61% smaller" for a week)
@@ -346,15 +346,18 @@ def _keyless_advice(backup_id: str) -> str:
 
 
 def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord],
-               host: str | None) -> tuple[RunRecord, ...]:
+               host: str | None, now: datetime) -> tuple[RunRecord, ...]:
     """A backup, verify or prune run that failed after the last one of its kind that went through. A verify
     that found damage went through: its verdict is the backup's recorded check, which the backup rules judge
     (named, and cleared by the remedy); a run of it here would stay critical until a check that cannot pass
-    passed. A verify that could not judge (server, bucket, key) is this rule's, and names its backup."""
+    passed. A verify that could not judge (server, bucket, key) is this rule's, and names its backup. A run dated
+    in the future (a clock that jumped ahead, a planted record) is believed by no rule, as a backup so dated: as the
+    newest run, an "ok" dated 2099 hid every failed run after it, and its metric read 1, until 2099."""
     # A run that stood aside for another holding the lock (exit 3) did nothing, failed nothing: the holder's run
     # speaks (and too_old, should none ever get through); as a failure it paged while a backup ran fine.
     watched = sorted((r for r in runs if r.operation in WATCHED_RUNS and r.database in (database, "")
-                      and (host is None or r.host == host) and r.exit_code != EXIT_LOCKED),
+                      and (host is None or r.host == host) and r.exit_code != EXIT_LOCKED
+                      and not ahead_of(parse_utc(r.finished_at), now)),
                      key=lambda r: r.finished_at)  # "": every database's
     last_of: dict[str, RunRecord] = {}
     for run in watched:

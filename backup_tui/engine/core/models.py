@@ -40,6 +40,12 @@ SAFETY_REASON_PREFIX = "safety before restoring"
 FUTURE_SLACK = timedelta(minutes=5)
 
 
+def ahead_of(moment: datetime, now: datetime) -> bool:
+    """``moment`` in the future as of ``now``, past what clocks disagree by: believed by no rule about age or
+    newness (a backup's date, a run's end)."""
+    return moment - now > FUTURE_SLACK
+
+
 def utc_iso(moment: datetime, *, milliseconds: bool = False) -> str:
     """UTC ISO 8601 with a Z; ``milliseconds`` for a backup's start and end, so that two backups taken
     within one second still sort in the order they were taken (their ids end in random characters)."""
@@ -202,7 +208,7 @@ class BackupRecord:
 
     def dated_after(self, now: datetime) -> bool:
         """Dated in the future as of ``now``: believed by no rule about age or newness."""
-        return self.created - now > FUTURE_SLACK
+        return ahead_of(self.created, now)
 
     @property
     def is_valid(self) -> bool:
