@@ -41,8 +41,14 @@ def test_successes_and_a_verify_that_found_damage_are_told_apart(settings: Setti
     runs = read_runs(settings.repository)
     assert [(r.operation, r.ok, r.exit_code, r.backup_id) for r in runs] == [
         ("backup", True, 0, made.id), ("verify", True, 0, made.id), ("verify", False, 4, made.id)]
-    assert runs[-1].front_end != runs[0].front_end  # the CLI's run and this test's are each named
+    # the CLI's run (python -m headless, as cron's would be backup-headless) and this test's are each named
+    assert runs[-1].front_end == "backup-headless" and runs[0].front_end == "pytest"
     assert runs[-1].error
+
+
+RUN = {"operation": "backup", "database": "app", "host": this_host(), "pid": 1, "front_end": "x",
+       "started_at": "2026-12-07T20:00:00.000Z", "finished_at": "2026-12-07T20:00:01.000Z", "duration_s": 1.0,
+       "ok": False, "exit_code": 1, "error": "boom", "backup_id": ""}
 
 
 def test_a_planted_journal_record_is_skipped_not_believed(settings: Settings) -> None:
@@ -60,9 +66,7 @@ def test_a_journal_record_is_read_with_its_times_checked_and_in_the_form_we_writ
     (settings.repository / "backups").mkdir(parents=True)
     folder = journal_dir(settings.repository)
     folder.mkdir()
-    run = {"operation": "backup", "database": "app", "host": this_host(), "pid": 1, "front_end": "x",
-           "started_at": "2026-12-07T20:00:00.000Z", "finished_at": "2026-12-07T20:00:01.000Z", "duration_s": 1.0,
-           "ok": False, "exit_code": 1, "error": "boom", "backup_id": ""}
+    run = RUN
     (folder / "00000000000000000001-notatime.json").write_text(json.dumps({**run, "finished_at": "not a time"}))
     offset = {**run, "finished_at": "2026-12-08T09:00:01+14:00"}
     (folder / "00000000000000000002-offset.json").write_text(json.dumps(offset))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from backup_tui.engine.config import Settings
@@ -34,6 +35,19 @@ class Run:
         self.failure = (exit_code, message)
 
 
+# The faces' modules, as ``python -m`` runs them: their argv[0] is their __main__.py, which names nothing.
+MODULE_PROGRAMS = {"headless": "backup-headless", "tui": "backup-tui"}
+
+
+def program_name(argv0: str) -> str:
+    """The program a run was started by, as the journal names it: its command (backup-headless, backup-tui), also
+    when started as ``python -m headless`` ("__main__.py" told a CLI run and the app's apart in nothing)."""
+    path = Path(argv0)
+    if path.name == "__main__.py":
+        return MODULE_PROGRAMS.get(path.parent.name, path.parent.name)
+    return path.name or "python"
+
+
 @contextmanager
 def journaled(settings: Settings, operation: str, database: str, *, judge_after: bool = True) -> Iterator[Run]:
     """Record the block as one run. Recording never hides the run's own result: a journal that
@@ -52,7 +66,7 @@ def journaled(settings: Settings, operation: str, database: str, *, judge_after:
             ok, (code, said) = False, run.failure
         # To the millisecond: a failed run and the success right after it must not share a moment.
         record = RunRecord(operation=operation, database=database, host=this_host(), pid=os.getpid(),
-                           front_end=os.path.basename(sys.argv[0]) or "python",
+                           front_end=program_name(sys.argv[0]),
                            started_at=utc_iso(started, milliseconds=True),
                            finished_at=utc_iso(datetime.now(UTC), milliseconds=True),
                            duration_s=round(time.monotonic() - clock, 3), ok=ok, exit_code=code, error=said,
