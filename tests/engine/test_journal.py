@@ -51,6 +51,17 @@ RUN = {"operation": "backup", "database": "app", "host": this_host(), "pid": 1, 
        "ok": False, "exit_code": 1, "error": "boom", "backup_id": ""}
 
 
+def test_junk_named_as_the_newest_runs_hides_no_real_run(tmp_path: Path) -> None:
+    """1,000 files that are no run record, named after every real one: the real failed run is read past them
+    (it was left out, and monitor said every database was healthy)."""
+    folder = journal_dir(tmp_path / "repo")
+    folder.mkdir(parents=True)
+    (folder / "01796676500000000000-real.json").write_text(json.dumps(RUN))
+    for i in range(1000):
+        (folder / f"99999999999999999999-{i:04}.json").write_text("{}")
+    assert [(r.operation, r.error) for r in read_runs(tmp_path / "repo")] == [("backup", "boom")]
+
+
 def test_a_planted_journal_record_is_skipped_not_believed(settings: Settings) -> None:
     folder = journal_dir(settings.repository)
     folder.mkdir(parents=True)
