@@ -186,7 +186,7 @@ def test_a_size_past_any_disk_is_damage_and_the_next_backup_runs(attacked: tuple
 
 
 @pytest.mark.parametrize("changes", [
-    pytest.param({"stored_bytes": 2**61}, id="a stored size of exabytes"),
+    pytest.param({"stored_bytes": 2**40}, id="a stored size of a terabyte"),  # the dump made as big, sparse
     pytest.param({"database_info": {"size_bytes": "1"}}, id="a database of one byte to grow from"),
 ])
 def test_a_planted_size_cannot_refuse_every_backup_for_space(
@@ -197,6 +197,8 @@ def test_a_planted_size_cannot_refuse_every_backup_for_space(
     bounds it."""
     settings, backup_id, _ = attacked
     resign(the_folder(settings, backup_id) / "manifest.json", changes)
+    if "stored_bytes" in changes:  # else the dump's own size says the manifest is not of it: damaged, not read
+        os.truncate(the_folder(settings, backup_id) / f"{backup_id}.dump.zst", changes["stored_bytes"])
     plan = plan_backup(Context(settings), settings.databases[0])
     assert plan.space_ok, plan.space_refusal
     assert plan.expected_bytes == 2 * plan.database_bytes > 0

@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ from backup_tui.engine.stream.sinks import FileSink
 from backup_tui.engine.stream.sources import FileSource
 
 MANIFEST = "manifest.json"
+# A manifest whose dump is missing, or of another size than it says: damaged (as the bucket's DATA_NOT_AS_LISTED)
+DATA_NOT_AS_WRITTEN = "its data file is "
 OLD_HISTORY = "verify.jsonl"  # before verifications were records of their own: read, never written
 VERIFICATIONS = "verifications"
 PINS = "pins"
@@ -248,8 +251,12 @@ class LocalRepository:
         if not _id_of(folder.name, record.database):
             return unreadable_record(folder.name, key, folder, history,
                                      f"the id is no backup id of database {record.database!r}", True)
-        return replace(record, path=str(folder / record.file_name), pinned=self._pinned(folder, record.pinned),
-                       verifications=history)
+        found = replace(record, path=str(folder / record.file_name), pinned=self._pinned(folder, record.pinned),
+                        verifications=history)
+        wrong = _data_wrong(folder / record.file_name, record.stored_bytes)
+        if wrong:  # a manifest alone is no backup: it held a slot, and was the newest valid one, on its word
+            return replace(found, status="damaged", reason=f"{DATA_NOT_AS_WRITTEN}{wrong}")
+        return found
 
     def _history(self, folder: Path) -> tuple[Verification, ...]:
         """The old append-only file, then the records written once each, in the order they were made."""
@@ -399,6 +406,21 @@ def _records(folder: Path, parse: Callable[[object], T], unreadable: T | None = 
     finally:
         os.close(dir_fd)
     return found
+
+
+def _data_wrong(path: Path, stored_bytes: int) -> str:
+    """What is wrong with a backup's dump as its folder holds it (never through a link), or '' for nothing."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or type(exc).__name__}"
+    if stat.S_ISLNK(info.st_mode):
+        return "a symbolic link in the repository: not followed"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a plain file"
+    return "" if info.st_size == stored_bytes else f"{info.st_size:,} bytes, not the manifest's {stored_bytes:,}"
 
 
 def _said(exc: OSError | BackupToolError) -> str:
