@@ -21,7 +21,7 @@ from pathlib import Path
 
 from backup_tui.engine.core.errors import VerificationError
 from backup_tui.engine.core.manifest import MAX_COUNT, InvalidRecord
-from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
+from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.names import MAX_IDENT
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT, append_line, atomic_write, read_capped, read_history
@@ -79,15 +79,16 @@ def read(path: Path, tier: str) -> BackupRecord | None:
     if match is None or len(match["db"].encode()) > MAX_IDENT:
         return None
     try:
-        taken = datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S").astimezone()
-    except ValueError:
+        created_at = utc_iso(datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S").astimezone())
+        parse_utc(created_at)  # a year no record is dated in (YEARS): as no date, not a listing that stops
+    except (ValueError, OverflowError):  # 99991231 west of UTC is past the calendar's end
         return None
     meta = read_meta(Path(str(path) + ".meta"))
     return BackupRecord(
         id=f"legacy-{tier}-{path.name[: -len('.sql.gz')]}",
         database=match["db"],
-        created_at=utc_iso(taken),
-        finished_at=utc_iso(taken),
+        created_at=created_at,
+        finished_at=created_at,
         duration_s=0.0,
         format="plain",
         compression="gzip",

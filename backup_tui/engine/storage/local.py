@@ -35,7 +35,14 @@ from typing import TypeVar
 
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.manifest import InvalidRecord, parse_manifest, parse_pin, parse_verification
-from backup_tui.engine.core.models import BackupRecord, Verification, history_order, own_history, utc_iso
+from backup_tui.engine.core.models import (
+    BackupRecord,
+    Verification,
+    history_order,
+    own_history,
+    parse_utc,
+    utc_iso,
+)
 from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_not_taken, pin_refusal
 from backup_tui.engine.core.untrusted_json import load_json
@@ -430,14 +437,24 @@ def _said(exc: OSError | BackupToolError) -> str:
 ID_STAMP = re.compile(r"-(\d{8}T\d{6}Z)(?:-[0-9a-z]+)?$")
 
 
+def dated(moment: datetime | str, form: str = "") -> datetime | None:
+    """``moment`` (parsed with ``form``) if it is a time records are dated at (``YEARS``), else None: an id of
+    month 13 or the year 9999, or a folder's planted mtime, read as a time stopped every listing."""
+    try:
+        found = datetime.strptime(moment, form).replace(tzinfo=UTC) if isinstance(moment, str) else moment
+        return parse_utc(utc_iso(found))
+    except (ValueError, OverflowError):
+        return None
+
+
 def _started(backup_id: str, folder: Path) -> datetime:
     """When the run began: the id says so to the second (the folder's mtime moves when files in it change)."""
     match = ID_STAMP.search(backup_id)
-    if match:
-        return datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    if match and (started := dated(match[1], "%Y%m%dT%H%M%SZ")):
+        return started
     try:
-        return datetime.fromtimestamp(folder.lstat().st_mtime, UTC)
-    except OSError:
+        return dated(datetime.fromtimestamp(folder.lstat().st_mtime, UTC)) or datetime.now(UTC)
+    except (OSError, ValueError, OverflowError):
         return datetime.now(UTC)
 
 

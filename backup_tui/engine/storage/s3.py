@@ -45,6 +45,7 @@ from backup_tui.engine.core.manifest import (
     parse_verification,
 )
 from backup_tui.engine.core.models import (
+    YEARS,
     BackupRecord,
     Verification,
     history_order,
@@ -57,7 +58,7 @@ from backup_tui.engine.core.policy import pin_not_taken, pin_refusal
 from backup_tui.engine.core.retention import outranks
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT
-from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_key, sidecar_text
+from backup_tui.engine.storage.local import ID_LETTERS, ID_STAMP, database_of_key, dated, sidecar_text
 from backup_tui.engine.storage.record_cache import RecordCache
 from backup_tui.engine.storage.repository import Capabilities
 from backup_tui.engine.storage.state import this_host
@@ -925,8 +926,10 @@ class S3Repository:
 def _started(folder: _Folder) -> datetime:
     """When a place's backup began, as its id says (its folder's day, for an id without the second in it)."""
     match = ID_STAMP.search(folder.backup_id)
-    return (datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match
-            else datetime.strptime(folder.day, "%Y/%m/%d").replace(tzinfo=UTC))
+    # A stamp or day that is no time records are dated at (month 13, the year 9999) is none: the place is then
+    # not where the layout puts it (damaged), where it stopped every listing of the bucket.
+    return ((dated(match[1], "%Y%m%dT%H%M%SZ") if match else None) or dated(folder.day, "%Y/%m/%d")
+            or datetime(YEARS[0], 1, 1, tzinfo=UTC))
 
 
 NOT_READ = "manifest not read yet"
