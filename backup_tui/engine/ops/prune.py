@@ -24,6 +24,7 @@ from backup_tui.engine.storage.state import this_host
 
 NOT_IN_S3 = "not in S3 yet: the local copy is kept until the next backup or upload sends it"
 CHANGED = "kept: retention read again under the lock keeps it (the repository changed since the plan)"
+BAD_IN_S3 = "the copy in S3 failed its last check, or is of other bytes: the local copy is kept"
 UNKNOWN_S3 = "S3 could not be listed, so whether it is there is unknown: the local copy is kept"
 
 
@@ -35,13 +36,15 @@ def plan_prune(ctx: Context, database: str | None = None, *, locked_by_us: bool 
     if bucket is None:
         return _plan(ctx, catalog.list(database), settings.retention, "local", locked_by_us)
     local = [r for r in catalog.local.list(database) if database is None or r.database == database]
+    local_bytes = {r.id: r.sha256 for r in local}
     try:
         remote: list[BackupRecord] | None = [r for r in bucket.list(database)
                                              if database is None or r.database == database]
     except BackupToolError as exc:
         warn(ctx.reporter, f"S3 is not pruned this time: {exc.message}")
         remote = None
-    in_bucket = {r.id for r in remote or [] if r.is_valid}
+    # Whether the bucket's copy holds the backup: of the same bytes, and no known-bad one (its last check failed).
+    in_bucket = {r.id: r.trusted and local_bytes.get(r.id) == r.sha256 for r in remote or [] if r.is_valid}
     decisions = [_guard_local(d, in_bucket, remote is not None)
                  for d in _plan(ctx, local, settings.retention, "local", locked_by_us)]
     if remote is not None:
@@ -83,12 +86,15 @@ def _still_going(ctx: Context, database: str, backups: dict[str, list[PruneDecis
     return going, changed
 
 
-def _guard_local(decision: PruneDecision, in_bucket: set[str], listed: bool) -> PruneDecision:
-    """A local copy the bucket lacks stays: it is the only copy (the old scripts' ones were never promised there)."""
+def _guard_local(decision: PruneDecision, in_bucket: dict[str, bool], listed: bool) -> PruneDecision:
+    """A local copy the bucket lacks stays: it is the only copy (the old scripts' ones were never promised there).
+    So does one whose copy in the bucket failed its last check: taken, only bytes known bad were left."""
     record = decision.record
-    if decision.keep or record.status != "valid" or record.id in in_bucket:
+    held = in_bucket.get(record.id)
+    if decision.keep or record.status != "valid" or held:
         return decision
-    return replace(decision, keep=True, reasons=(NOT_IN_S3 if listed else UNKNOWN_S3, *decision.reasons))
+    why = UNKNOWN_S3 if not listed else NOT_IN_S3 if held is None else BAD_IN_S3
+    return replace(decision, keep=True, reasons=(why, *decision.reasons))
 
 
 def _guard_upload(decision: PruneDecision, ctx: Context, bucket: S3Repository) -> PruneDecision:
