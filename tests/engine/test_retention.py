@@ -291,6 +291,9 @@ def test_superseded_names_the_holder_and_expired_is_for_backups_past_every_perio
     assert decisions[mon.id].reasons == (f"superseded: {tue_late.id} is the newer backup of 2026-W48",)
     assert decisions[last_week.id].reasons == ("expired: 4 days old, not the newest of any of the 1 daily, "
                                                "1 weekly or 0 monthly periods kept",)
+    gone = plan([last_week, mon, tue_late], now=monday + timedelta(days=1, hours=10),
+                policy=RetentionConfig(daily=0, weekly=0, monthly=0))[mon.id]  # only the newest kept
+    assert gone.reasons[0].startswith("expired: 1 day old, not"), gone.reasons
 
 
 def test_two_hosts_backups_of_one_database_name_are_kept_apart() -> None:

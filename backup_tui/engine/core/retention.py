@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from backup_tui.engine.core.models import BackupRecord, PruneDecision
+from backup_tui.engine.core.sizes import plural
 
 Bucket = Callable[[datetime], str]
 
@@ -204,5 +205,5 @@ def _why_not(record: BackupRecord, slots: _Slots, policy: RetentionConfig, now: 
         key, holder = held
         return f"superseded: {holder.id} is the newer backup of {key}"
     age = (now - record.created).days
-    return (f"expired: {age} days old, not the newest of any of the {policy.daily} daily, "
+    return (f"expired: {plural(age, 'day')} old, not the newest of any of the {policy.daily} daily, "
             f"{policy.weekly} weekly or {policy.monthly} monthly periods kept")
