@@ -45,7 +45,7 @@ def program_name(argv0: str) -> str:
     path = Path(argv0)
     if path.name == "__main__.py":
         return MODULE_PROGRAMS.get(path.parent.name, path.parent.name)
-    return path.name or "python"
+    return "python" if argv0 in ("", "-c") else path.name
 
 
 @contextmanager
