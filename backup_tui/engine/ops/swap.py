@@ -341,6 +341,9 @@ def _swap_steps(conn: psycopg.Connection[Any], journal: Journal, reporter: Repor
             _after(journal, check)
         else:
             reporter(StepStarted("terminate", f"sessions on {target}"))
+            for name in (target, incoming):  # made since the plan: refused before the database is closed
+                if prepared := pg.prepared_on(conn, name):
+                    raise BackupToolError(prepared)
             journal = _step(journal, "block", check)
             _allow(conn, target, False)
             _after(journal, check)

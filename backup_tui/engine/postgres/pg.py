@@ -33,6 +33,7 @@ from backup_tui.engine.core.errors import (
     ServerFailed,
 )
 from backup_tui.engine.core.progress import SIGNAL_CHECK_S, CancelToken
+from backup_tui.engine.core.sizes import plural
 
 if TYPE_CHECKING:
     import psycopg
@@ -493,11 +494,27 @@ def _member(conn: psycopg.Connection[Any], role: str) -> bool:
     return row is None or bool(row[0])
 
 
+def prepared_on(conn: psycopg.Connection[Any], name: str) -> str:
+    """Why the prepared transactions (two-phase commit) on ``name`` stop it being renamed, with the way out; '' when
+    there are none. No session's end closes one: a rename waited 5 s for it at each of its attempts, with the
+    database closed to connections for that minute, then failed."""
+    gids = [str(r[0]) for r in conn.execute("SELECT gid FROM pg_prepared_xacts WHERE database = %s ORDER BY prepared",
+                                            (name,)).fetchall()]
+    if not gids:
+        return ""
+    shown = ", ".join(repr(g) for g in gids[:3]) + (f" and {len(gids) - 3} more" if len(gids) > 3 else "")
+    return (f"{name!r} holds {plural(len(gids), 'prepared transaction')} ({shown}), which no "
+            "ended session closes and which keep it from being renamed: COMMIT PREPARED or ROLLBACK PREPARED "
+            "them first")
+
+
 def replace_lacks(conn: psycopg.Connection[Any], name: str) -> str:
     """What the user we connect as lacks to swap ``name`` out (block its connections, end its sessions, rename it),
-    in words with a way around it; '' when nothing. Said in the plan: found at the swap, it came after the
-    safety backup and the whole restore, and a swap refused at its first step left a journal only its owner or
-    a superuser could settle."""
+    in words with a way around it, or the prepared transactions that hold it; '' when nothing. Said in the plan:
+    found at the swap, it came after the safety backup and the whole restore, and a swap refused at its first
+    step left a journal only its owner or a superuser could settle."""
+    if prepared := prepared_on(conn, name):
+        return prepared
     us = _connected_as(conn)
     if us is None or us[1]:
         return ""
