@@ -174,6 +174,19 @@ def test_a_replace_stopped_by_sigterm_mid_swap_puts_the_original_back(ws: Worksp
         ws.ok("kept", "--drop", name, "--yes")
 
 
+def test_a_stop_mid_swap_that_was_undone_says_so_on_its_one_error_line(ws: Workspace, backup_id: str) -> None:
+    """Unwatched, the one line is all there is: a stop whose swap was undone says the original is untouched and
+    what became of the work database, as a stop during the load does (a bare "stopped by SIGTERM" left a cron
+    mail's reader to guess which database answers now)."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    code, err = sigterm_at_pause(ws, "after_rename_in", [sys.executable, "-m", "headless"], backup_id)
+    assert code == 143, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: stopped by SIGTERM; the swap did not complete: {ws.database!r} is untouched; "
+                           f"dropped '{ws.database}__restore_"), line
+    assert live_rows(ws) == PREVIOUS and sides(ws, "restore") == []
+
+
 # A restore whose undo cannot reach the server (it went away between the stop and the undo)
 UNDO_FAILS = """
 import sys

@@ -845,7 +845,9 @@ def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work
             failed.add_note(said)  # on the run's one error line too, where nobody watches its warnings
         else:  # undone: the original is back under its name, as after any failure before the swap
             left = "dropped" if scratch.drop_quietly(settings, server, work) else "could not drop"
-            warn(reporter, f"the swap did not complete: {plan.target_db!r} is untouched; {left} {plan.work_db!r}")
+            said = f"the swap did not complete: {plan.target_db!r} is untouched; {left} {plan.work_db!r}"
+            warn(reporter, said)
+            failed.add_note(said)  # on the one error line too: a bare "stopped by SIGTERM" left it to be guessed
         if failed is exc:
             raise
         raise failed from None
