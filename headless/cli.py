@@ -32,6 +32,7 @@ from backup_tui.engine.core.errors import (
     ConfirmationRequired,
 )
 from backup_tui.engine.core.models import BackupRecord, VerifyLevel, utc_iso
+from backup_tui.engine.core.runs import outcome
 from backup_tui.engine.ops import pins, swap
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
@@ -189,8 +190,7 @@ class Stopped(KeyboardInterrupt):
     cleanup that undoes a half-done step on KeyboardInterrupt runs for these too."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
+        super().__init__(signum)  # its number, where ``outcome`` reads it
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -232,12 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.said_at_end()
         log.info("exit %d", code)
         return code
-    except BackupToolError as exc:
-        return out.fail(_noted(exc.message, exc), exc.exit_code)
-    except KeyboardInterrupt as exc:
-        signum: int = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
-        stopped = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        return out.fail(_noted(stopped, exc), 128 + signum)
+    except (BackupToolError, KeyboardInterrupt) as exc:  # said and coded as the journal records the run
+        _, code, said = outcome(exc)
+        return out.fail(said, code)
     except BrokenPipeError:  # the reader stopped reading (| head): what it read is what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return EXIT_OK
@@ -254,11 +251,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
-
-
-def _noted(message: str, exc: BaseException) -> str:
-    """The error line with what the engine noted on the way up (``add_note``: a swap left for repair)."""
-    return "; ".join([message, *getattr(exc, "__notes__", ())])
 
 
 def _where_details_are(handler: runlog.RunLog | None) -> str:

@@ -4,6 +4,7 @@ reads what happened from there, not from run logs that a TUI session never wrote
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.health import check_health
+from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.ops.metrics import exposition
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.journal import journal_dir, read_runs
@@ -60,6 +62,26 @@ def test_junk_named_as_the_newest_runs_hides_no_real_run(tmp_path: Path) -> None
     for i in range(1000):
         (folder / f"99999999999999999999-{i:04}.json").write_text("{}")
     assert [(r.operation, r.error) for r in read_runs(tmp_path / "repo")] == [("backup", "boom")]
+
+
+def test_a_run_stopped_by_a_signal_is_recorded_as_it_exited_and_with_what_it_left(settings: Settings) -> None:
+    """SIGTERM (systemd, timeout) ends the process 143 with one line saying what the stop left (the original
+    untouched, a swap left for repair); the journal, which monitoring reads, says the same, not exit 1 and
+    "stopped by a signal"."""
+    stop = KeyboardInterrupt(signal.SIGTERM)  # as the CLI's handler and a swap's held signal raise it
+    stop.add_note("restore stopped: the original is untouched; dropped 'app__restore_20260101000000'")
+    with pytest.raises(KeyboardInterrupt), journaled(settings, "restore", "app"):
+        raise stop
+    with pytest.raises(KeyboardInterrupt), journaled(settings, "backup", "app"):
+        raise KeyboardInterrupt  # Ctrl+C
+    failed = BackupToolError("the swap failed: server closed the connection")
+    failed.add_note("or run: backup-headless repair --database app")
+    with pytest.raises(BackupToolError), journaled(settings, "restore", "app"):
+        raise failed
+    assert [(r.exit_code, r.error) for r in read_runs(settings.repository)] == [
+        (143, "stopped by SIGTERM; restore stopped: the original is untouched; dropped 'app__restore_20260101000000'"),
+        (130, "interrupted"),
+        (1, "the swap failed: server closed the connection; or run: backup-headless repair --database app")]
 
 
 def test_a_planted_journal_record_is_skipped_not_believed(settings: Settings) -> None:

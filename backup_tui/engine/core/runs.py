@@ -3,6 +3,7 @@ whichever front end started it, failures included."""
 
 from __future__ import annotations
 
+import signal
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,14 +30,26 @@ class RunRecord:
         return asdict(self)
 
 
+def noted(message: str, exc: BaseException) -> str:
+    """The error line with what the engine noted on the way up (``add_note``: the original untouched, a swap left
+    for repair)."""
+    return "; ".join([message, *getattr(exc, "__notes__", ())])
+
+
 def outcome(exc: BaseException | None) -> tuple[bool, int, str]:
-    """(ok, exit code, one-line error) of a run that ended with ``exc`` (None: it succeeded)."""
+    """(ok, exit code, one-line error) of a run that ended with ``exc`` (None: it succeeded): the code the process
+    exits with and the line it prints (the CLI's own ending), which the journal, read by monitoring, keeps too."""
     if exc is None:
         return True, EXIT_OK, ""
     if isinstance(exc, BackupToolError):
-        return False, exc.exit_code, exc.message
-    if isinstance(exc, KeyboardInterrupt):
-        return False, EXIT_FAILED, "stopped by a signal"
+        return False, exc.exit_code, noted(exc.message, exc)
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl+C, or SIGTERM / SIGHUP raised with their number
+        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+        try:
+            said = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        except ValueError:
+            said = "stopped by a signal"
+        return False, 128 + signum, noted(said, exc)
     return False, EXIT_FAILED, f"unexpected {type(exc).__name__}"
 
 
