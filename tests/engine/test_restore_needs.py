@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from backup_tui.engine.config import Settings
-from backup_tui.engine.core.errors import ConfigError
+from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
@@ -175,3 +175,29 @@ def test_a_policy_for_a_role_this_server_lacks(pg_sandbox: Sandbox, own_db: tupl
     plan = plan_restore(Context(settings), record, target_db=f"{name}_x", no_owner=True)
     assert plan.missing_policy_roles == (role,)
     assert_verified_without_test_restore(settings, record, f"role(s) in row-level security policies: {role}")
+
+
+def test_the_space_check_reads_the_tablespace_the_restored_database_goes_to(
+        pg_sandbox: Sandbox, own_db: tuple[str, Settings]) -> None:
+    """The original lives on a small volume of its own: the restore is refused before anything is made, where the
+    data directory's free space let it start and pg_restore stopped on a full disk."""
+    name, settings = own_db
+    small = server_dir(pg_sandbox, f"{name}_small")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(small)],
+                                           capture_output=True, check=False).returncode:
+        pytest.skip("a small volume of its own needs mounting a tmpfs (root, allowed to mount)")
+    try:
+        pg_sandbox.chown_to_server(small)
+        pg_sandbox.psql(f"CREATE TABLESPACE {name}_small LOCATION '{small}'")
+        pg_sandbox.psql(f"CREATE DATABASE {name} TABLESPACE {name}_small")
+        pg_sandbox.psql("CREATE TABLE t AS SELECT g, md5(g::text) AS pad FROM generate_series(1, 40000) g", name)
+        record = backup_of(settings)
+        plan = plan_restore(Context(settings), record, target_db=f"{name}_copy")
+        assert 0 <= plan.space_free_bytes < min(6 * 1024 * 1024, plan.space_needed_bytes)  # the volume's, not 60 GB
+        with pytest.raises(BackupToolError, match="not enough space on the server"):
+            run_restore(Context(settings), plan)
+        assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}_copy'") == "0"
+    finally:
+        pg_sandbox.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_sandbox.psql(f"DROP TABLESPACE IF EXISTS {name}_small")
+        subprocess.run(["umount", str(small)], check=False)
