@@ -64,7 +64,18 @@ def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namesp
     if extras:
         where = f"{parser.prog} {args.command}" if getattr(args, "command", None) else parser.prog
         raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see '{where} --help')")
+    for option in NOT_EMPTY:
+        value = getattr(args, option, None)
+        if value is not None and not value.strip():
+            raise UsageError(f"--{option} is empty: give its value, or leave the option out "
+                             f"(see '{parser.prog} {args.command} --help')")
     return args
+
+
+# Options given empty ("--database $DB" with DB unset in a cron line) that read as left out, or as more: a prune
+# or a verify --all of every database, kept --drop listing and exiting 0, schedule install --user running the jobs
+# as root and --root writing below the current folder, monitor --serve --bind serving every interface.
+NOT_EMPTY = ("database", "drop", "host", "user", "root", "bind")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -95,3 +95,20 @@ def test_a_flag_the_command_does_not_take_points_at_that_commands_help(backed_up
     result = ws.run("report", "--json")
     assert result.returncode == 2
     assert one_error_line(result).endswith("unrecognized arguments: --json (see 'backup-headless report --help')")
+
+
+@pytest.mark.parametrize("args", [
+    ["prune", "--dry-run", "--database"], ["verify", "--all", "--quick", "--database"], ["repair", "--database"],
+    ["report", "--database"], ["list", "--host"], ["kept", "--drop"],
+    ["schedule", "install", "--cron", "--dry-run", "--user"], ["schedule", "install", "--cron", "--dry-run", "--root"],
+], ids=" ".join)
+def test_an_empty_option_value_is_refused_not_read_as_left_out(backed_up: tuple[Workspace, str],
+                                                               args: list[str]) -> None:
+    """'--database "$DB"' with DB unset acted on every database (a prune of them all, exit 0), an empty --user
+    scheduled the jobs as root, an empty --root wrote below the current folder."""
+    ws, _ = backed_up
+    before = sorted(p.name for p in ws.root.rglob("*"))
+    result = ws.run(*args, "")
+    assert result.returncode == 2, (args, result.stdout, result.stderr)
+    assert f"{args[-1]} is empty" in one_error_line(result)
+    assert sorted(p.name for p in ws.root.rglob("*")) == before

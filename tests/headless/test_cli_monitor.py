@@ -29,7 +29,7 @@ from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.storage.locks import database_lock
 from backup_tui.engine.storage.state import this_host
 from headless.monitor import CachedReport, StaleHealth
-from tests.conftest import closed_port
+from tests.conftest import closed_port, run_cli
 from tests.headless.conftest import Workspace, WorkspaceFactory, small_dump_workspace
 
 
@@ -288,6 +288,13 @@ def test_serve_on_a_taken_port_is_one_clear_line(ws: Workspace) -> None:
         result = ws.run("monitor", "--serve", "--port", str(port))
     said = f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     assert (result.returncode, result.stderr) == (2, said)
+
+
+def test_serve_with_an_empty_bind_is_refused_not_served_on_every_interface(ws: Workspace) -> None:
+    """'--bind ""' (an unset variable) listened on 0.0.0.0: the health report, names and errors, to the network."""
+    result = run_cli(["monitor", "--serve", "--bind", "", "--port", "0"], ws.env, timeout=30)
+    assert (result.returncode, result.stderr) == (2, "error: --bind is empty: give its value, or leave the option "
+                                                     "out (see 'backup-headless monitor --help')\n")
 
 
 def test_serve_whose_repository_goes_says_503_with_the_reason_not_a_fresh_report_of_no_backups(ws: Workspace) -> None:
