@@ -331,7 +331,19 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, env: Mappin
     with _in_file(settings.config_file):
         _check_passwords(settings.databases, env)
         _check_no_conninfo(settings.databases)
+        _check_names(settings.databases)
     return settings
+
+
+def _check_names(dbs: tuple[DatabaseConfig, ...]) -> None:
+    """The database we connect to (dbname, else name) must be one PostgreSQL could have, and no field may hold a
+    NUL byte: a NUL ended the backup as "unexpected ValueError: embedded null byte" (the journal and the monitor
+    said no more), and a name past 63 bytes as "does not exist on the server"."""
+    for index, db in enumerate(dbs):
+        check_database_name(db.database, f"databases[{index}].{'dbname' if db.dbname else 'name'}")
+        for field_name in ("host", "user", "password", "service"):
+            if "\x00" in (getattr(db, field_name) or ""):
+                raise ConfigError(f"databases[{index}].{field_name} contains a NUL byte (not shown)")
 
 
 _CONNINFO = re.compile(r"^[a-z][a-z0-9+.-]*://|(^|\s)(password|host|dbname|user|port)\s*=", re.IGNORECASE)
@@ -370,10 +382,19 @@ def _check_passwords(dbs: tuple[DatabaseConfig, ...], env: Mapping[str, str]) ->
             raise ConfigError(f"databases[{index}].password_env: {db.password_env} {state}")
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few kB: past this it is the wrong file (a dump, /dev/zero)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's settings, read up to a cap: a wrong --config (a dump, /dev/zero) was read whole into memory,
+    and /dev/zero took the machine's until the out-of-memory killer ended a process (here, the PostgreSQL)."""
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB: "
+                              "not a config file (a typo in --config or BACKUP_TUI_CONFIG?)")
+        return tomllib.loads(data.decode())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except PermissionError:

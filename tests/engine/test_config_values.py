@@ -178,3 +178,34 @@ def test_backup_headless_says_an_empty_backup_dir_in_one_line_and_exits_2(tmp_pa
     too_long = run_cli(["--config", str(cfg), "list"], {**env, "BACKUP_DIR": str(tmp_path)})
     assert (too_long.returncode, too_long.stderr) == (
         2, f"error: config file {cfg}: [health].max_age_hours must be above 0 and at most 876600, got 1e+20\n")
+
+
+LONG_NAME = "x" * 64
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[databases]]\nname = "a\\u0000b"', "databases[0].name 'a\\x00b' contains a NUL byte, which no database name "
+                                          "can"),
+    (f"[[databases]]\nname = '{LONG_NAME}'",
+     f"databases[0].name '{LONG_NAME}' is longer than 63 bytes, PostgreSQL's limit for a name"),
+    ('[[databases]]\nname = "a"\nhost = "h\\u0000"', "databases[0].host contains a NUL byte (not shown)"),
+    ('[[databases]]\nname = "a"\npassword = "p\\u0000"', "databases[0].password contains a NUL byte (not shown)"),
+])
+def test_a_database_name_postgresql_cannot_have_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
+    """A NUL ended the backup as "unexpected ValueError: embedded null byte", a long name as "does not exist"."""
+    assert _refused(tmp_path, text) == f"config file {tmp_path / 'c.toml'}: {message}"
+
+
+def test_a_database_name_from_the_environment_is_checked_too() -> None:
+    with pytest.raises(ConfigError, match=r"databases\[0\]\.name 'x+' is longer than 63 bytes"):
+        load_settings(None, {"BACKUP_DB_NAME": LONG_NAME})
+    assert load_settings(None, {"BACKUP_DB_NAME": "x" * 63}).databases[0].name == "x" * 63
+
+
+def test_a_config_file_far_larger_than_any_config_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    """A dump given as --config by mistake was read whole into memory, and --config /dev/zero read until the
+    out-of-memory killer came (it took the PostgreSQL beside it)."""
+    path = tmp_path / "big.toml"
+    path.write_text("# " + "x" * (2 * 1024 * 1024) + "\n")  # valid TOML, a comment: only its size is wrong
+    with pytest.raises(ConfigError, match="is larger than 1 MiB: not a config file"):
+        load_settings(path, {})
