@@ -3,6 +3,7 @@ reads what happened from there, not from run logs that a TUI session never wrote
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 from dataclasses import replace
@@ -13,6 +14,7 @@ import pytest
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.errors import BackupToolError
+from backup_tui.engine.core.runs import outcome
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.health import check_health
@@ -107,3 +109,13 @@ def test_a_journal_record_is_read_with_its_times_checked_and_in_the_form_we_writ
     assert (read.started_at, read.finished_at) == ("2026-12-07T20:00:00.000Z", "2026-12-07T19:00:01.000Z")
     report = check_health(settings, datetime(2026, 12, 7, 21, tzinfo=UTC))
     assert b'backup_tui_last_run_ok{database="app"' in exposition(report)
+
+
+def test_a_run_stopped_by_the_setup_is_journaled_with_the_reason_not_as_unexpected() -> None:
+    """A backup into a read-only repository said "Read-only file system: PATH" on stderr, but the journal, and so
+    the monitor and every notice, said "unexpected OSError" and sent the reader to a run log never written."""
+    read_only = OSError(errno.EROFS, "Read-only file system")
+    read_only.filename = "/srv/backups/backups/app"
+    assert outcome(read_only) == (False, 1, "Read-only file system: /srv/backups/backups/app")
+    assert outcome(OSError(errno.ENOSPC, "No space left on device")) == (False, 1, "No space left on device")
+    assert outcome(RuntimeError("a fault nothing foresaw")) == (False, 1, "unexpected RuntimeError")

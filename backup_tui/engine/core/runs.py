@@ -50,6 +50,9 @@ def outcome(exc: BaseException | None) -> tuple[bool, int, str]:
         except ValueError:
             said = "stopped by a signal"
         return False, 128 + signum, noted(said, exc)
+    if isinstance(exc, OSError) and exc.strerror:  # a read-only mount, a full disk: the setup's, said as it is
+        # ("unexpected OSError" sent the monitor's reader to a run log a read-only repository never got)
+        return False, EXIT_FAILED, f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     return False, EXIT_FAILED, f"unexpected {type(exc).__name__}"
 
 
