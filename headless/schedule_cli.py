@@ -82,7 +82,7 @@ def _show(ctx: Context, out: Output) -> int:
     for job, nexts in zip(jobs, upcoming, strict=True):
         out.line(f"{job.name:8} {job.cron:15} {job.description}", always=True)
         out.line(f"         runs: {' && '.join(' '.join(c) for c in job.commands)}", always=True)
-        out.line(f"         next: {', '.join(nexts)}", always=True)
+        out.line(f"         next: {', '.join(nexts) or schedule.NEVER}", always=True)  # was an empty "next:"
     return EXIT_OK
 
 

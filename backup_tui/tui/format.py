@@ -9,7 +9,7 @@ from rich.text import Text
 
 from backup_tui.engine.core.health import human_duration, humanize_age
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc
-from backup_tui.engine.core.schedule import next_runs
+from backup_tui.engine.core.schedule import NEVER, next_runs
 from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.storage.space import human_bytes
 
@@ -33,7 +33,7 @@ def ago(moment: datetime, now: datetime) -> str:
 def next_runs_said(cron: str, local: datetime, count: int) -> str:
     """A job's next ``count`` runs in local time ("Thu 06 02:00, ..."), or that no date matches its schedule."""
     return ", ".join(moment.strftime("%a %d %H:%M") for moment in next_runs(cron, local, count)) \
-        or "never (no date matches)"
+        or NEVER
 
 
 def duration(seconds: float | None) -> str:

@@ -274,11 +274,18 @@ def test_a_schedule_number_out_of_its_range_is_a_one_line_config_error(tmp_path:
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_a_schedule_no_date_matches_never_runs_and_says_so() -> None:
-    """The 30th of February: valid numbers, no date. Its next runs are none (the app says 'never'), not an error
-    on the dashboard; steps count, they are not values ("*/90" is every 90th minute, that is at 0)."""
+def test_a_schedule_no_date_matches_never_runs_and_says_so(tmp_path: Path) -> None:
+    """The 30th of February: valid numbers, no date. Its next runs are none (the app and schedule show say 'never',
+    where show printed an empty "next:"), not an error on the dashboard; steps count, they are not values ("*/90"
+    is every 90th minute, that is at 0)."""
     assert next_runs("0 0 30 2 *", datetime(2026, 1, 1)) == []
     assert next_runs("*/90 1 * * *", datetime(2026, 1, 1), 1) == [datetime(2026, 1, 1, 1, 0)]
+    config = tmp_path / "backup.toml"
+    config.write_text(f'repository = "{tmp_path / "repo"}"\n[[databases]]\nname = "app"\n'
+                      '[schedule]\nbackup = "0 0 30 2 *"\n')
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "LOG_DIR"))}
+    shown = run_cli(["schedule", "show"], {**base, "BACKUP_TUI_CONFIG": str(config)})
+    assert shown.returncode == 0 and "next: never (no date matches)" in shown.stdout.splitlines()[2], shown.stdout
 
 
 def test_root_installing_for_another_user_takes_the_first_backup_as_that_user(make_workspace: WorkspaceFactory,

@@ -72,6 +72,9 @@ def check_cron(expression: str, where: str) -> str | None:
     return None
 
 
+NEVER = "never (no date matches)"  # a schedule's next runs, where none are (the 30th of February)
+
+
 def next_runs(expression: str, after: datetime, count: int = 5) -> list[datetime]:
     """The next ``count`` runs; none when no date matches (the 30th of February) or croniter cannot read it."""
     from croniter import croniter
