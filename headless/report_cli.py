@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backup_tui.engine.core.errors import EXIT_OK, ConfigError
+from backup_tui.engine.core.models import YEARS
 from backup_tui.engine.core.printable import printable
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.state import this_host
@@ -35,7 +36,7 @@ def parse_since(text: str | None, now: datetime) -> datetime:
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if moment >= now:
         raise ConfigError(f"--since {text!r} is not in the past")
-    return moment
+    return max(moment, datetime(YEARS[0], 1, 1, tzinfo=UTC))  # no record is older: year 1 printed as "1-01-01"
 
 
 def printable_values(value: Any) -> Any:

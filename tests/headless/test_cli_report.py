@@ -4,8 +4,10 @@ row counts), a restore is listed as a restore, and a failed run shows as a probl
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+from headless.report_cli import parse_since
 from tests.conftest import closed_port, history_records
 from tests.headless.conftest import Workspace, WorkspaceFactory
 
@@ -40,3 +42,11 @@ def test_the_reports_figures_match_the_verification_history(make_workspace: Work
     assert "<table>" in page and ws.database in page
     bad = ws.run("report", "--since", "yesterday")
     assert bad.returncode == 2 and "is not a date" in bad.stderr
+
+
+def test_a_period_from_before_any_record_starts_where_records_may_start() -> None:
+    """'--since 0001-01-01' (every record) reported from '1-01-01T00:00:00Z': the year no record can be older than
+    (1900) begins the period instead."""
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    assert parse_since("0001-01-01", now) == datetime(1900, 1, 1, tzinfo=UTC)
+    assert parse_since("2020-01-01", now) == datetime(2020, 1, 1, tzinfo=UTC)
