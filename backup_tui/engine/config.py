@@ -152,6 +152,10 @@ def _s3_from_toml(table: dict[str, Any]) -> S3Config:
 def _checked_s3(config: S3Config) -> S3Config:
     if not config.bucket.strip():
         raise ConfigError("s3.bucket is empty")
+    if re.search(r"[/\\\s]|[^\x21-\x7e]", config.bucket) or len(config.bucket) > 255:
+        # no store takes these in a bucket's name ("../../x y" was accepted, then failed at the first call)
+        raise ConfigError(f"s3.bucket {config.bucket!r} is no bucket name: a slash, a space or a character no store "
+                          "takes (a folder inside the bucket goes in s3.prefix)")
     if config.sse is not None and config.sse not in S3_SSE:
         raise ConfigError(f"s3.sse must be one of {', '.join(S3_SSE)}, not {config.sse!r}")
     if config.sse_kms_key_id and config.sse != "aws:kms":

@@ -50,6 +50,8 @@ def test_s3_table_and_the_old_scripts_names(tmp_path: Path) -> None:
     ('bucket = "b"\nsse = "DES"', "s3.sse must be one of AES256, aws:kms"),
     ('bucket = "b"\nprefix = "a/../b"', "has an empty, '.' or '..' part"),
     ('bucket = "b"\nkeep_local = "no"', "s3.keep_local must be true or false"),
+    ('bucket = "../../x y"', "s3.bucket '../../x y' is no bucket name"),
+    ('bucket = "backups/pg"', "(a folder inside the bucket goes in s3.prefix)"),
 ])
 def test_s3_table_mistakes_are_one_line(tmp_path: Path, table: str, said: str) -> None:
     config = tmp_path / "c.toml"
