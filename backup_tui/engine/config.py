@@ -481,6 +481,7 @@ def _apply_file(settings: Settings, path: Path, data: dict[str, Any], env: Mappi
         changes["log_dir"] = base / _path_text(data["log_dir"], "log_dir")
     if "maintenance_db" in data:
         changes["maintenance_db"] = _expect(data["maintenance_db"], str, "maintenance_db")
+        check_database_name(changes["maintenance_db"], "maintenance_db")  # "" connected to the user's namesake
     if "pg_bin_dir" in data:
         changes["pg_bin_dir"] = Path(_expect(data["pg_bin_dir"], str, "pg_bin_dir"))
     retention = _expect(data.get("retention", {}), dict, "[retention]")

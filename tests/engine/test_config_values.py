@@ -190,6 +190,7 @@ LONG_NAME = "x" * 64
      f"databases[0].name '{LONG_NAME}' is longer than 63 bytes, PostgreSQL's limit for a name"),
     ('[[databases]]\nname = "a"\nhost = "h\\u0000"', "databases[0].host contains a NUL byte (not shown)"),
     ('[[databases]]\nname = "a"\npassword = "p\\u0000"', "databases[0].password contains a NUL byte (not shown)"),
+    ('maintenance_db = ""\n[[databases]]\nname = "a"', "maintenance_db is empty: give the database's name"),
 ])
 def test_a_database_name_postgresql_cannot_have_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
     """A NUL ended the backup as "unexpected ValueError: embedded null byte", a long name as "does not exist"."""
