@@ -5,6 +5,7 @@ is created, instead of pg_restore stopping midway. A verification there is not r
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -14,11 +15,12 @@ import pytest
 
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
-from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.models import BackupRecord, manifest_checksum
 from backup_tui.engine.devtools.sandbox import Sandbox
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.restore import plan_restore, run_restore
+from backup_tui.engine.ops.scratch import UnlikeServer
 from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.catalog import Catalog
 from tests.conftest import db_config, restore
@@ -175,6 +177,39 @@ def test_a_policy_for_a_role_this_server_lacks(pg_sandbox: Sandbox, own_db: tupl
     plan = plan_restore(Context(settings), record, target_db=f"{name}_x", no_owner=True)
     assert plan.missing_policy_roles == (role,)
     assert_verified_without_test_restore(settings, record, f"role(s) in row-level security policies: {role}")
+
+
+@pytest.mark.parametrize(("info", "said"), [
+    ({"collate": "xx_XX.UTF-8", "ctype": "xx_XX.UTF-8"}, 'invalid locale name: "xx_XX.UTF-8"'),
+    ({"encoding": "LATIN1"}, 'encoding "LATIN1" does not match locale'),
+])
+def test_a_verify_where_the_server_cannot_make_the_backups_locale_is_no_failure(
+    pg_sandbox: Sandbox, own_db: tuple[str, Settings], info: dict[str, str], said: str
+) -> None:
+    """A backup taken on a server with a locale (or an encoding for it) this one lacks: no test restore can run
+    here, and the backup is not to blame. It gets the quick checks and a note, not an "unexpected" error (exit 1)
+    that left the backup unverified, nor a failure that cost it its retention slot."""
+    name, settings = own_db
+    pg_sandbox.psql(f"CREATE DATABASE {name}")
+    pg_sandbox.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)", name)
+    record = backup_of(settings)
+    manifest = Path(record.path).parent / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["database_info"].update(info)
+    data["manifest_sha256"] = manifest_checksum(data)
+    manifest.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    record = Catalog.from_settings(settings).get(record.id)
+    result = verify_backup(Context(settings), record)
+    assert (result.level, result.ok, result.problems) == ("quick", True, ())
+    assert len(result.not_done) == 1 and said in result.not_done[0]
+    assert result.not_done[0].startswith("no test restore: this server cannot create a database with the backup's "
+                                         "encoding and locale")
+    assert Catalog.from_settings(settings).get(record.id).verifications[-1] == result
+    assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname LIKE '{name}__verify_%'") == "0"
+    with pytest.raises(UnlikeServer, match="install that locale on the server's machine") as refused:
+        restore(settings, record.id, target_db=f"{name}_copy")  # was "unexpected WrongObjectType", exit 1
+    assert said in refused.value.message and "\n" not in refused.value.message
+    assert pg_sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}_copy'") == "0"
 
 
 def test_the_space_check_reads_the_tablespace_the_restored_database_goes_to(

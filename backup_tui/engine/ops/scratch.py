@@ -209,6 +209,17 @@ def database_comment(conn: psycopg.Connection[Any], name: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+# What CREATE DATABASE answers when this server cannot make a database like the backup's: a locale it lacks
+# (wrong_object_type: "invalid locale name"), an encoding its locale refuses (invalid_parameter_value), an option
+# its version does not know (syntax_error: a newer server's BUILTIN_LOCALE).
+CANNOT_CREATE_LIKE = ("42809", "22023", "42601")
+
+
+class UnlikeServer(BackupToolError):
+    """This server cannot create a database with the backup's encoding and locale: the backup is not to blame (a
+    verify records no failure), and the way out is on the server."""
+
+
 def create_database(settings: Settings, server: DatabaseConfig, name: str, info_: dict[str, str] | None,
                     purpose: str) -> Scratch:
     """CREATE DATABASE ``name``, recorded as scratch until ``drop_database`` or ``Scratch.forget``.
@@ -236,6 +247,11 @@ def create_database(settings: Settings, server: DatabaseConfig, name: str, info_
             scratch.forget()  # the server made nothing (a name taken meanwhile is not ours to drop later)
         else:
             _drop_after_interruption(settings, server, scratch, made)
+        if isinstance(exc, psycopg.Error) and exc.sqlstate in CANNOT_CREATE_LIKE:  # was "unexpected WrongObjectType"
+            raise UnlikeServer(
+                f"this server cannot create a database with the backup's encoding and locale "
+                f"({exc.diag.message_primary or type(exc).__name__}): install that locale on the server's machine "
+                "(locale -a lists them)") from None
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):  # the setup's, not a bug: said in one line
             who = server.user or "libpq's default user"
             raise BackupToolError(
