@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backup_tui.engine.postgres.plain_guard import HEAD_LIMIT, PlainGuard
+from backup_tui.engine.postgres.plain_guard import HEAD_LIMIT, MadeWithCreate, PlainGuard
 
 KEY = b"kkv1s3XqCnGU5LwqJcRpkoV2xaexdLWiPzSwnYP52abebRxt89JK33qQj72Zukv"
 HEADER = b"--\n-- PostgreSQL database dump\n--\n\n"
@@ -59,3 +59,33 @@ def test_a_head_past_the_limit_is_passed_on_whole() -> None:
     dump = comments + b"\\restrict " + KEY + b"\n"
     guard = PlainGuard()
     assert through(guard, dump, 4096) == guard.start() + dump
+
+
+CREATE_HEAD = (b"SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n\n"
+               b"--\n-- Name: app; Type: DATABASE; Schema: -; Owner: postgres\n--\n\n"
+               b"CREATE DATABASE app WITH TEMPLATE = template0 ENCODING = 'UTF8';\n\n\n"
+               b"ALTER DATABASE app OWNER TO postgres;\n\n\\connect app\n\n")
+
+
+CLEAN_CREATE_HEAD = CREATE_HEAD.replace(b"CREATE DATABASE", b"DROP DATABASE app;\nCREATE DATABASE")  # -c -C
+
+
+@pytest.mark.parametrize("dump", [HEADER + b"\\restrict " + KEY + b"\n\n" + CREATE_HEAD, HEADER + CREATE_HEAD,
+                                  HEADER + CLEAN_CREATE_HEAD])
+@pytest.mark.parametrize("size", [1, 7, 1 << 20])
+def test_a_dump_made_with_create_is_stopped_before_a_statement_reaches_psql(dump: bytes, size: int) -> None:
+    """pg_dump -C: its CREATE DATABASE ran before psql refused the \\connect, making a database of the
+    original's name on the server (left there by a full verify) or failing on the existing one."""
+    guard = PlainGuard()
+    out = [guard.start()]
+    with pytest.raises(MadeWithCreate, match="--create"):
+        out += [guard.feed(dump[i:i + size]) for i in range(0, len(dump), size)]
+        out.append(guard.end())
+    assert b"DATABASE" not in b"".join(out) and b"SET " not in b"".join(out)
+
+
+def test_session_lines_before_the_schema_still_pass_byte_for_byte() -> None:
+    dump = HEADER + b"\\restrict " + KEY + b"\n\n" + CREATE_HEAD.replace(b"CREATE DATABASE", b"CREATE TABLE")
+    guard = PlainGuard()
+    assert through(guard, dump, 5) == guard.start() + HEADER + b"\n\n" + CREATE_HEAD.replace(b"CREATE DATABASE",
+                                                                                             b"CREATE TABLE")

@@ -16,12 +16,24 @@ from __future__ import annotations
 import re
 import secrets
 
+from backup_tui.engine.core.errors import BackupToolError
+
 # What psql says when it refuses a command in restricted mode (any, and an ``\unrestrict`` with a key not ours),
 # and when it does not know ``\restrict`` at all
 REFUSED = ("backslash commands are restricted", "\\unrestrict: wrong key")
 UNKNOWN = "invalid command \\restrict"
 HEAD_LIMIT = 1 << 16  # pg_dump's header comments are a few hundred bytes; past this, no line is left out
 _RESTRICT = re.compile(rb"\\restrict ([A-Za-z0-9]+)\r?")
+_SESSION = re.compile(rb"(SET |SELECT pg_catalog\.set_config\().*;\r?")  # pg_dump's session lines before its DDL
+MADE_WITH_CREATE = ("the plain dump was made with pg_dump --create: it creates its own database (drops it first, "
+                    "made with --clean too) and \\connects to it, which a load into the database we made cannot "
+                    "follow; nothing was run on the server (psql loads it by hand, where that database may go)")
+
+
+class MadeWithCreate(BackupToolError):
+    """A ``pg_dump -C`` dump: its CREATE DATABASE would make (or fail on) a database of the original's name
+    before psql refused its ``\\connect``, and with ``-c`` its DROP DATABASE drops the original itself, so it is
+    stopped before a statement reaches the server."""
 
 
 class PlainGuard:
@@ -52,10 +64,11 @@ class PlainGuard:
         return self._filter(b"", final=True)
 
     def _read_head(self, final: bool) -> bool:
-        """Past the header comments: True once the first other line was seen (and left out when it is pg_dump's
-        ``\\restrict``), or there is no such line within ``HEAD_LIMIT``."""
+        """Past the header comments and session settings: True once the first other line was seen (the first line
+        after the comments left out when it is pg_dump's ``\\restrict``), or there is no such line within
+        ``HEAD_LIMIT``. Raises ``MadeWithCreate`` when that line is a ``CREATE DATABASE``."""
         assert self._head is not None
-        head, pos = self._head, 0
+        head, pos, first = self._head, 0, not self._unrestrict  # read again from its start while it grows
         while True:
             newline = head.find(b"\n", pos)
             if newline == -1:
@@ -66,10 +79,18 @@ class PlainGuard:
             if newline < len(head) and (not line.strip() or line.startswith(b"--")):
                 pos = newline + 1
                 continue
-            found = _RESTRICT.fullmatch(line)
+            found = _RESTRICT.fullmatch(line) if first else None
             if found:
                 self._unrestrict = b"\n\\unrestrict " + found.group(1)
                 del head[pos:newline]  # its newline stays: an empty line
+                first = False
+                continue
+            if newline < len(head) and _SESSION.fullmatch(line):
+                pos, first = newline + 1, False
+                continue
+            # pg_dump -c -C begins with DROP DATABASE: run from the database we made, it dropped the original's
+            if line.startswith((b"CREATE DATABASE ", b"DROP DATABASE ")):
+                raise MadeWithCreate(MADE_WITH_CREATE)
             return True
 
     def _filter(self, raw: bytes, final: bool) -> bytes:
