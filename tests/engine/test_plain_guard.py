@@ -89,3 +89,18 @@ def test_session_lines_before_the_schema_still_pass_byte_for_byte() -> None:
     guard = PlainGuard()
     assert through(guard, dump, 5) == guard.start() + HEADER + b"\n\n" + CREATE_HEAD.replace(b"CREATE DATABASE",
                                                                                              b"CREATE TABLE")
+
+
+CLUSTER_HEAD = (b"--\n-- PostgreSQL database cluster dump\n--\n\n\\restrict " + KEY + b"\n\n"
+                b"SET default_transaction_read_only = off;\n\nSET client_encoding = 'UTF8';\n\n--\n-- Roles\n--\n\n"
+                b"CREATE ROLE app;\nALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:x';\n")
+
+
+def test_a_cluster_dump_is_stopped_before_its_roles_reach_the_server() -> None:
+    """pg_dumpall's output named as one database's: its CREATE ROLE and ALTER ROLE ... PASSWORD ran on the server
+    (a verify made roles, or set their passwords) before the load stopped at its \\connect."""
+    guard = PlainGuard()
+    guard.start()
+    with pytest.raises(MadeWithCreate, match="pg_dumpall"):
+        guard.feed(CLUSTER_HEAD)
+        guard.end()

@@ -28,12 +28,19 @@ _SESSION = re.compile(rb"(SET |SELECT pg_catalog\.set_config\().*;\r?")  # pg_du
 MADE_WITH_CREATE = ("the plain dump was made with pg_dump --create: it creates its own database (drops it first, "
                     "made with --clean too) and \\connects to it, which a load into the database we made cannot "
                     "follow; nothing was run on the server (psql loads it by hand, where that database may go)")
+CLUSTER_DUMP = ("the plain dump is a cluster's (pg_dumpall): roles, with their passwords, and every database, not "
+                "one database's; nothing was run on the server (psql loads it by hand, on a server it may change)")
+# The first statement after the session lines of a dump that is no one database's: a load of it into the database
+# we made would drop or make databases, or make and alter roles, on the server
+_NOT_ONE_DATABASE = {b"CREATE DATABASE ": MADE_WITH_CREATE, b"DROP DATABASE ": MADE_WITH_CREATE,
+                     b"CREATE ROLE ": CLUSTER_DUMP, b"ALTER ROLE ": CLUSTER_DUMP, b"DROP ROLE ": CLUSTER_DUMP}
 
 
 class MadeWithCreate(BackupToolError):
     """A ``pg_dump -C`` dump: its CREATE DATABASE would make (or fail on) a database of the original's name
-    before psql refused its ``\\connect``, and with ``-c`` its DROP DATABASE drops the original itself, so it is
-    stopped before a statement reaches the server."""
+    before psql refused its ``\\connect``, and with ``-c`` its DROP DATABASE drops the original itself; or a
+    cluster's dump (pg_dumpall), whose roles would be made and altered. Stopped before a statement reaches the
+    server."""
 
 
 class PlainGuard:
@@ -89,8 +96,9 @@ class PlainGuard:
                 pos, first = newline + 1, False
                 continue
             # pg_dump -c -C begins with DROP DATABASE: run from the database we made, it dropped the original's
-            if line.startswith((b"CREATE DATABASE ", b"DROP DATABASE ")):
-                raise MadeWithCreate(MADE_WITH_CREATE)
+            said = next((why for start, why in _NOT_ONE_DATABASE.items() if line.startswith(start)), None)
+            if said is not None:
+                raise MadeWithCreate(said)
             return True
 
     def _filter(self, raw: bytes, final: bool) -> bytes:
