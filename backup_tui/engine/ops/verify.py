@@ -8,6 +8,7 @@ kind of damage is named: bit flip, truncation, missing or altered manifest or si
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import subprocess
 import tempfile
@@ -246,17 +247,26 @@ def quick_checks(
                                    + plural(len(record.row_counts), "table"))
 
 
+class _NotJudgedHere(Exception):
+    """No test restore of this backup can be made on this server, and the backup is not to blame: why, as the
+    note the quick checks carry instead of a FAILED (which would cost the backup its retention slot)."""
+
+
 def full_checks(
     settings: Settings, record: BackupRecord, source: Source, server: DatabaseConfig, checks: _Checks,
     reporter: Reporter, cancel: CancelToken,
 ) -> dict[str, list[int | None]]:
-    """Restore into a throwaway database, compare counts, always drop it. Raises ``scratch.UnlikeServer`` and
-    ``MadeWithCreate`` where no test restore can be made here: the backup is not judged by them."""
+    """Restore into a throwaway database, compare counts, always drop it. Raises ``_NotJudgedHere`` where no test
+    restore can be made here (the backup's locale, an old scripts' dump made with --create or naming a role this
+    server lacks)."""
     scratch.clean_leftovers(settings, server, reporter)
     name = names.verify_name(record.database, secrets.token_hex(4))
     # The backup is on trial, not this server's roles: the database too is ours, in the default tablespace.
-    work = scratch.create_database(settings, server, name, pg.carried(record.database_info, owner=False,
-                                                                      tablespace=False), "verify")
+    try:
+        work = scratch.create_database(settings, server, name, pg.carried(record.database_info, owner=False,
+                                                                          tablespace=False), "verify")
+    except scratch.UnlikeServer as exc:
+        raise _NotJudgedHere(f"{exc.message}; or verify it fully on a server that has it") from None
     try:
         started = time.monotonic()
         # The backup is on trial, not this server: objects go to us, privileges and tablespaces are left out.
@@ -273,9 +283,13 @@ def full_checks(
         return table
     except NOT_THE_BACKUP:
         raise  # the server failed under the test restore (or it was stopped): the backup is not judged
-    except MadeWithCreate:
-        raise  # the old scripts' pg_dump -C: our load cannot take it, the dump is not at fault
+    except MadeWithCreate as exc:  # the old scripts' pg_dump -C: our load cannot take it, the dump is not at fault
+        raise _NotJudgedHere(exc.message) from None
     except BackupToolError as exc:
+        role = _MISSING_ROLE.search(exc.message) if not kind_of(record).archive else None
+        if role:  # a plain dump's OWNER TO and GRANT run as they are: this server's lack, not the backup's fault
+            raise _NotJudgedHere(f"this server lacks what the backup needs ({lacks_said((), (), (), (role[1],))}); "
+                                 "verify it fully on a server that has them") from None
         checks.problems.append(f"test restore failed: {exc.message}")
         return {}
     finally:
@@ -371,11 +385,9 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
             else:
                 try:
                     counts = full_checks(settings, record, source, server, checks, reporter, cancel)
-                except (scratch.UnlikeServer, MadeWithCreate) as exc:  # no test restore here: no failure recorded
+                except _NotJudgedHere as exc:  # as for what the server lacks above: no failure recorded
                     level = "quick"  # what was done, so the history does not claim a test restore
-                    elsewhere = "; or verify it fully on a server that has it" \
-                        if isinstance(exc, scratch.UnlikeServer) else ""
-                    checks.not_done.append(f"no test restore: {exc.message}{elsewhere}")
+                    checks.not_done.append(f"no test restore: {exc}")
         result = Verification(
             at=utc_iso(started_at),
             level=level,
@@ -433,6 +445,10 @@ def _server_for(settings: Settings, record: BackupRecord) -> DatabaseConfig | No
     except NotFoundError:
         return None
 
+
+# psql's words when a plain dump's OWNER TO or GRANT names a role this server lacks (pg_restore --no-owner
+# leaves those out of an archive; psql runs a plain dump's statements as they are)
+_MISSING_ROLE = re.compile(r'role "((?:[^"]|"")+)" does not exist')
 
 # Each full verification restores into a scratch database of its own: a server session, a pg_restore and a
 # decoder each. Sixteen at once already outruns any machine's cores; 1,000 (a typo) would exhaust the server's
