@@ -56,7 +56,9 @@ def test_size_anomalies_and_age_wording() -> None:
     assert size_anomalies([100, 200]) == ()
     assert humanize_age(timedelta(hours=3, minutes=5)) == "3 hours ago"
     assert humanize_age(timedelta(seconds=20)) == "just now"
-    assert humanize_age(timedelta(days=1)) == "a day ago"
+    assert humanize_age(timedelta(days=1)) == "24 hours ago"
+    assert humanize_age(timedelta(hours=43, minutes=50)) == "43 hours ago"  # an age alert's: not "a day ago"
+    assert humanize_age(timedelta(days=2, hours=5)) == "2 days ago"
     assert humanize_age(timedelta(days=400)) == "1 year, 35 days ago"
 
 

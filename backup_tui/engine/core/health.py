@@ -145,12 +145,14 @@ def human_duration(seconds: float) -> str:
 
 
 def humanize_age(delta: timedelta) -> str:
-    """'just now', '5 minutes ago', 'a day ago', '2 months ago', '1 year, 2 months ago' (humanize's words);
+    """'just now', '5 minutes ago', '43 hours ago', '2 days ago', '1 year, 2 months ago' (humanize's words);
     a moment after now reads 'in the future', which is itself a problem (see FUTURE_DATED)."""
     if delta < timedelta(0):
         return "in the future"
     if delta < timedelta(minutes=1):
         return "just now"
+    if timedelta(days=1) <= delta < timedelta(days=2):  # humanize's "a day", up to 48 h: "last backup a day ago
+        return f"{delta // timedelta(hours=1)} hours ago"  # (expected daily)" was said of one 43 hours old
     # Whole units, as a clock reads: 9 h 40 min is '9 hours ago' (humanize would round it up to 10).
     unit = next(u for u in (timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)) if delta >= u)
     return humanize.naturaltime(delta // unit * unit, months=False)  # "26 days ago", not "a month ago"
