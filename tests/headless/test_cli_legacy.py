@@ -106,6 +106,16 @@ def test_old_backup_restores_into_a_new_database(legacy: Legacy) -> None:
         ws.psql("SELECT last_value FROM actor_actor_id_seq")
 
 
+def test_an_old_backups_restore_refuses_the_options_psql_cannot_honour(legacy: Legacy) -> None:
+    """--no-owner was ignored for a plain dump: the plan read clean, and psql stopped on 'role ... does not exist'."""
+    ws, target = legacy.ws, f"{legacy.ws.database}_xlegacy_owners"
+    for option in ("--no-owner", "--no-tablespaces"):
+        result = ws.run("restore", legacy.id_of(legacy.good), "--target-db", target, option, "--dry-run")
+        assert result.returncode == 2, result.stderr
+        assert "plain SQL dump (the old scripts'): psql runs its OWNER TO" in one_error_line(result)
+    assert target not in ws.databases()
+
+
 def test_an_old_backups_restore_says_its_tables_were_not_compared(legacy: Legacy) -> None:
     # The old scripts record no row counts: "21 tables match the manifest" claimed a check that never ran
     ws, target = legacy.ws, f"{legacy.ws.database}_xlegacy_said"

@@ -498,6 +498,10 @@ def plan_restore(
                                 f"nothing was changed, choose another backup (list shows which are valid){by_hand}")
     if replace_original == (target_db is not None):
         raise ConfigError("choose exactly one of --target-db NAME or --replace")
+    if (no_owner or no_tablespaces) and not kind_of(record).archive:  # was ignored: the plan read clean, psql then
+        raise ConfigError(f"{record.id} is a plain SQL dump (the old scripts'): psql runs its OWNER TO, GRANT and "
+                          "TABLESPACE lines as they are, so --no-owner and --no-tablespaces cannot apply; create "
+                          "the roles and tablespaces it names first")  # stopped on "role ... does not exist"
     server = settings.server_for(record.database)
     holder = ctx.catalog.repository_of(record)
     try:
