@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -261,6 +262,19 @@ def test_a_sidecar_that_does_not_match_is_still_a_failure(old: Old) -> None:
     assert restore.returncode == 4
     assert "sha256" in one_error_line(restore)
     assert target not in ws.databases()
+
+
+def test_a_sidecar_md5sum_wrote_is_said_once_for_what_it_is(old: Old) -> None:
+    """An old script that used md5sum: 'is not in sha256sum format; no checksum to compare against (no manifest or
+    sidecar)' called the file altered, then said it was not there."""
+    backup_id = old.write("20240111_020000")
+    path = old.path(backup_id)
+    Path(f"{path}.sha256").write_text(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {path.name}\n")
+    result = old.ws.run("verify", backup_id, "--quick", "--json")
+    assert result.returncode == 4, result.stderr
+    (verify,) = json.loads(result.stdout)
+    assert verify["problems"] == [f"sidecar altered: {path.name}.sha256 holds an md5 hash (32 hex digits), not a "
+                                  "sha256"], verify["problems"]
 
 
 # -- the raw size is unknown --------------------------------------------------------------------------

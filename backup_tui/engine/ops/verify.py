@@ -100,7 +100,9 @@ def _check_sidecar(catalog: Catalog, record: BackupRecord, checks: _Checks) -> N
     text = found.split()
     digest = legacy.sidecar_digest(text)
     if digest is None or len(text) < 2:
-        checks.problems.append(f"sidecar altered: {name} is not in sha256sum format")
+        md5 = bool(text) and re.fullmatch(r"[0-9a-fA-F]{32}", text[0]) is not None  # md5sum's, by an old script
+        checks.problems.append(f"sidecar altered: {name} holds an md5 hash (32 hex digits), not a sha256" if md5
+                               else f"sidecar altered: {name} is not in sha256sum format")
         return
     if record.sha256 and record.status != "legacy":  # an old scripts' dump has no manifest: its sha256 is this one
         checks.check(digest == record.sha256, "sidecar matches the manifest",
@@ -230,7 +232,7 @@ def quick_checks(
                      "checksum mismatch: the stored bytes changed since the backup (bit flip?)")
     elif legacy.sidecar_missing(record):
         checks.passed.append(legacy.NO_SIDECAR)  # the stream and completion checks decide
-    else:
+    elif not any(problem.startswith("sidecar ") for problem in checks.problems):  # said once: the sidecar's own
         checks.problems.append("no checksum to compare against (no manifest or sidecar)")
     if record.raw_sha256:
         checks.check(stats.raw_sha256 == record.raw_sha256, "sha256 of the raw dump matches",
