@@ -13,6 +13,7 @@ from backup_tui.engine.config import Settings
 from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.prune import plan_prune
+from backup_tui.engine.ops.verify import verify_backup
 from backup_tui.engine.storage.local import DATA_NOT_AS_WRITTEN, LocalRepository
 from tests.engine.planted import on_disk, record_of
 
@@ -42,3 +43,5 @@ def test_a_manifest_without_its_dump_is_damaged_and_the_backup_that_restores_is_
     plan = {d.record.id: d for d in plan_prune(Context(keep_one, now=lambda: NOW))}
     assert plan[good.parent.name].keep and "newest valid backup" in plan[good.parent.name].reasons
     assert plan[newer.parent.name].keep, "damaged: kept for a person"
+    quick = verify_backup(Context(keep_one), lost, "quick")  # said as what it is: the manifest is as written
+    assert f"damaged: {DATA_NOT_AS_WRITTEN}{said}" in quick.problems, quick.problems

@@ -80,8 +80,8 @@ def _check_manifest(record: BackupRecord, checks: _Checks) -> None:
     """The repository checked the manifest's own checksum when it read it; the status says how it went."""
     if record.status == "incomplete":
         checks.problems.append(f"{record.reason}: the backup was never committed (interrupted run)")
-    elif record.status == "damaged":
-        checks.problems.append(f"{record.reason}: the dump finished but its manifest was lost or changed")
+    elif record.status == "damaged":  # its reason says what: a manifest altered, or a data file not as it says
+        checks.problems.append(f"damaged: {record.reason}")
     else:
         checks.passed.append("manifest present, its checksum matches")
 
