@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,6 +26,10 @@ from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage.files import RECORD_LIMIT, read_capped
 from backup_tui.engine.storage.paths import OutsideRepository, inside
 from backup_tui.engine.storage.state import state_dir, this_host
+
+# How long a run tries again for a lock found taken: ``is_locked`` (prune's plan, a dry run, the app's refresh) holds
+# it shared for microseconds to look, and a backup that asked in that instant exited 3 naming a run long gone.
+PROBE_GRACE_S = 0.5
 
 
 def lock_path(repository: Path, database: str) -> Path:
@@ -68,7 +73,7 @@ def database_lock(repository: Path, database: str, operation: str) -> Iterator[P
     path = lock_path(repository, database)
     fd = _open_lock(path)
     try:
-        if not _took(fd, fcntl.LOCK_EX):
+        if not _took_past_probes(fd):
             raise LockHeldError(f"database {database!r} is locked by {describe_holder(path)}: lock file {path}")
         holder = {
             "pid": os.getpid(),
@@ -109,6 +114,16 @@ def _took(fd: int, kind: int) -> bool:
         fcntl.flock(fd, kind | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    return True
+
+
+def _took_past_probes(fd: int) -> bool:
+    """The lock taken for a run, tried again for ``PROBE_GRACE_S`` past a look; False while a run holds it."""
+    deadline = time.monotonic() + PROBE_GRACE_S
+    while not _took(fd, fcntl.LOCK_EX):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
     return True
 
 
