@@ -30,6 +30,7 @@ from backup_tui.engine.core.errors import (
     EXIT_VERIFY,
     BackupToolError,
     ConfirmationRequired,
+    NotFoundError,
 )
 from backup_tui.engine.core.models import BackupRecord, VerifyLevel, utc_iso
 from backup_tui.engine.core.runs import outcome
@@ -484,6 +485,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
                      + "".join(f"; {note}" for note in plan.not_done), always=True)
         return max((p.exit_code for p in plans), default=EXIT_OK)
     results = verify_many(ctx, records, level, parallel=args.parallel)
+    if not args.all and not results:
+        raise NotFoundError(f"{records[0].id} was deleted while it was being verified (a prune or a delete)")
     failed = [(r, v) for r, v in results if not v.ok]
     if out.as_json:
         out.json([{"id": r.id, "database": r.database, **v.to_json()} for r, v in results])

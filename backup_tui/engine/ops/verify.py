@@ -39,6 +39,7 @@ from backup_tui.engine.core.progress import (
     Reporter,
     StepFinished,
     StepStarted,
+    warn,
 )
 from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.ops import scratch
@@ -478,9 +479,24 @@ def verify_many(
             # and Python runs its handler in this thread only once this thread runs again.
             while wait(futures, timeout=SIGNAL_CHECK_S).not_done:
                 pass
-            return [future.result() for future in futures]
+            results = [future.result() for future in futures]
         except BaseException:
             # Ctrl+C or SIGTERM reaches the main thread only: the workers stop at their next chunk, drop
             # their scratch databases and record nothing (an interrupted check is not a failed backup).
             cancel.cancel()
             raise
+    return [(record, result) for record, result in results if result.ok or not _deleted_meanwhile(ctx, record)]
+
+
+def _deleted_meanwhile(ctx: Context, record: BackupRecord) -> bool:
+    """The backup went while the run went (a prune or a delete took it after the list was read): its files missing
+    is no damage, and "verification failed: data file missing", exit 4, sent the operator of a cron'd ``verify
+    --all`` looking for damage that was retention at work. Said, and left out of the results."""
+    try:
+        gone = not ctx.catalog.holds(record)
+    except BackupToolError:
+        return False  # the bucket does not answer: its failure is reported as it came
+    if gone:
+        warn(ctx.reporter, f"{record.id} was deleted while the backups were verified (a prune or a delete): "
+                           "not verified")
+    return gone
