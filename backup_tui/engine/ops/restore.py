@@ -33,6 +33,7 @@ from backup_tui.engine.core.errors import (
     Cancelled,
     ConfigError,
     ConfirmationRequired,
+    NotFoundError,
     VerificationError,
 )
 from backup_tui.engine.core.estimate import (
@@ -542,7 +543,14 @@ def plan_restore(
                               f"database {record.database!r} can be replaced, with --replace)")
             exists, aside, held, current = False, None, [], 0
         # Without the key the table of contents cannot be read: the plan refuses for the key alone.
-        missing = Missing() if key_problem else server_lacks(settings, conn, record, source, no_owner, no_tablespaces)
+        try:
+            missing = Missing() if key_problem else server_lacks(settings, conn, record, source, no_owner,
+                                                                 no_tablespaces)
+        except FileNotFoundError:
+            if ctx.catalog.holds(record):
+                raise
+            raise NotFoundError(f"{record.id} was deleted while the restore was planned (a prune or a delete): "
+                                "nothing was changed, choose another backup") from None
         privilege, or_no_owner = pg.creation_lacks(conn, None if no_owner else record.database_info.get("owner"),
                                                    missing.owners)
         if not privilege and replace_original and exists:
@@ -700,13 +708,16 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
         raise BackupToolError(f"not enough space on the server: need about {human_bytes(plan.space_needed_bytes)}, "
                               f"{human_bytes(plan.space_free_bytes)} free")
     server = settings.server_for(record.database)
-    source = catalog.repository_of(record).open_stored(record)
-    checked_reading(settings, record, source)  # the key may have gone since the plan: nothing is created yet
     started = time.monotonic()
     held = swap.HeldSignals()  # from the swap on, a signal waits for its statements and is said after it
     with contextlib.ExitStack() as after_swap:
         with database_lock(settings.repository, plan.target_db, "restore"), \
                 reading_backup(settings.repository, record.id):
+            if not catalog.holds(record):  # a prune or a delete took it since the plan (its question was open)
+                raise NotFoundError(f"{record.id} was deleted since the restore was planned (a prune or a delete): "
+                                    "nothing was changed, choose another backup")
+            source = catalog.repository_of(record).open_stored(record)
+            checked_reading(settings, record, source)  # the key may have gone since the plan: nothing is created yet
             if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
                 _still_fits(settings, server, plan)
             scratch.clean_leftovers(settings, server, reporter)
