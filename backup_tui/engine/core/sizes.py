@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import humanize
-
 
 def plural(count: int, noun: str) -> str:
     """'1 table', '21 tables'."""
@@ -13,4 +11,8 @@ def plural(count: int, noun: str) -> str:
 def human_bytes(n: float) -> str:
     """'512 B', '1.5 kB', '444.3 MB' (SI, as df -H and disk makers count): humanize's words, but a short 'B'
     under a kilobyte, where humanize says 'Bytes' and table columns would widen for it."""
-    return f"{n:.0f} B" if abs(n) < 1000 else humanize.naturalsize(n)
+    if abs(n) < 1000:
+        return f"{n:.0f} B"
+    import humanize  # here: reading the config (retention's plural words) needs none of it at every start
+
+    return humanize.naturalsize(n)
