@@ -41,8 +41,11 @@ def remove_file(record: BackupRecord) -> None:
 
 DAMAGE: dict[str, tuple[Callable[[BackupRecord], None], str]] = {
     "header overwritten": (overwrite_header, "zstd stream is corrupt"),
-    "truncated": (cut_to_first_kb, "truncated"),
-    "data file missing": (remove_file, "data file missing"),
+}
+# Found by the listing already, which reads the data file's size beside the manifest: damaged, never planned
+LISTED_DAMAGE: dict[str, tuple[Callable[[BackupRecord], None], str]] = {
+    "truncated": (cut_to_first_kb, "bytes, not the manifest's"),
+    "data file missing": (remove_file, "its data file is missing"),
 }
 
 
@@ -74,6 +77,20 @@ def test_damage_found_while_planning_a_restore_is_recorded_and_named_by_health(c
     [problem] = [p for p in report.problems if p.rule == "failed_check"]
     assert (problem.severity, problem.backup_id) == ("critical", record.id)
     assert f"verification of {record.id} failed" in problem.message and said in problem.message
+
+
+@pytest.mark.parametrize("case", list(LISTED_DAMAGE))
+def test_a_data_file_cut_or_gone_is_damage_the_listing_names_before_any_plan(case: str, settings: Settings) -> None:
+    damage, said = LISTED_DAMAGE[case]
+    record = run_backup(Context(settings), settings.databases[0])
+    damage(record)
+    ctx = Context(settings)
+    listed = ctx.catalog.get(record.id)
+    assert listed.status == "damaged" and said in listed.reason
+    with pytest.raises(VerificationError, match="it cannot be restored; nothing was changed"):
+        plan_restore(ctx, listed, target_db=f"{record.database}_damaged")
+    report = check_health(settings, system_clock())
+    assert [p.backup_id for p in report.problems if p.rule == "damaged"] == [record.id]
 
 
 def test_damage_that_cannot_be_recorded_is_still_the_error_said(settings: Settings,
