@@ -3,9 +3,11 @@ by systemd-analyze where it is present), and uninstalled leaving nothing; a firs
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -15,7 +17,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
-from backup_tui.engine.core.schedule import check_cron, next_runs, on_calendar
+from backup_tui.engine.core.schedule import check_cron, logrotate_rule, next_runs, on_calendar
 from tests.conftest import Bucket, run_cli
 from tests.headless.conftest import WorkspaceFactory
 
@@ -219,6 +221,38 @@ def test_install_takes_a_first_backup(make_workspace: WorkspaceFactory, tmp_path
     listed = json.loads(ws.run("list", "--json").stdout)
     assert len(listed) == 1 and listed[0]["database"] == ws.database
     assert f"BACKUP_DB_NAME={ws.database}" in (root / "etc/backup-tui/backup-tui.env").read_text()
+
+
+def _logrotate(rule: Path, state: Path, months_later: bool) -> None:
+    """One daily logrotate run; ``months_later``: as if each file it knows was last looked at months ago."""
+    if months_later:
+        lines = state.read_text().splitlines()
+        state.write_text("\n".join([lines[0], *(f"{line.rsplit(' ', 1)[0]} 2000-1-1-0:0:0" for line in lines[1:])])
+                         + "\n")
+    subprocess.run(["logrotate", "-s", str(state), str(rule)], check=True, capture_output=True)
+
+
+def test_logrotate_removes_each_run_log_a_month_after_compressing_it(tmp_path: Path) -> None:
+    """A run's log is never written again: logrotate compressed it once, and as it removes old copies only while it
+    rotates the log itself, which is gone, every ``.log.1.gz`` stayed for ever. The rule rotates those away too."""
+    logs = tmp_path / "logs"
+    logs.mkdir(mode=0o700)
+    text = logrotate_rule(str(logs), "root")
+    rotated = "backup-headless-20250101T020000Z-backup-11.log.1.gz"
+    stanzas = re.findall(r'"([^"]+)" \{(.*?)\}', text, re.DOTALL)
+    [body] = [body for pattern, body in stanzas if fnmatch.fnmatch(str(logs / rotated), pattern)]
+    assert "rotate 0" in body and "compress\n" not in body  # removed, not kept as a .gz of a .gz
+    if shutil.which("logrotate") is None:
+        return
+    rule, state = tmp_path / "rule", tmp_path / "state"
+    rule.write_text(text)
+    (logs / "backup-headless-20250101T020000Z-backup-11.log").write_text("a run\n")
+    _logrotate(rule, state, months_later=False)  # first seen
+    _logrotate(rule, state, months_later=True)
+    assert [p.name for p in logs.iterdir()] == [rotated]  # a month on: compressed
+    _logrotate(rule, state, months_later=False)  # its copy first seen
+    _logrotate(rule, state, months_later=True)
+    assert list(logs.iterdir()) == []  # the month after: gone
 
 
 def test_cron_expressions_in_systemds_words() -> None:

@@ -176,11 +176,15 @@ def timer_unit(job: Job) -> str:
 
 
 def logrotate_rule(log_dir: str, user: str) -> str:
-    """One log per run: each is compressed after a month and removed after the next."""
+    """One log per run: each is compressed after a month and removed after the next. A run's log is never
+    written again, so logrotate, which removes a log's old copies only when it rotates the log itself, never
+    came back to its ``.log.1.gz``: they were kept for ever. The second rule rotates those away (``rotate 0``)."""
     su = f"    su {user} {user}\n" if user != "root" else ""
     logs = f'"{log_dir}/backup-headless-*.log"'  # quoted: a space in the folder's name made two globs of it
+    rotated = f'"{log_dir}/backup-headless-*.log.1.gz"'
     return (f"{MARKER}\n{logs} {{\n    monthly\n    rotate 1\n    compress\n"
-            f"    missingok\n    notifempty\n    nocreate\n{su}}}\n")
+            f"    missingok\n    notifempty\n    nocreate\n{su}}}\n"
+            f"{rotated} {{\n    monthly\n    rotate 0\n    missingok\n    nocreate\n{su}}}\n")
 
 
 def env_file(variables: dict[str, str]) -> str:
