@@ -123,7 +123,7 @@ def test_a_warning_no_destination_asked_for_is_never_recovered(tmp_path: Path) -
     settings = Settings(repository=tmp_path, notify=(target,))
     tmp_path.joinpath("notify").mkdir()
     assert notify.notify_after(settings, _report(START, UNVERIFIED), START) == []  # nothing was for anyone
-    state = notify._read_state(notify._state_path(settings))
+    state = notify._read_state(notify._state_path(settings), target)
     assert state.problems["app:never_verified"].notified_at == ""
     later = START + timedelta(hours=1)
     notices, _ = due(_report(later), state, later, timedelta(hours=6))

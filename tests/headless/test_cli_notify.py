@@ -155,6 +155,28 @@ def test_a_destination_that_is_down_never_fails_the_backup_and_its_url_stays_sec
     assert ok.returncode == 0 and TOKEN not in ok.stderr
 
 
+def test_a_destination_that_was_down_is_told_the_failure_at_the_next_run_and_no_other_twice(
+        ws: Workspace, receiver: Receiver, smtp: tuple[int, Mailbox]) -> None:
+    """Each destination keeps what it was told: with one state for all, the mail taken was the failure kept as
+    told, and Slack, down for it, never heard of it (until the reminder, a day later), only of its end."""
+    port = closed_port()
+    slack: dict[str, str | None] = {"SLACK_WEBHOOK_URL": f"http://127.0.0.1:{port}/slack/{TOKEN}"}
+    assert ws.run("backup", env={**slack, "BACKUP_DB_PORT": str(closed_port())}).returncode == 1
+    assert len(smtp[1].mails) == 1 and len(receiver.bodies(f"/hook/{TOKEN}")) == 1  # Slack was down
+    back = ThreadingHTTPServer(("127.0.0.1", port), receiver.server.RequestHandlerClass)  # same posts
+    threading.Thread(target=back.serve_forever, daemon=True).start()
+    try:
+        assert ws.run("monitor", "--check", env=slack).returncode == 2
+        [told] = receiver.bodies(f"/slack/{TOKEN}")
+        assert told["text"].startswith(f"[backup-tui] CRITICAL {ws.database} on ") and "backup failed" in told["text"]
+        assert len(smtp[1].mails) == 1 and len(receiver.bodies(f"/hook/{TOKEN}")) == 1  # not told twice
+        assert ws.run("backup", env=slack).returncode == 0
+        assert "RECOVERED" in receiver.bodies(f"/slack/{TOKEN}")[-1]["text"] and "RECOVERED" in smtp[1].mails[-1][2]
+    finally:
+        back.shutdown()
+        back.server_close()
+
+
 def test_notify_test_says_which_destination_worked(ws: Workspace, receiver: Receiver,
                                                    smtp: tuple[int, Mailbox]) -> None:
     ws.repo.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -136,30 +137,35 @@ def _state_locked(settings: Settings) -> Iterator[Path]:
         os.close(fd)
 
 
-def _read_state(path: Path) -> State:
+def _read_state(path: Path, target: NotifyTarget) -> State:
+    """What ``target`` was told. A file written before each destination had its own (one ``problems`` for all)
+    stands for each of them, so nothing is told again on the upgrade."""
     try:
-        return State.from_json(load_json(read_capped(path, RECORD_LIMIT)))
+        data = load_json(read_capped(path, RECORD_LIMIT))
     except FileNotFoundError:
         return State()
     except Exception:  # unreadable: start afresh (at worst a notice is sent again)
         return State()
+    kept = data.get("destinations") if isinstance(data, dict) else None
+    return State.from_json(kept.get(_target_key(target)) if isinstance(kept, dict) else data)
 
 
-def deliver(settings: Settings, notices: Sequence[Notice]) -> dict[Notice, list[Delivery]]:
-    """The notices each destination asked for (by event), in one message per destination: one run, one page."""
-    results: dict[Notice, list[Delivery]] = {notice: [] for notice in notices}
-    for target in settings.notify:
-        # A recovery goes where its problem went: "RECOVERED" of a warning a failures-only channel never saw
-        # reads as the end of an outage nobody had.
-        wanted = [n for n in notices if n.event in target.events and (n.was is None or n.was in target.events)]
-        if not wanted:
-            continue
-        title = wanted[0].title + (f" (+{len(wanted) - 1} more)" if len(wanted) > 1 else "")
-        body = "\n\n".join(n.body if len(wanted) == 1 else f"{n.title}\n{n.body}" for n in wanted)
-        delivery = send(settings, target, title, body)
-        for notice in wanted:
-            results[notice].append(delivery)
-    return results
+def _target_key(target: NotifyTarget) -> str:
+    """A destination's name in the state file: a digest of its URL (the URL holds its token)."""
+    return hashlib.sha256(target.url.encode()).hexdigest()[:16]
+
+
+def deliver(settings: Settings, target: NotifyTarget, notices: Sequence[Notice]) -> dict[Notice, Delivery]:
+    """The notices ``target`` asked for (by event), in one message: one run, one page."""
+    # A recovery goes where its problem went: "RECOVERED" of a warning a failures-only channel never saw
+    # reads as the end of an outage nobody had.
+    wanted = [n for n in notices if n.event in target.events and (n.was is None or n.was in target.events)]
+    if not wanted:
+        return {}
+    title = wanted[0].title + (f" (+{len(wanted) - 1} more)" if len(wanted) > 1 else "")
+    body = "\n\n".join(n.body if len(wanted) == 1 else f"{n.title}\n{n.body}" for n in wanted)
+    delivery = send(settings, target, title, body)
+    return dict.fromkeys(wanted, delivery)
 
 
 def notify_after(settings: Settings, report: HealthReport, now: datetime,
@@ -169,16 +175,23 @@ def notify_after(settings: Settings, report: HealthReport, now: datetime,
         return []
     try:
         with _state_locked(settings) as path:
-            old = _read_state(path)
             reminder = timedelta(hours=min(t.reminder_hours for t in settings.notify))
-            notices, state = due(report, old, now, reminder, run)
-            results = deliver(settings, notices)
-            # Not told: every destination failed, or none asked for it (a warning where only failures and
-            # recoveries are wanted was kept as told, and its end was then told as a recovery of it)
-            lost = [n for n, sent in results.items()
-                    if (sent and not any(d.ok for d in sent)) or (not sent and n.event in ("failure", "warning"))]
-            atomic_write(path, json.dumps(undelivered(state, old, lost).to_json(), indent=1) + "\n")
-            return [d for sent in results.values() for d in sent if not d.ok]
+            # Each destination keeps what it was told: with one state for all, a notice one destination took
+            # was kept as told everywhere, and a destination that was down for it never heard of the failure
+            # (until the next reminder), only of its end.
+            kept, failed = {}, []
+            for target in settings.notify:
+                old = _read_state(path, target)
+                notices, state = due(report, old, now, reminder, run)
+                sent = deliver(settings, target, notices)
+                # Not told: it failed, or it was not asked for (a warning where only failures and recoveries are
+                # wanted was kept as told, and its end was then told as a recovery of it)
+                lost = [n for n in notices if (n in sent and not sent[n].ok)
+                        or (n not in sent and n.event in ("failure", "warning"))]
+                kept[_target_key(target)] = undelivered(state, old, lost).to_json()
+                failed += list({id(d): d for d in sent.values() if not d.ok}.values())
+            atomic_write(path, json.dumps({"destinations": kept}, indent=1) + "\n")
+            return failed
     except Exception as exc:
         log.warning("notifications skipped: %s", redact_text(f"{type(exc).__name__}: {exc}", _urls(settings)))
         return []
