@@ -82,7 +82,7 @@ class Answers:
                 self.done = True
             else:
                 schema, table, shown = map(_text, json.loads(line))
-                self.counting = (f"{schema}.{table}", shown)
+                self.counting = (pg.count_key(schema, table), shown)
         except (ValueError, TypeError):
             raise BackupToolError(f"psql answered {line[:60]!r} in the backup's snapshot session, which is no "
                                   "answer to what it was asked") from None

@@ -573,6 +573,15 @@ ORDER BY 1, 2
 """
 
 
+def count_key(schema: str, table: str) -> str:
+    """A table's key among a record's row counts: ``schema.table``, as records have always said it, unless the
+    schema's name holds a dot or starts with a quote: then it is quoted as SQL quotes it, so ``"a.b".c`` and
+    ``a."b.c"`` never share a key (one count overwrote the other, and a full verify failed on a good backup)."""
+    if "." in schema or schema.startswith('"'):
+        return '"' + schema.replace('"', '""') + '".' + table
+    return f"{schema}.{table}"
+
+
 class TableLocked(Exception):
     """A table stayed locked by another session for longer than the connection's lock_timeout."""
 

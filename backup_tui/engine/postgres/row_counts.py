@@ -59,7 +59,7 @@ def _count(conn: psycopg.Connection[Any], tables: list[Table]) -> dict[str, int]
     for schema, table, _ in tables:
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(pg.ident(schema), pg.ident(table))
         row = conn.execute(query).fetchone()
-        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+        counts[pg.count_key(schema, table)] = int(row[0]) if row else 0
     return counts
 
 
