@@ -33,8 +33,10 @@ def test_pagila_round_trips_exactly(settings: Settings, pg_sandbox: Sandbox, pag
     assert any(typ == "e" for _, typ, _, _ in original["types"])
     assert original["triggers"] and original["functions"] and original["aggregates"]
     assert original["sequences"]
-    assert all(want == got for want, got in result.row_counts.values())
-    assert "public.rental_by_category" in record.row_counts
+    assert all(want == got for want, got in result.row_counts.values() if want is not None)
+    # The materialized view's rows are not in the dump (it says REFRESH): the restore counts it, the manifest not.
+    assert "public.rental_by_category" not in record.row_counts
+    assert result.row_counts["public.rental_by_category"][0] is None
     # The restore is the proof a full verification gives, and the backup's history keeps it.
     proof = Catalog.from_settings(settings).get(record.id).last_verification
     assert proof is not None and proof.ok and proof.level == "full"

@@ -45,7 +45,7 @@ def script(lock_wait_timeout_s: int) -> bytes:
              f"{pg.DATABASE_INFO_FROM} WHERE d.datname = current_database();",
              "SELECT format('SELECT json_build_array(%L, %L, %L)', t.nspname, t.relname, t.shown), "
              "format('SELECT count(*) FROM %I.%I', t.nspname, t.relname) "
-             f"FROM ({pg.COUNTABLE_TABLES_SQL}) AS t (nspname, relname, shown) \\gexec",
+             f"FROM ({pg.DUMPED_TABLES_SQL}) AS t (nspname, relname, shown) \\gexec",
              f"SELECT '{COUNTED}';"]
     return ("\n".join(lines) + "\n").encode()
 
