@@ -56,6 +56,7 @@ from backup_tui.engine.stream.stages import write_stages
 # pg_dump's writes: a quarter of the reader's chunk, so a read that caught up with pg_dump is still a short one
 # (``adaptive.FloorProbe`` starts its clock at one: with writes of a whole chunk, 9 probes of 9 measured nothing)
 DUMP_WRITE = CHUNK // 4
+ARCHIVE_MAGIC = b"PGDMP"  # how every custom-format archive begins
 
 
 @dataclass(frozen=True)
@@ -323,10 +324,19 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
                                          f"sha256 > {file_name}"))
             # pg_dump found again in that thread, not on the main one before the dump's first read
             dump_version = beside.submit(lambda: pg.tool_version(pg.tool_path("pg_dump", settings.pg_bin_dir)))
+            head = bytearray()  # the dump's first bytes: an archive's magic, checked once pg_dump has ended
+            read_dump = pipe_reader(stdout_fd, cancel)
+
+            def read(n: int) -> bytes:
+                data = read_dump(n)
+                if len(head) < len(ARCHIVE_MAGIC):
+                    head.extend(data[:len(ARCHIVE_MAGIC) - len(head)])
+                return data
+
             # A dump stuck behind a lock sends nothing to check on: the hook stops it on a cancel.
             with cancel.hook(lambda: pg.signal_group(proc)), niced(settings.dump_nice):
                 stats = compress(
-                    pipe_reader(stdout_fd, cancel),
+                    read,
                     writer.sink(),
                     level=level,
                     threads=settings.compression_threads or len(usable_cpus()),
@@ -341,6 +351,10 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
             if code != 0:
                 session.raise_if_failed()  # it stopped the dump: its error is the cause
                 raise _dump_failure(settings, db, stderr, code)
+            if head != ARCHIVE_MAGIC:  # a wrapper or a stand-in that ends 0 with nothing, or not a dump, to show
+                raise BackupToolError(f"pg_dump ended without error but wrote no custom-format archive ("
+                                      f"{'nothing' if not head else f'its output began {bytes(head)!r}'}): "
+                                      f"check pg_bin_dir and what its pg_dump is")
             reporter(StepFinished("dump", detail=f"{stats.raw_bytes} bytes"))
             if level == "auto":
                 alone = f"; pg_dump alone went at {human_bytes(int(stats.dump_pace))}/s" if stats.dump_pace else ""
