@@ -13,7 +13,7 @@ from backup_tui.engine.core.health import Health
 from backup_tui.engine.core.models import Verification, utc_iso
 from backup_tui.tui.screens.problems import ProblemsScreen
 from tests.tui.conftest import press_and_settle, rendered, running, sync
-from tests.tui.fixtures import FIXED_SETTINGS, FixedServices, fixed_app, fixed_records
+from tests.tui.fixtures import FIXED_SETTINGS, NOW, FixedServices, fixed_app, fixed_records
 
 
 @sync
@@ -59,3 +59,22 @@ async def test_the_recovery_times_of_past_full_checks_are_plotted() -> None:
         bars = plot.split("recovery times ")[1].split(" last")[0]
         assert len(bars) == 6 and bars[0] > bars[-1]  # oldest first: the slowest (8 s) was the oldest
         assert "last 6 full checks" in plot
+
+
+@sync
+async def test_a_recovery_proven_once_whose_backup_failed_a_check_since_is_not_said_as_never_proven() -> None:
+    """The only backup a full check proved then failed a quick check (a bit flip): the engine counts no recovery
+    time any more, and the screen said "no full verification or restore yet" above the plot of those checks."""
+    records = fixed_records()  # newest first: pagila's newest has the catalog's only full check
+    newest = next(i for i, record in enumerate(records) if record.database == "pagila")
+    flipped = Verification(at=utc_iso(NOW - timedelta(minutes=5)), level="quick", ok=False,
+                           problems=("checksum mismatch: the stored bytes changed since the backup (bit flip?)",),
+                           duration_s=0.1)
+    records[newest] = replace(records[newest], verifications=(*records[newest].verifications, flipped))
+    app = fixed_app(FixedServices(records))
+    async with running(app, (80, 24)) as pilot:
+        await press_and_settle(pilot, "exclamation_mark")
+        evidence = " ".join(str(app.screen.query_one("#evidence", Static).render()).split())
+        assert "pagila: recovery time unknown: no backup a full check proved is still good" in evidence
+        assert "pagila: no full verification or restore yet" not in evidence
+        assert "inventory: no full verification or restore yet" in evidence  # never proven: said as before

@@ -73,7 +73,11 @@ def evidence_text(health: Sequence[Health], records: Sequence[BackupRecord], now
         if i:
             text.append("\n")
         text.append(f"{item.database}: ", style="bold")
-        if item.recovery is None:
+        times = recovery_times(records, item.database)[-TREND_LENGTH:]
+        if item.recovery is None and times:  # proven once, but the backups it proved failed a check or broke since
+            text.append("recovery time unknown: no backup a full check proved is still good (each failed a "
+                        "check or was damaged since)", style="yellow")
+        elif item.recovery is None:
             text.append("no full verification or restore yet: recovery time unknown", style="yellow")
         else:
             backup_id, proof = item.recovery
@@ -82,7 +86,6 @@ def evidence_text(health: Sequence[Health], records: Sequence[BackupRecord], now
                         f"{humanize_age(now - parse_utc(proof.at))})", style="dim")
         window = "-" if item.data_loss_s is None else human_duration(item.data_loss_s)
         text.append(f" · data-loss window {window}")
-        times = recovery_times(records, item.database)[-TREND_LENGTH:]
         if len(times) > 1:
             text.append("\n  recovery times ")
             text.append_text(trend_text([round(d * 1000) for _, d in times], ()))
