@@ -16,6 +16,7 @@ from backup_tui.tui import plan_ahead
 from backup_tui.tui.__main__ import main
 from backup_tui.tui.jobs import Job, ThrottledReporter
 from backup_tui.tui.plan_ahead import PlanAhead
+from backup_tui.tui.widgets.backups import detail_text
 from backup_tui.tui.widgets.trend import trend_text
 from tests.tui.conftest import sync
 from tests.tui.fixtures import NOW, fixed_plan, fixed_records
@@ -302,3 +303,13 @@ def test_the_demo_opens_with_pagila_healthy_and_inventory_failing() -> None:
     status = {h.database: (h.status, h.reasons) for h in report.databases}
     assert status["pagila"] == ("ok", ())
     assert status["inventory"][0] == "failing"
+
+
+def test_the_detail_pane_says_what_is_wrong_with_a_damaged_backup_beside_its_state_not_as_its_reason() -> None:
+    # The listing puts the damage in the reason field: "reason its data file is missing" read as why it was taken
+    damaged = replace(fixed_records()[0], status="damaged", reason="its data file is missing")
+    lines = detail_text(damaged, NOW, UTC).plain.splitlines()
+    assert lines[0] == f"{damaged.id}  damaged (its data file is missing)"
+    assert "reason" not in lines[2], lines[2]
+    valid = detail_text(fixed_records()[0], NOW, UTC).plain.splitlines()
+    assert valid[0] == f"{fixed_records()[0].id}  valid" and valid[2].endswith("· reason scheduled")

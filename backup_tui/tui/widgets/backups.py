@@ -324,6 +324,9 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     text = Text()
     text.append(record.id, style="bold")
     text.append(f"  {record.status_label}", style=fmt.status_style(record))
+    broken = record.status in ("damaged", "incomplete")  # its reason field holds what is wrong, not why it was taken
+    if broken:  # said beside the word, as show says it
+        text.append(f" ({record.reason})", style=fmt.status_style(record))
     if record.pinned:
         text.append("  pinned", style="bold yellow")
     text.append(f"\ndatabase {record.database} · server {record.server_version or '?'} · "
@@ -331,7 +334,9 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     if record.compression_level:
         text.append(f"-{record.compression_level}")
     text.append(f"\ncreated {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
-                f"took {fmt.duration(record.duration_s)} · reason {record.reason}")
+                f"took {fmt.duration(record.duration_s)}")
+    if not broken:
+        text.append(f" · reason {record.reason}")
     raw = fmt.human_bytes(record.raw_bytes) if record.raw_bytes else "?"  # the old scripts' .meta seldom says it
     text.append(f"\nsize {fmt.human_bytes(record.stored_bytes)} stored, {raw} raw ({fmt.ratio(record.ratio)})")
     if record.sha256:
