@@ -148,6 +148,8 @@ def test_a_damaged_manifest_is_told_the_delete_that_removes_it() -> None:
     problem = _only(assess("app", records, NOW))
     assert (problem.severity, problem.rule, problem.backup_id) == ("warning", "damaged", records[3].id)
     assert f"then delete it: backup-headless delete {records[3].id}" in problem.advice
+    # first the way to its data: a backup that lost only its manifest may be the one copy of its day
+    assert f"backup-headless restore {records[3].id} says how to load it by hand" in problem.advice
 
 
 def test_a_notice_names_the_backup_its_problem_is_about() -> None:

@@ -271,8 +271,9 @@ def _backup_rules(found: _Found, mine: Sequence[BackupRecord], valid: Sequence[B
     if damaged:
         more = f" (+{len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
         found.warning("damaged", f"{'newest attempt' if damaged[0] is mine[0] else 'backup'} {damaged[0].id} "
-                      f"is damaged{more}", f"see what is wrong (backup-headless verify {damaged[0].id}), then "
-                      f"{delete_advice(damaged[0])}", damaged[0].id)
+                      f"is damaged{more}", f"see what is wrong (backup-headless verify {damaged[0].id}; where its "
+                      f"data reads whole, backup-headless restore {damaged[0].id} says how to load it by hand), "
+                      f"then {delete_advice(damaged[0])}", damaged[0].id)
     if newest is not None and not newest.failed_last_check:  # failed: the failed_check rule says what clears it,
         # and "verify the newest" (advised when none ever passed a check) is a check bound to fail again
         _verification_rules(found, valid, newest, now, thresholds, holds_key)
