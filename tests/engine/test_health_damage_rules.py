@@ -107,7 +107,7 @@ def test_a_damaged_backup_checked_good_again_is_no_problem() -> None:
 
 
 def test_a_verify_that_found_damage_is_judged_by_the_backups_check_not_by_its_run() -> None:
-    """The trial's case: 'verify failed at ...' named no backup, and verify --all failed again for ever."""
+    """The trial's case: 'verify failed ...' named no backup, and verify --all failed again for ever."""
     records = _daily(5)
     records[2] = _failed(records[2])
     damaged = records[2].id
@@ -135,7 +135,8 @@ def test_a_verify_that_could_not_judge_is_a_failed_run_naming_its_backup_and_the
     problem = _only(health)
     assert (problem.severity, problem.rule, problem.backup_id) == ("critical", "failed_run", target)
     when = parse_utc(runs[-1].finished_at).strftime("%Y-%m-%d %H:%M UTC")
-    assert problem.message.startswith(f"verify of {target} failed at {when} (2 runs in a row)")
+    assert problem.message.startswith(f"verify of {target} failed: ")
+    assert problem.message.endswith(f"(at {when}, 2 runs in a row)")
     assert problem.advice.endswith(f"then run backup-headless verify {target}")
     _said_everywhere(health, target)
     fixed = [*runs, _verify_run(target, 0, NOW, "")]

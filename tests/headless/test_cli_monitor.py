@@ -61,7 +61,7 @@ def test_check_exits_as_nagios_expects_as_backups_checks_and_failures_happen(ws:
     report = json.loads(after.stdout)
     assert after.returncode == 2 and report["status"] == "critical"
     [problem] = report["databases"][0]["problems"]
-    assert problem["rule"] == "failed_run" and "backup failed at" in problem["message"] and problem["advice"]
+    assert problem["rule"] == "failed_run" and "backup failed: " in problem["message"] and problem["advice"]
     assert report["databases"][0]["recovery"]["backup_id"] == backup["id"]
 
 

@@ -106,20 +106,20 @@ def test_a_failure_is_told_once_everywhere_and_its_recovery_too(ws: Workspace, r
     [slack] = receiver.bodies(f"/slack/{TOKEN}")
     assert set(slack) == {"text"}  # as Slack's incoming webhooks take it
     text = slack["text"]
-    assert f"CRITICAL {ws.database} on " in text and "backup failed at" in text
+    assert f"CRITICAL {ws.database} on " in text and "backup failed: " in text
     assert first.stderr.strip().removeprefix("error: ") in text  # the error line itself
     assert "backup-headless monitor --check" in text and "backup-headless backup --database" in text
     [hook] = receiver.bodies(f"/hook/{TOKEN}")
     assert hook["title"] == text.splitlines()[0]
     box = smtp[1]
     [(sender, to, mail)] = box.mails
-    assert (sender, to) == ("backups@example.com", ["oncall@example.com"]) and "backup failed at" in mail
+    assert (sender, to) == ("backups@example.com", ["oncall@example.com"]) and "backup failed: " in mail
     assert ws.run("backup", env=down).returncode == 1  # the same problem: not told again
     assert ws.run("monitor", "--check").returncode == 2
     assert len(receiver.bodies(f"/slack/{TOKEN}")) == 1 and len(box.mails) == 1
     assert ws.run("backup").returncode == 0
     recovered = receiver.bodies(f"/slack/{TOKEN}")[-1]["text"]
-    assert recovered.startswith(f"[backup-tui] RECOVERED {ws.database} on ") and "backup failed at" in recovered
+    assert recovered.startswith(f"[backup-tui] RECOVERED {ws.database} on ") and "backup failed: " in recovered
     assert "RECOVERED" in box.mails[-1][2]
     hooks = receiver.bodies(f"/hook/{TOKEN}")
     assert [b["title"].split()[1] for b in hooks] == ["CRITICAL", "RECOVERED"]  # one message per run
@@ -207,7 +207,7 @@ def test_a_run_the_terminal_app_starts_notifies_as_well(tmp_path: Path, settings
     with pytest.raises(Exception, match="connect"):
         run_backup(Context(replace(settings, notify=(target,))), down)
     [body] = receiver.bodies(f"/slack/{TOKEN}")
-    assert "backup failed at" in body["text"]
+    assert "backup failed: " in body["text"]
 
 
 def test_a_destination_that_answers_a_byte_at_a_time_is_given_up_on_at_the_deadline(

@@ -37,7 +37,7 @@ def test_the_reports_figures_match_the_verification_history(make_workspace: Work
     failed = [p for p in found["problems"] if p["rule"] == "failed_run"]
     assert len(failed) == 1 and failed[0]["ended_at"] is not None  # the next backup succeeded
     markdown = ws.run("report").stdout
-    assert f"## {ws.database}" in markdown and "| restore | ok |" in markdown and "backup failed at" in markdown
+    assert f"## {ws.database}" in markdown and "| restore | ok |" in markdown and "backup failed: " in markdown
     page = ws.run("report", "--format", "html", "--since", "2020-01-01").stdout
     assert "<table>" in page and ws.database in page
     bad = ws.run("report", "--since", "yesterday")

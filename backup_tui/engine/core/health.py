@@ -370,12 +370,13 @@ def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord],
             failed = sum(1 for r in watched if r.operation == operation and not went_through(r)
                          and r.finished_at > max((s.finished_at for s in watched
                                                   if s.operation == operation and went_through(s)), default=""))
-            times = f" ({failed} runs in a row)" if failed > 1 else ""
+            times = f", {failed} runs in a row" if failed > 1 else ""
             said = run.error or f"exit {run.exit_code}"
             of = f" of {run.backup_id}" if operation == "verify" and run.backup_id else ""
             again = (f"verify {run.backup_id}" if of else
                      f"{operation} {'--all ' if operation == 'verify' else ''}--database {database}")
-            found.critical("failed_run", f"{operation}{of} failed at {_said_at(run.finished_at)}{times}: {said}",
+            # the cause first: at 80 columns a card's first line kept "backup failed at 2026-12-07 21:33 UTC: c…"
+            found.critical("failed_run", f"{operation}{of} failed: {said} (at {_said_at(run.finished_at)}{times})",
                            f"read its run log in the log folder, fix the cause, then run backup-headless {again}",
                            run.backup_id)
     return tuple(last_of[operation] for operation in WATCHED_RUNS if operation in last_of)
