@@ -184,7 +184,7 @@ def record_details(r: BackupRecord) -> list[str]:
         f"status          {r.status_label}{' (' + r.reason + ')' if r.status != 'valid' else ''}",
         f"created (UTC)   {r.created_at}",
         f"finished (UTC)  {r.finished_at}",
-        f"duration        {r.duration_s:.1f} s",
+        f"duration        {f'{r.duration_s:.1f} s' if r.finished_at else '?'}",  # damaged, incomplete: not known
         f"format          {r.format}, {r.compression}"
         + (f" level {r.compression_level}" if r.compression_level else ""),
         f"size            {human_bytes(r.stored_bytes)} stored, {raw_size(r)} raw"

@@ -18,6 +18,7 @@ from backup_tui.tui.jobs import Job, ThrottledReporter
 from backup_tui.tui.plan_ahead import PlanAhead
 from backup_tui.tui.widgets.backups import detail_text
 from backup_tui.tui.widgets.trend import trend_text
+from headless.output import record_details
 from tests.tui.conftest import sync
 from tests.tui.fixtures import NOW, fixed_plan, fixed_records
 
@@ -244,8 +245,6 @@ async def test_a_refresh_keeps_the_records_and_rows_that_did_not_change() -> Non
 
 
 def test_the_detail_pane_names_what_a_verification_could_not_do_here() -> None:
-    from backup_tui.tui.widgets.backups import detail_text
-
     note = "no test restore: this server lacks what the backup needs (extension(s): postgis)"
     quick = Verification(at="2025-03-14T08:00:00Z", level="quick", ok=True, checks=("sha256",), not_done=(note,))
     record = replace(fixed_records()[0], verifications=(quick,))
@@ -255,8 +254,6 @@ def test_the_detail_pane_names_what_a_verification_could_not_do_here() -> None:
 
 
 def test_the_detail_pane_says_an_unknown_raw_size_as_show_does() -> None:
-    from backup_tui.tui.widgets.backups import detail_text
-
     # The old scripts' .meta seldom records it: "0 B raw" read as an empty dump
     old = replace(fixed_records()[0], raw_bytes=0, status="legacy", format="plain", compression="gzip")
     assert ", ? raw (" in detail_text(old, NOW, UTC).plain
@@ -311,5 +308,8 @@ def test_the_detail_pane_says_what_is_wrong_with_a_damaged_backup_beside_its_sta
     lines = detail_text(damaged, NOW, UTC).plain.splitlines()
     assert lines[0] == f"{damaged.id}  damaged (its data file is missing)"
     assert "reason" not in lines[2], lines[2]
+    unread = replace(damaged, finished_at="", duration_s=0.0)  # its manifest lost: nothing says how long it took
+    assert "took ?" in detail_text(unread, NOW, UTC).plain
+    assert "duration        ?" in record_details(unread)  # show says it alike
     valid = detail_text(fixed_records()[0], NOW, UTC).plain.splitlines()
     assert valid[0] == f"{fixed_records()[0].id}  valid" and valid[2].endswith("· reason scheduled")

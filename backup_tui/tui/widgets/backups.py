@@ -334,7 +334,7 @@ def detail_text(record: BackupRecord, now: datetime, tz: tzinfo | None) -> Text:
     if record.compression_level:
         text.append(f"-{record.compression_level}")
     text.append(f"\ncreated {fmt.local_time(record.created, tz)} ({fmt.ago(record.created, now)}) · "
-                f"took {fmt.duration(record.duration_s)}")
+                f"took {fmt.duration(record.duration_s) if record.finished_at else '?'}")  # damaged: not known
     if not broken:
         text.append(f" · reason {record.reason}")
     raw = fmt.human_bytes(record.raw_bytes) if record.raw_bytes else "?"  # the old scripts' .meta seldom says it
