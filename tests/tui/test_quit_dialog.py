@@ -34,7 +34,7 @@ async def test_quit_dialog_updates_when_the_job_ends() -> None:
         await settle(pilot)
         dialog = app.screen
         assert isinstance(dialog, QuitDialog)
-        assert "1 job(s) running" in str(dialog.query_one("#dialog-message", Label).render())
+        assert "1 job running" in str(dialog.query_one("#dialog-message", Label).render())
         services.release.set()
         await wait_until(pilot, lambda: not job.running)
         await settle(pilot)

@@ -15,6 +15,7 @@ from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
 from backup_tui.engine.core.models import BackupRecord
+from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.ops.delete import DeletePlan, DeleteResult
 from backup_tui.engine.storage.state import this_host
 from backup_tui.tui import format as fmt
@@ -96,7 +97,7 @@ def quit_message(running: Sequence[Job]) -> tuple[str, str, str]:
     if not running:
         return "The jobs have finished: nothing is running now.\n\nQuit backup-tui?", "Quit", "Stay"
     names = "\n".join(f"  {job.title}" for job in running)
-    return (f"{len(running)} job(s) running:\n{names}\n\nCancel them and quit? Each cleans up what it started.",
+    return (f"{plural(len(running), 'job')} running:\n{names}\n\nCancel them and quit? Each cleans up what it started.",
             "Cancel jobs and quit", "Keep running")
 
 
