@@ -23,6 +23,7 @@ from pathlib import Path
 from backup_tui import __version__
 from backup_tui.engine.config import DatabaseConfig, Settings, exposed_password, load_settings, redacted
 from backup_tui.engine.core import names
+from backup_tui.engine.core.encryption import identity_path
 from backup_tui.engine.core.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -224,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         if getattr(args, "identity", None):  # flags over the environment over the file, as for every setting
-            settings = replace(settings, encryption=replace(settings.encryption, identity_file=Path(args.identity)))
+            given = identity_path(args.identity, "--identity")
+            settings = replace(settings, encryption=replace(settings.encryption, identity_file=given))
         if args.command != "config":  # config check names it among its other findings
             check_repository(settings.repository)  # a file in the way: exit 2 before anything writes there
         if args.command not in CREATES_REPOSITORY:

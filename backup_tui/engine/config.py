@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, SupportsIndex
 from urllib.parse import quote, urlencode, urlsplit
 
-from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, parse_encryption
+from backup_tui.engine.core.encryption import IDENTITY_VARIABLE, EncryptionConfig, identity_path, parse_encryption
 from backup_tui.engine.core.errors import ConfigError, NotFoundError
 from backup_tui.engine.core.events import EVENTS
 from backup_tui.engine.core.names import check_database_name
@@ -693,7 +693,7 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     changes["retention"] = retention
     identity = _env_text(env, IDENTITY_VARIABLE)
     if identity is not None:
-        changes["encryption"] = replace(settings.encryption, identity_file=Path(identity))
+        changes["encryption"] = replace(settings.encryption, identity_file=identity_path(identity, IDENTITY_VARIABLE))
     changes["databases"] = _env_databases(settings.databases, env)
     changes["s3"] = _s3_from_env(settings.s3, env)
     changes["notify"] = _env_notify(settings.notify, env)

@@ -8,6 +8,7 @@ stage that does the cryptography is ``stream.crypto``, the only module that load
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,12 +145,37 @@ def recipient_text(key: bytes) -> str:
     return bech32_encode(RECIPIENT_HRP, key)
 
 
+_SECRET_KEY = re.compile(f"{IDENTITY_HRP}1[{_CHARSET}]{{50,}}", re.IGNORECASE)  # a file named after one is no key
+
+
+def holds_secret_key(text: str) -> bool:
+    """``text`` holds an age secret key (``AGE-SECRET-KEY-1...``), which no error, log or journal may repeat."""
+    return _SECRET_KEY.search(text) is not None
+
+
+NOT_A_RECIPIENT = ("recipients are public keys (age1..., age-keygen -y FILE prints the key's); keep the secret key "
+                   "off the hosts that only back up")
+
+
+def identity_path(text: str, where: str) -> Path:
+    """An identity file's path as given. The key itself given in its place is refused without being said: the
+    error line reaches cron's mail, the run log and the journal."""
+    if holds_secret_key(text):
+        raise ConfigError(f"{where} holds an age secret key itself (not repeated here), not the path of a file "
+                          "holding it: put the key in a file only its owner reads (chmod 600) and give that path")
+    return Path(text)
+
+
 def parse_recipients(value: object, where: str) -> tuple[str, ...]:
     """``[encryption] recipients``: a list of age public keys, each checked; a bad one is one line."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if holds_secret_key(repr(value)):
+            raise ConfigError(f"{where} holds an age secret key (not repeated here): {NOT_A_RECIPIENT}")
         raise ConfigError(f"{where} must be a list of age public keys (\"age1...\"), not {value!r}")
     keys = []
     for index, text in enumerate(value):
+        if holds_secret_key(text):
+            raise ConfigError(f"{where}[{index}] is an age secret key (not repeated here): {NOT_A_RECIPIENT}")
         try:
             recipient_key(text)
         except ValueError as exc:
@@ -198,4 +224,5 @@ def parse_encryption(table: object, base: Path) -> EncryptionConfig:
     identity = table.get("identity_file")
     if identity is not None and (not isinstance(identity, str) or not identity.strip()):
         raise ConfigError(f"encryption.identity_file must be a path, not {identity!r}")
-    return EncryptionConfig(recipients, base / identity if identity else None)
+    path = base / identity_path(identity, "encryption.identity_file") if identity else None
+    return EncryptionConfig(recipients, path)
