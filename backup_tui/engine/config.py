@@ -172,6 +172,10 @@ def _checked_s3(config: S3Config) -> S3Config:
 def _checked_endpoint(url: str) -> str:
     """An http(s) URL with a host: 'http://[::1' reached boto3 and came back as 'unexpected ValueError', and
     'ftp://...' as a botocore error at the first call; both are settings to fix, said before anything runs."""
+    if "@" in url.partition("://")[2].split("/", 1)[0]:  # botocore signs with the keys, never these: only printed
+        raise ConfigError("the S3 endpoint (s3.endpoint_url or S3_ENDPOINT) holds a user or password before '@' "
+                          "(not repeated here): give http(s)://HOST[:PORT], and the keys as S3_ACCESS_KEY and "
+                          "S3_SECRET_KEY (or the AWS_* variables, a profile, an instance role)")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsing the port is the check: 'host:abc' raises here
