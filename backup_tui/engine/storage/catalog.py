@@ -28,6 +28,7 @@ class Catalog:
     def __init__(self, repositories: Sequence[Repository]) -> None:
         self.repositories = list(repositories)
         self.unreachable: dict[str, str] = {}  # a repository that could not be listed -> why (shown, not fatal)
+        self._unreachable_exit: dict[str, int] = {}  # its error's exit code: a lookup that misses says it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Catalog:
@@ -68,14 +69,21 @@ class Catalog:
             if repo.capabilities.local_paths:
                 raise
             self.unreachable[repo.name] = exc.message
+            self._unreachable_exit[repo.name] = exc.exit_code
             return None
         self.unreachable.pop(repo.name, None)
+        self._unreachable_exit.pop(repo.name, None)
         return result
 
     def get(self, backup_id: str) -> BackupRecord:
         for record in self.list():
             if record.id == backup_id:
                 return record
+        if self.unreachable:  # it may be there: "no backup with id" sent the operator after a typo, not the bucket
+            why = "; ".join(f"{name} could not be listed: {why}" for name, why in sorted(self.unreachable.items()))
+            missed = BackupToolError(f"{backup_id!r} is not in the repositories that answered ({why})")
+            missed.exit_code = max(self._unreachable_exit.values())
+            raise missed
         raise NotFoundError(f"no backup with id {backup_id!r} (see 'backup-headless list')")
 
     def holding(self, record: BackupRecord) -> builtins.list[Repository]:
