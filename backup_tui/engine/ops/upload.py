@@ -87,6 +87,12 @@ def run_upload(ctx: Context, record: BackupRecord) -> BackupRecord:
         if manifest_there:
             there = repo.refresh(record)
             same = not record.sha256 or there.sha256 == record.sha256
+            if there.is_valid and same and there.failed_last_check:  # "in s3 already", exit 0: the bad copy stayed
+                verdict = there.verdict
+                why = "; ".join(verdict.problems[:2]) if verdict is not None and verdict.problems else "failed"
+                raise VerificationError(f"{record.id}: the copy in {repo.where} failed its last check ({why}); nothing "
+                                        f"was sent: delete that copy (backup-headless delete {record.id} --location s3)"
+                                        ", then upload this one again")
             if there.is_valid and same:
                 info(reporter, f"{record.id} is in {repo.where} already")
                 return there
