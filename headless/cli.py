@@ -32,6 +32,7 @@ from backup_tui.engine.core.errors import (
     BackupToolError,
     ConfirmationRequired,
     NotFoundError,
+    VerificationError,
 )
 from backup_tui.engine.core.models import BackupRecord, VerifyLevel, utc_iso
 from backup_tui.engine.core.runs import outcome
@@ -373,19 +374,28 @@ def _upload_missing(ctx: Context, database: str, result: dict[str, object], out:
     from backup_tui.engine.ops.upload import missing_from_bucket, run_upload
 
     sent: list[str] = []
+    refused: VerificationError | None = None
     try:
         for record in missing_from_bucket(ctx, database):
-            sent.append(run_upload(ctx, record).id)
+            try:
+                sent.append(run_upload(ctx, record).id)
+            except VerificationError as exc:  # this backup's own trouble (the bucket holds another under its id, its
+                # file changed): said, and the later ones still go up; an old one stopped every upload for good
+                refused = exc
+                out.error(f"not uploaded, the local copy is kept: {exc.message}")  # the message names the backup
+                continue
             out.line(f"uploaded {record.id} to {ctx.catalog.s3.where if ctx.catalog.s3 else 's3'}")
     except BackupToolError as exc:
         result.update(uploaded=sent, upload_error=exc.message)
         out.error(f"upload to S3 failed, the local copy is kept and the next run sends it: {exc.message}")
         return max(EXIT_FAILED, exc.exit_code)  # wrong credentials stay a 2, as config check says them
     result["uploaded"] = sent
+    if refused is not None:
+        result["upload_error"] = refused.message
     locations = result.get("locations")
     if result.get("id") in sent and isinstance(locations, list):  # where the backup is now
         result["locations"] = [*locations, "s3"]
-    return EXIT_OK
+    return refused.exit_code if refused is not None else EXIT_OK
 
 
 def cmd_upload(ctx: Context, args: argparse.Namespace, out: Output) -> int:
