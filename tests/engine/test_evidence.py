@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from backup_tui.engine.core import evidence
 from backup_tui.engine.core.models import Verification, utc_iso
+from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.core.thresholds import Thresholds
 from tests.tui.fixtures import NOW, PAGILA_TABLES, _record
 
@@ -69,3 +70,34 @@ def test_a_years_report_over_a_busy_catalog_takes_seconds_not_minutes() -> None:
     took = time.monotonic() - started
     print(f"report over 1460 backups and a year: {took:.2f} s")
     assert took < 60
+
+
+def test_a_failed_verify_run_and_a_failed_prune_run_are_two_problems_each_with_its_own_end() -> None:
+    hour = timedelta(hours=1)
+    records = [_record("app", NOW - d * DAY, 2_000_000, took=1.0, tables={"t": 1}) for d in range(8, -1, -1)]
+
+    def run(operation: str, at: datetime, ok: bool, backup_id: str = "") -> RunRecord:
+        return RunRecord(operation, "app", "", 1, "backup-headless", utc_iso(at - hour), utc_iso(at), 1.0, ok,
+                         0 if ok else 1, "" if ok else "bucket unreachable", backup_id)
+
+    runs = [run("prune", NOW - 6 * DAY, False), run("verify", NOW - 4 * DAY, False, records[-5].id),
+            run("prune", NOW - 2 * DAY, True)]
+    found = evidence.build(["app"], records, runs, NOW - 7 * DAY, NOW, _limits)["databases"]["app"]
+    failed = [(p["message"].split(":")[0], p["started_at"], p["ended_at"]) for p in found["problems"]
+              if p["rule"] == "failed_run"]
+    assert failed == [("prune failed", utc_iso(NOW - 6 * DAY), utc_iso(NOW - 2 * DAY)),
+                      (f"verify of {records[-5].id} failed", utc_iso(NOW - 4 * DAY), None)]
+
+
+def test_a_pipe_in_a_problem_or_an_id_stays_in_its_cell_in_the_markdown_and_the_page() -> None:
+    record = _record("app", NOW - DAY, 2_000_000, took=1.0, tables={"t": 1})
+    record = replace(record, id="app-a|b", verifications=(
+        Verification(at=utc_iso(NOW - DAY / 2), level="quick", ok=True, duration_s=1.0),))
+    failed = RunRecord("backup", "app", "", 1, "backup-headless", utc_iso(NOW - DAY / 4), utc_iso(NOW - DAY / 4),
+                       1.0, False, 1, "disk | full")
+    found = evidence.build(["app"], [record], [failed], NOW - 7 * DAY, NOW, _limits)
+    markdown = evidence.to_markdown(found)
+    assert "| app-a\\|b | quick | ok |" in markdown and "| backup failed: disk \\| full (at " in markdown
+    page = evidence.to_html(found)
+    assert "<td>app-a|b</td>" in page and "<td>backup failed: disk | full" in page
+    assert all(row.count("<td>") in (4, 6) for row in page.splitlines() if row.startswith("<tr><td>"))

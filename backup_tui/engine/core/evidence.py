@@ -8,13 +8,14 @@ from __future__ import annotations
 import bisect
 import html
 import itertools
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from backup_tui.engine.core.health import Surroundings, assess, human_duration
+from backup_tui.engine.core.health import Problem, Surroundings, assess, human_duration
 from backup_tui.engine.core.models import BackupRecord, Verification, parse_utc, utc_iso
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.core.thresholds import Thresholds
@@ -66,6 +67,15 @@ class _Timeline:
         return self.runs[:bisect.bisect_right(self.run_times, moment)]
 
 
+def _told_apart(problem: Problem) -> str:
+    """What makes a problem the same one from one moment of the replay to the next: its rule, and for a failed run
+    which operation (and backup) failed: a failed backup and a failed verify are two problems, each ending when a
+    run of its own kind goes through (as one, the second was never listed and the first never ended)."""
+    if problem.rule == "failed_run":
+        return f"{problem.rule} {problem.message.split(' ', 1)[0]} {problem.backup_id}"
+    return problem.rule
+
+
 def problem_history(database: str, records: Sequence[BackupRecord], runs: Sequence[RunRecord], since: datetime,
                     now: datetime, thresholds: Thresholds, host: str | None) -> list[dict[str, Any]]:
     """Each problem the rules would have found over the period: (severity, message) with when it started
@@ -80,15 +90,15 @@ def problem_history(database: str, records: Sequence[BackupRecord], runs: Sequen
     for i, moment in enumerate(moments):
         health = assess(database, timeline.records_at(moment), moment, thresholds, host,
                         Surroundings(runs=timeline.runs_at(moment)))
-        current = {p.rule: p for p in health.problems}
-        for rule in list(open_):
-            if rule not in current:
-                item = open_.pop(rule)
+        current = {_told_apart(p): p for p in health.problems}
+        for key in list(open_):
+            if key not in current:
+                item = open_.pop(key)
                 item["ended_at"] = utc_iso(moment)
                 closed.append(item)
-        for rule, problem in current.items():
-            if rule not in open_:
-                open_[rule] = {"rule": rule, "severity": problem.severity, "message": problem.message,
+        for key, problem in current.items():
+            if key not in open_:
+                open_[key] = {"rule": problem.rule, "severity": problem.severity, "message": problem.message,
                                "started_at": utc_iso(moment) if i else f"before {utc_iso(moment)}",
                                "ended_at": None}
     return sorted(closed + list(open_.values()), key=lambda p: p["started_at"])
@@ -158,6 +168,12 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else human_duration(value)
 
 
+def _cell(value: object) -> str:
+    """A table cell's text with its pipes escaped: a '|' in an error or an id ended the cell there and pushed the rest
+    of the row one column along, in the markdown and in the page."""
+    return str(value).replace("|", "\\|")
+
+
 def to_markdown(evidence: dict[str, Any]) -> str:
     lines = [f"# Recovery evidence, {evidence['since']} to {evidence['until']}", ""]
     for database, item in evidence["databases"].items():
@@ -176,14 +192,15 @@ def to_markdown(evidence: dict[str, Any]) -> str:
                       "| --- | --- | --- | --- | --- | --- |"]
             for proof in sorted(proofs, key=lambda p: p["at"]):
                 kind = "restore" if proof in item["restores"] else proof.get("level", "")
-                lines.append(f"| {proof['at']} | {proof['id']} | {kind} | {'ok' if proof['ok'] else 'FAILED'} | "
+                lines.append(f"| {_cell(proof['at'])} | {_cell(proof['id'])} | {kind} | "
+                             f"{'ok' if proof['ok'] else 'FAILED'} | "
                              f"{_seconds(proof['duration_s'])} | {proof.get('tables_matching', 0)}/"
                              f"{proof.get('tables', 0)} |")
             lines.append("")
         if item["problems"]:
             lines += ["| problem | severity | from | until |", "| --- | --- | --- | --- |"]
             for problem in item["problems"]:
-                lines.append(f"| {problem['message']} | {problem['severity']} | {problem['started_at']} | "
+                lines.append(f"| {_cell(problem['message'])} | {problem['severity']} | {problem['started_at']} | "
                              f"{problem['ended_at'] or 'still open'} |")
             lines.append("")
         else:
@@ -199,7 +216,7 @@ def to_html(evidence: dict[str, Any]) -> str:
         if line.startswith("| ---"):
             continue
         if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            cells = [html.escape(c.strip().replace("\\|", "|")) for c in re.split(r"(?<!\\)\|", line[1:-1])]
             tag = "th" if not in_table else "td"
             if not in_table:
                 body.append("<table>")
