@@ -101,3 +101,20 @@ def test_a_pipe_in_a_problem_or_an_id_stays_in_its_cell_in_the_markdown_and_the_
     page = evidence.to_html(found)
     assert "<td>app-a|b</td>" in page and "<td>backup failed: disk | full" in page
     assert all(row.count("<td>") in (4, 6) for row in page.splitlines() if row.startswith("<tr><td>"))
+
+
+def test_backups_retention_pruned_since_count_from_the_journal_with_no_false_gap() -> None:
+    """Retention keeps a week of dailies and the Sundays: the month's other backups are gone from the catalog, not
+    from the period."""
+    taken = [(NOW - d * DAY).replace(hour=2, minute=0) for d in range(30, -1, -1)]
+    records = [_record("app", m, 2_000_000, took=1.0, tables={"t": 1}) for m in taken]
+    runs = [RunRecord("backup", "app", "", 1, "backup-headless", r.created_at, r.finished_at, 1.0, True, 0, "", r.id)
+            for r in records]
+    kept = [r for r in records if NOW - r.created < 7 * DAY or r.created.weekday() == 6]
+    found = evidence.build(["app"], kept, runs, NOW - 30 * DAY, NOW, _limits)
+    item = found["databases"]["app"]
+    assert len(item["backups"]) == 30 and sum(1 for b in item["backups"] if b["status"] == "pruned") == 30 - len(kept)
+    assert item["data_loss_window"]["worst_s"] == DAY.total_seconds()
+    assert not [p for p in item["problems"] if p["rule"] in ("too_old", "no_backup")]
+    assert f"- backups taken: 30 ({30 - len(kept)} since pruned: known from the run journal" in evidence.to_markdown(
+        found)

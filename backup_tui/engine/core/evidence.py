@@ -120,20 +120,40 @@ def data_loss_window(created: Sequence[datetime], since: datetime, now: datetime
     return {"worst_s": round(max(gaps), 3), "now_s": round((now - moments[-1]).total_seconds(), 3)}
 
 
+def _pruned(run: RunRecord, kept: Sequence[BackupRecord]) -> BackupRecord:
+    """A backup the journal says was taken, no longer in the catalog (retention let it go, or a person deleted it):
+    a restore point from when it was taken, with no check on record; for the size rules, the size of the kept
+    backup nearest in time (its own went with it)."""
+    moment = parse_utc(run.started_at)
+    nearest = min(kept, key=lambda r: abs(r.created - moment))
+    return replace(nearest, id=run.backup_id, created_at=run.started_at, finished_at=run.finished_at,
+                   duration_s=run.duration_s, status="valid", path="", pinned=False, verifications=(), locations=())
+
+
 def build(databases: Sequence[str], records: Sequence[BackupRecord], runs: Sequence[RunRecord], since: datetime,
           now: datetime, thresholds: Callable[[str], Thresholds], host: str | None = None) -> dict[str, Any]:
     """The evidence, as plain data (``report --format json``)."""
     out: dict[str, Any] = {"since": utc_iso(since), "until": utc_iso(now), "host": host, "databases": {}}
     for database in databases:
         mine = [r for r in records if r.database == database and (host is None or r.host in (host, ""))]
-        taken = sorted((r for r in mine if since <= r.created <= now), key=lambda r: r.created_at)
+        # the catalog holds what retention kept: a backup taken in the period and pruned since is still evidence
+        # (as absent, a month's report under the default retention counted ten backups of thirty, a week-long
+        # data-loss window and "last backup 25 hours ago" critical for days when a backup ran every night)
+        known = {r.id for r in records}
+        pruned = [_pruned(run, mine) for run in runs if mine and run.operation == "backup" and run.ok
+                  and run.backup_id and run.backup_id not in known and run.database == database
+                  and (host is None or run.host in (host, ""))]
+        gone = {r.id for r in pruned}
+        taken = sorted((r for r in mine + pruned if since <= r.created <= now), key=lambda r: r.created_at)
         checks = sorted(((r, v) for r in mine for v in r.verifications if since <= parse_utc(v.at) <= now),
                         key=lambda rv: rv[1].at)
         failed_restores = [r for r in runs if r.operation == "restore" and not r.ok and r.backup_id
                            and any(b.id == r.backup_id for b in mine) and since <= parse_utc(r.finished_at) <= now]
         recovery = [v.duration_s for _, v in checks if v.ok and v.level == "full"]
         out["databases"][database] = {
-            "backups": [{"id": r.id, "created_at": r.created_at, "status": r.status_label, "size_bytes": r.stored_bytes,
+            "backups": [{"id": r.id, "created_at": r.created_at,
+                         "status": "pruned" if r.id in gone else r.status_label,
+                         "size_bytes": None if r.id in gone else r.stored_bytes,
                          "duration_s": r.duration_s, "locations": list(r.locations)} for r in taken],
             "verifications": [_check(r, v) for r, v in checks if not is_restore(v)],
             "restores": [_check(r, v) for r, v in checks if is_restore(v)] + [
@@ -142,8 +162,8 @@ def build(databases: Sequence[str], records: Sequence[BackupRecord], runs: Seque
             "recovery_time_s": None if not recovery else {
                 "last": recovery[-1], "median": statistics.median(recovery), "max": max(recovery)},
             # a backup known not to restore (its verdict failed) is no restore point: it shortens no window
-            "data_loss_window": data_loss_window([r.created for r in mine if r.trusted], since, now),
-            "problems": problem_history(database, mine, runs, since, now, thresholds(database), host),
+            "data_loss_window": data_loss_window([r.created for r in mine + pruned if r.trusted], since, now),
+            "problems": problem_history(database, mine + pruned, runs, since, now, thresholds(database), host),
         }
     return out
 
@@ -164,6 +184,11 @@ def _restores_said(restores: Sequence[dict[str, Any]]) -> str:
     return f"{matched} matched" + (f", {uncounted} without row counts to compare" if uncounted else "")
 
 
+def _pruned_said(backups: Sequence[dict[str, Any]]) -> str:
+    pruned = sum(1 for b in backups if b["status"] == "pruned")
+    return f" ({pruned} since pruned: known from the run journal, their checks went with them)" if pruned else ""
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else human_duration(value)
 
@@ -179,7 +204,7 @@ def to_markdown(evidence: dict[str, Any]) -> str:
     for database, item in evidence["databases"].items():
         window, recovery = item["data_loss_window"], item["recovery_time_s"]
         lines += [f"## {database}", "",
-                  f"- backups taken: {len(item['backups'])}",
+                  f"- backups taken: {len(item['backups'])}{_pruned_said(item['backups'])}",
                   f"- verifications: {len(item['verifications'])} "
                   f"({sum(1 for v in item['verifications'] if v['ok'])} passed)",
                   f"- restores: {len(item['restores'])} ({_restores_said(item['restores'])})",
