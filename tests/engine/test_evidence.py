@@ -118,3 +118,10 @@ def test_backups_retention_pruned_since_count_from_the_journal_with_no_false_gap
     assert not [p for p in item["problems"] if p["rule"] in ("too_old", "no_backup")]
     assert f"- backups taken: 30 ({30 - len(kept)} since pruned: known from the run journal" in evidence.to_markdown(
         found)
+
+
+def test_problems_already_there_when_the_period_began_are_listed_first() -> None:
+    records = [_record("app", NOW - d * DAY, 2_000_000, took=1.0, tables={"t": 1}) for d in (3, 2)]
+    found = evidence.build(["app"], records, [], NOW - 7 * DAY, NOW, _limits)["databases"]["app"]
+    starts = [p["started_at"] for p in found["problems"]]
+    assert starts[0] == f"before {utc_iso(NOW - 7 * DAY)}" and len(starts) > 1

@@ -101,7 +101,8 @@ def problem_history(database: str, records: Sequence[BackupRecord], runs: Sequen
                 open_[key] = {"rule": problem.rule, "severity": problem.severity, "message": problem.message,
                                "started_at": utc_iso(moment) if i else f"before {utc_iso(moment)}",
                                "ended_at": None}
-    return sorted(closed + list(open_.values()), key=lambda p: p["started_at"])
+    # by start, those already there when the period began first ("before ..." sorted after every date as text)
+    return sorted(closed + list(open_.values()), key=lambda p: p["started_at"].removeprefix("before "))
 
 
 def data_loss_window(created: Sequence[datetime], since: datetime, now: datetime) -> dict[str, float | None]:
