@@ -125,3 +125,12 @@ def test_problems_already_there_when_the_period_began_are_listed_first() -> None
     found = evidence.build(["app"], records, [], NOW - 7 * DAY, NOW, _limits)["databases"]["app"]
     starts = [p["started_at"] for p in found["problems"]]
     assert starts[0] == f"before {utc_iso(NOW - 7 * DAY)}" and len(starts) > 1
+
+
+def test_the_report_says_its_host_and_which_backups_taken_are_no_restore_point() -> None:
+    """'backups taken: 7' counted a damaged one with the good, and only the JSON named the host."""
+    records = [_record("app", NOW - d * DAY, 2_000_000, took=1.0, tables={"t": 1}) for d in range(7)]
+    records[2] = replace(records[2], status="damaged")
+    markdown = evidence.to_markdown(evidence.build(["app"], records, [], NOW - 7 * DAY, NOW, _limits, host="web-1"))
+    assert "Host web-1: the backups and runs of other hosts sharing the repository are not counted." in markdown
+    assert "- backups taken: 7 (1 damaged)" in markdown

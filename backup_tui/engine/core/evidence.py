@@ -6,6 +6,7 @@ on what was known then). Pure: the caller passes the records, the journal and th
 from __future__ import annotations
 
 import bisect
+import collections
 import html
 import itertools
 import re
@@ -185,9 +186,14 @@ def _restores_said(restores: Sequence[dict[str, Any]]) -> str:
     return f"{matched} matched" + (f", {uncounted} without row counts to compare" if uncounted else "")
 
 
-def _pruned_said(backups: Sequence[dict[str, Any]]) -> str:
-    pruned = sum(1 for b in backups if b["status"] == "pruned")
-    return f" ({pruned} since pruned: known from the run journal, their checks went with them)" if pruned else ""
+def _taken_said(backups: Sequence[dict[str, Any]]) -> str:
+    """Beside the count of backups taken: those no longer held, and those that are no restore point (damaged,
+    failed a check), which "backups taken: 7" counted with the good ones unsaid."""
+    counts = collections.Counter(str(b["status"]) for b in backups)
+    said = [f"{counts['pruned']} since pruned: known from the run journal, their checks went with them"] \
+        if counts["pruned"] else []
+    said += [f"{n} {status}" for status, n in sorted(counts.items()) if status not in ("valid", "legacy", "pruned")]
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def _seconds(value: float | None) -> str:
@@ -202,10 +208,13 @@ def _cell(value: object) -> str:
 
 def to_markdown(evidence: dict[str, Any]) -> str:
     lines = [f"# Recovery evidence, {evidence['since']} to {evidence['until']}", ""]
+    if evidence.get("host"):  # a shared repository's other hosts are left out: said, not only in the JSON
+        lines += [f"Host {evidence['host']}: the backups and runs of other hosts sharing the repository are not "
+                  "counted.", ""]
     for database, item in evidence["databases"].items():
         window, recovery = item["data_loss_window"], item["recovery_time_s"]
         lines += [f"## {database}", "",
-                  f"- backups taken: {len(item['backups'])}{_pruned_said(item['backups'])}",
+                  f"- backups taken: {len(item['backups'])}{_taken_said(item['backups'])}",
                   f"- verifications: {len(item['verifications'])} "
                   f"({sum(1 for v in item['verifications'] if v['ok'])} passed)",
                   f"- restores: {len(item['restores'])} ({_restores_said(item['restores'])})",
