@@ -33,6 +33,10 @@ RECORD = ETC / "backup-tui" / "installed-{kind}.json"  # what install wrote, for
 # of the shell that installed it (S3_* and password_env were left out, and every run then failed)
 ENV_NAMES = ("BACKUP_", "LOG_DIR", "SLACK_WEBHOOK_URL", "S3_")
 SECRET_WORDS = ("PASSWORD", "SECRET", "KEY", "TOKEN", "WEBHOOK", "URL")  # a dry run shows such values as stars
+# Variables naming a folder or a file: a relative one is relative to the installing shell's folder, and a scheduled
+# run starts in / (systemd, and the first backup) or the user's home (cron), so the env file names them absolute
+PATH_VARIABLES = ("BACKUP_DIR", "LOG_DIR", "BACKUP_ENCRYPTION_IDENTITY_FILE", "BACKUP_SMTP_CA_FILE", "PGPASSFILE",
+                  "PGSERVICEFILE", "PGSYSCONFDIR")
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -64,8 +68,9 @@ def cmd_schedule(ctx: Context, args: argparse.Namespace, out: Output) -> int:
         raise ConfigError(f"schedule {args.action} needs --cron or --systemd")
     kind = "cron" if args.cron else "systemd"
     root = Path(args.root)
-    if not root.is_dir():
-        raise ConfigError(f"--root {root} is not a folder")
+    if not root.is_dir():  # "is not a folder" of one that does not exist sent the operator looking for a file there
+        said = "is not a folder" if root.exists() else "does not exist: create it first (install writes etc/ below it)"
+        raise ConfigError(f"--root {root} {said}")
     if args.action == "uninstall":
         return _uninstall(root, kind, args.dry_run, out)
     return _install(ctx, root, kind, args, out)
@@ -117,6 +122,9 @@ def scheduled_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
     passwords = _password_names(settings)
     variables = {k: v for k, v in env.items() if k.startswith(ENV_NAMES) or k in pg.LIBPQ_VARIABLES
                  or k in passwords}
+    for name in PATH_VARIABLES:
+        if variables.get(name):
+            variables[name] = os.path.abspath(variables[name])
     if settings.config_file is not None:
         variables["BACKUP_TUI_CONFIG"] = str(settings.config_file.resolve())
     return variables

@@ -11,6 +11,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -358,3 +359,31 @@ def test_install_takes_the_first_backup_as_the_job_does_uploaded_to_the_bucket(
     assert "not_remote" not in ws.run("monitor", "--json", "--no-notify").stdout
 
 
+def test_the_env_file_names_folders_and_files_as_absolute_paths(env: dict[str, str], tmp_path: Path) -> None:
+    """A relative BACKUP_DIR (or LOG_DIR, identity file, pgpass) was copied into the env file as typed: the job runs
+    from / (cron: the user's home), so it backed up into another folder than the one the install named in
+    ReadWritePaths and logrotate, and its own first backup (run from /) went there too."""
+    config = Path(env["BACKUP_TUI_CONFIG"])
+    config.write_text(config.read_text().replace(f'repository = "{tmp_path / "repo"}"\n', ""))
+    (tmp_path / "backup.key").write_text("")
+    root = tmp_path / "root"
+    root.mkdir()
+    shell = {**env, "BACKUP_DIR": "backups", "LOG_DIR": "./logs", "BACKUP_ENCRYPTION_IDENTITY_FILE": "backup.key",
+             "PGPASSFILE": "pgpass"}
+    done = subprocess.run([sys.executable, "-m", "headless", "schedule", "install", "--systemd", "--root", str(root),
+                           "--no-test-backup"], env=shell, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    written = (root / "etc/backup-tui/backup-tui.env").read_text().splitlines()
+    assert {f"BACKUP_DIR={tmp_path / 'backups'}", f"LOG_DIR={tmp_path / 'logs'}",
+            f"BACKUP_ENCRYPTION_IDENTITY_FILE={tmp_path / 'backup.key'}", f"PGPASSFILE={tmp_path / 'pgpass'}"} \
+        <= set(written)
+    unit = (root / "etc/systemd/system/backup-tui-backup.service").read_text()
+    assert f"ReadWritePaths={tmp_path / 'backups'} {tmp_path / 'logs'}" in unit
+
+
+def test_a_root_that_does_not_exist_is_said_so(env: dict[str, str], tmp_path: Path) -> None:
+    missing = run_cli(["schedule", "install", "--cron", "--root", str(tmp_path / "nowhere"), "--dry-run"], env)
+    assert missing.returncode == 2 and f"--root {tmp_path / 'nowhere'} does not exist" in missing.stderr, missing.stderr
+    (tmp_path / "a-file").write_text("")
+    a_file = run_cli(["schedule", "install", "--cron", "--root", str(tmp_path / "a-file"), "--dry-run"], env)
+    assert a_file.returncode == 2 and "is not a folder" in a_file.stderr, a_file.stderr
