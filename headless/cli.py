@@ -732,6 +732,8 @@ def _flatten(data: object, prefix: str = "") -> list[str]:
     if isinstance(data, dict):
         return [row for k, v in data.items() for row in _flatten(v, f"{prefix}{k}.")]
     if isinstance(data, list):
+        if not data:  # no recipients, no notice destination: said, not left out of the listing
+            return [f"{prefix.rstrip('.'):<28} (none)"]
         return [row for i, v in enumerate(data) for row in _flatten(v, f"{prefix}{i}.")]
     return [f"{prefix.rstrip('.'):<28} {'(not set)' if data is None else data}"]
 

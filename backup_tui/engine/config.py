@@ -787,6 +787,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
         "notify": [{"url": t.shown, "events": list(t.events), "reminder_hours": t.reminder_hours}
                    for t in settings.notify],
         "maintenance_db": settings.maintenance_db,
+        "pg_bin_dir": str(settings.pg_bin_dir) if settings.pg_bin_dir else None,
         "databases": [
             {
                 "name": db.name,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from backup_tui.engine.postgres import pg
+from tests.conftest import run_cli
 from tests.headless.conftest import Workspace, files_containing, one_error_line
 
 REDACTED = "********"
@@ -123,3 +126,21 @@ def test_config_check_names_each_client_tool_missing_from_pg_bin_dir(backed_up: 
     assert checks["pg_dump"]["ok"]
     for tool in ("psql", "pg_restore"):
         assert not checks[tool]["ok"] and f"has no {tool}" in checks[tool]["detail"], checks[tool]
+
+
+def test_config_show_lists_every_setting_of_the_file(tmp_path: Path) -> None:
+    """pg_bin_dir (which client tools every run starts) was missing from config show, and settings holding an
+    empty list ([encryption] recipients, [[notify]]) were left out rather than said to be empty."""
+    config = tmp_path / "backup.toml"
+    config.write_text(f'repository = "{tmp_path / "repo"}"\npg_bin_dir = "/usr/lib/postgresql/15/bin"\n'
+                      '[[databases]]\nname = "app"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "LOG_DIR", "S3_", "SLACK_"))}
+    shown = run_cli(["--config", str(config), "config", "show"], env)
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in shown.stdout.splitlines()}
+    assert rows["pg_bin_dir"] == "/usr/lib/postgresql/15/bin"
+    assert rows["encryption.recipients"] == "(none)" and rows["notify"] == "(none)"
+    data = json.loads(run_cli(["--config", str(config), "config", "show", "--json"], env).stdout)
+    assert data["pg_bin_dir"] == "/usr/lib/postgresql/15/bin"
+    config.write_text(config.read_text().replace('pg_bin_dir = "/usr/lib/postgresql/15/bin"\n', ""))
+    assert "pg_bin_dir                   (not set)" in run_cli(["--config", str(config), "config", "show"], env).stdout
