@@ -435,13 +435,18 @@ def cmd_list(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     records = _listed(ctx, args, out)
     if args.location != "all":
         records = [r for r in records if args.location in r.locations]
+    hosts = sorted({r.host for r in records if r.host})
     if args.host:
         records = [r for r in records if r.host == args.host]
     if out.as_json:
         out.json([r.to_json() for r in records])
     elif not records:
-        out.line(f"no backups in {settings.repository}" + (f" or {ctx.catalog.s3.where}" if ctx.catalog.s3 else ""),
-                 always=True)
+        where = f"{settings.repository}" + (f" or {ctx.catalog.s3.where}" if ctx.catalog.s3 else "")
+        if args.host and hosts:  # backups there, none by that host: say whose there are, not "no backups"
+            out.line(f"no backups made on host '{args.host}' in {where} (their hosts: {', '.join(hosts)})",
+                     always=True)
+        else:
+            out.line(f"no backups in {where}", always=True)
     else:
         for row in output.backup_table(records, now(), locations=ctx.catalog.s3 is not None):
             out.line(row, always=True)

@@ -42,3 +42,13 @@ def test_each_host_keeps_its_own_newest_backup_and_prunes_only_its_own(make_work
     left = {i["id"]: i["host"] for i in ws.listing()}
     assert sorted(left.values()) == sorted([mine["host"], "other-host"]), "the other host pruned its own older one"
     assert mine["id"] in left
+
+
+def test_list_of_a_host_with_no_backups_names_the_hosts_that_have_some(backed_up: tuple[Workspace, str]) -> None:
+    """``list --host`` with a name no backup carries (a typo, web1 for web-1) said "no backups in REPO" of a
+    repository full of them, as if it were empty."""
+    ws, _ = backed_up
+    host = ws.json("list")[0]["host"]
+    listed = ws.ok("list", "--host", "no-such-host").stdout
+    assert "no backups made on host 'no-such-host'" in listed and f"(their hosts: {host})" in listed, listed
+    assert ws.json("list", "--host", "no-such-host") == []
