@@ -348,7 +348,8 @@ def cmd_backup(ctx: Context, args: argparse.Namespace, out: Output) -> int:
                     out.line("  would first settle the swap a killed restore --replace or rollback left "
                              "(backup-headless repair does only that)", always=True)
                 if plan.locked_by_other_run:
-                    out.line("  note: another run holds the lock right now", always=True)
+                    out.line(f"  note: another run holds the lock right now: {plan.lock_holder or 'another process'}",
+                             always=True)
                 worst = max(worst, plan.exit_code)
                 continue
             record = run_backup(ctx, db, reason="scheduled", upload=not args.no_upload)

@@ -7,6 +7,7 @@ and a read-only repository (exit 1). The dry run tells what the real run would r
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -189,3 +190,16 @@ def test_a_read_only_repository_is_named_in_one_line(backed_up: tuple[Workspace,
     assert result.returncode == 1
     line = one_error_line(result)
     assert "unexpected" not in line and f"Read-only file system: {mount}" in line, line
+
+
+def test_dry_run_behind_the_lock_names_its_holder_as_the_run_would(ws: Workspace) -> None:
+    """README: a backup behind another run's lock exits 3 on a dry run too, "the plan names the holder"; it said
+    only "another run holds the lock right now", where the real run names the pid, host, operation and start."""
+    with database_lock(ws.repo, ws.database, "backup"):
+        said = ws.run("backup", "--dry-run")
+        plan = json.loads(ws.run("backup", "--dry-run", "--json").stdout)
+        refused = ws.run("backup")
+    holder = f"pid {os.getpid()} on "
+    assert refused.returncode == 3 and holder in refused.stderr, refused.stderr
+    assert said.returncode == 3 and holder in said.stdout and "(backup, started " in said.stdout, said.stdout
+    assert plan["lock_holder"].startswith(holder)

@@ -45,7 +45,7 @@ from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.postgres.snapshot import exported_snapshot
 from backup_tui.engine.storage.bucket_lock import ForeignLock, bucket_lock, held_by_other
 from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
-from backup_tui.engine.storage.locks import database_lock, is_locked
+from backup_tui.engine.storage.locks import database_lock, describe_holder, is_locked, lock_path
 from backup_tui.engine.storage.s3 import S3Refused, S3Repository, S3Unreachable
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
@@ -77,6 +77,7 @@ class BackupPlan:
     space_ok: bool  # False: the real run would refuse for space (min_free_bytes included)
     space_refusal: str | None  # the real run's refusal, word for word, when space_ok is False
     unfinished_swap: bool = False  # a killed replace or rollback left a swap the real run settles first
+    lock_holder: str | None = None  # who holds the lock, as the real run's refusal names it ("pid N on HOST ...")
 
     @property
     def exit_code(self) -> int:
@@ -147,7 +148,12 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         raise type(exc)(f"{exc.message}: a killed restore --replace or rollback left it mid-swap, which the real "
                         f"backup settles first; or {swap.repair_hint(db.database)}") from None
     expected, basis = expected_size(catalog.list(db.database, include_incomplete=False), db_bytes)
-    locked = is_locked(settings.repository, db.database) or _bucket_locked(ctx, db.database)
+    holder = None
+    if is_locked(settings.repository, db.database):
+        holder = describe_holder(lock_path(settings.repository, db.database))
+    elif _bucket_locked(ctx, db.database):
+        holder = "a run holding its lock in the bucket"
+    locked = holder is not None
     # While another run holds the lock, its folder looks incomplete; the real run would stop at the lock.
     leftovers = [] if locked else [
         r.id for r in catalog.list(db.database) if r.status == "incomplete" and r.format == "custom"
@@ -168,6 +174,7 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         space_ok=refusal is None,
         space_refusal=refusal,
         unfinished_swap=unfinished,
+        lock_holder=holder,
     )
 
 
