@@ -235,8 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context(settings, reporter=out)  # one per command: its catalog, its reporter
         if getattr(args, "database", None) and args.command != "backup":  # backup: settings.database() says it
             _known_database(ctx, args.database)
+            args.database = _as_backed_up(settings, args.database)
         if args.command == "rollback":
             _known_database(ctx, args.target)
+            args.target = _as_backed_up(settings, args.target)
         if not _read_only(args):
             handler = runlog.open_run_log(settings, args.command)
             _close_to_others(settings, out)
@@ -317,6 +319,16 @@ def _known_database(ctx: Context, name: str) -> None:
         return
     known = ", ".join(configured) or "none"
     raise UsageError(f"database {name!r} is not configured (configured: {known}) and has no backups")
+
+
+def _as_backed_up(settings: Settings, name: str) -> str:
+    """A configured database named by its ``name`` as the server and the catalog know it (its ``dbname``):
+    ``repair --database prod`` of ``dbname = "app_production"`` said "nothing to repair" with its swap unfinished,
+    and kept and rollback found none of its copies."""
+    try:
+        return settings.database(name).database
+    except BackupToolError:  # not configured: a database the catalog still has backups of, named as backed up
+        return name
 
 
 # -- commands ------------------------------------------------------------------

@@ -5,6 +5,8 @@ in rollback's own words."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -109,3 +111,40 @@ def test_rollback_to_a_database_that_is_no_kept_copy_says_rollback_not_drop(back
     assert result.returncode == 2
     line = one_error_line(result)
     assert "rolled back to" in line and "dropped here" not in line, line
+
+
+def test_kept_rollback_and_repair_know_a_database_by_its_configured_name(ws: Workspace, backup_id: str,
+                                                                            tmp_path: Path) -> None:
+    """``name = "prod"`` with ``dbname``: --database prod (and rollback prod) is that database, as for backup;
+    repair --database prod said "nothing to repair" while its database was renamed aside."""
+    config = tmp_path / "named.toml"
+    config.write_text(f'[[databases]]\nname = "prod"\ndbname = "{ws.database}"\n')
+    named: dict[str, str | None] = {"BACKUP_TUI_CONFIG": str(config)}
+    kept = replaced(ws, backup_id)
+    assert [k["name"] for k in ws.json("kept", "--database", "prod", env=named)] == [kept]
+
+    kill_at(ws, "rename_in", "rollback", ws.database, "--yes")  # the live database is aside, the name missing
+    assert ws.database not in ws.databases()
+    repaired = ws.ok("repair", "--database", "prod", env=named).stdout
+    assert "finished the rollback" in repaired, repaired
+    assert list((ws.repo / SWAPS_DIR).glob("*.json")) == [] and live_rows(ws) == PREVIOUS
+
+    ws.ok("rollback", "prod", "--to", sides(ws, "pre_rollback")[0], "--yes", env=named)
+    assert live_rows(ws) == RESTORED
+
+
+def test_a_bare_rollback_takes_no_copy_dated_in_the_future(ws: Workspace, backup_id: str) -> None:
+    """A database made by hand under a kept copy's name with a stamp years ahead outranked every copy a replace
+    kept: a bare rollback put it live. It is refused, nothing changed; --to still returns to any copy."""
+    kept = replaced(ws, backup_id)
+    planted = f"{ws.database}__pre_restore_20991231000000"
+    ws.sandbox.psql(f'CREATE DATABASE "{planted}"')
+    try:
+        refused = ws.run("rollback", ws.database, "--yes")
+        assert refused.returncode == 2
+        assert planted in one_error_line(refused) and "--to" in one_error_line(refused)
+        assert live_rows(ws) == RESTORED and planted in ws.databases() and kept in ws.databases()
+        ws.ok("rollback", ws.database, "--to", kept, "--yes")
+        assert live_rows(ws) == PREVIOUS
+    finally:
+        ws.sandbox.psql(f'DROP DATABASE IF EXISTS "{planted}"')

@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from backup_tui.engine.config import DatabaseConfig, Settings
@@ -28,6 +28,7 @@ from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.locks import database_lock
 
 KIND_OF_TAG = {names.ASIDE: "replaced", names.ROLLED_BACK: "rolled back"}
+FUTURE_SLACK = timedelta(minutes=5)  # a bare rollback takes no copy dated later than now by more
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ def plan_rollback(ctx: Context, server: DatabaseConfig, database: str, to: str |
                             f"rolled back from) comes back with: {rollback_command(database, kept[0].name)}")
     if newest is None:
         raise NotFoundError(f"no copy of {database!r} kept by a replace is on the server: nothing to roll back to")
+    if newest.since > ctx.now() + FUTURE_SLACK:  # made by hand, or on a clock since set back: outranks every real copy
+        raise ConfigError(f"nothing was changed: the newest copy of {database!r} a replace would have kept, "
+                          f"{newest.name!r}, is dated {utc_iso(newest.since)}, in the future, which no replace here "
+                          f"made; name the copy to return to with --to (backup-headless kept lists them)")
     return newest
 
 
