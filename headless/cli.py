@@ -658,15 +658,22 @@ def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     settings = ctx.settings
     if args.drop:
         return _drop_kept(ctx, args, out)
-    copies = [copy for database in _databases(settings, args.database)
-              for copy in list_kept(settings, settings.server_for(database), database)]
+    copies = []
+    worst = EXIT_OK
+    for database in _databases(settings, args.database):  # a server out of reach hides none of the others' copies
+        try:
+            copies += list_kept(settings, settings.server_for(database), database)
+        except BackupToolError as exc:
+            out.error(f"{database}: kept copies not listed: {exc.message}")
+            worst = max(worst, exc.exit_code)
     moment = now()
     if out.as_json:
         out.json([{**c.to_json(), "age_s": int((moment - c.since).total_seconds())} for c in copies])
-        return EXIT_OK
+        return worst
     if not copies:
-        out.line("no kept copies: no database a replace or rollback set aside is on the server", always=True)
-        return EXIT_OK
+        if worst == EXIT_OK:
+            out.line("no kept copies: no database a replace or rollback set aside is on the server", always=True)
+        return worst
     width = max(len(c.name) for c in copies)
     for c in copies:
         size = human_bytes(c.size_bytes) if c.size_bytes >= 0 else "?"
@@ -675,7 +682,7 @@ def cmd_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     out.line("drop one with: backup-headless kept --drop NAME; roll back to the newest a replace kept with: "
              "backup-headless rollback DATABASE, to any other with: backup-headless rollback DATABASE --to NAME",
              always=True)
-    return EXIT_OK
+    return worst
 
 
 def _drop_kept(ctx: Context, args: argparse.Namespace, out: Output) -> int:

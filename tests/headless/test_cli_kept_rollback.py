@@ -5,12 +5,14 @@ in rollback's own words."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from backup_tui.engine.ops.swap import SWAPS_DIR
+from tests.conftest import closed_port
 from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
 from tests.headless.test_cli_swap_killed import kill_at, live_rows, sides
 
@@ -148,3 +150,18 @@ def test_a_bare_rollback_takes_no_copy_dated_in_the_future(ws: Workspace, backup
         assert live_rows(ws) == PREVIOUS
     finally:
         ws.sandbox.psql(f'DROP DATABASE IF EXISTS "{planted}"')
+
+
+def test_kept_lists_the_copies_it_reaches_when_another_server_is_out_of_reach(ws: Workspace, backup_id: str,
+                                                                              tmp_path: Path) -> None:
+    """One configured server down hid every other database's kept copies behind its connection error."""
+    config = tmp_path / "two.toml"
+    config.write_text(f'[[databases]]\nname = "{ws.database}"\n\n'
+                      f'[[databases]]\nname = "gone"\nhost = "127.0.0.1"\nport = {closed_port()}\n')
+    kept = replaced(ws, backup_id)
+    both: dict[str, str | None] = {"BACKUP_TUI_CONFIG": str(config)}
+    listed = ws.run("kept", env=both)
+    assert listed.returncode == 1
+    assert kept in listed.stdout and "gone: kept copies not listed: cannot connect" in one_error_line(listed)
+    as_json = ws.run("kept", "--json", env=both)
+    assert as_json.returncode == 1 and [k["name"] for k in json.loads(as_json.stdout)] == [kept]
