@@ -165,3 +165,22 @@ def test_kept_lists_the_copies_it_reaches_when_another_server_is_out_of_reach(ws
     assert kept in listed.stdout and "gone: kept copies not listed: cannot connect" in one_error_line(listed)
     as_json = ws.run("kept", "--json", env=both)
     assert as_json.returncode == 1 and [k["name"] for k in json.loads(as_json.stdout)] == [kept]
+
+
+def test_repair_of_a_journal_it_leaves_alone_fails_naming_the_file(ws: Workspace, backup_id: str) -> None:
+    """A journal naming a database the engine would not make is left alone, and monitor calls it critical with
+    "run repair": repair said "nothing to repair" and exited 0, so the alert and the remedy went round forever."""
+    replaced(ws, backup_id)
+    kill_at(ws, "terminate", "rollback", ws.database, "--yes")
+    (journal,) = (ws.repo / SWAPS_DIR).glob("*.json")
+    genuine = journal.read_text()
+    journal.write_text(genuine.replace(f'"incoming": "{ws.database}__', '"incoming": "other__'))
+    try:
+        refused = ws.run("repair", "--database", ws.database)
+        assert refused.returncode == 1
+        assert "left alone" in refused.stderr and "then remove that file" in refused.stderr
+        assert str(journal) in refused.stderr and journal.exists()
+    finally:
+        journal.write_text(genuine)
+    ws.ok("repair", "--database", ws.database)
+    assert not journal.exists() and live_rows(ws) == RESTORED
