@@ -4,6 +4,7 @@ on this server. Against the real server of the test session."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,3 +147,22 @@ def test_records_of_an_unreachable_repository_are_no_error(settings: Settings, t
     elsewhere = replace(settings, repository=tmp_path / "not-there")
     assert scratch.recorded(elsewhere) == []
     assert scratch.clean_leftovers(elsewhere, settings.databases[0], lambda e: None) == []
+
+
+def test_a_scratch_database_another_role_holds_for_a_moment_is_dropped_all_the_same(
+        settings: Settings, pg_sandbox: Sandbox) -> None:
+    """DROP ... WITH (FORCE) may not end another role's session (here the superuser's, as a monitor's or a person's
+    psql would be): tried again a moment later, the work database goes, where it was left for the next run."""
+    pg_sandbox.psql("DO $$ BEGIN CREATE ROLE bt_scratcher LOGIN PASSWORD 'Pw-5521-s' CREATEDB; EXCEPTION WHEN "
+                    "duplicate_object THEN NULL; END $$")
+    server = replace(settings.databases[0], user="bt_scratcher", password="Pw-5521-s")
+    made = scratch.create_database(settings, server, names.verify_name("held", "0a1b2c3d"), None, "verify")
+    holder = psycopg.connect(pg_sandbox.conninfo(made.name), autocommit=True)
+    releaser = threading.Timer(scratch.DROP_PAUSE_S * 0.6, holder.close)
+    releaser.start()
+    try:
+        scratch.drop_database(settings, server, made)
+    finally:
+        releaser.join()
+        holder.close()
+    assert made.name not in databases(pg_sandbox)

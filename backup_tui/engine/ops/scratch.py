@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,10 +288,25 @@ def keep(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> None:
     scratch.forget()
 
 
+# A session another role holds on our database for a moment (a monitor's, a person's psql) makes DROP ... WITH
+# (FORCE) refuse, as the user we connect as may not end it: tried again, briefly, before the record is kept for the
+# next run (a work database was left behind under a loaded test machine, "could not drop" on the run's line).
+DROP_ATTEMPTS, DROP_PAUSE_S = 3, 0.5
+
+
 def drop_database(settings: Settings, server: DatabaseConfig, scratch: Scratch) -> None:
     """DROP it and forget it; a failure raises and keeps the record, so a later run drops it."""
-    with pg.connect(server, settings.maintenance_db) as conn:
-        pg.drop_database(conn, scratch.name)
+    import psycopg
+
+    for attempt in range(DROP_ATTEMPTS):
+        try:
+            with pg.connect(server, settings.maintenance_db) as conn:
+                pg.drop_database(conn, scratch.name)
+            break
+        except (psycopg.errors.ObjectInUse, psycopg.errors.InsufficientPrivilege):
+            if attempt == DROP_ATTEMPTS - 1:
+                raise
+            time.sleep(DROP_PAUSE_S)
     scratch.forget()
 
 
