@@ -45,7 +45,7 @@ from backup_tui.engine.postgres import pg, table_locks
 from backup_tui.engine.postgres.snapshot import exported_snapshot
 from backup_tui.engine.storage.bucket_lock import ForeignLock, bucket_lock, held_by_other
 from backup_tui.engine.storage.local import LocalRepository, check_repository, ensure_repository
-from backup_tui.engine.storage.locks import database_lock, describe_holder, is_locked, lock_path
+from backup_tui.engine.storage.locks import database_lock, locked_by
 from backup_tui.engine.storage.s3 import S3Refused, S3Repository, S3Unreachable
 from backup_tui.engine.storage.space import check_space, disk_full, free_bytes, human_bytes
 from backup_tui.engine.storage.state import this_host
@@ -148,11 +148,8 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
         raise type(exc)(f"{exc.message}: a killed restore --replace or rollback left it mid-swap, which the real "
                         f"backup settles first; or {swap.repair_hint(db.database)}") from None
     expected, basis = expected_size(catalog.list(db.database, include_incomplete=False), db_bytes)
-    holder = None
-    if is_locked(settings.repository, db.database):
-        holder = describe_holder(lock_path(settings.repository, db.database))
-    elif _bucket_locked(ctx, db.database):
-        holder = "a run holding its lock in the bucket"
+    holder = locked_by(settings.repository, db.database) or (
+        "a run holding its lock in the bucket" if _bucket_locked(ctx, db.database) else None)
     locked = holder is not None
     # While another run holds the lock, its folder looks incomplete; the real run would stop at the lock.
     leftovers = [] if locked else [

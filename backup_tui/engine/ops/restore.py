@@ -81,7 +81,7 @@ from backup_tui.engine.postgres.psql_line import psql_command
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.catalog import Catalog
 from backup_tui.engine.storage.files import append_line, read_capped
-from backup_tui.engine.storage.locks import database_lock, describe_holder, is_locked, lock_path, reading_backup
+from backup_tui.engine.storage.locks import database_lock, locked_by, reading_backup
 from backup_tui.engine.storage.paths import OutsideRepository, inside, is_inside
 from backup_tui.engine.storage.space import free_bytes, human_bytes
 from backup_tui.engine.storage.state import writable
@@ -586,7 +586,6 @@ def plan_restore(
     else:
         rollback = f"drop database {target!r}"
     parts = plan_estimate(ctx, record, take_safety, current)
-    locked = is_locked(settings.repository, target)
     return RestorePlan(
         backup_id=record.id,
         mode="replace" if replace_original else "new",
@@ -611,7 +610,7 @@ def plan_restore(
         privilege_problem=privilege,
         privilege_no_owner=or_no_owner,
         estimate_parts=parts,
-        locked_by=describe_holder(lock_path(settings.repository, target)) if locked else "",
+        locked_by=locked_by(settings.repository, target),
         unfinished_swap=swap.pending(settings, server, target),
     )
 

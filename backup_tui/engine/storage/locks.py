@@ -108,6 +108,12 @@ def is_locked(repository: Path, database: str) -> bool:
         os.close(fd)
 
 
+def locked_by(repository: Path, database: str) -> str:
+    """Who holds the database's lock, as a run that meets it says ("pid N on HOST (backup, started ...)"); '' while
+    no run holds it: what a plan says the real run would stop at."""
+    return describe_holder(lock_path(repository, database)) if is_locked(repository, database) else ""
+
+
 def _took(fd: int, kind: int) -> bool:
     """Take the lock ``kind`` on ``fd`` without waiting; False when another process holds it."""
     try:
