@@ -13,13 +13,13 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError, ConfigError, NotFoundError
-from backup_tui.engine.core.models import utc_iso
+from backup_tui.engine.core.models import ahead_of, utc_iso
 from backup_tui.engine.core.progress import info
 from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.context import Context
@@ -28,7 +28,6 @@ from backup_tui.engine.postgres import pg
 from backup_tui.engine.storage.locks import database_lock
 
 KIND_OF_TAG = {names.ASIDE: "replaced", names.ROLLED_BACK: "rolled back"}
-FUTURE_SLACK = timedelta(minutes=5)  # a bare rollback takes no copy dated later than now by more
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def plan_rollback(ctx: Context, server: DatabaseConfig, database: str, to: str |
                             f"rolled back from) comes back with: {rollback_command(database, kept[0].name)}")
     if newest is None:
         raise NotFoundError(f"no copy of {database!r} kept by a replace is on the server: nothing to roll back to")
-    if newest.since > ctx.now() + FUTURE_SLACK:  # made by hand, or on a clock since set back: outranks every real copy
+    if ahead_of(newest.since, ctx.now()):  # made by hand, or on a clock since set back: outranks every real copy
         raise ConfigError(f"nothing was changed: the newest copy of {database!r} a replace would have kept, "
                           f"{newest.name!r}, is dated {utc_iso(newest.since)}, in the future, which no replace here "
                           f"made; name the copy to return to with --to (backup-headless kept lists them)")
