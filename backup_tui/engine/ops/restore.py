@@ -394,6 +394,13 @@ def count_rows_in(server: DatabaseConfig, database: str) -> dict[str, int]:
     return row_counts.count_rows(server, database)
 
 
+def _deleted_meanwhile(record: BackupRecord) -> NotFoundError:
+    """A prune or a delete took the backup while its restore was planned, or before it began: said as that, not as
+    "unexpected FileNotFoundError"."""
+    return NotFoundError(f"{record.id} was deleted while the restore was planned or about to begin (a prune or a "
+                         "delete): nothing was changed, choose another backup")
+
+
 # -- planning -----------------------------------------------------------------
 
 
@@ -549,8 +556,7 @@ def plan_restore(
         except FileNotFoundError:
             if ctx.catalog.holds(record):
                 raise
-            raise NotFoundError(f"{record.id} was deleted while the restore was planned (a prune or a delete): "
-                                "nothing was changed, choose another backup") from None
+            raise _deleted_meanwhile(record) from None
         privilege, or_no_owner = pg.creation_lacks(conn, None if no_owner else record.database_info.get("owner"),
                                                    missing.owners)
         if not privilege and replace_original and exists:
@@ -713,8 +719,7 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
         with database_lock(settings.repository, plan.target_db, "restore"), \
                 reading_backup(settings.repository, record.id):
             if not catalog.holds(record):  # a prune or a delete took it since the plan (its question was open)
-                raise NotFoundError(f"{record.id} was deleted since the restore was planned (a prune or a delete): "
-                                    "nothing was changed, choose another backup")
+                raise _deleted_meanwhile(record)
             source = catalog.repository_of(record).open_stored(record)
             checked_reading(settings, record, source)  # the key may have gone since the plan: nothing is created yet
             if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
