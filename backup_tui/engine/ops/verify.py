@@ -250,6 +250,11 @@ def quick_checks(
                                    + plural(len(record.row_counts), "table"))
 
 
+def _lacks_note(lacking: str) -> str:
+    """Why no test restore runs here, when this server lacks what the backup needs (roles, extensions...)."""
+    return f"this server lacks what the backup needs ({lacking}); verify it fully on a server that has them"
+
+
 class _NotJudgedHere(Exception):
     """No test restore of this backup can be made on this server, and the backup is not to blame: why, as the
     note the quick checks carry instead of a FAILED (which would cost the backup its retention slot)."""
@@ -291,8 +296,7 @@ def full_checks(
     except BackupToolError as exc:
         role = _MISSING_ROLE.search(exc.message) if not kind_of(record).archive else None
         if role:  # a plain dump's OWNER TO and GRANT run as they are: this server's lack, not the backup's fault
-            raise _NotJudgedHere(f"this server lacks what the backup needs ({lacks_said((), (), (), (role[1],))}); "
-                                 "verify it fully on a server that has them") from None
+            raise _NotJudgedHere(_lacks_note(lacks_said((), (), (), (role[1],)))) from None
         checks.problems.append(f"test restore failed: {exc.message}")
         return {}
     finally:
@@ -383,8 +387,7 @@ def run_verify(ctx: Context, plan: VerifyPlan) -> Verification:
                 checks.problems.append(f"test restore skipped: database {record.database!r} is no longer configured")
             elif lacking := _test_restore_blockers(settings, record, source, server):
                 level = "quick"  # what was done, so the history does not claim a test restore
-                checks.not_done.append(f"no test restore: this server lacks what the backup needs ({lacking}); verify "
-                                     "it fully on a server that has them")
+                checks.not_done.append(f"no test restore: {_lacks_note(lacking)}")
             else:
                 try:
                     counts = full_checks(settings, record, source, server, checks, reporter, cancel)
