@@ -136,17 +136,18 @@ def build(databases: Sequence[str], records: Sequence[BackupRecord], runs: Seque
           now: datetime, thresholds: Callable[[str], Thresholds], host: str | None = None) -> dict[str, Any]:
     """The evidence, as plain data (``report --format json``)."""
     out: dict[str, Any] = {"since": utc_iso(since), "until": utc_iso(now), "host": host, "databases": {}}
+    known = {r.id for r in records}
     for database in databases:
         mine = [r for r in records if r.database == database and (host is None or r.host in (host, ""))]
         # the catalog holds what retention kept: a backup taken in the period and pruned since is still evidence
         # (as absent, a month's report under the default retention counted ten backups of thirty, a week-long
         # data-loss window and "last backup 25 hours ago" critical for days when a backup ran every night)
-        known = {r.id for r in records}
         pruned = [_pruned(run, mine) for run in runs if mine and run.operation == "backup" and run.ok
                   and run.backup_id and run.backup_id not in known and run.database == database
                   and (host is None or run.host in (host, ""))]
         gone = {r.id for r in pruned}
-        taken = sorted((r for r in mine + pruned if since <= r.created <= now), key=lambda r: r.created_at)
+        held = mine + pruned  # every restore point the period had, as far as the catalog and the journal know
+        taken = sorted((r for r in held if since <= r.created <= now), key=lambda r: r.created_at)
         checks = sorted(((r, v) for r in mine for v in r.verifications if since <= parse_utc(v.at) <= now),
                         key=lambda rv: rv[1].at)
         failed_restores = [r for r in runs if r.operation == "restore" and not r.ok and r.backup_id
@@ -164,8 +165,8 @@ def build(databases: Sequence[str], records: Sequence[BackupRecord], runs: Seque
             "recovery_time_s": None if not recovery else {
                 "last": recovery[-1], "median": statistics.median(recovery), "max": max(recovery)},
             # a backup known not to restore (its verdict failed) is no restore point: it shortens no window
-            "data_loss_window": data_loss_window([r.created for r in mine + pruned if r.trusted], since, now),
-            "problems": problem_history(database, mine + pruned, runs, since, now, thresholds(database), host),
+            "data_loss_window": data_loss_window([r.created for r in held if r.trusted], since, now),
+            "problems": problem_history(database, held, runs, since, now, thresholds(database), host),
         }
     return out
 
