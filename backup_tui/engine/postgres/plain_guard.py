@@ -73,7 +73,8 @@ class PlainGuard:
     def _read_head(self, final: bool) -> bool:
         """Past the header comments and session settings: True once the first other line was seen (the first line
         after the comments left out when it is pg_dump's ``\\restrict``), or there is no such line within
-        ``HEAD_LIMIT``. Raises ``MadeWithCreate`` when that line is a ``CREATE DATABASE``."""
+        ``HEAD_LIMIT``. Raises ``MadeWithCreate`` when that line begins a dump of no one database
+        (``_NOT_ONE_DATABASE``: pg_dump --create's ``CREATE``/``DROP DATABASE``, pg_dumpall's roles)."""
         assert self._head is not None
         head, pos, first = self._head, 0, not self._unrestrict  # read again from its start while it grows
         while True:
