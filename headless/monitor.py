@@ -28,6 +28,7 @@ from headless.runlog import log
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
 
+DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PORT = 9188
 DEFAULT_INTERVAL = 30.0
 STATUS_WORD = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
@@ -46,9 +47,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     mode.add_argument("--serve", action="store_true", help="answer /metrics and /health over HTTP until stopped")
     p.add_argument("--no-notify", action="store_true",
                    help="with --check or --json: send no notices (by default, what changed is notified)")
-    p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="with --serve (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"with --serve (default {DEFAULT_PORT})")
-    p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+    p.add_argument("--bind", metavar="ADDR", help=f"with --serve (default {DEFAULT_BIND})")
+    p.add_argument("--port", type=int, metavar="N", help=f"with --serve (default {DEFAULT_PORT})")
+    p.add_argument("--interval", type=float, metavar="SECONDS",
                    help=f"with --serve: read the catalog at most this often (default {DEFAULT_INTERVAL:g})")
 
 
@@ -68,9 +69,17 @@ def check_lines(report: HealthReport) -> list[str]:
                       for p in problems]
 
 
+SERVE_ONLY = ("bind", "port", "interval")
+
+
 def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     if args.serve:
-        return serve(ctx, args.bind, args.port, args.interval)
+        return serve(ctx, DEFAULT_BIND if args.bind is None else args.bind,
+                     DEFAULT_PORT if args.port is None else args.port,
+                     DEFAULT_INTERVAL if args.interval is None else args.interval)
+    given = [f"--{option}" for option in SERVE_ONLY if getattr(args, option) is not None]
+    if given:  # a port meant for a server that is not started would be ignored unseen
+        raise ConfigError(f"{' and '.join(given)} only go with --serve (see 'backup-headless monitor --help')")
     report = check_health(ctx.settings, ctx.now(), catalog=ctx.catalog)
     if args.metrics:
         sys.stdout.buffer.write(metrics.exposition(report))
