@@ -245,3 +245,37 @@ def test_a_destination_that_answers_a_byte_at_a_time_is_given_up_on_at_the_deadl
         server.server_close()
     assert not delivery.ok and delivery.detail == "no answer within 2 s"
     assert 1.9 < took < 4, took
+
+
+def test_notices_to_several_destinations_go_at_once_so_dead_ones_hold_the_run_one_deadline_not_one_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the network is down every destination is: three that never answered held a backup's end for three
+    deadlines in turn (a minute). Each is sent beside the others, under one deadline."""
+    from backup_tui.engine.ops import notify
+
+    stop, arrived = threading.Event(), list[float]()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            arrived.append(time.monotonic())
+            stop.wait(10)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Silent) for _ in range(3)]
+    for server in servers:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(notify, "DEADLINE_S", 2.0)
+    targets = tuple(NotifyTarget(url=f"http://127.0.0.1:{s.server_port}/slack/{TOKEN}", kind="slack", label="slack")
+                    for s in servers)
+    try:
+        deliveries = notify.test_all(Settings(repository=tmp_path, notify=targets))
+    finally:
+        stop.set()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert [(d.target, d.ok, d.detail) for d in deliveries] == [(t, False, "no answer within 2 s") for t in targets]
+    assert len(arrived) == 3 and max(arrived) - min(arrived) < 1.0  # in turn, each came a whole deadline later

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,18 +45,31 @@ def _urls(settings: Settings) -> list[str]:
 
 
 def send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Delivery:
-    """One notice to one destination, given up after ``DEADLINE_S`` whatever the destination does; never raises.
-    The socket's own timeout is per read: a webhook that answered a byte at a time held a failed backup (and
-    every monitor run waiting on the notices' lock) for ever."""
-    outcome: list[Delivery] = []
-    sending = threading.Thread(target=lambda: outcome.append(_send(settings, target, title, body)),
-                               name="notify", daemon=True)  # left behind, it ends with the process
-    sending.start()
-    sending.join(DEADLINE_S)
-    if outcome:
-        return outcome[0]
-    log.warning("notice to %s not sent: no answer within %g s", target.shown, DEADLINE_S)
-    return Delivery(target, False, f"no answer within {DEADLINE_S:g} s")
+    """One notice to one destination (``send_all``); never raises."""
+    return send_all(settings, [(target, title, body)])[0]
+
+
+def send_all(settings: Settings, messages: Sequence[tuple[NotifyTarget, str, str]]) -> list[Delivery]:
+    """Each ``(destination, title, body)`` sent at once beside the others, each given up ``DEADLINE_S`` after the
+    sending began whatever its destination does; never raises. The socket's own timeout is per read: a webhook
+    that answered a byte at a time held a failed backup (and every monitor run waiting on the notices' lock)
+    for ever. At once, not in turn: where the network is down, three dead destinations held a backup's end for
+    a minute, one deadline after another."""
+    outcomes: list[list[Delivery]] = [[] for _ in messages]
+    sendings = [threading.Thread(target=lambda out=out, msg=msg: out.append(_send(settings, *msg)),
+                                 name="notify", daemon=True)  # left behind, it ends with the process
+                for out, msg in zip(outcomes, messages, strict=True)]
+    began = time.monotonic()
+    for sending in sendings:
+        sending.start()
+    for sending in sendings:
+        sending.join(max(0.0, began + DEADLINE_S - time.monotonic()))
+    deliveries = []
+    for outcome, (target, _, _) in zip(outcomes, messages, strict=True):
+        if not outcome:
+            log.warning("notice to %s not sent: no answer within %g s", target.shown, DEADLINE_S)
+        deliveries.append(outcome[0] if outcome else Delivery(target, False, f"no answer within {DEADLINE_S:g} s"))
+    return deliveries
 
 
 def _send(settings: Settings, target: NotifyTarget, title: str, body: str) -> Delivery:
@@ -155,17 +169,16 @@ def _target_key(target: NotifyTarget) -> str:
     return hashlib.sha256(target.url.encode()).hexdigest()[:16]
 
 
-def deliver(settings: Settings, target: NotifyTarget, notices: Sequence[Notice]) -> dict[Notice, Delivery]:
-    """The notices ``target`` asked for (by event), in one message: one run, one page."""
+def message(target: NotifyTarget, notices: Sequence[Notice]) -> tuple[list[Notice], str, str]:
+    """The notices ``target`` asked for (by event), and their one message (title, body): one run, one page."""
     # A recovery goes where its problem went: "RECOVERED" of a warning a failures-only channel never saw
     # reads as the end of an outage nobody had.
     wanted = [n for n in notices if n.event in target.events and (n.was is None or n.was in target.events)]
     if not wanted:
-        return {}
+        return [], "", ""
     title = wanted[0].title + (f" (+{len(wanted) - 1} more)" if len(wanted) > 1 else "")
     body = "\n\n".join(n.body if len(wanted) == 1 else f"{n.title}\n{n.body}" for n in wanted)
-    delivery = send(settings, target, title, body)
-    return dict.fromkeys(wanted, delivery)
+    return wanted, title, body
 
 
 def notify_after(settings: Settings, report: HealthReport, now: datetime,
@@ -179,17 +192,24 @@ def notify_after(settings: Settings, report: HealthReport, now: datetime,
             # Each destination keeps what it was told: with one state for all, a notice one destination took
             # was kept as told everywhere, and a destination that was down for it never heard of the failure
             # (until the next reminder), only of its end.
-            kept, failed = {}, []
+            due_now = []
             for target in settings.notify:
                 old = _read_state(path, target)
                 notices, state = due(report, old, now, reminder, run)
-                sent = deliver(settings, target, notices)
+                due_now.append((target, old, notices, state, message(target, notices)))
+            asked = [(target, title, body) for target, _, _, _, (wanted, title, body) in due_now if wanted]
+            deliveries = iter(send_all(settings, asked))
+            kept, failed = {}, []
+            for target, old, notices, state, (wanted, _, _) in due_now:
+                delivery = next(deliveries) if wanted else None
                 # Not told: it failed, or it was not asked for (a warning where only failures and recoveries are
                 # wanted was kept as told, and its end was then told as a recovery of it)
-                lost = [n for n in notices if (n in sent and not sent[n].ok)
-                        or (n not in sent and n.event in ("failure", "warning"))]
+                told = delivery is None or delivery.ok
+                lost = [n for n in notices if (n in wanted and not told)
+                        or (n not in wanted and n.event in ("failure", "warning"))]
                 kept[_target_key(target)] = undelivered(state, old, lost).to_json()
-                failed += list({id(d): d for d in sent.values() if not d.ok}.values())
+                if delivery is not None and not delivery.ok:
+                    failed.append(delivery)
             atomic_write(path, json.dumps({"destinations": kept}, indent=1) + "\n")
             return failed
     except Exception as exc:
@@ -201,4 +221,4 @@ def test_all(settings: Settings) -> list[Delivery]:
     """``notify --test``: one test message to every destination, whatever its events."""
     title = f"[backup-tui] test notice from {this_host()}"
     body = "If you read this, backup-tui's notices reach you here."
-    return [send(settings, target, title, body) for target in settings.notify]
+    return send_all(settings, [(target, title, body) for target in settings.notify])
