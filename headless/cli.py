@@ -807,7 +807,8 @@ def check_config(settings: Settings, out: Output) -> int:
     attempt("repository", repository)
     attempt("run logs", run_logs)
     for tool in ("pg_dump", "psql", "pg_restore"):  # psql holds a backup's snapshot; pg_restore restores and verifies
-        attempt(tool, functools.partial(lambda name: pg.tool_version(pg.tool_path(name, settings.pg_bin_dir)), tool))
+        attempt(tool, functools.partial(lambda name: pg.tool_version(pg.tool_path(name, settings.pg_bin_dir),
+                                                                     settings.password_variables), tool))
     if not settings.databases:
         checks.append(("databases", UsageError("none configured"), "none configured: set BACKUP_DB_NAME "
                                                                    "or add [[databases]] to the config file"))

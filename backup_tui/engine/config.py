@@ -274,6 +274,11 @@ class Settings:
     def logs(self) -> Path:
         return self.log_dir or self.repository / "logs"
 
+    @property
+    def password_variables(self) -> frozenset[str]:
+        """The variables the file names as databases' ``password_env``: passwords, which no tool is handed."""
+        return frozenset(db.password_env for db in self.databases if db.password_env)
+
     def database(self, name: str | None) -> DatabaseConfig:
         """The named database, or the only one when no name is given."""
         if name is None:

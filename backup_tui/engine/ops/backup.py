@@ -275,7 +275,8 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
           began: float) -> BackupRecord:
     settings, reporter, cancel, now = ctx.settings, ctx.reporter, ctx.cancel, ctx.now
     reporter(StepStarted("snapshot"))
-    with exported_snapshot(db, settings.pg_bin_dir, cancel, takers=("pg_dump", dump_session.TAKER)) as snapshot:
+    with exported_snapshot(db, settings.pg_bin_dir, cancel, takers=("pg_dump", dump_session.TAKER),
+                           hide=settings.password_variables) as snapshot:
         pg_dump = dump_command(settings, snapshot.id)  # before the folder: a pg_bin_dir without it leaves none
         started = now()
         started_clock = time.monotonic()
@@ -288,7 +289,8 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
         dump_began = time.monotonic()
         proc = subprocess.Popen(
             pg_dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**pg.child_env(db), "PGAPPNAME": app_name}, bufsize=0, process_group=pg.OWN_GROUP,
+            env={**pg.child_env(db, hide=settings.password_variables), "PGAPPNAME": app_name}, bufsize=0,
+            process_group=pg.OWN_GROUP,
         )
         assert proc.stdout is not None
         stdout_fd = proc.stdout.fileno()
@@ -327,7 +329,8 @@ def _dump(ctx: Context, db: DatabaseConfig, repo: LocalRepository | S3Repository
             reporter(StepStarted("dump", f"pg_dump | zstd {'--adapt' if level == 'auto' else f'-{level}'}{encrypt} | "
                                          f"sha256 > {file_name}"))
             # pg_dump found again in that thread, not on the main one before the dump's first read
-            dump_version = beside.submit(lambda: pg.tool_version(pg.tool_path("pg_dump", settings.pg_bin_dir)))
+            dump_version = beside.submit(lambda: pg.tool_version(pg.tool_path("pg_dump", settings.pg_bin_dir),
+                                                                             settings.password_variables))
             head = bytearray()  # the dump's first bytes: an archive's magic, checked once pg_dump has ended
             read_dump = pipe_reader(stdout_fd, cancel)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import shlex
 import signal
@@ -131,7 +130,7 @@ def restore_into(
     ``no_owner``: a custom archive's objects go to the user we connect as and its privileges are left
     out, so a server without the original roles can still take it (a verify's test restore always).
     ``no_tablespaces``: everything goes to the database's default tablespace (a test restore)."""
-    env = pg.child_env(server, work_db)
+    env = pg.child_env(server, work_db, settings.password_variables)
     portable = ["--no-owner", "--no-privileges"] if no_owner else []
     if no_tablespaces:
         portable.append("--no-tablespaces")
@@ -269,8 +268,8 @@ def _archive_text(settings: Settings, args: list[str], source: Source, reading: 
     decode stops a few MiB in, whatever the backup's size."""
     argv = [pg.tool_path("pg_restore", settings.pg_bin_dir), *args, "--file=-"]
     with tempfile.TemporaryFile() as out:
-        _stream_into(argv, dict(os.environ), source, reading, cancel, lambda done: None, stdout=out,
-                     reads_all=False)
+        _stream_into(argv, pg.tool_env(settings.password_variables), source, reading, cancel, lambda done: None,
+                     stdout=out, reads_all=False)
         out.seek(0)
         return out.read().decode("utf-8", errors="replace")
 
@@ -316,7 +315,8 @@ def apply_properties(settings: Settings, server: DatabaseConfig, properties: Pro
     argv = [pg.tool_path("psql", settings.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
             "-d", pg.dbname_arg(settings.maintenance_db)]
     done = subprocess.run(argv, input=PlainGuard().start() + properties.statements.encode(), capture_output=True,
-                          env=pg.child_env(server, settings.maintenance_db), process_group=pg.OWN_GROUP, check=False)
+                          env=pg.child_env(server, settings.maintenance_db, settings.password_variables),
+                          process_group=pg.OWN_GROUP, check=False)
     if done.returncode != 0:
         raise BackupToolError(f"applying the database's properties failed: {pg.stderr_summary(done.stderr)}")
 

@@ -133,7 +133,7 @@ class _ArchiveLister:
         if kind_of(record).archive:
             self._proc = subprocess.Popen([pg.tool_path("pg_restore", settings.pg_bin_dir), "--list"],
                                           stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.STDOUT,
-                                          process_group=pg.OWN_GROUP)
+                                          env=pg.tool_env(settings.password_variables), process_group=pg.OWN_GROUP)
         self._open = self._proc is not None
 
     def feed(self, raw: bytes) -> None:

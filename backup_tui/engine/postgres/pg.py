@@ -18,7 +18,7 @@ import signal
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,9 +130,25 @@ LIBPQ_VARIABLES = frozenset({
 })
 
 
-def child_env(db: DatabaseConfig, dbname: str | None = None) -> dict[str, str]:
-    """The environment for pg_dump & co: libpq variables, password included, no argv."""
-    env = dict(os.environ)
+# Our own variables, which the PostgreSQL tools never read: the bucket's keys (S3_*, boto3's AWS_*), the mail
+# server's password and the rest of BACKUP_*, a webhook's token. A child holds them in /proc/PID/environ for
+# the whole dump or restore, and hands them to whatever it starts: it is given none of them.
+NOT_FOR_TOOLS_PREFIXES = ("S3_", "AWS_", "BACKUP_")
+NOT_FOR_TOOLS = frozenset({"SLACK_WEBHOOK_URL"})
+
+
+def tool_env(hide: Collection[str] = ()) -> dict[str, str]:
+    """Our environment without the secrets of other services: what a PostgreSQL tool may inherit. ``hide``:
+    the variables holding databases' passwords (``Settings.password_variables``); a tool that connects is
+    given its own as PGPASSWORD."""
+    return {key: value for key, value in os.environ.items()
+            if key not in NOT_FOR_TOOLS and key not in hide and not key.startswith(NOT_FOR_TOOLS_PREFIXES)}
+
+
+def child_env(db: DatabaseConfig, dbname: str | None = None, hide: Collection[str] = ()) -> dict[str, str]:
+    """The environment for pg_dump & co: libpq variables, password included, no argv; none of our other
+    secrets (``tool_env``)."""
+    env = tool_env({*hide, *filter(None, [db.password_env])})
     mapping = {"PGHOST": db.host, "PGPORT": db.port, "PGUSER": db.user, "PGPASSWORD": db.password,
                "PGSERVICE": db.service}
     for var, value in mapping.items():
@@ -296,8 +312,9 @@ def output_buffered(argv: list[str], size: int) -> list[str]:
     return [stdbuf, "-o", str(size), *argv] if stdbuf else argv  # -o: coreutils', BSD's and uutils' own
 
 
-def tool_version(path: str) -> str:
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+def tool_version(path: str, hide: Collection[str] = ()) -> str:
+    out = subprocess.run([path, "--version"], env=tool_env(hide), capture_output=True, text=True,
+                         check=False).stdout.strip()
     match = re.search(r"\(PostgreSQL\) (\S+)", out)
     return match.group(1) if match else (out or "unknown")
 

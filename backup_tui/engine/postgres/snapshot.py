@@ -117,7 +117,7 @@ class SnapshotHolder:
 
 @contextlib.contextmanager
 def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelToken,
-                      takers: Collection[str] = ()) -> Iterator[SnapshotHolder]:
+                      takers: Collection[str] = (), hide: Collection[str] = ()) -> Iterator[SnapshotHolder]:
     """A snapshot of ``db`` exported in a read-only repeatable-read transaction, held until every one of
     ``takers`` has it, ``release`` or the block's end. Connection failures raise the same errors
     ``pg.connect`` raises."""
@@ -125,7 +125,7 @@ def exported_snapshot(db: DatabaseConfig, bin_dir: Path | None, cancel: CancelTo
             "-d", pg.dbname_arg(db.database)]
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                env={**pg.child_env(db), "PGAPPNAME": f"{pg.APP_NAME} snapshot",
+                                env={**pg.child_env(db, hide=hide), "PGAPPNAME": f"{pg.APP_NAME} snapshot",
                                      "PGCONNECT_TIMEOUT": str(pg.CONNECT_TIMEOUT_S),  # as pg.connect's, always
                                      # its answers are read as UTF-8 whatever the database's encoding or the
                                      # operator's PGCLIENTENCODING: a LATIN1 database's "é" came back as byte
