@@ -3,9 +3,12 @@ cannot be written (a read-only disaster-recovery mount) still restores."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,3 +69,41 @@ def test_a_read_only_repository_restores(settings: Settings, cli_env: dict[str, 
         assert "Traceback" not in done.stderr
     assert tree(settings.repository) == before
     assert run_cli(["list"], cli_env).returncode == 0
+
+
+def _read_only_run(repo: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    script = (f"mount --bind {repo} {repo} && mount -o remount,bind,ro {repo} && "
+              f'exec {sys.executable} -m headless "$@"')
+    return subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *args], env=env, capture_output=True,
+                          text=True, check=False)
+
+
+def test_a_read_only_repository_restores_though_another_user_made_its_temp_folder_first(
+        settings: Settings, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """The run state of a read-only repository went to ``/tmp/backup-tui-<uid>-<digest of its path>``: a name
+    any local user could make first, after which every verify and restore from that disaster-recovery mount
+    failed ("unexpected PermissionError ... is not ours"). It goes to the user's own state folder first."""
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("needs root and mount namespaces (unshare -m) for a read-only bind mount")
+    made = run_backup(Context(settings), settings.databases[0])
+    shutil.rmtree(settings.repository / "locks")
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(settings.repository))).hexdigest()[:16]
+    planted = Path(tempfile.gettempdir()) / f"backup-tui-{os.getuid()}-{digest}"
+    subprocess.run(["runuser", "-u", "nobody", "--", "mkdir", "-m", "777", str(planted)], check=True)
+    try:
+        env = {k: v for k, v in cli_env.items() if k != "XDG_RUNTIME_DIR"}
+        env.update(HOME=str(tmp_path / "home"), XDG_STATE_HOME=str(tmp_path / "state"))
+        target = f"{settings.databases[0].database}_xplanted"
+        for args in (["verify", made.id], ["restore", made.id, "--target-db", target]):
+            done = _read_only_run(settings.repository, args, env)
+            assert done.returncode == 0, (args, done.stderr)
+        assert list(planted.iterdir()) == [], "nothing of ours went into the other user's folder"
+        assert (tmp_path / "state" / "backup-tui").is_dir()
+
+        env["XDG_STATE_HOME"] = "/dev/null/state"  # no state folder to be had: the temp folder, which is taken
+        done = _read_only_run(settings.repository, ["verify", made.id], env)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert done.stderr.splitlines() == [f"error: {planted} belongs to another user (uid 65534), not to us: "
+                                            "remove it, or set XDG_RUNTIME_DIR to a folder of your own"], done.stderr
+    finally:
+        shutil.rmtree(planted, ignore_errors=True)

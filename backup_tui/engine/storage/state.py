@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
+from backup_tui.engine.core.errors import ConfigError
 from backup_tui.engine.storage.paths import inside
 
 
@@ -28,11 +30,31 @@ def state_dir(repository: Path, what: str) -> Path:
     if writable(repository):
         return inside(repository, repository / what)
     key = hashlib.sha256(os.fsencode(os.path.abspath(repository))).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"backup-tui-{os.getuid()}-{key}"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return _own_folder(Path(runtime) / f"backup-tui-{os.getuid()}-{key}") / what
+    try:  # a folder of this user's: the temp folder's name below, anyone could make first
+        state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        return _own_folder(state_home / "backup-tui" / key, parents=True) / what
+    except (OSError, RuntimeError):
+        pass  # no home, or one we cannot write (a service user's, a read-only one under systemd)
+    return _own_folder(Path(tempfile.gettempdir()) / f"backup-tui-{os.getuid()}-{key}") / what
+
+
+def _own_folder(base: Path, parents: bool = False) -> Path:
+    """``base``, made if missing (0700), refused when it is a link or another user's: in the temp folder anyone
+    could have made it first, to read or plant the records and locks kept there."""
+    if parents:
+        base.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     base.mkdir(mode=0o700, exist_ok=True)
-    if base.is_symlink() or base.stat().st_uid != os.getuid():
-        raise PermissionError(f"{base} is not ours: refusing to keep run state there")
-    return base / what
+    st = base.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        raise ConfigError(f"{base} is a link, not followed: remove it, or set XDG_RUNTIME_DIR to a folder of "
+                          "your own")
+    if st.st_uid != os.getuid():
+        raise ConfigError(f"{base} belongs to another user (uid {st.st_uid}), not to us: remove it, or set "
+                          "XDG_RUNTIME_DIR to a folder of your own")
+    return base
 
 
 def this_host() -> str:
