@@ -12,13 +12,16 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from backup_tui.engine.core import names
 from backup_tui.engine.ops.scratch import SCRATCH_DIR
 from backup_tui.engine.ops.swap import AFTER_STEPS, PAUSE_ENV, STEPS, SWAPS_DIR
 from tests.fingerprint import fingerprint
-from tests.headless.conftest import Workspace, WorkspaceFactory
+from tests.headless.conftest import Workspace, WorkspaceFactory, one_error_line
 from tests.processes import kill_at_pause, stopped
 
 PREVIOUS, RESTORED = 2, 1  # rows in the marker table: the live data after the backup, and in the backup
@@ -229,3 +232,95 @@ def test_a_sigterm_once_the_swap_is_done_says_the_restore_was_done(ws: Workspace
     assert list((ws.repo / SWAPS_DIR).glob("*.json")) == []
     for name in sides(ws, "pre_restore"):
         ws.ok("kept", "--drop", name, "--yes")
+
+
+def oid_of(ws: Workspace, name: str) -> int:
+    return int(ws.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'", "postgres"))
+
+
+def killed_before_the_aside(ws: Workspace, backup_id: str) -> tuple[Path, dict[str, object], str]:
+    """A replace killed at 'terminate' (the live database blocked, not yet renamed): its journal, what the journal
+    says, and the work database it made."""
+    ws.psql("DELETE FROM marker; INSERT INTO marker VALUES (1), (2)")
+    kill_at(ws, "terminate", "restore", backup_id, "--replace", "--yes", "--no-safety-backup")
+    (journal,) = (ws.repo / SWAPS_DIR).glob("*.json")
+    (work,) = sides(ws, "restore")
+    return journal, json.loads(journal.read_text()), work
+
+
+def test_a_killed_replace_records_its_work_database_by_oid_and_the_heal_drops_that_one(ws: Workspace,
+                                                                                      backup_id: str) -> None:
+    journal, said, work = killed_before_the_aside(ws, backup_id)
+    assert said["incoming"] == work and said["incoming_oid"] == oid_of(ws, work)
+    assert "rolled back" in ws.ok("repair").stdout
+    assert sides(ws, "restore") == [] and not journal.exists() and live_rows(ws) == PREVIOUS
+
+
+@pytest.mark.parametrize("healer", ["repair", "backup"])
+def test_a_journal_naming_a_persons_database_of_the_work_pattern_never_drops_it(ws: Workspace, backup_id: str,
+                                                                              healer: str) -> None:
+    """A name of the engine's pattern is no proof the engine made the database: a journal (planted, or one whose
+    work database was replaced by a person's of the same name) naming a person's `<db>__restore_<utc>` dropped it
+    on its word alone. Now the heal allows connections to the live database again, leaves that database, says so
+    and keeps the journal; repair exits 1 naming it."""
+    journal, said, work = killed_before_the_aside(ws, backup_id)
+    ws.sandbox.psql(f'DROP DATABASE "{work}"')
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    persons = names.side_name(ws.database, names.WORK, moment)  # made by a person, holds their data
+    ws.sandbox.psql(f'CREATE DATABASE "{persons}"')
+    ws.psql("CREATE TABLE mine AS SELECT g FROM generate_series(1, 7) g", persons)
+    journal.write_text(json.dumps({**said, "incoming": persons, "stamp": moment.strftime(names.STAMP),
+                                   "aside": names.side_name(ws.database, names.ASIDE, moment)}))
+    try:
+        if healer == "repair":
+            healed = ws.run("repair")
+            assert healed.returncode == 1, healed.stderr
+            assert one_error_line(healed).endswith(f"then remove the swap journal {journal}")
+        else:
+            healed = ws.ok("backup")
+        assert f"{persons!r} was not dropped: it is not the database the swap began with" in healed.stderr
+        assert persons in ws.databases() and ws.psql("SELECT count(*) FROM mine", persons) == "7"
+        assert live_rows(ws) == PREVIOUS  # the live database answers again, connections allowed
+        assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
+        assert journal.exists()  # for a person to look at: monitor keeps saying so until it is removed
+        again = ws.run("repair")
+        assert again.returncode == 1 and persons in ws.databases()
+    finally:
+        journal.unlink(missing_ok=True)
+        ws.sandbox.psql(f'DROP DATABASE IF EXISTS "{persons}"')
+    assert "nothing to repair" in ws.ok("repair").stdout
+
+
+def test_an_earlier_versions_journal_rolls_back_the_names_but_drops_nothing(ws: Workspace, backup_id: str) -> None:
+    """A journal of the version before the oid (the same names, no `incoming_oid`): which database it made cannot
+    be told from a person's of that name, so the heal puts the live database back, drops nothing and keeps the
+    journal, naming the work database to drop by hand."""
+    journal, said, work = killed_before_the_aside(ws, backup_id)
+    journal.write_text(json.dumps({k: v for k, v in said.items() if k != "incoming_oid"}))
+    try:
+        healed = ws.run("repair")
+        assert healed.returncode == 1, healed.stderr
+        assert f"{work!r} was not dropped: the journal, an earlier version's," in healed.stderr
+        assert work in ws.databases() and live_rows(ws) == PREVIOUS and journal.exists()
+        assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'") == "t"
+    finally:
+        journal.unlink(missing_ok=True)
+        ws.sandbox.psql(f'DROP DATABASE IF EXISTS "{work}"')
+    assert "nothing to repair" in ws.ok("repair").stdout
+
+
+@pytest.mark.parametrize("oid", ["16384", True, -1, 2**32, 1.5])
+def test_a_journal_whose_oid_is_no_oid_is_left_alone(ws: Workspace, backup_id: str, oid: object) -> None:
+    """An oid is a positive 32-bit integer: anything else in its place is a journal not believed."""
+    journal, said, work = killed_before_the_aside(ws, backup_id)
+    genuine = journal.read_text()
+    journal.write_text(json.dumps({**said, "incoming_oid": oid}))
+    try:
+        refused = f"left alone the swap journal {journal}: it cannot be read"
+        before = run_logs(ws).count(refused)
+        ws.run("backup")  # the journal is not believed: nothing is dropped (the database stays blocked)
+        assert run_logs(ws).count(refused) == before + 1 and work in ws.databases() and journal.exists()
+    finally:
+        journal.write_text(genuine)
+    ws.ok("repair")
+    assert sides(ws, "restore") == [] and live_rows(ws) == PREVIOUS

@@ -854,9 +854,9 @@ def _swap_in(settings: Settings, server: DatabaseConfig, plan: RestorePlan, work
     side = side_of(plan.target_db, plan.work_db)
     if side is None:
         raise ConfigError(f"the restore plan's work database {plan.work_db!r} is not one this engine names")
-    journal = swap.begin(settings, server, "restore", plan.target_db, plan.work_db, plan.aside_db, side[1])
-    work.forget()
-    try:
+    try:  # begin reads the work database's oid first: a server gone meanwhile leaves no journal, the work is dropped
+        journal = swap.begin(settings, server, "restore", plan.target_db, plan.work_db, plan.aside_db, side[1])
+        work.forget()
         swap.run_swap(settings, server, journal, reporter, held)
     except BaseException as exc:
         import psycopg

@@ -9,13 +9,17 @@ reads the journal, looks at the server (which of the live, incoming and aside na
 finishes or rolls back, so the database answers under its own name with connections allowed:
 
 - before the live database was renamed aside: roll back; connections are allowed again and a
-  replace's work database is dropped (the original never left);
+  replace's work database is dropped (the original never left), when the server's database of that name
+  is still the one the swap began with (its pg_database oid, recorded at ``begin``);
 - once it was renamed aside: finish; the incoming database takes the live name. A verified copy is
   never dropped while the live name is missing.
 
 The repository may be written by others: a journal is believed only when every name in it is the
 one the engine would make for that database and moment (``core.names``), and healing only renames
-and allows connections, but for dropping a replace's own work database while the original is live.
+and allows connections, but for dropping a replace's own work database while the original is live. A name
+of the engine's pattern may still be a person's database (or a planted journal's pick): the drop also needs
+the oid the journal recorded at ``begin``. Another database under that name, or a journal of an earlier
+version (no oid), leaves it where it is, with a warning, and the journal stays for a person to look.
 """
 
 from __future__ import annotations
@@ -58,11 +62,16 @@ STEPS = ("block", "terminate", "rename_aside", "rename_in", "allow")
 AFTER_STEPS = tuple(f"after_{step}" for step in ("block", "rename_aside", "rename_in", "allow"))
 Kind = Literal["restore", "rollback"]
 RENAME_ATTEMPTS = 10
-_warned: set[tuple[Path, int]] = set()
+_warned: set[tuple[Path, int]] = set()  # journals left for a person, already said in this process
 
 
 class SwapUnfinished(BackupToolError):
     """A swap could not be finished nor rolled back now; the journal stays for the next attempt."""
+
+
+class SwapLeft(BackupToolError):
+    """``repair`` did not settle a journal in full: one it does not believe, or a database it names left for a
+    person to look at. The journal stays (monitor keeps calling it critical) and repair exits 1 saying why."""
 
 
 def repair_hint(database: str) -> str:
@@ -139,6 +148,7 @@ class Journal:
     host: str
     started_at: str
     path: Path
+    incoming_oid: int | None = None  # the incoming database's pg_database oid at begin; None: an earlier version's
 
     def mark(self, step: str) -> Journal:
         """Record ``step`` durably, then take it (after the test pause, when one is asked for)."""
@@ -177,21 +187,28 @@ def journal_path(settings: Settings, server: DatabaseConfig, database: str) -> P
 
 def begin(settings: Settings, server: DatabaseConfig, kind: Kind, database: str, incoming: str,
           aside: str | None, moment: datetime) -> Journal:
-    """Open the journal of a swap (call with the database's lock held, before touching anything)."""
+    """Open the journal of a swap (call with the database's lock held, before touching anything). The incoming
+    database's oid goes in with the names: a heal drops a replace's work database only while the database of
+    that name is still this one, never on the name alone."""
     path = journal_path(settings, server, database)
+    with pg.connect(server, settings.maintenance_db) as conn:
+        oid = pg.database_oid(conn, incoming)
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(kind, database, incoming, aside, moment.astimezone(UTC).strftime(names.STAMP),
                       pg.server_key(server), "begin", os.getpid(), this_host(),
-                      datetime.now(UTC).isoformat(timespec="seconds"), path)
+                      datetime.now(UTC).isoformat(timespec="seconds"), path, oid)
     journal.write()
     return journal
 
 
 def _parse(path: Path, data: dict[str, Any]) -> Journal:
-    aside = data["aside"]
+    aside, oid = data["aside"], data.get("incoming_oid")
+    if oid is not None and (isinstance(oid, bool) or not isinstance(oid, int) or not 0 < oid < 2**32):
+        raise InvalidRecord("incoming_oid is not an oid")
     return Journal(data["kind"], str(data["database"]), str(data["incoming"]),
                    None if aside is None else str(aside), str(data["stamp"]), str(data["server"]),
-                   str(data["step"]), record_pid(data["pid"]), str(data["host"]), str(data["started_at"]), path)
+                   str(data["step"]), record_pid(data["pid"]), str(data["host"]), str(data["started_at"]), path,
+                   oid)
 
 
 def _refusal(journal: Journal, settings: Settings, server: DatabaseConfig) -> str | None:
@@ -308,9 +325,13 @@ def _grouped_count(held: list[tuple[str, int]]) -> tuple[int, tuple[str, ...]]:
 
 def repair(settings: Settings, server: DatabaseConfig, database: str, reporter: Reporter) -> str | None:
     """``heal_swap`` under the database's lock: what ``backup-headless repair`` and the terminal app's
-    start run."""
+    start run. A journal left for a person raises ``SwapLeft`` (its one line says why), where a run that only
+    heals on its way warns and goes on."""
     with database_lock(settings.repository, database, "repair"):
-        return heal_swap(settings, server, database, reporter)
+        done = _heal(settings, server, database, reporter)
+    if isinstance(done, SwapLeft):
+        raise done
+    return done
 
 
 def recorded_swaps(settings: Settings) -> list[tuple[str, str]]:
@@ -422,19 +443,29 @@ def _existing(conn: psycopg.Connection[Any], wanted: list[str]) -> dict[str, boo
 
 def heal_swap(settings: Settings, server: DatabaseConfig, database: str, reporter: Reporter) -> str | None:
     """Finish or roll back an unfinished swap of ``database``; what was done, or None when nothing was
-    pending. Call with the database's lock held. Raises ``SwapUnfinished`` (naming the repair command)
-    when the server cannot be reached or changed now; the journal then stays."""
+    pending, or when the journal stays for a person (a warning says why: the run that heals goes on). Call
+    with the database's lock held. Raises ``SwapUnfinished`` (naming the repair command) when the server
+    cannot be reached or changed now; the journal then stays."""
+    done = _heal(settings, server, database, reporter)
+    if isinstance(done, SwapLeft):
+        path = journal_path(settings, server, database)
+        seen = (path, _mtime(path))  # once per version of it: the app heals at every run; a journal rewritten is news
+        if seen not in _warned:
+            _warned.add(seen)
+            warn(reporter, done.message)
+        return None
+    return done
+
+
+def _heal(settings: Settings, server: DatabaseConfig, database: str, reporter: Reporter) -> str | SwapLeft | None:
     path = journal_path(settings, server, database)
     if not path.exists():
         return None
     journal = _read(path)
     why = journal if isinstance(journal, str) else _refusal(journal, settings, server)
     if why is not None or isinstance(journal, str):
-        seen = (path, _mtime(path))  # once per version of it: a journal rewritten is news
-        if seen not in _warned:
-            _warned.add(seen)
-            warn(reporter, f"left alone the swap journal {path}: it {why}")
-        return None
+        return SwapLeft(f"left alone the swap journal {path}: it {why}; look at the databases it names, then "
+                        "remove that file")
     import psycopg
 
     try:
@@ -445,14 +476,29 @@ def heal_swap(settings: Settings, server: DatabaseConfig, database: str, reporte
         raise SwapUnfinished(f"database {database!r} has an unfinished {journal.kind} swap (step "
                              f"{journal.step}, {journal.started_at}) that could not be settled now: {detail}; "
                              f"{repair_hint(database)}") from None
+    if isinstance(done, SwapLeft):  # a database it names was left for a person: the journal stays
+        return done
     journal.close()
     info(reporter, done)
     return done
 
 
-def _settle(conn: psycopg.Connection[Any], journal: Journal, reporter: Reporter) -> str:
+def _not_begun_with(conn: psycopg.Connection[Any], journal: Journal) -> str | None:
+    """Why the server's database under the incoming name may not be the one the swap began with (then it is
+    not dropped: a person's database may bear a name of the engine's pattern, a planted journal may name
+    one); None when its oid is the one recorded at ``begin``."""
+    if journal.incoming_oid is None:
+        return "the journal, an earlier version's, does not record which database the swap began with"
+    oid = pg.database_oid(conn, journal.incoming)
+    if oid != journal.incoming_oid:
+        return f"it is not the database the swap began with (oid {oid}, the journal recorded {journal.incoming_oid})"
+    return None
+
+
+def _settle(conn: psycopg.Connection[Any], journal: Journal, reporter: Reporter) -> str | SwapLeft:
     """Decide from what exists on the server, not from the step recorded: the step says what was about
-    to happen, the server what did."""
+    to happen, the server what did. ``SwapLeft``: settled but for a database left for a person, so the
+    journal stays."""
     live, incoming, aside = journal.database, journal.incoming, journal.aside
     state = _existing(conn, [n for n in (live, incoming, aside) if n])
     what = f"the {journal.kind} of {live!r} killed at step {journal.step} ({journal.started_at})"
@@ -460,6 +506,10 @@ def _settle(conn: psycopg.Connection[Any], journal: Journal, reporter: Reporter)
         if aside is not None:
             _allow(conn, live)
         if journal.kind == "restore":
+            if why := _not_begun_with(conn, journal):
+                return SwapLeft(f"rolled back {what}: {live!r} is the previous database, connections allowed; "
+                                f"{incoming!r} was not dropped: {why}; look at it (drop it by hand if it is the "
+                                f"replace's work database), then remove the swap journal {journal.path}")
             pg.drop_database(conn, incoming)  # the original never left: as any failure before the swap
             return f"rolled back {what}: {live!r} is the previous database, connections allowed; " \
                    f"dropped its work database {incoming!r}"

@@ -377,6 +377,13 @@ def database_exists(conn: psycopg.Connection[Any], name: str) -> bool:
     return row is not None
 
 
+def database_oid(conn: psycopg.Connection[Any], name: str) -> int | None:
+    """Which database answers to ``name`` now (None: none): a name can be given to another database, an oid
+    is not."""
+    row = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 # What CREATE DATABASE needs to make a copy that sorts and compares text the same way; to_jsonb: the locale
 # columns differ between PostgreSQL 15, 16 and 17
 DATABASE_INFO_COLUMNS = """pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, r.rolname,
