@@ -144,3 +144,35 @@ def test_a_notice_keeps_every_field_on_its_line() -> None:
         assert not any(line.startswith("[backup-tui]") for line in told.body.splitlines()), told.body
     assert notice.title.startswith("[backup-tui] CRITICAL ap\\rp\\n on web-1: backup failed: disk full\\n\\n")
     assert len(notice.body.split("\n")) == 5  # database, host, problem, what to do, look closer
+
+
+def test_a_failed_verify_is_told_while_a_failed_backup_of_the_same_database_is_known() -> None:
+    """Each kind of run fails and recovers on its own: with one key per database for every failed run, a verify
+    that could not reach its server after a backup failure was told was never told (nor the backup's recovery),
+    the report and the dashboard listing both."""
+    from backup_tui.engine.core.health import Surroundings, assess
+    from backup_tui.engine.core.models import utc_iso
+    from backup_tui.engine.core.runs import RunRecord
+    from tests.tui.fixtures import NOW, PAGILA_TABLES, _record
+
+    def run(operation: str, ok: bool, at: datetime, error: str = "", backup_id: str = "") -> RunRecord:
+        return RunRecord(operation=operation, database="app", host="web-1", pid=1, front_end="backup-headless",
+                         started_at=utc_iso(at - timedelta(seconds=5)), finished_at=utc_iso(at), duration_s=5.0,
+                         ok=ok, exit_code=0 if ok else 1, error=error, backup_id=backup_id)
+
+    def told(at: datetime, runs: list[RunRecord], state: State) -> tuple[list[tuple[str, str]], State]:
+        backup = _record("app", NOW - timedelta(hours=1), 2_000_000, took=1.0, tables=PAGILA_TABLES)
+        health = assess("app", [backup], at, around=Surroundings(runs=runs))
+        notices, kept = due(HealthReport(checked_at=at, host="web-1", databases=(health,)), state, at,
+                            timedelta(hours=24))
+        return [(n.event, n.title) for n in notices if n.key.split(":")[1] == "failed_run"], kept
+
+    runs = [run("backup", False, NOW, "server down")]
+    first, state = told(NOW, runs, State())
+    assert [event for event, _ in first] == ["failure"] and "backup failed: server down" in first[0][1]
+    runs += [run("backup", True, NOW + timedelta(hours=1), backup_id="app-2"),
+             run("verify", False, NOW + timedelta(hours=2), "server down again", "app-2")]
+    then, _ = told(NOW + timedelta(hours=3), runs, state)
+    assert sorted(event for event, _ in then) == ["failure", "recovery"], then
+    assert any(event == "failure" and "verify of app-2 failed: server down again" in title for event, title in then)
+    assert any(event == "recovery" and "backup failed: server down" in title for event, title in then)

@@ -73,7 +73,7 @@ def _told_apart(problem: Problem) -> str:
     which operation (and backup) failed: a failed backup and a failed verify are two problems, each ending when a
     run of its own kind goes through (as one, the second was never listed and the first never ended)."""
     if problem.rule == "failed_run":
-        return f"{problem.rule} {problem.message.split(' ', 1)[0]} {problem.backup_id}"
+        return f"{problem.rule} {problem.operation} {problem.backup_id}"
     return problem.rule
 
 

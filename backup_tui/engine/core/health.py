@@ -67,6 +67,7 @@ class Problem:
     message: str
     advice: str
     backup_id: str = ""  # the backup it is about, when there is one
+    operation: str = ""  # a failed run's operation: a failed backup and a failed verify are two problems
 
     def to_json(self) -> dict[str, str]:
         return {"database": self.database, "severity": self.severity, "rule": self.rule,
@@ -74,8 +75,10 @@ class Problem:
 
     @property
     def key(self) -> str:
-        """What stays the same while the problem persists (alerts are de-duplicated on it)."""
-        return f"{self.database}:{self.rule}"
+        """What stays the same while the problem persists (alerts are de-duplicated on it). A failed run's
+        includes its operation: under one key, a verify failing after a failed backup was told was never told,
+        nor the backup's recovery."""
+        return f"{self.database}:{self.rule}" + (f":{self.operation}" if self.operation else "")
 
     @property
     def names_its_backup(self) -> bool:
@@ -238,8 +241,8 @@ class _Found:
         self.database = database
         self.problems: list[Problem] = []
 
-    def critical(self, rule: str, message: str, advice: str, backup_id: str = "") -> None:
-        self.problems.append(Problem(self.database, "critical", rule, message, advice, backup_id))
+    def critical(self, rule: str, message: str, advice: str, backup_id: str = "", operation: str = "") -> None:
+        self.problems.append(Problem(self.database, "critical", rule, message, advice, backup_id, operation))
 
     def warning(self, rule: str, message: str, advice: str, backup_id: str = "") -> None:
         self.problems.append(Problem(self.database, "warning", rule, message, advice, backup_id))
@@ -378,7 +381,7 @@ def _run_rules(found: _Found, database: str, runs: Sequence[RunRecord],
             # the cause first: at 80 columns a card's first line kept "backup failed at 2026-12-07 21:33 UTC: c…"
             found.critical("failed_run", f"{operation}{of} failed: {said} (at {_said_at(run.finished_at)}{times})",
                            f"read its run log in the log folder, fix the cause, then run backup-headless {again}",
-                           run.backup_id)
+                           run.backup_id, operation)
     return tuple(last_of[operation] for operation in WATCHED_RUNS if operation in last_of)
 
 
