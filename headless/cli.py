@@ -514,12 +514,20 @@ def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
             out.line(f"would verify {plan.record.id} ({plan.level}) reading {plan.reads_from}"
                      + "".join(f"; {note}" for note in plan.not_done), always=True)
         return max((p.exit_code for p in plans), default=EXIT_OK)
-    results = verify_many(ctx, records, level, parallel=args.parallel)
-    if not args.all and not results:
+    outcomes = verify_many(ctx, records, level, parallel=args.parallel)
+    if not args.all and not outcomes:
         raise NotFoundError(f"{records[0].id} was deleted while it was being verified (a prune or a delete)")
+    errors = [(r, e) for r, e in outcomes if isinstance(e, BackupToolError)]
+    if errors and not args.all:
+        raise errors[0][1]
+    results = [(r, v) for r, v in outcomes if not isinstance(v, BackupToolError)]
     failed = [(r, v) for r, v in results if not v.ok]
     if out.as_json:
-        out.json([{"id": r.id, "database": r.database, **v.to_json()} for r, v in results])
+        out.json([{"id": r.id, "database": r.database, "error": v.message, "exit_code": v.exit_code}
+                  if isinstance(v, BackupToolError) else {"id": r.id, "database": r.database, **v.to_json()}
+                  for r, v in outcomes])
+    for record, error in errors:  # each named: one server down hid the rest, and named no backup
+        out.error(f"{record.id}: not verified: {error.message}")
     for record, result in results:
         if result.ok:
             out.line(f"ok      {record.id} ({result.level}, {result.duration_s:.1f} s)"
@@ -531,8 +539,9 @@ def cmd_verify(ctx: Context, args: argparse.Namespace, out: Output) -> int:
     if args.all:
         short = sum(1 for _, v in results if v.ok and v.not_done)
         out.line(f"{len(results)} verified: {len(results) - len(failed)} ok"
-                 + (f" ({short} without the test restore asked for)" if short else "") + f", {len(failed)} failed")
-    return EXIT_VERIFY if failed else EXIT_OK
+                 + (f" ({short} without the test restore asked for)" if short else "") + f", {len(failed)} failed"
+                 + (f"; {len(errors)} not verified" if errors else ""))
+    return max([EXIT_VERIFY if failed else EXIT_OK, *(e.exit_code for _, e in errors)])
 
 
 def _confirm_replace(database: str) -> bool:

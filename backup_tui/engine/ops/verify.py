@@ -24,6 +24,7 @@ from backup_tui.engine.core.errors import (
     EXIT_OK,
     EXIT_VERIFY,
     BackupToolError,
+    Cancelled,
     ConfigError,
     LockHeldError,
     NotFoundError,
@@ -464,16 +465,23 @@ MAX_PARALLEL = 16
 
 def verify_many(
     ctx: Context, records: list[BackupRecord], level: VerifyLevel, *, parallel: int = 1,
-) -> list[tuple[BackupRecord, Verification]]:
-    """Verify several backups, ``parallel`` at a time, with one context; results in the order given."""
+) -> list[tuple[BackupRecord, Verification | BackupToolError]]:
+    """Verify several backups, ``parallel`` at a time, with one context; results in the order given. A backup
+    that could not be verified (its server down, a bucket out of reach) has its error in its result's place: the
+    first one raised said one line naming neither backup nor database, and hid every other result."""
     cancel = ctx.cancel
     if level == "full":  # a missing key is said once, before any verification starts
         for record in records:
             if record.encryption:
                 reading_for(ctx.settings, record)
 
-    def one(record: BackupRecord) -> tuple[BackupRecord, Verification]:
-        return record, verify_backup(ctx, record, level)
+    def one(record: BackupRecord) -> tuple[BackupRecord, Verification | BackupToolError]:
+        try:
+            return record, verify_backup(ctx, record, level)
+        except Cancelled:
+            raise  # a stop is the whole run's, not one backup's
+        except BackupToolError as exc:  # journaled as this backup's failed run; the others go on
+            return record, exc
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="verify") as pool:
         futures = [pool.submit(one, record) for record in records]
@@ -488,7 +496,8 @@ def verify_many(
             # their scratch databases and record nothing (an interrupted check is not a failed backup).
             cancel.cancel()
             raise
-    return [(record, result) for record, result in results if result.ok or not _deleted_meanwhile(ctx, record)]
+    return [(record, result) for record, result in results
+            if (isinstance(result, Verification) and result.ok) or not _deleted_meanwhile(ctx, record)]
 
 
 def _deleted_meanwhile(ctx: Context, record: BackupRecord) -> bool:
