@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from backup_tui.engine.config import Settings
+from backup_tui.engine.core.models import Verification
 from backup_tui.engine.core.progress import LogLine, ProgressEvent
 from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.ops.backup import run_backup
@@ -29,7 +30,7 @@ def test_verify_all_skips_a_backup_pruned_after_the_list_was_read(settings: Sett
     assert {r.id for r in listed} == {older.id, newer.id}
     prune(keep_one)  # as a cron'd prune does while verify --all works through the list
     results = verify_many(ctx, listed, "quick")
-    assert [(r.id, v.ok) for r, v in results] == [(newer.id, True)]
+    assert [(r.id, isinstance(v, Verification) and v.ok) for r, v in results] == [(newer.id, True)]
     assert any(isinstance(e, LogLine) and e.level == "warning" and older.id in e.message
                and "deleted while" in e.message for e in said)
     assert not Path(older.path).parent.exists()  # its failed check made no folder again where prune took it
@@ -41,4 +42,4 @@ def test_a_damaged_backup_still_fails_its_verify(settings: Settings) -> None:
     with open(data, "r+b") as f:
         f.truncate(100)
     [(record, result)] = verify_many(Context(settings), [made], "quick")
-    assert record.id == made.id and not result.ok
+    assert record.id == made.id and isinstance(result, Verification) and not result.ok
