@@ -37,6 +37,7 @@ from backup_tui.engine.core.errors import (
 from backup_tui.engine.core.models import BackupRecord, VerifyLevel, utc_iso
 from backup_tui.engine.core.runs import outcome
 from backup_tui.engine.ops import pins, swap
+from backup_tui.engine.ops.after_run import notices_at_the_end
 from backup_tui.engine.ops.backup import plan_backup, run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.keys import encryption_said, exposed_identity
@@ -243,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler = runlog.open_run_log(settings, args.command)
             _close_to_others(settings, out)
         log.info("backup-headless %s %s", __version__, " ".join(sys.argv[1:]))
-        code = COMMANDS[args.command](ctx, args, out)
+        with notices_at_the_end(settings):
+            code = COMMANDS[args.command](ctx, args, out)
         sys.stdout.flush()  # here, where a reader that went away is handled, not at interpreter exit
         if code == EXIT_OK:  # a command that reported its failure itself said its one line
             out.said_at_end()

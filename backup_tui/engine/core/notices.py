@@ -120,7 +120,7 @@ def success_notice(run: RunRecord) -> Notice:
 
 
 def due(report: HealthReport, state: State, now: datetime, reminder: timedelta,
-        run: RunRecord | None = None) -> tuple[list[Notice], State]:
+        runs: Sequence[RunRecord] = ()) -> tuple[list[Notice], State]:
     """The notices this moment calls for, and the state to keep if they are all delivered (the caller marks
     undelivered ones with ``undelivered``). A problem is told when it appears and again every ``reminder``
     while it lasts; its end is told once."""
@@ -143,8 +143,7 @@ def due(report: HealthReport, state: State, now: datetime, reminder: timedelta,
     for key, seen in state.problems.items():
         if key not in current and seen.notified_at:  # never told, so no recovery to tell
             notices.append(recovery_notice(key, seen, report.host, now))
-    if run is not None and run.ok:
-        notices.append(success_notice(run))
+    notices += [success_notice(run) for run in runs if run.ok]
     return notices, kept
 
 

@@ -182,7 +182,7 @@ def message(target: NotifyTarget, notices: Sequence[Notice]) -> tuple[list[Notic
 
 
 def notify_after(settings: Settings, report: HealthReport, now: datetime,
-                 run: RunRecord | None = None) -> list[Delivery]:
+                 runs: Sequence[RunRecord] = ()) -> list[Delivery]:
     """Tell what changed since the last run of this host; never raises. Returns the deliveries that failed."""
     if not settings.notify:
         return []
@@ -195,7 +195,7 @@ def notify_after(settings: Settings, report: HealthReport, now: datetime,
             due_now = []
             for target in settings.notify:
                 old = _read_state(path, target)
-                notices, state = due(report, old, now, reminder, run)
+                notices, state = due(report, old, now, reminder, runs)
                 due_now.append((target, old, notices, state, message(target, notices)))
             asked = [(target, title, body) for target, _, _, _, (wanted, title, body) in due_now if wanted]
             deliveries = iter(send_all(settings, asked))
