@@ -176,3 +176,16 @@ def test_a_failed_verify_is_told_while_a_failed_backup_of_the_same_database_is_k
     assert sorted(event for event, _ in then) == ["failure", "recovery"], then
     assert any(event == "failure" and "verify of app-2 failed: server down again" in title for event, title in then)
     assert any(event == "recovery" and "backup failed: server down" in title for event, title in then)
+
+
+def test_a_failed_run_told_before_runs_were_keyed_by_operation_is_not_told_recovered() -> None:
+    """A state written when one key stood for every failed run: the failure still going on is neither told again
+    nor "RECOVERED" beside its own CRITICAL."""
+    failed = Problem("app", "critical", "failed_run", "backup failed: server down", "run it again",
+                     operation="backup")
+    at = START + timedelta(hours=1)
+    old = State.from_json({"problems": {"app:failed_run": {
+        "severity": "critical", "message": "backup failed: server down (at 2025-03-14 00:00 UTC)",
+        "since": "2025-03-14T00:00:00Z", "notified_at": "2025-03-14T00:00:00Z"}}})
+    notices, _ = due(_report(at, failed), old, at, timedelta(hours=24))
+    assert notices == []

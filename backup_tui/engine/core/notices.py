@@ -69,9 +69,17 @@ class State:
                 except ValueError:
                     continue
                 named = seen.get("backup_id", "")
-                state.problems[key] = Seen(seen["severity"], seen["message"], seen["since"], seen["notified_at"],
-                                           named if isinstance(named, str) else "")
+                state.problems[_keyed_by_operation(key, seen["message"])] = Seen(
+                    seen["severity"], seen["message"], seen["since"], seen["notified_at"],
+                    named if isinstance(named, str) else "")
         return state
+
+
+def _keyed_by_operation(key: str, message: str) -> str:
+    """A failed run's key as it is now, from a state written when one key stood for every operation (its message
+    begins with the operation): read as it was, the upgrade told each failure still going on "RECOVERED" beside
+    its own "CRITICAL"."""
+    return f"{key}:{message.split(' ', 1)[0]}" if key.endswith(":failed_run") else key
 
 
 def _where(problem: Problem) -> str:
