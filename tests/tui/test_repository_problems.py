@@ -21,8 +21,8 @@ KILLED = "repository: a restore of retired was killed at step 'rename aside'"
 async def test_a_swap_killed_for_a_database_no_longer_configured_is_in_the_alerts_and_on_the_bang_screen(
         tmp_path: Path) -> None:
     settings = replace(FIXED_SETTINGS, repository=tmp_path / "repo")
-    journal = swap.begin(settings, settings.databases[0], "restore", "retired", "retired__restore_20250314090000",
-                         "retired__pre_restore_20250314090000", NOW)
+    journal = swap.opened(settings, settings.databases[0], "restore", "retired", "retired__restore_20250314090000",
+                          "retired__pre_restore_20250314090000", NOW, 16384)  # the server is never asked
     replace(journal, pid=dead_pid(), step="rename aside").write()
     app = fixed_app(FixedServices())
     app.settings = settings

@@ -190,13 +190,19 @@ def begin(settings: Settings, server: DatabaseConfig, kind: Kind, database: str,
     """Open the journal of a swap (call with the database's lock held, before touching anything). The incoming
     database's oid goes in with the names: a heal drops a replace's work database only while the database of
     that name is still this one, never on the name alone."""
-    path = journal_path(settings, server, database)
     with pg.connect(server, settings.maintenance_db) as conn:
         oid = pg.database_oid(conn, incoming)
+    return opened(settings, server, kind, database, incoming, aside, moment, oid)
+
+
+def opened(settings: Settings, server: DatabaseConfig, kind: Kind, database: str, incoming: str,
+           aside: str | None, moment: datetime, incoming_oid: int | None) -> Journal:
+    """The journal ``begin`` writes, for the oid it read."""
+    path = journal_path(settings, server, database)
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(kind, database, incoming, aside, moment.astimezone(UTC).strftime(names.STAMP),
                       pg.server_key(server), "begin", os.getpid(), this_host(),
-                      datetime.now(UTC).isoformat(timespec="seconds"), path, oid)
+                      datetime.now(UTC).isoformat(timespec="seconds"), path, incoming_oid)
     journal.write()
     return journal
 
