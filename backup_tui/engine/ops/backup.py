@@ -201,6 +201,8 @@ def clean_incomplete(repo: LocalRepository, database: str, reporter: Reporter) -
             shutil.rmtree(repo.folder(record), ignore_errors=True)  # folder(): where the layout says, or raises
             removed.append(record.id)
             info(reporter, f"removed incomplete backup {record.id}")
+    for backup_id in repo.sweep_deleted(database):
+        info(reporter, f"removed what a killed delete left of backup {backup_id}")
     return removed
 
 

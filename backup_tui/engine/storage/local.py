@@ -21,6 +21,7 @@ neither file is rewritten. Backups made by the old shell scripts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -47,7 +48,14 @@ from backup_tui.engine.core.names import folder_key, id_prefix, is_backup_id
 from backup_tui.engine.core.policy import pin_not_taken, pin_refusal
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage import legacy
-from backup_tui.engine.storage.files import RECORD_LIMIT, atomic_write, read_capped, read_history, write_record
+from backup_tui.engine.storage.files import (
+    RECORD_LIMIT,
+    atomic_write,
+    fsync_dir,
+    read_capped,
+    read_history,
+    write_record,
+)
 from backup_tui.engine.storage.paths import OutsideRepository, inside
 from backup_tui.engine.storage.repository import Capabilities
 from backup_tui.engine.storage.state import this_host
@@ -55,6 +63,9 @@ from backup_tui.engine.stream.sinks import FileSink
 from backup_tui.engine.stream.sources import FileSource
 
 MANIFEST = "manifest.json"
+# A delete renames the backup's folder to this prefix + its id before removing its files: killed mid-way (the
+# dump unlinked first, its manifest left), the folder read as a damaged backup that retention kept for ever.
+DELETING = ".deleting-"
 # A manifest whose dump is missing, or of another size than it says: damaged (as the bucket's DATA_NOT_AS_LISTED)
 DATA_NOT_AS_WRITTEN = "its data file is "
 OLD_HISTORY = "verify.jsonl"  # before verifications were records of their own: read, never written
@@ -223,6 +234,8 @@ class LocalRepository:
             if (keys is not None and db_dir.name not in keys) or not db_dir.is_dir(follow_symlinks=False):
                 continue
             for folder in _entries(db_dir.path):
+                if folder.name.startswith(DELETING):
+                    continue  # a backup a delete set aside: no longer one, whatever is left of its files
                 if folder.is_dir(follow_symlinks=False):
                     records.append(self._read_folder(db_dir.name, Path(folder.path)))
                 elif folder.is_symlink():
@@ -329,12 +342,25 @@ class LocalRepository:
             legacy.delete(inside(self.root, record.path))
             return
         folder = self.folder(record)
+        aside = folder.with_name(f"{DELETING}{folder.name}")
         try:
-            shutil.rmtree(folder, ignore_errors=False)
+            os.rename(folder, aside)  # one step: the backup is whole, or not listed at all
         except FileNotFoundError:
             if folder.exists() or folder.is_symlink():
                 raise
-            # gone already (another prune or delete took it meanwhile): nothing left to remove
+            return  # gone already (another prune or delete took it meanwhile): nothing left to remove
+        except OSError:  # an 'aside' a killed delete of the same id left (a folder copied back in): it goes first
+            _remove_aside(aside)
+            os.rename(folder, aside)
+        fsync_dir(aside.parent)
+        _remove_aside(aside)
+        _sweep_aside(aside.parent)  # and what an earlier delete, killed, left there
+
+    def sweep_deleted(self, database: str) -> tuple[str, ...]:
+        """Remove what deletes killed mid-way left set aside in ``database``'s folders (call with its lock held);
+        the ids they were."""
+        return tuple(backup_id for key in folder_keys(database)
+                     for backup_id in _sweep_aside(inside(self.root, self.backups_dir / key)))
 
     def set_pinned(self, record: BackupRecord, pinned: bool) -> BackupRecord:
         """A pin record beside the manifest, which stays as written. Asking to pin a damaged or
@@ -379,6 +405,25 @@ class LocalRepository:
             except FileExistsError:
                 continue
         raise BackupToolError(f"cannot name a report file in {reports}")
+
+
+def _sweep_aside(folder: Path) -> list[str]:
+    """Remove the folders deletes set aside in a database's ``folder``; the ids they were."""
+    removed = []
+    for entry in _entries(str(folder)):
+        if entry.name.startswith(DELETING) and entry.is_dir(follow_symlinks=False):
+            _remove_aside(Path(entry.path))
+            removed.append(entry.name[len(DELETING):])
+    return removed
+
+
+def _remove_aside(aside: Path) -> None:
+    """A folder a delete set aside, removed; a link planted under that name is removed as a link."""
+    if aside.is_symlink() or not aside.is_dir():
+        with contextlib.suppress(FileNotFoundError):
+            aside.unlink()
+        return
+    shutil.rmtree(aside)
 
 
 def _entries(path: str) -> list[os.DirEntry[str]]:
