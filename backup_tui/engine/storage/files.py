@@ -10,6 +10,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from backup_tui.engine.core.manifest import MAX_RECORD_BYTES, InvalidRecord, parse_verification
@@ -21,9 +22,12 @@ from backup_tui.engine.storage.paths import inside
 RECORD_LIMIT = 64 * 1024
 
 
-def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+def atomic_write(path: Path, text: str, mode: int | None = None,
+                 before_rename: Callable[[], None] | None = None) -> None:
     """Write via a temp file, fsync, rename, fsync the folder: all or nothing on disk. ``mode``: the file's,
     whatever the umask, set before it takes the name (a textfile node_exporter reads, a systemd unit).
+    ``before_rename``: work done while the whole temp lies there, as a sign of the write under way (a
+    backup's sidecar, written while its manifest's temp says the commit was not done).
 
     Each writer has a temp name of its own (``.{name}.{16 hex}.tmp``, created with O_EXCL, never through a
     link), so two processes writing one path at once each rename only their own whole file into place: the
@@ -41,6 +45,8 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

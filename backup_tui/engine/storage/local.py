@@ -50,6 +50,7 @@ from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.storage import legacy
 from backup_tui.engine.storage.files import (
     RECORD_LIMIT,
+    TEMP_NAME,
     atomic_write,
     fsync_dir,
     read_capped,
@@ -159,10 +160,13 @@ class LocalBackupWriter:
         return self._sink
 
     def commit(self, record: BackupRecord) -> BackupRecord:
-        """Write the sidecar, then the manifest, last: from here on the backup is valid."""
+        """Write the sidecar, then the manifest, last: from here on the backup is valid. The sidecar is written
+        while the manifest's whole temp lies beside it: a run killed between the two left a sidecar, which says
+        the dump had finished (a manifest lost since: damaged, kept for a person), and the temp says the commit
+        never was (incomplete, removed by the next backup)."""
         folder = inside(self.root, self.folder)
-        atomic_write(folder / f"{record.file_name}.sha256", sidecar_text(record.sha256, record.file_name))
-        atomic_write(folder / MANIFEST, record.manifest_json())
+        atomic_write(folder / MANIFEST, record.manifest_json(), before_rename=lambda: atomic_write(
+            folder / f"{record.file_name}.sha256", sidecar_text(record.sha256, record.file_name)))
         return replace(record, status="valid", path=str(folder / record.file_name))
 
     def abandon(self) -> None:
@@ -509,13 +513,15 @@ def incomplete_record(
     """What we can say about a folder with no usable manifest: its files and their age.
 
     With a sidecar the dump had finished, so the manifest was lost or damaged afterwards:
-    "damaged", kept for the operator. Without one the run died mid-dump: "incomplete".
-    """
+    "damaged", kept for the operator. Without one the run died mid-dump: "incomplete"; so it did with
+    the manifest's temp still there (killed while committing, the sidecar written, the manifest not)."""
     try:
         files = [e for e in _entries(str(folder)) if e.is_file(follow_symlinks=False)]
     except OSError:
         files = []
-    finished = any(e.name.endswith(".sha256") or e.name == MANIFEST for e in files)
+    committing = any(e.name.startswith(f".{MANIFEST}.") and TEMP_NAME.match(e.name) for e in files)
+    finished = any(e.name == MANIFEST for e in files) or (
+        any(e.name.endswith(".sha256") for e in files) and not committing)
     return unreadable_record(backup_id, key, folder, history, problem, finished)
 
 
