@@ -82,14 +82,22 @@ def _kept_or_refuse(settings: Settings, server: DatabaseConfig, database: str, n
 
 @journal_run("drop kept copy", lambda a: (a["database"], ""))
 def drop_kept(ctx: Context, server: DatabaseConfig, database: str, name: str) -> KeptCopy:
-    """DROP one kept copy of ``database`` (sessions on it are ended), under the database's lock."""
+    """DROP one kept copy of ``database`` (sessions on it are ended), under the database's lock. A stop (Ctrl+C,
+    SIGTERM) is held while the DROP runs and said after it: "stopped by SIGTERM" alone, with the copy gone,
+    read as a drop that did not happen."""
     settings, reporter = ctx.settings, ctx.reporter
     with database_lock(settings.repository, database, "drop kept copy"):
         swap.heal_swap(settings, server, database, reporter)  # a kept copy a swap still needs is not dropped
         kept = _kept_or_refuse(settings, server, database, name)
-        with pg.connect(server, settings.maintenance_db) as conn:
+        with pg.connect(server, settings.maintenance_db) as conn, swap.HeldSignals() as held:
             pg.drop_database(conn, name)
-    info(reporter, f"dropped {name!r}, the copy of {database!r} kept since {utc_iso(kept.since)}")
+            signum = held.take()
+    done = f"dropped {name!r}, the copy of {database!r} kept since {utc_iso(kept.since)}"
+    if signum:
+        error = BackupToolError(f"stopped by {signal.Signals(signum).name} after the drop was done: {done}")
+        error.exit_code = 128 + signum
+        raise error
+    info(reporter, done)
     return kept
 
 
