@@ -412,12 +412,14 @@ class LocalRepository:
 
 
 def _sweep_aside(folder: Path) -> list[str]:
-    """Remove the folders deletes set aside in a database's ``folder``; the ids they were."""
+    """Remove the folders deletes set aside in a database's ``folder``; the ids they were. What cannot be removed
+    now stays for the next sweep: a leftover never fails the backup or the delete that found it."""
     removed = []
     for entry in _entries(str(folder)):
         if entry.name.startswith(DELETING) and entry.is_dir(follow_symlinks=False):
-            _remove_aside(Path(entry.path))
-            removed.append(entry.name[len(DELETING):])
+            with contextlib.suppress(OSError):
+                _remove_aside(Path(entry.path))
+                removed.append(entry.name[len(DELETING):])
     return removed
 
 
