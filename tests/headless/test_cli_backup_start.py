@@ -85,3 +85,29 @@ def test_pg_dump_writes_its_output_a_quarter_of_a_chunk_at_a_time(make_workspace
 def test_without_stdbuf_pg_dump_runs_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert pg.output_buffered(["pg_dump", "-Fc"], 4096) == ["pg_dump", "-Fc"]
+
+
+# A backup of one database, with the health judgements after it counted (each reads the whole catalog).
+JUDGED_RUN = """
+import sys
+from backup_tui.engine.ops import after_run
+judged = []
+check_health = after_run.check_health
+def counted(*args, **kwargs):
+    judged.append(1)
+    return check_health(*args, **kwargs)
+after_run.check_health = counted
+from headless.cli import main
+code = main(["backup"])
+print(len(judged), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_a_backup_judges_the_health_once_after_it(make_workspace: WorkspaceFactory) -> None:
+    """The notices of a command wait for its end; the judgement they are told from is the one after its last run,
+    not a second reading of the whole catalog on every backup's critical path."""
+    ws: Workspace = make_workspace("judged")
+    run = subprocess.run([sys.executable, "-c", JUDGED_RUN], env=ws.env_with(None), capture_output=True, text=True,
+                         check=True)
+    assert run.stderr.splitlines()[-1] == "1"
