@@ -135,6 +135,30 @@ def run_cli(args: list[str], env: dict[str, str], input_text: str | None = None,
     )
 
 
+# The CLI, SIGKILLed by itself right after ``os.<call>`` acted on a path ending in the suffix given: as the OOM
+# killer or a power cut would, at exactly that moment.
+_KILLED_AFTER = """
+import os, runpy, signal, sys
+real = os.{call}
+def then_die(*args, **kwargs):
+    real(*args, **kwargs)
+    if any(str(arg).endswith({suffix!r}) for arg in args):
+        os.kill(os.getpid(), signal.SIGKILL)
+os.{call} = then_die
+sys.argv = ["headless", *sys.argv[1:]]
+runpy.run_module("headless", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_cli_killed_after(call: str, suffix: str, args: list[str],
+                         env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``run_cli``, killed (SIGKILL) right after ``os.<call>`` (``unlink``, ``replace``) of a path ending in
+    ``suffix``."""
+    script = _KILLED_AFTER.format(call=call, suffix=suffix)
+    return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
 def history_records(folder: Path) -> list[dict[str, Any]]:
     """A local backup's verification records (one file each, written once), oldest first."""
     records = sorted((folder / "verifications").glob("*.json")) if (folder / "verifications").is_dir() else []

@@ -7,37 +7,20 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_cli_killed_after
 
 pytestmark = pytest.mark.slow
-
-# The CLI, SIGKILLed by itself right after it unlinked a dump: as the OOM killer or a power cut would, there.
-KILLED_AFTER_THE_DUMP = """
-import os, runpy, signal, sys
-unlink = os.unlink
-def unlink_then_die(path, *args, **kwargs):
-    unlink(path, *args, **kwargs)
-    if str(path).endswith(".dump.zst"):
-        os.kill(os.getpid(), signal.SIGKILL)
-os.unlink = unlink_then_die
-sys.argv = ["headless", *sys.argv[1:]]
-runpy.run_module("headless", run_name="__main__", alter_sys=True)
-"""
-
 
 def test_a_delete_killed_after_the_dump_leaves_no_damaged_backup(cli_env: dict[str, str], tmp_path: Path) -> None:
     made = run_cli(["backup", "--json"], cli_env)
     assert made.returncode == 0, made.stderr
     backup_id = json.loads(made.stdout)["id"]
 
-    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_THE_DUMP, "delete", backup_id, "--yes", "--force"],
-                            env=cli_env, capture_output=True, text=True, timeout=120, check=False)
+    killed = run_cli_killed_after("unlink", ".dump.zst", ["delete", backup_id, "--yes", "--force"], cli_env)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
     listed = run_cli(["list", "--json"], cli_env)
