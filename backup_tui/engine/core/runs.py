@@ -36,6 +36,28 @@ def noted(message: str, exc: BaseException) -> str:
     return "; ".join([message, *getattr(exc, "__notes__", ())])
 
 
+def stop_said(signum: int) -> str:
+    """How a run stopped by ``signum`` says it: Ctrl+C's "interrupted", else the signal's name."""
+    try:
+        return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    except ValueError:
+        return "stopped by a signal"
+
+
+class StoppedAfter(BackupToolError):
+    """A stop (Ctrl+C, SIGTERM, SIGHUP) held through work that cannot be cut half-way and said once it ended, with
+    what that work did: exits 128+signal, as any stop does."""
+
+    def __init__(self, signum: int, done: str) -> None:
+        super().__init__(f"{stop_said(signum)} {done}")
+        self.exit_code = 128 + signum
+
+
+def stop_signal(exc: KeyboardInterrupt) -> int:
+    """The signal a KeyboardInterrupt stands for: the number SIGTERM and SIGHUP are raised with, else Ctrl+C's."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+
+
 def outcome(exc: BaseException | None) -> tuple[bool, int, str]:
     """(ok, exit code, one-line error) of a run that ended with ``exc`` (None: it succeeded): the code the process
     exits with and the line it prints (the CLI's own ending), which the journal, read by monitoring, keeps too."""
@@ -44,12 +66,8 @@ def outcome(exc: BaseException | None) -> tuple[bool, int, str]:
     if isinstance(exc, BackupToolError):
         return False, exc.exit_code, noted(exc.message, exc)
     if isinstance(exc, KeyboardInterrupt):  # Ctrl+C, or SIGTERM / SIGHUP raised with their number
-        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
-        try:
-            said = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        except ValueError:
-            said = "stopped by a signal"
-        return False, 128 + signum, noted(said, exc)
+        signum = stop_signal(exc)
+        return False, 128 + signum, noted(stop_said(signum), exc)
     if isinstance(exc, OSError) and exc.strerror:  # a read-only mount, a full disk: the setup's, said as it is
         # ("unexpected OSError" sent the monitor's reader to a run log a read-only repository never got)
         return False, EXIT_FAILED, f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror

@@ -27,6 +27,8 @@ from backup_tui.engine.core.errors import (
 from backup_tui.engine.core.models import BackupRecord
 from backup_tui.engine.core.progress import info, warn
 from backup_tui.engine.core.retention import delete_guards
+from backup_tui.engine.core.runs import StoppedAfter
+from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.locks import database_lock, deleting_backup, drop_backup_lock
@@ -93,6 +95,16 @@ class DeleteResult:
     kept: dict[str, str] = field(default_factory=dict)  # location -> why it stayed
     locked: tuple[str, ...] = ()  # the kept locations object lock holds: the bucket's policy, not a failure
     busy: bool = False  # a verify or restore was reading the backup: nothing was deleted, try again later
+    stopped: int = 0  # the signal (Ctrl+C, SIGTERM) held through the removal: the caller stops, saying what went
+
+    def removal_said(self) -> str:
+        """What went, for a stop's one line: "after deleting ID from local; its copy in s3 stays" or so."""
+        backup_id = self.plan.record.id
+        left = [c.location for c in self.plan.copies if c.location not in self.deleted]
+        stays = f"its copy in {' and '.join(left)} stays"
+        if not self.deleted:
+            return f"before deleting {backup_id}: {stays}"
+        return f"after deleting {backup_id} from {' and '.join(self.deleted)}" + (f"; {stays}" if left else "")
 
     @property
     def exit_code(self) -> int:
@@ -166,6 +178,8 @@ def run_delete(ctx: Context, plan: DeletePlan) -> DeleteResult:
         for copy in plan.copies:
             if copy.location in result.deleted:
                 info(ctx.reporter, f"deleted {record.id} from {copy.where}")
+        if result.stopped:
+            raise StoppedAfter(result.stopped, result.removal_said())
         if result.exit_code != EXIT_OK:
             run.failed(result.exit_code, "; ".join(f"kept in {k}: {why}" for k, why in result.kept.items()))
     return result
@@ -181,7 +195,9 @@ def remove_planned(ctx: Context, plan: DeletePlan, *, routine: bool = False) -> 
     warning: a delete's caller says it from the result (the CLI's ``warning: kept in s3``; a warning here too
     said it twice on stderr once an unwatched run's warnings reached it), and a prune (``routine``) meets the
     bucket's policy at work every night until the versions' date; there a refusal object lock does not explain
-    (permissions) still warns."""
+    (permissions) still warns. A stop (Ctrl+C, SIGTERM) is held while a copy is removed and taken between copies
+    (``stopped``): cut mid-removal, a folder or a bucket place was left half gone, and the run said a bare "stopped
+    by SIGTERM" whatever it had removed."""
     record = plan.record
     deleted: list[str] = []
     kept: dict[str, str] = {}
@@ -190,33 +206,46 @@ def remove_planned(ctx: Context, plan: DeletePlan, *, routine: bool = False) -> 
         if not free:
             warn(ctx.reporter, f"kept {record.id} for now: {READING}")
             return DeleteResult(plan, kept={c.location: READING for c in plan.copies}, busy=True)
-        for copy in plan.copies:
-            repo = next((r for r in ctx.catalog.repositories if r.name == copy.location), None)
-            if repo is None:
-                kept[copy.location] = f"no repository {copy.location!r} is configured"
-                continue
-            unpinned = _still_unpinned(repo, copy.record)
-            if unpinned:
-                warn(ctx.reporter, f"kept {record.id} in {copy.location}: {unpinned}")
-                kept[copy.location] = unpinned
-                continue
-            try:
-                repo.delete(copy.record)
-            except OutsideRepository as exc:
-                warn(ctx.reporter, f"did not delete {record.id}: {exc.message}")
-                kept[copy.location] = exc.message
-                continue
-            except ObjectLocked as exc:
-                expected = not routine or (isinstance(repo, S3Repository)
-                                           and _lock_holds(repo, copy.record, ctx.now()))
-                (info if expected else warn)(ctx.reporter, f"kept in S3: {exc.message}")
-                kept[copy.location] = exc.message
-                locked.append(copy.location)
-                continue
-            deleted.append(copy.location)
-        if not kept and not _copy_left(ctx, record, deleted):
-            drop_backup_lock(ctx.settings.repository, record.id)  # no copy left anywhere to protect
-    return DeleteResult(plan, tuple(deleted), kept, tuple(locked))
+        with swap.HeldSignals() as held:
+            stopped = _remove_copies(ctx, plan, held, deleted, kept, locked, routine)
+            if not kept and not _copy_left(ctx, record, deleted):
+                drop_backup_lock(ctx.settings.repository, record.id)  # no copy left anywhere to protect
+            stopped = stopped or held.take()
+    return DeleteResult(plan, tuple(deleted), kept, tuple(locked), stopped=stopped)
+
+
+def _remove_copies(ctx: Context, plan: DeletePlan, held: swap.HeldSignals, deleted: list[str], kept: dict[str, str],
+                   locked: list[str], routine: bool) -> int:
+    """Remove the plan's copies one by one, filling ``deleted``, ``kept`` and ``locked``; the signal that stopped
+    them between two copies (0: none did)."""
+    record = plan.record
+    for copy in plan.copies:
+        if held.signum:
+            return held.take()
+        repo = next((r for r in ctx.catalog.repositories if r.name == copy.location), None)
+        if repo is None:
+            kept[copy.location] = f"no repository {copy.location!r} is configured"
+            continue
+        unpinned = _still_unpinned(repo, copy.record)
+        if unpinned:
+            warn(ctx.reporter, f"kept {record.id} in {copy.location}: {unpinned}")
+            kept[copy.location] = unpinned
+            continue
+        try:
+            repo.delete(copy.record)
+        except OutsideRepository as exc:
+            warn(ctx.reporter, f"did not delete {record.id}: {exc.message}")
+            kept[copy.location] = exc.message
+            continue
+        except ObjectLocked as exc:
+            expected = not routine or (isinstance(repo, S3Repository)
+                                       and _lock_holds(repo, copy.record, ctx.now()))
+            (info if expected else warn)(ctx.reporter, f"kept in S3: {exc.message}")
+            kept[copy.location] = exc.message
+            locked.append(copy.location)
+            continue
+        deleted.append(copy.location)
+    return 0
 
 
 def _lock_holds(repo: S3Repository, record: BackupRecord, now: datetime) -> bool:

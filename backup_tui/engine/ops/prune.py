@@ -15,8 +15,9 @@ from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.models import BackupRecord, PruneDecision
 from backup_tui.engine.core.progress import info, warn
 from backup_tui.engine.core.retention import RetentionConfig, plan_retention
+from backup_tui.engine.core.runs import StoppedAfter, stop_signal
 from backup_tui.engine.ops.context import Context
-from backup_tui.engine.ops.delete import PINNED_SINCE, plan_of_copies, remove_planned
+from backup_tui.engine.ops.delete import PINNED_SINCE, DeleteResult, plan_of_copies, remove_planned
 from backup_tui.engine.ops.journaled import journaled
 from backup_tui.engine.storage.locks import database_lock, is_locked
 from backup_tui.engine.storage.s3 import S3Repository
@@ -121,26 +122,54 @@ def run_prune(ctx: Context, plan: list[PruneDecision], database: str | None = No
     The copies of one backup that go in this run (local, S3, or both) are one delete plan, removed the way
     every delete is (``remove_planned``): one hold of the backup's lock, one ``delete`` entry in the journal.
     Returns the plan as it went: a copy that stayed (object lock, a verify or restore reading it, a folder
-    not where the layout puts it) is kept, with why first."""
+    not where the layout puts it) is kept, with why first. A stop (Ctrl+C, SIGTERM) lets the backup under way go
+    in full and ends the run between backups, saying how many of the backups it let go went (each is in the run
+    log): a bare "stopped by SIGTERM" left the operator to guess, and the next prune found nothing to tell."""
     settings = ctx.settings
     doomed: dict[str, dict[str, list[PruneDecision]]] = {}
     for decision in plan:
         if not decision.keep:
             doomed.setdefault(decision.record.database, {}).setdefault(decision.record.id, []).append(decision)
     stayed: dict[tuple[str, str], str] = {}
+    removed: list[str] = []
     with journaled(settings, "prune", database or ""):
-        for db, backups in doomed.items():
-            with database_lock(settings.repository, db, "prune"):
-                going, changed = _still_going(ctx, db, backups)
-                stayed.update(changed)
-                for items in going.values():
-                    stayed.update(_delete(ctx, db, items))
+        try:
+            for db, backups in doomed.items():
+                with database_lock(settings.repository, db, "prune"):
+                    going, changed = _still_going(ctx, db, backups)
+                    stayed.update(changed)
+                    for items in going.values():
+                        result = _delete(ctx, db, items)
+                        removed += [result.plan.record.id] if result.deleted else []
+                        stayed.update(_stayed(result))
+                        if result.stopped:
+                            raise StoppedAfter(result.stopped, _prune_said(removed, doomed, result))
+        except KeyboardInterrupt as stop:  # one landing between removals (a listing, a lock): said the same way
+            raise StoppedAfter(stop_signal(stop), _prune_said(removed, doomed, None)) from stop
     return [replace(d, keep=True, reasons=(stayed[d.record.id, d.location], *d.reasons))
             if (d.record.id, d.location) in stayed else d for d in plan]
 
 
-def _delete(ctx: Context, database: str, items: list[PruneDecision]) -> dict[tuple[str, str], str]:
-    """One backup's copies that retention let go, as one delete plan; what stayed, by (id, location)."""
+def _prune_said(removed: list[str], doomed: dict[str, dict[str, list[PruneDecision]]],
+                stopped: DeleteResult | None) -> str:
+    """How far a stopped prune went: "after deleting 1 of 3 backup(s) ..." (and what of the last one stays)."""
+    total = sum(len(backups) for backups in doomed.values())
+    said = f"after deleting {len(removed)} of {total} backup(s) retention let go (each in the run log)"
+    left = [c.location for c in stopped.plan.copies if c.location not in stopped.deleted] if stopped else []
+    if stopped and stopped.deleted and left:
+        said += f"; {stopped.plan.record.id}: its copy in {' and '.join(left)} stays"
+    return said + ("; the next prune deletes the rest" if len(removed) < total or left else "")
+
+
+def _stayed(result: DeleteResult) -> dict[tuple[str, str], str]:
+    """What stayed of one backup's removal, by (id, location), with why."""
+    record_id = result.plan.record.id
+    return {(record_id, location): why if location in result.locked else f"kept for now: {why}"
+            for location, why in result.kept.items()}
+
+
+def _delete(ctx: Context, database: str, items: list[PruneDecision]) -> DeleteResult:
+    """One backup's copies that retention let go, as one delete plan."""
     record = items[0].record
     with journaled(ctx.settings, "delete", database, judge_after=False) as run:
         run.backup_id = record.id
@@ -152,5 +181,4 @@ def _delete(ctx: Context, database: str, items: list[PruneDecision]) -> dict[tup
         places = " and ".join("S3" if p == "s3" else p for p in result.deleted)
         reasons = list(dict.fromkeys(d.reasons[0] for d in items if d.location in result.deleted))
         info(ctx.reporter, f"deleted {record.id} from {places}: {'; '.join(reasons)}")
-    return {(record.id, location): why if location in result.locked else f"kept for now: {why}"
-            for location, why in result.kept.items()}
+    return result
