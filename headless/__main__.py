@@ -40,9 +40,10 @@ def run() -> NoReturn:
     try:
         code = load_main()(None)
     except KeyboardInterrupt as exc:  # one that reached here was not said by main (its own try had not begun)
-        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
-        said = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        print(f"error: {said}", file=sys.stderr)
+        from backup_tui.engine.core.runs import stop_said, stop_signal
+
+        signum = stop_signal(exc)
+        print(f"error: {stop_said(signum)}", file=sys.stderr)
         sys.exit(128 + signum)
     gc.freeze()
     sys.exit(code)

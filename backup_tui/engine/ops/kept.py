@@ -10,7 +10,6 @@ replace (blocking connections, terminating sessions), and keeps the database it 
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError, ConfigError, NotFoundError
 from backup_tui.engine.core.models import ahead_of, utc_iso
 from backup_tui.engine.core.progress import info
+from backup_tui.engine.core.runs import StoppedAfter
 from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.journaled import journal_run
@@ -94,9 +94,7 @@ def drop_kept(ctx: Context, server: DatabaseConfig, database: str, name: str) ->
             signum = held.take()
     done = f"dropped {name!r}, the copy of {database!r} kept since {utc_iso(kept.since)}"
     if signum:
-        error = BackupToolError(f"stopped by {signal.Signals(signum).name} after the drop was done: {done}")
-        error.exit_code = 128 + signum
-        raise error
+        raise StoppedAfter(signum, f"after the drop was done: {done}")
     info(reporter, done)
     return kept
 
@@ -171,8 +169,6 @@ def rollback(ctx: Context, server: DatabaseConfig, database: str, *, to: str | N
     done = f"rolled {database!r} back to {incoming.name!r}" + (
         f"; the database it replaced is kept as {aside!r}" if aside else "")
     if signum:
-        error = BackupToolError(f"stopped by {signal.Signals(signum).name} after the rollback was done: {done}")
-        error.exit_code = 128 + signum
-        raise error
+        raise StoppedAfter(signum, f"after the rollback was done: {done}")
     info(reporter, done)
     return Rollback(database, incoming.name, aside)

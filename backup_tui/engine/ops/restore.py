@@ -12,7 +12,6 @@ import contextlib
 import json
 import secrets
 import shlex
-import signal
 import subprocess
 import tempfile
 import time
@@ -66,6 +65,7 @@ from backup_tui.engine.core.progress import (
     info,
     warn,
 )
+from backup_tui.engine.core.runs import StoppedAfter
 from backup_tui.engine.core.sizes import plural
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.ops import scratch, swap
@@ -766,10 +766,7 @@ def _stopped_after_swap(plan: RestorePlan, record: BackupRecord, signum: int) ->
     (a bare "stopped by SIGTERM" read as a failed restore, with the original in place)."""
     kept = (f"; the previous database is kept as {plan.aside_db!r}, roll back with: "
             f"{rollback_command(plan.target_db)}" if plan.aside_db else "")
-    error = BackupToolError(f"stopped by {signal.Signals(signum).name} after the restore was done: "
-                            f"{plan.target_db!r} holds {record.id}{kept}")
-    error.exit_code = 128 + signum
-    return error
+    return StoppedAfter(signum, f"after the restore was done: {plan.target_db!r} holds {record.id}{kept}")
 
 
 def _record_as_verified(catalog: Catalog, record: BackupRecord, plan: RestorePlan,
