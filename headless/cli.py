@@ -645,6 +645,11 @@ def cmd_repair(ctx: Context, args: argparse.Namespace, out: Output) -> int:
             worst = EXIT_FAILED
             continue
         targets.append((database, server))
+    for path, whose in swap.unreadable_journals(settings):  # settled by nobody: said, and repair fails
+        if args.database and whose != args.database:
+            continue
+        out.error(f"{whose or 'no configured database'}: {swap.unreadable_said(path, whose)}")
+        worst = EXIT_FAILED
     results: list[dict[str, object]] = []
     for database, server in targets:
         try:

@@ -318,9 +318,59 @@ def test_a_journal_whose_oid_is_no_oid_is_left_alone(ws: Workspace, backup_id: s
     try:
         refused = f"left alone the swap journal {journal}: it cannot be read"
         before = run_logs(ws).count(refused)
-        ws.run("backup")  # the journal is not believed: nothing is dropped (the database stays blocked)
-        assert run_logs(ws).count(refused) == before + 1 and work in ws.databases() and journal.exists()
+        failed = ws.run("backup")  # the journal is not believed: nothing is dropped (the database stays blocked)
+        assert refused in one_error_line(failed)  # its warning, and the failed backup's error line, say why
+        assert run_logs(ws).count(refused) == before + 2 and work in ws.databases() and journal.exists()
     finally:
+        journal.write_text(genuine)
+    ws.ok("repair")
+    assert sides(ws, "restore") == [] and live_rows(ws) == PREVIOUS
+
+
+@pytest.mark.parametrize("what", ["garbage", "truncated", "wrong types", "folder", "link"])
+def test_an_unreadable_swap_journal_is_named_by_repair_monitor_and_the_backup(ws: Workspace, backup_id: str,
+                                                                             what: str) -> None:
+    """A journal that cannot be read was invisible: repair said "nothing to repair" (exit 0), monitor listed
+    nothing, and the backup of its database (blocked by the killed swap) failed with only a refused connection on
+    its line, the reason in the run's log. Now each names the file and what to do, and nothing acts on it."""
+    journal, said, work = killed_before_the_aside(ws, backup_id)
+    genuine = journal.read_text()
+    journal.unlink()
+    if what == "garbage":
+        journal.write_bytes(b"\x00\xffnot json at all")
+    elif what == "truncated":
+        journal.write_text(genuine[: len(genuine) // 2])
+    elif what == "wrong types":
+        journal.write_text(json.dumps({**said, "pid": "many", "database": ["x"]}))
+    elif what == "folder":
+        journal.mkdir()
+    else:
+        journal.symlink_to(ws.repo / "elsewhere.json")
+    try:
+        repaired = ws.run("repair")
+        assert repaired.returncode == 1, repaired.stdout
+        assert "nothing to repair" not in repaired.stdout
+        assert str(journal) in one_error_line(repaired) and ws.database in one_error_line(repaired)
+        named = ws.run("repair", "--database", ws.database)
+        assert named.returncode == 1 and str(journal) in one_error_line(named)
+
+        report = json.loads(ws.run("monitor", "--json", "--no-notify").stdout)
+        problems = [p for d in report["databases"] if d["database"] == ws.database for p in d["problems"]]
+        (problem,) = [p for p in problems if p["rule"] == "swap_unreadable"]
+        assert problem["severity"] == "critical" and str(journal) in problem["message"]
+        assert "remove that file" in problem["advice"]
+
+        backed = ws.run("backup")
+        assert backed.returncode != 0
+        assert str(journal) in one_error_line(backed) and "cannot be read" in one_error_line(backed)
+        assert work in ws.databases()  # nothing was acted on
+        assert ws.psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{ws.database}'",
+                       "postgres") == "f"
+    finally:
+        if journal.is_dir() and not journal.is_symlink():
+            journal.rmdir()
+        else:
+            journal.unlink(missing_ok=True)
         journal.write_text(genuine)
     ws.ok("repair")
     assert sides(ws, "restore") == [] and live_rows(ws) == PREVIOUS

@@ -96,6 +96,7 @@ class Surroundings:
     remote_configured: bool = False  # a repository other than the local one is configured (S3)
     gone_holders: tuple[str, ...] = ()  # locks and run records whose holder no longer runs, said in a line each
     unfinished_swaps: tuple[str, ...] = ()  # a restore --replace or rollback killed mid-swap: the name may be gone
+    unreadable_swaps: tuple[tuple[str, str], ...] = ()  # (what, what to do) of a swap journal that cannot be read
     free_bytes: int | None = None  # free space of the repository's filesystem
     min_free_bytes: int = 0  # head-room a backup must leave
     holds_key: bool = True  # an identity is configured here: an encrypted backup can have its full verify here
@@ -400,6 +401,8 @@ def _surrounding_rules(found: _Found, newest: BackupRecord | None, around: Surro
     for swap in around.unfinished_swaps:
         found.critical("swap_unfinished", swap, f"run backup-headless repair --database {found.database} now: "
                        "the database may be renamed aside or closed to connections")
+    for said, advice in around.unreadable_swaps:
+        found.critical("swap_unreadable", said, advice)
     for holder in around.gone_holders:
         found.warning("holder_gone", holder, "the next run of this database cleans it up (backup-headless repair "
                       "for a swap); if it stays, look at who holds it")

@@ -145,6 +145,8 @@ def plan_backup(ctx: Context, db: DatabaseConfig) -> BackupPlan:
     except BackupToolError as exc:  # missing under its name, or refusing connections
         if not unfinished:
             raise
+        if left := swap.left_alone(settings, db, db.database):  # the real backup would not settle this one
+            raise type(exc)(f"{exc.message}: {left}") from None
         raise type(exc)(f"{exc.message}: a killed restore --replace or rollback left it mid-swap, which the real "
                         f"backup settles first; or {swap.repair_hint(db.database)}") from None
     expected, basis = expected_size(catalog.list(db.database, include_incomplete=False), db_bytes)
@@ -238,7 +240,12 @@ def run_backup(ctx: Context, db: DatabaseConfig, *, reason: str = "scheduled", l
                 _abort_abandoned(ctx, bucket, db.database)
         if not lock_held:
             swap.heal_swap(settings, db, db.database, ctx.reporter)  # a replace killed mid-swap: its name back
-        record = _backup(ctx, db, reason, streaming, began)
+        try:
+            record = _backup(ctx, db, reason, streaming, began)
+        except BackupToolError as exc:  # a journal left for a person may be why (the database closed): said with it
+            if left := swap.left_alone(settings, db, db.database):
+                exc.add_note(left)
+            raise
         run.backup_id = record.id
         return record
 

@@ -45,7 +45,7 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
     with contextlib.suppress(OSError):
         free = free_bytes(settings.repository)
     held = held_inodes()
-    swaps, gone = _unfinished_swaps(settings), _gone_holders(settings)
+    swaps, gone, unreadable = _unfinished_swaps(settings), _gone_holders(settings), _unreadable_swaps(settings)
     watched = watched_databases(settings, listed)
     results = []
     for name in watched:
@@ -55,7 +55,8 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
             if lock:
                 holders.append(lock)
         around = Surroundings(runs=runs, remote_configured=remote, gone_holders=tuple(holders),
-                              unfinished_swaps=tuple(swaps.get(name, ())), free_bytes=free,
+                              unfinished_swaps=tuple(swaps.get(name, ())),
+                              unreadable_swaps=tuple(unreadable.get(name, ())), free_bytes=free,
                               min_free_bytes=settings.min_free_bytes,
                               holds_key=settings.encryption.identity_file is not None)
         results.append(assess(name, listed, now, settings.thresholds(name), host, around))
@@ -64,6 +65,8 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
                     for name, lines in gone.items() if name not in watched for line in lines)
     general += tuple(Problem("", "critical", "swap_unfinished", line, "run backup-headless repair now")
                      for name, lines in swaps.items() if name not in watched for line in lines)
+    general += tuple(Problem("", "critical", "swap_unreadable", said, advice)
+                     for name, lines in unreadable.items() if name not in watched for said, advice in lines)
     # A bucket out of reach is left out of the listing (``Catalog.reach``): the judgement above is of the disk
     # alone, its copies and the checks recorded beside them unseen. Said as that, not only as each backup's
     # "no copy outside this machine" (or, with keep_local = false, "no valid backup, take one now").
@@ -82,6 +85,17 @@ def _unfinished_swaps(settings: Settings) -> dict[str, list[str]]:
                 found.setdefault(journal.database, []).append(
                     f"a {journal.kind} of {journal.database} was killed at step '{journal.step}' "
                     f"(pid {journal.pid}, started {journal.started_at})")
+    return found
+
+
+def _unreadable_swaps(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """Swap journals that cannot be read (nothing acts on them), by the configured database whose journal name each
+    bears ("" for none): what it is, and what to do."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    with contextlib.suppress(OSError):
+        for path, database in swap.unreadable_journals(settings):
+            what, _, advice = swap.unreadable_said(path, database).partition("; ")
+            found.setdefault(database or "", []).append((what, advice))
     return found
 
 

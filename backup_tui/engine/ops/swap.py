@@ -243,7 +243,8 @@ def pending(settings: Settings, server: DatabaseConfig, database: str) -> bool:
     """Whether a swap of ``database`` on ``server`` is recorded as unfinished (cheap: one stat). A link planted
     as ``swaps/`` records nothing of ours."""
     try:
-        return journal_path(settings, server, database).exists()
+        path = journal_path(settings, server, database)
+        return path.exists() or path.is_symlink()  # a link in its place is refused when read, never taken for none
     except OutsideRepository:
         return False
 
@@ -268,6 +269,55 @@ def _recorded(settings: Settings) -> Iterator[Journal]:
         for path in state_dir(settings.repository, SWAPS_DIR).glob("*.json"):
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError, InvalidRecord):
                 yield _parse(path, load_json(read_capped(path, RECORD_LIMIT)))
+
+
+def unreadable_said(path: Path, database: str | None) -> str:
+    """What a journal that cannot be read leaves for a person: nothing is done on its word, so the database a
+    killed swap closed (or renamed aside) stays so until someone looks."""
+    which = f"{database!r}" if database else "the database it was written for (its name is a hash)"
+    sides = f"{database!r} and its {database + '__*'!r} databases" if database else "the databases on that server"
+    return (f"left alone the swap journal {path}: it cannot be read (garbage, cut short, or not a plain file), so "
+            f"nothing was done on its word; a restore --replace or rollback of {which} killed mid-swap may have left "
+            f"it closed to connections or renamed aside: look at {sides}, then remove that file")
+
+
+def unreadable_journals(settings: Settings) -> list[tuple[Path, str | None]]:
+    """Every entry under ``swaps/`` in a journal's place (``*.json``: a file, a folder, a link) that cannot be
+    read, with the configured database whose journal name it bears (None: none of them). Never acted on: only
+    said, by repair, monitor and the runs of that database."""
+    ours = {}
+    for db in settings.databases:
+        with contextlib.suppress(OutsideRepository):
+            ours[journal_path(settings, db, db.database)] = db.database
+    found: list[tuple[Path, str | None]] = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError, OutsideRepository):  # a link: none of ours
+        for path in sorted(state_dir(settings.repository, SWAPS_DIR).iterdir()):
+            if path.name.endswith(".json") and not path.name.startswith(".") and isinstance(_read(path), str):
+                found.append((path, ours.get(path)))
+    return found
+
+
+def left_alone(settings: Settings, server: DatabaseConfig, database: str) -> str | None:
+    """Why the journal of ``database`` stays unsettled for a person (it cannot be read, or is not believed):
+    the note a failed run of that database carries on its one error line. None: no such journal."""
+    try:
+        path = journal_path(settings, server, database)
+        if not (path.exists() or path.is_symlink()):
+            return None
+    except (OSError, OutsideRepository):
+        return None
+    journal = _read(path)
+    return _disbelief(path, journal, settings, server, database)
+
+
+def _disbelief(path: Path, journal: Journal | str, settings: Settings, server: DatabaseConfig,
+               database: str) -> str | None:
+    """Why the journal read from ``path`` is left for a person (None: it is believed)."""
+    if isinstance(journal, str):
+        return unreadable_said(path, database)
+    if why := _refusal(journal, settings, server):
+        return f"left alone the swap journal {path}: it {why}; look at the databases it names, then remove that file"
+    return None
 
 
 def recorded_journals(settings: Settings) -> list[Journal]:
@@ -465,13 +515,12 @@ def heal_swap(settings: Settings, server: DatabaseConfig, database: str, reporte
 
 def _heal(settings: Settings, server: DatabaseConfig, database: str, reporter: Reporter) -> str | SwapLeft | None:
     path = journal_path(settings, server, database)
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):  # a link is read (and refused) too: never taken for nothing
         return None
     journal = _read(path)
-    why = journal if isinstance(journal, str) else _refusal(journal, settings, server)
+    why = _disbelief(path, journal, settings, server, database)
     if why is not None or isinstance(journal, str):
-        return SwapLeft(f"left alone the swap journal {path}: it {why}; look at the databases it names, then "
-                        "remove that file")
+        return SwapLeft(why or unreadable_said(path, database))
     import psycopg
 
     try:
