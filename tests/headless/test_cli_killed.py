@@ -4,6 +4,7 @@ parallel restore, its decoded temp file. The original database is never touched.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -101,4 +102,68 @@ def test_a_live_runs_scratch_is_left_alone(ws: Workspace, backup_id: str) -> Non
     ws.ok("backup")
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
+    assert records(ws) == []
+
+
+def oid_of(ws: Workspace, name: str) -> int:
+    return int(ws.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'", "postgres"))
+
+
+def killed_verify(ws: Workspace, backup_id: str) -> tuple[Path, dict[str, object], str]:
+    """A full verify SIGKILLed while its pg_restore loads: its record, what the record says, its test database."""
+    kill_while_loading(ws, "verify", backup_id)
+    (record,) = records(ws)
+    (left,) = leftover_databases(ws)
+    return record, json.loads(record.read_text()), left
+
+
+def test_a_killed_verify_records_its_databases_oid_and_the_next_run_drops_that_one(ws: Workspace,
+                                                                                   backup_id: str) -> None:
+    _record, said, left = killed_verify(ws, backup_id)
+    assert said["name"] == left and said["oid"] == oid_of(ws, left)
+    ws.ok("backup")
+    assert leftover_databases(ws) == [] and records(ws) == []
+
+
+@pytest.mark.parametrize("oid", ["none", "wrong"])
+def test_a_record_naming_a_persons_database_of_the_scratch_pattern_never_drops_it(ws: Workspace, backup_id: str,
+                                                                                  oid: str) -> None:
+    """A name of the engine's pattern is no proof the engine made the database: a record of this host with a dead
+    pid (planted, or left by a killed run) naming a person's `<db>__verify_<8 hex>` dropped it at the next run.
+    Now only the database whose oid the record holds is dropped; the person's stays, said in a warning, while the
+    killed verify's own database (its genuine record beside) is still dropped by the same run."""
+    record, said, left = killed_verify(ws, backup_id)
+    persons = f"{ws.database}__verify_0badc0de"
+    ws.sandbox.psql(f'CREATE DATABASE "{persons}"')
+    ws.psql("CREATE TABLE mine AS SELECT g FROM generate_series(1, 7) g", persons)
+    planted = record.with_name("0" * 32 + ".json")
+    body = {**said, "name": persons, "oid": oid_of(ws, left) if oid == "wrong" else None}
+    if oid == "none":
+        del body["oid"]
+    planted.write_text(json.dumps(body))
+    try:
+        done = ws.ok("backup")
+        assert persons in ws.databases() and ws.psql("SELECT count(*) FROM mine", persons) == "7"
+        assert f"left alone the scratch record {planted}" in done.stderr
+        assert left not in ws.databases() and not record.exists()  # the killed run's own: dropped
+        assert planted.exists()
+    finally:
+        planted.unlink(missing_ok=True)
+        ws.sandbox.psql(f'DROP DATABASE IF EXISTS "{persons}"')
+
+
+def test_an_earlier_versions_record_drops_nothing_and_is_named_by_monitor(ws: Workspace, backup_id: str) -> None:
+    """A record without an oid (an earlier version's, or a run killed right after CREATE DATABASE): which database
+    its run made cannot be told from a person's of that name, so it is left with a warning that says what to do,
+    and monitor names it; once the database is gone the record is removed without a word."""
+    record, said, left = killed_verify(ws, backup_id)
+    record.write_text(json.dumps({k: v for k, v in said.items() if k not in ("oid", "token")}))
+    done = ws.ok("backup")
+    assert left in ws.databases() and record.exists()
+    assert f"left alone the scratch record {record}: it does not record which database its run made" in done.stderr
+    report = json.loads(ws.run("monitor", "--json", "--no-notify").stdout)
+    lines = [p["message"] for d in report["databases"] for p in d["problems"] if p["rule"] == "holder_gone"]
+    assert any(left in line and "drop it by hand" in line for line in lines), lines
+    ws.sandbox.psql(f'DROP DATABASE "{left}"')  # the person looked, and dropped it
+    ws.ok("backup")
     assert records(ws) == []

@@ -107,5 +107,9 @@ def _gone_holders(settings: Settings) -> dict[str, list[str]]:
         for leftover in scratch.recorded(settings):
             if leftover.orphaned:
                 database = leftover.name.split("__", 1)[0] if leftover.kind == "database" else ""
-                found.setdefault(database, []).append(leftover.describe())
+                said = leftover.describe()
+                if leftover.kind == "database" and leftover.oid is None and not leftover.token:
+                    said += (f"; its record {leftover.record} does not say which database its run made, so no run "
+                             "drops it: drop it by hand if it is that run's, then remove the record")
+                found.setdefault(database, []).append(said)
     return found

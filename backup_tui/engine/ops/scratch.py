@@ -8,10 +8,15 @@ that the process is gone, and removes what it left. Records of live processes, a
 machines (whose processes we cannot see), are never touched.
 
 The repository may be written by others, so a record is a claim to check, never an order: a
-database is dropped only when its name is one the engine makes for scratch (``core.names``) and
-no swap journal owns it, or when it carries the marker comment with the record's own token (a
-restore into a new database, whose name the operator chose); a file is removed only when it is a
-plain file directly inside ``<repository>/tmp``. Any other record is left alone, with a warning.
+database is dropped only when its name is one the engine makes for scratch (``core.names``) or it
+carries the marker comment with the record's own token (a restore into a new database, whose name
+the operator chose), no swap journal owns it, and it is the database the run made: the record
+holds its pg_database oid, written right after CREATE DATABASE returned. A name of the engine's
+pattern is no proof: a person (or another tool) may make ``<db>__verify_<8 hex>``, a planted record
+may name it. A record without an oid (a run killed between CREATE and that rewrite, or an earlier
+version's record) drops only a database that carries its marker; any other is left alone, with a
+warning, and monitor names it. A file is removed only when it is a plain file directly inside
+``<repository>/tmp``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import re
 import secrets
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,6 +71,7 @@ class Scratch:
     created_at: str
     record: Path
     token: str = ""  # set for a database whose name is not a scratch name: its marker comment's
+    oid: int | None = None  # the database's pg_database oid once CREATE returned; None: not known (yet)
 
     @classmethod
     def begin(cls, settings: Settings, kind: Kind, name: str, purpose: str,
@@ -76,9 +82,20 @@ class Scratch:
         token = secrets.token_hex(16) if kind == "database" and not names.is_scratch_name(name) else ""
         scratch = cls(kind, name, purpose, server_key(server) if server else "", this_host(), os.getpid(),
                       datetime.now(UTC).isoformat(timespec="seconds"), folder / f"{secrets.token_hex(16)}.json", token)
-        atomic_write(scratch.record, json.dumps({
-            "kind": kind, "name": name, "purpose": purpose, "server": scratch.server,
-            "host": scratch.host, "pid": scratch.pid, "created_at": scratch.created_at, "token": token}) + "\n")
+        scratch.write()
+        return scratch
+
+    def write(self) -> None:
+        atomic_write(self.record, json.dumps({
+            "kind": self.kind, "name": self.name, "purpose": self.purpose, "server": self.server,
+            "host": self.host, "pid": self.pid, "created_at": self.created_at, "token": self.token,
+            "oid": self.oid}) + "\n")
+
+    def made(self, oid: int | None) -> Scratch:
+        """CREATE returned: the record says which database is ours from now on (its oid; a name can be given to
+        another database, an oid is not), rewritten whole."""
+        scratch = replace(self, oid=oid)
+        scratch.write()
         return scratch
 
     def forget(self) -> None:
@@ -110,8 +127,11 @@ def _parse(path: Path, data: dict[str, Any]) -> Scratch:
     kind = data["kind"]
     if kind not in ("database", "file"):
         raise ValueError(kind)
+    oid = data.get("oid")
+    if oid is not None and (isinstance(oid, bool) or not isinstance(oid, int) or not 0 < oid < 2**32):
+        raise InvalidRecord("oid is not an oid")
     return Scratch(kind, str(data["name"]), str(data["purpose"]), str(data["server"]), str(data["host"]),
-                   record_pid(data["pid"]), str(data["created_at"]), path, str(data.get("token") or ""))
+                   record_pid(data["pid"]), str(data["created_at"]), path, str(data.get("token") or ""), oid)
 
 
 def refusal(settings: Settings, scratch: Scratch) -> str | None:
@@ -186,14 +206,28 @@ def _drop_if_ours(settings: Settings, server: DatabaseConfig, scratch: Scratch) 
     if scratch.name in swap.claimed_names(settings, server):  # a journal written since the list was made
         return "names a database an unfinished swap owns (backup-headless repair settles it)"
     with pg.connect(server, settings.maintenance_db) as conn:
-        if scratch.token and not names.is_scratch_name(scratch.name):
-            comment = database_comment(conn, scratch.name)
-            if comment is None:
-                return None  # gone already: only the record is left
-            if comment != MARKER + scratch.token:
-                return "names a database that does not carry the record's marker"
+        if why := not_made_by(conn, scratch):
+            return why
         pg.drop_database(conn, scratch.name)
     return None
+
+
+def not_made_by(conn: psycopg.Connection[Any], scratch: Scratch) -> str | None:
+    """Why the server's database under the record's name may not be the one its run made (then it is not
+    dropped); None when it is, or when there is none (only the record is left). The oid decides; a record without
+    one (killed right after CREATE, an earlier version's) only by the marker with its token."""
+    oid = pg.database_oid(conn, scratch.name)
+    if oid is None:
+        return None
+    if scratch.oid is not None:
+        return None if oid == scratch.oid else \
+            f"names a database that is not the one its run made (oid {oid}, the record says {scratch.oid})"
+    if scratch.token and database_comment(conn, scratch.name) == MARKER + scratch.token:
+        return None
+    if scratch.token:
+        return "names a database that does not carry the record's marker"
+    return (f"does not record which database its run made (killed right after creating it, or an earlier version's "
+            f"record): if {scratch.name!r} is a leftover of that run, drop it by hand; then remove that record")
 
 
 def _refuse(scratch: Scratch, why: str, reporter: Reporter) -> None:
@@ -234,6 +268,7 @@ def create_database(settings: Settings, server: DatabaseConfig, name: str, info_
             sent = True
             pg.create_database(conn, name, info_)
             made = True
+            scratch = scratch.made(pg.database_oid(conn, name))
             import psycopg
             from psycopg import sql
 
@@ -270,7 +305,7 @@ def _drop_after_interruption(settings: Settings, server: DatabaseConfig, scratch
     import psycopg
 
     with contextlib.suppress(BackupToolError, psycopg.Error, OSError):
-        if made:
+        if made or not scratch.token:  # our own fresh name (CREATE refuses one that is taken): what is there is ours
             drop_database(settings, server, scratch)
         elif _drop_if_ours(settings, server, scratch) is None:
             scratch.forget()
