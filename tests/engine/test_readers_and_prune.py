@@ -4,6 +4,7 @@ cannot be written (a read-only disaster-recovery mount) still restores."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from backup_tui.engine.core.retention import RetentionConfig
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.locks import reading_backup
+from backup_tui.engine.storage.state import this_host
 from tests.conftest import prune, run_cli
 from tests.headless.conftest import tree
 
@@ -107,3 +109,30 @@ def test_a_read_only_repository_restores_though_another_user_made_its_temp_folde
                                             "remove it, or set XDG_RUNTIME_DIR to a folder of your own"], done.stderr
     finally:
         shutil.rmtree(planted, ignore_errors=True)
+
+
+def test_a_read_only_repository_keeps_the_run_state_an_earlier_release_left_in_the_temp_folder(
+        settings: Settings, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """An earlier release kept a read-only repository's run state in ``/tmp/backup-tui-<uid>-<digest>``; the state
+    folder came first after the upgrade, and what was there went unread: a restore --replace killed there before
+    the upgrade (its database closed to connections) was no longer said by monitor, nor healed by repair."""
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("needs root and mount namespaces (unshare -m) for a read-only bind mount")
+    database = settings.databases[0].database
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(settings.repository))).hexdigest()[:16]
+    earlier = Path(tempfile.gettempdir()) / f"backup-tui-{os.getuid()}-{digest}"
+    (earlier / "swaps").mkdir(mode=0o700, parents=True)
+    try:
+        journal = {"kind": "restore", "database": database, "incoming": f"{database}__restore_20261201000000",
+                   "aside": f"{database}__pre_restore_20261201000000", "stamp": "20261201000000",
+                   "server": "service= host=127.0.0.1", "step": "rename_aside", "pid": 999999,
+                   "host": this_host(), "started_at": "2026-12-01T00:00:00+00:00"}  # as 8b3a19f wrote it
+        (earlier / "swaps" / "0123.json").write_text(json.dumps(journal))
+        settings.repository.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in cli_env.items() if k != "XDG_RUNTIME_DIR"}
+        env.update(HOME=str(tmp_path / "home"), XDG_STATE_HOME=str(tmp_path / "state"))
+        done = _read_only_run(settings.repository, ["monitor", "--check", "--no-notify"], env)
+        assert f"a restore of {database} was killed at step 'rename_aside'" in done.stdout, done.stdout
+        assert "Traceback" not in done.stderr
+    finally:
+        shutil.rmtree(earlier, ignore_errors=True)

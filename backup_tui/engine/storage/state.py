@@ -33,12 +33,27 @@ def state_dir(repository: Path, what: str) -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return _own_folder(Path(runtime) / f"backup-tui-{os.getuid()}-{key}") / what
+    temp = Path(tempfile.gettempdir()) / f"backup-tui-{os.getuid()}-{key}"
     try:  # a folder of this user's: the temp folder's name below, anyone could make first
         state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        if not (state_home / "backup-tui" / key).exists() and _earlier_releases(temp):
+            return temp / what
         return _own_folder(state_home / "backup-tui" / key, parents=True) / what
     except (OSError, RuntimeError):
         pass  # no home, or one we cannot write (a service user's, a read-only one under systemd)
-    return _own_folder(Path(tempfile.gettempdir()) / f"backup-tui-{os.getuid()}-{key}") / what
+    return _own_folder(temp) / what
+
+
+def _earlier_releases(temp: Path) -> bool:
+    """The temp folder holds our state, written by a release before the state folder was used: kept there, the
+    swap journals, scratch records, run journal and notices state of a host upgraded are still read (moved
+    aside, a swap killed on a disaster-recovery mount went unhealed and unsaid, its database closed). Only a
+    folder of ours, not a link: one another user made first is passed by, as a missing one is."""
+    try:
+        st = temp.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
 
 
 def _own_folder(base: Path, parents: bool = False) -> Path:
