@@ -374,3 +374,24 @@ def test_an_unreadable_swap_journal_is_named_by_repair_monitor_and_the_backup(ws
         journal.write_text(genuine)
     ws.ok("repair")
     assert sides(ws, "restore") == [] and live_rows(ws) == PREVIOUS
+
+
+def test_monitor_after_repair_left_a_work_database_says_what_to_do_not_run_repair(
+        ws: Workspace, backup_id: str) -> None:
+    """An earlier version's journal (every one on a host upgraded mid-swap): repair rolls back and leaves the work
+    database for a person. monitor then said 'killed at step ... run repair now: the database may be renamed aside
+    or closed' (critical), sending the person back to a repair that had done all it could, in a loop; it says
+    what repair left, and where, until that journal is removed."""
+    journal, said, work = killed_before_the_aside(ws, backup_id)
+    journal.write_text(json.dumps({k: v for k, v in said.items() if k != "incoming_oid"}))
+    try:
+        assert ws.run("repair").returncode == 1
+        for _ in range(2):  # and it stays said
+            checked = ws.run("monitor", "--check", "--no-notify")
+            assert "run backup-headless repair" not in checked.stdout, checked.stdout
+            assert f"WARNING {ws.database}: rolled back the restore of {ws.database!r}" in checked.stdout
+            assert f"{work!r} was not dropped" in checked.stdout and str(journal) in checked.stdout
+    finally:
+        journal.unlink(missing_ok=True)
+        ws.sandbox.psql(f'DROP DATABASE IF EXISTS "{work}"')
+    assert "rolled back" not in ws.run("monitor", "--check", "--no-notify").stdout

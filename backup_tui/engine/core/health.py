@@ -97,6 +97,7 @@ class Surroundings:
     gone_holders: tuple[str, ...] = ()  # locks and run records whose holder no longer runs, said in a line each
     unfinished_swaps: tuple[str, ...] = ()  # a restore --replace or rollback killed mid-swap: the name may be gone
     unreadable_swaps: tuple[tuple[str, str], ...] = ()  # (what, what to do) of a swap journal that cannot be read
+    left_swaps: tuple[str, ...] = ()  # such a swap settled by repair but for a database left for a person: why
     free_bytes: int | None = None  # free space of the repository's filesystem
     min_free_bytes: int = 0  # head-room a backup must leave
     holds_key: bool = True  # an identity is configured here: an encrypted backup can have its full verify here
@@ -403,6 +404,9 @@ def _surrounding_rules(found: _Found, newest: BackupRecord | None, around: Surro
                        "the database may be renamed aside or closed to connections")
     for said, advice in around.unreadable_swaps:
         found.critical("swap_unreadable", said, advice)
+    for left in around.left_swaps:
+        found.warning("swap_left", left, "look at the database it names, then remove the swap journal it names "
+                      "(repair cannot settle it)")
     for holder in around.gone_holders:
         found.warning("holder_gone", holder, "the next run of this database cleans it up (backup-headless repair "
                       "for a swap); if it stays, look at who holds it")

@@ -45,7 +45,7 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
     with contextlib.suppress(OSError):
         free = free_bytes(settings.repository)
     held = held_inodes()
-    swaps, gone, unreadable = _unfinished_swaps(settings), _gone_holders(settings), _unreadable_swaps(settings)
+    (swaps, left), gone, unreadable = _unfinished_swaps(settings), _gone_holders(settings), _unreadable_swaps(settings)
     watched = watched_databases(settings, listed)
     results = []
     for name in watched:
@@ -55,7 +55,7 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
             if lock:
                 holders.append(lock)
         around = Surroundings(runs=runs, remote_configured=remote, gone_holders=tuple(holders),
-                              unfinished_swaps=tuple(swaps.get(name, ())),
+                              unfinished_swaps=tuple(swaps.get(name, ())), left_swaps=tuple(left.get(name, ())),
                               unreadable_swaps=tuple(unreadable.get(name, ())), free_bytes=free,
                               min_free_bytes=settings.min_free_bytes,
                               holds_key=settings.encryption.identity_file is not None)
@@ -67,6 +67,9 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
                      for name, lines in swaps.items() if name not in watched for line in lines)
     general += tuple(Problem("", "critical", "swap_unreadable", said, advice)
                      for name, lines in unreadable.items() if name not in watched for said, advice in lines)
+    general += tuple(Problem("", "warning", "swap_left", line, "look at the database it names, then remove the swap "
+                             "journal it names (repair cannot settle it)")
+                     for name, lines in left.items() if name not in watched for line in lines)
     # A bucket out of reach is left out of the listing (``Catalog.reach``): the judgement above is of the disk
     # alone, its copies and the checks recorded beside them unseen. Said as that, not only as each backup's
     # "no copy outside this machine" (or, with keep_local = false, "no valid backup, take one now").
@@ -76,16 +79,21 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
     return HealthReport(checked_at=now, host=host, databases=tuple(results), records=tuple(listed), general=general)
 
 
-def _unfinished_swaps(settings: Settings) -> dict[str, list[str]]:
-    """A restore --replace or rollback of this machine killed mid-swap (``repair`` settles it), by database."""
+def _unfinished_swaps(settings: Settings) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """A restore --replace or rollback of this machine killed mid-swap (``repair`` settles it), by database; and
+    those repair settled but for a database it left for a person (what it said): "run repair now, the database
+    may be closed" of those sent a person back to a repair that had done all it could, in a loop."""
     found: dict[str, list[str]] = {}
+    left: dict[str, list[str]] = {}
     with contextlib.suppress(OSError):
         for journal in swap.recorded_journals(settings):
-            if journal.host == this_host() and not alive(journal.pid):
+            if journal.host == this_host() and not alive(journal.pid) and journal.left:
+                left.setdefault(journal.database, []).append(journal.left)
+            elif journal.host == this_host() and not alive(journal.pid):
                 found.setdefault(journal.database, []).append(
                     f"a {journal.kind} of {journal.database} was killed at step '{journal.step}' "
                     f"(pid {journal.pid}, started {journal.started_at})")
-    return found
+    return found, left
 
 
 def _unreadable_swaps(settings: Settings) -> dict[str, list[tuple[str, str]]]:

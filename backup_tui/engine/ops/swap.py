@@ -149,6 +149,7 @@ class Journal:
     started_at: str
     path: Path
     incoming_oid: int | None = None  # the incoming database's pg_database oid at begin; None: an earlier version's
+    left: str | None = None  # settled but for a database left for a person: what repair said (monitor says it on)
 
     def mark(self, step: str) -> Journal:
         """Record ``step`` durably, then take it (after the test pause, when one is asked for)."""
@@ -158,7 +159,7 @@ class Journal:
         return marked
 
     def write(self) -> None:
-        body = {k: v for k, v in asdict(self).items() if k != "path"}
+        body = {k: v for k, v in asdict(self).items() if k != "path" and (k != "left" or v is not None)}
         atomic_write(self.path, json.dumps(body) + "\n")
 
     def close(self) -> None:
@@ -208,13 +209,15 @@ def opened(settings: Settings, server: DatabaseConfig, kind: Kind, database: str
 
 
 def _parse(path: Path, data: dict[str, Any]) -> Journal:
-    aside, oid = data["aside"], data.get("incoming_oid")
+    aside, oid, left = data["aside"], data.get("incoming_oid"), data.get("left")
     if oid is not None and (isinstance(oid, bool) or not isinstance(oid, int) or not 0 < oid < 2**32):
         raise InvalidRecord("incoming_oid is not an oid")
+    if left is not None and not isinstance(left, str):
+        raise InvalidRecord("left is not a line")
     return Journal(data["kind"], str(data["database"]), str(data["incoming"]),
                    None if aside is None else str(aside), str(data["stamp"]), str(data["server"]),
                    str(data["step"]), record_pid(data["pid"]), str(data["host"]), str(data["started_at"]), path,
-                   oid)
+                   oid, left)
 
 
 def _refusal(journal: Journal, settings: Settings, server: DatabaseConfig) -> str | None:
@@ -531,7 +534,9 @@ def _heal(settings: Settings, server: DatabaseConfig, database: str, reporter: R
         raise SwapUnfinished(f"database {database!r} has an unfinished {journal.kind} swap (step "
                              f"{journal.step}, {journal.started_at}) that could not be settled now: {detail}; "
                              f"{repair_hint(database)}") from None
-    if isinstance(done, SwapLeft):  # a database it names was left for a person: the journal stays
+    if isinstance(done, SwapLeft):  # a database it names was left for a person: the journal stays, saying so
+        if journal.left != done.message:
+            replace(journal, left=done.message).write()
         return done
     journal.close()
     info(reporter, done)
