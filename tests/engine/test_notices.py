@@ -189,3 +189,25 @@ def test_a_failed_run_told_before_runs_were_keyed_by_operation_is_not_told_recov
         "since": "2025-03-14T00:00:00Z", "notified_at": "2025-03-14T00:00:00Z"}}})
     notices, _ = due(_report(at, failed), old, at, timedelta(hours=24))
     assert notices == []
+
+
+def test_an_upgrade_tells_neither_the_failure_told_under_the_one_key_again_nor_the_other_recovered() -> None:
+    """The one key of a database's failed runs was told for its backup's failure; a verify failing after it wrote
+    its message there (the earlier release told it nowhere). Read by its message alone (a verify's), the upgrade
+    told the backup's failure again, and when the verify went through, "RECOVERED" of a failure never told."""
+    backup = Problem("app", "critical", "failed_run", "backup failed: server down", "run it again",
+                     operation="backup")
+    verify = Problem("app", "critical", "failed_run", "verify of app-1 failed: server down", "run it again",
+                     backup_id="app-1", operation="verify")
+    at = START + timedelta(hours=1)
+    old = State.from_json({"problems": {"app:failed_run": {
+        "severity": "critical", "message": "verify of app-1 failed: server down (at 2025-03-14 00:05 UTC)",
+        "since": "2025-03-14T00:00:00Z", "notified_at": "2025-03-14T00:00:00Z", "backup_id": "app-1"}}})
+    notices, state = due(_report(at, backup, verify), old, at, timedelta(hours=24))
+    assert notices == []
+    notices, _ = due(_report(at + timedelta(minutes=5), backup), state, at + timedelta(minutes=5),
+                     timedelta(hours=24))
+    assert [n.event for n in notices] == ["recovery"]  # the verify's: both were told as the one failed run
+    gone, _ = due(_report(at), old, at, timedelta(hours=24))  # both ended before the upgrade: its end, once
+    assert [(n.event, n.title.split(": ", 1)[1]) for n in gone] == [
+        ("recovery", "verify of app-1 failed: server down (at 2025-03-14 00:05 UTC)")]

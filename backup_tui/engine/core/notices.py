@@ -69,17 +69,28 @@ class State:
                 except ValueError:
                     continue
                 named = seen.get("backup_id", "")
-                state.problems[_keyed_by_operation(key, seen["message"])] = Seen(
-                    seen["severity"], seen["message"], seen["since"], seen["notified_at"],
-                    named if isinstance(named, str) else "")
+                state.problems[key] = Seen(seen["severity"], seen["message"], seen["since"], seen["notified_at"],
+                                           named if isinstance(named, str) else "")
         return state
 
 
-def _keyed_by_operation(key: str, message: str) -> str:
-    """A failed run's key as it is now, from a state written when one key stood for every operation (its message
-    begins with the operation): read as it was, the upgrade told each failure still going on "RECOVERED" beside
-    its own "CRITICAL"."""
-    return f"{key}:{message.split(' ', 1)[0]}" if key.endswith(":failed_run") else key
+def _keyed_by_operation(state: State, current: Mapping[str, object]) -> State:
+    """``state`` under a failed run's keys as they are now, where it was written when one key (``db:failed_run``)
+    stood for every operation: read as it was, the upgrade told each failure still going on "RECOVERED" beside
+    its own "CRITICAL". What that one key told stands for each of the database's failed runs going on now: its
+    message is the last run's to fail, while what was told was the first (a backup's, then a verify's under the
+    same key): keyed by its message alone, the backup's failure was told again and the verify's, never told,
+    was later told "RECOVERED". Gone, its end is told under its message's operation."""
+    moved = State()
+    for key, seen in state.problems.items():
+        if not key.endswith(":failed_run"):
+            moved.problems.setdefault(key, seen)
+            continue
+        going_on = [now_key for now_key in current if now_key.startswith(f"{key}:")]
+        for now_key in going_on or [f"{key}:{seen.message.split(' ', 1)[0]}"]:
+            if now_key not in state.problems:
+                moved.problems[now_key] = seen
+    return moved
 
 
 def _where(problem: Problem) -> str:
@@ -136,6 +147,7 @@ def due(report: HealthReport, state: State, now: datetime, reminder: timedelta,
     kept = State()
     now_text = utc_iso(now)
     current = {p.key: p for p in report.problems}
+    state = _keyed_by_operation(state, current)
     for key, problem in current.items():
         seen = state.problems.get(key)
         if seen is not None and problem.names_its_backup and seen.backup_id and seen.backup_id != problem.backup_id:
