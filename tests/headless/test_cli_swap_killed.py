@@ -395,3 +395,24 @@ def test_monitor_after_repair_left_a_work_database_says_what_to_do_not_run_repai
         journal.unlink(missing_ok=True)
         ws.sandbox.psql(f'DROP DATABASE IF EXISTS "{work}"')
     assert "rolled back" not in ws.run("monitor", "--check", "--no-notify").stdout
+
+
+def test_a_journal_repair_does_not_believe_is_not_told_as_run_repair(ws: Workspace, backup_id: str) -> None:
+    """A journal naming databases the engine would not have named for that swap is left alone by repair (exit 1,
+    naming the file); monitor still said critical "killed at step ... run repair now", sending the person back
+    to a repair that will not act on it. It says what repair says: look, then remove that file."""
+    journal, said, work = killed_before_the_aside(ws, backup_id)
+    genuine = journal.read_text()
+    journal.write_text(json.dumps({**said, "incoming": f"{ws.database}__restore_19990101000000"}))
+    try:
+        assert ws.run("repair").returncode == 1
+        report = json.loads(ws.run("monitor", "--json", "--no-notify").stdout)
+        problems = [p for d in report["databases"] if d["database"] == ws.database for p in d["problems"]]
+        assert [p["rule"] for p in problems if p["rule"].startswith("swap_")] == ["swap_unreadable"], problems
+        (problem,) = [p for p in problems if p["rule"] == "swap_unreadable"]
+        assert str(journal) in problem["message"] and "repair" not in problem["advice"]
+        assert problem["advice"] == "look at the databases it names, then remove that file"
+    finally:
+        journal.write_text(genuine)
+    ws.ok("repair")
+    assert sides(ws, "restore") == [] and work not in ws.databases() and live_rows(ws) == PREVIOUS

@@ -87,6 +87,8 @@ def _unfinished_swaps(settings: Settings) -> tuple[dict[str, list[str]], dict[st
     left: dict[str, list[str]] = {}
     with contextlib.suppress(OSError):
         for journal in swap.recorded_journals(settings):
+            if swap.believed(settings, journal) is not None:
+                continue  # nothing acts on it, so "run repair" would send a person round a loop: ``_unreadable_swaps``
             if journal.host == this_host() and not alive(journal.pid) and journal.left:
                 left.setdefault(journal.database, []).append(journal.left)
             elif journal.host == this_host() and not alive(journal.pid):
@@ -97,13 +99,18 @@ def _unfinished_swaps(settings: Settings) -> tuple[dict[str, list[str]], dict[st
 
 
 def _unreadable_swaps(settings: Settings) -> dict[str, list[tuple[str, str]]]:
-    """Swap journals that cannot be read (nothing acts on them), by the configured database whose journal name each
-    bears ("" for none): what it is, and what to do."""
+    """Swap journals nothing acts on, by the configured database whose journal name each bears ("" for none): what
+    it is, and what to do. One that cannot be read, and one read but not believed (names the engine would not
+    have made for that swap): repair leaves both (exit 1), so neither is told "run repair"."""
     found: dict[str, list[tuple[str, str]]] = {}
     with contextlib.suppress(OSError):
         for path, database in swap.unreadable_journals(settings):
             what, _, advice = swap.unreadable_said(path, database).partition("; ")
             found.setdefault(database or "", []).append((what, advice))
+        for journal in swap.recorded_journals(settings):
+            if (why := swap.believed(settings, journal)) is not None:
+                what, _, advice = why.partition("; ")
+                found.setdefault(journal.database, []).append((what, advice))
     return found
 
 

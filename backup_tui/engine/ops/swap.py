@@ -323,6 +323,16 @@ def _disbelief(path: Path, journal: Journal | str, settings: Settings, server: D
     return None
 
 
+def believed(settings: Settings, journal: Journal) -> str | None:
+    """Why a readable journal is left for a person, judged as repair judges it (the configured server of the
+    database it names; the only one configured, else); None: repair acts on it."""
+    try:
+        server = settings.server_for(journal.database)
+    except BackupToolError:
+        return None  # a database no longer configured: repair cannot be asked for it, health says it as it is
+    return _disbelief(journal.path, journal, settings, server, journal.database)
+
+
 def recorded_journals(settings: Settings) -> list[Journal]:
     """Every swap recorded as unfinished, readable ones only (health names those whose run is gone)."""
     return list(_recorded(settings))
