@@ -79,7 +79,8 @@ def cmd_monitor(ctx: Context, args: argparse.Namespace, out: Output) -> int:
                      DEFAULT_INTERVAL if args.interval is None else args.interval)
     given = [f"--{option}" for option in SERVE_ONLY if getattr(args, option) is not None]
     if given:  # a port meant for a server that is not started would be ignored unseen
-        raise ConfigError(f"{' and '.join(given)} only go with --serve (see 'backup-headless monitor --help')")
+        raise ConfigError(f"{' and '.join(given)} {'go' if len(given) > 1 else 'goes'} only with --serve "
+                          "(see 'backup-headless monitor --help')")
     report = check_health(ctx.settings, ctx.now(), catalog=ctx.catalog)
     if args.metrics:
         sys.stdout.buffer.write(metrics.exposition(report))

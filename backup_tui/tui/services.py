@@ -160,7 +160,7 @@ class EngineServices:
             except LockHeldError:
                 continue  # another run holds it, and heals it itself
             except swap.SwapLeft:
-                continue  # for a person to look at: the dashboard's alerts call it critical until then
+                continue  # for a person to look at: the alerts say so (swap_unreadable, swap_left) until then
             if settled:
                 done.append(settled)
         return done

@@ -298,14 +298,14 @@ def test_serve_with_an_empty_bind_is_refused_not_served_on_every_interface(ws: W
 
 
 @pytest.mark.parametrize(("given", "said", "code"), [
-    (["--port", "9999"], "--port", 3),  # a check's own failure is Nagios' UNKNOWN
-    (["--metrics", "--bind", "0.0.0.0", "--interval", "5"], "--bind and --interval", 2)])
+    (["--port", "9999"], "--port goes", 3),  # a check's own failure is Nagios' UNKNOWN
+    (["--metrics", "--bind", "0.0.0.0", "--interval", "5"], "--bind and --interval go", 2)])
 def test_server_options_without_serve_are_refused_not_ignored(ws: Workspace, given: list[str], said: str,
                                                               code: int) -> None:
     """'monitor --port 9999' in a unit file missing '--serve' ran one check and exited: no server, no word of why."""
     result = ws.run("monitor", *given)
     assert (result.returncode, result.stderr) == (
-        code, f"error: {said} only go with --serve (see 'backup-headless monitor --help')\n")
+        code, f"error: {said} only with --serve (see 'backup-headless monitor --help')\n")
 
 
 def test_serve_whose_repository_goes_says_503_with_the_reason_not_a_fresh_report_of_no_backups(ws: Workspace) -> None:

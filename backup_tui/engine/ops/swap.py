@@ -71,7 +71,7 @@ class SwapUnfinished(BackupToolError):
 
 class SwapLeft(BackupToolError):
     """``repair`` did not settle a journal in full: one it does not believe, or a database it names left for a
-    person to look at. The journal stays (monitor keeps calling it critical) and repair exits 1 saying why."""
+    person to look at. The journal stays (monitor says so: swap_unreadable, swap_left); repair exits 1 saying why."""
 
 
 def repair_hint(database: str) -> str:
