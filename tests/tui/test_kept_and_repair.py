@@ -100,3 +100,32 @@ async def test_the_card_shows_kept_copies_and_the_palette_drops_one_after_asking
         app.screen.query_one("#yes", Button).press()
         await wait_until(pilot, lambda: "kept:" not in card_of(app, "pagila"))
         assert services.calls == [f"drop kept {kept.name}"]
+
+
+@pytest.mark.slow
+@sync
+async def test_the_palette_drops_no_kept_copy_while_its_databases_swap_journal_cannot_be_read(
+    settings: Settings, cli_env: dict[str, str], pg_sandbox: Sandbox, pagila_db: str
+) -> None:
+    """Killed between its renames, a replace leaves the live data under the kept copy's name; with its journal
+    unreadable nothing says so, and dropping that copy from the dashboard dropped the only copy of the data."""
+    record = run_backup(Context(settings), settings.databases[0])
+    pg_sandbox.psql("INSERT INTO actor (first_name, last_name) VALUES ('NEW', 'ROW')", pagila_db)
+    kill_at_pause(cli_env, "rename_in", "restore", record.id, "--replace", "--yes", "--no-safety-backup")
+    (journal,) = (settings.repository / SWAPS_DIR).glob("*.json")
+    journal.write_bytes(b'{"kind": "restore", "database": "pag\x00\xff')  # a disk fault, or cut short
+
+    app, shown = make_app(settings)
+    async with running(app, (100, 30)) as pilot:
+        await wait_until(pilot, lambda: bool(app.main.dashboard.kept.get(pagila_db)))
+        (copy,) = app.main.dashboard.kept[pagila_db]
+        assert pagila_db not in pg_sandbox.psql("SELECT datname FROM pg_database").splitlines()  # the copy is all
+
+        app.ask_drop_kept(copy)
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        app.screen.query_one("#yes", Button).press()
+        await wait_until(pilot, lambda: any("nothing was dropped" in text for text in shown))
+    assert copy.name in pg_sandbox.psql("SELECT datname FROM pg_database").splitlines()
+    assert not any(text.endswith("dropped") for text in shown), shown
+    assert journal.exists()

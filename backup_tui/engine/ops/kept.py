@@ -88,6 +88,10 @@ def drop_kept(ctx: Context, server: DatabaseConfig, database: str, name: str) ->
     settings, reporter = ctx.settings, ctx.reporter
     with database_lock(settings.repository, database, "drop kept copy"):
         swap.heal_swap(settings, server, database, reporter)  # a kept copy a swap still needs is not dropped
+        if (left := swap.left_alone(settings, server, database)) is not None:
+            # A journal nobody may act on hides which database holds the data: a swap killed between its renames
+            # leaves the live data under the kept copy's name, so dropping it could drop the only copy.
+            raise ConfigError(f"nothing was dropped: {left}")
         kept = _kept_or_refuse(settings, server, database, name)
         with pg.connect(server, settings.maintenance_db) as conn, swap.HeldSignals() as held:
             pg.drop_database(conn, name)
