@@ -416,3 +416,24 @@ def test_a_journal_repair_does_not_believe_is_not_told_as_run_repair(ws: Workspa
         journal.write_text(genuine)
     ws.ok("repair")
     assert sides(ws, "restore") == [] and work not in ws.databases() and live_rows(ws) == PREVIOUS
+
+
+def test_no_replace_or_rollback_goes_ahead_over_a_journal_left_for_a_person(ws: Workspace, backup_id: str) -> None:
+    """A journal nobody may act on hides which database holds the data (a swap killed between its renames leaves the
+    live data under the kept copy's name). A new replace planned as if the real run would settle it first, then
+    wrote its own journal over the one that said so; a rollback did the same. Both refuse, changing nothing."""
+    journal, _, work = killed_before_the_aside(ws, backup_id)
+    genuine = journal.read_text()
+    journal.write_bytes(b"\x00 not a journal")
+    try:
+        replace_it = ["restore", backup_id, "--replace", "--yes", "--no-safety-backup"]
+        for args in ([*replace_it, "--dry-run"], replace_it, ["rollback", ws.database, "--yes"]):
+            refused = ws.run(*args)
+            line = one_error_line(refused)
+            assert refused.returncode == 1, (args, refused.stderr)
+            assert f"left alone the swap journal {journal}" in line, line
+            assert journal.read_bytes() == b"\x00 not a journal" and work in ws.databases()
+    finally:
+        journal.write_text(genuine)
+    ws.ok("repair")
+    assert sides(ws, "restore") == [] and live_rows(ws) == PREVIOUS

@@ -88,10 +88,7 @@ def drop_kept(ctx: Context, server: DatabaseConfig, database: str, name: str) ->
     settings, reporter = ctx.settings, ctx.reporter
     with database_lock(settings.repository, database, "drop kept copy"):
         swap.heal_swap(settings, server, database, reporter)  # a kept copy a swap still needs is not dropped
-        if (left := swap.left_alone(settings, server, database)) is not None:
-            # A journal nobody may act on hides which database holds the data: a swap killed between its renames
-            # leaves the live data under the kept copy's name, so dropping it could drop the only copy.
-            raise ConfigError(f"nothing was dropped: {left}")
+        swap.refuse_while_left(settings, server, database, "dropped")
         kept = _kept_or_refuse(settings, server, database, name)
         with pg.connect(server, settings.maintenance_db) as conn, swap.HeldSignals() as held:
             pg.drop_database(conn, name)
@@ -114,8 +111,10 @@ class Rollback:
 
 
 def plan_rollback(ctx: Context, server: DatabaseConfig, database: str, to: str | None = None) -> KeptCopy:
-    """The copy a rollback would return to: ``to``, or the newest a replace kept."""
+    """The copy a rollback would return to: ``to``, or the newest a replace kept. Not while the database's swap
+    journal is left for a person: refused (``swap.refuse_while_left``)."""
     settings = ctx.settings
+    swap.refuse_while_left(settings, server, database, "changed")
     if to is not None:
         return _kept_or_refuse(settings, server, database, to)
     kept = list_kept(settings, server, database)

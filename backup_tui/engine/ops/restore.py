@@ -511,6 +511,8 @@ def plan_restore(
                           "TABLESPACE lines as they are, so --no-owner and --no-tablespaces cannot apply; create "
                           "the roles and tablespaces it names first")  # stopped on "role ... does not exist"
     server = settings.server_for(record.database)
+    # A journal of the target left for a person is not settled by the real run first, as a killed swap is
+    swap.refuse_while_left(settings, server, record.database if replace_original else str(target_db), "restored")
     holder = ctx.catalog.repository_of(record)
     try:
         source = holder.open_stored(record)
@@ -724,6 +726,7 @@ def run_restore(ctx: Context, plan: RestorePlan, *, confirmed: bool = False) -> 
             checked_reading(settings, record, source)  # the key may have gone since the plan: nothing is created yet
             if swap.heal_swap(settings, server, plan.target_db, reporter) is not None:
                 _still_fits(settings, server, plan)
+            swap.refuse_while_left(settings, server, plan.target_db, "restored")
             scratch.clean_leftovers(settings, server, reporter)
             safety_id, safety_s = None, 0.0
             if plan.safety_backup:

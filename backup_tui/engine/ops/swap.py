@@ -323,6 +323,15 @@ def _disbelief(path: Path, journal: Journal | str, settings: Settings, server: D
     return None
 
 
+def refuse_while_left(settings: Settings, server: DatabaseConfig, database: str, what: str) -> None:
+    """Refuse (``nothing was {what}``) while ``database``'s journal is left for a person: nobody may act on it,
+    so which database holds the data is not known. A swap killed between its renames leaves the live data under
+    the kept copy's name: a drop of that copy dropped the only one, and a new replace or rollback wrote its own
+    journal over the one that said so."""
+    if (left := left_alone(settings, server, database)) is not None:
+        raise BackupToolError(f"nothing was {what}: {left}")
+
+
 def believed(settings: Settings, journal: Journal) -> str | None:
     """Why a readable journal is left for a person, judged as repair judges it (the configured server of the
     database it names; the only one configured, else); None: repair acts on it."""
