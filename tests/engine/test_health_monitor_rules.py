@@ -22,6 +22,7 @@ from backup_tui.engine.core.health import Problem, Surroundings, assess
 from backup_tui.engine.core.models import BackupRecord, Verification, utc_iso
 from backup_tui.engine.core.runs import RunRecord
 from backup_tui.engine.core.thresholds import Thresholds
+from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.storage.journal import record_run
 from backup_tui.engine.storage.locks import lock_path
@@ -239,9 +240,9 @@ def test_check_health_names_a_lock_held_after_its_run_died(tmp_path: Path) -> No
 def test_check_health_names_a_swap_and_scratch_left_by_killed_runs(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     dead = dead_pid()
-    swaps = settings.repository / "swaps"
-    swaps.mkdir()
-    (swaps / "x.json").write_text(json.dumps({
+    journal = swap.journal_path(settings, settings.server_for("app"), "app")  # where repair looks: believed
+    journal.parent.mkdir()
+    journal.write_text(json.dumps({
         "kind": "restore", "database": "app", "incoming": "app__restore_20250314093000", "aside":
         "app__pre_restore_20250314093000", "stamp": "20250314093000", "server": "local:5432", "step": "rename aside",
         "pid": dead, "host": this_host(), "started_at": "2025-03-14T09:30:00Z"}))

@@ -18,6 +18,7 @@ import pytest
 from backup_tui.engine.config import Settings
 from backup_tui.engine.core.progress import LogLine, ProgressEvent
 from backup_tui.engine.core.retention import RetentionConfig
+from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.storage.locks import reading_backup
@@ -127,7 +128,8 @@ def test_a_read_only_repository_keeps_the_run_state_an_earlier_release_left_in_t
                    "aside": f"{database}__pre_restore_20261201000000", "stamp": "20261201000000",
                    "server": "service= host=127.0.0.1", "step": "rename_aside", "pid": 999999,
                    "host": this_host(), "started_at": "2026-12-01T00:00:00+00:00"}  # as 8b3a19f wrote it
-        (earlier / "swaps" / "0123.json").write_text(json.dumps(journal))
+        name = swap.journal_path(settings, settings.databases[0], database).name  # where repair looks: believed
+        (earlier / "swaps" / name).write_text(json.dumps(journal))
         settings.repository.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in cli_env.items() if k != "XDG_RUNTIME_DIR"}
         env.update(HOME=str(tmp_path / "home"), XDG_STATE_HOME=str(tmp_path / "state"))

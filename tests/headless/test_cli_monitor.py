@@ -21,10 +21,11 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from backup_tui.engine.config import Settings
+from backup_tui.engine.config import DatabaseConfig, Settings
 from backup_tui.engine.core.clock import system_clock
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.health import HealthReport
+from backup_tui.engine.ops import swap
 from backup_tui.engine.ops.health import check_health
 from backup_tui.engine.storage.locks import database_lock
 from backup_tui.engine.storage.state import this_host
@@ -348,11 +349,13 @@ def test_a_problem_about_the_repository_is_in_the_metrics_too(ws: Workspace) -> 
     ws.ok("verify", "--all")
     dead_pid = subprocess.Popen(["true"])  # a pid whose process has ended
     dead_pid.wait()
-    journal = {"kind": "restore", "database": "olddb", "incoming": "olddb__restore_20261207T100000Z",
-               "aside": "olddb__pre_restore_20261207T100000Z", "stamp": "20261207100000", "server": "127.0.0.1:5432",
+    journal = {"kind": "restore", "database": "olddb", "incoming": "olddb__restore_20261207100000",
+               "aside": "olddb__pre_restore_20261207100000", "stamp": "20261207100000", "server": "127.0.0.1:5432",
                "step": "rename_aside", "pid": dead_pid.pid, "host": this_host(), "started_at": "2026-12-07T10:00:00Z"}
-    (ws.repo / "swaps").mkdir(exist_ok=True)
-    (ws.repo / "swaps" / "0123456789abcdef.json").write_text(json.dumps(journal) + "\n")
+    path = swap.journal_path(Settings(repository=ws.repo), DatabaseConfig(name="olddb", host=ws.sandbox.host,
+                                                                          port=ws.sandbox.port), "olddb")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(journal) + "\n")  # where repair looks for olddb (the one server configured): believed
     check = ws.run("monitor", "--check", "--no-notify")
     assert check.returncode == 2 and "CRITICAL repository: a restore of olddb was killed" in check.stdout
     figures = _metrics(ws.ok("monitor", "--metrics").stdout)
