@@ -91,7 +91,7 @@ def test_every_backup_is_listed_unread_then_filled_newest_first(seeded: tuple[Se
     steps = list_in_steps(Catalog([repo]))
     quick = {r.id: r for r in steps.records}
     assert steps.unread == len(records)
-    assert quick[broken.id].status == "damaged" and "manifest missing" in quick[broken.id].reason
+    assert quick[broken.id].status == "incomplete" and "manifest missing" in quick[broken.id].reason
     for record in records:
         listed = quick[record.id]
         assert listed.status == "unread" and not listed.is_valid and not listed.trusted

@@ -120,3 +120,41 @@ def test_the_dry_run_says_exit_3_when_another_host_holds_the_bucket_lock(
     assert planned.returncode == 3 and json.loads(planned.stdout)["locked_by_other_run"] is True
     s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=lock)
     assert ws.run("backup", "--dry-run").returncode == 0
+
+
+# The CLI, SIGKILLed by itself right after it put an object whose key ends in the suffix given, as the OOM killer
+# or a power cut would at exactly that moment.
+_KILLED_AFTER_PUT = """
+import os, runpy, signal, sys
+from botocore.client import BaseClient
+real = BaseClient._make_api_call
+def then_die(self, operation, params):
+    answer = real(self, operation, params)
+    if operation == "PutObject" and str(params.get("Key", "")).endswith({suffix!r}):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return answer
+BaseClient._make_api_call = then_die
+sys.argv = ["headless", *sys.argv[1:]]
+runpy.run_module("headless", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_streamed_backup_killed_between_its_sidecar_and_its_manifest_is_incomplete_and_pruned(
+    make_workspace: WorkspaceFactory, s3_bucket: Bucket,
+) -> None:
+    """keep_local = false, killed after the sidecar went up and before the manifest: never committed, so no backup.
+    It read "damaged", which prune never removes: its bytes stayed billed for good, every verify --all exited 4 and
+    monitor warned until a person deleted it. Incomplete, it is removed by prune once lock_ttl_seconds is past."""
+    ws = make_workspace("s3-killed-commit")
+    use_bucket(ws, s3_bucket, "keep_local = false\nlock_ttl_seconds = 2\n")
+    killed = subprocess.run([sys.executable, "-c", _KILLED_AFTER_PUT.format(suffix=".sha256"), "backup"],
+                            env=ws.env, capture_output=True, text=True, timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    [left] = ws.listing()
+    assert left["status"] == "incomplete" and "manifest missing" in left["reason"]
+    assert ws.run("verify", "--quick", "--all").returncode == 0
+    assert "damaged" not in ws.run("monitor", "--check", "--no-notify").stdout
+    time.sleep(2.5)
+    ws.ok("prune")
+    assert ws.listing() == [] and [k for k in s3_bucket.objects() if left["id"] in k] == []
+    assert ws.backup()["locations"] == ["s3"]

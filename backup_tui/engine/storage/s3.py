@@ -651,9 +651,12 @@ class S3Repository:
             # own would have a delete, a verdict or a pin land on another place, a real backup of that id.
             return self._unreadable(folder, database, history, NOT_IN_LAYOUT, True)
         if MANIFEST not in folder.objects:
+            # Never committed: the sidecar goes up just before the manifest, so a run killed between the two left
+            # it. Incomplete (prune removes it once lock_ttl_seconds is past), not damaged: read as damaged, a
+            # streamed backup's leftover was kept for ever, failed every verify --all and warned in monitor.
             finished = any(name.endswith(".sha256") for name in folder.objects)
             why = "manifest missing: the upload did not finish" if finished else "manifest missing"
-            return self._unreadable(folder, database, history, why, finished)
+            return self._unreadable(folder, database, history, why, False)
         if folder.objects[MANIFEST][0] > MAX_RECORD_BYTES:
             return self._unreadable(folder, database, history, "manifest unreadable: too large to be ours", True)
         return None
