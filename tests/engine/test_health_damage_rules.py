@@ -158,3 +158,14 @@ def test_a_notice_names_the_backup_its_problem_is_about() -> None:
     records[0] = _failed(records[0])
     notice = problem_notice(_only(assess("app", records, NOW)), "web-1", None)
     assert records[0].id in notice.title and f"problem:     verification of {records[0].id}" in notice.body
+
+
+def test_an_incomplete_attempt_is_told_what_removes_it_on_the_disk_and_in_the_bucket() -> None:
+    """A streamed backup's leftover in the bucket said "the next backup removes it", which it never does: prune
+    removes a bucket place without its manifest once the bucket's lock time has passed."""
+    attempt = replace(_record("app", NOW - timedelta(minutes=30), 2_000_000, took=1.0, tables=PAGILA_TABLES),
+                      status="incomplete")
+    for locations, remover in ((("local",), "the next backup removes it"),
+                               (("s3",), "prune removes it from the bucket once [s3] lock_ttl_seconds have passed")):
+        problem = _only(assess("app", [replace(attempt, locations=locations), *_daily(2)], NOW))
+        assert problem.rule == "incomplete" and remover in problem.advice, problem

@@ -212,8 +212,12 @@ def assess(database: str, records: Sequence[BackupRecord], now: datetime,
                       "than usual", f"compare its row counts with the one before: backup-headless show {newest.id}",
                       newest.id)
     if mine and mine[0].status == "incomplete":
+        # A place only in the bucket (a streamed backup's) is no next backup's to remove: prune's, once its age is
+        # past the bucket's lock (a run still writing it is younger)
+        remover = "the next backup removes it" if "local" in mine[0].locations else \
+            "prune removes it from the bucket once [s3] lock_ttl_seconds have passed"
         found.warning("incomplete", f"newest attempt {mine[0].id} is incomplete",
-                      "a run died or is still running; the next backup removes it (its run log says why)", mine[0].id)
+                      f"a run died or is still running; {remover} (its run log says why)", mine[0].id)
     _surrounding_rules(found, newest, around, thresholds)
     problems = found.sorted()
     critical = any(p.severity == "critical" for p in problems)
