@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,3 +244,25 @@ def test_a_listing_gives_up_on_a_store_that_takes_connections_and_never_answers(
         silent.close()
     assert waited < 4 * s3.LIST_PATIENCE_S, waited
     assert "\n" not in caught.value.message and "not-a-secret" not in caught.value.message
+
+
+def test_a_delete_takes_the_manifest_first_in_a_request_of_its_own(uploaded: tuple[Context, S3Repository, str]) -> None:
+    """Versions go 1,000 to a request, in the listing's order: a delete killed between two requests of a backup whose
+    data sorted before its manifest left the manifest without its data, damaged and kept for a person for good.
+    Without its manifest first, what a killed delete leaves is incomplete, and the next prune removes it."""
+    ctx, repo, backup_id = uploaded
+    record = ctx.catalog.get(backup_id)
+    asked: list[list[str]] = []
+    delete_objects = repo.client.delete_objects
+
+    def recorded(**kwargs: Any) -> Any:
+        asked.append([item["Key"] for item in kwargs["Delete"]["Objects"]])
+        return delete_objects(**kwargs)
+
+    repo.client.delete_objects = recorded  # type: ignore[method-assign]
+    repo.delete(record)
+    folder = repo.folder(record)
+    assert asked[0] == [f"{folder}{s3.MANIFEST}"] and len(asked) == 2
+    assert f"{folder}{s3.MANIFEST}" not in asked[1] and repo.data_key(record) in asked[1]
+    repo.forget_listing()
+    assert backup_id not in [r.id for r in repo.list()]

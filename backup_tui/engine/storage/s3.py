@@ -859,10 +859,16 @@ class S3Repository:
                     found.append({"Key": item["Key"], "VersionId": item.get("VersionId") or "null"})
             return found
 
-        targets = retrying(self.config, versions)
+        listed = retrying(self.config, versions)
+        # The manifest's versions go first, in a request of their own: a run killed between requests (a backup
+        # of more than 1,000 versions) leaves a place without its manifest, incomplete and removed by the next
+        # prune, not a manifest without its data, damaged and kept for a person for good.
+        commits = [t for t in listed if t["Key"] == f"{folder}{MANIFEST}"]
+        rest = [t for t in listed if t["Key"] != f"{folder}{MANIFEST}"]
+        batches = [commits[i:i + 1000] for i in range(0, len(commits), 1000)]
+        batches += [rest[i:i + 1000] for i in range(0, len(rest), 1000)]
         refused: list[str] = []
-        for start in range(0, len(targets), 1000):
-            batch = targets[start:start + 1000]
+        for batch in batches:
             response = retrying(self.config, lambda b=batch: self.client.delete_objects(  # type: ignore[misc]
                 Bucket=self.bucket, Delete={"Objects": b, "Quiet": True}, BypassGovernanceRetention=False))
             refused += [f"{e.get('Key', '?')} ({e.get('Code', '?')})" for e in response.get("Errors", [])]
