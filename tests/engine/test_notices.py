@@ -211,3 +211,37 @@ def test_an_upgrade_tells_neither_the_failure_told_under_the_one_key_again_nor_t
     gone, _ = due(_report(at), old, at, timedelta(hours=24))  # both ended before the upgrade: its end, once
     assert [(n.event, n.title.split(": ", 1)[1]) for n in gone] == [
         ("recovery", "verify of app-1 failed: server down (at 2025-03-14 00:05 UTC)")]
+
+
+def test_each_destination_sent_at_once_says_its_own_failure_not_anothers(tmp_path: Path) -> None:
+    """Sent at once, every sender's capture of apprise's log took the lines of the others too: a webhook that
+    answered 500 read 'A Connection error occurred sending JSON notification to 127.0.0.2' (another destination's
+    failure) on its line and in the run log."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from backup_tui.engine.ops import notify
+
+    class Slow500(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(1)  # the other destination fails meanwhile
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow500)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        slow = NotifyTarget(url=f"json://127.0.0.1:{server.server_address[1]}/hook")
+        dead = NotifyTarget(url=f"json://127.0.0.2:{closed_port()}/hook")
+        settings = Settings(repository=tmp_path, notify=(slow, dead))
+        to_slow, to_dead = notify.send_all(settings, [(slow, "t", "b"), (dead, "t", "b")])
+    finally:
+        server.shutdown()
+    assert not to_slow.ok and "500" in to_slow.detail
+    assert "127.0.0.2" not in to_slow.detail
+    assert not to_dead.ok and "127.0.0.2" in to_dead.detail

@@ -6,6 +6,7 @@ follows keeps its own result."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
@@ -101,14 +102,19 @@ def _post_slack(url: str, text: str) -> None:
 
 class _Captured(logging.Handler):
     """apprise says why a send failed only in its log: keep those lines (never printed: cron would mail them,
-    URLs and all)."""
+    URLs and all), of this send only: destinations are sent at once (``send_all``), and one's failure read another's
+    line. apprise logs from its own workers, which run in a copy of the caller's context: the context says whose."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+        if _capturing.get() is self:
+            self.lines.append(record.getMessage())
+
+
+_capturing: contextvars.ContextVar[_Captured | None] = contextvars.ContextVar("notify_capturing", default=None)
 
 
 @contextlib.contextmanager
@@ -116,11 +122,13 @@ def _apprise_log() -> Iterator[_Captured]:
     logger = logging.getLogger("apprise")
     logger.propagate = False
     captured = _Captured()
+    mine = _capturing.set(captured)
     logger.addHandler(captured)
     try:
         yield captured
     finally:
         logger.removeHandler(captured)
+        _capturing.reset(mine)
 
 
 def _via_apprise(url: str, title: str, body: str) -> None:
