@@ -259,3 +259,12 @@ def test_a_record_naming_no_possible_process_is_skipped(settings: Settings, pg_s
     assert swap.recorded_journals(settings) == []
     assert scratch.clean_leftovers(settings, settings.databases[0], lambda e: None) == []
     assert check_health(settings, datetime.now(UTC)).databases
+
+
+def test_what_a_journal_says_repair_left_is_read_back_as_one_printable_line(settings: Settings) -> None:
+    """Repair writes its line into the journal for monitor to say on; read back from the repository, anyone may have
+    written it: a terminal's escape or a forged second line, 45 KB of it, reached monitor's output and the notices."""
+    path = plant_journal(settings, settings.databases[0].database, left="\x1b]0;owned\x07ok\nCRITICAL forged" * 1500)
+    journal = swap._read(path)
+    assert isinstance(journal, swap.Journal) and journal.left is not None
+    assert journal.left.isprintable() and len(journal.left) == swap.LEFT_LIMIT

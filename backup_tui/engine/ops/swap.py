@@ -43,6 +43,7 @@ from backup_tui.engine.core import names
 from backup_tui.engine.core.errors import BackupToolError
 from backup_tui.engine.core.manifest import InvalidRecord
 from backup_tui.engine.core.models import sessions_said
+from backup_tui.engine.core.printable import printable
 from backup_tui.engine.core.progress import Reporter, StepFinished, StepStarted, info, warn
 from backup_tui.engine.core.untrusted_json import load_json
 from backup_tui.engine.postgres import pg
@@ -62,6 +63,7 @@ STEPS = ("block", "terminate", "rename_aside", "rename_in", "allow")
 AFTER_STEPS = tuple(f"after_{step}" for step in ("block", "rename_aside", "rename_in", "allow"))
 Kind = Literal["restore", "rollback"]
 RENAME_ATTEMPTS = 10
+LEFT_LIMIT = 1000  # characters of repair's line a journal keeps for monitor: its names and path fit
 _warned: set[tuple[Path, int]] = set()  # journals left for a person, already said in this process
 
 
@@ -214,6 +216,8 @@ def _parse(path: Path, data: dict[str, Any]) -> Journal:
         raise InvalidRecord("incoming_oid is not an oid")
     if left is not None and not isinstance(left, str):
         raise InvalidRecord("left is not a line")
+    if left is not None:  # repair's own line, but read back from the repository: a line, of a line's length
+        left = printable(left)[:LEFT_LIMIT]
     return Journal(data["kind"], str(data["database"]), str(data["incoming"]),
                    None if aside is None else str(aside), str(data["stamp"]), str(data["server"]),
                    str(data["step"]), record_pid(data["pid"]), str(data["host"]), str(data["started_at"]), path,
