@@ -45,7 +45,7 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
     with contextlib.suppress(OSError):
         free = free_bytes(settings.repository)
     held = held_inodes()
-    (swaps, left), gone, unreadable = _unfinished_swaps(settings), _gone_holders(settings), _unreadable_swaps(settings)
+    (swaps, left, unreadable), gone = _swap_journals(settings), _gone_holders(settings)
     watched = watched_databases(settings, listed)
     results = []
     for name in watched:
@@ -79,39 +79,34 @@ def check_health(settings: Settings, now: datetime, *, catalog: Catalog | None =
     return HealthReport(checked_at=now, host=host, databases=tuple(results), records=tuple(listed), general=general)
 
 
-def _unfinished_swaps(settings: Settings) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """A restore --replace or rollback of this machine killed mid-swap (``repair`` settles it), by database; and
-    those repair settled but for a database it left for a person (what it said): "run repair now, the database
-    may be closed" of those sent a person back to a repair that had done all it could, in a loop."""
+Said = tuple[str, str]  # what a problem is, and what to do
+
+
+def _swap_journals(settings: Settings) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[Said]]]:
+    """The swap journals, read once, by database: a restore --replace or rollback of this machine killed mid-swap
+    (``repair`` settles it); those repair settled but for a database it left for a person (what it said: "run
+    repair now, the database may be closed" of those sent a person back to a repair that had done all it could,
+    in a loop); and those nothing acts on, under the configured database whose journal name each bears ("" for
+    none): one that cannot be read, and one read but not believed (names the engine would not have made for that
+    swap), which repair leaves (exit 1), so neither is told "run repair"."""
     found: dict[str, list[str]] = {}
     left: dict[str, list[str]] = {}
+    alone: dict[str, list[Said]] = {}
     with contextlib.suppress(OSError):
+        for path, database in swap.unreadable_journals(settings):
+            what, _, advice = swap.unreadable_said(path, database).partition("; ")
+            alone.setdefault(database or "", []).append((what, advice))
         for journal in swap.recorded_journals(settings):
-            if swap.believed(settings, journal) is not None:
-                continue  # nothing acts on it, so "run repair" would send a person round a loop: ``_unreadable_swaps``
-            if journal.host == this_host() and not alive(journal.pid) and journal.left:
+            if (why := swap.believed(settings, journal)) is not None:
+                what, _, advice = why.partition("; ")
+                alone.setdefault(journal.database, []).append((what, advice))
+            elif journal.host == this_host() and not alive(journal.pid) and journal.left:
                 left.setdefault(journal.database, []).append(journal.left)
             elif journal.host == this_host() and not alive(journal.pid):
                 found.setdefault(journal.database, []).append(
                     f"a {journal.kind} of {journal.database} was killed at step '{journal.step}' "
                     f"(pid {journal.pid}, started {journal.started_at})")
-    return found, left
-
-
-def _unreadable_swaps(settings: Settings) -> dict[str, list[tuple[str, str]]]:
-    """Swap journals nothing acts on, by the configured database whose journal name each bears ("" for none): what
-    it is, and what to do. One that cannot be read, and one read but not believed (names the engine would not
-    have made for that swap): repair leaves both (exit 1), so neither is told "run repair"."""
-    found: dict[str, list[tuple[str, str]]] = {}
-    with contextlib.suppress(OSError):
-        for path, database in swap.unreadable_journals(settings):
-            what, _, advice = swap.unreadable_said(path, database).partition("; ")
-            found.setdefault(database or "", []).append((what, advice))
-        for journal in swap.recorded_journals(settings):
-            if (why := swap.believed(settings, journal)) is not None:
-                what, _, advice = why.partition("; ")
-                found.setdefault(journal.database, []).append((what, advice))
-    return found
+    return found, left, alone
 
 
 def _gone_holders(settings: Settings) -> dict[str, list[str]]:
