@@ -97,10 +97,15 @@ class DeleteResult:
     busy: bool = False  # a verify or restore was reading the backup: nothing was deleted, try again later
     stopped: int = 0  # the signal (Ctrl+C, SIGTERM) held through the removal: the caller stops, saying what went
 
+    @property
+    def stayed(self) -> list[str]:
+        """The planned copies' locations that were not deleted."""
+        return [c.location for c in self.plan.copies if c.location not in self.deleted]
+
     def removal_said(self) -> str:
         """What went, for a stop's one line: "after deleting ID from local; its copy in s3 stays" or so."""
         backup_id = self.plan.record.id
-        left = [c.location for c in self.plan.copies if c.location not in self.deleted]
+        left = self.stayed
         stays = f"its copy in {' and '.join(left)} stays"
         if not self.deleted:
             return f"before deleting {backup_id}: {stays}"

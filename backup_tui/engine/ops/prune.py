@@ -155,7 +155,7 @@ def _prune_said(removed: list[str], doomed: dict[str, dict[str, list[PruneDecisi
     """How far a stopped prune went: "after deleting 1 of 3 backup(s) ..." (and what of the last one stays)."""
     total = sum(len(backups) for backups in doomed.values())
     said = f"after deleting {len(removed)} of {total} backup(s) retention let go (each in the run log)"
-    left = [c.location for c in stopped.plan.copies if c.location not in stopped.deleted] if stopped else []
+    left = stopped.stayed if stopped else []
     if stopped and stopped.deleted and left:
         said += f"; {stopped.plan.record.id}: its copy in {' and '.join(left)} stays"
     return said + ("; the next prune deletes the rest" if len(removed) < total or left else "")
