@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,8 @@ from tests.s3server import MotoS3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from backup_tui.engine.storage.s3 import S3Repository
 
 TEMPLATE = "pagila_template"
 _names = itertools.count(1)
@@ -228,3 +230,18 @@ def s3_bucket(moto_s3: MotoS3) -> Bucket:
     bucket = Bucket(moto_s3, f"backups-{os.getpid()}-{next(_names)}")
     bucket.client.create_bucket(Bucket=bucket.name)
     return bucket
+
+
+@pytest.fixture
+def uploaded(settings: Settings, s3_bucket: Bucket) -> tuple[Context, S3Repository, str]:
+    """A backup taken and sent to the bucket: the context that reaches both, the bucket's repository, its id."""
+    from backup_tui.engine.ops.backup import run_backup
+    from backup_tui.engine.ops.upload import run_upload
+
+    with_s3 = replace(settings, s3=s3_bucket.config(prefix="fleet"))
+    ctx = Context(with_s3)
+    record = run_backup(ctx, with_s3.databases[0])
+    run_upload(ctx, ctx.catalog.get(record.id))
+    repo = ctx.catalog.s3
+    assert repo is not None
+    return ctx, repo, record.id

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from backup_tui.engine.config import S3Config, Secret, Settings, load_settings, redacted
+from backup_tui.engine.config import S3Config, Secret, load_settings, redacted
 from backup_tui.engine.core.errors import BackupToolError, ConfigError
 from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
@@ -91,17 +91,6 @@ def test_a_bucket_out_of_reach_is_waited_for_no_longer_than_said() -> None:
     with pytest.raises(s3.S3Unreachable, match="unreachable after 2 s of retries"):
         s3.probe(replace(down, retry_seconds=2))
     assert time.monotonic() - began < 5, "the probe's 10 s gave way to retry_seconds"
-
-
-@pytest.fixture
-def uploaded(settings: Settings, s3_bucket: Bucket) -> tuple[Context, S3Repository, str]:
-    with_s3 = replace(settings, s3=s3_bucket.config(prefix="fleet"))
-    ctx = Context(with_s3)
-    record = run_backup(ctx, with_s3.databases[0])
-    run_upload(ctx, ctx.catalog.get(record.id))
-    repo = ctx.catalog.s3
-    assert repo is not None
-    return ctx, repo, record.id
 
 
 def test_records_in_the_bucket_are_untrusted(uploaded: tuple[Context, S3Repository, str], s3_bucket: Bucket) -> None:

@@ -8,25 +8,20 @@ from dataclasses import replace
 
 import pytest
 
-from backup_tui.engine.config import Settings
 from backup_tui.engine.core.errors import EXIT_VERIFY, VerificationError
-from backup_tui.engine.ops.backup import run_backup
 from backup_tui.engine.ops.context import Context
 from backup_tui.engine.ops.delete import plan_delete, run_delete
 from backup_tui.engine.ops.upload import run_upload
 from backup_tui.engine.ops.verify import verify_backup
+from backup_tui.engine.storage.s3 import S3Repository
 from tests.conftest import Bucket
 
 
 def test_an_upload_over_a_bucket_copy_that_failed_its_check_says_so_and_the_way_to_send_it_again(
-    settings: Settings, s3_bucket: Bucket,
+    uploaded: tuple[Context, S3Repository, str], s3_bucket: Bucket,
 ) -> None:
-    with_s3 = replace(settings, s3=s3_bucket.config(prefix="fleet"))
-    ctx = Context(with_s3)
-    made = run_backup(ctx, with_s3.databases[0])
-    run_upload(ctx, ctx.catalog.get(made.id))
-    repo = ctx.catalog.s3
-    assert repo is not None
+    ctx, repo, backup_id = uploaded
+    with_s3, made = ctx.settings, ctx.catalog.get(backup_id)
     sidecar = repo.data_key(made) + ".sha256"
     s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=sidecar, Body=f"{'0' * 64}  {made.file_name}\n".encode())
     bucket_only = replace(with_s3, repository=with_s3.repository.parent / "dr-host")
